@@ -1,0 +1,32 @@
+#!/usr/bin/env node
+// Runs every test/**/*.test.ts with node:test through tsx (Node 20's runner does not find .ts
+// files by itself). Arguments filter by substring of the path:
+//   node scripts/run-tests.mjs keyring verifier
+import { spawnSync } from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..')
+const filters = process.argv.slice(2)
+
+function walk(dir) {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = path.join(dir, e.name)
+    if (e.isDirectory()) return e.name === 'support' ? [] : walk(p)
+    return e.name.endsWith('.test.ts') ? [p] : []
+  })
+}
+
+const files = walk(path.join(root, 'test'))
+  .map((f) => path.relative(root, f))
+  .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)))
+  .sort()
+if (files.length === 0) {
+  console.error(`no test files match ${filters.join(' ')}`)
+  process.exit(1)
+}
+const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=3', ...files], {
+  cwd: root,
+  stdio: 'inherit',
+})
+process.exit(result.status ?? 1)

@@ -1,0 +1,36 @@
+/**
+ * What the keyring and the CLI need from a secrets backend. A backend moves the keyset
+ * document as text; parsing and validation happen above it, once, for every backend.
+ */
+export interface KeysetSnapshot {
+  /** The keyset document, JSON text. */
+  text: string
+  /**
+   * An opaque token that changes whenever the document changes: a content hash for files,
+   * `metadata.version` for Vault. Used to skip unchanged reads and for check-and-set writes.
+   */
+  version: string
+}
+
+export interface KeysetBackend {
+  /** `file` or `vault`. */
+  readonly kind: string
+  /** Where the keyset lives, for logs and errors: a path or `vault:mount/path`. Never a secret. */
+  readonly location: string
+  /**
+   * Reads the current document. Throws `BackendError` with a bounded `reason` on any failure.
+   */
+  read(): Promise<KeysetSnapshot>
+  /**
+   * Writes a new document. With `expectedVersion`, the write fails with `CasConflictError` if
+   * the stored document is no longer that version (check-and-set). Resolves to what was stored.
+   */
+  write(text: string, expectedVersion?: string): Promise<KeysetSnapshot>
+  /**
+   * Optional change notifications (the file backend watches its directory). `onChange` may be
+   * called spuriously; the keyring re-reads and compares versions.
+   */
+  watch?(onChange: () => void): void
+  /** Stops watchers and timers; safe to call twice. */
+  close(): Promise<void>
+}

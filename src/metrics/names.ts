@@ -1,0 +1,12 @@
+/** Metric names fixed by the runbook (CONTRACT §3), plus two for the health of the refresh loop. */
+export const METRIC_NAMES = {
+  keysLoaded: 'cbc_jwt_keys_loaded',
+  activeKeyAge: 'cbc_jwt_active_key_age_seconds',
+  rotations: 'cbc_jwt_key_rotations_total',
+  authFailures: 'cbc_jwt_auth_failures_total',
+  backendErrors: 'cbc_jwt_backend_errors_total',
+  /** Unix time of the last successful read of the backend (changed or not). */
+  lastSuccess: 'cbc_jwt_keyset_last_success_timestamp_seconds',
+  /** The configured refresh interval, so alerts can scale "stale" to it. */
+  refreshInterval: 'cbc_jwt_keyset_refresh_interval_seconds',
+} as const
