@@ -38,10 +38,13 @@ export interface KeysetProblem {
 
 export class KeysetInvalidError extends CbcJwtError {
   readonly problems: readonly KeysetProblem[]
-  constructor(problems: readonly KeysetProblem[]) {
+  /** `invalid_json` when the text does not parse, `invalid_keyset` when the document is wrong. */
+  readonly reason: 'invalid_json' | 'invalid_keyset'
+  constructor(problems: readonly KeysetProblem[], reason: 'invalid_json' | 'invalid_keyset' = 'invalid_keyset') {
     super(ERROR_CODES.KEYSET_INVALID, `invalid keyset: ${problems.map(formatProblem).join('; ')}`)
     this.name = 'KeysetInvalidError'
     this.problems = problems
+    this.reason = reason
   }
 }
 

@@ -1,0 +1,194 @@
+import { ConfigError } from '../../errors.js'
+
+/** How the backend authenticates to Vault. */
+export type VaultAuthMethod = 'token' | 'kubernetes'
+
+/**
+ * Options of the Vault KV v2 backend. Each one maps to one environment variable (named in
+ * its doc); `vaultOptionsFromEnv` reads them, `createVaultBackend` takes them.
+ */
+export interface VaultBackendOptions {
+  /**
+   * Base URL of Vault, `http(s)://host:port` (a path prefix is kept, for Vault behind a proxy).
+   * Env `VAULT_ADDR`, required.
+   */
+  addr: string
+  /** Token for `auth: 'token'`. Env `VAULT_TOKEN`. Never logged, never in an error. */
+  token?: string
+  /** Vault Enterprise namespace, sent as `X-Vault-Namespace`. Env `VAULT_NAMESPACE`. */
+  namespace?: string
+  /**
+   * Path of a PEM CA bundle. When set, it is the only trust anchor for the Vault connection
+   * (the system roots are not used). Env `VAULT_CACERT`.
+   */
+  caCertFile?: string
+  /**
+   * Do not verify Vault's TLS certificate. For labs only; the backend logs a warning when it
+   * is on. Env `VAULT_SKIP_VERIFY` (`true`/`1`, Go `ParseBool` spellings).
+   * @default false
+   */
+  skipVerify: boolean
+  /**
+   * Mount path of the KV v2 engine. Env `CBC_JWT_VAULT_MOUNT`.
+   * @default 'secret'
+   */
+  mount: string
+  /**
+   * Secret path inside the mount; the keyset is its field `jwt-keyset`. Env `CBC_JWT_VAULT_PATH`.
+   * @default 'cbc/jwt-keyset'
+   */
+  path: string
+  /**
+   * Authentication method. Env `CBC_JWT_VAULT_AUTH`.
+   * @default 'token'
+   */
+  auth: VaultAuthMethod
+  /** Vault role for `auth: 'kubernetes'` (required there). Env `CBC_JWT_VAULT_ROLE`. */
+  role?: string
+  /**
+   * Mount path of the Kubernetes auth method. Env `CBC_JWT_VAULT_K8S_MOUNT`.
+   * @default 'kubernetes'
+   */
+  k8sMount: string
+  /**
+   * Service account token file, read again at every login (the kubelet rotates projected
+   * tokens). Env `CBC_JWT_VAULT_K8S_TOKEN_PATH`.
+   * @default '/var/run/secrets/kubernetes.io/serviceaccount/token'
+   */
+  k8sTokenPath: string
+  /**
+   * Deadline of one HTTP request (connect to last byte), in milliseconds.
+   * Env `CBC_JWT_VAULT_TIMEOUT_MS`.
+   * @default 5000
+   */
+  timeoutMs: number
+  /**
+   * Extra attempts after a transient failure (unreachable, timeout, 5xx, sealed) within one
+   * read: `2` means at most 3 requests. Env `CBC_JWT_VAULT_RETRIES`.
+   * @default 2
+   */
+  retries: number
+  /**
+   * Base of the exponential backoff between attempts, in milliseconds (full jitter: the
+   * delay before attempt n+1 is uniform in [0, min(retryMaxDelayMs, base·2ⁿ⁻¹)]).
+   * @default 100
+   */
+  retryBaseMs?: number
+  /**
+   * Cap of one backoff delay, in milliseconds.
+   * @default 2000
+   */
+  retryMaxDelayMs?: number
+  /**
+   * Largest response body accepted, in bytes; a bigger one fails with `bad_response`.
+   * @default 1048576
+   */
+  maxResponseBytes?: number
+}
+
+/** Defaults of the optional settings, with their units in the names. */
+export const VAULT_DEFAULTS = {
+  mount: 'secret',
+  path: 'cbc/jwt-keyset',
+  auth: 'token',
+  k8sMount: 'kubernetes',
+  k8sTokenPath: '/var/run/secrets/kubernetes.io/serviceaccount/token',
+  timeoutMs: 5000,
+  retries: 2,
+  retryBaseMs: 100,
+  retryMaxDelayMs: 2000,
+  maxResponseBytes: 1024 * 1024,
+} as const
+
+const TRUE = new Set(['1', 't', 'T', 'TRUE', 'true', 'True'])
+const FALSE = new Set(['0', 'f', 'F', 'FALSE', 'false', 'False'])
+
+/**
+ * Reads the Vault backend's settings from the environment: Vault's own variables as the
+ * Vault CLI reads them, plus `CBC_JWT_VAULT_*`. Throws `ConfigError` naming the variable on
+ * a missing or malformed value.
+ *
+ * @example
+ * const backend = createVaultBackend(vaultOptionsFromEnv(process.env), { logger })
+ */
+export function vaultOptionsFromEnv(env: NodeJS.ProcessEnv): VaultBackendOptions {
+  const get = (name: string): string | undefined => {
+    const v = env[name]?.trim()
+    return v === undefined || v === '' ? undefined : v
+  }
+  const addr = get('VAULT_ADDR')
+  if (addr === undefined) throw new ConfigError('VAULT_ADDR is required when CBC_JWT_BACKEND=vault')
+
+  const auth = get('CBC_JWT_VAULT_AUTH') ?? VAULT_DEFAULTS.auth
+  if (auth !== 'token' && auth !== 'kubernetes') {
+    throw new ConfigError(`CBC_JWT_VAULT_AUTH must be "token" or "kubernetes", got ${JSON.stringify(auth)}`)
+  }
+  const token = env.VAULT_TOKEN?.trim() || undefined
+  if (auth === 'token' && token === undefined) {
+    throw new ConfigError('VAULT_TOKEN is required when CBC_JWT_VAULT_AUTH=token (the default)')
+  }
+  const role = get('CBC_JWT_VAULT_ROLE')
+  if (auth === 'kubernetes' && role === undefined) {
+    throw new ConfigError('CBC_JWT_VAULT_ROLE is required when CBC_JWT_VAULT_AUTH=kubernetes')
+  }
+
+  const skip = get('VAULT_SKIP_VERIFY')
+  if (skip !== undefined && !TRUE.has(skip) && !FALSE.has(skip)) {
+    throw new ConfigError(`VAULT_SKIP_VERIFY must be true/1 or false/0, got ${JSON.stringify(skip)}`)
+  }
+
+  const options: VaultBackendOptions = {
+    addr: checkAddr(addr, 'VAULT_ADDR'),
+    skipVerify: skip !== undefined && TRUE.has(skip),
+    mount: checkPath(get('CBC_JWT_VAULT_MOUNT') ?? VAULT_DEFAULTS.mount, 'CBC_JWT_VAULT_MOUNT'),
+    path: checkPath(get('CBC_JWT_VAULT_PATH') ?? VAULT_DEFAULTS.path, 'CBC_JWT_VAULT_PATH'),
+    auth,
+    k8sMount: checkPath(get('CBC_JWT_VAULT_K8S_MOUNT') ?? VAULT_DEFAULTS.k8sMount, 'CBC_JWT_VAULT_K8S_MOUNT'),
+    k8sTokenPath: get('CBC_JWT_VAULT_K8S_TOKEN_PATH') ?? VAULT_DEFAULTS.k8sTokenPath,
+    timeoutMs: intVar(get('CBC_JWT_VAULT_TIMEOUT_MS'), 'CBC_JWT_VAULT_TIMEOUT_MS', VAULT_DEFAULTS.timeoutMs, 1, 600_000),
+    retries: intVar(get('CBC_JWT_VAULT_RETRIES'), 'CBC_JWT_VAULT_RETRIES', VAULT_DEFAULTS.retries, 0, 10),
+  }
+  if (token !== undefined) options.token = token
+  const namespace = get('VAULT_NAMESPACE')
+  if (namespace !== undefined) options.namespace = namespace
+  const caCertFile = get('VAULT_CACERT')
+  if (caCertFile !== undefined) options.caCertFile = caCertFile
+  if (role !== undefined) options.role = role
+  return options
+}
+
+/** Checks a Vault address; the name is the variable (or option) it came from. */
+export function checkAddr(addr: string, name: string): string {
+  let url: URL
+  try {
+    url = new URL(addr)
+  } catch {
+    throw new ConfigError(`${name} must be a URL like https://vault.example:8200, got ${JSON.stringify(addr)}`)
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new ConfigError(`${name} must use http or https, got ${JSON.stringify(url.protocol)}`)
+  }
+  if (url.username || url.password || url.search || url.hash) {
+    throw new ConfigError(`${name} must not carry credentials, a query or a fragment`)
+  }
+  return addr.replace(/\/+$/, '')
+}
+
+/** Checks a mount or secret path: segments without `.`/`..`, no empty segment. */
+export function checkPath(value: string, name: string): string {
+  const trimmed = value.replace(/^\/+|\/+$/g, '')
+  const segments = trimmed.split('/')
+  if (trimmed === '' || segments.some((s) => s === '' || s === '.' || s === '..')) {
+    throw new ConfigError(`${name} must be a path like a/b (no empty, "." or ".." segments), got ${JSON.stringify(value)}`)
+  }
+  return trimmed
+}
+
+function intVar(raw: string | undefined, name: string, fallback: number, min: number, max: number): number {
+  if (raw === undefined) return fallback
+  const n = /^\d+$/.test(raw) ? Number(raw) : Number.NaN
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`)
+  }
+  return n
+}

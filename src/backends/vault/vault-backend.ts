@@ -1,0 +1,263 @@
+import fs from 'node:fs'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { BackendError, CasConflictError, ConfigError } from '../../errors.js'
+import type { KeysetBackend, KeysetSnapshot } from '../backend.js'
+import { kubernetesAuth, staticToken, type TokenSource, type VaultLogger } from './auth.js'
+import { badResponse, isCasMismatch, redact, statusFailure, toFailure, vaultErrors, type Failure } from './classify.js'
+import { createHttpClient, type HttpResult } from './http.js'
+import { parseReadEnvelope, parseWriteEnvelope, type Kv2Version } from './kv2.js'
+import { checkAddr, checkPath, VAULT_DEFAULTS, type VaultBackendOptions } from './options.js'
+
+/** The field of the KV v2 secret that holds the keyset document (CONTRACT §1). */
+export const KEYSET_FIELD = 'jwt-keyset'
+
+export interface VaultBackendDeps {
+  /** Receives warnings (retries, insecure TLS) and login notices; never a token. */
+  logger?: VaultLogger
+  /** Clock for token lease expiry, in milliseconds. @default Date.now */
+  now?: () => number
+  /** Source of the backoff jitter, uniform in [0, 1). @default Math.random */
+  random?: () => number
+  /** Not supported: the backend needs TLS options `fetch` cannot take without undici. */
+  fetchImpl?: never
+}
+
+const SILENT: VaultLogger = { warn: () => {}, info: () => {} }
+
+type Outcome = { ok: true; res: HttpResult } | ({ ok: false } & Failure)
+
+/**
+ * A `KeysetBackend` over a Vault KV v2 secret: the keyset is its field `jwt-keyset`, the
+ * version is `metadata.version`, writes are check-and-set and keep the secret's other
+ * fields. Reads retry transient failures with capped, fully jittered exponential backoff.
+ *
+ * @example
+ * const backend = createVaultBackend(vaultOptionsFromEnv(process.env), { logger })
+ * const { text, version } = await backend.read()
+ * await backend.write(next, version) // CasConflictError if someone wrote in between
+ */
+export function createVaultBackend(options: VaultBackendOptions, deps: VaultBackendDeps = {}): KeysetBackend {
+  const logger = deps.logger ?? SILENT
+  const now = deps.now ?? Date.now
+  const random = deps.random ?? Math.random
+  const addr = checkAddr(options.addr, 'VAULT_ADDR')
+  const mount = checkPath(options.mount, 'CBC_JWT_VAULT_MOUNT')
+  const secretPath = checkPath(options.path, 'CBC_JWT_VAULT_PATH')
+  const timeoutMs = intOption(options.timeoutMs, 'timeoutMs', 1)
+  const retries = intOption(options.retries, 'retries', 0)
+  const baseMs = intOption(options.retryBaseMs ?? VAULT_DEFAULTS.retryBaseMs, 'retryBaseMs', 0)
+  const maxDelayMs = intOption(options.retryMaxDelayMs ?? VAULT_DEFAULTS.retryMaxDelayMs, 'retryMaxDelayMs', 0)
+  const maxResponseBytes = intOption(options.maxResponseBytes ?? VAULT_DEFAULTS.maxResponseBytes, 'maxResponseBytes', 1)
+  const location = `vault:${mount}/${secretPath}${options.namespace ? ` (namespace ${options.namespace})` : ''}`
+
+  const secure = addr.startsWith('https:')
+  let ca: string | undefined
+  if (options.caCertFile !== undefined) {
+    try {
+      ca = fs.readFileSync(options.caCertFile, 'utf8')
+    } catch (err) {
+      throw new ConfigError(`VAULT_CACERT: cannot read ${options.caCertFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+    }
+  }
+  if (options.skipVerify && secure) {
+    const msg = "VAULT_SKIP_VERIFY is set: Vault's TLS certificate is NOT verified; anyone on the path can read the token and forge the keyset"
+    if (deps.logger) logger.warn({ location, vault_addr: addr }, msg)
+    else process.emitWarning(`${location}: ${msg}`)
+  }
+  if (!secure) {
+    const host = new URL(addr).hostname
+    if (!['127.0.0.1', 'localhost', '[::1]', '::1'].includes(host)) {
+      logger.warn({ location, vault_addr: addr }, 'VAULT_ADDR is plain http: the Vault token crosses the network in clear')
+    }
+    if (options.caCertFile !== undefined || options.skipVerify) {
+      logger.warn({ location, vault_addr: addr }, 'VAULT_CACERT / VAULT_SKIP_VERIFY ignored: VAULT_ADDR is not https')
+    }
+  }
+
+  const http = createHttpClient({
+    addr,
+    skipVerify: options.skipVerify,
+    timeoutMs,
+    maxResponseBytes,
+    ...(ca !== undefined ? { ca } : {}),
+  })
+  const headers: Record<string, string> = { 'X-Vault-Request': 'true' }
+  if (options.namespace) headers['X-Vault-Namespace'] = options.namespace
+  const auth = makeAuth()
+  const controller = new AbortController()
+  const signal = controller.signal
+  let closed = false
+  const dataPath = `/v1/${encodePath(mount)}/data/${encodePath(secretPath)}`
+
+  function makeAuth(): TokenSource {
+    if (options.auth === 'kubernetes') {
+      if (!options.role) throw new ConfigError('CBC_JWT_VAULT_ROLE is required when CBC_JWT_VAULT_AUTH=kubernetes')
+      return kubernetesAuth({
+        http,
+        location,
+        headers,
+        role: options.role,
+        mount: checkPath(options.k8sMount, 'CBC_JWT_VAULT_K8S_MOUNT'),
+        tokenPath: options.k8sTokenPath,
+        now,
+        logger,
+      })
+    }
+    if (options.auth !== 'token') throw new ConfigError(`CBC_JWT_VAULT_AUTH must be "token" or "kubernetes"`)
+    if (!options.token) throw new ConfigError('VAULT_TOKEN is required when CBC_JWT_VAULT_AUTH=token (the default)')
+    return staticToken(options.token)
+  }
+
+  const closedError = (what: string): BackendError => new BackendError('io_error', `${what}: backend closed`)
+
+  /** One request, with one re-login and repeat if Vault answers 403 to a token it issued. */
+  async function attempt(method: 'GET' | 'POST', what: string, body: unknown, accept: (r: HttpResult) => boolean): Promise<Outcome> {
+    let token: string
+    try {
+      token = await auth.token(signal)
+    } catch (err) {
+      return { ok: false, ...toFailure(err, what), notApplied: true }
+    }
+    try {
+      const send = (t: string): Promise<HttpResult> =>
+        http.request(method, dataPath, { headers: { ...headers, 'X-Vault-Token': t }, body, signal })
+      let res = await send(token)
+      if (res.status === 403 && auth.invalidate(token)) {
+        logger.warn({ location }, 'Vault answered 403 (token expired or revoked?); logging in again')
+        try {
+          token = await auth.token(signal)
+        } catch (err) {
+          return { ok: false, ...toFailure(err, what), notApplied: true }
+        }
+        res = await send(token)
+      }
+      if (res.status >= 200 && res.status < 300) {
+        if (!res.isJson) return { ok: false, error: badResponse(what, `HTTP ${res.status} body is not JSON`), transient: false, notApplied: false }
+        return { ok: true, res }
+      }
+      if (accept(res)) return { ok: true, res }
+      return { ok: false, ...statusFailure(res.status, res.json, what) }
+    } catch (err) {
+      return { ok: false, ...toFailure(err, what) }
+    }
+  }
+
+  /** Attempts until success, a failure `retryable` refuses, or the attempts run out. */
+  async function call(
+    method: 'GET' | 'POST',
+    what: string,
+    body: unknown,
+    accept: (r: HttpResult) => boolean,
+    retryable: (f: Failure) => boolean,
+  ): Promise<HttpResult> {
+    const attempts = 1 + retries
+    for (let n = 1; ; n++) {
+      if (closed) throw closedError(what)
+      const out = await attempt(method, what, body, accept)
+      if (out.ok) return out.res
+      const error = redact(out.error, auth.secrets())
+      if (closed) throw closedError(what)
+      if (n >= attempts || !retryable(out)) throw error
+      const delayMs = Math.floor(random() * Math.min(maxDelayMs, baseMs * 2 ** (n - 1)))
+      logger.warn(
+        { location, reason: error.reason, attempt: n, attempts, retry_in_ms: delayMs, error: error.message },
+        'Vault request failed; retrying',
+      )
+      try {
+        await sleep(delayMs, undefined, { signal, ref: false })
+      } catch {
+        throw closedError(what)
+      }
+    }
+  }
+
+  type Current = Kv2Version & { missing: boolean; errors: string }
+
+  async function readCurrent(what: string): Promise<Current> {
+    const res = await call('GET', what, undefined, (r) => r.status === 404, (f) => f.transient)
+    if (res.status === 404) {
+      // Vault answers 404 with the metadata when the latest version is deleted or destroyed.
+      const env = res.isJson ? parseReadEnvelope(res.json) : undefined
+      if (env) return { ...env, fields: null, missing: false, errors: '' }
+      return { fields: null, version: 0, deleted: false, destroyed: false, missing: true, errors: vaultErrors(res.json) }
+    }
+    const env = parseReadEnvelope(res.json)
+    if (!env) throw badResponse(what, 'the answer is not a KV v2 envelope (data.data, data.metadata.version)')
+    return { ...env, missing: false, errors: '' }
+  }
+
+  return {
+    kind: 'vault',
+    location,
+
+    async read(): Promise<KeysetSnapshot> {
+      const what = `${location}: read`
+      const cur = await readCurrent(what)
+      if (cur.missing) throw new BackendError('not_found', `${what}: no such secret (HTTP 404${cur.errors ? `, ${cur.errors}` : ''})`)
+      if (cur.fields === null) {
+        const state = cur.destroyed ? 'destroyed' : 'deleted'
+        throw new BackendError('not_found', `${what}: the latest version (${cur.version}) is ${state}`)
+      }
+      const value = cur.fields[KEYSET_FIELD]
+      if (value === undefined || value === null) {
+        const names = Object.keys(cur.fields).slice(0, 20).join(', ') || 'none'
+        throw new BackendError('not_found', `${what}: version ${cur.version} has no field "${KEYSET_FIELD}" (fields: ${names})`)
+      }
+      // A string as a Kubernetes secret holds it; an object written by `vault kv put @file.json`.
+      return { text: typeof value === 'string' ? value : JSON.stringify(value), version: String(cur.version) }
+    },
+
+    async write(text: string, expectedVersion?: string): Promise<KeysetSnapshot> {
+      if (typeof text !== 'string') throw new TypeError('write(text): text must be a string')
+      if (expectedVersion !== undefined && !/^\d{1,15}$/.test(expectedVersion)) {
+        throw new TypeError(`write(): expectedVersion must be a Vault version number, got ${JSON.stringify(expectedVersion)}`)
+      }
+      const what = `${location}: write`
+      // Without an expected version the caller wants the write to happen; the check-and-set
+      // then only protects the other fields we merge, so a lost race is simply retried.
+      const rounds = expectedVersion === undefined ? 3 : 1
+      for (let round = 1; round <= rounds; round++) {
+        const cur = await readCurrent(what)
+        if (expectedVersion !== undefined && String(cur.version) !== expectedVersion) {
+          throw new CasConflictError(`${what}: expected version ${expectedVersion}, Vault holds version ${cur.version}`)
+        }
+        const data = { ...(cur.fields ?? {}), [KEYSET_FIELD]: text }
+        const res = await call(
+          'POST',
+          what,
+          { options: { cas: cur.version }, data },
+          (r) => isCasMismatch(r.status, r.json),
+          // Repeat a write only when it certainly did not reach Vault's storage.
+          (f) => f.transient && f.notApplied,
+        )
+        if (isCasMismatch(res.status, res.json)) {
+          if (expectedVersion !== undefined) {
+            throw new CasConflictError(`${what}: version ${expectedVersion} is no longer current (check-and-set)`)
+          }
+          continue
+        }
+        const version = parseWriteEnvelope(res.json)
+        if (version === undefined) throw badResponse(what, 'the answer has no data.version')
+        logger.info({ location, version }, 'wrote the keyset to Vault')
+        return { text, version: String(version) }
+      }
+      throw new CasConflictError(`${what}: the secret changed under ${rounds} consecutive writes`)
+    },
+
+    async close(): Promise<void> {
+      if (closed) return
+      closed = true
+      controller.abort()
+      http.close()
+    },
+  }
+}
+
+function encodePath(p: string): string {
+  return p.split('/').map(encodeURIComponent).join('/')
+}
+
+function intOption(value: number, name: string, min: number): number {
+  if (!Number.isSafeInteger(value) || value < min) throw new RangeError(`createVaultBackend: ${name} must be an integer ≥ ${min}, got ${value}`)
+  return value
+}

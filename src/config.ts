@@ -1,0 +1,80 @@
+import { ConfigError } from './errors.js'
+
+/** Service configuration (CONTRACT §2). Precedence: these defaults < environment < CLI flags. */
+export interface ServiceConfig {
+  /** @default 8000 (`PORT`) */
+  port: number
+  /** @default '0.0.0.0' (`HOST`) */
+  host: string
+  /** @default 'file' (`CBC_JWT_BACKEND`) */
+  backend: 'file' | 'vault'
+  /** Keyset path (`CBC_JWT_KEYSET_FILE`); undefined means the embedded development keyset. */
+  keysetFile: string | undefined
+  /** @default 30 (`CBC_JWT_REFRESH_INTERVAL_SECONDS`) */
+  refreshIntervalSeconds: number
+  /** @default 10 (`CBC_JWT_UNKNOWN_KID_COOLDOWN_SECONDS`) */
+  unknownKidCooldownSeconds: number
+  /** @default 'cbc-omega2' (`CBC_JWT_ISSUER`) */
+  issuer: string
+  /** @default 'cbc-api' (`CBC_JWT_AUDIENCE`) */
+  audience: string
+  /** @default 30 (`CBC_JWT_CLOCK_TOLERANCE_SECONDS`) */
+  clockToleranceSeconds: number
+  /** @default 8192 (`CBC_JWT_MAX_TOKEN_BYTES`) */
+  maxTokenBytes: number
+  /** @default 'info' (`CBC_JWT_LOG_LEVEL`) */
+  logLevel: string
+}
+
+export const DEFAULTS = {
+  port: 8000,
+  host: '0.0.0.0',
+  backend: 'file',
+  refreshIntervalSeconds: 30,
+  unknownKidCooldownSeconds: 10,
+  issuer: 'cbc-omega2',
+  audience: 'cbc-api',
+  clockToleranceSeconds: 30,
+  maxTokenBytes: 8192,
+  logLevel: 'info',
+} as const
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+
+export function serviceConfigFromEnv(env: NodeJS.ProcessEnv = process.env): ServiceConfig {
+  const backend = env.CBC_JWT_BACKEND || DEFAULTS.backend
+  if (backend !== 'file' && backend !== 'vault') {
+    throw new ConfigError(`CBC_JWT_BACKEND must be "file" or "vault" (got "${backend}")`)
+  }
+  const logLevel = env.CBC_JWT_LOG_LEVEL || DEFAULTS.logLevel
+  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`CBC_JWT_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`)
+  return {
+    port: integer(env, 'PORT', DEFAULTS.port, 0, 65535),
+    host: env.HOST || DEFAULTS.host,
+    backend,
+    keysetFile: env.CBC_JWT_KEYSET_FILE || undefined,
+    refreshIntervalSeconds: number(env, 'CBC_JWT_REFRESH_INTERVAL_SECONDS', DEFAULTS.refreshIntervalSeconds, 0.1),
+    unknownKidCooldownSeconds: number(env, 'CBC_JWT_UNKNOWN_KID_COOLDOWN_SECONDS', DEFAULTS.unknownKidCooldownSeconds, 0),
+    issuer: env.CBC_JWT_ISSUER || DEFAULTS.issuer,
+    audience: env.CBC_JWT_AUDIENCE || DEFAULTS.audience,
+    clockToleranceSeconds: number(env, 'CBC_JWT_CLOCK_TOLERANCE_SECONDS', DEFAULTS.clockToleranceSeconds, 0),
+    maxTokenBytes: integer(env, 'CBC_JWT_MAX_TOKEN_BYTES', DEFAULTS.maxTokenBytes, 64, 60 * 1024),
+    logLevel,
+  }
+}
+
+function number(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  const value = Number(raw)
+  if (!Number.isFinite(value) || value < min || value > max) {
+    throw new ConfigError(`${name} must be a number between ${min} and ${max} (got "${raw}")`)
+  }
+  return value
+}
+
+function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const value = number(env, name, fallback, min, max)
+  if (!Number.isInteger(value)) throw new ConfigError(`${name} must be an integer (got "${env[name]}")`)
+  return value
+}

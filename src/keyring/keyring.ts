@@ -1,0 +1,170 @@
+import { BackendError, KeysetInvalidError } from '../errors.js'
+import type { KeysetBackend } from '../backends/backend.js'
+import { loadKeyset, parseKeysetText, type LoadedKey, type LoadedKeyset } from '../keyset/load.js'
+import type { BackendErrorReason } from '../reasons.js'
+
+/** What the keyring tells the outside (metrics) about its life. */
+export interface KeyringEvents {
+  onBackendError?(reason: BackendErrorReason): void
+  onRotation?(from: string, to: string): void
+  onLoad?(keyset: LoadedKeyset): void
+}
+
+export interface KeyringLogger {
+  info(obj: object, msg: string): void
+  warn(obj: object, msg: string): void
+  error(obj: object, msg: string): void
+}
+
+export interface KeyringOptions {
+  backend: KeysetBackend
+  logger: KeyringLogger
+  events?: KeyringEvents
+  /** How often the backend is read again, in ms, whatever the change events say. @default 30000 */
+  refreshIntervalMs?: number
+  /** At most one unknown-kid re-read per this many ms. @default 10000 */
+  unknownKidCooldownMs?: number
+  /** Clock, ms since the epoch. @default Date.now */
+  now?: () => number
+}
+
+export type RefreshTrigger = 'start' | 'interval' | 'change' | 'unknown_kid'
+
+export interface Keyring {
+  /** The keyset in force, or undefined before the first good load. */
+  keyset(): LoadedKeyset | undefined
+  /** True once a valid keyset has been loaded; never false again. */
+  ready(): boolean
+  /** ms since the epoch of the last successful read (changed or not), or undefined. */
+  lastSuccessAt(): number | undefined
+  /** Keys that verify at `now` (not past `not_after`). */
+  verifyingKeys(now?: number): LoadedKey[]
+  /** Reads the backend now; concurrent calls share one read. */
+  refresh(trigger?: RefreshTrigger): Promise<void>
+  /**
+   * Called when a token names a kid that is not loaded: one re-read, shared by everyone who
+   * asks while it runs, and none again until the cooldown has passed. Resolves when done.
+   */
+  refreshForUnknownKid(): Promise<void>
+  /** Starts the first load, the change watch and the interval; resolves after the first read. */
+  start(): Promise<void>
+  /** Stops timers and watchers; the keyset stays readable. */
+  close(): Promise<void>
+}
+
+/**
+ * The keyset in force and its refresh loop. Every read is parsed and validated completely
+ * before it replaces the keyset in force ("validate, then swap"); any failure keeps the last
+ * good keyset, counts a backend error and logs what failed — never the content.
+ */
+export function createKeyring(options: KeyringOptions): Keyring {
+  const { backend, logger, events = {} } = options
+  const now = options.now ?? Date.now
+  const refreshIntervalMs = options.refreshIntervalMs ?? 30_000
+  const cooldownMs = options.unknownKidCooldownMs ?? 10_000
+  let inForce: LoadedKeyset | undefined
+  let version: string | undefined
+  let lastSuccess: number | undefined
+  let inFlight: Promise<void> | undefined
+  let again = false
+  let lastUnknownKidRead = -Infinity
+  let timer: NodeJS.Timeout | undefined
+  let closed = false
+
+  async function readOnce(trigger: RefreshTrigger): Promise<void> {
+    let text: string
+    let nextVersion: string
+    try {
+      ;({ text, version: nextVersion } = await backend.read())
+    } catch (err) {
+      const reason = err instanceof BackendError ? err.reason : 'io_error'
+      failed(reason, trigger, err instanceof Error ? err.message : String(err))
+      return
+    }
+    if (inForce && nextVersion === version) {
+      lastSuccess = now()
+      return
+    }
+    let loaded: LoadedKeyset
+    try {
+      loaded = loadKeyset(parseKeysetText(text), now())
+    } catch (err) {
+      if (!(err instanceof KeysetInvalidError)) throw err
+      failed(err.reason, trigger, err.message)
+      return
+    }
+    const previous = inForce
+    inForce = loaded
+    version = nextVersion
+    lastSuccess = now()
+    logger.info(
+      { event: 'keyset_loaded', trigger, location: backend.location, current: loaded.current.kid, keys: loaded.keys.size },
+      'keyset loaded',
+    )
+    events.onLoad?.(loaded)
+    if (previous && previous.current.kid !== loaded.current.kid) {
+      logger.info({ event: 'key_rotated', from: previous.current.kid, to: loaded.current.kid }, 'signing key rotated')
+      events.onRotation?.(previous.current.kid, loaded.current.kid)
+    }
+  }
+
+  function failed(reason: BackendErrorReason, trigger: RefreshTrigger, message: string) {
+    events.onBackendError?.(reason)
+    logger.error(
+      { event: 'backend_error', reason, trigger, location: backend.location, keeping: inForce?.current.kid ?? null, error: message },
+      inForce ? 'keyset load failed; the last good keyset stays in force' : 'keyset load failed; no keyset loaded yet',
+    )
+  }
+
+  function refresh(trigger: RefreshTrigger = 'interval'): Promise<void> {
+    if (inFlight) {
+      // A change seen while a read runs may not be in that read: read once more after it.
+      if (trigger === 'change') again = true
+      return inFlight
+    }
+    inFlight = (async () => {
+      try {
+        do {
+          again = false
+          await readOnce(trigger)
+        } while (again && !closed)
+      } finally {
+        inFlight = undefined
+      }
+    })()
+    return inFlight
+  }
+
+  return {
+    keyset: () => inForce,
+    ready: () => inForce !== undefined,
+    lastSuccessAt: () => lastSuccess,
+    verifyingKeys(at = now()) {
+      if (!inForce) return []
+      return [...inForce.keys.values()].filter((k) => k.notAfter === undefined || at < k.notAfter)
+    },
+    refresh,
+    refreshForUnknownKid() {
+      if (inFlight) return inFlight
+      const t = now()
+      if (t - lastUnknownKidRead < cooldownMs) return Promise.resolve()
+      lastUnknownKidRead = t
+      return refresh('unknown_kid')
+    },
+    async start() {
+      backend.watch?.(() => {
+        if (!closed) void refresh('change')
+      })
+      timer = setInterval(() => void refresh('interval'), refreshIntervalMs)
+      timer.unref()
+      await refresh('start')
+    },
+    async close() {
+      closed = true
+      if (timer) clearInterval(timer)
+      timer = undefined
+      await backend.close()
+      await inFlight
+    },
+  }
+}

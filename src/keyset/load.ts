@@ -1,0 +1,174 @@
+import crypto, { type JsonWebKey, type KeyObject } from 'node:crypto'
+import { KeysetInvalidError, type KeysetProblem } from '../errors.js'
+import { ALG_SPECS, MIN_RSA_BITS, PRIVATE_JWK_MEMBERS, hasSigningMaterial, type Alg, type AlgSpec } from './algorithms.js'
+import { MAX_KEYSET_BYTES, keyStatus, type KeyEntry, type KeyStatus, type KeysetDocument } from './document.js'
+import { isSchemaValid, schemaProblems } from './schema.js'
+
+/** A key ready for the hot path: imported once per load, never per request. */
+export interface LoadedKey {
+  readonly kid: string
+  readonly alg: Alg
+  readonly spec: AlgSpec
+  readonly status: KeyStatus
+  /** ms since the epoch */
+  readonly createdAt: number
+  /** ms since the epoch; the key stops verifying at this instant. */
+  readonly notAfter: number | undefined
+  /** Public key (asymmetric) or the secret (HMAC). */
+  readonly verifyKey: KeyObject
+  /** Private key or secret, when the entry holds signing material. */
+  readonly signingKey: KeyObject | undefined
+  /** Public JWK members only, for the JWKS; undefined for HMAC keys. */
+  readonly publicJwk: JsonWebKey | undefined
+}
+
+export interface LoadedKeyset {
+  readonly document: KeysetDocument
+  readonly keys: ReadonlyMap<string, LoadedKey>
+  readonly current: LoadedKey
+  /** Seconds since the epoch (exact, may be fractional); tokens with an earlier `iat` are revoked. */
+  readonly revokedBefore: number | undefined
+}
+
+/** Parses keyset text, size-checked first. Throws `KeysetInvalidError` (reason `invalid_json`). */
+export function parseKeysetText(text: string): unknown {
+  if (Buffer.byteLength(text) > MAX_KEYSET_BYTES) {
+    throw new KeysetInvalidError([{ path: '', message: `document is larger than ${MAX_KEYSET_BYTES} bytes` }], 'invalid_json')
+  }
+  try {
+    return JSON.parse(text)
+  } catch (err) {
+    // V8's message quotes the input; keep only the position so no key material reaches a log.
+    const at = /position (\d+)/.exec((err as Error).message)
+    throw new KeysetInvalidError([{ path: '', message: `not valid JSON${at ? ` (at position ${at[1]})` : ''}` }], 'invalid_json')
+  }
+}
+
+/**
+ * Validates a keyset document completely (schema, then meaning) and imports every key into
+ * `KeyObject`s. Throws `KeysetInvalidError` listing every problem; returns nothing partial.
+ */
+export function loadKeyset(data: unknown, now: number = Date.now()): LoadedKeyset {
+  const problems = schemaProblems(data)
+  if (problems.length > 0 || !isSchemaValid(data)) throw new KeysetInvalidError(problems)
+  const doc = data
+  const keys = new Map<string, LoadedKey>()
+  const firstIndex = new Map<string, number>()
+  doc.keys.forEach((entry, i) => {
+    const seen = firstIndex.get(entry.kid)
+    if (seen !== undefined) {
+      problems.push({ path: `keys[${i}].kid`, message: `duplicate kid "${entry.kid}" (also keys[${seen}])` })
+      return
+    }
+    firstIndex.set(entry.kid, i)
+    const key = importEntry(doc, entry, `keys[${i}]`, problems)
+    if (key) keys.set(entry.kid, key)
+  })
+  const currentIndex = firstIndex.get(doc.current)
+  const current = keys.get(doc.current)
+  if (currentIndex === undefined) {
+    problems.push({ path: 'current', message: `no key has kid "${doc.current}"` })
+  } else if (current) {
+    if (!current.signingKey) {
+      problems.push({ path: `keys[${currentIndex}].jwk`, message: 'the current key must hold private or symmetric material to sign' })
+    }
+    if (current.notAfter !== undefined && current.notAfter <= now) {
+      problems.push({ path: `keys[${currentIndex}].not_after`, message: 'the current key is past its not_after and cannot verify' })
+    }
+  }
+  if (problems.length > 0 || !current) throw new KeysetInvalidError(problems)
+  return {
+    document: doc,
+    keys,
+    current,
+    revokedBefore: doc.revoked_before === undefined ? undefined : Date.parse(doc.revoked_before) / 1000,
+  }
+}
+
+function importEntry(doc: KeysetDocument, entry: KeyEntry, at: string, problems: KeysetProblem[]): LoadedKey | undefined {
+  const spec = ALG_SPECS[entry.alg]
+  const jwk = entry.jwk
+  const before = problems.length
+  if (jwk.kty !== spec.kty) problems.push({ path: `${at}.jwk.kty`, message: `${entry.alg} needs kty ${spec.kty}` })
+  else if (spec.curves && !spec.curves.includes(String(jwk.crv))) {
+    problems.push({ path: `${at}.jwk.crv`, message: `${entry.alg} needs ${spec.curves.join(' or ')}` })
+  }
+  if (jwk.alg !== undefined && jwk.alg !== entry.alg) {
+    problems.push({ path: `${at}.jwk.alg`, message: `"${jwk.alg}" differs from the key's alg "${entry.alg}"` })
+  }
+  if (jwk.kid !== undefined && jwk.kid !== entry.kid) {
+    problems.push({ path: `${at}.jwk.kid`, message: `"${jwk.kid}" differs from the key's kid "${entry.kid}"` })
+  }
+  if (problems.length > before) return undefined
+
+  let imported: { verifyKey: KeyObject; signingKey: KeyObject | undefined; publicJwk: JsonWebKey | undefined }
+  try {
+    imported = importMaterial(jwk)
+  } catch {
+    problems.push({ path: `${at}.jwk`, message: `cannot be imported as ${spec.kty === 'oct' ? 'an oct' : `an ${spec.kty}`} key for ${entry.alg}` })
+    return undefined
+  }
+  const sizeProblem = checkSize(entry.alg, spec, imported.verifyKey)
+  if (sizeProblem) {
+    problems.push({ path: `${at}.jwk.${spec.kty === 'oct' ? 'k' : 'n'}`, message: sizeProblem })
+    return undefined
+  }
+  if (imported.signingKey && spec.family !== 'hmac' && !pairMatches(entry.alg, imported.signingKey, imported.verifyKey)) {
+    problems.push({ path: `${at}.jwk`, message: 'the private part does not match the public part' })
+    return undefined
+  }
+  return {
+    kid: entry.kid,
+    alg: entry.alg,
+    spec,
+    status: keyStatus(doc, entry),
+    createdAt: Date.parse(entry.created_at),
+    notAfter: entry.not_after === undefined ? undefined : Date.parse(entry.not_after),
+    ...imported,
+  }
+}
+
+function importMaterial(jwk: JsonWebKey) {
+  if (jwk.kty === 'oct') {
+    const secret = crypto.createSecretKey(Buffer.from(String(jwk.k), 'base64url'))
+    return { verifyKey: secret, signingKey: secret, publicJwk: undefined }
+  }
+  const publicJwk = publicMembers(jwk)
+  // The public key is built from the public members alone, so a private part that does not
+  // belong to them is caught by the pair check instead of silently deriving a new public key.
+  const verifyKey = crypto.createPublicKey({ key: publicJwk, format: 'jwk' })
+  const signingKey = hasSigningMaterial(jwk) ? crypto.createPrivateKey({ key: jwk, format: 'jwk' }) : undefined
+  return { verifyKey, signingKey, publicJwk }
+}
+
+/** The JWK without any private member (and without `key_ops`/`ext`, which describe the private key). */
+export function publicMembers(jwk: JsonWebKey): JsonWebKey {
+  const out: Record<string, unknown> = {}
+  for (const [name, value] of Object.entries(jwk)) {
+    if (!(PRIVATE_JWK_MEMBERS as readonly string[]).includes(name) && name !== 'key_ops' && name !== 'ext') out[name] = value
+  }
+  return out as JsonWebKey
+}
+
+function checkSize(alg: Alg, spec: AlgSpec, key: KeyObject): string | undefined {
+  if (spec.family === 'hmac') {
+    const bytes = key.symmetricKeySize ?? 0
+    return bytes < spec.minSecretBytes! ? `${alg} needs a secret of at least ${spec.minSecretBytes} bytes (got ${bytes})` : undefined
+  }
+  if (spec.kty === 'RSA') {
+    const bits = key.asymmetricKeyDetails?.modulusLength ?? 0
+    return bits < MIN_RSA_BITS ? `RSA key is ${bits} bits; at least ${MIN_RSA_BITS} required` : undefined
+  }
+  return undefined
+}
+
+const SELF_TEST = Buffer.from('cbc-jwt key pair self-test')
+
+function pairMatches(alg: Alg, privateKey: KeyObject, publicKey: KeyObject): boolean {
+  const hash = ALG_SPECS[alg].hash
+  try {
+    return crypto.verify(hash, SELF_TEST, publicKey, crypto.sign(hash, SELF_TEST, privateKey))
+  } catch {
+    return false
+  }
+}

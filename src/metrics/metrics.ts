@@ -1,0 +1,96 @@
+import { Counter, Gauge, Registry } from 'prom-client'
+import type { Keyring } from '../keyring/keyring.js'
+import { AUTH_FAILURE_REASONS, BACKEND_ERROR_REASONS, type AuthFailureReason, type BackendErrorReason } from '../reasons.js'
+import { METRIC_NAMES } from './names.js'
+
+export interface Metrics {
+  readonly registry: Registry
+  authFailure(reason: AuthFailureReason): void
+  backendError(reason: BackendErrorReason): void
+  rotation(): void
+}
+
+export interface MetricsOptions {
+  /** Source of the point-in-time gauges, read at scrape time. */
+  keyring: Pick<Keyring, 'keyset' | 'verifyingKeys' | 'lastSuccessAt'>
+  refreshIntervalSeconds: number
+  /** A registry of the caller's; never prom-client's global one. @default new Registry() */
+  registry?: Registry
+  now?: () => number
+}
+
+/**
+ * The metrics of CONTRACT §3 on their own registry. Ages and counts are computed in
+ * `collect()` at scrape time, so they are exact whenever Prometheus looks and cost nothing
+ * between scrapes. Every label value comes from a closed list or from a loaded key's kid —
+ * never from a token.
+ */
+export function createMetrics(options: MetricsOptions): Metrics {
+  const registry = options.registry ?? new Registry()
+  const now = options.now ?? Date.now
+  const { keyring } = options
+
+  new Gauge({
+    name: METRIC_NAMES.keysLoaded,
+    help: 'Number of JWT verification keys currently loaded (not past not_after).',
+    registers: [registry],
+    collect() {
+      this.set(keyring.verifyingKeys(now()).length)
+    },
+  })
+  new Gauge({
+    name: METRIC_NAMES.activeKeyAge,
+    help: 'Age in seconds of the active (current) signing key, by kid.',
+    labelNames: ['kid'],
+    registers: [registry],
+    collect() {
+      // reset() drops the previous kid's series: exactly one series, for the current key.
+      this.reset()
+      const current = keyring.keyset()?.current
+      if (current) this.set({ kid: current.kid }, Math.max(0, (now() - current.createdAt) / 1000))
+    },
+  })
+  const rotations = new Counter({
+    name: METRIC_NAMES.rotations,
+    help: 'Times this process saw the current signing key change to another kid.',
+    registers: [registry],
+  })
+  const authFailures = new Counter({
+    name: METRIC_NAMES.authFailures,
+    help: 'Rejected tokens, by reason.',
+    labelNames: ['reason'],
+    registers: [registry],
+  })
+  const backendErrors = new Counter({
+    name: METRIC_NAMES.backendErrors,
+    help: 'Failed loads of key material from the secrets backend, by reason.',
+    labelNames: ['reason'],
+    registers: [registry],
+  })
+  new Gauge({
+    name: METRIC_NAMES.lastSuccess,
+    help: 'Unix time of the last successful read of the keyset backend.',
+    registers: [registry],
+    collect() {
+      const at = keyring.lastSuccessAt()
+      if (at === undefined) this.reset()
+      else this.set(at / 1000)
+    },
+  })
+  new Gauge({
+    name: METRIC_NAMES.refreshInterval,
+    help: 'Configured keyset refresh interval in seconds.',
+    registers: [registry],
+  }).set(options.refreshIntervalSeconds)
+
+  // Exported from 0, so rate() and increase() work from the first scrape.
+  for (const reason of AUTH_FAILURE_REASONS) authFailures.inc({ reason }, 0)
+  for (const reason of BACKEND_ERROR_REASONS) backendErrors.inc({ reason }, 0)
+
+  return {
+    registry,
+    authFailure: (reason) => authFailures.inc({ reason }),
+    backendError: (reason) => backendErrors.inc({ reason }),
+    rotation: () => rotations.inc(),
+  }
+}

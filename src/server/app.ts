@@ -1,0 +1,38 @@
+import http from 'node:http'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import type { Logger } from 'pino'
+import type { Keyring } from '../keyring/keyring.js'
+import type { Metrics } from '../metrics/metrics.js'
+import type { Verifier } from '../verifier/verifier.js'
+import { keyRoutes } from './routes/keys.js'
+import { operationsRoutes } from './routes/operations.js'
+import { whoamiRoute } from './routes/whoami.js'
+
+/** Request headers up to this size are read, so an oversized token is a counted 401, not a 431. */
+export const MAX_HEADER_BYTES = 64 * 1024
+
+export interface AppDeps {
+  keyring: Keyring
+  verifier: Verifier
+  metrics: Metrics
+  logger: Logger
+  now?: () => number
+}
+
+/** Builds the HTTP app without listening (tests use `inject` or `listen` on port 0). */
+export function buildApp(deps: AppDeps): FastifyInstance {
+  const now = deps.now ?? Date.now
+  // pino's Logger and fastify's base logger type differ only in generics; one cast, here.
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    // One log line per rejection is written by authenticate(); per-request access logs are
+    // left to the ingress, where they cost this process nothing.
+    disableRequestLogging: true,
+    serverFactory: (handler) => http.createServer({ maxHeaderSize: MAX_HEADER_BYTES }, handler),
+    bodyLimit: 16 * 1024,
+  }) as unknown as FastifyInstance
+  operationsRoutes(app, deps)
+  keyRoutes(app, { keyring: deps.keyring, now })
+  whoamiRoute(app, deps)
+  return app
+}

@@ -1,0 +1,26 @@
+import { pino, type DestinationStream, type Logger } from 'pino'
+
+/**
+ * JSON lines on stdout. Authorization and cookies are redacted wherever they appear, and a
+ * request is logged by its path only, so a token passed in a query string never reaches a log.
+ */
+export function createLogger(level: string, destination?: DestinationStream): Logger {
+  return pino(
+    {
+      level,
+      base: { service: 'cbc-jwt' },
+      redact: {
+        paths: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'headers.cookie', 'authorization', 'token'],
+        censor: '[redacted]',
+      },
+      serializers: {
+        req: (req: { method?: string; url?: string; ip?: string }) => ({
+          method: req.method,
+          path: req.url?.split('?')[0],
+          remoteAddress: req.ip,
+        }),
+      },
+    },
+    destination,
+  )
+}

@@ -1,0 +1,122 @@
+import type { LoadedKeyset } from '../keyset/load.js'
+import type { AuthFailureReason } from '../reasons.js'
+import { loggableClientId, loggableKid, type JwtClaims } from './claims.js'
+import { signatureCheckFor } from './signature.js'
+
+export interface VerifierOptions {
+  /** Expected `iss`. @default 'cbc-omega2' */
+  issuer: string
+  /** Expected audience; a token's `aud` (string or array) must contain it. @default 'cbc-api' */
+  audience: string
+  /** Leeway for `exp`, `nbf` and `iat`, in seconds; not applied to `revoked_before`. @default 30 */
+  clockToleranceSeconds: number
+  /** Tokens longer than this many bytes are rejected before any parsing. @default 8192 */
+  maxTokenBytes: number
+  /** Clock in ms since the epoch. @default Date.now */
+  now?: () => number
+}
+
+export type VerifyResult =
+  | { ok: true; kid: string; claims: JwtClaims }
+  | {
+      ok: false
+      reason: AuthFailureReason
+      /** The token's kid when it is safe to log (matches the kid grammar), else undefined. */
+      kid: string | undefined
+      /** For logs: only from a token whose signature verified. */
+      clientId: string | undefined
+    }
+
+export interface Verifier {
+  /** Verifies a compact JWS against a keyset. Synchronous, no I/O: one token, one result. */
+  verify(token: string, keyset: LoadedKeyset | undefined): VerifyResult
+}
+
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
+
+/**
+ * Builds a verifier; options are checked once here so the per-token path does no setup.
+ *
+ * Order of checks (each maps to exactly one reason): size → shape → header → `alg: none` →
+ * `crit` → kid → key lookup (incl. `not_after`) → header alg equals the key's alg → signature →
+ * payload → `exp`/`iat` present → `exp` → `nbf`/`iat` in the future → `revoked_before` → `iss`
+ * → `aud`. Nothing in a payload is read before its signature has verified.
+ *
+ * @example
+ * const verifier = createVerifier({ issuer: 'cbc-omega2', audience: 'cbc-api', clockToleranceSeconds: 30, maxTokenBytes: 8192 })
+ * const result = verifier.verify(token, keyring.keyset())
+ * if (!result.ok) reply.code(401).send({ error: 'invalid_token', reason: result.reason })
+ */
+export function createVerifier(options: VerifierOptions): Verifier {
+  const { issuer, audience, clockToleranceSeconds: leeway, maxTokenBytes } = options
+  if (!issuer) throw new TypeError('issuer must be a non-empty string')
+  if (!audience) throw new TypeError('audience must be a non-empty string')
+  if (!(leeway >= 0)) throw new RangeError('clockToleranceSeconds must be ≥ 0')
+  if (!(maxTokenBytes > 0)) throw new RangeError('maxTokenBytes must be > 0')
+  const now = options.now ?? Date.now
+
+  const fail = (reason: AuthFailureReason, kid?: unknown, claims?: JwtClaims): VerifyResult => ({
+    ok: false,
+    reason,
+    kid: loggableKid(kid),
+    clientId: claims ? loggableClientId(claims) : undefined,
+  })
+
+  return {
+    verify(token, keyset) {
+      // Size first: nothing is decoded from an oversized token. Length ≤ bytes, so only a
+      // token near the limit pays for counting bytes.
+      if (token.length > maxTokenBytes || (token.length * 3 > maxTokenBytes && Buffer.byteLength(token) > maxTokenBytes)) {
+        return fail('too_large')
+      }
+      if (!COMPACT_JWS.test(token)) return fail('malformed')
+      const dot1 = token.indexOf('.')
+      const dot2 = token.indexOf('.', dot1 + 1)
+      const header = decodeJsonObject(token.slice(0, dot1))
+      if (!header || typeof header.alg !== 'string') return fail('malformed', header?.kid)
+      const { alg, kid } = header
+      // `none` is never accepted, whatever the key; the key's alg decides everything else.
+      if (alg.toLowerCase() === 'none') return fail('unsupported_alg', kid)
+      // We implement no JWS extension, so any `crit` is one we do not understand (RFC 7515 §4.1.11).
+      if (header.crit !== undefined) return fail('malformed', kid)
+      if (typeof kid !== 'string' || kid.length === 0) return fail('unknown_kid')
+      // jku, x5u, jwk and x5c are never read: the only keys are the keyset's.
+      const key = keyset?.keys.get(kid)
+      const nowMs = now()
+      if (!key || (key.notAfter !== undefined && nowMs >= key.notAfter)) return fail('unknown_kid', kid)
+      // Algorithm confusion (RS256 → HS256 with the public key as secret, ES → none, …) stops here.
+      if (alg !== key.alg) return fail('unsupported_alg', kid)
+      const signature = Buffer.from(token.slice(dot2 + 1), 'base64url')
+      if (!signatureCheckFor(key)(token.slice(0, dot2), signature)) return fail('bad_signature', kid)
+
+      const claims = decodeJsonObject(token.slice(dot1 + 1, dot2)) as JwtClaims | undefined
+      if (!claims) return fail('malformed', kid)
+      const { exp, iat, nbf } = claims
+      if (!isNumericDate(exp) || !isNumericDate(iat) || (nbf !== undefined && !isNumericDate(nbf))) {
+        return fail('malformed', kid, claims)
+      }
+      const nowSeconds = nowMs / 1000
+      if (nowSeconds >= exp + leeway) return fail('expired', kid, claims)
+      if ((nbf !== undefined && nowSeconds + leeway < nbf) || iat > nowSeconds + leeway) return fail('not_yet_valid', kid, claims)
+      // No leeway here: "issued before the spike" must mean exactly that.
+      if (keyset!.revokedBefore !== undefined && iat < keyset!.revokedBefore) return fail('revoked', kid, claims)
+      if (claims.iss !== issuer) return fail('bad_issuer', kid, claims)
+      const aud = claims.aud
+      if (!(aud === audience || (Array.isArray(aud) && aud.includes(audience)))) return fail('bad_audience', kid, claims)
+      return { ok: true, kid, claims }
+    },
+  }
+}
+
+function isNumericDate(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value)
+}
+
+function decodeJsonObject(segment: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'))
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined
+  } catch {
+    return undefined
+  }
+}
