@@ -1,5 +1,5 @@
 import http from 'node:http'
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { Keyring } from '../keyring/keyring.js'
 import type { Metrics } from '../metrics/metrics.js'
@@ -27,10 +27,16 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     loggerInstance: deps.logger as FastifyBaseLogger,
     // One log line per rejection is written by authenticate(); per-request access logs are
     // left to the ingress, where they cost this process nothing.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     serverFactory: (handler) => http.createServer({ maxHeaderSize: MAX_HEADER_BYTES }, handler),
     bodyLimit: 16 * 1024,
   }) as unknown as FastifyInstance
+  // With request logging off, fastify's default handler no longer logs errors: do it here.
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const status = error.statusCode ?? 500
+    if (status >= 500) request.log.error({ err: error }, 'request failed')
+    return reply.code(status).send({ error: status >= 500 ? 'internal_error' : error.code ?? 'bad_request', message: error.message })
+  })
   operationsRoutes(app, deps)
   keyRoutes(app, { keyring: deps.keyring, now })
   whoamiRoute(app, deps)
