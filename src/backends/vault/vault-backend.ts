@@ -163,8 +163,10 @@ export function createVaultBackend(options: VaultBackendOptions, deps: VaultBack
         { location, reason: error.reason, attempt: n, attempts, retry_in_ms: delayMs, error: error.message },
         'Vault request failed; retrying',
       )
+      // Kept ref'd on purpose: a caller awaiting read() (the CLI) must not see the process
+      // exit mid-backoff. The wait is bounded by retryMaxDelayMs and close() aborts it.
       try {
-        await sleep(delayMs, undefined, { signal, ref: false })
+        await sleep(delayMs, undefined, { signal })
       } catch {
         throw closedError(what)
       }
