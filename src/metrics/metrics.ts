@@ -69,12 +69,10 @@ export function createMetrics(options: MetricsOptions): Metrics {
   })
   new Gauge({
     name: METRIC_NAMES.lastSuccess,
-    help: 'Unix time of the last successful read of the keyset backend.',
+    help: 'Unix time of the last successful read of the keyset backend; 0 before the first.',
     registers: [registry],
     collect() {
-      const at = keyring.lastSuccessAt()
-      if (at === undefined) this.reset()
-      else this.set(at / 1000)
+      this.set((keyring.lastSuccessAt() ?? 0) / 1000)
     },
   })
   new Gauge({

@@ -5,7 +5,7 @@ export const METRIC_NAMES = {
   rotations: 'cbc_jwt_key_rotations_total',
   authFailures: 'cbc_jwt_auth_failures_total',
   backendErrors: 'cbc_jwt_backend_errors_total',
-  /** Unix time of the last successful read of the backend (changed or not). */
+  /** Unix time of the last successful read of the backend (changed or not); 0 before the first. */
   lastSuccess: 'cbc_jwt_keyset_last_success_timestamp_seconds',
   /** The configured refresh interval, so alerts can scale "stale" to it. */
   refreshInterval: 'cbc_jwt_keyset_refresh_interval_seconds',
