@@ -1,0 +1,221 @@
+/**
+ * The runbook and the metrics page agree with the code and the alert rules: every alert has
+ * its section at the anchor its runbook_url names, every metric named exists, every reason
+ * is documented, the thresholds quoted are the ones in the rules.
+ */
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { describe, test } from 'node:test'
+import YAML from 'yaml'
+import { METRIC_NAMES } from '../../src/metrics/names.js'
+import { AUTH_FAILURE_REASONS, BACKEND_ERROR_REASONS } from '../../src/reasons.js'
+import { makeKey, makeKeyset, signToken, validClaims } from '../support/keys.js'
+import { CLI_MAIN, PROJECT_ROOT } from '../support/service.js'
+
+const RUNBOOK = fs.readFileSync(path.join(PROJECT_ROOT, 'docs/runbook.md'), 'utf8')
+const METRICS_DOC = fs.readFileSync(path.join(PROJECT_ROOT, 'docs/metrics.md'), 'utf8')
+const EXPORTED = new Set<string>(Object.values(METRIC_NAMES))
+
+interface AlertRule {
+  alert: string
+  expr: string
+  annotations: { runbook_url: string }
+}
+const RULES = (
+  YAML.parse(fs.readFileSync(path.join(PROJECT_ROOT, 'deploy/prometheus/cbc-jwt.rules.yml'), 'utf8')) as { groups: Array<{ rules: AlertRule[] }> }
+).groups
+  .flatMap((g) => g.rules)
+  .filter((r) => r.alert)
+
+/** GitHub's heading anchors: lower case, punctuation dropped, spaces to '-', repeats numbered. */
+function anchors(markdown: string): Map<string, string> {
+  const seen = new Map<string, number>()
+  const out = new Map<string, string>()
+  let fenced = false
+  for (const line of markdown.split('\n')) {
+    if (line.startsWith('```')) fenced = !fenced
+    const m = !fenced && /^#{1,6}\s+(.*?)\s*#*\s*$/.exec(line)
+    if (!m) continue
+    const text = m[1]!.replace(/`/g, '')
+    let slug = text.toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, '').replace(/\s/g, '-')
+    const n = seen.get(slug) ?? 0
+    seen.set(slug, n + 1)
+    if (n > 0) slug = `${slug}-${n}`
+    out.set(slug, text)
+  }
+  return out
+}
+
+/** The text of the section under the heading whose text is `title`, up to the next heading of its level or above. */
+function section(markdown: string, title: string): string {
+  const lines = markdown.split('\n')
+  let fenced = false
+  const heading = lines.map((l) => {
+    if (l.startsWith('```')) fenced = !fenced
+    const m = !fenced && /^(#{1,6})\s+(.*)$/.exec(l)
+    return m ? { level: m[1]!.length, text: m[2]!.replace(/`/g, '').trim() } : undefined
+  })
+  const start = heading.findIndex((h) => h?.text === title)
+  if (start < 0) return ''
+  const level = heading[start]!.level
+  const end = heading.findIndex((h, i) => i > start && h !== undefined && h.level <= level)
+  return lines.slice(start + 1, end < 0 ? undefined : end).join('\n')
+}
+
+function metricNamesIn(text: string): string[] {
+  return [...new Set([...text.matchAll(/\bcbc_jwt_[a-z_]+[a-z]\b/g)].map((m) => m[0]))]
+}
+
+describe('docs/runbook.md', () => {
+  test('the anchor helper follows GitHub', () => {
+    const a = anchors('# A B\n## `JWTKeyAgeExceeded`\n```\n# not a heading\n```\n## Verification Checklist After Rotation\n## A B\n')
+    assert.deepEqual([...a.keys()], ['a-b', 'jwtkeyageexceeded', 'verification-checklist-after-rotation', 'a-b-1'])
+  })
+
+  test("every alert has a section at its runbook_url's anchor", () => {
+    const slugs = anchors(RUNBOOK)
+    assert.ok(RULES.length >= 6)
+    for (const rule of RULES) {
+      const url = new URL(rule.annotations.runbook_url)
+      assert.equal(`${url.origin}${url.pathname}`, 'https://github.com/cbc-omega2/cbc-jwt/blob/main/docs/runbook.md', rule.alert)
+      const anchor = url.hash.slice(1)
+      assert.equal(slugs.get(anchor), rule.alert, `${rule.alert}: no heading "${rule.alert}" at #${anchor}`)
+      assert.ok(section(RUNBOOK, rule.alert).length > 200, `${rule.alert}: the section is empty`)
+    }
+  })
+
+  test('every section of an alert belongs to an alert in the rules', () => {
+    const alerts = new Set(RULES.map((r) => r.alert))
+    for (const heading of section(RUNBOOK, 'Alert Playbooks').matchAll(/^### (.*)$/gm)) {
+      assert.ok(alerts.has(heading[1]!.replace(/`/g, '')), `runbook section ${heading[1]} has no alert`)
+    }
+  })
+
+  test('every in-page link resolves', () => {
+    const slugs = anchors(RUNBOOK)
+    for (const link of RUNBOOK.matchAll(/\]\(#([^)]+)\)/g)) assert.ok(slugs.has(link[1]!), `broken link #${link[1]}`)
+  })
+
+  test("keeps the seed runbook's structure and escalation contacts", () => {
+    for (const heading of [
+      '# JWT Secrets Rotation Runbook',
+      '## Related Metrics',
+      '## Alert Playbooks',
+      '### `JWTSecretsBackendErrors`',
+      '### `JWTAuthFailureSpike`',
+      '### `JWTKeyAgeExceeded`',
+      '## Verification Checklist After Rotation',
+      '## Useful Commands',
+      '## Escalation Contacts',
+    ]) {
+      assert.ok(RUNBOOK.split('\n').includes(heading), `missing heading ${heading}`)
+    }
+    assert.match(section(RUNBOOK, 'Escalation Contacts'), /\*\*On-call Platform Engineer\*\* – Slack `#oncall-platform`/)
+    assert.match(section(RUNBOOK, 'Escalation Contacts'), /\*\*Security Operations\*\* – PagerDuty schedule `secops-primary`/)
+  })
+
+  test('names the exact commands', () => {
+    for (const command of [
+      /curl -s localhost:8000\/metrics \| grep "?cbc_jwt/,
+      /\| base64 -d \| cbc-jwt status -/,
+      /\| base64 -d \| cbc-jwt keyset validate -/,
+      /cbc-jwt rotate --grace 24h/,
+      /cbc-jwt rotate --compromised/,
+      /cbc-jwt revoke --issued-before \S+/,
+      /cbc-jwt verify-rotation --url \S+ --previous-kid \S+ --legacy-token \S+/,
+      /kubectl -n cbc get secret cbc-secrets -o jsonpath='\{\.data\.jwt-keyset\}' \| base64 -d/,
+      /cbc-jwt rotate - \\\n\s+\| kubectl -n cbc create secret generic cbc-secrets --from-file=jwt-keyset=\/dev\/stdin --dry-run=client -o yaml/,
+      /cbc-jwt rotate --auto --every 6d/,
+    ]) {
+      assert.match(RUNBOOK, command)
+    }
+  })
+
+  // Every `cbc-jwt …` the runbook tells an operator to type runs with the built CLI: flags,
+  // argument order and keyset source as written (placeholders filled in), exit 0.
+  test('every cbc-jwt command it names runs with the built CLI', () => {
+    assert.ok(fs.existsSync(CLI_MAIN), `${CLI_MAIN} is missing: run npm run build first`)
+    const all = [...new Set([...RUNBOOK.matchAll(/cbc-jwt [a-z][^`|<>#)\n\\]*/g)].map((m) => m[0].trim()))]
+    // A bare mention ("after a `cbc-jwt revoke`") is a prefix of the full command elsewhere.
+    const commands = all.filter((c) => !all.some((o) => o !== c && o.startsWith(`${c} `)))
+    assert.ok(commands.length >= 10, commands.join('\n'))
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-jwt-runbook-'))
+    try {
+      const key = makeKey('ES256', 'k-runbook')
+      const keyset = JSON.stringify(makeKeyset([key]))
+      const token = signToken(key, validClaims())
+      const cli = (args: string[], input?: string) =>
+        spawnSync(process.execPath, [CLI_MAIN, ...args], { input, encoding: 'utf8', timeout: 20_000, env: { PATH: process.env.PATH ?? '' } })
+      for (const [i, command] of commands.entries()) {
+        const file = path.join(dir, `keyset-${i}.json`)
+        fs.writeFileSync(file, keyset)
+        const args = [...command.slice('cbc-jwt '.length).matchAll(/"([^"]*)"|(\S+)/g)].map((m) =>
+          (m[1] ?? m[2]!).replace(/^\$(TOKEN|LEGACY)$/, token).replace(/^\$work\/\S+$/, file),
+        )
+        if (args[0] === 'verify-rotation') {
+          // Needs a live instance (test/e2e runs it); here: every flag it is given exists.
+          const help = cli(['verify-rotation', '--help'])
+          for (const flag of args.filter((a) => a.startsWith('--'))) assert.ok(help.stdout.includes(flag), `${command}: ${flag}`)
+          continue
+        }
+        const stdin = args.includes('-') || args[args.indexOf('--keyset-file') + 1] === '-'
+        const hasSource = stdin || args.includes('--keyset-file') || (args[0] === 'keyset' && args[1] === 'init')
+        const r = cli(hasSource ? args : [...args, '--keyset-file', file], stdin ? keyset : undefined)
+        assert.equal(r.status, 0, `${command}\n${r.stderr}`)
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  test('the verification checklist is the one cbc-jwt verify-rotation runs', () => {
+    const checklist = section(RUNBOOK, 'Verification Checklist After Rotation')
+    assert.match(checklist, /cbc-jwt verify-rotation/)
+    const items = checklist.split('\n').filter((l) => l.startsWith('- [ ]'))
+    assert.equal(items.length, 4)
+    for (const metric of [METRIC_NAMES.activeKeyAge, METRIC_NAMES.keysLoaded, METRIC_NAMES.backendErrors]) {
+      assert.ok(items.some((i) => i.includes(metric)), `no checklist item about ${metric}`)
+    }
+    assert.ok(items.some((i) => i.includes('--legacy-token')))
+  })
+
+  test('quotes the thresholds the rules use', () => {
+    const expr = (name: string) => RULES.find((r) => r.alert === name)!.expr
+    const spike = expr('JWTAuthFailureSpike')
+    const floor = /\[5m\]\)\)\s*>\s*([\d.]+)/.exec(spike)![1]!
+    const factor = />\s*(\d+)\s*\*\s*\(/.exec(spike)![1]!
+    const spikeText = section(RUNBOOK, 'JWTAuthFailureSpike')
+    assert.ok(spikeText.includes(`**${floor} per second**`), `runbook floor ≠ ${floor}`)
+    assert.ok(spikeText.includes(`**${factor}×**`), `runbook factor ≠ ${factor}`)
+    assert.match(expr('JWTKeyAgeExceeded'), />\s*604800\b/)
+    assert.match(section(RUNBOOK, 'JWTKeyAgeExceeded'), /604,800 s/)
+    const stale = /(\d+)\s*\*\s*cbc_jwt_keyset_refresh_interval_seconds/.exec(expr('JWTKeysetStale'))![1]!
+    assert.ok(section(RUNBOOK, 'JWTKeysetStale').includes(`**${stale} × \`cbc_jwt_keyset_refresh_interval_seconds\`**`))
+  })
+
+  test('every metric named exists in the code, and the metrics table lists them all', () => {
+    for (const name of metricNamesIn(RUNBOOK)) assert.ok(EXPORTED.has(name), `runbook names ${name}, which the code does not export`)
+    const table = section(RUNBOOK, 'Related Metrics')
+    for (const name of EXPORTED) assert.ok(table.includes(`\`${name}\``), `Related Metrics lacks ${name}`)
+  })
+})
+
+describe('docs/metrics.md', () => {
+  test('documents every metric, and only those', () => {
+    for (const name of metricNamesIn(METRICS_DOC)) assert.ok(EXPORTED.has(name), `metrics.md names ${name}, which the code does not export`)
+    const examples = [...section(METRICS_DOC, 'Example queries').matchAll(/```promql\n([\s\S]*?)```/g)].map((m) => m[1]!).join('\n')
+    for (const name of EXPORTED) {
+      assert.match(METRICS_DOC, new RegExp(`^\\| \`${name}\` \\| (gauge|counter) \\|`, 'm'), `no table row for ${name}`)
+      assert.ok(metricNamesIn(examples).includes(name), `no example query with ${name}`)
+    }
+  })
+
+  test('documents every auth failure and backend error reason, and only those', () => {
+    const rows = (title: string) => [...section(METRICS_DOC, title).matchAll(/^\| `(\w+)` \|/gm)].map((m) => m[1]!)
+    assert.deepEqual(rows('Auth failure reasons'), [...AUTH_FAILURE_REASONS])
+    assert.deepEqual(rows('Backend error reasons'), [...BACKEND_ERROR_REASONS])
+  })
+})

@@ -1,0 +1,152 @@
+/**
+ * The Grafana dashboard: valid JSON, every panel has queries, every query names only
+ * metrics the code exports and parses as PromQL (through promtool), and together the panels
+ * cover every metric. test/e2e/prometheus-alerts.test.ts runs the same queries against a
+ * real Prometheus scraping the real service.
+ */
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { describe, test } from 'node:test'
+import YAML from 'yaml'
+import { METRIC_NAMES } from '../../src/metrics/names.js'
+import { PROJECT_ROOT } from '../support/service.js'
+
+const DASHBOARD_FILE = path.join(PROJECT_ROOT, 'deploy/grafana/cbc-jwt-dashboard.json')
+const EXPORTED = new Set<string>(Object.values(METRIC_NAMES))
+
+interface Panel {
+  type: string
+  title: string
+  panels?: Panel[]
+  targets?: Array<{ expr?: string; refId: string; datasource?: { uid?: string } }>
+  datasource?: { uid?: string }
+  fieldConfig?: { defaults?: { thresholds?: { steps: Array<{ value: number | null }> } } }
+}
+
+interface Dashboard {
+  uid: string
+  title: string
+  panels: Panel[]
+  templating: { list: Array<{ name: string; type: string; query?: string | { query: string }; definition?: string }> }
+}
+
+function loadDashboard(): Dashboard {
+  return JSON.parse(fs.readFileSync(DASHBOARD_FILE, 'utf8')) as Dashboard
+}
+
+function allPanels(panels: Panel[]): Panel[] {
+  return panels.flatMap((p) => [p, ...allPanels(p.panels ?? [])])
+}
+
+/** Every query of the dashboard, with the panel it belongs to. */
+function dashboardQueries(dashboard = loadDashboard()): Array<{ panel: string; expr: string }> {
+  return allPanels(dashboard.panels).flatMap((p) => (p.targets ?? []).map((t) => ({ panel: p.title, expr: t.expr ?? '' })))
+}
+
+/** Replaces Grafana's variables by values a plain Prometheus accepts. */
+function substituteVariables(expr: string, values: { job: string; instance: string; rateInterval: string; range: string }): string {
+  return expr
+    .replaceAll('$__rate_interval', values.rateInterval)
+    .replaceAll('$__range', values.range)
+    .replaceAll('$job', values.job)
+    .replaceAll('$instance', values.instance)
+}
+
+const KEYWORDS = new Set(['by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'offset', 'bool', 'and', 'or', 'unless', 'inf', 'nan'])
+
+/**
+ * The metric names a PromQL expression selects: identifiers outside label matchers, strings,
+ * ranges and grouping clauses that are neither functions (followed by `(`) nor keywords.
+ */
+function metricNames(expr: string): string[] {
+  const stripped = expr
+    .replace(/"(?:[^"\\]|\\.)*"/g, '""')
+    .replace(/\{[^}]*\}/g, ' ')
+    .replace(/\[[^\]]*\]/g, ' ')
+    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ')
+  const names = new Set<string>()
+  for (const m of stripped.matchAll(/[a-zA-Z_:][\w:]*(?=\s*(\()?)/g)) {
+    if (m[1] || KEYWORDS.has(m[0].toLowerCase())) continue
+    const before = stripped[m.index - 1]
+    if (before && /[\d.]/.test(before)) continue // the unit of a duration or exponent
+    names.add(m[0])
+  }
+  return [...names]
+}
+
+describe('metricNames (the checker itself)', () => {
+  test('finds selected metrics, not functions, labels, keywords or durations', () => {
+    assert.deepEqual(
+      metricNames('sum by (reason) (rate(cbc_jwt_auth_failures_total{job=~"$job", reason!="x"}[5m] offset 1h)) > 3 * foo_total or up'),
+      ['cbc_jwt_auth_failures_total', 'foo_total', 'up'],
+    )
+    assert.deepEqual(metricNames('time() - cbc_jwt_keyset_last_success_timestamp_seconds'), ['cbc_jwt_keyset_last_success_timestamp_seconds'])
+    assert.deepEqual(metricNames('vector(604800)'), [])
+  })
+})
+
+describe('Grafana dashboard', () => {
+  test('parses, with a uid, a title and the datasource as a variable', () => {
+    const d = loadDashboard()
+    assert.equal(d.uid, 'cbc-jwt')
+    assert.ok(d.title)
+    assert.ok(d.templating.list.some((v) => v.name === 'datasource' && v.type === 'datasource'))
+    for (const p of allPanels(d.panels).filter((p) => p.type !== 'row')) {
+      assert.equal(p.datasource?.uid, '${datasource}', `${p.title}: datasource`)
+      assert.ok((p.targets ?? []).length > 0, `${p.title}: no query`)
+      const refIds = p.targets!.map((t) => t.refId)
+      assert.equal(new Set(refIds).size, refIds.length, `${p.title}: duplicate refId`)
+    }
+  })
+
+  test('every query names only metrics the code exports, and at least one', () => {
+    for (const { panel, expr } of dashboardQueries()) {
+      const names = metricNames(expr)
+      assert.ok(names.length > 0, `${panel}: ${expr} selects no metric`)
+      for (const name of names) assert.ok(EXPORTED.has(name), `${panel}: ${name} is not a metric of src/metrics/names.ts`)
+    }
+    for (const v of loadDashboard().templating.list.filter((v) => v.type === 'query')) {
+      const q = typeof v.query === 'string' ? v.query : v.query!.query
+      const m = /^label_values\((.+),\s*(\w+)\)$/.exec(q)
+      assert.ok(m, `variable ${v.name}: ${q}`)
+      for (const name of metricNames(m[1]!)) assert.ok(EXPORTED.has(name), `variable ${v.name}: ${name}`)
+    }
+  })
+
+  test('the panels cover every exported metric', () => {
+    const used = new Set(dashboardQueries().flatMap(({ expr }) => metricNames(expr)))
+    for (const name of EXPORTED) assert.ok(used.has(name), `no panel shows ${name}`)
+  })
+
+  test('the key age panel draws the 7-day line', () => {
+    const panel = allPanels(loadDashboard().panels).find(
+      (p) => p.type === 'timeseries' && (p.targets ?? []).some((t) => t.expr?.includes(METRIC_NAMES.activeKeyAge)),
+    )
+    assert.ok(panel, 'no time series of the active key age')
+    const steps = panel.fieldConfig?.defaults?.thresholds?.steps.map((s) => s.value)
+    assert.ok(steps?.includes(604800), `thresholds: ${JSON.stringify(steps)}`)
+  })
+
+  test('every query parses as PromQL (promtool check rules)', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-jwt-grafana-'))
+    try {
+      const rules = dashboardQueries().map(({ expr }, i) => ({
+        record: `cbc_jwt_dashboard:query_${i}`,
+        expr: substituteVariables(expr, { job: 'cbc-jwt', instance: '.*', rateInterval: '1m', range: '1h' }),
+      }))
+      const file = path.join(dir, 'dashboard.rules.yml')
+      fs.writeFileSync(file, YAML.stringify({ groups: [{ name: 'dashboard', rules }] }))
+      const r = spawnSync('promtool', ['check', 'rules', file], { encoding: 'utf8', timeout: 30_000 })
+      if ((r.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') {
+        assert.fail('promtool is not installed: install the Debian package `prometheus` (apt-get install -y prometheus), as CI does')
+      }
+      assert.equal(r.status, 0, `${r.stdout}${r.stderr}`)
+      assert.match(r.stdout, new RegExp(`SUCCESS: ${rules.length} rules found`))
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})

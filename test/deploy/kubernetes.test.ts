@@ -1,0 +1,392 @@
+/**
+ * The Kubernetes manifests in deploy/kubernetes:
+ * - valid against the Kubernetes OpenAPI schemas (the `kubernetes-models` validators, and
+ *   `@kubernetes-models/prometheus-operator` for the ServiceMonitor);
+ * - strict: no unknown field (a typo such as `readOnlyRootFileSystem` is silently dropped by
+ *   the API server), checked by type-checking each object against the same package's types;
+ * - in agreement with the code: the Deployment's environment configures the real service to
+ *   the port, probe paths, metrics path and keyset path the manifests name;
+ * - the rotation CronJob's script, run for real with the built CLI against a stand-in kubectl.
+ */
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { pino } from 'pino'
+import YAML from 'yaml'
+import type { KeysetBackend } from '../../src/backends/backend.js'
+import { serviceConfigFromEnv } from '../../src/config.js'
+import { createService } from '../../src/server/service.js'
+import { makeKey, makeKeyset } from '../support/keys.js'
+import { CLI_MAIN, PROJECT_ROOT } from '../support/service.js'
+
+const K8S_DIR = path.join(PROJECT_ROOT, 'deploy/kubernetes')
+/** CONTRACT §2: the service's configuration variables. */
+const CONTRACT_ENV = [
+  'PORT', 'HOST', 'CBC_JWT_BACKEND', 'CBC_JWT_KEYSET_FILE', 'CBC_JWT_REFRESH_INTERVAL_SECONDS',
+  'CBC_JWT_ISSUER', 'CBC_JWT_AUDIENCE', 'CBC_JWT_CLOCK_TOLERANCE_SECONDS',
+  'VAULT_ADDR', 'VAULT_TOKEN', 'VAULT_NAMESPACE', 'VAULT_CACERT', 'CBC_JWT_VAULT_MOUNT', 'CBC_JWT_VAULT_PATH',
+]
+
+// Loose shapes for the checks below; the schemas and types do the full validation.
+type Obj = Record<string, any>
+interface Manifest {
+  file: string
+  obj: Obj
+}
+
+function loadManifests(): Manifest[] {
+  return fs
+    .readdirSync(K8S_DIR)
+    .filter((f) => /\.ya?ml$/.test(f))
+    .sort()
+    .flatMap((file) =>
+      YAML.parseAllDocuments(fs.readFileSync(path.join(K8S_DIR, file), 'utf8')).map((doc) => {
+        assert.deepEqual(doc.errors, [], `${file}: YAML errors`)
+        return { file, obj: doc.toJS() as Obj }
+      }),
+    )
+}
+
+const ALL = loadManifests()
+const OBJECTS = ALL.filter((m) => m.obj.kind !== 'Kustomization')
+function one(kind: string, name?: string): Obj {
+  const found = OBJECTS.filter((m) => m.obj.kind === kind && (name === undefined || m.obj.metadata.name === name))
+  assert.equal(found.length, 1, `expected one ${kind}${name ? ` ${name}` : ''}`)
+  return found[0]!.obj
+}
+
+/** The module of `kubernetes-models` (or its prometheus-operator add-on) for an object. */
+function modelModule(apiVersion: string, kind: string): string {
+  if (apiVersion.startsWith('monitoring.coreos.com/')) return `@kubernetes-models/prometheus-operator/${apiVersion}/${kind}`
+  return `kubernetes-models/${apiVersion}/${kind}`
+}
+
+const DEPLOYMENT = one('Deployment', 'cbc-jwt')
+const POD = DEPLOYMENT.spec.template
+const CONTAINER = POD.spec.containers.find((c: Obj) => c.name === 'cbc-jwt')
+const CRONJOB = one('CronJob')
+const CRON_POD = CRONJOB.spec.jobTemplate.spec.template
+
+describe('Kubernetes manifests: schema', () => {
+  test('kustomization.yaml lists every manifest file, and nothing else', () => {
+    const kustomization = ALL.find((m) => m.obj.kind === 'Kustomization')
+    assert.ok(kustomization)
+    const files = [...new Set(OBJECTS.map((m) => m.file))].sort()
+    assert.deepEqual([...kustomization.obj.resources].sort(), files)
+  })
+
+  test('the expected objects are there, all in one namespace', () => {
+    const kinds = OBJECTS.map((m) => m.obj.kind).sort()
+    assert.deepEqual(kinds, ['CronJob', 'Deployment', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'ServiceAccount', 'ServiceMonitor'])
+    for (const { obj } of OBJECTS) {
+      assert.ok(obj.metadata?.name, `${obj.kind} without a name`)
+      assert.equal(obj.metadata.namespace, 'cbc', `${obj.kind} ${obj.metadata.name}: namespace`)
+    }
+  })
+
+  test('every object validates against the Kubernetes OpenAPI schema', async () => {
+    for (const { file, obj } of OBJECTS) {
+      const mod = (await import(modelModule(obj.apiVersion, obj.kind))) as Record<string, new (data: unknown) => { validate(): void }>
+      const Model = mod[obj.kind]
+      assert.ok(Model, `${file}: no model for ${obj.apiVersion} ${obj.kind}`)
+      assert.doesNotThrow(() => new Model(obj).validate(), `${file}: ${obj.kind} ${obj.metadata.name}`)
+    }
+  })
+
+  test('the schema check catches a wrong type (it can fail)', async () => {
+    const { Deployment } = await import('kubernetes-models/apps/v1/Deployment')
+    const broken = structuredClone(DEPLOYMENT)
+    broken.spec.template.spec.containers[0].ports[0].containerPort = 'http'
+    assert.throws(() => new Deployment(broken).validate(), /containerPort must be integer/)
+  })
+
+  describe('no unknown fields', () => {
+    let dir: string
+    before(() => {
+      // Inside node_modules so that the generated file resolves kubernetes-models' types.
+      fs.mkdirSync(path.join(PROJECT_ROOT, 'node_modules/.cache'), { recursive: true })
+      dir = fs.mkdtempSync(path.join(PROJECT_ROOT, 'node_modules/.cache/cbc-jwt-k8s-'))
+    })
+    after(() => fs.rmSync(dir, { recursive: true, force: true }))
+
+    /** Type-checks `objects` against their kubernetes-models types; returns tsc's errors. */
+    function typecheck(objects: Manifest[]): string {
+      const lines: string[] = []
+      objects.forEach(({ file, obj }, i) => {
+        lines.push(`import type { I${obj.kind} as T${i} } from ${JSON.stringify(modelModule(obj.apiVersion, obj.kind))}`)
+        lines.push(`// ${file}\nexport const m${i}: T${i} = ${JSON.stringify(obj, null, 2)}`)
+      })
+      fs.writeFileSync(path.join(dir, 'manifests.ts'), `${lines.join('\n')}\n`)
+      fs.writeFileSync(
+        path.join(dir, 'tsconfig.json'),
+        JSON.stringify({
+          compilerOptions: { strict: true, noEmit: true, module: 'NodeNext', moduleResolution: 'NodeNext', skipLibCheck: true, types: [] },
+          files: ['manifests.ts'],
+        }),
+      )
+      const tsc = path.join(PROJECT_ROOT, 'node_modules/typescript/bin/tsc')
+      const r = spawnSync(process.execPath, [tsc, '-p', path.join(dir, 'tsconfig.json')], { encoding: 'utf8', timeout: 60_000 })
+      return r.status === 0 ? '' : `${r.stdout}${r.stderr}`
+    }
+
+    test('every field of every object is one the Kubernetes API knows', () => {
+      assert.equal(typecheck(OBJECTS), '')
+    })
+
+    test('a misspelt field is caught (it can fail)', () => {
+      const broken = structuredClone(OBJECTS.find((m) => m.obj.kind === 'Deployment')!)
+      broken.obj.spec.template.spec.containers[0].securityContext.readOnlyRootFileSystem = true
+      assert.match(typecheck([broken]), /readOnlyRootFileSystem/)
+    })
+  })
+})
+
+describe('Kubernetes manifests: the Deployment agrees with the service', () => {
+  const env = Object.fromEntries(CONTAINER.env.map((e: Obj) => [e.name, e.value])) as Record<string, string>
+  const config = serviceConfigFromEnv(env)
+  const httpPort = CONTAINER.ports.find((p: Obj) => p.name === 'http')
+
+  test('its environment variables are the contract’s and the code reads them', () => {
+    const configSource = fs.readFileSync(path.join(PROJECT_ROOT, 'src/config.ts'), 'utf8')
+    for (const name of Object.keys(env)) {
+      assert.ok(CONTRACT_ENV.includes(name), `${name} is not a variable of CONTRACT §2`)
+      assert.ok(new RegExp(`\\b${name}\\b`).test(configSource), `src/config.ts does not read ${name}`)
+    }
+    assert.equal(config.backend, 'file')
+  })
+
+  test('the service listens on the container port named http, 8000', () => {
+    assert.equal(httpPort?.containerPort, 8000)
+    assert.equal(config.port, 8000)
+    assert.equal(POD.metadata.annotations['prometheus.io/port'], String(config.port))
+  })
+
+  test('the keyset file is the secret volume’s jwt-keyset item, mounted read-only without subPath', () => {
+    const volume = POD.spec.volumes.find((v: Obj) => v.secret?.secretName === 'cbc-secrets')
+    assert.ok(volume, 'no volume of the secret cbc-secrets')
+    assert.deepEqual(volume.secret.items, [{ key: 'jwt-keyset', path: 'jwt-keyset' }])
+    const mounts = CONTAINER.volumeMounts.filter((m: Obj) => m.name === volume.name)
+    assert.equal(mounts.length, 1)
+    assert.equal(mounts[0].readOnly, true)
+    // A subPath mount is never updated by the kubelet: rotations would not arrive.
+    for (const m of CONTAINER.volumeMounts) assert.equal(m.subPath, undefined, `subPath on ${m.name}`)
+    assert.equal(config.keysetFile, path.posix.join(mounts[0].mountPath, 'jwt-keyset'))
+  })
+
+  test('pods run as non-root, read-only, without capabilities, under RuntimeDefault seccomp', () => {
+    for (const [name, pod] of [['Deployment', POD], ['CronJob', CRON_POD]] as const) {
+      assert.equal(pod.spec.securityContext.runAsNonRoot, true, name)
+      assert.equal(pod.spec.securityContext.seccompProfile.type, 'RuntimeDefault', name)
+      for (const c of pod.spec.containers) {
+        assert.equal(c.securityContext.runAsNonRoot, true, `${name}/${c.name}`)
+        assert.equal(c.securityContext.readOnlyRootFilesystem, true, `${name}/${c.name}`)
+        assert.equal(c.securityContext.allowPrivilegeEscalation, false, `${name}/${c.name}`)
+        assert.deepEqual(c.securityContext.capabilities.drop, ['ALL'], `${name}/${c.name}`)
+        assert.equal(c.securityContext.seccompProfile.type, 'RuntimeDefault', `${name}/${c.name}`)
+        assert.doesNotMatch(c.image, /:latest$|^[^:]+$/, `${name}/${c.name}: pin the image tag`)
+      }
+    }
+  })
+
+  test('Service, ServiceMonitor and PodDisruptionBudget select the pods and the http port', () => {
+    const podLabels = POD.metadata.labels
+    const matches = (selector: Record<string, string>) => Object.entries(selector).every(([k, v]) => podLabels[k] === v)
+    const service = one('Service')
+    assert.ok(matches(service.spec.selector))
+    assert.deepEqual(service.spec.ports.map((p: Obj) => [p.name, p.targetPort]), [['http', 'http']])
+    const monitor = one('ServiceMonitor')
+    assert.ok(Object.entries(monitor.spec.selector.matchLabels).every(([k, v]) => service.metadata.labels[k] === v))
+    assert.deepEqual(monitor.spec.namespaceSelector.matchNames, [service.metadata.namespace])
+    assert.equal(monitor.spec.endpoints[0].port, 'http')
+    // Prometheus names the job after the Service: the alert rules select job="cbc-jwt".
+    assert.equal(service.metadata.name, 'cbc-jwt')
+    const pdb = one('PodDisruptionBudget')
+    assert.ok(matches(pdb.spec.selector.matchLabels))
+    assert.ok(pdb.spec.maxUnavailable < DEPLOYMENT.spec.replicas)
+    assert.ok(matches(DEPLOYMENT.spec.selector.matchLabels))
+  })
+
+  test('the probe and scrape paths are the real service’s routes', async () => {
+    assert.equal(CONTAINER.livenessProbe.httpGet.path, '/healthz')
+    assert.equal(CONTAINER.readinessProbe.httpGet.path, '/readyz')
+    assert.equal(CONTAINER.livenessProbe.httpGet.port, 'http')
+    assert.equal(CONTAINER.readinessProbe.httpGet.port, 'http')
+    const metricsPath = one('ServiceMonitor').spec.endpoints[0].path
+    assert.equal(POD.metadata.annotations['prometheus.io/path'], metricsPath)
+    assert.equal(POD.metadata.annotations['prometheus.io/scrape'], 'true')
+
+    // The service as the Deployment configures it, with the keyset file replaced by a backend
+    // in memory (the mount path does not exist here).
+    const keyset = JSON.stringify(makeKeyset([makeKey('ES256', 'k-probe')]))
+    const backend: KeysetBackend = {
+      kind: 'file',
+      location: config.keysetFile!,
+      read: async () => ({ text: keyset, version: '1' }),
+      write: async () => assert.fail('no writes'),
+      close: async () => {},
+    }
+    const service = createService({ config, backend, logger: pino({ level: 'silent' }) })
+    try {
+      const get = (url: string) => service.app.inject({ method: 'GET', url })
+      assert.equal((await get(CONTAINER.livenessProbe.httpGet.path)).statusCode, 200)
+      assert.equal((await get(CONTAINER.readinessProbe.httpGet.path)).statusCode, 503, 'ready before the keyset loaded')
+      await service.keyring.start()
+      assert.equal((await get(CONTAINER.readinessProbe.httpGet.path)).statusCode, 200)
+      const metrics = await get(metricsPath)
+      assert.equal(metrics.statusCode, 200)
+      assert.match(metrics.body, /^cbc_jwt_keys_loaded 1$/m)
+    } finally {
+      await service.close()
+    }
+  })
+})
+
+describe('Kubernetes manifests: the rotation CronJob', () => {
+  const serviceAccount = one('ServiceAccount')
+  const role = one('Role')
+  const binding = one('RoleBinding')
+
+  test('may get, update and patch the secret cbc-secrets, and nothing else', () => {
+    assert.deepEqual(role.rules, [{ apiGroups: [''], resources: ['secrets'], resourceNames: ['cbc-secrets'], verbs: ['get', 'update', 'patch'] }])
+    assert.deepEqual(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: role.metadata.name })
+    assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: serviceAccount.metadata.name, namespace: serviceAccount.metadata.namespace }])
+    assert.equal(CRON_POD.spec.serviceAccountName, serviceAccount.metadata.name)
+    // The API pods need no token at all.
+    assert.equal(POD.spec.automountServiceAccountToken, false)
+  })
+
+  test('runs cbc-jwt rotate --auto --every 6d on the secret the Deployment mounts, one run at a time', () => {
+    const script: string = CRON_POD.spec.containers[0].args.join('\n')
+    assert.match(script, /cbc-jwt rotate --auto --every 6d - /)
+    const secretName = POD.spec.volumes.find((v: Obj) => v.secret).secret.secretName
+    for (const m of script.matchAll(/kubectl (?:get|patch) secret (\S+)/g)) assert.equal(m[1], secretName)
+    assert.match(script, /\{\.data\.jwt-keyset\}/)
+    assert.equal(CRONJOB.spec.concurrencyPolicy, 'Forbid')
+    // Hourly: a key staged at 6 days is promoted within hours, well before the 7-day SLA.
+    assert.match(CRONJOB.spec.schedule, /^\d+ \* \* \* \*$/)
+  })
+})
+
+describe('the rotation script, run with the built CLI against a stand-in kubectl', () => {
+  let dir: string
+  const script: string = CRON_POD.spec.containers[0].args.join('\n')
+
+  before(() => {
+    assert.ok(fs.existsSync(CLI_MAIN), `${CLI_MAIN} is missing: run npm run build first`)
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-jwt-cronjob-'))
+    const bin = path.join(dir, 'bin')
+    fs.mkdirSync(bin)
+    fs.writeFileSync(path.join(bin, 'cbc-jwt'), `#!/bin/sh\nexec '${process.execPath}' '${CLI_MAIN}' "$@"\n`, { mode: 0o755 })
+    // Answers exactly the two kubectl calls the script makes, on a secret kept in a JSON file;
+    // a JSON patch's `test` op is honoured, as the API server does.
+    fs.writeFileSync(
+      path.join(bin, 'kubectl'),
+      String.raw`#!${process.execPath}
+const fs = require('fs')
+const state = process.env.STUB_SECRET
+const secret = JSON.parse(fs.readFileSync(state, 'utf8'))
+const args = process.argv.slice(2)
+fs.appendFileSync(state + '.calls', JSON.stringify(args) + '\n')
+if (args.join(' ') === 'get secret cbc-secrets -o jsonpath={.metadata.resourceVersion} {.data.jwt-keyset}{"\\n"}') {
+  // kubectl prints the template's text and values; {"\\n"} is a newline.
+  process.stdout.write(secret.metadata.resourceVersion + ' ' + secret.data['jwt-keyset'] + '\n')
+  // STUB_RACE: someone else writes the secret right after this read.
+  if (process.env.STUB_RACE) { secret.metadata.resourceVersion = String(Number(secret.metadata.resourceVersion) + 1); fs.writeFileSync(state, JSON.stringify(secret)) }
+  process.exit(0)
+}
+const file = (args.find((a) => a.startsWith('--patch-file=')) || '').slice('--patch-file='.length)
+if (args.slice(0, 4).join(' ') === 'patch secret cbc-secrets --type=json' && file) {
+  for (const op of JSON.parse(fs.readFileSync(file, 'utf8'))) {
+    if (op.op === 'test' && op.path === '/metadata/resourceVersion') {
+      if (op.value !== secret.metadata.resourceVersion) { console.error('Error from server (Invalid): the server rejected our request due to an error in our request'); process.exit(1) }
+    } else if (op.op === 'replace' && op.path === '/data/jwt-keyset') secret.data['jwt-keyset'] = op.value
+    else { console.error('unexpected op ' + JSON.stringify(op)); process.exit(1) }
+  }
+  secret.metadata.resourceVersion = String(Number(secret.metadata.resourceVersion) + 1)
+  fs.writeFileSync(state, JSON.stringify(secret))
+  console.log('secret/cbc-secrets patched')
+  process.exit(0)
+}
+console.error('stub kubectl: unexpected call ' + JSON.stringify(args)); process.exit(2)
+`,
+      { mode: 0o755 },
+    )
+  })
+  after(() => fs.rmSync(dir, { recursive: true, force: true }))
+
+  const b64 = (s: string) => Buffer.from(s).toString('base64')
+  function secretWith(keyset: string, name: string) {
+    const state = path.join(dir, `${name}.json`)
+    fs.writeFileSync(state, JSON.stringify({ metadata: { resourceVersion: '7' }, data: { 'jwt-keyset': b64(keyset), other: b64('untouched') } }))
+    return state
+  }
+  function runScript(state: string, extraEnv: Record<string, string> = {}) {
+    const r = spawnSync('/bin/bash', ['-c', script], {
+      encoding: 'utf8',
+      timeout: 30_000,
+      env: { PATH: `${path.join(dir, 'bin')}:${process.env.PATH}`, HOME: dir, TMPDIR: dir, STUB_SECRET: state, ...extraEnv },
+    })
+    const secret = JSON.parse(fs.readFileSync(state, 'utf8'))
+    const calls = fs.readFileSync(`${state}.calls`, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as string[])
+    return { status: r.status, out: `${r.stdout}${r.stderr}`, secret, keyset: Buffer.from(secret.data['jwt-keyset'], 'base64').toString(), calls }
+  }
+  const DAY = 86_400_000
+  const keysetAged = (ms: number) => JSON.stringify(makeKeyset([{ key: makeKey('ES256', 'k-current'), opts: { createdAt: new Date(Date.now() - ms) } }]))
+
+  test('with nothing due it writes nothing', () => {
+    const keyset = keysetAged(3600_000)
+    const run = runScript(secretWith(keyset, 'fresh'))
+    assert.equal(run.status, 0, run.out)
+    assert.match(run.out, /nothing due/)
+    assert.equal(run.keyset, keyset)
+    assert.equal(run.secret.metadata.resourceVersion, '7')
+    assert.ok(run.calls.every((c) => c[0] === 'get'), JSON.stringify(run.calls))
+  })
+
+  test('stages a key when the current one is due, promotes it on a later run, and writes only jwt-keyset', () => {
+    const state = secretWith(keysetAged(6 * DAY + 3600_000), 'due')
+    const staged = runScript(state)
+    assert.equal(staged.status, 0, staged.out)
+    assert.equal(staged.secret.metadata.resourceVersion, '8')
+    assert.equal(Buffer.from(staged.secret.data.other, 'base64').toString(), 'untouched')
+    const doc = JSON.parse(staged.keyset) as { current: string; keys: Array<{ kid: string; not_after?: string }> }
+    assert.equal(doc.current, 'k-current', 'staging does not switch the signing key')
+    assert.equal(doc.keys.length, 2)
+    const newKid = doc.keys.find((k) => k.kid !== 'k-current')!.kid
+    const validate = spawnSync(process.execPath, [CLI_MAIN, 'keyset', 'validate', '-'], { input: staged.keyset, encoding: 'utf8' })
+    assert.equal(validate.status, 0, validate.stderr)
+
+    // Right after: the staged key has not been published long enough; nothing is written.
+    const again = runScript(state)
+    assert.equal(again.status, 0, again.out)
+    assert.match(again.out, /nothing due/)
+    assert.equal(again.secret.metadata.resourceVersion, '8')
+
+    // The next hourly run promotes it; the old key keeps verifying through its grace period.
+    const later = runScript(state, { CBC_JWT_NOW: new Date(Date.now() + 3600_000).toISOString() })
+    assert.equal(later.status, 0, later.out)
+    assert.equal(later.secret.metadata.resourceVersion, '9')
+    const promoted = JSON.parse(later.keyset) as typeof doc
+    assert.equal(promoted.current, newKid)
+    const old = promoted.keys.find((k) => k.kid === 'k-current')
+    assert.ok(old?.not_after && Date.parse(old.not_after) > Date.now() + 3600_000, `old key: ${JSON.stringify(old)}`)
+  })
+
+  test('a concurrent change of the secret makes the run fail instead of overwriting it', () => {
+    const keyset = keysetAged(6 * DAY + 3600_000)
+    const run = runScript(secretWith(keyset, 'race'), { STUB_RACE: '1' })
+    assert.notEqual(run.status, 0)
+    assert.match(run.out, /rejected/)
+    assert.equal(run.keyset, keyset)
+  })
+
+  test('a keyset cbc-jwt cannot read fails the run and writes nothing', () => {
+    const run = runScript(secretWith('{"version": 1, "current": ', 'broken'))
+    assert.notEqual(run.status, 0)
+    assert.ok(run.calls.every((c) => c[0] === 'get'), JSON.stringify(run.calls))
+    assert.equal(run.keyset, '{"version": 1, "current": ')
+  })
+})
