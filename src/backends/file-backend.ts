@@ -22,6 +22,8 @@ export function createFileBackend(file: string): KeysetBackend {
   const dir = path.dirname(target)
   let watcher: fs.FSWatcher | undefined
   let watchedDir: string | undefined
+  /** dev:ino:birthtime of the watched directory, to tell a recreated directory from the old one. */
+  let watchedId: string | undefined
   let onChange: (() => void) | undefined
   let rearmTimer: NodeJS.Timeout | undefined
   let closed = false
@@ -33,9 +35,14 @@ export function createFileBackend(file: string): KeysetBackend {
     let candidate = dir
     while (!fs.existsSync(candidate) && path.dirname(candidate) !== candidate) candidate = path.dirname(candidate)
     try {
-      const w = fs.watch(candidate, { persistent: false }, () => {
-        // While watching an ancestor, any event may be our directory appearing.
-        if (watchedDir !== dir || !fs.existsSync(dir)) scheduleRearm()
+      // Identity first, then the watch: if the directory is replaced in between, the next
+      // check sees a mismatch and re-arms (the other order could miss the replacement).
+      watchedId = identity(candidate)
+      const w = fs.watch(candidate, { persistent: false }, (_event, name) => {
+        // While watching an ancestor, any event may be our directory appearing. An event named
+        // after the watched directory itself is its deletion or move: the watch is dead even if
+        // a new directory already stands at the same path (often with the same inode number).
+        if (stale() || name === path.basename(candidate)) scheduleRearm()
         onChange?.()
       })
       w.on('error', () => scheduleRearm())
@@ -44,6 +51,10 @@ export function createFileBackend(file: string): KeysetBackend {
     } catch {
       scheduleRearm()
     }
+  }
+
+  function stale(): boolean {
+    return watchedDir !== dir || identity(dir) !== watchedId
   }
 
   function scheduleRearm() {
@@ -61,7 +72,7 @@ export function createFileBackend(file: string): KeysetBackend {
     location: target,
     async read(): Promise<KeysetSnapshot> {
       // The periodic read is also the watcher's safety net: re-arm if the directory came or went.
-      if (onChange && (watchedDir !== dir || !fs.existsSync(dir))) arm()
+      if (onChange && stale()) arm()
       const text = await readBounded(target)
       return { text, version: sha256(text) }
     },
@@ -124,6 +135,16 @@ function reasonOf(err: unknown): BackendErrorReason {
       return 'forbidden'
     default:
       return 'io_error'
+  }
+}
+
+function identity(dir: string): string | undefined {
+  try {
+    const st = fs.statSync(dir)
+    // A recreated directory often gets the freed inode number back; its birth time differs.
+    return `${st.dev}:${st.ino}:${st.birthtimeMs}`
+  } catch {
+    return undefined
   }
 }
 

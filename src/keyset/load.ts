@@ -52,6 +52,7 @@ export function loadKeyset(data: unknown, now: number = Date.now()): LoadedKeyse
   const problems = schemaProblems(data)
   if (problems.length > 0 || !isSchemaValid(data)) throw new KeysetInvalidError(problems)
   const doc = data
+  problems.push(...unreadableDates(doc))
   const keys = new Map<string, LoadedKey>()
   const firstIndex = new Map<string, number>()
   doc.keys.forEach((entry, i) => {
@@ -83,6 +84,19 @@ export function loadKeyset(data: unknown, now: number = Date.now()): LoadedKeyse
     current,
     revokedBefore: doc.revoked_before === undefined ? undefined : Date.parse(doc.revoked_before) / 1000,
   }
+}
+
+const DATE_MESSAGE = 'must be an RFC 3339 date-time (e.g. 2026-11-25T21:16:00Z)'
+
+/**
+ * RFC 3339 allows what `Date.parse` cannot read (a leap second `:60`, an offset without
+ * minutes). Such a date would become NaN and silently disable `not_after` or `revoked_before`
+ * (every comparison with NaN is false), so it is refused here.
+ */
+function unreadableDates(doc: KeysetDocument): KeysetProblem[] {
+  const dates: Array<[string, string | undefined]> = [['revoked_before', doc.revoked_before]]
+  doc.keys.forEach((k, i) => dates.push([`keys[${i}].created_at`, k.created_at], [`keys[${i}].not_after`, k.not_after]))
+  return dates.filter(([, v]) => v !== undefined && !Number.isFinite(Date.parse(v))).map(([path]) => ({ path, message: DATE_MESSAGE }))
 }
 
 function importEntry(doc: KeysetDocument, entry: KeyEntry, at: string, problems: KeysetProblem[]): LoadedKey | undefined {
