@@ -32,7 +32,7 @@ export interface Verifier {
   verify(token: string, keyset: LoadedKeyset | undefined): VerifyResult
 }
 
-const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/
 
 /**
  * Builds a verifier; options are checked once here so the per-token path does no setup.

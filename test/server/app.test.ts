@@ -1,0 +1,198 @@
+import assert from 'node:assert/strict'
+import { createHook } from 'node:async_hooks'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { afterEach, describe, it } from 'node:test'
+import type { KeysetBackend } from '../../src/backends/backend.js'
+import { createFileBackend } from '../../src/backends/file-backend.js'
+import type { ServiceConfig } from '../../src/config.js'
+import { createLogger } from '../../src/server/logger.js'
+import { createService, type Service } from '../../src/server/service.js'
+import { makeKey, makeKeyset, signToken, validClaims } from '../support/keys.js'
+import { waitFor } from '../support/wait.js'
+
+const COOLDOWN_SECONDS = 10
+
+function configFor(file: string): ServiceConfig {
+  return {
+    port: 0,
+    host: '127.0.0.1',
+    backend: 'file',
+    keysetFile: file,
+    // Long: no interval read may happen during a test, so every read is accounted for.
+    refreshIntervalSeconds: 3600,
+    unknownKidCooldownSeconds: COOLDOWN_SECONDS,
+    issuer: 'cbc-omega2',
+    audience: 'cbc-api',
+    clockToleranceSeconds: 30,
+    maxTokenBytes: 8192,
+    logLevel: 'silent',
+  }
+}
+
+/**
+ * A real file backend whose reads are counted. Without `watch`, so that the only reads are
+ * the first load and the unknown-kid re-reads (no change event can explain a read away).
+ */
+function countingBackend(file: string): KeysetBackend & { reads: number } {
+  const inner = createFileBackend(file)
+  const counted = {
+    kind: inner.kind,
+    location: inner.location,
+    reads: 0,
+    read() {
+      counted.reads++
+      return inner.read()
+    },
+    write: inner.write.bind(inner),
+    close: inner.close.bind(inner),
+  }
+  return counted
+}
+
+const cleanups: Array<() => Promise<void> | void> = []
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+})
+
+function tempKeysetFile(doc: unknown): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-jwt-app-'))
+  cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }))
+  const file = path.join(dir, 'keyset.json')
+  fs.writeFileSync(file, JSON.stringify(doc))
+  return file
+}
+
+function serviceOn(file: string, backend: KeysetBackend, now?: () => number): Service {
+  const service = createService({ config: configFor(file), backend, logger: createLogger('silent'), ...(now ? { now } : {}) })
+  cleanups.push(() => service.close())
+  return service
+}
+
+const whoami = (service: Service, token: string) =>
+  service.app.inject({ method: 'GET', url: '/v1/whoami', headers: { authorization: `Bearer ${token}` } })
+
+describe('unknown kid: one immediate re-read, behind a cooldown', () => {
+  it('a token of a key added after the load is accepted on the first try, after exactly one re-read', async () => {
+    const a = makeKey('ES256', 'k-a')
+    const b = makeKey('ES256', 'k-b')
+    const file = tempKeysetFile(makeKeyset([a]))
+    const backend = countingBackend(file)
+    const service = serviceOn(file, backend)
+    await service.keyring.start()
+    assert.equal(backend.reads, 1)
+
+    // Another replica (or the CLI) staged k-b; this one has not looked yet.
+    fs.writeFileSync(file, JSON.stringify(makeKeyset([a, b])))
+    const res = await whoami(service, signToken(b, validClaims()))
+    assert.equal(res.statusCode, 200, res.body)
+    assert.equal(res.json().kid, 'k-b')
+    assert.equal(backend.reads, 2)
+  })
+
+  it('a token of a known key causes no read', async () => {
+    const a = makeKey('ES256', 'k-a')
+    const file = tempKeysetFile(makeKeyset([a]))
+    const backend = countingBackend(file)
+    const service = serviceOn(file, backend)
+    await service.keyring.start()
+    for (let i = 0; i < 20; i++) assert.equal((await whoami(service, signToken(a, validClaims()))).statusCode, 200)
+    assert.equal(backend.reads, 1)
+  })
+
+  it('a flood of 200 forged kids costs one backend read per cooldown', async () => {
+    const a = makeKey('ES256', 'k-a')
+    const attacker = makeKey('ES256', 'k-attacker')
+    const file = tempKeysetFile(makeKeyset([a]))
+    const backend = countingBackend(file)
+    let offset = 0
+    const service = serviceOn(file, backend, () => Date.now() + offset)
+    await service.keyring.start()
+    const readsAfterLoad = backend.reads
+
+    let n = 0
+    const wave = async (size: number) => {
+      const responses = await Promise.all(
+        Array.from({ length: size }, () => whoami(service, signToken(attacker, validClaims(), { kid: `forged-${n++}` }))),
+      )
+      for (const res of responses) assert.equal(res.json().reason, 'unknown_kid')
+    }
+    // Four waves one after another: single-flight alone would allow a read per wave.
+    for (let i = 0; i < 4; i++) await wave(50)
+    assert.equal(n, 200)
+    assert.equal(backend.reads - readsAfterLoad, 1)
+
+    // Once the cooldown has passed, the next flood costs one more read, and only one.
+    offset = (COOLDOWN_SECONDS + 1) * 1000
+    for (let i = 0; i < 2; i++) await wave(50)
+    assert.equal(backend.reads - readsAfterLoad, 2)
+  })
+
+  it('a kid outside the kid grammar triggers no re-read at all', async () => {
+    const a = makeKey('ES256', 'k-a')
+    const file = tempKeysetFile(makeKeyset([a]))
+    const backend = countingBackend(file)
+    const service = serviceOn(file, backend)
+    await service.keyring.start()
+    const res = await whoami(service, signToken(a, validClaims(), { kid: 'no spaces allowed' }))
+    assert.equal(res.json().reason, 'unknown_kid')
+    assert.equal(backend.reads, 1)
+  })
+})
+
+describe('close()', () => {
+  const TRACKED = new Set(['Timeout', 'FSEVENTWRAP', 'TCPSERVERWRAP', 'TCPWRAP', 'STATWATCHER'])
+
+  it('leaves no timer, watcher or socket behind (unref’d ones included)', async () => {
+    const a = makeKey('ES256', 'k-a')
+    const file = tempKeysetFile(makeKeyset([a]))
+    // async_hooks sees unref'd timers and non-persistent watchers, which
+    // process.getActiveResourcesInfo() does not list.
+    const live = new Map<number, string>()
+    const hook = createHook({
+      init(id, type) {
+        if (TRACKED.has(type)) live.set(id, type)
+      },
+      destroy(id) {
+        live.delete(id)
+      },
+    }).enable()
+    try {
+      const backend = createFileBackend(file)
+      let reads = 0
+      const read = backend.read.bind(backend)
+      backend.read = () => {
+        reads++
+        return read()
+      }
+      const service = createService({ config: configFor(file), backend, logger: createLogger('silent') })
+      const address = await service.start()
+      const res = await service.app.inject({ method: 'GET', url: '/readyz' })
+      assert.equal(res.statusCode, 200)
+      assert.match(address, /^http:\/\/127\.0\.0\.1:\d+$/)
+      const types = [...live.values()]
+      assert.ok(types.includes('FSEVENTWRAP') && types.includes('Timeout') && types.includes('TCPSERVERWRAP'), `while running: ${types.join(', ')}`)
+
+      // The watcher works while the service runs …
+      fs.writeFileSync(file, JSON.stringify(makeKeyset([a, makeKey('ES256', 'k-b')])))
+      await waitFor(() => service.keyring.keyset()?.keys.has('k-b'), { what: 'the change event to reload' })
+
+      await service.close()
+      // Destroy hooks are emitted asynchronously: give them time, then look at what was
+      // alive when close() resolved (the wait's own timer is not part of the service).
+      const atClose = [...live.keys()]
+      await sleep(200)
+      assert.deepEqual(atClose.filter((id) => live.has(id)).map((id) => live.get(id)), [], 'resources left after close()')
+
+      // … and after close() nothing reacts any more.
+      const readsAtClose = reads
+      fs.writeFileSync(file, JSON.stringify(makeKeyset([a])))
+      await sleep(300)
+      assert.equal(reads, readsAtClose)
+    } finally {
+      hook.disable()
+    }
+  })
+})
