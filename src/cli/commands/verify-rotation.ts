@@ -1,0 +1,227 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import { UsageError } from '../../errors.js'
+import { METRIC_NAMES } from '../../metrics/names.js'
+import { formatDuration } from '../../rotation/duration.js'
+import { durationFlag, parseCommandArgs } from '../args.js'
+import { println, type CliContext } from '../context.js'
+import { parseSamples, type Sample } from '../prometheus-text.js'
+import type { Command } from './command.js'
+
+const OPTIONS = {
+  url: { type: 'string' },
+  'previous-kid': { type: 'string' },
+  'legacy-token': { type: 'string' },
+  wait: { type: 'string' },
+  'max-age': { type: 'string' },
+  json: { type: 'boolean' },
+} as const
+
+const DEFAULT_MAX_AGE_MS = 10 * 60_000
+const REQUEST_TIMEOUT_MS = 5000
+const RETRY_INTERVAL_MS = 1000
+
+/** One item of the runbook's "Verification Checklist After Rotation". */
+export interface CheckItem {
+  name: string
+  result: 'pass' | 'fail' | 'skip'
+  /** What was seen, e.g. `kid k-20261125-3f9a1c (was k-20261118-77c1d2), age 4s <= 10m`. */
+  detail: string
+}
+
+export const verifyRotationCommand: Command = {
+  name: 'verify-rotation',
+  summary: "run the runbook's post-rotation checklist against a live instance",
+  help: `Usage: cbc-jwt verify-rotation --url URL [--previous-kid KID] [--legacy-token T] [--wait DUR] [--max-age DUR] [--json]
+
+Runs the runbook's "Verification Checklist After Rotation" against one instance (point URL
+at a single pod, e.g. through kubectl port-forward: /metrics and /v1/keys must come from
+the same process):
+  1. active key:     /metrics has exactly one cbc_jwt_active_key_age_seconds series, its kid
+                     is not --previous-kid, its age <= --max-age
+  2. keys loaded:    cbc_jwt_keys_loaded equals the verifying keys of /v1/keys (>= 2, the
+                     previous kid among them, when --previous-kid is given)
+  3. legacy token:   --legacy-token (signed by the previous key) gets 200 from /v1/whoami
+                     (skipped when not given)
+  4. backend errors: cbc_jwt_backend_errors_total sums to 0
+  5. rotations:      cbc_jwt_key_rotations_total >= 1 (runbook JWTKeyAgeExceeded step 3;
+                     skipped without --previous-kid)
+Each item is printed with ✓ (pass), ✗ (fail) or - (skipped) and the figure seen.
+
+Options:
+  --url URL          base URL of the instance, e.g. http://localhost:8000 (required)
+  --previous-kid KID the kid that was current before the rotation
+  --legacy-token T   a token signed before the rotation, still within its lifetime
+  --wait DUR         retry until every item passes or DUR is up (default 0: check once)
+  --max-age DUR      "age close to 0" means at most this (default 10m)
+  --json             print {"ok": bool, "items": [{"name", "result", "detail"}]}
+  -h, --help         this help
+
+Exit status: 0 every item passed (or was skipped), 1 an item failed, 2 bad usage.`,
+
+  async run(ctx: CliContext, args: string[]): Promise<number> {
+    const { values } = parseCommandArgs('verify-rotation', args, OPTIONS)
+    if (values.url === undefined) throw new UsageError('verify-rotation: --url URL is required')
+    let base: URL
+    try {
+      base = new URL(values.url)
+    } catch {
+      throw new UsageError(`--url: "${values.url}" is not a URL (e.g. http://localhost:8000)`)
+    }
+    if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new UsageError('--url must be http or https')
+    const waitMs = durationFlag('wait', values.wait) ?? 0
+    const maxAgeMs = durationFlag('max-age', values['max-age']) ?? DEFAULT_MAX_AGE_MS
+    const opts = { base: base.href.replace(/\/+$/, ''), previousKid: values['previous-kid'], legacyToken: values['legacy-token'], maxAgeMs }
+    // Wall-clock deadline: CBC_JWT_NOW pins keyset time, not how long to keep asking.
+    const deadline = Date.now() + waitMs
+    let items = await runChecklist(opts)
+    while (items.some((i) => i.result === 'fail') && Date.now() + RETRY_INTERVAL_MS <= deadline) {
+      await sleep(RETRY_INTERVAL_MS)
+      items = await runChecklist(opts)
+    }
+    const failed = items.filter((i) => i.result === 'fail')
+    if (values.json) {
+      println(ctx.stdout, JSON.stringify({ ok: failed.length === 0, url: opts.base, items }, null, 2))
+    } else {
+      items.forEach((item, i) => println(ctx.stdout, `${item.result === 'pass' ? '✓' : item.result === 'fail' ? '✗' : '-'} ${i + 1}. ${item.name}: ${item.detail}`))
+      println(ctx.stdout, failed.length === 0 ? 'rotation verified' : `rotation NOT verified: ${failed.map((f) => f.name).join(', ')} failed`)
+    }
+    return failed.length === 0 ? 0 : 1
+  },
+}
+
+interface ChecklistOptions {
+  base: string
+  previousKid: string | undefined
+  legacyToken: string | undefined
+  maxAgeMs: number
+}
+
+/** One pass over the checklist; never throws — an unreachable instance fails the items. */
+export async function runChecklist(o: ChecklistOptions): Promise<CheckItem[]> {
+  const [metrics, keys, whoami] = await Promise.all([
+    get(`${o.base}/metrics`),
+    get(`${o.base}/v1/keys`),
+    o.legacyToken === undefined ? undefined : get(`${o.base}/v1/whoami`, { authorization: `Bearer ${o.legacyToken}` }),
+  ])
+  const samples = metrics.ok && metrics.status === 200 ? parseSamples(metrics.body) : undefined
+  const metricsProblem = samples ? '' : `cannot read /metrics: ${metrics.ok ? `HTTP ${metrics.status}` : metrics.error}`
+  const fail = (name: string, detail: string): CheckItem => ({ name, result: 'fail', detail })
+  const pass = (name: string, detail: string): CheckItem => ({ name, result: 'pass', detail })
+  const items: CheckItem[] = []
+
+  // 1. a new kid on the age gauge, age close to 0
+  {
+    const name = 'active key'
+    const series = samples?.filter((s) => s.name === METRIC_NAMES.activeKeyAge)
+    if (!series) items.push(fail(name, metricsProblem))
+    else if (series.length !== 1) items.push(fail(name, `${series.length} ${METRIC_NAMES.activeKeyAge} series, expected exactly 1`))
+    else {
+      const kid = series[0]!.labels.kid ?? '(no kid label)'
+      const age = series[0]!.value * 1000
+      const seen = `kid ${kid}${o.previousKid ? ` (previous ${o.previousKid})` : ''}, age ${formatDuration(age)}`
+      if (o.previousKid !== undefined && kid === o.previousKid) items.push(fail(name, `${seen}: still the previous kid, the rotation is not loaded`))
+      else if (!(age <= o.maxAgeMs)) items.push(fail(name, `${seen} > ${formatDuration(o.maxAgeMs)}: not a fresh key`))
+      else items.push(pass(name, `${seen} <= ${formatDuration(o.maxAgeMs)}`))
+    }
+  }
+
+  // 2. keys loaded = verifying keys listed
+  {
+    const name = 'keys loaded'
+    const loaded = samples ? single(samples, METRIC_NAMES.keysLoaded) : undefined
+    const listed = keys.ok && keys.status === 200 ? verifyingKids(keys.body) : undefined
+    if (!samples) items.push(fail(name, metricsProblem))
+    else if (loaded === undefined) items.push(fail(name, `${METRIC_NAMES.keysLoaded} missing from /metrics`))
+    else if (!listed) items.push(fail(name, `cannot read /v1/keys: ${keys.ok ? `HTTP ${keys.status}` : keys.error}`))
+    else {
+      const seen = `${METRIC_NAMES.keysLoaded} ${loaded}, verifying keys in /v1/keys ${listed.length} (${listed.join(', ')})`
+      if (loaded !== listed.length) items.push(fail(name, `${seen}: they differ`))
+      else if (o.previousKid !== undefined && loaded < 2) items.push(fail(name, `${seen}: expected at least 2 (new and previous) after a rotation`))
+      else if (o.previousKid !== undefined && !listed.includes(o.previousKid)) items.push(fail(name, `${seen}: the previous kid ${o.previousKid} no longer verifies`))
+      else items.push(pass(name, seen))
+    }
+  }
+
+  // 3. legacy tokens keep validating
+  {
+    const name = 'legacy token'
+    if (!whoami) items.push({ name, result: 'skip', detail: 'skipped (no --legacy-token)' })
+    else if (!whoami.ok) items.push(fail(name, `cannot call /v1/whoami: ${whoami.error}`))
+    else if (whoami.status === 200) items.push(pass(name, `/v1/whoami answered 200${kidOf(whoami.body)}`))
+    else items.push(fail(name, `/v1/whoami answered ${whoami.status}${reasonOf(whoami.body)}`))
+  }
+
+  // 4. no backend errors
+  {
+    const name = 'backend errors'
+    const series = samples?.filter((s) => s.name === METRIC_NAMES.backendErrors)
+    if (!series) items.push(fail(name, metricsProblem))
+    else if (series.length === 0) items.push(fail(name, `${METRIC_NAMES.backendErrors} missing from /metrics`))
+    else {
+      const total = series.reduce((sum, s) => sum + s.value, 0)
+      const nonZero = series.filter((s) => s.value > 0).map((s) => `${s.labels.reason ?? 'total'}=${s.value}`)
+      if (total === 0) items.push(pass(name, `${METRIC_NAMES.backendErrors} 0`))
+      else items.push(fail(name, `${METRIC_NAMES.backendErrors} ${total} (${nonZero.join(', ')})`))
+    }
+  }
+
+  // 5. the instance counted the rotation
+  {
+    const name = 'rotations'
+    if (o.previousKid === undefined) items.push({ name, result: 'skip', detail: 'skipped (no --previous-kid)' })
+    else if (!samples) items.push(fail(name, metricsProblem))
+    else {
+      const count = single(samples, METRIC_NAMES.rotations)
+      if (count === undefined) items.push(fail(name, `${METRIC_NAMES.rotations} missing from /metrics`))
+      else if (count >= 1) items.push(pass(name, `${METRIC_NAMES.rotations} ${count} >= 1`))
+      else items.push(fail(name, `${METRIC_NAMES.rotations} ${count}: this instance has not seen a rotation`))
+    }
+  }
+  return items
+}
+
+type Fetched = { ok: true; status: number; body: string } | { ok: false; error: string }
+
+async function get(url: string, headers: Record<string, string> = {}): Promise<Fetched> {
+  try {
+    const res = await fetch(url, { headers, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS), redirect: 'manual' })
+    return { ok: true, status: res.status, body: await res.text() }
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string } }).cause?.code
+    return { ok: false, error: cause ?? (err as Error).name ?? 'request failed' }
+  }
+}
+
+function single(samples: Sample[], name: string): number | undefined {
+  return samples.find((s) => s.name === name)?.value
+}
+
+function verifyingKids(body: string): string[] | undefined {
+  try {
+    const doc = JSON.parse(body) as { keys?: Array<{ kid?: unknown; verifies?: unknown; not_after?: unknown }> }
+    if (!Array.isArray(doc.keys)) return undefined
+    return doc.keys
+      .filter((k) => (typeof k.verifies === 'boolean' ? k.verifies : k.not_after == null || Date.parse(String(k.not_after)) > Date.now()))
+      .map((k) => String(k.kid))
+  } catch {
+    return undefined
+  }
+}
+
+function kidOf(body: string): string {
+  try {
+    const kid = (JSON.parse(body) as { kid?: unknown }).kid
+    return typeof kid === 'string' ? ` (kid ${kid})` : ''
+  } catch {
+    return ''
+  }
+}
+
+function reasonOf(body: string): string {
+  try {
+    const reason = (JSON.parse(body) as { reason?: unknown }).reason
+    return typeof reason === 'string' ? ` (reason ${reason})` : ''
+  } catch {
+    return ''
+  }
+}

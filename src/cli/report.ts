@@ -1,0 +1,30 @@
+import type { Writable } from 'node:stream'
+import { describeChange } from '../rotation/diff.js'
+import type { UpdateOutcome } from '../rotation/update-keyset.js'
+import { println, type CliContext } from './context.js'
+import type { KeysetSource } from './keyset-source.js'
+
+/** The stream for human-readable reports: stderr when stdout carries the document. */
+export function reportStream(ctx: CliContext, source: Pick<KeysetSource, 'streamsDocument'>): Writable {
+  return source.streamsDocument ? ctx.stderr : ctx.stdout
+}
+
+/**
+ * Prints what an update did. With `-`, stdout always carries a keyset: the new one when it
+ * changed, else (nothing to do, or a dry run) the input unchanged — so a pipeline into
+ * `kubectl apply` is a no-op rather than an empty secret.
+ */
+export function reportUpdate(ctx: CliContext, source: KeysetSource, outcome: UpdateOutcome, opts: { headline: string; dryRun: boolean }): void {
+  const out = reportStream(ctx, source)
+  if (source.streamsDocument && !outcome.written) ctx.stdout.write(outcome.beforeText)
+  if (outcome.changes.length === 0) {
+    println(out, 'nothing to do')
+    for (const note of outcome.notes) println(out, `  ${note}`)
+    return
+  }
+  println(out, opts.dryRun ? `dry run, nothing written — ${opts.headline}:` : `${opts.headline}:`)
+  for (const change of outcome.changes) println(out, `  ${describeChange(change)}`)
+  for (const note of outcome.notes) println(out, `  note: ${note}`)
+  if (outcome.attempts > 1) println(out, `  note: ${source.backend.location} changed while this ran; the change was applied again to the new version`)
+  if (outcome.written && !source.streamsDocument) println(out, `wrote ${source.backend.location}`)
+}
