@@ -7,6 +7,9 @@ export function whoamiRoute(app: FastifyInstance, ctx: AuthContext) {
     const auth = await authenticate(request, reply, ctx)
     if (!auth) return reply
     const { sub, client_id, scope, iat, exp } = auth.claims
-    return reply.header('cache-control', 'no-store').send({ sub, client_id, scope, kid: auth.kid, iat, exp })
+    // Every field is present; a claim the token lacks is null rather than silently absent.
+    return reply
+      .header('cache-control', 'no-store')
+      .send({ sub: sub ?? null, client_id: client_id ?? null, scope: scope ?? null, kid: auth.kid, iat, exp })
   })
 }
