@@ -23,9 +23,11 @@ export interface KeysetBackend {
   read(): Promise<KeysetSnapshot>
   /**
    * Writes a new document. With `expectedVersion`, the write fails with `CasConflictError` if
-   * the stored document is no longer that version (check-and-set). Resolves to what was stored.
+   * the stored document is no longer that version (check-and-set); with `null`, it fails if a
+   * keyset exists at all (create-only, so two `keyset init` runs cannot both win). Without
+   * it, the write is unconditional. Resolves to what was stored.
    */
-  write(text: string, expectedVersion?: string): Promise<KeysetSnapshot>
+  write(text: string, expectedVersion?: string | null): Promise<KeysetSnapshot>
   /**
    * Optional change notifications (the file backend watches its directory). `onChange` may be
    * called spuriously; the keyring re-reads and compares versions.

@@ -77,7 +77,7 @@ export function createFileBackend(file: string): KeysetBackend {
       return { text, version: sha256(text) }
     },
     async write(text, expectedVersion) {
-      if (expectedVersion !== undefined) {
+      if (expectedVersion !== undefined && expectedVersion !== null) {
         const existing = await readBounded(target).catch((err: unknown) => {
           if (err instanceof BackendError && err.reason === 'not_found') return undefined
           throw err
@@ -88,8 +88,11 @@ export function createFileBackend(file: string): KeysetBackend {
         }
       }
       try {
-        await writeFileAtomic(target, text)
+        await writeFileAtomic(target, text, { exclusive: expectedVersion === null })
       } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+          throw new CasConflictError(`${target} was created by another writer; read it again and retry`, { cause: err })
+        }
         throw new BackendError(reasonOf(err), `cannot write ${target}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err })
       }
       return { text, version: sha256(text) }

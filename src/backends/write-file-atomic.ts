@@ -6,9 +6,10 @@ import path from 'node:path'
  * Replaces `file` so that a reader sees the old content or the new, never a mix: a temp file
  * in the same directory, fsync, rename, fsync of the directory. The original's mode is kept;
  * a new file is created 0600 (it holds private keys). A symlink is followed, so the file it
- * points at is replaced and the link survives.
+ * points at is replaced and the link survives. With `exclusive`, the file must not exist: the
+ * temp file is hard-linked into place (link(2) fails with EEXIST, atomically) instead of renamed.
  */
-export async function writeFileAtomic(file: string, content: string): Promise<void> {
+export async function writeFileAtomic(file: string, content: string, opts: { exclusive?: boolean } = {}): Promise<void> {
   const target = await fs.promises.realpath(file).catch(() => path.resolve(file))
   const mode = await fs.promises.stat(target).then((s) => s.mode & 0o7777, () => 0o600)
   const tmp = path.join(path.dirname(target), `.${path.basename(target)}.${crypto.randomBytes(6).toString('hex')}.tmp`)
@@ -24,11 +25,13 @@ export async function writeFileAtomic(file: string, content: string): Promise<vo
   }
   await handle.close()
   try {
-    await fs.promises.rename(tmp, target)
+    if (opts.exclusive) await fs.promises.link(tmp, target)
+    else await fs.promises.rename(tmp, target)
   } catch (err) {
     await fs.promises.rm(tmp, { force: true })
     throw err
   }
+  if (opts.exclusive) await fs.promises.rm(tmp, { force: true })
   const dirHandle = await fs.promises.open(path.dirname(target), 'r')
   try {
     await dirHandle.sync()

@@ -199,6 +199,18 @@ describe('file backend: write', () => {
     assert.equal(fs.existsSync(file), false)
   })
 
+  it('create-only (expected version null): creates a missing file 0600; an existing one → CasConflictError, untouched', async () => {
+    const dir = freshDir()
+    fs.mkdirSync(dir)
+    const file = path.join(dir, 'keyset.json')
+    const b = backend(file)
+    assert.equal((await b.write('first', null)).version, sha256('first'))
+    assert.equal(fs.statSync(file).mode & 0o777, 0o600)
+    await assert.rejects(b.write('second', null), CasConflictError)
+    assert.equal(fs.readFileSync(file, 'utf8'), 'first')
+    assert.deepEqual(fs.readdirSync(dir), ['keyset.json'], 'a temp file was left behind')
+  })
+
   it('a write into a missing directory → BackendError not_found', async () => {
     const err = await readError(backend(path.join(freshDir(), 'keyset.json')).write('x'))
     assert.equal(err.reason, 'not_found')

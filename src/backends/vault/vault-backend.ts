@@ -188,6 +188,20 @@ export function createVaultBackend(options: VaultBackendOptions, deps: VaultBack
     return { ...env, missing: false, errors: '' }
   }
 
+  /** Writes the keyset only where none is stored (the secret, or its field, absent): one round. */
+  async function createOnly(text: string): Promise<KeysetSnapshot> {
+    const what = `${location}: create`
+    const cur = await readCurrent(what)
+    if (cur.fields?.[KEYSET_FIELD] !== undefined) throw new CasConflictError(`${what}: a keyset is already stored (version ${cur.version})`)
+    const data = { ...(cur.fields ?? {}), [KEYSET_FIELD]: text }
+    const res = await call('POST', what, { options: { cas: cur.version }, data }, (r) => isCasMismatch(r.status, r.json), (f) => f.transient && f.notApplied)
+    if (isCasMismatch(res.status, res.json)) throw new CasConflictError(`${what}: another writer changed the secret first (check-and-set)`)
+    const version = parseWriteEnvelope(res.json)
+    if (version === undefined) throw badResponse(what, 'the answer has no data.version')
+    logger.info({ location, version }, 'created the keyset in Vault')
+    return { text, version: String(version) }
+  }
+
   return {
     kind: 'vault',
     location,
@@ -209,8 +223,9 @@ export function createVaultBackend(options: VaultBackendOptions, deps: VaultBack
       return { text: typeof value === 'string' ? value : JSON.stringify(value), version: String(cur.version) }
     },
 
-    async write(text: string, expectedVersion?: string): Promise<KeysetSnapshot> {
+    async write(text: string, expectedVersion?: string | null): Promise<KeysetSnapshot> {
       if (typeof text !== 'string') throw new TypeError('write(text): text must be a string')
+      if (expectedVersion === null) return createOnly(text)
       if (expectedVersion !== undefined && !/^\d{1,15}$/.test(expectedVersion)) {
         throw new TypeError(`write(): expectedVersion must be a Vault version number, got ${JSON.stringify(expectedVersion)}`)
       }

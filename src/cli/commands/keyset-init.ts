@@ -1,4 +1,4 @@
-import { BackendError, KeysetInvalidError, RefusedError, UsageError } from '../../errors.js'
+import { BackendError, CasConflictError, KeysetInvalidError, RefusedError, UsageError } from '../../errors.js'
 import type { KeysetBackend } from '../../backends/backend.js'
 import { generateKeyset } from '../../keyset/generate.js'
 import { loadKeyset, parseKeysetText } from '../../keyset/load.js'
@@ -52,7 +52,16 @@ Exit status: 0 created, 1 refused (destination already holds a keyset) / backend
       if (existing !== undefined && existing.text.trim() !== '' && values.force !== true) {
         throw new RefusedError(`${source.backend.location} ${describeExisting(existing.text, ctx.now())}; use --force to replace it (its keys would be lost)`)
       }
-      await source.backend.write(text, existing?.version)
+      try {
+        // Create-only when nothing is there, check-and-set otherwise: two concurrent inits
+        // cannot both win, and one never silently replaces the other's keyset.
+        await source.backend.write(text, existing ? existing.version : null)
+      } catch (err) {
+        if (err instanceof CasConflictError) {
+          throw new RefusedError(`${source.backend.location} was changed by another writer while this init ran; nothing was written (${err.message})`)
+        }
+        throw err
+      }
       println(ctx.stdout, `created ${source.backend.location}: ${alg} key ${doc.current} (current)`)
       return 0
     } finally {
