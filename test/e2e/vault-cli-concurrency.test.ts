@@ -34,7 +34,8 @@ import { serializeKeyset } from '../../src/rotation/update-keyset.js'
 import { CLI_MAIN } from '../support/service.js'
 import { startVaultDouble, type RecordedRequest, type VaultDouble } from '../support/vault-double.js'
 
-const skip = fs.existsSync(CLI_MAIN) ? false : `${CLI_MAIN} is missing: run npm run build`
+// npm test builds first; a missing build must fail loudly, not skip quietly.
+assert.ok(fs.existsSync(CLI_MAIN), `${CLI_MAIN} is missing: run npm run build`)
 
 const DAY = 86_400_000
 /** The CLIs' pinned clock (CBC_JWT_NOW). */
@@ -62,7 +63,7 @@ after(async () => {
   await vault?.close()
 })
 
-describe('two CLIs rotating at once never lose a key (Vault, e2e)', { skip }, () => {
+describe('two CLIs rotating at once never lose a key (Vault, e2e)', () => {
   it('two gated rotations: the loser of the check-and-set re-reads, re-applies and lands on top (both exit 0)', async (t) => {
     const race = await gatedRace(2)
     const r = await checkRace(race)
@@ -168,7 +169,7 @@ describe('two CLIs rotating at once never lose a key (Vault, e2e)', { skip }, ()
   })
 })
 
-describe('keyset init --backend vault (e2e)', { skip }, () => {
+describe('keyset init --backend vault (e2e)', () => {
   const path = freshPath('init')
   let firstKid = ''
 
