@@ -85,6 +85,14 @@ describe('alerts on a real Prometheus scraping the real service', { timeout: 90_
       { timeoutMs, intervalMs: 250, what: `${name} firing (${what})\n--- prometheus ---\n${promOutput.slice(-1500)}` },
     )
   }
+  /** Waits until no alert `name` is pending or firing any more. */
+  async function waitForResolved(name: string, what: string, timeoutMs = 20_000): Promise<void> {
+    await waitFor(async () => !(await alerts()).some((a) => a.labels.alertname === name), {
+      timeoutMs,
+      intervalMs: 250,
+      what: `${name} resolved (${what})`,
+    })
+  }
   const since = (t0: number) => `${((Date.now() - t0) / 1000).toFixed(1)} s`
 
   before(async () => {
@@ -197,6 +205,9 @@ describe('alerts on a real Prometheus scraping the real service', { timeout: 90_
     assert.deepEqual([...reasons], ['401 bad_signature'])
     const spikes = (await alerts()).filter((a) => a.labels.alertname === 'JWTAuthFailureSpike')
     assert.deepEqual(spikes.map((a) => a.labels.reason), ['bad_signature'], 'no other reason spikes')
+    const t1 = Date.now()
+    await waitForResolved('JWTAuthFailureSpike', 'the burst stopped', 25_000)
+    t.diagnostic(`JWTAuthFailureSpike resolved ${since(t1)} after the burst stopped`)
   })
 
   test('an unreadable keyset fires JWTSecretsBackendErrors, then JWTKeysetStale; the last good keyset stays in force', async (t) => {
@@ -251,6 +262,10 @@ describe('alerts on a real Prometheus scraping the real service', { timeout: 90_
     assert.equal((await query('cbc_jwt_keys_loaded{job="cbc-jwt"}'))[0]!.value[1], '2')
     const legacy = await service!.get('/v1/whoami', { authorization: `Bearer ${signToken(keyOld, validClaims())}` })
     assert.equal(legacy.status, 200, 'the retired key still verifies until not_after')
+    // The valid keyset also ended the backend errors of the test before: those alerts resolve too.
+    await waitForResolved('JWTSecretsBackendErrors', 'a valid keyset is back', 20_000)
+    t.diagnostic(`JWTSecretsBackendErrors resolved ${since(t0)} after the valid keyset was published`)
+    await waitForResolved('JWTKeysetStale', 'reads succeed again', 20_000)
   })
 
   test('every Grafana dashboard query runs on the real Prometheus and finds series', async () => {
