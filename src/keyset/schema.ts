@@ -2,7 +2,6 @@ import fs from 'node:fs'
 import { Ajv, type ErrorObject } from 'ajv'
 import addFormatsModule from 'ajv-formats'
 import type { KeysetProblem } from '../errors.js'
-import type { KeysetDocument } from './document.js'
 
 /** The JSON Schema shipped with the package (`schema/keyset.schema.json`). */
 export const KEYSET_SCHEMA_URL = new URL('../../schema/keyset.schema.json', import.meta.url)
@@ -26,10 +25,6 @@ export function schemaProblems(data: unknown): KeysetProblem[] {
   const validate = validator()
   if (validate(data)) return []
   return (validate.errors ?? []).map(toProblem)
-}
-
-export function isSchemaValid(data: unknown): data is KeysetDocument {
-  return validator()(data)
 }
 
 /** `/keys/2/jwk/crv` → `keys[2].jwk.crv` */
