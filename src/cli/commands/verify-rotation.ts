@@ -78,7 +78,7 @@ Exit status: 0 every item passed (or was skipped), 1 an item failed, 2 bad usage
   async run(ctx: CliContext, args: string[]): Promise<number> {
     const { values } = parseCommandArgs('verify-rotation', args, OPTIONS)
     const fleet = fleetFromFlags(ctx.env, values)
-    if (values.url === undefined && !fleet) throw new UsageError('verify-rotation: --url URL (or --prometheus URL, or --replica URL) is required')
+    if (values.url === undefined && !fleet) throw new UsageError('verify-rotation: --url URL is required (or --prometheus URL, or --replica URL for every replica)')
     let base: URL | undefined
     if (values.url !== undefined) {
       try {
