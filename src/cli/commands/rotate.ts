@@ -7,6 +7,7 @@ import { autoRotate, pickStaged, promoteStaged, stageKey } from '../../rotation/
 import { updateKeyset, type KeysetMutation } from '../../rotation/update-keyset.js'
 import { KEYSET_OPTIONS, algFlag, durationFlag, parseCommandArgs, rejectFlags } from '../args.js'
 import type { CliContext } from '../context.js'
+import { AUDIT_HELP, AUDIT_OPTIONS, openAuditTrail } from '../audit.js'
 import { FLEET_HELP, FLEET_OPTIONS, fleetFromFlags } from '../fleet-flags.js'
 import { openKeysetSource } from '../keyset-source.js'
 import { reportUpdate } from '../report.js'
@@ -28,6 +29,7 @@ const OPTIONS = {
   force: { type: 'boolean' },
   'dry-run': { type: 'boolean' },
   ...FLEET_OPTIONS,
+  ...AUDIT_OPTIONS,
 } as const
 
 const MODES = ['stage', 'promote', 'auto', 'compromised'] as const
@@ -36,7 +38,7 @@ const FLEET_FLAGS = Object.keys(FLEET_OPTIONS)
 export const rotateCommand: Command = {
   name: 'rotate',
   summary: 'rotate the signing key: at once, two-phase (--stage/--promote), scheduled (--auto) or emergency (--compromised)',
-  help: `Usage: cbc-jwt rotate [- | --keyset-file PATH | --backend file|vault] [MODE] [options]
+  help: `Usage: cbc-jwt rotate [- | --keyset-file PATH | --backend file|vault|kubernetes] [MODE] [options]
 
 Modes:
   (none)             generate a key and make it current now; the old current key keeps
@@ -66,6 +68,7 @@ Options:
   --dry-run          print what would change, write nothing (with -, stdout gets the input)
 ${FLEET_HELP}
                      (with --promote and --auto; a refusal names the replicas that lack the key)
+${AUDIT_HELP}
   -h, --help         this help
 
 Durations: 90s, 15m, 24h, 6d (combinable: 1h30m).
@@ -80,6 +83,7 @@ Exit status: 0 done or nothing to do, 1 refused / invalid keyset / backend error
     if (modes.length > 1) throw new UsageError(`rotate: choose one of --${modes.join(', --')}`)
     const mode = modes[0]
     const { mutation, headline } = plan(ctx, mode, values)
+    const audit = openAuditTrail(ctx, mode === undefined ? 'rotate' : `rotate --${mode}`, values)
     const source = openKeysetSource(ctx, values, positionals)
     try {
       const dryRun = values['dry-run'] === true
@@ -87,8 +91,10 @@ Exit status: 0 done or nothing to do, 1 refused / invalid keyset / backend error
       const acceptExpiredCurrent = mode === undefined || mode === 'compromised'
       const outcome = await updateKeyset(source.backend, mutation, { now: ctx.now, dryRun, acceptExpiredCurrent })
       reportUpdate(ctx, source, outcome, { headline: headline(outcome.after.current, outcome.before.current), dryRun })
+      if (outcome.written) audit.record({ location: source.backend.location, before: outcome.before, after: outcome.after })
       return 0
     } finally {
+      audit.close()
       await source.backend.close()
     }
   },
