@@ -54,7 +54,8 @@ export function createPrometheusFleet(opts: PrometheusFleetOptions): FleetSource
       res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), redirect: 'manual', headers: { accept: 'application/json' } })
       body = await res.json()
     } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name
+      const c = (err as { cause?: { code?: string; message?: string } }).cause
+      const cause = c?.code ?? c?.message ?? (err as Error).name
       throw new RefusedError(`cannot ask ${description}: ${cause}; nothing can be known about the replicas, so nothing is promoted`)
     }
     const envelope = body as { status?: unknown; errorType?: unknown; error?: unknown; data?: { resultType?: unknown; result?: unknown } }

@@ -42,7 +42,7 @@ export interface KubeDouble {
   /** Verbs answered 403 (as RBAC would). */
   deny: Set<RecordedCall['verb']>
   /** Called before a write is applied; may change the store (another writer got in first). */
-  beforeWrite?: (verb: RecordedCall['verb']) => void
+  beforeWrite?: ((verb: RecordedCall["verb"]) => void) | undefined
   /** Answer this many upcoming writes with 409, as if someone wrote just before each. */
   conflictStorm: number
   secret(ns: string, name: string): SecretObject | undefined
