@@ -2,6 +2,7 @@ import { RefusedError, UsageError } from '../errors.js'
 import { KEY_STATUSES, type KeyStatus } from '../keyset/document.js'
 import { METRIC_NAMES } from '../metrics/names.js'
 import type { FleetSource, FleetView, ReplicaState } from './fleet.js'
+import { getText } from './http-get.js'
 
 export interface PrometheusFleetOptions {
   /** Base URL of the Prometheus HTTP API, e.g. `http://prometheus.monitoring:9090` (a path prefix is kept). */
@@ -13,6 +14,8 @@ export interface PrometheusFleetOptions {
 }
 
 export const DEFAULT_SELECTOR = 'job="cbc-jwt"'
+/** A fleet's worth of series; far more is not an answer to these queries. */
+const MAX_ANSWER_BYTES = 16 * 1024 * 1024
 const TARGET_ONLY = new Set(['__name__'])
 const KEY_LABELS = new Set(['__name__', 'kid', 'alg', 'status'])
 
@@ -48,15 +51,13 @@ export function createPrometheusFleet(opts: PrometheusFleetOptions): FleetSource
   async function query(promql: string): Promise<VectorSample[]> {
     const url = new URL('api/v1/query', base)
     url.searchParams.set('query', promql)
-    let res: Response
+    const res = await getText(url, { timeoutMs, maxBytes: MAX_ANSWER_BYTES })
+    if (!res.ok) throw new RefusedError(`cannot ask ${description}: ${res.error}; nothing can be known about the replicas, so nothing is promoted`)
     let body: unknown
     try {
-      res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), redirect: 'manual', headers: { accept: 'application/json' } })
-      body = await res.json()
-    } catch (err) {
-      const c = (err as { cause?: { code?: string; message?: string } }).cause
-      const cause = c?.code ?? c?.message ?? (err as Error).name
-      throw new RefusedError(`cannot ask ${description}: ${cause}; nothing can be known about the replicas, so nothing is promoted`)
+      body = JSON.parse(res.text)
+    } catch {
+      body = undefined
     }
     const envelope = body as { status?: unknown; errorType?: unknown; error?: unknown; data?: { resultType?: unknown; result?: unknown } }
     if (envelope?.status === 'error' && envelope.errorType === 'bad_data') {

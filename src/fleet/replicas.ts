@@ -1,6 +1,7 @@
 import { UsageError } from '../errors.js'
 import { KEY_STATUSES, type KeyStatus } from '../keyset/document.js'
 import type { FleetSource, FleetView, ReplicaState } from './fleet.js'
+import { getText } from './http-get.js'
 
 export interface ReplicaFleetOptions {
   /** Base URLs of the replicas, e.g. `http://10.0.0.7:8000`. */
@@ -47,17 +48,11 @@ export function createReplicaFleet(opts: ReplicaFleetOptions): FleetSource {
 
 async function readReplica(url: string, timeoutMs: number, now: number): Promise<ReplicaState> {
   const down = (problem: string): ReplicaState => ({ name: url, reachable: false, problem, keys: new Map(), revokedBefore: undefined })
-  let status: number
-  let text: string
-  try {
-    const res = await fetch(`${url}/v1/keys`, { signal: AbortSignal.timeout(timeoutMs), redirect: 'manual', headers: { accept: 'application/json' } })
-    status = res.status
-    text = await res.text()
-  } catch (err) {
-    return down(`unreachable: ${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name}`)
-  }
+  const res = await getText(new URL(`${url}/v1/keys`), { timeoutMs, maxBytes: MAX_BODY_BYTES })
+  if (!res.ok) return down(/larger than/.test(res.error) ? '/v1/keys answered something that is not the key list' : `unreachable: ${res.error}`)
+  const { status, text } = res
   if (status !== 200) return down(`/v1/keys answered HTTP ${status}`)
-  const parsed = Buffer.byteLength(text) <= MAX_BODY_BYTES ? parseKeys(text, now) : undefined
+  const parsed = parseKeys(text, now)
   if (!parsed) return down('/v1/keys answered something that is not the key list')
   return { name: url, reachable: true, ...parsed }
 }

@@ -27,7 +27,7 @@ const JOB = 'cbc-jwt-fleet'
 const SELECTOR = `job="${JOB}"`
 const DAY = 86_400_000
 
-describe('promotion gated on every replica (3 replicas, kubelet volumes, real Prometheus)', { timeout: 120_000 }, () => {
+describe('promotion gated on every replica (3 replicas, kubelet volumes, real Prometheus)', { timeout: 300_000 }, () => {
   let dir: string
   let master: string
   const nodes: KubeletSync[] = []
@@ -69,7 +69,7 @@ describe('promotion gated on every replica (3 replicas, kubelet volumes, real Pr
     garbage = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"keys": "surely"}'))
     await new Promise<void>((resolve) => garbage.listen(0, '127.0.0.1', resolve))
     garbageUrl = `http://127.0.0.1:${(garbage.address() as { port: number }).port}`
-    await waitFor(async () => (await holding(oldKey.kid, 'current')).length === 3, { timeoutMs: 15_000, intervalMs: 200, what: 'every replica exports the current key' })
+    await waitFor(async () => (await holding(oldKey.kid, 'current')).length === 3, { timeoutMs: 30_000, intervalMs: 200, what: 'every replica exports the current key' })
   })
 
   after(async () => {
@@ -137,7 +137,7 @@ describe('promotion gated on every replica (3 replicas, kubelet volumes, real Pr
     const stagedKid = read().keys.find((k) => k.kid !== oldKey.kid)!.kid
     assert.match(staging.stdout, new RegExp(`added +${stagedKid} +ES256 staged`))
 
-    await waitFor(async () => (await holding(stagedKid)).length === 2, { timeoutMs: 15_000, intervalMs: 200, what: 'two replicas export the staged key' })
+    await waitFor(async () => (await holding(stagedKid)).length === 2, { timeoutMs: 30_000, intervalMs: 200, what: 'two replicas export the staged key' })
     {
       const before = fs.readFileSync(master, 'utf8')
       const refused = await auto()
@@ -163,13 +163,13 @@ describe('promotion gated on every replica (3 replicas, kubelet volumes, real Pr
         assert.ok(r.code === 0 || r.code === 1, r.stderr)
         return read().current === stagedKid
       },
-      { timeoutMs: 30_000, intervalMs: 300, what: 'an --auto run promotes the staged key' },
+      { timeoutMs: 90_000, intervalMs: 300, what: 'an --auto run promotes the staged key' },
     )
     t.diagnostic(`promoted after ${runs} --auto run(s) once node 2 caught up`)
     const promoted = read()
     assert.ok(promoted.keys.find((k) => k.kid === oldKey.kid)!.not_after, 'the old key keeps verifying with a not_after (grace)')
 
-    await waitFor(async () => (await holding(stagedKid, 'current')).length === 3, { timeoutMs: 15_000, intervalMs: 200, what: 'every replica signs with the new key' })
+    await waitFor(async () => (await holding(stagedKid, 'current')).length === 3, { timeoutMs: 30_000, intervalMs: 200, what: 'every replica signs with the new key' })
     const verified = await cbcJwt(['verify-rotation', '--prometheus', prom.url, '--selector', SELECTOR, '--previous-kid', oldKey.kid, '--wait', '10s'])
     assert.equal(verified.code, 0, verified.stdout + verified.stderr)
     assert.match(verified.stdout, /✓ \d+\. one current key: current .* on all 3 replicas/)
@@ -188,7 +188,7 @@ describe('promotion gated on every replica (3 replicas, kubelet volumes, real Pr
     assert.equal(emergency.code, 0, emergency.stderr)
     const revokedBefore = read().revoked_before!
     const args = ['verify-rotation', '--compromised', '--prometheus', prom.url, '--selector', SELECTOR, ...previous.flatMap((k) => ['--previous-kid', k])]
-    await waitFor(async () => nodes[0]!.inSync() && nodes[2]!.inSync(), { timeoutMs: 10_000, what: 'nodes 0 and 2 synced' })
+    await waitFor(async () => nodes[0]!.inSync() && nodes[2]!.inSync(), { timeoutMs: 30_000, what: 'nodes 0 and 2 synced' })
     await sleep(2500) // two scrapes after the sync, so what fails below is node 1 only
     const lagging = await cbcJwt([...args, '--revoked-before', revokedBefore])
     assert.equal(lagging.code, 1, lagging.stdout)
