@@ -1,6 +1,6 @@
-import { serviceConfigFromEnv, type ServiceConfig } from '../config.js'
-import { ConfigError, UsageError } from '../errors.js'
-import { formatDuration, parseDuration } from '../rotation/duration.js'
+import { maxTokenTtlSecondsFromEnv, serviceConfigFromEnv, type ServiceConfig } from '../config.js'
+import { UsageError } from '../errors.js'
+import { formatDuration } from '../rotation/duration.js'
 import { ROTATION_POLICY, defaultGraceMs, propagationWindowMs } from '../rotation/policy.js'
 import { durationFlag } from './args.js'
 
@@ -29,11 +29,8 @@ export function serviceSettings(env: NodeJS.ProcessEnv): ServiceConfig {
 export function maxTokenTtlMs(env: NodeJS.ProcessEnv, flag: string | undefined): number {
   const fromFlag = durationFlag('max-token-ttl', flag)
   if (fromFlag !== undefined) return positive('--max-token-ttl', fromFlag)
-  const raw = env.CBC_JWT_MAX_TOKEN_TTL
-  if (raw === undefined || raw === '') return ROTATION_POLICY.maxTokenTtlMs
-  const ms = /^\d+$/.test(raw.trim()) ? Number(raw) * 1000 : parseDuration(raw)
-  if (ms === undefined || ms <= 0) throw new ConfigError(`CBC_JWT_MAX_TOKEN_TTL must be a duration like 24h or a number of seconds (got "${raw}")`)
-  return ms
+  // The library's parser: `sign()` and `token issue` refuse the same lifetimes.
+  return maxTokenTtlSecondsFromEnv(env) * 1000
 }
 
 /**
