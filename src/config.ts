@@ -24,8 +24,9 @@ export interface CbcJwtConfig {
   /** @default 8192 (`CBC_JWT_MAX_TOKEN_BYTES`) */
   maxTokenBytes: number
   /**
-   * The longest token lifetime issued (`CBC_JWT_MAX_TOKEN_TTL`: a duration such as `24h`, or
-   * bare seconds). `sign()` and `token issue` refuse longer; the rotation grace is sized from it.
+   * The longest token lifetime issued and accepted (`CBC_JWT_MAX_TOKEN_TTL`: a duration such as
+   * `24h`, or bare seconds). `sign()` and `token issue` refuse longer, the verifier rejects a
+   * longer `exp − iat` as `malformed`; the rotation grace is sized from it.
    * @default 86400
    */
   maxTokenTtlSeconds: number
@@ -77,7 +78,7 @@ export function cbcJwtConfigFromEnv(env: NodeJS.ProcessEnv = process.env): CbcJw
     audience: env.CBC_JWT_AUDIENCE || DEFAULTS.audience,
     clockToleranceSeconds: number(env, 'CBC_JWT_CLOCK_TOLERANCE_SECONDS', DEFAULTS.clockToleranceSeconds, 0),
     maxTokenBytes: integer(env, 'CBC_JWT_MAX_TOKEN_BYTES', DEFAULTS.maxTokenBytes, 64, 60 * 1024),
-    maxTokenTtlSeconds: maxTokenTtlSecondsFromEnv(env),
+    maxTokenTtlSeconds: maxTokenTtlSeconds(env.CBC_JWT_MAX_TOKEN_TTL),
     logLevel,
   }
 }
@@ -91,12 +92,11 @@ export function serviceConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Serv
   return { ...listenConfigFromEnv(env), ...cbcJwtConfigFromEnv(env) }
 }
 
-/** `CBC_JWT_MAX_TOKEN_TTL`: a duration (`24h`, `90m`) or bare seconds; more than 0. @default 86400 */
-export function maxTokenTtlSecondsFromEnv(env: NodeJS.ProcessEnv): number {
-  const raw = env.CBC_JWT_MAX_TOKEN_TTL
+/** `CBC_JWT_MAX_TOKEN_TTL`: a duration (`24h`, `90m`) or a bare number of seconds; at least 1 s. @default 86400 */
+export function maxTokenTtlSeconds(raw: string | undefined): number {
   if (raw === undefined || raw === '') return DEFAULTS.maxTokenTtlSeconds
   const ms = /^\d+$/.test(raw.trim()) ? Number(raw) * 1000 : parseDuration(raw)
-  if (ms === undefined || ms <= 0) throw new ConfigError(`CBC_JWT_MAX_TOKEN_TTL must be a duration like 24h or a number of seconds (got "${raw}")`)
+  if (ms === undefined || ms < 1000) throw new ConfigError(`CBC_JWT_MAX_TOKEN_TTL must be a duration like 24h or a number of seconds (got "${raw}")`)
   return ms / 1000
 }
 

@@ -1,4 +1,4 @@
-import { maxTokenTtlSecondsFromEnv, serviceConfigFromEnv, type ServiceConfig } from '../config.js'
+import { maxTokenTtlSeconds, serviceConfigFromEnv, type ServiceConfig } from '../config.js'
 import { UsageError } from '../errors.js'
 import { formatDuration } from '../rotation/duration.js'
 import { ROTATION_POLICY, defaultGraceMs, propagationWindowMs } from '../rotation/policy.js'
@@ -17,6 +17,7 @@ const SERVICE_VARS = [
   'CBC_JWT_AUDIENCE',
   'CBC_JWT_CLOCK_TOLERANCE_SECONDS',
   'CBC_JWT_MAX_TOKEN_BYTES',
+  'CBC_JWT_MAX_TOKEN_TTL',
 ] as const
 
 export function serviceSettings(env: NodeJS.ProcessEnv): ServiceConfig {
@@ -29,8 +30,7 @@ export function serviceSettings(env: NodeJS.ProcessEnv): ServiceConfig {
 export function maxTokenTtlMs(env: NodeJS.ProcessEnv, flag: string | undefined): number {
   const fromFlag = durationFlag('max-token-ttl', flag)
   if (fromFlag !== undefined) return positive('--max-token-ttl', fromFlag)
-  // The library's parser: `sign()` and `token issue` refuse the same lifetimes.
-  return maxTokenTtlSecondsFromEnv(env) * 1000
+  return maxTokenTtlSeconds(env.CBC_JWT_MAX_TOKEN_TTL) * 1000
 }
 
 /**
@@ -65,6 +65,7 @@ export function verifierSettings(env: NodeJS.ProcessEnv, flags: { iss?: string |
     audience: nonEmpty('--aud', flags.aud) ?? config.audience,
     clockToleranceSeconds: config.clockToleranceSeconds,
     maxTokenBytes: config.maxTokenBytes,
+    maxTokenLifetimeSeconds: config.maxTokenTtlSeconds,
   }
 }
 

@@ -55,6 +55,7 @@ export function composeCbcJwt(options: CbcJwtOptions = {}): CbcJwtParts {
     audience: config.audience,
     clockToleranceSeconds: config.clockToleranceSeconds,
     maxTokenBytes: config.maxTokenBytes,
+    maxTokenLifetimeSeconds: config.maxTokenTtlSeconds,
     now,
   })
   const counted = metrics
