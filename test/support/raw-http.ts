@@ -20,8 +20,22 @@ export function rawRequest(port: number, lines: string[]): Promise<{ status: num
         const i = line.indexOf(':')
         headers[line.slice(0, i).toLowerCase()] = line.slice(i + 1).trim()
       }
-      resolve({ status: Number(statusLine.split(' ')[1]), headers, body: rest.join('\r\n\r\n') })
+      let body = rest.join('\r\n\r\n')
+      if (headers['transfer-encoding'] === 'chunked') body = dechunk(body)
+      resolve({ status: Number(statusLine.split(' ')[1]), headers, body })
     })
     socket.write(`${lines.join('\r\n')}\r\nConnection: close\r\n\r\n`)
   })
+}
+
+function dechunk(text: string): string {
+  let out = ''
+  let at = 0
+  for (;;) {
+    const eol = text.indexOf('\r\n', at)
+    const size = Number.parseInt(text.slice(at, eol), 16)
+    if (!(size > 0)) return out
+    out += text.slice(eol + 2, eol + 2 + size)
+    at = eol + 2 + size + 2
+  }
 }
