@@ -176,6 +176,7 @@ import('cbc-jwt/dist/core/compose.js')
     fs.writeFileSync(file, JSON.stringify(makeKeyset([makeKey('ES256', 'k-serve')])))
     const app = await runApp(dir, [path.join(pkgDir, pkg.bin['cbc-jwt']), 'serve'], { CBC_JWT_KEYSET_FILE: file }, '/healthz')
     try {
+      await waitFor(async () => (await fetch(`${app.base}/readyz`)).status === 200, { timeoutMs: 15_000, what: '/readyz 200' })
       assert.equal(((await (await fetch(`${app.base}/v1/keys`)).json()) as any).current, 'k-serve')
     } finally {
       await app.stop()
