@@ -24,6 +24,10 @@ export interface ServiceConfig {
   maxTokenBytes: number
   /** @default 'info' (`CBC_JWT_LOG_LEVEL`) */
   logLevel: string
+  /** Verified-token cache entries (CONTRACT §8); 0 turns the cache off. @default 10000 (`CBC_JWT_TOKEN_CACHE_ENTRIES`) */
+  tokenCacheEntries: number
+  /** Bound on the cache's estimated heap bytes. @default 16777216 = 16 MiB (`CBC_JWT_TOKEN_CACHE_MAX_BYTES`) */
+  tokenCacheMaxBytes: number
 }
 
 export const DEFAULTS = {
@@ -37,6 +41,8 @@ export const DEFAULTS = {
   clockToleranceSeconds: 30,
   maxTokenBytes: 8192,
   logLevel: 'info',
+  tokenCacheEntries: 10_000,
+  tokenCacheMaxBytes: 16 * 1024 * 1024,
 } as const
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
@@ -60,6 +66,8 @@ export function serviceConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Serv
     clockToleranceSeconds: number(env, 'CBC_JWT_CLOCK_TOLERANCE_SECONDS', DEFAULTS.clockToleranceSeconds, 0),
     maxTokenBytes: integer(env, 'CBC_JWT_MAX_TOKEN_BYTES', DEFAULTS.maxTokenBytes, 64, 60 * 1024),
     logLevel,
+    tokenCacheEntries: integer(env, 'CBC_JWT_TOKEN_CACHE_ENTRIES', DEFAULTS.tokenCacheEntries, 0, 10_000_000),
+    tokenCacheMaxBytes: integer(env, 'CBC_JWT_TOKEN_CACHE_MAX_BYTES', DEFAULTS.tokenCacheMaxBytes, 1024, 4 * 1024 ** 3),
   }
 }
 

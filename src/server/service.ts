@@ -38,13 +38,20 @@ export function createService(opts: {
       onRotation: () => metrics?.rotation(),
     },
   })
-  metrics = createMetrics({ keyring, refreshIntervalSeconds: config.refreshIntervalSeconds, now })
   const verifier = createVerifier({
     issuer: config.issuer,
     audience: config.audience,
     clockToleranceSeconds: config.clockToleranceSeconds,
     maxTokenBytes: config.maxTokenBytes,
+    tokenCacheEntries: config.tokenCacheEntries,
+    tokenCacheMaxBytes: config.tokenCacheMaxBytes,
     now,
+  })
+  metrics = createMetrics({
+    keyring,
+    refreshIntervalSeconds: config.refreshIntervalSeconds,
+    now,
+    tokenCacheStats: () => verifier.tokenCache?.stats(),
   })
   const app = buildApp({ keyring, verifier, metrics, logger, now })
   return {

@@ -29,6 +29,8 @@ function configFor(file: string): ServiceConfig {
     clockToleranceSeconds: 30,
     maxTokenBytes: 8192,
     logLevel: 'silent',
+    tokenCacheEntries: 10_000,
+    tokenCacheMaxBytes: 16 * 1024 * 1024,
   }
 }
 
