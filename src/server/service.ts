@@ -43,6 +43,7 @@ export function createService(opts: {
     audience: config.audience,
     clockToleranceSeconds: config.clockToleranceSeconds,
     maxTokenBytes: config.maxTokenBytes,
+    maxTokenLifetimeSeconds: config.maxTokenTtlSeconds,
     tokenCacheEntries: config.tokenCacheEntries,
     tokenCacheMaxBytes: config.tokenCacheMaxBytes,
     now,
