@@ -10,7 +10,8 @@ import { LEEWAY, NOW } from './fixtures.js'
  * CONTRACT §8: "the cache never changes an answer". A cached verifier and an uncached one see
  * the same random history — tokens issued, requests (repeats included), rotations, key
  * removals, material changed under the same kid, `not_after` set, revocations, clock moves
- * (onto the exact boundaries too), reloads — and must give identical answers at every step.
+ * (onto the exact boundaries too), reloads that reuse unchanged keys' imports — and must give
+ * identical answers at every step.
  * Seeded: pinned when `CI` is set, random otherwise; the seed is printed so a failure replays.
  */
 
@@ -93,7 +94,9 @@ async function play(ops: Op[], config: (typeof CONFIGS)[number], cacheEntries: n
       })),
     }
     try {
-      keyset = loadKeyset(doc, now)
+      // As the keyring does: the keyset in force lends unchanged keys' imports to the next one,
+      // so a cached acceptance outlives reloads that leave its key alone.
+      keyset = loadKeyset(doc, now, keyset)
     } catch {
       // An invalid document (current past not_after) is refused; the last good keyset stays.
     }
