@@ -54,7 +54,7 @@ describe('loadKeyset with the keyset in force: unchanged keys are reused, not re
   })
 
   it('a refused key is never vouched for: the same bad key is refused on every reload', () => {
-    const bad = { ...a, jwk: { ...a.jwk, d: makeKey('ES256', 'x').jwk.d } } // private part of another key
+    const bad = { ...a, jwk: { ...a.jwk, d: makeKey('ES256', 'x').jwk.d! } } // private part of another key
     for (let i = 0; i < 2; i++) {
       assert.throws(
         () => loadKeyset(makeKeyset([c, bad]), NOW, first),
