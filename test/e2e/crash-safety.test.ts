@@ -22,7 +22,6 @@
 // runs more (default 20 per backend). With CI set the seed is fixed.
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
-import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -33,7 +32,7 @@ import { serializeKeyset } from '../../src/rotation/update-keyset.js'
 import { crashSeed, prng, runKillable, type KillableRun, type Trigger } from '../support/kill-points.js'
 import { CLI_MAIN } from '../support/service.js'
 import { startVaultDouble, type VaultDouble } from '../support/vault-double.js'
-import { waitFor } from '../support/wait.js'
+import { startWriteProxy, type WriteProxy } from '../support/write-proxy.js'
 
 // npm test builds first; a missing build must fail loudly, not skip quietly.
 assert.ok(fs.existsSync(CLI_MAIN), `${CLI_MAIN} is missing: run npm run build`)
@@ -171,7 +170,7 @@ describe(`kill -9 during a write leaves the previous or the next valid keyset, s
     }
 
     const outcomes: string[] = []
-    let leftovers = 0
+    const leftovers = new Set<string>()
     for (const [i, p] of plan(['timer', 'timer', 'watch', 'timer', 'watch']).entries()) {
       const what = `run ${i} (${p.writer.name}, ${p.mode} ${p.mode === 'timer' ? `${Math.round(p.at * T)} ms` : `event ${p.at}`}) ${replay}`
       // 0640: a group-readable keyset, so a temp file that copies its mode too early shows.
@@ -195,11 +194,11 @@ describe(`kill -9 during a write leaves the previous or the next valid keyset, s
         assert.equal(run.code, 0, `${what}: ${run.stderr}`)
         assert.equal(outcome, 'next', `${what}: exit 0 but the keyset was not written`)
       }
-      outcomes.push(run.killed ? `killed→${outcome}` : 'finished')
+      outcomes.push(`${p.mode} ${run.killed ? `killed→${outcome}` : 'finished'}`)
       assert.equal(fs.statSync(file).mode & 0o777, mode, `${what}: the keyset file keeps its mode`)
       for (const name of fs.readdirSync(dir)) {
         if (name === 'keyset.json') continue
-        leftovers++
+        leftovers.add(name)
         const st = fs.lstatSync(path.join(dir, name))
         assert.equal(st.mode & 0o077, 0, `${what}: ${name} was left behind readable by group/other (mode ${(st.mode & 0o777).toString(8)})`)
       }
@@ -209,7 +208,7 @@ describe(`kill -9 during a write leaves the previous or the next valid keyset, s
     const run = await runKillable(['rotate', '--keyset-file', file], { env, cwd: dir })
     assert.equal(run.code, 0, run.stderr)
     assert.deepEqual(fs.readdirSync(dir), ['keyset.json'], 'a complete run leaves nothing but the keyset')
-    t.diagnostic(`file: seed ${SEED}, T = ${T} ms, ${ITERATIONS} runs: ${tally(outcomes)}; ${leftovers} private leftovers seen, all gone after the next run; ${Date.now() - started} ms`)
+    t.diagnostic(`file: seed ${SEED}, T = ${T} ms, ${ITERATIONS} runs: ${tally(outcomes)}; ${leftovers.size} private temp directories left by killed runs, all gone after the next run; ${Date.now() - started} ms`)
   })
 
   describe('Vault KV v2 (test double)', () => {
@@ -289,65 +288,10 @@ describe(`kill -9 during a write leaves the previous or the next valid keyset, s
           assert.equal(run.code, 0, `${what}: ${run.stderr}`)
           assert.equal(outcome, 'next', `${what}: exit 0 but nothing was written`)
         }
-        outcomes.push(run.killed ? `killed→${outcome}` : 'finished')
+        outcomes.push(`${p.mode} ${run.killed ? `killed→${outcome}` : 'finished'}`)
       }
       assert.deepEqual(fs.readdirSync(cwd), [], 'the CLI wrote no local file for a Vault keyset')
       t.diagnostic(`vault: seed ${SEED}, T = ${T} ms, ${ITERATIONS} runs: ${tally(outcomes)}; ${Date.now() - started} ms`)
     })
   })
 })
-
-// --- a proxy that can hold the CLI's write request ------------------------------------------
-
-interface WriteProxy {
-  addr: string
-  /** Called when a write (POST/PUT) arrives; the answer decides whether it reaches Vault. */
-  onWrite: (() => Promise<'forward' | 'drop'>) | undefined
-  /** Resolves once every request that reached the proxy has been answered or dropped. */
-  idle(): Promise<void>
-  close(): Promise<void>
-}
-
-async function startWriteProxy(target: string): Promise<WriteProxy> {
-  let inFlight = 0
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = []
-    req.on('error', () => {}) // a client killed mid-request: its request is never forwarded
-    req.on('data', (c: Buffer) => chunks.push(c))
-    req.on('end', () => {
-      inFlight++
-      const done = () => void inFlight--
-      const isWrite = req.method === 'POST' || req.method === 'PUT'
-      const decide = isWrite && proxy.onWrite ? proxy.onWrite() : Promise.resolve('forward' as const)
-      void decide.then((action) => {
-        if (action === 'drop') {
-          res.destroy()
-          return done()
-        }
-        res.on('error', () => {}) // the CLI may be dead: the answer goes nowhere
-        const up = http.request(new URL(req.url ?? '/', target), { method: req.method, headers: req.headers, agent: false }, (answer) => {
-          answer.once('end', done)
-          res.writeHead(answer.statusCode ?? 502, answer.headers)
-          answer.pipe(res)
-        })
-        up.on('error', () => {
-          done()
-          res.destroy()
-        })
-        up.end(Buffer.concat(chunks))
-      })
-    })
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const proxy: WriteProxy = {
-    addr: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
-    onWrite: undefined,
-    idle: () => waitFor(() => inFlight === 0, { timeoutMs: 30_000, intervalMs: 10, what: 'the proxy to deliver what it holds' }).then(() => {}),
-    close: () =>
-      new Promise((resolve) => {
-        server.close(() => resolve())
-        server.closeAllConnections()
-      }),
-  }
-  return proxy
-}
