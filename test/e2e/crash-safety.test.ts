@@ -18,8 +18,10 @@
 // final complete run leaves nothing but the keyset. Vault: the version advanced by at most
 // one, the secret's other fields are kept, and the CLI wrote no local file.
 //
-// Replay a failure with CBC_JWT_CRASH_SEED=<the printed seed>; CBC_JWT_CRASH_ITERATIONS=<n>
-// runs more (default 20 per backend). With CI set the seed is fixed.
+// Replay a failure with CBC_JWT_CRASH_SEED=<the printed seed>: the seed fixes the plan (command,
+// kill mode, kill instant as a fraction of T, file mode); T is measured anew, so a timer kill
+// lands near the same point of the run. CBC_JWT_CRASH_ITERATIONS=<n> runs more (default 20 per
+// backend). With CI set the seed is fixed.
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import os from 'node:os'
