@@ -13,4 +13,14 @@ export const METRIC_NAMES = {
   keyInfo: 'cbc_jwt_key_info',
   /** `revoked_before` in force, Unix seconds; 0 when none (CONTRACT §9: revocation in force everywhere). */
   revokedBefore: 'cbc_jwt_revoked_before_timestamp_seconds',
+  /** Verified-token cache (CONTRACT §8): lookups answered from it. */
+  tokenCacheHits: 'cbc_jwt_token_cache_hits_total',
+  /** Lookups not answered from it (absent, or no longer valid and dropped). */
+  tokenCacheMisses: 'cbc_jwt_token_cache_misses_total',
+  /** Entries dropped to stay within the entry or byte bound. */
+  tokenCacheEvictions: 'cbc_jwt_token_cache_evictions_total',
+  /** Entries held now. */
+  tokenCacheEntries: 'cbc_jwt_token_cache_entries',
+  /** Estimated heap bytes held now. */
+  tokenCacheBytes: 'cbc_jwt_token_cache_bytes',
 } as const
