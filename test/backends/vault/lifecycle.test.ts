@@ -72,7 +72,8 @@ describe('vault backend lifecycle', () => {
     await double.setFault(null)
     assert.equal(res.out, 'failed io_error')
     assert.equal(res.code, 0)
-    assert.ok(res.ms < 5000, `took ${res.ms} ms`)
+    // Well under the 20 s request timeout, with room for a child process starting on a loaded machine.
+    assert.ok(res.ms < 15_000, `took ${res.ms} ms`)
     assert.equal(double.requests.filter((r) => r.method === 'GET').length, 1)
   })
 })
