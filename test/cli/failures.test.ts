@@ -35,7 +35,7 @@ describe('cbc-jwt failures', { concurrency: true }, () => {
     const keysetFile = tmp.file('keyset.json')
     fs.writeFileSync(keysetFile, JSON.stringify(makeKeyset([key])))
     const env = { CBC_JWT_KEYSET_FILE: keysetFile }
-    ;[replicaA, replicaB] = await Promise.all([startService({ env }), startService({ env })])
+    ;[replicaA, replicaB] = await Promise.all([startService({ env, timeoutMs: 40_000 }), startService({ env, timeoutMs: 40_000 })])
     started = Date.now()
     const expired = (client: string) => signToken(key, validClaims({ client_id: client, iat: 1_700_000_000, exp: 1_700_000_600 }))
     const send = (s: RunningService, token: string | undefined, n: number) =>

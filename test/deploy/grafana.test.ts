@@ -16,6 +16,8 @@ import { PROJECT_ROOT } from '../support/service.js'
 
 const DASHBOARD_FILE = path.join(PROJECT_ROOT, 'deploy/grafana/cbc-jwt-dashboard.json')
 const EXPORTED = new Set<string>(Object.values(METRIC_NAMES))
+/** Prometheus's own series, which the dashboard may show beside the service's. */
+const PROMETHEUS_OWN = new Set(['up'])
 
 interface Panel {
   type: string
@@ -106,7 +108,7 @@ describe('Grafana dashboard', () => {
     for (const { panel, expr } of dashboardQueries()) {
       const names = metricNames(expr)
       assert.ok(names.length > 0, `${panel}: ${expr} selects no metric`)
-      for (const name of names) assert.ok(EXPORTED.has(name), `${panel}: ${name} is not a metric of src/metrics/names.ts`)
+      for (const name of names) assert.ok(EXPORTED.has(name) || PROMETHEUS_OWN.has(name), `${panel}: ${name} is not a metric of src/metrics/names.ts`)
     }
     for (const v of loadDashboard().templating.list.filter((v) => v.type === 'query')) {
       const q = typeof v.query === 'string' ? v.query : v.query!.query
@@ -119,6 +121,25 @@ describe('Grafana dashboard', () => {
   test('the panels cover every exported metric', () => {
     const used = new Set(dashboardQueries().flatMap(({ expr }) => metricNames(expr)))
     for (const name of EXPORTED) assert.ok(used.has(name), `no panel shows ${name}`)
+  })
+
+  // The drill: failures and errors summed over instances, a rotations stat taking the max, no
+  // current kid per instance and no `up` — one bad replica was invisible.
+  test('shows each replica: failures and errors by instance, rotations not folded, up, current kid', () => {
+    const queries = dashboardQueries()
+    const of = (metric: string) => queries.filter(({ expr }) => expr.includes(metric))
+    for (const metric of [METRIC_NAMES.authFailures, METRIC_NAMES.backendErrors]) {
+      assert.ok(of(metric).length > 0)
+      for (const { panel, expr } of of(metric)) assert.match(expr, /\bby \((instance, \w+|\w+, instance)\)/, `${panel}: ${expr} hides the replica`)
+    }
+    for (const { panel, expr } of of(METRIC_NAMES.rotations)) {
+      assert.doesNotMatch(expr, /^\s*(max|min|sum|avg)\s*\(/, `${panel}: ${expr} folds the replicas into one number`)
+    }
+    assert.ok(queries.some(({ expr }) => /^up\{job=~"\$job"/.test(expr)), 'no panel shows up per replica')
+    assert.ok(
+      queries.some(({ expr }) => expr.includes(METRIC_NAMES.activeKeyAge) && /by \(instance, kid\)/.test(expr)),
+      'no panel shows the current kid per replica',
+    )
   })
 
   test('the key age panel draws the 7-day line', () => {
