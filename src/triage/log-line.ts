@@ -15,6 +15,8 @@ export interface RejectionRecord {
   /** The replica, from a `kubectl logs --prefix` prefix (`pod/cbc-jwt-abc/cbc-jwt`), when there is one. */
   source: string | undefined
   remoteAddress: string | undefined
+  /** The token's kid as logged (already restricted to the kid grammar by the service). */
+  kid: string | undefined
 }
 
 export type ClassifiedLine =
@@ -76,6 +78,7 @@ export function classifyLine(line: string): ClassifiedLine {
       time,
       source,
       remoteAddress: field(e.remote_address),
+      kid: field(e.kid),
     },
   }
 }

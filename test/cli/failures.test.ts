@@ -104,7 +104,10 @@ describe('cbc-jwt failures', { concurrency: true }, () => {
   it('--reason and --since narrow the rows and the spike start', async () => {
     const r = await cbcJwt(['failures', '--json', '--reason', 'bad_signature,missing', fileA, fileB])
     assert.deepEqual(JSON.parse(r.stdout).map((g: { reason: string }) => g.reason), ['bad_signature', 'missing'])
-    assert.match(r.stderr, /3 rejection\(s\), 9 outside --since\/--until\/--reason/)
+    assert.match(r.stderr, /3 rejection\(s\), 9 outside --since\/--until\/--reason\/--kid/)
+    const byKid = await cbcJwt(['failures', '--json', '--kid', key.kid, fileA, fileB])
+    assert.equal(JSON.parse(byKid.stdout).reduce((n: number, g: { count: number }) => n + g.count, 0), 11, 'every rejection but the missing token names the kid')
+    assert.deepEqual(JSON.parse((await cbcJwt(['failures', '--json', '--kid', 'k-other', fileA])).stdout), [])
     const later = await cbcJwt(['failures', '--json', '--since', '2099-01-01T00:00:00Z', fileA], {})
     assert.deepEqual(JSON.parse(later.stdout), [])
     assert.match(later.stderr, /^no rejections$/m)

@@ -17,6 +17,7 @@ const OPTIONS = {
   since: { type: 'string' },
   until: { type: 'string' },
   reason: { type: 'string' },
+  kid: { type: 'string' },
   top: { type: 'string' },
   'max-groups': { type: 'string' },
 } as const
@@ -28,7 +29,7 @@ const DEFAULT_MAX_GROUPS = 10_000
 interface LineCounts {
   lines: number
   rejections: number
-  /** Rejections outside --since/--until/--reason. */
+  /** Rejections outside --since/--until/--reason/--kid. */
   filtered: number
   /** Lines of the service that are not rejections. */
   service: number
@@ -39,7 +40,7 @@ interface LineCounts {
 export const failuresCommand: Command = {
   name: 'failures',
   summary: "rejections by client id and reason from the service's logs: counts, first/last seen, spike start",
-  help: `Usage: cbc-jwt failures [FILE... | -] [--since TIME|DUR] [--until TIME] [--reason R[,R]] [--top N] [--json]
+  help: `Usage: cbc-jwt failures [FILE... | -] [--since TIME|DUR] [--until TIME] [--reason R[,R]] [--kid KID] [--top N] [--json]
 
 Reads the service's JSON log lines — of one replica or many, e.g.
   kubectl -n cbc logs -l app.kubernetes.io/name=cbc-jwt --prefix --tail=-1 --since=30m | cbc-jwt failures
@@ -58,6 +59,8 @@ Options:
   --since TIME|DUR  only rejections at or after TIME (RFC 3339) or DUR ago (30m, 2h)
   --until TIME      only rejections before TIME (RFC 3339)
   --reason R[,R]    only these reasons (${AUTH_FAILURE_REASONS.join(', ')})
+  --kid KID         only tokens naming this kid (who still presents tokens of a retired or
+                    compromised key)
   --top N           print the N busiest groups (default ${DEFAULT_TOP}; 0 for all; --json: all)
   --max-groups N    hold at most N groups in memory (default ${DEFAULT_MAX_GROUPS}); rejections of
                     client ids seen after that are counted, not grouped, and the output says so
@@ -73,6 +76,7 @@ Exit status: 0 read (whether or not there were rejections), 1 a file cannot be r
     const since = values.since === undefined ? undefined : timeOrAgo('since', values.since, now)
     const until = values.until === undefined ? undefined : timeOrAgo('until', values.until, now)
     const reasons = values.reason === undefined ? undefined : reasonList(values.reason)
+    const kid = values.kid
     const top = count('top', values.top, DEFAULT_TOP)
     const maxGroups = count('max-groups', values['max-groups'], DEFAULT_MAX_GROUPS)
     if (maxGroups === 0) throw new UsageError('--max-groups must be at least 1')
@@ -107,7 +111,7 @@ Exit status: 0 read (whether or not there were rejections), 1 a file cannot be r
           else if (c.kind === 'service') counts.service++
           else {
             const r = c.record
-            if ((since !== undefined && r.time < since) || (until !== undefined && r.time >= until) || (reasons && !reasons.has(r.reason))) {
+            if ((since !== undefined && r.time < since) || (until !== undefined && r.time >= until) || (reasons && !reasons.has(r.reason)) || (kid !== undefined && r.kid !== kid)) {
               counts.filtered++
               continue
             }
@@ -167,7 +171,7 @@ function summary(result: FailureTally, counts: LineCounts): string[] {
   if (result.overflow.count > 0) {
     out.push(`${result.overflow.count} rejection(s) of further client ids past --max-groups were counted but not grouped (first ${iso(result.overflow.firstSeen!)}, last ${iso(result.overflow.lastSeen!)})`)
   }
-  const filtered = counts.filtered > 0 ? `, ${counts.filtered} outside --since/--until/--reason` : ''
+  const filtered = counts.filtered > 0 ? `, ${counts.filtered} outside --since/--until/--reason/--kid` : ''
   out.push(`read ${counts.lines} line(s): ${counts.rejections} rejection(s)${filtered}, ${counts.service} other cbc-jwt line(s), ${counts.skipped} skipped (not cbc-jwt JSON lines)`)
   return out
 }

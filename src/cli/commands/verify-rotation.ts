@@ -13,6 +13,7 @@ const OPTIONS = {
   'legacy-token': { type: 'string' },
   wait: { type: 'string' },
   'max-age': { type: 'string' },
+  compromised: { type: 'boolean' },
   json: { type: 'boolean' },
 } as const
 
@@ -31,7 +32,7 @@ export interface CheckItem {
 export const verifyRotationCommand: Command = {
   name: 'verify-rotation',
   summary: "run the runbook's post-rotation checklist against a live instance",
-  help: `Usage: cbc-jwt verify-rotation --url URL [--previous-kid KID] [--legacy-token T] [--wait DUR] [--max-age DUR] [--json]
+  help: `Usage: cbc-jwt verify-rotation --url URL [--previous-kid KID] [--legacy-token T] [--wait DUR] [--max-age DUR] [--compromised] [--json]
 
 Runs the runbook's "Verification Checklist After Rotation" against one instance (point URL
 at a single pod, e.g. through kubectl port-forward: /metrics and /v1/keys must come from
@@ -47,12 +48,25 @@ the same process):
                      skipped without --previous-kid)
 Each item is printed with ✓ (pass), ✗ (fail) or - (skipped) and the figure seen.
 
+After "rotate --compromised", --compromised turns items 2 and 3 around: the previous kid
+must no longer verify (absent from /v1/keys) and the legacy token must be rejected (401).
+
+The age in item 1 is the key's age since its created_at. "rotate" creates the key it makes
+current, so its age is close to 0; "rotate --promote" and the CronJob ("rotate --auto")
+make current a key created at "--stage" time, earlier by at least the propagation window
+(2.5 min by default; days for the CronJob): there the default --max-age 10m fails by
+design — pass --max-age covering the time since the key was staged (cbc-jwt status shows
+its age).
+
 Options:
   --url URL          base URL of the instance, e.g. http://localhost:8000 (required)
   --previous-kid KID the kid that was current before the rotation
   --legacy-token T   a token signed before the rotation, still within its lifetime
   --wait DUR         retry until every item passes or DUR is up (default 0: check once)
-  --max-age DUR      "age close to 0" means at most this (default 10m)
+  --max-age DUR      "age close to 0" means at most this (default 10m); after a two-phase
+                     or CronJob promotion, at least the key's age (see above)
+  --compromised      after "rotate --compromised": the previous kid must no longer verify
+                     and the legacy token must be rejected
   --json             print {"ok": bool, "items": [{"name", "result", "detail"}]}
   -h, --help         this help
 
@@ -70,7 +84,9 @@ Exit status: 0 every item passed (or was skipped), 1 an item failed, 2 bad usage
     if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new UsageError('--url must be http or https')
     const waitMs = durationFlag('wait', values.wait) ?? 0
     const maxAgeMs = durationFlag('max-age', values['max-age']) ?? DEFAULT_MAX_AGE_MS
-    const opts = { base: base.href.replace(/\/+$/, ''), previousKid: values['previous-kid'], legacyToken: values['legacy-token'], maxAgeMs }
+    const compromised = values.compromised === true
+    if (compromised && values['previous-kid'] === undefined) throw new UsageError('verify-rotation: --compromised needs --previous-kid (the compromised kid)')
+    const opts = { base: base.href.replace(/\/+$/, ''), previousKid: values['previous-kid'], legacyToken: values['legacy-token'], maxAgeMs, compromised }
     // Wall-clock deadline: CBC_JWT_NOW pins keyset time, not how long to keep asking.
     const deadline = Date.now() + waitMs
     let items = await runChecklist(opts)
@@ -94,6 +110,8 @@ interface ChecklistOptions {
   previousKid: string | undefined
   legacyToken: string | undefined
   maxAgeMs: number
+  /** After `rotate --compromised`: the previous kid must not verify, the legacy token must be rejected. */
+  compromised?: boolean
 }
 
 /** One pass over the checklist; never throws — an unreachable instance fails the items. */
@@ -120,7 +138,9 @@ export async function runChecklist(o: ChecklistOptions): Promise<CheckItem[]> {
       const age = series[0]!.value * 1000
       const seen = `kid ${kid}${o.previousKid ? ` (previous ${o.previousKid})` : ''}, age ${formatDuration(age)}`
       if (o.previousKid !== undefined && kid === o.previousKid) items.push(fail(name, `${seen}: still the previous kid, the rotation is not loaded`))
-      else if (!(age <= o.maxAgeMs)) items.push(fail(name, `${seen} > ${formatDuration(o.maxAgeMs)}: not a fresh key`))
+      else if (!(age <= o.maxAgeMs)) {
+        items.push(fail(name, `${seen} > ${formatDuration(o.maxAgeMs)}: not a fresh key (after a two-phase or CronJob promotion the key is as old as its --stage: pass --max-age covering that)`))
+      }
       else items.push(pass(name, `${seen} <= ${formatDuration(o.maxAgeMs)}`))
     }
   }
@@ -136,6 +156,8 @@ export async function runChecklist(o: ChecklistOptions): Promise<CheckItem[]> {
     else {
       const seen = `${METRIC_NAMES.keysLoaded} ${loaded}, verifying keys in /v1/keys ${listed.length} (${listed.join(', ')})`
       if (loaded !== listed.length) items.push(fail(name, `${seen}: they differ`))
+      else if (o.compromised && listed.includes(o.previousKid!)) items.push(fail(name, `${seen}: the compromised kid ${o.previousKid} still verifies here`))
+      else if (o.compromised) items.push(pass(name, `${seen}; the compromised kid ${o.previousKid} no longer verifies`))
       else if (o.previousKid !== undefined && loaded < 2) items.push(fail(name, `${seen}: expected at least 2 (new and previous) after a rotation`))
       else if (o.previousKid !== undefined && !listed.includes(o.previousKid)) items.push(fail(name, `${seen}: the previous kid ${o.previousKid} no longer verifies`))
       else items.push(pass(name, seen))
@@ -147,6 +169,8 @@ export async function runChecklist(o: ChecklistOptions): Promise<CheckItem[]> {
     const name = 'legacy token'
     if (!whoami) items.push({ name, result: 'skip', detail: 'skipped (no --legacy-token)' })
     else if (!whoami.ok) items.push(fail(name, `cannot call /v1/whoami: ${whoami.error}`))
+    else if (o.compromised && whoami.status === 401) items.push(pass(name, `/v1/whoami answered 401${reasonOf(whoami.body)}: tokens of the compromised key are rejected`))
+    else if (o.compromised) items.push(fail(name, `/v1/whoami answered ${whoami.status}${kidOf(whoami.body)}: a token of the compromised key is still accepted`))
     else if (whoami.status === 200) items.push(pass(name, `/v1/whoami answered 200${kidOf(whoami.body)}`))
     else items.push(fail(name, `/v1/whoami answered ${whoami.status}${reasonOf(whoami.body)}`))
   }
