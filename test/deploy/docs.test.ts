@@ -127,7 +127,7 @@ describe('docs/runbook.md', () => {
       /keyset_update rotate --stage/,
       /keyset_update rotate --promote/,
       /keyset_update revoke --issued-before \S+/,
-      /keyset_restore_previous/,
+      /keyset_restore_last_good/,
       /cbc-jwt verify-rotation --url \S+ --previous-kid \S+ --legacy-token \S+/,
       /cbc-jwt verify-rotation --url \S+ --previous-kid \S+ --legacy-token \S+ --compromised/,
       /kubectl -n cbc get secret cbc-secrets -o jsonpath='\{\.data\.jwt-keyset\}' \| base64 -d/,
