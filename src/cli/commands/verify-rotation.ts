@@ -43,7 +43,10 @@ the same process):
                      previous kid among them, when --previous-kid is given)
   3. legacy token:   --legacy-token (signed by the previous key) gets 200 from /v1/whoami
                      (skipped when not given)
-  4. backend errors: cbc_jwt_backend_errors_total sums to 0
+  4. backend errors: cbc_jwt_backend_errors_total sums to 0 — or, on a replica that had
+                     backend errors before (the counter never goes down), its last
+                     successful keyset read is at most 2 refresh intervals old: the
+                     backend works now
   5. rotations:      cbc_jwt_key_rotations_total >= 1 (runbook JWTKeyAgeExceeded step 3;
                      skipped without --previous-kid)
 Each item is printed with ✓ (pass), ✗ (fail) or - (skipped) and the figure seen.
@@ -184,8 +187,17 @@ export async function runChecklist(o: ChecklistOptions): Promise<CheckItem[]> {
     else {
       const total = series.reduce((sum, s) => sum + s.value, 0)
       const nonZero = series.filter((s) => s.value > 0).map((s) => `${s.labels.reason ?? 'total'}=${s.value}`)
+      const seen = `${METRIC_NAMES.backendErrors} ${total} (${nonZero.join(', ')})`
+      // The counter only grows: after an earlier incident, "remains 0" can only mean "no
+      // failing reads now". The server's Date header is its clock: no skew with ours.
+      const lastSuccess = single(samples!, METRIC_NAMES.lastSuccess)
+      const interval = single(samples!, METRIC_NAMES.refreshInterval)
+      const serverNow = metrics.ok ? Date.parse(metrics.date ?? '') / 1000 : Number.NaN
+      const sinceRead = serverNow - (lastSuccess ?? 0)
       if (total === 0) items.push(pass(name, `${METRIC_NAMES.backendErrors} 0`))
-      else items.push(fail(name, `${METRIC_NAMES.backendErrors} ${total} (${nonZero.join(', ')})`))
+      else if (lastSuccess && interval && sinceRead <= 2 * interval + 2) {
+        items.push(pass(name, `${seen} from before; the last keyset read succeeded ${Math.max(0, Math.round(sinceRead))}s ago: not failing now`))
+      } else items.push(fail(name, `${seen}${lastSuccess ? `; the last successful read was ${Math.round(sinceRead)}s ago` : '; no successful read yet'}`))
     }
   }
 
@@ -204,12 +216,12 @@ export async function runChecklist(o: ChecklistOptions): Promise<CheckItem[]> {
   return items
 }
 
-type Fetched = { ok: true; status: number; body: string } | { ok: false; error: string }
+type Fetched = { ok: true; status: number; body: string; date: string | undefined } | { ok: false; error: string }
 
 async function get(url: string, headers: Record<string, string> = {}): Promise<Fetched> {
   try {
     const res = await fetch(url, { headers, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS), redirect: 'manual' })
-    return { ok: true, status: res.status, body: await res.text() }
+    return { ok: true, status: res.status, body: await res.text(), date: res.headers.get('date') ?? undefined }
   } catch (err) {
     const cause = (err as { cause?: { code?: string } }).cause?.code
     return { ok: false, error: cause ?? (err as Error).name ?? 'request failed' }
