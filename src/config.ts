@@ -1,4 +1,5 @@
 import { ConfigError } from './errors.js'
+import { parseDuration } from './rotation/duration.js'
 
 /** Service configuration (CONTRACT §2). Precedence: these defaults < environment < CLI flags. */
 export interface ServiceConfig {
@@ -22,6 +23,11 @@ export interface ServiceConfig {
   clockToleranceSeconds: number
   /** @default 8192 (`CBC_JWT_MAX_TOKEN_BYTES`) */
   maxTokenBytes: number
+  /**
+   * The longest token lifetime issued and accepted, in seconds; the rotation grace is at least
+   * this. `CBC_JWT_MAX_TOKEN_TTL`: a duration (`24h`) or bare seconds. @default 86400
+   */
+  maxTokenTtlSeconds: number
   /** @default 'info' (`CBC_JWT_LOG_LEVEL`) */
   logLevel: string
 }
@@ -36,6 +42,7 @@ export const DEFAULTS = {
   audience: 'cbc-api',
   clockToleranceSeconds: 30,
   maxTokenBytes: 8192,
+  maxTokenTtlSeconds: 24 * 3600,
   logLevel: 'info',
 } as const
 
@@ -59,6 +66,7 @@ export function serviceConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Serv
     audience: env.CBC_JWT_AUDIENCE || DEFAULTS.audience,
     clockToleranceSeconds: number(env, 'CBC_JWT_CLOCK_TOLERANCE_SECONDS', DEFAULTS.clockToleranceSeconds, 0),
     maxTokenBytes: integer(env, 'CBC_JWT_MAX_TOKEN_BYTES', DEFAULTS.maxTokenBytes, 64, 60 * 1024),
+    maxTokenTtlSeconds: maxTokenTtlSeconds(env.CBC_JWT_MAX_TOKEN_TTL),
     logLevel,
   }
 }
@@ -77,4 +85,12 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
   const value = number(env, name, fallback, min, max)
   if (!Number.isInteger(value)) throw new ConfigError(`${name} must be an integer (got "${env[name]}")`)
   return value
+}
+
+/** `CBC_JWT_MAX_TOKEN_TTL`: a duration (`24h`, `90m`) or a bare number of seconds. */
+export function maxTokenTtlSeconds(raw: string | undefined): number {
+  if (raw === undefined || raw === '') return DEFAULTS.maxTokenTtlSeconds
+  const ms = /^\d+$/.test(raw.trim()) ? Number(raw) * 1000 : parseDuration(raw)
+  if (ms === undefined || ms < 1000) throw new ConfigError(`CBC_JWT_MAX_TOKEN_TTL must be a duration like 24h or a number of seconds (got "${raw}")`)
+  return ms / 1000
 }

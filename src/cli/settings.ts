@@ -1,6 +1,6 @@
-import { serviceConfigFromEnv, type ServiceConfig } from '../config.js'
-import { ConfigError, UsageError } from '../errors.js'
-import { formatDuration, parseDuration } from '../rotation/duration.js'
+import { maxTokenTtlSeconds, serviceConfigFromEnv, type ServiceConfig } from '../config.js'
+import { UsageError } from '../errors.js'
+import { formatDuration } from '../rotation/duration.js'
 import { ROTATION_POLICY, defaultGraceMs, propagationWindowMs } from '../rotation/policy.js'
 import { durationFlag } from './args.js'
 
@@ -17,6 +17,7 @@ const SERVICE_VARS = [
   'CBC_JWT_AUDIENCE',
   'CBC_JWT_CLOCK_TOLERANCE_SECONDS',
   'CBC_JWT_MAX_TOKEN_BYTES',
+  'CBC_JWT_MAX_TOKEN_TTL',
 ] as const
 
 export function serviceSettings(env: NodeJS.ProcessEnv): ServiceConfig {
@@ -29,11 +30,7 @@ export function serviceSettings(env: NodeJS.ProcessEnv): ServiceConfig {
 export function maxTokenTtlMs(env: NodeJS.ProcessEnv, flag: string | undefined): number {
   const fromFlag = durationFlag('max-token-ttl', flag)
   if (fromFlag !== undefined) return positive('--max-token-ttl', fromFlag)
-  const raw = env.CBC_JWT_MAX_TOKEN_TTL
-  if (raw === undefined || raw === '') return ROTATION_POLICY.maxTokenTtlMs
-  const ms = /^\d+$/.test(raw.trim()) ? Number(raw) * 1000 : parseDuration(raw)
-  if (ms === undefined || ms <= 0) throw new ConfigError(`CBC_JWT_MAX_TOKEN_TTL must be a duration like 24h or a number of seconds (got "${raw}")`)
-  return ms
+  return maxTokenTtlSeconds(env.CBC_JWT_MAX_TOKEN_TTL) * 1000
 }
 
 /**
@@ -68,6 +65,7 @@ export function verifierSettings(env: NodeJS.ProcessEnv, flags: { iss?: string |
     audience: nonEmpty('--aud', flags.aud) ?? config.audience,
     clockToleranceSeconds: config.clockToleranceSeconds,
     maxTokenBytes: config.maxTokenBytes,
+    maxTokenLifetimeSeconds: config.maxTokenTtlSeconds,
   }
 }
 

@@ -1,6 +1,7 @@
 import crypto, { type JsonWebKey, type KeyObject } from 'node:crypto'
 import { KeysetInvalidError, type KeysetProblem } from '../errors.js'
-import { ALG_SPECS, MIN_RSA_BITS, PRIVATE_JWK_MEMBERS, hasSigningMaterial, type Alg, type AlgSpec } from './algorithms.js'
+import { ALG_SPECS, PRIVATE_JWK_MEMBERS, hasSigningMaterial, type Alg, type AlgSpec } from './algorithms.js'
+import { keyPolicyProblem } from './key-policy.js'
 import { MAX_KEYSET_BYTES, keyStatus, type KeyEntry, type KeyStatus, type KeysetDocument } from './document.js'
 import { schemaProblems } from './schema.js'
 
@@ -45,29 +46,36 @@ export function parseKeysetText(text: string): unknown {
 }
 
 /**
- * Validates a keyset document completely (schema, then meaning) and imports every key into
+ * Validates a keyset document completely (schema and meaning) and imports every key into
  * `KeyObject`s. Throws `KeysetInvalidError` listing every problem; returns nothing partial.
+ * Meaning is checked on every part the schema found sound, so one run reports a typoed field
+ * and a `current` naming a missing kid together.
  */
 export function loadKeyset(data: unknown, now: number = Date.now()): LoadedKeyset {
   const problems = schemaProblems(data)
-  if (problems.length > 0) throw new KeysetInvalidError(problems)
-  const doc = data as KeysetDocument // the schema found no problem: this is its shape
-  problems.push(...unreadableDates(doc))
+  if (!isRecord(data) || !Array.isArray(data.keys)) throw new KeysetInvalidError(problems)
+  const doc = data as unknown as KeysetDocument // sound where `sound(path)` says so
+  const sound = (path: string) => !problems.some((p) => p.path === path || p.path.startsWith(`${path}.`) || p.path.startsWith(`${path}[`))
+  const schemaOk = problems.length === 0
+  problems.push(...unreadableDates(doc, sound))
   const keys = new Map<string, LoadedKey>()
   const firstIndex = new Map<string, number>()
   doc.keys.forEach((entry, i) => {
+    const at = `keys[${i}]`
+    if (!isRecord(entry) || typeof entry.kid !== 'string' || !sound(`${at}.kid`)) return
     const seen = firstIndex.get(entry.kid)
     if (seen !== undefined) {
-      problems.push({ path: `keys[${i}].kid`, message: `duplicate kid "${entry.kid}" (also keys[${seen}])` })
+      problems.push({ path: `${at}.kid`, message: `duplicate kid "${entry.kid}" (also keys[${seen}])` })
       return
     }
     firstIndex.set(entry.kid, i)
-    const key = importEntry(doc, entry, `keys[${i}]`, problems)
+    if (!sound(at)) return
+    const key = importEntry(doc, entry, at, problems)
     if (key) keys.set(entry.kid, key)
   })
-  const currentIndex = firstIndex.get(doc.current)
-  const current = keys.get(doc.current)
-  if (currentIndex === undefined) {
+  const currentIndex = typeof doc.current === 'string' && sound('current') ? firstIndex.get(doc.current) : undefined
+  const current = currentIndex === undefined ? undefined : keys.get(doc.current)
+  if (typeof doc.current === 'string' && sound('current') && currentIndex === undefined) {
     problems.push({ path: 'current', message: `no key has kid "${doc.current}"` })
   } else if (current) {
     if (!current.signingKey) {
@@ -77,13 +85,17 @@ export function loadKeyset(data: unknown, now: number = Date.now()): LoadedKeyse
       problems.push({ path: `keys[${currentIndex}].not_after`, message: 'the current key is past its not_after and cannot verify' })
     }
   }
-  if (problems.length > 0 || !current) throw new KeysetInvalidError(problems)
+  if (!schemaOk || problems.length > 0 || !current) throw new KeysetInvalidError(problems)
   return {
     document: doc,
     keys,
     current,
     revokedBefore: doc.revoked_before === undefined ? undefined : Date.parse(doc.revoked_before) / 1000,
   }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
 const DATE_MESSAGE = 'must be an RFC 3339 date-time (e.g. 2026-11-25T21:16:00Z)'
@@ -93,10 +105,14 @@ const DATE_MESSAGE = 'must be an RFC 3339 date-time (e.g. 2026-11-25T21:16:00Z)'
  * minutes). Such a date would become NaN and silently disable `not_after` or `revoked_before`
  * (every comparison with NaN is false), so it is refused here.
  */
-function unreadableDates(doc: KeysetDocument): KeysetProblem[] {
-  const dates: Array<[string, string | undefined]> = [['revoked_before', doc.revoked_before]]
-  doc.keys.forEach((k, i) => dates.push([`keys[${i}].created_at`, k.created_at], [`keys[${i}].not_after`, k.not_after]))
-  return dates.filter(([, v]) => v !== undefined && !Number.isFinite(Date.parse(v))).map(([path]) => ({ path, message: DATE_MESSAGE }))
+function unreadableDates(doc: KeysetDocument, sound: (path: string) => boolean): KeysetProblem[] {
+  const dates: Array<[string, unknown]> = [['revoked_before', doc.revoked_before]]
+  doc.keys.forEach((k, i) => {
+    if (isRecord(k)) dates.push([`keys[${i}].created_at`, k.created_at], [`keys[${i}].not_after`, k.not_after])
+  })
+  return dates
+    .filter(([path, v]) => typeof v === 'string' && sound(path) && !Number.isFinite(Date.parse(v)))
+    .map(([path]) => ({ path, message: DATE_MESSAGE }))
 }
 
 function importEntry(doc: KeysetDocument, entry: KeyEntry, at: string, problems: KeysetProblem[]): LoadedKey | undefined {
@@ -122,9 +138,9 @@ function importEntry(doc: KeysetDocument, entry: KeyEntry, at: string, problems:
     problems.push({ path: `${at}.jwk`, message: `cannot be imported as ${spec.kty === 'oct' ? 'an oct' : `an ${spec.kty}`} key for ${entry.alg}` })
     return undefined
   }
-  const sizeProblem = checkSize(entry.alg, spec, imported.verifyKey)
-  if (sizeProblem) {
-    problems.push({ path: `${at}.jwk.${spec.kty === 'oct' ? 'k' : 'n'}`, message: sizeProblem })
+  const refused = keyPolicyProblem(entry.alg, spec, jwk, imported.verifyKey)
+  if (refused) {
+    problems.push({ path: `${at}.jwk.${refused.member}`, message: refused.message })
     return undefined
   }
   if (imported.signingKey && spec.family !== 'hmac' && !pairMatches(entry.alg, imported.signingKey, imported.verifyKey)) {
@@ -162,18 +178,6 @@ export function publicMembers(jwk: JsonWebKey): JsonWebKey {
     if (!(PRIVATE_JWK_MEMBERS as readonly string[]).includes(name) && name !== 'key_ops' && name !== 'ext') out[name] = value
   }
   return out as JsonWebKey
-}
-
-function checkSize(alg: Alg, spec: AlgSpec, key: KeyObject): string | undefined {
-  if (spec.family === 'hmac') {
-    const bytes = key.symmetricKeySize ?? 0
-    return bytes < spec.minSecretBytes! ? `${alg} needs a secret of at least ${spec.minSecretBytes} bytes (got ${bytes})` : undefined
-  }
-  if (spec.kty === 'RSA') {
-    const bits = key.asymmetricKeyDetails?.modulusLength ?? 0
-    return bits < MIN_RSA_BITS ? `RSA key is ${bits} bits; at least ${MIN_RSA_BITS} required` : undefined
-  }
-  return undefined
 }
 
 const SELF_TEST = Buffer.from('cbc-jwt key pair self-test')

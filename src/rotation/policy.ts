@@ -6,13 +6,6 @@
 export const ROTATION_POLICY = {
   /** A retiring key keeps verifying at least this long (runbook: "at least 24 hours"). */
   minGraceMs: 24 * 3600_000,
-  /**
-   * The longest token lifetime the issuer uses (`CBC_JWT_MAX_TOKEN_TTL`, `--max-token-ttl`).
-   * A grace shorter than it would cut off tokens that are still valid; `token issue` refuses
-   * a longer `--ttl`.
-   * @default 24 h
-   */
-  maxTokenTtlMs: 24 * 3600_000,
   /** The signing-key age SLA of the runbook's `JWTKeyAgeExceeded`: 604 800 s. */
   keyAgeSlaMs: 7 * 24 * 3600_000,
   /** `status` warns about a verify-only key whose `not_after` is this close. */

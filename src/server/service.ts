@@ -44,6 +44,7 @@ export function createService(opts: {
     audience: config.audience,
     clockToleranceSeconds: config.clockToleranceSeconds,
     maxTokenBytes: config.maxTokenBytes,
+    maxTokenLifetimeSeconds: config.maxTokenTtlSeconds,
     now,
   })
   const app = buildApp({ keyring, verifier, metrics, logger, now })

@@ -38,12 +38,22 @@ function buildCheck(key: LoadedKey): SignatureCheck {
       return (input, signature) => signature.length === bytes && crypto.verify(hash, Buffer.from(input), options, signature)
     }
     case 'rsa-pss': {
-      // RFC 7518 §3.5: MGF1 with the same hash and a salt as long as the digest.
+      // RFC 7518 §3.5: MGF1 with the same hash and a salt as long as the digest. The signature is
+      // exactly k octets (RFC 8017 §8.1.2): OpenSSL also takes it with leading zeros stripped,
+      // which would give one token two strings.
       const options = { key: verifyKey, padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: crypto.constants.RSA_PSS_SALTLEN_DIGEST }
-      return (input, signature) => crypto.verify(hash, Buffer.from(input), options, signature)
+      const bytes = rsaModulusBytes(key)
+      return (input, signature) => signature.length === bytes && crypto.verify(hash, Buffer.from(input), options, signature)
     }
-    case 'rsa':
+    case 'rsa': {
+      const bytes = rsaModulusBytes(key)
+      return (input, signature) => signature.length === bytes && crypto.verify(hash, Buffer.from(input), verifyKey, signature)
+    }
     case 'eddsa':
       return (input, signature) => crypto.verify(hash, Buffer.from(input), verifyKey, signature)
   }
+}
+
+function rsaModulusBytes(key: LoadedKey): number {
+  return Math.ceil((key.verifyKey.asymmetricKeyDetails?.modulusLength ?? 0) / 8)
 }

@@ -1,7 +1,9 @@
 import type { LoadedKeyset } from '../keyset/load.js'
 import type { AuthFailureReason } from '../reasons.js'
 import { loggableClientId, loggableKid, type JwtClaims } from './claims.js'
+import { hasCanonicalBase64urlTail } from './base64url.js'
 import { signatureCheckFor } from './signature.js'
+import { acceptableType } from './token-type.js'
 
 export interface VerifierOptions {
   /** Expected `iss`. @default 'cbc-omega2' */
@@ -12,6 +14,12 @@ export interface VerifierOptions {
   clockToleranceSeconds: number
   /** Tokens longer than this many bytes are rejected before any parsing. @default 8192 */
   maxTokenBytes: number
+  /**
+   * The longest lifetime (`exp − iat`, in seconds) a token may claim; a longer one is `malformed`:
+   * no issuer of ours mints it, and it would outlive the rotation grace sized from this value.
+   * @default 86400 (`CBC_JWT_MAX_TOKEN_TTL`, 24h)
+   */
+  maxTokenLifetimeSeconds?: number
   /** Clock in ms since the epoch. @default Date.now */
   now?: () => number
 }
@@ -38,9 +46,10 @@ const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/
  * Builds a verifier; options are checked once here so the per-token path does no setup.
  *
  * Order of checks (each maps to exactly one reason): size → shape → header → `alg: none` →
- * `crit` → kid → key lookup (incl. `not_after`) → header alg equals the key's alg → signature →
- * payload → `exp`/`iat` present → `exp` → `nbf`/`iat` in the future → `revoked_before` → `iss`
- * → `aud`. Nothing in a payload is read before its signature has verified.
+ * `crit`, `b64`, `typ` → kid → key lookup (incl. `not_after`) → header alg equals the key's alg →
+ * canonical signature encoding → signature → payload → `exp`/`iat` present, lifetime ≤ max →
+ * `exp` → `nbf`/`iat` in the future → `revoked_before` → `iss` → `aud`. Nothing in a payload is
+ * read before its signature has verified.
  *
  * @example
  * const verifier = createVerifier({ issuer: 'cbc-omega2', audience: 'cbc-api', clockToleranceSeconds: 30, maxTokenBytes: 8192 })
@@ -53,6 +62,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
   if (!audience) throw new TypeError('audience must be a non-empty string')
   if (!(leeway >= 0)) throw new RangeError('clockToleranceSeconds must be ≥ 0')
   if (!(maxTokenBytes > 0)) throw new RangeError('maxTokenBytes must be > 0')
+  const maxLifetime = options.maxTokenLifetimeSeconds ?? DEFAULT_MAX_TOKEN_LIFETIME_SECONDS
+  if (!(maxLifetime > 0)) throw new RangeError('maxTokenLifetimeSeconds must be > 0')
   const now = options.now ?? Date.now
 
   const fail = (reason: AuthFailureReason, kid?: unknown, claims?: JwtClaims): VerifyResult => ({
@@ -79,6 +90,12 @@ export function createVerifier(options: VerifierOptions): Verifier {
       if (alg.toLowerCase() === 'none') return fail('unsupported_alg', kid)
       // We implement no JWS extension, so any `crit` is one we do not understand (RFC 7515 §4.1.11).
       if (header.crit !== undefined) return fail('malformed', kid)
+      // RFC 7797 unencoded payloads change what is signed; a verifier that ignored `b64` would
+      // read another payload than the signer signed. We implement none of it, so any `b64` is refused.
+      if (header.b64 !== undefined) return fail('malformed', kid)
+      // Explicit typing (RFC 8725 §3.11): a JWT of another kind signed by the same key (a logout
+      // token, a DPoP proof, …) is not an access token here.
+      if (!acceptableType(header.typ)) return fail('malformed', kid)
       if (typeof kid !== 'string' || kid.length === 0) return fail('unknown_kid')
       // jku, x5u, jwk and x5c are never read: the only keys are the keyset's.
       const key = keyset?.keys.get(kid)
@@ -86,7 +103,11 @@ export function createVerifier(options: VerifierOptions): Verifier {
       if (!key || (key.notAfter !== undefined && nowMs >= key.notAfter)) return fail('unknown_kid', kid)
       // Algorithm confusion (RS256 → HS256 with the public key as secret, ES → none, …) stops here.
       if (alg !== key.alg) return fail('unsupported_alg', kid)
-      const signature = Buffer.from(token.slice(dot2 + 1), 'base64url')
+      // One token, one string: stray low bits in the last character would decode to the same
+      // signature under another spelling (a cache, a denylist or a log correlates on the string).
+      const signatureText = token.slice(dot2 + 1)
+      if (!hasCanonicalBase64urlTail(signatureText)) return fail('bad_signature', kid)
+      const signature = Buffer.from(signatureText, 'base64url')
       if (!signatureCheckFor(key)(token.slice(0, dot2), signature)) return fail('bad_signature', kid)
 
       const claims = decodeJsonObject(token.slice(dot1 + 1, dot2)) as JwtClaims | undefined
@@ -95,6 +116,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
       if (!isNumericDate(exp) || !isNumericDate(iat) || (nbf !== undefined && !isNumericDate(nbf))) {
         return fail('malformed', kid, claims)
       }
+      if (exp - iat > maxLifetime + leeway) return fail('malformed', kid, claims)
       const nowSeconds = nowMs / 1000
       if (nowSeconds >= exp + leeway) return fail('expired', kid, claims)
       if ((nbf !== undefined && nowSeconds + leeway < nbf) || iat > nowSeconds + leeway) return fail('not_yet_valid', kid, claims)
@@ -107,6 +129,9 @@ export function createVerifier(options: VerifierOptions): Verifier {
     },
   }
 }
+
+/** 24 h: the default `CBC_JWT_MAX_TOKEN_TTL`, the lifetime the rotation grace is sized from. */
+export const DEFAULT_MAX_TOKEN_LIFETIME_SECONDS = 24 * 3600
 
 function isNumericDate(value: unknown): value is number {
   return typeof value === 'number' && Number.isFinite(value)

@@ -229,10 +229,31 @@ describe('loadKeyset: the schema comes first', () => {
     ])
   })
 
-  it('stops at the schema: semantic checks need a document of the right shape', () => {
-    const doc = makeKeyset([es256, withJwk(es256b, es256b.jwk, 'k-es256')])
+  it('lists schema and meaning problems together: a typoed field, a duplicate kid and a missing current in one run', () => {
+    const doc = makeKeyset([es256, withJwk(es256b, es256b.jwk, 'k-es256')], { current: 'k-nowhere' })
     doc.extra = true
-    assert.deepEqual(lines(invalid(() => loadKeyset(doc, NOW)).problems), ['extra: unknown field'])
+    ;(doc.keys as Array<Record<string, unknown>>)[0]!.not_afer = '2026-12-01T00:00:00Z'
+    assert.deepEqual(lines(invalid(() => loadKeyset(doc, NOW)).problems), [
+      'extra: unknown field',
+      'keys[0].not_afer: unknown field',
+      'keys[1].kid: duplicate kid "k-es256" (also keys[0])',
+      'current: no key has kid "k-nowhere"',
+    ])
+  })
+
+  it('a key with a schema problem is not imported, and its meaning problems are not guessed at', () => {
+    const doc = makeKeyset([es256, es256b])
+    ;(doc.keys as Array<Record<string, unknown>>)[1]!.alg = 'ES999'
+    assert.deepEqual(lines(invalid(() => loadKeyset(doc, NOW)).problems), [
+      'keys[1].alg: must be one of HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA',
+    ])
+  })
+
+  it('a document that is not an object with a keys array reports the schema alone', () => {
+    for (const doc of [null, [], 'keyset', { version: 1, current: 'k', keys: 'none' }]) {
+      const err = invalid(() => loadKeyset(doc, NOW))
+      assert.ok(err.problems.length > 0)
+    }
   })
 })
 

@@ -28,6 +28,7 @@ function configFor(file: string): ServiceConfig {
     audience: 'cbc-api',
     clockToleranceSeconds: 30,
     maxTokenBytes: 8192,
+    maxTokenTtlSeconds: 86400,
     logLevel: 'silent',
   }
 }
