@@ -42,6 +42,8 @@ export const BACKEND_ERROR_REASONS = [
   'invalid_json',
   /** the keyset document fails the schema or the semantic checks */
   'invalid_keyset',
+  /** the keyset path is not a regular file (a FIFO, a device such as /dev/zero, a directory) */
+  'not_a_file',
   /** any other I/O failure reading the backend */
   'io_error',
 ] as const

@@ -2,10 +2,19 @@ import crypto from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import { BackendError, CasConflictError } from '../errors.js'
-import { MAX_KEYSET_BYTES } from '../keyset/document.js'
-import type { BackendErrorReason } from '../reasons.js'
 import type { KeysetBackend, KeysetSnapshot } from './backend.js'
+import { FILE_READ_TIMEOUT_MS, readBounded, reasonOf } from './read-bounded.js'
 import { writeFileAtomic } from './write-file-atomic.js'
+
+export interface FileBackendOptions {
+  /** A read taking longer fails with reason `timeout`. @default 5000 */
+  readTimeoutMs?: number
+  /** Change events are coalesced into at most one callback per this many ms. @default 250 */
+  minChangeIntervalMs?: number
+}
+
+/** Events this close together are one change (a rename is several inotify events). */
+const COALESCE_MS = 20
 
 /**
  * The keyset in a file — a plain file or a Kubernetes secret volume.
@@ -16,10 +25,19 @@ import { writeFileAtomic } from './write-file-atomic.js'
  * quiet, so the backend watches the *directory* (and, while that directory is missing, the
  * nearest existing ancestor, re-arming as it appears). Events only prompt a re-read; the
  * content hash decides whether anything changed.
+ *
+ * Only events that can matter prompt one: those naming the keyset file or the kubelet's `..data`
+ * link (a busy neighbour in the same directory costs nothing), and a burst of them becomes one
+ * re-read, at most one per `minChangeIntervalMs` — never a read storm, and never a lost last change.
  */
-export function createFileBackend(file: string): KeysetBackend {
+export function createFileBackend(file: string, options: FileBackendOptions = {}): KeysetBackend {
   const target = path.resolve(file)
   const dir = path.dirname(target)
+  const relevant = new Set([path.basename(target), '..data'])
+  const readTimeoutMs = options.readTimeoutMs ?? FILE_READ_TIMEOUT_MS
+  const minInterval = options.minChangeIntervalMs ?? 250
+  let changeTimer: NodeJS.Timeout | undefined
+  let lastChangeAt = -Infinity
   let watcher: fs.FSWatcher | undefined
   let watchedDir: string | undefined
   /** dev:ino:birthtime of the watched directory, to tell a recreated directory from the old one. */
@@ -42,8 +60,10 @@ export function createFileBackend(file: string): KeysetBackend {
         // While watching an ancestor, any event may be our directory appearing. An event named
         // after the watched directory itself is its deletion or move: the watch is dead even if
         // a new directory already stands at the same path (often with the same inode number).
-        if (stale() || name === path.basename(candidate)) scheduleRearm()
-        onChange?.()
+        const rearm = stale() || name === path.basename(candidate)
+        if (rearm) scheduleRearm()
+        // A null name (some platforms) or an ancestor's event may be ours: let it through.
+        if (rearm || candidate !== dir || name === null || relevant.has(name)) changed()
       })
       w.on('error', () => scheduleRearm())
       watcher = w
@@ -57,12 +77,24 @@ export function createFileBackend(file: string): KeysetBackend {
     return watchedDir !== dir || identity(dir) !== watchedId
   }
 
+  /** Coalesces a burst of events into one callback, at most one per `minInterval` (trailing). */
+  function changed() {
+    if (closed || changeTimer) return
+    const wait = Math.max(COALESCE_MS, lastChangeAt + minInterval - Date.now())
+    changeTimer = setTimeout(() => {
+      changeTimer = undefined
+      lastChangeAt = Date.now()
+      onChange?.()
+    }, wait)
+    changeTimer.unref()
+  }
+
   function scheduleRearm() {
     if (closed || rearmTimer) return
     rearmTimer = setTimeout(() => {
       rearmTimer = undefined
       arm()
-      onChange?.()
+      changed()
     }, 100)
     rearmTimer.unref()
   }
@@ -73,12 +105,12 @@ export function createFileBackend(file: string): KeysetBackend {
     async read(): Promise<KeysetSnapshot> {
       // The periodic read is also the watcher's safety net: re-arm if the directory came or went.
       if (onChange && stale()) arm()
-      const text = await readBounded(target)
+      const text = await readBounded(target, readTimeoutMs)
       return { text, version: sha256(text) }
     },
     async write(text, expectedVersion) {
       if (expectedVersion !== undefined && expectedVersion !== null) {
-        const existing = await readBounded(target).catch((err: unknown) => {
+        const existing = await readBounded(target, readTimeoutMs).catch((err: unknown) => {
           if (err instanceof BackendError && err.reason === 'not_found') return undefined
           throw err
         })
@@ -107,37 +139,9 @@ export function createFileBackend(file: string): KeysetBackend {
       watcher = undefined
       if (rearmTimer) clearTimeout(rearmTimer)
       rearmTimer = undefined
+      if (changeTimer) clearTimeout(changeTimer)
+      changeTimer = undefined
     },
-  }
-}
-
-async function readBounded(file: string): Promise<string> {
-  let handle: fs.promises.FileHandle | undefined
-  try {
-    handle = await fs.promises.open(file, 'r')
-    const { size } = await handle.stat()
-    if (size > MAX_KEYSET_BYTES) throw new BackendError('invalid_keyset', `${file} is ${size} bytes; the limit is ${MAX_KEYSET_BYTES}`)
-    return await handle.readFile('utf8')
-  } catch (err) {
-    if (err instanceof BackendError) throw err
-    const code = (err as NodeJS.ErrnoException).code
-    throw new BackendError(reasonOf(err), `cannot read ${file}: ${code ?? (err as Error).message}`, { cause: err })
-  } finally {
-    await handle?.close()
-  }
-}
-
-function reasonOf(err: unknown): BackendErrorReason {
-  switch ((err as NodeJS.ErrnoException).code) {
-    case 'ENOENT':
-    case 'ENOTDIR':
-      return 'not_found'
-    case 'EACCES':
-    case 'EPERM':
-    case 'EROFS':
-      return 'forbidden'
-    default:
-      return 'io_error'
   }
 }
 

@@ -165,16 +165,15 @@ export function createKeyring(options: KeyringOptions): Keyring {
       if (trigger === 'change') again = true
       return inFlight
     }
-    inFlight = (async () => {
-      try {
-        do {
-          again = false
-          await readOnce(trigger)
-        } while (again && !closed)
-      } finally {
-        inFlight = undefined
+    // Waiters get this one read, never the follow-ups: a stream of change events must not
+    // keep an unknown-kid request waiting behind read after read.
+    inFlight = readOnce(trigger).finally(() => {
+      inFlight = undefined
+      if (again && !closed) {
+        again = false
+        void refresh('change')
       }
-    })()
+    })
     return inFlight
   }
 

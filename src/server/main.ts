@@ -3,6 +3,7 @@
 import { createBackendFromConfig } from '../backends/from-config.js'
 import { serviceConfigFromEnv } from '../config.js'
 import { CbcJwtError } from '../errors.js'
+import { listenErrorMessage } from './listen-error.js'
 import { createLogger } from './logger.js'
 import { createService } from './service.js'
 
@@ -11,7 +12,12 @@ async function main() {
   const logger = createLogger(config.logLevel)
   const backend = await createBackendFromConfig(config, process.env, logger)
   const service = createService({ config, backend, logger })
-  const address = await service.start()
+  const address = await service.start().catch((err: unknown) => {
+    const message = listenErrorMessage(err, config.host, config.port)
+    if (message === undefined) throw err
+    process.stderr.write(`cbc-jwt: ${message}\n`)
+    process.exit(1)
+  })
   logger.info({ event: 'listening', address, backend: backend.kind, location: backend.location }, 'cbc-jwt listening')
   let stopping = false
   const stop = (signal: string) => {

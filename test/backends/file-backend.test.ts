@@ -112,7 +112,7 @@ describe('file backend: read', () => {
       [path.join(dir, 'missing'), 'not_found', /ENOENT/],
       [path.join(dir, 'no-dir', 'keyset.json'), 'not_found', /ENOENT/],
       [path.join(regular, 'keyset.json'), 'not_found', /ENOTDIR/],
-      [asDir, 'io_error', /EISDIR/],
+      [asDir, 'not_a_file', /is a directory, not a regular file/],
       [loop, 'io_error', /ELOOP/],
       [big, 'invalid_keyset', /the limit is 1048576/],
     ]

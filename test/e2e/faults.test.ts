@@ -5,9 +5,10 @@
 //
 // Unreadable file: the tests run as root, and root reads through chmod 000 (CAP_DAC_OVERRIDE),
 // so a read failure root cannot bypass stands in for it: a directory where the file should be
-// (read → EISDIR) and a symlink loop (open → ELOOP), both reason io_error. The EACCES →
+// (not_a_file) and a symlink loop (open → ELOOP, io_error). The EACCES →
 // forbidden mapping is proven by test/backends/file-backend.test.ts as an unprivileged child.
 import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -48,6 +49,15 @@ async function errorsFor(reason: BackendErrorReason): Promise<number> {
 async function allErrors(): Promise<Record<string, number>> {
   const m = await service.metrics()
   return Object.fromEntries(BACKEND_ERROR_REASONS.map((r) => [r, valueOf(m, 'cbc_jwt_backend_errors_total', { reason: r }) ?? NaN]))
+}
+
+/** Publishes a timestamped dir the kubelet's way (..data swapped by rename); `populate` fills it. */
+function publishStamp(name: string, populate: (file: string) => void) {
+  const stamp = path.join(volume.dir, `..${name}`)
+  fs.mkdirSync(stamp)
+  populate(path.join(stamp, path.basename(volume.file())))
+  fs.symlinkSync(`..${name}`, path.join(volume.dir, '..data_tmp'))
+  fs.renameSync(path.join(volume.dir, '..data_tmp'), path.join(volume.dir, '..data'))
 }
 
 interface Fault {
@@ -101,17 +111,25 @@ const faults: Fault[] = [
     cleanup: () => void (volume = new KubeletVolume(secretDir)),
   },
   {
-    name: 'unreadable: a directory in place of the file (EISDIR)',
-    reason: 'io_error',
-    logs: /EISDIR/,
-    apply() {
-      // Published the kubelet's way (new timestamped dir, ..data swapped by rename), so no
-      // reader ever sees a missing file in between.
-      const stamp = path.join(volume.dir, '..fault_eisdir')
-      fs.mkdirSync(path.join(stamp, 'jwt-keyset'), { recursive: true })
-      fs.symlinkSync('..fault_eisdir', path.join(volume.dir, '..data_tmp'))
-      fs.renameSync(path.join(volume.dir, '..data_tmp'), path.join(volume.dir, '..data'))
-    },
+    name: 'unreadable: a directory in place of the file',
+    reason: 'not_a_file',
+    logs: /is a directory, not a regular file/,
+    // Published the kubelet's way, so no reader ever sees a missing file in between.
+    apply: () => publishStamp('fault_dir', (file) => fs.mkdirSync(file)),
+  },
+  {
+    // Attack: a read that never ends. A FIFO blocks open() and read() until a writer comes.
+    name: 'hostile: a FIFO in place of the file',
+    reason: 'not_a_file',
+    logs: /is a FIFO, not a regular file/,
+    apply: () => publishStamp('fault_fifo', (file) => execFileSync('mkfifo', [file])),
+  },
+  {
+    // Attack: a read that never stops growing, past the size check of stat() (st_size is 0).
+    name: 'hostile: a symlink to /dev/zero',
+    reason: 'not_a_file',
+    logs: /is a character device, not a regular file/,
+    apply: () => publishStamp('fault_zero', (file) => fs.symlinkSync('/dev/zero', file)),
   },
   {
     name: 'unreadable: a symlink loop (ELOOP)',
@@ -167,6 +185,12 @@ describe('the service fails safely and recovers', () => {
       assert.equal(ready.json.current, inForce)
       const res = await service.get('/v1/whoami', { authorization: `Bearer ${legacy}` })
       assert.equal(res.status, 200, res.body)
+      // A token with an unknown kid triggers a re-read of the broken secret: it is answered.
+      const started = Date.now()
+      const unknown = await service.get('/v1/whoami', { authorization: `Bearer ${signToken(makeKey('ES256', `k-unknown-${generation}`), validClaims())}` })
+      assert.equal(unknown.status, 401, unknown.body)
+      assert.equal(unknown.json.reason, 'unknown_kid')
+      assert.ok(Date.now() - started < 3000, `the unknown-kid request took ${Date.now() - started} ms`)
       // The log says what failed, where, and what stays in force.
       const errorsLogged = await waitFor(() => {
         const logged = service.logs().slice(logLines).filter((l) => l.event === 'backend_error')
@@ -200,5 +224,14 @@ describe('the service fails safely and recovers', () => {
     assert.equal(service.process.exitCode, null)
     assert.equal((await service.get('/healthz')).status, 200)
     assertNoPrivateMaterial(service.output(), everyDocument, 'the service output')
+  })
+
+  it('SIGTERM stops the process while a FIFO stands at the keyset path', async () => {
+    publishStamp('fault_fifo_last', (file) => execFileSync('mkfifo', [file]))
+    await waitFor(async () => (await errorsFor('not_a_file')) > 0, { what: 'the FIFO to be seen' })
+    const exited = new Promise<number | null>((resolve) => service.process.once('exit', (code) => resolve(code)))
+    service.process.kill('SIGTERM')
+    const code = await Promise.race([exited, sleep(5000).then(() => 'still running' as const)])
+    assert.equal(code, 0)
   })
 })

@@ -159,8 +159,8 @@ describe('keyring: rotation events', () => {
 describe('keyring: the last good keyset stays on every failure', () => {
   // As root (the CI runs tests as root), chmod 000 does not stop a read: CAP_DAC_OVERRIDE
   // bypasses the mode bits. The unreadable cases therefore use failures root cannot read
-  // through — a directory where the file should be (EISDIR) and a symlink loop (ELOOP), both
-  // io_error — and `forbidden` is exercised with chmod 000 only when not root; the mapping of
+  // through — a directory where the file should be (not_a_file) and a symlink loop (ELOOP,
+  // io_error) — and `forbidden` is exercised with chmod 000 only when not root; the mapping of
   // EACCES to forbidden is proven as an unprivileged child in test/backends/file-backend.test.ts,
   // and here by a backend that reports it.
   const isRoot = process.getuid?.() === 0
@@ -169,8 +169,8 @@ describe('keyring: the last good keyset stays on every failure', () => {
     { name: 'file missing', reason: 'not_found', apply: (h) => fs.rmSync(h.file) },
     { name: 'directory deleted', reason: 'not_found', apply: (h) => fs.rmSync(path.dirname(h.file), { recursive: true }) },
     {
-      name: 'a directory in place of the file (EISDIR)',
-      reason: 'io_error',
+      name: 'a directory in place of the file',
+      reason: 'not_a_file',
       apply: (h) => {
         fs.rmSync(h.file)
         fs.mkdirSync(h.file)

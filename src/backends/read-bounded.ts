@@ -1,0 +1,83 @@
+import fs from 'node:fs'
+import { BackendError } from '../errors.js'
+import { MAX_KEYSET_BYTES } from '../keyset/document.js'
+import type { BackendErrorReason } from '../reasons.js'
+
+/** How long one read of the keyset file may take before it counts as a `timeout`. @default 5000 */
+export const FILE_READ_TIMEOUT_MS = 5000
+
+/**
+ * Reads a keyset file, bounded in kind, bytes and time:
+ * - only a regular file: a FIFO would block the read forever and `/dev/zero` never ends, so
+ *   anything else is `not_a_file` before a byte is read (`O_NONBLOCK` keeps even the open of
+ *   a FIFO from waiting for a writer);
+ * - at most `MAX_KEYSET_BYTES`, however the file grows while it is read;
+ * - at most `timeoutMs` (a hung network or FUSE mount), after which the read is abandoned:
+ *   the caller gets `timeout` and the keyring moves on.
+ */
+export function readBounded(file: string, timeoutMs = FILE_READ_TIMEOUT_MS): Promise<string> {
+  return withDeadline(readRegularFile(file), timeoutMs, () => new BackendError('timeout', `reading ${file} took longer than ${timeoutMs} ms`))
+}
+
+/** `work`, or the error of `onTimeout` once `ms` have passed (the work itself is abandoned, not stopped). */
+export async function withDeadline<T>(work: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(onTimeout()), ms)
+  })
+  try {
+    return await Promise.race([work, deadline])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+async function readRegularFile(file: string): Promise<string> {
+  let handle: fs.promises.FileHandle | undefined
+  try {
+    handle = await fs.promises.open(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK)
+    const stat = await handle.stat()
+    if (!stat.isFile()) throw new BackendError('not_a_file', `${file} is ${kindOf(stat)}, not a regular file`)
+    if (stat.size > MAX_KEYSET_BYTES) throw new BackendError('invalid_keyset', `${file} is ${stat.size} bytes; the limit is ${MAX_KEYSET_BYTES}`)
+    const buffer = Buffer.alloc(MAX_KEYSET_BYTES + 1)
+    let length = 0
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length)
+      if (bytesRead === 0) break
+      length += bytesRead
+      if (length > MAX_KEYSET_BYTES) throw new BackendError('invalid_keyset', `${file} grew past the limit of ${MAX_KEYSET_BYTES} bytes while being read`)
+    }
+    return buffer.toString('utf8', 0, length)
+  } catch (err) {
+    if (err instanceof BackendError) throw err
+    const code = (err as NodeJS.ErrnoException).code
+    throw new BackendError(reasonOf(err), `cannot read ${file}: ${code ?? (err as Error).message}`, { cause: err })
+  } finally {
+    await handle?.close()
+  }
+}
+
+function kindOf(stat: fs.Stats): string {
+  if (stat.isDirectory()) return 'a directory'
+  if (stat.isFIFO()) return 'a FIFO'
+  if (stat.isCharacterDevice()) return 'a character device'
+  if (stat.isBlockDevice()) return 'a block device'
+  if (stat.isSocket()) return 'a socket'
+  return 'not a file'
+}
+
+export function reasonOf(err: unknown): BackendErrorReason {
+  switch ((err as NodeJS.ErrnoException).code) {
+    case 'ENOENT':
+    case 'ENOTDIR':
+      return 'not_found'
+    case 'EACCES':
+    case 'EPERM':
+    case 'EROFS':
+      return 'forbidden'
+    case 'EISDIR':
+      return 'not_a_file'
+    default:
+      return 'io_error'
+  }
+}

@@ -1,0 +1,160 @@
+import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { after, describe, it } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { KeysetBackend } from '../../src/backends/backend.js'
+import { createFileBackend } from '../../src/backends/file-backend.js'
+import { withDeadline } from '../../src/backends/read-bounded.js'
+import { BackendError } from '../../src/errors.js'
+import { createKeyring } from '../../src/keyring/keyring.js'
+import { cbcJwt } from '../cli/cli.js'
+import { KubeletVolume } from '../support/kubelet-volume.js'
+import { makeKey, makeKeyset } from '../support/keys.js'
+import { waitFor } from '../support/wait.js'
+
+/**
+ * Attacks on the keyset *path*: files whose read never ends, and directories whose churn would
+ * turn every neighbour's write into a full re-read. Every read must be bounded in kind, bytes
+ * and time, and only changes that can matter may cost a read.
+ */
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-jwt-hostile-files-'))
+const backends: KeysetBackend[] = []
+after(async () => {
+  for (const b of backends) await b.close()
+  fs.rmSync(root, { recursive: true, force: true })
+})
+let n = 0
+const fresh = () => {
+  const dir = path.join(root, `case-${n++}`)
+  fs.mkdirSync(dir)
+  return dir
+}
+const quiet = { info() {}, warn() {}, error() {} }
+
+async function rejection(p: Promise<unknown>): Promise<BackendError> {
+  const err = await p.then(() => assert.fail('the read succeeded'), (e: unknown) => e)
+  assert.ok(err instanceof BackendError, String(err))
+  return err
+}
+
+describe('attack: a keyset path whose read never ends', () => {
+  it('a FIFO → not_a_file at once (the open does not wait for a writer)', async () => {
+    const fifo = path.join(fresh(), 'jwt-keyset')
+    execFileSync('mkfifo', [fifo])
+    const started = Date.now()
+    const err = await rejection(createFileBackend(fifo).read())
+    assert.equal(err.reason, 'not_a_file')
+    assert.match(err.message, /is a FIFO, not a regular file/)
+    assert.ok(Date.now() - started < 1000, `took ${Date.now() - started} ms`)
+  })
+
+  it('a symlink to /dev/zero → not_a_file before a byte is read (no memory grows)', async () => {
+    const link = path.join(fresh(), 'jwt-keyset')
+    fs.symlinkSync('/dev/zero', link)
+    const rss = process.memoryUsage().rss
+    const err = await rejection(createFileBackend(link).read())
+    assert.equal(err.reason, 'not_a_file')
+    assert.match(err.message, /is a character device, not a regular file/)
+    assert.ok(process.memoryUsage().rss - rss < 64 * 1024 * 1024)
+  })
+
+  it('a read that outlasts its deadline → timeout (a hung network or FUSE mount): the caller moves on', async () => {
+    const started = Date.now()
+    const hung = new Promise<string>(() => {}) // what a read on a dead mount looks like
+    const err = await rejection(withDeadline(hung, 100, () => new BackendError('timeout', 'reading took longer than 100 ms')))
+    assert.equal(err.reason, 'timeout')
+    assert.ok(Date.now() - started < 1000)
+  })
+
+  it('keyset validate on a FIFO exits 1 with one clear line, instead of hanging', async () => {
+    const fifo = path.join(fresh(), 'jwt-keyset')
+    execFileSync('mkfifo', [fifo])
+    const r = await cbcJwt(['keyset', 'validate', '--keyset-file', fifo], { timeoutMs: 30_000 })
+    assert.equal(r.code, 1, r.stderr)
+    assert.match(r.stderr, /is a FIFO, not a regular file/)
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'a stack trace')
+  })
+})
+
+describe('attack: re-read storms from the keyset directory', () => {
+  it('a busy neighbour in the same directory costs no change callback at all', async () => {
+    const volume = new KubeletVolume(fresh())
+    volume.writeKeyset(makeKeyset([makeKey('ES256', 'k-a')]))
+    const b = createFileBackend(volume.file())
+    backends.push(b)
+    let calls = 0
+    b.watch!(() => void calls++)
+    await sleep(100)
+    const neighbour = path.join(volume.dir, 'app.log')
+    for (let i = 0; i < 500; i++) fs.appendFileSync(neighbour, `line ${i}\n`)
+    fs.renameSync(neighbour, path.join(volume.dir, 'app.log.1'))
+    await sleep(600)
+    assert.equal(calls, 0)
+  })
+
+  it('a burst of writes to the keyset itself becomes a few callbacks, the last change included', async () => {
+    const dir = fresh()
+    const file = path.join(dir, 'keyset.json')
+    fs.writeFileSync(file, '0')
+    const b = createFileBackend(file, { minChangeIntervalMs: 200 })
+    backends.push(b)
+    const seen: string[] = []
+    b.watch!(() => void b.read().then((s) => seen.push(s.text), () => {}))
+    await sleep(100)
+    const started = Date.now()
+    for (let i = 1; i <= 300; i++) fs.writeFileSync(file, String(i))
+    const elapsed = Date.now() - started
+    await waitFor(() => seen.at(-1) === '300', { timeoutMs: 3000, what: 'the last write to be read' })
+    await sleep(300)
+    assert.ok(seen.length <= Math.ceil(elapsed / 200) + 2, `${seen.length} reads for 300 writes in ${elapsed} ms`)
+  })
+
+  it('the kubelet swap (..data renamed) still prompts a read', async () => {
+    const volume = new KubeletVolume(fresh())
+    volume.writeKeyset(makeKeyset([makeKey('ES256', 'k-a')]))
+    const b = createFileBackend(volume.file())
+    backends.push(b)
+    let calls = 0
+    b.watch!(() => void calls++)
+    await sleep(100)
+    volume.writeKeyset(makeKeyset([makeKey('ES256', 'k-b')]))
+    await waitFor(() => calls > 0, { timeoutMs: 2000, what: 'a change callback for the ..data swap' })
+  })
+
+  it('an unknown-kid re-read is answered after one read, however many change events keep coming', async () => {
+    const text = JSON.stringify(makeKeyset([makeKey('ES256', 'k-a')]))
+    let reads = 0
+    let emit: (() => void) | undefined
+    const slow: KeysetBackend = {
+      kind: 'test',
+      location: 'slow',
+      async read() {
+        reads++
+        await sleep(40)
+        return { text, version: `v${reads}` } // every read "changed": the worst case
+      },
+      async write() {
+        throw new Error('read-only')
+      },
+      watch(cb) {
+        emit = cb
+      },
+      async close() {},
+    }
+    const keyring = createKeyring({ backend: slow, logger: quiet, refreshIntervalMs: 3_600_000, unknownKidCooldownMs: 0 })
+    await keyring.start()
+    const storm = setInterval(() => emit?.(), 5)
+    try {
+      await sleep(100)
+      const started = Date.now()
+      await keyring.refreshForUnknownKid()
+      assert.ok(Date.now() - started < 500, `the unknown-kid re-read took ${Date.now() - started} ms`)
+    } finally {
+      clearInterval(storm)
+      await keyring.close()
+    }
+  })
+})
