@@ -110,7 +110,7 @@ describe('cbc-jwt against a running service', { concurrency: true }, () => {
     const after = await cbcJwt([...confirm, '--wait', '10s'])
     assert.equal(after.code, 0, after.stdout)
     assert.match(after.stdout, new RegExp(`^✓ 2\\. keys loaded: .*the compromised kid ${old} no longer verifies$`, 'm'))
-    assert.match(after.stdout, /^✓ 3\. legacy token: \/v1\/whoami answered 401 \((unknown_kid|revoked)\): tokens of the compromised key are rejected$/m)
+    assert.match(after.stdout, /^✓ 3\. legacy token: \/v1\/whoami answered 401 \(reason (unknown_kid|revoked)\): tokens of the compromised key are rejected$/m)
     assert.equal((await cbcJwt(['verify-rotation', '--url', service.url, '--compromised'])).code, 2, '--compromised needs --previous-kid')
 
     const fresh = await service.get('/v1/whoami', bearer(await issue(emergency.stdout, 'victim')))
