@@ -77,7 +77,7 @@ export function classifyLine(line: string): ClassifiedLine {
       verified: verifiedId !== undefined || claimedId === undefined,
       time,
       source,
-      remoteAddress: field(e.remote_address),
+      remoteAddress: field(e.remote_addr) ?? field(e.remote_address),
       kid: field(e.kid),
     },
   }
