@@ -121,8 +121,8 @@ describe('cbc-jwt failures', { concurrency: true }, () => {
     fs.writeFileSync(
       file,
       [
-        line({ s: 1, reason: 'bad_signature', client_id: null, client_id_unverified: 'acme', remote_addr: "10.0.0.7" }),
-        line({ s: 2, reason: 'bad_signature', client_id: null, client_id_unverified: 'acme', remote_addr: "10.0.0.7" }),
+        line({ s: 1, reason: 'bad_signature', client_id: null, client_id_unverified: 'acme', remote_addr: '10.0.0.7' }),
+        line({ s: 2, reason: 'bad_signature', client_id: null, client_id_unverified: 'acme', remote_addr: '10.0.0.7' }),
         line({ s: 3, reason: 'unknown_kid', client_id: null, client_id_unverified: 'evil\u001b[2Jname' }),
         '{"event":"auth_rejected","reason":"not_a_reason","time":1}',
         '{"event":"auth_rejected","reason":"expired"}',
