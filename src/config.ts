@@ -1,15 +1,15 @@
 import { ConfigError } from './errors.js'
 import { parseDuration } from './rotation/duration.js'
 
-/** Service configuration (CONTRACT §2). Precedence: these defaults < environment < CLI flags. */
-export interface ServiceConfig {
-  /** @default 8000 (`PORT`) */
-  port: number
-  /** @default '0.0.0.0' (`HOST`) */
-  host: string
+/**
+ * The library's configuration (CONTRACT §2 and §6): everything `createCbcJwt` needs. The
+ * listen address is not part of it — an embedding API has its own server, so a library user
+ * never has `PORT` parsed (or refused) on their behalf.
+ */
+export interface CbcJwtConfig {
   /** @default 'file' (`CBC_JWT_BACKEND`) */
   backend: 'file' | 'vault'
-  /** Keyset path (`CBC_JWT_KEYSET_FILE`); undefined means the embedded development keyset. */
+  /** Keyset path (`CBC_JWT_KEYSET_FILE`); undefined means none configured. */
   keysetFile: string | undefined
   /** @default 30 (`CBC_JWT_REFRESH_INTERVAL_SECONDS`) */
   refreshIntervalSeconds: number
@@ -24,13 +24,26 @@ export interface ServiceConfig {
   /** @default 8192 (`CBC_JWT_MAX_TOKEN_BYTES`) */
   maxTokenBytes: number
   /**
-   * The longest token lifetime issued and accepted, in seconds; the rotation grace is at least
-   * this. `CBC_JWT_MAX_TOKEN_TTL`: a duration (`24h`) or bare seconds. @default 86400
+   * The longest token lifetime issued and accepted (`CBC_JWT_MAX_TOKEN_TTL`: a duration such as
+   * `24h`, or bare seconds). `sign()` and `token issue` refuse longer, the verifier rejects a
+   * longer `exp − iat` as `malformed`; the rotation grace is sized from it.
+   * @default 86400
    */
   maxTokenTtlSeconds: number
   /** @default 'info' (`CBC_JWT_LOG_LEVEL`) */
   logLevel: string
 }
+
+/** Where the service listens: read only by the service (`npm start`, `cbc-jwt serve`). */
+export interface ListenConfig {
+  /** @default 8000 (`PORT`) */
+  port: number
+  /** @default '0.0.0.0' (`HOST`) */
+  host: string
+}
+
+/** Service configuration: the library's plus the listen address. Precedence: defaults < environment < CLI flags. */
+export interface ServiceConfig extends CbcJwtConfig, ListenConfig {}
 
 export const DEFAULTS = {
   port: 8000,
@@ -46,18 +59,17 @@ export const DEFAULTS = {
   logLevel: 'info',
 } as const
 
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
-export function serviceConfigFromEnv(env: NodeJS.ProcessEnv = process.env): ServiceConfig {
+/** The library's configuration from the environment; `PORT` and `HOST` are not read. */
+export function cbcJwtConfigFromEnv(env: NodeJS.ProcessEnv = process.env): CbcJwtConfig {
   const backend = env.CBC_JWT_BACKEND || DEFAULTS.backend
   if (backend !== 'file' && backend !== 'vault') {
     throw new ConfigError(`CBC_JWT_BACKEND must be "file" or "vault" (got "${backend}")`)
   }
   const logLevel = env.CBC_JWT_LOG_LEVEL || DEFAULTS.logLevel
-  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`CBC_JWT_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`)
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) throw new ConfigError(`CBC_JWT_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`)
   return {
-    port: integer(env, 'PORT', DEFAULTS.port, 0, 65535),
-    host: env.HOST || DEFAULTS.host,
     backend,
     keysetFile: env.CBC_JWT_KEYSET_FILE || undefined,
     refreshIntervalSeconds: number(env, 'CBC_JWT_REFRESH_INTERVAL_SECONDS', DEFAULTS.refreshIntervalSeconds, 0.1),
@@ -69,6 +81,23 @@ export function serviceConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Serv
     maxTokenTtlSeconds: maxTokenTtlSeconds(env.CBC_JWT_MAX_TOKEN_TTL),
     logLevel,
   }
+}
+
+/** Where the service listens, from `PORT` and `HOST`. */
+export function listenConfigFromEnv(env: NodeJS.ProcessEnv = process.env): ListenConfig {
+  return { port: integer(env, 'PORT', DEFAULTS.port, 0, 65535), host: env.HOST || DEFAULTS.host }
+}
+
+export function serviceConfigFromEnv(env: NodeJS.ProcessEnv = process.env): ServiceConfig {
+  return { ...listenConfigFromEnv(env), ...cbcJwtConfigFromEnv(env) }
+}
+
+/** `CBC_JWT_MAX_TOKEN_TTL`: a duration (`24h`, `90m`) or a bare number of seconds; at least 1 s. @default 86400 */
+export function maxTokenTtlSeconds(raw: string | undefined): number {
+  if (raw === undefined || raw === '') return DEFAULTS.maxTokenTtlSeconds
+  const ms = /^\d+$/.test(raw.trim()) ? Number(raw) * 1000 : parseDuration(raw)
+  if (ms === undefined || ms < 1000) throw new ConfigError(`CBC_JWT_MAX_TOKEN_TTL must be a duration like 24h or a number of seconds (got "${raw}")`)
+  return ms / 1000
 }
 
 function number(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -85,12 +114,4 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
   const value = number(env, name, fallback, min, max)
   if (!Number.isInteger(value)) throw new ConfigError(`${name} must be an integer (got "${env[name]}")`)
   return value
-}
-
-/** `CBC_JWT_MAX_TOKEN_TTL`: a duration (`24h`, `90m`) or a bare number of seconds. */
-export function maxTokenTtlSeconds(raw: string | undefined): number {
-  if (raw === undefined || raw === '') return DEFAULTS.maxTokenTtlSeconds
-  const ms = /^\d+$/.test(raw.trim()) ? Number(raw) * 1000 : parseDuration(raw)
-  if (ms === undefined || ms < 1000) throw new ConfigError(`CBC_JWT_MAX_TOKEN_TTL must be a duration like 24h or a number of seconds (got "${raw}")`)
-  return ms / 1000
 }

@@ -17,6 +17,10 @@ export const ERROR_CODES = {
   USAGE: 'ERR_USAGE',
   /** A safety rule refused an operation (grace too short, promotion too early, …). */
   REFUSED: 'ERR_REFUSED',
+  /** The library was asked for something that needs a keyset before the first one loaded. */
+  NOT_READY: 'ERR_NOT_READY',
+  /** A framework adapter was registered twice on the same instance (or its parent). */
+  ALREADY_REGISTERED: 'ERR_ALREADY_REGISTERED',
 } as const
 
 export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES]

@@ -1,7 +1,19 @@
 /**
- * cbc-jwt as a library: the pieces the service is built from, for embedding the keyring and
- * verifier in another Node.js server. Everything else is internal.
+ * cbc-jwt as a library (CONTRACT §6): `createCbcJwt` for an API, and the pieces it is built
+ * from. Importing this entry loads neither Fastify nor pino: the adapters are
+ * `cbc-jwt/fastify` and `cbc-jwt/express`, the service is `cbc-jwt/server`.
  */
+export { createCbcJwt } from './core/compose.js'
+export type { CbcJwt, RequestContext } from './core/cbc-jwt.js'
+export type { CbcJwtOptions } from './core/options.js'
+export type { AuthResult, AuthSuccess, AuthRejection, RejectionReason } from './core/rejection.js'
+export type { SignOptions } from './core/sign.js'
+export type { JwksBody, KeysBody, PublicJwk } from './core/keys-view.js'
+export type { CbcJwtLogger } from './core/logger.js'
+export type { CbcJwtAuth, CbcJwtAdapterOptions } from './core/adapter.js'
+export { bearerCredential, authorizationFromRawHeaders } from './core/bearer.js'
+export type { AuthorizationHeader, BearerCredential } from './core/bearer.js'
+export { hasScope } from './core/scope.js'
 export { AUTH_FAILURE_REASONS, BACKEND_ERROR_REASONS } from './reasons.js'
 export type { AuthFailureReason, BackendErrorReason } from './reasons.js'
 export {
@@ -24,6 +36,8 @@ export type { LoadedKey, LoadedKeyset } from './keyset/load.js'
 export { generateKeyset, generateKeyEntry } from './keyset/generate.js'
 export type { KeysetBackend, KeysetSnapshot } from './backends/backend.js'
 export { createFileBackend } from './backends/file-backend.js'
+export { createVaultBackend, vaultOptionsFromEnv, VAULT_DEFAULTS } from './backends/vault/index.js'
+export type { VaultAuthMethod, VaultBackendDeps, VaultBackendOptions, VaultLogger } from './backends/vault/index.js'
 export { createKeyring } from './keyring/keyring.js'
 export type { Keyring, KeyringOptions } from './keyring/keyring.js'
 export { createVerifier } from './verifier/verifier.js'
@@ -32,7 +46,5 @@ export type { JwtClaims } from './verifier/claims.js'
 export { createMetrics } from './metrics/metrics.js'
 export type { Metrics } from './metrics/metrics.js'
 export { METRIC_NAMES } from './metrics/names.js'
-export { serviceConfigFromEnv } from './config.js'
-export type { ServiceConfig } from './config.js'
-export { createService } from './server/service.js'
-export type { Service } from './server/service.js'
+export { cbcJwtConfigFromEnv } from './config.js'
+export type { CbcJwtConfig } from './config.js'

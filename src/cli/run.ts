@@ -6,6 +6,7 @@ import { keysetInitCommand } from './commands/keyset-init.js'
 import { keysetValidateCommand } from './commands/keyset-validate.js'
 import { revokeCommand } from './commands/revoke.js'
 import { rotateCommand } from './commands/rotate.js'
+import { serveCommand } from './commands/serve.js'
 import { statusCommand } from './commands/status.js'
 import { tokenIssueCommand } from './commands/token-issue.js'
 import { tokenVerifyCommand } from './commands/token-verify.js'
@@ -24,6 +25,7 @@ export const COMMANDS: readonly Command[] = [
   statusCommand,
   verifyRotationCommand,
   failuresCommand,
+  serveCommand,
 ]
 
 const GROUPS = ['keyset', 'token'] as const

@@ -1,9 +1,11 @@
 import http from 'node:http'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
+import type { CbcJwt } from '../core/cbc-jwt.js'
+import { cbcJwtPlugin } from '../fastify/plugin.js'
 import type { Keyring } from '../keyring/keyring.js'
 import type { Metrics } from '../metrics/metrics.js'
-import type { Verifier } from '../verifier/verifier.js'
+import { forwardAuthRoutes } from './routes/forward-auth.js'
 import { keyRoutes } from './routes/keys.js'
 import { operationsRoutes } from './routes/operations.js'
 import { whoamiRoute } from './routes/whoami.js'
@@ -12,20 +14,18 @@ import { whoamiRoute } from './routes/whoami.js'
 export const MAX_HEADER_BYTES = 64 * 1024
 
 export interface AppDeps {
-  keyring: Keyring
-  verifier: Verifier
-  metrics: Metrics
+  cbc: CbcJwt
+  keyring: Pick<Keyring, 'keyset' | 'ready'>
+  metrics: Pick<Metrics, 'registry'>
   logger: Logger
-  now?: () => number
 }
 
 /** Builds the HTTP app without listening (tests use `inject` or `listen` on port 0). */
 export function buildApp(deps: AppDeps): FastifyInstance {
-  const now = deps.now ?? Date.now
   // pino's Logger and fastify's base logger type differ only in generics; one cast, here.
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
-    // One log line per rejection is written by authenticate(); per-request access logs are
+    // One log line per rejection is written by the library; per-request access logs are
     // left to the ingress, where they cost this process nothing.
     logController: new LogController({ disableRequestLogging: true }),
     serverFactory: (handler) => http.createServer({ maxHeaderSize: MAX_HEADER_BYTES }, handler),
@@ -37,8 +37,13 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     if (status >= 500) request.log.error({ err: error }, 'request failed')
     return reply.code(status).send({ error: status >= 500 ? 'internal_error' : error.code ?? 'bad_request', message: error.message })
   })
+  // The service owns the instance (starts it after listening) and serves its own registry.
+  void app.register(cbcJwtPlugin, { cbc: deps.cbc, registry: false })
   operationsRoutes(app, deps)
-  keyRoutes(app, { keyring: deps.keyring, now })
-  whoamiRoute(app, deps)
+  keyRoutes(app, deps.cbc)
+  void app.register(async (scope) => {
+    whoamiRoute(scope)
+    forwardAuthRoutes(scope, deps.cbc)
+  })
   return app
 }

@@ -5,8 +5,13 @@ import type { Logger } from 'pino'
 import { generateKeyset } from '../keyset/generate.js'
 import { writeFileAtomic } from '../backends/write-file-atomic.js'
 
-/** The project folder: two levels above this module, in src/ and in dist/ alike. */
-export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
+/** The package folder: two levels above this module, in src/ and in dist/ alike. */
+const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
+/**
+ * The project folder: this clone (`npm start`), or — when cbc-jwt is an installed package
+ * (`npx cbc-jwt serve`) — the directory it is run from, never a folder inside node_modules.
+ */
+export const PROJECT_ROOT = PACKAGE_ROOT.split(path.sep).includes('node_modules') ? process.cwd() : PACKAGE_ROOT
 export const DEV_KEYSET_FILE = path.join(PROJECT_ROOT, '.cbc-jwt', 'dev-keyset.json')
 
 /**

@@ -2,13 +2,16 @@ import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { KeysetBackend } from '../backends/backend.js'
 import type { ServiceConfig } from '../config.js'
-import { createKeyring, type Keyring } from '../keyring/keyring.js'
-import { createMetrics, type Metrics } from '../metrics/metrics.js'
-import { createVerifier } from '../verifier/verifier.js'
+import type { CbcJwt } from '../core/cbc-jwt.js'
+import { composeCbcJwt } from '../core/compose.js'
+import type { Keyring } from '../keyring/keyring.js'
+import type { Metrics } from '../metrics/metrics.js'
 import { buildApp } from './app.js'
 
 export interface Service {
   app: FastifyInstance
+  /** The library instance the routes are adapters of. */
+  cbc: CbcJwt
   keyring: Keyring
   metrics: Metrics
   /** Listens, then starts loading keys (so /healthz answers while the first load runs). */
@@ -17,49 +20,42 @@ export interface Service {
   close(): Promise<void>
 }
 
-/** Wires backend → keyring → verifier → metrics → HTTP app: the service's composition root. */
+/**
+ * The service: the library's composition (backend → keyring → verifier → metrics → rejection
+ * log) plus the Fastify app whose routes are adapters of it. There is one path for a token,
+ * the one an embedding API gets from `createCbcJwt`.
+ */
 export function createService(opts: {
   config: ServiceConfig
-  backend: KeysetBackend
+  /** @default the backend the configuration names */
+  backend?: KeysetBackend
   logger: Logger
   now?: () => number
 }): Service {
-  const { config, backend, logger } = opts
-  const now = opts.now ?? Date.now
-  let metrics: Metrics | undefined
-  const keyring = createKeyring({
-    backend,
+  const { config, logger } = opts
+  const { port, host, backend: kind, ...settings } = config
+  const parts = composeCbcJwt({
+    ...settings,
+    backend: opts.backend ?? kind,
     logger,
-    now,
-    refreshIntervalMs: config.refreshIntervalSeconds * 1000,
-    unknownKidCooldownMs: config.unknownKidCooldownSeconds * 1000,
-    events: {
-      onBackendError: (reason) => metrics?.backendError(reason),
-      onRotation: () => metrics?.rotation(),
-    },
+    // The configuration is complete: nothing more is read from the environment.
+    env: {},
+    ...(opts.now ? { now: opts.now } : {}),
   })
-  metrics = createMetrics({ keyring, refreshIntervalSeconds: config.refreshIntervalSeconds, now })
-  const verifier = createVerifier({
-    issuer: config.issuer,
-    audience: config.audience,
-    clockToleranceSeconds: config.clockToleranceSeconds,
-    maxTokenBytes: config.maxTokenBytes,
-    maxTokenLifetimeSeconds: config.maxTokenTtlSeconds,
-    now,
-  })
-  const app = buildApp({ keyring, verifier, metrics, logger, now })
+  const app = buildApp({ cbc: parts.cbc, keyring: parts.keyring, metrics: parts.metrics, logger })
   return {
     app,
-    keyring,
-    metrics,
+    cbc: parts.cbc,
+    keyring: parts.keyring,
+    metrics: parts.metrics,
     async start() {
-      const address = await app.listen({ port: config.port, host: config.host })
-      await keyring.start()
+      const address = await app.listen({ port, host })
+      await parts.cbc.start()
       return address
     },
     async close() {
       await app.close()
-      await keyring.close()
+      await parts.cbc.close()
     },
   }
 }

@@ -51,10 +51,13 @@ const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/
  * `exp` → `nbf`/`iat` in the future → `revoked_before` → `iss` → `aud`. Nothing in a payload is
  * read before its signature has verified.
  *
+ * This is one piece of the path, not the path: it neither re-reads the backend for an unknown
+ * `kid` (a replica would refuse a new key's tokens until its next poll) nor counts or logs a
+ * rejection. An API uses `createCbcJwt().authenticate`, which does all of it.
+ *
  * @example
  * const verifier = createVerifier({ issuer: 'cbc-omega2', audience: 'cbc-api', clockToleranceSeconds: 30, maxTokenBytes: 8192 })
- * const result = verifier.verify(token, keyring.keyset())
- * if (!result.ok) reply.code(401).send({ error: 'invalid_token', reason: result.reason })
+ * const result = verifier.verify(token, keyring.keyset()) // offline checks, e.g. `cbc-jwt token verify`
  */
 export function createVerifier(options: VerifierOptions): Verifier {
   const { issuer, audience, clockToleranceSeconds: leeway, maxTokenBytes } = options

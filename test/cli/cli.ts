@@ -35,7 +35,7 @@ export function cbcJwt(args: string[], opts: CliOptions = {}): Promise<CliResult
     const timer = setTimeout(() => {
       child.kill('SIGKILL')
       reject(new Error(`cbc-jwt ${args.join(' ')} did not finish in time; stderr: ${stderr}`))
-    }, opts.timeoutMs ?? 15_000)
+    }, opts.timeoutMs ?? 60_000)
     child.on('error', reject)
     child.on('close', (code) => {
       clearTimeout(timer)

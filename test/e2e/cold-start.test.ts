@@ -9,7 +9,7 @@ import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { KubeletVolume } from '../support/kubelet-volume.js'
 import { makeKey, makeKeyset } from '../support/keys.js'
-import { valueOf } from '../support/metrics-text.js'
+import { series, valueOf } from '../support/metrics-text.js'
 import { PROJECT_ROOT, startService, type RunningService } from '../support/service.js'
 import { waitFor } from '../support/wait.js'
 
@@ -61,8 +61,12 @@ describe('cold start with the secret directory missing', () => {
     const m = await service.metrics()
     assert.equal(valueOf(m, 'cbc_jwt_keys_loaded'), 0)
     assert.equal(valueOf(m, 'cbc_jwt_active_key_age_seconds'), undefined)
+    // CONTRACT §6/§7: with no keyset loaded every token gets 503 not_ready, and none is counted.
     const res = await service.get('/v1/whoami', { authorization: 'Bearer a.b.c' })
-    assert.equal(res.status, 401)
+    assert.equal(res.status, 503)
+    assert.deepEqual(res.json, { error: 'temporarily_unavailable', reason: 'not_ready' })
+    const failures = series(await service.metrics(), 'cbc_jwt_auth_failures_total')
+    assert.equal(failures.reduce((sum, s) => sum + s.value, 0), 0, 'a not_ready answer was counted as an auth failure')
     const logged = await waitFor(() => service.logs().find((l) => l.event === 'backend_error'), { what: 'a backend_error log line' })
     assert.equal(logged.reason, 'not_found')
     assert.equal(logged.location, keysetFile)

@@ -97,7 +97,7 @@ export async function startService(opts: StartOptions = {}): Promise<RunningServ
         if (child.exitCode !== null) throw new Error(`service exited with ${child.exitCode}: ${out.slice(-600)}`)
         return (await get(route)).status === 200
       },
-      { timeoutMs: opts.timeoutMs ?? 15_000, intervalMs: 100, what: `${route} 200` },
+      { timeoutMs: opts.timeoutMs ?? 60_000, intervalMs: 100, what: `${route} 200` },
     )
   } catch (err) {
     await service.stop()

@@ -1,0 +1,41 @@
+import type { Registry } from 'prom-client'
+import type { JwtClaims } from '../verifier/claims.js'
+import type { CbcJwt } from './cbc-jwt.js'
+import { createCbcJwt } from './compose.js'
+import type { CbcJwtOptions } from './options.js'
+
+/** What a framework adapter puts on an authenticated request (`request.auth`, `req.auth`). */
+export interface CbcJwtAuth<Claims extends JwtClaims = JwtClaims> {
+  /** The key that verified the token. */
+  kid: string
+  /** The token's claims, verified. */
+  claims: Claims
+}
+
+/** Options of the Fastify plugin and the Express middleware. */
+export interface CbcJwtAdapterOptions extends CbcJwtOptions {
+  /**
+   * An instance you built with `createCbcJwt` and start and close yourself. Without it, the
+   * adapter builds one from the other options (and the environment) and owns it.
+   */
+  cbc?: CbcJwt | undefined
+  /**
+   * The prom-client registry for the metrics; `false` for none (you call
+   * `cbc.registerMetrics` yourself).
+   * @default prom-client's default registry
+   */
+  registry?: Registry | false | undefined
+}
+
+/** The instance an adapter works with, whether it owns it, and the metrics placed. */
+export function adapterCore(options: CbcJwtAdapterOptions): { cbc: CbcJwt; owned: boolean } {
+  const { cbc: given, registry, ...rest } = options
+  const cbc = given ?? createCbcJwt(rest)
+  if (registry !== false) cbc.registerMetrics(registry)
+  return { cbc, owned: given === undefined }
+}
+
+/** `X-Forwarded-For` as one string (several headers are joined, as proxies would). */
+export function forwardedFor(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(', ') : value
+}

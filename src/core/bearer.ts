@@ -1,0 +1,61 @@
+/**
+ * The credential of a request, from its `Authorization` header(s) (RFC 6750 §2.1, RFC 7235).
+ * The rules, decided once for every adapter:
+ *
+ * - no header, or an empty one → `missing`;
+ * - another scheme (`Basic …`, `Digest …`) → `missing`: no bearer credential was presented
+ *   (RFC 6750 §3.1: a request without authentication information gets no error code);
+ * - the scheme is matched case-insensitively (`bearer`, `BEARER`);
+ * - `Bearer` without a token, or with more than one (`Bearer a b`) → `malformed`;
+ * - more than one `Authorization` header → `malformed`, never one of them picked: two proxies
+ *   that pick differently (first vs last) would authorise one request as two identities.
+ *
+ * The token itself (size, then the JWS compact alphabet and shape) is the verifier's to judge.
+ */
+export type BearerCredential = { token: string } | { reason: 'missing' | 'malformed' }
+
+/** A header value as Node and the frameworks give it: a string, several, or none. */
+export type AuthorizationHeader = string | readonly string[] | undefined
+
+const MISSING = { reason: 'missing' } as const
+const MALFORMED = { reason: 'malformed' } as const
+
+export function bearerCredential(header: AuthorizationHeader): BearerCredential {
+  let value: string | undefined
+  if (typeof header === 'string') value = header
+  else if (header !== undefined) {
+    if (header.length > 1) return MALFORMED
+    value = header[0]
+  }
+  if (value === undefined) return MISSING
+  // Leading and trailing whitespace is not part of a field value (RFC 9110 §5.5).
+  const trimmed = value.trim()
+  if (trimmed === '') return MISSING
+  const space = trimmed.search(/[ \t]/)
+  const scheme = space === -1 ? trimmed : trimmed.slice(0, space)
+  if (scheme.length !== 6 || scheme.toLowerCase() !== 'bearer') return MISSING
+  if (space === -1) return MALFORMED
+  const token = trimmed.slice(space + 1).replace(/^[ \t]+/, '')
+  if (/[ \t]/.test(token)) return MALFORMED
+  return { token }
+}
+
+/**
+ * Every `Authorization` value of a request, from Node's `rawHeaders` (name, value, name,
+ * value, …). Node's parsed `headers` keep only the first `authorization` and drop the rest,
+ * so a request carrying two would look like one carrying the first: adapters read the raw list.
+ *
+ * @returns undefined (none), the one value, or every value when there are several.
+ */
+export function authorizationFromRawHeaders(rawHeaders: readonly string[]): AuthorizationHeader {
+  let found: string | undefined
+  let all: string[] | undefined
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!
+    if (name.length !== 13 || name.toLowerCase() !== 'authorization') continue
+    const value = rawHeaders[i + 1]!
+    if (found === undefined) found = value
+    else (all ??= [found]).push(value)
+  }
+  return all ?? found
+}

@@ -1,0 +1,141 @@
+import { register as defaultRegistry, type Metric, type Registry } from 'prom-client'
+import type { KeysetBackend } from '../backends/backend.js'
+import { createFileBackend } from '../backends/file-backend.js'
+import { createVaultBackend, vaultOptionsFromEnv } from '../backends/vault/index.js'
+import type { CbcJwtConfig } from '../config.js'
+import { ConfigError } from '../errors.js'
+import { createKeyring, type Keyring } from '../keyring/keyring.js'
+import { createMetrics, type Metrics } from '../metrics/metrics.js'
+import type { AuthFailureReason } from '../reasons.js'
+import { createVerifier, type Verifier, type VerifyResult } from '../verifier/verifier.js'
+import { bearerCredential } from './bearer.js'
+import type { CbcJwt, RequestContext } from './cbc-jwt.js'
+import { jwksBody, keysBody } from './keys-view.js'
+import { createJsonLogger, type CbcJwtLogger } from './logger.js'
+import { resolveConfig, type CbcJwtOptions } from './options.js'
+import { REJECTIONS, type AuthRejection } from './rejection.js'
+import { signWith } from './sign.js'
+
+/** The composition and its parts, for the service (which serves its own registry and probes). */
+export interface CbcJwtParts {
+  cbc: CbcJwt
+  config: CbcJwtConfig
+  backend: KeysetBackend
+  keyring: Keyring
+  verifier: Verifier
+  metrics: Metrics
+  logger: CbcJwtLogger
+}
+
+/**
+ * The one composition root: backend → keyring → verifier → metrics → rejection log. The
+ * service, the Fastify plugin and the Express middleware are all built on it.
+ */
+export function composeCbcJwt(options: CbcJwtOptions = {}): CbcJwtParts {
+  const config = resolveConfig(options)
+  const env = options.env ?? process.env
+  const now = options.now ?? Date.now
+  const logger = options.logger ?? createJsonLogger(config.logLevel)
+  const backend = backendFor(options.backend, config, env, logger)
+  let metrics: Metrics | undefined
+  const keyring = createKeyring({
+    backend,
+    logger,
+    now,
+    refreshIntervalMs: config.refreshIntervalSeconds * 1000,
+    unknownKidCooldownMs: config.unknownKidCooldownSeconds * 1000,
+    events: {
+      onBackendError: (reason) => metrics?.backendError(reason),
+      onRotation: () => metrics?.rotation(),
+    },
+  })
+  metrics = createMetrics({ keyring, refreshIntervalSeconds: config.refreshIntervalSeconds, now })
+  const verifier = createVerifier({
+    issuer: config.issuer,
+    audience: config.audience,
+    clockToleranceSeconds: config.clockToleranceSeconds,
+    maxTokenBytes: config.maxTokenBytes,
+    maxTokenLifetimeSeconds: config.maxTokenTtlSeconds,
+    now,
+  })
+  const counted = metrics
+
+  function reject(reason: AuthFailureReason, result: Extract<VerifyResult, { ok: false }> | undefined, request: RequestContext | undefined): AuthRejection {
+    counted.authFailure(reason)
+    const line: Record<string, unknown> = { event: 'auth_rejected', reason, kid: result?.kid ?? null, client_id: result?.clientId ?? null }
+    if (request?.remoteAddress !== undefined) line.remote_addr = request.remoteAddress
+    logger.warn(line, 'token rejected')
+    return REJECTIONS[reason]
+  }
+
+  let started: Promise<void> | undefined
+  let closed: Promise<void> | undefined
+  const cbc: CbcJwt = {
+    config: Object.freeze({ ...config }),
+    start: () => (started ??= keyring.start()),
+    close: () => (closed ??= keyring.close()),
+    ready: () => keyring.ready(),
+    async authenticate(header, request) {
+      // Before the first keyset every answer would be a guess: 503, and nothing counted.
+      if (!keyring.ready()) return REJECTIONS.not_ready
+      const credential = bearerCredential(header)
+      if (!('token' in credential)) return reject(credential.reason, undefined, request)
+      // Awaited whether the verifier answers at once or later: it may move work off the loop.
+      let result = await verifier.verify(credential.token, keyring.keyset())
+      if (!result.ok && result.reason === 'unknown_kid' && result.kid !== undefined) {
+        // Maybe a rotation this replica has not seen yet: one shared re-read, behind a cooldown.
+        await keyring.refreshForUnknownKid()
+        result = await verifier.verify(credential.token, keyring.keyset())
+      }
+      if (!result.ok) return reject(result.reason, result, request)
+      return { ok: true, kid: result.kid, claims: result.claims as never }
+    },
+    sign: (claims, signOptions = {}) =>
+      signWith(keyring.keyset(), claims, signOptions, {
+        issuer: config.issuer,
+        audience: config.audience,
+        maxTokenTtlSeconds: config.maxTokenTtlSeconds,
+        nowMs: now(),
+      }),
+    jwks: () => jwksBody(keyring, now()),
+    keys: () => keysBody(keyring, now()),
+    registerMetrics(registry: Registry = defaultRegistry) {
+      for (const metric of counted.registry.getMetricsAsArray() as unknown as Array<Metric<string> & { name: string }>) {
+        const present = registry.getSingleMetric(metric.name)
+        if (present === metric) continue
+        if (present) registry.removeSingleMetric(metric.name)
+        registry.registerMetric(metric)
+      }
+    },
+  }
+  return { cbc, config, backend, keyring, verifier, metrics, logger }
+}
+
+function backendFor(given: CbcJwtOptions['backend'], config: CbcJwtConfig, env: NodeJS.ProcessEnv, logger: CbcJwtLogger): KeysetBackend {
+  if (typeof given === 'object') return given
+  if (config.backend === 'vault') return createVaultBackend(vaultOptionsFromEnv(env), { logger })
+  if (config.keysetFile === undefined) {
+    throw new ConfigError(
+      'no keyset configured: set CBC_JWT_KEYSET_FILE (or CBC_JWT_BACKEND=vault and VAULT_ADDR), or pass keysetFile or backend to createCbcJwt; `npx cbc-jwt keyset init --alg ES256 > keyset.json` makes one',
+    )
+  }
+  return createFileBackend(config.keysetFile)
+}
+
+/**
+ * Builds cbc-jwt for an API, configured by the environment of CONTRACT §2 unless options say
+ * otherwise. Nothing is read until `start()`.
+ *
+ * @example
+ * import { createCbcJwt } from 'cbc-jwt'
+ * const cbc = createCbcJwt()                 // CBC_JWT_KEYSET_FILE, CBC_JWT_ISSUER, …
+ * await cbc.start()
+ * cbc.registerMetrics()                      // on prom-client's default registry
+ * const result = await cbc.authenticate(req.headers.authorization)
+ *
+ * @example
+ * const cbc = createCbcJwt({ keysetFile: '/var/run/secrets/cbc-jwt/jwt-keyset', audience: 'orders-api', env: {} })
+ */
+export function createCbcJwt(options: CbcJwtOptions = {}): CbcJwt {
+  return composeCbcJwt(options).cbc
+}

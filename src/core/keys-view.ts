@@ -1,0 +1,62 @@
+import type { JsonWebKey } from 'node:crypto'
+import type { Keyring } from '../keyring/keyring.js'
+import type { KeyStatus } from '../keyset/document.js'
+
+/** One key of the JWK Set: public members only, with `kid`, `alg` and `use: "sig"`. */
+export type PublicJwk = JsonWebKey & { kid: string; alg: string; use: 'sig' }
+
+/** The body of `GET /.well-known/jwks.json` (RFC 7517 §5). */
+export interface JwksBody {
+  keys: PublicJwk[]
+}
+
+/** The body of `GET /v1/keys`: metadata of every key of the keyset in force, never material. */
+export interface KeysBody {
+  current: string
+  revoked_before: string | null
+  keys: Array<{
+    kid: string
+    alg: string
+    status: KeyStatus
+    created_at: string
+    age_seconds: number
+    not_after: string | null
+    /** false once past `not_after` (the key is still listed until a rotation prunes it). */
+    verifies: boolean
+  }>
+}
+
+/**
+ * The public halves of the asymmetric keys that verify at `now`. HMAC keys have no public half
+ * and are never listed; private members are never copied (`publicJwk` holds none).
+ */
+export function jwksBody(keyring: Pick<Keyring, 'verifyingKeys'>, now: number): JwksBody {
+  return {
+    keys: keyring
+      .verifyingKeys(now)
+      .filter((k) => k.publicJwk !== undefined)
+      .map((k) => ({ ...k.publicJwk, kid: k.kid, alg: k.alg, use: 'sig' as const })),
+  }
+}
+
+/** Key metadata, or undefined before the first keyset is loaded. */
+export function keysBody(keyring: Pick<Keyring, 'keyset'>, now: number): KeysBody | undefined {
+  const keyset = keyring.keyset()
+  if (!keyset) return undefined
+  return {
+    current: keyset.current.kid,
+    revoked_before: keyset.document.revoked_before ?? null,
+    keys: keyset.document.keys.map((entry) => {
+      const key = keyset.keys.get(entry.kid)!
+      return {
+        kid: entry.kid,
+        alg: entry.alg,
+        status: key.status,
+        created_at: entry.created_at,
+        age_seconds: Math.max(0, Math.floor((now - key.createdAt) / 1000)),
+        not_after: entry.not_after ?? null,
+        verifies: key.notAfter === undefined || now < key.notAfter,
+      }
+    }),
+  }
+}

@@ -1,0 +1,41 @@
+import type { JwtClaims } from '../verifier/claims.js'
+
+/** RFC 6749 §3.3 scope-token: printable ASCII without space, `"` and `\`. */
+const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/
+
+/** A 403 for a verified token that lacks a scope (RFC 6750 §3.1 `insufficient_scope`). */
+export interface ScopeRejection {
+  status: 403
+  headers: Readonly<Record<string, string>>
+  body: Readonly<{ error: 'insufficient_scope'; scope: string }>
+}
+
+/**
+ * Checks a scope named in code once, when a route is declared, and builds its 403 answer.
+ * Throws `TypeError` for a scope that is not one RFC 6749 scope-token (it would have to be
+ * quoted into `WWW-Authenticate`, and a space would make it two scopes).
+ */
+export function scopeRequirement(scope: string): ScopeRejection {
+  if (typeof scope !== 'string' || !SCOPE_TOKEN.test(scope)) {
+    throw new TypeError(`requireScope(scope): scope must be one RFC 6749 scope-token (no spaces or quotes), got ${JSON.stringify(scope)}`)
+  }
+  return Object.freeze({
+    status: 403,
+    headers: Object.freeze({
+      'www-authenticate': `Bearer error="insufficient_scope", scope="${scope}"`,
+      'cache-control': 'no-store',
+      'content-type': 'application/json; charset=utf-8',
+    }),
+    body: Object.freeze({ error: 'insufficient_scope', scope }),
+  } as const)
+}
+
+/**
+ * Whether the token's `scope` claim holds exactly `scope`: a space-separated string
+ * (RFC 8693 §4.2) or an array of strings. `orders` does not match `orders:read`, nor the reverse.
+ */
+export function hasScope(claims: Pick<JwtClaims, 'scope'>, scope: string): boolean {
+  const granted = claims.scope
+  if (typeof granted === 'string') return granted.split(' ').includes(scope)
+  return Array.isArray(granted) && granted.includes(scope)
+}

@@ -1,0 +1,74 @@
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { adapterCore, forwardedFor, type CbcJwtAdapterOptions } from '../core/adapter.js'
+import { authorizationFromRawHeaders } from '../core/bearer.js'
+import { REJECTIONS } from '../core/rejection.js'
+import { hasScope, scopeRequirement } from '../core/scope.js'
+import { CbcJwtError, ERROR_CODES } from '../errors.js'
+import type { CbcJwtHook } from './types.js'
+
+/** Options of the Fastify plugin: `createCbcJwt`'s, plus `cbc` and `registry`. */
+export type CbcJwtFastifyOptions = CbcJwtAdapterOptions
+
+const plugin: FastifyPluginAsync<CbcJwtFastifyOptions> = async (app: FastifyInstance, options: CbcJwtFastifyOptions) => {
+  // A second registration (here or in a parent scope) would build a second keyring whose
+  // options silently lose to the first: refuse it with a clear message instead.
+  if (app.hasDecorator('cbcJwt')) {
+    throw new CbcJwtError(ERROR_CODES.ALREADY_REGISTERED, 'cbc-jwt/fastify is already registered on this Fastify instance or a parent: register it once, at the root')
+  }
+  const { cbc, owned } = adapterCore(options)
+  app.decorate('cbcJwt', cbc)
+  app.decorateRequest('auth', null)
+
+  const authenticate: CbcJwtHook = async (request, reply) => {
+    const result = await cbc.authenticate(authorizationFromRawHeaders(request.raw.rawHeaders), {
+      remoteAddress: request.socket.remoteAddress,
+      forwardedFor: forwardedFor(request.headers['x-forwarded-for']),
+    })
+    if (result.ok) {
+      request.auth = { kid: result.kid, claims: result.claims }
+      return
+    }
+    await reply.code(result.status).headers(result.headers).send(result.body)
+  }
+  app.decorate('authenticate', authenticate)
+
+  app.decorate('requireScope', (scope: string): CbcJwtHook => {
+    const denial = scopeRequirement(scope)
+    let warned = false
+    return async (request: FastifyRequest, reply: FastifyReply) => {
+      const auth = request.auth
+      if (!auth) {
+        // A route that checks a scope but never authenticated: fail closed, tell the developer once.
+        if (!warned) {
+          warned = true
+          request.log.warn({ event: 'scope_without_authentication', route: request.routeOptions.url, scope }, 'requireScope ran before app.authenticate: the request is refused (401)')
+        }
+        const missing = REJECTIONS.missing
+        await reply.code(missing.status).headers(missing.headers).send(missing.body)
+        return
+      }
+      if (!hasScope(auth.claims, scope)) await reply.code(denial.status).headers(denial.headers).send(denial.body)
+    }
+  })
+
+  if (owned) {
+    app.addHook('onClose', async () => cbc.close())
+    // The app's ready() waits for the first read; a failed one leaves the routes answering 503.
+    await cbc.start()
+  }
+}
+
+/**
+ * The Fastify plugin: `app.authenticate`, `app.requireScope(scope)`, `request.auth`, the
+ * metrics on prom-client's default registry (or `registry`), started with the app and closed
+ * with it. Configured by the environment (CONTRACT §2) unless options say otherwise.
+ *
+ * @example
+ * import Fastify from 'fastify'
+ * import cbcJwt from 'cbc-jwt/fastify'
+ * const app = Fastify()
+ * await app.register(cbcJwt)
+ * app.get('/orders', { onRequest: [app.authenticate, app.requireScope('orders:read')] }, async (request) => request.auth!.claims.sub)
+ */
+export const cbcJwtPlugin = fp(plugin, { name: 'cbc-jwt', fastify: '5.x' })

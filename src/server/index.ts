@@ -1,0 +1,10 @@
+/**
+ * `cbc-jwt/server`: the service as a library — the Fastify app with every route of CONTRACT
+ * §2 and §7, built on `createCbcJwt`. Loads Fastify and pino; the root entry does not.
+ */
+export { createService, type Service } from './service.js'
+export { buildApp, MAX_HEADER_BYTES, type AppDeps } from './app.js'
+export { createLogger } from './logger.js'
+export { identityHeaders } from './identity-headers.js'
+export { createBackendFromConfig } from '../backends/from-config.js'
+export { serviceConfigFromEnv, listenConfigFromEnv, type ServiceConfig, type ListenConfig } from '../config.js'

@@ -1,0 +1,124 @@
+// nginx auth_request in front of an API, with cbc-jwt as the sidecar: the configuration of
+// docs/forward-auth.md, run by a real nginx against the real built service.
+import assert from 'node:assert/strict'
+import fs from 'node:fs'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { authFailures, startWithKeyset, type KeysetService } from '../server/fixtures.js'
+import { freePort } from '../support/free-port.js'
+import { makeKey, makeKeyset, signToken, validClaims } from '../support/keys.js'
+import { startNginx, type RunningNginx } from '../support/nginx.js'
+import { PROJECT_ROOT } from '../support/service.js'
+import { waitFor } from '../support/wait.js'
+
+const DOC = fs.readFileSync(path.join(PROJECT_ROOT, 'docs/forward-auth.md'), 'utf8')
+
+/** The nginx block of the docs, with the doc's three ports replaced. */
+function documentedServerBlock(ports: { nginx: number; cbc: number; api: number }): string {
+  const m = /<!-- nginx-config:begin -->\n```nginx\n([\s\S]*?)```\n<!-- nginx-config:end -->/.exec(DOC)
+  assert.ok(m, 'docs/forward-auth.md has no nginx block between the markers')
+  const block = m[1]!
+  for (const address of ['127.0.0.1:8080', '127.0.0.1:8000', '127.0.0.1:9000']) assert.ok(block.includes(address), address)
+  return block.replaceAll('127.0.0.1:8080', `127.0.0.1:${ports.nginx}`).replaceAll('127.0.0.1:8000', `127.0.0.1:${ports.cbc}`).replaceAll('127.0.0.1:9000', `127.0.0.1:${ports.api}`)
+}
+
+describe('nginx auth_request → cbc-jwt /v1/auth → the API (real nginx)', () => {
+  const key = makeKey('ES256', 'k-nginx')
+  const seen: Array<{ url: string; headers: http.IncomingHttpHeaders }> = []
+  let api: http.Server
+  let cbc: KeysetService
+  let nginx: RunningNginx
+  let dir: string
+  let base: string
+
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-jwt-nginx-'))
+    api = http.createServer((req, res) => {
+      seen.push({ url: req.url ?? '', headers: req.headers })
+      res.setHeader('content-type', 'application/json')
+      res.end(JSON.stringify({ ok: true }))
+    })
+    await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', () => resolve()))
+    cbc = await startWithKeyset(makeKeyset([key]))
+    const port = await freePort()
+    nginx = await startNginx(dir, documentedServerBlock({ nginx: port, cbc: cbc.service.port, api: (api.address() as AddressInfo).port }), port)
+    base = `http://127.0.0.1:${port}`
+  })
+  after(async () => {
+    await nginx?.stop()
+    await cbc?.stop()
+    await new Promise((resolve) => api?.close(resolve))
+    if (dir) fs.rmSync(dir, { recursive: true, force: true })
+  })
+
+  const call = async (url: string, headers: Record<string, string> = {}, method = 'GET') => {
+    const res = await fetch(base + url, { method, headers, signal: AbortSignal.timeout(10_000) })
+    const body = await res.text()
+    return { status: res.status, headers: res.headers, body }
+  }
+
+  it('a valid token → the API gets the request with the identity headers', async () => {
+    const claims = validClaims({ sub: 'alice', client_id: 'billing', scope: 'orders:read orders:write' })
+    const res = await call('/orders/42?x=1', { authorization: `Bearer ${signToken(key, claims)}` }, 'POST')
+    assert.equal(res.status, 200, res.body)
+    const got = seen.at(-1)!
+    assert.equal(got.url, '/orders/42?x=1')
+    assert.equal(got.headers['x-auth-subject'], 'alice')
+    assert.equal(got.headers['x-auth-client-id'], 'billing')
+    assert.equal(got.headers['x-auth-scope'], 'orders:read orders:write')
+    assert.equal(got.headers['x-auth-kid'], 'k-nginx')
+    assert.equal(got.headers['x-auth-expires'], String(claims.exp))
+  })
+
+  it('attack: identity headers forged by the client never reach the API', async () => {
+    const claims = validClaims({ sub: undefined, scope: undefined, client_id: 'billing' })
+    const res = await call('/orders', {
+      authorization: `Bearer ${signToken(key, claims)}`,
+      'x-auth-subject': 'admin',
+      'x-auth-scope': 'admin:all',
+      'x-auth-client-id': 'root',
+    })
+    assert.equal(res.status, 200, res.body)
+    const got = seen.at(-1)!
+    assert.equal(got.headers['x-auth-subject'], undefined, 'a forged X-Auth-Subject passed')
+    assert.equal(got.headers['x-auth-scope'], undefined, 'a forged X-Auth-Scope passed')
+    assert.equal(got.headers['x-auth-client-id'], 'billing')
+  })
+
+  it('a bad token → 401 from nginx with the reason (header and body) and the challenge; the API never sees it; counted', async () => {
+    const before = authFailures(await cbc.service.metrics())
+    const apiCalls = seen.length
+    const res = await call('/orders', { authorization: `Bearer ${signToken(key, validClaims({ exp: Math.floor(Date.now() / 1000) - 3600 }))}` })
+    assert.equal(res.status, 401)
+    assert.equal(res.headers.get('x-auth-reason'), 'expired')
+    assert.equal(res.headers.get('www-authenticate'), 'Bearer error="invalid_token"')
+    assert.deepEqual(JSON.parse(res.body), { error: 'invalid_token', reason: 'expired' })
+    assert.equal(seen.length, apiCalls)
+    assert.equal(authFailures(await cbc.service.metrics()).expired - before.expired, 1)
+  })
+
+  it('no token → 401 missing with the bare Bearer challenge', async () => {
+    const res = await call('/orders')
+    assert.equal(res.status, 401)
+    assert.equal(res.headers.get('x-auth-reason'), 'missing')
+    assert.equal(res.headers.get('www-authenticate'), 'Bearer')
+  })
+
+  it('revocation takes effect at once: cbc-jwt revoke (a rewritten keyset) refuses the token on the next requests', async () => {
+    const token = signToken(key, validClaims({ iat: Math.floor(Date.now() / 1000) - 60 }))
+    assert.equal((await call('/orders', { authorization: `Bearer ${token}` })).status, 200)
+    cbc.volume.writeKeyset(makeKeyset([key], { revoked_before: new Date().toISOString() }))
+    // The file backend reacts to the volume's change event; no refresh interval is waited for.
+    const res = await waitFor(
+      async () => {
+        const r = await call('/orders', { authorization: `Bearer ${token}` })
+        return r.status === 401 && r
+      },
+      { timeoutMs: 5000, intervalMs: 100, what: 'the revoked token to be refused' },
+    )
+    assert.equal(res.headers.get('x-auth-reason'), 'revoked')
+  })
+})

@@ -1,0 +1,150 @@
+import assert from 'node:assert/strict'
+import { afterEach, describe, it } from 'node:test'
+import Fastify, { type FastifyInstance } from 'fastify'
+import { Registry } from 'prom-client'
+import cbcJwt from '../../src/fastify/index.js'
+import { makeKey, makeKeyset, signToken, validClaims } from '../support/keys.js'
+import { parseExposition, valueOf } from '../support/metrics-text.js'
+import { captureLogger, tempKeyset } from '../core/fixtures.js'
+
+const key = makeKey('ES256', 'k-fastify')
+const cleanups: Array<() => unknown> = []
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c()
+})
+
+async function appWith(extra: Record<string, unknown> = {}) {
+  const ks = tempKeyset(makeKeyset([key]))
+  cleanups.push(ks.cleanup)
+  const registry = new Registry()
+  const { lines, logger } = captureLogger()
+  const app = Fastify()
+  cleanups.push(() => app.close())
+  await app.register(cbcJwt, { keysetFile: ks.file, env: {}, registry, logger, ...extra })
+  app.get('/orders', { onRequest: [app.authenticate, app.requireScope('orders:read')] }, async (request) => ({ sub: request.auth?.claims.sub, kid: request.auth?.kid }))
+  app.get('/me', { onRequest: app.authenticate }, async (request) => ({ sub: request.auth?.claims.sub }))
+  app.get('/public', async (request) => ({ auth: request.auth }))
+  app.get('/scope-only', { onRequest: app.requireScope('orders:read') }, async () => 'never')
+  await app.ready()
+  return { app, registry, lines }
+}
+
+const bearer = (claims: Record<string, unknown> = {}) => ({ authorization: `Bearer ${signToken(key, validClaims(claims))}` })
+
+describe('cbc-jwt/fastify', () => {
+  it('a valid token with the scope → 200 and request.auth', async () => {
+    const { app } = await appWith()
+    const res = await app.inject({ url: '/orders', headers: bearer({ sub: 'alice', scope: 'orders:read orders:write' }) })
+    assert.equal(res.statusCode, 200)
+    assert.deepEqual(res.json(), { sub: 'alice', kid: 'k-fastify' })
+  })
+
+  it('the scope claim may be an array', async () => {
+    const { app } = await appWith()
+    const res = await app.inject({ url: '/orders', headers: bearer({ scope: ['orders:read'] }) })
+    assert.equal(res.statusCode, 200)
+  })
+
+  it('no token → 401 of CONTRACT §2, counted on the given registry', async () => {
+    const { app, registry } = await appWith()
+    const res = await app.inject({ url: '/orders' })
+    assert.equal(res.statusCode, 401)
+    assert.equal(res.headers['www-authenticate'], 'Bearer')
+    assert.match(String(res.headers['content-type']), /^application\/json/)
+    assert.deepEqual(res.json(), { error: 'invalid_token', reason: 'missing' })
+    assert.equal(valueOf(parseExposition(await registry.metrics()), 'cbc_jwt_auth_failures_total', { reason: 'missing' }), 1)
+  })
+
+  it('a token without the scope → 403 insufficient_scope (RFC 6750), not counted as an auth failure', async () => {
+    const { app, registry } = await appWith()
+    const res = await app.inject({ url: '/orders', headers: bearer({ scope: 'orders:readx orders' }) })
+    assert.equal(res.statusCode, 403)
+    assert.equal(res.headers['www-authenticate'], 'Bearer error="insufficient_scope", scope="orders:read"')
+    assert.deepEqual(res.json(), { error: 'insufficient_scope', scope: 'orders:read' })
+    const expo = parseExposition(await registry.metrics())
+    assert.equal(expo.samples.filter((s) => s.name === 'cbc_jwt_auth_failures_total').reduce((n, s) => n + s.value, 0), 0)
+  })
+
+  it('request smuggling: two Authorization headers → 401 malformed, never one of them picked', async () => {
+    const { app } = await appWith()
+    const good = bearer().authorization
+    // light-my-request passes an array as repeated header lines, like a client sending two.
+    const res = await app.inject({ url: '/me', headers: { authorization: [good, good] as unknown as string } })
+    assert.equal(res.statusCode, 401)
+    assert.equal(res.json().reason, 'malformed')
+  })
+
+  it('a Basic credential → 401 missing; a garbled one → 401 malformed; never a 500', async () => {
+    const { app } = await appWith()
+    for (const [authorization, reason] of [['Basic dXNlcjpwYXNz', 'missing'], ['Bearer', 'malformed'], ['Bearer a b', 'malformed'], ['Bearer ✓.✓.✓', 'malformed']] as const) {
+      const res = await app.inject({ url: '/me', headers: { authorization } })
+      assert.equal(res.statusCode, 401, authorization)
+      assert.equal(res.json().reason, reason, authorization)
+    }
+  })
+
+  it('routes without the hook stay public, request.auth null', async () => {
+    const { app } = await appWith()
+    const res = await app.inject({ url: '/public' })
+    assert.deepEqual(res.json(), { auth: null })
+  })
+
+  it('requireScope on a route without authentication → 401 (fails closed, never a 500) and one warning', async () => {
+    const { app } = await appWith()
+    for (let i = 0; i < 2; i++) {
+      const res = await app.inject({ url: '/scope-only', headers: bearer({ scope: 'orders:read' }) })
+      assert.equal(res.statusCode, 401)
+      assert.deepEqual(res.json(), { error: 'invalid_token', reason: 'missing' })
+    }
+  })
+
+  it('requireScope with a scope that is not one scope-token throws at once', async () => {
+    const { app } = await appWith()
+    assert.throws(() => app.requireScope('a b'), TypeError)
+    assert.throws(() => app.requireScope('a"b'), TypeError)
+  })
+
+  it('registered twice → a clear ERR_ALREADY_REGISTERED error, not a second keyring', async () => {
+    const ks = tempKeyset(makeKeyset([key]))
+    cleanups.push(ks.cleanup)
+    const app = Fastify()
+    cleanups.push(() => app.close())
+    await app.register(cbcJwt, { keysetFile: ks.file, env: {}, registry: new Registry(), logLevel: 'silent' })
+    await assert.rejects(
+      async () => {
+        await app.register(cbcJwt, { keysetFile: ks.file, env: {}, registry: new Registry(), logLevel: 'silent' })
+      },
+      (err: any) => err.code === 'ERR_ALREADY_REGISTERED' && /already registered/.test(err.message),
+    )
+  })
+
+  it('starts with the app (ready after the first read) and closes with it', async () => {
+    const { app } = await appWith()
+    assert.equal(app.cbcJwt.ready(), true)
+    await app.close()
+    // After close the keyring keeps its last keyset but nothing runs: a second close is harmless.
+    await app.cbcJwt.close()
+  })
+
+  it('an instance given as `cbc` is used as it is and not closed by the plugin', async () => {
+    const ks = tempKeyset(makeKeyset([key]))
+    cleanups.push(ks.cleanup)
+    const { createCbcJwt } = await import('../../src/core/compose.js')
+    const cbc = createCbcJwt({ keysetFile: ks.file, env: {}, logLevel: 'silent' })
+    cleanups.push(() => cbc.close())
+    await cbc.start()
+    const app = Fastify()
+    await app.register(cbcJwt, { cbc, registry: false })
+    app.get('/me', { onRequest: app.authenticate }, async (request) => request.auth?.kid)
+    assert.equal((await app.inject({ url: '/me', headers: bearer() })).body, 'k-fastify')
+    await app.close()
+    assert.equal(cbc.ready(), true)
+  })
+
+  it('oversized token within the host server’s header limit → 401 too_large', async () => {
+    const { app } = await appWith()
+    const res = await app.inject({ url: '/me', headers: bearer({ padding: 'x'.repeat(9000) }) })
+    assert.equal(res.statusCode, 401)
+    assert.equal(res.json().reason, 'too_large')
+  })
+})

@@ -1,0 +1,138 @@
+import assert from 'node:assert/strict'
+import { afterEach, describe, it } from 'node:test'
+import type { KeysetBackend } from '../../src/backends/backend.js'
+import { serviceConfigFromEnv } from '../../src/config.js'
+import { createLogger } from '../../src/server/logger.js'
+import { createService, type Service } from '../../src/server/service.js'
+import { makeKey, makeKeyset, signToken, validClaims } from '../support/keys.js'
+import { parseExposition, series } from '../support/metrics-text.js'
+
+const key = makeKey('ES256', 'k-fwd')
+const cleanups: Array<() => unknown> = []
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c()
+})
+
+function memoryBackend(text: string | undefined): KeysetBackend {
+  return {
+    kind: 'memory',
+    location: 'memory',
+    read: async () => {
+      if (text === undefined) throw Object.assign(new Error('nothing yet'), { reason: 'not_found' })
+      return { text, version: '1' }
+    },
+    write: async () => assert.fail('no writes'),
+    close: async () => {},
+  }
+}
+
+async function service(loaded = true): Promise<Service> {
+  const config = serviceConfigFromEnv({ CBC_JWT_LOG_LEVEL: 'silent' })
+  const s = createService({ config, backend: memoryBackend(loaded ? JSON.stringify(makeKeyset([key])) : undefined), logger: createLogger('silent') })
+  cleanups.push(() => s.close())
+  await s.keyring.start()
+  return s
+}
+
+const bearer = (claims: Record<string, unknown> = {}) => `Bearer ${signToken(key, validClaims(claims))}`
+const totalFailures = async (s: Service) => series(parseExposition(await s.metrics.registry.metrics()), 'cbc_jwt_auth_failures_total').reduce((n, x) => n + x.value, 0)
+
+describe('forward auth: /v1/auth and below (CONTRACT §7)', () => {
+  it('a valid token → 200, empty body, every identity header', async () => {
+    const s = await service()
+    const claims = validClaims({ sub: 'alice', client_id: 'billing', scope: 'orders:read orders:write' })
+    const res = await s.app.inject({ method: 'GET', url: '/v1/auth', headers: { authorization: `Bearer ${signToken(key, claims)}` } })
+    assert.equal(res.statusCode, 200)
+    assert.equal(res.body, '')
+    assert.equal(res.headers['x-auth-subject'], 'alice')
+    assert.equal(res.headers['x-auth-client-id'], 'billing')
+    assert.equal(res.headers['x-auth-scope'], 'orders:read orders:write')
+    assert.equal(res.headers['x-auth-kid'], 'k-fwd')
+    assert.equal(res.headers['x-auth-expires'], String(claims.exp))
+    assert.equal(res.headers['x-auth-reason'], undefined)
+  })
+
+  it('any method on any path below /v1/auth (Envoy appends the original path): 200', async () => {
+    const s = await service()
+    for (const method of ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const) {
+      for (const url of ['/v1/auth/', '/v1/auth/orders/42?expand=items', '/v1/auth/a/b/c/d']) {
+        const res = await s.app.inject({ method, url, headers: { authorization: bearer() } })
+        assert.equal(res.statusCode, 200, `${method} ${url}`)
+        assert.equal(res.headers['x-auth-kid'], 'k-fwd', `${method} ${url}`)
+      }
+    }
+  })
+
+  it('a request body of any type is ignored, never parsed (no 415, no 400)', async () => {
+    const s = await service()
+    for (const [type, payload] of [['application/xml', '<a/>'], ['application/json', '{not json'], ['text/plain', 'x'.repeat(100_000)]] as const) {
+      const res = await s.app.inject({ method: 'POST', url: '/v1/auth/upload', headers: { authorization: bearer(), 'content-type': type }, payload })
+      assert.equal(res.statusCode, 200, type)
+    }
+  })
+
+  it('a rejected token → 401, WWW-Authenticate, the §2 body, X-Auth-Reason; counted', async () => {
+    const s = await service()
+    const before = await totalFailures(s)
+    const res = await s.app.inject({ method: 'GET', url: '/v1/auth/x', headers: { authorization: bearer({ exp: Math.floor(Date.now() / 1000) - 3600 }) } })
+    assert.equal(res.statusCode, 401)
+    assert.equal(res.headers['www-authenticate'], 'Bearer error="invalid_token"')
+    assert.equal(res.headers['x-auth-reason'], 'expired')
+    assert.deepEqual(res.json(), { error: 'invalid_token', reason: 'expired' })
+    assert.equal(res.headers['x-auth-subject'], undefined)
+    assert.equal((await totalFailures(s)) - before, 1)
+  })
+
+  it('no token → 401 missing with the bare challenge', async () => {
+    const s = await service()
+    const res = await s.app.inject({ method: 'GET', url: '/v1/auth' })
+    assert.equal(res.statusCode, 401)
+    assert.equal(res.headers['www-authenticate'], 'Bearer')
+    assert.equal(res.headers['x-auth-reason'], 'missing')
+  })
+
+  it('no keyset loaded yet → 503 not_ready, not counted', async () => {
+    const s = await service(false)
+    const res = await s.app.inject({ method: 'GET', url: '/v1/auth', headers: { authorization: bearer() } })
+    assert.equal(res.statusCode, 503)
+    assert.equal(res.headers['x-auth-reason'], 'not_ready')
+    assert.equal(await totalFailures(s), 0)
+  })
+
+  it('a claim the token lacks is an absent header; client id falls back to azp', async () => {
+    const s = await service()
+    const claims = validClaims({ sub: undefined, client_id: undefined, scope: undefined, azp: 'from-azp' })
+    const res = await s.app.inject({ method: 'GET', url: '/v1/auth', headers: { authorization: `Bearer ${signToken(key, claims)}` } })
+    assert.equal(res.statusCode, 200)
+    assert.equal(res.headers['x-auth-subject'], undefined)
+    assert.equal(res.headers['x-auth-scope'], undefined)
+    assert.equal(res.headers['x-auth-client-id'], 'from-azp')
+  })
+
+  it('attack: header injection through a claim (CR/LF, control characters) → the header is left out, never passed on', async () => {
+    const s = await service()
+    const claims = validClaims({ sub: 'alice\r\nX-Admin: true', client_id: 'bob\u0000', azp: 'not-used', scope: ['orders:read', 'x\ny'] })
+    const res = await s.app.inject({ method: 'GET', url: '/v1/auth', headers: { authorization: `Bearer ${signToken(key, claims)}` } })
+    assert.equal(res.statusCode, 200)
+    assert.equal(res.headers['x-auth-subject'], undefined)
+    assert.equal(res.headers['x-admin'], undefined)
+    assert.equal(res.headers['x-auth-client-id'], undefined, 'an unsafe client_id is not replaced by azp')
+    assert.equal(res.headers['x-auth-scope'], undefined)
+    assert.equal(res.headers['x-auth-kid'], 'k-fwd')
+  })
+
+  it('a scope array is passed space-separated; non-ASCII values are left out', async () => {
+    const s = await service()
+    const claims = validClaims({ scope: ['orders:read', 'orders:write'], sub: 'José' })
+    const res = await s.app.inject({ method: 'GET', url: '/v1/auth', headers: { authorization: `Bearer ${signToken(key, claims)}` } })
+    assert.equal(res.headers['x-auth-scope'], 'orders:read orders:write')
+    assert.equal(res.headers['x-auth-subject'], undefined)
+  })
+
+  it('request smuggling: two Authorization headers → 401 malformed', async () => {
+    const s = await service()
+    const res = await s.app.inject({ method: 'GET', url: '/v1/auth', headers: { authorization: [bearer(), bearer()] as unknown as string } })
+    assert.equal(res.statusCode, 401)
+    assert.equal(res.headers['x-auth-reason'], 'malformed')
+  })
+})
