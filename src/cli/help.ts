@@ -12,7 +12,7 @@ in the service's logs.
 Commands:
 ${commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}
 
-Where the keyset comes from (every command but verify-rotation and failures):
+Where the keyset comes from (every command but verify-rotation, failures and serve):
   --keyset-file PATH   a file (writes are atomic; the file's mode is kept, new files 0600)
   -                    stdin, and the result goes to stdout:
                        kubectl get secret cbc-secrets -o jsonpath='{.data.jwt-keyset}' | base64 -d \\
