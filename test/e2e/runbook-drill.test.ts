@@ -209,7 +209,8 @@ describe('the runbook drill, against two real replicas', { timeout: 240_000 }, (
     const [triage, revoke] = bashBlocks(RUNBOOK, 'JWTAuthFailureSpike')
     const seen = await step(triage!)
     assert.equal(seen.code, 0, seen.stderr)
-    assert.match(seen.stdout, /^ +40 +bad_signature +\S.* +2 /m, seen.stdout)
+    // The forger is visible: the id its tokens claim, marked unverified, on both replicas.
+    assert.match(seen.stdout, /^ +40 +bad_signature +acme-batch \(unverified\) +\S+ +\S+ +2 +127\.0\.0\.1$/m, seen.stdout)
     const start = /spike start for "cbc-jwt revoke --issued-before": (\S+)/.exec(seen.stdout)?.[1]
     assert.ok(start, seen.stdout)
 
@@ -261,6 +262,12 @@ describe('the runbook drill, against two real replicas', { timeout: 240_000 }, (
   it('key compromise: emergency rotation, confirmed on every replica, scoped by the leaked kid', async () => {
     const leaked = keysetInSecret().current
     const [note, rotate, confirm, scope] = bashBlocks(RUNBOOK, 'Key Compromise')
+    // The attacker used the leaked key while it was accepted: a client nobody knows.
+    const minted = (await cli(['token', 'issue', '--sub', 'intruder', '--client-id', 'unknown-tool', '-'], currentDoc(), { CBC_JWT_NOW: new Date(Date.now() + 2000).toISOString() })).stdout.trim()
+    for (const r of both()) {
+      assert.equal((await r.get('/v1/whoami', bearer(minted))).status, 200)
+      await waitFor(() => r.logs().some((l) => l.event === 'auth_accepted' && l.client_id === 'unknown-tool'), { what: 'the first use logged' })
+    }
     const noted = await step(note!.replace(/^LEAKED=\S+/m, `LEAKED=${leaked}`))
     assert.equal(noted.code, 0, noted.stderr)
     const legacy = /LEGACY="([^"]+)"/.exec(fs.readFileSync(path.join(dir, 'vars.sh'), 'utf8'))![1]!
@@ -285,7 +292,9 @@ describe('the runbook drill, against two real replicas', { timeout: 240_000 }, (
     const scoped = await step(scope!)
     assert.equal(scoped.code, 0, scoped.stderr)
     // 2 of ours and the 2 of the confirmation's --legacy-token, on both replicas.
-    assert.match(scoped.stdout, /^ +4 +unknown_kid +\S.* +2 /m)
+    assert.match(scoped.stdout, /^ +4 +unknown_kid +compromise-check \(unverified\) .* +2 /m)
+    // The success lines name the intruder's client and address, with its tokens' iat.
+    assert.match(scoped.stdout, new RegExp(`^\\S+Z\tunknown-tool\t127\\.0\\.0\\.1\t\\S+Z$`, 'm'))
     // The last good copy is the clean keyset: restoring it never brings the leaked key back.
     assert.equal(JSON.parse(Buffer.from(secret().data['jwt-keyset-last-good']!, 'base64').toString()).current, fresh)
   })
