@@ -69,7 +69,7 @@ describe('cbc-jwt failures', { concurrency: true }, () => {
       rows.map((g) => [g.client_id, g.reason, g.count]),
       [
         ['acme', 'expired', 8],
-        [null, 'bad_signature', 2],
+        ['mallory', 'bad_signature', 2], // the id the forged tokens claim (client_id_unverified)
         [null, 'missing', 1],
         ['beta', 'expired', 1],
       ],
@@ -91,7 +91,8 @@ describe('cbc-jwt failures', { concurrency: true }, () => {
     assert.equal(r.code, 0, r.stderr)
     const lines = r.stdout.split('\n')
     assert.match(lines[0]!, /^COUNT +REASON +CLIENT_ID +FIRST_SEEN +LAST_SEEN +REPLICAS +REMOTE$/)
-    assert.match(lines[1]!, /^ +8 +expired +acme +\S+Z +\S+Z +2 /)
+    assert.match(lines[1]!, /^ +8 +expired +acme +\S+Z +\S+Z +2 +127\.0\.0\.1$/)
+    assert.match(r.stdout, /^ +2 +bad_signature +mallory \(unverified\) +\S+Z +\S+Z +1 +127\.0\.0\.1$/m)
     const first = Math.min(...[replicaA, replicaB].flatMap((s) => s.logs().filter((l) => l.event === 'auth_rejected').map((l) => l.time as number)))
     assert.match(r.stdout, new RegExp(`first rejection at ${new Date(first).toISOString()}`))
     const revokeAt = new Date(first).toISOString().replace(/\.\d{3}Z$/, 'Z')
