@@ -34,7 +34,7 @@ interface Step {
   stderr: string
 }
 
-describe('the runbook drill, against two real replicas', { timeout: 240_000 }, () => {
+describe('the runbook drill, against two real replicas', { timeout: 600_000 }, () => {
   let dir: string
   let stateDir: string
   let volume: KubeletVolume
@@ -81,8 +81,8 @@ describe('the runbook drill, against two real replicas', { timeout: 240_000 }, (
       child.stderr.on('data', (d: Buffer) => (stderr += d))
       const timer = setTimeout(() => {
         child.kill('SIGKILL')
-        reject(new Error(`runbook step did not finish in 90 s:\n${block}\n${stdout}\n${stderr}`))
-      }, 90_000)
+        reject(new Error(`runbook step did not finish in 180 s:\n${block}\n${stdout}\n${stderr}`))
+      }, 180_000)
       child.on('close', (code) => {
         clearTimeout(timer)
         resolve({ code, stdout, stderr })
