@@ -32,6 +32,10 @@ export interface CbcJwtConfig {
   maxTokenTtlSeconds: number
   /** @default 'info' (`CBC_JWT_LOG_LEVEL`) */
   logLevel: string
+  /** Verified-token cache entries (CONTRACT §8); 0 turns the cache off. @default 10000 (`CBC_JWT_TOKEN_CACHE_ENTRIES`) */
+  tokenCacheEntries: number
+  /** Bound on the cache's estimated heap bytes. @default 16777216 = 16 MiB (`CBC_JWT_TOKEN_CACHE_MAX_BYTES`) */
+  tokenCacheMaxBytes: number
 }
 
 /** Where the service listens: read only by the service (`npm start`, `cbc-jwt serve`). */
@@ -57,6 +61,8 @@ export const DEFAULTS = {
   maxTokenBytes: 8192,
   maxTokenTtlSeconds: 24 * 3600,
   logLevel: 'info',
+  tokenCacheEntries: 10_000,
+  tokenCacheMaxBytes: 16 * 1024 * 1024,
 } as const
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -80,6 +86,8 @@ export function cbcJwtConfigFromEnv(env: NodeJS.ProcessEnv = process.env): CbcJw
     maxTokenBytes: integer(env, 'CBC_JWT_MAX_TOKEN_BYTES', DEFAULTS.maxTokenBytes, 64, 60 * 1024),
     maxTokenTtlSeconds: maxTokenTtlSeconds(env.CBC_JWT_MAX_TOKEN_TTL),
     logLevel,
+    tokenCacheEntries: integer(env, 'CBC_JWT_TOKEN_CACHE_ENTRIES', DEFAULTS.tokenCacheEntries, 0, 10_000_000),
+    tokenCacheMaxBytes: integer(env, 'CBC_JWT_TOKEN_CACHE_MAX_BYTES', DEFAULTS.tokenCacheMaxBytes, 1024, 4 * 1024 ** 3),
   }
 }
 

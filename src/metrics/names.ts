@@ -9,4 +9,14 @@ export const METRIC_NAMES = {
   lastSuccess: 'cbc_jwt_keyset_last_success_timestamp_seconds',
   /** The configured refresh interval, so alerts can scale "stale" to it. */
   refreshInterval: 'cbc_jwt_keyset_refresh_interval_seconds',
+  /** Verified-token cache (CONTRACT §8): lookups answered from it. */
+  tokenCacheHits: 'cbc_jwt_token_cache_hits_total',
+  /** Lookups not answered from it (absent, or no longer valid and dropped). */
+  tokenCacheMisses: 'cbc_jwt_token_cache_misses_total',
+  /** Entries dropped to stay within the entry or byte bound. */
+  tokenCacheEvictions: 'cbc_jwt_token_cache_evictions_total',
+  /** Entries held now. */
+  tokenCacheEntries: 'cbc_jwt_token_cache_entries',
+  /** Estimated heap bytes held now. */
+  tokenCacheBytes: 'cbc_jwt_token_cache_bytes',
 } as const

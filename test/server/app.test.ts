@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { afterEach, describe, it } from 'node:test'
 import type { KeysetBackend } from '../../src/backends/backend.js'
 import { createFileBackend } from '../../src/backends/file-backend.js'
-import type { ServiceConfig } from '../../src/config.js'
+import { DEFAULTS, type ServiceConfig } from '../../src/config.js'
 import { createLogger } from '../../src/server/logger.js'
 import { createService, type Service } from '../../src/server/service.js'
 import { makeKey, makeKeyset, signToken, validClaims } from '../support/keys.js'
@@ -17,6 +17,7 @@ const COOLDOWN_SECONDS = 10
 
 function configFor(file: string): ServiceConfig {
   return {
+    ...DEFAULTS,
     port: 0,
     host: '127.0.0.1',
     backend: 'file',
