@@ -46,6 +46,10 @@ export interface CbcJwtConfig {
    * @default 0.01
    */
   successLogSample: number
+  /** Verified-token cache entries (CONTRACT §8); 0 turns the cache off. @default 10000 (`CBC_JWT_TOKEN_CACHE_ENTRIES`) */
+  tokenCacheEntries: number
+  /** Bound on the cache's estimated heap bytes. @default 16777216 = 16 MiB (`CBC_JWT_TOKEN_CACHE_MAX_BYTES`) */
+  tokenCacheMaxBytes: number
 }
 
 /** Where the service listens: read only by the service (`npm start`, `cbc-jwt serve`). */
@@ -73,6 +77,8 @@ export const DEFAULTS = {
   logLevel: 'info',
   trustProxy: false,
   successLogSample: 0.01,
+  tokenCacheEntries: 10_000,
+  tokenCacheMaxBytes: 16 * 1024 * 1024,
 } as const
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -98,6 +104,8 @@ export function cbcJwtConfigFromEnv(env: NodeJS.ProcessEnv = process.env): CbcJw
     logLevel,
     trustProxy: boolean(env, 'CBC_JWT_TRUST_PROXY', DEFAULTS.trustProxy),
     successLogSample: number(env, 'CBC_JWT_SUCCESS_LOG_SAMPLE', DEFAULTS.successLogSample, 0, 1),
+    tokenCacheEntries: integer(env, 'CBC_JWT_TOKEN_CACHE_ENTRIES', DEFAULTS.tokenCacheEntries, 0, 10_000_000),
+    tokenCacheMaxBytes: integer(env, 'CBC_JWT_TOKEN_CACHE_MAX_BYTES', DEFAULTS.tokenCacheMaxBytes, 1024, 4 * 1024 ** 3),
   }
 }
 

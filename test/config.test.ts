@@ -23,6 +23,8 @@ describe('serviceConfigFromEnv', () => {
       CBC_JWT_AUDIENCE: 'aud-x',
       CBC_JWT_CLOCK_TOLERANCE_SECONDS: '0',
       CBC_JWT_MAX_TOKEN_BYTES: '4096',
+      CBC_JWT_TOKEN_CACHE_ENTRIES: '0',
+      CBC_JWT_TOKEN_CACHE_MAX_BYTES: '1048576',
     })
     assert.equal(config.port, 9000)
     assert.equal(config.host, '127.0.0.1')
@@ -33,6 +35,13 @@ describe('serviceConfigFromEnv', () => {
     assert.equal(config.audience, 'aud-x')
     assert.equal(config.clockToleranceSeconds, 0)
     assert.equal(config.maxTokenBytes, 4096)
+    assert.equal(config.tokenCacheEntries, 0)
+    assert.equal(config.tokenCacheMaxBytes, 1048576)
+  })
+
+  it('turns the verified-token cache on by default (CONTRACT §8: 10000 entries)', () => {
+    assert.equal(serviceConfigFromEnv({}).tokenCacheEntries, 10_000)
+    assert.equal(serviceConfigFromEnv({}).tokenCacheMaxBytes, 16 * 1024 * 1024)
   })
 
   const bad: Array<[Record<string, string>, RegExp]> = [
@@ -43,6 +52,9 @@ describe('serviceConfigFromEnv', () => {
     [{ CBC_JWT_REFRESH_INTERVAL_SECONDS: '0' }, /^CBC_JWT_REFRESH_INTERVAL_SECONDS must be a number/],
     [{ CBC_JWT_CLOCK_TOLERANCE_SECONDS: '-1' }, /^CBC_JWT_CLOCK_TOLERANCE_SECONDS must be a number/],
     [{ CBC_JWT_MAX_TOKEN_BYTES: '100000' }, /^CBC_JWT_MAX_TOKEN_BYTES must be a number between 64 and 61440/],
+    [{ CBC_JWT_TOKEN_CACHE_ENTRIES: '-1' }, /^CBC_JWT_TOKEN_CACHE_ENTRIES must be a number/],
+    [{ CBC_JWT_TOKEN_CACHE_ENTRIES: '1e3.5' }, /^CBC_JWT_TOKEN_CACHE_ENTRIES must be a number/],
+    [{ CBC_JWT_TOKEN_CACHE_MAX_BYTES: '100' }, /^CBC_JWT_TOKEN_CACHE_MAX_BYTES must be a number between 1024/],
     [{ CBC_JWT_LOG_LEVEL: 'loud' }, /^CBC_JWT_LOG_LEVEL must be one of/],
   ]
   for (const [env, message] of bad) {

@@ -56,14 +56,21 @@ export function composeCbcJwt(options: CbcJwtOptions = {}): CbcJwtParts {
       onRotation: () => metrics?.rotation(),
     },
   })
-  metrics = createMetrics({ keyring, refreshIntervalSeconds: config.refreshIntervalSeconds, now })
   const verifier = createVerifier({
     issuer: config.issuer,
     audience: config.audience,
     clockToleranceSeconds: config.clockToleranceSeconds,
     maxTokenBytes: config.maxTokenBytes,
     maxTokenLifetimeSeconds: config.maxTokenTtlSeconds,
+    tokenCacheEntries: config.tokenCacheEntries,
+    tokenCacheMaxBytes: config.tokenCacheMaxBytes,
     now,
+  })
+  metrics = createMetrics({
+    keyring,
+    refreshIntervalSeconds: config.refreshIntervalSeconds,
+    now,
+    tokenCacheStats: () => verifier.tokenCache?.stats(),
   })
   const counted = metrics
   const sampleSuccess = createSuccessSampler({ rate: config.successLogSample, now })

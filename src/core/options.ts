@@ -34,6 +34,14 @@ export interface CbcJwtOptions {
   maxTokenBytes?: number | undefined
   /** Longest lifetime `sign()` issues, in seconds. @default 86400 (`CBC_JWT_MAX_TOKEN_TTL`) */
   maxTokenTtlSeconds?: number | undefined
+  /**
+   * Size of the verified-token cache (CONTRACT §8): a repeat of an accepted token skips the
+   * signature check, never a check that can change its answer. `0` turns it off.
+   * @default 10000 (`CBC_JWT_TOKEN_CACHE_ENTRIES`)
+   */
+  tokenCacheEntries?: number | undefined
+  /** The cache's bound in estimated heap bytes. @default 16777216 (`CBC_JWT_TOKEN_CACHE_MAX_BYTES`) */
+  tokenCacheMaxBytes?: number | undefined
   /** Level of the default logger. @default 'info' (`CBC_JWT_LOG_LEVEL`) */
   logLevel?: string | undefined
   /**
@@ -67,6 +75,8 @@ const RANGES: Record<Tunable, [min: number, max: number]> = {
   maxTokenBytes: [64, 60 * 1024],
   maxTokenTtlSeconds: [1, Number.MAX_SAFE_INTEGER],
   successLogSample: [0, 1],
+  tokenCacheEntries: [0, 10_000_000],
+  tokenCacheMaxBytes: [1024, 4 * 1024 ** 3],
 }
 
 /**

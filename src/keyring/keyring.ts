@@ -1,6 +1,6 @@
 import { BackendError, KeysetInvalidError } from '../errors.js'
 import type { KeysetBackend } from '../backends/backend.js'
-import { loadKeyset, parseKeysetText, type LoadedKey, type LoadedKeyset } from '../keyset/load.js'
+import { loadKeysetYielding, parseKeysetText, type LoadedKey, type LoadedKeyset } from '../keyset/load.js'
 import type { BackendErrorReason } from '../reasons.js'
 import { keyStatus } from '../keyset/document.js'
 
@@ -91,7 +91,9 @@ export function createKeyring(options: KeyringOptions): Keyring {
     }
     let loaded: LoadedKeyset
     try {
-      loaded = loadKeyset(parseKeysetText(text), now())
+      // The keyset in force lends its imports of unchanged keys, so a reload costs the changed
+      // ones; the load yields between imports, so even a full one never stalls requests for long.
+      loaded = await loadKeysetYielding(parseKeysetText(text), now(), inForce)
     } catch (err) {
       if (!(err instanceof KeysetInvalidError)) throw err
       failed(err.reason, trigger, err.message)

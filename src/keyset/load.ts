@@ -50,8 +50,38 @@ export function parseKeysetText(text: string): unknown {
  * `KeyObject`s. Throws `KeysetInvalidError` listing every problem; returns nothing partial.
  * Meaning is checked on every part the schema found sound, so one run reports a typoed field
  * and a `current` naming a missing kid together.
+ *
+ * With `previous` (the keyset in force), a key whose kid, alg and JWK are unchanged reuses the
+ * previous import — KeyObjects, policy checks and pair self-test all passed then — so a reload
+ * costs the changed keys only. Status and dates are always taken from the new document.
+ *
+ * @example
+ * const next = loadKeyset(parseKeysetText(text), Date.now(), keyring.keyset())
  */
-export function loadKeyset(data: unknown, now: number = Date.now()): LoadedKeyset {
+export function loadKeyset(data: unknown, now: number = Date.now(), previous?: LoadedKeyset): LoadedKeyset {
+  const steps = loadSteps(data, now, previous)
+  for (;;) {
+    const step = steps.next()
+    if (step.done) return step.value
+  }
+}
+
+/**
+ * `loadKeyset` for a running server: the same validation and result, but it gives the event
+ * loop a turn after every key it imports (an RSA key's checks and self-test take milliseconds),
+ * so a full load never stalls in-flight requests for longer than one key. The keyring uses it.
+ */
+export async function loadKeysetYielding(data: unknown, now: number = Date.now(), previous?: LoadedKeyset): Promise<LoadedKeyset> {
+  const steps = loadSteps(data, now, previous)
+  for (;;) {
+    const step = steps.next()
+    if (step.done) return step.value
+    await new Promise<void>((resolve) => setImmediate(resolve))
+  }
+}
+
+/** The load, as steps: it yields after each key it had to import (not after a reused one). */
+function* loadSteps(data: unknown, now: number, previous: LoadedKeyset | undefined): Generator<undefined, LoadedKeyset, void> {
   const problems = schemaProblems(data)
   if (!isRecord(data) || !Array.isArray(data.keys)) throw new KeysetInvalidError(problems)
   const doc = data as unknown as KeysetDocument // sound where `sound(path)` says so
@@ -60,19 +90,21 @@ export function loadKeyset(data: unknown, now: number = Date.now()): LoadedKeyse
   problems.push(...unreadableDates(doc, sound))
   const keys = new Map<string, LoadedKey>()
   const firstIndex = new Map<string, number>()
-  doc.keys.forEach((entry, i) => {
+  for (const [i, entry] of doc.keys.entries()) {
     const at = `keys[${i}]`
-    if (!isRecord(entry) || typeof entry.kid !== 'string' || !sound(`${at}.kid`)) return
+    if (!isRecord(entry) || typeof entry.kid !== 'string' || !sound(`${at}.kid`)) continue
     const seen = firstIndex.get(entry.kid)
     if (seen !== undefined) {
       problems.push({ path: `${at}.kid`, message: `duplicate kid "${entry.kid}" (also keys[${seen}])` })
-      return
+      continue
     }
     firstIndex.set(entry.kid, i)
-    if (!sound(at)) return
-    const key = importEntry(doc, entry, at, problems)
+    if (!sound(at)) continue
+    const prior = previous?.keys.get(entry.kid)
+    const key = importEntry(doc, entry, at, problems, prior)
     if (key) keys.set(entry.kid, key)
-  })
+    if (!key || key.verifyKey !== prior?.verifyKey) yield
+  }
   const currentIndex = typeof doc.current === 'string' && sound('current') ? firstIndex.get(doc.current) : undefined
   const current = currentIndex === undefined ? undefined : keys.get(doc.current)
   if (typeof doc.current === 'string' && sound('current') && currentIndex === undefined) {
@@ -115,9 +147,22 @@ function unreadableDates(doc: KeysetDocument, sound: (path: string) => boolean):
     .map(([path]) => ({ path, message: DATE_MESSAGE }))
 }
 
-function importEntry(doc: KeysetDocument, entry: KeyEntry, at: string, problems: KeysetProblem[]): LoadedKey | undefined {
+function importEntry(doc: KeysetDocument, entry: KeyEntry, at: string, problems: KeysetProblem[], previous: LoadedKey | undefined): LoadedKey | undefined {
   const spec = ALG_SPECS[entry.alg]
   const jwk = entry.jwk
+  const fingerprint = materialFingerprint(entry)
+  const meta = {
+    kid: entry.kid,
+    alg: entry.alg,
+    spec,
+    status: keyStatus(doc, entry),
+    createdAt: Date.parse(entry.created_at),
+    notAfter: entry.not_after === undefined ? undefined : Date.parse(entry.not_after),
+  }
+  // Everything below depends on kid, alg and jwk alone: same three, same outcome as last time.
+  if (previous && previous.alg === entry.alg && fingerprints.get(previous.verifyKey) === fingerprint) {
+    return { ...meta, verifyKey: previous.verifyKey, signingKey: previous.signingKey, publicJwk: previous.publicJwk }
+  }
   const before = problems.length
   if (jwk.kty !== spec.kty) problems.push({ path: `${at}.jwk.kty`, message: `${entry.alg} needs kty ${spec.kty}` })
   else if (spec.curves && !spec.curves.includes(String(jwk.crv))) {
@@ -147,15 +192,22 @@ function importEntry(doc: KeysetDocument, entry: KeyEntry, at: string, problems:
     problems.push({ path: `${at}.jwk`, message: 'the private part does not match the public part' })
     return undefined
   }
-  return {
-    kid: entry.kid,
-    alg: entry.alg,
-    spec,
-    status: keyStatus(doc, entry),
-    createdAt: Date.parse(entry.created_at),
-    notAfter: entry.not_after === undefined ? undefined : Date.parse(entry.not_after),
-    ...imported,
-  }
+  // Recorded only now, after every check passed: a fingerprint vouches for a valid import.
+  fingerprints.set(imported.verifyKey, fingerprint)
+  return { ...meta, ...imported }
+}
+
+/**
+ * Fingerprint of what a key's import depends on (alg and every JWK member), keyed by the
+ * KeyObject it produced. A hash, so no second copy of private material is kept; a WeakMap, so
+ * a key dropped from every keyset is forgotten with it.
+ */
+const fingerprints = new WeakMap<KeyObject, string>()
+
+function materialFingerprint(entry: KeyEntry): string {
+  const jwk = entry.jwk as Record<string, unknown>
+  const members = Object.keys(jwk).sort().map((name) => [name, jwk[name]])
+  return crypto.createHash('sha256').update(JSON.stringify([entry.alg, members])).digest('base64url')
 }
 
 function importMaterial(jwk: JsonWebKey) {

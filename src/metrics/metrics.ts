@@ -1,6 +1,8 @@
 import { Counter, Gauge, Registry } from 'prom-client'
 import type { Keyring } from '../keyring/keyring.js'
 import { AUTH_FAILURE_REASONS, BACKEND_ERROR_REASONS, type AuthFailureReason, type BackendErrorReason } from '../reasons.js'
+import { registerKeyStateMetrics } from './key-state.js'
+import type { TokenCacheStats } from '../verifier/token-cache.js'
 import { METRIC_NAMES } from './names.js'
 
 export interface Metrics {
@@ -17,6 +19,8 @@ export interface MetricsOptions {
   /** A registry of the caller's; never prom-client's global one. @default new Registry() */
   registry?: Registry
   now?: () => number
+  /** The verified-token cache's counts, read at scrape time; undefined (or absent) when it is off. */
+  tokenCacheStats?: (() => TokenCacheStats | undefined) | undefined
 }
 
 /**
@@ -80,6 +84,9 @@ export function createMetrics(options: MetricsOptions): Metrics {
     help: 'Configured keyset refresh interval in seconds.',
     registers: [registry],
   }).set(options.refreshIntervalSeconds)
+  registerKeyStateMetrics({ keyring, registry, now })
+
+  tokenCacheMetrics(registry, options.tokenCacheStats ?? (() => undefined))
 
   // Exported from 0, so rate() and increase() work from the first scrape.
   for (const reason of AUTH_FAILURE_REASONS) authFailures.inc({ reason }, 0)
@@ -91,4 +98,45 @@ export function createMetrics(options: MetricsOptions): Metrics {
     backendError: (reason) => backendErrors.inc({ reason }),
     rotation: () => rotations.inc(),
   }
+}
+
+/**
+ * The verified-token cache's hits, misses and size. The cache counts in plain integers on the
+ * hot path; the counters catch up by the difference at scrape time, so a request pays no
+ * prom-client call. Exported (from 0) even with the cache off.
+ */
+function tokenCacheMetrics(registry: Registry, stats: () => TokenCacheStats | undefined) {
+  const counter = (name: string, help: string, read: (s: TokenCacheStats) => number) => {
+    let reported = 0
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        const s = stats()
+        const value = s ? read(s) : 0
+        if (value > reported) this.inc(value - reported)
+        reported = Math.max(reported, value)
+      },
+    })
+  }
+  counter(METRIC_NAMES.tokenCacheHits, 'Token verifications answered from the verified-token cache.', (s) => s.hits)
+  counter(METRIC_NAMES.tokenCacheMisses, 'Token verifications not answered from the verified-token cache.', (s) => s.misses)
+  counter(METRIC_NAMES.tokenCacheEvictions, 'Entries dropped from the verified-token cache to stay within its bounds.', (s) => s.evictions)
+  new Gauge({
+    name: METRIC_NAMES.tokenCacheEntries,
+    help: 'Tokens held in the verified-token cache.',
+    registers: [registry],
+    collect() {
+      this.set(stats()?.entries ?? 0)
+    },
+  })
+  new Gauge({
+    name: METRIC_NAMES.tokenCacheBytes,
+    help: 'Estimated heap bytes held by the verified-token cache.',
+    registers: [registry],
+    collect() {
+      this.set(stats()?.bytes ?? 0)
+    },
+  })
 }

@@ -3,6 +3,7 @@ import type { AuthFailureReason } from '../reasons.js'
 import { loggableClientId, loggableKid, type JwtClaims } from './claims.js'
 import { hasCanonicalBase64urlTail } from './base64url.js'
 import { signatureCheckFor } from './signature.js'
+import { createTokenCache, estimateEntryBytes, type TokenCache } from './token-cache.js'
 import { acceptableType } from './token-type.js'
 
 export interface VerifierOptions {
@@ -22,6 +23,15 @@ export interface VerifierOptions {
   maxTokenLifetimeSeconds?: number
   /** Clock in ms since the epoch. @default Date.now */
   now?: () => number
+  /**
+   * Size of the verified-token cache (CONTRACT §8): repeats of an accepted token skip the
+   * signature check, never the checks that can change (key still loaded with the same
+   * material, `not_after`, `exp`, `nbf`, `iat`, `revoked_before`, `iss`, `aud`). `0` turns it off.
+   * @default 10000
+   */
+  tokenCacheEntries?: number | undefined
+  /** Bound on the cache's estimated heap bytes, whichever bound is reached first. @default 16777216 (16 MiB) */
+  tokenCacheMaxBytes?: number | undefined
 }
 
 export type VerifyResult =
@@ -38,6 +48,8 @@ export type VerifyResult =
 export interface Verifier {
   /** Verifies a compact JWS against a keyset. Synchronous, no I/O: one token, one result. */
   verify(token: string, keyset: LoadedKeyset | undefined): VerifyResult
+  /** The verified-token cache, or undefined when it is off; its `stats()` feed the metrics. */
+  readonly tokenCache: TokenCache | undefined
 }
 
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/
@@ -68,6 +80,25 @@ export function createVerifier(options: VerifierOptions): Verifier {
   const maxLifetime = options.maxTokenLifetimeSeconds ?? DEFAULT_MAX_TOKEN_LIFETIME_SECONDS
   if (!(maxLifetime > 0)) throw new RangeError('maxTokenLifetimeSeconds must be > 0')
   const now = options.now ?? Date.now
+  const cacheEntries = options.tokenCacheEntries ?? 10_000
+  if (!(Number.isInteger(cacheEntries) && cacheEntries >= 0)) throw new RangeError('tokenCacheEntries must be an integer ≥ 0')
+  // The cache is private to this verifier, whose issuer/audience never change: an entry can
+  // never be answered under another configuration.
+  const cache = cacheEntries > 0 ? createTokenCache({ maxEntries: cacheEntries, maxBytes: options.tokenCacheMaxBytes }) : undefined
+
+  /** The checks after the signature that depend on time, the keyset or configuration. */
+  const claimsProblem = (claims: JwtClaims, nowMs: number, keyset: LoadedKeyset): AuthFailureReason | undefined => {
+    const { exp, iat, nbf } = claims
+    const nowSeconds = nowMs / 1000
+    if (nowSeconds >= exp + leeway) return 'expired'
+    if ((nbf !== undefined && nowSeconds + leeway < (nbf as number)) || iat > nowSeconds + leeway) return 'not_yet_valid'
+    // No leeway here: "issued before the spike" must mean exactly that.
+    if (keyset.revokedBefore !== undefined && iat < keyset.revokedBefore) return 'revoked'
+    if (claims.iss !== issuer) return 'bad_issuer'
+    const aud = claims.aud
+    if (!(aud === audience || (Array.isArray(aud) && aud.includes(audience)))) return 'bad_audience'
+    return undefined
+  }
 
   const fail = (reason: AuthFailureReason, kid?: unknown, claims?: JwtClaims): VerifyResult => ({
     ok: false,
@@ -77,11 +108,30 @@ export function createVerifier(options: VerifierOptions): Verifier {
   })
 
   return {
+    tokenCache: cache,
     verify(token, keyset) {
       // Size first: nothing is decoded from an oversized token. Length ≤ bytes, so only a
       // token near the limit pays for counting bytes.
       if (token.length > maxTokenBytes || (token.length * 3 > maxTokenBytes && Buffer.byteLength(token) > maxTokenBytes)) {
         return fail('too_large')
+      }
+      const cached = cache?.lookup(token)
+      if (cached !== undefined) {
+        // A repeat of an accepted token: the signature is not checked again, everything else
+        // is. Any doubt (key gone, material changed, past not_after, a time check, revocation)
+        // falls through to the full path, which then gives the exact answer.
+        const key = keyset?.keys.get(cached.kid)
+        const nowMs = now()
+        if (
+          key !== undefined &&
+          key.verifyKey === cached.verifyKey &&
+          key.alg === cached.alg &&
+          (key.notAfter === undefined || nowMs < key.notAfter) &&
+          claimsProblem(cached.claims, nowMs, keyset!) === undefined
+        ) {
+          return { ok: true, kid: cached.kid, claims: cached.claims }
+        }
+        cache!.drop(token)
       }
       if (!COMPACT_JWS.test(token)) return fail('malformed')
       const dot1 = token.indexOf('.')
@@ -119,15 +169,13 @@ export function createVerifier(options: VerifierOptions): Verifier {
       if (!isNumericDate(exp) || !isNumericDate(iat) || (nbf !== undefined && !isNumericDate(nbf))) {
         return fail('malformed', kid, claims)
       }
+      // Time-independent, so a cached acceptance never needs it again.
       if (exp - iat > maxLifetime + leeway) return fail('malformed', kid, claims)
-      const nowSeconds = nowMs / 1000
-      if (nowSeconds >= exp + leeway) return fail('expired', kid, claims)
-      if ((nbf !== undefined && nowSeconds + leeway < nbf) || iat > nowSeconds + leeway) return fail('not_yet_valid', kid, claims)
-      // No leeway here: "issued before the spike" must mean exactly that.
-      if (keyset!.revokedBefore !== undefined && iat < keyset!.revokedBefore) return fail('revoked', kid, claims)
-      if (claims.iss !== issuer) return fail('bad_issuer', kid, claims)
-      const aud = claims.aud
-      if (!(aud === audience || (Array.isArray(aud) && aud.includes(audience)))) return fail('bad_audience', kid, claims)
+      const problem = claimsProblem(claims, nowMs, keyset!)
+      if (problem !== undefined) return fail(problem, kid, claims)
+      // Frozen: a cached acceptance hands the same claims to every repeat of the token.
+      deepFreeze(claims)
+      cache?.store(token, { kid, alg: key.alg, verifyKey: key.verifyKey, claims, bytes: estimateEntryBytes(token, dot2 - dot1 - 1) })
       return { ok: true, kid, claims }
     },
   }
@@ -135,6 +183,12 @@ export function createVerifier(options: VerifierOptions): Verifier {
 
 /** 24 h: the default `CBC_JWT_MAX_TOKEN_TTL`, the lifetime the rotation grace is sized from. */
 export const DEFAULT_MAX_TOKEN_LIFETIME_SECONDS = 24 * 3600
+
+function deepFreeze(value: unknown): void {
+  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return
+  Object.freeze(value)
+  for (const member of Object.values(value)) deepFreeze(member)
+}
 
 function isNumericDate(value: unknown): value is number {
   return typeof value === 'number' && Number.isFinite(value)

@@ -85,12 +85,6 @@ describe('cbc-jwt against a running service', { concurrency: true }, () => {
     const stolen = await issue(text, 'victim')
     assert.equal((await service.get('/v1/whoami', bearer(stolen))).status, 200)
 
-    const confirm = ['verify-rotation', '--url', service.url, '--previous-kid', old, '--legacy-token', stolen, '--compromised']
-    const before = await cbcJwt(confirm)
-    assert.equal(before.code, 1, before.stdout)
-    assert.match(before.stdout, new RegExp(`^✗ 2\\. keys loaded: .*the compromised kid ${old} still verifies here$`, 'm'))
-    assert.match(before.stdout, /^✗ 3\. legacy token: \/v1\/whoami answered 200 .*: a token of the compromised key is still accepted$/m)
-
     const emergency = await cbcJwt(['rotate', '--compromised', '-'], { input: text })
     assert.equal(emergency.code, 0, emergency.stderr)
     assert.match(emergency.stderr, /^EMERGENCY rotation /)
@@ -105,13 +99,6 @@ describe('cbc-jwt against a running service', { concurrency: true }, () => {
     const keys = (await service.get('/v1/keys')).json
     assert.equal(keys.keys.find((k: { kid: string }) => k.kid === old).verifies, false)
     assert.equal(keys.revoked_before, doc.revoked_before)
-
-    // The runbook's confirmation on a replica: the compromised kid verifies nowhere here.
-    const after = await cbcJwt([...confirm, '--wait', '10s'])
-    assert.equal(after.code, 0, after.stdout)
-    assert.match(after.stdout, new RegExp(`^✓ 2\\. keys loaded: .*the compromised kid ${old} no longer verifies$`, 'm'))
-    assert.match(after.stdout, /^✓ 3\. legacy token: \/v1\/whoami answered 401 \(reason (unknown_kid|revoked)\): tokens of the compromised key are rejected$/m)
-    assert.equal((await cbcJwt(['verify-rotation', '--url', service.url, '--compromised'])).code, 2, '--compromised needs --previous-kid')
 
     const fresh = await service.get('/v1/whoami', bearer(await issue(emergency.stdout, 'victim')))
     assert.equal(fresh.status, 200, fresh.body)

@@ -78,4 +78,23 @@ describe('createMetrics', () => {
     assert.equal(valueOf(expo, METRIC_NAMES.backendErrors, { reason: 'not_found' }), 1)
     assert.equal(series(expo, METRIC_NAMES.authFailures).length, AUTH_FAILURE_REASONS.length)
   })
+
+  it('exports the verified-token cache counts, from 0 when the cache is off', async () => {
+    const off = createMetrics({ keyring: fakeKeyring({ keyset: undefined }), refreshIntervalSeconds: 30 })
+    let expo = parseExposition(await off.registry.metrics())
+    for (const name of [METRIC_NAMES.tokenCacheHits, METRIC_NAMES.tokenCacheMisses, METRIC_NAMES.tokenCacheEntries, METRIC_NAMES.tokenCacheBytes]) {
+      assert.equal(valueOf(expo, name), 0, name)
+    }
+    const stats = { hits: 5, misses: 2, evictions: 1, entries: 3, bytes: 4000, maxEntries: 10, maxBytes: 1 << 20 }
+    const on = createMetrics({ keyring: fakeKeyring({ keyset: undefined }), refreshIntervalSeconds: 30, tokenCacheStats: () => stats })
+    expo = parseExposition(await on.registry.metrics())
+    assert.equal(expo.types[METRIC_NAMES.tokenCacheHits], 'counter')
+    assert.deepEqual(
+      [METRIC_NAMES.tokenCacheHits, METRIC_NAMES.tokenCacheMisses, METRIC_NAMES.tokenCacheEvictions, METRIC_NAMES.tokenCacheEntries, METRIC_NAMES.tokenCacheBytes].map((n) => valueOf(expo, n)),
+      [5, 2, 1, 3, 4000],
+    )
+    stats.hits = 9
+    expo = parseExposition(await on.registry.metrics())
+    assert.equal(valueOf(expo, METRIC_NAMES.tokenCacheHits), 9, 'the counter catches up at each scrape')
+  })
 })

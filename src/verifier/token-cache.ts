@@ -1,0 +1,132 @@
+import type { KeyObject } from 'node:crypto'
+import type { Alg } from '../keyset/algorithms.js'
+import type { JwtClaims } from './claims.js'
+
+/**
+ * One verified token: what a full verification established once (the signature, made by this
+ * key material, over these claims). Everything that can change with time or with the keyset —
+ * the key still loaded with the same material, `not_after`, `exp`, `nbf`, `iat`,
+ * `revoked_before`, `iss`, `aud` — is checked again on every hit by the verifier.
+ */
+export interface CachedAcceptance {
+  readonly kid: string
+  readonly alg: Alg
+  /** The material the signature verified with; a reload that changes it makes a new KeyObject. */
+  readonly verifyKey: KeyObject
+  readonly claims: JwtClaims
+  /** Estimated heap bytes held by this entry (token string + claims + bookkeeping). */
+  readonly bytes: number
+}
+
+/** Counts since start; read by the metrics at scrape time. */
+export interface TokenCacheStats {
+  /** Lookups answered from the cache. */
+  hits: number
+  /** Lookups not answered from the cache (absent, or no longer valid and dropped). */
+  misses: number
+  /** Entries dropped to stay within the entry or byte bound. */
+  evictions: number
+  entries: number
+  /** Estimated bytes held (see `estimateEntryBytes`). */
+  bytes: number
+  maxEntries: number
+  maxBytes: number
+}
+
+export interface TokenCacheOptions {
+  /** At most this many tokens are held; must be ≥ 1 (a verifier without a cache has none). */
+  maxEntries: number
+  /** At most this many estimated bytes are held. @default 16 MiB */
+  maxBytes?: number | undefined
+}
+
+export interface TokenCache {
+  /** The acceptance cached for exactly this token string, counted as a hit or a miss. */
+  lookup(token: string): CachedAcceptance | undefined
+  /** Records the lookup that was just made as a miss after all (the entry no longer held). */
+  drop(token: string): void
+  store(token: string, entry: CachedAcceptance): void
+  clear(): void
+  stats(): TokenCacheStats
+}
+
+export const DEFAULT_TOKEN_CACHE_MAX_BYTES = 16 * 1024 * 1024
+
+/**
+ * Per-entry overhead beyond the token's characters and the claims' JSON: the Map slot, the
+ * entry object, the claims object's hidden class and property slots. Calibrated with
+ * `bench/token-cache-heap.ts` (measured ≈ 2× the JSON for small claims objects).
+ */
+const ENTRY_OVERHEAD_BYTES = 320
+
+/**
+ * Heap held by one entry, estimated from sizes known without walking the object: the token is
+ * ASCII (one byte per character in V8), the claims cost about twice their JSON, which is ¾ of
+ * the payload segment's base64url length.
+ */
+export function estimateEntryBytes(token: string, payloadSegmentLength: number): number {
+  return token.length + Math.ceil(payloadSegmentLength * 1.5) + ENTRY_OVERHEAD_BYTES
+}
+
+/**
+ * A least-recently-used map from the exact token string to its cached acceptance, bounded by
+ * entries and by estimated bytes, whichever is reached first. Rejections are never stored (the
+ * verifier only stores acceptances). An entry larger than an eighth of the byte bound is not
+ * stored at all, so a few huge tokens cannot flush the cache of every ordinary one.
+ */
+export function createTokenCache(options: TokenCacheOptions): TokenCache {
+  const maxEntries = options.maxEntries
+  const maxBytes = options.maxBytes ?? DEFAULT_TOKEN_CACHE_MAX_BYTES
+  if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new RangeError('maxEntries must be an integer ≥ 1')
+  if (!Number.isInteger(maxBytes) || maxBytes < 1024) throw new RangeError('maxBytes must be an integer ≥ 1024')
+  const maxEntryBytes = Math.floor(maxBytes / 8)
+  // A Map iterates in insertion order: re-inserting on a hit keeps the least recently used first.
+  const map = new Map<string, CachedAcceptance>()
+  let bytes = 0
+  let hits = 0
+  let misses = 0
+  let evictions = 0
+
+  function remove(token: string): void {
+    const entry = map.get(token)
+    if (entry === undefined) return
+    map.delete(token)
+    bytes -= entry.bytes
+  }
+
+  return {
+    lookup(token) {
+      const entry = map.get(token)
+      if (entry === undefined) {
+        misses++
+        return undefined
+      }
+      hits++
+      map.delete(token)
+      map.set(token, entry)
+      return entry
+    },
+    drop(token) {
+      // The caller found the entry stale: it was counted as a hit, it is a miss.
+      hits--
+      misses++
+      remove(token)
+    },
+    store(token, entry) {
+      if (entry.bytes > maxEntryBytes) return
+      remove(token)
+      map.set(token, entry)
+      bytes += entry.bytes
+      while (map.size > maxEntries || bytes > maxBytes) {
+        const oldest = map.keys().next().value as string
+        remove(oldest)
+        evictions++
+      }
+    },
+    clear() {
+      map.clear()
+      bytes = 0
+    },
+    stats: () => ({ hits, misses, evictions, entries: map.size, bytes, maxEntries, maxBytes }),
+  }
+}

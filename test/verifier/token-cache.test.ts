@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict'
+import crypto from 'node:crypto'
+import { describe, it } from 'node:test'
+import { createTokenCache, estimateEntryBytes, type CachedAcceptance } from '../../src/verifier/token-cache.js'
+import { signToken } from '../support/keys.js'
+import { claimsAt, keysetOf, NOW, verifierAt } from './fixtures.js'
+import { makeKey } from '../support/keys.js'
+
+const KEY = crypto.createSecretKey(crypto.randomBytes(32))
+const entry = (bytes: number): CachedAcceptance => ({ kid: 'k', alg: 'HS256', verifyKey: KEY, claims: { exp: 1, iat: 0 }, bytes })
+
+describe('createTokenCache: bounded by entries and by bytes', () => {
+  it('evicts the least recently used entry past the entry bound', () => {
+    const cache = createTokenCache({ maxEntries: 2 })
+    cache.store('a', entry(100))
+    cache.store('b', entry(100))
+    assert.ok(cache.lookup('a')) // a is now the most recently used
+    cache.store('c', entry(100))
+    assert.equal(cache.lookup('b'), undefined, 'b was the least recently used')
+    assert.ok(cache.lookup('a'))
+    assert.ok(cache.lookup('c'))
+    assert.deepEqual({ ...cache.stats(), maxBytes: 0 }, { hits: 3, misses: 1, evictions: 1, entries: 2, bytes: 200, maxEntries: 2, maxBytes: 0 })
+  })
+
+  it('evicts past the byte bound, and never holds one entry larger than an eighth of it', () => {
+    const cache = createTokenCache({ maxEntries: 1000, maxBytes: 8000 })
+    for (let i = 0; i < 20; i++) cache.store(`t${i}`, entry(1000))
+    assert.equal(cache.stats().bytes, 8000)
+    assert.equal(cache.stats().entries, 8)
+    cache.store('huge', entry(1001))
+    assert.equal(cache.lookup('huge'), undefined)
+    assert.equal(cache.stats().entries, 8)
+  })
+
+  it('drop turns the hit into a miss and frees the bytes', () => {
+    const cache = createTokenCache({ maxEntries: 10 })
+    cache.store('a', entry(500))
+    assert.ok(cache.lookup('a'))
+    cache.drop('a')
+    assert.deepEqual([cache.stats().hits, cache.stats().misses, cache.stats().bytes, cache.stats().entries], [0, 1, 0, 0])
+  })
+
+  it('refuses a bound that would make it unbounded or useless', () => {
+    assert.throws(() => createTokenCache({ maxEntries: 0 }), RangeError)
+    assert.throws(() => createTokenCache({ maxEntries: 1.5 }), RangeError)
+    assert.throws(() => createTokenCache({ maxEntries: 10, maxBytes: 10 }), RangeError)
+  })
+})
+
+describe('verifier with a token cache', () => {
+  const key = makeKey('HS256', 'k-hs')
+  const keyset = keysetOf([key])
+
+  it('a flood of distinct valid 8 KiB tokens stays within the byte bound (estimate counts the token)', async () => {
+    const maxBytes = 256 * 1024
+    const verifier = verifierAt(NOW, { tokenCacheEntries: 10_000, tokenCacheMaxBytes: maxBytes })
+    for (let i = 0; i < 300; i++) {
+      const token = signToken(key, claimsAt(undefined, { pad: 'x'.repeat(5900), n: i }))
+      assert.ok(token.length > 7900 && token.length <= 8192)
+      assert.equal((await verifier.verify(token, keyset)).ok, true)
+      const { bytes, entries } = verifier.tokenCache!.stats()
+      assert.ok(bytes <= maxBytes, `${bytes} bytes held`)
+      assert.ok(entries * token.length <= maxBytes)
+    }
+    assert.ok(verifier.tokenCache!.stats().evictions > 250)
+    assert.ok(estimateEntryBytes('x'.repeat(8000), 5000) > 8000 + 5000)
+  })
+
+  it('rejections are never cached', async () => {
+    const verifier = verifierAt(NOW)
+    const expired = signToken(key, claimsAt(undefined, { exp: NOW / 1000 - 3600 }))
+    const badSig = signToken(makeKey('HS256', 'k-hs'), claimsAt())
+    for (const token of [expired, badSig, 'not-a-token']) assert.equal((await verifier.verify(token, keyset)).ok, false)
+    assert.equal(verifier.tokenCache!.stats().entries, 0)
+  })
+
+  it('0 entries turns the cache off', async () => {
+    const verifier = verifierAt(NOW, { tokenCacheEntries: 0 })
+    assert.equal(verifier.tokenCache, undefined)
+    assert.equal((await verifier.verify(signToken(key, claimsAt()), keyset)).ok, true)
+  })
+
+  it('hands out frozen claims, so one caller cannot change what a repeat of the token sees', async () => {
+    const verifier = verifierAt(NOW)
+    const token = signToken(key, claimsAt(undefined, { aud: ['x', 'cbc-api'] }))
+    const first = await verifier.verify(token, keyset)
+    assert.ok(first.ok)
+    assert.throws(() => {
+      ;(first.claims as Record<string, unknown>).sub = 'mallory'
+    }, TypeError)
+    assert.throws(() => (first.claims.aud as string[]).push('y'), TypeError)
+    const again = await verifier.verify(token, keyset)
+    assert.ok(again.ok && again.claims.sub === 'user-1')
+  })
+})
