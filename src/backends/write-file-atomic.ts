@@ -1,41 +1,95 @@
 import crypto from 'node:crypto'
 import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 
+/** Another host's abandoned temp directory is removed once it is this old (its pid means nothing here). */
+const ABANDONED_AFTER_MS = 10 * 60_000
+/** Names which host made a temp directory, so a pid is only ever checked on the host it belongs to. */
+const HOST_TAG = crypto.createHash('sha256').update(os.hostname()).digest('hex').slice(0, 8)
+
 /**
- * Replaces `file` so that a reader sees the old content or the new, never a mix: a temp file
- * in the same directory, fsync, rename, fsync of the directory. The original's mode is kept;
- * a new file is created 0600 (it holds private keys). A symlink is followed, so the file it
- * points at is replaced and the link survives. With `exclusive`, the file must not exist: the
- * temp file is hard-linked into place (link(2) fails with EEXIST, atomically) instead of renamed.
+ * Replaces `file` so that a reader sees the old content or the new, never a mix — and so does
+ * whoever looks after the writer was killed (`kill -9`, OOM, power loss) at any instant.
+ *
+ * 1. The new content goes to a temp file inside a private directory made next to `file`
+ *    (`.<name>.tmp-<host>-<pid>-XXXXXX`, mode 0700, so on the same filesystem and renamable
+ *    into place). The keyset holds private keys: a temp file in the keyset's own directory
+ *    would be exposed, if the writer died, with whatever mode it had at that instant — and it
+ *    must carry the target's mode (0640 stays 0640) by the time it is renamed. Inside a 0700
+ *    directory no instant exposes it, whatever its mode.
+ * 2. fsync of the file, then rename(2) over the target (atomic), then fsync of the directory
+ *    so the rename itself survives a power loss. With `exclusive`, the file must not exist:
+ *    link(2) puts the temp file in place instead, failing with EEXIST atomically.
+ * 3. The temp directory is removed. A writer killed before that leaves it behind (private);
+ *    every write first removes those of the same file whose writer is gone (a pid of this host
+ *    no longer running) or that are older than 10 minutes (another host's, on shared storage).
+ *
+ * The original's mode is kept; a new file is created 0600. A symlink is followed, so the file
+ * it points at is replaced and the link survives.
  */
 export async function writeFileAtomic(file: string, content: string, opts: { exclusive?: boolean } = {}): Promise<void> {
   const target = await fs.promises.realpath(file).catch(() => path.resolve(file))
+  const dir = path.dirname(target)
+  const name = path.basename(target)
   const mode = await fs.promises.stat(target).then((s) => s.mode & 0o7777, () => 0o600)
-  const tmp = path.join(path.dirname(target), `.${path.basename(target)}.${crypto.randomBytes(6).toString('hex')}.tmp`)
-  const handle = await fs.promises.open(tmp, 'wx', mode)
+  await removeAbandoned(dir, name)
+  const tmpDir = await fs.promises.mkdtemp(path.join(dir, `.${name}.tmp-${HOST_TAG}-${process.pid}-`))
   try {
-    await handle.writeFile(content)
-    await handle.chmod(mode)
-    await handle.sync()
-  } catch (err) {
-    await handle.close()
-    await fs.promises.rm(tmp, { force: true })
-    throw err
-  }
-  await handle.close()
-  try {
+    const tmp = path.join(tmpDir, name)
+    const handle = await fs.promises.open(tmp, 'wx', 0o600)
+    try {
+      await handle.writeFile(content)
+      await handle.chmod(mode)
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
     if (opts.exclusive) await fs.promises.link(tmp, target)
     else await fs.promises.rename(tmp, target)
-  } catch (err) {
-    await fs.promises.rm(tmp, { force: true })
-    throw err
-  }
-  if (opts.exclusive) await fs.promises.rm(tmp, { force: true })
-  const dirHandle = await fs.promises.open(path.dirname(target), 'r')
-  try {
-    await dirHandle.sync()
+    await syncDirectory(dir)
   } finally {
-    await dirHandle.close()
+    // Best effort: what a failure here leaves is private, and the next write removes it.
+    await fs.promises.rm(tmpDir, { recursive: true, force: true }).catch(() => {})
+  }
+}
+
+async function syncDirectory(dir: string): Promise<void> {
+  const handle = await fs.promises.open(dir, 'r')
+  try {
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+}
+
+/** Removes the temp directories that killed writers of `name` left in `dir`; never fails the write. */
+async function removeAbandoned(dir: string, name: string): Promise<void> {
+  const prefix = `.${name}.tmp-`
+  const entries = await fs.promises.readdir(dir).catch(() => [] as string[])
+  await Promise.all(
+    entries
+      .filter((entry) => entry.startsWith(prefix))
+      .map(async (entry) => {
+        const full = path.join(dir, entry)
+        const st = await fs.promises.lstat(full).catch(() => undefined)
+        if (!st?.isDirectory()) return
+        const owner = /^([0-9a-f]{8})-(\d+)-/.exec(entry.slice(prefix.length))
+        const writerGone = owner?.[1] === HOST_TAG && !running(Number(owner[2]))
+        if (writerGone || Date.now() - st.mtimeMs > ABANDONED_AFTER_MS) {
+          await fs.promises.rm(full, { recursive: true, force: true }).catch(() => {})
+        }
+      }),
+  )
+}
+
+/** Whether a process with this pid runs on this host (EPERM: it does, as another user). */
+function running(pid: number): boolean {
+  if (pid === process.pid) return true // a concurrent write of this very process
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
   }
 }
