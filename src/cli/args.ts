@@ -3,9 +3,11 @@ import { UsageError } from '../errors.js'
 import { ALGORITHMS, isAlg, type Alg } from '../keyset/algorithms.js'
 import { parseDuration } from '../rotation/duration.js'
 
-export type OptionSpec = Record<string, { type: 'string' | 'boolean'; short?: string }>
+export type OptionSpec = Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }>
 
-type Values<T extends OptionSpec> = { [K in keyof T]?: T[K]['type'] extends 'string' ? string : boolean }
+type Values<T extends OptionSpec> = {
+  [K in keyof T]?: T[K] extends { multiple: true } ? string[] : T[K]['type'] extends 'string' ? string : boolean
+}
 
 /** The options every keyset-reading command takes (see `keyset-source.ts`). */
 export const KEYSET_OPTIONS = {

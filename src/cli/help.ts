@@ -16,9 +16,11 @@ Where the keyset comes from (every command but verify-rotation):
   -                    stdin, and the result goes to stdout:
                        kubectl get secret cbc-secrets -o jsonpath='{.data.jwt-keyset}' | base64 -d \\
                          | cbc-jwt rotate - > keyset.json
-  (neither)            the configured backend, as the service finds it: --backend file|vault
+  (neither)            the configured backend, as the service finds it: --backend file|vault|kubernetes
                        > CBC_JWT_BACKEND (file); file: CBC_JWT_KEYSET_FILE; vault: VAULT_ADDR,
-                       VAULT_TOKEN, CBC_JWT_VAULT_MOUNT, CBC_JWT_VAULT_PATH, ...
+                       VAULT_TOKEN, CBC_JWT_VAULT_MOUNT, CBC_JWT_VAULT_PATH, ...; kubernetes:
+                       the Secret through the API server (kubeconfig or in-cluster),
+                       CBC_JWT_KUBERNETES_NAMESPACE, _SECRET (cbc-secrets), _KEY (jwt-keyset)
 Settings: built-in defaults < environment < flags. CBC_JWT_NOW=<RFC 3339> pins the clock
 (a testing aid).
 

@@ -1,6 +1,7 @@
 import fs from 'node:fs'
 import type { KeysetBackend, KeysetSnapshot } from '../backends/backend.js'
 import { createFileBackend } from '../backends/file-backend.js'
+import { createKubernetesBackend, kubernetesOptionsFromEnv } from '../backends/kubernetes/index.js'
 import { createVaultBackend, vaultOptionsFromEnv } from '../backends/vault/index.js'
 import { BackendError, UsageError } from '../errors.js'
 import { MAX_KEYSET_BYTES } from '../keyset/document.js'
@@ -9,6 +10,8 @@ import { locate } from '../rotation/update-keyset.js'
 import { DEV_KEYSET_FILE } from '../server/dev-keyset.js'
 import { println, type CliContext } from './context.js'
 import { serviceSettings } from './settings.js'
+
+const BACKENDS = ['file', 'vault', 'kubernetes'] as const
 
 /** Where a command reads (and writes) the keyset document. */
 export interface KeysetSource {
@@ -29,22 +32,27 @@ export interface SourceFlags {
  * 2. `--keyset-file PATH`: that file (atomic writes, mode kept, new files 0600);
  * 3. the configured backend, as the service finds it: `--backend` > `CBC_JWT_BACKEND` >
  *    `file`; for `file`, `CBC_JWT_KEYSET_FILE`, else the development keyset if it exists
- *    (never generated here); for `vault`, the Vault variables (`vaultOptionsFromEnv`).
+ *    (never generated here); for `vault`, the Vault variables (`vaultOptionsFromEnv`); for
+ *    `kubernetes`, the Secret through the API server (`kubernetesOptionsFromEnv`).
  */
 export function openKeysetSource(ctx: CliContext, flags: SourceFlags, positionals: readonly string[] = []): KeysetSource {
   const dash = positionals.includes('-') || flags['keyset-file'] === '-'
   const file = flags['keyset-file']
-  if (flags.backend !== undefined && flags.backend !== 'file' && flags.backend !== 'vault') {
-    throw new UsageError(`--backend must be "file" or "vault" (got "${flags.backend}")`)
+  if (flags.backend !== undefined && !(BACKENDS as readonly string[]).includes(flags.backend)) {
+    throw new UsageError(`--backend must be one of ${BACKENDS.join(', ')} (got "${flags.backend}")`)
   }
-  if ((dash || file !== undefined) && flags.backend === 'vault') {
-    throw new UsageError('--backend vault cannot be combined with --keyset-file or -')
+  if ((dash || file !== undefined) && flags.backend !== undefined && flags.backend !== 'file') {
+    throw new UsageError(`--backend ${flags.backend} cannot be combined with --keyset-file or -`)
   }
   if (dash && file !== undefined && file !== '-') throw new UsageError('give either - or --keyset-file PATH, not both')
   if (dash) return { backend: stdioBackend(ctx), streamsDocument: true }
   if (file !== undefined) {
     if (file === '') throw new UsageError('--keyset-file needs a path')
     return { backend: createFileBackend(file), streamsDocument: false }
+  }
+  if ((flags.backend ?? ctx.env.CBC_JWT_BACKEND) === 'kubernetes') {
+    // Through the API server, with resourceVersion check-and-set: no kubectl, no pipe, no file.
+    return { backend: createKubernetesBackend(kubernetesOptionsFromEnv(ctx.env), { env: ctx.env }), streamsDocument: false }
   }
   const config = serviceSettings(flags.backend === undefined ? ctx.env : { ...ctx.env, CBC_JWT_BACKEND: flags.backend })
   if (config.backend === 'vault') {

@@ -23,6 +23,8 @@ const SERVICE_VARS = [
 export function serviceSettings(env: NodeJS.ProcessEnv): ServiceConfig {
   const picked: NodeJS.ProcessEnv = {}
   for (const name of SERVICE_VARS) if (env[name] !== undefined) picked[name] = env[name]
+  // `kubernetes` is a backend of the CLI only (the service reads the mounted secret volume).
+  if (picked.CBC_JWT_BACKEND === 'kubernetes') delete picked.CBC_JWT_BACKEND
   return serviceConfigFromEnv(picked)
 }
 

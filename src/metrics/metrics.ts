@@ -1,6 +1,7 @@
 import { Counter, Gauge, Registry } from 'prom-client'
 import type { Keyring } from '../keyring/keyring.js'
 import { AUTH_FAILURE_REASONS, BACKEND_ERROR_REASONS, type AuthFailureReason, type BackendErrorReason } from '../reasons.js'
+import { registerKeyStateMetrics } from './key-state.js'
 import type { TokenCacheStats } from '../verifier/token-cache.js'
 import { METRIC_NAMES } from './names.js'
 
@@ -83,6 +84,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
     help: 'Configured keyset refresh interval in seconds.',
     registers: [registry],
   }).set(options.refreshIntervalSeconds)
+  registerKeyStateMetrics({ keyring, registry, now })
 
   tokenCacheMetrics(registry, options.tokenCacheStats ?? (() => undefined))
 

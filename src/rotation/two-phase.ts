@@ -76,7 +76,8 @@ export function promoteStaged(input: KeysetDocument, opts: PromoteOptions): Rota
   return { doc, notes }
 }
 
-function pickStaged(doc: KeysetDocument, kid: string | undefined): KeyEntry {
+/** The staged key to promote: `kid`, or the only staged key. Throws `RefusedError` otherwise. */
+export function pickStaged(doc: KeysetDocument, kid: string | undefined): KeyEntry {
   const staged = stagedKeys(doc)
   if (kid !== undefined) {
     const entry = doc.keys.find((k) => k.kid === kid)
@@ -98,6 +99,12 @@ export interface AutoOptions {
   /** Algorithm of a newly staged key. @default the current key's */
   alg?: Alg
   newKey?: KeyFactory
+  /**
+   * The replica gate (CONTRACT §9): with it, the newest fresh staged key is promoted when the
+   * gate resolves — no time window — and the gate's `RefusedError` (naming the replicas that
+   * lack the key) ends the run with nothing changed. Resolves with a note for the report.
+   */
+  gate?: (kid: string) => Promise<string>
 }
 
 /**
@@ -107,7 +114,8 @@ export interface AutoOptions {
  * 1. prune keys past `not_after`;
  * 2. a staged key that has waited longer than `every − window` is too old to become current
  *    (it would start life near the SLA): it is retired (`not_after = now`; it never signed);
- * 3. the newest remaining staged key that has been published for the window is promoted;
+ * 3. the newest remaining staged key that has been published for the window is promoted
+ *    (with a `gate`: the newest fresh staged key, once every replica verifies with it);
  * 4. otherwise, when the current key is due (age ≥ every − window) and nothing is staged, a
  *    new key is staged — so it is ready to promote by the time the current key is `every` old.
  */
@@ -123,10 +131,12 @@ export async function autoRotate(input: KeysetDocument, opts: AutoOptions): Prom
     notes.push(`staged key ${k.kid} waited ${formatDuration(opts.now - createdAtMs(k))}, too long to become current: retired`)
   }
   const fresh = staged.filter((s) => opts.now - createdAtMs(s) < freshLimit)
-  const ready = fresh.find((s) => opts.now - createdAtMs(s) >= opts.propagationWindowMs)
+  const ready = opts.gate ? fresh[0] : fresh.find((s) => opts.now - createdAtMs(s) >= opts.propagationWindowMs)
   if (ready) {
-    const promoted = promoteStaged(doc, { now: opts.now, graceMs: opts.graceMs, propagationWindowMs: opts.propagationWindowMs, kid: ready.kid })
-    return { doc: promoted.doc, notes: [...notes, `promoted ${ready.kid}`, ...promoted.notes] }
+    const seen = opts.gate ? [await opts.gate(ready.kid)] : []
+    const window = opts.gate ? 0 : opts.propagationWindowMs
+    const promoted = promoteStaged(doc, { now: opts.now, graceMs: opts.graceMs, propagationWindowMs: window, kid: ready.kid })
+    return { doc: promoted.doc, notes: [...notes, ...seen, `promoted ${ready.kid}`, ...promoted.notes] }
   }
   const current = currentEntry(doc)
   const dueAt = createdAtMs(current) + freshLimit

@@ -65,7 +65,7 @@ describe('bad input: one line on stderr, exit 2 (usage) or 1 (failed check), not
     { args: (f) => ['status', '--keyset-file', f], env: { CBC_JWT_REFRESH_INTERVAL_SECONDS: 'often' }, code: 2, line: /CBC_JWT_REFRESH_INTERVAL_SECONDS must be a number/ },
     { args: (f) => ['rotate', '--keyset-file', f], env: { CBC_JWT_MAX_TOKEN_TTL: 'long' }, code: 2, line: /CBC_JWT_MAX_TOKEN_TTL must be a duration/ },
     { args: (f) => ['rotate', '--backend', 'vault', '--keyset-file', f], code: 2, line: /--backend vault cannot be combined with --keyset-file/ },
-    { args: () => ['status', '--backend', 'consul'], code: 2, line: /--backend must be "file" or "vault"/ },
+    { args: () => ['status', '--backend', 'consul'], code: 2, line: /--backend must be one of file, vault, kubernetes \(got "consul"\)/ },
     { args: () => ['status', '--backend', 'vault'], code: 2, line: /^cbc-jwt: VAULT_ADDR is required when CBC_JWT_BACKEND=vault$/ },
     { args: (f) => ['rotate', '--keyset-file', `${f}.missing`], code: 1, line: /^cbc-jwt: cannot read .*k\.json\.missing: ENOENT$/ },
     { args: () => ['rotate', '-'], code: 1, line: /^cbc-jwt: stdin is empty: expected a keyset document$/ },

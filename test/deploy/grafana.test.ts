@@ -16,6 +16,8 @@ import { PROJECT_ROOT } from '../support/service.js'
 
 const DASHBOARD_FILE = path.join(PROJECT_ROOT, 'deploy/grafana/cbc-jwt-dashboard.json')
 const EXPORTED = new Set<string>(Object.values(METRIC_NAMES))
+/** Series Prometheus itself adds for every target: `up` says whether the replica could be scraped. */
+const QUERYABLE = new Set<string>([...EXPORTED, 'up'])
 
 interface Panel {
   type: string
@@ -106,7 +108,7 @@ describe('Grafana dashboard', () => {
     for (const { panel, expr } of dashboardQueries()) {
       const names = metricNames(expr)
       assert.ok(names.length > 0, `${panel}: ${expr} selects no metric`)
-      for (const name of names) assert.ok(EXPORTED.has(name), `${panel}: ${name} is not a metric of src/metrics/names.ts`)
+      for (const name of names) assert.ok(QUERYABLE.has(name), `${panel}: ${name} is not a metric of src/metrics/names.ts (nor up)`)
     }
     for (const v of loadDashboard().templating.list.filter((v) => v.type === 'query')) {
       const q = typeof v.query === 'string' ? v.query : v.query!.query
@@ -119,6 +121,16 @@ describe('Grafana dashboard', () => {
   test('the panels cover every exported metric', () => {
     const used = new Set(dashboardQueries().flatMap(({ expr }) => metricNames(expr)))
     for (const name of EXPORTED) assert.ok(used.has(name), `no panel shows ${name}`)
+  })
+
+  test('key state is shown per replica, next to up (which replica has which key, which revocation)', () => {
+    const perInstance = (metric: string) =>
+      dashboardQueries().some(({ expr }) => metricNames(expr).includes(metric) && /by \([^)]*\binstance\b/.test(expr))
+    assert.ok(perInstance(METRIC_NAMES.keyInfo), 'no per-instance query of cbc_jwt_key_info')
+    assert.ok(perInstance(METRIC_NAMES.revokedBefore), 'no per-instance query of the revoked_before in force')
+    const keyTable = allPanels(loadDashboard().panels).find((p) => (p.targets ?? []).some((t) => t.expr?.includes(METRIC_NAMES.keyInfo)))
+    assert.ok(keyTable?.targets?.some((t) => /\bup\{/.test(t.expr ?? '')), 'the key-state panel does not show up beside the keys')
+    assert.ok(dashboardQueries().some(({ expr }) => /^up\{/.test(expr)), 'no panel of up per replica')
   })
 
   test('the key age panel draws the 7-day line', () => {

@@ -6,10 +6,11 @@
  *   the API server), checked by type-checking each object against the same package's types;
  * - in agreement with the code: the Deployment's environment configures the real service to
  *   the port, probe paths, metrics path and keyset path the manifests name;
- * - the rotation CronJob's script, run for real with the built CLI against a stand-in kubectl.
+ * - the rotation CronJob's command, run for real with the built CLI against the Kubernetes
+ *   API test double (test/support/kube-double.ts).
  */
 import assert from 'node:assert/strict'
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -19,6 +20,8 @@ import YAML from 'yaml'
 import type { KeysetBackend } from '../../src/backends/backend.js'
 import { serviceConfigFromEnv } from '../../src/config.js'
 import { createService } from '../../src/server/service.js'
+import { freePort } from '../support/free-port.js'
+import { startKubeDouble, type KubeDouble } from '../support/kube-double.js'
 import { makeKey, makeKeyset } from '../support/keys.js'
 import { CLI_MAIN, PROJECT_ROOT } from '../support/service.js'
 
@@ -258,135 +261,124 @@ describe('Kubernetes manifests: the rotation CronJob', () => {
     assert.equal(POD.spec.automountServiceAccountToken, false)
   })
 
-  test('runs cbc-jwt rotate --auto --every 6d on the secret the Deployment mounts, one run at a time', () => {
-    const script: string = CRON_POD.spec.containers[0].args.join('\n')
-    assert.match(script, /cbc-jwt rotate --auto --every 6d - /)
+  test('runs one command, cbc-jwt rotate --auto --every 6d, through the API on the secret the Deployment mounts, gated on Prometheus, one run at a time', () => {
+    const container = CRON_POD.spec.containers[0]
+    assert.deepEqual(container.command, ['cbc-jwt'], 'no shell: one command')
+    assert.deepEqual(container.args.slice(0, 4), ['rotate', '--auto', '--every', '6d'])
+    const env = Object.fromEntries(container.env.map((e: Obj) => [e.name, e.value]))
+    assert.equal(env.CBC_JWT_BACKEND, 'kubernetes')
+    assert.match(env.CBC_JWT_PROMETHEUS_URL, /^https?:\/\//, 'promotion is gated on every replica (CONTRACT §9)')
+    const selector = container.args[container.args.indexOf('--selector') + 1]
+    assert.match(selector, /job="cbc-jwt"/)
     const secretName = POD.spec.volumes.find((v: Obj) => v.secret).secret.secretName
-    for (const m of script.matchAll(/kubectl (?:get|patch) secret (\S+)/g)) assert.equal(m[1], secretName)
-    assert.match(script, /\{\.data\.jwt-keyset\}/)
+    assert.equal(env.CBC_JWT_KUBERNETES_SECRET ?? 'cbc-secrets', secretName)
     assert.equal(CRONJOB.spec.concurrencyPolicy, 'Forbid')
     // Hourly: a key staged at 6 days is promoted within hours, well before the 7-day SLA.
     assert.match(CRONJOB.spec.schedule, /^\d+ \* \* \* \*$/)
   })
 })
 
-describe('the rotation script, run with the built CLI against a stand-in kubectl', () => {
+describe('the CronJob command, run with the built CLI against the Kubernetes API test double', () => {
+  let double: KubeDouble
   let dir: string
-  const script: string = CRON_POD.spec.containers[0].args.join('\n')
-
-  before(() => {
-    assert.ok(fs.existsSync(CLI_MAIN), `${CLI_MAIN} is missing: run npm run build first`)
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-jwt-cronjob-'))
-    const bin = path.join(dir, 'bin')
-    fs.mkdirSync(bin)
-    fs.writeFileSync(path.join(bin, 'cbc-jwt'), `#!/bin/sh\nexec '${process.execPath}' '${CLI_MAIN}' "$@"\n`, { mode: 0o755 })
-    // Answers exactly the two kubectl calls the script makes, on a secret kept in a JSON file;
-    // a JSON patch's `test` op is honoured, as the API server does.
-    fs.writeFileSync(
-      path.join(bin, 'kubectl'),
-      String.raw`#!${process.execPath}
-const fs = require('fs')
-const state = process.env.STUB_SECRET
-const secret = JSON.parse(fs.readFileSync(state, 'utf8'))
-const args = process.argv.slice(2)
-fs.appendFileSync(state + '.calls', JSON.stringify(args) + '\n')
-if (args.join(' ') === 'get secret cbc-secrets -o jsonpath={.metadata.resourceVersion} {.data.jwt-keyset}{"\\n"}') {
-  // kubectl prints the template's text and values; {"\\n"} is a newline.
-  process.stdout.write(secret.metadata.resourceVersion + ' ' + secret.data['jwt-keyset'] + '\n')
-  // STUB_RACE: someone else writes the secret right after this read.
-  if (process.env.STUB_RACE) { secret.metadata.resourceVersion = String(Number(secret.metadata.resourceVersion) + 1); fs.writeFileSync(state, JSON.stringify(secret)) }
-  process.exit(0)
-}
-const file = (args.find((a) => a.startsWith('--patch-file=')) || '').slice('--patch-file='.length)
-if (args.slice(0, 4).join(' ') === 'patch secret cbc-secrets --type=json' && file) {
-  for (const op of JSON.parse(fs.readFileSync(file, 'utf8'))) {
-    if (op.op === 'test' && op.path === '/metadata/resourceVersion') {
-      if (op.value !== secret.metadata.resourceVersion) { console.error('Error from server (Invalid): the server rejected our request due to an error in our request'); process.exit(1) }
-    } else if (op.op === 'replace' && op.path === '/data/jwt-keyset') secret.data['jwt-keyset'] = op.value
-    else { console.error('unexpected op ' + JSON.stringify(op)); process.exit(1) }
-  }
-  secret.metadata.resourceVersion = String(Number(secret.metadata.resourceVersion) + 1)
-  fs.writeFileSync(state, JSON.stringify(secret))
-  console.log('secret/cbc-secrets patched')
-  process.exit(0)
-}
-console.error('stub kubectl: unexpected call ' + JSON.stringify(args)); process.exit(2)
-`,
-      { mode: 0o755 },
-    )
-  })
-  after(() => fs.rmSync(dir, { recursive: true, force: true }))
-
-  const b64 = (s: string) => Buffer.from(s).toString('base64')
-  function secretWith(keyset: string, name: string) {
-    const state = path.join(dir, `${name}.json`)
-    fs.writeFileSync(state, JSON.stringify({ metadata: { resourceVersion: '7' }, data: { 'jwt-keyset': b64(keyset), other: b64('untouched') } }))
-    return state
-  }
-  function runScript(state: string, extraEnv: Record<string, string> = {}) {
-    const r = spawnSync('/bin/bash', ['-c', script], {
-      encoding: 'utf8',
-      timeout: 30_000,
-      env: { PATH: `${path.join(dir, 'bin')}:${process.env.PATH}`, HOME: dir, TMPDIR: dir, STUB_SECRET: state, ...extraEnv },
-    })
-    const secret = JSON.parse(fs.readFileSync(state, 'utf8'))
-    const calls = fs.readFileSync(`${state}.calls`, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as string[])
-    return { status: r.status, out: `${r.stdout}${r.stderr}`, secret, keyset: Buffer.from(secret.data['jwt-keyset'], 'base64').toString(), calls }
-  }
+  let closedPort: number
+  const container = () => CRON_POD.spec.containers[0]
   const DAY = 86_400_000
   const keysetAged = (ms: number) => JSON.stringify(makeKeyset([{ key: makeKey('ES256', 'k-current'), opts: { createdAt: new Date(Date.now() - ms) } }]))
+  const keysetOf = () => Buffer.from(double.secret('cbc', 'cbc-secrets')!.data['jwt-keyset']!, 'base64').toString()
 
-  test('with nothing due it writes nothing', () => {
-    const keyset = keysetAged(3600_000)
-    const run = runScript(secretWith(keyset, 'fresh'))
-    assert.equal(run.status, 0, run.out)
-    assert.match(run.out, /nothing due/)
-    assert.equal(run.keyset, keyset)
-    assert.equal(run.secret.metadata.resourceVersion, '7')
-    assert.ok(run.calls.every((c) => c[0] === 'get'), JSON.stringify(run.calls))
+  before(async () => {
+    assert.ok(fs.existsSync(CLI_MAIN), `${CLI_MAIN} is missing: run npm run build first`)
+    double = await startKubeDouble()
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-jwt-cronjob-'))
+    closedPort = await freePort()
+  })
+  after(async () => {
+    await double.close()
+    fs.rmSync(dir, { recursive: true, force: true })
   })
 
-  test('stages a key when the current one is due, promotes it on a later run, and writes only jwt-keyset', () => {
-    const state = secretWith(keysetAged(6 * DAY + 3600_000), 'due')
-    const staged = runScript(state)
+  /**
+   * The container's command and env as the manifest has them (the pod's service account is a
+   * kubeconfig on the double here), in an empty working, home and temp directory that must
+   * stay empty: no key material on disk. Async: the double answers from this process.
+   */
+  async function runJob() {
+    const env = Object.fromEntries(container().env.map((e: Obj) => [e.name, e.value]))
+    const home = fs.mkdtempSync(path.join(dir, 'pod-'))
+    const kubeconfig = double.writeKubeconfig(path.join(dir, 'kubeconfig'), { namespace: 'cbc' })
+    const child = spawn(process.execPath, [CLI_MAIN, ...container().args], {
+      cwd: home,
+      env: { PATH: process.env.PATH ?? '', HOME: home, TMPDIR: home, KUBECONFIG: kubeconfig, ...env, CBC_JWT_PROMETHEUS_URL: `http://127.0.0.1:${closedPort}` },
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => (stdout += d))
+    child.stderr.on('data', (d: Buffer) => (stderr += d))
+    const status = await new Promise<number | null>((resolve) => child.on('close', resolve))
+    assert.deepEqual(fs.readdirSync(home), [], 'nothing written to disk')
+    return { status, out: `${stdout}${stderr}`, stderr }
+  }
+
+  test('with nothing due it writes nothing', async () => {
+    const keyset = keysetAged(3600_000)
+    const rv = double.setSecret('cbc', 'cbc-secrets', { 'jwt-keyset': keyset, other: 'untouched' }).metadata.resourceVersion
+    const run = await runJob()
+    assert.equal(run.status, 0, run.out)
+    assert.match(run.out, /nothing to do/)
+    assert.equal(double.secret('cbc', 'cbc-secrets')!.metadata.resourceVersion, rv)
+  })
+
+  test('stages a key when the current one is due, with an audit line; the promotion waits for Prometheus (unreachable: refused, nothing written)', async () => {
+    double.setSecret('cbc', 'cbc-secrets', { 'jwt-keyset': keysetAged(6 * DAY + 3600_000), other: 'untouched' })
+    const staged = await runJob()
     assert.equal(staged.status, 0, staged.out)
-    assert.equal(staged.secret.metadata.resourceVersion, '8')
-    assert.equal(Buffer.from(staged.secret.data.other, 'base64').toString(), 'untouched')
-    const doc = JSON.parse(staged.keyset) as { current: string; keys: Array<{ kid: string; not_after?: string }> }
+    const doc = JSON.parse(keysetOf()) as { current: string; keys: Array<{ kid: string }> }
     assert.equal(doc.current, 'k-current', 'staging does not switch the signing key')
     assert.equal(doc.keys.length, 2)
-    const newKid = doc.keys.find((k) => k.kid !== 'k-current')!.kid
-    const validate = spawnSync(process.execPath, [CLI_MAIN, 'keyset', 'validate', '-'], { input: staged.keyset, encoding: 'utf8' })
-    assert.equal(validate.status, 0, validate.stderr)
-
-    // Right after: the staged key has not been published long enough; nothing is written.
-    const again = runScript(state)
-    assert.equal(again.status, 0, again.out)
-    assert.match(again.out, /nothing due/)
-    assert.equal(again.secret.metadata.resourceVersion, '8')
-
-    // The next hourly run promotes it; the old key keeps verifying through its grace period.
-    const later = runScript(state, { CBC_JWT_NOW: new Date(Date.now() + 3600_000).toISOString() })
-    assert.equal(later.status, 0, later.out)
-    assert.equal(later.secret.metadata.resourceVersion, '9')
-    const promoted = JSON.parse(later.keyset) as typeof doc
-    assert.equal(promoted.current, newKid)
-    const old = promoted.keys.find((k) => k.kid === 'k-current')
-    assert.ok(old?.not_after && Date.parse(old.not_after) > Date.now() + 3600_000, `old key: ${JSON.stringify(old)}`)
+    assert.equal(Buffer.from(double.secret('cbc', 'cbc-secrets')!.data.other!, 'base64').toString(), 'untouched')
+    const audit = staged.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l))
+    assert.deepEqual(audit.map((e) => [e.event, e.command, e.actor, e.reason, e.location]), [
+      ['keyset_changed', 'rotate --auto', 'system:serviceaccount:cbc:cbc-jwt-rotator', 'scheduled rotation (CronJob cbc-jwt-rotate)', 'kubernetes:cbc/cbc-secrets#jwt-keyset'],
+    ])
+    const before = double.secret('cbc', 'cbc-secrets')!
+    const refused = await runJob()
+    assert.equal(refused.status, 1, refused.out)
+    assert.match(refused.out, /cannot ask Prometheus http:\/\/127\.0\.0\.1:\d+ \{job="cbc-jwt",namespace="cbc"\}: ECONNREFUSED/)
+    assert.deepEqual(double.secret('cbc', 'cbc-secrets'), before, 'nothing written')
   })
 
-  test('a concurrent change of the secret makes the run fail instead of overwriting it', () => {
-    const keyset = keysetAged(6 * DAY + 3600_000)
-    const run = runScript(secretWith(keyset, 'race'), { STUB_RACE: '1' })
-    assert.notEqual(run.status, 0)
-    assert.match(run.out, /rejected/)
-    assert.equal(run.keyset, keyset)
+  test('two runs at once: exactly one change (check-and-set on resourceVersion)', async () => {
+    double.setSecret('cbc', 'cbc-secrets', { 'jwt-keyset': keysetAged(6 * DAY + 3600_000) })
+    const env = Object.fromEntries(container().env.map((e: Obj) => [e.name, e.value]))
+    const kubeconfig = double.writeKubeconfig(path.join(dir, 'kubeconfig'), { namespace: 'cbc' })
+    const spawnRun = () =>
+      new Promise<{ code: number | null; out: string }>((resolve) => {
+        const child = spawn(process.execPath, [CLI_MAIN, ...container().args], {
+          env: { PATH: process.env.PATH ?? '', HOME: dir, KUBECONFIG: kubeconfig, ...env, CBC_JWT_PROMETHEUS_URL: `http://127.0.0.1:${closedPort}` },
+        })
+        let out = ''
+        child.stdout.on('data', (d: Buffer) => (out += d))
+        child.stderr.on('data', (d: Buffer) => (out += d))
+        child.on('close', (code) => resolve({ code, out }))
+      })
+    const writes = () => double.calls.filter((c) => c.verb === 'update' && c.status === 200).length
+    const before = writes()
+    const runs = await Promise.all([spawnRun(), spawnRun()])
+    const outcomes = runs.map((r) => `exit ${r.code}: ${r.out}`).join('\n')
+    assert.equal(writes() - before, 1, `exactly one write\n${outcomes}`)
+    assert.equal((JSON.parse(keysetOf()) as { keys: unknown[] }).keys.length, 2, 'one key staged, not two')
+    // The loser saw the staged key on its re-read: nothing to do (or a refusal, if it got as far as the gate).
+    assert.ok(runs.every((r) => r.code === 0 || r.code === 1), outcomes)
   })
 
-  test('a keyset cbc-jwt cannot read fails the run and writes nothing', () => {
-    const run = runScript(secretWith('{"version": 1, "current": ', 'broken'))
-    assert.notEqual(run.status, 0)
-    assert.ok(run.calls.every((c) => c[0] === 'get'), JSON.stringify(run.calls))
-    assert.equal(run.keyset, '{"version": 1, "current": ')
+  test('a 409 storm: bounded retries, exit 1, nothing half-written', async () => {
+    const stored = double.setSecret('cbc', 'cbc-secrets', { 'jwt-keyset': keysetAged(6 * DAY + 3600_000) })
+    double.conflictStorm = 1000
+    const run = await runJob()
+    double.conflictStorm = 0
+    assert.equal(run.status, 1, run.out)
+    assert.match(run.out, /changed by another writer twice .*nothing was written/)
+    assert.equal(keysetOf(), Buffer.from(stored.data['jwt-keyset']!, 'base64').toString())
   })
 })

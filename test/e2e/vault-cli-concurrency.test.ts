@@ -114,7 +114,7 @@ describe('two CLIs rotating at once never lose a key (Vault, e2e)', () => {
     }
     const run = await cli(['rotate'], { path, ns: a, viaProxy: true }).finally(() => (proxy.hook = undefined))
     assert.equal(run.code, 0, run.stderr)
-    assert.equal(run.stderr, '')
+    assert.deepEqual(auditLines(run.stderr).map((e) => [e.event, e.command, e.to]), [['keyset_changed', 'rotate', newKidOf(run)]], 'stderr: the audit line only')
     assert.match(run.stdout, /changed while this ran; the change was applied again to the new version/)
     const kid = newKidOf(run)
     assert.match(run.stdout, new RegExp(`^rotated k-competitor-1 → ${kid}:`), 'the change was re-computed from the competing version')
@@ -333,7 +333,7 @@ async function checkRace(race: Race) {
     assert.equal(r.stdout, '', outcomes)
   }
   const reported = won.map((r) => {
-    assert.equal(r.stderr, '', outcomes)
+    assert.deepEqual(auditLines(r.stderr).map((e) => e.event), ['keyset_changed'], outcomes)
     assert.match(r.stdout, new RegExp(`\\nwrote vault:secret/${path} \\(namespace ${r.ns}\\)\\n$`), outcomes)
     return newKidOf(r)
   })
@@ -540,4 +540,12 @@ function barrier(count: number) {
       return arrived
     },
   }
+}
+
+/** stderr of a successful change: exactly the keyset_changed JSON line(s), nothing else. */
+function auditLines(stderr: string): Array<Record<string, unknown>> {
+  return stderr
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
 }

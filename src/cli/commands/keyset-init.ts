@@ -1,19 +1,21 @@
 import { BackendError, CasConflictError, KeysetInvalidError, RefusedError, UsageError } from '../../errors.js'
 import type { KeysetBackend } from '../../backends/backend.js'
+import type { KeysetDocument } from '../../keyset/document.js'
 import { generateKeyset } from '../../keyset/generate.js'
 import { loadKeyset, parseKeysetText } from '../../keyset/load.js'
 import { serializeKeyset } from '../../rotation/update-keyset.js'
 import { KEYSET_OPTIONS, algFlag, parseCommandArgs } from '../args.js'
 import { println, type CliContext } from '../context.js'
+import { AUDIT_HELP, AUDIT_OPTIONS, openAuditTrail } from '../audit.js'
 import { openKeysetSource } from '../keyset-source.js'
 import type { Command } from './command.js'
 
-const OPTIONS = { ...KEYSET_OPTIONS, alg: { type: 'string' }, force: { type: 'boolean' } } as const
+const OPTIONS = { ...KEYSET_OPTIONS, alg: { type: 'string' }, force: { type: 'boolean' }, ...AUDIT_OPTIONS } as const
 
 export const keysetInitCommand: Command = {
   name: 'keyset init',
   summary: 'create a keyset with one current key',
-  help: `Usage: cbc-jwt keyset init [--alg ALG] [--keyset-file PATH | --backend file|vault] [--force]
+  help: `Usage: cbc-jwt keyset init [--alg ALG] [--keyset-file PATH | --backend file|vault|kubernetes] [--force]
 
 Creates a keyset document with one freshly generated current key. Without a destination
 (or with -) the document goes to stdout.
@@ -26,6 +28,8 @@ Options:
                      vault: VAULT_ADDR, CBC_JWT_VAULT_MOUNT, CBC_JWT_VAULT_PATH, ...)
   --force            replace an existing keyset (its keys are lost: tokens they signed stop
                      verifying once the service loads the new one)
+${AUDIT_HELP}
+                     (for a keyset written to a backend; stdout output is not a change)
   -h, --help         this help
 
 Exit status: 0 created, 1 refused (destination already holds a keyset) / backend error, 2 bad usage.`,
@@ -46,6 +50,7 @@ Exit status: 0 created, 1 refused (destination already holds a keyset) / backend
       ctx.stdout.write(text)
       return 0
     }
+    const audit = openAuditTrail(ctx, 'keyset init', values)
     const source = openKeysetSource(ctx, values)
     try {
       const existing = await readExisting(source.backend)
@@ -63,11 +68,24 @@ Exit status: 0 created, 1 refused (destination already holds a keyset) / backend
         throw err
       }
       println(ctx.stdout, `created ${source.backend.location}: ${alg} key ${doc.current} (current)`)
+      audit.record({ location: source.backend.location, before: existing ? previousDocument(existing.text) : null, after: doc })
       return 0
     } finally {
+      audit.close()
       await source.backend.close()
     }
   },
+}
+
+/** The keyset a --force init replaced, if it still parses as one (for the audit line). */
+function previousDocument(text: string): KeysetDocument | null {
+  try {
+    const data = parseKeysetText(text) as Partial<KeysetDocument>
+    const keys = data.keys
+    return typeof data.current === 'string' && Array.isArray(keys) && keys.every((k) => typeof k?.kid === 'string') ? (data as KeysetDocument) : null
+  } catch {
+    return null
+  }
 }
 
 async function readExisting(backend: KeysetBackend) {

@@ -10,7 +10,7 @@ const OPTIONS = { ...KEYSET_OPTIONS, json: { type: 'boolean' } } as const
 export const keysetValidateCommand: Command = {
   name: 'keyset validate',
   summary: 'check a keyset: schema and meaning, every problem listed with its JSON path',
-  help: `Usage: cbc-jwt keyset validate [- | --keyset-file PATH | --backend file|vault] [--json]
+  help: `Usage: cbc-jwt keyset validate [- | --keyset-file PATH | --backend file|vault|kubernetes] [--json]
 
 Checks the JSON Schema (schema/keyset.schema.json) and the meaning: current exists and can
 sign and is not past not_after, kids unique, key material fits alg, RSA >= 2048 bits, HMAC

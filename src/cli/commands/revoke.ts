@@ -5,6 +5,7 @@ import { setRevokedBefore } from '../../rotation/revoke.js'
 import { updateKeyset } from '../../rotation/update-keyset.js'
 import { KEYSET_OPTIONS, parseCommandArgs } from '../args.js'
 import type { CliContext } from '../context.js'
+import { AUDIT_HELP, AUDIT_OPTIONS, openAuditTrail } from '../audit.js'
 import { openKeysetSource } from '../keyset-source.js'
 import { reportUpdate } from '../report.js'
 import { parseTime } from '../time.js'
@@ -15,12 +16,13 @@ const OPTIONS = {
   'issued-before': { type: 'string' },
   force: { type: 'boolean' },
   'dry-run': { type: 'boolean' },
+  ...AUDIT_OPTIONS,
 } as const
 
 export const revokeCommand: Command = {
   name: 'revoke',
   summary: 'reject every token issued before a time (sets revoked_before)',
-  help: `Usage: cbc-jwt revoke --issued-before TIME|now [- | --keyset-file PATH | --backend file|vault] [options]
+  help: `Usage: cbc-jwt revoke --issued-before TIME|now [- | --keyset-file PATH | --backend file|vault|kubernetes] [options]
 
 Sets revoked_before: every token whose iat is earlier is rejected with reason "revoked",
 whatever key signed it (the runbook's "invalidate tokens issued before the spike").
@@ -30,6 +32,7 @@ Options:
   --force            allow a time more than a minute in the future, or moving an existing
                      revoked_before back (which makes revoked tokens valid again)
   --dry-run          print what would change, write nothing
+${AUDIT_HELP}
   -h, --help         this help
 
 Exit status: 0 done, 1 refused / invalid keyset / backend error, 2 bad usage (bad or future time).`,
@@ -47,6 +50,7 @@ Exit status: 0 done, 1 refused / invalid keyset / backend error, 2 bad usage (ba
         `--issued-before ${toRfc3339(new Date(at))} is in the future: every token issued until then, new ones included, would be rejected (use --force if you mean it)`,
       )
     }
+    const audit = openAuditTrail(ctx, 'revoke', values)
     const source = openKeysetSource(ctx, values, positionals)
     try {
       const dryRun = values['dry-run'] === true
@@ -55,8 +59,10 @@ Exit status: 0 done, 1 refused / invalid keyset / backend error, 2 bad usage (ba
         dryRun,
       })
       reportUpdate(ctx, source, outcome, { headline: `tokens issued before ${outcome.after.revoked_before} revoked`, dryRun })
+      if (outcome.written) audit.record({ location: source.backend.location, before: outcome.before, after: outcome.after })
       return 0
     } finally {
+      audit.close()
       await source.backend.close()
     }
   },

@@ -2,10 +2,13 @@ import { UsageError } from '../../errors.js'
 import { formatDuration } from '../../rotation/duration.js'
 import { ROTATION_POLICY } from '../../rotation/policy.js'
 import { rotateCompromised, rotateNow } from '../../rotation/rotate.js'
-import { autoRotate, promoteStaged, stageKey } from '../../rotation/two-phase.js'
+import { requireKeyEverywhere } from '../../fleet/gate.js'
+import { autoRotate, pickStaged, promoteStaged, stageKey } from '../../rotation/two-phase.js'
 import { updateKeyset, type KeysetMutation } from '../../rotation/update-keyset.js'
 import { KEYSET_OPTIONS, algFlag, durationFlag, parseCommandArgs, rejectFlags } from '../args.js'
 import type { CliContext } from '../context.js'
+import { AUDIT_HELP, AUDIT_OPTIONS, openAuditTrail } from '../audit.js'
+import { FLEET_HELP, FLEET_OPTIONS, fleetFromFlags } from '../fleet-flags.js'
 import { openKeysetSource } from '../keyset-source.js'
 import { reportUpdate } from '../report.js'
 import { graceMs, propagationMs } from '../settings.js'
@@ -25,22 +28,27 @@ const OPTIONS = {
   kid: { type: 'string' },
   force: { type: 'boolean' },
   'dry-run': { type: 'boolean' },
+  ...FLEET_OPTIONS,
+  ...AUDIT_OPTIONS,
 } as const
 
 const MODES = ['stage', 'promote', 'auto', 'compromised'] as const
+const FLEET_FLAGS = Object.keys(FLEET_OPTIONS)
 
 export const rotateCommand: Command = {
   name: 'rotate',
   summary: 'rotate the signing key: at once, two-phase (--stage/--promote), scheduled (--auto) or emergency (--compromised)',
-  help: `Usage: cbc-jwt rotate [- | --keyset-file PATH | --backend file|vault] [MODE] [options]
+  help: `Usage: cbc-jwt rotate [- | --keyset-file PATH | --backend file|vault|kubernetes] [MODE] [options]
 
 Modes:
   (none)             generate a key and make it current now; the old current key keeps
                      verifying for --grace; keys past not_after are pruned
   --stage            publish a new key that verifies but does not sign yet
   --promote          make the staged key current; refused until it has been published for
-                     the propagation window, unless --force
-  --auto             for a CronJob: promote a staged key that is ready, stage a new one when
+                     the propagation window, unless --force; with --prometheus or --replica,
+                     refused until every replica verifies with it (no time window then)
+  --auto             for a CronJob: promote a staged key that is ready (with --prometheus or
+                     --replica: that every replica verifies with), stage a new one when
                      the current key is due (age >= --every - propagation window), prune;
                      idempotent ("nothing to do" when nothing is due)
   --compromised      emergency: a fresh key becomes current now, every previous key stops
@@ -58,6 +66,9 @@ Options:
   --kid KID          with --promote: which staged key, when there are several
   --force            with --promote: promote before the propagation window has passed
   --dry-run          print what would change, write nothing (with -, stdout gets the input)
+${FLEET_HELP}
+                     (with --promote and --auto; a refusal names the replicas that lack the key)
+${AUDIT_HELP}
   -h, --help         this help
 
 Durations: 90s, 15m, 24h, 6d (combinable: 1h30m).
@@ -72,6 +83,7 @@ Exit status: 0 done or nothing to do, 1 refused / invalid keyset / backend error
     if (modes.length > 1) throw new UsageError(`rotate: choose one of --${modes.join(', --')}`)
     const mode = modes[0]
     const { mutation, headline } = plan(ctx, mode, values)
+    const audit = openAuditTrail(ctx, mode === undefined ? 'rotate' : `rotate --${mode}`, values)
     const source = openKeysetSource(ctx, values, positionals)
     try {
       const dryRun = values['dry-run'] === true
@@ -79,8 +91,10 @@ Exit status: 0 done or nothing to do, 1 refused / invalid keyset / backend error
       const acceptExpiredCurrent = mode === undefined || mode === 'compromised'
       const outcome = await updateKeyset(source.backend, mutation, { now: ctx.now, dryRun, acceptExpiredCurrent })
       reportUpdate(ctx, source, outcome, { headline: headline(outcome.after.current, outcome.before.current), dryRun })
+      if (outcome.written) audit.record({ location: source.backend.location, before: outcome.before, after: outcome.after })
       return 0
     } finally {
+      audit.close()
       await source.backend.close()
     }
   },
@@ -95,19 +109,30 @@ function plan(ctx: CliContext, mode: (typeof MODES)[number] | undefined, values:
   const rotated = (to: string, from: string) => (to === from ? 'no rotation' : `rotated ${from} → ${to}`)
   switch (mode) {
     case undefined: {
-      rejectFlags(values, ['propagation', 'every', 'kid', 'force'], 'rotate (without --promote/--auto)')
+      rejectFlags(values, ['propagation', 'every', 'kid', 'force', ...FLEET_FLAGS], 'rotate (without --promote/--auto)')
       const grace = graceMs(ctx.env, values)
       const mutation: KeysetMutation = (doc) => rotateNow(doc, { now, graceMs: grace, ...(alg ? { alg } : {}) })
       return { mutation, headline: rotated }
     }
     case 'stage': {
-      rejectFlags(values, ['grace', 'max-token-ttl', 'propagation', 'every', 'kid', 'force'], '--stage')
+      rejectFlags(values, ['grace', 'max-token-ttl', 'propagation', 'every', 'kid', 'force', ...FLEET_FLAGS], '--stage')
       const mutation: KeysetMutation = (doc) => stageKey(doc, { now, ...(alg ? { alg } : {}) })
       return { mutation, headline: () => 'staged a new key' }
     }
     case 'promote': {
       rejectFlags(values, ['alg', 'every'], '--promote')
       const grace = graceMs(ctx.env, values)
+      const fleet = fleetFromFlags(ctx.env, values)
+      if (fleet) {
+        rejectFlags(values, ['propagation', 'force'], '--promote gated on the replicas (--prometheus/--replica)')
+        const mutation: KeysetMutation = async (doc) => {
+          const kid = pickStaged(doc, values.kid).kid
+          const seen = await requireKeyEverywhere(fleet, kid, 'promote')
+          const promoted = promoteStaged(doc, { now, graceMs: grace, propagationWindowMs: 0, kid })
+          return { doc: promoted.doc, notes: [seen, ...promoted.notes] }
+        }
+        return { mutation, headline: rotated }
+      }
       const window = propagationMs(ctx.env, values.propagation)
       const mutation: KeysetMutation = (doc) =>
         promoteStaged(doc, {
@@ -130,12 +155,14 @@ function plan(ctx: CliContext, mode: (typeof MODES)[number] | undefined, values:
       if (every <= 2 * window) {
         throw new UsageError(`--every ${values.every} must be more than twice the propagation window (${formatDuration(window)})`)
       }
+      const fleet = fleetFromFlags(ctx.env, values)
+      const gate = fleet ? (kid: string) => requireKeyEverywhere(fleet, kid, 'promote') : undefined
       const mutation: KeysetMutation = (doc) =>
-        autoRotate(doc, { now, everyMs: every, propagationWindowMs: window, graceMs: grace, ...(alg ? { alg } : {}) })
+        autoRotate(doc, { now, everyMs: every, propagationWindowMs: window, graceMs: grace, ...(alg ? { alg } : {}), ...(gate ? { gate } : {}) })
       return { mutation, headline: (to: string, from: string) => (to === from ? 'scheduled rotation' : `scheduled rotation: ${rotated(to, from)}`) }
     }
     case 'compromised': {
-      rejectFlags(values, ['grace', 'max-token-ttl', 'propagation', 'every', 'kid', 'force'], '--compromised')
+      rejectFlags(values, ['grace', 'max-token-ttl', 'propagation', 'every', 'kid', 'force', ...FLEET_FLAGS], '--compromised')
       const mutation: KeysetMutation = (doc) => rotateCompromised(doc, { now, ...(alg ? { alg } : {}) })
       return { mutation, headline: (to: string, from: string) => `EMERGENCY rotation ${from} → ${to}` }
     }

@@ -14,7 +14,7 @@ const OPTIONS = { ...KEYSET_OPTIONS, json: { type: 'boolean' }, propagation: { t
 export const statusCommand: Command = {
   name: 'status',
   summary: 'keys, statuses, ages, and whether the 7-day key-age SLA holds (exit 1 when not)',
-  help: `Usage: cbc-jwt status [- | --keyset-file PATH | --backend file|vault] [--json]
+  help: `Usage: cbc-jwt status [- | --keyset-file PATH | --backend file|vault|kubernetes] [--json]
 
 Lists every key (kid, alg, status, created, age, not_after) and flags:
   - a current key older than the 7-day SLA (604800 s, alert JWTKeyAgeExceeded): exit 1

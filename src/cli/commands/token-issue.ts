@@ -24,7 +24,7 @@ const DEFAULT_TTL_MS = 15 * 60_000
 export const tokenIssueCommand: Command = {
   name: 'token issue',
   summary: 'sign a token with the current key',
-  help: `Usage: cbc-jwt token issue --sub SUBJECT [options] [- | --keyset-file PATH | --backend file|vault]
+  help: `Usage: cbc-jwt token issue --sub SUBJECT [options] [- | --keyset-file PATH | --backend file|vault|kubernetes]
 
 Signs a JWT with the keyset's current key and prints it. Header: alg and kid of the key,
 typ JWT. Claims: iss, aud, sub, client_id, scope, iat, exp, jti.

@@ -11,7 +11,7 @@ const OPTIONS = { ...KEYSET_OPTIONS, iss: { type: 'string' }, aud: { type: 'stri
 export const tokenVerifyCommand: Command = {
   name: 'token verify',
   summary: "verify a token offline with the service's own verifier",
-  help: `Usage: cbc-jwt token verify TOKEN|- [--keyset-file PATH | --backend file|vault] [options]
+  help: `Usage: cbc-jwt token verify TOKEN|- [--keyset-file PATH | --backend file|vault|kubernetes] [options]
 
 Verifies TOKEN (or the token on stdin, with -) against the keyset with exactly the checks
 the service makes, at the current time. Prints the claims as JSON; a rejected token prints

@@ -1,16 +1,23 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import { UsageError } from '../../errors.js'
+import { CbcJwtError, UsageError } from '../../errors.js'
+import { fleetChecklist, type CheckItem } from '../../fleet/checklist.js'
+import type { FleetSource } from '../../fleet/fleet.js'
 import { METRIC_NAMES } from '../../metrics/names.js'
 import { formatDuration } from '../../rotation/duration.js'
 import { durationFlag, parseCommandArgs } from '../args.js'
 import { println, type CliContext } from '../context.js'
+import { FLEET_HELP, FLEET_OPTIONS, fleetFromFlags } from '../fleet-flags.js'
 import { parseSamples, type Sample } from '../prometheus-text.js'
+import { parseTime } from '../time.js'
 import type { Command } from './command.js'
 
 const OPTIONS = {
   url: { type: 'string' },
-  'previous-kid': { type: 'string' },
+  'previous-kid': { type: 'string', multiple: true },
   'legacy-token': { type: 'string' },
+  compromised: { type: 'boolean' },
+  'revoked-before': { type: 'string' },
+  ...FLEET_OPTIONS,
   wait: { type: 'string' },
   'max-age': { type: 'string' },
   json: { type: 'boolean' },
@@ -20,18 +27,14 @@ const DEFAULT_MAX_AGE_MS = 10 * 60_000
 const REQUEST_TIMEOUT_MS = 5000
 const RETRY_INTERVAL_MS = 1000
 
-/** One item of the runbook's "Verification Checklist After Rotation". */
-export interface CheckItem {
-  name: string
-  result: 'pass' | 'fail' | 'skip'
-  /** What was seen, e.g. `kid k-20261125-3f9a1c (was k-20261118-77c1d2), age 4s <= 10m`. */
-  detail: string
-}
+export type { CheckItem }
 
 export const verifyRotationCommand: Command = {
   name: 'verify-rotation',
   summary: "run the runbook's post-rotation checklist against a live instance",
-  help: `Usage: cbc-jwt verify-rotation --url URL [--previous-kid KID] [--legacy-token T] [--wait DUR] [--max-age DUR] [--json]
+  help: `Usage: cbc-jwt verify-rotation (--url URL | --prometheus URL [--selector S] | --replica URL...)
+                               [--previous-kid KID...] [--legacy-token T] [--compromised [--revoked-before TIME]]
+                               [--wait DUR] [--max-age DUR] [--json]
 
 Runs the runbook's "Verification Checklist After Rotation" against one instance (point URL
 at a single pod, e.g. through kubectl port-forward: /metrics and /v1/keys must come from
@@ -47,10 +50,24 @@ the same process):
                      skipped without --previous-kid)
 Each item is printed with ✓ (pass), ✗ (fail) or - (skipped) and the figure seen.
 
+With --prometheus or --replica, every replica is checked as well (CONTRACT §9):
+  replicas up:       every target of the selector is up / every replica answers /v1/keys
+  one current key:   the same current kid on every replica, not a --previous-kid
+  previous key verifies everywhere   (routine: legacy tokens keep working on every replica)
+  previous keys verify nowhere       (--compromised: none of the --previous-kid anywhere)
+  same revoked_before everywhere     (--compromised: in force, >= --revoked-before, everywhere)
+With --replica, the legacy token is also sent to every replica's /v1/whoami (200 expected;
+401 with --compromised).
+
 Options:
   --url URL          base URL of the instance, e.g. http://localhost:8000 (required)
-  --previous-kid KID the kid that was current before the rotation
+  --previous-kid KID the kid that was current before the rotation (repeatable: with
+                     --compromised, give every kid of the old keyset)
   --legacy-token T   a token signed before the rotation, still within its lifetime
+  --compromised      check an emergency rotation: previous keys no longer verify, legacy
+                     tokens are rejected, revoked_before is in force
+  --revoked-before T with --compromised: the revoked_before expected at least (RFC 3339)
+${FLEET_HELP}
   --wait DUR         retry until every item passes or DUR is up (default 0: check once)
   --max-age DUR      "age close to 0" means at most this (default 10m)
   --json             print {"ok": bool, "items": [{"name", "result", "detail"}]}
@@ -60,27 +77,44 @@ Exit status: 0 every item passed (or was skipped), 1 an item failed, 2 bad usage
 
   async run(ctx: CliContext, args: string[]): Promise<number> {
     const { values } = parseCommandArgs('verify-rotation', args, OPTIONS)
-    if (values.url === undefined) throw new UsageError('verify-rotation: --url URL is required')
-    let base: URL
-    try {
-      base = new URL(values.url)
-    } catch {
-      throw new UsageError(`--url: "${values.url}" is not a URL (e.g. http://localhost:8000)`)
+    const fleet = fleetFromFlags(ctx.env, values)
+    if (values.url === undefined && !fleet) throw new UsageError('verify-rotation: --url URL is required (or --prometheus URL, or --replica URL for every replica)')
+    let base: URL | undefined
+    if (values.url !== undefined) {
+      try {
+        base = new URL(values.url)
+      } catch {
+        throw new UsageError(`--url: "${values.url}" is not a URL (e.g. http://localhost:8000)`)
+      }
+      if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new UsageError('--url must be http or https')
     }
-    if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new UsageError('--url must be http or https')
+    const compromised = values.compromised === true
+    const previousKids = values['previous-kid'] ?? []
+    if (compromised && previousKids.length === 0) throw new UsageError('verify-rotation --compromised needs --previous-kid (every kid of the old keyset)')
+    let revokedAtLeast: number | undefined
+    if (values['revoked-before'] !== undefined) {
+      if (!compromised) throw new UsageError('--revoked-before applies to --compromised')
+      const at = parseTime(values['revoked-before'], ctx.now())
+      if (at === undefined) throw new UsageError(`--revoked-before: "${values['revoked-before']}" is not an RFC 3339 time`)
+      revokedAtLeast = at / 1000
+    }
     const waitMs = durationFlag('wait', values.wait) ?? 0
     const maxAgeMs = durationFlag('max-age', values['max-age']) ?? DEFAULT_MAX_AGE_MS
-    const opts = { base: base.href.replace(/\/+$/, ''), previousKid: values['previous-kid'], legacyToken: values['legacy-token'], maxAgeMs }
+    const legacyToken = values['legacy-token']
+    const check = async (): Promise<CheckItem[]> => [
+      ...(base ? await runChecklist({ base: base.href.replace(/\/+$/, ''), previousKids, legacyToken, maxAgeMs, compromised }) : []),
+      ...(fleet ? await runFleetChecklist(fleet, { previousKids, compromised, legacyToken, ...(revokedAtLeast !== undefined ? { revokedAtLeast } : {}) }, values.replica ?? []) : []),
+    ]
     // Wall-clock deadline: CBC_JWT_NOW pins keyset time, not how long to keep asking.
     const deadline = Date.now() + waitMs
-    let items = await runChecklist(opts)
+    let items = await check()
     while (items.some((i) => i.result === 'fail') && Date.now() + RETRY_INTERVAL_MS <= deadline) {
       await sleep(RETRY_INTERVAL_MS)
-      items = await runChecklist(opts)
+      items = await check()
     }
     const failed = items.filter((i) => i.result === 'fail')
     if (values.json) {
-      println(ctx.stdout, JSON.stringify({ ok: failed.length === 0, url: opts.base, items }, null, 2))
+      println(ctx.stdout, JSON.stringify({ ok: failed.length === 0, url: base?.href.replace(/\/+$/, '') ?? null, fleet: fleet?.description ?? null, items }, null, 2))
     } else {
       items.forEach((item, i) => println(ctx.stdout, `${item.result === 'pass' ? '✓' : item.result === 'fail' ? '✗' : '-'} ${i + 1}. ${item.name}: ${item.detail}`))
       println(ctx.stdout, failed.length === 0 ? 'rotation verified' : `rotation NOT verified: ${failed.map((f) => f.name).join(', ')} failed`)
@@ -91,9 +125,36 @@ Exit status: 0 every item passed (or was skipped), 1 an item failed, 2 bad usage
 
 interface ChecklistOptions {
   base: string
-  previousKid: string | undefined
+  previousKids: readonly string[]
   legacyToken: string | undefined
   maxAgeMs: number
+  /** Compromise mode: previous kids must no longer verify and the legacy token must be rejected. */
+  compromised?: boolean
+}
+
+/** The fleet items; a fleet that cannot be read at all fails the first item (and is retried with --wait). */
+async function runFleetChecklist(
+  fleet: FleetSource,
+  o: { previousKids: readonly string[]; compromised: boolean; legacyToken: string | undefined; revokedAtLeast?: number },
+  replicaUrls: readonly string[],
+): Promise<CheckItem[]> {
+  let items: CheckItem[]
+  try {
+    items = fleetChecklist(await fleet.read(), o)
+  } catch (err) {
+    if (!(err instanceof CbcJwtError)) throw err
+    return [{ name: 'replicas up', result: 'fail', detail: err.message }]
+  }
+  if (o.legacyToken !== undefined && replicaUrls.length > 0) {
+    const expected = o.compromised ? 401 : 200
+    const answers = await Promise.all(
+      replicaUrls.map(async (u) => ({ u, r: await get(`${u.replace(/\/+$/, '')}/v1/whoami`, { authorization: `Bearer ${o.legacyToken}` }) })),
+    )
+    const wrong = answers.filter(({ r }) => !r.ok || r.status !== expected).map(({ u, r }) => `${u} ${r.ok ? `${r.status}${reasonOf(r.body)}` : r.error}`)
+    const name = o.compromised ? 'legacy token rejected everywhere' : 'legacy token accepted everywhere'
+    items.push(wrong.length === 0 ? { name, result: 'pass', detail: `${expected} from all ${replicaUrls.length} replicas` } : { name, result: 'fail', detail: `expected ${expected}: ${wrong.join('; ')}` })
+  }
+  return items
 }
 
 /** One pass over the checklist; never throws — an unreachable instance fails the items. */
@@ -118,8 +179,8 @@ export async function runChecklist(o: ChecklistOptions): Promise<CheckItem[]> {
     else {
       const kid = series[0]!.labels.kid ?? '(no kid label)'
       const age = series[0]!.value * 1000
-      const seen = `kid ${kid}${o.previousKid ? ` (previous ${o.previousKid})` : ''}, age ${formatDuration(age)}`
-      if (o.previousKid !== undefined && kid === o.previousKid) items.push(fail(name, `${seen}: still the previous kid, the rotation is not loaded`))
+      const seen = `kid ${kid}${o.previousKids.length > 0 ? ` (previous ${o.previousKids.join(', ')})` : ''}, age ${formatDuration(age)}`
+      if (o.previousKids.includes(kid)) items.push(fail(name, `${seen}: still the previous kid, the rotation is not loaded`))
       else if (!(age <= o.maxAgeMs)) items.push(fail(name, `${seen} > ${formatDuration(o.maxAgeMs)}: not a fresh key`))
       else items.push(pass(name, `${seen} <= ${formatDuration(o.maxAgeMs)}`))
     }
@@ -135,9 +196,12 @@ export async function runChecklist(o: ChecklistOptions): Promise<CheckItem[]> {
     else if (!listed) items.push(fail(name, `cannot read /v1/keys: ${keys.ok ? `HTTP ${keys.status}` : keys.error}`))
     else {
       const seen = `${METRIC_NAMES.keysLoaded} ${loaded}, verifying keys in /v1/keys ${listed.length} (${listed.join(', ')})`
+      const stillThere = o.previousKids.filter((k) => listed.includes(k))
+      const gone = o.previousKids.filter((k) => !listed.includes(k))
       if (loaded !== listed.length) items.push(fail(name, `${seen}: they differ`))
-      else if (o.previousKid !== undefined && loaded < 2) items.push(fail(name, `${seen}: expected at least 2 (new and previous) after a rotation`))
-      else if (o.previousKid !== undefined && !listed.includes(o.previousKid)) items.push(fail(name, `${seen}: the previous kid ${o.previousKid} no longer verifies`))
+      else if (o.compromised && stillThere.length > 0) items.push(fail(name, `${seen}: ${stillThere.join(', ')} still verifies after an emergency rotation`))
+      else if (!o.compromised && o.previousKids.length > 0 && loaded < 2) items.push(fail(name, `${seen}: expected at least 2 (new and previous) after a rotation`))
+      else if (!o.compromised && gone.length > 0) items.push(fail(name, `${seen}: the previous kid ${gone.join(', ')} no longer verifies`))
       else items.push(pass(name, seen))
     }
   }
@@ -147,7 +211,10 @@ export async function runChecklist(o: ChecklistOptions): Promise<CheckItem[]> {
     const name = 'legacy token'
     if (!whoami) items.push({ name, result: 'skip', detail: 'skipped (no --legacy-token)' })
     else if (!whoami.ok) items.push(fail(name, `cannot call /v1/whoami: ${whoami.error}`))
-    else if (whoami.status === 200) items.push(pass(name, `/v1/whoami answered 200${kidOf(whoami.body)}`))
+    else if (o.compromised) {
+      if (whoami.status === 401) items.push(pass(name, `/v1/whoami answered 401${reasonOf(whoami.body)}: rejected, as it must be after an emergency rotation`))
+      else items.push(fail(name, `/v1/whoami answered ${whoami.status}${kidOf(whoami.body)}: the legacy token must be rejected after an emergency rotation`))
+    } else if (whoami.status === 200) items.push(pass(name, `/v1/whoami answered 200${kidOf(whoami.body)}`))
     else items.push(fail(name, `/v1/whoami answered ${whoami.status}${reasonOf(whoami.body)}`))
   }
 
@@ -168,7 +235,7 @@ export async function runChecklist(o: ChecklistOptions): Promise<CheckItem[]> {
   // 5. the instance counted the rotation
   {
     const name = 'rotations'
-    if (o.previousKid === undefined) items.push({ name, result: 'skip', detail: 'skipped (no --previous-kid)' })
+    if (o.previousKids.length === 0) items.push({ name, result: 'skip', detail: 'skipped (no --previous-kid)' })
     else if (!samples) items.push(fail(name, metricsProblem))
     else {
       const count = single(samples, METRIC_NAMES.rotations)

@@ -1,0 +1,144 @@
+import { spawnSync } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { ConfigError } from '../../errors.js'
+
+/** Where and how to reach the Kubernetes API, as kubectl would. */
+export interface KubernetesConnection {
+  /** `https://host:port` of the API server. */
+  server: string
+  /** PEM trust anchors of the API server. */
+  ca?: string
+  skipVerify: boolean
+  /** The bearer token, fetched for every request (service-account tokens are rotated on disk). */
+  token?: () => string
+  /** PEM client certificate and key (kubeconfig). */
+  cert?: string
+  key?: string
+  /** The namespace the context (or the pod's service account) names, if any. */
+  namespace?: string
+  /** For messages: `in-cluster` or `kubeconfig ~/.kube/config, context prod`. */
+  source: string
+}
+
+export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount'
+
+/**
+ * Finds the API server the way kubectl does: the kubeconfig (`KUBECONFIG`, else
+ * `~/.kube/config`) when there is one, else the in-cluster service account
+ * (`KUBERNETES_SERVICE_HOST`/`_PORT` and the token, CA and namespace files). `context`
+ * picks a kubeconfig context other than `current-context`.
+ */
+export async function resolveConnection(env: NodeJS.ProcessEnv, opts: { context?: string; serviceAccountDir?: string } = {}): Promise<KubernetesConnection> {
+  const files = (env.KUBECONFIG ?? '').split(path.delimiter).filter(Boolean)
+  if (files.length === 0) {
+    const home = env.HOME ?? os.homedir()
+    const dflt = path.join(home, '.kube', 'config')
+    if (fs.existsSync(dflt)) files.push(dflt)
+  }
+  const existing = files.filter((f) => fs.existsSync(f))
+  if (existing.length > 0) return fromKubeconfig(existing, opts.context, env)
+  if (env.KUBECONFIG) throw new ConfigError(`KUBECONFIG names no readable file (${env.KUBECONFIG})`)
+  return inCluster(env, opts.serviceAccountDir ?? SERVICE_ACCOUNT_DIR)
+}
+
+function inCluster(env: NodeJS.ProcessEnv, dir: string): KubernetesConnection {
+  const host = env.KUBERNETES_SERVICE_HOST
+  const port = env.KUBERNETES_SERVICE_PORT
+  const tokenFile = path.join(dir, 'token')
+  if (!host || !port || !fs.existsSync(tokenFile)) {
+    throw new ConfigError(
+      'CBC_JWT_BACKEND=kubernetes: no kubeconfig (KUBECONFIG, ~/.kube/config) and not in a pod with a service-account token (KUBERNETES_SERVICE_HOST, ' +
+        `${tokenFile})`,
+    )
+  }
+  const caFile = path.join(dir, 'ca.crt')
+  const nsFile = path.join(dir, 'namespace')
+  const namespace = fs.existsSync(nsFile) ? fs.readFileSync(nsFile, 'utf8').trim() : undefined
+  return {
+    server: `https://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    ...(fs.existsSync(caFile) ? { ca: fs.readFileSync(caFile, 'utf8') } : {}),
+    skipVerify: false,
+    token: () => fs.readFileSync(tokenFile, 'utf8').trim(),
+    ...(namespace ? { namespace } : {}),
+    source: 'in-cluster service account',
+  }
+}
+
+type Named<T> = Array<{ name: string } & T>
+interface Kubeconfig {
+  'current-context'?: string
+  clusters?: Named<{ cluster: Record<string, unknown> }>
+  users?: Named<{ user: Record<string, unknown> }>
+  contexts?: Named<{ context: { cluster: string; user: string; namespace?: string } }>
+}
+
+/** A kubeconfig context: its cluster and user. Exec plugins are run (token credentials only); auth-provider is not supported. */
+async function fromKubeconfig(files: string[], context: string | undefined, env: NodeJS.ProcessEnv): Promise<KubernetesConnection> {
+  // Loaded only here: the library and the service never pay for a YAML parser.
+  const YAML = await import('yaml')
+  const configs = files.map((file) => {
+    try {
+      return { file, doc: (YAML.parse(fs.readFileSync(file, 'utf8')) ?? {}) as Kubeconfig }
+    } catch (err) {
+      throw new ConfigError(`kubeconfig ${file} cannot be read: ${(err as Error).message.split('\n')[0]}`)
+    }
+  })
+  // As kubectl merges: the first file to set a value wins.
+  const first = <T>(pick: (c: Kubeconfig) => T | undefined) => configs.map((c) => ({ file: c.file, v: pick(c.doc) })).find((x) => x.v !== undefined)
+  const ctxName = context ?? first((c) => c['current-context'])?.v
+  if (!ctxName) throw new ConfigError(`kubeconfig ${files.join(':')} has no current-context (set one, or CBC_JWT_KUBERNETES_CONTEXT)`)
+  const ctx = first((c) => c.contexts?.find((x) => x.name === ctxName)?.context)?.v
+  if (!ctx) throw new ConfigError(`kubeconfig: no context "${ctxName}"`)
+  const cluster = first((c) => c.clusters?.find((x) => x.name === ctx.cluster))
+  const user = first((c) => c.users?.find((x) => x.name === ctx.user))
+  if (!cluster?.v || typeof cluster.v.cluster.server !== 'string') throw new ConfigError(`kubeconfig: context "${ctxName}" names no cluster with a server`)
+  const c = cluster.v.cluster
+  const u = user?.v?.user ?? {}
+  const rel = (base: string, p: unknown) => path.resolve(path.dirname(base), String(p))
+  const pem = (base: string, data: unknown, file: unknown) =>
+    typeof data === 'string' ? Buffer.from(data, 'base64').toString('utf8') : typeof file === 'string' ? fs.readFileSync(rel(base, file), 'utf8') : undefined
+  const ca = pem(cluster.file, c['certificate-authority-data'], c['certificate-authority'])
+  const cert = pem(user?.file ?? cluster.file, u['client-certificate-data'], u['client-certificate'])
+  const key = pem(user?.file ?? cluster.file, u['client-key-data'], u['client-key'])
+  let token: (() => string) | undefined
+  if (typeof u.token === 'string') {
+    const t = u.token
+    token = () => t
+  } else if (typeof u.tokenFile === 'string') {
+    const f = rel(user!.file, u.tokenFile)
+    token = () => fs.readFileSync(f, 'utf8').trim()
+  } else if (u.exec && typeof u.exec === 'object') {
+    const t = execToken(u.exec as Record<string, unknown>, env)
+    token = () => t
+  } else if (u['auth-provider']) {
+    throw new ConfigError(`kubeconfig user "${ctx.user}": auth-provider is not supported; use a token, a client certificate or an exec plugin`)
+  }
+  return {
+    server: c.server as string,
+    ...(ca ? { ca } : {}),
+    skipVerify: c['insecure-skip-tls-verify'] === true,
+    ...(token ? { token } : {}),
+    ...(cert ? { cert } : {}),
+    ...(key ? { key } : {}),
+    ...(ctx.namespace ? { namespace: ctx.namespace } : {}),
+    source: `kubeconfig context ${ctxName}`,
+  }
+}
+
+/** Runs a client-go credential plugin once and takes `status.token` from its ExecCredential. */
+function execToken(exec: Record<string, unknown>, env: NodeJS.ProcessEnv): string {
+  const command = String(exec.command ?? '')
+  const args = Array.isArray(exec.args) ? exec.args.map(String) : []
+  const extra = Array.isArray(exec.env) ? Object.fromEntries(exec.env.map((e: { name: string; value: string }) => [e.name, e.value])) : {}
+  const r = spawnSync(command, args, { env: { ...env, ...extra }, encoding: 'utf8', timeout: 30_000 })
+  if (r.status !== 0) throw new ConfigError(`kubeconfig exec plugin ${command} failed (exit ${r.status ?? r.error?.message})`)
+  try {
+    const token = (JSON.parse(r.stdout) as { status?: { token?: unknown } }).status?.token
+    if (typeof token === 'string' && token !== '') return token
+  } catch {
+    // fall through
+  }
+  throw new ConfigError(`kubeconfig exec plugin ${command} gave no status.token`)
+}

@@ -1,0 +1,147 @@
+import { BackendError, CasConflictError } from '../../errors.js'
+import { MAX_KEYSET_BYTES } from '../../keyset/document.js'
+import type { KeysetBackend, KeysetSnapshot } from '../backend.js'
+import { ApiTransportError, createKubernetesApi, type ApiResult, type KubernetesApi } from './api.js'
+import { resolveConnection, type KubernetesConnection } from './connection.js'
+import type { KubernetesBackendOptions } from './options.js'
+
+interface Secret {
+  apiVersion?: string
+  kind?: string
+  metadata: { name: string; namespace?: string; resourceVersion: string; [k: string]: unknown }
+  data?: Record<string, string>
+  [k: string]: unknown
+}
+
+export interface KubernetesBackendDeps {
+  env?: NodeJS.ProcessEnv
+  /** Where the in-cluster token, CA and namespace are. @default /var/run/secrets/kubernetes.io/serviceaccount */
+  serviceAccountDir?: string
+}
+
+/**
+ * The keyset as one key of a Kubernetes Secret, read and written through the API server
+ * (CONTRACT §1: secret `cbc-secrets`, key `jwt-keyset`). `version` is the Secret's
+ * `resourceVersion`; a write sends the Secret back with it (PUT), so the API server refuses
+ * it with 409 Conflict if anyone changed the Secret since the read (`CasConflictError`:
+ * `updateKeyset` re-reads and applies the change once more). Only the one key is changed;
+ * the Secret's other keys, labels and annotations go back as they were read. Nothing is
+ * ever written to disk.
+ *
+ * @example
+ * const backend = createKubernetesBackend(kubernetesOptionsFromEnv(process.env))
+ * await updateKeyset(backend, (doc) => stageKey(doc, { now: Date.now() }))
+ */
+export function createKubernetesBackend(opts: KubernetesBackendOptions, deps: KubernetesBackendDeps = {}): KeysetBackend {
+  const env = deps.env ?? process.env
+  let location = `kubernetes:${opts.namespace ? `${opts.namespace}/` : ''}${opts.secret}#${opts.key}`
+  let ready: Promise<{ api: KubernetesApi; ns: string; conn: KubernetesConnection }> | undefined
+  /** The Secret as last read, to send back whole with only our key changed. */
+  let lastRead: Secret | undefined
+
+  function connect() {
+    ready ??= resolveConnection(env, {
+      ...(opts.context ? { context: opts.context } : {}),
+      ...(deps.serviceAccountDir ? { serviceAccountDir: deps.serviceAccountDir } : {}),
+    }).then((conn) => {
+      const ns = opts.namespace ?? conn.namespace ?? 'default'
+      location = `kubernetes:${ns}/${opts.secret}#${opts.key}`
+      return { api: createKubernetesApi(conn, { timeoutMs: opts.timeoutMs, maxResponseBytes: 2 * MAX_KEYSET_BYTES + 65_536 }), ns, conn }
+    })
+    return ready
+  }
+
+  async function call(method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown): Promise<ApiResult> {
+    const { api } = await connect()
+    try {
+      return await api.request(method, path, body === undefined ? undefined : { json: body })
+    } catch (err) {
+      if (err instanceof ApiTransportError) throw new BackendError(err.reason, `${location}: ${err.reason === 'timeout' ? err.message : `${err.reason} (${err.message})`}`)
+      throw err
+    }
+  }
+
+  const secretPath = (ns: string) => `/api/v1/namespaces/${encodeURIComponent(ns)}/secrets/${encodeURIComponent(opts.secret)}`
+
+  /** GET the Secret: the object, or undefined on 404. Other failures throw. */
+  async function getSecret(): Promise<Secret | undefined> {
+    const { ns } = await connect()
+    const res = await call('GET', secretPath(ns))
+    if (res.status === 404) return undefined
+    if (res.status !== 200) throw statusError(res, 'read')
+    const secret = res.json as Secret
+    if (secret?.kind !== 'Secret' || typeof secret.metadata?.resourceVersion !== 'string') {
+      throw new BackendError('bad_response', `${location}: the API answered something that is not a Secret`)
+    }
+    return secret
+  }
+
+  function statusError(res: ApiResult, what: string): BackendError {
+    // The API's Status message names the resource and the user, never a secret's content.
+    const message = (res.json as { message?: unknown } | undefined)?.message
+    const detail = typeof message === 'string' ? `: ${message.slice(0, 300)}` : ''
+    const reason = res.status === 401 || res.status === 403 ? 'forbidden' : res.status === 404 ? 'not_found' : 'server_error'
+    return new BackendError(reason, `${location}: cannot ${what} (HTTP ${res.status}${detail})`)
+  }
+
+  async function put(secret: Secret, text: string): Promise<KeysetSnapshot> {
+    const { ns } = await connect()
+    const body: Secret = { ...secret, data: { ...secret.data, [opts.key]: Buffer.from(text).toString('base64') } }
+    const res = await call('PUT', secretPath(ns), body)
+    if (res.status === 409) throw new CasConflictError(`${location} was changed by another writer (resourceVersion ${secret.metadata.resourceVersion} is gone)`)
+    if (res.status !== 200 && res.status !== 201) throw statusError(res, 'write')
+    const stored = res.json as Secret
+    lastRead = stored
+    return { text, version: stored.metadata.resourceVersion }
+  }
+
+  return {
+    kind: 'kubernetes',
+    get location() {
+      return location
+    },
+    async read(): Promise<KeysetSnapshot> {
+      const secret = await getSecret()
+      if (!secret) throw new BackendError('not_found', `${location}: the Secret does not exist`)
+      const encoded = secret.data?.[opts.key]
+      if (typeof encoded !== 'string') throw new BackendError('not_found', `${location}: the Secret has no key ${opts.key}`)
+      if (encoded.length > (MAX_KEYSET_BYTES * 4) / 3 + 4) throw new BackendError('invalid_keyset', `${location}: the keyset is larger than ${MAX_KEYSET_BYTES} bytes`)
+      lastRead = secret
+      return { text: Buffer.from(encoded, 'base64').toString('utf8'), version: secret.metadata.resourceVersion }
+    },
+    async write(text, expectedVersion) {
+      if (expectedVersion === null) {
+        const existing = await getSecret()
+        if (existing?.data?.[opts.key] !== undefined) throw new CasConflictError(`${location} already holds a keyset`)
+        if (existing) return put(existing, text)
+        const { ns } = await connect()
+        const res = await call('POST', `/api/v1/namespaces/${encodeURIComponent(ns)}/secrets`, {
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: { name: opts.secret, namespace: ns },
+          type: 'Opaque',
+          data: { [opts.key]: Buffer.from(text).toString('base64') },
+        })
+        if (res.status === 409) throw new CasConflictError(`${location} was created by another writer meanwhile`)
+        if (res.status !== 201 && res.status !== 200) throw statusError(res, 'create')
+        lastRead = res.json as Secret
+        return { text, version: lastRead.metadata.resourceVersion }
+      }
+      // Send back what was read, with that resourceVersion: the API server's check-and-set.
+      let base = lastRead
+      if (!base || (expectedVersion !== undefined && base.metadata.resourceVersion !== expectedVersion)) {
+        base = await getSecret()
+        if (!base) throw new BackendError('not_found', `${location}: the Secret does not exist`)
+        if (expectedVersion !== undefined && base.metadata.resourceVersion !== expectedVersion) {
+          throw new CasConflictError(`${location} was changed by another writer (resourceVersion ${expectedVersion} is gone)`)
+        }
+      }
+      return put(base, text)
+    },
+    async close() {
+      if (!ready) return
+      const r = await ready.catch(() => undefined)
+      r?.api.close()
+    },
+  }
+}

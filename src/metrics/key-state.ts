@@ -1,0 +1,41 @@
+import { Gauge, type Registry } from 'prom-client'
+import type { Keyring } from '../keyring/keyring.js'
+import { METRIC_NAMES } from './names.js'
+
+export interface KeyStateMetricsOptions {
+  /** Read at scrape time; nothing is cached between scrapes. */
+  keyring: Pick<Keyring, 'keyset' | 'verifyingKeys'>
+  registry: Registry
+  now: () => number
+}
+
+/**
+ * What this replica has in force, for Prometheus to compare across replicas (CONTRACT §3,
+ * §9): one `cbc_jwt_key_info{kid,alg,status}` series per key that verifies now, and the
+ * `revoked_before` in force. Both are rebuilt in `collect()` from the keyset in force, so a
+ * pruned or expired key's series is gone at the next scrape. Every label value comes from
+ * the validated keyset (kids are 1–128 chars of `[A-Za-z0-9._:-]`, at most one series per
+ * key), never from a token: a forged kid cannot create a series.
+ */
+export function registerKeyStateMetrics({ keyring, registry, now }: KeyStateMetricsOptions): void {
+  new Gauge({
+    name: METRIC_NAMES.keyInfo,
+    help: 'One series per key of the keyset in force that verifies now (value 1); status is current, staged or verify-only.',
+    labelNames: ['kid', 'alg', 'status'],
+    registers: [registry],
+    collect() {
+      this.reset()
+      for (const key of keyring.verifyingKeys(now())) this.set({ kid: key.kid, alg: key.alg, status: key.status }, 1)
+    },
+  })
+  new Gauge({
+    name: METRIC_NAMES.revokedBefore,
+    help: 'revoked_before of the keyset in force, in Unix seconds: tokens with an earlier iat are rejected; 0 when none is in force.',
+    registers: [registry],
+    collect() {
+      // 0, not absent, when none is in force (also before the first load, when cbc_jwt_key_info
+      // has no series): min() over the replicas then shows a replica that lacks a revocation.
+      this.set(keyring.keyset()?.revokedBefore ?? 0)
+    },
+  })
+}

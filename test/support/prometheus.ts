@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict'
+import { spawn, type ChildProcess } from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import YAML from 'yaml'
+import { freePort } from './free-port.js'
+import { waitFor } from './wait.js'
+
+export interface RunningPrometheus {
+  url: string
+  /** An instant query; the result vector. */
+  query(promql: string): Promise<Array<{ metric: Record<string, string>; value: [number, string] }>>
+  output(): string
+  stop(): Promise<void>
+}
+
+/**
+ * Starts the real Prometheus (Debian package `prometheus`) scraping `targets` under `job`
+ * every `scrapeInterval`, its data in `dir`. Resolves once every target has been scraped up.
+ */
+export async function startPrometheus(opts: { dir: string; job: string; targets: string[]; scrapeInterval?: string }): Promise<RunningPrometheus> {
+  const interval = opts.scrapeInterval ?? '1s'
+  fs.mkdirSync(opts.dir, { recursive: true })
+  const config = path.join(opts.dir, 'prometheus.yml')
+  fs.writeFileSync(
+    config,
+    YAML.stringify({
+      global: { scrape_interval: interval, scrape_timeout: interval, evaluation_interval: interval },
+      scrape_configs: [{ job_name: opts.job, static_configs: [{ targets: opts.targets }] }],
+    }),
+  )
+  const port = await freePort()
+  const url = `http://127.0.0.1:${port}`
+  const child: ChildProcess = spawn(
+    'prometheus',
+    [`--config.file=${config}`, `--storage.tsdb.path=${path.join(opts.dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  )
+  const spawned = await new Promise<Error | undefined>((resolve) => {
+    child.once('error', resolve)
+    child.once('spawn', () => resolve(undefined))
+  })
+  if (spawned) assert.fail(`cannot start prometheus (${spawned.message}): install the Debian package \`prometheus\` (apt-get install -y prometheus)`)
+  let out = ''
+  child.stdout!.on('data', (d: Buffer) => (out += d))
+  child.stderr!.on('data', (d: Buffer) => (out += d))
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  const prom: RunningPrometheus = {
+    url,
+    async query(promql) {
+      const res = await fetch(`${url}/api/v1/query?query=${encodeURIComponent(promql)}`, { signal: AbortSignal.timeout(5000) })
+      const body = (await res.json()) as { status: string; data: { result: Array<{ metric: Record<string, string>; value: [number, string] }> }; error?: string }
+      assert.equal(body.status, 'success', `${promql}: ${body.error ?? res.status}`)
+      return body.data.result
+    },
+    output: () => out,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return
+      child.kill('SIGTERM')
+      const timer = setTimeout(() => child.kill('SIGKILL'), 3000)
+      await exited
+      clearTimeout(timer)
+    },
+  }
+  try {
+    await waitFor(async () => (await fetch(`${url}/-/ready`)).status === 200, { timeoutMs: 15_000, intervalMs: 200, what: 'prometheus ready' })
+    await waitFor(async () => (await prom.query(`up{job="${opts.job}"} == 1`)).length === opts.targets.length, {
+      timeoutMs: 15_000,
+      intervalMs: 200,
+      what: 'every target up',
+    })
+  } catch (err) {
+    await prom.stop()
+    throw new Error(`${(err as Error).message}\n--- prometheus ---\n${out.slice(-1500)}`)
+  }
+  return prom
+}
