@@ -67,13 +67,20 @@ function floor(f: Fixture): (token: string) => boolean {
   }
 }
 
-/** The service's own path: kid lookup, header checks, signature, claims, on a loaded keyset. */
+/**
+ * The service's own path: kid lookup, header checks, signature, claims, on a loaded keyset.
+ * Cold and on this thread, like every other contender here: no token cache (fast-jwt's is off
+ * too) and no threadpool (this measures the cost of a verification, not its placement; the
+ * HTTP benchmark with peers measures the threadpool).
+ */
 function cbcJwt(f: Fixture): (token: string) => unknown {
   const verifier = createVerifier({
     issuer: ISSUER,
     audience: AUDIENCE,
     clockToleranceSeconds: DEFAULTS.clockToleranceSeconds,
     maxTokenBytes: DEFAULTS.maxTokenBytes,
+    tokenCacheEntries: 0,
+    threadpoolFamilies: [],
   })
   return (token) => verifier.verify(token, f.keyset)
 }

@@ -1,18 +1,22 @@
 import fs from 'node:fs'
-import { Ajv, type ErrorObject } from 'ajv'
-import addFormatsModule from 'ajv-formats'
+import { createRequire } from 'node:module'
+import type { ErrorObject } from 'ajv'
 import type { KeysetProblem } from '../errors.js'
 
 /** The JSON Schema shipped with the package (`schema/keyset.schema.json`). */
 export const KEYSET_SCHEMA_URL = new URL('../../schema/keyset.schema.json', import.meta.url)
 
-// ajv-formats is CommonJS with `exports.default`; under NodeNext the function is one level down.
-const addFormats = addFormatsModule.default
+// ajv is loaded on the first validation, not when cbc-jwt is imported: about 100 ms of CPU an
+// API would otherwise pay at start-up before it needs a keyset.
+const require = createRequire(import.meta.url)
 
 let compiled: ((data: unknown) => boolean) & { errors?: ErrorObject[] | null } | undefined
 
 function validator() {
   if (!compiled) {
+    const { Ajv } = require('ajv') as typeof import('ajv')
+    // ajv-formats is CommonJS with `exports.default`.
+    const addFormats = (require('ajv-formats') as typeof import('ajv-formats')).default
     const ajv = new Ajv({ allErrors: true, strict: true })
     addFormats(ajv, ['date-time'])
     compiled = ajv.compile(JSON.parse(fs.readFileSync(KEYSET_SCHEMA_URL, 'utf8')))

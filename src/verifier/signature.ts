@@ -1,25 +1,54 @@
 import crypto from 'node:crypto'
+import type { AlgSpec } from '../keyset/algorithms.js'
 import type { LoadedKey } from '../keyset/load.js'
 
-/** Checks a JWS signature over `signingInput` (the ASCII `header.payload`). */
-export type SignatureCheck = (signingInput: string, signature: Buffer) => boolean
+/**
+ * Checks a JWS signature over `signingInput` (the ASCII `header.payload`): a boolean, or a
+ * promise of one when the check runs on the libuv threadpool.
+ */
+export type SignatureCheck = (signingInput: string, signature: Buffer) => boolean | Promise<boolean>
 
-const checks = new WeakMap<LoadedKey, SignatureCheck>()
+export type SignatureFamily = AlgSpec['family']
+
+/**
+ * Families whose public-key verify runs on the libuv threadpool (`crypto.verify` with a
+ * callback) instead of on the event loop, chosen by measurement under HTTP load
+ * (bench/peers/offload-server.ts, docs/performance.md): ECDSA and RSA-PSS verifies are long
+ * enough (≈ 50–100 µs) that handing them to another core pays for the hop; EdDSA measured
+ * slower offloaded in every round, and RSA PKCS#1 v1.5 (≈ 20 µs) no better, so they stay
+ * inline, as HMAC (a microsecond) does.
+ */
+export const THREADPOOL_FAMILIES: readonly SignatureFamily[] = ['ecdsa', 'rsa-pss']
+
+const inline = new WeakMap<LoadedKey, SignatureCheck>()
+const offloaded = new WeakMap<LoadedKey, SignatureCheck>()
 
 /**
  * The signature check for a key, built once per loaded key and cached. The algorithm is the
- * key's own: a token's header never chooses how its signature is checked.
+ * key's own: a token's header never chooses how its signature is checked. `threadpool` says
+ * which families are checked off the event loop; the answer is the same either way.
  */
-export function signatureCheckFor(key: LoadedKey): SignatureCheck {
+export function signatureCheckFor(key: LoadedKey, threadpool: readonly SignatureFamily[] = THREADPOOL_FAMILIES): SignatureCheck {
+  const async = threadpool.includes(key.spec.family) && key.spec.family !== 'hmac'
+  const checks = async ? offloaded : inline
   let check = checks.get(key)
   if (!check) {
-    check = buildCheck(key)
+    check = buildCheck(key, async ? verifyOnThreadpool : crypto.verify)
     checks.set(key, check)
   }
   return check
 }
 
-function buildCheck(key: LoadedKey): SignatureCheck {
+type PublicKeyVerify = (hash: string | null | undefined, data: Buffer, key: crypto.KeyObject | crypto.VerifyKeyObjectInput, signature: Buffer) => boolean | Promise<boolean>
+
+/** `crypto.verify` on the libuv threadpool. An error (a signature OpenSSL cannot parse) is a failed check, as inline. */
+function verifyOnThreadpool(hash: string | null | undefined, data: Buffer, key: crypto.KeyObject | crypto.VerifyKeyObjectInput, signature: Buffer): Promise<boolean> {
+  return new Promise((resolve) => {
+    crypto.verify(hash, data, key, signature, (err, ok) => resolve(err === null && ok))
+  })
+}
+
+function buildCheck(key: LoadedKey, verify: PublicKeyVerify): SignatureCheck {
   const { spec, verifyKey } = key
   const hash = spec.hash
   switch (spec.family) {
@@ -35,7 +64,7 @@ function buildCheck(key: LoadedKey): SignatureCheck {
       // JWS carries r‖s (IEEE P1363), not DER; a wrong length is rejected before OpenSSL sees it.
       const options = { key: verifyKey, dsaEncoding: 'ieee-p1363' as const }
       const bytes = spec.signatureBytes!
-      return (input, signature) => signature.length === bytes && crypto.verify(hash, Buffer.from(input), options, signature)
+      return (input, signature) => signature.length === bytes && verify(hash, Buffer.from(input), options, signature)
     }
     case 'rsa-pss': {
       // RFC 7518 §3.5: MGF1 with the same hash and a salt as long as the digest. The signature is
@@ -43,14 +72,14 @@ function buildCheck(key: LoadedKey): SignatureCheck {
       // which would give one token two strings.
       const options = { key: verifyKey, padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: crypto.constants.RSA_PSS_SALTLEN_DIGEST }
       const bytes = rsaModulusBytes(key)
-      return (input, signature) => signature.length === bytes && crypto.verify(hash, Buffer.from(input), options, signature)
+      return (input, signature) => signature.length === bytes && verify(hash, Buffer.from(input), options, signature)
     }
     case 'rsa': {
       const bytes = rsaModulusBytes(key)
-      return (input, signature) => signature.length === bytes && crypto.verify(hash, Buffer.from(input), verifyKey, signature)
+      return (input, signature) => signature.length === bytes && verify(hash, Buffer.from(input), verifyKey, signature)
     }
     case 'eddsa':
-      return (input, signature) => crypto.verify(hash, Buffer.from(input), verifyKey, signature)
+      return (input, signature) => verify(hash, Buffer.from(input), verifyKey, signature)
   }
 }
 

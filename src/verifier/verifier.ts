@@ -1,8 +1,8 @@
-import type { LoadedKeyset } from '../keyset/load.js'
+import type { LoadedKey, LoadedKeyset } from '../keyset/load.js'
 import type { AuthFailureReason } from '../reasons.js'
 import { loggableClientId, loggableKid, type JwtClaims } from './claims.js'
 import { hasCanonicalBase64urlTail } from './base64url.js'
-import { signatureCheckFor } from './signature.js'
+import { signatureCheckFor, THREADPOOL_FAMILIES, type SignatureFamily } from './signature.js'
 import { createTokenCache, estimateEntryBytes, type TokenCache } from './token-cache.js'
 import { acceptableType } from './token-type.js'
 
@@ -32,6 +32,12 @@ export interface VerifierOptions {
   tokenCacheEntries?: number | undefined
   /** Bound on the cache's estimated heap bytes, whichever bound is reached first. @default 16777216 (16 MiB) */
   tokenCacheMaxBytes?: number | undefined
+  /**
+   * Signature families checked on the libuv threadpool rather than on the event loop; the
+   * answer is the same either way. `[]` keeps every check inline (a CLI has no loop to free).
+   * @default ['ecdsa', 'rsa-pss'] (measured: docs/performance.md)
+   */
+  threadpoolFamilies?: readonly SignatureFamily[] | undefined
 }
 
 export type VerifyResult =
@@ -46,8 +52,12 @@ export type VerifyResult =
     }
 
 export interface Verifier {
-  /** Verifies a compact JWS against a keyset. Synchronous, no I/O: one token, one result. */
-  verify(token: string, keyset: LoadedKeyset | undefined): VerifyResult
+  /**
+   * Verifies a compact JWS against a keyset: one token, one result, no I/O. The result is
+   * immediate (a rejection before the signature, an HMAC token, a cached acceptance) or a
+   * promise (a public-key signature checked on the threadpool): `await` it either way.
+   */
+  verify(token: string, keyset: LoadedKeyset | undefined): VerifyResult | Promise<VerifyResult>
   /** The verified-token cache, or undefined when it is off; its `stats()` feed the metrics. */
   readonly tokenCache: TokenCache | undefined
 }
@@ -69,7 +79,7 @@ const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/
  *
  * @example
  * const verifier = createVerifier({ issuer: 'cbc-omega2', audience: 'cbc-api', clockToleranceSeconds: 30, maxTokenBytes: 8192 })
- * const result = verifier.verify(token, keyring.keyset()) // offline checks, e.g. `cbc-jwt token verify`
+ * const result = await verifier.verify(token, keyring.keyset()) // offline checks, e.g. `cbc-jwt token verify`
  */
 export function createVerifier(options: VerifierOptions): Verifier {
   const { issuer, audience, clockToleranceSeconds: leeway, maxTokenBytes } = options
@@ -80,6 +90,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
   const maxLifetime = options.maxTokenLifetimeSeconds ?? DEFAULT_MAX_TOKEN_LIFETIME_SECONDS
   if (!(maxLifetime > 0)) throw new RangeError('maxTokenLifetimeSeconds must be > 0')
   const now = options.now ?? Date.now
+  const threadpool = options.threadpoolFamilies ?? THREADPOOL_FAMILIES
   const cacheEntries = options.tokenCacheEntries ?? 10_000
   if (!(Number.isInteger(cacheEntries) && cacheEntries >= 0)) throw new RangeError('tokenCacheEntries must be an integer ≥ 0')
   // The cache is private to this verifier, whose issuer/audience never change: an entry can
@@ -106,6 +117,25 @@ export function createVerifier(options: VerifierOptions): Verifier {
     kid: loggableKid(kid),
     clientId: claims ? loggableClientId(claims) : undefined,
   })
+
+  /** Everything after the signature, in the same order whether its answer came at once or later. */
+  function afterSignature(verified: boolean, token: string, dot1: number, dot2: number, kid: string, key: LoadedKey, nowMs: number, keyset: LoadedKeyset): VerifyResult {
+    if (!verified) return fail('bad_signature', kid)
+    const claims = decodeJsonObject(token.slice(dot1 + 1, dot2)) as JwtClaims | undefined
+    if (!claims) return fail('malformed', kid)
+    const { exp, iat, nbf } = claims
+    if (!isNumericDate(exp) || !isNumericDate(iat) || (nbf !== undefined && !isNumericDate(nbf))) {
+      return fail('malformed', kid, claims)
+    }
+    // Time-independent, so a cached acceptance never needs it again.
+    if (exp - iat > maxLifetime + leeway) return fail('malformed', kid, claims)
+    const problem = claimsProblem(claims, nowMs, keyset)
+    if (problem !== undefined) return fail(problem, kid, claims)
+    // Frozen: a cached acceptance hands the same claims to every repeat of the token.
+    deepFreeze(claims)
+    cache?.store(token, { kid, alg: key.alg, verifyKey: key.verifyKey, claims, bytes: estimateEntryBytes(token, dot2 - dot1 - 1) })
+    return { ok: true, kid, claims }
+  }
 
   return {
     tokenCache: cache,
@@ -161,22 +191,11 @@ export function createVerifier(options: VerifierOptions): Verifier {
       const signatureText = token.slice(dot2 + 1)
       if (!hasCanonicalBase64urlTail(signatureText)) return fail('bad_signature', kid)
       const signature = Buffer.from(signatureText, 'base64url')
-      if (!signatureCheckFor(key)(token.slice(0, dot2), signature)) return fail('bad_signature', kid)
-
-      const claims = decodeJsonObject(token.slice(dot1 + 1, dot2)) as JwtClaims | undefined
-      if (!claims) return fail('malformed', kid)
-      const { exp, iat, nbf } = claims
-      if (!isNumericDate(exp) || !isNumericDate(iat) || (nbf !== undefined && !isNumericDate(nbf))) {
-        return fail('malformed', kid, claims)
-      }
-      // Time-independent, so a cached acceptance never needs it again.
-      if (exp - iat > maxLifetime + leeway) return fail('malformed', kid, claims)
-      const problem = claimsProblem(claims, nowMs, keyset!)
-      if (problem !== undefined) return fail(problem, kid, claims)
-      // Frozen: a cached acceptance hands the same claims to every repeat of the token.
-      deepFreeze(claims)
-      cache?.store(token, { kid, alg: key.alg, verifyKey: key.verifyKey, claims, bytes: estimateEntryBytes(token, dot2 - dot1 - 1) })
-      return { ok: true, kid, claims }
+      const verified = signatureCheckFor(key, threadpool)(token.slice(0, dot2), signature)
+      // The clock and keyset are those read before the signature, whether its answer is
+      // immediate (HMAC, inline) or comes back from the threadpool.
+      if (typeof verified === 'boolean') return afterSignature(verified, token, dot1, dot2, kid, key, nowMs, keyset!)
+      return verified.then((ok) => afterSignature(ok, token, dot1, dot2, kid, key, nowMs, keyset!))
     },
   }
 }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { createHook } from 'node:async_hooks'
 import { afterEach, describe, it } from 'node:test'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { Registry } from 'prom-client'
@@ -6,6 +7,7 @@ import cbcJwt from '../../src/fastify/index.js'
 import { makeKey, makeKeyset, signToken, validClaims } from '../support/keys.js'
 import { parseExposition, valueOf } from '../support/metrics-text.js'
 import { captureLogger, tempKeyset } from '../core/fixtures.js'
+import { waitFor } from '../support/wait.js'
 
 const key = makeKey('ES256', 'k-fastify')
 const cleanups: Array<() => unknown> = []
@@ -118,12 +120,28 @@ describe('cbc-jwt/fastify', () => {
     )
   })
 
-  it('starts with the app (ready after the first read) and closes with it', async () => {
-    const { app } = await appWith()
-    assert.equal(app.cbcJwt.ready(), true)
-    await app.close()
-    // After close the keyring keeps its last keyset but nothing runs: a second close is harmless.
-    await app.cbcJwt.close()
+  it('starts with the app (ready after the first read) and closes with it: no timer or watcher left', async () => {
+    const live = new Map<number, string>()
+    const hook = createHook({
+      init(id, type) {
+        if (type === 'Timeout' || type === 'FSEVENTWRAP') live.set(id, type)
+      },
+      destroy(id) {
+        live.delete(id)
+      },
+    }).enable()
+    try {
+      const { app } = await appWith()
+      assert.equal(app.cbcJwt.ready(), true)
+      assert.ok([...live.values()].includes('FSEVENTWRAP') && [...live.values()].includes('Timeout'), 'the plugin started nothing')
+      await app.close()
+      const atClose = [...live.keys()]
+      // Destroy hooks are emitted asynchronously; poll with a deadline rather than guess a delay.
+      await waitFor(() => atClose.every((id) => !live.has(id)), { timeoutMs: 5000, what: `resources left after close: ${atClose.map((id) => live.get(id)).join(', ')}` })
+      await app.cbcJwt.close() // a second close is harmless
+    } finally {
+      hook.disable()
+    }
   })
 
   it('an instance given as `cbc` is used as it is and not closed by the plugin', async () => {

@@ -142,9 +142,9 @@ import('cbc-jwt/dist/core/compose.js')
     const walk = (d: string): string[] => fs.readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(d, e.name)) : e.name.endsWith('.js') ? [path.join(d, e.name)] : []))
     for (const file of walk(path.join(pkgDir, 'dist'))) {
       for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
-        // Import statements (tsc writes them at column 0) and dynamic imports outside comments.
+        // Import statements (tsc writes them at column 0), dynamic imports and lazy require()s outside comments.
         if (/^\s*(\*|\/\/)/.test(line)) continue
-        const m = /^(?:import|export)\s[^'"]*?\bfrom '([^'.][^']*)'/.exec(line) ?? /^import '([^'.][^']*)'/.exec(line) ?? /\bimport\('([^'.][^']*)'\)/.exec(line)
+        const m = /^(?:import|export)\s[^'"]*?\bfrom '([^'.][^']*)'/.exec(line) ?? /^import '([^'.][^']*)'/.exec(line) ?? /\b(?:import|require)\('([^'.][^']*)'\)/.exec(line)
         if (!m) continue
         const spec = m[1]!
         const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!

@@ -68,7 +68,7 @@ describe('attack: forgery with a degenerate public key', () => {
   const tmp = tempDir('degenerate')
   after(() => tmp.cleanup())
 
-  it('RSA e = 1 (RS256): the encoded message verifies as its own signature in OpenSSL — validation refuses the key', () => {
+  it('RSA e = 1 (RS256): the encoded message verifies as its own signature in OpenSSL — validation refuses the key', async () => {
     const jwk = { ...rsaPublic, e: 'AQ' }
     const input = unsignedInput('k-e1', 'RS256')
     const forged = pkcs1Encoded(input, 256)
@@ -76,7 +76,7 @@ describe('attack: forgery with a degenerate public key', () => {
     assertRefused(keysetWith('k-e1', 'RS256', jwk), /^keys\[1\]\.jwk\.e: RSA public exponent 1 refused/)
   })
 
-  it('RSA e = 1 (PS256): a PSS encoding made without any key verifies in OpenSSL — validation refuses the key', () => {
+  it('RSA e = 1 (PS256): a PSS encoding made without any key verifies in OpenSSL — validation refuses the key', async () => {
     const jwk = { ...rsaPublic, e: 'AQ' }
     const input = unsignedInput('k-e1', 'PS256')
     const forged = pssEncoded(input, 2048)
@@ -87,12 +87,12 @@ describe('attack: forgery with a degenerate public key', () => {
   })
 
   for (const [e, shown] of [['AA', '0'], ['Ag', '2'], ['AQA', '256'], ['Aw', '3'], ['AQAA', '65536'], [b64u(Buffer.concat([Buffer.from([1]), Buffer.alloc(32)])), 'of more than 64 bits']] as const) {
-    it(`RSA e = ${shown} is refused (even, below 65537 or absurd: FIPS 186-5)`, () => {
+    it(`RSA e = ${shown} is refused (even, below 65537 or absurd: FIPS 186-5)`, async () => {
       assertRefused(keysetWith('k-e', 'RS256', { ...rsaPublic, e }), new RegExp(`^keys\\[1\\]\\.jwk\\.e: RSA public exponent ${shown} refused`))
     })
   }
 
-  it('RSA moduli outside 2048–8192 bits, even, or with a small factor are refused', () => {
+  it('RSA moduli outside 2048–8192 bits, even, or with a small factor are refused', async () => {
     const odd = (bits: number, factor = 1n) => {
       const bytes = crypto.randomBytes(bits / 8)
       bytes[0]! |= 0x80
@@ -109,12 +109,12 @@ describe('attack: forgery with a degenerate public key', () => {
     assertRefused(keysetWith('k-even', 'RS256', { kty: 'RSA', n: b64u(even), e: 'AQAB' }), /^keys\[1\]\.jwk\.n: RSA modulus has a small prime factor/)
   })
 
-  it('RSA integers with a leading zero octet are refused (one key, one encoding)', () => {
+  it('RSA integers with a leading zero octet are refused (one key, one encoding)', async () => {
     const padded = b64u(Buffer.concat([Buffer.alloc(1), Buffer.from(rsaPublic.n, 'base64url')]))
     assertRefused(keysetWith('k-lz', 'RS256', { kty: 'RSA', n: padded, e: 'AQAB' }), /^keys\[1\]\.jwk\.n: has a leading zero octet/)
   })
 
-  it('Ed25519 identity point: the all-zero signature verifies for any message in OpenSSL — validation refuses the key', () => {
+  it('Ed25519 identity point: the all-zero signature verifies for any message in OpenSSL — validation refuses the key', async () => {
     const identity = Buffer.alloc(32)
     identity[0] = 1
     const jwk = { kty: 'OKP', crv: 'Ed25519', x: b64u(identity) }
@@ -124,7 +124,7 @@ describe('attack: forgery with a degenerate public key', () => {
     assertRefused(keysetWith('k-id', 'EdDSA', jwk), /^keys\[1\]\.jwk\.x: is a small-order Ed25519 point/)
   })
 
-  it('every small-order Ed25519 encoding is refused, with either sign bit, and so is y ≥ p', () => {
+  it('every small-order Ed25519 encoding is refused, with either sign bit, and so is y ≥ p', async () => {
     const p = (1n << 255n) - 19n
     const le = (v: bigint, sign = false) => {
       const b = Buffer.from(v.toString(16).padStart(64, '0'), 'hex').reverse()
@@ -143,7 +143,7 @@ describe('attack: forgery with a degenerate public key', () => {
     }
   })
 
-  it('Ed448 small-order points and an Ed25519 y that is not on the curve are refused', () => {
+  it('Ed448 small-order points and an Ed25519 y that is not on the curve are refused', async () => {
     const p448 = (1n << 448n) - (1n << 224n) - 1n
     const le57 = (v: bigint) => b64u(Buffer.concat([Buffer.from(v.toString(16).padStart(112, '0'), 'hex').reverse(), Buffer.alloc(1)]))
     for (const y of [0n, 1n, p448 - 1n]) {
@@ -155,7 +155,7 @@ describe('attack: forgery with a degenerate public key', () => {
     assertRefused(keysetWith('k-off', 'EdDSA', { kty: 'OKP', crv: 'Ed25519', x: b64u(two) }), /^keys\[1\]\.jwk\.x: is not a point on Ed25519/)
   })
 
-  it('EC coordinates of the wrong length and points off the curve are refused', () => {
+  it('EC coordinates of the wrong length and points off the curve are refused', async () => {
     const ec = makeKey('ES256', 'k-ec').jwk
     const longX = b64u(Buffer.concat([Buffer.alloc(1), Buffer.from(ec.x!, 'base64url')]))
     assertRefused(keysetWith('k-ec', 'ES256', { kty: 'EC', crv: 'P-256', x: longX, y: ec.y }), /^keys\[1\]\.jwk(\.x: must be exactly 32 octets|: cannot be imported)/)
@@ -164,7 +164,7 @@ describe('attack: forgery with a degenerate public key', () => {
     assertRefused(keysetWith('k-ec', 'ES256', { kty: 'EC', crv: 'P-256', x: ec.x, y: b64u(y) }), /^keys\[1\]\.jwk: cannot be imported/)
   })
 
-  it('non-canonical base64url (stray low bits in the last character) is refused', () => {
+  it('non-canonical base64url (stray low bits in the last character) is refused', async () => {
     const hs = makeKey('HS256', 'k-hs')
     const k = hs.jwk.k!
     const twin = k.slice(0, -1) + String.fromCharCode(k.charCodeAt(k.length - 1) + 1)
@@ -173,7 +173,7 @@ describe('attack: forgery with a degenerate public key', () => {
     assertRefused(doc, /^keys\[0\]\.jwk\.k: is not canonical base64url/)
   })
 
-  it('sound keys of every kind still load (the policy refuses nothing legitimate)', () => {
+  it('sound keys of every kind still load (the policy refuses nothing legitimate)', async () => {
     const keys = (['RS256', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'HS256', 'HS512'] as const).map((alg) => makeKey(alg, `k-${alg}`))
     const ed448: TestKey = { ...makeKey('EdDSA', 'k-ed448'), jwk: crypto.generateKeyPairSync('ed448').privateKey.export({ format: 'jwk' }) }
     const loaded = loadKeyset(makeKeyset([...keys, ed448]))
@@ -194,6 +194,6 @@ describe('attack: forgery with a degenerate public key', () => {
     assert.doesNotMatch(verify.stdout, /admin/)
     // and the verifier, given only sound keys, has nothing that could accept it
     const verifier = createVerifier({ issuer: 'cbc-omega2', audience: 'cbc-api', clockToleranceSeconds: 30, maxTokenBytes: 8192 })
-    assert.equal(verifier.verify(token, loadKeyset(makeKeyset([signer]))).ok, false)
+    assert.equal((await verifier.verify(token, loadKeyset(makeKeyset([signer])))).ok, false)
   })
 })

@@ -16,28 +16,28 @@ describe('attack: forged kid (verifier)', () => {
   const verifier = verifierAt(undefined, { maxTokenBytes: 60 * 1024 })
   const attacker = makeKey('ES256', 'k-ES256')
 
-  it('a 10 000-character kid → unknown_kid, and the kid is not handed out for logging', () => {
+  it('a 10 000-character kid → unknown_kid, and the kid is not handed out for logging', async () => {
     assert.equal(HUGE_KID.length, 10_000)
-    const result = verifier.verify(signToken(attacker, claimsAt(), { kid: HUGE_KID }), keyset)
+    const result = await verifier.verify(signToken(attacker, claimsAt(), { kid: HUGE_KID }), keyset)
     assert.deepEqual(result, { ok: false, reason: 'unknown_kid', kid: undefined, clientId: undefined })
   })
 
   for (const kid of ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf']) {
-    it(`kid "${kid}" (an Object.prototype member) → unknown_kid`, () => {
-      const result = verifier.verify(signToken(attacker, claimsAt(), { kid }), keyset)
+    it(`kid "${kid}" (an Object.prototype member) → unknown_kid`, async () => {
+      const result = await verifier.verify(signToken(attacker, claimsAt(), { kid }), keyset)
       assert.equal(!result.ok && result.reason, 'unknown_kid')
     })
   }
 
-  it('a kid of the wrong type (object, array, number) → unknown_kid', () => {
+  it('a kid of the wrong type (object, array, number) → unknown_kid', async () => {
     for (const kid of [{ toString: 'k-ES256' }, ['k-ES256'], 1, true]) {
-      const result = verifier.verify(signToken(attacker, claimsAt(), { kid }), keyset)
+      const result = await verifier.verify(signToken(attacker, claimsAt(), { kid }), keyset)
       assert.equal(!result.ok && result.reason, 'unknown_kid', JSON.stringify(kid))
     }
   })
 
-  it('a kid with a newline and JSON (log injection) is not handed out for logging', () => {
-    const result = verifier.verify(signToken(attacker, claimsAt(), { kid: 'x"}\n{"level":60,"msg":"pwned' }), keyset)
+  it('a kid with a newline and JSON (log injection) is not handed out for logging', async () => {
+    const result = await verifier.verify(signToken(attacker, claimsAt(), { kid: 'x"}\n{"level":60,"msg":"pwned' }), keyset)
     assert.deepEqual(result, { ok: false, reason: 'unknown_kid', kid: undefined, clientId: undefined })
   })
 })

@@ -62,7 +62,7 @@ describe('attack: jku / x5u / jwk / x5c key injection (verifier)', () => {
 
   it('every injection header, with the real kid and the attacker key → bad_signature', async () => {
     for (const [name, header] of injectionHeaders(attacker, recorder.base)) {
-      const result = verifier.verify(signToken(attacker, claimsAt(NOW_S, { sub: 'admin' }), header), keyset)
+      const result = await verifier.verify(signToken(attacker, claimsAt(NOW_S, { sub: 'admin' }), header), keyset)
       assert.equal(!result.ok && result.reason, 'bad_signature', `${name}: ${JSON.stringify(result)}`)
     }
     await sleep(100)
@@ -72,16 +72,16 @@ describe('attack: jku / x5u / jwk / x5c key injection (verifier)', () => {
   it('every injection header, with a kid the keyset does not know → unknown_kid', async () => {
     const stranger = { ...attacker, kid: 'k-attacker' }
     for (const [name, header] of injectionHeaders(stranger, recorder.base)) {
-      const result = verifier.verify(signToken(stranger, claimsAt(NOW_S), header), keyset)
+      const result = await verifier.verify(signToken(stranger, claimsAt(NOW_S), header), keyset)
       assert.equal(!result.ok && result.reason, 'unknown_kid', `${name}: ${JSON.stringify(result)}`)
     }
     await sleep(100)
     assert.deepEqual(recorder.requests, [])
   })
 
-  it('the headers are ignored, not rejected: a genuine token that carries them still verifies', () => {
+  it('the headers are ignored, not rejected: a genuine token that carries them still verifies', async () => {
     const genuine = keyPool().byAlg.ES256
-    const result = verifier.verify(signToken(genuine, claimsAt(), { jku: `${recorder.base}/jwks.json` }), keyset)
+    const result = await verifier.verify(signToken(genuine, claimsAt(), { jku: `${recorder.base}/jwks.json` }), keyset)
     assert.equal(result.ok, true)
   })
 })

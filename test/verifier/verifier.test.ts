@@ -30,16 +30,16 @@ describe('createVerifier: every algorithm family verifies', () => {
   const verifier = verifierAt()
 
   for (const alg of ALL_ALGS) {
-    it(`accepts ${alg} signed with node:crypto`, () => {
-      const result = verifier.verify(signToken(byAlg[alg], claimsAt()), keyset)
+    it(`accepts ${alg} signed with node:crypto`, async () => {
+      const result = await verifier.verify(signToken(byAlg[alg], claimsAt()), keyset)
       assert.deepEqual(result, { ok: true, kid: `k-${alg}`, claims: claimsAt() })
     })
   }
 
-  it('accepts EdDSA on Ed448', () => {
+  it('accepts EdDSA on Ed448', async () => {
     const signingKey = crypto.generateKeyPairSync('ed448').privateKey
     const key: TestKey = { kid: 'k-ed448', alg: 'EdDSA', signingKey, jwk: signingKey.export({ format: 'jwk' }) }
-    const result = verifier.verify(signToken(key, claimsAt()), keysetOf([key]))
+    const result = await verifier.verify(signToken(key, claimsAt()), keysetOf([key]))
     assert.equal(result.ok, true)
   })
 })
@@ -50,10 +50,10 @@ describe('createVerifier: tokens from independent implementations', () => {
 
   // jsonwebtoken has no EdDSA; jose covers it below.
   for (const alg of ALL_ALGS.filter((a) => a !== 'EdDSA')) {
-    it(`accepts ${alg} signed by jsonwebtoken`, () => {
+    it(`accepts ${alg} signed by jsonwebtoken`, async () => {
       const key = byAlg[alg]
       const token = jwt.sign(claimsAt(), key.signingKey, { algorithm: alg as jwt.Algorithm, keyid: key.kid })
-      const result = verifier.verify(token, keyset)
+      const result = await verifier.verify(token, keyset)
       assert.equal(result.ok, true, JSON.stringify(result))
       assert.equal(result.ok && result.kid, key.kid)
     })
@@ -63,7 +63,7 @@ describe('createVerifier: tokens from independent implementations', () => {
     it(`accepts ${alg} signed by jose SignJWT`, async () => {
       const key = byAlg[alg]
       const token = await new SignJWT(claimsAt()).setProtectedHeader({ alg, kid: key.kid, typ: 'JWT' }).sign(key.signingKey)
-      const result = verifier.verify(token, keyset)
+      const result = await verifier.verify(token, keyset)
       assert.equal(result.ok, true, JSON.stringify(result))
       assert.equal(result.ok && result.claims.sub, 'user-1')
     })
@@ -163,14 +163,14 @@ function rows(): Row[] {
 describe('createVerifier: each reason comes from exactly the case it names', () => {
   const table = rows()
   for (const row of table) {
-    it(`${row.case} → ${row.expect}`, () => {
+    it(`${row.case} → ${row.expect}`, async () => {
       const keyset = 'keyset' in row ? row.keyset : keyPool().keyset
-      const result = verifierAt(row.now ?? NOW, row.options).verify(row.token, keyset)
+      const result = await verifierAt(row.now ?? NOW, row.options).verify(row.token, keyset)
       assert.equal(result.ok ? 'ok' : result.reason, row.expect, JSON.stringify(result))
     })
   }
 
-  it('the table covers every reason the verifier can give (all of §3 but missing)', () => {
+  it('the table covers every reason the verifier can give (all of §3 but missing)', async () => {
     const covered = new Set(table.map((r) => r.expect))
     assert.deepEqual(
       AUTH_FAILURE_REASONS.filter((r) => r !== 'missing' && !covered.has(r)),
@@ -183,25 +183,25 @@ describe('createVerifier: what a rejection carries for the log', () => {
   const verifier = verifierAt()
   const { keyset } = keyPool()
 
-  it('an unverified token yields no client id, even when its payload names one', () => {
-    const result = verifier.verify(signToken(makeKey('ES256', 'k-ES256'), claimsAt()), keyset)
+  it('an unverified token yields no client id, even when its payload names one', async () => {
+    const result = await verifier.verify(signToken(makeKey('ES256', 'k-ES256'), claimsAt()), keyset)
     assert.deepEqual(result, { ok: false, reason: 'bad_signature', kid: 'k-ES256', clientId: undefined })
   })
 
-  it('a verified but expired token yields its kid and client id', () => {
-    const result = verifier.verify(tokenWith({ exp: NOW_S - 3600 }), keyset)
+  it('a verified but expired token yields its kid and client id', async () => {
+    const result = await verifier.verify(tokenWith({ exp: NOW_S - 3600 }), keyset)
     assert.deepEqual(result, { ok: false, reason: 'expired', kid: 'k-ES256', clientId: 'client-1' })
   })
 
-  it('client id falls back to azp, then sub', () => {
-    const azp = verifier.verify(tokenWith({ exp: 1, client_id: undefined, azp: 'azp-1' }), keyset)
-    const sub = verifier.verify(tokenWith({ exp: 1, client_id: undefined }), keyset)
+  it('client id falls back to azp, then sub', async () => {
+    const azp = await verifier.verify(tokenWith({ exp: 1, client_id: undefined, azp: 'azp-1' }), keyset)
+    const sub = await verifier.verify(tokenWith({ exp: 1, client_id: undefined }), keyset)
     assert.equal(!azp.ok && azp.clientId, 'azp-1')
     assert.equal(!sub.ok && sub.clientId, 'user-1')
   })
 
-  it('a kid outside the kid grammar is not returned for logging', () => {
-    const result = verifier.verify(tokenWith({}, { kid: 'k\n{"level":60}' }), keyset)
+  it('a kid outside the kid grammar is not returned for logging', async () => {
+    const result = await verifier.verify(tokenWith({}, { kid: 'k\n{"level":60}' }), keyset)
     assert.deepEqual(result, { ok: false, reason: 'unknown_kid', kid: undefined, clientId: undefined })
   })
 })
@@ -214,35 +214,35 @@ describe('createVerifier: key lifecycle against the injected clock', () => {
   const keyset = keysetOf([current, { key: retiring, opts: { notAfter: new Date(NOT_AFTER) } }, staged])
   const tokenAt = (key: TestKey, ms: number) => signToken(key, claimsAt(ms / 1000))
 
-  it('a verify-only key verifies before its not_after', () => {
+  it('a verify-only key verifies before its not_after', async () => {
     assert.equal(keyset.keys.get(retiring.kid)?.status, 'verify-only')
     const at = NOT_AFTER - 1
-    assert.equal(verifierAt(at).verify(tokenAt(retiring, at), keyset).ok, true)
+    assert.equal((await verifierAt(at).verify(tokenAt(retiring, at), keyset)).ok, true)
   })
 
-  it('a verify-only key is unknown_kid at the exact instant of its not_after', () => {
-    const result = verifierAt(NOT_AFTER).verify(tokenAt(retiring, NOT_AFTER), keyset)
+  it('a verify-only key is unknown_kid at the exact instant of its not_after', async () => {
+    const result = await verifierAt(NOT_AFTER).verify(tokenAt(retiring, NOT_AFTER), keyset)
     assert.equal(!result.ok && result.reason, 'unknown_kid')
   })
 
-  it('a verify-only key is unknown_kid after its not_after', () => {
+  it('a verify-only key is unknown_kid after its not_after', async () => {
     const at = NOT_AFTER + 60_000
-    const result = verifierAt(at).verify(tokenAt(retiring, at), keyset)
+    const result = await verifierAt(at).verify(tokenAt(retiring, at), keyset)
     assert.equal(!result.ok && result.reason, 'unknown_kid')
   })
 
-  it('a staged key (no not_after, not current) verifies', () => {
+  it('a staged key (no not_after, not current) verifies', async () => {
     assert.equal(keyset.keys.get(staged.kid)?.status, 'staged')
-    assert.equal(verifierAt().verify(tokenAt(staged, NOW), keyset).ok, true)
+    assert.equal((await verifierAt().verify(tokenAt(staged, NOW), keyset)).ok, true)
   })
 
-  it('the verifier reads the clock per call, not once at creation', () => {
+  it('the verifier reads the clock per call, not once at creation', async () => {
     let clock = NOW
     const verifier = createVerifier({ issuer: ISSUER, audience: AUDIENCE, clockToleranceSeconds: 0, maxTokenBytes: 8192, now: () => clock })
     const token = signToken(current, claimsAt(NOW_S, { exp: NOW_S + 10 }))
-    assert.equal(verifier.verify(token, keyset).ok, true)
+    assert.equal((await verifier.verify(token, keyset)).ok, true)
     clock = NOW + 10_000
-    const result = verifier.verify(token, keyset)
+    const result = await verifier.verify(token, keyset)
     assert.equal(!result.ok && result.reason, 'expired')
   })
 })
@@ -258,7 +258,7 @@ describe('createVerifier: options are validated once, at creation', () => {
     ['NaN maxTokenBytes', { maxTokenBytes: Number.NaN }, RangeError, /maxTokenBytes/],
   ]
   for (const [name, override, type, message] of cases) {
-    it(`throws ${type.name} for ${name}`, () => {
+    it(`throws ${type.name} for ${name}`, async () => {
       assert.throws(() => createVerifier({ ...base, ...override }), (err: unknown) => {
         assert.ok(err instanceof type, `expected ${type.name}, got ${String(err)}`)
         assert.match(err.message, message)
@@ -267,10 +267,10 @@ describe('createVerifier: options are validated once, at creation', () => {
     })
   }
 
-  it('accepts a zero clock tolerance and defaults the clock to Date.now', () => {
+  it('accepts a zero clock tolerance and defaults the clock to Date.now', async () => {
     const verifier = createVerifier({ ...base, clockToleranceSeconds: 0 })
     const nowS = Math.floor(Date.now() / 1000)
     const token = signToken(keyPool().byAlg.ES256, claimsAt(nowS))
-    assert.equal(verifier.verify(token, keyPool().keyset).ok, true)
+    assert.equal((await verifier.verify(token, keyPool().keyset)).ok, true)
   })
 })

@@ -36,7 +36,7 @@ Exit status: 0 valid, 1 rejected / invalid keyset / backend error, 2 bad usage.`
     const source = openKeysetSource(ctx, values)
     const { keyset } = await readKeyset(source, ctx.now())
     const token = arg === '-' ? (await readAll(ctx.stdin)).trim() : arg
-    const result = verifier.verify(token, keyset)
+    const result = await verifier.verify(token, keyset)
     if (result.ok) {
       println(ctx.stdout, JSON.stringify(values.json ? { valid: true, kid: result.kid, claims: result.claims } : result.claims, null, 2))
       return 0
