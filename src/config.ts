@@ -32,6 +32,20 @@ export interface CbcJwtConfig {
   maxTokenTtlSeconds: number
   /** @default 'info' (`CBC_JWT_LOG_LEVEL`) */
   logLevel: string
+  /**
+   * A proxy in front is trusted to set `X-Forwarded-For` (`CBC_JWT_TRUST_PROXY`: `true` or
+   * `false`): rejection log lines then carry its chain as `forwarded_for`. Off, a client could
+   * write any address there, so it is not logged.
+   * @default false
+   */
+  trustProxy: boolean
+  /**
+   * Fraction of accepted tokens logged (`auth_accepted`, with kid and client id) at random, 0
+   * to 1, on top of the first use of each (kid, client id) pair an hour
+   * (`CBC_JWT_SUCCESS_LOG_SAMPLE`). What scopes the use of a leaked key.
+   * @default 0.01
+   */
+  successLogSample: number
   /** Verified-token cache entries (CONTRACT §8); 0 turns the cache off. @default 10000 (`CBC_JWT_TOKEN_CACHE_ENTRIES`) */
   tokenCacheEntries: number
   /** Bound on the cache's estimated heap bytes. @default 16777216 = 16 MiB (`CBC_JWT_TOKEN_CACHE_MAX_BYTES`) */
@@ -61,6 +75,8 @@ export const DEFAULTS = {
   maxTokenBytes: 8192,
   maxTokenTtlSeconds: 24 * 3600,
   logLevel: 'info',
+  trustProxy: false,
+  successLogSample: 0.01,
   tokenCacheEntries: 10_000,
   tokenCacheMaxBytes: 16 * 1024 * 1024,
 } as const
@@ -86,6 +102,8 @@ export function cbcJwtConfigFromEnv(env: NodeJS.ProcessEnv = process.env): CbcJw
     maxTokenBytes: integer(env, 'CBC_JWT_MAX_TOKEN_BYTES', DEFAULTS.maxTokenBytes, 64, 60 * 1024),
     maxTokenTtlSeconds: maxTokenTtlSeconds(env.CBC_JWT_MAX_TOKEN_TTL),
     logLevel,
+    trustProxy: boolean(env, 'CBC_JWT_TRUST_PROXY', DEFAULTS.trustProxy),
+    successLogSample: number(env, 'CBC_JWT_SUCCESS_LOG_SAMPLE', DEFAULTS.successLogSample, 0, 1),
     tokenCacheEntries: integer(env, 'CBC_JWT_TOKEN_CACHE_ENTRIES', DEFAULTS.tokenCacheEntries, 0, 10_000_000),
     tokenCacheMaxBytes: integer(env, 'CBC_JWT_TOKEN_CACHE_MAX_BYTES', DEFAULTS.tokenCacheMaxBytes, 1024, 4 * 1024 ** 3),
   }
@@ -116,6 +134,14 @@ function number(env: NodeJS.ProcessEnv, name: string, fallback: number, min: num
     throw new ConfigError(`${name} must be a number between ${min} and ${max} (got "${raw}")`)
   }
   return value
+}
+
+function boolean(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  if (raw === 'true' || raw === '1') return true
+  if (raw === 'false' || raw === '0') return false
+  throw new ConfigError(`${name} must be true or false (got "${raw}")`)
 }
 
 function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {

@@ -6,12 +6,13 @@ export function topHelp(commands: readonly Command[]): string {
   return `Usage: cbc-jwt <command> [options]
 
 Manage the JWT keyset of the CBC-Ω² API: create, validate, rotate, revoke, issue and verify
-tokens, check the key-age SLA and verify a rotation on a live instance.
+tokens, check the key-age SLA, verify a rotation on live instances, and count rejections
+in the service's logs.
 
 Commands:
 ${commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}
 
-Where the keyset comes from (every command but verify-rotation):
+Where the keyset comes from (every command but verify-rotation, failures and serve):
   --keyset-file PATH   a file (writes are atomic; the file's mode is kept, new files 0600)
   -                    stdin, and the result goes to stdout:
                        kubectl get secret cbc-secrets -o jsonpath='{.data.jwt-keyset}' | base64 -d \\

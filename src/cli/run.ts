@@ -1,6 +1,7 @@
 import fs from 'node:fs'
 import { CbcJwtError, ConfigError, UsageError } from '../errors.js'
 import type { Command } from './commands/command.js'
+import { failuresCommand } from './commands/failures.js'
 import { keysetInitCommand } from './commands/keyset-init.js'
 import { keysetValidateCommand } from './commands/keyset-validate.js'
 import { revokeCommand } from './commands/revoke.js'
@@ -23,6 +24,7 @@ export const COMMANDS: readonly Command[] = [
   tokenVerifyCommand,
   statusCommand,
   verifyRotationCommand,
+  failuresCommand,
   serveCommand,
 ]
 

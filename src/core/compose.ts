@@ -7,6 +7,10 @@ import { ConfigError } from '../errors.js'
 import { createKeyring, type Keyring } from '../keyring/keyring.js'
 import { createMetrics, type Metrics } from '../metrics/metrics.js'
 import type { AuthFailureReason } from '../reasons.js'
+import { claimedClientId } from '../logging/claimed-client-id.js'
+import { forwardedChain } from '../logging/forwarded-for.js'
+import { createSuccessSampler } from '../logging/success-sampler.js'
+import { loggableClientId, type JwtClaims } from '../verifier/claims.js'
 import { createVerifier, type Verifier, type VerifyResult } from '../verifier/verifier.js'
 import { bearerCredential } from './bearer.js'
 import type { CbcJwt, RequestContext } from './cbc-jwt.js'
@@ -15,6 +19,9 @@ import { createJsonLogger, type CbcJwtLogger } from './logger.js'
 import { resolveConfig, type CbcJwtOptions } from './options.js'
 import { REJECTIONS, type AuthRejection } from './rejection.js'
 import { signWith } from './sign.js'
+
+/** Reasons given before a token's signature verified: its client id is only claimed. */
+const UNVERIFIED_REASONS: ReadonlySet<AuthFailureReason> = new Set(['malformed', 'unsupported_alg', 'unknown_kid', 'bad_signature'])
 
 /** The composition and its parts, for the service (which serves its own registry and probes). */
 export interface CbcJwtParts {
@@ -66,13 +73,43 @@ export function composeCbcJwt(options: CbcJwtOptions = {}): CbcJwtParts {
     tokenCacheStats: () => verifier.tokenCache?.stats(),
   })
   const counted = metrics
+  const sampleSuccess = createSuccessSampler({ rate: config.successLogSample, now })
 
-  function reject(reason: AuthFailureReason, result: Extract<VerifyResult, { ok: false }> | undefined, request: RequestContext | undefined): AuthRejection {
+  /** Where the request came from, for a log line: the peer, and a trusted proxy's chain. */
+  function origin(line: Record<string, unknown>, request: RequestContext | undefined) {
+    if (request?.remoteAddress !== undefined) line.remote_addr = request.remoteAddress
+    if (config.trustProxy) {
+      const chain = forwardedChain(request?.forwardedFor)
+      if (chain) line.forwarded_for = chain
+    }
+  }
+
+  function reject(
+    reason: AuthFailureReason,
+    result: Extract<VerifyResult, { ok: false }> | undefined,
+    request: RequestContext | undefined,
+    token?: string,
+  ): AuthRejection {
     counted.authFailure(reason)
     const line: Record<string, unknown> = { event: 'auth_rejected', reason, kid: result?.kid ?? null, client_id: result?.clientId ?? null }
-    if (request?.remoteAddress !== undefined) line.remote_addr = request.remoteAddress
+    // A token whose signature did not verify: who it claims to be, marked so — the forger
+    // of the drill was invisible without it. Never a decision, only a log field.
+    if (token !== undefined && result?.clientId === undefined && UNVERIFIED_REASONS.has(reason)) {
+      const claimed = claimedClientId(token)
+      if (claimed !== undefined) line.client_id_unverified = claimed
+    }
+    origin(line, request)
     logger.warn(line, 'token rejected')
     return REJECTIONS[reason]
+  }
+
+  function accepted(kid: string, claims: JwtClaims, request: RequestContext | undefined) {
+    const clientId = loggableClientId(claims)
+    const sampled = sampleSuccess(kid, clientId)
+    if (sampled === undefined) return
+    const line: Record<string, unknown> = { event: 'auth_accepted', kid, client_id: clientId ?? null, iat: claims.iat, sampled }
+    origin(line, request)
+    logger.info(line, 'token accepted')
   }
 
   let started: Promise<void> | undefined
@@ -94,7 +131,8 @@ export function composeCbcJwt(options: CbcJwtOptions = {}): CbcJwtParts {
         await keyring.refreshForUnknownKid()
         result = await verifier.verify(credential.token, keyring.keyset())
       }
-      if (!result.ok) return reject(result.reason, result, request)
+      if (!result.ok) return reject(result.reason, result, request, credential.token)
+      accepted(result.kid, result.claims, request)
       return { ok: true, kid: result.kid, claims: result.claims as never }
     },
     sign: (claims, signOptions = {}) =>

@@ -50,13 +50,23 @@ export interface CbcJwtOptions {
    * @default JSON lines on stdout, in pino's format
    */
   logger?: CbcJwtLogger | undefined
+  /**
+   * A proxy in front is trusted to set `X-Forwarded-For`: rejection log lines carry its chain.
+   * @default false (`CBC_JWT_TRUST_PROXY`)
+   */
+  trustProxy?: boolean | undefined
+  /**
+   * Fraction of accepted tokens logged at random (0 to 1), beside the first use of each (kid,
+   * client id) pair an hour. @default 0.01 (`CBC_JWT_SUCCESS_LOG_SAMPLE`)
+   */
+  successLogSample?: number | undefined
   /** The environment the options not given are read from. Pass `{}` to read none. @default process.env */
   env?: NodeJS.ProcessEnv | undefined
   /** Clock, ms since the epoch (tests). @default Date.now */
   now?: (() => number) | undefined
 }
 
-type Tunable = Exclude<keyof CbcJwtConfig, 'backend' | 'keysetFile' | 'logLevel' | 'issuer' | 'audience'>
+type Tunable = Exclude<keyof CbcJwtConfig, 'backend' | 'keysetFile' | 'logLevel' | 'issuer' | 'audience' | 'trustProxy'>
 
 const RANGES: Record<Tunable, [min: number, max: number]> = {
   refreshIntervalSeconds: [0.1, Number.MAX_SAFE_INTEGER],
@@ -64,6 +74,7 @@ const RANGES: Record<Tunable, [min: number, max: number]> = {
   clockToleranceSeconds: [0, Number.MAX_SAFE_INTEGER],
   maxTokenBytes: [64, 60 * 1024],
   maxTokenTtlSeconds: [1, Number.MAX_SAFE_INTEGER],
+  successLogSample: [0, 1],
   tokenCacheEntries: [0, 10_000_000],
   tokenCacheMaxBytes: [1024, 4 * 1024 ** 3],
 }
@@ -93,6 +104,10 @@ export function resolveConfig(options: CbcJwtOptions): CbcJwtConfig {
       throw new RangeError(`createCbcJwt: ${name} must be a number from ${min} to ${max}, got ${JSON.stringify(value)}`)
     }
     config[name] = value
+  }
+  if (options.trustProxy !== undefined) {
+    if (typeof options.trustProxy !== 'boolean') throw new TypeError('createCbcJwt: trustProxy must be a boolean')
+    config.trustProxy = options.trustProxy
   }
   if (options.logLevel !== undefined) {
     if (!(LOG_LEVELS as readonly string[]).includes(options.logLevel)) {

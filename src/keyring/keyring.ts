@@ -2,6 +2,7 @@ import { BackendError, KeysetInvalidError } from '../errors.js'
 import type { KeysetBackend } from '../backends/backend.js'
 import { loadKeysetYielding, parseKeysetText, type LoadedKey, type LoadedKeyset } from '../keyset/load.js'
 import type { BackendErrorReason } from '../reasons.js'
+import { keyStatus } from '../keyset/document.js'
 
 /** What the keyring tells the outside (metrics) about its life. */
 export interface KeyringEvents {
@@ -70,6 +71,8 @@ export function createKeyring(options: KeyringOptions): Keyring {
   let lastUnknownKidRead = -Infinity
   let timer: NodeJS.Timeout | undefined
   let closed = false
+  /** The failing streak since the last good read: logged once when it ends. */
+  let failing: { since: number; failures: number; reasons: Set<BackendErrorReason> } | undefined
 
   async function readOnce(trigger: RefreshTrigger): Promise<void> {
     let text: string
@@ -83,6 +86,7 @@ export function createKeyring(options: KeyringOptions): Keyring {
     }
     if (inForce && nextVersion === version) {
       lastSuccess = now()
+      recovered(trigger)
       return
     }
     let loaded: LoadedKeyset
@@ -99,8 +103,21 @@ export function createKeyring(options: KeyringOptions): Keyring {
     inForce = loaded
     version = nextVersion
     lastSuccess = now()
+    recovered(trigger)
+    const doc = loaded.document
+    const kidsWith = (status: string) => doc.keys.filter((k) => keyStatus(doc, k) === status).map((k) => k.kid)
     logger.info(
-      { event: 'keyset_loaded', trigger, location: backend.location, current: loaded.current.kid, keys: loaded.keys.size },
+      {
+        event: 'keyset_loaded',
+        trigger,
+        location: backend.location,
+        current: loaded.current.kid,
+        keys: loaded.keys.size,
+        // What an operator checks after a stage or a revoke, on each replica.
+        staged: kidsWith('staged'),
+        verify_only: kidsWith('verify-only'),
+        revoked_before: doc.revoked_before ?? null,
+      },
       'keyset loaded',
     )
     events.onLoad?.(loaded)
@@ -110,7 +127,33 @@ export function createKeyring(options: KeyringOptions): Keyring {
     }
   }
 
+  /** After failing reads, the first good one says so: the end of the incident, on this replica. */
+  function recovered(trigger: RefreshTrigger) {
+    if (!failing) return
+    const t = now()
+    logger.info(
+      {
+        event: 'backend_recovered',
+        trigger,
+        location: backend.location,
+        failed_reads: failing.failures,
+        reasons: [...failing.reasons],
+        failing_since: new Date(failing.since).toISOString(),
+        failing_for_seconds: Math.round((t - failing.since) / 1000),
+        current: inForce?.current.kid ?? null,
+      },
+      'keyset backend readable again',
+    )
+    failing = undefined
+  }
+
   function failed(reason: BackendErrorReason, trigger: RefreshTrigger, message: string) {
+    if (failing) {
+      failing.failures++
+      failing.reasons.add(reason)
+    } else {
+      failing = { since: now(), failures: 1, reasons: new Set([reason]) }
+    }
     events.onBackendError?.(reason)
     logger.error(
       { event: 'backend_error', reason, trigger, location: backend.location, keeping: inForce?.current.kid ?? null, error: message },

@@ -119,41 +119,69 @@ describe('docs/runbook.md', () => {
 
   test('names the exact commands', () => {
     for (const command of [
-      /curl -s localhost:8000\/metrics \| grep "?cbc_jwt/,
+      /pod_port "\$POD" 18000 && curl -fsS http:\/\/127\.0\.0\.1:18000\/metrics \| grep "?\^?cbc_jwt/,
       /\| base64 -d \| cbc-jwt status -/,
       /\| base64 -d \| cbc-jwt keyset validate -/,
-      /cbc-jwt rotate --grace 24h/,
-      /cbc-jwt rotate --compromised/,
-      /cbc-jwt revoke --issued-before \S+/,
+      /keyset_update rotate --grace 24h/,
+      /keyset_update rotate --compromised/,
+      /keyset_update rotate --stage/,
+      /keyset_update rotate --promote/,
+      /keyset_update revoke --issued-before \S+/,
+      /keyset_restore_last_good/,
       /cbc-jwt verify-rotation --url \S+ --previous-kid \S+ --legacy-token \S+/,
+      /cbc-jwt verify-rotation --url \S+ --previous-kid \S+ --legacy-token \S+ --compromised/,
       /kubectl -n cbc get secret cbc-secrets -o jsonpath='\{\.data\.jwt-keyset\}' \| base64 -d/,
-      /cbc-jwt rotate - \\\n\s+\| kubectl -n cbc create secret generic cbc-secrets --from-file=jwt-keyset=\/dev\/stdin --dry-run=client -o yaml/,
+      /kubectl -n cbc logs -l app\.kubernetes\.io\/name=cbc-jwt --prefix --tail=-1 /,
+      /cbc-jwt failures --since 30m /,
+      /cbc-jwt failures --kid /,
       /cbc-jwt rotate --auto --every 6d/,
     ]) {
       assert.match(RUNBOOK, command)
     }
   })
 
-  // Every `cbc-jwt …` the runbook tells an operator to type runs with the built CLI: flags,
+  // What the drill found wrong: reads of one pod, 10 lines per pod, localhost that may be
+  // another process, a pipeline that can store an empty keyset.
+  test('names none of the commands the drill found unsafe', () => {
+    const code = [...RUNBOOK.matchAll(/```bash\n([\s\S]*?)```/g)].map((m) => m[1]!).join('\n') + [...RUNBOOK.matchAll(/`([^`\n]+)`/g)].map((m) => m[1]!).join('\n')
+    assert.doesNotMatch(code, /curl[^\n]*localhost:8000/, 'curl localhost:8000 may read another process')
+    assert.doesNotMatch(code, /kubectl[^\n]* logs deploy\//, 'kubectl logs deploy/… reads one pod')
+    for (const m of code.matchAll(/kubectl[^\n]* logs -l [^\n]*/g)) assert.match(m[0], /--tail=-1/, `${m[0]}: 10 lines per pod`)
+    assert.doesNotMatch(code, /create secret generic[^\n]*\n?[^\n]*kubectl[^\n]* apply/, 'a pipeline into kubectl apply stores an empty keyset when cbc-jwt fails')
+    assert.doesNotMatch(code, /port-forward (deploy|svc|service)\//, 'a port-forward to the Deployment or Service picks one pod at random')
+  })
+
+  // Every `cbc-jwt …` the runbook tells an operator to type — and every `keyset_update …`,
+  // which runs `cbc-jwt … -` on the secret's document — runs with the built CLI: flags,
   // argument order and keyset source as written (placeholders filled in), exit 0.
   test('every cbc-jwt command it names runs with the built CLI', () => {
     assert.ok(fs.existsSync(CLI_MAIN), `${CLI_MAIN} is missing: run npm run build first`)
-    const all = [...new Set([...RUNBOOK.matchAll(/cbc-jwt [a-z][^`|<>#)\n\\]*/g)].map((m) => m[0].trim()))]
+    const direct = [...RUNBOOK.matchAll(/cbc-jwt [a-z][^`|<>#)\n\\]*/g)].map((m) => m[0].trim())
+    const viaUpdate = [...RUNBOOK.matchAll(/keyset_update ([a-z][^`|<>#)\n\\]*)/g)].map((m) => `cbc-jwt ${m[1]!.trim()}`)
+    const all = [...new Set([...direct, ...viaUpdate])]
     // A bare mention ("after a `cbc-jwt revoke`") is a prefix of the full command elsewhere.
-    const commands = all.filter((c) => !all.some((o) => o !== c && o.startsWith(`${c} `)))
-    assert.ok(commands.length >= 10, commands.join('\n'))
+    const commands = all
+      .filter((c) => !all.some((o) => o !== c && o.startsWith(`${c} `)))
+      .map((c) => (viaUpdate.includes(c) ? `${c} -` : c))
+    assert.ok(commands.length >= 15, commands.join('\n'))
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-jwt-runbook-'))
     try {
       const key = makeKey('ES256', 'k-runbook')
-      const keyset = JSON.stringify(makeKeyset([key]))
+      const keyset = JSON.stringify(makeKeyset([{ key, opts: { createdAt: new Date(Date.now() - 3_600_000) } }]))
       const token = signToken(key, validClaims())
-      const cli = (args: string[], input?: string) =>
-        spawnSync(process.execPath, [CLI_MAIN, ...args], { input, encoding: 'utf8', timeout: 20_000, env: { PATH: process.env.PATH ?? '' } })
+      const log = path.join(dir, 'service.log')
+      fs.writeFileSync(log, `${JSON.stringify({ level: 40, time: Date.now(), service: 'cbc-jwt', event: 'auth_rejected', reason: 'expired', kid: key.kid, client_id: 'acme' })}\n`)
+      const cli = (args: string[], input?: string, env: Record<string, string> = {}) =>
+        spawnSync(process.execPath, [CLI_MAIN, ...args], { input, encoding: 'utf8', timeout: 20_000, env: { PATH: process.env.PATH ?? '', ...env } })
+      // `rotate --promote` needs a staged key that has propagated: stage it an hour ago.
+      const staged = cli(['rotate', '--stage', '-'], keyset, { CBC_JWT_NOW: new Date(Date.now() - 3_000_000).toISOString() })
+      assert.equal(staged.status, 0, staged.stderr)
       for (const [i, command] of commands.entries()) {
         const file = path.join(dir, `keyset-${i}.json`)
-        fs.writeFileSync(file, keyset)
-        const args = [...command.slice('cbc-jwt '.length).matchAll(/"([^"]*)"|(\S+)/g)].map((m) =>
-          (m[1] ?? m[2]!).replace(/^\$(TOKEN|LEGACY)$/, token).replace(/^\$work\/\S+$/, file),
+        const input = command.startsWith('cbc-jwt rotate --promote') ? staged.stdout : keyset
+        fs.writeFileSync(file, input)
+        const args = [...command.slice('cbc-jwt '.length).matchAll(/"([^"]*)"|'([^']*)'|(\S+)/g)].map((m) =>
+          (m[1] ?? m[2] ?? m[3]!).replace(/^\$(TOKEN|LEGACY)$/, token).replace(/^\$work\/\S+$/, file).replace(/^\S+\.log$/, log),
         )
         if (args[0] === 'verify-rotation') {
           // Needs a live instance (test/e2e runs it); here: every flag it is given exists.
@@ -162,8 +190,8 @@ describe('docs/runbook.md', () => {
           continue
         }
         const stdin = args.includes('-') || args[args.indexOf('--keyset-file') + 1] === '-'
-        const hasSource = stdin || args.includes('--keyset-file') || (args[0] === 'keyset' && args[1] === 'init')
-        const r = cli(hasSource ? args : [...args, '--keyset-file', file], stdin ? keyset : undefined)
+        const hasSource = stdin || args.includes('--keyset-file') || (args[0] === 'keyset' && args[1] === 'init') || args[0] === 'failures'
+        const r = cli(hasSource ? args : [...args, '--keyset-file', file], stdin ? input : undefined)
         assert.equal(r.status, 0, `${command}\n${r.stderr}`)
       }
     } finally {

@@ -123,6 +123,25 @@ describe('Grafana dashboard', () => {
     for (const name of EXPORTED) assert.ok(used.has(name), `no panel shows ${name}`)
   })
 
+  // The drill: failures and errors summed over instances, a rotations stat taking the max, no
+  // current kid per instance and no `up` — one bad replica was invisible.
+  test('shows each replica: failures and errors by instance, rotations not folded, up, current kid', () => {
+    const queries = dashboardQueries()
+    const of = (metric: string) => queries.filter(({ expr }) => expr.includes(metric))
+    for (const metric of [METRIC_NAMES.authFailures, METRIC_NAMES.backendErrors]) {
+      assert.ok(of(metric).length > 0)
+      for (const { panel, expr } of of(metric)) assert.match(expr, /\bby \((instance, \w+|\w+, instance)\)/, `${panel}: ${expr} hides the replica`)
+    }
+    for (const { panel, expr } of of(METRIC_NAMES.rotations)) {
+      assert.doesNotMatch(expr, /^\s*(max|min|sum|avg)\s*\(/, `${panel}: ${expr} folds the replicas into one number`)
+    }
+    assert.ok(queries.some(({ expr }) => /^up\{job=~"\$job"/.test(expr)), 'no panel shows up per replica')
+    assert.ok(
+      queries.some(({ expr }) => expr.includes(METRIC_NAMES.activeKeyAge) && /by \(instance, kid\)/.test(expr)),
+      'no panel shows the current kid per replica',
+    )
+  })
+
   test('key state is shown per replica, next to up (which replica has which key, which revocation)', () => {
     const perInstance = (metric: string) =>
       dashboardQueries().some(({ expr }) => metricNames(expr).includes(metric) && /by \([^)]*\binstance\b/.test(expr))

@@ -1,8 +1,9 @@
 /**
- * End to end: a real Prometheus scrapes the real service (keyset on a Kubernetes-style
- * secret volume) every second and evaluates the shipped alert rules, with time compressed
+ * End to end: a real Prometheus scrapes two real replicas of the service (each with its
+ * keyset on a Kubernetes-style secret volume) every second and evaluates the shipped alert rules, with time compressed
  * 60× (`for:` and range windows shortened; thresholds unchanged). Each condition is caused for
- * real — forged tokens, an unreadable keyset, an 8-day-old current key, a rotation, the
+ * real — a replica that never loaded a keyset, forged tokens, one replica rejecting all
+ * legitimate tokens, an unreadable keyset, an 8-day-old current key, a rotation, the
  * service going away — and seen through Prometheus's own API. The dashboard's queries run
  * against the same Prometheus.
  */
@@ -57,10 +58,14 @@ interface PromAlert {
   value: string
 }
 
-describe('alerts on a real Prometheus scraping the real service', { timeout: 90_000 }, () => {
+describe('alerts on a real Prometheus scraping the real service', { timeout: 180_000 }, () => {
   let dir: string
   let volume: KubeletVolume
+  let volumeB: KubeletVolume
   let service: RunningService | undefined
+  /** The second replica: starts with no keyset at all. */
+  let serviceB: RunningService | undefined
+  let instanceB: string
   let prometheus: ChildProcess | undefined
   let promOutput = ''
   let promUrl: string
@@ -68,6 +73,7 @@ describe('alerts on a real Prometheus scraping the real service', { timeout: 90_
   const keyA = makeKey('ES256', 'k-e2e-a')
   const keyOld = makeKey('ES256', 'k-e2e-8days')
   const keyNew = makeKey('ES256', 'k-e2e-new')
+  const keyOther = makeKey('ES256', 'k-e2e-other')
 
   async function prom<T>(route: string): Promise<T> {
     const res = await fetch(promUrl + route, { signal: AbortSignal.timeout(5000) })
@@ -85,9 +91,10 @@ describe('alerts on a real Prometheus scraping the real service', { timeout: 90_
       { timeoutMs, intervalMs: 250, what: `${name} firing (${what})\n--- prometheus ---\n${promOutput.slice(-1500)}` },
     )
   }
-  /** Waits until no alert `name` is pending or firing any more. */
-  async function waitForResolved(name: string, what: string, timeoutMs = 20_000): Promise<void> {
-    await waitFor(async () => !(await alerts()).some((a) => a.labels.alertname === name), {
+  /** Waits until no alert `name` (with these labels) is pending or firing any more. */
+  async function waitForResolved(name: string, what: string, timeoutMs = 20_000, labels: Record<string, string> = {}): Promise<void> {
+    const matches = (a: PromAlert) => a.labels.alertname === name && Object.entries(labels).every(([k, v]) => a.labels[k] === v)
+    await waitFor(async () => !(await alerts()).some(matches), {
       timeoutMs,
       intervalMs: 250,
       what: `${name} resolved (${what})`,
@@ -104,6 +111,12 @@ describe('alerts on a real Prometheus scraping the real service', { timeout: 90_
       env: { CBC_JWT_BACKEND: 'file', CBC_JWT_KEYSET_FILE: volume.file(), CBC_JWT_REFRESH_INTERVAL_SECONDS: '1' },
     })
     instance = `127.0.0.1:${service.port}`
+    volumeB = new KubeletVolume(path.join(dir, 'secret-b'))
+    serviceB = await startService({
+      env: { CBC_JWT_BACKEND: 'file', CBC_JWT_KEYSET_FILE: volumeB.file(), CBC_JWT_REFRESH_INTERVAL_SECONDS: '1' },
+      waitFor: 'alive',
+    })
+    instanceB = `127.0.0.1:${serviceB.port}`
 
     fs.writeFileSync(path.join(dir, 'rules.yml'), compressedRules(fs.readFileSync(RULES_FILE, 'utf8')))
     fs.writeFileSync(
@@ -111,7 +124,7 @@ describe('alerts on a real Prometheus scraping the real service', { timeout: 90_
       YAML.stringify({
         global: { scrape_interval: '1s', scrape_timeout: '1s', evaluation_interval: '1s' },
         rule_files: [path.join(dir, 'rules.yml')],
-        scrape_configs: [{ job_name: 'cbc-jwt', static_configs: [{ targets: [instance] }] }],
+        scrape_configs: [{ job_name: 'cbc-jwt', static_configs: [{ targets: [instance, instanceB] }] }],
       }),
     )
     const port = await freePort()
@@ -139,12 +152,12 @@ describe('alerts on a real Prometheus scraping the real service', { timeout: 90_
     prometheus.stderr!.on('data', (d: Buffer) => (promOutput += d))
     await waitFor(async () => (await fetch(`${promUrl}/-/ready`)).status === 200, { timeoutMs: 15_000, intervalMs: 200, what: 'prometheus ready' })
     const groups = (await prom<{ groups: Array<{ rules: unknown[] }> }>('/api/v1/rules')).groups
-    assert.equal(groups.flatMap((g) => g.rules).length, 7, 'the compressed rules are loaded')
-    await waitFor(async () => (await query('up{job="cbc-jwt"} == 1')).length === 1, { timeoutMs: 10_000, intervalMs: 200, what: 'target up' })
+    assert.equal(groups.flatMap((g) => g.rules).length, 8, 'the compressed rules are loaded')
+    await waitFor(async () => (await query('up{job="cbc-jwt"} == 1')).length === 2, { timeoutMs: 10_000, intervalMs: 200, what: 'both targets up' })
   })
 
   after(async () => {
-    await service?.stop()
+    await Promise.all([service?.stop(), serviceB?.stop()])
     if (prometheus && prometheus.exitCode === null && prometheus.signalCode === null) {
       const exited = new Promise((resolve) => prometheus!.once('exit', resolve))
       prometheus.kill('SIGTERM')
@@ -165,9 +178,32 @@ describe('alerts on a real Prometheus scraping the real service', { timeout: 90_
     assert.match(compressedRules(shipped), /rate\(cbc_jwt_auth_failures_total\[60s\] offset 5s\)/)
   })
 
+  // The drill: such a replica was paged "keeps using the last good keyset … 20787d ago".
+  test('a replica that never loaded a keyset fires JWTNoKeysLoaded, not JWTKeysetStale', async (t) => {
+    const t0 = Date.now()
+    const noKeys = await waitForAlert('JWTNoKeysLoaded', 'replica B has no keyset', 15_000, { instance: instanceB })
+    t.diagnostic(`JWTNoKeysLoaded firing for the replica without a keyset ${since(t0)} after the test began`)
+    assert.equal(noKeys.labels.severity, 'critical')
+    // Both conditions hold from B's first scrape and both wait 2 s: had JWTKeysetStale
+    // counted the never-set timestamp (0), it would be firing by now, a margin later.
+    await sleep(3000)
+    const active = await alerts()
+    assert.deepEqual(active.filter((a) => a.labels.alertname === 'JWTKeysetStale'), [], 'JWTKeysetStale for a replica that never read its keyset')
+    assert.ok(!active.some((a) => a.labels.instance === instance), `the healthy replica raises nothing: ${JSON.stringify(active.map((a) => a.labels))}`)
+    // B gets the same keyset as A and is restarted on the same address (same instance), so
+    // its error counter starts again from 0: both healthy from here on.
+    volumeB.writeKeyset(makeKeyset([keyA]))
+    await serviceB!.stop()
+    serviceB = await startService({
+      env: { CBC_JWT_BACKEND: 'file', CBC_JWT_KEYSET_FILE: volumeB.file(), CBC_JWT_REFRESH_INTERVAL_SECONDS: '1', PORT: String(serviceB!.port) },
+      timeoutMs: 40_000,
+    })
+  })
+
   test('a healthy service raises no alert', async () => {
-    // JWTMetricsAbsent may be pending from before the first scrape; it must clear.
-    await waitFor(async () => (await alerts()).length === 0, { timeoutMs: 10_000, intervalMs: 250, what: 'no active alert' })
+    // JWTMetricsAbsent may be pending from before the first scrape, and replica B's alerts
+    // of the test before take 5 s to resolve; they must all clear.
+    await waitFor(async () => (await alerts()).length === 0, { timeoutMs: 20_000, intervalMs: 250, what: 'no active alert' })
     await sleep(2000)
     assert.deepEqual((await alerts()).map((a) => a.labels.alertname), [])
   })
@@ -195,19 +231,59 @@ describe('alerts on a real Prometheus scraping the real service', { timeout: 90_
       t.diagnostic(`JWTAuthFailureSpike firing ${since(t0)} after the burst began (${sent} forged tokens)`)
       assert.equal(alert.labels.reason, 'bad_signature')
       assert.equal(alert.labels.job, 'cbc-jwt')
+      assert.equal(alert.labels.instance, instance, 'the page names the replica')
       assert.equal(alert.labels.severity, 'warning')
       assert.equal(alert.annotations.runbook_url, 'https://github.com/cbc-omega2/cbc-jwt/blob/main/docs/runbook.md#jwtauthfailurespike')
-      assert.match(alert.annotations.description!, /reason `bad_signature`/)
+      assert.match(alert.annotations.summary!, new RegExp(`reason bad_signature on ${instance}`))
+      assert.match(alert.annotations.description!, new RegExp(`^${instance} rejects [\\d.]+ tokens/s with reason \`bad_signature\` \\(the job: [\\d.]+/s\\)`))
     } finally {
       stop = true
       await load
     }
     assert.deepEqual([...reasons], ['401 bad_signature'])
     const spikes = (await alerts()).filter((a) => a.labels.alertname === 'JWTAuthFailureSpike')
-    assert.deepEqual(spikes.map((a) => a.labels.reason), ['bad_signature'], 'no other reason spikes')
+    assert.deepEqual(spikes.map((a) => [a.labels.instance, a.labels.reason]), [[instance, 'bad_signature']], 'no other reason or replica spikes')
     const t1 = Date.now()
     await waitForResolved('JWTAuthFailureSpike', 'the burst stopped', 25_000)
     t.diagnostic(`JWTAuthFailureSpike resolved ${since(t1)} after the burst stopped`)
+  })
+
+  // The drill: "one replica rejects all legitimate traffic" was invisible in a page summed
+  // over the job. Replica B gets a keyset without A's key; legitimate tokens go to both.
+  test('one replica rejecting every legitimate token is paged with its instance, the other is not', async (t) => {
+    volumeB.writeKeyset(makeKeyset([keyOther]))
+    await waitFor(async () => (await serviceB!.get('/readyz')).json?.current === keyOther.kid, { timeoutMs: 10_000, what: 'replica B on the other keyset' })
+    const legit = signToken(keyA, validClaims())
+    let stop = false
+    const answers = { a: new Set<string>(), b: new Set<string>() }
+    const load = (async () => {
+      const deadline = Date.now() + 25_000
+      while (!stop && Date.now() < deadline) {
+        const [a, b] = await Promise.all([
+          Promise.all(Array.from({ length: 5 }, () => service!.get('/v1/whoami', { authorization: `Bearer ${legit}` }))),
+          Promise.all(Array.from({ length: 5 }, () => serviceB!.get('/v1/whoami', { authorization: `Bearer ${legit}` }))),
+        ])
+        for (const r of a) answers.a.add(`${r.status} ${r.json?.reason ?? ''}`.trim())
+        for (const r of b) answers.b.add(`${r.status} ${r.json?.reason ?? ''}`.trim())
+        await sleep(250)
+      }
+    })()
+    const t0 = Date.now()
+    try {
+      const alert = await waitForAlert('JWTAuthFailureSpike', 'legitimate tokens rejected on replica B', 25_000, { instance: instanceB })
+      t.diagnostic(`JWTAuthFailureSpike for replica B firing ${since(t0)} after the traffic began`)
+      assert.equal(alert.labels.reason, 'unknown_kid')
+      assert.match(alert.annotations.description!, new RegExp(`^${instanceB} rejects`))
+    } finally {
+      stop = true
+      await load
+    }
+    assert.deepEqual([...answers.a], ['200'], 'replica A accepts them')
+    assert.deepEqual([...answers.b], ['401 unknown_kid'], 'replica B rejects them')
+    const spikes = (await alerts()).filter((a) => a.labels.alertname === 'JWTAuthFailureSpike')
+    assert.deepEqual(spikes.map((a) => a.labels.instance), [instanceB], 'only replica B is paged')
+    volumeB.writeKeyset(makeKeyset([keyA]))
+    await waitForResolved('JWTAuthFailureSpike', 'replica B has the keyset again', 25_000, { instance: instanceB })
   })
 
   test('an unreadable keyset fires JWTSecretsBackendErrors, then JWTKeysetStale; the last good keyset stays in force', async (t) => {
@@ -217,6 +293,8 @@ describe('alerts on a real Prometheus scraping the real service', { timeout: 90_
     t.diagnostic(`JWTSecretsBackendErrors firing ${since(t0)} after the keyset broke`)
     assert.equal(alert.labels.reason, undefined, 'summed over reasons')
     assert.equal(alert.labels.severity, 'warning')
+    // One incident, named by its reason; the count of failed reads is not a number of incidents.
+    assert.match(alert.annotations.description!, new RegExp(`^${instance} is failing to read its keyset \\(reason invalid_json\\)\\. .*not how many incidents there are`))
     const errors = await query(`cbc_jwt_backend_errors_total{job="cbc-jwt", reason="invalid_json"} > 0`)
     assert.equal(errors.length, 1)
     const whoami = await service!.get('/v1/whoami', { authorization: `Bearer ${signToken(keyA, validClaims())}` })
@@ -224,6 +302,8 @@ describe('alerts on a real Prometheus scraping the real service', { timeout: 90_
     const stale = await waitForAlert('JWTKeysetStale', 'no successful read for 5 × 1 s', 20_000, { instance })
     t.diagnostic(`JWTKeysetStale firing ${since(t0)} after the keyset broke`)
     assert.equal(stale.labels.severity, 'warning')
+    // "last read … ago": a few seconds, not decades.
+    assert.match(stale.annotations.description!, new RegExp(`^${instance} last read its secrets backend successfully [\\d.]+s ago\\.`))
   })
 
   test('a current key created 8 days ago fires JWTKeyAgeExceeded', async (t) => {
@@ -238,7 +318,7 @@ describe('alerts on a real Prometheus scraping the real service', { timeout: 90_
 
   test('a rotation resolves JWTKeyAgeExceeded: the new kid on the gauge, the old series gone', async (t) => {
     const t0 = Date.now()
-    const rotationsBefore = Number((await query('cbc_jwt_key_rotations_total{job="cbc-jwt"}'))[0]!.value[1])
+    const rotationsBefore = Number((await query(`cbc_jwt_key_rotations_total{job="cbc-jwt",instance="${instance}"}`))[0]!.value[1])
     volume.writeKeyset(
       makeKeyset([
         { key: keyNew, opts: { createdAt: new Date() } },
@@ -251,15 +331,15 @@ describe('alerts on a real Prometheus scraping the real service', { timeout: 90_
       what: 'JWTKeyAgeExceeded resolved',
     })
     t.diagnostic(`JWTKeyAgeExceeded resolved ${since(t0)} after the rotation`)
-    const ages = await query('cbc_jwt_active_key_age_seconds{job="cbc-jwt"}')
+    const ages = await query(`cbc_jwt_active_key_age_seconds{job="cbc-jwt",instance="${instance}"}`)
     assert.deepEqual(ages.map((s) => s.metric.kid), [keyNew.kid])
     assert.ok(Number(ages[0]!.value[1]) < 60, `age ${ages[0]!.value[1]}`)
     assert.deepEqual(await query(`cbc_jwt_active_key_age_seconds{kid="${keyOld.kid}"}`), [])
-    await waitFor(async () => Number((await query('cbc_jwt_key_rotations_total{job="cbc-jwt"}'))[0]!.value[1]) === rotationsBefore + 1, {
+    await waitFor(async () => Number((await query(`cbc_jwt_key_rotations_total{job="cbc-jwt",instance="${instance}"}`))[0]!.value[1]) === rotationsBefore + 1, {
       timeoutMs: 5000,
       what: 'cbc_jwt_key_rotations_total +1',
     })
-    assert.equal((await query('cbc_jwt_keys_loaded{job="cbc-jwt"}'))[0]!.value[1], '2')
+    assert.equal((await query(`cbc_jwt_keys_loaded{job="cbc-jwt",instance="${instance}"}`))[0]!.value[1], '2')
     const legacy = await service!.get('/v1/whoami', { authorization: `Bearer ${signToken(keyOld, validClaims())}` })
     assert.equal(legacy.status, 200, 'the retired key still verifies until not_after')
     // The valid keyset also ended the backend errors of the test before: those alerts resolve too.
@@ -298,6 +378,8 @@ describe('alerts on a real Prometheus scraping the real service', { timeout: 90_
     const down = await waitForAlert('JWTTargetDown', 'service stopped', 15_000, { instance })
     t.diagnostic(`JWTTargetDown firing ${since(t0)} after the service stopped`)
     assert.equal(down.labels.severity, 'warning')
+    assert.deepEqual((await query('up{job="cbc-jwt"} == 1')).map((s) => s.metric.instance), [instanceB], 'the other replica is still up')
+    await serviceB!.stop()
     const absent = await waitForAlert('JWTMetricsAbsent', 'service stopped', 15_000, { job: 'cbc-jwt' })
     t.diagnostic(`JWTMetricsAbsent firing ${since(t0)} after the service stopped`)
     assert.equal(absent.labels.severity, 'critical')

@@ -243,6 +243,55 @@ describe('keyring: the last good keyset stays on every failure', () => {
     assert.equal(h.keyring.keyset()!.current.kid, 'k-a')
   })
 
+  // The drill: "nothing logs that a replica recovered" — when did the incident end, here?
+  it('the first good read after failures logs backend_recovered once: how many reads failed, why, since when', async () => {
+    let fail: Error | undefined
+    const h = harness({ wrap: (b) => ({ ...b, read: () => (fail ? Promise.reject(fail) : b.read()) }) })
+    h.write(docA())
+    await h.keyring.refresh()
+    fail = new BackendError('forbidden', `cannot read ${h.file}: EACCES`)
+    h.clock.t = T0 + 30_000
+    await h.keyring.refresh()
+    h.clock.t = T0 + 60_000
+    fail = new BackendError('not_found', `${h.file} is missing`)
+    await h.keyring.refresh()
+    fail = undefined
+    h.clock.t = T0 + 90_000
+    await h.keyring.refresh() // the same document: not reloaded, but readable again
+    h.clock.t = T0 + 120_000
+    await h.keyring.refresh()
+    const recovered = h.logs.filter((l) => l.obj.event === 'backend_recovered')
+    assert.equal(recovered.length, 1, 'once per incident')
+    assert.deepEqual(recovered[0]!.obj, {
+      event: 'backend_recovered',
+      trigger: 'interval',
+      location: h.file,
+      failed_reads: 2,
+      reasons: ['forbidden', 'not_found'],
+      failing_since: new Date(T0 + 30_000).toISOString(),
+      failing_for_seconds: 60,
+      current: 'k-a',
+    })
+    assert.equal(recovered[0]!.level, 'info')
+  })
+
+  it('keyset_loaded names the staged and verify-only kids and revoked_before', async () => {
+    const h = harness()
+    const staged = makeKey('ES256', 'k-staged')
+    h.write({
+      ...makeKeyset([
+        { key: keyB, opts: { createdAt: new Date(T0) } },
+        { key: keyA, opts: { createdAt: new Date(T0 - HOUR), notAfter: new Date(T0 + 24 * HOUR) } },
+        { key: staged, opts: { createdAt: new Date(T0) } },
+      ]),
+      revoked_before: '2026-11-25T20:00:00Z',
+    })
+    await h.keyring.refresh()
+    const loaded = h.logs.find((l) => l.obj.event === 'keyset_loaded')!.obj
+    assert.deepEqual([loaded.current, loaded.staged, loaded.verify_only, loaded.revoked_before], ['k-b', ['k-staged'], ['k-a'], '2026-11-25T20:00:00Z'])
+    assert.equal(h.logs.filter((l) => l.obj.event === 'backend_recovered').length, 0, 'a first load is no recovery')
+  })
+
   it('validate, then swap: a half-written document never loads, the whole one does', async () => {
     const h = harness()
     h.write(docA())

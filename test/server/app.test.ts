@@ -31,6 +31,8 @@ function configFor(file: string): ServiceConfig {
     maxTokenBytes: 8192,
     maxTokenTtlSeconds: 86400,
     logLevel: 'silent',
+    trustProxy: false,
+    successLogSample: 0,
   }
 }
 

@@ -35,7 +35,8 @@ export interface StartOptions {
 
 /** Starts the real service process on a free loopback port. */
 export async function startService(opts: StartOptions = {}): Promise<RunningService> {
-  const port = await freePort()
+  // A given PORT (a restart on the same address) is kept; else a free one.
+  const port = opts.env?.PORT ? Number(opts.env.PORT) : await freePort()
   const child = spawn(process.execPath, [SERVER_MAIN], {
     cwd: opts.cwd ?? PROJECT_ROOT,
     env: {

@@ -69,7 +69,10 @@ Options:
   --revoked-before T with --compromised: the revoked_before expected at least (RFC 3339)
 ${FLEET_HELP}
   --wait DUR         retry until every item passes or DUR is up (default 0: check once)
-  --max-age DUR      "age close to 0" means at most this (default 10m)
+  --max-age DUR      "age close to 0" means at most this (default 10m). The age is the key's
+                     since created_at: after "rotate --promote" or the CronJob the key was
+                     created at --stage, at least the propagation window earlier (days with
+                     the CronJob), so 10m fails by design — pass the key's age (cbc-jwt status)
   --json             print {"ok": bool, "items": [{"name", "result", "detail"}]}
   -h, --help         this help
 
@@ -181,7 +184,9 @@ export async function runChecklist(o: ChecklistOptions): Promise<CheckItem[]> {
       const age = series[0]!.value * 1000
       const seen = `kid ${kid}${o.previousKids.length > 0 ? ` (previous ${o.previousKids.join(', ')})` : ''}, age ${formatDuration(age)}`
       if (o.previousKids.includes(kid)) items.push(fail(name, `${seen}: still the previous kid, the rotation is not loaded`))
-      else if (!(age <= o.maxAgeMs)) items.push(fail(name, `${seen} > ${formatDuration(o.maxAgeMs)}: not a fresh key`))
+      else if (!(age <= o.maxAgeMs)) {
+        items.push(fail(name, `${seen} > ${formatDuration(o.maxAgeMs)}: not a fresh key (after a two-phase or CronJob promotion the key is as old as its --stage: pass --max-age covering that)`))
+      }
       else items.push(pass(name, `${seen} <= ${formatDuration(o.maxAgeMs)}`))
     }
   }
@@ -227,8 +232,17 @@ export async function runChecklist(o: ChecklistOptions): Promise<CheckItem[]> {
     else {
       const total = series.reduce((sum, s) => sum + s.value, 0)
       const nonZero = series.filter((s) => s.value > 0).map((s) => `${s.labels.reason ?? 'total'}=${s.value}`)
+      const seen = `${METRIC_NAMES.backendErrors} ${total} (${nonZero.join(', ')})`
+      // The counter only grows: after an earlier incident, "remains 0" can only mean "no
+      // failing reads now". The server's Date header is its clock: no skew with ours.
+      const lastSuccess = single(samples!, METRIC_NAMES.lastSuccess)
+      const interval = single(samples!, METRIC_NAMES.refreshInterval)
+      const serverNow = metrics.ok ? Date.parse(metrics.date ?? '') / 1000 : Number.NaN
+      const sinceRead = serverNow - (lastSuccess ?? 0)
       if (total === 0) items.push(pass(name, `${METRIC_NAMES.backendErrors} 0`))
-      else items.push(fail(name, `${METRIC_NAMES.backendErrors} ${total} (${nonZero.join(', ')})`))
+      else if (lastSuccess && interval && sinceRead <= 2 * interval + 2) {
+        items.push(pass(name, `${seen} from before; the last keyset read succeeded ${Math.max(0, Math.round(sinceRead))}s ago: not failing now`))
+      } else items.push(fail(name, `${seen}${lastSuccess ? `; the last successful read was ${Math.round(sinceRead)}s ago` : '; no successful read yet'}`))
     }
   }
 
@@ -247,12 +261,12 @@ export async function runChecklist(o: ChecklistOptions): Promise<CheckItem[]> {
   return items
 }
 
-type Fetched = { ok: true; status: number; body: string } | { ok: false; error: string }
+type Fetched = { ok: true; status: number; body: string; date: string | undefined } | { ok: false; error: string }
 
 async function get(url: string, headers: Record<string, string> = {}): Promise<Fetched> {
   try {
     const res = await fetch(url, { headers, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS), redirect: 'manual' })
-    return { ok: true, status: res.status, body: await res.text() }
+    return { ok: true, status: res.status, body: await res.text(), date: res.headers.get('date') ?? undefined }
   } catch (err) {
     const cause = (err as { cause?: { code?: string } }).cause?.code
     return { ok: false, error: cause ?? (err as Error).name ?? 'request failed' }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { after, before, beforeEach, describe, it } from 'node:test'
 import { CasConflictError } from '../../../src/errors.js'
 import { startVaultDouble, type VaultDouble } from '../../support/vault-double.js'
+import { waitFor } from '../../support/wait.js'
 import { backendError, backendFor, kvRequests } from './fixtures.js'
 
 describe('vault backend write()', () => {
@@ -59,12 +60,13 @@ describe('vault backend write()', () => {
 
   it('maps Vault\'s check-and-set 400 to CasConflictError when another writer lands between read and write', async (t) => {
     double.setSecret(path, { 'jwt-keyset': '{"v":1}' })
-    // Hold the POST long enough for another writer to commit version 2 first.
-    await double.setFault({ kind: 'slow', method: 'POST', delayMs: 150, times: 1 })
+    // Hold the POST at the double while another writer commits version 2 (within the 1 s timeout).
+    await double.setFault({ kind: 'slow', method: 'POST', delayMs: 600, times: 1 })
     const backend = backendFor(double, { path })
     t.after(() => backend.close())
     const pending = backend.write('{"mine":true}', '1')
-    await new Promise((r) => setTimeout(r, 50))
+    // Not a fixed sleep: the POST must have arrived (and be held) before the other writer lands.
+    await waitFor(() => kvRequests(double, 'POST').length > 0, { intervalMs: 5, what: 'the held POST' })
     double.setSecret(path, { 'jwt-keyset': '{"theirs":true}' })
     await assert.rejects(pending, (err: unknown) => {
       assert.ok(err instanceof CasConflictError)
@@ -107,11 +109,11 @@ describe('vault backend write()', () => {
 
   it('without expectedVersion retries a lost merge race instead of dropping the other writer\'s fields', async (t) => {
     double.setSecret(path, { 'jwt-keyset': '{"v":1}' })
-    await double.setFault({ kind: 'slow', method: 'POST', delayMs: 150, times: 1 })
+    await double.setFault({ kind: 'slow', method: 'POST', delayMs: 600, times: 1 })
     const backend = backendFor(double, { path })
     t.after(() => backend.close())
     const pending = backend.write('{"mine":true}')
-    await new Promise((r) => setTimeout(r, 50))
+    await waitFor(() => kvRequests(double, 'POST').length > 0, { intervalMs: 5, what: 'the held POST' })
     double.setSecret(path, { 'jwt-keyset': '{"theirs":true}', added: 'by-them' })
     assert.deepEqual(await pending, { text: '{"mine":true}', version: '3' })
     assert.deepEqual(double.secret(path), { 'jwt-keyset': '{"mine":true}', added: 'by-them' })
