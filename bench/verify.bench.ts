@@ -3,7 +3,9 @@
  * fast-jwt and jose; the HTTP cost of a verified request; heap growth over 1e5 verifications.
  *
  * Environment: BENCH_SECONDS (per contender per round, default 0.5), BENCH_ROUNDS (default 5),
- * BENCH_HTTP_SECONDS (per route per round, default 1), BENCH_HTTP=0 to skip the HTTP part.
+ * BENCH_HTTP_SECONDS (per route per round, default 1), BENCH_HTTP=0 to skip the HTTP part,
+ * BENCH_RELOAD=0 to skip the keyset reload part (bench/reload.bench.ts), BENCH_PEERS=0 to skip
+ * the HTTP benchmark with peers (bench/peers/run.ts, its own BENCH_PEER_* variables).
  * Method and figures: docs/performance.md.
  */
 import os from 'node:os'
@@ -11,6 +13,8 @@ import { CONTENDERS, makeContenders, type Contender, type ContenderName } from '
 import { BENCH_ALGS, makeFixture, payloadBytes, type BenchAlg, type Fixture } from './fixtures.js'
 import { httpBench } from './http.bench.js'
 import { fmtOps, fmtRatio, heapAround, interleaved, median, table } from './measure.js'
+import { peersBench } from './peers/run.js'
+import { printReload, reloadBench } from './reload.bench.js'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 0.5)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
@@ -67,6 +71,11 @@ async function main() {
       ),
     )
   }
+
+  if (process.env.BENCH_RELOAD !== '0') {
+    printReload([await reloadBench('50 × ES256', ['ES256']), await reloadBench('50 × RS256', ['RS256']), await reloadBench('mixed ES/RS/Ed/HS', ['ES256', 'RS256', 'EdDSA', 'HS256'])])
+  }
+  if (process.env.BENCH_PEERS !== '0') await peersBench()
 
   const overall = verdicts.includes('NO') ? 'NOT MET' : verdicts.includes('≈') ? 'MET within noise (≈: a tie on this machine)' : 'MET'
   console.log(`\ntarget (cbc-jwt ≥ fast-jwt on every alg, ≥ ${FLOOR_TARGET}× floor on asymmetric): ${overall}`)

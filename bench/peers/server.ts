@@ -109,7 +109,10 @@ async function main() {
   process.on('SIGTERM', () => process.exit(0))
 }
 
-main().catch((err: unknown) => {
-  console.error(err)
-  process.exit(1)
-})
+// Run only as a program: bench/peers/run.ts imports PEER_KINDS from here.
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().catch((err: unknown) => {
+    console.error(err)
+    process.exit(1)
+  })
+}
