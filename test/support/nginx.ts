@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { waitFor } from './wait.js'
+import { stopChild } from './stop-child.js'
 
 export const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => fs.existsSync(p))
 
@@ -57,12 +58,7 @@ http {
     process: child,
     output: () => `${out}${errorLog()}`,
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM')
-        const timer = setTimeout(() => child.kill('SIGKILL'), 3000)
-        await exited
-        clearTimeout(timer)
-      }
+      await stopChild(child, exited)
     },
   }
   try {

@@ -5,6 +5,7 @@ import path from 'node:path'
 import { freePort } from './free-port.js'
 import { PROJECT_ROOT } from './service.js'
 import { waitFor } from './wait.js'
+import { stopChild } from './stop-child.js'
 
 /**
  * `npm pack` of the built package (scripts off: `npm test` has just built dist/), extracted
@@ -67,12 +68,7 @@ export async function runApp(dir: string, args: string[], env: Record<string, st
     process: child,
     output: () => out,
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM')
-        const timer = setTimeout(() => child.kill('SIGKILL'), 3000)
-        await exited
-        clearTimeout(timer)
-      }
+      await stopChild(child, exited)
     },
   }
   try {

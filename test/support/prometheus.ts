@@ -5,6 +5,7 @@ import path from 'node:path'
 import YAML from 'yaml'
 import { freePort } from './free-port.js'
 import { waitFor } from './wait.js'
+import { stopChild } from './stop-child.js'
 
 export interface RunningPrometheus {
   url: string
@@ -55,11 +56,7 @@ export async function startPrometheus(opts: { dir: string; job: string; targets:
     },
     output: () => out,
     async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return
-      child.kill('SIGTERM')
-      const timer = setTimeout(() => child.kill('SIGKILL'), 3000)
-      await exited
-      clearTimeout(timer)
+      await stopChild(child, exited)
     },
   }
   try {

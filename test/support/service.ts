@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url'
 import { freePort } from './free-port.js'
 import { parseExposition, type Exposition } from './metrics-text.js'
 import { waitFor } from './wait.js'
+import { stopChild } from './stop-child.js'
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 /** The built server entry point; `npm test` builds before it runs the tests. */
@@ -83,12 +84,7 @@ export async function startService(opts: StartOptions = {}): Promise<RunningServ
     get,
     metrics: async () => parseExposition((await get('/metrics')).body),
     stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM')
-        const timer = setTimeout(() => child.kill('SIGKILL'), 3000)
-        await exited
-        clearTimeout(timer)
-      }
+      await stopChild(child, exited)
     },
   }
   const route = opts.waitFor === 'alive' ? '/healthz' : '/readyz'
