@@ -2,9 +2,9 @@ import assert from 'node:assert/strict'
 import crypto from 'node:crypto'
 import { describe, it } from 'node:test'
 import { createTokenCache, estimateEntryBytes, type CachedAcceptance } from '../../src/verifier/token-cache.js'
-import { signToken } from '../support/keys.js'
 import { claimsAt, keysetOf, NOW, verifierAt } from './fixtures.js'
-import { makeKey } from '../support/keys.js'
+import { makeKey, signToken } from '../support/keys.js'
+import { heapFlood } from '../../bench/token-cache-heap.bench.js'
 
 const KEY = crypto.createSecretKey(crypto.randomBytes(32))
 const entry = (bytes: number): CachedAcceptance => ({ kid: 'k', alg: 'HS256', verifyKey: KEY, claims: { exp: 1, iat: 0 }, bytes })
@@ -68,6 +68,18 @@ describe('createTokenCache: bounded by entries and by bytes', () => {
     assert.throws(() => createTokenCache({ maxEntries: 0 }), RangeError)
     assert.throws(() => createTokenCache({ maxEntries: 1.5 }), RangeError)
     assert.throws(() => createTokenCache({ maxEntries: 10, maxBytes: 10 }), RangeError)
+  })
+})
+
+describe('the token cache on the real heap', () => {
+  // The bound is enforced on an estimate; this measures the heap itself (full collections
+  // before and after), so an estimate that undercounts — a token retaining its whole request
+  // header, claims costing more than assumed — fails here.
+  it('a flood of distinct valid 8 KiB tokens grows the heap by less than the 16 MiB bound', async () => {
+    const r = await heapFlood('8 KiB', 8000, 3000)
+    assert.ok(r.entries > 500 && r.entries < 3000, `the byte bound, not the entry bound, limited the cache (${r.entries} entries)`)
+    assert.ok(r.heapGrowthBytes <= r.maxBytes, `heap grew ${r.heapGrowthBytes} bytes, bound ${r.maxBytes}`)
+    assert.ok(r.heapGrowthBytes <= r.estimatedBytes * 1.1, `heap ${r.heapGrowthBytes} bytes against an estimate of ${r.estimatedBytes}`)
   })
 })
 
