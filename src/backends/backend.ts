@@ -12,6 +12,18 @@ export interface KeysetSnapshot {
   version: string
 }
 
+/** A keyset backend's copy of the last document written through it, for `keyset restore`. */
+export interface LastGoodSnapshot {
+  /** The last good copy, JSON text, as stored (not validated here). */
+  text: string
+  /** The keyset document stored now, read at the same version; undefined when absent. */
+  current: string | undefined
+  /** The version both were read at: `write(text, version)` puts the copy back with check-and-set. */
+  version: string
+  /** Where the copy is, for messages (`kubernetes:cbc/cbc-secrets#jwt-keyset-last-good`). Never a secret. */
+  location: string
+}
+
 export interface KeysetBackend {
   /** `file` or `vault`. */
   readonly kind: string
@@ -28,6 +40,12 @@ export interface KeysetBackend {
    * it, the write is unconditional. Resolves to what was stored.
    */
   write(text: string, expectedVersion?: string | null): Promise<KeysetSnapshot>
+  /**
+   * Only for backends that keep a last good copy beside the keyset (the Kubernetes backend
+   * stores every document it writes under a second key of the Secret): reads that copy and
+   * the keyset at one version. Throws `BackendError` `not_found` when there is no copy.
+   */
+  readLastGood?(): Promise<LastGoodSnapshot>
   /**
    * Optional change notifications (the file backend watches its directory). `onChange` may be
    * called spuriously; the keyring re-reads and compares versions.

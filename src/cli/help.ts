@@ -21,7 +21,9 @@ Where the keyset comes from (every command but verify-rotation, failures and ser
                        > CBC_JWT_BACKEND (file); file: CBC_JWT_KEYSET_FILE; vault: VAULT_ADDR,
                        VAULT_TOKEN, CBC_JWT_VAULT_MOUNT, CBC_JWT_VAULT_PATH, ...; kubernetes:
                        the Secret through the API server (kubeconfig or in-cluster),
-                       CBC_JWT_KUBERNETES_NAMESPACE, _SECRET (cbc-secrets), _KEY (jwt-keyset)
+                       CBC_JWT_KUBERNETES_NAMESPACE, _SECRET (cbc-secrets), _KEY (jwt-keyset),
+                       _LAST_GOOD_KEY (jwt-keyset-last-good: every write keeps a copy there,
+                       which keyset restore puts back)
 Settings: built-in defaults < environment < flags. CBC_JWT_NOW=<RFC 3339> pins the clock
 (a testing aid).
 

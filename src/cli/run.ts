@@ -3,6 +3,7 @@ import { CbcJwtError, ConfigError, UsageError } from '../errors.js'
 import type { Command } from './commands/command.js'
 import { failuresCommand } from './commands/failures.js'
 import { keysetInitCommand } from './commands/keyset-init.js'
+import { keysetRestoreCommand } from './commands/keyset-restore.js'
 import { keysetValidateCommand } from './commands/keyset-validate.js'
 import { revokeCommand } from './commands/revoke.js'
 import { rotateCommand } from './commands/rotate.js'
@@ -18,6 +19,7 @@ import { groupHelp, topHelp } from './help.js'
 export const COMMANDS: readonly Command[] = [
   keysetInitCommand,
   keysetValidateCommand,
+  keysetRestoreCommand,
   rotateCommand,
   revokeCommand,
   tokenIssueCommand,

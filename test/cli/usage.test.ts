@@ -7,7 +7,7 @@ import { at, cbcJwt, keysetFixture, oneLine, tempDir } from './cli.js'
 const tmp = tempDir('usage')
 after(tmp.cleanup)
 
-const COMMANDS = ['keyset init', 'keyset validate', 'rotate', 'revoke', 'token issue', 'token verify', 'status', 'verify-rotation', 'failures', 'serve']
+const COMMANDS = ['keyset init', 'keyset validate', 'keyset restore', 'rotate', 'revoke', 'token issue', 'token verify', 'status', 'verify-rotation', 'failures', 'serve']
 
 describe('cbc-jwt --help', { concurrency: true }, () => {
   it('lists every command (exit 0)', async () => {

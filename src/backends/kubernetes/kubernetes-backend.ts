@@ -1,6 +1,6 @@
 import { BackendError, CasConflictError } from '../../errors.js'
 import { MAX_KEYSET_BYTES } from '../../keyset/document.js'
-import type { KeysetBackend, KeysetSnapshot } from '../backend.js'
+import type { KeysetBackend, KeysetSnapshot, LastGoodSnapshot } from '../backend.js'
 import { ApiTransportError, createKubernetesApi, type ApiResult, type KubernetesApi } from './api.js'
 import { resolveConnection, type KubernetesConnection } from './connection.js'
 import type { KubernetesBackendOptions } from './options.js'
@@ -24,9 +24,12 @@ export interface KubernetesBackendDeps {
  * (CONTRACT §1: secret `cbc-secrets`, key `jwt-keyset`). `version` is the Secret's
  * `resourceVersion`; a write sends the Secret back with it (PUT), so the API server refuses
  * it with 409 Conflict if anyone changed the Secret since the read (`CasConflictError`:
- * `updateKeyset` re-reads and applies the change once more). Only the one key is changed;
- * the Secret's other keys, labels and annotations go back as they were read. Nothing is
- * ever written to disk.
+ * `updateKeyset` re-reads and applies the change once more). Every write stores the same
+ * (validated) document under a second key too, `lastGoodKey` (`jwt-keyset-last-good`), in
+ * the same PUT, so the check-and-set covers both: a Secret has no history, and that copy is
+ * what `keyset restore` puts back after a write that bypassed cbc-jwt broke the keyset. Only
+ * these two keys are changed; the Secret's other keys, labels and annotations go back as
+ * they were read. Nothing is ever written to disk.
  *
  * @example
  * const backend = createKubernetesBackend(kubernetesOptionsFromEnv(process.env))
@@ -34,7 +37,8 @@ export interface KubernetesBackendDeps {
  */
 export function createKubernetesBackend(opts: KubernetesBackendOptions, deps: KubernetesBackendDeps = {}): KeysetBackend {
   const env = deps.env ?? process.env
-  let location = `kubernetes:${opts.namespace ? `${opts.namespace}/` : ''}${opts.secret}#${opts.key}`
+  let secretLocation = `kubernetes:${opts.namespace ? `${opts.namespace}/` : ''}${opts.secret}`
+  let location = `${secretLocation}#${opts.key}`
   let ready: Promise<{ api: KubernetesApi; ns: string; conn: KubernetesConnection }> | undefined
   /** The Secret as last read, to send back whole with only our key changed. */
   let lastRead: Secret | undefined
@@ -45,7 +49,8 @@ export function createKubernetesBackend(opts: KubernetesBackendOptions, deps: Ku
       ...(deps.serviceAccountDir ? { serviceAccountDir: deps.serviceAccountDir } : {}),
     }).then((conn) => {
       const ns = opts.namespace ?? conn.namespace ?? 'default'
-      location = `kubernetes:${ns}/${opts.secret}#${opts.key}`
+      secretLocation = `kubernetes:${ns}/${opts.secret}`
+      location = `${secretLocation}#${opts.key}`
       return { api: createKubernetesApi(conn, { timeoutMs: opts.timeoutMs, maxResponseBytes: 2 * MAX_KEYSET_BYTES + 65_536 }), ns, conn }
     })
     return ready
@@ -84,9 +89,23 @@ export function createKubernetesBackend(opts: KubernetesBackendOptions, deps: Ku
     return new BackendError(reason, `${location}: cannot ${what} (HTTP ${res.status}${detail})`)
   }
 
+  /** The two keys every write sets: the keyset and its last good copy, the same document. */
+  const keysFor = (text: string) => {
+    const encoded = Buffer.from(text).toString('base64')
+    return { [opts.key]: encoded, [opts.lastGoodKey]: encoded }
+  }
+
+  /** `data[key]` decoded, or undefined when absent; a value over the size limit throws. */
+  function decoded(secret: Secret, key: string): string | undefined {
+    const encoded = secret.data?.[key]
+    if (typeof encoded !== 'string') return undefined
+    if (encoded.length > (MAX_KEYSET_BYTES * 4) / 3 + 4) throw new BackendError('invalid_keyset', `${secretLocation}#${key}: larger than ${MAX_KEYSET_BYTES} bytes`)
+    return Buffer.from(encoded, 'base64').toString('utf8')
+  }
+
   async function put(secret: Secret, text: string): Promise<KeysetSnapshot> {
     const { ns } = await connect()
-    const body: Secret = { ...secret, data: { ...secret.data, [opts.key]: Buffer.from(text).toString('base64') } }
+    const body: Secret = { ...secret, data: { ...secret.data, ...keysFor(text) } }
     const res = await call('PUT', secretPath(ns), body)
     if (res.status === 409) throw new CasConflictError(`${location} was changed by another writer (resourceVersion ${secret.metadata.resourceVersion} is gone)`)
     if (res.status !== 200 && res.status !== 201) throw statusError(res, 'write')
@@ -103,11 +122,28 @@ export function createKubernetesBackend(opts: KubernetesBackendOptions, deps: Ku
     async read(): Promise<KeysetSnapshot> {
       const secret = await getSecret()
       if (!secret) throw new BackendError('not_found', `${location}: the Secret does not exist`)
-      const encoded = secret.data?.[opts.key]
-      if (typeof encoded !== 'string') throw new BackendError('not_found', `${location}: the Secret has no key ${opts.key}`)
-      if (encoded.length > (MAX_KEYSET_BYTES * 4) / 3 + 4) throw new BackendError('invalid_keyset', `${location}: the keyset is larger than ${MAX_KEYSET_BYTES} bytes`)
+      const text = decoded(secret, opts.key)
+      if (text === undefined) throw new BackendError('not_found', `${location}: the Secret has no key ${opts.key}`)
       lastRead = secret
-      return { text: Buffer.from(encoded, 'base64').toString('utf8'), version: secret.metadata.resourceVersion }
+      return { text, version: secret.metadata.resourceVersion }
+    },
+    async readLastGood(): Promise<LastGoodSnapshot> {
+      const secret = await getSecret()
+      const where = `${secretLocation}#${opts.lastGoodKey}`
+      if (!secret) throw new BackendError('not_found', `${location}: the Secret does not exist`)
+      const text = decoded(secret, opts.lastGoodKey)
+      if (text === undefined) {
+        throw new BackendError('not_found', `${where}: the Secret has no last good copy (every change cbc-jwt writes stores one; none was written through it yet)`)
+      }
+      lastRead = secret
+      // The keyset it replaces, for the audit line; a broken one may be oversized too.
+      let current: string | undefined
+      try {
+        current = decoded(secret, opts.key)
+      } catch {
+        current = undefined
+      }
+      return { text, current, version: secret.metadata.resourceVersion, location: where }
     },
     async write(text, expectedVersion) {
       if (expectedVersion === null) {
@@ -120,7 +156,7 @@ export function createKubernetesBackend(opts: KubernetesBackendOptions, deps: Ku
           kind: 'Secret',
           metadata: { name: opts.secret, namespace: ns },
           type: 'Opaque',
-          data: { [opts.key]: Buffer.from(text).toString('base64') },
+          data: keysFor(text),
         })
         if (res.status === 409) throw new CasConflictError(`${location} was created by another writer meanwhile`)
         if (res.status !== 201 && res.status !== 200) throw statusError(res, 'create')
