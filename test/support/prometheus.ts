@@ -17,9 +17,10 @@ export interface RunningPrometheus {
 
 /**
  * Starts the real Prometheus (Debian package `prometheus`) scraping `targets` under `job`
- * every `scrapeInterval`, its data in `dir`. Resolves once every target has been scraped up.
+ * every `scrapeInterval`, with `labels` on every series (e.g. `namespace`, as the
+ * Kubernetes service discovery adds), its data in `dir`. Resolves once every target has been scraped up.
  */
-export async function startPrometheus(opts: { dir: string; job: string; targets: string[]; scrapeInterval?: string }): Promise<RunningPrometheus> {
+export async function startPrometheus(opts: { dir: string; job: string; targets: string[]; scrapeInterval?: string; labels?: Record<string, string> }): Promise<RunningPrometheus> {
   const interval = opts.scrapeInterval ?? '1s'
   fs.mkdirSync(opts.dir, { recursive: true })
   const config = path.join(opts.dir, 'prometheus.yml')
@@ -27,7 +28,7 @@ export async function startPrometheus(opts: { dir: string; job: string; targets:
     config,
     YAML.stringify({
       global: { scrape_interval: interval, scrape_timeout: interval, evaluation_interval: interval },
-      scrape_configs: [{ job_name: opts.job, static_configs: [{ targets: opts.targets }] }],
+      scrape_configs: [{ job_name: opts.job, static_configs: [{ targets: opts.targets, ...(opts.labels ? { labels: opts.labels } : {}) }] }],
     }),
   )
   const port = await freePort()
