@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import fc from 'fast-check'
 import { authorizationFromRawHeaders, bearerCredential } from '../../src/core/bearer.js'
+import { fuzzParameters } from '../support/fuzz.js'
 
 const TOKEN = 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln'
 
@@ -47,5 +49,31 @@ describe('authorizationFromRawHeaders: what Node hides in req.headers', () => {
   })
   it('an empty second Authorization header still counts', () => {
     assert.deepEqual(authorizationFromRawHeaders(['authorization', 'Bearer a', 'authorization', '']), ['Bearer a', ''])
+  })
+})
+
+describe('bearerCredential: property, against the rules written as regular expressions', () => {
+  // The rules of the doc comment, spelled the obvious (slower) way: the parser must agree on any input.
+  function reference(value: string): ReturnType<typeof bearerCredential> {
+    const trimmed = value.trim()
+    if (trimmed === '') return { reason: 'missing' }
+    // The scheme ends at the first space or tab (other whitespace is part of it).
+    const space = trimmed.search(/[ \t]/)
+    const scheme = space === -1 ? trimmed : trimmed.slice(0, space)
+    if (scheme.toLowerCase() !== 'bearer') return { reason: 'missing' }
+    if (space === -1) return { reason: 'malformed' }
+    const token = trimmed.slice(space + 1).replace(/^[ \t]+/, '')
+    return /[ \t]/.test(token) ? { reason: 'malformed' } : { token }
+  }
+  const piece = fc.constantFrom('Bearer', 'bearer', 'BEARER', 'Basic', ' ', '\t', '  ', '\n', '\u00a0', 'a.b.c', TOKEN, 'x', '')
+  const header = fc.oneof(fc.array(piece, { maxLength: 6 }).map((p) => p.join('')), fc.string({ maxLength: 40 }), fc.string({ unit: fc.constantFrom(' ', '\t', 'B', 'e', 'a', 'r', '.', 'x') }))
+
+  it('agrees with the reference on every header value', () => {
+    fc.assert(
+      fc.property(header, (value) => {
+        assert.deepEqual(bearerCredential(value), reference(value))
+      }),
+      fuzzParameters(2000),
+    )
   })
 })

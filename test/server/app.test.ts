@@ -202,3 +202,25 @@ describe('close()', () => {
     }
   })
 })
+
+describe('request logging', () => {
+  it('a request that fails with a 5xx is logged once, with its request id and the error, never the Authorization header', async () => {
+    const file = tempKeysetFile(makeKeyset([makeKey('ES256', 'k-a')]))
+    const lines: Array<Record<string, unknown>> = []
+    const sink = { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) }
+    const service = createService({ config: configFor(file), backend: createFileBackend(file), logger: createLogger('info', sink) })
+    cleanups.push(() => service.close())
+    service.app.get('/boom', async () => {
+      throw new Error('the disk caught fire')
+    })
+    const res = await service.app.inject({ method: 'GET', url: '/boom', headers: { authorization: 'Bearer secret-token-value' } })
+    assert.equal(res.statusCode, 500)
+    // The cause is for the log, not for the client.
+    assert.deepEqual(JSON.parse(res.body), { error: 'internal_error', message: 'internal error' })
+    const failed = lines.filter((l) => l.msg === 'request failed')
+    assert.equal(failed.length, 1)
+    assert.match(String(failed[0]!.reqId), /^req-/)
+    assert.equal((failed[0]!.err as { message: string }).message, 'the disk caught fire')
+    assert.ok(!JSON.stringify(lines).includes('secret-token-value'), 'the token reached the log')
+  })
+})

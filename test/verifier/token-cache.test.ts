@@ -2,24 +2,48 @@ import assert from 'node:assert/strict'
 import crypto from 'node:crypto'
 import { describe, it } from 'node:test'
 import { createTokenCache, estimateEntryBytes, type CachedAcceptance } from '../../src/verifier/token-cache.js'
-import { signToken } from '../support/keys.js'
 import { claimsAt, keysetOf, NOW, verifierAt } from './fixtures.js'
-import { makeKey } from '../support/keys.js'
+import { makeKey, signToken } from '../support/keys.js'
+import { heapFlood } from '../../bench/token-cache-heap.bench.js'
 
 const KEY = crypto.createSecretKey(crypto.randomBytes(32))
 const entry = (bytes: number): CachedAcceptance => ({ kid: 'k', alg: 'HS256', verifyKey: KEY, claims: { exp: 1, iat: 0 }, bytes })
 
 describe('createTokenCache: bounded by entries and by bytes', () => {
-  it('evicts the least recently used entry past the entry bound', () => {
+  it('evicts an entry not used since it was stored before one in use, past the entry bound', () => {
     const cache = createTokenCache({ maxEntries: 2 })
     cache.store('a', entry(100))
     cache.store('b', entry(100))
-    assert.ok(cache.lookup('a')) // a is now the most recently used
+    assert.ok(cache.lookup('a')) // a is in use, b is not
     cache.store('c', entry(100))
-    assert.equal(cache.lookup('b'), undefined, 'b was the least recently used')
+    assert.equal(cache.lookup('b'), undefined, 'b was not used since it was stored')
     assert.ok(cache.lookup('a'))
     assert.ok(cache.lookup('c'))
     assert.deepEqual({ ...cache.stats(), maxBytes: 0 }, { hits: 3, misses: 1, evictions: 1, entries: 2, bytes: 200, maxEntries: 2, maxBytes: 0 })
+  })
+
+  it('when every entry is in use, eviction still ends: marks are cleared, the oldest goes, the new entry stays', () => {
+    const cache = createTokenCache({ maxEntries: 3 })
+    for (const t of ['a', 'b', 'c']) cache.store(t, entry(100))
+    for (const t of ['a', 'b', 'c']) assert.ok(cache.lookup(t))
+    cache.store('d', entry(100))
+    assert.equal(cache.lookup('a'), undefined, 'a, the oldest, went after one lap cleared every mark')
+    // b and c lost their marks in that lap; d is unused too: the next store evicts b, the oldest unused.
+    cache.store('e', entry(100))
+    assert.equal(cache.lookup('b'), undefined)
+    for (const t of ['c', 'd', 'e']) assert.ok(cache.lookup(t), t)
+    assert.equal(cache.stats().entries, 3)
+    assert.equal(cache.stats().evictions, 2)
+  })
+
+  it('a hot entry survives a flood of one-off tokens that fills the cache many times over', () => {
+    const cache = createTokenCache({ maxEntries: 100 })
+    cache.store('hot', entry(100))
+    for (let i = 0; i < 10_000; i++) {
+      assert.ok(cache.lookup('hot'), `hot evicted after ${i} one-off tokens`)
+      cache.store(`one-off-${i}`, entry(100))
+    }
+    assert.equal(cache.stats().entries, 100)
   })
 
   it('evicts past the byte bound, and never holds one entry larger than an eighth of it', () => {
@@ -44,6 +68,18 @@ describe('createTokenCache: bounded by entries and by bytes', () => {
     assert.throws(() => createTokenCache({ maxEntries: 0 }), RangeError)
     assert.throws(() => createTokenCache({ maxEntries: 1.5 }), RangeError)
     assert.throws(() => createTokenCache({ maxEntries: 10, maxBytes: 10 }), RangeError)
+  })
+})
+
+describe('the token cache on the real heap', () => {
+  // The bound is enforced on an estimate; this measures the heap itself (full collections
+  // before and after), so an estimate that undercounts — a token retaining its whole request
+  // header, claims costing more than assumed — fails here.
+  it('a flood of distinct valid 8 KiB tokens grows the heap by less than the 16 MiB bound', async () => {
+    const r = await heapFlood('8 KiB', 8000, 3000)
+    assert.ok(r.entries > 500 && r.entries < 3000, `the byte bound, not the entry bound, limited the cache (${r.entries} entries)`)
+    assert.ok(r.heapGrowthBytes <= r.maxBytes, `heap grew ${r.heapGrowthBytes} bytes, bound ${r.maxBytes}`)
+    assert.ok(r.heapGrowthBytes <= r.estimatedBytes * 1.1, `heap ${r.heapGrowthBytes} bytes against an estimate of ${r.estimatedBytes}`)
   })
 })
 
