@@ -131,10 +131,11 @@ describe('the runbook drill, against two real replicas, Prometheus and the Kuber
     kubeconfig = double.writeKubeconfig(path.join(dir, '.kube/config'))
     // The Secret as a manifest created it: the keyset only, no last good copy yet.
     writeOutsideCbcJwt({ 'jwt-keyset': JSON.stringify(makeKeyset([{ key: initialKey, opts: { createdAt: new Date(Date.now() - 6 * DAY) } }])) })
-    // One kubelet per replica: a changed secret reaches its volume 200 ms later.
-    for (const name of ['cbc-jwt-a', 'cbc-jwt-b']) nodes[name] = new KubeletSync(path.join(dir, `node-${name}`), () => decode(double.secret(NS, SECRET)?.data['jwt-keyset']), 200)
-    // The replicas and Prometheus start together: the ports are chosen first.
-    const ports = await Promise.all([freePort(), freePort(), freePort()])
+    // One kubelet per replica: a changed secret reaches its volume 100 ms later.
+    for (const name of ['cbc-jwt-a', 'cbc-jwt-b']) nodes[name] = new KubeletSync(path.join(dir, `node-${name}`), () => decode(double.secret(NS, SECRET)?.data['jwt-keyset']), 100)
+    // The replicas and Prometheus start together: the ports are chosen first (three distinct).
+    let ports: number[] = []
+    while (new Set(ports).size !== 3) ports = await Promise.all([freePort(), freePort(), freePort()])
     port = ports[2]!
     const [started, prometheus] = await Promise.all([
       Promise.all(
@@ -142,7 +143,8 @@ describe('the runbook drill, against two real replicas, Prometheus and the Kuber
           startService({ env: { PORT: String(ports[i]), CBC_JWT_KEYSET_FILE: node.volume.file(), CBC_JWT_REFRESH_INTERVAL_SECONDS: '1' }, timeoutMs: 40_000 }),
         ),
       ),
-      startPrometheus({ dir: path.join(dir, 'prometheus'), job: 'cbc-jwt', targets: ports.slice(0, 2).map((p) => `127.0.0.1:${p}`), labels: { namespace: NS } }),
+      // Its first scrape comes ~5 s after start: the tests wait for the series they need.
+      startPrometheus({ dir: path.join(dir, 'prometheus'), job: 'cbc-jwt', targets: ports.slice(0, 2).map((p) => `127.0.0.1:${p}`), labels: { namespace: NS }, waitForTargets: false }),
     ])
     prom = prometheus
     Object.keys(nodes).forEach((name, i) => (replicas[name] = started[i]!))
@@ -187,7 +189,7 @@ describe('the runbook drill, against two real replicas, Prometheus and the Kuber
 
   it('routine rotation: stage, promotion refused while a replica lags, promoted once all have it; 0 false 401s; the checklist passes everywhere', async (t) => {
     const [keep, stage, wait, promote] = bashBlocks(RUNBOOK, 'Routine Rotation')
-    const client = startTokenClient(both(), keysetInSecret)
+    const client = startTokenClient(both(), keysetInSecret, { pauseMs: 25 })
     const kept = await step(keep!)
     assert.equal(kept.code, 0, kept.stderr)
     assert.match(fs.readFileSync(path.join(dir, 'vars.sh'), 'utf8'), new RegExp(`PREV="${initialKey.kid}"`))
@@ -200,7 +202,11 @@ describe('the runbook drill, against two real replicas, Prometheus and the Kuber
     assert.equal(lastGoodDoc(), currentDoc(), 'the last good copy is what was written')
     const stagedKid = keysetInSecret().keys.find((k) => k.kid !== initialKey.kid)!.kid
     const [a, b] = [replicas['cbc-jwt-a']!, replicas['cbc-jwt-b']!]
-    await waitFor(async () => (await exporting(stagedKid, 'staged')).join() === instance(a), { timeoutMs: 15_000, intervalMs: 200, what: `Prometheus sees ${stagedKid} on a` })
+    await waitFor(async () => (await exporting(stagedKid, 'staged')).join() === instance(a) && (await exporting(initialKey.kid, 'current')).length === 2, {
+      timeoutMs: 20_000,
+      intervalMs: 100,
+      what: `Prometheus sees ${stagedKid} on a, and both replicas`,
+    })
     const seen = await step(wait!)
     assert.equal(seen.code, 0, seen.stderr)
     assert.equal(seen.stdout.trim().split('\n').length, 1, seen.stdout)
@@ -213,7 +219,7 @@ describe('the runbook drill, against two real replicas, Prometheus and the Kuber
     assert.deepEqual(secret(), before, 'a refused promotion writes nothing')
 
     nodes['cbc-jwt-b']!.resume()
-    await waitFor(async () => (await exporting(stagedKid, 'staged')).length === 2, { timeoutMs: 15_000, intervalMs: 200, what: `Prometheus sees ${stagedKid} on both` })
+    await waitFor(async () => (await exporting(stagedKid, 'staged')).length === 2, { timeoutMs: 15_000, intervalMs: 100, what: `Prometheus sees ${stagedKid} on both` })
     const promoted = await step(promote!)
     assert.equal(promoted.code, 0, promoted.stderr)
     assert.equal(keysetInSecret().current, stagedKid)
@@ -283,6 +289,8 @@ describe('the runbook drill, against two real replicas, Prometheus and the Kuber
     for (const r of both()) await waitFor(() => r.logs().some((l) => l.event === 'backend_error' && l.reason === 'invalid_json'), { timeoutMs: 15_000, what: `backend_error on ${r.url}` })
 
     const [triage, restore, postmortem] = bashBlocks(RUNBOOK, 'JWTSecretsBackendErrors')
+    // The refusals are the block's writing command alone (its --dry-run line refuses the same way).
+    const restoreCommand = restore!.split('\n').find((l) => l.startsWith('cbc-jwt keyset restore --reason'))!
     const seen = await step(triage!)
     assert.equal(seen.code, 1, 'keyset validate fails on the broken document')
     assert.match(seen.stdout, /^\[pod\/cbc-jwt-[ab]\/cbc-jwt\] \{.*"event":"backend_error".*"reason":"invalid_json"/m)
@@ -293,7 +301,7 @@ describe('the runbook drill, against two real replicas, Prometheus and the Kuber
     const invalidCopy = JSON.stringify({ ...JSON.parse(good), current: 'k-nowhere' })
     const bothBroken = writeOutsideCbcJwt({ 'jwt-keyset': truncated, 'jwt-keyset-last-good': invalidCopy })
     let writesBefore = writes()
-    const refused = await step(restore!)
+    const refused = await step(restoreCommand)
     assert.equal(refused.code, 1, refused.stderr)
     assert.match(refused.stderr, /jwt-keyset-last-good is not a valid keyset \(current: .*\); nothing was written/)
     assert.equal(writes(), writesBefore, 'not even attempted')
@@ -306,7 +314,7 @@ describe('the runbook drill, against two real replicas, Prometheus and the Kuber
       theirs ??= writeOutsideCbcJwt({ 'jwt-keyset': `${truncated}"k-`, 'jwt-keyset-last-good': good })
     }
     writesBefore = writes()
-    const raced = await step(restore!).finally(() => (double.beforeWrite = undefined))
+    const raced = await step(restoreCommand).finally(() => (double.beforeWrite = undefined))
     assert.equal(raced.code, 1, raced.stderr)
     assert.match(raced.stderr, /was changed by another writer .*; nothing was written — look at the keyset again/)
     assert.deepEqual(auditLines(raced), [])
