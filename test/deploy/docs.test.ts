@@ -120,17 +120,19 @@ describe('docs/runbook.md', () => {
   test('names the exact commands', () => {
     for (const command of [
       /pod_port "\$POD" 18000 && curl -fsS http:\/\/127\.0\.0\.1:18000\/metrics \| grep "?\^?cbc_jwt/,
-      /\| base64 -d \| cbc-jwt status -/,
-      /\| base64 -d \| cbc-jwt keyset validate -/,
-      /keyset_update rotate --grace 24h/,
-      /keyset_update rotate --compromised/,
-      /keyset_update rotate --stage/,
-      /keyset_update rotate --promote/,
-      /keyset_update revoke --issued-before \S+/,
-      /keyset_restore_last_good/,
+      /^export CBC_JWT_BACKEND=kubernetes CBC_JWT_KUBERNETES_NAMESPACE=cbc CBC_JWT_KUBERNETES_SECRET=cbc-secrets \\$/m,
+      /^cbc-jwt status$/m,
+      /^ *cbc-jwt keyset validate$/m,
+      /cbc-jwt rotate --grace 24h/,
+      /^ *cbc-jwt rotate --compromised --reason /m,
+      /^ *cbc-jwt rotate --stage --reason /m,
+      /^ *cbc-jwt rotate --promote --prometheus "\$PROM" --selector 'job="cbc-jwt",namespace="cbc"' --reason /m,
+      /^ *cbc-jwt revoke --issued-before \S+ --reason /m,
+      /^ *cbc-jwt keyset restore --dry-run$/m,
+      /^ *cbc-jwt keyset restore --reason /m,
       /cbc-jwt verify-rotation --url \S+ --previous-kid \S+ --legacy-token \S+/,
       /cbc-jwt verify-rotation --url \S+ --previous-kid \S+ --legacy-token \S+ --compromised/,
-      /kubectl -n cbc get secret cbc-secrets -o jsonpath='\{\.data\.jwt-keyset\}' \| base64 -d/,
+      /kubectl -n cbc get secret cbc-secrets -o jsonpath='\{\.data\}' \| jq -r 'keys\[\]'/,
       /kubectl -n cbc logs -l app\.kubernetes\.io\/name=cbc-jwt --prefix --tail=-1 /,
       /cbc-jwt failures --since 30m /,
       /cbc-jwt failures --kid /,
@@ -138,6 +140,19 @@ describe('docs/runbook.md', () => {
     ]) {
       assert.match(RUNBOOK, command)
     }
+  })
+
+  // The Setup block's settings are the ones the code reads: a misspelt variable would send
+  // every command to the default Secret (or none).
+  test('every CBC_JWT_ variable it sets is one the code reads', () => {
+    const src = fs
+      .readdirSync(path.join(PROJECT_ROOT, 'src'), { recursive: true, encoding: 'utf8' })
+      .filter((f) => f.endsWith('.ts'))
+      .map((f) => fs.readFileSync(path.join(PROJECT_ROOT, 'src', f), 'utf8'))
+      .join('\n')
+    const named = new Set([...RUNBOOK.matchAll(/\b(CBC_JWT_[A-Z_]+)=/g)].map((m) => m[1]!))
+    assert.ok(named.has('CBC_JWT_KUBERNETES_LAST_GOOD_KEY'), [...named].join(' '))
+    for (const name of named) assert.ok(src.includes(name), `${name} is read nowhere in src/`)
   })
 
   // What the drill found wrong: reads of one pod, 10 lines per pod, localhost that may be
@@ -149,20 +164,20 @@ describe('docs/runbook.md', () => {
     for (const m of code.matchAll(/kubectl[^\n]* logs -l [^\n]*/g)) assert.match(m[0], /--tail=-1/, `${m[0]}: 10 lines per pod`)
     assert.doesNotMatch(code, /create secret generic[^\n]*\n?[^\n]*kubectl[^\n]* apply/, 'a pipeline into kubectl apply stores an empty keyset when cbc-jwt fails')
     assert.doesNotMatch(code, /port-forward (deploy|svc|service)\//, 'a port-forward to the Deployment or Service picks one pod at random')
+    // Every write is one cbc-jwt command (check-and-set, validated, last good copy kept).
+    assert.doesNotMatch(code, /kubectl[^\n]* (patch|edit|replace|apply|create)[^\n]*secret/, 'a keyset written with kubectl bypasses validation and the last good copy')
+    assert.doesNotMatch(code, /base64 -d \| cbc-jwt/, 'the keyset is read through the backend, not piped')
   })
 
-  // Every `cbc-jwt …` the runbook tells an operator to type — and every `keyset_update …`,
-  // which runs `cbc-jwt … -` on the secret's document — runs with the built CLI: flags,
-  // argument order and keyset source as written (placeholders filled in), exit 0.
+  // Every `cbc-jwt …` the runbook tells an operator to type runs with the built CLI: flags
+  // and argument order as written (placeholders filled in), on a keyset file instead of the
+  // Secret, exit 0. Those that need live replicas, Prometheus or the Secret's last good copy
+  // run in test/e2e/runbook-drill.test.ts; here every flag they are given must exist.
   test('every cbc-jwt command it names runs with the built CLI', () => {
     assert.ok(fs.existsSync(CLI_MAIN), `${CLI_MAIN} is missing: run npm run build first`)
-    const direct = [...RUNBOOK.matchAll(/cbc-jwt [a-z][^`|<>#)\n\\]*/g)].map((m) => m[0].trim())
-    const viaUpdate = [...RUNBOOK.matchAll(/keyset_update ([a-z][^`|<>#)\n\\]*)/g)].map((m) => `cbc-jwt ${m[1]!.trim()}`)
-    const all = [...new Set([...direct, ...viaUpdate])]
+    const all = [...new Set([...RUNBOOK.matchAll(/cbc-jwt [a-z][^`|<>#)\n\\]*/g)].map((m) => m[0].trim()))]
     // A bare mention ("after a `cbc-jwt revoke`") is a prefix of the full command elsewhere.
-    const commands = all
-      .filter((c) => !all.some((o) => o !== c && o.startsWith(`${c} `)))
-      .map((c) => (viaUpdate.includes(c) ? `${c} -` : c))
+    const commands = all.filter((c) => !all.some((o) => o !== c && o.startsWith(`${c} `)))
     assert.ok(commands.length >= 15, commands.join('\n'))
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-jwt-runbook-'))
     try {
@@ -183,9 +198,8 @@ describe('docs/runbook.md', () => {
         const args = [...command.slice('cbc-jwt '.length).matchAll(/"([^"]*)"|'([^']*)'|(\S+)/g)].map((m) =>
           (m[1] ?? m[2] ?? m[3]!).replace(/^\$(TOKEN|LEGACY)$/, token).replace(/^\$work\/\S+$/, file).replace(/^\S+\.log$/, log),
         )
-        if (args[0] === 'verify-rotation') {
-          // Needs a live instance (test/e2e runs it); here: every flag it is given exists.
-          const help = cli(['verify-rotation', '--help'])
+        if (args[0] === 'verify-rotation' || args.includes('--prometheus') || args.slice(0, 2).join(' ') === 'keyset restore') {
+          const help = cli([...args.slice(0, args[0] === 'keyset' ? 2 : 1), '--help'])
           for (const flag of args.filter((a) => a.startsWith('--'))) assert.ok(help.stdout.includes(flag), `${command}: ${flag}`)
           continue
         }

@@ -7,7 +7,6 @@
  * sends tokens from the current key to every replica the whole time, and not one gets a 401.
  */
 import assert from 'node:assert/strict'
-import crypto from 'node:crypto'
 import fs from 'node:fs'
 import http from 'node:http'
 import os from 'node:os'
@@ -17,10 +16,11 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { KeysetDocument } from '../../src/keyset/document.js'
 import { cbcJwt } from '../cli/cli.js'
 import { freePort } from '../support/free-port.js'
-import { makeKey, makeKeyset, signToken, validClaims, type TestAlg, type TestKey } from '../support/keys.js'
+import { makeKey, makeKeyset } from '../support/keys.js'
 import { KubeletSync } from '../support/kubelet-sync.js'
 import { startPrometheus, type RunningPrometheus } from '../support/prometheus.js'
 import { SERVER_MAIN, startService, type RunningService } from '../support/service.js'
+import { startTokenClient } from '../support/token-client.js'
 import { waitFor } from '../support/wait.js'
 
 const JOB = 'cbc-jwt-fleet'
@@ -106,29 +106,7 @@ describe('promotion gated on every replica (3 replicas, kubelet volumes, real Pr
   test('a rotation driven only by rotate --auto runs: refused while one replica lags, done when all have it, zero false 401s', async (t) => {
     const auto = () => cbcJwt(['rotate', '--auto', '--every', '6d', '--keyset-file', master, '--prometheus', prom.url, '--selector', SELECTOR])
     // The client: tokens from whatever key is current in the secret right now, to every replica in turn.
-    const signers = new Map<string, TestKey>()
-    const signer = () => {
-      const doc = read()
-      const entry = doc.keys.find((k) => k.kid === doc.current)!
-      let key = signers.get(entry.kid)
-      if (!key) signers.set(entry.kid, (key = { kid: entry.kid, alg: entry.alg as TestAlg, jwk: entry.jwk, signingKey: crypto.createPrivateKey({ key: entry.jwk, format: 'jwk' }) }))
-      return key
-    }
-    let running = true
-    let sent = 0
-    const failures: string[] = []
-    const kidsSent = new Set<string>()
-    const client = (async () => {
-      for (let i = 0; running; i++) {
-        const key = signer()
-        kidsSent.add(key.kid)
-        const r = replicas[i % 3]!
-        const res = await r.get('/v1/whoami', { authorization: `Bearer ${signToken(key, validClaims())}` })
-        sent++
-        if (res.status !== 200) failures.push(`${instance(r)} ${res.status} ${res.body} (kid ${key.kid})`)
-        await sleep(10)
-      }
-    })()
+    const client = startTokenClient(replicas, read)
 
     // Node 2 is slow: it will not sync the secret until resumed. The other two get the staged key.
     nodes[2]!.pause()
@@ -173,10 +151,9 @@ describe('promotion gated on every replica (3 replicas, kubelet volumes, real Pr
     const verified = await cbcJwt(['verify-rotation', '--prometheus', prom.url, '--selector', SELECTOR, '--previous-kid', oldKey.kid, '--wait', '10s'])
     assert.equal(verified.code, 0, verified.stdout + verified.stderr)
     assert.match(verified.stdout, /✓ \d+\. one current key: current .* on all 3 replicas/)
-    running = false
-    await client
-    t.diagnostic(`${sent} requests, kids ${[...kidsSent].join(', ')}, ${failures.length} rejected`)
-    assert.ok(kidsSent.has(stagedKid) && kidsSent.has(oldKey.kid), 'tokens of both keys were sent')
+    const { sent, failures, kids } = await client.stop()
+    t.diagnostic(`${sent} requests, kids ${[...kids].join(', ')}, ${failures.length} rejected`)
+    assert.ok(kids.has(stagedKid) && kids.has(oldKey.kid), 'tokens of both keys were sent')
     assert.deepEqual(failures, [], 'no false 401 across the rotation')
   })
 

@@ -1,15 +1,18 @@
 /**
  * The drill, re-run with docs/runbook.md as written: routine rotation, an auth failure spike
  * (stolen tokens), backend errors (a bad write), a key compromise — against two real
- * replicas reading one Kubernetes-style secret volume.
+ * replicas, each on its own kubelet-style secret volume, scraped by a real Prometheus.
  *
  * Each step is the runbook's own ```bash block, run by bash after the runbook's Setup block
- * (its functions: pods, pod_port, keyset_update, …), with the real `cbc-jwt`, `jq`, `curl`
- * and `base64`. `kubectl` is a TEST DOUBLE (test/support/kubectl-double.mjs) of kubectl and
- * the API server: the secret with resourceVersion check-and-set, pod logs with kubectl's
- * `--prefix`/`--tail` rules, and port-forward as a real TCP proxy to each replica. A
- * "kubelet" here copies the secret's `jwt-keyset` into the replicas' volume, as the kubelet
- * does. Placeholders the operator fills in (a time, a kid, the local port) are filled in.
+ * (its exports and functions: CBC_JWT_BACKEND=kubernetes, pods, pod_port, promq), with the
+ * real `cbc-jwt`, `jq`, `curl` and `base64`. `cbc-jwt` writes and reads the Secret through
+ * the Kubernetes API — here the API TEST DOUBLE (test/support/kube-double.ts), over real
+ * HTTP, found through $KUBECONFIG as kubectl finds it. `kubectl` is a TEST DOUBLE too
+ * (test/support/kubectl-double.mjs): pod logs with kubectl's `--prefix`/`--tail` rules,
+ * port-forward as a real TCP proxy to each replica, and `get secret`, which asks the API
+ * double — one Secret state. A "kubelet" per replica copies the Secret's `jwt-keyset` into
+ * that replica's volume, as the kubelet does (one can be held back). Placeholders the
+ * operator fills in (a time, a kid, the local port, $PROM) are filled in.
  */
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
@@ -19,14 +22,20 @@ import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { freePort } from '../support/free-port.js'
-import { KubeletVolume } from '../support/kubelet-volume.js'
+import { startKubeDouble, type KubeDouble } from '../support/kube-double.js'
+import { KubeletSync } from '../support/kubelet-sync.js'
 import { makeKey, makeKeyset, signToken, validClaims } from '../support/keys.js'
+import { startPrometheus, type RunningPrometheus } from '../support/prometheus.js'
 import { bashBlocks, readRunbook } from '../support/runbook.js'
 import { CLI_MAIN, PROJECT_ROOT, SERVER_MAIN, startService, type RunningService } from '../support/service.js'
+import { startTokenClient } from '../support/token-client.js'
 import { waitFor } from '../support/wait.js'
 
 const RUNBOOK = readRunbook()
 const DAY = 86_400_000
+const NS = 'cbc'
+const SECRET = 'cbc-secrets'
+const decode = (b64: string | undefined) => (b64 === undefined ? undefined : Buffer.from(b64, 'base64').toString())
 
 interface Step {
   code: number | null
@@ -34,19 +43,26 @@ interface Step {
   stderr: string
 }
 
-describe('the runbook drill, against two real replicas', { timeout: 600_000 }, () => {
+describe('the runbook drill, against two real replicas, Prometheus and the Kubernetes API double', { timeout: 600_000 }, () => {
   let dir: string
   let stateDir: string
-  let volume: KubeletVolume
-  let kubelet: NodeJS.Timeout | undefined
-  let syncedVersion = ''
+  let kubeconfig: string
+  let double: KubeDouble
+  let prom: RunningPrometheus
   let port: number
   const replicas: Record<string, RunningService> = {}
+  const nodes: Record<string, KubeletSync> = {}
   const initialKey = makeKey('ES256', 'k-drill-initial')
 
-  const secret = () => JSON.parse(fs.readFileSync(path.join(stateDir, 'secret.json'), 'utf8')) as { resourceVersion: string; data: Record<string, string> }
-  const keysetInSecret = () => JSON.parse(Buffer.from(secret().data['jwt-keyset']!, 'base64').toString()) as { current: string; keys: Array<{ kid: string }> }
+  const secret = () => double.secret(NS, SECRET)!
+  const currentDoc = () => decode(secret().data['jwt-keyset'])!
+  const lastGoodDoc = () => decode(secret().data['jwt-keyset-last-good'])
+  const keysetInSecret = () => JSON.parse(currentDoc()) as { current: string; keys: Array<{ kid: string; alg: string; jwk: unknown }> }
+  /** Replaces the Secret's data as `kubectl edit`/`apply` would: no validation, no last good copy. */
+  const writeOutsideCbcJwt = (data: Record<string, string>) => double.setSecret(NS, SECRET, data)
+  const writes = () => double.calls.filter((c) => c.verb !== 'get').length
   const both = () => Object.values(replicas)
+  const instance = (r: RunningService) => `127.0.0.1:${r.port}`
   const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
   const cli = (args: string[], input: string, env: Record<string, string> = {}) =>
     new Promise<Step>((resolve) => {
@@ -58,7 +74,6 @@ describe('the runbook drill, against two real replicas', { timeout: 600_000 }, (
       child.on('close', (code) => resolve({ code, stdout, stderr }))
       child.stdin.end(input)
     })
-  const currentDoc = () => Buffer.from(secret().data['jwt-keyset']!, 'base64').toString()
 
   /**
    * Runs one runbook block in bash after the Setup block; the variables an operator keeps
@@ -68,11 +83,11 @@ describe('the runbook drill, against two real replicas', { timeout: 600_000 }, (
   async function step(block: string, env: Record<string, string> = {}): Promise<Step> {
     for (const [name, service] of Object.entries(replicas)) fs.writeFileSync(path.join(dir, `${name}.log`), service.output())
     const setup = bashBlocks(RUNBOOK, 'Setup')[0]!
-    const script = `${setup}\n[ -f vars.sh ] && source vars.sh\n${block.replaceAll('18000', String(port))}\n__rc=$?\ndeclare -p PREV LEGACY LEAKED > vars.sh 2>/dev/null\nexit $__rc`
+    const script = `${setup}\nPROM=${prom.url}\n[ -f vars.sh ] && source vars.sh\n${block.replaceAll('18000', String(port))}\n__rc=$?\ndeclare -p PREV LEGACY LEAKED > vars.sh 2>/dev/null\nexit $__rc`
     return new Promise((resolve, reject) => {
       const child = spawn('bash', ['-c', script], {
         cwd: dir,
-        env: { PATH: `${path.join(dir, 'bin')}:${process.env.PATH ?? ''}`, HOME: dir, KUBECTL_DOUBLE_STATE: stateDir, ...env },
+        env: { PATH: `${path.join(dir, 'bin')}:${process.env.PATH ?? ''}`, HOME: dir, USER: 'oncall', KUBECONFIG: kubeconfig, KUBECTL_DOUBLE_STATE: stateDir, ...env },
         stdio: ['ignore', 'pipe', 'pipe'],
       })
       let stdout = ''
@@ -90,9 +105,17 @@ describe('the runbook drill, against two real replicas', { timeout: 600_000 }, (
     })
   }
 
+  /** The keyset_changed lines a step printed. */
+  const auditLines = (r: Step) => r.stderr.split('\n').filter((l) => l.startsWith('{"event":"keyset_changed"')).map((l) => JSON.parse(l) as Record<string, unknown>)
+
   /** Waits until every replica serves `kid` as current (the kubelet synced, the replica reloaded). */
   async function everyReplicaOn(kid: string) {
     for (const r of both()) await waitFor(async () => (await r.get('/readyz')).json?.current === kid, { timeoutMs: 15_000, what: `current ${kid} on ${r.url}` })
+  }
+
+  /** The instances Prometheus sees exporting `kid` with `status`. */
+  async function exporting(kid: string, status: string): Promise<string[]> {
+    return (await prom.query(`cbc_jwt_key_info{job="cbc-jwt",namespace="cbc",kid="${kid}",status="${status}"} == 1`)).map((r) => r.metric.instance!).sort()
   }
 
   before(async () => {
@@ -103,32 +126,39 @@ describe('the runbook drill, against two real replicas', { timeout: 600_000 }, (
     fs.mkdirSync(path.join(dir, 'bin'))
     fs.writeFileSync(path.join(dir, 'bin/kubectl'), `#!/bin/sh\nexec "${process.execPath}" "${path.join(PROJECT_ROOT, 'test/support/kubectl-double.mjs')}" "$@"\n`, { mode: 0o755 })
     fs.writeFileSync(path.join(dir, 'bin/cbc-jwt'), `#!/bin/sh\nexec "${process.execPath}" "${CLI_MAIN}" "$@"\n`, { mode: 0o755 })
-    const initial = JSON.stringify(makeKeyset([{ key: initialKey, opts: { createdAt: new Date(Date.now() - 6 * DAY) } }]))
-    fs.writeFileSync(path.join(stateDir, 'secret.json'), JSON.stringify({ resourceVersion: '1', data: { 'jwt-keyset': Buffer.from(initial).toString('base64') } }))
-    volume = new KubeletVolume(path.join(dir, 'volume'))
-    // The kubelet: a changed secret reaches the volume within a sync period (here 200 ms).
-    const sync = () => {
-      const s = secret()
-      if (s.resourceVersion === syncedVersion) return
-      syncedVersion = s.resourceVersion
-      volume.writeKeyset(Buffer.from(s.data['jwt-keyset'] ?? '', 'base64').toString())
-    }
-    sync()
-    kubelet = setInterval(sync, 200)
-    const env = { CBC_JWT_KEYSET_FILE: volume.file(), CBC_JWT_REFRESH_INTERVAL_SECONDS: '1' }
-    const [a, b] = await Promise.all([startService({ env, timeoutMs: 40_000 }), startService({ env, timeoutMs: 40_000 })])
-    replicas['cbc-jwt-a'] = a
-    replicas['cbc-jwt-b'] = b
+    double = await startKubeDouble()
+    // The operator's kubeconfig: no namespace in the context, the runbook names it.
+    kubeconfig = double.writeKubeconfig(path.join(dir, '.kube/config'))
+    // The Secret as a manifest created it: the keyset only, no last good copy yet.
+    writeOutsideCbcJwt({ 'jwt-keyset': JSON.stringify(makeKeyset([{ key: initialKey, opts: { createdAt: new Date(Date.now() - 6 * DAY) } }])) })
+    // One kubelet per replica: a changed secret reaches its volume 100 ms later.
+    for (const name of ['cbc-jwt-a', 'cbc-jwt-b']) nodes[name] = new KubeletSync(path.join(dir, `node-${name}`), () => decode(double.secret(NS, SECRET)?.data['jwt-keyset']), 100)
+    // The replicas and Prometheus start together: the ports are chosen first (three distinct).
+    let ports: number[] = []
+    while (new Set(ports).size !== 3) ports = await Promise.all([freePort(), freePort(), freePort()])
+    port = ports[2]!
+    const [started, prometheus] = await Promise.all([
+      Promise.all(
+        Object.values(nodes).map((node, i) =>
+          startService({ env: { PORT: String(ports[i]), CBC_JWT_KEYSET_FILE: node.volume.file(), CBC_JWT_REFRESH_INTERVAL_SECONDS: '1' }, timeoutMs: 40_000 }),
+        ),
+      ),
+      // Its first scrape comes ~5 s after start: the tests wait for the series they need.
+      startPrometheus({ dir: path.join(dir, 'prometheus'), job: 'cbc-jwt', targets: ports.slice(0, 2).map((p) => `127.0.0.1:${p}`), labels: { namespace: NS }, waitForTargets: false }),
+    ])
+    prom = prometheus
+    Object.keys(nodes).forEach((name, i) => (replicas[name] = started[i]!))
     fs.writeFileSync(
       path.join(stateDir, 'pods.json'),
       JSON.stringify(Object.fromEntries(Object.entries(replicas).map(([name, r]) => [name, { port: r.port, log: path.join(dir, `${name}.log`) }]))),
     )
-    port = await freePort()
   })
 
   after(async () => {
-    if (kubelet) clearInterval(kubelet)
+    for (const node of Object.values(nodes)) node.stop()
     await Promise.all(both().map((r) => r.stop()))
+    await prom?.stop()
+    await double?.close()
     if (dir) fs.rmSync(dir, { recursive: true, force: true })
   })
 
@@ -157,36 +187,49 @@ describe('the runbook drill, against two real replicas', { timeout: 600_000 }, (
     }
   })
 
-  it('routine rotation: before-steps, stage, promote, then the checklist passes on every replica', async () => {
-    const [keep, stage, promote] = bashBlocks(RUNBOOK, 'Routine Rotation')
+  it('routine rotation: stage, promotion refused while a replica lags, promoted once all have it; 0 false 401s; the checklist passes everywhere', async (t) => {
+    const [keep, stage, wait, promote] = bashBlocks(RUNBOOK, 'Routine Rotation')
+    const client = startTokenClient(both(), keysetInSecret, { pauseMs: 25 })
     const kept = await step(keep!)
     assert.equal(kept.code, 0, kept.stderr)
     assert.match(fs.readFileSync(path.join(dir, 'vars.sh'), 'utf8'), new RegExp(`PREV="${initialKey.kid}"`))
 
+    // Node b is slow: it will not sync the Secret until resumed.
+    nodes['cbc-jwt-b']!.pause()
     const staged = await step(stage!)
     assert.equal(staged.code, 0, staged.stderr)
-    assert.match(staged.stdout, /secret\/cbc-secrets patched/)
-    assert.equal(secret().data['jwt-keyset-last-good'], secret().data['jwt-keyset'], 'the last good copy is what was written')
+    assert.deepEqual(auditLines(staged).map((e) => [e.command, e.actor, e.reason]), [['rotate --stage', 'oncall', 'routine rotation']])
+    assert.equal(lastGoodDoc(), currentDoc(), 'the last good copy is what was written')
     const stagedKid = keysetInSecret().keys.find((k) => k.kid !== initialKey.kid)!.kid
-    for (const r of both()) {
-      await waitFor(async () => (await r.get('/v1/keys')).json?.keys?.some((k: { kid: string; status: string }) => k.kid === stagedKid && k.status === 'staged'), {
-        timeoutMs: 15_000,
-        what: `staged ${stagedKid} on ${r.url}`,
-      })
-    }
-    const early = await step(promote!)
-    assert.notEqual(early.code, 0, 'promotion before the propagation window is refused')
-    assert.match(early.stderr, /propagat/)
-    // The window is 2 × refresh + 90 s; instead of waiting it out, the CLI's clock is pinned
-    // past it (CBC_JWT_NOW, the CLI's documented testing aid). The replicas keep real time.
-    const promoted = await step(promote!, { CBC_JWT_NOW: new Date(Date.now() + 5 * 60_000).toISOString() })
+    const b = replicas['cbc-jwt-b']!
+    await waitFor(async () => (await exporting(initialKey.kid, 'current')).length === 2, { timeoutMs: 20_000, intervalMs: 100, what: 'Prometheus scrapes both replicas' })
+    const before = secret()
+    const refused = await step(promote!)
+    assert.equal(refused.code, 1, refused.stderr)
+    assert.match(refused.stderr, new RegExp(`refusing to promote ${stagedKid}: [12] of 2 replicas do not verify with it yet: `))
+    assert.ok(refused.stderr.includes(`${instance(b)} (has ${initialKey.kid} current)`), refused.stderr)
+    assert.deepEqual(secret(), before, 'a refused promotion writes nothing')
+
+    nodes['cbc-jwt-b']!.resume()
+    await waitFor(async () => (await exporting(stagedKid, 'staged')).length === 2, { timeoutMs: 15_000, intervalMs: 100, what: `Prometheus sees ${stagedKid} on both` })
+    const seen = await step(wait!)
+    assert.equal(seen.code, 0, seen.stderr)
+    assert.deepEqual(seen.stdout.trim().split('\n').map((l) => l.split(' ')[0]).sort(), both().map(instance).sort())
+    assert.match(seen.stdout, new RegExp(`"kid":"${stagedKid}"`))
+    const promoted = await step(promote!)
     assert.equal(promoted.code, 0, promoted.stderr)
+    assert.equal(keysetInSecret().current, stagedKid)
     await everyReplicaOn(stagedKid)
 
     const verify = await step(bashBlocks(RUNBOOK, 'Verification Checklist After Rotation')[0]!)
     assert.equal(verify.code, 0, verify.stderr)
     assert.equal(verify.stdout.match(/^rotation verified$/gm)?.length, 2, verify.stdout)
     assert.doesNotMatch(verify.stdout, /NOT VERIFIED/)
+    const { sent, failures, kids } = await client.stop()
+    t.diagnostic(`${sent} requests across the rotation, ${failures.length} rejected`)
+    assert.ok(kids.has(initialKey.kid) && kids.has(stagedKid), 'tokens of both keys were sent')
+    assert.deepEqual(failures, [], 'no false 401 across the rotation')
+
   })
 
   it('auth failure spike: failures names the spike and its start; revoking there rejects the stolen token everywhere', async () => {
@@ -216,6 +259,7 @@ describe('the runbook drill, against two real replicas', { timeout: 600_000 }, (
 
     const revoked = await step(revoke!.replace(/--issued-before \S+/, `--issued-before ${start}`))
     assert.equal(revoked.code, 0, revoked.stderr)
+    assert.equal(auditLines(revoked)[0]?.revoked_before, start)
     assert.equal(keysetInSecret().current, current, 'revocation does not rotate')
     const fresh = (await cli(['token', 'issue', '--sub', 'victim', '--client-id', 'acme-batch', '-'], currentDoc(), { CBC_JWT_NOW: new Date(Date.now() + 2000).toISOString() })).stdout.trim()
     for (const r of both()) {
@@ -225,31 +269,60 @@ describe('the runbook drill, against two real replicas', { timeout: 600_000 }, (
     }
   })
 
-  it('backend errors: a bad write outside keyset_update; replicas keep serving; the last good keyset is restored', async () => {
+  it('backend errors: a bad write outside cbc-jwt; replicas keep serving; an invalid copy and a concurrent write are refused with nothing written; the last good keyset is restored', async () => {
     const good = currentDoc()
+    assert.equal(lastGoodDoc(), good, 'every write through cbc-jwt kept the copy')
     const current = JSON.parse(good).current as string
     const token = (await cli(['token', 'issue', '--sub', 'drill', '-'], good, { CBC_JWT_NOW: new Date(Date.now() + 2000).toISOString() })).stdout.trim()
     // What the drill saw: someone wrote a truncated document straight into the secret.
-    const s = secret()
-    s.data['jwt-keyset'] = Buffer.from('{"version": 1, "current": ').toString('base64')
-    s.resourceVersion = String(Number(s.resourceVersion) + 1)
-    fs.writeFileSync(path.join(stateDir, 'secret.json'), JSON.stringify(s))
+    const truncated = '{"version": 1, "current": '
+    writeOutsideCbcJwt({ 'jwt-keyset': truncated, 'jwt-keyset-last-good': good })
     for (const r of both()) await waitFor(() => r.logs().some((l) => l.event === 'backend_error' && l.reason === 'invalid_json'), { timeoutMs: 15_000, what: `backend_error on ${r.url}` })
 
     const [triage, restore, postmortem] = bashBlocks(RUNBOOK, 'JWTSecretsBackendErrors')
+    // The refusals are the block's writing command alone (its --dry-run line refuses the same way).
+    const restoreCommand = restore!.split('\n').find((l) => l.startsWith('cbc-jwt keyset restore --reason'))!
     const seen = await step(triage!)
     assert.equal(seen.code, 1, 'keyset validate fails on the broken document')
     assert.match(seen.stdout, /^\[pod\/cbc-jwt-[ab]\/cbc-jwt\] \{.*"event":"backend_error".*"reason":"invalid_json"/m)
-    assert.match(seen.stderr, /invalid keyset/)
+    assert.match(seen.stderr, /kubernetes:cbc\/cbc-secrets#jwt-keyset: invalid keyset/)
+    // kubectl reads the Secret cbc-jwt writes (one state, in the API double): the copy is there.
+    assert.match(seen.stdout, /^jwt-keyset\njwt-keyset-last-good$/m)
     for (const r of both()) assert.equal((await r.get('/v1/whoami', bearer(token))).status, 200, 'the last good keyset stays in force')
+
+    // If the copy was broken too (someone edited both keys), restore refuses and writes nothing.
+    const invalidCopy = JSON.stringify({ ...JSON.parse(good), current: 'k-nowhere' })
+    const bothBroken = writeOutsideCbcJwt({ 'jwt-keyset': truncated, 'jwt-keyset-last-good': invalidCopy })
+    let writesBefore = writes()
+    const refused = await step(restoreCommand)
+    assert.equal(refused.code, 1, refused.stderr)
+    assert.match(refused.stderr, /jwt-keyset-last-good is not a valid keyset \(current: .*\); nothing was written/)
+    assert.equal(writes(), writesBefore, 'not even attempted')
+    assert.deepEqual(secret(), bothBroken)
+
+    // Another writer gets in between restore's read and its write: 409, nothing half-written.
+    writeOutsideCbcJwt({ 'jwt-keyset': truncated, 'jwt-keyset-last-good': good })
+    let theirs: ReturnType<KubeDouble['setSecret']> | undefined
+    double.beforeWrite = () => {
+      theirs ??= writeOutsideCbcJwt({ 'jwt-keyset': `${truncated}"k-`, 'jwt-keyset-last-good': good })
+    }
+    writesBefore = writes()
+    const raced = await step(restoreCommand).finally(() => (double.beforeWrite = undefined))
+    assert.equal(raced.code, 1, raced.stderr)
+    assert.match(raced.stderr, /was changed by another writer .*; nothing was written — look at the keyset again/)
+    assert.deepEqual(auditLines(raced), [])
+    assert.deepEqual(secret(), theirs, 'exactly what the other writer left')
+    assert.equal(double.calls.slice(-1)[0]?.status, 409)
 
     const restored = await step(restore!)
     assert.equal(restored.code, 0, restored.stderr)
-    assert.match(restored.stdout, /secret\/cbc-secrets patched/)
+    assert.match(restored.stdout, /^dry run, nothing written — kubernetes:cbc\/cbc-secrets#jwt-keyset restored from kubernetes:cbc\/cbc-secrets#jwt-keyset-last-good/m)
+    assert.match(restored.stdout, /^wrote kubernetes:cbc\/cbc-secrets#jwt-keyset$/m)
+    assert.deepEqual(auditLines(restored).map((e) => [e.command, e.from, e.to]), [['keyset restore', null, current]])
     assert.equal(currentDoc(), good)
     await everyReplicaOn(current)
     for (const r of both()) {
-      await waitFor(() => r.logs().filter((l) => l.event === 'keyset_loaded').length >= 2 && r.logs().at(-1), { timeoutMs: 15_000, what: 'reloaded' })
+      await waitFor(() => r.logs().some((l) => l.event === 'backend_recovered'), { timeoutMs: 15_000, what: `backend_recovered on ${r.url}` })
     }
 
     const data = await step(postmortem!)
@@ -274,7 +347,8 @@ describe('the runbook drill, against two real replicas', { timeout: 600_000 }, (
 
     const rotated = await step(rotate!)
     assert.equal(rotated.code, 0, rotated.stderr)
-    assert.match(rotated.stderr, /EMERGENCY/)
+    assert.match(rotated.stdout, /EMERGENCY/)
+    assert.equal(auditLines(rotated)[0]?.reason, `key compromise: ${leaked}`)
     const fresh = keysetInSecret().current
     assert.notEqual(fresh, leaked)
     await everyReplicaOn(fresh)
@@ -296,6 +370,6 @@ describe('the runbook drill, against two real replicas', { timeout: 600_000 }, (
     // The success lines name the intruder's client and address, with its tokens' iat.
     assert.match(scoped.stdout, new RegExp(`^\\S+Z\tunknown-tool\t127\\.0\\.0\\.1\t\\S+Z$`, 'm'))
     // The last good copy is the clean keyset: restoring it never brings the leaked key back.
-    assert.equal(JSON.parse(Buffer.from(secret().data['jwt-keyset-last-good']!, 'base64').toString()).current, fresh)
+    assert.equal(JSON.parse(lastGoodDoc()!).current, fresh)
   })
 })

@@ -1,19 +1,18 @@
 #!/usr/bin/env node
-// A TEST DOUBLE of `kubectl` against the Kubernetes API server — not kubectl. It serves
-// exactly the invocations docs/runbook.md makes, with the semantics the Kubernetes API and
-// kubectl document, over a state directory ($KUBECTL_DOUBLE_STATE):
-//   secret.json  {"resourceVersion": "7", "data": {"jwt-keyset": "<base64>", ...}}
-//   pods.json    {"cbc-jwt-a": {"port": 41234, "log": "/path/a.log"}, ...}
-// - get secret cbc-secrets -o jsonpath={.metadata.resourceVersion}|{.data.KEY}|{.data}
-// - patch secret cbc-secrets --type merge --patch-file /dev/stdin: a JSON merge patch; a
-//   metadata.resourceVersion in it is a precondition (409 Conflict when it differs), as the
-//   API server does; every write bumps the resourceVersion
+// A TEST DOUBLE of `kubectl` — not kubectl. It serves exactly the invocations docs/runbook.md
+// makes, with the semantics kubectl documents:
+// - get secret cbc-secrets -o jsonpath={.metadata.resourceVersion}|{.data.KEY}|{.data}: asks
+//   the API server — here the Kubernetes API test double (test/support/kube-double.ts) —
+//   over HTTP, found as kubectl finds it: $KUBECONFIG, its current context, server and bearer
+//   token. So it sees exactly what `cbc-jwt` (CBC_JWT_BACKEND=kubernetes) wrote there: one
+//   Secret state, held by the API double.
 // - get pods -l app.kubernetes.io/name=cbc-jwt -o name
 // - logs -l app.kubernetes.io/name=cbc-jwt [--prefix] [--tail=N] (kubectl's default with -l
 //   is 10 lines per pod), logs pod/NAME [--tail=N]; --since and --max-log-requests accepted
 // - port-forward pod/NAME LOCAL:8000: a real TCP proxy to the pod's port; prints
 //   "Forwarding from 127.0.0.1:LOCAL -> 8000" once listening, fails when the port is taken
-// The test's "kubelet" copies secret.json's jwt-keyset into the pods' secret volume.
+// The pods are listed in $KUBECTL_DOUBLE_STATE/pods.json: {"cbc-jwt-a": {"port": 41234, "log": "/path/a.log"}, ...}.
+// Nothing here writes a Secret: the runbook writes only through cbc-jwt.
 import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
@@ -32,40 +31,29 @@ for (let i = 0; i < args.length; i++) {
 }
 if (flags.get('n') !== 'cbc' && flags.get('namespace') !== 'cbc') fail('the runbook always names the namespace: -n cbc')
 
-const secretFile = path.join(state, 'secret.json')
-const readSecret = () => JSON.parse(fs.readFileSync(secretFile, 'utf8'))
 const pods = () => JSON.parse(fs.readFileSync(path.join(state, 'pods.json'), 'utf8'))
+
+/** GET from the API server of $KUBECONFIG's current context, as kubectl would; Status errors as kubectl prints them. */
+async function apiGet(apiPath) {
+  if (!process.env.KUBECONFIG) fail('error: KUBECONFIG is not set (the drill points it at the API double)')
+  const config = JSON.parse(fs.readFileSync(process.env.KUBECONFIG, 'utf8')) // the double writes JSON, which is YAML
+  const context = config.contexts.find((c) => c.name === config['current-context']).context
+  const { server } = config.clusters.find((c) => c.name === context.cluster).cluster
+  const { token } = config.users.find((u) => u.name === context.user).user
+  const res = await fetch(`${server}${apiPath}`, { headers: { authorization: `Bearer ${token}` } })
+  const body = await res.json()
+  if (res.status !== 200) fail(`Error from server (${body.reason}): ${body.message}`)
+  return body
+}
 
 const [verb, kind, name] = words
 if (verb === 'get' && kind === 'secret' && name === 'cbc-secrets') {
-  const secret = readSecret()
+  const secret = await apiGet('/api/v1/namespaces/cbc/secrets/cbc-secrets')
   const jsonpath = flags.get('o')?.replace(/^jsonpath=/, '')
-  if (jsonpath === '{.metadata.resourceVersion}') out(secret.resourceVersion)
+  if (jsonpath === '{.metadata.resourceVersion}') out(secret.metadata.resourceVersion)
   else if (jsonpath === '{.data}') out(JSON.stringify(secret.data))
   else if (/^\{\.data\.[\w-]+\}$/.test(jsonpath ?? '')) out(secret.data[jsonpath.slice(7, -1)] ?? '')
   else fail(`unsupported -o ${flags.get('o')}`)
-} else if (verb === 'patch' && kind === 'secret' && name === 'cbc-secrets') {
-  if (flags.get('type') !== 'merge' || flags.get('patch-file') !== '/dev/stdin') fail('only --type merge --patch-file /dev/stdin')
-  let patch
-  try {
-    patch = JSON.parse(fs.readFileSync(0, 'utf8'))
-  } catch (err) {
-    fail(`error: unable to parse the patch: ${err.message}`)
-  }
-  const secret = readSecret()
-  const expected = patch.metadata?.resourceVersion
-  if (expected !== undefined && expected !== secret.resourceVersion) {
-    fail('Error from server (Conflict): Operation cannot be fulfilled on secrets "cbc-secrets": the object has been modified; please apply your changes to the latest version and try again')
-  }
-  for (const [k, v] of Object.entries(patch.data ?? {})) {
-    if (v === null) delete secret.data[k]
-    else if (typeof v !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(v)) fail(`Secret "cbc-secrets" is invalid: data[${k}]: illegal base64 data`)
-    else secret.data[k] = v
-  }
-  secret.resourceVersion = String(Number(secret.resourceVersion) + 1)
-  fs.writeFileSync(`${secretFile}.tmp`, JSON.stringify(secret))
-  fs.renameSync(`${secretFile}.tmp`, secretFile)
-  out('secret/cbc-secrets patched')
 } else if (verb === 'get' && kind === 'pods') {
   if (flags.get('l') !== 'app.kubernetes.io/name=cbc-jwt' || flags.get('o') !== 'name') fail('only get pods -l app.kubernetes.io/name=cbc-jwt -o name')
   out(Object.keys(pods()).map((p) => `pod/${p}`).join('\n'))

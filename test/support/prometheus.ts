@@ -17,9 +17,23 @@ export interface RunningPrometheus {
 
 /**
  * Starts the real Prometheus (Debian package `prometheus`) scraping `targets` under `job`
- * every `scrapeInterval`, its data in `dir`. Resolves once every target has been scraped up.
+ * every `scrapeInterval`, with `labels` on every series (e.g. `namespace`, as the
+ * Kubernetes service discovery adds), its data in `dir`. Resolves once every target has been scraped
+ * up, unless `waitForTargets` is false.
  */
-export async function startPrometheus(opts: { dir: string; job: string; targets: string[]; scrapeInterval?: string }): Promise<RunningPrometheus> {
+export async function startPrometheus(opts: {
+  dir: string
+  job: string
+  targets: string[]
+  scrapeInterval?: string
+  labels?: Record<string, string>
+  /**
+   * Resolve only once every target has been scraped up (Prometheus 2.42 hands static targets
+   * to its scrapers about 5 s after start). `false`: as soon as it is ready; the caller
+   * waits for the series it needs. @default true
+   */
+  waitForTargets?: boolean
+}): Promise<RunningPrometheus> {
   const interval = opts.scrapeInterval ?? '1s'
   fs.mkdirSync(opts.dir, { recursive: true })
   const config = path.join(opts.dir, 'prometheus.yml')
@@ -27,7 +41,7 @@ export async function startPrometheus(opts: { dir: string; job: string; targets:
     config,
     YAML.stringify({
       global: { scrape_interval: interval, scrape_timeout: interval, evaluation_interval: interval },
-      scrape_configs: [{ job_name: opts.job, static_configs: [{ targets: opts.targets }] }],
+      scrape_configs: [{ job_name: opts.job, static_configs: [{ targets: opts.targets, ...(opts.labels ? { labels: opts.labels } : {}) }] }],
     }),
   )
   const port = await freePort()
@@ -61,7 +75,7 @@ export async function startPrometheus(opts: { dir: string; job: string; targets:
   }
   try {
     await waitFor(async () => (await fetch(`${url}/-/ready`)).status === 200, { timeoutMs: 15_000, intervalMs: 200, what: 'prometheus ready' })
-    await waitFor(async () => (await prom.query(`up{job="${opts.job}"} == 1`)).length === opts.targets.length, {
+    if (opts.waitForTargets !== false) await waitFor(async () => (await prom.query(`up{job="${opts.job}"} == 1`)).length === opts.targets.length, {
       timeoutMs: 15_000,
       intervalMs: 200,
       what: 'every target up',
