@@ -1,4 +1,3 @@
-import http from 'node:http'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { CbcJwt } from '../core/cbc-jwt.js'
@@ -32,7 +31,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     // request, for lines almost no request writes). The root logger serves instead, and the
     // few lines written per request carry the request id themselves (the error handler below).
     childLoggerFactory: (logger) => logger,
-    serverFactory: (handler) => http.createServer({ maxHeaderSize: MAX_HEADER_BYTES }, handler),
+    // Options of Node's server, not a server of our own (serverFactory): fastify then still
+    // applies its keep-alive (72 s, above the 60 s idle timeout of common load balancers, so a
+    // balancer never reuses a connection this side has just closed) and request timeouts.
+    http: { maxHeaderSize: MAX_HEADER_BYTES },
     bodyLimit: 16 * 1024,
   }) as unknown as FastifyInstance
   // With request logging off, fastify's default handler no longer logs errors: do it here.

@@ -224,3 +224,16 @@ describe('request logging', () => {
     assert.ok(!JSON.stringify(lines).includes('secret-token-value'), 'the token reached the log')
   })
 })
+
+describe('HTTP server settings', () => {
+  it('keeps idle connections open longer than a load balancer does (72 s > the common 60 s), so it never closes one the balancer is about to reuse', async () => {
+    const file = tempKeysetFile(makeKeyset([makeKey('ES256', 'k-a')]))
+    const service = serviceOn(file, createFileBackend(file))
+    const address = await service.start()
+    const res = await fetch(`${address}/healthz`)
+    assert.equal(res.status, 200)
+    assert.equal(res.headers.get('keep-alive'), 'timeout=72')
+    assert.equal(service.app.server.keepAliveTimeout, 72_000)
+    assert.equal(service.app.server.maxHeaderSize, 64 * 1024)
+  })
+})
