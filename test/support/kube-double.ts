@@ -45,6 +45,8 @@ export interface KubeDouble {
   beforeWrite?: ((verb: RecordedCall["verb"]) => void) | undefined
   /** Answer this many upcoming writes with 409, as if someone wrote just before each. */
   conflictStorm: number
+  /** While set, writes wait for it before they are looked at: concurrent clients can all read first. */
+  writeGate?: Promise<void> | undefined
   secret(ns: string, name: string): SecretObject | undefined
   /** Creates or replaces a Secret as an operator (`kubectl apply`) would: a new resourceVersion. */
   setSecret(ns: string, name: string, data: Record<string, string>): SecretObject
@@ -112,6 +114,11 @@ export async function startKubeDouble(opts: { token?: string; tls?: { key: strin
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
+      const gate = req.method === 'GET' ? undefined : double.writeGate
+      if (gate) void gate.then(answer)
+      else answer()
+    })
+    function answer() {
       const url = new URL(req.url ?? '/', 'http://double')
       const send = (code: number, body: unknown, verb: RecordedCall['verb']) => {
         double.calls.push({ method: req.method ?? '', path: url.pathname, verb, status: code })
@@ -187,7 +194,7 @@ export async function startKubeDouble(opts: { token?: string; tls?: { key: strin
           return send(200, obj, verb)
         }
       }
-    })
+    }
   }
   const server = opts.tls ? https.createServer({ key: opts.tls.key, cert: opts.tls.cert }, handler) : http.createServer(handler)
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
