@@ -234,6 +234,6 @@ describe('HTTP server settings', () => {
     assert.equal(res.status, 200)
     assert.equal(res.headers.get('keep-alive'), 'timeout=72')
     assert.equal(service.app.server.keepAliveTimeout, 72_000)
-    assert.equal(service.app.server.maxHeaderSize, 64 * 1024)
+    assert.equal((service.app.server as { maxHeaderSize?: number }).maxHeaderSize, 64 * 1024)
   })
 })
