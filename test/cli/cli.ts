@@ -1,17 +1,13 @@
-import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import type { Alg } from '../../src/keyset/algorithms.js'
 import { generateKeyset } from '../../src/keyset/generate.js'
 import { serializeKeyset } from '../../src/rotation/update-keyset.js'
+import { runChild, type ChildResult } from '../support/run-child.js'
 import { CLI_MAIN } from '../support/service.js'
 
-export interface CliResult {
-  code: number | null
-  stdout: string
-  stderr: string
-}
+export type CliResult = ChildResult
 
 export interface CliOptions {
   /** Added to a minimal environment (PATH, HOME); nothing else is inherited. */
@@ -23,26 +19,11 @@ export interface CliOptions {
 
 /** Runs the built `cbc-jwt` (dist/cli/main.js) as a child process. */
 export function cbcJwt(args: string[], opts: CliOptions = {}): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI_MAIN, ...args], {
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...opts.env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d: Buffer) => (stdout += d))
-    child.stderr.on('data', (d: Buffer) => (stderr += d))
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL')
-      reject(new Error(`cbc-jwt ${args.join(' ')} did not finish in time; stderr: ${stderr}`))
-    }, opts.timeoutMs ?? 60_000)
-    child.on('error', reject)
-    child.on('close', (code) => {
-      clearTimeout(timer)
-      resolve({ code, stdout, stderr })
-    })
-    child.stdin.on('error', () => {}) // the CLI may exit before reading stdin
-    child.stdin.end(opts.input ?? '')
+  return runChild(process.execPath, [CLI_MAIN, ...args], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...opts.env },
+    ...(opts.input !== undefined ? { input: opts.input } : {}),
+    timeoutMs: opts.timeoutMs ?? 60_000,
+    what: `cbc-jwt ${args.join(' ')}`,
   })
 }
 

@@ -10,7 +10,7 @@
  *   API test double (test/support/kube-double.ts).
  */
 import assert from 'node:assert/strict'
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -23,7 +23,9 @@ import { createService } from '../../src/server/service.js'
 import { freePort } from '../support/free-port.js'
 import { startKubeDouble, type KubeDouble } from '../support/kube-double.js'
 import { makeKey, makeKeyset } from '../support/keys.js'
+import { runChild } from '../support/run-child.js'
 import { CLI_MAIN, PROJECT_ROOT } from '../support/service.js'
+import { waitFor } from '../support/wait.js'
 
 const K8S_DIR = path.join(PROJECT_ROOT, 'deploy/kubernetes')
 /** CONTRACT §2: the service's configuration variables. */
@@ -311,15 +313,12 @@ describe('the CronJob command, run with the built CLI against the Kubernetes API
     const env = Object.fromEntries(container().env.map((e: Obj) => [e.name, e.value]))
     const home = fs.mkdtempSync(path.join(dir, 'pod-'))
     const kubeconfig = double.writeKubeconfig(path.join(dir, 'kubeconfig'), { namespace: 'cbc' })
-    const child = spawn(process.execPath, [CLI_MAIN, ...container().args], {
+    const { code: status, stdout, stderr } = await runChild(process.execPath, [CLI_MAIN, ...container().args], {
       cwd: home,
       env: { PATH: process.env.PATH ?? '', HOME: home, TMPDIR: home, KUBECONFIG: kubeconfig, ...env, CBC_JWT_PROMETHEUS_URL: `http://127.0.0.1:${closedPort}` },
+      timeoutMs: 60_000,
+      what: 'the CronJob command',
     })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d: Buffer) => (stdout += d))
-    child.stderr.on('data', (d: Buffer) => (stderr += d))
-    const status = await new Promise<number | null>((resolve) => child.on('close', resolve))
     assert.deepEqual(fs.readdirSync(home), [], 'nothing written to disk')
     return { status, out: `${stdout}${stderr}`, stderr }
   }
@@ -355,26 +354,30 @@ describe('the CronJob command, run with the built CLI against the Kubernetes API
 
   test('two runs at once: exactly one change (check-and-set on resourceVersion)', async () => {
     double.setSecret('cbc', 'cbc-secrets', { 'jwt-keyset': keysetAged(6 * DAY + 3600_000) })
-    const env = Object.fromEntries(container().env.map((e: Obj) => [e.name, e.value]))
-    const kubeconfig = double.writeKubeconfig(path.join(dir, 'kubeconfig'), { namespace: 'cbc' })
-    const spawnRun = () =>
-      new Promise<{ code: number | null; out: string }>((resolve) => {
-        const child = spawn(process.execPath, [CLI_MAIN, ...container().args], {
-          env: { PATH: process.env.PATH ?? '', HOME: dir, KUBECONFIG: kubeconfig, ...env, CBC_JWT_PROMETHEUS_URL: `http://127.0.0.1:${closedPort}` },
-        })
-        let out = ''
-        child.stdout.on('data', (d: Buffer) => (out += d))
-        child.stderr.on('data', (d: Buffer) => (out += d))
-        child.on('close', (code) => resolve({ code, out }))
-      })
-    const writes = () => double.calls.filter((c) => c.verb === 'update' && c.status === 200).length
-    const before = writes()
-    const runs = await Promise.all([spawnRun(), spawnRun()])
-    const outcomes = runs.map((r) => `exit ${r.code}: ${r.out}`).join('\n')
-    assert.equal(writes() - before, 1, `exactly one write\n${outcomes}`)
+    const updates = () => double.calls.filter((c) => c.verb === 'update')
+    const before = updates().length
+    const readsBefore = double.calls.filter((c) => c.verb === 'get').length
+    // Every write waits until both runs have read the Secret: the worst interleaving, every time
+    // (both send their change with the same resourceVersion), not only when the scheduler allows.
+    let release!: () => void
+    double.writeGate = new Promise((resolve) => (release = resolve))
+    const pending = Promise.all([runJob(), runJob()])
+    try {
+      await waitFor(() => double.calls.filter((c) => c.verb === 'get').length - readsBefore >= 2, { timeoutMs: 60_000, what: 'both runs to read the Secret' })
+    } finally {
+      release()
+      double.writeGate = undefined
+    }
+    const runs = await pending
+    const outcomes = runs.map((r) => `exit ${r.status}: ${r.out}`).join('\n')
+    const made = updates().slice(before)
+    assert.equal(made.filter((c) => c.status === 200).length, 1, `exactly one write\n${outcomes}`)
+    assert.equal(made.filter((c) => c.status === 409).length, 1, `the other was refused by the resourceVersion check\n${outcomes}`)
     assert.equal((JSON.parse(keysetOf()) as { keys: unknown[] }).keys.length, 2, 'one key staged, not two')
+    const changes = runs.flatMap((r) => r.stderr.split('\n').filter((l) => l.includes('"keyset_changed"')))
+    assert.equal(changes.length, 1, `one audit line for one change\n${outcomes}`)
     // The loser saw the staged key on its re-read: nothing to do (or a refusal, if it got as far as the gate).
-    assert.ok(runs.every((r) => r.code === 0 || r.code === 1), outcomes)
+    assert.ok(runs.every((r) => r.status === 0 || r.status === 1), outcomes)
   })
 
   test('a 409 storm: bounded retries, exit 1, nothing half-written', async () => {

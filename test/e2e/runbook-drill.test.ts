@@ -15,17 +15,18 @@
  * operator fills in (a time, a kid, the local port, $PROM) are filled in.
  */
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import { cbcJwt } from '../cli/cli.js'
 import { freePort } from '../support/free-port.js'
 import { startKubeDouble, type KubeDouble } from '../support/kube-double.js'
 import { KubeletSync } from '../support/kubelet-sync.js'
 import { makeKey, makeKeyset, signToken, validClaims } from '../support/keys.js'
 import { startPrometheus, type RunningPrometheus } from '../support/prometheus.js'
+import { runChild, type ChildResult } from '../support/run-child.js'
 import { bashBlocks, readRunbook } from '../support/runbook.js'
 import { CLI_MAIN, PROJECT_ROOT, SERVER_MAIN, startService, type RunningService } from '../support/service.js'
 import { startTokenClient } from '../support/token-client.js'
@@ -37,11 +38,7 @@ const NS = 'cbc'
 const SECRET = 'cbc-secrets'
 const decode = (b64: string | undefined) => (b64 === undefined ? undefined : Buffer.from(b64, 'base64').toString())
 
-interface Step {
-  code: number | null
-  stdout: string
-  stderr: string
-}
+type Step = ChildResult
 
 describe('the runbook drill, against two real replicas, Prometheus and the Kubernetes API double', { timeout: 600_000 }, () => {
   let dir: string
@@ -64,16 +61,7 @@ describe('the runbook drill, against two real replicas, Prometheus and the Kuber
   const both = () => Object.values(replicas)
   const instance = (r: RunningService) => `127.0.0.1:${r.port}`
   const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
-  const cli = (args: string[], input: string, env: Record<string, string> = {}) =>
-    new Promise<Step>((resolve) => {
-      const child = spawn(process.execPath, [CLI_MAIN, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['pipe', 'pipe', 'pipe'] })
-      let stdout = ''
-      let stderr = ''
-      child.stdout.on('data', (d: Buffer) => (stdout += d))
-      child.stderr.on('data', (d: Buffer) => (stderr += d))
-      child.on('close', (code) => resolve({ code, stdout, stderr }))
-      child.stdin.end(input)
-    })
+  const cli = (args: string[], input: string, env: Record<string, string> = {}) => cbcJwt(args, { env, input })
 
   /**
    * Runs one runbook block in bash after the Setup block; the variables an operator keeps
@@ -84,24 +72,11 @@ describe('the runbook drill, against two real replicas, Prometheus and the Kuber
     for (const [name, service] of Object.entries(replicas)) fs.writeFileSync(path.join(dir, `${name}.log`), service.output())
     const setup = bashBlocks(RUNBOOK, 'Setup')[0]!
     const script = `${setup}\nPROM=${prom.url}\n[ -f vars.sh ] && source vars.sh\n${block.replaceAll('18000', String(port))}\n__rc=$?\ndeclare -p PREV LEGACY LEAKED > vars.sh 2>/dev/null\nexit $__rc`
-    return new Promise((resolve, reject) => {
-      const child = spawn('bash', ['-c', script], {
-        cwd: dir,
-        env: { PATH: `${path.join(dir, 'bin')}:${process.env.PATH ?? ''}`, HOME: dir, USER: 'oncall', KUBECONFIG: kubeconfig, KUBECTL_DOUBLE_STATE: stateDir, ...env },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      })
-      let stdout = ''
-      let stderr = ''
-      child.stdout.on('data', (d: Buffer) => (stdout += d))
-      child.stderr.on('data', (d: Buffer) => (stderr += d))
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL')
-        reject(new Error(`runbook step did not finish in 180 s:\n${block}\n${stdout}\n${stderr}`))
-      }, 180_000)
-      child.on('close', (code) => {
-        clearTimeout(timer)
-        resolve({ code, stdout, stderr })
-      })
+    return runChild('bash', ['-c', script], {
+      cwd: dir,
+      env: { PATH: `${path.join(dir, 'bin')}:${process.env.PATH ?? ''}`, HOME: dir, USER: 'oncall', KUBECONFIG: kubeconfig, KUBECTL_DOUBLE_STATE: stateDir, ...env },
+      timeoutMs: 180_000,
+      what: `runbook step\n${block}\n`,
     })
   }
 

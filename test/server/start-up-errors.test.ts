@@ -1,28 +1,15 @@
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import net from 'node:net'
 import { after, before, describe, it } from 'node:test'
+import { runChild } from '../support/run-child.js'
 import { SERVER_MAIN } from '../support/service.js'
 
 /** Runs the built server with `env` until it exits (≤ 20 s). */
-function run(env: Record<string, string>): Promise<{ code: number | null; stderr: string; stdout: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [SERVER_MAIN], {
-      env: { PATH: process.env.PATH ?? '', HOME: '/tmp', CBC_JWT_KEYSET_FILE: '/nonexistent/keyset.json', CBC_JWT_LOG_LEVEL: 'silent', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stderr = ''
-    let stdout = ''
-    child.stderr.on('data', (d: Buffer) => (stderr += d))
-    child.stdout.on('data', (d: Buffer) => (stdout += d))
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL')
-      reject(new Error(`the server did not exit: ${stderr}`))
-    }, 20_000)
-    child.on('exit', (code) => {
-      clearTimeout(timer)
-      resolve({ code, stderr, stdout })
-    })
+function run(env: Record<string, string>) {
+  return runChild(process.execPath, [SERVER_MAIN], {
+    env: { PATH: process.env.PATH ?? '', HOME: '/tmp', CBC_JWT_KEYSET_FILE: '/nonexistent/keyset.json', CBC_JWT_LOG_LEVEL: 'silent', ...env },
+    timeoutMs: 20_000,
+    what: 'the server',
   })
 }
 
