@@ -58,14 +58,19 @@ async function startServer(kind: PeerKind, keysetFile: string, alg: TestAlg, cac
   const url = await new Promise<string>((resolve, reject) => {
     let out = ''
     const timer = setTimeout(() => reject(new Error(`${kind} did not start`)), 60_000)
-    child.stdout!.on('data', (d: Buffer) => {
+    const onData = (d: Buffer) => {
       out += d
       const m = /LISTENING (\S+)/.exec(out)
       if (m) {
         clearTimeout(timer)
+        // From here the server's output is drained unread: keeping and rescanning it (the
+        // product's sampled `auth_accepted` lines) cost this process CPU that grew with every
+        // line, taken from the same two cores while the product was measured.
+        child.stdout!.off('data', onData)
         resolve(m[1]!)
       }
-    })
+    }
+    child.stdout!.on('data', onData)
     child.on('exit', (code) => reject(new Error(`${kind} exited with ${code}`)))
   })
   child.stdout!.resume()

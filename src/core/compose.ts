@@ -12,12 +12,13 @@ import { forwardedChain } from '../logging/forwarded-for.js'
 import { createSuccessSampler } from '../logging/success-sampler.js'
 import { loggableClientId, type JwtClaims } from '../verifier/claims.js'
 import { createVerifier, type Verifier, type VerifyResult } from '../verifier/verifier.js'
-import { bearerCredential } from './bearer.js'
+import { bearerCredential, type AuthorizationHeader } from './bearer.js'
 import type { CbcJwt, RequestContext } from './cbc-jwt.js'
 import { jwksBody, keysBody } from './keys-view.js'
 import { createJsonLogger, type CbcJwtLogger } from './logger.js'
 import { resolveConfig, type CbcJwtOptions } from './options.js'
-import { REJECTIONS, type AuthRejection } from './rejection.js'
+import { provideAuthenticateNow } from './immediate.js'
+import { REJECTIONS, type AuthRejection, type AuthResult } from './rejection.js'
 import { signWith } from './sign.js'
 
 /** Reasons given before a token's signature verified: its client id is only claimed. */
@@ -112,6 +113,35 @@ export function composeCbcJwt(options: CbcJwtOptions = {}): CbcJwtParts {
     logger.info(line, 'token accepted')
   }
 
+  /** authenticate's answer, without a promise when nothing has to be waited for (immediate.ts). */
+  function authenticateNow(header: AuthorizationHeader, request: RequestContext | undefined): AuthResult | Promise<AuthResult> {
+    // Before the first keyset every answer would be a guess: 503, and nothing counted.
+    if (!keyring.ready()) return REJECTIONS.not_ready
+    const credential = bearerCredential(header)
+    if (!('token' in credential)) return reject(credential.reason, undefined, request)
+    const token = credential.token
+    // A public-key signature may be checked on the threadpool: then, and only then, a promise.
+    const result = verifier.verify(token, keyring.keyset())
+    return result instanceof Promise ? result.then((settled) => afterVerify(settled, token, request)) : afterVerify(result, token, request)
+  }
+
+  function afterVerify(result: VerifyResult, token: string, request: RequestContext | undefined): AuthResult | Promise<AuthResult> {
+    // Maybe a rotation this replica has not seen yet: one shared re-read, behind a cooldown.
+    if (!result.ok && result.reason === 'unknown_kid' && result.kid !== undefined) return afterReread(token, request)
+    return conclude(result, token, request)
+  }
+
+  async function afterReread(token: string, request: RequestContext | undefined): Promise<AuthResult> {
+    await keyring.refreshForUnknownKid()
+    return conclude(await verifier.verify(token, keyring.keyset()), token, request)
+  }
+
+  function conclude(result: VerifyResult, token: string, request: RequestContext | undefined): AuthResult {
+    if (!result.ok) return reject(result.reason, result, request, token)
+    accepted(result.kid, result.claims, request)
+    return { ok: true, kid: result.kid, claims: result.claims }
+  }
+
   let started: Promise<void> | undefined
   let closed: Promise<void> | undefined
   const cbc: CbcJwt = {
@@ -119,22 +149,7 @@ export function composeCbcJwt(options: CbcJwtOptions = {}): CbcJwtParts {
     start: () => (started ??= keyring.start()),
     close: () => (closed ??= keyring.close()),
     ready: () => keyring.ready(),
-    async authenticate(header, request) {
-      // Before the first keyset every answer would be a guess: 503, and nothing counted.
-      if (!keyring.ready()) return REJECTIONS.not_ready
-      const credential = bearerCredential(header)
-      if (!('token' in credential)) return reject(credential.reason, undefined, request)
-      // Awaited whether the verifier answers at once or later: it may move work off the loop.
-      let result = await verifier.verify(credential.token, keyring.keyset())
-      if (!result.ok && result.reason === 'unknown_kid' && result.kid !== undefined) {
-        // Maybe a rotation this replica has not seen yet: one shared re-read, behind a cooldown.
-        await keyring.refreshForUnknownKid()
-        result = await verifier.verify(credential.token, keyring.keyset())
-      }
-      if (!result.ok) return reject(result.reason, result, request, credential.token)
-      accepted(result.kid, result.claims, request)
-      return { ok: true, kid: result.kid, claims: result.claims as never }
-    },
+    authenticate: async (header, request) => authenticateNow(header, request) as never,
     sign: (claims, signOptions = {}) =>
       signWith(keyring.keyset(), claims, signOptions, {
         issuer: config.issuer,
@@ -153,6 +168,7 @@ export function composeCbcJwt(options: CbcJwtOptions = {}): CbcJwtParts {
       }
     },
   }
+  provideAuthenticateNow(cbc, authenticateNow)
   return { cbc, config, backend, keyring, verifier, metrics, logger }
 }
 

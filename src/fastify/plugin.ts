@@ -1,8 +1,9 @@
-import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import fp from 'fastify-plugin'
 import { adapterCore, forwardedFor, type CbcJwtAdapterOptions } from '../core/adapter.js'
 import { authorizationFromRawHeaders } from '../core/bearer.js'
-import { REJECTIONS } from '../core/rejection.js'
+import { authenticateNowOf } from '../core/immediate.js'
+import { REJECTIONS, type AuthResult } from '../core/rejection.js'
 import { hasScope, scopeRequirement } from '../core/scope.js'
 import { CbcJwtError, ERROR_CODES } from '../errors.js'
 import type { CbcJwtHook } from './types.js'
@@ -20,18 +21,31 @@ const plugin: FastifyPluginAsync<CbcJwtFastifyOptions> = async (app: FastifyInst
   app.decorate('cbcJwt', cbc)
   app.decorateRequest('auth', null)
 
-  const authenticate: CbcJwtHook = async (request, reply) => {
-    const result = await cbc.authenticate(authorizationFromRawHeaders(request.raw.rawHeaders), {
+  const authenticateNow = authenticateNowOf(cbc)
+  /**
+   * Fastify calls it with `done` (a callback hook): a request whose answer is known at once
+   * (a cached acceptance, HMAC, a rejection) continues without a promise; one that waits (a
+   * threadpool check, an unknown kid's re-read) returns a promise instead, and fastify waits
+   * for that. Called with two arguments (from a user's own hook), it always returns a promise.
+   */
+  function authenticate(request: FastifyRequest, reply: FastifyReply): Promise<void>
+  function authenticate(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): Promise<void> | undefined
+  function authenticate(request: FastifyRequest, reply: FastifyReply, done?: HookHandlerDoneFunction): Promise<void> | undefined {
+    const answer = authenticateNow(authorizationFromRawHeaders(request.raw.rawHeaders), {
       remoteAddress: request.socket.remoteAddress,
       forwardedFor: forwardedFor(request.headers['x-forwarded-for']),
     })
-    if (result.ok) {
-      request.auth = { kid: result.kid, claims: result.claims }
-      return
+    if (done === undefined || answer instanceof Promise) {
+      return Promise.resolve(answer).then(async (result) => {
+        // An async hook that answered must wait for its reply, or fastify would go on to the route.
+        if (!applyAnswer(result, request, reply)) await reply
+      })
     }
-    await reply.code(result.status).headers(result.headers).send(result.body)
+    // Rejected: the reply is sent and `done` not called, as fastify's callback hooks answer early.
+    if (applyAnswer(answer, request, reply)) done()
+    return undefined
   }
-  app.decorate('authenticate', authenticate)
+  app.decorate('authenticate', authenticate satisfies CbcJwtHook)
 
   app.decorate('requireScope', (scope: string): CbcJwtHook => {
     const denial = scopeRequirement(scope)
@@ -57,6 +71,16 @@ const plugin: FastifyPluginAsync<CbcJwtFastifyOptions> = async (app: FastifyInst
     // The app's ready() waits for the first read; a failed one leaves the routes answering 503.
     await cbc.start()
   }
+}
+
+/** Sets `request.auth`, or sends the refusal. True when the request goes on. */
+function applyAnswer(result: AuthResult, request: FastifyRequest, reply: FastifyReply): boolean {
+  if (result.ok) {
+    request.auth = { kid: result.kid, claims: result.claims }
+    return true
+  }
+  void reply.code(result.status).headers(result.headers).send(result.body)
+  return false
 }
 
 /**

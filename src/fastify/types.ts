@@ -1,9 +1,14 @@
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import type { CbcJwtAuth } from '../core/adapter.js'
 import type { CbcJwt } from '../core/cbc-jwt.js'
 
 /** A hook for `onRequest` or `preHandler`, of a route or of a scope. */
-export type CbcJwtHook = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+export interface CbcJwtHook {
+  /** Called from your own code: resolves once the request is authenticated or answered. */
+  (request: FastifyRequest, reply: FastifyReply): Promise<void>
+  /** Called by fastify as a hook: goes on through `done`, or returns a promise to wait for. */
+  (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): Promise<void> | undefined
+}
 
 // The augmentation ships with the plugin: a user writes none of it.
 declare module 'fastify' {

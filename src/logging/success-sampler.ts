@@ -27,16 +27,23 @@ export function createSuccessSampler(options: SuccessSamplerOptions): (kid: stri
   const now = options.now ?? Date.now
   const random = options.random ?? Math.random
   let windowStart = now()
-  let seen = new Set<string>()
+  // kid → client ids seen this window. Two lookups rather than one on a joined string: the
+  // strings come from cached claims, so their hashes are already computed and nothing is built
+  // per request.
+  let seen = new Map<string, Set<string | undefined>>()
+  let pairs = 0
   return (kid, clientId) => {
     const t = now()
     if (t - windowStart >= WINDOW_MS) {
       windowStart = t
-      seen = new Set()
+      seen = new Map()
+      pairs = 0
     }
-    const pair = `${kid}\u0000${clientId ?? ''}`
-    if (!seen.has(pair) && seen.size < MAX_PAIRS) {
-      seen.add(pair)
+    let clients = seen.get(kid)
+    if (clients?.has(clientId) !== true && pairs < MAX_PAIRS) {
+      if (clients === undefined) seen.set(kid, (clients = new Set()))
+      clients.add(clientId)
+      pairs++
       return 'first_use'
     }
     return rate > 0 && random() < rate ? 'sample' : undefined
