@@ -149,7 +149,8 @@ export function composeCbcJwt(options: CbcJwtOptions = {}): CbcJwtParts {
     start: () => (started ??= keyring.start()),
     close: () => (closed ??= keyring.close()),
     ready: () => keyring.ready(),
-    authenticate: async (header, request) => authenticateNow(header, request) as never,
+    // The claims' type is the caller's assertion, as with any JSON: nothing checks it at run time.
+    authenticate: async <Claims extends JwtClaims>(header: AuthorizationHeader, request?: RequestContext) => authenticateNow(header, request) as AuthResult<Claims> | Promise<AuthResult<Claims>>,
     sign: (claims, signOptions = {}) =>
       signWith(keyring.keyset(), claims, signOptions, {
         issuer: config.issuer,

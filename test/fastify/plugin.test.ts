@@ -15,7 +15,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c()
 })
 
-async function appWith(extra: Record<string, unknown> = {}) {
+async function appWith(extra: Record<string, unknown> = {}, moreRoutes?: (app: FastifyInstance) => Promise<void>) {
   const ks = tempKeyset(makeKeyset([key]))
   cleanups.push(ks.cleanup)
   const registry = new Registry()
@@ -27,6 +27,7 @@ async function appWith(extra: Record<string, unknown> = {}) {
   app.get('/me', { onRequest: app.authenticate }, async (request) => ({ sub: request.auth?.claims.sub }))
   app.get('/public', async (request) => ({ auth: request.auth }))
   app.get('/scope-only', { onRequest: app.requireScope('orders:read') }, async () => 'never')
+  await moreRoutes?.(app)
   await app.ready()
   return { app, registry, lines }
 }
@@ -164,5 +165,60 @@ describe('cbc-jwt/fastify', () => {
     const res = await app.inject({ url: '/me', headers: bearer({ padding: 'x'.repeat(9000) }) })
     assert.equal(res.statusCode, 401)
     assert.equal(res.json().reason, 'too_large')
+  })
+})
+
+describe('cbc-jwt/fastify: app.authenticate in each form it is called', () => {
+  /**
+   * An app whose routes count the handler's runs, with an async onSend hook (so a reply is not
+   * finished within the call that sends it) and the hook placed three ways: as a route hook,
+   * wrapped to observe how it continued, and awaited from the user's own async hook.
+   */
+  async function countingApp() {
+    const ran: string[] = []
+    const continued: Array<'at once' | 'promise'> = []
+    const { app } = await appWith({}, async (app) => app.register(async (scope) => {
+      scope.addHook('onSend', async (_request, _reply, payload) => payload)
+      scope.get('/hook', { onRequest: app.authenticate }, async (request) => (ran.push('hook'), request.auth?.claims.sub))
+      scope.get('/observed', {
+        onRequest(request, reply, done) {
+          let doneAtOnce = false
+          const returned = app.authenticate(request, reply, () => {
+            doneAtOnce = true
+            done()
+          })
+          // Never both: fastify would run the rest of the request twice. (A rejection at once
+          // does neither: it answered, and fastify is not told to go on.)
+          assert.ok(!(doneAtOnce && returned instanceof Promise))
+          continued.push(returned instanceof Promise ? 'promise' : 'at once')
+          return returned
+        },
+      }, async (request) => (ran.push('observed'), request.auth?.claims.sub))
+      scope.get('/own-hook', {
+        async preHandler(request, reply) {
+          await app.authenticate(request, reply)
+        },
+      }, async (request) => (ran.push('own-hook'), request.auth?.claims.sub))
+    }))
+    return { app, ran, continued }
+  }
+
+  it('a cached token continues at once, a first ES256 check and every rejection answer the same in every form', async () => {
+    const { app, ran, continued } = await countingApp()
+    const good = bearer({ sub: 'alice' })
+    const forged = { authorization: `${good.authorization.slice(0, -8)}AAAAAAAA` }
+    for (const url of ['/hook', '/observed', '/own-hook']) {
+      const first = await app.inject({ url, headers: bearer({ sub: `first-${url}` }) }) // ES256, not cached: the threadpool
+      assert.deepEqual([first.statusCode, first.body], [200, `first-${url}`], url)
+      const repeat = await app.inject({ url, headers: good })
+      assert.deepEqual([repeat.statusCode, repeat.body], [200, 'alice'], url)
+      const missing = await app.inject({ url })
+      assert.deepEqual([missing.statusCode, missing.json().reason], [401, 'missing'], url)
+      const bad = await app.inject({ url, headers: forged })
+      assert.deepEqual([bad.statusCode, bad.json().reason], [401, 'bad_signature'], url)
+    }
+    assert.deepEqual(ran, ['hook', 'hook', 'observed', 'observed', 'own-hook', 'own-hook'], 'the handler ran for the accepted requests only')
+    // /observed: first check (threadpool) → promise; cached repeat → at once; no token → at once; forged → threadpool.
+    assert.deepEqual(continued, ['promise', 'at once', 'at once', 'promise'])
   })
 })

@@ -5,7 +5,7 @@ import { serviceConfigFromEnv } from '../../src/config.js'
 import { createLogger } from '../../src/server/logger.js'
 import { createService, type Service } from '../../src/server/service.js'
 import { makeKey, makeKeyset, signToken, validClaims } from '../support/keys.js'
-import { parseExposition, series } from '../support/metrics-text.js'
+import { parseExposition, series, valueOf } from '../support/metrics-text.js'
 
 const key = makeKey('ES256', 'k-fwd')
 const cleanups: Array<() => unknown> = []
@@ -41,7 +41,8 @@ describe('forward auth: /v1/auth and below (CONTRACT §7)', () => {
   it('a valid token → 200, empty body, every identity header', async () => {
     const s = await service()
     const claims = validClaims({ sub: 'alice', client_id: 'billing', scope: 'orders:read orders:write' })
-    const res = await s.app.inject({ method: 'GET', url: '/v1/auth', headers: { authorization: `Bearer ${signToken(key, claims)}` } })
+    const authorization = `Bearer ${signToken(key, claims)}`
+    const res = await s.app.inject({ method: 'GET', url: '/v1/auth', headers: { authorization } })
     assert.equal(res.statusCode, 200)
     assert.equal(res.body, '')
     assert.equal(res.headers['x-auth-subject'], 'alice')
@@ -50,6 +51,11 @@ describe('forward auth: /v1/auth and below (CONTRACT §7)', () => {
     assert.equal(res.headers['x-auth-kid'], 'k-fwd')
     assert.equal(res.headers['x-auth-expires'], String(claims.exp))
     assert.equal(res.headers['x-auth-reason'], undefined)
+    // The repeat is answered from the token cache, at once rather than after the threadpool: same answer.
+    const repeat = await s.app.inject({ method: 'GET', url: '/v1/auth', headers: { authorization } })
+    assert.deepEqual([repeat.statusCode, repeat.body], [200, ''])
+    for (const name of ['x-auth-subject', 'x-auth-client-id', 'x-auth-scope', 'x-auth-kid', 'x-auth-expires']) assert.equal(repeat.headers[name], res.headers[name], name)
+    assert.equal(valueOf(parseExposition(await s.metrics.registry.metrics()), 'cbc_jwt_token_cache_hits_total'), 1)
   })
 
   it('any method on any path below /v1/auth (Envoy appends the original path): 200', async () => {
@@ -102,7 +108,8 @@ describe('forward auth: /v1/auth and below (CONTRACT §7)', () => {
   it('a claim the token lacks is an absent header; client id falls back to azp', async () => {
     const s = await service()
     const claims = validClaims({ sub: undefined, client_id: undefined, scope: undefined, azp: 'from-azp' })
-    const res = await s.app.inject({ method: 'GET', url: '/v1/auth', headers: { authorization: `Bearer ${signToken(key, claims)}` } })
+    const authorization = `Bearer ${signToken(key, claims)}`
+    const res = await s.app.inject({ method: 'GET', url: '/v1/auth', headers: { authorization } })
     assert.equal(res.statusCode, 200)
     assert.equal(res.headers['x-auth-subject'], undefined)
     assert.equal(res.headers['x-auth-scope'], undefined)
@@ -112,7 +119,8 @@ describe('forward auth: /v1/auth and below (CONTRACT §7)', () => {
   it('attack: header injection through a claim (CR/LF, control characters) → the header is left out, never passed on', async () => {
     const s = await service()
     const claims = validClaims({ sub: 'alice\r\nX-Admin: true', client_id: 'bob\u0000', azp: 'not-used', scope: ['orders:read', 'x\ny'] })
-    const res = await s.app.inject({ method: 'GET', url: '/v1/auth', headers: { authorization: `Bearer ${signToken(key, claims)}` } })
+    const authorization = `Bearer ${signToken(key, claims)}`
+    const res = await s.app.inject({ method: 'GET', url: '/v1/auth', headers: { authorization } })
     assert.equal(res.statusCode, 200)
     assert.equal(res.headers['x-auth-subject'], undefined)
     assert.equal(res.headers['x-admin'], undefined)

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import crypto from 'node:crypto'
 import { describe, it } from 'node:test'
 import { createTokenCache, estimateEntryBytes, type CachedAcceptance } from '../../src/verifier/token-cache.js'
-import { claimsAt, keysetOf, NOW, verifierAt } from './fixtures.js'
+import { claimsAt, keysetOf, NOW, segment, verifierAt } from './fixtures.js'
 import { makeKey, signToken } from '../support/keys.js'
 import { heapFlood } from '../../bench/token-cache-heap.bench.js'
 
@@ -64,6 +64,23 @@ describe('createTokenCache: bounded by entries and by bytes', () => {
     assert.deepEqual([cache.stats().hits, cache.stats().misses, cache.stats().bytes, cache.stats().entries], [0, 1, 0, 0])
   })
 
+  it('answers only for the exact token: another token with the same last characters is a miss, and takes the slot when stored', () => {
+    const cache = createTokenCache({ maxEntries: 10 })
+    const tail = 's'.repeat(40) // longer than the part of a token that keys its slot
+    const a = `header-a.payload-a.${tail}`
+    const b = `header-b.payload-b.${tail}`
+    const stored = entry(100)
+    cache.store(a, stored)
+    assert.equal(cache.lookup(b), undefined, 'same ending, another token')
+    assert.equal(cache.lookup(a), stored)
+    cache.drop(b) // the caller's own lookup of b missed; dropping it must not free a's slot
+    assert.equal(cache.lookup(a), stored)
+    cache.store(b, entry(200))
+    assert.equal(cache.lookup(a), undefined, 'b took the slot: a is verified again when it comes back')
+    assert.ok(cache.lookup(b))
+    assert.deepEqual([cache.stats().entries, cache.stats().bytes], [1, 200])
+  })
+
   it('refuses a bound that would make it unbounded or useless', () => {
     assert.throws(() => createTokenCache({ maxEntries: 0 }), RangeError)
     assert.throws(() => createTokenCache({ maxEntries: 1.5 }), RangeError)
@@ -100,6 +117,21 @@ describe('verifier with a token cache', () => {
     }
     assert.ok(verifier.tokenCache!.stats().evictions > 250)
     assert.ok(estimateEntryBytes('x'.repeat(8000), 5000) > 8000 + 5000)
+  })
+
+  it('a forged token ending in a cached token\'s signature is bad_signature, and the cached token still hits', async () => {
+    const verifier = verifierAt(NOW)
+    const token = signToken(key, claimsAt())
+    assert.equal((await verifier.verify(token, keyset)).ok, true)
+    const [header, , signature] = token.split('.')
+    const forged = `${header}.${segment(claimsAt(undefined, { sub: 'mallory' }))}.${signature}`
+    const hitsBefore = verifier.tokenCache!.stats().hits
+    const result = await verifier.verify(forged, keyset)
+    assert.deepEqual(result.ok ? 'accepted' : result.reason, 'bad_signature')
+    assert.equal(verifier.tokenCache!.stats().hits, hitsBefore, 'the forgery was not answered from the cache')
+    const again = await verifier.verify(token, keyset)
+    assert.ok(again.ok && again.claims.sub === 'user-1')
+    assert.equal(verifier.tokenCache!.stats().hits, hitsBefore + 1)
   })
 
   it('rejections are never cached', async () => {

@@ -1,7 +1,9 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import { forwardedFor } from '../../core/adapter.js'
 import { authorizationFromRawHeaders } from '../../core/bearer.js'
 import type { CbcJwt } from '../../core/cbc-jwt.js'
+import { authenticateNowOf } from '../../core/immediate.js'
+import type { AuthResult } from '../../core/rejection.js'
 import { identityHeaders } from '../identity-headers.js'
 
 /**
@@ -13,19 +15,26 @@ import { identityHeaders } from '../identity-headers.js'
  * The answer is given in `onRequest`, before Fastify looks at a body: the request being
  * authorised may carry any body with any content type, and none of it is read or parsed.
  */
-export function forwardAuthRoutes(app: FastifyInstance, cbc: Pick<CbcJwt, 'authenticate'>) {
-  const decide = async (request: FastifyRequest, reply: FastifyReply) => {
-    const result = await cbc.authenticate(authorizationFromRawHeaders(request.raw.rawHeaders), {
+export function forwardAuthRoutes(app: FastifyInstance, cbc: CbcJwt) {
+  const authenticateNow = authenticateNowOf(cbc)
+  // A callback hook that never calls `done`: every request is answered here. An answer known at
+  // once is sent at once; one that waits (threadpool, re-read) is a promise fastify waits for.
+  function decide(request: FastifyRequest, reply: FastifyReply, _done: HookHandlerDoneFunction): Promise<FastifyReply> | undefined {
+    const answer = authenticateNow(authorizationFromRawHeaders(request.raw.rawHeaders), {
       remoteAddress: request.socket.remoteAddress,
       forwardedFor: forwardedFor(request.headers['x-forwarded-for']),
     })
-    if (result.ok) {
-      await reply.code(200).headers(identityHeaders(result.kid, result.claims)).header('cache-control', 'no-store').send()
-      return
-    }
-    await reply.code(result.status).headers(result.headers).header('x-auth-reason', result.reason).send(result.body)
+    if (answer instanceof Promise) return answer.then((result) => respond(result, reply))
+    respond(answer, reply)
+    return undefined
   }
   for (const url of ['/v1/auth', '/v1/auth/*']) {
     app.route({ method: app.supportedMethods, url, onRequest: decide, handler: async () => undefined })
   }
+}
+
+/** The reply (a thenable fastify waits on until it is sent). */
+function respond(result: AuthResult, reply: FastifyReply): FastifyReply {
+  if (result.ok) return reply.code(200).headers(identityHeaders(result.kid, result.claims)).header('cache-control', 'no-store').send()
+  return reply.code(result.status).headers(result.headers).header('x-auth-reason', result.reason).send(result.body)
 }
