@@ -6,7 +6,8 @@ import type { IncomingHttpHeaders } from 'node:http'
 import { adapterCore, forwardedFor, type CbcJwtAdapterOptions, type CbcJwtAuth } from '../core/adapter.js'
 import { authorizationFromRawHeaders } from '../core/bearer.js'
 import type { CbcJwt } from '../core/cbc-jwt.js'
-import { REJECTIONS } from '../core/rejection.js'
+import { authenticateNowOf } from '../core/immediate.js'
+import { REJECTIONS, type AuthResult } from '../core/rejection.js'
 import { hasScope, scopeRequirement } from '../core/scope.js'
 
 export type { CbcJwtAuth } from '../core/adapter.js'
@@ -65,25 +66,37 @@ export interface CbcJwtMiddleware {
 export function cbcJwt(options: CbcJwtExpressOptions = {}): CbcJwtMiddleware {
   const { cbc, owned } = adapterCore(options)
   const started = owned ? cbc.start() : Promise.resolve()
+  const authenticateNow = authenticateNowOf(cbc)
+  let isStarted = !owned
+  void started.then(() => (isStarted = true), () => undefined)
+  const check = (req: CbcJwtRequest) =>
+    authenticateNow(authorizationFromRawHeaders(req.rawHeaders), {
+      remoteAddress: req.socket.remoteAddress,
+      forwardedFor: forwardedFor(req.headers['x-forwarded-for']),
+    })
   const middleware = (req: CbcJwtRequest, res: CbcJwtResponse, next: CbcJwtNext): void => {
-    // Promise chains, not async/await: Express 4 does not catch a rejected promise.
-    started
-      .then(() =>
-        cbc.authenticate(authorizationFromRawHeaders(req.rawHeaders), {
-          remoteAddress: req.socket.remoteAddress,
-          forwardedFor: forwardedFor(req.headers['x-forwarded-for']),
-        }),
-      )
-      .then((result) => {
-        if (result.ok) {
-          req.auth = { kid: result.kid, claims: result.claims }
-          next()
-        } else {
-          res.status(result.status).set(result.headers).json(result.body)
-        }
-      }, next)
+    // Promise chains, not async/await: Express 4 does not catch a rejected promise. An answer
+    // known at once (a cached token, a rejection) goes on at once, without a promise.
+    let answer: AuthResult | Promise<AuthResult>
+    try {
+      answer = isStarted ? check(req) : started.then(() => check(req))
+    } catch (err) {
+      next(err)
+      return
+    }
+    if (answer instanceof Promise) answer.then((result) => respond(result, req, res, next), next)
+    else respond(answer, req, res, next)
   }
   return Object.assign(middleware, { cbc, started })
+}
+
+function respond(result: AuthResult, req: CbcJwtRequest, res: CbcJwtResponse, next: CbcJwtNext): void {
+  if (result.ok) {
+    req.auth = { kid: result.kid, claims: result.claims }
+    next()
+  } else {
+    res.status(result.status).set(result.headers).json(result.body)
+  }
 }
 
 /**

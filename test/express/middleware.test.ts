@@ -55,6 +55,18 @@ for (const [name, express] of [['Express 5', express5], ['Express 4', express4]]
       assert.deepEqual(res.json, { sub: 'alice', kid: 'k-express' })
     })
 
+    it('a repeated token: the same answer, next() called at once (from the token cache, no promise)', async () => {
+      const authorization = token({ sub: 'bob' })
+      assert.deepEqual((await get('/api/me', authorization)).json, { sub: 'bob', kid: 'k-express' })
+      assert.deepEqual((await get('/api/me', authorization)).json, { sub: 'bob', kid: 'k-express' })
+      // Called directly, as Express would: next runs before the middleware returns.
+      const req = { rawHeaders: ['Authorization', authorization], headers: {}, socket: { remoteAddress: '127.0.0.1' } } as Parameters<CbcJwtMiddleware>[0]
+      let nextCalled = false
+      mw(req, { status: () => assert.fail('no answer expected') } as never, () => (nextCalled = true))
+      assert.equal(nextCalled, true)
+      assert.equal(req.auth?.claims.sub, 'bob')
+    })
+
     it('no token → 401 of CONTRACT §2, counted on the given registry, logged', async () => {
       const res = await get('/api/me')
       assert.equal(res.status, 401)
