@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { adapterCore, forwardedFor, type CbcJwtAdapterOptions } from '../core/adapter.js'
 import { authorizationFromRawHeaders } from '../core/bearer.js'
@@ -6,6 +6,7 @@ import { authenticateNowOf } from '../core/immediate.js'
 import { REJECTIONS, type AuthResult } from '../core/rejection.js'
 import { hasScope, scopeRequirement } from '../core/scope.js'
 import { CbcJwtError, ERROR_CODES } from '../errors.js'
+import { dualHook } from './dual-hook.js'
 import type { CbcJwtHook } from './types.js'
 
 /** Options of the Fastify plugin: `createCbcJwt`'s, plus `cbc` and `registry`. */
@@ -22,35 +23,19 @@ const plugin: FastifyPluginAsync<CbcJwtFastifyOptions> = async (app: FastifyInst
   app.decorateRequest('auth', null)
 
   const authenticateNow = authenticateNowOf(cbc)
-  /**
-   * Fastify calls it with `done` (a callback hook): a request whose answer is known at once
-   * (a cached acceptance, HMAC, a rejection) continues without a promise; one that waits (a
-   * threadpool check, an unknown kid's re-read) returns a promise instead, and fastify waits
-   * for that. Called with two arguments (from a user's own hook), it always returns a promise.
-   */
-  function authenticate(request: FastifyRequest, reply: FastifyReply): Promise<void>
-  function authenticate(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): Promise<void> | undefined
-  function authenticate(request: FastifyRequest, reply: FastifyReply, done?: HookHandlerDoneFunction): Promise<void> | undefined {
+  const authenticate = dualHook((request, reply) => {
     const answer = authenticateNow(authorizationFromRawHeaders(request.raw.rawHeaders), {
       remoteAddress: request.socket.remoteAddress,
       forwardedFor: forwardedFor(request.headers['x-forwarded-for']),
     })
-    if (done === undefined || answer instanceof Promise) {
-      return Promise.resolve(answer).then(async (result) => {
-        // An async hook that answered must wait for its reply, or fastify would go on to the route.
-        if (!applyAnswer(result, request, reply)) await reply
-      })
-    }
-    // Rejected: the reply is sent and `done` not called, as fastify's callback hooks answer early.
-    if (applyAnswer(answer, request, reply)) done()
-    return undefined
-  }
-  app.decorate('authenticate', authenticate satisfies CbcJwtHook)
+    return answer instanceof Promise ? answer.then((result) => applyAnswer(result, request, reply)) : applyAnswer(answer, request, reply)
+  })
+  app.decorate('authenticate', authenticate)
 
   app.decorate('requireScope', (scope: string): CbcJwtHook => {
     const denial = scopeRequirement(scope)
     let warned = false
-    return async (request: FastifyRequest, reply: FastifyReply) => {
+    return dualHook((request, reply) => {
       const auth = request.auth
       if (!auth) {
         // A route that checks a scope but never authenticated: fail closed, tell the developer once.
@@ -59,11 +44,13 @@ const plugin: FastifyPluginAsync<CbcJwtFastifyOptions> = async (app: FastifyInst
           request.log.warn({ event: 'scope_without_authentication', route: request.routeOptions.url, scope }, 'requireScope ran before app.authenticate: the request is refused (401)')
         }
         const missing = REJECTIONS.missing
-        await reply.code(missing.status).headers(missing.headers).send(missing.body)
-        return
+        void reply.code(missing.status).headers(missing.headers).send(missing.body)
+        return false
       }
-      if (!hasScope(auth.claims, scope)) await reply.code(denial.status).headers(denial.headers).send(denial.body)
-    }
+      if (hasScope(auth.claims, scope)) return true
+      void reply.code(denial.status).headers(denial.headers).send(denial.body)
+      return false
+    })
   })
 
   if (owned) {

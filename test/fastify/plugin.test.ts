@@ -199,11 +199,12 @@ describe('cbc-jwt/fastify: app.authenticate in each form it is called', () => {
           await app.authenticate(request, reply)
         },
       }, async (request) => (ran.push('own-hook'), request.auth?.claims.sub))
+      scope.get('/scoped', { onRequest: [app.authenticate, app.requireScope('orders:read')] }, async (request) => (ran.push('scoped'), request.auth?.claims.sub))
     }))
     return { app, ran, continued }
   }
 
-  it('a cached token continues at once, a first ES256 check and every rejection answer the same in every form', async () => {
+  it('a cached token continues at once, a first ES256 check and every rejection answer the same in every form; a refused scope never reaches the handler', async () => {
     const { app, ran, continued } = await countingApp()
     const good = bearer({ sub: 'alice' })
     const forged = { authorization: `${good.authorization.slice(0, -8)}AAAAAAAA` }
@@ -217,7 +218,10 @@ describe('cbc-jwt/fastify: app.authenticate in each form it is called', () => {
       const bad = await app.inject({ url, headers: forged })
       assert.deepEqual([bad.statusCode, bad.json().reason], [401, 'bad_signature'], url)
     }
-    assert.deepEqual(ran, ['hook', 'hook', 'observed', 'observed', 'own-hook', 'own-hook'], 'the handler ran for the accepted requests only')
+    const lacking = bearer({ sub: 'carol', scope: 'profile:read' })
+    for (let i = 0; i < 2; i++) assert.deepEqual((await app.inject({ url: '/scoped', headers: lacking })).statusCode, 403)
+    assert.equal((await app.inject({ url: '/scoped', headers: bearer({ sub: 'dave', scope: 'orders:read' }) })).body, 'dave')
+    assert.deepEqual(ran, ['hook', 'hook', 'observed', 'observed', 'own-hook', 'own-hook', 'scoped'], 'the handler ran for the accepted requests only')
     // /observed: first check (threadpool) → promise; cached repeat → at once; no token → at once; forged → threadpool.
     assert.deepEqual(continued, ['promise', 'at once', 'at once', 'promise'])
   })
