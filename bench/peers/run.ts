@@ -10,7 +10,8 @@
  *
  * `node --import tsx bench/peers/run.ts` (also part of `npm run bench`). Environment:
  * BENCH_PEER_SECONDS (per contender per round, default 3), BENCH_PEER_ROUNDS (default 3),
- * BENCH_PEER_ALGS (default HS256,ES256,RS256,EdDSA), BENCH_PEER_MODES (default cold,warm).
+ * BENCH_PEER_ALGS (default HS256,ES256,RS256,EdDSA), BENCH_PEER_MODES (default cold,warm),
+ * BENCH_PEER_SAMPLES=1 (print every sample as it is taken).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
@@ -136,7 +137,9 @@ export async function peerRun(alg: TestAlg, mode: 'cold' | 'warm', opts: PeerOpt
       for (let i = 0; i < targets.length; i++) {
         const [target, kind, file] = targets[(i + round * 3) % targets.length]!
         const s = servers.get(kind)!
-        samples.get(target)!.push(await wrk(s.url, opts.seconds, opts.connections, file, s.child.pid!))
+        const sample = await wrk(s.url, opts.seconds, opts.connections, file, s.child.pid!)
+        samples.get(target)!.push(sample)
+        if (process.env.BENCH_PEER_SAMPLES) console.log(`${alg} ${mode} round ${round} ${target}: ${Math.round(sample.rps)} req/s, ${sample.cpuMicrosPerRequest.toFixed(1)} µs CPU/request`)
       }
     }
     return { alg, mode, samples }

@@ -5,7 +5,11 @@ export function whoamiRoute(app: FastifyInstance) {
   app.get('/v1/whoami', { onRequest: app.authenticate }, async (request, reply) => {
     const { kid, claims } = request.auth!
     const { sub, client_id, scope, iat, exp } = claims
+    void reply.header('cache-control', 'no-store')
     // Every field is present; a claim the token lacks is null rather than silently absent.
-    return reply.header('cache-control', 'no-store').send({ sub: sub ?? null, client_id: client_id ?? null, scope: scope ?? null, kid, iat, exp })
+    // The body is returned, not sent: an async handler that returns the reply makes its promise
+    // adopt a thenable, and fastify's `Reply.then` then waits on the response's end — closures
+    // and listeners on every request (≈ 1–2 µs of a cached request's CPU, in a perf profile).
+    return { sub: sub ?? null, client_id: client_id ?? null, scope: scope ?? null, kid, iat, exp }
   })
 }
