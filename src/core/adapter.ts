@@ -1,6 +1,7 @@
+import type { IncomingHttpHeaders } from 'node:http'
 import type { Registry } from 'prom-client'
 import type { JwtClaims } from '../verifier/claims.js'
-import type { CbcJwt } from './cbc-jwt.js'
+import type { CbcJwt, RequestContext } from './cbc-jwt.js'
 import { createCbcJwt } from './compose.js'
 import type { CbcJwtOptions } from './options.js'
 
@@ -35,7 +36,30 @@ export function adapterCore(options: CbcJwtAdapterOptions): { cbc: CbcJwt; owned
   return { cbc, owned: given === undefined }
 }
 
-/** `X-Forwarded-For` as one string (several headers are joined, as proxies would). */
-export function forwardedFor(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value.join(', ') : value
+/** The parts of a Node request (`http.IncomingMessage`, Express's `req`) an origin is read from. */
+export interface NodeRequestLike {
+  socket: { remoteAddress?: string | undefined }
+  headers: IncomingHttpHeaders
+}
+
+/**
+ * Where a request came from, for the log line a rejection (or a sampled acceptance) writes.
+ * The peer address is read at once: once a client has gone, its socket no longer knows it,
+ * and a forger's rejection is logged only when the threadpool answers. `X-Forwarded-For` is
+ * read only when a line is written, which most accepted requests never do.
+ */
+export class RequestOrigin implements RequestContext {
+  readonly remoteAddress: string | undefined
+  readonly #headers: IncomingHttpHeaders
+
+  constructor(request: NodeRequestLike) {
+    this.remoteAddress = request.socket.remoteAddress
+    this.#headers = request.headers
+  }
+
+  /** `X-Forwarded-For` as one string (several headers are joined, as proxies would). */
+  get forwardedFor(): string | undefined {
+    const value = this.#headers['x-forwarded-for']
+    return Array.isArray(value) ? value.join(', ') : value
+  }
 }

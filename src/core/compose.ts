@@ -139,7 +139,8 @@ export function composeCbcJwt(options: CbcJwtOptions = {}): CbcJwtParts {
   function conclude(result: VerifyResult, token: string, request: RequestContext | undefined): AuthResult {
     if (!result.ok) return reject(result.reason, result, request, token)
     accepted(result.kid, result.claims, request)
-    return { ok: true, kid: result.kid, claims: result.claims }
+    // The verifier's result is made for this call and has the same shape: handed on as it is.
+    return result
   }
 
   let started: Promise<void> | undefined

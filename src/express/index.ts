@@ -3,7 +3,7 @@
  * the request and response are described by what the middleware uses, which both versions have.
  */
 import type { IncomingHttpHeaders } from 'node:http'
-import { adapterCore, forwardedFor, type CbcJwtAdapterOptions, type CbcJwtAuth } from '../core/adapter.js'
+import { adapterCore, RequestOrigin, type CbcJwtAdapterOptions, type CbcJwtAuth } from '../core/adapter.js'
 import { authorizationFromRawHeaders } from '../core/bearer.js'
 import type { CbcJwt } from '../core/cbc-jwt.js'
 import { authenticateNowOf } from '../core/immediate.js'
@@ -70,10 +70,7 @@ export function cbcJwt(options: CbcJwtExpressOptions = {}): CbcJwtMiddleware {
   let isStarted = !owned
   void started.then(() => (isStarted = true), () => undefined)
   const check = (req: CbcJwtRequest) =>
-    authenticateNow(authorizationFromRawHeaders(req.rawHeaders), {
-      remoteAddress: req.socket.remoteAddress,
-      forwardedFor: forwardedFor(req.headers['x-forwarded-for']),
-    })
+    authenticateNow(authorizationFromRawHeaders(req.rawHeaders), new RequestOrigin(req))
   const middleware = (req: CbcJwtRequest, res: CbcJwtResponse, next: CbcJwtNext): void => {
     // Promise chains, not async/await: Express 4 does not catch a rejected promise. An answer
     // known at once (a cached token, a rejection) goes on at once, without a promise.

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { adapterCore, forwardedFor, type CbcJwtAdapterOptions } from '../core/adapter.js'
+import { adapterCore, RequestOrigin, type CbcJwtAdapterOptions } from '../core/adapter.js'
 import { authorizationFromRawHeaders } from '../core/bearer.js'
 import { authenticateNowOf } from '../core/immediate.js'
 import { REJECTIONS, type AuthResult } from '../core/rejection.js'
@@ -24,10 +24,7 @@ const plugin: FastifyPluginAsync<CbcJwtFastifyOptions> = async (app: FastifyInst
 
   const authenticateNow = authenticateNowOf(cbc)
   const authenticate = dualHook((request, reply) => {
-    const answer = authenticateNow(authorizationFromRawHeaders(request.raw.rawHeaders), {
-      remoteAddress: request.socket.remoteAddress,
-      forwardedFor: forwardedFor(request.headers['x-forwarded-for']),
-    })
+    const answer = authenticateNow(authorizationFromRawHeaders(request.raw.rawHeaders), new RequestOrigin(request.raw))
     return answer instanceof Promise ? answer.then((result) => applyAnswer(result, request, reply)) : applyAnswer(answer, request, reply)
   })
   app.decorate('authenticate', authenticate)

@@ -10,7 +10,9 @@ import { createFileBackend } from '../../src/backends/file-backend.js'
 import { DEFAULTS, type ServiceConfig } from '../../src/config.js'
 import { createLogger } from '../../src/server/logger.js'
 import { createService, type Service } from '../../src/server/service.js'
+import fc from 'fast-check'
 import { makeKey, makeKeyset, signToken, validClaims } from '../support/keys.js'
+import { fuzzParameters } from '../support/fuzz.js'
 import { waitFor } from '../support/wait.js'
 
 const COOLDOWN_SECONDS = 10
@@ -235,5 +237,27 @@ describe('HTTP server settings', () => {
     assert.equal(res.headers.get('keep-alive'), 'timeout=72')
     assert.equal(service.app.server.keepAliveTimeout, 72_000)
     assert.equal((service.app.server as { maxHeaderSize?: number }).maxHeaderSize, 64 * 1024)
+  })
+})
+
+describe('/v1/whoami body', () => {
+  it('is, byte for byte, JSON.stringify of { sub, client_id, scope, kid, iat, exp } for any JSON the token holds (property)', async () => {
+    const key = makeKey('HS256', 'k-body')
+    const file = tempKeysetFile(makeKeyset([key]))
+    const service = serviceOn(file, createFileBackend(file))
+    await service.keyring.start()
+    const claim = fc.option(fc.jsonValue({ maxDepth: 2 }), { nil: undefined })
+    await fc.assert(
+      fc.asyncProperty(claim, claim, claim, async (sub, clientId, scope) => {
+        const claims = validClaims({ sub, client_id: clientId, scope })
+        for (const [name, value] of Object.entries({ sub, client_id: clientId, scope })) if (value === undefined) delete claims[name]
+        const res = await whoami(service, signToken(key, claims))
+        assert.equal(res.statusCode, 200, res.body)
+        const expected = { sub: sub ?? null, client_id: clientId ?? null, scope: scope ?? null, kid: 'k-body', iat: claims.iat, exp: claims.exp }
+        assert.equal(res.body, JSON.stringify(expected))
+        assert.equal(res.headers['cache-control'], 'no-store')
+      }),
+      fuzzParameters(150),
+    )
   })
 })

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
-import { forwardedFor } from '../../core/adapter.js'
+import { RequestOrigin } from '../../core/adapter.js'
 import { authorizationFromRawHeaders } from '../../core/bearer.js'
 import type { CbcJwt } from '../../core/cbc-jwt.js'
 import { authenticateNowOf } from '../../core/immediate.js'
@@ -20,10 +20,7 @@ export function forwardAuthRoutes(app: FastifyInstance, cbc: CbcJwt) {
   // A callback hook that never calls `done`: every request is answered here. An answer known at
   // once is sent at once; one that waits (threadpool, re-read) is a promise fastify waits for.
   function decide(request: FastifyRequest, reply: FastifyReply, _done: HookHandlerDoneFunction): Promise<FastifyReply> | undefined {
-    const answer = authenticateNow(authorizationFromRawHeaders(request.raw.rawHeaders), {
-      remoteAddress: request.socket.remoteAddress,
-      forwardedFor: forwardedFor(request.headers['x-forwarded-for']),
-    })
+    const answer = authenticateNow(authorizationFromRawHeaders(request.raw.rawHeaders), new RequestOrigin(request.raw))
     if (answer instanceof Promise) return answer.then((result) => respond(result, reply))
     respond(answer, reply)
     return undefined

