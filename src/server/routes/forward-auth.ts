@@ -1,9 +1,10 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
+import type { FastifyInstance, FastifyReply } from 'fastify'
 import { RequestOrigin } from '../../core/adapter.js'
 import { authorizationFromRawHeaders } from '../../core/bearer.js'
 import type { CbcJwt } from '../../core/cbc-jwt.js'
 import { authenticateNowOf } from '../../core/immediate.js'
 import type { AuthResult } from '../../core/rejection.js'
+import { dualHook } from '../../fastify/dual-hook.js'
 import { identityHeaders } from '../identity-headers.js'
 
 /**
@@ -17,21 +18,20 @@ import { identityHeaders } from '../identity-headers.js'
  */
 export function forwardAuthRoutes(app: FastifyInstance, cbc: CbcJwt) {
   const authenticateNow = authenticateNowOf(cbc)
-  // A callback hook that never calls `done`: every request is answered here. An answer known at
-  // once is sent at once; one that waits (threadpool, re-read) is a promise fastify waits for.
-  function decide(request: FastifyRequest, reply: FastifyReply, _done: HookHandlerDoneFunction): Promise<FastifyReply> | undefined {
+  // Every request is answered here (the hook never lets one go on): at once when the answer is
+  // known, after the wait otherwise.
+  const decide = dualHook((request, reply) => {
     const answer = authenticateNow(authorizationFromRawHeaders(request.raw.rawHeaders), new RequestOrigin(request.raw))
-    if (answer instanceof Promise) return answer.then((result) => respond(result, reply))
-    respond(answer, reply)
-    return undefined
-  }
+    return answer instanceof Promise ? answer.then((result) => respond(result, reply)) : respond(answer, reply)
+  })
   for (const url of ['/v1/auth', '/v1/auth/*']) {
     app.route({ method: app.supportedMethods, url, onRequest: decide, handler: async () => undefined })
   }
 }
 
-/** The reply (a thenable fastify waits on until it is sent). */
-function respond(result: AuthResult, reply: FastifyReply): FastifyReply {
-  if (result.ok) return reply.code(200).headers(identityHeaders(result.kid, result.claims)).header('cache-control', 'no-store').send()
-  return reply.code(result.status).headers(result.headers).header('x-auth-reason', result.reason).send(result.body)
+/** Sends the answer; the request never goes on to the (empty) handler. */
+function respond(result: AuthResult, reply: FastifyReply): false {
+  if (result.ok) void reply.code(200).headers(identityHeaders(result.kid, result.claims)).header('cache-control', 'no-store').send()
+  else void reply.code(result.status).headers(result.headers).header('x-auth-reason', result.reason).send(result.body)
+  return false
 }
