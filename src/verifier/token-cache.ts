@@ -97,7 +97,7 @@ export function createTokenCache(options: TokenCacheOptions): TokenCache {
     const slot = map.get(key)
     if (slot === undefined) return
     map.delete(key)
-    bytes -= slot.entry.bytes
+    bytes -= slot.bytes
   }
 
   function evictOne(): void {
@@ -107,7 +107,7 @@ export function createTokenCache(options: TokenCacheOptions): TokenCache {
       const [key, slot] = map.entries().next().value as [number, Slot]
       map.delete(key)
       if (!slot.used) {
-        bytes -= slot.entry.bytes
+        bytes -= slot.bytes
         evictions++
         return
       }
@@ -126,7 +126,7 @@ export function createTokenCache(options: TokenCacheOptions): TokenCache {
       }
       hits++
       slot.used = true
-      return slot.entry
+      return slot
     },
     drop(token) {
       // The caller found the entry stale: it was counted as a hit, it is a miss.
@@ -144,7 +144,8 @@ export function createTokenCache(options: TokenCacheOptions): TokenCache {
       // Room first, then the new entry: it lands behind every entry the walk moved, so it is
       // never the one evicted to make room for itself.
       while (map.size > 0 && (map.size + 1 > maxEntries || bytes + entry.bytes > maxBytes)) evictOne()
-      map.set(key, { token, entry, used: false })
+      // One object per token, the acceptance copied in: a hit then reads one object, not two.
+      map.set(key, { token, kid: entry.kid, alg: entry.alg, verifyKey: entry.verifyKey, claims: entry.claims, bytes: entry.bytes, used: false })
       bytes += entry.bytes
     },
     clear() {
@@ -174,10 +175,8 @@ function slotKey(token: string): number {
   return key & 0x3fffffff
 }
 
-/** A cached acceptance and its CLOCK mark: used since it was stored or last passed over. */
-interface Slot {
-  /** The exact token the acceptance is for. */
+/** A cached acceptance, the exact token it is for, and its CLOCK mark: used since it was stored or last passed over. */
+interface Slot extends CachedAcceptance {
   readonly token: string
-  readonly entry: CachedAcceptance
   used: boolean
 }

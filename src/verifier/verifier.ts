@@ -26,7 +26,8 @@ export interface VerifierOptions {
   /**
    * Size of the verified-token cache (CONTRACT §8): repeats of an accepted token skip the
    * signature check, never the checks that can change (key still loaded with the same
-   * material, `not_after`, `exp`, `nbf`, `iat`, `revoked_before`, `iss`, `aud`). `0` turns it off.
+   * material, `not_after`, `exp`, `nbf`, `iat`, `revoked_before`); `iss` and `aud` cannot
+   * change for a verifier, whose cache is its own. `0` turns it off.
    * @default 10000
    */
   tokenCacheEntries?: number | undefined
@@ -97,14 +98,27 @@ export function createVerifier(options: VerifierOptions): Verifier {
   // never be answered under another configuration.
   const cache = cacheEntries > 0 ? createTokenCache({ maxEntries: cacheEntries, maxBytes: options.tokenCacheMaxBytes }) : undefined
 
-  /** The checks after the signature that depend on time, the keyset or configuration. */
-  const claimsProblem = (claims: JwtClaims, nowMs: number, keyset: LoadedKeyset): AuthFailureReason | undefined => {
+  /**
+   * The checks after the signature that can change while a token is cached: time and the
+   * keyset's `revoked_before`. The caller has checked the key (loaded, same material, before
+   * `not_after`).
+   */
+  const timeProblem = (claims: JwtClaims, nowMs: number, keyset: LoadedKeyset): AuthFailureReason | undefined => {
     const { exp, iat, nbf } = claims
     const nowSeconds = nowMs / 1000
     if (nowSeconds >= exp + leeway) return 'expired'
     if ((nbf !== undefined && nowSeconds + leeway < (nbf as number)) || iat > nowSeconds + leeway) return 'not_yet_valid'
     // No leeway here: "issued before the spike" must mean exactly that.
     if (keyset.revokedBefore !== undefined && iat < keyset.revokedBefore) return 'revoked'
+    return undefined
+  }
+
+  /**
+   * `iss` and `aud`: the claims are frozen and this verifier's issuer and audience never change,
+   * so an acceptance never needs these again (its cache is private to this verifier). A hit
+   * skips them, and with them two reads of memory a busy server no longer has at hand.
+   */
+  const partyProblem = (claims: JwtClaims): AuthFailureReason | undefined => {
     if (claims.iss !== issuer) return 'bad_issuer'
     const aud = claims.aud
     if (!(aud === audience || (Array.isArray(aud) && aud.includes(audience)))) return 'bad_audience'
@@ -129,12 +143,14 @@ export function createVerifier(options: VerifierOptions): Verifier {
     }
     // Time-independent, so a cached acceptance never needs it again.
     if (exp - iat > maxLifetime + leeway) return fail('malformed', kid, claims)
-    const problem = claimsProblem(claims, nowMs, keyset)
+    const problem = timeProblem(claims, nowMs, keyset) ?? partyProblem(claims)
     if (problem !== undefined) return fail(problem, kid, claims)
     // Frozen: a cached acceptance hands the same claims to every repeat of the token.
     deepFreeze(claims)
-    cache?.store(token, { kid, alg: key.alg, verifyKey: key.verifyKey, claims, bytes: estimateEntryBytes(token, dot2 - dot1 - 1) })
-    return { ok: true, kid, claims }
+    // The key's own kid string (the same text as the token's): every repeat then reads one
+    // shared string rather than one parsed from each token.
+    cache?.store(token, { kid: key.kid, alg: key.alg, verifyKey: key.verifyKey, claims, bytes: estimateEntryBytes(token, dot2 - dot1 - 1) })
+    return { ok: true, kid: key.kid, claims }
   }
 
   return {
@@ -147,8 +163,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
       }
       const cached = cache?.lookup(token)
       if (cached !== undefined) {
-        // A repeat of an accepted token: the signature is not checked again, everything else
-        // is. Any doubt (key gone, material changed, past not_after, a time check, revocation)
+        // A repeat of an accepted token: the signature is not checked again, nor are `iss` and
+        // `aud` (see partyProblem); everything else is. Any doubt (key gone, material changed, past not_after, a time check, revocation)
         // falls through to the full path, which then gives the exact answer.
         const key = keyset?.keys.get(cached.kid)
         const nowMs = now()
@@ -157,7 +173,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
           key.verifyKey === cached.verifyKey &&
           key.alg === cached.alg &&
           (key.notAfter === undefined || nowMs < key.notAfter) &&
-          claimsProblem(cached.claims, nowMs, keyset!) === undefined
+          timeProblem(cached.claims, nowMs, keyset!) === undefined
         ) {
           return { ok: true, kid: cached.kid, claims: cached.claims }
         }
