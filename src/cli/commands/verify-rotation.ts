@@ -24,7 +24,6 @@ const OPTIONS = {
 const DEFAULT_MAX_AGE_MS = 10 * 60_000
 const RETRY_INTERVAL_MS = 1000
 
-export type { CheckItem }
 
 export const verifyRotationCommand: Command = {
   name: 'verify-rotation',
