@@ -33,18 +33,36 @@ export function signatureCheckFor(key: LoadedKey, threadpool: readonly Signature
   const checks = async ? offloaded : inline
   let check = checks.get(key)
   if (!check) {
-    check = buildCheck(key, async ? verifyOnThreadpool : crypto.verify)
+    check = buildCheck(key, async ? verifyOnThreadpool : verifyInline)
     checks.set(key, check)
   }
   return check
 }
 
-type PublicKeyVerify = (hash: string | null | undefined, data: Buffer, key: crypto.KeyObject | crypto.VerifyKeyObjectInput, signature: Buffer) => boolean | Promise<boolean>
+type PublicKeyVerify = (hash: string | null, input: string, key: crypto.KeyObject | crypto.VerifyKeyObjectInput, signature: Buffer) => boolean | Promise<boolean>
+
+/**
+ * A public-key check on this thread. With a digest, through a `Verify` (digest the input, then
+ * check): the same OpenSSL verification as the one-shot `crypto.verify`, measured ≈ 1 µs
+ * cheaper per call (ES256 55.0 against 56.1 µs, RS256 19.9 against 21.1 µs; docs/performance.md),
+ * and the input is hashed from the string with no Buffer made of it. EdDSA hashes inside the
+ * signature scheme and has only the one-shot form.
+ */
+function verifyInline(hash: string | null, input: string, key: crypto.KeyObject | crypto.VerifyKeyObjectInput, signature: Buffer): boolean {
+  if (hash === null) return crypto.verify(null, Buffer.from(input), key, signature)
+  try {
+    return crypto.createVerify(hash).update(input).verify(key, signature)
+  } catch {
+    // `Verify` throws where the one-shot form answers false (an ECDSA signature of the wrong
+    // length, which the length check before it already refuses): a failed check either way.
+    return false
+  }
+}
 
 /** `crypto.verify` on the libuv threadpool. An error (a signature OpenSSL cannot parse) is a failed check, as inline. */
-function verifyOnThreadpool(hash: string | null | undefined, data: Buffer, key: crypto.KeyObject | crypto.VerifyKeyObjectInput, signature: Buffer): Promise<boolean> {
+function verifyOnThreadpool(hash: string | null, input: string, key: crypto.KeyObject | crypto.VerifyKeyObjectInput, signature: Buffer): Promise<boolean> {
   return new Promise((resolve) => {
-    crypto.verify(hash, data, key, signature, (err, ok) => resolve(err === null && ok))
+    crypto.verify(hash, Buffer.from(input), key, signature, (err, ok) => resolve(err === null && ok))
   })
 }
 
@@ -64,7 +82,7 @@ function buildCheck(key: LoadedKey, verify: PublicKeyVerify): SignatureCheck {
       // JWS carries r‖s (IEEE P1363), not DER; a wrong length is rejected before OpenSSL sees it.
       const options = { key: verifyKey, dsaEncoding: 'ieee-p1363' as const }
       const bytes = spec.signatureBytes!
-      return (input, signature) => signature.length === bytes && verify(hash, Buffer.from(input), options, signature)
+      return (input, signature) => signature.length === bytes && verify(hash, input, options, signature)
     }
     case 'rsa-pss': {
       // RFC 7518 §3.5: MGF1 with the same hash and a salt as long as the digest. The signature is
@@ -72,14 +90,14 @@ function buildCheck(key: LoadedKey, verify: PublicKeyVerify): SignatureCheck {
       // which would give one token two strings.
       const options = { key: verifyKey, padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: crypto.constants.RSA_PSS_SALTLEN_DIGEST }
       const bytes = rsaModulusBytes(key)
-      return (input, signature) => signature.length === bytes && verify(hash, Buffer.from(input), options, signature)
+      return (input, signature) => signature.length === bytes && verify(hash, input, options, signature)
     }
     case 'rsa': {
       const bytes = rsaModulusBytes(key)
-      return (input, signature) => signature.length === bytes && verify(hash, Buffer.from(input), verifyKey, signature)
+      return (input, signature) => signature.length === bytes && verify(hash, input, verifyKey, signature)
     }
     case 'eddsa':
-      return (input, signature) => verify(hash, Buffer.from(input), verifyKey, signature)
+      return (input, signature) => verify(hash, input, verifyKey, signature)
   }
 }
 
