@@ -9,13 +9,17 @@ describe('signature checks on the threadpool: same answers, only later', () => {
   const inline = verifierAt(undefined, { tokenCacheEntries: 0, threadpoolFamilies: [] })
 
   for (const [alg, key] of Object.entries(byAlg)) {
-    it(`${alg}: a good token, a forged signature, a truncated one and an expired one get the same answer both ways`, async () => {
+    it(`${alg}: a good token, a forged signature, a truncated one, impossible ones and an expired one get the same answer both ways`, async () => {
       const good = signToken(key, claimsAt())
       const sig = Buffer.from(good.split('.')[2]!, 'base64url')
       const tokens = [
         good,
         withSignature(good, Buffer.from(sig.map((b, i) => (i === 3 ? b ^ 1 : b)))),
         withSignature(good, sig.subarray(0, sig.length - 1)),
+        // Right length, impossible values (r = s = 0; r, s ≥ the group order; m ≥ n for RSA):
+        // the inline check (a `Verify`) and the threadpool's (one-shot) must both say no.
+        withSignature(good, Buffer.alloc(sig.length)),
+        withSignature(good, Buffer.alloc(sig.length, 0xff)),
         signToken(key, claimsAt(undefined, { exp: 1 })),
       ]
       // ES* and PS* go to the threadpool; HMAC, EdDSA and RS* stay on the event loop (measured).
