@@ -1,9 +1,12 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Registry } from 'prom-client'
 import type { JwtClaims } from '../verifier/claims.js'
+import { authorizationFromRawHeaders } from './bearer.js'
 import type { CbcJwt, RequestContext } from './cbc-jwt.js'
 import { createCbcJwt } from './compose.js'
+import { authenticateNowOf } from './immediate.js'
 import type { CbcJwtOptions } from './options.js'
+import type { AuthResult } from './rejection.js'
 
 /** What a framework adapter puts on an authenticated request (`request.auth`, `req.auth`). */
 export interface CbcJwtAuth<Claims extends JwtClaims = JwtClaims> {
@@ -36,10 +39,21 @@ export function adapterCore(options: CbcJwtAdapterOptions): { cbc: CbcJwt; owned
   return { cbc, owned: given === undefined }
 }
 
-/** The parts of a Node request (`http.IncomingMessage`, Express's `req`) an origin is read from. */
+/** The parts of a Node request (`http.IncomingMessage`, Express's `req`) an adapter reads. */
 export interface NodeRequestLike {
+  rawHeaders: readonly string[]
   socket: { remoteAddress?: string | undefined }
   headers: IncomingHttpHeaders
+}
+
+/**
+ * How every adapter asks: a Node request in, its answer out — at once when it is known, a
+ * promise only when it has to wait (immediate.ts). The credential is read from the raw headers
+ * (two `Authorization` headers are refused, never one picked), the origin for the log line.
+ */
+export function nodeRequestAuthenticator(cbc: CbcJwt): (request: NodeRequestLike) => AuthResult | Promise<AuthResult> {
+  const authenticateNow = authenticateNowOf(cbc)
+  return (request) => authenticateNow(authorizationFromRawHeaders(request.rawHeaders), new RequestOrigin(request))
 }
 
 /**
@@ -48,7 +62,7 @@ export interface NodeRequestLike {
  * and a forger's rejection is logged only when the threadpool answers. `X-Forwarded-For` is
  * read only when a line is written, which most accepted requests never do.
  */
-export class RequestOrigin implements RequestContext {
+class RequestOrigin implements RequestContext {
   readonly remoteAddress: string | undefined
   readonly #headers: IncomingHttpHeaders
 

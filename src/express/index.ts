@@ -3,10 +3,8 @@
  * the request and response are described by what the middleware uses, which both versions have.
  */
 import type { IncomingHttpHeaders } from 'node:http'
-import { adapterCore, RequestOrigin, type CbcJwtAdapterOptions, type CbcJwtAuth } from '../core/adapter.js'
-import { authorizationFromRawHeaders } from '../core/bearer.js'
+import { adapterCore, nodeRequestAuthenticator, type CbcJwtAdapterOptions, type CbcJwtAuth } from '../core/adapter.js'
 import type { CbcJwt } from '../core/cbc-jwt.js'
-import { authenticateNowOf } from '../core/immediate.js'
 import { REJECTIONS, type AuthResult } from '../core/rejection.js'
 import { hasScope, scopeRequirement } from '../core/scope.js'
 
@@ -66,11 +64,9 @@ export interface CbcJwtMiddleware {
 export function cbcJwt(options: CbcJwtExpressOptions = {}): CbcJwtMiddleware {
   const { cbc, owned } = adapterCore(options)
   const started = owned ? cbc.start() : Promise.resolve()
-  const authenticateNow = authenticateNowOf(cbc)
+  const check = nodeRequestAuthenticator(cbc)
   let isStarted = !owned
   void started.then(() => (isStarted = true), () => undefined)
-  const check = (req: CbcJwtRequest) =>
-    authenticateNow(authorizationFromRawHeaders(req.rawHeaders), new RequestOrigin(req))
   const middleware = (req: CbcJwtRequest, res: CbcJwtResponse, next: CbcJwtNext): void => {
     // Promise chains, not async/await: Express 4 does not catch a rejected promise. An answer
     // known at once (a cached token, a rejection) goes on at once, without a promise.

@@ -1,8 +1,6 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { adapterCore, RequestOrigin, type CbcJwtAdapterOptions } from '../core/adapter.js'
-import { authorizationFromRawHeaders } from '../core/bearer.js'
-import { authenticateNowOf } from '../core/immediate.js'
+import { adapterCore, nodeRequestAuthenticator, type CbcJwtAdapterOptions } from '../core/adapter.js'
 import { REJECTIONS, type AuthResult } from '../core/rejection.js'
 import { hasScope, scopeRequirement } from '../core/scope.js'
 import { CbcJwtError, ERROR_CODES } from '../errors.js'
@@ -22,9 +20,9 @@ const plugin: FastifyPluginAsync<CbcJwtFastifyOptions> = async (app: FastifyInst
   app.decorate('cbcJwt', cbc)
   app.decorateRequest('auth', null)
 
-  const authenticateNow = authenticateNowOf(cbc)
+  const authenticateRequest = nodeRequestAuthenticator(cbc)
   const authenticate = dualHook((request, reply) => {
-    const answer = authenticateNow(authorizationFromRawHeaders(request.raw.rawHeaders), new RequestOrigin(request.raw))
+    const answer = authenticateRequest(request.raw)
     return answer instanceof Promise ? answer.then((result) => applyAnswer(result, request, reply)) : applyAnswer(answer, request, reply)
   })
   app.decorate('authenticate', authenticate)

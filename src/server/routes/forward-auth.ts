@@ -1,8 +1,6 @@
 import type { FastifyInstance, FastifyReply } from 'fastify'
-import { RequestOrigin } from '../../core/adapter.js'
-import { authorizationFromRawHeaders } from '../../core/bearer.js'
+import { nodeRequestAuthenticator } from '../../core/adapter.js'
 import type { CbcJwt } from '../../core/cbc-jwt.js'
-import { authenticateNowOf } from '../../core/immediate.js'
 import type { AuthResult } from '../../core/rejection.js'
 import { dualHook } from '../../fastify/dual-hook.js'
 import { identityHeaders } from '../identity-headers.js'
@@ -17,11 +15,11 @@ import { identityHeaders } from '../identity-headers.js'
  * authorised may carry any body with any content type, and none of it is read or parsed.
  */
 export function forwardAuthRoutes(app: FastifyInstance, cbc: CbcJwt) {
-  const authenticateNow = authenticateNowOf(cbc)
+  const authenticateRequest = nodeRequestAuthenticator(cbc)
   // Every request is answered here (the hook never lets one go on): at once when the answer is
   // known, after the wait otherwise.
   const decide = dualHook((request, reply) => {
-    const answer = authenticateNow(authorizationFromRawHeaders(request.raw.rawHeaders), new RequestOrigin(request.raw))
+    const answer = authenticateRequest(request.raw)
     return answer instanceof Promise ? answer.then((result) => respond(result, reply)) : respond(answer, reply)
   })
   for (const url of ['/v1/auth', '/v1/auth/*']) {
