@@ -39,4 +39,4 @@ USER 65532:65532
 EXPOSE 8000
 # The base image's entrypoint is node; SIGTERM reaches it directly (no shell in between) and
 # the service closes cleanly. There is no HEALTHCHECK: the orchestrator probes /healthz and /readyz.
-CMD ["/app/node_modules/cbc-jwt/dist/cli/main.js", "serve"]
+CMD ["/app/node_modules/cbc-jwt/dist/ops/cli/main.js", "serve"]

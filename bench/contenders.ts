@@ -1,8 +1,8 @@
 import crypto from 'node:crypto'
 import { createVerifier as createFastJwtVerifier } from 'fast-jwt'
 import { importJWK, jwtVerify } from 'jose'
-import { DEFAULTS } from '../src/config.js'
-import { createVerifier } from '../src/verifier/verifier.js'
+import { DEFAULTS } from '../src/lib/config.js'
+import { createVerifier } from '../src/lib/verifier/verifier.js'
 import { AUDIENCE, ISSUER, type Fixture } from './fixtures.js'
 
 /** One verifier under test. `verify` returns something truthy for an accepted token. */

@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto'
-import { loadKeyset, type LoadedKeyset } from '../src/keyset/load.js'
+import { loadKeyset, type LoadedKeyset } from '../src/lib/keyset/load.js'
 import { makeKey, makeKeyset, signToken, type TestAlg, type TestKey } from '../test/support/keys.js'
 
 /** The algorithms the benchmark compares: one per family the service is deployed with. */

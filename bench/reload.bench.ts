@@ -7,7 +7,7 @@
  * (default 50), BENCH_RELOAD_REPS (default 9).
  */
 import crypto from 'node:crypto'
-import { loadKeyset, loadKeysetYielding, parseKeysetText, type LoadedKeyset } from '../src/keyset/load.js'
+import { loadKeyset, loadKeysetYielding, parseKeysetText, type LoadedKeyset } from '../src/lib/keyset/load.js'
 import { makeKeyset, type TestAlg, type TestKey } from '../test/support/keys.js'
 import { median, table } from './measure.js'
 

@@ -8,8 +8,8 @@
  *
  * `node --import tsx bench/token-cache-heap.bench.ts` (also part of `npm run bench`).
  */
-import { loadKeyset } from '../src/keyset/load.js'
-import { createVerifier } from '../src/verifier/verifier.js'
+import { loadKeyset } from '../src/lib/keyset/load.js'
+import { createVerifier } from '../src/lib/verifier/verifier.js'
 import { makeKey, makeKeyset, signToken } from '../test/support/keys.js'
 import { AUDIENCE, benchClaims, ISSUER } from './fixtures.js'
 import { gc, table } from './measure.js'

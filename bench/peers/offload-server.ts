@@ -5,9 +5,9 @@
  */
 import fs from 'node:fs'
 import Fastify from 'fastify'
-import { DEFAULTS } from '../../src/config.js'
-import { loadKeyset } from '../../src/keyset/load.js'
-import { createVerifier } from '../../src/verifier/verifier.js'
+import { DEFAULTS } from '../../src/lib/config.js'
+import { loadKeyset } from '../../src/lib/keyset/load.js'
+import { createVerifier } from '../../src/lib/verifier/verifier.js'
 
 const [file, mode] = process.argv.slice(2) as [string, string]
 const keyset = loadKeyset(JSON.parse(fs.readFileSync(file, 'utf8')))

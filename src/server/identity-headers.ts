@@ -1,4 +1,4 @@
-import type { JwtClaims } from '../verifier/claims.js'
+import type { JwtClaims } from '../lib/verifier/claims.js'
 
 /**
  * A header value that is safe to pass on: printable ASCII, no control characters or line

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /** `npm start`: the service, configured by the environment (CONTRACT §2). */
-import { createBackendFromConfig } from '../backends/from-config.js'
-import { serviceConfigFromEnv } from '../config.js'
-import { CbcJwtError } from '../errors.js'
+import { createBackendFromConfig } from '../lib/backends/from-config.js'
+import { serviceConfigFromEnv } from '../lib/config.js'
+import { CbcJwtError } from '../lib/errors.js'
 import { listenErrorMessage } from './listen-error.js'
 import { createLogger } from './logger.js'
 import { createService } from './service.js'

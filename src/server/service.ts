@@ -1,11 +1,11 @@
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
-import type { KeysetBackend } from '../backends/backend.js'
-import type { ServiceConfig } from '../config.js'
-import type { CbcJwt } from '../core/cbc-jwt.js'
-import { composeCbcJwt } from '../core/compose.js'
-import type { Keyring } from '../keyring/keyring.js'
-import type { Metrics } from '../metrics/metrics.js'
+import type { KeysetBackend } from '../lib/backends/backend.js'
+import type { ServiceConfig } from '../lib/config.js'
+import type { CbcJwt } from '../lib/core/cbc-jwt.js'
+import { composeCbcJwt } from '../lib/core/compose.js'
+import type { Keyring } from '../lib/keyring/keyring.js'
+import type { Metrics } from '../lib/metrics/metrics.js'
 import { buildApp } from './app.js'
 
 export interface Service {

@@ -11,7 +11,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { describe, test } from 'node:test'
 import YAML from 'yaml'
-import { METRIC_NAMES } from '../../src/metrics/names.js'
+import { METRIC_NAMES } from '../../src/lib/metrics/names.js'
 import { PROJECT_ROOT } from '../support/service.js'
 
 const DASHBOARD_FILE = path.join(PROJECT_ROOT, 'deploy/grafana/cbc-jwt-dashboard.json')
@@ -108,7 +108,7 @@ describe('Grafana dashboard', () => {
     for (const { panel, expr } of dashboardQueries()) {
       const names = metricNames(expr)
       assert.ok(names.length > 0, `${panel}: ${expr} selects no metric`)
-      for (const name of names) assert.ok(QUERYABLE.has(name), `${panel}: ${name} is not a metric of src/metrics/names.ts (nor up)`)
+      for (const name of names) assert.ok(QUERYABLE.has(name), `${panel}: ${name} is not a metric of src/lib/metrics/names.ts (nor up)`)
     }
     for (const v of loadDashboard().templating.list.filter((v) => v.type === 'query')) {
       const q = typeof v.query === 'string' ? v.query : v.query!.query

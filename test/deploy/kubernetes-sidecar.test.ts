@@ -9,7 +9,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import YAML from 'yaml'
-import { serviceConfigFromEnv } from '../../src/config.js'
+import { serviceConfigFromEnv } from '../../src/lib/config.js'
 import { PROJECT_ROOT } from '../support/service.js'
 
 type Obj = Record<string, any>
@@ -87,7 +87,7 @@ describe('Kubernetes sidecar manifests: agree with the service and the tested ga
   const cbcPort = CBC.ports.find((p: Obj) => p.name === 'cbc-jwt').containerPort
 
   test('the sidecar is configured by variables the code reads, on its container port', () => {
-    const source = fs.readFileSync(path.join(PROJECT_ROOT, 'src/config.ts'), 'utf8')
+    const source = fs.readFileSync(path.join(PROJECT_ROOT, 'src/lib/config.ts'), 'utf8')
     for (const name of Object.keys(env)) assert.match(source, new RegExp(`\\b${name}\\b`), name)
     assert.equal(config.port, cbcPort)
     assert.equal(CBC.readinessProbe.httpGet.path, '/readyz')

@@ -17,8 +17,8 @@ import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { pino } from 'pino'
 import YAML from 'yaml'
-import type { KeysetBackend } from '../../src/backends/backend.js'
-import { serviceConfigFromEnv } from '../../src/config.js'
+import type { KeysetBackend } from '../../src/lib/backends/backend.js'
+import { serviceConfigFromEnv } from '../../src/lib/config.js'
 import { createService } from '../../src/server/service.js'
 import { freePort } from '../support/free-port.js'
 import { startKubeDouble, type KubeDouble } from '../support/kube-double.js'
@@ -155,10 +155,10 @@ describe('Kubernetes manifests: the Deployment agrees with the service', () => {
   const httpPort = CONTAINER.ports.find((p: Obj) => p.name === 'http')
 
   test('its environment variables are the contract’s and the code reads them', () => {
-    const configSource = fs.readFileSync(path.join(PROJECT_ROOT, 'src/config.ts'), 'utf8')
+    const configSource = fs.readFileSync(path.join(PROJECT_ROOT, 'src/lib/config.ts'), 'utf8')
     for (const name of Object.keys(env)) {
       assert.ok(CONTRACT_ENV.includes(name), `${name} is not a variable of CONTRACT §2`)
-      assert.ok(new RegExp(`\\b${name}\\b`).test(configSource), `src/config.ts does not read ${name}`)
+      assert.ok(new RegExp(`\\b${name}\\b`).test(configSource), `src/lib/config.ts does not read ${name}`)
     }
     assert.equal(config.backend, 'file')
   })

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import path from 'node:path'
 import { describe, it } from 'node:test'
-import { AUTH_FAILURE_REASONS } from '../../src/reasons.js'
+import { AUTH_FAILURE_REASONS } from '../../src/lib/reasons.js'
 import { PROJECT_ROOT } from '../support/service.js'
 
 describe('docs/reasons.md', () => {

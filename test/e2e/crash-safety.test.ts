@@ -1,6 +1,6 @@
 // "kill -9 of the CLI at random points during a write always leaves the previous or the next
 // valid keyset, never a partial one, never a world-readable temp file" (issue 8), proven with
-// the real CLI process (dist/cli/main.js) on a plain file and on the Vault KV v2 test double.
+// the real CLI process (dist/ops/cli/main.js) on a plain file and on the Vault KV v2 test double.
 //
 // Each backend: one complete run of every writing command first (it proves the successor
 // checks accept what the CLI really writes, and measures T, how long one run takes here and
@@ -27,10 +27,10 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import type { KeysetDocument } from '../../src/keyset/document.js'
-import { generateKeyset, toRfc3339 } from '../../src/keyset/generate.js'
-import { loadKeyset, parseKeysetText } from '../../src/keyset/load.js'
-import { serializeKeyset } from '../../src/rotation/update-keyset.js'
+import type { KeysetDocument } from '../../src/lib/keyset/document.js'
+import { generateKeyset, toRfc3339 } from '../../src/lib/keyset/generate.js'
+import { loadKeyset, parseKeysetText } from '../../src/lib/keyset/load.js'
+import { serializeKeyset } from '../../src/ops/rotation/update-keyset.js'
 import { crashSeed, prng, runKillable, type KillableRun, type Trigger } from '../support/kill-points.js'
 import { CLI_MAIN } from '../support/service.js'
 import { startVaultDouble, type VaultDouble } from '../support/vault-double.js'

@@ -6,7 +6,7 @@
 // Unreadable file: the tests run as root, and root reads through chmod 000 (CAP_DAC_OVERRIDE),
 // so a read failure root cannot bypass stands in for it: a directory where the file should be
 // (not_a_file) and a symlink loop (open → ELOOP, io_error). The EACCES →
-// forbidden mapping is proven by test/backends/file-backend.test.ts as an unprivileged child.
+// forbidden mapping is proven by test/lib/backends/file-backend.test.ts as an unprivileged child.
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
@@ -14,13 +14,13 @@ import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { BACKEND_ERROR_REASONS, type BackendErrorReason } from '../../src/reasons.js'
+import { BACKEND_ERROR_REASONS, type BackendErrorReason } from '../../src/lib/reasons.js'
 import { KubeletVolume } from '../support/kubelet-volume.js'
 import { makeKey, makeKeyset, signToken, validClaims, type TestKey } from '../support/keys.js'
 import { valueOf } from '../support/metrics-text.js'
 import { startService, type RunningService } from '../support/service.js'
 import { waitFor } from '../support/wait.js'
-import { assertNoPrivateMaterial } from '../keyset/fixtures.js'
+import { assertNoPrivateMaterial } from '../lib/keyset/fixtures.js'
 
 const HOUR = 3600_000
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-jwt-faults-'))

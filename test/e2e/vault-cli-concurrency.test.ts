@@ -1,5 +1,5 @@
 // "Two CLIs rotating at once must never lose a key" (issue 4), proven against the real CLI
-// process (dist/cli/main.js) and the Vault KV v2 test double (test/support/vault-double.ts).
+// process (dist/ops/cli/main.js) and the Vault KV v2 test double (test/support/vault-double.ts).
 //
 // What makes the races real rather than lucky: a tiny proxy sits between the CLIs and the
 // double and can hold a request until a condition is met. Each CLI gets its own
@@ -26,11 +26,11 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
 import http from 'node:http'
 import { after, before, describe, it } from 'node:test'
-import type { KeyEntry, KeysetDocument } from '../../src/keyset/document.js'
-import { generateKeyEntry, generateKeyset, toRfc3339 } from '../../src/keyset/generate.js'
-import { loadKeyset } from '../../src/keyset/load.js'
-import { rotateNow } from '../../src/rotation/rotate.js'
-import { serializeKeyset } from '../../src/rotation/update-keyset.js'
+import type { KeyEntry, KeysetDocument } from '../../src/lib/keyset/document.js'
+import { generateKeyEntry, generateKeyset, toRfc3339 } from '../../src/lib/keyset/generate.js'
+import { loadKeyset } from '../../src/lib/keyset/load.js'
+import { rotateNow } from '../../src/ops/rotation/rotate.js'
+import { serializeKeyset } from '../../src/ops/rotation/update-keyset.js'
 import { CLI_MAIN } from '../support/service.js'
 import { startVaultDouble, type RecordedRequest, type VaultDouble } from '../support/vault-double.js'
 

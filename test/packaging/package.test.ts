@@ -63,7 +63,7 @@ describe('the packed tarball, installed', () => {
       '-e',
       `const root = await import('cbc-jwt'); const f = await import('cbc-jwt/fastify'); const e = await import('cbc-jwt/express'); const s = await import('cbc-jwt/server')
        console.log([typeof root.createCbcJwt, typeof root.createVaultBackend, typeof f.default, typeof e.cbcJwt, typeof e.requireScope, typeof s.createService].join(' '))
-       try { await import('cbc-jwt/dist/core/compose.js'); console.log('exposed') } catch (err) { console.log(err.code) }`,
+       try { await import('cbc-jwt/dist/lib/core/compose.js'); console.log('exposed') } catch (err) { console.log(err.code) }`,
     ])
     assert.equal(r.status, 0, r.stderr)
     assert.deepEqual(r.stdout.trim().split('\n'), ['function function function function function function', 'ERR_PACKAGE_PATH_NOT_EXPORTED'])
@@ -111,7 +111,7 @@ e.get('/x', requireScope('s'), (req, res) => {
   res.json({ kid })
 })
 // @ts-expect-error internals are not exported
-import('cbc-jwt/dist/core/compose.js')
+import('cbc-jwt/dist/lib/core/compose.js')
 `,
       )
       fs.writeFileSync(

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { rawSignature } from '../support/keys.js'
-import { NOW_S, claimsAt, keyPool, segment, verifierAt } from '../verifier/fixtures.js'
+import { NOW_S, claimsAt, keyPool, segment, verifierAt } from '../lib/verifier/fixtures.js'
 
 describe('attack: alg none', () => {
   const { byAlg, keyset } = keyPool()

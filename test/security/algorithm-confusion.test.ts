@@ -5,7 +5,7 @@ import assert from 'node:assert/strict'
 import crypto from 'node:crypto'
 import { describe, it } from 'node:test'
 import { rawSignature, type TestAlg } from '../support/keys.js'
-import { NOW_S, claimsAt, forge, keyPool, segment, verifierAt } from '../verifier/fixtures.js'
+import { NOW_S, claimsAt, forge, keyPool, segment, verifierAt } from '../lib/verifier/fixtures.js'
 
 describe('attack: algorithm confusion', () => {
   const { byAlg, keyset } = keyPool()

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test'
 import { makeKey, makeKeyset, signToken, validClaims } from '../support/keys.js'
 import { waitFor } from '../support/wait.js'
 import { authFailures, bearer, delta, onlyReasonRose, seriesCounts, startWithKeyset, type KeysetService } from '../server/fixtures.js'
-import { claimsAt, keyPool, verifierAt } from '../verifier/fixtures.js'
+import { claimsAt, keyPool, verifierAt } from '../lib/verifier/fixtures.js'
 
 const HUGE_KID = `forged-${crypto.randomBytes(5000).toString('hex')}`.slice(0, 10_000)
 

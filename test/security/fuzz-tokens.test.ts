@@ -4,12 +4,12 @@ import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import fc from 'fast-check'
-import { AUTH_FAILURE_REASONS } from '../../src/reasons.js'
+import { AUTH_FAILURE_REASONS } from '../../src/lib/reasons.js'
 import { coverage, FUZZ_SEED, fuzzParameters, fuzzSample } from '../support/fuzz.js'
 import { makeKeyset, signToken, validClaims, type TestAlg, type TestKey } from '../support/keys.js'
 import { valueOf } from '../support/metrics-text.js'
 import { startService, type RunningService } from '../support/service.js'
-import { claimsAt, keyPool, verifierAt } from '../verifier/fixtures.js'
+import { claimsAt, keyPool, verifierAt } from '../lib/verifier/fixtures.js'
 
 /**
  * Property: a mutated token (bit flips, replaced or inserted characters, truncation, segment

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { rawSignature, signToken } from '../support/keys.js'
-import { b64u, claimsAt, forge, keyPool, segment, verifierAt } from '../verifier/fixtures.js'
+import { b64u, claimsAt, forge, keyPool, segment, verifierAt } from '../lib/verifier/fixtures.js'
 
 describe('attack: malformed input', () => {
   const { byAlg, keyset } = keyPool()

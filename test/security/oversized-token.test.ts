@@ -5,7 +5,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { makeKey, makeKeyset, signToken, validClaims } from '../support/keys.js'
 import { authFailures, bearer, delta, onlyReasonRose, startWithKeyset, type KeysetService } from '../server/fixtures.js'
-import { NOW_S, claimsAt, keyPool, verifierAt } from '../verifier/fixtures.js'
+import { NOW_S, claimsAt, keyPool, verifierAt } from '../lib/verifier/fixtures.js'
 
 describe('attack: oversized token (verifier)', () => {
   const { byAlg, keyset } = keyPool()

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { after, before, describe, it } from 'node:test'
 import { makeKey, makeKeyset, signToken, validClaims, type TestKey } from '../support/keys.js'
 import { authFailures, bearer, delta, onlyReasonRose, startWithKeyset, type KeysetService } from '../server/fixtures.js'
-import { NOW_S, claimsAt, keyPool, verifierAt } from '../verifier/fixtures.js'
+import { NOW_S, claimsAt, keyPool, verifierAt } from '../lib/verifier/fixtures.js'
 
 /** A loopback HTTP server that serves the attacker's JWKS and records every request. */
 async function startRecorder(attacker: TestKey) {

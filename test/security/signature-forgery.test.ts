@@ -5,8 +5,8 @@ import assert from 'node:assert/strict'
 import crypto from 'node:crypto'
 import { describe, it } from 'node:test'
 import { makeKey, signToken, type TestAlg } from '../support/keys.js'
-import type { VerifyResult } from '../../src/verifier/verifier.js'
-import { claimsAt, keyPool, verifierAt, withSignature } from '../verifier/fixtures.js'
+import type { VerifyResult } from '../../src/lib/verifier/verifier.js'
+import { claimsAt, keyPool, verifierAt, withSignature } from '../lib/verifier/fixtures.js'
 
 const reasonOf = (result: VerifyResult) => (result.ok ? 'ok' : result.reason)
 

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
 import crypto from 'node:crypto'
 import { describe, it } from 'node:test'
-import { hasCanonicalBase64urlTail } from '../../src/verifier/base64url.js'
+import { hasCanonicalBase64urlTail } from '../../src/lib/verifier/base64url.js'
 import { signToken } from '../support/keys.js'
-import { NOW_S, b64u, claimsAt, forge, keyPool, verifierAt, withSignature } from '../verifier/fixtures.js'
+import { NOW_S, b64u, claimsAt, forge, keyPool, verifierAt, withSignature } from '../lib/verifier/fixtures.js'
 
 /**
  * Attack: a second spelling of a valid token. A cache, a denylist or a log line correlates on

@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { AUTH_FAILURE_REASONS, type AuthFailureReason } from '../../src/reasons.js'
+import { AUTH_FAILURE_REASONS, type AuthFailureReason } from '../../src/lib/reasons.js'
 import { KubeletVolume } from '../support/kubelet-volume.js'
 import { series, type Exposition } from '../support/metrics-text.js'
 import { startService, type RunningService } from '../support/service.js'

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import crypto from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
-import { AUTH_FAILURE_REASONS, type AuthFailureReason } from '../../src/reasons.js'
+import { AUTH_FAILURE_REASONS, type AuthFailureReason } from '../../src/lib/reasons.js'
 import { makeKey, makeKeyset, rawSignature, signToken, validClaims, type TestKey } from '../support/keys.js'
 import { waitFor } from '../support/wait.js'
 import { authFailures, bearer, delta, onlyReasonRose, privateValues, startWithKeyset, type KeysetService } from './fixtures.js'

@@ -55,7 +55,7 @@ export interface KillableOptions {
   timeoutMs?: number
 }
 
-/** Runs the built CLI (dist/cli/main.js) with only the given environment; see `KillableOptions.arm`. */
+/** Runs the built CLI (dist/ops/cli/main.js) with only the given environment; see `KillableOptions.arm`. */
 export function runKillable(args: string[], opts: KillableOptions): Promise<KillableRun> {
   const started = Date.now()
   const child = spawn(process.execPath, [CLI_MAIN, ...args], { env: opts.env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] })

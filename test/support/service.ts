@@ -10,7 +10,7 @@ export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.
 /** The built server entry point; `npm test` builds before it runs the tests. */
 export const SERVER_MAIN = path.join(PROJECT_ROOT, 'dist/server/main.js')
 /** The built CLI. */
-export const CLI_MAIN = path.join(PROJECT_ROOT, 'dist/cli/main.js')
+export const CLI_MAIN = path.join(PROJECT_ROOT, 'dist/ops/cli/main.js')
 
 export interface RunningService {
   url: string

@@ -1,8 +1,8 @@
 import type { FastifyInstance, FastifyReply } from 'fastify'
-import { nodeRequestAuthenticator } from '../../core/adapter.js'
-import type { CbcJwt } from '../../core/cbc-jwt.js'
-import type { AuthResult } from '../../core/rejection.js'
-import { dualHook } from '../../fastify/dual-hook.js'
+import { nodeRequestAuthenticator } from '../../lib/core/adapter.js'
+import type { CbcJwt } from '../../lib/core/cbc-jwt.js'
+import type { AuthResult } from '../../lib/core/rejection.js'
+import { dualHook } from '../../adapters/fastify/dual-hook.js'
 import { identityHeaders } from '../identity-headers.js'
 
 /**

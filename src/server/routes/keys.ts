@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify'
-import type { CbcJwt } from '../../core/cbc-jwt.js'
+import type { CbcJwt } from '../../lib/core/cbc-jwt.js'
 
 /**
  * The public face of the keyset: the RFC 7517 JWK Set (public halves of asymmetric keys

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
-import type { Keyring } from '../../keyring/keyring.js'
-import type { Metrics } from '../../metrics/metrics.js'
+import type { Keyring } from '../../lib/keyring/keyring.js'
+import type { Metrics } from '../../lib/metrics/metrics.js'
 
 /** /healthz, /readyz and /metrics: what Kubernetes and Prometheus ask. */
 export function operationsRoutes(app: FastifyInstance, deps: { keyring: Pick<Keyring, 'ready' | 'keyset'>; metrics: Pick<Metrics, 'registry'> }) {

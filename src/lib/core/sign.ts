@@ -1,0 +1,57 @@
+import crypto from 'node:crypto'
+import { CbcJwtError, ERROR_CODES, RefusedError } from '../errors.js'
+import type { LoadedKeyset } from '../keyset/load.js'
+import { formatDuration, parseDuration } from '../duration.js'
+
+/** Options of `cbc.sign()`. */
+export interface SignOptions {
+  /**
+   * Lifetime: seconds, or a duration as the CLI takes it (`15m`, `1h30m`). At most the max
+   * token TTL (`CBC_JWT_MAX_TOKEN_TTL`).
+   * @default '15m'
+   */
+  ttl?: number | string | undefined
+}
+
+const DEFAULT_TTL_SECONDS = 15 * 60
+
+/** Seconds of a `ttl` option; `TypeError`/`RangeError` naming the option when it is not one. */
+export function ttlSeconds(ttl: number | string | undefined): number {
+  if (ttl === undefined) return DEFAULT_TTL_SECONDS
+  const seconds = typeof ttl === 'number' ? ttl : typeof ttl === 'string' ? (parseDuration(ttl) ?? Number.NaN) / 1000 : Number.NaN
+  if (Number.isNaN(seconds)) throw new TypeError(`sign(): ttl must be seconds or a duration like "15m", got ${JSON.stringify(ttl)}`)
+  if (!(seconds >= 1) || !Number.isFinite(seconds)) throw new RangeError(`sign(): ttl must be at least 1 second, got ${JSON.stringify(ttl)}`)
+  return Math.floor(seconds)
+}
+
+/**
+ * Signs `claims` with the current key of `keyset`: header `alg` (the key's), `kid`, `typ`;
+ * claims `iat`, `exp`, `jti`, and `iss`/`aud` unless the caller gave them.
+ */
+export async function signWith(
+  keyset: LoadedKeyset | undefined,
+  claims: Record<string, unknown>,
+  options: SignOptions,
+  settings: { issuer: string; audience: string; maxTokenTtlSeconds: number; nowMs: number },
+): Promise<string> {
+  if (claims === null || typeof claims !== 'object' || Array.isArray(claims)) throw new TypeError('sign(claims): claims must be an object')
+  for (const name of ['iat', 'exp'] as const) {
+    if (claims[name] !== undefined) throw new TypeError(`sign(claims): set the lifetime with the ttl option, not claims.${name}`)
+  }
+  const ttl = ttlSeconds(options.ttl)
+  if (ttl > settings.maxTokenTtlSeconds) {
+    throw new RefusedError(
+      `sign(): ttl ${formatDuration(ttl * 1000)} is longer than the max token TTL ${formatDuration(settings.maxTokenTtlSeconds * 1000)} (CBC_JWT_MAX_TOKEN_TTL): the rotation grace would not cover it`,
+    )
+  }
+  if (!keyset) throw new CbcJwtError(ERROR_CODES.NOT_READY, 'sign(): no keyset loaded yet (wait for start() and ready())')
+  const key = keyset.current
+  // jose is loaded on the first signature only: a verifying API never pays for it.
+  const { SignJWT } = await import('jose')
+  const iat = Math.floor(settings.nowMs / 1000)
+  return new SignJWT({ jti: crypto.randomUUID(), iss: settings.issuer, aud: settings.audience, ...claims })
+    .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
+    .setIssuedAt(iat)
+    .setExpirationTime(iat + ttl)
+    .sign(key.signingKey!)
+}

@@ -1,0 +1,74 @@
+import { parseArgs } from 'node:util'
+import { UsageError } from '../../lib/errors.js'
+import { ALGORITHMS, isAlg, type Alg } from '../../lib/keyset/algorithms.js'
+import { parseDuration } from '../../lib/duration.js'
+
+export type OptionSpec = Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }>
+
+type Values<T extends OptionSpec> = {
+  [K in keyof T]?: T[K] extends { multiple: true } ? string[] : T[K]['type'] extends 'string' ? string : boolean
+}
+
+/** The options every keyset-reading command takes (see `keyset-source.ts`). */
+export const KEYSET_OPTIONS = {
+  'keyset-file': { type: 'string' },
+  backend: { type: 'string' },
+} as const satisfies OptionSpec
+
+export const HELP_OPTION = { help: { type: 'boolean', short: 'h' } } as const satisfies OptionSpec
+
+/**
+ * `node:util` parseArgs, strict, with its errors turned into one-line `UsageError`s that
+ * name the option and point at the command's help.
+ */
+export function parseCommandArgs<T extends OptionSpec>(
+  command: string,
+  args: string[],
+  options: T,
+  positionals: { max: number; what?: string } = { max: 0 },
+): { values: Values<T>; positionals: string[] } {
+  let parsed: { values: Record<string, unknown>; positionals: string[] }
+  try {
+    parsed = parseArgs({ args, options: { ...options, ...HELP_OPTION }, strict: true, allowPositionals: true })
+  } catch (err) {
+    throw new UsageError(`${command}: ${describeParseError(err as NodeJS.ErrnoException)} (see cbc-jwt ${command} --help)`)
+  }
+  if (parsed.positionals.length > positionals.max) {
+    const extra = parsed.positionals[positionals.max]!
+    const expected = positionals.max === 0 ? 'no arguments' : `at most ${positionals.what ?? `${positionals.max} argument(s)`}`
+    throw new UsageError(`${command}: unexpected argument "${extra}"; it takes ${expected} (see cbc-jwt ${command} --help)`)
+  }
+  return { values: parsed.values as Values<T>, positionals: parsed.positionals }
+}
+
+function describeParseError(err: NodeJS.ErrnoException): string {
+  const name = /'(-[^' ]+)/.exec(err.message)?.[1] ?? 'an option'
+  switch (err.code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return `unknown option ${name}`
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      return /does not take an argument/.test(err.message) ? `option ${name} takes no value` : `option ${name} needs a value`
+    default:
+      return err.message.split('\n')[0] ?? 'bad arguments'
+  }
+}
+
+/** A duration flag (`--grace 24h`); `undefined` when absent. */
+export function durationFlag(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined
+  const ms = parseDuration(value)
+  if (ms === undefined) throw new UsageError(`--${flag}: "${value}" is not a duration (use e.g. 90s, 15m, 24h, 6d)`)
+  return ms
+}
+
+/** `--alg`; `undefined` when absent. */
+export function algFlag(value: string | undefined): Alg | undefined {
+  if (value === undefined) return undefined
+  if (!isAlg(value)) throw new UsageError(`--alg: unknown algorithm "${value}" (one of ${ALGORITHMS.join(', ')})`)
+  return value
+}
+
+/** Refuses flags that mean nothing in the chosen mode, instead of silently ignoring them. */
+export function rejectFlags(values: Record<string, unknown>, flags: readonly string[], mode: string): void {
+  for (const f of flags) if (values[f] !== undefined) throw new UsageError(`--${f} has no effect with ${mode}`)
+}

@@ -1,0 +1,214 @@
+import fs from 'node:fs'
+import type { Readable } from 'node:stream'
+import { CbcJwtError, UsageError } from '../../../lib/errors.js'
+import { toRfc3339 } from '../../../lib/keyset/generate.js'
+import { parseDuration } from '../../../lib/duration.js'
+import { AUTH_FAILURE_REASONS, type AuthFailureReason } from '../../../lib/reasons.js'
+import { createFailureTally, type FailureGroup, type FailureTally } from '../../triage/failures.js'
+import { classifyLine } from '../../triage/log-line.js'
+import { OVERLONG, readLines } from '../../triage/lines.js'
+import { parseCommandArgs } from '../args.js'
+import { println, type CliContext } from '../context.js'
+import { parseTime } from '../time.js'
+import type { Command } from './command.js'
+
+const OPTIONS = {
+  json: { type: 'boolean' },
+  since: { type: 'string' },
+  until: { type: 'string' },
+  reason: { type: 'string' },
+  kid: { type: 'string' },
+  top: { type: 'string' },
+  'max-groups': { type: 'string' },
+} as const
+
+const DEFAULT_TOP = 50
+const DEFAULT_MAX_GROUPS = 10_000
+
+/** What was read, beside the rejections themselves. */
+interface LineCounts {
+  lines: number
+  rejections: number
+  /** Rejections outside --since/--until/--reason/--kid. */
+  filtered: number
+  /** Lines of the service that are not rejections. */
+  service: number
+  /** Lines that are not the service's JSON (never echoed). */
+  skipped: number
+}
+
+export const failuresCommand: Command = {
+  name: 'failures',
+  summary: "rejections by client id and reason from the service's logs: counts, first/last seen, spike start",
+  help: `Usage: cbc-jwt failures [FILE... | -] [--since TIME|DUR] [--until TIME] [--reason R[,R]] [--kid KID] [--top N] [--json]
+
+Reads the service's JSON log lines — of one replica or many, e.g.
+  kubectl -n cbc logs -l app.kubernetes.io/name=cbc-jwt --prefix --tail=-1 --since=30m | cbc-jwt failures
+— and prints the rejections (event "auth_rejected") by client id and reason, with counts and
+first/last seen, the highest count first, then the time of the first rejection: the spike's
+start, for "cbc-jwt revoke --issued-before" when stolen tokens are being replayed.
+
+The client id is the verified one (client_id), or, for a token whose signature did not verify
+(bad_signature, unknown_kid, unsupported_alg, malformed), the one it only claims
+(client_id_unverified), marked "(unverified)": anyone can claim any id.
+Lines with a "kubectl logs --prefix" prefix ([pod/NAME/CONTAINER]) and/or a "--timestamps"
+time are read; the prefix counts the replicas. Other lines are skipped and counted, never
+printed. Reads files (or stdin: "-", or no FILE) as a stream: any size, bounded memory.
+
+Options:
+  --since TIME|DUR  only rejections at or after TIME (RFC 3339) or DUR ago (30m, 2h)
+  --until TIME      only rejections before TIME (RFC 3339)
+  --reason R[,R]    only these reasons (${AUTH_FAILURE_REASONS.join(', ')})
+  --kid KID         only tokens naming this kid (who still presents tokens of a retired or
+                    compromised key)
+  --top N           print the N busiest groups (default ${DEFAULT_TOP}; 0 for all; --json: all)
+  --max-groups N    hold at most N groups in memory (default ${DEFAULT_MAX_GROUPS}); rejections of
+                    client ids seen after that are counted, not grouped, and the output says so
+  --json            print [{"client_id", "reason", "count", "first_seen", "last_seen"}] in the
+                    same order; the summary goes to stderr
+  -h, --help        this help
+
+Exit status: 0 read (whether or not there were rejections), 1 a file cannot be read, 2 bad usage.`,
+
+  async run(ctx: CliContext, args: string[]): Promise<number> {
+    const { values, positionals } = parseCommandArgs('failures', args, OPTIONS, { max: Number.POSITIVE_INFINITY, what: 'FILE...' })
+    const now = ctx.now()
+    const since = values.since === undefined ? undefined : timeOrAgo('since', values.since, now)
+    const until = values.until === undefined ? undefined : timeOrAgo('until', values.until, now)
+    const reasons = values.reason === undefined ? undefined : reasonList(values.reason)
+    const kid = values.kid
+    const top = count('top', values.top, DEFAULT_TOP)
+    const maxGroups = count('max-groups', values['max-groups'], DEFAULT_MAX_GROUPS)
+    if (maxGroups === 0) throw new UsageError('--max-groups must be at least 1')
+    const inputs = positionals.length === 0 ? ['-'] : positionals
+    if (inputs.filter((f) => f === '-').length > 1) throw new UsageError('failures: "-" (stdin) given more than once')
+    for (const file of inputs) {
+      if (file === '-') continue
+      try {
+        fs.accessSync(file, fs.constants.R_OK)
+      } catch (err) {
+        throw new CbcJwtError('ERR_USAGE', `failures: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`)
+      }
+    }
+
+    const tally = createFailureTally(maxGroups)
+    const counts: LineCounts = { lines: 0, rejections: 0, filtered: 0, service: 0, skipped: 0 }
+    for (const file of inputs) {
+      const stream: Readable = file === '-' ? ctx.stdin : fs.createReadStream(file)
+      try {
+        for await (const line of readLines(stream)) {
+          counts.lines++
+          if (line === OVERLONG) {
+            counts.skipped++
+            continue
+          }
+          if (line.trim() === '') {
+            counts.lines--
+            continue
+          }
+          const c = classifyLine(line)
+          if (c.kind === 'foreign') counts.skipped++
+          else if (c.kind === 'service') counts.service++
+          else {
+            const r = c.record
+            if ((since !== undefined && r.time < since) || (until !== undefined && r.time >= until) || (reasons && !reasons.has(r.reason)) || (kid !== undefined && r.kid !== kid)) {
+              counts.filtered++
+              continue
+            }
+            counts.rejections++
+            tally.add(r)
+          }
+        }
+      } catch (err) {
+        throw new CbcJwtError('ERR_USAGE', `failures: cannot read ${file === '-' ? 'stdin' : file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+      }
+    }
+    const result = tally.result()
+    if (values.json) {
+      const rows = (values.top === undefined || top === 0 ? result.groups : result.groups.slice(0, top)).map(jsonRow)
+      println(ctx.stdout, JSON.stringify(rows, null, 2))
+      for (const line of summary(result, counts)) println(ctx.stderr, line)
+    } else {
+      printTable(ctx, result, top)
+      for (const line of summary(result, counts)) println(ctx.stdout, line)
+    }
+    return 0
+  },
+}
+
+function jsonRow(g: FailureGroup) {
+  return { client_id: g.clientId, reason: g.reason, count: g.count, first_seen: iso(g.firstSeen), last_seen: iso(g.lastSeen) }
+}
+
+function printTable(ctx: CliContext, result: FailureTally, top: number): void {
+  if (result.groups.length === 0) return
+  const shown = top === 0 ? result.groups : result.groups.slice(0, top)
+  const rows = shown.map((g) => [
+    String(g.count),
+    g.reason,
+    displayId(g),
+    iso(g.firstSeen),
+    iso(g.lastSeen),
+    g.sources.size === 0 ? '-' : String(g.sources.size),
+    g.remoteAddresses.size === 0 ? '-' : [...g.remoteAddresses].slice(0, 3).map(printable).join(',') + (g.remoteAddresses.size > 3 ? ',…' : ''),
+  ])
+  const header = ['COUNT', 'REASON', 'CLIENT_ID', 'FIRST_SEEN', 'LAST_SEEN', 'REPLICAS', 'REMOTE']
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
+  const fmt = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd()
+  println(ctx.stdout, fmt(header))
+  for (const r of rows) println(ctx.stdout, fmt(r))
+  if (shown.length < result.groups.length) println(ctx.stdout, `… ${result.groups.length - shown.length} more group(s) (--top 0 shows all)`)
+}
+
+function summary(result: FailureTally, counts: LineCounts): string[] {
+  const out: string[] = []
+  if (result.firstSeen !== undefined) {
+    out.push(`first rejection at ${iso(result.firstSeen)}, last at ${iso(result.lastSeen!)}: ${result.rejections} rejection(s) in ${result.groups.length} group(s)`)
+    out.push(`spike start for "cbc-jwt revoke --issued-before": ${toRfc3339(new Date(result.firstSeen))} (revoke only for stolen tokens; a leaked key needs "cbc-jwt rotate --compromised")`)
+  } else {
+    out.push('no rejections')
+  }
+  if (result.overflow.count > 0) {
+    out.push(`${result.overflow.count} rejection(s) of further client ids past --max-groups were counted but not grouped (first ${iso(result.overflow.firstSeen!)}, last ${iso(result.overflow.lastSeen!)})`)
+  }
+  const filtered = counts.filtered > 0 ? `, ${counts.filtered} outside --since/--until/--reason/--kid` : ''
+  out.push(`read ${counts.lines} line(s): ${counts.rejections} rejection(s)${filtered}, ${counts.service} other cbc-jwt line(s), ${counts.skipped} skipped (not cbc-jwt JSON lines)`)
+  return out
+}
+
+/** A client id for a terminal: printable ASCII as is, anything else JSON-escaped; bounded. */
+function displayId(g: FailureGroup): string {
+  if (g.clientId === null) return '-'
+  return printable(g.clientId) + (g.verified ? '' : ' (unverified)')
+}
+
+function printable(value: string): string {
+  const bounded = value.length > 128 ? `${value.slice(0, 128)}…` : value
+  return /^[\x21-\x7e]+$/.test(bounded) ? bounded : JSON.stringify(bounded)
+}
+
+const iso = (ms: number) => new Date(ms).toISOString()
+
+function timeOrAgo(flag: string, text: string, now: number): number {
+  const at = parseTime(text, now)
+  if (at !== undefined) return at
+  const ago = parseDuration(text)
+  if (ago !== undefined) return now - ago
+  throw new UsageError(`--${flag}: "${text}" is neither an RFC 3339 time (2026-11-25T20:00:00Z) nor a duration (30m, 2h)`)
+}
+
+function reasonList(text: string): Set<AuthFailureReason> {
+  const out = new Set<AuthFailureReason>()
+  for (const r of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+    if (!(AUTH_FAILURE_REASONS as readonly string[]).includes(r)) throw new UsageError(`--reason: unknown reason "${r}" (one of ${AUTH_FAILURE_REASONS.join(', ')})`)
+    out.add(r as AuthFailureReason)
+  }
+  if (out.size === 0) throw new UsageError('--reason needs at least one reason')
+  return out
+}
+
+function count(flag: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback
+  if (!/^\d{1,9}$/.test(text)) throw new UsageError(`--${flag}: "${text}" is not a whole number`)
+  return Number(text)
+}

@@ -1,0 +1,107 @@
+import { BackendError, CasConflictError, KeysetInvalidError, RefusedError, UsageError } from '../../../lib/errors.js'
+import type { KeysetBackend } from '../../../lib/backends/backend.js'
+import type { KeysetDocument } from '../../../lib/keyset/document.js'
+import { generateKeyset } from '../../../lib/keyset/generate.js'
+import { loadKeyset, parseKeysetText } from '../../../lib/keyset/load.js'
+import { serializeKeyset } from '../../rotation/update-keyset.js'
+import { KEYSET_OPTIONS, algFlag, parseCommandArgs } from '../args.js'
+import { println, type CliContext } from '../context.js'
+import { AUDIT_HELP, AUDIT_OPTIONS, openAuditTrail } from '../audit.js'
+import { openKeysetSource } from '../keyset-source.js'
+import type { Command } from './command.js'
+
+const OPTIONS = { ...KEYSET_OPTIONS, alg: { type: 'string' }, force: { type: 'boolean' }, ...AUDIT_OPTIONS } as const
+
+export const keysetInitCommand: Command = {
+  name: 'keyset init',
+  summary: 'create a keyset with one current key',
+  help: `Usage: cbc-jwt keyset init [--alg ALG] [--keyset-file PATH | --backend file|vault|kubernetes] [--force]
+
+Creates a keyset document with one freshly generated current key. Without a destination
+(or with -) the document goes to stdout.
+
+Options:
+  --alg ALG          HS256 HS384 HS512 RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384
+                     ES512 EdDSA (default ES256)
+  --keyset-file PATH write it there (atomically; a new file is created 0600)
+  --backend B        write it to the configured backend (file: CBC_JWT_KEYSET_FILE;
+                     vault: VAULT_ADDR, CBC_JWT_VAULT_MOUNT, CBC_JWT_VAULT_PATH, ...)
+  --force            replace an existing keyset (its keys are lost: tokens they signed stop
+                     verifying once the service loads the new one)
+${AUDIT_HELP}
+                     (for a keyset written to a backend; stdout output is not a change)
+  -h, --help         this help
+
+Exit status: 0 created, 1 refused (destination already holds a keyset) / backend error, 2 bad usage.`,
+
+  async run(ctx: CliContext, args: string[]): Promise<number> {
+    const { values, positionals } = parseCommandArgs('keyset init', args, OPTIONS, { max: 1, what: '- (stdout)' })
+    if (positionals[0] !== undefined && positionals[0] !== '-') throw new UsageError(`keyset init: unexpected argument "${positionals[0]}"`)
+    const alg = algFlag(values.alg) ?? 'ES256'
+    const file = values['keyset-file']
+    const dash = positionals[0] === '-' || file === '-'
+    if (dash && ((file !== undefined && file !== '-') || values.backend !== undefined)) {
+      throw new UsageError('keyset init: give one destination: -, --keyset-file PATH or --backend')
+    }
+    const doc = await generateKeyset(alg, new Date(ctx.now()))
+    const text = serializeKeyset(doc)
+    loadKeyset(parseKeysetText(text), ctx.now()) // never write what would not load
+    if (dash || (file === undefined && values.backend === undefined)) {
+      ctx.stdout.write(text)
+      return 0
+    }
+    const audit = openAuditTrail(ctx, 'keyset init', values)
+    const source = openKeysetSource(ctx, values)
+    try {
+      const existing = await readExisting(source.backend)
+      if (existing !== undefined && existing.text.trim() !== '' && values.force !== true) {
+        throw new RefusedError(`${source.backend.location} ${describeExisting(existing.text, ctx.now())}; use --force to replace it (its keys would be lost)`)
+      }
+      try {
+        // Create-only when nothing is there, check-and-set otherwise: two concurrent inits
+        // cannot both win, and one never silently replaces the other's keyset.
+        await source.backend.write(text, existing ? existing.version : null)
+      } catch (err) {
+        if (err instanceof CasConflictError) {
+          throw new RefusedError(`${source.backend.location} was changed by another writer while this init ran; nothing was written (${err.message})`)
+        }
+        throw err
+      }
+      println(ctx.stdout, `created ${source.backend.location}: ${alg} key ${doc.current} (current)`)
+      audit.record({ location: source.backend.location, before: existing ? previousDocument(existing.text) : null, after: doc })
+      return 0
+    } finally {
+      audit.close()
+      await source.backend.close()
+    }
+  },
+}
+
+/** The keyset a --force init replaced, if it still parses as one (for the audit line). */
+function previousDocument(text: string): KeysetDocument | null {
+  try {
+    const data = parseKeysetText(text) as Partial<KeysetDocument>
+    const keys = data.keys
+    return typeof data.current === 'string' && Array.isArray(keys) && keys.every((k) => typeof k?.kid === 'string') ? (data as KeysetDocument) : null
+  } catch {
+    return null
+  }
+}
+
+async function readExisting(backend: KeysetBackend) {
+  try {
+    return await backend.read()
+  } catch (err) {
+    if (err instanceof BackendError && err.reason === 'not_found') return undefined
+    throw err
+  }
+}
+
+function describeExisting(text: string, now: number): string {
+  try {
+    return `already holds a valid keyset (current ${loadKeyset(parseKeysetText(text), now).current.kid})`
+  } catch (err) {
+    if (err instanceof KeysetInvalidError) return 'already exists and is not empty (and not a valid keyset)'
+    throw err
+  }
+}

@@ -1,0 +1,53 @@
+import { KeysetInvalidError, UsageError, formatProblem } from '../../../lib/errors.js'
+import { loadKeyset, parseKeysetText } from '../../../lib/keyset/load.js'
+import { KEYSET_OPTIONS, parseCommandArgs } from '../args.js'
+import { println, type CliContext } from '../context.js'
+import { openKeysetSource } from '../keyset-source.js'
+import type { Command } from './command.js'
+
+const OPTIONS = { ...KEYSET_OPTIONS, json: { type: 'boolean' } } as const
+
+export const keysetValidateCommand: Command = {
+  name: 'keyset validate',
+  summary: 'check a keyset: schema and meaning, every problem listed with its JSON path',
+  help: `Usage: cbc-jwt keyset validate [- | --keyset-file PATH | --backend file|vault|kubernetes] [--json]
+
+Checks the JSON Schema (schema/keyset.schema.json) and the meaning: current exists and can
+sign and is not past not_after, kids unique, key material fits alg, RSA >= 2048 bits, HMAC
+secrets >= the hash size. Every problem is listed on stdout as "JSON.path: message".
+
+Options:
+  --json             print {"valid": bool, "problems": [{"path", "message"}], ...}
+  -h, --help         this help
+
+Exit status: 0 valid, 1 invalid or unreadable, 2 bad usage.`,
+
+  async run(ctx: CliContext, args: string[]): Promise<number> {
+    const { values, positionals } = parseCommandArgs('keyset validate', args, OPTIONS, { max: 1, what: '- (stdin)' })
+    if (positionals[0] !== undefined && positionals[0] !== '-') throw new UsageError(`keyset validate: unexpected argument "${positionals[0]}" (use --keyset-file PATH)`)
+    const source = openKeysetSource(ctx, values, positionals)
+    let text: string
+    try {
+      text = (await source.backend.read()).text
+    } finally {
+      await source.backend.close()
+    }
+    const where = source.backend.location
+    try {
+      const keyset = loadKeyset(parseKeysetText(text), ctx.now())
+      const summary = { valid: true, current: keyset.current.kid, keys: keyset.document.keys.length, problems: [] }
+      if (values.json) println(ctx.stdout, JSON.stringify(summary, null, 2))
+      else println(ctx.stdout, `${where}: valid keyset, ${summary.keys} key(s), current ${summary.current}`)
+      return 0
+    } catch (err) {
+      if (!(err instanceof KeysetInvalidError)) throw err
+      if (values.json) {
+        println(ctx.stdout, JSON.stringify({ valid: false, reason: err.reason, problems: err.problems }, null, 2))
+      } else {
+        for (const p of err.problems) println(ctx.stdout, formatProblem({ path: p.path || '(document)', message: p.message }))
+      }
+      println(ctx.stderr, `cbc-jwt: ${where}: invalid keyset (${err.problems.length} problem${err.problems.length === 1 ? '' : 's'})`)
+      return 1
+    }
+  },
+}

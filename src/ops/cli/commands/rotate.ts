@@ -1,0 +1,170 @@
+import { UsageError } from '../../../lib/errors.js'
+import { formatDuration } from '../../../lib/duration.js'
+import { ROTATION_POLICY } from '../../rotation/policy.js'
+import { rotateCompromised, rotateNow } from '../../rotation/rotate.js'
+import { requireKeyEverywhere } from '../../fleet/gate.js'
+import { autoRotate, pickStaged, promoteStaged, stageKey } from '../../rotation/two-phase.js'
+import { updateKeyset, type KeysetMutation } from '../../rotation/update-keyset.js'
+import { KEYSET_OPTIONS, algFlag, durationFlag, parseCommandArgs, rejectFlags } from '../args.js'
+import type { CliContext } from '../context.js'
+import { AUDIT_HELP, AUDIT_OPTIONS, openAuditTrail } from '../audit.js'
+import { FLEET_HELP, FLEET_OPTIONS, fleetFromFlags } from '../fleet-flags.js'
+import { openKeysetSource } from '../keyset-source.js'
+import { reportUpdate } from '../report.js'
+import { graceMs, propagationMs } from '../settings.js'
+import type { Command } from './command.js'
+
+const OPTIONS = {
+  ...KEYSET_OPTIONS,
+  stage: { type: 'boolean' },
+  promote: { type: 'boolean' },
+  auto: { type: 'boolean' },
+  compromised: { type: 'boolean' },
+  alg: { type: 'string' },
+  grace: { type: 'string' },
+  'max-token-ttl': { type: 'string' },
+  propagation: { type: 'string' },
+  every: { type: 'string' },
+  kid: { type: 'string' },
+  force: { type: 'boolean' },
+  'dry-run': { type: 'boolean' },
+  ...FLEET_OPTIONS,
+  ...AUDIT_OPTIONS,
+} as const
+
+const MODES = ['stage', 'promote', 'auto', 'compromised'] as const
+const FLEET_FLAGS = Object.keys(FLEET_OPTIONS)
+
+export const rotateCommand: Command = {
+  name: 'rotate',
+  summary: 'rotate the signing key: at once, two-phase (--stage/--promote), scheduled (--auto) or emergency (--compromised)',
+  help: `Usage: cbc-jwt rotate [- | --keyset-file PATH | --backend file|vault|kubernetes] [MODE] [options]
+
+Modes:
+  (none)             generate a key and make it current now; the old current key keeps
+                     verifying for --grace; keys past not_after are pruned
+  --stage            publish a new key that verifies but does not sign yet
+  --promote          make the staged key current; refused until it has been published for
+                     the propagation window, unless --force; with --prometheus or --replica,
+                     refused until every replica verifies with it (no time window then)
+  --auto             for a CronJob: promote a staged key that is ready (with --prometheus or
+                     --replica: that every replica verifies with), stage a new one when
+                     the current key is due (age >= --every - propagation window), prune;
+                     idempotent ("nothing to do" when nothing is due)
+  --compromised      emergency: a fresh key becomes current now, every previous key stops
+                     verifying now, tokens issued before now are revoked (revoked_before)
+
+Options:
+  --alg ALG          algorithm of the new key (default: the current key's)
+  --grace DUR        how long the old current key keeps verifying (default: max(24h,
+                     max token TTL)); below 24h or below the max token TTL is refused
+  --max-token-ttl DUR  longest token lifetime the issuer uses (env CBC_JWT_MAX_TOKEN_TTL,
+                     default 24h)
+  --propagation DUR  how long a staged key must be published before promotion (default:
+                     2 x CBC_JWT_REFRESH_INTERVAL_SECONDS + 90s = 150s)
+  --every DUR        rotation period for --auto (default 6d, at most 7d)
+  --kid KID          with --promote: which staged key, when there are several
+  --force            with --promote: promote before the propagation window has passed
+  --dry-run          print what would change, write nothing (with -, stdout gets the input)
+${FLEET_HELP}
+                     (with --promote and --auto; a refusal names the replicas that lack the key)
+${AUDIT_HELP}
+  -h, --help         this help
+
+Durations: 90s, 15m, 24h, 6d (combinable: 1h30m).
+Exit status: 0 done or nothing to do, 1 refused / invalid keyset / backend error, 2 bad usage.`,
+
+  async run(ctx: CliContext, args: string[]): Promise<number> {
+    const { values, positionals } = parseCommandArgs('rotate', args, OPTIONS, { max: 1, what: '- (stdin/stdout)' })
+    if (positionals[0] !== undefined && positionals[0] !== '-') {
+      throw new UsageError(`rotate: unexpected argument "${positionals[0]}" (use --keyset-file PATH, or - for stdin/stdout)`)
+    }
+    const modes = MODES.filter((m) => values[m])
+    if (modes.length > 1) throw new UsageError(`rotate: choose one of --${modes.join(', --')}`)
+    const mode = modes[0]
+    const { mutation, headline } = plan(ctx, mode, values)
+    const audit = openAuditTrail(ctx, mode === undefined ? 'rotate' : `rotate --${mode}`, values)
+    const source = openKeysetSource(ctx, values, positionals)
+    try {
+      const dryRun = values['dry-run'] === true
+      // A one-step or emergency rotation also repairs a keyset whose current key has expired.
+      const acceptExpiredCurrent = mode === undefined || mode === 'compromised'
+      const outcome = await updateKeyset(source.backend, mutation, { now: ctx.now, dryRun, acceptExpiredCurrent })
+      reportUpdate(ctx, source, outcome, { headline: headline(outcome.after.current, outcome.before.current), dryRun })
+      if (outcome.written) audit.record({ location: source.backend.location, before: outcome.before, after: outcome.after })
+      return 0
+    } finally {
+      audit.close()
+      await source.backend.close()
+    }
+  },
+}
+
+type Values = ReturnType<typeof parseCommandArgs<typeof OPTIONS>>['values']
+
+/** Checks every flag of the mode before anything is read, and builds the change. */
+function plan(ctx: CliContext, mode: (typeof MODES)[number] | undefined, values: Values) {
+  const now = ctx.now()
+  const alg = algFlag(values.alg)
+  const rotated = (to: string, from: string) => (to === from ? 'no rotation' : `rotated ${from} → ${to}`)
+  switch (mode) {
+    case undefined: {
+      rejectFlags(values, ['propagation', 'every', 'kid', 'force', ...FLEET_FLAGS], 'rotate (without --promote/--auto)')
+      const grace = graceMs(ctx.env, values)
+      const mutation: KeysetMutation = (doc) => rotateNow(doc, { now, graceMs: grace, ...(alg ? { alg } : {}) })
+      return { mutation, headline: rotated }
+    }
+    case 'stage': {
+      rejectFlags(values, ['grace', 'max-token-ttl', 'propagation', 'every', 'kid', 'force', ...FLEET_FLAGS], '--stage')
+      const mutation: KeysetMutation = (doc) => stageKey(doc, { now, ...(alg ? { alg } : {}) })
+      return { mutation, headline: () => 'staged a new key' }
+    }
+    case 'promote': {
+      rejectFlags(values, ['alg', 'every'], '--promote')
+      const grace = graceMs(ctx.env, values)
+      const fleet = fleetFromFlags(ctx.env, values)
+      if (fleet) {
+        rejectFlags(values, ['propagation', 'force'], '--promote gated on the replicas (--prometheus/--replica)')
+        const mutation: KeysetMutation = async (doc) => {
+          const kid = pickStaged(doc, values.kid).kid
+          const seen = await requireKeyEverywhere(fleet, kid, 'promote')
+          const promoted = promoteStaged(doc, { now, graceMs: grace, propagationWindowMs: 0, kid })
+          return { doc: promoted.doc, notes: [seen, ...promoted.notes] }
+        }
+        return { mutation, headline: rotated }
+      }
+      const window = propagationMs(ctx.env, values.propagation)
+      const mutation: KeysetMutation = (doc) =>
+        promoteStaged(doc, {
+          now,
+          graceMs: grace,
+          propagationWindowMs: window,
+          force: values.force === true,
+          ...(values.kid !== undefined ? { kid: values.kid } : {}),
+        })
+      return { mutation, headline: rotated }
+    }
+    case 'auto': {
+      rejectFlags(values, ['kid', 'force'], '--auto')
+      const grace = graceMs(ctx.env, values)
+      const window = propagationMs(ctx.env, values.propagation)
+      const every = durationFlag('every', values.every) ?? ROTATION_POLICY.everyMs
+      if (every > ROTATION_POLICY.keyAgeSlaMs) {
+        throw new UsageError(`--every ${values.every} is longer than the 7-day key-age SLA (JWTKeyAgeExceeded would fire)`)
+      }
+      if (every <= 2 * window) {
+        throw new UsageError(`--every ${values.every} must be more than twice the propagation window (${formatDuration(window)})`)
+      }
+      const fleet = fleetFromFlags(ctx.env, values)
+      const gate = fleet ? (kid: string) => requireKeyEverywhere(fleet, kid, 'promote') : undefined
+      const mutation: KeysetMutation = (doc) =>
+        autoRotate(doc, { now, everyMs: every, propagationWindowMs: window, graceMs: grace, ...(alg ? { alg } : {}), ...(gate ? { gate } : {}) })
+      return { mutation, headline: (to: string, from: string) => (to === from ? 'scheduled rotation' : `scheduled rotation: ${rotated(to, from)}`) }
+    }
+    case 'compromised': {
+      rejectFlags(values, ['grace', 'max-token-ttl', 'propagation', 'every', 'kid', 'force', ...FLEET_FLAGS], '--compromised')
+      const mutation: KeysetMutation = (doc) => rotateCompromised(doc, { now, ...(alg ? { alg } : {}) })
+      return { mutation, headline: (to: string, from: string) => `EMERGENCY rotation ${from} → ${to}` }
+    }
+  }
+}

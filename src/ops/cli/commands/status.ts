@@ -1,0 +1,103 @@
+import { UsageError } from '../../../lib/errors.js'
+import { keyStatus } from '../../../lib/keyset/document.js'
+import { toRfc3339 } from '../../../lib/keyset/generate.js'
+import { formatDuration } from '../../../lib/duration.js'
+import { ROTATION_POLICY } from '../../rotation/policy.js'
+import { KEYSET_OPTIONS, parseCommandArgs } from '../args.js'
+import { println, type CliContext } from '../context.js'
+import { openKeysetSource, readKeyset } from '../keyset-source.js'
+import { propagationMs } from '../settings.js'
+import type { Command } from './command.js'
+
+const OPTIONS = { ...KEYSET_OPTIONS, json: { type: 'boolean' }, propagation: { type: 'string' } } as const
+
+export const statusCommand: Command = {
+  name: 'status',
+  summary: 'keys, statuses, ages, and whether the 7-day key-age SLA holds (exit 1 when not)',
+  help: `Usage: cbc-jwt status [- | --keyset-file PATH | --backend file|vault|kubernetes] [--json]
+
+Lists every key (kid, alg, status, created, age, not_after) and flags:
+  - a current key older than the 7-day SLA (604800 s, alert JWTKeyAgeExceeded): exit 1
+  - a verify-only key that stops verifying within 24h
+  - whether a staged key has been published long enough to be promoted
+
+Options:
+  --json             machine-readable output
+  --propagation DUR  propagation window for "ready to promote" (default 2 x
+                     CBC_JWT_REFRESH_INTERVAL_SECONDS + 90s)
+  -h, --help         this help
+
+Exit status: 0 SLA holds, 1 SLA broken / invalid keyset / backend error, 2 bad usage.`,
+
+  async run(ctx: CliContext, args: string[]): Promise<number> {
+    const { values, positionals } = parseCommandArgs('status', args, OPTIONS, { max: 1, what: '- (stdin)' })
+    if (positionals[0] !== undefined && positionals[0] !== '-') throw new UsageError(`status: unexpected argument "${positionals[0]}" (use --keyset-file PATH)`)
+    const window = propagationMs(ctx.env, values.propagation)
+    const source = openKeysetSource(ctx, values, positionals)
+    const now = ctx.now()
+    const doc = (await readKeyset(source, now)).keyset.document
+    const warnings: string[] = []
+    const keys = doc.keys.map((entry) => {
+      const created = Date.parse(entry.created_at)
+      const notAfter = entry.not_after === undefined ? undefined : Date.parse(entry.not_after)
+      const declared = keyStatus(doc, entry)
+      const verifies = notAfter === undefined || now < notAfter
+      const status = verifies ? declared : 'expired'
+      const notes: string[] = []
+      if (declared === 'current' && now - created >= ROTATION_POLICY.keyAgeSlaMs) {
+        notes.push(`older than the 7-day SLA`)
+        warnings.push(`current key ${entry.kid} is ${formatDuration(now - created)} old, over the 7-day SLA: rotate now (cbc-jwt rotate)`)
+      }
+      if (declared === 'staged') {
+        notes.push(now - created >= window ? 'ready to promote' : `propagating, promotable in ${formatDuration(window - (now - created))}`)
+      }
+      if (status === 'verify-only' && notAfter !== undefined && notAfter - now <= ROTATION_POLICY.expiringSoonMs) {
+        notes.push(`stops verifying in ${formatDuration(notAfter - now)}`)
+        warnings.push(`verify-only key ${entry.kid} stops verifying in ${formatDuration(notAfter - now)} (${entry.not_after})`)
+      }
+      if (status === 'expired') notes.push('no longer verifies; pruned by the next rotation')
+      return {
+        kid: entry.kid,
+        alg: entry.alg,
+        status,
+        created_at: entry.created_at,
+        age_seconds: Math.max(0, Math.floor((now - created) / 1000)),
+        not_after: entry.not_after ?? null,
+        verifies,
+        notes,
+      }
+    })
+    const current = keys.find((k) => k.kid === doc.current)!
+    const slaOk = current.age_seconds * 1000 < ROTATION_POLICY.keyAgeSlaMs
+    if (values.json) {
+      println(ctx.stdout, JSON.stringify({
+        location: source.backend.location,
+        now: toRfc3339(new Date(now)),
+        current: doc.current,
+        revoked_before: doc.revoked_before ?? null,
+        sla: { max_age_seconds: ROTATION_POLICY.keyAgeSlaMs / 1000, current_age_seconds: current.age_seconds, ok: slaOk },
+        keys,
+        warnings,
+      }, null, 2))
+      return slaOk ? 0 : 1
+    }
+    const out = ctx.stdout
+    println(out, `keyset ${source.backend.location} at ${toRfc3339(new Date(now))}`)
+    const rows = [
+      ['KID', 'ALG', 'STATUS', 'CREATED', 'AGE', 'NOT_AFTER', 'NOTES'],
+      ...keys.map((k) => [k.kid, k.alg, k.status, k.created_at, formatDuration(k.age_seconds * 1000), k.not_after ?? '-', k.notes.join('; ')]),
+    ]
+    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
+    for (const r of rows) println(out, r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ').trimEnd())
+    println(out, `revoked_before: ${doc.revoked_before ?? 'none'}`)
+    const age = formatDuration(current.age_seconds * 1000)
+    if (slaOk) {
+      const dueIn = formatDuration(ROTATION_POLICY.keyAgeSlaMs - current.age_seconds * 1000)
+      println(out, `SLA: ok — current key ${current.kid} is ${age} old (limit 7d, reached in ${dueIn})`)
+    } else {
+      println(out, `SLA: BROKEN — current key ${current.kid} is ${age} old (limit 7d)`)
+    }
+    for (const w of warnings) println(out, `warning: ${w}`)
+    return slaOk ? 0 : 1
+  },
+}

@@ -1,0 +1,79 @@
+import crypto from 'node:crypto'
+import { SignJWT } from 'jose'
+import { RefusedError, UsageError } from '../../../lib/errors.js'
+import { formatDuration } from '../../../lib/duration.js'
+import { KEYSET_OPTIONS, durationFlag, parseCommandArgs } from '../args.js'
+import { println, type CliContext } from '../context.js'
+import { openKeysetSource, readKeyset } from '../keyset-source.js'
+import { maxTokenTtlMs, verifierSettings } from '../settings.js'
+import type { Command } from './command.js'
+
+const OPTIONS = {
+  ...KEYSET_OPTIONS,
+  sub: { type: 'string' },
+  'client-id': { type: 'string' },
+  scope: { type: 'string' },
+  ttl: { type: 'string' },
+  iss: { type: 'string' },
+  aud: { type: 'string' },
+  'max-token-ttl': { type: 'string' },
+} as const
+
+const DEFAULT_TTL_MS = 15 * 60_000
+
+export const tokenIssueCommand: Command = {
+  name: 'token issue',
+  summary: 'sign a token with the current key',
+  help: `Usage: cbc-jwt token issue --sub SUBJECT [options] [- | --keyset-file PATH | --backend file|vault|kubernetes]
+
+Signs a JWT with the keyset's current key and prints it. Header: alg and kid of the key,
+typ JWT. Claims: iss, aud, sub, client_id, scope, iat, exp, jti.
+
+Options:
+  --sub S            subject (required)
+  --client-id C      client_id claim (default: the subject)
+  --scope S          scope claim, space-separated (omitted when not given)
+  --ttl DUR          lifetime (default 15m); at most the max token TTL
+  --iss I            issuer (default CBC_JWT_ISSUER, else cbc-omega2)
+  --aud A            audience (default CBC_JWT_AUDIENCE, else cbc-api)
+  --max-token-ttl DUR  longest lifetime allowed (env CBC_JWT_MAX_TOKEN_TTL, default 24h):
+                     the rotation grace is sized for it
+  -h, --help         this help
+
+Exit status: 0 printed, 1 invalid keyset / backend error, 2 bad usage.`,
+
+  async run(ctx: CliContext, args: string[]): Promise<number> {
+    const { values, positionals } = parseCommandArgs('token issue', args, OPTIONS, { max: 1, what: '- (keyset on stdin)' })
+    if (positionals[0] !== undefined && positionals[0] !== '-') throw new UsageError(`token issue: unexpected argument "${positionals[0]}"`)
+    if (values.sub === undefined || values.sub === '') throw new UsageError('token issue: --sub SUBJECT is required')
+    const ttl = durationFlag('ttl', values.ttl) ?? DEFAULT_TTL_MS
+    const maxTtl = maxTokenTtlMs(ctx.env, values['max-token-ttl'])
+    if (ttl < 1000) throw new UsageError('--ttl must be at least 1s')
+    if (ttl > maxTtl) {
+      throw new UsageError(`--ttl ${values.ttl} is longer than the max token TTL ${formatDuration(maxTtl)}: the rotation grace would not cover it (raise --max-token-ttl / CBC_JWT_MAX_TOKEN_TTL and the grace together)`)
+    }
+    const { issuer, audience } = verifierSettings(ctx.env, values)
+    const source = openKeysetSource(ctx, values, positionals)
+    const { keyset } = await readKeyset(source, ctx.now())
+    const key = keyset.current
+    const iat = Math.floor(ctx.now() / 1000)
+    const claims: Record<string, unknown> = { client_id: values['client-id'] ?? values.sub }
+    if (values.scope !== undefined) claims.scope = values.scope
+    let token: string
+    try {
+      token = await new SignJWT(claims)
+        .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
+        .setIssuer(issuer)
+        .setAudience(audience)
+        .setSubject(values.sub)
+        .setIssuedAt(iat)
+        .setExpirationTime(iat + Math.floor(ttl / 1000))
+        .setJti(crypto.randomUUID())
+        .sign(key.signingKey!)
+    } catch (err) {
+      throw new RefusedError(`cannot sign with ${key.kid} (${key.alg}): ${(err as Error).message}`)
+    }
+    println(ctx.stdout, token)
+    return 0
+  },
+}

@@ -1,0 +1,118 @@
+import fs from 'node:fs'
+import type { KeysetBackend, KeysetSnapshot } from '../../lib/backends/backend.js'
+import { createFileBackend } from '../../lib/backends/file-backend.js'
+import { createKubernetesBackend, kubernetesOptionsFromEnv } from '../../lib/backends/kubernetes/index.js'
+import { createVaultBackend, vaultOptionsFromEnv } from '../../lib/backends/vault/index.js'
+import { BackendError, UsageError } from '../../lib/errors.js'
+import { MAX_KEYSET_BYTES } from '../../lib/keyset/document.js'
+import { loadKeyset, parseKeysetText, type LoadedKeyset } from '../../lib/keyset/load.js'
+import { locate } from '../rotation/update-keyset.js'
+import { DEV_KEYSET_FILE } from '../../lib/backends/dev-keyset.js'
+import { println, type CliContext } from './context.js'
+import { serviceSettings } from './settings.js'
+
+const BACKENDS = ['file', 'vault', 'kubernetes'] as const
+
+/** Where a command reads (and writes) the keyset document. */
+export interface KeysetSource {
+  backend: KeysetBackend
+  /** True when the document is written to stdout (`-`): reports then go to stderr. */
+  streamsDocument: boolean
+}
+
+export interface SourceFlags {
+  'keyset-file'?: string | undefined
+  backend?: string | undefined
+}
+
+/**
+ * The one place that decides where the keyset lives, for every command:
+ *
+ * 1. `-` (as the argument or as `--keyset-file -`): read stdin, write stdout;
+ * 2. `--keyset-file PATH`: that file (atomic writes, mode kept, new files 0600);
+ * 3. the configured backend, as the service finds it: `--backend` > `CBC_JWT_BACKEND` >
+ *    `file`; for `file`, `CBC_JWT_KEYSET_FILE`, else the development keyset if it exists
+ *    (never generated here); for `vault`, the Vault variables (`vaultOptionsFromEnv`); for
+ *    `kubernetes`, the Secret through the API server (`kubernetesOptionsFromEnv`).
+ */
+export function openKeysetSource(ctx: CliContext, flags: SourceFlags, positionals: readonly string[] = []): KeysetSource {
+  const dash = positionals.includes('-') || flags['keyset-file'] === '-'
+  const file = flags['keyset-file']
+  if (flags.backend !== undefined && !(BACKENDS as readonly string[]).includes(flags.backend)) {
+    throw new UsageError(`--backend must be one of ${BACKENDS.join(', ')} (got "${flags.backend}")`)
+  }
+  if ((dash || file !== undefined) && flags.backend !== undefined && flags.backend !== 'file') {
+    throw new UsageError(`--backend ${flags.backend} cannot be combined with --keyset-file or -`)
+  }
+  if (dash && file !== undefined && file !== '-') throw new UsageError('give either - or --keyset-file PATH, not both')
+  if (dash) return { backend: stdioBackend(ctx), streamsDocument: true }
+  if (file !== undefined) {
+    if (file === '') throw new UsageError('--keyset-file needs a path')
+    return { backend: createFileBackend(file), streamsDocument: false }
+  }
+  if ((flags.backend ?? ctx.env.CBC_JWT_BACKEND) === 'kubernetes') {
+    // Through the API server, with resourceVersion check-and-set: no kubectl, no pipe, no file.
+    return { backend: createKubernetesBackend(kubernetesOptionsFromEnv(ctx.env), { env: ctx.env }), streamsDocument: false }
+  }
+  const config = serviceSettings(flags.backend === undefined ? ctx.env : { ...ctx.env, CBC_JWT_BACKEND: flags.backend })
+  if (config.backend === 'vault') {
+    const logger = {
+      warn: (_obj: object, msg?: string) => println(ctx.stderr, `cbc-jwt: warning: ${msg ?? 'vault'}`),
+      info: () => {},
+    }
+    return { backend: createVaultBackend(vaultOptionsFromEnv(ctx.env), { logger }), streamsDocument: false }
+  }
+  if (config.keysetFile !== undefined) return { backend: createFileBackend(config.keysetFile), streamsDocument: false }
+  if (fs.existsSync(DEV_KEYSET_FILE)) {
+    println(ctx.stderr, `cbc-jwt: no keyset configured; using the development keyset ${DEV_KEYSET_FILE}`)
+    return { backend: createFileBackend(DEV_KEYSET_FILE), streamsDocument: false }
+  }
+  throw new UsageError('no keyset given: use --keyset-file PATH, - for stdin/stdout, or set CBC_JWT_KEYSET_FILE (or CBC_JWT_BACKEND=vault)')
+}
+
+/**
+ * Reads and validates the keyset of a read-only command, then closes the backend. Throws
+ * `KeysetInvalidError` (with the location in its message) when it does not validate.
+ */
+export async function readKeyset(source: KeysetSource, now: number): Promise<{ text: string; keyset: LoadedKeyset }> {
+  let text: string
+  try {
+    text = (await source.backend.read()).text
+  } finally {
+    await source.backend.close()
+  }
+  return { text, keyset: locate(source.backend.location, () => loadKeyset(parseKeysetText(text), now)) }
+}
+
+/** The keyset on stdin, the result on stdout. No check-and-set: a pipe has one writer. */
+function stdioBackend(ctx: CliContext): KeysetBackend {
+  let input: Promise<string> | undefined
+  return {
+    kind: 'stdio',
+    location: 'stdin',
+    read(): Promise<KeysetSnapshot> {
+      input ??= readStdin(ctx)
+      return input.then((text) => ({ text, version: 'stdin' }))
+    },
+    async write(text) {
+      ctx.stdout.write(text)
+      return { text, version: 'stdout' }
+    },
+    async close() {},
+  }
+}
+
+async function readStdin(ctx: CliContext): Promise<string> {
+  if (ctx.stdin.isTTY) println(ctx.stderr, 'cbc-jwt: reading the keyset from stdin (end with Ctrl-D)')
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of ctx.stdin) {
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer)
+    size += buf.length
+    if (size > MAX_KEYSET_BYTES) throw new BackendError('invalid_keyset', `stdin: the keyset is larger than ${MAX_KEYSET_BYTES} bytes`)
+    chunks.push(buf)
+  }
+  const text = Buffer.concat(chunks).toString('utf8')
+  if (text.trim() === '') throw new BackendError('not_found', 'stdin is empty: expected a keyset document')
+  return text
+}

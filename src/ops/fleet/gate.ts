@@ -1,0 +1,23 @@
+import { RefusedError } from '../../lib/errors.js'
+import { describeReplica, replicasLacking, type FleetSource } from './fleet.js'
+
+/**
+ * The promotion gate (CONTRACT §9): resolves with a note when every replica of the fleet
+ * verifies with `kid` now; otherwise throws `RefusedError` naming every replica that lacks
+ * it (down and unreadable ones included). No time window is involved: what is checked is
+ * what the replicas have loaded.
+ *
+ * @example
+ * await requireKeyEverywhere(createPrometheusFleet({ url }), 'k-20261125-3f9a', 'promote')
+ */
+export async function requireKeyEverywhere(source: FleetSource, kid: string, action: string): Promise<string> {
+  const view = await source.read()
+  const lacking = replicasLacking(view, kid)
+  if (lacking.length > 0) {
+    throw new RefusedError(
+      `refusing to ${action} ${kid}: ${lacking.length} of ${view.replicas.length} replicas do not verify with it yet: ` +
+        `${lacking.map(describeReplica).join('; ')} (seen through ${view.source}); nothing changed, run again once they have loaded it`,
+    )
+  }
+  return `every replica verifies with ${kid} (${view.replicas.length} seen through ${view.source})`
+}

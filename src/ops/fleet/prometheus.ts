@@ -1,0 +1,111 @@
+import { RefusedError, UsageError } from '../../lib/errors.js'
+import { KEY_STATUSES, type KeyStatus } from '../../lib/keyset/document.js'
+import { METRIC_NAMES } from '../../lib/metrics/names.js'
+import type { FleetSource, FleetView, ReplicaState } from './fleet.js'
+import { getText } from './http-get.js'
+
+export interface PrometheusFleetOptions {
+  /** Base URL of the Prometheus HTTP API, e.g. `http://prometheus.monitoring:9090` (a path prefix is kept). */
+  url: string
+  /** PromQL label matchers naming the service's targets. @default 'job="cbc-jwt"' */
+  selector?: string
+  /** Per request. @default 5000 */
+  timeoutMs?: number
+}
+
+export const DEFAULT_SELECTOR = 'job="cbc-jwt"'
+/** A fleet's worth of series; far more is not an answer to these queries. */
+const MAX_ANSWER_BYTES = 16 * 1024 * 1024
+const TARGET_ONLY = new Set(['__name__'])
+const KEY_LABELS = new Set(['__name__', 'kid', 'alg', 'status'])
+
+interface VectorSample {
+  metric: Record<string, string>
+  value: number
+}
+
+/**
+ * The fleet as Prometheus sees it: every target of `up{selector}` is a replica, reachable
+ * when `up` is 1; its keys are its `cbc_jwt_key_info` series, its revocation
+ * `cbc_jwt_revoked_before_timestamp_seconds`. A target is matched to its series by its
+ * target labels (everything Prometheus attached, i.e. the series' labels minus the metric's own).
+ *
+ * @example
+ * const view = await createPrometheusFleet({ url: 'http://localhost:9090', selector: 'job="cbc-jwt",namespace="cbc"' }).read()
+ */
+export function createPrometheusFleet(opts: PrometheusFleetOptions): FleetSource {
+  const selector = (opts.selector ?? DEFAULT_SELECTOR).trim()
+  if (selector === '' || /[{}]/.test(selector)) {
+    throw new UsageError(`--selector must be PromQL label matchers without braces, like job="cbc-jwt",namespace="cbc" (got "${opts.selector}")`)
+  }
+  let base: URL
+  try {
+    base = new URL(opts.url.endsWith('/') ? opts.url : `${opts.url}/`)
+  } catch {
+    throw new UsageError(`--prometheus: "${opts.url}" is not a URL (e.g. http://prometheus:9090)`)
+  }
+  if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new UsageError('--prometheus must be an http or https URL')
+  const timeoutMs = opts.timeoutMs ?? 5000
+  const description = `Prometheus ${base.href.replace(/\/$/, '')} {${selector}}`
+
+  async function query(promql: string): Promise<VectorSample[]> {
+    const url = new URL('api/v1/query', base)
+    url.searchParams.set('query', promql)
+    const res = await getText(url, { timeoutMs, maxBytes: MAX_ANSWER_BYTES })
+    if (!res.ok) throw new RefusedError(`cannot ask ${description}: ${res.error}; nothing can be known about the replicas, so nothing is promoted`)
+    let body: unknown
+    try {
+      body = JSON.parse(res.text)
+    } catch {
+      body = undefined
+    }
+    const envelope = body as { status?: unknown; errorType?: unknown; error?: unknown; data?: { resultType?: unknown; result?: unknown } }
+    if (envelope?.status === 'error' && envelope.errorType === 'bad_data') {
+      throw new UsageError(`Prometheus rejected the query for --selector ${selector}: ${String(envelope.error)}`)
+    }
+    if (res.status !== 200 || envelope?.status !== 'success' || envelope.data?.resultType !== 'vector' || !Array.isArray(envelope.data.result)) {
+      throw new RefusedError(`${description} answered HTTP ${res.status} without a query result; nothing can be known about the replicas`)
+    }
+    return envelope.data.result.flatMap((r: unknown) => {
+      const s = r as { metric?: unknown; value?: unknown }
+      if (typeof s.metric !== 'object' || s.metric === null || !Array.isArray(s.value)) return []
+      return [{ metric: s.metric as Record<string, string>, value: Number(s.value[1]) }]
+    })
+  }
+
+  return {
+    description,
+    async read(): Promise<FleetView> {
+      const [up, info, revoked] = await Promise.all([
+        query(`up{${selector}}`),
+        query(`${METRIC_NAMES.keyInfo}{${selector}}`),
+        query(`${METRIC_NAMES.revokedBefore}{${selector}}`),
+      ])
+      if (up.length === 0) {
+        throw new RefusedError(`${description}: the selector matches no scraped target; refusing, since no replica can be seen to have the key`)
+      }
+      const replicas = new Map<string, ReplicaState & { keys: Map<string, KeyStatus> }>()
+      for (const t of up) {
+        const id = targetId(t.metric, TARGET_ONLY)
+        const name = t.metric.pod ? `${t.metric.pod} (${t.metric.instance ?? '?'})` : (t.metric.instance ?? id)
+        const reachable = t.value === 1
+        replicas.set(id, { name, reachable, ...(reachable ? {} : { problem: 'down: Prometheus cannot scrape it' }), keys: new Map(), revokedBefore: undefined })
+      }
+      for (const s of info) {
+        const r = replicas.get(targetId(s.metric, KEY_LABELS))
+        const status = s.metric.status as KeyStatus
+        if (r?.reachable && s.value === 1 && s.metric.kid && KEY_STATUSES.includes(status)) r.keys.set(s.metric.kid, status)
+      }
+      for (const s of revoked) {
+        const r = replicas.get(targetId(s.metric, TARGET_ONLY))
+        if (r?.reachable && Number.isFinite(s.value)) r.revokedBefore = s.value
+      }
+      return { source: description, replicas: [...replicas.values()].sort((a, b) => a.name.localeCompare(b.name)) }
+    },
+  }
+}
+
+/** The target's identity: its labels without the metric's own, in a stable order. */
+function targetId(labels: Record<string, string>, drop: ReadonlySet<string>): string {
+  return JSON.stringify(Object.entries(labels).filter(([k]) => !drop.has(k)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+}

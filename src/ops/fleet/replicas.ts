@@ -1,0 +1,81 @@
+import { UsageError } from '../../lib/errors.js'
+import { KEY_STATUSES, type KeyStatus } from '../../lib/keyset/document.js'
+import type { FleetSource, FleetView, ReplicaState } from './fleet.js'
+import { getText } from './http-get.js'
+
+export interface ReplicaFleetOptions {
+  /** Base URLs of the replicas, e.g. `http://10.0.0.7:8000`. */
+  urls: readonly string[]
+  /** Per request. @default 5000 */
+  timeoutMs?: number
+  /** Clock for keys without a `verifies` field (their `not_after` is compared). @default Date.now */
+  now?: () => number
+}
+
+/** Larger answers are not the /v1/keys document. */
+const MAX_BODY_BYTES = 256 * 1024
+
+/**
+ * The fleet asked directly: each replica's `GET /v1/keys`. A replica that does not answer,
+ * answers an error, or answers anything that is not the document (garbage, HTML, a proxy's
+ * page) is unreachable for the gate — it lacks every key.
+ *
+ * @example
+ * const view = await createReplicaFleet({ urls: ['http://10.0.0.7:8000', 'http://10.0.0.8:8000'] }).read()
+ */
+export function createReplicaFleet(opts: ReplicaFleetOptions): FleetSource {
+  if (opts.urls.length === 0) throw new UsageError('--replica needs at least one URL')
+  const urls = opts.urls.map((raw) => {
+    let u: URL
+    try {
+      u = new URL(raw)
+    } catch {
+      throw new UsageError(`--replica: "${raw}" is not a URL (e.g. http://10.0.0.7:8000)`)
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new UsageError(`--replica ${raw}: must be http or https`)
+    return u.href.replace(/\/+$/, '')
+  })
+  const timeoutMs = opts.timeoutMs ?? 5000
+  const now = opts.now ?? Date.now
+  return {
+    description: `${urls.length} replica${urls.length === 1 ? '' : 's'} (${urls.join(', ')})`,
+    async read(): Promise<FleetView> {
+      const replicas = await Promise.all(urls.map((url) => readReplica(url, timeoutMs, now())))
+      return { source: this.description, replicas }
+    },
+  }
+}
+
+async function readReplica(url: string, timeoutMs: number, now: number): Promise<ReplicaState> {
+  const down = (problem: string): ReplicaState => ({ name: url, reachable: false, problem, keys: new Map(), revokedBefore: undefined })
+  const res = await getText(new URL(`${url}/v1/keys`), { timeoutMs, maxBytes: MAX_BODY_BYTES })
+  if (!res.ok) return down(/larger than/.test(res.error) ? '/v1/keys answered something that is not the key list' : `unreachable: ${res.error}`)
+  const { status, text } = res
+  if (status !== 200) return down(`/v1/keys answered HTTP ${status}`)
+  const parsed = parseKeys(text, now)
+  if (!parsed) return down('/v1/keys answered something that is not the key list')
+  return { name: url, reachable: true, ...parsed }
+}
+
+/** The /v1/keys body, checked member by member; undefined when it is not that document. */
+function parseKeys(text: string, now: number): Pick<ReplicaState, 'keys' | 'revokedBefore'> | undefined {
+  let doc: unknown
+  try {
+    doc = JSON.parse(text)
+  } catch {
+    return undefined
+  }
+  const d = doc as { keys?: unknown; revoked_before?: unknown }
+  if (typeof d !== 'object' || d === null || !Array.isArray(d.keys)) return undefined
+  const keys = new Map<string, KeyStatus>()
+  for (const k of d.keys as Array<Record<string, unknown>>) {
+    if (typeof k !== 'object' || k === null || typeof k.kid !== 'string' || !KEY_STATUSES.includes(k.status as KeyStatus)) return undefined
+    const verifies = typeof k.verifies === 'boolean' ? k.verifies : k.not_after == null || Date.parse(String(k.not_after)) > now
+    if (verifies) keys.set(k.kid, k.status as KeyStatus)
+  }
+  let revokedBefore = 0
+  if (typeof d.revoked_before === 'string') revokedBefore = Date.parse(d.revoked_before) / 1000
+  else if (d.revoked_before != null) return undefined
+  if (!Number.isFinite(revokedBefore)) return undefined
+  return { keys, revokedBefore }
+}

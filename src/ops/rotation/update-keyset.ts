@@ -1,0 +1,114 @@
+import type { KeysetBackend } from '../../lib/backends/backend.js'
+import { CasConflictError, KeysetInvalidError, RefusedError, formatProblem } from '../../lib/errors.js'
+import type { KeysetDocument } from '../../lib/keyset/document.js'
+import { loadKeyset, parseKeysetText, type LoadedKeyset } from '../../lib/keyset/load.js'
+import { diffKeysets, type KeysetChange } from './diff.js'
+import type { RotationResult } from './types.js'
+
+/** A change to a keyset: gets the validated document, returns the next one. May be called twice. */
+export type KeysetMutation = (doc: KeysetDocument, keyset: LoadedKeyset) => RotationResult | Promise<RotationResult>
+
+export interface UpdateOptions {
+  /** Clock for validation (ms since the epoch). @default Date.now */
+  now?: () => number
+  /** Compute and validate the change, write nothing. */
+  dryRun?: boolean
+  /**
+   * Accept a stored keyset whose only fault is a current key past its `not_after` (every
+   * token is failing; a pod restarted now would load nothing), for changes that replace the
+   * current key. The result is still validated in full.
+   */
+  acceptExpiredCurrent?: boolean
+}
+
+export interface UpdateOutcome {
+  before: KeysetDocument
+  /** The stored text the change was computed from. */
+  beforeText: string
+  after: KeysetDocument
+  /** The text written (or that would be written); equals `beforeText` when nothing changed. */
+  text: string
+  changes: KeysetChange[]
+  notes: string[]
+  /** False when nothing changed or on a dry run. */
+  written: boolean
+  /** 1, or 2 when a concurrent write forced a re-read. */
+  attempts: number
+}
+
+/** The canonical text of a keyset document: two-space JSON and a final newline. */
+export function serializeKeyset(doc: KeysetDocument): string {
+  return `${JSON.stringify(doc, null, 2)}\n`
+}
+
+/**
+ * The one way the CLI changes a stored keyset: read (text + version) → validate → mutate →
+ * validate the result → write with check-and-set. Nothing that fails validation is ever
+ * written; an unchanged result writes nothing. If another writer got in between
+ * (`CasConflictError`), the document is read again and the change applied once more to the
+ * fresh document; a second conflict fails with `CasConflictError` and nothing written.
+ *
+ * Throws `KeysetInvalidError` when the stored keyset is invalid (nothing to build on),
+ * `RefusedError` when the result would be invalid, and whatever the mutation throws.
+ *
+ * @example
+ * await updateKeyset(createFileBackend('keyset.json'), (doc) => setRevokedBefore(doc, { issuedBeforeMs: Date.now() }))
+ */
+export async function updateKeyset(backend: KeysetBackend, mutate: KeysetMutation, opts: UpdateOptions = {}): Promise<UpdateOutcome> {
+  const now = opts.now ?? Date.now
+  for (let attempt = 1; ; attempt++) {
+    const snapshot = await backend.read()
+    const loaded = locate(backend.location, () => loadStored(snapshot.text, now(), opts.acceptExpiredCurrent === true))
+    const before = loaded.document
+    const { doc: after, notes } = await mutate(structuredClone(before), loaded)
+    const unchanged = JSON.stringify(after) === JSON.stringify(before)
+    const text = unchanged ? snapshot.text : serializeKeyset(after)
+    const outcome: UpdateOutcome = { before, beforeText: snapshot.text, after, text, changes: diffKeysets(before, after), notes, written: false, attempts: attempt }
+    if (unchanged) return outcome
+    try {
+      loadKeyset(parseKeysetText(text), now())
+    } catch (err) {
+      if (!(err instanceof KeysetInvalidError)) throw err
+      throw new RefusedError(`refusing to write an invalid keyset: ${err.problems.map(formatProblem).join('; ')}`)
+    }
+    if (opts.dryRun) return outcome
+    try {
+      await backend.write(text, snapshot.version)
+      return { ...outcome, written: true }
+    } catch (err) {
+      if (!(err instanceof CasConflictError)) throw err
+      if (attempt >= 2) {
+        throw new CasConflictError(
+          `${backend.location} was changed by another writer twice while this change was being made; nothing was written — check the keyset and run again`,
+          { cause: err },
+        )
+      }
+    }
+  }
+}
+
+function loadStored(text: string, now: number, acceptExpiredCurrent: boolean): LoadedKeyset {
+  const data = parseKeysetText(text)
+  try {
+    return loadKeyset(data, now)
+  } catch (err) {
+    if (!acceptExpiredCurrent || !(err instanceof KeysetInvalidError)) throw err
+    // The only time-dependent check is "current past not_after": if the document loads at the
+    // beginning of time, that was its only problem.
+    try {
+      return loadKeyset(data, Number.NEGATIVE_INFINITY)
+    } catch {
+      throw err
+    }
+  }
+}
+
+/** Runs `load`; a `KeysetInvalidError` it throws is given the location in its message. */
+export function locate<T>(location: string, load: () => T): T {
+  try {
+    return load()
+  } catch (err) {
+    if (err instanceof KeysetInvalidError && !err.message.startsWith(`${location}: `)) err.message = `${location}: ${err.message}`
+    throw err
+  }
+}

@@ -1,0 +1,318 @@
+import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
+import crypto from 'node:crypto'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { after, describe, it } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { KeysetBackend } from '../../../src/lib/backends/backend.js'
+import { createFileBackend } from '../../../src/lib/backends/file-backend.js'
+import { BackendError, CasConflictError, ERROR_CODES } from '../../../src/lib/errors.js'
+import { MAX_KEYSET_BYTES } from '../../../src/lib/keyset/document.js'
+import { KubeletVolume } from '../../support/kubelet-volume.js'
+import { waitFor } from '../../support/wait.js'
+
+const PROJECT = fileURLToPath(new URL('../../..', import.meta.url))
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-jwt-file-backend-'))
+fs.chmodSync(root, 0o755) // traversable by the unprivileged child of the EACCES case
+const backends: KeysetBackend[] = []
+after(async () => {
+  for (const b of backends) await b.close()
+  fs.rmSync(root, { recursive: true, force: true })
+})
+
+let n = 0
+const freshDir = (name = 'case') => path.join(root, `${name}-${n++}`)
+const sha256 = (t: string) => crypto.createHash('sha256').update(t).digest('hex')
+
+function backend(file: string): KeysetBackend {
+  const b = createFileBackend(file)
+  backends.push(b)
+  return b
+}
+
+/** A backend watching `file`, with a counter of change callbacks. */
+function watched(file: string) {
+  const b = backend(file)
+  const state = { events: 0 }
+  b.watch!(() => void state.events++)
+  return {
+    b,
+    state,
+    /** Runs `change` and waits (≤ 2 s) for at least one callback caused by it. */
+    async expectEvent(what: string, change: () => void) {
+      await sleep(150) // let events of the previous step (and a pending re-arm) settle
+      state.events = 0
+      change()
+      await waitFor(() => state.events > 0, { timeoutMs: 2000, what: `a change event for ${what}` })
+    },
+  }
+}
+
+async function readError(p: Promise<unknown>): Promise<BackendError> {
+  const err = await p.then(
+    () => assert.fail('expected a BackendError, the read succeeded'),
+    (e: unknown) => e,
+  )
+  assert.ok(err instanceof BackendError, `expected a BackendError, got ${String(err)}`)
+  return err
+}
+
+/** The number of inotify watches this process holds (Linux), or undefined elsewhere. */
+function inotifyWatches(): number | undefined {
+  if (process.platform !== 'linux') return undefined
+  let count = 0
+  for (const fd of fs.readdirSync('/proc/self/fdinfo')) {
+    try {
+      count += fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8').split('\n').filter((l) => l.startsWith('inotify wd:')).length
+    } catch {
+      // an fd closed while we looked
+    }
+  }
+  return count
+}
+
+describe('file backend: read', () => {
+  it('returns the text and a content-hash version that changes only with the content', async () => {
+    const dir = freshDir()
+    fs.mkdirSync(dir)
+    const file = path.join(dir, 'keyset.json')
+    fs.writeFileSync(file, '{"a":1}')
+    const b = backend(path.relative(process.cwd(), file))
+    assert.equal(b.kind, 'file')
+    assert.equal(b.location, file, 'location is the absolute path')
+    const first = await b.read()
+    assert.deepEqual(first, { text: '{"a":1}', version: sha256('{"a":1}') })
+    fs.writeFileSync(file, '{"a":1}')
+    assert.equal((await b.read()).version, first.version)
+    fs.writeFileSync(file, '{"a":2}')
+    assert.notEqual((await b.read()).version, first.version)
+  })
+
+  it('reads through a kubelet volume symlink', async () => {
+    const vol = new KubeletVolume(freshDir('vol'))
+    vol.writeKeyset('{"v":1}')
+    assert.equal((await backend(vol.file()).read()).text, '{"v":1}')
+  })
+
+  it('maps each failure to a bounded reason, and says what failed without content', async () => {
+    const dir = freshDir()
+    fs.mkdirSync(dir)
+    const regular = path.join(dir, 'regular')
+    fs.writeFileSync(regular, 'x')
+    const asDir = path.join(dir, 'is-a-dir')
+    fs.mkdirSync(asDir)
+    const loop = path.join(dir, 'loop')
+    fs.symlinkSync('loop', loop)
+    const big = path.join(dir, 'big')
+    fs.writeFileSync(big, Buffer.alloc(MAX_KEYSET_BYTES + 1, 0x20))
+    const cases: Array<[string, string, RegExp]> = [
+      [path.join(dir, 'missing'), 'not_found', /ENOENT/],
+      [path.join(dir, 'no-dir', 'keyset.json'), 'not_found', /ENOENT/],
+      [path.join(regular, 'keyset.json'), 'not_found', /ENOTDIR/],
+      [asDir, 'not_a_file', /is a directory, not a regular file/],
+      [loop, 'io_error', /ELOOP/],
+      [big, 'invalid_keyset', /the limit is 1048576/],
+    ]
+    for (const [file, reason, detail] of cases) {
+      const err = await readError(backend(file).read())
+      assert.equal(err.reason, reason, file)
+      assert.equal(err.code, ERROR_CODES.BACKEND)
+      assert.ok(err.message.includes(file), `${err.message} does not name ${file}`)
+      assert.match(err.message, detail)
+    }
+  })
+
+  it('a file the process may not read (EACCES) → forbidden', async () => {
+    const dir = freshDir()
+    fs.mkdirSync(dir, { mode: 0o755 })
+    const file = path.join(dir, 'keyset.json')
+    fs.writeFileSync(file, '{}', { mode: 0o000 })
+    fs.chmodSync(file, 0o000)
+    if (process.getuid?.() !== 0) {
+      assert.equal((await readError(backend(file).read())).reason, 'forbidden')
+      return
+    }
+    // Root reads through mode 000 (CAP_DAC_OVERRIDE), so the read runs in a child that loads
+    // the backend (dist/ is built before the tests run) and then drops to the uid of `nobody`.
+    const script = `
+      const { createFileBackend } = await import(${JSON.stringify(path.join(PROJECT, 'dist/lib/backends/file-backend.js'))})
+      process.setgid(65534)
+      process.setuid(65534)
+      try { await createFileBackend(${JSON.stringify(file)}).read(); console.log('read') }
+      catch (err) { console.log(err.reason + ' ' + err.message) }
+    `
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 10_000 })
+    assert.equal(out.trim(), `forbidden cannot read ${file}: EACCES`)
+  })
+})
+
+describe('file backend: write', () => {
+  it('a new file is created 0600 and the answer is what a read returns', async () => {
+    const dir = freshDir()
+    fs.mkdirSync(dir)
+    const file = path.join(dir, 'keyset.json')
+    const b = backend(file)
+    const written = await b.write('{"new":true}')
+    assert.equal(fs.statSync(file).mode & 0o777, 0o600)
+    assert.deepEqual(await b.read(), written)
+    assert.deepEqual(fs.readdirSync(dir), ['keyset.json'], 'a temp file was left behind')
+  })
+
+  it('an existing file keeps its mode (0640 stays 0640, 0644 stays 0644)', async () => {
+    for (const mode of [0o640, 0o644]) {
+      const dir = freshDir()
+      fs.mkdirSync(dir)
+      const file = path.join(dir, 'keyset.json')
+      fs.writeFileSync(file, 'old')
+      fs.chmodSync(file, mode)
+      await backend(file).write('new')
+      assert.equal(fs.statSync(file).mode & 0o777, mode)
+      assert.equal(fs.readFileSync(file, 'utf8'), 'new')
+    }
+  })
+
+  it('check-and-set: the version read → written; a stale version → CasConflictError and nothing written', async () => {
+    const dir = freshDir()
+    fs.mkdirSync(dir)
+    const file = path.join(dir, 'keyset.json')
+    fs.writeFileSync(file, 'v1')
+    const b = backend(file)
+    const { version } = await b.read()
+    fs.writeFileSync(file, 'v2 by someone else')
+    const err = await b.write('v3', version).then(() => assert.fail('a stale write succeeded'), (e: unknown) => e)
+    assert.ok(err instanceof CasConflictError)
+    assert.equal(err.code, ERROR_CODES.CAS_CONFLICT)
+    assert.equal(fs.readFileSync(file, 'utf8'), 'v2 by someone else')
+    const fresh = await b.read()
+    assert.equal((await b.write('v3', fresh.version)).version, sha256('v3'))
+    assert.equal(fs.readFileSync(file, 'utf8'), 'v3')
+  })
+
+  it('check-and-set against a file that does not exist → CasConflictError', async () => {
+    const dir = freshDir()
+    fs.mkdirSync(dir)
+    const file = path.join(dir, 'keyset.json')
+    await assert.rejects(backend(file).write('x', sha256('anything')), CasConflictError)
+    assert.equal(fs.existsSync(file), false)
+  })
+
+  it('create-only (expected version null): creates a missing file 0600; an existing one → CasConflictError, untouched', async () => {
+    const dir = freshDir()
+    fs.mkdirSync(dir)
+    const file = path.join(dir, 'keyset.json')
+    const b = backend(file)
+    assert.equal((await b.write('first', null)).version, sha256('first'))
+    assert.equal(fs.statSync(file).mode & 0o777, 0o600)
+    await assert.rejects(b.write('second', null), CasConflictError)
+    assert.equal(fs.readFileSync(file, 'utf8'), 'first')
+    assert.deepEqual(fs.readdirSync(dir), ['keyset.json'], 'a temp file was left behind')
+  })
+
+  it('a write into a missing directory → BackendError not_found', async () => {
+    const err = await readError(backend(path.join(freshDir(), 'keyset.json')).write('x'))
+    assert.equal(err.reason, 'not_found')
+  })
+})
+
+describe('file backend: change events', () => {
+  it('a plain file rewritten in place, and replaced by rename', async () => {
+    const dir = freshDir()
+    fs.mkdirSync(dir)
+    const file = path.join(dir, 'keyset.json')
+    fs.writeFileSync(file, '1')
+    const w = watched(file)
+    await w.expectEvent('an in-place rewrite', () => fs.writeFileSync(file, '2'))
+    await w.expectEvent('a rename over the file', () => {
+      fs.writeFileSync(`${file}.tmp`, '3')
+      fs.renameSync(`${file}.tmp`, file)
+    })
+    await w.expectEvent('its own atomic write', () => void w.b.write('4'))
+  })
+
+  it('a kubelet ..data swap, again and again after the first timestamped dir is gone', async () => {
+    const vol = new KubeletVolume(freshDir('vol'))
+    vol.writeKeyset('{"v":0}')
+    const firstTarget = path.join(vol.dir, fs.readlinkSync(path.join(vol.dir, '..data')))
+    const w = watched(vol.file())
+    for (let i = 1; i <= 4; i++) {
+      await w.expectEvent(`swap ${i}`, () => vol.writeKeyset(`{"v":${i}}`))
+      assert.equal((await w.b.read()).text, `{"v":${i}}`)
+    }
+    assert.equal(fs.existsSync(firstTarget), false, 'the original timestamped dir should be deleted by now')
+  })
+
+  it('the directory deleted and recreated: the watch re-arms on the new directory', async () => {
+    const vol = new KubeletVolume(freshDir('vol'))
+    vol.writeKeyset('{"v":1}')
+    const w = watched(vol.file())
+    await w.expectEvent('the volume removed', () => vol.remove())
+    await w.expectEvent('the volume recreated', () => new KubeletVolume(vol.dir).writeKeyset('{"v":2}'))
+    // No read() in between (a read re-arms too): only the watcher can see these.
+    await w.expectEvent('a swap in the recreated directory', () => vol.writeKeyset('{"v":3}'))
+    await w.expectEvent('another swap', () => vol.writeKeyset('{"v":4}'))
+    assert.equal((await w.b.read()).text, '{"v":4}')
+  })
+
+  it('the directory deleted and recreated at once, before the event is handled (same inode number, often)', async () => {
+    const vol = new KubeletVolume(freshDir('vol'))
+    vol.writeKeyset('{"v":1}')
+    const w = watched(vol.file())
+    await w.expectEvent('the volume replaced in one go', () => {
+      vol.remove()
+      new KubeletVolume(vol.dir).writeKeyset('{"v":2}')
+    })
+    // The old watch sits on the deleted directory; only a re-arm sees these.
+    await w.expectEvent('a swap in the new directory', () => vol.writeKeyset('{"v":3}'))
+    await w.expectEvent('another swap', () => vol.writeKeyset('{"v":4}'))
+  })
+
+  it('a directory that does not exist at start (two levels missing) and appears later', async () => {
+    const base = freshDir('late')
+    const vol = path.join(base, 'mnt', 'secrets')
+    const w = watched(path.join(vol, 'jwt-keyset'))
+    await readError(w.b.read())
+    const volume = new KubeletVolume(vol)
+    await w.expectEvent('the directory appearing', () => volume.writeKeyset('{"v":1}'))
+    await w.expectEvent('a swap in it', () => volume.writeKeyset('{"v":2}'))
+    await w.expectEvent('another swap', () => volume.writeKeyset('{"v":3}'))
+    assert.equal((await w.b.read()).text, '{"v":3}')
+  })
+})
+
+describe('file backend: close', () => {
+  it('stops every watcher (inotify watches back to where they were) and no callback follows', async () => {
+    const baseline = inotifyWatches()
+    const vol = new KubeletVolume(freshDir('vol'))
+    vol.writeKeyset('{"v":1}')
+    const w = watched(vol.file())
+    await w.expectEvent('a swap', () => vol.writeKeyset('{"v":2}'))
+    if (baseline !== undefined) assert.ok(inotifyWatches()! > baseline, 'the backend should hold a watch')
+    await w.b.close()
+    await w.b.close() // twice is fine
+    if (baseline !== undefined) assert.equal(inotifyWatches(), baseline)
+    w.state.events = 0
+    vol.writeKeyset('{"v":3}')
+    await sleep(300)
+    assert.equal(w.state.events, 0)
+    assert.equal((await w.b.read()).text, '{"v":3}', 'reads still work after close')
+    if (baseline !== undefined) assert.equal(inotifyWatches(), baseline, 'a read after close re-armed a watch')
+  })
+
+  it('close() during a pending re-arm (directory just deleted) cancels it', async () => {
+    const baseline = inotifyWatches()
+    const vol = new KubeletVolume(freshDir('vol'))
+    vol.writeKeyset('{"v":1}')
+    const w = watched(vol.file())
+    vol.remove()
+    await sleep(30) // the deletion event has scheduled the 100 ms re-arm
+    await w.b.close()
+    w.state.events = 0
+    new KubeletVolume(vol.dir).writeKeyset('{"v":2}')
+    await sleep(400)
+    assert.equal(w.state.events, 0)
+    if (baseline !== undefined) assert.equal(inotifyWatches(), baseline)
+  })
+})

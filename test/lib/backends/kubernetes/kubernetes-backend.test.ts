@@ -1,0 +1,154 @@
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { createKubernetesBackend, kubernetesOptionsFromEnv } from '../../../../src/lib/backends/kubernetes/index.js'
+import { BackendError, CasConflictError, ConfigError } from '../../../../src/lib/errors.js'
+import { stageKey } from '../../../../src/ops/rotation/two-phase.js'
+import { serializeKeyset, updateKeyset } from '../../../../src/ops/rotation/update-keyset.js'
+import { startKubeDouble, type KubeDouble } from '../../../support/kube-double.js'
+import { makeKey, makeKeyset } from '../../../support/keys.js'
+
+const NS = 'cbc'
+const KEYSET = serializeKeyset(makeKeyset([makeKey('ES256', 'k-kube-1')]) as never)
+
+describe('Kubernetes Secret backend (against the API test double)', () => {
+  let double: KubeDouble
+  let dir: string
+  let env: NodeJS.ProcessEnv
+  const backend = (extra: NodeJS.ProcessEnv = {}) => createKubernetesBackend(kubernetesOptionsFromEnv({ ...env, ...extra }), { env: { ...env, ...extra } })
+
+  before(async () => {
+    double = await startKubeDouble()
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-kube-'))
+    env = { KUBECONFIG: double.writeKubeconfig(path.join(dir, 'kubeconfig'), { namespace: NS }), HOME: dir }
+  })
+  after(async () => {
+    await double.close()
+    fs.rmSync(dir, { recursive: true, force: true })
+  })
+  const seed = () => double.setSecret(NS, 'cbc-secrets', { 'jwt-keyset': KEYSET, 'db-password': 'untouched' })
+
+  it('reads the key of the Secret in the kubeconfig context namespace; the version is the resourceVersion', async () => {
+    const stored = seed()
+    const b = backend()
+    const snap = await b.read()
+    assert.equal(snap.text, KEYSET)
+    assert.equal(snap.version, stored.metadata.resourceVersion)
+    assert.equal(b.location, 'kubernetes:cbc/cbc-secrets#jwt-keyset')
+    await b.close()
+  })
+
+  it('writes back with the resourceVersion read: only the keyset key changes; a stale version is a CasConflictError and changes nothing', async () => {
+    seed()
+    const b = backend()
+    const snap = await b.read()
+    const next = KEYSET.replace('k-kube-1', 'k-kube-1') + ' '
+    const written = await b.write(next, snap.version)
+    const secret = double.secret(NS, 'cbc-secrets')!
+    assert.equal(Buffer.from(secret.data['jwt-keyset']!, 'base64').toString(), next)
+    assert.equal(Buffer.from(secret.data['db-password']!, 'base64').toString(), 'untouched')
+    assert.equal(written.version, secret.metadata.resourceVersion)
+    await assert.rejects(b.write('{}', snap.version), CasConflictError)
+    assert.equal(double.secret(NS, 'cbc-secrets')!.metadata.resourceVersion, secret.metadata.resourceVersion, 'nothing written')
+    await b.close()
+  })
+
+  it('updateKeyset: another writer between read and write (409) → re-read, change applied again to the new version', async () => {
+    seed()
+    let raced = false
+    double.beforeWrite = () => {
+      if (raced) return
+      raced = true
+      double.setSecret(NS, 'cbc-secrets', { 'jwt-keyset': KEYSET, 'db-password': 'rotated by someone else' })
+    }
+    const b = backend()
+    const outcome = await updateKeyset(b, (doc) => stageKey(doc, { now: Date.now() }))
+    double.beforeWrite = undefined
+    assert.equal(outcome.attempts, 2)
+    const secret = double.secret(NS, 'cbc-secrets')!
+    assert.equal(Buffer.from(secret.data['db-password']!, 'base64').toString(), 'rotated by someone else', 'the other writer’s change is kept')
+    assert.equal(JSON.parse(Buffer.from(secret.data['jwt-keyset']!, 'base64').toString()).keys.length, 2)
+    await b.close()
+  })
+
+  it('a 409 storm: bounded (two writes), CasConflictError, nothing half-written', async () => {
+    const before = seed()
+    double.conflictStorm = 100
+    const b = backend()
+    const puts = double.calls.filter((c) => c.verb === 'update').length
+    await assert.rejects(updateKeyset(b, (doc) => stageKey(doc, { now: Date.now() })), (err: unknown) => {
+      assert.ok(err instanceof CasConflictError)
+      assert.match(err.message, /changed by another writer twice .* nothing was written/)
+      return true
+    })
+    double.conflictStorm = 0
+    assert.equal(double.calls.filter((c) => c.verb === 'update').length - puts, 2, 'two attempts, no more')
+    assert.deepEqual(double.secret(NS, 'cbc-secrets')!.data, before.data)
+    await b.close()
+  })
+
+  it('401 (bad token), 403 (RBAC), 404 (no Secret, no key) are BackendErrors with bounded reasons; the token never appears', async () => {
+    seed()
+    const bad = createKubernetesBackend(kubernetesOptionsFromEnv(env), {
+      env: { ...env, KUBECONFIG: double.writeKubeconfig(path.join(dir, 'bad-kubeconfig'), { namespace: NS, token: 'stolen-or-stale' }) },
+    })
+    await assert.rejects(bad.read(), (err: unknown) => err instanceof BackendError && err.reason === 'forbidden' && !err.message.includes('stolen-or-stale'))
+    await bad.close()
+    const b = backend()
+    const snap = await b.read()
+    double.deny.add('update')
+    await assert.rejects(b.write(KEYSET, snap.version), (err: unknown) => err instanceof BackendError && err.reason === 'forbidden' && /cannot update resource "secrets"/.test(err.message))
+    double.deny.clear()
+    await b.close()
+    await assert.rejects(backend({ CBC_JWT_KUBERNETES_SECRET: 'no-such-secret' }).read(), (err: unknown) => err instanceof BackendError && err.reason === 'not_found')
+    await assert.rejects(backend({ CBC_JWT_KUBERNETES_KEY: 'other-key' }).read(), (err: unknown) => err instanceof BackendError && err.reason === 'not_found' && /has no key other-key/.test(err.message))
+    assert.throws(() => kubernetesOptionsFromEnv({ CBC_JWT_KUBERNETES_NAMESPACE: 'Bad_NS' }), ConfigError)
+  })
+
+  it('create-only (keyset init): creates a missing Secret, refuses one that already holds a keyset', async () => {
+    const b = backend({ CBC_JWT_KUBERNETES_SECRET: 'fresh-secret' })
+    await b.write(KEYSET, null)
+    assert.equal(Buffer.from(double.secret(NS, 'fresh-secret')!.data['jwt-keyset']!, 'base64').toString(), KEYSET)
+    await assert.rejects(b.write(KEYSET, null), CasConflictError)
+    await b.close()
+  })
+
+  it('in a pod: the service-account token, CA and namespace files, over HTTPS; a wrong CA is refused', async (t) => {
+    const tls = path.join(dir, 'tls')
+    fs.mkdirSync(tls)
+    const selfSigned = (name: string) => {
+      const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
+        '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', path.join(tls, `${name}-key.pem`), '-out', path.join(tls, `${name}.pem`)], { encoding: 'utf8' })
+      return r
+    }
+    const r = selfSigned('cert')
+    if (r.error) return t.skip('openssl is not installed')
+    assert.equal(r.status, 0, r.stderr)
+    fs.renameSync(path.join(tls, 'cert-key.pem'), path.join(tls, 'key.pem'))
+    assert.equal(selfSigned('other').status, 0)
+    const cert = fs.readFileSync(path.join(tls, 'cert.pem'), 'utf8')
+    const secure = await startKubeDouble({ tls: { key: fs.readFileSync(path.join(tls, 'key.pem'), 'utf8'), cert } })
+    try {
+      secure.setSecret('prod', 'cbc-secrets', { 'jwt-keyset': KEYSET })
+      const sa = path.join(dir, 'serviceaccount')
+      fs.mkdirSync(sa)
+      fs.writeFileSync(path.join(sa, 'token'), `${secure.token}\n`)
+      fs.writeFileSync(path.join(sa, 'ca.crt'), cert)
+      fs.writeFileSync(path.join(sa, 'namespace'), 'prod')
+      const podEnv = { HOME: path.join(dir, 'empty-home'), KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: new URL(secure.url).port }
+      const b = createKubernetesBackend(kubernetesOptionsFromEnv(podEnv), { env: podEnv, serviceAccountDir: sa })
+      assert.equal((await b.read()).text, KEYSET)
+      assert.equal(b.location, 'kubernetes:prod/cbc-secrets#jwt-keyset')
+      await b.close()
+      fs.writeFileSync(path.join(sa, 'ca.crt'), fs.readFileSync(path.join(tls, 'other.pem'), 'utf8')) // an impostor's CA
+      const wrong = createKubernetesBackend(kubernetesOptionsFromEnv(podEnv), { env: podEnv, serviceAccountDir: sa })
+      await assert.rejects(wrong.read(), (err: unknown) => err instanceof BackendError && err.reason === 'unreachable')
+      await wrong.close()
+    } finally {
+      await secure.close()
+    }
+  })
+})

@@ -1,0 +1,142 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { createVaultBackend, vaultOptionsFromEnv } from '../../../../src/lib/backends/vault/index.js'
+import { ConfigError } from '../../../../src/lib/errors.js'
+
+const base = { VAULT_ADDR: 'https://vault.example:8200', VAULT_TOKEN: 'hvs.secret-token-value' }
+
+function configError(env: NodeJS.ProcessEnv, message: RegExp | string): void {
+  assert.throws(
+    () => vaultOptionsFromEnv(env),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError, String(err))
+      assert.equal(err.code, 'ERR_CONFIG')
+      if (typeof message === 'string') assert.equal(err.message, message)
+      else assert.match(err.message, message)
+      assert.ok(!err.message.includes('hvs.secret-token-value'))
+      return true
+    },
+  )
+}
+
+describe('vaultOptionsFromEnv', () => {
+  it('applies the defaults', () => {
+    assert.deepEqual(vaultOptionsFromEnv(base), {
+      addr: 'https://vault.example:8200',
+      token: 'hvs.secret-token-value',
+      skipVerify: false,
+      mount: 'secret',
+      path: 'cbc/jwt-keyset',
+      auth: 'token',
+      k8sMount: 'kubernetes',
+      k8sTokenPath: '/var/run/secrets/kubernetes.io/serviceaccount/token',
+      timeoutMs: 5000,
+      retries: 2,
+    })
+  })
+
+  it('reads every variable', () => {
+    assert.deepEqual(
+      vaultOptionsFromEnv({
+        VAULT_ADDR: 'https://vault.internal:8200/',
+        VAULT_NAMESPACE: 'team-a',
+        VAULT_CACERT: '/etc/ssl/vault-ca.pem',
+        VAULT_SKIP_VERIFY: 'false',
+        CBC_JWT_VAULT_MOUNT: '/kv/',
+        CBC_JWT_VAULT_PATH: 'apps/cbc/jwt',
+        CBC_JWT_VAULT_AUTH: 'kubernetes',
+        CBC_JWT_VAULT_ROLE: 'cbc-api',
+        CBC_JWT_VAULT_K8S_MOUNT: 'k8s-prod',
+        CBC_JWT_VAULT_K8S_TOKEN_PATH: '/var/run/secrets/tokens/vault',
+        CBC_JWT_VAULT_TIMEOUT_MS: '1500',
+        CBC_JWT_VAULT_RETRIES: '0',
+      }),
+      {
+        addr: 'https://vault.internal:8200',
+        namespace: 'team-a',
+        caCertFile: '/etc/ssl/vault-ca.pem',
+        skipVerify: false,
+        mount: 'kv',
+        path: 'apps/cbc/jwt',
+        auth: 'kubernetes',
+        role: 'cbc-api',
+        k8sMount: 'k8s-prod',
+        k8sTokenPath: '/var/run/secrets/tokens/vault',
+        timeoutMs: 1500,
+        retries: 0,
+      },
+    )
+  })
+
+  it('reads VAULT_SKIP_VERIFY as the Vault CLI does', () => {
+    for (const v of ['1', 'true', 'TRUE', 't']) assert.equal(vaultOptionsFromEnv({ ...base, VAULT_SKIP_VERIFY: v }).skipVerify, true, v)
+    for (const v of ['0', 'false', 'F', '']) assert.equal(vaultOptionsFromEnv({ ...base, VAULT_SKIP_VERIFY: v }).skipVerify, false, v)
+    configError({ ...base, VAULT_SKIP_VERIFY: 'yes' }, /^VAULT_SKIP_VERIFY must be true\/1 or false\/0, got "yes"$/)
+  })
+
+  it('requires VAULT_ADDR', () => {
+    configError({ VAULT_TOKEN: 'x' }, 'VAULT_ADDR is required when CBC_JWT_BACKEND=vault')
+    configError({ VAULT_ADDR: '  ', VAULT_TOKEN: 'x' }, 'VAULT_ADDR is required when CBC_JWT_BACKEND=vault')
+  })
+
+  it('rejects a VAULT_ADDR that is not an http(s) URL', () => {
+    configError({ ...base, VAULT_ADDR: 'vault.example:8200' }, /^VAULT_ADDR must use http or https/)
+    configError({ ...base, VAULT_ADDR: 'not a url' }, /^VAULT_ADDR must be a URL/)
+    configError({ ...base, VAULT_ADDR: 'https://user:pw@vault.example' }, /^VAULT_ADDR must not carry credentials/)
+  })
+
+  it('rejects an unknown auth method, naming the variable', () => {
+    configError({ ...base, CBC_JWT_VAULT_AUTH: 'approle' }, 'CBC_JWT_VAULT_AUTH must be "token" or "kubernetes", got "approle"')
+  })
+
+  it('requires CBC_JWT_VAULT_ROLE for kubernetes auth', () => {
+    configError({ VAULT_ADDR: base.VAULT_ADDR, CBC_JWT_VAULT_AUTH: 'kubernetes' }, 'CBC_JWT_VAULT_ROLE is required when CBC_JWT_VAULT_AUTH=kubernetes')
+  })
+
+  it('requires VAULT_TOKEN for token auth, but not for kubernetes', () => {
+    configError({ VAULT_ADDR: base.VAULT_ADDR }, 'VAULT_TOKEN is required when CBC_JWT_VAULT_AUTH=token (the default)')
+    const k8s = vaultOptionsFromEnv({ VAULT_ADDR: base.VAULT_ADDR, CBC_JWT_VAULT_AUTH: 'kubernetes', CBC_JWT_VAULT_ROLE: 'r' })
+    assert.equal(k8s.token, undefined)
+  })
+
+  it('rejects bad numbers and paths, naming the variable', () => {
+    configError({ ...base, CBC_JWT_VAULT_TIMEOUT_MS: '0' }, /^CBC_JWT_VAULT_TIMEOUT_MS must be an integer from 1 to 600000, got "0"$/)
+    configError({ ...base, CBC_JWT_VAULT_TIMEOUT_MS: '5s' }, /^CBC_JWT_VAULT_TIMEOUT_MS must be an integer/)
+    configError({ ...base, CBC_JWT_VAULT_RETRIES: '-1' }, /^CBC_JWT_VAULT_RETRIES must be an integer from 0 to 10/)
+    configError({ ...base, CBC_JWT_VAULT_RETRIES: '11' }, /^CBC_JWT_VAULT_RETRIES must be an integer from 0 to 10/)
+    configError({ ...base, CBC_JWT_VAULT_PATH: 'cbc/../other' }, /^CBC_JWT_VAULT_PATH must be a path/)
+    configError({ ...base, CBC_JWT_VAULT_MOUNT: '/' }, /^CBC_JWT_VAULT_MOUNT must be a path/)
+    configError({ ...base, CBC_JWT_VAULT_K8S_MOUNT: 'a//b' }, /^CBC_JWT_VAULT_K8S_MOUNT must be a path/)
+  })
+})
+
+describe('createVaultBackend options', () => {
+  it('location names mount, path and namespace, never the address or the token', async () => {
+    const backend = createVaultBackend(vaultOptionsFromEnv({ ...base, VAULT_NAMESPACE: 'ns1', CBC_JWT_VAULT_PATH: 'a/b' }))
+    assert.equal(backend.kind, 'vault')
+    assert.equal(backend.location, 'vault:secret/a/b (namespace ns1)')
+    await backend.close()
+  })
+
+  it('fails with a ConfigError naming VAULT_CACERT when the bundle cannot be read', () => {
+    const options = vaultOptionsFromEnv({ ...base, VAULT_CACERT: '/nonexistent/ca.pem' })
+    assert.throws(() => createVaultBackend(options), { name: 'ConfigError', message: 'VAULT_CACERT: cannot read /nonexistent/ca.pem (ENOENT)' })
+  })
+
+  it('validates programmatic options too', () => {
+    const options = vaultOptionsFromEnv(base)
+    assert.throws(() => createVaultBackend({ ...options, retries: -1 }), { name: 'RangeError', message: /retries must be an integer ≥ 0/ })
+    assert.throws(() => createVaultBackend({ ...options, auth: 'kubernetes' }), { name: 'ConfigError', message: /CBC_JWT_VAULT_ROLE is required/ })
+    const { token: _token, ...noToken } = options
+    assert.throws(() => createVaultBackend(noToken), { name: 'ConfigError', message: /VAULT_TOKEN is required/ })
+  })
+
+  it('warns about plain http to a remote Vault', async () => {
+    const warnings: string[] = []
+    const logger = { warn: (_: object, msg?: string) => void warnings.push(msg ?? ''), info: () => {} }
+    const remote = createVaultBackend(vaultOptionsFromEnv({ ...base, VAULT_ADDR: 'http://vault.example:8200' }), { logger })
+    const local = createVaultBackend(vaultOptionsFromEnv({ ...base, VAULT_ADDR: 'http://127.0.0.1:8200' }), { logger })
+    await Promise.all([remote.close(), local.close()])
+    assert.deepEqual(warnings, ['VAULT_ADDR is plain http: the Vault token crosses the network in clear'])
+  })
+})

@@ -1,0 +1,261 @@
+import assert from 'node:assert/strict'
+import { after, before, beforeEach, describe, it } from 'node:test'
+import { makeKey, makeKeyset } from '../../../support/keys.js'
+import { startVaultDouble, type VaultDouble, type VaultFaultKind } from '../../../support/vault-double.js'
+import { backendError, backendFor, captureLogger, kvRequests, LOCATION, SECRET_PATH } from './fixtures.js'
+
+const doc = makeKeyset([makeKey('ES256', 'k-read-1')])
+
+describe('vault backend read()', () => {
+  let double: VaultDouble
+  before(async () => {
+    double = await startVaultDouble()
+  })
+  after(async () => {
+    await double.close()
+  })
+  beforeEach(async () => {
+    await double.setFault(null)
+    double.requests.length = 0
+  })
+
+  it('returns the jwt-keyset field held as a JSON string, with metadata.version', async (t) => {
+    const path = `${SECRET_PATH}-string`
+    double.setSecret(path, { 'jwt-keyset': JSON.stringify(doc), other: 'x' })
+    const backend = backendFor(double, { path })
+    t.after(() => backend.close())
+    const snap = await backend.read()
+    assert.equal(snap.text, JSON.stringify(doc))
+    assert.equal(snap.version, '1')
+    assert.equal(backend.kind, 'vault')
+    assert.equal(backend.location, `vault:secret/${path}`)
+    assert.deepEqual(kvRequests(double).map((r) => `${r.method} ${r.path}`), [`GET /v1/secret/data/${path}`])
+  })
+
+  it('accepts the field held as a JSON object and serialises it', async (t) => {
+    const path = `${SECRET_PATH}-object`
+    double.setSecret(path, { 'jwt-keyset': doc })
+    const backend = backendFor(double, { path })
+    t.after(() => backend.close())
+    const snap = await backend.read()
+    assert.deepEqual(JSON.parse(snap.text), doc)
+  })
+
+  it('tracks the version as the secret changes', async (t) => {
+    const path = `${SECRET_PATH}-versions`
+    double.setSecret(path, { 'jwt-keyset': '{"a":1}' })
+    const backend = backendFor(double, { path })
+    t.after(() => backend.close())
+    assert.deepEqual(await backend.read(), { text: '{"a":1}', version: '1' })
+    double.setSecret(path, { 'jwt-keyset': '{"a":2}' })
+    double.setSecret(path, { 'jwt-keyset': '{"a":3}' })
+    assert.deepEqual(await backend.read(), { text: '{"a":3}', version: '3' })
+  })
+
+  it('fails not_found naming the field when the secret has no jwt-keyset', async (t) => {
+    const path = `${SECRET_PATH}-nofield`
+    double.setSecret(path, { 'jwt_keyset': '{}' })
+    const backend = backendFor(double, { path })
+    t.after(() => backend.close())
+    const err = await backendError(backend.read())
+    assert.equal(err.reason, 'not_found')
+    assert.match(err.message, /no field "jwt-keyset" \(fields: jwt_keyset\)/)
+    assert.ok(err.message.startsWith(`vault:secret/${path}: read`))
+  })
+
+  it('fails not_found on a 404 without retrying', async (t) => {
+    const backend = backendFor(double, { path: 'does/not/exist' })
+    t.after(() => backend.close())
+    const err = await backendError(backend.read())
+    assert.equal(err.reason, 'not_found')
+    assert.match(err.message, /^vault:secret\/does\/not\/exist: read: no such secret \(HTTP 404\)$/)
+    assert.equal(double.requests.length, 1)
+  })
+
+  it('fails not_found on an unknown mount, with Vault\'s error text', async (t) => {
+    const backend = backendFor(double, { mount: 'kv-missing' })
+    t.after(() => backend.close())
+    const err = await backendError(backend.read())
+    assert.equal(err.reason, 'not_found')
+    assert.match(err.message, /no handler for route/)
+  })
+
+  it('fails not_found when the latest version is deleted or destroyed (Vault answers 404 with metadata)', async (t) => {
+    const path = `${SECRET_PATH}-deleted`
+    double.setSecret(path, { 'jwt-keyset': '{}' })
+    double.setSecret(path, { 'jwt-keyset': '{}' })
+    double.deleteLatest(path)
+    const backend = backendFor(double, { path })
+    t.after(() => backend.close())
+    let err = await backendError(backend.read())
+    assert.equal(err.reason, 'not_found')
+    assert.match(err.message, /the latest version \(2\) is deleted/)
+    double.setSecret(path, { 'jwt-keyset': '{}' })
+    double.deleteLatest(path, 'secret', { destroy: true })
+    err = await backendError(backend.read())
+    assert.match(err.message, /the latest version \(3\) is destroyed/)
+  })
+
+  describe('faults', () => {
+    // [fault, reason, requests the double sees with retries = 2]
+    const cases: Array<[VaultFaultKind, string, number]> = [
+      ['500', 'server_error', 3],
+      ['sealed', 'sealed', 3],
+      ['reset', 'unreachable', 3],
+      ['403', 'forbidden', 1],
+      ['not_json', 'bad_response', 1],
+      ['redirect', 'bad_response', 1],
+      ['huge', 'bad_response', 1],
+    ]
+    for (const [fault, reason, requests] of cases) {
+      it(`${fault} → ${reason} after ${requests} request(s)`, async (t) => {
+        double.setSecret(SECRET_PATH, { 'jwt-keyset': '{}' })
+        await double.setFault(fault)
+        const backend = backendFor(double)
+        t.after(() => backend.close())
+        const err = await backendError(backend.read())
+        assert.equal(err.reason, reason)
+        assert.ok(err.message.startsWith(`${LOCATION}: read: `), err.message)
+        assert.equal(kvRequests(double).length, requests)
+      })
+    }
+
+    it('names the HTTP status and Vault\'s errors in the message', async (t) => {
+      await double.setFault('sealed')
+      const backend = backendFor(double, { retries: 0 })
+      t.after(() => backend.close())
+      const err = await backendError(backend.read())
+      assert.equal(err.message, `${LOCATION}: read: HTTP 503 (Vault is sealed)`)
+    })
+
+    it('down (connection refused) → unreachable, naming the error code', async (t) => {
+      await double.setFault('down')
+      const backend = backendFor(double)
+      t.after(() => backend.close())
+      const err = await backendError(backend.read())
+      assert.equal(err.reason, 'unreachable')
+      assert.match(err.message, /cannot reach Vault \(ECONNREFUSED\)/)
+      await double.setFault(null)
+      assert.equal((await backend.read()).version, String(double.version(SECRET_PATH)))
+    })
+
+    it('slow → timeout after the request deadline', async (t) => {
+      await double.setFault({ kind: 'slow', delayMs: 5000 })
+      const backend = backendFor(double, { timeoutMs: 200, retries: 0 })
+      t.after(() => backend.close())
+      const started = Date.now()
+      const err = await backendError(backend.read())
+      const elapsed = Date.now() - started
+      assert.equal(err.reason, 'timeout')
+      assert.match(err.message, /no complete answer within 200 ms/)
+      assert.ok(elapsed >= 190 && elapsed < 1000, `elapsed ${elapsed} ms`)
+    })
+
+    it('never follows a redirect', async (t) => {
+      await double.setFault('redirect')
+      const backend = backendFor(double, { retries: 3 })
+      t.after(() => backend.close())
+      const err = await backendError(backend.read())
+      assert.match(err.message, /HTTP 307.*redirect not followed/)
+      assert.equal(double.requests.filter((r) => r.path.startsWith('/redirected')).length, 0)
+      assert.equal(double.requests.length, 1)
+    })
+
+    it('refuses a body over maxResponseBytes, declared or streamed', async (t) => {
+      double.setSecret(SECRET_PATH, { 'jwt-keyset': 'x'.repeat(500) })
+      const small = backendFor(double, { maxResponseBytes: 400 })
+      t.after(() => small.close())
+      const declared = await backendError(small.read())
+      assert.equal(declared.reason, 'bad_response')
+      assert.match(declared.message, /exceeds 400/)
+      const normal = backendFor(double)
+      t.after(() => normal.close())
+      assert.equal((await normal.read()).text.length, 500)
+      await double.setFault('huge')
+      const streamed = await backendError(normal.read())
+      assert.equal(streamed.reason, 'bad_response')
+      assert.match(streamed.message, /body exceeds 1048576 bytes/)
+    })
+  })
+
+  describe('retries', () => {
+    it('are bounded by the retries option', async (t) => {
+      await double.setFault('500')
+      for (const retries of [0, 1, 4]) {
+        double.requests.length = 0
+        const backend = backendFor(double, { retries })
+        t.after(() => backend.close())
+        assert.equal((await backendError(backend.read())).reason, 'server_error')
+        assert.equal(double.requests.length, retries + 1, `retries=${retries}`)
+      }
+    })
+
+    it('recover within one read when the fault passes', async (t) => {
+      double.setSecret(SECRET_PATH, { 'jwt-keyset': '{"ok":true}' })
+      await double.setFault({ kind: 'sealed', times: 2 })
+      const { logger, calls } = captureLogger()
+      const backend = backendFor(double, {}, { logger })
+      t.after(() => backend.close())
+      assert.equal((await backend.read()).text, '{"ok":true}')
+      assert.equal(double.requests.length, 3)
+      assert.deepEqual(
+        calls.map((c) => [c.level, (c.obj as { reason?: string }).reason, (c.obj as { attempt?: number }).attempt]),
+        [['warn', 'sealed', 1], ['warn', 'sealed', 2]],
+      )
+    })
+
+    it('back off exponentially with jitter, capped', async (t) => {
+      await double.setFault('500')
+      const { logger, calls } = captureLogger()
+      // random() = 1 ⇒ the full window: base·2ⁿ⁻¹, capped at retryMaxDelayMs.
+      const backend = backendFor(double, { retries: 3, retryBaseMs: 60, retryMaxDelayMs: 150 }, { logger, random: () => 0.999999 })
+      t.after(() => backend.close())
+      await backendError(backend.read())
+      const delays = calls.map((c) => (c.obj as { retry_in_ms: number }).retry_in_ms)
+      assert.deepEqual(delays, [59, 119, 149])
+      const at = double.requests.map((r) => r.at)
+      const gaps = at.slice(1).map((x, i) => x - at[i]!)
+      assert.equal(gaps.length, 3)
+      gaps.forEach((gap, i) => assert.ok(gap >= delays[i]! - 5, `gap ${i}: ${gap} ms < ${delays[i]} ms`))
+    })
+
+    it('with no jitter left, still retry at once', async (t) => {
+      await double.setFault('500')
+      const backend = backendFor(double, { retries: 2, retryBaseMs: 1000 }, { random: () => 0 })
+      t.after(() => backend.close())
+      const started = Date.now()
+      await backendError(backend.read())
+      assert.equal(double.requests.length, 3)
+      assert.ok(Date.now() - started < 500)
+    })
+  })
+
+  describe('close()', () => {
+    it('aborts an in-flight request and later reads fail io_error', async () => {
+      await double.setFault({ kind: 'slow', delayMs: 5000 })
+      const backend = backendFor(double, { timeoutMs: 4000 })
+      const started = Date.now()
+      const pending = backendError(backend.read())
+      await new Promise((r) => setTimeout(r, 50))
+      await backend.close()
+      const err = await pending
+      assert.equal(err.reason, 'io_error')
+      assert.match(err.message, /backend closed/)
+      assert.ok(Date.now() - started < 1000)
+      assert.equal((await backendError(backend.read())).reason, 'io_error')
+      await backend.close() // twice is fine
+    })
+
+    it('interrupts a backoff wait', async () => {
+      await double.setFault('500')
+      const backend = backendFor(double, { retries: 3, retryBaseMs: 5000, retryMaxDelayMs: 5000 }, { random: () => 0.9 })
+      const started = Date.now()
+      const pending = backendError(backend.read())
+      await new Promise((r) => setTimeout(r, 100))
+      await backend.close()
+      assert.equal((await pending).reason, 'io_error')
+      assert.ok(Date.now() - started < 1000)
+      assert.equal(double.requests.length, 1)
+    })
+  })
+})

@@ -1,0 +1,53 @@
+import assert from 'node:assert/strict'
+import fs from 'node:fs'
+import { after, before, describe, it } from 'node:test'
+import { selfSignedCert, startVaultDouble, type VaultDouble } from '../../../support/vault-double.js'
+import { backendError, backendFor, captureLogger, SECRET_PATH } from './fixtures.js'
+
+const cert = selfSignedCert()
+const other = cert && selfSignedCert()
+const skip = cert && other ? false : 'openssl is not installed: cannot make a throwaway certificate for the TLS cases'
+
+describe('vault backend over TLS', { skip }, () => {
+  let double: VaultDouble
+  before(async () => {
+    double = await startVaultDouble({ tls: { cert: cert!.cert, key: cert!.key } })
+    double.setSecret(SECRET_PATH, { 'jwt-keyset': '{"tls":true}' })
+  })
+  after(async () => {
+    await double.close()
+    for (const c of [cert, other]) if (c) fs.rmSync(c.dir, { recursive: true, force: true })
+  })
+
+  it('trusts the VAULT_CACERT bundle', async (t) => {
+    const backend = backendFor(double, { caCertFile: cert!.certFile })
+    t.after(() => backend.close())
+    assert.equal((await backend.read()).text, '{"tls":true}')
+  })
+
+  it('refuses a certificate not signed by VAULT_CACERT, as unreachable, without sending the request', async (t) => {
+    double.requests.length = 0
+    const backend = backendFor(double, { caCertFile: other!.certFile, retries: 0 })
+    t.after(() => backend.close())
+    const err = await backendError(backend.read())
+    assert.equal(err.reason, 'unreachable')
+    assert.match(err.message, /cannot reach Vault \((DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|ERR_TLS_CERT_ALTNAME_INVALID)\)/)
+    assert.equal(double.requests.length, 0)
+  })
+
+  it('refuses a self-signed certificate with the system roots', async (t) => {
+    const backend = backendFor(double, { retries: 0 })
+    t.after(() => backend.close())
+    assert.equal((await backendError(backend.read())).reason, 'unreachable')
+  })
+
+  it('VAULT_SKIP_VERIFY connects anyway, and says so loudly', async (t) => {
+    const { logger, calls } = captureLogger()
+    const backend = backendFor(double, { skipVerify: true }, { logger })
+    t.after(() => backend.close())
+    assert.equal((await backend.read()).text, '{"tls":true}')
+    assert.equal(calls.length, 1)
+    assert.equal(calls[0]!.level, 'warn')
+    assert.match(calls[0]!.msg ?? '', /VAULT_SKIP_VERIFY is set: Vault's TLS certificate is NOT verified/)
+  })
+})

@@ -1,0 +1,161 @@
+import assert from 'node:assert/strict'
+import { after, before, beforeEach, describe, it } from 'node:test'
+import { CasConflictError } from '../../../../src/lib/errors.js'
+import { startVaultDouble, type VaultDouble } from '../../../support/vault-double.js'
+import { waitFor } from '../../../support/wait.js'
+import { backendError, backendFor, kvRequests } from './fixtures.js'
+
+describe('vault backend write()', () => {
+  let double: VaultDouble
+  let n = 0
+  let path: string
+  before(async () => {
+    double = await startVaultDouble()
+  })
+  after(async () => {
+    await double.close()
+  })
+  beforeEach(async () => {
+    await double.setFault(null)
+    double.requests.length = 0
+    path = `cbc/write-${++n}`
+  })
+
+  it('check-and-set write bumps the version and stores the text', async (t) => {
+    double.setSecret(path, { 'jwt-keyset': '{"v":1}' })
+    const backend = backendFor(double, { path })
+    t.after(() => backend.close())
+    const snap = await backend.write('{"v":2}', '1')
+    assert.deepEqual(snap, { text: '{"v":2}', version: '2' })
+    assert.equal(double.version(path), 2)
+    assert.deepEqual(double.secret(path), { 'jwt-keyset': '{"v":2}' })
+    const post = kvRequests(double, 'POST')
+    assert.equal(post.length, 1)
+    assert.deepEqual(post[0]!.body, { options: { cas: 1 }, data: { 'jwt-keyset': '{"v":2}' } })
+    assert.deepEqual(await backend.read(), snap)
+  })
+
+  it('preserves the other fields of the secret', async (t) => {
+    double.setSecret(path, { 'jwt-keyset': '{}', 'db-password': 'p', nested: { a: [1, 2] } })
+    const backend = backendFor(double, { path })
+    t.after(() => backend.close())
+    await backend.write('{"new":true}', '1')
+    assert.deepEqual(double.secret(path), { 'jwt-keyset': '{"new":true}', 'db-password': 'p', nested: { a: [1, 2] } })
+  })
+
+  it('fails with CasConflictError when the secret moved past expectedVersion, writing nothing', async (t) => {
+    double.setSecret(path, { 'jwt-keyset': '{"v":1}' })
+    double.setSecret(path, { 'jwt-keyset': '{"v":2}' })
+    const backend = backendFor(double, { path })
+    t.after(() => backend.close())
+    await assert.rejects(backend.write('{"v":3}', '1'), (err: unknown) => {
+      assert.ok(err instanceof CasConflictError)
+      assert.equal(err.code, 'ERR_CAS_CONFLICT')
+      assert.match(err.message, new RegExp(`^vault:secret/${path}: write: expected version 1, Vault holds version 2$`))
+      return true
+    })
+    assert.equal(double.version(path), 2)
+    assert.equal(kvRequests(double, 'POST').length, 0)
+  })
+
+  it('maps Vault\'s check-and-set 400 to CasConflictError when another writer lands between read and write', async (t) => {
+    double.setSecret(path, { 'jwt-keyset': '{"v":1}' })
+    // Hold the POST at the double while another writer commits version 2 (within the 1 s timeout).
+    await double.setFault({ kind: 'slow', method: 'POST', delayMs: 600, times: 1 })
+    const backend = backendFor(double, { path })
+    t.after(() => backend.close())
+    const pending = backend.write('{"mine":true}', '1')
+    // Not a fixed sleep: the POST must have arrived (and be held) before the other writer lands.
+    await waitFor(() => kvRequests(double, 'POST').length > 0, { intervalMs: 5, what: 'the held POST' })
+    double.setSecret(path, { 'jwt-keyset': '{"theirs":true}' })
+    await assert.rejects(pending, (err: unknown) => {
+      assert.ok(err instanceof CasConflictError)
+      assert.match(err.message, /version 1 is no longer current \(check-and-set\)/)
+      return true
+    })
+    assert.deepEqual(double.secret(path), { 'jwt-keyset': '{"theirs":true}' })
+    assert.equal(double.version(path), 2)
+  })
+
+  it('two concurrent writers with the same expectedVersion: exactly one wins', async (t) => {
+    double.setSecret(path, { 'jwt-keyset': '{"v":1}' })
+    const a = backendFor(double, { path })
+    const b = backendFor(double, { path })
+    t.after(() => Promise.all([a.close(), b.close()]))
+    const results = await Promise.allSettled([a.write('{"w":"a"}', '1'), b.write('{"w":"b"}', '1')])
+    const won = results.filter((r) => r.status === 'fulfilled')
+    const lost = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected')
+    assert.equal(won.length, 1)
+    assert.equal(lost.length, 1)
+    assert.ok(lost[0]!.reason instanceof CasConflictError, String(lost[0]!.reason))
+    assert.equal(double.version(path), 2)
+    const winner = (won[0] as PromiseFulfilledResult<{ text: string }>).value.text
+    assert.deepEqual(double.secret(path), { 'jwt-keyset': winner })
+  })
+
+  it('without expectedVersion creates a missing secret with cas 0', async (t) => {
+    const backend = backendFor(double, { path })
+    t.after(() => backend.close())
+    assert.deepEqual(await backend.write('{"first":1}'), { text: '{"first":1}', version: '1' })
+    assert.deepEqual(kvRequests(double, 'POST')[0]!.body, { options: { cas: 0 }, data: { 'jwt-keyset': '{"first":1}' } })
+  })
+
+  it('with expectedVersion "0" refuses to overwrite an existing secret', async (t) => {
+    double.setSecret(path, { 'jwt-keyset': '{}' })
+    const backend = backendFor(double, { path })
+    t.after(() => backend.close())
+    await assert.rejects(backend.write('{}', '0'), CasConflictError)
+  })
+
+  it('without expectedVersion retries a lost merge race instead of dropping the other writer\'s fields', async (t) => {
+    double.setSecret(path, { 'jwt-keyset': '{"v":1}' })
+    await double.setFault({ kind: 'slow', method: 'POST', delayMs: 600, times: 1 })
+    const backend = backendFor(double, { path })
+    t.after(() => backend.close())
+    const pending = backend.write('{"mine":true}')
+    await waitFor(() => kvRequests(double, 'POST').length > 0, { intervalMs: 5, what: 'the held POST' })
+    double.setSecret(path, { 'jwt-keyset': '{"theirs":true}', added: 'by-them' })
+    assert.deepEqual(await pending, { text: '{"mine":true}', version: '3' })
+    assert.deepEqual(double.secret(path), { 'jwt-keyset': '{"mine":true}', added: 'by-them' })
+    assert.deepEqual(kvRequests(double, 'POST').map((r) => (r.body as { options: { cas: number } }).options.cas), [1, 2])
+  })
+
+  it('writes over a deleted latest version with that version as cas', async (t) => {
+    double.setSecret(path, { 'jwt-keyset': '{}', old: 'gone' })
+    double.deleteLatest(path)
+    const backend = backendFor(double, { path })
+    t.after(() => backend.close())
+    assert.equal((await backend.write('{"back":1}', '1')).version, '2')
+    assert.deepEqual(double.secret(path), { 'jwt-keyset': '{"back":1}' })
+  })
+
+  it('does not repeat a POST that may have been applied (500), but does when Vault was sealed', async (t) => {
+    double.setSecret(path, { 'jwt-keyset': '{}' })
+    const backend = backendFor(double, { path })
+    t.after(() => backend.close())
+    await double.setFault({ kind: '500', method: 'POST' })
+    assert.equal((await backendError(backend.write('{"x":1}', '1'))).reason, 'server_error')
+    assert.equal(kvRequests(double, 'POST').length, 1)
+    double.requests.length = 0
+    await double.setFault({ kind: 'sealed', method: 'POST', times: 1 })
+    assert.equal((await backend.write('{"x":1}', '1')).version, '2')
+    assert.equal(kvRequests(double, 'POST').length, 2)
+  })
+
+  it('rejects an expectedVersion that is not a Vault version as a TypeError', async (t) => {
+    const backend = backendFor(double, { path })
+    t.after(() => backend.close())
+    await assert.rejects(backend.write('{}', 'sha256:abc'), { name: 'TypeError', message: /expectedVersion must be a Vault version number/ })
+    assert.equal(double.requests.length, 0)
+  })
+
+  it('fails forbidden when the token may not write', async (t) => {
+    double.setSecret(path, { 'jwt-keyset': '{}' })
+    const backend = backendFor(double, { path })
+    t.after(() => backend.close())
+    await double.setFault({ kind: '403', method: 'POST' })
+    const err = await backendError(backend.write('{}', '1'))
+    assert.equal(err.reason, 'forbidden')
+    assert.match(err.message, /write: HTTP 403 \(permission denied\)/)
+  })
+})

@@ -1,0 +1,93 @@
+// writeFileAtomic's own promises; killing real writers at random points is
+// test/e2e/crash-safety.test.ts.
+import assert from 'node:assert/strict'
+import { spawn, spawnSync } from 'node:child_process'
+import crypto from 'node:crypto'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { after, describe, it } from 'node:test'
+import { writeFileAtomic } from '../../../src/lib/backends/write-file-atomic.js'
+
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-write-atomic-'))
+after(() => fs.rmSync(root, { recursive: true, force: true }))
+let seq = 0
+function freshDir(): string {
+  const dir = path.join(root, `d${++seq}`)
+  fs.mkdirSync(dir)
+  return dir
+}
+const thisHost = crypto.createHash('sha256').update(os.hostname()).digest('hex').slice(0, 8)
+
+/** A temp directory as a writer with `pid` on `host` leaves it when killed mid-write. */
+function leftover(dir: string, host: string, pid: number, ageMs = 0): string {
+  const name = `.keyset.json.tmp-${host}-${pid}-Ab12Cd`
+  fs.mkdirSync(path.join(dir, name), { mode: 0o700 })
+  fs.writeFileSync(path.join(dir, name, 'keyset.json'), '{"version":1,"cur', { mode: 0o600 })
+  const then = new Date(Date.now() - ageMs)
+  fs.utimesSync(path.join(dir, name), then, then)
+  return name
+}
+
+describe('writeFileAtomic', () => {
+  it('leaves nothing but the file; keeps an existing mode (0640), creates 0600', async () => {
+    const dir = freshDir()
+    const file = path.join(dir, 'keyset.json')
+    await writeFileAtomic(file, 'one\n')
+    assert.equal(fs.statSync(file).mode & 0o777, 0o600)
+    fs.chmodSync(file, 0o640)
+    await writeFileAtomic(file, 'two\n')
+    assert.equal(fs.readFileSync(file, 'utf8'), 'two\n')
+    assert.equal(fs.statSync(file).mode & 0o777, 0o640)
+    assert.deepEqual(fs.readdirSync(dir), ['keyset.json'])
+  })
+
+  it('exclusive: refuses an existing file with EEXIST, the file untouched, nothing left behind', async () => {
+    const dir = freshDir()
+    const file = path.join(dir, 'keyset.json')
+    fs.writeFileSync(file, 'theirs\n')
+    await assert.rejects(writeFileAtomic(file, 'mine\n', { exclusive: true }), { code: 'EEXIST' })
+    assert.equal(fs.readFileSync(file, 'utf8'), 'theirs\n')
+    assert.deepEqual(fs.readdirSync(dir), ['keyset.json'])
+  })
+
+  it('the next write removes what a killed writer of this host left; keeps a live writer’s and a recent one of another host', async () => {
+    const dir = freshDir()
+    const file = path.join(dir, 'keyset.json')
+    fs.writeFileSync(file, 'old\n', { mode: 0o600 })
+    const dead = spawnSync(process.execPath, ['-e', '']).pid // has exited: its pid runs nothing now
+    const live = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' })
+    try {
+      const killed = leftover(dir, thisHost, dead)
+      const running = leftover(dir, thisHost, live.pid!)
+      const otherRecent = leftover(dir, 'ffffffff', dead)
+      const otherOld = leftover(dir, 'eeeeeeee', live.pid!, 11 * 60_000)
+      const unrelated = '.other.json.tmp-00000000-1-Ab12Cd'
+      fs.mkdirSync(path.join(dir, unrelated))
+      await writeFileAtomic(file, 'new\n')
+      const left = fs.readdirSync(dir)
+      assert.ok(!left.includes(killed), 'a dead writer’s temp directory is removed')
+      assert.ok(!left.includes(otherOld), 'another host’s, older than 10 minutes, is removed')
+      assert.ok(left.includes(running), 'a running writer’s is kept (removing it would fail its write)')
+      assert.ok(left.includes(otherRecent), 'another host’s recent one is kept: its pid means nothing here')
+      assert.ok(left.includes(unrelated), 'another file’s are not touched')
+      assert.equal(fs.readFileSync(file, 'utf8'), 'new\n')
+    } finally {
+      live.kill('SIGKILL')
+    }
+  })
+
+  it('through a symlink: the target is replaced, the link stays, the temp directory is made next to the target', async () => {
+    const dir = freshDir()
+    const real = path.join(dir, 'real')
+    fs.mkdirSync(real)
+    fs.writeFileSync(path.join(real, 'keyset.json'), 'old\n', { mode: 0o600 })
+    const link = path.join(dir, 'keyset.json')
+    fs.symlinkSync(path.join(real, 'keyset.json'), link)
+    await writeFileAtomic(link, 'new\n')
+    assert.ok(fs.lstatSync(link).isSymbolicLink())
+    assert.equal(fs.readFileSync(path.join(real, 'keyset.json'), 'utf8'), 'new\n')
+    assert.deepEqual(fs.readdirSync(real), ['keyset.json'])
+    assert.deepEqual(fs.readdirSync(dir).sort(), ['keyset.json', 'real'])
+  })
+})

@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { DEFAULTS, serviceConfigFromEnv } from '../../src/lib/config.js'
+import { ConfigError } from '../../src/lib/errors.js'
+
+describe('serviceConfigFromEnv', () => {
+  it('uses the contract defaults with an empty environment', () => {
+    const config = serviceConfigFromEnv({})
+    assert.deepEqual(config, { ...DEFAULTS, keysetFile: undefined })
+    assert.equal(config.port, 8000)
+    assert.equal(config.issuer, 'cbc-omega2')
+    assert.equal(config.audience, 'cbc-api')
+  })
+
+  it('reads every variable of CONTRACT §2', () => {
+    const config = serviceConfigFromEnv({
+      PORT: '9000',
+      HOST: '127.0.0.1',
+      CBC_JWT_BACKEND: 'vault',
+      CBC_JWT_KEYSET_FILE: '/var/run/secrets/cbc-jwt/jwt-keyset',
+      CBC_JWT_REFRESH_INTERVAL_SECONDS: '5',
+      CBC_JWT_ISSUER: 'iss-x',
+      CBC_JWT_AUDIENCE: 'aud-x',
+      CBC_JWT_CLOCK_TOLERANCE_SECONDS: '0',
+      CBC_JWT_MAX_TOKEN_BYTES: '4096',
+      CBC_JWT_TOKEN_CACHE_ENTRIES: '0',
+      CBC_JWT_TOKEN_CACHE_MAX_BYTES: '1048576',
+    })
+    assert.equal(config.port, 9000)
+    assert.equal(config.host, '127.0.0.1')
+    assert.equal(config.backend, 'vault')
+    assert.equal(config.keysetFile, '/var/run/secrets/cbc-jwt/jwt-keyset')
+    assert.equal(config.refreshIntervalSeconds, 5)
+    assert.equal(config.issuer, 'iss-x')
+    assert.equal(config.audience, 'aud-x')
+    assert.equal(config.clockToleranceSeconds, 0)
+    assert.equal(config.maxTokenBytes, 4096)
+    assert.equal(config.tokenCacheEntries, 0)
+    assert.equal(config.tokenCacheMaxBytes, 1048576)
+  })
+
+  it('turns the verified-token cache on by default (CONTRACT §8: 10000 entries)', () => {
+    assert.equal(serviceConfigFromEnv({}).tokenCacheEntries, 10_000)
+    assert.equal(serviceConfigFromEnv({}).tokenCacheMaxBytes, 16 * 1024 * 1024)
+  })
+
+  const bad: Array<[Record<string, string>, RegExp]> = [
+    [{ PORT: 'eighty' }, /^PORT must be a number/],
+    [{ PORT: '70000' }, /^PORT must be a number between 0 and 65535/],
+    [{ PORT: '80.5' }, /^PORT must be an integer/],
+    [{ CBC_JWT_BACKEND: 'consul' }, /^CBC_JWT_BACKEND must be "file" or "vault" \(got "consul"\)/],
+    [{ CBC_JWT_REFRESH_INTERVAL_SECONDS: '0' }, /^CBC_JWT_REFRESH_INTERVAL_SECONDS must be a number/],
+    [{ CBC_JWT_CLOCK_TOLERANCE_SECONDS: '-1' }, /^CBC_JWT_CLOCK_TOLERANCE_SECONDS must be a number/],
+    [{ CBC_JWT_MAX_TOKEN_BYTES: '100000' }, /^CBC_JWT_MAX_TOKEN_BYTES must be a number between 64 and 61440/],
+    [{ CBC_JWT_TOKEN_CACHE_ENTRIES: '-1' }, /^CBC_JWT_TOKEN_CACHE_ENTRIES must be a number/],
+    [{ CBC_JWT_TOKEN_CACHE_ENTRIES: '1e3.5' }, /^CBC_JWT_TOKEN_CACHE_ENTRIES must be a number/],
+    [{ CBC_JWT_TOKEN_CACHE_MAX_BYTES: '100' }, /^CBC_JWT_TOKEN_CACHE_MAX_BYTES must be a number between 1024/],
+    [{ CBC_JWT_LOG_LEVEL: 'loud' }, /^CBC_JWT_LOG_LEVEL must be one of/],
+  ]
+  for (const [env, message] of bad) {
+    it(`refuses ${JSON.stringify(env)} with a ConfigError naming the variable`, () => {
+      assert.throws(
+        () => serviceConfigFromEnv(env),
+        (err: unknown) => err instanceof ConfigError && err.code === 'ERR_CONFIG' && message.test(err.message),
+      )
+    })
+  }
+})

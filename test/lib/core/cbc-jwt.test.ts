@@ -1,0 +1,235 @@
+import assert from 'node:assert/strict'
+import { afterEach, describe, it } from 'node:test'
+import { Registry, register as defaultRegistry } from 'prom-client'
+import { createCbcJwt } from '../../../src/lib/core/compose.js'
+import { ConfigError, ERROR_CODES } from '../../../src/lib/errors.js'
+import { AUTH_FAILURE_REASONS } from '../../../src/lib/reasons.js'
+import { makeKey, makeKeyset, signToken, validClaims } from '../../support/keys.js'
+import { parseExposition, valueOf } from '../../support/metrics-text.js'
+import { coreOn, tempKeyset } from './fixtures.js'
+
+const cleanups: Array<() => unknown> = []
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c()
+})
+
+function setup(keys = [makeKey('ES256', 'k-a')], options = {}) {
+  const ks = tempKeyset(makeKeyset(keys))
+  cleanups.push(ks.cleanup)
+  const parts = coreOn(ks.file, options)
+  cleanups.push(() => parts.cbc.close())
+  return { ...parts, ks, keys }
+}
+
+const failures = async (parts: { metrics: { registry: Registry } }, reason: string) =>
+  valueOf(parseExposition(await parts.metrics.registry.metrics()), 'cbc_jwt_auth_failures_total', { reason })
+
+describe('createCbcJwt: authenticate', () => {
+  it('a valid token → ok with kid and claims', async () => {
+    const { cbc, keys } = setup()
+    await cbc.start()
+    const result = await cbc.authenticate(`Bearer ${signToken(keys[0]!, validClaims({ sub: 'alice' }))}`)
+    assert.equal(result.ok, true)
+    assert.equal(result.ok && result.kid, 'k-a')
+    assert.equal(result.ok && result.claims.sub, 'alice')
+  })
+
+  it('a rejection is ready to send: 401, WWW-Authenticate, JSON body; counted once; logged without the token', async () => {
+    const parts = setup()
+    await parts.cbc.start()
+    const token = signToken(parts.keys[0]!, validClaims({ exp: Math.floor(Date.now() / 1000) - 3600 }))
+    const result = await parts.cbc.authenticate(`Bearer ${token}`, { remoteAddress: '192.0.2.7' })
+    assert.deepEqual(
+      { ...result },
+      {
+        ok: false,
+        reason: 'expired',
+        status: 401,
+        headers: { 'www-authenticate': 'Bearer error="invalid_token"', 'cache-control': 'no-store', 'content-type': 'application/json; charset=utf-8' },
+        body: { error: 'invalid_token', reason: 'expired' },
+      },
+    )
+    assert.equal(await failures(parts, 'expired'), 1)
+    const line = parts.lines.find((l) => l.event === 'auth_rejected')
+    assert.deepEqual(line, { level: 'warn', event: 'auth_rejected', reason: 'expired', kid: 'k-a', client_id: 'client-1', remote_addr: '192.0.2.7', msg: 'token rejected' })
+    assert.ok(!JSON.stringify(parts.lines).includes(token))
+  })
+
+  it('no header → 401 with the bare Bearer challenge, reason missing', async () => {
+    const parts = setup()
+    await parts.cbc.start()
+    const result = await parts.cbc.authenticate(undefined)
+    assert.equal(!result.ok && result.headers['www-authenticate'], 'Bearer')
+    assert.equal(!result.ok && result.reason, 'missing')
+    assert.equal(await failures(parts, 'missing'), 1)
+  })
+
+  it('two Authorization values → 401 malformed, counted', async () => {
+    const parts = setup()
+    await parts.cbc.start()
+    const good = `Bearer ${signToken(parts.keys[0]!, validClaims())}`
+    const result = await parts.cbc.authenticate([good, good])
+    assert.equal(!result.ok && result.reason, 'malformed')
+    assert.equal(await failures(parts, 'malformed'), 1)
+  })
+
+  it('before the first keyset: 503 not_ready whatever the token, and nothing counted', async () => {
+    const parts = coreOn('/nonexistent/cbc-jwt/keyset.json')
+    cleanups.push(() => parts.cbc.close())
+    await parts.cbc.start() // a failed first read does not throw
+    assert.equal(parts.cbc.ready(), false)
+    for (const header of [undefined, 'Basic x', 'Bearer a.b.c']) {
+      const result = await parts.cbc.authenticate(header)
+      assert.equal(!result.ok && result.status, 503)
+      assert.deepEqual(!result.ok && result.body, { error: 'temporarily_unavailable', reason: 'not_ready' })
+    }
+    for (const reason of AUTH_FAILURE_REASONS) assert.equal(await failures(parts, reason), 0, reason)
+  })
+
+  it('unknown kid: one re-read of the backend, and the new key is accepted at once', async () => {
+    const a = makeKey('ES256', 'k-a')
+    const b = makeKey('ES256', 'k-b')
+    const { cbc, ks } = setup([a])
+    await cbc.start()
+    ks.write(makeKeyset([a, b]))
+    const result = await cbc.authenticate(`Bearer ${signToken(b, validClaims())}`)
+    assert.equal(result.ok && result.kid, 'k-b')
+  })
+})
+
+describe('createCbcJwt: sign', () => {
+  it('signs with the current key; the token verifies; iss/aud from the configuration', async () => {
+    const { cbc } = setup([makeKey('ES256', 'k-a')], { issuer: 'iss-x', audience: 'aud-x' })
+    await cbc.start()
+    const token = await cbc.sign({ sub: 'bob', scope: 'orders:read' }, { ttl: '10m' })
+    const header = JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString())
+    assert.deepEqual([header.alg, header.kid], ['ES256', 'k-a'])
+    const result = await cbc.authenticate(`Bearer ${token}`)
+    assert.ok(result.ok)
+    assert.equal(result.claims.iss, 'iss-x')
+    assert.equal(result.claims.aud, 'aud-x')
+    assert.equal(result.claims.exp - result.claims.iat, 600)
+  })
+
+  it('follows a rotation with no restart', async () => {
+    const a = makeKey('ES256', 'k-a')
+    const b = makeKey('HS256', 'k-b')
+    const { cbc, keyring, ks } = setup([a])
+    await cbc.start()
+    ks.write(makeKeyset([b, a]))
+    await keyring.refresh('change')
+    const token = await cbc.sign({ sub: 'bob' })
+    assert.equal(JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString()).kid, 'k-b')
+  })
+
+  it('refuses a ttl over the max token TTL with ERR_REFUSED; the default max is 24h', async () => {
+    const { cbc } = setup()
+    await cbc.start()
+    await assert.rejects(cbc.sign({ sub: 'x' }, { ttl: '25h' }), (err: any) => err.code === ERROR_CODES.REFUSED && /max token TTL 1d/.test(err.message))
+    assert.ok(await cbc.sign({ sub: 'x' }, { ttl: 24 * 3600 }))
+  })
+
+  it('CBC_JWT_MAX_TOKEN_TTL lowers the maximum', async () => {
+    const ks = tempKeyset(makeKeyset([makeKey('ES256', 'k-a')]))
+    cleanups.push(ks.cleanup)
+    const cbc = createCbcJwt({ env: { CBC_JWT_KEYSET_FILE: ks.file, CBC_JWT_MAX_TOKEN_TTL: '1h', CBC_JWT_LOG_LEVEL: 'silent' } })
+    cleanups.push(() => cbc.close())
+    await cbc.start()
+    assert.equal(cbc.config.maxTokenTtlSeconds, 3600)
+    await assert.rejects(cbc.sign({ sub: 'x' }, { ttl: '61m' }), { code: 'ERR_REFUSED' })
+  })
+
+  it('misuse: a bad ttl is a TypeError/RangeError, exp in the claims a TypeError', async () => {
+    const { cbc } = setup()
+    await cbc.start()
+    await assert.rejects(cbc.sign({ sub: 'x' }, { ttl: 'soon' }), TypeError)
+    await assert.rejects(cbc.sign({ sub: 'x' }, { ttl: 0 }), RangeError)
+    await assert.rejects(cbc.sign({ sub: 'x', exp: 1 }), TypeError)
+  })
+
+  it('before the first keyset: ERR_NOT_READY', async () => {
+    const parts = coreOn('/nonexistent/cbc-jwt/keyset.json')
+    cleanups.push(() => parts.cbc.close())
+    await assert.rejects(parts.cbc.sign({ sub: 'x' }), { code: 'ERR_NOT_READY' })
+  })
+})
+
+describe('createCbcJwt: configuration, metrics, key views', () => {
+  it('no keyset configured → ConfigError naming the variable and the option', () => {
+    assert.throws(() => createCbcJwt({ env: {} }), (err: unknown) => err instanceof ConfigError && /CBC_JWT_KEYSET_FILE/.test(err.message) && /keysetFile/.test(err.message))
+  })
+
+  it('never reads PORT: a PORT the library would refuse does not matter to it', () => {
+    const ks = tempKeyset(makeKeyset([makeKey('ES256', 'k-a')]))
+    cleanups.push(ks.cleanup)
+    const cbc = createCbcJwt({ env: { PORT: 'not-a-port', CBC_JWT_KEYSET_FILE: ks.file } })
+    assert.equal('port' in cbc.config, false)
+  })
+
+  it('options in code win over the environment; a bad option is a RangeError naming it', () => {
+    const ks = tempKeyset(makeKeyset([makeKey('ES256', 'k-a')]))
+    cleanups.push(ks.cleanup)
+    const cbc = createCbcJwt({ env: { CBC_JWT_KEYSET_FILE: '/elsewhere', CBC_JWT_AUDIENCE: 'env-aud' }, keysetFile: ks.file, audience: 'code-aud' })
+    assert.equal(cbc.config.audience, 'code-aud')
+    assert.equal(cbc.config.keysetFile, ks.file)
+    assert.throws(() => createCbcJwt({ keysetFile: ks.file, env: {}, maxTokenBytes: 10 }), (err: unknown) => err instanceof RangeError && /maxTokenBytes/.test(err.message))
+  })
+
+  it('a custom KeysetBackend object is used as it is', async () => {
+    const text = JSON.stringify(makeKeyset([makeKey('ES256', 'k-custom')]))
+    let reads = 0
+    const cbc = createCbcJwt({
+      env: {},
+      logLevel: 'silent',
+      backend: { kind: 'memory', location: 'memory', read: async () => (reads++, { text, version: '1' }), write: async () => assert.fail(), close: async () => {} },
+    })
+    cleanups.push(() => cbc.close())
+    await cbc.start()
+    assert.equal(reads, 1)
+    assert.equal(cbc.keys()?.current, 'k-custom')
+  })
+
+  it('registerMetrics: the metrics of §3 on a registry; twice on the same one is not an error; a re-created instance takes over', async () => {
+    const registry = new Registry()
+    const first = setup()
+    first.cbc.registerMetrics(registry)
+    first.cbc.registerMetrics(registry)
+    await first.cbc.authenticate(undefined) // not ready yet: not counted
+    await first.cbc.start()
+    await first.cbc.authenticate(undefined)
+    let expo = parseExposition(await registry.metrics())
+    assert.equal(valueOf(expo, 'cbc_jwt_auth_failures_total', { reason: 'missing' }), 1)
+    assert.equal(valueOf(expo, 'cbc_jwt_keys_loaded'), 1)
+    const second = setup()
+    second.cbc.registerMetrics(registry)
+    expo = parseExposition(await registry.metrics())
+    assert.equal(valueOf(expo, 'cbc_jwt_auth_failures_total', { reason: 'missing' }), 0)
+  })
+
+  it('registerMetrics() with no argument uses prom-client’s default registry', async () => {
+    const { cbc } = setup()
+    cbc.registerMetrics()
+    cleanups.push(() => defaultRegistry.clear())
+    assert.match(await defaultRegistry.metrics(), /^cbc_jwt_auth_failures_total\{reason="missing"\} 0$/m)
+  })
+
+  it('jwks() and keys(): public halves and metadata, never material; keys() undefined before the first load', async () => {
+    const a = makeKey('ES256', 'k-a')
+    const { cbc } = setup([a, makeKey('HS256', 'k-h')])
+    assert.equal(cbc.keys(), undefined)
+    assert.deepEqual(cbc.jwks(), { keys: [] })
+    await cbc.start()
+    const jwks = cbc.jwks()
+    assert.deepEqual(jwks.keys.map((k) => [k.kid, k.alg, k.use, 'd' in k]), [['k-a', 'ES256', 'sig', false]])
+    assert.deepEqual(cbc.keys()?.keys.map((k) => [k.kid, k.status]), [['k-a', 'current'], ['k-h', 'staged']])
+    assert.ok(!JSON.stringify(cbc.keys()).includes(a.jwk.d!))
+  })
+
+  it('start() twice is one start; close() twice is one close', async () => {
+    const { cbc } = setup()
+    assert.equal(cbc.start(), cbc.start())
+    await cbc.start()
+    await cbc.close()
+    await cbc.close()
+  })
+})

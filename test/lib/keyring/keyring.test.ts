@@ -1,0 +1,438 @@
+import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { after, beforeEach, describe, it } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { KeysetBackend } from '../../../src/lib/backends/backend.js'
+import { createFileBackend } from '../../../src/lib/backends/file-backend.js'
+import { BackendError } from '../../../src/lib/errors.js'
+import { createKeyring, type Keyring, type KeyringOptions } from '../../../src/lib/keyring/keyring.js'
+import type { BackendErrorReason } from '../../../src/lib/reasons.js'
+import { makeKey, makeKeyset } from '../../support/keys.js'
+import { waitFor } from '../../support/wait.js'
+import { assertNoPrivateMaterial } from '../keyset/fixtures.js'
+
+const T0 = Date.parse('2026-11-25T21:16:00Z')
+const HOUR = 3600_000
+const keyA = makeKey('ES256', 'k-a')
+const keyB = makeKey('ES256', 'k-b')
+const keyC = makeKey('EdDSA', 'k-c')
+
+/** A keyset current A; the documents are made at the injected clock's T0. */
+const docA = () => makeKeyset([{ key: keyA, opts: { createdAt: new Date(T0 - HOUR) } }])
+/** Rotated: B current, A retiring at T0 + 24h. */
+const docB = () =>
+  makeKeyset([
+    { key: keyB, opts: { createdAt: new Date(T0) } },
+    { key: keyA, opts: { createdAt: new Date(T0 - HOUR), notAfter: new Date(T0 + 24 * HOUR) } },
+  ])
+const ALL_DOCS = { keys: [docA(), docB(), makeKeyset([keyC])] }
+
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-jwt-keyring-'))
+after(() => fs.rmSync(root, { recursive: true, force: true }))
+
+interface Harness {
+  file: string
+  keyring: Keyring
+  clock: { t: number }
+  reads: () => number
+  errors: BackendErrorReason[]
+  rotations: Array<[string, string]>
+  loads: string[]
+  logs: Array<{ level: string; obj: Record<string, unknown>; msg: string }>
+  write(doc: unknown): void
+}
+
+let n = 0
+/**
+ * A keyring on a real file backend in a fresh temp dir, with an injected clock, a read counter
+ * around the backend and every event and log line recorded. `wrap` may decorate the backend.
+ */
+function harness(opts: { wrap?: (b: KeysetBackend) => KeysetBackend; keyring?: Partial<KeyringOptions> } = {}): Harness {
+  const dir = path.join(root, `case-${n++}`)
+  fs.mkdirSync(dir)
+  const file = path.join(dir, 'keyset.json')
+  const file_ = createFileBackend(file)
+  let count = 0
+  const counted: KeysetBackend = {
+    kind: file_.kind,
+    location: file_.location,
+    read: () => {
+      count++
+      return file_.read()
+    },
+    write: (t, v) => file_.write(t, v),
+    watch: (cb) => file_.watch!(cb),
+    close: () => file_.close(),
+  }
+  const clock = { t: T0 }
+  const h: Omit<Harness, 'keyring'> = {
+    file,
+    clock,
+    reads: () => count,
+    errors: [],
+    rotations: [],
+    loads: [],
+    logs: [],
+    write: (doc) => fs.writeFileSync(file, typeof doc === 'string' ? doc : JSON.stringify(doc)),
+  }
+  const log = (level: string) => (obj: object, msg: string) => void h.logs.push({ level, obj: obj as Record<string, unknown>, msg })
+  const keyring = createKeyring({
+    backend: opts.wrap ? opts.wrap(counted) : counted,
+    logger: { info: log('info'), warn: log('warn'), error: log('error') },
+    now: () => clock.t,
+    refreshIntervalMs: 3_600_000,
+    unknownKidCooldownMs: 10_000,
+    events: {
+      onBackendError: (r) => void h.errors.push(r),
+      onRotation: (from, to) => void h.rotations.push([from, to]),
+      onLoad: (ks) => void h.loads.push(ks.current.kid),
+    },
+    ...opts.keyring,
+  })
+  return { ...h, keyring }
+}
+
+describe('keyring: loading', () => {
+  it('first load: ready, the keyset in force, a load event, no rotation', async () => {
+    const h = harness()
+    h.write(docA())
+    assert.equal(h.keyring.ready(), false)
+    assert.equal(h.keyring.keyset(), undefined)
+    await h.keyring.refresh('start')
+    assert.equal(h.keyring.ready(), true)
+    assert.equal(h.keyring.keyset()!.current.kid, 'k-a')
+    assert.deepEqual(h.loads, ['k-a'])
+    assert.deepEqual(h.rotations, [])
+    assert.equal(h.keyring.lastSuccessAt(), T0)
+    assert.deepEqual(h.logs.map((l) => l.obj.event), ['keyset_loaded'])
+    assert.equal(h.logs[0]!.obj.trigger, 'start')
+  })
+
+  it('a failure before the first load: not ready, an error counted, and the log says nothing is loaded', async () => {
+    const h = harness()
+    await h.keyring.refresh('start')
+    assert.equal(h.keyring.ready(), false)
+    assert.deepEqual(h.errors, ['not_found'])
+    assert.equal(h.logs[0]!.obj.keeping, null)
+    assert.match(h.logs[0]!.msg, /no keyset loaded yet/)
+    assert.equal(h.keyring.lastSuccessAt(), undefined)
+  })
+
+  it('an unchanged document (same version) is read but not reloaded: no load event, lastSuccessAt moves', async () => {
+    const h = harness()
+    h.write(docA())
+    await h.keyring.refresh()
+    const first = h.keyring.keyset()
+    h.clock.t += 5000
+    h.write(docA()) // same bytes, new mtime
+    await h.keyring.refresh()
+    assert.equal(h.reads(), 2)
+    assert.deepEqual(h.loads, ['k-a'])
+    assert.equal(h.keyring.keyset(), first)
+    assert.equal(h.keyring.lastSuccessAt(), T0 + 5000)
+  })
+})
+
+describe('keyring: rotation events', () => {
+  it('only when current changes to another kid: not on the first load, not on a reload with the same current', async () => {
+    const h = harness()
+    h.write(docA())
+    await h.keyring.refresh()
+    // Same current, one more (staged) key: a reload, not a rotation.
+    h.write(makeKeyset([{ key: keyA, opts: { createdAt: new Date(T0 - HOUR) } }, keyB]))
+    await h.keyring.refresh()
+    assert.deepEqual(h.loads, ['k-a', 'k-a'])
+    assert.deepEqual(h.rotations, [])
+    h.write(docB())
+    await h.keyring.refresh()
+    assert.deepEqual(h.rotations, [['k-a', 'k-b']])
+    await h.keyring.refresh()
+    assert.deepEqual(h.rotations, [['k-a', 'k-b']])
+    assert.ok(h.logs.some((l) => l.obj.event === 'key_rotated' && l.obj.from === 'k-a' && l.obj.to === 'k-b'))
+  })
+})
+
+describe('keyring: the last good keyset stays on every failure', () => {
+  // As root (the CI runs tests as root), chmod 000 does not stop a read: CAP_DAC_OVERRIDE
+  // bypasses the mode bits. The unreadable cases therefore use failures root cannot read
+  // through — a directory where the file should be (not_a_file) and a symlink loop (ELOOP,
+  // io_error) — and `forbidden` is exercised with chmod 000 only when not root; the mapping of
+  // EACCES to forbidden is proven as an unprivileged child in test/lib/backends/file-backend.test.ts,
+  // and here by a backend that reports it.
+  const isRoot = process.getuid?.() === 0
+  const good = () => JSON.stringify(docA())
+  const faults: Array<{ name: string; reason: BackendErrorReason; apply(h: Harness): void; skip?: string | false }> = [
+    { name: 'file missing', reason: 'not_found', apply: (h) => fs.rmSync(h.file) },
+    { name: 'directory deleted', reason: 'not_found', apply: (h) => fs.rmSync(path.dirname(h.file), { recursive: true }) },
+    {
+      name: 'a directory in place of the file',
+      reason: 'not_a_file',
+      apply: (h) => {
+        fs.rmSync(h.file)
+        fs.mkdirSync(h.file)
+      },
+    },
+    {
+      name: 'a symlink loop (ELOOP)',
+      reason: 'io_error',
+      apply: (h) => {
+        fs.rmSync(h.file)
+        fs.symlinkSync(path.basename(h.file), h.file)
+      },
+    },
+    { name: 'chmod 000', reason: 'forbidden', apply: (h) => fs.chmodSync(h.file, 0), skip: isRoot && 'root reads through mode 000' },
+    { name: 'not JSON', reason: 'invalid_json', apply: (h) => h.write(good().replace('{', '{{')) },
+    { name: 'half a document (a partial write)', reason: 'invalid_json', apply: (h) => h.write(good().slice(0, good().length / 2)) },
+    { name: 'an empty file', reason: 'invalid_json', apply: (h) => h.write('') },
+    {
+      name: 'a schema error (unknown field)',
+      reason: 'invalid_keyset',
+      apply: (h) => h.write({ ...docB(), kyes: [] }),
+    },
+    {
+      name: 'a semantic error (current cannot sign)',
+      reason: 'invalid_keyset',
+      apply: (h) => h.write(makeKeyset([{ ...keyB, jwk: { kty: 'EC', crv: 'P-256', x: keyB.jwk.x!, y: keyB.jwk.y! } }])),
+    },
+  ]
+  for (const f of faults) {
+    it(`${f.name} → ${f.reason}`, { skip: f.skip ?? false }, async () => {
+      const h = harness()
+      h.write(docA())
+      await h.keyring.refresh()
+      const inForce = h.keyring.keyset()
+      f.apply(h)
+      h.clock.t += 1000
+      await h.keyring.refresh()
+      assert.equal(h.keyring.keyset(), inForce, 'the keyset in force was replaced')
+      assert.equal(h.keyring.ready(), true)
+      assert.deepEqual(h.errors, [f.reason])
+      assert.equal(h.keyring.lastSuccessAt(), T0, 'a failed read is not a success')
+      const err = h.logs.find((l) => l.obj.event === 'backend_error')!
+      assert.equal(err.obj.reason, f.reason)
+      assert.equal(err.obj.keeping, 'k-a')
+      assert.equal(err.obj.location, h.file)
+      assert.match(err.msg, /last good keyset stays in force/)
+      assertNoPrivateMaterial(JSON.stringify(h.logs), ALL_DOCS, 'the log')
+      // Restoring a good document recovers.
+      fs.rmSync(path.dirname(h.file), { recursive: true, force: true })
+      fs.mkdirSync(path.dirname(h.file))
+      h.write(docB())
+      await h.keyring.refresh()
+      assert.equal(h.keyring.keyset()!.current.kid, 'k-b')
+      assert.deepEqual(h.errors, [f.reason])
+    })
+  }
+
+  it('a backend that reports forbidden (EACCES, Vault 403) → forbidden; a plain Error → io_error', async () => {
+    let fail: Error | undefined
+    const h = harness({
+      wrap: (b) => ({ ...b, read: () => (fail ? Promise.reject(fail) : b.read()) }),
+    })
+    h.write(docA())
+    await h.keyring.refresh()
+    fail = new BackendError('forbidden', `cannot read ${h.file}: EACCES`)
+    await h.keyring.refresh()
+    fail = new Error('something odd')
+    await h.keyring.refresh()
+    assert.deepEqual(h.errors, ['forbidden', 'io_error'])
+    assert.equal(h.keyring.keyset()!.current.kid, 'k-a')
+  })
+
+  // The drill: "nothing logs that a replica recovered" — when did the incident end, here?
+  it('the first good read after failures logs backend_recovered once: how many reads failed, why, since when', async () => {
+    let fail: Error | undefined
+    const h = harness({ wrap: (b) => ({ ...b, read: () => (fail ? Promise.reject(fail) : b.read()) }) })
+    h.write(docA())
+    await h.keyring.refresh()
+    fail = new BackendError('forbidden', `cannot read ${h.file}: EACCES`)
+    h.clock.t = T0 + 30_000
+    await h.keyring.refresh()
+    h.clock.t = T0 + 60_000
+    fail = new BackendError('not_found', `${h.file} is missing`)
+    await h.keyring.refresh()
+    fail = undefined
+    h.clock.t = T0 + 90_000
+    await h.keyring.refresh() // the same document: not reloaded, but readable again
+    h.clock.t = T0 + 120_000
+    await h.keyring.refresh()
+    const recovered = h.logs.filter((l) => l.obj.event === 'backend_recovered')
+    assert.equal(recovered.length, 1, 'once per incident')
+    assert.deepEqual(recovered[0]!.obj, {
+      event: 'backend_recovered',
+      trigger: 'interval',
+      location: h.file,
+      failed_reads: 2,
+      reasons: ['forbidden', 'not_found'],
+      failing_since: new Date(T0 + 30_000).toISOString(),
+      failing_for_seconds: 60,
+      current: 'k-a',
+    })
+    assert.equal(recovered[0]!.level, 'info')
+  })
+
+  it('keyset_loaded names the staged and verify-only kids and revoked_before', async () => {
+    const h = harness()
+    const staged = makeKey('ES256', 'k-staged')
+    h.write({
+      ...makeKeyset([
+        { key: keyB, opts: { createdAt: new Date(T0) } },
+        { key: keyA, opts: { createdAt: new Date(T0 - HOUR), notAfter: new Date(T0 + 24 * HOUR) } },
+        { key: staged, opts: { createdAt: new Date(T0) } },
+      ]),
+      revoked_before: '2026-11-25T20:00:00Z',
+    })
+    await h.keyring.refresh()
+    const loaded = h.logs.find((l) => l.obj.event === 'keyset_loaded')!.obj
+    assert.deepEqual([loaded.current, loaded.staged, loaded.verify_only, loaded.revoked_before], ['k-b', ['k-staged'], ['k-a'], '2026-11-25T20:00:00Z'])
+    assert.equal(h.logs.filter((l) => l.obj.event === 'backend_recovered').length, 0, 'a first load is no recovery')
+  })
+
+  it('validate, then swap: a half-written document never loads, the whole one does', async () => {
+    const h = harness()
+    h.write(docA())
+    await h.keyring.refresh()
+    const text = JSON.stringify(docB(), null, 2)
+    for (const cut of [0.25, 0.5, 0.75, 0.99]) {
+      h.write(text.slice(0, Math.floor(text.length * cut)))
+      await h.keyring.refresh()
+      assert.equal(h.keyring.keyset()!.current.kid, 'k-a', `a document cut at ${cut} was loaded`)
+    }
+    h.write(text)
+    await h.keyring.refresh()
+    assert.equal(h.keyring.keyset()!.current.kid, 'k-b')
+    assert.deepEqual(h.errors, ['invalid_json', 'invalid_json', 'invalid_json', 'invalid_json'])
+  })
+})
+
+describe('keyring: reads', () => {
+  /** Wraps the backend so that reads wait until `release()`: every caller overlaps one read. */
+  function gated() {
+    let open!: () => void
+    let gate = new Promise<void>((r) => (open = r))
+    return {
+      wrap: (b: KeysetBackend): KeysetBackend => ({ ...b, read: async () => (await gate, b.read()) }),
+      release: () => open(),
+      reset: () => void (gate = new Promise<void>((r) => (open = r))),
+    }
+  }
+
+  it('single-flight: 25 concurrent refresh() calls make one read', async () => {
+    const g = gated()
+    const h = harness({ wrap: g.wrap })
+    h.write(docA())
+    const calls = Array.from({ length: 25 }, () => h.keyring.refresh())
+    await sleep(20)
+    g.release()
+    await Promise.all(calls)
+    assert.equal(h.reads(), 1)
+    assert.deepEqual(h.loads, ['k-a'])
+  })
+
+  it('a change event during a read causes exactly one more read after it (the change may be newer)', async () => {
+    const g = gated()
+    const h = harness({ wrap: g.wrap })
+    h.write(docA())
+    const first = h.keyring.refresh('interval')
+    await sleep(10)
+    h.write(docB())
+    const changes = Array.from({ length: 5 }, () => h.keyring.refresh('change'))
+    g.release()
+    await Promise.all([first, ...changes])
+    assert.equal(h.reads(), 2)
+    assert.equal(h.keyring.keyset()!.current.kid, 'k-b')
+  })
+
+  it('unknown kid: one read per cooldown window, however many tokens ask', async () => {
+    const h = harness()
+    h.write(docA())
+    await h.keyring.refresh('start')
+    const before = h.reads()
+    await Promise.all(Array.from({ length: 50 }, () => h.keyring.refreshForUnknownKid()))
+    for (let i = 0; i < 50; i++) await h.keyring.refreshForUnknownKid()
+    assert.equal(h.reads() - before, 1)
+    h.clock.t += 9_999
+    for (let i = 0; i < 20; i++) await h.keyring.refreshForUnknownKid()
+    assert.equal(h.reads() - before, 1, 'read again before the cooldown had passed')
+    h.clock.t += 1
+    for (let i = 0; i < 20; i++) await h.keyring.refreshForUnknownKid()
+    assert.equal(h.reads() - before, 2)
+  })
+
+  it('unknown kid: a re-read picks up a rotation the watch has not delivered', async () => {
+    const h = harness()
+    h.write(docA())
+    await h.keyring.refresh('start')
+    h.write(docB())
+    await h.keyring.refreshForUnknownKid()
+    assert.equal(h.keyring.keyset()!.current.kid, 'k-b')
+    assert.equal(h.logs.at(-2)!.obj.trigger, 'unknown_kid')
+  })
+})
+
+describe('keyring: verifyingKeys', () => {
+  it('a key past not_after drops out at that instant, by the injected clock', async () => {
+    const h = harness()
+    h.write(docB())
+    await h.keyring.refresh()
+    const notAfter = T0 + 24 * HOUR
+    const kids = (at?: number) => h.keyring.verifyingKeys(at).map((k) => k.kid).sort()
+    assert.deepEqual(kids(notAfter - 1), ['k-a', 'k-b'])
+    assert.deepEqual(kids(notAfter), ['k-b'])
+    h.clock.t = notAfter - 1
+    assert.deepEqual(kids(), ['k-a', 'k-b'])
+    h.clock.t = notAfter
+    assert.deepEqual(kids(), ['k-b'])
+  })
+
+  it('none before the first load', () => {
+    assert.deepEqual(harness().keyring.verifyingKeys(), [])
+  })
+})
+
+describe('keyring: start and close', () => {
+  let h: Harness
+  beforeEach(() => {
+    h = harness()
+  })
+
+  it('start() loads, then the change watch reloads without waiting for the (1 h) interval', async () => {
+    h.write(docA())
+    await h.keyring.start()
+    assert.equal(h.keyring.keyset()!.current.kid, 'k-a')
+    h.write(docB())
+    await waitFor(() => h.keyring.keyset()!.current.kid === 'k-b', { timeoutMs: 2000, what: 'reload on change' })
+    assert.ok(h.logs.some((l) => l.obj.event === 'keyset_loaded' && l.obj.trigger === 'change'))
+    await h.keyring.close()
+  })
+
+  it('close() stops the watch and the interval; the keyset stays readable', async () => {
+    const fast = harness({ keyring: { refreshIntervalMs: 20 } })
+    fast.write(docA())
+    await fast.keyring.start()
+    await fast.keyring.close()
+    const reads = fast.reads()
+    fast.write(docB())
+    await sleep(300)
+    assert.equal(fast.reads(), reads, 'read after close')
+    assert.equal(fast.keyring.keyset()!.current.kid, 'k-a')
+  })
+
+  it('nothing keeps a process alive: a started keyring lets node exit', () => {
+    h.write(docA())
+    const script = `
+      import { createKeyring } from ${JSON.stringify(new URL('../../../src/lib/keyring/keyring.ts', import.meta.url).href)}
+      import { createFileBackend } from ${JSON.stringify(new URL('../../../src/lib/backends/file-backend.ts', import.meta.url).href)}
+      const log = { info() {}, warn() {}, error() {} }
+      const k = createKeyring({ backend: createFileBackend(${JSON.stringify(h.file)}), logger: log, refreshIntervalMs: 50 })
+      await k.start()
+      if (!k.ready()) process.exit(3)
+    `
+    // Exits by itself (a live timer or watcher would hold it until the 10 s timeout).
+    execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { timeout: 10_000, stdio: 'pipe', cwd: fileURLToPath(new URL('../../..', import.meta.url)) })
+  })
+})

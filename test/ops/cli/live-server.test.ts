@@ -1,0 +1,111 @@
+import assert from 'node:assert/strict'
+import { after, describe, it } from 'node:test'
+import { generateKeyset } from '../../../src/lib/keyset/generate.js'
+import { serializeKeyset } from '../../../src/ops/rotation/update-keyset.js'
+import { KubeletVolume } from '../../support/kubelet-volume.js'
+import { startService, type RunningService } from '../../support/service.js'
+import { waitFor } from '../../support/wait.js'
+import { cbcJwt, tempDir } from './cli.js'
+
+/**
+ * The CLI against the real service: the keyset goes from the "secret" through
+ * `cbc-jwt … -` and back into a Kubernetes-style secret volume, as in the documented
+ * kubectl pipeline; the service picks it up from the volume.
+ */
+const tmp = tempDir('live')
+const services: RunningService[] = []
+after(async () => {
+  await Promise.all(services.map((s) => s.stop()))
+  tmp.cleanup()
+})
+
+async function liveService(name: string) {
+  const volume = new KubeletVolume(tmp.file(name))
+  const text = serializeKeyset(await generateKeyset('ES256', new Date(Date.now() - 3600_000)))
+  volume.writeKeyset(text)
+  const service = await startService({ env: { CBC_JWT_KEYSET_FILE: volume.file(), CBC_JWT_REFRESH_INTERVAL_SECONDS: '1' } })
+  services.push(service)
+  return { volume, service, text, kid: JSON.parse(text).current as string }
+}
+
+async function issue(keyset: string, sub: string): Promise<string> {
+  const r = await cbcJwt(['token', 'issue', '--sub', sub, '--scope', 'read', '-'], { input: keyset })
+  assert.equal(r.code, 0, r.stderr)
+  return r.stdout.trim()
+}
+
+const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
+
+/** Waits until the service's current key is `kid`. */
+async function servesCurrent(service: RunningService, kid: string) {
+  await waitFor(async () => (await service.get('/v1/keys')).json?.current === kid, { timeoutMs: 8000, what: `current = ${kid}` })
+}
+
+describe('cbc-jwt against a running service', { concurrency: true }, () => {
+  it('token issue is accepted; verify-rotation fails on the old kid and passes after a real rotation', async () => {
+    const { volume, service, text, kid: previous } = await liveService('rotation')
+    const legacy = await issue(text, 'legacy-user')
+    const whoami = await service.get('/v1/whoami', bearer(legacy))
+    assert.equal(whoami.status, 200, whoami.body)
+    assert.deepEqual([whoami.json.sub, whoami.json.client_id, whoami.json.scope, whoami.json.kid], ['legacy-user', 'legacy-user', 'read', previous])
+
+    const check = ['verify-rotation', '--url', service.url, '--previous-kid', previous, '--legacy-token', legacy]
+    const before = await cbcJwt(check)
+    assert.equal(before.code, 1, before.stderr)
+    assert.match(before.stdout, new RegExp(`^✗ 1\\. active key: kid ${previous} \\(previous ${previous}\\), age 1h\\S*: still the previous kid`, 'm'))
+    assert.match(before.stdout, /^✗ 2\. keys loaded: cbc_jwt_keys_loaded 1, verifying keys in \/v1\/keys 1 .*expected at least 2/m)
+    assert.match(before.stdout, /^✓ 3\. legacy token: \/v1\/whoami answered 200/m)
+    assert.match(before.stdout, /^✓ 4\. backend errors: cbc_jwt_backend_errors_total 0$/m)
+    assert.match(before.stdout, /^✗ 5\. rotations: cbc_jwt_key_rotations_total 0/m)
+    assert.match(before.stdout, /^rotation NOT verified: active key, keys loaded, rotations failed$/m)
+
+    const rotated = await cbcJwt(['rotate', '-'], { input: text })
+    assert.equal(rotated.code, 0, rotated.stderr)
+    const next = JSON.parse(rotated.stdout).current as string
+    volume.writeKeyset(rotated.stdout)
+
+    const passed = await cbcJwt([...check, '--wait', '10s'])
+    assert.equal(passed.code, 0, passed.stdout)
+    const lines = passed.stdout.trim().split('\n')
+    assert.equal(lines.length, 6)
+    assert.match(lines[0]!, new RegExp(`^✓ 1\\. active key: kid ${next} \\(previous ${previous}\\), age \\d+m?s <= 10m$`))
+    assert.match(lines[1]!, new RegExp(`^✓ 2\\. keys loaded: cbc_jwt_keys_loaded 2, verifying keys in /v1/keys 2 \\(${next}, ${previous}\\)$`))
+    assert.match(lines[2]!, new RegExp(`^✓ 3\\. legacy token: /v1/whoami answered 200 \\(kid ${previous}\\)$`))
+    assert.equal(lines[3], '✓ 4. backend errors: cbc_jwt_backend_errors_total 0')
+    assert.equal(lines[4], '✓ 5. rotations: cbc_jwt_key_rotations_total 1 >= 1')
+    assert.equal(lines[5], 'rotation verified')
+
+    const fresh = await service.get('/v1/whoami', bearer(await issue(rotated.stdout, 'new-user')))
+    assert.equal(fresh.status, 200)
+    assert.equal(fresh.json.kid, next)
+  })
+
+  it('rotate --compromised: the old key’s token is rejected by the service, a new token is accepted', async () => {
+    const { volume, service, text, kid: old } = await liveService('compromised')
+    const stolen = await issue(text, 'victim')
+    assert.equal((await service.get('/v1/whoami', bearer(stolen))).status, 200)
+
+    const emergency = await cbcJwt(['rotate', '--compromised', '-'], { input: text })
+    assert.equal(emergency.code, 0, emergency.stderr)
+    assert.match(emergency.stderr, /^EMERGENCY rotation /)
+    const doc = JSON.parse(emergency.stdout)
+    volume.writeKeyset(emergency.stdout)
+    await servesCurrent(service, doc.current)
+
+    const rejected = await service.get('/v1/whoami', bearer(stolen))
+    assert.equal(rejected.status, 401)
+    assert.ok(['unknown_kid', 'revoked'].includes(rejected.json.reason), rejected.body)
+    assert.match(rejected.headers.get('www-authenticate') ?? '', /^Bearer error="invalid_token"/)
+    const keys = (await service.get('/v1/keys')).json
+    assert.equal(keys.keys.find((k: { kid: string }) => k.kid === old).verifies, false)
+    assert.equal(keys.revoked_before, doc.revoked_before)
+
+    const fresh = await service.get('/v1/whoami', bearer(await issue(emergency.stdout, 'victim')))
+    assert.equal(fresh.status, 200, fresh.body)
+    assert.equal(fresh.json.kid, doc.current)
+
+    const offline = await cbcJwt(['token', 'verify', '--keyset-file', '-', stolen], { input: emergency.stdout })
+    assert.equal(offline.code, 1)
+    assert.match(offline.stderr, /token rejected: (unknown_kid|revoked)/)
+  })
+})

@@ -1,0 +1,271 @@
+import assert from 'node:assert/strict'
+import fs from 'node:fs'
+import { after, describe, it } from 'node:test'
+import { loadKeyset } from '../../../src/lib/keyset/load.js'
+import { at, cbcJwt, keysetFixture, oneLine, readJson, tempDir } from './cli.js'
+
+const tmp = tempDir('rotate')
+after(tmp.cleanup)
+
+const T0 = '2026-11-25T00:00:00Z'
+const plus = (iso: string, ms: number) => new Date(Date.parse(iso) + ms).toISOString().replace('.000Z', 'Z')
+const MIN = 60_000
+const HOUR = 60 * MIN
+const DAY = 24 * HOUR
+
+let n = 0
+/** A keyset file with one key created at T0, with `mode`. */
+function keysetFile(mode = 0o600): Promise<string> {
+  return keysetFixture(tmp.file(`keyset-${n++}.json`), { at: T0, mode })
+}
+
+describe('cbc-jwt rotate', { concurrency: true }, () => {
+  it('makes a new key current, gives the old one now + 24h, keeps the file mode (0640 stays 0640)', async () => {
+    const file = await keysetFile(0o640)
+    const old = readJson(file).current
+    const now = plus(T0, 3 * DAY)
+    const r = await cbcJwt(['rotate', '--keyset-file', file], { env: at(now) })
+    assert.equal(r.code, 0, r.stderr)
+    const doc = readJson(file)
+    assert.notEqual(doc.current, old)
+    assert.match(doc.current, /^k-20261128-[0-9a-f]{6}$/)
+    const oldEntry = doc.keys.find((k: { kid: string }) => k.kid === old)
+    assert.equal(oldEntry.not_after, plus(now, DAY))
+    assert.equal(fs.statSync(file).mode & 0o777, 0o640)
+    assert.match(r.stdout, new RegExp(`^rotated ${old} → ${doc.current}:`))
+    assert.match(r.stdout, new RegExp(`changed  ${old}  current → verify-only, not_after ${plus(now, DAY)}`))
+    assert.match(r.stdout, /wrote .*keyset-\d+\.json\n$/)
+    loadKeyset(doc, Date.parse(now))
+  })
+
+  it('round-trips stdin to stdout; the report goes to stderr', async () => {
+    const input = fs.readFileSync(await keysetFixture(tmp.file('eddsa.json'), { at: T0, alg: 'EdDSA' }), 'utf8')
+    const r = await cbcJwt(['rotate', '--alg', 'ES384', '-'], { env: at(plus(T0, HOUR)), input })
+    assert.equal(r.code, 0, r.stderr)
+    const doc = JSON.parse(r.stdout)
+    assert.equal(doc.keys.length, 2)
+    assert.equal(doc.keys.find((k: { kid: string }) => k.kid === doc.current).alg, 'ES384')
+    assert.match(r.stderr, /^rotated k-/)
+    loadKeyset(doc, Date.parse(T0) + HOUR)
+  })
+
+  it('leaves an invalid keyset byte-for-byte untouched (exit 1, one line)', async () => {
+    const file = await keysetFixture(tmp.file('broken.json'))
+    const doc = readJson(file)
+    doc.keys[0].jwk.crv = 'P-384'
+    fs.writeFileSync(file, JSON.stringify(doc))
+    const bytes = fs.readFileSync(file)
+    const r = await cbcJwt(['rotate', '--keyset-file', file])
+    assert.equal(r.code, 1)
+    assert.match(oneLine(r.stderr), /broken\.json: invalid keyset: keys\[0\]\.jwk\.crv: ES256 needs P-256$/)
+    assert.deepEqual(fs.readFileSync(file), bytes)
+    assert.equal(r.stdout, '')
+  })
+
+  it('refuses a grace below 24h or below the max token TTL (exit 2), writing nothing', async () => {
+    const file = await keysetFile()
+    const bytes = fs.readFileSync(file)
+    const short = await cbcJwt(['rotate', '--grace', '12h', '--keyset-file', file])
+    assert.equal(short.code, 2)
+    assert.match(oneLine(short.stderr), /--grace 12h is below the 24h minimum/)
+    const belowTtl = await cbcJwt(['rotate', '--grace', '30h', '--keyset-file', file], { env: { CBC_JWT_MAX_TOKEN_TTL: '48h' } })
+    assert.equal(belowTtl.code, 2)
+    assert.match(oneLine(belowTtl.stderr), /--grace 30h is shorter than the longest token lifetime \(2d/)
+    const flag = await cbcJwt(['rotate', '--grace', '30h', '--max-token-ttl', '36h', '--keyset-file', file], { env: { CBC_JWT_MAX_TOKEN_TTL: '12h' } })
+    assert.equal(flag.code, 2, 'the flag beats the environment')
+    assert.deepEqual(fs.readFileSync(file), bytes)
+  })
+
+  it('defaults the grace to the max token TTL when it is longer than 24h', async () => {
+    const file = await keysetFile()
+    const old = readJson(file).current
+    const r = await cbcJwt(['rotate', '--keyset-file', file], { env: at(plus(T0, DAY), { CBC_JWT_MAX_TOKEN_TTL: '172800' }) })
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal(readJson(file).keys.find((k: { kid: string }) => k.kid === old).not_after, plus(T0, 3 * DAY))
+  })
+
+  it('--dry-run prints the change and writes nothing; with - stdout is the input unchanged', async () => {
+    const file = await keysetFile()
+    const bytes = fs.readFileSync(file)
+    const r = await cbcJwt(['rotate', '--dry-run', '--keyset-file', file], { env: at(plus(T0, DAY)) })
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stdout, /^dry run, nothing written — rotated k-\S+ → k-\S+:\n {2}added {4}k-\S+ {2}ES256 current\n {2}changed/)
+    assert.deepEqual(fs.readFileSync(file), bytes)
+
+    const piped = await cbcJwt(['rotate', '--dry-run', '-'], { env: at(plus(T0, DAY)), input: bytes.toString() })
+    assert.equal(piped.code, 0)
+    assert.equal(piped.stdout, bytes.toString())
+    assert.match(piped.stderr, /^dry run, nothing written/)
+  })
+
+  it('repairs a keyset whose current key has expired (every token failing); --auto refuses it', async () => {
+    const file = await keysetFile()
+    const doc = readJson(file)
+    doc.keys[0].not_after = plus(T0, DAY)
+    fs.writeFileSync(file, JSON.stringify(doc))
+    const env = { env: at(plus(T0, 2 * DAY)) }
+    const auto = await cbcJwt(['rotate', '--auto', '--keyset-file', file], env)
+    assert.equal(auto.code, 1)
+    assert.match(oneLine(auto.stderr), /keys\[0\]\.not_after: the current key is past its not_after/)
+    const r = await cbcJwt(['rotate', '--keyset-file', file], env)
+    assert.equal(r.code, 0, r.stderr)
+    assert.notEqual(readJson(file).current, doc.current)
+    assert.equal((await cbcJwt(['keyset', 'validate', '--keyset-file', file], env)).code, 0)
+  })
+
+  it('prunes keys past not_after', async () => {
+    const file = await keysetFile()
+    const first = readJson(file).current
+    assert.equal((await cbcJwt(['rotate', '--keyset-file', file], { env: at(plus(T0, DAY)) })).code, 0)
+    const r = await cbcJwt(['rotate', '--keyset-file', file], { env: at(plus(T0, 3 * DAY)) })
+    assert.equal(r.code, 0, r.stderr)
+    assert.ok(!readJson(file).keys.some((k: { kid: string }) => k.kid === first))
+    assert.match(r.stdout, new RegExp(`pruned {3}${first}  \\(was verify-only\\)`))
+  })
+})
+
+describe('cbc-jwt rotate --stage / --promote', { concurrency: true }, () => {
+  it('stages, refuses an early promotion saying how long to wait, promotes after the window', async () => {
+    const file = await keysetFile()
+    const old = readJson(file).current
+    const staged = await cbcJwt(['rotate', '--stage', '--keyset-file', file], { env: at(plus(T0, DAY)) })
+    assert.equal(staged.code, 0, staged.stderr)
+    const stagedDoc = readJson(file)
+    const kid = stagedDoc.keys.find((k: { kid: string }) => k.kid !== old).kid
+    assert.equal(stagedDoc.current, old)
+    assert.equal(stagedDoc.keys.find((k: { kid: string }) => k.kid === kid).not_after, undefined)
+    assert.match(staged.stdout, new RegExp(`added {4}${kid}  ES256 staged`))
+
+    const bytes = fs.readFileSync(file)
+    const early = await cbcJwt(['rotate', '--promote', '--keyset-file', file], { env: at(plus(T0, DAY + MIN)) })
+    assert.equal(early.code, 1)
+    assert.match(oneLine(early.stderr), new RegExp(`${kid} was published 1m ago; .* Promote it in 1m30s \\(propagation window 2m30s\\), or use --force`))
+    assert.deepEqual(fs.readFileSync(file), bytes)
+
+    const promoted = await cbcJwt(['rotate', '--promote', '--keyset-file', file], { env: at(plus(T0, DAY + 150_000)) })
+    assert.equal(promoted.code, 0, promoted.stderr)
+    const doc = readJson(file)
+    assert.equal(doc.current, kid)
+    assert.equal(doc.keys.find((k: { kid: string }) => k.kid === old).not_after, plus(T0, 2 * DAY + 150_000))
+  })
+
+  it('derives the window from CBC_JWT_REFRESH_INTERVAL_SECONDS; --propagation and --force override', async () => {
+    const file = await keysetFile()
+    assert.equal((await cbcJwt(['rotate', '--stage', '--keyset-file', file], { env: at(plus(T0, DAY)) })).code, 0)
+    const later = at(plus(T0, DAY + 100_000), { CBC_JWT_REFRESH_INTERVAL_SECONDS: '5' }) // window 2 × 5 s + 90 s
+    const longer = await cbcJwt(['rotate', '--promote', '--propagation', '10m', '--keyset-file', file], { env: later })
+    assert.equal(longer.code, 1)
+    assert.match(longer.stderr, /Promote it in 8m20s/)
+    const ok = await cbcJwt(['rotate', '--promote', '--keyset-file', file], { env: later })
+    assert.equal(ok.code, 0, ok.stderr)
+
+    assert.equal((await cbcJwt(['rotate', '--stage', '--keyset-file', file], { env: at(plus(T0, 2 * DAY)) })).code, 0)
+    const forced = await cbcJwt(['rotate', '--promote', '--force', '--keyset-file', file], { env: at(plus(T0, 2 * DAY + 1000)) })
+    assert.equal(forced.code, 0, forced.stderr)
+    assert.match(forced.stdout, /note: forced/)
+  })
+
+  it('refuses a second --stage and a --promote with nothing staged (exit 1)', async () => {
+    const file = await keysetFile()
+    const none = await cbcJwt(['rotate', '--promote', '--keyset-file', file])
+    assert.equal(none.code, 1)
+    assert.match(oneLine(none.stderr), /no staged key to promote/)
+    assert.equal((await cbcJwt(['rotate', '--stage', '--keyset-file', file])).code, 0)
+    const twice = await cbcJwt(['rotate', '--stage', '--keyset-file', file])
+    assert.equal(twice.code, 1)
+    assert.match(oneLine(twice.stderr), /is already staged/)
+  })
+})
+
+describe('cbc-jwt rotate --auto', { concurrency: true }, () => {
+  it('is idempotent: the second run writes nothing (same bytes, same mtime) and says "nothing to do"', async () => {
+    const file = await keysetFile()
+    const run = (iso: string) => cbcJwt(['rotate', '--auto', '--every', '6d', '--keyset-file', file], { env: at(iso) })
+    const notDue = await run(plus(T0, 5 * DAY))
+    assert.equal(notDue.code, 0)
+    assert.match(notDue.stdout, /^nothing to do\n {2}k-\S+ is due for rotation at 2026-11-30T23:57:30Z/)
+
+    const stage = await run(plus(T0, 6 * DAY))
+    assert.equal(stage.code, 0, stage.stderr)
+    assert.match(stage.stdout, /added {4}k-20261201-\S+ {2}ES256 staged/)
+    const afterStage = fs.readFileSync(file)
+    const old = Math.floor(Date.now() / 1000) - 60
+    fs.utimesSync(file, old, old)
+    const again = await run(plus(T0, 6 * DAY))
+    assert.equal(again.code, 0)
+    assert.match(again.stdout, /^nothing to do\n/)
+    assert.deepEqual(fs.readFileSync(file), afterStage)
+    assert.equal(fs.statSync(file).mtimeMs, old * 1000)
+
+    const promote = await run(plus(T0, 6 * DAY + HOUR))
+    assert.equal(promote.code, 0, promote.stderr)
+    assert.match(promote.stdout, /^scheduled rotation: rotated /)
+    const afterPromote = fs.readFileSync(file)
+    const third = await run(plus(T0, 6 * DAY + HOUR))
+    assert.match(third.stdout, /^nothing to do\n/)
+    assert.deepEqual(fs.readFileSync(file), afterPromote)
+  })
+
+  it('with -, a run with nothing to do prints the input unchanged (a pipeline stays a no-op)', async () => {
+    const input = fs.readFileSync(await keysetFile(), 'utf8')
+    const r = await cbcJwt(['rotate', '--auto', '-'], { env: at(plus(T0, DAY)), input })
+    assert.equal(r.code, 0)
+    assert.equal(r.stdout, input)
+    assert.match(r.stderr, /^nothing to do/)
+  })
+
+  it('refuses a period over the 7-day SLA or not above twice the window (exit 2)', async () => {
+    const file = await keysetFile()
+    const long = await cbcJwt(['rotate', '--auto', '--every', '8d', '--keyset-file', file])
+    assert.equal(long.code, 2)
+    assert.match(oneLine(long.stderr), /--every 8d is longer than the 7-day key-age SLA/)
+    const short = await cbcJwt(['rotate', '--auto', '--every', '4m', '--keyset-file', file])
+    assert.equal(short.code, 2)
+    assert.match(oneLine(short.stderr), /more than twice the propagation window \(2m30s\)/)
+  })
+})
+
+describe('cbc-jwt rotate --compromised and revoke', { concurrency: true }, () => {
+  it('--compromised: a fresh current key, every previous key ends now, revoked_before = now', async () => {
+    const file = await keysetFile()
+    const first = readJson(file).current
+    assert.equal((await cbcJwt(['rotate', '--grace', '48h', '--keyset-file', file], { env: at(plus(T0, 2 * DAY)) })).code, 0)
+    assert.equal((await cbcJwt(['rotate', '--stage', '--keyset-file', file], { env: at(plus(T0, 3 * DAY)) })).code, 0)
+    const before = readJson(file)
+    const now = plus(T0, 3 * DAY + HOUR)
+    const r = await cbcJwt(['rotate', '--compromised', '--keyset-file', file], { env: at(now) })
+    assert.equal(r.code, 0, r.stderr)
+    const doc = readJson(file)
+    assert.ok(!before.keys.some((k: { kid: string }) => k.kid === doc.current), 'the new current key is fresh, not the staged one')
+    assert.equal(doc.revoked_before, now)
+    for (const k of before.keys) assert.equal(doc.keys.find((e: { kid: string }) => e.kid === k.kid).not_after, now, k.kid)
+    assert.ok(before.keys.some((k: { kid: string }) => k.kid === first))
+    assert.match(r.stdout, /^EMERGENCY rotation /)
+    // the next operation prunes what --compromised cut off
+    const next = await cbcJwt(['rotate', '--auto', '--keyset-file', file], { env: at(plus(now, 1000)) })
+    assert.equal(next.code, 0, next.stderr)
+    assert.deepEqual(readJson(file).keys.map((k: { kid: string }) => k.kid), [doc.current])
+  })
+
+  it('revoke --issued-before now|TIME sets revoked_before; the future and nonsense are refused (exit 2)', async () => {
+    const file = await keysetFile()
+    const now = plus(T0, HOUR)
+    const r = await cbcJwt(['revoke', '--issued-before', 'now', '--keyset-file', file], { env: at(now) })
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal(readJson(file).revoked_before, now)
+    assert.match(r.stdout, new RegExp(`revoked_before {2}\\(none\\) → ${now}`))
+    const bytes = fs.readFileSync(file)
+    const future = await cbcJwt(['revoke', '--issued-before', plus(now, 2 * MIN), '--keyset-file', file], { env: at(now) })
+    assert.equal(future.code, 2)
+    assert.match(oneLine(future.stderr), /is in the future/)
+    const bad = await cbcJwt(['revoke', '--issued-before', 'last tuesday', '--keyset-file', file], { env: at(now) })
+    assert.equal(bad.code, 2)
+    assert.match(oneLine(bad.stderr), /"last tuesday" is not an RFC 3339 time/)
+    const back = await cbcJwt(['revoke', '--issued-before', T0, '--keyset-file', file], { env: at(now) })
+    assert.equal(back.code, 1)
+    assert.match(oneLine(back.stderr), /would accept tokens that are revoked now/)
+    assert.deepEqual(fs.readFileSync(file), bytes)
+    const soon = await cbcJwt(['revoke', '--issued-before', plus(now, 30_000), '--keyset-file', file], { env: at(now) })
+    assert.equal(soon.code, 0, 'less than a minute ahead is clock skew, accepted')
+  })
+})

@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict'
+import crypto from 'node:crypto'
+import fs from 'node:fs'
+import { after, describe, it } from 'node:test'
+import { loadKeyset } from '../../../src/lib/keyset/load.js'
+import { makeKey, makeKeyset, signToken } from '../../support/keys.js'
+import { at, cbcJwt, decodeJwt, keysetFixture, oneLine, readJson, tempDir } from './cli.js'
+
+const tmp = tempDir('token')
+after(tmp.cleanup)
+const NOW = '2026-11-25T12:00:00Z'
+const NOW_S = Date.parse(NOW) / 1000
+
+describe('cbc-jwt token issue', { concurrency: true }, () => {
+  it('signs with the current key: header alg/kid/typ, claims iss aud sub client_id scope iat exp jti', async () => {
+    const file = await keysetFixture(tmp.file('issue.json'), { at: '2026-11-25T00:00:00Z' })
+    const r = await cbcJwt(['token', 'issue', '--sub', 'alice', '--client-id', 'billing', '--scope', 'read write', '--keyset-file', file], { env: at(NOW) })
+    assert.equal(r.code, 0, r.stderr)
+    const token = r.stdout.trim()
+    const { header, claims } = decodeJwt(token)
+    const current = readJson(file).current
+    assert.deepEqual(header, { alg: 'ES256', kid: current, typ: 'JWT' })
+    assert.deepEqual({ ...claims, jti: typeof claims.jti }, {
+      iss: 'cbc-omega2', aud: 'cbc-api', sub: 'alice', client_id: 'billing', scope: 'read write', iat: NOW_S, exp: NOW_S + 900, jti: 'string',
+    })
+    // the signature is real: node:crypto checks it with the public key, independently of the CLI
+    const key = loadKeyset(readJson(file)).current.verifyKey
+    const [h, p, s] = token.split('.')
+    assert.ok(crypto.verify('sha256', Buffer.from(`${h}.${p}`), { key, dsaEncoding: 'ieee-p1363' }, Buffer.from(s!, 'base64url')))
+  })
+
+  it('takes iss/aud from the environment, flags win; --ttl sets exp', async () => {
+    const file = await keysetFixture(tmp.file('env.json'), { alg: 'HS256' })
+    const env = at(NOW, { CBC_JWT_ISSUER: 'env-iss', CBC_JWT_AUDIENCE: 'env-aud' })
+    const fromEnv = decodeJwt((await cbcJwt(['token', 'issue', '--sub', 'bob', '--ttl', '1h', '--keyset-file', file], { env })).stdout.trim())
+    assert.equal(fromEnv.claims.iss, 'env-iss')
+    assert.equal(fromEnv.claims.aud, 'env-aud')
+    assert.equal(fromEnv.claims.exp - fromEnv.claims.iat, 3600)
+    assert.equal(fromEnv.claims.client_id, 'bob', 'client_id defaults to the subject')
+    const flags = decodeJwt((await cbcJwt(['token', 'issue', '--sub', 'bob', '--iss', 'flag-iss', '--aud', 'flag-aud', '--keyset-file', file], { env })).stdout.trim())
+    assert.equal(flags.claims.iss, 'flag-iss')
+    assert.equal(flags.claims.aud, 'flag-aud')
+    assert.equal(flags.header.alg, 'HS256')
+  })
+
+  it('refuses a ttl over the max token TTL and a missing --sub (exit 2)', async () => {
+    const file = await keysetFixture(tmp.file('ttl.json'))
+    const long = await cbcJwt(['token', 'issue', '--sub', 'a', '--ttl', '2d', '--keyset-file', file])
+    assert.equal(long.code, 2)
+    assert.match(oneLine(long.stderr), /--ttl 2d is longer than the max token TTL 1d/)
+    const ok = await cbcJwt(['token', 'issue', '--sub', 'a', '--ttl', '2d', '--keyset-file', file], { env: { CBC_JWT_MAX_TOKEN_TTL: '72h' } })
+    assert.equal(ok.code, 0, ok.stderr)
+    const none = await cbcJwt(['token', 'issue', '--keyset-file', file])
+    assert.equal(none.code, 2)
+    assert.match(oneLine(none.stderr), /--sub SUBJECT is required/)
+  })
+})
+
+describe('cbc-jwt token verify', { concurrency: true }, () => {
+  it('prints the claims of a good token (exit 0); --json adds the kid', async () => {
+    const file = await keysetFixture(tmp.file('verify.json'), { at: '2026-11-25T00:00:00Z' })
+    const token = (await cbcJwt(['token', 'issue', '--sub', 'carol', '--keyset-file', file], { env: at(NOW) })).stdout.trim()
+    const r = await cbcJwt(['token', 'verify', token, '--keyset-file', file], { env: at(NOW) })
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal(JSON.parse(r.stdout).sub, 'carol')
+    const json = await cbcJwt(['token', 'verify', '--json', '--keyset-file', file, '-'], { env: at(NOW), input: `${token}\n` })
+    assert.equal(json.code, 0, json.stderr)
+    assert.deepEqual(Object.keys(JSON.parse(json.stdout)), ['valid', 'kid', 'claims'])
+    assert.equal(JSON.parse(json.stdout).kid, readJson(file).current)
+  })
+
+  it('prints the reason of a rejected token (exit 1): expired, bad_audience, revoked, unknown_kid, malformed', async () => {
+    const file = await keysetFixture(tmp.file('reject.json'), { at: '2026-11-25T00:00:00Z' })
+    const token = (await cbcJwt(['token', 'issue', '--sub', 'dave', '--keyset-file', file], { env: at(NOW) })).stdout.trim()
+    const verify = (args: string[], env: Record<string, string>) => cbcJwt(['token', 'verify', ...args, '--keyset-file', file], { env })
+    const expired = await verify([token], at('2026-11-25T12:16:00Z'))
+    assert.equal(expired.code, 1)
+    assert.match(oneLine(expired.stderr), /^cbc-jwt: token rejected: expired \(kid k-/)
+    const aud = await verify(['--json', token], at(NOW, { CBC_JWT_AUDIENCE: 'other-api' }))
+    assert.equal(aud.code, 1)
+    assert.deepEqual(JSON.parse(aud.stdout), { valid: false, reason: 'bad_audience', kid: readJson(file).current })
+    assert.equal((await verify(['abc'], at(NOW))).stderr, 'cbc-jwt: token rejected: malformed\n')
+
+    assert.equal((await cbcJwt(['revoke', '--issued-before', 'now', '--keyset-file', file], { env: at('2026-11-25T12:00:01Z') })).code, 0)
+    assert.match((await verify([token], at('2026-11-25T12:00:02Z'))).stderr, /token rejected: revoked/)
+    assert.equal((await cbcJwt(['rotate', '--compromised', '--keyset-file', file], { env: at('2026-11-25T12:00:03Z') })).code, 0)
+    assert.match((await verify([token], at('2026-11-25T12:00:04Z'))).stderr, /token rejected: unknown_kid/)
+  })
+
+  it('accepts a token signed independently with node:crypto (same verifier as the server)', async () => {
+    const key = makeKey('PS256', 'k-independent')
+    const file = tmp.file('independent.json')
+    fs.writeFileSync(file, JSON.stringify(makeKeyset([key])))
+    const now = Math.floor(Date.now() / 1000)
+    const token = signToken(key, { iss: 'cbc-omega2', aud: ['other', 'cbc-api'], sub: 'erin', iat: now, exp: now + 60 })
+    const r = await cbcJwt(['token', 'verify', token, '--keyset-file', file])
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal(JSON.parse(r.stdout).sub, 'erin')
+    const forged = signToken({ ...key, alg: 'HS256', signingKey: crypto.createSecretKey(Buffer.alloc(32)) }, { iss: 'cbc-omega2', aud: 'cbc-api', iat: now, exp: now + 60 })
+    assert.match((await cbcJwt(['token', 'verify', forged, '--keyset-file', file])).stderr, /token rejected: unsupported_alg/)
+  })
+})

@@ -1,0 +1,106 @@
+import assert from 'node:assert/strict'
+import fs from 'node:fs'
+import { after, describe, it } from 'node:test'
+import { CLI_MAIN } from '../../support/service.js'
+import { at, cbcJwt, keysetFixture, oneLine, tempDir } from './cli.js'
+
+const tmp = tempDir('usage')
+after(tmp.cleanup)
+
+const COMMANDS = ['keyset init', 'keyset validate', 'keyset restore', 'rotate', 'revoke', 'token issue', 'token verify', 'status', 'verify-rotation', 'failures', 'serve']
+
+describe('cbc-jwt --help', { concurrency: true }, () => {
+  it('lists every command (exit 0)', async () => {
+    const r = await cbcJwt(['--help'])
+    assert.equal(r.code, 0)
+    assert.match(r.stdout, /^Usage: cbc-jwt <command> \[options\]/)
+    for (const c of COMMANDS) assert.match(r.stdout, new RegExp(`^  ${c} +\\S`, 'm'), c)
+    assert.match(r.stdout, /Exit status: 0 success, 1 failed check .*, 2 bad usage/)
+  })
+
+  it('every command has its own --help (exit 0) naming its usage and exit status', async () => {
+    await Promise.all(
+      COMMANDS.map(async (c) => {
+        const r = await cbcJwt([...c.split(' '), '--help'])
+        assert.equal(r.code, 0, c)
+        assert.ok(r.stdout.startsWith(`Usage: cbc-jwt ${c} `), `${c}: ${r.stdout.slice(0, 60)}`)
+        assert.match(r.stdout, /Exit status: 0 /, c)
+      }),
+    )
+    const group = await cbcJwt(['token', '-h'])
+    assert.equal(group.code, 0)
+    assert.match(group.stdout, /token issue .*\n.*token verify/)
+  })
+
+  it('without a command prints the help on stderr (exit 2); --version prints the package version', async () => {
+    const r = await cbcJwt([])
+    assert.equal(r.code, 2)
+    assert.match(r.stderr, /^Usage: cbc-jwt/)
+    const pkg = JSON.parse(fs.readFileSync(new URL('../../../package.json', import.meta.url), 'utf8'))
+    assert.equal((await cbcJwt(['--version'])).stdout, `cbc-jwt ${pkg.version}\n`)
+  })
+
+  it('the built bin starts with a node shebang', () => {
+    assert.equal(fs.readFileSync(CLI_MAIN, 'utf8').split('\n')[0], '#!/usr/bin/env node')
+  })
+
+  it('the built bin is executable', () => {
+    assert.ok(fs.statSync(CLI_MAIN).mode & 0o111)
+  })
+})
+
+describe('bad input: one line on stderr, exit 2 (usage) or 1 (failed check), nothing written', { concurrency: true }, () => {
+  const cases: Array<{ args: (file: string) => string[]; env?: Record<string, string>; code: number; line: RegExp }> = [
+    { args: () => ['frobnicate'], code: 2, line: /^cbc-jwt: unknown command "frobnicate" \(see cbc-jwt --help\)$/ },
+    { args: () => ['keyset', 'burn'], code: 2, line: /^cbc-jwt: unknown command "keyset burn"/ },
+    { args: (f) => ['rotate', '--keyset-file', f, '--graec', '48h'], code: 2, line: /^cbc-jwt: rotate: unknown option --graec \(see cbc-jwt rotate --help\)$/ },
+    { args: (f) => ['rotate', '--keyset-file', f, '--grace'], code: 2, line: /^cbc-jwt: rotate: option --grace needs a value/ },
+    { args: (f) => ['rotate', '--keyset-file', f, '--dry-run=yes'], code: 2, line: /option --dry-run takes no value/ },
+    { args: (f) => ['rotate', '--keyset-file', f, '--grace', '2days'], code: 2, line: /^cbc-jwt: --grace: "2days" is not a duration \(use e\.g\. 90s, 15m, 24h, 6d\)$/ },
+    { args: (f) => ['rotate', '--keyset-file', f, '--alg', 'none'], code: 2, line: /^cbc-jwt: --alg: unknown algorithm "none"/ },
+    { args: (f) => ['rotate', '--keyset-file', f, '--stage', '--compromised'], code: 2, line: /choose one of --stage, --compromised/ },
+    { args: (f) => ['rotate', '--keyset-file', f, '--compromised', '--grace', '48h'], code: 2, line: /--grace has no effect with --compromised/ },
+    { args: (f) => ['rotate', f], code: 2, line: /unexpected argument ".*k\.json" \(use --keyset-file PATH, or - for stdin\/stdout\)/ },
+    { args: (f) => ['status', '--keyset-file', f], env: { CBC_JWT_NOW: 'tomorrow' }, code: 2, line: /^cbc-jwt: CBC_JWT_NOW must be an RFC 3339 time/ },
+    { args: (f) => ['status', '--keyset-file', f], env: { CBC_JWT_REFRESH_INTERVAL_SECONDS: 'often' }, code: 2, line: /CBC_JWT_REFRESH_INTERVAL_SECONDS must be a number/ },
+    { args: (f) => ['rotate', '--keyset-file', f], env: { CBC_JWT_MAX_TOKEN_TTL: 'long' }, code: 2, line: /CBC_JWT_MAX_TOKEN_TTL must be a duration/ },
+    { args: (f) => ['rotate', '--backend', 'vault', '--keyset-file', f], code: 2, line: /--backend vault cannot be combined with --keyset-file/ },
+    { args: () => ['status', '--backend', 'consul'], code: 2, line: /--backend must be one of file, vault, kubernetes \(got "consul"\)/ },
+    { args: () => ['status', '--backend', 'vault'], code: 2, line: /^cbc-jwt: VAULT_ADDR is required when CBC_JWT_BACKEND=vault$/ },
+    { args: (f) => ['rotate', '--keyset-file', `${f}.missing`], code: 1, line: /^cbc-jwt: cannot read .*k\.json\.missing: ENOENT$/ },
+    { args: () => ['rotate', '-'], code: 1, line: /^cbc-jwt: stdin is empty: expected a keyset document$/ },
+    { args: () => ['verify-rotation'], code: 2, line: /--url URL is required/ },
+    { args: () => ['verify-rotation', '--url', 'localhost:8000'], code: 2, line: /--url must be http or https/ },
+    { args: () => ['token', 'verify'], code: 2, line: /give the TOKEN to verify/ },
+  ]
+
+  let n = 0
+  for (const c of cases) {
+    it(`${c.args('k.json').join(' ')}${c.env ? ` (${Object.keys(c.env).join(', ')})` : ''} → exit ${c.code}`, async () => {
+      const file = await keysetFixture(tmp.file(`${n++}-k.json`))
+      const bytes = fs.readFileSync(file)
+      const r = await cbcJwt(c.args(file), c.env ? { env: c.env } : {})
+      assert.equal(r.code, c.code, r.stderr)
+      assert.match(oneLine(r.stderr), c.line)
+      assert.equal(r.stdout, '')
+      assert.deepEqual(fs.readFileSync(file), bytes)
+    })
+  }
+
+  it('an unreadable keyset file is a failed check (exit 1)', { skip: process.getuid?.() === 0 && 'root reads every file' }, async () => {
+    const file = await keysetFixture(tmp.file('locked.json'), { mode: 0o000 })
+    const r = await cbcJwt(['status', '--keyset-file', file], { env: at('2026-11-25T00:00:00Z') })
+    assert.equal(r.code, 1)
+    assert.match(oneLine(r.stderr), /cannot read .*locked\.json: EACCES/)
+  })
+})
+
+describe('docs/cli.md does not drift', () => {
+  it('documents every command the CLI has, under its own heading', async () => {
+    const { COMMANDS: registered } = await import('../../../src/ops/cli/run.js')
+    assert.deepEqual(registered.map((c) => c.name), COMMANDS)
+    const doc = fs.readFileSync(new URL('../../../docs/cli.md', import.meta.url), 'utf8')
+    for (const c of COMMANDS) assert.match(doc, new RegExp(`^### \`${c}[ \`]`, 'm'), c)
+    for (const code of ['0', '1', '2']) assert.match(doc, new RegExp(`^\\| \`${code}\` \\|`, 'm'))
+  })
+})

@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { after, before, describe, it } from 'node:test'
+import { freePort } from '../../support/free-port.js'
+import { cbcJwt } from './cli.js'
+
+// `verify-rotation --url` against instances that do not answer as a replica would: every item
+// fails with what was seen, nothing throws, the exit status is 1, and nothing is followed.
+describe('verify-rotation against an instance that is not there or not cbc-jwt', () => {
+  const seen: string[] = []
+  let base = ''
+  const server = http.createServer((req, res) => {
+    seen.push(`${req.method} ${req.url} ${req.headers.authorization ?? '-'}`)
+    // Every path moves elsewhere: a checklist must report the 3xx, not follow it.
+    res.writeHead(302, { location: 'http://127.0.0.1:1/elsewhere' }).end()
+  })
+  before(async () => {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  })
+  after(() => server.close())
+
+  it('a closed port: each item names the refusal', async () => {
+    const url = `http://127.0.0.1:${await freePort()}`
+    const r = await cbcJwt(['verify-rotation', '--url', url, '--previous-kid', 'k-old', '--legacy-token', 'a.b.c'])
+    assert.equal(r.code, 1, r.stderr)
+    assert.match(r.stdout, /^✗ 1\. active key: cannot read \/metrics: ECONNREFUSED$/m)
+    assert.match(r.stdout, /^✗ 3\. legacy token: cannot call \/v1\/whoami: ECONNREFUSED$/m)
+    assert.match(r.stdout, /^rotation NOT verified: active key, keys loaded, legacy token, backend errors, rotations failed$/m)
+  })
+
+  it('a redirect is reported as its status, never followed; the legacy token goes only to the instance asked', async () => {
+    const r = await cbcJwt(['verify-rotation', '--url', base, '--legacy-token', 'a.b.c', '--json'])
+    assert.equal(r.code, 1, r.stderr)
+    const out = JSON.parse(r.stdout) as { ok: boolean; items: Array<{ name: string; result: string; detail: string }> }
+    assert.equal(out.ok, false)
+    const detail = Object.fromEntries(out.items.map((i) => [i.name, `${i.result} ${i.detail}`]))
+    assert.equal(detail['active key'], 'fail cannot read /metrics: HTTP 302')
+    assert.equal(detail['legacy token'], 'fail /v1/whoami answered 302')
+    assert.deepEqual(seen.sort(), ['GET /metrics -', 'GET /v1/keys -', 'GET /v1/whoami Bearer a.b.c'])
+  })
+})

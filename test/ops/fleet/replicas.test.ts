@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict'
+import http from 'node:http'
+import { after, before, describe, it } from 'node:test'
+import { RefusedError, UsageError } from '../../../src/lib/errors.js'
+import { replicasLacking } from '../../../src/ops/fleet/fleet.js'
+import { requireKeyEverywhere } from '../../../src/ops/fleet/gate.js'
+import { createPrometheusFleet } from '../../../src/ops/fleet/prometheus.js'
+import { createReplicaFleet } from '../../../src/ops/fleet/replicas.js'
+import { freePort } from '../../support/free-port.js'
+
+/** Real HTTP servers on loopback, each answering /v1/keys its own way. */
+const ANSWERS: Record<string, (res: http.ServerResponse) => void> = {
+  good: (res) =>
+    res.writeHead(200, { 'content-type': 'application/json' }).end(
+      JSON.stringify({
+        current: 'k-a',
+        revoked_before: '2026-11-25T20:00:00Z',
+        keys: [
+          { kid: 'k-a', alg: 'ES256', status: 'current', verifies: true },
+          { kid: 'k-b', alg: 'ES256', status: 'staged', verifies: true },
+          { kid: 'k-old', alg: 'ES256', status: 'verify-only', verifies: false },
+        ],
+      }),
+    ),
+  html: (res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html>502 Bad Gateway</html>'),
+  wrongShape: (res) => res.writeHead(200).end('{"keys":[{"kid":"k-b","status":"promoted"}]}'),
+  notReady: (res) => res.writeHead(503).end('{"error":"not_ready"}'),
+  redirect: (res) => res.writeHead(302, { location: 'http://example.com/' }).end(),
+  huge: (res) => res.writeHead(200).end(`{"keys":[],"pad":"${'x'.repeat(300 * 1024)}"}`),
+}
+
+describe('the replica fleet (--replica URL): a replica that answers anything but the key list lacks every key', () => {
+  const servers: http.Server[] = []
+  const urls: Record<string, string> = {}
+  before(async () => {
+    for (const [name, answer] of Object.entries(ANSWERS)) {
+      const server = http.createServer((_req, res) => answer(res))
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+      servers.push(server)
+      urls[name] = `http://127.0.0.1:${(server.address() as { port: number }).port}`
+    }
+  })
+  after(() => servers.forEach((s) => s.close()))
+
+  it('reads the keys that verify and the revoked_before of a good replica', async () => {
+    const view = await createReplicaFleet({ urls: [`${urls.good}/`] }).read()
+    const [r] = view.replicas
+    assert.equal(r!.reachable, true)
+    assert.deepEqual([...r!.keys], [['k-a', 'current'], ['k-b', 'staged']])
+    assert.equal(r!.revokedBefore, Date.parse('2026-11-25T20:00:00Z') / 1000)
+  })
+
+  it('garbage, HTML, a wrong shape, 503, a redirect, an oversized body and a closed port all lack the key', async () => {
+    const closed = `http://127.0.0.1:${await freePort()}`
+    const all = [urls.good!, urls.html!, urls.wrongShape!, urls.notReady!, urls.redirect!, urls.huge!, closed]
+    const view = await createReplicaFleet({ urls: all }).read()
+    assert.deepEqual(replicasLacking(view, 'k-b').map((r) => r.name), all.slice(1))
+    const problems = view.replicas.slice(1).map((r) => r.problem)
+    assert.deepEqual(problems.slice(0, 2), ['/v1/keys answered something that is not the key list', '/v1/keys answered something that is not the key list'])
+    assert.equal(problems[2], '/v1/keys answered HTTP 503')
+    assert.equal(problems[3], '/v1/keys answered HTTP 302')
+    assert.match(problems[5]!, /^unreachable: ECONNREFUSED/)
+    await assert.rejects(requireKeyEverywhere(createReplicaFleet({ urls: all }), 'k-b', 'promote'), (err: unknown) => {
+      assert.ok(err instanceof RefusedError)
+      assert.match(err.message, /^refusing to promote k-b: 6 of 7 replicas do not verify with it yet: /)
+      for (const url of all.slice(1)) assert.ok(err.message.includes(url), url)
+      return true
+    })
+    assert.match(await requireKeyEverywhere(createReplicaFleet({ urls: [urls.good!] }), 'k-b', 'promote'), /every replica verifies with k-b/)
+  })
+
+  it('refuses bad URLs and selectors as usage errors', () => {
+    assert.throws(() => createReplicaFleet({ urls: ['not a url'] }), UsageError)
+    assert.throws(() => createReplicaFleet({ urls: ['ftp://x'] }), UsageError)
+    assert.throws(() => createPrometheusFleet({ url: 'http://p:9090', selector: 'job="x"} or vector(1) or up{' }), UsageError)
+    assert.throws(() => createPrometheusFleet({ url: 'http://p:9090', selector: ' ' }), UsageError)
+  })
+})

@@ -1,0 +1,256 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { RefusedError } from '../../../src/lib/errors.js'
+import { keyStatus } from '../../../src/lib/keyset/document.js'
+import { loadKeyset } from '../../../src/lib/keyset/load.js'
+import { describeChange, diffKeysets } from '../../../src/ops/rotation/diff.js'
+import { propagationWindowMs } from '../../../src/ops/rotation/policy.js'
+import { pruneExpired } from '../../../src/ops/rotation/prune.js'
+import { setRevokedBefore } from '../../../src/ops/rotation/revoke.js'
+import { rotateCompromised, rotateNow } from '../../../src/ops/rotation/rotate.js'
+import { autoRotate, promoteStaged, stageKey } from '../../../src/ops/rotation/two-phase.js'
+import { DAY, HOUR, MIN, T0, entry, iso, keysetAt, recordingFactory } from './helpers.js'
+
+const WINDOW = propagationWindowMs(30)
+
+describe('propagationWindowMs', () => {
+  it('is twice the refresh interval plus 90 s for the kubelet', () => {
+    assert.equal(propagationWindowMs(30), 150_000)
+    assert.equal(propagationWindowMs(5), 100_000)
+  })
+})
+
+describe('rotateNow', () => {
+  it('makes a new key of the same alg current and gives the old one now + grace; the input is untouched', async () => {
+    const doc = await keysetAt(T0 - 3 * DAY)
+    const before = structuredClone(doc)
+    const { newKey, made } = recordingFactory()
+    const { doc: next } = await rotateNow(doc, { now: T0, graceMs: DAY, newKey })
+    assert.deepEqual(doc, before)
+    assert.equal(next.current, made[0])
+    assert.match(next.current, /^k-20261125-[0-9a-f]{6}$/)
+    assert.equal(entry(next, next.current).alg, 'ES256')
+    assert.equal(entry(next, next.current).created_at, iso(T0))
+    assert.equal(entry(next, before.current).not_after, iso(T0 + DAY))
+    assert.equal(keyStatus(next, entry(next, before.current)), 'verify-only')
+    loadKeyset(next, T0) // valid
+  })
+
+  it('uses --alg for the new key', async () => {
+    const { doc } = await rotateNow(await keysetAt(T0 - DAY), { now: T0, graceMs: DAY, alg: 'HS256' })
+    assert.equal(entry(doc, doc.current).alg, 'HS256')
+    assert.equal(entry(doc, doc.current).jwk.kty, 'oct')
+  })
+
+  it('prunes keys past not_after and keeps the ones still verifying', async () => {
+    const doc = await keysetAt(T0 - 10 * DAY)
+    const expired = { ...(await keysetAt(T0 - 9 * DAY)).keys[0]!, not_after: iso(T0 - 1000) }
+    const retiring = { ...(await keysetAt(T0 - 8 * DAY)).keys[0]!, not_after: iso(T0 + 12 * HOUR) }
+    doc.keys.push(expired, retiring)
+    loadKeyset(doc, T0)
+    const { doc: next } = await rotateNow(doc, { now: T0, graceMs: DAY })
+    assert.deepEqual(next.keys.map((k) => k.kid), [next.current, doc.current, retiring.kid])
+    assert.equal(entry(next, retiring.kid).not_after, iso(T0 + 12 * HOUR))
+    assert.equal(entry(next, doc.current).not_after, iso(T0 + DAY))
+  })
+
+  it('supersedes a staged key (not_after = now) so --auto will not rotate again right after', async () => {
+    const staged = (await stageKey(await keysetAt(T0 - 6 * DAY), { now: T0 - HOUR })).doc
+    const stagedKid = staged.keys.at(-1)!.kid
+    const { doc } = await rotateNow(staged, { now: T0, graceMs: DAY })
+    assert.equal(entry(doc, stagedKid).not_after, iso(T0))
+    assert.notEqual(doc.current, stagedKid)
+    const again = await autoRotate(doc, { now: T0 + HOUR, everyMs: 6 * DAY, propagationWindowMs: WINDOW, graceMs: DAY })
+    assert.equal(again.doc.current, doc.current)
+  })
+
+  it('never reuses a kid', async () => {
+    const taken: string[] = []
+    const { doc } = await rotateNow(await keysetAt(T0), {
+      now: T0,
+      graceMs: DAY,
+      newKey: async (alg, opts) => {
+        taken.push(...opts.taken)
+        return (await recordingFactory().newKey(alg, opts))
+      },
+    })
+    assert.equal(new Set(doc.keys.map((k) => k.kid)).size, doc.keys.length)
+    assert.deepEqual(taken, [doc.keys[1]!.kid])
+  })
+})
+
+describe('rotateCompromised', () => {
+  it('a fresh key signs at once, every previous key stops verifying now, earlier tokens are revoked', async () => {
+    let doc = await keysetAt(T0 - 8 * DAY)
+    doc = (await rotateNow(doc, { now: T0 - 2 * DAY, graceMs: 3 * DAY })).doc // a verify-only key, still in grace
+    doc = (await stageKey(doc, { now: T0 - HOUR })).doc // a ready staged key
+    const previous = doc.keys.map((k) => k.kid)
+    const { newKey, made } = recordingFactory()
+    const now = T0 + 999 // ms are dropped: revoked_before is whole seconds, rounded down
+    const { doc: next } = await rotateCompromised(doc, { now, newKey })
+    assert.equal(next.current, made[0], 'a freshly generated key, not the staged one')
+    assert.equal(next.revoked_before, iso(T0))
+    for (const kid of previous) assert.equal(entry(next, kid).not_after, iso(T0), kid)
+    const loaded = loadKeyset(next, now)
+    for (const kid of previous) assert.ok(now >= loaded.keys.get(kid)!.notAfter!, `${kid} no longer verifies`)
+    assert.equal(loaded.current.kid, made[0])
+  })
+
+  it('keeps a later revoked_before', async () => {
+    const doc = { ...(await keysetAt(T0 - DAY)), revoked_before: iso(T0 + 30_000) }
+    const { doc: next } = await rotateCompromised(doc, { now: T0 })
+    assert.equal(next.revoked_before, iso(T0 + 30_000))
+  })
+})
+
+describe('stageKey and promoteStaged', () => {
+  it('stages a key that verifies but does not sign', async () => {
+    const doc = await keysetAt(T0 - DAY)
+    const { doc: staged } = await stageKey(doc, { now: T0 })
+    const added = staged.keys.at(-1)!
+    assert.equal(staged.current, doc.current)
+    assert.equal(added.not_after, undefined)
+    assert.equal(keyStatus(staged, added), 'staged')
+    assert.equal(added.created_at, iso(T0), 'publication time is created_at')
+    assert.equal(loadKeyset(staged, T0).keys.get(added.kid)!.status, 'staged')
+  })
+
+  it('refuses to stage a second key', async () => {
+    const { doc } = await stageKey(await keysetAt(T0 - DAY), { now: T0 })
+    await assert.rejects(stageKey(doc, { now: T0 + MIN }), (err: unknown) => err instanceof RefusedError && /already staged/.test(err.message))
+  })
+
+  it('refuses promotion before the propagation window, saying how long to wait', async () => {
+    const { doc } = await stageKey(await keysetAt(T0 - DAY), { now: T0 })
+    assert.throws(
+      () => promoteStaged(doc, { now: T0 + MIN, graceMs: DAY, propagationWindowMs: WINDOW }),
+      (err: unknown) => err instanceof RefusedError && /published 1m ago/.test(err.message) && /in 1m30s/.test(err.message) && /--force/.test(err.message),
+    )
+  })
+
+  it('promotes once the window has passed; the old current key verifies for the grace', async () => {
+    const base = await keysetAt(T0 - DAY)
+    const { doc } = await stageKey(base, { now: T0 })
+    const stagedKid = doc.keys.at(-1)!.kid
+    const { doc: next } = promoteStaged(doc, { now: T0 + WINDOW, graceMs: 2 * DAY, propagationWindowMs: WINDOW })
+    assert.equal(next.current, stagedKid)
+    assert.equal(entry(next, base.current).not_after, iso(T0 + WINDOW + 2 * DAY))
+    loadKeyset(next, T0 + WINDOW)
+  })
+
+  it('promotes early with force, and says so', async () => {
+    const { doc } = await stageKey(await keysetAt(T0 - DAY), { now: T0 })
+    const { doc: next, notes } = promoteStaged(doc, { now: T0 + 1000, graceMs: DAY, propagationWindowMs: WINDOW, force: true })
+    assert.equal(next.current, doc.keys.at(-1)!.kid)
+    assert.match(notes[0]!, /^forced/)
+  })
+
+  it('refuses without a staged key, and asks for --kid when there are several', async () => {
+    const doc = await keysetAt(T0 - DAY)
+    assert.throws(() => promoteStaged(doc, { now: T0, graceMs: DAY, propagationWindowMs: WINDOW }), /no staged key/)
+    const other = (await keysetAt(T0 - HOUR)).keys[0]!
+    const two = { ...doc, keys: [...doc.keys, (await stageKey(doc, { now: T0 - HOUR })).doc.keys.at(-1)!, other] }
+    assert.throws(() => promoteStaged(two, { now: T0, graceMs: DAY, propagationWindowMs: WINDOW }), /several keys are staged .*--kid/)
+    const { doc: next } = promoteStaged(two, { now: T0, graceMs: DAY, propagationWindowMs: WINDOW, kid: other.kid })
+    assert.equal(next.current, other.kid)
+    assert.throws(() => promoteStaged(two, { now: T0, graceMs: DAY, propagationWindowMs: WINDOW, kid: doc.current }), /is current, not staged/)
+  })
+})
+
+describe('autoRotate', () => {
+  const auto = (doc: Parameters<typeof autoRotate>[0], now: number) =>
+    autoRotate(doc, { now, everyMs: 6 * DAY, propagationWindowMs: WINDOW, graceMs: DAY })
+
+  it('does nothing while the current key is not due', async () => {
+    const doc = await keysetAt(T0)
+    const { doc: next, notes } = await auto(doc, T0 + 5 * DAY)
+    assert.deepEqual(next, doc)
+    assert.match(notes[0]!, /due for rotation at 2026-11-30T23:57:30Z/)
+  })
+
+  it('stages when due (age >= every - window), promotes when ready, and is idempotent at every step', async () => {
+    const doc = await keysetAt(T0)
+    const due = T0 + 6 * DAY - WINDOW
+    const staged = (await auto(doc, due)).doc
+    assert.equal(staged.keys.length, 2)
+    assert.equal(staged.current, doc.current)
+    assert.deepEqual((await auto(staged, due)).doc, staged, 'second run changes nothing')
+    assert.deepEqual((await auto(staged, due + WINDOW - 1000)).doc, staged, 'not ready yet')
+    const promoted = (await auto(staged, due + WINDOW)).doc
+    assert.equal(promoted.current, staged.keys[1]!.kid)
+    assert.equal(entry(promoted, doc.current).not_after, iso(due + WINDOW + DAY))
+    assert.deepEqual((await auto(promoted, due + WINDOW)).doc, promoted, 'second run changes nothing')
+  })
+
+  it('keeps the current key under the 7-day SLA with hourly runs over 30 days, the keyset always valid', async () => {
+    let doc = await keysetAt(T0)
+    let rotations = 0
+    let oldest = 0
+    for (let now = T0; now <= T0 + 30 * DAY; now += HOUR) {
+      const next = (await auto(doc, now)).doc
+      if (next.current !== doc.current) rotations++
+      doc = next
+      const loaded = loadKeyset(doc, now)
+      oldest = Math.max(oldest, now - loaded.current.createdAt)
+      assert.ok(doc.keys.length <= 3, `keys pile up at ${iso(now)}: ${doc.keys.length}`)
+    }
+    // Staged at the first run after 6d - 150s (6d), promoted by the next one (6d 1h).
+    assert.equal(rotations, 4)
+    assert.equal(oldest, 6 * DAY, "the oldest current key seen after a run")
+  })
+
+  it('retires a staged key that waited longer than a period instead of promoting it', async () => {
+    const staleDoc = (await stageKey(await keysetAt(T0 - 13 * DAY), { now: T0 - 7 * DAY })).doc
+    const stale = staleDoc.keys.at(-1)!.kid
+    const { doc, notes } = await auto(staleDoc, T0)
+    assert.notEqual(doc.current, stale)
+    assert.equal(entry(doc, stale).not_after, iso(T0))
+    const fresh = doc.keys.find((k) => keyStatus(doc, k) === 'staged')
+    assert.ok(fresh, 'a fresh key is staged in its place (the current key is due)')
+    assert.ok(notes.some((n) => n.includes(`staged key ${stale} waited 7d`)))
+  })
+
+  it('refuses a period that is not more than twice the window', async () => {
+    await assert.rejects(autoRotate(await keysetAt(T0), { now: T0, everyMs: 2 * WINDOW, propagationWindowMs: WINDOW, graceMs: DAY }), RangeError)
+  })
+})
+
+describe('setRevokedBefore', () => {
+  it('sets revoked_before to whole seconds', async () => {
+    const { doc } = setRevokedBefore(await keysetAt(T0 - DAY), { issuedBeforeMs: T0 + 999 })
+    assert.equal(doc.revoked_before, iso(T0))
+  })
+
+  it('refuses to move it earlier (that would un-revoke tokens) unless forced', async () => {
+    const doc = { ...(await keysetAt(T0 - DAY)), revoked_before: iso(T0) }
+    assert.throws(() => setRevokedBefore(doc, { issuedBeforeMs: T0 - HOUR }), (err: unknown) => err instanceof RefusedError && /would accept tokens/.test(err.message))
+    assert.equal(setRevokedBefore(doc, { issuedBeforeMs: T0 - HOUR, force: true }).doc.revoked_before, iso(T0 - HOUR))
+    assert.equal(setRevokedBefore(doc, { issuedBeforeMs: T0 + HOUR }).doc.revoked_before, iso(T0 + HOUR))
+  })
+})
+
+describe('pruneExpired', () => {
+  it('removes keys strictly past not_after, never the current key', async () => {
+    const doc = await keysetAt(T0 - DAY)
+    const other = (await keysetAt(T0 - DAY)).keys[0]!
+    const third = (await keysetAt(T0 - DAY)).keys[0]!
+    doc.keys.push({ ...other, not_after: iso(T0) }, { ...third, not_after: iso(T0 - 1000) })
+    assert.deepEqual(pruneExpired(doc, T0), [third.kid])
+    assert.deepEqual(doc.keys.map((k) => k.kid), [doc.current, other.kid])
+  })
+})
+
+describe('diffKeysets', () => {
+  it('names every added, changed and pruned key and the revocation', async () => {
+    const doc = await keysetAt(T0 - 8 * DAY)
+    const mid = (await rotateNow(doc, { now: T0 - 3 * DAY, graceMs: DAY })).doc
+    const next = (await rotateCompromised(mid, { now: T0 })).doc
+    const lines = diffKeysets(mid, next).map(describeChange)
+    assert.deepEqual(lines, [
+      `revoked_before  (none) → ${iso(T0)}`,
+      `added    ${next.current}  ES256 current`,
+      `changed  ${mid.current}  current → verify-only, not_after ${iso(T0)}`,
+      `pruned   ${doc.current}  (was verify-only)`,
+    ])
+  })
+})

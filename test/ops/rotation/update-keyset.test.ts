@@ -1,0 +1,153 @@
+import assert from 'node:assert/strict'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { createFileBackend } from '../../../src/lib/backends/file-backend.js'
+import { CasConflictError, KeysetInvalidError, RefusedError } from '../../../src/lib/errors.js'
+import { revokeCommand } from '../../../src/ops/cli/commands/revoke.js'
+import { setRevokedBefore } from '../../../src/ops/rotation/revoke.js'
+import { rotateNow } from '../../../src/ops/rotation/rotate.js'
+import { serializeKeyset, updateKeyset } from '../../../src/ops/rotation/update-keyset.js'
+import { DAY, T0, iso, keysetAt } from './helpers.js'
+
+let dir: string
+before(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-update-'))
+})
+after(() => fs.rmSync(dir, { recursive: true, force: true }))
+
+async function keysetFile(name: string): Promise<string> {
+  const file = path.join(dir, name)
+  fs.writeFileSync(file, serializeKeyset(await keysetAt(T0 - DAY)), { mode: 0o600 })
+  return file
+}
+
+describe('updateKeyset', () => {
+  it('reads, applies, validates and writes; the result is on disk', async () => {
+    const file = await keysetFile('plain.json')
+    const outcome = await updateKeyset(createFileBackend(file), (doc) => rotateNow(doc, { now: T0, graceMs: DAY }), { now: () => T0 })
+    assert.equal(outcome.written, true)
+    assert.equal(outcome.attempts, 1)
+    assert.equal(fs.readFileSync(file, 'utf8'), outcome.text)
+    assert.equal(JSON.parse(outcome.text).current, outcome.after.current)
+    assert.deepEqual(outcome.changes.map((c) => c.kind), ['added', 'changed'])
+  })
+
+  it('writes nothing when the change is a no-op (same bytes, same mtime)', async () => {
+    const file = await keysetFile('noop.json')
+    const text = fs.readFileSync(file, 'utf8')
+    const old = Math.floor(Date.now() / 1000) - 60 // whole seconds: exact on every filesystem
+    fs.utimesSync(file, old, old)
+    const outcome = await updateKeyset(createFileBackend(file), (doc) => ({ doc, notes: [] }), { now: () => T0 })
+    assert.equal(outcome.written, false)
+    assert.deepEqual(outcome.changes, [])
+    assert.equal(fs.readFileSync(file, 'utf8'), text)
+    assert.equal(fs.statSync(file).mtimeMs, old * 1000)
+  })
+
+  it('refuses to write a result that fails validation; the file stays byte-for-byte', async () => {
+    const file = await keysetFile('invalid-result.json')
+    const bytes = fs.readFileSync(file)
+    await assert.rejects(
+      updateKeyset(createFileBackend(file), (doc) => ({ doc: { ...doc, current: 'k-nowhere' }, notes: [] }), { now: () => T0 }),
+      (err: unknown) => err instanceof RefusedError && /refusing to write an invalid keyset: current: no key has kid "k-nowhere"/.test(err.message),
+    )
+    assert.deepEqual(fs.readFileSync(file), bytes)
+  })
+
+  it('refuses to build on an invalid stored keyset, naming where it is', async () => {
+    const file = path.join(dir, 'invalid-input.json')
+    fs.writeFileSync(file, '{"version": 1, "current": "x", "keys": []}')
+    await assert.rejects(
+      updateKeyset(createFileBackend(file), (doc) => ({ doc, notes: [] })),
+      (err: unknown) => err instanceof KeysetInvalidError && err.message.startsWith(`${file}: invalid keyset: keys:`),
+    )
+  })
+
+  it('repairs a keyset whose current key has expired only when asked (acceptExpiredCurrent)', async () => {
+    const file = path.join(dir, 'expired-current.json')
+    const doc = await keysetAt(T0 - 3 * DAY)
+    doc.keys[0]!.not_after = iso(T0 - DAY)
+    fs.writeFileSync(file, serializeKeyset(doc))
+    const rotate = (d: Parameters<typeof rotateNow>[0]) => rotateNow(d, { now: T0, graceMs: DAY })
+    await assert.rejects(updateKeyset(createFileBackend(file), rotate, { now: () => T0 }), /current key is past its not_after/)
+    const outcome = await updateKeyset(createFileBackend(file), rotate, { now: () => T0, acceptExpiredCurrent: true })
+    assert.equal(outcome.written, true)
+    const stored = JSON.parse(fs.readFileSync(file, 'utf8'))
+    assert.notEqual(stored.current, doc.current)
+    assert.equal(stored.keys[1].not_after, iso(T0 - DAY), 'the expired key is not revived')
+    // other problems are still refused
+    fs.writeFileSync(file, serializeKeyset({ ...doc, current: 'k-missing' }))
+    await assert.rejects(updateKeyset(createFileBackend(file), rotate, { now: () => T0, acceptExpiredCurrent: true }), /no key has kid "k-missing"/)
+  })
+
+  it('a dry run validates but writes nothing', async () => {
+    const file = await keysetFile('dry.json')
+    const bytes = fs.readFileSync(file)
+    const outcome = await updateKeyset(createFileBackend(file), (doc) => rotateNow(doc, { now: T0, graceMs: DAY }), { now: () => T0, dryRun: true })
+    assert.equal(outcome.written, false)
+    assert.equal(outcome.changes.length, 2)
+    assert.deepEqual(fs.readFileSync(file), bytes)
+  })
+
+  it('re-reads and re-applies the change once when another writer got in between', async () => {
+    const file = await keysetFile('race-once.json')
+    const backend = createFileBackend(file)
+    let calls = 0
+    const outcome = await updateKeyset(
+      backend,
+      async (doc) => {
+        calls++
+        // A concurrent writer (an operator's revoke) lands between our read and our write, once.
+        if (calls === 1) fs.writeFileSync(file, serializeKeyset(setRevokedBefore(doc, { issuedBeforeMs: T0 - 3600_000 }).doc))
+        return rotateNow(doc, { now: T0, graceMs: DAY })
+      },
+      { now: () => T0 },
+    )
+    assert.equal(calls, 2)
+    assert.equal(outcome.attempts, 2)
+    const stored = JSON.parse(fs.readFileSync(file, 'utf8'))
+    assert.equal(stored.revoked_before, iso(T0 - 3600_000), "the other writer's change survives")
+    assert.equal(stored.current, outcome.after.current, 'and ours is applied on top of it')
+    assert.equal(stored.keys.length, 2)
+  })
+
+  it('fails clearly after a second conflict and leaves the other writer’s document', async () => {
+    const file = await keysetFile('race-twice.json')
+    let calls = 0
+    let theirs = ''
+    await assert.rejects(
+      updateKeyset(
+        createFileBackend(file),
+        (doc) => {
+          calls++
+          theirs = serializeKeyset(setRevokedBefore(doc, { issuedBeforeMs: T0 - 10_000 + calls * 1000 }).doc)
+          fs.writeFileSync(file, theirs)
+          return rotateNow(doc, { now: T0, graceMs: DAY })
+        },
+        { now: () => T0 },
+      ),
+      (err: unknown) => err instanceof CasConflictError && /changed by another writer twice .* nothing was written/.test(err.message),
+    )
+    assert.equal(calls, 2)
+    assert.equal(fs.readFileSync(file, 'utf8'), theirs)
+  })
+})
+
+describe('the CLI goes through updateKeyset', () => {
+  it('revoke (in-process) keeps the file mode and reports the change', async () => {
+    const file = await keysetFile('inproc.json')
+    fs.chmodSync(file, 0o640)
+    const out: string[] = []
+    const sink = { write: (s: string) => out.push(s) } as unknown as NodeJS.WritableStream
+    const code = await revokeCommand.run(
+      { env: {}, stdin: process.stdin, stdout: sink as never, stderr: sink as never, now: () => T0 },
+      ['--issued-before', 'now', '--keyset-file', file],
+    )
+    assert.equal(code, 0)
+    assert.equal(JSON.parse(fs.readFileSync(file, 'utf8')).revoked_before, iso(T0))
+    assert.equal(fs.statSync(file).mode & 0o777, 0o640)
+    assert.match(out.join(''), /revoked_before {2}\(none\) → 2026-11-25T00:00:00Z/)
+  })
+})
