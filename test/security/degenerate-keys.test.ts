@@ -6,7 +6,7 @@ import { loadKeyset } from '../../src/lib/keyset/load.js'
 import { createVerifier } from '../../src/lib/verifier/verifier.js'
 import { cbcJwt, tempDir } from '../ops/cli/cli.js'
 import { invalid, lines } from '../lib/keyset/fixtures.js'
-import { makeKey, makeKeyset, validClaims, type TestKey } from '../support/keys.js'
+import { generatePrivateKey, makeKey, makeKeyset, validClaims, type TestKey } from '../support/keys.js'
 
 /**
  * Attack: a keyset key that imports and "verifies" but is arithmetically degenerate. With
@@ -175,7 +175,7 @@ describe('attack: forgery with a degenerate public key', () => {
 
   it('sound keys of every kind still load (the policy refuses nothing legitimate)', async () => {
     const keys = (['RS256', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'HS256', 'HS512'] as const).map((alg) => makeKey(alg, `k-${alg}`))
-    const ed448: TestKey = { ...makeKey('EdDSA', 'k-ed448'), jwk: crypto.generateKeyPairSync('ed448').privateKey.export({ format: 'jwk' }) }
+    const ed448: TestKey = { ...makeKey('EdDSA', 'k-ed448'), jwk: generatePrivateKey('ed448').export({ format: 'jwk' }) }
     const loaded = loadKeyset(makeKeyset([...keys, ed448]))
     assert.equal(loaded.keys.size, keys.length + 1)
   })

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict'
 import crypto from 'node:crypto'
 import { describe, it } from 'node:test'
-import { makeKey, signToken, type TestAlg } from '../support/keys.js'
+import { generatePrivateKey, makeKey, signToken, type TestAlg } from '../support/keys.js'
 import type { VerifyResult } from '../../src/lib/verifier/verifier.js'
 import { claimsAt, keyPool, verifierAt, withSignature } from '../lib/verifier/fixtures.js'
 
@@ -88,6 +88,6 @@ describe('attack: signature forgery', () => {
 
 let rsa: crypto.KeyObject | undefined
 function otherRsa(): crypto.KeyObject {
-  rsa ??= crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey
+  rsa ??= generatePrivateKey('rsa', { modulusLength: 2048 })
   return rsa
 }

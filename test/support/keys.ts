@@ -24,16 +24,31 @@ export interface TestKey {
 const CURVES = { ES256: 'P-256', ES384: 'P-384', ES512: 'P-521' } as const
 const HMAC_BYTES = { HS256: 32, HS384: 48, HS512: 64 } as const
 
+const PEM = { privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } } as const
+
+/**
+ * A fresh private key, generated as PEM and imported: never `generateKeyPairSync(…)` followed by
+ * `export({ format: 'jwk' })` on the object it returned, which deadlocks Node 20 when a garbage
+ * collection runs inside the export (Ed25519 hangs within seconds under `--max-semi-space-size=1`).
+ */
+export function generatePrivateKey(type: 'rsa', options: { modulusLength: number }): KeyObject
+export function generatePrivateKey(type: 'ec', options: { namedCurve: string }): KeyObject
+export function generatePrivateKey(type: 'ed25519' | 'ed448'): KeyObject
+export function generatePrivateKey(type: 'rsa' | 'ec' | 'ed25519' | 'ed448', options: object = {}): KeyObject {
+  const { privateKey } = crypto.generateKeyPairSync(type as 'ec', { ...(options as { namedCurve: string }), ...PEM }) as unknown as { privateKey: string }
+  return crypto.createPrivateKey(privateKey)
+}
+
 export function makeKey(alg: TestAlg, kid: string): TestKey {
   let signingKey: KeyObject
   if (alg.startsWith('HS')) {
     signingKey = crypto.createSecretKey(crypto.randomBytes(HMAC_BYTES[alg as keyof typeof HMAC_BYTES]))
   } else if (alg.startsWith('RS') || alg.startsWith('PS')) {
-    signingKey = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey
+    signingKey = generatePrivateKey('rsa', { modulusLength: 2048 })
   } else if (alg === 'EdDSA') {
-    signingKey = crypto.generateKeyPairSync('ed25519').privateKey
+    signingKey = generatePrivateKey('ed25519')
   } else {
-    signingKey = crypto.generateKeyPairSync('ec', { namedCurve: CURVES[alg as keyof typeof CURVES] }).privateKey
+    signingKey = generatePrivateKey('ec', { namedCurve: CURVES[alg as keyof typeof CURVES] })
   }
   return { kid, alg, signingKey, jwk: signingKey.export({ format: 'jwk' }) }
 }

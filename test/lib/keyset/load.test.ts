@@ -4,7 +4,7 @@ import { describe, it } from 'node:test'
 import { ERROR_CODES } from '../../../src/lib/errors.js'
 import { MAX_KEYSET_BYTES } from '../../../src/lib/keyset/document.js'
 import { loadKeyset, parseKeysetText } from '../../../src/lib/keyset/load.js'
-import { keyEntry, makeKey, makeKeyset, type TestKey } from '../../support/keys.js'
+import { generatePrivateKey, keyEntry, makeKey, makeKeyset, type TestKey } from '../../support/keys.js'
 import { assertNoPrivateMaterial, clone, invalid, lines } from './fixtures.js'
 
 const NOW = Date.parse('2026-11-25T21:16:00Z')
@@ -105,7 +105,7 @@ describe('loadKeyset: semantic checks name the JSON path', () => {
   })
 
   it('RSA 1024 is refused', () => {
-    const small = crypto.generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ format: 'jwk' })
+    const small = generatePrivateKey('rsa', { modulusLength: 1024 }).export({ format: 'jwk' })
     const doc = makeKeyset([es256, withJwk(rs, small, 'k-rsa-1024')])
     assert.deepEqual(lines(invalid(() => loadKeyset(doc, NOW)).problems), ['keys[1].jwk.n: RSA key is 1024 bits; at least 2048 required'])
   })
@@ -149,7 +149,7 @@ describe('loadKeyset: semantic checks name the JSON path', () => {
   })
 
   it('lists every semantic problem at once, not just the first', () => {
-    const small = crypto.generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ format: 'jwk' })
+    const small = generatePrivateKey('rsa', { modulusLength: 1024 }).export({ format: 'jwk' })
     const doc = makeKeyset(
       [publicOnly(es256), { ...withJwk(es384, es384.jwk, 'k-x'), alg: 'ES256' }, withJwk(rs, small, 'k-small'), withJwk(ed, ed.jwk, 'k-x')],
     )
@@ -283,7 +283,7 @@ describe('parseKeysetText', () => {
 describe('a rejected keyset never reveals private key material', () => {
   // Every way to break a document built from real keys; none of the messages may carry a value
   // of d, p, q, dp, dq, qi or k.
-  const small = crypto.generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ format: 'jwk' })
+  const small = generatePrivateKey('rsa', { modulusLength: 1024 }).export({ format: 'jwk' })
   const cases: Array<[string, () => Record<string, unknown>]> = [
     ['alg mismatch', () => makeKeyset([es256, { ...rs, alg: 'ES256' }, { ...hs, alg: 'RS256' }])],
     ['pair mismatch', () => makeKeyset([es256, withJwk(es256b, { ...es256b.jwk, d: es256.jwk.d! }, 'k-2')])],

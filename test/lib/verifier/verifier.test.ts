@@ -6,7 +6,7 @@ import jwt from 'jsonwebtoken'
 import type { LoadedKeyset } from '../../../src/lib/keyset/load.js'
 import { AUTH_FAILURE_REASONS, type AuthFailureReason } from '../../../src/lib/reasons.js'
 import { createVerifier, type VerifierOptions } from '../../../src/lib/verifier/verifier.js'
-import { makeKey, rawSignature, signToken, type TestAlg, type TestKey } from '../../support/keys.js'
+import { generatePrivateKey, makeKey, rawSignature, signToken, type TestAlg, type TestKey } from '../../support/keys.js'
 import {
   AUDIENCE,
   ISSUER,
@@ -37,7 +37,7 @@ describe('createVerifier: every algorithm family verifies', () => {
   }
 
   it('accepts EdDSA on Ed448', async () => {
-    const signingKey = crypto.generateKeyPairSync('ed448').privateKey
+    const signingKey = generatePrivateKey('ed448')
     const key: TestKey = { kid: 'k-ed448', alg: 'EdDSA', signingKey, jwk: signingKey.export({ format: 'jwk' }) }
     const result = await verifier.verify(signToken(key, claimsAt()), keysetOf([key]))
     assert.equal(result.ok, true)
