@@ -95,6 +95,35 @@ describe('attack: re-read storms from the keyset directory', () => {
     assert.equal(calls, 0)
   })
 
+  it('a busy neighbour costs no syscall either: its events are dropped by name before any stat', async () => {
+    const dir = fresh()
+    const file = path.join(dir, 'keyset.json')
+    fs.writeFileSync(file, '0')
+    const b = createFileBackend(file)
+    backends.push(b)
+    let keysetEvents = 0
+    b.watch!(() => void keysetEvents++)
+    const statSync = fs.statSync
+    const patchable = fs as { statSync: typeof statSync }
+    let stats = 0
+    // The backend calls fs.statSync on its directory to notice a replaced one; count those calls.
+    patchable.statSync = ((...args: Parameters<typeof statSync>) => {
+      if (args[0] === dir) stats++
+      return statSync(...args)
+    }) as typeof statSync
+    try {
+      // Two neighbours in turn: the kernel merges identical consecutive events, not these.
+      const neighbours = [path.join(dir, 'app.log'), path.join(dir, 'audit.log')]
+      for (let i = 0; i < 500; i++) fs.appendFileSync(neighbours[i % 2]!, `line ${i}\n`)
+      // inotify delivers in order: once the keyset's own event is here, every neighbour event was seen.
+      fs.writeFileSync(file, '1')
+      await waitFor(() => keysetEvents > 0, { timeoutMs: 5000, what: 'the change callback of the keyset write' })
+      assert.ok(stats <= 4, `${stats} stat calls for 500 neighbour writes and one keyset write`)
+    } finally {
+      patchable.statSync = statSync
+    }
+  })
+
   it('a burst of writes to the keyset itself becomes a few callbacks, the last change included', async () => {
     const dir = fresh()
     const file = path.join(dir, 'keyset.json')

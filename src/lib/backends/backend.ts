@@ -48,9 +48,12 @@ export interface KeysetBackend {
   readLastGood?(): Promise<LastGoodSnapshot>
   /**
    * Optional change notifications (the file backend watches its directory). `onChange` may be
-   * called spuriously; the keyring re-reads and compares versions.
+   * called spuriously; the keyring re-reads and compares versions. A backend that coalesces
+   * events before `onChange` also calls `onEvent` at once, synchronously and cheaply, for every
+   * event that may be a change: the keyring then knows a change is pending before the coalesced
+   * callback comes, so a token of a key written a moment ago is never refused on an old read.
    */
-  watch?(onChange: () => void): void
+  watch?(onChange: () => void, onEvent?: () => void): void
   /** Stops watchers and timers; safe to call twice. */
   close(): Promise<void>
 }

@@ -43,6 +43,7 @@ export function createFileBackend(file: string, options: FileBackendOptions = {}
   /** dev:ino:birthtime of the watched directory, to tell a recreated directory from the old one. */
   let watchedId: string | undefined
   let onChange: (() => void) | undefined
+  let onEvent: (() => void) | undefined
   let rearmTimer: NodeJS.Timeout | undefined
   let closed = false
 
@@ -56,14 +57,21 @@ export function createFileBackend(file: string, options: FileBackendOptions = {}
       // Identity first, then the watch: if the directory is replaced in between, the next
       // check sees a mismatch and re-arms (the other order could miss the replacement).
       watchedId = identity(candidate)
+      const own = path.basename(candidate)
       const w = fs.watch(candidate, { persistent: false }, (_event, name) => {
+        // A neighbour's event in the keyset's own directory is dropped by its name alone, before
+        // any syscall: a file rewritten at full speed beside the keyset must cost next to nothing.
+        if (candidate === dir && name !== null && name !== own && !relevant.has(name)) return
         // While watching an ancestor, any event may be our directory appearing. An event named
         // after the watched directory itself is its deletion or move: the watch is dead even if
         // a new directory already stands at the same path (often with the same inode number).
-        const rearm = stale() || name === path.basename(candidate)
+        const rearm = stale() || name === own
         if (rearm) scheduleRearm()
         // A null name (some platforms) or an ancestor's event may be ours: let it through.
-        if (rearm || candidate !== dir || name === null || relevant.has(name)) changed()
+        if (rearm || candidate !== dir || name === null || relevant.has(name)) {
+          onEvent?.()
+          changed()
+        }
       })
       w.on('error', () => scheduleRearm())
       watcher = w
@@ -129,8 +137,9 @@ export function createFileBackend(file: string, options: FileBackendOptions = {}
       }
       return { text, version: sha256(text) }
     },
-    watch(callback) {
+    watch(callback, eventCallback) {
       onChange = callback
+      onEvent = eventCallback
       arm()
     },
     async close() {

@@ -43,8 +43,11 @@ export interface Keyring {
   /** Reads the backend now; concurrent calls share one read. */
   refresh(trigger?: RefreshTrigger): Promise<void>
   /**
-   * Called when a token names a kid that is not loaded: one re-read, shared by everyone who
-   * asks while it runs, and none again until the cooldown has passed. Resolves when done.
+   * Called when a token names a kid that is not loaded. Resolves once a read that began after
+   * every change event this caller could have seen has finished: the read in flight when it
+   * began after them, else one follow-up read shared by every such caller (never a chain).
+   * When no change event is pending, a re-read happens at most once per cooldown, however
+   * many forged kids ask.
    */
   refreshForUnknownKid(): Promise<void>
   /** Starts the first load, the change watch and the interval; resolves after the first read. */
@@ -69,6 +72,11 @@ export function createKeyring(options: KeyringOptions): Keyring {
   let inFlight: Promise<void> | undefined
   let again = false
   let lastUnknownKidRead = -Infinity
+  /** Change events seen so far, and their count when the latest read began. */
+  let changeEvents = 0
+  let eventsAtReadStart = 0
+  /** The one read that follows the read in flight, for unknown-kid callers it began too early for. */
+  let followUp: Promise<void> | undefined
   let timer: NodeJS.Timeout | undefined
   let closed = false
   /** The failing streak since the last good read: logged once when it ends. */
@@ -169,6 +177,7 @@ export function createKeyring(options: KeyringOptions): Keyring {
     }
     // Waiters get this one read, never the follow-ups: a stream of change events must not
     // keep an unknown-kid request waiting behind read after read.
+    eventsAtReadStart = changeEvents
     inFlight = readOnce(trigger).finally(() => {
       inFlight = undefined
       if (again && !closed) {
@@ -188,17 +197,41 @@ export function createKeyring(options: KeyringOptions): Keyring {
       return [...inForce.keys.values()].filter((k) => k.notAfter === undefined || at < k.notAfter)
     },
     refresh,
-    refreshForUnknownKid() {
-      if (inFlight) return inFlight
+    async refreshForUnknownKid() {
+      if (!inFlight && eventsAtReadStart === changeEvents) {
+        // The change event of a rotation is queued by the kernel before its first token exists,
+        // yet the token can be handled first: let one whole poll phase of the event loop run (an
+        // immediate queued from an immediate runs after the next poll) before deciding that
+        // nothing changed. No syscall, no timer: a forged kid costs two loop turns.
+        await new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve)))
+      }
+      const seen = changeEvents
+      if (inFlight) {
+        if (eventsAtReadStart >= seen) return inFlight
+        // The read in flight began before a change this caller could have seen: one more read
+        // after it, shared by every such caller (it may join the watch's own follow-up).
+        followUp ??= inFlight.then(() => {
+          followUp = undefined
+          return closed ? undefined : refresh('unknown_kid')
+        })
+        return followUp
+      }
+      // A change no read has begun after yet (the watch coalesces events): read now, whatever
+      // the cooldown. Such reads are bounded by the change events, one per event at most.
+      if (eventsAtReadStart < seen) return refresh('unknown_kid')
       const t = now()
-      if (t - lastUnknownKidRead < cooldownMs) return Promise.resolve()
+      if (t - lastUnknownKidRead < cooldownMs) return
       lastUnknownKidRead = t
       return refresh('unknown_kid')
     },
     async start() {
-      backend.watch?.(() => {
-        if (!closed) void refresh('change')
-      })
+      backend.watch?.(
+        () => {
+          changeEvents++
+          if (!closed) void refresh('change')
+        },
+        () => void changeEvents++,
+      )
       timer = setInterval(() => void refresh('interval'), refreshIntervalMs)
       timer.unref()
       await refresh('start')
