@@ -29,19 +29,65 @@ export interface HeapFloodResult {
 
 /** Sends `tokens` distinct valid tokens of about `tokenBytes` each through one verifier. */
 export async function heapFlood(label: string, tokenBytes: number, tokens: number): Promise<HeapFloodResult> {
-  const key = makeKey('HS256', 'k-heap')
-  const keyset = loadKeyset(makeKeyset([key]))
-  const verifier = createVerifier({ issuer: ISSUER, audience: AUDIENCE, clockToleranceSeconds: 30, maxTokenBytes: 8192 })
   const now = Math.floor(Date.now() / 1000)
-  const base = signToken(key, benchClaims(now)).length
+  const base = signToken(FLOOD_KEY, benchClaims(now)).length
   // The padding claim makes each token about tokenBytes long (base64url: 4 characters per 3 bytes).
   const pad = Math.max(0, Math.floor(((tokenBytes - base - 16) * 3) / 4))
+  return flood(label, tokens, (i) => ({ ...benchClaims(now), jti: `flood-${i}`, pad: 'x'.repeat(pad) }))
+}
+
+/**
+ * Claim shapes a token's holder can choose to make the cache hold more than it counts: each
+ * fills a token of at most 8 KiB (the default `CBC_JWT_MAX_TOKEN_BYTES`) with the structure
+ * whose heap is largest for its JSON. `i` makes every token distinct.
+ */
+export const ADVERSARIAL_SHAPES: Record<string, (i: number, n: number) => unknown> = {
+  'empty objects in an array': (_i, n) => Array.from({ length: n }, () => ({})),
+  'empty objects as properties': (_i, n) => Object.fromEntries(Array.from({ length: n }, (_, k) => [k.toString(36), {}])),
+  'empty arrays': (_i, n) => Array.from({ length: n }, () => []),
+  'nested arrays': (_i, n) => {
+    let v: unknown = []
+    for (let k = 0; k < n; k++) v = [v]
+    return v
+  },
+  'long distinct names': (i, n) => Object.fromEntries(Array.from({ length: Math.max(1, Math.floor(n / 40)) }, (_, k) => [`${i}-${k}-${'n'.repeat(100)}`, 0])),
+  'many short names': (_i, n) => Object.fromEntries(Array.from({ length: Math.floor(n / 3) }, (_, k) => [k.toString(36), 0])),
+  'fractional numbers': (_i, n) => Array.from({ length: Math.floor(n / 3) }, (_, k) => k + 0.5),
+  'two-byte strings': (_i, n) => '€'.repeat(Math.floor(n / 3)),
+}
+
+/** The largest `n` whose token stays within 8 KiB, found by halving. */
+function sizeShape(shape: (i: number, n: number) => unknown, now: number): number {
+  const fits = (n: number) => signToken(FLOOD_KEY, { ...benchClaims(now), jti: 'flood-999999', x: shape(999_999, n) }).length <= 8192
+  let lo = 1
+  let hi = 8192
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2)
+    if (fits(mid)) lo = mid
+    else hi = mid - 1
+  }
+  return lo
+}
+
+/** A flood of distinct valid tokens of one adversarial shape, through a cache of `maxBytes`. */
+export async function shapeFlood(name: string, tokens: number, maxBytes: number): Promise<HeapFloodResult> {
+  const shape = ADVERSARIAL_SHAPES[name]!
+  const now = Math.floor(Date.now() / 1000)
+  const n = sizeShape(shape, now)
+  return flood(name, tokens, (i) => ({ ...benchClaims(now), jti: `flood-${i}`, x: shape(i, n) }), maxBytes)
+}
+
+const FLOOD_KEY = makeKey('HS256', 'k-heap')
+
+async function flood(label: string, tokens: number, claimsOf: (i: number) => Record<string, unknown>, maxBytes?: number): Promise<HeapFloodResult> {
+  const keyset = loadKeyset(makeKeyset([FLOOD_KEY]))
+  const verifier = createVerifier({ issuer: ISSUER, audience: AUDIENCE, clockToleranceSeconds: 30, maxTokenBytes: 8192, tokenCacheMaxBytes: maxBytes })
   gc()
   gc()
   const before = process.memoryUsage().heapUsed
   for (let i = 0; i < tokens; i++) {
     // Made one at a time and dropped, so that only what the cache keeps survives.
-    const token = signToken(key, { ...benchClaims(now), jti: `flood-${i}`, pad: 'x'.repeat(pad) })
+    const token = signToken(FLOOD_KEY, claimsOf(i))
     const result = await verifier.verify(token, keyset)
     if (!result.ok) throw new Error(`flood token ${i} rejected: ${result.reason}`)
   }
@@ -49,7 +95,7 @@ export async function heapFlood(label: string, tokenBytes: number, tokens: numbe
   gc()
   const heapGrowthBytes = process.memoryUsage().heapUsed - before
   const stats = verifier.tokenCache!.stats()
-  const sample = signToken(key, { ...benchClaims(now), jti: 'flood-x', pad: 'x'.repeat(pad) }).length
+  const sample = signToken(FLOOD_KEY, claimsOf(tokens)).length
   return { label, tokenBytes: sample, tokens, entries: stats.entries, estimatedBytes: stats.bytes, maxBytes: stats.maxBytes, heapGrowthBytes }
 }
 
@@ -57,7 +103,7 @@ const MiB = 1024 * 1024
 const mib = (n: number) => `${(n / MiB).toFixed(1)} MiB`
 
 export function printHeapFlood(results: readonly HeapFloodResult[]) {
-  console.log('\nVerified-token cache under a flood of distinct valid tokens (default bounds: 10 000 entries, 16 MiB estimated):')
+  console.log('\nVerified-token cache under a flood of distinct valid tokens (default bounds: 10 000 entries, 16 MiB counted):')
   console.log(
     table(
       ['flood', 'token', 'tokens sent', 'entries kept', 'estimate', 'heap growth', 'heap / estimate', 'heap / 16 MiB'],
@@ -76,6 +122,10 @@ export function printHeapFlood(results: readonly HeapFloodResult[]) {
 }
 
 /** The floods `npm run bench` reports. */
-export const HEAP_FLOODS = async () => [await heapFlood('8 KiB tokens', 8000, 20_000), await heapFlood('typical tokens', 600, 30_000)]
+export const HEAP_FLOODS = async () => {
+  const results = [await heapFlood('8 KiB tokens', 8000, 20_000), await heapFlood('typical tokens', 600, 30_000)]
+  for (const name of Object.keys(ADVERSARIAL_SHAPES)) results.push(await shapeFlood(name, 1500, 16 * 1024 * 1024))
+  return results
+}
 
 if (import.meta.url === `file://${process.argv[1]}`) printHeapFlood(await HEAP_FLOODS())

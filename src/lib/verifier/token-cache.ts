@@ -14,7 +14,7 @@ export interface CachedAcceptance {
   /** The material the signature verified with; a reload that changes it makes a new KeyObject. */
   readonly verifyKey: KeyObject
   readonly claims: JwtClaims
-  /** Estimated heap bytes held by this entry (token string + claims + bookkeeping). */
+  /** Heap bytes held by this entry, counted (token string + claims node by node + bookkeeping). */
   readonly bytes: number
 }
 
@@ -53,19 +53,19 @@ export interface TokenCache {
 export const DEFAULT_TOKEN_CACHE_MAX_BYTES = 16 * 1024 * 1024
 
 /**
- * Per-entry overhead beyond the token's characters and the claims' JSON: the Map slot, the
- * entry object, the claims object's hidden class and property slots. Calibrated with
- * `bench/token-cache-heap.bench.ts`: the real heap is 0.72–0.79× the estimate, for 8 KiB and for typical tokens.
+ * Per-entry overhead beyond the token's characters and the claims (counted node by node, see
+ * `claims-cost.ts`): the Map slot, the slot object, a token that is a cons or sliced string,
+ * and a margin for allocation slack. Checked with `bench/token-cache-heap.bench.ts`.
  */
-const ENTRY_OVERHEAD_BYTES = 320
+const ENTRY_OVERHEAD_BYTES = 256
 
 /**
- * Heap held by one entry, estimated from sizes known without walking the object: the token is
- * ASCII (one byte per character in V8), the claims cost about twice their JSON, which is ¾ of
- * the payload segment's base64url length.
+ * Heap held by one entry: the token is ASCII (one byte per character in V8), the claims as
+ * counted while they were frozen, and the entry's own overhead.
  */
-export function estimateEntryBytes(token: string, payloadSegmentLength: number): number {
-  return token.length + Math.ceil(payloadSegmentLength * 1.5) + ENTRY_OVERHEAD_BYTES
+export function estimateEntryBytes(token: string, claimsBytes: number): number {
+  // The token string: its characters plus its header, with the same 1/16 margin as the claims' strings.
+  return Math.ceil((token.length * 17) / 16) + 24 + claimsBytes + ENTRY_OVERHEAD_BYTES
 }
 
 /**

@@ -3,6 +3,7 @@ import type { AuthFailureReason } from '../reasons.js'
 import { loggableClientId, loggableKid, type JwtClaims } from './claims.js'
 import { hasCanonicalBase64urlTail } from './base64url.js'
 import { signatureCheckFor, THREADPOOL_FAMILIES, type SignatureFamily } from './signature.js'
+import { freezeAndCost } from './claims-cost.js'
 import { createTokenCache, estimateEntryBytes, type TokenCache } from './token-cache.js'
 import { acceptableType } from './token-type.js'
 
@@ -145,11 +146,12 @@ export function createVerifier(options: VerifierOptions): Verifier {
     if (exp - iat > maxLifetime + leeway) return fail('malformed', kid, claims)
     const problem = timeProblem(claims, nowMs, keyset) ?? partyProblem(claims)
     if (problem !== undefined) return fail(problem, kid, claims)
-    // Frozen: a cached acceptance hands the same claims to every repeat of the token.
-    deepFreeze(claims)
+    // Frozen: a cached acceptance hands the same claims to every repeat of the token. The same
+    // walk counts what they hold, so the cache's byte bound holds whatever shape they have.
+    const claimsBytes = freezeAndCost(claims)
     // The key's own kid string (the same text as the token's): every repeat then reads one
     // shared string rather than one parsed from each token.
-    cache?.store(token, { kid: key.kid, alg: key.alg, verifyKey: key.verifyKey, claims, bytes: estimateEntryBytes(token, dot2 - dot1 - 1) })
+    cache?.store(token, { kid: key.kid, alg: key.alg, verifyKey: key.verifyKey, claims, bytes: estimateEntryBytes(token, claimsBytes) })
     return { ok: true, kid: key.kid, claims }
   }
 
@@ -218,15 +220,6 @@ export function createVerifier(options: VerifierOptions): Verifier {
 
 /** 24 h: the default `CBC_JWT_MAX_TOKEN_TTL`, the lifetime the rotation grace is sized from. */
 export const DEFAULT_MAX_TOKEN_LIFETIME_SECONDS = 24 * 3600
-
-function deepFreeze(value: object): void {
-  Object.freeze(value)
-  // for…in, not Object.values: no array allocated per verification for the usual flat claims.
-  for (const name in value) {
-    const member = (value as Record<string, unknown>)[name]
-    if (typeof member === 'object' && member !== null && !Object.isFrozen(member)) deepFreeze(member)
-  }
-}
 
 function isNumericDate(value: unknown): value is number {
   return typeof value === 'number' && Number.isFinite(value)

@@ -4,7 +4,7 @@ import { describe, it } from 'node:test'
 import { createTokenCache, estimateEntryBytes, type CachedAcceptance } from '../../../src/lib/verifier/token-cache.js'
 import { claimsAt, keysetOf, NOW, segment, verifierAt } from './fixtures.js'
 import { makeKey, signToken } from '../../support/keys.js'
-import { heapFlood } from '../../../bench/token-cache-heap.bench.js'
+import { ADVERSARIAL_SHAPES, heapFlood, shapeFlood } from '../../../bench/token-cache-heap.bench.js'
 
 const KEY = crypto.createSecretKey(crypto.randomBytes(32))
 const entry = (bytes: number): CachedAcceptance => ({ kid: 'k', alg: 'HS256', verifyKey: KEY, claims: { exp: 1, iat: 0 }, bytes })
@@ -98,6 +98,18 @@ describe('the token cache on the real heap', () => {
     assert.ok(r.heapGrowthBytes <= r.maxBytes, `heap grew ${r.heapGrowthBytes} bytes, bound ${r.maxBytes}`)
     assert.ok(r.heapGrowthBytes <= r.estimatedBytes * 1.1, `heap ${r.heapGrowthBytes} bytes against an estimate of ${r.estimatedBytes}`)
   })
+
+  // A valid token chooses its claims: 2 characters of JSON (`{}`, `[]`) can hold 40–64 bytes of
+  // heap. Counted from the payload's length, empty objects held 6.5× the bound.
+  for (const shape of Object.keys(ADVERSARIAL_SHAPES)) {
+    it(`attack: 8 KiB tokens of ${shape} keep the heap within the byte bound`, async () => {
+      const maxBytes = 8 * 1024 * 1024
+      const r = await shapeFlood(shape, 900, maxBytes)
+      assert.ok(r.entries < 900, `the byte bound limited the cache (${r.entries} entries)`)
+      assert.ok(r.heapGrowthBytes <= maxBytes, `heap grew ${(r.heapGrowthBytes / 1048576).toFixed(2)} MiB, bound 8 MiB`)
+      assert.ok(r.heapGrowthBytes <= r.estimatedBytes, `heap ${r.heapGrowthBytes} bytes above the count ${r.estimatedBytes}`)
+    })
+  }
 })
 
 describe('verifier with a token cache', () => {
