@@ -7,8 +7,8 @@ import { parseDuration } from './duration.js'
  * never has `PORT` parsed (or refused) on their behalf.
  */
 export interface CbcJwtConfig {
-  /** @default 'file' (`CBC_JWT_BACKEND`) */
-  backend: 'file' | 'vault'
+  /** @default 'file' (`CBC_JWT_BACKEND`); `kubernetes` reads and watches the Secret through the API */
+  backend: 'file' | 'vault' | 'kubernetes'
   /** Keyset path (`CBC_JWT_KEYSET_FILE`); undefined means none configured. */
   keysetFile: string | undefined
   /** @default 30 (`CBC_JWT_REFRESH_INTERVAL_SECONDS`) */
@@ -86,8 +86,8 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 /** The library's configuration from the environment; `PORT` and `HOST` are not read. */
 export function cbcJwtConfigFromEnv(env: NodeJS.ProcessEnv = process.env): CbcJwtConfig {
   const backend = env.CBC_JWT_BACKEND || DEFAULTS.backend
-  if (backend !== 'file' && backend !== 'vault') {
-    throw new ConfigError(`CBC_JWT_BACKEND must be "file" or "vault" (got "${backend}")`)
+  if (backend !== 'file' && backend !== 'vault' && backend !== 'kubernetes') {
+    throw new ConfigError(`CBC_JWT_BACKEND must be "file", "vault" or "kubernetes" (got "${backend}")`)
   }
   const logLevel = env.CBC_JWT_LOG_LEVEL || DEFAULTS.logLevel
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) throw new ConfigError(`CBC_JWT_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`)

@@ -48,7 +48,7 @@ describe('serviceConfigFromEnv', () => {
     [{ PORT: 'eighty' }, /^PORT must be a number/],
     [{ PORT: '70000' }, /^PORT must be a number between 0 and 65535/],
     [{ PORT: '80.5' }, /^PORT must be an integer/],
-    [{ CBC_JWT_BACKEND: 'consul' }, /^CBC_JWT_BACKEND must be "file" or "vault" \(got "consul"\)/],
+    [{ CBC_JWT_BACKEND: 'consul' }, /^CBC_JWT_BACKEND must be "file", "vault" or "kubernetes" \(got "consul"\)/],
     [{ CBC_JWT_REFRESH_INTERVAL_SECONDS: '0' }, /^CBC_JWT_REFRESH_INTERVAL_SECONDS must be a number/],
     [{ CBC_JWT_CLOCK_TOLERANCE_SECONDS: '-1' }, /^CBC_JWT_CLOCK_TOLERANCE_SECONDS must be a number/],
     [{ CBC_JWT_MAX_TOKEN_BYTES: '100000' }, /^CBC_JWT_MAX_TOKEN_BYTES must be a number between 64 and 61440/],

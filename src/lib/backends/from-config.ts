@@ -4,6 +4,7 @@ import { ensureDevKeyset } from './dev-keyset.js'
 import type { KeysetBackend } from './backend.js'
 import { createFileBackend } from './file-backend.js'
 import { createVaultBackend, vaultOptionsFromEnv } from './vault/index.js'
+import { createKubernetesBackend, kubernetesOptionsFromEnv } from './kubernetes/index.js'
 
 /**
  * The backend the configuration names: Vault KV v2, a keyset file (or Kubernetes secret
@@ -16,5 +17,11 @@ export async function createBackendFromConfig(
   logger: Logger,
 ): Promise<KeysetBackend> {
   if (config.backend === 'vault') return createVaultBackend(vaultOptionsFromEnv(env), { logger })
+  // The Secret through the API server, listed and watched (kubeconfig or in-cluster, as the CLI).
+  if (config.backend === 'kubernetes') {
+    const backend = createKubernetesBackend(kubernetesOptionsFromEnv(env), { env, logger })
+    await backend.connect() // no kubeconfig and not in a pod: one line at start-up, exit 1
+    return backend
+  }
   return createFileBackend(config.keysetFile ?? (await ensureDevKeyset(logger)))
 }

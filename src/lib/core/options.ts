@@ -9,11 +9,12 @@ import type { CbcJwtLogger } from './logger.js'
 export interface CbcJwtOptions {
   /**
    * Where the keyset comes from: `'file'` (with `keysetFile`), `'vault'` (configured by Vault's
-   * variables, `docs/vault.md`), or any `KeysetBackend` object — `createFileBackend(path)`,
+   * variables, `docs/vault.md`), `'kubernetes'` (the Secret read and watched through the API,
+   * `docs/kubernetes.md`), or any `KeysetBackend` object — `createFileBackend(path)`,
    * `createVaultBackend(options)` or your own.
    * @default 'file' (`CBC_JWT_BACKEND`)
    */
-  backend?: 'file' | 'vault' | KeysetBackend | undefined
+  backend?: 'file' | 'vault' | 'kubernetes' | KeysetBackend | undefined
   /** Keyset path, a plain file or a Kubernetes secret volume's item. Env `CBC_JWT_KEYSET_FILE`. */
   keysetFile?: string | undefined
   /** @default 30 (`CBC_JWT_REFRESH_INTERVAL_SECONDS`) */
@@ -87,9 +88,9 @@ const RANGES: Record<Tunable, [min: number, max: number]> = {
 export function resolveConfig(options: CbcJwtOptions): CbcJwtConfig {
   const config = cbcJwtConfigFromEnv(options.env ?? process.env)
   const { backend } = options
-  if (backend === 'file' || backend === 'vault') config.backend = backend
+  if (backend === 'file' || backend === 'vault' || backend === 'kubernetes') config.backend = backend
   else if (backend !== undefined && (typeof backend !== 'object' || typeof backend.read !== 'function')) {
-    throw new TypeError(`createCbcJwt: backend must be 'file', 'vault' or a KeysetBackend object, got ${JSON.stringify(backend)}`)
+    throw new TypeError(`createCbcJwt: backend must be 'file', 'vault', 'kubernetes' or a KeysetBackend object, got ${JSON.stringify(backend)}`)
   }
   for (const name of ['keysetFile', 'issuer', 'audience'] as const) {
     const value = options[name]

@@ -19,8 +19,17 @@ export class ApiTransportError extends Error {
   }
 }
 
+/** How a watch stream ended: the server closed it (`timeoutSeconds`), or the caller stopped reading. */
+export type StreamEnd = { status: 200; ended: 'closed' | 'stopped' } | ({ ended: 'refused' } & ApiResult)
+
 export interface KubernetesApi {
   request(method: 'GET' | 'POST' | 'PUT' | 'PATCH', path: string, body?: { json: unknown; contentType?: string }): Promise<ApiResult>
+  /**
+   * A long-lived GET (a watch): each newline-terminated line of a 200 answer goes to `onLine`
+   * as it arrives (returning `'stop'` ends the stream); a line over `maxLineBytes` or no byte
+   * for `idleMs` fails with `ApiTransportError`. Any other status resolves with its (bounded) body.
+   */
+  stream(path: string, onLine: (line: string) => 'stop' | void, opts: { idleMs: number; maxLineBytes: number; signal?: AbortSignal }): Promise<StreamEnd>
   close(): void
 }
 
@@ -42,33 +51,36 @@ export function createKubernetesApi(conn: KubernetesConnection, opts: { timeoutM
       })
     : new http.Agent({ keepAlive: true })
   const prefix = base.pathname.replace(/\/$/, '')
+  const open = (method: string, path: string, headers: Record<string, string>) => {
+    const token = conn.token?.()
+    if (token) headers.Authorization = `Bearer ${token}`
+    return (secure ? https : http).request({
+      protocol: base.protocol,
+      hostname: base.hostname.replace(/^\[|\]$/g, ''),
+      port: base.port || (secure ? 443 : 80),
+      method,
+      path: prefix + path,
+      headers,
+      agent,
+    })
+  }
+  const transportError = (err: unknown) =>
+    err instanceof ApiTransportError ? err : new ApiTransportError('unreachable', (err as NodeJS.ErrnoException).code ?? (err as Error).message)
   return {
     request(method, path, body) {
       return new Promise<ApiResult>((resolve, reject) => {
         const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body.json))
         const headers: Record<string, string> = { Accept: 'application/json' }
-        const token = conn.token?.()
-        if (token) headers.Authorization = `Bearer ${token}`
         if (payload) {
           headers['Content-Type'] = body?.contentType ?? 'application/json'
           headers['Content-Length'] = String(payload.length)
         }
-        const req = (secure ? https : http).request({
-          protocol: base.protocol,
-          hostname: base.hostname.replace(/^\[|\]$/g, ''),
-          port: base.port || (secure ? 443 : 80),
-          method,
-          path: prefix + path,
-          headers,
-          agent,
-          timeout: opts.timeoutMs,
-        })
+        const req = open(method, path, headers)
         const timer = setTimeout(() => req.destroy(new ApiTransportError('timeout', `no complete answer within ${opts.timeoutMs} ms`)), opts.timeoutMs)
         timer.unref()
         const fail = (err: unknown) => {
           clearTimeout(timer)
-          if (err instanceof ApiTransportError) reject(err)
-          else reject(new ApiTransportError('unreachable', (err as NodeJS.ErrnoException).code ?? (err as Error).message))
+          reject(transportError(err))
         }
         req.on('error', fail)
         req.on('response', (res) => {
@@ -82,21 +94,94 @@ export function createKubernetesApi(conn: KubernetesConnection, opts: { timeoutM
           res.on('error', fail)
           res.on('end', () => {
             clearTimeout(timer)
-            const text = Buffer.concat(chunks).toString('utf8')
-            let json: unknown
-            try {
-              json = text.trim() === '' ? undefined : JSON.parse(text)
-            } catch {
-              json = undefined
-            }
-            resolve({ status: res.statusCode ?? 0, json })
+            resolve({ status: res.statusCode ?? 0, json: parseJson(Buffer.concat(chunks)) })
           })
         })
         req.end(payload)
       })
     },
+    stream(path, onLine, { idleMs, maxLineBytes, signal }) {
+      return new Promise<StreamEnd>((resolve, reject) => {
+        const req = open('GET', path, { Accept: 'application/json' })
+        let settled = false
+        let idle: NodeJS.Timeout | undefined
+        const finish = (end: StreamEnd | Error) => {
+          if (settled) return
+          settled = true
+          clearTimeout(idle)
+          if (end instanceof Error) reject(transportError(end))
+          else resolve(end)
+        }
+        // A watch may be quiet for minutes (bookmarks come about once a minute); no byte at all
+        // for idleMs means the connection is dead, whatever TCP believes.
+        const arm = () => {
+          clearTimeout(idle)
+          idle = setTimeout(() => req.destroy(new ApiTransportError('timeout', `no byte from the watch within ${idleMs} ms`)), idleMs)
+          idle.unref()
+        }
+        arm()
+        const abort = () => req.destroy(new ApiTransportError('unreachable', 'watch closed'))
+        if (signal?.aborted) abort()
+        signal?.addEventListener('abort', abort, { once: true })
+        req.on('close', () => signal?.removeEventListener('abort', abort))
+        req.on('error', finish)
+        req.on('response', (res) => {
+          res.on('error', finish)
+          if (res.statusCode !== 200) {
+            const chunks: Buffer[] = []
+            let size = 0
+            res.on('data', (chunk: Buffer) => {
+              size += chunk.length
+              if (size <= opts.maxResponseBytes) chunks.push(chunk)
+            })
+            res.on('end', () => finish({ ended: 'refused', status: res.statusCode ?? 0, json: parseJson(Buffer.concat(chunks)) }))
+            return
+          }
+          let pending: Buffer[] = []
+          let pendingBytes = 0
+          res.on('data', (chunk: Buffer) => {
+            arm()
+            let start = 0
+            for (let nl = chunk.indexOf(10); nl !== -1 && !settled; nl = chunk.indexOf(10, start)) {
+              pending.push(chunk.subarray(start, nl))
+              const bytes = Buffer.concat(pending)
+              pending = []
+              pendingBytes = 0
+              start = nl + 1
+              if (bytes.length > maxLineBytes) return req.destroy(new ApiTransportError('bad_response', `a watch event larger than ${maxLineBytes} bytes`))
+              const line = bytes.toString('utf8')
+              let verdict: 'stop' | void
+              try {
+                verdict = line.trim() === '' ? undefined : onLine(line)
+              } catch (err) {
+                return req.destroy(err as Error)
+              }
+              if (verdict === 'stop') {
+                finish({ status: 200, ended: 'stopped' })
+                return req.destroy()
+              }
+            }
+            pendingBytes += chunk.length - start
+            if (pendingBytes > maxLineBytes) return req.destroy(new ApiTransportError('bad_response', `a watch event larger than ${maxLineBytes} bytes`))
+            if (start < chunk.length) pending.push(chunk.subarray(start))
+          })
+          res.on('end', () => finish({ status: 200, ended: 'closed' }))
+          res.on('close', () => finish(new ApiTransportError('unreachable', 'the watch connection closed mid-answer')))
+        })
+        req.end()
+      })
+    },
     close() {
       agent.destroy()
     },
+  }
+}
+
+function parseJson(body: Buffer): unknown {
+  const text = body.toString('utf8')
+  try {
+    return text.trim() === '' ? undefined : JSON.parse(text)
+  } catch {
+    return undefined
   }
 }

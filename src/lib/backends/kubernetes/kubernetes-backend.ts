@@ -4,6 +4,7 @@ import type { KeysetBackend, KeysetSnapshot, LastGoodSnapshot } from '../backend
 import { ApiTransportError, createKubernetesApi, type ApiResult, type KubernetesApi } from './api.js'
 import { resolveConnection, type KubernetesConnection } from './connection.js'
 import type { KubernetesBackendOptions } from './options.js'
+import { startSecretWatch, type SecretWatch, type SecretWatchLogger } from './watch.js'
 
 interface Secret {
   apiVersion?: string
@@ -17,7 +18,13 @@ export interface KubernetesBackendDeps {
   env?: NodeJS.ProcessEnv
   /** Where the in-cluster token, CA and namespace are. @default /var/run/secrets/kubernetes.io/serviceaccount */
   serviceAccountDir?: string
+  /** Receives the watch's notices (resumed, relisted, broken). Only the service watches. */
+  logger?: SecretWatchLogger
+  /** Options of the watch, for tests: the server-side `timeoutSeconds` and the backoff. */
+  watch?: { timeoutSeconds?: number; backoffMinMs?: number; backoffMaxMs?: number }
 }
+
+const SILENT: SecretWatchLogger = { info: () => {}, warn: () => {} }
 
 /**
  * The keyset as one key of a Kubernetes Secret, read and written through the API server
@@ -35,13 +42,21 @@ export interface KubernetesBackendDeps {
  * const backend = createKubernetesBackend(kubernetesOptionsFromEnv(process.env))
  * await updateKeyset(backend, (doc) => stageKey(doc, { now: Date.now() }))
  */
-export function createKubernetesBackend(opts: KubernetesBackendOptions, deps: KubernetesBackendDeps = {}): KeysetBackend {
+export interface KubernetesKeysetBackend extends KeysetBackend {
+  /** Finds the API server (kubeconfig or in-cluster) now: a `ConfigError` here is a start-up error. */
+  connect(): Promise<void>
+}
+
+export function createKubernetesBackend(opts: KubernetesBackendOptions, deps: KubernetesBackendDeps = {}): KubernetesKeysetBackend {
   const env = deps.env ?? process.env
   let secretLocation = `kubernetes:${opts.namespace ? `${opts.namespace}/` : ''}${opts.secret}`
   let location = `${secretLocation}#${opts.key}`
   let ready: Promise<{ api: KubernetesApi; ns: string; conn: KubernetesConnection }> | undefined
   /** The Secret as last read, to send back whole with only our key changed. */
   let lastRead: Secret | undefined
+  let watcher: SecretWatch | undefined
+  let closed = false
+  const maxResponseBytes = 2 * MAX_KEYSET_BYTES + 65_536
 
   function connect() {
     ready ??= resolveConnection(env, {
@@ -51,7 +66,7 @@ export function createKubernetesBackend(opts: KubernetesBackendOptions, deps: Ku
       const ns = opts.namespace ?? conn.namespace ?? 'default'
       secretLocation = `kubernetes:${ns}/${opts.secret}`
       location = `${secretLocation}#${opts.key}`
-      return { api: createKubernetesApi(conn, { timeoutMs: opts.timeoutMs, maxResponseBytes: 2 * MAX_KEYSET_BYTES + 65_536 }), ns, conn }
+      return { api: createKubernetesApi(conn, { timeoutMs: opts.timeoutMs, maxResponseBytes }), ns, conn }
     })
     return ready
   }
@@ -119,6 +134,9 @@ export function createKubernetesBackend(opts: KubernetesBackendOptions, deps: Ku
     get location() {
       return location
     },
+    async connect() {
+      await connect()
+    },
     async read(): Promise<KeysetSnapshot> {
       const secret = await getSecret()
       if (!secret) throw new BackendError('not_found', `${location}: the Secret does not exist`)
@@ -174,7 +192,34 @@ export function createKubernetesBackend(opts: KubernetesBackendOptions, deps: Ku
       }
       return put(base, text)
     },
+    /**
+     * The service's watch: list + watch of this one Secret through the API (CONTRACT §11), so
+     * a change is read about a second after it is written. Every event makes the keyring read
+     * (`read()`, a GET): the unknown-kid re-read and the interval read ask the API too.
+     */
+    watch(onChange) {
+      if (watcher || closed) return
+      connect().then(
+        ({ api, ns }) => {
+          if (closed) return
+          watcher = startSecretWatch({
+            api,
+            namespace: ns,
+            name: opts.secret,
+            onChange,
+            logger: deps.logger ?? SILENT,
+            location,
+            maxEventBytes: maxResponseBytes,
+            ...(deps.watch ?? {}),
+          })
+        },
+        // A configuration that cannot connect fails every read too: counted and logged there.
+        () => {},
+      )
+    },
     async close() {
+      closed = true
+      watcher?.close()
       if (!ready) return
       const r = await ready.catch(() => undefined)
       r?.api.close()

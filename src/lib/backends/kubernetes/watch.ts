@@ -1,0 +1,173 @@
+import { ApiTransportError, type KubernetesApi } from './api.js'
+
+export interface SecretWatchLogger {
+  info(obj: object, msg: string): void
+  warn(obj: object, msg: string): void
+}
+
+export interface SecretWatchOptions {
+  api: KubernetesApi
+  namespace: string
+  /** The one Secret watched (a field selector on `metadata.name`, which is what RBAC `resourceNames` needs for list and watch). */
+  name: string
+  /** Something about the Secret may have changed: an event, a relist, a broken watch. The keyring re-reads. */
+  onChange(): void
+  logger: SecretWatchLogger
+  /** For log lines: `kubernetes:ns/name#key`. */
+  location: string
+  /** Asked of the API server per watch request; it ends the stream after this and the watch resumes. @default 300 */
+  timeoutSeconds?: number
+  /** Largest event line (and list answer) accepted. */
+  maxEventBytes: number
+  /** Backoff between failed attempts: doubles from `minMs` to `maxMs`, fully jittered. @default 500, 30000 */
+  backoffMinMs?: number
+  backoffMaxMs?: number
+  random?: () => number
+}
+
+export interface SecretWatch {
+  /** The resourceVersion the next watch resumes from; undefined before the first list and after a `410 Gone`. */
+  resourceVersion(): string | undefined
+  /** Whether a watch stream is open now. */
+  connected(): boolean
+  close(): void
+}
+
+interface WatchEvent {
+  type?: unknown
+  object?: { metadata?: { resourceVersion?: unknown }; code?: unknown; reason?: unknown }
+}
+
+/** A 410 Gone in any form: the resourceVersion is older than the API server's history. */
+class Gone extends Error {}
+
+/**
+ * List + watch of one Secret, as client-go's reflector does it: list (field selector
+ * `metadata.name=NAME`) for a resourceVersion, watch from it with bookmarks, resume from the
+ * last resourceVersion seen when the stream ends or breaks, list again on `410 Gone`. Every
+ * event, every relist and every failure calls `onChange`, so the keyring reads the Secret
+ * (one GET, bounded) and decides: an unchanged resourceVersion costs nothing, a failed read
+ * keeps the last good keyset and counts a backend error. Bookmarks only move the resume point.
+ */
+export function startSecretWatch(opts: SecretWatchOptions): SecretWatch {
+  const { api, logger } = opts
+  const timeoutSeconds = opts.timeoutSeconds ?? 300
+  const minMs = opts.backoffMinMs ?? 500
+  const maxMs = opts.backoffMaxMs ?? 30_000
+  const random = opts.random ?? Math.random
+  const collection = `/api/v1/namespaces/${encodeURIComponent(opts.namespace)}/secrets`
+  const selector = `fieldSelector=${encodeURIComponent(`metadata.name=${opts.name}`)}`
+  let rv: string | undefined
+  let open = false
+  let closed = false
+  let wake: (() => void) | undefined
+  let failures = 0
+  let listedJustNow = false
+  let goneAfterList = false
+  const abort = new AbortController()
+
+  async function list(): Promise<void> {
+    const res = await api.request('GET', `${collection}?${selector}`)
+    if (res.status === 410) throw new Gone()
+    if (res.status !== 200) throw new Error(`list answered HTTP ${res.status}${statusMessage(res.json)}`)
+    const listed = (res.json as { kind?: unknown; metadata?: { resourceVersion?: unknown } } | undefined)?.metadata?.resourceVersion
+    if (typeof listed !== 'string' || listed === '') throw new Error('the list answer has no metadata.resourceVersion')
+    rv = listed
+    opts.onChange()
+  }
+
+  async function watchOnce(): Promise<void> {
+    const query = `${selector}&watch=true&allowWatchBookmarks=true&resourceVersion=${encodeURIComponent(rv!)}&timeoutSeconds=${timeoutSeconds}`
+    let gone = false
+    const end = await api.stream(
+      `${collection}?${query}`,
+      (line) => {
+        let event: WatchEvent
+        try {
+          event = JSON.parse(line) as WatchEvent
+        } catch {
+          throw new ApiTransportError('bad_response', 'a watch event that is not JSON')
+        }
+        goneAfterList = false
+        if (!open) {
+          open = true
+          if (failures > 0) logger.info({ event: 'watch_resumed', location: opts.location, resource_version: rv }, 'watching the Secret again')
+          failures = 0
+        }
+        if (event.type === 'ERROR') {
+          if (event.object?.code === 410 || event.object?.reason === 'Expired' || event.object?.reason === 'Gone') {
+            gone = true
+            return 'stop'
+          }
+          throw new Error(`the watch sent an error (code ${typeof event.object?.code === 'number' ? event.object.code : '?'})`)
+        }
+        const next = event.object?.metadata?.resourceVersion
+        if (typeof next !== 'string' || !['ADDED', 'MODIFIED', 'DELETED', 'BOOKMARK'].includes(String(event.type))) {
+          throw new ApiTransportError('bad_response', 'a watch event without type or resourceVersion')
+        }
+        rv = next
+        if (event.type !== 'BOOKMARK') opts.onChange()
+      },
+      // The server ends the stream after timeoutSeconds; silence well past it is a dead connection.
+      { idleMs: (timeoutSeconds + 30) * 1000, maxLineBytes: opts.maxEventBytes, signal: abort.signal },
+    )
+    if (end.ended === 'refused') {
+      if (end.status === 410) gone = true
+      else throw new Error(`watch answered HTTP ${end.status}${statusMessage(end.json)}`)
+    }
+    if (gone) throw new Gone()
+  }
+
+  async function run(): Promise<void> {
+    while (!closed) {
+      try {
+        listedJustNow = rv === undefined
+        if (listedJustNow) await list()
+        await watchOnce()
+        goneAfterList = false
+        open = false
+        // The server closed the stream (timeoutSeconds): resume from the last resourceVersion.
+      } catch (err) {
+        open = false
+        if (closed) return
+        // A 410 right after a list is not routine (the list's own resourceVersion expired at once):
+        // it goes through the backoff below like any failure, so nothing loops hot.
+        if (err instanceof Gone && !goneAfterList) {
+          goneAfterList = listedJustNow
+          logger.info({ event: 'watch_relist', location: opts.location, resource_version: rv }, 'the watch resourceVersion expired (410 Gone); listing again')
+          rv = undefined
+          continue
+        }
+        if (err instanceof Gone) rv = undefined
+        failures++
+        const message = err instanceof Error ? err.message : String(err)
+        logger.warn({ event: 'watch_failed', location: opts.location, failures, error: message.slice(0, 300) }, 'the Secret watch broke; retrying, the last good keyset stays in force')
+        // A read now counts the failure (if the API is down) and catches what the stream missed.
+        opts.onChange()
+        const delay = Math.floor(random() * Math.min(maxMs, minMs * 2 ** Math.min(failures - 1, 16)))
+        await new Promise<void>((resolve) => {
+          wake = resolve
+          const t = setTimeout(resolve, Math.max(delay, 50))
+          t.unref()
+        })
+        wake = undefined
+      }
+    }
+  }
+
+  void run()
+  return {
+    resourceVersion: () => rv,
+    connected: () => open,
+    close() {
+      closed = true
+      abort.abort()
+      wake?.()
+    },
+  }
+}
+
+function statusMessage(json: unknown): string {
+  const message = (json as { message?: unknown } | undefined)?.message
+  return typeof message === 'string' ? `: ${message.slice(0, 300)}` : ''
+}

@@ -1,0 +1,171 @@
+import assert from 'node:assert/strict'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test'
+import { createKubernetesBackend, kubernetesOptionsFromEnv, type KubernetesKeysetBackend } from '../../../../src/lib/backends/kubernetes/index.js'
+import { createKeyring, type Keyring } from '../../../../src/lib/keyring/keyring.js'
+import type { BackendErrorReason } from '../../../../src/lib/reasons.js'
+import { serializeKeyset } from '../../../../src/ops/rotation/update-keyset.js'
+import { startKubeDouble, type KubeDouble } from '../../../support/kube-double.js'
+import { makeKey, makeKeyset } from '../../../support/keys.js'
+import { waitFor } from '../../../support/wait.js'
+
+const NS = 'cbc'
+const SECRET = 'cbc-secrets'
+const keysetWith = (kid: string) => serializeKeyset(makeKeyset([makeKey('ES256', kid)]) as never)
+const silent = { info() {}, warn() {}, error() {} }
+
+describe('Kubernetes backend in the service: list + watch of the one Secret (against the API test double)', () => {
+  let double: KubeDouble
+  let dir: string
+  let env: NodeJS.ProcessEnv
+  let backend: KubernetesKeysetBackend
+  let keyring: Keyring
+  let errors: BackendErrorReason[]
+  const current = () => keyring.keyset()?.current.kid
+  const write = (kid: string) => double.setSecret(NS, SECRET, { 'jwt-keyset': keysetWith(kid) })
+  const lists = () => double.calls.filter((c) => c.verb === 'list').length
+
+  before(async () => {
+    double = await startKubeDouble()
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-kube-watch-'))
+    env = { KUBECONFIG: double.writeKubeconfig(path.join(dir, 'kubeconfig'), { namespace: NS }), HOME: dir }
+  })
+  after(async () => {
+    await double.close()
+    fs.rmSync(dir, { recursive: true, force: true })
+  })
+  beforeEach(async () => {
+    double.outage = false
+    double.restrictNames = undefined
+    write('k-watch-0')
+    errors = []
+    // The interval read is an hour away: whatever arrives below arrived through the watch.
+    backend = createKubernetesBackend(kubernetesOptionsFromEnv(env), { env, watch: { timeoutSeconds: 300, backoffMinMs: 20, backoffMaxMs: 100 } })
+    keyring = createKeyring({ backend, logger: silent, refreshIntervalMs: 3_600_000, unknownKidCooldownMs: 0, events: { onBackendError: (r) => errors.push(r) } })
+    await waitFor(() => double.watches.open() === 0, { what: 'the previous test’s watch to be gone' })
+    await keyring.start()
+    assert.equal(current(), 'k-watch-0')
+    await waitFor(() => double.watches.open() === 1, { what: 'the watch to open' })
+  })
+  afterEach(async () => {
+    await keyring.close()
+    await waitFor(() => double.watches.open() === 0, { what: 'the watch to end with the keyring' })
+  })
+
+  it('lists with a field selector on metadata.name, then watches from the list resourceVersion; a change is in force without any interval read', async () => {
+    const watch = double.watches.requests.at(-1)!
+    assert.equal(watch.name, SECRET, 'the watch selects the one Secret')
+    assert.match(String(watch.rv), /^\d+$/, 'resumes from the listed resourceVersion, not from "now"')
+    write('k-watch-1')
+    await waitFor(() => current() === 'k-watch-1', { what: 'the watched change' })
+    assert.deepEqual(errors, [])
+  })
+
+  it('least RBAC: get/list/watch restricted to resourceNames [cbc-secrets] is enough (list and watch carry the field selector)', async () => {
+    double.restrictNames = new Set([SECRET])
+    double.watches.disconnectAll()
+    await waitFor(() => double.watches.open() === 1, { what: 'the watch to reopen under resourceNames' })
+    write('k-watch-rbac')
+    await waitFor(() => current() === 'k-watch-rbac', { what: 'the change under least RBAC' })
+    assert.equal(
+      double.calls.filter((c) => c.status === 403).length,
+      0,
+      'no call the restricted Role refuses',
+    )
+  })
+
+  it('a disconnect resumes from the last resourceVersion (no relist) and delivers what changed while cut', async () => {
+    const listed = lists()
+    double.watches.disconnectAll()
+    write('k-watch-missed') // written while no watch is open
+    await waitFor(() => current() === 'k-watch-missed', { what: 'the change made during the disconnect' })
+    const resumed = double.watches.requests.at(-1)!
+    assert.notEqual(resumed.rv, null)
+    assert.equal(lists(), listed, 'resumed by resourceVersion, not relisted')
+  })
+
+  it('bookmarks move the resume point: after one, a reconnect asks from the bookmark resourceVersion', async () => {
+    double.setSecret(NS, 'unrelated', { x: '1' }) // moves the cluster resourceVersion, not our Secret
+    const bookmarkRv = double.secret(NS, 'unrelated')!.metadata.resourceVersion
+    // Each round: a bookmark, then a cut. A round whose cut overtook its bookmark resumes from
+    // the older resourceVersion; the next round tries again.
+    await waitFor(async () => {
+      await double.watches.bookmark()
+      double.watches.disconnectAll()
+      await waitFor(() => double.watches.open() === 1, { what: 'the watch to reopen' })
+      return double.watches.requests.at(-1)!.rv === bookmarkRv
+    }, { what: 'a watch resumed from the bookmark' })
+  })
+
+  it('410 Gone: an expired resourceVersion makes it list again; changes keep arriving', async () => {
+    const listed = lists()
+    double.watches.compact()
+    double.watches.expireAll() // the open watch gets ERROR 410; any resume from its RV would too
+    await waitFor(() => lists() > listed && double.watches.open() === 1, { what: 'a relist and a new watch' })
+    write('k-watch-after-410')
+    await waitFor(() => current() === 'k-watch-after-410', { what: 'a change after the relist' })
+    assert.deepEqual(errors, [], 'a 410 is routine, not a backend error')
+  })
+
+  it('a resume from a compacted resourceVersion gets 410 and lists again', async () => {
+    const listed = lists()
+    double.setSecret(NS, 'unrelated', { x: '2' }) // the cluster moves on; our watch sees nothing of it
+    double.watches.compact()
+    double.watches.disconnectAll()
+    await waitFor(() => lists() > listed && double.watches.open() === 1, { what: 'the relist after a 410 on resume' })
+    write('k-watch-compacted')
+    await waitFor(() => current() === 'k-watch-compacted', { what: 'a change after the relist' })
+  })
+
+  it('timeoutSeconds: the server ends the stream; the watch resumes from its resourceVersion', async () => {
+    await keyring.close()
+    backend = createKubernetesBackend(kubernetesOptionsFromEnv(env), { env, watch: { timeoutSeconds: 1 } })
+    keyring = createKeyring({ backend, logger: silent, refreshIntervalMs: 3_600_000 })
+    await keyring.start()
+    const before = double.watches.requests.length
+    await waitFor(() => double.watches.requests.length >= before + 2, { what: 'a second watch after the server ended the first', timeoutMs: 10_000 })
+    assert.ok(double.watches.requests.at(-1)!.rv, 'the resumed watch names a resourceVersion')
+    write('k-watch-after-timeout')
+    await waitFor(() => current() === 'k-watch-after-timeout', { what: 'a change on the resumed watch' })
+  })
+
+  it('the API unreachable: the last good keyset stays, each failed read is counted unreachable; back, it catches up', async () => {
+    double.outage = true
+    await waitFor(() => errors.includes('unreachable'), { what: 'a counted backend error' })
+    assert.equal(current(), 'k-watch-0', 'the last good keyset stays in force')
+    assert.ok(keyring.ready())
+    write('k-watch-during-outage')
+    double.outage = false
+    await waitFor(() => current() === 'k-watch-during-outage', { what: 'the change made during the outage', timeoutMs: 10_000 })
+  })
+
+  it('the Secret deleted: not_found counted, the last good keyset stays; recreated, it loads', async () => {
+    double.deleteSecret(NS, SECRET)
+    await waitFor(() => errors.includes('not_found'), { what: 'not_found counted' })
+    assert.equal(current(), 'k-watch-0')
+    write('k-watch-recreated')
+    await waitFor(() => current() === 'k-watch-recreated', { what: 'the recreated Secret' })
+  })
+
+  it('the unknown-kid re-read asks the API (a GET), whatever the watch has delivered', async () => {
+    const gets = double.calls.filter((c) => c.verb === 'get').length
+    double.watches.disconnectAll() // and the watch cannot help: the change comes while it is down
+    double.outage = true
+    await waitFor(() => double.watches.open() === 0, { what: 'no open watch' })
+    double.outage = false
+    write('k-watch-unknown-kid')
+    await keyring.refreshForUnknownKid()
+    assert.equal(current(), 'k-watch-unknown-kid')
+    assert.ok(double.calls.filter((c) => c.verb === 'get').length > gets, 'read through the API')
+  })
+
+  it('bounded: an event line larger than the cap is refused (the watch restarts), the keyset in force is kept', async () => {
+    double.setSecret(NS, SECRET, { 'jwt-keyset': keysetWith('k-watch-0'), padding: 'x'.repeat(3 * 1024 * 1024) })
+    await waitFor(() => errors.length > 0, { what: 'the oversized Secret refused' })
+    assert.equal(current(), 'k-watch-0')
+    write('k-watch-after-big')
+    await waitFor(() => current() === 'k-watch-after-big', { what: 'a normal change after the oversized one' })
+  })
+})
