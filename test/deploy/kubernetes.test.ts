@@ -323,9 +323,12 @@ describe('the CronJob command, run with the built CLI against the Kubernetes API
     return { status, out: `${stdout}${stderr}`, stderr }
   }
 
-  test('with nothing due it writes nothing', async () => {
-    const keyset = keysetAged(3600_000)
-    const rv = double.setSecret('cbc', 'cbc-secrets', { 'jwt-keyset': keyset, other: 'untouched' }).metadata.resourceVersion
+  test('keeps a standby: the first run stages one, a run with nothing due writes nothing', async () => {
+    double.setSecret('cbc', 'cbc-secrets', { 'jwt-keyset': keysetAged(3600_000), other: 'untouched' })
+    const first = await runJob()
+    assert.equal(first.status, 0, first.out)
+    assert.match(first.out, /as the standby/)
+    const rv = double.secret('cbc', 'cbc-secrets')!.metadata.resourceVersion
     const run = await runJob()
     assert.equal(run.status, 0, run.out)
     assert.match(run.out, /nothing to do/)

@@ -46,28 +46,46 @@ export interface CompromisedOptions {
   now: number
   alg?: Alg
   newKey?: KeyFactory
+  /**
+   * Never promote the standby: a fresh key becomes current. For a leak of the private
+   * document itself (the standby's private half went with it), not of one signing key.
+   */
+  freshKey?: boolean
 }
 
 /**
- * The emergency path (runbook, `JWTAuthFailureSpike`): a freshly generated key becomes
- * `current` at once (a staged key is never promoted here: it sat in the same, possibly
- * leaked, document). Every previous key gets `not_after = now`, so it stops verifying now,
- * and `revoked_before = now`, so no token issued before this instant is accepted.
+ * The emergency path (runbook, `JWTAuthFailureSpike`). The new current key is the **standby**
+ * when there is one — a staged key, published on every replica already, so tokens it signs
+ * verify everywhere at once even where the keyset arrives late (a slow secret volume) —
+ * else a freshly generated key. Every other key gets `not_after = now`, so it stops
+ * verifying now, and `revoked_before = now`, so no token issued before this instant is
+ * accepted. A fresh standby is staged for the next emergency.
  *
- * Why every key and not only the old current one: the keyset is stored whole, so whoever
- * has one private key of it may have them all, and `revoked_before` does not stop a forger
- * who writes a fresh `iat`. Nothing legitimate is lost: every token issued before now is
- * revoked anyway. The retired keys stay in the document (as expired) until the next
- * operation prunes them, so the output shows what was cut off.
+ * Why every key and not only the old current one: whoever has one private key of a keyset
+ * may have them all, and `revoked_before` does not stop a forger who writes a fresh `iat`.
+ * Nothing legitimate is lost: every token issued before now is revoked anyway. The standby is
+ * the exception by design (it never signed, so no token of it is out there); when the private
+ * document itself leaked, `freshKey` (`--fresh-key`) skips it. The retired keys stay in the
+ * document (as expired) until the next operation prunes them, so the output shows what was cut off.
  */
 export async function rotateCompromised(input: KeysetDocument, opts: CompromisedOptions): Promise<RotationResult> {
   const doc = cloneDocument(input)
   pruneExpired(doc, opts.now)
   const old = currentEntry(doc)
-  const entry = await (opts.newKey ?? generateKey)(opts.alg ?? old.alg, { now: new Date(opts.now), taken: kidsOf(doc) })
-  for (const k of doc.keys) retire(k, opts.now)
-  doc.keys.unshift(entry)
-  doc.current = entry.kid
+  // The standby: the staged key published longest (the most likely to be on every replica).
+  const standby = opts.freshKey
+    ? undefined
+    : doc.keys
+        .filter((k) => keyStatus(doc, k) === 'staged' && (opts.alg === undefined || k.alg === opts.alg))
+        .sort((a, b) => Date.parse(a.created_at) - Date.parse(b.created_at))[0]
+  const make = () => (opts.newKey ?? generateKey)(opts.alg ?? old.alg, { now: new Date(opts.now), taken: kidsOf(doc) })
+  const next = standby ?? (await make())
+  for (const k of doc.keys) if (k !== next) retire(k, opts.now)
+  if (!standby) doc.keys.unshift(next)
+  doc.current = next.kid
+  // The next emergency's standby: verifies from now on, signs nothing yet.
+  const successor = await make()
+  doc.keys.push(successor)
   // Seconds precision, rounded down: a token the new key signs within this second is not revoked.
   const revokedAt = toRfc3339(new Date(opts.now))
   if (doc.revoked_before === undefined || Date.parse(doc.revoked_before) < Date.parse(revokedAt)) doc.revoked_before = revokedAt
@@ -75,7 +93,11 @@ export async function rotateCompromised(input: KeysetDocument, opts: Compromised
     doc,
     notes: [
       `every previous key stops verifying now (${revokedAt}); tokens issued before it are revoked`,
-      `publish this keyset at once, then issue new tokens with ${entry.kid}`,
+      standby
+        ? `promoted the standby ${next.kid}: every replica that loaded it already verifies its tokens`
+        : `${opts.freshKey ? 'standby skipped (--fresh-key)' : 'no standby was staged'}: ${next.kid} is new, and a replica verifies its tokens only once it has loaded this keyset`,
+      `staged ${successor.kid} as the next standby`,
+      `publish this keyset at once, then issue new tokens with ${next.kid}`,
     ],
   }
 }

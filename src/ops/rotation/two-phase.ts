@@ -92,7 +92,7 @@ export function pickStaged(doc: KeysetDocument, kid: string | undefined): KeyEnt
 
 export interface AutoOptions {
   now: number
-  /** Rotation period: the current key is due at age `every − window`. */
+  /** Rotation period: a key lives `every − window` at most, half as the standby, half as current. */
   everyMs: number
   propagationWindowMs: number
   graceMs: number
@@ -100,58 +100,66 @@ export interface AutoOptions {
   alg?: Alg
   newKey?: KeyFactory
   /**
-   * The replica gate (CONTRACT §9): with it, the newest fresh staged key is promoted when the
-   * gate resolves — no time window — and the gate's `RefusedError` (naming the replicas that
-   * lack the key) ends the run with nothing changed. Resolves with a note for the report.
+   * The replica gate (CONTRACT §9): with it, a staged key due for promotion is promoted when
+   * the gate resolves — no time window — and the gate's `RefusedError` (naming the replicas
+   * that lack the key) ends the run with nothing changed. Resolves with a note for the report.
    */
   gate?: (kid: string) => Promise<string>
 }
 
 /**
  * One step of scheduled rotation, for a CronJob; idempotent (a second run at the same time
- * changes nothing):
+ * changes nothing). It keeps a **standby** staged at all times — a key published on every
+ * replica that does not sign yet — so that `rotate --compromised` can promote a key every
+ * replica already verifies with. A key lives `every − window` at most: the first half as the
+ * standby, the second half as current.
  *
  * 1. prune keys past `not_after`;
- * 2. a staged key that has waited longer than `every − window` is too old to become current
- *    (it would start life near the SLA): it is retired (`not_after = now`; it never signed);
- * 3. the newest remaining staged key that has been published for the window is promoted
- *    (with a `gate`: the newest fresh staged key, once every replica verifies with it);
- * 4. otherwise, when the current key is due (age ≥ every − window) and nothing is staged, a
- *    new key is staged — so it is ready to promote by the time the current key is `every` old.
+ * 2. a staged key that has waited longer than `every − window` is retired (`not_after = now`;
+ *    it never signed): as current it would start life near the SLA;
+ * 3. the oldest remaining staged key is promoted once it has been the standby for half of
+ *    `every − window`, or at once when the current key is due (age ≥ `every − window`); either
+ *    way only once it is published — for the window, or, with a `gate`, on every replica;
+ * 4. when no key is staged (none yet, or the standby was just promoted), a new one is staged.
  */
 export async function autoRotate(input: KeysetDocument, opts: AutoOptions): Promise<RotationResult> {
   if (!(opts.everyMs > 2 * opts.propagationWindowMs)) throw new RangeError('everyMs must be more than twice the propagation window')
   const doc = cloneDocument(input)
   const notes: string[] = []
   pruneExpired(doc, opts.now)
-  const freshLimit = opts.everyMs - opts.propagationWindowMs
+  const lifeMs = opts.everyMs - opts.propagationWindowMs
+  const halfMs = lifeMs / 2
   const staged = stagedKeys(doc)
-  for (const k of staged.filter((s) => opts.now - createdAtMs(s) >= freshLimit)) {
+  for (const k of staged.filter((s) => opts.now - createdAtMs(s) >= lifeMs)) {
     retire(k, opts.now)
     notes.push(`staged key ${k.kid} waited ${formatDuration(opts.now - createdAtMs(k))}, too long to become current: retired`)
   }
-  const fresh = staged.filter((s) => opts.now - createdAtMs(s) < freshLimit)
-  const ready = opts.gate ? fresh[0] : fresh.find((s) => opts.now - createdAtMs(s) >= opts.propagationWindowMs)
-  if (ready) {
-    const seen = opts.gate ? [await opts.gate(ready.kid)] : []
-    const window = opts.gate ? 0 : opts.propagationWindowMs
-    const promoted = promoteStaged(doc, { now: opts.now, graceMs: opts.graceMs, propagationWindowMs: window, kid: ready.kid })
-    return { doc: promoted.doc, notes: [...notes, ...seen, `promoted ${ready.kid}`, ...promoted.notes] }
-  }
+  const fresh = staged.filter((s) => opts.now - createdAtMs(s) < lifeMs)
+  const standby = fresh.at(-1) // the oldest: the one every replica has had longest
   const current = currentEntry(doc)
-  const dueAt = createdAtMs(current) + freshLimit
-  if (fresh.length > 0) {
-    const next = fresh[0]!
-    notes.push(`${next.kid} is staged; it can be promoted from ${toRfc3339(new Date(createdAtMs(next) + opts.propagationWindowMs))}`)
-  } else if (opts.now >= dueAt) {
-    const entry = await (opts.newKey ?? generateKey)(opts.alg ?? current.alg, { now: new Date(opts.now), taken: kidsOf(doc) })
-    doc.keys.push(entry)
-    notes.push(
-      `${current.kid} is ${formatDuration(opts.now - createdAtMs(current))} old: staged ${entry.kid}; ` +
-        `a run from ${toRfc3339(new Date(opts.now + opts.propagationWindowMs))} promotes it`,
-    )
-  } else {
-    notes.push(`${current.kid} is due for rotation at ${toRfc3339(new Date(dueAt))}`)
+  const dueAt = createdAtMs(current) + lifeMs
+  if (standby) {
+    const standbyFor = opts.now - createdAtMs(standby)
+    const published = opts.gate !== undefined || standbyFor >= opts.propagationWindowMs
+    if ((standbyFor >= halfMs || opts.now >= dueAt) && published) {
+      const seen = opts.gate ? [await opts.gate(standby.kid)] : []
+      const window = opts.gate ? 0 : opts.propagationWindowMs
+      const promoted = promoteStaged(doc, { now: opts.now, graceMs: opts.graceMs, propagationWindowMs: window, kid: standby.kid })
+      notes.push(...seen, `promoted ${standby.kid}`, ...promoted.notes)
+      return stageStandby(promoted.doc, opts, notes)
+    }
+    const promoteFrom = Math.max(createdAtMs(standby) + (opts.gate ? 0 : opts.propagationWindowMs), Math.min(createdAtMs(standby) + halfMs, dueAt))
+    notes.push(`${standby.kid} is the standby; it becomes current from ${toRfc3339(new Date(promoteFrom))}`)
+    return { doc, notes }
   }
+  return stageStandby(doc, opts, notes)
+}
+
+/** Stages a new standby key (the current key's algorithm unless `alg`). */
+async function stageStandby(doc: KeysetDocument, opts: AutoOptions, notes: string[]): Promise<RotationResult> {
+  const current = currentEntry(doc)
+  const entry = await (opts.newKey ?? generateKey)(opts.alg ?? current.alg, { now: new Date(opts.now), taken: kidsOf(doc) })
+  doc.keys.push(entry)
+  notes.push(`staged ${entry.kid} as the standby: published now, it signs from ${toRfc3339(new Date(opts.now + (opts.everyMs - opts.propagationWindowMs) / 2))} (or at once after rotate --compromised)`)
   return { doc, notes }
 }

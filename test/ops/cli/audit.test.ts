@@ -65,6 +65,9 @@ describe('the audit trail: one keyset_changed line per change (CONTRACT §9)', {
 
   it('no line when nothing changed or on a dry run; an --audit-log that cannot be opened stops the command before any change', async () => {
     const file = await keysetFixture(tmp.file('quiet.json'), { at: T0 })
+    // The first --auto run stages the standby (a change, one line); the second has nothing to do.
+    const standby = await cbcJwt(['rotate', '--auto', '--keyset-file', file], { env: at(LATER) })
+    assert.equal(events(standby.stderr).length, 1, standby.stderr)
     const before = fs.readFileSync(file, 'utf8')
     const nothing = await cbcJwt(['rotate', '--auto', '--keyset-file', file], { env: at(LATER) })
     assert.equal(nothing.code, 0, nothing.stderr)

@@ -178,36 +178,37 @@ describe('cbc-jwt rotate --stage / --promote', { concurrency: true }, () => {
 })
 
 describe('cbc-jwt rotate --auto', { concurrency: true }, () => {
-  it('is idempotent: the second run writes nothing (same bytes, same mtime) and says "nothing to do"', async () => {
+  it('keeps a standby and is idempotent: the second run writes nothing (same bytes, same mtime) and says "nothing to do"', async () => {
     const file = await keysetFile()
     const run = (iso: string) => cbcJwt(['rotate', '--auto', '--every', '6d', '--keyset-file', file], { env: at(iso) })
-    const notDue = await run(plus(T0, 5 * DAY))
-    assert.equal(notDue.code, 0)
-    assert.match(notDue.stdout, /^nothing to do\n {2}k-\S+ is due for rotation at 2026-11-30T23:57:30Z/)
-
-    const stage = await run(plus(T0, 6 * DAY))
+    const stage = await run(plus(T0, DAY))
     assert.equal(stage.code, 0, stage.stderr)
-    assert.match(stage.stdout, /added {4}k-20261201-\S+ {2}ES256 staged/)
+    assert.match(stage.stdout, /added {4}k-20261126-\S+ {2}ES256 staged/)
+    assert.match(stage.stdout, /as the standby/)
     const afterStage = fs.readFileSync(file)
     const old = Math.floor(Date.now() / 1000) - 60
     fs.utimesSync(file, old, old)
-    const again = await run(plus(T0, 6 * DAY))
+    const again = await run(plus(T0, 2 * DAY))
     assert.equal(again.code, 0)
-    assert.match(again.stdout, /^nothing to do\n/)
+    assert.match(again.stdout, /^nothing to do\n {2}k-\S+ is the standby; it becomes current from 2026-11-28T23:58:45Z/)
     assert.deepEqual(fs.readFileSync(file), afterStage)
     assert.equal(fs.statSync(file).mtimeMs, old * 1000)
 
-    const promote = await run(plus(T0, 6 * DAY + HOUR))
+    // Half of 6d - 150s after it was staged, the standby signs and a new one is staged.
+    const promote = await run(plus(T0, 4 * DAY))
     assert.equal(promote.code, 0, promote.stderr)
     assert.match(promote.stdout, /^scheduled rotation: rotated /)
+    assert.match(promote.stdout, /added {4}k-20261129-\S+ {2}ES256 staged/)
     const afterPromote = fs.readFileSync(file)
-    const third = await run(plus(T0, 6 * DAY + HOUR))
+    const third = await run(plus(T0, 4 * DAY))
     assert.match(third.stdout, /^nothing to do\n/)
     assert.deepEqual(fs.readFileSync(file), afterPromote)
   })
 
   it('with -, a run with nothing to do prints the input unchanged (a pipeline stays a no-op)', async () => {
-    const input = fs.readFileSync(await keysetFile(), 'utf8')
+    const file = await keysetFile()
+    assert.equal((await cbcJwt(['rotate', '--stage', '--keyset-file', file], { env: at(plus(T0, HOUR)) })).code, 0) // the standby
+    const input = fs.readFileSync(file, 'utf8')
     const r = await cbcJwt(['rotate', '--auto', '-'], { env: at(plus(T0, DAY)), input })
     assert.equal(r.code, 0)
     assert.equal(r.stdout, input)
@@ -226,7 +227,7 @@ describe('cbc-jwt rotate --auto', { concurrency: true }, () => {
 })
 
 describe('cbc-jwt rotate --compromised and revoke', { concurrency: true }, () => {
-  it('--compromised: a fresh current key, every previous key ends now, revoked_before = now', async () => {
+  it('--compromised: the standby signs, every other key ends now, revoked_before = now, a new standby', async () => {
     const file = await keysetFile()
     const first = readJson(file).current
     assert.equal((await cbcJwt(['rotate', '--grace', '48h', '--keyset-file', file], { env: at(plus(T0, 2 * DAY)) })).code, 0)
@@ -236,15 +237,19 @@ describe('cbc-jwt rotate --compromised and revoke', { concurrency: true }, () =>
     const r = await cbcJwt(['rotate', '--compromised', '--keyset-file', file], { env: at(now) })
     assert.equal(r.code, 0, r.stderr)
     const doc = readJson(file)
-    assert.ok(!before.keys.some((k: { kid: string }) => k.kid === doc.current), 'the new current key is fresh, not the staged one')
+    const standby = before.keys.at(-1).kid
+    assert.equal(doc.current, standby, 'the staged standby signs: every replica already has it')
     assert.equal(doc.revoked_before, now)
-    for (const k of before.keys) assert.equal(doc.keys.find((e: { kid: string }) => e.kid === k.kid).not_after, now, k.kid)
+    for (const k of before.keys) if (k.kid !== standby) assert.equal(doc.keys.find((e: { kid: string }) => e.kid === k.kid).not_after, now, k.kid)
     assert.ok(before.keys.some((k: { kid: string }) => k.kid === first))
+    const successor = doc.keys.find((k: { kid: string; not_after?: string }) => k.kid !== standby && !before.keys.some((b: { kid: string }) => b.kid === k.kid))
+    assert.ok(successor && successor.not_after === undefined, 'a new standby is staged')
     assert.match(r.stdout, /^EMERGENCY rotation /)
+    assert.match(r.stdout, /promoted the standby/)
     // the next operation prunes what --compromised cut off
     const next = await cbcJwt(['rotate', '--auto', '--keyset-file', file], { env: at(plus(now, 1000)) })
     assert.equal(next.code, 0, next.stderr)
-    assert.deepEqual(readJson(file).keys.map((k: { kid: string }) => k.kid), [doc.current])
+    assert.deepEqual(readJson(file).keys.map((k: { kid: string }) => k.kid).sort(), [doc.current, successor.kid].sort())
   })
 
   it('revoke --issued-before now|TIME sets revoked_before; the future and nonsense are refused (exit 2)', async () => {

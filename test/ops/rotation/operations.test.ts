@@ -80,20 +80,38 @@ describe('rotateNow', () => {
 })
 
 describe('rotateCompromised', () => {
-  it('a fresh key signs at once, every previous key stops verifying now, earlier tokens are revoked', async () => {
+  it('the standby signs at once, every other key stops verifying now, earlier tokens are revoked, a new standby is staged', async () => {
     let doc = await keysetAt(T0 - 8 * DAY)
     doc = (await rotateNow(doc, { now: T0 - 2 * DAY, graceMs: 3 * DAY })).doc // a verify-only key, still in grace
-    doc = (await stageKey(doc, { now: T0 - HOUR })).doc // a ready staged key
-    const previous = doc.keys.map((k) => k.kid)
+    doc = (await stageKey(doc, { now: T0 - HOUR })).doc // the standby, published an hour ago
+    const standby = doc.keys.at(-1)!.kid
+    const previous = doc.keys.map((k) => k.kid).filter((kid) => kid !== standby)
     const { newKey, made } = recordingFactory()
     const now = T0 + 999 // ms are dropped: revoked_before is whole seconds, rounded down
-    const { doc: next } = await rotateCompromised(doc, { now, newKey })
-    assert.equal(next.current, made[0], 'a freshly generated key, not the staged one')
+    const { doc: next, notes } = await rotateCompromised(doc, { now, newKey })
+    assert.equal(next.current, standby, 'the standby: every replica already verifies with it')
+    assert.equal(entry(next, standby).not_after, undefined)
     assert.equal(next.revoked_before, iso(T0))
     for (const kid of previous) assert.equal(entry(next, kid).not_after, iso(T0), kid)
     const loaded = loadKeyset(next, now)
     for (const kid of previous) assert.ok(now >= loaded.keys.get(kid)!.notAfter!, `${kid} no longer verifies`)
-    assert.equal(loaded.current.kid, made[0])
+    assert.equal(loaded.current.kid, standby)
+    assert.deepEqual(made.length, 1, 'one new key: the next standby')
+    assert.equal(keyStatus(next, entry(next, made[0]!)), 'staged')
+    assert.ok(notes.some((n) => n.includes(`promoted the standby ${standby}`)))
+  })
+
+  it('without a standby (or with --fresh-key) a freshly generated key signs, and a new standby is staged', async () => {
+    const plain = await keysetAt(T0 - 2 * DAY)
+    const withStandby = (await stageKey(plain, { now: T0 - HOUR })).doc
+    for (const [doc, freshKey] of [[plain, false], [withStandby, true]] as const) {
+      const { newKey, made } = recordingFactory()
+      const { doc: next, notes } = await rotateCompromised(doc, { now: T0, newKey, freshKey })
+      assert.equal(next.current, made[0], 'a freshly generated key')
+      assert.equal(keyStatus(next, entry(next, made[1]!)), 'staged', 'the next standby')
+      for (const k of doc.keys) assert.equal(entry(next, k.kid).not_after, iso(T0), `${k.kid} (the skipped standby too)`)
+      assert.ok(notes.some((n) => n.includes(freshKey ? 'standby skipped (--fresh-key)' : 'no standby was staged')))
+    }
   })
 
   it('keeps a later revoked_before', async () => {
@@ -161,11 +179,16 @@ describe('autoRotate', () => {
   const auto = (doc: Parameters<typeof autoRotate>[0], now: number) =>
     autoRotate(doc, { now, everyMs: 6 * DAY, propagationWindowMs: WINDOW, graceMs: DAY })
 
-  it('does nothing while the current key is not due', async () => {
+  it('keeps a standby: stages one when none is, then changes nothing until it is due', async () => {
     const doc = await keysetAt(T0)
-    const { doc: next, notes } = await auto(doc, T0 + 5 * DAY)
-    assert.deepEqual(next, doc)
-    assert.match(notes[0]!, /due for rotation at 2026-11-30T23:57:30Z/)
+    const { doc: next, notes } = await auto(doc, T0 + DAY)
+    assert.equal(next.current, doc.current)
+    const standby = next.keys.find((k) => keyStatus(next, k) === 'staged')
+    assert.ok(standby, 'a standby is staged at once')
+    assert.match(notes.at(-1)!, /as the standby/)
+    const again = await auto(next, T0 + 2 * DAY)
+    assert.deepEqual(again.doc, next, 'nothing due: nothing written')
+    assert.match(again.notes[0]!, new RegExp(`${standby.kid} is the standby; it becomes current from`))
   })
 
   it('stages when due (age >= every - window), promotes when ready, and is idempotent at every step', async () => {
@@ -193,10 +216,12 @@ describe('autoRotate', () => {
       const loaded = loadKeyset(doc, now)
       oldest = Math.max(oldest, now - loaded.current.createdAt)
       assert.ok(doc.keys.length <= 3, `keys pile up at ${iso(now)}: ${doc.keys.length}`)
+      if (now > T0) assert.equal(doc.keys.filter((k) => keyStatus(doc, k) === 'staged').length, 1, `a standby at ${iso(now)}`)
     }
-    // Staged at the first run after 6d - 150s (6d), promoted by the next one (6d 1h).
-    assert.equal(rotations, 4)
-    assert.equal(oldest, 6 * DAY, "the oldest current key seen after a run")
+    // Each key is the standby for half of 6d - 150s, then current for the other half: a
+    // promotion about every 3 days, and a standby staged after every run.
+    assert.ok(rotations >= 9 && rotations <= 10, `rotations: ${rotations}`)
+    assert.ok(oldest <= 6 * DAY - WINDOW, `the oldest current key seen after a run: ${oldest / HOUR} h`)
   })
 
   it('retires a staged key that waited longer than a period instead of promoting it', async () => {
@@ -246,10 +271,12 @@ describe('diffKeysets', () => {
     const mid = (await rotateNow(doc, { now: T0 - 3 * DAY, graceMs: DAY })).doc
     const next = (await rotateCompromised(mid, { now: T0 })).doc
     const lines = diffKeysets(mid, next).map(describeChange)
+    const standby = next.keys.find((k) => keyStatus(next, k) === 'staged')!.kid
     assert.deepEqual(lines, [
       `revoked_before  (none) → ${iso(T0)}`,
       `added    ${next.current}  ES256 current`,
       `changed  ${mid.current}  current → verify-only, not_after ${iso(T0)}`,
+      `added    ${standby}  ES256 staged`,
       `pruned   ${doc.current}  (was verify-only)`,
     ])
   })

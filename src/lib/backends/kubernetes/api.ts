@@ -41,15 +41,18 @@ export interface KubernetesApi {
 export function createKubernetesApi(conn: KubernetesConnection, opts: { timeoutMs: number; maxResponseBytes: number }): KubernetesApi {
   const base = new URL(conn.server)
   const secure = base.protocol === 'https:'
+  // No keep-alive: requests are rare (a CLI command, one read per change or interval), and a
+  // pooled socket the API server closed while idle fails the next request with ECONNRESET —
+  // a write cannot safely be sent twice.
   const agent = secure
     ? new https.Agent({
-        keepAlive: true,
+        keepAlive: false,
         rejectUnauthorized: !conn.skipVerify,
         ...(conn.ca ? { ca: conn.ca } : {}),
         ...(conn.cert ? { cert: conn.cert } : {}),
         ...(conn.key ? { key: conn.key } : {}),
       })
-    : new http.Agent({ keepAlive: true })
+    : new http.Agent({ keepAlive: false })
   const prefix = base.pathname.replace(/\/$/, '')
   const open = (method: string, path: string, headers: Record<string, string>) => {
     const token = conn.token?.()

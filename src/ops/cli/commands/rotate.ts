@@ -27,6 +27,7 @@ const OPTIONS = {
   every: { type: 'string' },
   kid: { type: 'string' },
   force: { type: 'boolean' },
+  'fresh-key': { type: 'boolean' },
   'dry-run': { type: 'boolean' },
   ...FLEET_OPTIONS,
   ...AUDIT_OPTIONS,
@@ -51,8 +52,9 @@ Modes:
                      --replica: that every replica verifies with), stage a new one when
                      the current key is due (age >= --every - propagation window), prune;
                      idempotent ("nothing to do" when nothing is due)
-  --compromised      emergency: a fresh key becomes current now, every previous key stops
-                     verifying now, tokens issued before now are revoked (revoked_before)
+  --compromised      emergency: the standby (the staged key --auto keeps) becomes current
+                     now — else a fresh key —, every other key stops verifying now, tokens
+                     issued before now are revoked (revoked_before), a new standby is staged
 
 Options:
   --alg ALG          algorithm of the new key (default: the current key's)
@@ -65,6 +67,8 @@ Options:
   --every DUR        rotation period for --auto (default 6d, at most 7d)
   --kid KID          with --promote: which staged key, when there are several
   --force            with --promote: promote before the propagation window has passed
+  --fresh-key        with --compromised: never promote the standby (the private keyset
+                     itself leaked, standby included): a fresh key becomes current
   --dry-run          print what would change, write nothing (with -, stdout gets the input)
 ${FLEET_HELP}
                      (with --promote and --auto; a refusal names the replicas that lack the key)
@@ -109,18 +113,18 @@ function plan(ctx: CliContext, mode: (typeof MODES)[number] | undefined, values:
   const rotated = (to: string, from: string) => (to === from ? 'no rotation' : `rotated ${from} → ${to}`)
   switch (mode) {
     case undefined: {
-      rejectFlags(values, ['propagation', 'every', 'kid', 'force', ...FLEET_FLAGS], 'rotate (without --promote/--auto)')
+      rejectFlags(values, ['propagation', 'every', 'kid', 'force', 'fresh-key', ...FLEET_FLAGS], 'rotate (without --promote/--auto)')
       const grace = graceMs(ctx.env, values)
       const mutation: KeysetMutation = (doc) => rotateNow(doc, { now, graceMs: grace, ...(alg ? { alg } : {}) })
       return { mutation, headline: rotated }
     }
     case 'stage': {
-      rejectFlags(values, ['grace', 'max-token-ttl', 'propagation', 'every', 'kid', 'force', ...FLEET_FLAGS], '--stage')
+      rejectFlags(values, ['grace', 'max-token-ttl', 'propagation', 'every', 'kid', 'force', 'fresh-key', ...FLEET_FLAGS], '--stage')
       const mutation: KeysetMutation = (doc) => stageKey(doc, { now, ...(alg ? { alg } : {}) })
       return { mutation, headline: () => 'staged a new key' }
     }
     case 'promote': {
-      rejectFlags(values, ['alg', 'every'], '--promote')
+      rejectFlags(values, ['alg', 'every', 'fresh-key'], '--promote')
       const grace = graceMs(ctx.env, values)
       const fleet = fleetFromFlags(ctx.env, values)
       if (fleet) {
@@ -145,7 +149,7 @@ function plan(ctx: CliContext, mode: (typeof MODES)[number] | undefined, values:
       return { mutation, headline: rotated }
     }
     case 'auto': {
-      rejectFlags(values, ['kid', 'force'], '--auto')
+      rejectFlags(values, ['kid', 'force', 'fresh-key'], '--auto')
       const grace = graceMs(ctx.env, values)
       const window = propagationMs(ctx.env, values.propagation)
       const every = durationFlag('every', values.every) ?? ROTATION_POLICY.everyMs
@@ -163,7 +167,7 @@ function plan(ctx: CliContext, mode: (typeof MODES)[number] | undefined, values:
     }
     case 'compromised': {
       rejectFlags(values, ['grace', 'max-token-ttl', 'propagation', 'every', 'kid', 'force', ...FLEET_FLAGS], '--compromised')
-      const mutation: KeysetMutation = (doc) => rotateCompromised(doc, { now, ...(alg ? { alg } : {}) })
+      const mutation: KeysetMutation = (doc) => rotateCompromised(doc, { now, freshKey: values['fresh-key'] === true, ...(alg ? { alg } : {}) })
       return { mutation, headline: (to: string, from: string) => `EMERGENCY rotation ${from} → ${to}` }
     }
   }

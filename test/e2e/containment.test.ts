@@ -1,0 +1,161 @@
+/**
+ * CONTRACT §11, end to end: three real service processes — two on the Kubernetes API watch
+ * (CBC_JWT_BACKEND=kubernetes against the API double), one on a kubelet-style secret volume
+ * that syncs VOLUME_LAG_MS behind the Secret — a standby key staged, a client sending valid
+ * tokens to all three all along, and `cbc-jwt rotate --compromised` run by the real CLI
+ * through the API. The watches are cut and their resourceVersion expired (410) just as the
+ * emergency write lands. Measured from the moment the command returns:
+ *
+ * - leaked-key tokens — one cached on every replica before, fresh ones signed after — are
+ *   rejected by both watching replicas within 2 s;
+ * - the volume replica follows its lag: it rejects them once its volume syncs, VOLUME_LAG_MS
+ *   after the write, plus one read (the bound is the lag, whatever it is: 60–90 s on a real
+ *   kubelet; 4 s here so the suite stays short — the replica's own reaction time is what is
+ *   added to it, and that is measured);
+ * - no valid token is refused on any replica at any time: the old key's before the command,
+ *   the replacement key's (the standby, already loaded everywhere) after.
+ */
+import assert from 'node:assert/strict'
+import crypto from 'node:crypto'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { cbcJwt } from '../ops/cli/cli.js'
+import { startKubeDouble, type KubeDouble } from '../support/kube-double.js'
+import { KubeletSync } from '../support/kubelet-sync.js'
+import { makeKey, makeKeyset, signToken, validClaims, type TestAlg, type TestKey } from '../support/keys.js'
+import { startService, type RunningService } from '../support/service.js'
+
+const NS = 'cbc'
+const VOLUME_LAG_MS = 4000
+const CONTAINED_WITHIN_MS = 2000
+const HOUR = 3600_000
+
+interface KeysetDoc {
+  current: string
+  revoked_before?: string
+  keys: Array<{ kid: string; alg: string; jwk: crypto.JsonWebKey; not_after?: string }>
+}
+
+describe('containment: rotate --compromised on three replicas (two on the API watch, one on a lagging volume)', () => {
+  let double: KubeDouble
+  let dir: string
+  let kubeEnv: Record<string, string>
+  let node: KubeletSync
+  const replicas: Array<{ name: string; service: RunningService }> = []
+  const leaked = makeKey('ES256', 'k-leaked')
+  const standby = makeKey('ES256', 'k-standby')
+
+  const secretText = () => {
+    const data = double.secret(NS, 'cbc-secrets')?.data['jwt-keyset']
+    return data === undefined ? undefined : Buffer.from(data, 'base64').toString('utf8')
+  }
+  const secretDoc = () => JSON.parse(secretText()!) as KeysetDoc
+  const signerFor = (kid: string): TestKey => {
+    const entry = secretDoc().keys.find((k) => k.kid === kid)!
+    return { kid, alg: entry.alg as TestAlg, jwk: entry.jwk, signingKey: crypto.createPrivateKey({ key: entry.jwk, format: 'jwk' }) }
+  }
+  /** A token issued now: iat is this second, so a revocation "before now" does not cover it once issued after. */
+  const fresh = (key: TestKey) => signToken(key, validClaims({ iat: Math.floor(Date.now() / 1000) }))
+  const status = async (r: RunningService, token: string) => (await r.get('/v1/whoami', { authorization: `Bearer ${token}` })).status
+
+  before(async () => {
+    double = await startKubeDouble()
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-containment-'))
+    const kubeconfig = double.writeKubeconfig(path.join(dir, 'kubeconfig'), { namespace: NS })
+    kubeEnv = { CBC_JWT_BACKEND: 'kubernetes', KUBECONFIG: kubeconfig, HOME: dir }
+    // The current key (a day old) and the standby rotate --auto keeps (staged an hour ago).
+    const doc = makeKeyset([
+      { key: leaked, opts: { createdAt: new Date(Date.now() - 24 * HOUR) } },
+      { key: standby, opts: { createdAt: new Date(Date.now() - HOUR) } },
+    ])
+    double.setSecret(NS, 'cbc-secrets', { 'jwt-keyset': JSON.stringify(doc) })
+    node = new KubeletSync(path.join(dir, 'node-c'), secretText, VOLUME_LAG_MS)
+    // Long refresh intervals: what arrives in seconds arrived through the watch.
+    const common = { CBC_JWT_REFRESH_INTERVAL_SECONDS: '30', CBC_JWT_UNKNOWN_KID_COOLDOWN_SECONDS: '10' }
+    for (const name of ['a', 'b']) replicas.push({ name: `watch-${name}`, service: await startService({ env: { ...common, ...kubeEnv } }) })
+    replicas.push({
+      name: 'volume-c',
+      service: await startService({ env: { ...common, CBC_JWT_BACKEND: 'file', CBC_JWT_KEYSET_FILE: path.join(node.volume.dir, 'jwt-keyset') } }),
+    })
+  })
+
+  after(async () => {
+    await Promise.all(replicas.map((r) => r.service.stop()))
+    node?.stop()
+    await double?.close()
+    if (dir) fs.rmSync(dir, { recursive: true, force: true })
+  })
+
+  test('leaked-key tokens rejected on the watching replicas within 2 s, the volume follows its lag, no valid token refused', async (t) => {
+    for (const r of replicas) {
+      const keys = (await r.service.get('/v1/keys')).json as { keys: Array<{ kid: string; status: string }> }
+      assert.deepEqual(keys.keys.map((k) => `${k.kid} ${k.status}`).sort(), ['k-leaked current', 'k-standby staged'], r.name)
+    }
+    // A leaked-key token every replica has verified, so it sits in each one's token cache.
+    const cached = signToken(leaked, validClaims())
+    for (const r of replicas) for (let i = 0; i < 3; i++) assert.equal(await status(r.service, cached), 200, `${r.name} accepts it before`)
+
+    // The client: every request a token issued that instant by the key the Secret says signs.
+    const refused: string[] = []
+    let sent = 0
+    let running = true
+    const client = (async () => {
+      for (let i = 0; running; i++) {
+        const kid = secretDoc().current
+        const token = fresh(signerFor(kid))
+        const r = replicas[i % replicas.length]!
+        const code = await status(r.service, token)
+        sent++
+        // After the command, a token of the leaked key is no longer valid (not a false 401);
+        // anything else refused is.
+        if (code !== 200 && !(kid === leaked.kid && secretDoc().current !== leaked.kid)) refused.push(`${r.name} ${code} kid ${kid}`)
+        await sleep(5)
+      }
+    })()
+    await sleep(500)
+
+    // Just as the emergency write lands, every watch is cut and its resourceVersion is
+    // expired: the replicas must resume, get 410, list again — and still contain in time.
+    double.beforeWrite = () => {
+      double.setSecret(NS, 'unrelated', { moved: String(Date.now()) }) // the cluster moves on
+      double.watches.compact()
+      double.watches.disconnectAll()
+    }
+    const wroteAt = Date.now()
+    const rotation = await cbcJwt(['rotate', '--compromised', '--reason', 'containment drill: k-leaked'], { env: kubeEnv })
+    const returnedAt = Date.now()
+    double.beforeWrite = undefined
+    assert.equal(rotation.code, 0, rotation.stderr)
+    assert.match(rotation.stdout, /promoted the standby k-standby/)
+    assert.equal(secretDoc().current, standby.kid)
+
+    // Poll each replica until both leaked-key tokens are refused; record how long it took.
+    const containedAfter = new Map<string, number>()
+    await Promise.all(
+      replicas.map(async (r) => {
+        const deadline = returnedAt + VOLUME_LAG_MS + 15_000
+        for (;;) {
+          const [c, f] = await Promise.all([status(r.service, cached), status(r.service, fresh(leaked))])
+          if (c === 401 && f === 401) return void containedAfter.set(r.name, Date.now() - returnedAt)
+          if (Date.now() > deadline) return void containedAfter.set(r.name, Infinity)
+          await sleep(20)
+        }
+      }),
+    )
+    running = false
+    await client
+    t.diagnostic(`command ran ${returnedAt - wroteAt} ms; contained after it returned: ${[...containedAfter].map(([n, ms]) => `${n} ${ms} ms`).join(', ')}; ${sent} valid requests, ${refused.length} refused`)
+    for (const name of ['watch-a', 'watch-b']) assert.ok(containedAfter.get(name)! <= CONTAINED_WITHIN_MS, `${name} contained in ${containedAfter.get(name)} ms`)
+    // The volume replica follows the volume: not before the kubelet synced, and one read after.
+    const volume = containedAfter.get('volume-c')!
+    assert.ok(volume >= VOLUME_LAG_MS - (returnedAt - wroteAt) - 500, `volume-c contained in ${volume} ms: before its volume could have synced?`)
+    assert.ok(volume <= VOLUME_LAG_MS + CONTAINED_WITHIN_MS, `volume-c contained in ${volume} ms, more than its lag + 2 s`)
+    assert.deepEqual(refused, [], 'no valid token refused on any replica')
+    assert.ok(sent > 30, `the client kept sending (${sent})`)
+    // The watches did go through the cut and the relist.
+    assert.ok(double.calls.filter((c) => c.verb === 'list').length >= 4, 'both watching replicas listed again after the 410')
+  })
+})
