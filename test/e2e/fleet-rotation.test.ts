@@ -88,7 +88,8 @@ describe('promotion gated on every replica (3 replicas, kubelet volumes, real Pr
     assert.equal(unreachable.code, 1, unreachable.stderr)
     const withStaged = path.join(dir, 'staged.json')
     const staged = makeKey('ES256', 'k-fleet-probe')
-    fs.writeFileSync(withStaged, JSON.stringify(makeKeyset([oldKey, { key: staged, opts: { createdAt: new Date(Date.now() - DAY) } }])))
+    // Staged 4 days ago: past half of its life as the standby, so --auto would promote it.
+    fs.writeFileSync(withStaged, JSON.stringify(makeKeyset([oldKey, { key: staged, opts: { createdAt: new Date(Date.now() - 4 * DAY) } }])))
     const stagedText = fs.readFileSync(withStaged, 'utf8')
     const down = await cbcJwt(['rotate', '--promote', '--keyset-file', withStaged, '--prometheus', closed])
     assert.equal(down.code, 1, down.stderr)
