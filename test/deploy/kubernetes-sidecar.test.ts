@@ -10,6 +10,7 @@ import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import YAML from 'yaml'
 import { serviceConfigFromEnv } from '../../src/lib/config.js'
+import { HEADERS_MORE_MODULE, NGINX } from '../support/nginx.js'
 import { PROJECT_ROOT } from '../support/service.js'
 
 type Obj = Record<string, any>
@@ -107,12 +108,40 @@ describe('Kubernetes sidecar manifests: agree with the service and the tested ga
   test('the gateway runs the nginx block of docs/forward-auth.md that the real-nginx test runs, aimed at this pod’s ports', () => {
     const doc = fs.readFileSync(path.join(PROJECT_ROOT, 'docs/forward-auth.md'), 'utf8')
     const tested = /<!-- nginx-config:begin -->\n```nginx\n([\s\S]*?)```/.exec(doc)![1]!
-    const deployed = Object.values(one('ConfigMap').data as Record<string, string>)[0]!
+    const deployed = (one('ConfigMap').data as Record<string, string>)['cbc-jwt-gateway.conf']!
     assert.equal(deployed, tested.replace('listen 127.0.0.1:8080;', `listen ${GATEWAY.ports[0].containerPort};`))
-    assert.match(deployed, new RegExp(`proxy_pass http://127\\.0\\.0\\.1:${cbcPort}/v1/auth;`))
-    assert.match(deployed, /proxy_pass http:\/\/127\.0\.0\.1:9000;/)
+    assert.match(deployed, new RegExp(`upstream cbc_jwt \\{\\s*server 127\\.0\\.0\\.1:${cbcPort};`))
+    assert.match(deployed, /proxy_pass http:\/\/cbc_jwt\/v1\/auth;/)
+    assert.match(deployed, /upstream cbc_jwt_protected_api \{\s*server 127\.0\.0\.1:9000;/)
     assert.equal(API.env.find((e: Obj) => e.name === 'LISTEN_ADDR').value, '127.0.0.1:9000', 'the API must listen on loopback only')
     assert.equal(API.ports, undefined, 'the API publishes no port: only the gateway reaches it')
+  })
+
+  test('the gateway’s nginx.conf loads headers-more and includes the block from conf.d; a real nginx accepts the pair (nginx -t, paths mapped)', () => {
+    const data = one('ConfigMap').data as Record<string, string>
+    const main = data['nginx.conf']!
+    assert.match(main, /^load_module modules\/ngx_http_headers_more_filter_module\.so;$/m)
+    assert.match(main, /include \/etc\/nginx\/conf\.d\/\*\.conf;/)
+    const volumeOf = (mountPath: string) => POD.spec.volumes.find((v: Obj) => v.name === GATEWAY.volumeMounts.find((m: Obj) => m.mountPath === mountPath).name)
+    assert.deepEqual(volumeOf('/etc/nginx/nginx.conf').configMap.items, [{ key: 'nginx.conf', path: 'nginx.conf' }])
+    // Only the block in conf.d: the main file there would be included into http {} as well.
+    assert.deepEqual(volumeOf('/etc/nginx/conf.d').configMap.items, [{ key: 'cbc-jwt-gateway.conf', path: 'cbc-jwt-gateway.conf' }])
+    assert.ok(NGINX && HEADERS_MORE_MODULE, 'nginx and its headers-more module are installed (.ci/run)')
+    const dir = fs.mkdtempSync(path.join(PROJECT_ROOT, 'node_modules/.cache/cbc-jwt-gateway-conf-'))
+    try {
+      fs.mkdirSync(path.join(dir, 'conf.d'))
+      fs.writeFileSync(path.join(dir, 'conf.d/cbc-jwt-gateway.conf'), data['cbc-jwt-gateway.conf']!)
+      const mapped = main
+        .replace('modules/ngx_http_headers_more_filter_module.so', HEADERS_MORE_MODULE)
+        .replace('/etc/nginx/conf.d/', `${dir}/conf.d/`)
+        .replaceAll('/var/log/nginx/', `${dir}/`)
+        .replaceAll('/tmp/', `${dir}/`)
+      fs.writeFileSync(path.join(dir, 'nginx.conf'), mapped)
+      const r = spawnSync(NGINX, ['-t', '-p', dir, '-c', path.join(dir, 'nginx.conf'), '-e', path.join(dir, 'error.log')], { encoding: 'utf8', timeout: 30_000 })
+      assert.equal(r.status, 0, `${r.stdout}${r.stderr}`)
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   test('the Service publishes the gateway only; the PodMonitor scrapes cbc-jwt under job="cbc-jwt", the alert rules’ selector', () => {

@@ -25,9 +25,28 @@ function documentedServerBlock(ports: { nginx: number; cbc: number; api: number 
   return block.replaceAll('127.0.0.1:8080', `127.0.0.1:${ports.nginx}`).replaceAll('127.0.0.1:8000', `127.0.0.1:${ports.cbc}`).replaceAll('127.0.0.1:9000', `127.0.0.1:${ports.api}`)
 }
 
+/**
+ * The client-side ports of every TCP connection to `port` the kernel still lists, from
+ * either end (open, or closed and in TIME_WAIT for a minute on whichever side closed first):
+ * a connection opened per request leaves one port each.
+ */
+function peerPortsOf(port: number): Set<number> {
+  const ports = new Set<number>()
+  for (const line of fs.readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+    const [local, remote] = line.trim().split(/\s+/).slice(1, 3)
+    if (local === undefined || remote === undefined) continue
+    const localPort = parseInt(local.split(':')[1]!, 16)
+    const remotePort = parseInt(remote.split(':')[1]!, 16)
+    if (localPort === port && remotePort !== 0) ports.add(remotePort)
+    else if (remotePort === port) ports.add(localPort)
+  }
+  return ports
+}
+
 describe('nginx auth_request → cbc-jwt /v1/auth → the API (real nginx)', () => {
   const key = makeKey('ES256', 'k-nginx')
   const seen: Array<{ url: string; headers: http.IncomingHttpHeaders }> = []
+  let apiConnections = 0
   let api: http.Server
   let cbc: KeysetService
   let nginx: RunningNginx
@@ -41,8 +60,10 @@ describe('nginx auth_request → cbc-jwt /v1/auth → the API (real nginx)', () 
       res.setHeader('content-type', 'application/json')
       res.end(JSON.stringify({ ok: true }))
     })
+    api.on('connection', () => apiConnections++)
     await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', () => resolve()))
-    cbc = await startWithKeyset(makeKeyset([key]))
+    // Trusting the proxy: the rejection log then carries X-Forwarded-For, which nginx must set.
+    cbc = await startWithKeyset(makeKeyset([key]), { CBC_JWT_TRUST_PROXY: 'true' })
     const port = await freePort()
     nginx = await startNginx(dir, documentedServerBlock({ nginx: port, cbc: cbc.service.port, api: (api.address() as AddressInfo).port }), port)
     base = `http://127.0.0.1:${port}`
@@ -73,19 +94,44 @@ describe('nginx auth_request → cbc-jwt /v1/auth → the API (real nginx)', () 
     assert.equal(got.headers['x-auth-expires'], String(claims.exp))
   })
 
-  it('attack: identity headers forged by the client never reach the API', async () => {
+  it('attack: no X-Auth-* header a client sends reaches the API, whatever its name or case — only cbc-jwt’s', async () => {
     const claims = validClaims({ sub: undefined, scope: undefined, client_id: 'billing' })
     const res = await call('/orders', {
       authorization: `Bearer ${signToken(key, claims)}`,
       'x-auth-subject': 'admin',
-      'x-auth-scope': 'admin:all',
+      'X-AUTH-SCOPE': 'admin:all',
       'x-auth-client-id': 'root',
+      'X-Auth-Kid': 'forged',
+      'X-Auth-Admin': '1',
+      'x-auth-tenant': 'other',
+      'X-Auth-Reason': 'ok',
+      'x-auth-': 'empty suffix',
     })
     assert.equal(res.status, 200, res.body)
     const got = seen.at(-1)!
-    assert.equal(got.headers['x-auth-subject'], undefined, 'a forged X-Auth-Subject passed')
-    assert.equal(got.headers['x-auth-scope'], undefined, 'a forged X-Auth-Scope passed')
-    assert.equal(got.headers['x-auth-client-id'], 'billing')
+    const authHeaders = Object.fromEntries(Object.entries(got.headers).filter(([name]) => name.startsWith('x-auth-')))
+    assert.deepEqual(authHeaders, { 'x-auth-client-id': 'billing', 'x-auth-kid': 'k-nginx', 'x-auth-expires': String(claims.exp) })
+  })
+
+  it('the auth request carries the address nginx saw in X-Forwarded-For, never the one the client wrote', async () => {
+    const res = await call('/orders', { authorization: 'Bearer not.a.token', 'x-forwarded-for': '203.0.113.66' })
+    assert.equal(res.status, 401)
+    const line = await waitFor(() => cbc.service.logs().find((l) => l.event === 'auth_rejected' && l.reason === 'malformed'), {
+      timeoutMs: 5000,
+      intervalMs: 50,
+      what: 'the rejection log line',
+    })
+    assert.deepEqual(line.forwarded_for, ['127.0.0.1'])
+  })
+
+  it('connections to cbc-jwt and to the API are kept and reused (keep-alive), not opened per request', async () => {
+    const token = signToken(key, validClaims())
+    const cbcPeersBefore = peerPortsOf(cbc.service.port)
+    const apiBefore = apiConnections
+    for (let i = 0; i < 20; i++) assert.equal((await call('/orders', { authorization: `Bearer ${token}` })).status, 200)
+    const newCbcPeers = [...peerPortsOf(cbc.service.port)].filter((p) => !cbcPeersBefore.has(p))
+    assert.ok(newCbcPeers.length <= 2, `20 requests opened ${newCbcPeers.length} connections to cbc-jwt`)
+    assert.ok(apiConnections - apiBefore <= 2, `20 requests opened ${apiConnections - apiBefore} connections to the API`)
   })
 
   it('a bad token → 401 from nginx with the reason (header and body) and the challenge; the API never sees it; counted', async () => {

@@ -6,6 +6,14 @@ import { stopChild } from './stop-child.js'
 
 export const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => fs.existsSync(p))
 
+/**
+ * The headers-more module (`more_clear_input_headers`), which the documented gateway block
+ * needs to remove every client-sent `X-Auth-*` header: Debian's libnginx-mod-http-headers-more-filter.
+ */
+export const HEADERS_MORE_MODULE = ['/usr/lib/nginx/modules/ngx_http_headers_more_filter_module.so', '/usr/share/nginx/modules/ngx_http_headers_more_filter_module.so'].find((p) =>
+  fs.existsSync(p),
+)
+
 export interface RunningNginx {
   process: ChildProcess
   output(): string
@@ -14,23 +22,25 @@ export interface RunningNginx {
 
 /**
  * A real nginx as a non-daemon child: one process (no master, so no user switch when run as
- * root), every path in `dir`, `serverBlock` included in its `http {}`. Resolves once `port`
- * accepts connections.
+ * root), every path in `dir`, `serverBlock` included in its `http {}`, the headers-more module
+ * loaded. Resolves once `port` accepts connections.
  */
-export async function startNginx(dir: string, serverBlock: string, port: number): Promise<RunningNginx> {
+export async function startNginx(dir: string, serverBlock: string, port: number, opts: { workerConnections?: number } = {}): Promise<RunningNginx> {
   if (!NGINX) throw new Error('nginx is not installed (apt-get install nginx; .ci/run does)')
+  if (!HEADERS_MORE_MODULE) throw new Error('the nginx headers-more module is not installed (apt-get install libnginx-mod-http-headers-more-filter; .ci/run does)')
   const tmp = path.join(dir, 'tmp')
   fs.mkdirSync(tmp, { recursive: true })
   fs.writeFileSync(path.join(dir, 'server.conf'), serverBlock)
   const conf = path.join(dir, 'nginx.conf')
   fs.writeFileSync(
     conf,
-    `daemon off;
+    `load_module ${HEADERS_MORE_MODULE};
+daemon off;
 master_process off;
 worker_processes 1;
 error_log ${path.join(dir, 'error.log')} warn;
 pid ${path.join(dir, 'nginx.pid')};
-events { worker_connections 64; }
+events { worker_connections ${opts.workerConnections ?? 64}; }
 http {
   access_log off;
   client_body_temp_path ${tmp}/body;
