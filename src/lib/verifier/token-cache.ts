@@ -70,13 +70,16 @@ export function estimateEntryBytes(token: string, claimsBytes: number): number {
 
 /**
  * A map from the exact token string to its cached acceptance, bounded by entries and by
- * estimated bytes, whichever is reached first. Eviction is CLOCK (second chance): a hit only
- * marks its entry used, so the hot path is one `Map.get` (an LRU's delete and re-insert on
- * every hit cost a third of a cached request); eviction walks from the oldest entry, moves a
- * used one to the back with its mark cleared, and drops the first unused one. An entry
- * stored and never used again goes before one that is in use, as with LRU. Rejections are
- * never stored (the verifier only stores acceptances). An entry larger than an eighth of the
- * byte bound is not stored at all, so a few huge tokens cannot flush every ordinary one.
+ * estimated bytes, whichever is reached first. Eviction is CLOCK (second chance) over a ring
+ * of positions: a hit only marks its entry used, so the hot path is one `Map.get` (an LRU's
+ * delete and re-insert on every hit cost a third of a cached request); to make room the hand
+ * walks the ring, clears the mark of a used entry and evicts the first unused one. An entry
+ * stored and never used again goes before one that is in use, as with LRU. The ring is an
+ * array, not the Map's own insertion order: taking the Map's oldest key walks past every
+ * entry deleted since the Map last compacted itself (thousands, once a flood of new tokens
+ * keeps the cache full), which made a cache miss cost as much as an HMAC check. Rejections
+ * are never stored (the verifier only stores acceptances). An entry larger than an eighth of
+ * the byte bound is not stored at all, so a few huge tokens cannot flush every ordinary one.
  */
 export function createTokenCache(options: TokenCacheOptions): TokenCache {
   const maxEntries = options.maxEntries
@@ -84,35 +87,44 @@ export function createTokenCache(options: TokenCacheOptions): TokenCache {
   if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new RangeError('maxEntries must be an integer ≥ 1')
   if (!Number.isInteger(maxBytes) || maxBytes < 1024) throw new RangeError('maxBytes must be an integer ≥ 1024')
   const maxEntryBytes = Math.floor(maxBytes / 8)
-  // A Map iterates in insertion order: the first key is the oldest (or the longest unmoved).
   // Keyed by a number from the token's last characters (see `slotKey`); a slot holds the whole token.
   const map = new Map<number, Slot>()
+  // CLOCK's ring: every slot at its position; `undefined` at a freed position until reused.
+  const ring: Array<Slot | undefined> = []
+  const freed: number[] = []
+  let hand = 0
   let bytes = 0
   let hits = 0
   let misses = 0
   let evictions = 0
 
-  /** Removes the slot of this key, whichever token it holds. */
-  function removeKey(key: number): void {
-    const slot = map.get(key)
-    if (slot === undefined) return
-    map.delete(key)
+  function release(slot: Slot): void {
+    map.delete(slot.key)
+    ring[slot.position] = undefined
+    freed.push(slot.position)
     bytes -= slot.bytes
   }
 
+  /** Removes the slot of this key, whichever token it holds. */
+  function removeKey(key: number): void {
+    const slot = map.get(key)
+    if (slot !== undefined) release(slot)
+  }
+
   function evictOne(): void {
-    // Ends: each pass over a used entry clears its mark, so within one lap an unused one comes up.
-    // Only called on a non-empty map.
+    // Ends: only called with an entry held, and each pass over a used one clears its mark, so
+    // within two laps an unused one comes up.
     for (;;) {
-      const [key, slot] = map.entries().next().value as [number, Slot]
-      map.delete(key)
-      if (!slot.used) {
-        bytes -= slot.bytes
-        evictions++
-        return
+      const slot = ring[hand]
+      hand = hand + 1 === ring.length ? 0 : hand + 1
+      if (slot === undefined) continue
+      if (slot.used) {
+        slot.used = false
+        continue
       }
-      slot.used = false
-      map.set(key, slot)
+      release(slot)
+      evictions++
+      return
     }
   }
 
@@ -141,15 +153,22 @@ export function createTokenCache(options: TokenCacheOptions): TokenCache {
       // Another accepted token with the same key (rare: see `slotKey`) gives up its slot; it
       // is verified again when it comes back.
       removeKey(key)
-      // Room first, then the new entry: it lands behind every entry the walk moved, so it is
-      // never the one evicted to make room for itself.
       while (map.size > 0 && (map.size + 1 > maxEntries || bytes + entry.bytes > maxBytes)) evictOne()
+      // The new entry takes a freed position, which the hand has just passed (or a new one at
+      // the end): it gets a whole lap before the hand comes back, so it is never the one
+      // evicted to make room for itself.
+      const position = freed.pop() ?? ring.length
       // One object per token, the acceptance copied in: a hit then reads one object, not two.
-      map.set(key, { token, kid: entry.kid, alg: entry.alg, verifyKey: entry.verifyKey, claims: entry.claims, bytes: entry.bytes, used: false })
+      const slot: Slot = { token, kid: entry.kid, alg: entry.alg, verifyKey: entry.verifyKey, claims: entry.claims, bytes: entry.bytes, used: false, key, position }
+      ring[position] = slot
+      map.set(key, slot)
       bytes += entry.bytes
     },
     clear() {
       map.clear()
+      ring.length = 0
+      freed.length = 0
+      hand = 0
       bytes = 0
     },
     stats: () => ({ hits, misses, evictions, entries: map.size, bytes, maxEntries, maxBytes }),
@@ -175,8 +194,13 @@ function slotKey(token: string): number {
   return key & 0x3fffffff
 }
 
-/** A cached acceptance, the exact token it is for, and its CLOCK mark: used since it was stored or last passed over. */
+/**
+ * A cached acceptance, the exact token it is for, its CLOCK mark (used since it was stored or
+ * last passed over), its key in the map and its position in the ring.
+ */
 interface Slot extends CachedAcceptance {
   readonly token: string
   used: boolean
+  readonly key: number
+  readonly position: number
 }
