@@ -4,7 +4,7 @@ import type { CbcJwt } from '../lib/core/cbc-jwt.js'
 import { cbcJwtPlugin } from '../adapters/fastify/plugin.js'
 import type { Keyring } from '../lib/keyring/keyring.js'
 import type { Metrics } from '../lib/metrics/metrics.js'
-import { forwardAuthRoutes } from './routes/forward-auth.js'
+import { answerForwardAuthFirst, forwardAuthAnswer, forwardAuthRoutes } from './routes/forward-auth.js'
 import { keyRoutes } from './routes/keys.js'
 import { operationsRoutes } from './routes/operations.js'
 import { whoamiRoute } from './routes/whoami.js'
@@ -51,9 +51,14 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   void app.register(cbcJwtPlugin, { cbc: deps.cbc, registry: false })
   operationsRoutes(app, deps)
   keyRoutes(app, deps.cbc)
+  // Forward auth is answered on the server before fastify's routing (a gateway asks once per
+  // request it forwards; see routes/forward-auth.ts), and by the same answer as routes for
+  // `inject` and for paths fastify decodes to /v1/auth.
+  const answerForwardAuth = forwardAuthAnswer(deps.cbc, deps.logger)
+  answerForwardAuthFirst(app.server, answerForwardAuth)
   void app.register(async (scope) => {
     whoamiRoute(scope)
-    forwardAuthRoutes(scope, deps.cbc)
+    forwardAuthRoutes(scope, answerForwardAuth)
   })
   return app
 }

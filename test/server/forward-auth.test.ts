@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { afterEach, describe, it } from 'node:test'
 import type { KeysetBackend } from '../../src/lib/backends/backend.js'
 import { serviceConfigFromEnv } from '../../src/lib/config.js'
@@ -26,10 +28,49 @@ function memoryBackend(text: string | undefined): KeysetBackend {
   }
 }
 
-async function service(loaded = true): Promise<Service> {
+/**
+ * Two ways in: fastify's `inject` (the routes), and real HTTP to the listening server, where
+ * forward auth is answered before fastify's routing. Both must give the same answers.
+ */
+type Transport = 'inject' | 'http'
+interface Asked {
+  method?: string
+  url: string
+  headers?: Record<string, string | string[]>
+  payload?: string
+}
+interface Answer {
+  statusCode: number
+  headers: http.IncomingHttpHeaders
+  body: string
+  json(): unknown
+}
+
+async function ask(s: Service, transport: Transport, req: Asked): Promise<Answer> {
+  if (transport === 'inject') {
+    const res = await s.app.inject({ method: (req.method ?? 'GET') as 'GET', url: req.url, headers: req.headers as Record<string, string>, ...(req.payload !== undefined ? { payload: req.payload } : {}) })
+    return { statusCode: res.statusCode, headers: res.headers as http.IncomingHttpHeaders, body: res.body, json: () => res.json() }
+  }
+  const { port } = s.app.server.address() as AddressInfo
+  return new Promise((resolve, reject) => {
+    const outgoing = http.request({ host: '127.0.0.1', port, method: req.method ?? 'GET', path: req.url, agent: false }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (d: string) => (body += d))
+      res.on('end', () => resolve({ statusCode: res.statusCode!, headers: res.headers, body, json: () => JSON.parse(body) }))
+    })
+    outgoing.on('error', reject)
+    // An array is sent as one header line per value (two Authorization headers).
+    for (const [name, value] of Object.entries(req.headers ?? {})) outgoing.setHeader(name, value)
+    outgoing.end(req.payload)
+  })
+}
+
+async function service(transport: Transport, loaded = true): Promise<Service> {
   const config = serviceConfigFromEnv({ CBC_JWT_LOG_LEVEL: 'silent' })
   const s = createService({ config, backend: memoryBackend(loaded ? JSON.stringify(makeKeyset([key])) : undefined), logger: createLogger('silent') })
   cleanups.push(() => s.close())
+  if (transport === 'http') await s.app.listen({ port: 0, host: '127.0.0.1' })
   await s.keyring.start()
   return s
 }
@@ -37,12 +78,12 @@ async function service(loaded = true): Promise<Service> {
 const bearer = (claims: Record<string, unknown> = {}) => `Bearer ${signToken(key, validClaims(claims))}`
 const totalFailures = async (s: Service) => series(parseExposition(await s.metrics.registry.metrics()), 'cbc_jwt_auth_failures_total').reduce((n, x) => n + x.value, 0)
 
-describe('forward auth: /v1/auth and below (CONTRACT §7)', () => {
+for (const transport of ['inject', 'http'] as const) describe(`forward auth: /v1/auth and below (CONTRACT §7), through ${transport === 'inject' ? "fastify's inject (the routes)" : 'real HTTP (answered before fastify’s routing)'}`, () => {
   it('a valid token → 200, empty body, every identity header', async () => {
-    const s = await service()
+    const s = await service(transport)
     const claims = validClaims({ sub: 'alice', client_id: 'billing', scope: 'orders:read orders:write' })
     const authorization = `Bearer ${signToken(key, claims)}`
-    const res = await s.app.inject({ method: 'GET', url: '/v1/auth', headers: { authorization } })
+    const res = await ask(s, transport, { method: 'GET', url: '/v1/auth', headers: { authorization } })
     assert.equal(res.statusCode, 200)
     assert.equal(res.body, '')
     assert.equal(res.headers['x-auth-subject'], 'alice')
@@ -52,17 +93,17 @@ describe('forward auth: /v1/auth and below (CONTRACT §7)', () => {
     assert.equal(res.headers['x-auth-expires'], String(claims.exp))
     assert.equal(res.headers['x-auth-reason'], undefined)
     // The repeat is answered from the token cache, at once rather than after the threadpool: same answer.
-    const repeat = await s.app.inject({ method: 'GET', url: '/v1/auth', headers: { authorization } })
+    const repeat = await ask(s, transport, { method: 'GET', url: '/v1/auth', headers: { authorization } })
     assert.deepEqual([repeat.statusCode, repeat.body], [200, ''])
     for (const name of ['x-auth-subject', 'x-auth-client-id', 'x-auth-scope', 'x-auth-kid', 'x-auth-expires']) assert.equal(repeat.headers[name], res.headers[name], name)
     assert.equal(valueOf(parseExposition(await s.metrics.registry.metrics()), 'cbc_jwt_token_cache_hits_total'), 1)
   })
 
   it('any method on any path below /v1/auth (Envoy appends the original path): 200', async () => {
-    const s = await service()
+    const s = await service(transport)
     for (const method of ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const) {
       for (const url of ['/v1/auth/', '/v1/auth/orders/42?expand=items', '/v1/auth/a/b/c/d']) {
-        const res = await s.app.inject({ method, url, headers: { authorization: bearer() } })
+        const res = await ask(s, transport, { method, url, headers: { authorization: bearer() } })
         assert.equal(res.statusCode, 200, `${method} ${url}`)
         assert.equal(res.headers['x-auth-kid'], 'k-fwd', `${method} ${url}`)
       }
@@ -70,17 +111,17 @@ describe('forward auth: /v1/auth and below (CONTRACT §7)', () => {
   })
 
   it('a request body of any type is ignored, never parsed (no 415, no 400)', async () => {
-    const s = await service()
+    const s = await service(transport)
     for (const [type, payload] of [['application/xml', '<a/>'], ['application/json', '{not json'], ['text/plain', 'x'.repeat(100_000)]] as const) {
-      const res = await s.app.inject({ method: 'POST', url: '/v1/auth/upload', headers: { authorization: bearer(), 'content-type': type }, payload })
+      const res = await ask(s, transport, { method: 'POST', url: '/v1/auth/upload', headers: { authorization: bearer(), 'content-type': type }, payload })
       assert.equal(res.statusCode, 200, type)
     }
   })
 
   it('a rejected token → 401, WWW-Authenticate, the §2 body, X-Auth-Reason; counted', async () => {
-    const s = await service()
+    const s = await service(transport)
     const before = await totalFailures(s)
-    const res = await s.app.inject({ method: 'GET', url: '/v1/auth/x', headers: { authorization: bearer({ exp: Math.floor(Date.now() / 1000) - 3600 }) } })
+    const res = await ask(s, transport, { method: 'GET', url: '/v1/auth/x', headers: { authorization: bearer({ exp: Math.floor(Date.now() / 1000) - 3600 }) } })
     assert.equal(res.statusCode, 401)
     assert.equal(res.headers['www-authenticate'], 'Bearer error="invalid_token"')
     assert.equal(res.headers['x-auth-reason'], 'expired')
@@ -90,26 +131,26 @@ describe('forward auth: /v1/auth and below (CONTRACT §7)', () => {
   })
 
   it('no token → 401 missing with the bare challenge', async () => {
-    const s = await service()
-    const res = await s.app.inject({ method: 'GET', url: '/v1/auth' })
+    const s = await service(transport)
+    const res = await ask(s, transport, { method: 'GET', url: '/v1/auth' })
     assert.equal(res.statusCode, 401)
     assert.equal(res.headers['www-authenticate'], 'Bearer')
     assert.equal(res.headers['x-auth-reason'], 'missing')
   })
 
   it('no keyset loaded yet → 503 not_ready, not counted', async () => {
-    const s = await service(false)
-    const res = await s.app.inject({ method: 'GET', url: '/v1/auth', headers: { authorization: bearer() } })
+    const s = await service(transport, false)
+    const res = await ask(s, transport, { method: 'GET', url: '/v1/auth', headers: { authorization: bearer() } })
     assert.equal(res.statusCode, 503)
     assert.equal(res.headers['x-auth-reason'], 'not_ready')
     assert.equal(await totalFailures(s), 0)
   })
 
   it('a claim the token lacks is an absent header; client id falls back to azp', async () => {
-    const s = await service()
+    const s = await service(transport)
     const claims = validClaims({ sub: undefined, client_id: undefined, scope: undefined, azp: 'from-azp' })
     const authorization = `Bearer ${signToken(key, claims)}`
-    const res = await s.app.inject({ method: 'GET', url: '/v1/auth', headers: { authorization } })
+    const res = await ask(s, transport, { method: 'GET', url: '/v1/auth', headers: { authorization } })
     assert.equal(res.statusCode, 200)
     assert.equal(res.headers['x-auth-subject'], undefined)
     assert.equal(res.headers['x-auth-scope'], undefined)
@@ -117,10 +158,10 @@ describe('forward auth: /v1/auth and below (CONTRACT §7)', () => {
   })
 
   it('attack: header injection through a claim (CR/LF, control characters) → the header is left out, never passed on', async () => {
-    const s = await service()
+    const s = await service(transport)
     const claims = validClaims({ sub: 'alice\r\nX-Admin: true', client_id: 'bob\u0000', azp: 'not-used', scope: ['orders:read', 'x\ny'] })
     const authorization = `Bearer ${signToken(key, claims)}`
-    const res = await s.app.inject({ method: 'GET', url: '/v1/auth', headers: { authorization } })
+    const res = await ask(s, transport, { method: 'GET', url: '/v1/auth', headers: { authorization } })
     assert.equal(res.statusCode, 200)
     assert.equal(res.headers['x-auth-subject'], undefined)
     assert.equal(res.headers['x-admin'], undefined)
@@ -130,17 +171,56 @@ describe('forward auth: /v1/auth and below (CONTRACT §7)', () => {
   })
 
   it('a scope array is passed space-separated; non-ASCII values are left out', async () => {
-    const s = await service()
+    const s = await service(transport)
     const claims = validClaims({ scope: ['orders:read', 'orders:write'], sub: 'José' })
-    const res = await s.app.inject({ method: 'GET', url: '/v1/auth', headers: { authorization: `Bearer ${signToken(key, claims)}` } })
+    const res = await ask(s, transport, { method: 'GET', url: '/v1/auth', headers: { authorization: `Bearer ${signToken(key, claims)}` } })
     assert.equal(res.headers['x-auth-scope'], 'orders:read orders:write')
     assert.equal(res.headers['x-auth-subject'], undefined)
   })
 
   it('request smuggling: two Authorization headers → 401 malformed', async () => {
-    const s = await service()
-    const res = await s.app.inject({ method: 'GET', url: '/v1/auth', headers: { authorization: [bearer(), bearer()] as unknown as string } })
+    const s = await service(transport)
+    const res = await ask(s, transport, { method: 'GET', url: '/v1/auth', headers: { authorization: [bearer(), bearer()] } })
     assert.equal(res.statusCode, 401)
     assert.equal(res.headers['x-auth-reason'], 'malformed')
+  })
+  it('only /v1/auth and the paths below it: a lookalike path is not forward auth; an encoded spelling fastify decodes is', async () => {
+    const s = await service(transport)
+    for (const url of ['/v1/authx', '/v1/auth-raw', '/v1/authorize']) {
+      const res = await ask(s, transport, { url, headers: { authorization: bearer() } })
+      assert.equal(res.statusCode, 404, url)
+      assert.equal(res.headers['x-auth-kid'], undefined, url)
+    }
+    const encoded = await ask(s, transport, { url: '/v1/%61uth/x', headers: { authorization: bearer() } })
+    assert.equal(encoded.statusCode, 200)
+    assert.equal(encoded.headers['x-auth-kid'], 'k-fwd')
+  })
+
+  it('a 200 has an empty body with Content-Length 0 (no chunked encoding) and Cache-Control no-store', async () => {
+    const s = await service(transport)
+    const res = await ask(s, transport, { url: '/v1/auth', headers: { authorization: bearer() } })
+    assert.equal(res.statusCode, 200)
+    assert.equal(res.headers['content-length'], '0')
+    assert.equal(res.headers['transfer-encoding'], undefined)
+    assert.equal(res.headers['cache-control'], 'no-store')
+  })
+})
+
+describe('forward auth over HTTP is answered on the server, before fastify', () => {
+  it('no fastify hook runs for /v1/auth (its request, reply and routing are skipped); other paths still go through fastify', async () => {
+    const config = serviceConfigFromEnv({ CBC_JWT_LOG_LEVEL: 'silent' })
+    const s = createService({ config, backend: memoryBackend(JSON.stringify(makeKeyset([key]))), logger: createLogger('silent') })
+    cleanups.push(() => s.close())
+    const seen: string[] = []
+    s.app.addHook('onRequest', (request, _reply, done) => {
+      seen.push(request.url)
+      done()
+    })
+    await s.app.listen({ port: 0, host: '127.0.0.1' })
+    await s.keyring.start()
+    assert.equal((await ask(s, 'http', { url: '/v1/auth/orders?x=1', headers: { authorization: bearer() } })).statusCode, 200)
+    assert.equal((await ask(s, 'http', { url: '/v1/auth' })).statusCode, 401)
+    assert.equal((await ask(s, 'http', { url: '/healthz' })).statusCode, 200)
+    assert.deepEqual(seen, ['/healthz'])
   })
 })
