@@ -1,0 +1,245 @@
+/**
+ * The gateway bench (issue 23): an API protected at the gateway, on this machine, the same
+ * upstream and the same ES256 tokens for every contender, loaded by wrk (one thread, its own
+ * process), contenders alternating within each round so load from elsewhere falls on all
+ * alike. Ratios are taken per round; the tables give their median and min–max.
+ *
+ * Contenders (every process single-threaded where it can be: nginx 1 worker, HAProxy 1 thread):
+ * - `nginx`: nginx proxying to the API with no authentication (the ceiling);
+ * - `nginx+cbc-jwt`: the nginx block of docs/forward-auth.md as documented, cbc-jwt's service
+ *   (the production defaults: token cache on) answering its auth subrequest;
+ * - `haproxy`: HAProxy 2.6's native `jwt_verify` (alg, signature, iss, aud, exp; no cache);
+ * - `cbc /v1/auth`, `cbc /v1/auth (cache off)`, `cbc /v1/whoami`: cbc-jwt asked directly (what
+ *   forward auth costs against the library's own route, and the cache on misses).
+ *
+ * Modes: warm = 1,000 distinct tokens repeating (clients holding their token); cold = 20,000
+ * distinct tokens in turn, twice the cache's size, so every one is a miss.
+ *
+ *   node --import tsx bench/gateway/run.ts      (needs nginx with headers-more, haproxy, wrk)
+ *
+ * Environment: BENCH_GATEWAY_SECONDS (per target per round, default 3), BENCH_GATEWAY_ROUNDS
+ * (default 5), BENCH_GATEWAY_MODES (default warm,cold), BENCH_GATEWAY_SAMPLES=1 (print every
+ * sample as it is taken).
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import crypto from 'node:crypto'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import { freePort } from '../../test/support/free-port.js'
+import { makeKey, makeKeyset, signToken } from '../../test/support/keys.js'
+import { startNginx, type RunningNginx } from '../../test/support/nginx.js'
+import { stopChild } from '../../test/support/stop-child.js'
+import { waitFor } from '../../test/support/wait.js'
+import { AUDIENCE, ISSUER, benchClaims } from '../fixtures.js'
+import { fmtOps, median, table } from '../measure.js'
+import { apiBlock, documentedNginxBlock, haproxyConfig, nginxAloneBlock } from './configs.js'
+import { cpuTicks, TICKS } from './cpu.js'
+
+const run = promisify(execFile)
+const HERE = path.dirname(fileURLToPath(import.meta.url))
+const LUA = path.join(HERE, 'tokens.lua')
+const PEER_SERVER = path.join(HERE, '../peers/server.ts')
+
+type Mode = 'warm' | 'cold'
+type Proc = 'api' | 'nginx' | 'haproxy' | 'cbc' | 'cbc-off'
+interface Target {
+  name: string
+  url: string
+  path: string
+  /** The processes whose CPU the request costs (the API and wrk's are left out of the sum). */
+  procs: Proc[]
+}
+interface Sample {
+  rps: number
+  /** µs of CPU per request, per process (all its threads, /proc). */
+  cpu: Partial<Record<Proc, number>>
+}
+
+export interface GatewayOptions {
+  seconds: number
+  rounds: number
+  connections: number
+  modes: Mode[]
+}
+
+export function gatewayOptionsFromEnv(): GatewayOptions {
+  return {
+    seconds: Number(process.env.BENCH_GATEWAY_SECONDS ?? 3),
+    rounds: Number(process.env.BENCH_GATEWAY_ROUNDS ?? 5),
+    connections: 32,
+    modes: (process.env.BENCH_GATEWAY_MODES ?? 'warm,cold').split(',') as Mode[],
+  }
+}
+
+async function startCbc(keysetFile: string, cache: boolean): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', PEER_SERVER, 'cbc-jwt', keysetFile, 'ES256', cache ? 'on' : 'off'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, NODE_ENV: 'production' },
+  })
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = ''
+    const onData = (d: Buffer) => {
+      out += d
+      const m = /LISTENING (\S+)/.exec(out)
+      if (m) {
+        child.stdout!.off('data', onData)
+        child.stdout!.resume() // drained unread: the 1 % sampled accept lines
+        resolve(m[1]!)
+      }
+    }
+    child.stdout!.on('data', onData)
+    child.once('exit', (code) => reject(new Error(`cbc-jwt exited with ${code}`)))
+  })
+  return { child, port: Number(new URL(url).port) }
+}
+
+async function startHaproxy(dir: string, config: string, port: number): Promise<ChildProcess> {
+  const file = path.join(dir, 'haproxy.cfg')
+  fs.writeFileSync(file, config)
+  const child = spawn('haproxy', ['-db', '-f', file], { stdio: ['ignore', 'inherit', 'inherit'] })
+  await waitFor(
+    async () => {
+      if (child.exitCode !== null) throw new Error(`haproxy exited with ${child.exitCode}`)
+      await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(2000) })
+      return true
+    },
+    { timeoutMs: 15_000, intervalMs: 100, what: 'haproxy to listen' },
+  )
+  return child
+}
+
+function tokensFile(dir: string, key: ReturnType<typeof makeKey>, count: number, name: string): string {
+  const now = Math.floor(Date.now() / 1000)
+  const lines = Array.from({ length: count }, (_, i) => signToken(key, { ...benchClaims(now), sub: `user-${i}`, client_id: `client-${i % 97}`, jti: `jti-${i}` }))
+  const file = path.join(dir, name)
+  fs.writeFileSync(file, `${lines.join('\n')}\n`)
+  return file
+}
+
+async function wrk(target: Target, seconds: number, connections: number, tokens: string, pids: Record<Proc, number>): Promise<Sample> {
+  const before = Object.fromEntries(target.procs.map((p) => [p, cpuTicks(pids[p])]))
+  const { stdout } = await run('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '-s', LUA, target.url, '--', tokens, target.path])
+  const requests = Number(/(\d+) requests in/.exec(stdout)?.[1] ?? NaN)
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? NaN)
+  const non2xx = /Non-2xx or 3xx responses:\s+(\d+)/.exec(stdout)
+  // A benchmark of 401s is worthless.
+  if (non2xx) throw new Error(`${target.name}: ${non2xx[1]} responses were not 2xx`)
+  if (!(rps > 0)) throw new Error(`cannot read wrk output:\n${stdout}`)
+  const cpu: Sample['cpu'] = {}
+  for (const p of target.procs) cpu[p] = (((cpuTicks(pids[p]) - before[p]!) / TICKS) * 1e6) / requests
+  return { rps, cpu }
+}
+
+export interface GatewayResult {
+  mode: Mode
+  targets: Target[]
+  samples: Map<string, Sample[]>
+}
+
+/** Every process started once; then, per mode, `rounds` rounds in a rotating order. */
+export async function gatewayBench(opts: GatewayOptions = gatewayOptionsFromEnv()): Promise<GatewayResult[]> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-jwt-gateway-bench-'))
+  const key = makeKey('ES256', 'bench-gateway')
+  const keysetFile = path.join(dir, 'keyset.json')
+  fs.writeFileSync(keysetFile, JSON.stringify(makeKeyset([key])))
+  const publicKeyPem = path.join(dir, 'public.pem')
+  fs.writeFileSync(publicKeyPem, crypto.createPublicKey({ key: key.jwk as crypto.JsonWebKey, format: 'jwk' }).export({ type: 'spki', format: 'pem' }))
+  const tokens: Record<Mode, string> = { warm: tokensFile(dir, key, 1000, 'warm.txt'), cold: tokensFile(dir, key, 20_000, 'cold.txt') }
+  const nginxes: RunningNginx[] = []
+  const children: ChildProcess[] = []
+  try {
+    const [apiPort, plainPort, gatewayPort, haproxyPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()])
+    const api = await startNginx(path.join(dir, 'api'), apiBlock(apiPort!), apiPort!, { workerConnections: 1024 })
+    nginxes.push(api)
+    const cbc = await startCbc(keysetFile, true)
+    children.push(cbc.child)
+    const cbcOff = await startCbc(keysetFile, false)
+    children.push(cbcOff.child)
+    const front = await startNginx(
+      path.join(dir, 'front'),
+      nginxAloneBlock({ nginx: plainPort!, api: apiPort! }) + documentedNginxBlock({ nginx: gatewayPort!, cbc: cbc.port, api: apiPort! }),
+      plainPort!,
+      { workerConnections: 1024 },
+    )
+    nginxes.push(front)
+    const haproxy = await startHaproxy(dir, haproxyConfig({ port: haproxyPort!, api: apiPort!, publicKeyPem, issuer: ISSUER, audience: AUDIENCE }), haproxyPort!)
+    children.push(haproxy)
+    const pids: Record<Proc, number> = { api: api.process.pid!, nginx: front.process.pid!, haproxy: haproxy.pid!, cbc: cbc.child.pid!, 'cbc-off': cbcOff.child.pid! }
+    const at = (port: number) => `http://127.0.0.1:${port}`
+    // Order: the three gateways side by side, then cbc-jwt's own routes side by side.
+    const targets: Target[] = [
+      { name: 'nginx', url: at(plainPort!), path: '/orders', procs: ['nginx', 'api'] },
+      { name: 'nginx+cbc-jwt', url: at(gatewayPort!), path: '/orders', procs: ['nginx', 'cbc', 'api'] },
+      { name: 'haproxy', url: at(haproxyPort!), path: '/orders', procs: ['haproxy', 'api'] },
+      { name: 'cbc /v1/auth', url: at(cbc.port), path: '/v1/auth', procs: ['cbc'] },
+      { name: 'cbc /v1/auth (cache off)', url: at(cbcOff.port), path: '/v1/auth', procs: ['cbc-off'] },
+      { name: 'cbc /v1/whoami', url: at(cbc.port), path: '/v1/whoami', procs: ['cbc'] },
+    ]
+    const results: GatewayResult[] = []
+    for (const mode of opts.modes) {
+      for (const t of targets) await wrk(t, 1, opts.connections, tokens[mode], pids) // warm-up: JIT, pools, caches
+      const samples = new Map<string, Sample[]>(targets.map((t) => [t.name, []]))
+      for (let round = 0; round < opts.rounds; round++) {
+        for (let i = 0; i < targets.length; i++) {
+          const t = targets[(i + round * 2) % targets.length]!
+          const s = await wrk(t, opts.seconds, opts.connections, tokens[mode], pids)
+          samples.get(t.name)!.push(s)
+          if (process.env.BENCH_GATEWAY_SAMPLES) {
+            const cpu = Object.entries(s.cpu).map(([p, us]) => `${p} ${us.toFixed(1)}`).join(', ')
+            console.log(`${mode} round ${round} ${t.name}: ${Math.round(s.rps)} req/s; µs CPU/request: ${cpu}`)
+          }
+        }
+      }
+      results.push({ mode, targets, samples })
+    }
+    printGateway(results, opts)
+    return results
+  } finally {
+    for (const child of children) await stopChild(child, new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : child.once('exit', () => resolve()))))
+    for (const n of nginxes) await n.stop()
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/** Per-round ratio of two targets' req/s: median and min–max. */
+export function gatewayRatio(r: GatewayResult, a: string, b: string) {
+  const xs = r.samples.get(a)!.map((s, i) => s.rps / r.samples.get(b)![i]!.rps)
+  return { median: median(xs), min: Math.min(...xs), max: Math.max(...xs) }
+}
+
+const fmtR = (x: ReturnType<typeof gatewayRatio>) => `${x.median.toFixed(2)}× (${x.min.toFixed(2)}–${x.max.toFixed(2)})`
+
+function printGateway(results: GatewayResult[], opts: GatewayOptions) {
+  console.log(
+    `\nGateway bench, ES256 (wrk -t1 -c${opts.connections}, ${opts.rounds} rotating rounds × ${opts.seconds} s per target; req/s median of rounds; ratios: median (min–max) of per-round ratios; load average at the end ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}):`,
+  )
+  const rows = results.map((r) => [
+    r.mode,
+    ...r.targets.map((t) => fmtOps(median(r.samples.get(t.name)!.map((s) => s.rps)))),
+    fmtR(gatewayRatio(r, 'nginx+cbc-jwt', 'haproxy')),
+    fmtR(gatewayRatio(r, 'nginx+cbc-jwt', 'nginx')),
+    fmtR(gatewayRatio(r, 'cbc /v1/auth', 'cbc /v1/whoami')),
+    fmtR(gatewayRatio(r, 'cbc /v1/auth', 'cbc /v1/auth (cache off)')),
+  ])
+  const names = results[0]?.targets.map((t) => `${t.name} req/s`) ?? []
+  console.log(table(['tokens', ...names, 'nginx+cbc / haproxy', 'nginx+cbc / nginx', 'auth / whoami', 'auth cache on / off'], rows))
+  console.log('\nCPU per request (µs, median of rounds; every thread of the process, /proc):')
+  const cpuRows = results.flatMap((r) =>
+    r.targets.map((t) => {
+      const per = t.procs.map((p) => `${p} ${median(r.samples.get(t.name)!.map((s) => s.cpu[p]!)).toFixed(0)}`)
+      const sum = median(r.samples.get(t.name)!.map((s) => t.procs.filter((p) => p !== 'api').reduce((acc, p) => acc + s.cpu[p]!, 0)))
+      return [r.mode, t.name, per.join(', '), `${sum.toFixed(0)}`]
+    }),
+  )
+  console.log(table(['tokens', 'target', 'per process', 'gateway total (API left out)'], cpuRows))
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  gatewayBench().catch((err: unknown) => {
+    console.error(err)
+    process.exitCode = 1
+  })
+}
