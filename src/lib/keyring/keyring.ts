@@ -125,6 +125,7 @@ export function createKeyring(options: KeyringOptions): Keyring {
         staged: kidsWith('staged'),
         verify_only: kidsWith('verify-only'),
         revoked_before: doc.revoked_before ?? null,
+        revocation_rules: loaded.revocations.size,
       },
       'keyset loaded',
     )

@@ -9,6 +9,40 @@ export interface KeysetDocument {
   /** RFC 3339; tokens whose `iat` is earlier are rejected with reason `revoked`. */
   revoked_before?: string
   keys: KeyEntry[]
+  /** Narrower revocations: one client, one subject, one token (at most `MAX_REVOCATION_RULES`). */
+  revocations?: RevocationRule[]
+}
+
+/**
+ * One revocation rule. Each names exactly one thing and carries its own time:
+ * - `client_id` + `issued_before`: that client's tokens (`client_id`, else `azp`) whose `iat`
+ *   is earlier;
+ * - `sub` + `issued_before`: that subject's tokens whose `iat` is earlier;
+ * - `jti` + `expires_at`: that one token; `expires_at` is when no token with that id can still
+ *   be valid, after which the rule is dropped by the next write.
+ * `created_at` is when the rule was made (for the audit trail and `revoke --list`).
+ */
+export type RevocationRule =
+  | { client_id: string; issued_before: string; created_at: string }
+  | { sub: string; issued_before: string; created_at: string }
+  | { jti: string; expires_at: string; created_at: string }
+
+/** What a rule names: `client_id`, `sub` or `jti`. */
+export type RevocationKind = 'client_id' | 'sub' | 'jti'
+
+export const REVOCATION_KINDS = ['client_id', 'sub', 'jti'] as const satisfies readonly RevocationKind[]
+
+/** The most rules a keyset holds: past it a write is refused (revoke a client or subject instead). */
+export const MAX_REVOCATION_RULES = 10_000
+
+/** The longest client id, subject or token id a rule can name (the service logs no longer one). */
+export const MAX_REVOCATION_VALUE_CHARS = 256
+
+/** What a rule names and the value it names. */
+export function ruleTarget(rule: RevocationRule): { kind: RevocationKind; value: string } {
+  if ('client_id' in rule) return { kind: 'client_id', value: rule.client_id }
+  if ('sub' in rule) return { kind: 'sub', value: rule.sub }
+  return { kind: 'jti', value: rule.jti }
 }
 
 export interface KeyEntry {
@@ -33,5 +67,8 @@ export function keyStatus(doc: Pick<KeysetDocument, 'current'>, entry: Pick<KeyE
   return entry.not_after === undefined ? 'staged' : 'verify-only'
 }
 
-/** The largest keyset document accepted, checked before parsing. */
-export const MAX_KEYSET_BYTES = 1024 * 1024
+/**
+ * The largest keyset document accepted, checked before parsing: room for the keys and
+ * `MAX_REVOCATION_RULES` rules naming values of the longest length (about 3.4 MB).
+ */
+export const MAX_KEYSET_BYTES = 4 * 1024 * 1024

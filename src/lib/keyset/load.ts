@@ -4,6 +4,8 @@ import { ALG_SPECS, PRIVATE_JWK_MEMBERS, hasSigningMaterial, type Alg, type AlgS
 import { keyPolicyProblem } from './key-policy.js'
 import { MAX_KEYSET_BYTES, keyStatus, type KeyEntry, type KeyStatus, type KeysetDocument } from './document.js'
 import { schemaProblems } from './schema.js'
+import { revocationMeaningProblems } from './revocation-rules.js'
+import { buildRevocationMatcher, type RevocationMatcher } from '../verifier/revocations.js'
 
 /** A key ready for the hot path: imported once per load, never per request. */
 export interface LoadedKey {
@@ -29,6 +31,8 @@ export interface LoadedKeyset {
   readonly current: LoadedKey
   /** Seconds since the epoch (exact, may be fractional); tokens with an earlier `iat` are revoked. */
   readonly revokedBefore: number | undefined
+  /** The `revocations` rules, indexed once per load for the request path. */
+  readonly revocations: RevocationMatcher
 }
 
 /** Parses keyset text, size-checked first. Throws `KeysetInvalidError` (reason `invalid_json`). */
@@ -87,7 +91,7 @@ function* loadSteps(data: unknown, now: number, previous: LoadedKeyset | undefin
   const doc = data as unknown as KeysetDocument // sound where `sound(path)` says so
   const sound = (path: string) => !problems.some((p) => p.path === path || p.path.startsWith(`${path}.`) || p.path.startsWith(`${path}[`))
   const schemaOk = problems.length === 0
-  problems.push(...unreadableDates(doc, sound))
+  problems.push(...unreadableDates(doc, sound), ...revocationMeaningProblems(doc, sound))
   const keys = new Map<string, LoadedKey>()
   const firstIndex = new Map<string, number>()
   for (const [i, entry] of doc.keys.entries()) {
@@ -123,6 +127,7 @@ function* loadSteps(data: unknown, now: number, previous: LoadedKeyset | undefin
     keys,
     current,
     revokedBefore: doc.revoked_before === undefined ? undefined : Date.parse(doc.revoked_before) / 1000,
+    revocations: buildRevocationMatcher(doc.revocations),
   }
 }
 

@@ -2,6 +2,7 @@ import fs from 'node:fs'
 import { createRequire } from 'node:module'
 import type { ErrorObject } from 'ajv'
 import type { KeysetProblem } from '../errors.js'
+import { ruleShapeProblems, tooManyRulesMessage } from './revocation-rules.js'
 
 /** The JSON Schema shipped with the package (`schema/keyset.schema.json`). */
 export const KEYSET_SCHEMA_URL = new URL('../../../schema/keyset.schema.json', import.meta.url)
@@ -28,7 +29,23 @@ function validator() {
 export function schemaProblems(data: unknown): KeysetProblem[] {
   const validate = validator()
   if (validate(data)) return []
-  return (validate.errors ?? []).map(toProblem)
+  const problems: KeysetProblem[] = []
+  // A rule is one of three shapes: the validator's account of a failed `oneOf` is every
+  // branch's complaint, so each faulty rule is described once, in its own words.
+  const faultyRules = new Set<number>()
+  for (const e of validate.errors ?? []) {
+    const rule = /^\/revocations\/(\d+)(?:\/|$)/.exec(e.instancePath)
+    if (rule) faultyRules.add(Number(rule[1]))
+    else if (e.instancePath === '/revocations' && e.keyword === 'maxItems') {
+      problems.push({ path: 'revocations', message: tooManyRulesMessage((data as { revocations: unknown[] }).revocations.length) })
+    } else problems.push(toProblem(e))
+  }
+  const rules = (data as { revocations?: unknown[] } | null)?.revocations
+  for (const i of faultyRules) {
+    const described = ruleShapeProblems(rules?.[i], `revocations[${i}]`)
+    problems.push(...(described.length > 0 ? described : [{ path: `revocations[${i}]`, message: 'is not a valid rule' }]))
+  }
+  return problems
 }
 
 /** `/keys/2/jwk/crv` → `keys[2].jwk.crv` */

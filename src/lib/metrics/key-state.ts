@@ -1,5 +1,6 @@
 import { Gauge, type Registry } from 'prom-client'
 import type { Keyring } from '../keyring/keyring.js'
+import type { RevocationRule } from '../keyset/document.js'
 import { METRIC_NAMES } from './names.js'
 
 export interface KeyStateMetricsOptions {
@@ -38,4 +39,27 @@ export function registerKeyStateMetrics({ keyring, registry, now }: KeyStateMetr
       this.set(keyring.keyset()?.revokedBefore ?? 0)
     },
   })
+  new Gauge({
+    name: METRIC_NAMES.revocationRules,
+    help: 'Revocation rules (by client, subject or token id) of the keyset in force; 0 when none.',
+    registers: [registry],
+    collect() {
+      this.set(keyring.keyset()?.revocations.size ?? 0)
+    },
+  })
+  new Gauge({
+    name: METRIC_NAMES.revocationsNewest,
+    help: 'created_at of the newest revocation rule in force, in Unix seconds; 0 when none: a replica below the time of a revoke lacks its rule.',
+    registers: [registry],
+    collect() {
+      this.set(newestRule(keyring.keyset()?.document.revocations))
+    },
+  })
+}
+
+/** Read at scrape time (a scan of the rules, not on the request path). */
+function newestRule(rules: readonly RevocationRule[] | undefined): number {
+  let newest = 0
+  for (const rule of rules ?? []) newest = Math.max(newest, Date.parse(rule.created_at) / 1000)
+  return newest
 }

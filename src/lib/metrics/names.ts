@@ -13,6 +13,10 @@ export const METRIC_NAMES = {
   keyInfo: 'cbc_jwt_key_info',
   /** `revoked_before` in force, Unix seconds; 0 when none (CONTRACT §9: revocation in force everywhere). */
   revokedBefore: 'cbc_jwt_revoked_before_timestamp_seconds',
+  /** Rules of the keyset's `revocations` in force (by client, subject or token id). */
+  revocationRules: 'cbc_jwt_revocation_rules',
+  /** The newest rule's `created_at` in force, Unix seconds; 0 when none: a replica below a revoke's time lacks its rule. */
+  revocationsNewest: 'cbc_jwt_revocations_newest_timestamp_seconds',
   /** Verified-token cache (CONTRACT §8): lookups answered from it. */
   tokenCacheHits: 'cbc_jwt_token_cache_hits_total',
   /** Lookups not answered from it (absent, or no longer valid and dropped). */

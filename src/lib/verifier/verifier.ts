@@ -72,7 +72,7 @@ const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/
  * Order of checks (each maps to exactly one reason): size → shape → header → `alg: none` →
  * `crit`, `b64`, `typ` → kid → key lookup (incl. `not_after`) → header alg equals the key's alg →
  * canonical signature encoding → signature → payload → `exp`/`iat` present, lifetime ≤ max →
- * `exp` → `nbf`/`iat` in the future → `revoked_before` → `iss` → `aud`. Nothing in a payload is
+ * `exp` → `nbf`/`iat` in the future → `revoked_before`, `revocations` → `iss` → `aud`. Nothing in a payload is
  * read before its signature has verified.
  *
  * This is one piece of the path, not the path: it neither re-reads the backend for an unknown
@@ -100,8 +100,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
   const cache = cacheEntries > 0 ? createTokenCache({ maxEntries: cacheEntries, maxBytes: options.tokenCacheMaxBytes }) : undefined
 
   /**
-   * The checks after the signature that can change while a token is cached: time and the
-   * keyset's `revoked_before`. The caller has checked the key (loaded, same material, before
+   * The checks after the signature that can change while a token is cached: time, the
+   * keyset's `revoked_before` and its `revocations` rules. The caller has checked the key (loaded, same material, before
    * `not_after`).
    */
   const timeProblem = (claims: JwtClaims, nowMs: number, keyset: LoadedKeyset): AuthFailureReason | undefined => {
@@ -111,6 +111,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
     if ((nbf !== undefined && nowSeconds + leeway < (nbf as number)) || iat > nowSeconds + leeway) return 'not_yet_valid'
     // No leeway here: "issued before the spike" must mean exactly that.
     if (keyset.revokedBefore !== undefined && iat < keyset.revokedBefore) return 'revoked'
+    // The keyset's rules by client, subject and token id: a few Map lookups, built at load.
+    if (keyset.revocations.isRevoked(claims)) return 'revoked'
     return undefined
   }
 

@@ -86,8 +86,9 @@ export function keyPool(): KeyPool {
 /** Loads a keyset made of `keys` (first is current unless `extra.current` says otherwise). */
 export function keysetOf(
   keys: Array<TestKey | { key: TestKey; opts: KeyEntryOptions }>,
-  extra: { current?: string; revoked_before?: string } = {},
+  extra: { current?: string; revoked_before?: string; revocations?: unknown[] } = {},
   now: number = NOW,
 ): LoadedKeyset {
-  return loadKeyset(makeKeyset(keys, extra), now)
+  const { revocations, ...rest } = extra
+  return loadKeyset({ ...makeKeyset(keys, rest), ...(revocations ? { revocations } : {}) }, now)
 }

@@ -9,7 +9,8 @@ import { LEEWAY, NOW } from './fixtures.js'
 /**
  * CONTRACT §8: "the cache never changes an answer". A cached verifier and an uncached one see
  * the same random history — tokens issued, requests (repeats included), rotations, key
- * removals, material changed under the same kid, `not_after` set, revocations, clock moves
+ * removals, material changed under the same kid, `not_after` set, revocations (`revoked_before`
+ * and rules by client, subject and token id, added and dropped), clock moves
  * (onto the exact boundaries too), reloads that reuse unchanged keys' imports — and must give
  * identical answers at every step.
  * Seeded: pinned when `CI` is set, random otherwise; the seed is printed so a failure replays.
@@ -38,6 +39,8 @@ type Op =
   | { t: 'remove'; kid: Kid }
   | { t: 'notAfter'; kid: Kid; offMs: number }
   | { t: 'revoke'; offS: number }
+  | { t: 'rule'; kind: number; pick: number; offS: number }
+  | { t: 'unrule'; pick: number }
   | { t: 'clock'; deltaMs: number }
   | { t: 'boundary'; pick: number; which: number; nudgeMs: number }
   | { t: 'reload' }
@@ -50,6 +53,8 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ t: fc.constant('remove' as const), kid: kidArb }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('notAfter' as const), kid: kidArb, offMs: fc.integer({ min: -2000, max: 30_000 }) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('revoke' as const), offS: fc.double({ min: -400, max: 10, noNaN: true }) }) },
+  { weight: 2, arbitrary: fc.record({ t: fc.constant('rule' as const), kind: fc.nat(2), pick: fc.nat(), offS: fc.double({ min: -400, max: 10, noNaN: true }) }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('unrule' as const), pick: fc.nat() }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('clock' as const), deltaMs: fc.integer({ min: -10_000, max: 60_000 }) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('boundary' as const), pick: fc.nat(), which: fc.nat(3), nudgeMs: fc.integer({ min: -1, max: 1 }) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('reload' as const) }) },
@@ -65,10 +70,15 @@ interface Issued {
   exp: number
   nbf: number | undefined
   iat: number
+  jti: string
 }
 
+/** The few clients and subjects tokens are issued to, so that a rule hits several tokens. */
+const CLIENTS = ['c-1', 'c-2', 'c-3']
+const SUBJECTS = ['u-1', 'u-2']
+
 /** Plays one history against a cached and an uncached verifier; throws on the first difference. */
-async function play(ops: Op[], config: (typeof CONFIGS)[number], cacheEntries: number): Promise<{ accepted: number; hits: number }> {
+async function play(ops: Op[], config: (typeof CONFIGS)[number], cacheEntries: number): Promise<{ accepted: number; hits: number; revokedByRule: number }> {
   let now = NOW
   const base = { ...config, clockToleranceSeconds: LEEWAY, maxTokenBytes: 8192, now: () => now }
   const cached: Verifier = createVerifier({ ...base, tokenCacheEntries: cacheEntries })
@@ -76,15 +86,21 @@ async function play(ops: Op[], config: (typeof CONFIGS)[number], cacheEntries: n
   const keys = new Map<Kid, KeyState>(KIDS.map((kid) => [kid, { m: 0 }]))
   let current: Kid = 'k-a'
   let revokedBefore: number | undefined
+  // One rule per client, subject or token id (as validation requires), in insertion order.
+  const rules = new Map<string, Record<string, string>>()
   let keyset: LoadedKeyset | undefined
   const issued: Issued[] = []
   let accepted = 0
+  // Acceptances the cached verifier held that a rule then ended: the case this property guards.
+  const acceptedTokens = new Set<string>()
+  let revokedByRule = 0
 
   const reload = () => {
     const doc = {
       version: 1,
       current,
       ...(revokedBefore !== undefined ? { revoked_before: new Date(revokedBefore * 1000).toISOString() } : {}),
+      ...(rules.size > 0 ? { revocations: [...rules.values()] } : {}),
       keys: [...keys].map(([kid, s]) => ({
         kid,
         alg: material(kid, s.m).alg,
@@ -108,21 +124,25 @@ async function play(ops: Op[], config: (typeof CONFIGS)[number], cacheEntries: n
       case 'issue': {
         const iat = Math.floor(now / 1000) + op.iatOff
         const nbf = op.nbfOff === null ? undefined : iat + op.nbfOff
-        const claims = { iss: issFor(config, op.iss), aud: audFor(config, op.aud), sub: `u${step}`, iat, exp: iat + op.ttl, ...(nbf !== undefined ? { nbf } : {}) }
+        const party = { sub: SUBJECTS[step % 2], [step % 4 === 3 ? 'azp' : 'client_id']: CLIENTS[step % 3], jti: `j${step}` }
+        const claims = { iss: issFor(config, op.iss), aud: audFor(config, op.aud), ...party, iat, exp: iat + op.ttl, ...(nbf !== undefined ? { nbf } : {}) }
         // Mostly the material the keyset holds now (a token that verifies), sometimes another.
         const kid = op.kid ?? current // mostly the signing key, as a real issuer does
         const m = op.m ?? keys.get(kid)?.m ?? 0
-        issued.push({ token: signToken(material(kid, m), claims), exp: iat + op.ttl, nbf, iat })
+        issued.push({ token: signToken(material(kid, m), claims), exp: iat + op.ttl, nbf, iat, jti: `j${step}` })
         break
       }
       case 'request': {
         if (issued.length === 0) break
         // Half the requests repeat one of the last three tokens: repeats are what a cache serves.
-        const { token } = issued[op.recent ? Math.max(0, issued.length - 1 - (op.pick % 3)) : op.pick % issued.length]!
+        const { token, iat } = issued[op.recent ? Math.max(0, issued.length - 1 - (op.pick % 3)) : op.pick % issued.length]!
         const expected = await plain.verify(token, keyset)
         const actual = await cached.verify(token, keyset)
         assert.deepEqual(actual, expected, `step ${step}: cached answer differs at now=${now}`)
-        if (expected.ok) accepted++
+        if (expected.ok) {
+          accepted++
+          acceptedTokens.add(token)
+        } else if (expected.reason === 'revoked' && acceptedTokens.has(token) && !(revokedBefore !== undefined && iat < revokedBefore)) revokedByRule++
         break
       }
       case 'rotate':
@@ -147,6 +167,26 @@ async function play(ops: Op[], config: (typeof CONFIGS)[number], cacheEntries: n
         revokedBefore = now / 1000 + op.offS
         reload()
         break
+      case 'rule': {
+        // Issued before a time near now (the edges included), or one issued token by its jti.
+        const at = new Date(Math.round((now / 1000 + op.offS) * 1000)).toISOString()
+        const created_at = new Date(now).toISOString()
+        if (op.kind === 0) rules.set(`c ${CLIENTS[op.pick % 3]}`, { client_id: CLIENTS[op.pick % 3]!, issued_before: at, created_at })
+        else if (op.kind === 1) rules.set(`s ${SUBJECTS[op.pick % 2]}`, { sub: SUBJECTS[op.pick % 2]!, issued_before: at, created_at })
+        else if (issued.length > 0) {
+          const jti = issued[op.pick % issued.length]!.jti
+          rules.set(`j ${jti}`, { jti, expires_at: new Date(now + 3600_000).toISOString(), created_at })
+        }
+        reload()
+        break
+      }
+      case 'unrule': {
+        // A rule dropped (a write pruned it, or an operator removed it).
+        const names = [...rules.keys()]
+        if (names.length > 0) rules.delete(names[op.pick % names.length]!)
+        reload()
+        break
+      }
       case 'clock':
         now = Math.max(0, now + op.deltaMs)
         break
@@ -164,7 +204,7 @@ async function play(ops: Op[], config: (typeof CONFIGS)[number], cacheEntries: n
         break
     }
   }
-  return { accepted, hits: cached.tokenCache!.stats().hits }
+  return { accepted, hits: cached.tokenCache!.stats().hits, revokedByRule }
 }
 
 function seed(): number {
@@ -176,17 +216,19 @@ function seed(): number {
 
 describe('verified-token cache never changes an answer (CONTRACT §8)', () => {
   it('cached and uncached verifiers agree at every step of random histories', async () => {
-    const totals = { accepted: 0, hits: 0 }
+    const totals = { accepted: 0, hits: 0, revokedByRule: 0 }
     await fc.assert(
       fc.asyncProperty(fc.array(opArb, { minLength: 20, maxLength: 150, size: 'max' }), fc.constantFrom(...CONFIGS), fc.constantFrom(2, 10_000), async (ops, config, entries) => {
-        const { accepted, hits } = await play(ops, config, entries)
+        const { accepted, hits, revokedByRule } = await play(ops, config, entries)
         totals.accepted += accepted
         totals.hits += hits
+        totals.revokedByRule += revokedByRule
       }),
       { seed: seed(), numRuns: 200 },
     )
-    // Not vacuous: many answers were acceptances, and many of those came from the cache.
-    assert.ok(totals.accepted > 400 && totals.hits > 150, `too few acceptances or hits: ${JSON.stringify(totals)}`)
+    // Not vacuous: many answers were acceptances, many of those came from the cache, and rules
+    // ended acceptances the cache held.
+    assert.ok(totals.accepted > 400 && totals.hits > 150 && totals.revokedByRule > 20, `too few acceptances, hits or rule revocations: ${JSON.stringify(totals)}`)
   })
 
   it('the histories exercise the cache: hits happen and stale entries are dropped', async () => {

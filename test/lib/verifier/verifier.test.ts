@@ -85,6 +85,9 @@ const tokenWith = (overrides: Record<string, unknown>, header: Record<string, un
 const signedPayload = (payload: string) => forge({ header: { alg: 'ES256', kid: 'k-ES256' }, payload, alg: 'ES256', signingKey: es().signingKey })
 const REVOKED_BEFORE = NOW_S - 3600
 const revokedKeyset = () => keysetOf([es()], { revoked_before: new Date(REVOKED_BEFORE * 1000).toISOString() })
+const RULE_TIME = new Date(REVOKED_BEFORE * 1000).toISOString()
+/** One rule of each kind (client-1 is the fixtures' client, user-1 their subject). */
+const ruledKeyset = (rule: Record<string, string>) => keysetOf([es()], { revocations: [{ ...rule, created_at: RULE_TIME }] })
 
 function rows(): Row[] {
   const { byAlg } = keyPool()
@@ -157,6 +160,22 @@ function rows(): Row[] {
       keyset: revokedKeyset(),
       options: { clockToleranceSeconds: 7200 },
     },
+    { case: 'client rule, iat one second before it', expect: 'revoked', token: tokenWith({ iat: REVOKED_BEFORE - 1 }), keyset: ruledKeyset({ client_id: 'client-1', issued_before: RULE_TIME }) },
+    { case: 'client rule, iat exactly its time', expect: 'ok', token: tokenWith({ iat: REVOKED_BEFORE }), keyset: ruledKeyset({ client_id: 'client-1', issued_before: RULE_TIME }) },
+    { case: 'client rule for another client', expect: 'ok', token: tokenWith({ iat: REVOKED_BEFORE - 1 }), keyset: ruledKeyset({ client_id: 'client-2', issued_before: RULE_TIME }) },
+    { case: 'client rule matching azp', expect: 'revoked', token: tokenWith({ iat: REVOKED_BEFORE - 1, client_id: undefined, azp: 'client-1' }), keyset: ruledKeyset({ client_id: 'client-1', issued_before: RULE_TIME }) },
+    {
+      case: 'client rule with a large leeway (leeway not applied)',
+      expect: 'revoked',
+      token: tokenWith({ iat: REVOKED_BEFORE - 1 }),
+      keyset: ruledKeyset({ client_id: 'client-1', issued_before: RULE_TIME }),
+      options: { clockToleranceSeconds: 7200 },
+    },
+    { case: 'subject rule, iat before it', expect: 'revoked', token: tokenWith({ iat: REVOKED_BEFORE - 1 }), keyset: ruledKeyset({ sub: 'user-1', issued_before: RULE_TIME }) },
+    { case: 'subject rule, iat after it', expect: 'ok', token: tokenWith({ iat: REVOKED_BEFORE + 1 }), keyset: ruledKeyset({ sub: 'user-1', issued_before: RULE_TIME }) },
+    { case: 'jti rule naming the token', expect: 'revoked', token: tokenWith({ jti: 'tok-1' }), keyset: ruledKeyset({ jti: 'tok-1', expires_at: new Date(NOW + 86_400_000).toISOString() }) },
+    { case: 'jti rule naming another token', expect: 'ok', token: tokenWith({ jti: 'tok-2' }), keyset: ruledKeyset({ jti: 'tok-1', expires_at: new Date(NOW + 86_400_000).toISOString() }) },
+    { case: 'jti rule, expired token: expired comes first', expect: 'expired', token: tokenWith({ jti: 'tok-1', exp: NOW_S - 3600 }), keyset: ruledKeyset({ jti: 'tok-1', expires_at: new Date(NOW + 86_400_000).toISOString() }) },
   ]
 }
 
@@ -191,6 +210,11 @@ describe('createVerifier: what a rejection carries for the log', () => {
   it('a verified but expired token yields its kid and client id', async () => {
     const result = await verifier.verify(tokenWith({ exp: NOW_S - 3600 }), keyset)
     assert.deepEqual(result, { ok: false, reason: 'expired', kid: 'k-ES256', clientId: 'client-1' })
+  })
+
+  it('a token revoked by a rule yields its kid and client id (the log names who was cut off)', async () => {
+    const result = await verifier.verify(tokenWith({ iat: REVOKED_BEFORE - 1 }), ruledKeyset({ client_id: 'client-1', issued_before: RULE_TIME }))
+    assert.deepEqual(result, { ok: false, reason: 'revoked', kid: 'k-ES256', clientId: 'client-1' })
   })
 
   it('client id falls back to azp, then sub', async () => {
