@@ -178,7 +178,7 @@ export async function startVaultDouble(opts: VaultDoubleOptions = {}): Promise<V
         res.writeHead(200, { 'Content-Type': 'application/json' })
         const filler = 'x'.repeat(64 * 1024)
         res.write('{"warnings":["')
-        for (let i = 0; i < 40; i++) res.write(filler)
+        for (let i = 0; i < 130; i++) res.write(filler) // 8.1 MiB: past the backend's default body limit (8 MiB)
         res.end('"]}')
         return true
       }

@@ -4,6 +4,8 @@ import type { UpdateOutcome } from '../rotation/update-keyset.js'
 import { println, type CliContext } from './context.js'
 import type { KeysetSource } from './keyset-source.js'
 
+const MAX_RULE_LINES = 20
+
 /** The stream for human-readable reports: stderr when stdout carries the document. */
 export function reportStream(ctx: CliContext, source: Pick<KeysetSource, 'streamsDocument'>): Writable {
   return source.streamsDocument ? ctx.stderr : ctx.stdout
@@ -23,7 +25,18 @@ export function reportUpdate(ctx: CliContext, source: KeysetSource, outcome: Upd
     return
   }
   println(out, opts.dryRun ? `dry run, nothing written — ${opts.headline}:` : `${opts.headline}:`)
-  for (const change of outcome.changes) println(out, `  ${describeChange(change)}`)
+  // Rules can come by the thousand (revoke --jti - from a log): the first few of each kind,
+  // then a count; `revoke --list` prints them all.
+  const shown = { rule_added: 0, rule_removed: 0 }
+  for (const change of outcome.changes) {
+    if (change.kind === 'rule_added' || change.kind === 'rule_removed') {
+      if (++shown[change.kind] > MAX_RULE_LINES) continue
+    }
+    println(out, `  ${describeChange(change)}`)
+  }
+  for (const [kind, count] of Object.entries(shown)) {
+    if (count > MAX_RULE_LINES) println(out, `  … and ${count - MAX_RULE_LINES} more rule(s) ${kind === 'rule_added' ? 'revoked' : 'dropped'} (cbc-jwt revoke --list shows the rules in force)`)
+  }
   for (const note of outcome.notes) println(out, `  note: ${note}`)
   if (outcome.attempts > 1) println(out, `  note: ${source.backend.location} changed while this ran; the change was applied again to the new version`)
   if (outcome.written && !source.streamsDocument) println(out, `wrote ${source.backend.location}`)

@@ -2,6 +2,7 @@ import { maxTokenTtlSeconds, serviceConfigFromEnv, type ServiceConfig } from '..
 import { UsageError } from '../../lib/errors.js'
 import { formatDuration } from '../../lib/duration.js'
 import { ROTATION_POLICY, defaultGraceMs, propagationWindowMs } from '../rotation/policy.js'
+import type { RuleLifetime } from '../rotation/revocations.js'
 import { durationFlag } from './args.js'
 
 /**
@@ -33,6 +34,11 @@ export function maxTokenTtlMs(env: NodeJS.ProcessEnv, flag: string | undefined):
   const fromFlag = durationFlag('max-token-ttl', flag)
   if (fromFlag !== undefined) return positive('--max-token-ttl', fromFlag)
   return maxTokenTtlSeconds(env.CBC_JWT_MAX_TOKEN_TTL) * 1000
+}
+
+/** How long a revocation rule can still match a valid token: the max token TTL and the clock tolerance, as the service has them. */
+export function ruleLifetime(env: NodeJS.ProcessEnv, flags: { 'max-token-ttl'?: string | undefined }): RuleLifetime {
+  return { maxTokenTtlMs: maxTokenTtlMs(env, flags['max-token-ttl']), clockToleranceMs: serviceSettings(env).clockToleranceSeconds * 1000 }
 }
 
 /**

@@ -1,4 +1,8 @@
-import { keyStatus, type KeyStatus, type KeysetDocument } from '../../lib/keyset/document.js'
+import { keyStatus, type KeyStatus, type KeysetDocument, type RevocationRule } from '../../lib/keyset/document.js'
+import { diffRules } from './diff.js'
+
+/** The most rules of each list an audit line names (the counts are always exact). */
+export const MAX_AUDITED_RULES = 100
 
 /**
  * The audit record of one keyset change (CONTRACT §9): the runbook's "log the rotation time
@@ -18,6 +22,12 @@ export interface KeysetChangedEvent {
   removed: string[]
   /** The new `revoked_before` (null when removed); present only when it changed. */
   revoked_before?: string | null
+  /**
+   * The revocation rules added and removed (dropped once expired, or replaced), present only
+   * when some changed: the counts, and the rules themselves up to `MAX_AUDITED_RULES` of each
+   * (a `revoke --jti -` of thousands of ids stays a readable line; the keyset holds them all).
+   */
+  revocations?: { added_count: number; removed_count: number; added: RevocationRule[]; removed: RevocationRule[] }
   /** When the change was written, RFC 3339. */
   at: string
   actor: string
@@ -91,5 +101,14 @@ export function auditEvent(o: {
     keys,
   }
   if (before?.revoked_before !== after.revoked_before) event.revoked_before = after.revoked_before ?? null
+  const rules = diffRules(before?.revocations, after.revocations)
+  if (rules.added.length > 0 || rules.removed.length > 0) {
+    event.revocations = {
+      added_count: rules.added.length,
+      removed_count: rules.removed.length,
+      added: rules.added.slice(0, MAX_AUDITED_RULES),
+      removed: rules.removed.slice(0, MAX_AUDITED_RULES),
+    }
+  }
   return event
 }

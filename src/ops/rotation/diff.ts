@@ -1,4 +1,4 @@
-import { keyStatus, type KeyStatus, type KeysetDocument } from '../../lib/keyset/document.js'
+import { keyStatus, ruleTarget, type KeyStatus, type KeysetDocument, type RevocationRule } from '../../lib/keyset/document.js'
 
 /** One difference between two keysets, as `--dry-run` and every write report it. */
 export type KeysetChange =
@@ -11,8 +11,10 @@ export type KeysetChange =
       notAfter: { from: string | undefined; to: string | undefined }
     }
   | { kind: 'revoked_before'; from: string | undefined; to: string | undefined }
+  | { kind: 'rule_added'; rule: RevocationRule }
+  | { kind: 'rule_removed'; rule: RevocationRule }
 
-/** What changed from `before` to `after`, in a stable order: revocation, then keys as listed. */
+/** What changed from `before` to `after`, in a stable order: revocation, keys as listed, then rules. */
 export function diffKeysets(before: KeysetDocument, after: KeysetDocument): KeysetChange[] {
   const changes: KeysetChange[] = []
   if (before.revoked_before !== after.revoked_before) {
@@ -33,7 +35,28 @@ export function diffKeysets(before: KeysetDocument, after: KeysetDocument): Keys
     }
   }
   for (const k of before.keys) if (!now.has(k.kid)) changes.push({ kind: 'removed', kid: k.kid, status: keyStatus(before, k) })
+  const rules = diffRules(before.revocations, after.revocations)
+  for (const rule of rules.added) changes.push({ kind: 'rule_added', rule })
+  for (const rule of rules.removed) changes.push({ kind: 'rule_removed', rule })
   return changes
+}
+
+/**
+ * The rules in `after` that are not (the same) in `before`, and the reverse. A rule whose time
+ * moved is one removed and one added: the audit trail shows both times.
+ */
+export function diffRules(before: readonly RevocationRule[] = [], after: readonly RevocationRule[] = []): { added: RevocationRule[]; removed: RevocationRule[] } {
+  const text = (r: RevocationRule) => JSON.stringify(r)
+  const old = new Set(before.map(text))
+  const now = new Set(after.map(text))
+  return { added: after.filter((r) => !old.has(text(r))), removed: before.filter((r) => !now.has(text(r))) }
+}
+
+/** A rule in one line: `client_id acme-batch  issued before 2026-11-25T20:00:00Z`; the value printable or JSON-quoted. */
+export function describeRule(rule: RevocationRule): string {
+  const { kind, value } = ruleTarget(rule)
+  const shown = /^[\x21-\x7e]+$/.test(value) ? value : JSON.stringify(value)
+  return 'jti' in rule ? `${kind} ${shown}  until ${rule.expires_at}` : `${kind} ${shown}  issued before ${rule.issued_before}`
 }
 
 /** One line per change, e.g. `changed  k-20261118-77c1  current → verify-only, not_after 2026-11-26T21:16:00Z`. */
@@ -45,6 +68,10 @@ export function describeChange(c: KeysetChange): string {
       return `pruned   ${c.kid}  (was ${c.status})`
     case 'revoked_before':
       return `revoked_before  ${c.from ?? '(none)'} → ${c.to ?? '(none)'}`
+    case 'rule_added':
+      return `revoked  ${describeRule(c.rule)}`
+    case 'rule_removed':
+      return `dropped  ${describeRule(c.rule)}`
     case 'changed': {
       const parts: string[] = []
       if (c.status.from !== c.status.to) parts.push(`${c.status.from} → ${c.status.to}`)

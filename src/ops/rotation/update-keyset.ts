@@ -3,6 +3,7 @@ import { CasConflictError, KeysetInvalidError, RefusedError, formatProblem } fro
 import type { KeysetDocument } from '../../lib/keyset/document.js'
 import { loadKeyset, parseKeysetText, type LoadedKeyset } from '../../lib/keyset/load.js'
 import { diffKeysets, type KeysetChange } from './diff.js'
+import { DEFAULT_RULE_LIFETIME, pruneRevocations, type RuleLifetime } from './revocations.js'
 import type { RotationResult } from './types.js'
 
 /** A change to a keyset: gets the validated document, returns the next one. May be called twice. */
@@ -19,6 +20,11 @@ export interface UpdateOptions {
    * current key. The result is still validated in full.
    */
   acceptExpiredCurrent?: boolean
+  /**
+   * How long a revocation rule can still match a valid token: every write drops the rules
+   * past it. @default 24 h max token TTL, 30 s clock tolerance
+   */
+  ruleLifetime?: RuleLifetime
 }
 
 export interface UpdateOutcome {
@@ -36,9 +42,16 @@ export interface UpdateOutcome {
   attempts: number
 }
 
-/** The canonical text of a keyset document: two-space JSON and a final newline. */
+/**
+ * The canonical text of a keyset document: two-space JSON and a final newline, with one
+ * revocation rule per line (10 000 rules stay 10 000 lines, and a diff shows one rule a line).
+ */
 export function serializeKeyset(doc: KeysetDocument): string {
-  return `${JSON.stringify(doc, null, 2)}\n`
+  const { revocations, ...rest } = doc
+  const text = JSON.stringify(rest, null, 2)
+  if (revocations === undefined) return `${text}\n`
+  const rules = revocations.length === 0 ? '[]' : `[\n${revocations.map((rule) => `    ${JSON.stringify(rule)}`).join(',\n')}\n  ]`
+  return `${text.slice(0, -2)},\n  "revocations": ${rules}\n}\n`
 }
 
 /**
@@ -60,7 +73,11 @@ export async function updateKeyset(backend: KeysetBackend, mutate: KeysetMutatio
     const snapshot = await backend.read()
     const loaded = locate(backend.location, () => loadStored(snapshot.text, now(), opts.acceptExpiredCurrent === true))
     const before = loaded.document
-    const { doc: after, notes } = await mutate(structuredClone(before), loaded)
+    // Every write drops the rules no valid token can match any more, before the change is
+    // made: a list near its bound makes room first.
+    const working = structuredClone(before)
+    pruneRevocations(working, now(), opts.ruleLifetime ?? DEFAULT_RULE_LIFETIME)
+    const { doc: after, notes } = await mutate(working, loaded)
     const unchanged = JSON.stringify(after) === JSON.stringify(before)
     const text = unchanged ? snapshot.text : serializeKeyset(after)
     const outcome: UpdateOutcome = { before, beforeText: snapshot.text, after, text, changes: diffKeysets(before, after), notes, written: false, attempts: attempt }

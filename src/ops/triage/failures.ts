@@ -1,5 +1,6 @@
 import type { AuthFailureReason } from '../../lib/reasons.js'
 import type { RejectionRecord } from './log-line.js'
+import { SpikeHistogram } from './spike.js'
 
 /** One row of `cbc-jwt failures`: rejections of one client id for one reason. */
 export interface FailureGroup {
@@ -14,6 +15,8 @@ export interface FailureGroup {
   sources: Set<string>
   /** Remote addresses seen, at most `MAX_SOURCES` named. */
   remoteAddresses: Set<string>
+  /** Its rejections per minute: where this group's own spike began. */
+  spike: SpikeHistogram
 }
 
 export interface FailureTally {
@@ -50,12 +53,13 @@ export function createFailureTally(maxGroups: number) {
           o.lastSeen = max(o.lastSeen, r.time)
           return
         }
-        g = { clientId: r.clientId, verified: r.verified, reason: r.reason, count: 0, firstSeen: r.time, lastSeen: r.time, sources: new Set(), remoteAddresses: new Set() }
+        g = { clientId: r.clientId, verified: r.verified, reason: r.reason, count: 0, firstSeen: r.time, lastSeen: r.time, sources: new Set(), remoteAddresses: new Set(), spike: new SpikeHistogram() }
         groups.set(key, g)
       }
       g.count++
       g.firstSeen = Math.min(g.firstSeen, r.time)
       g.lastSeen = Math.max(g.lastSeen, r.time)
+      g.spike.add(r.time)
       if (r.source !== undefined && g.sources.size < MAX_SOURCES) g.sources.add(r.source)
       if (r.remoteAddress !== undefined && g.remoteAddresses.size < MAX_SOURCES) g.remoteAddresses.add(r.remoteAddress)
     },

@@ -114,7 +114,7 @@ describe('file backend: read', () => {
       [path.join(regular, 'keyset.json'), 'not_found', /ENOTDIR/],
       [asDir, 'not_a_file', /is a directory, not a regular file/],
       [loop, 'io_error', /ELOOP/],
-      [big, 'invalid_keyset', /the limit is 1048576/],
+      [big, 'invalid_keyset', new RegExp(`the limit is ${MAX_KEYSET_BYTES}$`)],
     ]
     for (const [file, reason, detail] of cases) {
       const err = await readError(backend(file).read())

@@ -75,7 +75,8 @@ describe('cbc-jwt failures', { concurrency: true }, () => {
       ],
     )
     for (const row of rows) {
-      assert.deepEqual(Object.keys(row), ['client_id', 'reason', 'count', 'first_seen', 'last_seen'])
+      assert.deepEqual(Object.keys(row), ['client_id', 'reason', 'count', 'first_seen', 'last_seen', 'spike_start'])
+      assert.equal(row.spike_start, row.first_seen, 'one burst each: the spike starts with it')
       const first = Date.parse(String(row.first_seen))
       const last = Date.parse(String(row.last_seen))
       assert.ok(first >= started - 60_000 && first <= last && last <= Date.now(), JSON.stringify(row))
@@ -85,18 +86,26 @@ describe('cbc-jwt failures', { concurrency: true }, () => {
     assert.doesNotMatch(r.stdout + r.stderr, /some other process|eyJhbGciOi/)
   })
 
-  it('reads stdin, prints a table with the replicas and the spike start for revoke --issued-before', async () => {
+  it('reads stdin, prints a table with the replicas, each group\'s spike start and the revoke commands', async () => {
     const input = `${prefixed(replicaA, 'cbc-jwt-a')}\n${fs.readFileSync(fileB, 'utf8')}`
     const r = await cbcJwt(['failures', '-'], { input })
     assert.equal(r.code, 0, r.stderr)
     const lines = r.stdout.split('\n')
-    assert.match(lines[0]!, /^COUNT +REASON +CLIENT_ID +FIRST_SEEN +LAST_SEEN +REPLICAS +REMOTE$/)
-    assert.match(lines[1]!, /^ +8 +expired +acme +\S+Z +\S+Z +2 +127\.0\.0\.1$/)
-    assert.match(r.stdout, /^ +2 +bad_signature +mallory \(unverified\) +\S+Z +\S+Z +1 +127\.0\.0\.1$/m)
-    const first = Math.min(...[replicaA, replicaB].flatMap((s) => s.logs().filter((l) => l.event === 'auth_rejected').map((l) => l.time as number)))
+    assert.match(lines[0]!, /^COUNT +REASON +CLIENT_ID +FIRST_SEEN +LAST_SEEN +SPIKE_START +REPLICAS +REMOTE$/)
+    assert.match(lines[1]!, /^ +8 +expired +acme +\S+Z +\S+Z +\S+Z +2 +127\.0\.0\.1$/)
+    assert.match(r.stdout, /^ +2 +bad_signature +mallory \(unverified\) +\S+Z +\S+Z +\S+Z +1 +127\.0\.0\.1$/m)
+    const rejections = [replicaA, replicaB].flatMap((s) => s.logs().filter((l) => l.event === 'auth_rejected'))
+    const first = Math.min(...rejections.map((l) => l.time as number))
     assert.match(r.stdout, new RegExp(`first rejection at ${new Date(first).toISOString()}`))
-    const revokeAt = new Date(first).toISOString().replace(/\.\d{3}Z$/, 'Z')
-    assert.match(r.stdout, new RegExp(`spike start for "cbc-jwt revoke --issued-before": ${revokeAt}`))
+    // Each client's command starts at its own group's first rejection, rounded up to the second.
+    const startOf = (client: string) => {
+      const ms = Math.min(...rejections.filter((l) => (l.client_id ?? l.client_id_unverified) === client).map((l) => l.time as number))
+      return new Date(Math.ceil(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z')
+    }
+    assert.match(r.stdout, new RegExp(`^spike start for "cbc-jwt revoke --issued-before" \\(every client's tokens; the busiest group's, expired acme\\): ${startOf('acme')}$`, 'm'))
+    assert.match(r.stdout, new RegExp(`^ {2}cbc-jwt revoke --client-id acme --issued-before ${startOf('acme')} {3}# 8 expired from `, 'm'))
+    assert.match(r.stdout, new RegExp(`^ {2}cbc-jwt revoke --client-id mallory --issued-before ${startOf('mallory')} {3}# 2 bad_signature from \\S+; the id is only claimed by tokens whose signature did not verify`, 'm'))
+    assert.match(r.stdout, new RegExp(`^ {2}cbc-jwt revoke --client-id beta --issued-before ${startOf('beta')} `, 'm'))
     // No FILE at all reads stdin too.
     const bare = await cbcJwt(['failures', '--json'], { input })
     assert.equal(JSON.parse(bare.stdout).length, 4)
@@ -132,12 +141,30 @@ describe('cbc-jwt failures', { concurrency: true }, () => {
     )
     const r = await cbcJwt(['failures', file])
     assert.equal(r.code, 0, r.stderr)
-    assert.match(r.stdout, /\n +2 +bad_signature +acme \(unverified\) +2026-11-25T20:00:01\.000Z +2026-11-25T20:00:02\.000Z +- +10\.0\.0\.7\n/)
+    assert.match(r.stdout, /\n +2 +bad_signature +acme \(unverified\) +2026-11-25T20:00:01\.000Z +2026-11-25T20:00:02\.000Z +2026-11-25T20:00:01\.000Z +- +10\.0\.0\.7\n/)
+    // The forged id with a control character gets no command, only a pointer to --json.
+    assert.match(r.stdout, /^ {2}\(client id "evil\\u001b\[2Jname" is not printable ASCII: take it from --json\) # 1 unknown_kid/m)
     assert.match(r.stdout, /unknown_kid +"evil\\u001b\[2Jname" \(unverified\)/)
     assert.doesNotMatch(r.stdout, /\u001b/)
     assert.match(r.stdout, /3 rejection\(s\), 0 other cbc-jwt line\(s\), 3 skipped/)
     const json = JSON.parse((await cbcJwt(['failures', '--json', file])).stdout)
-    assert.deepEqual(json[0], { client_id: 'acme', reason: 'bad_signature', count: 2, first_seen: '2026-11-25T20:00:01.000Z', last_seen: '2026-11-25T20:00:02.000Z' })
+    assert.deepEqual(json[0], { client_id: 'acme', reason: 'bad_signature', count: 2, first_seen: '2026-11-25T20:00:01.000Z', last_seen: '2026-11-25T20:00:02.000Z', spike_start: '2026-11-25T20:00:01.000Z' })
+  })
+
+  it('the spike start is per client and reason: a stray rejection eleven minutes earlier moves nothing', async () => {
+    const line = (ms: number, o: Record<string, unknown>) => JSON.stringify({ time: ms, service: 'cbc-jwt', event: 'auth_rejected', ...o })
+    const T = Date.parse('2026-11-25T20:00:00.400Z')
+    const lines = [
+      line(T - 11 * 60_000, { reason: 'expired', client_id: 'someone-else' }), // another client, another reason
+      line(T - 11 * 60_000, { reason: 'bad_signature', client_id_unverified: 'acme-batch' }), // the same group, a stray one
+      ...Array.from({ length: 30 }, (_, i) => line(T + i * 100, { reason: 'bad_signature', client_id_unverified: 'acme-batch' })),
+    ]
+    const r = await cbcJwt(['failures', '-'], { input: lines.join('\n') })
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stdout, /^ {2}cbc-jwt revoke --client-id acme-batch --issued-before 2026-11-25T20:00:01Z {3}# 30 bad_signature from 2026-11-25T20:00:00\.400Z/m)
+    assert.match(r.stdout, /^spike start for "cbc-jwt revoke --issued-before" \(every client's tokens; the busiest group's, bad_signature acme-batch \(unverified\)\): 2026-11-25T20:00:01Z$/m)
+    const none = await cbcJwt(['failures', '--offenders', '0', '-'], { input: lines.join('\n') })
+    assert.doesNotMatch(none.stdout, /cbc-jwt revoke --client-id/)
   })
 
   it('--max-groups caps memory against forged client ids and says what it did not group', async () => {

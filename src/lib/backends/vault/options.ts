@@ -1,4 +1,5 @@
 import { ConfigError } from '../../errors.js'
+import { MAX_KEYSET_BYTES } from '../../keyset/document.js'
 
 /** How the backend authenticates to Vault. */
 export type VaultAuthMethod = 'token' | 'kubernetes'
@@ -80,8 +81,9 @@ export interface VaultBackendOptions {
    */
   retryMaxDelayMs?: number
   /**
-   * Largest response body accepted, in bytes; a bigger one fails with `bad_response`.
-   * @default 1048576
+   * Largest response body accepted, in bytes; a bigger one fails with `bad_response`. Twice
+   * the largest keyset: the document travels JSON-escaped inside Vault's JSON.
+   * @default 8388608
    */
   maxResponseBytes?: number
 }
@@ -97,7 +99,7 @@ export const VAULT_DEFAULTS = {
   retries: 2,
   retryBaseMs: 100,
   retryMaxDelayMs: 2000,
-  maxResponseBytes: 1024 * 1024,
+  maxResponseBytes: 2 * MAX_KEYSET_BYTES,
 } as const
 
 const TRUE = new Set(['1', 't', 'T', 'TRUE', 'true', 'True'])

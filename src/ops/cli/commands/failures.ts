@@ -1,11 +1,12 @@
 import fs from 'node:fs'
 import type { Readable } from 'node:stream'
 import { CbcJwtError, UsageError } from '../../../lib/errors.js'
-import { toRfc3339 } from '../../../lib/keyset/generate.js'
 import { parseDuration } from '../../../lib/duration.js'
 import { AUTH_FAILURE_REASONS, type AuthFailureReason } from '../../../lib/reasons.js'
 import { createFailureTally, type FailureGroup, type FailureTally } from '../../triage/failures.js'
 import { classifyLine } from '../../triage/log-line.js'
+import { busiestOffenders, revokeCommand, revokeTime } from '../../triage/offenders.js'
+import { DEFAULT_SPIKE_GAP_MS } from '../../triage/spike.js'
 import { OVERLONG, readLines } from '../../triage/lines.js'
 import { parseCommandArgs } from '../args.js'
 import { println, type CliContext } from '../context.js'
@@ -20,10 +21,13 @@ const OPTIONS = {
   kid: { type: 'string' },
   top: { type: 'string' },
   'max-groups': { type: 'string' },
+  offenders: { type: 'string' },
+  'spike-gap': { type: 'string' },
 } as const
 
 const DEFAULT_TOP = 50
 const DEFAULT_MAX_GROUPS = 10_000
+const DEFAULT_OFFENDERS = 3
 
 /** What was read, beside the rejections themselves. */
 interface LineCounts {
@@ -39,14 +43,19 @@ interface LineCounts {
 
 export const failuresCommand: Command = {
   name: 'failures',
-  summary: "rejections by client id and reason from the service's logs: counts, first/last seen, spike start",
+  summary: "rejections by client id and reason from the service's logs: counts, first/last seen, spike start, the revoke command",
   help: `Usage: cbc-jwt failures [FILE... | -] [--since TIME|DUR] [--until TIME] [--reason R[,R]] [--kid KID] [--top N] [--json]
 
 Reads the service's JSON log lines — of one replica or many, e.g.
   kubectl -n cbc logs -l app.kubernetes.io/name=cbc-jwt --prefix --tail=-1 --since=30m | cbc-jwt failures
-— and prints the rejections (event "auth_rejected") by client id and reason, with counts and
-first/last seen, the highest count first, then the time of the first rejection: the spike's
-start, for "cbc-jwt revoke --issued-before" when stolen tokens are being replayed.
+— and prints the rejections (event "auth_rejected") by client id and reason, with counts,
+first/last seen and the group's own spike start, the highest count first. Then, for the
+busiest client ids, the exact command that cuts each one off when stolen tokens are being
+replayed: "cbc-jwt revoke --client-id ID --issued-before SPIKE_START".
+
+A group's spike is its busiest run of rejections with no silence longer than --spike-gap; its
+start is that run's first rejection, rounded up to the second. A rejection of another client
+or reason, or a stray one of the same group long before, never moves it back.
 
 The client id is the verified one (client_id), or, for a token whose signature did not verify
 (bad_signature, unknown_kid, unsupported_alg, malformed), the one it only claims
@@ -62,10 +71,12 @@ Options:
   --kid KID         only tokens naming this kid (who still presents tokens of a retired or
                     compromised key)
   --top N           print the N busiest groups (default ${DEFAULT_TOP}; 0 for all; --json: all)
+  --offenders N     print the revoke command for the N busiest client ids (default ${DEFAULT_OFFENDERS}; 0: none)
+  --spike-gap DUR   a silence this long ends a spike (default 5m)
   --max-groups N    hold at most N groups in memory (default ${DEFAULT_MAX_GROUPS}); rejections of
                     client ids seen after that are counted, not grouped, and the output says so
-  --json            print [{"client_id", "reason", "count", "first_seen", "last_seen"}] in the
-                    same order; the summary goes to stderr
+  --json            print [{"client_id", "reason", "count", "first_seen", "last_seen",
+                    "spike_start"}] in the same order; the summary goes to stderr
   -h, --help        this help
 
 Exit status: 0 read (whether or not there were rejections), 1 a file cannot be read, 2 bad usage.`,
@@ -80,6 +91,9 @@ Exit status: 0 read (whether or not there were rejections), 1 a file cannot be r
     const top = count('top', values.top, DEFAULT_TOP)
     const maxGroups = count('max-groups', values['max-groups'], DEFAULT_MAX_GROUPS)
     if (maxGroups === 0) throw new UsageError('--max-groups must be at least 1')
+    const offenders = count('offenders', values.offenders, DEFAULT_OFFENDERS)
+    const gapMs = values['spike-gap'] === undefined ? DEFAULT_SPIKE_GAP_MS : parseDuration(values['spike-gap'])
+    if (gapMs === undefined || gapMs <= 0) throw new UsageError(`--spike-gap: "${values['spike-gap']}" is not a duration (use e.g. 2m, 10m)`)
     const inputs = positionals.length === 0 ? ['-'] : positionals
     if (inputs.filter((f) => f === '-').length > 1) throw new UsageError('failures: "-" (stdin) given more than once')
     for (const file of inputs) {
@@ -125,22 +139,22 @@ Exit status: 0 read (whether or not there were rejections), 1 a file cannot be r
     }
     const result = tally.result()
     if (values.json) {
-      const rows = (values.top === undefined || top === 0 ? result.groups : result.groups.slice(0, top)).map(jsonRow)
+      const rows = (values.top === undefined || top === 0 ? result.groups : result.groups.slice(0, top)).map((g) => jsonRow(g, gapMs))
       println(ctx.stdout, JSON.stringify(rows, null, 2))
-      for (const line of summary(result, counts)) println(ctx.stderr, line)
+      for (const line of summary(result, counts, offenders, gapMs)) println(ctx.stderr, line)
     } else {
-      printTable(ctx, result, top)
-      for (const line of summary(result, counts)) println(ctx.stdout, line)
+      printTable(ctx, result, top, gapMs)
+      for (const line of summary(result, counts, offenders, gapMs)) println(ctx.stdout, line)
     }
     return 0
   },
 }
 
-function jsonRow(g: FailureGroup) {
-  return { client_id: g.clientId, reason: g.reason, count: g.count, first_seen: iso(g.firstSeen), last_seen: iso(g.lastSeen) }
+function jsonRow(g: FailureGroup, gapMs: number) {
+  return { client_id: g.clientId, reason: g.reason, count: g.count, first_seen: iso(g.firstSeen), last_seen: iso(g.lastSeen), spike_start: iso(g.spike.spike(gapMs)!.start) }
 }
 
-function printTable(ctx: CliContext, result: FailureTally, top: number): void {
+function printTable(ctx: CliContext, result: FailureTally, top: number, gapMs: number): void {
   if (result.groups.length === 0) return
   const shown = top === 0 ? result.groups : result.groups.slice(0, top)
   const rows = shown.map((g) => [
@@ -149,10 +163,11 @@ function printTable(ctx: CliContext, result: FailureTally, top: number): void {
     displayId(g),
     iso(g.firstSeen),
     iso(g.lastSeen),
+    iso(g.spike.spike(gapMs)!.start),
     g.sources.size === 0 ? '-' : String(g.sources.size),
     g.remoteAddresses.size === 0 ? '-' : [...g.remoteAddresses].slice(0, 3).map(printable).join(',') + (g.remoteAddresses.size > 3 ? ',…' : ''),
   ])
-  const header = ['COUNT', 'REASON', 'CLIENT_ID', 'FIRST_SEEN', 'LAST_SEEN', 'REPLICAS', 'REMOTE']
+  const header = ['COUNT', 'REASON', 'CLIENT_ID', 'FIRST_SEEN', 'LAST_SEEN', 'SPIKE_START', 'REPLICAS', 'REMOTE']
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
   const fmt = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd()
   println(ctx.stdout, fmt(header))
@@ -160,11 +175,11 @@ function printTable(ctx: CliContext, result: FailureTally, top: number): void {
   if (shown.length < result.groups.length) println(ctx.stdout, `… ${result.groups.length - shown.length} more group(s) (--top 0 shows all)`)
 }
 
-function summary(result: FailureTally, counts: LineCounts): string[] {
+function summary(result: FailureTally, counts: LineCounts, offenders: number, gapMs: number): string[] {
   const out: string[] = []
   if (result.firstSeen !== undefined) {
     out.push(`first rejection at ${iso(result.firstSeen)}, last at ${iso(result.lastSeen!)}: ${result.rejections} rejection(s) in ${result.groups.length} group(s)`)
-    out.push(`spike start for "cbc-jwt revoke --issued-before": ${toRfc3339(new Date(result.firstSeen))} (revoke only for stolen tokens; a leaked key needs "cbc-jwt rotate --compromised")`)
+    out.push(...offenderLines(result, offenders, gapMs))
   } else {
     out.push('no rejections')
   }
@@ -173,6 +188,31 @@ function summary(result: FailureTally, counts: LineCounts): string[] {
   }
   const filtered = counts.filtered > 0 ? `, ${counts.filtered} outside --since/--until/--reason/--kid` : ''
   out.push(`read ${counts.lines} line(s): ${counts.rejections} rejection(s)${filtered}, ${counts.service} other cbc-jwt line(s), ${counts.skipped} skipped (not cbc-jwt JSON lines)`)
+  return out
+}
+
+/**
+ * The cut-off commands for the busiest client ids, each from its own group's spike, and the
+ * global form for "we don't know who" from the busiest group's spike (never from the first
+ * rejection of the whole log, which may be an unrelated stray one).
+ */
+function offenderLines(result: FailureTally, offenders: number, gapMs: number): string[] {
+  const out: string[] = []
+  const busiest = result.groups[0]
+  const spike = busiest?.spike.spike(gapMs)
+  if (busiest && spike) {
+    out.push(`spike start for "cbc-jwt revoke --issued-before" (every client's tokens; the busiest group's, ${busiest.reason} ${displayId(busiest)}): ${revokeTime(spike.start)}`)
+  }
+  const list = busiestOffenders(result.groups, offenders, gapMs)
+  if (list.length === 0) return out
+  out.push('to cut off only the busiest client ids (their tokens issued before their own spike start):')
+  for (const o of list) {
+    const command = revokeCommand(o)
+    const why = `# ${o.spikeCount} ${o.reason} from ${iso(o.spikeStart)}`
+    const caution = o.verified ? '' : '; the id is only claimed by tokens whose signature did not verify (anyone can claim one): check it before cutting it off'
+    out.push(command ? `  ${command}   ${why}${caution}` : `  (client id ${printable(o.clientId)} is not printable ASCII: take it from --json) ${why}${caution}`)
+  }
+  out.push('  (revoke only for stolen tokens; a leaked key needs "cbc-jwt rotate --compromised")')
   return out
 }
 

@@ -1,64 +1,98 @@
 import { UsageError } from '../../../lib/errors.js'
+import { MAX_REVOCATION_VALUE_CHARS, type RevocationKind } from '../../../lib/keyset/document.js'
 import { toRfc3339 } from '../../../lib/keyset/generate.js'
 import { ROTATION_POLICY } from '../../rotation/policy.js'
 import { setRevokedBefore } from '../../rotation/revoke.js'
-import { updateKeyset } from '../../rotation/update-keyset.js'
-import { KEYSET_OPTIONS, parseCommandArgs } from '../args.js'
+import { revokeTargets } from '../../rotation/revocations.js'
+import { updateKeyset, type KeysetMutation } from '../../rotation/update-keyset.js'
+import { KEYSET_OPTIONS, parseCommandArgs, rejectFlags } from '../args.js'
 import type { CliContext } from '../context.js'
 import { AUDIT_HELP, AUDIT_OPTIONS, openAuditTrail } from '../audit.js'
 import { openKeysetSource } from '../keyset-source.js'
 import { reportUpdate } from '../report.js'
+import { ruleLifetime } from '../settings.js'
 import { parseTime } from '../time.js'
 import type { Command } from './command.js'
+import { listRevocations } from './revoke-list.js'
+import { readTokenIds } from './revoke-stdin.js'
 
 const OPTIONS = {
   ...KEYSET_OPTIONS,
   'issued-before': { type: 'string' },
+  'client-id': { type: 'string', multiple: true },
+  subject: { type: 'string', multiple: true },
+  jti: { type: 'string', multiple: true },
+  'expires-at': { type: 'string' },
+  'max-token-ttl': { type: 'string' },
+  list: { type: 'boolean' },
+  json: { type: 'boolean' },
   force: { type: 'boolean' },
   'dry-run': { type: 'boolean' },
   ...AUDIT_OPTIONS,
 } as const
 
+type Values = ReturnType<typeof parseCommandArgs<typeof OPTIONS>>['values']
+
+/** Which flag names which kind of rule. */
+const TARGET_FLAGS = { 'client-id': 'client_id', subject: 'sub', jti: 'jti' } as const satisfies Record<string, RevocationKind>
+
 export const revokeCommand: Command = {
   name: 'revoke',
-  summary: 'reject every token issued before a time (sets revoked_before)',
-  help: `Usage: cbc-jwt revoke --issued-before TIME|now [- | --keyset-file PATH | --backend file|vault|kubernetes] [options]
+  summary: 'reject tokens: all issued before a time, or one client\'s, one subject\'s, one token (--list shows the rules)',
+  help: `Usage: cbc-jwt revoke --issued-before TIME|now                    [KEYSET] [options]
+       cbc-jwt revoke --client-id ID --issued-before TIME|now       [KEYSET] [options]
+       cbc-jwt revoke --subject SUB --issued-before TIME|now        [KEYSET] [options]
+       cbc-jwt revoke --jti ID [--expires-at TIME]                  [KEYSET] [options]
+       cbc-jwt revoke --jti - < ids.txt                             [KEYSET] [options]
+       cbc-jwt revoke --list [--json]                               [KEYSET]
+KEYSET: - (stdin/stdout) | --keyset-file PATH | --backend file|vault|kubernetes
 
-Sets revoked_before: every token whose iat is earlier is rejected with reason "revoked",
-whatever key signed it (the runbook's "invalidate tokens issued before the spike").
+Every matching token is rejected with reason "revoked" on every replica that loads the keyset
+(cached acceptances included), whatever key signed it.
+
+  --issued-before alone   sets revoked_before: every token issued earlier, of every client
+                          (the runbook's "we don't know who")
+  --client-id ID          only that client's tokens (client_id claim, else azp) issued
+                          before --issued-before; repeat for several clients
+  --subject SUB           only that subject's (sub) tokens issued before --issued-before
+  --jti ID                that one token (jti claim); repeat, or "--jti -" to read ids from
+                          stdin, one a line (blank lines skipped)
+  --list                  print the rules in force (--json: as a JSON array), write nothing
+
+A rule is dropped by the next write once no token it matches can still be valid: a jti rule
+after its expires_at, a client or subject rule after issued_before + the max token TTL (plus
+the clock tolerance). At most 10000 rules: a command that would pass that exits 1.
 
 Options:
-  --issued-before T  RFC 3339 time (2026-11-25T20:00:00Z) or "now" (required)
-  --force            allow a time more than a minute in the future, or moving an existing
-                     revoked_before back (which makes revoked tokens valid again)
-  --dry-run          print what would change, write nothing
+  --issued-before T  RFC 3339 time (2026-11-25T20:00:00Z) or "now"
+  --expires-at T     with --jti: when the token expires (its exp); default now + the max
+                     token TTL (+ twice the clock tolerance), which outlasts any token alive now
+  --max-token-ttl D  longest token lifetime issued (env CBC_JWT_MAX_TOKEN_TTL, default 24h)
+  --force            allow a time more than a minute in the future, or moving a revocation
+                     back (which makes revoked tokens valid again)
+  --dry-run          print what would change (how many rules, which), write nothing
 ${AUDIT_HELP}
   -h, --help         this help
 
-Exit status: 0 done, 1 refused / invalid keyset / backend error, 2 bad usage (bad or future time).`,
+Exit status: 0 done, 1 refused / invalid keyset / backend error / too many rules, 2 bad usage
+(bad or future time, bad id).`,
 
   async run(ctx: CliContext, args: string[]): Promise<number> {
     const { values, positionals } = parseCommandArgs('revoke', args, OPTIONS, { max: 1, what: '- (stdin/stdout)' })
     if (positionals[0] !== undefined && positionals[0] !== '-') throw new UsageError(`revoke: unexpected argument "${positionals[0]}"`)
-    const raw = values['issued-before']
-    if (raw === undefined) throw new UsageError('revoke: --issued-before TIME|now is required')
-    const now = ctx.now()
-    const at = parseTime(raw, now)
-    if (at === undefined) throw new UsageError(`--issued-before: "${raw}" is not an RFC 3339 time (e.g. 2026-11-25T20:00:00Z) or "now"`)
-    if (at > now + ROTATION_POLICY.futureRevocationSlackMs && values.force !== true) {
-      throw new UsageError(
-        `--issued-before ${toRfc3339(new Date(at))} is in the future: every token issued until then, new ones included, would be rejected (use --force if you mean it)`,
-      )
+    if (values.list) {
+      rejectFlags(values, ['issued-before', 'client-id', 'subject', 'jti', 'expires-at', 'force', 'dry-run', 'actor', 'reason', 'audit-log'], '--list')
+      return listRevocations(ctx, openKeysetSource(ctx, values, positionals), { json: values.json === true })
     }
-    const audit = openAuditTrail(ctx, 'revoke', values)
+    rejectFlags(values, ['json'], 'revoke (without --list)')
+    const now = ctx.now()
+    const { mutation, headline, command } = await plan(ctx, values, positionals, now)
+    const audit = openAuditTrail(ctx, command, values)
     const source = openKeysetSource(ctx, values, positionals)
     try {
       const dryRun = values['dry-run'] === true
-      const outcome = await updateKeyset(source.backend, (doc) => setRevokedBefore(doc, { issuedBeforeMs: at, force: values.force === true }), {
-        now: ctx.now,
-        dryRun,
-      })
-      reportUpdate(ctx, source, outcome, { headline: `tokens issued before ${outcome.after.revoked_before} revoked`, dryRun })
+      const outcome = await updateKeyset(source.backend, mutation, { now: ctx.now, dryRun, ruleLifetime: ruleLifetime(ctx.env, values) })
+      reportUpdate(ctx, source, outcome, { headline: headline(outcome.after.revoked_before), dryRun })
       if (outcome.written) audit.record({ location: source.backend.location, before: outcome.before, after: outcome.after })
       return 0
     } finally {
@@ -66,4 +100,63 @@ Exit status: 0 done, 1 refused / invalid keyset / backend error, 2 bad usage (ba
       await source.backend.close()
     }
   },
+}
+
+/** Checks every flag before anything is read, and builds the change. */
+async function plan(ctx: CliContext, values: Values, positionals: string[], now: number) {
+  const given = (Object.keys(TARGET_FLAGS) as Array<keyof typeof TARGET_FLAGS>).filter((f) => values[f] !== undefined)
+  if (given.length > 1) throw new UsageError(`revoke: choose one of --${given.join(', --')} per command`)
+  const flag = given[0]
+  const force = values.force === true
+  if (flag === 'jti') {
+    rejectFlags(values, ['issued-before'], '--jti (a token id needs no time; --expires-at bounds the rule)')
+    const ids = values.jti!
+    let list = ids.filter((id) => id !== '-')
+    if (ids.includes('-')) {
+      if (positionals.includes('-') || values['keyset-file'] === '-') throw new UsageError('--jti - reads ids from stdin, so the keyset cannot come from stdin too (use --keyset-file PATH or --backend)')
+      list = [...list, ...(await readTokenIds(ctx.stdin))]
+    }
+    for (const id of list) checkValue('--jti', id)
+    if (list.length === 0) throw new UsageError('--jti -: no token ids on stdin')
+    const life = ruleLifetime(ctx.env, values)
+    let expiresAtMs = now + life.maxTokenTtlMs + 2 * life.clockToleranceMs + 1000
+    if (values['expires-at'] !== undefined) {
+      const at = parseTime(values['expires-at'], now, { allowNow: false })
+      if (at === undefined) throw new UsageError(`--expires-at: "${values['expires-at']}" is not an RFC 3339 time (e.g. 2026-11-26T20:00:00Z)`)
+      if (at <= now) throw new UsageError(`--expires-at ${toRfc3339(new Date(at))} is past: no token that expires then can still be valid`)
+      expiresAtMs = at
+    }
+    const mutation: KeysetMutation = (doc) => revokeTargets(doc, { kind: 'jti', values: list, expiresAtMs, nowMs: now, force })
+    return { mutation, headline: () => `${list.length === 1 ? 'token' : `${new Set(list).size} tokens`} revoked by jti`, command: 'revoke --jti' }
+  }
+  rejectFlags(values, ['expires-at'], flag === undefined ? 'revoke --issued-before' : `--${flag}`)
+  const raw = values['issued-before']
+  if (raw === undefined) {
+    throw new UsageError(flag === undefined ? 'revoke: --issued-before TIME|now is required (or --jti ID, or --list)' : `revoke: --${flag} needs --issued-before TIME|now`)
+  }
+  const at = parseTime(raw, now)
+  if (at === undefined) throw new UsageError(`--issued-before: "${raw}" is not an RFC 3339 time (e.g. 2026-11-25T20:00:00Z) or "now"`)
+  if (at > now + ROTATION_POLICY.futureRevocationSlackMs && !force) {
+    throw new UsageError(
+      `--issued-before ${toRfc3339(new Date(at))} is in the future: every token issued until then, new ones included, would be rejected (use --force if you mean it)`,
+    )
+  }
+  if (flag === undefined) {
+    const mutation: KeysetMutation = (doc) => setRevokedBefore(doc, { issuedBeforeMs: at, force })
+    return { mutation, headline: (revokedBefore: string | undefined) => `tokens issued before ${revokedBefore} revoked`, command: 'revoke' }
+  }
+  const kind = TARGET_FLAGS[flag]
+  const names = values[flag]!
+  for (const name of names) checkValue(`--${flag}`, name)
+  const mutation: KeysetMutation = (doc) => revokeTargets(doc, { kind, values: names, issuedBeforeMs: at, nowMs: now, force })
+  const who = flag === 'client-id' ? 'client' : 'subject'
+  const time = toRfc3339(new Date(at))
+  return { mutation, headline: () => `tokens of ${names.length === 1 ? `one ${who}` : `${new Set(names).size} ${who}s`} issued before ${time} revoked`, command: `revoke --${flag}` }
+}
+
+/** What a rule can name: 1–256 characters without control characters (as the keyset schema says). */
+function checkValue(flag: string, value: string): void {
+  if (value.length === 0 || value.length > MAX_REVOCATION_VALUE_CHARS || /[\u0000-\u001f\u007f]/.test(value)) {
+    throw new UsageError(`${flag}: an id must be 1–${MAX_REVOCATION_VALUE_CHARS} characters without control characters`)
+  }
 }

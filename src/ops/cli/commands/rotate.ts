@@ -11,7 +11,7 @@ import { AUDIT_HELP, AUDIT_OPTIONS, openAuditTrail } from '../audit.js'
 import { FLEET_HELP, FLEET_OPTIONS, fleetFromFlags } from '../fleet-flags.js'
 import { openKeysetSource } from '../keyset-source.js'
 import { reportUpdate } from '../report.js'
-import { graceMs, propagationMs } from '../settings.js'
+import { graceMs, propagationMs, ruleLifetime } from '../settings.js'
 import type { Command } from './command.js'
 
 const OPTIONS = {
@@ -93,7 +93,7 @@ Exit status: 0 done or nothing to do, 1 refused / invalid keyset / backend error
       const dryRun = values['dry-run'] === true
       // A one-step or emergency rotation also repairs a keyset whose current key has expired.
       const acceptExpiredCurrent = mode === undefined || mode === 'compromised'
-      const outcome = await updateKeyset(source.backend, mutation, { now: ctx.now, dryRun, acceptExpiredCurrent })
+      const outcome = await updateKeyset(source.backend, mutation, { now: ctx.now, dryRun, acceptExpiredCurrent, ruleLifetime: ruleLifetime(ctx.env, values) })
       reportUpdate(ctx, source, outcome, { headline: headline(outcome.after.current, outcome.before.current), dryRun })
       if (outcome.written) audit.record({ location: source.backend.location, before: outcome.before, after: outcome.after })
       return 0

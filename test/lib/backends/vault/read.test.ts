@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict'
 import { after, before, beforeEach, describe, it } from 'node:test'
 import { makeKey, makeKeyset } from '../../../support/keys.js'
+import { VAULT_DEFAULTS } from '../../../../src/lib/backends/vault/options.js'
+import { MAX_KEYSET_BYTES } from '../../../../src/lib/keyset/document.js'
 import { startVaultDouble, type VaultDouble, type VaultFaultKind } from '../../../support/vault-double.js'
 import { backendError, backendFor, captureLogger, kvRequests, LOCATION, SECRET_PATH } from './fixtures.js'
 
@@ -111,7 +113,8 @@ describe('vault backend read()', () => {
       it(`${fault} → ${reason} after ${requests} request(s)`, async (t) => {
         double.setSecret(SECRET_PATH, { 'jwt-keyset': '{}' })
         await double.setFault(fault)
-        const backend = backendFor(double)
+        // A 1 MiB limit: the huge body is refused once that much has come, under any load.
+        const backend = backendFor(double, fault === 'huge' ? { maxResponseBytes: 1024 * 1024 } : {})
         t.after(() => backend.close())
         const err = await backendError(backend.read())
         assert.equal(err.reason, reason)
@@ -172,9 +175,13 @@ describe('vault backend read()', () => {
       t.after(() => normal.close())
       assert.equal((await normal.read()).text.length, 500)
       await double.setFault('huge')
-      const streamed = await backendError(normal.read())
+      const capped = backendFor(double, { maxResponseBytes: 1024 * 1024 })
+      t.after(() => capped.close())
+      const streamed = await backendError(capped.read())
       assert.equal(streamed.reason, 'bad_response')
       assert.match(streamed.message, /body exceeds 1048576 bytes/)
+      // The default holds the largest keyset, JSON-escaped inside Vault's answer.
+      assert.equal(VAULT_DEFAULTS.maxResponseBytes, 2 * MAX_KEYSET_BYTES)
     })
   })
 

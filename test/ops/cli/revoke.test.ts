@@ -1,0 +1,190 @@
+import assert from 'node:assert/strict'
+import fs from 'node:fs'
+import { after, describe, it } from 'node:test'
+import { loadKeyset } from '../../../src/lib/keyset/load.js'
+import { createVerifier } from '../../../src/lib/verifier/verifier.js'
+import { serializeKeyset } from '../../../src/ops/rotation/update-keyset.js'
+import { signToken, type TestKey } from '../../support/keys.js'
+import { at, cbcJwt, keysetFixture, oneLine, readJson, tempDir } from './cli.js'
+
+const tmp = tempDir('revoke')
+after(tmp.cleanup)
+
+const T0 = '2026-11-25T00:00:00Z'
+const plus = (iso: string, ms: number) => new Date(Date.parse(iso) + ms).toISOString().replace('.000Z', 'Z')
+const MIN = 60_000
+const HOUR = 60 * MIN
+const NOW = plus(T0, HOUR)
+
+let n = 0
+const keysetFile = () => keysetFixture(tmp.file(`keyset-${n++}.json`), { at: T0 })
+const events = (stderr: string) => stderr.split('\n').filter((l) => l.startsWith('{"event":"keyset_changed"')).map((l) => JSON.parse(l))
+
+let jtis = 0
+/** A token of `client` for `sub`, issued at `iat` (RFC 3339), signed with the file's current key (no process spawned: the machine is shared). */
+function issue(file: string, iat: string, client: string, sub = 'user-1'): string {
+  const doc = readJson(file)
+  const entry = doc.keys.find((k: { kid: string }) => k.kid === doc.current)
+  const key: TestKey = { kid: entry.kid, alg: entry.alg, jwk: entry.jwk, signingKey: loadKeyset(doc).current.signingKey! }
+  const s = Date.parse(iat) / 1000
+  return signToken(key, { iss: 'cbc-omega2', aud: 'cbc-api', sub, client_id: client, iat: s, exp: s + 7200, jti: `jti-${jtis++}` })
+}
+
+/** What the verifier says of a token at `when` against the stored keyset: `ok` or the reason. */
+async function verdict(file: string, token: string, when = NOW): Promise<string> {
+  const verifier = createVerifier({ issuer: 'cbc-omega2', audience: 'cbc-api', clockToleranceSeconds: 30, maxTokenBytes: 8192, now: () => Date.parse(when) })
+  const result = await verifier.verify(token, loadKeyset(readJson(file), Date.parse(when)))
+  return result.ok ? 'ok' : result.reason
+}
+const claimsOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString())
+
+describe('cbc-jwt revoke --client-id / --subject / --jti', () => {
+  it('--client-id cuts off that client\'s tokens issued before the time, and no one else\'s', async () => {
+    const file = await keysetFile()
+    const early = plus(NOW, -10 * MIN)
+    const [victim, victimLater, other] = [issue(file, early, 'acme-batch'), issue(file, plus(NOW, 1000), 'acme-batch'), issue(file, early, 'billing')]
+    const r = await cbcJwt(['revoke', '--client-id', 'acme-batch', '--issued-before', 'now', '--keyset-file', file, '--reason', 'INC-9'], { env: at(NOW, { USER: 'dave' }) })
+    assert.equal(r.code, 0, r.stderr)
+    assert.deepEqual(readJson(file).revocations, [{ client_id: 'acme-batch', issued_before: NOW, created_at: NOW }])
+    assert.equal(readJson(file).revoked_before, undefined, 'the global revocation is untouched')
+    assert.match(r.stdout, new RegExp(`^tokens of one client issued before ${NOW} revoked:\\n {2}revoked {2}client_id acme-batch {2}issued before ${NOW}$`, 'm'))
+    const [event] = events(r.stderr)
+    assert.deepEqual([event.command, event.actor, event.reason, event.revocations], ['revoke --client-id', 'dave', 'INC-9', { added_count: 1, removed_count: 0, added: [{ client_id: 'acme-batch', issued_before: NOW, created_at: NOW }], removed: [] }])
+    const later = plus(NOW, 2000)
+    assert.deepEqual(await Promise.all([verdict(file, victim, later), verdict(file, victimLater, later), verdict(file, other, later)]), ['revoked', 'ok', 'ok'])
+  })
+
+  it('--subject cuts off one subject across clients; --jti one token, whatever its time', async () => {
+    const file = await keysetFile()
+    const early = plus(NOW, -10 * MIN)
+    const [alice, aliceOther, bob] = [issue(file, early, 'web', 'alice'), issue(file, early, 'mobile', 'alice'), issue(file, early, 'web', 'bob')]
+    assert.equal((await cbcJwt(['revoke', '--subject', 'alice', '--issued-before', 'now', '--keyset-file', file], { env: at(NOW) })).code, 0)
+    assert.deepEqual(await Promise.all([verdict(file, alice), verdict(file, aliceOther), verdict(file, bob)]), ['revoked', 'revoked', 'ok'])
+    const { jti, exp } = claimsOf(bob!)
+    const r = await cbcJwt(['revoke', '--jti', jti, '--expires-at', new Date(exp * 1000).toISOString(), '--keyset-file', file], { env: at(NOW) })
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal(await verdict(file, bob), 'revoked')
+    assert.deepEqual(readJson(file).revocations.at(-1), { jti, expires_at: new Date(exp * 1000).toISOString().replace('.000Z', 'Z'), created_at: NOW })
+  })
+
+  it('--jti - reads ids from stdin (a list from the logs); without --expires-at the rule outlasts any live token', async () => {
+    const file = await keysetFile()
+    const ids = ['tok-1', '  tok-2  ', '', 'tok-1', 'tok-3']
+    const many = Array.from({ length: 150 }, (_, i) => `bulk-${i}`)
+    const r = await cbcJwt(['revoke', '--jti', '-', '--keyset-file', file], { env: at(NOW, { CBC_JWT_MAX_TOKEN_TTL: '2h' }), input: `${[...ids, ...many].join('\n')}\n` })
+    assert.equal(r.code, 0, r.stderr)
+    const rules = readJson(file).revocations
+    assert.deepEqual(rules.slice(0, 3).map((x: { jti: string }) => x.jti), ['tok-1', 'tok-2', 'tok-3'])
+    assert.equal(rules.length, 153)
+    const { revocations } = events(r.stderr)[0]
+    assert.deepEqual([revocations.added_count, revocations.added.length, revocations.added[99].jti], [153, 100, 'bulk-96'], 'the audit line counts them all, names the first 100')
+    // now + 2h max TTL + 2 × 30 s tolerance + 1 s rounding
+    assert.equal(rules[0].expires_at, plus(NOW, 2 * HOUR + 61_000))
+    const bothStdin = await cbcJwt(['revoke', '--jti', '-', '-'], { env: at(NOW), input: 'tok-1\n' })
+    assert.equal(bothStdin.code, 2)
+    assert.match(oneLine(bothStdin.stderr), /the keyset cannot come from stdin too/)
+    const control = await cbcJwt(['revoke', '--jti', '-', '--keyset-file', file], { env: at(NOW), input: 'ok\nbad\u0007id\n' })
+    assert.equal(control.code, 2)
+    assert.equal(oneLine(control.stderr), 'cbc-jwt: --jti -: line 2 is not a token id (1–256 characters without control characters)')
+  })
+
+  it('--dry-run shows how many rules and which, writes nothing; --list prints the rules in force', async () => {
+    const file = await keysetFile()
+    const bytes = fs.readFileSync(file)
+    const many = Array.from({ length: 25 }, (_, i) => `tok-${i}`).join('\n')
+    const dry = await cbcJwt(['revoke', '--jti', '-', '--dry-run', '--keyset-file', file], { env: at(NOW), input: many })
+    assert.equal(dry.code, 0, dry.stderr)
+    assert.deepEqual(fs.readFileSync(file), bytes)
+    assert.match(dry.stdout, /^dry run, nothing written — 25 tokens revoked by jti:$/m)
+    assert.equal(dry.stdout.match(/^ {2}revoked {2}jti tok-\d+ {2}until /gm)?.length, 20)
+    assert.match(dry.stdout, /^ {2}… and 5 more rule\(s\) revoked \(cbc-jwt revoke --list shows the rules in force\)$/m)
+    assert.match(dry.stdout, /^ {2}note: 25 token id\(s\) newly revoked$/m)
+    assert.deepEqual(events(dry.stderr), [], 'a dry run records nothing')
+
+    await cbcJwt(['revoke', '--client-id', 'acme batch', '--issued-before', 'now', '--keyset-file', file], { env: at(NOW) })
+    await cbcJwt(['revoke', '--subject', 'ü-ser', '--issued-before', 'now', '--keyset-file', file], { env: at(NOW) })
+    const list = await cbcJwt(['revoke', '--list', '--keyset-file', file], { env: at(NOW) })
+    assert.equal(list.code, 0, list.stderr)
+    assert.deepEqual(list.stdout.split('\n').map((l) => l.replace(/ +/g, ' ')), [
+      'KIND VALUE REVOKES CREATED',
+      `client_id "acme batch" issued before ${NOW} ${NOW}`,
+      `sub "ü-ser" issued before ${NOW} ${NOW}`,
+      `2 rule(s) in force (at most 10000); revoked_before none`,
+      '',
+    ])
+    const json = await cbcJwt(['revoke', '--list', '--json', '--keyset-file', file], { env: at(NOW) })
+    assert.deepEqual(JSON.parse(json.stdout).map((r: Record<string, string>) => r.client_id ?? r.sub), ['acme batch', 'ü-ser'])
+    const mixed = await cbcJwt(['revoke', '--list', '--client-id', 'x', '--keyset-file', file], { env: at(NOW) })
+    assert.equal(mixed.code, 2)
+    assert.match(oneLine(mixed.stderr), /--issued-before has no effect with --list|--client-id has no effect with --list/)
+  })
+
+  it('moving a client\'s time back is refused (it would un-revoke) unless --force; a later time moves it forward', async () => {
+    const file = await keysetFile()
+    assert.equal((await cbcJwt(['revoke', '--client-id', 'c', '--issued-before', 'now', '--keyset-file', file], { env: at(NOW) })).code, 0)
+    const bytes = fs.readFileSync(file)
+    const back = await cbcJwt(['revoke', '--client-id', 'c', '--issued-before', T0, '--keyset-file', file], { env: at(NOW) })
+    assert.equal(back.code, 1)
+    assert.match(oneLine(back.stderr), /client_id "c" is already revoked for tokens issued before .*would accept tokens that are revoked now \(use --force/)
+    assert.deepEqual(fs.readFileSync(file), bytes)
+    const later = plus(NOW, MIN)
+    const forward = await cbcJwt(['revoke', '--client-id', 'c', '--issued-before', 'now', '--keyset-file', file], { env: at(later) })
+    assert.equal(forward.code, 0, forward.stderr)
+    assert.deepEqual(readJson(file).revocations, [{ client_id: 'c', issued_before: later, created_at: later }])
+    assert.deepEqual(events(forward.stderr)[0].revocations.removed, [{ client_id: 'c', issued_before: NOW, created_at: NOW }])
+  })
+
+  it('rules drop themselves on the next write once nothing they match can be valid (any write: a rotation too)', async () => {
+    const file = await keysetFile()
+    const env = (when: string) => at(when, { CBC_JWT_MAX_TOKEN_TTL: '1h' })
+    await cbcJwt(['revoke', '--client-id', 'c', '--issued-before', 'now', '--keyset-file', file], { env: env(NOW) })
+    await cbcJwt(['revoke', '--jti', 'j', '--expires-at', plus(NOW, 10 * MIN), '--keyset-file', file], { env: env(NOW) })
+    // 10 min + 30 s tolerance: the jti rule can still match at +10m30s, not after.
+    const kept = await cbcJwt(['revoke', '--subject', 's1', '--issued-before', 'now', '--keyset-file', file], { env: env(plus(NOW, 10 * MIN + 30_000)) })
+    assert.deepEqual(events(kept.stderr)[0].revocations.removed, [])
+    const dropped = await cbcJwt(['revoke', '--subject', 's2', '--issued-before', 'now', '--keyset-file', file], { env: env(plus(NOW, 10 * MIN + 31_000)) })
+    assert.deepEqual(events(dropped.stderr)[0].revocations.removed.map((r: Record<string, string>) => r.jti), ['j'])
+    assert.match(dropped.stdout, /^ {2}dropped {2}jti j {2}until /m)
+    // The client rule: issued_before + 1h max TTL + 2 × 30 s. A rotation after that drops it.
+    const rotated = await cbcJwt(['rotate', '--keyset-file', file], { env: env(plus(NOW, HOUR + 61_000)) })
+    assert.equal(rotated.code, 0, rotated.stderr)
+    assert.deepEqual(events(rotated.stderr)[0].revocations.removed.map((r: Record<string, string>) => r.client_id), ['c'])
+    assert.deepEqual(readJson(file).revocations.map((r: Record<string, string>) => r.sub), ['s1', 's2'])
+  })
+
+  it(`10 000 rules hold; the command that would make 10 001 exits 1, says so, and writes nothing`, async () => {
+    const file = await keysetFile()
+    const ids = Array.from({ length: 9_990 }, (_, i) => `id-${i}`)
+    const expires_at = plus(NOW, 24 * HOUR)
+    fs.writeFileSync(file, serializeKeyset({ ...readJson(file), revocations: ids.map((jti) => ({ jti, expires_at, created_at: NOW })) }))
+    const more = Array.from({ length: 200 }, (_, i) => `more-${i}`).join('\n')
+    const ten = await cbcJwt(['revoke', '--jti', '-', '--keyset-file', file], { env: at(NOW), input: `id-0\n${more.split('\n').slice(0, 10).join('\n')}` })
+    assert.equal(ten.code, 0, ten.stderr)
+    assert.equal(readJson(file).revocations.length, 10_000)
+    const bytes = fs.readFileSync(file)
+    const over = await cbcJwt(['revoke', '--client-id', 'one-more', '--issued-before', 'now', '--keyset-file', file], { env: at(NOW) })
+    assert.equal(over.code, 1)
+    assert.equal(
+      oneLine(over.stderr),
+      'cbc-jwt: refusing to write 10001 revocation rules: 10001 rules; at most 10000 are allowed (revoke a whole client or subject rather than its tokens one jti at a time); nothing was written',
+    )
+    assert.deepEqual(fs.readFileSync(file), bytes)
+  })
+
+  it('refuses what names nothing or two things, and ids no rule can hold (exit 2)', async () => {
+    const file = await keysetFile()
+    const cases: Array<[string[], RegExp]> = [
+      [['--client-id', 'a', '--subject', 'b', '--issued-before', 'now'], /choose one of --client-id, --subject per command/],
+      [['--client-id', 'a'], /--client-id needs --issued-before TIME\|now/],
+      [['--jti', 'a', '--issued-before', 'now'], /--issued-before has no effect with --jti/],
+      [['--client-id', 'a', '--expires-at', NOW, '--issued-before', 'now'], /--expires-at has no effect with --client-id/],
+      [['--client-id', 'x'.repeat(257), '--issued-before', 'now'], /--client-id: an id must be 1–256 characters without control characters/],
+      [['--jti', 'a', '--expires-at', T0], /--expires-at 2026-11-25T00:00:00Z is past/],
+    ]
+    for (const [args, expected] of cases) {
+      const r = await cbcJwt(['revoke', ...args, '--keyset-file', file], { env: at(NOW) })
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`)
+      assert.match(oneLine(r.stderr), expected)
+    }
+  })
+})
