@@ -207,40 +207,65 @@ describe('the runbook drill, against two real replicas, Prometheus and the Kuber
 
   })
 
-  it('auth failure spike: failures names the spike and its start; revoking there rejects the stolen token everywhere', async () => {
+  it('auth failure spike: failures names the client and its own spike start; revoking that client cuts it off on every replica, cached tokens included, and no one else', async () => {
     const doc = currentDoc()
     const current = JSON.parse(doc).current as string
-    // A token stolen earlier (issued two minutes ago), replayed during the spike; forged
-    // tokens with the right kid and a claimed client id hit both replicas.
-    const stolen = (await cli(['token', 'issue', '--sub', 'victim', '--client-id', 'acme-batch', '-'], doc, { CBC_JWT_NOW: new Date(Date.now() - 120_000).toISOString() })).stdout.trim()
+    const issueAt = async (client: string, ms: number, ttl = '15m') =>
+      (await cli(['token', 'issue', '--sub', 'victim', '--client-id', client, '--ttl', ttl, '-'], doc, { CBC_JWT_NOW: new Date(ms).toISOString() })).stdout.trim()
+    // A token stolen earlier (issued two minutes ago), replayed during the spike; another
+    // client's token of the same age must keep working. Forged tokens with the right kid and a
+    // claimed client id hit both replicas.
+    const stolen = await issueAt('acme-batch', Date.now() - 120_000)
+    const bystander = await issueAt('billing', Date.now() - 120_000)
     const forged = signToken(makeKey('ES256', current), validClaims({ client_id: 'acme-batch' }))
     const rejectedSoFar = (r: RunningService) => r.logs().filter((l) => l.event === 'auth_rejected').length
+    // An unrelated rejection before the spike (another client, another reason): it must not
+    // move acme-batch's spike start back.
+    const stray = replicas['cbc-jwt-a']!
+    const strayBefore = rejectedSoFar(stray)
+    const expired = await issueAt('billing', Date.now() - 600_000, '1m')
+    assert.equal((await stray.get('/v1/whoami', bearer(expired))).json?.reason, 'expired')
+    await waitFor(() => rejectedSoFar(stray) > strayBefore, { what: 'the stray rejection logged' })
+    // The spike begins in a later second than the stray rejection, so the two starts differ when printed.
+    const strayTime = stray.logs().filter((l) => l.event === 'auth_rejected' && l.reason === 'expired').at(-1)!.time as number
+    await waitFor(() => Date.now() > Math.ceil(strayTime / 1000) * 1000, { intervalMs: 50, what: 'the next second' })
     for (const r of both()) {
       const before = rejectedSoFar(r)
       const answers = await Promise.all(Array.from({ length: 20 }, () => r.get('/v1/whoami', bearer(forged))))
       // The log line may reach stdout a moment after the answer.
       await waitFor(() => rejectedSoFar(r) >= before + 20, { what: '20 auth_rejected lines' })
       assert.deepEqual([...new Set(answers.map((x) => x.json?.reason))], ['bad_signature'])
-      assert.equal((await r.get('/v1/whoami', bearer(stolen))).status, 200, 'the stolen token is accepted before the revocation')
+      // Accepted, and so held by each replica's verified-token cache.
+      for (const token of [stolen, stolen, bystander]) assert.equal((await r.get('/v1/whoami', bearer(token))).status, 200, 'accepted before the revocation')
     }
 
-    const [triage, revoke] = bashBlocks(RUNBOOK, 'JWTAuthFailureSpike')
+    const [triage, revokeClient, revokeEveryone] = bashBlocks(RUNBOOK, 'JWTAuthFailureSpike')
+    assert.match(revokeEveryone!, /^cbc-jwt revoke --issued-before \S+ --reason /m, 'the global form is kept for "we don\'t know who"')
     const seen = await step(triage!)
     assert.equal(seen.code, 0, seen.stderr)
     // The forger is visible: the id its tokens claim, marked unverified, on both replicas.
-    assert.match(seen.stdout, /^ +40 +bad_signature +acme-batch \(unverified\) +\S+ +\S+ +2 +127\.0\.0\.1$/m, seen.stdout)
-    const start = /spike start for "cbc-jwt revoke --issued-before": (\S+)/.exec(seen.stdout)?.[1]
-    assert.ok(start, seen.stdout)
+    assert.match(seen.stdout, /^ +40 +bad_signature +acme-batch \(unverified\) +\S+ +\S+ +\S+ +2 +127\.0\.0\.1$/m, seen.stdout)
+    const printed = /^ {2}cbc-jwt revoke --client-id acme-batch --issued-before (\S+) /m.exec(seen.stdout)
+    assert.ok(printed, seen.stdout)
+    const start = printed[1]!
+    const firstForged = Math.min(...both().flatMap((r) => r.logs().filter((l) => l.event === 'auth_rejected' && l.reason === 'bad_signature').map((l) => l.time as number)))
+    assert.equal(Date.parse(start), Math.ceil(firstForged / 1000) * 1000, 'the spike start is acme-batch\'s own first rejection, rounded up to the second')
+    assert.ok(Date.parse(start) > Math.ceil(strayTime / 1000) * 1000, 'not the stray rejection before it')
 
-    const revoked = await step(revoke!.replace(/--issued-before \S+/, `--issued-before ${start}`))
+    const block = revokeClient!.replace(/--client-id \S+ --issued-before \S+/, `--client-id acme-batch --issued-before ${start}`)
+    const revoked = await step(block)
     assert.equal(revoked.code, 0, revoked.stderr)
-    assert.equal(auditLines(revoked)[0]?.revoked_before, start)
+    const [event] = auditLines(revoked)
+    assert.equal(event?.command, 'revoke --client-id')
+    assert.equal('revoked_before' in event!, false, 'the global revocation is untouched')
+    assert.deepEqual((event?.revocations as { added: Array<Record<string, string>> }).added.map(({ client_id, issued_before }) => ({ client_id, issued_before })), [{ client_id: 'acme-batch', issued_before: start }])
     assert.equal(keysetInSecret().current, current, 'revocation does not rotate')
-    const fresh = (await cli(['token', 'issue', '--sub', 'victim', '--client-id', 'acme-batch', '-'], currentDoc(), { CBC_JWT_NOW: new Date(Date.now() + 2000).toISOString() })).stdout.trim()
+    const fresh = await issueAt('acme-batch', Date.now() + 2000)
     for (const r of both()) {
       await waitFor(async () => (await r.get('/v1/whoami', bearer(stolen))).json?.reason === 'revoked', { timeoutMs: 15_000, what: `stolen token revoked on ${r.url}` })
+      assert.equal((await r.get('/v1/whoami', bearer(bystander))).status, 200, 'another client\'s token of the same age is untouched')
       const ok = await r.get('/v1/whoami', bearer(fresh))
-      assert.equal(ok.status, 200, `a token issued after the revocation: ${ok.body}`)
+      assert.equal(ok.status, 200, `a token of the same client issued after the revocation: ${ok.body}`)
     }
   })
 
