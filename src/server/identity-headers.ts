@@ -1,3 +1,4 @@
+import { grantedScopes } from '../lib/core/scope.js'
 import type { JwtClaims } from '../lib/verifier/claims.js'
 
 /**
@@ -15,7 +16,8 @@ function safe(value: unknown): string | undefined {
  * The identity of a verified token as forward-auth response headers (CONTRACT §7). A claim the
  * token lacks, or one whose value is not safe, is an absent header — never a repaired one.
  * `X-Auth-Client-Id` is `client_id`, else `azp` (when `client_id` is present but unsafe, the
- * header is left out rather than filled from `azp`).
+ * header is left out rather than filled from `azp`). `X-Auth-Scope` is sent only when every
+ * scope granted is one RFC 6749 scope-token.
  */
 export function identityHeaders(kid: string, claims: JwtClaims): Record<string, string> {
   const headers: Record<string, string> = { 'x-auth-kid': kid }
@@ -23,10 +25,10 @@ export function identityHeaders(kid: string, claims: JwtClaims): Record<string, 
   if (subject !== undefined) headers['x-auth-subject'] = subject
   const clientId = claims.client_id !== undefined ? safe(claims.client_id) : safe(claims.azp)
   if (clientId !== undefined) headers['x-auth-client-id'] = clientId
-  const scope = Array.isArray(claims.scope)
-    ? claims.scope.every((s) => typeof s === 'string') ? safe(claims.scope.join(' ')) : undefined
-    : safe(claims.scope)
-  if (scope !== undefined) headers['x-auth-scope'] = scope
+  // Only clean scope-tokens: a scope array element holding a space would read as two scopes
+  // behind the gateway (`["orders:read admin"]` must never become `admin`).
+  const scopes = grantedScopes(claims)
+  if (scopes !== undefined) headers['x-auth-scope'] = scopes.join(' ')
   if (typeof claims.exp === 'number' && Number.isFinite(claims.exp)) headers['x-auth-expires'] = String(Math.floor(claims.exp))
   return headers
 }

@@ -178,6 +178,64 @@ for (const transport of ['inject', 'http'] as const) describe(`forward auth: /v1
     assert.equal(res.headers['x-auth-subject'], undefined)
   })
 
+  it('attack: a scope array element holding a space ("orders:read admin") never becomes X-Auth-Scope: admin', async () => {
+    const s = await service(transport)
+    for (const scope of [['orders:read admin'], ['orders:read', 'admin '], 'orders:read  admin', ' admin', ['orders:read', 'a"b'], []]) {
+      const res = await ask(s, transport, { url: '/v1/auth', headers: { authorization: bearer({ scope }) } })
+      assert.equal(res.statusCode, 200)
+      assert.equal(res.headers['x-auth-scope'], undefined, JSON.stringify(scope))
+    }
+  })
+
+  describe('the gateway requires scopes: /v1/auth?scope=…', () => {
+    const askScope = async (s: Service, url: string, scope: unknown) => ask(s, transport, { url, headers: { authorization: bearer({ scope }) } })
+
+    it('a valid token without the scope → 403 insufficient_scope, X-Auth-Reason, no identity headers, not counted as a failure', async () => {
+      const s = await service(transport)
+      const res = await askScope(s, '/v1/auth?scope=orders:write', 'orders:read')
+      assert.equal(res.statusCode, 403)
+      assert.equal(res.headers['www-authenticate'], 'Bearer error="insufficient_scope", scope="orders:write"')
+      assert.equal(res.headers['x-auth-reason'], 'insufficient_scope')
+      assert.equal(res.headers['x-auth-subject'], undefined)
+      assert.deepEqual(res.json(), { error: 'insufficient_scope', scope: 'orders:write' })
+      assert.equal(await totalFailures(s), 0)
+    })
+
+    it('several scopes, space-separated (a b) or repeated, are all required', async () => {
+      const s = await service(transport)
+      assert.equal((await askScope(s, '/v1/auth?scope=a%20b', 'a')).statusCode, 403)
+      assert.equal((await askScope(s, '/v1/auth?scope=a+b', 'b')).statusCode, 403)
+      const refused = await askScope(s, '/v1/auth?scope=a%20b', 'b')
+      assert.deepEqual([refused.statusCode, refused.headers['x-auth-reason']], [403, 'insufficient_scope'])
+      assert.equal((await askScope(s, '/v1/auth?scope=a&scope=b', 'a')).statusCode, 403)
+      const granted = await askScope(s, '/v1/auth/orders/7?scope=a%20b', 'b a c')
+      assert.equal(granted.statusCode, 200)
+      assert.equal(granted.headers['x-auth-scope'], 'b a c')
+      assert.equal((await askScope(s, '/v1/auth?scope=a&scope=b', ['a', 'b'])).statusCode, 200)
+    })
+
+    it('attack: ?scope=admin against scope ["orders:read admin"] → 403 (the odd element is not two scopes)', async () => {
+      const s = await service(transport)
+      assert.equal((await askScope(s, '/v1/auth?scope=admin', ['orders:read admin'])).statusCode, 403)
+      assert.equal((await askScope(s, '/v1/auth?scope=admin', 'orders:read  admin')).statusCode, 403)
+    })
+
+    it('a scope query that is not scope-tokens fails closed: 403 for every token, nothing of it echoed', async () => {
+      const s = await service(transport)
+      const res = await askScope(s, '/v1/auth?scope=a%22b', 'a"b')
+      assert.equal(res.statusCode, 403)
+      assert.equal(res.headers['www-authenticate'], 'Bearer error="insufficient_scope", scope="invalid_scope_request"')
+    })
+
+    it('a rejected token is still 401 with its reason; no keyset is still 503', async () => {
+      const s = await service(transport)
+      const res = await ask(s, transport, { url: '/v1/auth?scope=a', headers: { authorization: 'Bearer x.y.z' } })
+      assert.deepEqual([res.statusCode, res.headers['x-auth-reason']], [401, 'malformed'])
+      const cold = await service(transport, false)
+      assert.equal((await ask(cold, transport, { url: '/v1/auth?scope=a', headers: { authorization: bearer({ scope: 'a' }) } })).statusCode, 503)
+    })
+  })
+
   it('request smuggling: two Authorization headers → 401 malformed', async () => {
     const s = await service(transport)
     const res = await ask(s, transport, { method: 'GET', url: '/v1/auth', headers: { authorization: [bearer(), bearer()] } })

@@ -10,15 +10,39 @@ export interface ScopeRejection {
   body: Readonly<{ error: 'insufficient_scope'; scope: string }>
 }
 
+/** Whether `value` is one RFC 6749 scope-token. */
+export function isScopeToken(value: unknown): value is string {
+  return typeof value === 'string' && SCOPE_TOKEN.test(value)
+}
+
+/**
+ * The scopes a token grants, when every one is a clean RFC 6749 scope-token: a string of
+ * scope-tokens separated by single spaces, or an array of scope-tokens. Anything else —
+ * an array element holding a space (`["orders:read admin"]`), a non-string, a stray space —
+ * is `undefined`: such a claim is never turned into scopes, so that nothing downstream reads
+ * `admin` where the token granted the one odd scope `orders:read admin`.
+ */
+export function grantedScopes(claims: Pick<JwtClaims, 'scope'>): string[] | undefined {
+  const granted = claims.scope
+  const list = typeof granted === 'string' ? granted.split(' ') : granted
+  if (!Array.isArray(list) || list.length === 0 || !list.every(isScopeToken)) return undefined
+  return list
+}
+
 /**
  * Checks a scope named in code once, when a route is declared, and builds its 403 answer.
  * Throws `TypeError` for a scope that is not one RFC 6749 scope-token (it would have to be
  * quoted into `WWW-Authenticate`, and a space would make it two scopes).
  */
 export function scopeRequirement(scope: string): ScopeRejection {
-  if (typeof scope !== 'string' || !SCOPE_TOKEN.test(scope)) {
+  if (!isScopeToken(scope)) {
     throw new TypeError(`requireScope(scope): scope must be one RFC 6749 scope-token (no spaces or quotes), got ${JSON.stringify(scope)}`)
   }
+  return scopesRejection(scope)
+}
+
+/** The 403 for a list of scope-tokens, space-separated as RFC 6750 §3 writes them. */
+export function scopesRejection(scope: string): ScopeRejection {
   return Object.freeze({
     status: 403,
     headers: Object.freeze({

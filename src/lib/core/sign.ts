@@ -2,6 +2,7 @@ import crypto from 'node:crypto'
 import { CbcJwtError, ERROR_CODES, RefusedError } from '../errors.js'
 import type { LoadedKeyset } from '../keyset/load.js'
 import { formatDuration, parseDuration } from '../duration.js'
+import { grantedScopes } from './scope.js'
 
 /** Options of `cbc.sign()`. */
 export interface SignOptions {
@@ -37,6 +38,13 @@ export async function signWith(
   if (claims === null || typeof claims !== 'object' || Array.isArray(claims)) throw new TypeError('sign(claims): claims must be an object')
   for (const name of ['iat', 'exp'] as const) {
     if (claims[name] !== undefined) throw new TypeError(`sign(claims): set the lifetime with the ttl option, not claims.${name}`)
+  }
+  // An array element holding a space would be one scope to requireScope and two to a gateway
+  // reading X-Auth-Scope: such a claim is never signed.
+  if (claims.scope !== undefined && grantedScopes(claims) === undefined) {
+    throw new TypeError(
+      `sign(claims): claims.scope must be RFC 6749 scope-tokens, a string separated by single spaces or an array of them (no spaces inside an element, no quotes), got ${JSON.stringify(claims.scope).slice(0, 200)}`,
+    )
   }
   const ttl = ttlSeconds(options.ttl)
   if (ttl > settings.maxTokenTtlSeconds) {

@@ -4,7 +4,10 @@ import type { Logger } from 'pino'
 import { nodeRequestAuthenticator } from '../../lib/core/adapter.js'
 import type { CbcJwt } from '../../lib/core/cbc-jwt.js'
 import { REJECTIONS, type AuthResult, type RejectionReason } from '../../lib/core/rejection.js'
+import { grantedScopes } from '../../lib/core/scope.js'
+import type { JwtClaims } from '../../lib/verifier/claims.js'
 import { identityHeaders } from '../identity-headers.js'
+import { requiredScopes, type RequiredScopes } from '../required-scopes.js'
 
 /** Answers one forward-auth request on Node's own request and response. */
 export type ForwardAuthAnswer = (request: IncomingMessage, response: ServerResponse) => void
@@ -12,7 +15,9 @@ export type ForwardAuthAnswer = (request: IncomingMessage, response: ServerRespo
 /**
  * Forward authentication (CONTRACT §7) for nginx `auth_request`, Traefik ForwardAuth and
  * Envoy `ext_authz`: 200 with identity headers, or the rejection of §2 with `X-Auth-Reason`;
- * 503 before the first keyset. The request's body is never read or parsed: the answer does
+ * 503 before the first keyset. `?scope=orders:write` (space-separated, all required) asks for
+ * scopes: a valid token without them is answered 403 `insufficient_scope`, and only clean
+ * scope-tokens count as granted. The request's body is never read or parsed: the answer does
  * not depend on it, and it may be of any type.
  *
  * Written on Node's response directly, not through fastify's reply: a gateway asks once per
@@ -28,9 +33,10 @@ export function forwardAuthAnswer(cbc: CbcJwt, logger: Pick<Logger, 'error'>): F
   }
   return (request, response) => {
     try {
+      const required = requiredScopes(request.url)
       const answer = authenticate(request)
-      if (answer instanceof Promise) answer.then((result) => send(result, response), failed(response))
-      else send(answer, response)
+      if (answer instanceof Promise) answer.then((result) => send(result, response, required), failed(response))
+      else send(answer, response, required)
     } catch (err) {
       failed(response)(err)
     }
@@ -48,7 +54,12 @@ const REFUSALS = new Map(
   }),
 ) as ReadonlyMap<RejectionReason, { headers: Readonly<Record<string, string>>; body: string }>
 
-function send(result: AuthResult, response: ServerResponse): void {
+function send(result: AuthResult, response: ServerResponse, required: RequiredScopes): void {
+  if (result.ok && required !== undefined && !holdsAll(result.claims, required.scopes)) {
+    const body = JSON.stringify(required.rejection.body)
+    response.writeHead(403, { ...required.rejection.headers, 'x-auth-reason': 'insufficient_scope', 'content-length': String(Buffer.byteLength(body)) }).end(body)
+    return
+  }
   if (result.ok) {
     const headers = identityHeaders(result.kid, result.claims)
     headers['cache-control'] = 'no-store'
@@ -59,6 +70,12 @@ function send(result: AuthResult, response: ServerResponse): void {
   }
   const refusal = REFUSALS.get(result.reason)!
   response.writeHead(result.status, refusal.headers).end(refusal.body)
+}
+
+/** Whether the token grants every scope, counting only clean scope-tokens (as `X-Auth-Scope`). */
+function holdsAll(claims: JwtClaims, scopes: readonly string[]): boolean {
+  const granted = grantedScopes(claims)
+  return granted !== undefined && scopes.every((scope) => granted.includes(scope))
 }
 
 /** `/v1/auth` and every path below it (Envoy appends the original path to its prefix), with any query. */

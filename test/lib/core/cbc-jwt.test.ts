@@ -111,6 +111,16 @@ describe('createCbcJwt: sign', () => {
     assert.equal(result.claims.exp - result.claims.iat, 600)
   })
 
+  it('refuses a scope that is not RFC 6749 scope-tokens: an array element with a space is never signed', async () => {
+    const { cbc } = setup([makeKey('ES256', 'k-a')])
+    await cbc.start()
+    for (const scope of [['orders:read admin'], ['a', 'b c'], 'a  b', ' a', ['a"b'], [], [1]]) {
+      await assert.rejects(cbc.sign({ sub: 'bob', scope }), (err: Error) => err instanceof TypeError && /claims\.scope must be RFC 6749 scope-tokens/.test(err.message), JSON.stringify(scope))
+    }
+    assert.ok(await cbc.sign({ sub: 'bob', scope: ['orders:read', 'admin'] }))
+    assert.ok(await cbc.sign({ sub: 'bob', scope: 'orders:read admin' }))
+  })
+
   it('follows a rotation with no restart', async () => {
     const a = makeKey('ES256', 'k-a')
     const b = makeKey('HS256', 'k-b')
