@@ -119,15 +119,27 @@ function tokensFile(dir: string, key: ReturnType<typeof makeKey>, count: number,
   return file
 }
 
+/**
+ * Where the next run starts in the token file, per server that verifies: each run goes on where
+ * the last one against the same server stopped, so that with 20,000 tokens a cold token is one
+ * that server last saw 20,000 requests ago, long evicted from its 10,000 entries — whichever
+ * target (the gateway or a direct route) sent it.
+ */
+const cursors = new Map<string, number>()
+
 async function wrk(target: Target, seconds: number, connections: number, tokens: string, pids: Record<Proc, number>): Promise<Sample> {
   const before = Object.fromEntries(target.procs.map((p) => [p, cpuTicks(pids[p])]))
-  const { stdout } = await run('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '-s', LUA, target.url, '--', tokens, target.path])
+  const server = target.procs.find((p) => p !== 'api' && p !== 'nginx') ?? target.name
+  const cursor = `${server} ${tokens}`
+  const start = cursors.get(cursor) ?? 0
+  const { stdout } = await run('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '-s', LUA, target.url, '--', tokens, target.path, String(start)])
   const requests = Number(/(\d+) requests in/.exec(stdout)?.[1] ?? NaN)
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? NaN)
   const non2xx = /Non-2xx or 3xx responses:\s+(\d+)/.exec(stdout)
   // A benchmark of 401s is worthless.
   if (non2xx) throw new Error(`${target.name}: ${non2xx[1]} responses were not 2xx`)
   if (!(rps > 0)) throw new Error(`cannot read wrk output:\n${stdout}`)
+  cursors.set(cursor, start + requests)
   const cpu: Sample['cpu'] = {}
   for (const p of target.procs) cpu[p] = (((cpuTicks(pids[p]) - before[p]!) / TICKS) * 1e6) / requests
   return { rps, cpu }
@@ -137,6 +149,21 @@ export interface GatewayResult {
   mode: Mode
   targets: Target[]
   samples: Map<string, Sample[]>
+  /** µs of CPU per bare `crypto.verify` of one of the run's tokens, once per round (this process). */
+  verifyFloor: number[]
+}
+
+/** The floor of a cold request: CPU per `crypto.verify` (P-256, SHA-256), measured here, on the same machine at the same time. */
+function verifyFloorMicros(publicKey: crypto.KeyObject, token: string): number {
+  const dot = token.lastIndexOf('.')
+  const input = Buffer.from(token.slice(0, dot))
+  const signature = Buffer.from(token.slice(dot + 1), 'base64url')
+  const key = { key: publicKey, dsaEncoding: 'ieee-p1363' as const }
+  const n = 2000
+  const before = process.cpuUsage()
+  for (let i = 0; i < n; i++) if (!crypto.verify('sha256', input, key, signature)) throw new Error('the floor must verify')
+  const used = process.cpuUsage(before)
+  return (used.user + used.system) / n
 }
 
 /** Every process started once; then, per mode, `rounds` rounds in a rotating order. */
@@ -146,8 +173,10 @@ export async function gatewayBench(opts: GatewayOptions = gatewayOptionsFromEnv(
   const keysetFile = path.join(dir, 'keyset.json')
   fs.writeFileSync(keysetFile, JSON.stringify(makeKeyset([key])))
   const publicKeyPem = path.join(dir, 'public.pem')
-  fs.writeFileSync(publicKeyPem, crypto.createPublicKey({ key: key.jwk as crypto.JsonWebKey, format: 'jwk' }).export({ type: 'spki', format: 'pem' }))
+  const publicKey = crypto.createPublicKey({ key: key.jwk as crypto.JsonWebKey, format: 'jwk' })
+  fs.writeFileSync(publicKeyPem, publicKey.export({ type: 'spki', format: 'pem' }))
   const tokens: Record<Mode, string> = { warm: tokensFile(dir, key, 1000, 'warm.txt'), cold: tokensFile(dir, key, 20_000, 'cold.txt') }
+  const floorToken = fs.readFileSync(tokens.warm, 'utf8').split('\n')[0]!
   const nginxes: RunningNginx[] = []
   const children: ChildProcess[] = []
   try {
@@ -182,7 +211,9 @@ export async function gatewayBench(opts: GatewayOptions = gatewayOptionsFromEnv(
     for (const mode of opts.modes) {
       for (const t of targets) await wrk(t, 1, opts.connections, tokens[mode], pids) // warm-up: JIT, pools, caches
       const samples = new Map<string, Sample[]>(targets.map((t) => [t.name, []]))
+      const verifyFloor: number[] = []
       for (let round = 0; round < opts.rounds; round++) {
+        verifyFloor.push(verifyFloorMicros(publicKey, floorToken))
         for (let i = 0; i < targets.length; i++) {
           const t = targets[(i + round * 2) % targets.length]!
           const s = await wrk(t, opts.seconds, opts.connections, tokens[mode], pids)
@@ -193,7 +224,7 @@ export async function gatewayBench(opts: GatewayOptions = gatewayOptionsFromEnv(
           }
         }
       }
-      results.push({ mode, targets, samples })
+      results.push({ mode, targets, samples, verifyFloor })
     }
     printGateway(results, opts)
     return results
@@ -235,6 +266,17 @@ function printGateway(results: GatewayResult[], opts: GatewayOptions) {
     }),
   )
   console.log(table(['tokens', 'target', 'per process', 'gateway total (API left out)'], cpuRows))
+  const warm = results.find((r) => r.mode === 'warm')
+  const cold = results.find((r) => r.mode === 'cold')
+  if (warm && cold) {
+    const cpu = (r: GatewayResult, target: string) => median(r.samples.get(target)!.map((s) => Object.values(s.cpu)[0]!))
+    const floor = median([...warm.verifyFloor, ...cold.verifyFloor])
+    const cached = cpu(warm, 'cbc /v1/auth')
+    const coldAuth = cpu(cold, 'cbc /v1/auth')
+    console.log(
+      `\ncbc-jwt /v1/auth CPU per request: cached ${cached.toFixed(1)} µs, cold ${coldAuth.toFixed(1)} µs; crypto.verify floor ${floor.toFixed(1)} µs (min–max ${Math.min(...warm.verifyFloor, ...cold.verifyFloor).toFixed(1)}–${Math.max(...warm.verifyFloor, ...cold.verifyFloor).toFixed(1)}); cold / (cached + floor) = ${(coldAuth / (cached + floor)).toFixed(2)}`,
+    )
+  }
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
