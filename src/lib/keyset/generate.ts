@@ -1,5 +1,4 @@
 import crypto, { type JsonWebKey } from 'node:crypto'
-import { exportJWK, generateKeyPair, generateSecret } from 'jose'
 import { ALG_SPECS, type Alg } from './algorithms.js'
 import type { KeyEntry, KeysetDocument } from './document.js'
 
@@ -26,6 +25,8 @@ export async function generateKeyEntry(alg: Alg, opts: { now: Date; taken?: Read
 }
 
 async function generateJwk(alg: Alg): Promise<JsonWebKey> {
+  // jose is loaded when a key is first generated: an app that only verifies never loads it.
+  const { exportJWK, generateKeyPair, generateSecret } = await import('jose')
   if (ALG_SPECS[alg].family === 'hmac') {
     const secret = await generateSecret(alg, { extractable: true })
     return stripJoseExtras(await exportJWK(secret))
