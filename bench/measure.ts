@@ -9,8 +9,9 @@ export const gc = runInNewContext('gc') as (options?: { type: 'major' | 'minor' 
 /** Calls between two clock reads: a slice overshoots by at most this many calls. */
 const BATCH = 8
 
-// Results go somewhere observable so no call can be optimised away.
-let sink: unknown
+// Results go somewhere observable (exported: another module could read it) so no call can be
+// optimised away.
+export let sink: unknown
 
 export interface Timed {
   async: boolean
