@@ -52,7 +52,7 @@ async function main() {
     for (const f of fixtures) {
       const list = contenders.get(f.alg)!
       const rates = await interleaved(list, f.token, SECONDS * 1000, SLICES)
-      list.forEach((c, i) => samples.get(f.alg)![c.name].push(rates[i]!))
+      for (const [i, c] of list.entries()) samples.get(f.alg)![c.name].push(rates[i]!)
     }
   }
   const verdicts = printVerify(samples)

@@ -97,6 +97,7 @@ describe('Grafana dashboard', () => {
     assert.ok(d.title)
     assert.ok(d.templating.list.some((v) => v.name === 'datasource' && v.type === 'datasource'))
     for (const p of allPanels(d.panels).filter((p) => p.type !== 'row')) {
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's variable syntax, meant literally
       assert.equal(p.datasource?.uid, '${datasource}', `${p.title}: datasource`)
       assert.ok((p.targets ?? []).length > 0, `${p.title}: no query`)
       const refIds = p.targets!.map((t) => t.refId)

@@ -20,7 +20,7 @@ import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { cbcJwt } from '../ops/cli/cli.js'
+import { cbcJwtProcess } from '../ops/cli/cli.js'
 import { freePort } from '../support/free-port.js'
 import { startKubeDouble, type KubeDouble } from '../support/kube-double.js'
 import { KubeletSync } from '../support/kubelet-sync.js'
@@ -61,7 +61,7 @@ describe('the runbook drill, against two real replicas, Prometheus and the Kuber
   const both = () => Object.values(replicas)
   const instance = (r: RunningService) => `127.0.0.1:${r.port}`
   const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
-  const cli = (args: string[], input: string, env: Record<string, string> = {}) => cbcJwt(args, { env, input })
+  const cli = (args: string[], input: string, env: Record<string, string> = {}) => cbcJwtProcess(args, { env, input })
 
   /**
    * Runs one runbook block in bash after the Setup block; the variables an operator keeps
@@ -122,7 +122,7 @@ describe('the runbook drill, against two real replicas, Prometheus and the Kuber
       startPrometheus({ dir: path.join(dir, 'prometheus'), job: 'cbc-jwt', targets: ports.slice(0, 2).map((p) => `127.0.0.1:${p}`), labels: { namespace: NS }, waitForTargets: false }),
     ])
     prom = prometheus
-    Object.keys(nodes).forEach((name, i) => (replicas[name] = started[i]!))
+    for (const [i, name] of Object.keys(nodes).entries()) replicas[name] = started[i]!
     fs.writeFileSync(
       path.join(stateDir, 'pods.json'),
       JSON.stringify(Object.fromEntries(Object.entries(replicas).map(([name, r]) => [name, { port: r.port, log: path.join(dir, `${name}.log`) }]))),
@@ -368,7 +368,7 @@ describe('the runbook drill, against two real replicas, Prometheus and the Kuber
     // 2 of ours and the 2 of the confirmation's --legacy-token, on both replicas.
     assert.match(scoped.stdout, /^ +4 +unknown_kid +compromise-check \(unverified\) .* +2 /m)
     // The success lines name the intruder's client and address, with its tokens' iat.
-    assert.match(scoped.stdout, new RegExp(`^\\S+Z\tunknown-tool\t127\\.0\\.0\\.1\t\\S+Z$`, 'm'))
+    assert.match(scoped.stdout, /^\S+Z\tunknown-tool\t127\.0\.0\.1\t\S+Z$/m)
     // The last good copy is the clean keyset: restoring it never brings the leaked key back.
     assert.equal(JSON.parse(lastGoodDoc()!).current, fresh)
   })

@@ -65,7 +65,10 @@ export function authorizationFromRawHeaders(rawHeaders: readonly string[]): Auth
     if (name.length !== 13 || name.toLowerCase() !== 'authorization') continue
     const value = rawHeaders[i + 1]!
     if (found === undefined) found = value
-    else (all ??= [found]).push(value)
+    else {
+      all ??= [found]
+      all.push(value)
+    }
   }
   return all ?? found
 }

@@ -41,7 +41,10 @@ export function createSuccessSampler(options: SuccessSamplerOptions): (kid: stri
     }
     let clients = seen.get(kid)
     if (clients?.has(clientId) !== true && pairs < MAX_PAIRS) {
-      if (clients === undefined) seen.set(kid, (clients = new Set()))
+      if (clients === undefined) {
+        clients = new Set()
+        seen.set(kid, clients)
+      }
       clients.add(clientId)
       pairs++
       return 'first_use'

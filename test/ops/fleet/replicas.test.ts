@@ -40,7 +40,9 @@ describe('the replica fleet (--replica URL): a replica that answers anything but
       urls[name] = `http://127.0.0.1:${(server.address() as { port: number }).port}`
     }
   })
-  after(() => servers.forEach((s) => s.close()))
+  after(() => {
+    for (const s of servers) s.close()
+  })
 
   it('reads the keys that verify and the revoked_before of a good replica', async () => {
     const view = await createReplicaFleet({ urls: [`${urls.good}/`] }).read()

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { BackendError } from '../../errors.js'
 import { statusFailure, toFailure, vaultErrors } from './classify.js'
-import type { HttpClient } from './http.js'
+import type { HttpClient, HttpResult } from './http.js'
 import { parseLoginEnvelope } from './kv2.js'
 
 /** The logger shape the backend accepts (pino's `warn`/`info` fit). */
@@ -69,7 +69,7 @@ export function kubernetesAuth(cfg: KubernetesAuthConfig): TokenSource {
     }
     if (jwt === '') throw new BackendError('forbidden', `${what}: the service account token ${cfg.tokenPath} is empty`)
     remember(jwt)
-    let res
+    let res: HttpResult
     try {
       res = await cfg.http.request('POST', `/v1/auth/${cfg.mount}/login`, {
         headers: cfg.headers,

@@ -46,7 +46,7 @@ the same process):
                      skipped without --previous-kid)
 Each item is printed with ✓ (pass), ✗ (fail) or - (skipped) and the figure seen.
 
-With --prometheus or --replica, every replica is checked as well (CONTRACT §9):
+With --prometheus or --replica, every replica is checked as well:
   replicas up:       every target of the selector is up / every replica answers /v1/keys
   one current key:   the same current kid on every replica, not a --previous-kid
   previous key verifies everywhere   (routine: legacy tokens keep working on every replica)
@@ -115,7 +115,9 @@ Exit status: 0 every item passed (or was skipped), 1 an item failed, 2 bad usage
     if (values.json) {
       println(ctx.stdout, JSON.stringify({ ok: failed.length === 0, url: base?.href.replace(/\/+$/, '') ?? null, fleet: fleet?.description ?? null, items }, null, 2))
     } else {
-      items.forEach((item, i) => println(ctx.stdout, `${item.result === 'pass' ? '✓' : item.result === 'fail' ? '✗' : '-'} ${i + 1}. ${item.name}: ${item.detail}`))
+      for (const [i, item] of items.entries()) {
+        println(ctx.stdout, `${item.result === 'pass' ? '✓' : item.result === 'fail' ? '✗' : '-'} ${i + 1}. ${item.name}: ${item.detail}`)
+      }
       println(ctx.stdout, failed.length === 0 ? 'rotation verified' : `rotation NOT verified: ${failed.map((f) => f.name).join(', ')} failed`)
     }
     return failed.length === 0 ? 0 : 1

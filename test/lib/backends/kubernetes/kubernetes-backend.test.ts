@@ -45,7 +45,7 @@ describe('Kubernetes Secret backend (against the API test double)', () => {
     seed()
     const b = backend()
     const snap = await b.read()
-    const next = KEYSET.replace('k-kube-1', 'k-kube-1') + ' '
+    const next = `${KEYSET.replace('k-kube-1', 'k-kube-1')} `
     const written = await b.write(next, snap.version)
     const secret = double.secret(NS, 'cbc-secrets')!
     assert.equal(Buffer.from(secret.data['jwt-keyset']!, 'base64').toString(), next)

@@ -4,6 +4,7 @@ import { makeKey, makeKeyset } from '../../../support/keys.js'
 import { VAULT_DEFAULTS } from '../../../../src/lib/backends/vault/options.js'
 import { MAX_KEYSET_BYTES } from '../../../../src/lib/keyset/document.js'
 import { startVaultDouble, type VaultDouble, type VaultFaultKind } from '../../../support/vault-double.js'
+import { waitFor } from '../../../support/wait.js'
 import { backendError, backendFor, captureLogger, kvRequests, LOCATION, SECRET_PATH } from './fixtures.js'
 
 const doc = makeKeyset([makeKey('ES256', 'k-read-1')])
@@ -223,7 +224,7 @@ describe('vault backend read()', () => {
       const at = double.requests.map((r) => r.at)
       const gaps = at.slice(1).map((x, i) => x - at[i]!)
       assert.equal(gaps.length, 3)
-      gaps.forEach((gap, i) => assert.ok(gap >= delays[i]! - 5, `gap ${i}: ${gap} ms < ${delays[i]} ms`))
+      for (const [i, gap] of gaps.entries()) assert.ok(gap >= delays[i]! - 5, `gap ${i}: ${gap} ms < ${delays[i]} ms`)
     })
 
     it('with no jitter left, still retry at once', async (t) => {
@@ -241,9 +242,9 @@ describe('vault backend read()', () => {
     it('aborts an in-flight request and later reads fail io_error', async () => {
       await double.setFault({ kind: 'slow', delayMs: 5000 })
       const backend = backendFor(double, { timeoutMs: 4000 })
-      const started = Date.now()
       const pending = backendError(backend.read())
-      await new Promise((r) => setTimeout(r, 50))
+      await waitFor(() => double.requests.length === 1, { intervalMs: 5, what: 'the request to reach the double' })
+      const started = Date.now()
       await backend.close()
       const err = await pending
       assert.equal(err.reason, 'io_error')
@@ -256,9 +257,10 @@ describe('vault backend read()', () => {
     it('interrupts a backoff wait', async () => {
       await double.setFault('500')
       const backend = backendFor(double, { retries: 3, retryBaseMs: 5000, retryMaxDelayMs: 5000 }, { random: () => 0.9 })
-      const started = Date.now()
       const pending = backendError(backend.read())
-      await new Promise((r) => setTimeout(r, 100))
+      // Closed once the first attempt has been answered: during the 5 s backoff, or just before it.
+      await waitFor(() => double.requests.length === 1, { intervalMs: 5, what: 'the first attempt' })
+      const started = Date.now()
       await backend.close()
       assert.equal((await pending).reason, 'io_error')
       assert.ok(Date.now() - started < 1000)
