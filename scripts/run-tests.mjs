@@ -2,12 +2,17 @@
 // Runs every test/**/*.test.ts with node:test through tsx (Node 20's runner does not find .ts
 // files by itself). Arguments filter by substring of the path:
 //   node scripts/run-tests.mjs keyring verifier
+// --unit is the inner loop (`npm run test:unit`): no e2e/, deploy/ or packaging/ tier, and the
+// suites marked PROCESS_LEVEL (test/support/tier.ts) skipped. `npm test` runs everything.
 import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..')
-const filters = process.argv.slice(2)
+const unit = process.argv.includes('--unit')
+const filters = process.argv.slice(2).filter((a) => a !== '--unit')
+/** Tiers that start real processes, servers or packages: `npm test` only. */
+const SLOW_TIERS = ['e2e', 'deploy', 'packaging'].map((d) => `test${path.sep}${d}${path.sep}`)
 
 function walk(dir) {
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
@@ -20,6 +25,7 @@ function walk(dir) {
 const files = walk(path.join(root, 'test'))
   .map((f) => path.relative(root, f))
   .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)))
+  .filter((f) => !unit || !SLOW_TIERS.some((d) => f.startsWith(d)))
   .sort()
 if (files.length === 0) {
   console.error(`no test files match ${filters.join(' ')}`)
@@ -28,5 +34,6 @@ if (files.length === 0) {
 const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=3', ...files], {
   cwd: root,
   stdio: 'inherit',
+  env: unit ? { ...process.env, CBC_JWT_TEST_TIER: 'unit' } : process.env,
 })
 process.exit(result.status ?? 1)

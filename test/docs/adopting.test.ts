@@ -14,11 +14,12 @@ import { makeKey, makeKeyset, signToken, validClaims } from '../support/keys.js'
 import { exampleBlock, runApp, type RunningApp } from '../support/packed-app.js'
 import { rawRequest } from '../support/raw-http.js'
 import { PROJECT_ROOT } from '../support/service.js'
+import { PROCESS_LEVEL } from '../support/tier.js'
 
 const ADOPTING = fs.readFileSync(path.join(PROJECT_ROOT, 'docs/adopting.md'), 'utf8')
 const key = makeKey('ES256', 'k-doc')
 
-describe('docs/adopting.md: the node:http example', () => {
+describe('docs/adopting.md: the node:http example', PROCESS_LEVEL, () => {
   let dir: string
   let app: RunningApp
   before(async () => {

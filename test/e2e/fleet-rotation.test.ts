@@ -14,7 +14,7 @@ import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { KeysetDocument } from '../../src/lib/keyset/document.js'
-import { cbcJwt } from '../ops/cli/cli.js'
+import { cbcJwtProcess } from '../ops/cli/cli.js'
 import { freePort } from '../support/free-port.js'
 import { makeKey, makeKeyset } from '../support/keys.js'
 import { KubeletSync } from '../support/kubelet-sync.js'
@@ -83,7 +83,7 @@ describe('promotion gated on every replica (3 replicas, kubelet volumes, real Pr
   test('refuses when Prometheus is unreachable or the selector matches nothing; nothing changes', async () => {
     const before = fs.readFileSync(master, 'utf8')
     const closed = `http://127.0.0.1:${await freePort()}`
-    const unreachable = await cbcJwt(['rotate', '--promote', '--keyset-file', master, '--kid', oldKey.kid, '--prometheus', closed])
+    const unreachable = await cbcJwtProcess(['rotate', '--promote', '--keyset-file', master, '--kid', oldKey.kid, '--prometheus', closed])
     // No staged key: refused before any question is asked. Stage-free checks via --auto below.
     assert.equal(unreachable.code, 1, unreachable.stderr)
     const withStaged = path.join(dir, 'staged.json')
@@ -91,13 +91,13 @@ describe('promotion gated on every replica (3 replicas, kubelet volumes, real Pr
     // Staged 4 days ago: past half of its life as the standby, so --auto would promote it.
     fs.writeFileSync(withStaged, JSON.stringify(makeKeyset([oldKey, { key: staged, opts: { createdAt: new Date(Date.now() - 4 * DAY) } }])))
     const stagedText = fs.readFileSync(withStaged, 'utf8')
-    const down = await cbcJwt(['rotate', '--promote', '--keyset-file', withStaged, '--prometheus', closed])
+    const down = await cbcJwtProcess(['rotate', '--promote', '--keyset-file', withStaged, '--prometheus', closed])
     assert.equal(down.code, 1, down.stderr)
     assert.match(down.stderr, /cannot ask Prometheus .*ECONNREFUSED.*nothing is promoted/)
-    const none = await cbcJwt(['rotate', '--promote', '--keyset-file', withStaged, '--prometheus', prom.url, '--selector', 'job="no-such-job"'])
+    const none = await cbcJwtProcess(['rotate', '--promote', '--keyset-file', withStaged, '--prometheus', prom.url, '--selector', 'job="no-such-job"'])
     assert.equal(none.code, 1, none.stderr)
     assert.match(none.stderr, /matches no scraped target/)
-    const env = await cbcJwt(['rotate', '--auto', '--keyset-file', withStaged], { env: { CBC_JWT_PROMETHEUS_URL: closed } })
+    const env = await cbcJwtProcess(['rotate', '--auto', '--keyset-file', withStaged], { env: { CBC_JWT_PROMETHEUS_URL: closed } })
     assert.equal(env.code, 1, env.stderr)
     assert.match(env.stderr, /ECONNREFUSED/)
     assert.equal(fs.readFileSync(withStaged, 'utf8'), stagedText, 'nothing written')
@@ -105,7 +105,7 @@ describe('promotion gated on every replica (3 replicas, kubelet volumes, real Pr
   })
 
   test('a rotation driven only by rotate --auto runs: refused while one replica lags, done when all have it, zero false 401s', async (t) => {
-    const auto = () => cbcJwt(['rotate', '--auto', '--every', '6d', '--keyset-file', master, '--prometheus', prom.url, '--selector', SELECTOR])
+    const auto = () => cbcJwtProcess(['rotate', '--auto', '--every', '6d', '--keyset-file', master, '--prometheus', prom.url, '--selector', SELECTOR])
     // The client: tokens from whatever key is current in the secret right now, to every replica in turn.
     const client = startTokenClient(replicas, read)
 
@@ -124,7 +124,7 @@ describe('promotion gated on every replica (3 replicas, kubelet volumes, real Pr
       assert.match(refused.stderr, new RegExp(`refusing to promote ${stagedKid}: 1 of 3 replicas do not verify with it yet: ${instance(replicas[2]!).replace(/\./g, '\\.')} \\(has ${oldKey.kid} current\\)`))
       assert.equal(fs.readFileSync(master, 'utf8'), before, 'a refused run writes nothing')
       // The same gate asked directly, with a replica that answers garbage among them.
-      const direct = await cbcJwt(['rotate', '--promote', '--keyset-file', master, ...replicas.flatMap((r) => ['--replica', r.url]), '--replica', garbageUrl])
+      const direct = await cbcJwtProcess(['rotate', '--promote', '--keyset-file', master, ...replicas.flatMap((r) => ['--replica', r.url]), '--replica', garbageUrl])
       assert.equal(direct.code, 1, direct.stderr)
       assert.match(direct.stderr, /2 of 4 replicas do not verify with it yet/)
       assert.ok(direct.stderr.includes(`${garbageUrl} (/v1/keys answered something that is not the key list)`), direct.stderr)
@@ -149,7 +149,7 @@ describe('promotion gated on every replica (3 replicas, kubelet volumes, real Pr
     assert.ok(promoted.keys.find((k) => k.kid === oldKey.kid)!.not_after, 'the old key keeps verifying with a not_after (grace)')
 
     await waitFor(async () => (await holding(stagedKid, 'current')).length === 3, { timeoutMs: 30_000, intervalMs: 200, what: 'every replica signs with the new key' })
-    const verified = await cbcJwt(['verify-rotation', '--prometheus', prom.url, '--selector', SELECTOR, '--previous-kid', oldKey.kid, '--wait', '10s'])
+    const verified = await cbcJwtProcess(['verify-rotation', '--prometheus', prom.url, '--selector', SELECTOR, '--previous-kid', oldKey.kid, '--wait', '10s'])
     assert.equal(verified.code, 0, verified.stdout + verified.stderr)
     assert.match(verified.stdout, /✓ \d+\. one current key: current .* on all 3 replicas/)
     const { sent, failures, kids } = await client.stop()
@@ -163,17 +163,17 @@ describe('promotion gated on every replica (3 replicas, kubelet volumes, real Pr
     // The standby --auto keeps staged becomes current: it is not one of the keys cut off.
     const previous = before.keys.filter((k) => k.kid === before.current || k.not_after !== undefined).map((k) => k.kid)
     nodes[1]!.pause()
-    const emergency = await cbcJwt(['rotate', '--compromised', '--keyset-file', master])
+    const emergency = await cbcJwtProcess(['rotate', '--compromised', '--keyset-file', master])
     assert.equal(emergency.code, 0, emergency.stderr)
     const revokedBefore = read().revoked_before!
     const args = ['verify-rotation', '--compromised', '--prometheus', prom.url, '--selector', SELECTOR, ...previous.flatMap((k) => ['--previous-kid', k])]
     await waitFor(async () => nodes[0]!.inSync() && nodes[2]!.inSync(), { timeoutMs: 30_000, what: 'nodes 0 and 2 synced' })
     await sleep(2500) // two scrapes after the sync, so what fails below is node 1 only
-    const lagging = await cbcJwt([...args, '--revoked-before', revokedBefore])
+    const lagging = await cbcJwtProcess([...args, '--revoked-before', revokedBefore])
     assert.equal(lagging.code, 1, lagging.stdout)
     assert.match(lagging.stdout, new RegExp(`✗ \\d+\\. previous keys verify nowhere: still verifying \\(or unseen\\): ${instance(replicas[1]!).replace(/\./g, '\\.')}`))
     nodes[1]!.resume()
-    const done = await cbcJwt([...args, '--revoked-before', revokedBefore, '--wait', '20s'])
+    const done = await cbcJwtProcess([...args, '--revoked-before', revokedBefore, '--wait', '20s'])
     assert.equal(done.code, 0, done.stdout + done.stderr)
     assert.match(done.stdout, /✓ \d+\. revoked_before in force everywhere/)
   })

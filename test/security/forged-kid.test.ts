@@ -8,6 +8,7 @@ import { makeKey, makeKeyset, signToken, validClaims } from '../support/keys.js'
 import { waitFor } from '../support/wait.js'
 import { authFailures, bearer, delta, onlyReasonRose, seriesCounts, startWithKeyset, type KeysetService } from '../server/fixtures.js'
 import { claimsAt, keyPool, verifierAt } from '../lib/verifier/fixtures.js'
+import { PROCESS_LEVEL } from '../support/tier.js'
 
 const HUGE_KID = `forged-${crypto.randomBytes(5000).toString('hex')}`.slice(0, 10_000)
 
@@ -42,7 +43,7 @@ describe('attack: forged kid (verifier)', () => {
   })
 })
 
-describe('attack: forged kid (over HTTP, real service)', () => {
+describe('attack: forged kid (over HTTP, real service)', PROCESS_LEVEL, () => {
   const real = makeKey('ES256', 'k-real')
   const attacker = makeKey('ES256', 'k-attacker')
   let ctx: KeysetService

@@ -10,6 +10,7 @@ import { makeKeyset, signToken, validClaims, type TestAlg, type TestKey } from '
 import { valueOf } from '../support/metrics-text.js'
 import { startService, type RunningService } from '../support/service.js'
 import { claimsAt, keyPool, verifierAt } from '../lib/verifier/fixtures.js'
+import { PROCESS_LEVEL } from '../support/tier.js'
 
 /**
  * Property: a mutated token (bit flips, replaced or inserted characters, truncation, segment
@@ -103,7 +104,7 @@ describe('fuzz: mutated tokens (fast-check)', () => {
   })
 })
 
-describe('fuzz: mutated tokens over HTTP against the real service', () => {
+describe('fuzz: mutated tokens over HTTP against the real service', PROCESS_LEVEL, () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-jwt-fuzz-http-'))
   const keys: TestKey[] = [keyPool().byAlg.ES256, keyPool().byAlg.RS256, keyPool().byAlg.HS256, keyPool().byAlg.EdDSA]
   let service: RunningService

@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test'
 import { makeKey, makeKeyset, signToken, validClaims } from '../support/keys.js'
 import { authFailures, bearer, delta, onlyReasonRose, startWithKeyset, type KeysetService } from '../server/fixtures.js'
 import { NOW_S, claimsAt, keyPool, verifierAt } from '../lib/verifier/fixtures.js'
+import { PROCESS_LEVEL } from '../support/tier.js'
 
 describe('attack: oversized token (verifier)', () => {
   const { byAlg, keyset } = keyPool()
@@ -24,7 +25,7 @@ describe('attack: oversized token (verifier)', () => {
   })
 })
 
-describe('attack: oversized token (over HTTP, real service)', () => {
+describe('attack: oversized token (over HTTP, real service)', PROCESS_LEVEL, () => {
   const key = makeKey('ES256', 'k-big')
   let ctx: KeysetService
 

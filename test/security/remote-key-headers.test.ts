@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test'
 import { makeKey, makeKeyset, signToken, validClaims, type TestKey } from '../support/keys.js'
 import { authFailures, bearer, delta, onlyReasonRose, startWithKeyset, type KeysetService } from '../server/fixtures.js'
 import { NOW_S, claimsAt, keyPool, verifierAt } from '../lib/verifier/fixtures.js'
+import { PROCESS_LEVEL } from '../support/tier.js'
 
 /** A loopback HTTP server that serves the attacker's JWKS and records every request. */
 async function startRecorder(attacker: TestKey) {
@@ -86,7 +87,7 @@ describe('attack: jku / x5u / jwk / x5c key injection (verifier)', () => {
   })
 })
 
-describe('attack: jku / x5u / jwk / x5c key injection (over HTTP, real service)', () => {
+describe('attack: jku / x5u / jwk / x5c key injection (over HTTP, real service)', PROCESS_LEVEL, () => {
   const real = makeKey('ES256', 'k-real')
   const attacker = makeKey('ES256', 'k-real')
   let recorder: Awaited<ReturnType<typeof startRecorder>>

@@ -13,13 +13,14 @@ import { after, before, describe, it } from 'node:test'
 import { makeKey, makeKeyset, signToken, validClaims } from '../support/keys.js'
 import { startService, type RunningService } from '../support/service.js'
 import { waitFor } from '../support/wait.js'
+import { PROCESS_LEVEL } from '../support/tier.js'
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-jwt-log-lines-'))
 const key = makeKey('ES256', 'k-log')
 const keysetText = JSON.stringify(makeKeyset([key]))
 const bearer = (token: string, extra: Record<string, string> = {}) => ({ authorization: `Bearer ${token}`, ...extra })
 
-describe('log lines for the drill, from the real process', { concurrency: false }, () => {
+describe('log lines for the drill, from the real process', { concurrency: false, ...PROCESS_LEVEL }, () => {
   let trusted: RunningService
   let untrusted: RunningService
   const sent: string[] = []

@@ -5,6 +5,7 @@ import { AUTH_FAILURE_REASONS, type AuthFailureReason } from '../../src/lib/reas
 import { makeKey, makeKeyset, rawSignature, signToken, validClaims, type TestKey } from '../support/keys.js'
 import { waitFor } from '../support/wait.js'
 import { authFailures, bearer, delta, onlyReasonRose, privateValues, startWithKeyset, type KeysetService } from './fixtures.js'
+import { PROCESS_LEVEL } from '../support/tier.js'
 
 // Non-default issuer and audience: a token made for the defaults must be refused.
 const ISS = 'https://issuer.test'
@@ -60,7 +61,7 @@ const CASES: Record<AuthFailureReason, () => Record<string, string>> = {
   revoked: () => bearer(token(current, { iat: REVOKED_BEFORE_S - 1 })),
 }
 
-describe('GET /v1/whoami over HTTP: one rejection per reason', () => {
+describe('GET /v1/whoami over HTTP: one rejection per reason', PROCESS_LEVEL, () => {
   let ctx: KeysetService
 
   before(async () => {
@@ -159,7 +160,7 @@ describe('GET /v1/whoami over HTTP: one rejection per reason', () => {
   })
 })
 
-describe('key publication over HTTP: /readyz, /.well-known/jwks.json, /v1/keys', () => {
+describe('key publication over HTTP: /readyz, /.well-known/jwks.json, /v1/keys', PROCESS_LEVEL, () => {
   let ctx: KeysetService
   const secrets = privateValues(allKeys.map((k) => k.jwk as Record<string, unknown>))
   const PRIVATE = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k', 'oth']

@@ -3,6 +3,7 @@ import net from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { runChild } from '../support/run-child.js'
 import { SERVER_MAIN } from '../support/service.js'
+import { PROCESS_LEVEL } from '../support/tier.js'
 
 /** Runs the built server with `env` until it exits (≤ 20 s). */
 function run(env: Record<string, string>) {
@@ -19,7 +20,7 @@ function assertOneLine(stderr: string, pattern: RegExp) {
   assert.doesNotMatch(stderr, /\s+at .+:\d+:\d+/, 'a stack trace')
 }
 
-describe('start-up errors: one clear line and exit 1, never a stack trace', () => {
+describe('start-up errors: one clear line and exit 1, never a stack trace', PROCESS_LEVEL, () => {
   const busy = net.createServer()
   let port = 0
   before(() => new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', () => {

@@ -13,6 +13,7 @@ import { BackendError, CasConflictError, ERROR_CODES } from '../../../src/lib/er
 import { MAX_KEYSET_BYTES } from '../../../src/lib/keyset/document.js'
 import { KubeletVolume } from '../../support/kubelet-volume.js'
 import { waitFor } from '../../support/wait.js'
+import { PROCESS_LEVEL } from '../../support/tier.js'
 
 const PROJECT = fileURLToPath(new URL('../../..', import.meta.url))
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-jwt-file-backend-'))
@@ -125,7 +126,7 @@ describe('file backend: read', () => {
     }
   })
 
-  it('a file the process may not read (EACCES) → forbidden', async () => {
+  it('a file the process may not read (EACCES) → forbidden', PROCESS_LEVEL, async () => {
     const dir = freshDir()
     fs.mkdirSync(dir, { mode: 0o755 })
     const file = path.join(dir, 'keyset.json')
@@ -294,9 +295,13 @@ describe('file backend: close', () => {
     await w.b.close() // twice is fine
     if (baseline !== undefined) assert.equal(inotifyWatches(), baseline)
     w.state.events = 0
+    // A twin watching the same directory shows how long "no callback" has to last: the closed
+    // backend's watch and coalescing timer, had close() left them, would fire with the twin's.
+    const twin = watched(vol.file())
     vol.writeKeyset('{"v":3}')
-    await sleep(300)
+    await waitFor(() => twin.state.events > 0, { timeoutMs: 2000, what: 'the twin to see the swap' })
     assert.equal(w.state.events, 0)
+    await twin.b.close()
     assert.equal((await w.b.read()).text, '{"v":3}', 'reads still work after close')
     if (baseline !== undefined) assert.equal(inotifyWatches(), baseline, 'a read after close re-armed a watch')
   })
@@ -310,9 +315,13 @@ describe('file backend: close', () => {
     await sleep(30) // the deletion event has scheduled the 100 ms re-arm
     await w.b.close()
     w.state.events = 0
+    // A twin that starts watching now re-arms after the closed backend's pending re-arm would
+    // have: its callback bounds the wait for "no callback" from the closed one.
+    const twin = watched(vol.file())
     new KubeletVolume(vol.dir).writeKeyset('{"v":2}')
-    await sleep(400)
+    await waitFor(() => twin.state.events > 0, { timeoutMs: 2000, what: 'the twin to see the directory come back' })
     assert.equal(w.state.events, 0)
+    await twin.b.close()
     if (baseline !== undefined) assert.equal(inotifyWatches(), baseline)
   })
 })

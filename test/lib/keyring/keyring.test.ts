@@ -5,7 +5,6 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { after, beforeEach, describe, it } from 'node:test'
-import { setTimeout as sleep } from 'node:timers/promises'
 import type { KeysetBackend } from '../../../src/lib/backends/backend.js'
 import { createFileBackend } from '../../../src/lib/backends/file-backend.js'
 import { BackendError } from '../../../src/lib/errors.js'
@@ -314,11 +313,14 @@ describe('keyring: reads', () => {
   function gated() {
     let open!: () => void
     let gate = new Promise<void>((r) => (open = r))
-    return {
-      wrap: (b: KeysetBackend): KeysetBackend => ({ ...b, read: async () => (await gate, b.read()) }),
+    const g = {
+      /** Reads that have reached the gate. */
+      entered: 0,
+      wrap: (b: KeysetBackend): KeysetBackend => ({ ...b, read: async () => (g.entered++, await gate, b.read()) }),
       release: () => open(),
       reset: () => void (gate = new Promise<void>((r) => (open = r))),
     }
+    return g
   }
 
   it('single-flight: 25 concurrent refresh() calls make one read', async () => {
@@ -326,7 +328,7 @@ describe('keyring: reads', () => {
     const h = harness({ wrap: g.wrap })
     h.write(docA())
     const calls = Array.from({ length: 25 }, () => h.keyring.refresh())
-    await sleep(20)
+    await waitFor(() => g.entered === 1, { intervalMs: 1, what: 'the read to start' })
     g.release()
     await Promise.all(calls)
     assert.equal(h.reads(), 1)
@@ -338,7 +340,7 @@ describe('keyring: reads', () => {
     const h = harness({ wrap: g.wrap })
     h.write(docA())
     const first = h.keyring.refresh('interval')
-    await sleep(10)
+    await waitFor(() => g.entered === 1, { intervalMs: 1, what: 'the read to start' })
     h.write(docB())
     const changes = Array.from({ length: 5 }, () => h.keyring.refresh('change'))
     g.release()
@@ -416,8 +418,22 @@ describe('keyring: start and close', () => {
     await fast.keyring.start()
     await fast.keyring.close()
     const reads = fast.reads()
+    // A twin left open on the same file, with the same interval, shows how long "nothing
+    // happened" has to last: it takes the change and three interval reads after it, by which
+    // time a watch or a timer the closed keyring had left would have read too.
+    let twinReads = 0
+    const file = createFileBackend(fast.file)
+    const twin = createKeyring({
+      backend: { kind: file.kind, location: file.location, read: () => (twinReads++, file.read()), write: (t, v) => file.write(t, v), watch: (cb) => file.watch!(cb), close: () => file.close() },
+      logger: { info() {}, warn() {}, error() {} },
+      refreshIntervalMs: 20,
+    })
+    await twin.start()
     fast.write(docB())
-    await sleep(300)
+    await waitFor(() => twin.keyset()?.current.kid === 'k-b', { what: 'the twin to take the change' })
+    const after = twinReads
+    await waitFor(() => twinReads >= after + 3, { what: 'three interval reads of the twin' })
+    await twin.close()
     assert.equal(fast.reads(), reads, 'read after close')
     assert.equal(fast.keyring.keyset()!.current.kid, 'k-a')
   })
@@ -432,7 +448,8 @@ describe('keyring: start and close', () => {
       await k.start()
       if (!k.ready()) process.exit(3)
     `
-    // Exits by itself (a live timer or watcher would hold it until the 10 s timeout).
-    execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { timeout: 10_000, stdio: 'pipe', cwd: fileURLToPath(new URL('../../..', import.meta.url)) })
+    // Exits by itself (a live timer or watcher would hold it until the timeout: 60 s, for a
+    // loaded machine's tsx start-up).
+    execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { timeout: 60_000, stdio: 'pipe', cwd: fileURLToPath(new URL('../../..', import.meta.url)) })
   })
 })

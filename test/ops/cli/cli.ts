@@ -1,8 +1,11 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { Readable, Writable } from 'node:stream'
 import type { Alg } from '../../../src/lib/keyset/algorithms.js'
 import { generateKeyset } from '../../../src/lib/keyset/generate.js'
+import { clockFromEnv, println } from '../../../src/ops/cli/context.js'
+import { runCli } from '../../../src/ops/cli/run.js'
 import { serializeKeyset } from '../../../src/ops/rotation/update-keyset.js'
 import { runChild, type ChildResult } from '../../support/run-child.js'
 import { CLI_MAIN } from '../../support/service.js'
@@ -17,10 +20,86 @@ export interface CliOptions {
   timeoutMs?: number
 }
 
+const cliEnv = (opts: CliOptions): Record<string, string> => ({ PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...opts.env })
+
+/**
+ * Runs `cbc-jwt ARGS` in this process, through the runner the binary uses (src/ops/cli/run.ts)
+ * with what src/ops/cli/main.ts adds (the clock from CBC_JWT_NOW, exit 2 when it is bad): the
+ * same exit code, stdout and stderr as the binary, without a process start per case. Tests of
+ * the process itself (the built bin, a pipe closed early, memory limits) use `cbcJwtProcess`.
+ */
+export async function cbcJwt(args: string[], opts: CliOptions = {}): Promise<CliResult> {
+  await inProcessSlots.acquire()
+  try {
+    return await runInProcess(args, opts)
+  } finally {
+    inProcessSlots.release()
+  }
+}
+
+/**
+ * In-process runs share this process's libuv threadpool (4 threads): a suite of concurrent
+ * cases generating RSA keys there would hold a file read past the CLI's 5 s read deadline,
+ * which separate processes never did. Two at a time keeps the pool free and the suite fast.
+ */
+const inProcessSlots = (() => {
+  let free = 2
+  const waiting: Array<() => void> = []
+  return {
+    acquire: (): Promise<void> => {
+      if (free > 0) {
+        free--
+        return Promise.resolve()
+      }
+      return new Promise((resolve) => waiting.push(resolve))
+    },
+    release: (): void => {
+      const next = waiting.shift()
+      if (next) next()
+      else free++
+    },
+  }
+})()
+
+async function runInProcess(args: string[], opts: CliOptions): Promise<CliResult> {
+  const env = cliEnv(opts)
+  let stdout = ''
+  let stderr = ''
+  // Writes reach these callbacks synchronously: nothing is still buffered when runCli resolves.
+  const sink = (append: (text: string) => void) =>
+    new Writable({
+      write(chunk: Buffer | string, _encoding, done) {
+        append(chunk.toString())
+        done()
+      },
+    })
+  const out = sink((text) => (stdout += text))
+  const err = sink((text) => (stderr += text))
+  let now: () => number
+  try {
+    now = clockFromEnv(env)
+  } catch (error) {
+    println(err, `cbc-jwt: ${(error as Error).message}`)
+    return { code: 2, stdout, stderr }
+  }
+  const stdin = Readable.from(opts.input === undefined ? [] : [Buffer.from(opts.input)])
+  const timeoutMs = opts.timeoutMs ?? 60_000
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`cbc-jwt ${args.join(' ')} did not finish in ${timeoutMs / 1000} s; stdout: ${stdout}\nstderr: ${stderr}`)), timeoutMs)
+  })
+  try {
+    const code = await Promise.race([runCli(args, { env, stdin, stdout: out, stderr: err, now }), timeout])
+    return { code, stdout, stderr }
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 /** Runs the built `cbc-jwt` (dist/ops/cli/main.js) as a child process. */
-export function cbcJwt(args: string[], opts: CliOptions = {}): Promise<CliResult> {
+export function cbcJwtProcess(args: string[], opts: CliOptions = {}): Promise<CliResult> {
   return runChild(process.execPath, [CLI_MAIN, ...args], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...opts.env },
+    env: cliEnv(opts),
     ...(opts.input !== undefined ? { input: opts.input } : {}),
     timeoutMs: opts.timeoutMs ?? 60_000,
     what: `cbc-jwt ${args.join(' ')}`,

@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test'
 import { makeKey, makeKeyset, signToken, validClaims } from '../../support/keys.js'
 import { CLI_MAIN, startService, type RunningService } from '../../support/service.js'
 import { at, cbcJwt, tempDir } from './cli.js'
+import { PROCESS_LEVEL } from '../../support/tier.js'
 
 const tmp = tempDir('failures')
 const key = makeKey('ES256', 'k-failures')
@@ -24,7 +25,7 @@ const prefixed = (service: RunningService, pod: string) =>
     .map((l) => `[pod/${pod}/cbc-jwt] ${l}`)
     .join('\n')
 
-describe('cbc-jwt failures', { concurrency: true }, () => {
+describe('cbc-jwt failures', { concurrency: true, ...PROCESS_LEVEL }, () => {
   let replicaA: RunningService
   let replicaB: RunningService
   let fileA: string

@@ -6,6 +6,7 @@ import { KubeletVolume } from '../../support/kubelet-volume.js'
 import { startService, type RunningService } from '../../support/service.js'
 import { waitFor } from '../../support/wait.js'
 import { cbcJwt, tempDir } from './cli.js'
+import { PROCESS_LEVEL } from '../../support/tier.js'
 
 /**
  * The CLI against the real service: the keyset goes from the "secret" through
@@ -41,7 +42,7 @@ async function servesCurrent(service: RunningService, kid: string) {
   await waitFor(async () => (await service.get('/v1/keys')).json?.current === kid, { timeoutMs: 8000, what: `current = ${kid}` })
 }
 
-describe('cbc-jwt against a running service', { concurrency: true }, () => {
+describe('cbc-jwt against a running service', { concurrency: true, ...PROCESS_LEVEL }, () => {
   it('token issue is accepted; verify-rotation fails on the old kid and passes after a real rotation', async () => {
     const { volume, service, text, kid: previous } = await liveService('rotation')
     const legacy = await issue(text, 'legacy-user')

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import { after, describe, it } from 'node:test'
 import { CLI_MAIN } from '../../support/service.js'
-import { at, cbcJwt, keysetFixture, oneLine, tempDir } from './cli.js'
+import { at, cbcJwt, cbcJwtProcess, keysetFixture, oneLine, tempDir } from './cli.js'
+import { PROCESS_LEVEL } from '../../support/tier.js'
 
 const tmp = tempDir('usage')
 after(tmp.cleanup)
@@ -46,6 +47,24 @@ describe('cbc-jwt --help', { concurrency: true }, () => {
 
   it('the built bin is executable', () => {
     assert.ok(fs.statSync(CLI_MAIN).mode & 0o111)
+  })
+
+  it('the built bin, as a process, exits with the status the in-process runs show (0, 1, 2)', PROCESS_LEVEL, async () => {
+    const file = await keysetFixture(tmp.file('process-k.json'))
+    const [help, missing, unknown, badClock] = await Promise.all([
+      cbcJwtProcess(['--help']),
+      cbcJwtProcess(['status', '--keyset-file', `${file}.missing`]),
+      cbcJwtProcess(['frobnicate']),
+      cbcJwtProcess(['status', '--keyset-file', file], { env: { CBC_JWT_NOW: 'tomorrow' } }),
+    ])
+    assert.equal(help.code, 0, help.stderr)
+    assert.match(help.stdout, /^Usage: cbc-jwt <command>/)
+    assert.equal(missing.code, 1)
+    assert.match(oneLine(missing.stderr), /^cbc-jwt: cannot read .*process-k\.json\.missing: ENOENT$/)
+    assert.equal(unknown.code, 2)
+    assert.match(oneLine(unknown.stderr), /^cbc-jwt: unknown command "frobnicate"/)
+    assert.equal(badClock.code, 2)
+    assert.match(oneLine(badClock.stderr), /^cbc-jwt: CBC_JWT_NOW must be an RFC 3339 time/)
   })
 })
 

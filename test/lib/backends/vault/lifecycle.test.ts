@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test'
 import { PROJECT_ROOT } from '../../../support/service.js'
 import { startVaultDouble, type VaultDouble } from '../../../support/vault-double.js'
 import { SECRET_PATH } from './fixtures.js'
+import { PROCESS_LEVEL } from '../../../support/tier.js'
 
 /**
  * Runs a backend in a child process that never calls process.exit: it ends only when
@@ -43,7 +44,7 @@ function run(script: string, env: Record<string, string>): Promise<{ code: numbe
   })
 }
 
-describe('vault backend lifecycle', () => {
+describe('vault backend lifecycle', PROCESS_LEVEL, () => {
   let double: VaultDouble
   let dir: string
   let script: string
