@@ -1,5 +1,5 @@
 /**
- * cbc-jwt as a library (CONTRACT §6): `createCbcJwt` for an API, and the pieces it is built
+ * cbc-jwt as a library (docs/adopting.md): `createCbcJwt` for an API, and the pieces it is built
  * from. Importing this entry loads neither Fastify nor pino: the adapters are
  * `cbc-jwt/fastify` and `cbc-jwt/express`, the service is `cbc-jwt/server`.
  */

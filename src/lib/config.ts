@@ -2,7 +2,7 @@ import { ConfigError } from './errors.js'
 import { parseDuration } from './duration.js'
 
 /**
- * The library's configuration (CONTRACT §2 and §6): everything `createCbcJwt` needs. The
+ * The library's configuration (README.md, "Configure"; docs/adopting.md): everything `createCbcJwt` needs. The
  * listen address is not part of it — an embedding API has its own server, so a library user
  * never has `PORT` parsed (or refused) on their behalf.
  */
@@ -46,7 +46,7 @@ export interface CbcJwtConfig {
    * @default 0.01
    */
   successLogSample: number
-  /** Verified-token cache entries (CONTRACT §8); 0 turns the cache off. @default 10000 (`CBC_JWT_TOKEN_CACHE_ENTRIES`) */
+  /** Verified-token cache entries; 0 turns the cache off. @default 10000 (`CBC_JWT_TOKEN_CACHE_ENTRIES`) */
   tokenCacheEntries: number
   /** Bound on the cache's estimated heap bytes. @default 16777216 = 16 MiB (`CBC_JWT_TOKEN_CACHE_MAX_BYTES`) */
   tokenCacheMaxBytes: number

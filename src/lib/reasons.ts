@@ -1,5 +1,5 @@
 /**
- * The closed vocabulary of token rejections (CONTRACT §3). One list drives the HTTP body,
+ * The closed vocabulary of token rejections (docs/reasons.md). One list drives the HTTP body,
  * the log field and the `reason` label of `cbc_jwt_auth_failures_total`; nothing else may
  * become a reason, so no label value can ever come from a token.
  */

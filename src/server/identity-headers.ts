@@ -13,7 +13,7 @@ function safe(value: unknown): string | undefined {
 }
 
 /**
- * The identity of a verified token as forward-auth response headers (CONTRACT §7). A claim the
+ * The identity of a verified token as forward-auth response headers (docs/forward-auth.md). A claim the
  * token lacks, or one whose value is not safe, is an absent header — never a repaired one.
  * `X-Auth-Client-Id` is `client_id`, else `azp` (when `client_id` is present but unsafe, the
  * header is left out rather than filled from `azp`). `X-Auth-Scope` is sent only when every

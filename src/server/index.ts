@@ -1,6 +1,6 @@
 /**
- * `cbc-jwt/server`: the service as a library — the Fastify app with every route of CONTRACT
- * §2 and §7, built on `createCbcJwt`. Loads Fastify and pino; the root entry does not.
+ * `cbc-jwt/server`: the service as a library — the Fastify app with every route of README.md
+ * ("What it serves") and docs/forward-auth.md, built on `createCbcJwt`. Loads Fastify and pino; the root entry does not.
  */
 export { createService, type Service } from './service.js'
 export { buildApp, MAX_HEADER_BYTES, type AppDeps } from './app.js'

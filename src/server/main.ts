@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/** `npm start`: the service, configured by the environment (CONTRACT §2). */
+/** `npm start`: the service, configured by the environment (README.md, "Configure"). */
 import { createBackendFromConfig } from '../lib/backends/from-config.js'
 import { serviceConfigFromEnv } from '../lib/config.js'
 import { CbcJwtError } from '../lib/errors.js'

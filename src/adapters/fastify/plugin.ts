@@ -68,7 +68,7 @@ function applyAnswer(result: AuthResult, request: FastifyRequest, reply: Fastify
 /**
  * The Fastify plugin: `app.authenticate`, `app.requireScope(scope)`, `request.auth`, the
  * metrics on prom-client's default registry (or `registry`), started with the app and closed
- * with it. Configured by the environment (CONTRACT §2) unless options say otherwise.
+ * with it. Configured by the environment (README.md, "Configure") unless options say otherwise.
  *
  * @example
  * import Fastify from 'fastify'

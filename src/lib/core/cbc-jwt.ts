@@ -66,7 +66,7 @@ export interface CbcJwt {
   /** Key metadata (kid, alg, status, ages — never material); undefined before the first load. */
   keys(): KeysBody | undefined
   /**
-   * Puts the metrics of CONTRACT §3 on a prom-client registry. Registering again on the same
+   * Puts the metrics of docs/metrics.md on a prom-client registry. Registering again on the same
    * registry does nothing; a registry that holds another cbc-jwt's metrics (a re-created
    * instance) gets this one's instead.
    * @default registry prom-client's default `register`

@@ -188,7 +188,7 @@ function backendFor(given: CbcJwtOptions['backend'], config: CbcJwtConfig, env: 
 }
 
 /**
- * Builds cbc-jwt for an API, configured by the environment of CONTRACT §2 unless options say
+ * Builds cbc-jwt for an API, configured by the environment (README.md, "Configure") unless options say
  * otherwise. Nothing is read until `start()`.
  *
  * @example

@@ -4,7 +4,7 @@ import type { CbcJwtLogger } from './logger.js'
 
 /**
  * Options of `createCbcJwt`. Each one given here wins over its environment variable; each one
- * left out is read from `env` (CONTRACT §2), then from the defaults.
+ * left out is read from `env` (README.md, "Configure"), then from the defaults.
  */
 export interface CbcJwtOptions {
   /**
@@ -36,7 +36,7 @@ export interface CbcJwtOptions {
   /** Longest lifetime `sign()` issues, in seconds. @default 86400 (`CBC_JWT_MAX_TOKEN_TTL`) */
   maxTokenTtlSeconds?: number | undefined
   /**
-   * Size of the verified-token cache (CONTRACT §8): a repeat of an accepted token skips the
+   * Size of the verified-token cache: a repeat of an accepted token skips the
    * signature check, never a check that can change its answer. `0` turns it off.
    * @default 10000 (`CBC_JWT_TOKEN_CACHE_ENTRIES`)
    */

@@ -8,7 +8,7 @@ export interface AuthSuccess<Claims extends JwtClaims = JwtClaims> {
   claims: Claims
 }
 
-/** Why a request was refused: a reason of CONTRACT §3, or `not_ready` before the first keyset. */
+/** Why a request was refused: a reason of docs/reasons.md, or `not_ready` before the first keyset. */
 export type RejectionReason = AuthFailureReason | 'not_ready'
 
 /**

@@ -1,6 +1,6 @@
 import type { JsonWebKey } from 'node:crypto'
 
-/** The JWS algorithms a keyset key may use (CONTRACT §1). */
+/** The JWS algorithms a keyset key may use (schema/keyset.schema.json). */
 export const ALGORITHMS = [
   'HS256', 'HS384', 'HS512',
   'RS256', 'RS384', 'RS512',

@@ -1,7 +1,7 @@
 import type { JsonWebKey } from 'node:crypto'
 import type { Alg } from './algorithms.js'
 
-/** The keyset document of CONTRACT §1, as stored in the backend. */
+/** The keyset document (schema/keyset.schema.json), as stored in the backend. */
 export interface KeysetDocument {
   version: 1
   /** kid of the active signing key. */

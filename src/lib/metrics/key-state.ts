@@ -11,8 +11,8 @@ export interface KeyStateMetricsOptions {
 }
 
 /**
- * What this replica has in force, for Prometheus to compare across replicas (CONTRACT §3,
- * §9): one `cbc_jwt_key_info{kid,alg,status}` series per key that verifies now, and the
+ * What this replica has in force, for Prometheus to compare across replicas (the
+ * promotion gate and the alerts): one `cbc_jwt_key_info{kid,alg,status}` series per key that verifies now, and the
  * `revoked_before` in force. Both are rebuilt in `collect()` from the keyset in force, so a
  * pruned or expired key's series is gone at the next scrape. Every label value comes from
  * the validated keyset (kids are 1–128 chars of `[A-Za-z0-9._:-]`, at most one series per

@@ -24,7 +24,7 @@ export interface MetricsOptions {
 }
 
 /**
- * The metrics of CONTRACT §3 on their own registry. Ages and counts are computed in
+ * The metrics of docs/metrics.md on their own registry. Ages and counts are computed in
  * `collect()` at scrape time, so they are exact whenever Prometheus looks and cost nothing
  * between scrapes. Every label value comes from a closed list or from a loaded key's kid —
  * never from a token.

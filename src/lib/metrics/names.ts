@@ -1,4 +1,4 @@
-/** Metric names fixed by the runbook (CONTRACT §3), plus the health of the refresh loop and the per-replica key state. */
+/** Metric names fixed by the runbook (docs/metrics.md), plus the health of the refresh loop and the per-replica key state. */
 export const METRIC_NAMES = {
   keysLoaded: 'cbc_jwt_keys_loaded',
   activeKeyAge: 'cbc_jwt_active_key_age_seconds',
@@ -9,15 +9,15 @@ export const METRIC_NAMES = {
   lastSuccess: 'cbc_jwt_keyset_last_success_timestamp_seconds',
   /** The configured refresh interval, so alerts can scale "stale" to it. */
   refreshInterval: 'cbc_jwt_keyset_refresh_interval_seconds',
-  /** 1 per key that verifies now, labelled kid, alg, status (CONTRACT §3): which replica has which key. */
+  /** 1 per key that verifies now, labelled kid, alg, status: which replica has which key. */
   keyInfo: 'cbc_jwt_key_info',
-  /** `revoked_before` in force, Unix seconds; 0 when none (CONTRACT §9: revocation in force everywhere). */
+  /** `revoked_before` in force, Unix seconds; 0 when none (a revocation is in force only once every replica shows it). */
   revokedBefore: 'cbc_jwt_revoked_before_timestamp_seconds',
   /** Rules of the keyset's `revocations` in force (by client, subject or token id). */
   revocationRules: 'cbc_jwt_revocation_rules',
   /** The newest rule's `created_at` in force, Unix seconds; 0 when none: a replica below a revoke's time lacks its rule. */
   revocationsNewest: 'cbc_jwt_revocations_newest_timestamp_seconds',
-  /** Verified-token cache (CONTRACT §8): lookups answered from it. */
+  /** Verified-token cache: lookups answered from it. */
   tokenCacheHits: 'cbc_jwt_token_cache_hits_total',
   /** Lookups not answered from it (absent, or no longer valid and dropped). */
   tokenCacheMisses: 'cbc_jwt_token_cache_misses_total',

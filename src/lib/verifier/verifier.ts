@@ -25,7 +25,7 @@ export interface VerifierOptions {
   /** Clock in ms since the epoch. @default Date.now */
   now?: () => number
   /**
-   * Size of the verified-token cache (CONTRACT §8): repeats of an accepted token skip the
+   * Size of the verified-token cache: repeats of an accepted token skip the
    * signature check, never the checks that can change (key still loaded with the same
    * material, `not_after`, `exp`, `nbf`, `iat`, `revoked_before`); `iss` and `aud` cannot
    * change for a verifier, whose cache is its own. `0` turns it off.

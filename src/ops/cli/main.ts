@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/** The `cbc-jwt` command (CONTRACT §4): the package's bin. */
+/** The `cbc-jwt` command (docs/cli.md): the package's bin. */
 import { clockFromEnv, println, type CliContext } from './context.js'
 import { runCli } from './run.js'
 

@@ -23,7 +23,7 @@ export interface FleetChecklistOptions {
 const when = (s: number) => (s > 0 ? toRfc3339(new Date(s * 1000)) : 'none')
 
 /**
- * The post-rotation checklist over every replica at once (CONTRACT §9): all replicas seen,
+ * The post-rotation checklist over every replica at once (docs/rotation.md, "Verification"): all replicas seen,
  * one current key everywhere that is not a previous one, previous keys verifying everywhere
  * (routine) or nowhere (compromise), and the same `revoked_before` in force everywhere.
  */

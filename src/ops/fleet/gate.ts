@@ -2,7 +2,7 @@ import { RefusedError } from '../../lib/errors.js'
 import { describeReplica, replicasLacking, type FleetSource } from './fleet.js'
 
 /**
- * The promotion gate (CONTRACT §9): resolves with a note when every replica of the fleet
+ * The promotion gate (docs/rotation.md, "Promotion gated on every replica"): resolves with a note when every replica of the fleet
  * verifies with `kid` now; otherwise throws `RefusedError` naming every replica that lacks
  * it (down and unreadable ones included). No time window is involved: what is checked is
  * what the replicas have loaded.

@@ -5,7 +5,7 @@ import { diffRules } from './diff.js'
 export const MAX_AUDITED_RULES = 100
 
 /**
- * The audit record of one keyset change (CONTRACT §9): the runbook's "log the rotation time
+ * The audit record of one keyset change (docs/rotation.md, "The audit trail"): the runbook's "log the rotation time
  * in the security change calendar", as one JSON line. Kids, times and statuses only — never
  * key material.
  */

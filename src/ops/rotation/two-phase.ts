@@ -100,9 +100,10 @@ export interface AutoOptions {
   alg?: Alg
   newKey?: KeyFactory
   /**
-   * The replica gate (CONTRACT §9): with it, a staged key due for promotion is promoted when
-   * the gate resolves — no time window — and the gate's `RefusedError` (naming the replicas
-   * that lack the key) ends the run with nothing changed. Resolves with a note for the report.
+   * The replica gate (docs/rotation.md, "Promotion gated on every replica"): with it, a staged
+   * key due for promotion is promoted when the gate resolves — no time window — and the gate's
+   * `RefusedError` (naming the replicas that lack the key) ends the run with nothing changed.
+   * Resolves with a note for the report.
    */
   gate?: (kid: string) => Promise<string>
 }

@@ -13,8 +13,8 @@ import { requiredScopes, type RequiredScopes } from '../required-scopes.js'
 export type ForwardAuthAnswer = (request: IncomingMessage, response: ServerResponse) => void
 
 /**
- * Forward authentication (CONTRACT §7) for nginx `auth_request`, Traefik ForwardAuth and
- * Envoy `ext_authz`: 200 with identity headers, or the rejection of §2 with `X-Auth-Reason`;
+ * Forward authentication (docs/forward-auth.md) for nginx `auth_request`, Traefik ForwardAuth
+ * and Envoy `ext_authz`: 200 with identity headers, or the 401 rejection with `X-Auth-Reason`;
  * 503 before the first keyset. `?scope=orders:write` (space-separated, all required) asks for
  * scopes: a valid token without them is answered 403 `insufficient_scope`, and only clean
  * scope-tokens count as granted. The request's body is never read or parsed: the answer does

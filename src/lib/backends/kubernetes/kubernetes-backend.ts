@@ -28,7 +28,7 @@ const SILENT: SecretWatchLogger = { info: () => {}, warn: () => {} }
 
 /**
  * The keyset as one key of a Kubernetes Secret, read and written through the API server
- * (CONTRACT §1: secret `cbc-secrets`, key `jwt-keyset`). `version` is the Secret's
+ * (by default secret `cbc-secrets`, key `jwt-keyset`: docs/kubernetes.md). `version` is the Secret's
  * `resourceVersion`; a write sends the Secret back with it (PUT), so the API server refuses
  * it with 409 Conflict if anyone changed the Secret since the read (`CasConflictError`:
  * `updateKeyset` re-reads and applies the change once more). Every write stores the same

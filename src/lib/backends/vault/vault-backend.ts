@@ -8,7 +8,7 @@ import { createHttpClient, type HttpResult } from './http.js'
 import { parseReadEnvelope, parseWriteEnvelope, type Kv2Version } from './kv2.js'
 import { checkAddr, checkPath, VAULT_DEFAULTS, type VaultBackendOptions } from './options.js'
 
-/** The field of the KV v2 secret that holds the keyset document (CONTRACT §1). */
+/** The field of the KV v2 secret that holds the keyset document (docs/vault.md). */
 export const KEYSET_FIELD = 'jwt-keyset'
 
 export interface VaultBackendDeps {
