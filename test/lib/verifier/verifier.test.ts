@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict'
-import crypto from 'node:crypto'
 import { describe, it } from 'node:test'
 import { SignJWT } from 'jose'
 import jwt from 'jsonwebtoken'
