@@ -38,12 +38,13 @@ export async function cbcJwt(args: string[], opts: CliOptions = {}): Promise<Cli
 }
 
 /**
- * In-process runs share this process's libuv threadpool (4 threads): a suite of concurrent
- * cases generating RSA keys there would hold a file read past the CLI's 5 s read deadline,
- * which separate processes never did. Two at a time keeps the pool free and the suite fast.
+ * In-process runs share this process's event loop and libuv threadpool: a suite of concurrent
+ * cases (RSA generation on the pool, several commands at once) held a file read past the
+ * CLI's 5 s read deadline on a loaded machine, which separate processes did not. One at a
+ * time: an in-process run takes milliseconds, the suite stays fast.
  */
 const inProcessSlots = (() => {
-  let free = 2
+  let free = 1
   const waiting: Array<() => void> = []
   return {
     acquire: (): Promise<void> => {
