@@ -193,7 +193,7 @@ export function createKubernetesBackend(opts: KubernetesBackendOptions, deps: Ku
       return put(base, text)
     },
     /**
-     * The service's watch: list + watch of this one Secret through the API (CONTRACT §11), so
+     * The service's watch: list + watch of this one Secret through the API (docs/kubernetes.md), so
      * a change is read about a second after it is written. Every event makes the keyring read
      * (`read()`, a GET): the unknown-kid re-read and the interval read ask the API too.
      */
