@@ -29,7 +29,7 @@ export interface KubernetesApi {
    * as it arrives (returning `'stop'` ends the stream); a line over `maxLineBytes` or no byte
    * for `idleMs` fails with `ApiTransportError`. Any other status resolves with its (bounded) body.
    */
-  stream(path: string, onLine: (line: string) => 'stop' | void, opts: { idleMs: number; maxLineBytes: number; signal?: AbortSignal }): Promise<StreamEnd>
+  stream(path: string, onLine: (line: string) => 'stop' | undefined, opts: { idleMs: number; maxLineBytes: number; signal?: AbortSignal }): Promise<StreamEnd>
   close(): void
 }
 
@@ -151,21 +151,29 @@ export function createKubernetesApi(conn: KubernetesConnection, opts: { timeoutM
               pending = []
               pendingBytes = 0
               start = nl + 1
-              if (bytes.length > maxLineBytes) return req.destroy(new ApiTransportError('bad_response', `a watch event larger than ${maxLineBytes} bytes`))
+              if (bytes.length > maxLineBytes) {
+                req.destroy(new ApiTransportError('bad_response', `a watch event larger than ${maxLineBytes} bytes`))
+                return
+              }
               const line = bytes.toString('utf8')
-              let verdict: 'stop' | void
+              let verdict: 'stop' | undefined
               try {
                 verdict = line.trim() === '' ? undefined : onLine(line)
               } catch (err) {
-                return req.destroy(err as Error)
+                req.destroy(err as Error)
+                return
               }
               if (verdict === 'stop') {
                 finish({ status: 200, ended: 'stopped' })
-                return req.destroy()
+                req.destroy()
+                return
               }
             }
             pendingBytes += chunk.length - start
-            if (pendingBytes > maxLineBytes) return req.destroy(new ApiTransportError('bad_response', `a watch event larger than ${maxLineBytes} bytes`))
+            if (pendingBytes > maxLineBytes) {
+              req.destroy(new ApiTransportError('bad_response', `a watch event larger than ${maxLineBytes} bytes`))
+              return
+            }
             if (start < chunk.length) pending.push(chunk.subarray(start))
           })
           res.on('end', () => finish({ status: 200, ended: 'closed' }))

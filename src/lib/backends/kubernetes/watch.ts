@@ -107,6 +107,7 @@ export function startSecretWatch(opts: SecretWatchOptions): SecretWatch {
         }
         rv = next
         if (event.type !== 'BOOKMARK') opts.onChange()
+        return undefined
       },
       // The server ends the stream after timeoutSeconds; silence well past it is a dead connection.
       { idleMs: (timeoutSeconds + 30) * 1000, maxLineBytes: opts.maxEventBytes, signal: abort.signal },
