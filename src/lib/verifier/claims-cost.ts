@@ -35,7 +35,6 @@ const STRING_BYTES = 32
 const NUMBER_BYTES = 16
 const SMALL_INTEGER = 2 ** 30
 
-// biome-ignore lint/suspicious/noControlCharactersInRegex: the Latin-1 range starts at U+0000 on purpose
 const TWO_BYTE = /[^\x00-\xff]/
 
 /** Freezes `value` and everything in it, and returns the heap bytes it holds (see above). */

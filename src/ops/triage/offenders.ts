@@ -51,5 +51,5 @@ export function revokeCommand(o: Offender): string | undefined {
 
 /** A word as the shell reads it: as is when it has nothing the shell would interpret, else single-quoted. */
 function shellWord(value: string): string {
-  return /^[A-Za-z0-9._:@%+=,\/-]+$/.test(value) ? value : `'${value.replaceAll("'", `'\\''`)}'`
+  return /^[A-Za-z0-9._:@%+=,/-]+$/.test(value) ? value : `'${value.replaceAll("'", `'\\''`)}'`
 }
