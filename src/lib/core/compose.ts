@@ -16,7 +16,7 @@ import { createVerifier, type Verifier, type VerifyResult } from '../verifier/ve
 import { bearerCredential, type AuthorizationHeader } from './bearer.js'
 import type { CbcJwt, RequestContext } from './cbc-jwt.js'
 import { jwksBody, keysBody } from './keys-view.js'
-import { createJsonLogger, type CbcJwtLogger } from './logger.js'
+import { loggerFromOption, type CbcJwtLogger } from './logger.js'
 import { resolveConfig, type CbcJwtOptions } from './options.js'
 import { provideAuthenticateNow } from './immediate.js'
 import { REJECTIONS, type AuthRejection, type AuthResult } from './rejection.js'
@@ -44,7 +44,7 @@ export function composeCbcJwt(options: CbcJwtOptions = {}): CbcJwtParts {
   const config = resolveConfig(options)
   const env = options.env ?? process.env
   const now = options.now ?? Date.now
-  const logger = options.logger ?? createJsonLogger(config.logLevel)
+  const logger = loggerFromOption(options.logger, config.logLevel)
   const backend = backendFor(options.backend, config, env, logger)
   let metrics: Metrics | undefined
   const keyring = createKeyring({

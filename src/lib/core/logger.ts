@@ -29,3 +29,22 @@ export function createJsonLogger(level: string = 'info', write: (line: string) =
   }
   return { info: at(30), warn: at(40), error: at(50) }
 }
+
+const SILENT: CbcJwtLogger = Object.freeze({ info() {}, warn() {}, error() {} })
+
+/**
+ * The logger an option names, checked when cbc-jwt is built rather than at the first line:
+ * `false` is silence (pino's and Fastify's way to say it), `undefined` the default JSON
+ * lines, and anything else must have `info`, `warn` and `error` functions — else a
+ * `TypeError` naming the option.
+ */
+export function loggerFromOption(given: unknown, level: string | undefined): CbcJwtLogger {
+  if (given === undefined) return createJsonLogger(level)
+  if (given === false) return SILENT
+  const candidate = given as Partial<Record<'info' | 'warn' | 'error', unknown>> | null
+  const missing = (['info', 'warn', 'error'] as const).filter((m) => typeof candidate?.[m] !== 'function')
+  if (typeof given !== 'object' || given === null || missing.length > 0) {
+    throw new TypeError(`createCbcJwt({ logger }): logger must be false or an object with info, warn and error methods (a pino logger, Fastify's app.log); ${given === null || typeof given !== 'object' ? `got ${given === null ? 'null' : typeof given}` : `missing ${missing.join(', ')}`}`)
+  }
+  return given as CbcJwtLogger
+}

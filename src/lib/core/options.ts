@@ -47,10 +47,11 @@ export interface CbcJwtOptions {
   logLevel?: string | undefined
   /**
    * Where log lines go (key loads, backend errors, one line per rejection — never a token):
-   * a pino logger, Fastify's `app.log`, or any object with `info`/`warn`/`error`.
+   * a pino logger, Fastify's `app.log`, or any object with `info`/`warn`/`error`; `false`
+   * for none. Anything else is a `TypeError` when cbc-jwt is built.
    * @default JSON lines on stdout, in pino's format
    */
-  logger?: CbcJwtLogger | undefined
+  logger?: CbcJwtLogger | false | undefined
   /**
    * A proxy in front is trusted to set `X-Forwarded-For`: rejection log lines carry its chain.
    * @default false (`CBC_JWT_TRUST_PROXY`)

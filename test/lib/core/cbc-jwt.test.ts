@@ -164,6 +164,36 @@ describe('createCbcJwt: sign', () => {
   })
 })
 
+describe('createCbcJwt: the logger option, checked up front', () => {
+  it('logger: false (pino\'s and fastify\'s way to silence) starts, authenticates and rejects without a line', async () => {
+    const writes: string[] = []
+    const write = process.stdout.write
+    // The default logger's lines start with {"level": caught here; the test runner's own writes pass.
+    process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) =>
+      String(chunk).startsWith('{"level"') ? (writes.push(String(chunk)), true) : (write.call(process.stdout, chunk, ...(rest as [])) as boolean)) as typeof process.stdout.write
+    try {
+      const { cbc, keys } = setup([makeKey('ES256', 'k-a')], { logger: false })
+      await cbc.start()
+      assert.equal(cbc.ready(), true)
+      assert.equal((await cbc.authenticate(`Bearer ${signToken(keys[0]!, validClaims())}`)).ok, true)
+      assert.equal((await cbc.authenticate('Bearer x.y.z')).ok, false)
+    } finally {
+      process.stdout.write = write
+    }
+    assert.deepEqual(writes, [])
+  })
+
+  it('any other logger that is not one: a TypeError at construction naming the option, not a crash at start()', () => {
+    for (const logger of [true, 'info', null, {}, { info() {}, warn() {} }, () => {}]) {
+      assert.throws(
+        () => createCbcJwt({ logger: logger as never, keysetFile: '/nonexistent/keyset.json', env: {} }),
+        (err: Error) => err instanceof TypeError && /createCbcJwt\(\{ logger \}\): logger must be false or an object with info, warn and error methods/.test(err.message),
+        JSON.stringify(logger),
+      )
+    }
+  })
+})
+
 describe('createCbcJwt: configuration, metrics, key views', () => {
   it('no keyset configured → ConfigError naming the variable and the option', () => {
     assert.throws(() => createCbcJwt({ env: {} }), (err: unknown) => err instanceof ConfigError && /CBC_JWT_KEYSET_FILE/.test(err.message) && /keysetFile/.test(err.message))
