@@ -27,6 +27,7 @@ import { startKubeDouble, type KubeDouble } from '../support/kube-double.js'
 import { KubeletSync } from '../support/kubelet-sync.js'
 import { makeKey, makeKeyset, signToken, validClaims, type TestAlg, type TestKey } from '../support/keys.js'
 import { startService, type RunningService } from '../support/service.js'
+import { waitFor } from '../support/wait.js'
 
 const NS = 'cbc'
 const VOLUME_LAG_MS = 4000
@@ -157,5 +158,23 @@ describe('containment: rotate --compromised on three replicas (two on the API wa
     assert.ok(sent > 30, `the client kept sending (${sent})`)
     // The watches did go through the cut and the relist.
     assert.ok(double.calls.filter((c) => c.verb === 'list').length >= 4, 'both watching replicas listed again after the 410')
+  })
+
+  test('revoke --replica … --wait: prints how long each replica took; a replica that does not follow in time is named, exit 1', async (t) => {
+    await waitFor(() => node.inSync(), { timeoutMs: 20_000, what: 'the volume to catch up with the compromise rotation' })
+    const fleet = replicas.flatMap((r) => ['--replica', r.service.url])
+    const short = await cbcJwt(['revoke', '--issued-before', 'now', ...fleet, '--wait', '1s', '--reason', 'drill'], { env: kubeEnv })
+    assert.equal(short.code, 1, short.stdout + short.stderr)
+    const volumeUrl = replicas[2]!.service.url
+    assert.match(short.stderr, new RegExp(`NOT contained after 1s on 1 replica\\(s\\): ${volumeUrl.replace(/\./g, '\\.')} `))
+    for (const r of replicas.slice(0, 2)) assert.match(short.stdout, new RegExp(`contained on ${r.service.url.replace(/\./g, '\\.')} after \\d+\\.\\ds`))
+    await sleep(1100) // the next revocation is a later second
+    const long = await cbcJwt(['revoke', '--issued-before', 'now', ...fleet, '--wait', '20s', '--reason', 'drill'], { env: kubeEnv })
+    assert.equal(long.code, 0, long.stdout + long.stderr)
+    const after = (url: string) => Number(new RegExp(`contained on ${url.replace(/\./g, '\\.')} after (\\d+\\.\\d)s`).exec(long.stdout)?.[1])
+    t.diagnostic(long.stdout.split('\n').filter((l) => l.startsWith('contained')).join('; '))
+    assert.ok(after(volumeUrl) >= (VOLUME_LAG_MS - 1500) / 1000, `the volume replica followed its lag: ${after(volumeUrl)} s`)
+    for (const r of replicas.slice(0, 2)) assert.ok(after(r.service.url) <= CONTAINED_WITHIN_MS / 1000, `${r.name}: ${after(r.service.url)} s`)
+    assert.match(long.stdout, /contained on every replica \(3, seen through 3 replicas /)
   })
 })

@@ -5,7 +5,9 @@ import { ROTATION_POLICY } from '../../rotation/policy.js'
 import { setRevokedBefore } from '../../rotation/revoke.js'
 import { revokeTargets } from '../../rotation/revocations.js'
 import { updateKeyset, type KeysetMutation } from '../../rotation/update-keyset.js'
-import { KEYSET_OPTIONS, parseCommandArgs, rejectFlags } from '../args.js'
+import { KEYSET_OPTIONS, durationFlag, parseCommandArgs, rejectFlags } from '../args.js'
+import { CONTAINMENT_HELP, DEFAULT_CONTAINMENT_WAIT_MS, confirmContainment } from '../confirm-containment.js'
+import { FLEET_OPTIONS, fleetFromFlags } from '../fleet-flags.js'
 import type { CliContext } from '../context.js'
 import { AUDIT_HELP, AUDIT_OPTIONS, openAuditTrail } from '../audit.js'
 import { openKeysetSource } from '../keyset-source.js'
@@ -28,6 +30,8 @@ const OPTIONS = {
   json: { type: 'boolean' },
   force: { type: 'boolean' },
   'dry-run': { type: 'boolean' },
+  wait: { type: 'string' },
+  ...FLEET_OPTIONS,
   ...AUDIT_OPTIONS,
 } as const
 
@@ -71,6 +75,7 @@ Options:
   --force            allow a time more than a minute in the future, or moving a revocation
                      back (which makes revoked tokens valid again)
   --dry-run          print what would change (how many rules, which), write nothing
+${CONTAINMENT_HELP}
 ${AUDIT_HELP}
   -h, --help         this help
 
@@ -81,12 +86,17 @@ Exit status: 0 done, 1 refused / invalid keyset / backend error / too many rules
     const { values, positionals } = parseCommandArgs('revoke', args, OPTIONS, { max: 1, what: '- (stdin/stdout)' })
     if (positionals[0] !== undefined && positionals[0] !== '-') throw new UsageError(`revoke: unexpected argument "${positionals[0]}"`)
     if (values.list) {
-      rejectFlags(values, ['issued-before', 'client-id', 'subject', 'jti', 'expires-at', 'force', 'dry-run', 'actor', 'reason', 'audit-log'], '--list')
+      rejectFlags(values, ['issued-before', 'client-id', 'subject', 'jti', 'expires-at', 'force', 'dry-run', 'actor', 'reason', 'audit-log', 'wait', 'prometheus', 'selector', 'replica'], '--list')
       return listRevocations(ctx, openKeysetSource(ctx, values, positionals), { json: values.json === true })
     }
     rejectFlags(values, ['json'], 'revoke (without --list)')
     const now = ctx.now()
     const { mutation, headline, command } = await plan(ctx, values, positionals, now)
+    // Confirmation on the replicas: only the global revoked_before is exported per replica.
+    const fleet = fleetFromFlags(ctx.env, values)
+    if (fleet && command !== 'revoke') throw new UsageError('--prometheus/--replica confirm the global revoked_before only: not with --client-id, --subject or --jti')
+    if (!fleet && values.wait !== undefined) throw new UsageError('--wait needs --prometheus URL (or CBC_JWT_PROMETHEUS_URL) or --replica URL')
+    const waitMs = durationFlag('wait', values.wait) ?? DEFAULT_CONTAINMENT_WAIT_MS
     const audit = openAuditTrail(ctx, command, values)
     const source = openKeysetSource(ctx, values, positionals)
     try {
@@ -94,6 +104,7 @@ Exit status: 0 done, 1 refused / invalid keyset / backend error / too many rules
       const outcome = await updateKeyset(source.backend, mutation, { now: ctx.now, dryRun, ruleLifetime: ruleLifetime(ctx.env, values) })
       reportUpdate(ctx, source, outcome, { headline: headline(outcome.after.revoked_before), dryRun })
       if (outcome.written) audit.record({ location: source.backend.location, before: outcome.before, after: outcome.after })
+      if (fleet && !dryRun) return await confirmContainment(ctx, source, fleet, { before: outcome.before, after: outcome.after, rotated: false }, waitMs)
       return 0
     } finally {
       audit.close()

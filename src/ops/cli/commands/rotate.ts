@@ -11,6 +11,7 @@ import { AUDIT_HELP, AUDIT_OPTIONS, openAuditTrail } from '../audit.js'
 import { FLEET_HELP, FLEET_OPTIONS, fleetFromFlags } from '../fleet-flags.js'
 import { openKeysetSource } from '../keyset-source.js'
 import { reportUpdate } from '../report.js'
+import { CONTAINMENT_HELP, DEFAULT_CONTAINMENT_WAIT_MS, confirmContainment } from '../confirm-containment.js'
 import { graceMs, propagationMs, ruleLifetime } from '../settings.js'
 import type { Command } from './command.js'
 
@@ -28,6 +29,7 @@ const OPTIONS = {
   kid: { type: 'string' },
   force: { type: 'boolean' },
   'fresh-key': { type: 'boolean' },
+  wait: { type: 'string' },
   'dry-run': { type: 'boolean' },
   ...FLEET_OPTIONS,
   ...AUDIT_OPTIONS,
@@ -72,6 +74,8 @@ Options:
   --dry-run          print what would change, write nothing (with -, stdout gets the input)
 ${FLEET_HELP}
                      (with --promote and --auto; a refusal names the replicas that lack the key)
+With --compromised:
+${CONTAINMENT_HELP}
 ${AUDIT_HELP}
   -h, --help         this help
 
@@ -86,7 +90,7 @@ Exit status: 0 done or nothing to do, 1 refused / invalid keyset / backend error
     const modes = MODES.filter((m) => values[m])
     if (modes.length > 1) throw new UsageError(`rotate: choose one of --${modes.join(', --')}`)
     const mode = modes[0]
-    const { mutation, headline } = plan(ctx, mode, values)
+    const { mutation, headline, confirm } = plan(ctx, mode, values)
     const audit = openAuditTrail(ctx, mode === undefined ? 'rotate' : `rotate --${mode}`, values)
     const source = openKeysetSource(ctx, values, positionals)
     try {
@@ -96,6 +100,7 @@ Exit status: 0 done or nothing to do, 1 refused / invalid keyset / backend error
       const outcome = await updateKeyset(source.backend, mutation, { now: ctx.now, dryRun, acceptExpiredCurrent, ruleLifetime: ruleLifetime(ctx.env, values) })
       reportUpdate(ctx, source, outcome, { headline: headline(outcome.after.current, outcome.before.current), dryRun })
       if (outcome.written) audit.record({ location: source.backend.location, before: outcome.before, after: outcome.after })
+      if (confirm && !dryRun) return await confirmContainment(ctx, source, confirm.fleet, { before: outcome.before, after: outcome.after, rotated: true }, confirm.waitMs)
       return 0
     } finally {
       audit.close()
@@ -113,18 +118,18 @@ function plan(ctx: CliContext, mode: (typeof MODES)[number] | undefined, values:
   const rotated = (to: string, from: string) => (to === from ? 'no rotation' : `rotated ${from} → ${to}`)
   switch (mode) {
     case undefined: {
-      rejectFlags(values, ['propagation', 'every', 'kid', 'force', 'fresh-key', ...FLEET_FLAGS], 'rotate (without --promote/--auto)')
+      rejectFlags(values, ['propagation', 'every', 'kid', 'force', 'fresh-key', 'wait', ...FLEET_FLAGS], 'rotate (without --promote/--auto)')
       const grace = graceMs(ctx.env, values)
       const mutation: KeysetMutation = (doc) => rotateNow(doc, { now, graceMs: grace, ...(alg ? { alg } : {}) })
       return { mutation, headline: rotated }
     }
     case 'stage': {
-      rejectFlags(values, ['grace', 'max-token-ttl', 'propagation', 'every', 'kid', 'force', 'fresh-key', ...FLEET_FLAGS], '--stage')
+      rejectFlags(values, ['grace', 'max-token-ttl', 'propagation', 'every', 'kid', 'force', 'fresh-key', 'wait', ...FLEET_FLAGS], '--stage')
       const mutation: KeysetMutation = (doc) => stageKey(doc, { now, ...(alg ? { alg } : {}) })
       return { mutation, headline: () => 'staged a new key' }
     }
     case 'promote': {
-      rejectFlags(values, ['alg', 'every', 'fresh-key'], '--promote')
+      rejectFlags(values, ['alg', 'every', 'fresh-key', 'wait'], '--promote')
       const grace = graceMs(ctx.env, values)
       const fleet = fleetFromFlags(ctx.env, values)
       if (fleet) {
@@ -149,7 +154,7 @@ function plan(ctx: CliContext, mode: (typeof MODES)[number] | undefined, values:
       return { mutation, headline: rotated }
     }
     case 'auto': {
-      rejectFlags(values, ['kid', 'force', 'fresh-key'], '--auto')
+      rejectFlags(values, ['kid', 'force', 'fresh-key', 'wait'], '--auto')
       const grace = graceMs(ctx.env, values)
       const window = propagationMs(ctx.env, values.propagation)
       const every = durationFlag('every', values.every) ?? ROTATION_POLICY.everyMs
@@ -166,9 +171,12 @@ function plan(ctx: CliContext, mode: (typeof MODES)[number] | undefined, values:
       return { mutation, headline: (to: string, from: string) => (to === from ? 'scheduled rotation' : `scheduled rotation: ${rotated(to, from)}`) }
     }
     case 'compromised': {
-      rejectFlags(values, ['grace', 'max-token-ttl', 'propagation', 'every', 'kid', 'force', ...FLEET_FLAGS], '--compromised')
+      rejectFlags(values, ['grace', 'max-token-ttl', 'propagation', 'every', 'kid', 'force'], '--compromised')
       const mutation: KeysetMutation = (doc) => rotateCompromised(doc, { now, freshKey: values['fresh-key'] === true, ...(alg ? { alg } : {}) })
-      return { mutation, headline: (to: string, from: string) => `EMERGENCY rotation ${from} → ${to}` }
+      const fleet = fleetFromFlags(ctx.env, values)
+      if (!fleet && values.wait !== undefined) throw new UsageError('--wait needs --prometheus URL (or CBC_JWT_PROMETHEUS_URL) or --replica URL')
+      const confirm = fleet ? { fleet, waitMs: durationFlag('wait', values.wait) ?? DEFAULT_CONTAINMENT_WAIT_MS } : undefined
+      return { mutation, headline: (to: string, from: string) => `EMERGENCY rotation ${from} → ${to}`, confirm }
     }
   }
 }

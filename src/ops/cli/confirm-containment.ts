@@ -1,0 +1,49 @@
+import { keyStatus, type KeysetDocument } from '../../lib/keyset/document.js'
+import { describeContainment, waitForContainment } from '../fleet/containment.js'
+import type { FleetSource } from '../fleet/fleet.js'
+import { println, type CliContext } from './context.js'
+import type { KeysetSource } from './keyset-source.js'
+
+/** `--wait` of the emergency commands: how long to wait for every replica. @default 30 s */
+export const DEFAULT_CONTAINMENT_WAIT_MS = 30_000
+
+export const CONTAINMENT_HELP = `  --prometheus URL, --selector S, --replica URL
+                     after the write, wait until every replica reports the new state
+                     (cbc_jwt_key_info / /v1/keys, revoked_before) and print how long each
+                     took; exit 1 naming the replicas that did not follow within --wait
+  --wait DUR         how long to wait for them (default 30s)`
+
+/**
+ * After an emergency write: waits until every replica of `fleet` has the change in force —
+ * the new current key current, every cut-off key verifying nowhere, `revoked_before` at least
+ * the new one — and prints one line per replica. Returns the exit status: 0 when every
+ * replica followed, 1 otherwise (the lagging replicas named).
+ */
+export async function confirmContainment(
+  ctx: CliContext,
+  source: KeysetSource,
+  fleet: FleetSource,
+  change: { before: KeysetDocument; after: KeysetDocument; rotated: boolean },
+  waitMs: number,
+): Promise<number> {
+  const { before, after } = change
+  const stillVerifying = (doc: KeysetDocument) => new Set(doc.keys.filter((k) => k.not_after === undefined || Date.parse(k.not_after) > ctx.now()).map((k) => k.kid))
+  const kept = stillVerifying(after)
+  const gone = change.rotated ? before.keys.filter((k) => keyStatus(before, k) !== undefined && !kept.has(k.kid)).map((k) => k.kid) : []
+  const report = await waitForContainment(
+    fleet,
+    {
+      ...(change.rotated ? { current: after.current } : {}),
+      gone,
+      ...(after.revoked_before ? { revokedBefore: Date.parse(after.revoked_before) / 1000 } : {}),
+    },
+    { waitMs },
+  )
+  const { lines, ok } = describeContainment(report, waitMs)
+  // Reports go where the document does not: stderr when the keyset streams to stdout.
+  const out = source.streamsDocument ? ctx.stderr : ctx.stdout
+  const verdict = lines.pop()!
+  for (const line of lines) println(out, line)
+  println(ok ? out : ctx.stderr, verdict)
+  return ok ? 0 : 1
+}

@@ -1,0 +1,80 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import { formatDuration } from '../../lib/duration.js'
+import { describeReplica, type FleetSource, type ReplicaState } from './fleet.js'
+
+/** What every replica must report once an emergency change is in force there. */
+export interface ContainedState {
+  /** The kid that signs now: loaded and `current` (after `rotate --compromised`). */
+  current?: string
+  /** Kids that must verify nowhere (the keys an emergency rotation cut off). */
+  gone: readonly string[]
+  /** `revoked_before` (Unix seconds) that must be in force, or a later one. */
+  revokedBefore?: number
+}
+
+export interface ContainmentReport {
+  /** Replicas in the new state, with how long after the start of the wait they were first seen in it. */
+  contained: Array<{ name: string; afterMs: number }>
+  /** Replicas not seen in the new state when the wait ended (down ones included). */
+  lagging: ReplicaState[]
+  source: string
+}
+
+function holds(r: ReplicaState, want: ContainedState): boolean {
+  if (!r.reachable) return false
+  if (want.current !== undefined && r.keys.get(want.current) !== 'current') return false
+  if (want.gone.some((kid) => r.keys.has(kid))) return false
+  if (want.revokedBefore !== undefined && !(r.revokedBefore !== undefined && r.revokedBefore >= want.revokedBefore)) return false
+  return true
+}
+
+/**
+ * Asks the fleet again and again (every `intervalMs`) until every replica reports `want`, or
+ * `waitMs` has passed. A replica counts as contained from the first view that shows it so;
+ * one that cannot be seen never does (what cannot be seen may still accept the leaked key).
+ * A fleet that cannot be read at all is retried until the deadline.
+ */
+export async function waitForContainment(
+  source: FleetSource,
+  want: ContainedState,
+  opts: { waitMs: number; intervalMs?: number; now?: () => number },
+): Promise<ContainmentReport> {
+  const now = opts.now ?? Date.now
+  const start = now()
+  const seen = new Map<string, number>()
+  let last: ReplicaState[] = []
+  let description = source.description
+  for (;;) {
+    try {
+      const view = await source.read()
+      description = view.source
+      last = view.replicas
+      for (const r of view.replicas) if (!seen.has(r.name) && holds(r, want)) seen.set(r.name, now() - start)
+    } catch (err) {
+      last = [{ name: source.description, reachable: false, problem: (err as Error).message.slice(0, 200), keys: new Map(), revokedBefore: undefined }]
+    }
+    const lagging = last.filter((r) => !seen.has(r.name))
+    if ((lagging.length === 0 && last.length > 0) || now() - start >= opts.waitMs) {
+      return { contained: [...seen].map(([name, afterMs]) => ({ name, afterMs })).sort((a, b) => a.afterMs - b.afterMs), lagging, source: description }
+    }
+    await sleep(Math.min(opts.intervalMs ?? 250, Math.max(0, opts.waitMs - (now() - start))))
+  }
+}
+
+/** The lines a command prints: one per replica, then the verdict. */
+export function describeContainment(report: ContainmentReport, waitMs: number): { lines: string[]; ok: boolean } {
+  const lines = report.contained.map((c) => `contained on ${c.name} after ${formatSeconds(c.afterMs)}`)
+  if (report.lagging.length === 0) {
+    lines.push(`contained on every replica (${report.contained.length}, seen through ${report.source})`)
+    return { lines, ok: true }
+  }
+  lines.push(
+    `NOT contained after ${formatDuration(waitMs)} on ${report.lagging.length} replica(s): ${report.lagging.map(describeReplica).join('; ')} — ` +
+      'they may still accept the old keys: restart those pods',
+  )
+  return { lines, ok: false }
+}
+
+function formatSeconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)}s`
+}
