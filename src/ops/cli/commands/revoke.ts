@@ -93,9 +93,12 @@ Exit status: 0 done, 1 refused / invalid keyset / backend error / too many rules
     const now = ctx.now()
     const { mutation, headline, command } = await plan(ctx, values, positionals, now)
     // Confirmation on the replicas: only the global revoked_before is exported per replica.
-    const fleet = fleetFromFlags(ctx.env, values)
+    // Only when asked on the command line: CBC_JWT_PROMETHEUS_URL alone (set for the CronJob's
+    // gate) must not make every revocation wait.
+    const asked = values.prometheus !== undefined || (values.replica ?? []).length > 0
+    const fleet = asked ? fleetFromFlags(ctx.env, values) : undefined
     if (fleet && command !== 'revoke') throw new UsageError('--prometheus/--replica confirm the global revoked_before only: not with --client-id, --subject or --jti')
-    if (!fleet && values.wait !== undefined) throw new UsageError('--wait needs --prometheus URL (or CBC_JWT_PROMETHEUS_URL) or --replica URL')
+    if (!fleet && values.wait !== undefined) throw new UsageError('--wait needs --prometheus URL or --replica URL')
     const waitMs = durationFlag('wait', values.wait) ?? DEFAULT_CONTAINMENT_WAIT_MS
     const audit = openAuditTrail(ctx, command, values)
     const source = openKeysetSource(ctx, values, positionals)

@@ -173,8 +173,10 @@ function plan(ctx: CliContext, mode: (typeof MODES)[number] | undefined, values:
     case 'compromised': {
       rejectFlags(values, ['grace', 'max-token-ttl', 'propagation', 'every', 'kid', 'force'], '--compromised')
       const mutation: KeysetMutation = (doc) => rotateCompromised(doc, { now, freshKey: values['fresh-key'] === true, ...(alg ? { alg } : {}) })
-      const fleet = fleetFromFlags(ctx.env, values)
-      if (!fleet && values.wait !== undefined) throw new UsageError('--wait needs --prometheus URL (or CBC_JWT_PROMETHEUS_URL) or --replica URL')
+      // Only when asked on the command line, not by CBC_JWT_PROMETHEUS_URL alone (the CronJob's gate).
+      const asked = values.prometheus !== undefined || (values.replica ?? []).length > 0
+      const fleet = asked ? fleetFromFlags(ctx.env, values) : undefined
+      if (!fleet && values.wait !== undefined) throw new UsageError('--wait needs --prometheus URL or --replica URL')
       const confirm = fleet ? { fleet, waitMs: durationFlag('wait', values.wait) ?? DEFAULT_CONTAINMENT_WAIT_MS } : undefined
       return { mutation, headline: (to: string, from: string) => `EMERGENCY rotation ${from} → ${to}`, confirm }
     }
