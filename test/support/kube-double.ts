@@ -52,6 +52,8 @@ export interface KubeDouble {
   calls: RecordedCall[]
   /** Verbs answered 403 (as RBAC would). */
   deny: Set<RecordedCall['verb']>
+  /** Appended to every Status message: what a hostile proxy or webhook in front of the API could write. */
+  statusMessageSuffix: string
   /** Called before a write is applied; may change the store (another writer got in first). */
   beforeWrite?: ((verb: RecordedCall["verb"]) => void) | undefined
   /** Answer this many upcoming writes with 409, as if someone wrote just before each. */
@@ -101,7 +103,7 @@ export async function startKubeDouble(opts: { token?: string; tls?: { key: strin
     apiVersion: 'v1',
     metadata: {},
     status: 'Failure',
-    message,
+    message: message + double.statusMessageSuffix,
     reason,
     ...(name ? { details: { name, kind: 'secrets' } } : {}),
     code,
@@ -112,6 +114,7 @@ export async function startKubeDouble(opts: { token?: string; tls?: { key: strin
     token,
     calls: [],
     deny: new Set(),
+    statusMessageSuffix: "",
     conflictStorm: 0,
     restrictNames: undefined,
     outage: false,

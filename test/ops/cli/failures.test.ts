@@ -135,6 +135,7 @@ describe('cbc-jwt failures', { concurrency: true, ...PROCESS_LEVEL }, () => {
         line({ s: 1, reason: 'bad_signature', client_id: null, client_id_unverified: 'acme', remote_addr: '10.0.0.7' }),
         line({ s: 2, reason: 'bad_signature', client_id: null, client_id_unverified: 'acme', remote_addr: '10.0.0.7' }),
         line({ s: 3, reason: 'unknown_kid', client_id: null, client_id_unverified: 'evil\u001b[2Jname' }),
+        line({ s: 4, reason: 'unknown_kid', client_id: null, client_id_unverified: 'c1\u009b2J\u202ebidi' }),
         '{"event":"auth_rejected","reason":"not_a_reason","time":1}',
         '{"event":"auth_rejected","reason":"expired"}',
         '[broken prefix {"event":"auth_rejected"}',
@@ -144,10 +145,12 @@ describe('cbc-jwt failures', { concurrency: true, ...PROCESS_LEVEL }, () => {
     assert.equal(r.code, 0, r.stderr)
     assert.match(r.stdout, /\n +2 +bad_signature +acme \(unverified\) +2026-11-25T20:00:01\.000Z +2026-11-25T20:00:02\.000Z +2026-11-25T20:00:01\.000Z +- +10\.0\.0\.7\n/)
     // The forged id with a control character gets no command, only a pointer to --json.
-    assert.match(r.stdout, /^ {2}\(client id "evil\\u001b\[2Jname" is not printable ASCII: take it from --json\) # 1 unknown_kid/m)
-    assert.match(r.stdout, /unknown_kid +"evil\\u001b\[2Jname" \(unverified\)/)
-    assert.doesNotMatch(r.stdout, /\u001b/)
-    assert.match(r.stdout, /3 rejection\(s\), 0 other cbc-jwt line\(s\), 3 skipped/)
+    assert.match(r.stdout, /^ {2}\(client id "evil\\x1b\[2Jname" is not printable ASCII: take it from --json\) # 1 unknown_kid/m)
+    assert.match(r.stdout, /unknown_kid +"evil\\x1b\[2Jname" \(unverified\)/)
+    // C1 controls (U+009B is a CSI by itself) and bidi overrides are escaped like C0 ones.
+    assert.match(r.stdout, /unknown_kid +"c1\\x9b2J\\u202ebidi" \(unverified\)/)
+    assert.match(r.stdout, /^[\x09\x0a\x20-\x7e…]*$/)
+    assert.match(r.stdout, /4 rejection\(s\), 0 other cbc-jwt line\(s\), 3 skipped/)
     const json = JSON.parse((await cbcJwt(['failures', '--json', file])).stdout)
     assert.deepEqual(json[0], { client_id: 'acme', reason: 'bad_signature', count: 2, first_seen: '2026-11-25T20:00:01.000Z', last_seen: '2026-11-25T20:00:02.000Z', spike_start: '2026-11-25T20:00:01.000Z' })
   })

@@ -2,6 +2,7 @@ import { BackendError, CasConflictError } from '../../errors.js'
 import { MAX_KEYSET_BYTES } from '../../keyset/document.js'
 import type { KeysetBackend, KeysetSnapshot, LastGoodSnapshot } from '../backend.js'
 import { ApiTransportError, createKubernetesApi, type ApiResult, type KubernetesApi } from './api.js'
+import { printable } from '../../logging/sanitize.js'
 import { resolveConnection, type KubernetesConnection } from './connection.js'
 import type { KubernetesBackendOptions } from './options.js'
 import { startSecretWatch, type SecretWatch, type SecretWatchLogger } from './watch.js'
@@ -56,6 +57,8 @@ export function createKubernetesBackend(opts: KubernetesBackendOptions, deps: Ku
   let lastRead: Secret | undefined
   let watcher: SecretWatch | undefined
   let closed = false
+  /** The connection once resolved: its bearer token is redacted from every message the API sends back. */
+  let connection: KubernetesConnection | undefined
   const maxResponseBytes = 2 * MAX_KEYSET_BYTES + 65_536
 
   function connect() {
@@ -66,6 +69,7 @@ export function createKubernetesBackend(opts: KubernetesBackendOptions, deps: Ku
       const ns = opts.namespace ?? conn.namespace ?? 'default'
       secretLocation = `kubernetes:${ns}/${opts.secret}`
       location = `${secretLocation}#${opts.key}`
+      connection = conn
       return { api: createKubernetesApi(conn, { timeoutMs: opts.timeoutMs, maxResponseBytes }), ns, conn }
     })
     return ready
@@ -96,10 +100,20 @@ export function createKubernetesBackend(opts: KubernetesBackendOptions, deps: Ku
     return secret
   }
 
+  function knownSecrets(): string[] {
+    try {
+      const token = connection?.token?.()
+      return token ? [token] : []
+    } catch {
+      return []
+    }
+  }
+
   function statusError(res: ApiResult, what: string): BackendError {
-    // The API's Status message names the resource and the user, never a secret's content.
+    // The API's Status message names the resource and the user; it is foreign text all the same
+    // (a proxy or webhook writes it): redacted, escaped and bounded like every other.
     const message = (res.json as { message?: unknown } | undefined)?.message
-    const detail = typeof message === 'string' ? `: ${message.slice(0, 300)}` : ''
+    const detail = typeof message === 'string' ? `: ${printable(message, { secrets: knownSecrets() })}` : ''
     const reason = res.status === 401 || res.status === 403 ? 'forbidden' : res.status === 404 ? 'not_found' : 'server_error'
     return new BackendError(reason, `${location}: cannot ${what} (HTTP ${res.status}${detail})`)
   }

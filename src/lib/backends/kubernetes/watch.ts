@@ -1,3 +1,4 @@
+import { printable } from '../../logging/sanitize.js'
 import { ApiTransportError, type KubernetesApi } from './api.js'
 
 export interface SecretWatchLogger {
@@ -170,5 +171,5 @@ export function startSecretWatch(opts: SecretWatchOptions): SecretWatch {
 
 function statusMessage(json: unknown): string {
   const message = (json as { message?: unknown } | undefined)?.message
-  return typeof message === 'string' ? `: ${message.slice(0, 300)}` : ''
+  return typeof message === 'string' ? `: ${printable(message)}` : ''
 }

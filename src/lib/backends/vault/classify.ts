@@ -1,5 +1,6 @@
 import { BackendError, CasConflictError } from '../../errors.js'
 import type { BackendErrorReason } from '../../reasons.js'
+import { printable } from '../../logging/sanitize.js'
 import { TransportError } from './http.js'
 
 /**
@@ -19,19 +20,25 @@ export const TRANSIENT_REASONS: ReadonlySet<BackendErrorReason> = new Set(['unre
 
 /** Vault's answer to a check-and-set write against another version. */
 const CAS_MISMATCH = 'check-and-set parameter did not match the current version'
-const MAX_DETAIL = 200
+/** Vault's errors as joined: long enough that the final cut (after redaction, in `redact`) decides. */
+const MAX_ERRORS_TEXT = 4096
+/** A Vault error message as printed: redacted first, then escaped and cut to this. */
+const MAX_MESSAGE = 400
 
 /** Node codes meaning the request never left this host or never reached a listener. */
 const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH'])
 
-/** The `errors` strings of a Vault error body, joined and truncated (they never carry tokens). */
+/**
+ * The `errors` strings of a Vault error body, joined, with everything outside printable ASCII
+ * escaped. Not cut short here: a secret is redacted from the whole message first (`redact`).
+ */
 export function vaultErrors(json: unknown): string {
   if (typeof json !== 'object' || json === null || !Array.isArray((json as { errors?: unknown }).errors)) return ''
   const text = ((json as { errors: unknown[] }).errors)
     .filter((e): e is string => typeof e === 'string')
     .map((e) => e.replace(/\s+/g, ' ').trim())
     .join('; ')
-  return text.length > MAX_DETAIL ? `${text.slice(0, MAX_DETAIL)}…` : text
+  return printable(text, { max: MAX_ERRORS_TEXT })
 }
 
 export function isCasMismatch(status: number, json: unknown): boolean {
@@ -89,12 +96,12 @@ export function toFailure(err: unknown, what: string): Failure {
 }
 
 /**
- * Removes every known secret from an error's message. Vault does not echo tokens, but a
- * proxy or a future code path might; this is the last line, not the first.
+ * Removes every known secret from an error's message, then escapes and bounds it: redaction
+ * before the cut, so a secret across it cannot print as all but its last characters. Vault does
+ * not echo tokens, but a proxy or a future code path might; this is the last line, not the first.
  */
 export function redact<E extends Error>(err: E, secrets: readonly string[]): E {
-  let message = err.message
-  for (const s of secrets) if (s.length >= 4) message = message.split(s).join('[redacted]')
+  const message = printable(err.message, { secrets, max: MAX_MESSAGE })
   if (message === err.message) return err
   const options = { cause: err.cause }
   if (err instanceof BackendError) return new BackendError(err.reason, message, options) as unknown as E

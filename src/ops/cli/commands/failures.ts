@@ -9,6 +9,7 @@ import { busiestOffenders, revokeCommand, revokeTime } from '../../triage/offend
 import { DEFAULT_SPIKE_GAP_MS } from '../../triage/spike.js'
 import { OVERLONG, readLines } from '../../triage/lines.js'
 import { parseCommandArgs } from '../args.js'
+import { printable as foreignText } from '../../../lib/logging/sanitize.js'
 import { println, type CliContext } from '../context.js'
 import { parseTime } from '../time.js'
 import type { Command } from './command.js'
@@ -216,15 +217,19 @@ function offenderLines(result: FailureTally, offenders: number, gapMs: number): 
   return out
 }
 
-/** A client id for a terminal: printable ASCII as is, anything else JSON-escaped; bounded. */
+/** A client id for a terminal: printable ASCII as is, anything else quoted and escaped; bounded. */
 function displayId(g: FailureGroup): string {
   if (g.clientId === null) return '-'
   return printable(g.clientId) + (g.verified ? '' : ' (unverified)')
 }
 
+/**
+ * Foreign text from someone's log line, for a terminal: clean printable ASCII as is, anything
+ * else quoted with every character outside printable ASCII escaped (C1 controls and bidi
+ * overrides included) by the one sanitiser; bounded.
+ */
 function printable(value: string): string {
-  const bounded = value.length > 128 ? `${value.slice(0, 128)}…` : value
-  return /^[\x21-\x7e]+$/.test(bounded) ? bounded : JSON.stringify(bounded)
+  return /^[\x21-\x7e]{1,128}$/.test(value) ? value : `"${foreignText(value, { max: 128 })}"`
 }
 
 const iso = (ms: number) => new Date(ms).toISOString()

@@ -108,6 +108,28 @@ describe('Kubernetes Secret backend (against the API test double)', () => {
     assert.throws(() => kubernetesOptionsFromEnv({ CBC_JWT_KUBERNETES_NAMESPACE: 'Bad_NS' }), ConfigError)
   })
 
+  it('attack: a Status message with terminal escapes, C1 controls, bidi overrides and the bearer token prints escaped, redacted, bounded', async () => {
+    seed()
+    const b = backend()
+    const snap = await b.read()
+    double.deny.add('update')
+    double.statusMessageSuffix = ` \u001b[2J\u001b]0;pwned\u0007 \u009b31m \u202eevil token=${double.token} ${'x'.repeat(2000)}`
+    try {
+      await assert.rejects(b.write(KEYSET, snap.version), (err: unknown) => {
+        assert.ok(err instanceof BackendError)
+        assert.match(err.message, /^[\x20-\x7e]*$/, err.message)
+        assert.ok(err.message.includes('\\x1b[2J') && err.message.includes('\\x9b31m') && err.message.includes('\\u202eevil'), err.message)
+        assert.ok(!err.message.includes(double.token), 'the bearer token printed')
+        assert.ok(err.message.length < 500, `${err.message.length} characters`)
+        return true
+      })
+    } finally {
+      double.statusMessageSuffix = ''
+      double.deny.clear()
+      await b.close()
+    }
+  })
+
   it('create-only (keyset init): creates a missing Secret, refuses one that already holds a keyset', async () => {
     const b = backend({ CBC_JWT_KUBERNETES_SECRET: 'fresh-secret' })
     await b.write(KEYSET, null)

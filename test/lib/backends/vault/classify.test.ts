@@ -38,9 +38,10 @@ describe('vault failure classification', () => {
     assert.equal(toFailure(new Error('boom'), 'w').error.reason, 'io_error')
   })
 
-  it('keeps Vault\'s errors strings, flattened and truncated to 200 characters', () => {
+  it('keeps Vault\'s errors strings, flattened; the cut is made after redaction, in redact()', () => {
     assert.equal(vaultErrors({ errors: ['1 error occurred:\n\t* permission denied\n\n'] }), '1 error occurred: * permission denied')
-    assert.equal(vaultErrors({ errors: ['a'.repeat(500)] }).length, 201)
+    assert.equal(vaultErrors({ errors: ['a'.repeat(500)] }).length, 500)
+    assert.equal(redact(new BackendError('server_error', vaultErrors({ errors: ['a'.repeat(5000)] })), []).message.length, 403)
     assert.equal(vaultErrors('<html>'), '')
     assert.equal(vaultErrors({ errors: [] }), '')
   })
@@ -50,6 +51,22 @@ describe('vault failure classification', () => {
     assert.equal(isCasMismatch(400, body), true)
     assert.equal(isCasMismatch(500, body), false)
     assert.equal(isCasMismatch(400, { errors: ['no data provided'] }), false)
+  })
+
+  it('attack: a token across the old 200-character cut is redacted whole, never printed as all but its last character', () => {
+    const token = 'hvs.CAESIJlWh2Vq5LZ8Jx0tA1b2c3d4e5f6g7h8i9j0kLmNoPqRsTuVwXyZ'
+    for (let at = 150; at < 260; at += 7) {
+      const json = { errors: [`${'x'.repeat(at)} ${token} denied`] }
+      const err = redact(statusFailure(403, json, 'read vault:secret/cbc').error, [token])
+      for (let n = 8; n < token.length; n++) assert.ok(!err.message.includes(token.slice(0, n)), `${n} characters of the token printed (at ${at})`)
+    }
+  })
+
+  it('attack: ESC/CSI/OSC sequences, C1 controls and bidi overrides in Vault errors are escaped, never printed raw', () => {
+    const hostile = '\u001b[2J\u001b]0;pwned\u0007 \u009b31m \u202eevil\u202c \u200b'
+    const err = redact(statusFailure(500, { errors: [hostile] }, 'read vault:secret/cbc').error, [])
+    assert.match(err.message, /^[\x20-\x7e]*$/)
+    assert.ok(err.message.includes('\\x1b[2J') && err.message.includes('\\x9b') && err.message.includes('\\u202e'), err.message)
   })
 
   it('redacts known secrets from a message and keeps the reason and cause', () => {
