@@ -117,7 +117,15 @@ export async function runInstanceChecklist(o: ChecklistOptions): Promise<CheckIt
       const count = single(samples, METRIC_NAMES.rotations)
       if (count === undefined) items.push(fail(name, `${METRIC_NAMES.rotations} missing from /metrics`))
       else if (count >= 1) items.push(pass(name, `${METRIC_NAMES.rotations} ${count} >= 1`))
-      else items.push(fail(name, `${METRIC_NAMES.rotations} ${count}: this instance has not seen a rotation`))
+      else {
+        // 0 is no miss when the instance already signs with a new key: it started (or
+        // restarted) after the promotion, and a process's first load is not a rotation.
+        const kids = samples.filter((s) => s.name === METRIC_NAMES.activeKeyAge).map((s) => s.labels.kid)
+        const current = kids.length === 1 ? kids[0] : undefined
+        if (current !== undefined && !o.previousKids.includes(current)) {
+          items.push(pass(name, `${METRIC_NAMES.rotations} 0, current ${current}: this instance started after the rotation (a first load is not a rotation)`))
+        } else items.push(fail(name, `${METRIC_NAMES.rotations} ${count}: this instance has not seen a rotation`))
+      }
     }
   }
   return items

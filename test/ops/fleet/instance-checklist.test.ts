@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict'
+import http from 'node:http'
+import { after, before, describe, it } from 'node:test'
+import { runInstanceChecklist } from '../../../src/ops/fleet/instance-checklist.js'
+
+/**
+ * The rotations item of the checklist: a counter at 0 is a missed rotation only while the
+ * instance still signs with a previous key. A replica started after the promotion counts 0
+ * (its first load is not a rotation) and must not be reported as having missed it.
+ */
+describe('verify-rotation --url: the rotations item', () => {
+  let server: http.Server
+  let base: string
+  let current = 'k-new'
+  before(async () => {
+    server = http.createServer((req, res) => {
+      if (req.url === '/metrics') {
+        res.writeHead(200, { 'content-type': 'text/plain' }).end(
+          `cbc_jwt_active_key_age_seconds{kid="${current}"} 60\ncbc_jwt_key_rotations_total 0\ncbc_jwt_keys_loaded 2\ncbc_jwt_backend_errors_total 0\n`,
+        )
+      } else {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [{ kid: 'k-new', status: 'current' }, { kid: 'k-old', status: 'verify-only' }] }))
+      }
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    base = `http://127.0.0.1:${(server.address() as { port: number }).port}`
+  })
+  after(() => new Promise<void>((resolve) => server.close(() => resolve())))
+
+  const rotations = async () => (await runInstanceChecklist({ base, previousKids: ['k-old'], legacyToken: undefined, maxAgeMs: 600_000 })).find((i) => i.name === 'rotations')!
+
+  it('0 with a new current kid passes: the instance started after the rotation', async () => {
+    current = 'k-new'
+    const item = await rotations()
+    assert.equal(item.result, 'pass', item.detail)
+    assert.match(item.detail, /started after the rotation/)
+  })
+
+  it('0 with the previous kid still current fails: the rotation was missed', async () => {
+    current = 'k-old'
+    const item = await rotations()
+    assert.equal(item.result, 'fail', item.detail)
+    assert.match(item.detail, /has not seen a rotation/)
+  })
+})
