@@ -19,6 +19,11 @@ export const ERROR_CODES = {
   REFUSED: 'ERR_REFUSED',
   /** The library was asked for something that needs a keyset before the first one loaded. */
   NOT_READY: 'ERR_NOT_READY',
+  /**
+   * Signing was asked of a keyset that cannot sign: a verification keyset (no private key), or
+   * one whose current key is past its own `not_after` (every verifier would reject the token).
+   */
+  NO_SIGNING_KEY: 'ERR_NO_SIGNING_KEY',
   /** A framework adapter was registered twice on the same instance (or its parent). */
   ALREADY_REGISTERED: 'ERR_ALREADY_REGISTERED',
 } as const
@@ -83,6 +88,13 @@ export class UsageError extends CbcJwtError {
   constructor(message: string) {
     super(ERROR_CODES.USAGE, message)
     this.name = 'UsageError'
+  }
+}
+
+export class NoSigningKeyError extends CbcJwtError {
+  constructor(message: string) {
+    super(ERROR_CODES.NO_SIGNING_KEY, message)
+    this.name = 'NoSigningKeyError'
   }
 }
 

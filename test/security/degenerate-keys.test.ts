@@ -6,7 +6,7 @@ import { loadKeyset } from '../../src/lib/keyset/load.js'
 import { createVerifier } from '../../src/lib/verifier/verifier.js'
 import { cbcJwt, tempDir } from '../ops/cli/cli.js'
 import { invalid, lines } from '../lib/keyset/fixtures.js'
-import { generatePrivateKey, makeKey, makeKeyset, validClaims, type TestKey } from '../support/keys.js'
+import { generatePrivateKey, makeKey, makeKeyset, publicHalf, validClaims, type TestKey } from '../support/keys.js'
 
 /**
  * Attack: a keyset key that imports and "verifies" but is arithmetically degenerate. With
@@ -18,7 +18,9 @@ import { generatePrivateKey, makeKey, makeKeyset, validClaims, type TestKey } fr
  */
 
 const b64u = (b: Buffer | string) => Buffer.from(b).toString('base64url')
-const signer = makeKey('ES256', 'k-signer') // a sound current key; the degenerate key is verify-only
+// A sound current key, public like the degenerate key beside it: a verification keyset (a
+// signing keyset would refuse the public-only key for being mixed in, before its material).
+const signer = publicHalf(makeKey('ES256', 'k-signer'))
 const rsa = makeKey('RS256', 'k-rsa')
 const rsaPublic = { kty: 'RSA', n: rsa.jwk.n!, e: rsa.jwk.e! }
 

@@ -53,6 +53,12 @@ export function makeKey(alg: TestAlg, kid: string): TestKey {
   return { kid, alg, signingKey, jwk: signingKey.export({ format: 'jwk' }) }
 }
 
+/** The same key with only its public JWK members: it still signs here (signingKey), but a keyset of such keys cannot. */
+export function publicHalf(key: TestKey): TestKey {
+  const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...pub } = key.jwk
+  return { ...key, jwk: pub }
+}
+
 export interface KeyEntryOptions {
   createdAt?: Date
   notAfter?: Date

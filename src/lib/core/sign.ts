@@ -1,6 +1,7 @@
 import crypto from 'node:crypto'
 import { CbcJwtError, ERROR_CODES, RefusedError } from '../errors.js'
 import type { LoadedKeyset } from '../keyset/load.js'
+import { signingKeyOf } from '../keyset/projection.js'
 import { formatDuration, parseDuration } from '../duration.js'
 import { grantedScopes } from './scope.js'
 
@@ -54,6 +55,7 @@ export async function signWith(
   }
   if (!keyset) throw new CbcJwtError(ERROR_CODES.NOT_READY, 'sign(): no keyset loaded yet (wait for start() and ready())')
   const key = keyset.current
+  const signingKey = signingKeyOf(key, settings.nowMs)
   // jose is loaded on the first signature only: a verifying API never pays for it.
   const { SignJWT } = await import('jose')
   const iat = Math.floor(settings.nowMs / 1000)
@@ -61,5 +63,5 @@ export async function signWith(
     .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
     .setIssuedAt(iat)
     .setExpirationTime(iat + ttl)
-    .sign(key.signingKey!)
+    .sign(signingKey)
 }

@@ -2,6 +2,7 @@ import crypto, { type JsonWebKey, type KeyObject } from 'node:crypto'
 import { KeysetInvalidError, type KeysetProblem } from '../errors.js'
 import { ALG_SPECS, PRIVATE_JWK_MEMBERS, hasSigningMaterial, type Alg, type AlgSpec } from './algorithms.js'
 import { keyPolicyProblem } from './key-policy.js'
+import { hasPrivateMembers, type KeysetKind } from './projection.js'
 import { MAX_KEYSET_BYTES, keyStatus, type KeyEntry, type KeyStatus, type KeysetDocument } from './document.js'
 import { schemaProblems } from './schema.js'
 import { revocationMeaningProblems } from './revocation-rules.js'
@@ -33,6 +34,11 @@ export interface LoadedKeyset {
   readonly revokedBefore: number | undefined
   /** The `revocations` rules, indexed once per load for the request path. */
   readonly revocations: RevocationMatcher
+  /**
+   * False for a verification keyset (no key holds private or symmetric material): it verifies
+   * with every behaviour of a signing one, but `sign()` refuses with `ERR_NO_SIGNING_KEY`.
+   */
+  readonly signing: boolean
 }
 
 /** Parses keyset text, size-checked first. Throws `KeysetInvalidError` (reason `invalid_json`). */
@@ -109,12 +115,14 @@ function* loadSteps(data: unknown, now: number, previous: LoadedKeyset | undefin
     if (key) keys.set(entry.kid, key)
     if (!key || key.verifyKey !== prior?.verifyKey) yield
   }
+  const kind = documentKind(doc, sound, problems)
+  const verification = kind === 'verification'
   const currentIndex = typeof doc.current === 'string' && sound('current') ? firstIndex.get(doc.current) : undefined
   const current = currentIndex === undefined ? undefined : keys.get(doc.current)
   if (typeof doc.current === 'string' && sound('current') && currentIndex === undefined) {
     problems.push({ path: 'current', message: `no key has kid "${doc.current}"` })
   } else if (current) {
-    if (!current.signingKey) {
+    if (!current.signingKey && kind === 'signing') {
       problems.push({ path: `keys[${currentIndex}].jwk`, message: 'the current key must hold private or symmetric material to sign' })
     }
     if (current.notAfter !== undefined && current.notAfter <= now) {
@@ -128,7 +136,38 @@ function* loadSteps(data: unknown, now: number, previous: LoadedKeyset | undefin
     current,
     revokedBefore: doc.revoked_before === undefined ? undefined : Date.parse(doc.revoked_before) / 1000,
     revocations: buildRevocationMatcher(doc.revocations),
+    signing: !verification,
   }
+}
+
+/**
+ * `verification` when no key holds private or symmetric material. A document in between — some asymmetric keys private, others public, or an HS* secret beside public keys —
+ * is neither: it is refused, since a signer would miss keys and a verifier would hold secrets.
+ */
+function documentKind(doc: KeysetDocument, sound: (path: string) => boolean, problems: KeysetProblem[]): KeysetKind {
+  const secret: number[] = []
+  const open: number[] = []
+  doc.keys.forEach((entry, i) => {
+    if (!isRecord(entry) || !isRecord(entry.jwk) || !sound(`keys[${i}].jwk`)) return
+    if (entry.jwk.kty === 'oct' || hasPrivateMembers(entry.jwk)) secret.push(i)
+    else open.push(i)
+  })
+  if (secret.length === 0) return 'verification'
+  if (open.length === 0) return 'signing'
+  const privateIndex = secret.find((i) => doc.keys[i]!.jwk.kty !== 'oct')
+  if (privateIndex === undefined) {
+    for (const i of secret) {
+      problems.push({ path: `keys[${i}].jwk`, message: 'an HS* (oct) key is secret by nature (it signs as well as verifies): a keyset of public keys (a verification keyset) cannot hold one' })
+    }
+  } else {
+    for (const i of open) {
+      problems.push({
+        path: `keys[${i}].jwk`,
+        message: `has no private part while keys[${privateIndex}] has one: a keyset is either for signing (every key private) or for verification (no key private), never mixed`,
+      })
+    }
+  }
+  return 'mixed'
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -29,12 +29,12 @@ function withJwk(key: TestKey, jwk: crypto.JsonWebKey, kid = key.kid): TestKey {
   return { ...key, kid, jwk }
 }
 
-/** current ES256, a staged EdDSA, a verify-only RS256 (public only), an HS256 key. */
+/** current ES256, a staged EdDSA, a verify-only RS256, an HS256 key. */
 function goodDoc(): Record<string, unknown> {
   return makeKeyset([
     { key: es256, opts: { createdAt: at(-HOUR) } },
     { key: ed, opts: { createdAt: at(-2 * HOUR) } },
-    { key: publicOnly(rs), opts: { createdAt: at(-48 * HOUR), notAfter: at(24 * HOUR) } },
+    { key: rs, opts: { createdAt: at(-48 * HOUR), notAfter: at(24 * HOUR) } },
     { key: hs, opts: { createdAt: at(-3 * HOUR) } },
   ], { revoked_before: '2026-11-25T20:00:00Z' })
 }
@@ -45,7 +45,7 @@ describe('loadKeyset: a valid keyset', () => {
     assert.equal(ks.current.kid, 'k-es256')
     assert.deepEqual(
       [...ks.keys.values()].map((k) => [k.kid, k.status, k.signingKey !== undefined]),
-      [['k-es256', 'current', true], ['k-ed', 'staged', true], ['k-rs', 'verify-only', false], ['k-hs', 'staged', true]],
+      [['k-es256', 'current', true], ['k-ed', 'staged', true], ['k-rs', 'verify-only', true], ['k-hs', 'staged', true]],
     )
     assert.equal(ks.keys.get('k-rs')!.notAfter, NOW + 24 * HOUR)
     assert.equal(ks.keys.get('k-es256')!.createdAt, NOW - HOUR)
@@ -88,9 +88,19 @@ describe('loadKeyset: semantic checks name the JSON path', () => {
     assert.deepEqual(lines(err.problems), ['current: no key has kid "k-nope"'])
   })
 
-  it('current without private material cannot sign', () => {
-    const err = invalid(() => loadKeyset(makeKeyset([publicOnly(es256), ed]), NOW))
-    assert.deepEqual(lines(err.problems), ['keys[0].jwk: the current key must hold private or symmetric material to sign'])
+  it('a keyset mixing private and public-only keys is refused, naming each public one', () => {
+    const err = invalid(() => loadKeyset(makeKeyset([publicOnly(es256), ed, publicOnly(rs)]), NOW))
+    assert.deepEqual(lines(err.problems), [
+      'keys[0].jwk: has no private part while keys[1] has one: a keyset is either for signing (every key private) or for verification (no key private), never mixed',
+      'keys[2].jwk: has no private part while keys[1] has one: a keyset is either for signing (every key private) or for verification (no key private), never mixed',
+    ])
+  })
+
+  it('an HS* secret beside public-only keys is refused: a verification keyset cannot hold a secret', () => {
+    const err = invalid(() => loadKeyset(makeKeyset([publicOnly(es256), hs]), NOW))
+    assert.deepEqual(lines(err.problems), [
+      'keys[1].jwk: an HS* (oct) key is secret by nature (it signs as well as verifies): a keyset of public keys (a verification keyset) cannot hold one',
+    ])
   })
 
   it('a current key past its not_after', () => {
@@ -157,7 +167,7 @@ describe('loadKeyset: semantic checks name the JSON path', () => {
       'keys[1].jwk.crv: ES256 needs P-256',
       'keys[2].jwk.n: RSA key is 1024 bits; at least 2048 required',
       'keys[3].kid: duplicate kid "k-x" (also keys[1])',
-      'keys[0].jwk: the current key must hold private or symmetric material to sign',
+      'keys[0].jwk: has no private part while keys[3] has one: a keyset is either for signing (every key private) or for verification (no key private), never mixed',
     ])
   })
 })
@@ -291,7 +301,7 @@ describe('a rejected keyset never reveals private key material', () => {
     ['HMAC too short', () => makeKeyset([es256, withJwk(hs, { kty: 'oct', k: hs.jwk.k!.slice(0, 20) })])],
     ['d not base64url', () => makeKeyset([es256, withJwk(es256b, { ...es256b.jwk, d: `${es256b.jwk.d!}+/=` })])],
     ['k of the wrong type', () => makeKeyset([es256, withJwk(hs, { kty: 'oct', k: [hs.jwk.k!] } as unknown as crypto.JsonWebKey)])],
-    ['current cannot sign', () => makeKeyset([publicOnly(es256), rs, hs])],
+    ['public current among private keys', () => makeKeyset([publicOnly(es256), rs, hs])],
     ['unknown members next to d', () => makeKeyset([withJwk(es256, { ...es256.jwk, secret: es256.jwk.d } as crypto.JsonWebKey), rs])],
     ['duplicate kid', () => makeKeyset([es256, withJwk(hs, hs.jwk, 'k-es256'), rs])],
   ]

@@ -3,6 +3,7 @@ import crypto from 'node:crypto'
 import fs from 'node:fs'
 import { after, describe, it } from 'node:test'
 import { loadKeyset } from '../../../src/lib/keyset/load.js'
+import { toVerificationKeyset } from '../../../src/lib/keyset/projection.js'
 import { makeKey, makeKeyset, signToken } from '../../support/keys.js'
 import { at, cbcJwt, decodeJwt, keysetFixture, oneLine, readJson, tempDir } from './cli.js'
 
@@ -27,6 +28,15 @@ describe('cbc-jwt token issue', { concurrency: true }, () => {
     const key = loadKeyset(readJson(file)).current.verifyKey
     const [h, p, s] = token.split('.')
     assert.ok(crypto.verify('sha256', Buffer.from(`${h}.${p}`), { key, dsaEncoding: 'ieee-p1363' }, Buffer.from(s!, 'base64url')))
+  })
+
+  it('refuses to sign with a verification keyset: ERR_NO_SIGNING_KEY on one line, exit 1, no token', async () => {
+    const file = tmp.file('verification.json')
+    fs.writeFileSync(file, JSON.stringify(toVerificationKeyset(readJson(await keysetFixture(tmp.file('private.json'), { at: '2026-11-25T00:00:00Z' })))))
+    const r = await cbcJwt(['token', 'issue', '--sub', 'alice', '--keyset-file', file], { env: at(NOW) })
+    assert.equal(r.code, 1)
+    assert.equal(r.stdout, '')
+    assert.match(r.stderr, /^cbc-jwt: ERR_NO_SIGNING_KEY: .*verification\.json: cannot sign: the keyset is a verification keyset \(its keys hold no private part; current k-[^)]+\); sign with the private keyset, which only the issuer should hold\n$/)
   })
 
   it('takes iss/aud from the environment, flags win; --ttl sets exp', async () => {

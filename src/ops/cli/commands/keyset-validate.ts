@@ -16,6 +16,11 @@ Checks the JSON Schema (schema/keyset.schema.json) and the meaning: current exis
 sign and is not past not_after, kids unique, key material fits alg, RSA >= 2048 bits, HMAC
 secrets >= the hash size. Every problem is listed on stdout as "JSON.path: message".
 
+A verification keyset (no key holds a private part: what verifiers are given) is valid
+too and is reported as one; a keyset mixing private and public-only keys is refused. A
+keyset with HS* keys is valid but has no verification form: whoever holds an HS secret can
+sign with it, so least privilege needs asymmetric algorithms (a note says so).
+
 Options:
   --json             print {"valid": bool, "problems": [{"path", "message"}], ...}
   -h, --help         this help
@@ -35,9 +40,14 @@ Exit status: 0 valid, 1 invalid or unreadable, 2 bad usage.`,
     const where = source.backend.location
     try {
       const keyset = loadKeyset(parseKeysetText(text), ctx.now())
-      const summary = { valid: true, current: keyset.current.kid, keys: keyset.document.keys.length, problems: [] }
+      const kind = keyset.signing ? 'signing' : 'verification'
+      const notes = symmetricNote(keyset.document.keys)
+      const summary = { valid: true, kind, current: keyset.current.kid, keys: keyset.document.keys.length, problems: [], notes }
       if (values.json) println(ctx.stdout, JSON.stringify(summary, null, 2))
-      else println(ctx.stdout, `${where}: valid keyset, ${summary.keys} key(s), current ${summary.current}`)
+      else {
+        println(ctx.stdout, `${where}: valid ${kind === 'verification' ? 'verification keyset (no private key: verifies, cannot sign)' : 'keyset'}, ${summary.keys} key(s), current ${summary.current}`)
+        for (const note of notes) println(ctx.stdout, `note: ${note}`)
+      }
       return 0
     } catch (err) {
       if (!(err instanceof KeysetInvalidError)) throw err
@@ -50,4 +60,13 @@ Exit status: 0 valid, 1 invalid or unreadable, 2 bad usage.`,
       return 1
     }
   },
+}
+
+/** HS* keys cannot be given to verifiers without letting them sign: said on every validation. */
+function symmetricNote(keys: ReadonlyArray<{ kid: string; jwk: { kty?: string } }>): string[] {
+  const symmetric = keys.filter((k) => k.jwk.kty === 'oct').map((k) => k.kid)
+  if (symmetric.length === 0) return []
+  return [
+    `${symmetric.join(', ')}: HS* (oct) ${symmetric.length === 1 ? 'key' : 'keys'} cannot be made public: every verifier holding ${symmetric.length === 1 ? 'it' : 'them'} can also sign; use an asymmetric algorithm (ES256, EdDSA, RS256, PS256) so verifiers get a keyset without private material`,
+  ]
 }

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto'
 import { SignJWT } from 'jose'
-import { RefusedError, UsageError } from '../../../lib/errors.js'
+import { NoSigningKeyError, RefusedError, UsageError } from '../../../lib/errors.js'
+import { signingKeyOf } from '../../../lib/keyset/projection.js'
 import { formatDuration } from '../../../lib/duration.js'
 import { KEYSET_OPTIONS, durationFlag, parseCommandArgs } from '../args.js'
 import { println, type CliContext } from '../context.js'
@@ -56,6 +57,14 @@ Exit status: 0 printed, 1 invalid keyset / backend error, 2 bad usage.`,
     const source = openKeysetSource(ctx, values, positionals)
     const { keyset } = await readKeyset(source, ctx.now())
     const key = keyset.current
+    let signingKey: ReturnType<typeof signingKeyOf>
+    try {
+      signingKey = signingKeyOf(key, ctx.now())
+    } catch (err) {
+      // The code on the line too: scripts and runbooks grep for it.
+      if (err instanceof NoSigningKeyError) err.message = `${err.code}: ${source.backend.location}: ${err.message}`
+      throw err
+    }
     const iat = Math.floor(ctx.now() / 1000)
     const claims: Record<string, unknown> = { client_id: values['client-id'] ?? values.sub }
     if (values.scope !== undefined) claims.scope = values.scope
@@ -69,7 +78,7 @@ Exit status: 0 printed, 1 invalid keyset / backend error, 2 bad usage.`,
         .setIssuedAt(iat)
         .setExpirationTime(iat + Math.floor(ttl / 1000))
         .setJti(crypto.randomUUID())
-        .sign(key.signingKey!)
+        .sign(signingKey)
     } catch (err) {
       throw new RefusedError(`cannot sign with ${key.kid} (${key.alg}): ${(err as Error).message}`)
     }
