@@ -61,7 +61,16 @@ export interface ListenConfig {
 }
 
 /** Service configuration: the library's plus the listen address. Precedence: defaults < environment < CLI flags. */
-export interface ServiceConfig extends CbcJwtConfig, ListenConfig {}
+export interface ServiceConfig extends CbcJwtConfig, ListenConfig {
+  /**
+   * Generate (once) and use the development keyset `./.cbc-jwt/dev-keyset.json` under the
+   * current folder (`CBC_JWT_DEV_KEYSET=true`, or `cbc-jwt serve --dev`). Only when asked:
+   * with nothing configured the service refuses to start. Refused under `NODE_ENV=production`
+   * and beside a configured keyset.
+   * @default false
+   */
+  devKeyset?: boolean | undefined
+}
 
 export const DEFAULTS = {
   port: 8000,
@@ -79,6 +88,7 @@ export const DEFAULTS = {
   successLogSample: 0.01,
   tokenCacheEntries: 10_000,
   tokenCacheMaxBytes: 16 * 1024 * 1024,
+  devKeyset: false,
 } as const
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -93,7 +103,7 @@ export function cbcJwtConfigFromEnv(env: NodeJS.ProcessEnv = process.env): CbcJw
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) throw new ConfigError(`CBC_JWT_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`)
   return {
     backend,
-    keysetFile: env.CBC_JWT_KEYSET_FILE || undefined,
+    keysetFile: keysetFile(env.CBC_JWT_KEYSET_FILE),
     refreshIntervalSeconds: number(env, 'CBC_JWT_REFRESH_INTERVAL_SECONDS', DEFAULTS.refreshIntervalSeconds, 0.1),
     unknownKidCooldownSeconds: number(env, 'CBC_JWT_UNKNOWN_KID_COOLDOWN_SECONDS', DEFAULTS.unknownKidCooldownSeconds, 0),
     issuer: env.CBC_JWT_ISSUER || DEFAULTS.issuer,
@@ -115,7 +125,18 @@ export function listenConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Liste
 }
 
 export function serviceConfigFromEnv(env: NodeJS.ProcessEnv = process.env): ServiceConfig {
-  return { ...listenConfigFromEnv(env), ...cbcJwtConfigFromEnv(env) }
+  return { ...listenConfigFromEnv(env), ...cbcJwtConfigFromEnv(env), devKeyset: boolean(env, 'CBC_JWT_DEV_KEYSET', DEFAULTS.devKeyset, true) }
+}
+
+/**
+ * `CBC_JWT_KEYSET_FILE`: unset means none configured; set but empty is a mistake (a template
+ * that did not fill it in), refused rather than read as "unset" — which would start a service
+ * on no keyset, or on one nobody meant.
+ */
+function keysetFile(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined
+  if (raw.trim() === '') throw new ConfigError('CBC_JWT_KEYSET_FILE is set but empty: set it to the keyset path (e.g. /var/run/secrets/cbc-jwt/jwt-keyset), or unset it')
+  return raw
 }
 
 /** `CBC_JWT_MAX_TOKEN_TTL`: a duration (`24h`, `90m`) or a bare number of seconds; at least 1 s. @default 86400 */
@@ -136,8 +157,9 @@ function number(env: NodeJS.ProcessEnv, name: string, fallback: number, min: num
   return value
 }
 
-function boolean(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+function boolean(env: NodeJS.ProcessEnv, name: string, fallback: boolean, emptyIsError = false): boolean {
   const raw = env[name]
+  if (raw === '' && emptyIsError) throw new ConfigError(`${name} is set but empty: set it to true or false, or unset it`)
   if (raw === undefined || raw === '') return fallback
   if (raw === 'true' || raw === '1') return true
   if (raw === 'false' || raw === '0') return false

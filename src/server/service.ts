@@ -33,7 +33,7 @@ export function createService(opts: {
   now?: () => number
 }): Service {
   const { config, logger } = opts
-  const { port, host, backend: kind, ...settings } = config
+  const { port, host, backend: kind, devKeyset: _devKeyset, ...settings } = config
   const parts = composeCbcJwt({
     ...settings,
     backend: opts.backend ?? kind,

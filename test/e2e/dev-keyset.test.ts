@@ -1,11 +1,9 @@
-// `npm start` with no backend configured: a development keyset is generated once under the
-// project folder, reused on the next start, and the log says which.
-//
-// The dev keyset's location is derived from the module's location (<project>/.cbc-jwt/), with
-// no variable to move it. So that a developer's own dev keyset is never touched (and no other
-// test running at the same time sees it vanish), the built service runs from a throwaway copy
-// of the project: dist/ copied, package.json copied, schema/ and node_modules/ linked. The code
-// is the same build; only its folder differs.
+// `npm start` on a fresh clone: no keyset configured, so the start script asks for the
+// development keyset (--dev). It is generated once under the folder the service is started
+// from (./.cbc-jwt/dev-keyset.json, git-ignored), reused on the next start, and the log says
+// which. Runs from a throwaway folder, so a developer's own dev keyset is never touched. The
+// fail-closed cases (nothing asked for, production, read-only folder) are in
+// test/server/start-up-errors.test.ts.
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import fs from 'node:fs'
@@ -18,10 +16,11 @@ import { PROJECT_ROOT } from '../support/service.js'
 import { waitFor } from '../support/wait.js'
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-jwt-dev-'))
-const project = path.join(root, 'project')
-const cwd = path.join(root, 'elsewhere')
-const devDir = path.join(project, '.cbc-jwt')
+const cwd = path.join(root, 'clone')
+const devDir = path.join(cwd, '.cbc-jwt')
 const devFile = path.join(devDir, 'dev-keyset.json')
+/** What `npm start` runs (after its prestart build). */
+const START_SCRIPT = path.join(PROJECT_ROOT, 'scripts/start.mjs')
 
 interface Run {
   ready: { status: number; json: { current?: string } }
@@ -29,10 +28,10 @@ interface Run {
   output: string
 }
 
-/** Starts the copied service with no keyset configured, waits for /readyz 200, stops it. */
+/** Runs the start script with no keyset configured, waits for /readyz 200, stops it. */
 async function runOnce(): Promise<Run> {
   const port = await freePort()
-  const child = spawn(process.execPath, [path.join(project, 'dist/server/main.js')], {
+  const child = spawn(process.execPath, [START_SCRIPT], {
     cwd,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -51,7 +50,7 @@ async function runOnce(): Promise<Run> {
         // The "listening" line is written just after the first load: wait for it too.
         return res.status === 200 && stdout.includes('"event":"listening"') && { status: res.status, json }
       },
-      { timeoutMs: 15_000, intervalMs: 100, what: 'the dev service to be ready' },
+      { timeoutMs: 60_000, intervalMs: 100, what: 'the dev service to be ready' },
     )
     return {
       ready,
@@ -68,18 +67,13 @@ async function runOnce(): Promise<Run> {
   }
 }
 
-describe('no backend configured: the development keyset', () => {
+describe('npm start with no keyset configured: the development keyset, asked for explicitly', () => {
   let first: Run
   let second: Run
   let fileAfterFirst: { text: string; mtimeMs: number; ino: number }
 
   before(async () => {
-    fs.mkdirSync(project, { recursive: true })
-    fs.mkdirSync(cwd)
-    fs.cpSync(path.join(PROJECT_ROOT, 'dist'), path.join(project, 'dist'), { recursive: true })
-    fs.copyFileSync(path.join(PROJECT_ROOT, 'package.json'), path.join(project, 'package.json'))
-    fs.symlinkSync(path.join(PROJECT_ROOT, 'schema'), path.join(project, 'schema'))
-    fs.symlinkSync(path.join(PROJECT_ROOT, 'node_modules'), path.join(project, 'node_modules'))
+    fs.mkdirSync(cwd, { recursive: true })
     assert.equal(fs.existsSync(devDir), false)
     first = await runOnce()
     const st = fs.statSync(devFile)
@@ -88,9 +82,10 @@ describe('no backend configured: the development keyset', () => {
   })
   after(() => fs.rmSync(root, { recursive: true, force: true }))
 
-  it('the first start generates it under the project folder (not the cwd), private to the owner', () => {
+  it('the first start generates it under the folder it is started from, private to the owner; nothing else', () => {
     assert.ok(fs.existsSync(devFile))
-    assert.deepEqual(fs.readdirSync(cwd), [], 'something was written under the cwd')
+    assert.deepEqual(fs.readdirSync(cwd), ['.cbc-jwt'], 'something else was written under the cwd')
+    assert.deepEqual(fs.readdirSync(devDir), ['dev-keyset.json'])
     assert.equal(fs.statSync(devFile).mode & 0o777, 0o600)
     assert.equal(fs.statSync(devDir).mode & 0o777, 0o700)
     const ks = loadKeyset(JSON.parse(fileAfterFirst.text))
@@ -103,7 +98,7 @@ describe('no backend configured: the development keyset', () => {
     assert.equal(events.length, 1)
     assert.equal(events[0]!.generated, true)
     assert.equal(events[0]!.file, devFile)
-    assert.match(String(events[0]!.msg), /generated a development keyset \(not for production\)/)
+    assert.match(String(events[0]!.msg), /generated a development keyset \(not for production/)
     const listening = first.logs.find((l) => l.event === 'listening')
     assert.equal(listening?.location, devFile)
   })
@@ -117,6 +112,10 @@ describe('no backend configured: the development keyset', () => {
     const events = second.logs.filter((l) => l.event === 'dev_keyset')
     assert.deepEqual(events.map((e) => e.generated), [false])
     assert.match(String(events[0]!.msg), /using the development keyset/)
+  })
+
+  it('a clone ignores it: .cbc-jwt/ is in .gitignore', () => {
+    assert.ok(fs.readFileSync(path.join(PROJECT_ROOT, '.gitignore'), 'utf8').split('\n').includes('.cbc-jwt/'))
   })
 
   it('the private key never reaches the log', () => {

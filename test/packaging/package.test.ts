@@ -157,8 +157,8 @@ import('cbc-jwt/dist/lib/core/compose.js')
     for (const name of ['prom-client', 'fastify', 'fastify-plugin', 'jose', 'ajv']) assert.ok(found.has(name), name)
   })
 
-  it('cbc-jwt serve runs the service from the installed package; with no backend, the dev keyset goes under the cwd, not node_modules', async () => {
-    const app = await runApp(dir, [path.join(pkgDir, pkg.bin['cbc-jwt']), 'serve'], {}, '/healthz')
+  it('cbc-jwt serve runs the service from the installed package; with --dev, the dev keyset goes under the cwd, not node_modules', async () => {
+    const app = await runApp(dir, [path.join(pkgDir, pkg.bin['cbc-jwt']), 'serve', '--dev'], {}, '/healthz')
     try {
       await waitFor(async () => (await fetch(`${app.base}/readyz`)).status === 200, { timeoutMs: 15_000, what: '/readyz 200' })
       const auth = await fetch(`${app.base}/v1/auth/x`)

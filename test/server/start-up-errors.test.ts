@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict'
+import fs from 'node:fs'
 import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { runChild } from '../support/run-child.js'
-import { SERVER_MAIN } from '../support/service.js'
+import { CLI_MAIN, SERVER_MAIN } from '../support/service.js'
 import { PROCESS_LEVEL } from '../support/tier.js'
 
 /** Runs the built server with `env` until it exits (≤ 20 s). */
@@ -51,5 +54,85 @@ describe('start-up errors: one clear line and exit 1, never a stack trace', PROC
     const r = await run({ PORT: 'eighty' })
     assert.equal(r.code, 1)
     assertOneLine(r.stderr, /^cbc-jwt: ERR_CONFIG: PORT must be a number/)
+  })
+})
+
+/**
+ * Fail closed (the start-up matrix): a service with no keyset, an empty variable or the
+ * development keyset where it must not be made never serves. Each case is one line naming
+ * what to set, and exit 1.
+ */
+describe('fail closed at start-up: nothing configured is never "use a made-up keyset"', PROCESS_LEVEL, () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-jwt-startup-'))
+  after(() => fs.rmSync(tmp, { recursive: true, force: true }))
+  const base = { PATH: process.env.PATH ?? '', HOME: '/tmp', CBC_JWT_LOG_LEVEL: 'silent', PORT: '0', HOST: '127.0.0.1' }
+
+  /** The built server (or `cbc-jwt serve`), from a fresh folder, with exactly `env`. */
+  async function start(env: Record<string, string>, args: string[] = [], opts: { cli?: boolean; cwd?: string; uid?: number } = {}) {
+    const cwd = opts.cwd ?? fs.mkdtempSync(path.join(tmp, 'cwd-'))
+    const r = await runChild(process.execPath, opts.cli ? [CLI_MAIN, 'serve', ...args] : [SERVER_MAIN, ...args], {
+      env: { ...base, ...env },
+      cwd,
+      timeoutMs: 20_000,
+      what: 'the server',
+      ...(opts.uid !== undefined ? { uid: opts.uid } : {}),
+    })
+    assert.ok(!fs.existsSync(path.join(cwd, '.cbc-jwt')), 'a development keyset was generated')
+    return r
+  }
+
+  const cases: Array<[string, Record<string, string>, string[], RegExp]> = [
+    ['no variable at all', {}, [], /^cbc-jwt: ERR_CONFIG: no keyset configured: set CBC_JWT_KEYSET_FILE to the keyset path \(or CBC_JWT_BACKEND=vault with VAULT_ADDR\); for a local development keyset, run cbc-jwt serve --dev or set CBC_JWT_DEV_KEYSET=true\n$/],
+    ['CBC_JWT_KEYSET_FILE set but empty', { CBC_JWT_KEYSET_FILE: '' }, [], /^cbc-jwt: ERR_CONFIG: CBC_JWT_KEYSET_FILE is set but empty: set it to the keyset path/],
+    ['CBC_JWT_KEYSET_FILE set to blanks', { CBC_JWT_KEYSET_FILE: '  ' }, [], /^cbc-jwt: ERR_CONFIG: CBC_JWT_KEYSET_FILE is set but empty/],
+    ['--dev under NODE_ENV=production', { NODE_ENV: 'production' }, ['--dev'], /^cbc-jwt: ERR_CONFIG: the development keyset \(--dev, CBC_JWT_DEV_KEYSET=true\) is refused under NODE_ENV=production: set CBC_JWT_KEYSET_FILE/],
+    ['CBC_JWT_DEV_KEYSET=true under NODE_ENV=production', { NODE_ENV: 'production', CBC_JWT_DEV_KEYSET: 'true' }, [], /^cbc-jwt: ERR_CONFIG: the development keyset .* is refused under NODE_ENV=production/],
+    ['--dev beside a configured keyset file', { CBC_JWT_KEYSET_FILE: '/nonexistent/keyset.json' }, ['--dev'], /^cbc-jwt: ERR_CONFIG: the development keyset \(--dev, CBC_JWT_DEV_KEYSET=true\) and CBC_JWT_KEYSET_FILE are both set: unset one/],
+    ['a malformed CBC_JWT_DEV_KEYSET', { CBC_JWT_DEV_KEYSET: 'yes please' }, [], /^cbc-jwt: ERR_CONFIG: CBC_JWT_DEV_KEYSET must be true or false \(got "yes please"\)\n$/],
+    ['an empty CBC_JWT_DEV_KEYSET', { CBC_JWT_DEV_KEYSET: '' }, [], /^cbc-jwt: ERR_CONFIG: CBC_JWT_DEV_KEYSET is set but empty/],
+    ['a malformed CBC_JWT_BACKEND', { CBC_JWT_BACKEND: 'vualt' }, [], /^cbc-jwt: ERR_CONFIG: CBC_JWT_BACKEND must be/],
+  ]
+  for (const [name, env, args, pattern] of cases) {
+    it(name, async () => {
+      const r = await start(env, args)
+      assert.equal(r.code, 1, r.stderr)
+      assertOneLine(r.stderr, pattern)
+    })
+  }
+
+  it('cbc-jwt serve with nothing configured: the same line, exit 1', async () => {
+    const r = await start({}, [], { cli: true })
+    assert.equal(r.code, 1, r.stderr)
+    assertOneLine(r.stderr, /^cbc-jwt: ERR_CONFIG: no keyset configured: set CBC_JWT_KEYSET_FILE/)
+  })
+
+  it('an unknown argument is bad usage (exit 2), not ignored', async () => {
+    const r = await start({ CBC_JWT_KEYSET_FILE: '/nonexistent/keyset.json' }, ['--prod'])
+    assert.equal(r.code, 2)
+    assertOneLine(r.stderr, /^cbc-jwt: unexpected argument "--prod" \(the only flag is --dev/)
+  })
+
+  it('--dev in a folder the service cannot write (a read-only container): one line naming the folder and the variable', async () => {
+    const cwd = fs.mkdtempSync(path.join(tmp, 'readonly-'))
+    // As root, permissions do not stop a write: run the service as nobody instead, in a folder
+    // it cannot write (root's, 0755). As another user, take write permission away.
+    const asRoot = process.getuid?.() === 0
+    if (asRoot) fs.chmodSync(cwd, 0o755)
+    else fs.chmodSync(cwd, 0o555)
+    try {
+      const r = await start({}, ['--dev'], { cwd, ...(asRoot ? { uid: 65534 } : {}) })
+      assert.equal(r.code, 1, r.stderr)
+      assertOneLine(r.stderr, new RegExp(`^cbc-jwt: ERR_CONFIG: cannot create the development keyset ${cwd.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/\\.cbc-jwt/dev-keyset\\.json \\(permission denied\\): start from a writable folder, or set CBC_JWT_KEYSET_FILE`))
+    } finally {
+      fs.chmodSync(cwd, 0o755)
+    }
+  })
+
+  it('--dev inside node_modules (an installed package\'s folder) is refused', async () => {
+    const cwd = path.join(tmp, 'node_modules', 'cbc-jwt')
+    fs.mkdirSync(cwd, { recursive: true })
+    const r = await start({}, ['--dev'], { cwd })
+    assert.equal(r.code, 1, r.stderr)
+    assertOneLine(r.stderr, /^cbc-jwt: ERR_CONFIG: refusing to create a development keyset inside node_modules/)
   })
 })

@@ -16,12 +16,19 @@ export interface RunChildOptions {
   timeoutMs: number
   /** Names the child in the timeout error. */
   what: string
+  /** Run as this user (and its group): only possible when the test runs as root. */
+  uid?: number
 }
 
 /** Runs a process to its end and collects its output: the one way tests run a CLI, a server or a shell script to completion. */
 export function runChild(command: string, args: readonly string[], opts: RunChildOptions): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env: opts.env, ...(opts.cwd ? { cwd: opts.cwd } : {}), stdio: ['pipe', 'pipe', 'pipe'] })
+    const child = spawn(command, args, {
+      env: opts.env,
+      ...(opts.cwd ? { cwd: opts.cwd } : {}),
+      ...(opts.uid !== undefined ? { uid: opts.uid, gid: opts.uid } : {}),
+      stdio: ['pipe', 'pipe', 'pipe'],
+    })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (d: Buffer) => (stdout += d))

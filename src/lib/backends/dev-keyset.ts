@@ -1,30 +1,45 @@
 import fs from 'node:fs'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import type { Logger } from 'pino'
+import { ConfigError } from '../errors.js'
 import { generateKeyset } from '../keyset/generate.js'
 import { writeFileAtomic } from './write-file-atomic.js'
 
-/** The package folder: two levels above this module, in src/ and in dist/ alike. */
-const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
-/**
- * The project folder: this clone (`npm start`), or — when cbc-jwt is an installed package
- * (`npx cbc-jwt serve`) — the directory it is run from, never a folder inside node_modules.
- */
-export const PROJECT_ROOT = PACKAGE_ROOT.split(path.sep).includes('node_modules') ? process.cwd() : PACKAGE_ROOT
-export const DEV_KEYSET_FILE = path.join(PROJECT_ROOT, '.cbc-jwt', 'dev-keyset.json')
+/** Where the development keyset lives, relative to the folder the service is started from. */
+export const DEV_KEYSET_PATH = path.join('.cbc-jwt', 'dev-keyset.json')
+
+/** The development keyset of a folder: `<cwd>/.cbc-jwt/dev-keyset.json` (git-ignored). */
+export function devKeysetFile(cwd: string = process.cwd()): string {
+  return path.join(path.resolve(cwd), DEV_KEYSET_PATH)
+}
 
 /**
- * The embedded development default: with no backend configured, an ES256 keyset is made
- * once under the project folder and reused. Never called when a backend is configured.
+ * The development keyset, made once and reused. Only ever called when it was asked for
+ * explicitly (`cbc-jwt serve --dev`, `CBC_JWT_DEV_KEYSET=true`, which `npm start` on a fresh
+ * clone passes); the caller has already refused it under `NODE_ENV=production`. Never inside
+ * an installed package (a folder below `node_modules`): that copy would be shared, lost on
+ * the next install, and invisible to its owner. Every failure is a `ConfigError` naming what
+ * to set, for a one-line start-up error.
  */
-export async function ensureDevKeyset(logger: Pick<Logger, 'warn'>, file = DEV_KEYSET_FILE): Promise<string> {
+export async function ensureDevKeyset(logger: Pick<Logger, 'warn'>, file: string = devKeysetFile()): Promise<string> {
+  if (file.split(path.sep).includes('node_modules')) {
+    throw new ConfigError(`refusing to create a development keyset inside node_modules (${file}): start from your project folder, or set CBC_JWT_KEYSET_FILE`)
+  }
   if (fs.existsSync(file)) {
-    logger.warn({ event: 'dev_keyset', file, generated: false }, 'no backend configured: using the development keyset (not for production)')
+    logger.warn({ event: 'dev_keyset', file, generated: false }, 'using the development keyset (asked for by --dev / CBC_JWT_DEV_KEYSET; not for production)')
     return file
   }
-  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 })
-  await writeFileAtomic(file, `${JSON.stringify(await generateKeyset('ES256'), null, 2)}\n`)
-  logger.warn({ event: 'dev_keyset', file, generated: true }, 'no backend configured: generated a development keyset (not for production)')
+  try {
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 })
+    await writeFileAtomic(file, `${JSON.stringify(await generateKeyset('ES256'), null, 2)}\n`, { exclusive: true })
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'EEXIST') return ensureDevKeyset(logger, file) // another start made it meanwhile
+    const why = code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EROFS' ? 'read-only file system' : (code ?? 'failed')
+    throw new ConfigError(
+      `cannot create the development keyset ${file} (${why}): start from a writable folder, or set CBC_JWT_KEYSET_FILE to a keyset (npx cbc-jwt keyset init --keyset-file PATH makes one)`,
+    )
+  }
+  logger.warn({ event: 'dev_keyset', file, generated: true }, 'generated a development keyset (not for production; asked for by --dev / CBC_JWT_DEV_KEYSET)')
   return file
 }

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino'
 import type { ServiceConfig } from '../config.js'
-import { ensureDevKeyset } from './dev-keyset.js'
+import { ConfigError } from '../errors.js'
+import { devKeysetFile, ensureDevKeyset } from './dev-keyset.js'
 import type { KeysetBackend } from './backend.js'
 import { createFileBackend } from './file-backend.js'
 import { createVaultBackend, vaultOptionsFromEnv } from './vault/index.js'
@@ -8,14 +9,26 @@ import { createKubernetesBackend, kubernetesOptionsFromEnv } from './kubernetes/
 
 /**
  * The backend the configuration names: Vault KV v2, a keyset file (or Kubernetes secret
- * volume), or — with `CBC_JWT_BACKEND=file` and no `CBC_JWT_KEYSET_FILE` — the development
- * keyset. With a file or Vault configured, nothing is ever generated.
+ * volume), or — only when asked for explicitly (`devKeyset`) — the development keyset under
+ * the current folder. Fails closed: with nothing configured, with the development keyset under
+ * `NODE_ENV=production`, or with it beside a configured keyset, a `ConfigError` names the
+ * variable to set; nothing is ever generated unasked.
  */
 export async function createBackendFromConfig(
-  config: Pick<ServiceConfig, 'backend' | 'keysetFile'>,
+  config: Pick<ServiceConfig, 'backend' | 'keysetFile' | 'devKeyset'>,
   env: NodeJS.ProcessEnv,
   logger: Logger,
 ): Promise<KeysetBackend> {
+  const configured = config.backend !== 'file' ? `CBC_JWT_BACKEND=${config.backend}` : config.keysetFile !== undefined ? 'CBC_JWT_KEYSET_FILE' : undefined
+  if (config.devKeyset === true) {
+    if (env.NODE_ENV === 'production') {
+      throw new ConfigError('the development keyset (--dev, CBC_JWT_DEV_KEYSET=true) is refused under NODE_ENV=production: set CBC_JWT_KEYSET_FILE (or CBC_JWT_BACKEND=vault) to the real keyset')
+    }
+    if (configured) {
+      throw new ConfigError(`the development keyset (--dev, CBC_JWT_DEV_KEYSET=true) and ${configured} are both set: unset one (a configured keyset is used as it is)`)
+    }
+    return createFileBackend(await ensureDevKeyset(logger, devKeysetFile()))
+  }
   if (config.backend === 'vault') return createVaultBackend(vaultOptionsFromEnv(env), { logger })
   // The Secret through the API server, listed and watched (kubeconfig or in-cluster, as the CLI).
   if (config.backend === 'kubernetes') {
@@ -23,5 +36,10 @@ export async function createBackendFromConfig(
     await backend.connect() // no kubeconfig and not in a pod: one line at start-up, exit 1
     return backend
   }
-  return createFileBackend(config.keysetFile ?? (await ensureDevKeyset(logger)))
+  if (config.keysetFile === undefined) {
+    throw new ConfigError(
+      'no keyset configured: set CBC_JWT_KEYSET_FILE to the keyset path (or CBC_JWT_BACKEND=vault or kubernetes); for a local development keyset, run cbc-jwt serve --dev or set CBC_JWT_DEV_KEYSET=true',
+    )
+  }
+  return createFileBackend(config.keysetFile)
 }

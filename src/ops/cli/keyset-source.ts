@@ -7,7 +7,7 @@ import { BackendError, UsageError } from '../../lib/errors.js'
 import { MAX_KEYSET_BYTES } from '../../lib/keyset/document.js'
 import { loadKeyset, parseKeysetText, type LoadedKeyset } from '../../lib/keyset/load.js'
 import { locate } from '../rotation/update-keyset.js'
-import { DEV_KEYSET_FILE } from '../../lib/backends/dev-keyset.js'
+import { devKeysetFile } from '../../lib/backends/dev-keyset.js'
 import { println, type CliContext } from './context.js'
 import { serviceSettings } from './settings.js'
 
@@ -31,8 +31,8 @@ export interface SourceFlags {
  * 1. `-` (as the argument or as `--keyset-file -`): read stdin, write stdout;
  * 2. `--keyset-file PATH`: that file (atomic writes, mode kept, new files 0600);
  * 3. the configured backend, as the service finds it: `--backend` > `CBC_JWT_BACKEND` >
- *    `file`; for `file`, `CBC_JWT_KEYSET_FILE`, else the development keyset if it exists
- *    (never generated here); for `vault`, the Vault variables (`vaultOptionsFromEnv`); for
+ *    `file`; for `file`, `CBC_JWT_KEYSET_FILE`, else the development keyset of the current
+ *    folder if it exists (never generated here); for `vault`, the Vault variables (`vaultOptionsFromEnv`); for
  *    `kubernetes`, the Secret through the API server (`kubernetesOptionsFromEnv`).
  */
 export function openKeysetSource(ctx: CliContext, flags: SourceFlags, positionals: readonly string[] = []): KeysetSource {
@@ -63,9 +63,10 @@ export function openKeysetSource(ctx: CliContext, flags: SourceFlags, positional
     return { backend: createVaultBackend(vaultOptionsFromEnv(ctx.env), { logger }), streamsDocument: false }
   }
   if (config.keysetFile !== undefined) return { backend: createFileBackend(config.keysetFile), streamsDocument: false }
-  if (fs.existsSync(DEV_KEYSET_FILE)) {
-    println(ctx.stderr, `cbc-jwt: no keyset configured; using the development keyset ${DEV_KEYSET_FILE}`)
-    return { backend: createFileBackend(DEV_KEYSET_FILE), streamsDocument: false }
+  const devFile = devKeysetFile()
+  if (fs.existsSync(devFile)) {
+    println(ctx.stderr, `cbc-jwt: no keyset configured; using the development keyset ${devFile}`)
+    return { backend: createFileBackend(devFile), streamsDocument: false }
   }
   throw new UsageError('no keyset given: use --keyset-file PATH, - for stdin/stdout, or set CBC_JWT_KEYSET_FILE (or CBC_JWT_BACKEND=vault)')
 }

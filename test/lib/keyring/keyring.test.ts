@@ -193,9 +193,9 @@ describe('keyring: the last good keyset stays on every failure', () => {
       apply: (h) => h.write({ ...docB(), kyes: [] }),
     },
     {
-      name: 'a semantic error (current cannot sign)',
+      name: 'a semantic error (a public-only current among private keys: neither signing nor verification)',
       reason: 'invalid_keyset',
-      apply: (h) => h.write(makeKeyset([{ ...keyB, jwk: { kty: 'EC', crv: 'P-256', x: keyB.jwk.x!, y: keyB.jwk.y! } }])),
+      apply: (h) => h.write(makeKeyset([{ ...keyB, jwk: { kty: 'EC', crv: 'P-256', x: keyB.jwk.x!, y: keyB.jwk.y! } }, keyA])),
     },
   ]
   for (const f of faults) {
