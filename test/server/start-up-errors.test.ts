@@ -8,11 +8,11 @@ import { runChild } from '../support/run-child.js'
 import { CLI_MAIN, SERVER_MAIN } from '../support/service.js'
 import { PROCESS_LEVEL } from '../support/tier.js'
 
-/** Runs the built server with `env` until it exits (≤ 20 s). */
+/** Runs the built server with `env` until it exits (≤ 60 s: a loaded machine starts Node slowly). */
 function run(env: Record<string, string>) {
   return runChild(process.execPath, [SERVER_MAIN], {
     env: { PATH: process.env.PATH ?? '', HOME: '/tmp', CBC_JWT_KEYSET_FILE: '/nonexistent/keyset.json', CBC_JWT_LOG_LEVEL: 'silent', ...env },
-    timeoutMs: 20_000,
+    timeoutMs: 60_000,
     what: 'the server',
   })
 }
@@ -73,7 +73,7 @@ describe('fail closed at start-up: nothing configured is never "use a made-up ke
     const r = await runChild(process.execPath, opts.cli ? [CLI_MAIN, 'serve', ...args] : [SERVER_MAIN, ...args], {
       env: { ...base, ...env },
       cwd,
-      timeoutMs: 20_000,
+      timeoutMs: 60_000,
       what: 'the server',
       ...(opts.uid !== undefined ? { uid: opts.uid } : {}),
     })
