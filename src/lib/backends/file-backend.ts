@@ -4,13 +4,15 @@ import path from 'node:path'
 import { BackendError, CasConflictError } from '../errors.js'
 import type { KeysetBackend, KeysetSnapshot } from './backend.js'
 import { FILE_READ_TIMEOUT_MS, readBounded, reasonOf } from './read-bounded.js'
-import { writeFileAtomic } from './write-file-atomic.js'
+import { OwnerNotKeptError, writeFileAtomic } from './write-file-atomic.js'
 
 export interface FileBackendOptions {
   /** A read taking longer fails with reason `timeout`. @default 5000 */
   readTimeoutMs?: number
   /** Change events are coalesced into at most one callback per this many ms. @default 250 */
   minChangeIntervalMs?: number
+  /** Mode of a file this backend creates (an existing file keeps its own). @default 0o600 */
+  newFileMode?: number
 }
 
 /** Events this close together are one change (a rename is several inotify events). */
@@ -128,8 +130,9 @@ export function createFileBackend(file: string, options: FileBackendOptions = {}
         }
       }
       try {
-        await writeFileAtomic(target, text, { exclusive: expectedVersion === null })
+        await writeFileAtomic(target, text, { exclusive: expectedVersion === null, ...(options.newFileMode !== undefined ? { newFileMode: options.newFileMode } : {}) })
       } catch (err) {
+        if (err instanceof OwnerNotKeptError) throw new BackendError('forbidden', err.message, { cause: err })
         if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
           throw new CasConflictError(`${target} was created by another writer; read it again and retry`, { cause: err })
         }

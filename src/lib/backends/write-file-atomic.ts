@@ -25,14 +25,19 @@ const HOST_TAG = crypto.createHash('sha256').update(os.hostname()).digest('hex')
  *    every write first removes those of the same file whose writer is gone (a pid of this host
  *    no longer running) or that are older than 10 minutes (another host's, on shared storage).
  *
- * The original's mode is kept; a new file is created 0600. A symlink is followed, so the file
- * it points at is replaced and the link survives.
+ * The original's mode, owner and group are kept — run as root (`sudo cbc-jwt revoke …`) on a
+ * keyset owned by the service user, the service can still read the result; when the owner
+ * cannot be kept (not root, and the file belongs to someone else) the write is refused with
+ * `OwnerNotKeptError` and the file is left as it was. A new file is created with
+ * `newFileMode` (default 0600) and the writer's owner. A symlink is followed, so the file it
+ * points at is replaced and the link survives.
  */
-export async function writeFileAtomic(file: string, content: string, opts: { exclusive?: boolean } = {}): Promise<void> {
+export async function writeFileAtomic(file: string, content: string, opts: { exclusive?: boolean; newFileMode?: number } = {}): Promise<void> {
   const target = await fs.promises.realpath(file).catch(() => path.resolve(file))
   const dir = path.dirname(target)
   const name = path.basename(target)
-  const mode = await fs.promises.stat(target).then((s) => s.mode & 0o7777, () => 0o600)
+  const existing = await fs.promises.stat(target).catch(() => undefined)
+  const mode = existing ? existing.mode & 0o7777 : (opts.newFileMode ?? 0o600)
   await removeAbandoned(dir, name)
   const tmpDir = await fs.promises.mkdtemp(path.join(dir, `.${name}.tmp-${HOST_TAG}-${process.pid}-`))
   try {
@@ -40,6 +45,7 @@ export async function writeFileAtomic(file: string, content: string, opts: { exc
     const handle = await fs.promises.open(tmp, 'wx', 0o600)
     try {
       await handle.writeFile(content)
+      if (existing) await keepOwner(handle, existing, target)
       await handle.chmod(mode)
       await handle.sync()
     } finally {
@@ -51,6 +57,25 @@ export async function writeFileAtomic(file: string, content: string, opts: { exc
   } finally {
     // Best effort: what a failure here leaves is private, and the next write removes it.
     await fs.promises.rm(tmpDir, { recursive: true, force: true }).catch(() => {})
+  }
+}
+
+/** The replaced file's owner could not be given to its replacement: nothing was replaced. */
+export class OwnerNotKeptError extends Error {
+  readonly code = 'EOWNER'
+}
+
+/** Gives the temp file the replaced file's owner and group, before it is renamed into place. */
+async function keepOwner(handle: fs.promises.FileHandle, original: fs.Stats, target: string): Promise<void> {
+  const mine = await handle.stat()
+  if (mine.uid === original.uid && mine.gid === original.gid) return
+  try {
+    await handle.chown(original.uid, original.gid)
+  } catch (err) {
+    throw new OwnerNotKeptError(
+      `cannot keep the owner ${original.uid}:${original.gid} of ${target} (${(err as NodeJS.ErrnoException).code ?? 'chown failed'}); nothing was replaced: run as that user (or as root)`,
+      { cause: err },
+    )
   }
 }
 

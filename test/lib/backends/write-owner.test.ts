@@ -1,0 +1,83 @@
+// A file write keeps the replaced file's owner, group and mode. Run as root (`sudo cbc-jwt
+// revoke …`) on a keyset owned by the service user, the service must still read the result —
+// else the revocation silently never takes effect. This test needs root to make files owned
+// by someone else, and runs as root in CI; as another user it is skipped and says why.
+import assert from 'node:assert/strict'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { after, describe, it } from 'node:test'
+import { OwnerNotKeptError, writeFileAtomic } from '../../../src/lib/backends/write-file-atomic.js'
+import { generateKeyset } from '../../../src/lib/keyset/generate.js'
+import { serializeKeyset } from '../../../src/ops/rotation/update-keyset.js'
+import { cbcJwt } from '../../ops/cli/cli.js'
+import { runChild } from '../../support/run-child.js'
+
+const SERVICE_USER = 65534 // nobody: the service user of these tests
+const asRoot = process.getuid?.() === 0
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-write-owner-'))
+fs.chmodSync(root, 0o755)
+after(() => fs.rmSync(root, { recursive: true, force: true }))
+
+/** A folder and a keyset file owned by the service user, 0600, as a deployment has them. */
+async function serviceOwnedKeyset(name: string): Promise<string> {
+  const dir = path.join(root, name)
+  fs.mkdirSync(dir, { mode: 0o755 })
+  fs.chownSync(dir, SERVICE_USER, SERVICE_USER)
+  const file = path.join(dir, 'keyset.json')
+  fs.writeFileSync(file, serializeKeyset(await generateKeyset('ES256')), { mode: 0o600 })
+  fs.chownSync(file, SERVICE_USER, SERVICE_USER)
+  return file
+}
+
+/** Whether the service user can read `file`: a real read by a process running as that user. */
+async function serviceCanRead(file: string): Promise<boolean> {
+  const r = await runChild(process.execPath, ['-e', `require('node:fs').readFileSync(${JSON.stringify(file)})`], {
+    env: { PATH: process.env.PATH ?? '' },
+    uid: SERVICE_USER,
+    cwd: '/',
+    timeoutMs: 60_000,
+    what: 'a read as the service user',
+  })
+  return r.code === 0
+}
+
+describe('file writes keep the owner (as root)', { skip: asRoot ? false : 'needs root to own files as another user' }, () => {
+  it('writeFileAtomic as root keeps owner, group and mode of the replaced file', async () => {
+    const file = await serviceOwnedKeyset('direct')
+    fs.chmodSync(file, 0o640)
+    await writeFileAtomic(file, '{"replaced":true}\n')
+    const st = fs.statSync(file)
+    assert.deepEqual([st.uid, st.gid, st.mode & 0o7777], [SERVICE_USER, SERVICE_USER, 0o640])
+    assert.ok(await serviceCanRead(file))
+  })
+
+  it('cbc-jwt revoke and rotate --compromised run as root: the service user still reads the keyset (and the projection)', async () => {
+    const file = await serviceOwnedKeyset('cli')
+    const revoke = await cbcJwt(['revoke', '--issued-before', 'now', '--keyset-file', file])
+    assert.equal(revoke.code, 0, revoke.stderr)
+    const rotate = await cbcJwt(['rotate', '--compromised', '--keyset-file', file])
+    assert.equal(rotate.code, 0, rotate.stderr)
+    const st = fs.statSync(file)
+    assert.deepEqual([st.uid, st.gid, st.mode & 0o7777], [SERVICE_USER, SERVICE_USER, 0o600])
+    assert.ok(await serviceCanRead(file), 'the service user cannot read the keyset root wrote')
+    assert.match(fs.readFileSync(file, 'utf8'), /"revoked_before"/)
+  })
+
+  it('a writer that cannot keep the owner refuses, and the file is left as it was', async () => {
+    // The service user may write the folder, but cannot give a new file root's ownership.
+    const dir = path.join(root, 'refuse')
+    fs.mkdirSync(dir, { mode: 0o777 })
+    fs.chmodSync(dir, 0o777)
+    const file = path.join(dir, 'keyset.json')
+    fs.writeFileSync(file, 'original\n', { mode: 0o644 })
+    const script = `import(${JSON.stringify(new URL('../../../dist/lib/backends/write-file-atomic.js', import.meta.url).href)}).then((m) => m.writeFileAtomic(${JSON.stringify(file)}, 'new\\n')).then(() => console.log('written'), (e) => { console.log(e.constructor.name + ': ' + e.message); process.exitCode = 1 })`
+    const r = await runChild(process.execPath, ['-e', script], { env: { PATH: process.env.PATH ?? '' }, uid: SERVICE_USER, cwd: '/', timeoutMs: 60_000, what: 'a write as the service user' })
+    assert.equal(r.code, 1, r.stdout + r.stderr)
+    assert.match(r.stdout, /^OwnerNotKeptError: cannot keep the owner 0:0 of .*keyset\.json \(EPERM\); nothing was replaced: run as that user \(or as root\)\n$/)
+    assert.equal(fs.readFileSync(file, 'utf8'), 'original\n')
+    assert.equal(fs.statSync(file).uid, 0)
+    assert.deepEqual(fs.readdirSync(dir), ['keyset.json'], 'a temp file was left behind')
+    assert.ok(OwnerNotKeptError)
+  })
+})
