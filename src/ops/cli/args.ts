@@ -13,6 +13,8 @@ type Values<T extends OptionSpec> = {
 export const KEYSET_OPTIONS = {
   'keyset-file': { type: 'string' },
   backend: { type: 'string' },
+  /** Allows a keyset with private keys to be written to a terminal (`-` on a TTY). */
+  'print-private-key': { type: 'boolean' },
 } as const satisfies OptionSpec
 
 export const HELP_OPTION = { help: { type: 'boolean', short: 'h' } } as const satisfies OptionSpec

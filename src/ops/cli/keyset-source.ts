@@ -8,6 +8,7 @@ import { MAX_KEYSET_BYTES } from '../../lib/keyset/document.js'
 import { loadKeyset, parseKeysetText, type LoadedKeyset } from '../../lib/keyset/load.js'
 import { locate } from '../rotation/update-keyset.js'
 import { devKeysetFile } from '../../lib/backends/dev-keyset.js'
+import { fileProjection, kubernetesProjections, vaultProjection } from '../projection/targets.js'
 import { println, type CliContext } from './context.js'
 import { serviceSettings } from './settings.js'
 
@@ -18,11 +19,27 @@ export interface KeysetSource {
   backend: KeysetBackend
   /** True when the document is written to stdout (`-`): reports then go to stderr. */
   streamsDocument: boolean
+  /**
+   * Where every write also publishes the verification projection (the keyset without private
+   * keys, for verifiers): the sibling `.public.json` file, the Vault path `…-public`, the
+   * Secret `cbc-jwt-verification` in each namespace of `CBC_JWT_KUBERNETES_PUBLIC_NAMESPACES`.
+   * Empty for `-` (a pipeline carries one document). Made on first call, so read-only
+   * commands never touch them.
+   */
+  projections: (() => KeysetBackend[]) & { made(): KeysetBackend[] }
 }
 
 export interface SourceFlags {
   'keyset-file'?: string | undefined
   backend?: string | undefined
+  'print-private-key'?: boolean | undefined
+}
+
+/** Private keys go to a pipe or a file, never to a terminal unless the flag that says so is given. */
+export function refusePrivateOnTerminal(ctx: CliContext, flags: SourceFlags): void {
+  if ((ctx.stdout as { isTTY?: boolean }).isTTY === true && flags['print-private-key'] !== true) {
+    throw new UsageError('refusing to print a keyset with private keys to the terminal: redirect stdout to a file or a pipe, write it with --keyset-file PATH or --backend, or add --print-private-key')
+  }
 }
 
 /**
@@ -45,14 +62,15 @@ export function openKeysetSource(ctx: CliContext, flags: SourceFlags, positional
     throw new UsageError(`--backend ${flags.backend} cannot be combined with --keyset-file or -`)
   }
   if (dash && file !== undefined && file !== '-') throw new UsageError('give either - or --keyset-file PATH, not both')
-  if (dash) return { backend: stdioBackend(ctx), streamsDocument: true }
+  if (dash) return { backend: stdioBackend(ctx, flags), streamsDocument: true, projections: once(() => []) }
   if (file !== undefined) {
     if (file === '') throw new UsageError('--keyset-file needs a path')
-    return { backend: createFileBackend(file), streamsDocument: false }
+    return { backend: createFileBackend(file), streamsDocument: false, projections: once(() => [fileProjection(file, undefined)]) }
   }
   if ((flags.backend ?? ctx.env.CBC_JWT_BACKEND) === 'kubernetes') {
     // Through the API server, with resourceVersion check-and-set: no kubectl, no pipe, no file.
-    return { backend: createKubernetesBackend(kubernetesOptionsFromEnv(ctx.env), { env: ctx.env }), streamsDocument: false }
+    const options = kubernetesOptionsFromEnv(ctx.env)
+    return { backend: createKubernetesBackend(options, { env: ctx.env }), streamsDocument: false, projections: once(() => kubernetesProjections(options, ctx.env)) }
   }
   const config = serviceSettings(flags.backend === undefined ? ctx.env : { ...ctx.env, CBC_JWT_BACKEND: flags.backend })
   if (config.backend === 'vault') {
@@ -60,13 +78,16 @@ export function openKeysetSource(ctx: CliContext, flags: SourceFlags, positional
       warn: (_obj: object, msg?: string) => println(ctx.stderr, `cbc-jwt: warning: ${msg ?? 'vault'}`),
       info: () => {},
     }
-    return { backend: createVaultBackend(vaultOptionsFromEnv(ctx.env), { logger }), streamsDocument: false }
+    const options = vaultOptionsFromEnv(ctx.env)
+    return { backend: createVaultBackend(options, { logger }), streamsDocument: false, projections: once(() => [vaultProjection(options, ctx.env, { logger })]) }
   }
-  if (config.keysetFile !== undefined) return { backend: createFileBackend(config.keysetFile), streamsDocument: false }
+  if (config.keysetFile !== undefined) {
+    return { backend: createFileBackend(config.keysetFile), streamsDocument: false, projections: once(() => [fileProjection(config.keysetFile!, ctx.env)]) }
+  }
   const devFile = devKeysetFile()
   if (fs.existsSync(devFile)) {
     println(ctx.stderr, `cbc-jwt: no keyset configured; using the development keyset ${devFile}`)
-    return { backend: createFileBackend(devFile), streamsDocument: false }
+    return { backend: createFileBackend(devFile), streamsDocument: false, projections: once(() => [fileProjection(devFile, undefined)]) }
   }
   throw new UsageError('no keyset given: use --keyset-file PATH, - for stdin/stdout, or set CBC_JWT_KEYSET_FILE (or CBC_JWT_BACKEND=vault)')
 }
@@ -85,8 +106,11 @@ export async function readKeyset(source: KeysetSource, now: number): Promise<{ t
   return { text, keyset: locate(source.backend.location, () => loadKeyset(parseKeysetText(text), now)) }
 }
 
-/** The keyset on stdin, the result on stdout. No check-and-set: a pipe has one writer. */
-function stdioBackend(ctx: CliContext): KeysetBackend {
+/**
+ * The keyset on stdin, the result on stdout. No check-and-set: a pipe has one writer. A
+ * terminal never gets private key material unless `--print-private-key` asks for it.
+ */
+function stdioBackend(ctx: CliContext, flags: SourceFlags): KeysetBackend {
   let input: Promise<string> | undefined
   return {
     kind: 'stdio',
@@ -96,6 +120,7 @@ function stdioBackend(ctx: CliContext): KeysetBackend {
       return input.then((text) => ({ text, version: 'stdin' }))
     },
     async write(text) {
+      refusePrivateOnTerminal(ctx, flags)
       ctx.stdout.write(text)
       return { text, version: 'stdout' }
     },
@@ -116,4 +141,15 @@ async function readStdin(ctx: CliContext): Promise<string> {
   const text = Buffer.concat(chunks).toString('utf8')
   if (text.trim() === '') throw new BackendError('not_found', 'stdin is empty: expected a keyset document')
   return text
+}
+
+function once(make: () => KeysetBackend[]): KeysetSource['projections'] {
+  let made: KeysetBackend[] | undefined
+  return Object.assign(() => (made ??= make()), { made: () => made ?? [] })
+}
+
+/** Closes the backend and every projection target that was made. */
+export async function closeSource(source: KeysetSource): Promise<void> {
+  await source.backend.close()
+  await Promise.all(source.projections.made().map((p) => p.close()))
 }

@@ -19,9 +19,12 @@ export function reportStream(ctx: CliContext, source: Pick<KeysetSource, 'stream
 export function reportUpdate(ctx: CliContext, source: KeysetSource, outcome: UpdateOutcome, opts: { headline: string; dryRun: boolean }): void {
   const out = reportStream(ctx, source)
   if (source.streamsDocument && !outcome.written) ctx.stdout.write(outcome.beforeText)
+  const { projection } = outcome
   if (outcome.changes.length === 0) {
     println(out, 'nothing to do')
     for (const note of outcome.notes) println(out, `  ${note}`)
+    for (const location of projection.written) println(out, `repaired the verification projection ${location} (it differed from the keyset)`)
+    if (opts.dryRun) for (const drift of projection.drift) println(out, `  note: the verification projection ${drift}; a run without --dry-run repairs it`)
     return
   }
   println(out, opts.dryRun ? `dry run, nothing written — ${opts.headline}:` : `${opts.headline}:`)
@@ -39,5 +42,7 @@ export function reportUpdate(ctx: CliContext, source: KeysetSource, outcome: Upd
   }
   for (const note of outcome.notes) println(out, `  note: ${note}`)
   if (outcome.attempts > 1) println(out, `  note: ${source.backend.location} changed while this ran; the change was applied again to the new version`)
+  if (projection.skipped) println(out, `  note: ${projection.skipped}`)
+  for (const location of projection.written) println(out, `wrote the verification projection ${location}`)
   if (outcome.written && !source.streamsDocument) println(out, `wrote ${source.backend.location}`)
 }

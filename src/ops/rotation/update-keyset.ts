@@ -2,6 +2,7 @@ import type { KeysetBackend } from '../../lib/backends/backend.js'
 import { CasConflictError, KeysetInvalidError, RefusedError, formatProblem } from '../../lib/errors.js'
 import type { KeysetDocument } from '../../lib/keyset/document.js'
 import { loadKeyset, parseKeysetText, type LoadedKeyset } from '../../lib/keyset/load.js'
+import { driftOf, projectionOf, ProjectionWriteError, readProjections, writeProjections } from '../projection/publish.js'
 import { diffKeysets, type KeysetChange } from './diff.js'
 import { DEFAULT_RULE_LIFETIME, pruneRevocations, type RuleLifetime } from './revocations.js'
 import type { RotationResult } from './types.js'
@@ -25,6 +26,23 @@ export interface UpdateOptions {
    * past it. @default 24 h max token TTL, 30 s clock tolerance
    */
   ruleLifetime?: RuleLifetime
+  /**
+   * Where the verification projection (the keyset without private keys) is published. It is
+   * written before the private keyset, so a key verifies everywhere before anything can sign
+   * with it and a revocation reaches verifiers first; a projection that drifted is repaired
+   * even when the change itself has nothing to do.
+   */
+  projections?: readonly KeysetBackend[]
+}
+
+/** What happened to the verification projection. */
+export interface ProjectionOutcome {
+  /** Locations written (empty: all already held it, or a dry run). */
+  written: string[]
+  /** Locations that would be written on a dry run, or that were repaired without a change. */
+  drift: string[]
+  /** Why none was written (HS* keys, a verification keyset), when so. */
+  skipped?: string
 }
 
 export interface UpdateOutcome {
@@ -40,6 +58,7 @@ export interface UpdateOutcome {
   written: boolean
   /** 1, or 2 when a concurrent write forced a re-read. */
   attempts: number
+  projection: ProjectionOutcome
 }
 
 /**
@@ -80,23 +99,40 @@ export async function updateKeyset(backend: KeysetBackend, mutate: KeysetMutatio
     const { doc: after, notes } = await mutate(working, loaded)
     const unchanged = JSON.stringify(after) === JSON.stringify(before)
     const text = unchanged ? snapshot.text : serializeKeyset(after)
-    const outcome: UpdateOutcome = { before, beforeText: snapshot.text, after, text, changes: diffKeysets(before, after), notes, written: false, attempts: attempt }
-    if (unchanged) return outcome
-    try {
-      loadKeyset(parseKeysetText(text), now())
-    } catch (err) {
-      if (!(err instanceof KeysetInvalidError)) throw err
-      throw new RefusedError(`refusing to write an invalid keyset: ${err.problems.map(formatProblem).join('; ')}`)
+    const states = await readProjections(opts.projections ?? [])
+    const projected = projectionOf(after)
+    const drift = 'text' in projected ? driftOf(states, projected.text) : []
+    const projection: ProjectionOutcome = { written: [], drift, ...('skipped' in projected && states.length > 0 ? { skipped: projected.skipped } : {}) }
+    const outcome: UpdateOutcome = { before, beforeText: snapshot.text, after, text, changes: diffKeysets(before, after), notes, written: false, attempts: attempt, projection }
+    if (!unchanged) {
+      try {
+        loadKeyset(parseKeysetText(text), now())
+      } catch (err) {
+        if (!(err instanceof KeysetInvalidError)) throw err
+        throw new RefusedError(`refusing to write an invalid keyset: ${err.problems.map(formatProblem).join('; ')}`)
+      }
     }
     if (opts.dryRun) return outcome
+    try {
+      // The projection first: verifiers learn a new key, and a revocation, before signers do.
+      if ('text' in projected) projection.written = await writeProjections(states, projected.text)
+    } catch (err) {
+      if (err instanceof CasConflictError && attempt < 2) continue
+      throw new ProjectionWriteError(`${(err as Error).message}; the private keyset ${backend.location} was not changed — run the same command again`, { cause: err })
+    }
+    if (unchanged) return outcome
     try {
       await backend.write(text, snapshot.version)
       return { ...outcome, written: true }
     } catch (err) {
-      if (!(err instanceof CasConflictError)) throw err
+      const ahead = projection.written.length > 0 ? `; the verification projection (${projection.written.join(', ')}) already holds the change — run the same command again to bring the private keyset level with it` : ''
+      if (!(err instanceof CasConflictError)) {
+        if (err instanceof Error && ahead) err.message = `${err.message}${ahead}`
+        throw err
+      }
       if (attempt >= 2) {
         throw new CasConflictError(
-          `${backend.location} was changed by another writer twice while this change was being made; nothing was written — check the keyset and run again`,
+          `${backend.location} was changed by another writer twice while this change was being made; nothing was written to it${ahead || ''} — check the keyset and run again`,
           { cause: err },
         )
       }

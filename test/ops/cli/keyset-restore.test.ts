@@ -39,7 +39,8 @@ describe('cbc-jwt keyset restore (Kubernetes backend, against the API test doubl
 
     const r = await restore('--reason', 'INC-88')
     assert.equal(r.code, 0, r.stderr)
-    assert.match(r.stdout, /\(the keyset there was missing or invalid\)\nwrote kubernetes:cbc\/cbc-secrets#jwt-keyset\n$/)
+    // The verification projection first (its own Secret), then the private keyset.
+    assert.match(r.stdout, /\(the keyset there was missing or invalid\)\nwrote the verification projection kubernetes:cbc\/cbc-jwt-verification#jwt-keyset\nwrote kubernetes:cbc\/cbc-secrets#jwt-keyset\n$/)
     const data = stored().data
     assert.equal(decode(data['jwt-keyset']), GOOD)
     assert.equal(decode(data['jwt-keyset-last-good']), GOOD)

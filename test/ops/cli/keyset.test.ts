@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { toVerificationKeyset } from '../../../src/lib/keyset/projection.js'
 import fs from 'node:fs'
 import { after, describe, it } from 'node:test'
 import { loadKeyset } from '../../../src/lib/keyset/load.js'
@@ -35,8 +36,14 @@ describe('cbc-jwt keyset init', { concurrency: true }, () => {
     const file = tmp.file('init.json')
     const first = await cbcJwt(['keyset', 'init', '--keyset-file', file])
     assert.equal(first.code, 0, first.stderr)
-    assert.match(first.stdout, /^created .*init\.json: ES256 key k-\d{8}-[0-9a-f]{6} \(current\)\n$/)
+    assert.match(first.stdout, /^wrote the verification projection .*init\.public\.json\ncreated .*init\.json: ES256 key k-\d{8}-[0-9a-f]{6} \(current\)\n$/)
     assert.equal(fs.statSync(file).mode & 0o777, 0o600)
+    // The projection beside it: world-readable, no private member, the same keys.
+    const publicFile = tmp.file('init.public.json')
+    assert.equal(fs.statSync(publicFile).mode & 0o777, 0o644)
+    const projection = readJson(publicFile)
+    assert.deepEqual(projection, toVerificationKeyset(readJson(file)))
+    assert.equal(loadKeyset(projection).signing, false)
     const bytes = fs.readFileSync(file)
 
     const again = await cbcJwt(['keyset', 'init', '--keyset-file', file, '--alg', 'ES384'])

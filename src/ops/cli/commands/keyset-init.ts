@@ -7,7 +7,8 @@ import { serializeKeyset } from '../../rotation/update-keyset.js'
 import { KEYSET_OPTIONS, algFlag, parseCommandArgs } from '../args.js'
 import { println, type CliContext } from '../context.js'
 import { AUDIT_HELP, AUDIT_OPTIONS, openAuditTrail } from '../audit.js'
-import { openKeysetSource } from '../keyset-source.js'
+import { closeSource, openKeysetSource, refusePrivateOnTerminal } from '../keyset-source.js'
+import { projectionOf, readProjections, writeProjections } from '../../projection/publish.js'
 import type { Command } from './command.js'
 
 const OPTIONS = { ...KEYSET_OPTIONS, alg: { type: 'string' }, force: { type: 'boolean' }, ...AUDIT_OPTIONS } as const
@@ -17,8 +18,14 @@ export const keysetInitCommand: Command = {
   summary: 'create a keyset with one current key',
   help: `Usage: cbc-jwt keyset init [--alg ALG] [--keyset-file PATH | --backend file|vault|kubernetes] [--force]
 
-Creates a keyset document with one freshly generated current key. Without a destination
-(or with -) the document goes to stdout.
+Creates a keyset document with one freshly generated current key, and writes its
+verification projection (the same keyset without private keys, for verifiers) first: the
+sibling .public.json file (CBC_JWT_PUBLIC_KEYSET_FILE), the Vault path ...-public
+(CBC_JWT_VAULT_PUBLIC_PATH), or the Secret cbc-jwt-verification
+(CBC_JWT_KUBERNETES_PUBLIC_SECRET) in each namespace of CBC_JWT_KUBERNETES_PUBLIC_NAMESPACES.
+Without a destination the configured backend is used when CBC_JWT_BACKEND is vault or
+kubernetes; otherwise (or with -) the document goes to stdout — never to a terminal unless
+--print-private-key is given.
 
 Options:
   --alg ALG          HS256 HS384 HS512 RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384
@@ -26,6 +33,7 @@ Options:
   --keyset-file PATH write it there (atomically; a new file is created 0600)
   --backend B        write it to the configured backend (file: CBC_JWT_KEYSET_FILE;
                      vault: VAULT_ADDR, CBC_JWT_VAULT_MOUNT, CBC_JWT_VAULT_PATH, ...)
+  --print-private-key  allow the keyset (private keys) to be printed to a terminal
   --force            replace an existing keyset (its keys are lost: tokens they signed stop
                      verifying once the service loads the new one)
 ${AUDIT_HELP}
@@ -46,7 +54,12 @@ Exit status: 0 created, 1 refused (destination already holds a keyset) / backend
     const doc = await generateKeyset(alg, new Date(ctx.now()))
     const text = serializeKeyset(doc)
     loadKeyset(parseKeysetText(text), ctx.now()) // never write what would not load
-    if (dash || (file === undefined && values.backend === undefined)) {
+    // A configured Vault or Kubernetes backend is the destination when none is given: the
+    // runbook's `CBC_JWT_BACKEND=kubernetes cbc-jwt keyset init` creates the Secret instead of
+    // printing a private key.
+    const configured = ctx.env.CBC_JWT_BACKEND === 'vault' || ctx.env.CBC_JWT_BACKEND === 'kubernetes'
+    if (dash || (file === undefined && values.backend === undefined && !configured)) {
+      refusePrivateOnTerminal(ctx, values)
       ctx.stdout.write(text)
       return 0
     }
@@ -57,6 +70,9 @@ Exit status: 0 created, 1 refused (destination already holds a keyset) / backend
       if (existing !== undefined && existing.text.trim() !== '' && values.force !== true) {
         throw new RefusedError(`${source.backend.location} ${describeExisting(existing.text, ctx.now())}; use --force to replace it (its keys would be lost)`)
       }
+      // The projection first (its own check-and-set): verifiers know the key before it signs.
+      const projected = projectionOf(doc)
+      const published = 'text' in projected ? await writeProjections(await readProjections(source.projections()), projected.text) : []
       try {
         // Create-only when nothing is there, check-and-set otherwise: two concurrent inits
         // cannot both win, and one never silently replaces the other's keyset.
@@ -67,12 +83,14 @@ Exit status: 0 created, 1 refused (destination already holds a keyset) / backend
         }
         throw err
       }
+      for (const location of published) println(ctx.stdout, `wrote the verification projection ${location}`)
+      if ('skipped' in projected) println(ctx.stdout, `note: ${projected.skipped}`)
       println(ctx.stdout, `created ${source.backend.location}: ${alg} key ${doc.current} (current)`)
       audit.record({ location: source.backend.location, before: existing ? previousDocument(existing.text) : null, after: doc })
       return 0
     } finally {
       audit.close()
-      await source.backend.close()
+      await closeSource(source)
     }
   },
 }

@@ -6,7 +6,8 @@ import { describeChange, diffKeysets } from '../../rotation/diff.js'
 import { KEYSET_OPTIONS, parseCommandArgs } from '../args.js'
 import { AUDIT_HELP, AUDIT_OPTIONS, openAuditTrail } from '../audit.js'
 import { println, type CliContext } from '../context.js'
-import { openKeysetSource } from '../keyset-source.js'
+import { closeSource, openKeysetSource } from '../keyset-source.js'
+import { projectionOf, readProjections, writeProjections } from '../../projection/publish.js'
 import type { Command } from './command.js'
 
 const OPTIONS = { ...KEYSET_OPTIONS, 'dry-run': { type: 'boolean' }, ...AUDIT_OPTIONS } as const
@@ -53,6 +54,12 @@ error, 2 bad usage or a backend without a last good copy.`,
           if (!(err instanceof KeysetInvalidError)) throw err
           throw new RefusedError(`${copy.location} is not a valid keyset (${err.problems.map(formatProblem).join('; ')}); nothing was written`)
         }
+        if (copy.current === copy.text && values['dry-run'] !== true) {
+          const projected = projectionOf(after)
+          if ('text' in projected) {
+            for (const location of await writeProjections(await readProjections(source.projections()), projected.text)) println(ctx.stdout, `repaired the verification projection ${location}`)
+          }
+        }
         if (copy.current === copy.text) {
           println(ctx.stdout, `${backend.location} already holds the last good keyset (current ${after.current}); nothing written`)
           return 0
@@ -62,6 +69,11 @@ error, 2 bad usage or a backend without a last good copy.`,
         println(ctx.stdout, `${dryRun ? 'dry run, nothing written — ' : ''}${backend.location} restored from ${copy.location}: current ${after.current}${before ? '' : ' (the keyset there was missing or invalid)'}`)
         for (const change of before ? diffKeysets(before, after) : []) println(ctx.stdout, `  ${describeChange(change)}`)
         if (dryRun) return 0
+        // The projection first: a key or a revocation the copy holds reaches verifiers first.
+        const projected = projectionOf(after)
+        if ('text' in projected) {
+          for (const location of await writeProjections(await readProjections(source.projections()), projected.text)) println(ctx.stdout, `wrote the verification projection ${location}`)
+        }
         try {
           await backend.write(copy.text, copy.version)
         } catch (err) {
@@ -76,7 +88,7 @@ error, 2 bad usage or a backend without a last good copy.`,
         audit.close()
       }
     } finally {
-      await backend.close()
+      await closeSource(source)
     }
   },
 }

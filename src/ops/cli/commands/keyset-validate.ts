@@ -2,10 +2,11 @@ import { KeysetInvalidError, UsageError, formatProblem } from '../../../lib/erro
 import { loadKeyset, parseKeysetText } from '../../../lib/keyset/load.js'
 import { KEYSET_OPTIONS, parseCommandArgs } from '../args.js'
 import { println, type CliContext } from '../context.js'
-import { openKeysetSource } from '../keyset-source.js'
+import { closeSource, openKeysetSource, type KeysetSource } from '../keyset-source.js'
+import { driftOf, projectionOf, readProjections } from '../../projection/publish.js'
 import type { Command } from './command.js'
 
-const OPTIONS = { ...KEYSET_OPTIONS, json: { type: 'boolean' } } as const
+const OPTIONS = { ...KEYSET_OPTIONS, json: { type: 'boolean' }, projection: { type: 'boolean' } } as const
 
 export const keysetValidateCommand: Command = {
   name: 'keyset validate',
@@ -22,6 +23,10 @@ keyset with HS* keys is valid but has no verification form: whoever holds an HS 
 sign with it, so least privilege needs asymmetric algorithms (a note says so).
 
 Options:
+  --projection       also compare the published verification projection(s) with the
+                     keyset: each must be exactly the keyset without private keys; exit 1
+                     on drift (repair: run the command that changed it again, or any
+                     change command, e.g. rotate --auto)
   --json             print {"valid": bool, "problems": [{"path", "message"}], ...}
   -h, --help         this help
 
@@ -32,10 +37,12 @@ Exit status: 0 valid, 1 invalid or unreadable, 2 bad usage.`,
     if (positionals[0] !== undefined && positionals[0] !== '-') throw new UsageError(`keyset validate: unexpected argument "${positionals[0]}" (use --keyset-file PATH)`)
     const source = openKeysetSource(ctx, values, positionals)
     let text: string
+    let drift: string[] | undefined
     try {
       text = (await source.backend.read()).text
+      if (values.projection) drift = await projectionDrift(source, text, ctx.now())
     } finally {
-      await source.backend.close()
+      await closeSource(source)
     }
     const where = source.backend.location
     try {
@@ -47,6 +54,11 @@ Exit status: 0 valid, 1 invalid or unreadable, 2 bad usage.`,
       else {
         println(ctx.stdout, `${where}: valid ${kind === 'verification' ? 'verification keyset (no private key: verifies, cannot sign)' : 'keyset'}, ${summary.keys} key(s), current ${summary.current}`)
         for (const note of notes) println(ctx.stdout, `note: ${note}`)
+      }
+      if (drift !== undefined) {
+        for (const line of drift) println(ctx.stderr, `cbc-jwt: drift: the verification projection ${line}`)
+        if (drift.length === 0) println(ctx.stdout, 'verification projection: in sync')
+        return drift.length === 0 ? 0 : 1
       }
       return 0
     } catch (err) {
@@ -69,4 +81,18 @@ function symmetricNote(keys: ReadonlyArray<{ kid: string; jwk: { kty?: string } 
   return [
     `${symmetric.join(', ')}: HS* (oct) ${symmetric.length === 1 ? 'key' : 'keys'} cannot be made public: every verifier holding ${symmetric.length === 1 ? 'it' : 'them'} can also sign; use an asymmetric algorithm (ES256, EdDSA, RS256, PS256) so verifiers get a keyset without private material`,
   ]
+}
+
+/** Each projection location that is not exactly the keyset's projection (an empty list: in sync). */
+async function projectionDrift(source: KeysetSource, text: string, now: number): Promise<string[]> {
+  if (source.streamsDocument) throw new UsageError('keyset validate --projection reads the configured backend or --keyset-file, not -')
+  let doc
+  try {
+    doc = loadKeyset(parseKeysetText(text), now).document
+  } catch {
+    return [] // the keyset itself is reported invalid below
+  }
+  const projected = projectionOf(doc)
+  if ('skipped' in projected) return []
+  return driftOf(await readProjections(source.projections()), projected.text)
 }

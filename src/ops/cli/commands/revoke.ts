@@ -10,7 +10,7 @@ import { CONTAINMENT_HELP, DEFAULT_CONTAINMENT_WAIT_MS, confirmContainment } fro
 import { FLEET_OPTIONS, fleetFromFlags } from '../fleet-flags.js'
 import type { CliContext } from '../context.js'
 import { AUDIT_HELP, AUDIT_OPTIONS, openAuditTrail } from '../audit.js'
-import { openKeysetSource } from '../keyset-source.js'
+import { closeSource, openKeysetSource } from '../keyset-source.js'
 import { reportUpdate } from '../report.js'
 import { ruleLifetime } from '../settings.js'
 import { parseTime } from '../time.js'
@@ -104,14 +104,14 @@ Exit status: 0 done, 1 refused / invalid keyset / backend error / too many rules
     const source = openKeysetSource(ctx, values, positionals)
     try {
       const dryRun = values['dry-run'] === true
-      const outcome = await updateKeyset(source.backend, mutation, { now: ctx.now, dryRun, ruleLifetime: ruleLifetime(ctx.env, values) })
+      const outcome = await updateKeyset(source.backend, mutation, { now: ctx.now, dryRun, ruleLifetime: ruleLifetime(ctx.env, values), projections: source.projections() })
       reportUpdate(ctx, source, outcome, { headline: headline(outcome.after.revoked_before), dryRun })
       if (outcome.written) audit.record({ location: source.backend.location, before: outcome.before, after: outcome.after })
       if (fleet && !dryRun) return await confirmContainment(ctx, source, fleet, { before: outcome.before, after: outcome.after, rotated: false }, waitMs)
       return 0
     } finally {
       audit.close()
-      await source.backend.close()
+      await closeSource(source)
     }
   },
 }

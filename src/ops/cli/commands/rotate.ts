@@ -9,7 +9,7 @@ import { KEYSET_OPTIONS, algFlag, durationFlag, parseCommandArgs, rejectFlags } 
 import type { CliContext } from '../context.js'
 import { AUDIT_HELP, AUDIT_OPTIONS, openAuditTrail } from '../audit.js'
 import { FLEET_HELP, FLEET_OPTIONS, fleetFromFlags } from '../fleet-flags.js'
-import { openKeysetSource } from '../keyset-source.js'
+import { closeSource, openKeysetSource } from '../keyset-source.js'
 import { reportUpdate } from '../report.js'
 import { CONTAINMENT_HELP, DEFAULT_CONTAINMENT_WAIT_MS, confirmContainment } from '../confirm-containment.js'
 import { graceMs, propagationMs, ruleLifetime } from '../settings.js'
@@ -97,14 +97,14 @@ Exit status: 0 done or nothing to do, 1 refused / invalid keyset / backend error
       const dryRun = values['dry-run'] === true
       // A one-step or emergency rotation also repairs a keyset whose current key has expired.
       const acceptExpiredCurrent = mode === undefined || mode === 'compromised'
-      const outcome = await updateKeyset(source.backend, mutation, { now: ctx.now, dryRun, acceptExpiredCurrent, ruleLifetime: ruleLifetime(ctx.env, values) })
+      const outcome = await updateKeyset(source.backend, mutation, { now: ctx.now, dryRun, acceptExpiredCurrent, ruleLifetime: ruleLifetime(ctx.env, values), projections: source.projections() })
       reportUpdate(ctx, source, outcome, { headline: headline(outcome.after.current, outcome.before.current), dryRun })
       if (outcome.written) audit.record({ location: source.backend.location, before: outcome.before, after: outcome.after })
       if (confirm && !dryRun) return await confirmContainment(ctx, source, confirm.fleet, { before: outcome.before, after: outcome.after, rotated: true }, confirm.waitMs)
       return 0
     } finally {
       audit.close()
-      await source.backend.close()
+      await closeSource(source)
     }
   },
 }

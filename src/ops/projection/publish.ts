@@ -1,0 +1,77 @@
+import type { KeysetBackend } from '../../lib/backends/backend.js'
+import { BackendError, CasConflictError, CbcJwtError, ERROR_CODES } from '../../lib/errors.js'
+import type { KeysetDocument } from '../../lib/keyset/document.js'
+import { keysetKind, toVerificationKeyset } from '../../lib/keyset/projection.js'
+
+/** The canonical text of a projection: two-space JSON and a final newline, as the keyset's. */
+function serialize(doc: KeysetDocument): string {
+  return `${JSON.stringify(doc, null, 2)}\n`
+}
+
+/**
+ * The verification projection's text for `doc`, or why there is none: a keyset with HS* keys
+ * has no public form (its secret signs), and a verification keyset is its own projection.
+ */
+export function projectionOf(doc: KeysetDocument): { text: string } | { skipped: string } {
+  if (doc.keys.some((k) => k.jwk.kty === 'oct')) {
+    return { skipped: 'no verification projection written: HS* (oct) keys cannot be made public (whoever verifies with them can sign); use an asymmetric algorithm for least privilege' }
+  }
+  if (keysetKind(doc) === 'verification') return { skipped: 'no verification projection written: this keyset is itself a verification keyset' }
+  return { text: serialize(toVerificationKeyset(doc)) }
+}
+
+/** One projection target as read before a write: its version is the check-and-set token. */
+export interface ProjectionState {
+  target: KeysetBackend
+  /** Stored text and version; undefined when absent (created on write). */
+  stored: { text: string; version: string } | undefined
+}
+
+/** Reads every target's current projection (absent is fine; other failures throw). */
+export async function readProjections(targets: readonly KeysetBackend[]): Promise<ProjectionState[]> {
+  return Promise.all(
+    targets.map(async (target) => {
+      try {
+        return { target, stored: await target.read() }
+      } catch (err) {
+        if (err instanceof BackendError && err.reason === 'not_found') return { target, stored: undefined }
+        throw err
+      }
+    }),
+  )
+}
+
+/** A projection write that failed part-way: says what was and was not written. */
+export class ProjectionWriteError extends CbcJwtError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ERROR_CODES.BACKEND, message, options)
+    this.name = 'ProjectionWriteError'
+  }
+}
+
+/**
+ * Writes `text` to every target that does not hold it already, each with check-and-set on the
+ * version read in `states`. Returns the locations written. A `CasConflictError` (another writer
+ * meanwhile) is passed on for the caller to re-read and retry; any other failure becomes a
+ * `ProjectionWriteError` naming the targets written before it.
+ */
+export async function writeProjections(states: readonly ProjectionState[], text: string): Promise<string[]> {
+  const written: string[] = []
+  for (const { target, stored } of states) {
+    if (stored?.text === text) continue
+    try {
+      await target.write(text, stored ? stored.version : null)
+    } catch (err) {
+      if (err instanceof CasConflictError) throw err
+      const done = written.length > 0 ? `; already written: ${written.join(', ')}` : ''
+      throw new ProjectionWriteError(`cannot write the verification projection ${target.location}: ${(err as Error).message}${done}`, { cause: err })
+    }
+    written.push(target.location)
+  }
+  return written
+}
+
+/** Every location whose stored projection differs from `text` (drift), or is absent. */
+export function driftOf(states: readonly ProjectionState[], text: string): string[] {
+  return states.filter((s) => s.stored?.text !== text).map((s) => `${s.target.location}${s.stored ? ' differs from the private keyset' : ' is absent'}`)
+}

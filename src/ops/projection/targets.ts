@@ -1,0 +1,67 @@
+import path from 'node:path'
+import type { KeysetBackend } from '../../lib/backends/backend.js'
+import { createFileBackend } from '../../lib/backends/file-backend.js'
+import type { KubernetesBackendOptions } from '../../lib/backends/kubernetes/index.js'
+import { createVaultBackend, type VaultBackendOptions } from '../../lib/backends/vault/index.js'
+import { ConfigError } from '../../lib/errors.js'
+import { createProjectionSecretBackend } from './kubernetes-secret.js'
+
+/** Where each backend publishes the verification projection by default. */
+export const PROJECTION_DEFAULTS = {
+  /** Kubernetes: a Secret of its own, readable by verifiers without any right on `cbc-secrets`. */
+  kubernetesSecret: 'cbc-jwt-verification',
+  /** Vault: the private path with this suffix (`cbc/jwt-keyset-public`), under its own policy. */
+  vaultPathSuffix: '-public',
+  /** File: mode of a newly created projection (world-readable: it holds no secret). */
+  fileMode: 0o644,
+} as const
+
+/** `keyset.json` → `keyset.public.json`; a path without `.json` gets `.public.json` appended. */
+export function publicKeysetPath(keysetFile: string): string {
+  return keysetFile.endsWith('.json') ? `${keysetFile.slice(0, -'.json'.length)}.public.json` : `${keysetFile}.public.json`
+}
+
+/** File backend: `CBC_JWT_PUBLIC_KEYSET_FILE` (for the configured keyset file), else the sibling. */
+export function fileProjection(keysetFile: string, env: NodeJS.ProcessEnv | undefined): KeysetBackend {
+  const raw = env?.CBC_JWT_PUBLIC_KEYSET_FILE
+  if (raw !== undefined && raw.trim() === '') throw new ConfigError('CBC_JWT_PUBLIC_KEYSET_FILE is set but empty: set it to the verification keyset path, or unset it (default: the keyset path with .json → .public.json)')
+  const file = raw ?? publicKeysetPath(keysetFile)
+  if (path.resolve(file) === path.resolve(keysetFile)) throw new ConfigError(`CBC_JWT_PUBLIC_KEYSET_FILE must differ from the keyset file (${keysetFile}): the projection must never replace the private keyset`)
+  return createFileBackend(file, { newFileMode: PROJECTION_DEFAULTS.fileMode })
+}
+
+/** Vault: `CBC_JWT_VAULT_PUBLIC_PATH`, else `<CBC_JWT_VAULT_PATH>-public`; same mount and field. */
+export function vaultProjection(options: VaultBackendOptions, env: NodeJS.ProcessEnv, logger: Parameters<typeof createVaultBackend>[1]): KeysetBackend {
+  const raw = env.CBC_JWT_VAULT_PUBLIC_PATH
+  if (raw !== undefined && raw.trim() === '') throw new ConfigError('CBC_JWT_VAULT_PUBLIC_PATH is set but empty: set it to a KV v2 path, or unset it (default: CBC_JWT_VAULT_PATH with -public)')
+  const publicPath = raw?.trim().replace(/^\/+|\/+$/g, '') ?? `${options.path}${PROJECTION_DEFAULTS.vaultPathSuffix}`
+  if (!/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/.test(publicPath)) throw new ConfigError(`CBC_JWT_VAULT_PUBLIC_PATH must be a KV v2 path like cbc/jwt-keyset-public (got "${raw}")`)
+  if (publicPath === options.path) throw new ConfigError('CBC_JWT_VAULT_PUBLIC_PATH must differ from CBC_JWT_VAULT_PATH: the projection must never replace the private keyset')
+  return createVaultBackend({ ...options, path: publicPath }, logger)
+}
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/
+const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
+
+/**
+ * Kubernetes: the Secret `CBC_JWT_KUBERNETES_PUBLIC_SECRET` (default `cbc-jwt-verification`),
+ * same data key as the private keyset, in each namespace of
+ * `CBC_JWT_KUBERNETES_PUBLIC_NAMESPACES` (comma-separated; default the private Secret's), so
+ * verifiers in `orders` and `payments` get the same projection on every write.
+ */
+export function kubernetesProjections(options: KubernetesBackendOptions, env: NodeJS.ProcessEnv): KeysetBackend[] {
+  const secret = env.CBC_JWT_KUBERNETES_PUBLIC_SECRET ?? PROJECTION_DEFAULTS.kubernetesSecret
+  if (!DNS_SUBDOMAIN.test(secret)) throw new ConfigError(`CBC_JWT_KUBERNETES_PUBLIC_SECRET must be a DNS subdomain name (got "${secret}")`)
+  const raw = env.CBC_JWT_KUBERNETES_PUBLIC_NAMESPACES
+  if (raw !== undefined && raw.trim() === '') throw new ConfigError('CBC_JWT_KUBERNETES_PUBLIC_NAMESPACES is set but empty: list namespaces (cbc,orders,payments), or unset it (default: the keyset\'s namespace)')
+  const namespaces = raw === undefined ? [options.namespace] : [...new Set(raw.split(',').map((n) => n.trim()))]
+  for (const ns of namespaces) {
+    if (ns !== undefined && !DNS_LABEL.test(ns)) throw new ConfigError(`CBC_JWT_KUBERNETES_PUBLIC_NAMESPACES: "${ns}" is not a namespace name (comma-separated DNS labels)`)
+    if (secret === options.secret && ns === options.namespace) {
+      throw new ConfigError(`CBC_JWT_KUBERNETES_PUBLIC_SECRET must differ from CBC_JWT_KUBERNETES_SECRET (${secret}) in the keyset's namespace: verifiers must never need rights on the private Secret`)
+    }
+  }
+  return namespaces.map((namespace) =>
+    createProjectionSecretBackend({ namespace, secret, key: options.key, context: options.context, timeoutMs: options.timeoutMs }, env),
+  )
+}

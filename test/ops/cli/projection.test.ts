@@ -1,0 +1,114 @@
+// Every CLI write publishes the verification projection (the keyset without private keys)
+// before the private keyset; a failure between the two is loud and repaired by running the
+// same command again; drift is reported; HS* keysets have no projection and say so.
+import assert from 'node:assert/strict'
+import fs from 'node:fs'
+import path from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { loadKeyset } from '../../../src/lib/keyset/load.js'
+import { toVerificationKeyset } from '../../../src/lib/keyset/projection.js'
+import { startKubeDouble, type KubeDouble } from '../../support/kube-double.js'
+import { assertNoPrivateMaterial } from '../../lib/keyset/fixtures.js'
+import { cbcJwt, keysetFixture, readJson, tempDir } from './cli.js'
+
+const tmp = tempDir('projection')
+after(tmp.cleanup)
+
+describe('the file backend: keyset.json → keyset.public.json on every write', { concurrency: true }, () => {
+  it('revoke and rotate publish the projection, world-readable, never a private byte, identical to the keyset without private keys', async () => {
+    const file = await keysetFixture(tmp.file('a.json'))
+    for (const args of [['revoke', '--issued-before', 'now'], ['rotate', '--stage'], ['rotate', '--compromised']]) {
+      const r = await cbcJwt([...args, '--keyset-file', file])
+      assert.equal(r.code, 0, r.stderr)
+      assert.match(r.stdout, /wrote the verification projection .*a\.public\.json\nwrote .*a\.json\n$/, 'projection first, then the keyset')
+      const projection = readJson(tmp.file('a.public.json'))
+      assert.deepEqual(projection, toVerificationKeyset(readJson(file)))
+      assertNoPrivateMaterial(JSON.stringify(projection), readJson(file), 'the projection')
+      assert.equal(loadKeyset(projection).signing, false)
+    }
+    assert.equal(fs.statSync(tmp.file('a.public.json')).mode & 0o777, 0o644)
+  })
+
+  it('a projection that cannot be written: exit 1, one line naming it, the private keyset untouched; fixed, the same command repairs', async () => {
+    const file = await keysetFixture(tmp.file('b.json'))
+    const before = fs.readFileSync(file)
+    const publicFile = path.join(tmp.dir, 'missing-dir', 'b.public.json')
+    const env = { CBC_JWT_KEYSET_FILE: file, CBC_JWT_PUBLIC_KEYSET_FILE: publicFile }
+    const r = await cbcJwt(['revoke', '--issued-before', 'now'], { env })
+    assert.equal(r.code, 1)
+    assert.match(r.stderr, /^cbc-jwt: cannot write the verification projection .*missing-dir\/b\.public\.json: .*; the private keyset .*b\.json was not changed — run the same command again\n$/)
+    assert.deepEqual(fs.readFileSync(file), before)
+    fs.mkdirSync(path.dirname(publicFile))
+    const again = await cbcJwt(['revoke', '--issued-before', 'now'], { env })
+    assert.equal(again.code, 0, again.stderr)
+    assert.deepEqual(readJson(publicFile), toVerificationKeyset(readJson(file)))
+    assert.ok(readJson(publicFile).revoked_before)
+  })
+
+  it('drift: keyset validate --projection names it (exit 1); a change command with nothing to do repairs it', async () => {
+    const file = await keysetFixture(tmp.file('c.json'))
+    const publicFile = tmp.file('c.public.json')
+    const absent = await cbcJwt(['keyset', 'validate', '--projection', '--keyset-file', file])
+    assert.equal(absent.code, 1)
+    assert.match(absent.stderr, /^cbc-jwt: drift: the verification projection .*c\.public\.json is absent\n$/)
+    const fixed = await cbcJwt(['rotate', '--auto', '--keyset-file', file])
+    assert.equal(fixed.code, 0, fixed.stderr)
+    assert.match(fixed.stdout, /repaired the verification projection .*c\.public\.json/)
+    const ok = await cbcJwt(['keyset', 'validate', '--projection', '--keyset-file', file])
+    assert.equal(ok.code, 0, ok.stderr)
+    assert.match(ok.stdout, /verification projection: in sync\n$/)
+    fs.writeFileSync(publicFile, JSON.stringify({ ...readJson(publicFile), revoked_before: undefined }))
+    const drift = await cbcJwt(['keyset', 'validate', '--projection', '--keyset-file', file])
+    assert.equal(drift.code, 1)
+    assert.match(drift.stderr, /c\.public\.json differs from the private keyset/)
+  })
+
+  it('an HS* keyset has no projection: the write says so, and keyset validate warns that verifiers holding it can sign', async () => {
+    const file = await keysetFixture(tmp.file('hs.json'), { alg: 'HS256' })
+    const r = await cbcJwt(['revoke', '--issued-before', 'now', '--keyset-file', file])
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stdout, /note: no verification projection written: HS\* \(oct\) keys cannot be made public/)
+    assert.ok(!fs.existsSync(tmp.file('hs.public.json')))
+    const v = await cbcJwt(['keyset', 'validate', '--keyset-file', file])
+    assert.match(v.stdout, /note: k-[^:]+: HS\* \(oct\) key cannot be made public: every verifier holding it can also sign/)
+  })
+
+  it('keyset validate reports a verification keyset as one', async () => {
+    const file = tmp.file('v.json')
+    fs.writeFileSync(file, JSON.stringify(toVerificationKeyset(readJson(await keysetFixture(tmp.file('v-src.json'))))))
+    const r = await cbcJwt(['keyset', 'validate', '--keyset-file', file])
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stdout, /valid verification keyset \(no private key: verifies, cannot sign\)/)
+  })
+})
+
+describe('the Kubernetes backend: the Secret cbc-jwt-verification in every verifying namespace', () => {
+  let double: KubeDouble
+  let env: Record<string, string>
+  before(async () => {
+    double = await startKubeDouble()
+    env = {
+      CBC_JWT_BACKEND: 'kubernetes',
+      CBC_JWT_KUBERNETES_PUBLIC_NAMESPACES: 'cbc,orders,payments',
+      KUBECONFIG: double.writeKubeconfig(tmp.file('kubeconfig'), { namespace: 'cbc' }),
+      HOME: tmp.dir,
+    }
+  })
+  after(() => double.close())
+
+  it('keyset init (configured backend, no destination) creates the Secrets and prints no key; rotate updates every namespace', async () => {
+    const init = await cbcJwt(['keyset', 'init'], { env })
+    assert.equal(init.code, 0, init.stderr)
+    assert.doesNotMatch(init.stdout, /"d"/)
+    const privateDoc = () => JSON.parse(Buffer.from(double.secret('cbc', 'cbc-secrets')!.data!['jwt-keyset']!, 'base64').toString())
+    const projectionIn = (ns: string) => JSON.parse(Buffer.from(double.secret(ns, 'cbc-jwt-verification')!.data!['jwt-keyset']!, 'base64').toString())
+    for (const ns of ['cbc', 'orders', 'payments']) assert.deepEqual(projectionIn(ns), toVerificationKeyset(privateDoc()))
+    const rotate = await cbcJwt(['rotate', '--stage'], { env })
+    assert.equal(rotate.code, 0, rotate.stderr)
+    for (const ns of ['cbc', 'orders', 'payments']) {
+      assert.deepEqual(projectionIn(ns), toVerificationKeyset(privateDoc()))
+      assertNoPrivateMaterial(JSON.stringify(projectionIn(ns)), privateDoc(), `the projection in ${ns}`)
+    }
+    assert.equal(double.secret('orders', 'cbc-secrets'), undefined, 'the private keyset was copied to a verifier namespace')
+  })
+})
