@@ -85,7 +85,7 @@ describe('Kubernetes manifests: schema', () => {
 
   test('the expected objects are there, all in one namespace', () => {
     const kinds = OBJECTS.map((m) => m.obj.kind).sort()
-    assert.deepEqual(kinds, ['CronJob', 'Deployment', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'ServiceAccount', 'ServiceMonitor'])
+    assert.deepEqual(kinds, ['CronJob', 'Deployment', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Secret', 'Service', 'ServiceAccount', 'ServiceMonitor'])
     for (const { obj } of OBJECTS) {
       assert.ok(obj.metadata?.name, `${obj.kind} without a name`)
       assert.equal(obj.metadata.namespace, 'cbc', `${obj.kind} ${obj.metadata.name}: namespace`)
@@ -254,8 +254,10 @@ describe('Kubernetes manifests: the rotation CronJob', () => {
   const role = one('Role')
   const binding = one('RoleBinding')
 
-  test('may get and update the secret cbc-secrets, and nothing else', () => {
-    assert.deepEqual(role.rules, [{ apiGroups: [''], resources: ['secrets'], resourceNames: ['cbc-secrets'], verbs: ['get', 'update'] }])
+  test('may get and update the secret cbc-secrets and its verification projection, and nothing else', () => {
+    assert.deepEqual(role.rules, [{ apiGroups: [''], resources: ['secrets'], resourceNames: ['cbc-secrets', 'cbc-jwt-verification'], verbs: ['get', 'update'] }])
+    // Shipped (empty) so the rotator never needs `create`, which RBAC cannot restrict to a name.
+    assert.equal(one('Secret', 'cbc-jwt-verification').metadata.namespace, 'cbc')
     assert.deepEqual(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: role.metadata.name })
     assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: serviceAccount.metadata.name, namespace: serviceAccount.metadata.namespace }])
     assert.equal(CRON_POD.spec.serviceAccountName, serviceAccount.metadata.name)
@@ -296,6 +298,8 @@ describe('the CronJob command, run with the built CLI against the Kubernetes API
     // prove the RBAC covers what the backend does.
     const granted: string[] = one('Role').rules[0].verbs
     for (const verb of ['get', 'create', 'update', 'patch'] as const) if (!granted.includes(verb)) double.deny.add(verb)
+    // The shipped, empty verification Secret (kubectl apply -k creates it).
+    double.setSecret('cbc', 'cbc-jwt-verification', {})
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-jwt-cronjob-'))
     closedPort = await freePort()
   })
@@ -357,16 +361,18 @@ describe('the CronJob command, run with the built CLI against the Kubernetes API
 
   test('two runs at once: exactly one change (check-and-set on resourceVersion)', async () => {
     double.setSecret('cbc', 'cbc-secrets', { 'jwt-keyset': keysetAged(6 * DAY + 3600_000) })
-    const updates = () => double.calls.filter((c) => c.verb === 'update')
+    // The private Secret's calls (each run also publishes the projection, cbc-jwt-verification).
+    const updates = () => double.calls.filter((c) => c.verb === 'update' && c.path.endsWith('/cbc-secrets'))
     const before = updates().length
-    const readsBefore = double.calls.filter((c) => c.verb === 'get').length
+    const conflictsBefore = double.calls.filter((c) => c.verb === 'update' && c.status === 409).length
+    const readsBefore = double.calls.filter((c) => c.verb === 'get' && c.path.endsWith('/cbc-secrets')).length
     // Every write waits until both runs have read the Secret: the worst interleaving, every time
     // (both send their change with the same resourceVersion), not only when the scheduler allows.
     let release!: () => void
     double.writeGate = new Promise((resolve) => (release = resolve))
     const pending = Promise.all([runJob(), runJob()])
     try {
-      await waitFor(() => double.calls.filter((c) => c.verb === 'get').length - readsBefore >= 2, { timeoutMs: 60_000, what: 'both runs to read the Secret' })
+      await waitFor(() => double.calls.filter((c) => c.verb === 'get' && c.path.endsWith('/cbc-secrets')).length - readsBefore >= 2, { timeoutMs: 60_000, what: 'both runs to read the Secret' })
     } finally {
       release()
       double.writeGate = undefined
@@ -375,7 +381,9 @@ describe('the CronJob command, run with the built CLI against the Kubernetes API
     const outcomes = runs.map((r) => `exit ${r.status}: ${r.out}`).join('\n')
     const made = updates().slice(before)
     assert.equal(made.filter((c) => c.status === 200).length, 1, `exactly one write\n${outcomes}`)
-    assert.equal(made.filter((c) => c.status === 409).length, 1, `the other was refused by the resourceVersion check\n${outcomes}`)
+    // The loser is refused by a resourceVersion check: on the projection (written first) or on cbc-secrets.
+    const refused = double.calls.filter((c) => c.verb === 'update' && c.status === 409).length - conflictsBefore
+    assert.ok(refused >= 1, `the other was refused by the resourceVersion check\n${outcomes}`)
     assert.equal((JSON.parse(keysetOf()) as { keys: unknown[] }).keys.length, 2, 'one key staged, not two')
     const changes = runs.flatMap((r) => r.stderr.split('\n').filter((l) => l.includes('"keyset_changed"')))
     assert.equal(changes.length, 1, `one audit line for one change\n${outcomes}`)

@@ -82,7 +82,7 @@ describe('fail closed at start-up: nothing configured is never "use a made-up ke
   }
 
   const cases: Array<[string, Record<string, string>, string[], RegExp]> = [
-    ['no variable at all', {}, [], /^cbc-jwt: ERR_CONFIG: no keyset configured: set CBC_JWT_KEYSET_FILE to the keyset path \(or CBC_JWT_BACKEND=vault with VAULT_ADDR\); for a local development keyset, run cbc-jwt serve --dev or set CBC_JWT_DEV_KEYSET=true\n$/],
+    ['no variable at all', {}, [], /^cbc-jwt: ERR_CONFIG: no keyset configured: set CBC_JWT_KEYSET_FILE to the keyset path \(or CBC_JWT_BACKEND=vault or kubernetes\); for a local development keyset, run cbc-jwt serve --dev or set CBC_JWT_DEV_KEYSET=true\n$/],
     ['CBC_JWT_KEYSET_FILE set but empty', { CBC_JWT_KEYSET_FILE: '' }, [], /^cbc-jwt: ERR_CONFIG: CBC_JWT_KEYSET_FILE is set but empty: set it to the keyset path/],
     ['CBC_JWT_KEYSET_FILE set to blanks', { CBC_JWT_KEYSET_FILE: '  ' }, [], /^cbc-jwt: ERR_CONFIG: CBC_JWT_KEYSET_FILE is set but empty/],
     ['--dev under NODE_ENV=production', { NODE_ENV: 'production' }, ['--dev'], /^cbc-jwt: ERR_CONFIG: the development keyset \(--dev, CBC_JWT_DEV_KEYSET=true\) is refused under NODE_ENV=production: set CBC_JWT_KEYSET_FILE/],

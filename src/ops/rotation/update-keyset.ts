@@ -117,7 +117,13 @@ export async function updateKeyset(backend: KeysetBackend, mutate: KeysetMutatio
       // The projection first: verifiers learn a new key, and a revocation, before signers do.
       if ('text' in projected) projection.written = await writeProjections(states, projected.text)
     } catch (err) {
-      if (err instanceof CasConflictError && attempt < 2) continue
+      if (err instanceof CasConflictError) {
+        if (attempt < 2) continue
+        throw new CasConflictError(
+          `${(err as Error).message}: the verification projection was changed by another writer twice while this change was being made; nothing was written to ${backend.location} — check the keyset and run again`,
+          { cause: err },
+        )
+      }
       throw new ProjectionWriteError(`${(err as Error).message}; the private keyset ${backend.location} was not changed — run the same command again`, { cause: err })
     }
     if (unchanged) return outcome
