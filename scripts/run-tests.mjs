@@ -2,8 +2,9 @@
 // Runs every test/**/*.test.ts with node:test through tsx (Node 20's runner does not find .ts
 // files by itself). Arguments filter by substring of the path:
 //   node scripts/run-tests.mjs keyring verifier
-// --unit is the inner loop (`npm run test:unit`): no e2e/, deploy/ or packaging/ tier, and the
-// suites marked PROCESS_LEVEL (test/support/tier.ts) skipped. `npm test` runs everything.
+// --unit is the inner loop (`npm run test:unit`): no e2e/, deploy/ or packaging/ tier, the
+// suites marked PROCESS_LEVEL (test/support/tier.ts) skipped, and fuzz runs at a quarter
+// (CBC_JWT_FUZZ_SCALE; set it to override). `npm test` runs everything, at full scale.
 import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
@@ -34,6 +35,6 @@ if (files.length === 0) {
 const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=3', ...files], {
   cwd: root,
   stdio: 'inherit',
-  env: unit ? { ...process.env, CBC_JWT_TEST_TIER: 'unit' } : process.env,
+  env: unit ? { ...process.env, CBC_JWT_TEST_TIER: 'unit', CBC_JWT_FUZZ_SCALE: process.env.CBC_JWT_FUZZ_SCALE ?? '0.25' } : process.env,
 })
 process.exit(result.status ?? 1)
