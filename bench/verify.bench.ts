@@ -6,7 +6,8 @@
  * BENCH_HTTP_SECONDS (per route per round, default 1), BENCH_HTTP=0 to skip the HTTP part,
  * BENCH_RELOAD=0 to skip the keyset reload part (bench/reload.bench.ts), BENCH_HEAP=0 to skip the
  * token cache's heap under a flood (bench/token-cache-heap.bench.ts), BENCH_PEERS=0 to skip
- * the HTTP benchmark with peers (bench/peers/run.ts, its own BENCH_PEER_* variables).
+ * the HTTP benchmark with peers (bench/peers/run.ts, its own BENCH_PEER_* variables),
+ * BENCH_REVOCATIONS=0 to skip 10 000 revocation rules vs none (bench/revocations.bench.ts).
  * Method and figures: docs/performance.md.
  */
 import os from 'node:os'
@@ -16,6 +17,7 @@ import { httpBench } from './http.bench.js'
 import { fmtOps, fmtRatio, heapAround, interleaved, median, table } from './measure.js'
 import { peersBench } from './peers/run.js'
 import { printReload, reloadBench } from './reload.bench.js'
+import { printRevocations, revocationBench } from './revocations.bench.js'
 import { HEAP_FLOODS, printHeapFlood } from './token-cache-heap.bench.js'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 0.5)
@@ -77,6 +79,7 @@ async function main() {
   if (process.env.BENCH_RELOAD !== '0') {
     printReload([await reloadBench('50 × ES256', ['ES256']), await reloadBench('50 × RS256', ['RS256']), await reloadBench('mixed ES/RS/Ed/HS', ['ES256', 'RS256', 'EdDSA', 'HS256'])])
   }
+  if (process.env.BENCH_REVOCATIONS !== '0') printRevocations(await revocationBench())
   if (process.env.BENCH_HEAP !== '0') printHeapFlood(await HEAP_FLOODS())
   if (process.env.BENCH_PEERS !== '0') await peersBench()
 

@@ -61,7 +61,9 @@ describe('docs/adopting.md: what a JWKS consumer loses', () => {
   before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-jwt-jwks-'))
     const file = path.join(dir, 'keyset.json')
-    fs.writeFileSync(file, JSON.stringify(makeKeyset([key], { revoked_before: new Date().toISOString() })))
+    const now = new Date().toISOString()
+    const rules = [{ client_id: 'acme-batch', issued_before: now, created_at: now }]
+    fs.writeFileSync(file, JSON.stringify({ ...makeKeyset([key], { revoked_before: now }), revocations: rules }))
     const config = { ...serviceConfigFromEnv({}), port: 0, host: '127.0.0.1', keysetFile: file }
     service = createService({ config, backend: createFileBackend(file), logger: createLogger('silent') })
     base = await service.start()
@@ -75,6 +77,14 @@ describe('docs/adopting.md: what a JWKS consumer loses', () => {
     const token = signToken(key, validClaims({ iat: Math.floor(Date.now() / 1000) - 600 }))
     const viaJwks = await jwtVerify(token, createRemoteJWKSet(new URL(`${base}/.well-known/jwks.json`)), { issuer: 'cbc-omega2', audience: 'cbc-api' })
     assert.equal(viaJwks.protectedHeader.kid, 'k-doc')
+    const viaCbc = await service.cbc.authenticate(`Bearer ${token}`)
+    assert.equal(!viaCbc.ok && viaCbc.reason, 'revoked')
+  })
+
+  it('revocation rules too: a client cut off by a rule still verifies for a JWKS consumer', async () => {
+    const token = signToken(key, validClaims({ client_id: 'acme-batch', iat: Math.floor(Date.now() / 1000) - 600 }))
+    const viaJwks = await jwtVerify(token, createRemoteJWKSet(new URL(`${base}/.well-known/jwks.json`)), { issuer: 'cbc-omega2', audience: 'cbc-api' })
+    assert.equal(viaJwks.payload.client_id, 'acme-batch')
     const viaCbc = await service.cbc.authenticate(`Bearer ${token}`)
     assert.equal(!viaCbc.ok && viaCbc.reason, 'revoked')
   })
