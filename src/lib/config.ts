@@ -58,6 +58,14 @@ export interface ListenConfig {
   port: number
   /** @default '0.0.0.0' (`HOST`) */
   host: string
+  /**
+   * A request's headers and body must arrive within this many seconds of its first byte, or
+   * the connection is answered 408 and closed: a client dripping a byte at a time cannot hold
+   * a socket. @default 10 (`CBC_JWT_HTTP_REQUEST_TIMEOUT_SECONDS`)
+   */
+  httpRequestTimeoutSeconds: number
+  /** Open connections beyond this are closed at once. @default 1000 (`CBC_JWT_HTTP_MAX_CONNECTIONS`) */
+  httpMaxConnections: number
 }
 
 /** Service configuration: the library's plus the listen address. Precedence: defaults < environment < CLI flags. */
@@ -89,6 +97,8 @@ export const DEFAULTS = {
   tokenCacheEntries: 10_000,
   tokenCacheMaxBytes: 16 * 1024 * 1024,
   devKeyset: false,
+  httpRequestTimeoutSeconds: 10,
+  httpMaxConnections: 1000,
 } as const
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -121,7 +131,12 @@ export function cbcJwtConfigFromEnv(env: NodeJS.ProcessEnv = process.env): CbcJw
 
 /** Where the service listens, from `PORT` and `HOST`. */
 export function listenConfigFromEnv(env: NodeJS.ProcessEnv = process.env): ListenConfig {
-  return { port: integer(env, 'PORT', DEFAULTS.port, 0, 65535), host: env.HOST || DEFAULTS.host }
+  return {
+    port: integer(env, 'PORT', DEFAULTS.port, 0, 65535),
+    host: env.HOST || DEFAULTS.host,
+    httpRequestTimeoutSeconds: number(env, 'CBC_JWT_HTTP_REQUEST_TIMEOUT_SECONDS', DEFAULTS.httpRequestTimeoutSeconds, 0.1, 3600),
+    httpMaxConnections: integer(env, 'CBC_JWT_HTTP_MAX_CONNECTIONS', DEFAULTS.httpMaxConnections, 1, 1_000_000),
+  }
 }
 
 export function serviceConfigFromEnv(env: NodeJS.ProcessEnv = process.env): ServiceConfig {

@@ -12,15 +12,21 @@ import { whoamiRoute } from './routes/whoami.js'
 /** Request headers up to this size are read, so an oversized token is a counted 401, not a 431. */
 export const MAX_HEADER_BYTES = 64 * 1024
 
+const DEFAULT_REQUEST_TIMEOUT_SECONDS = 10
+const DEFAULT_MAX_CONNECTIONS = 1000
+
 export interface AppDeps {
   cbc: CbcJwt
   keyring: Pick<Keyring, 'keyset' | 'ready'>
   metrics: Pick<Metrics, 'registry'>
   logger: Logger
+  /** Bounds of a directly exposed server. @default 10 s per request, 1000 connections */
+  http?: { requestTimeoutSeconds?: number; maxConnections?: number }
 }
 
 /** Builds the HTTP app without listening (tests use `inject` or `listen` on port 0). */
 export function buildApp(deps: AppDeps): FastifyInstance {
+  const requestTimeoutMs = Math.round((deps.http?.requestTimeoutSeconds ?? DEFAULT_REQUEST_TIMEOUT_SECONDS) * 1000)
   // pino's Logger and fastify's base logger type differ only in generics; one cast, here.
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
@@ -34,9 +40,16 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     // Options of Node's server, not a server of our own (serverFactory): fastify then still
     // applies its keep-alive (72 s, above the 60 s idle timeout of common load balancers, so a
     // balancer never reuses a connection this side has just closed) and request timeouts.
-    http: { maxHeaderSize: MAX_HEADER_BYTES },
+    // A request (headers and body) must arrive within the timeout of its first byte, else 408 and
+    // the socket closes; Node checks every second rather than its default 30 s, so a client that
+    // drips a byte at a time holds a socket for the timeout, not for as long as it likes.
+    http: { maxHeaderSize: MAX_HEADER_BYTES, connectionsCheckingInterval: 1000 },
+    requestTimeout: requestTimeoutMs,
     bodyLimit: 16 * 1024,
   }) as unknown as FastifyInstance
+  app.server.headersTimeout = requestTimeoutMs
+  // Connections past the cap are closed as they arrive: file descriptors and memory stay bounded.
+  app.server.maxConnections = deps.http?.maxConnections ?? DEFAULT_MAX_CONNECTIONS
   // With request logging off, fastify's default handler no longer logs errors: do it here.
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const status = error.statusCode ?? 500

@@ -33,7 +33,7 @@ export function createService(opts: {
   now?: () => number
 }): Service {
   const { config, logger } = opts
-  const { port, host, backend: kind, devKeyset: _devKeyset, ...settings } = config
+  const { port, host, backend: kind, devKeyset: _devKeyset, httpRequestTimeoutSeconds, httpMaxConnections, ...settings } = config
   const parts = composeCbcJwt({
     ...settings,
     backend: opts.backend ?? kind,
@@ -42,7 +42,7 @@ export function createService(opts: {
     env: {},
     ...(opts.now ? { now: opts.now } : {}),
   })
-  const app = buildApp({ cbc: parts.cbc, keyring: parts.keyring, metrics: parts.metrics, logger })
+  const app = buildApp({ cbc: parts.cbc, keyring: parts.keyring, metrics: parts.metrics, logger, http: { requestTimeoutSeconds: httpRequestTimeoutSeconds, maxConnections: httpMaxConnections } })
   return {
     app,
     cbc: parts.cbc,
