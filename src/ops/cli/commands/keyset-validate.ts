@@ -1,5 +1,6 @@
 import { KeysetInvalidError, UsageError, formatProblem } from '../../../lib/errors.js'
 import { loadKeyset, parseKeysetText } from '../../../lib/keyset/load.js'
+import type { KeysetDocument } from '../../../lib/keyset/document.js'
 import { KEYSET_OPTIONS, parseCommandArgs } from '../args.js'
 import { println, type CliContext } from '../context.js'
 import { closeSource, openKeysetSource, type KeysetSource } from '../keyset-source.js'
@@ -86,7 +87,7 @@ function symmetricNote(keys: ReadonlyArray<{ kid: string; jwk: { kty?: string } 
 /** Each projection location that is not exactly the keyset's projection (an empty list: in sync). */
 async function projectionDrift(source: KeysetSource, text: string, now: number): Promise<string[]> {
   if (source.streamsDocument) throw new UsageError('keyset validate --projection reads the configured backend or --keyset-file, not -')
-  let doc
+  let doc: KeysetDocument
   try {
     doc = loadKeyset(parseKeysetText(text), now).document
   } catch {
