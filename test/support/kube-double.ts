@@ -69,7 +69,7 @@ export interface KubeDouble {
   deleteSecret(ns: string, name: string): boolean
   /** RBAC `resourceNames`: when set, only these Secret names may be touched (list/watch need a fieldSelector naming one). */
   restrictNames: Set<string> | undefined
-  /** While true every connection is cut as it arrives (and open watches are cut): the API is unreachable. */
+  /** While true every new connection is cut as it arrives: the API is unreachable (cut open watches with `watches.disconnectAll()`). */
   outage: boolean
   /** Watch hooks: forget history (resuming watches get 410), send bookmarks, cut or expire open watches. */
   watches: {

@@ -133,6 +133,7 @@ describe('Kubernetes backend in the service: list + watch of the one Secret (aga
 
   it('the API unreachable: the last good keyset stays, each failed read is counted unreachable; back, it catches up', async () => {
     double.outage = true
+    double.watches.disconnectAll() // the open watch breaks too; its reconnects are cut
     await waitFor(() => errors.includes('unreachable'), { what: 'a counted backend error' })
     assert.equal(current(), 'k-watch-0', 'the last good keyset stays in force')
     assert.ok(keyring.ready())
@@ -162,7 +163,8 @@ describe('Kubernetes backend in the service: list + watch of the one Secret (aga
   })
 
   it('bounded: an event line larger than the cap is refused (the watch restarts), the keyset in force is kept', async () => {
-    double.setSecret(NS, SECRET, { 'jwt-keyset': keysetWith('k-watch-0'), padding: 'x'.repeat(3 * 1024 * 1024) })
+    // 7 MiB, 9.3 MiB in base64: over the cap of twice the 4 MiB keyset limit plus 64 KiB.
+    double.setSecret(NS, SECRET, { 'jwt-keyset': keysetWith('k-watch-0'), padding: 'x'.repeat(7 * 1024 * 1024) })
     await waitFor(() => errors.length > 0, { what: 'the oversized Secret refused' })
     assert.equal(current(), 'k-watch-0')
     write('k-watch-after-big')
