@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * The service's entry point (`node dist/server/main.js [--dev]`), configured by the
- * environment (CONTRACT §2). `--dev` asks for the development keyset, as
+ * environment. `--dev` asks for the development keyset, as
  * `CBC_JWT_DEV_KEYSET=true` does; nothing else ever generates one.
  */
 import { runService } from './start-up.js'
