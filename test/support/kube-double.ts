@@ -54,6 +54,8 @@ export interface KubeDouble {
   deny: Set<RecordedCall['verb']>
   /** Appended to every Status message: what a hostile proxy or webhook in front of the API could write. */
   statusMessageSuffix: string
+  /** When set, an update is applied and then answered 200 with this body instead of the Secret (a proxy rewriting answers). */
+  updateAnswer?: unknown
   /** Called before a write is applied; may change the store (another writer got in first). */
   beforeWrite?: ((verb: RecordedCall["verb"]) => void) | undefined
   /** Answer this many upcoming writes with 409, as if someone wrote just before each. */
@@ -272,7 +274,7 @@ export async function startKubeDouble(opts: { token?: string; tls?: { key: strin
           if (expected !== undefined && expected !== current.metadata.resourceVersion) return conflict()
           const obj: SecretObject = { ...body, metadata: { ...body.metadata, resourceVersion: bump(), uid: current.metadata.uid } }
           commit(key, obj, 'MODIFIED')
-          return send(200, obj, verb)
+          return send(200, double.updateAnswer ?? obj, verb)
         }
         case 'patch': {
           if (!current) return send(404, status(404, 'NotFound', `secrets "${name}" not found`, name), verb)

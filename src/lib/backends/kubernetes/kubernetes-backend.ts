@@ -138,9 +138,27 @@ export function createKubernetesBackend(opts: KubernetesBackendOptions, deps: Ku
     const res = await call('PUT', secretPath(ns), body)
     if (res.status === 409) throw new CasConflictError(`${location} was changed by another writer (resourceVersion ${secret.metadata.resourceVersion} is gone)`)
     if (res.status !== 200 && res.status !== 201) throw statusError(res, 'write')
-    const stored = res.json as Secret
-    lastRead = stored
-    return { text, version: stored.metadata.resourceVersion }
+    const stored = res.json as Secret | undefined
+    if (stored?.kind === 'Secret' && typeof stored.metadata?.resourceVersion === 'string') {
+      lastRead = stored
+      return { text, version: stored.metadata.resourceVersion }
+    }
+    // A 200 to the PUT means the write landed, even when the body is not the Secret (a proxy or
+    // webhook rewrote the answer): never report it as failed. Its version is read back; when the
+    // read shows another document, the version is left empty, so a later check-and-set refuses.
+    lastRead = undefined
+    const again = await getSecret().catch(() => undefined)
+    let readBack: string | undefined
+    try {
+      readBack = again ? decoded(again, opts.key) : undefined
+    } catch {
+      readBack = undefined
+    }
+    if (again && readBack === text) {
+      lastRead = again
+      return { text, version: again.metadata.resourceVersion }
+    }
+    return { text, version: '' }
   }
 
   return {

@@ -130,6 +130,28 @@ describe('Kubernetes Secret backend (against the API test double)', () => {
     }
   })
 
+  it('a PUT answered 200 with a body that is not the Secret: the write landed, so it resolves (never "unexpected error"), with the version read back', async () => {
+    seed()
+    const b = backend()
+    const snap = await b.read()
+    const next = serializeKeyset(makeKeyset([makeKey('ES256', 'k-kube-2')]) as never)
+    double.updateAnswer = { kind: 'Status', apiVersion: 'v1', status: 'Success' }
+    try {
+      const stored = await b.write(next, snap.version)
+      assert.equal(stored.text, next)
+      double.updateAnswer = undefined
+      const after = await b.read()
+      assert.equal(after.text, next)
+      assert.equal(stored.version, after.version)
+      // The version read back serves the next check-and-set.
+      await b.write(KEYSET, stored.version)
+      assert.equal((await b.read()).text, KEYSET)
+    } finally {
+      double.updateAnswer = undefined
+      await b.close()
+    }
+  })
+
   it('create-only (keyset init): creates a missing Secret, refuses one that already holds a keyset', async () => {
     const b = backend({ CBC_JWT_KUBERNETES_SECRET: 'fresh-secret' })
     await b.write(KEYSET, null)
