@@ -50,7 +50,7 @@ describe('deploy/kubernetes-api-watch: the API pods read and watch the Secret wi
     assert.equal(config.backend, 'kubernetes')
     assert.equal(config.keysetFile, undefined)
     const k8s = kubernetesOptionsFromEnv(env)
-    assert.equal(k8s.secret, 'cbc-secrets')
+    assert.equal(k8s.secret, 'cbc-jwt-verification', 'the verification projection, never the private Secret')
     assert.equal(k8s.key, 'jwt-keyset')
     assert.ok(!pod.spec.volumes?.some((v: Obj) => v.secret), 'no secret volume: nothing of the Secret on the node')
     assert.ok(!container.volumeMounts?.some((m: Obj) => m.mountPath.startsWith('/var/run/secrets/cbc-jwt')))
@@ -85,10 +85,11 @@ describe('deploy/kubernetes-api-watch: the API pods read and watch the Secret wi
     test('loads, watches and follows a change with no call the Role refuses', async () => {
       const ns = deployment.metadata.namespace
       const keyset = (kid: string) => serializeKeyset(makeKeyset([makeKey('ES256', kid)]) as never)
-      double.setSecret(ns, 'cbc-secrets', { 'jwt-keyset': keyset('k-api-watch-1') })
-      double.setSecret(ns, 'some-other-secret', { password: 'not for cbc-jwt' })
-      // The Role, applied by the double: resourceNames [cbc-secrets], and only get/list/watch.
-      double.restrictNames = new Set(['cbc-secrets'])
+      const watched = kubernetesOptionsFromEnv(env).secret
+      double.setSecret(ns, watched, { 'jwt-keyset': keyset('k-api-watch-1') })
+      double.setSecret(ns, 'cbc-secrets', { 'jwt-keyset': 'the private keyset: no right on it' })
+      // The Role, applied by the double: resourceNames [the projection], and only get/list/watch.
+      double.restrictNames = new Set([watched])
       for (const verb of ['create', 'update', 'patch', 'delete'] as const) double.deny.add(verb)
       const port = new URL(double.url).port
       const podEnv = { ...env, HOME: dir, KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: port }
@@ -99,11 +100,11 @@ describe('deploy/kubernetes-api-watch: the API pods read and watch the Secret wi
         await service.keyring.start()
         assert.equal(service.keyring.keyset()?.current.kid, 'k-api-watch-1')
         await waitFor(() => double.watches.open() === 1, { what: 'the watch' })
-        double.setSecret(ns, 'cbc-secrets', { 'jwt-keyset': keyset('k-api-watch-2') })
+        double.setSecret(ns, watched, { 'jwt-keyset': keyset('k-api-watch-2') })
         await waitFor(() => service.keyring.keyset()?.current.kid === 'k-api-watch-2', { what: 'the change through the watch' })
         assert.deepEqual(double.calls.filter((c) => c.status >= 400), [], 'nothing refused')
         assert.deepEqual([...new Set(double.calls.map((c) => c.verb))].sort(), ['get', 'list', 'watch'])
-        assert.equal(backend.location, `kubernetes:${ns}/cbc-secrets#jwt-keyset`)
+        assert.equal(backend.location, `kubernetes:${ns}/${watched}#jwt-keyset`)
       } finally {
         await service.close()
       }
