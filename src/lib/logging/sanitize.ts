@@ -1,3 +1,5 @@
+import { redactSecrets } from '../http/redact.js'
+
 /**
  * The one way foreign text — a Kubernetes Status message, a Vault error, a line of someone's
  * log, a claim — reaches a terminal or a log line: secrets removed first, then every character
@@ -25,8 +27,7 @@ const UNSAFE = /[^\x20-\x5b\x5d-\x7e]/
 /** `text` with secrets redacted, everything outside printable ASCII escaped, and bounded. */
 export function printable(text: string, options: PrintableOptions = {}): string {
   const max = options.max ?? DEFAULT_FOREIGN_TEXT_CHARS
-  let redacted = text
-  for (const secret of options.secrets ?? []) if (secret.length >= 4) redacted = redacted.split(secret).join('[redacted]')
+  const redacted = redactSecrets(text, options.secrets ?? [])
   if (!UNSAFE.test(redacted)) return redacted.length > max ? `${redacted.slice(0, max)}...` : redacted
   let out = ''
   for (let i = 0; i < redacted.length; i++) {

@@ -1,5 +1,4 @@
-import http from 'node:http'
-import https from 'node:https'
+import { HttpCallError, requestOnce } from '../../lib/http/index.js'
 
 export type GetResult =
   | {
@@ -12,33 +11,25 @@ export type GetResult =
   | { ok: false; error: string }
 
 /**
- * One GET with a deadline, a body cap, no redirect following and no keep-alive (a CLI that
- * asked a fleet must exit at once, not when idle sockets time out). Never throws: a failure
- * below HTTP is `{ ok: false, error }` with the Node error code.
+ * One GET through the shared client (deadline, body cap, no redirect, no kept-alive socket:
+ * a CLI that asked a fleet must exit at once). Never throws: the fleet reports a redirect
+ * by its status, and a failure below HTTP as `{ ok: false, error }` with the Node error code.
  */
-export function getText(url: URL, opts: { timeoutMs: number; maxBytes: number; headers?: Record<string, string> }): Promise<GetResult> {
-  return new Promise((resolve) => {
-    let done = false
-    const finish = (r: GetResult) => {
-      if (done) return
-      done = true
-      clearTimeout(timer)
-      req.destroy()
-      resolve(r)
+export async function getText(url: URL, opts: { timeoutMs: number; maxBytes: number; headers?: Record<string, string> }): Promise<GetResult> {
+  try {
+    const answer = await requestOnce(url, { timeoutMs: opts.timeoutMs, maxResponseBytes: opts.maxBytes, ...(opts.headers ? { headers: opts.headers } : {}) })
+    return { ok: true, status: answer.status, text: answer.text, date: answer.headers.date }
+  } catch (err) {
+    if (!(err instanceof HttpCallError)) throw err
+    switch (err.kind) {
+      case 'redirect':
+        return { ok: true, status: err.status ?? 0, text: '', date: undefined }
+      case 'too_large':
+        return { ok: false, error: `answer larger than ${opts.maxBytes} bytes` }
+      case 'timeout':
+        return { ok: false, error: `no answer within ${opts.timeoutMs} ms` }
+      default:
+        return { ok: false, error: err.code ?? err.message }
     }
-    const req = (url.protocol === 'https:' ? https : http).get(url, { agent: false, headers: { accept: 'application/json', ...opts.headers, connection: 'close' } }, (res) => {
-      const chunks: Buffer[] = []
-      let size = 0
-      res.on('data', (c: Buffer) => {
-        size += c.length
-        if (size > opts.maxBytes) finish({ ok: false, error: `answer larger than ${opts.maxBytes} bytes` })
-        else chunks.push(c)
-      })
-      res.on('end', () => finish({ ok: true, status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), date: res.headers.date }))
-      res.on('error', (err: NodeJS.ErrnoException) => finish({ ok: false, error: err.code ?? err.message }))
-    })
-    req.on('error', (err: NodeJS.ErrnoException) => finish({ ok: false, error: err.code ?? err.message }))
-    const timer = setTimeout(() => finish({ ok: false, error: `no answer within ${opts.timeoutMs} ms` }), opts.timeoutMs)
-    timer.unref()
-  })
+  }
 }

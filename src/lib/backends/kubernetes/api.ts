@@ -1,5 +1,6 @@
 import http from 'node:http'
 import https from 'node:https'
+import { createHttpClient, HttpCallError, parseJsonBody } from '../../http/index.js'
 import type { KubernetesConnection } from './connection.js'
 
 export interface ApiResult {
@@ -67,41 +68,47 @@ export function createKubernetesApi(conn: KubernetesConnection, opts: { timeoutM
       agent,
     })
   }
+  let lastToken: string | undefined
+  const client = createHttpClient({
+    baseUrl: conn.server,
+    timeoutMs: opts.timeoutMs,
+    maxResponseBytes: opts.maxResponseBytes,
+    skipVerify: conn.skipVerify,
+    ...(conn.ca ? { ca: conn.ca } : {}),
+    ...(conn.cert ? { cert: conn.cert } : {}),
+    ...(conn.key ? { key: conn.key } : {}),
+    secrets: () => (lastToken ? [lastToken] : []),
+  })
   const transportError = (err: unknown) =>
     err instanceof ApiTransportError ? err : new ApiTransportError('unreachable', (err as NodeJS.ErrnoException).code ?? (err as Error).message)
   return {
-    request(method, path, body) {
-      return new Promise<ApiResult>((resolve, reject) => {
-        const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body.json))
-        const headers: Record<string, string> = { Accept: 'application/json' }
-        if (payload) {
-          headers['Content-Type'] = body?.contentType ?? 'application/json'
-          headers['Content-Length'] = String(payload.length)
-        }
-        const req = open(method, path, headers)
-        const timer = setTimeout(() => req.destroy(new ApiTransportError('timeout', `no complete answer within ${opts.timeoutMs} ms`)), opts.timeoutMs)
-        timer.unref()
-        const fail = (err: unknown) => {
-          clearTimeout(timer)
-          reject(transportError(err))
-        }
-        req.on('error', fail)
-        req.on('response', (res) => {
-          const chunks: Buffer[] = []
-          let size = 0
-          res.on('data', (chunk: Buffer) => {
-            size += chunk.length
-            if (size > opts.maxResponseBytes) req.destroy(new ApiTransportError('bad_response', `answer larger than ${opts.maxResponseBytes} bytes`))
-            else chunks.push(chunk)
-          })
-          res.on('error', fail)
-          res.on('end', () => {
-            clearTimeout(timer)
-            resolve({ status: res.statusCode ?? 0, json: parseJson(Buffer.concat(chunks)) })
-          })
+    async request(method, path, body) {
+      // One request through the shared client (deadline, body cap, no redirect, no pooled
+      // socket); its failures keep this API's vocabulary for the backend.
+      const token = conn.token?.()
+      if (token) lastToken = token
+      try {
+        const answer = await client.request({
+          method,
+          path,
+          ...(token ? { headers: { Authorization: `Bearer ${token}` } } : {}),
+          ...(body === undefined ? {} : { json: body.json, ...(body.contentType ? { contentType: body.contentType } : {}) }),
         })
-        req.end(payload)
-      })
+        return { status: answer.status, json: parseJsonBody(answer.text).json }
+      } catch (err) {
+        if (!(err instanceof HttpCallError)) throw err
+        switch (err.kind) {
+          // The backend judges a redirect by its status, as any status it did not expect.
+          case 'redirect':
+            return { status: err.status ?? 0, json: undefined }
+          case 'timeout':
+            throw new ApiTransportError('timeout', err.message)
+          case 'too_large':
+            throw new ApiTransportError('bad_response', `answer larger than ${opts.maxResponseBytes} bytes`)
+          default:
+            throw new ApiTransportError('unreachable', err.message)
+        }
+      }
     },
     stream(path, onLine, { idleMs, maxLineBytes, signal }) {
       return new Promise<StreamEnd>((resolve, reject) => {
@@ -184,6 +191,7 @@ export function createKubernetesApi(conn: KubernetesConnection, opts: { timeoutM
     },
     close() {
       agent.destroy()
+      client.close()
     },
   }
 }

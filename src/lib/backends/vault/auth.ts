@@ -1,8 +1,9 @@
 import { readFile } from 'node:fs/promises'
 import { BackendError } from '../../errors.js'
 import { statusFailure, toFailure, vaultErrors } from './classify.js'
-import type { HttpClient, HttpResult } from './http.js'
+import type { HttpClient } from '../../http/index.js'
 import { parseLoginEnvelope } from './kv2.js'
+import { vaultRequest, type VaultAnswer } from './request.js'
 
 /** The logger shape the backend accepts (pino's `warn`/`info` fit). */
 export interface VaultLogger {
@@ -69,9 +70,9 @@ export function kubernetesAuth(cfg: KubernetesAuthConfig): TokenSource {
     }
     if (jwt === '') throw new BackendError('forbidden', `${what}: the service account token ${cfg.tokenPath} is empty`)
     remember(jwt)
-    let res: HttpResult
+    let res: VaultAnswer
     try {
-      res = await cfg.http.request('POST', `/v1/auth/${cfg.mount}/login`, {
+      res = await vaultRequest(cfg.http, 'POST', `/v1/auth/${cfg.mount}/login`, {
         headers: cfg.headers,
         body: { role: cfg.role, jwt },
         signal,

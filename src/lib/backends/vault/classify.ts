@@ -1,7 +1,7 @@
 import { BackendError, CasConflictError } from '../../errors.js'
 import type { BackendErrorReason } from '../../reasons.js'
+import { HttpCallError } from '../../http/index.js'
 import { printable } from '../../logging/sanitize.js'
-import { TransportError } from './http.js'
 
 /**
  * One table from what Vault (or the network) did to a backend error reason, and whether
@@ -75,15 +75,18 @@ export function badResponse(what: string, why: string): BackendError {
 /** Turns anything thrown during one attempt into a `Failure`. */
 export function toFailure(err: unknown, what: string): Failure {
   if (err instanceof BackendError) return { error: err, transient: TRANSIENT_REASONS.has(err.reason), notApplied: false }
-  if (err instanceof TransportError) {
-    switch (err.reason) {
+  if (err instanceof HttpCallError) {
+    switch (err.kind) {
       case 'timeout':
         return { error: new BackendError('timeout', `${what}: ${err.message}`, { cause: err }), transient: true, notApplied: false }
-      case 'bad_response':
+      case 'redirect':
+        return statusFailure(err.status ?? 0, undefined, what)
+      case 'too_large':
         return { error: new BackendError('bad_response', `${what}: ${err.message}`, { cause: err }), transient: false, notApplied: false }
       case 'aborted':
         return { error: new BackendError('io_error', `${what}: backend closed`, { cause: err }), transient: false, notApplied: false }
       case 'unreachable':
+      case 'tls':
         return {
           error: new BackendError('unreachable', `${what}: cannot reach Vault (${err.message})`, { cause: err }),
           transient: true,

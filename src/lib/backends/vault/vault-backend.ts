@@ -4,8 +4,9 @@ import { BackendError, CasConflictError, ConfigError } from '../../errors.js'
 import type { KeysetBackend, KeysetSnapshot } from '../backend.js'
 import { kubernetesAuth, staticToken, type TokenSource, type VaultLogger } from './auth.js'
 import { badResponse, isCasMismatch, redact, statusFailure, toFailure, vaultErrors, type Failure } from './classify.js'
-import { createHttpClient, type HttpResult } from './http.js'
+import { createHttpClient } from '../../http/index.js'
 import { parseReadEnvelope, parseWriteEnvelope, type Kv2Version } from './kv2.js'
+import { vaultRequest, type VaultAnswer } from './request.js'
 import { checkAddr, checkPath, VAULT_DEFAULTS, type VaultBackendOptions } from './options.js'
 
 /** The field of the KV v2 secret that holds the keyset document (docs/vault.md). */
@@ -24,7 +25,7 @@ export interface VaultBackendDeps {
 
 const SILENT: VaultLogger = { warn: () => {}, info: () => {} }
 
-type Outcome = { ok: true; res: HttpResult } | ({ ok: false } & Failure)
+type Outcome = { ok: true; res: VaultAnswer } | ({ ok: false } & Failure)
 
 /**
  * A `KeysetBackend` over a Vault KV v2 secret: the keyset is its field `jwt-keyset`, the
@@ -75,11 +76,12 @@ export function createVaultBackend(options: VaultBackendOptions, deps: VaultBack
   }
 
   const http = createHttpClient({
-    addr,
+    baseUrl: addr.endsWith('/') ? addr : `${addr}/`,
     skipVerify: options.skipVerify,
     timeoutMs,
     maxResponseBytes,
     ...(ca !== undefined ? { ca } : {}),
+    secrets: () => auth.secrets(),
   })
   const headers: Record<string, string> = { 'X-Vault-Request': 'true' }
   if (options.namespace) headers['X-Vault-Namespace'] = options.namespace
@@ -111,7 +113,7 @@ export function createVaultBackend(options: VaultBackendOptions, deps: VaultBack
   const closedError = (what: string): BackendError => new BackendError('io_error', `${what}: backend closed`)
 
   /** One request, with one re-login and repeat if Vault answers 403 to a token it issued. */
-  async function attempt(method: 'GET' | 'POST', what: string, body: unknown, accept: (r: HttpResult) => boolean): Promise<Outcome> {
+  async function attempt(method: 'GET' | 'POST', what: string, body: unknown, accept: (r: VaultAnswer) => boolean): Promise<Outcome> {
     let token: string
     try {
       token = await auth.token(signal)
@@ -119,8 +121,8 @@ export function createVaultBackend(options: VaultBackendOptions, deps: VaultBack
       return { ok: false, ...toFailure(err, what), notApplied: true }
     }
     try {
-      const send = (t: string): Promise<HttpResult> =>
-        http.request(method, dataPath, { headers: { ...headers, 'X-Vault-Token': t }, body, signal })
+      const send = (t: string): Promise<VaultAnswer> =>
+        vaultRequest(http, method, dataPath, { headers: { ...headers, 'X-Vault-Token': t }, body, signal })
       let res = await send(token)
       if (res.status === 403 && auth.invalidate(token)) {
         logger.warn({ location }, 'Vault answered 403 (token expired or revoked?); logging in again')
@@ -147,9 +149,9 @@ export function createVaultBackend(options: VaultBackendOptions, deps: VaultBack
     method: 'GET' | 'POST',
     what: string,
     body: unknown,
-    accept: (r: HttpResult) => boolean,
+    accept: (r: VaultAnswer) => boolean,
     retryable: (f: Failure) => boolean,
-  ): Promise<HttpResult> {
+  ): Promise<VaultAnswer> {
     const attempts = 1 + retries
     for (let n = 1; ; n++) {
       if (closed) throw closedError(what)

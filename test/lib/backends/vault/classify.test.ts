@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { isCasMismatch, redact, statusFailure, toFailure, vaultErrors } from '../../../../src/lib/backends/vault/classify.js'
-import { TransportError } from '../../../../src/lib/backends/vault/http.js'
+import { HttpCallError } from '../../../../src/lib/http/index.js'
 import { BackendError } from '../../../../src/lib/errors.js'
 import { BACKEND_ERROR_REASONS } from '../../../../src/lib/reasons.js'
 
@@ -29,13 +29,17 @@ describe('vault failure classification', () => {
   })
 
   it('maps transport failures; only refused connections count as never sent', () => {
-    const refused = toFailure(new TransportError('unreachable', 'ECONNREFUSED', 'ECONNREFUSED'), 'w')
+    const refused = toFailure(new HttpCallError('unreachable', 'ECONNREFUSED', { code: 'ECONNREFUSED' }), 'w')
     assert.deepEqual([refused.error.reason, refused.transient, refused.notApplied], ['unreachable', true, true])
-    const reset = toFailure(new TransportError('unreachable', 'ECONNRESET', 'ECONNRESET'), 'w')
+    const reset = toFailure(new HttpCallError('unreachable', 'ECONNRESET', { code: 'ECONNRESET' }), 'w')
     assert.deepEqual([reset.error.reason, reset.transient, reset.notApplied], ['unreachable', true, false])
-    assert.equal(toFailure(new TransportError('timeout', 't'), 'w').error.reason, 'timeout')
-    assert.equal(toFailure(new TransportError('bad_response', 'b'), 'w').transient, false)
+    assert.equal(toFailure(new HttpCallError('timeout', 't'), 'w').error.reason, 'timeout')
+    assert.equal(toFailure(new HttpCallError('too_large', 'b'), 'w').transient, false)
     assert.equal(toFailure(new Error('boom'), 'w').error.reason, 'io_error')
+    const redirect = toFailure(new HttpCallError('redirect', 'r', { status: 307 }), 'w')
+    assert.deepEqual([redirect.error.reason, redirect.error.message, redirect.transient, redirect.notApplied], ['bad_response', 'w: HTTP 307: redirect not followed', false, true])
+    const tls = toFailure(new HttpCallError('tls', 'CERT_HAS_EXPIRED', { code: 'CERT_HAS_EXPIRED' }), 'w')
+    assert.deepEqual([tls.error.reason, tls.error.message, tls.notApplied], ['unreachable', 'w: cannot reach Vault (CERT_HAS_EXPIRED)', false])
   })
 
   it('keeps Vault\'s errors strings, flattened; the cut is made after redaction, in redact()', () => {

@@ -1,0 +1,187 @@
+import assert from 'node:assert/strict'
+import fs from 'node:fs'
+import http from 'node:http'
+import https from 'node:https'
+import type { AddressInfo } from 'node:net'
+import { after, before, describe, it } from 'node:test'
+import fc from 'fast-check'
+import { createHttpClient, HttpCallError, parseJsonBody, redactSecrets, requestOnce } from '../../../src/lib/http/index.js'
+import { freePort } from '../../support/free-port.js'
+import { selfSignedCert } from '../../support/vault-double.js'
+
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void
+
+/** A real server on loopback; `hits` counts requests per path. */
+async function serve(handler: Handler, tls?: { cert: string; key: string }) {
+  const hits = new Map<string, number>()
+  const wrapped: Handler = (req, res) => {
+    hits.set(req.url ?? '', (hits.get(req.url ?? '') ?? 0) + 1)
+    handler(req, res)
+  }
+  const server = tls ? https.createServer(tls, wrapped) : http.createServer(wrapped)
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as AddressInfo).port
+  return {
+    url: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`,
+    hits,
+    close: () => {
+      server.closeAllConnections()
+      return new Promise<void>((resolve) => server.close(() => resolve()))
+    },
+  }
+}
+
+async function failure(p: Promise<unknown>): Promise<HttpCallError> {
+  try {
+    await p
+  } catch (err) {
+    assert.ok(err instanceof HttpCallError, `rejects with HttpCallError, got ${String(err)}`)
+    return err
+  }
+  assert.fail('resolved')
+}
+
+describe('the outbound HTTP client', () => {
+  let server: Awaited<ReturnType<typeof serve>>
+  before(async () => {
+    server = await serve((req, res) => {
+      switch (req.url) {
+        case '/prefix/ok':
+          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ method: req.method, accept: req.headers.accept }))
+          break
+        case '/prefix/echo': {
+          const chunks: Buffer[] = []
+          req.on('data', (c: Buffer) => chunks.push(c))
+          req.on('end', () => res.writeHead(201).end(JSON.stringify({ type: req.headers['content-type'], body: Buffer.concat(chunks).toString() })))
+          break
+        }
+        case '/prefix/redirect':
+          res.writeHead(302, { location: '/prefix/ok' }).end()
+          break
+        case '/prefix/declared-huge':
+          res.writeHead(200, { 'content-length': '5000' }).end('x'.repeat(5000))
+          break
+        case '/prefix/streamed-huge':
+          res.writeHead(200)
+          res.write('x'.repeat(600))
+          res.end('x'.repeat(600))
+          break
+        case '/prefix/silent':
+          break // never answers
+        case '/prefix/reset':
+          res.writeHead(200, { 'content-length': '100' })
+          res.write('partial', () => res.destroy())
+          break
+        default:
+          res.writeHead(500).end('plain text')
+      }
+    })
+  })
+  after(() => server.close())
+
+  const client = (over: { timeoutMs?: number; maxResponseBytes?: number; secrets?: () => readonly string[] } = {}) =>
+    createHttpClient({ baseUrl: `${server.url}/prefix`, timeoutMs: over.timeoutMs ?? 5000, maxResponseBytes: over.maxResponseBytes ?? 1000, ...(over.secrets ? { secrets: over.secrets } : {}) })
+
+  it('appends the path to the base URL, asks for JSON, and returns any non-3xx status with its body', async () => {
+    const c = client()
+    const ok = await c.request({ path: '/ok' })
+    assert.equal(ok.status, 200)
+    assert.deepEqual(JSON.parse(ok.text), { method: 'GET', accept: 'application/json' })
+    const other = await c.request({ path: '/nowhere' })
+    assert.deepEqual([other.status, other.text], [500, 'plain text'])
+    c.close()
+  })
+
+  it('sends a JSON body with its content type', async () => {
+    const c = client()
+    const res = await c.request({ method: 'PUT', path: '/echo', json: { a: 1 }, contentType: 'application/merge-patch+json' })
+    assert.equal(res.status, 201)
+    assert.deepEqual(JSON.parse(res.text), { type: 'application/merge-patch+json', body: '{"a":1}' })
+    c.close()
+  })
+
+  it('never follows a redirect: a 3xx is a `redirect` failure with its status', async () => {
+    const before = server.hits.get('/prefix/ok') ?? 0
+    const err = await failure(client().request({ path: '/redirect' }))
+    assert.deepEqual([err.kind, err.status, err.message], ['redirect', 302, 'HTTP 302 redirect not followed'])
+    assert.equal(server.hits.get('/prefix/ok') ?? 0, before)
+  })
+
+  it('caps the body, declared or streamed (`too_large`)', async () => {
+    const declared = await failure(client().request({ path: '/declared-huge' }))
+    assert.deepEqual([declared.kind, declared.message], ['too_large', 'HTTP 200 body of 5000 bytes exceeds 1000'])
+    const streamed = await failure(client().request({ path: '/streamed-huge' }))
+    assert.deepEqual([streamed.kind, streamed.message], ['too_large', 'HTTP 200 body exceeds 1000 bytes'])
+  })
+
+  it('gives up at the deadline (`timeout`) and when the caller aborts (`aborted`)', async () => {
+    const slow = await failure(client({ timeoutMs: 150 }).request({ path: '/silent' }))
+    assert.deepEqual([slow.kind, slow.message], ['timeout', 'no complete answer within 150 ms'])
+    const controller = new AbortController()
+    const pending = client().request({ path: '/silent', signal: controller.signal })
+    controller.abort()
+    assert.equal((await failure(pending)).kind, 'aborted')
+    const early = await failure(client().request({ path: '/ok', signal: AbortSignal.abort() }))
+    assert.equal(early.kind, 'aborted')
+  })
+
+  it('a closed port and a cut-off answer are `unreachable`, with the Node code', async () => {
+    const port = await freePort()
+    const refused = await failure(requestOnce(new URL(`http://127.0.0.1:${port}/x`), { timeoutMs: 5000, maxResponseBytes: 10 }))
+    assert.deepEqual([refused.kind, refused.code, refused.message], ['unreachable', 'ECONNREFUSED', 'ECONNREFUSED'])
+    const cut = await failure(client().request({ path: '/reset' }))
+    assert.equal(cut.kind, 'unreachable')
+    assert.match(cut.message, /^response interrupted/)
+  })
+
+  it('blanks the secrets it is given out of every message', async () => {
+    const port = await freePort()
+    const err = await failure(requestOnce(new URL(`http://127.0.0.1:${port}/`), { timeoutMs: 5000, maxResponseBytes: 10, secrets: () => ['CONNREF'] }))
+    assert.equal(err.message, 'E[redacted]USED')
+  })
+
+  it('a header Node refuses is a failure, not a throw', async () => {
+    const err = await failure(client().request({ path: '/ok', headers: { authorization: 'Bearer a\nb' } }))
+    assert.deepEqual([err.kind, err.code], ['unreachable', 'ERR_INVALID_CHAR'])
+  })
+})
+
+describe('the outbound HTTP client over TLS', () => {
+  const cert = selfSignedCert()
+  let server: Awaited<ReturnType<typeof serve>> | undefined
+  before(async () => {
+    if (cert) server = await serve((_req, res) => res.writeHead(200).end('{"ok":true}'), cert)
+  })
+  after(async () => {
+    await server?.close()
+    if (cert) fs.rmSync(cert.dir, { recursive: true, force: true })
+  })
+
+  it('verifies the certificate: an unknown issuer is `tls`; with the CA given it is trusted', { skip: cert ? false : 'openssl not installed' }, async () => {
+    const url = new URL(`${server!.url}/keys`)
+    const refused = await failure(requestOnce(url, { timeoutMs: 5000, maxResponseBytes: 100 }))
+    assert.deepEqual([refused.kind, refused.code], ['tls', 'DEPTH_ZERO_SELF_SIGNED_CERT'])
+    const trusted = await requestOnce(url, { timeoutMs: 5000, maxResponseBytes: 100, ca: cert!.cert })
+    assert.deepEqual([trusted.status, parseJsonBody(trusted.text)], [200, { json: { ok: true }, isJson: true }])
+  })
+})
+
+describe('redactSecrets and parseJsonBody', () => {
+  it('no secret of 4+ characters survives redaction, wherever it appears', () => {
+    const word = fc.stringMatching(/^[A-Z0-9.]{4,12}$/)
+    fc.assert(
+      fc.property(fc.array(fc.string(), { minLength: 1, maxLength: 4 }), word, (parts, secret) => {
+        const out = redactSecrets(parts.join(secret), [secret])
+        assert.ok(!out.includes(secret))
+        assert.equal(out.split('[redacted]').length, parts.join(secret).split(secret).length)
+      }),
+    )
+    assert.equal(redactSecrets('abc token', ['abc']), 'abc token')
+  })
+
+  it('JSON or nothing: empty and non-JSON bodies are not JSON, and never throw', () => {
+    assert.deepEqual(parseJsonBody(' '), { json: undefined, isJson: false })
+    assert.deepEqual(parseJsonBody('<html>'), { json: undefined, isJson: false })
+    assert.deepEqual(parseJsonBody('null'), { json: null, isJson: true })
+  })
+})
