@@ -1,6 +1,7 @@
 import type { JsonWebKey } from 'node:crypto'
 import type { Keyring } from '../keyring/keyring.js'
 import type { KeyStatus } from '../keyset/document.js'
+import type { LoadedKeyset } from '../keyset/load.js'
 
 /** One key of the JWK Set: public members only, with `kid`, `alg` and `use: "sig"`. */
 export type PublicJwk = JsonWebKey & { kid: string; alg: string; use: 'sig' }
@@ -10,20 +11,24 @@ export interface JwksBody {
   keys: PublicJwk[]
 }
 
+/** One key as `GET /v1/keys` and `cbc-jwt status` show it: metadata, never material. */
+export interface KeyRow {
+  kid: string
+  alg: string
+  /** As the document declares it; a key past `not_after` keeps its status and `verifies` is false. */
+  status: KeyStatus
+  created_at: string
+  age_seconds: number
+  not_after: string | null
+  /** false once past `not_after` (the key is still listed until a rotation prunes it). */
+  verifies: boolean
+}
+
 /** The body of `GET /v1/keys`: metadata of every key of the keyset in force, never material. */
 export interface KeysBody {
   current: string
   revoked_before: string | null
-  keys: Array<{
-    kid: string
-    alg: string
-    status: KeyStatus
-    created_at: string
-    age_seconds: number
-    not_after: string | null
-    /** false once past `not_after` (the key is still listed until a rotation prunes it). */
-    verifies: boolean
-  }>
+  keys: KeyRow[]
 }
 
 /**
@@ -43,20 +48,21 @@ export function jwksBody(keyring: Pick<Keyring, 'verifyingKeys'>, now: number): 
 export function keysBody(keyring: Pick<Keyring, 'keyset'>, now: number): KeysBody | undefined {
   const keyset = keyring.keyset()
   if (!keyset) return undefined
-  return {
-    current: keyset.current.kid,
-    revoked_before: keyset.document.revoked_before ?? null,
-    keys: keyset.document.keys.map((entry) => {
-      const key = keyset.keys.get(entry.kid)!
-      return {
-        kid: entry.kid,
-        alg: entry.alg,
-        status: key.status,
-        created_at: entry.created_at,
-        age_seconds: Math.max(0, Math.floor((now - key.createdAt) / 1000)),
-        not_after: entry.not_after ?? null,
-        verifies: key.notAfter === undefined || now < key.notAfter,
-      }
-    }),
-  }
+  return { current: keyset.current.kid, revoked_before: keyset.document.revoked_before ?? null, keys: keyRows(keyset, now) }
+}
+
+/** Every key of a loaded keyset at `now`, in document order: the one view of a key's state. */
+export function keyRows(keyset: LoadedKeyset, now: number): KeyRow[] {
+  return keyset.document.keys.map((entry) => {
+    const key = keyset.keys.get(entry.kid)!
+    return {
+      kid: entry.kid,
+      alg: entry.alg,
+      status: key.status,
+      created_at: entry.created_at,
+      age_seconds: Math.max(0, Math.floor((now - key.createdAt) / 1000)),
+      not_after: entry.not_after ?? null,
+      verifies: key.notAfter === undefined || now < key.notAfter,
+    }
+  })
 }

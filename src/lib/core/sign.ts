@@ -15,7 +15,19 @@ export interface SignOptions {
   ttl?: number | string | undefined
 }
 
-const DEFAULT_TTL_SECONDS = 15 * 60
+/** The one default token lifetime, for `cbc.sign()` and `cbc-jwt token issue`. */
+export const DEFAULT_TTL_SECONDS = 15 * 60
+
+/**
+ * The one refusal of a lifetime over the max token TTL (code `ERR_REFUSED`): the rotation
+ * grace is sized for the max, so a longer token could outlive its key's grace.
+ */
+export class TtlTooLongError extends RefusedError {
+  constructor(message: string) {
+    super(message)
+    this.name = 'TtlTooLongError'
+  }
+}
 
 /** Seconds of a `ttl` option; `TypeError`/`RangeError` naming the option when it is not one. */
 export function ttlSeconds(ttl: number | string | undefined): number {
@@ -26,6 +38,26 @@ export function ttlSeconds(ttl: number | string | undefined): number {
   return Math.floor(seconds)
 }
 
+/** How messages name the lifetime and its limit; the CLI names its flags. */
+export interface TtlNames {
+  ttl: string
+  maxTokenTtl: string
+}
+
+/**
+ * Seconds of a `ttl` option within the max token TTL: the one check of a token's lifetime.
+ * Over the max: `TtlTooLongError`; not a lifetime: `TypeError`/`RangeError`.
+ */
+export function checkedTtlSeconds(ttl: number | string | undefined, maxTokenTtlSeconds: number, names: TtlNames = { ttl: 'sign(): ttl', maxTokenTtl: 'CBC_JWT_MAX_TOKEN_TTL' }): number {
+  const seconds = ttlSeconds(ttl)
+  if (seconds > maxTokenTtlSeconds) {
+    throw new TtlTooLongError(
+      `${names.ttl} ${formatDuration(seconds * 1000)} is longer than the max token TTL ${formatDuration(maxTokenTtlSeconds * 1000)}: the rotation grace would not cover it (raise ${names.maxTokenTtl} and the grace together)`,
+    )
+  }
+  return seconds
+}
+
 /**
  * Signs `claims` with the current key of `keyset`: header `alg` (the key's), `kid`, `typ`;
  * claims `iat`, `exp`, `jti`, and `iss`/`aud` unless the caller gave them.
@@ -34,7 +66,13 @@ export async function signWith(
   keyset: LoadedKeyset | undefined,
   claims: Record<string, unknown>,
   options: SignOptions,
-  settings: { issuer: string; audience: string; maxTokenTtlSeconds: number; nowMs: number },
+  settings: {
+    issuer: string
+    audience: string
+    maxTokenTtlSeconds: number
+    nowMs: number
+    names?: TtlNames
+  },
 ): Promise<string> {
   if (claims === null || typeof claims !== 'object' || Array.isArray(claims)) throw new TypeError('sign(claims): claims must be an object')
   for (const name of ['iat', 'exp'] as const) {
@@ -47,12 +85,7 @@ export async function signWith(
       `sign(claims): claims.scope must be RFC 6749 scope-tokens, a string separated by single spaces or an array of them (no spaces inside an element, no quotes), got ${JSON.stringify(claims.scope).slice(0, 200)}`,
     )
   }
-  const ttl = ttlSeconds(options.ttl)
-  if (ttl > settings.maxTokenTtlSeconds) {
-    throw new RefusedError(
-      `sign(): ttl ${formatDuration(ttl * 1000)} is longer than the max token TTL ${formatDuration(settings.maxTokenTtlSeconds * 1000)} (CBC_JWT_MAX_TOKEN_TTL): the rotation grace would not cover it`,
-    )
-  }
+  const ttl = checkedTtlSeconds(options.ttl, settings.maxTokenTtlSeconds, settings.names)
   if (!keyset) throw new CbcJwtError(ERROR_CODES.NOT_READY, 'sign(): no keyset loaded yet (wait for start() and ready())')
   const key = keyset.current
   const signingKey = signingKeyOf(key, settings.nowMs)

@@ -1,5 +1,5 @@
 import { UsageError } from '../../../lib/errors.js'
-import { keyStatus } from '../../../lib/keyset/document.js'
+import { keyRows } from '../../../lib/core/keys-view.js'
 import { toRfc3339 } from '../../../lib/keyset/generate.js'
 import { formatDuration } from '../../../lib/duration.js'
 import { ROTATION_POLICY } from '../../rotation/policy.js'
@@ -35,37 +35,27 @@ Exit status: 0 SLA holds, 1 SLA broken / invalid keyset / backend error, 2 bad u
     const window = propagationMs(ctx.env, values.propagation)
     const source = openKeysetSource(ctx, values, positionals)
     const now = ctx.now()
-    const doc = (await readKeyset(source, now)).keyset.document
+    const { keyset } = await readKeyset(source, now)
+    const doc = keyset.document
     const warnings: string[] = []
-    const keys = doc.keys.map((entry) => {
-      const created = Date.parse(entry.created_at)
-      const notAfter = entry.not_after === undefined ? undefined : Date.parse(entry.not_after)
-      const declared = keyStatus(doc, entry)
-      const verifies = notAfter === undefined || now < notAfter
-      const status = verifies ? declared : 'expired'
+    // The rows of GET /v1/keys, with notes for the operator.
+    const keys = keyRows(keyset, now).map((row) => {
+      const sinceCreated = now - Date.parse(row.created_at)
+      const notAfter = row.not_after === null ? undefined : Date.parse(row.not_after)
       const notes: string[] = []
-      if (declared === 'current' && now - created >= ROTATION_POLICY.keyAgeSlaMs) {
+      if (row.status === 'current' && sinceCreated >= ROTATION_POLICY.keyAgeSlaMs) {
         notes.push(`older than the 7-day SLA`)
-        warnings.push(`current key ${entry.kid} is ${formatDuration(now - created)} old, over the 7-day SLA: rotate now (cbc-jwt rotate)`)
+        warnings.push(`current key ${row.kid} is ${formatDuration(sinceCreated)} old, over the 7-day SLA: rotate now (cbc-jwt rotate)`)
       }
-      if (declared === 'staged') {
-        notes.push(now - created >= window ? 'ready to promote' : `propagating, promotable in ${formatDuration(window - (now - created))}`)
+      if (row.status === 'staged') {
+        notes.push(sinceCreated >= window ? 'ready to promote' : `propagating, promotable in ${formatDuration(window - sinceCreated)}`)
       }
-      if (status === 'verify-only' && notAfter !== undefined && notAfter - now <= ROTATION_POLICY.expiringSoonMs) {
+      if (row.verifies && row.status === 'verify-only' && notAfter !== undefined && notAfter - now <= ROTATION_POLICY.expiringSoonMs) {
         notes.push(`stops verifying in ${formatDuration(notAfter - now)}`)
-        warnings.push(`verify-only key ${entry.kid} stops verifying in ${formatDuration(notAfter - now)} (${entry.not_after})`)
+        warnings.push(`verify-only key ${row.kid} stops verifying in ${formatDuration(notAfter - now)} (${row.not_after})`)
       }
-      if (status === 'expired') notes.push('no longer verifies; pruned by the next rotation')
-      return {
-        kid: entry.kid,
-        alg: entry.alg,
-        status,
-        created_at: entry.created_at,
-        age_seconds: Math.max(0, Math.floor((now - created) / 1000)),
-        not_after: entry.not_after ?? null,
-        verifies,
-        notes,
-      }
+      if (!row.verifies) notes.push('no longer verifies; pruned by the next rotation')
+      return { ...row, notes }
     })
     const current = keys.find((k) => k.kid === doc.current)!
     const slaOk = current.age_seconds * 1000 < ROTATION_POLICY.keyAgeSlaMs

@@ -1,7 +1,5 @@
-import crypto from 'node:crypto'
-import { SignJWT } from 'jose'
 import { NoSigningKeyError, RefusedError, UsageError } from '../../../lib/errors.js'
-import { signingKeyOf } from '../../../lib/keyset/projection.js'
+import { checkedTtlSeconds, DEFAULT_TTL_SECONDS, signWith, TtlTooLongError } from '../../../lib/core/sign.js'
 import { formatDuration } from '../../../lib/duration.js'
 import { KEYSET_OPTIONS, durationFlag, parseCommandArgs } from '../args.js'
 import { println, type CliContext } from '../context.js'
@@ -20,7 +18,7 @@ const OPTIONS = {
   'max-token-ttl': { type: 'string' },
 } as const
 
-const DEFAULT_TTL_MS = 15 * 60_000
+const TTL_FLAGS = { ttl: '--ttl', maxTokenTtl: '--max-token-ttl / CBC_JWT_MAX_TOKEN_TTL' }
 
 export const tokenIssueCommand: Command = {
   name: 'token issue',
@@ -34,7 +32,7 @@ Options:
   --sub S            subject (required)
   --client-id C      client_id claim (default: the subject)
   --scope S          scope claim, space-separated (omitted when not given)
-  --ttl DUR          lifetime (default 15m); at most the max token TTL
+  --ttl DUR          lifetime (default ${formatDuration(DEFAULT_TTL_SECONDS * 1000)}); at most the max token TTL
   --iss I            issuer (default CBC_JWT_ISSUER, else cbc-omega2)
   --aud A            audience (default CBC_JWT_AUDIENCE, else cbc-api)
   --max-token-ttl DUR  longest lifetime allowed (env CBC_JWT_MAX_TOKEN_TTL, default 24h):
@@ -47,39 +45,32 @@ Exit status: 0 printed, 1 invalid keyset / backend error, 2 bad usage.`,
     const { values, positionals } = parseCommandArgs('token issue', args, OPTIONS, { max: 1, what: '- (keyset on stdin)' })
     if (positionals[0] !== undefined && positionals[0] !== '-') throw new UsageError(`token issue: unexpected argument "${positionals[0]}"`)
     if (values.sub === undefined || values.sub === '') throw new UsageError('token issue: --sub SUBJECT is required')
-    const ttl = durationFlag('ttl', values.ttl) ?? DEFAULT_TTL_MS
-    const maxTtl = maxTokenTtlMs(ctx.env, values['max-token-ttl'])
-    if (ttl < 1000) throw new UsageError('--ttl must be at least 1s')
-    if (ttl > maxTtl) {
-      throw new UsageError(`--ttl ${values.ttl} is longer than the max token TTL ${formatDuration(maxTtl)}: the rotation grace would not cover it (raise --max-token-ttl / CBC_JWT_MAX_TOKEN_TTL and the grace together)`)
+    const ttlMs = durationFlag('ttl', values.ttl)
+    if (ttlMs !== undefined && ttlMs < 1000) throw new UsageError('--ttl must be at least 1s')
+    const ttl = ttlMs === undefined ? undefined : ttlMs / 1000
+    const maxTokenTtlSeconds = maxTokenTtlMs(ctx.env, values['max-token-ttl']) / 1000
+    try {
+      checkedTtlSeconds(ttl, maxTokenTtlSeconds, TTL_FLAGS)
+    } catch (err) {
+      // The lifetime comes from a flag: over the max it is the caller's usage to fix (exit 2).
+      if (err instanceof TtlTooLongError) throw new UsageError(err.message)
+      throw err
     }
     const { issuer, audience } = verifierSettings(ctx.env, values)
     const source = openKeysetSource(ctx, values, positionals)
     const { keyset } = await readKeyset(source, ctx.now())
     const key = keyset.current
-    let signingKey: ReturnType<typeof signingKeyOf>
-    try {
-      signingKey = signingKeyOf(key, ctx.now())
-    } catch (err) {
-      // The code on the line too: scripts and runbooks grep for it.
-      if (err instanceof NoSigningKeyError) err.message = `${err.code}: ${source.backend.location}: ${err.message}`
-      throw err
-    }
-    const iat = Math.floor(ctx.now() / 1000)
-    const claims: Record<string, unknown> = { client_id: values['client-id'] ?? values.sub }
+    const claims: Record<string, unknown> = { sub: values.sub, client_id: values['client-id'] ?? values.sub }
     if (values.scope !== undefined) claims.scope = values.scope
     let token: string
     try {
-      token = await new SignJWT(claims)
-        .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
-        .setIssuer(issuer)
-        .setAudience(audience)
-        .setSubject(values.sub)
-        .setIssuedAt(iat)
-        .setExpirationTime(iat + Math.floor(ttl / 1000))
-        .setJti(crypto.randomUUID())
-        .sign(signingKey)
+      token = await signWith(keyset, claims, { ttl }, { issuer, audience, maxTokenTtlSeconds, nowMs: ctx.now(), names: TTL_FLAGS })
     } catch (err) {
+      // The code on the line too: scripts and runbooks grep for it.
+      if (err instanceof NoSigningKeyError) {
+        err.message = `${err.code}: ${source.backend.location}: ${err.message}`
+        throw err
+      }
       throw new RefusedError(`cannot sign with ${key.kid} (${key.alg}): ${(err as Error).message}`)
     }
     println(ctx.stdout, token)
