@@ -87,8 +87,7 @@ function cbcJwt(f: Fixture): (token: string) => unknown {
 
 /** fast-jwt without its token cache, the key given once (PEM for asymmetric), one algorithm. */
 function fastJwt(f: Fixture): (token: string) => unknown {
-  const key =
-    f.alg === 'HS256' ? f.verifyKey.export() : (f.verifyKey.export({ type: 'spki', format: 'pem' }) as string)
+  const key = f.alg === 'HS256' ? f.verifyKey.export() : (f.verifyKey.export({ type: 'spki', format: 'pem' }) as string)
   return createFastJwtVerifier({ key, algorithms: [f.alg], cache: false, allowedIss: ISSUER, allowedAud: AUDIENCE })
 }
 

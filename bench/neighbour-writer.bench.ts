@@ -67,7 +67,9 @@ async function once(): Promise<{ cpuSeconds: number; writes: number }> {
 const results = []
 for (let i = 0; i < RUNS; i++) results.push(await once())
 for (const r of results) {
-  console.log(`watcher CPU ${r.cpuSeconds.toFixed(3)} s per ${WINDOW_MS / 1000} s; neighbour writes ${r.writes} (${((r.cpuSeconds * 1e6) / r.writes).toFixed(1)} µs each)`)
+  console.log(
+    `watcher CPU ${r.cpuSeconds.toFixed(3)} s per ${WINDOW_MS / 1000} s; neighbour writes ${r.writes} (${((r.cpuSeconds * 1e6) / r.writes).toFixed(1)} µs each)`,
+  )
 }
 const cpu = results.map((r) => r.cpuSeconds).sort((a, b) => a - b)
 console.log(`${src}: median ${cpu[Math.floor(cpu.length / 2)]!.toFixed(3)} s (min ${cpu[0]!.toFixed(3)}, max ${cpu.at(-1)!.toFixed(3)}), target < 0.3 s`)

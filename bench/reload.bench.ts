@@ -99,7 +99,9 @@ export async function reloadBench(label: string, algs: TestAlg[], keys = KEYS, r
 }
 
 export function printReload(rows: ReloadFigures[]) {
-  console.log(`\nkeyset load, ${KEYS} keys, median of ${REPS}; "block" = the longest the event loop could not run anything else (targets: full < 30 ms, one changed < 5 ms):`)
+  console.log(
+    `\nkeyset load, ${KEYS} keys, median of ${REPS}; "block" = the longest the event loop could not run anything else (targets: full < 30 ms, one changed < 5 ms):`,
+  )
   const ms = (n: number) => `${n.toFixed(1)} ms`
   console.log(
     table(

@@ -65,8 +65,18 @@ export async function revocationBench(): Promise<{ figures: RevocationFigures[];
 
   const figures: RevocationFigures[] = []
   const paths: Array<[string, Timed[]]> = []
-  for (const [path, cacheEntries] of [['cached repeat (token cache hit)', 10_000], ['full HS256 verification (cache off)', 0]] as const) {
-    const verifier = createVerifier({ issuer: ISSUER, audience: AUDIENCE, clockToleranceSeconds: 30, maxTokenBytes: 8192, tokenCacheEntries: cacheEntries, threadpoolFamilies: [] })
+  for (const [path, cacheEntries] of [
+    ['cached repeat (token cache hit)', 10_000],
+    ['full HS256 verification (cache off)', 0],
+  ] as const) {
+    const verifier = createVerifier({
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      clockToleranceSeconds: 30,
+      maxTokenBytes: 8192,
+      tokenCacheEntries: cacheEntries,
+      threadpoolFamilies: [],
+    })
     for (const keyset of [none, ruled]) {
       const first = verifier.verify(token, keyset)
       if (!('ok' in first) || !first.ok) throw new Error(`the bench token is not accepted: ${JSON.stringify(first)}`)
@@ -105,7 +115,9 @@ export async function revocationBench(): Promise<{ figures: RevocationFigures[];
 
 export function printRevocations(r: Awaited<ReturnType<typeof revocationBench>>): void {
   const ns = (n: number) => `${n.toFixed(0)} ns`
-  console.log(`\n${RULES.toLocaleString('en-US')} revocation rules loaded vs none (${ROUNDS} rounds; per request; differences: median (min–max) of the per-round differences; A/A: two keysets without rules, the noise of this run; target < 1 µs):`)
+  console.log(
+    `\n${RULES.toLocaleString('en-US')} revocation rules loaded vs none (${ROUNDS} rounds; per request; differences: median (min–max) of the per-round differences; A/A: two keysets without rules, the noise of this run; target < 1 µs):`,
+  )
   const range = (d: RevocationFigures['diff']) => `${ns(d.median)} (${d.min.toFixed(0)}–${d.max.toFixed(0)})`
   console.log(
     table(
@@ -120,7 +132,9 @@ export function printRevocations(r: Awaited<ReturnType<typeof revocationBench>>)
       ]),
     ),
   )
-  console.log(`loading the keyset: ${r.loadMs.none.toFixed(1)} ms without rules, ${r.loadMs.rules.toFixed(1)} ms with ${RULES} (${(r.bytes / 1024).toFixed(0)} KiB; median of 7, key import reused)`)
+  console.log(
+    `loading the keyset: ${r.loadMs.none.toFixed(1)} ms without rules, ${r.loadMs.rules.toFixed(1)} ms with ${RULES} (${(r.bytes / 1024).toFixed(0)} KiB; median of 7, key import reused)`,
+  )
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

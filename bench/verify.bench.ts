@@ -58,12 +58,17 @@ async function main() {
     }
   }
   const verdicts = printVerify(samples)
-  printHeap(fixtures.filter((f) => HEAP_ALGS.includes(f.alg)), contenders)
+  printHeap(
+    fixtures.filter((f) => HEAP_ALGS.includes(f.alg)),
+    contenders,
+  )
 
   if (process.env.BENCH_HTTP !== '0') {
     const es256 = fixtures.find((f) => f.alg === 'ES256')!
     const http = await httpBench(es256, { seconds: HTTP_SECONDS, rounds: HTTP_ROUNDS, connections: 32 })
-    console.log(`\nHTTP over loopback (${http.tool} in a child process, 32 connections, ${HTTP_ROUNDS} alternating rounds × ${HTTP_SECONDS} s per route, median):`)
+    console.log(
+      `\nHTTP over loopback (${http.tool} in a child process, 32 connections, ${HTTP_ROUNDS} alternating rounds × ${HTTP_SECONDS} s per route, median):`,
+    )
     const { healthz, whoami } = http
     console.log(
       table(
@@ -77,7 +82,11 @@ async function main() {
   }
 
   if (process.env.BENCH_RELOAD !== '0') {
-    printReload([await reloadBench('50 × ES256', ['ES256']), await reloadBench('50 × RS256', ['RS256']), await reloadBench('mixed ES/RS/Ed/HS', ['ES256', 'RS256', 'EdDSA', 'HS256'])])
+    printReload([
+      await reloadBench('50 × ES256', ['ES256']),
+      await reloadBench('50 × RS256', ['RS256']),
+      await reloadBench('mixed ES/RS/Ed/HS', ['ES256', 'RS256', 'EdDSA', 'HS256']),
+    ])
   }
   if (process.env.BENCH_REVOCATIONS !== '0') printRevocations(await revocationBench())
   if (process.env.BENCH_HEAP !== '0') printHeapFlood(await HEAP_FLOODS())
@@ -134,9 +143,7 @@ function printVerify(samples: Map<BenchAlg, Samples>): Verdict[] {
     ]
   })
   console.log('verifications per second (median of rounds); ratios: median (min–max) of the per-round ratios')
-  console.log(
-    table(['alg', ...CONTENDERS.map((n) => `${n} ops/s`), 'cbc/floor', 'fast/floor', 'jose/floor', 'cbc/fast', 'target'], rows),
-  )
+  console.log(table(['alg', ...CONTENDERS.map((n) => `${n} ops/s`), 'cbc/floor', 'fast/floor', 'jose/floor', 'cbc/fast', 'target'], rows))
   return verdicts
 }
 

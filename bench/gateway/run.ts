@@ -113,7 +113,9 @@ async function startHaproxy(dir: string, config: string, port: number): Promise<
 
 function tokensFile(dir: string, key: ReturnType<typeof makeKey>, count: number, name: string): string {
   const now = Math.floor(Date.now() / 1000)
-  const lines = Array.from({ length: count }, (_, i) => signToken(key, { ...benchClaims(now), sub: `user-${i}`, client_id: `client-${i % 97}`, jti: `jti-${i}` }))
+  const lines = Array.from({ length: count }, (_, i) =>
+    signToken(key, { ...benchClaims(now), sub: `user-${i}`, client_id: `client-${i % 97}`, jti: `jti-${i}` }),
+  )
   const file = path.join(dir, name)
   fs.writeFileSync(file, `${lines.join('\n')}\n`)
   return file
@@ -194,9 +196,19 @@ export async function gatewayBench(opts: GatewayOptions = gatewayOptionsFromEnv(
       { workerConnections: 1024 },
     )
     nginxes.push(front)
-    const haproxy = await startHaproxy(dir, haproxyConfig({ port: haproxyPort!, api: apiPort!, publicKeyPem, issuer: ISSUER, audience: AUDIENCE }), haproxyPort!)
+    const haproxy = await startHaproxy(
+      dir,
+      haproxyConfig({ port: haproxyPort!, api: apiPort!, publicKeyPem, issuer: ISSUER, audience: AUDIENCE }),
+      haproxyPort!,
+    )
     children.push(haproxy)
-    const pids: Record<Proc, number> = { api: api.process.pid!, nginx: front.process.pid!, haproxy: haproxy.pid!, cbc: cbc.child.pid!, 'cbc-off': cbcOff.child.pid! }
+    const pids: Record<Proc, number> = {
+      api: api.process.pid!,
+      nginx: front.process.pid!,
+      haproxy: haproxy.pid!,
+      cbc: cbc.child.pid!,
+      'cbc-off': cbcOff.child.pid!,
+    }
     const at = (port: number) => `http://127.0.0.1:${port}`
     // Order: the three gateways side by side, then cbc-jwt's own routes side by side.
     const targets: Target[] = [
@@ -219,7 +231,9 @@ export async function gatewayBench(opts: GatewayOptions = gatewayOptionsFromEnv(
           const s = await wrk(t, opts.seconds, opts.connections, tokens[mode], pids)
           samples.get(t.name)!.push(s)
           if (process.env.BENCH_GATEWAY_SAMPLES) {
-            const cpu = Object.entries(s.cpu).map(([p, us]) => `${p} ${us.toFixed(1)}`).join(', ')
+            const cpu = Object.entries(s.cpu)
+              .map(([p, us]) => `${p} ${us.toFixed(1)}`)
+              .join(', ')
             console.log(`${mode} round ${round} ${t.name}: ${Math.round(s.rps)} req/s; µs CPU/request: ${cpu}`)
           }
         }
@@ -229,7 +243,8 @@ export async function gatewayBench(opts: GatewayOptions = gatewayOptionsFromEnv(
     printGateway(results, opts)
     return results
   } finally {
-    for (const child of children) await stopChild(child, new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : child.once('exit', () => resolve()))))
+    for (const child of children)
+      await stopChild(child, new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : child.once('exit', () => resolve()))))
     for (const n of nginxes) await n.stop()
     fs.rmSync(dir, { recursive: true, force: true })
   }
@@ -245,7 +260,10 @@ const fmtR = (x: ReturnType<typeof gatewayRatio>) => `${x.median.toFixed(2)}× (
 
 function printGateway(results: GatewayResult[], opts: GatewayOptions) {
   console.log(
-    `\nGateway bench, ES256 (wrk -t1 -c${opts.connections}, ${opts.rounds} rotating rounds × ${opts.seconds} s per target; req/s median of rounds; ratios: median (min–max) of per-round ratios; load average at the end ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}):`,
+    `\nGateway bench, ES256 (wrk -t1 -c${opts.connections}, ${opts.rounds} rotating rounds × ${opts.seconds} s per target; req/s median of rounds; ratios: median (min–max) of per-round ratios; load average at the end ${os
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}):`,
   )
   const rows = results.map((r) => [
     r.mode,

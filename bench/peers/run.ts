@@ -107,7 +107,9 @@ async function wrk(url: string, seconds: number, connections: number, tokensFile
 
 function tokenFile(dir: string, name: string, key: ReturnType<typeof makeKey>, count: number): string {
   const now = Math.floor(Date.now() / 1000)
-  const lines = Array.from({ length: count }, (_, i) => signToken(key, { ...benchClaims(now), sub: `user-${i}`, client_id: `client-${i % 97}`, jti: `jti-${i}` }))
+  const lines = Array.from({ length: count }, (_, i) =>
+    signToken(key, { ...benchClaims(now), sub: `user-${i}`, client_id: `client-${i % 97}`, jti: `jti-${i}` }),
+  )
   const file = path.join(dir, name)
   fs.writeFileSync(file, `${lines.join('\n')}\n`)
   return file
@@ -143,7 +145,8 @@ export async function peerRun(alg: TestAlg, mode: 'cold' | 'warm', opts: PeerOpt
         const s = servers.get(kind)!
         const sample = await wrk(s.url, opts.seconds, opts.connections, file, s.child.pid!)
         samples.get(target)!.push(sample)
-        if (process.env.BENCH_PEER_SAMPLES) console.log(`${alg} ${mode} round ${round} ${target}: ${Math.round(sample.rps)} req/s, ${sample.cpuMicrosPerRequest.toFixed(1)} µs CPU/request`)
+        if (process.env.BENCH_PEER_SAMPLES)
+          console.log(`${alg} ${mode} round ${round} ${target}: ${Math.round(sample.rps)} req/s, ${sample.cpuMicrosPerRequest.toFixed(1)} µs CPU/request`)
       }
     }
     return { alg, mode, samples }

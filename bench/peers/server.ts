@@ -30,8 +30,7 @@ const CACHE_ENTRIES = DEFAULTS.tokenCacheEntries
 type Claims = Record<string, unknown>
 const body = (c: Claims, kid: unknown) => ({ sub: c.sub ?? null, client_id: c.client_id ?? null, scope: c.scope ?? null, kid, iat: c.iat, exp: c.exp })
 const bearer = (request: FastifyRequest) => /^Bearer[ \t]+(\S+)/i.exec(request.headers.authorization ?? '')?.[1]
-const unauthorized = (reply: FastifyReply) =>
-  reply.code(401).header('www-authenticate', 'Bearer error="invalid_token"').send({ error: 'invalid_token' })
+const unauthorized = (reply: FastifyReply) => reply.code(401).header('www-authenticate', 'Bearer error="invalid_token"').send({ error: 'invalid_token' })
 
 async function main() {
   const [kind, keysetFile, alg, cacheArg] = process.argv.slice(2) as [PeerKind, string, string, string]
@@ -91,7 +90,14 @@ async function main() {
         }
       })
     } else if (kind === 'fast-jwt-hook') {
-      const verify = createFastJwtVerifier({ key: pemOrSecret, algorithms: [alg as 'ES256'], allowedIss: ISSUER, allowedAud: AUDIENCE, complete: true, cache: cache ? CACHE_ENTRIES : false })
+      const verify = createFastJwtVerifier({
+        key: pemOrSecret,
+        algorithms: [alg as 'ES256'],
+        allowedIss: ISSUER,
+        allowedAud: AUDIENCE,
+        complete: true,
+        cache: cache ? CACHE_ENTRIES : false,
+      })
       app.get('/v1/whoami', async (request, reply) => {
         const token = bearer(request)
         if (!token) return unauthorized(reply)

@@ -150,7 +150,8 @@ export function serviceConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Serv
  */
 function keysetFile(raw: string | undefined): string | undefined {
   if (raw === undefined) return undefined
-  if (raw.trim() === '') throw new ConfigError('CBC_JWT_KEYSET_FILE is set but empty: set it to the keyset path (e.g. /var/run/secrets/cbc-jwt/jwt-keyset), or unset it')
+  if (raw.trim() === '')
+    throw new ConfigError('CBC_JWT_KEYSET_FILE is set but empty: set it to the keyset path (e.g. /var/run/secrets/cbc-jwt/jwt-keyset), or unset it')
   return raw
 }
 

@@ -23,7 +23,12 @@ export function formatDuration(ms: number): string {
   let s = Math.max(0, Math.floor(ms / 1000))
   if (s === 0) return ms > 0 ? `${Math.max(0, Math.floor(ms))}ms` : '0s'
   const parts: string[] = []
-  for (const [unit, size] of [['d', 86_400], ['h', 3600], ['m', 60], ['s', 1]] as const) {
+  for (const [unit, size] of [
+    ['d', 86_400],
+    ['h', 3600],
+    ['m', 60],
+    ['s', 1],
+  ] as const) {
     const n = Math.floor(s / size)
     s -= n * size
     if (n > 0 || parts.length > 0) parts.push(`${n}${unit}`)

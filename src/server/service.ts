@@ -42,7 +42,13 @@ export function createService(opts: {
     env: {},
     ...(opts.now ? { now: opts.now } : {}),
   })
-  const app = buildApp({ cbc: parts.cbc, keyring: parts.keyring, metrics: parts.metrics, logger, http: { requestTimeoutSeconds: httpRequestTimeoutSeconds, maxConnections: httpMaxConnections } })
+  const app = buildApp({
+    cbc: parts.cbc,
+    keyring: parts.keyring,
+    metrics: parts.metrics,
+    logger,
+    http: { requestTimeoutSeconds: httpRequestTimeoutSeconds, maxConnections: httpMaxConnections },
+  })
   return {
     app,
     cbc: parts.cbc,

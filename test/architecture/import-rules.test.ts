@@ -67,8 +67,10 @@ export function violation(from: string, ref: ImportRef, to: string | undefined):
   if (to === undefined) {
     const pkg = /^(@[^/]+\/[^/]+|[^/]+)/.exec(ref.specifier)![1]!
     if (pkg === 'cbc-jwt') return `${where}: the package imports itself by name; use a relative path`
-    if (fromLayer === 'lib' && NOT_IN_LIB.includes(pkg) && !ref.typeOnly) return `${where}: ${pkg} belongs to the adapters or the service, not the request-path library`
-    if (fromLayer !== 'ops' && LAZY_BELOW_OPS.includes(pkg) && !ref.dynamic) return `${where}: load ${pkg} with import() where it is needed, so that verifying never loads it`
+    if (fromLayer === 'lib' && NOT_IN_LIB.includes(pkg) && !ref.typeOnly)
+      return `${where}: ${pkg} belongs to the adapters or the service, not the request-path library`
+    if (fromLayer !== 'ops' && LAZY_BELOW_OPS.includes(pkg) && !ref.dynamic)
+      return `${where}: load ${pkg} with import() where it is needed, so that verifying never loads it`
     return undefined
   }
   const toLayer = layerOf(to)
@@ -123,8 +125,8 @@ describe('import rules: dependencies point one way (ops → server → adapters 
   it('the scan reads every kind of import and skips comments', () => {
     const source = [
       "import type { A } from '../a.js'",
-      "import {",
-      "  b,",
+      'import {',
+      '  b,',
       "} from '../b.js'",
       "export { c } from './c.js'",
       "import './side-effect.js'",
@@ -145,7 +147,10 @@ describe('import rules: dependencies point one way (ops → server → adapters 
     const j = path.join
     assert.match(violation(j('lib', 'config.ts'), ref('../ops/rotation/duration.js'), j('ops', 'rotation', 'duration.ts'))!, /lib must not depend on ops/)
     assert.match(violation(j('lib', 'backends', 'x.ts'), ref('../../server/dev-keyset.js'), j('server', 'dev-keyset.ts'))!, /lib must not depend on server/)
-    assert.match(violation(j('adapters', 'fastify', 'x.ts'), ref('../express/index.js'), j('adapters', 'express', 'index.ts'))!, /one adapter must not depend on another/)
+    assert.match(
+      violation(j('adapters', 'fastify', 'x.ts'), ref('../express/index.js'), j('adapters', 'express', 'index.ts'))!,
+      /one adapter must not depend on another/,
+    )
     assert.match(violation('index.ts', ref('./server/index.js'), j('server', 'index.ts'))!, /lib must not depend on server/)
     assert.match(violation(j('lib', 'keyset', 'generate.ts'), ref('jose'), undefined)!, /load jose with import\(\)/)
     assert.match(violation(j('lib', 'core', 'logger.ts'), ref('pino'), undefined)!, /pino belongs to the adapters or the service/)

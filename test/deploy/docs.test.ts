@@ -40,7 +40,10 @@ function anchors(markdown: string): Map<string, string> {
     const m = !fenced && /^#{1,6}\s+(.*?)\s*#*\s*$/.exec(line)
     if (!m) continue
     const text = m[1]!.replace(/`/g, '')
-    let slug = text.toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, '').replace(/\s/g, '-')
+    let slug = text
+      .toLowerCase()
+      .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+      .replace(/\s/g, '-')
     const n = seen.get(slug) ?? 0
     seen.set(slug, n + 1)
     if (n > 0) slug = `${slug}-${n}`
@@ -158,14 +161,23 @@ describe('docs/runbook.md', () => {
   // What the drill found wrong: reads of one pod, 10 lines per pod, localhost that may be
   // another process, a pipeline that can store an empty keyset.
   test('names none of the commands the drill found unsafe', () => {
-    const code = [...RUNBOOK.matchAll(/```bash\n([\s\S]*?)```/g)].map((m) => m[1]!).join('\n') + [...RUNBOOK.matchAll(/`([^`\n]+)`/g)].map((m) => m[1]!).join('\n')
+    const code =
+      [...RUNBOOK.matchAll(/```bash\n([\s\S]*?)```/g)].map((m) => m[1]!).join('\n') + [...RUNBOOK.matchAll(/`([^`\n]+)`/g)].map((m) => m[1]!).join('\n')
     assert.doesNotMatch(code, /curl[^\n]*localhost:8000/, 'curl localhost:8000 may read another process')
     assert.doesNotMatch(code, /kubectl[^\n]* logs deploy\//, 'kubectl logs deploy/… reads one pod')
     for (const m of code.matchAll(/kubectl[^\n]* logs -l [^\n]*/g)) assert.match(m[0], /--tail=-1/, `${m[0]}: 10 lines per pod`)
-    assert.doesNotMatch(code, /create secret generic[^\n]*\n?[^\n]*kubectl[^\n]* apply/, 'a pipeline into kubectl apply stores an empty keyset when cbc-jwt fails')
+    assert.doesNotMatch(
+      code,
+      /create secret generic[^\n]*\n?[^\n]*kubectl[^\n]* apply/,
+      'a pipeline into kubectl apply stores an empty keyset when cbc-jwt fails',
+    )
     assert.doesNotMatch(code, /port-forward (deploy|svc|service)\//, 'a port-forward to the Deployment or Service picks one pod at random')
     // Every write is one cbc-jwt command (check-and-set, validated, last good copy kept).
-    assert.doesNotMatch(code, /kubectl[^\n]* (patch|edit|replace|apply|create)[^\n]*secret/, 'a keyset written with kubectl bypasses validation and the last good copy')
+    assert.doesNotMatch(
+      code,
+      /kubectl[^\n]* (patch|edit|replace|apply|create)[^\n]*secret/,
+      'a keyset written with kubectl bypasses validation and the last good copy',
+    )
     assert.doesNotMatch(code, /base64 -d \| cbc-jwt/, 'the keyset is read through the backend, not piped')
   })
 
@@ -185,7 +197,10 @@ describe('docs/runbook.md', () => {
       const keyset = JSON.stringify(makeKeyset([{ key, opts: { createdAt: new Date(Date.now() - 3_600_000) } }]))
       const token = signToken(key, validClaims())
       const log = path.join(dir, 'service.log')
-      fs.writeFileSync(log, `${JSON.stringify({ level: 40, time: Date.now(), service: 'cbc-jwt', event: 'auth_rejected', reason: 'expired', kid: key.kid, client_id: 'acme' })}\n`)
+      fs.writeFileSync(
+        log,
+        `${JSON.stringify({ level: 40, time: Date.now(), service: 'cbc-jwt', event: 'auth_rejected', reason: 'expired', kid: key.kid, client_id: 'acme' })}\n`,
+      )
       const cli = (args: string[], input?: string, env: Record<string, string> = {}) =>
         spawnSync(process.execPath, [CLI_MAIN, ...args], { input, encoding: 'utf8', timeout: 20_000, env: { PATH: process.env.PATH ?? '', ...env } })
       // `rotate --promote` needs a staged key that has propagated: stage it an hour ago.
@@ -196,7 +211,10 @@ describe('docs/runbook.md', () => {
         const input = command.startsWith('cbc-jwt rotate --promote') ? staged.stdout : keyset
         fs.writeFileSync(file, input)
         const args = [...command.slice('cbc-jwt '.length).matchAll(/"([^"]*)"|'([^']*)'|(\S+)/g)].map((m) =>
-          (m[1] ?? m[2] ?? m[3]!).replace(/^\$(TOKEN|LEGACY)$/, token).replace(/^\$work\/\S+$/, file).replace(/^\S+\.log$/, log),
+          (m[1] ?? m[2] ?? m[3]!)
+            .replace(/^\$(TOKEN|LEGACY)$/, token)
+            .replace(/^\$work\/\S+$/, file)
+            .replace(/^\S+\.log$/, log),
         )
         if (args[0] === 'verify-rotation' || args.includes('--prometheus') || args.slice(0, 2).join(' ') === 'keyset restore') {
           const help = cli([...args.slice(0, args[0] === 'keyset' ? 2 : 1), '--help'])
@@ -219,7 +237,10 @@ describe('docs/runbook.md', () => {
     const items = checklist.split('\n').filter((l) => l.startsWith('- [ ]'))
     assert.equal(items.length, 4)
     for (const metric of [METRIC_NAMES.activeKeyAge, METRIC_NAMES.keysLoaded, METRIC_NAMES.backendErrors]) {
-      assert.ok(items.some((i) => i.includes(metric)), `no checklist item about ${metric}`)
+      assert.ok(
+        items.some((i) => i.includes(metric)),
+        `no checklist item about ${metric}`,
+      )
     }
     assert.ok(items.some((i) => i.includes('--legacy-token')))
   })

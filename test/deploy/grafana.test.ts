@@ -81,10 +81,11 @@ function metricNames(expr: string): string[] {
 
 describe('metricNames (the checker itself)', () => {
   test('finds selected metrics, not functions, labels, keywords or durations', () => {
-    assert.deepEqual(
-      metricNames('sum by (reason) (rate(cbc_jwt_auth_failures_total{job=~"$job", reason!="x"}[5m] offset 1h)) > 3 * foo_total or up'),
-      ['cbc_jwt_auth_failures_total', 'foo_total', 'up'],
-    )
+    assert.deepEqual(metricNames('sum by (reason) (rate(cbc_jwt_auth_failures_total{job=~"$job", reason!="x"}[5m] offset 1h)) > 3 * foo_total or up'), [
+      'cbc_jwt_auth_failures_total',
+      'foo_total',
+      'up',
+    ])
     assert.deepEqual(metricNames('time() - cbc_jwt_keyset_last_success_timestamp_seconds'), ['cbc_jwt_keyset_last_success_timestamp_seconds'])
     assert.deepEqual(metricNames('vector(604800)'), [])
   })
@@ -136,7 +137,10 @@ describe('Grafana dashboard', () => {
     for (const { panel, expr } of of(METRIC_NAMES.rotations)) {
       assert.doesNotMatch(expr, /^\s*(max|min|sum|avg)\s*\(/, `${panel}: ${expr} folds the replicas into one number`)
     }
-    assert.ok(queries.some(({ expr }) => /^up\{job=~"\$job"/.test(expr)), 'no panel shows up per replica')
+    assert.ok(
+      queries.some(({ expr }) => /^up\{job=~"\$job"/.test(expr)),
+      'no panel shows up per replica',
+    )
     assert.ok(
       queries.some(({ expr }) => expr.includes(METRIC_NAMES.activeKeyAge) && /by \(instance, kid\)/.test(expr)),
       'no panel shows the current kid per replica',
@@ -144,13 +148,18 @@ describe('Grafana dashboard', () => {
   })
 
   test('key state is shown per replica, next to up (which replica has which key, which revocation)', () => {
-    const perInstance = (metric: string) =>
-      dashboardQueries().some(({ expr }) => metricNames(expr).includes(metric) && /by \([^)]*\binstance\b/.test(expr))
+    const perInstance = (metric: string) => dashboardQueries().some(({ expr }) => metricNames(expr).includes(metric) && /by \([^)]*\binstance\b/.test(expr))
     assert.ok(perInstance(METRIC_NAMES.keyInfo), 'no per-instance query of cbc_jwt_key_info')
     assert.ok(perInstance(METRIC_NAMES.revokedBefore), 'no per-instance query of the revoked_before in force')
     const keyTable = allPanels(loadDashboard().panels).find((p) => (p.targets ?? []).some((t) => t.expr?.includes(METRIC_NAMES.keyInfo)))
-    assert.ok(keyTable?.targets?.some((t) => /\bup\{/.test(t.expr ?? '')), 'the key-state panel does not show up beside the keys')
-    assert.ok(dashboardQueries().some(({ expr }) => /^up\{/.test(expr)), 'no panel of up per replica')
+    assert.ok(
+      keyTable?.targets?.some((t) => /\bup\{/.test(t.expr ?? '')),
+      'the key-state panel does not show up beside the keys',
+    )
+    assert.ok(
+      dashboardQueries().some(({ expr }) => /^up\{/.test(expr)),
+      'no panel of up per replica',
+    )
   })
 
   test('the key age panel draws the 7-day line', () => {

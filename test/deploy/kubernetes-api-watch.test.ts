@@ -62,10 +62,14 @@ describe('deploy/kubernetes-api-watch: the API pods read and watch the Secret wi
     const binding = objects.find((o) => o.kind === 'RoleBinding' && o.subjects.some((s: Obj) => s.kind === 'ServiceAccount' && s.name === sa))
     assert.ok(binding, `no RoleBinding for ${sa}`)
     const role = find('Role', binding.roleRef.name)
-    assert.deepEqual(role.rules, [{ apiGroups: [''], resources: ['secrets'], resourceNames: [kubernetesOptionsFromEnv(env).secret], verbs: ['get', 'list', 'watch'] }])
+    assert.deepEqual(role.rules, [
+      { apiGroups: [''], resources: ['secrets'], resourceNames: [kubernetesOptionsFromEnv(env).secret], verbs: ['get', 'list', 'watch'] },
+    ])
   })
 
-  describe('the service with this environment, in-cluster, against the API double with exactly that Role', { skip: cert ? false : 'openssl is not installed' }, () => {
+  describe('the service with this environment, in-cluster, against the API double with exactly that Role', {
+    skip: cert ? false : 'openssl is not installed',
+  }, () => {
     let double: KubeDouble
     let dir: string
     before(async () => {
@@ -102,7 +106,11 @@ describe('deploy/kubernetes-api-watch: the API pods read and watch the Secret wi
         await waitFor(() => double.watches.open() === 1, { what: 'the watch' })
         double.setSecret(ns, watched, { 'jwt-keyset': keyset('k-api-watch-2') })
         await waitFor(() => service.keyring.keyset()?.current.kid === 'k-api-watch-2', { what: 'the change through the watch' })
-        assert.deepEqual(double.calls.filter((c) => c.status >= 400), [], 'nothing refused')
+        assert.deepEqual(
+          double.calls.filter((c) => c.status >= 400),
+          [],
+          'nothing refused',
+        )
         assert.deepEqual([...new Set(double.calls.map((c) => c.verb))].sort(), ['get', 'list', 'watch'])
         assert.equal(backend.location, `kubernetes:${ns}/${watched}#jwt-keyset`)
       } finally {

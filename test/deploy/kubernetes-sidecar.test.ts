@@ -67,9 +67,15 @@ describe('Kubernetes sidecar manifests: schema', () => {
       fs.writeFileSync(path.join(dir, 'manifests.ts'), `${lines.join('\n')}\n`)
       fs.writeFileSync(
         path.join(dir, 'tsconfig.json'),
-        JSON.stringify({ compilerOptions: { strict: true, noEmit: true, module: 'NodeNext', moduleResolution: 'NodeNext', skipLibCheck: true, types: [] }, files: ['manifests.ts'] }),
+        JSON.stringify({
+          compilerOptions: { strict: true, noEmit: true, module: 'NodeNext', moduleResolution: 'NodeNext', skipLibCheck: true, types: [] },
+          files: ['manifests.ts'],
+        }),
       )
-      const r = spawnSync(process.execPath, [path.join(PROJECT_ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(dir, 'tsconfig.json')], { encoding: 'utf8', timeout: 60_000 })
+      const r = spawnSync(process.execPath, [path.join(PROJECT_ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(dir, 'tsconfig.json')], {
+        encoding: 'utf8',
+        timeout: 60_000,
+      })
       return r.status === 0 ? '' : `${r.stdout}${r.stderr}`
     }
 
@@ -137,7 +143,10 @@ describe('Kubernetes sidecar manifests: agree with the service and the tested ga
         .replaceAll('/var/log/nginx/', `${dir}/`)
         .replaceAll('/tmp/', `${dir}/`)
       fs.writeFileSync(path.join(dir, 'nginx.conf'), mapped)
-      const r = spawnSync(NGINX, ['-t', '-p', dir, '-c', path.join(dir, 'nginx.conf'), '-e', path.join(dir, 'error.log')], { encoding: 'utf8', timeout: 30_000 })
+      const r = spawnSync(NGINX, ['-t', '-p', dir, '-c', path.join(dir, 'nginx.conf'), '-e', path.join(dir, 'error.log')], {
+        encoding: 'utf8',
+        timeout: 30_000,
+      })
       assert.equal(r.status, 0, `${r.stdout}${r.stderr}`)
     } finally {
       fs.rmSync(dir, { recursive: true, force: true })
@@ -146,7 +155,10 @@ describe('Kubernetes sidecar manifests: agree with the service and the tested ga
 
   test('the Service publishes the gateway only; the PodMonitor scrapes cbc-jwt under job="cbc-jwt", the alert rules’ selector', () => {
     const service = one('Service')
-    assert.deepEqual(service.spec.ports.map((p: Obj) => p.targetPort), ['http'])
+    assert.deepEqual(
+      service.spec.ports.map((p: Obj) => p.targetPort),
+      ['http'],
+    )
     assert.equal(GATEWAY.ports[0].name, 'http')
     const monitor = one('PodMonitor')
     const labels = POD.metadata.labels

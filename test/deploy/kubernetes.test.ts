@@ -30,9 +30,20 @@ import { waitFor } from '../support/wait.js'
 const K8S_DIR = path.join(PROJECT_ROOT, 'deploy/kubernetes')
 /** CONTRACT §2: the service's configuration variables. */
 const CONTRACT_ENV = [
-  'PORT', 'HOST', 'CBC_JWT_BACKEND', 'CBC_JWT_KEYSET_FILE', 'CBC_JWT_REFRESH_INTERVAL_SECONDS',
-  'CBC_JWT_ISSUER', 'CBC_JWT_AUDIENCE', 'CBC_JWT_CLOCK_TOLERANCE_SECONDS',
-  'VAULT_ADDR', 'VAULT_TOKEN', 'VAULT_NAMESPACE', 'VAULT_CACERT', 'CBC_JWT_VAULT_MOUNT', 'CBC_JWT_VAULT_PATH',
+  'PORT',
+  'HOST',
+  'CBC_JWT_BACKEND',
+  'CBC_JWT_KEYSET_FILE',
+  'CBC_JWT_REFRESH_INTERVAL_SECONDS',
+  'CBC_JWT_ISSUER',
+  'CBC_JWT_AUDIENCE',
+  'CBC_JWT_CLOCK_TOLERANCE_SECONDS',
+  'VAULT_ADDR',
+  'VAULT_TOKEN',
+  'VAULT_NAMESPACE',
+  'VAULT_CACERT',
+  'CBC_JWT_VAULT_MOUNT',
+  'CBC_JWT_VAULT_PATH',
 ]
 
 // Loose shapes for the checks below; the schemas and types do the full validation.
@@ -182,7 +193,10 @@ describe('Kubernetes manifests: the Deployment agrees with the service', () => {
   })
 
   test('pods run as non-root, read-only, without capabilities, under RuntimeDefault seccomp', () => {
-    for (const [name, pod] of [['Deployment', POD], ['CronJob', CRON_POD]] as const) {
+    for (const [name, pod] of [
+      ['Deployment', POD],
+      ['CronJob', CRON_POD],
+    ] as const) {
       assert.equal(pod.spec.securityContext.runAsNonRoot, true, name)
       assert.equal(pod.spec.securityContext.seccompProfile.type, 'RuntimeDefault', name)
       for (const c of pod.spec.containers) {
@@ -201,7 +215,10 @@ describe('Kubernetes manifests: the Deployment agrees with the service', () => {
     const matches = (selector: Record<string, string>) => Object.entries(selector).every(([k, v]) => podLabels[k] === v)
     const service = one('Service')
     assert.ok(matches(service.spec.selector))
-    assert.deepEqual(service.spec.ports.map((p: Obj) => [p.name, p.targetPort]), [['http', 'http']])
+    assert.deepEqual(
+      service.spec.ports.map((p: Obj) => [p.name, p.targetPort]),
+      [['http', 'http']],
+    )
     const monitor = one('ServiceMonitor')
     assert.ok(Object.entries(monitor.spec.selector.matchLabels).every(([k, v]) => service.metadata.labels[k] === v))
     assert.deepEqual(monitor.spec.namespaceSelector.matchNames, [service.metadata.namespace])
@@ -255,7 +272,9 @@ describe('Kubernetes manifests: the rotation CronJob', () => {
   const binding = one('RoleBinding')
 
   test('may get and update the secret cbc-secrets and its verification projection, and nothing else', () => {
-    assert.deepEqual(role.rules, [{ apiGroups: [''], resources: ['secrets'], resourceNames: ['cbc-secrets', 'cbc-jwt-verification'], verbs: ['get', 'update'] }])
+    assert.deepEqual(role.rules, [
+      { apiGroups: [''], resources: ['secrets'], resourceNames: ['cbc-secrets', 'cbc-jwt-verification'], verbs: ['get', 'update'] },
+    ])
     // Shipped (empty) so the rotator never needs `create`, which RBAC cannot restrict to a name.
     assert.equal(one('Secret', 'cbc-jwt-verification').metadata.namespace, 'cbc')
     assert.deepEqual(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: role.metadata.name })
@@ -317,7 +336,11 @@ describe('the CronJob command, run with the built CLI against the Kubernetes API
     const env = Object.fromEntries(container().env.map((e: Obj) => [e.name, e.value]))
     const home = fs.mkdtempSync(path.join(dir, 'pod-'))
     const kubeconfig = double.writeKubeconfig(path.join(dir, 'kubeconfig'), { namespace: 'cbc' })
-    const { code: status, stdout, stderr } = await runChild(process.execPath, [CLI_MAIN, ...container().args], {
+    const {
+      code: status,
+      stdout,
+      stderr,
+    } = await runChild(process.execPath, [CLI_MAIN, ...container().args], {
       cwd: home,
       env: { PATH: process.env.PATH ?? '', HOME: home, TMPDIR: home, KUBECONFIG: kubeconfig, ...env, CBC_JWT_PROMETHEUS_URL: `http://127.0.0.1:${closedPort}` },
       timeoutMs: 60_000,
@@ -347,11 +370,27 @@ describe('the CronJob command, run with the built CLI against the Kubernetes API
     assert.equal(doc.current, 'k-current', 'staging does not switch the signing key')
     assert.equal(doc.keys.length, 2)
     assert.equal(Buffer.from(double.secret('cbc', 'cbc-secrets')!.data.other!, 'base64').toString(), 'untouched')
-    assert.equal(Buffer.from(double.secret('cbc', 'cbc-secrets')!.data['jwt-keyset-last-good']!, 'base64').toString(), keysetOf(), 'the last good copy is what was written')
-    const audit = staged.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l))
-    assert.deepEqual(audit.map((e) => [e.event, e.command, e.actor, e.reason, e.location]), [
-      ['keyset_changed', 'rotate --auto', 'system:serviceaccount:cbc:cbc-jwt-rotator', 'scheduled rotation (CronJob cbc-jwt-rotate)', 'kubernetes:cbc/cbc-secrets#jwt-keyset'],
-    ])
+    assert.equal(
+      Buffer.from(double.secret('cbc', 'cbc-secrets')!.data['jwt-keyset-last-good']!, 'base64').toString(),
+      keysetOf(),
+      'the last good copy is what was written',
+    )
+    const audit = staged.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l))
+    assert.deepEqual(
+      audit.map((e) => [e.event, e.command, e.actor, e.reason, e.location]),
+      [
+        [
+          'keyset_changed',
+          'rotate --auto',
+          'system:serviceaccount:cbc:cbc-jwt-rotator',
+          'scheduled rotation (CronJob cbc-jwt-rotate)',
+          'kubernetes:cbc/cbc-secrets#jwt-keyset',
+        ],
+      ],
+    )
     const before = double.secret('cbc', 'cbc-secrets')!
     const refused = await runJob()
     assert.equal(refused.status, 1, refused.out)
@@ -372,7 +411,10 @@ describe('the CronJob command, run with the built CLI against the Kubernetes API
     double.writeGate = new Promise((resolve) => (release = resolve))
     const pending = Promise.all([runJob(), runJob()])
     try {
-      await waitFor(() => double.calls.filter((c) => c.verb === 'get' && c.path.endsWith('/cbc-secrets')).length - readsBefore >= 2, { timeoutMs: 60_000, what: 'both runs to read the Secret' })
+      await waitFor(() => double.calls.filter((c) => c.verb === 'get' && c.path.endsWith('/cbc-secrets')).length - readsBefore >= 2, {
+        timeoutMs: 60_000,
+        what: 'both runs to read the Secret',
+      })
     } finally {
       release()
       double.writeGate = undefined
@@ -388,7 +430,10 @@ describe('the CronJob command, run with the built CLI against the Kubernetes API
     const changes = runs.flatMap((r) => r.stderr.split('\n').filter((l) => l.includes('"keyset_changed"')))
     assert.equal(changes.length, 1, `one audit line for one change\n${outcomes}`)
     // The loser saw the staged key on its re-read: nothing to do (or a refusal, if it got as far as the gate).
-    assert.ok(runs.every((r) => r.status === 0 || r.status === 1), outcomes)
+    assert.ok(
+      runs.every((r) => r.status === 0 || r.status === 1),
+      outcomes,
+    )
   })
 
   test('a 409 storm: bounded retries, exit 1, nothing half-written', async () => {

@@ -34,7 +34,12 @@ describe('docs/architecture.md', () => {
   })
 
   it('reads paths the way the check above needs', () => {
-    assert.deepEqual(srcPathsIn('`src/lib/` and src/ops/cli, then src/server (the service). `src/index.ts`'), ['src/index.ts', 'src/lib', 'src/ops/cli', 'src/server'])
+    assert.deepEqual(srcPathsIn('`src/lib/` and src/ops/cli, then src/server (the service). `src/index.ts`'), [
+      'src/index.ts',
+      'src/lib',
+      'src/ops/cli',
+      'src/server',
+    ])
   })
 
   it('links to pages that exist', () => {

@@ -51,7 +51,7 @@ describe('cold start with the secret directory missing', () => {
 
   it('alive, not ready, and not_found counted', async () => {
     assert.equal((await service.get('/healthz')).status, 200)
-    await waitFor(async () => ((valueOf(await service.metrics(), 'cbc_jwt_backend_errors_total', { reason: 'not_found' }) ?? 0) > 0), {
+    await waitFor(async () => (valueOf(await service.metrics(), 'cbc_jwt_backend_errors_total', { reason: 'not_found' }) ?? 0) > 0, {
       timeoutMs: 3000,
       what: 'cbc_jwt_backend_errors_total{reason="not_found"} > 0',
     })
@@ -66,7 +66,11 @@ describe('cold start with the secret directory missing', () => {
     assert.equal(res.status, 503)
     assert.deepEqual(res.json, { error: 'temporarily_unavailable', reason: 'not_ready' })
     const failures = series(await service.metrics(), 'cbc_jwt_auth_failures_total')
-    assert.equal(failures.reduce((sum, s) => sum + s.value, 0), 0, 'a not_ready answer was counted as an auth failure')
+    assert.equal(
+      failures.reduce((sum, s) => sum + s.value, 0),
+      0,
+      'a not_ready answer was counted as an auth failure',
+    )
     const logged = await waitFor(() => service.logs().find((l) => l.event === 'backend_error'), { what: 'a backend_error log line' })
     assert.equal(logged.reason, 'not_found')
     assert.equal(logged.location, keysetFile)
@@ -85,11 +89,17 @@ describe('cold start with the secret directory missing', () => {
     volume.writeKeyset(makeKeyset([key]))
     await waitFor(async () => (await service.get('/readyz')).status === 200, { timeoutMs: 2000, what: '/readyz 200' })
     assert.equal((await service.get('/readyz')).json.current, key.kid)
-    const loaded = await waitFor(() => {
-      const lines = service.logs().filter((l) => l.event === 'keyset_loaded')
-      return lines.length > 0 && lines
-    }, { what: 'the keyset_loaded log line' })
-    assert.deepEqual(loaded.map((l) => l.trigger), ['change'])
+    const loaded = await waitFor(
+      () => {
+        const lines = service.logs().filter((l) => l.event === 'keyset_loaded')
+        return lines.length > 0 && lines
+      },
+      { what: 'the keyset_loaded log line' },
+    )
+    assert.deepEqual(
+      loaded.map((l) => l.trigger),
+      ['change'],
+    )
     // …and the watch now sits on the secret directory itself: a rotation is seen too.
     const next = makeKey('ES256', 'k-cold-2')
     volume.writeKeyset(makeKeyset([next, key]))

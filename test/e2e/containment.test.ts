@@ -148,8 +148,11 @@ describe('containment: rotate --compromised on three replicas (two on the API wa
     )
     running = false
     await client
-    t.diagnostic(`command ran ${returnedAt - wroteAt} ms; contained after it returned: ${[...containedAfter].map(([n, ms]) => `${n} ${ms} ms`).join(', ')}; ${sent} valid requests, ${refused.length} refused`)
-    for (const name of ['watch-a', 'watch-b']) assert.ok(containedAfter.get(name)! <= CONTAINED_WITHIN_MS, `${name} contained in ${containedAfter.get(name)} ms`)
+    t.diagnostic(
+      `command ran ${returnedAt - wroteAt} ms; contained after it returned: ${[...containedAfter].map(([n, ms]) => `${n} ${ms} ms`).join(', ')}; ${sent} valid requests, ${refused.length} refused`,
+    )
+    for (const name of ['watch-a', 'watch-b'])
+      assert.ok(containedAfter.get(name)! <= CONTAINED_WITHIN_MS, `${name} contained in ${containedAfter.get(name)} ms`)
     // The volume replica follows the volume: not before the kubelet synced, and one read after.
     const volume = containedAfter.get('volume-c')!
     assert.ok(volume >= VOLUME_LAG_MS - (returnedAt - wroteAt) - 500, `volume-c contained in ${volume} ms: before its volume could have synced?`)
@@ -172,7 +175,12 @@ describe('containment: rotate --compromised on three replicas (two on the API wa
     const long = await cbcJwt(['revoke', '--issued-before', 'now', ...fleet, '--wait', '20s', '--reason', 'drill'], { env: kubeEnv })
     assert.equal(long.code, 0, long.stdout + long.stderr)
     const after = (url: string) => Number(new RegExp(`contained on ${url.replace(/\./g, '\\.')} after (\\d+\\.\\d)s`).exec(long.stdout)?.[1])
-    t.diagnostic(long.stdout.split('\n').filter((l) => l.startsWith('contained')).join('; '))
+    t.diagnostic(
+      long.stdout
+        .split('\n')
+        .filter((l) => l.startsWith('contained'))
+        .join('; '),
+    )
     assert.ok(after(volumeUrl) >= (VOLUME_LAG_MS - 1500) / 1000, `the volume replica followed its lag: ${after(volumeUrl)} s`)
     for (const r of replicas.slice(0, 2)) assert.ok(after(r.service.url) <= CONTAINED_WITHIN_MS / 1000, `${r.name}: ${after(r.service.url)} s`)
     assert.match(long.stdout, /contained on every replica \(3, seen through 3 replicas /)

@@ -217,7 +217,9 @@ describe(`kill -9 during a write leaves the previous or the next valid keyset, s
     const run = await runKillable(['rotate', '--keyset-file', file], { env, cwd: dir })
     assert.equal(run.code, 0, run.stderr)
     assert.deepEqual(fs.readdirSync(dir), ['keyset.json'], 'a complete run leaves nothing but the keyset')
-    t.diagnostic(`file: seed ${SEED}, T = ${T} ms, ${ITERATIONS} runs: ${tally(outcomes)}; ${leftovers.size} private temp directories left by killed runs, all gone after the next run; ${Date.now() - started} ms`)
+    t.diagnostic(
+      `file: seed ${SEED}, T = ${T} ms, ${ITERATIONS} runs: ${tally(outcomes)}; ${leftovers.size} private temp directories left by killed runs, all gone after the next run; ${Date.now() - started} ms`,
+    )
   })
 
   describe('Vault KV v2 (test double)', () => {

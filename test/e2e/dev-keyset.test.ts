@@ -55,7 +55,10 @@ async function runOnce(): Promise<Run> {
     return {
       ready,
       output,
-      logs: stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>),
+      logs: stdout
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
     }
   } finally {
     if (child.exitCode === null && child.signalCode === null) {
@@ -110,7 +113,10 @@ describe('npm start with no keyset configured: the development keyset, asked for
     assert.equal(st.mtimeMs, fileAfterFirst.mtimeMs)
     assert.equal(st.ino, fileAfterFirst.ino)
     const events = second.logs.filter((l) => l.event === 'dev_keyset')
-    assert.deepEqual(events.map((e) => e.generated), [false])
+    assert.deepEqual(
+      events.map((e) => e.generated),
+      [false],
+    )
     assert.match(String(events[0]!.msg), /using the development keyset/)
   })
 

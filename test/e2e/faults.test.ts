@@ -192,10 +192,16 @@ describe('the service fails safely and recovers', () => {
       assert.equal(unknown.json.reason, 'unknown_kid')
       assert.ok(Date.now() - started < 3000, `the unknown-kid request took ${Date.now() - started} ms`)
       // The log says what failed, where, and what stays in force.
-      const errorsLogged = await waitFor(() => {
-        const logged = service.logs().slice(logLines).filter((l) => l.event === 'backend_error')
-        return logged.length >= 2 && logged
-      }, { what: 'two backend_error log lines' })
+      const errorsLogged = await waitFor(
+        () => {
+          const logged = service
+            .logs()
+            .slice(logLines)
+            .filter((l) => l.event === 'backend_error')
+          return logged.length >= 2 && logged
+        },
+        { what: 'two backend_error log lines' },
+      )
       for (const l of errorsLogged) {
         assert.equal(l.reason, fault.reason)
         assert.equal(l.location, volume.file())

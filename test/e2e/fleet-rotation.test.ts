@@ -69,7 +69,11 @@ describe('promotion gated on every replica (3 replicas, kubelet volumes, real Pr
     garbage = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"keys": "surely"}'))
     await new Promise<void>((resolve) => garbage.listen(0, '127.0.0.1', resolve))
     garbageUrl = `http://127.0.0.1:${(garbage.address() as { port: number }).port}`
-    await waitFor(async () => (await holding(oldKey.kid, 'current')).length === 3, { timeoutMs: 30_000, intervalMs: 200, what: 'every replica exports the current key' })
+    await waitFor(async () => (await holding(oldKey.kid, 'current')).length === 3, {
+      timeoutMs: 30_000,
+      intervalMs: 200,
+      what: 'every replica exports the current key',
+    })
   })
 
   after(async () => {
@@ -121,10 +125,23 @@ describe('promotion gated on every replica (3 replicas, kubelet volumes, real Pr
       const before = fs.readFileSync(master, 'utf8')
       const refused = await auto()
       assert.equal(refused.code, 1, refused.stdout + refused.stderr)
-      assert.match(refused.stderr, new RegExp(`refusing to promote ${stagedKid}: 1 of 3 replicas do not verify with it yet: ${instance(replicas[2]!).replace(/\./g, '\\.')} \\(has ${oldKey.kid} current\\)`))
+      assert.match(
+        refused.stderr,
+        new RegExp(
+          `refusing to promote ${stagedKid}: 1 of 3 replicas do not verify with it yet: ${instance(replicas[2]!).replace(/\./g, '\\.')} \\(has ${oldKey.kid} current\\)`,
+        ),
+      )
       assert.equal(fs.readFileSync(master, 'utf8'), before, 'a refused run writes nothing')
       // The same gate asked directly, with a replica that answers garbage among them.
-      const direct = await cbcJwtProcess(['rotate', '--promote', '--keyset-file', master, ...replicas.flatMap((r) => ['--replica', r.url]), '--replica', garbageUrl])
+      const direct = await cbcJwtProcess([
+        'rotate',
+        '--promote',
+        '--keyset-file',
+        master,
+        ...replicas.flatMap((r) => ['--replica', r.url]),
+        '--replica',
+        garbageUrl,
+      ])
       assert.equal(direct.code, 1, direct.stderr)
       assert.match(direct.stderr, /2 of 4 replicas do not verify with it yet/)
       assert.ok(direct.stderr.includes(`${garbageUrl} (/v1/keys answered something that is not the key list)`), direct.stderr)
@@ -148,7 +165,11 @@ describe('promotion gated on every replica (3 replicas, kubelet volumes, real Pr
     const promoted = read()
     assert.ok(promoted.keys.find((k) => k.kid === oldKey.kid)!.not_after, 'the old key keeps verifying with a not_after (grace)')
 
-    await waitFor(async () => (await holding(stagedKid, 'current')).length === 3, { timeoutMs: 30_000, intervalMs: 200, what: 'every replica signs with the new key' })
+    await waitFor(async () => (await holding(stagedKid, 'current')).length === 3, {
+      timeoutMs: 30_000,
+      intervalMs: 200,
+      what: 'every replica signs with the new key',
+    })
     const verified = await cbcJwtProcess(['verify-rotation', '--prometheus', prom.url, '--selector', SELECTOR, '--previous-kid', oldKey.kid, '--wait', '10s'])
     assert.equal(verified.code, 0, verified.stdout + verified.stderr)
     assert.match(verified.stdout, /✓ \d+\. one current key: current .* on all 3 replicas/)
@@ -171,7 +192,10 @@ describe('promotion gated on every replica (3 replicas, kubelet volumes, real Pr
     await sleep(2500) // two scrapes after the sync, so what fails below is node 1 only
     const lagging = await cbcJwtProcess([...args, '--revoked-before', revokedBefore])
     assert.equal(lagging.code, 1, lagging.stdout)
-    assert.match(lagging.stdout, new RegExp(`✗ \\d+\\. previous keys verify nowhere: still verifying \\(or unseen\\): ${instance(replicas[1]!).replace(/\./g, '\\.')}`))
+    assert.match(
+      lagging.stdout,
+      new RegExp(`✗ \\d+\\. previous keys verify nowhere: still verifying \\(or unseen\\): ${instance(replicas[1]!).replace(/\./g, '\\.')}`),
+    )
     nodes[1]!.resume()
     const done = await cbcJwtProcess([...args, '--revoked-before', revokedBefore, '--wait', '20s'])
     assert.equal(done.code, 0, done.stdout + done.stderr)

@@ -22,7 +22,10 @@ function documentedServerBlock(ports: { nginx: number; cbc: number; api: number 
   assert.ok(m, 'docs/forward-auth.md has no nginx block between the markers')
   const block = m[1]!
   for (const address of ['127.0.0.1:8080', '127.0.0.1:8000', '127.0.0.1:9000']) assert.ok(block.includes(address), address)
-  return block.replaceAll('127.0.0.1:8080', `127.0.0.1:${ports.nginx}`).replaceAll('127.0.0.1:8000', `127.0.0.1:${ports.cbc}`).replaceAll('127.0.0.1:9000', `127.0.0.1:${ports.api}`)
+  return block
+    .replaceAll('127.0.0.1:8080', `127.0.0.1:${ports.nginx}`)
+    .replaceAll('127.0.0.1:8000', `127.0.0.1:${ports.cbc}`)
+    .replaceAll('127.0.0.1:9000', `127.0.0.1:${ports.api}`)
 }
 
 /**

@@ -188,7 +188,11 @@ describe('alerts on a real Prometheus scraping the real service', { timeout: 180
     // counted the never-set timestamp (0), it would be firing by now, a margin later.
     await sleep(3000)
     const active = await alerts()
-    assert.deepEqual(active.filter((a) => a.labels.alertname === 'JWTKeysetStale'), [], 'JWTKeysetStale for a replica that never read its keyset')
+    assert.deepEqual(
+      active.filter((a) => a.labels.alertname === 'JWTKeysetStale'),
+      [],
+      'JWTKeysetStale for a replica that never read its keyset',
+    )
     assert.ok(!active.some((a) => a.labels.instance === instance), `the healthy replica raises nothing: ${JSON.stringify(active.map((a) => a.labels))}`)
     // B gets the same keyset as A and is restarted on the same address (same instance), so
     // its error counter starts again from 0: both healthy from here on.
@@ -205,7 +209,10 @@ describe('alerts on a real Prometheus scraping the real service', { timeout: 180
     // of the test before take 5 s to resolve; they must all clear.
     await waitFor(async () => (await alerts()).length === 0, { timeoutMs: 20_000, intervalMs: 250, what: 'no active alert' })
     await sleep(2000)
-    assert.deepEqual((await alerts()).map((a) => a.labels.alertname), [])
+    assert.deepEqual(
+      (await alerts()).map((a) => a.labels.alertname),
+      [],
+    )
   })
 
   test('a burst of forged tokens fires JWTAuthFailureSpike for bad_signature', async (t) => {
@@ -217,9 +224,7 @@ describe('alerts on a real Prometheus scraping the real service', { timeout: 180
     const load = (async () => {
       const deadline = Date.now() + 25_000
       while (!stop && Date.now() < deadline) {
-        const answers = await Promise.all(
-          Array.from({ length: 10 }, () => service!.get('/v1/whoami', { authorization: `Bearer ${forged}` })),
-        )
+        const answers = await Promise.all(Array.from({ length: 10 }, () => service!.get('/v1/whoami', { authorization: `Bearer ${forged}` })))
         for (const a of answers) reasons.add(`${a.status} ${a.json?.reason}`)
         sent += answers.length
         await sleep(250)
@@ -242,7 +247,11 @@ describe('alerts on a real Prometheus scraping the real service', { timeout: 180
     }
     assert.deepEqual([...reasons], ['401 bad_signature'])
     const spikes = (await alerts()).filter((a) => a.labels.alertname === 'JWTAuthFailureSpike')
-    assert.deepEqual(spikes.map((a) => [a.labels.instance, a.labels.reason]), [[instance, 'bad_signature']], 'no other reason or replica spikes')
+    assert.deepEqual(
+      spikes.map((a) => [a.labels.instance, a.labels.reason]),
+      [[instance, 'bad_signature']],
+      'no other reason or replica spikes',
+    )
     const t1 = Date.now()
     await waitForResolved('JWTAuthFailureSpike', 'the burst stopped', 25_000)
     t.diagnostic(`JWTAuthFailureSpike resolved ${since(t1)} after the burst stopped`)
@@ -281,7 +290,11 @@ describe('alerts on a real Prometheus scraping the real service', { timeout: 180
     assert.deepEqual([...answers.a], ['200'], 'replica A accepts them')
     assert.deepEqual([...answers.b], ['401 unknown_kid'], 'replica B rejects them')
     const spikes = (await alerts()).filter((a) => a.labels.alertname === 'JWTAuthFailureSpike')
-    assert.deepEqual(spikes.map((a) => a.labels.instance), [instanceB], 'only replica B is paged')
+    assert.deepEqual(
+      spikes.map((a) => a.labels.instance),
+      [instanceB],
+      'only replica B is paged',
+    )
     volumeB.writeKeyset(makeKeyset([keyA]))
     await waitForResolved('JWTAuthFailureSpike', 'replica B has the keyset again', 25_000, { instance: instanceB })
   })
@@ -294,7 +307,10 @@ describe('alerts on a real Prometheus scraping the real service', { timeout: 180
     assert.equal(alert.labels.reason, undefined, 'summed over reasons')
     assert.equal(alert.labels.severity, 'warning')
     // One incident, named by its reason; the count of failed reads is not a number of incidents.
-    assert.match(alert.annotations.description!, new RegExp(`^${instance} is failing to read its keyset \\(reason invalid_json\\)\\. .*not how many incidents there are`))
+    assert.match(
+      alert.annotations.description!,
+      new RegExp(`^${instance} is failing to read its keyset \\(reason invalid_json\\)\\. .*not how many incidents there are`),
+    )
     const errors = await query(`cbc_jwt_backend_errors_total{job="cbc-jwt", reason="invalid_json"} > 0`)
     assert.equal(errors.length, 1)
     const whoami = await service!.get('/v1/whoami', { authorization: `Bearer ${signToken(keyA, validClaims())}` })
@@ -332,7 +348,10 @@ describe('alerts on a real Prometheus scraping the real service', { timeout: 180
     })
     t.diagnostic(`JWTKeyAgeExceeded resolved ${since(t0)} after the rotation`)
     const ages = await query(`cbc_jwt_active_key_age_seconds{job="cbc-jwt",instance="${instance}"}`)
-    assert.deepEqual(ages.map((s) => s.metric.kid), [keyNew.kid])
+    assert.deepEqual(
+      ages.map((s) => s.metric.kid),
+      [keyNew.kid],
+    )
     assert.ok(Number(ages[0]!.value[1]) < 60, `age ${ages[0]!.value[1]}`)
     assert.deepEqual(await query(`cbc_jwt_active_key_age_seconds{kid="${keyOld.kid}"}`), [])
     await waitFor(async () => Number((await query(`cbc_jwt_key_rotations_total{job="cbc-jwt",instance="${instance}"}`))[0]!.value[1]) === rotationsBefore + 1, {
@@ -356,11 +375,7 @@ describe('alerts on a real Prometheus scraping the real service', { timeout: 180
     const exprs = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ panel: p.title, expr: t.expr })))
     assert.ok(exprs.length >= 8)
     for (const { panel, expr } of exprs) {
-      const q = expr
-        .replaceAll('$__rate_interval', '5s')
-        .replaceAll('$__range', '1m')
-        .replaceAll('$job', 'cbc-jwt')
-        .replaceAll('$instance', '.*')
+      const q = expr.replaceAll('$__rate_interval', '5s').replaceAll('$__range', '1m').replaceAll('$job', 'cbc-jwt').replaceAll('$instance', '.*')
       const result = await query(q)
       assert.ok(result.length > 0, `${panel}: ${q} returned nothing`)
     }
@@ -378,7 +393,11 @@ describe('alerts on a real Prometheus scraping the real service', { timeout: 180
     const down = await waitForAlert('JWTTargetDown', 'service stopped', 15_000, { instance })
     t.diagnostic(`JWTTargetDown firing ${since(t0)} after the service stopped`)
     assert.equal(down.labels.severity, 'warning')
-    assert.deepEqual((await query('up{job="cbc-jwt"} == 1')).map((s) => s.metric.instance), [instanceB], 'the other replica is still up')
+    assert.deepEqual(
+      (await query('up{job="cbc-jwt"} == 1')).map((s) => s.metric.instance),
+      [instanceB],
+      'the other replica is still up',
+    )
     await serviceB!.stop()
     const absent = await waitForAlert('JWTMetricsAbsent', 'service stopped', 15_000, { job: 'cbc-jwt' })
     t.diagnostic(`JWTMetricsAbsent firing ${since(t0)} after the service stopped`)

@@ -46,7 +46,11 @@ describe('revocation rules on three real replicas', { timeout: 300_000 }, () => 
 
   before(async () => {
     file = await keysetFixture(tmp.file('keyset.json'), { at: new Date(Date.now() - 3_600_000).toISOString(), mode: 0o644 })
-    replicas.push(...(await Promise.all([0, 1, 2].map(() => startService({ env: { CBC_JWT_KEYSET_FILE: file, CBC_JWT_REFRESH_INTERVAL_SECONDS: '1' }, timeoutMs: 40_000 })))))
+    replicas.push(
+      ...(await Promise.all(
+        [0, 1, 2].map(() => startService({ env: { CBC_JWT_KEYSET_FILE: file, CBC_JWT_REFRESH_INTERVAL_SECONDS: '1' }, timeoutMs: 40_000 })),
+      )),
+    )
   })
   after(async () => {
     await Promise.all(replicas.map((r) => r.stop()))
@@ -66,7 +70,10 @@ describe('revocation rules on three real replicas', { timeout: 300_000 }, () => 
     // Every token accepted, twice: the second answer comes from each replica's cache.
     for (const token of [...all, ...all]) assert.equal(await answers(token), everywhere('200'))
     const hits = await Promise.all(replicas.map(async (r) => valueOf(await r.metrics(), 'cbc_jwt_token_cache_hits_total')))
-    assert.ok(hits.every((h) => h !== undefined && h >= 6), `cache hits: ${hits}`)
+    assert.ok(
+      hits.every((h) => h !== undefined && h >= 6),
+      `cache hits: ${hits}`,
+    )
 
     assert.equal((await cli(['revoke', '--client-id', 'acme-batch', '--issued-before', 'now'])).code, 0)
     assert.equal((await cli(['revoke', '--subject', 'alice', '--issued-before', 'now'])).code, 0)
@@ -115,10 +122,13 @@ describe('revocation rules on three real replicas', { timeout: 300_000 }, () => 
     const rules = Array.from({ length: 10_001 }, (_, i) => ({ jti: `j-${i}`, expires_at, created_at: new Date().toISOString() }))
     fs.writeFileSync(file, serializeKeyset({ ...doc, revocations: rules }))
     for (const r of replicas) {
-      await waitFor(() => r.logs().some((l) => l.event === 'backend_error' && typeof l.error === 'string' && l.error.includes('10001 rules; at most 10000 are allowed')), {
-        timeoutMs: 15_000,
-        what: `the refusal on ${r.url}`,
-      })
+      await waitFor(
+        () => r.logs().some((l) => l.event === 'backend_error' && typeof l.error === 'string' && l.error.includes('10001 rules; at most 10000 are allowed')),
+        {
+          timeoutMs: 15_000,
+          what: `the refusal on ${r.url}`,
+        },
+      )
     }
     assert.equal(await answers(token), everywhere('200'))
     fs.writeFileSync(file, good)

@@ -88,7 +88,10 @@ describe('rotation through a kubelet secret volume swap (runbook checklist)', ()
   it('before: the age series of the first key, no rotation, no backend error', async () => {
     const m = await service.metrics()
     const age = series(m, 'cbc_jwt_active_key_age_seconds')
-    assert.deepEqual(age.map((s) => s.labels.kid), [keyA.kid])
+    assert.deepEqual(
+      age.map((s) => s.labels.kid),
+      [keyA.kid],
+    )
     assert.ok(Math.abs(age[0]!.value - 6 * 86_400) < 60)
     assert.equal(valueOf(m, 'cbc_jwt_key_rotations_total'), 0)
     assert.equal(valueOf(m, 'cbc_jwt_keys_loaded'), 1)
@@ -109,7 +112,11 @@ describe('rotation through a kubelet secret volume swap (runbook checklist)', ()
   it('rotation 2, after the first timestamped dir was deleted: the watch still works', async () => {
     const legacyB = signToken(keyB, validClaims({ sub: 'legacy-b' }))
     await rotateAndVerify(keyC, [keyB, keyA], { rotations: 2, keysLoaded: 3 })
-    for (const [token, kid] of [[legacyA, keyA.kid], [legacyB, keyB.kid], [signToken(keyC, validClaims()), keyC.kid]] as const) {
+    for (const [token, kid] of [
+      [legacyA, keyA.kid],
+      [legacyB, keyB.kid],
+      [signToken(keyC, validClaims()), keyC.kid],
+    ] as const) {
       const res = await whoami(token)
       assert.equal(res.status, 200, `${kid}: ${res.body}`)
       assert.equal(res.json.kid, kid)
@@ -120,15 +127,28 @@ describe('rotation through a kubelet secret volume swap (runbook checklist)', ()
   })
 
   it('the log: each reload was triggered by the change watch, and names both kids of each rotation', async () => {
-    const logs = await waitFor(() => {
-      const all = service.logs()
-      return all.filter((l) => l.event === 'key_rotated').length >= 2 && all
-    }, { what: 'two key_rotated log lines' })
+    const logs = await waitFor(
+      () => {
+        const all = service.logs()
+        return all.filter((l) => l.event === 'key_rotated').length >= 2 && all
+      },
+      { what: 'two key_rotated log lines' },
+    )
     const loads = logs.filter((l) => l.event === 'keyset_loaded')
-    assert.deepEqual(loads.map((l) => [l.trigger, l.current]), [['start', keyA.kid], ['change', keyB.kid], ['change', keyC.kid]])
+    assert.deepEqual(
+      loads.map((l) => [l.trigger, l.current]),
+      [
+        ['start', keyA.kid],
+        ['change', keyB.kid],
+        ['change', keyC.kid],
+      ],
+    )
     assert.deepEqual(
       logs.filter((l) => l.event === 'key_rotated').map((l) => [l.from, l.to]),
-      [[keyA.kid, keyB.kid], [keyB.kid, keyC.kid]],
+      [
+        [keyA.kid, keyB.kid],
+        [keyB.kid, keyC.kid],
+      ],
     )
     assert.equal(logs.filter((l) => l.event === 'backend_error').length, 0)
   })

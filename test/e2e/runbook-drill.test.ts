@@ -74,14 +74,25 @@ describe('the runbook drill, against two real replicas, Prometheus and the Kuber
     const script = `${setup}\nPROM=${prom.url}\n[ -f vars.sh ] && source vars.sh\n${block.replaceAll('18000', String(port))}\n__rc=$?\ndeclare -p PREV LEGACY LEAKED > vars.sh 2>/dev/null\nexit $__rc`
     return runChild('bash', ['-c', script], {
       cwd: dir,
-      env: { PATH: `${path.join(dir, 'bin')}:${process.env.PATH ?? ''}`, HOME: dir, USER: 'oncall', KUBECONFIG: kubeconfig, KUBECTL_DOUBLE_STATE: stateDir, ...env },
+      env: {
+        PATH: `${path.join(dir, 'bin')}:${process.env.PATH ?? ''}`,
+        HOME: dir,
+        USER: 'oncall',
+        KUBECONFIG: kubeconfig,
+        KUBECTL_DOUBLE_STATE: stateDir,
+        ...env,
+      },
       timeoutMs: 180_000,
       what: `runbook step\n${block}\n`,
     })
   }
 
   /** The keyset_changed lines a step printed. */
-  const auditLines = (r: Step) => r.stderr.split('\n').filter((l) => l.startsWith('{"event":"keyset_changed"')).map((l) => JSON.parse(l) as Record<string, unknown>)
+  const auditLines = (r: Step) =>
+    r.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('{"event":"keyset_changed"'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
 
   /** Waits until every replica serves `kid` as current (the kubelet synced, the replica reloaded). */
   async function everyReplicaOn(kid: string) {
@@ -99,7 +110,11 @@ describe('the runbook drill, against two real replicas, Prometheus and the Kuber
     stateDir = path.join(dir, 'state')
     fs.mkdirSync(stateDir)
     fs.mkdirSync(path.join(dir, 'bin'))
-    fs.writeFileSync(path.join(dir, 'bin/kubectl'), `#!/bin/sh\nexec "${process.execPath}" "${path.join(PROJECT_ROOT, 'test/support/kubectl-double.mjs')}" "$@"\n`, { mode: 0o755 })
+    fs.writeFileSync(
+      path.join(dir, 'bin/kubectl'),
+      `#!/bin/sh\nexec "${process.execPath}" "${path.join(PROJECT_ROOT, 'test/support/kubectl-double.mjs')}" "$@"\n`,
+      { mode: 0o755 },
+    )
     fs.writeFileSync(path.join(dir, 'bin/cbc-jwt'), `#!/bin/sh\nexec "${process.execPath}" "${CLI_MAIN}" "$@"\n`, { mode: 0o755 })
     double = await startKubeDouble()
     // The operator's kubeconfig: no namespace in the context, the runbook names it.
@@ -107,7 +122,8 @@ describe('the runbook drill, against two real replicas, Prometheus and the Kuber
     // The Secret as a manifest created it: the keyset only, no last good copy yet.
     writeOutsideCbcJwt({ 'jwt-keyset': JSON.stringify(makeKeyset([{ key: initialKey, opts: { createdAt: new Date(Date.now() - 6 * DAY) } }])) })
     // One kubelet per replica: a changed secret reaches its volume 100 ms later.
-    for (const name of ['cbc-jwt-a', 'cbc-jwt-b']) nodes[name] = new KubeletSync(path.join(dir, `node-${name}`), () => decode(double.secret(NS, SECRET)?.data['jwt-keyset']), 100)
+    for (const name of ['cbc-jwt-a', 'cbc-jwt-b'])
+      nodes[name] = new KubeletSync(path.join(dir, `node-${name}`), () => decode(double.secret(NS, SECRET)?.data['jwt-keyset']), 100)
     // The replicas and Prometheus start together: the ports are chosen first (three distinct).
     let ports: number[] = []
     while (new Set(ports).size !== 3) ports = await Promise.all([freePort(), freePort(), freePort()])
@@ -119,7 +135,13 @@ describe('the runbook drill, against two real replicas, Prometheus and the Kuber
         ),
       ),
       // Its first scrape comes ~5 s after start: the tests wait for the series they need.
-      startPrometheus({ dir: path.join(dir, 'prometheus'), job: 'cbc-jwt', targets: ports.slice(0, 2).map((p) => `127.0.0.1:${p}`), labels: { namespace: NS }, waitForTargets: false }),
+      startPrometheus({
+        dir: path.join(dir, 'prometheus'),
+        job: 'cbc-jwt',
+        targets: ports.slice(0, 2).map((p) => `127.0.0.1:${p}`),
+        labels: { namespace: NS },
+        waitForTargets: false,
+      }),
     ])
     prom = prometheus
     for (const [i, name] of Object.keys(nodes).entries()) replicas[name] = started[i]!
@@ -173,11 +195,18 @@ describe('the runbook drill, against two real replicas, Prometheus and the Kuber
     nodes['cbc-jwt-b']!.pause()
     const staged = await step(stage!)
     assert.equal(staged.code, 0, staged.stderr)
-    assert.deepEqual(auditLines(staged).map((e) => [e.command, e.actor, e.reason]), [['rotate --stage', 'oncall', 'routine rotation']])
+    assert.deepEqual(
+      auditLines(staged).map((e) => [e.command, e.actor, e.reason]),
+      [['rotate --stage', 'oncall', 'routine rotation']],
+    )
     assert.equal(lastGoodDoc(), currentDoc(), 'the last good copy is what was written')
     const stagedKid = keysetInSecret().keys.find((k) => k.kid !== initialKey.kid)!.kid
     const b = replicas['cbc-jwt-b']!
-    await waitFor(async () => (await exporting(initialKey.kid, 'current')).length === 2, { timeoutMs: 20_000, intervalMs: 100, what: 'Prometheus scrapes both replicas' })
+    await waitFor(async () => (await exporting(initialKey.kid, 'current')).length === 2, {
+      timeoutMs: 20_000,
+      intervalMs: 100,
+      what: 'Prometheus scrapes both replicas',
+    })
     const before = secret()
     const refused = await step(promote!)
     assert.equal(refused.code, 1, refused.stderr)
@@ -186,10 +215,21 @@ describe('the runbook drill, against two real replicas, Prometheus and the Kuber
     assert.deepEqual(secret(), before, 'a refused promotion writes nothing')
 
     nodes['cbc-jwt-b']!.resume()
-    await waitFor(async () => (await exporting(stagedKid, 'staged')).length === 2, { timeoutMs: 15_000, intervalMs: 100, what: `Prometheus sees ${stagedKid} on both` })
+    await waitFor(async () => (await exporting(stagedKid, 'staged')).length === 2, {
+      timeoutMs: 15_000,
+      intervalMs: 100,
+      what: `Prometheus sees ${stagedKid} on both`,
+    })
     const seen = await step(wait!)
     assert.equal(seen.code, 0, seen.stderr)
-    assert.deepEqual(seen.stdout.trim().split('\n').map((l) => l.split(' ')[0]).sort(), both().map(instance).sort())
+    assert.deepEqual(
+      seen.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.split(' ')[0])
+        .sort(),
+      both().map(instance).sort(),
+    )
     assert.match(seen.stdout, new RegExp(`"kid":"${stagedKid}"`))
     const promoted = await step(promote!)
     assert.equal(promoted.code, 0, promoted.stderr)
@@ -204,14 +244,15 @@ describe('the runbook drill, against two real replicas, Prometheus and the Kuber
     t.diagnostic(`${sent} requests across the rotation, ${failures.length} rejected`)
     assert.ok(kids.has(initialKey.kid) && kids.has(stagedKid), 'tokens of both keys were sent')
     assert.deepEqual(failures, [], 'no false 401 across the rotation')
-
   })
 
   it('auth failure spike: failures names the client and its own spike start; revoking that client cuts it off on every replica, cached tokens included, and no one else', async () => {
     const doc = currentDoc()
     const current = JSON.parse(doc).current as string
     const issueAt = async (client: string, ms: number, ttl = '15m') =>
-      (await cli(['token', 'issue', '--sub', 'victim', '--client-id', client, '--ttl', ttl, '-'], doc, { CBC_JWT_NOW: new Date(ms).toISOString() })).stdout.trim()
+      (
+        await cli(['token', 'issue', '--sub', 'victim', '--client-id', client, '--ttl', ttl, '-'], doc, { CBC_JWT_NOW: new Date(ms).toISOString() })
+      ).stdout.trim()
     // A token stolen earlier (issued two minutes ago), replayed during the spike; another
     // client's token of the same age must keep working. Forged tokens with the right kid and a
     // claimed client id hit both replicas.
@@ -227,7 +268,10 @@ describe('the runbook drill, against two real replicas, Prometheus and the Kuber
     assert.equal((await stray.get('/v1/whoami', bearer(expired))).json?.reason, 'expired')
     await waitFor(() => rejectedSoFar(stray) > strayBefore, { what: 'the stray rejection logged' })
     // The spike begins in a later second than the stray rejection, so the two starts differ when printed.
-    const strayTime = stray.logs().filter((l) => l.event === 'auth_rejected' && l.reason === 'expired').at(-1)!.time as number
+    const strayTime = stray
+      .logs()
+      .filter((l) => l.event === 'auth_rejected' && l.reason === 'expired')
+      .at(-1)!.time as number
     await waitFor(() => Date.now() > Math.ceil(strayTime / 1000) * 1000, { intervalMs: 50, what: 'the next second' })
     for (const r of both()) {
       const before = rejectedSoFar(r)
@@ -248,8 +292,15 @@ describe('the runbook drill, against two real replicas, Prometheus and the Kuber
     const printed = /^ {2}cbc-jwt revoke --client-id acme-batch --issued-before (\S+) /m.exec(seen.stdout)
     assert.ok(printed, seen.stdout)
     const start = printed[1]!
-    const firstForged = Math.min(...both().flatMap((r) => r.logs().filter((l) => l.event === 'auth_rejected' && l.reason === 'bad_signature').map((l) => l.time as number)))
-    assert.equal(Date.parse(start), Math.ceil(firstForged / 1000) * 1000, 'the spike start is acme-batch\'s own first rejection, rounded up to the second')
+    const firstForged = Math.min(
+      ...both().flatMap((r) =>
+        r
+          .logs()
+          .filter((l) => l.event === 'auth_rejected' && l.reason === 'bad_signature')
+          .map((l) => l.time as number),
+      ),
+    )
+    assert.equal(Date.parse(start), Math.ceil(firstForged / 1000) * 1000, "the spike start is acme-batch's own first rejection, rounded up to the second")
     assert.ok(Date.parse(start) > Math.ceil(strayTime / 1000) * 1000, 'not the stray rejection before it')
 
     const block = revokeClient!.replace(/--client-id \S+ --issued-before \S+/, `--client-id acme-batch --issued-before ${start}`)
@@ -258,12 +309,18 @@ describe('the runbook drill, against two real replicas, Prometheus and the Kuber
     const [event] = auditLines(revoked)
     assert.equal(event?.command, 'revoke --client-id')
     assert.equal('revoked_before' in event!, false, 'the global revocation is untouched')
-    assert.deepEqual((event?.revocations as { added: Array<Record<string, string>> }).added.map(({ client_id, issued_before }) => ({ client_id, issued_before })), [{ client_id: 'acme-batch', issued_before: start }])
+    assert.deepEqual(
+      (event?.revocations as { added: Array<Record<string, string>> }).added.map(({ client_id, issued_before }) => ({ client_id, issued_before })),
+      [{ client_id: 'acme-batch', issued_before: start }],
+    )
     assert.equal(keysetInSecret().current, current, 'revocation does not rotate')
     const fresh = await issueAt('acme-batch', Date.now() + 2000)
     for (const r of both()) {
-      await waitFor(async () => (await r.get('/v1/whoami', bearer(stolen))).json?.reason === 'revoked', { timeoutMs: 15_000, what: `stolen token revoked on ${r.url}` })
-      assert.equal((await r.get('/v1/whoami', bearer(bystander))).status, 200, 'another client\'s token of the same age is untouched')
+      await waitFor(async () => (await r.get('/v1/whoami', bearer(stolen))).json?.reason === 'revoked', {
+        timeoutMs: 15_000,
+        what: `stolen token revoked on ${r.url}`,
+      })
+      assert.equal((await r.get('/v1/whoami', bearer(bystander))).status, 200, "another client's token of the same age is untouched")
       const ok = await r.get('/v1/whoami', bearer(fresh))
       assert.equal(ok.status, 200, `a token of the same client issued after the revocation: ${ok.body}`)
     }
@@ -277,7 +334,11 @@ describe('the runbook drill, against two real replicas, Prometheus and the Kuber
     // What the drill saw: someone wrote a truncated document straight into the secret.
     const truncated = '{"version": 1, "current": '
     writeOutsideCbcJwt({ 'jwt-keyset': truncated, 'jwt-keyset-last-good': good })
-    for (const r of both()) await waitFor(() => r.logs().some((l) => l.event === 'backend_error' && l.reason === 'invalid_json'), { timeoutMs: 15_000, what: `backend_error on ${r.url}` })
+    for (const r of both())
+      await waitFor(() => r.logs().some((l) => l.event === 'backend_error' && l.reason === 'invalid_json'), {
+        timeoutMs: 15_000,
+        what: `backend_error on ${r.url}`,
+      })
 
     const [triage, restore, postmortem] = bashBlocks(RUNBOOK, 'JWTSecretsBackendErrors')
     // The refusals are the block's writing command alone (its --dry-run line refuses the same way).
@@ -316,9 +377,15 @@ describe('the runbook drill, against two real replicas, Prometheus and the Kuber
 
     const restored = await step(restore!)
     assert.equal(restored.code, 0, restored.stderr)
-    assert.match(restored.stdout, /^dry run, nothing written — kubernetes:cbc\/cbc-secrets#jwt-keyset restored from kubernetes:cbc\/cbc-secrets#jwt-keyset-last-good/m)
+    assert.match(
+      restored.stdout,
+      /^dry run, nothing written — kubernetes:cbc\/cbc-secrets#jwt-keyset restored from kubernetes:cbc\/cbc-secrets#jwt-keyset-last-good/m,
+    )
     assert.match(restored.stdout, /^wrote kubernetes:cbc\/cbc-secrets#jwt-keyset$/m)
-    assert.deepEqual(auditLines(restored).map((e) => [e.command, e.from, e.to]), [['keyset restore', null, current]])
+    assert.deepEqual(
+      auditLines(restored).map((e) => [e.command, e.from, e.to]),
+      [['keyset restore', null, current]],
+    )
     assert.equal(currentDoc(), good)
     await everyReplicaOn(current)
     for (const r of both()) {
@@ -336,7 +403,11 @@ describe('the runbook drill, against two real replicas, Prometheus and the Kuber
     const leaked = keysetInSecret().current
     const [note, rotate, confirm, scope] = bashBlocks(RUNBOOK, 'Key Compromise')
     // The attacker used the leaked key while it was accepted: a client nobody knows.
-    const minted = (await cli(['token', 'issue', '--sub', 'intruder', '--client-id', 'unknown-tool', '-'], currentDoc(), { CBC_JWT_NOW: new Date(Date.now() + 2000).toISOString() })).stdout.trim()
+    const minted = (
+      await cli(['token', 'issue', '--sub', 'intruder', '--client-id', 'unknown-tool', '-'], currentDoc(), {
+        CBC_JWT_NOW: new Date(Date.now() + 2000).toISOString(),
+      })
+    ).stdout.trim()
     for (const r of both()) {
       assert.equal((await r.get('/v1/whoami', bearer(minted))).status, 200)
       await waitFor(() => r.logs().some((l) => l.event === 'auth_accepted' && l.client_id === 'unknown-tool'), { what: 'the first use logged' })

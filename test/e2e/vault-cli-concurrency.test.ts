@@ -44,7 +44,8 @@ const NOW_MS = Date.parse(NOW)
 /** not_after of the key that was current before the first rotation: now + the default 24h grace. */
 const GRACE_END = toRfc3339(new Date(NOW_MS + DAY))
 const FIELD = 'jwt-keyset'
-const CONFLICT_LINE = /^cbc-jwt: vault:secret\/\S+ \(namespace [\w-]+\) was changed by another writer twice while this change was being made; nothing was written/
+const CONFLICT_LINE =
+  /^cbc-jwt: vault:secret\/\S+ \(namespace [\w-]+\) was changed by another writer twice while this change was being made; nothing was written/
 
 let vault: VaultDouble
 let proxy: GateProxy
@@ -114,7 +115,11 @@ describe('two CLIs rotating at once never lose a key (Vault, e2e)', () => {
     }
     const run = await cli(['rotate'], { path, ns: a, viaProxy: true }).finally(() => (proxy.hook = undefined))
     assert.equal(run.code, 0, run.stderr)
-    assert.deepEqual(auditLines(run.stderr).map((e) => [e.event, e.command, e.to]), [['keyset_changed', 'rotate', newKidOf(run)]], 'stderr: the audit line only')
+    assert.deepEqual(
+      auditLines(run.stderr).map((e) => [e.event, e.command, e.to]),
+      [['keyset_changed', 'rotate', newKidOf(run)]],
+      'stderr: the audit line only',
+    )
     assert.match(run.stdout, /changed while this ran; the change was applied again to the new version/)
     const kid = newKidOf(run)
     assert.match(run.stdout, new RegExp(`^rotated k-competitor-1 → ${kid}:`), 'the change was re-computed from the competing version')
@@ -216,7 +221,9 @@ describe('keyset init --backend vault (e2e)', () => {
     const writes = barrier(2)
     proxy.hook = ({ method, nth }) => (method === 'POST' && nth === 1 ? writes.wait() : undefined)
     const runs = await Promise.all(
-      [`init-a-${pathSeq}`, `init-b-${pathSeq}`].map((ns) => cli(['keyset', 'init', '--backend', 'vault'], { path: racePath, ns, viaProxy: true, backendFromEnv: false })),
+      [`init-a-${pathSeq}`, `init-b-${pathSeq}`].map((ns) =>
+        cli(['keyset', 'init', '--backend', 'vault'], { path: racePath, ns, viaProxy: true, backendFromEnv: false }),
+      ),
     ).finally(() => (proxy.hook = undefined))
     assert.equal(writes.timedOut, false)
     const won = runs.filter((r) => r.code === 0)
@@ -312,7 +319,11 @@ async function gatedRace(n: number): Promise<Race> {
   }
   const ns = Array.from({ length: n }, (_, i) => `gated${pathSeq}-${i}`)
   const runs = await Promise.all(ns.map((name) => cli(['rotate'], { path, ns: name, viaProxy: true }))).finally(() => (proxy.hook = undefined))
-  for (const [name, b] of [['reads', reads], ['first writes', firstWrites], ['second writes', secondWrites]] as const) {
+  for (const [name, b] of [
+    ['reads', reads],
+    ['first writes', firstWrites],
+    ['second writes', secondWrites],
+  ] as const) {
     assert.equal(b.timedOut, false, `the ${name} barrier filled (arrived ${b.arrived})`)
   }
   return { path, initial, v0: 1, runs }
@@ -333,7 +344,11 @@ async function checkRace(race: Race) {
     assert.equal(r.stdout, '', outcomes)
   }
   const reported = won.map((r) => {
-    assert.deepEqual(auditLines(r.stderr).map((e) => e.event), ['keyset_changed'], outcomes)
+    assert.deepEqual(
+      auditLines(r.stderr).map((e) => e.event),
+      ['keyset_changed'],
+      outcomes,
+    )
     assert.match(r.stdout, new RegExp(`\\nwrote vault:secret/${path} \\(namespace ${r.ns}\\)\\n$`), outcomes)
     return newKidOf(r)
   })
@@ -434,9 +449,7 @@ function newKidOf(run: Run): string {
 }
 
 function requestsOf(path: string, ns?: string): RecordedRequest[] {
-  return vault.requests.filter(
-    (q) => q.path.split('?')[0] === `/v1/secret/data/${path}` && (ns === undefined || q.headers['x-vault-namespace'] === ns),
-  )
+  return vault.requests.filter((q) => q.path.split('?')[0] === `/v1/secret/data/${path}` && (ns === undefined || q.headers['x-vault-namespace'] === ns))
 }
 const posts = (path: string, ns?: string) => requestsOf(path, ns).filter((q) => q.method === 'POST' || q.method === 'PUT')
 const cas = (q: RecordedRequest): number => (q.body as { options: { cas: number } }).options.cas

@@ -19,8 +19,7 @@ describe('service on the Vault backend (e2e)', () => {
   let vault: VaultDouble
   let service: RunningService
 
-  const backendErrors = async (reason: string): Promise<number> =>
-    valueOf(await service.metrics(), 'cbc_jwt_backend_errors_total', { reason }) ?? Number.NaN
+  const backendErrors = async (reason: string): Promise<number> => valueOf(await service.metrics(), 'cbc_jwt_backend_errors_total', { reason }) ?? Number.NaN
   const currentKid = async (): Promise<string | undefined> => (await service.get('/v1/keys')).json?.current
 
   before(async () => {
@@ -73,9 +72,14 @@ describe('service on the Vault backend (e2e)', () => {
     ['requests past the timeout', { kind: 'slow', delayMs: 5000 }, 'timeout'],
     ['a redirect', { kind: 'redirect' }, 'bad_response'],
     ['a body that is not JSON', { kind: 'not_json' }, 'bad_response'],
-    ['a secret without the jwt-keyset field', null, 'not_found', () => vault.setSecret(PATH, { 'jwt_keyset': '{}' })],
+    ['a secret without the jwt-keyset field', null, 'not_found', () => vault.setSecret(PATH, { jwt_keyset: '{}' })],
     ['a field that is not JSON', null, 'invalid_json', () => vault.setSecret(PATH, { 'jwt-keyset': '{"version":1,' })],
-    ['a keyset that fails validation', null, 'invalid_keyset', () => vault.setSecret(PATH, { 'jwt-keyset': JSON.stringify({ version: 1, current: 'nope', keys: [] }) })],
+    [
+      'a keyset that fails validation',
+      null,
+      'invalid_keyset',
+      () => vault.setSecret(PATH, { 'jwt-keyset': JSON.stringify({ version: 1, current: 'nope', keys: [] }) }),
+    ],
   ]
   for (const [what, fault, reason, mutate] of faults) {
     it(`${what}: cbc_jwt_backend_errors_total{reason="${reason}"} rises, valid tokens still get 200`, async () => {

@@ -13,11 +13,14 @@ describe('serviceConfigFromEnv', () => {
   })
 
   it('an empty CBC_JWT_KEYSET_FILE or CBC_JWT_DEV_KEYSET is a configuration error naming the variable, not "unset"', () => {
-    assert.throws(() => serviceConfigFromEnv({ CBC_JWT_KEYSET_FILE: '' }), (err: ConfigError) => {
-      assert.equal(err.code, 'ERR_CONFIG')
-      assert.match(err.message, /^CBC_JWT_KEYSET_FILE is set but empty: set it to the keyset path/)
-      return true
-    })
+    assert.throws(
+      () => serviceConfigFromEnv({ CBC_JWT_KEYSET_FILE: '' }),
+      (err: ConfigError) => {
+        assert.equal(err.code, 'ERR_CONFIG')
+        assert.match(err.message, /^CBC_JWT_KEYSET_FILE is set but empty: set it to the keyset path/)
+        return true
+      },
+    )
     assert.throws(() => serviceConfigFromEnv({ CBC_JWT_DEV_KEYSET: '' }), /^ConfigError: CBC_JWT_DEV_KEYSET is set but empty/)
     assert.equal(serviceConfigFromEnv({ CBC_JWT_DEV_KEYSET: 'true' }).devKeyset, true)
   })

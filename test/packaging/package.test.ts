@@ -32,7 +32,8 @@ describe('the root entry is light', () => {
     const root = importProbe(path.join(PROJECT_ROOT, 'dist/index.js'))
     const server = importProbe(path.join(PROJECT_ROOT, 'dist/server/index.js'))
     t.diagnostic(`import cbc-jwt: ${root.ms} ms wall, ${root.cpuMs} ms CPU; cbc-jwt/server: ${server.ms} ms wall, ${server.cpuMs} ms CPU`)
-    for (const heavy of ['fastify', 'pino', 'express', '@kubernetes/client-node']) assert.ok(!root.packages.includes(heavy), `${heavy} loaded: ${root.packages.join(', ')}`)
+    for (const heavy of ['fastify', 'pino', 'express', '@kubernetes/client-node'])
+      assert.ok(!root.packages.includes(heavy), `${heavy} loaded: ${root.packages.join(', ')}`)
     assert.ok(server.packages.includes('fastify') && server.packages.includes('pino'), server.packages.join(', '))
   })
 })
@@ -71,8 +72,11 @@ describe('the packed tarball, installed', () => {
   })
 
   it('CommonJS: require() of every entry works on the Node versions engines names', () => {
-    const r = node(['-e', `const { createCbcJwt } = require('cbc-jwt'); const f = require('cbc-jwt/fastify'); const { cbcJwt } = require('cbc-jwt/express')
-      console.log(typeof createCbcJwt, typeof f.default, typeof cbcJwt)`])
+    const r = node([
+      '-e',
+      `const { createCbcJwt } = require('cbc-jwt'); const f = require('cbc-jwt/fastify'); const { cbcJwt } = require('cbc-jwt/express')
+      console.log(typeof createCbcJwt, typeof f.default, typeof cbcJwt)`,
+    ])
     assert.equal(r.status, 0, r.stderr)
     assert.equal(r.stdout.trim(), 'function function function')
   })
@@ -140,12 +144,18 @@ import('cbc-jwt/dist/lib/core/compose.js')
     const builtins = new Set(builtinModules)
     const missing = new Set<string>()
     const found = new Set<string>()
-    const walk = (d: string): string[] => fs.readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(d, e.name)) : e.name.endsWith('.js') ? [path.join(d, e.name)] : []))
+    const walk = (d: string): string[] =>
+      fs
+        .readdirSync(d, { withFileTypes: true })
+        .flatMap((e) => (e.isDirectory() ? walk(path.join(d, e.name)) : e.name.endsWith('.js') ? [path.join(d, e.name)] : []))
     for (const file of walk(path.join(pkgDir, 'dist'))) {
       for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
         // Import statements (tsc writes them at column 0), dynamic imports and lazy require()s outside comments.
         if (/^\s*(\*|\/\/)/.test(line)) continue
-        const m = /^(?:import|export)\s[^'"]*?\bfrom '([^'.][^']*)'/.exec(line) ?? /^import '([^'.][^']*)'/.exec(line) ?? /\b(?:import|require)\('([^'.][^']*)'\)/.exec(line)
+        const m =
+          /^(?:import|export)\s[^'"]*?\bfrom '([^'.][^']*)'/.exec(line) ??
+          /^import '([^'.][^']*)'/.exec(line) ??
+          /\b(?:import|require)\('([^'.][^']*)'\)/.exec(line)
         if (!m) continue
         const spec = m[1]!
         const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!

@@ -25,7 +25,11 @@ describe('attack: algorithm confusion', () => {
     ['RS256 key, public key PEM (PKCS#1) as the HS256 secret', 'k-RS256', rsaPublic.export({ format: 'pem', type: 'pkcs1' })],
     ['RS256 key, public key DER as the HS256 secret', 'k-RS256', rsaPublic.export({ format: 'der', type: 'spki' })],
     ['RS256 key, public JWK JSON bytes as the HS256 secret', 'k-RS256', JSON.stringify(rsaPublic.export({ format: 'jwk' }))],
-    ['RS256 key, JWKS-published JWK bytes as the HS256 secret', 'k-RS256', JSON.stringify({ ...rsaPublic.export({ format: 'jwk' }), kid: 'k-RS256', alg: 'RS256', use: 'sig' })],
+    [
+      'RS256 key, JWKS-published JWK bytes as the HS256 secret',
+      'k-RS256',
+      JSON.stringify({ ...rsaPublic.export({ format: 'jwk' }), kid: 'k-RS256', alg: 'RS256', use: 'sig' }),
+    ],
     ['PS256 key, public key PEM as the HS256 secret', 'k-PS256', rsaPublic.export({ format: 'pem', type: 'spki' })],
     ['ES256 key, public key PEM as the HS256 secret', 'k-ES256', ecPublic.export({ format: 'pem', type: 'spki' })],
     ['ES256 key, public JWK bytes as the HS256 secret', 'k-ES256', JSON.stringify(ecPublic.export({ format: 'jwk' }))],

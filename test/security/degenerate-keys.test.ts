@@ -48,7 +48,10 @@ function pssEncoded(input: string, modulusBits: number): Buffer {
   const emLen = Math.ceil(emBits / 8)
   const salt = crypto.randomBytes(32)
   const mHash = crypto.createHash('sha256').update(input).digest()
-  const h = crypto.createHash('sha256').update(Buffer.concat([Buffer.alloc(8), mHash, salt])).digest()
+  const h = crypto
+    .createHash('sha256')
+    .update(Buffer.concat([Buffer.alloc(8), mHash, salt]))
+    .digest()
   const db = Buffer.concat([Buffer.alloc(emLen - 32 - 32 - 2), Buffer.from([1]), salt])
   const mask = Buffer.alloc(db.length)
   for (let counter = 0, off = 0; off < mask.length; counter++, off += 32) {
@@ -63,7 +66,10 @@ function pssEncoded(input: string, modulusBits: number): Buffer {
 
 function assertRefused(doc: Record<string, unknown>, pathAndMessage: RegExp) {
   const problems = lines(invalid(() => loadKeyset(doc)).problems)
-  assert.ok(problems.some((p) => pathAndMessage.test(p)), `problems: ${problems.join(' | ')}`)
+  assert.ok(
+    problems.some((p) => pathAndMessage.test(p)),
+    `problems: ${problems.join(' | ')}`,
+  )
 }
 
 describe('attack: forgery with a degenerate public key', () => {
@@ -74,7 +80,10 @@ describe('attack: forgery with a degenerate public key', () => {
     const jwk = { ...rsaPublic, e: 'AQ' }
     const input = unsignedInput('k-e1', 'RS256')
     const forged = pkcs1Encoded(input, 256)
-    assert.ok(crypto.verify('sha256', Buffer.from(input), crypto.createPublicKey({ key: jwk, format: 'jwk' }), forged), 'precondition: the forgery works on the raw key')
+    assert.ok(
+      crypto.verify('sha256', Buffer.from(input), crypto.createPublicKey({ key: jwk, format: 'jwk' }), forged),
+      'precondition: the forgery works on the raw key',
+    )
     assertRefused(keysetWith('k-e1', 'RS256', jwk), /^keys\[1\]\.jwk\.e: RSA public exponent 1 refused/)
   })
 
@@ -88,7 +97,14 @@ describe('attack: forgery with a degenerate public key', () => {
     assertRefused(keysetWith('k-e1', 'PS256', jwk), /^keys\[1\]\.jwk\.e: RSA public exponent 1 refused/)
   })
 
-  for (const [e, shown] of [['AA', '0'], ['Ag', '2'], ['AQA', '256'], ['Aw', '3'], ['AQAA', '65536'], [b64u(Buffer.concat([Buffer.from([1]), Buffer.alloc(32)])), 'of more than 64 bits']] as const) {
+  for (const [e, shown] of [
+    ['AA', '0'],
+    ['Ag', '2'],
+    ['AQA', '256'],
+    ['Aw', '3'],
+    ['AQAA', '65536'],
+    [b64u(Buffer.concat([Buffer.from([1]), Buffer.alloc(32)])), 'of more than 64 bits'],
+  ] as const) {
     it(`RSA e = ${shown} is refused (even, below 65537 or absurd: FIPS 186-5)`, async () => {
       assertRefused(keysetWith('k-e', 'RS256', { ...rsaPublic, e }), new RegExp(`^keys\\[1\\]\\.jwk\\.e: RSA public exponent ${shown} refused`))
     })
@@ -122,7 +138,10 @@ describe('attack: forgery with a degenerate public key', () => {
     const jwk = { kty: 'OKP', crv: 'Ed25519', x: b64u(identity) }
     const input = unsignedInput('k-id', 'EdDSA')
     const forged = Buffer.concat([identity, Buffer.alloc(32)]) // R = identity, S = 0
-    assert.ok(crypto.verify(null, Buffer.from(input), crypto.createPublicKey({ key: jwk, format: 'jwk' }), forged), 'precondition: the forgery works on the raw key')
+    assert.ok(
+      crypto.verify(null, Buffer.from(input), crypto.createPublicKey({ key: jwk, format: 'jwk' }), forged),
+      'precondition: the forgery works on the raw key',
+    )
     assertRefused(keysetWith('k-id', 'EdDSA', jwk), /^keys\[1\]\.jwk\.x: is a small-order Ed25519 point/)
   })
 
@@ -160,7 +179,10 @@ describe('attack: forgery with a degenerate public key', () => {
   it('EC coordinates of the wrong length and points off the curve are refused', async () => {
     const ec = makeKey('ES256', 'k-ec').jwk
     const longX = b64u(Buffer.concat([Buffer.alloc(1), Buffer.from(ec.x!, 'base64url')]))
-    assertRefused(keysetWith('k-ec', 'ES256', { kty: 'EC', crv: 'P-256', x: longX, y: ec.y }), /^keys\[1\]\.jwk(\.x: must be exactly 32 octets|: cannot be imported)/)
+    assertRefused(
+      keysetWith('k-ec', 'ES256', { kty: 'EC', crv: 'P-256', x: longX, y: ec.y }),
+      /^keys\[1\]\.jwk(\.x: must be exactly 32 octets|: cannot be imported)/,
+    )
     const y = Buffer.from(ec.y!, 'base64url')
     y[31]! ^= 1
     assertRefused(keysetWith('k-ec', 'ES256', { kty: 'EC', crv: 'P-256', x: ec.x, y: b64u(y) }), /^keys\[1\]\.jwk: cannot be imported/)

@@ -20,17 +20,43 @@ import { makeKey, makeKeyset } from '../support/keys.js'
  */
 const NOW = Date.parse('2026-11-25T21:20:00Z')
 const KEYS = [makeKey('ES256', 'k-es'), makeKey('EdDSA', 'k-ed'), makeKey('HS256', 'k-hs'), makeKey('RS256', 'k-rs')]
-const BASE = makeKeyset(KEYS.map((key, i) => ({ key, opts: { createdAt: new Date(NOW - (i + 1) * 3600_000), ...(i === 3 ? { notAfter: new Date(NOW + 86400_000) } : {}) } })), {
-  revoked_before: '2026-11-25T20:00:00Z',
-})
+const BASE = makeKeyset(
+  KEYS.map((key, i) => ({ key, opts: { createdAt: new Date(NOW - (i + 1) * 3600_000), ...(i === 3 ? { notAfter: new Date(NOW + 86400_000) } : {}) } })),
+  {
+    revoked_before: '2026-11-25T20:00:00Z',
+  },
+)
 
 const FIELDS = ['version', 'current', 'revoked_before', 'keys', 'extra']
 const KEY_FIELDS = ['kid', 'alg', 'created_at', 'not_after', 'jwk', 'status']
 const JWK_FIELDS = ['kty', 'crv', 'x', 'y', 'd', 'n', 'e', 'k', 'alg', 'kid', 'use', 'p']
 const interesting = fc.oneof(
   fc.jsonValue({ maxDepth: 2 }),
-  fc.constantFrom('AQ', 'AA', 'Ag', 'AQAB', '', 'k-es', 'k-ed', 'ES256', 'EdDSA', 'HS256', 'RS256', 'none', 'EC', 'OKP', 'oct', 'RSA', 'P-256', 'Ed25519', 'Ed448',
-    '2026-11-25T21:16:00Z', '2026-02-30T00:00:00Z', '2026-11-25T23:59:60Z', 'AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'),
+  fc.constantFrom(
+    'AQ',
+    'AA',
+    'Ag',
+    'AQAB',
+    '',
+    'k-es',
+    'k-ed',
+    'ES256',
+    'EdDSA',
+    'HS256',
+    'RS256',
+    'none',
+    'EC',
+    'OKP',
+    'oct',
+    'RSA',
+    'P-256',
+    'Ed25519',
+    'Ed448',
+    '2026-11-25T21:16:00Z',
+    '2026-02-30T00:00:00Z',
+    '2026-11-25T23:59:60Z',
+    'AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
+  ),
 )
 
 type Edit =
@@ -124,7 +150,12 @@ describe('fuzz: keyset documents (fast-check)', () => {
           close: async () => {},
         }
         let errors = 0
-        const keyring = createKeyring({ backend, logger: { info() {}, warn() {}, error() {} }, now: () => NOW, events: { onBackendError: () => void errors++ } })
+        const keyring = createKeyring({
+          backend,
+          logger: { info() {}, warn() {}, error() {} },
+          now: () => NOW,
+          events: { onBackendError: () => void errors++ },
+        })
         await keyring.refresh('start')
         let good = keyring.keyset()
         assert.ok(good)
@@ -158,13 +189,15 @@ describe('fuzz: keyset documents (fast-check)', () => {
       const valid = texts.filter((t) => verdict(t) === 'valid').slice(0, 5)
       const invalid = texts.filter((t) => verdict(t) === 'invalid').slice(0, 7)
       const chosen = [...valid, ...invalid, JSON.stringify(BASE)]
-      await Promise.all(chosen.map(async (text, i) => {
-        const file = tmp.file(`doc-${i}.json`)
-        fs.writeFileSync(file, text)
-        const r = await cbcJwt(['keyset', 'validate', '--keyset-file', file], { env: { CBC_JWT_NOW: new Date(NOW).toISOString() }, timeoutMs: 60_000 })
-        const expected = verdict(text) === 'valid' ? 0 : 1
-        assert.equal(r.code, expected, `validate exit ${r.code}, the service says ${verdict(text)}: ${r.stdout.slice(0, 300)} ${r.stderr.slice(0, 300)}`)
-      }))
+      await Promise.all(
+        chosen.map(async (text, i) => {
+          const file = tmp.file(`doc-${i}.json`)
+          fs.writeFileSync(file, text)
+          const r = await cbcJwt(['keyset', 'validate', '--keyset-file', file], { env: { CBC_JWT_NOW: new Date(NOW).toISOString() }, timeoutMs: 60_000 })
+          const expected = verdict(text) === 'valid' ? 0 : 1
+          assert.equal(r.code, expected, `validate exit ${r.code}, the service says ${verdict(text)}: ${r.stdout.slice(0, 300)} ${r.stderr.slice(0, 300)}`)
+        }),
+      )
       coverage('cli-agreement', { valid: valid.length + 1, invalid: invalid.length })
     })
   })

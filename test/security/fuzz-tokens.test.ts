@@ -36,7 +36,11 @@ const mutationArb: fc.Arbitrary<Mutation> = fc.oneof(
   fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), char: charArb }),
   fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }),
   fc.record({ kind: fc.constant('segments' as const), order: fc.array(fc.integer({ min: 0, max: 2 }), { minLength: 1, maxLength: 4 }) }),
-  fc.record({ kind: fc.constant('reencode' as const), segment: fc.integer({ min: 0, max: 2 }), how: fc.constantFrom('std-padded' as const, 'padded' as const, 'tail' as const) }),
+  fc.record({
+    kind: fc.constant('reencode' as const),
+    segment: fc.integer({ min: 0, max: 2 }),
+    how: fc.constantFrom('std-padded' as const, 'padded' as const, 'tail' as const),
+  }),
 )
 
 function mutate(token: string, m: Mutation): string {
@@ -75,7 +79,9 @@ describe('fuzz: mutated tokens (fast-check)', () => {
   const { byAlg, keyset } = keyPool()
   const verifier = verifierAt()
   // A few signed tokens per algorithm, made once: signing RSA per case would dominate the run.
-  const originals = ALGS.flatMap((alg) => [0, 1, 2].map((i) => ({ alg, token: signToken(byAlg[alg], claimsAt(undefined, { jti: `${alg}-${i}`, sub: `user-${i}` })) })))
+  const originals = ALGS.flatMap((alg) =>
+    [0, 1, 2].map((i) => ({ alg, token: signToken(byAlg[alg], claimsAt(undefined, { jti: `${alg}-${i}`, sub: `user-${i}` })) })),
+  )
 
   it(`never accepts a changed string, never throws, reasons from the closed list (seed ${FUZZ_SEED})`, async () => {
     const reasons: Record<string, number> = {}
@@ -125,18 +131,20 @@ describe('fuzz: mutated tokens over HTTP against the real service', PROCESS_LEVE
     const counted = (m: typeof before) => AUTH_FAILURE_REASONS.reduce((sum, r) => sum + (valueOf(m, 'cbc_jwt_auth_failures_total', { reason: r }) ?? 0), 0)
     let rejected = 0
     for (let i = 0; i < cases.length; i += 20) {
-      await Promise.all(cases.slice(i, i + 20).map(async ([token, mutations]) => {
-        const mutated = applyAll(token, mutations)
-        // fetch refuses header values with control characters; those never reach a server anyway.
-        if (/[\u0000-\u001f\u007f-\uffff]/.test(mutated)) return
-        const res = await service.get('/v1/whoami', { authorization: `Bearer ${mutated}` })
-        assert.ok(res.status === 200 || res.status === 401, `status ${res.status} for ${JSON.stringify(mutations)}`)
-        if (res.status === 200) assert.equal(mutated, token)
-        else {
-          rejected++
-          assert.ok(REASONS.has(res.json.reason), res.body)
-        }
-      }))
+      await Promise.all(
+        cases.slice(i, i + 20).map(async ([token, mutations]) => {
+          const mutated = applyAll(token, mutations)
+          // fetch refuses header values with control characters; those never reach a server anyway.
+          if (/[\u0000-\u001f\u007f-\uffff]/.test(mutated)) return
+          const res = await service.get('/v1/whoami', { authorization: `Bearer ${mutated}` })
+          assert.ok(res.status === 200 || res.status === 401, `status ${res.status} for ${JSON.stringify(mutations)}`)
+          if (res.status === 200) assert.equal(mutated, token)
+          else {
+            rejected++
+            assert.ok(REASONS.has(res.json.reason), res.body)
+          }
+        }),
+      )
     }
     const afterwards = await service.metrics()
     assert.equal(counted(afterwards) - counted(before), rejected)

@@ -35,7 +35,10 @@ const fresh = () => {
 const quiet = { info() {}, warn() {}, error() {} }
 
 async function rejection(p: Promise<unknown>): Promise<BackendError> {
-  const err = await p.then(() => assert.fail('the read succeeded'), (e: unknown) => e)
+  const err = await p.then(
+    () => assert.fail('the read succeeded'),
+    (e: unknown) => e,
+  )
   assert.ok(err instanceof BackendError, String(err))
   return err
 }
@@ -139,7 +142,13 @@ describe('attack: re-read storms from the keyset directory', () => {
     const b = createFileBackend(file, { minChangeIntervalMs: 200 })
     backends.push(b)
     const seen: string[] = []
-    b.watch!(() => void b.read().then((s) => seen.push(s.text), () => {}))
+    b.watch!(
+      () =>
+        void b.read().then(
+          (s) => seen.push(s.text),
+          () => {},
+        ),
+    )
     await sleep(100)
     const started = Date.now()
     for (let i = 1; i <= 300; i++) fs.writeFileSync(file, String(i))

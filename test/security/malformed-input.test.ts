@@ -83,7 +83,13 @@ describe('attack: malformed input', () => {
       const rawHeader = '{"alg":"none","kid":"k-ES256","alg":"ES256"}'
       const token = forge({ header: null, rawHeader, payload: claimsAt(), alg: 'ES256', signingKey: key.signingKey })
       assert.equal(await reasonOf(token), 'ok')
-      const reversed = forge({ header: null, rawHeader: '{"alg":"ES256","kid":"k-ES256","alg":"none"}', payload: claimsAt(), alg: 'ES256', signingKey: key.signingKey })
+      const reversed = forge({
+        header: null,
+        rawHeader: '{"alg":"ES256","kid":"k-ES256","alg":"none"}',
+        payload: claimsAt(),
+        alg: 'ES256',
+        signingKey: key.signingKey,
+      })
       assert.equal(await reasonOf(reversed), 'unsupported_alg')
     })
 

@@ -69,7 +69,8 @@ describe('header rules: typ and b64', () => {
   const { byAlg, keyset } = keyPool()
   const verifier = verifierAt()
   const key = byAlg.ES256
-  const token = (header: Record<string, unknown>) => forge({ header: { alg: 'ES256', kid: key.kid, ...header }, payload: claimsAt(), alg: 'ES256', signingKey: key.signingKey })
+  const token = (header: Record<string, unknown>) =>
+    forge({ header: { alg: 'ES256', kid: key.kid, ...header }, payload: claimsAt(), alg: 'ES256', signingKey: key.signingKey })
   const reason = async (t: string) => {
     const r = await verifier.verify(t, keyset)
     return r.ok ? 'ok' : r.reason

@@ -77,8 +77,7 @@ function serviceOn(file: string, backend: KeysetBackend, now?: () => number): Se
   return service
 }
 
-const whoami = (service: Service, token: string) =>
-  service.app.inject({ method: 'GET', url: '/v1/whoami', headers: { authorization: `Bearer ${token}` } })
+const whoami = (service: Service, token: string) => service.app.inject({ method: 'GET', url: '/v1/whoami', headers: { authorization: `Bearer ${token}` } })
 
 describe('unknown kid: one immediate re-read, behind a cooldown', () => {
   it('a token of a key added after the load is accepted on the first try, after exactly one re-read', async () => {
@@ -120,9 +119,7 @@ describe('unknown kid: one immediate re-read, behind a cooldown', () => {
 
     let n = 0
     const wave = async (size: number) => {
-      const responses = await Promise.all(
-        Array.from({ length: size }, () => whoami(service, signToken(attacker, validClaims(), { kid: `forged-${n++}` }))),
-      )
+      const responses = await Promise.all(Array.from({ length: size }, () => whoami(service, signToken(attacker, validClaims(), { kid: `forged-${n++}` }))))
       for (const res of responses) assert.equal(res.json().reason, 'unknown_kid')
     }
     // Four waves one after another: single-flight alone would allow a read per wave.

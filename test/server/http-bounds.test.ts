@@ -19,7 +19,13 @@ afterEach(async () => {
 async function listening(env: Record<string, string>): Promise<{ s: Service; port: number }> {
   const config = serviceConfigFromEnv({ CBC_JWT_LOG_LEVEL: 'silent', ...env })
   const text = JSON.stringify(makeKeyset([makeKey('ES256', 'k-http')]))
-  const backend = { kind: 'memory', location: 'memory', read: async () => ({ text, version: '1' }), write: async () => assert.fail('no writes'), close: async () => {} }
+  const backend = {
+    kind: 'memory',
+    location: 'memory',
+    read: async () => ({ text, version: '1' }),
+    write: async () => assert.fail('no writes'),
+    close: async () => {},
+  }
   const s = createService({ config, backend, logger: createLogger('silent') })
   cleanups.push(() => s.close())
   await s.app.listen({ port: 0, host: '127.0.0.1' })

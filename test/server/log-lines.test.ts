@@ -37,8 +37,7 @@ describe('log lines for the drill, from the real process', { concurrency: false,
     fs.rmSync(dir, { recursive: true, force: true })
   })
 
-  const lastLine = (s: RunningService, match: (l: Record<string, unknown>) => boolean, what: string) =>
-    waitFor(() => s.logs().findLast(match), { what })
+  const lastLine = (s: RunningService, match: (l: Record<string, unknown>) => boolean, what: string) => waitFor(() => s.logs().findLast(match), { what })
 
   it('a forger is visible: peer address and the claimed client id, marked unverified', async () => {
     const forged = signToken(makeKey('ES256', key.kid), validClaims({ client_id: 'acme-batch' }))
@@ -88,15 +87,21 @@ describe('log lines for the drill, from the real process', { concurrency: false,
     const t2 = signToken(key, validClaims({ client_id: 'billing-ui' }))
     sent.push(t1, t2)
     for (const t of [t1, t1, t1, t2]) assert.equal((await trusted.get('/v1/whoami', bearer(t, { 'x-forwarded-for': '203.0.113.8' }))).status, 200)
-    const lines = await waitFor(() => {
-      const ls = trusted.logs().filter((l) => l.event === 'auth_accepted')
-      return ls.length >= 2 && ls
-    }, { what: 'two auth_accepted lines' })
+    const lines = await waitFor(
+      () => {
+        const ls = trusted.logs().filter((l) => l.event === 'auth_accepted')
+        return ls.length >= 2 && ls
+      },
+      { what: 'two auth_accepted lines' },
+    )
     // CBC_JWT_SUCCESS_LOG_SAMPLE=0: first uses only.
-    assert.deepEqual(lines.map((l) => [l.kid, l.client_id, l.sampled, l.forwarded_for]), [
-      ['k-log', 'acme', 'first_use', ['203.0.113.8']],
-      ['k-log', 'billing-ui', 'first_use', ['203.0.113.8']],
-    ])
+    assert.deepEqual(
+      lines.map((l) => [l.kid, l.client_id, l.sampled, l.forwarded_for]),
+      [
+        ['k-log', 'acme', 'first_use', ['203.0.113.8']],
+        ['k-log', 'billing-ui', 'first_use', ['203.0.113.8']],
+      ],
+    )
     assert.equal(typeof lines[0]!.iat, 'number')
     assert.equal(lines[0]!.level, 30)
   })

@@ -207,10 +207,12 @@ describe('key publication over HTTP: /readyz, /.well-known/jwks.json, /v1/keys',
     const res = await ctx.service.get('/v1/keys')
     assert.equal(res.status, 200)
     const keys = res.json.keys as Array<Record<string, unknown>>
-    assert.deepEqual(
-      Object.fromEntries(keys.map((k) => [k.kid, k.status])),
-      { 'k-current': 'current', 'k-staged': 'staged', 'k-retiring': 'verify-only', 'k-hmac': 'staged' },
-    )
+    assert.deepEqual(Object.fromEntries(keys.map((k) => [k.kid, k.status])), {
+      'k-current': 'current',
+      'k-staged': 'staged',
+      'k-retiring': 'verify-only',
+      'k-hmac': 'staged',
+    })
     for (const entry of keys) {
       for (const member of [...PRIVATE, 'jwk', 'x', 'y', 'n', 'e']) assert.ok(!(member in entry), `/v1/keys publishes "${member}"`)
     }

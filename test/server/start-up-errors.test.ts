@@ -26,10 +26,15 @@ function assertOneLine(stderr: string, pattern: RegExp) {
 describe('start-up errors: one clear line and exit 1, never a stack trace', PROCESS_LEVEL, () => {
   const busy = net.createServer()
   let port = 0
-  before(() => new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', () => {
-    port = (busy.address() as net.AddressInfo).port
-    resolve()
-  })))
+  before(
+    () =>
+      new Promise<void>((resolve) =>
+        busy.listen(0, '127.0.0.1', () => {
+          port = (busy.address() as net.AddressInfo).port
+          resolve()
+        }),
+      ),
+  )
   after(() => new Promise<void>((resolve) => busy.close(() => resolve())))
 
   it('a busy port', async () => {
@@ -82,13 +87,43 @@ describe('fail closed at start-up: nothing configured is never "use a made-up ke
   }
 
   const cases: Array<[string, Record<string, string>, string[], RegExp]> = [
-    ['no variable at all', {}, [], /^cbc-jwt: ERR_CONFIG: no keyset configured: set CBC_JWT_KEYSET_FILE to the keyset path \(or CBC_JWT_BACKEND=vault or kubernetes\); for a local development keyset, run cbc-jwt serve --dev or set CBC_JWT_DEV_KEYSET=true\n$/],
-    ['CBC_JWT_KEYSET_FILE set but empty', { CBC_JWT_KEYSET_FILE: '' }, [], /^cbc-jwt: ERR_CONFIG: CBC_JWT_KEYSET_FILE is set but empty: set it to the keyset path/],
+    [
+      'no variable at all',
+      {},
+      [],
+      /^cbc-jwt: ERR_CONFIG: no keyset configured: set CBC_JWT_KEYSET_FILE to the keyset path \(or CBC_JWT_BACKEND=vault or kubernetes\); for a local development keyset, run cbc-jwt serve --dev or set CBC_JWT_DEV_KEYSET=true\n$/,
+    ],
+    [
+      'CBC_JWT_KEYSET_FILE set but empty',
+      { CBC_JWT_KEYSET_FILE: '' },
+      [],
+      /^cbc-jwt: ERR_CONFIG: CBC_JWT_KEYSET_FILE is set but empty: set it to the keyset path/,
+    ],
     ['CBC_JWT_KEYSET_FILE set to blanks', { CBC_JWT_KEYSET_FILE: '  ' }, [], /^cbc-jwt: ERR_CONFIG: CBC_JWT_KEYSET_FILE is set but empty/],
-    ['--dev under NODE_ENV=production', { NODE_ENV: 'production' }, ['--dev'], /^cbc-jwt: ERR_CONFIG: the development keyset \(--dev, CBC_JWT_DEV_KEYSET=true\) is refused under NODE_ENV=production: set CBC_JWT_KEYSET_FILE/],
-    ['CBC_JWT_DEV_KEYSET=true under NODE_ENV=production', { NODE_ENV: 'production', CBC_JWT_DEV_KEYSET: 'true' }, [], /^cbc-jwt: ERR_CONFIG: the development keyset .* is refused under NODE_ENV=production/],
-    ['--dev beside a configured keyset file', { CBC_JWT_KEYSET_FILE: '/nonexistent/keyset.json' }, ['--dev'], /^cbc-jwt: ERR_CONFIG: the development keyset \(--dev, CBC_JWT_DEV_KEYSET=true\) and CBC_JWT_KEYSET_FILE are both set: unset one/],
-    ['a malformed CBC_JWT_DEV_KEYSET', { CBC_JWT_DEV_KEYSET: 'yes please' }, [], /^cbc-jwt: ERR_CONFIG: CBC_JWT_DEV_KEYSET must be true or false \(got "yes please"\)\n$/],
+    [
+      '--dev under NODE_ENV=production',
+      { NODE_ENV: 'production' },
+      ['--dev'],
+      /^cbc-jwt: ERR_CONFIG: the development keyset \(--dev, CBC_JWT_DEV_KEYSET=true\) is refused under NODE_ENV=production: set CBC_JWT_KEYSET_FILE/,
+    ],
+    [
+      'CBC_JWT_DEV_KEYSET=true under NODE_ENV=production',
+      { NODE_ENV: 'production', CBC_JWT_DEV_KEYSET: 'true' },
+      [],
+      /^cbc-jwt: ERR_CONFIG: the development keyset .* is refused under NODE_ENV=production/,
+    ],
+    [
+      '--dev beside a configured keyset file',
+      { CBC_JWT_KEYSET_FILE: '/nonexistent/keyset.json' },
+      ['--dev'],
+      /^cbc-jwt: ERR_CONFIG: the development keyset \(--dev, CBC_JWT_DEV_KEYSET=true\) and CBC_JWT_KEYSET_FILE are both set: unset one/,
+    ],
+    [
+      'a malformed CBC_JWT_DEV_KEYSET',
+      { CBC_JWT_DEV_KEYSET: 'yes please' },
+      [],
+      /^cbc-jwt: ERR_CONFIG: CBC_JWT_DEV_KEYSET must be true or false \(got "yes please"\)\n$/,
+    ],
     ['an empty CBC_JWT_DEV_KEYSET', { CBC_JWT_DEV_KEYSET: '' }, [], /^cbc-jwt: ERR_CONFIG: CBC_JWT_DEV_KEYSET is set but empty/],
     ['a malformed CBC_JWT_BACKEND', { CBC_JWT_BACKEND: 'vualt' }, [], /^cbc-jwt: ERR_CONFIG: CBC_JWT_BACKEND must be/],
   ]
@@ -122,13 +157,18 @@ describe('fail closed at start-up: nothing configured is never "use a made-up ke
     try {
       const r = await start({}, ['--dev'], { cwd, ...(asRoot ? { uid: 65534 } : {}) })
       assert.equal(r.code, 1, r.stderr)
-      assertOneLine(r.stderr, new RegExp(`^cbc-jwt: ERR_CONFIG: cannot create the development keyset ${cwd.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/\\.cbc-jwt/dev-keyset\\.json \\(permission denied\\): start from a writable folder, or set CBC_JWT_KEYSET_FILE`))
+      assertOneLine(
+        r.stderr,
+        new RegExp(
+          `^cbc-jwt: ERR_CONFIG: cannot create the development keyset ${cwd.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/\\.cbc-jwt/dev-keyset\\.json \\(permission denied\\): start from a writable folder, or set CBC_JWT_KEYSET_FILE`,
+        ),
+      )
     } finally {
       fs.chmodSync(cwd, 0o755)
     }
   })
 
-  it('--dev inside node_modules (an installed package\'s folder) is refused', async () => {
+  it("--dev inside node_modules (an installed package's folder) is refused", async () => {
     const cwd = path.join(tmp, 'node_modules', 'cbc-jwt')
     fs.mkdirSync(cwd, { recursive: true })
     const r = await start({}, ['--dev'], { cwd })

@@ -24,8 +24,29 @@ export function coverage(name: string, counts: Record<string, number>): void {
 
 /** Pieces a hostile server or log writer sends to rewrite or hide what an operator reads. */
 const HOSTILE_PIECES = [
-  '\u001b[2J', '\u001b[31m', '\u001b]0;pwned\u0007', '\u001b]8;;http://evil/\u001b\\', '\u009b31m', '\u0085', '\u009d',
-  '\u202e', '\u2066', '\u200b', '\ufeff', '\r', '\n', '\t', '\u0000', '\u007f', '\\', '\\x1b', '"', '…', 'é', '\ud83d\ude00', '\ud800',
+  '\u001b[2J',
+  '\u001b[31m',
+  '\u001b]0;pwned\u0007',
+  '\u001b]8;;http://evil/\u001b\\',
+  '\u009b31m',
+  '\u0085',
+  '\u009d',
+  '\u202e',
+  '\u2066',
+  '\u200b',
+  '\ufeff',
+  '\r',
+  '\n',
+  '\t',
+  '\u0000',
+  '\u007f',
+  '\\',
+  '\\x1b',
+  '"',
+  '…',
+  'é',
+  '\ud83d\ude00',
+  '\ud800',
 ]
 
 /**
@@ -34,5 +55,7 @@ const HOSTILE_PIECES = [
  * mixed with ordinary text.
  */
 export function hostileText(): fc.Arbitrary<string> {
-  return fc.array(fc.oneof(fc.constantFrom(...HOSTILE_PIECES), fc.string({ maxLength: 12 }), fc.string({ unit: 'binary', maxLength: 6 })), { maxLength: 30 }).map((parts) => parts.join(''))
+  return fc
+    .array(fc.oneof(fc.constantFrom(...HOSTILE_PIECES), fc.string({ maxLength: 12 }), fc.string({ unit: 'binary', maxLength: 6 })), { maxLength: 30 })
+    .map((parts) => parts.join(''))
 }

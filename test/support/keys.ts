@@ -5,12 +5,7 @@ import crypto, { type KeyObject } from 'node:crypto'
  * a token signed here and accepted by the service proves interoperability, not agreement
  * of the code with itself.
  */
-export type TestAlg =
-  | 'HS256' | 'HS384' | 'HS512'
-  | 'RS256' | 'RS384' | 'RS512'
-  | 'PS256' | 'PS384' | 'PS512'
-  | 'ES256' | 'ES384' | 'ES512'
-  | 'EdDSA'
+export type TestAlg = 'HS256' | 'HS384' | 'HS512' | 'RS256' | 'RS384' | 'RS512' | 'PS256' | 'PS384' | 'PS512' | 'ES256' | 'ES384' | 'ES512' | 'EdDSA'
 
 export interface TestKey {
   kid: string

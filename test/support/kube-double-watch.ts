@@ -36,7 +36,11 @@ export interface WatchHub {
   /** Records a change and sends it to the watchers it matches. */
   publish(type: WatchEventType, key: string, object: Stored['object']): void
   /** Serves one watch request (already authorised). */
-  serve(res: http.ServerResponse, q: { ns: string; name: string | undefined; rv: string | null; bookmarks: boolean; timeoutSeconds: number | undefined }, current: () => Stored['object'][]): void
+  serve(
+    res: http.ServerResponse,
+    q: { ns: string; name: string | undefined; rv: string | null; bookmarks: boolean; timeoutSeconds: number | undefined },
+    current: () => Stored['object'][],
+  ): void
   /** Forgets the history: a watch from a resourceVersion older than the newest one gets `410` (a list's is still good). */
   compact(): void
   /** Sends a BOOKMARK with the current resourceVersion to every watcher that allows them; resolves once written to the sockets. */

@@ -57,7 +57,7 @@ export interface KubeDouble {
   /** When set, an update is applied and then answered 200 with this body instead of the Secret (a proxy rewriting answers). */
   updateAnswer?: unknown
   /** Called before a write is applied; may change the store (another writer got in first). */
-  beforeWrite?: ((verb: RecordedCall["verb"]) => void) | undefined
+  beforeWrite?: ((verb: RecordedCall['verb']) => void) | undefined
   /** Answer this many upcoming writes with 409, as if someone wrote just before each. */
   conflictStorm: number
   /** While set, writes wait for it before they are looked at: concurrent clients can all read first. */
@@ -116,7 +116,7 @@ export async function startKubeDouble(opts: { token?: string; tls?: { key: strin
     token,
     calls: [],
     deny: new Set(),
-    statusMessageSuffix: "",
+    statusMessageSuffix: '',
     conflictStorm: 0,
     restrictNames: undefined,
     outage: false,
@@ -134,7 +134,13 @@ export async function startKubeDouble(opts: { token?: string; tls?: { key: strin
       const obj: SecretObject = {
         apiVersion: 'v1',
         kind: 'Secret',
-        metadata: { name, namespace: ns, resourceVersion: bump(), uid: prev?.metadata.uid ?? `uid-${rv}`, creationTimestamp: prev?.metadata.creationTimestamp ?? new Date().toISOString() },
+        metadata: {
+          name,
+          namespace: ns,
+          resourceVersion: bump(),
+          uid: prev?.metadata.uid ?? `uid-${rv}`,
+          creationTimestamp: prev?.metadata.creationTimestamp ?? new Date().toISOString(),
+        },
         type: 'Opaque',
         data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, b64(v)])),
       }
@@ -195,7 +201,19 @@ export async function startKubeDouble(opts: { token?: string; tls?: { key: strin
       const wantsTable = /as=Table/.test(req.headers.accept ?? '')
       const watching = url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1'
       const verb: RecordedCall['verb'] =
-        req.method === 'POST' ? 'create' : req.method === 'PUT' ? 'update' : req.method === 'PATCH' ? 'patch' : req.method === 'DELETE' ? 'delete' : coll ? (watching ? 'watch' : 'list') : 'get'
+        req.method === 'POST'
+          ? 'create'
+          : req.method === 'PUT'
+            ? 'update'
+            : req.method === 'PATCH'
+              ? 'patch'
+              : req.method === 'DELETE'
+                ? 'delete'
+                : coll
+                  ? watching
+                    ? 'watch'
+                    : 'list'
+                  : 'get'
       if (req.headers.authorization !== `Bearer ${token}`) return send(401, status(401, 'Unauthorized', 'Unauthorized'), verb)
       const doc = req.method === 'GET' ? discovery(url.pathname) : undefined
       if (doc !== undefined) {
@@ -207,11 +225,19 @@ export async function startKubeDouble(opts: { token?: string; tls?: { key: strin
       let name = one ? decodeURIComponent(one[2]!) : undefined
       const selected = /^metadata\.name(?:=|==)([^,]+)$/.exec(url.searchParams.get('fieldSelector') ?? '')?.[1]
       if (coll && (verb === 'list' || verb === 'watch')) name = selected
-      const forbiddenByName =
-        double.restrictNames !== undefined && verb !== 'create' && (name === undefined || !double.restrictNames.has(name))
+      const forbiddenByName = double.restrictNames !== undefined && verb !== 'create' && (name === undefined || !double.restrictNames.has(name))
       if (double.deny.has(verb) || forbiddenByName) {
         const what = name ? `secrets "${name}"` : 'secrets'
-        return send(403, status(403, 'Forbidden', `${what} is forbidden: User "system:serviceaccount:cbc:cbc-jwt-rotator" cannot ${verb} resource "secrets" in API group "" in the namespace "${ns}"`, name), verb)
+        return send(
+          403,
+          status(
+            403,
+            'Forbidden',
+            `${what} is forbidden: User "system:serviceaccount:cbc:cbc-jwt-rotator" cannot ${verb} resource "secrets" in API group "" in the namespace "${ns}"`,
+            name,
+          ),
+          verb,
+        )
       }
       let body: any
       try {
@@ -250,7 +276,16 @@ export async function startKubeDouble(opts: { token?: string; tls?: { key: strin
       const key = `${ns}/${name ?? body?.metadata?.name}`
       const current = store.get(key)
       const conflict = () =>
-        send(409, status(409, 'Conflict', `Operation cannot be fulfilled on secrets "${name}": the object has been modified; please apply your changes to the latest version and try again`, name), verb)
+        send(
+          409,
+          status(
+            409,
+            'Conflict',
+            `Operation cannot be fulfilled on secrets "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+            name,
+          ),
+          verb,
+        )
       switch (verb) {
         case 'get':
           if (current && wantsTable) return send(200, secretTable([current]), verb)
@@ -261,7 +296,10 @@ export async function startKubeDouble(opts: { token?: string; tls?: { key: strin
           return send(200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name, kind: 'secrets' } }, verb)
         case 'create': {
           if (current) return send(409, status(409, 'AlreadyExists', `secrets "${body.metadata.name}" already exists`, body.metadata.name), verb)
-          const obj: SecretObject = { ...body, metadata: { ...body.metadata, namespace: ns, resourceVersion: bump(), uid: `uid-${rv}`, creationTimestamp: new Date().toISOString() } }
+          const obj: SecretObject = {
+            ...body,
+            metadata: { ...body.metadata, namespace: ns, resourceVersion: bump(), uid: `uid-${rv}`, creationTimestamp: new Date().toISOString() },
+          }
           if (obj.stringData) obj.data = { ...obj.data, ...encodeStringData(obj.stringData) }
           delete obj.stringData
           if (req.url?.includes('dryRun=All')) return send(201, obj, verb)

@@ -56,16 +56,25 @@ if (verb === 'get' && kind === 'secret' && name === 'cbc-secrets') {
   else fail(`unsupported -o ${flags.get('o')}`)
 } else if (verb === 'get' && kind === 'pods') {
   if (flags.get('l') !== 'app.kubernetes.io/name=cbc-jwt' || flags.get('o') !== 'name') fail('only get pods -l app.kubernetes.io/name=cbc-jwt -o name')
-  out(Object.keys(pods()).map((p) => `pod/${p}`).join('\n'))
+  out(
+    Object.keys(pods())
+      .map((p) => `pod/${p}`)
+      .join('\n'),
+  )
 } else if (verb === 'logs') {
   const tail = flags.has('tail') ? Number(flags.get('tail')) : undefined
-  const lines = (file) => fs.readFileSync(file, 'utf8').split('\n').filter((l) => l !== '')
+  const lines = (file) =>
+    fs
+      .readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((l) => l !== '')
   const last = (ls, n) => (n === undefined || n < 0 ? ls : ls.slice(-n))
   if (flags.has('l')) {
     if (flags.get('l') !== 'app.kubernetes.io/name=cbc-jwt') fail(`no pods match ${flags.get('l')}`)
     const all = pods()
     const max = Number(flags.get('max-log-requests') ?? 5)
-    if (Object.keys(all).length > max) fail(`error: you are attempting to follow ${Object.keys(all).length} log streams, but maximum allowed concurrency is ${max}`)
+    if (Object.keys(all).length > max)
+      fail(`error: you are attempting to follow ${Object.keys(all).length} log streams, but maximum allowed concurrency is ${max}`)
     for (const [pod, { log }] of Object.entries(all)) {
       for (const l of last(lines(log), tail ?? 10)) out(flags.get('prefix') ? `[pod/${pod}/cbc-jwt] ${l}` : l)
     }

@@ -13,7 +13,11 @@ export class KubeletSync {
   private paused = false
   private readonly timer: NodeJS.Timeout
 
-  constructor(dir: string, private readonly source: () => string | undefined, private readonly lagMs: number) {
+  constructor(
+    dir: string,
+    private readonly source: () => string | undefined,
+    private readonly lagMs: number,
+  ) {
     this.volume = new KubeletVolume(dir)
     this.sync(true)
     this.timer = setInterval(() => this.sync(false), 50)

@@ -10,9 +10,10 @@ export const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => fs.exists
  * The headers-more module (`more_clear_input_headers`), which the documented gateway block
  * needs to remove every client-sent `X-Auth-*` header: Debian's libnginx-mod-http-headers-more-filter.
  */
-export const HEADERS_MORE_MODULE = ['/usr/lib/nginx/modules/ngx_http_headers_more_filter_module.so', '/usr/share/nginx/modules/ngx_http_headers_more_filter_module.so'].find((p) =>
-  fs.existsSync(p),
-)
+export const HEADERS_MORE_MODULE = [
+  '/usr/lib/nginx/modules/ngx_http_headers_more_filter_module.so',
+  '/usr/share/nginx/modules/ngx_http_headers_more_filter_module.so',
+].find((p) => fs.existsSync(p))
 
 export interface RunningNginx {
   process: ChildProcess
@@ -27,7 +28,8 @@ export interface RunningNginx {
  */
 export async function startNginx(dir: string, serverBlock: string, port: number, opts: { workerConnections?: number } = {}): Promise<RunningNginx> {
   if (!NGINX) throw new Error('nginx is not installed (apt-get install nginx; .ci/run does)')
-  if (!HEADERS_MORE_MODULE) throw new Error('the nginx headers-more module is not installed (apt-get install libnginx-mod-http-headers-more-filter; .ci/run does)')
+  if (!HEADERS_MORE_MODULE)
+    throw new Error('the nginx headers-more module is not installed (apt-get install libnginx-mod-http-headers-more-filter; .ci/run does)')
   const tmp = path.join(dir, 'tmp')
   fs.mkdirSync(tmp, { recursive: true })
   fs.writeFileSync(path.join(dir, 'server.conf'), serverBlock)

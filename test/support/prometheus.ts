@@ -64,7 +64,11 @@ export async function startPrometheus(opts: {
     url,
     async query(promql) {
       const res = await fetch(`${url}/api/v1/query?query=${encodeURIComponent(promql)}`, { signal: AbortSignal.timeout(5000) })
-      const body = (await res.json()) as { status: string; data: { result: Array<{ metric: Record<string, string>; value: [number, string] }> }; error?: string }
+      const body = (await res.json()) as {
+        status: string
+        data: { result: Array<{ metric: Record<string, string>; value: [number, string] }> }
+        error?: string
+      }
       assert.equal(body.status, 'success', `${promql}: ${body.error ?? res.status}`)
       return body.data.result
     },
@@ -75,11 +79,12 @@ export async function startPrometheus(opts: {
   }
   try {
     await waitFor(async () => (await fetch(`${url}/-/ready`)).status === 200, { timeoutMs: 15_000, intervalMs: 200, what: 'prometheus ready' })
-    if (opts.waitForTargets !== false) await waitFor(async () => (await prom.query(`up{job="${opts.job}"} == 1`)).length === opts.targets.length, {
-      timeoutMs: 15_000,
-      intervalMs: 200,
-      what: 'every target up',
-    })
+    if (opts.waitForTargets !== false)
+      await waitFor(async () => (await prom.query(`up{job="${opts.job}"} == 1`)).length === opts.targets.length, {
+        timeoutMs: 15_000,
+        intervalMs: 200,
+        what: 'every target up',
+      })
   } catch (err) {
     await prom.stop()
     throw new Error(`${(err as Error).message}\n--- prometheus ---\n${out.slice(-1500)}`)

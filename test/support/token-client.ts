@@ -22,7 +22,11 @@ export interface ClientReport {
  * replica in turn until `stop()`. A 401 it gets is a false one: the token is as good as the
  * secret's current key. Signing is done here, with `node:crypto` (test/support/keys.ts).
  */
-export function startTokenClient(replicas: readonly RunningService[], read: () => KeysetLike, opts: { pauseMs?: number } = {}): { stop(): Promise<ClientReport> } {
+export function startTokenClient(
+  replicas: readonly RunningService[],
+  read: () => KeysetLike,
+  opts: { pauseMs?: number } = {},
+): { stop(): Promise<ClientReport> } {
   const signers = new Map<string, TestKey>()
   const signer = (): TestKey => {
     const doc = read()

@@ -255,7 +255,13 @@ export async function startVaultDouble(opts: VaultDoubleOptions = {}): Promise<V
         accessor: crypto.randomBytes(12).toString('base64url'),
         policies: ['cbc-jwt', 'default'],
         token_policies: ['cbc-jwt', 'default'],
-        metadata: { role: setup.role, service_account_name: 'cbc-api', service_account_namespace: 'cbc', service_account_secret_name: '', service_account_uid: crypto.randomUUID() },
+        metadata: {
+          role: setup.role,
+          service_account_name: 'cbc-api',
+          service_account_namespace: 'cbc',
+          service_account_secret_name: '',
+          service_account_uid: crypto.randomUUID(),
+        },
         lease_duration: setup.ttlSeconds,
         renewable: true,
         entity_id: crypto.randomUUID(),
@@ -369,8 +375,25 @@ export function selfSignedCert(): { cert: string; key: string; certFile: string;
   try {
     execFileSync(
       'openssl',
-      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', keyFile, '-out', certFile,
-        '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'],
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-keyout',
+        keyFile,
+        '-out',
+        certFile,
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1,DNS:localhost',
+      ],
       { stdio: 'ignore' },
     )
   } catch {

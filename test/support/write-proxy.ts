@@ -56,7 +56,8 @@ export async function startWriteProxy(target: string): Promise<WriteProxy> {
   const proxy: WriteProxy = {
     addr: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
     onWrite: undefined,
-    idle: () => waitFor(() => inFlight === 0 && connections === 0, { timeoutMs: 30_000, intervalMs: 10, what: 'the proxy to deliver what it holds' }).then(() => {}),
+    idle: () =>
+      waitFor(() => inFlight === 0 && connections === 0, { timeoutMs: 30_000, intervalMs: 10, what: 'the proxy to deliver what it holds' }).then(() => {}),
     close: () =>
       new Promise((resolve) => {
         server.close(() => resolve())

@@ -66,7 +66,10 @@ export function cbcJwt(options: CbcJwtExpressOptions = {}): CbcJwtMiddleware {
   const started = owned ? cbc.start() : Promise.resolve()
   const check = nodeRequestAuthenticator(cbc)
   let isStarted = !owned
-  void started.then(() => (isStarted = true), () => undefined)
+  void started.then(
+    () => (isStarted = true),
+    () => undefined,
+  )
   const middleware = (req: CbcJwtRequest, res: CbcJwtResponse, next: CbcJwtNext): void => {
     // Promise chains, not async/await: Express 4 does not catch a rejected promise. An answer
     // known at once (a cached token, a rejection) goes on at once, without a promise.

@@ -14,7 +14,10 @@ const plugin: FastifyPluginAsync<CbcJwtFastifyOptions> = async (app: FastifyInst
   // A second registration (here or in a parent scope) would build a second keyring whose
   // options silently lose to the first: refuse it with a clear message instead.
   if (app.hasDecorator('cbcJwt')) {
-    throw new CbcJwtError(ERROR_CODES.ALREADY_REGISTERED, 'cbc-jwt/fastify is already registered on this Fastify instance or a parent: register it once, at the root')
+    throw new CbcJwtError(
+      ERROR_CODES.ALREADY_REGISTERED,
+      'cbc-jwt/fastify is already registered on this Fastify instance or a parent: register it once, at the root',
+    )
   }
   const { cbc, owned } = adapterCore(options)
   app.decorate('cbcJwt', cbc)
@@ -36,7 +39,10 @@ const plugin: FastifyPluginAsync<CbcJwtFastifyOptions> = async (app: FastifyInst
         // A route that checks a scope but never authenticated: fail closed, tell the developer once.
         if (!warned) {
           warned = true
-          request.log.warn({ event: 'scope_without_authentication', route: request.routeOptions.url, scope }, 'requireScope ran before app.authenticate: the request is refused (401)')
+          request.log.warn(
+            { event: 'scope_without_authentication', route: request.routeOptions.url, scope },
+            'requireScope ran before app.authenticate: the request is refused (401)',
+          )
         }
         const missing = REJECTIONS.missing
         void reply.code(missing.status).headers(missing.headers).send(missing.body)

@@ -130,7 +130,10 @@ export function createFileBackend(file: string, options: FileBackendOptions = {}
         }
       }
       try {
-        await writeFileAtomic(target, text, { exclusive: expectedVersion === null, ...(options.newFileMode !== undefined ? { newFileMode: options.newFileMode } : {}) })
+        await writeFileAtomic(target, text, {
+          exclusive: expectedVersion === null,
+          ...(options.newFileMode !== undefined ? { newFileMode: options.newFileMode } : {}),
+        })
       } catch (err) {
         if (err instanceof OwnerNotKeptError) throw new BackendError('forbidden', err.message, { cause: err })
         if ((err as NodeJS.ErrnoException).code === 'EEXIST') {

@@ -22,10 +22,14 @@ export async function createBackendFromConfig(
   const configured = config.backend !== 'file' ? `CBC_JWT_BACKEND=${config.backend}` : config.keysetFile !== undefined ? 'CBC_JWT_KEYSET_FILE' : undefined
   if (config.devKeyset === true) {
     if (env.NODE_ENV === 'production') {
-      throw new ConfigError('the development keyset (--dev, CBC_JWT_DEV_KEYSET=true) is refused under NODE_ENV=production: set CBC_JWT_KEYSET_FILE (or CBC_JWT_BACKEND=vault) to the real keyset')
+      throw new ConfigError(
+        'the development keyset (--dev, CBC_JWT_DEV_KEYSET=true) is refused under NODE_ENV=production: set CBC_JWT_KEYSET_FILE (or CBC_JWT_BACKEND=vault) to the real keyset',
+      )
     }
     if (configured) {
-      throw new ConfigError(`the development keyset (--dev, CBC_JWT_DEV_KEYSET=true) and ${configured} are both set: unset one (a configured keyset is used as it is)`)
+      throw new ConfigError(
+        `the development keyset (--dev, CBC_JWT_DEV_KEYSET=true) and ${configured} are both set: unset one (a configured keyset is used as it is)`,
+      )
     }
     return createFileBackend(await ensureDevKeyset(logger, devKeysetFile()))
   }

@@ -152,7 +152,8 @@ export function composeCbcJwt(options: CbcJwtOptions = {}): CbcJwtParts {
     close: () => (closed ??= keyring.close()),
     ready: () => keyring.ready(),
     // The claims' type is the caller's assertion, as with any JSON: nothing checks it at run time.
-    authenticate: async <Claims extends JwtClaims>(header: AuthorizationHeader, request?: RequestContext) => authenticateNow(header, request) as AuthResult<Claims> | Promise<AuthResult<Claims>>,
+    authenticate: async <Claims extends JwtClaims>(header: AuthorizationHeader, request?: RequestContext) =>
+      authenticateNow(header, request) as AuthResult<Claims> | Promise<AuthResult<Claims>>,
     sign: (claims, signOptions = {}) =>
       signWith(keyring.keyset(), claims, signOptions, {
         issuer: config.issuer,

@@ -44,7 +44,9 @@ export function loggerFromOption(given: unknown, level: string | undefined): Cbc
   const candidate = given as Partial<Record<'info' | 'warn' | 'error', unknown>> | null
   const missing = (['info', 'warn', 'error'] as const).filter((m) => typeof candidate?.[m] !== 'function')
   if (typeof given !== 'object' || given === null || missing.length > 0) {
-    throw new TypeError(`createCbcJwt({ logger }): logger must be false or an object with info, warn and error methods (a pino logger, Fastify's app.log); ${given === null || typeof given !== 'object' ? `got ${given === null ? 'null' : typeof given}` : `missing ${missing.join(', ')}`}`)
+    throw new TypeError(
+      `createCbcJwt({ logger }): logger must be false or an object with info, warn and error methods (a pino logger, Fastify's app.log); ${given === null || typeof given !== 'object' ? `got ${given === null ? 'null' : typeof given}` : `missing ${missing.join(', ')}`}`,
+    )
   }
   return given as CbcJwtLogger
 }

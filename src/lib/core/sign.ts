@@ -48,7 +48,11 @@ export interface TtlNames {
  * Seconds of a `ttl` option within the max token TTL: the one check of a token's lifetime.
  * Over the max: `TtlTooLongError`; not a lifetime: `TypeError`/`RangeError`.
  */
-export function checkedTtlSeconds(ttl: number | string | undefined, maxTokenTtlSeconds: number, names: TtlNames = { ttl: 'sign(): ttl', maxTokenTtl: 'CBC_JWT_MAX_TOKEN_TTL' }): number {
+export function checkedTtlSeconds(
+  ttl: number | string | undefined,
+  maxTokenTtlSeconds: number,
+  names: TtlNames = { ttl: 'sign(): ttl', maxTokenTtl: 'CBC_JWT_MAX_TOKEN_TTL' },
+): number {
   const seconds = ttlSeconds(ttl)
   if (seconds > maxTokenTtlSeconds) {
     throw new TtlTooLongError(

@@ -1,13 +1,7 @@
 import type { JsonWebKey } from 'node:crypto'
 
 /** The JWS algorithms a keyset key may use (schema/keyset.schema.json). */
-export const ALGORITHMS = [
-  'HS256', 'HS384', 'HS512',
-  'RS256', 'RS384', 'RS512',
-  'PS256', 'PS384', 'PS512',
-  'ES256', 'ES384', 'ES512',
-  'EdDSA',
-] as const
+export const ALGORITHMS = ['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const
 
 export type Alg = (typeof ALGORITHMS)[number]
 

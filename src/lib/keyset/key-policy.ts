@@ -78,7 +78,10 @@ function rsaProblem(jwk: JsonWebKey, key: KeyObject): PolicyProblem | undefined 
   // e = 1 makes every padded message its own signature (forgery without a private key); an even
   // e has no inverse mod φ(n), so there is no private key at all; a huge e is not a key anyone generates.
   if (e % 2n === 0n || e < RSA_MIN_EXPONENT || e >= RSA_MAX_EXPONENT) {
-    return { member: 'e', message: `RSA public exponent ${e < 1n << 64n ? e : 'of more than 64 bits'} refused: it must be odd and 65537 ≤ e < 2^256 (FIPS 186-5)` }
+    return {
+      member: 'e',
+      message: `RSA public exponent ${e < 1n << 64n ? e : 'of more than 64 bits'} refused: it must be odd and 65537 ≤ e < 2^256 (FIPS 186-5)`,
+    }
   }
   const n = BigInt(`0x${Buffer.from(String(jwk.n), 'base64url').toString('hex')}`)
   // A product of two large primes is odd and has no small factor; anything else is trivially factored.
@@ -120,7 +123,13 @@ const EDWARDS: Readonly<Record<'Ed25519' | 'Ed448', EdwardsCurve>> = {
     a: P25519 - 1n,
     d: mod(-121665n * modInverse(121666n, P25519), P25519),
     // order 1 (y=1), 2 (y=−1), 4 (y=0), 8 (±y₈): RFC 8032 §5.1, the libsodium small-order list
-    smallOrderY: [1n, P25519 - 1n, 0n, 2707385501144840649318225287225658788936804267575313519463743609750303402022n, P25519 - 2707385501144840649318225287225658788936804267575313519463743609750303402022n],
+    smallOrderY: [
+      1n,
+      P25519 - 1n,
+      0n,
+      2707385501144840649318225287225658788936804267575313519463743609750303402022n,
+      P25519 - 2707385501144840649318225287225658788936804267575313519463743609750303402022n,
+    ],
   },
   Ed448: {
     p: P448,

@@ -157,7 +157,10 @@ function documentKind(doc: KeysetDocument, sound: (path: string) => boolean, pro
   const privateIndex = secret.find((i) => doc.keys[i]!.jwk.kty !== 'oct')
   if (privateIndex === undefined) {
     for (const i of secret) {
-      problems.push({ path: `keys[${i}].jwk`, message: 'an HS* (oct) key is secret by nature (it signs as well as verifies): a keyset of public keys (a verification keyset) cannot hold one' })
+      problems.push({
+        path: `keys[${i}].jwk`,
+        message: 'an HS* (oct) key is secret by nature (it signs as well as verifies): a keyset of public keys (a verification keyset) cannot hold one',
+      })
     }
   } else {
     for (const i of open) {
@@ -186,9 +189,7 @@ function unreadableDates(doc: KeysetDocument, sound: (path: string) => boolean):
   doc.keys.forEach((k, i) => {
     if (isRecord(k)) dates.push([`keys[${i}].created_at`, k.created_at], [`keys[${i}].not_after`, k.not_after])
   })
-  return dates
-    .filter(([path, v]) => typeof v === 'string' && sound(path) && !Number.isFinite(Date.parse(v)))
-    .map(([path]) => ({ path, message: DATE_MESSAGE }))
+  return dates.filter(([path, v]) => typeof v === 'string' && sound(path) && !Number.isFinite(Date.parse(v))).map(([path]) => ({ path, message: DATE_MESSAGE }))
 }
 
 function importEntry(doc: KeysetDocument, entry: KeyEntry, at: string, problems: KeysetProblem[], previous: LoadedKey | undefined): LoadedKey | undefined {
@@ -250,8 +251,13 @@ const fingerprints = new WeakMap<KeyObject, string>()
 
 function materialFingerprint(entry: KeyEntry): string {
   const jwk = entry.jwk as Record<string, unknown>
-  const members = Object.keys(jwk).sort().map((name) => [name, jwk[name]])
-  return crypto.createHash('sha256').update(JSON.stringify([entry.alg, members])).digest('base64url')
+  const members = Object.keys(jwk)
+    .sort()
+    .map((name) => [name, jwk[name]])
+  return crypto
+    .createHash('sha256')
+    .update(JSON.stringify([entry.alg, members]))
+    .digest('base64url')
 }
 
 function importMaterial(jwk: JsonWebKey) {

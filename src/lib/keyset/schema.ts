@@ -11,7 +11,7 @@ export const KEYSET_SCHEMA_URL = new URL('../../../schema/keyset.schema.json', i
 // API would otherwise pay at start-up before it needs a keyset.
 const require = createRequire(import.meta.url)
 
-let compiled: ((data: unknown) => boolean) & { errors?: ErrorObject[] | null } | undefined
+let compiled: (((data: unknown) => boolean) & { errors?: ErrorObject[] | null }) | undefined
 
 function validator() {
   if (!compiled) {
@@ -50,7 +50,10 @@ export function schemaProblems(data: unknown): KeysetProblem[] {
 
 /** `/keys/2/jwk/crv` → `keys[2].jwk.crv` */
 export function jsonPath(pointer: string, child?: string): string {
-  const parts = pointer.split('/').slice(1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
+  const parts = pointer
+    .split('/')
+    .slice(1)
+    .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
   if (child !== undefined) parts.push(child)
   return parts.reduce((acc, part) => (/^\d+$/.test(part) ? `${acc}[${part}]` : acc ? `${acc}.${part}` : part), '')
 }

@@ -27,7 +27,10 @@ export function claimedClientId(token: string): string | undefined {
   const c = claims as Record<string, unknown>
   for (const value of [c.client_id, c.azp, c.sub]) {
     if (typeof value !== 'string') continue
-    const clean = [...value].slice(0, MAX_CLAIMED_ID_CHARS).join('').replace(/[^A-Za-z0-9._:@-]/g, '_')
+    const clean = [...value]
+      .slice(0, MAX_CLAIMED_ID_CHARS)
+      .join('')
+      .replace(/[^A-Za-z0-9._:@-]/g, '_')
     return clean === '' ? undefined : clean
   }
   return undefined

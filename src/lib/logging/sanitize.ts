@@ -33,10 +33,13 @@ export function printable(text: string, options: PrintableOptions = {}): string 
   for (let i = 0; i < redacted.length; i++) {
     const code = redacted.charCodeAt(i)
     const piece =
-      code === 0x5c ? '\\\\'
-      : code >= 0x20 && code <= 0x7e ? redacted[i]!
-      : code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}`
-      : `\\u${code.toString(16).padStart(4, '0')}`
+      code === 0x5c
+        ? '\\\\'
+        : code >= 0x20 && code <= 0x7e
+          ? redacted[i]!
+          : code <= 0xff
+            ? `\\x${code.toString(16).padStart(2, '0')}`
+            : `\\u${code.toString(16).padStart(4, '0')}`
     if (out.length + piece.length > max) return `${out}...`
     out += piece
   }

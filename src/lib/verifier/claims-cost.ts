@@ -21,9 +21,34 @@ const NAME_BYTES = 40
  */
 const SHARED_PROPERTY_BYTES = 16
 const SHARED_NAMES = new Set([
-  'iss', 'sub', 'aud', 'exp', 'nbf', 'iat', 'jti', 'client_id', 'azp', 'scope', 'scp', 'cnf', 'act',
-  'auth_time', 'acr', 'amr', 'sid', 'nonce', 'email', 'email_verified', 'name', 'roles', 'groups',
-  'entitlements', 'tenant', 'typ', 'kid', 'alg',
+  'iss',
+  'sub',
+  'aud',
+  'exp',
+  'nbf',
+  'iat',
+  'jti',
+  'client_id',
+  'azp',
+  'scope',
+  'scp',
+  'cnf',
+  'act',
+  'auth_time',
+  'acr',
+  'amr',
+  'sid',
+  'nonce',
+  'email',
+  'email_verified',
+  'name',
+  'roles',
+  'groups',
+  'entitlements',
+  'tenant',
+  'typ',
+  'kid',
+  'alg',
 ])
 /** A JSON array: header and its backing store's header. */
 const ARRAY_BYTES = 48
@@ -53,7 +78,8 @@ export function freezeAndCost(value: unknown): number {
   let bytes = OBJECT_BYTES
   // for…in, not Object.entries: no array allocated per verification for the usual flat claims.
   for (const name in value) {
-    bytes += (SHARED_NAMES.has(name) ? SHARED_PROPERTY_BYTES : PROPERTY_BYTES + NAME_BYTES + 2 * name.length) + freezeAndCost((value as Record<string, unknown>)[name])
+    bytes +=
+      (SHARED_NAMES.has(name) ? SHARED_PROPERTY_BYTES : PROPERTY_BYTES + NAME_BYTES + 2 * name.length) + freezeAndCost((value as Record<string, unknown>)[name])
   }
   return bytes
 }

@@ -39,7 +39,12 @@ export function signatureCheckFor(key: LoadedKey, threadpool: readonly Signature
   return check
 }
 
-type PublicKeyVerify = (hash: string | null, input: string, key: crypto.KeyObject | crypto.VerifyKeyObjectInput, signature: Buffer) => boolean | Promise<boolean>
+type PublicKeyVerify = (
+  hash: string | null,
+  input: string,
+  key: crypto.KeyObject | crypto.VerifyKeyObjectInput,
+  signature: Buffer,
+) => boolean | Promise<boolean>
 
 /**
  * A public-key check on this thread. With a digest, through a `Verify` (digest the input, then

@@ -159,7 +159,17 @@ export function createTokenCache(options: TokenCacheOptions): TokenCache {
       // evicted to make room for itself.
       const position = freed.pop() ?? ring.length
       // One object per token, the acceptance copied in: a hit then reads one object, not two.
-      const slot: Slot = { token, kid: entry.kid, alg: entry.alg, verifyKey: entry.verifyKey, claims: entry.claims, bytes: entry.bytes, used: false, key, position }
+      const slot: Slot = {
+        token,
+        kid: entry.kid,
+        alg: entry.alg,
+        verifyKey: entry.verifyKey,
+        claims: entry.claims,
+        bytes: entry.bytes,
+        used: false,
+        key,
+        position,
+      }
       ring[position] = slot
       map.set(key, slot)
       bytes += entry.bytes

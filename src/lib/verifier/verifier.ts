@@ -136,7 +136,16 @@ export function createVerifier(options: VerifierOptions): Verifier {
   })
 
   /** Everything after the signature, in the same order whether its answer came at once or later. */
-  function afterSignature(verified: boolean, token: string, dot1: number, dot2: number, kid: string, key: LoadedKey, nowMs: number, keyset: LoadedKeyset): VerifyResult {
+  function afterSignature(
+    verified: boolean,
+    token: string,
+    dot1: number,
+    dot2: number,
+    kid: string,
+    key: LoadedKey,
+    nowMs: number,
+    keyset: LoadedKeyset,
+  ): VerifyResult {
     if (!verified) return fail('bad_signature', kid)
     const claims = decodeJsonObject(token.slice(dot1 + 1, dot2)) as JwtClaims | undefined
     if (!claims) return fail('malformed', kid)

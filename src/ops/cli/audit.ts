@@ -62,7 +62,10 @@ export function openAuditTrail(ctx: CliContext, command: string, flags: AuditFla
         // One write(2) of the whole line on an O_APPEND descriptor: concurrent runs never interleave.
         fs.writeSync(fd, `${line}\n`)
       } catch (err) {
-        throw new BackendError('io_error', `the keyset was changed, but --audit-log ${file} could not be appended (${(err as NodeJS.ErrnoException).code}); the line above is the record`)
+        throw new BackendError(
+          'io_error',
+          `the keyset was changed, but --audit-log ${file} could not be appended (${(err as NodeJS.ErrnoException).code}); the line above is the record`,
+        )
       }
     },
     close() {

@@ -27,7 +27,8 @@ export async function confirmContainment(
   waitMs: number,
 ): Promise<number> {
   const { before, after } = change
-  const stillVerifying = (doc: KeysetDocument) => new Set(doc.keys.filter((k) => k.not_after === undefined || Date.parse(k.not_after) > ctx.now()).map((k) => k.kid))
+  const stillVerifying = (doc: KeysetDocument) =>
+    new Set(doc.keys.filter((k) => k.not_after === undefined || Date.parse(k.not_after) > ctx.now()).map((k) => k.kid))
   const kept = stillVerifying(after)
   const gone = change.rotated ? before.keys.filter((k) => keyStatus(before, k) !== undefined && !kept.has(k.kid)).map((k) => k.kid) : []
   const report = await waitForContainment(

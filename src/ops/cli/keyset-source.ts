@@ -38,7 +38,9 @@ export interface SourceFlags {
 /** Private keys go to a pipe or a file, never to a terminal unless the flag that says so is given. */
 export function refusePrivateOnTerminal(ctx: CliContext, flags: SourceFlags): void {
   if ((ctx.stdout as { isTTY?: boolean }).isTTY === true && flags['print-private-key'] !== true) {
-    throw new UsageError('refusing to print a keyset with private keys to the terminal: redirect stdout to a file or a pipe, write it with --keyset-file PATH or --backend, or add --print-private-key')
+    throw new UsageError(
+      'refusing to print a keyset with private keys to the terminal: redirect stdout to a file or a pipe, write it with --keyset-file PATH or --backend, or add --print-private-key',
+    )
   }
 }
 
@@ -70,7 +72,11 @@ export function openKeysetSource(ctx: CliContext, flags: SourceFlags, positional
   if ((flags.backend ?? ctx.env.CBC_JWT_BACKEND) === 'kubernetes') {
     // Through the API server, with resourceVersion check-and-set: no kubectl, no pipe, no file.
     const options = kubernetesOptionsFromEnv(ctx.env)
-    return { backend: createKubernetesBackend(options, { env: ctx.env }), streamsDocument: false, projections: once(() => kubernetesProjections(options, ctx.env)) }
+    return {
+      backend: createKubernetesBackend(options, { env: ctx.env }),
+      streamsDocument: false,
+      projections: once(() => kubernetesProjections(options, ctx.env)),
+    }
   }
   const config = serviceSettings(flags.backend === undefined ? ctx.env : { ...ctx.env, CBC_JWT_BACKEND: flags.backend })
   if (config.backend === 'vault') {
@@ -79,7 +85,11 @@ export function openKeysetSource(ctx: CliContext, flags: SourceFlags, positional
       info: () => {},
     }
     const options = vaultOptionsFromEnv(ctx.env)
-    return { backend: createVaultBackend(options, { logger }), streamsDocument: false, projections: once(() => [vaultProjection(options, ctx.env, { logger })]) }
+    return {
+      backend: createVaultBackend(options, { logger }),
+      streamsDocument: false,
+      projections: once(() => [vaultProjection(options, ctx.env, { logger })]),
+    }
   }
   if (config.keysetFile !== undefined) {
     return { backend: createFileBackend(config.keysetFile), streamsDocument: false, projections: once(() => [fileProjection(config.keysetFile!, ctx.env)]) }

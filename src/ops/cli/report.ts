@@ -38,7 +38,11 @@ export function reportUpdate(ctx: CliContext, source: KeysetSource, outcome: Upd
     println(out, `  ${describeChange(change)}`)
   }
   for (const [kind, count] of Object.entries(shown)) {
-    if (count > MAX_RULE_LINES) println(out, `  … and ${count - MAX_RULE_LINES} more rule(s) ${kind === 'rule_added' ? 'revoked' : 'dropped'} (cbc-jwt revoke --list shows the rules in force)`)
+    if (count > MAX_RULE_LINES)
+      println(
+        out,
+        `  … and ${count - MAX_RULE_LINES} more rule(s) ${kind === 'rule_added' ? 'revoked' : 'dropped'} (cbc-jwt revoke --list shows the rules in force)`,
+      )
   }
   for (const note of outcome.notes) println(out, `  note: ${note}`)
   if (outcome.attempts > 1) println(out, `  note: ${source.backend.location} changed while this ran; the change was applied again to the new version`)

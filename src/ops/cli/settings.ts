@@ -53,7 +53,9 @@ export function graceMs(env: NodeJS.ProcessEnv, flags: { grace?: string | undefi
     throw new UsageError(`--grace ${flags.grace} is below the 24h minimum: old keys must keep verifying for at least 24 hours`)
   }
   if (grace < maxTtl) {
-    throw new UsageError(`--grace ${flags.grace} is shorter than the longest token lifetime (${formatDuration(maxTtl)}, --max-token-ttl / CBC_JWT_MAX_TOKEN_TTL): valid tokens would be cut off`)
+    throw new UsageError(
+      `--grace ${flags.grace} is shorter than the longest token lifetime (${formatDuration(maxTtl)}, --max-token-ttl / CBC_JWT_MAX_TOKEN_TTL): valid tokens would be cut off`,
+    )
   }
   return grace
 }

@@ -60,7 +60,11 @@ export function fleetChecklist(view: FleetView, o: FleetChecklistOptions): Check
     const lacking = [...new Set(o.previousKids.flatMap((kid) => replicasLacking(view, kid)))]
     items.push(
       lacking.length === 0
-        ? { name: 'previous key verifies everywhere', result: 'pass', detail: `${o.previousKids.join(', ')} verify on all ${view.replicas.length} replicas (grace)` }
+        ? {
+            name: 'previous key verifies everywhere',
+            result: 'pass',
+            detail: `${o.previousKids.join(', ')} verify on all ${view.replicas.length} replicas (grace)`,
+          }
         : { name: 'previous key verifies everywhere', result: 'fail', detail: `legacy tokens would fail on: ${lacking.map(describeReplica).join('; ')}` },
     )
   }

@@ -47,9 +47,13 @@ export async function runInstanceChecklist(o: ChecklistOptions): Promise<CheckIt
       const seen = `kid ${kid}${o.previousKids.length > 0 ? ` (previous ${o.previousKids.join(', ')})` : ''}, age ${formatDuration(age)}`
       if (o.previousKids.includes(kid)) items.push(fail(name, `${seen}: still the previous kid, the rotation is not loaded`))
       else if (!(age <= o.maxAgeMs)) {
-        items.push(fail(name, `${seen} > ${formatDuration(o.maxAgeMs)}: not a fresh key (after a two-phase or CronJob promotion the key is as old as its --stage: pass --max-age covering that)`))
-      }
-      else items.push(pass(name, `${seen} <= ${formatDuration(o.maxAgeMs)}`))
+        items.push(
+          fail(
+            name,
+            `${seen} > ${formatDuration(o.maxAgeMs)}: not a fresh key (after a two-phase or CronJob promotion the key is as old as its --stage: pass --max-age covering that)`,
+          ),
+        )
+      } else items.push(pass(name, `${seen} <= ${formatDuration(o.maxAgeMs)}`))
     }
   }
 
@@ -67,7 +71,8 @@ export async function runInstanceChecklist(o: ChecklistOptions): Promise<CheckIt
       const gone = o.previousKids.filter((k) => !listed.includes(k))
       if (loaded !== listed.length) items.push(fail(name, `${seen}: they differ`))
       else if (o.compromised && stillThere.length > 0) items.push(fail(name, `${seen}: ${stillThere.join(', ')} still verifies after an emergency rotation`))
-      else if (!o.compromised && o.previousKids.length > 0 && loaded < 2) items.push(fail(name, `${seen}: expected at least 2 (new and previous) after a rotation`))
+      else if (!o.compromised && o.previousKids.length > 0 && loaded < 2)
+        items.push(fail(name, `${seen}: expected at least 2 (new and previous) after a rotation`))
       else if (!o.compromised && gone.length > 0) items.push(fail(name, `${seen}: the previous kid ${gone.join(', ')} no longer verifies`))
       else items.push(pass(name, seen))
     }

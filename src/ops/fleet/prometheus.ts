@@ -107,5 +107,9 @@ export function createPrometheusFleet(opts: PrometheusFleetOptions): FleetSource
 
 /** The target's identity: its labels without the metric's own, in a stable order. */
 function targetId(labels: Record<string, string>, drop: ReadonlySet<string>): string {
-  return JSON.stringify(Object.entries(labels).filter(([k]) => !drop.has(k)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+  return JSON.stringify(
+    Object.entries(labels)
+      .filter(([k]) => !drop.has(k))
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+  )
 }

@@ -98,7 +98,8 @@ export function createProjectionSecretBackend(opts: ProjectionSecretOptions, env
         return { text, version: lastRead.metadata.resourceVersion }
       }
       if (expectedVersion === null && base.data?.[opts.key] !== undefined) throw new CasConflictError(`${location} already exists`)
-      if (typeof expectedVersion === 'string' && base.metadata.resourceVersion !== expectedVersion) throw new CasConflictError(`${location} was changed by another writer`)
+      if (typeof expectedVersion === 'string' && base.metadata.resourceVersion !== expectedVersion)
+        throw new CasConflictError(`${location} was changed by another writer`)
       const res = await call('PUT', `${secretsPath(ns)}/${encodeURIComponent(opts.secret)}`, { ...base, data: { ...base.data, ...data } })
       if (res.status === 409) throw new CasConflictError(`${location} was changed by another writer`)
       if (res.status !== 200 && res.status !== 201) throw failure(res, 'write')

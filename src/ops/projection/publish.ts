@@ -14,7 +14,10 @@ function serialize(doc: KeysetDocument): string {
  */
 export function projectionOf(doc: KeysetDocument): { text: string } | { skipped: string } {
   if (doc.keys.some((k) => k.jwk.kty === 'oct')) {
-    return { skipped: 'no verification projection written: HS* (oct) keys cannot be made public (whoever verifies with them can sign); use an asymmetric algorithm for least privilege' }
+    return {
+      skipped:
+        'no verification projection written: HS* (oct) keys cannot be made public (whoever verifies with them can sign); use an asymmetric algorithm for least privilege',
+    }
   }
   if (keysetKind(doc) === 'verification') return { skipped: 'no verification projection written: this keyset is itself a verification keyset' }
   return { text: serialize(toVerificationKeyset(doc)) }

@@ -24,19 +24,26 @@ export function publicKeysetPath(keysetFile: string): string {
 /** File backend: `CBC_JWT_PUBLIC_KEYSET_FILE` (for the configured keyset file), else the sibling. */
 export function fileProjection(keysetFile: string, env: NodeJS.ProcessEnv | undefined): KeysetBackend {
   const raw = env?.CBC_JWT_PUBLIC_KEYSET_FILE
-  if (raw !== undefined && raw.trim() === '') throw new ConfigError('CBC_JWT_PUBLIC_KEYSET_FILE is set but empty: set it to the verification keyset path, or unset it (default: the keyset path with .json → .public.json)')
+  if (raw !== undefined && raw.trim() === '')
+    throw new ConfigError(
+      'CBC_JWT_PUBLIC_KEYSET_FILE is set but empty: set it to the verification keyset path, or unset it (default: the keyset path with .json → .public.json)',
+    )
   const file = raw ?? publicKeysetPath(keysetFile)
-  if (path.resolve(file) === path.resolve(keysetFile)) throw new ConfigError(`CBC_JWT_PUBLIC_KEYSET_FILE must differ from the keyset file (${keysetFile}): the projection must never replace the private keyset`)
+  if (path.resolve(file) === path.resolve(keysetFile))
+    throw new ConfigError(`CBC_JWT_PUBLIC_KEYSET_FILE must differ from the keyset file (${keysetFile}): the projection must never replace the private keyset`)
   return createFileBackend(file, { newFileMode: PROJECTION_DEFAULTS.fileMode })
 }
 
 /** Vault: `CBC_JWT_VAULT_PUBLIC_PATH`, else `<CBC_JWT_VAULT_PATH>-public`; same mount and field. */
 export function vaultProjection(options: VaultBackendOptions, env: NodeJS.ProcessEnv, logger: Parameters<typeof createVaultBackend>[1]): KeysetBackend {
   const raw = env.CBC_JWT_VAULT_PUBLIC_PATH
-  if (raw !== undefined && raw.trim() === '') throw new ConfigError('CBC_JWT_VAULT_PUBLIC_PATH is set but empty: set it to a KV v2 path, or unset it (default: CBC_JWT_VAULT_PATH with -public)')
+  if (raw !== undefined && raw.trim() === '')
+    throw new ConfigError('CBC_JWT_VAULT_PUBLIC_PATH is set but empty: set it to a KV v2 path, or unset it (default: CBC_JWT_VAULT_PATH with -public)')
   const publicPath = raw?.trim().replace(/^\/+|\/+$/g, '') ?? `${options.path}${PROJECTION_DEFAULTS.vaultPathSuffix}`
-  if (!/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/.test(publicPath)) throw new ConfigError(`CBC_JWT_VAULT_PUBLIC_PATH must be a KV v2 path like cbc/jwt-keyset-public (got "${raw}")`)
-  if (publicPath === options.path) throw new ConfigError('CBC_JWT_VAULT_PUBLIC_PATH must differ from CBC_JWT_VAULT_PATH: the projection must never replace the private keyset')
+  if (!/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/.test(publicPath))
+    throw new ConfigError(`CBC_JWT_VAULT_PUBLIC_PATH must be a KV v2 path like cbc/jwt-keyset-public (got "${raw}")`)
+  if (publicPath === options.path)
+    throw new ConfigError('CBC_JWT_VAULT_PUBLIC_PATH must differ from CBC_JWT_VAULT_PATH: the projection must never replace the private keyset')
   return createVaultBackend({ ...options, path: publicPath }, logger)
 }
 
@@ -53,12 +60,18 @@ export function kubernetesProjections(options: KubernetesBackendOptions, env: No
   const secret = env.CBC_JWT_KUBERNETES_PUBLIC_SECRET ?? PROJECTION_DEFAULTS.kubernetesSecret
   if (!DNS_SUBDOMAIN.test(secret)) throw new ConfigError(`CBC_JWT_KUBERNETES_PUBLIC_SECRET must be a DNS subdomain name (got "${secret}")`)
   const raw = env.CBC_JWT_KUBERNETES_PUBLIC_NAMESPACES
-  if (raw !== undefined && raw.trim() === '') throw new ConfigError('CBC_JWT_KUBERNETES_PUBLIC_NAMESPACES is set but empty: list namespaces (cbc,orders,payments), or unset it (default: the keyset\'s namespace)')
+  if (raw !== undefined && raw.trim() === '')
+    throw new ConfigError(
+      "CBC_JWT_KUBERNETES_PUBLIC_NAMESPACES is set but empty: list namespaces (cbc,orders,payments), or unset it (default: the keyset's namespace)",
+    )
   const namespaces = raw === undefined ? [options.namespace] : [...new Set(raw.split(',').map((n) => n.trim()))]
   for (const ns of namespaces) {
-    if (ns !== undefined && !DNS_LABEL.test(ns)) throw new ConfigError(`CBC_JWT_KUBERNETES_PUBLIC_NAMESPACES: "${ns}" is not a namespace name (comma-separated DNS labels)`)
+    if (ns !== undefined && !DNS_LABEL.test(ns))
+      throw new ConfigError(`CBC_JWT_KUBERNETES_PUBLIC_NAMESPACES: "${ns}" is not a namespace name (comma-separated DNS labels)`)
     if (secret === options.secret && ns === options.namespace) {
-      throw new ConfigError(`CBC_JWT_KUBERNETES_PUBLIC_SECRET must differ from CBC_JWT_KUBERNETES_SECRET (${secret}) in the keyset's namespace: verifiers must never need rights on the private Secret`)
+      throw new ConfigError(
+        `CBC_JWT_KUBERNETES_PUBLIC_SECRET must differ from CBC_JWT_KUBERNETES_SECRET (${secret}) in the keyset's namespace: verifiers must never need rights on the private Secret`,
+      )
     }
   }
   return namespaces.map((namespace) =>

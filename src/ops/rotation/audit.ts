@@ -84,7 +84,15 @@ export function auditEvent(o: {
   }
   for (const [kid, k] of old) {
     if (!now.has(kid)) {
-      keys.push({ kid, status: 'removed', was: keyStatus(before!, k), created_at: k.created_at, published: k.created_at, promoted: null, not_after: k.not_after ?? null })
+      keys.push({
+        kid,
+        status: 'removed',
+        was: keyStatus(before!, k),
+        created_at: k.created_at,
+        published: k.created_at,
+        promoted: null,
+        not_after: k.not_after ?? null,
+      })
     }
   }
   const event: KeysetChangedEvent = {

@@ -45,7 +45,10 @@ export function diffKeysets(before: KeysetDocument, after: KeysetDocument): Keys
  * The rules in `after` that are not (the same) in `before`, and the reverse. A rule whose time
  * moved is one removed and one added: the audit trail shows both times.
  */
-export function diffRules(before: readonly RevocationRule[] = [], after: readonly RevocationRule[] = []): { added: RevocationRule[]; removed: RevocationRule[] } {
+export function diffRules(
+  before: readonly RevocationRule[] = [],
+  after: readonly RevocationRule[] = [],
+): { added: RevocationRule[]; removed: RevocationRule[] } {
   const text = (r: RevocationRule) => JSON.stringify(r)
   const old = new Set(before.map(text))
   const now = new Set(after.map(text))

@@ -161,6 +161,8 @@ async function stageStandby(doc: KeysetDocument, opts: AutoOptions, notes: strin
   const current = currentEntry(doc)
   const entry = await (opts.newKey ?? generateKey)(opts.alg ?? current.alg, { now: new Date(opts.now), taken: kidsOf(doc) })
   doc.keys.push(entry)
-  notes.push(`staged ${entry.kid} as the standby: published now, it signs from ${toRfc3339(new Date(opts.now + (opts.everyMs - opts.propagationWindowMs) / 2))} (or at once after rotate --compromised)`)
+  notes.push(
+    `staged ${entry.kid} as the standby: published now, it signs from ${toRfc3339(new Date(opts.now + (opts.everyMs - opts.propagationWindowMs) / 2))} (or at once after rotate --compromised)`,
+  )
   return { doc, notes }
 }

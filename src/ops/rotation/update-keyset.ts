@@ -103,7 +103,17 @@ export async function updateKeyset(backend: KeysetBackend, mutate: KeysetMutatio
     const projected = projectionOf(after)
     const drift = 'text' in projected ? driftOf(states, projected.text) : []
     const projection: ProjectionOutcome = { written: [], drift, ...('skipped' in projected && states.length > 0 ? { skipped: projected.skipped } : {}) }
-    const outcome: UpdateOutcome = { before, beforeText: snapshot.text, after, text, changes: diffKeysets(before, after), notes, written: false, attempts: attempt, projection }
+    const outcome: UpdateOutcome = {
+      before,
+      beforeText: snapshot.text,
+      after,
+      text,
+      changes: diffKeysets(before, after),
+      notes,
+      written: false,
+      attempts: attempt,
+      projection,
+    }
     if (!unchanged) {
       try {
         loadKeyset(parseKeysetText(text), now())
@@ -124,14 +134,19 @@ export async function updateKeyset(backend: KeysetBackend, mutate: KeysetMutatio
           { cause: err },
         )
       }
-      throw new ProjectionWriteError(`${(err as Error).message}; the private keyset ${backend.location} was not changed — run the same command again`, { cause: err })
+      throw new ProjectionWriteError(`${(err as Error).message}; the private keyset ${backend.location} was not changed — run the same command again`, {
+        cause: err,
+      })
     }
     if (unchanged) return outcome
     try {
       await backend.write(text, snapshot.version)
       return { ...outcome, written: true }
     } catch (err) {
-      const ahead = projection.written.length > 0 ? `; the verification projection (${projection.written.join(', ')}) already holds the change — run the same command again to bring the private keyset level with it` : ''
+      const ahead =
+        projection.written.length > 0
+          ? `; the verification projection (${projection.written.join(', ')}) already holds the change — run the same command again to bring the private keyset level with it`
+          : ''
       if (!(err instanceof CasConflictError)) {
         if (err instanceof Error && ahead) err.message = `${err.message}${ahead}`
         throw err

@@ -37,7 +37,13 @@ const MAX_SOURCES = 16
  */
 export function createFailureTally(maxGroups: number) {
   const groups = new Map<string, FailureGroup>()
-  const tally: FailureTally = { groups: [], overflow: { count: 0, firstSeen: undefined, lastSeen: undefined }, rejections: 0, firstSeen: undefined, lastSeen: undefined }
+  const tally: FailureTally = {
+    groups: [],
+    overflow: { count: 0, firstSeen: undefined, lastSeen: undefined },
+    rejections: 0,
+    firstSeen: undefined,
+    lastSeen: undefined,
+  }
   return {
     add(r: RejectionRecord): void {
       tally.rejections++
@@ -53,7 +59,17 @@ export function createFailureTally(maxGroups: number) {
           o.lastSeen = max(o.lastSeen, r.time)
           return
         }
-        g = { clientId: r.clientId, verified: r.verified, reason: r.reason, count: 0, firstSeen: r.time, lastSeen: r.time, sources: new Set(), remoteAddresses: new Set(), spike: new SpikeHistogram() }
+        g = {
+          clientId: r.clientId,
+          verified: r.verified,
+          reason: r.reason,
+          count: 0,
+          firstSeen: r.time,
+          lastSeen: r.time,
+          sources: new Set(),
+          remoteAddresses: new Set(),
+          spike: new SpikeHistogram(),
+        }
         groups.set(key, g)
       }
       g.count++

@@ -57,7 +57,9 @@ const REFUSALS = new Map(
 function send(result: AuthResult, response: ServerResponse, required: RequiredScopes): void {
   if (result.ok && required !== undefined && !holdsAll(result.claims, required.scopes)) {
     const body = JSON.stringify(required.rejection.body)
-    response.writeHead(403, { ...required.rejection.headers, 'x-auth-reason': 'insufficient_scope', 'content-length': String(Buffer.byteLength(body)) }).end(body)
+    response
+      .writeHead(403, { ...required.rejection.headers, 'x-auth-reason': 'insufficient_scope', 'content-length': String(Buffer.byteLength(body)) })
+      .end(body)
     return
   }
   if (result.ok) {
@@ -80,7 +82,7 @@ function holdsAll(claims: JwtClaims, scopes: readonly string[]): boolean {
 
 /** `/v1/auth` and every path below it (Envoy appends the original path to its prefix), with any query. */
 export function isForwardAuthUrl(url: string): boolean {
-  return url.startsWith('/v1/auth') && (url.length === 8 || url.charCodeAt(8) === 0x2f /* / */ || url.charCodeAt(8) === 0x3f /* ? */)
+  return url.startsWith('/v1/auth') && (url.length === 8 || url.charCodeAt(8) === 0x2f /* / */ || url.charCodeAt(8) === 0x3f) /* ? */
 }
 
 /**

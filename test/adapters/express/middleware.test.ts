@@ -13,7 +13,10 @@ const key = makeKey('ES256', 'k-express')
 // express4 is the `express4` alias package (express@4): both majors run the same cases.
 const { default: express4 } = (await import('express4' as string)) as { default: typeof express5 }
 
-for (const [name, express] of [['Express 5', express5], ['Express 4', express4]] as const) {
+for (const [name, express] of [
+  ['Express 5', express5],
+  ['Express 4', express4],
+] as const) {
   describe(`cbc-jwt/express on ${name}`, () => {
     let base: string
     let port: number
@@ -107,7 +110,12 @@ for (const [name, express] of [['Express 5', express5], ['Express 4', express4]]
     })
 
     it('non-Bearer and garbled credentials → 401 with a reason, never a 500', async () => {
-      for (const [authorization, reason] of [['Basic dXNlcjpwYXNz', 'missing'], ['Bearer', 'malformed'], ['Bearer a b', 'malformed'], ['Bearer a.b', 'malformed']] as const) {
+      for (const [authorization, reason] of [
+        ['Basic dXNlcjpwYXNz', 'missing'],
+        ['Bearer', 'malformed'],
+        ['Bearer a b', 'malformed'],
+        ['Bearer a.b', 'malformed'],
+      ] as const) {
         const res = await get('/api/me', authorization)
         assert.equal(res.status, 401, authorization)
         assert.equal(res.json.reason, reason, authorization)

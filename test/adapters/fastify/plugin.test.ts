@@ -23,7 +23,10 @@ async function appWith(extra: Record<string, unknown> = {}, moreRoutes?: (app: F
   const app = Fastify()
   cleanups.push(() => app.close())
   await app.register(cbcJwt, { keysetFile: ks.file, env: {}, registry, logger, ...extra })
-  app.get('/orders', { onRequest: [app.authenticate, app.requireScope('orders:read')] }, async (request) => ({ sub: request.auth?.claims.sub, kid: request.auth?.kid }))
+  app.get('/orders', { onRequest: [app.authenticate, app.requireScope('orders:read')] }, async (request) => ({
+    sub: request.auth?.claims.sub,
+    kid: request.auth?.kid,
+  }))
   app.get('/me', { onRequest: app.authenticate }, async (request) => ({ sub: request.auth?.claims.sub }))
   app.get('/public', async (request) => ({ auth: request.auth }))
   app.get('/scope-only', { onRequest: app.requireScope('orders:read') }, async () => 'never')
@@ -65,7 +68,10 @@ describe('cbc-jwt/fastify', () => {
     assert.equal(res.headers['www-authenticate'], 'Bearer error="insufficient_scope", scope="orders:read"')
     assert.deepEqual(res.json(), { error: 'insufficient_scope', scope: 'orders:read' })
     const expo = parseExposition(await registry.metrics())
-    assert.equal(expo.samples.filter((s) => s.name === 'cbc_jwt_auth_failures_total').reduce((n, s) => n + s.value, 0), 0)
+    assert.equal(
+      expo.samples.filter((s) => s.name === 'cbc_jwt_auth_failures_total').reduce((n, s) => n + s.value, 0),
+      0,
+    )
   })
 
   it('request smuggling: two Authorization headers → 401 malformed, never one of them picked', async () => {
@@ -79,7 +85,12 @@ describe('cbc-jwt/fastify', () => {
 
   it('a Basic credential → 401 missing; a garbled one → 401 malformed; never a 500', async () => {
     const { app } = await appWith()
-    for (const [authorization, reason] of [['Basic dXNlcjpwYXNz', 'missing'], ['Bearer', 'malformed'], ['Bearer a b', 'malformed'], ['Bearer ✓.✓.✓', 'malformed']] as const) {
+    for (const [authorization, reason] of [
+      ['Basic dXNlcjpwYXNz', 'missing'],
+      ['Bearer', 'malformed'],
+      ['Bearer a b', 'malformed'],
+      ['Bearer ✓.✓.✓', 'malformed'],
+    ] as const) {
       const res = await app.inject({ url: '/me', headers: { authorization } })
       assert.equal(res.statusCode, 401, authorization)
       assert.equal(res.json().reason, reason, authorization)
@@ -138,7 +149,10 @@ describe('cbc-jwt/fastify', () => {
       await app.close()
       const atClose = [...live.keys()]
       // Destroy hooks are emitted asynchronously; poll with a deadline rather than guess a delay.
-      await waitFor(() => atClose.every((id) => !live.has(id)), { timeoutMs: 5000, what: `resources left after close: ${atClose.map((id) => live.get(id)).join(', ')}` })
+      await waitFor(() => atClose.every((id) => !live.has(id)), {
+        timeoutMs: 5000,
+        what: `resources left after close: ${atClose.map((id) => live.get(id)).join(', ')}`,
+      })
       await app.cbcJwt.close() // a second close is harmless
     } finally {
       hook.disable()
@@ -177,30 +191,44 @@ describe('cbc-jwt/fastify: app.authenticate in each form it is called', () => {
   async function countingApp() {
     const ran: string[] = []
     const continued: Array<'at once' | 'promise'> = []
-    const { app } = await appWith({}, async (app) => app.register(async (scope) => {
-      scope.addHook('onSend', async (_request, _reply, payload) => payload)
-      scope.get('/hook', { onRequest: app.authenticate }, async (request) => (ran.push('hook'), request.auth?.claims.sub))
-      scope.get('/observed', {
-        onRequest(request, reply, done) {
-          let doneAtOnce = false
-          const returned = app.authenticate(request, reply, () => {
-            doneAtOnce = true
-            done()
-          })
-          // Never both: fastify would run the rest of the request twice. (A rejection at once
-          // does neither: it answered, and fastify is not told to go on.)
-          assert.ok(!(doneAtOnce && returned instanceof Promise))
-          continued.push(returned instanceof Promise ? 'promise' : 'at once')
-          return returned
-        },
-      }, async (request) => (ran.push('observed'), request.auth?.claims.sub))
-      scope.get('/own-hook', {
-        async preHandler(request, reply) {
-          await app.authenticate(request, reply)
-        },
-      }, async (request) => (ran.push('own-hook'), request.auth?.claims.sub))
-      scope.get('/scoped', { onRequest: [app.authenticate, app.requireScope('orders:read')] }, async (request) => (ran.push('scoped'), request.auth?.claims.sub))
-    }))
+    const { app } = await appWith({}, async (app) =>
+      app.register(async (scope) => {
+        scope.addHook('onSend', async (_request, _reply, payload) => payload)
+        scope.get('/hook', { onRequest: app.authenticate }, async (request) => (ran.push('hook'), request.auth?.claims.sub))
+        scope.get(
+          '/observed',
+          {
+            onRequest(request, reply, done) {
+              let doneAtOnce = false
+              const returned = app.authenticate(request, reply, () => {
+                doneAtOnce = true
+                done()
+              })
+              // Never both: fastify would run the rest of the request twice. (A rejection at once
+              // does neither: it answered, and fastify is not told to go on.)
+              assert.ok(!(doneAtOnce && returned instanceof Promise))
+              continued.push(returned instanceof Promise ? 'promise' : 'at once')
+              return returned
+            },
+          },
+          async (request) => (ran.push('observed'), request.auth?.claims.sub),
+        )
+        scope.get(
+          '/own-hook',
+          {
+            async preHandler(request, reply) {
+              await app.authenticate(request, reply)
+            },
+          },
+          async (request) => (ran.push('own-hook'), request.auth?.claims.sub),
+        )
+        scope.get(
+          '/scoped',
+          { onRequest: [app.authenticate, app.requireScope('orders:read')] },
+          async (request) => (ran.push('scoped'), request.auth?.claims.sub),
+        )
+      }),
+    )
     return { app, ran, continued }
   }
 

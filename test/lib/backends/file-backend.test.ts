@@ -67,7 +67,10 @@ function inotifyWatches(): number | undefined {
   let count = 0
   for (const fd of fs.readdirSync('/proc/self/fdinfo')) {
     try {
-      count += fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8').split('\n').filter((l) => l.startsWith('inotify wd:')).length
+      count += fs
+        .readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8')
+        .split('\n')
+        .filter((l) => l.startsWith('inotify wd:')).length
     } catch {
       // an fd closed while we looked
     }
@@ -183,7 +186,10 @@ describe('file backend: write', () => {
     const b = backend(file)
     const { version } = await b.read()
     fs.writeFileSync(file, 'v2 by someone else')
-    const err = await b.write('v3', version).then(() => assert.fail('a stale write succeeded'), (e: unknown) => e)
+    const err = await b.write('v3', version).then(
+      () => assert.fail('a stale write succeeded'),
+      (e: unknown) => e,
+    )
     assert.ok(err instanceof CasConflictError)
     assert.equal(err.code, ERROR_CODES.CAS_CONFLICT)
     assert.equal(fs.readFileSync(file, 'utf8'), 'v2 by someone else')

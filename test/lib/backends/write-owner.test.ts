@@ -72,9 +72,18 @@ describe('file writes keep the owner (as root)', { skip: asRoot ? false : 'needs
     const file = path.join(dir, 'keyset.json')
     fs.writeFileSync(file, 'original\n', { mode: 0o644 })
     const script = `import(${JSON.stringify(new URL('../../../dist/lib/backends/write-file-atomic.js', import.meta.url).href)}).then((m) => m.writeFileAtomic(${JSON.stringify(file)}, 'new\\n')).then(() => console.log('written'), (e) => { console.log(e.constructor.name + ': ' + e.message); process.exitCode = 1 })`
-    const r = await runChild(process.execPath, ['-e', script], { env: { PATH: process.env.PATH ?? '' }, uid: SERVICE_USER, cwd: '/', timeoutMs: 60_000, what: 'a write as the service user' })
+    const r = await runChild(process.execPath, ['-e', script], {
+      env: { PATH: process.env.PATH ?? '' },
+      uid: SERVICE_USER,
+      cwd: '/',
+      timeoutMs: 60_000,
+      what: 'a write as the service user',
+    })
     assert.equal(r.code, 1, r.stdout + r.stderr)
-    assert.match(r.stdout, /^OwnerNotKeptError: cannot keep the owner 0:0 of .*keyset\.json \(EPERM\); nothing was replaced: run as that user \(or as root\)\n$/)
+    assert.match(
+      r.stdout,
+      /^OwnerNotKeptError: cannot keep the owner 0:0 of .*keyset\.json \(EPERM\); nothing was replaced: run as that user \(or as root\)\n$/,
+    )
     assert.equal(fs.readFileSync(file, 'utf8'), 'original\n')
     assert.equal(fs.statSync(file).uid, 0)
     assert.deepEqual(fs.readdirSync(dir), ['keyset.json'], 'a temp file was left behind')

@@ -66,7 +66,11 @@ describe('bearerCredential: property, against the rules written as regular expre
     return /[ \t]/.test(token) ? { reason: 'malformed' } : { token }
   }
   const piece = fc.constantFrom('Bearer', 'bearer', 'BEARER', 'Basic', ' ', '\t', '  ', '\n', '\u00a0', 'a.b.c', TOKEN, 'x', '')
-  const header = fc.oneof(fc.array(piece, { maxLength: 6 }).map((p) => p.join('')), fc.string({ maxLength: 40 }), fc.string({ unit: fc.constantFrom(' ', '\t', 'B', 'e', 'a', 'r', '.', 'x') }))
+  const header = fc.oneof(
+    fc.array(piece, { maxLength: 6 }).map((p) => p.join('')),
+    fc.string({ maxLength: 40 }),
+    fc.string({ unit: fc.constantFrom(' ', '\t', 'B', 'e', 'a', 'r', '.', 'x') }),
+  )
 
   it('agrees with the reference on every header value', () => {
     fc.assert(

@@ -51,7 +51,15 @@ describe('createCbcJwt: authenticate', () => {
     )
     assert.equal(await failures(parts, 'expired'), 1)
     const line = parts.lines.find((l) => l.event === 'auth_rejected')
-    assert.deepEqual(line, { level: 'warn', event: 'auth_rejected', reason: 'expired', kid: 'k-a', client_id: 'client-1', remote_addr: '192.0.2.7', msg: 'token rejected' })
+    assert.deepEqual(line, {
+      level: 'warn',
+      event: 'auth_rejected',
+      reason: 'expired',
+      kid: 'k-a',
+      client_id: 'client-1',
+      remote_addr: '192.0.2.7',
+      msg: 'token rejected',
+    })
     assert.ok(!JSON.stringify(parts.lines).includes(token))
   })
 
@@ -115,7 +123,11 @@ describe('createCbcJwt: sign', () => {
     const { cbc } = setup([makeKey('ES256', 'k-a')])
     await cbc.start()
     for (const scope of [['orders:read admin'], ['a', 'b c'], 'a  b', ' a', ['a"b'], [], [1]]) {
-      await assert.rejects(cbc.sign({ sub: 'bob', scope }), (err: Error) => err instanceof TypeError && /claims\.scope must be RFC 6749 scope-tokens/.test(err.message), JSON.stringify(scope))
+      await assert.rejects(
+        cbc.sign({ sub: 'bob', scope }),
+        (err: Error) => err instanceof TypeError && /claims\.scope must be RFC 6749 scope-tokens/.test(err.message),
+        JSON.stringify(scope),
+      )
     }
     assert.ok(await cbc.sign({ sub: 'bob', scope: ['orders:read', 'admin'] }))
     assert.ok(await cbc.sign({ sub: 'bob', scope: 'orders:read admin' }))
@@ -165,12 +177,14 @@ describe('createCbcJwt: sign', () => {
 })
 
 describe('createCbcJwt: the logger option, checked up front', () => {
-  it('logger: false (pino\'s and fastify\'s way to silence) starts, authenticates and rejects without a line', async () => {
+  it("logger: false (pino's and fastify's way to silence) starts, authenticates and rejects without a line", async () => {
     const writes: string[] = []
     const write = process.stdout.write
     // The default logger's lines start with {"level": caught here; the test runner's own writes pass.
     process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) =>
-      String(chunk).startsWith('{"level"') ? (writes.push(String(chunk)), true) : (write.call(process.stdout, chunk, ...(rest as [])) as boolean)) as typeof process.stdout.write
+      String(chunk).startsWith('{"level"')
+        ? (writes.push(String(chunk)), true)
+        : (write.call(process.stdout, chunk, ...(rest as [])) as boolean)) as typeof process.stdout.write
     try {
       const { cbc, keys } = setup([makeKey('ES256', 'k-a')], { logger: false })
       await cbc.start()
@@ -187,7 +201,8 @@ describe('createCbcJwt: the logger option, checked up front', () => {
     for (const logger of [true, 'info', null, {}, { info() {}, warn() {} }, () => {}]) {
       assert.throws(
         () => createCbcJwt({ logger: logger as never, keysetFile: '/nonexistent/keyset.json', env: {} }),
-        (err: Error) => err instanceof TypeError && /createCbcJwt\(\{ logger \}\): logger must be false or an object with info, warn and error methods/.test(err.message),
+        (err: Error) =>
+          err instanceof TypeError && /createCbcJwt\(\{ logger \}\): logger must be false or an object with info, warn and error methods/.test(err.message),
         JSON.stringify(logger),
       )
     }
@@ -196,7 +211,10 @@ describe('createCbcJwt: the logger option, checked up front', () => {
 
 describe('createCbcJwt: configuration, metrics, key views', () => {
   it('no keyset configured → ConfigError naming the variable and the option', () => {
-    assert.throws(() => createCbcJwt({ env: {} }), (err: unknown) => err instanceof ConfigError && /CBC_JWT_KEYSET_FILE/.test(err.message) && /keysetFile/.test(err.message))
+    assert.throws(
+      () => createCbcJwt({ env: {} }),
+      (err: unknown) => err instanceof ConfigError && /CBC_JWT_KEYSET_FILE/.test(err.message) && /keysetFile/.test(err.message),
+    )
   })
 
   it('never reads PORT: a PORT the library would refuse does not matter to it', () => {
@@ -212,7 +230,10 @@ describe('createCbcJwt: configuration, metrics, key views', () => {
     const cbc = createCbcJwt({ env: { CBC_JWT_KEYSET_FILE: '/elsewhere', CBC_JWT_AUDIENCE: 'env-aud' }, keysetFile: ks.file, audience: 'code-aud' })
     assert.equal(cbc.config.audience, 'code-aud')
     assert.equal(cbc.config.keysetFile, ks.file)
-    assert.throws(() => createCbcJwt({ keysetFile: ks.file, env: {}, maxTokenBytes: 10 }), (err: unknown) => err instanceof RangeError && /maxTokenBytes/.test(err.message))
+    assert.throws(
+      () => createCbcJwt({ keysetFile: ks.file, env: {}, maxTokenBytes: 10 }),
+      (err: unknown) => err instanceof RangeError && /maxTokenBytes/.test(err.message),
+    )
   })
 
   it('a custom KeysetBackend object is used as it is', async () => {
@@ -221,7 +242,13 @@ describe('createCbcJwt: configuration, metrics, key views', () => {
     const cbc = createCbcJwt({
       env: {},
       logLevel: 'silent',
-      backend: { kind: 'memory', location: 'memory', read: async () => (reads++, { text, version: '1' }), write: async () => assert.fail(), close: async () => {} },
+      backend: {
+        kind: 'memory',
+        location: 'memory',
+        read: async () => (reads++, { text, version: '1' }),
+        write: async () => assert.fail(),
+        close: async () => {},
+      },
     })
     cleanups.push(() => cbc.close())
     await cbc.start()
@@ -260,8 +287,17 @@ describe('createCbcJwt: configuration, metrics, key views', () => {
     assert.deepEqual(cbc.jwks(), { keys: [] })
     await cbc.start()
     const jwks = cbc.jwks()
-    assert.deepEqual(jwks.keys.map((k) => [k.kid, k.alg, k.use, 'd' in k]), [['k-a', 'ES256', 'sig', false]])
-    assert.deepEqual(cbc.keys()?.keys.map((k) => [k.kid, k.status]), [['k-a', 'current'], ['k-h', 'staged']])
+    assert.deepEqual(
+      jwks.keys.map((k) => [k.kid, k.alg, k.use, 'd' in k]),
+      [['k-a', 'ES256', 'sig', false]],
+    )
+    assert.deepEqual(
+      cbc.keys()?.keys.map((k) => [k.kid, k.status]),
+      [
+        ['k-a', 'current'],
+        ['k-h', 'staged'],
+      ],
+    )
     assert.ok(!JSON.stringify(cbc.keys()).includes(a.jwk.d!))
   })
 

@@ -80,7 +80,12 @@ describe('the outbound HTTP client', () => {
   after(() => server.close())
 
   const client = (over: { timeoutMs?: number; maxResponseBytes?: number; secrets?: () => readonly string[] } = {}) =>
-    createHttpClient({ baseUrl: `${server.url}/prefix`, timeoutMs: over.timeoutMs ?? 5000, maxResponseBytes: over.maxResponseBytes ?? 1000, ...(over.secrets ? { secrets: over.secrets } : {}) })
+    createHttpClient({
+      baseUrl: `${server.url}/prefix`,
+      timeoutMs: over.timeoutMs ?? 5000,
+      maxResponseBytes: over.maxResponseBytes ?? 1000,
+      ...(over.secrets ? { secrets: over.secrets } : {}),
+    })
 
   it('appends the path to the base URL, asks for JSON, and returns any non-3xx status with its body', async () => {
     const c = client()

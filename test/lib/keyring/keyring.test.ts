@@ -107,7 +107,10 @@ describe('keyring: loading', () => {
     assert.deepEqual(h.loads, ['k-a'])
     assert.deepEqual(h.rotations, [])
     assert.equal(h.keyring.lastSuccessAt(), T0)
-    assert.deepEqual(h.logs.map((l) => l.obj.event), ['keyset_loaded'])
+    assert.deepEqual(
+      h.logs.map((l) => l.obj.event),
+      ['keyset_loaded'],
+    )
     assert.equal(h.logs[0]!.obj.trigger, 'start')
   })
 
@@ -382,7 +385,11 @@ describe('keyring: verifyingKeys', () => {
     h.write(docB())
     await h.keyring.refresh()
     const notAfter = T0 + 24 * HOUR
-    const kids = (at?: number) => h.keyring.verifyingKeys(at).map((k) => k.kid).sort()
+    const kids = (at?: number) =>
+      h.keyring
+        .verifyingKeys(at)
+        .map((k) => k.kid)
+        .sort()
     assert.deepEqual(kids(notAfter - 1), ['k-a', 'k-b'])
     assert.deepEqual(kids(notAfter), ['k-b'])
     h.clock.t = notAfter - 1
@@ -424,7 +431,14 @@ describe('keyring: start and close', () => {
     let twinReads = 0
     const file = createFileBackend(fast.file)
     const twin = createKeyring({
-      backend: { kind: file.kind, location: file.location, read: () => (twinReads++, file.read()), write: (t, v) => file.write(t, v), watch: (cb) => file.watch!(cb), close: () => file.close() },
+      backend: {
+        kind: file.kind,
+        location: file.location,
+        read: () => (twinReads++, file.read()),
+        write: (t, v) => file.write(t, v),
+        watch: (cb) => file.watch!(cb),
+        close: () => file.close(),
+      },
       logger: { info() {}, warn() {}, error() {} },
       refreshIntervalMs: 20,
     })
@@ -450,6 +464,10 @@ describe('keyring: start and close', () => {
     `
     // Exits by itself (a live timer or watcher would hold it until the timeout: 60 s, for a
     // loaded machine's tsx start-up).
-    execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { timeout: 60_000, stdio: 'pipe', cwd: fileURLToPath(new URL('../../..', import.meta.url)) })
+    execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      timeout: 60_000,
+      stdio: 'pipe',
+      cwd: fileURLToPath(new URL('../../..', import.meta.url)),
+    })
   })
 })

@@ -32,7 +32,11 @@ describe('loadKeyset with the keyset in force: unchanged keys are reused, not re
   it('imports again when only the alg changes (the same secret as HS384 is another key)', () => {
     const c384 = { ...makeKey('HS384', 'k-c'), jwk: { ...c.jwk, k: Buffer.alloc(48, 7).toString('base64url') } }
     const sameBytes = loadKeyset(makeKeyset([a, c384]), NOW)
-    const asOther = loadKeyset(makeKeyset([a, { ...c384, alg: 'HS512' as const, jwk: { ...c384.jwk, k: Buffer.alloc(64, 7).toString('base64url') } }]), NOW, sameBytes)
+    const asOther = loadKeyset(
+      makeKeyset([a, { ...c384, alg: 'HS512' as const, jwk: { ...c384.jwk, k: Buffer.alloc(64, 7).toString('base64url') } }]),
+      NOW,
+      sameBytes,
+    )
     assert.notEqual(asOther.keys.get('k-c')!.verifyKey, sameBytes.keys.get('k-c')!.verifyKey)
     assert.equal(asOther.keys.get('k-c')!.alg, 'HS512')
   })
@@ -77,7 +81,10 @@ describe('loadKeyset with the keyset in force: unchanged keys are reused, not re
     loading = false
     const sync = loadKeyset(makeKeyset(keys), NOW)
     assert.deepEqual([...loaded.keys.keys()], [...sync.keys.keys()])
-    assert.deepEqual([...loaded.keys.values()].map((k) => [k.alg, k.status, k.publicJwk]), [...sync.keys.values()].map((k) => [k.alg, k.status, k.publicJwk]))
+    assert.deepEqual(
+      [...loaded.keys.values()].map((k) => [k.alg, k.status, k.publicJwk]),
+      [...sync.keys.values()].map((k) => [k.alg, k.status, k.publicJwk]),
+    )
     assert.ok(turns >= 4, `other work ran ${turns} times while 5 keys loaded`)
     await assert.rejects(loadKeysetYielding({ version: 1, current: 'nope', keys: [] }, NOW), KeysetInvalidError)
   })

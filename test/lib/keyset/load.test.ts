@@ -31,12 +31,15 @@ function withJwk(key: TestKey, jwk: crypto.JsonWebKey, kid = key.kid): TestKey {
 
 /** current ES256, a staged EdDSA, a verify-only RS256, an HS256 key. */
 function goodDoc(): Record<string, unknown> {
-  return makeKeyset([
-    { key: es256, opts: { createdAt: at(-HOUR) } },
-    { key: ed, opts: { createdAt: at(-2 * HOUR) } },
-    { key: rs, opts: { createdAt: at(-48 * HOUR), notAfter: at(24 * HOUR) } },
-    { key: hs, opts: { createdAt: at(-3 * HOUR) } },
-  ], { revoked_before: '2026-11-25T20:00:00Z' })
+  return makeKeyset(
+    [
+      { key: es256, opts: { createdAt: at(-HOUR) } },
+      { key: ed, opts: { createdAt: at(-2 * HOUR) } },
+      { key: rs, opts: { createdAt: at(-48 * HOUR), notAfter: at(24 * HOUR) } },
+      { key: hs, opts: { createdAt: at(-3 * HOUR) } },
+    ],
+    { revoked_before: '2026-11-25T20:00:00Z' },
+  )
 }
 
 describe('loadKeyset: a valid keyset', () => {
@@ -45,7 +48,12 @@ describe('loadKeyset: a valid keyset', () => {
     assert.equal(ks.current.kid, 'k-es256')
     assert.deepEqual(
       [...ks.keys.values()].map((k) => [k.kid, k.status, k.signingKey !== undefined]),
-      [['k-es256', 'current', true], ['k-ed', 'staged', true], ['k-rs', 'verify-only', true], ['k-hs', 'staged', true]],
+      [
+        ['k-es256', 'current', true],
+        ['k-ed', 'staged', true],
+        ['k-rs', 'verify-only', true],
+        ['k-hs', 'staged', true],
+      ],
     )
     assert.equal(ks.keys.get('k-rs')!.notAfter, NOW + 24 * HOUR)
     assert.equal(ks.keys.get('k-es256')!.createdAt, NOW - HOUR)
@@ -75,10 +83,7 @@ describe('loadKeyset: semantic checks name the JSON path', () => {
 
   it('a kty that does not fit the alg (an EC key declared HS256, an oct key declared RS256)', () => {
     const doc = makeKeyset([es256, { ...hs, alg: 'RS256' }, { ...es256b, alg: 'HS256' }])
-    assert.deepEqual(lines(invalid(() => loadKeyset(doc, NOW)).problems), [
-      'keys[1].jwk.kty: RS256 needs kty RSA',
-      'keys[2].jwk.kty: HS256 needs kty oct',
-    ])
+    assert.deepEqual(lines(invalid(() => loadKeyset(doc, NOW)).problems), ['keys[1].jwk.kty: RS256 needs kty RSA', 'keys[2].jwk.kty: HS256 needs kty oct'])
   })
 
   it('current names no key', () => {
@@ -160,9 +165,12 @@ describe('loadKeyset: semantic checks name the JSON path', () => {
 
   it('lists every semantic problem at once, not just the first', () => {
     const small = generatePrivateKey('rsa', { modulusLength: 1024 }).export({ format: 'jwk' })
-    const doc = makeKeyset(
-      [publicOnly(es256), { ...withJwk(es384, es384.jwk, 'k-x'), alg: 'ES256' }, withJwk(rs, small, 'k-small'), withJwk(ed, ed.jwk, 'k-x')],
-    )
+    const doc = makeKeyset([
+      publicOnly(es256),
+      { ...withJwk(es384, es384.jwk, 'k-x'), alg: 'ES256' },
+      withJwk(rs, small, 'k-small'),
+      withJwk(ed, ed.jwk, 'k-x'),
+    ])
     assert.deepEqual(lines(invalid(() => loadKeyset(doc, NOW)).problems), [
       'keys[1].jwk.crv: ES256 needs P-256',
       'keys[2].jwk.n: RSA key is 1024 bits; at least 2048 required',

@@ -72,11 +72,14 @@ describe('toVerificationKeyset', () => {
 
   it('refuses a keyset holding an HS* key: its secret signs as well as verifies', () => {
     const doc = makeKeyset([keys.ES256!, makeKey('HS256', 'k-hs')]) as unknown as KeysetDocument
-    assert.throws(() => toVerificationKeyset(doc), (err: CbcJwtError) => {
-      assert.equal(err.code, ERROR_CODES.REFUSED)
-      assert.match(err.message, /k-hs is an HS\* \(oct\) key, whose secret signs as well as verifies; use an asymmetric algorithm/)
-      return true
-    })
+    assert.throws(
+      () => toVerificationKeyset(doc),
+      (err: CbcJwtError) => {
+        assert.equal(err.code, ERROR_CODES.REFUSED)
+        assert.match(err.message, /k-hs is an HS\* \(oct\) key, whose secret signs as well as verifies; use an asymmetric algorithm/)
+        return true
+      },
+    )
   })
 
   it('keysetKind tells signing, verification and mixed apart', () => {

@@ -11,7 +11,10 @@ describe('printable: the one sanitiser of foreign text', () => {
   })
 
   it('escapes ESC/CSI/OSC, C0 and C1 controls, DEL, bidi overrides, zero-width and other non-ASCII', () => {
-    assert.equal(printable('\u001b[31mred\u001b]0;t\u0007\u009b\u007f\u202e\u200b\u00e9\ud83d\ude00'), '\\x1b[31mred\\x1b]0;t\\x07\\x9b\\x7f\\u202e\\u200b\\xe9\\ud83d\\ude00')
+    assert.equal(
+      printable('\u001b[31mred\u001b]0;t\u0007\u009b\u007f\u202e\u200b\u00e9\ud83d\ude00'),
+      '\\x1b[31mred\\x1b]0;t\\x07\\x9b\\x7f\\u202e\\u200b\\xe9\\ud83d\\ude00',
+    )
   })
 
   it('redacts before it cuts: a secret across the bound never prints, in part or whole', () => {

@@ -33,7 +33,10 @@ describe('key state metrics (cbc_jwt_key_info, cbc_jwt_revoked_before_timestamp_
     assert.equal(expo.types[METRIC_NAMES.keyInfo], 'gauge')
     assert.equal(expo.types[METRIC_NAMES.revokedBefore], 'gauge')
     assert.equal(series(expo, METRIC_NAMES.keyInfo).length, 0)
-    assert.deepEqual(series(expo, METRIC_NAMES.revokedBefore).map((s) => s.value), [0])
+    assert.deepEqual(
+      series(expo, METRIC_NAMES.revokedBefore).map((s) => s.value),
+      [0],
+    )
   })
 
   it('one series per verifying key, status as the keyset says (no not_after and not current = staged)', async () => {
@@ -57,7 +60,18 @@ describe('key state metrics (cbc_jwt_key_info, cbc_jwt_revoked_before_timestamp_
   })
 
   it('series of removed keys disappear when the keyset changes; 0 when no revoked_before', async () => {
-    const state = { keyset: loadKeyset(makeKeyset([{ key: cur, opts: { createdAt: created } }, { key: staged, opts: { createdAt: created } }], { current: 'k-current' }), T0) }
+    const state = {
+      keyset: loadKeyset(
+        makeKeyset(
+          [
+            { key: cur, opts: { createdAt: created } },
+            { key: staged, opts: { createdAt: created } },
+          ],
+          { current: 'k-current' },
+        ),
+        T0,
+      ),
+    }
     const metrics = createMetrics({ keyring: keyringOf(state), refreshIntervalSeconds: 30, now: () => T0 })
     assert.deepEqual(info(await metrics.registry.metrics()), ['k-current ES256 current 1', 'k-staged ES256 staged 1'])
     state.keyset = loadKeyset(makeKeyset([{ key: staged, opts: { createdAt: created } }], { current: 'k-staged' }), T0)

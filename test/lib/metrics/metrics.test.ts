@@ -24,7 +24,10 @@ describe('createMetrics', () => {
   const createdA = new Date(T0 - 3600_000)
   const createdB = new Date(T0 - 10_000)
   const docA = makeKeyset([{ key: a, opts: { createdAt: createdA } }])
-  const docB = makeKeyset([{ key: b, opts: { createdAt: createdB } }, { key: a, opts: { createdAt: createdA, notAfter: new Date(T0 + 60_000) } }])
+  const docB = makeKeyset([
+    { key: b, opts: { createdAt: createdB } },
+    { key: a, opts: { createdAt: createdA, notAfter: new Date(T0 + 60_000) } },
+  ])
 
   it('exports every metric, every reason at 0, on its own registry (not the global one)', async () => {
     const registry = new Registry()
@@ -36,8 +39,14 @@ describe('createMetrics', () => {
     assert.equal(expo.types[METRIC_NAMES.rotations], 'counter')
     assert.equal(expo.types[METRIC_NAMES.authFailures], 'counter')
     assert.equal(expo.types[METRIC_NAMES.backendErrors], 'counter')
-    assert.deepEqual(series(expo, METRIC_NAMES.authFailures).map((s) => [s.labels.reason, s.value]), AUTH_FAILURE_REASONS.map((r) => [r, 0]))
-    assert.deepEqual(series(expo, METRIC_NAMES.backendErrors).map((s) => [s.labels.reason, s.value]), BACKEND_ERROR_REASONS.map((r) => [r, 0]))
+    assert.deepEqual(
+      series(expo, METRIC_NAMES.authFailures).map((s) => [s.labels.reason, s.value]),
+      AUTH_FAILURE_REASONS.map((r) => [r, 0]),
+    )
+    assert.deepEqual(
+      series(expo, METRIC_NAMES.backendErrors).map((s) => [s.labels.reason, s.value]),
+      BACKEND_ERROR_REASONS.map((r) => [r, 0]),
+    )
     assert.equal(valueOf(expo, METRIC_NAMES.keysLoaded), 0)
     assert.equal(series(expo, METRIC_NAMES.activeKeyAge).length, 0, 'no age series before a keyset is loaded')
     assert.equal(valueOf(expo, METRIC_NAMES.lastSuccess), 0, 'last success is 0 (never) before the first success')
@@ -49,15 +58,24 @@ describe('createMetrics', () => {
     let now = T0
     const metrics = createMetrics({ keyring: fakeKeyring(state), refreshIntervalSeconds: 30, now: () => now })
     let expo = parseExposition(await metrics.registry.metrics())
-    assert.deepEqual(series(expo, METRIC_NAMES.activeKeyAge).map((s) => [s.labels.kid, s.value]), [['key-a', 3600]])
+    assert.deepEqual(
+      series(expo, METRIC_NAMES.activeKeyAge).map((s) => [s.labels.kid, s.value]),
+      [['key-a', 3600]],
+    )
     now = T0 + 5000
     expo = parseExposition(await metrics.registry.metrics())
-    assert.deepEqual(series(expo, METRIC_NAMES.activeKeyAge).map((s) => [s.labels.kid, s.value]), [['key-a', 3605]])
+    assert.deepEqual(
+      series(expo, METRIC_NAMES.activeKeyAge).map((s) => [s.labels.kid, s.value]),
+      [['key-a', 3605]],
+    )
 
     state.keyset = loadKeyset(docB, T0)
     metrics.rotation()
     expo = parseExposition(await metrics.registry.metrics())
-    assert.deepEqual(series(expo, METRIC_NAMES.activeKeyAge).map((s) => [s.labels.kid, s.value]), [['key-b', 15]])
+    assert.deepEqual(
+      series(expo, METRIC_NAMES.activeKeyAge).map((s) => [s.labels.kid, s.value]),
+      [['key-b', 15]],
+    )
     assert.equal(valueOf(expo, METRIC_NAMES.rotations), 1)
     assert.equal(valueOf(expo, METRIC_NAMES.keysLoaded), 2)
     assert.equal(valueOf(expo, METRIC_NAMES.lastSuccess), T0 / 1000)
@@ -90,7 +108,13 @@ describe('createMetrics', () => {
     expo = parseExposition(await on.registry.metrics())
     assert.equal(expo.types[METRIC_NAMES.tokenCacheHits], 'counter')
     assert.deepEqual(
-      [METRIC_NAMES.tokenCacheHits, METRIC_NAMES.tokenCacheMisses, METRIC_NAMES.tokenCacheEvictions, METRIC_NAMES.tokenCacheEntries, METRIC_NAMES.tokenCacheBytes].map((n) => valueOf(expo, n)),
+      [
+        METRIC_NAMES.tokenCacheHits,
+        METRIC_NAMES.tokenCacheMisses,
+        METRIC_NAMES.tokenCacheEvictions,
+        METRIC_NAMES.tokenCacheEntries,
+        METRIC_NAMES.tokenCacheBytes,
+      ].map((n) => valueOf(expo, n)),
       [5, 2, 1, 3, 4000],
     )
     stats.hits = 9

@@ -16,7 +16,7 @@ const rules: RevocationRule[] = [
 const matcher = buildRevocationMatcher(rules)
 
 describe('revocation rules: what a rule revokes', () => {
-  it('a client rule revokes that client\'s tokens issued before its time, exactly, and nothing else', () => {
+  it("a client rule revokes that client's tokens issued before its time, exactly, and nothing else", () => {
     assert.equal(matcher.isRevoked({ client_id: 'acme-batch', iat: T - 1 }), true)
     assert.equal(matcher.isRevoked({ client_id: 'acme-batch', iat: T - 0.001 }), true)
     assert.equal(matcher.isRevoked({ client_id: 'acme-batch', iat: T }), false, 'issued at the instant itself: not before it')
@@ -30,7 +30,7 @@ describe('revocation rules: what a rule revokes', () => {
     assert.equal(matcher.isRevoked({ client_id: 42, azp: 'acme-batch', iat: T - 1 }), true, 'a client_id that is not a string names no client')
   })
 
-  it('a subject rule revokes that subject\'s earlier tokens, whichever client they came from', () => {
+  it("a subject rule revokes that subject's earlier tokens, whichever client they came from", () => {
     assert.equal(matcher.isRevoked({ sub: 'user-7', client_id: 'web', iat: T - 60 }), true)
     assert.equal(matcher.isRevoked({ sub: 'user-7', client_id: 'web', iat: T + 60 }), false)
     assert.equal(matcher.isRevoked({ sub: 'user-8', iat: T - 60 }), false)
@@ -84,7 +84,13 @@ describe('revocation rules: the index agrees with reading every rule', () => {
     )
     const maybe = <V>(a: fc.Arbitrary<V>) => fc.option(a, { nil: undefined })
     const claims = fc.record(
-      { client_id: maybe(fc.oneof(name, fc.constant(7))), azp: maybe(name), sub: maybe(name), jti: maybe(name), iat: maybe(fc.oneof(fc.double({ min: T - 6, max: T + 6, noNaN: true }), fc.constant('x'))) },
+      {
+        client_id: maybe(fc.oneof(name, fc.constant(7))),
+        azp: maybe(name),
+        sub: maybe(name),
+        jti: maybe(name),
+        iat: maybe(fc.oneof(fc.double({ min: T - 6, max: T + 6, noNaN: true }), fc.constant('x'))),
+      },
       { requiredKeys: [] },
     )
     fc.assert(

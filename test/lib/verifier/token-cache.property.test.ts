@@ -47,13 +47,28 @@ type Op =
 
 const kidArb = fc.constantFrom(...KIDS)
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 3, arbitrary: fc.record({ t: fc.constant('issue' as const), kid: fc.oneof({ weight: 3, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: kidArb }), m: fc.oneof({ weight: 4, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.nat(2) }), iatOff: fc.integer({ min: -90, max: 40 }), ttl: fc.integer({ min: 1, max: 900 }), nbfOff: fc.option(fc.integer({ min: -60, max: 45 }), { freq: 3 }), iss: fc.nat(4), aud: fc.nat(5) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      t: fc.constant('issue' as const),
+      kid: fc.oneof({ weight: 3, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: kidArb }),
+      m: fc.oneof({ weight: 4, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.nat(2) }),
+      iatOff: fc.integer({ min: -90, max: 40 }),
+      ttl: fc.integer({ min: 1, max: 900 }),
+      nbfOff: fc.option(fc.integer({ min: -60, max: 45 }), { freq: 3 }),
+      iss: fc.nat(4),
+      aud: fc.nat(5),
+    }),
+  },
   { weight: 12, arbitrary: fc.record({ t: fc.constant('request' as const), pick: fc.nat(), recent: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('rotate' as const), kid: kidArb, m: fc.nat(2), promote: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('remove' as const), kid: kidArb }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('notAfter' as const), kid: kidArb, offMs: fc.integer({ min: -2000, max: 30_000 }) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('revoke' as const), offS: fc.double({ min: -400, max: 10, noNaN: true }) }) },
-  { weight: 2, arbitrary: fc.record({ t: fc.constant('rule' as const), kind: fc.nat(2), pick: fc.nat(), offS: fc.double({ min: -400, max: 10, noNaN: true }) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({ t: fc.constant('rule' as const), kind: fc.nat(2), pick: fc.nat(), offS: fc.double({ min: -400, max: 10, noNaN: true }) }),
+  },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('unrule' as const), pick: fc.nat() }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('clock' as const), deltaMs: fc.integer({ min: -10_000, max: 60_000 }) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('boundary' as const), pick: fc.nat(), which: fc.nat(3), nudgeMs: fc.integer({ min: -1, max: 1 }) }) },
@@ -218,17 +233,25 @@ describe('verified-token cache never changes an answer (CONTRACT §8)', () => {
   it('cached and uncached verifiers agree at every step of random histories', async () => {
     const totals = { accepted: 0, hits: 0, revokedByRule: 0 }
     await fc.assert(
-      fc.asyncProperty(fc.array(opArb, { minLength: 20, maxLength: 150, size: 'max' }), fc.constantFrom(...CONFIGS), fc.constantFrom(2, 10_000), async (ops, config, entries) => {
-        const { accepted, hits, revokedByRule } = await play(ops, config, entries)
-        totals.accepted += accepted
-        totals.hits += hits
-        totals.revokedByRule += revokedByRule
-      }),
+      fc.asyncProperty(
+        fc.array(opArb, { minLength: 20, maxLength: 150, size: 'max' }),
+        fc.constantFrom(...CONFIGS),
+        fc.constantFrom(2, 10_000),
+        async (ops, config, entries) => {
+          const { accepted, hits, revokedByRule } = await play(ops, config, entries)
+          totals.accepted += accepted
+          totals.hits += hits
+          totals.revokedByRule += revokedByRule
+        },
+      ),
       { seed: seed(), numRuns: 200 },
     )
     // Not vacuous: many answers were acceptances, many of those came from the cache, and rules
     // ended acceptances the cache held.
-    assert.ok(totals.accepted > 400 && totals.hits > 150 && totals.revokedByRule > 20, `too few acceptances, hits or rule revocations: ${JSON.stringify(totals)}`)
+    assert.ok(
+      totals.accepted > 400 && totals.hits > 150 && totals.revokedByRule > 20,
+      `too few acceptances, hits or rule revocations: ${JSON.stringify(totals)}`,
+    )
   })
 
   it('the histories exercise the cache: hits happen and stale entries are dropped', async () => {
@@ -236,7 +259,10 @@ describe('verified-token cache never changes an answer (CONTRACT §8)', () => {
     let now = NOW
     const verifier = createVerifier({ ...CONFIGS[0]!, clockToleranceSeconds: LEEWAY, maxTokenBytes: 8192, now: () => now })
     const key = material('k-a', 0)
-    const keyset = loadKeyset({ version: 1, current: 'k-a', keys: [{ kid: 'k-a', alg: 'HS256', created_at: new Date(NOW - 1000).toISOString(), jwk: key.jwk }] }, now)
+    const keyset = loadKeyset(
+      { version: 1, current: 'k-a', keys: [{ kid: 'k-a', alg: 'HS256', created_at: new Date(NOW - 1000).toISOString(), jwk: key.jwk }] },
+      now,
+    )
     const token = signToken(key, { iss: 'cbc-omega2', aud: 'cbc-api', iat: NOW / 1000, exp: NOW / 1000 + 60 })
     assert.equal((await verifier.verify(token, keyset)).ok, true)
     assert.equal((await verifier.verify(token, keyset)).ok, true)

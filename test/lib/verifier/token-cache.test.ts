@@ -131,7 +131,7 @@ describe('verifier with a token cache', () => {
     assert.ok(estimateEntryBytes('x'.repeat(8000), 5000) > 8000 + 5000)
   })
 
-  it('a forged token ending in a cached token\'s signature is bad_signature, and the cached token still hits', async () => {
+  it("a forged token ending in a cached token's signature is bad_signature, and the cached token still hits", async () => {
     const verifier = verifierAt(NOW)
     const token = signToken(key, claimsAt())
     assert.equal((await verifier.verify(token, keyset)).ok, true)

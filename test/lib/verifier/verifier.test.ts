@@ -6,21 +6,7 @@ import type { LoadedKeyset } from '../../../src/lib/keyset/load.js'
 import { AUTH_FAILURE_REASONS, type AuthFailureReason } from '../../../src/lib/reasons.js'
 import { createVerifier, type VerifierOptions } from '../../../src/lib/verifier/verifier.js'
 import { generatePrivateKey, makeKey, rawSignature, signToken, type TestAlg, type TestKey } from '../../support/keys.js'
-import {
-  AUDIENCE,
-  ISSUER,
-  LEEWAY,
-  NOW,
-  NOW_S,
-  b64u,
-  claimsAt,
-  forge,
-  keyPool,
-  keysetOf,
-  segment,
-  verifierAt,
-  withSignature,
-} from './fixtures.js'
+import { AUDIENCE, ISSUER, LEEWAY, NOW, NOW_S, b64u, claimsAt, forge, keyPool, keysetOf, segment, verifierAt, withSignature } from './fixtures.js'
 
 const ALL_ALGS = Object.keys(keyPool().byAlg) as TestAlg[]
 
@@ -99,7 +85,11 @@ function rows(): Row[] {
     { case: 'empty string', expect: 'malformed', token: '' },
     { case: 'header that is not JSON', expect: 'malformed', token: `${b64u('{"alg":"ES256",')}.${p}.${valid.split('.')[2]}` },
     { case: 'header that is a JSON array', expect: 'malformed', token: `${segment(['ES256'])}.${p}.AAAA` },
-    { case: 'header without alg', expect: 'malformed', token: forge({ header: { kid: 'k-ES256' }, payload: claimsAt(), alg: 'ES256', signingKey: es().signingKey }) },
+    {
+      case: 'header without alg',
+      expect: 'malformed',
+      token: forge({ header: { kid: 'k-ES256' }, payload: claimsAt(), alg: 'ES256', signingKey: es().signingKey }),
+    },
     { case: 'alg that is not a string', expect: 'malformed', token: `${segment({ alg: 256, kid: 'k-ES256' })}.${p}.AAAA` },
     { case: 'unknown crit header', expect: 'malformed', token: tokenWith({}, { crit: ['exp-ext'], 'exp-ext': true }) },
     { case: 'missing exp', expect: 'malformed', token: tokenWith({ exp: undefined }) },
@@ -116,7 +106,11 @@ function rows(): Row[] {
     { case: 'few characters but too many UTF-8 bytes', expect: 'too_large', token: 'é'.repeat(600), options: { maxTokenBytes: 1000 } },
     // unsupported_alg
     { case: 'alg none with the kid of a real key', expect: 'unsupported_alg', token: `${segment({ alg: 'none', kid: 'k-ES256' })}.${p}.` },
-    { case: 'header alg other than the key alg', expect: 'unsupported_alg', token: forge({ header: { alg: 'ES384', kid: 'k-ES256' }, payload: claimsAt(), alg: 'ES384', signingKey: byAlg.ES384.signingKey }) },
+    {
+      case: 'header alg other than the key alg',
+      expect: 'unsupported_alg',
+      token: forge({ header: { alg: 'ES384', kid: 'k-ES256' }, payload: claimsAt(), alg: 'ES384', signingKey: byAlg.ES384.signingKey }),
+    },
     // unknown_kid
     { case: 'kid not in the keyset', expect: 'unknown_kid', token: tokenWith({}, { kid: 'k-nope' }) },
     { case: 'no kid', expect: 'unknown_kid', token: tokenWith({}, { kid: undefined }) },
@@ -126,8 +120,16 @@ function rows(): Row[] {
     // bad_signature
     { case: 'signed by another key under the same kid', expect: 'bad_signature', token: signToken(otherEs, claimsAt()) },
     { case: 'payload changed after signing', expect: 'bad_signature', token: `${h}.${segment(claimsAt(NOW_S, { sub: 'admin' }))}.${valid.split('.')[2]}` },
-    { case: 'expired and badly signed: the signature is checked first', expect: 'bad_signature', token: signToken(otherEs, claimsAt(NOW_S, { exp: NOW_S - 3600 })) },
-    { case: 'badly signed non-JSON payload: the payload is not read first', expect: 'bad_signature', token: withSignature(signedPayload('nope'), rawSignature('ES256', otherEs.signingKey, Buffer.from('x'))) },
+    {
+      case: 'expired and badly signed: the signature is checked first',
+      expect: 'bad_signature',
+      token: signToken(otherEs, claimsAt(NOW_S, { exp: NOW_S - 3600 })),
+    },
+    {
+      case: 'badly signed non-JSON payload: the payload is not read first',
+      expect: 'bad_signature',
+      token: withSignature(signedPayload('nope'), rawSignature('ES256', otherEs.signingKey, Buffer.from('x'))),
+    },
     // expired
     { case: 'exp exactly now, no leeway', expect: 'expired', token: tokenWith({ exp: NOW_S }), options: { clockToleranceSeconds: 0 } },
     { case: 'exp one second ahead, no leeway', expect: 'ok', token: tokenWith({ exp: NOW_S + 1 }), options: { clockToleranceSeconds: 0 } },
@@ -159,10 +161,30 @@ function rows(): Row[] {
       keyset: revokedKeyset(),
       options: { clockToleranceSeconds: 7200 },
     },
-    { case: 'client rule, iat one second before it', expect: 'revoked', token: tokenWith({ iat: REVOKED_BEFORE - 1 }), keyset: ruledKeyset({ client_id: 'client-1', issued_before: RULE_TIME }) },
-    { case: 'client rule, iat exactly its time', expect: 'ok', token: tokenWith({ iat: REVOKED_BEFORE }), keyset: ruledKeyset({ client_id: 'client-1', issued_before: RULE_TIME }) },
-    { case: 'client rule for another client', expect: 'ok', token: tokenWith({ iat: REVOKED_BEFORE - 1 }), keyset: ruledKeyset({ client_id: 'client-2', issued_before: RULE_TIME }) },
-    { case: 'client rule matching azp', expect: 'revoked', token: tokenWith({ iat: REVOKED_BEFORE - 1, client_id: undefined, azp: 'client-1' }), keyset: ruledKeyset({ client_id: 'client-1', issued_before: RULE_TIME }) },
+    {
+      case: 'client rule, iat one second before it',
+      expect: 'revoked',
+      token: tokenWith({ iat: REVOKED_BEFORE - 1 }),
+      keyset: ruledKeyset({ client_id: 'client-1', issued_before: RULE_TIME }),
+    },
+    {
+      case: 'client rule, iat exactly its time',
+      expect: 'ok',
+      token: tokenWith({ iat: REVOKED_BEFORE }),
+      keyset: ruledKeyset({ client_id: 'client-1', issued_before: RULE_TIME }),
+    },
+    {
+      case: 'client rule for another client',
+      expect: 'ok',
+      token: tokenWith({ iat: REVOKED_BEFORE - 1 }),
+      keyset: ruledKeyset({ client_id: 'client-2', issued_before: RULE_TIME }),
+    },
+    {
+      case: 'client rule matching azp',
+      expect: 'revoked',
+      token: tokenWith({ iat: REVOKED_BEFORE - 1, client_id: undefined, azp: 'client-1' }),
+      keyset: ruledKeyset({ client_id: 'client-1', issued_before: RULE_TIME }),
+    },
     {
       case: 'client rule with a large leeway (leeway not applied)',
       expect: 'revoked',
@@ -170,11 +192,36 @@ function rows(): Row[] {
       keyset: ruledKeyset({ client_id: 'client-1', issued_before: RULE_TIME }),
       options: { clockToleranceSeconds: 7200 },
     },
-    { case: 'subject rule, iat before it', expect: 'revoked', token: tokenWith({ iat: REVOKED_BEFORE - 1 }), keyset: ruledKeyset({ sub: 'user-1', issued_before: RULE_TIME }) },
-    { case: 'subject rule, iat after it', expect: 'ok', token: tokenWith({ iat: REVOKED_BEFORE + 1 }), keyset: ruledKeyset({ sub: 'user-1', issued_before: RULE_TIME }) },
-    { case: 'jti rule naming the token', expect: 'revoked', token: tokenWith({ jti: 'tok-1' }), keyset: ruledKeyset({ jti: 'tok-1', expires_at: new Date(NOW + 86_400_000).toISOString() }) },
-    { case: 'jti rule naming another token', expect: 'ok', token: tokenWith({ jti: 'tok-2' }), keyset: ruledKeyset({ jti: 'tok-1', expires_at: new Date(NOW + 86_400_000).toISOString() }) },
-    { case: 'jti rule, expired token: expired comes first', expect: 'expired', token: tokenWith({ jti: 'tok-1', exp: NOW_S - 3600 }), keyset: ruledKeyset({ jti: 'tok-1', expires_at: new Date(NOW + 86_400_000).toISOString() }) },
+    {
+      case: 'subject rule, iat before it',
+      expect: 'revoked',
+      token: tokenWith({ iat: REVOKED_BEFORE - 1 }),
+      keyset: ruledKeyset({ sub: 'user-1', issued_before: RULE_TIME }),
+    },
+    {
+      case: 'subject rule, iat after it',
+      expect: 'ok',
+      token: tokenWith({ iat: REVOKED_BEFORE + 1 }),
+      keyset: ruledKeyset({ sub: 'user-1', issued_before: RULE_TIME }),
+    },
+    {
+      case: 'jti rule naming the token',
+      expect: 'revoked',
+      token: tokenWith({ jti: 'tok-1' }),
+      keyset: ruledKeyset({ jti: 'tok-1', expires_at: new Date(NOW + 86_400_000).toISOString() }),
+    },
+    {
+      case: 'jti rule naming another token',
+      expect: 'ok',
+      token: tokenWith({ jti: 'tok-2' }),
+      keyset: ruledKeyset({ jti: 'tok-1', expires_at: new Date(NOW + 86_400_000).toISOString() }),
+    },
+    {
+      case: 'jti rule, expired token: expired comes first',
+      expect: 'expired',
+      token: tokenWith({ jti: 'tok-1', exp: NOW_S - 3600 }),
+      keyset: ruledKeyset({ jti: 'tok-1', expires_at: new Date(NOW + 86_400_000).toISOString() }),
+    },
   ]
 }
 
@@ -282,11 +329,14 @@ describe('createVerifier: options are validated once, at creation', () => {
   ]
   for (const [name, override, type, message] of cases) {
     it(`throws ${type.name} for ${name}`, async () => {
-      assert.throws(() => createVerifier({ ...base, ...override }), (err: unknown) => {
-        assert.ok(err instanceof type, `expected ${type.name}, got ${String(err)}`)
-        assert.match(err.message, message)
-        return true
-      })
+      assert.throws(
+        () => createVerifier({ ...base, ...override }),
+        (err: unknown) => {
+          assert.ok(err instanceof type, `expected ${type.name}, got ${String(err)}`)
+          assert.match(err.message, message)
+          return true
+        },
+      )
     })
   }
 

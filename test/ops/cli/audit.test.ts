@@ -28,11 +28,25 @@ describe('the audit trail: one keyset_changed line per change (CONTRACT §9)', {
     const newKid = readJson(file).keys.find((k: any) => k.kid !== first).kid
     assert.deepEqual(
       { ...staged, keys: undefined },
-      { event: 'keyset_changed', command: 'rotate --stage', location: file, from: first, to: first, added: [newKid], removed: [], at: T0, actor: 'alice', reason: 'CHG-1 weekly', keys: undefined },
+      {
+        event: 'keyset_changed',
+        command: 'rotate --stage',
+        location: file,
+        from: first,
+        to: first,
+        added: [newKid],
+        removed: [],
+        at: T0,
+        actor: 'alice',
+        reason: 'CHG-1 weekly',
+        keys: undefined,
+      },
     )
     assert.deepEqual(staged!.keys, [{ kid: newKid, status: 'staged', was: null, created_at: T0, published: T0, promoted: null, not_after: null }])
 
-    const promote = await cbcJwt(['rotate', '--promote', '--keyset-file', file, '--audit-log', log, '--actor', 'cron/cbc-jwt-rotate'], { env: at(LATER, { USER: 'alice' }) })
+    const promote = await cbcJwt(['rotate', '--promote', '--keyset-file', file, '--audit-log', log, '--actor', 'cron/cbc-jwt-rotate'], {
+      env: at(LATER, { USER: 'alice' }),
+    })
     assert.equal(promote.code, 0, promote.stderr)
     const [promoted] = events(promote.stderr)
     assert.equal(promoted!.command, 'rotate --promote')
@@ -44,7 +58,11 @@ describe('the audit trail: one keyset_changed line per change (CONTRACT §9)', {
     assert.equal(byKid[first].not_after, '2026-11-26T01:00:00Z')
 
     const lines = fs.readFileSync(log, 'utf8').split('\n').filter(Boolean)
-    assert.deepEqual(lines.map((l) => JSON.parse(l)), [staged, promoted], 'the file holds the same lines, appended')
+    assert.deepEqual(
+      lines.map((l) => JSON.parse(l)),
+      [staged, promoted],
+      'the file holds the same lines, appended',
+    )
     assert.equal(fs.statSync(log).mode & 0o777, 0o600)
     assert.doesNotMatch(fs.readFileSync(log, 'utf8'), /"(d|k|jwk)":/, 'no key material')
   })
@@ -57,7 +75,9 @@ describe('the audit trail: one keyset_changed line per change (CONTRACT §9)', {
     const [e] = events(r.stderr)
     assert.deepEqual([e!.command, e!.from, e!.revoked_before, e!.actor, e!.reason], ['rotate --compromised', old, LATER, 'bob', 'INC-7 leaked key'])
     assert.equal(e!.to, readJson(file).current)
-    const revoke = await cbcJwt(['revoke', '--issued-before', '2026-11-25T01:30:00Z', '--keyset-file', file], { env: at('2026-11-25T01:30:00Z', { LOGNAME: 'carol' }) })
+    const revoke = await cbcJwt(['revoke', '--issued-before', '2026-11-25T01:30:00Z', '--keyset-file', file], {
+      env: at('2026-11-25T01:30:00Z', { LOGNAME: 'carol' }),
+    })
     assert.equal(revoke.code, 0, revoke.stderr)
     const [rv] = events(revoke.stderr)
     assert.deepEqual([rv!.command, rv!.revoked_before, rv!.actor, rv!.added, rv!.removed], ['revoke', '2026-11-25T01:30:00Z', 'carol', [], []])

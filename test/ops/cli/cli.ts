@@ -87,7 +87,10 @@ async function runInProcess(args: string[], opts: CliOptions): Promise<CliResult
   const timeoutMs = opts.timeoutMs ?? 60_000
   let timer: NodeJS.Timeout | undefined
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`cbc-jwt ${args.join(' ')} did not finish in ${timeoutMs / 1000} s; stdout: ${stdout}\nstderr: ${stderr}`)), timeoutMs)
+    timer = setTimeout(
+      () => reject(new Error(`cbc-jwt ${args.join(' ')} did not finish in ${timeoutMs / 1000} s; stdout: ${stdout}\nstderr: ${stderr}`)),
+      timeoutMs,
+    )
   })
   try {
     const code = await Promise.race([runCli(args, { env, stdin, stdout: out, stderr: err, now }), timeout])

@@ -87,7 +87,7 @@ describe('cbc-jwt failures', { concurrency: true, ...PROCESS_LEVEL }, () => {
     assert.doesNotMatch(r.stdout + r.stderr, /some other process|eyJhbGciOi/)
   })
 
-  it('reads stdin, prints a table with the replicas, each group\'s spike start and the revoke commands', async () => {
+  it("reads stdin, prints a table with the replicas, each group's spike start and the revoke commands", async () => {
     const input = `${prefixed(replicaA, 'cbc-jwt-a')}\n${fs.readFileSync(fileB, 'utf8')}`
     const r = await cbcJwt(['failures', '-'], { input })
     assert.equal(r.code, 0, r.stderr)
@@ -103,9 +103,18 @@ describe('cbc-jwt failures', { concurrency: true, ...PROCESS_LEVEL }, () => {
       const ms = Math.min(...rejections.filter((l) => (l.client_id ?? l.client_id_unverified) === client).map((l) => l.time as number))
       return new Date(Math.ceil(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z')
     }
-    assert.match(r.stdout, new RegExp(`^spike start for "cbc-jwt revoke --issued-before" \\(every client's tokens; the busiest group's, expired acme\\): ${startOf('acme')}$`, 'm'))
+    assert.match(
+      r.stdout,
+      new RegExp(`^spike start for "cbc-jwt revoke --issued-before" \\(every client's tokens; the busiest group's, expired acme\\): ${startOf('acme')}$`, 'm'),
+    )
     assert.match(r.stdout, new RegExp(`^ {2}cbc-jwt revoke --client-id acme --issued-before ${startOf('acme')} {3}# 8 expired from `, 'm'))
-    assert.match(r.stdout, new RegExp(`^ {2}cbc-jwt revoke --client-id mallory --issued-before ${startOf('mallory')} {3}# 2 bad_signature from \\S+; the id is only claimed by tokens whose signature did not verify`, 'm'))
+    assert.match(
+      r.stdout,
+      new RegExp(
+        `^ {2}cbc-jwt revoke --client-id mallory --issued-before ${startOf('mallory')} {3}# 2 bad_signature from \\S+; the id is only claimed by tokens whose signature did not verify`,
+        'm',
+      ),
+    )
     assert.match(r.stdout, new RegExp(`^ {2}cbc-jwt revoke --client-id beta --issued-before ${startOf('beta')} `, 'm'))
     // No FILE at all reads stdin too.
     const bare = await cbcJwt(['failures', '--json'], { input })
@@ -114,10 +123,17 @@ describe('cbc-jwt failures', { concurrency: true, ...PROCESS_LEVEL }, () => {
 
   it('--reason and --since narrow the rows and the spike start', async () => {
     const r = await cbcJwt(['failures', '--json', '--reason', 'bad_signature,missing', fileA, fileB])
-    assert.deepEqual(JSON.parse(r.stdout).map((g: { reason: string }) => g.reason), ['bad_signature', 'missing'])
+    assert.deepEqual(
+      JSON.parse(r.stdout).map((g: { reason: string }) => g.reason),
+      ['bad_signature', 'missing'],
+    )
     assert.match(r.stderr, /3 rejection\(s\), 9 outside --since\/--until\/--reason\/--kid/)
     const byKid = await cbcJwt(['failures', '--json', '--kid', key.kid, fileA, fileB])
-    assert.equal(JSON.parse(byKid.stdout).reduce((n: number, g: { count: number }) => n + g.count, 0), 11, 'every rejection but the missing token names the kid')
+    assert.equal(
+      JSON.parse(byKid.stdout).reduce((n: number, g: { count: number }) => n + g.count, 0),
+      11,
+      'every rejection but the missing token names the kid',
+    )
     assert.deepEqual(JSON.parse((await cbcJwt(['failures', '--json', '--kid', 'k-other', fileA])).stdout), [])
     const later = await cbcJwt(['failures', '--json', '--since', '2099-01-01T00:00:00Z', fileA], {})
     assert.deepEqual(JSON.parse(later.stdout), [])
@@ -128,7 +144,8 @@ describe('cbc-jwt failures', { concurrency: true, ...PROCESS_LEVEL }, () => {
 
   it('reads the claimed client id of an unverified token, marks it, and never prints a control character', async () => {
     const file = tmp.file('unverified.log')
-    const line = (o: Record<string, unknown>) => `2026-11-25T20:00:0${o.s}.000000000Z ${JSON.stringify({ level: 40, time: Date.parse(`2026-11-25T20:00:0${o.s}Z`), service: 'cbc-jwt', event: 'auth_rejected', ...o, s: undefined })}`
+    const line = (o: Record<string, unknown>) =>
+      `2026-11-25T20:00:0${o.s}.000000000Z ${JSON.stringify({ level: 40, time: Date.parse(`2026-11-25T20:00:0${o.s}Z`), service: 'cbc-jwt', event: 'auth_rejected', ...o, s: undefined })}`
     fs.writeFileSync(
       file,
       [
@@ -143,7 +160,10 @@ describe('cbc-jwt failures', { concurrency: true, ...PROCESS_LEVEL }, () => {
     )
     const r = await cbcJwt(['failures', file])
     assert.equal(r.code, 0, r.stderr)
-    assert.match(r.stdout, /\n +2 +bad_signature +acme \(unverified\) +2026-11-25T20:00:01\.000Z +2026-11-25T20:00:02\.000Z +2026-11-25T20:00:01\.000Z +- +10\.0\.0\.7\n/)
+    assert.match(
+      r.stdout,
+      /\n +2 +bad_signature +acme \(unverified\) +2026-11-25T20:00:01\.000Z +2026-11-25T20:00:02\.000Z +2026-11-25T20:00:01\.000Z +- +10\.0\.0\.7\n/,
+    )
     // The forged id with a control character gets no command, only a pointer to --json.
     assert.match(r.stdout, /^ {2}\(client id "evil\\x1b\[2Jname" is not printable ASCII: take it from --json\) # 1 unknown_kid/m)
     assert.match(r.stdout, /unknown_kid +"evil\\x1b\[2Jname" \(unverified\)/)
@@ -152,7 +172,14 @@ describe('cbc-jwt failures', { concurrency: true, ...PROCESS_LEVEL }, () => {
     assert.match(r.stdout, /^[\x09\x0a\x20-\x7e…]*$/)
     assert.match(r.stdout, /4 rejection\(s\), 0 other cbc-jwt line\(s\), 3 skipped/)
     const json = JSON.parse((await cbcJwt(['failures', '--json', file])).stdout)
-    assert.deepEqual(json[0], { client_id: 'acme', reason: 'bad_signature', count: 2, first_seen: '2026-11-25T20:00:01.000Z', last_seen: '2026-11-25T20:00:02.000Z', spike_start: '2026-11-25T20:00:01.000Z' })
+    assert.deepEqual(json[0], {
+      client_id: 'acme',
+      reason: 'bad_signature',
+      count: 2,
+      first_seen: '2026-11-25T20:00:01.000Z',
+      last_seen: '2026-11-25T20:00:02.000Z',
+      spike_start: '2026-11-25T20:00:01.000Z',
+    })
   })
 
   it('the spike start is per client and reason: a stray rejection eleven minutes earlier moves nothing', async () => {
@@ -165,8 +192,14 @@ describe('cbc-jwt failures', { concurrency: true, ...PROCESS_LEVEL }, () => {
     ]
     const r = await cbcJwt(['failures', '-'], { input: lines.join('\n') })
     assert.equal(r.code, 0, r.stderr)
-    assert.match(r.stdout, /^ {2}cbc-jwt revoke --client-id acme-batch --issued-before 2026-11-25T20:00:01Z {3}# 30 bad_signature from 2026-11-25T20:00:00\.400Z/m)
-    assert.match(r.stdout, /^spike start for "cbc-jwt revoke --issued-before" \(every client's tokens; the busiest group's, bad_signature acme-batch \(unverified\)\): 2026-11-25T20:00:01Z$/m)
+    assert.match(
+      r.stdout,
+      /^ {2}cbc-jwt revoke --client-id acme-batch --issued-before 2026-11-25T20:00:01Z {3}# 30 bad_signature from 2026-11-25T20:00:00\.400Z/m,
+    )
+    assert.match(
+      r.stdout,
+      /^spike start for "cbc-jwt revoke --issued-before" \(every client's tokens; the busiest group's, bad_signature acme-batch \(unverified\)\): 2026-11-25T20:00:01Z$/m,
+    )
     const none = await cbcJwt(['failures', '--offenders', '0', '-'], { input: lines.join('\n') })
     assert.doesNotMatch(none.stdout, /cbc-jwt revoke --client-id/)
   })
@@ -184,8 +217,10 @@ describe('cbc-jwt failures', { concurrency: true, ...PROCESS_LEVEL }, () => {
   it('streams: 40 MB of log and one endless line read within a 32 MB heap', async () => {
     const file = tmp.file('big.log')
     const fd = fs.openSync(file, 'w')
-    const block = Array.from({ length: 1000 }, (_, i) =>
-      `[pod/cbc-jwt-${i % 3}/cbc-jwt] ${JSON.stringify({ level: 40, time: 1_764_633_600_000 + i, service: 'cbc-jwt', event: 'auth_rejected', reason: i % 2 ? 'expired' : 'bad_signature', client_id: `client-${i % 7}`, kid: 'k-1', padding: 'x'.repeat(100) })}`,
+    const block = Array.from(
+      { length: 1000 },
+      (_, i) =>
+        `[pod/cbc-jwt-${i % 3}/cbc-jwt] ${JSON.stringify({ level: 40, time: 1_764_633_600_000 + i, service: 'cbc-jwt', event: 'auth_rejected', reason: i % 2 ? 'expired' : 'bad_signature', client_id: `client-${i % 7}`, kid: 'k-1', padding: 'x'.repeat(100) })}`,
     ).join('\n')
     for (let i = 0; i < 200; i++) fs.writeSync(fd, `${block}\n`)
     fs.writeSync(fd, 'y'.repeat(3 * 1024 * 1024)) // one line of 3 MB, no newline
@@ -202,12 +237,20 @@ describe('cbc-jwt failures', { concurrency: true, ...PROCESS_LEVEL }, () => {
     assert.equal(r.code, 0, r.stderr.slice(0, 500))
     const rows = JSON.parse(r.stdout) as Array<{ count: number }>
     assert.equal(rows.length, 14)
-    assert.equal(rows.reduce((n, g) => n + g.count, 0), 200_000)
+    assert.equal(
+      rows.reduce((n, g) => n + g.count, 0),
+      200_000,
+    )
     assert.match(r.stderr, /read 200001 line\(s\): 200000 rejection\(s\), 0 other cbc-jwt line\(s\), 1 skipped/)
   })
 
   it('bad usage exits 2, an unreadable file exits 1, each with one line', async () => {
-    for (const args of [['--reason', 'nope'], ['--since', 'yesterday'], ['--top', '-1'], ['-', '-']]) {
+    for (const args of [
+      ['--reason', 'nope'],
+      ['--since', 'yesterday'],
+      ['--top', '-1'],
+      ['-', '-'],
+    ]) {
       const r = await cbcJwt(['failures', ...args])
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`)
       assert.match(r.stderr, /^cbc-jwt: .+\n$/)

@@ -34,13 +34,19 @@ describe('cbc-jwt keyset restore (Kubernetes backend, against the API test doubl
     const seeded = double.setSecret(NS, 'cbc-secrets', { 'jwt-keyset': BROKEN, 'jwt-keyset-last-good': GOOD, other: 'kept' })
     const dry = await restore('--dry-run')
     assert.equal(dry.code, 0, dry.stderr)
-    assert.match(dry.stdout, /^dry run, nothing written — kubernetes:cbc\/cbc-secrets#jwt-keyset restored from kubernetes:cbc\/cbc-secrets#jwt-keyset-last-good: current k-restore-good/)
+    assert.match(
+      dry.stdout,
+      /^dry run, nothing written — kubernetes:cbc\/cbc-secrets#jwt-keyset restored from kubernetes:cbc\/cbc-secrets#jwt-keyset-last-good: current k-restore-good/,
+    )
     assert.deepEqual(stored(), seeded, 'a dry run writes nothing')
 
     const r = await restore('--reason', 'INC-88')
     assert.equal(r.code, 0, r.stderr)
     // The verification projection first (its own Secret), then the private keyset.
-    assert.match(r.stdout, /\(the keyset there was missing or invalid\)\nwrote the verification projection kubernetes:cbc\/cbc-jwt-verification#jwt-keyset\nwrote kubernetes:cbc\/cbc-secrets#jwt-keyset\n$/)
+    assert.match(
+      r.stdout,
+      /\(the keyset there was missing or invalid\)\nwrote the verification projection kubernetes:cbc\/cbc-jwt-verification#jwt-keyset\nwrote kubernetes:cbc\/cbc-secrets#jwt-keyset\n$/,
+    )
     const data = stored().data
     assert.equal(decode(data['jwt-keyset']), GOOD)
     assert.equal(decode(data['jwt-keyset-last-good']), GOOD)
@@ -50,7 +56,15 @@ describe('cbc-jwt keyset restore (Kubernetes backend, against the API test doubl
     const audit = JSON.parse(r.stderr.trim().split('\n').at(-1)!)
     assert.deepEqual(
       { event: audit.event, command: audit.command, from: audit.from, to: audit.to, actor: audit.actor, reason: audit.reason, location: audit.location },
-      { event: 'keyset_changed', command: 'keyset restore', from: null, to: 'k-restore-good', actor: 'alice', reason: 'INC-88', location: 'kubernetes:cbc/cbc-secrets#jwt-keyset' },
+      {
+        event: 'keyset_changed',
+        command: 'keyset restore',
+        from: null,
+        to: 'k-restore-good',
+        actor: 'alice',
+        reason: 'INC-88',
+        location: 'kubernetes:cbc/cbc-secrets#jwt-keyset',
+      },
     )
 
     const again = await restore()
@@ -100,7 +114,10 @@ describe('cbc-jwt keyset restore (Kubernetes backend, against the API test doubl
     fs.writeFileSync(file, GOOD)
     const onFile = await cbcJwt(['keyset', 'restore', '--keyset-file', file])
     assert.equal(onFile.code, 2)
-    assert.match(onFile.stderr, /^cbc-jwt: keyset restore: .*keyset\.json has no last good copy \(only CBC_JWT_BACKEND=kubernetes keeps one\); put your backup back/)
+    assert.match(
+      onFile.stderr,
+      /^cbc-jwt: keyset restore: .*keyset\.json has no last good copy \(only CBC_JWT_BACKEND=kubernetes keeps one\); put your backup back/,
+    )
     const onVault = await cbcJwt(['keyset', 'restore'], { env: { CBC_JWT_BACKEND: 'vault', VAULT_ADDR: 'http://127.0.0.1:1', VAULT_TOKEN: 't' } })
     assert.equal(onVault.code, 2, onVault.stderr)
     assert.match(onVault.stderr, /has no last good copy .*vault kv rollback -mount=MOUNT -version=N PATH\n$/)

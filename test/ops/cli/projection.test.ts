@@ -17,7 +17,11 @@ after(tmp.cleanup)
 describe('the file backend: keyset.json → keyset.public.json on every write', { concurrency: true }, () => {
   it('revoke and rotate publish the projection, world-readable, never a private byte, identical to the keyset without private keys', async () => {
     const file = await keysetFixture(tmp.file('a.json'))
-    for (const args of [['revoke', '--issued-before', 'now'], ['rotate', '--stage'], ['rotate', '--compromised']]) {
+    for (const args of [
+      ['revoke', '--issued-before', 'now'],
+      ['rotate', '--stage'],
+      ['rotate', '--compromised'],
+    ]) {
       const r = await cbcJwt([...args, '--keyset-file', file])
       assert.equal(r.code, 0, r.stderr)
       assert.match(r.stdout, /wrote the verification projection .*a\.public\.json\nwrote .*a\.json\n$/, 'projection first, then the keyset')
@@ -36,7 +40,10 @@ describe('the file backend: keyset.json → keyset.public.json on every write', 
     const env = { CBC_JWT_KEYSET_FILE: file, CBC_JWT_PUBLIC_KEYSET_FILE: publicFile }
     const r = await cbcJwt(['revoke', '--issued-before', 'now'], { env })
     assert.equal(r.code, 1)
-    assert.match(r.stderr, /^cbc-jwt: cannot write the verification projection .*missing-dir\/b\.public\.json: .*; the private keyset .*b\.json was not changed — run the same command again\n$/)
+    assert.match(
+      r.stderr,
+      /^cbc-jwt: cannot write the verification projection .*missing-dir\/b\.public\.json: .*; the private keyset .*b\.json was not changed — run the same command again\n$/,
+    )
     assert.deepEqual(fs.readFileSync(file), before)
     fs.mkdirSync(path.dirname(publicFile))
     const again = await cbcJwt(['revoke', '--issued-before', 'now'], { env })

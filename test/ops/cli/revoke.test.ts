@@ -18,7 +18,11 @@ const NOW = plus(T0, HOUR)
 
 let n = 0
 const keysetFile = () => keysetFixture(tmp.file(`keyset-${n++}.json`), { at: T0 })
-const events = (stderr: string) => stderr.split('\n').filter((l) => l.startsWith('{"event":"keyset_changed"')).map((l) => JSON.parse(l))
+const events = (stderr: string) =>
+  stderr
+    .split('\n')
+    .filter((l) => l.startsWith('{"event":"keyset_changed"'))
+    .map((l) => JSON.parse(l))
 
 let jtis = 0
 /** A token of `client` for `sub`, issued at `iat` (RFC 3339), signed with the file's current key (no process spawned: the machine is shared). */
@@ -39,17 +43,30 @@ async function verdict(file: string, token: string, when = NOW): Promise<string>
 const claimsOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString())
 
 describe('cbc-jwt revoke --client-id / --subject / --jti', () => {
-  it('--client-id cuts off that client\'s tokens issued before the time, and no one else\'s', async () => {
+  it("--client-id cuts off that client's tokens issued before the time, and no one else's", async () => {
     const file = await keysetFile()
     const early = plus(NOW, -10 * MIN)
     const [victim, victimLater, other] = [issue(file, early, 'acme-batch'), issue(file, plus(NOW, 1000), 'acme-batch'), issue(file, early, 'billing')]
-    const r = await cbcJwt(['revoke', '--client-id', 'acme-batch', '--issued-before', 'now', '--keyset-file', file, '--reason', 'INC-9'], { env: at(NOW, { USER: 'dave' }) })
+    const r = await cbcJwt(['revoke', '--client-id', 'acme-batch', '--issued-before', 'now', '--keyset-file', file, '--reason', 'INC-9'], {
+      env: at(NOW, { USER: 'dave' }),
+    })
     assert.equal(r.code, 0, r.stderr)
     assert.deepEqual(readJson(file).revocations, [{ client_id: 'acme-batch', issued_before: NOW, created_at: NOW }])
     assert.equal(readJson(file).revoked_before, undefined, 'the global revocation is untouched')
-    assert.match(r.stdout, new RegExp(`^tokens of one client issued before ${NOW} revoked:\\n {2}revoked {2}client_id acme-batch {2}issued before ${NOW}$`, 'm'))
+    assert.match(
+      r.stdout,
+      new RegExp(`^tokens of one client issued before ${NOW} revoked:\\n {2}revoked {2}client_id acme-batch {2}issued before ${NOW}$`, 'm'),
+    )
     const [event] = events(r.stderr)
-    assert.deepEqual([event.command, event.actor, event.reason, event.revocations], ['revoke --client-id', 'dave', 'INC-9', { added_count: 1, removed_count: 0, added: [{ client_id: 'acme-batch', issued_before: NOW, created_at: NOW }], removed: [] }])
+    assert.deepEqual(
+      [event.command, event.actor, event.reason, event.revocations],
+      [
+        'revoke --client-id',
+        'dave',
+        'INC-9',
+        { added_count: 1, removed_count: 0, added: [{ client_id: 'acme-batch', issued_before: NOW, created_at: NOW }], removed: [] },
+      ],
+    )
     const later = plus(NOW, 2000)
     assert.deepEqual(await Promise.all([verdict(file, victim, later), verdict(file, victimLater, later), verdict(file, other, later)]), ['revoked', 'ok', 'ok'])
   })
@@ -71,13 +88,23 @@ describe('cbc-jwt revoke --client-id / --subject / --jti', () => {
     const file = await keysetFile()
     const ids = ['tok-1', '  tok-2  ', '', 'tok-1', 'tok-3']
     const many = Array.from({ length: 150 }, (_, i) => `bulk-${i}`)
-    const r = await cbcJwt(['revoke', '--jti', '-', '--keyset-file', file], { env: at(NOW, { CBC_JWT_MAX_TOKEN_TTL: '2h' }), input: `${[...ids, ...many].join('\n')}\n` })
+    const r = await cbcJwt(['revoke', '--jti', '-', '--keyset-file', file], {
+      env: at(NOW, { CBC_JWT_MAX_TOKEN_TTL: '2h' }),
+      input: `${[...ids, ...many].join('\n')}\n`,
+    })
     assert.equal(r.code, 0, r.stderr)
     const rules = readJson(file).revocations
-    assert.deepEqual(rules.slice(0, 3).map((x: { jti: string }) => x.jti), ['tok-1', 'tok-2', 'tok-3'])
+    assert.deepEqual(
+      rules.slice(0, 3).map((x: { jti: string }) => x.jti),
+      ['tok-1', 'tok-2', 'tok-3'],
+    )
     assert.equal(rules.length, 153)
     const { revocations } = events(r.stderr)[0]
-    assert.deepEqual([revocations.added_count, revocations.added.length, revocations.added[99].jti], [153, 100, 'bulk-96'], 'the audit line counts them all, names the first 100')
+    assert.deepEqual(
+      [revocations.added_count, revocations.added.length, revocations.added[99].jti],
+      [153, 100, 'bulk-96'],
+      'the audit line counts them all, names the first 100',
+    )
     // now + 2h max TTL + 2 × 30 s tolerance + 1 s rounding
     assert.equal(rules[0].expires_at, plus(NOW, 2 * HOUR + 61_000))
     const bothStdin = await cbcJwt(['revoke', '--jti', '-', '-'], { env: at(NOW), input: 'tok-1\n' })
@@ -105,21 +132,27 @@ describe('cbc-jwt revoke --client-id / --subject / --jti', () => {
     await cbcJwt(['revoke', '--subject', 'ü-ser', '--issued-before', 'now', '--keyset-file', file], { env: at(NOW) })
     const list = await cbcJwt(['revoke', '--list', '--keyset-file', file], { env: at(NOW) })
     assert.equal(list.code, 0, list.stderr)
-    assert.deepEqual(list.stdout.split('\n').map((l) => l.replace(/ +/g, ' ')), [
-      'KIND VALUE REVOKES CREATED',
-      `client_id "acme batch" issued before ${NOW} ${NOW}`,
-      `sub "ü-ser" issued before ${NOW} ${NOW}`,
-      `2 rule(s) in force (at most 10000); revoked_before none`,
-      '',
-    ])
+    assert.deepEqual(
+      list.stdout.split('\n').map((l) => l.replace(/ +/g, ' ')),
+      [
+        'KIND VALUE REVOKES CREATED',
+        `client_id "acme batch" issued before ${NOW} ${NOW}`,
+        `sub "ü-ser" issued before ${NOW} ${NOW}`,
+        `2 rule(s) in force (at most 10000); revoked_before none`,
+        '',
+      ],
+    )
     const json = await cbcJwt(['revoke', '--list', '--json', '--keyset-file', file], { env: at(NOW) })
-    assert.deepEqual(JSON.parse(json.stdout).map((r: Record<string, string>) => r.client_id ?? r.sub), ['acme batch', 'ü-ser'])
+    assert.deepEqual(
+      JSON.parse(json.stdout).map((r: Record<string, string>) => r.client_id ?? r.sub),
+      ['acme batch', 'ü-ser'],
+    )
     const mixed = await cbcJwt(['revoke', '--list', '--client-id', 'x', '--keyset-file', file], { env: at(NOW) })
     assert.equal(mixed.code, 2)
     assert.match(oneLine(mixed.stderr), /--issued-before has no effect with --list|--client-id has no effect with --list/)
   })
 
-  it('moving a client\'s time back is refused (it would un-revoke) unless --force; a later time moves it forward', async () => {
+  it("moving a client's time back is refused (it would un-revoke) unless --force; a later time moves it forward", async () => {
     const file = await keysetFile()
     assert.equal((await cbcJwt(['revoke', '--client-id', 'c', '--issued-before', 'now', '--keyset-file', file], { env: at(NOW) })).code, 0)
     const bytes = fs.readFileSync(file)
@@ -143,13 +176,22 @@ describe('cbc-jwt revoke --client-id / --subject / --jti', () => {
     const kept = await cbcJwt(['revoke', '--subject', 's1', '--issued-before', 'now', '--keyset-file', file], { env: env(plus(NOW, 10 * MIN + 30_000)) })
     assert.deepEqual(events(kept.stderr)[0].revocations.removed, [])
     const dropped = await cbcJwt(['revoke', '--subject', 's2', '--issued-before', 'now', '--keyset-file', file], { env: env(plus(NOW, 10 * MIN + 31_000)) })
-    assert.deepEqual(events(dropped.stderr)[0].revocations.removed.map((r: Record<string, string>) => r.jti), ['j'])
+    assert.deepEqual(
+      events(dropped.stderr)[0].revocations.removed.map((r: Record<string, string>) => r.jti),
+      ['j'],
+    )
     assert.match(dropped.stdout, /^ {2}dropped {2}jti j {2}until /m)
     // The client rule: issued_before + 1h max TTL + 2 × 30 s. A rotation after that drops it.
     const rotated = await cbcJwt(['rotate', '--keyset-file', file], { env: env(plus(NOW, HOUR + 61_000)) })
     assert.equal(rotated.code, 0, rotated.stderr)
-    assert.deepEqual(events(rotated.stderr)[0].revocations.removed.map((r: Record<string, string>) => r.client_id), ['c'])
-    assert.deepEqual(readJson(file).revocations.map((r: Record<string, string>) => r.sub), ['s1', 's2'])
+    assert.deepEqual(
+      events(rotated.stderr)[0].revocations.removed.map((r: Record<string, string>) => r.client_id),
+      ['c'],
+    )
+    assert.deepEqual(
+      readJson(file).revocations.map((r: Record<string, string>) => r.sub),
+      ['s1', 's2'],
+    )
   })
 
   it(`10 000 rules hold; the command that would make 10 001 exits 1, says so, and writes nothing`, async () => {

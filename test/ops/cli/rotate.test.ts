@@ -249,7 +249,12 @@ describe('cbc-jwt rotate --compromised and revoke', { concurrency: true }, () =>
     // the next operation prunes what --compromised cut off
     const next = await cbcJwt(['rotate', '--auto', '--keyset-file', file], { env: at(plus(now, 1000)) })
     assert.equal(next.code, 0, next.stderr)
-    assert.deepEqual(readJson(file).keys.map((k: { kid: string }) => k.kid).sort(), [doc.current, successor.kid].sort())
+    assert.deepEqual(
+      readJson(file)
+        .keys.map((k: { kid: string }) => k.kid)
+        .sort(),
+      [doc.current, successor.kid].sort(),
+    )
   })
 
   it('revoke --issued-before now|TIME sets revoked_before; the future and nonsense are refused (exit 2)', async () => {

@@ -21,9 +21,19 @@ describe('cbc-jwt token issue', { concurrency: true }, () => {
     const { header, claims } = decodeJwt(token)
     const current = readJson(file).current
     assert.deepEqual(header, { alg: 'ES256', kid: current, typ: 'JWT' })
-    assert.deepEqual({ ...claims, jti: typeof claims.jti }, {
-      iss: 'cbc-omega2', aud: 'cbc-api', sub: 'alice', client_id: 'billing', scope: 'read write', iat: NOW_S, exp: NOW_S + 900, jti: 'string',
-    })
+    assert.deepEqual(
+      { ...claims, jti: typeof claims.jti },
+      {
+        iss: 'cbc-omega2',
+        aud: 'cbc-api',
+        sub: 'alice',
+        client_id: 'billing',
+        scope: 'read write',
+        iat: NOW_S,
+        exp: NOW_S + 900,
+        jti: 'string',
+      },
+    )
     // the signature is real: node:crypto checks it with the public key, independently of the CLI
     const key = loadKeyset(readJson(file)).current.verifyKey
     const [h, p, s] = token.split('.')
@@ -36,7 +46,10 @@ describe('cbc-jwt token issue', { concurrency: true }, () => {
     const r = await cbcJwt(['token', 'issue', '--sub', 'alice', '--keyset-file', file], { env: at(NOW) })
     assert.equal(r.code, 1)
     assert.equal(r.stdout, '')
-    assert.match(r.stderr, /^cbc-jwt: ERR_NO_SIGNING_KEY: .*verification\.json: cannot sign: the keyset is a verification keyset \(its keys hold no private part; current k-[^)]+\); sign with the private keyset, which only the issuer should hold\n$/)
+    assert.match(
+      r.stderr,
+      /^cbc-jwt: ERR_NO_SIGNING_KEY: .*verification\.json: cannot sign: the keyset is a verification keyset \(its keys hold no private part; current k-[^)]+\); sign with the private keyset, which only the issuer should hold\n$/,
+    )
   })
 
   it('takes iss/aud from the environment, flags win; --ttl sets exp', async () => {
@@ -47,7 +60,9 @@ describe('cbc-jwt token issue', { concurrency: true }, () => {
     assert.equal(fromEnv.claims.aud, 'env-aud')
     assert.equal(fromEnv.claims.exp - fromEnv.claims.iat, 3600)
     assert.equal(fromEnv.claims.client_id, 'bob', 'client_id defaults to the subject')
-    const flags = decodeJwt((await cbcJwt(['token', 'issue', '--sub', 'bob', '--iss', 'flag-iss', '--aud', 'flag-aud', '--keyset-file', file], { env })).stdout.trim())
+    const flags = decodeJwt(
+      (await cbcJwt(['token', 'issue', '--sub', 'bob', '--iss', 'flag-iss', '--aud', 'flag-aud', '--keyset-file', file], { env })).stdout.trim(),
+    )
     assert.equal(flags.claims.iss, 'flag-iss')
     assert.equal(flags.claims.aud, 'flag-aud')
     assert.equal(flags.header.alg, 'HS256')
@@ -106,7 +121,10 @@ describe('cbc-jwt token verify', { concurrency: true }, () => {
     const r = await cbcJwt(['token', 'verify', token, '--keyset-file', file])
     assert.equal(r.code, 0, r.stderr)
     assert.equal(JSON.parse(r.stdout).sub, 'erin')
-    const forged = signToken({ ...key, alg: 'HS256', signingKey: crypto.createSecretKey(Buffer.alloc(32)) }, { iss: 'cbc-omega2', aud: 'cbc-api', iat: now, exp: now + 60 })
+    const forged = signToken(
+      { ...key, alg: 'HS256', signingKey: crypto.createSecretKey(Buffer.alloc(32)) },
+      { iss: 'cbc-omega2', aud: 'cbc-api', iat: now, exp: now + 60 },
+    )
     assert.match((await cbcJwt(['token', 'verify', forged, '--keyset-file', file])).stderr, /token rejected: unsupported_alg/)
   })
 })

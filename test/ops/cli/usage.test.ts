@@ -8,7 +8,19 @@ import { PROCESS_LEVEL } from '../../support/tier.js'
 const tmp = tempDir('usage')
 after(tmp.cleanup)
 
-const COMMANDS = ['keyset init', 'keyset validate', 'keyset restore', 'rotate', 'revoke', 'token issue', 'token verify', 'status', 'verify-rotation', 'failures', 'serve']
+const COMMANDS = [
+  'keyset init',
+  'keyset validate',
+  'keyset restore',
+  'rotate',
+  'revoke',
+  'token issue',
+  'token verify',
+  'status',
+  'verify-rotation',
+  'failures',
+  'serve',
+]
 
 describe('cbc-jwt --help', { concurrency: true }, () => {
   it('lists every command (exit 0)', async () => {
@@ -75,13 +87,22 @@ describe('bad input: one line on stderr, exit 2 (usage) or 1 (failed check), not
     { args: (f) => ['rotate', '--keyset-file', f, '--graec', '48h'], code: 2, line: /^cbc-jwt: rotate: unknown option --graec \(see cbc-jwt rotate --help\)$/ },
     { args: (f) => ['rotate', '--keyset-file', f, '--grace'], code: 2, line: /^cbc-jwt: rotate: option --grace needs a value/ },
     { args: (f) => ['rotate', '--keyset-file', f, '--dry-run=yes'], code: 2, line: /option --dry-run takes no value/ },
-    { args: (f) => ['rotate', '--keyset-file', f, '--grace', '2days'], code: 2, line: /^cbc-jwt: --grace: "2days" is not a duration \(use e\.g\. 90s, 15m, 24h, 6d\)$/ },
+    {
+      args: (f) => ['rotate', '--keyset-file', f, '--grace', '2days'],
+      code: 2,
+      line: /^cbc-jwt: --grace: "2days" is not a duration \(use e\.g\. 90s, 15m, 24h, 6d\)$/,
+    },
     { args: (f) => ['rotate', '--keyset-file', f, '--alg', 'none'], code: 2, line: /^cbc-jwt: --alg: unknown algorithm "none"/ },
     { args: (f) => ['rotate', '--keyset-file', f, '--stage', '--compromised'], code: 2, line: /choose one of --stage, --compromised/ },
     { args: (f) => ['rotate', '--keyset-file', f, '--compromised', '--grace', '48h'], code: 2, line: /--grace has no effect with --compromised/ },
     { args: (f) => ['rotate', f], code: 2, line: /unexpected argument ".*k\.json" \(use --keyset-file PATH, or - for stdin\/stdout\)/ },
     { args: (f) => ['status', '--keyset-file', f], env: { CBC_JWT_NOW: 'tomorrow' }, code: 2, line: /^cbc-jwt: CBC_JWT_NOW must be an RFC 3339 time/ },
-    { args: (f) => ['status', '--keyset-file', f], env: { CBC_JWT_REFRESH_INTERVAL_SECONDS: 'often' }, code: 2, line: /CBC_JWT_REFRESH_INTERVAL_SECONDS must be a number/ },
+    {
+      args: (f) => ['status', '--keyset-file', f],
+      env: { CBC_JWT_REFRESH_INTERVAL_SECONDS: 'often' },
+      code: 2,
+      line: /CBC_JWT_REFRESH_INTERVAL_SECONDS must be a number/,
+    },
     { args: (f) => ['rotate', '--keyset-file', f], env: { CBC_JWT_MAX_TOKEN_TTL: 'long' }, code: 2, line: /CBC_JWT_MAX_TOKEN_TTL must be a duration/ },
     { args: (f) => ['rotate', '--backend', 'vault', '--keyset-file', f], code: 2, line: /--backend vault cannot be combined with --keyset-file/ },
     { args: () => ['status', '--backend', 'consul'], code: 2, line: /--backend must be one of file, vault, kubernetes \(got "consul"\)/ },
@@ -117,7 +138,10 @@ describe('bad input: one line on stderr, exit 2 (usage) or 1 (failed check), not
 describe('docs/cli.md does not drift', () => {
   it('documents every command the CLI has, under its own heading', async () => {
     const { COMMANDS: registered } = await import('../../../src/ops/cli/run.js')
-    assert.deepEqual(registered.map((c) => c.name), COMMANDS)
+    assert.deepEqual(
+      registered.map((c) => c.name),
+      COMMANDS,
+    )
     const doc = fs.readFileSync(new URL('../../../docs/cli.md', import.meta.url), 'utf8')
     for (const c of COMMANDS) assert.match(doc, new RegExp(`^### \`${c}[ \`]`, 'm'), c)
     for (const code of ['0', '1', '2']) assert.match(doc, new RegExp(`^\\| \`${code}\` \\|`, 'm'))

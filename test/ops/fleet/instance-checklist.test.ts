@@ -15,11 +15,18 @@ describe('verify-rotation --url: the rotations item', () => {
   before(async () => {
     server = http.createServer((req, res) => {
       if (req.url === '/metrics') {
-        res.writeHead(200, { 'content-type': 'text/plain' }).end(
-          `cbc_jwt_active_key_age_seconds{kid="${current}"} 60\ncbc_jwt_key_rotations_total 0\ncbc_jwt_keys_loaded 2\ncbc_jwt_backend_errors_total 0\n`,
-        )
+        res
+          .writeHead(200, { 'content-type': 'text/plain' })
+          .end(`cbc_jwt_active_key_age_seconds{kid="${current}"} 60\ncbc_jwt_key_rotations_total 0\ncbc_jwt_keys_loaded 2\ncbc_jwt_backend_errors_total 0\n`)
       } else {
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [{ kid: 'k-new', status: 'current' }, { kid: 'k-old', status: 'verify-only' }] }))
+        res.writeHead(200, { 'content-type': 'application/json' }).end(
+          JSON.stringify({
+            keys: [
+              { kid: 'k-new', status: 'current' },
+              { kid: 'k-old', status: 'verify-only' },
+            ],
+          }),
+        )
       }
     })
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
@@ -27,7 +34,8 @@ describe('verify-rotation --url: the rotations item', () => {
   })
   after(() => new Promise<void>((resolve) => server.close(() => resolve())))
 
-  const rotations = async () => (await runInstanceChecklist({ base, previousKids: ['k-old'], legacyToken: undefined, maxAgeMs: 600_000 })).find((i) => i.name === 'rotations')!
+  const rotations = async () =>
+    (await runInstanceChecklist({ base, previousKids: ['k-old'], legacyToken: undefined, maxAgeMs: 600_000 })).find((i) => i.name === 'rotations')!
 
   it('0 with a new current kid passes: the instance started after the rotation', async () => {
     current = 'k-new'

@@ -48,7 +48,13 @@ describe('the replica fleet (--replica URL): a replica that answers anything but
     const view = await createReplicaFleet({ urls: [`${urls.good}/`] }).read()
     const [r] = view.replicas
     assert.equal(r!.reachable, true)
-    assert.deepEqual([...r!.keys], [['k-a', 'current'], ['k-b', 'staged']])
+    assert.deepEqual(
+      [...r!.keys],
+      [
+        ['k-a', 'current'],
+        ['k-b', 'staged'],
+      ],
+    )
     assert.equal(r!.revokedBefore, Date.parse('2026-11-25T20:00:00Z') / 1000)
   })
 
@@ -56,7 +62,10 @@ describe('the replica fleet (--replica URL): a replica that answers anything but
     const closed = `http://127.0.0.1:${await freePort()}`
     const all = [urls.good!, urls.html!, urls.wrongShape!, urls.notReady!, urls.redirect!, urls.huge!, closed]
     const view = await createReplicaFleet({ urls: all }).read()
-    assert.deepEqual(replicasLacking(view, 'k-b').map((r) => r.name), all.slice(1))
+    assert.deepEqual(
+      replicasLacking(view, 'k-b').map((r) => r.name),
+      all.slice(1),
+    )
     const problems = view.replicas.slice(1).map((r) => r.problem)
     assert.deepEqual(problems.slice(0, 2), ['/v1/keys answered something that is not the key list', '/v1/keys answered something that is not the key list'])
     assert.equal(problems[2], '/v1/keys answered HTTP 503')

@@ -49,7 +49,10 @@ describe('rotateNow', () => {
     doc.keys.push(expired, retiring)
     loadKeyset(doc, T0)
     const { doc: next } = await rotateNow(doc, { now: T0, graceMs: DAY })
-    assert.deepEqual(next.keys.map((k) => k.kid), [next.current, doc.current, retiring.kid])
+    assert.deepEqual(
+      next.keys.map((k) => k.kid),
+      [next.current, doc.current, retiring.kid],
+    )
     assert.equal(entry(next, retiring.kid).not_after, iso(T0 + 12 * HOUR))
     assert.equal(entry(next, doc.current).not_after, iso(T0 + DAY))
   })
@@ -71,7 +74,7 @@ describe('rotateNow', () => {
       graceMs: DAY,
       newKey: async (alg, opts) => {
         taken.push(...opts.taken)
-        return (await recordingFactory().newKey(alg, opts))
+        return await recordingFactory().newKey(alg, opts)
       },
     })
     assert.equal(new Set(doc.keys.map((k) => k.kid)).size, doc.keys.length)
@@ -104,7 +107,10 @@ describe('rotateCompromised', () => {
   it('without a standby (or with --fresh-key) a freshly generated key signs, and a new standby is staged', async () => {
     const plain = await keysetAt(T0 - 2 * DAY)
     const withStandby = (await stageKey(plain, { now: T0 - HOUR })).doc
-    for (const [doc, freshKey] of [[plain, false], [withStandby, true]] as const) {
+    for (const [doc, freshKey] of [
+      [plain, false],
+      [withStandby, true],
+    ] as const) {
       const { newKey, made } = recordingFactory()
       const { doc: next, notes } = await rotateCompromised(doc, { now: T0, newKey, freshKey })
       assert.equal(next.current, made[0], 'a freshly generated key')
@@ -176,8 +182,7 @@ describe('stageKey and promoteStaged', () => {
 })
 
 describe('autoRotate', () => {
-  const auto = (doc: Parameters<typeof autoRotate>[0], now: number) =>
-    autoRotate(doc, { now, everyMs: 6 * DAY, propagationWindowMs: WINDOW, graceMs: DAY })
+  const auto = (doc: Parameters<typeof autoRotate>[0], now: number) => autoRotate(doc, { now, everyMs: 6 * DAY, propagationWindowMs: WINDOW, graceMs: DAY })
 
   it('keeps a standby: stages one when none is, then changes nothing until it is due', async () => {
     const doc = await keysetAt(T0)
@@ -248,7 +253,10 @@ describe('setRevokedBefore', () => {
 
   it('refuses to move it earlier (that would un-revoke tokens) unless forced', async () => {
     const doc = { ...(await keysetAt(T0 - DAY)), revoked_before: iso(T0) }
-    assert.throws(() => setRevokedBefore(doc, { issuedBeforeMs: T0 - HOUR }), (err: unknown) => err instanceof RefusedError && /would accept tokens/.test(err.message))
+    assert.throws(
+      () => setRevokedBefore(doc, { issuedBeforeMs: T0 - HOUR }),
+      (err: unknown) => err instanceof RefusedError && /would accept tokens/.test(err.message),
+    )
     assert.equal(setRevokedBefore(doc, { issuedBeforeMs: T0 - HOUR, force: true }).doc.revoked_before, iso(T0 - HOUR))
     assert.equal(setRevokedBefore(doc, { issuedBeforeMs: T0 + HOUR }).doc.revoked_before, iso(T0 + HOUR))
   })
@@ -261,7 +269,10 @@ describe('pruneExpired', () => {
     const third = (await keysetAt(T0 - DAY)).keys[0]!
     doc.keys.push({ ...other, not_after: iso(T0) }, { ...third, not_after: iso(T0 - 1000) })
     assert.deepEqual(pruneExpired(doc, T0), [third.kid])
-    assert.deepEqual(doc.keys.map((k) => k.kid), [doc.current, other.kid])
+    assert.deepEqual(
+      doc.keys.map((k) => k.kid),
+      [doc.current, other.kid],
+    )
   })
 })
 

@@ -31,7 +31,10 @@ describe('updateKeyset', () => {
     assert.equal(outcome.attempts, 1)
     assert.equal(fs.readFileSync(file, 'utf8'), outcome.text)
     assert.equal(JSON.parse(outcome.text).current, outcome.after.current)
-    assert.deepEqual(outcome.changes.map((c) => c.kind), ['added', 'changed'])
+    assert.deepEqual(
+      outcome.changes.map((c) => c.kind),
+      ['added', 'changed'],
+    )
   })
 
   it('writes nothing when the change is a no-op (same bytes, same mtime)', async () => {
@@ -141,10 +144,12 @@ describe('the CLI goes through updateKeyset', () => {
     fs.chmodSync(file, 0o640)
     const out: string[] = []
     const sink = { write: (s: string) => out.push(s) } as unknown as NodeJS.WritableStream
-    const code = await revokeCommand.run(
-      { env: {}, stdin: process.stdin, stdout: sink as never, stderr: sink as never, now: () => T0 },
-      ['--issued-before', 'now', '--keyset-file', file],
-    )
+    const code = await revokeCommand.run({ env: {}, stdin: process.stdin, stdout: sink as never, stderr: sink as never, now: () => T0 }, [
+      '--issued-before',
+      'now',
+      '--keyset-file',
+      file,
+    ])
     assert.equal(code, 0)
     assert.equal(JSON.parse(fs.readFileSync(file, 'utf8')).revoked_before, iso(T0))
     assert.equal(fs.statSync(file).mode & 0o777, 0o640)

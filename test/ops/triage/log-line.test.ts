@@ -36,7 +36,13 @@ describe('classifyLine', () => {
 
   it('tells other service lines from foreign ones', () => {
     assert.equal(classifyLine(JSON.stringify({ service: 'cbc-jwt', event: 'keyset_loaded' })).kind, 'service')
-    for (const line of ['plain text', '{not json', '[1,2]', '{"event":"auth_rejected","reason":"forged_reason","time":1}', JSON.stringify({ msg: 'other app' })]) {
+    for (const line of [
+      'plain text',
+      '{not json',
+      '[1,2]',
+      '{"event":"auth_rejected","reason":"forged_reason","time":1}',
+      JSON.stringify({ msg: 'other app' }),
+    ]) {
       assert.equal(classifyLine(line).kind, 'foreign', line)
     }
   })

@@ -80,7 +80,8 @@ export function createKubernetesBackend(opts: KubernetesBackendOptions, deps: Ku
     try {
       return await api.request(method, path, body === undefined ? undefined : { json: body })
     } catch (err) {
-      if (err instanceof ApiTransportError) throw new BackendError(err.reason, `${location}: ${err.reason === 'timeout' ? err.message : `${err.reason} (${err.message})`}`)
+      if (err instanceof ApiTransportError)
+        throw new BackendError(err.reason, `${location}: ${err.reason === 'timeout' ? err.message : `${err.reason} (${err.message})`}`)
       throw err
     }
   }
@@ -128,7 +129,8 @@ export function createKubernetesBackend(opts: KubernetesBackendOptions, deps: Ku
   function decoded(secret: Secret, key: string): string | undefined {
     const encoded = secret.data?.[key]
     if (typeof encoded !== 'string') return undefined
-    if (encoded.length > (MAX_KEYSET_BYTES * 4) / 3 + 4) throw new BackendError('invalid_keyset', `${secretLocation}#${key}: larger than ${MAX_KEYSET_BYTES} bytes`)
+    if (encoded.length > (MAX_KEYSET_BYTES * 4) / 3 + 4)
+      throw new BackendError('invalid_keyset', `${secretLocation}#${key}: larger than ${MAX_KEYSET_BYTES} bytes`)
     return Buffer.from(encoded, 'base64').toString('utf8')
   }
 
@@ -183,7 +185,10 @@ export function createKubernetesBackend(opts: KubernetesBackendOptions, deps: Ku
       if (!secret) throw new BackendError('not_found', `${location}: the Secret does not exist`)
       const text = decoded(secret, opts.lastGoodKey)
       if (text === undefined) {
-        throw new BackendError('not_found', `${where}: the Secret has no last good copy (every change cbc-jwt writes stores one; none was written through it yet)`)
+        throw new BackendError(
+          'not_found',
+          `${where}: the Secret has no last good copy (every change cbc-jwt writes stores one; none was written through it yet)`,
+        )
       }
       lastRead = secret
       // The keyset it replaces, for the audit line; a broken one may be oversized too.

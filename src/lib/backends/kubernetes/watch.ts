@@ -143,7 +143,10 @@ export function startSecretWatch(opts: SecretWatchOptions): SecretWatch {
         if (err instanceof Gone) rv = undefined
         failures++
         const message = err instanceof Error ? err.message : String(err)
-        logger.warn({ event: 'watch_failed', location: opts.location, failures, error: message.slice(0, 300) }, 'the Secret watch broke; retrying, the last good keyset stays in force')
+        logger.warn(
+          { event: 'watch_failed', location: opts.location, failures, error: message.slice(0, 300) },
+          'the Secret watch broke; retrying, the last good keyset stays in force',
+        )
         // A read now counts the failure (if the API is down) and catches what the stream missed.
         opts.onChange()
         const delay = Math.floor(random() * Math.min(maxMs, minMs * 2 ** Math.min(failures - 1, 16)))

@@ -34,7 +34,7 @@ const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOST
  */
 export function vaultErrors(json: unknown): string {
   if (typeof json !== 'object' || json === null || !Array.isArray((json as { errors?: unknown }).errors)) return ''
-  const text = ((json as { errors: unknown[] }).errors)
+  const text = (json as { errors: unknown[] }).errors
     .filter((e): e is string => typeof e === 'string')
     .map((e) => e.replace(/\s+/g, ' ').trim())
     .join('; ')

@@ -121,8 +121,7 @@ export function createVaultBackend(options: VaultBackendOptions, deps: VaultBack
       return { ok: false, ...toFailure(err, what), notApplied: true }
     }
     try {
-      const send = (t: string): Promise<VaultAnswer> =>
-        vaultRequest(http, method, dataPath, { headers: { ...headers, 'X-Vault-Token': t }, body, signal })
+      const send = (t: string): Promise<VaultAnswer> => vaultRequest(http, method, dataPath, { headers: { ...headers, 'X-Vault-Token': t }, body, signal })
       let res = await send(token)
       if (res.status === 403 && auth.invalidate(token)) {
         logger.warn({ location }, 'Vault answered 403 (token expired or revoked?); logging in again')
@@ -161,10 +160,7 @@ export function createVaultBackend(options: VaultBackendOptions, deps: VaultBack
       if (closed) throw closedError(what)
       if (n >= attempts || !retryable(out)) throw error
       const delayMs = Math.floor(random() * Math.min(maxDelayMs, baseMs * 2 ** (n - 1)))
-      logger.warn(
-        { location, reason: error.reason, attempt: n, attempts, retry_in_ms: delayMs, error: error.message },
-        'Vault request failed; retrying',
-      )
+      logger.warn({ location, reason: error.reason, attempt: n, attempts, retry_in_ms: delayMs, error: error.message }, 'Vault request failed; retrying')
       // Kept ref'd on purpose: a caller awaiting read() (the CLI) must not see the process
       // exit mid-backoff. The wait is bounded by retryMaxDelayMs and close() aborts it.
       try {
@@ -178,7 +174,13 @@ export function createVaultBackend(options: VaultBackendOptions, deps: VaultBack
   type Current = Kv2Version & { missing: boolean; errors: string }
 
   async function readCurrent(what: string): Promise<Current> {
-    const res = await call('GET', what, undefined, (r) => r.status === 404, (f) => f.transient)
+    const res = await call(
+      'GET',
+      what,
+      undefined,
+      (r) => r.status === 404,
+      (f) => f.transient,
+    )
     if (res.status === 404) {
       // Vault answers 404 with the metadata when the latest version is deleted or destroyed.
       const env = res.isJson ? parseReadEnvelope(res.json) : undefined
@@ -196,7 +198,13 @@ export function createVaultBackend(options: VaultBackendOptions, deps: VaultBack
     const cur = await readCurrent(what)
     if (cur.fields?.[KEYSET_FIELD] !== undefined) throw new CasConflictError(`${what}: a keyset is already stored (version ${cur.version})`)
     const data = { ...(cur.fields ?? {}), [KEYSET_FIELD]: text }
-    const res = await call('POST', what, { options: { cas: cur.version }, data }, (r) => isCasMismatch(r.status, r.json), (f) => f.transient && f.notApplied)
+    const res = await call(
+      'POST',
+      what,
+      { options: { cas: cur.version }, data },
+      (r) => isCasMismatch(r.status, r.json),
+      (f) => f.transient && f.notApplied,
+    )
     if (isCasMismatch(res.status, res.json)) throw new CasConflictError(`${what}: another writer changed the secret first (check-and-set)`)
     const version = parseWriteEnvelope(res.json)
     if (version === undefined) throw badResponse(what, 'the answer has no data.version')

@@ -126,7 +126,12 @@ Exit status: 0 read (whether or not there were rejections), 1 a file cannot be r
           else if (c.kind === 'service') counts.service++
           else {
             const r = c.record
-            if ((since !== undefined && r.time < since) || (until !== undefined && r.time >= until) || (reasons && !reasons.has(r.reason)) || (kid !== undefined && r.kid !== kid)) {
+            if (
+              (since !== undefined && r.time < since) ||
+              (until !== undefined && r.time >= until) ||
+              (reasons && !reasons.has(r.reason)) ||
+              (kid !== undefined && r.kid !== kid)
+            ) {
               counts.filtered++
               continue
             }
@@ -135,7 +140,10 @@ Exit status: 0 read (whether or not there were rejections), 1 a file cannot be r
           }
         }
       } catch (err) {
-        throw new CbcJwtError('ERR_USAGE', `failures: cannot read ${file === '-' ? 'stdin' : file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+        throw new CbcJwtError(
+          'ERR_USAGE',
+          `failures: cannot read ${file === '-' ? 'stdin' : file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+        )
       }
     }
     const result = tally.result()
@@ -152,7 +160,14 @@ Exit status: 0 read (whether or not there were rejections), 1 a file cannot be r
 }
 
 function jsonRow(g: FailureGroup, gapMs: number) {
-  return { client_id: g.clientId, reason: g.reason, count: g.count, first_seen: iso(g.firstSeen), last_seen: iso(g.lastSeen), spike_start: iso(g.spike.spike(gapMs)!.start) }
+  return {
+    client_id: g.clientId,
+    reason: g.reason,
+    count: g.count,
+    first_seen: iso(g.firstSeen),
+    last_seen: iso(g.lastSeen),
+    spike_start: iso(g.spike.spike(gapMs)!.start),
+  }
 }
 
 function printTable(ctx: CliContext, result: FailureTally, top: number, gapMs: number): void {
@@ -170,7 +185,11 @@ function printTable(ctx: CliContext, result: FailureTally, top: number, gapMs: n
   ])
   const header = ['COUNT', 'REASON', 'CLIENT_ID', 'FIRST_SEEN', 'LAST_SEEN', 'SPIKE_START', 'REPLICAS', 'REMOTE']
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
-  const fmt = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd()
+  const fmt = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === 0 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd()
   println(ctx.stdout, fmt(header))
   for (const r of rows) println(ctx.stdout, fmt(r))
   if (shown.length < result.groups.length) println(ctx.stdout, `… ${result.groups.length - shown.length} more group(s) (--top 0 shows all)`)
@@ -179,16 +198,22 @@ function printTable(ctx: CliContext, result: FailureTally, top: number, gapMs: n
 function summary(result: FailureTally, counts: LineCounts, offenders: number, gapMs: number): string[] {
   const out: string[] = []
   if (result.firstSeen !== undefined) {
-    out.push(`first rejection at ${iso(result.firstSeen)}, last at ${iso(result.lastSeen!)}: ${result.rejections} rejection(s) in ${result.groups.length} group(s)`)
+    out.push(
+      `first rejection at ${iso(result.firstSeen)}, last at ${iso(result.lastSeen!)}: ${result.rejections} rejection(s) in ${result.groups.length} group(s)`,
+    )
     out.push(...offenderLines(result, offenders, gapMs))
   } else {
     out.push('no rejections')
   }
   if (result.overflow.count > 0) {
-    out.push(`${result.overflow.count} rejection(s) of further client ids past --max-groups were counted but not grouped (first ${iso(result.overflow.firstSeen!)}, last ${iso(result.overflow.lastSeen!)})`)
+    out.push(
+      `${result.overflow.count} rejection(s) of further client ids past --max-groups were counted but not grouped (first ${iso(result.overflow.firstSeen!)}, last ${iso(result.overflow.lastSeen!)})`,
+    )
   }
   const filtered = counts.filtered > 0 ? `, ${counts.filtered} outside --since/--until/--reason/--kid` : ''
-  out.push(`read ${counts.lines} line(s): ${counts.rejections} rejection(s)${filtered}, ${counts.service} other cbc-jwt line(s), ${counts.skipped} skipped (not cbc-jwt JSON lines)`)
+  out.push(
+    `read ${counts.lines} line(s): ${counts.rejections} rejection(s)${filtered}, ${counts.service} other cbc-jwt line(s), ${counts.skipped} skipped (not cbc-jwt JSON lines)`,
+  )
   return out
 }
 
@@ -202,7 +227,9 @@ function offenderLines(result: FailureTally, offenders: number, gapMs: number): 
   const busiest = result.groups[0]
   const spike = busiest?.spike.spike(gapMs)
   if (busiest && spike) {
-    out.push(`spike start for "cbc-jwt revoke --issued-before" (every client's tokens; the busiest group's, ${busiest.reason} ${displayId(busiest)}): ${revokeTime(spike.start)}`)
+    out.push(
+      `spike start for "cbc-jwt revoke --issued-before" (every client's tokens; the busiest group's, ${busiest.reason} ${displayId(busiest)}): ${revokeTime(spike.start)}`,
+    )
   }
   const list = busiestOffenders(result.groups, offenders, gapMs)
   if (list.length === 0) return out
@@ -211,7 +238,9 @@ function offenderLines(result: FailureTally, offenders: number, gapMs: number): 
     const command = revokeCommand(o)
     const why = `# ${o.spikeCount} ${o.reason} from ${iso(o.spikeStart)}`
     const caution = o.verified ? '' : '; the id is only claimed by tokens whose signature did not verify (anyone can claim one): check it before cutting it off'
-    out.push(command ? `  ${command}   ${why}${caution}` : `  (client id ${printable(o.clientId)} is not printable ASCII: take it from --json) ${why}${caution}`)
+    out.push(
+      command ? `  ${command}   ${why}${caution}` : `  (client id ${printable(o.clientId)} is not printable ASCII: take it from --json) ${why}${caution}`,
+    )
   }
   out.push('  (revoke only for stolen tokens; a leaked key needs "cbc-jwt rotate --compromised")')
   return out
@@ -244,8 +273,12 @@ function timeOrAgo(flag: string, text: string, now: number): number {
 
 function reasonList(text: string): Set<AuthFailureReason> {
   const out = new Set<AuthFailureReason>()
-  for (const r of text.split(',').map((s) => s.trim()).filter(Boolean)) {
-    if (!(AUTH_FAILURE_REASONS as readonly string[]).includes(r)) throw new UsageError(`--reason: unknown reason "${r}" (one of ${AUTH_FAILURE_REASONS.join(', ')})`)
+  for (const r of text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
+    if (!(AUTH_FAILURE_REASONS as readonly string[]).includes(r))
+      throw new UsageError(`--reason: unknown reason "${r}" (one of ${AUTH_FAILURE_REASONS.join(', ')})`)
     out.add(r as AuthFailureReason)
   }
   if (out.size === 0) throw new UsageError('--reason needs at least one reason')

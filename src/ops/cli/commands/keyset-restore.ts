@@ -57,7 +57,8 @@ error, 2 bad usage or a backend without a last good copy.`,
         if (copy.current === copy.text && values['dry-run'] !== true) {
           const projected = projectionOf(after)
           if ('text' in projected) {
-            for (const location of await writeProjections(await readProjections(source.projections()), projected.text)) println(ctx.stdout, `repaired the verification projection ${location}`)
+            for (const location of await writeProjections(await readProjections(source.projections()), projected.text))
+              println(ctx.stdout, `repaired the verification projection ${location}`)
           }
         }
         if (copy.current === copy.text) {
@@ -66,20 +67,26 @@ error, 2 bad usage or a backend without a last good copy.`,
         }
         const before = validDocument(copy.current, now)
         const dryRun = values['dry-run'] === true
-        println(ctx.stdout, `${dryRun ? 'dry run, nothing written — ' : ''}${backend.location} restored from ${copy.location}: current ${after.current}${before ? '' : ' (the keyset there was missing or invalid)'}`)
+        println(
+          ctx.stdout,
+          `${dryRun ? 'dry run, nothing written — ' : ''}${backend.location} restored from ${copy.location}: current ${after.current}${before ? '' : ' (the keyset there was missing or invalid)'}`,
+        )
         for (const change of before ? diffKeysets(before, after) : []) println(ctx.stdout, `  ${describeChange(change)}`)
         if (dryRun) return 0
         // The projection first: a key or a revocation the copy holds reaches verifiers first.
         const projected = projectionOf(after)
         if ('text' in projected) {
-          for (const location of await writeProjections(await readProjections(source.projections()), projected.text)) println(ctx.stdout, `wrote the verification projection ${location}`)
+          for (const location of await writeProjections(await readProjections(source.projections()), projected.text))
+            println(ctx.stdout, `wrote the verification projection ${location}`)
         }
         try {
           await backend.write(copy.text, copy.version)
         } catch (err) {
           // Not retried: whoever wrote meanwhile may have fixed it already. Look, then decide.
           if (!(err instanceof CasConflictError)) throw err
-          throw new CasConflictError(`${err.message}; nothing was written — look at the keyset again and run keyset restore if it still needs it`, { cause: err })
+          throw new CasConflictError(`${err.message}; nothing was written — look at the keyset again and run keyset restore if it still needs it`, {
+            cause: err,
+          })
         }
         println(ctx.stdout, `wrote ${backend.location}`)
         audit.record({ location: backend.location, before, after })

@@ -35,7 +35,8 @@ Exit status: 0 valid, 1 invalid or unreadable, 2 bad usage.`,
 
   async run(ctx: CliContext, args: string[]): Promise<number> {
     const { values, positionals } = parseCommandArgs('keyset validate', args, OPTIONS, { max: 1, what: '- (stdin)' })
-    if (positionals[0] !== undefined && positionals[0] !== '-') throw new UsageError(`keyset validate: unexpected argument "${positionals[0]}" (use --keyset-file PATH)`)
+    if (positionals[0] !== undefined && positionals[0] !== '-')
+      throw new UsageError(`keyset validate: unexpected argument "${positionals[0]}" (use --keyset-file PATH)`)
     const source = openKeysetSource(ctx, values, positionals)
     let text: string
     let drift: string[] | undefined
@@ -53,7 +54,10 @@ Exit status: 0 valid, 1 invalid or unreadable, 2 bad usage.`,
       const summary = { valid: true, kind, current: keyset.current.kid, keys: keyset.document.keys.length, problems: [], notes }
       if (values.json) println(ctx.stdout, JSON.stringify(summary, null, 2))
       else {
-        println(ctx.stdout, `${where}: valid ${kind === 'verification' ? 'verification keyset (no private key: verifies, cannot sign)' : 'keyset'}, ${summary.keys} key(s), current ${summary.current}`)
+        println(
+          ctx.stdout,
+          `${where}: valid ${kind === 'verification' ? 'verification keyset (no private key: verifies, cannot sign)' : 'keyset'}, ${summary.keys} key(s), current ${summary.current}`,
+        )
         for (const note of notes) println(ctx.stdout, `note: ${note}`)
       }
       if (drift !== undefined) {

@@ -29,7 +29,11 @@ export async function listRevocations(ctx: CliContext, source: KeysetSource, opt
   if (rows.length > 0) {
     const header = ['KIND', 'VALUE', 'REVOKES', 'CREATED']
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
-    const fmt = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()
+    const fmt = (cells: string[]) =>
+      cells
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd()
     println(ctx.stdout, fmt(header))
     for (const row of rows) println(ctx.stdout, fmt(row))
   }

@@ -42,7 +42,7 @@ const TARGET_FLAGS = { 'client-id': 'client_id', subject: 'sub', jti: 'jti' } as
 
 export const revokeCommand: Command = {
   name: 'revoke',
-  summary: 'reject tokens: all issued before a time, or one client\'s, one subject\'s, one token (--list shows the rules)',
+  summary: "reject tokens: all issued before a time, or one client's, one subject's, one token (--list shows the rules)",
   help: `Usage: cbc-jwt revoke --issued-before TIME|now                    [KEYSET] [options]
        cbc-jwt revoke --client-id ID --issued-before TIME|now       [KEYSET] [options]
        cbc-jwt revoke --subject SUB --issued-before TIME|now        [KEYSET] [options]
@@ -86,7 +86,26 @@ Exit status: 0 done, 1 refused / invalid keyset / backend error / too many rules
     const { values, positionals } = parseCommandArgs('revoke', args, OPTIONS, { max: 1, what: '- (stdin/stdout)' })
     if (positionals[0] !== undefined && positionals[0] !== '-') throw new UsageError(`revoke: unexpected argument "${positionals[0]}"`)
     if (values.list) {
-      rejectFlags(values, ['issued-before', 'client-id', 'subject', 'jti', 'expires-at', 'force', 'dry-run', 'actor', 'reason', 'audit-log', 'wait', 'prometheus', 'selector', 'replica'], '--list')
+      rejectFlags(
+        values,
+        [
+          'issued-before',
+          'client-id',
+          'subject',
+          'jti',
+          'expires-at',
+          'force',
+          'dry-run',
+          'actor',
+          'reason',
+          'audit-log',
+          'wait',
+          'prometheus',
+          'selector',
+          'replica',
+        ],
+        '--list',
+      )
       return listRevocations(ctx, openKeysetSource(ctx, values, positionals), { json: values.json === true })
     }
     rejectFlags(values, ['json'], 'revoke (without --list)')
@@ -97,14 +116,20 @@ Exit status: 0 done, 1 refused / invalid keyset / backend error / too many rules
     // gate) must not make every revocation wait.
     const asked = values.prometheus !== undefined || (values.replica ?? []).length > 0
     const fleet = asked ? fleetFromFlags(ctx.env, values) : undefined
-    if (fleet && command !== 'revoke') throw new UsageError('--prometheus/--replica confirm the global revoked_before only: not with --client-id, --subject or --jti')
+    if (fleet && command !== 'revoke')
+      throw new UsageError('--prometheus/--replica confirm the global revoked_before only: not with --client-id, --subject or --jti')
     if (!fleet && values.wait !== undefined) throw new UsageError('--wait needs --prometheus URL or --replica URL')
     const waitMs = durationFlag('wait', values.wait) ?? DEFAULT_CONTAINMENT_WAIT_MS
     const audit = openAuditTrail(ctx, command, values)
     const source = openKeysetSource(ctx, values, positionals)
     try {
       const dryRun = values['dry-run'] === true
-      const outcome = await updateKeyset(source.backend, mutation, { now: ctx.now, dryRun, ruleLifetime: ruleLifetime(ctx.env, values), projections: source.projections() })
+      const outcome = await updateKeyset(source.backend, mutation, {
+        now: ctx.now,
+        dryRun,
+        ruleLifetime: ruleLifetime(ctx.env, values),
+        projections: source.projections(),
+      })
       reportUpdate(ctx, source, outcome, { headline: headline(outcome.after.revoked_before), dryRun })
       if (outcome.written) audit.record({ location: source.backend.location, before: outcome.before, after: outcome.after })
       if (fleet && !dryRun) return await confirmContainment(ctx, source, fleet, { before: outcome.before, after: outcome.after, rotated: false }, waitMs)
@@ -127,7 +152,8 @@ async function plan(ctx: CliContext, values: Values, positionals: string[], now:
     const ids = values.jti!
     let list = ids.filter((id) => id !== '-')
     if (ids.includes('-')) {
-      if (positionals.includes('-') || values['keyset-file'] === '-') throw new UsageError('--jti - reads ids from stdin, so the keyset cannot come from stdin too (use --keyset-file PATH or --backend)')
+      if (positionals.includes('-') || values['keyset-file'] === '-')
+        throw new UsageError('--jti - reads ids from stdin, so the keyset cannot come from stdin too (use --keyset-file PATH or --backend)')
       list = [...list, ...(await readTokenIds(ctx.stdin))]
     }
     for (const id of list) checkValue('--jti', id)
@@ -146,7 +172,9 @@ async function plan(ctx: CliContext, values: Values, positionals: string[], now:
   rejectFlags(values, ['expires-at'], flag === undefined ? 'revoke --issued-before' : `--${flag}`)
   const raw = values['issued-before']
   if (raw === undefined) {
-    throw new UsageError(flag === undefined ? 'revoke: --issued-before TIME|now is required (or --jti ID, or --list)' : `revoke: --${flag} needs --issued-before TIME|now`)
+    throw new UsageError(
+      flag === undefined ? 'revoke: --issued-before TIME|now is required (or --jti ID, or --list)' : `revoke: --${flag} needs --issued-before TIME|now`,
+    )
   }
   const at = parseTime(raw, now)
   if (at === undefined) throw new UsageError(`--issued-before: "${raw}" is not an RFC 3339 time (e.g. 2026-11-25T20:00:00Z) or "now"`)
@@ -165,7 +193,11 @@ async function plan(ctx: CliContext, values: Values, positionals: string[], now:
   const mutation: KeysetMutation = (doc) => revokeTargets(doc, { kind, values: names, issuedBeforeMs: at, nowMs: now, force })
   const who = flag === 'client-id' ? 'client' : 'subject'
   const time = toRfc3339(new Date(at))
-  return { mutation, headline: () => `tokens of ${names.length === 1 ? `one ${who}` : `${new Set(names).size} ${who}s`} issued before ${time} revoked`, command: `revoke --${flag}` }
+  return {
+    mutation,
+    headline: () => `tokens of ${names.length === 1 ? `one ${who}` : `${new Set(names).size} ${who}s`} issued before ${time} revoked`,
+    command: `revoke --${flag}`,
+  }
 }
 
 /** What a rule can name: 1–256 characters without control characters (as the keyset schema says). */

@@ -97,10 +97,17 @@ Exit status: 0 done or nothing to do, 1 refused / invalid keyset / backend error
       const dryRun = values['dry-run'] === true
       // A one-step or emergency rotation also repairs a keyset whose current key has expired.
       const acceptExpiredCurrent = mode === undefined || mode === 'compromised'
-      const outcome = await updateKeyset(source.backend, mutation, { now: ctx.now, dryRun, acceptExpiredCurrent, ruleLifetime: ruleLifetime(ctx.env, values), projections: source.projections() })
+      const outcome = await updateKeyset(source.backend, mutation, {
+        now: ctx.now,
+        dryRun,
+        acceptExpiredCurrent,
+        ruleLifetime: ruleLifetime(ctx.env, values),
+        projections: source.projections(),
+      })
       reportUpdate(ctx, source, outcome, { headline: headline(outcome.after.current, outcome.before.current), dryRun })
       if (outcome.written) audit.record({ location: source.backend.location, before: outcome.before, after: outcome.after })
-      if (confirm && !dryRun) return await confirmContainment(ctx, source, confirm.fleet, { before: outcome.before, after: outcome.after, rotated: true }, confirm.waitMs)
+      if (confirm && !dryRun)
+        return await confirmContainment(ctx, source, confirm.fleet, { before: outcome.before, after: outcome.after, rotated: true }, confirm.waitMs)
       return 0
     } finally {
       audit.close()

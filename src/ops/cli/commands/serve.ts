@@ -26,7 +26,8 @@ Exit status: 0 stopped by SIGTERM/SIGINT, 1 bad configuration or cannot start, 2
 
   async run(_ctx: CliContext, args: string[]): Promise<number> {
     const unexpected = args.find((a) => a !== '--dev')
-    if (unexpected !== undefined) throw new UsageError(`serve: unexpected argument "${unexpected}" (the only flag is --dev; configure the service with environment variables)`)
+    if (unexpected !== undefined)
+      throw new UsageError(`serve: unexpected argument "${unexpected}" (the only flag is --dev; configure the service with environment variables)`)
     // The server and its framework are loaded only by this command.
     const { runService } = await import('../../../server/start-up.js')
     await runService({ dev: args.includes('--dev') })

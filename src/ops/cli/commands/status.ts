@@ -60,15 +60,22 @@ Exit status: 0 SLA holds, 1 SLA broken / invalid keyset / backend error, 2 bad u
     const current = keys.find((k) => k.kid === doc.current)!
     const slaOk = current.age_seconds * 1000 < ROTATION_POLICY.keyAgeSlaMs
     if (values.json) {
-      println(ctx.stdout, JSON.stringify({
-        location: source.backend.location,
-        now: toRfc3339(new Date(now)),
-        current: doc.current,
-        revoked_before: doc.revoked_before ?? null,
-        sla: { max_age_seconds: ROTATION_POLICY.keyAgeSlaMs / 1000, current_age_seconds: current.age_seconds, ok: slaOk },
-        keys,
-        warnings,
-      }, null, 2))
+      println(
+        ctx.stdout,
+        JSON.stringify(
+          {
+            location: source.backend.location,
+            now: toRfc3339(new Date(now)),
+            current: doc.current,
+            revoked_before: doc.revoked_before ?? null,
+            sla: { max_age_seconds: ROTATION_POLICY.keyAgeSlaMs / 1000, current_age_seconds: current.age_seconds, ok: slaOk },
+            keys,
+            warnings,
+          },
+          null,
+          2,
+        ),
+      )
       return slaOk ? 0 : 1
     }
     const out = ctx.stdout
@@ -78,7 +85,14 @@ Exit status: 0 SLA holds, 1 SLA broken / invalid keyset / backend error, 2 bad u
       ...keys.map((k) => [k.kid, k.alg, k.status, k.created_at, formatDuration(k.age_seconds * 1000), k.not_after ?? '-', k.notes.join('; ')]),
     ]
     const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
-    for (const r of rows) println(out, r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ').trimEnd())
+    for (const r of rows)
+      println(
+        out,
+        r
+          .map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!)))
+          .join('  ')
+          .trimEnd(),
+      )
     println(out, `revoked_before: ${doc.revoked_before ?? 'none'}`)
     const age = formatDuration(current.age_seconds * 1000)
     if (slaOk) {

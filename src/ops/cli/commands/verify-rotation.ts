@@ -24,7 +24,6 @@ const OPTIONS = {
 const DEFAULT_MAX_AGE_MS = 10 * 60_000
 const RETRY_INTERVAL_MS = 1000
 
-
 export const verifyRotationCommand: Command = {
   name: 'verify-rotation',
   summary: "run the runbook's post-rotation checklist against a live instance",
@@ -77,7 +76,8 @@ Exit status: 0 every item passed (or was skipped), 1 an item failed, 2 bad usage
   async run(ctx: CliContext, args: string[]): Promise<number> {
     const { values } = parseCommandArgs('verify-rotation', args, OPTIONS)
     const fleet = fleetFromFlags(ctx.env, values)
-    if (values.url === undefined && !fleet) throw new UsageError('verify-rotation: --url URL is required (or --prometheus URL, or --replica URL for every replica)')
+    if (values.url === undefined && !fleet)
+      throw new UsageError('verify-rotation: --url URL is required (or --prometheus URL, or --replica URL for every replica)')
     let base: URL | undefined
     if (values.url !== undefined) {
       try {
@@ -102,7 +102,13 @@ Exit status: 0 every item passed (or was skipped), 1 an item failed, 2 bad usage
     const legacyToken = values['legacy-token']
     const check = async (): Promise<CheckItem[]> => [
       ...(base ? await runInstanceChecklist({ base: base.href.replace(/\/+$/, ''), previousKids, legacyToken, maxAgeMs, compromised }) : []),
-      ...(fleet ? await runFleetChecklist(fleet, { previousKids, compromised, legacyToken, ...(revokedAtLeast !== undefined ? { revokedAtLeast } : {}) }, values.replica ?? []) : []),
+      ...(fleet
+        ? await runFleetChecklist(
+            fleet,
+            { previousKids, compromised, legacyToken, ...(revokedAtLeast !== undefined ? { revokedAtLeast } : {}) },
+            values.replica ?? [],
+          )
+        : []),
     ]
     // Wall-clock deadline: CBC_JWT_NOW pins keyset time, not how long to keep asking.
     const deadline = Date.now() + waitMs
@@ -113,7 +119,10 @@ Exit status: 0 every item passed (or was skipped), 1 an item failed, 2 bad usage
     }
     const failed = items.filter((i) => i.result === 'fail')
     if (values.json) {
-      println(ctx.stdout, JSON.stringify({ ok: failed.length === 0, url: base?.href.replace(/\/+$/, '') ?? null, fleet: fleet?.description ?? null, items }, null, 2))
+      println(
+        ctx.stdout,
+        JSON.stringify({ ok: failed.length === 0, url: base?.href.replace(/\/+$/, '') ?? null, fleet: fleet?.description ?? null, items }, null, 2),
+      )
     } else {
       for (const [i, item] of items.entries()) {
         println(ctx.stdout, `${item.result === 'pass' ? '✓' : item.result === 'fail' ? '✗' : '-'} ${i + 1}. ${item.name}: ${item.detail}`)
@@ -144,7 +153,11 @@ async function runFleetChecklist(
     )
     const wrong = answers.filter(({ r }) => !r.ok || r.status !== expected).map(({ u, r }) => `${u} ${r.ok ? `${r.status}${reasonOf(r.text)}` : r.error}`)
     const name = o.compromised ? 'legacy token rejected everywhere' : 'legacy token accepted everywhere'
-    items.push(wrong.length === 0 ? { name, result: 'pass', detail: `${expected} from all ${replicaUrls.length} replicas` } : { name, result: 'fail', detail: `expected ${expected}: ${wrong.join('; ')}` })
+    items.push(
+      wrong.length === 0
+        ? { name, result: 'pass', detail: `${expected} from all ${replicaUrls.length} replicas` }
+        : { name, result: 'fail', detail: `expected ${expected}: ${wrong.join('; ')}` },
+    )
   }
   return items
 }

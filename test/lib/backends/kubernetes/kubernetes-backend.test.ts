@@ -79,11 +79,14 @@ describe('Kubernetes Secret backend (against the API test double)', () => {
     double.conflictStorm = 100
     const b = backend()
     const puts = double.calls.filter((c) => c.verb === 'update').length
-    await assert.rejects(updateKeyset(b, (doc) => stageKey(doc, { now: Date.now() })), (err: unknown) => {
-      assert.ok(err instanceof CasConflictError)
-      assert.match(err.message, /changed by another writer twice .* nothing was written/)
-      return true
-    })
+    await assert.rejects(
+      updateKeyset(b, (doc) => stageKey(doc, { now: Date.now() })),
+      (err: unknown) => {
+        assert.ok(err instanceof CasConflictError)
+        assert.match(err.message, /changed by another writer twice .* nothing was written/)
+        return true
+      },
+    )
     double.conflictStorm = 0
     assert.equal(double.calls.filter((c) => c.verb === 'update').length - puts, 2, 'two attempts, no more')
     assert.deepEqual(double.secret(NS, 'cbc-secrets')!.data, before.data)
@@ -100,11 +103,20 @@ describe('Kubernetes Secret backend (against the API test double)', () => {
     const b = backend()
     const snap = await b.read()
     double.deny.add('update')
-    await assert.rejects(b.write(KEYSET, snap.version), (err: unknown) => err instanceof BackendError && err.reason === 'forbidden' && /cannot update resource "secrets"/.test(err.message))
+    await assert.rejects(
+      b.write(KEYSET, snap.version),
+      (err: unknown) => err instanceof BackendError && err.reason === 'forbidden' && /cannot update resource "secrets"/.test(err.message),
+    )
     double.deny.clear()
     await b.close()
-    await assert.rejects(backend({ CBC_JWT_KUBERNETES_SECRET: 'no-such-secret' }).read(), (err: unknown) => err instanceof BackendError && err.reason === 'not_found')
-    await assert.rejects(backend({ CBC_JWT_KUBERNETES_KEY: 'other-key' }).read(), (err: unknown) => err instanceof BackendError && err.reason === 'not_found' && /has no key other-key/.test(err.message))
+    await assert.rejects(
+      backend({ CBC_JWT_KUBERNETES_SECRET: 'no-such-secret' }).read(),
+      (err: unknown) => err instanceof BackendError && err.reason === 'not_found',
+    )
+    await assert.rejects(
+      backend({ CBC_JWT_KUBERNETES_KEY: 'other-key' }).read(),
+      (err: unknown) => err instanceof BackendError && err.reason === 'not_found' && /has no key other-key/.test(err.message),
+    )
     assert.throws(() => kubernetesOptionsFromEnv({ CBC_JWT_KUBERNETES_NAMESPACE: 'Bad_NS' }), ConfigError)
   })
 
@@ -164,8 +176,29 @@ describe('Kubernetes Secret backend (against the API test double)', () => {
     const tls = path.join(dir, 'tls')
     fs.mkdirSync(tls)
     const selfSigned = (name: string) => {
-      const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
-        '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', path.join(tls, `${name}-key.pem`), '-out', path.join(tls, `${name}.pem`)], { encoding: 'utf8' })
+      const r = spawnSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'ec',
+          '-pkeyopt',
+          'ec_paramgen_curve:P-256',
+          '-nodes',
+          '-days',
+          '1',
+          '-subj',
+          '/CN=127.0.0.1',
+          '-addext',
+          'subjectAltName=IP:127.0.0.1',
+          '-keyout',
+          path.join(tls, `${name}-key.pem`),
+          '-out',
+          path.join(tls, `${name}.pem`),
+        ],
+        { encoding: 'utf8' },
+      )
       return r
     }
     const r = selfSigned('cert')

@@ -70,7 +70,12 @@ describe('Kubernetes backend: the last good copy beside the keyset (against the 
     const seeded = double.setSecret(NS, 'cbc-secrets', { 'jwt-keyset': broken, 'jwt-keyset-last-good': KEYSET })
     const b = backend()
     const copy = await b.readLastGood!()
-    assert.deepEqual(copy, { text: KEYSET, current: broken, version: seeded.metadata.resourceVersion, location: 'kubernetes:cbc/cbc-secrets#jwt-keyset-last-good' })
+    assert.deepEqual(copy, {
+      text: KEYSET,
+      current: broken,
+      version: seeded.metadata.resourceVersion,
+      location: 'kubernetes:cbc/cbc-secrets#jwt-keyset-last-good',
+    })
     await b.write(copy.text, copy.version)
     await b.close()
     assert.equal(decode(stored().data['jwt-keyset']), KEYSET)
@@ -79,10 +84,16 @@ describe('Kubernetes backend: the last good copy beside the keyset (against the 
   it('readLastGood on a Secret without the copy, or without the Secret: not_found, saying why', async () => {
     double.setSecret(NS, 'cbc-secrets', { 'jwt-keyset': KEYSET })
     const b = backend()
-    await assert.rejects(b.readLastGood!(), (err: unknown) => err instanceof BackendError && err.reason === 'not_found' && /has no last good copy/.test(err.message))
+    await assert.rejects(
+      b.readLastGood!(),
+      (err: unknown) => err instanceof BackendError && err.reason === 'not_found' && /has no last good copy/.test(err.message),
+    )
     await b.close()
     const none = backend({ CBC_JWT_KUBERNETES_SECRET: 'no-such-secret' })
-    await assert.rejects(none.readLastGood!(), (err: unknown) => err instanceof BackendError && err.reason === 'not_found' && /does not exist/.test(err.message))
+    await assert.rejects(
+      none.readLastGood!(),
+      (err: unknown) => err instanceof BackendError && err.reason === 'not_found' && /does not exist/.test(err.message),
+    )
     await none.close()
   })
 })

@@ -37,7 +37,11 @@ describe('the real kubectl against the Kubernetes API double', { skip }, () => {
   before(async () => {
     double = await startKubeDouble({ tls: { key: cert!.key, cert: cert!.cert } })
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-kubectl-'))
-    env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, KUBECONFIG: double.writeKubeconfig(path.join(dir, 'kubeconfig'), { namespace: NS, ca: cert!.cert }) }
+    env = {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: dir,
+      KUBECONFIG: double.writeKubeconfig(path.join(dir, 'kubeconfig'), { namespace: NS, ca: cert!.cert }),
+    }
   })
   after(async () => {
     await double?.close()
@@ -64,7 +68,10 @@ describe('the real kubectl against the Kubernetes API double', { skip }, () => {
   it('kubectl apply creates a Secret and then patches it; cbc-jwt reads each state', async () => {
     const manifest = path.join(dir, 'secret.yaml')
     const write = (kid: string) =>
-      fs.writeFileSync(manifest, JSON.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'applied', namespace: NS }, stringData: { 'jwt-keyset': keyset(kid) } }))
+      fs.writeFileSync(
+        manifest,
+        JSON.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'applied', namespace: NS }, stringData: { 'jwt-keyset': keyset(kid) } }),
+      )
     const backend = createKubernetesBackend(kubernetesOptionsFromEnv({ ...env, CBC_JWT_KUBERNETES_SECRET: 'applied' }), { env })
     write('k-applied-1')
     const created = await kubectl('apply', '-f', manifest)
@@ -76,13 +83,18 @@ describe('the real kubectl against the Kubernetes API double', { skip }, () => {
     assert.equal(configured.status, 0, configured.stderr)
     assert.match(configured.stdout, /secret\/applied configured/)
     assert.match((await backend.read()).text, /k-applied-2/)
-    assert.ok(double.calls.some((c) => c.verb === 'patch' && c.path.endsWith('/secrets/applied') && c.status === 200), 'the second apply is a PATCH')
+    assert.ok(
+      double.calls.some((c) => c.verb === 'patch' && c.path.endsWith('/secrets/applied') && c.status === 200),
+      'the second apply is a PATCH',
+    )
     await backend.close()
   })
 
   it('kubectl get --watch sees the events of the double (field selector on the name)', async () => {
     double.setSecret(NS, 'watched', { 'jwt-keyset': keyset('k-watched-1') })
-    const child = spawn('kubectl', ['get', 'secret', 'watched', '--watch', '--output-watch-events', '-o', 'jsonpath={.type} {.object.metadata.name}{"\\n"}'], { env })
+    const child = spawn('kubectl', ['get', 'secret', 'watched', '--watch', '--output-watch-events', '-o', 'jsonpath={.type} {.object.metadata.name}{"\\n"}'], {
+      env,
+    })
     let out = ''
     child.stdout.on('data', (c: Buffer) => (out += c.toString()))
     try {
@@ -99,7 +111,11 @@ describe('the real kubectl against the Kubernetes API double', { skip }, () => {
 
   it('a wrong bearer token: kubectl reports Unauthorized', async () => {
     const wrong = double.writeKubeconfig(path.join(dir, 'wrong'), { namespace: NS, ca: cert!.cert, token: 'not-the-token' })
-    const r = await runChild('kubectl', ['get', 'secret', 'cbc-secrets'], { env: { ...env, KUBECONFIG: wrong }, timeoutMs: 60_000, what: 'kubectl with a wrong token' })
+    const r = await runChild('kubectl', ['get', 'secret', 'cbc-secrets'], {
+      env: { ...env, KUBECONFIG: wrong },
+      timeoutMs: 60_000,
+      what: 'kubectl with a wrong token',
+    })
     assert.notEqual(r.code, 0)
     assert.match(r.stderr, /Unauthorized|provide credentials/)
   })

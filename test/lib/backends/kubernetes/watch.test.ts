@@ -43,7 +43,13 @@ describe('Kubernetes backend in the service: list + watch of the one Secret (aga
     errors = []
     // The interval read is an hour away: whatever arrives below arrived through the watch.
     backend = createKubernetesBackend(kubernetesOptionsFromEnv(env), { env, watch: { timeoutSeconds: 300, backoffMinMs: 20, backoffMaxMs: 100 } })
-    keyring = createKeyring({ backend, logger: silent, refreshIntervalMs: 3_600_000, unknownKidCooldownMs: 0, events: { onBackendError: (r) => errors.push(r) } })
+    keyring = createKeyring({
+      backend,
+      logger: silent,
+      refreshIntervalMs: 3_600_000,
+      unknownKidCooldownMs: 0,
+      events: { onBackendError: (r) => errors.push(r) },
+    })
     await waitFor(() => double.watches.open() === 0, { what: 'the previous test’s watch to be gone' })
     await keyring.start()
     assert.equal(current(), 'k-watch-0')
@@ -69,11 +75,7 @@ describe('Kubernetes backend in the service: list + watch of the one Secret (aga
     await waitFor(() => double.watches.open() === 1, { what: 'the watch to reopen under resourceNames' })
     write('k-watch-rbac')
     await waitFor(() => current() === 'k-watch-rbac', { what: 'the change under least RBAC' })
-    assert.equal(
-      double.calls.filter((c) => c.status === 403).length,
-      0,
-      'no call the restricted Role refuses',
-    )
+    assert.equal(double.calls.filter((c) => c.status === 403).length, 0, 'no call the restricted Role refuses')
   })
 
   it('a disconnect resumes from the last resourceVersion (no relist) and delivers what changed while cut', async () => {
@@ -91,12 +93,15 @@ describe('Kubernetes backend in the service: list + watch of the one Secret (aga
     const bookmarkRv = double.secret(NS, 'unrelated')!.metadata.resourceVersion
     // Each round: a bookmark, then a cut. A round whose cut overtook its bookmark resumes from
     // the older resourceVersion; the next round tries again.
-    await waitFor(async () => {
-      await double.watches.bookmark()
-      double.watches.disconnectAll()
-      await waitFor(() => double.watches.open() === 1, { what: 'the watch to reopen' })
-      return double.watches.requests.at(-1)!.rv === bookmarkRv
-    }, { what: 'a watch resumed from the bookmark' })
+    await waitFor(
+      async () => {
+        await double.watches.bookmark()
+        double.watches.disconnectAll()
+        await waitFor(() => double.watches.open() === 1, { what: 'the watch to reopen' })
+        return double.watches.requests.at(-1)!.rv === bookmarkRv
+      },
+      { what: 'a watch resumed from the bookmark' },
+    )
   })
 
   it('410 Gone: an expired resourceVersion makes it list again; changes keep arriving', async () => {

@@ -37,12 +37,15 @@ describe('vault failure classification', () => {
     assert.equal(toFailure(new HttpCallError('too_large', 'b'), 'w').transient, false)
     assert.equal(toFailure(new Error('boom'), 'w').error.reason, 'io_error')
     const redirect = toFailure(new HttpCallError('redirect', 'r', { status: 307 }), 'w')
-    assert.deepEqual([redirect.error.reason, redirect.error.message, redirect.transient, redirect.notApplied], ['bad_response', 'w: HTTP 307: redirect not followed', false, true])
+    assert.deepEqual(
+      [redirect.error.reason, redirect.error.message, redirect.transient, redirect.notApplied],
+      ['bad_response', 'w: HTTP 307: redirect not followed', false, true],
+    )
     const tls = toFailure(new HttpCallError('tls', 'CERT_HAS_EXPIRED', { code: 'CERT_HAS_EXPIRED' }), 'w')
     assert.deepEqual([tls.error.reason, tls.error.message, tls.notApplied], ['unreachable', 'w: cannot reach Vault (CERT_HAS_EXPIRED)', false])
   })
 
-  it('keeps Vault\'s errors strings, flattened; the cut is made after redaction, in redact()', () => {
+  it("keeps Vault's errors strings, flattened; the cut is made after redaction, in redact()", () => {
     assert.equal(vaultErrors({ errors: ['1 error occurred:\n\t* permission denied\n\n'] }), '1 error occurred: * permission denied')
     assert.equal(vaultErrors({ errors: ['a'.repeat(500)] }).length, 500)
     assert.equal(redact(new BackendError('server_error', vaultErrors({ errors: ['a'.repeat(5000)] })), []).message.length, 403)
@@ -50,7 +53,7 @@ describe('vault failure classification', () => {
     assert.equal(vaultErrors({ errors: [] }), '')
   })
 
-  it('recognises only Vault\'s check-and-set 400 as a conflict', () => {
+  it("recognises only Vault's check-and-set 400 as a conflict", () => {
     const body = { errors: ['check-and-set parameter did not match the current version'] }
     assert.equal(isCasMismatch(400, body), true)
     assert.equal(isCasMismatch(500, body), false)

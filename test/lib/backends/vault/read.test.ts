@@ -32,7 +32,10 @@ describe('vault backend read()', () => {
     assert.equal(snap.version, '1')
     assert.equal(backend.kind, 'vault')
     assert.equal(backend.location, `vault:secret/${path}`)
-    assert.deepEqual(kvRequests(double).map((r) => `${r.method} ${r.path}`), [`GET /v1/secret/data/${path}`])
+    assert.deepEqual(
+      kvRequests(double).map((r) => `${r.method} ${r.path}`),
+      [`GET /v1/secret/data/${path}`],
+    )
   })
 
   it('accepts the field held as a JSON object and serialises it', async (t) => {
@@ -57,7 +60,7 @@ describe('vault backend read()', () => {
 
   it('fails not_found naming the field when the secret has no jwt-keyset', async (t) => {
     const path = `${SECRET_PATH}-nofield`
-    double.setSecret(path, { 'jwt_keyset': '{}' })
+    double.setSecret(path, { jwt_keyset: '{}' })
     const backend = backendFor(double, { path })
     t.after(() => backend.close())
     const err = await backendError(backend.read())
@@ -75,7 +78,7 @@ describe('vault backend read()', () => {
     assert.equal(double.requests.length, 1)
   })
 
-  it('fails not_found on an unknown mount, with Vault\'s error text', async (t) => {
+  it("fails not_found on an unknown mount, with Vault's error text", async (t) => {
     const backend = backendFor(double, { mount: 'kv-missing' })
     t.after(() => backend.close())
     const err = await backendError(backend.read())
@@ -124,7 +127,7 @@ describe('vault backend read()', () => {
       })
     }
 
-    it('names the HTTP status and Vault\'s errors in the message', async (t) => {
+    it("names the HTTP status and Vault's errors in the message", async (t) => {
       await double.setFault('sealed')
       const backend = backendFor(double, { retries: 0 })
       t.after(() => backend.close())
@@ -208,7 +211,10 @@ describe('vault backend read()', () => {
       assert.equal(double.requests.length, 3)
       assert.deepEqual(
         calls.map((c) => [c.level, (c.obj as { reason?: string }).reason, (c.obj as { attempt?: number }).attempt]),
-        [['warn', 'sealed', 1], ['warn', 'sealed', 2]],
+        [
+          ['warn', 'sealed', 1],
+          ['warn', 'sealed', 2],
+        ],
       )
     })
 

@@ -31,7 +31,10 @@ describe('vault backend over TLS', { skip }, () => {
     t.after(() => backend.close())
     const err = await backendError(backend.read())
     assert.equal(err.reason, 'unreachable')
-    assert.match(err.message, /cannot reach Vault \((DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|ERR_TLS_CERT_ALTNAME_INVALID)\)/)
+    assert.match(
+      err.message,
+      /cannot reach Vault \((DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|ERR_TLS_CERT_ALTNAME_INVALID)\)/,
+    )
     assert.equal(double.requests.length, 0)
   })
 

@@ -58,7 +58,7 @@ describe('vault backend write()', () => {
     assert.equal(kvRequests(double, 'POST').length, 0)
   })
 
-  it('maps Vault\'s check-and-set 400 to CasConflictError when another writer lands between read and write', async (t) => {
+  it("maps Vault's check-and-set 400 to CasConflictError when another writer lands between read and write", async (t) => {
     double.setSecret(path, { 'jwt-keyset': '{"v":1}' })
     // Hold the POST at the double while another writer commits version 2 (within the 1 s timeout).
     await double.setFault({ kind: 'slow', method: 'POST', delayMs: 600, times: 1 })
@@ -107,7 +107,7 @@ describe('vault backend write()', () => {
     await assert.rejects(backend.write('{}', '0'), CasConflictError)
   })
 
-  it('without expectedVersion retries a lost merge race instead of dropping the other writer\'s fields', async (t) => {
+  it("without expectedVersion retries a lost merge race instead of dropping the other writer's fields", async (t) => {
     double.setSecret(path, { 'jwt-keyset': '{"v":1}' })
     await double.setFault({ kind: 'slow', method: 'POST', delayMs: 600, times: 1 })
     const backend = backendFor(double, { path })
@@ -117,7 +117,10 @@ describe('vault backend write()', () => {
     double.setSecret(path, { 'jwt-keyset': '{"theirs":true}', added: 'by-them' })
     assert.deepEqual(await pending, { text: '{"mine":true}', version: '3' })
     assert.deepEqual(double.secret(path), { 'jwt-keyset': '{"mine":true}', added: 'by-them' })
-    assert.deepEqual(kvRequests(double, 'POST').map((r) => (r.body as { options: { cas: number } }).options.cas), [1, 2])
+    assert.deepEqual(
+      kvRequests(double, 'POST').map((r) => (r.body as { options: { cas: number } }).options.cas),
+      [1, 2],
+    )
   })
 
   it('writes over a deleted latest version with that version as cas', async (t) => {
