@@ -125,12 +125,11 @@ export async function updateKeyset(backend: KeysetBackend, mutate: KeysetMutatio
     if (opts.dryRun) return outcome
     try {
       // The projection first: verifiers learn a new key, and a revocation, before signers do.
-      if ('text' in projected) projection.written = await writeProjections(states, projected.text)
+      if ('text' in projected) projection.written = await publish(opts.projections ?? [], states, projected.text)
     } catch (err) {
       if (err instanceof CasConflictError) {
-        if (attempt < 2) continue
         throw new CasConflictError(
-          `${(err as Error).message}: the verification projection was changed by another writer twice while this change was being made; nothing was written to ${backend.location} — check the keyset and run again`,
+          `${err.message}: the verification projection was changed by another writer twice or more while this change was being made; nothing was written to ${backend.location} — check the keyset and run again`,
           { cause: err },
         )
       }
@@ -184,5 +183,25 @@ export function locate<T>(location: string, load: () => T): T {
   } catch (err) {
     if (err instanceof KeysetInvalidError && !err.message.startsWith(`${location}: `)) err.message = `${location}: ${err.message}`
     throw err
+  }
+}
+
+/**
+ * Writes the projection with check-and-set; a concurrent projection write (another CLI) makes
+ * it read the projection again and retry, without re-running the change: the private
+ * keyset's own check-and-set decides which change wins; the next write (or its retry) repairs
+ * a projection another writer computed from an older version.
+ */
+const PROJECTION_ATTEMPTS = 5
+
+async function publish(targets: readonly KeysetBackend[], states: Awaited<ReturnType<typeof readProjections>>, text: string): Promise<string[]> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await writeProjections(states, text)
+    } catch (err) {
+      // Each round lets at least one concurrent writer through: a handful suffices for any real race.
+      if (!(err instanceof CasConflictError) || attempt >= PROJECTION_ATTEMPTS) throw err
+      states = await readProjections(targets)
+    }
   }
 }
