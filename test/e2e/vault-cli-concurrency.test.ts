@@ -181,7 +181,9 @@ describe('keyset init --backend vault (e2e)', () => {
   it('creates the secret at an empty path: version 1, written with cas 0', async () => {
     const run = await cli(['keyset', 'init', '--alg', 'ES256', '--backend', 'vault'], { path, backendFromEnv: false })
     assert.equal(run.code, 0, run.stderr)
-    const m = new RegExp(`^wrote the verification projection vault:secret/${path}-public\\ncreated vault:secret/${path}: ES256 key (k-20261125-[0-9a-f]{6}) \\(current\\)\\n$`).exec(run.stdout)
+    const m = new RegExp(
+      `^wrote the verification projection vault:secret/${path}-public\\ncreated vault:secret/${path}: ES256 key (k-20261125-[0-9a-f]{6}) \\(current\\)\\n$`,
+    ).exec(run.stdout)
     assert.ok(m, run.stdout)
     firstKid = m[1]!
     assert.equal(vault.version(path), 1)
