@@ -11,7 +11,7 @@ import { createVerifier } from '../../src/lib/verifier/verifier.js'
 
 const [file, mode] = process.argv.slice(2) as [string, string]
 const keyset = loadKeyset(JSON.parse(fs.readFileSync(file, 'utf8')))
-const verifier = createVerifier({ ...DEFAULTS, tokenCacheEntries: 0, ...(mode === 'inline' ? { threadpoolFamilies: [] } : {}) })
+const verifier = createVerifier({ ...DEFAULTS, trustedIssuers: [], tokenCacheEntries: 0, ...(mode === 'inline' ? { threadpoolFamilies: [] } : {}) })
 const app = Fastify({ logger: false })
 app.get('/v1/whoami', async (request, reply) => {
   const token = /^Bearer (\S+)/.exec(request.headers.authorization ?? '')?.[1] ?? ''

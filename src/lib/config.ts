@@ -1,5 +1,6 @@
 import { ConfigError } from './errors.js'
 import { parseDuration } from './duration.js'
+import { checkTrustedIssuers, TrustedIssuersProblem, type TrustedIssuerSettings } from './issuers/trusted-issuers.js'
 
 /**
  * The library's configuration (README.md, "Configure"; docs/adopting.md): everything `createCbcJwt` needs. The
@@ -50,6 +51,12 @@ export interface CbcJwtConfig {
   tokenCacheEntries: number
   /** Bound on the cache's estimated heap bytes. @default 16777216 = 16 MiB (`CBC_JWT_TOKEN_CACHE_MAX_BYTES`) */
   tokenCacheMaxBytes: number
+  /**
+   * Other issuers whose tokens are accepted (`CBC_JWT_TRUSTED_ISSUERS`, a JSON array; see
+   * `TrustedIssuer` and docs/trusted-issuers.md), checked once.
+   * @default []
+   */
+  trustedIssuers: readonly TrustedIssuerSettings[]
 }
 
 /** Where the service listens: read only by the service (`npm start`, `cbc-jwt serve`). */
@@ -99,6 +106,7 @@ export const DEFAULTS = {
   devKeyset: false,
   httpRequestTimeoutSeconds: 10,
   httpMaxConnections: 1000,
+  trustedIssuers: [] as readonly TrustedIssuerSettings[],
 } as const
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -109,6 +117,7 @@ export function cbcJwtConfigFromEnv(env: NodeJS.ProcessEnv = process.env): CbcJw
   if (backend !== 'file' && backend !== 'vault' && backend !== 'kubernetes') {
     throw new ConfigError(`CBC_JWT_BACKEND must be "file", "vault" or "kubernetes" (got "${backend}")`)
   }
+  const issuer = env.CBC_JWT_ISSUER || DEFAULTS.issuer
   const logLevel = env.CBC_JWT_LOG_LEVEL || DEFAULTS.logLevel
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) throw new ConfigError(`CBC_JWT_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`)
   return {
@@ -116,7 +125,7 @@ export function cbcJwtConfigFromEnv(env: NodeJS.ProcessEnv = process.env): CbcJw
     keysetFile: keysetFile(env.CBC_JWT_KEYSET_FILE),
     refreshIntervalSeconds: number(env, 'CBC_JWT_REFRESH_INTERVAL_SECONDS', DEFAULTS.refreshIntervalSeconds, 0.1),
     unknownKidCooldownSeconds: number(env, 'CBC_JWT_UNKNOWN_KID_COOLDOWN_SECONDS', DEFAULTS.unknownKidCooldownSeconds, 0),
-    issuer: env.CBC_JWT_ISSUER || DEFAULTS.issuer,
+    issuer,
     audience: env.CBC_JWT_AUDIENCE || DEFAULTS.audience,
     clockToleranceSeconds: number(env, 'CBC_JWT_CLOCK_TOLERANCE_SECONDS', DEFAULTS.clockToleranceSeconds, 0),
     maxTokenBytes: integer(env, 'CBC_JWT_MAX_TOKEN_BYTES', DEFAULTS.maxTokenBytes, 64, 60 * 1024),
@@ -126,6 +135,24 @@ export function cbcJwtConfigFromEnv(env: NodeJS.ProcessEnv = process.env): CbcJw
     successLogSample: number(env, 'CBC_JWT_SUCCESS_LOG_SAMPLE', DEFAULTS.successLogSample, 0, 1),
     tokenCacheEntries: integer(env, 'CBC_JWT_TOKEN_CACHE_ENTRIES', DEFAULTS.tokenCacheEntries, 0, 10_000_000),
     tokenCacheMaxBytes: integer(env, 'CBC_JWT_TOKEN_CACHE_MAX_BYTES', DEFAULTS.tokenCacheMaxBytes, 1024, 4 * 1024 ** 3),
+    trustedIssuers: trustedIssuersFromEnv(env.CBC_JWT_TRUSTED_ISSUERS, issuer),
+  }
+}
+
+/** `CBC_JWT_TRUSTED_ISSUERS`: a JSON array of trusted issuers; empty or unset is none. */
+export function trustedIssuersFromEnv(raw: string | undefined, ownIssuer: string): TrustedIssuerSettings[] {
+  if (raw === undefined || raw.trim() === '') return []
+  let value: unknown
+  try {
+    value = JSON.parse(raw)
+  } catch {
+    throw new ConfigError('CBC_JWT_TRUSTED_ISSUERS must be a JSON array of issuers, e.g. [{"issuer":"https://idp.example.com","audience":"orders-api"}]')
+  }
+  try {
+    return checkTrustedIssuers(value, ownIssuer)
+  } catch (err) {
+    if (err instanceof TrustedIssuersProblem) throw new ConfigError(`CBC_JWT_TRUSTED_ISSUERS${err.message}`)
+    throw err
   }
 }
 

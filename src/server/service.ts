@@ -1,3 +1,4 @@
+import { trustedIssuerOf } from '../lib/issuers/trusted-issuers.js'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { KeysetBackend } from '../lib/backends/backend.js'
@@ -33,9 +34,10 @@ export function createService(opts: {
   now?: () => number
 }): Service {
   const { config, logger } = opts
-  const { port, host, backend: kind, devKeyset: _devKeyset, httpRequestTimeoutSeconds, httpMaxConnections, ...settings } = config
+  const { port, host, backend: kind, devKeyset: _devKeyset, httpRequestTimeoutSeconds, httpMaxConnections, trustedIssuers, ...settings } = config
   const parts = composeCbcJwt({
     ...settings,
+    trustedIssuers: trustedIssuers.map(trustedIssuerOf),
     backend: opts.backend ?? kind,
     logger,
     // The configuration is complete: nothing more is read from the environment.

@@ -6,6 +6,7 @@ import { createKubernetesBackend, kubernetesOptionsFromEnv } from '../backends/k
 import type { CbcJwtConfig } from '../config.js'
 import { ConfigError } from '../errors.js'
 import { createKeyring, type Keyring } from '../keyring/keyring.js'
+import { createTrustedIssuerKeys, type TrustedIssuerKeys } from '../issuers/remote-jwks.js'
 import { createMetrics, type Metrics } from '../metrics/metrics.js'
 import type { AuthFailureReason } from '../reasons.js'
 import { claimedClientId } from '../logging/claimed-client-id.js'
@@ -31,6 +32,8 @@ export interface CbcJwtParts {
   config: CbcJwtConfig
   backend: KeysetBackend
   keyring: Keyring
+  /** One per trusted issuer, in configuration order. */
+  trustedIssuers: readonly TrustedIssuerKeys[]
   verifier: Verifier
   metrics: Metrics
   logger: CbcJwtLogger
@@ -58,6 +61,18 @@ export function composeCbcJwt(options: CbcJwtOptions = {}): CbcJwtParts {
       onRotation: () => metrics?.rotation(),
     },
   })
+  const trustedIssuers = config.trustedIssuers.map((settings) =>
+    createTrustedIssuerKeys({
+      settings,
+      clockToleranceSeconds: config.clockToleranceSeconds,
+      maxTokenLifetimeSeconds: config.maxTokenTtlSeconds,
+      logger,
+      now,
+      onError: (reason) => metrics?.backendError(reason),
+      fetchLimits: options.trustedIssuersCa === undefined ? undefined : { ca: options.trustedIssuersCa },
+    }),
+  )
+  const issuerKeys = new Map(trustedIssuers.map((t) => [t.issuer, t]))
   const verifier = createVerifier({
     issuer: config.issuer,
     audience: config.audience,
@@ -66,10 +81,13 @@ export function composeCbcJwt(options: CbcJwtOptions = {}): CbcJwtParts {
     maxTokenLifetimeSeconds: config.maxTokenTtlSeconds,
     tokenCacheEntries: config.tokenCacheEntries,
     tokenCacheMaxBytes: config.tokenCacheMaxBytes,
+    trustedIssuers,
     now,
   })
   metrics = createMetrics({
     keyring,
+    issuer: config.issuer,
+    trustedIssuers,
     refreshIntervalSeconds: config.refreshIntervalSeconds,
     now,
     tokenCacheStats: () => verifier.tokenCache?.stats(),
@@ -94,6 +112,8 @@ export function composeCbcJwt(options: CbcJwtOptions = {}): CbcJwtParts {
   ): AuthRejection {
     counted.authFailure(reason)
     const line: Record<string, unknown> = { event: 'auth_rejected', reason, kid: result?.kid ?? null, client_id: result?.clientId ?? null }
+    // A configured issuer's URL, never a token's `iss`.
+    if (result?.issuer !== undefined) line.issuer = result.issuer
     // A token whose signature did not verify: who it claims to be, marked so — the forger
     // of the drill was invisible without it. Never a decision, only a log field.
     if (token !== undefined && result?.clientId === undefined && UNVERIFIED_REASONS.has(reason)) {
@@ -128,12 +148,13 @@ export function composeCbcJwt(options: CbcJwtOptions = {}): CbcJwtParts {
 
   function afterVerify(result: VerifyResult, token: string, request: RequestContext | undefined): AuthResult | Promise<AuthResult> {
     // Maybe a rotation this replica has not seen yet: one shared re-read, behind a cooldown.
-    if (!result.ok && result.reason === 'unknown_kid' && result.kid !== undefined) return afterReread(token, request)
+    if (!result.ok && result.reason === 'unknown_kid' && result.kid !== undefined) return afterReread(token, request, result.issuer)
     return conclude(result, token, request)
   }
 
-  async function afterReread(token: string, request: RequestContext | undefined): Promise<AuthResult> {
-    await keyring.refreshForUnknownKid()
+  async function afterReread(token: string, request: RequestContext | undefined, issuer: string | undefined): Promise<AuthResult> {
+    // The kid is looked up again where the token's issuer keeps its keys: its JWK Set, or the keyset.
+    await (issuer === undefined ? keyring.refreshForUnknownKid() : issuerKeys.get(issuer)!.refreshForUnknownKid())
     return conclude(await verifier.verify(token, keyring.keyset()), token, request)
   }
 
@@ -148,8 +169,9 @@ export function composeCbcJwt(options: CbcJwtOptions = {}): CbcJwtParts {
   let closed: Promise<void> | undefined
   const cbc: CbcJwt = {
     config: Object.freeze({ ...config }),
-    start: () => (started ??= keyring.start()),
-    close: () => (closed ??= keyring.close()),
+    // The issuers' first reads run beside the keyset's, each bounded by its fetch deadline.
+    start: () => (started ??= Promise.all([keyring.start(), ...trustedIssuers.map((t) => t.start())]).then(() => undefined)),
+    close: () => (closed ??= Promise.all([keyring.close(), ...trustedIssuers.map((t) => t.close())]).then(() => undefined)),
     ready: () => keyring.ready(),
     // The claims' type is the caller's assertion, as with any JSON: nothing checks it at run time.
     authenticate: async <Claims extends JwtClaims>(header: AuthorizationHeader, request?: RequestContext) =>
@@ -162,7 +184,7 @@ export function composeCbcJwt(options: CbcJwtOptions = {}): CbcJwtParts {
         nowMs: now(),
       }),
     jwks: () => jwksBody(keyring, now()),
-    keys: () => keysBody(keyring, now()),
+    keys: () => keysBody(keyring, now(), config.issuer, trustedIssuers),
     registerMetrics(registry: Registry = defaultRegistry) {
       for (const metric of counted.registry.getMetricsAsArray() as unknown as Array<Metric<string> & { name: string }>) {
         const present = registry.getSingleMetric(metric.name)
@@ -173,7 +195,7 @@ export function composeCbcJwt(options: CbcJwtOptions = {}): CbcJwtParts {
     },
   }
   provideAuthenticateNow(cbc, authenticateNow)
-  return { cbc, config, backend, keyring, verifier, metrics, logger }
+  return { cbc, config, backend, keyring, trustedIssuers, verifier, metrics, logger }
 }
 
 function backendFor(given: CbcJwtOptions['backend'], config: CbcJwtConfig, env: NodeJS.ProcessEnv, logger: CbcJwtLogger): KeysetBackend {

@@ -2,6 +2,7 @@ import type { JsonWebKey } from 'node:crypto'
 import type { Keyring } from '../keyring/keyring.js'
 import type { KeyStatus } from '../keyset/document.js'
 import type { LoadedKeyset } from '../keyset/load.js'
+import { TRUSTED_KEY_STATUS, type TrustedIssuerKeyState } from '../metrics/key-state.js'
 
 /** One key of the JWK Set: public members only, with `kid`, `alg` and `use: "sig"`. */
 export type PublicJwk = JsonWebKey & { kid: string; alg: string; use: 'sig' }
@@ -13,10 +14,16 @@ export interface JwksBody {
 
 /** One key as `GET /v1/keys` and `cbc-jwt status` show it: metadata, never material. */
 export interface KeyRow {
+  /** Whose key: the keyset's own issuer, or a trusted issuer. */
+  issuer?: string
   kid: string
   alg: string
-  /** As the document declares it; a key past `not_after` keeps its status and `verifies` is false. */
-  status: KeyStatus
+  /**
+   * As the document declares it; a key past `not_after` keeps its status and `verifies` is false.
+   * A trusted issuer's key is `trusted`: it verifies, never signs, and its issuer retires it.
+   */
+  status: KeyStatus | typeof TRUSTED_KEY_STATUS
+  /** A trusted issuer's key: when this replica first read it. */
   created_at: string
   age_seconds: number
   not_after: string | null
@@ -26,6 +33,8 @@ export interface KeyRow {
 
 /** The body of `GET /v1/keys`: metadata of every key of the keyset in force, never material. */
 export interface KeysBody {
+  /** The keyset's own issuer: its keys carry it as `issuer`; any other `issuer` is a trusted issuer's key. */
+  issuer: string
   current: string
   revoked_before: string | null
   keys: KeyRow[]
@@ -44,11 +53,32 @@ export function jwksBody(keyring: Pick<Keyring, 'verifyingKeys'>, now: number): 
   }
 }
 
-/** Key metadata, or undefined before the first keyset is loaded. */
-export function keysBody(keyring: Pick<Keyring, 'keyset'>, now: number): KeysBody | undefined {
+/**
+ * Key metadata, or undefined before the first keyset is loaded: the keyset's keys, then each
+ * trusted issuer's (kid, alg, first seen — never material).
+ */
+export function keysBody(
+  keyring: Pick<Keyring, 'keyset'>,
+  now: number,
+  issuer = 'cbc-omega2',
+  trustedIssuers: readonly TrustedIssuerKeyState[] = [],
+): KeysBody | undefined {
   const keyset = keyring.keyset()
   if (!keyset) return undefined
-  return { current: keyset.current.kid, revoked_before: keyset.document.revoked_before ?? null, keys: keyRows(keyset, now) }
+  const trusted: KeyRow[] = trustedIssuers.flatMap((t) =>
+    [...(t.keys()?.values() ?? [])].map((key) => ({
+      issuer: t.issuer,
+      kid: key.kid,
+      alg: key.alg,
+      status: TRUSTED_KEY_STATUS,
+      created_at: new Date(key.createdAt).toISOString(),
+      age_seconds: Math.max(0, Math.floor((now - key.createdAt) / 1000)),
+      not_after: null,
+      verifies: true,
+    })),
+  )
+  const own = keyRows(keyset, now).map((row) => ({ issuer, ...row }))
+  return { issuer, current: keyset.current.kid, revoked_before: keyset.document.revoked_before ?? null, keys: [...own, ...trusted] }
 }
 
 /** Every key of a loaded keyset at `now`, in document order: the one view of a key's state. */

@@ -1,5 +1,7 @@
 import type { KeysetBackend } from '../backends/backend.js'
 import { cbcJwtConfigFromEnv, LOG_LEVELS, type CbcJwtConfig } from '../config.js'
+import { ConfigError } from '../errors.js'
+import { checkTrustedIssuers, TrustedIssuersProblem, type TrustedIssuer } from '../issuers/trusted-issuers.js'
 import type { CbcJwtLogger } from './logger.js'
 
 /**
@@ -62,13 +64,28 @@ export interface CbcJwtOptions {
    * client id) pair an hour. @default 0.01 (`CBC_JWT_SUCCESS_LOG_SAMPLE`)
    */
   successLogSample?: number | undefined
+  /**
+   * Other issuers whose tokens are accepted, each with its audience(s) and its JWK Set (its
+   * `jwks_uri`, else found by OpenID Connect discovery) — see `TrustedIssuer` and
+   * docs/trusted-issuers.md. Their keys never sign and never appear in `jwks()`.
+   * @default [] (`CBC_JWT_TRUSTED_ISSUERS`)
+   * @example
+   * trustedIssuers: [{ issuer: 'https://acme.eu.auth0.com/', audience: 'https://orders.acme.com', scope_claim: 'permissions' }]
+   */
+  trustedIssuers?: readonly TrustedIssuer[] | undefined
+  /**
+   * PEM certificates trusted for the issuers' TLS instead of Node's store — for an API that
+   * cannot set `NODE_EXTRA_CA_CERTS` (the service uses that variable, read by Node at start).
+   * @default Node's CA store, with `NODE_EXTRA_CA_CERTS`
+   */
+  trustedIssuersCa?: string | undefined
   /** The environment the options not given are read from. Pass `{}` to read none. @default process.env */
   env?: NodeJS.ProcessEnv | undefined
   /** Clock, ms since the epoch (tests). @default Date.now */
   now?: (() => number) | undefined
 }
 
-type Tunable = Exclude<keyof CbcJwtConfig, 'backend' | 'keysetFile' | 'logLevel' | 'issuer' | 'audience' | 'trustProxy'>
+type Tunable = Exclude<keyof CbcJwtConfig, 'backend' | 'keysetFile' | 'logLevel' | 'issuer' | 'audience' | 'trustProxy' | 'trustedIssuers'>
 
 const RANGES: Record<Tunable, [min: number, max: number]> = {
   refreshIntervalSeconds: [0.1, Number.MAX_SAFE_INTEGER],
@@ -116,6 +133,17 @@ export function resolveConfig(options: CbcJwtOptions): CbcJwtConfig {
       throw new RangeError(`createCbcJwt: logLevel must be one of ${LOG_LEVELS.join(', ')}`)
     }
     config.logLevel = options.logLevel
+  }
+  if (options.trustedIssuers !== undefined) {
+    try {
+      config.trustedIssuers = checkTrustedIssuers(options.trustedIssuers, config.issuer)
+    } catch (err) {
+      if (err instanceof TrustedIssuersProblem) throw new TypeError(`createCbcJwt: trustedIssuers${err.message}`)
+      throw err
+    }
+  } else if (config.trustedIssuers.some((t) => t.issuer === config.issuer)) {
+    // The environment's list was checked against the environment's issuer; an issuer option may differ.
+    throw new ConfigError(`CBC_JWT_TRUSTED_ISSUERS lists ${config.issuer}, the keyset's own issuer, whose tokens the keyset verifies`)
   }
   return config
 }

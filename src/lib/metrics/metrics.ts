@@ -1,7 +1,8 @@
 import { Counter, Gauge, Registry } from 'prom-client'
 import type { Keyring } from '../keyring/keyring.js'
 import { AUTH_FAILURE_REASONS, BACKEND_ERROR_REASONS, type AuthFailureReason, type BackendErrorReason } from '../reasons.js'
-import { registerKeyStateMetrics } from './key-state.js'
+import { registerKeyStateMetrics, type TrustedIssuerKeyState } from './key-state.js'
+import { DEFAULTS } from '../config.js'
 import type { TokenCacheStats } from '../verifier/token-cache.js'
 import { METRIC_NAMES } from './names.js'
 
@@ -15,6 +16,10 @@ export interface Metrics {
 export interface MetricsOptions {
   /** Source of the point-in-time gauges, read at scrape time. */
   keyring: Pick<Keyring, 'keyset' | 'verifyingKeys' | 'lastSuccessAt'>
+  /** The keyset's own issuer: the `issuer` label of its keys. @default 'cbc-omega2' */
+  issuer?: string | undefined
+  /** Trusted issuers, whose keys are exported beside the keyset's. @default [] */
+  trustedIssuers?: readonly TrustedIssuerKeyState[] | undefined
   refreshIntervalSeconds: number
   /** A registry of the caller's; never prom-client's global one. @default new Registry() */
   registry?: Registry
@@ -84,7 +89,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
     help: 'Configured keyset refresh interval in seconds.',
     registers: [registry],
   }).set(options.refreshIntervalSeconds)
-  registerKeyStateMetrics({ keyring, registry, now })
+  registerKeyStateMetrics({ keyring, registry, now, issuer: options.issuer ?? DEFAULTS.issuer, trustedIssuers: options.trustedIssuers ?? [] })
 
   tokenCacheMetrics(registry, options.tokenCacheStats ?? (() => undefined))
 

@@ -9,8 +9,10 @@ export const METRIC_NAMES = {
   lastSuccess: 'cbc_jwt_keyset_last_success_timestamp_seconds',
   /** The configured refresh interval, so alerts can scale "stale" to it. */
   refreshInterval: 'cbc_jwt_keyset_refresh_interval_seconds',
-  /** 1 per key that verifies now, labelled kid, alg, status: which replica has which key. */
+  /** 1 per key that verifies now, labelled issuer, kid, alg, status: which replica has which key. */
   keyInfo: 'cbc_jwt_key_info',
+  /** Per trusted issuer, Unix time of the last good read of its JWK Set; 0 before the first. */
+  issuerLastSuccess: 'cbc_jwt_trusted_issuer_last_success_timestamp_seconds',
   /** `revoked_before` in force, Unix seconds; 0 when none (a revocation is in force only once every replica shows it). */
   revokedBefore: 'cbc_jwt_revoked_before_timestamp_seconds',
   /** Rules of the keyset's `revocations` in force (by client, subject or token id). */

@@ -1,6 +1,7 @@
 import type { KeyObject } from 'node:crypto'
 import type { Alg } from '../keyset/algorithms.js'
 import type { JwtClaims } from './claims.js'
+import type { IssuerRoute } from './issuer-route.js'
 
 /**
  * One verified token: what a full verification established once (the signature, made by this
@@ -16,6 +17,8 @@ export interface CachedAcceptance {
   readonly claims: JwtClaims
   /** Heap bytes held by this entry, counted (token string + claims node by node + bookkeeping). */
   readonly bytes: number
+  /** The trusted issuer whose keys and rules accepted it; undefined for the keyset's own tokens. */
+  readonly route?: IssuerRoute | undefined
 }
 
 /** Counts since start; read by the metrics at scrape time. */
@@ -166,6 +169,7 @@ export function createTokenCache(options: TokenCacheOptions): TokenCache {
         verifyKey: entry.verifyKey,
         claims: entry.claims,
         bytes: entry.bytes,
+        route: entry.route,
         used: false,
         key,
         position,

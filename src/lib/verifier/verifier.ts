@@ -2,6 +2,7 @@ import type { LoadedKey, LoadedKeyset } from '../keyset/load.js'
 import type { AuthFailureReason } from '../reasons.js'
 import { loggableClientId, loggableKid, type JwtClaims } from './claims.js'
 import { hasCanonicalBase64urlTail } from './base64url.js'
+import { routeClaims, routeClaimsProblem, routeTimeProblem, type IssuerRoute } from './issuer-route.js'
 import { signatureCheckFor, THREADPOOL_FAMILIES, type SignatureFamily } from './signature.js'
 import { freezeAndCost } from './claims-cost.js'
 import { createTokenCache, estimateEntryBytes, type TokenCache } from './token-cache.js'
@@ -40,6 +41,13 @@ export interface VerifierOptions {
    * @default ['ecdsa', 'rsa-pss'] (measured: docs/performance.md)
    */
   threadpoolFamilies?: readonly SignatureFamily[] | undefined
+  /**
+   * Other issuers whose tokens are accepted, each with its own keys and rules. With
+   * any, a token is routed by its `iss` before any key lookup: `issuer` uses the keyset, a listed
+   * issuer its own keys, any other `iss` is `bad_issuer`.
+   * @default []
+   */
+  trustedIssuers?: readonly IssuerRoute[] | undefined
 }
 
 export type VerifyResult =
@@ -51,6 +59,8 @@ export type VerifyResult =
       kid: string | undefined
       /** For logs: only from a token whose signature verified. */
       clientId: string | undefined
+      /** The trusted issuer the token was routed to (from the configuration, never the token); undefined for the keyset's own. */
+      issuer?: string | undefined
     }
 
 export interface Verifier {
@@ -72,8 +82,10 @@ const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/
  * Order of checks (each maps to exactly one reason): size → shape → header → `alg: none` →
  * `crit`, `b64`, `typ` → kid → key lookup (incl. `not_after`) → header alg equals the key's alg →
  * canonical signature encoding → signature → payload → `exp`/`iat` present, lifetime ≤ max →
- * `exp` → `nbf`/`iat` in the future → `revoked_before`, `revocations` → `iss` → `aud`. Nothing in a payload is
- * read before its signature has verified.
+ * `exp` → `nbf`/`iat` in the future → `revoked_before`, `revocations` → `iss` → `aud`. Without trusted issuers,
+ * nothing in a payload is read before its signature has verified. With them, the payload's `iss`
+ * is read after the `kid` check only to choose whose keys to look the `kid` up in (an `iss` no
+ * route knows is `bad_issuer` there); nothing else of it is trusted before the signature.
  *
  * This is one piece of the path, not the path: it neither re-reads the backend for an unknown
  * `kid` (a replica would refuse a new key's tokens until its next poll) nor counts or logs a
@@ -98,6 +110,13 @@ export function createVerifier(options: VerifierOptions): Verifier {
   // The cache is private to this verifier, whose issuer/audience never change: an entry can
   // never be answered under another configuration.
   const cache = cacheEntries > 0 ? createTokenCache({ maxEntries: cacheEntries, maxBytes: options.tokenCacheMaxBytes }) : undefined
+  const routes = new Map<string, IssuerRoute>()
+  for (const route of options.trustedIssuers ?? []) {
+    if (route.issuer === issuer || routes.has(route.issuer))
+      throw new TypeError(`trustedIssuers: ${route.issuer} is listed twice or is the keyset's own issuer`)
+    routes.set(route.issuer, route)
+  }
+  const routing = routes.size > 0
 
   /**
    * The checks after the signature that can change while a token is cached: time, the
@@ -128,14 +147,34 @@ export function createVerifier(options: VerifierOptions): Verifier {
     return undefined
   }
 
-  const fail = (reason: AuthFailureReason, kid?: unknown, claims?: JwtClaims): VerifyResult => ({
-    ok: false,
-    reason,
-    kid: loggableKid(kid),
-    clientId: claims ? loggableClientId(claims) : undefined,
-  })
+  const fail = (reason: AuthFailureReason, kid?: unknown, claims?: JwtClaims, route?: IssuerRoute): VerifyResult => {
+    const result: VerifyResult = { ok: false, reason, kid: loggableKid(kid), clientId: claims ? loggableClientId(claims) : undefined }
+    if (route !== undefined) result.issuer = route.issuer
+    return result
+  }
 
-  /** Everything after the signature, in the same order whether its answer came at once or later. */
+  /** A trusted issuer's token after its signature verified: its route's rules, then the cache. */
+  function acceptRouted(
+    route: IssuerRoute,
+    token: string,
+    kid: string,
+    key: LoadedKey,
+    nowMs: number,
+    keyset: LoadedKeyset | undefined,
+    verified: JwtClaims,
+  ): VerifyResult {
+    const problem = routeClaimsProblem(route, verified, nowMs, keyset)
+    if (problem !== undefined) return fail(problem, kid, verified, route)
+    const claims = routeClaims(route, verified)
+    const claimsBytes = freezeAndCost(claims)
+    cache?.store(token, { kid: key.kid, alg: key.alg, verifyKey: key.verifyKey, claims, bytes: estimateEntryBytes(token, claimsBytes), route })
+    return { ok: true, kid: key.kid, claims }
+  }
+
+  /**
+   * Everything after the signature, in the same order whether its answer came at once or later.
+   * `read` is the payload when routing already decoded it (trusted only from here on).
+   */
   function afterSignature(
     verified: boolean,
     token: string,
@@ -144,11 +183,15 @@ export function createVerifier(options: VerifierOptions): Verifier {
     kid: string,
     key: LoadedKey,
     nowMs: number,
-    keyset: LoadedKeyset,
+    keyset: LoadedKeyset | undefined,
+    read?: JwtClaims,
+    route?: IssuerRoute,
   ): VerifyResult {
-    if (!verified) return fail('bad_signature', kid)
-    const claims = decodeJsonObject(token.slice(dot1 + 1, dot2)) as JwtClaims | undefined
+    if (!verified) return fail('bad_signature', kid, undefined, route)
+    const claims = read ?? (decodeJsonObject(token.slice(dot1 + 1, dot2)) as JwtClaims | undefined)
     if (!claims) return fail('malformed', kid)
+    if (route !== undefined) return acceptRouted(route, token, kid, key, nowMs, keyset, claims)
+    if (keyset === undefined) return fail('unknown_kid', kid)
     const { exp, iat, nbf } = claims
     if (!isNumericDate(exp) || !isNumericDate(iat) || (nbf !== undefined && !isNumericDate(nbf))) {
       return fail('malformed', kid, claims)
@@ -179,14 +222,16 @@ export function createVerifier(options: VerifierOptions): Verifier {
         // A repeat of an accepted token: the signature is not checked again, nor are `iss` and
         // `aud` (see partyProblem); everything else is. Any doubt (key gone, material changed, past not_after, a time check, revocation)
         // falls through to the full path, which then gives the exact answer.
-        const key = keyset?.keys.get(cached.kid)
+        // A trusted issuer's token is checked against its issuer's keys and rules, never the keyset's.
+        const route = cached.route
+        const key = route === undefined ? keyset?.keys.get(cached.kid) : route.keys()?.get(cached.kid)
         const nowMs = now()
         if (
           key !== undefined &&
           key.verifyKey === cached.verifyKey &&
           key.alg === cached.alg &&
           (key.notAfter === undefined || nowMs < key.notAfter) &&
-          timeProblem(cached.claims, nowMs, keyset!) === undefined
+          (route === undefined ? timeProblem(cached.claims, nowMs, keyset!) : routeTimeProblem(route, cached.claims, nowMs, keyset)) === undefined
         ) {
           return { ok: true, kid: cached.kid, claims: cached.claims }
         }
@@ -209,22 +254,34 @@ export function createVerifier(options: VerifierOptions): Verifier {
       // token, a DPoP proof, …) is not an access token here.
       if (!acceptableType(header.typ)) return fail('malformed', kid)
       if (typeof kid !== 'string' || kid.length === 0) return fail('unknown_kid')
-      // jku, x5u, jwk and x5c are never read: the only keys are the keyset's.
-      const key = keyset?.keys.get(kid)
+      // Routing by `iss` before any key lookup: a kid is looked up only among the keys of the
+      // issuer the token names, so one issuer's key never verifies another's token.
+      let read: JwtClaims | undefined
+      let route: IssuerRoute | undefined
+      if (routing) {
+        read = decodeJsonObject(token.slice(dot1 + 1, dot2)) as JwtClaims | undefined
+        if (!read) return fail('malformed', kid)
+        if (read.iss !== issuer) {
+          route = typeof read.iss === 'string' ? routes.get(read.iss) : undefined
+          if (route === undefined) return fail('bad_issuer', kid)
+        }
+      }
+      // jku, x5u, jwk and x5c are never read: the only keys are the keyset's and the trusted issuers' own.
+      const key = route === undefined ? keyset?.keys.get(kid) : route.keys()?.get(kid)
       const nowMs = now()
-      if (!key || (key.notAfter !== undefined && nowMs >= key.notAfter)) return fail('unknown_kid', kid)
+      if (!key || (key.notAfter !== undefined && nowMs >= key.notAfter)) return fail('unknown_kid', kid, undefined, route)
       // Algorithm confusion (RS256 → HS256 with the public key as secret, ES → none, …) stops here.
-      if (alg !== key.alg) return fail('unsupported_alg', kid)
+      if (alg !== key.alg) return fail('unsupported_alg', kid, undefined, route)
       // One token, one string: stray low bits in the last character would decode to the same
       // signature under another spelling (a cache, a denylist or a log correlates on the string).
       const signatureText = token.slice(dot2 + 1)
-      if (!hasCanonicalBase64urlTail(signatureText)) return fail('bad_signature', kid)
+      if (!hasCanonicalBase64urlTail(signatureText)) return fail('bad_signature', kid, undefined, route)
       const signature = Buffer.from(signatureText, 'base64url')
       const verified = signatureCheckFor(key, threadpool)(token.slice(0, dot2), signature)
       // The clock and keyset are those read before the signature, whether its answer is
       // immediate (HMAC, inline) or comes back from the threadpool.
-      if (typeof verified === 'boolean') return afterSignature(verified, token, dot1, dot2, kid, key, nowMs, keyset!)
-      return verified.then((ok) => afterSignature(ok, token, dot1, dot2, kid, key, nowMs, keyset!))
+      if (typeof verified === 'boolean') return afterSignature(verified, token, dot1, dot2, kid, key, nowMs, keyset, read, route)
+      return verified.then((ok) => afterSignature(ok, token, dot1, dot2, kid, key, nowMs, keyset, read, route))
     },
   }
 }

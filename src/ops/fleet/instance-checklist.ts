@@ -147,11 +147,15 @@ function single(samples: Sample[], name: string): number | undefined {
 
 function verifyingKids(body: string): string[] | undefined {
   try {
-    const doc = JSON.parse(body) as { keys?: Array<{ kid?: unknown; verifies?: unknown; not_after?: unknown }> }
+    const doc = JSON.parse(body) as { issuer?: unknown; keys?: Array<{ issuer?: unknown; kid?: unknown; verifies?: unknown; not_after?: unknown }> }
     if (!Array.isArray(doc.keys)) return undefined
-    return doc.keys
-      .filter((k) => (typeof k.verifies === 'boolean' ? k.verifies : k.not_after == null || Date.parse(String(k.not_after)) > Date.now()))
-      .map((k) => String(k.kid))
+    return (
+      doc.keys
+        // The keyset's keys only: trusted issuers' keys are not counted in cbc_jwt_keys_loaded.
+        .filter((k) => k.issuer === undefined || k.issuer === doc.issuer)
+        .filter((k) => (typeof k.verifies === 'boolean' ? k.verifies : k.not_after == null || Date.parse(String(k.not_after)) > Date.now()))
+        .map((k) => String(k.kid))
+    )
   } catch {
     return undefined
   }

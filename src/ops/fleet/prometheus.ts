@@ -17,7 +17,7 @@ export const DEFAULT_SELECTOR = 'job="cbc-jwt"'
 /** A fleet's worth of series; far more is not an answer to these queries. */
 const MAX_ANSWER_BYTES = 16 * 1024 * 1024
 const TARGET_ONLY = new Set(['__name__'])
-const KEY_LABELS = new Set(['__name__', 'kid', 'alg', 'status'])
+const KEY_LABELS = new Set(['__name__', 'issuer', 'kid', 'alg', 'status'])
 
 interface VectorSample {
   metric: Record<string, string>

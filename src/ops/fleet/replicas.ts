@@ -65,10 +65,12 @@ function parseKeys(text: string, now: number): Pick<ReplicaState, 'keys' | 'revo
   } catch {
     return undefined
   }
-  const d = doc as { keys?: unknown; revoked_before?: unknown }
+  const d = doc as { keys?: unknown; revoked_before?: unknown; issuer?: unknown }
   if (typeof d !== 'object' || d === null || !Array.isArray(d.keys)) return undefined
   const keys = new Map<string, KeyStatus>()
   for (const k of d.keys as Array<Record<string, unknown>>) {
+    // A trusted issuer's key is not the keyset's: its kid may even equal one of ours.
+    if (typeof k === 'object' && k !== null && k.issuer !== undefined && k.issuer !== d.issuer) continue
     if (typeof k !== 'object' || k === null || typeof k.kid !== 'string' || !KEY_STATUSES.includes(k.status as KeyStatus)) return undefined
     const verifies = typeof k.verifies === 'boolean' ? k.verifies : k.not_after == null || Date.parse(String(k.not_after)) > now
     if (verifies) keys.set(k.kid, k.status as KeyStatus)

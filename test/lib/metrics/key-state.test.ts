@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { loadKeyset, type LoadedKeyset } from '../../../src/lib/keyset/load.js'
+import { loadKeyset, type LoadedKey, type LoadedKeyset } from '../../../src/lib/keyset/load.js'
 import { createMetrics } from '../../../src/lib/metrics/metrics.js'
 import { METRIC_NAMES } from '../../../src/lib/metrics/names.js'
 import { makeKey, makeKeyset } from '../../support/keys.js'
@@ -78,5 +78,49 @@ describe('key state metrics (cbc_jwt_key_info, cbc_jwt_revoked_before_timestamp_
     const text = await metrics.registry.metrics()
     assert.deepEqual(info(text), ['k-staged ES256 current 1'])
     assert.equal(valueOf(parseExposition(text), METRIC_NAMES.revokedBefore), 0)
+  })
+})
+
+describe('key state metrics with trusted issuers', () => {
+  it('every series carries its issuer; a trusted issuer\'s keys are status="trusted", a shared kid is two series', async () => {
+    const own = makeKey('ES256', 'shared')
+    const keyset = loadKeyset(makeKeyset([own]), T0)
+    let idpKeys: ReadonlyMap<string, LoadedKey> | undefined = new Map([['shared', { ...keyset.current, alg: 'RS256' as const }]])
+    let lastRead: number | undefined = T0 - 5000
+    const metrics = createMetrics({
+      keyring: keyringOf({ keyset }),
+      refreshIntervalSeconds: 30,
+      now: () => T0,
+      issuer: 'https://api.example.com',
+      trustedIssuers: [{ issuer: 'https://idp.example.com', keys: () => idpKeys, lastSuccessAt: () => lastRead }],
+    })
+    const labels = async () =>
+      series(parseExposition(await metrics.registry.metrics()), METRIC_NAMES.keyInfo)
+        .map((s) => [s.labels.issuer, s.labels.kid, s.labels.alg, s.labels.status])
+        .sort()
+    assert.deepEqual(await labels(), [
+      ['https://api.example.com', 'shared', 'ES256', 'current'],
+      ['https://idp.example.com', 'shared', 'RS256', 'trusted'],
+    ])
+    const expo = parseExposition(await metrics.registry.metrics())
+    assert.equal(valueOf(expo, METRIC_NAMES.issuerLastSuccess, { issuer: 'https://idp.example.com' }), (T0 - 5000) / 1000)
+    idpKeys = undefined
+    lastRead = undefined
+    assert.deepEqual(await labels(), [['https://api.example.com', 'shared', 'ES256', 'current']])
+    assert.equal(valueOf(parseExposition(await metrics.registry.metrics()), METRIC_NAMES.issuerLastSuccess, { issuer: 'https://idp.example.com' }), 0)
+  })
+
+  it("without trusted issuers, the keyset's keys carry the default issuer and no per-issuer gauge is exported", async () => {
+    const metrics = createMetrics({
+      keyring: keyringOf({ keyset: loadKeyset(makeKeyset([makeKey('ES256', 'k-1')]), T0) }),
+      refreshIntervalSeconds: 30,
+      now: () => T0,
+    })
+    const expo = parseExposition(await metrics.registry.metrics())
+    assert.deepEqual(
+      series(expo, METRIC_NAMES.keyInfo).map((s) => s.labels.issuer),
+      ['cbc-omega2'],
+    )
+    assert.equal(expo.types[METRIC_NAMES.issuerLastSuccess], undefined)
   })
 })

@@ -22,6 +22,19 @@ const ANSWERS: Record<string, (res: http.ServerResponse) => void> = {
         ],
       }),
     ),
+  // A replica that trusts another issuer whose key has the staged kid: that key is not ours.
+  trusting: (res) =>
+    res.writeHead(200, { 'content-type': 'application/json' }).end(
+      JSON.stringify({
+        issuer: 'cbc-omega2',
+        current: 'k-a',
+        revoked_before: null,
+        keys: [
+          { issuer: 'cbc-omega2', kid: 'k-a', alg: 'ES256', status: 'current', verifies: true },
+          { issuer: 'https://idp.example.com', kid: 'k-b', alg: 'RS256', status: 'trusted', verifies: true },
+        ],
+      }),
+    ),
   html: (res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html>502 Bad Gateway</html>'),
   wrongShape: (res) => res.writeHead(200).end('{"keys":[{"kid":"k-b","status":"promoted"}]}'),
   notReady: (res) => res.writeHead(503).end('{"error":"not_ready"}'),
@@ -56,6 +69,15 @@ describe('the replica fleet (--replica URL): a replica that answers anything but
       ],
     )
     assert.equal(r!.revokedBefore, Date.parse('2026-11-25T20:00:00Z') / 1000)
+  })
+
+  it("a trusted issuer's key in /v1/keys is not the keyset's, even under the same kid", async () => {
+    const view = await createReplicaFleet({ urls: [urls.trusting!] }).read()
+    assert.deepEqual([...view.replicas[0]!.keys], [['k-a', 'current']])
+    assert.deepEqual(
+      replicasLacking(view, 'k-b').map((r) => r.name),
+      [urls.trusting],
+    )
   })
 
   it('garbage, HTML, a wrong shape, 503, a redirect, an oversized body and a closed port all lack the key', async () => {

@@ -1,0 +1,63 @@
+import { HttpCallError, parseJsonBody, requestOnce } from '../http/index.js'
+import type { BackendErrorReason } from '../reasons.js'
+
+/** Limits of every read from an issuer (its discovery document, its JWK Set). */
+export interface IssuerFetchLimits {
+  /** From connecting to the last byte. @default 5000 */
+  timeoutMs: number
+  /** A larger body (declared or streamed) is refused before it is parsed. @default 524288 */
+  maxResponseBytes: number
+  /** PEM trust anchors instead of Node's store (tests). @default Node's store, with `NODE_EXTRA_CA_CERTS` */
+  ca?: string | undefined
+}
+
+/** A JWK Set of a large tenant with certificate chains is tens of KiB; half a MiB is room, not a risk. */
+export const ISSUER_FETCH_DEFAULTS: IssuerFetchLimits = { timeoutMs: 5000, maxResponseBytes: 512 * 1024 }
+
+/** A read from an issuer that gave nothing usable: the reason is the `cbc_jwt_backend_errors_total` label. */
+export class IssuerFetchFailure extends Error {
+  constructor(
+    readonly reason: BackendErrorReason,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+/**
+ * GETs a JSON document from an issuer through the one outbound HTTP client: a deadline, a body
+ * cap, TLS verified, and a redirect never followed (a 3xx could hand the choice of keys to
+ * another host). Resolves with the parsed body of a 200; anything else is an
+ * `IssuerFetchFailure` (`invalid_json` for a 200 that is not JSON).
+ */
+export async function fetchIssuerDocument(url: URL, limits: IssuerFetchLimits): Promise<unknown> {
+  let answer: Awaited<ReturnType<typeof requestOnce>>
+  try {
+    answer = await requestOnce(url, {
+      timeoutMs: limits.timeoutMs,
+      maxResponseBytes: limits.maxResponseBytes,
+      ...(limits.ca !== undefined ? { ca: limits.ca } : {}),
+    })
+  } catch (err) {
+    if (!(err instanceof HttpCallError)) throw err
+    throw new IssuerFetchFailure(FAILURE_REASONS[err.kind], `${err.kind}: ${err.message}`)
+  }
+  const { status } = answer
+  if (status === 200) {
+    const body = parseJsonBody(answer.text)
+    if (!body.isJson) throw new IssuerFetchFailure('invalid_json', 'the answer is not JSON')
+    return body.json
+  }
+  const reason: BackendErrorReason =
+    status === 404 ? 'not_found' : status === 401 || status === 403 ? 'forbidden' : status >= 500 ? 'server_error' : 'bad_response'
+  throw new IssuerFetchFailure(reason, `HTTP ${status}`)
+}
+
+const FAILURE_REASONS: Record<HttpCallError['kind'], BackendErrorReason> = {
+  unreachable: 'unreachable',
+  tls: 'unreachable',
+  timeout: 'timeout',
+  too_large: 'bad_response',
+  redirect: 'bad_response',
+  aborted: 'io_error',
+}

@@ -1,0 +1,128 @@
+// A trusted issuer through the whole library: createCbcJwt reads its keys by
+// discovery over TLS, re-reads them once for a kid it lacks, logs rejections with the issuer,
+// and the Fastify plugin's requireScope reads the issuer's scope claim.
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import type { AddressInfo } from 'node:net'
+import express from 'express'
+import Fastify from 'fastify'
+import { Registry } from 'prom-client'
+import cbcJwt from '../../../src/adapters/fastify/index.js'
+import { cbcJwt as expressCbcJwt, requireScope } from '../../../src/adapters/express/index.js'
+import { makeKey, makeKeyset, signToken, validClaims } from '../../support/keys.js'
+import { startJwksServer, type JwksServer } from '../../support/jwks-server.js'
+import { makeTestTls, type TestTls } from '../../support/test-tls.js'
+import { captureLogger, coreOn, tempKeyset } from './fixtures.js'
+
+describe('createCbcJwt with a trusted issuer', () => {
+  let tls: TestTls
+  let idp: JwksServer
+  const idpKey = makeKey('ES256', 'idp-1')
+  const own = makeKey('ES256', 'own-1')
+  const ks = tempKeyset(makeKeyset([own]))
+  const claims = (extra: Record<string, unknown> = {}) => validClaims({ aud: 'orders-api', ...extra }, { iss: idp.issuer })
+
+  before(async () => {
+    tls = makeTestTls()
+    idp = await startJwksServer(tls, [idpKey])
+  })
+  after(async () => {
+    await idp.close()
+    ks.cleanup()
+  })
+
+  it('accepts its tokens, re-reads its keys once for a new kid, logs rejections with the issuer', async () => {
+    const parts = coreOn(ks.file, {
+      trustedIssuers: [{ issuer: idp.issuer, audience: 'orders-api', unknown_kid_cooldown_seconds: 60 }],
+      trustedIssuersCa: tls.ca,
+    })
+    await parts.cbc.start()
+    try {
+      const ok = await parts.cbc.authenticate(`Bearer ${signToken(idpKey, claims())}`)
+      assert.equal(ok.ok, true)
+      assert.equal((await parts.cbc.authenticate(`Bearer ${signToken(own, validClaims())}`)).ok, true)
+      // The issuer rotates: a token of its new key is accepted at once, through one read.
+      const rotated = makeKey('ES256', 'idp-2')
+      idp.publish([rotated, idpKey])
+      idp.requests.length = 0
+      assert.equal((await parts.cbc.authenticate(`Bearer ${signToken(rotated, claims())}`)).ok, true)
+      assert.deepEqual(idp.requests, ['/jwks'])
+      // A forged kid: no read within the cooldown, unknown_kid, logged with the configured issuer.
+      const forged = await parts.cbc.authenticate(`Bearer ${signToken(makeKey('ES256', 'forged'), claims())}`)
+      assert.equal(forged.ok ? 'ok' : forged.reason, 'unknown_kid')
+      assert.deepEqual(idp.requests, ['/jwks'])
+      const line = parts.lines.find((l) => l.event === 'auth_rejected')
+      assert.equal(line?.issuer, idp.issuer)
+      // Our JWKS stays ours; /v1/keys lists theirs with the issuer.
+      assert.deepEqual(
+        parts.cbc.jwks().keys.map((k) => k.kid),
+        ['own-1'],
+      )
+      assert.deepEqual(
+        parts.cbc.keys()!.keys.map((k) => `${k.issuer} ${k.kid} ${k.status}`),
+        ['cbc-omega2 own-1 current', `${idp.issuer} idp-2 trusted`, `${idp.issuer} idp-1 trusted`],
+      )
+    } finally {
+      await parts.cbc.close()
+    }
+  })
+
+  it("the Fastify plugin's requireScope reads the issuer's scope_claim", async () => {
+    const { logger } = captureLogger()
+    const app = Fastify()
+    await app.register(cbcJwt, {
+      keysetFile: ks.file,
+      env: {},
+      registry: new Registry(),
+      logger,
+      trustedIssuers: [{ issuer: idp.issuer, audience: 'orders-api', scope_claim: 'permissions' }],
+      trustedIssuersCa: tls.ca,
+    })
+    app.get('/orders', { onRequest: [app.authenticate, app.requireScope('orders:read')] }, async (request) => ({ scope: request.auth?.claims.scope }))
+    await app.ready()
+    try {
+      const granted = await app.inject({
+        url: '/orders',
+        headers: { authorization: `Bearer ${signToken(idpKey, claims({ scope: 'openid', permissions: ['orders:read'] }))}` },
+      })
+      assert.equal(granted.statusCode, 200, granted.body)
+      assert.deepEqual(granted.json(), { scope: ['orders:read'] })
+      const refused = await app.inject({
+        url: '/orders',
+        headers: { authorization: `Bearer ${signToken(idpKey, claims({ scope: 'orders:read', permissions: [] }))}` },
+      })
+      assert.equal(refused.statusCode, 403)
+    } finally {
+      await app.close()
+    }
+  })
+
+  it("the Express middleware's requireScope reads the issuer's scope_claim too", async () => {
+    const { logger } = captureLogger()
+    const mw = expressCbcJwt({
+      keysetFile: ks.file,
+      env: {},
+      registry: new Registry(),
+      logger,
+      trustedIssuers: [{ issuer: idp.issuer, audience: 'orders-api', scope_claim: 'scp' }],
+      trustedIssuersCa: tls.ca,
+    })
+    const app = express()
+    app.use(mw)
+    app.get('/orders', requireScope('orders.read'), (req, res) => void res.json({ client: req.auth?.claims.azp }))
+    const server = app.listen(0, '127.0.0.1')
+    await new Promise<void>((resolve) => server.once('listening', () => resolve()))
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/orders`
+    try {
+      const ask = async (extra: Record<string, unknown>) =>
+        fetch(url, { headers: { authorization: `Bearer ${signToken(idpKey, claims({ azp: 'partner-app', ...extra }))}` } })
+      const granted = await ask({ scp: 'orders.read orders.write' })
+      assert.equal(granted.status, 200)
+      assert.deepEqual(await granted.json(), { client: 'partner-app' })
+      assert.equal((await ask({ scope: 'orders.read' })).status, 403)
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+      await mw.cbc.close()
+    }
+  })
+})

@@ -1,0 +1,237 @@
+// A trusted issuer's JWK Set read from real TLS servers that misbehave: huge, slow, redirecting,
+// degenerate keys, private keys, a discovery document naming another issuer, a certificate
+// nobody vouched for. Each failure is counted with its reason and logged without the foreign
+// value, and the last good keys stay in force; an unknown kid costs one shared read per cooldown.
+import assert from 'node:assert/strict'
+import type crypto from 'node:crypto'
+import https from 'node:https'
+import type { AddressInfo } from 'node:net'
+import { after, before, beforeEach, describe, it } from 'node:test'
+import { checkTrustedIssuers } from '../../../src/lib/issuers/trusted-issuers.js'
+import { createTrustedIssuerKeys, type TrustedIssuerKeys } from '../../../src/lib/issuers/remote-jwks.js'
+import type { BackendErrorReason } from '../../../src/lib/reasons.js'
+import { makeKey } from '../../support/keys.js'
+import { makeTestTls, type TestTls } from '../../support/test-tls.js'
+
+type Handler = (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void
+
+const good = makeKey('ES256', 'good-1')
+const rsa = makeKey('RS256', 'rsa-1')
+const publicOf = (jwk: crypto.JsonWebKey) => Object.fromEntries(Object.entries(jwk).filter(([k]) => !['d', 'p', 'q', 'dp', 'dq', 'qi'].includes(k)))
+const goodSet = JSON.stringify({ keys: [{ ...publicOf(good.jwk), kid: 'good-1', alg: 'ES256', use: 'sig' }] })
+
+describe('trusted issuer keys against hostile servers', () => {
+  let tls: TestTls
+  let server: https.Server
+  let base: string
+  let routes: Record<string, Handler>
+  const hits: string[] = []
+
+  before(async () => {
+    tls = makeTestTls()
+    server = https.createServer({ cert: tls.cert, key: tls.key }, (req, res) => {
+      hits.push(req.url ?? '')
+      const handler = routes[req.url ?? '']
+      if (handler) handler(req, res)
+      else res.writeHead(404).end()
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    base = `https://127.0.0.1:${(server.address() as AddressInfo).port}`
+  })
+  after(async () => {
+    server.closeAllConnections()
+    await new Promise((resolve) => server.close(resolve))
+  })
+  beforeEach(() => {
+    hits.length = 0
+    routes = {
+      '/.well-known/openid-configuration': json({ issuer: base, jwks_uri: `${base}/jwks` }),
+      '/jwks': text(goodSet),
+    }
+  })
+
+  function json(value: unknown): Handler {
+    return text(JSON.stringify(value))
+  }
+  function text(body: string): Handler {
+    return (_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(body)
+  }
+
+  /** A deadline far from any read's time on a loaded machine, but for the slow server's case. */
+  function issuerKeys(extra: Record<string, unknown> = {}, ca: string | null = tls.ca, timeoutMs = 10_000) {
+    const errors: BackendErrorReason[] = []
+    const lines: Array<Record<string, unknown>> = []
+    const log = (obj: object) => void lines.push(obj as Record<string, unknown>)
+    const [settings] = checkTrustedIssuers([{ issuer: base, audience: 'orders-api', ...extra }], 'cbc-omega2')
+    const keys = createTrustedIssuerKeys({
+      settings: settings!,
+      clockToleranceSeconds: 30,
+      maxTokenLifetimeSeconds: 86400,
+      logger: { info: log, warn: log, error: log },
+      onError: (reason) => void errors.push(reason),
+      fetchLimits: { timeoutMs, ...(ca !== null ? { ca } : {}) },
+    })
+    return { keys, errors, lines }
+  }
+
+  async function loaded(extra: Record<string, unknown> = {}, timeoutMs?: number) {
+    const it = issuerKeys(extra, tls.ca, timeoutMs)
+    await it.keys.refresh('start')
+    assert.deepEqual([...(it.keys.keys()?.keys() ?? [])], ['good-1'])
+    return it
+  }
+
+  /** The next read fails with `reason`, and the keys in force are still the good ones. */
+  async function failsKeepingLastGood(
+    it: { keys: TrustedIssuerKeys; errors: BackendErrorReason[]; lines: Array<Record<string, unknown>> },
+    reason: BackendErrorReason,
+  ) {
+    const before = it.keys.keys()
+    await it.keys.refresh('interval')
+    assert.deepEqual(it.errors, [reason])
+    assert.equal(it.keys.keys(), before, 'the last good keys stay in force')
+    const line = it.lines.find((l) => l.event === 'issuer_error')
+    assert.equal(line?.reason, reason)
+    assert.deepEqual(line?.keeping, ['good-1'])
+  }
+
+  it('finds the JWK Set by discovery and loads it', async () => {
+    const { lines } = await loaded()
+    assert.deepEqual(hits, ['/.well-known/openid-configuration', '/jwks'])
+    assert.deepEqual(lines.find((l) => l.event === 'issuer_keys_loaded')?.kids, ['good-1'])
+  })
+
+  it('attack: a discovery document naming another issuer is refused, its keys never read, its value never logged', async () => {
+    routes['/.well-known/openid-configuration'] = json({ issuer: 'https://evil.example.com', jwks_uri: `${base}/jwks` })
+    const { keys, errors, lines } = issuerKeys()
+    await keys.refresh('start')
+    assert.deepEqual(errors, ['bad_response'])
+    assert.equal(keys.keys(), undefined)
+    assert.deepEqual(hits, ['/.well-known/openid-configuration'])
+    assert.doesNotMatch(JSON.stringify(lines), /evil/)
+  })
+
+  it('attack: a discovery document pointing at plain HTTP keys is refused', async () => {
+    routes['/.well-known/openid-configuration'] = json({ issuer: base, jwks_uri: `http://127.0.0.1/jwks` })
+    const { keys, errors } = issuerKeys()
+    await keys.refresh('start')
+    assert.deepEqual(errors, ['bad_response'])
+  })
+
+  it('a huge JWK Set is refused before it is parsed (last good kept)', async () => {
+    const it = await loaded({ jwks_uri: `${base}/jwks` })
+    routes['/jwks'] = text(JSON.stringify({ keys: [], pad: 'x'.repeat(600 * 1024) }))
+    await failsKeepingLastGood(it, 'bad_response')
+  })
+
+  it('a slow JWK Set times out (last good kept)', async () => {
+    // The first read is quick; only the deadline bounds the second, which never completes.
+    const it = await loaded({ jwks_uri: `${base}/jwks` }, 3000)
+    routes['/jwks'] = (_req, res) => {
+      res.writeHead(200)
+      res.write('{"keys":')
+      // Never finished: the deadline ends it.
+    }
+    await failsKeepingLastGood(it, 'timeout')
+  })
+
+  it('attack: a redirect is not followed (last good kept)', async () => {
+    const it = await loaded({ jwks_uri: `${base}/jwks` })
+    routes['/jwks'] = (_req, res) => res.writeHead(302, { location: `${base}/elsewhere` }).end()
+    routes['/elsewhere'] = text(goodSet)
+    await failsKeepingLastGood(it, 'bad_response')
+    assert.ok(!hits.includes('/elsewhere'))
+  })
+
+  it('attack: an RSA key with e = 1 (every message its own signature) refuses the document', async () => {
+    const it = await loaded({ jwks_uri: `${base}/jwks` })
+    routes['/jwks'] = json({ keys: [{ ...publicOf(rsa.jwk), e: 'AQ', kid: 'rsa-1', alg: 'RS256' }] })
+    await failsKeepingLastGood(it, 'invalid_keyset')
+  })
+
+  it('attack: a small-order Ed25519 key (the identity point) refuses the document', async () => {
+    const it = await loaded({ jwks_uri: `${base}/jwks` })
+    const identity = Buffer.alloc(32)
+    identity[0] = 1
+    routes['/jwks'] = json({
+      keys: [{ kty: 'OKP', crv: 'Ed25519', x: identity.toString('base64url'), kid: 'ed-1', alg: 'EdDSA' }, JSON.parse(goodSet).keys[0]],
+    })
+    await failsKeepingLastGood(it, 'invalid_keyset')
+  })
+
+  it('a JWK Set that publishes a private key is refused', async () => {
+    const it = await loaded({ jwks_uri: `${base}/jwks` })
+    routes['/jwks'] = json({ keys: [{ ...good.jwk, kid: 'good-1', alg: 'ES256' }] })
+    await failsKeepingLastGood(it, 'invalid_keyset')
+  })
+
+  it('a document that is not JSON, or holds no usable key, keeps the last good keys', async () => {
+    const it = await loaded({ jwks_uri: `${base}/jwks` })
+    routes['/jwks'] = text('<html>maintenance</html>')
+    await failsKeepingLastGood(it, 'invalid_json')
+    it.errors.length = 0
+    routes['/jwks'] = json({ keys: [{ ...publicOf(good.jwk), kid: 'enc-1', use: 'enc' }] })
+    await it.keys.refresh('interval')
+    assert.deepEqual(it.errors, ['invalid_keyset'])
+    assert.deepEqual([...it.keys.keys()!.keys()], ['good-1'])
+  })
+
+  it('a 5xx, a 404 and a 403 are counted as such', async () => {
+    for (const [status, reason] of [
+      [503, 'server_error'],
+      [404, 'not_found'],
+      [403, 'forbidden'],
+    ] as const) {
+      const it = await loaded({ jwks_uri: `${base}/jwks` })
+      routes['/jwks'] = (_req, res) => res.writeHead(status).end()
+      await failsKeepingLastGood(it, reason)
+      routes['/jwks'] = text(goodSet)
+    }
+  })
+
+  it('attack: a certificate no trusted CA signed is refused', async () => {
+    const { keys, errors } = issuerKeys({ jwks_uri: `${base}/jwks` }, null)
+    await keys.refresh('start')
+    assert.deepEqual(errors, ['unreachable'])
+    assert.equal(keys.keys(), undefined)
+  })
+
+  it('keys not for us are skipped, counted by kind only; an RSA key without alg takes the one RSA algorithm allowed', async () => {
+    routes['/jwks'] = json({
+      keys: [
+        { ...publicOf(rsa.jwk), kid: 'rsa-1' },
+        { ...publicOf(good.jwk), kid: 'enc-1', use: 'enc' },
+        { kty: 'oct', k: 'c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA', kid: 'hs-1', alg: 'HS256' },
+        { ...publicOf(good.jwk), kid: 'bad "kid"\n', alg: 'ES256' },
+        { ...publicOf(good.jwk), kid: 'ok-but-not-allowed', alg: 'ES384' },
+      ],
+    })
+    const it = issuerKeys({ jwks_uri: `${base}/jwks`, algorithms: ['PS256', 'ES256'] })
+    await it.keys.refresh('start')
+    assert.deepEqual(
+      [...it.keys.keys()!.values()].map((k) => [k.kid, k.alg]),
+      [['rsa-1', 'PS256']],
+    )
+    const line = it.lines.find((l) => l.event === 'issuer_keys_loaded')
+    assert.deepEqual(line?.skipped, { not_for_signing: 1, unsupported: 1, unusable_kid: 1, not_allowed: 1 })
+    assert.doesNotMatch(JSON.stringify(it.lines), /bad \\"kid/)
+  })
+
+  it('unknown kids cost one shared read, then none within the cooldown', async () => {
+    const it = await loaded({ jwks_uri: `${base}/jwks`, unknown_kid_cooldown_seconds: 60 })
+    hits.length = 0
+    await Promise.all(Array.from({ length: 20 }, () => it.keys.refreshForUnknownKid()))
+    assert.deepEqual(hits, ['/jwks'])
+    await it.keys.refreshForUnknownKid()
+    assert.deepEqual(hits, ['/jwks'])
+  })
+
+  it('close() leaves no timer behind', async () => {
+    const { keys } = issuerKeys({ jwks_uri: `${base}/jwks`, refresh_interval_seconds: 1 })
+    await keys.start()
+    await keys.close()
+    hits.length = 0
+    await new Promise((resolve) => setTimeout(resolve, 1200))
+    assert.deepEqual(hits, [])
+  })
+})

@@ -1,0 +1,79 @@
+// CBC_JWT_TRUSTED_ISSUERS and the `trustedIssuers` option: checked once, failing closed with one
+// line naming the variable (or the option) and the field.
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { cbcJwtConfigFromEnv } from '../../../src/lib/config.js'
+import { createCbcJwt } from '../../../src/lib/core/compose.js'
+import { ERROR_CODES } from '../../../src/lib/errors.js'
+
+const env = (value: unknown, extra: Record<string, string> = {}) => ({
+  CBC_JWT_TRUSTED_ISSUERS: typeof value === 'string' ? value : JSON.stringify(value),
+  ...extra,
+})
+const idp = { issuer: 'https://idp.example.com/realms/acme', audience: 'orders-api' }
+
+describe('CBC_JWT_TRUSTED_ISSUERS', () => {
+  it('fills in the defaults', () => {
+    const [settings] = cbcJwtConfigFromEnv(env([idp])).trustedIssuers
+    assert.deepEqual(
+      { ...settings, algorithms: settings!.algorithms.length },
+      {
+        issuer: idp.issuer,
+        audiences: ['orders-api'],
+        jwksUri: undefined,
+        algorithms: 10,
+        allowMissingIat: false,
+        scopeClaim: undefined,
+        clockToleranceSeconds: undefined,
+        maxTokenLifetimeSeconds: undefined,
+        refreshIntervalSeconds: 300,
+        unknownKidCooldownSeconds: 30,
+      },
+    )
+    assert.deepEqual(cbcJwtConfigFromEnv({}).trustedIssuers, [])
+    assert.deepEqual(cbcJwtConfigFromEnv(env('')).trustedIssuers, [])
+  })
+
+  const refusals: Array<[string, unknown, RegExp]> = [
+    ['not JSON', '[{', /^CBC_JWT_TRUSTED_ISSUERS must be a JSON array/],
+    ['not an array', idp, /^CBC_JWT_TRUSTED_ISSUERS: must be a JSON array/],
+    ['a typo', [{ ...idp, audiance: 'x' }], /^CBC_JWT_TRUSTED_ISSUERS\[0\]\.audiance: unknown field/],
+    ['plain HTTP issuer', [{ ...idp, issuer: 'http://idp.example.com' }], /^CBC_JWT_TRUSTED_ISSUERS\[0\]\.issuer: must be an https URL/],
+    ['issuer with a query', [{ ...idp, issuer: 'https://idp.example.com/?tenant=1' }], /\[0\]\.issuer: must have no query or fragment/],
+    ['plain HTTP jwks_uri', [{ ...idp, jwks_uri: 'http://idp.example.com/jwks' }], /\[0\]\.jwks_uri: must be an https URL/],
+    ['no audience', [{ issuer: idp.issuer }], /\[0\]\.audience: is required/],
+    ['empty audience list', [{ ...idp, audience: [] }], /\[0\]\.audience: is required/],
+    ['an HMAC algorithm', [{ ...idp, algorithms: ['HS256'] }], /\[0\]\.algorithms: must hold only RS256.*no HMAC/],
+    ['an unknown algorithm', [{ ...idp, algorithms: ['none'] }], /\[0\]\.algorithms: must hold only/],
+    ['a scope claim that is no name', [{ ...idp, scope_claim: 'a b' }], /\[0\]\.scope_claim: must be a claim name/],
+    ['a negative tolerance', [{ ...idp, clock_tolerance_seconds: -1 }], /\[0\]\.clock_tolerance_seconds: must be a number of seconds/],
+    ['twice the same issuer', [idp, idp], /\[1\]\.issuer: is listed twice/],
+    ["the keyset's own issuer", [{ ...idp, issuer: 'https://cbc.example.com' }], /\[0\]\.issuer: is the keyset's own issuer/],
+  ]
+  for (const [what, value, message] of refusals) {
+    it(`refuses ${what} with one line naming the field`, () => {
+      assert.throws(
+        () => cbcJwtConfigFromEnv(env(value, { CBC_JWT_ISSUER: 'https://cbc.example.com' })),
+        (err: Error & { code?: string }) => err.code === ERROR_CODES.CONFIG && message.test(err.message) && !err.message.includes('\n'),
+      )
+    })
+  }
+})
+
+describe('the trustedIssuers option', () => {
+  it('is checked like the variable, naming the option', () => {
+    assert.throws(() => createCbcJwt({ env: {}, keysetFile: '/nonexistent', trustedIssuers: [{ ...idp, jwks_uri: 'ftp://x' }] }), {
+      name: 'TypeError',
+      message: /^createCbcJwt: trustedIssuers\[0\]\.jwks_uri: must be an https URL/,
+    })
+  })
+
+  it("wins over the variable, and may not list the issuer option's value", () => {
+    const cbc = createCbcJwt({ env: env([idp]), keysetFile: '/nonexistent', trustedIssuers: [] })
+    assert.deepEqual(cbc.config.trustedIssuers, [])
+    assert.throws(() => createCbcJwt({ env: env([idp]), keysetFile: '/nonexistent', issuer: idp.issuer }), {
+      code: ERROR_CODES.CONFIG,
+      message: /lists https:\/\/idp\.example\.com\/realms\/acme, the keyset's own issuer/,
+    })
+  })
+})
