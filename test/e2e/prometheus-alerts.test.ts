@@ -152,7 +152,9 @@ describe('alerts on a real Prometheus scraping the real service', { timeout: 180
     prometheus.stderr!.on('data', (d: Buffer) => (promOutput += d))
     await waitFor(async () => (await fetch(`${promUrl}/-/ready`)).status === 200, { timeoutMs: 15_000, intervalMs: 200, what: 'prometheus ready' })
     const groups = (await prom<{ groups: Array<{ rules: unknown[] }> }>('/api/v1/rules')).groups
-    assert.equal(groups.flatMap((g) => g.rules).length, 8, 'the compressed rules are loaded')
+    const shipped = (YAML.parse(fs.readFileSync(RULES_FILE, 'utf8')) as { groups: Array<{ rules: unknown[] }> }).groups.flatMap((g) => g.rules)
+    assert.ok(shipped.length >= 8, 'the shipped rules file holds the alerts')
+    assert.equal(groups.flatMap((g) => g.rules).length, shipped.length, 'the compressed rules are loaded')
     await waitFor(async () => (await query('up{job="cbc-jwt"} == 1')).length === 2, { timeoutMs: 10_000, intervalMs: 200, what: 'both targets up' })
   })
 
@@ -377,6 +379,9 @@ describe('alerts on a real Prometheus scraping the real service', { timeout: 180
     for (const { panel, expr } of exprs) {
       const q = expr.replaceAll('$__rate_interval', '5s').replaceAll('$__range', '1m').replaceAll('$job', 'cbc-jwt').replaceAll('$instance', '.*')
       const result = await query(q)
+      // These services trust no other issuer, so the per-issuer panels have no series here:
+      // the query must still run (a PromQL error throws); the trusted-issuer tests fill them.
+      if (q.includes('cbc_jwt_trusted_issuer_')) continue
       assert.ok(result.length > 0, `${panel}: ${q} returned nothing`)
     }
     for (const v of dashboard.templating.list.filter((v) => v.type === 'query')) {

@@ -8,7 +8,7 @@ import { waitFor } from './wait.js'
 export interface WriteProxy {
   addr: string
   /** Called when a write (POST/PUT) arrives; the answer decides whether it reaches Vault. */
-  onWrite: (() => Promise<'forward' | 'drop'>) | undefined
+  onWrite: ((url: string) => Promise<'forward' | 'drop'>) | undefined
   /**
    * Resolves once the clients are gone and every request they sent has been answered by Vault
    * or dropped: call it after the CLI has exited, before looking at what Vault holds.
@@ -28,7 +28,7 @@ export async function startWriteProxy(target: string): Promise<WriteProxy> {
       inFlight++
       const done = () => void inFlight--
       const isWrite = req.method === 'POST' || req.method === 'PUT'
-      const decide = isWrite && proxy.onWrite ? proxy.onWrite() : Promise.resolve('forward' as const)
+      const decide = isWrite && proxy.onWrite ? proxy.onWrite(req.url ?? '') : Promise.resolve('forward' as const)
       void decide.then((action) => {
         if (action === 'drop') {
           res.destroy()
