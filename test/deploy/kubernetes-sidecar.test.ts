@@ -140,8 +140,8 @@ describe('Kubernetes sidecar manifests: agree with the service and the tested ga
       const mapped = main
         .replace('modules/ngx_http_headers_more_filter_module.so', HEADERS_MORE_MODULE)
         .replace('/etc/nginx/conf.d/', `${dir}/conf.d/`)
-        .replaceAll('/var/log/nginx/', `${dir}/`)
-        .replaceAll('/tmp/', `${dir}/`)
+        // One pass: the folder may itself be under /tmp (a checkout there), never mapped twice.
+        .replace(/\/var\/log\/nginx\/|\/tmp\//g, `${dir}/`)
       fs.writeFileSync(path.join(dir, 'nginx.conf'), mapped)
       const r = spawnSync(NGINX, ['-t', '-p', dir, '-c', path.join(dir, 'nginx.conf'), '-e', path.join(dir, 'error.log')], {
         encoding: 'utf8',
