@@ -132,16 +132,16 @@ describe('attack: forgery with a degenerate public key', () => {
     assertRefused(keysetWith('k-lz', 'RS256', { kty: 'RSA', n: padded, e: 'AQAB' }), /^keys\[1\]\.jwk\.n: has a leading zero octet/)
   })
 
-  it('Ed25519 identity point: the all-zero signature verifies for any message in OpenSSL — validation refuses the key', async () => {
+  it('Ed25519 identity point: the all-zero signature verifies for any message in OpenSSL — validation refuses the key', async (t) => {
     const identity = Buffer.alloc(32)
     identity[0] = 1
     const jwk = { kty: 'OKP', crv: 'Ed25519', x: b64u(identity) }
     const input = unsignedInput('k-id', 'EdDSA')
     const forged = Buffer.concat([identity, Buffer.alloc(32)]) // R = identity, S = 0
-    assert.ok(
-      crypto.verify(null, Buffer.from(input), crypto.createPublicKey({ key: jwk, format: 'jwk' }), forged),
-      'precondition: the forgery works on the raw key',
-    )
+    // The OpenSSL of Node 20 and 22 accepts this forgery; newer ones (Node 24's) refuse it.
+    // Either way the key must be refused before it could ever verify anything.
+    const accepted = crypto.verify(null, Buffer.from(input), crypto.createPublicKey({ key: jwk, format: 'jwk' }), forged)
+    t.diagnostic(`this Node's OpenSSL ${accepted ? 'accepts' : 'refuses'} the all-zero signature on the raw key`)
     assertRefused(keysetWith('k-id', 'EdDSA', jwk), /^keys\[1\]\.jwk\.x: is a small-order Ed25519 point/)
   })
 
