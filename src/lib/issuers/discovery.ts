@@ -9,7 +9,7 @@ import { fetchIssuerDocument, IssuerFetchFailure, type IssuerFetchLimits } from 
  */
 export async function discoverJwksUri(issuer: string, limits: IssuerFetchLimits): Promise<URL> {
   const url = new URL(`${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`)
-  const doc = await fetchIssuerDocument(url, limits)
+  const { json: doc } = await fetchIssuerDocument(url, limits)
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new IssuerFetchFailure('bad_response', 'the discovery document is not a JSON object')
   const { issuer: named, jwks_uri: jwksUri } = doc as Record<string, unknown>
   // Never echoed: a foreign value does not reach a log line.

@@ -1,5 +1,6 @@
 import { HttpCallError, parseJsonBody, requestOnce } from '../http/index.js'
 import type { BackendErrorReason } from '../reasons.js'
+import { freshnessSeconds } from './freshness.js'
 
 /** Limits of every read from an issuer (its discovery document, its JWK Set). */
 export interface IssuerFetchLimits {
@@ -24,13 +25,20 @@ export class IssuerFetchFailure extends Error {
   }
 }
 
+/** A document read from an issuer, and how long the issuer said it stays fresh (`Cache-Control`). */
+export interface IssuerDocument {
+  json: unknown
+  /** Seconds; undefined when the issuer said nothing usable. */
+  freshnessSeconds: number | undefined
+}
+
 /**
  * GETs a JSON document from an issuer through the one outbound HTTP client: a deadline, a body
  * cap, TLS verified, and a redirect never followed (a 3xx could hand the choice of keys to
- * another host). Resolves with the parsed body of a 200; anything else is an
+ * another host). Resolves with the parsed body of a 200 and its freshness; anything else is an
  * `IssuerFetchFailure` (`invalid_json` for a 200 that is not JSON).
  */
-export async function fetchIssuerDocument(url: URL, limits: IssuerFetchLimits): Promise<unknown> {
+export async function fetchIssuerDocument(url: URL, limits: IssuerFetchLimits): Promise<IssuerDocument> {
   let answer: Awaited<ReturnType<typeof requestOnce>>
   try {
     answer = await requestOnce(url, {
@@ -46,7 +54,7 @@ export async function fetchIssuerDocument(url: URL, limits: IssuerFetchLimits): 
   if (status === 200) {
     const body = parseJsonBody(answer.text)
     if (!body.isJson) throw new IssuerFetchFailure('invalid_json', 'the answer is not JSON')
-    return body.json
+    return { json: body.json, freshnessSeconds: freshnessSeconds(answer.headers) }
   }
   const reason: BackendErrorReason =
     status === 404 ? 'not_found' : status === 401 || status === 403 ? 'forbidden' : status >= 500 ? 'server_error' : 'bad_response'

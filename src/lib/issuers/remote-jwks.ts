@@ -3,6 +3,7 @@ import type { LoadedKey } from '../keyset/load.js'
 import type { BackendErrorReason } from '../reasons.js'
 import type { IssuerRoute } from '../verifier/issuer-route.js'
 import { discoverJwksUri } from './discovery.js'
+import { nextRefreshSeconds } from './freshness.js'
 import { ISSUER_FETCH_DEFAULTS, fetchIssuerDocument, IssuerFetchFailure, type IssuerFetchLimits } from './issuer-fetch.js'
 import { JwksRefused, readJwksDocument, type RemoteKeySet } from './jwks-document.js'
 import type { TrustedIssuerSettings } from './trusted-issuers.js'
@@ -30,7 +31,11 @@ export interface TrustedIssuerKeys extends IssuerRoute {
   refresh(trigger?: IssuerRefreshTrigger): Promise<void>
   /** For a token whose kid is not loaded: one shared read, none again within the cooldown. */
   refreshForUnknownKid(): Promise<void>
-  /** First read, then the refresh interval; resolves after the first read, whatever its outcome. */
+  /**
+   * First read, then one read per refresh interval — sooner when the issuer's `Cache-Control`
+   * says its JWK Set goes stale sooner (never under a minute); resolves after the first read,
+   * whatever its outcome.
+   */
   start(): Promise<void>
   close(): Promise<void>
 }
@@ -55,8 +60,11 @@ export function createTrustedIssuerKeys(options: TrustedIssuerKeysOptions): Trus
   let inFlight: Promise<void> | undefined
   let lastUnknownKidRead = -Infinity
   let timer: NodeJS.Timeout | undefined
+  let started = false
   let closed = false
   let failingSince: number | undefined
+  /** What the last good read's `Cache-Control` allows, in seconds; undefined: the interval alone. */
+  let freshness: number | undefined
 
   async function jwksUri(): Promise<URL> {
     if (settings.jwksUri !== undefined) return new URL(settings.jwksUri)
@@ -66,9 +74,11 @@ export function createTrustedIssuerKeys(options: TrustedIssuerKeysOptions): Trus
 
   async function readOnce(trigger: IssuerRefreshTrigger): Promise<void> {
     let next: RemoteKeySet
+    let nextFreshness: number | undefined
     try {
       const doc = await fetchIssuerDocument(await jwksUri(), limits)
-      next = readJwksDocument(doc, settings.algorithms, now(), inForce)
+      nextFreshness = doc.freshnessSeconds
+      next = readJwksDocument(doc.json, settings.algorithms, now(), inForce)
       if (next.keys.size === 0) throw new JwksRefused('invalid_keyset', 'the JWK Set holds no key this issuer may sign with')
     } catch (err) {
       if (!(err instanceof IssuerFetchFailure || err instanceof JwksRefused)) throw err
@@ -81,6 +91,7 @@ export function createTrustedIssuerKeys(options: TrustedIssuerKeysOptions): Trus
     inForce = next
     keys = next.keys
     lastSuccess = now()
+    freshness = nextFreshness
     const added = [...next.keys.keys()].filter((kid) => !before?.keys.has(kid))
     const removed = before ? [...before.keys.keys()].filter((kid) => !next.keys.has(kid)) : []
     if (failingSince !== undefined) {
@@ -108,6 +119,16 @@ export function createTrustedIssuerKeys(options: TrustedIssuerKeysOptions): Trus
     )
   }
 
+  /** The background read, re-armed after each one from what the last good read allows. */
+  function schedule(): void {
+    if (closed) return
+    const seconds = nextRefreshSeconds(settings.refreshIntervalSeconds, freshness)
+    timer = setTimeout(() => {
+      void refresh('interval').finally(schedule)
+    }, seconds * 1000)
+    timer.unref()
+  }
+
   function refresh(trigger: IssuerRefreshTrigger = 'interval'): Promise<void> {
     inFlight ??= readOnce(trigger).finally(() => {
       inFlight = undefined
@@ -133,14 +154,15 @@ export function createTrustedIssuerKeys(options: TrustedIssuerKeysOptions): Trus
       return refresh('unknown_kid')
     },
     async start() {
-      if (closed) return
-      timer ??= setInterval(() => void refresh('interval'), settings.refreshIntervalSeconds * 1000)
-      timer.unref()
+      if (closed || started) return
+      started = true
       await refresh('start')
+      // Armed once the first read has said how fresh its answer is.
+      schedule()
     },
     async close() {
       closed = true
-      if (timer) clearInterval(timer)
+      if (timer) clearTimeout(timer)
       timer = undefined
       await inFlight
     },

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import type crypto from 'node:crypto'
 import https from 'node:https'
 import type { AddressInfo } from 'node:net'
-import { after, before, beforeEach, describe, it } from 'node:test'
+import { after, before, beforeEach, describe, it, mock } from 'node:test'
 import { checkTrustedIssuers } from '../../../src/lib/issuers/trusted-issuers.js'
 import { createTrustedIssuerKeys, type TrustedIssuerKeys } from '../../../src/lib/issuers/remote-jwks.js'
 import type { BackendErrorReason } from '../../../src/lib/reasons.js'
@@ -224,6 +224,73 @@ describe('trusted issuer keys against hostile servers', () => {
     assert.deepEqual(hits, ['/jwks'])
     await it.keys.refreshForUnknownKid()
     assert.deepEqual(hits, ['/jwks'])
+  })
+
+  describe("the issuer's Cache-Control shortens the background refresh, never below a minute", () => {
+    /** Resolves at the next read of /jwks, or rejects after `ms` of real time (timers are mocked). */
+    function nextRead(ms = 10_000): Promise<void> {
+      const count = hits.length
+      const deadline = Date.now() + ms
+      return new Promise((resolve, reject) => {
+        const poll = () => {
+          if (hits.length > count) resolve()
+          else if (Date.now() > deadline) reject(new Error(`no read of the JWK Set within ${ms} ms`))
+          else setImmediate(poll)
+        }
+        poll()
+      })
+    }
+    function served(cacheControl: string, age?: string): void {
+      routes['/jwks'] = (_req, res) => {
+        const headers: Record<string, string> = { 'content-type': 'application/json', 'cache-control': cacheControl }
+        if (age !== undefined) headers.age = age
+        res.writeHead(200, headers).end(goodSet)
+      }
+    }
+    async function started(cacheControl: string, age?: string) {
+      served(cacheControl, age)
+      mock.timers.enable({ apis: ['setTimeout'] })
+      const it = issuerKeys({ jwks_uri: `${base}/jwks`, refresh_interval_seconds: 300 })
+      await it.keys.start()
+      assert.deepEqual(hits, ['/jwks'])
+      return it.keys
+    }
+    // Each case advances the mocked clock only to the second the issuer's header asks for: with
+    // the interval alone (300 s) no read would come, and the case fails.
+    it('max-age=90: read again after 90 s, not 300', async (t) => {
+      t.after(() => mock.timers.reset())
+      const keys = await started('public, max-age=90')
+      const read = nextRead()
+      mock.timers.tick(90_000)
+      await read
+      await keys.close()
+    })
+    it('max-age less its Age: read again when it went stale', async (t) => {
+      t.after(() => mock.timers.reset())
+      const keys = await started('max-age=200', '80')
+      const read = nextRead()
+      mock.timers.tick(120_000)
+      await read
+      await keys.close()
+    })
+    for (const header of ['no-cache', 'public, max-age=15, stale-while-revalidate=15']) {
+      it(`${header} (Keycloak, Auth0): after a minute, not every few seconds`, async (t) => {
+        t.after(() => mock.timers.reset())
+        const keys = await started(header)
+        const read = nextRead()
+        mock.timers.tick(60_000)
+        await read
+        await keys.close()
+      })
+    }
+    it('a longer max-age never stretches the configured interval', async (t) => {
+      t.after(() => mock.timers.reset())
+      const keys = await started('max-age=86400')
+      const read = nextRead()
+      mock.timers.tick(300_000)
+      await read
+      await keys.close()
+    })
   })
 
   it('close() leaves no timer behind', async () => {
