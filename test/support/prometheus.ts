@@ -27,6 +27,8 @@ export async function startPrometheus(opts: {
   targets: string[]
   scrapeInterval?: string
   labels?: Record<string, string>
+  /** More target groups of the same job, each with its own labels (replicas of another namespace). */
+  groups?: Array<{ targets: string[]; labels: Record<string, string> }>
   /**
    * Resolve only once every target has been scraped up (Prometheus 2.42 hands static targets
    * to its scrapers about 5 s after start). `false`: as soon as it is ready; the caller
@@ -41,7 +43,9 @@ export async function startPrometheus(opts: {
     config,
     YAML.stringify({
       global: { scrape_interval: interval, scrape_timeout: interval, evaluation_interval: interval },
-      scrape_configs: [{ job_name: opts.job, static_configs: [{ targets: opts.targets, ...(opts.labels ? { labels: opts.labels } : {}) }] }],
+      scrape_configs: [
+        { job_name: opts.job, static_configs: [{ targets: opts.targets, ...(opts.labels ? { labels: opts.labels } : {}) }, ...(opts.groups ?? [])] },
+      ],
     }),
   )
   const port = await freePort()
@@ -80,11 +84,15 @@ export async function startPrometheus(opts: {
   try {
     await waitFor(async () => (await fetch(`${url}/-/ready`)).status === 200, { timeoutMs: 15_000, intervalMs: 200, what: 'prometheus ready' })
     if (opts.waitForTargets !== false)
-      await waitFor(async () => (await prom.query(`up{job="${opts.job}"} == 1`)).length === opts.targets.length, {
-        timeoutMs: 15_000,
-        intervalMs: 200,
-        what: 'every target up',
-      })
+      await waitFor(
+        async () =>
+          (await prom.query(`up{job="${opts.job}"} == 1`)).length === opts.targets.length + (opts.groups ?? []).reduce((n, g) => n + g.targets.length, 0),
+        {
+          timeoutMs: 15_000,
+          intervalMs: 200,
+          what: 'every target up',
+        },
+      )
   } catch (err) {
     await prom.stop()
     throw new Error(`${(err as Error).message}\n--- prometheus ---\n${out.slice(-1500)}`)

@@ -4,23 +4,26 @@ import { DEFAULT_SELECTOR, createPrometheusFleet } from '../fleet/prometheus.js'
 import { createReplicaFleet } from '../fleet/replicas.js'
 import type { OptionSpec } from './args.js'
 
-/** `--prometheus URL [--selector S]` or `--replica URL` (repeatable): how a command sees every replica. */
+/** `--prometheus URL [--selector S]...` or `--replica URL` (repeatable): how a command sees every replica. */
 export const FLEET_OPTIONS = {
   prometheus: { type: 'string' },
-  selector: { type: 'string' },
+  selector: { type: 'string', multiple: true },
   replica: { type: 'string', multiple: true },
 } as const satisfies OptionSpec
 
 export interface FleetFlags {
   prometheus?: string | undefined
-  selector?: string | undefined
+  selector?: string[] | undefined
   replica?: string[] | undefined
 }
 
 export const FLEET_HELP = `  --prometheus URL   ask this Prometheus which replicas have which key (env
                      CBC_JWT_PROMETHEUS_URL): every target of the selector must be up and
                      export cbc_jwt_key_info for the kid
-  --selector S       PromQL label matchers of the replicas' targets (default ${DEFAULT_SELECTOR})
+  --selector S       PromQL label matchers of the replicas' targets (default ${DEFAULT_SELECTOR});
+                     repeat it to gate on several sets at once, e.g. one per namespace
+                     that verifies: every target of every selector must have the key, and
+                     each selector must match at least one target
   --replica URL      ask this replica's /v1/keys directly; repeat for every replica`
 
 /**
@@ -40,5 +43,5 @@ export function fleetFromFlags(env: NodeJS.ProcessEnv, flags: FleetFlags): Fleet
     return undefined
   }
   if (url === '') throw new UsageError('--prometheus needs a URL')
-  return createPrometheusFleet({ url, ...(flags.selector !== undefined ? { selector: flags.selector } : {}) })
+  return createPrometheusFleet({ url, ...(flags.selector !== undefined && flags.selector.length > 0 ? { selector: flags.selector } : {}) })
 }

@@ -7,8 +7,12 @@ import { getText } from './http-get.js'
 export interface PrometheusFleetOptions {
   /** Base URL of the Prometheus HTTP API, e.g. `http://prometheus.monitoring:9090` (a path prefix is kept). */
   url: string
-  /** PromQL label matchers naming the service's targets. @default 'job="cbc-jwt"' */
-  selector?: string
+  /**
+   * PromQL label matchers naming the service's targets; several (one per namespace that
+   * verifies, say) are combined: every target any of them matches is a replica, and each must
+   * match at least one target. @default 'job="cbc-jwt"'
+   */
+  selector?: string | readonly string[]
   /** Per request. @default 5000 */
   timeoutMs?: number
 }
@@ -25,19 +29,23 @@ interface VectorSample {
 }
 
 /**
- * The fleet as Prometheus sees it: every target of `up{selector}` is a replica, reachable
+ * The fleet as Prometheus sees it: every target of `up{selector}` (of any selector) is a replica, reachable
  * when `up` is 1; its keys are its `cbc_jwt_key_info` series, its revocation
  * `cbc_jwt_revoked_before_timestamp_seconds`. A target is matched to its series by its
  * target labels (everything Prometheus attached, i.e. the series' labels minus the metric's own).
  *
  * @example
- * const view = await createPrometheusFleet({ url: 'http://localhost:9090', selector: 'job="cbc-jwt",namespace="cbc"' }).read()
+ * const view = await createPrometheusFleet({ url: 'http://localhost:9090', selector: ['job="cbc-jwt",namespace="cbc"', 'job="cbc-jwt",namespace="orders"'] }).read()
  */
 export function createPrometheusFleet(opts: PrometheusFleetOptions): FleetSource {
-  const selector = (opts.selector ?? DEFAULT_SELECTOR).trim()
-  if (selector === '' || /[{}]/.test(selector)) {
-    throw new UsageError(`--selector must be PromQL label matchers without braces, like job="cbc-jwt",namespace="cbc" (got "${opts.selector}")`)
+  const given = opts.selector === undefined ? [DEFAULT_SELECTOR] : typeof opts.selector === 'string' ? [opts.selector] : [...opts.selector]
+  const selectors = [...new Set(given.map((s) => s.trim()))]
+  for (const [i, selector] of selectors.entries()) {
+    if (selector === '' || /[{}]/.test(selector)) {
+      throw new UsageError(`--selector must be PromQL label matchers without braces, like job="cbc-jwt",namespace="cbc" (got "${given[i]}")`)
+    }
   }
+  if (selectors.length === 0) throw new UsageError('--selector needs at least one set of label matchers')
   let base: URL
   try {
     base = new URL(opts.url.endsWith('/') ? opts.url : `${opts.url}/`)
@@ -46,9 +54,10 @@ export function createPrometheusFleet(opts: PrometheusFleetOptions): FleetSource
   }
   if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new UsageError('--prometheus must be an http or https URL')
   const timeoutMs = opts.timeoutMs ?? 5000
-  const description = `Prometheus ${base.href.replace(/\/$/, '')} {${selector}}`
+  const server = `Prometheus ${base.href.replace(/\/$/, '')}`
+  const description = `${server} ${selectors.map((s) => `{${s}}`).join(' + ')}`
 
-  async function query(promql: string): Promise<VectorSample[]> {
+  async function query(promql: string, selector: string): Promise<VectorSample[]> {
     const url = new URL('api/v1/query', base)
     url.searchParams.set('query', promql)
     const res = await getText(url, { timeoutMs, maxBytes: MAX_ANSWER_BYTES })
@@ -76,14 +85,24 @@ export function createPrometheusFleet(opts: PrometheusFleetOptions): FleetSource
   return {
     description,
     async read(): Promise<FleetView> {
-      const [up, info, revoked] = await Promise.all([
-        query(`up{${selector}}`),
-        query(`${METRIC_NAMES.keyInfo}{${selector}}`),
-        query(`${METRIC_NAMES.revokedBefore}{${selector}}`),
-      ])
-      if (up.length === 0) {
-        throw new RefusedError(`${description}: the selector matches no scraped target; refusing, since no replica can be seen to have the key`)
-      }
+      // Each selector on its own, so that one matching nothing (a namespace misspelt, or not
+      // scraped) refuses instead of shrinking the fleet; a target two selectors match is one replica.
+      const answers = await Promise.all(
+        selectors.map(async (selector) => {
+          const [up, info, revoked] = await Promise.all([
+            query(`up{${selector}}`, selector),
+            query(`${METRIC_NAMES.keyInfo}{${selector}}`, selector),
+            query(`${METRIC_NAMES.revokedBefore}{${selector}}`, selector),
+          ])
+          if (up.length === 0) {
+            throw new RefusedError(`${server} {${selector}}: the selector matches no scraped target; refusing, since no replica can be seen to have the key`)
+          }
+          return { up, info, revoked }
+        }),
+      )
+      const up = answers.flatMap((a) => a.up)
+      const info = answers.flatMap((a) => a.info)
+      const revoked = answers.flatMap((a) => a.revoked)
       const replicas = new Map<string, ReplicaState & { keys: Map<string, KeyStatus> }>()
       for (const t of up) {
         const id = targetId(t.metric, TARGET_ONLY)

@@ -1,0 +1,94 @@
+// Several --selector values: every target any of them matches is a replica (once, however many
+// match it), and each must match a scraped target — a selector that matches nothing refuses
+// instead of shrinking the fleet. The real Prometheus runs in test/e2e/projection-fleet-rotation.test.ts;
+// here a loopback server answers the three instant queries per selector from a fixed table.
+import assert from 'node:assert/strict'
+import http from 'node:http'
+import { after, before, describe, it } from 'node:test'
+import { RefusedError, UsageError } from '../../../src/lib/errors.js'
+import { requireKeyEverywhere } from '../../../src/ops/fleet/gate.js'
+import { createPrometheusFleet } from '../../../src/ops/fleet/prometheus.js'
+
+const target = (ns: string, instance: string) => ({ job: 'cbc-jwt', namespace: ns, instance })
+const TARGETS = [target('cbc', '10.0.0.1:8000'), target('cbc', '10.0.0.2:8000'), target('orders', '10.1.0.1:8000')]
+/** The staged key k-new is on every replica but the orders one. */
+const KEYS: Record<string, string[]> = { '10.0.0.1:8000': ['k-new'], '10.0.0.2:8000': ['k-new'], '10.1.0.1:8000': [] }
+
+/** The targets a selector of `job="cbc-jwt"` and an optional `namespace="…"` matches. */
+function matching(selector: string) {
+  const ns = /namespace="([^"]*)"/.exec(selector)?.[1]
+  return TARGETS.filter((t) => ns === undefined || t.namespace === ns)
+}
+
+function answer(promql: string): unknown[] {
+  const m = /^(\w+)\{(.*)\}$/.exec(promql)!
+  const [metric, selector] = [m[1]!, m[2]!]
+  const targets = matching(selector)
+  if (metric === 'up') return targets.map((t) => ({ metric: { __name__: 'up', ...t }, value: [0, '1'] }))
+  if (metric === 'cbc_jwt_key_info') {
+    return targets.flatMap((t) =>
+      ['k-old', ...KEYS[t.instance]!].map((kid) => ({
+        metric: { __name__: metric, ...t, issuer: 'cbc-omega2', kid, alg: 'ES256', status: kid === 'k-old' ? 'current' : 'staged' },
+        value: [0, '1'],
+      })),
+    )
+  }
+  return targets.map((t) => ({ metric: { __name__: metric, ...t }, value: [0, '0'] }))
+}
+
+describe('the Prometheus fleet with several selectors', () => {
+  let server: http.Server
+  let url: string
+  const asked: string[] = []
+  before(async () => {
+    server = http.createServer((req, res) => {
+      const query = new URL(req.url!, 'http://x').searchParams.get('query')!
+      asked.push(query)
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ status: 'success', data: { resultType: 'vector', result: answer(query) } }))
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    url = `http://127.0.0.1:${(server.address() as { port: number }).port}`
+  })
+  after(() => server.close())
+
+  const CBC = 'job="cbc-jwt",namespace="cbc"'
+  const ORDERS = 'job="cbc-jwt",namespace="orders"'
+
+  it('one selector per namespace: the replicas of both, each asked for by its own selector', async () => {
+    const view = await createPrometheusFleet({ url, selector: [CBC, ORDERS] }).read()
+    assert.deepEqual(
+      view.replicas.map((r) => r.name),
+      ['10.0.0.1:8000', '10.0.0.2:8000', '10.1.0.1:8000'],
+    )
+    assert.equal(view.source, `Prometheus ${url} {${CBC}} + {${ORDERS}}`)
+    assert.ok(asked.includes(`up{${CBC}}`) && asked.includes(`up{${ORDERS}}`))
+  })
+
+  it('the gate refuses while a replica of either namespace lacks the key; gated on cbc alone it would have passed', async () => {
+    await assert.rejects(
+      requireKeyEverywhere(createPrometheusFleet({ url, selector: [CBC, ORDERS] }), 'k-new', 'promote'),
+      (err: Error) => err instanceof RefusedError && /1 of 3 replicas do not verify with it yet: 10\.1\.0\.1:8000 \(has k-old current\)/.test(err.message),
+    )
+    assert.match(await requireKeyEverywhere(createPrometheusFleet({ url, selector: [CBC] }), 'k-new', 'promote'), /every replica verifies with k-new \(2 seen/)
+  })
+
+  it('a target two selectors match is one replica', async () => {
+    const view = await createPrometheusFleet({ url, selector: [CBC, 'job="cbc-jwt"'] }).read()
+    assert.equal(view.replicas.length, 3)
+  })
+
+  it('a selector that matches no target refuses, naming it, even when the others match', async () => {
+    const payments = 'job="cbc-jwt",namespace="payments"'
+    await assert.rejects(
+      createPrometheusFleet({ url, selector: [CBC, payments] }).read(),
+      (err: Error) => err instanceof RefusedError && err.message.includes(`{${payments}}: the selector matches no scraped target`),
+    )
+  })
+
+  it('each selector is checked: braces in any of them are a usage error', () => {
+    assert.throws(() => createPrometheusFleet({ url, selector: [CBC, 'job="x"} or vector(1) or up{'] }), UsageError)
+    assert.throws(() => createPrometheusFleet({ url, selector: [] }), UsageError)
+  })
+})
