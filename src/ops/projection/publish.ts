@@ -1,6 +1,7 @@
 import type { KeysetBackend } from '../../lib/backends/backend.js'
 import { BackendError, CasConflictError, CbcJwtError, ERROR_CODES } from '../../lib/errors.js'
 import type { KeysetDocument } from '../../lib/keyset/document.js'
+import { loadKeyset, parseKeysetText } from '../../lib/keyset/load.js'
 import { keysetKind, toVerificationKeyset } from '../../lib/keyset/projection.js'
 
 /** The canonical text of a projection: two-space JSON and a final newline, as the keyset's. */
@@ -77,4 +78,22 @@ export async function writeProjections(states: readonly ProjectionState[], text:
 /** Every location whose stored projection differs from `text` (drift), or is absent. */
 export function driftOf(states: readonly ProjectionState[], text: string): string[] {
   return states.filter((s) => s.stored?.text !== text).map((s) => `${s.target.location}${s.stored ? ' differs from the private keyset' : ' is absent'}`)
+}
+
+/**
+ * Drift between a keyset and its published projections, the one comparison `keyset validate
+ * --projection` and `verify-rotation --projection` report: each target whose stored text is
+ * not exactly the keyset's projection. Empty when in sync, and when the keyset has no
+ * projection (HS* keys, or a verification keyset) or does not load (its own check says why).
+ */
+export async function projectionDrift(keysetText: string, targets: readonly KeysetBackend[], now: number): Promise<string[]> {
+  let doc: KeysetDocument
+  try {
+    doc = loadKeyset(parseKeysetText(keysetText), now).document
+  } catch {
+    return []
+  }
+  const projected = projectionOf(doc)
+  if ('skipped' in projected) return []
+  return driftOf(await readProjections(targets), projected.text)
 }

@@ -7,6 +7,7 @@ import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { loadKeyset } from '../../../src/lib/keyset/load.js'
 import { toVerificationKeyset } from '../../../src/lib/keyset/projection.js'
+import { freePort } from '../../support/free-port.js'
 import { startKubeDouble, type KubeDouble } from '../../support/kube-double.js'
 import { assertNoPrivateMaterial } from '../../lib/keyset/fixtures.js'
 import { cbcJwt, keysetFixture, readJson, tempDir } from './cli.js'
@@ -121,5 +122,31 @@ describe('the Kubernetes backend: the Secret cbc-jwt-verification in every verif
       assertNoPrivateMaterial(JSON.stringify(projectionIn(ns)), privateDoc(), `the projection in ${ns}`)
     }
     assert.equal(double.secret('orders', 'cbc-secrets'), undefined, 'the private keyset was copied to a verifier namespace')
+  })
+})
+
+describe('verify-rotation --projection: the same comparison as keyset validate --projection, as a checklist item', () => {
+  it('passes in sync, names the drifted projection, and is refused without --projection or on -', async () => {
+    const file = await keysetFixture(tmp.file('v.json'))
+    const publicFile = tmp.file('v.public.json')
+    const closed = `http://127.0.0.1:${await freePort()}`
+    const verify = () => cbcJwt(['verify-rotation', '--replica', closed, '--projection', '--keyset-file', file])
+    const absent = await verify()
+    assert.equal(absent.code, 1)
+    assert.match(absent.stdout, /^✗ \d+\. projection in sync: .*v\.public\.json is absent \(repair: /m)
+    assert.equal((await cbcJwt(['rotate', '--auto', '--keyset-file', file])).code, 0)
+    const synced = await verify()
+    // The fleet items fail (no replica answers); the projection item passes on its own.
+    assert.match(synced.stdout, new RegExp(`^✓ \\d+\\. projection in sync: ${publicFile.replace(/[.]/g, '\\.')} match ${file.replace(/[.]/g, '\\.')}$`, 'm'))
+    fs.writeFileSync(publicFile, JSON.stringify({ ...readJson(publicFile), revoked_before: '2026-01-01T00:00:00Z' }))
+    const drift = await verify()
+    assert.match(drift.stdout, /^✗ \d+\. projection in sync: .*v\.public\.json differs from the private keyset/m)
+    const validate = await cbcJwt(['keyset', 'validate', '--projection', '--keyset-file', file])
+    assert.match(validate.stderr, /v\.public\.json differs from the private keyset/)
+    const usage = await cbcJwt(['verify-rotation', '--replica', closed, '--keyset-file', file])
+    assert.equal(usage.code, 2)
+    assert.match(usage.stderr, /--keyset-file and --backend apply to --projection/)
+    const stdin = await cbcJwt(['verify-rotation', '--replica', closed, '--projection', '--keyset-file', '-'])
+    assert.equal(stdin.code, 2)
   })
 })

@@ -1,10 +1,9 @@
 import { KeysetInvalidError, UsageError, formatProblem } from '../../../lib/errors.js'
 import { loadKeyset, parseKeysetText } from '../../../lib/keyset/load.js'
-import type { KeysetDocument } from '../../../lib/keyset/document.js'
 import { KEYSET_OPTIONS, parseCommandArgs } from '../args.js'
 import { println, type CliContext } from '../context.js'
-import { closeSource, openKeysetSource, type KeysetSource } from '../keyset-source.js'
-import { driftOf, projectionOf, readProjections } from '../../projection/publish.js'
+import { closeSource, openKeysetSource } from '../keyset-source.js'
+import { projectionDrift } from '../../projection/publish.js'
 import type { Command } from './command.js'
 
 const OPTIONS = { ...KEYSET_OPTIONS, json: { type: 'boolean' }, projection: { type: 'boolean' } } as const
@@ -42,7 +41,10 @@ Exit status: 0 valid, 1 invalid or unreadable, 2 bad usage.`,
     let drift: string[] | undefined
     try {
       text = (await source.backend.read()).text
-      if (values.projection) drift = await projectionDrift(source, text, ctx.now())
+      if (values.projection) {
+        if (source.streamsDocument) throw new UsageError('keyset validate --projection reads the configured backend or --keyset-file, not -')
+        drift = await projectionDrift(text, source.projections(), ctx.now())
+      }
     } finally {
       await closeSource(source)
     }
@@ -86,18 +88,4 @@ function symmetricNote(keys: ReadonlyArray<{ kid: string; jwk: { kty?: string } 
   return [
     `${symmetric.join(', ')}: HS* (oct) ${symmetric.length === 1 ? 'key' : 'keys'} cannot be made public: every verifier holding ${symmetric.length === 1 ? 'it' : 'them'} can also sign; use an asymmetric algorithm (ES256, EdDSA, RS256, PS256) so verifiers get a keyset without private material`,
   ]
-}
-
-/** Each projection location that is not exactly the keyset's projection (an empty list: in sync). */
-async function projectionDrift(source: KeysetSource, text: string, now: number): Promise<string[]> {
-  if (source.streamsDocument) throw new UsageError('keyset validate --projection reads the configured backend or --keyset-file, not -')
-  let doc: KeysetDocument
-  try {
-    doc = loadKeyset(parseKeysetText(text), now).document
-  } catch {
-    return [] // the keyset itself is reported invalid below
-  }
-  const projected = projectionOf(doc)
-  if ('skipped' in projected) return []
-  return driftOf(await readProjections(source.projections()), projected.text)
 }

@@ -3,9 +3,11 @@ import { CbcJwtError, UsageError } from '../../../lib/errors.js'
 import { fleetChecklist, type CheckItem } from '../../fleet/checklist.js'
 import type { FleetSource } from '../../fleet/fleet.js'
 import { get, reasonOf, runInstanceChecklist } from '../../fleet/instance-checklist.js'
+import { projectionDrift } from '../../projection/publish.js'
 import { durationFlag, parseCommandArgs } from '../args.js'
 import { println, type CliContext } from '../context.js'
 import { FLEET_HELP, FLEET_OPTIONS, fleetFromFlags } from '../fleet-flags.js'
+import { closeSource, openKeysetSource, type KeysetSource } from '../keyset-source.js'
 import { parseTime } from '../time.js'
 import type { Command } from './command.js'
 
@@ -19,6 +21,9 @@ const OPTIONS = {
   wait: { type: 'string' },
   'max-age': { type: 'string' },
   json: { type: 'boolean' },
+  projection: { type: 'boolean' },
+  'keyset-file': { type: 'string' },
+  backend: { type: 'string' },
 } as const
 
 const DEFAULT_MAX_AGE_MS = 10 * 60_000
@@ -29,6 +34,7 @@ export const verifyRotationCommand: Command = {
   summary: "run the runbook's post-rotation checklist against a live instance",
   help: `Usage: cbc-jwt verify-rotation (--url URL | --prometheus URL [--selector S] | --replica URL...)
                                [--previous-kid KID...] [--legacy-token T] [--compromised [--revoked-before TIME]]
+                               [--projection [--keyset-file PATH | --backend file|vault|kubernetes]]
                                [--wait DUR] [--max-age DUR] [--json]
 
 Runs the runbook's "Verification Checklist After Rotation" against one instance (point URL
@@ -54,6 +60,12 @@ With --prometheus or --replica, every replica is checked as well:
 With --replica, the legacy token is also sent to every replica's /v1/whoami (200 expected;
 401 with --compromised).
 
+With --projection, the keyset (--keyset-file, --backend, or the configured backend) is read
+and compared with its published verification projection(s), the same comparison as
+keyset validate --projection:
+  projection in sync: each projection is exactly the keyset without private keys (verifiers
+                     that read it have every key and revocation the rotation wrote)
+
 Options:
   --url URL          base URL of the instance, e.g. http://localhost:8000 (required)
   --previous-kid KID the kid that was current before the rotation (repeatable: with
@@ -68,6 +80,9 @@ ${FLEET_HELP}
                      since created_at: after "rotate --promote" or the CronJob the key was
                      created at --stage, at least the propagation window earlier (days with
                      the CronJob), so 10m fails by design — pass the key's age (cbc-jwt status)
+  --projection       also check the verification projection(s) against the keyset
+  --keyset-file PATH, --backend B
+                     with --projection: where the keyset is (default: the configured backend)
   --json             print {"ok": bool, "items": [{"name", "result", "detail"}]}
   -h, --help         this help
 
@@ -100,6 +115,10 @@ Exit status: 0 every item passed (or was skipped), 1 an item failed, 2 bad usage
     const waitMs = durationFlag('wait', values.wait) ?? 0
     const maxAgeMs = durationFlag('max-age', values['max-age']) ?? DEFAULT_MAX_AGE_MS
     const legacyToken = values['legacy-token']
+    if (!values.projection && (values['keyset-file'] !== undefined || values.backend !== undefined))
+      throw new UsageError('--keyset-file and --backend apply to --projection')
+    const source = values.projection ? openKeysetSource(ctx, values) : undefined
+    if (source?.streamsDocument) throw new UsageError('verify-rotation --projection reads the configured backend or --keyset-file, not -')
     const check = async (): Promise<CheckItem[]> => [
       ...(base ? await runInstanceChecklist({ base: base.href.replace(/\/+$/, ''), previousKids, legacyToken, maxAgeMs, compromised }) : []),
       ...(fleet
@@ -109,13 +128,19 @@ Exit status: 0 every item passed (or was skipped), 1 an item failed, 2 bad usage
             values.replica ?? [],
           )
         : []),
+      ...(source ? [await projectionItem(source, ctx.now())] : []),
     ]
     // Wall-clock deadline: CBC_JWT_NOW pins keyset time, not how long to keep asking.
     const deadline = Date.now() + waitMs
-    let items = await check()
-    while (items.some((i) => i.result === 'fail') && Date.now() + RETRY_INTERVAL_MS <= deadline) {
-      await sleep(RETRY_INTERVAL_MS)
+    let items: CheckItem[]
+    try {
       items = await check()
+      while (items.some((i) => i.result === 'fail') && Date.now() + RETRY_INTERVAL_MS <= deadline) {
+        await sleep(RETRY_INTERVAL_MS)
+        items = await check()
+      }
+    } finally {
+      if (source) await closeSource(source)
     }
     const failed = items.filter((i) => i.result === 'fail')
     if (values.json) {
@@ -160,4 +185,24 @@ async function runFleetChecklist(
     )
   }
   return items
+}
+
+/** The projection item: the keyset read now, compared with each published projection. */
+async function projectionItem(source: KeysetSource, now: number): Promise<CheckItem> {
+  const name = 'projection in sync'
+  try {
+    const drift = await projectionDrift((await source.backend.read()).text, source.projections(), now)
+    if (drift.length > 0) return { name, result: 'fail', detail: `${drift.join('; ')} (repair: run the command again, or rotate --auto)` }
+    return {
+      name,
+      result: 'pass',
+      detail: `${source
+        .projections()
+        .map((p) => p.location)
+        .join(', ')} match ${source.backend.location}`,
+    }
+  } catch (err) {
+    if (!(err instanceof CbcJwtError)) throw err
+    return { name, result: 'fail', detail: err.message }
+  }
 }
