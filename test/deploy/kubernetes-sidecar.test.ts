@@ -39,7 +39,7 @@ describe('Kubernetes sidecar manifests: schema', () => {
   test('kustomization.yaml lists every file; the objects are the expected ones, in one namespace', () => {
     const kustomization = ALL.find((m) => m.obj.kind === 'Kustomization')!
     assert.deepEqual([...kustomization.obj.resources].sort(), [...new Set(OBJECTS.map((m) => m.file))].sort())
-    assert.deepEqual(OBJECTS.map((m) => m.obj.kind).sort(), ['ConfigMap', 'Deployment', 'PodMonitor', 'Service'])
+    assert.deepEqual(OBJECTS.map((m) => m.obj.kind).sort(), ['ConfigMap', 'Deployment', 'PodMonitor', 'Role', 'RoleBinding', 'Secret', 'Service'])
     for (const { obj } of OBJECTS) assert.equal(obj.metadata.namespace, 'orders', obj.kind)
   })
 
@@ -101,8 +101,9 @@ describe('Kubernetes sidecar manifests: agree with the service and the tested ga
     assert.equal(CBC.livenessProbe.httpGet.path, '/healthz')
   })
 
-  test('the keyset is the secret volume’s jwt-keyset item, read-only, without subPath, in the cbc-jwt container only', () => {
-    const volume = POD.spec.volumes.find((v: Obj) => v.secret?.secretName === 'cbc-secrets')
+  test('the keyset is the verification projection’s jwt-keyset item, read-only, without subPath, in the cbc-jwt container only', () => {
+    const volume = POD.spec.volumes.find((v: Obj) => v.secret?.secretName === 'cbc-jwt-verification')
+    assert.equal(one('Secret').metadata.name, 'cbc-jwt-verification', 'shipped (empty) in this namespace for the rotator to fill')
     assert.deepEqual(volume.secret.items, [{ key: 'jwt-keyset', path: 'jwt-keyset' }])
     const mount = CBC.volumeMounts.find((m: Obj) => m.name === volume.name)
     assert.equal(mount.readOnly, true)

@@ -180,9 +180,9 @@ describe('Kubernetes manifests: the Deployment agrees with the service', () => {
     assert.equal(POD.metadata.annotations['prometheus.io/port'], String(config.port))
   })
 
-  test('the keyset file is the secret volume’s jwt-keyset item, mounted read-only without subPath', () => {
-    const volume = POD.spec.volumes.find((v: Obj) => v.secret?.secretName === 'cbc-secrets')
-    assert.ok(volume, 'no volume of the secret cbc-secrets')
+  test('the keyset file is the verification projection’s jwt-keyset item, mounted read-only without subPath', () => {
+    const volume = POD.spec.volumes.find((v: Obj) => v.secret?.secretName === 'cbc-jwt-verification')
+    assert.ok(volume, 'no volume of the secret cbc-jwt-verification')
     assert.deepEqual(volume.secret.items, [{ key: 'jwt-keyset', path: 'jwt-keyset' }])
     const mounts = CONTAINER.volumeMounts.filter((m: Obj) => m.name === volume.name)
     assert.equal(mounts.length, 1)
@@ -284,7 +284,7 @@ describe('Kubernetes manifests: the rotation CronJob', () => {
     assert.equal(POD.spec.automountServiceAccountToken, false)
   })
 
-  test('runs one command, cbc-jwt rotate --auto --every 6d, through the API on the secret the Deployment mounts, gated on Prometheus, one run at a time', () => {
+  test('runs one command, cbc-jwt rotate --auto --every 6d, through the API on cbc-secrets, publishing the projection the Deployment mounts, gated on Prometheus, one run at a time', () => {
     const container = CRON_POD.spec.containers[0]
     assert.deepEqual(container.command, ['cbc-jwt'], 'no shell: one command')
     assert.deepEqual(container.args.slice(0, 4), ['rotate', '--auto', '--every', '6d'])
@@ -294,7 +294,8 @@ describe('Kubernetes manifests: the rotation CronJob', () => {
     const selector = container.args[container.args.indexOf('--selector') + 1]
     assert.match(selector, /job="cbc-jwt"/)
     const secretName = POD.spec.volumes.find((v: Obj) => v.secret).secret.secretName
-    assert.equal(env.CBC_JWT_KUBERNETES_SECRET ?? 'cbc-secrets', secretName)
+    assert.equal(env.CBC_JWT_KUBERNETES_SECRET ?? 'cbc-secrets', 'cbc-secrets')
+    assert.equal(env.CBC_JWT_KUBERNETES_PUBLIC_SECRET ?? 'cbc-jwt-verification', secretName, 'the Deployment mounts the projection the CronJob writes')
     assert.equal(CRONJOB.spec.concurrencyPolicy, 'Forbid')
     // Hourly: a key staged at 6 days is promoted within hours, well before the 7-day SLA.
     assert.match(CRONJOB.spec.schedule, /^\d+ \* \* \* \*$/)
