@@ -1,7 +1,7 @@
 /**
  * Done-when of issue 10, end to end: three real service replicas, each on its own
- * kubelet-style secret volume (one node held back), scraped by a real Prometheus every
- * second. The rotation is driven only by `cbc-jwt rotate --auto --prometheus …` runs, as the
+ * kubelet-style secret volume of the verification projection (one node held back), scraped
+ * by a real Prometheus every second. The rotation is driven only by `cbc-jwt rotate --auto --prometheus …` runs, as the
  * CronJob does: promotion is refused (exit 1, the lagging replica named, nothing written)
  * while one replica lacks the staged key, and done as soon as all have it — while a client
  * sends tokens from the current key to every replica the whole time, and not one gets a 401.
@@ -14,6 +14,7 @@ import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { KeysetDocument } from '../../src/lib/keyset/document.js'
+import { projectionOf } from '../../src/ops/projection/publish.js'
 import { cbcJwtProcess } from '../ops/cli/cli.js'
 import { freePort } from '../support/free-port.js'
 import { makeKey, makeKeyset } from '../support/keys.js'
@@ -51,7 +52,12 @@ describe('promotion gated on every replica (3 replicas, kubelet volumes, real Pr
     master = path.join(dir, 'secret.json')
     // The current key is 6 days old: the first --auto run stages its successor.
     fs.writeFileSync(master, JSON.stringify(makeKeyset([{ key: oldKey, opts: { createdAt: new Date(Date.now() - 6 * DAY) } }]), null, 2), { mode: 0o600 })
-    const source = () => fs.readFileSync(master, 'utf8')
+    // The replicas verify and never sign: their volumes carry the verification projection the
+    // CLI writes beside the keyset on every change (secret.public.json), never the private keyset.
+    const projection = projectionOf(read())
+    assert.ok('text' in projection)
+    fs.writeFileSync(path.join(dir, 'secret.public.json'), projection.text)
+    const source = () => fs.readFileSync(path.join(dir, 'secret.public.json'), 'utf8')
     for (const [i, lagMs] of [200, 500, 800].entries()) nodes.push(new KubeletSync(path.join(dir, `node-${i}`), source, lagMs))
     for (const node of nodes) {
       replicas.push(
