@@ -224,6 +224,8 @@ describe('verifiers on the verification projection answer exactly as on the priv
       CBC_JWT_UNKNOWN_KID_COOLDOWN_SECONDS: '0',
       // Accepted tokens are logged on first use only, never by chance: the two fleets' logs compare.
       CBC_JWT_SUCCESS_LOG_SAMPLE: '0',
+      // Every line the code can write, for the private-material check of the logs.
+      CBC_JWT_LOG_LEVEL: 'trace',
     })
     const started = await Promise.all(
       SIDES.map(async (side) => {
