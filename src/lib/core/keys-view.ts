@@ -3,6 +3,7 @@ import type { Keyring } from '../keyring/keyring.js'
 import type { KeyStatus } from '../keyset/document.js'
 import type { LoadedKeyset } from '../keyset/load.js'
 import { TRUSTED_KEY_STATUS, type TrustedIssuerKeyState } from '../metrics/key-state.js'
+import { OPTIONS } from '../options-table.js'
 
 /** One key of the JWK Set: public members only, with `kid`, `alg` and `use: "sig"`. */
 export type PublicJwk = JsonWebKey & { kid: string; alg: string; use: 'sig' }
@@ -60,7 +61,7 @@ export function jwksBody(keyring: Pick<Keyring, 'verifyingKeys'>, now: number): 
 export function keysBody(
   keyring: Pick<Keyring, 'keyset'>,
   now: number,
-  issuer = 'cbc-omega2',
+  issuer: string = OPTIONS.issuer.default,
   trustedIssuers: readonly TrustedIssuerKeyState[] = [],
 ): KeysBody | undefined {
   const keyset = keyring.keyset()

@@ -3,6 +3,7 @@ import type { KeysetBackend } from '../backends/backend.js'
 import { loadKeysetYielding, parseKeysetText, type LoadedKey, type LoadedKeyset } from '../keyset/load.js'
 import type { BackendErrorReason } from '../reasons.js'
 import { keyStatus } from '../keyset/document.js'
+import { OPTIONS } from '../options-table.js'
 
 /** What the keyring tells the outside (metrics) about its life. */
 export interface KeyringEvents {
@@ -64,8 +65,8 @@ export interface Keyring {
 export function createKeyring(options: KeyringOptions): Keyring {
   const { backend, logger, events = {} } = options
   const now = options.now ?? Date.now
-  const refreshIntervalMs = options.refreshIntervalMs ?? 30_000
-  const cooldownMs = options.unknownKidCooldownMs ?? 10_000
+  const refreshIntervalMs = options.refreshIntervalMs ?? OPTIONS.refreshIntervalSeconds.default * 1000
+  const cooldownMs = options.unknownKidCooldownMs ?? OPTIONS.unknownKidCooldownSeconds.default * 1000
   let inForce: LoadedKeyset | undefined
   let version: string | undefined
   let lastSuccess: number | undefined

@@ -2,6 +2,7 @@ import type { KeyObject } from 'node:crypto'
 import type { Alg } from '../keyset/algorithms.js'
 import type { JwtClaims } from './claims.js'
 import type { IssuerRoute } from './issuer-route.js'
+import { OPTIONS } from '../options-table.js'
 
 /**
  * One verified token: what a full verification established once (the signature, made by this
@@ -53,7 +54,7 @@ export interface TokenCache {
   stats(): TokenCacheStats
 }
 
-export const DEFAULT_TOKEN_CACHE_MAX_BYTES = 16 * 1024 * 1024
+export const DEFAULT_TOKEN_CACHE_MAX_BYTES = OPTIONS.tokenCacheMaxBytes.default
 
 /**
  * Per-entry overhead beyond the token's characters and the claims (counted node by node, see

@@ -7,6 +7,7 @@ import { signatureCheckFor, THREADPOOL_FAMILIES, type SignatureFamily } from './
 import { freezeAndCost } from './claims-cost.js'
 import { createTokenCache, estimateEntryBytes, type TokenCache } from './token-cache.js'
 import { acceptableType } from './token-type.js'
+import { OPTIONS } from '../options-table.js'
 
 export interface VerifierOptions {
   /** Expected `iss`. @default 'cbc-omega2' */
@@ -105,7 +106,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
   if (!(maxLifetime > 0)) throw new RangeError('maxTokenLifetimeSeconds must be > 0')
   const now = options.now ?? Date.now
   const threadpool = options.threadpoolFamilies ?? THREADPOOL_FAMILIES
-  const cacheEntries = options.tokenCacheEntries ?? 10_000
+  const cacheEntries = options.tokenCacheEntries ?? OPTIONS.tokenCacheEntries.default
   if (!(Number.isInteger(cacheEntries) && cacheEntries >= 0)) throw new RangeError('tokenCacheEntries must be an integer ≥ 0')
   // The cache is private to this verifier, whose issuer/audience never change: an entry can
   // never be answered under another configuration.
@@ -287,7 +288,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
 }
 
 /** 24 h: the default `CBC_JWT_MAX_TOKEN_TTL`, the lifetime the rotation grace is sized from. */
-export const DEFAULT_MAX_TOKEN_LIFETIME_SECONDS = 24 * 3600
+export const DEFAULT_MAX_TOKEN_LIFETIME_SECONDS = OPTIONS.maxTokenTtlSeconds.default
 
 function isNumericDate(value: unknown): value is number {
   return typeof value === 'number' && Number.isFinite(value)

@@ -4,12 +4,13 @@ import { createFileBackend } from '../../lib/backends/file-backend.js'
 import type { KubernetesBackendOptions } from '../../lib/backends/kubernetes/index.js'
 import { createVaultBackend, type VaultBackendOptions } from '../../lib/backends/vault/index.js'
 import { ConfigError } from '../../lib/errors.js'
+import { OPTIONS } from '../../lib/options-table.js'
 import { createProjectionSecretBackend } from './kubernetes-secret.js'
 
 /** Where each backend publishes the verification projection by default. */
 export const PROJECTION_DEFAULTS = {
   /** Kubernetes: a Secret of its own, readable by verifiers without any right on `cbc-secrets`. */
-  kubernetesSecret: 'cbc-jwt-verification',
+  kubernetesSecret: OPTIONS.kubernetesPublicSecret.default,
   /** Vault: the private path with this suffix (`cbc/jwt-keyset-public`), under its own policy. */
   vaultPathSuffix: '-public',
   /** File: mode of a newly created projection (world-readable: it holds no secret). */

@@ -3,6 +3,7 @@ import { MAX_REVOCATION_RULES, ruleTarget, type KeysetDocument, type RevocationK
 import { toRfc3339 } from '../../lib/keyset/generate.js'
 import { tooManyRulesMessage } from '../../lib/keyset/revocation-rules.js'
 import { cloneDocument, type RotationResult } from './types.js'
+import { OPTIONS } from '../../lib/options-table.js'
 
 /**
  * How long a token can stay valid, which is how long a rule can still match one: the longest
@@ -14,7 +15,10 @@ export interface RuleLifetime {
   clockToleranceMs: number
 }
 
-export const DEFAULT_RULE_LIFETIME: RuleLifetime = { maxTokenTtlMs: 24 * 3600_000, clockToleranceMs: 30_000 }
+export const DEFAULT_RULE_LIFETIME: RuleLifetime = {
+  maxTokenTtlMs: OPTIONS.maxTokenTtlSeconds.default * 1000,
+  clockToleranceMs: OPTIONS.clockToleranceSeconds.default * 1000,
+}
 
 /**
  * When a rule can no longer match a token that would otherwise be valid (ms):

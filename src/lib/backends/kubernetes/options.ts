@@ -1,4 +1,5 @@
 import { ConfigError } from '../../errors.js'
+import { OPTIONS } from '../../options-table.js'
 
 /**
  * Options of the Kubernetes Secret backend; each maps to one environment variable, read by
@@ -27,7 +28,12 @@ export interface KubernetesBackendOptions {
   timeoutMs: number
 }
 
-export const KUBERNETES_DEFAULTS = { secret: 'cbc-secrets', key: 'jwt-keyset', lastGoodSuffix: '-last-good', timeoutMs: 10_000 } as const
+export const KUBERNETES_DEFAULTS = {
+  secret: OPTIONS.kubernetesSecret.default,
+  key: OPTIONS.kubernetesKey.default,
+  lastGoodSuffix: '-last-good',
+  timeoutMs: 10_000,
+} as const
 
 // RFC 1123 names, as the API server validates them; Secret data keys are [-._a-zA-Z0-9]+.
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/

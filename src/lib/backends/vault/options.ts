@@ -1,4 +1,5 @@
 import { ConfigError } from '../../errors.js'
+import { OPTIONS } from '../../options-table.js'
 import { MAX_KEYSET_BYTES } from '../../keyset/document.js'
 
 /** How the backend authenticates to Vault. */
@@ -88,15 +89,15 @@ export interface VaultBackendOptions {
   maxResponseBytes?: number
 }
 
-/** Defaults of the optional settings, with their units in the names. */
+/** Defaults of the optional settings, with their units in the names (the variables' from the options table). */
 export const VAULT_DEFAULTS = {
-  mount: 'secret',
-  path: 'cbc/jwt-keyset',
-  auth: 'token',
-  k8sMount: 'kubernetes',
-  k8sTokenPath: '/var/run/secrets/kubernetes.io/serviceaccount/token',
-  timeoutMs: 5000,
-  retries: 2,
+  mount: OPTIONS.vaultMount.default,
+  path: OPTIONS.vaultPath.default,
+  auth: OPTIONS.vaultAuth.default,
+  k8sMount: OPTIONS.vaultK8sMount.default,
+  k8sTokenPath: OPTIONS.vaultK8sTokenPath.default,
+  timeoutMs: OPTIONS.vaultTimeoutMs.default,
+  retries: OPTIONS.vaultRetries.default,
   retryBaseMs: 100,
   retryMaxDelayMs: 2000,
   maxResponseBytes: 2 * MAX_KEYSET_BYTES,
@@ -147,8 +148,8 @@ export function vaultOptionsFromEnv(env: NodeJS.ProcessEnv): VaultBackendOptions
     auth,
     k8sMount: checkPath(get('CBC_JWT_VAULT_K8S_MOUNT') ?? VAULT_DEFAULTS.k8sMount, 'CBC_JWT_VAULT_K8S_MOUNT'),
     k8sTokenPath: get('CBC_JWT_VAULT_K8S_TOKEN_PATH') ?? VAULT_DEFAULTS.k8sTokenPath,
-    timeoutMs: intVar(get('CBC_JWT_VAULT_TIMEOUT_MS'), 'CBC_JWT_VAULT_TIMEOUT_MS', VAULT_DEFAULTS.timeoutMs, 1, 600_000),
-    retries: intVar(get('CBC_JWT_VAULT_RETRIES'), 'CBC_JWT_VAULT_RETRIES', VAULT_DEFAULTS.retries, 0, 10),
+    timeoutMs: intVar(get(OPTIONS.vaultTimeoutMs.env), OPTIONS.vaultTimeoutMs),
+    retries: intVar(get(OPTIONS.vaultRetries.env), OPTIONS.vaultRetries),
   }
   if (token !== undefined) options.token = token
   const namespace = get('VAULT_NAMESPACE')
@@ -186,11 +187,11 @@ export function checkPath(value: string, name: string): string {
   return trimmed
 }
 
-function intVar(raw: string | undefined, name: string, fallback: number, min: number, max: number): number {
-  if (raw === undefined) return fallback
+function intVar(raw: string | undefined, spec: { env: string; default: number; min: number; max: number }): number {
+  if (raw === undefined) return spec.default
   const n = /^\d+$/.test(raw) ? Number(raw) : Number.NaN
-  if (!Number.isSafeInteger(n) || n < min || n > max) {
-    throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`)
+  if (!Number.isSafeInteger(n) || n < spec.min || n > spec.max) {
+    throw new ConfigError(`${spec.env} must be an integer from ${spec.min} to ${spec.max}, got ${JSON.stringify(raw)}`)
   }
   return n
 }
