@@ -32,7 +32,7 @@ const RETRY_INTERVAL_MS = 1000
 export const verifyRotationCommand: Command = {
   name: 'verify-rotation',
   summary: "run the runbook's post-rotation checklist against a live instance",
-  help: `Usage: cbc-jwt verify-rotation (--url URL | --prometheus URL [--selector S] | --replica URL...)
+  help: `Usage: cbc-jwt verify-rotation (--url URL | --prometheus URL [--selector S]... | --replica URL...)
                                [--previous-kid KID...] [--legacy-token T] [--compromised [--revoked-before TIME]]
                                [--projection [--keyset-file PATH | --backend file|vault|kubernetes]]
                                [--wait DUR] [--max-age DUR] [--json]
