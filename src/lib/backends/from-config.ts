@@ -1,18 +1,18 @@
 import type { Logger } from 'pino'
 import type { ServiceConfig } from '../config.js'
 import { ConfigError } from '../errors.js'
-import { devKeysetFile, ensureDevKeyset } from './dev-keyset.js'
 import type { KeysetBackend } from './backend.js'
+import { chooseBackend, isKubernetesBackend } from './choose.js'
+import { devKeysetFile, ensureDevKeyset } from './dev-keyset.js'
 import { createFileBackend } from './file-backend.js'
-import { createVaultBackend, vaultOptionsFromEnv } from './vault/index.js'
-import { createKubernetesBackend, kubernetesOptionsFromEnv } from './kubernetes/index.js'
 
 /**
- * The backend the configuration names: Vault KV v2, a keyset file (or Kubernetes secret
- * volume), or — only when asked for explicitly (`devKeyset`) — the development keyset under
- * the current folder. Fails closed: with nothing configured, with the development keyset under
- * `NODE_ENV=production`, or with it beside a configured keyset, a `ConfigError` names the
- * variable to set; nothing is ever generated unasked.
+ * The service's backend (`chooseBackend`): Vault KV v2, the Kubernetes Secret through the API
+ * (listed and watched), a keyset file (or Kubernetes secret volume), or — only when asked for
+ * explicitly (`devKeyset`) — the development keyset under the current folder. Fails closed:
+ * with nothing configured, with the development keyset under `NODE_ENV=production`, or with it
+ * beside a configured keyset, a `ConfigError` names the variable to set; nothing is ever
+ * generated unasked.
  */
 export async function createBackendFromConfig(
   config: Pick<ServiceConfig, 'backend' | 'keysetFile' | 'devKeyset'>,
@@ -33,17 +33,16 @@ export async function createBackendFromConfig(
     }
     return createFileBackend(await ensureDevKeyset(logger, devKeysetFile()))
   }
-  if (config.backend === 'vault') return createVaultBackend(vaultOptionsFromEnv(env), { logger })
-  // The Secret through the API server, listed and watched (kubeconfig or in-cluster, as the CLI).
-  if (config.backend === 'kubernetes') {
-    const backend = createKubernetesBackend(kubernetesOptionsFromEnv(env), { env, logger })
-    await backend.connect() // no kubeconfig and not in a pod: one line at start-up, exit 1
-    return backend
-  }
-  if (config.keysetFile === undefined) {
-    throw new ConfigError(
-      'no keyset configured: set CBC_JWT_KEYSET_FILE to the keyset path (or CBC_JWT_BACKEND=vault or kubernetes); for a local development keyset, run cbc-jwt serve --dev or set CBC_JWT_DEV_KEYSET=true',
-    )
-  }
-  return createFileBackend(config.keysetFile)
+  const backend = chooseBackend(config, {
+    env,
+    logger,
+    whenNothingConfigured: () => {
+      throw new ConfigError(
+        'no keyset configured: set CBC_JWT_KEYSET_FILE to the keyset path (or CBC_JWT_BACKEND=vault or kubernetes); for a local development keyset, run cbc-jwt serve --dev or set CBC_JWT_DEV_KEYSET=true',
+      )
+    },
+  })
+  // The Secret through the API server: no kubeconfig and not in a pod is one line at start-up, exit 1.
+  if (isKubernetesBackend(backend)) await backend.connect()
+  return backend
 }

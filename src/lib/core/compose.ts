@@ -1,8 +1,6 @@
 import { register as defaultRegistry, type Metric, type Registry } from 'prom-client'
 import type { KeysetBackend } from '../backends/backend.js'
-import { createFileBackend } from '../backends/file-backend.js'
-import { createVaultBackend, vaultOptionsFromEnv } from '../backends/vault/index.js'
-import { createKubernetesBackend, kubernetesOptionsFromEnv } from '../backends/kubernetes/index.js'
+import { chooseBackend } from '../backends/choose.js'
 import type { CbcJwtConfig } from '../config.js'
 import { ConfigError } from '../errors.js'
 import { createKeyring, type Keyring } from '../keyring/keyring.js'
@@ -200,14 +198,15 @@ export function composeCbcJwt(options: CbcJwtOptions = {}): CbcJwtParts {
 
 function backendFor(given: CbcJwtOptions['backend'], config: CbcJwtConfig, env: NodeJS.ProcessEnv, logger: CbcJwtLogger): KeysetBackend {
   if (typeof given === 'object') return given
-  if (config.backend === 'vault') return createVaultBackend(vaultOptionsFromEnv(env), { logger })
-  if (config.backend === 'kubernetes') return createKubernetesBackend(kubernetesOptionsFromEnv(env), { env, logger })
-  if (config.keysetFile === undefined) {
-    throw new ConfigError(
-      'no keyset configured: set CBC_JWT_KEYSET_FILE (or CBC_JWT_BACKEND=vault and VAULT_ADDR), or pass keysetFile or backend to createCbcJwt; `npx cbc-jwt keyset init --alg ES256 > keyset.json` makes one',
-    )
-  }
-  return createFileBackend(config.keysetFile)
+  return chooseBackend(config, {
+    env,
+    logger,
+    whenNothingConfigured: () => {
+      throw new ConfigError(
+        'no keyset configured: set CBC_JWT_KEYSET_FILE (or CBC_JWT_BACKEND=vault and VAULT_ADDR), or pass keysetFile or backend to createCbcJwt; `npx cbc-jwt keyset init --alg ES256 > keyset.json` makes one',
+      )
+    },
+  })
 }
 
 /**

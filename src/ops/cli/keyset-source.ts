@@ -1,8 +1,9 @@
 import fs from 'node:fs'
 import type { KeysetBackend, KeysetSnapshot } from '../../lib/backends/backend.js'
 import { createFileBackend } from '../../lib/backends/file-backend.js'
-import { createKubernetesBackend, kubernetesOptionsFromEnv } from '../../lib/backends/kubernetes/index.js'
-import { createVaultBackend, vaultOptionsFromEnv } from '../../lib/backends/vault/index.js'
+import { chooseBackend, type BackendChoice } from '../../lib/backends/choose.js'
+import { kubernetesOptionsFromEnv } from '../../lib/backends/kubernetes/index.js'
+import { vaultOptionsFromEnv } from '../../lib/backends/vault/index.js'
 import { BackendError, UsageError } from '../../lib/errors.js'
 import { MAX_KEYSET_BYTES } from '../../lib/keyset/document.js'
 import { loadKeyset, parseKeysetText, type LoadedKeyset } from '../../lib/keyset/load.js'
@@ -69,37 +70,38 @@ export function openKeysetSource(ctx: CliContext, flags: SourceFlags, positional
     if (file === '') throw new UsageError('--keyset-file needs a path')
     return { backend: createFileBackend(file), streamsDocument: false, projections: once(() => [fileProjection(file, undefined)]) }
   }
-  if ((flags.backend ?? ctx.env.CBC_JWT_BACKEND) === 'kubernetes') {
-    // Through the API server, with resourceVersion check-and-set: no kubectl, no pipe, no file.
-    const options = kubernetesOptionsFromEnv(ctx.env)
-    return {
-      backend: createKubernetesBackend(options, { env: ctx.env }),
-      streamsDocument: false,
-      projections: once(() => kubernetesProjections(options, ctx.env)),
-    }
+  // `kubernetes` is read here rather than by the service's parser, which the CLI gives only the
+  // variables it uses (serviceSettings).
+  const choice: BackendChoice =
+    (flags.backend ?? ctx.env.CBC_JWT_BACKEND) === 'kubernetes'
+      ? { backend: 'kubernetes', keysetFile: undefined }
+      : serviceSettings(flags.backend === undefined ? ctx.env : { ...ctx.env, CBC_JWT_BACKEND: flags.backend })
+  const logger = {
+    warn: (_obj: object, msg?: string) => println(ctx.stderr, `cbc-jwt: warning: ${msg ?? 'vault'}`),
+    info: () => {},
   }
-  const config = serviceSettings(flags.backend === undefined ? ctx.env : { ...ctx.env, CBC_JWT_BACKEND: flags.backend })
-  if (config.backend === 'vault') {
-    const logger = {
-      warn: (_obj: object, msg?: string) => println(ctx.stderr, `cbc-jwt: warning: ${msg ?? 'vault'}`),
-      info: () => {},
-    }
-    const options = vaultOptionsFromEnv(ctx.env)
-    return {
-      backend: createVaultBackend(options, { logger }),
-      streamsDocument: false,
-      projections: once(() => [vaultProjection(options, ctx.env, { logger })]),
-    }
+  // A configured keyset file takes CBC_JWT_PUBLIC_KEYSET_FILE; the development keyset, its sibling.
+  let fileProjectionOf = () => fileProjection(choice.keysetFile!, ctx.env)
+  const backend = chooseBackend(choice, {
+    env: ctx.env,
+    logger,
+    // The CLI never generates a keyset on its own: the development one only if it exists.
+    whenNothingConfigured: () => {
+      const devFile = devKeysetFile()
+      if (!fs.existsSync(devFile)) {
+        throw new UsageError('no keyset given: use --keyset-file PATH, - for stdin/stdout, or set CBC_JWT_KEYSET_FILE (or CBC_JWT_BACKEND=vault)')
+      }
+      println(ctx.stderr, `cbc-jwt: no keyset configured; using the development keyset ${devFile}`)
+      fileProjectionOf = () => fileProjection(devFile, undefined)
+      return createFileBackend(devFile)
+    },
+  })
+  const projections = (): KeysetBackend[] => {
+    if (choice.backend === 'vault') return [vaultProjection(vaultOptionsFromEnv(ctx.env), ctx.env, { logger })]
+    if (choice.backend === 'kubernetes') return kubernetesProjections(kubernetesOptionsFromEnv(ctx.env), ctx.env)
+    return [fileProjectionOf()]
   }
-  if (config.keysetFile !== undefined) {
-    return { backend: createFileBackend(config.keysetFile), streamsDocument: false, projections: once(() => [fileProjection(config.keysetFile!, ctx.env)]) }
-  }
-  const devFile = devKeysetFile()
-  if (fs.existsSync(devFile)) {
-    println(ctx.stderr, `cbc-jwt: no keyset configured; using the development keyset ${devFile}`)
-    return { backend: createFileBackend(devFile), streamsDocument: false, projections: once(() => [fileProjection(devFile, undefined)]) }
-  }
-  throw new UsageError('no keyset given: use --keyset-file PATH, - for stdin/stdout, or set CBC_JWT_KEYSET_FILE (or CBC_JWT_BACKEND=vault)')
+  return { backend, streamsDocument: false, projections: once(projections) }
 }
 
 /**
