@@ -22,11 +22,15 @@ export {
   CbcJwtError,
   ConfigError,
   ERROR_CODES,
+  ERROR_REGISTRY,
+  InputError,
   KeysetInvalidError,
+  NoSigningKeyError,
   RefusedError,
   UsageError,
 } from './lib/errors.js'
 export type { ErrorCode, KeysetProblem } from './lib/errors.js'
+export { TtlTooLongError } from './lib/core/sign.js'
 export { ALGORITHMS } from './lib/keyset/algorithms.js'
 export type { Alg } from './lib/keyset/algorithms.js'
 export type { KeyEntry, KeyStatus, KeysetDocument } from './lib/keyset/document.js'

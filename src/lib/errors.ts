@@ -26,18 +26,69 @@ export const ERROR_CODES = {
   NO_SIGNING_KEY: 'ERR_NO_SIGNING_KEY',
   /** A framework adapter was registered twice on the same instance (or its parent). */
   ALREADY_REGISTERED: 'ERR_ALREADY_REGISTERED',
+  /** An input a command was given to read (a log file, stdin) cannot be read. */
+  INPUT: 'ERR_INPUT',
 } as const
 
 export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES]
+
+/**
+ * The error-code registry: for every code, the classes that carry it and the CLI's exit status
+ * when a command ends with it (2: the caller's command line or configuration is to fix; 1: a
+ * failed check, a refusal, or a failure elsewhere). docs/errors.md has one row per code;
+ * test/lib/errors.test.ts holds it, and every code and coded class written in src/, to this
+ * table. To add a code: `ERROR_CODES`, here (the compiler asks for it), then docs/errors.md.
+ */
+export const ERROR_REGISTRY: { readonly [C in ErrorCode]: { readonly classes: readonly string[]; readonly cliExit: 1 | 2 } } = {
+  ERR_KEYSET_INVALID: { classes: ['KeysetInvalidError'], cliExit: 1 },
+  ERR_BACKEND: { classes: ['BackendError', 'ProjectionWriteError'], cliExit: 1 },
+  ERR_CAS_CONFLICT: { classes: ['CasConflictError'], cliExit: 1 },
+  ERR_CONFIG: { classes: ['ConfigError'], cliExit: 2 },
+  ERR_USAGE: { classes: ['UsageError'], cliExit: 2 },
+  ERR_REFUSED: { classes: ['RefusedError', 'TtlTooLongError'], cliExit: 1 },
+  ERR_NOT_READY: { classes: ['CbcJwtError'], cliExit: 1 },
+  ERR_NO_SIGNING_KEY: { classes: ['NoSigningKeyError'], cliExit: 1 },
+  ERR_ALREADY_REGISTERED: { classes: ['CbcJwtError'], cliExit: 1 },
+  ERR_INPUT: { classes: ['InputError'], cliExit: 1 },
+}
+
+/**
+ * Codes of errors that never reach a caller as they are: the module that raises one turns it
+ * into a coded error of the registry first (docs/errors.md, "Inside cbc-jwt").
+ */
+export const INTERNAL_ERROR_CODES = {
+  /** `OwnerNotKeptError`: a file write could not give the replacement the old file's owner; the file backend answers `BackendError('forbidden')`. */
+  EOWNER: { classes: ['OwnerNotKeptError'], becomes: ERROR_CODES.BACKEND },
+} as const
 
 export class CbcJwtError extends Error {
   readonly code: ErrorCode
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options)
-    this.name = 'CbcJwtError'
+    // The class's own name for every subclass (`ConfigError: …`), without each one setting it.
+    this.name = new.target.name
     this.code = code
   }
 }
+
+/**
+ * The base of an error class whose every instance carries `code`:
+ * `export class ConfigError extends codedError(ERROR_CODES.CONFIG) {}`.
+ */
+export function codedError(code: ErrorCode) {
+  return class extends CbcJwtError {
+    constructor(message: string, options?: { cause?: unknown }) {
+      super(code, message, options)
+    }
+  }
+}
+
+export class CasConflictError extends codedError(ERROR_CODES.CAS_CONFLICT) {}
+export class ConfigError extends codedError(ERROR_CODES.CONFIG) {}
+export class UsageError extends codedError(ERROR_CODES.USAGE) {}
+export class NoSigningKeyError extends codedError(ERROR_CODES.NO_SIGNING_KEY) {}
+export class RefusedError extends codedError(ERROR_CODES.REFUSED) {}
+export class InputError extends codedError(ERROR_CODES.INPUT) {}
 
 /** One problem found in a keyset, with the JSON path it concerns: `keys[2].jwk.crv`. */
 export interface KeysetProblem {
@@ -51,7 +102,6 @@ export class KeysetInvalidError extends CbcJwtError {
   readonly reason: 'invalid_json' | 'invalid_keyset'
   constructor(problems: readonly KeysetProblem[], reason: 'invalid_json' | 'invalid_keyset' = 'invalid_keyset') {
     super(ERROR_CODES.KEYSET_INVALID, `invalid keyset: ${problems.map(formatProblem).join('; ')}`)
-    this.name = 'KeysetInvalidError'
     this.problems = problems
     this.reason = reason
   }
@@ -65,42 +115,6 @@ export class BackendError extends CbcJwtError {
   readonly reason: BackendErrorReason
   constructor(reason: BackendErrorReason, message: string, options?: { cause?: unknown }) {
     super(ERROR_CODES.BACKEND, message, options)
-    this.name = 'BackendError'
     this.reason = reason
-  }
-}
-
-export class CasConflictError extends CbcJwtError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(ERROR_CODES.CAS_CONFLICT, message, options)
-    this.name = 'CasConflictError'
-  }
-}
-
-export class ConfigError extends CbcJwtError {
-  constructor(message: string) {
-    super(ERROR_CODES.CONFIG, message)
-    this.name = 'ConfigError'
-  }
-}
-
-export class UsageError extends CbcJwtError {
-  constructor(message: string) {
-    super(ERROR_CODES.USAGE, message)
-    this.name = 'UsageError'
-  }
-}
-
-export class NoSigningKeyError extends CbcJwtError {
-  constructor(message: string) {
-    super(ERROR_CODES.NO_SIGNING_KEY, message)
-    this.name = 'NoSigningKeyError'
-  }
-}
-
-export class RefusedError extends CbcJwtError {
-  constructor(message: string) {
-    super(ERROR_CODES.REFUSED, message)
-    this.name = 'RefusedError'
   }
 }

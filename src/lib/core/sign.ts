@@ -22,12 +22,7 @@ export const DEFAULT_TTL_SECONDS = 15 * 60
  * The one refusal of a lifetime over the max token TTL (code `ERR_REFUSED`): the rotation
  * grace is sized for the max, so a longer token could outlive its key's grace.
  */
-export class TtlTooLongError extends RefusedError {
-  constructor(message: string) {
-    super(message)
-    this.name = 'TtlTooLongError'
-  }
-}
+export class TtlTooLongError extends RefusedError {}
 
 /** Seconds of a `ttl` option; `TypeError`/`RangeError` naming the option when it is not one. */
 export function ttlSeconds(ttl: number | string | undefined): number {

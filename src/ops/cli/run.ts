@@ -1,5 +1,5 @@
 import fs from 'node:fs'
-import { CbcJwtError, ConfigError, UsageError } from '../../lib/errors.js'
+import { CbcJwtError, ERROR_REGISTRY, UsageError } from '../../lib/errors.js'
 import type { Command } from './commands/command.js'
 import { failuresCommand } from './commands/failures.js'
 import { keysetInitCommand } from './commands/keyset-init.js'
@@ -95,13 +95,10 @@ function wantsHelp(args: readonly string[]): boolean {
 
 function reportError(ctx: CliContext, err: unknown): number {
   const oneLine = (s: string) => s.replace(/\s*\n\s*/g, ' ')
-  if (err instanceof UsageError || err instanceof ConfigError) {
-    println(ctx.stderr, `cbc-jwt: ${oneLine(err.message)}`)
-    return EXIT.usage
-  }
   if (err instanceof CbcJwtError) {
+    // The registry decides by code: ERR_USAGE and ERR_CONFIG end with 2 whoever threw them.
     println(ctx.stderr, `cbc-jwt: ${oneLine(err.message)}`)
-    return EXIT.failed
+    return ERROR_REGISTRY[err.code].cliExit
   }
   const message = err instanceof Error ? err.message : String(err)
   println(ctx.stderr, `cbc-jwt: unexpected error: ${oneLine(message)}${ctx.env.CBC_JWT_DEBUG ? '' : ' (CBC_JWT_DEBUG=1 shows the stack)'}`)

@@ -1,5 +1,5 @@
 import type { KeysetBackend } from '../../lib/backends/backend.js'
-import { BackendError, CasConflictError, CbcJwtError, ERROR_CODES } from '../../lib/errors.js'
+import { BackendError, CasConflictError, codedError, ERROR_CODES } from '../../lib/errors.js'
 import type { KeysetDocument } from '../../lib/keyset/document.js'
 import { loadKeyset, parseKeysetText } from '../../lib/keyset/load.js'
 import { keysetKind, toVerificationKeyset } from '../../lib/keyset/projection.js'
@@ -46,12 +46,7 @@ export async function readProjections(targets: readonly KeysetBackend[]): Promis
 }
 
 /** A projection write that failed part-way: says what was and was not written. */
-export class ProjectionWriteError extends CbcJwtError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(ERROR_CODES.BACKEND, message, options)
-    this.name = 'ProjectionWriteError'
-  }
-}
+export class ProjectionWriteError extends codedError(ERROR_CODES.BACKEND) {}
 
 /**
  * Writes `text` to every target that does not hold it already, each with check-and-set on the

@@ -1,6 +1,6 @@
 import fs from 'node:fs'
 import type { Readable } from 'node:stream'
-import { CbcJwtError, UsageError } from '../../../lib/errors.js'
+import { InputError, UsageError } from '../../../lib/errors.js'
 import { parseDuration } from '../../../lib/duration.js'
 import { AUTH_FAILURE_REASONS, type AuthFailureReason } from '../../../lib/reasons.js'
 import { createFailureTally, type FailureGroup, type FailureTally } from '../../triage/failures.js'
@@ -102,7 +102,7 @@ Exit status: 0 read (whether or not there were rejections), 1 a file cannot be r
       try {
         fs.accessSync(file, fs.constants.R_OK)
       } catch (err) {
-        throw new CbcJwtError('ERR_USAGE', `failures: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`)
+        throw new InputError(`failures: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`)
       }
     }
 
@@ -140,10 +140,7 @@ Exit status: 0 read (whether or not there were rejections), 1 a file cannot be r
           }
         }
       } catch (err) {
-        throw new CbcJwtError(
-          'ERR_USAGE',
-          `failures: cannot read ${file === '-' ? 'stdin' : file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
-        )
+        throw new InputError(`failures: cannot read ${file === '-' ? 'stdin' : file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
       }
     }
     const result = tally.result()
