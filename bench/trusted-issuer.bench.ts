@@ -58,7 +58,7 @@ export async function trustedIssuerBench(opts: { seconds: number; rounds: number
     const keys = createTrustedIssuerKeys({
       settings: settings!,
       clockToleranceSeconds: 30,
-      maxTokenLifetimeSeconds: 86400,
+      maxTokenTtlSeconds: 86400,
       logger: quiet,
       fetchLimits: { ca: tls.ca },
     })

@@ -100,7 +100,7 @@ describe('maximum token lifetime (exp − iat ≤ CBC_JWT_MAX_TOKEN_TTL + clock 
   const key = byAlg.ES256
 
   it('a token living exactly the maximum is accepted; one second more past the tolerance is malformed', async () => {
-    const verifier = verifierAt(undefined, { maxTokenLifetimeSeconds: 3600 })
+    const verifier = verifierAt(undefined, { maxTokenTtlSeconds: 3600 })
     const ok = signToken(key, claimsAt(NOW_S, { iat: NOW_S - 10, exp: NOW_S - 10 + 3600 + 30 }))
     const long = signToken(key, claimsAt(NOW_S, { iat: NOW_S - 10, exp: NOW_S - 10 + 3600 + 31 }))
     assert.equal((await verifier.verify(ok, keyset)).ok, true)

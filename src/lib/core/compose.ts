@@ -63,7 +63,7 @@ export function composeCbcJwt(options: CbcJwtOptions = {}): CbcJwtParts {
     createTrustedIssuerKeys({
       settings,
       clockToleranceSeconds: config.clockToleranceSeconds,
-      maxTokenLifetimeSeconds: config.maxTokenTtlSeconds,
+      maxTokenTtlSeconds: config.maxTokenTtlSeconds,
       logger,
       now,
       onError: (reason) => metrics?.backendError(reason),
@@ -76,7 +76,7 @@ export function composeCbcJwt(options: CbcJwtOptions = {}): CbcJwtParts {
     audience: config.audience,
     clockToleranceSeconds: config.clockToleranceSeconds,
     maxTokenBytes: config.maxTokenBytes,
-    maxTokenLifetimeSeconds: config.maxTokenTtlSeconds,
+    maxTokenTtlSeconds: config.maxTokenTtlSeconds,
     tokenCacheEntries: config.tokenCacheEntries,
     tokenCacheMaxBytes: config.tokenCacheMaxBytes,
     trustedIssuers,

@@ -12,7 +12,7 @@ export interface TrustedIssuerKeysOptions {
   settings: TrustedIssuerSettings
   /** Leeway and lifetime bound when the issuer sets none: the service's own. */
   clockToleranceSeconds: number
-  maxTokenLifetimeSeconds: number
+  maxTokenTtlSeconds: number
   logger: KeyringLogger
   /** Each failed read, with its reason (`cbc_jwt_backend_errors_total`). */
   onError?: ((reason: BackendErrorReason) => void) | undefined
@@ -140,7 +140,7 @@ export function createTrustedIssuerKeys(options: TrustedIssuerKeysOptions): Trus
     issuer,
     audiences: settings.audiences,
     leeway: settings.clockToleranceSeconds ?? options.clockToleranceSeconds,
-    maxLifetime: settings.maxTokenLifetimeSeconds ?? options.maxTokenLifetimeSeconds,
+    maxTokenTtlSeconds: settings.maxTokenTtlSeconds ?? options.maxTokenTtlSeconds,
     allowMissingIat: settings.allowMissingIat,
     scopeClaim: settings.scopeClaim,
     keys: () => keys,

@@ -61,7 +61,7 @@ export interface TrustedIssuerSettings {
   /** undefined: the token's own `scope` claim. */
   readonly scopeClaim: string | undefined
   readonly clockToleranceSeconds: number | undefined
-  readonly maxTokenLifetimeSeconds: number | undefined
+  readonly maxTokenTtlSeconds: number | undefined
   readonly refreshIntervalSeconds: number
   readonly unknownKidCooldownSeconds: number
 }
@@ -150,7 +150,7 @@ function checkOne(entry: unknown, at: string): TrustedIssuerSettings {
     allowMissingIat,
     scopeClaim,
     clockToleranceSeconds: seconds(e.clock_tolerance_seconds, `${at}.clock_tolerance_seconds`, 0, 3600),
-    maxTokenLifetimeSeconds: seconds(e.max_token_lifetime_seconds, `${at}.max_token_lifetime_seconds`, 1, 366 * 86400),
+    maxTokenTtlSeconds: seconds(e.max_token_lifetime_seconds, `${at}.max_token_lifetime_seconds`, 1, 366 * 86400),
     refreshIntervalSeconds: seconds(e.refresh_interval_seconds, `${at}.refresh_interval_seconds`, 1, 86400) ?? TRUSTED_ISSUER_DEFAULTS.refreshIntervalSeconds,
     unknownKidCooldownSeconds:
       seconds(e.unknown_kid_cooldown_seconds, `${at}.unknown_kid_cooldown_seconds`, 0, 86400) ?? TRUSTED_ISSUER_DEFAULTS.unknownKidCooldownSeconds,
@@ -191,7 +191,7 @@ export function trustedIssuerOf(s: TrustedIssuerSettings): TrustedIssuer {
     allow_missing_iat: s.allowMissingIat,
     ...(s.scopeClaim !== undefined ? { scope_claim: s.scopeClaim } : {}),
     ...(s.clockToleranceSeconds !== undefined ? { clock_tolerance_seconds: s.clockToleranceSeconds } : {}),
-    ...(s.maxTokenLifetimeSeconds !== undefined ? { max_token_lifetime_seconds: s.maxTokenLifetimeSeconds } : {}),
+    ...(s.maxTokenTtlSeconds !== undefined ? { max_token_lifetime_seconds: s.maxTokenTtlSeconds } : {}),
     refresh_interval_seconds: s.refreshIntervalSeconds,
     unknown_kid_cooldown_seconds: s.unknownKidCooldownSeconds,
   }

@@ -14,7 +14,7 @@ export interface IssuerRoute {
   /** Seconds of leeway for `exp`, `nbf`, `iat`. */
   readonly leeway: number
   /** Longest `exp − iat` (or `exp − now` without `iat`), in seconds. */
-  readonly maxLifetime: number
+  readonly maxTokenTtlSeconds: number
   readonly allowMissingIat: boolean
   /** The claim read as `scope`; undefined: `scope` itself. */
   readonly scopeClaim: string | undefined
@@ -33,7 +33,7 @@ export function routeClaimsProblem(route: IssuerRoute, claims: JwtClaims, nowMs:
   if (iat === undefined ? !route.allowMissingIat : !isNumericDate(iat)) return 'malformed'
   // Without iat, the lifetime left is what can be bounded.
   const lifetime = iat === undefined ? exp - nowMs / 1000 : exp - iat
-  if (lifetime > route.maxLifetime + route.leeway) return 'malformed'
+  if (lifetime > route.maxTokenTtlSeconds + route.leeway) return 'malformed'
   const problem = routeTimeProblem(route, claims, nowMs, keyset)
   if (problem !== undefined) return problem
   const aud = claims.aud

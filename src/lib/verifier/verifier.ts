@@ -23,7 +23,7 @@ export interface VerifierOptions {
    * no issuer of ours mints it, and it would outlive the rotation grace sized from this value.
    * @default 86400 (`CBC_JWT_MAX_TOKEN_TTL`, 24h)
    */
-  maxTokenLifetimeSeconds?: number
+  maxTokenTtlSeconds?: number
   /** Clock in ms since the epoch. @default Date.now */
   now?: () => number
   /**
@@ -102,8 +102,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
   if (!audience) throw new TypeError('audience must be a non-empty string')
   if (!(leeway >= 0)) throw new RangeError('clockToleranceSeconds must be ≥ 0')
   if (!(maxTokenBytes > 0)) throw new RangeError('maxTokenBytes must be > 0')
-  const maxLifetime = options.maxTokenLifetimeSeconds ?? DEFAULT_MAX_TOKEN_LIFETIME_SECONDS
-  if (!(maxLifetime > 0)) throw new RangeError('maxTokenLifetimeSeconds must be > 0')
+  const maxTokenTtlSeconds = options.maxTokenTtlSeconds ?? OPTIONS.maxTokenTtlSeconds.default
+  if (!(maxTokenTtlSeconds > 0)) throw new RangeError('maxTokenTtlSeconds must be > 0')
   const now = options.now ?? Date.now
   const threadpool = options.threadpoolFamilies ?? THREADPOOL_FAMILIES
   const cacheEntries = options.tokenCacheEntries ?? OPTIONS.tokenCacheEntries.default
@@ -198,7 +198,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
       return fail('malformed', kid, claims)
     }
     // Time-independent, so a cached acceptance never needs it again.
-    if (exp - iat > maxLifetime + leeway) return fail('malformed', kid, claims)
+    if (exp - iat > maxTokenTtlSeconds + leeway) return fail('malformed', kid, claims)
     const problem = timeProblem(claims, nowMs, keyset) ?? partyProblem(claims)
     if (problem !== undefined) return fail(problem, kid, claims)
     // Frozen: a cached acceptance hands the same claims to every repeat of the token. The same
@@ -286,9 +286,6 @@ export function createVerifier(options: VerifierOptions): Verifier {
     },
   }
 }
-
-/** 24 h: the default `CBC_JWT_MAX_TOKEN_TTL`, the lifetime the rotation grace is sized from. */
-export const DEFAULT_MAX_TOKEN_LIFETIME_SECONDS = OPTIONS.maxTokenTtlSeconds.default
 
 function isNumericDate(value: unknown): value is number {
   return typeof value === 'number' && Number.isFinite(value)

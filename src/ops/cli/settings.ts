@@ -75,7 +75,7 @@ export function verifierSettings(env: NodeJS.ProcessEnv, flags: { iss?: string |
     audience: nonEmpty('--aud', flags.aud) ?? config.audience,
     clockToleranceSeconds: config.clockToleranceSeconds,
     maxTokenBytes: config.maxTokenBytes,
-    maxTokenLifetimeSeconds: config.maxTokenTtlSeconds,
+    maxTokenTtlSeconds: config.maxTokenTtlSeconds,
   }
 }
 

@@ -66,7 +66,7 @@ describe('trusted issuer keys against hostile servers', () => {
     const keys = createTrustedIssuerKeys({
       settings: settings!,
       clockToleranceSeconds: 30,
-      maxTokenLifetimeSeconds: 86400,
+      maxTokenTtlSeconds: 86400,
       logger: { info: log, warn: log, error: log },
       onError: (reason) => void errors.push(reason),
       fetchLimits: { timeoutMs, ...(ca !== null ? { ca } : {}) },

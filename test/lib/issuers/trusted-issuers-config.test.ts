@@ -25,7 +25,7 @@ describe('CBC_JWT_TRUSTED_ISSUERS', () => {
         allowMissingIat: false,
         scopeClaim: undefined,
         clockToleranceSeconds: undefined,
-        maxTokenLifetimeSeconds: undefined,
+        maxTokenTtlSeconds: undefined,
         refreshIntervalSeconds: 300,
         unknownKidCooldownSeconds: 30,
       },

@@ -32,7 +32,7 @@ function route(
     issuer: IDP,
     audiences: ['orders-api'],
     leeway: 30,
-    maxLifetime: 86400,
+    maxTokenTtlSeconds: 86400,
     allowMissingIat: false,
     scopeClaim: undefined,
     keys: () => current,
@@ -104,7 +104,7 @@ describe('trusted issuers: routing by iss', () => {
   it('requires iat unless the issuer allows it missing; then bounds the lifetime left', async () => {
     const strict = verifierAt(NOW, { trustedIssuers: [idp] })
     assert.equal(((await strict.verify(signToken(idpKey, idpClaims({ iat: undefined })), keyset)) as { reason: string }).reason, 'malformed')
-    const lenient = verifierAt(NOW, { trustedIssuers: [route(idp.keys(), { allowMissingIat: true, maxLifetime: 3600 })] })
+    const lenient = verifierAt(NOW, { trustedIssuers: [route(idp.keys(), { allowMissingIat: true, maxTokenTtlSeconds: 3600 })] })
     assert.equal((await lenient.verify(signToken(idpKey, idpClaims({ iat: undefined })), keyset)).ok, true)
     const tooLong = await lenient.verify(signToken(idpKey, idpClaims({ iat: undefined, exp: NOW_S + 7200 })), keyset)
     assert.equal(tooLong.ok ? 'ok' : tooLong.reason, 'malformed')
