@@ -1,4 +1,6 @@
 import type { KeyObject } from 'node:crypto'
+import fs from 'node:fs'
+import path from 'node:path'
 import { loadKeyset, type LoadedKeyset } from '../src/lib/keyset/load.js'
 import { makeKey, makeKeyset, signToken, type TestAlg, type TestKey } from '../test/support/keys.js'
 
@@ -53,4 +55,18 @@ export function makeFixture(alg: BenchAlg): Fixture {
 /** Bytes of the token's decoded payload (the JSON claims). */
 export function payloadBytes(token: string): number {
   return Buffer.from(token.split('.')[1] ?? '', 'base64url').length
+}
+
+/**
+ * A file of `count` distinct tokens signed by `key`, one a line, for wrk's token scripts: each
+ * token a different user and client, so a server's verified-token cache can be kept cold.
+ */
+export function writeTokenFile(dir: string, name: string, key: TestKey, count: number): string {
+  const now = Math.floor(Date.now() / 1000)
+  const lines = Array.from({ length: count }, (_, i) =>
+    signToken(key, { ...benchClaims(now), sub: `user-${i}`, client_id: `client-${i % 97}`, jti: `jti-${i}` }),
+  )
+  const file = path.join(dir, name)
+  fs.writeFileSync(file, `${lines.join('\n')}\n`)
+  return file
 }

@@ -80,3 +80,25 @@ export function table(head: readonly string[], rows: ReadonlyArray<readonly stri
   const line = (cells: readonly string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')
   return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n')
 }
+
+/**
+ * `rounds` rounds over `targets`, each round starting `shift` targets further along, so no
+ * target always runs right after the same neighbour and a burst of load from elsewhere on the
+ * machine falls on different targets each round. `beforeRound` runs first in each round.
+ * Returns each target's samples, in round order.
+ */
+export async function rotatingRounds<T, S>(
+  targets: readonly T[],
+  opts: { rounds: number; shift: number; beforeRound?: (round: number) => void },
+  measure: (target: T, round: number) => Promise<S>,
+): Promise<Map<T, S[]>> {
+  const samples = new Map<T, S[]>(targets.map((t) => [t, []]))
+  for (let round = 0; round < opts.rounds; round++) {
+    opts.beforeRound?.(round)
+    for (let i = 0; i < targets.length; i++) {
+      const target = targets[(i + round * opts.shift) % targets.length]!
+      samples.get(target)!.push(await measure(target, round))
+    }
+  }
+  return samples
+}

@@ -29,14 +29,14 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { freePort } from '../../test/support/free-port.js'
-import { makeKey, makeKeyset, signToken } from '../../test/support/keys.js'
+import { makeKey, makeKeyset } from '../../test/support/keys.js'
 import { startNginx, type RunningNginx } from '../../test/support/nginx.js'
 import { stopChild } from '../../test/support/stop-child.js'
 import { waitFor } from '../../test/support/wait.js'
-import { AUDIENCE, ISSUER, benchClaims } from '../fixtures.js'
-import { fmtOps, median, table } from '../measure.js'
+import { AUDIENCE, ISSUER, writeTokenFile } from '../fixtures.js'
+import { fmtOps, median, rotatingRounds, table } from '../measure.js'
 import { apiBlock, documentedNginxBlock, haproxyConfig, nginxAloneBlock } from './configs.js'
-import { cpuTicks, TICKS } from './cpu.js'
+import { cpuTicks, TICKS } from '../proc.js'
 
 const run = promisify(execFile)
 const HERE = path.dirname(fileURLToPath(import.meta.url))
@@ -111,16 +111,6 @@ async function startHaproxy(dir: string, config: string, port: number): Promise<
   return child
 }
 
-function tokensFile(dir: string, key: ReturnType<typeof makeKey>, count: number, name: string): string {
-  const now = Math.floor(Date.now() / 1000)
-  const lines = Array.from({ length: count }, (_, i) =>
-    signToken(key, { ...benchClaims(now), sub: `user-${i}`, client_id: `client-${i % 97}`, jti: `jti-${i}` }),
-  )
-  const file = path.join(dir, name)
-  fs.writeFileSync(file, `${lines.join('\n')}\n`)
-  return file
-}
-
 /**
  * Where the next run starts in the token file, per server that verifies: each run goes on where
  * the last one against the same server stopped, so that with 20,000 tokens a cold token is one
@@ -177,7 +167,7 @@ export async function gatewayBench(opts: GatewayOptions = gatewayOptionsFromEnv(
   const publicKeyPem = path.join(dir, 'public.pem')
   const publicKey = crypto.createPublicKey({ key: key.jwk as crypto.JsonWebKey, format: 'jwk' })
   fs.writeFileSync(publicKeyPem, publicKey.export({ type: 'spki', format: 'pem' }))
-  const tokens: Record<Mode, string> = { warm: tokensFile(dir, key, 1000, 'warm.txt'), cold: tokensFile(dir, key, 20_000, 'cold.txt') }
+  const tokens: Record<Mode, string> = { warm: writeTokenFile(dir, 'warm.txt', key, 1000), cold: writeTokenFile(dir, 'cold.txt', key, 20_000) }
   const floorToken = fs.readFileSync(tokens.warm, 'utf8').split('\n')[0]!
   const nginxes: RunningNginx[] = []
   const children: ChildProcess[] = []
@@ -222,22 +212,22 @@ export async function gatewayBench(opts: GatewayOptions = gatewayOptionsFromEnv(
     const results: GatewayResult[] = []
     for (const mode of opts.modes) {
       for (const t of targets) await wrk(t, 1, opts.connections, tokens[mode], pids) // warm-up: JIT, pools, caches
-      const samples = new Map<string, Sample[]>(targets.map((t) => [t.name, []]))
       const verifyFloor: number[] = []
-      for (let round = 0; round < opts.rounds; round++) {
-        verifyFloor.push(verifyFloorMicros(publicKey, floorToken))
-        for (let i = 0; i < targets.length; i++) {
-          const t = targets[(i + round * 2) % targets.length]!
+      const byTarget = await rotatingRounds(
+        targets,
+        { rounds: opts.rounds, shift: 2, beforeRound: () => verifyFloor.push(verifyFloorMicros(publicKey, floorToken)) },
+        async (t, round) => {
           const s = await wrk(t, opts.seconds, opts.connections, tokens[mode], pids)
-          samples.get(t.name)!.push(s)
           if (process.env.BENCH_GATEWAY_SAMPLES) {
             const cpu = Object.entries(s.cpu)
               .map(([p, us]) => `${p} ${us.toFixed(1)}`)
               .join(', ')
             console.log(`${mode} round ${round} ${t.name}: ${Math.round(s.rps)} req/s; µs CPU/request: ${cpu}`)
           }
-        }
-      }
+          return s
+        },
+      )
+      const samples = new Map(targets.map((t) => [t.name, byTarget.get(t)!]))
       results.push({ mode, targets, samples, verifyFloor })
     }
     printGateway(results, opts)

@@ -19,16 +19,16 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { makeKey, makeKeyset, signToken, type TestAlg } from '../../test/support/keys.js'
-import { benchClaims } from '../fixtures.js'
-import { fmtOps, fmtRatio, median, table } from '../measure.js'
+import { makeKey, makeKeyset, type TestAlg } from '../../test/support/keys.js'
+import { writeTokenFile } from '../fixtures.js'
+import { cpuTicks, TICKS } from '../proc.js'
+import { fmtOps, fmtRatio, median, rotatingRounds, table } from '../measure.js'
 import { PEER_KINDS, type PeerKind } from './server.js'
 
 const run = promisify(execFile)
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 const SERVER = path.join(HERE, 'server.ts')
 const LUA = path.join(HERE, 'tokens.lua')
-const TICKS = 100 // USER_HZ: /proc/<pid>/stat counts CPU in 1/100 s
 
 export interface PeerOptions {
   seconds: number
@@ -78,17 +78,6 @@ async function startServer(kind: PeerKind, keysetFile: string, alg: TestAlg, cac
   return { child, url }
 }
 
-function cpuTicks(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return Number(fields[11]) + Number(fields[12]) // utime + stime, every thread of the process
-}
-
-export function rssBytes(pid: number): number {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8')
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024
-}
-
 async function wrk(url: string, seconds: number, connections: number, tokensFile: string | undefined, pid: number): Promise<Sample> {
   const args = ['-t1', `-c${connections}`, `-d${seconds}s`]
   if (tokensFile) args.push('-s', LUA, url, '--', tokensFile)
@@ -105,23 +94,13 @@ async function wrk(url: string, seconds: number, connections: number, tokensFile
   return { rps, cpuMicrosPerRequest: cpu / requests }
 }
 
-function tokenFile(dir: string, name: string, key: ReturnType<typeof makeKey>, count: number): string {
-  const now = Math.floor(Date.now() / 1000)
-  const lines = Array.from({ length: count }, (_, i) =>
-    signToken(key, { ...benchClaims(now), sub: `user-${i}`, client_id: `client-${i % 97}`, jti: `jti-${i}` }),
-  )
-  const file = path.join(dir, name)
-  fs.writeFileSync(file, `${lines.join('\n')}\n`)
-  return file
-}
-
 /** One algorithm, one mode: every contender started, then `rounds` alternating rounds. */
 export async function peerRun(alg: TestAlg, mode: 'cold' | 'warm', opts: PeerOptions): Promise<PeerResult> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-jwt-peers-'))
   const key = makeKey(alg, `bench-${alg.toLowerCase()}`)
   const keysetFile = path.join(dir, 'keyset.json')
   fs.writeFileSync(keysetFile, JSON.stringify(makeKeyset([key])))
-  const tokens = tokenFile(dir, 'tokens.txt', key, mode === 'cold' ? 5000 : 1000)
+  const tokens = writeTokenFile(dir, 'tokens.txt', key, mode === 'cold' ? 5000 : 1000)
   const servers = new Map<PeerKind, { child: ChildProcess; url: string }>()
   try {
     for (const kind of PEER_KINDS) servers.set(kind, await startServer(kind, keysetFile, alg, mode === 'warm'))
@@ -138,17 +117,14 @@ export async function peerRun(alg: TestAlg, mode: 'cold' | 'warm', opts: PeerOpt
       const s = servers.get(kind)!
       await wrk(s.url, 1, opts.connections, file, s.child.pid!) // warm-up: JIT, sockets, caches filled
     }
-    const samples = new Map<Target, Sample[]>(targets.map(([t]) => [t, []]))
-    for (let round = 0; round < opts.rounds; round++) {
-      for (let i = 0; i < targets.length; i++) {
-        const [target, kind, file] = targets[(i + round * 3) % targets.length]!
-        const s = servers.get(kind)!
-        const sample = await wrk(s.url, opts.seconds, opts.connections, file, s.child.pid!)
-        samples.get(target)!.push(sample)
-        if (process.env.BENCH_PEER_SAMPLES)
-          console.log(`${alg} ${mode} round ${round} ${target}: ${Math.round(sample.rps)} req/s, ${sample.cpuMicrosPerRequest.toFixed(1)} µs CPU/request`)
-      }
-    }
+    const byTarget = await rotatingRounds(targets, { rounds: opts.rounds, shift: 3 }, async ([target, kind, file], round) => {
+      const s = servers.get(kind)!
+      const sample = await wrk(s.url, opts.seconds, opts.connections, file, s.child.pid!)
+      if (process.env.BENCH_PEER_SAMPLES)
+        console.log(`${alg} ${mode} round ${round} ${target}: ${Math.round(sample.rps)} req/s, ${sample.cpuMicrosPerRequest.toFixed(1)} µs CPU/request`)
+      return sample
+    })
+    const samples = new Map<Target, Sample[]>(targets.map((t) => [t[0], byTarget.get(t)!]))
     return { alg, mode, samples }
   } finally {
     for (const { child } of servers.values()) child.kill('SIGTERM')

@@ -13,7 +13,7 @@ import { createService } from '../../src/server/service.js'
 import { startKubeDouble, type KubeDouble } from '../support/kube-double.js'
 import { makeKey, makeKeyset } from '../support/keys.js'
 import { PROJECT_ROOT } from '../support/service.js'
-import { selfSignedCert } from '../support/vault-double.js'
+import { selfSignedCert } from '../support/test-tls.js'
 import { waitFor } from '../support/wait.js'
 
 type Obj = Record<string, any>

@@ -14,6 +14,13 @@ export interface TestTls {
   key: string
 }
 
+/** An EC P-256 key made with the certificate, unencrypted. */
+const NEW_EC_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes']
+
+function openssl(...args: string[]): void {
+  execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] })
+}
+
 /**
  * Makes a throwaway CA and a server certificate with the real `openssl`: a server that presents
  * it is trusted only by a client told about this CA (never by Node's default store).
@@ -21,15 +28,10 @@ export interface TestTls {
 export function makeTestTls(): TestTls {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-jwt-tls-'))
   const file = (name: string) => path.join(dir, name)
-  const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] })
   openssl(
     'req',
     '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
+    ...NEW_EC_KEY,
     '-days',
     '2',
     '-subj',
@@ -43,20 +45,7 @@ export function makeTestTls(): TestTls {
     '-addext',
     'keyUsage=critical,keyCertSign,cRLSign',
   )
-  openssl(
-    'req',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-subj',
-    '/CN=127.0.0.1',
-    '-keyout',
-    file('server.key'),
-    '-out',
-    file('server.csr'),
-  )
+  openssl('req', ...NEW_EC_KEY, '-subj', '/CN=127.0.0.1', '-keyout', file('server.key'), '-out', file('server.csr'))
   fs.writeFileSync(file('server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n')
   openssl(
     'x509',
@@ -82,4 +71,37 @@ export function makeTestTls(): TestTls {
     cert: fs.readFileSync(file('server.pem'), 'utf8'),
     key: fs.readFileSync(file('server.key'), 'utf8'),
   }
+}
+
+/**
+ * A throwaway self-signed certificate for 127.0.0.1/localhost, made with `openssl`, in a temp
+ * directory: trusted by a client only when given as its CA. Undefined when `openssl` is not
+ * installed (callers skip their TLS cases); any other failure of `openssl` throws.
+ */
+export function selfSignedCert(): { cert: string; key: string; certFile: string; dir: string } | undefined {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-jwt-self-signed-'))
+  const keyFile = path.join(dir, 'key.pem')
+  const certFile = path.join(dir, 'cert.pem')
+  try {
+    openssl(
+      'req',
+      '-x509',
+      ...NEW_EC_KEY,
+      '-keyout',
+      keyFile,
+      '-out',
+      certFile,
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    )
+  } catch (err) {
+    fs.rmSync(dir, { recursive: true, force: true })
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw err
+  }
+  return { cert: fs.readFileSync(certFile, 'utf8'), key: fs.readFileSync(keyFile, 'utf8'), certFile, dir }
 }

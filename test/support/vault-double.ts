@@ -27,18 +27,14 @@
  *   `/redirected/…` on itself, so a followed redirect shows in `requests`), `huge` (a 200
  *   JSON body over 2 MiB, chunked without Content-Length). `times` limits a fault to the
  *   next n requests, `method` to one HTTP method.
- * - Optional TLS with a throwaway self-signed certificate (`selfSignedCert`, needs `openssl`).
+ * - Optional TLS with a throwaway self-signed certificate (`selfSignedCert` of test/support/test-tls.ts, needs `openssl`).
  *
  * Not reproduced: policies/ACLs, the metadata/ and undelete/ endpoints, namespaces as
  * isolation, `cas_required`, `max_versions`, token renewal/lookup, response wrapping.
  */
-import { execFileSync } from 'node:child_process'
 import crypto from 'node:crypto'
-import fs from 'node:fs'
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http'
 import https from 'node:https'
-import os from 'node:os'
-import path from 'node:path'
 
 export type VaultFaultKind = 'down' | 'reset' | 'slow' | '500' | '403' | 'sealed' | 'not_json' | 'redirect' | 'huge'
 
@@ -362,43 +358,4 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body)
   res.writeHead(status, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', 'Content-Length': Buffer.byteLength(text) })
   res.end(text)
-}
-
-/**
- * A throwaway self-signed certificate for 127.0.0.1/localhost, made with `openssl`, in a temp
- * directory. Undefined when `openssl` is not installed (callers skip their TLS cases).
- */
-export function selfSignedCert(): { cert: string; key: string; certFile: string; dir: string } | undefined {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vault-double-tls-'))
-  const keyFile = path.join(dir, 'key.pem')
-  const certFile = path.join(dir, 'cert.pem')
-  try {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-keyout',
-        keyFile,
-        '-out',
-        certFile,
-        '-days',
-        '1',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1,DNS:localhost',
-      ],
-      { stdio: 'ignore' },
-    )
-  } catch {
-    fs.rmSync(dir, { recursive: true, force: true })
-    return undefined
-  }
-  return { cert: fs.readFileSync(certFile, 'utf8'), key: fs.readFileSync(keyFile, 'utf8'), certFile, dir }
 }

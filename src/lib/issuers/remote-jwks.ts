@@ -1,3 +1,4 @@
+import { createCooldown } from '../keyring/cooldown.js'
 import type { KeyringLogger } from '../keyring/keyring.js'
 import type { LoadedKey } from '../keyset/load.js'
 import type { BackendErrorReason } from '../reasons.js'
@@ -58,7 +59,7 @@ export function createTrustedIssuerKeys(options: TrustedIssuerKeysOptions): Trus
   let discovered: URL | undefined
   let lastSuccess: number | undefined
   let inFlight: Promise<void> | undefined
-  let lastUnknownKidRead = -Infinity
+  const unknownKidCooldown = createCooldown(settings.unknownKidCooldownSeconds * 1000, now)
   let timer: NodeJS.Timeout | undefined
   let started = false
   let closed = false
@@ -148,10 +149,7 @@ export function createTrustedIssuerKeys(options: TrustedIssuerKeysOptions): Trus
     refresh,
     refreshForUnknownKid() {
       if (inFlight) return inFlight
-      const t = now()
-      if (t - lastUnknownKidRead < settings.unknownKidCooldownSeconds * 1000) return Promise.resolve()
-      lastUnknownKidRead = t
-      return refresh('unknown_kid')
+      return unknownKidCooldown.due() ? refresh('unknown_kid') : Promise.resolve()
     },
     async start() {
       if (closed || started) return

@@ -4,6 +4,7 @@ import { loadKeysetYielding, parseKeysetText, type LoadedKey, type LoadedKeyset 
 import type { BackendErrorReason } from '../reasons.js'
 import { keyStatus } from '../keyset/document.js'
 import { OPTIONS } from '../options-table.js'
+import { createCooldown } from './cooldown.js'
 
 /** What the keyring tells the outside (metrics) about its life. */
 export interface KeyringEvents {
@@ -66,19 +67,18 @@ export function createKeyring(options: KeyringOptions): Keyring {
   const { backend, logger, events = {} } = options
   const now = options.now ?? Date.now
   const refreshIntervalMs = options.refreshIntervalMs ?? OPTIONS.refreshIntervalSeconds.default * 1000
-  const cooldownMs = options.unknownKidCooldownMs ?? OPTIONS.unknownKidCooldownSeconds.default * 1000
+  const unknownKidCooldown = createCooldown(options.unknownKidCooldownMs ?? OPTIONS.unknownKidCooldownSeconds.default * 1000, now)
   let inForce: LoadedKeyset | undefined
   let version: string | undefined
   let lastSuccess: number | undefined
   let inFlight: Promise<void> | undefined
+  let timer: NodeJS.Timeout | undefined
   let again = false
-  let lastUnknownKidRead = -Infinity
   /** Change events seen so far, and their count when the latest read began. */
   let changeEvents = 0
   let eventsAtReadStart = 0
   /** The one read that follows the read in flight, for unknown-kid callers it began too early for. */
   let followUp: Promise<void> | undefined
-  let timer: NodeJS.Timeout | undefined
   let closed = false
   /** The failing streak since the last good read: logged once when it ends. */
   let failing: { since: number; failures: number; reasons: Set<BackendErrorReason> } | undefined
@@ -221,10 +221,7 @@ export function createKeyring(options: KeyringOptions): Keyring {
       // A change no read has begun after yet (the watch coalesces events): read now, whatever
       // the cooldown. Such reads are bounded by the change events, one per event at most.
       if (eventsAtReadStart < seen) return refresh('unknown_kid')
-      const t = now()
-      if (t - lastUnknownKidRead < cooldownMs) return
-      lastUnknownKidRead = t
-      return refresh('unknown_kid')
+      if (unknownKidCooldown.due()) return refresh('unknown_kid')
     },
     async start() {
       backend.watch?.(

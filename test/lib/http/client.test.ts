@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test'
 import fc from 'fast-check'
 import { createHttpClient, HttpCallError, parseJsonBody, redactSecrets, requestOnce } from '../../../src/lib/http/index.js'
 import { freePort } from '../../support/free-port.js'
-import { selfSignedCert } from '../../support/vault-double.js'
+import { selfSignedCert } from '../../support/test-tls.js'
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void
 

@@ -192,11 +192,12 @@ export function createVaultBackend(options: VaultBackendOptions, deps: VaultBack
     return { ...env, missing: false, errors: '' }
   }
 
-  /** Writes the keyset only where none is stored (the secret, or its field, absent): one round. */
-  async function createOnly(text: string): Promise<KeysetSnapshot> {
-    const what = `${location}: create`
-    const cur = await readCurrent(what)
-    if (cur.fields?.[KEYSET_FIELD] !== undefined) throw new CasConflictError(`${what}: a keyset is already stored (version ${cur.version})`)
+  /**
+   * One check-and-set POST of `text` over the version `cur` was read at, the secret's other
+   * fields kept: the new version, or undefined when another writer changed the secret first.
+   * Repeated only when it certainly did not reach Vault's storage.
+   */
+  async function postOver(cur: Current, text: string, what: string): Promise<number | undefined> {
     const data = { ...(cur.fields ?? {}), [KEYSET_FIELD]: text }
     const res = await call(
       'POST',
@@ -205,9 +206,19 @@ export function createVaultBackend(options: VaultBackendOptions, deps: VaultBack
       (r) => isCasMismatch(r.status, r.json),
       (f) => f.transient && f.notApplied,
     )
-    if (isCasMismatch(res.status, res.json)) throw new CasConflictError(`${what}: another writer changed the secret first (check-and-set)`)
+    if (isCasMismatch(res.status, res.json)) return undefined
     const version = parseWriteEnvelope(res.json)
     if (version === undefined) throw badResponse(what, 'the answer has no data.version')
+    return version
+  }
+
+  /** Writes the keyset only where none is stored (the secret, or its field, absent): one round. */
+  async function createOnly(text: string): Promise<KeysetSnapshot> {
+    const what = `${location}: create`
+    const cur = await readCurrent(what)
+    if (cur.fields?.[KEYSET_FIELD] !== undefined) throw new CasConflictError(`${what}: a keyset is already stored (version ${cur.version})`)
+    const version = await postOver(cur, text, what)
+    if (version === undefined) throw new CasConflictError(`${what}: another writer changed the secret first (check-and-set)`)
     logger.info({ location, version }, 'created the keyset in Vault')
     return { text, version: String(version) }
   }
@@ -248,23 +259,13 @@ export function createVaultBackend(options: VaultBackendOptions, deps: VaultBack
         if (expectedVersion !== undefined && String(cur.version) !== expectedVersion) {
           throw new CasConflictError(`${what}: expected version ${expectedVersion}, Vault holds version ${cur.version}`)
         }
-        const data = { ...(cur.fields ?? {}), [KEYSET_FIELD]: text }
-        const res = await call(
-          'POST',
-          what,
-          { options: { cas: cur.version }, data },
-          (r) => isCasMismatch(r.status, r.json),
-          // Repeat a write only when it certainly did not reach Vault's storage.
-          (f) => f.transient && f.notApplied,
-        )
-        if (isCasMismatch(res.status, res.json)) {
+        const version = await postOver(cur, text, what)
+        if (version === undefined) {
           if (expectedVersion !== undefined) {
             throw new CasConflictError(`${what}: version ${expectedVersion} is no longer current (check-and-set)`)
           }
           continue
         }
-        const version = parseWriteEnvelope(res.json)
-        if (version === undefined) throw badResponse(what, 'the answer has no data.version')
         logger.info({ location, version }, 'wrote the keyset to Vault')
         return { text, version: String(version) }
       }

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict'
-import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -10,6 +9,7 @@ import { stageKey } from '../../../../src/ops/rotation/two-phase.js'
 import { serializeKeyset, updateKeyset } from '../../../../src/ops/rotation/update-keyset.js'
 import { startKubeDouble, type KubeDouble } from '../../../support/kube-double.js'
 import { makeKey, makeKeyset } from '../../../support/keys.js'
+import { selfSignedCert } from '../../../support/test-tls.js'
 
 const NS = 'cbc'
 const KEYSET = serializeKeyset(makeKeyset([makeKey('ES256', 'k-kube-1')]) as never)
@@ -173,41 +173,11 @@ describe('Kubernetes Secret backend (against the API test double)', () => {
   })
 
   it('in a pod: the service-account token, CA and namespace files, over HTTPS; a wrong CA is refused', async (t) => {
-    const tls = path.join(dir, 'tls')
-    fs.mkdirSync(tls)
-    const selfSigned = (name: string) => {
-      const r = spawnSync(
-        'openssl',
-        [
-          'req',
-          '-x509',
-          '-newkey',
-          'ec',
-          '-pkeyopt',
-          'ec_paramgen_curve:P-256',
-          '-nodes',
-          '-days',
-          '1',
-          '-subj',
-          '/CN=127.0.0.1',
-          '-addext',
-          'subjectAltName=IP:127.0.0.1',
-          '-keyout',
-          path.join(tls, `${name}-key.pem`),
-          '-out',
-          path.join(tls, `${name}.pem`),
-        ],
-        { encoding: 'utf8' },
-      )
-      return r
-    }
-    const r = selfSigned('cert')
-    if (r.error) return t.skip('openssl is not installed')
-    assert.equal(r.status, 0, r.stderr)
-    fs.renameSync(path.join(tls, 'cert-key.pem'), path.join(tls, 'key.pem'))
-    assert.equal(selfSigned('other').status, 0)
-    const cert = fs.readFileSync(path.join(tls, 'cert.pem'), 'utf8')
-    const secure = await startKubeDouble({ tls: { key: fs.readFileSync(path.join(tls, 'key.pem'), 'utf8'), cert } })
+    const server = selfSignedCert()
+    const impostor = server && selfSignedCert()
+    if (!server || !impostor) return t.skip('openssl is not installed')
+    const cert = server.cert
+    const secure = await startKubeDouble({ tls: { key: server.key, cert } })
     try {
       secure.setSecret('prod', 'cbc-secrets', { 'jwt-keyset': KEYSET })
       const sa = path.join(dir, 'serviceaccount')
@@ -220,7 +190,7 @@ describe('Kubernetes Secret backend (against the API test double)', () => {
       assert.equal((await b.read()).text, KEYSET)
       assert.equal(b.location, 'kubernetes:prod/cbc-secrets#jwt-keyset')
       await b.close()
-      fs.writeFileSync(path.join(sa, 'ca.crt'), fs.readFileSync(path.join(tls, 'other.pem'), 'utf8')) // an impostor's CA
+      fs.writeFileSync(path.join(sa, 'ca.crt'), impostor.cert) // an impostor's CA
       const wrong = createKubernetesBackend(kubernetesOptionsFromEnv(podEnv), { env: podEnv, serviceAccountDir: sa })
       await assert.rejects(wrong.read(), (err: unknown) => err instanceof BackendError && err.reason === 'unreachable')
       await wrong.close()

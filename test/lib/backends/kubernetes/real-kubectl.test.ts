@@ -9,7 +9,7 @@ import { serializeKeyset } from '../../../../src/ops/rotation/update-keyset.js'
 import { startKubeDouble, type KubeDouble } from '../../../support/kube-double.js'
 import { makeKey, makeKeyset } from '../../../support/keys.js'
 import { runChild } from '../../../support/run-child.js'
-import { selfSignedCert } from '../../../support/vault-double.js'
+import { selfSignedCert } from '../../../support/test-tls.js'
 import { waitFor } from '../../../support/wait.js'
 
 const NS = 'cbc'

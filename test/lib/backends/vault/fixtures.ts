@@ -1,6 +1,26 @@
 import { BackendError } from '../../../../src/lib/errors.js'
 import { createVaultBackend, type VaultBackendDeps, type VaultBackendOptions } from '../../../../src/lib/backends/vault/index.js'
-import type { VaultDouble } from '../../../support/vault-double.js'
+import { after, before, beforeEach } from 'node:test'
+import { startVaultDouble, type VaultDouble } from '../../../support/vault-double.js'
+
+/**
+ * One Vault double for the suite this is called in: started before it, closed after it, its
+ * faults cleared and its request log emptied before each test. `use` receives it once started.
+ */
+export function vaultDoubleForSuite(use: (double: VaultDouble) => void): void {
+  let double: VaultDouble | undefined
+  before(async () => {
+    double = await startVaultDouble()
+    use(double)
+  })
+  after(async () => {
+    await double?.close()
+  })
+  beforeEach(async () => {
+    await double!.setFault(null)
+    double!.requests.length = 0
+  })
+}
 
 export const SECRET_PATH = 'cbc/jwt-keyset'
 export const LOCATION = `vault:secret/${SECRET_PATH}`

@@ -1,25 +1,18 @@
 import assert from 'node:assert/strict'
-import { after, before, beforeEach, describe, it } from 'node:test'
+import { describe, it } from 'node:test'
 import { makeKey, makeKeyset } from '../../../support/keys.js'
 import { VAULT_DEFAULTS } from '../../../../src/lib/backends/vault/options.js'
 import { MAX_KEYSET_BYTES } from '../../../../src/lib/keyset/document.js'
-import { startVaultDouble, type VaultDouble, type VaultFaultKind } from '../../../support/vault-double.js'
+import type { VaultDouble, VaultFaultKind } from '../../../support/vault-double.js'
 import { waitFor } from '../../../support/wait.js'
-import { backendError, backendFor, captureLogger, kvRequests, LOCATION, SECRET_PATH } from './fixtures.js'
+import { backendError, backendFor, captureLogger, kvRequests, LOCATION, SECRET_PATH, vaultDoubleForSuite } from './fixtures.js'
 
 const doc = makeKeyset([makeKey('ES256', 'k-read-1')])
 
 describe('vault backend read()', () => {
   let double: VaultDouble
-  before(async () => {
-    double = await startVaultDouble()
-  })
-  after(async () => {
-    await double.close()
-  })
-  beforeEach(async () => {
-    await double.setFault(null)
-    double.requests.length = 0
+  vaultDoubleForSuite((d) => {
+    double = d
   })
 
   it('returns the jwt-keyset field held as a JSON string, with metadata.version', async (t) => {

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import { after, before, describe, it } from 'node:test'
-import { selfSignedCert, startVaultDouble, type VaultDouble } from '../../../support/vault-double.js'
+import { selfSignedCert } from '../../../support/test-tls.js'
+import { startVaultDouble, type VaultDouble } from '../../../support/vault-double.js'
 import { backendError, backendFor, captureLogger, SECRET_PATH } from './fixtures.js'
 
 const cert = selfSignedCert()

@@ -1,23 +1,18 @@
 import assert from 'node:assert/strict'
-import { after, before, beforeEach, describe, it } from 'node:test'
+import { beforeEach, describe, it } from 'node:test'
 import { CasConflictError } from '../../../../src/lib/errors.js'
-import { startVaultDouble, type VaultDouble } from '../../../support/vault-double.js'
+import type { VaultDouble } from '../../../support/vault-double.js'
 import { waitFor } from '../../../support/wait.js'
-import { backendError, backendFor, kvRequests } from './fixtures.js'
+import { backendError, backendFor, kvRequests, vaultDoubleForSuite } from './fixtures.js'
 
 describe('vault backend write()', () => {
   let double: VaultDouble
   let n = 0
   let path: string
-  before(async () => {
-    double = await startVaultDouble()
+  vaultDoubleForSuite((d) => {
+    double = d
   })
-  after(async () => {
-    await double.close()
-  })
-  beforeEach(async () => {
-    await double.setFault(null)
-    double.requests.length = 0
+  beforeEach(() => {
     path = `cbc/write-${++n}`
   })
 
