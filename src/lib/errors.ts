@@ -24,7 +24,10 @@ export const ERROR_CODES = {
    * one whose current key is past its own `not_after` (every verifier would reject the token).
    */
   NO_SIGNING_KEY: 'ERR_NO_SIGNING_KEY',
-  /** A framework adapter was registered twice on the same instance (or its parent). */
+  /**
+   * A framework adapter was registered twice on the same instance (or its parent), or a
+   * registry already holds the metrics of another cbc-jwt instance that is still open.
+   */
   ALREADY_REGISTERED: 'ERR_ALREADY_REGISTERED',
   /** An input a command was given to read (a log file, stdin) cannot be read. */
   INPUT: 'ERR_INPUT',

@@ -9,6 +9,7 @@ import { REJECTIONS, type AuthResult } from '../../lib/core/rejection.js'
 import { hasScope, scopeRequirement } from '../../lib/core/scope.js'
 
 export type { CbcJwtAuth } from '../../lib/core/adapter.js'
+export { authOf } from '../../lib/core/adapter.js'
 /** Options of `cbcJwt()`: `createCbcJwt`'s, plus `cbc` and `registry`. */
 export type CbcJwtExpressOptions = CbcJwtAdapterOptions
 
@@ -42,7 +43,10 @@ export type CbcJwtNext = (err?: unknown) => void
 
 export interface CbcJwtMiddleware {
   (req: CbcJwtRequest, res: CbcJwtResponse, next: CbcJwtNext): void
-  /** The instance behind the middleware: `sign`, `jwks`, `keys`, `ready`, and `close()` on shutdown. */
+  /**
+   * The instance behind the middleware (and every other `cbcJwt()` of equal options): `sign`,
+   * `jwks`, `keys`, `ready`, and `close()` on shutdown.
+   */
   readonly cbc: CbcJwt
   /** Resolves after the first keyset read (requests wait for it too). */
   readonly started: Promise<void>
@@ -52,7 +56,9 @@ export interface CbcJwtMiddleware {
  * Verifies the bearer token of every request it sees: answers 401 (503 before the first
  * keyset) like the service, or sets `req.auth` and calls `next()`. Starts loading keys at
  * once; its timers never keep the process alive. Metrics go on prom-client's default
- * registry unless `registry` says otherwise.
+ * registry unless `registry` says otherwise. Calls with equal options (one per route, say)
+ * share one instance: one keyring, and every route's rejections counted together. Another
+ * open instance's metrics already on the registry make it throw `ERR_ALREADY_REGISTERED`.
  *
  * @example
  * import express from 'express'

@@ -8,4 +8,5 @@ import { cbcJwtPlugin } from './plugin.js'
 export { cbcJwtPlugin, type CbcJwtFastifyOptions } from './plugin.js'
 export type { CbcJwtHook } from './types.js'
 export type { CbcJwtAuth } from '../../lib/core/adapter.js'
+export { authOf } from '../../lib/core/adapter.js'
 export default cbcJwtPlugin

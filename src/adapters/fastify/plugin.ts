@@ -19,7 +19,7 @@ const plugin: FastifyPluginAsync<CbcJwtFastifyOptions> = async (app: FastifyInst
       'cbc-jwt/fastify is already registered on this Fastify instance or a parent: register it once, at the root',
     )
   }
-  const { cbc, owned } = adapterCore(options)
+  const { cbc, owned, release } = adapterCore(options)
   app.decorate('cbcJwt', cbc)
   app.decorateRequest('auth', null)
 
@@ -55,7 +55,8 @@ const plugin: FastifyPluginAsync<CbcJwtFastifyOptions> = async (app: FastifyInst
   })
 
   if (owned) {
-    app.addHook('onClose', async () => cbc.close())
+    // Another app registered with equal options shares the instance: the last to close closes it.
+    app.addHook('onClose', release)
     // The app's ready() waits for the first read; a failed one leaves the routes answering 503.
     await cbc.start()
   }

@@ -67,8 +67,10 @@ export interface CbcJwt {
   keys(): KeysBody | undefined
   /**
    * Puts the metrics of docs/metrics.md on a prom-client registry. Registering again on the same
-   * registry does nothing; a registry that holds another cbc-jwt's metrics (a re-created
-   * instance) gets this one's instead.
+   * registry does nothing; a registry that holds the metrics of a closed instance (one
+   * re-created after `close()`) gets this one's instead. A registry that holds those of another
+   * instance still open is refused with `ERR_ALREADY_REGISTERED`, changing nothing: the two
+   * would be exported as one and one instance's counts lost. Share one instance instead.
    * @default registry prom-client's default `register`
    */
   registerMetrics(registry?: Registry): void

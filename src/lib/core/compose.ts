@@ -1,4 +1,4 @@
-import { register as defaultRegistry, type Metric, type Registry } from 'prom-client'
+import { register as defaultRegistry, type Registry } from 'prom-client'
 import type { KeysetBackend } from '../backends/backend.js'
 import { chooseBackend } from '../backends/choose.js'
 import type { CbcJwtConfig } from '../config.js'
@@ -9,12 +9,14 @@ import { createMetrics, type Metrics } from '../metrics/metrics.js'
 import type { AuthFailureReason } from '../reasons.js'
 import { claimedClientId } from '../logging/claimed-client-id.js'
 import { forwardedChain } from '../logging/forwarded-for.js'
+import { printable } from '../logging/sanitize.js'
 import { createSuccessSampler } from '../logging/success-sampler.js'
 import { loggableClientId, type JwtClaims } from '../verifier/claims.js'
 import { createVerifier, type Verifier, type VerifyResult } from '../verifier/verifier.js'
 import { bearerCredential, type AuthorizationHeader } from './bearer.js'
 import type { CbcJwt, RequestContext } from './cbc-jwt.js'
 import { jwksBody, keysBody } from './keys-view.js'
+import { markClosed, placeMetrics } from './metrics-placement.js'
 import { loggerFromOption, type CbcJwtLogger } from './logger.js'
 import { resolveConfig, type CbcJwtOptions } from './options.js'
 import { provideAuthenticateNow } from './immediate.js'
@@ -112,6 +114,11 @@ export function composeCbcJwt(options: CbcJwtOptions = {}): CbcJwtParts {
     const line: Record<string, unknown> = { event: 'auth_rejected', reason, kid: result?.kid ?? null, client_id: result?.clientId ?? null }
     // A configured issuer's URL, never a token's `iss`.
     if (result?.issuer !== undefined) line.issuer = result.issuer
+    // Configured values, and the token's `aud` escaped and bounded (loggableAudience).
+    if (result?.audience !== undefined) {
+      line.expected_audience = result.audience.expected.map((a) => printable(a, { max: 128 }))
+      line.received_audience = result.audience.received ?? null
+    }
     // A token whose signature did not verify: who it claims to be, marked so — the forger
     // of the drill was invisible without it. Never a decision, only a log field.
     if (token !== undefined && result?.clientId === undefined && UNVERIFIED_REASONS.has(reason)) {
@@ -169,7 +176,12 @@ export function composeCbcJwt(options: CbcJwtOptions = {}): CbcJwtParts {
     config: Object.freeze({ ...config }),
     // The issuers' first reads run beside the keyset's, each bounded by its fetch deadline.
     start: () => (started ??= Promise.all([keyring.start(), ...trustedIssuers.map((t) => t.start())]).then(() => undefined)),
-    close: () => (closed ??= Promise.all([keyring.close(), ...trustedIssuers.map((t) => t.close())]).then(() => undefined)),
+    close: () => {
+      // Closed from the call on: an instance re-created after it may take over its registry.
+      markClosed(cbc)
+      closed ??= Promise.all([keyring.close(), ...trustedIssuers.map((t) => t.close())]).then(() => undefined)
+      return closed
+    },
     ready: () => keyring.ready(),
     // The claims' type is the caller's assertion, as with any JSON: nothing checks it at run time.
     authenticate: async <Claims extends JwtClaims>(header: AuthorizationHeader, request?: RequestContext) =>
@@ -184,12 +196,7 @@ export function composeCbcJwt(options: CbcJwtOptions = {}): CbcJwtParts {
     jwks: () => jwksBody(keyring, now()),
     keys: () => keysBody(keyring, now(), config.issuer, trustedIssuers),
     registerMetrics(registry: Registry = defaultRegistry) {
-      for (const metric of counted.registry.getMetricsAsArray() as unknown as Array<Metric<string> & { name: string }>) {
-        const present = registry.getSingleMetric(metric.name)
-        if (present === metric) continue
-        if (present) registry.removeSingleMetric(metric.name)
-        registry.registerMetric(metric)
-      }
+      placeMetrics(counted.registry, registry, cbc)
     },
   }
   provideAuthenticateNow(cbc, authenticateNow)

@@ -45,3 +45,13 @@ export function printable(text: string, options: PrintableOptions = {}): string 
   }
   return out
 }
+
+/**
+ * JSON for a terminal: the same document as `JSON.stringify`, with every character outside
+ * printable ASCII written as a `\uNNNN` escape. `JSON.stringify` escapes C0 controls only: DEL,
+ * C1 controls (U+009B is a CSI by itself) and bidi overrides would reach the terminal raw.
+ * A JSON reader gets exactly the same values.
+ */
+export function asciiJson(value: unknown, space?: number): string {
+  return JSON.stringify(value, null, space).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+}

@@ -1,3 +1,5 @@
+import { printable } from '../logging/sanitize.js'
+
 /** The registered and service claims the verifier reads; any other claim is passed through. */
 export interface JwtClaims {
   iss?: unknown
@@ -33,4 +35,25 @@ export function loggableClientId(claims: JwtClaims): string | undefined {
     if (typeof value === 'string') return CLIENT_ID_SAFE.test(value) ? value : undefined
   }
   return undefined
+}
+
+/** At most this many `aud` elements are logged, each at most `AUDIENCE_CHARS` (escaped) characters. */
+const AUDIENCE_ELEMENTS = 8
+const AUDIENCE_CHARS = 128
+
+/**
+ * A token's `aud` fit for a log line, so that a wrong-audience rejection says what was received:
+ * a string, or an array of at most 8 strings, each escaped (nothing outside printable ASCII
+ * reaches the line) and bounded; an element that is not a string is shown by its type, further
+ * elements by their number. Undefined when the token has no `aud`.
+ */
+export function loggableAudience(aud: unknown): string | string[] | undefined {
+  if (aud === undefined) return undefined
+  if (typeof aud === 'string') return printable(aud, { max: AUDIENCE_CHARS })
+  if (!Array.isArray(aud)) return `(${aud === null ? 'null' : typeof aud})`
+  const shown = aud
+    .slice(0, AUDIENCE_ELEMENTS)
+    .map((e: unknown) => (typeof e === 'string' ? printable(e, { max: AUDIENCE_CHARS }) : `(${e === null ? 'null' : typeof e})`))
+  if (aud.length > AUDIENCE_ELEMENTS) shown.push(`...(${aud.length - AUDIENCE_ELEMENTS} more)`)
+  return shown
 }

@@ -1,6 +1,6 @@
 import type { LoadedKey, LoadedKeyset } from '../keyset/load.js'
 import type { AuthFailureReason } from '../reasons.js'
-import { loggableClientId, loggableKid, type JwtClaims } from './claims.js'
+import { loggableAudience, loggableClientId, loggableKid, type JwtClaims } from './claims.js'
 import { hasCanonicalBase64urlTail } from './base64url.js'
 import { routeClaims, routeClaimsProblem, routeTimeProblem, type IssuerRoute } from './issuer-route.js'
 import { signatureCheckFor, THREADPOOL_FAMILIES, type SignatureFamily } from './signature.js'
@@ -62,6 +62,11 @@ export type VerifyResult =
       clientId: string | undefined
       /** The trusted issuer the token was routed to (from the configuration, never the token); undefined for the keyset's own. */
       issuer?: string | undefined
+      /**
+       * `bad_audience` only: the audience(s) this verifier accepts, and the token's `aud` made
+       * fit for a log line (escaped and bounded, `loggableAudience`).
+       */
+      audience?: { expected: readonly string[]; received: string | string[] | undefined } | undefined
     }
 
 export interface Verifier {
@@ -118,6 +123,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     routes.set(route.issuer, route)
   }
   const routing = routes.size > 0
+  const expectedAudience = [audience]
 
   /**
    * The checks after the signature that can change while a token is cached: time, the
@@ -151,6 +157,11 @@ export function createVerifier(options: VerifierOptions): Verifier {
   const fail = (reason: AuthFailureReason, kid?: unknown, claims?: JwtClaims, route?: IssuerRoute): VerifyResult => {
     const result: VerifyResult = { ok: false, reason, kid: loggableKid(kid), clientId: claims ? loggableClientId(claims) : undefined }
     if (route !== undefined) result.issuer = route.issuer
+    // What was expected and what came: the signature verified, so the token is ours (or a
+    // trusted issuer's) and sent to the wrong API — the log line must say which.
+    if (reason === 'bad_audience' && claims !== undefined) {
+      result.audience = { expected: route === undefined ? expectedAudience : route.audiences, received: loggableAudience(claims.aud) }
+    }
     return result
   }
 

@@ -256,7 +256,7 @@ describe('createCbcJwt: configuration, metrics, key views', () => {
     assert.equal(cbc.keys()?.current, 'k-custom')
   })
 
-  it('registerMetrics: the metrics of §3 on a registry; twice on the same one is not an error; a re-created instance takes over', async () => {
+  it('registerMetrics: the metrics of §3 on a registry; twice on the same one is not an error; another open instance is refused; one re-created after close() takes over', async () => {
     const registry = new Registry()
     const first = setup()
     first.cbc.registerMetrics(registry)
@@ -268,9 +268,29 @@ describe('createCbcJwt: configuration, metrics, key views', () => {
     assert.equal(valueOf(expo, 'cbc_jwt_auth_failures_total', { reason: 'missing' }), 1)
     assert.equal(valueOf(expo, 'cbc_jwt_keys_loaded'), 1)
     const second = setup()
+    // Both open on one registry: one would hide the other's counts. Refused, nothing changed.
+    assert.throws(
+      () => second.cbc.registerMetrics(registry),
+      (err: any) => err.code === ERROR_CODES.ALREADY_REGISTERED,
+    )
+    expo = parseExposition(await registry.metrics())
+    assert.equal(valueOf(expo, 'cbc_jwt_auth_failures_total', { reason: 'missing' }), 1)
+    await first.cbc.close()
     second.cbc.registerMetrics(registry)
     expo = parseExposition(await registry.metrics())
     assert.equal(valueOf(expo, 'cbc_jwt_auth_failures_total', { reason: 'missing' }), 0)
+  })
+
+  it('registerMetrics: a registry of another prom-client major, passed explicitly, exports the metrics', async () => {
+    const { default: promClient14 } = (await import('prom-client-14' as string)) as { default: typeof import('prom-client') }
+    const registry = new promClient14.Registry()
+    const { cbc } = setup()
+    await cbc.start()
+    cbc.registerMetrics(registry as never)
+    await cbc.authenticate(undefined)
+    const expo = parseExposition(await registry.metrics())
+    assert.equal(valueOf(expo, 'cbc_jwt_auth_failures_total', { reason: 'missing' }), 1)
+    assert.equal(valueOf(expo, 'cbc_jwt_keys_loaded'), 1)
   })
 
   it('registerMetrics() with no argument uses prom-client’s default registry', async () => {

@@ -103,13 +103,39 @@ describe('cbc-jwt token verify', { concurrency: true }, () => {
     assert.match(oneLine(expired.stderr), /^cbc-jwt: token rejected: expired \(kid k-/)
     const aud = await verify(['--json', token], at(NOW, { CBC_JWT_AUDIENCE: 'other-api' }))
     assert.equal(aud.code, 1)
-    assert.deepEqual(JSON.parse(aud.stdout), { valid: false, reason: 'bad_audience', kid: readJson(file).current })
+    assert.deepEqual(JSON.parse(aud.stdout), {
+      valid: false,
+      reason: 'bad_audience',
+      kid: readJson(file).current,
+      expected_audience: ['other-api'],
+      received_audience: 'cbc-api',
+    })
+    assert.match(oneLine(aud.stderr), /^cbc-jwt: token rejected: bad_audience \(kid k-[^)]+\); expected other-api, received cbc-api$/)
     assert.equal((await verify(['abc'], at(NOW))).stderr, 'cbc-jwt: token rejected: malformed\n')
 
     assert.equal((await cbcJwt(['revoke', '--issued-before', 'now', '--keyset-file', file], { env: at('2026-11-25T12:00:01Z') })).code, 0)
     assert.match((await verify([token], at('2026-11-25T12:00:02Z'))).stderr, /token rejected: revoked/)
     assert.equal((await cbcJwt(['rotate', '--compromised', '--keyset-file', file], { env: at('2026-11-25T12:00:03Z') })).code, 0)
     assert.match((await verify([token], at('2026-11-25T12:00:04Z'))).stderr, /token rejected: unknown_kid/)
+  })
+
+  it('attack: hostile claims and a hostile aud never reach the terminal raw; --json keeps their values', async () => {
+    const key = makeKey('ES256', 'k-hostile-claims')
+    const file = tmp.file('hostile-claims.json')
+    fs.writeFileSync(file, JSON.stringify(makeKeyset([key])))
+    const now = Math.floor(Date.now() / 1000)
+    const hostile = 'x\u009b2J\u202eevil\u007f\u001b]0;t\u0007'
+    const good = signToken(key, { iss: 'cbc-omega2', aud: 'cbc-api', sub: hostile, iat: now, exp: now + 60 })
+    const ok = await cbcJwt(['token', 'verify', good, '--keyset-file', file])
+    assert.equal(ok.code, 0, ok.stderr)
+    assert.match(ok.stdout, /^[\n\x20-\x7e]*$/)
+    assert.equal(JSON.parse(ok.stdout).sub, hostile)
+    const wrong = signToken(key, { iss: 'cbc-omega2', aud: [hostile, 'y'.repeat(500)], iat: now, exp: now + 60 })
+    const r = await cbcJwt(['token', 'verify', '--json', wrong, '--keyset-file', file])
+    assert.equal(r.code, 1)
+    assert.match(r.stdout + r.stderr, /^[\n\x20-\x7e]*$/)
+    assert.equal(JSON.parse(r.stdout).received_audience[0], 'x\\x9b2J\\u202eevil\\x7f\\x1b]0;t\\x07')
+    assert.ok(r.stderr.length < 600, r.stderr)
   })
 
   it('accepts a token signed independently with node:crypto (same verifier as the server)', async () => {

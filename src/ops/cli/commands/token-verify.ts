@@ -1,4 +1,5 @@
 import { UsageError } from '../../../lib/errors.js'
+import { asciiJson, printable } from '../../../lib/logging/sanitize.js'
 import { createVerifier } from '../../../lib/verifier/verifier.js'
 import { KEYSET_OPTIONS, parseCommandArgs } from '../args.js'
 import { println, type CliContext } from '../context.js'
@@ -38,11 +39,21 @@ Exit status: 0 valid, 1 rejected / invalid keyset / backend error, 2 bad usage.`
     const token = arg === '-' ? (await readAll(ctx.stdin)).trim() : arg
     const result = await verifier.verify(token, keyset)
     if (result.ok) {
-      println(ctx.stdout, JSON.stringify(values.json ? { valid: true, kid: result.kid, claims: result.claims } : result.claims, null, 2))
+      // The claims are the token's text: escaped to ASCII, so a C1 control or a bidi override in
+      // a claim never reaches the terminal raw (a JSON reader gets the same values).
+      println(ctx.stdout, asciiJson(values.json ? { valid: true, kid: result.kid, claims: result.claims } : result.claims, 2))
       return 0
     }
-    if (values.json) println(ctx.stdout, JSON.stringify({ valid: false, reason: result.reason, kid: result.kid ?? null }, null, 2))
-    println(ctx.stderr, `cbc-jwt: token rejected: ${result.reason}${result.kid ? ` (kid ${result.kid})` : ''}`)
+    const audience = result.audience
+    if (values.json) {
+      const detail = audience ? { expected_audience: audience.expected, received_audience: audience.received ?? null } : {}
+      println(ctx.stdout, asciiJson({ valid: false, reason: result.reason, kid: result.kid ?? null, ...detail }, 2))
+    }
+    // A wrong audience says which API the token was meant for (escaped and bounded).
+    const why = audience
+      ? `; expected ${audience.expected.map((a) => printable(a, { max: 128 })).join(' or ')}, received ${audienceText(audience.received)}`
+      : ''
+    println(ctx.stderr, `cbc-jwt: token rejected: ${result.reason}${result.kid ? ` (kid ${result.kid})` : ''}${why}`)
     return 1
   },
 }
@@ -57,4 +68,10 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
     chunks.push(buf)
   }
   return Buffer.concat(chunks).toString('utf8')
+}
+
+/** A received audience for the one-line message: no aud, one, or the (bounded) list. */
+function audienceText(received: string | string[] | undefined): string {
+  if (received === undefined) return 'no aud'
+  return Array.isArray(received) ? `[${received.join(', ')}]` : received
 }
