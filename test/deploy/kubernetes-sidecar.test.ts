@@ -172,7 +172,8 @@ describe('Kubernetes sidecar manifests: agree with the service and the tested ga
     assert.deepEqual(endpoint.relabelings, [{ action: 'replace', targetLabel: 'job', replacement: 'cbc-jwt' }])
     const rules = fs.readFileSync(path.join(PROJECT_ROOT, 'deploy/prometheus/cbc-jwt.rules.yml'), 'utf8')
     assert.match(rules, /job="cbc-jwt"/)
-    assert.equal(POD.metadata.annotations['prometheus.io/port'], String(cbcPort))
+    const scraped = POD.spec.containers.flatMap((c: Obj) => (c.ports ?? []).filter((p: Obj) => p.name === endpoint.port).map((p: Obj) => p.containerPort))
+    assert.deepEqual(scraped, [cbcPort])
   })
 
   test('every container runs as non-root, read-only, without capabilities', () => {

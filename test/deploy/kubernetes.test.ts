@@ -179,7 +179,6 @@ describe('Kubernetes manifests: the Deployment agrees with the service', () => {
   test('the service listens on the container port named http, 8000', () => {
     assert.equal(httpPort?.containerPort, 8000)
     assert.equal(config.port, 8000)
-    assert.equal(POD.metadata.annotations['prometheus.io/port'], String(config.port))
   })
 
   test('the keyset file is the verification projection’s jwt-keyset item, mounted read-only without subPath', () => {
@@ -239,8 +238,6 @@ describe('Kubernetes manifests: the Deployment agrees with the service', () => {
     assert.equal(CONTAINER.livenessProbe.httpGet.port, 'http')
     assert.equal(CONTAINER.readinessProbe.httpGet.port, 'http')
     const metricsPath = one('ServiceMonitor').spec.endpoints[0].path
-    assert.equal(POD.metadata.annotations['prometheus.io/path'], metricsPath)
-    assert.equal(POD.metadata.annotations['prometheus.io/scrape'], 'true')
 
     // The service as the Deployment configures it, with the keyset file replaced by a backend
     // in memory (the mount path does not exist here).
