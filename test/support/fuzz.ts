@@ -59,3 +59,54 @@ export function hostileText(): fc.Arbitrary<string> {
     .array(fc.oneof(fc.constantFrom(...HOSTILE_PIECES), fc.string({ maxLength: 12 }), fc.string({ unit: 'binary', maxLength: 6 })), { maxLength: 30 })
     .map((parts) => parts.join(''))
 }
+
+/** A value where the service writes a string: hostile text, or a value of the wrong type. */
+function hostileField(): fc.Arbitrary<unknown> {
+  return fc.oneof(
+    { weight: 4, arbitrary: hostileText() },
+    { weight: 1, arbitrary: fc.constantFrom(null, 42, -1, true, [], {}, ['acme'], { id: 'acme' }, '', 'x'.repeat(300)) },
+  )
+}
+
+const REJECTION_REASONS = ['expired', 'bad_signature', 'unknown_kid', 'malformed', 'revoked', 'bad_audience', 'missing'] as const
+
+/**
+ * Lines a hostile or careless log writer puts before `cbc-jwt failures`: rejection lines of the
+ * service's shape with hostile or wrongly typed fields (client ids, claimed ids, addresses,
+ * kids, times, reasons), hostile `kubectl logs --prefix` prefixes, lines that are not JSON or
+ * are cut short, raw terminal escapes, and lines past the reader's 64 KiB bound.
+ */
+export function hostileLogLine(): fc.Arbitrary<string> {
+  const time = fc.oneof(
+    { weight: 4, arbitrary: fc.integer({ min: 1_700_000_000_000, max: 1_900_000_000_000 }) },
+    { weight: 1, arbitrary: fc.oneof(hostileText(), fc.constantFrom(Number.MAX_VALUE, -1, '2026-11-25T20:00:00Z', '\u001b[2J2026')) },
+  )
+  const rejection = fc
+    .record(
+      {
+        time,
+        reason: fc.oneof({ weight: 5, arbitrary: fc.constantFrom(...REJECTION_REASONS) }, { weight: 1, arbitrary: hostileField() }),
+        client_id: hostileField(),
+        client_id_unverified: hostileField(),
+        remote_addr: hostileField(),
+        remote_address: hostileField(),
+        kid: hostileField(),
+        msg: hostileText(),
+      },
+      { requiredKeys: ['time', 'reason'] },
+    )
+    .map((fields) => JSON.stringify({ level: 40, service: 'cbc-jwt', event: 'auth_rejected', ...fields }))
+  const prefix = fc.oneof(
+    fc.constant(''),
+    hostileText().map((t) => `[${t.replace(/[\]\s]/g, '')}] `),
+    fc.constant('[pod/cbc-jwt-0/cbc-jwt] 2026-11-25T20:00:00.000000000Z '),
+  )
+  const line = fc.oneof(
+    { weight: 6, arbitrary: fc.tuple(prefix, rejection).map(([p, l]) => p + l) },
+    { weight: 1, arbitrary: rejection.chain((l) => fc.nat({ max: l.length }).map((cut) => l.slice(0, cut))) },
+    { weight: 1, arbitrary: hostileText() },
+    { weight: 1, arbitrary: fc.constantFrom('{', '{"event":"auth_rejected"', '[]', 'null', '{"service":"cbc-jwt","msg":"\u001b[31mred"}') },
+    { weight: 1, arbitrary: fc.integer({ min: 64 * 1024, max: 80 * 1024 }).map((n) => `{"event":"auth_rejected","client_id":"${'\u009b'.repeat(n)}"}`) },
+  )
+  return line
+}

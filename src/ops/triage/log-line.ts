@@ -51,7 +51,7 @@ export function classifyLine(line: string): ClassifiedLine {
   let stamped: number | undefined
   const stamp = KUBECTL_TIMESTAMP.exec(rest)
   if (stamp) {
-    stamped = Date.parse(stamp[1]!)
+    stamped = timeOf(stamp[1])
     rest = rest.slice(stamp[0].length)
   }
   if (!rest.startsWith('{')) return { kind: 'foreign' }
@@ -83,14 +83,16 @@ export function classifyLine(line: string): ClassifiedLine {
   }
 }
 
-/** pino writes epoch milliseconds; an ISO string (another formatter) is read too. */
+/** The largest time a Date holds (±100 000 000 days from 1970): past it, printing the time would throw. */
+const MAX_TIME_MS = 8.64e15
+
+/**
+ * pino writes epoch milliseconds; an ISO string (another formatter) is read too. A time no Date
+ * can hold (a hostile 1e308, a 13th month) is no time: the line is then not a rejection.
+ */
 function timeOf(value: unknown): number | undefined {
-  if (typeof value === 'number' && Number.isFinite(value)) return value
-  if (typeof value === 'string') {
-    const ms = Date.parse(value)
-    return Number.isNaN(ms) ? undefined : ms
-  }
-  return undefined
+  const ms = typeof value === 'number' ? value : typeof value === 'string' ? Date.parse(value) : Number.NaN
+  return Number.isFinite(ms) && Math.abs(ms) <= MAX_TIME_MS ? ms : undefined
 }
 
 function field(value: unknown): string | undefined {

@@ -34,6 +34,15 @@ describe('classifyLine', () => {
     assert.deepEqual(none.kind === 'rejection' && [none.record.clientId, none.record.verified], [null, true])
   })
 
+  it('a time no Date can hold is no time: the line is foreign, never a crash when printed', () => {
+    for (const time of [Number.MAX_VALUE, -1e300, 8.64e15 + 1, '+275760-09-14T00:00:00.001Z']) {
+      assert.equal(classifyLine(JSON.stringify({ ...rejection, time })).kind, 'foreign', String(time))
+    }
+    const { time: _, ...untimed } = rejection
+    assert.equal(classifyLine(`2025-13-45T00:00:01Z ${JSON.stringify(untimed)}`).kind, 'foreign')
+    assert.equal(classifyLine(JSON.stringify({ ...rejection, time: 8.64e15 })).kind, 'rejection')
+  })
+
   it('tells other service lines from foreign ones', () => {
     assert.equal(classifyLine(JSON.stringify({ service: 'cbc-jwt', event: 'keyset_loaded' })).kind, 'service')
     for (const line of [

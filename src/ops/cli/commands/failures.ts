@@ -9,7 +9,7 @@ import { busiestOffenders, revokeCommand, revokeTime } from '../../triage/offend
 import { DEFAULT_SPIKE_GAP_MS } from '../../triage/spike.js'
 import { OVERLONG, readLines } from '../../triage/lines.js'
 import { parseCommandArgs } from '../args.js'
-import { printable as foreignText } from '../../../lib/logging/sanitize.js'
+import { asciiJson, printable as foreignText } from '../../../lib/logging/sanitize.js'
 import { println, type CliContext } from '../context.js'
 import { parseTime } from '../time.js'
 import type { Command } from './command.js'
@@ -146,7 +146,9 @@ Exit status: 0 read (whether or not there were rejections), 1 a file cannot be r
     const result = tally.result()
     if (values.json) {
       const rows = (values.top === undefined || top === 0 ? result.groups : result.groups.slice(0, top)).map((g) => jsonRow(g, gapMs))
-      println(ctx.stdout, JSON.stringify(rows, null, 2))
+      // Escaped to ASCII: a client id from someone's log carries C1 controls and bidi overrides
+      // that JSON.stringify leaves raw; a JSON reader gets the same id.
+      println(ctx.stdout, asciiJson(rows, 2))
       for (const line of summary(result, counts, offenders, gapMs)) println(ctx.stderr, line)
     } else {
       printTable(ctx, result, top, gapMs)
