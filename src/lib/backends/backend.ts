@@ -10,6 +10,11 @@ export interface KeysetSnapshot {
    * `metadata.version` for Vault. Used to skip unchanged reads and for check-and-set writes.
    */
   version: string
+  /**
+   * From a write only: something the operator should know although the write landed (an
+   * answer that was not what the API should send). One line, no foreign text raw.
+   */
+  notice?: string | undefined
 }
 
 /** A keyset backend's copy of the last document written through it, for `keyset restore`. */

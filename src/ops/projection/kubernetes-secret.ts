@@ -2,6 +2,7 @@ import { ApiTransportError, createKubernetesApi, type ApiResult } from '../../li
 import { resolveConnection } from '../../lib/backends/kubernetes/connection.js'
 import type { KeysetBackend, KeysetSnapshot } from '../../lib/backends/backend.js'
 import { BackendError, CasConflictError } from '../../lib/errors.js'
+import { printable } from '../../lib/logging/sanitize.js'
 import { MAX_KEYSET_BYTES } from '../../lib/keyset/document.js'
 
 interface Secret {
@@ -34,9 +35,12 @@ export interface ProjectionSecretOptions {
  */
 export function createProjectionSecretBackend(opts: ProjectionSecretOptions, env: NodeJS.ProcessEnv): KeysetBackend {
   let location = `kubernetes:${opts.namespace ? `${opts.namespace}/` : ''}${opts.secret}#${opts.key}`
+  /** The bearer token once connected: redacted from every message the API sends back. */
+  let bearer: (() => string) | undefined
   const ready = resolveConnection(env, opts.context ? { context: opts.context } : {}).then((conn) => {
     const ns = opts.namespace ?? conn.namespace ?? 'default'
     location = `kubernetes:${ns}/${opts.secret}#${opts.key}`
+    bearer = conn.token
     return { ns, api: createKubernetesApi(conn, { timeoutMs: opts.timeoutMs, maxResponseBytes: 2 * MAX_KEYSET_BYTES + 65_536 }) }
   })
   ready.catch(() => {}) // surfaced by the first call
@@ -55,7 +59,17 @@ export function createProjectionSecretBackend(opts: ProjectionSecretOptions, env
   function failure(res: ApiResult, what: string): BackendError {
     const message = (res.json as { message?: unknown } | undefined)?.message
     const reason = res.status === 401 || res.status === 403 ? 'forbidden' : res.status === 404 ? 'not_found' : 'server_error'
-    return new BackendError(reason, `${location}: cannot ${what} (HTTP ${res.status}${typeof message === 'string' ? `: ${message.slice(0, 300)}` : ''})`)
+    // Foreign text (a proxy or webhook writes it too): redacted, escaped and bounded.
+    const detail = typeof message === 'string' ? `: ${printable(message, { secrets: knownSecrets() })}` : ''
+    return new BackendError(reason, `${location}: cannot ${what} (HTTP ${res.status}${detail})`)
+  }
+  function knownSecrets(): string[] {
+    try {
+      const token = bearer?.()
+      return token ? [token] : []
+    } catch {
+      return []
+    }
   }
   async function getSecret(): Promise<Secret | undefined> {
     const { ns } = await ready
@@ -103,8 +117,21 @@ export function createProjectionSecretBackend(opts: ProjectionSecretOptions, env
       const res = await call('PUT', `${secretsPath(ns)}/${encodeURIComponent(opts.secret)}`, { ...base, data: { ...base.data, ...data } })
       if (res.status === 409) throw new CasConflictError(`${location} was changed by another writer`)
       if (res.status !== 200 && res.status !== 201) throw failure(res, 'write')
-      lastRead = res.json as Secret
-      return { text, version: lastRead.metadata.resourceVersion }
+      const stored = res.json as Secret | undefined
+      if (stored?.kind === 'Secret' && typeof stored.metadata?.resourceVersion === 'string') {
+        lastRead = stored
+        return { text, version: stored.metadata.resourceVersion }
+      }
+      // A 200 with a body that is not the Secret (a proxy or webhook rewrote the answer): the
+      // write landed. Its version is read back; another document there leaves it empty, so
+      // the next check-and-set refuses rather than overwrites.
+      lastRead = undefined
+      const again = await getSecret().catch(() => undefined)
+      if (again !== undefined && again.data?.[opts.key] === data[opts.key]) {
+        lastRead = again
+        return { text, version: again.metadata.resourceVersion }
+      }
+      return { text, version: '' }
     },
     async close() {
       const r = await ready.catch(() => undefined)

@@ -139,8 +139,9 @@ export async function updateKeyset(backend: KeysetBackend, mutate: KeysetMutatio
     }
     if (unchanged) return outcome
     try {
-      await backend.write(text, snapshot.version)
-      return { ...outcome, written: true }
+      const stored = await backend.write(text, snapshot.version)
+      // A write that landed in an unexpected way (kubernetes-backend.ts) is reported, not hidden.
+      return { ...outcome, written: true, notes: stored.notice === undefined ? notes : [...notes, stored.notice] }
     } catch (err) {
       const ahead =
         projection.written.length > 0

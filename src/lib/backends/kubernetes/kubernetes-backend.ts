@@ -156,11 +156,16 @@ export function createKubernetesBackend(opts: KubernetesBackendOptions, deps: Ku
     } catch {
       readBack = undefined
     }
+    const answer = `the API answered the write 200 with a body that is not the Secret (a proxy or webhook in front of it rewrote the answer?); the write landed`
     if (again && readBack === text) {
       lastRead = again
-      return { text, version: again.metadata.resourceVersion }
+      return { text, version: again.metadata.resourceVersion, notice: `${answer}, and reading ${location} back shows the keyset written` }
     }
-    return { text, version: '' }
+    return {
+      text,
+      version: '',
+      notice: `${answer}, but reading ${location} back does not show the keyset written (another writer since?): check it with cbc-jwt status`,
+    }
   }
 
   return {
