@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
+import fs from 'node:fs'
 import path from 'node:path'
 import { describe, test } from 'node:test'
 import YAML from 'yaml'
@@ -44,24 +45,37 @@ function mechanisms(objects: Obj[], workload: Obj): string[] {
   return found
 }
 
-const LAYOUTS = [
-  { dir: 'deploy/kubernetes', scraped: 'cbc-jwt', expected: 'ServiceMonitor cbc-jwt' },
-  { dir: 'deploy/kubernetes-api-watch', scraped: 'cbc-jwt', expected: 'ServiceMonitor cbc-jwt' },
-  { dir: 'deploy/kubernetes/sidecar', scraped: 'orders-api', expected: 'PodMonitor orders-api-cbc-jwt' },
+/** Each layout: the workloads that serve metrics, and the one mechanism expected for each. */
+const LAYOUTS: Array<{ dir: string; scraped: Record<string, string> }> = [
+  { dir: 'deploy/kubernetes', scraped: { 'cbc-jwt': 'ServiceMonitor cbc-jwt' } },
+  { dir: 'deploy/kubernetes-api-watch', scraped: { 'cbc-jwt': 'ServiceMonitor cbc-jwt' } },
+  { dir: 'deploy/kubernetes/sidecar', scraped: { 'orders-api': 'PodMonitor orders-api-cbc-jwt' } },
+  { dir: 'deploy/kubernetes-multi-namespace', scraped: { 'cbc-jwt': 'ServiceMonitor cbc-jwt', 'orders-api': 'PodMonitor orders-api-cbc-jwt' } },
 ]
 
 describe('one scrape mechanism per pod, in every rendered layout', { skip: kubectl ? false : 'kubectl is not installed' }, () => {
+  test('every shipped layout is listed here', () => {
+    const layouts = fs
+      .readdirSync(path.join(PROJECT_ROOT, 'deploy'), { recursive: true, encoding: 'utf8' })
+      .filter((f) => path.basename(f) === 'kustomization.yaml')
+      .map((f) => path.join('deploy', path.dirname(f)))
+    assert.deepEqual(layouts.sort(), LAYOUTS.map((l) => l.dir).sort())
+  })
+
   for (const layout of LAYOUTS) {
-    test(`${layout.dir}: ${layout.scraped} is scraped by the ${layout.expected} alone; nothing else is scraped`, () => {
+    test(`${layout.dir}: ${Object.entries(layout.scraped)
+      .map(([w, m]) => `${w} by the ${m} alone`)
+      .join(', ')}; nothing else is scraped`, () => {
       const objects = render(layout.dir)
       const workloads = objects.filter((o) => o.kind === 'Deployment' || o.kind === 'StatefulSet' || o.kind === 'DaemonSet')
-      assert.ok(
-        workloads.some((w) => w.metadata.name === layout.scraped),
-        `no workload ${layout.scraped}`,
-      )
+      for (const name of Object.keys(layout.scraped))
+        assert.ok(
+          workloads.some((w) => w.metadata.name === name),
+          `no workload ${name}`,
+        )
       for (const workload of workloads) {
-        const found = mechanisms(objects, workload)
-        assert.deepEqual(found, workload.metadata.name === layout.scraped ? [layout.expected] : [], workload.metadata.name)
+        const expected = layout.scraped[workload.metadata.name]
+        assert.deepEqual(mechanisms(objects, workload), expected === undefined ? [] : [expected], workload.metadata.name)
       }
       // The CronJob's pods serve no metrics: nothing must try to scrape them.
       for (const cron of objects.filter((o) => o.kind === 'CronJob')) {
