@@ -10,7 +10,12 @@ import path from 'node:path'
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..')
 const minutes = Number(process.argv[2] ?? 5)
 const scale = Number(process.argv[3] ?? 10)
-const files = ['test/security/fuzz-tokens.test.ts', 'test/security/fuzz-keysets.test.ts', 'test/security/fuzz-log-lines.test.ts']
+const files = [
+  'test/security/fuzz-tokens.test.ts',
+  'test/security/fuzz-keysets.test.ts',
+  'test/security/fuzz-log-lines.test.ts',
+  'test/security/fuzz-backend-messages.test.ts',
+]
 const deadline = Date.now() + minutes * 60_000
 const totals = {}
 const failures = []
