@@ -42,12 +42,12 @@ function watched(file: string) {
   return {
     b,
     state,
-    /** Runs `change` and waits (≤ 2 s) for at least one callback caused by it. */
-    async expectEvent(what: string, change: () => void) {
+    /** Runs `change` (to its end, when it is a write) and waits (≤ 5 s) for at least one callback caused by it. */
+    async expectEvent(what: string, change: () => unknown) {
       await sleep(150) // let events of the previous step (and a pending re-arm) settle
       state.events = 0
-      change()
-      await waitFor(() => state.events > 0, { timeoutMs: 2000, what: `a change event for ${what}` })
+      await change()
+      await waitFor(() => state.events > 0, { timeoutMs: 5000, what: `a change event for ${what}` })
     },
   }
 }
@@ -236,7 +236,7 @@ describe('file backend: change events', () => {
       fs.writeFileSync(`${file}.tmp`, '3')
       fs.renameSync(`${file}.tmp`, file)
     })
-    await w.expectEvent('its own atomic write', () => void w.b.write('4'))
+    await w.expectEvent('its own atomic write', () => w.b.write('4'))
   })
 
   it('a kubelet ..data swap, again and again after the first timestamped dir is gone', async () => {

@@ -1,3 +1,4 @@
+// unit tier: a process of its own — the heap tests below measure this process's heap.
 import assert from 'node:assert/strict'
 import crypto from 'node:crypto'
 import { describe, it } from 'node:test'
