@@ -219,7 +219,13 @@ describe('the service fails safely and recovers', () => {
         what: `the restored keyset (${current.kid}) to load`,
       })
       const settled = await errorsFor(fault.reason)
-      await sleep(1500) // more than one refresh interval
+      // Two more good interval reads (the last-success time moves twice): a read that began after
+      // this point succeeded, so a fault still in force would have been counted by then.
+      const lastSuccess = async () => valueOf(await service.metrics(), 'cbc_jwt_keyset_last_success_timestamp_seconds') ?? 0
+      for (let reads = 0, seen = await lastSuccess(); reads < 2; reads++) {
+        const previous = seen
+        await waitFor(async () => (seen = await lastSuccess()) > previous, { timeoutMs: 10_000, what: 'a good interval read after the restore' })
+      }
       assert.equal(await errorsFor(fault.reason), settled, 'errors still rising after the restore')
       const fresh = await service.get('/v1/whoami', { authorization: `Bearer ${signToken(current, validClaims())}` })
       assert.equal(fresh.status, 200, fresh.body)

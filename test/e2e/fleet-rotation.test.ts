@@ -12,7 +12,6 @@ import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { setTimeout as sleep } from 'node:timers/promises'
 import type { KeysetDocument } from '../../src/lib/keyset/document.js'
 import { projectionOf } from '../../src/ops/projection/publish.js'
 import { cbcJwtProcess } from '../ops/cli/cli.js'
@@ -195,7 +194,19 @@ describe('promotion gated on every replica (3 replicas, kubelet volumes, real Pr
     const revokedBefore = read().revoked_before!
     const args = ['verify-rotation', '--compromised', '--prometheus', prom.url, '--selector', SELECTOR, ...previous.flatMap((k) => ['--previous-kid', k])]
     await waitFor(async () => nodes[0]!.inSync() && nodes[2]!.inSync(), { timeoutMs: 30_000, what: 'nodes 0 and 2 synced' })
-    await sleep(2500) // two scrapes after the sync, so what fails below is node 1 only
+    // What fails below is node 1 only: Prometheus has scraped nodes 0 and 2 with the emergency
+    // keyset (its revoked_before, none of the previous keys) — no fixed wait for the scrapes.
+    const synced = [instance(replicas[0]!), instance(replicas[2]!)]
+    const revokedAt = Date.parse(revokedBefore) / 1000
+    await waitFor(
+      async () => {
+        const inForce = await prom.query(`cbc_jwt_revoked_before_timestamp_seconds{${SELECTOR}} >= ${revokedAt}`)
+        if (!synced.every((i) => inForce.some((r) => r.metric.instance === i))) return false
+        for (const kid of previous) if ((await holding(kid)).some((i) => synced.includes(i))) return false
+        return true
+      },
+      { timeoutMs: 30_000, what: 'Prometheus to see nodes 0 and 2 with the emergency keyset' },
+    )
     const lagging = await cbcJwtProcess([...args, '--revoked-before', revokedBefore])
     assert.equal(lagging.code, 1, lagging.stdout)
     assert.match(

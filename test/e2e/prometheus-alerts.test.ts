@@ -91,6 +91,26 @@ describe('alerts on a real Prometheus scraping the real service', { timeout: 180
       { timeoutMs, intervalMs: 250, what: `${name} firing (${what})\n--- prometheus ---\n${promOutput.slice(-1500)}` },
     )
   }
+  /**
+   * Waits until Prometheus has evaluated every rule group `n` more times: an alert that would
+   * fire by then has fired. The twin of "nothing fired", tied to the rule engine's own clock
+   * rather than a fixed wait (a loaded machine slows both alike).
+   */
+  async function evaluations(n: number): Promise<void> {
+    const stamps = async () =>
+      new Map((await prom<{ groups: Array<{ name: string; lastEvaluation: string }> }>('/api/v1/rules')).groups.map((g) => [g.name, g.lastEvaluation]))
+    let last = await stamps()
+    const advanced = new Map([...last.keys()].map((g) => [g, 0]))
+    await waitFor(
+      async () => {
+        const now = await stamps()
+        for (const [g, at] of now) if (at !== last.get(g)) advanced.set(g, (advanced.get(g) ?? 0) + 1)
+        last = now
+        return [...advanced.values()].every((count) => count >= n)
+      },
+      { timeoutMs: 20_000 + n * 2000, intervalMs: 200, what: `${n} more rule evaluations` },
+    )
+  }
   /** Waits until no alert `name` (with these labels) is pending or firing any more. */
   async function waitForResolved(name: string, what: string, timeoutMs = 20_000, labels: Record<string, string> = {}): Promise<void> {
     const matches = (a: PromAlert) => a.labels.alertname === name && Object.entries(labels).every(([k, v]) => a.labels[k] === v)
@@ -187,8 +207,9 @@ describe('alerts on a real Prometheus scraping the real service', { timeout: 180
     t.diagnostic(`JWTNoKeysLoaded firing for the replica without a keyset ${since(t0)} after the test began`)
     assert.equal(noKeys.labels.severity, 'critical')
     // Both conditions hold from B's first scrape and both wait 2 s: had JWTKeysetStale
-    // counted the never-set timestamp (0), it would be firing by now, a margin later.
-    await sleep(3000)
+    // counted the never-set timestamp (0), it would be firing by now, a margin (three
+    // evaluations of every rule) later.
+    await evaluations(3)
     const active = await alerts()
     assert.deepEqual(
       active.filter((a) => a.labels.alertname === 'JWTKeysetStale'),
@@ -210,7 +231,7 @@ describe('alerts on a real Prometheus scraping the real service', { timeout: 180
     // JWTMetricsAbsent may be pending from before the first scrape, and replica B's alerts
     // of the test before take 5 s to resolve; they must all clear.
     await waitFor(async () => (await alerts()).length === 0, { timeoutMs: 20_000, intervalMs: 250, what: 'no active alert' })
-    await sleep(2000)
+    await evaluations(2)
     assert.deepEqual(
       (await alerts()).map((a) => a.labels.alertname),
       [],
