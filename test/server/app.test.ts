@@ -3,11 +3,11 @@ import { createHook } from 'node:async_hooks'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { afterEach, describe, it } from 'node:test'
 import type { KeysetBackend } from '../../src/lib/backends/backend.js'
 import { createFileBackend } from '../../src/lib/backends/file-backend.js'
 import { DEFAULTS, type ServiceConfig } from '../../src/lib/config.js'
+import { createKeyring } from '../../src/lib/keyring/keyring.js'
 import { createLogger } from '../../src/server/logger.js'
 import { createService, type Service } from '../../src/server/service.js'
 import fc from 'fast-check'
@@ -191,10 +191,15 @@ describe('close()', () => {
       await waitFor(() => left().length === 0, { timeoutMs: 5000, what: 'every resource alive at close() to be destroyed' }).catch(() => {})
       assert.deepEqual(left(), [], 'resources left after close()')
 
-      // … and after close() nothing reacts any more.
+      // … and after close() nothing reacts any more. A twin keyring left open on the same file
+      // shows how long "nothing" has to last: by the time it has read the change, a watch the
+      // closed service had left would have read it too.
       const readsAtClose = reads
-      fs.writeFileSync(file, JSON.stringify(makeKeyset([a])))
-      await sleep(300)
+      const twin = createKeyring({ backend: createFileBackend(file), logger: { info() {}, warn() {}, error() {} } })
+      await twin.start()
+      fs.writeFileSync(file, JSON.stringify(makeKeyset([a, makeKey('ES256', 'k-c')])))
+      await waitFor(() => twin.keyset()?.keys.has('k-c'), { what: 'the twin to read the change' })
+      await twin.close()
       assert.equal(reads, readsAtClose)
     } finally {
       hook.disable()
