@@ -1,9 +1,9 @@
 import crypto from 'node:crypto'
-import fs from 'node:fs'
 import path from 'node:path'
 import { BackendError, CasConflictError } from '../errors.js'
 import type { KeysetBackend, KeysetSnapshot } from './backend.js'
 import { FILE_READ_TIMEOUT_MS, readBounded, reasonOf } from './read-bounded.js'
+import { watchKeysetFile, type KeysetFileWatch } from './file-watch.js'
 import { OwnerNotKeptError, writeFileAtomic } from './write-file-atomic.js'
 
 export interface FileBackendOptions {
@@ -13,10 +13,12 @@ export interface FileBackendOptions {
   minChangeIntervalMs?: number
   /** Mode of a file this backend creates (an existing file keeps its own). @default 0o600 */
   newFileMode?: number
+  /**
+   * After a busy neighbour made the watch follow the file itself (file-watch.ts), a read this
+   * long after tries the directory watch again. @default 10000
+   */
+  busyProbeMs?: number
 }
-
-/** Events this close together are one change (a rename is several inotify events). */
-const COALESCE_MS = 20
 
 /**
  * The keyset in a file — a plain file or a Kubernetes secret volume.
@@ -29,92 +31,23 @@ const COALESCE_MS = 20
  * content hash decides whether anything changed.
  *
  * Only events that can matter prompt one: those naming the keyset file or the kubelet's `..data`
- * link (a busy neighbour in the same directory costs nothing), and a burst of them becomes one
- * re-read, at most one per `minChangeIntervalMs` — never a read storm, and never a lost last change.
+ * link, and a burst of them becomes one re-read, at most one per `minChangeIntervalMs` — never a
+ * read storm, and never a lost last change. A neighbour in the same directory written at full
+ * speed makes the watch follow the file itself for a while, so its events stop reaching the
+ * process at all (file-watch.ts).
  */
 export function createFileBackend(file: string, options: FileBackendOptions = {}): KeysetBackend {
   const target = path.resolve(file)
-  const dir = path.dirname(target)
-  const relevant = new Set([path.basename(target), '..data'])
   const readTimeoutMs = options.readTimeoutMs ?? FILE_READ_TIMEOUT_MS
-  const minInterval = options.minChangeIntervalMs ?? 250
-  let changeTimer: NodeJS.Timeout | undefined
-  let lastChangeAt = -Infinity
-  let watcher: fs.FSWatcher | undefined
-  let watchedDir: string | undefined
-  /** dev:ino:birthtime of the watched directory, to tell a recreated directory from the old one. */
-  let watchedId: string | undefined
-  let onChange: (() => void) | undefined
-  let onEvent: (() => void) | undefined
-  let rearmTimer: NodeJS.Timeout | undefined
+  let watch: KeysetFileWatch | undefined
   let closed = false
-
-  function arm() {
-    if (closed || !onChange) return
-    watcher?.close()
-    watcher = undefined
-    let candidate = dir
-    while (!fs.existsSync(candidate) && path.dirname(candidate) !== candidate) candidate = path.dirname(candidate)
-    try {
-      // Identity first, then the watch: if the directory is replaced in between, the next
-      // check sees a mismatch and re-arms (the other order could miss the replacement).
-      watchedId = identity(candidate)
-      const own = path.basename(candidate)
-      const w = fs.watch(candidate, { persistent: false }, (_event, name) => {
-        // A neighbour's event in the keyset's own directory is dropped by its name alone, before
-        // any syscall: a file rewritten at full speed beside the keyset must cost next to nothing.
-        if (candidate === dir && name !== null && name !== own && !relevant.has(name)) return
-        // While watching an ancestor, any event may be our directory appearing. An event named
-        // after the watched directory itself is its deletion or move: the watch is dead even if
-        // a new directory already stands at the same path (often with the same inode number).
-        const rearm = stale() || name === own
-        if (rearm) scheduleRearm()
-        // A null name (some platforms) or an ancestor's event may be ours: let it through.
-        if (rearm || candidate !== dir || name === null || relevant.has(name)) {
-          onEvent?.()
-          changed()
-        }
-      })
-      w.on('error', () => scheduleRearm())
-      watcher = w
-      watchedDir = candidate
-    } catch {
-      scheduleRearm()
-    }
-  }
-
-  function stale(): boolean {
-    return watchedDir !== dir || identity(dir) !== watchedId
-  }
-
-  /** Coalesces a burst of events into one callback, at most one per `minInterval` (trailing). */
-  function changed() {
-    if (closed || changeTimer) return
-    const wait = Math.max(COALESCE_MS, lastChangeAt + minInterval - Date.now())
-    changeTimer = setTimeout(() => {
-      changeTimer = undefined
-      lastChangeAt = Date.now()
-      onChange?.()
-    }, wait)
-    changeTimer.unref()
-  }
-
-  function scheduleRearm() {
-    if (closed || rearmTimer) return
-    rearmTimer = setTimeout(() => {
-      rearmTimer = undefined
-      arm()
-      changed()
-    }, 100)
-    rearmTimer.unref()
-  }
 
   return {
     kind: 'file',
     location: target,
     async read(): Promise<KeysetSnapshot> {
       // The periodic read is also the watcher's safety net: re-arm if the directory came or went.
-      if (onChange && stale()) arm()
+      watch?.check()
       const text = await readBounded(target, readTimeoutMs)
       return { text, version: sha256(text) }
     },
@@ -144,29 +77,20 @@ export function createFileBackend(file: string, options: FileBackendOptions = {}
       return { text, version: sha256(text) }
     },
     watch(callback, eventCallback) {
-      onChange = callback
-      onEvent = eventCallback
-      arm()
+      if (closed) return
+      watch?.close()
+      watch = watchKeysetFile(target, {
+        minChangeIntervalMs: options.minChangeIntervalMs ?? 250,
+        busyProbeMs: options.busyProbeMs ?? 10_000,
+        onChange: callback,
+        onEvent: eventCallback,
+      })
     },
     async close() {
       closed = true
-      watcher?.close()
-      watcher = undefined
-      if (rearmTimer) clearTimeout(rearmTimer)
-      rearmTimer = undefined
-      if (changeTimer) clearTimeout(changeTimer)
-      changeTimer = undefined
+      watch?.close()
+      watch = undefined
     },
-  }
-}
-
-function identity(dir: string): string | undefined {
-  try {
-    const st = fs.statSync(dir)
-    // A recreated directory often gets the freed inode number back; its birth time differs.
-    return `${st.dev}:${st.ino}:${st.birthtimeMs}`
-  } catch {
-    return undefined
   }
 }
 
