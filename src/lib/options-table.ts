@@ -298,13 +298,6 @@ export const OPTIONS = {
     default: 'jwt-keyset',
     doc: "the key of the Secret's `data` holding the keyset",
   },
-  kubernetesLastGoodKey: {
-    env: 'CBC_JWT_KUBERNETES_LAST_GOOD_KEY',
-    scope: 'kubernetes',
-    type: 'string',
-    shownDefault: '`<key>-last-good`',
-    doc: 'the key where every write also stores the document it writes, for `keyset restore`',
-  },
   kubernetesContext: { env: 'CBC_JWT_KUBERNETES_CONTEXT', scope: 'kubernetes', type: 'string', shownDefault: '`current-context`', doc: 'kubeconfig context' },
 
   publicKeysetFile: {
@@ -327,6 +320,27 @@ export const OPTIONS = {
     type: 'string',
     default: 'cbc-jwt-verification',
     doc: 'the Secret (same data key) where CLI writes to Kubernetes publish the verification projection, readable by verifiers without any right on the private Secret',
+  },
+  kubernetesLastGoodSecret: {
+    env: 'CBC_JWT_KUBERNETES_LAST_GOOD_SECRET',
+    scope: 'cli',
+    type: 'string',
+    default: 'cbc-jwt-last-good',
+    doc: 'the Secret (same namespace and data key) where every CLI write to Kubernetes first keeps the last good copy, for `keyset restore`; apart from `cbc-secrets`, so it survives its deletion',
+  },
+  /** Replaced by `CBC_JWT_KUBERNETES_LAST_GOOD_SECRET`: set, it is refused (the copy is no longer a key of the keyset's Secret). */
+  kubernetesLastGoodKey: {
+    env: 'CBC_JWT_KUBERNETES_LAST_GOOD_KEY',
+    scope: 'cli',
+    type: 'string',
+    doc: 'no longer read, and refused when set: the last good copy is a Secret of its own (`CBC_JWT_KUBERNETES_LAST_GOOD_SECRET`)',
+  },
+  vaultLastGoodPath: {
+    env: 'CBC_JWT_VAULT_LAST_GOOD_PATH',
+    scope: 'cli',
+    type: 'string',
+    shownDefault: '`CBC_JWT_VAULT_PATH` + `-last-good`',
+    doc: 'the KV v2 path (same mount and field) where every CLI write to Vault first keeps the last good copy, for `keyset restore`',
   },
   kubernetesPublicNamespaces: {
     env: 'CBC_JWT_KUBERNETES_PUBLIC_NAMESPACES',

@@ -127,7 +127,7 @@ describe('docs/runbook.md', () => {
       /^cbc-jwt status$/m,
       /^ *cbc-jwt keyset validate$/m,
       /cbc-jwt rotate --grace 24h/,
-      /^ *cbc-jwt rotate --compromised --reason /m,
+      /^ *cbc-jwt rotate --compromised --prometheus "\$PROM" --selector 'job="cbc-jwt",namespace="cbc"' --wait 2m --reason /m,
       /^ *cbc-jwt rotate --stage --reason /m,
       /^ *cbc-jwt rotate --promote --prometheus "\$PROM" --selector 'job="cbc-jwt",namespace="cbc"' --reason /m,
       /^ *cbc-jwt revoke --issued-before \S+ --reason /m,
@@ -154,7 +154,7 @@ describe('docs/runbook.md', () => {
       .map((f) => fs.readFileSync(path.join(PROJECT_ROOT, 'src', f), 'utf8'))
       .join('\n')
     const named = new Set([...RUNBOOK.matchAll(/\b(CBC_JWT_[A-Z_]+)=/g)].map((m) => m[1]!))
-    assert.ok(named.has('CBC_JWT_KUBERNETES_LAST_GOOD_KEY'), [...named].join(' '))
+    assert.ok(named.has('CBC_JWT_KUBERNETES_LAST_GOOD_SECRET'), [...named].join(' '))
     for (const name of named) assert.ok(src.includes(name), `${name} is read nowhere in src/`)
   })
 

@@ -97,7 +97,18 @@ describe('Kubernetes manifests: schema', () => {
 
   test('the expected objects are there, all in one namespace', () => {
     const kinds = OBJECTS.map((m) => m.obj.kind).sort()
-    assert.deepEqual(kinds, ['CronJob', 'Deployment', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Secret', 'Service', 'ServiceAccount', 'ServiceMonitor'])
+    assert.deepEqual(kinds, [
+      'CronJob',
+      'Deployment',
+      'PodDisruptionBudget',
+      'Role',
+      'RoleBinding',
+      'Secret',
+      'Secret',
+      'Service',
+      'ServiceAccount',
+      'ServiceMonitor',
+    ])
     for (const { obj } of OBJECTS) {
       assert.ok(obj.metadata?.name, `${obj.kind} without a name`)
       assert.equal(obj.metadata.namespace, 'cbc', `${obj.kind} ${obj.metadata.name}: namespace`)
@@ -270,12 +281,14 @@ describe('Kubernetes manifests: the rotation CronJob', () => {
   const role = one('Role')
   const binding = one('RoleBinding')
 
-  test('may get and update the secret cbc-secrets and its verification projection, and nothing else', () => {
+  test('may get and update the secret cbc-secrets, its verification projection and its last good copy, and nothing else', () => {
     assert.deepEqual(role.rules, [
-      { apiGroups: [''], resources: ['secrets'], resourceNames: ['cbc-secrets', 'cbc-jwt-verification'], verbs: ['get', 'update'] },
+      { apiGroups: [''], resources: ['secrets'], resourceNames: ['cbc-secrets', 'cbc-jwt-verification', 'cbc-jwt-last-good'], verbs: ['get', 'update'] },
     ])
     // Shipped (empty) so the rotator never needs `create`, which RBAC cannot restrict to a name.
     assert.equal(one('Secret', 'cbc-jwt-verification').metadata.namespace, 'cbc')
+    assert.equal(one('Secret', 'cbc-jwt-last-good').metadata.namespace, 'cbc')
+    assert.equal(one('Secret', 'cbc-jwt-last-good').data, undefined, 'shipped empty: kubectl apply never overwrites the copy')
     assert.deepEqual(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: role.metadata.name })
     assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: serviceAccount.metadata.name, namespace: serviceAccount.metadata.namespace }])
     assert.equal(CRON_POD.spec.serviceAccountName, serviceAccount.metadata.name)
@@ -317,8 +330,9 @@ describe('the CronJob command, run with the built CLI against the Kubernetes API
     // prove the RBAC covers what the backend does.
     const granted: string[] = one('Role').rules[0].verbs
     for (const verb of ['get', 'create', 'update', 'patch'] as const) if (!granted.includes(verb)) double.deny.add(verb)
-    // The shipped, empty verification Secret (kubectl apply -k creates it).
+    // The shipped, empty verification and last good Secrets (kubectl apply -k creates them).
     double.setSecret('cbc', 'cbc-jwt-verification', {})
+    double.setSecret('cbc', 'cbc-jwt-last-good', {})
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-jwt-cronjob-'))
     closedPort = await freePort()
   })
@@ -371,7 +385,7 @@ describe('the CronJob command, run with the built CLI against the Kubernetes API
     assert.equal(doc.keys.length, 2)
     assert.equal(Buffer.from(double.secret('cbc', 'cbc-secrets')!.data.other!, 'base64').toString(), 'untouched')
     assert.equal(
-      Buffer.from(double.secret('cbc', 'cbc-secrets')!.data['jwt-keyset-last-good']!, 'base64').toString(),
+      Buffer.from(double.secret('cbc', 'cbc-jwt-last-good')!.data['jwt-keyset']!, 'base64').toString(),
       keysetOf(),
       'the last good copy is what was written',
     )

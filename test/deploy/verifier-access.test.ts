@@ -13,6 +13,7 @@ import path from 'node:path'
 import { describe, test } from 'node:test'
 import YAML from 'yaml'
 import { KUBERNETES_DEFAULTS } from '../../src/lib/backends/kubernetes/options.js'
+import { LAST_GOOD_DEFAULTS } from '../../src/ops/last-good/targets.js'
 import { PROJECTION_DEFAULTS } from '../../src/ops/projection/targets.js'
 import { accessTo, isRotator, podSecretAccess, type PodAccess } from '../support/manifest-access.js'
 import { PROJECT_ROOT } from '../support/service.js'
@@ -20,6 +21,7 @@ import { PROJECT_ROOT } from '../support/service.js'
 type Obj = Record<string, any>
 const PRIVATE = KUBERNETES_DEFAULTS.secret
 const PROJECTION = PROJECTION_DEFAULTS.kubernetesSecret
+const LAST_GOOD = LAST_GOOD_DEFAULTS.kubernetesSecret
 const LAYOUTS = ['deploy/kubernetes', 'deploy/kubernetes-api-watch', 'deploy/kubernetes/sidecar', 'deploy/kubernetes-multi-namespace']
 const kubectl = spawnSync('kubectl', ['version', '--client'], { stdio: 'ignore' }).status === 0
 
@@ -88,6 +90,12 @@ describe('no verifier pod can read cbc-secrets (the rendered manifests)', { skip
       const cron = objects.find((o) => o.kind === 'CronJob')!.spec.jobTemplate.spec.template.spec.containers[0]
       const selectors = (cron.args as string[]).flatMap((a, i, all) => (all[i - 1] === '--selector' ? [a] : []))
       assert.ok(args.includes('--selector'))
+      // Its last good copy (private keys) is shipped beside the keyset, empty, and only the rotator may write it.
+      assert.ok(
+        objects.some((o) => o.kind === 'Secret' && o.metadata.name === LAST_GOOD && o.metadata.namespace === rotator.namespace),
+        `${LAST_GOOD} is shipped`,
+      )
+      assert.ok(rotatorMayUpdate(objects, rotator, rotator.namespace, LAST_GOOD), `the rotator may update ${LAST_GOOD}`)
       for (const ns of new Set(pods.filter((p) => !isRotator(p)).map((p) => p.namespace))) {
         assert.ok(published.includes(ns), `the rotator publishes the projection to ${ns} (CBC_JWT_KUBERNETES_PUBLIC_NAMESPACES: ${published})`)
         assert.ok(

@@ -208,7 +208,8 @@ describe(`kill -9 during a write leaves the previous or the next valid keyset, s
       for (const name of fs.readdirSync(dir)) {
         // The keyset itself, and its verification projection: public by design (0644).
         if (name === 'keyset.json' || name === 'keyset.public.json') continue
-        leftovers.add(name)
+        // Its last good copy: private keys, owner-only like the temp files (checked below).
+        if (name !== 'keyset.last-good.json') leftovers.add(name)
         const st = fs.lstatSync(path.join(dir, name))
         assert.equal(st.mode & 0o077, 0, `${what}: ${name} was left behind readable by group/other (mode ${(st.mode & 0o777).toString(8)})`)
       }
@@ -217,7 +218,11 @@ describe(`kill -9 during a write leaves the previous or the next valid keyset, s
     // A killed writer's leftovers are removed by the next complete write.
     const run = await runKillable(['rotate', '--keyset-file', file], { env, cwd: dir })
     assert.equal(run.code, 0, run.stderr)
-    assert.deepEqual(fs.readdirSync(dir).sort(), ['keyset.json', 'keyset.public.json'], 'a complete run leaves nothing but the keyset and its projection')
+    assert.deepEqual(
+      fs.readdirSync(dir).sort(),
+      ['keyset.json', 'keyset.last-good.json', 'keyset.public.json'],
+      'a complete run leaves nothing but the keyset, its last good copy and its projection',
+    )
     t.diagnostic(
       `file: seed ${SEED}, T = ${T} ms, ${ITERATIONS} runs: ${tally(outcomes)}; ${leftovers.size} private temp directories left by killed runs, all gone after the next run; ${Date.now() - started} ms`,
     )
@@ -280,8 +285,8 @@ describe(`kill -9 during a write leaves the previous or the next valid keyset, s
             ? armTimer(p.at * T)
             : ({ kill, exited }: Trigger) => {
                 proxy.onWrite = async (url) => {
-                  // The verification projection is written first and is not what this run kills.
-                  if (/-public(\?|$)/.test(url)) return 'forward'
+                  // The verification projection and the last good copy are written first; this run kills the keyset's write.
+                  if (/-(public|last-good)(\?|$)/.test(url)) return 'forward'
                   held = true
                   kill()
                   await exited

@@ -53,7 +53,9 @@ describe('the runbook drill, against two real replicas, Prometheus and the Kuber
 
   const secret = () => double.secret(NS, SECRET)!
   const currentDoc = () => decode(secret().data['jwt-keyset'])!
-  const lastGoodDoc = () => decode(secret().data['jwt-keyset-last-good'])
+  /** The last good copy every cbc-jwt write keeps, in a Secret of its own. */
+  const lastGoodDoc = () => decode(double.secret(NS, 'cbc-jwt-last-good')?.data['jwt-keyset'])
+  const setLastGood = (text: string) => double.setSecret(NS, 'cbc-jwt-last-good', { 'jwt-keyset': text })
   const keysetInSecret = () => JSON.parse(currentDoc()) as { current: string; keys: Array<{ kid: string; alg: string; jwk: unknown }> }
   /** Replaces the Secret's data as `kubectl edit`/`apply` would: no validation, no last good copy. */
   const writeOutsideCbcJwt = (data: Record<string, string>) => double.setSecret(NS, SECRET, data)
@@ -119,7 +121,8 @@ describe('the runbook drill, against two real replicas, Prometheus and the Kuber
     double = await startKubeDouble()
     // The operator's kubeconfig: no namespace in the context, the runbook names it.
     kubeconfig = double.writeKubeconfig(path.join(dir, '.kube/config'))
-    // The Secret as a manifest created it: the keyset only, no last good copy yet.
+    // The Secrets as the manifests create them: the keyset only, and the empty last good copy.
+    double.setSecret(NS, 'cbc-jwt-last-good', {})
     writeOutsideCbcJwt({ 'jwt-keyset': JSON.stringify(makeKeyset([{ key: initialKey, opts: { createdAt: new Date(Date.now() - 6 * DAY) } }])) })
     // One kubelet per replica: a changed secret reaches its volume 100 ms later.
     for (const name of ['cbc-jwt-a', 'cbc-jwt-b'])
@@ -333,7 +336,7 @@ describe('the runbook drill, against two real replicas, Prometheus and the Kuber
     const token = (await cli(['token', 'issue', '--sub', 'drill', '-'], good, { CBC_JWT_NOW: new Date(Date.now() + 2000).toISOString() })).stdout.trim()
     // What the drill saw: someone wrote a truncated document straight into the secret.
     const truncated = '{"version": 1, "current": '
-    writeOutsideCbcJwt({ 'jwt-keyset': truncated, 'jwt-keyset-last-good': good })
+    writeOutsideCbcJwt({ 'jwt-keyset': truncated })
     for (const r of both())
       await waitFor(() => r.logs().some((l) => l.event === 'backend_error' && l.reason === 'invalid_json'), {
         timeoutMs: 15_000,
@@ -347,25 +350,26 @@ describe('the runbook drill, against two real replicas, Prometheus and the Kuber
     assert.equal(seen.code, 1, 'keyset validate fails on the broken document')
     assert.match(seen.stdout, /^\[pod\/cbc-jwt-[ab]\/cbc-jwt\] \{.*"event":"backend_error".*"reason":"invalid_json"/m)
     assert.match(seen.stderr, /kubernetes:cbc\/cbc-secrets#jwt-keyset: invalid keyset/)
-    // kubectl reads the Secret cbc-jwt writes (one state, in the API double): the copy is there.
-    assert.match(seen.stdout, /^jwt-keyset\njwt-keyset-last-good$/m)
+    // kubectl reads the Secrets cbc-jwt writes (one state, in the API double): the copy is there.
+    assert.match(seen.stdout, /^jwt-keyset\nlast good copy: jwt-keyset$/m)
     for (const r of both()) assert.equal((await r.get('/v1/whoami', bearer(token))).status, 200, 'the last good keyset stays in force')
 
     // If the copy was broken too (someone edited both keys), restore refuses and writes nothing.
     const invalidCopy = JSON.stringify({ ...JSON.parse(good), current: 'k-nowhere' })
-    const bothBroken = writeOutsideCbcJwt({ 'jwt-keyset': truncated, 'jwt-keyset-last-good': invalidCopy })
+    setLastGood(invalidCopy)
+    const broken = secret()
     let writesBefore = writes()
     const refused = await step(restoreCommand)
     assert.equal(refused.code, 1, refused.stderr)
-    assert.match(refused.stderr, /jwt-keyset-last-good is not a valid keyset \(current: .*\); nothing was written/)
+    assert.match(refused.stderr, /cbc-jwt-last-good#jwt-keyset is not a valid keyset \(current: .*\); nothing was written/)
     assert.equal(writes(), writesBefore, 'not even attempted')
-    assert.deepEqual(secret(), bothBroken)
+    assert.deepEqual(secret(), broken)
+    setLastGood(good)
 
     // Another writer gets in between restore's read and its write: 409, nothing half-written.
-    writeOutsideCbcJwt({ 'jwt-keyset': truncated, 'jwt-keyset-last-good': good })
     let theirs: ReturnType<KubeDouble['setSecret']> | undefined
     double.beforeWrite = () => {
-      theirs ??= writeOutsideCbcJwt({ 'jwt-keyset': `${truncated}"k-`, 'jwt-keyset-last-good': good })
+      theirs ??= writeOutsideCbcJwt({ 'jwt-keyset': `${truncated}"k-` })
     }
     writesBefore = writes()
     const raced = await step(restoreCommand).finally(() => (double.beforeWrite = undefined))
@@ -379,7 +383,7 @@ describe('the runbook drill, against two real replicas, Prometheus and the Kuber
     assert.equal(restored.code, 0, restored.stderr)
     assert.match(
       restored.stdout,
-      /^dry run, nothing written — kubernetes:cbc\/cbc-secrets#jwt-keyset restored from kubernetes:cbc\/cbc-secrets#jwt-keyset-last-good/m,
+      /^dry run, nothing written — kubernetes:cbc\/cbc-secrets#jwt-keyset restored from kubernetes:cbc\/cbc-jwt-last-good#jwt-keyset/m,
     )
     assert.match(restored.stdout, /^wrote kubernetes:cbc\/cbc-secrets#jwt-keyset$/m)
     assert.deepEqual(
@@ -397,6 +401,31 @@ describe('the runbook drill, against two real replicas, Prometheus and the Kuber
     const metrics = fs.readFileSync(path.join(dir, 'metrics.txt'), 'utf8')
     for (const pod of Object.keys(replicas)) assert.match(metrics, new RegExp(`== pod/${pod}\\n`))
     assert.match(metrics, /^cbc_jwt_backend_errors_total\{reason="invalid_json"\} [1-9]/m)
+  })
+
+  it('the keyset Secret deleted: the replicas keep serving; the JWTKeysetObjectGone blocks put it back from the copy, which survived it', async () => {
+    const good = currentDoc()
+    assert.equal(lastGoodDoc(), good)
+    const current = JSON.parse(good).current as string
+    const token = (await cli(['token', 'issue', '--sub', 'drill', '-'], good, { CBC_JWT_NOW: new Date(Date.now() + 2000).toISOString() })).stdout.trim()
+    assert.ok(double.deleteSecret(NS, SECRET))
+    // The kubelets keep the volume as it was: the replicas serve on.
+    for (const r of both()) assert.equal((await r.get('/v1/whoami', bearer(token))).status, 200)
+
+    const [triage, restore] = bashBlocks(RUNBOOK, 'JWTKeysetObjectGone')
+    const seen = await step(triage!)
+    assert.match(seen.stderr, /^Error from server \(NotFound\): secrets "cbc-secrets" not found$/m)
+    assert.match(seen.stdout, /^last good copy: jwt-keyset$/m)
+    const restored = await step(restore!)
+    assert.equal(restored.code, 0, restored.stderr)
+    assert.match(restored.stdout, /^dry run, nothing written — .* \(there was no keyset: it is created again\)$/m)
+    assert.match(restored.stdout, /^wrote kubernetes:cbc\/cbc-secrets#jwt-keyset$/m)
+    assert.deepEqual(
+      auditLines(restored).map((e) => [e.command, e.from, e.to, e.reason]),
+      [['keyset restore', null, current, 'JWTKeysetObjectGone: cbc-secrets was deleted']],
+    )
+    assert.equal(currentDoc(), good, 'the Secret holds the last good keyset again')
+    for (const r of both()) assert.equal((await r.get('/v1/whoami', bearer(token))).status, 200)
   })
 
   it('key compromise: emergency rotation, confirmed on every replica, scoped by the leaked kid', async () => {
@@ -419,6 +448,9 @@ describe('the runbook drill, against two real replicas, Prometheus and the Kuber
     const rotated = await step(rotate!)
     assert.equal(rotated.code, 0, rotated.stderr)
     assert.match(rotated.stdout, /EMERGENCY/)
+    // The command itself waited until Prometheus showed the new state on both replicas.
+    for (const r of both()) assert.match(rotated.stdout, new RegExp(`^contained on ${instance(r).replace(/\./g, '\\.')} after \\d+\\.\\ds$`, 'm'))
+    assert.match(rotated.stdout, /^contained on every replica \(2, seen through /m)
     assert.equal(auditLines(rotated)[0]?.reason, `key compromise: ${leaked}`)
     const fresh = keysetInSecret().current
     assert.notEqual(fresh, leaked)

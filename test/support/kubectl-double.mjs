@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // A TEST DOUBLE of `kubectl` — not kubectl. It serves exactly the invocations docs/runbook.md
 // makes, with the semantics kubectl documents:
-// - get secret cbc-secrets -o jsonpath={.metadata.resourceVersion}|{.data.KEY}|{.data}: asks
+// - get secret cbc-secrets|cbc-jwt-last-good [-o jsonpath={.metadata.resourceVersion}|{.data.KEY}|{.data}]
+//   (without -o, kubectl's table: NAME TYPE DATA AGE; a missing Secret, its NotFound line): asks
 //   the API server — here the Kubernetes API test double (test/support/kube-double.ts) —
 //   over HTTP, found as kubectl finds it: $KUBECONFIG, its current context, server and bearer
 //   token. So it sees exactly what `cbc-jwt` (CBC_JWT_BACKEND=kubernetes) wrote there: one
@@ -47,11 +48,14 @@ async function apiGet(apiPath) {
 }
 
 const [verb, kind, name] = words
-if (verb === 'get' && kind === 'secret' && name === 'cbc-secrets') {
-  const secret = await apiGet('/api/v1/namespaces/cbc/secrets/cbc-secrets')
+if (verb === 'get' && kind === 'secret' && (name === 'cbc-secrets' || name === 'cbc-jwt-last-good')) {
+  const secret = await apiGet(`/api/v1/namespaces/cbc/secrets/${name}`)
   const jsonpath = flags.get('o')?.replace(/^jsonpath=/, '')
-  if (jsonpath === '{.metadata.resourceVersion}') out(secret.metadata.resourceVersion)
-  else if (jsonpath === '{.data}') out(JSON.stringify(secret.data))
+  const age = Math.max(0, Math.round((Date.now() - Date.parse(secret.metadata.creationTimestamp)) / 1000))
+  if (jsonpath === undefined)
+    out(`NAME${' '.repeat(name.length - 2)}TYPE     DATA   AGE\n${name}  ${secret.type}   ${Object.keys(secret.data ?? {}).length}      ${age}s`)
+  else if (jsonpath === '{.metadata.resourceVersion}') out(secret.metadata.resourceVersion)
+  else if (jsonpath === '{.data}') out(JSON.stringify(secret.data ?? {}))
   else if (/^\{\.data\.[\w-]+\}$/.test(jsonpath ?? '')) out(secret.data[jsonpath.slice(7, -1)] ?? '')
   else fail(`unsupported -o ${flags.get('o')}`)
 } else if (verb === 'get' && kind === 'pods') {

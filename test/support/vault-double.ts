@@ -82,6 +82,8 @@ export interface VaultDouble {
   version(path: string, mount?: string): number
   /** Soft-deletes (or destroys) the latest version, as `vault kv delete` / `kv destroy`. */
   deleteLatest(path: string, mount?: string, opts?: { destroy?: boolean }): void
+  /** Removes the secret with every version and its metadata, as `vault kv metadata delete`. */
+  deleteAll(path: string, mount?: string): void
   setFault(fault: VaultFaultKind | VaultFault | null): Promise<void>
   enableKubernetesAuth(setup: KubernetesAuthSetup): void
   /** Revokes every token issued by login, as `vault token revoke` would. */
@@ -316,6 +318,9 @@ export async function startVaultDouble(opts: VaultDoubleOptions = {}): Promise<V
       if (!v) return
       v.deletion_time = new Date().toISOString()
       if (o.destroy) v.destroyed = true
+    },
+    deleteAll: (p, mount = 'secret') => {
+      mounts.get(mount)?.delete(p)
     },
     async setFault(f) {
       const next = f === null ? null : typeof f === 'string' ? { kind: f } : f

@@ -23,9 +23,13 @@ export interface LastGoodSnapshot {
   text: string
   /** The keyset document stored now, read at the same version; undefined when absent. */
   current: string | undefined
-  /** The version both were read at: `write(text, version)` puts the copy back with check-and-set. */
-  version: string
-  /** Where the copy is, for messages (`kubernetes:cbc/cbc-secrets#jwt-keyset-last-good`). Never a secret. */
+  /**
+   * The keyset's version when the copy was read: `write(text, version)` puts the copy back with
+   * check-and-set. `null` when no keyset is stored (deleted: the write creates it); undefined
+   * when what is stored is unreadable garbage (oversized: the write replaces it unconditionally).
+   */
+  version: string | null | undefined
+  /** Where the copy is, for messages (`kubernetes:cbc/cbc-jwt-last-good#jwt-keyset`). Never a secret. */
   location: string
 }
 
@@ -46,9 +50,10 @@ export interface KeysetBackend {
    */
   write(text: string, expectedVersion?: string | null): Promise<KeysetSnapshot>
   /**
-   * Only for backends that keep a last good copy beside the keyset (the Kubernetes backend
-   * stores every document it writes under a second key of the Secret): reads that copy and
-   * the keyset at one version. Throws `BackendError` `not_found` when there is no copy.
+   * Only for backends that keep a last good copy in a place of its own (the CLI's backends: every
+   * document written through them is also stored there): reads that copy, then the keyset it
+   * would replace — the keyset may be missing (deleted). Throws `BackendError` `not_found` when
+   * there is no copy.
    */
   readLastGood?(): Promise<LastGoodSnapshot>
   /**

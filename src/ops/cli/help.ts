@@ -21,9 +21,10 @@ Where the keyset comes from (every command but verify-rotation, failures and ser
                        > CBC_JWT_BACKEND (file); file: CBC_JWT_KEYSET_FILE; vault: VAULT_ADDR,
                        VAULT_TOKEN, CBC_JWT_VAULT_MOUNT, CBC_JWT_VAULT_PATH, ...; kubernetes:
                        the Secret through the API server (kubeconfig or in-cluster),
-                       CBC_JWT_KUBERNETES_NAMESPACE, _SECRET (cbc-secrets), _KEY (jwt-keyset),
-                       _LAST_GOOD_KEY (jwt-keyset-last-good: every write keeps a copy there,
-                       which keyset restore puts back)
+                       CBC_JWT_KUBERNETES_NAMESPACE, _SECRET (cbc-secrets), _KEY (jwt-keyset)
+  Every write also keeps a last good copy apart, which keyset restore puts back even after the
+  keyset was deleted: the Secret cbc-jwt-last-good (CBC_JWT_KUBERNETES_LAST_GOOD_SECRET), the
+  Vault path ...-last-good (CBC_JWT_VAULT_LAST_GOOD_PATH), the sibling file NAME.last-good.json.
 Settings: built-in defaults < environment < flags. CBC_JWT_NOW=<RFC 3339> pins the clock
 (a testing aid).
 

@@ -10,6 +10,8 @@ import { loadKeyset, parseKeysetText, type LoadedKeyset } from '../../lib/keyset
 import { locate } from '../rotation/update-keyset.js'
 import { devKeysetFile } from '../../lib/backends/dev-keyset.js'
 import { fileProjection, kubernetesProjections, vaultProjection } from '../projection/targets.js'
+import { withLastGoodCopy } from '../last-good/copy.js'
+import { fileLastGood, kubernetesLastGood, vaultLastGood } from '../last-good/targets.js'
 import { println, type CliContext } from './context.js'
 import { serviceSettings } from './settings.js'
 
@@ -17,6 +19,7 @@ const BACKENDS = ['file', 'vault', 'kubernetes'] as const
 
 /** Where a command reads (and writes) the keyset document. */
 export interface KeysetSource {
+  /** The keyset; except for `-`, every write also keeps its last good copy apart (`withLastGoodCopy`). */
   backend: KeysetBackend
   /** True when the document is written to stdout (`-`): reports then go to stderr. */
   streamsDocument: boolean
@@ -68,7 +71,11 @@ export function openKeysetSource(ctx: CliContext, flags: SourceFlags, positional
   if (dash) return { backend: stdioBackend(ctx, flags), streamsDocument: true, projections: once(() => []) }
   if (file !== undefined) {
     if (file === '') throw new UsageError('--keyset-file needs a path')
-    return { backend: createFileBackend(file), streamsDocument: false, projections: once(() => [fileProjection(file, undefined)]) }
+    return {
+      backend: withLastGoodCopy(createFileBackend(file), fileLastGood(file, undefined)),
+      streamsDocument: false,
+      projections: once(() => [fileProjection(file, undefined)]),
+    }
   }
   // `kubernetes` is read here rather than by the service's parser, which the CLI gives only the
   // variables it uses (serviceSettings).
@@ -82,6 +89,7 @@ export function openKeysetSource(ctx: CliContext, flags: SourceFlags, positional
   }
   // A configured keyset file takes CBC_JWT_PUBLIC_KEYSET_FILE; the development keyset, its sibling.
   let fileProjectionOf = () => fileProjection(choice.keysetFile!, ctx.env)
+  let fileLastGoodOf = () => fileLastGood(choice.keysetFile!, ctx.env)
   const backend = chooseBackend(choice, {
     env: ctx.env,
     logger,
@@ -93,6 +101,7 @@ export function openKeysetSource(ctx: CliContext, flags: SourceFlags, positional
       }
       println(ctx.stderr, `cbc-jwt: no keyset configured; using the development keyset ${devFile}`)
       fileProjectionOf = () => fileProjection(devFile, undefined)
+      fileLastGoodOf = () => fileLastGood(devFile, undefined)
       return createFileBackend(devFile)
     },
   })
@@ -101,7 +110,14 @@ export function openKeysetSource(ctx: CliContext, flags: SourceFlags, positional
     if (choice.backend === 'kubernetes') return kubernetesProjections(kubernetesOptionsFromEnv(ctx.env), ctx.env)
     return [fileProjectionOf()]
   }
-  return { backend, streamsDocument: false, projections: once(projections) }
+  // The last good copy's place is checked now (a bad setting fails before anything is written).
+  const lastGood =
+    choice.backend === 'vault'
+      ? vaultLastGood(vaultOptionsFromEnv(ctx.env), ctx.env, { logger })
+      : choice.backend === 'kubernetes'
+        ? kubernetesLastGood(kubernetesOptionsFromEnv(ctx.env), ctx.env)
+        : fileLastGoodOf()
+  return { backend: withLastGoodCopy(backend, lastGood), streamsDocument: false, projections: once(projections) }
 }
 
 /**

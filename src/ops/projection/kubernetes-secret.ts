@@ -21,6 +21,8 @@ export interface ProjectionSecretOptions {
   key: string
   context?: string | undefined
   timeoutMs: number
+  /** `app.kubernetes.io/component` of a Secret this creates. @default 'verification-keyset' */
+  component?: string
 }
 
 /**
@@ -31,7 +33,8 @@ export interface ProjectionSecretOptions {
  * and tighter default RBAC. Read and written through the API server with the Secret's
  * `resourceVersion` as check-and-set (PUT answers 409 if anyone wrote meanwhile); created
  * (POST) when absent. Only this key is changed; other keys, labels and annotations go back as
- * they were read.
+ * they were read. The last good copy (`cbc-jwt-last-good`, private) is kept the same way, in a
+ * Secret of its own.
  */
 export function createProjectionSecretBackend(opts: ProjectionSecretOptions, env: NodeJS.ProcessEnv): KeysetBackend {
   let location = `kubernetes:${opts.namespace ? `${opts.namespace}/` : ''}${opts.secret}#${opts.key}`
@@ -102,7 +105,11 @@ export function createProjectionSecretBackend(opts: ProjectionSecretOptions, env
         const res = await call('POST', secretsPath(ns), {
           apiVersion: 'v1',
           kind: 'Secret',
-          metadata: { name: opts.secret, namespace: ns, labels: { 'app.kubernetes.io/name': 'cbc-jwt', 'app.kubernetes.io/component': 'verification-keyset' } },
+          metadata: {
+            name: opts.secret,
+            namespace: ns,
+            labels: { 'app.kubernetes.io/name': 'cbc-jwt', 'app.kubernetes.io/component': opts.component ?? 'verification-keyset' },
+          },
           type: 'Opaque',
           data,
         })

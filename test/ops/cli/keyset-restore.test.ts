@@ -19,6 +19,8 @@ describe('cbc-jwt keyset restore (Kubernetes backend, against the API test doubl
   let env: Record<string, string>
   const restore = (...args: string[]) => cbcJwt(['keyset', 'restore', ...args], { env })
   const stored = () => double.secret(NS, 'cbc-secrets')!
+  /** The copy, as every cbc-jwt write leaves it: the Secret cbc-jwt-last-good. */
+  const keepCopy = (text: string | undefined) => double.setSecret(NS, 'cbc-jwt-last-good', text === undefined ? {} : { 'jwt-keyset': text })
   const writes = () => double.calls.filter((c) => c.verb !== 'get').length
 
   before(async () => {
@@ -30,13 +32,14 @@ describe('cbc-jwt keyset restore (Kubernetes backend, against the API test doubl
     tmp.cleanup()
   })
 
-  it('puts a broken jwt-keyset back from jwt-keyset-last-good, with check-and-set and a keyset_changed line', async () => {
-    const seeded = double.setSecret(NS, 'cbc-secrets', { 'jwt-keyset': BROKEN, 'jwt-keyset-last-good': GOOD, other: 'kept' })
+  it('puts a broken jwt-keyset back from the Secret cbc-jwt-last-good, with check-and-set and a keyset_changed line', async () => {
+    keepCopy(GOOD)
+    const seeded = double.setSecret(NS, 'cbc-secrets', { 'jwt-keyset': BROKEN, other: 'kept' })
     const dry = await restore('--dry-run')
     assert.equal(dry.code, 0, dry.stderr)
     assert.match(
       dry.stdout,
-      /^dry run, nothing written — kubernetes:cbc\/cbc-secrets#jwt-keyset restored from kubernetes:cbc\/cbc-secrets#jwt-keyset-last-good: current k-restore-good/,
+      /^dry run, nothing written — kubernetes:cbc\/cbc-secrets#jwt-keyset restored from kubernetes:cbc\/cbc-jwt-last-good#jwt-keyset: current k-restore-good \(the keyset there was invalid\)/,
     )
     assert.deepEqual(stored(), seeded, 'a dry run writes nothing')
 
@@ -45,11 +48,11 @@ describe('cbc-jwt keyset restore (Kubernetes backend, against the API test doubl
     // The verification projection first (its own Secret), then the private keyset.
     assert.match(
       r.stdout,
-      /\(the keyset there was missing or invalid\)\nwrote the verification projection kubernetes:cbc\/cbc-jwt-verification#jwt-keyset\nwrote kubernetes:cbc\/cbc-secrets#jwt-keyset\n$/,
+      /\(the keyset there was invalid\)\nwrote the verification projection kubernetes:cbc\/cbc-jwt-verification#jwt-keyset\nwrote kubernetes:cbc\/cbc-secrets#jwt-keyset\n$/,
     )
     const data = stored().data
     assert.equal(decode(data['jwt-keyset']), GOOD)
-    assert.equal(decode(data['jwt-keyset-last-good']), GOOD)
+    assert.deepEqual(Object.keys(data).sort(), ['jwt-keyset', 'other'])
     assert.equal(decode(data.other), 'kept')
     const update = double.calls.filter((c) => c.verb === 'update').at(-1)!
     assert.equal(update.status, 200)
@@ -74,28 +77,62 @@ describe('cbc-jwt keyset restore (Kubernetes backend, against the API test doubl
   })
 
   it('refuses an invalid last good copy: exit 1, every problem named, nothing written', async () => {
-    const seeded = double.setSecret(NS, 'cbc-secrets', { 'jwt-keyset': BROKEN, 'jwt-keyset-last-good': INVALID })
+    keepCopy(INVALID)
+    const seeded = double.setSecret(NS, 'cbc-secrets', { 'jwt-keyset': BROKEN })
     const before = writes()
     const r = await restore()
     assert.equal(r.code, 1)
-    assert.match(r.stderr, /^cbc-jwt: kubernetes:cbc\/cbc-secrets#jwt-keyset-last-good is not a valid keyset \(current: .*\); nothing was written\n$/)
+    assert.match(r.stderr, /^cbc-jwt: kubernetes:cbc\/cbc-jwt-last-good#jwt-keyset is not a valid keyset \(current: .*\); nothing was written\n$/)
     assert.equal(writes(), before, 'no write was even attempted')
     assert.deepEqual(stored(), seeded)
   })
 
-  it('a Secret without the last good key: exit 1, saying so, nothing written', async () => {
+  it('cbc-secrets deleted: the copy survives it, and restore creates the Secret again (projection first, then the keyset)', async () => {
+    keepCopy(GOOD)
+    double.setSecret(NS, 'cbc-secrets', { 'jwt-keyset': GOOD })
+    assert.ok(double.deleteSecret(NS, 'cbc-secrets'))
+    const dry = await restore('--dry-run')
+    assert.equal(dry.code, 0, dry.stderr)
+    assert.match(dry.stdout, /restored from kubernetes:cbc\/cbc-jwt-last-good#jwt-keyset: current k-restore-good \(there was no keyset: it is created again\)/)
+    assert.equal(double.secret(NS, 'cbc-secrets'), undefined, 'a dry run creates nothing')
+    const r = await restore('--reason', 'JWTKeysetObjectGone')
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stdout, /\nwrote kubernetes:cbc\/cbc-secrets#jwt-keyset\n$/)
+    assert.equal(decode(stored().data['jwt-keyset']), GOOD)
+    assert.equal(double.calls.filter((c) => c.verb === 'create').at(-1)?.status, 201)
+    const audit = JSON.parse(r.stderr.trim().split('\n').at(-1)!)
+    assert.deepEqual([audit.command, audit.from, audit.to], ['keyset restore', null, 'k-restore-good'])
+  })
+
+  it('cbc-secrets deleted and no right to create it: exit 1, the message says which right, nothing written', async () => {
+    keepCopy(GOOD)
+    double.deleteSecret(NS, 'cbc-secrets')
+    double.deny.add('create')
+    try {
+      const r = await restore()
+      assert.equal(r.code, 1)
+      assert.match(r.stderr, /cannot create \(HTTP 403.*needs `create` on secrets in its namespace/)
+    } finally {
+      double.deny.delete('create')
+    }
+    assert.equal(double.secret(NS, 'cbc-secrets'), undefined)
+  })
+
+  it('no copy yet (the shipped, empty cbc-jwt-last-good): exit 1, saying so, nothing written', async () => {
+    keepCopy(undefined)
     const seeded = double.setSecret(NS, 'cbc-secrets', { 'jwt-keyset': BROKEN })
     const r = await restore()
     assert.equal(r.code, 1)
-    assert.match(r.stderr, /^cbc-jwt: kubernetes:cbc\/cbc-secrets#jwt-keyset-last-good: the Secret has no last good copy/)
+    assert.match(r.stderr, /^cbc-jwt: kubernetes:cbc\/cbc-jwt-last-good#jwt-keyset: no last good copy/)
     assert.deepEqual(stored(), seeded)
   })
 
   it('another writer between the read and the write (409): exit 1, not retried, the Secret is exactly what the other writer left', async () => {
-    double.setSecret(NS, 'cbc-secrets', { 'jwt-keyset': BROKEN, 'jwt-keyset-last-good': GOOD })
+    keepCopy(GOOD)
+    double.setSecret(NS, 'cbc-secrets', { 'jwt-keyset': BROKEN })
     let theirs: ReturnType<KubeDouble['setSecret']> | undefined
     double.beforeWrite = () => {
-      theirs ??= double.setSecret(NS, 'cbc-secrets', { 'jwt-keyset': GOOD.replace('\n', ' \n'), 'jwt-keyset-last-good': GOOD })
+      theirs ??= double.setSecret(NS, 'cbc-secrets', { 'jwt-keyset': GOOD.replace('\n', ' \n') })
     }
     try {
       const r = await restore()
@@ -109,18 +146,23 @@ describe('cbc-jwt keyset restore (Kubernetes backend, against the API test doubl
     assert.deepEqual(stored(), theirs)
   })
 
-  it('backends without a copy refuse (exit 2) and say what to do instead', async () => {
+  it('a file: the sibling keyset.last-good.json survives the keyset file, and restore puts it back', async () => {
     const file = tmp.file('keyset.json')
     fs.writeFileSync(file, GOOD)
-    const onFile = await cbcJwt(['keyset', 'restore', '--keyset-file', file])
-    assert.equal(onFile.code, 2)
-    assert.match(
-      onFile.stderr,
-      /^cbc-jwt: keyset restore: .*keyset\.json has no last good copy \(only CBC_JWT_BACKEND=kubernetes keeps one\); put your backup back/,
-    )
-    const onVault = await cbcJwt(['keyset', 'restore'], { env: { CBC_JWT_BACKEND: 'vault', VAULT_ADDR: 'http://127.0.0.1:1', VAULT_TOKEN: 't' } })
-    assert.equal(onVault.code, 2, onVault.stderr)
-    assert.match(onVault.stderr, /has no last good copy .*vault kv rollback -mount=MOUNT -version=N PATH\n$/)
-    assert.equal(onVault.stderr.split('\n').length, 2, 'one line')
+    const rotated = await cbcJwt(['rotate', '--stage', '--keyset-file', file])
+    assert.equal(rotated.code, 0, rotated.stderr)
+    const written = fs.readFileSync(file, 'utf8')
+    assert.equal(fs.readFileSync(tmp.file('keyset.last-good.json'), 'utf8'), written)
+    fs.rmSync(file)
+    const r = await cbcJwt(['keyset', 'restore', '--keyset-file', file])
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stdout, /keyset\.json restored from .*keyset\.last-good\.json: current k-restore-good \(there was no keyset: it is created again\)/)
+    assert.equal(fs.readFileSync(file, 'utf8'), written)
+  })
+
+  it('a keyset on stdin has no copy: exit 2, one line saying what to do instead', async () => {
+    const onStdin = await cbcJwt(['keyset', 'restore', '--keyset-file', '-'], { input: GOOD })
+    assert.equal(onStdin.code, 2, onStdin.stderr)
+    assert.match(onStdin.stderr, /^cbc-jwt: keyset restore: stdin has no last good copy .*not -\n$/)
   })
 })

@@ -1,6 +1,6 @@
 import { BackendError, CasConflictError } from '../../errors.js'
 import { MAX_KEYSET_BYTES } from '../../keyset/document.js'
-import type { KeysetBackend, KeysetSnapshot, LastGoodSnapshot } from '../backend.js'
+import type { KeysetBackend, KeysetSnapshot } from '../backend.js'
 import { ApiTransportError, createKubernetesApi, type ApiResult, type KubernetesApi } from './api.js'
 import { printable } from '../../logging/sanitize.js'
 import { resolveConnection, type KubernetesConnection } from './connection.js'
@@ -32,12 +32,10 @@ const SILENT: SecretWatchLogger = { info: () => {}, warn: () => {} }
  * (by default secret `cbc-secrets`, key `jwt-keyset`: docs/kubernetes.md). `version` is the Secret's
  * `resourceVersion`; a write sends the Secret back with it (PUT), so the API server refuses
  * it with 409 Conflict if anyone changed the Secret since the read (`CasConflictError`:
- * `updateKeyset` re-reads and applies the change once more). Every write stores the same
- * (validated) document under a second key too, `lastGoodKey` (`jwt-keyset-last-good`), in
- * the same PUT, so the check-and-set covers both: a Secret has no history, and that copy is
- * what `keyset restore` puts back after a write that bypassed cbc-jwt broke the keyset. Only
- * these two keys are changed; the Secret's other keys, labels and annotations go back as
- * they were read. Nothing is ever written to disk.
+ * `updateKeyset` re-reads and applies the change once more). Only this key is changed; the
+ * Secret's other keys, labels and annotations go back as they were read. Nothing is ever
+ * written to disk. (The CLI keeps the last good copy in a Secret of its own, so that it
+ * survives this one's deletion: `src/ops/last-good`.)
  *
  * @example
  * const backend = createKubernetesBackend(kubernetesOptionsFromEnv(process.env))
@@ -119,11 +117,8 @@ export function createKubernetesBackend(opts: KubernetesBackendOptions, deps: Ku
     return new BackendError(reason, `${location}: cannot ${what} (HTTP ${res.status}${detail})`)
   }
 
-  /** The two keys every write sets: the keyset and its last good copy, the same document. */
-  const keysFor = (text: string) => {
-    const encoded = Buffer.from(text).toString('base64')
-    return { [opts.key]: encoded, [opts.lastGoodKey]: encoded }
-  }
+  /** The one key every write sets. */
+  const keysFor = (text: string) => ({ [opts.key]: Buffer.from(text).toString('base64') })
 
   /** `data[key]` decoded, or undefined when absent; a value over the size limit throws. */
   function decoded(secret: Secret, key: string): string | undefined {
@@ -183,27 +178,6 @@ export function createKubernetesBackend(opts: KubernetesBackendOptions, deps: Ku
       if (text === undefined) throw new BackendError('not_found', `${location}: the Secret has no key ${opts.key}`)
       lastRead = secret
       return { text, version: secret.metadata.resourceVersion }
-    },
-    async readLastGood(): Promise<LastGoodSnapshot> {
-      const secret = await getSecret()
-      const where = `${secretLocation}#${opts.lastGoodKey}`
-      if (!secret) throw new BackendError('not_found', `${location}: the Secret does not exist`)
-      const text = decoded(secret, opts.lastGoodKey)
-      if (text === undefined) {
-        throw new BackendError(
-          'not_found',
-          `${where}: the Secret has no last good copy (every change cbc-jwt writes stores one; none was written through it yet)`,
-        )
-      }
-      lastRead = secret
-      // The keyset it replaces, for the audit line; a broken one may be oversized too.
-      let current: string | undefined
-      try {
-        current = decoded(secret, opts.key)
-      } catch {
-        current = undefined
-      }
-      return { text, current, version: secret.metadata.resourceVersion, location: where }
     },
     async write(text, expectedVersion) {
       if (expectedVersion === null) {

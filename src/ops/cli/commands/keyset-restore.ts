@@ -1,5 +1,5 @@
 import type { KeysetBackend } from '../../../lib/backends/backend.js'
-import { CasConflictError, KeysetInvalidError, RefusedError, UsageError, formatProblem } from '../../../lib/errors.js'
+import { BackendError, CasConflictError, KeysetInvalidError, RefusedError, UsageError, formatProblem } from '../../../lib/errors.js'
 import type { KeysetDocument } from '../../../lib/keyset/document.js'
 import { loadKeyset, parseKeysetText } from '../../../lib/keyset/load.js'
 import { describeChange, diffKeysets } from '../../rotation/diff.js'
@@ -14,20 +14,23 @@ const OPTIONS = { ...KEYSET_OPTIONS, 'dry-run': { type: 'boolean' }, ...AUDIT_OP
 
 export const keysetRestoreCommand: Command = {
   name: 'keyset restore',
-  summary: 'put the last good keyset back (Kubernetes: the copy every write keeps), validated first',
-  help: `Usage: cbc-jwt keyset restore [--backend kubernetes] [--dry-run] [options]
+  summary: 'put the last good keyset back from its copy (kept apart, so it survives a deleted keyset), validated first',
+  help: `Usage: cbc-jwt keyset restore [--backend file|vault|kubernetes] [--dry-run] [options]
 
 Puts the last good keyset back after a write that bypassed cbc-jwt broke it (kubectl edit,
-an old manifest applied, an empty pipeline). A Kubernetes Secret has no history: with
-CBC_JWT_BACKEND=kubernetes every change cbc-jwt writes also stores the same validated
-document under a second key of the Secret (CBC_JWT_KUBERNETES_LAST_GOOD_KEY, default
-jwt-keyset-last-good), and this command copies it back to the keyset key.
+an old manifest applied, an empty pipeline), or after the keyset itself was deleted. Every
+change cbc-jwt writes also stores the same validated document as a last good copy, in a place
+of its own that survives the keyset's deletion: Kubernetes, the Secret cbc-jwt-last-good
+(CBC_JWT_KUBERNETES_LAST_GOOD_SECRET, same namespace and key); Vault, the path
+<CBC_JWT_VAULT_PATH>-last-good (CBC_JWT_VAULT_LAST_GOOD_PATH); a file, the sibling
+<name>.last-good.json. This command copies it back.
 
 The copy is validated first (schema and meaning, as keyset validate): an invalid copy is
-refused and nothing is written. The write carries the resourceVersion both were read at:
-if anyone changed the Secret meanwhile it is refused (409), nothing is written, and it is
-not retried — look at the Secret again and decide. Each restore prints a keyset_changed
-audit line. Vault keeps versions instead (vault kv rollback); a file has no copy.
+refused and nothing is written. The write carries the version the keyset was read at: if
+anyone changed it meanwhile it is refused, nothing is written, and it is not retried — look
+at the keyset again and decide. A deleted keyset is created again (Kubernetes: that needs
+\`create\` on secrets, an operator's right, not the CronJob's). Each restore prints a
+keyset_changed audit line.
 
 Options:
   --dry-run          validate the copy and print what would change, write nothing
@@ -35,7 +38,7 @@ ${AUDIT_HELP}
   -h, --help         this help
 
 Exit status: 0 restored (or already in place), 1 no copy / invalid copy / conflict / backend
-error, 2 bad usage or a backend without a last good copy.`,
+error, 2 bad usage (a keyset on stdin has no copy).`,
 
   async run(ctx: CliContext, args: string[]): Promise<number> {
     const { values, positionals } = parseCommandArgs('keyset restore', args, OPTIONS)
@@ -69,7 +72,7 @@ error, 2 bad usage or a backend without a last good copy.`,
         const dryRun = values['dry-run'] === true
         println(
           ctx.stdout,
-          `${dryRun ? 'dry run, nothing written — ' : ''}${backend.location} restored from ${copy.location}: current ${after.current}${before ? '' : ' (the keyset there was missing or invalid)'}`,
+          `${dryRun ? 'dry run, nothing written — ' : ''}${backend.location} restored from ${copy.location}: current ${after.current}${before ? '' : copy.current === undefined ? ' (there was no keyset: it is created again)' : ' (the keyset there was invalid)'}`,
         )
         for (const change of before ? diffKeysets(before, after) : []) println(ctx.stdout, `  ${describeChange(change)}`)
         if (dryRun) return 0
@@ -82,6 +85,8 @@ error, 2 bad usage or a backend without a last good copy.`,
         try {
           await backend.write(copy.text, copy.version)
         } catch (err) {
+          if (err instanceof BackendError && err.reason === 'forbidden' && copy.version === null && backend.kind === 'kubernetes')
+            err.message = `${err.message}; creating the deleted Secret needs \`create\` on secrets in its namespace (an operator's right; the CronJob has none)`
           // Not retried: whoever wrote meanwhile may have fixed it already. Look, then decide.
           if (!(err instanceof CasConflictError)) throw err
           throw new CasConflictError(`${err.message}; nothing was written — look at the keyset again and run keyset restore if it still needs it`, {
@@ -100,17 +105,9 @@ error, 2 bad usage or a backend without a last good copy.`,
   },
 }
 
-/** The one line for a backend without a copy: what to do there instead. */
+/** The one line for a source without a copy: what to do there instead. */
 function withoutCopy(backend: KeysetBackend): string {
-  const head = `keyset restore: ${backend.location} has no last good copy (only CBC_JWT_BACKEND=kubernetes keeps one)`
-  switch (backend.kind) {
-    case 'vault':
-      return `${head}; Vault keeps versions: list them with vault kv metadata get -mount=MOUNT PATH, then vault kv rollback -mount=MOUNT -version=N PATH`
-    case 'stdio':
-      return `${head}; restore reads the configured backend, not -`
-    default:
-      return `${head}; put your backup back, validated first with cbc-jwt keyset validate --keyset-file BACKUP`
-  }
+  return `keyset restore: ${backend.location} has no last good copy (a keyset on stdin has none); restore reads the configured backend or --keyset-file PATH, not -`
 }
 
 /** The document stored now when it is a valid keyset (for the audit line's `from`), else null. */

@@ -1,0 +1,212 @@
+import assert from 'node:assert/strict'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { createFileBackend } from '../../../src/lib/backends/file-backend.js'
+import { createKubernetesBackend, kubernetesOptionsFromEnv } from '../../../src/lib/backends/kubernetes/index.js'
+import { createVaultBackend, vaultOptionsFromEnv } from '../../../src/lib/backends/vault/index.js'
+import { BackendError, CasConflictError, ConfigError } from '../../../src/lib/errors.js'
+import { withLastGoodCopy } from '../../../src/ops/last-good/copy.js'
+import { fileLastGood, kubernetesLastGood, lastGoodKeysetPath, vaultLastGood } from '../../../src/ops/last-good/targets.js'
+import { stageKey } from '../../../src/ops/rotation/two-phase.js'
+import { serializeKeyset, updateKeyset } from '../../../src/ops/rotation/update-keyset.js'
+import { startKubeDouble, type KubeDouble } from '../../support/kube-double.js'
+import { startVaultDouble, type VaultDouble } from '../../support/vault-double.js'
+import { makeKey, makeKeyset } from '../../support/keys.js'
+
+const NS = 'cbc'
+const KEYSET = serializeKeyset(makeKeyset([makeKey('ES256', 'k-last-good-1')]) as never)
+const OTHER = serializeKeyset(makeKeyset([makeKey('ES256', 'k-last-good-2')]) as never)
+const decode = (b64: string | undefined) => (b64 === undefined ? undefined : Buffer.from(b64, 'base64').toString())
+
+describe('the last good copy in a Secret of its own (Kubernetes API test double)', () => {
+  let double: KubeDouble
+  let dir: string
+  let env: NodeJS.ProcessEnv
+  const backend = (extra: NodeJS.ProcessEnv = {}) => {
+    const all = { ...env, ...extra }
+    const options = kubernetesOptionsFromEnv(all)
+    return withLastGoodCopy(createKubernetesBackend(options, { env: all }), kubernetesLastGood(options, all))
+  }
+  const data = (name: string) => double.secret(NS, name)?.data ?? {}
+  const copy = () => decode(data('cbc-jwt-last-good')['jwt-keyset'])
+  const keyset = () => decode(data('cbc-secrets')['jwt-keyset'])
+  const writes = (from: number) =>
+    double.calls
+      .slice(from)
+      .filter((c) => c.verb !== 'get')
+      .map((c) => `${c.verb} ${c.path.split('/').at(-1)} ${c.status}`)
+
+  before(async () => {
+    double = await startKubeDouble()
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-last-good-'))
+    env = { KUBECONFIG: double.writeKubeconfig(path.join(dir, 'kubeconfig'), { namespace: NS }), HOME: dir }
+  })
+  after(async () => {
+    await double.close()
+    fs.rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('a change writes the copy first, then cbc-secrets, each with its own check-and-set; cbc-secrets holds the keyset only', async () => {
+    double.setSecret(NS, 'cbc-jwt-last-good', {})
+    double.setSecret(NS, 'cbc-secrets', { 'jwt-keyset': KEYSET, 'db-password': 'untouched' })
+    const b = backend()
+    const from = double.calls.length
+    const outcome = await updateKeyset(b, (doc) => stageKey(doc, { now: Date.now() }))
+    await b.close()
+    assert.deepEqual(writes(from), ['update cbc-jwt-last-good 200', 'update cbc-secrets 200'])
+    assert.equal(copy(), outcome.text)
+    assert.equal(keyset(), outcome.text)
+    assert.deepEqual(Object.keys(data('cbc-secrets')).sort(), ['db-password', 'jwt-keyset'])
+  })
+
+  it('a failure between the two writes loses nothing: the copy is one write ahead, and restoring it completes the change', async () => {
+    double.setSecret(NS, 'cbc-jwt-last-good', { 'jwt-keyset': KEYSET })
+    double.setSecret(NS, 'cbc-secrets', { 'jwt-keyset': KEYSET })
+    const b = backend()
+    const snap = await b.read()
+    // The copy's write goes through; every write after it is refused, as if the process died there.
+    double.beforeWrite = () => double.deny.add('update')
+    try {
+      await assert.rejects(
+        b.write(OTHER, snap.version),
+        (err: unknown) =>
+          err instanceof BackendError && /its last good copy kubernetes:cbc\/cbc-jwt-last-good#jwt-keyset already holds the new keyset/.test(err.message),
+      )
+    } finally {
+      double.beforeWrite = undefined
+      double.deny.clear()
+    }
+    assert.equal(copy(), OTHER, 'the copy is ahead')
+    assert.equal(keyset(), KEYSET, 'the keyset is as it was')
+    const saved = await b.readLastGood!()
+    assert.deepEqual(saved, {
+      text: OTHER,
+      current: KEYSET,
+      version: double.secret(NS, 'cbc-secrets')!.metadata.resourceVersion,
+      location: 'kubernetes:cbc/cbc-jwt-last-good#jwt-keyset',
+    })
+    await b.write(saved.text, saved.version)
+    await b.close()
+    assert.equal(keyset(), OTHER)
+  })
+
+  it('another writer wins cbc-secrets (409): the copy goes back to what it held, so it never holds a change that lost', async () => {
+    double.setSecret(NS, 'cbc-jwt-last-good', { 'jwt-keyset': KEYSET })
+    double.setSecret(NS, 'cbc-secrets', { 'jwt-keyset': KEYSET })
+    const b = backend()
+    const snap = await b.read()
+    const theirs = double.setSecret(NS, 'cbc-secrets', { 'jwt-keyset': `${KEYSET} ` })
+    await assert.rejects(b.write(OTHER, snap.version), CasConflictError)
+    await b.close()
+    assert.equal(copy(), KEYSET)
+    assert.deepEqual(double.secret(NS, 'cbc-secrets'), theirs)
+  })
+
+  it('a create writes cbc-secrets first: keyset init over an existing keyset leaves the copy alone; a new one gets its copy', async () => {
+    double.setSecret(NS, 'cbc-jwt-last-good', { 'jwt-keyset': KEYSET })
+    double.setSecret(NS, 'cbc-secrets', { 'jwt-keyset': KEYSET })
+    const b = backend()
+    const from = double.calls.length
+    await assert.rejects(b.write(OTHER, null), CasConflictError)
+    assert.deepEqual(writes(from), [], 'nothing written')
+    assert.equal(copy(), KEYSET)
+
+    double.deleteSecret(NS, 'cbc-secrets')
+    await b.write(OTHER, null)
+    await b.close()
+    assert.deepEqual(writes(from), ['create secrets 201', 'update cbc-jwt-last-good 200'])
+    assert.equal(keyset(), OTHER)
+    assert.equal(copy(), OTHER)
+  })
+
+  it('readLastGood after cbc-secrets was deleted: the copy, no current keyset, version null (the write creates it)', async () => {
+    double.setSecret(NS, 'cbc-jwt-last-good', { 'jwt-keyset': KEYSET })
+    double.deleteSecret(NS, 'cbc-secrets')
+    const b = backend()
+    const saved = await b.readLastGood!()
+    assert.deepEqual(saved, { text: KEYSET, current: undefined, version: null, location: 'kubernetes:cbc/cbc-jwt-last-good#jwt-keyset' })
+    await b.write(saved.text, saved.version)
+    await b.close()
+    assert.equal(keyset(), KEYSET)
+  })
+
+  it('no copy yet (the shipped, empty Secret, or none): not_found, saying why', async () => {
+    double.setSecret(NS, 'cbc-jwt-last-good', {})
+    const b = backend()
+    await assert.rejects(
+      b.readLastGood!(),
+      (err: unknown) => err instanceof BackendError && err.reason === 'not_found' && /no last good copy/.test(err.message),
+    )
+    await b.close()
+  })
+
+  it('the copy may not be the keyset Secret or the projection (readable by verifiers); the old key variable is refused', () => {
+    const opts = kubernetesOptionsFromEnv({})
+    assert.throws(() => kubernetesLastGood(opts, { CBC_JWT_KUBERNETES_LAST_GOOD_SECRET: 'cbc-secrets' }), ConfigError)
+    assert.throws(() => kubernetesLastGood(opts, { CBC_JWT_KUBERNETES_LAST_GOOD_SECRET: 'cbc-jwt-verification' }), ConfigError)
+    assert.throws(() => kubernetesLastGood(opts, { CBC_JWT_KUBERNETES_PUBLIC_SECRET: 'pub', CBC_JWT_KUBERNETES_LAST_GOOD_SECRET: 'pub' }), ConfigError)
+    assert.throws(() => kubernetesLastGood(opts, { CBC_JWT_KUBERNETES_LAST_GOOD_SECRET: 'Not_A_Name' }), ConfigError)
+    assert.throws(
+      () => kubernetesLastGood(opts, { CBC_JWT_KUBERNETES_LAST_GOOD_KEY: 'jwt-keyset-last-good' }),
+      /no longer read: .*CBC_JWT_KUBERNETES_LAST_GOOD_SECRET/,
+    )
+  })
+})
+
+describe('the last good copy of a file: its sibling', () => {
+  it('keyset.json → keyset.last-good.json (0600), written first; the copy survives the keyset file', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-last-good-file-'))
+    try {
+      const file = path.join(dir, 'keyset.json')
+      assert.equal(lastGoodKeysetPath(file), path.join(dir, 'keyset.last-good.json'))
+      assert.equal(lastGoodKeysetPath('/etc/keyset'), '/etc/keyset.last-good.json')
+      const b = withLastGoodCopy(createFileBackend(file), fileLastGood(file, undefined))
+      await b.write(KEYSET, null)
+      const snap = await b.read()
+      await b.write(OTHER, snap.version)
+      assert.equal(fs.readFileSync(path.join(dir, 'keyset.last-good.json'), 'utf8'), OTHER)
+      assert.equal(fs.statSync(path.join(dir, 'keyset.last-good.json')).mode & 0o777, 0o600, 'private keys: owner only')
+      fs.rmSync(file)
+      const saved = await b.readLastGood!()
+      assert.deepEqual(
+        { ...saved, location: path.basename(saved.location) },
+        { text: OTHER, current: undefined, version: null, location: 'keyset.last-good.json' },
+      )
+      await b.write(saved.text, saved.version)
+      await b.close()
+      assert.equal(fs.readFileSync(file, 'utf8'), OTHER)
+      assert.throws(() => fileLastGood(file, { CBC_JWT_PUBLIC_KEYSET_FILE: path.join(dir, 'keyset.last-good.json') }), ConfigError)
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
+
+describe('the last good copy in Vault: a path of its own (KV v2 test double)', () => {
+  let vault: VaultDouble
+  before(async () => {
+    vault = await startVaultDouble()
+  })
+  after(() => vault.close())
+
+  it('…-last-good is written first; after `vault kv metadata delete` of the keyset (every version gone) the copy puts it back', async () => {
+    const options = vaultOptionsFromEnv({ VAULT_ADDR: vault.addr, VAULT_TOKEN: vault.token })
+    const b = withLastGoodCopy(createVaultBackend(options), vaultLastGood(options, {}, {}))
+    await b.write(KEYSET, null)
+    const snap = await b.read()
+    await b.write(OTHER, snap.version)
+    assert.equal(vault.secret('cbc/jwt-keyset-last-good')?.['jwt-keyset'], OTHER)
+    const paths = vault.requests.filter((r) => r.method === 'POST').map((r) => r.path)
+    assert.deepEqual(paths.slice(-2), ['/v1/secret/data/cbc/jwt-keyset-last-good', '/v1/secret/data/cbc/jwt-keyset'], 'the copy first')
+    vault.deleteAll('cbc/jwt-keyset')
+    const saved = await b.readLastGood!()
+    assert.deepEqual(saved, { text: OTHER, current: undefined, version: null, location: 'vault:secret/cbc/jwt-keyset-last-good' })
+    await b.write(saved.text, saved.version)
+    await b.close()
+    assert.equal(vault.secret('cbc/jwt-keyset')?.['jwt-keyset'], OTHER)
+    assert.throws(() => vaultLastGood(options, { CBC_JWT_VAULT_LAST_GOOD_PATH: 'cbc/jwt-keyset' }, {}), ConfigError)
+    assert.throws(() => vaultLastGood(options, { CBC_JWT_VAULT_LAST_GOOD_PATH: 'cbc/jwt-keyset-public' }, {}), ConfigError)
+  })
+})
