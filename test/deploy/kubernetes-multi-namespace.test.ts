@@ -79,8 +79,10 @@ describe('deploy/kubernetes-multi-namespace: one CronJob publishes to and gates 
 
   test('a run publishes the projection into cbc and orders, then cbc-secrets, with only the calls its Roles grant', async () => {
     double.setSecret('cbc', 'cbc-secrets', { 'jwt-keyset': JSON.stringify(makeKeyset([makeKey('ES256', 'k-multi')]), null, 2) })
-    // Shipped empty (verification-secret.yaml in each namespace): the rotator needs no create.
+    // Shipped empty (verification-secret.yaml in each namespace, last-good-secret.yaml beside
+    // the keyset): the rotator needs no create.
     for (const ns of ['cbc', 'orders']) double.setSecret(ns, 'cbc-jwt-verification', {})
+    double.setSecret('cbc', 'cbc-jwt-last-good', {})
     const first = double.calls.length
     const run = await runJob()
     assert.equal(run.code, 0, run.out)
