@@ -62,10 +62,10 @@ export interface CbcJwtMiddleware {
  *
  * @example
  * import express from 'express'
- * import { cbcJwt, requireScope } from 'cbc-jwt/express'
+ * import { authOf, cbcJwt, requireScope } from 'cbc-jwt/express'
  * const app = express()
  * app.use('/orders', cbcJwt())
- * app.get('/orders', requireScope('orders:read'), (req, res) => res.json({ sub: req.auth!.claims.sub }))
+ * app.get('/orders', requireScope('orders:read'), (req, res) => res.json({ sub: authOf(req).claims.sub }))
  */
 export function cbcJwt(options: CbcJwtExpressOptions = {}): CbcJwtMiddleware {
   const { cbc, owned } = adapterCore(options)

@@ -79,9 +79,9 @@ function applyAnswer(result: AuthResult, request: FastifyRequest, reply: Fastify
  *
  * @example
  * import Fastify from 'fastify'
- * import cbcJwt from 'cbc-jwt/fastify'
+ * import cbcJwt, { authOf } from 'cbc-jwt/fastify'
  * const app = Fastify()
  * await app.register(cbcJwt)
- * app.get('/orders', { onRequest: [app.authenticate, app.requireScope('orders:read')] }, async (request) => request.auth!.claims.sub)
+ * app.get('/orders', { onRequest: [app.authenticate, app.requireScope('orders:read')] }, async (request) => authOf(request).claims.sub)
  */
 export const cbcJwtPlugin = fp(plugin, { name: 'cbc-jwt', fastify: '5.x' })
