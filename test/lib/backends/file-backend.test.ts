@@ -42,12 +42,12 @@ function watched(file: string) {
   return {
     b,
     state,
-    /** Runs `change` (to its end, when it is a write) and waits (≤ 5 s) for at least one callback caused by it. */
+    /** Runs `change` (to its end, when it is a write) and waits (≤ 10 s) for at least one callback caused by it. */
     async expectEvent(what: string, change: () => unknown) {
       await sleep(150) // let events of the previous step (and a pending re-arm) settle
       state.events = 0
       await change()
-      await waitFor(() => state.events > 0, { timeoutMs: 5000, what: `a change event for ${what}` })
+      await waitFor(() => state.events > 0, { timeoutMs: 10_000, what: `a change event for ${what}` })
     },
   }
 }
@@ -305,7 +305,7 @@ describe('file backend: close', () => {
     // backend's watch and coalescing timer, had close() left them, would fire with the twin's.
     const twin = watched(vol.file())
     vol.writeKeyset('{"v":3}')
-    await waitFor(() => twin.state.events > 0, { timeoutMs: 2000, what: 'the twin to see the swap' })
+    await waitFor(() => twin.state.events > 0, { timeoutMs: 10_000, what: 'the twin to see the swap' })
     assert.equal(w.state.events, 0)
     await twin.b.close()
     assert.equal((await w.b.read()).text, '{"v":3}', 'reads still work after close')
@@ -325,7 +325,7 @@ describe('file backend: close', () => {
     // have: its callback bounds the wait for "no callback" from the closed one.
     const twin = watched(vol.file())
     new KubeletVolume(vol.dir).writeKeyset('{"v":2}')
-    await waitFor(() => twin.state.events > 0, { timeoutMs: 2000, what: 'the twin to see the directory come back' })
+    await waitFor(() => twin.state.events > 0, { timeoutMs: 10_000, what: 'the twin to see the directory come back' })
     assert.equal(w.state.events, 0)
     await twin.b.close()
     if (baseline !== undefined) assert.equal(inotifyWatches(), baseline)

@@ -414,7 +414,7 @@ describe('keyring: start and close', () => {
     await h.keyring.start()
     assert.equal(h.keyring.keyset()!.current.kid, 'k-a')
     h.write(docB())
-    await waitFor(() => h.keyring.keyset()!.current.kid === 'k-b', { timeoutMs: 2000, what: 'reload on change' })
+    await waitFor(() => h.keyring.keyset()!.current.kid === 'k-b', { timeoutMs: 10_000, what: 'reload on change' })
     assert.ok(h.logs.some((l) => l.obj.event === 'keyset_loaded' && l.obj.trigger === 'change'))
     await h.keyring.close()
   })

@@ -36,7 +36,7 @@ export function optionsFor(double: VaultDouble, overrides: Partial<VaultBackendO
     auth: 'token',
     k8sMount: 'kubernetes',
     k8sTokenPath: '/nonexistent/token',
-    timeoutMs: 1000,
+    timeoutMs: 5000,
     retries: 2,
     retryBaseMs: 2,
     retryMaxDelayMs: 10,

@@ -55,7 +55,7 @@ describe('vault backend write()', () => {
 
   it("maps Vault's check-and-set 400 to CasConflictError when another writer lands between read and write", async (t) => {
     double.setSecret(path, { 'jwt-keyset': '{"v":1}' })
-    // Hold the POST at the double while another writer commits version 2 (within the 1 s timeout).
+    // Hold the POST at the double while another writer commits version 2 (within the 5 s timeout).
     await double.setFault({ kind: 'slow', method: 'POST', delayMs: 600, times: 1 })
     const backend = backendFor(double, { path })
     t.after(() => backend.close())
