@@ -6,6 +6,7 @@ import { toRfc3339 } from '../../lib/keyset/generate.js'
 import { auditEvent } from '../rotation/audit.js'
 import type { OptionSpec } from './args.js'
 import { println, type CliContext } from './context.js'
+import { asciiJson } from '../../lib/logging/sanitize.js'
 
 /** The options of every command that changes a keyset. */
 export const AUDIT_OPTIONS = {
@@ -55,7 +56,8 @@ export function openAuditTrail(ctx: CliContext, command: string, flags: AuditFla
   return {
     record({ location, before, after }) {
       const event = auditEvent({ command, location, before, after, at: toRfc3339(new Date(ctx.now())), actor, reason })
-      const line = JSON.stringify(event)
+      // ASCII-escaped JSON: the same values for a reader, nothing raw for a terminal (rule values may come from tokens).
+      const line = asciiJson(event)
       println(ctx.stderr, line)
       if (fd === undefined) return
       try {

@@ -1,4 +1,5 @@
 import { keyStatus, ruleTarget, type KeyStatus, type KeysetDocument, type RevocationRule } from '../../lib/keyset/document.js'
+import { asciiJson } from '../../lib/logging/sanitize.js'
 
 /** One difference between two keysets, as `--dry-run` and every write report it. */
 export type KeysetChange =
@@ -55,10 +56,11 @@ export function diffRules(
   return { added: after.filter((r) => !old.has(text(r))), removed: before.filter((r) => !now.has(text(r))) }
 }
 
-/** A rule in one line: `client_id acme-batch  issued before 2026-11-25T20:00:00Z`; the value printable or JSON-quoted. */
+/** A rule in one line: `client_id acme-batch  issued before 2026-11-25T20:00:00Z`; the value printable or JSON-quoted, escaped to ASCII. */
 export function describeRule(rule: RevocationRule): string {
   const { kind, value } = ruleTarget(rule)
-  const shown = /^[\x21-\x7e]+$/.test(value) ? value : JSON.stringify(value)
+  // Escaped to ASCII: a value may come from a token (C1 controls, bidi overrides).
+  const shown = /^[\x21-\x7e]+$/.test(value) ? value : asciiJson(value)
   return 'jti' in rule ? `${kind} ${shown}  until ${rule.expires_at}` : `${kind} ${shown}  issued before ${rule.issued_before}`
 }
 

@@ -84,6 +84,20 @@ describe('cbc-jwt revoke --client-id / --subject / --jti', () => {
     assert.deepEqual(readJson(file).revocations.at(-1), { jti, expires_at: new Date(exp * 1000).toISOString().replace('.000Z', 'Z'), created_at: NOW })
   })
 
+  it('attack: a rule value with C1 controls and bidi overrides (a token’s sub) never reaches the terminal raw; JSON keeps it exactly', async () => {
+    const file = await keysetFile()
+    const hostile = 'alice\u202eecila\u009b31m\u0085'
+    const r = await cbcJwt(['revoke', '--subject', hostile, '--issued-before', 'now', '--keyset-file', file], { env: at(NOW) })
+    assert.equal(r.code, 0, r.stderr)
+    const list = await cbcJwt(['revoke', '--list', '--keyset-file', file], { env: at(NOW) })
+    const json = await cbcJwt(['revoke', '--list', '--json', '--keyset-file', file], { env: at(NOW) })
+    for (const out of [r.stdout, r.stderr, list.stdout, json.stdout]) assert.match(out, /^[\n\x20-\x7e→—…]*$/, JSON.stringify(out))
+    assert.match(list.stdout, /sub +"alice\\u202eecila\\u009b31m\\u0085"/)
+    assert.equal(JSON.parse(json.stdout)[0].sub, hostile)
+    assert.equal(events(r.stderr)[0]!.revocations.added[0].sub, hostile)
+    assert.equal(readJson(file).revocations[0].sub, hostile)
+  })
+
   it('--jti - reads ids from stdin (a list from the logs); without --expires-at the rule outlasts any live token', async () => {
     const file = await keysetFile()
     const ids = ['tok-1', '  tok-2  ', '', 'tok-1', 'tok-3']
@@ -137,7 +151,8 @@ describe('cbc-jwt revoke --client-id / --subject / --jti', () => {
       [
         'KIND VALUE REVOKES CREATED',
         `client_id "acme batch" issued before ${NOW} ${NOW}`,
-        `sub "ü-ser" issued before ${NOW} ${NOW}`,
+        // Outside printable ASCII, escaped like any text that may come from a token.
+        `sub "\\u00fc-ser" issued before ${NOW} ${NOW}`,
         `2 rule(s) in force (at most 10000); revoked_before none`,
         '',
       ],

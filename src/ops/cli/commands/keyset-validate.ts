@@ -5,6 +5,7 @@ import { println, type CliContext } from '../context.js'
 import { closeSource, openKeysetSource } from '../keyset-source.js'
 import { projectionDrift } from '../../projection/publish.js'
 import type { Command } from './command.js'
+import { asciiJson } from '../../../lib/logging/sanitize.js'
 
 const OPTIONS = { ...KEYSET_OPTIONS, json: { type: 'boolean' }, projection: { type: 'boolean' } } as const
 
@@ -54,7 +55,7 @@ Exit status: 0 valid, 1 invalid or unreadable, 2 bad usage.`,
       const kind = keyset.signing ? 'signing' : 'verification'
       const notes = symmetricNote(keyset.document.keys)
       const summary = { valid: true, kind, current: keyset.current.kid, keys: keyset.document.keys.length, problems: [], notes }
-      if (values.json) println(ctx.stdout, JSON.stringify(summary, null, 2))
+      if (values.json) println(ctx.stdout, asciiJson(summary, 2))
       else {
         println(
           ctx.stdout,
@@ -71,7 +72,7 @@ Exit status: 0 valid, 1 invalid or unreadable, 2 bad usage.`,
     } catch (err) {
       if (!(err instanceof KeysetInvalidError)) throw err
       if (values.json) {
-        println(ctx.stdout, JSON.stringify({ valid: false, reason: err.reason, problems: err.problems }, null, 2))
+        println(ctx.stdout, asciiJson({ valid: false, reason: err.reason, problems: err.problems }, 2))
       } else {
         for (const p of err.problems) println(ctx.stdout, formatProblem({ path: p.path || '(document)', message: p.message }))
       }

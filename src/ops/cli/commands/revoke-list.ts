@@ -1,4 +1,5 @@
 import { ruleTarget } from '../../../lib/keyset/document.js'
+import { asciiJson } from '../../../lib/logging/sanitize.js'
 import { MAX_REVOCATION_RULES } from '../../../lib/keyset/document.js'
 import { ruleDropsAt } from '../../rotation/revocations.js'
 import { println, type CliContext } from '../context.js'
@@ -8,7 +9,9 @@ import { ruleLifetime } from '../settings.js'
 /**
  * `revoke --list`: the rules of the stored keyset and its `revoked_before`, read-only. A rule
  * no valid token can match any more is still listed (the next write drops it), marked so.
- * Values are printed as they are when printable ASCII, JSON-quoted otherwise.
+ * Values are printed as they are when printable ASCII, JSON-quoted otherwise, with every
+ * character outside printable ASCII escaped (a rule's value may come from a token: a C1 control
+ * or a bidi override must not reach the terminal raw).
  */
 export async function listRevocations(ctx: CliContext, source: KeysetSource, opts: { json: boolean }): Promise<number> {
   const now = ctx.now()
@@ -16,7 +19,7 @@ export async function listRevocations(ctx: CliContext, source: KeysetSource, opt
   const doc = keyset.document
   const rules = doc.revocations ?? []
   if (opts.json) {
-    println(ctx.stdout, JSON.stringify(rules, null, 2))
+    println(ctx.stdout, asciiJson(rules, 2))
     return 0
   }
   const life = ruleLifetime(ctx.env, {})
@@ -24,7 +27,7 @@ export async function listRevocations(ctx: CliContext, source: KeysetSource, opt
     const { kind, value } = ruleTarget(rule)
     const time = 'jti' in rule ? `until ${rule.expires_at}` : `issued before ${rule.issued_before}`
     const spent = ruleDropsAt(rule, life) < now ? '  (no longer matches a valid token: the next write drops it)' : ''
-    return [kind, /^[\x21-\x7e]+$/.test(value) ? value : JSON.stringify(value), time, `${rule.created_at}${spent}`]
+    return [kind, /^[\x21-\x7e]+$/.test(value) ? value : asciiJson(value), time, `${rule.created_at}${spent}`]
   })
   if (rows.length > 0) {
     const header = ['KIND', 'VALUE', 'REVOKES', 'CREATED']

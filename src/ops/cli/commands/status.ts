@@ -8,6 +8,7 @@ import { println, type CliContext } from '../context.js'
 import { openKeysetSource, readKeyset } from '../keyset-source.js'
 import { propagationMs } from '../settings.js'
 import type { Command } from './command.js'
+import { asciiJson } from '../../../lib/logging/sanitize.js'
 
 const OPTIONS = { ...KEYSET_OPTIONS, json: { type: 'boolean' }, propagation: { type: 'string' } } as const
 
@@ -62,7 +63,7 @@ Exit status: 0 SLA holds, 1 SLA broken / invalid keyset / backend error, 2 bad u
     if (values.json) {
       println(
         ctx.stdout,
-        JSON.stringify(
+        asciiJson(
           {
             location: source.backend.location,
             now: toRfc3339(new Date(now)),
@@ -72,7 +73,6 @@ Exit status: 0 SLA holds, 1 SLA broken / invalid keyset / backend error, 2 bad u
             keys,
             warnings,
           },
-          null,
           2,
         ),
       )

@@ -10,6 +10,7 @@ import { FLEET_HELP, FLEET_OPTIONS, fleetFromFlags } from '../fleet-flags.js'
 import { closeSource, openKeysetSource, type KeysetSource } from '../keyset-source.js'
 import { parseTime } from '../time.js'
 import type { Command } from './command.js'
+import { asciiJson } from '../../../lib/logging/sanitize.js'
 
 const OPTIONS = {
   url: { type: 'string' },
@@ -144,10 +145,7 @@ Exit status: 0 every item passed (or was skipped), 1 an item failed, 2 bad usage
     }
     const failed = items.filter((i) => i.result === 'fail')
     if (values.json) {
-      println(
-        ctx.stdout,
-        JSON.stringify({ ok: failed.length === 0, url: base?.href.replace(/\/+$/, '') ?? null, fleet: fleet?.description ?? null, items }, null, 2),
-      )
+      println(ctx.stdout, asciiJson({ ok: failed.length === 0, url: base?.href.replace(/\/+$/, '') ?? null, fleet: fleet?.description ?? null, items }, 2))
     } else {
       for (const [i, item] of items.entries()) {
         println(ctx.stdout, `${item.result === 'pass' ? '✓' : item.result === 'fail' ? '✗' : '-'} ${i + 1}. ${item.name}: ${item.detail}`)
