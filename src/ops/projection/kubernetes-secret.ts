@@ -1,16 +1,10 @@
 import { ApiTransportError, createKubernetesApi, type ApiResult } from '../../lib/backends/kubernetes/api.js'
 import { resolveConnection } from '../../lib/backends/kubernetes/connection.js'
+import { putSecret, type Secret } from '../../lib/backends/kubernetes/secret-put.js'
 import type { KeysetBackend, KeysetSnapshot } from '../../lib/backends/backend.js'
 import { BackendError, CasConflictError } from '../../lib/errors.js'
 import { printable } from '../../lib/logging/sanitize.js'
 import { MAX_KEYSET_BYTES } from '../../lib/keyset/document.js'
-
-interface Secret {
-  kind?: string
-  metadata: { name: string; namespace?: string; resourceVersion: string; [k: string]: unknown }
-  data?: Record<string, string>
-  [k: string]: unknown
-}
 
 export interface ProjectionSecretOptions {
   /** Namespace; undefined: the kubeconfig context's, else the pod's, else `default` (as kubectl). */
@@ -121,19 +115,16 @@ export function createProjectionSecretBackend(opts: ProjectionSecretOptions, env
       if (expectedVersion === null && base.data?.[opts.key] !== undefined) throw new CasConflictError(`${location} already exists`)
       if (typeof expectedVersion === 'string' && base.metadata.resourceVersion !== expectedVersion)
         throw new CasConflictError(`${location} was changed by another writer`)
-      const res = await call('PUT', `${secretsPath(ns)}/${encodeURIComponent(opts.secret)}`, { ...base, data: { ...base.data, ...data } })
-      if (res.status === 409) throw new CasConflictError(`${location} was changed by another writer`)
-      if (res.status !== 200 && res.status !== 201) throw failure(res, 'write')
-      const stored = res.json as Secret | undefined
-      if (stored?.kind === 'Secret' && typeof stored.metadata?.resourceVersion === 'string') {
-        lastRead = stored
-        return { text, version: stored.metadata.resourceVersion }
-      }
-      // A 200 with a body that is not the Secret (a proxy or webhook rewrote the answer): the
-      // write landed. Its version is read back; another document there leaves it empty, so
-      // the next check-and-set refuses rather than overwrites.
-      lastRead = undefined
-      const again = await getSecret().catch(() => undefined)
+      const put = await putSecret(
+        call,
+        { path: `${secretsPath(ns)}/${encodeURIComponent(opts.secret)}`, body: { ...base, data: { ...base.data, ...data } }, readBack: getSecret },
+        { conflict: () => new CasConflictError(`${location} was changed by another writer`), refused: (res) => failure(res, 'write') },
+      )
+      lastRead = 'stored' in put ? put.stored : undefined
+      if (lastRead) return { text, version: lastRead.metadata.resourceVersion }
+      // Landed, answered with something else: another document read back leaves the version
+      // empty, so the next check-and-set refuses rather than overwrites.
+      const again = 'landed' in put ? put.landed : undefined
       if (again !== undefined && again.data?.[opts.key] === data[opts.key]) {
         lastRead = again
         return { text, version: again.metadata.resourceVersion }

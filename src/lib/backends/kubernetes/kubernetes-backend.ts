@@ -4,16 +4,9 @@ import type { KeysetBackend, KeysetSnapshot } from '../backend.js'
 import { ApiTransportError, createKubernetesApi, type ApiResult, type KubernetesApi } from './api.js'
 import { printable } from '../../logging/sanitize.js'
 import { resolveConnection, type KubernetesConnection } from './connection.js'
+import { putSecret, type Secret } from './secret-put.js'
 import type { KubernetesBackendOptions } from './options.js'
 import { startSecretWatch, type SecretWatch, type SecretWatchLogger } from './watch.js'
-
-interface Secret {
-  apiVersion?: string
-  kind?: string
-  metadata: { name: string; namespace?: string; resourceVersion: string; [k: string]: unknown }
-  data?: Record<string, string>
-  [k: string]: unknown
-}
 
 export interface KubernetesBackendDeps {
   env?: NodeJS.ProcessEnv
@@ -132,19 +125,19 @@ export function createKubernetesBackend(opts: KubernetesBackendOptions, deps: Ku
   async function put(secret: Secret, text: string): Promise<KeysetSnapshot> {
     const { ns } = await connect()
     const body: Secret = { ...secret, data: { ...secret.data, ...keysFor(text) } }
-    const res = await call('PUT', secretPath(ns), body)
-    if (res.status === 409) throw new CasConflictError(`${location} was changed by another writer (resourceVersion ${secret.metadata.resourceVersion} is gone)`)
-    if (res.status !== 200 && res.status !== 201) throw statusError(res, 'write')
-    const stored = res.json as Secret | undefined
-    if (stored?.kind === 'Secret' && typeof stored.metadata?.resourceVersion === 'string') {
-      lastRead = stored
-      return { text, version: stored.metadata.resourceVersion }
-    }
-    // A 200 to the PUT means the write landed, even when the body is not the Secret (a proxy or
-    // webhook rewrote the answer): never report it as failed. Its version is read back; when the
-    // read shows another document, the version is left empty, so a later check-and-set refuses.
-    lastRead = undefined
-    const again = await getSecret().catch(() => undefined)
+    const put = await putSecret(
+      call,
+      { path: secretPath(ns), body, readBack: getSecret },
+      {
+        conflict: () => new CasConflictError(`${location} was changed by another writer (resourceVersion ${secret.metadata.resourceVersion} is gone)`),
+        refused: (res) => statusError(res, 'write'),
+      },
+    )
+    lastRead = 'stored' in put ? put.stored : undefined
+    if (lastRead) return { text, version: lastRead.metadata.resourceVersion }
+    // Landed, answered with something else: the version is the one read back; when the read
+    // shows another document, it is left empty, so a later check-and-set refuses.
+    const again = 'landed' in put ? put.landed : undefined
     let readBack: string | undefined
     try {
       readBack = again ? decoded(again, opts.key) : undefined
