@@ -74,10 +74,11 @@ describe('attack: a neighbour of the keyset written at full speed', () => {
     fs.writeFileSync(file, '0')
     const w = watchedWithDelivery(file, dir, { busyProbeMs: 3_600_000 })
     await storm(dir, 40)
-    await sleep(50)
-    assert.ok(w.state.delivered < 3000, `${w.state.delivered} of 40 000 neighbour events reached the process`)
     assert.equal(w.state.changes, 0, 'a neighbour event was taken for a change')
+    // One inotify queue, read in order: once the keyset's own change is here, every neighbour
+    // event before it has been delivered (or dropped by the kernel with the closed watch).
     await w.expectChange('an in-place write', () => fs.writeFileSync(file, '1'))
+    assert.ok(w.state.delivered < 3000, `${w.state.delivered} of 40 000 neighbour events reached the process`)
     await w.expectChange('a rename over the file', () => {
       fs.writeFileSync(`${file}.tmp`, '2')
       fs.renameSync(`${file}.tmp`, file)
@@ -94,12 +95,11 @@ describe('attack: a neighbour of the keyset written at full speed', () => {
     volume.writeKeyset('{"v":0}')
     const w = watchedWithDelivery(volume.file(), volume.dir, { busyProbeMs: 3_600_000 })
     await storm(volume.dir, 20)
-    await sleep(50)
-    assert.ok(w.state.delivered < 3000, `${w.state.delivered} of 20 000 neighbour events reached the process`)
     for (let i = 1; i <= 3; i++) {
       await w.expectChange(`swap ${i}`, () => volume.writeKeyset(`{"v":${i}}`))
       assert.equal((await w.b.read()).text, `{"v":${i}}`)
     }
+    assert.ok(w.state.delivered < 3000, `${w.state.delivered} of 20 000 neighbour events reached the process`)
     // No event of the watched file announces this: the look at the path every second does.
     const other = path.join(volume.dir, 'other-keyset')
     fs.writeFileSync(other, '{"v":"other"}')
@@ -114,22 +114,26 @@ describe('attack: a neighbour of the keyset written at full speed', () => {
     const dir = fresh()
     const file = path.join(dir, 'keyset.json')
     fs.writeFileSync(file, '0')
+    // busyProbeMs 0: the change callback's own read would probe the directory at once; reads
+    // are made here only, by the test.
     const w = watchedWithDelivery(file, dir, { busyProbeMs: 0 })
     await storm(dir, 5)
-    await sleep(50)
-    const afterStorm = w.state.delivered
-    fs.appendFileSync(path.join(dir, 'app.log'), 'x')
-    await sleep(50)
-    assert.equal(w.state.delivered, afterStorm, 'the file alone is watched: a neighbour event still arrived')
+    /**
+     * A neighbour write, then a keyset write: once the keyset's change is seen, the neighbour's
+     * event was delivered or never will be. The events the directory watch delivered meanwhile.
+     */
+    const neighbourThenKeyset = async (what: string, value: string) => {
+      const before = w.state.delivered
+      await w.expectChange(what, () => {
+        fs.appendFileSync(path.join(dir, 'app.log'), 'x')
+        fs.writeFileSync(file, value)
+      })
+      return w.state.delivered - before
+    }
+    assert.equal(await neighbourThenKeyset('a write after the storm', '1'), 0, 'the file alone is watched: a neighbour event still arrived')
     await w.b.read()
-    fs.appendFileSync(path.join(dir, 'app.log'), 'x')
-    await waitFor(() => w.state.delivered > afterStorm, { timeoutMs: 2000, what: 'the directory watched again after the read' })
+    assert.ok((await neighbourThenKeyset('a write after a read', '2')) > 0, 'the read did not watch the directory again')
     await storm(dir, 5)
-    await sleep(50)
-    const again = w.state.delivered
-    fs.appendFileSync(path.join(dir, 'app.log'), 'x')
-    await sleep(50)
-    assert.equal(w.state.delivered, again, 'a second storm switched back to the file')
-    await w.expectChange('an in-place write', () => fs.writeFileSync(file, '1'))
+    assert.equal(await neighbourThenKeyset('a write after a second storm', '3'), 0, 'a second storm did not switch back to the file')
   })
 })
