@@ -15,8 +15,6 @@ import path from 'node:path'
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..')
 const unit = process.argv.includes('--unit')
 const filters = process.argv.slice(2).filter((a) => a !== '--unit')
-/** The line that gives a test file a process of its own in the unit tier (see runShards). */
-const OWN_PROCESS = /^\/\/ unit tier: a process of its own\b/m
 /** Tiers that start real processes, servers or packages: `npm test` only. */
 const SLOW_TIERS = ['e2e', 'deploy', 'packaging'].map((d) => `test${path.sep}${d}${path.sep}`)
 
@@ -55,20 +53,14 @@ async function runShards(files) {
   const known = readJson(costFile) ?? {}
   const bytesPerMs = 20 // a file never timed: about its size in bytes / 20, in ms
   const cost = (f) => known[path.join(root, f)] ?? fs.statSync(path.join(root, f)).size / bytesPerMs
-  // A file that measures its own process (its heap) says so on a line of its own, and gets a
-  // process of its own: other files' garbage would blur what it measures, and costs it time.
-  const alone = files.filter((f) => OWN_PROCESS.test(fs.readFileSync(path.join(root, f), 'utf8')))
-  const shared = files.filter((f) => !alone.includes(f))
-  const count = Math.max(1, Math.min(shared.length, Number(process.env.CBC_JWT_TEST_SHARDS) || os.availableParallelism() + 1))
-  const shards = [...alone.map((f) => ({ files: [f], cost: cost(f) })), ...Array.from({ length: count }, () => ({ files: [], cost: 0 }))]
-  for (const f of [...shared].sort((a, b) => cost(b) - cost(a))) {
-    const lightest = shards.slice(alone.length).reduce((a, b) => (b.cost < a.cost ? b : a))
+  const count = Math.max(1, Math.min(files.length, Number(process.env.CBC_JWT_TEST_SHARDS) || os.availableParallelism() + 1))
+  const shards = Array.from({ length: count }, () => ({ files: [], cost: 0 }))
+  for (const f of [...files].sort((a, b) => cost(b) - cost(a))) {
+    const lightest = shards.reduce((a, b) => (b.cost < a.cost ? b : a))
     lightest.files.push(f)
     lightest.cost += cost(f)
   }
   const env = { ...process.env, CBC_JWT_TEST_TIER: 'unit', CBC_JWT_FUZZ_SCALE: process.env.CBC_JWT_FUZZ_SCALE ?? '0.25' }
-  // The first shared shard's report streams as it runs; the others' are printed after it.
-  const live = alone.length
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-jwt-unit-'))
   const started = Date.now()
   const results = await Promise.all(
@@ -81,7 +73,8 @@ async function runShards(files) {
           const child = spawn(process.execPath, [...args, path.join(root, 'scripts', 'unit-shard.mjs'), ...shard.files], {
             cwd: root,
             env,
-            stdio: ['ignore', i === live ? 'inherit' : 'pipe', i === live ? 'inherit' : 'pipe'],
+            // The first shard's report streams as it runs; the others' are printed after it.
+            stdio: ['ignore', i === 0 ? 'inherit' : 'pipe', i === 0 ? 'inherit' : 'pipe'],
           })
           const held = []
           child.stdout?.on('data', (d) => held.push(d))
@@ -97,7 +90,7 @@ async function runShards(files) {
   results.forEach((r, i) => {
     if (r.summary === undefined) {
       total.failed++
-      console.error(`shard ${i + 1} of ${shards.length} ended (${r.signal ?? `exit ${r.code}`}) before it reported`)
+      console.error(`shard ${i + 1} of ${count} ended (${r.signal ?? `exit ${r.code}`}) before it reported`)
       return
     }
     for (const k of Object.keys(total)) total[k] += r.summary.counts[k]
@@ -108,7 +101,7 @@ async function runShards(files) {
   fs.writeFileSync(costFile, `${JSON.stringify(costs, null, 1)}\n`)
   const failed = total.failed > 0 || results.some((r) => r.code !== 0)
   const seconds = ((Date.now() - started) / 1000).toFixed(1)
-  console.log(`\nunit: ${files.length} files in ${shards.length} processes, ${seconds} s`)
+  console.log(`\nunit: ${files.length} files in ${count} processes, ${seconds} s`)
   console.log(`${total.passed} passed, ${Math.max(total.failed, failed ? 1 : 0)} failed, ${total.skipped} skipped`)
   return failed ? 1 : 0
 }

@@ -1,4 +1,3 @@
-// unit tier: a process of its own — the heap tests below measure this process's heap.
 import assert from 'node:assert/strict'
 import crypto from 'node:crypto'
 import { describe, it } from 'node:test'
@@ -6,6 +5,7 @@ import { createTokenCache, estimateEntryBytes, type CachedAcceptance } from '../
 import { claimsAt, keysetOf, NOW, segment, verifierAt } from './fixtures.js'
 import { makeKey, signToken } from '../../support/keys.js'
 import { ADVERSARIAL_SHAPES, heapFlood, shapeFlood } from '../../../bench/token-cache-heap.bench.js'
+import { PROCESS_LEVEL } from '../../support/tier.js'
 
 const KEY = crypto.createSecretKey(crypto.randomBytes(32))
 const entry = (bytes: number): CachedAcceptance => ({ kid: 'k', alg: 'HS256', verifyKey: KEY, claims: { exp: 1, iat: 0 }, bytes })
@@ -89,7 +89,8 @@ describe('createTokenCache: bounded by entries and by bytes', () => {
   })
 })
 
-describe('the token cache on the real heap', () => {
+// Process level: these measure the heap of the process they run in (npm test gives each file its own).
+describe('the token cache on the real heap', PROCESS_LEVEL, () => {
   // The bound is enforced on an estimate; this measures the heap itself (full collections
   // before and after), so an estimate that undercounts — a token retaining its whole request
   // header, claims costing more than assumed — fails here.
