@@ -15,6 +15,7 @@ const files = [
   'test/security/fuzz-keysets.test.ts',
   'test/security/fuzz-log-lines.test.ts',
   'test/security/fuzz-backend-messages.test.ts',
+  'test/security/fuzz-claim-shapes.test.ts',
 ]
 const deadline = Date.now() + minutes * 60_000
 const totals = {}

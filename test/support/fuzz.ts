@@ -110,3 +110,27 @@ export function hostileLogLine(): fc.Arbitrary<string> {
   )
   return line
 }
+
+/** Property names a token can pick to surprise an object: the prototype's, numeric, long, two-byte, empty. */
+const HOSTILE_NAMES = ['__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', '0', '4294967295', '-1', '', 'é', '\u0000', 'n'.repeat(200)]
+
+/**
+ * Claims a valid token can carry, shaped to cost what its length hides: deep nesting, many empty
+ * objects and arrays, long and distinct property names, the prototype's names, two-byte strings,
+ * fractional numbers — mixed at random, under the registered claims the verifier checks.
+ */
+export function claimShape(): fc.Arbitrary<Record<string, unknown>> {
+  const { tree } = fc.letrec((tie) => ({
+    tree: fc.oneof(
+      { depthSize: 'small', withCrossShrink: true },
+      fc.constantFrom(null, true, 0, 0.5, -1e-7, 1e21, '', '€€€€', 'x'.repeat(64)),
+      fc.string({ unit: 'binary', maxLength: 20 }),
+      fc.double({ noNaN: true, noDefaultInfinity: true }),
+      fc.constant({}),
+      fc.constant([]),
+      fc.array(tie('tree'), { maxLength: 12 }),
+      fc.dictionary(fc.oneof(fc.constantFrom(...HOSTILE_NAMES), fc.string({ maxLength: 30 })), tie('tree'), { maxKeys: 8 }),
+    ),
+  }))
+  return fc.dictionary(fc.oneof(fc.constantFrom(...HOSTILE_NAMES), fc.string({ maxLength: 12 })), tree, { maxKeys: 10 })
+}

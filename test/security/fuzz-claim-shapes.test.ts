@@ -1,0 +1,58 @@
+// Property: a valid token whose claims are shaped against the verified-token cache — deep
+// nesting, many empty objects and arrays, long distinct names, the prototype's own names,
+// two-byte strings — gets the same answer from the cache as without it, its claims come back
+// exactly and frozen all the way down, nothing leaks onto Object.prototype, and the cache's
+// counted bytes never pass its bound (the heap behind that count is measured for fixed
+// adversarial shapes in test/lib/verifier/token-cache.test.ts).
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import fc from 'fast-check'
+import { loadKeyset } from '../../src/lib/keyset/load.js'
+import { claimShape, coverage, fuzzParameters } from '../support/fuzz.js'
+import { makeKey, makeKeyset, signToken } from '../support/keys.js'
+import { claimsAt, NOW, verifierAt } from '../lib/verifier/fixtures.js'
+
+const key = makeKey('HS256', 'k-shapes')
+const keyset = loadKeyset(makeKeyset([key]), NOW)
+const MAX_BYTES = 64 * 1024
+
+function deepFrozen(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return true
+  return Object.isFrozen(value) && Object.values(value).every(deepFrozen)
+}
+
+describe('fuzz: claim shapes against the verified-token cache', () => {
+  it('same answer cached or not, claims exact and frozen, no prototype pollution, the byte bound kept', async () => {
+    const cached = verifierAt(NOW, { tokenCacheEntries: 1000, tokenCacheMaxBytes: MAX_BYTES })
+    const uncached = verifierAt(NOW, { tokenCacheEntries: 0 })
+    const counts = { tokens: 0, tooLarge: 0, hits: 0 }
+    await fc.assert(
+      fc.asyncProperty(claimShape(), async (shape) => {
+        // The registered claims the verifier checks win over the shape's names.
+        const claims = { ...shape, ...claimsAt() }
+        const token = signToken(key, claims)
+        counts.tokens++
+        const plain = await uncached.verify(token, keyset)
+        const first = await cached.verify(token, keyset)
+        const again = await cached.verify(token, keyset)
+        assert.deepEqual(first, plain)
+        assert.deepEqual(again, plain)
+        if (!plain.ok) {
+          assert.equal(plain.reason, 'too_large', JSON.stringify(plain))
+          counts.tooLarge++
+          return
+        }
+        assert.deepEqual(plain.claims, JSON.parse(JSON.stringify(claims)))
+        assert.ok(again.ok && deepFrozen(again.claims), 'the claims handed to every repeat can be changed')
+        assert.equal(Object.getPrototypeOf(again.ok && again.claims), Object.prototype)
+        assert.equal(({} as Record<string, unknown>).polluted, undefined)
+        const stats = cached.tokenCache!.stats()
+        assert.ok(stats.bytes <= MAX_BYTES, `${stats.bytes} bytes counted, bound ${MAX_BYTES}`)
+        counts.hits = stats.hits
+      }),
+      fuzzParameters(200),
+    )
+    coverage('claim-shapes', counts)
+    assert.ok(counts.tokens - counts.tooLarge > 0, 'no case produced a token within the size bound')
+  })
+})
