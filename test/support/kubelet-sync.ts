@@ -16,7 +16,8 @@ export class KubeletSync {
   constructor(
     dir: string,
     private readonly source: () => string | undefined,
-    private readonly lagMs: number,
+    /** How long after it noticed a change the node publishes it; a test may change it between phases. */
+    public lagMs: number,
   ) {
     this.volume = new KubeletVolume(dir)
     this.sync(true)

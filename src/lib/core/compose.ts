@@ -153,7 +153,8 @@ export function composeCbcJwt(options: CbcJwtOptions = {}): CbcJwtParts {
 
   function afterVerify(result: VerifyResult, token: string, request: RequestContext | undefined): AuthResult | Promise<AuthResult> {
     // Maybe a rotation this replica has not seen yet: one shared re-read, behind a cooldown.
-    if (!result.ok && result.reason === 'unknown_kid' && result.kid !== undefined) return afterReread(token, request, result.issuer)
+    // A retired key's kid is known: no re-read can bring it back (and leaked-key tokens must not hold the cooldown).
+    if (!result.ok && result.reason === 'unknown_kid' && result.kid !== undefined && result.retired !== true) return afterReread(token, request, result.issuer)
     return conclude(result, token, request)
   }
 

@@ -60,6 +60,13 @@ export type VerifyResult =
       kid: string | undefined
       /** For logs: only from a token whose signature verified. */
       clientId: string | undefined
+      /**
+       * `unknown_kid` only: the kid names a key of the keyset in force that is past its
+       * `not_after` (retired, or cut off by a compromise rotation). Reading the backend again
+       * cannot make it verify, so it triggers no re-read: a flood of leaked-key tokens must not
+       * hold the re-read cooldown that the replacement key's first tokens need.
+       */
+      retired?: true | undefined
       /** The trusted issuer the token was routed to (from the configuration, never the token); undefined for the keyset's own. */
       issuer?: string | undefined
       /**
@@ -281,7 +288,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
       // jku, x5u, jwk and x5c are never read: the only keys are the keyset's and the trusted issuers' own.
       const key = route === undefined ? keyset?.keys.get(kid) : route.keys()?.get(kid)
       const nowMs = now()
-      if (!key || (key.notAfter !== undefined && nowMs >= key.notAfter)) return fail('unknown_kid', kid, undefined, route)
+      if (!key) return fail('unknown_kid', kid, undefined, route)
+      if (key.notAfter !== undefined && nowMs >= key.notAfter) return { ...fail('unknown_kid', kid, undefined, route), retired: true } as VerifyResult
       // Algorithm confusion (RS256 → HS256 with the public key as secret, ES → none, …) stops here.
       if (alg !== key.alg) return fail('unsupported_alg', kid, undefined, route)
       // One token, one string: stray low bits in the last character would decode to the same

@@ -105,6 +105,40 @@ describe('createCbcJwt: authenticate', () => {
   })
 })
 
+describe('createCbcJwt: a flood of leaked-key tokens does not hold the unknown-kid re-read', () => {
+  it('a retired kid (past not_after) triggers no re-read; the replacement key, written next, is read at once', async () => {
+    const current = makeKey('ES256', 'k-current')
+    const leaked = makeKey('ES256', 'k-leaked')
+    const replacement = makeKey('ES256', 'k-replacement')
+    let text = JSON.stringify(makeKeyset([current, { key: leaked, opts: { notAfter: new Date(Date.now() + 300) } }]))
+    let reads = 0
+    const cbc = createCbcJwt({
+      env: {},
+      logLevel: 'silent',
+      // No watch: the re-read behind the cooldown is the only way a new key arrives before the interval.
+      backend: {
+        kind: 'memory',
+        location: 'memory',
+        read: async () => (reads++, { text, version: String(text.length) }),
+        write: async () => assert.fail(),
+        close: async () => {},
+      },
+    })
+    cleanups.push(() => cbc.close())
+    await cbc.start()
+    await new Promise((resolve) => setTimeout(resolve, 400)) // the leaked key is past its not_after now
+    for (let i = 0; i < 5; i++) {
+      const r = await cbc.authenticate(`Bearer ${signToken(leaked, validClaims())}`)
+      assert.equal(!r.ok && r.reason, 'unknown_kid')
+    }
+    assert.equal(reads, 1, 'no re-read for a kid the keyset retired')
+    text = JSON.stringify(makeKeyset([replacement, current]))
+    const fresh = await cbc.authenticate(`Bearer ${signToken(replacement, validClaims())}`)
+    assert.equal(fresh.ok && fresh.kid, 'k-replacement', 'the cooldown was still free for the new key')
+    assert.equal(reads, 2)
+  })
+})
+
 describe('createCbcJwt: sign', () => {
   it('signs with the current key; the token verifies; iss/aud from the configuration', async () => {
     const { cbc } = setup([makeKey('ES256', 'k-a')], { issuer: 'iss-x', audience: 'aud-x' })
