@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // A TEST DOUBLE of `kubectl` — not kubectl. It serves exactly the invocations docs/runbook.md
 // makes, with the semantics kubectl documents:
-// - get secret cbc-secrets|cbc-jwt-last-good [-o jsonpath={.metadata.resourceVersion}|{.data.KEY}|{.data}]
+// - get secret cbc-secrets|cbc-jwt-last-good|cbc-jwt-verification [-o jsonpath={.metadata.resourceVersion}|{.data.KEY}|{.data}]
 //   (without -o, kubectl's table: NAME TYPE DATA AGE; a missing Secret, its NotFound line): asks
 //   the API server — here the Kubernetes API test double (test/support/kube-double.ts) —
 //   over HTTP, found as kubectl finds it: $KUBECONFIG, its current context, server and bearer
@@ -48,7 +48,7 @@ async function apiGet(apiPath) {
 }
 
 const [verb, kind, name] = words
-if (verb === 'get' && kind === 'secret' && (name === 'cbc-secrets' || name === 'cbc-jwt-last-good')) {
+if (verb === 'get' && kind === 'secret' && ['cbc-secrets', 'cbc-jwt-last-good', 'cbc-jwt-verification'].includes(name)) {
   const secret = await apiGet(`/api/v1/namespaces/cbc/secrets/${name}`)
   const jsonpath = flags.get('o')?.replace(/^jsonpath=/, '')
   const age = Math.max(0, Math.round((Date.now() - Date.parse(secret.metadata.creationTimestamp)) / 1000))

@@ -104,6 +104,21 @@ describe('cbc-jwt keyset restore (Kubernetes backend, against the API test doubl
     assert.deepEqual([audit.command, audit.from, audit.to], ['keyset restore', null, 'k-restore-good'])
   })
 
+  it('the projection deleted (what the replicas read): restore writes it again from the keyset, which is intact', async () => {
+    keepCopy(GOOD)
+    double.setSecret(NS, 'cbc-secrets', { 'jwt-keyset': GOOD })
+    assert.ok(double.deleteSecret(NS, 'cbc-jwt-verification'))
+    const r = await restore('--reason', 'JWTKeysetObjectGone')
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stdout, /^repaired the verification projection kubernetes:cbc\/cbc-jwt-verification#jwt-keyset\n.*already holds the last good keyset/)
+    const projected = JSON.parse(decode(double.secret(NS, 'cbc-jwt-verification')?.data['jwt-keyset'])!)
+    assert.equal(projected.current, 'k-restore-good')
+    assert.ok(
+      projected.keys.every((k: { jwk: Record<string, unknown> }) => k.jwk.d === undefined),
+      'public keys only',
+    )
+  })
+
   it('cbc-secrets deleted and no right to create it: exit 1, the message says which right, nothing written', async () => {
     keepCopy(GOOD)
     double.deleteSecret(NS, 'cbc-secrets')
