@@ -1,6 +1,7 @@
 import type { JsonWebKey } from 'node:crypto'
 import type { Keyring } from '../keyring/keyring.js'
 import type { KeyStatus } from '../keyset/document.js'
+import { toRfc3339 } from '../keyset/generate.js'
 import type { LoadedKeyset } from '../keyset/load.js'
 import { TRUSTED_KEY_STATUS, type TrustedIssuerKeyState } from '../metrics/key-state.js'
 import { OPTIONS } from '../options-table.js'
@@ -38,6 +39,13 @@ export interface KeysBody {
   issuer: string
   current: string
   revoked_before: string | null
+  /** How many `revocations` rules (by client, subject or token id) are in force; 0 when none. */
+  revocation_rules: number
+  /**
+   * `created_at` of the newest rule in force (RFC 3339); null when none. A replica showing the
+   * time a `revoke --client-id/--subject/--jti` wrote, or a later one, has that rule in force.
+   */
+  revocations_newest: string | null
   keys: KeyRow[]
 }
 
@@ -79,7 +87,15 @@ export function keysBody(
     })),
   )
   const own = keyRows(keyset, now).map((row) => ({ issuer, ...row }))
-  return { issuer, current: keyset.current.kid, revoked_before: keyset.document.revoked_before ?? null, keys: [...own, ...trusted] }
+  const { size, newestCreatedAt } = keyset.revocations
+  return {
+    issuer,
+    current: keyset.current.kid,
+    revoked_before: keyset.document.revoked_before ?? null,
+    revocation_rules: size,
+    revocations_newest: size === 0 ? null : toRfc3339(new Date(newestCreatedAt * 1000)),
+    keys: [...own, ...trusted],
+  }
 }
 
 /** Every key of a loaded keyset at `now`, in document order: the one view of a key's state. */

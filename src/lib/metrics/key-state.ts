@@ -1,6 +1,5 @@
 import { Gauge, type Registry } from 'prom-client'
 import type { Keyring } from '../keyring/keyring.js'
-import type { RevocationRule } from '../keyset/document.js'
 import type { LoadedKey } from '../keyset/load.js'
 import { METRIC_NAMES } from './names.js'
 
@@ -82,14 +81,7 @@ export function registerKeyStateMetrics({ keyring, registry, now, issuer, truste
     help: 'created_at of the newest revocation rule in force, in Unix seconds; 0 when none: a replica below the time of a revoke lacks its rule.',
     registers: [registry],
     collect() {
-      this.set(newestRule(keyring.keyset()?.document.revocations))
+      this.set(keyring.keyset()?.revocations.newestCreatedAt ?? 0)
     },
   })
-}
-
-/** Read at scrape time (a scan of the rules, not on the request path). */
-function newestRule(rules: readonly RevocationRule[] | undefined): number {
-  let newest = 0
-  for (const rule of rules ?? []) newest = Math.max(newest, Date.parse(rule.created_at) / 1000)
-  return newest
 }

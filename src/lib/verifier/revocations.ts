@@ -25,12 +25,19 @@ export class RevocationMatcher {
   private readonly tokenIds: ReadonlySet<string>
   /** The number of rules. */
   readonly size: number
+  /**
+   * `created_at` of the newest rule, Unix seconds; 0 when there is none. Each replica exports
+   * it (metric and `/v1/keys`) so that `revoke --wait` can see that a rule is in force there.
+   */
+  readonly newestCreatedAt: number
 
   constructor(rules: readonly RevocationRule[] = []) {
     const clients = new Map<string, number>()
     const subjects = new Map<string, number>()
     const tokenIds = new Set<string>()
+    let newest = 0
     for (const rule of rules) {
+      newest = Math.max(newest, Date.parse(rule.created_at) / 1000 || 0)
       if ('jti' in rule) tokenIds.add(rule.jti)
       else if ('client_id' in rule) latest(clients, rule.client_id, rule.issued_before)
       else latest(subjects, rule.sub, rule.issued_before)
@@ -39,6 +46,7 @@ export class RevocationMatcher {
     this.subjects = subjects
     this.tokenIds = tokenIds
     this.size = rules.length
+    this.newestCreatedAt = newest
   }
 
   /**

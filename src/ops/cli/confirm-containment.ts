@@ -9,21 +9,22 @@ export const DEFAULT_CONTAINMENT_WAIT_MS = 30_000
 
 export const CONTAINMENT_HELP = `  --prometheus URL, --selector S, --replica URL
                      after the write, wait until every replica reports the new state
-                     (cbc_jwt_key_info / /v1/keys, revoked_before) and print how long each
-                     took; exit 1 naming the replicas that did not follow within --wait
+                     (cbc_jwt_key_info / /v1/keys, revoked_before, the newest revocation
+                     rule) and print how long each took; exit 1 naming the replicas that
+                     did not follow within --wait
   --wait DUR         how long to wait for them (default 30s)`
 
 /**
  * After an emergency write: waits until every replica of `fleet` has the change in force —
  * the new current key current, every cut-off key verifying nowhere, `revoked_before` at least
- * the new one — and prints one line per replica. Returns the exit status: 0 when every
+ * the new one, the newest revocation rule at least `rulesCreatedAt` — and prints one line per replica. Returns the exit status: 0 when every
  * replica followed, 1 otherwise (the lagging replicas named).
  */
 export async function confirmContainment(
   ctx: CliContext,
   source: KeysetSource,
   fleet: FleetSource,
-  change: { before: KeysetDocument; after: KeysetDocument; rotated: boolean },
+  change: { before: KeysetDocument; after: KeysetDocument; rotated: boolean; rulesCreatedAt?: number | undefined },
   waitMs: number,
 ): Promise<number> {
   const { before, after } = change
@@ -37,10 +38,11 @@ export async function confirmContainment(
       ...(change.rotated ? { current: after.current } : {}),
       gone,
       ...(after.revoked_before ? { revokedBefore: Date.parse(after.revoked_before) / 1000 } : {}),
+      ...(change.rulesCreatedAt !== undefined ? { rulesCreatedAt: change.rulesCreatedAt } : {}),
     },
     { waitMs },
   )
-  const { lines, ok } = describeContainment(report, waitMs)
+  const { lines, ok } = describeContainment(report, waitMs, { rules: change.rulesCreatedAt !== undefined })
   // Reports go where the document does not: stderr when the keyset streams to stdout.
   const out = source.streamsDocument ? ctx.stderr : ctx.stdout
   const verdict = lines.pop()!

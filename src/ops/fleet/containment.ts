@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { formatDuration } from '../../lib/duration.js'
+import { toRfc3339 } from '../../lib/keyset/generate.js'
 import { describeReplica, type FleetSource, type ReplicaState } from './fleet.js'
 
 /** What every replica must report once an emergency change is in force there. */
@@ -10,6 +11,12 @@ export interface ContainedState {
   gone: readonly string[]
   /** `revoked_before` (Unix seconds) that must be in force, or a later one. */
   revokedBefore?: number
+  /**
+   * A revocation rule's `created_at` (Unix seconds): the replica's newest rule must be at least
+   * this one. Every write gives its new rules a `created_at` later than any rule already in the
+   * document, so reaching it means having loaded that write (or a later one).
+   */
+  rulesCreatedAt?: number
 }
 
 export interface ContainmentReport {
@@ -25,6 +32,7 @@ function holds(r: ReplicaState, want: ContainedState): boolean {
   if (want.current !== undefined && r.keys.get(want.current) !== 'current') return false
   if (want.gone.some((kid) => r.keys.has(kid))) return false
   if (want.revokedBefore !== undefined && !(r.revokedBefore !== undefined && r.revokedBefore >= want.revokedBefore)) return false
+  if (want.rulesCreatedAt !== undefined && !(r.revocationsNewest !== undefined && r.revocationsNewest >= want.rulesCreatedAt)) return false
   return true
 }
 
@@ -61,18 +69,28 @@ export async function waitForContainment(
   }
 }
 
-/** The lines a command prints: one per replica, then the verdict. */
-export function describeContainment(report: ContainmentReport, waitMs: number): { lines: string[]; ok: boolean } {
+/**
+ * The lines a command prints: one per replica, then the verdict. `rules`: the wait was for
+ * revocation rules (a lagging replica is described by its newest rule, not its keys).
+ */
+export function describeContainment(report: ContainmentReport, waitMs: number, opts: { rules?: boolean } = {}): { lines: string[]; ok: boolean } {
   const lines = report.contained.map((c) => `contained on ${c.name} after ${formatSeconds(c.afterMs)}`)
   if (report.lagging.length === 0) {
     lines.push(`contained on every replica (${report.contained.length}, seen through ${report.source})`)
     return { lines, ok: true }
   }
   lines.push(
-    `NOT contained after ${formatDuration(waitMs)} on ${report.lagging.length} replica(s): ${report.lagging.map(describeReplica).join('; ')} — ` +
-      'they may still accept the old keys: restart those pods',
+    `NOT contained after ${formatDuration(waitMs)} on ${report.lagging.length} replica(s): ${report.lagging.map(opts.rules ? describeRules : describeReplica).join('; ')} — ` +
+      `they may still accept ${opts.rules ? 'the revoked tokens' : 'the old keys'}: restart those pods`,
   )
   return { lines, ok: false }
+}
+
+/** A lagging replica by its newest rule: `http://… (newest rule 2026-11-25T20:00:00Z)`. */
+function describeRules(r: ReplicaState): string {
+  if (!r.reachable) return describeReplica(r)
+  if (r.revocationsNewest === undefined) return `${r.name} (does not report its revocation rules)`
+  return `${r.name} (newest rule ${r.revocationsNewest > 0 ? toRfc3339(new Date(r.revocationsNewest * 1000)) : 'none'})`
 }
 
 function formatSeconds(ms: number): string {

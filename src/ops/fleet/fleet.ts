@@ -12,6 +12,11 @@ export interface ReplicaState {
   keys: ReadonlyMap<string, KeyStatus>
   /** `revoked_before` in force, Unix seconds; 0 when none; undefined when unknown. */
   revokedBefore: number | undefined
+  /**
+   * `created_at` of the newest revocation rule in force, Unix seconds; 0 when none; undefined
+   * when unknown (the replica does not export it, or is down).
+   */
+  revocationsNewest?: number | undefined
 }
 
 /** Every replica of the fleet at one moment. */

@@ -31,7 +31,8 @@ interface VectorSample {
 /**
  * The fleet as Prometheus sees it: every target of `up{selector}` (of any selector) is a replica, reachable
  * when `up` is 1; its keys are its `cbc_jwt_key_info` series, its revocation
- * `cbc_jwt_revoked_before_timestamp_seconds`. A target is matched to its series by its
+ * `cbc_jwt_revoked_before_timestamp_seconds`, its newest revocation rule
+ * `cbc_jwt_revocations_newest_timestamp_seconds`. A target is matched to its series by its
  * target labels (everything Prometheus attached, i.e. the series' labels minus the metric's own).
  *
  * @example
@@ -89,20 +90,22 @@ export function createPrometheusFleet(opts: PrometheusFleetOptions): FleetSource
       // scraped) refuses instead of shrinking the fleet; a target two selectors match is one replica.
       const answers = await Promise.all(
         selectors.map(async (selector) => {
-          const [up, info, revoked] = await Promise.all([
+          const [up, info, revoked, rules] = await Promise.all([
             query(`up{${selector}}`, selector),
             query(`${METRIC_NAMES.keyInfo}{${selector}}`, selector),
             query(`${METRIC_NAMES.revokedBefore}{${selector}}`, selector),
+            query(`${METRIC_NAMES.revocationsNewest}{${selector}}`, selector),
           ])
           if (up.length === 0) {
             throw new RefusedError(`${server} {${selector}}: the selector matches no scraped target; refusing, since no replica can be seen to have the key`)
           }
-          return { up, info, revoked }
+          return { up, info, revoked, rules }
         }),
       )
       const up = answers.flatMap((a) => a.up)
       const info = answers.flatMap((a) => a.info)
       const revoked = answers.flatMap((a) => a.revoked)
+      const rules = answers.flatMap((a) => a.rules)
       const replicas = new Map<string, ReplicaState & { keys: Map<string, KeyStatus> }>()
       for (const t of up) {
         const id = targetId(t.metric, TARGET_ONLY)
@@ -118,6 +121,10 @@ export function createPrometheusFleet(opts: PrometheusFleetOptions): FleetSource
       for (const s of revoked) {
         const r = replicas.get(targetId(s.metric, TARGET_ONLY))
         if (r?.reachable && Number.isFinite(s.value)) r.revokedBefore = s.value
+      }
+      for (const s of rules) {
+        const r = replicas.get(targetId(s.metric, TARGET_ONLY))
+        if (r?.reachable && Number.isFinite(s.value)) r.revocationsNewest = s.value
       }
       return { source: description, replicas: [...replicas.values()].sort((a, b) => a.name.localeCompare(b.name)) }
     },

@@ -58,14 +58,14 @@ async function readReplica(url: string, timeoutMs: number, now: number): Promise
 }
 
 /** The /v1/keys body, checked member by member; undefined when it is not that document. */
-function parseKeys(text: string, now: number): Pick<ReplicaState, 'keys' | 'revokedBefore'> | undefined {
+function parseKeys(text: string, now: number): Pick<ReplicaState, 'keys' | 'revokedBefore' | 'revocationsNewest'> | undefined {
   let doc: unknown
   try {
     doc = JSON.parse(text)
   } catch {
     return undefined
   }
-  const d = doc as { keys?: unknown; revoked_before?: unknown; issuer?: unknown }
+  const d = doc as { keys?: unknown; revoked_before?: unknown; revocations_newest?: unknown; issuer?: unknown }
   if (typeof d !== 'object' || d === null || !Array.isArray(d.keys)) return undefined
   const keys = new Map<string, KeyStatus>()
   for (const k of d.keys as Array<Record<string, unknown>>) {
@@ -79,5 +79,11 @@ function parseKeys(text: string, now: number): Pick<ReplicaState, 'keys' | 'revo
   if (typeof d.revoked_before === 'string') revokedBefore = Date.parse(d.revoked_before) / 1000
   else if (d.revoked_before != null) return undefined
   if (!Number.isFinite(revokedBefore)) return undefined
-  return { keys, revokedBefore }
+  // Absent from a replica of a version that does not report rules: unknown, so never confirmed.
+  let revocationsNewest: number | undefined
+  if (d.revocations_newest === null) revocationsNewest = 0
+  else if (typeof d.revocations_newest === 'string') revocationsNewest = Date.parse(d.revocations_newest) / 1000
+  else if (d.revocations_newest !== undefined) return undefined
+  if (revocationsNewest !== undefined && !Number.isFinite(revocationsNewest)) return undefined
+  return { keys, revokedBefore, revocationsNewest }
 }

@@ -72,7 +72,7 @@ export function revokeTargets(input: KeysetDocument, opts: RevokeTargetsOptions)
   const doc = cloneDocument(input)
   const rules = doc.revocations ?? []
   const index = new Map(rules.map((rule, i) => [key(ruleTarget(rule).kind, ruleTarget(rule).value), i]))
-  const createdAt = toRfc3339(new Date(opts.nowMs))
+  const createdAt = toRfc3339(new Date(ruleCreatedAtMs(rules, opts.nowMs)))
   const time = opts.kind === 'jti' ? opts.expiresAtMs : opts.issuedBeforeMs
   if (time === undefined) throw new TypeError(`revokeTargets: a ${opts.kind} rule needs ${opts.kind === 'jti' ? 'expiresAtMs' : 'issuedBeforeMs'}`)
   const at = toRfc3339(new Date(time))
@@ -114,6 +114,19 @@ export function revokeTargets(input: KeysetDocument, opts: RevokeTargetsOptions)
   if (moved > 0) notes.push(`${moved} ${what} already revoked, now ${opts.kind === 'jti' ? `until ${at}` : `for tokens issued before ${at}`}`)
   if (added + moved < new Set(opts.values).size) notes.push(`${new Set(opts.values).size - added - moved} ${what} already revoked as asked`)
   return { doc, notes }
+}
+
+/**
+ * The `created_at` of a write's rules: now (whole seconds), or one second after the newest rule
+ * already in the document when that is later (two revokes within a second, or a writer whose
+ * clock is behind). Each write's rules are then strictly newer than every rule before them, so
+ * a replica whose newest rule has reached that time has loaded this write: what `revoke --wait`
+ * checks on every replica.
+ */
+export function ruleCreatedAtMs(rules: readonly RevocationRule[], nowMs: number): number {
+  let newest = -Infinity
+  for (const rule of rules) newest = Math.max(newest, Date.parse(rule.created_at))
+  return Math.max(Math.floor(nowMs / 1000) * 1000, newest + 1000)
 }
 
 function makeRule(kind: RevocationKind, value: string, at: string, createdAt: string): RevocationRule {

@@ -81,7 +81,13 @@ describe('cbc-jwt revoke --client-id / --subject / --jti', () => {
     const r = await cbcJwt(['revoke', '--jti', jti, '--expires-at', new Date(exp * 1000).toISOString(), '--keyset-file', file], { env: at(NOW) })
     assert.equal(r.code, 0, r.stderr)
     assert.equal(await verdict(file, bob), 'revoked')
-    assert.deepEqual(readJson(file).revocations.at(-1), { jti, expires_at: new Date(exp * 1000).toISOString().replace('.000Z', 'Z'), created_at: NOW })
+    // The second write in the same second: its rule is a second newer than the first's, so that
+    // `revoke --wait` can tell a replica that has loaded it from one that has only the first.
+    assert.deepEqual(readJson(file).revocations.at(-1), {
+      jti,
+      expires_at: new Date(exp * 1000).toISOString().replace('.000Z', 'Z'),
+      created_at: plus(NOW, 1000),
+    })
   })
 
   it('attack: a rule value with C1 controls and bidi overrides (a token’s sub) never reaches the terminal raw; JSON keeps it exactly', async () => {
@@ -152,7 +158,8 @@ describe('cbc-jwt revoke --client-id / --subject / --jti', () => {
         'KIND VALUE REVOKES CREATED',
         `client_id "acme batch" issued before ${NOW} ${NOW}`,
         // Outside printable ASCII, escaped like any text that may come from a token.
-        `sub "\\u00fc-ser" issued before ${NOW} ${NOW}`,
+        // Written in the same second as the first: created a second later (each write's rules are newer).
+        `sub "\\u00fc-ser" issued before ${NOW} ${plus(NOW, 1000)}`,
         `2 rule(s) in force (at most 10000); revoked_before none`,
         '',
       ],

@@ -15,6 +15,8 @@ const ANSWERS: Record<string, (res: http.ServerResponse) => void> = {
       JSON.stringify({
         current: 'k-a',
         revoked_before: '2026-11-25T20:00:00Z',
+        revocation_rules: 3,
+        revocations_newest: '2026-11-25T20:05:00Z',
         keys: [
           { kid: 'k-a', alg: 'ES256', status: 'current', verifies: true },
           { kid: 'k-b', alg: 'ES256', status: 'staged', verifies: true },
@@ -29,12 +31,18 @@ const ANSWERS: Record<string, (res: http.ServerResponse) => void> = {
         issuer: 'cbc-omega2',
         current: 'k-a',
         revoked_before: null,
+        revocation_rules: 0,
+        revocations_newest: null,
         keys: [
           { issuer: 'cbc-omega2', kid: 'k-a', alg: 'ES256', status: 'current', verifies: true },
           { issuer: 'https://idp.example.com', kid: 'k-b', alg: 'RS256', status: 'trusted', verifies: true },
         ],
       }),
     ),
+  older: (res) =>
+    res
+      .writeHead(200, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ current: 'k-a', revoked_before: null, keys: [{ kid: 'k-a', alg: 'ES256', status: 'current', verifies: true }] })),
   html: (res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html>502 Bad Gateway</html>'),
   wrongShape: (res) => res.writeHead(200).end('{"keys":[{"kid":"k-b","status":"promoted"}]}'),
   notReady: (res) => res.writeHead(503).end('{"error":"not_ready"}'),
@@ -69,6 +77,15 @@ describe('the replica fleet (--replica URL): a replica that answers anything but
       ],
     )
     assert.equal(r!.revokedBefore, Date.parse('2026-11-25T20:00:00Z') / 1000)
+    assert.equal(r!.revocationsNewest, Date.parse('2026-11-25T20:05:00Z') / 1000)
+  })
+
+  it('revocations_newest: null is no rule (0); absent (a replica that does not report it) is unknown', async () => {
+    const [none] = (await createReplicaFleet({ urls: [urls.trusting!] }).read()).replicas
+    assert.equal(none!.revocationsNewest, 0)
+    const [older] = (await createReplicaFleet({ urls: [urls.older!] }).read()).replicas
+    assert.equal(older!.reachable, true)
+    assert.equal(older!.revocationsNewest, undefined)
   })
 
   it("a trusted issuer's key in /v1/keys is not the keyset's, even under the same kid", async () => {

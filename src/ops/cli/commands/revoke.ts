@@ -1,5 +1,5 @@
 import { UsageError } from '../../../lib/errors.js'
-import { MAX_REVOCATION_VALUE_CHARS, type RevocationKind } from '../../../lib/keyset/document.js'
+import { MAX_REVOCATION_VALUE_CHARS, ruleTarget, type KeysetDocument, type RevocationKind } from '../../../lib/keyset/document.js'
 import { toRfc3339 } from '../../../lib/keyset/generate.js'
 import { ROTATION_POLICY } from '../../rotation/policy.js'
 import { setRevokedBefore } from '../../rotation/revoke.js'
@@ -110,14 +110,11 @@ Exit status: 0 done, 1 refused / invalid keyset / backend error / too many rules
     }
     rejectFlags(values, ['json'], 'revoke (without --list)')
     const now = ctx.now()
-    const { mutation, headline, command } = await plan(ctx, values, positionals, now)
-    // Confirmation on the replicas: only the global revoked_before is exported per replica.
-    // Only when asked on the command line: CBC_JWT_PROMETHEUS_URL alone (set for the CronJob's
-    // gate) must not make every revocation wait.
+    const { mutation, headline, command, targets } = await plan(ctx, values, positionals, now)
+    // Confirmation on the replicas, only when asked on the command line: CBC_JWT_PROMETHEUS_URL
+    // alone (set for the CronJob's gate) must not make every revocation wait.
     const asked = values.prometheus !== undefined || (values.replica ?? []).length > 0
     const fleet = asked ? fleetFromFlags(ctx.env, values) : undefined
-    if (fleet && command !== 'revoke')
-      throw new UsageError('--prometheus/--replica confirm the global revoked_before only: not with --client-id, --subject or --jti')
     if (!fleet && values.wait !== undefined) throw new UsageError('--wait needs --prometheus URL or --replica URL')
     const waitMs = durationFlag('wait', values.wait) ?? DEFAULT_CONTAINMENT_WAIT_MS
     const audit = openAuditTrail(ctx, command, values)
@@ -132,7 +129,11 @@ Exit status: 0 done, 1 refused / invalid keyset / backend error / too many rules
       })
       reportUpdate(ctx, source, outcome, { headline: headline(outcome.after.revoked_before), dryRun })
       if (outcome.written) audit.record({ location: source.backend.location, before: outcome.before, after: outcome.after })
-      if (fleet && !dryRun) return await confirmContainment(ctx, source, fleet, { before: outcome.before, after: outcome.after, rotated: false }, waitMs)
+      if (fleet && !dryRun) {
+        // A rule is in force on a replica once its newest rule is at least this write's.
+        const rulesCreatedAt = targets === undefined ? undefined : newestRuleOf(outcome.after, targets)
+        return await confirmContainment(ctx, source, fleet, { before: outcome.before, after: outcome.after, rotated: false, rulesCreatedAt }, waitMs)
+      }
       return 0
     } finally {
       audit.close()
@@ -167,7 +168,12 @@ async function plan(ctx: CliContext, values: Values, positionals: string[], now:
       expiresAtMs = at
     }
     const mutation: KeysetMutation = (doc) => revokeTargets(doc, { kind: 'jti', values: list, expiresAtMs, nowMs: now, force })
-    return { mutation, headline: () => `${list.length === 1 ? 'token' : `${new Set(list).size} tokens`} revoked by jti`, command: 'revoke --jti' }
+    return {
+      mutation,
+      headline: () => `${list.length === 1 ? 'token' : `${new Set(list).size} tokens`} revoked by jti`,
+      command: 'revoke --jti',
+      targets: { kind: 'jti' as const, values: list },
+    }
   }
   rejectFlags(values, ['expires-at'], flag === undefined ? 'revoke --issued-before' : `--${flag}`)
   const raw = values['issued-before']
@@ -185,7 +191,12 @@ async function plan(ctx: CliContext, values: Values, positionals: string[], now:
   }
   if (flag === undefined) {
     const mutation: KeysetMutation = (doc) => setRevokedBefore(doc, { issuedBeforeMs: at, force })
-    return { mutation, headline: (revokedBefore: string | undefined) => `tokens issued before ${revokedBefore} revoked`, command: 'revoke' }
+    return {
+      mutation,
+      headline: (revokedBefore: string | undefined) => `tokens issued before ${revokedBefore} revoked`,
+      command: 'revoke',
+      targets: undefined,
+    }
   }
   const kind = TARGET_FLAGS[flag]
   const names = values[flag]!
@@ -197,7 +208,26 @@ async function plan(ctx: CliContext, values: Values, positionals: string[], now:
     mutation,
     headline: () => `tokens of ${names.length === 1 ? `one ${who}` : `${new Set(names).size} ${who}s`} issued before ${time} revoked`,
     command: `revoke --${flag}`,
+    targets: { kind, values: names },
   }
+}
+
+/**
+ * `created_at` (Unix seconds) of the newest rule naming one of `targets` in the document just
+ * written — for `--jti -`, the newest of the batch; a rule already in force as asked keeps its
+ * time. The newest rule of all when none names them.
+ */
+function newestRuleOf(doc: KeysetDocument, targets: { kind: RevocationKind; values: readonly string[] }): number {
+  const names = new Set(targets.values)
+  let newest = 0
+  let newestOfAll = 0
+  for (const rule of doc.revocations ?? []) {
+    const at = Date.parse(rule.created_at) / 1000
+    newestOfAll = Math.max(newestOfAll, at)
+    const target = ruleTarget(rule)
+    if (target.kind === targets.kind && names.has(target.value)) newest = Math.max(newest, at)
+  }
+  return newest > 0 ? newest : newestOfAll
 }
 
 /** What a rule can name: 1–256 characters without control characters (as the keyset schema says). */
