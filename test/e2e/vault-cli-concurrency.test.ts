@@ -105,8 +105,8 @@ describe('two CLIs rotating at once never lose a key (Vault, e2e)', () => {
     const a = `writer-${pathSeq}` // a namespace of its own: the proxy counts requests per namespace
     const { initial } = await seed(path)
     let competitor: KeysetDocument | undefined
-    proxy.hook = async ({ ns, method, nth }) => {
-      if (ns === a && method === 'POST' && nth === 1) {
+    proxy.hook = async ({ ns, method, target, nth }) => {
+      if (ns === a && target === 'keyset' && method === 'POST' && nth === 1) {
         // The CLI has read version 1 and computed its rotation; before its write reaches
         // Vault, another writer rotates (and changes another field of the secret).
         competitor = await rotateTo(initial, 'k-competitor-1')
@@ -145,8 +145,8 @@ describe('two CLIs rotating at once never lose a key (Vault, e2e)', () => {
     const a = `writer-${pathSeq}` // a namespace of its own: the proxy counts requests per namespace
     const { initial } = await seed(path)
     let latest: Record<string, unknown> | undefined
-    proxy.hook = async ({ ns, method, nth }) => {
-      if (ns !== a) return
+    proxy.hook = async ({ ns, method, target, nth }) => {
+      if (ns !== a || target !== 'keyset') return
       if (method === 'GET' && nth === 2) {
         // The write's own check of the version: a competitor got in after the CLI's read.
         const doc = await rotateTo(initial, 'k-competitor-1')
@@ -220,17 +220,21 @@ describe('keyset init --backend vault (e2e)', () => {
 
   it('two inits racing on an empty path: one creates it, the other is refused (not silently overwritten)', async () => {
     const racePath = freshPath('init-race')
+    // Both creates are held until both have arrived at their first write — the verification
+    // projection's create (<path>-public, cas 0), written before the keyset: whichever check-and-set
+    // refuses the loser, nothing of the winner's is overwritten.
     const writes = barrier(2)
-    proxy.hook = ({ method, nth }) => (method === 'POST' && nth === 1 ? writes.wait() : undefined)
+    proxy.hook = ({ method, target, nth }) => (method === 'POST' && target === 'projection' && nth === 1 ? writes.wait() : undefined)
     const runs = await Promise.all(
       [`init-a-${pathSeq}`, `init-b-${pathSeq}`].map((ns) =>
         cli(['keyset', 'init', '--backend', 'vault'], { path: racePath, ns, viaProxy: true, backendFromEnv: false }),
       ),
     ).finally(() => (proxy.hook = undefined))
-    assert.equal(writes.timedOut, false)
+    const outcomes = runs.map((r) => `${r.code} ${r.stdout}${r.stderr}`).join(' | ')
+    assert.equal(writes.timedOut, false, `both creates reached Vault together: ${outcomes}`)
     const won = runs.filter((r) => r.code === 0)
     const lost = runs.filter((r) => r.code !== 0)
-    assert.equal(won.length, 1, runs.map((r) => `${r.code} ${r.stdout}${r.stderr}`).join(' | '))
+    assert.equal(won.length, 1, outcomes)
     assert.equal(lost[0]!.code, 1)
     oneLine(lost[0]!.stderr)
     assert.equal(vault.version(racePath), 1, 'the winner’s keyset was not overwritten')
@@ -313,7 +317,8 @@ async function gatedRace(n: number): Promise<Race> {
   const reads = barrier(n)
   const firstWrites = barrier(n)
   const secondWrites = barrier(n - 1)
-  proxy.hook = ({ method, nth }) => {
+  proxy.hook = ({ method, target, nth }) => {
+    if (target !== 'keyset') return undefined
     if (method === 'GET' && nth === 1) return reads.wait()
     if (method === 'POST' && nth === 1) return firstWrites.wait()
     if (method === 'POST' && nth === 2) return secondWrites.wait()
@@ -385,6 +390,13 @@ async function checkRace(race: Race) {
   assert.equal(last.keys.length, 1 + added.length)
   assert.equal(entry(last, initial.current).not_after, GRACE_END, 'the original key is verify-only for the grace, not pruned')
   assert.equal(last.current, added.at(-1))
+  if (external === 0 && won.length > 0) {
+    // The last good copy (<path>-last-good) ends level with the keyset: a loser puts back what
+    // it overwrote, a re-applied write stores the re-applied document.
+    const copy = vault.secret(`${path}-last-good`)
+    assert.ok(copy, `the last good copy exists\n${outcomes}`)
+    assert.deepEqual(docOf(copy), last, `the last good copy holds the final keyset\n${outcomes}`)
+  }
 
   // Per process, from the double's request log: one read and one version check per attempt;
   // every write sent was computed from the version its cas names (no stale cas); a winner's
@@ -395,7 +407,7 @@ async function checkRace(race: Race) {
     const reqs = requestsOf(path, r.ns)
     const attempts = r.code === 0 && !/changed while this ran/.test(r.stdout) ? 1 : 2
     if (r.code === 0 && attempts === 2) retried++
-    assert.equal(reqs.filter((q) => q.method === 'GET').length, 2 * attempts, `${r.ns}: a read and a version check per attempt`)
+    const gets = reqs.filter((q) => q.method === 'GET').length
     const sent = reqs.filter((q) => q.method === 'POST')
     assert.ok(sent.length <= attempts, `${r.ns}: at most one write per attempt`)
     let landed = 0
@@ -416,6 +428,11 @@ async function checkRace(race: Race) {
       }
     }
     assert.equal(landed, r.code === 0 ? 1 : 0, `${r.ns}: a successful process wrote once, a failed one never`)
+    // A read and a version check per attempt. Levelling the last good copy once each attempt's
+    // write is decided (refused at the version check or by Vault, or landed) reads the keyset
+    // again — what won, and after each copy write whether the keyset moved meanwhile — at most
+    // two reads in each of its 5 rounds: bounded, never a loop.
+    assert.ok(gets >= 2 * attempts && gets <= 2 * attempts + 10 * attempts, `${r.ns}: ${gets} reads for ${attempts} attempts`)
   }
   const summary = `${won.length} succeeded (${retried} after a re-read), ${lost.length} failed, ${rejectedPosts} writes refused by check-and-set, version ${v0} → ${final}`
   return { succeeded: won.length, failed: lost.length, retried, rejectedPosts, summary }
@@ -474,7 +491,9 @@ interface GateRequest {
   /** X-Vault-Namespace: which CLI process. */
   ns: string
   method: string
-  /** 1 for this process's first request with this method, 2 for its second, … */
+  /** Which secret: the private keyset, its verification projection or its last good copy. */
+  target: 'keyset' | 'projection' | 'copy'
+  /** 1 for this process's first request with this method to this target, 2 for its second, … */
   nth: number
 }
 
@@ -494,12 +513,15 @@ async function startGateProxy(target: string): Promise<GateProxy> {
     req.on('end', () => {
       const ns = String(req.headers['x-vault-namespace'] ?? '')
       const method = req.method ?? 'GET'
-      // The verification projection (<path>-public, written before the keyset) passes ungated
-      // and uncounted: the races here are about the private keyset's check-and-set.
-      const projection = (req.url ?? '').includes('-public')
-      const nth = projection ? 0 : (counts.get(`${ns} ${method}`) ?? 0) + 1
-      if (!projection) counts.set(`${ns} ${method}`, nth)
-      Promise.resolve(projection ? undefined : gate.hook?.({ ns, method, nth }))
+      // Requests are counted per process, method and target: the races here are about the
+      // private keyset's check-and-set, so hooks gate on the keyset's own requests unless they
+      // ask for the verification projection (<path>-public) or the last good copy (<path>-last-good).
+      const url = req.url ?? ''
+      const secret = /-public(\?|$)/.test(url) ? 'projection' : /-last-good(\?|$)/.test(url) ? 'copy' : 'keyset'
+      const key = `${ns} ${method} ${secret}`
+      const nth = (counts.get(key) ?? 0) + 1
+      counts.set(key, nth)
+      Promise.resolve(gate.hook?.({ ns, method, target: secret, nth }))
         .catch(() => {})
         .then(() => {
           const up = http.request(new URL(req.url ?? '/', target), { method, headers: req.headers, agent: false }, (answer) => {

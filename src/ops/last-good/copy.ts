@@ -14,11 +14,15 @@ const COPY_ATTEMPTS = 5
  * - a change (check-and-set on the keyset, or unconditional): **the copy first**. A crash
  *   between leaves the copy one write ahead — the validated document the command was writing,
  *   whose projection is already published — never behind the keyset. A keyset write refused by
- *   check-and-set (another writer won) puts the copy back as it was, so the copy never holds a
- *   document that lost.
+ *   check-and-set (another writer won) levels the copy with the keyset that won, so the copy
+ *   does not keep a document that lost.
  * - a create (`keyset init`, or `keyset restore` of a deleted keyset): **the keyset first**. A
  *   create that finds a keyset already there must leave the copy alone; until the create lands
  *   there is no keyset to lose.
+ *
+ * Racing writers overwrite each other's copy before their keyset writes are decided, so every
+ * writer levels the copy once its own keyset write is decided (`levelCopy`): the copy ends
+ * holding what the keyset holds, whichever writer finishes last.
  */
 export function withLastGoodCopy(keyset: KeysetBackend, makeCopy: () => KeysetBackend): KeysetBackend {
   // Made on first use: a read-only command never connects to it.
@@ -33,17 +37,44 @@ export function withLastGoodCopy(keyset: KeysetBackend, makeCopy: () => KeysetBa
     }
   }
 
-  /** Makes the copy hold `text`; returns what it held before (undefined: nothing) and whether it wrote. */
-  async function writeCopy(text: string): Promise<{ before: KeysetSnapshot | undefined; written: KeysetSnapshot | undefined }> {
+  /** Makes the copy hold `text` ahead of the keyset write; returns whether it wrote. */
+  async function writeCopyAhead(text: string): Promise<boolean> {
     for (let attempt = 1; ; attempt++) {
       const before = await readCopy()
-      if (before?.text === text) return { before, written: undefined }
+      if (before?.text === text) return false
       try {
-        return { before, written: await copyBackend().write(text, before ? before.version : null) }
+        await copyBackend().write(text, before ? before.version : null)
+        return true
       } catch (err) {
         if (!(err instanceof CasConflictError) || attempt >= COPY_ATTEMPTS) throw copyFailed(err, keyset.location)
       }
     }
+  }
+
+  /**
+   * Makes the copy hold what the keyset holds, starting from `target` (the text this process
+   * just wrote; undefined: read the keyset). A process that writes the copy reads the keyset
+   * again afterwards: if another writer's keyset write landed in between, the copy may now be
+   * behind it, so it levels again to that. A process that finds the copy already level writes
+   * nothing, and a writer that changes the keyset later levels after its own write.
+   */
+  async function levelCopy(target?: string): Promise<void> {
+    for (let attempt = 1; attempt <= COPY_ATTEMPTS; attempt++) {
+      target ??= (await keyset.read()).text
+      const copy = await readCopy()
+      if (copy?.text === target) return
+      try {
+        await copyBackend().write(target, copy ? copy.version : null)
+      } catch (err) {
+        if (!(err instanceof CasConflictError)) throw err
+        target = undefined
+        continue
+      }
+      const now = (await keyset.read()).text
+      if (now === target) return
+      target = now
+    }
+    throw new CasConflictError(`${copyBackend().location}: other writers kept changing it; the next cbc-jwt write levels it with ${keyset.location}`)
   }
 
   function copyFailed(err: unknown, keysetLocation: string): Error {
@@ -61,7 +92,7 @@ export function withLastGoodCopy(keyset: KeysetBackend, makeCopy: () => KeysetBa
       if (expectedVersion === null) {
         const stored = await keyset.write(text, null)
         try {
-          await writeCopy(text)
+          await levelCopy(text)
         } catch (err) {
           throw new BackendError(
             err instanceof BackendError ? err.reason : 'server_error',
@@ -71,23 +102,26 @@ export function withLastGoodCopy(keyset: KeysetBackend, makeCopy: () => KeysetBa
         }
         return stored
       }
-      const { before, written } = await writeCopy(text)
+      const written = await writeCopyAhead(text)
+      let stored: KeysetSnapshot
       try {
-        return await keyset.write(text, expectedVersion)
+        stored = await keyset.write(text, expectedVersion)
       } catch (err) {
         if (err instanceof CasConflictError) {
-          // Another writer won: the copy goes back to what it held (best effort; a writer that
-          // changed it meanwhile owns it now).
-          if (before && written)
-            await copyBackend()
-              .write(before.text, written.version)
-              .catch(() => undefined)
+          // Another writer won: the copy follows the keyset that won. Best effort: the conflict
+          // is what the caller must see (it re-reads and re-applies), and its next write levels.
+          await levelCopy().catch(() => undefined)
         } else if (written && err instanceof Error) {
           // A timeout may have landed the write: the copy keeps the new document, ahead, never behind.
           err.message = `${err.message}; its last good copy ${copyBackend().location} already holds the new keyset`
         }
         throw err
       }
+      // The keyset holds `text`: a racing writer may have overwritten the copy since it was
+      // written above. Best effort: the keyset write stands either way, and a failure here must
+      // not make the operator run a change (a rotation) twice.
+      await levelCopy(text).catch(() => undefined)
+      return stored
     },
     async readLastGood(): Promise<LastGoodSnapshot> {
       const saved = await readCopy()
