@@ -72,7 +72,7 @@ export function openKeysetSource(ctx: CliContext, flags: SourceFlags, positional
   if (file !== undefined) {
     if (file === '') throw new UsageError('--keyset-file needs a path')
     return {
-      backend: withLastGoodCopy(createFileBackend(file), fileLastGood(file, undefined)),
+      backend: withLastGoodCopy(createFileBackend(file), fileLastGood(file, undefined), () => ctx.now()),
       streamsDocument: false,
       projections: once(() => [fileProjection(file, undefined)]),
     }
@@ -117,7 +117,7 @@ export function openKeysetSource(ctx: CliContext, flags: SourceFlags, positional
       : choice.backend === 'kubernetes'
         ? kubernetesLastGood(kubernetesOptionsFromEnv(ctx.env), ctx.env)
         : fileLastGoodOf()
-  return { backend: withLastGoodCopy(backend, lastGood), streamsDocument: false, projections: once(projections) }
+  return { backend: withLastGoodCopy(backend, lastGood, () => ctx.now()), streamsDocument: false, projections: once(projections) }
 }
 
 /**

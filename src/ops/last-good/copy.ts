@@ -1,5 +1,6 @@
 import type { KeysetBackend, KeysetSnapshot, LastGoodSnapshot } from '../../lib/backends/backend.js'
 import { BackendError, CasConflictError } from '../../lib/errors.js'
+import { loadKeyset, parseKeysetText } from '../../lib/keyset/load.js'
 
 /** Re-reads of the copy after another writer's copy write: the keyset's own check-and-set decides who wins. */
 const COPY_ATTEMPTS = 5
@@ -22,9 +23,11 @@ const COPY_ATTEMPTS = 5
  *
  * Racing writers overwrite each other's copy before their keyset writes are decided, so every
  * writer levels the copy once its own keyset write is decided (`levelCopy`): the copy ends
- * holding what the keyset holds, whichever writer finishes last.
+ * holding what the keyset holds, whichever writer finishes last. Only a document that loads is
+ * ever copied from the keyset: a keyset broken outside cbc-jwt never reaches its last good copy.
+ * `now` is the clock that document is loaded at (the command's).
  */
-export function withLastGoodCopy(keyset: KeysetBackend, makeCopy: () => KeysetBackend): KeysetBackend {
+export function withLastGoodCopy(keyset: KeysetBackend, makeCopy: () => KeysetBackend, now: () => number = Date.now): KeysetBackend {
   // Made on first use: a read-only command never connects to it.
   let made: KeysetBackend | undefined
   const copyBackend = () => (made ??= makeCopy())
@@ -37,17 +40,26 @@ export function withLastGoodCopy(keyset: KeysetBackend, makeCopy: () => KeysetBa
     }
   }
 
-  /** Makes the copy hold `text` ahead of the keyset write; returns whether it wrote. */
-  async function writeCopyAhead(text: string): Promise<boolean> {
+  /** Makes the copy hold `text` ahead of the keyset write; returns what it held before and what it wrote (undefined: nothing). */
+  async function writeCopyAhead(text: string): Promise<{ before: KeysetSnapshot | undefined; written: KeysetSnapshot | undefined }> {
     for (let attempt = 1; ; attempt++) {
       const before = await readCopy()
-      if (before?.text === text) return false
+      if (before?.text === text) return { before, written: undefined }
       try {
-        await copyBackend().write(text, before ? before.version : null)
-        return true
+        return { before, written: await copyBackend().write(text, before ? before.version : null) }
       } catch (err) {
         if (!(err instanceof CasConflictError) || attempt >= COPY_ATTEMPTS) throw copyFailed(err, keyset.location)
       }
+    }
+  }
+
+  /** Whether `text` is a keyset document that loads: only such a document is copied from the keyset. */
+  function loads(text: string): boolean {
+    try {
+      loadKeyset(parseKeysetText(text), now())
+      return true
+    } catch {
+      return false
     }
   }
 
@@ -57,12 +69,18 @@ export function withLastGoodCopy(keyset: KeysetBackend, makeCopy: () => KeysetBa
    * again afterwards: if another writer's keyset write landed in between, the copy may now be
    * behind it, so it levels again to that. A process that finds the copy already level writes
    * nothing, and a writer that changes the keyset later levels after its own write.
+   * Returns false, with nothing written, when the keyset does not hold a document that loads;
+   * true when the copy holds a good document (the keyset's, or the one before it was broken).
    */
-  async function levelCopy(target?: string): Promise<void> {
+  async function levelCopy(target?: string): Promise<boolean> {
     for (let attempt = 1; attempt <= COPY_ATTEMPTS; attempt++) {
-      target ??= (await keyset.read()).text
+      if (target === undefined) {
+        const current = (await keyset.read()).text
+        if (!loads(current)) return false
+        target = current
+      }
       const copy = await readCopy()
-      if (copy?.text === target) return
+      if (copy?.text === target) return true
       try {
         await copyBackend().write(target, copy ? copy.version : null)
       } catch (err) {
@@ -70,9 +88,9 @@ export function withLastGoodCopy(keyset: KeysetBackend, makeCopy: () => KeysetBa
         target = undefined
         continue
       }
-      const now = (await keyset.read()).text
-      if (now === target) return
-      target = now
+      const after = (await keyset.read()).text
+      if (after === target || !loads(after)) return true
+      target = after
     }
     throw new CasConflictError(`${copyBackend().location}: other writers kept changing it; the next cbc-jwt write levels it with ${keyset.location}`)
   }
@@ -102,15 +120,21 @@ export function withLastGoodCopy(keyset: KeysetBackend, makeCopy: () => KeysetBa
         }
         return stored
       }
-      const written = await writeCopyAhead(text)
+      const { before, written } = await writeCopyAhead(text)
       let stored: KeysetSnapshot
       try {
         stored = await keyset.write(text, expectedVersion)
       } catch (err) {
         if (err instanceof CasConflictError) {
-          // Another writer won: the copy follows the keyset that won. Best effort: the conflict
-          // is what the caller must see (it re-reads and re-applies), and its next write levels.
-          await levelCopy().catch(() => undefined)
+          // Another writer won: the copy follows the keyset that won — or, when what won does
+          // not load (written outside cbc-jwt), goes back to what it held, unless a writer
+          // changed it meanwhile. Best effort: the conflict is what the caller must see (it
+          // re-reads and re-applies), and its next write levels the copy.
+          const levelled = await levelCopy().catch(() => false)
+          if (!levelled && before && written)
+            await copyBackend()
+              .write(before.text, written.version)
+              .catch(() => undefined)
         } else if (written && err instanceof Error) {
           // A timeout may have landed the write: the copy keeps the new document, ahead, never behind.
           err.message = `${err.message}; its last good copy ${copyBackend().location} already holds the new keyset`

@@ -104,6 +104,19 @@ describe('the last good copy in a Secret of its own (Kubernetes API test double)
     assert.deepEqual(double.secret(NS, 'cbc-secrets'), theirs)
   })
 
+  it('another writer wins cbc-secrets with a document that does not load: the copy goes back to what it held, never to that', async () => {
+    double.setSecret(NS, 'cbc-jwt-last-good', { 'jwt-keyset': KEYSET })
+    double.setSecret(NS, 'cbc-secrets', { 'jwt-keyset': KEYSET })
+    const b = backend()
+    const snap = await b.read()
+    for (const broken of [KEYSET.slice(0, 40), serializeKeyset({ ...JSON.parse(KEYSET), current: 'k-nowhere' } as never)]) {
+      double.setSecret(NS, 'cbc-secrets', { 'jwt-keyset': broken })
+      await assert.rejects(b.write(OTHER, snap.version), CasConflictError)
+      assert.equal(copy(), KEYSET)
+    }
+    await b.close()
+  })
+
   it('a create writes cbc-secrets first: keyset init over an existing keyset leaves the copy alone; a new one gets its copy', async () => {
     double.setSecret(NS, 'cbc-jwt-last-good', { 'jwt-keyset': KEYSET })
     double.setSecret(NS, 'cbc-secrets', { 'jwt-keyset': KEYSET })
