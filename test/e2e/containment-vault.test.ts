@@ -13,7 +13,7 @@
  * - no valid token is refused on any replica at any time.
  */
 import assert from 'node:assert/strict'
-import crypto from 'node:crypto'
+import type crypto from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -21,7 +21,7 @@ import { after, before, describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { toVerificationKeyset } from '../../src/lib/keyset/projection.js'
 import { cbcJwt } from '../ops/cli/cli.js'
-import { makeKey, makeKeyset, signToken, validClaims, type TestAlg, type TestKey } from '../support/keys.js'
+import { makeKey, makeKeyset, signerOf, signToken, validClaims, type TestKey } from '../support/keys.js'
 import { startService, type RunningService } from '../support/service.js'
 import { startVaultDouble, type VaultDouble } from '../support/vault-double.js'
 
@@ -44,10 +44,7 @@ describe('containment on Vault: rotate --compromised on three replicas reading t
   const standby = makeKey('ES256', 'k-vault-standby')
 
   const privateDoc = () => JSON.parse(vault.secret(PRIVATE)!['jwt-keyset'] as string) as KeysetDoc
-  const signerFor = (kid: string): TestKey => {
-    const entry = privateDoc().keys.find((k) => k.kid === kid)!
-    return { kid, alg: entry.alg as TestAlg, jwk: entry.jwk, signingKey: crypto.createPrivateKey({ key: entry.jwk, format: 'jwk' }) }
-  }
+  const signerFor = (kid: string): TestKey => signerOf(privateDoc(), kid)
   const fresh = (key: TestKey) => signToken(key, validClaims({ iat: Math.floor(Date.now() / 1000) }))
   const status = async (r: RunningService, token: string) => (await r.get('/v1/whoami', { authorization: `Bearer ${token}` })).status
 

@@ -17,7 +17,7 @@
  *   replica included, all through its 60 s behind.
  */
 import assert from 'node:assert/strict'
-import crypto from 'node:crypto'
+import type crypto from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -27,7 +27,7 @@ import { toVerificationKeyset } from '../../src/lib/keyset/projection.js'
 import { cbcJwt } from '../ops/cli/cli.js'
 import { startKubeDouble, type KubeDouble } from '../support/kube-double.js'
 import { KubeletSync } from '../support/kubelet-sync.js'
-import { makeKey, makeKeyset, signToken, validClaims, type TestAlg, type TestKey } from '../support/keys.js'
+import { makeKey, makeKeyset, signerOf, signToken, validClaims, type TestKey } from '../support/keys.js'
 import { startService, type RunningService } from '../support/service.js'
 import { waitFor } from '../support/wait.js'
 
@@ -59,10 +59,7 @@ describe('containment: rotate --compromised on three replicas (two on the API wa
   }
   const secretText = () => textOf('cbc-secrets')
   const secretDoc = () => JSON.parse(secretText()!) as KeysetDoc
-  const signerFor = (kid: string): TestKey => {
-    const entry = secretDoc().keys.find((k) => k.kid === kid)!
-    return { kid, alg: entry.alg as TestAlg, jwk: entry.jwk, signingKey: crypto.createPrivateKey({ key: entry.jwk, format: 'jwk' }) }
-  }
+  const signerFor = (kid: string): TestKey => signerOf(secretDoc(), kid)
   /** A token issued now: iat is this second, so a revocation "before now" does not cover it once issued after. */
   const fresh = (key: TestKey) => signToken(key, validClaims({ iat: Math.floor(Date.now() / 1000) }))
   const status = async (r: RunningService, token: string) => (await r.get('/v1/whoami', { authorization: `Bearer ${token}` })).status

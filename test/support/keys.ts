@@ -54,6 +54,13 @@ export function publicHalf(key: TestKey): TestKey {
   return { ...key, jwk: pub }
 }
 
+/** The signer of the key `kid` in a keyset document (a CLI-made key, read back from where it was written). */
+export function signerOf(doc: { keys: Array<{ kid: string; alg: string; jwk: crypto.JsonWebKey }> }, kid: string): TestKey {
+  const entry = doc.keys.find((k) => k.kid === kid)
+  if (!entry) throw new Error(`${kid} is not in the keyset`)
+  return { kid, alg: entry.alg as TestAlg, jwk: entry.jwk, signingKey: crypto.createPrivateKey({ key: entry.jwk, format: 'jwk' }) }
+}
+
 export interface KeyEntryOptions {
   createdAt?: Date
   notAfter?: Date
