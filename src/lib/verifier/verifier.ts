@@ -5,7 +5,7 @@ import { hasCanonicalBase64urlTail } from './base64url.js'
 import { routeClaims, routeClaimsProblem, routeTimeProblem, type IssuerRoute } from './issuer-route.js'
 import { signatureCheckFor, THREADPOOL_FAMILIES, type SignatureFamily } from './signature.js'
 import { freezeAndCost } from './claims-cost.js'
-import { createTokenCache, estimateEntryBytes, type TokenCache } from './token-cache.js'
+import { createTokenCache, estimateEntryBytes, type CachedAcceptance, type TokenCache } from './token-cache.js'
 import { acceptableType } from './token-type.js'
 import { OPTIONS } from '../options-table.js'
 
@@ -228,6 +228,33 @@ export function createVerifier(options: VerifierOptions): Verifier {
     return { ok: true, kid: key.kid, claims }
   }
 
+  /**
+   * Whether a cached acceptance still holds: its key still loaded with the same material, before
+   * its `not_after`, and the checks that can change while a token is cached. One function for
+   * the keyset's own tokens and one for a trusted issuer's, so that each sees one kind of key
+   * and claims only, whatever mix of tokens a process serves first.
+   */
+  const ownRepeatHolds = (cached: CachedAcceptance, keyset: LoadedKeyset | undefined, nowMs: number): boolean => {
+    const key = keyset?.keys.get(cached.kid)
+    return (
+      key !== undefined &&
+      key.verifyKey === cached.verifyKey &&
+      key.alg === cached.alg &&
+      (key.notAfter === undefined || nowMs < key.notAfter) &&
+      timeProblem(cached.claims, nowMs, keyset!) === undefined
+    )
+  }
+  const routedRepeatHolds = (cached: CachedAcceptance, route: IssuerRoute, keyset: LoadedKeyset | undefined, nowMs: number): boolean => {
+    const key = route.keys()?.get(cached.kid)
+    return (
+      key !== undefined &&
+      key.verifyKey === cached.verifyKey &&
+      key.alg === cached.alg &&
+      (key.notAfter === undefined || nowMs < key.notAfter) &&
+      routeTimeProblem(route, cached.claims, nowMs, keyset) === undefined
+    )
+  }
+
   return {
     tokenCache: cache,
     verify(token, keyset) {
@@ -243,15 +270,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
         // falls through to the full path, which then gives the exact answer.
         // A trusted issuer's token is checked against its issuer's keys and rules, never the keyset's.
         const route = cached.route
-        const key = route === undefined ? keyset?.keys.get(cached.kid) : route.keys()?.get(cached.kid)
         const nowMs = now()
-        if (
-          key !== undefined &&
-          key.verifyKey === cached.verifyKey &&
-          key.alg === cached.alg &&
-          (key.notAfter === undefined || nowMs < key.notAfter) &&
-          (route === undefined ? timeProblem(cached.claims, nowMs, keyset!) : routeTimeProblem(route, cached.claims, nowMs, keyset)) === undefined
-        ) {
+        if (route === undefined ? ownRepeatHolds(cached, keyset, nowMs) : routedRepeatHolds(cached, route, keyset, nowMs)) {
           return { ok: true, kid: cached.kid, claims: cached.claims }
         }
         cache!.drop(token)
