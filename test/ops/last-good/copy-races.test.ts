@@ -80,13 +80,24 @@ describe('the last good copy when writers race (fast-check scheduler)', () => {
         if (copyExists) mem.objects.set('copy', { text: INITIAL, version: 1 })
         const runs = Array.from({ length: writers }, (_, i) =>
           change(
-            withLastGoodCopy(mem.backend('keyset'), () => mem.backend('copy'), () => NOW),
+            withLastGoodCopy(
+              mem.backend('keyset'),
+              () => mem.backend('copy'),
+              () => NOW,
+            ),
             DOCS[i + 1]!,
           ).catch((err: Error) => `failed: ${err.message}`),
         )
         const outcomes = await s.waitFor(Promise.all(runs))
         assert.ok(outcomes.includes('landed'), `the first write to land always does: ${outcomes}`)
-        assert.equal(mem.text('copy'), mem.text('keyset'), `${outcomes.join(', ')}\n${s.report().map((r) => r.label).join(' → ')}`)
+        assert.equal(
+          mem.text('copy'),
+          mem.text('keyset'),
+          `${outcomes.join(', ')}\n${s
+            .report()
+            .map((r) => r.label)
+            .join(' → ')}`,
+        )
       }),
       fuzzParameters(200),
     )
@@ -101,7 +112,11 @@ describe('the last good copy when writers race (fast-check scheduler)', () => {
         const outside = mem.backend('keyset')
         const runs: Array<Promise<unknown>> = attempts.map((n, i) =>
           change(
-            withLastGoodCopy(mem.backend('keyset'), () => mem.backend('copy'), () => NOW),
+            withLastGoodCopy(
+              mem.backend('keyset'),
+              () => mem.backend('copy'),
+              () => NOW,
+            ),
             DOCS[i + 1]!,
             n,
           ).catch(() => 'failed'),
