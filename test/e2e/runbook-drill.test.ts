@@ -287,7 +287,7 @@ describe('the runbook drill, against two real replicas, Prometheus and the Kuber
     }
 
     const [triage, revokeClient, revokeEveryone] = bashBlocks(RUNBOOK, 'JWTAuthFailureSpike')
-    assert.match(revokeEveryone!, /^cbc-jwt revoke --issued-before \S+ --reason /m, 'the global form is kept for "we don\'t know who"')
+    assert.match(revokeEveryone!, /^cbc-jwt revoke --issued-before \S+ .*--reason /m, 'the global form is kept for "we don\'t know who"')
     const seen = await step(triage!)
     assert.equal(seen.code, 0, seen.stderr)
     // The forger is visible: the id its tokens claim, marked unverified, on both replicas.
@@ -309,6 +309,9 @@ describe('the runbook drill, against two real replicas, Prometheus and the Kuber
     const block = revokeClient!.replace(/--client-id \S+ --issued-before \S+/, `--client-id acme-batch --issued-before ${start}`)
     const revoked = await step(block)
     assert.equal(revoked.code, 0, revoked.stderr)
+    // The block waits until Prometheus sees the rule on every replica, and says so per pod.
+    for (const r of both())
+      assert.match(revoked.stdout, new RegExp(`^contained on ${instance(r).replace(/\./g, '\\.')} after \\d+\\.\\ds$`, 'm'), revoked.stdout)
     const [event] = auditLines(revoked)
     assert.equal(event?.command, 'revoke --client-id')
     assert.equal('revoked_before' in event!, false, 'the global revocation is untouched')
