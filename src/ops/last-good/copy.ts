@@ -2,7 +2,10 @@ import type { KeysetBackend, KeysetSnapshot, LastGoodSnapshot } from '../../lib/
 import { BackendError, CasConflictError } from '../../lib/errors.js'
 import { loadKeyset, parseKeysetText } from '../../lib/keyset/load.js'
 
-/** Re-reads of the copy after another writer's copy write: the keyset's own check-and-set decides who wins. */
+/**
+ * Rounds of reading and writing the copy before giving up while other writers keep changing it
+ * (the keyset's own check-and-set decides who wins; the copy only follows).
+ */
 const COPY_ATTEMPTS = 5
 
 /**
