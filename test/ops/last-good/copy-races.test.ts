@@ -51,7 +51,14 @@ function store(s: fc.Scheduler) {
       }),
     close: async () => {},
   })
-  return { objects, backend, text: (name: string) => objects.get(name)?.text }
+  /** What one CLI process writes through: the keyset with its last good copy, at the pinned clock. */
+  const cli = () =>
+    withLastGoodCopy(
+      backend('keyset'),
+      () => backend('copy'),
+      () => NOW,
+    )
+  return { objects, backend, cli, text: (name: string) => objects.get(name)?.text }
 }
 
 /**
@@ -78,16 +85,7 @@ describe('the last good copy when writers race (fast-check scheduler)', () => {
         const mem = store(s)
         mem.objects.set('keyset', { text: INITIAL, version: 1 })
         if (copyExists) mem.objects.set('copy', { text: INITIAL, version: 1 })
-        const runs = Array.from({ length: writers }, (_, i) =>
-          change(
-            withLastGoodCopy(
-              mem.backend('keyset'),
-              () => mem.backend('copy'),
-              () => NOW,
-            ),
-            DOCS[i + 1]!,
-          ).catch((err: Error) => `failed: ${err.message}`),
-        )
+        const runs = Array.from({ length: writers }, (_, i) => change(mem.cli(), DOCS[i + 1]!).catch((err: Error) => `failed: ${err.message}`))
         const outcomes = await s.waitFor(Promise.all(runs))
         assert.ok(outcomes.includes('landed'), `the first write to land always does: ${outcomes}`)
         assert.equal(
@@ -110,17 +108,7 @@ describe('the last good copy when writers race (fast-check scheduler)', () => {
         mem.objects.set('keyset', { text: INITIAL, version: 1 })
         mem.objects.set('copy', { text: INITIAL, version: 1 })
         const outside = mem.backend('keyset')
-        const runs: Array<Promise<unknown>> = attempts.map((n, i) =>
-          change(
-            withLastGoodCopy(
-              mem.backend('keyset'),
-              () => mem.backend('copy'),
-              () => NOW,
-            ),
-            DOCS[i + 1]!,
-            n,
-          ).catch(() => 'failed'),
-        )
+        const runs: Array<Promise<unknown>> = attempts.map((n, i) => change(mem.cli(), DOCS[i + 1]!, n).catch(() => 'failed'))
         // Someone edits the Secret by hand and truncates it, at a moment the scheduler picks.
         runs.push(outside.write(INITIAL.slice(0, 60)))
         await s.waitFor(Promise.all(runs))
