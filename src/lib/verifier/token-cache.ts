@@ -84,6 +84,19 @@ export function estimateEntryBytes(token: string, claimsBytes: number): number {
  * keeps the cache full), which made a cache miss cost as much as an HMAC check. Rejections
  * are never stored (the verifier only stores acceptances). An entry larger than an eighth of
  * the byte bound is not stored at all, so a few huge tokens cannot flush every ordinary one.
+ *
+ * Once the cache is full, a token is admitted only the second time it is offered (a
+ * "doorkeeper", as in TinyLFU): storing it would evict an entry, and a token seen once is
+ * likelier never to come back than the entry it would push out. A flood of distinct tokens —
+ * a wave of fresh logins, a client minting a token per request, a holder of many valid
+ * tokens — then neither flushes the clients that repeat nor pays, for every token, a store,
+ * an eviction and an entry that lives just long enough to be promoted to the old generation
+ * and die there (what made cache on cost more than cache off on distinct tokens, measured in
+ * docs/performance.md). The doorkeeper
+ * remembers a number per token (the slot key) in a fixed array sized to the cache, so a
+ * token offered again after about as many other misses as the cache holds entries is
+ * usually admitted, and one seen long before usually is not. It decides only what is kept:
+ * every answer is the same as without it.
  */
 export function createTokenCache(options: TokenCacheOptions): TokenCache {
   const maxEntries = options.maxEntries
@@ -96,6 +109,28 @@ export function createTokenCache(options: TokenCacheOptions): TokenCache {
   // CLOCK's ring: every slot at its position; `undefined` at a freed position until reused.
   const ring: Array<Slot | undefined> = []
   const freed: number[] = []
+  // The doorkeeper: slot key + 1 of tokens offered once while full (0: empty), in buckets of
+  // DOORKEEPER_WAYS chosen by the key's low bits. One slot per entry the bounds allow (an entry
+  // costs at least its overhead), rounded up to a power of two: 16,384 slots (64 KiB) for the
+  // defaults, under 4 % of the byte bound at most.
+  const doorkeeper = new Int32Array(Math.max(DOORKEEPER_WAYS, powerOfTwoAtLeast(Math.min(maxEntries, Math.floor(maxBytes / ENTRY_OVERHEAD_BYTES)))))
+  const bucketMask = doorkeeper.length / DOORKEEPER_WAYS - 1
+  let nextWay = 0
+
+  /** Whether this token was offered before (its mark is then cleared); if not, marks it. */
+  function offeredBefore(key: number): boolean {
+    const bucket = (key & bucketMask) * DOORKEEPER_WAYS
+    for (let way = bucket; way < bucket + DOORKEEPER_WAYS; way++) {
+      if (doorkeeper[way] === key + 1) {
+        doorkeeper[way] = 0
+        return true
+      }
+    }
+    // Not found: the mark replaces one of the bucket's, the way chosen in turn across the table.
+    doorkeeper[bucket + nextWay] = key + 1
+    nextWay = (nextWay + 1) % DOORKEEPER_WAYS
+    return false
+  }
   let hand = 0
   let bytes = 0
   let hits = 0
@@ -154,6 +189,8 @@ export function createTokenCache(options: TokenCacheOptions): TokenCache {
     store(token, entry) {
       if (entry.bytes > maxEntryBytes) return
       const key = slotKey(token)
+      // Full: storing evicts. The first offer of a token only leaves its mark.
+      if ((map.size >= maxEntries || bytes + entry.bytes > maxBytes) && !offeredBefore(key)) return
       // Another accepted token with the same key (rare: see `slotKey`) gives up its slot; it
       // is verified again when it comes back.
       removeKey(key)
@@ -183,11 +220,26 @@ export function createTokenCache(options: TokenCacheOptions): TokenCache {
       map.clear()
       ring.length = 0
       freed.length = 0
+      doorkeeper.fill(0)
       hand = 0
       bytes = 0
     },
     stats: () => ({ hits, misses, evictions, entries: map.size, bytes, maxEntries, maxBytes }),
   }
+}
+
+/**
+ * Marks per doorkeeper bucket. With one, two tokens that recur together and share a slot
+ * overwrite each other's mark at every offer and neither is ever admitted (a test shows it for
+ * a few percent of 1,000 recurring tokens); with four, a mark survives another landing in its
+ * bucket three times in four.
+ */
+const DOORKEEPER_WAYS = 4
+
+function powerOfTwoAtLeast(n: number): number {
+  let size = 1
+  while (size < n) size *= 2
+  return size
 }
 
 /** Characters of a token's end that make its slot's key. */
