@@ -11,15 +11,19 @@
  * - `haproxy`: HAProxy 2.6's native `jwt_verify` (alg, signature, iss, aud, exp; no cache);
  * - `cbc /v1/auth`, `cbc /v1/auth (cache off)`, `cbc /v1/whoami`: cbc-jwt asked directly (what
  *   forward auth costs against the library's own route, and the cache on misses).
+ * Each target that reaches cbc-jwt has a cbc-jwt process of its own, so that one target's
+ * tokens never warm another's cache.
  *
- * Modes: warm = 1,000 distinct tokens repeating (clients holding their token); cold = 20,000
- * distinct tokens in turn, twice the cache's size, so every one is a miss.
+ * Modes: warm = 1,000 distinct tokens repeating (clients holding their token); cold = distinct
+ * tokens in turn, enough that no server sees one twice in the run (a cache that keeps what it
+ * has under a flood of one-off tokens would otherwise answer the tokens it kept when they come
+ * round again): every one is a miss, and the run checks it from cbc-jwt's own cache counters.
  *
  *   node --import tsx bench/gateway/run.ts      (needs nginx with headers-more, haproxy, wrk)
  *
  * Environment: BENCH_GATEWAY_SECONDS (per target per round, default 3), BENCH_GATEWAY_ROUNDS
- * (default 5), BENCH_GATEWAY_MODES (default warm,cold), BENCH_GATEWAY_SAMPLES=1 (print every
- * sample as it is taken).
+ * (default 5), BENCH_GATEWAY_MODES (default warm,cold), BENCH_GATEWAY_CONNECTIONS (wrk's, default
+ * 32), BENCH_GATEWAY_SAMPLES=1 (print every sample as it is taken).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import crypto from 'node:crypto'
@@ -44,16 +48,20 @@ const LUA = path.join(HERE, 'tokens.lua')
 const PEER_SERVER = path.join(HERE, '../peers/server.ts')
 
 type Mode = 'warm' | 'cold'
-type Proc = 'api' | 'nginx' | 'haproxy' | 'cbc' | 'cbc-off'
+type Proc = 'api' | 'nginx' | 'haproxy' | 'cbc' | 'cbc-auth' | 'cbc-off' | 'cbc-whoami'
 interface Target {
   name: string
   url: string
   path: string
   /** The processes whose CPU the request costs (the API and wrk's are left out of the sum). */
   procs: Proc[]
+  /** cbc-jwt's metrics, when the target asks a cbc-jwt with its cache on: the sample counts its hits. */
+  metrics?: string
 }
 interface Sample {
   rps: number
+  /** Share of the cache's lookups that were hits during the sample (cache-on cbc-jwt targets only). */
+  hitRatio?: number
   /** µs of CPU per request, per process (all its threads, /proc). */
   cpu: Partial<Record<Proc, number>>
 }
@@ -69,7 +77,7 @@ export function gatewayOptionsFromEnv(): GatewayOptions {
   return {
     seconds: Number(process.env.BENCH_GATEWAY_SECONDS ?? 3),
     rounds: Number(process.env.BENCH_GATEWAY_ROUNDS ?? 5),
-    connections: 32,
+    connections: Number(process.env.BENCH_GATEWAY_CONNECTIONS ?? 32),
     modes: (process.env.BENCH_GATEWAY_MODES ?? 'warm,cold').split(',') as Mode[],
   }
 }
@@ -124,6 +132,7 @@ async function wrk(target: Target, seconds: number, connections: number, tokens:
   const server = target.procs.find((p) => p !== 'api' && p !== 'nginx') ?? target.name
   const cursor = `${server} ${tokens}`
   const start = cursors.get(cursor) ?? 0
+  const cacheBefore = target.metrics ? await cacheCounts(target.metrics) : undefined
   const { stdout } = await run('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '-s', LUA, target.url, '--', tokens, target.path, String(start)])
   const requests = Number(/(\d+) requests in/.exec(stdout)?.[1] ?? NaN)
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? NaN)
@@ -134,7 +143,17 @@ async function wrk(target: Target, seconds: number, connections: number, tokens:
   cursors.set(cursor, start + requests)
   const cpu: Sample['cpu'] = {}
   for (const p of target.procs) cpu[p] = (((cpuTicks(pids[p]) - before[p]!) / TICKS) * 1e6) / requests
-  return { rps, cpu }
+  if (!cacheBefore) return { rps, cpu }
+  const cacheAfter = await cacheCounts(target.metrics!)
+  const hits = cacheAfter.hits - cacheBefore.hits
+  return { rps, cpu, hitRatio: hits / (hits + cacheAfter.misses - cacheBefore.misses) }
+}
+
+/** The token cache's hit and miss counters, read from cbc-jwt's own metrics. */
+async function cacheCounts(metricsUrl: string): Promise<{ hits: number; misses: number }> {
+  const text = await (await fetch(metricsUrl)).text()
+  const read = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN)
+  return { hits: read('cbc_jwt_token_cache_hits_total'), misses: read('cbc_jwt_token_cache_misses_total') }
 }
 
 export interface GatewayResult {
@@ -158,6 +177,16 @@ function verifyFloorMicros(publicKey: crypto.KeyObject, token: string): number {
   return (used.user + used.system) / n
 }
 
+/**
+ * Cold tokens for a run in which no server sees one twice: each server takes one target's
+ * warm-up second and `rounds` samples, and none of them answers more than 16,000 requests a
+ * second on this kind of machine (the fastest cold target, cbc-jwt's `/v1/auth` asked
+ * directly, answers 8,000–14,000).
+ */
+function coldTokenCount(opts: GatewayOptions): number {
+  return Math.max(20_000, (opts.rounds * opts.seconds + 1) * 16_000)
+}
+
 /** Every process started once; then, per mode, `rounds` rounds in a rotating order. */
 export async function gatewayBench(opts: GatewayOptions = gatewayOptionsFromEnv()): Promise<GatewayResult[]> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-jwt-gateway-bench-'))
@@ -167,7 +196,7 @@ export async function gatewayBench(opts: GatewayOptions = gatewayOptionsFromEnv(
   const publicKeyPem = path.join(dir, 'public.pem')
   const publicKey = crypto.createPublicKey({ key: key.jwk as crypto.JsonWebKey, format: 'jwk' })
   fs.writeFileSync(publicKeyPem, publicKey.export({ type: 'spki', format: 'pem' }))
-  const tokens: Record<Mode, string> = { warm: writeTokenFile(dir, 'warm.txt', key, 1000), cold: writeTokenFile(dir, 'cold.txt', key, 20_000) }
+  const tokens: Record<Mode, string> = { warm: writeTokenFile(dir, 'warm.txt', key, 1000), cold: writeTokenFile(dir, 'cold.txt', key, coldTokenCount(opts)) }
   const floorToken = fs.readFileSync(tokens.warm, 'utf8').split('\n')[0]!
   const nginxes: RunningNginx[] = []
   const children: ChildProcess[] = []
@@ -175,10 +204,13 @@ export async function gatewayBench(opts: GatewayOptions = gatewayOptionsFromEnv(
     const [apiPort, plainPort, gatewayPort, haproxyPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()])
     const api = await startNginx(path.join(dir, 'api'), apiBlock(apiPort!), apiPort!, { workerConnections: 1024 })
     nginxes.push(api)
-    const cbc = await startCbc(keysetFile, true)
-    children.push(cbc.child)
-    const cbcOff = await startCbc(keysetFile, false)
-    children.push(cbcOff.child)
+    const [cbc, cbcAuth, cbcWhoami, cbcOff] = await Promise.all([
+      startCbc(keysetFile, true),
+      startCbc(keysetFile, true),
+      startCbc(keysetFile, true),
+      startCbc(keysetFile, false),
+    ])
+    children.push(cbc.child, cbcAuth.child, cbcWhoami.child, cbcOff.child)
     const front = await startNginx(
       path.join(dir, 'front'),
       nginxAloneBlock({ nginx: plainPort!, api: apiPort! }) + documentedNginxBlock({ nginx: gatewayPort!, cbc: cbc.port, api: apiPort! }),
@@ -197,17 +229,19 @@ export async function gatewayBench(opts: GatewayOptions = gatewayOptionsFromEnv(
       nginx: front.process.pid!,
       haproxy: haproxy.pid!,
       cbc: cbc.child.pid!,
+      'cbc-auth': cbcAuth.child.pid!,
       'cbc-off': cbcOff.child.pid!,
+      'cbc-whoami': cbcWhoami.child.pid!,
     }
     const at = (port: number) => `http://127.0.0.1:${port}`
     // Order: the three gateways side by side, then cbc-jwt's own routes side by side.
     const targets: Target[] = [
       { name: 'nginx', url: at(plainPort!), path: '/orders', procs: ['nginx', 'api'] },
-      { name: 'nginx+cbc-jwt', url: at(gatewayPort!), path: '/orders', procs: ['nginx', 'cbc', 'api'] },
+      { name: 'nginx+cbc-jwt', url: at(gatewayPort!), path: '/orders', procs: ['nginx', 'cbc', 'api'], metrics: `${at(cbc.port)}/metrics` },
       { name: 'haproxy', url: at(haproxyPort!), path: '/orders', procs: ['haproxy', 'api'] },
-      { name: 'cbc /v1/auth', url: at(cbc.port), path: '/v1/auth', procs: ['cbc'] },
+      { name: 'cbc /v1/auth', url: at(cbcAuth.port), path: '/v1/auth', procs: ['cbc-auth'], metrics: `${at(cbcAuth.port)}/metrics` },
       { name: 'cbc /v1/auth (cache off)', url: at(cbcOff.port), path: '/v1/auth', procs: ['cbc-off'] },
-      { name: 'cbc /v1/whoami', url: at(cbc.port), path: '/v1/whoami', procs: ['cbc'] },
+      { name: 'cbc /v1/whoami', url: at(cbcWhoami.port), path: '/v1/whoami', procs: ['cbc-whoami'], metrics: `${at(cbcWhoami.port)}/metrics` },
     ]
     const results: GatewayResult[] = []
     for (const mode of opts.modes) {
@@ -222,7 +256,8 @@ export async function gatewayBench(opts: GatewayOptions = gatewayOptionsFromEnv(
             const cpu = Object.entries(s.cpu)
               .map(([p, us]) => `${p} ${us.toFixed(1)}`)
               .join(', ')
-            console.log(`${mode} round ${round} ${t.name}: ${Math.round(s.rps)} req/s; µs CPU/request: ${cpu}`)
+            const hits = s.hitRatio === undefined ? '' : `; cache hits ${(s.hitRatio * 100).toFixed(1)} %`
+            console.log(`${mode} round ${round} ${t.name}: ${Math.round(s.rps)} req/s; µs CPU/request: ${cpu}${hits}`)
           }
           return s
         },
@@ -270,10 +305,18 @@ function printGateway(results: GatewayResult[], opts: GatewayOptions) {
     r.targets.map((t) => {
       const per = t.procs.map((p) => `${p} ${median(r.samples.get(t.name)!.map((s) => s.cpu[p]!)).toFixed(0)}`)
       const sum = median(r.samples.get(t.name)!.map((s) => t.procs.filter((p) => p !== 'api').reduce((acc, p) => acc + s.cpu[p]!, 0)))
-      return [r.mode, t.name, per.join(', '), `${sum.toFixed(0)}`]
+      const ratios = r.samples.get(t.name)!.flatMap((s) => (s.hitRatio === undefined ? [] : [s.hitRatio * 100]))
+      const hits = ratios.length === 0 ? '' : `${Math.min(...ratios).toFixed(1)}–${Math.max(...ratios).toFixed(1)} %`
+      return [r.mode, t.name, per.join(', '), `${sum.toFixed(0)}`, hits]
     }),
   )
-  console.log(table(['tokens', 'target', 'per process', 'gateway total (API left out)'], cpuRows))
+  console.log(table(['tokens', 'target', 'per process', 'gateway total (API left out)', 'cache hits (min–max of rounds)'], cpuRows))
+  const repeated = results
+    .filter((r) => r.mode === 'cold')
+    .flatMap((r) => r.targets.filter((t) => r.samples.get(t.name)!.some((s) => (s.hitRatio ?? 0) > 0.01)))
+  if (repeated.length > 0)
+    console.log(`
+WARNING: cold tokens were answered from the cache (> 1 % hits) for ${repeated.map((t) => t.name).join(', ')}: those cold figures are not cold.`)
   const warm = results.find((r) => r.mode === 'warm')
   const cold = results.find((r) => r.mode === 'cold')
   if (warm && cold) {
