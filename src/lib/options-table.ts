@@ -141,7 +141,7 @@ export const OPTIONS = {
     default: 10_000,
     min: 0,
     max: 10_000_000,
-    doc: 'size of the verified-token cache: a repeated accepted token skips the signature check, never the checks that can change (key still loaded with the same material, `not_after`, `exp`, `nbf`, `iat`, `revoked_before`; `iss` and `aud` are fixed for an instance, whose cache is its own); rejections are not cached; `0` turns it off',
+    doc: 'size of the verified-token cache: a repeated accepted token skips the signature check, never the checks that can change (key still loaded with the same material, `not_after`, `exp`, `nbf`, `iat`, `revoked_before`; `iss` and `aud` are fixed for an instance, whose cache is its own); once it is full, a token is stored the second time it comes, so a flood of one-off tokens evicts nothing; rejections are not cached; `0` turns it off',
   },
   /** The cache's bound in estimated heap bytes. @default 16777216 (16 MiB) */
   tokenCacheMaxBytes: {
