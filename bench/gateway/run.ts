@@ -82,7 +82,12 @@ export function gatewayOptionsFromEnv(): GatewayOptions {
   }
 }
 
-async function startCbc(keysetFile: string, cache: boolean): Promise<{ child: ChildProcess; port: number }> {
+interface CbcProcess {
+  child: ChildProcess
+  port: number
+}
+
+async function startCbc(keysetFile: string, cache: boolean): Promise<CbcProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', PEER_SERVER, 'cbc-jwt', keysetFile, 'ES256', cache ? 'on' : 'off'], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, NODE_ENV: 'production' },
@@ -214,13 +219,13 @@ export async function gatewayBench(opts: GatewayOptions = gatewayOptionsFromEnv(
     const [apiPort, plainPort, gatewayPort, haproxyPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()])
     const api = await startNginx(path.join(dir, 'api'), apiBlock(apiPort!), apiPort!, { workerConnections: 1024 })
     nginxes.push(api)
-    const [cbc, cbcAuth, cbcWhoami, cbcOff] = await Promise.all([
-      startCbc(keysetFile, true),
-      startCbc(keysetFile, true),
-      startCbc(keysetFile, true),
-      startCbc(keysetFile, false),
-    ])
-    children.push(cbc.child, cbcAuth.child, cbcWhoami.child, cbcOff.child)
+    const started = await Promise.allSettled([true, true, true, false].map((cache) => startCbc(keysetFile, cache)))
+    // Every one that did start is stopped in `finally`, whichever failed.
+    for (const s of started) if (s.status === 'fulfilled') children.push(s.value.child)
+    const [cbc, cbcAuth, cbcWhoami, cbcOff] = started.map((s) => {
+      if (s.status === 'rejected') throw s.reason
+      return s.value
+    }) as [CbcProcess, CbcProcess, CbcProcess, CbcProcess]
     const front = await startNginx(
       path.join(dir, 'front'),
       nginxAloneBlock({ nginx: plainPort!, api: apiPort! }) + documentedNginxBlock({ nginx: gatewayPort!, cbc: cbc.port, api: apiPort! }),
