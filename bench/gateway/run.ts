@@ -33,6 +33,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { freePort } from '../../test/support/free-port.js'
+import { parseExposition, valueOf as metricValue } from '../../test/support/metrics-text.js'
 import { makeKey, makeKeyset } from '../../test/support/keys.js'
 import { startNginx, type RunningNginx } from '../../test/support/nginx.js'
 import { stopChild } from '../../test/support/stop-child.js'
@@ -164,9 +165,8 @@ async function wrk(target: Target, seconds: number, connections: number, tokens:
 
 /** The token cache's hit and miss counters, read from cbc-jwt's own metrics. */
 async function cacheCounts(metricsUrl: string): Promise<{ hits: number; misses: number }> {
-  const text = await (await fetch(metricsUrl)).text()
-  const read = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN)
-  return { hits: read('cbc_jwt_token_cache_hits_total'), misses: read('cbc_jwt_token_cache_misses_total') }
+  const expo = parseExposition(await (await fetch(metricsUrl)).text())
+  return { hits: metricValue(expo, 'cbc_jwt_token_cache_hits_total') ?? NaN, misses: metricValue(expo, 'cbc_jwt_token_cache_misses_total') ?? NaN }
 }
 
 export interface GatewayResult {
