@@ -38,6 +38,7 @@ import { makeKey, makeKeyset } from '../../test/support/keys.js'
 import { startNginx, type RunningNginx } from '../../test/support/nginx.js'
 import { stopChild } from '../../test/support/stop-child.js'
 import { waitFor } from '../../test/support/wait.js'
+import { p1363ToDer } from '../../src/lib/verifier/ecdsa-der.js'
 import { AUDIENCE, ISSUER, writeTokenFile } from '../fixtures.js'
 import { fmtOps, median, rotatingRounds, table } from '../measure.js'
 import { apiBlock, documentedNginxBlock, haproxyConfig, nginxAloneBlock } from './configs.js'
@@ -181,11 +182,11 @@ export interface GatewayResult {
 function verifyFloorMicros(publicKey: crypto.KeyObject, token: string): number {
   const dot = token.lastIndexOf('.')
   const input = Buffer.from(token.slice(0, dot))
-  const signature = Buffer.from(token.slice(dot + 1), 'base64url')
-  const key = { key: publicKey, dsaEncoding: 'ieee-p1363' as const }
+  // As DER, the form cbc-jwt hands OpenSSL (src/lib/verifier/ecdsa-der.ts): the cheapest call.
+  const signature = p1363ToDer(Buffer.from(token.slice(dot + 1), 'base64url'))
   const n = 2000
   const before = process.cpuUsage()
-  for (let i = 0; i < n; i++) if (!crypto.verify('sha256', input, key, signature)) throw new Error('the floor must verify')
+  for (let i = 0; i < n; i++) if (!crypto.verify('sha256', input, publicKey, signature)) throw new Error('the floor must verify')
   const used = process.cpuUsage(before)
   return (used.user + used.system) / n
 }

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto'
 import type { AlgSpec } from '../keyset/algorithms.js'
 import type { LoadedKey } from '../keyset/load.js'
+import { p1363ToDer } from './ecdsa-der.js'
 
 /**
  * Checks a JWS signature over `signingInput` (the ASCII `header.payload`): a boolean, or a
@@ -84,10 +85,10 @@ function buildCheck(key: LoadedKey, verify: PublicKeyVerify): SignatureCheck {
       }
     }
     case 'ecdsa': {
-      // JWS carries r‖s (IEEE P1363), not DER; a wrong length is rejected before OpenSSL sees it.
-      const options = { key: verifyKey, dsaEncoding: 'ieee-p1363' as const }
+      // JWS carries r‖s (IEEE P1363), given to OpenSSL as DER (ecdsa-der.ts says why); a wrong
+      // length is rejected before either sees it.
       const bytes = spec.signatureBytes!
-      return (input, signature) => signature.length === bytes && verify(hash, input, options, signature)
+      return (input, signature) => signature.length === bytes && verify(hash, input, verifyKey, p1363ToDer(signature))
     }
     case 'rsa-pss': {
       // RFC 7518 §3.5: MGF1 with the same hash and a salt as long as the digest. The signature is
