@@ -80,6 +80,24 @@ describe('attack: signature forgery', () => {
     })
   }
 
+  for (const alg of ['PS256', 'PS384', 'PS512'] as const) {
+    it(`${alg}: the key's own signature with a salt other than the digest's length → bad_signature`, async () => {
+      // RFC 7518 §3.5: the salt is as long as the digest. OpenSSL verifies other lengths when asked
+      // to take any (RSA_PSS_SALTLEN_AUTO), which would let one key sign one token many ways.
+      const key = byAlg[alg]
+      const good = signToken(key, claimsAt())
+      const [h, p] = good.split('.') as [string, string]
+      const hash = `sha${alg.slice(2)}`
+      const pss = (saltLength: number) =>
+        crypto.sign(hash, Buffer.from(`${h}.${p}`), { key: key.signingKey, padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength })
+      const digestBytes = Number(alg.slice(2)) / 8
+      assert.equal(reasonOf(await verifier.verify(withSignature(good, pss(digestBytes)), keyset)), 'ok', 'control: the digest-length salt')
+      for (const saltLength of [0, 20, digestBytes - 1, digestBytes + 1, crypto.constants.RSA_PSS_SALTLEN_MAX_SIGN]) {
+        assert.equal(reasonOf(await verifier.verify(withSignature(good, pss(saltLength)), keyset)), 'bad_signature', `salt ${saltLength}`)
+      }
+    })
+  }
+
   it('a signature copied from another valid token → bad_signature', async () => {
     const a = signToken(byAlg.HS256, claimsAt())
     const b = signToken(byAlg.HS256, { ...claimsAt(), sub: 'admin' })
