@@ -27,9 +27,13 @@ const PEM = { privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEnc
  * collection runs inside the export (Ed25519 hangs within seconds under `--max-semi-space-size=1`).
  */
 export function generatePrivateKey(type: 'rsa', options: { modulusLength: number }): KeyObject
+export function generatePrivateKey(
+  type: 'rsa-pss',
+  options: { modulusLength: number; hashAlgorithm: string; mgf1HashAlgorithm: string; saltLength: number },
+): KeyObject
 export function generatePrivateKey(type: 'ec', options: { namedCurve: string }): KeyObject
 export function generatePrivateKey(type: 'ed25519' | 'ed448'): KeyObject
-export function generatePrivateKey(type: 'rsa' | 'ec' | 'ed25519' | 'ed448', options: object = {}): KeyObject {
+export function generatePrivateKey(type: 'rsa' | 'rsa-pss' | 'ec' | 'ed25519' | 'ed448', options: object = {}): KeyObject {
   const { privateKey } = crypto.generateKeyPairSync(type as 'ec', { ...(options as { namedCurve: string }), ...PEM }) as unknown as { privateKey: string }
   return crypto.createPrivateKey(privateKey)
 }

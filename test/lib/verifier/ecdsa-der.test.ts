@@ -4,6 +4,7 @@ import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import { p1363ToDer } from '../../../src/lib/verifier/ecdsa-der.js'
 import { fuzzParameters } from '../../support/fuzz.js'
+import { generatePrivateKey } from '../../support/keys.js'
 
 const CURVES = [
   { curve: 'P-256', hash: 'sha256', half: 32 },
@@ -65,7 +66,8 @@ describe('p1363ToDer', () => {
 
   for (const { curve, hash, half } of CURVES) {
     it(`${curve}: OpenSSL gives the DER form the same answer as Node's own P1363 check`, () => {
-      const { privateKey, publicKey } = crypto.generateKeyPairSync('ec', { namedCurve: curve })
+      const privateKey = generatePrivateKey('ec', { namedCurve: curve })
+      const publicKey = crypto.createPublicKey(privateKey)
       const p1363 = { key: publicKey, dsaEncoding: 'ieee-p1363' as const }
       let leadingZero = 0
       let checked = 0
