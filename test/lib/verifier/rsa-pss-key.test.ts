@@ -18,8 +18,8 @@ function spkiParts(key: crypto.KeyObject): { algorithm: string; subjectPublicKey
 }
 
 describe('rsaPssVerifyKey', () => {
-  // 1024 bits puts the SubjectPublicKeyInfo's length in one octet, 2048 and 4096 in two.
-  const rsaKeys = [1024, 2048, 4096].map((modulusLength) => {
+  // 1024 bits puts the SubjectPublicKeyInfo's length in one octet, 2048 in two.
+  const rsaKeys = [1024, 2048].map((modulusLength) => {
     const privateKey = generatePrivateKey('rsa', { modulusLength })
     return { privateKey, publicKey: crypto.createPublicKey(privateKey) }
   })
@@ -38,7 +38,7 @@ describe('rsaPssVerifyKey', () => {
   }
 
   for (const [i, { publicKey, privateKey }] of rsaKeys.entries()) {
-    const bits = [1024, 2048, 4096][i]!
+    const bits = [1024, 2048][i]!
     it(`${bits}-bit key: the same public key, and it verifies exactly RFC 7518 §3.5's signatures`, () => {
       // PSS needs the modulus to hold the digest, the salt and two octets: not SHA-512's at 1024 bits.
       for (const hash of HASHES.filter((h) => bits / 8 >= 2 * digestBytes(h) + 2)) {
