@@ -82,8 +82,8 @@ describe('attack: signature forgery', () => {
 
   for (const alg of ['PS256', 'PS384', 'PS512'] as const) {
     it(`${alg}: the key's own signature with a salt other than the digest's length → bad_signature`, async () => {
-      // RFC 7518 §3.5: the salt is as long as the digest. OpenSSL verifies other lengths when asked
-      // to take any (RSA_PSS_SALTLEN_AUTO), which would let one key sign one token many ways.
+      // RFC 7518 §3.5 allows only a salt as long as the digest. OpenSSL verifies any length when
+      // asked to detect it (RSA_PSS_SALTLEN_AUTO): a check that asked would accept these.
       const key = byAlg[alg]
       const good = signToken(key, claimsAt())
       const [h, p] = good.split('.') as [string, string]

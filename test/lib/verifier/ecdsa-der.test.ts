@@ -71,8 +71,8 @@ describe('p1363ToDer', () => {
       const p1363 = { key: publicKey, dsaEncoding: 'ieee-p1363' as const }
       let leadingZero = 0
       let checked = 0
-      // 200 signatures, and on until three have an r or s that starts with a zero byte (1 half
-      // in 128 on P-256 and P-384): each verified, and again with one bit of it flipped.
+      // 200 signatures, and on until three have an r or s that starts with a zero byte (1
+      // signature in 128 on P-256 and P-384): each verified, and again with one bit flipped.
       for (let i = 0; (checked < 200 || leadingZero < 3) && i < 50_000; i++) {
         const input = crypto.randomBytes(40)
         const signature = crypto.sign(hash, input, { key: privateKey, dsaEncoding: 'ieee-p1363' })
