@@ -301,7 +301,7 @@ const fmtR = (x: ReturnType<typeof gatewayRatio>) => `${x.median.toFixed(2)}× (
 
 function printGateway(results: GatewayResult[], opts: GatewayOptions) {
   console.log(
-    `\nGateway bench, ES256 (wrk -t1 -c${opts.connections}, ${opts.rounds} rotating rounds × ${opts.seconds} s per target; req/s median of rounds; ratios: median (min–max) of per-round ratios; load average at the end ${os
+    `\nGateway bench, ES256 (cbc-jwt on Node ${process.versions.node}, OpenSSL ${process.versions.openssl}; wrk -t1 -c${opts.connections}, ${opts.rounds} rotating rounds × ${opts.seconds} s per target; req/s median of rounds; ratios: median (min–max) of per-round ratios; load average at the end ${os
       .loadavg()
       .map((l) => l.toFixed(1))
       .join(' ')}):`,
