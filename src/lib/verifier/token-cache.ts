@@ -92,11 +92,10 @@ export function estimateEntryBytes(token: string, claimsBytes: number): number {
  * tokens — then neither flushes the clients that repeat nor pays, for every token, a store,
  * an eviction and an entry that lives just long enough to be promoted to the old generation
  * and die there (what made cache on cost more than cache off on distinct tokens, measured in
- * docs/performance.md). The doorkeeper
- * remembers a number per token (the slot key) in a fixed array sized to the cache, so a
- * token offered again after about as many other misses as the cache holds entries is
- * usually admitted, and one seen long before usually is not. It decides only what is kept:
- * every answer is the same as without it.
+ * docs/performance.md). The doorkeeper remembers a number per token (the slot key) in a
+ * fixed array sized to the cache, so a token offered again after about as many other misses
+ * as the cache holds entries is usually admitted, and one seen long before usually is not.
+ * It decides only what is kept: every answer is the same as without it.
  */
 export function createTokenCache(options: TokenCacheOptions): TokenCache {
   const maxEntries = options.maxEntries
