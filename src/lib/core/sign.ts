@@ -91,7 +91,9 @@ export async function signWith(
   // jose is loaded on the first signature only: a verifying API never pays for it.
   const { SignJWT } = await import('jose')
   const iat = Math.floor(settings.nowMs / 1000)
-  return new SignJWT({ jti: crypto.randomUUID(), iss: settings.issuer, aud: settings.audience, ...claims })
+  // A claim set to undefined is not given (as for iat/exp above): it must not erase a default.
+  const given = Object.fromEntries(Object.entries(claims).filter(([, value]) => value !== undefined))
+  return new SignJWT({ jti: crypto.randomUUID(), iss: settings.issuer, aud: settings.audience, ...given })
     .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
     .setIssuedAt(iat)
     .setExpirationTime(iat + ttl)

@@ -153,6 +153,19 @@ describe('createCbcJwt: sign', () => {
     assert.equal(result.claims.exp - result.claims.iat, 600)
   })
 
+  it('iss/aud given as undefined are not given: the configuration fills them and the token verifies', async () => {
+    const { cbc } = setup([makeKey('ES256', 'k-a')], { issuer: 'iss-x', audience: 'aud-x' })
+    await cbc.start()
+    // `{ aud: options.aud }` with no audience chosen: a token without iss/aud would verify nowhere.
+    const token = await cbc.sign({ sub: 'bob', iss: undefined, aud: undefined, jti: undefined })
+    const result = await cbc.authenticate(`Bearer ${token}`)
+    assert.ok(result.ok, JSON.stringify(result))
+    assert.deepEqual([result.claims.iss, result.claims.aud, typeof result.claims.jti], ['iss-x', 'aud-x', 'string'])
+    const given = await cbc.authenticate(`Bearer ${await cbc.sign({ sub: 'bob', aud: ['other', 'aud-x'] })}`)
+    assert.ok(given.ok)
+    assert.deepEqual(given.claims.aud, ['other', 'aud-x'])
+  })
+
   it('refuses a scope that is not RFC 6749 scope-tokens: an array element with a space is never signed', async () => {
     const { cbc } = setup([makeKey('ES256', 'k-a')])
     await cbc.start()
