@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
+import { readJwksDocument, type RemoteKeySet } from '../../../src/lib/issuers/jwks-document.js'
 import { loadKeyset, type LoadedKeyset } from '../../../src/lib/keyset/load.js'
+import type { IssuerRoute } from '../../../src/lib/verifier/issuer-route.js'
 import { createVerifier, type Verifier } from '../../../src/lib/verifier/verifier.js'
 import { makeKey, signToken, type TestKey } from '../../support/keys.js'
 import { LEEWAY, NOW } from './fixtures.js'
@@ -12,7 +14,9 @@ import { LEEWAY, NOW } from './fixtures.js'
  * removals, material changed under the same kid, `not_after` set, revocations (`revoked_before`
  * and rules by client, subject and token id, added and dropped), clock moves
  * (onto the exact boundaries too), reloads that reuse unchanged keys' imports — and must give
- * identical answers at every step.
+ * identical answers at every step. With a trusted issuer (CONTRACT §13), its tokens too: its
+ * JWK Set publishes the same kids as the keyset (another issuer's kid must never verify), and
+ * keys leave it or change material under the same kid.
  * Seeded: pinned when `CI` is set, random otherwise; the seed is printed so a failure replays.
  */
 
@@ -21,6 +25,16 @@ type Kid = (typeof KIDS)[number]
 // Per kid, several materials: two HMAC secrets and one EC key (an alg change under the same kid).
 const MATERIALS = KIDS.map((kid) => [makeKey('HS256', kid), makeKey('HS256', kid), makeKey('ES256', kid)])
 const material = (kid: Kid, m: number): TestKey => MATERIALS[KIDS.indexOf(kid)]![m % 3]!
+
+/** A trusted issuer publishing the keyset's kids with keys of its own, two materials per kid. */
+const IDP = 'https://idp.example.com/realms/acme'
+const IDP_AUDIENCE = 'orders-api'
+const IDP_MATERIALS = KIDS.map((kid) => [makeKey('ES256', kid), makeKey('ES256', kid)])
+const idpMaterial = (kid: Kid, m: number): TestKey => IDP_MATERIALS[KIDS.indexOf(kid)]![m % 2]!
+const publicJwk = (key: TestKey): Record<string, unknown> => {
+  const { d: _d, ...rest } = key.jwk as Record<string, unknown>
+  return rest
+}
 
 const CONFIGS = [
   { issuer: 'cbc-omega2', audience: 'cbc-api' },
@@ -33,7 +47,7 @@ const audFor = (config: (typeof CONFIGS)[number], i: number): unknown =>
   [config.audience, config.audience, ['x', config.audience], config.audience, 'another-api', ['another-api']][i]
 
 type Op =
-  | { t: 'issue'; kid: Kid | null; m: number | null; iatOff: number; ttl: number; nbfOff: number | null; iss: number; aud: number }
+  | { t: 'issue'; kid: Kid | null; m: number | null; iatOff: number; ttl: number; nbfOff: number | null; iss: number; aud: number; who: number }
   | { t: 'request'; pick: number; recent: boolean }
   | { t: 'rotate'; kid: Kid; m: number; promote: boolean }
   | { t: 'remove'; kid: Kid }
@@ -44,6 +58,7 @@ type Op =
   | { t: 'clock'; deltaMs: number }
   | { t: 'boundary'; pick: number; which: number; nudgeMs: number }
   | { t: 'reload' }
+  | { t: 'idp'; kid: Kid; change: number }
 
 const kidArb = fc.constantFrom(...KIDS)
 const opArb: fc.Arbitrary<Op> = fc.oneof(
@@ -58,6 +73,8 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
       nbfOff: fc.option(fc.integer({ min: -60, max: 45 }), { freq: 3 }),
       iss: fc.nat(4),
       aud: fc.nat(5),
+      // 0–1: the keyset's own token; 2: the trusted issuer's; 3: one issuer's kid on the other's token.
+      who: fc.nat(3),
     }),
   },
   { weight: 12, arbitrary: fc.record({ t: fc.constant('request' as const), pick: fc.nat(), recent: fc.boolean() }) },
@@ -73,6 +90,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ t: fc.constant('clock' as const), deltaMs: fc.integer({ min: -10_000, max: 60_000 }) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('boundary' as const), pick: fc.nat(), which: fc.nat(3), nudgeMs: fc.integer({ min: -1, max: 1 }) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('reload' as const) }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('idp' as const), kid: kidArb, change: fc.nat(2) }) },
 )
 
 interface KeyState {
@@ -93,9 +111,32 @@ const CLIENTS = ['c-1', 'c-2', 'c-3']
 const SUBJECTS = ['u-1', 'u-2']
 
 /** Plays one history against a cached and an uncached verifier; throws on the first difference. */
-async function play(ops: Op[], config: (typeof CONFIGS)[number], cacheEntries: number): Promise<{ accepted: number; hits: number; revokedByRule: number }> {
+async function play(
+  ops: Op[],
+  config: (typeof CONFIGS)[number],
+  cacheEntries: number,
+  trusted: boolean,
+): Promise<{ accepted: number; hits: number; revokedByRule: number; idpAccepted: number; idpEnded: number }> {
   let now = NOW
-  const base = { ...config, clockToleranceSeconds: LEEWAY, maxTokenBytes: 8192, now: () => now }
+  // The trusted issuer's JWK Set: per kid the material published, or absent.
+  const idpKeys = new Map<Kid, number>(KIDS.map((kid) => [kid, 0]))
+  let idpSet: RemoteKeySet | undefined
+  const republish = () => {
+    const doc = { keys: [...idpKeys].map(([kid, m]) => ({ ...publicJwk(idpMaterial(kid, m)), kid, alg: 'ES256', use: 'sig' })) }
+    // As the issuer's refresh does: an unchanged key keeps its import (and its cached tokens).
+    idpSet = readJwksDocument(doc, ['ES256'], now, idpSet)
+  }
+  republish()
+  const route: IssuerRoute = {
+    issuer: IDP,
+    audiences: [IDP_AUDIENCE],
+    leeway: 10,
+    maxTokenTtlSeconds: 86_400,
+    allowMissingIat: false,
+    scopeClaim: undefined,
+    keys: () => idpSet?.keys,
+  }
+  const base = { ...config, clockToleranceSeconds: LEEWAY, maxTokenBytes: 8192, now: () => now, trustedIssuers: trusted ? [route] : [] }
   const cached: Verifier = createVerifier({ ...base, tokenCacheEntries: cacheEntries })
   const plain: Verifier = createVerifier({ ...base, tokenCacheEntries: 0 })
   const keys = new Map<Kid, KeyState>(KIDS.map((kid) => [kid, { m: 0 }]))
@@ -109,6 +150,9 @@ async function play(ops: Op[], config: (typeof CONFIGS)[number], cacheEntries: n
   // Acceptances the cached verifier held that a rule then ended: the case this property guards.
   const acceptedTokens = new Set<string>()
   let revokedByRule = 0
+  // The trusted issuer's acceptances, and those a change of its JWK Set then ended.
+  let idpAccepted = 0
+  let idpEnded = 0
 
   const reload = () => {
     const doc = {
@@ -144,7 +188,19 @@ async function play(ops: Op[], config: (typeof CONFIGS)[number], cacheEntries: n
         // Mostly the material the keyset holds now (a token that verifies), sometimes another.
         const kid = op.kid ?? current // mostly the signing key, as a real issuer does
         const m = op.m ?? keys.get(kid)?.m ?? 0
-        issued.push({ token: signToken(material(kid, m), claims), exp: iat + op.ttl, nbf, iat, jti: `j${step}` })
+        if (op.who < 2) {
+          issued.push({ token: signToken(material(kid, m), claims), exp: iat + op.ttl, nbf, iat, jti: `j${step}` })
+          break
+        }
+        // The trusted issuer's token (its audience, sometimes another), mostly with a key it publishes.
+        const idpKid = op.kid ?? KIDS[step % 3]!
+        const idpClaims = { ...claims, iss: IDP, aud: [IDP_AUDIENCE, IDP_AUDIENCE, ['x', IDP_AUDIENCE], config.audience][op.aud % 4] }
+        const idpKey = idpMaterial(idpKid, op.m ?? idpKeys.get(idpKid) ?? 0)
+        // who 3: the same kid signed by the other issuer's key — the trusted issuer's token with
+        // the keyset's key, or the keyset's token with the trusted issuer's.
+        const token =
+          op.who === 2 ? signToken(idpKey, idpClaims) : step % 2 === 0 ? signToken(material(idpKid, m), idpClaims) : signToken(idpMaterial(kid, m), claims)
+        issued.push({ token, exp: iat + op.ttl, nbf, iat, jti: `j${step}` })
         break
       }
       case 'request': {
@@ -157,7 +213,10 @@ async function play(ops: Op[], config: (typeof CONFIGS)[number], cacheEntries: n
         if (expected.ok) {
           accepted++
           acceptedTokens.add(token)
-        } else if (expected.reason === 'revoked' && acceptedTokens.has(token) && !(revokedBefore !== undefined && iat < revokedBefore)) revokedByRule++
+          if (expected.claims.iss === IDP) idpAccepted++
+        } else if ((expected.reason === 'unknown_kid' || expected.reason === 'bad_signature') && expected.issuer === IDP && acceptedTokens.has(token))
+          idpEnded++
+        else if (expected.reason === 'revoked' && acceptedTokens.has(token) && !(revokedBefore !== undefined && iat < revokedBefore)) revokedByRule++
         break
       }
       case 'rotate':
@@ -217,9 +276,17 @@ async function play(ops: Op[], config: (typeof CONFIGS)[number], cacheEntries: n
       case 'reload':
         reload()
         break
+      case 'idp': {
+        // The trusted issuer stops publishing a kid, publishes it again as it was, or changes its material.
+        const m = idpKeys.get(op.kid)
+        if (op.change === 0) idpKeys.delete(op.kid)
+        else idpKeys.set(op.kid, (m ?? 0) + (op.change === 2 ? 1 : 0))
+        republish()
+        break
+      }
     }
   }
-  return { accepted, hits: cached.tokenCache!.stats().hits, revokedByRule }
+  return { accepted, hits: cached.tokenCache!.stats().hits, revokedByRule, idpAccepted, idpEnded }
 }
 
 function seed(): number {
@@ -231,17 +298,20 @@ function seed(): number {
 
 describe('verified-token cache never changes an answer (CONTRACT §8)', () => {
   it('cached and uncached verifiers agree at every step of random histories', async () => {
-    const totals = { accepted: 0, hits: 0, revokedByRule: 0 }
+    const totals = { accepted: 0, hits: 0, revokedByRule: 0, idpAccepted: 0, idpEnded: 0 }
     await fc.assert(
       fc.asyncProperty(
         fc.array(opArb, { minLength: 20, maxLength: 150, size: 'max' }),
         fc.constantFrom(...CONFIGS),
         fc.constantFrom(2, 10_000),
-        async (ops, config, entries) => {
-          const { accepted, hits, revokedByRule } = await play(ops, config, entries)
+        fc.boolean(),
+        async (ops, config, entries, trusted) => {
+          const { accepted, hits, revokedByRule, idpAccepted, idpEnded } = await play(ops, config, entries, trusted)
           totals.accepted += accepted
           totals.hits += hits
           totals.revokedByRule += revokedByRule
+          totals.idpAccepted += idpAccepted
+          totals.idpEnded += idpEnded
         },
       ),
       { seed: seed(), numRuns: 200 },
@@ -249,8 +319,8 @@ describe('verified-token cache never changes an answer (CONTRACT §8)', () => {
     // Not vacuous: many answers were acceptances, many of those came from the cache, and rules
     // ended acceptances the cache held.
     assert.ok(
-      totals.accepted > 400 && totals.hits > 150 && totals.revokedByRule > 20,
-      `too few acceptances, hits or rule revocations: ${JSON.stringify(totals)}`,
+      totals.accepted > 400 && totals.hits > 150 && totals.revokedByRule > 20 && totals.idpAccepted > 50 && totals.idpEnded > 5,
+      `too few acceptances, hits, rule revocations or trusted-issuer answers: ${JSON.stringify(totals)}`,
     )
   })
 
