@@ -51,10 +51,16 @@ export function checkedTtlSeconds(
   const seconds = ttlSeconds(ttl)
   if (seconds > maxTokenTtlSeconds) {
     throw new TtlTooLongError(
-      `${names.ttl} ${formatDuration(seconds * 1000)} is longer than the max token TTL ${formatDuration(maxTokenTtlSeconds * 1000)}: the rotation grace would not cover it (raise ${names.maxTokenTtl} and the grace together)`,
+      `${names.ttl} ${exactDuration(seconds)} is longer than the max token TTL ${exactDuration(maxTokenTtlSeconds)}: the rotation grace would not cover it (raise ${names.maxTokenTtl} and the grace together)`,
     )
   }
   return seconds
+}
+
+/** `formatDuration` when it says exactly these seconds (it keeps two units), else `86401s`. */
+function exactDuration(seconds: number): string {
+  const text = formatDuration(seconds * 1000)
+  return parseDuration(text) === seconds * 1000 ? text : `${seconds}s`
 }
 
 /**

@@ -196,6 +196,15 @@ describe('createCbcJwt: sign', () => {
     await cbc.start()
     await assert.rejects(cbc.sign({ sub: 'x' }, { ttl: '25h' }), (err: any) => err.code === ERROR_CODES.REFUSED && /max token TTL 1d/.test(err.message))
     assert.ok(await cbc.sign({ sub: 'x' }, { ttl: 24 * 3600 }))
+    // Just over: the message must not read "ttl 1d is longer than the max token TTL 1d".
+    for (const ttl of [86_401, '24h1s', '24h30m']) {
+      await assert.rejects(
+        cbc.sign({ sub: 'x' }, { ttl }),
+        (err: any) => err.code === ERROR_CODES.REFUSED && !/ttl 1d is longer/.test(err.message),
+        String(ttl),
+      )
+    }
+    await assert.rejects(cbc.sign({ sub: 'x' }, { ttl: 86_401 }), /ttl 86401s is longer than the max token TTL 1d/)
   })
 
   it('CBC_JWT_MAX_TOKEN_TTL lowers the maximum', async () => {
