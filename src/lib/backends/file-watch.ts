@@ -86,6 +86,8 @@ export function watchKeysetFile(target: string, opts: KeysetFileWatchOptions): K
       // check sees a mismatch and re-arms (the other order could miss the replacement).
       watchedId = identity(candidate)
       const own = path.basename(candidate)
+      // While watching an ancestor, only the next name on the way to the keyset's directory can be it appearing.
+      const toward = candidate === dir ? undefined : path.relative(candidate, dir).split(path.sep)[0]
       const w = fs.watch(candidate, { persistent: false }, (_event, name) => {
         // A neighbour's event in the keyset's own directory is dropped by its name alone, before
         // any syscall: a file rewritten at full speed beside the keyset must cost next to nothing.
@@ -93,7 +95,10 @@ export function watchKeysetFile(target: string, opts: KeysetFileWatchOptions): K
           if (++neighbourEvents >= BUSY_EVENTS) neighbourSample(w)
           return
         }
-        // While watching an ancestor, any event may be our directory appearing. An event named
+        // So is an ancestor's neighbour (the service's own log beside a missing volume): each
+        // re-read would fail, be counted and logged, and that log line would prompt the next.
+        if (toward !== undefined && name !== null && name !== own && name !== toward) return
+        // While watching an ancestor, an event left may be our directory appearing. An event named
         // after the watched directory itself is its deletion or move: the watch is dead even if
         // a new directory already stands at the same path (often with the same inode number).
         const rearm = stale() || name === own

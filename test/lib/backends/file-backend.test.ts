@@ -287,6 +287,27 @@ describe('file backend: change events', () => {
     await w.expectEvent('another swap', () => volume.writeKeyset('{"v":3}'))
     assert.equal((await w.b.read()).text, '{"v":3}')
   })
+
+  it('while the directory is missing, a file written beside it (the service log) prompts no re-read', async () => {
+    // Each re-read of a missing keyset fails, is counted and logged; with stdout in a file
+    // beside the missing volume, that log line prompted the next re-read, four a second.
+    const base = freshDir('late-log')
+    fs.mkdirSync(base)
+    const vol = path.join(base, 'secrets')
+    const w = watched(path.join(vol, 'jwt-keyset'))
+    await readError(w.b.read())
+    await sleep(150)
+    w.state.events = 0
+    for (let i = 0; i < 10; i++) {
+      fs.appendFileSync(path.join(base, 'cbc-jwt.log'), `{"event":"backend_error","n":${i}}\n`)
+      await sleep(50)
+    }
+    await sleep(400) // past the 100 ms re-arm and the 250 ms coalescing
+    assert.equal(w.state.events, 0, 'a neighbour of the missing directory prompted re-reads')
+    const volume = new KubeletVolume(vol)
+    await w.expectEvent('the directory appearing', () => volume.writeKeyset('{"v":1}'))
+    assert.equal((await w.b.read()).text, '{"v":1}')
+  })
 })
 
 describe('file backend: close', () => {
