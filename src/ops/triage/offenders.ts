@@ -46,7 +46,9 @@ export function revokeTime(spikeStartMs: number): string {
  */
 export function revokeCommand(o: Offender): string | undefined {
   if (!/^[\x20-\x7e]{1,256}$/.test(o.clientId)) return undefined
-  return `cbc-jwt revoke --client-id ${shellWord(o.clientId)} --issued-before ${revokeTime(o.spikeStart)}`
+  // An id that starts with a dash goes after `=`: as a separate word, the parser takes it for an option.
+  const flag = o.clientId.startsWith('-') ? `--client-id=${shellWord(o.clientId)}` : `--client-id ${shellWord(o.clientId)}`
+  return `cbc-jwt revoke ${flag} --issued-before ${revokeTime(o.spikeStart)}`
 }
 
 /** A word as the shell reads it: as is when it has nothing the shell would interpret, else single-quoted. */

@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import fs from 'node:fs'
 import fc from 'fast-check'
 import { SpikeHistogram } from '../../../src/ops/triage/spike.js'
 import { revokeCommand, revokeTime } from '../../../src/ops/triage/offenders.js'
+import { makeKey, makeKeyset } from '../../support/keys.js'
+import { at, cbcJwt, tempDir } from '../cli/cli.js'
 
 const T = Date.parse('2026-11-25T20:00:00Z')
 const MIN = 60_000
@@ -68,5 +71,27 @@ describe('the revoke command for an offender', () => {
     assert.equal(revokeCommand(o("it's $(rm -rf) x")), `cbc-jwt revoke --client-id 'it'\\''s $(rm -rf) x' --issued-before 2026-11-25T20:00:01Z`)
     assert.equal(revokeCommand(o('evil\u001b[2J')), undefined, 'never a control character on the terminal')
     assert.equal(revokeCommand(o('ünïcode')), undefined)
+  })
+
+  it("an id that starts with a dash is the option's value, not another option: the printed command runs", async () => {
+    assert.equal(revokeCommand(o('-x')), 'cbc-jwt revoke --client-id=-x --issued-before 2026-11-25T20:00:01Z')
+    const tmp = tempDir('dash-id')
+    try {
+      const file = tmp.file('keyset.json')
+      fs.writeFileSync(file, JSON.stringify(makeKeyset([makeKey('ES256', 'k-dash')])))
+      for (const id of ['-x', '--jti']) {
+        // These commands need no quoting: the shell splits them at the spaces.
+        const [, ...words] = revokeCommand(o(id))!.split(' ')
+        const r = await cbcJwt([...words, '--keyset-file', file], { env: at('2026-11-25T21:00:00Z') })
+        assert.equal(r.code, 0, r.stderr)
+        const doc = JSON.parse(fs.readFileSync(file, 'utf8')) as { revocations: Array<Record<string, string>> }
+        assert.ok(
+          doc.revocations.some((rule) => rule.client_id === id),
+          `client ${id} revoked`,
+        )
+      }
+    } finally {
+      tmp.cleanup()
+    }
   })
 })
