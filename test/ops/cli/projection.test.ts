@@ -85,6 +85,25 @@ describe('the file backend: keyset.json → keyset.public.json on every write', 
     assert.match(v.stdout, /note: k-[^:]+: HS\* \(oct\) key cannot be made public: every verifier holding it can also sign/)
   })
 
+  it('a change that brings an HS* key into a keyset whose projection is published is refused: the projection would go stale', async () => {
+    const file = await keysetFixture(tmp.file('to-hs.json'))
+    const publicFile = tmp.file('to-hs.public.json')
+    assert.equal((await cbcJwt(['rotate', '--stage', '--keyset-file', file])).code, 0)
+    const published = fs.readFileSync(publicFile)
+    const keyset = fs.readFileSync(file)
+    // Verifiers read the projection: left as it is, it would keep the leaked key current and unrevoked for good.
+    for (const args of [
+      ['rotate', '--compromised', '--alg', 'HS256'],
+      ['rotate', '--alg', 'HS384'],
+    ]) {
+      const r = await cbcJwt([...args, '--keyset-file', file])
+      assert.equal(r.code, 1, `${args.join(' ')}: ${r.stdout}`)
+      assert.match(r.stderr, /^cbc-jwt: refusing to add an HS\* \(oct\) key: the verification projection .*to-hs\.public\.json .*nothing was written\n$/)
+      assert.deepEqual(fs.readFileSync(file), keyset)
+      assert.deepEqual(fs.readFileSync(publicFile), published)
+    }
+  })
+
   it('keyset validate reports a verification keyset as one', async () => {
     const file = tmp.file('v.json')
     fs.writeFileSync(file, JSON.stringify(toVerificationKeyset(readJson(await keysetFixture(tmp.file('v-src.json'))))))
