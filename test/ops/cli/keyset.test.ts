@@ -58,6 +58,21 @@ describe('cbc-jwt keyset init', { concurrency: true }, () => {
     assert.equal(fs.statSync(file).mode & 0o777, 0o640, 'the mode of the file replaced is kept')
   })
 
+  it('--force with an HS* algorithm over a keyset whose projection is published: refused, both files untouched', async () => {
+    const file = tmp.file('init-hs.json')
+    assert.equal((await cbcJwt(['keyset', 'init', '--keyset-file', file])).code, 0)
+    const publicFile = tmp.file('init-hs.public.json')
+    const [keyset, published] = [fs.readFileSync(file), fs.readFileSync(publicFile)]
+    const r = await cbcJwt(['keyset', 'init', '--keyset-file', file, '--alg', 'HS256', '--force'])
+    assert.equal(r.code, 1, r.stdout)
+    assert.match(
+      oneLine(r.stderr),
+      /refusing to replace the keyset with HS\* \(oct\) keys: the verification projection .*init-hs\.public\.json .*nothing was written/,
+    )
+    assert.deepEqual(fs.readFileSync(file), keyset)
+    assert.deepEqual(fs.readFileSync(publicFile), published)
+  })
+
   it('refuses a file that holds something else, but fills an empty one', async () => {
     const other = tmp.file('notes.txt')
     fs.writeFileSync(other, 'precious notes\n')

@@ -72,7 +72,15 @@ Exit status: 0 created, 1 refused (destination already holds a keyset) / backend
       }
       // The projection first (its own check-and-set): verifiers know the key before it signs.
       const projected = projectionOf(doc)
-      const published = 'text' in projected ? await writeProjections(await readProjections(source.projections()), projected.text) : []
+      const states = await readProjections(source.projections())
+      const stale = states.filter((s) => s.stored !== undefined).map((s) => s.target.location)
+      if ('skipped' in projected && stale.length > 0) {
+        // Left as it is, the projection would keep the replaced keys verifying for its readers.
+        throw new RefusedError(
+          `refusing to replace the keyset with HS* (oct) keys: the verification projection ${stale.join(', ')} is published, and a keyset with HS* keys has none, so it would go stale (its verifiers would keep the old keys); use an asymmetric --alg, or move the verifiers off it and delete it first; nothing was written`,
+        )
+      }
+      const published = 'text' in projected ? await writeProjections(states, projected.text) : []
       try {
         // Create-only when nothing is there, check-and-set otherwise: two concurrent inits
         // cannot both win, and one never silently replaces the other's keyset.
