@@ -112,6 +112,13 @@ describe('bad input: one line on stderr, exit 2 (usage) or 1 (failed check), not
     { args: () => ['verify-rotation'], code: 2, line: /--url URL is required/ },
     { args: () => ['verify-rotation', '--url', 'localhost:8000'], code: 2, line: /--url must be http or https/ },
     { args: () => ['token', 'verify'], code: 2, line: /give the TOKEN to verify/ },
+    // Date.parse reads these as other days (March 2, November 26): a typo must not move the cut-off.
+    ...['2026-02-30T20:00:00Z', '2026-11-25T24:00:00Z', '2026-11-25T20:00:00+01:75'].map((time) => ({
+      args: (f: string) => ['revoke', '--keyset-file', f, '--issued-before', time],
+      env: { CBC_JWT_NOW: '2026-12-01T00:00:00Z' },
+      code: 2,
+      line: new RegExp(`^cbc-jwt: --issued-before: "${time.replace('+', '\\+')}" is not an RFC 3339 time`),
+    })),
   ]
 
   let n = 0
