@@ -122,6 +122,19 @@ describe('cbc-jwt rotate', { concurrency: true }, () => {
     assert.ok(!readJson(file).keys.some((k: { kid: string }) => k.kid === first))
     assert.match(r.stdout, new RegExp(`pruned {3}${first}  \\(was verify-only\\)`))
   })
+
+  it('pointed at the verification projection (keyset.public.json), every mode says so (exit 1), writing nothing', async () => {
+    const file = await keysetFile()
+    assert.equal((await cbcJwt(['revoke', '--issued-before', 'now', '--keyset-file', file], { env: at(plus(T0, HOUR)) })).code, 0)
+    const projection = file.replace(/\.json$/, '.public.json')
+    const bytes = fs.readFileSync(projection)
+    for (const mode of [[], ['--stage'], ['--auto'], ['--compromised']]) {
+      const r = await cbcJwt(['rotate', ...mode, '--keyset-file', projection], { env: at(plus(T0, HOUR)) })
+      assert.equal(r.code, 1, `rotate ${mode.join(' ')}: ${r.stdout}`)
+      assert.match(oneLine(r.stderr), /^cbc-jwt: .*keyset-\d+\.public\.json is a verification keyset \(no private key\): rotate needs the private keyset/)
+      assert.deepEqual(fs.readFileSync(projection), bytes)
+    }
+  })
 })
 
 describe('cbc-jwt rotate --stage / --promote', { concurrency: true }, () => {

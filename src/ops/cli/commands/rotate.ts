@@ -1,4 +1,4 @@
-import { UsageError } from '../../../lib/errors.js'
+import { RefusedError, UsageError } from '../../../lib/errors.js'
 import { formatDuration } from '../../../lib/duration.js'
 import { ROTATION_POLICY } from '../../rotation/policy.js'
 import { rotateCompromised, rotateNow } from '../../rotation/rotate.js'
@@ -97,7 +97,16 @@ Exit status: 0 done or nothing to do, 1 refused / invalid keyset / backend error
       const dryRun = values['dry-run'] === true
       // A one-step or emergency rotation also repairs a keyset whose current key has expired.
       const acceptExpiredCurrent = mode === undefined || mode === 'compromised'
-      const outcome = await updateKeyset(source.backend, mutation, {
+      // Pointed at the projection by mistake: say so, rather than that the new key would be "mixed".
+      const onSigningKeyset: KeysetMutation = (doc, keyset) => {
+        if (!keyset.signing) {
+          throw new RefusedError(
+            `${source.backend.location} is a verification keyset (no private key): rotate needs the private keyset, whose every write updates this projection`,
+          )
+        }
+        return mutation(doc, keyset)
+      }
+      const outcome = await updateKeyset(source.backend, onSigningKeyset, {
         now: ctx.now,
         dryRun,
         acceptExpiredCurrent,
