@@ -161,8 +161,9 @@ async function stageStandby(doc: KeysetDocument, opts: AutoOptions, notes: strin
   const current = currentEntry(doc)
   const entry = await (opts.newKey ?? generateKey)(opts.alg ?? current.alg, { now: new Date(opts.now), taken: kidsOf(doc) })
   doc.keys.push(entry)
-  notes.push(
-    `staged ${entry.kid} as the standby: published now, it signs from ${toRfc3339(new Date(opts.now + (opts.everyMs - opts.propagationWindowMs) / 2))} (or at once after rotate --compromised)`,
-  )
+  // As autoRotate promotes it: after half a life, or as soon as it is published when the current key is due.
+  const lifeMs = opts.everyMs - opts.propagationWindowMs
+  const promoteFrom = Math.max(opts.now + (opts.gate ? 0 : opts.propagationWindowMs), Math.min(opts.now + lifeMs / 2, createdAtMs(current) + lifeMs))
+  notes.push(`staged ${entry.kid} as the standby: published now, it signs from ${toRfc3339(new Date(promoteFrom))} (or at once after rotate --compromised)`)
   return { doc, notes }
 }

@@ -240,6 +240,13 @@ describe('autoRotate', () => {
     assert.ok(notes.some((n) => n.includes(`staged key ${stale} waited 7d`)))
   })
 
+  it('a standby staged while the current key is overdue says it signs after the window, not half a period later', async () => {
+    const { doc, notes } = await auto(await keysetAt(T0 - 13 * DAY), T0)
+    const standby = doc.keys.find((k) => keyStatus(doc, k) === 'staged')!
+    assert.match(notes.at(-1)!, new RegExp(`staged ${standby.kid} as the standby: published now, it signs from ${iso(T0 + WINDOW)} `))
+    assert.equal((await auto(doc, T0 + WINDOW)).doc.current, standby.kid, 'and the run then promotes it')
+  })
+
   it('refuses a period that is not more than twice the window', async () => {
     await assert.rejects(autoRotate(await keysetAt(T0), { now: T0, everyMs: 2 * WINDOW, propagationWindowMs: WINDOW, graceMs: DAY }), RangeError)
   })
