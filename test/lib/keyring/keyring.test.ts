@@ -275,6 +275,8 @@ describe('keyring: the last good keyset stays on every failure', () => {
       current: 'k-a',
     })
     assert.equal(recovered[0]!.level, 'info')
+    // The runbook: after a restore of the same document, backend_recovered is the only line.
+    assert.equal(h.logs.filter((l) => l.obj.event === 'keyset_loaded').length, 1, 'the same document is not loaded again')
   })
 
   it('keyset_loaded names the staged and verify-only kids and revoked_before', async () => {
