@@ -45,6 +45,18 @@ describe('cbc-jwt --help', { concurrency: true }, () => {
     assert.match(group.stdout, /token issue .*\n.*token verify/)
   })
 
+  // --auto keeps a standby staged from its first run (docs/rotation.md); the help said it
+  // stages a key only once the current one is due.
+  it('rotate --help describes --auto as it runs: a standby kept staged, promoted after half its life', async () => {
+    const r = await cbcJwt(['rotate', '--help'])
+    assert.equal(r.code, 0)
+    const auto = r.stdout.slice(r.stdout.indexOf('  --auto '), r.stdout.indexOf('  --compromised '))
+    assert.match(auto, /keeping a standby staged/)
+    assert.match(auto, /half of/)
+    assert.match(auto, /stage a new standby whenever none is staged/)
+    assert.doesNotMatch(auto, /stage a new one when\s+the current key is due/)
+  })
+
   it('without a command prints the help on stderr (exit 2); --version prints the package version', async () => {
     const r = await cbcJwt([])
     assert.equal(r.code, 2)

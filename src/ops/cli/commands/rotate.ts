@@ -50,10 +50,13 @@ Modes:
   --promote          make the staged key current; refused until it has been published for
                      the propagation window, unless --force; with --prometheus or --replica,
                      refused until every replica verifies with it (no time window then)
-  --auto             for a CronJob: promote a staged key that is ready (with --prometheus or
-                     --replica: that every replica verifies with), stage a new one when
-                     the current key is due (age >= --every - propagation window), prune;
-                     idempotent ("nothing to do" when nothing is due)
+  --auto             for a CronJob, keeping a standby staged: prune; retire a staged key
+                     older than --every - propagation window; promote the standby once it
+                     has been staged for half of that, or at once when the current key is
+                     due (age >= --every - propagation window), when it is published (the
+                     window; with --prometheus or --replica: every replica verifies with
+                     it); stage a new standby whenever none is staged; idempotent
+                     ("nothing to do" when nothing is due)
   --compromised      emergency: the standby (the staged key --auto keeps) becomes current
                      now — else a fresh key —, every other key stops verifying now, tokens
                      issued before now are revoked (revoked_before), a new standby is staged
