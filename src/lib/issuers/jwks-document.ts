@@ -45,6 +45,17 @@ export const MAX_JWKS_KEYS = 100
  * @param previous the set in force: an unchanged key reuses its import and first-seen time.
  */
 export function readJwksDocument(doc: unknown, algorithms: readonly Alg[], now: number, previous?: RemoteKeySet): RemoteKeySet {
+  try {
+    return readKeys(doc, algorithms, now, previous)
+  } catch (err) {
+    // JSON.parse takes any depth; fingerprinting a key (JSON.stringify) recurses and runs out
+    // of stack on a member nested a hundred thousand deep. A hostile document, refused.
+    if (err instanceof RangeError) throw new JwksRefused('invalid_keyset', 'the JWK Set holds a value nested too deeply to read')
+    throw err
+  }
+}
+
+function readKeys(doc: unknown, algorithms: readonly Alg[], now: number, previous: RemoteKeySet | undefined): RemoteKeySet {
   const entries = (doc as { keys?: unknown } | null)?.keys
   if (typeof doc !== 'object' || doc === null || !Array.isArray(entries)) throw new JwksRefused('invalid_keyset', 'the JWK Set has no "keys" array')
   if (entries.length > MAX_JWKS_KEYS) throw new JwksRefused('invalid_keyset', `the JWK Set has ${entries.length} keys; at most ${MAX_JWKS_KEYS} are read`)
@@ -76,7 +87,7 @@ export function readJwksDocument(doc: unknown, algorithms: readonly Alg[], now: 
     const kid = jwk.kid
     if (keys.has(kid)) throw new JwksRefused('invalid_keyset', `keys[${i}]: a kid used twice (which key would verify is ambiguous)`)
     const spec = ALG_SPECS[alg]
-    if (jwk.kty !== spec.kty || (spec.curves !== undefined && !spec.curves.includes(String(jwk.crv)))) {
+    if (jwk.kty !== spec.kty || (spec.curves !== undefined && !spec.curves.includes(curveOf(jwk)))) {
       throw new JwksRefused('invalid_keyset', `keys[${i}] (${kid}): its type or curve does not fit ${alg}`)
     }
     const publicJwk = publicMembers(jwk)
@@ -123,9 +134,14 @@ function algorithmOf(jwk: JsonWebKey & { alg?: unknown }, algorithms: readonly A
   }
   const fitting = algorithms.filter((alg) => {
     const spec = ALG_SPECS[alg]
-    return spec.kty === jwk.kty && (spec.curves === undefined || spec.curves.includes(String(jwk.crv)))
+    return spec.kty === jwk.kty && (spec.curves === undefined || spec.curves.includes(curveOf(jwk)))
   })
   if (fitting.length === 1) return fitting[0]!
   if (fitting.length === 0) return { skip: typeof jwk.kty === 'string' && ['RSA', 'EC', 'OKP'].includes(jwk.kty) ? 'not_allowed' : 'unsupported' }
   return fitting.includes('RS256') ? 'RS256' : { skip: 'ambiguous_alg' }
+}
+
+/** The key's `crv` when it is a string: a foreign value is never coerced (`{"toString":1}` throws, a deep array overflows). */
+function curveOf(jwk: JsonWebKey): string {
+  return typeof jwk.crv === 'string' ? jwk.crv : ''
 }

@@ -176,6 +176,24 @@ describe('trusted issuer keys against hostile servers', () => {
     assert.deepEqual([...it.keys.keys()!.keys()], ['good-1'])
   })
 
+  it('attack: a member that cannot be made a string, or nests too deeply to walk, never crashes the read', async () => {
+    // JSON.parse takes any depth and any object: coercing the curve to a string threw (no usable
+    // toString, or a stack overflow), and so did fingerprinting a key with a deep member.
+    const deep = `${'['.repeat(100_000)}${']'.repeat(100_000)}`
+    const it = await loaded({ jwks_uri: `${base}/jwks` })
+    for (const [body, reason] of [
+      [`{"keys":[{"kty":"EC","crv":{"toString":1},"x":"AA","y":"AA","kid":"odd-1"}]}`, 'invalid_keyset'],
+      [`{"keys":[{"kty":"EC","crv":${deep},"x":"AA","y":"AA","kid":"deep-1"}]}`, 'invalid_keyset'],
+      [`{"keys":[{"kty":"EC","crv":"P-256","alg":"ES256","x":"AA","y":"AA","x5c":${deep},"kid":"deep-2"}]}`, 'invalid_keyset'],
+    ] as const) {
+      routes['/jwks'] = text(body)
+      it.errors.length = 0
+      await it.keys.refresh('interval')
+      assert.deepEqual(it.errors, [reason])
+      assert.deepEqual([...it.keys.keys()!.keys()], ['good-1'], 'the last good keys stay in force')
+    }
+  })
+
   it('a 5xx, a 404 and a 403 are counted as such', async () => {
     for (const [status, reason] of [
       [503, 'server_error'],
