@@ -89,12 +89,6 @@ export function startSecretWatch(opts: SecretWatchOptions): SecretWatch {
         } catch {
           throw new ApiTransportError('bad_response', 'a watch event that is not JSON')
         }
-        goneAfterList = false
-        if (!open) {
-          open = true
-          if (failures > 0) logger.info({ event: 'watch_resumed', location: opts.location, resource_version: rv }, 'watching the Secret again')
-          failures = 0
-        }
         if (event.type === 'ERROR') {
           if (event.object?.code === 410 || event.object?.reason === 'Expired' || event.object?.reason === 'Gone') {
             gone = true
@@ -105,6 +99,14 @@ export function startSecretWatch(opts: SecretWatchOptions): SecretWatch {
         const next = event.object?.metadata?.resourceVersion
         if (typeof next !== 'string' || !['ADDED', 'MODIFIED', 'DELETED', 'BOOKMARK'].includes(String(event.type))) {
           throw new ApiTransportError('bad_response', 'a watch event without type or resourceVersion')
+        }
+        // Only an event proves the watch healthy: an ERROR event (a 410 right after a list, a
+        // 500 on every attempt) neither skips the backoff nor resets it.
+        goneAfterList = false
+        if (!open) {
+          open = true
+          if (failures > 0) logger.info({ event: 'watch_resumed', location: opts.location, resource_version: rv }, 'watching the Secret again')
+          failures = 0
         }
         rv = next
         if (event.type !== 'BOOKMARK') opts.onChange()

@@ -3,7 +3,9 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test'
+import { ApiTransportError, type KubernetesApi } from '../../../../src/lib/backends/kubernetes/api.js'
 import { createKubernetesBackend, kubernetesOptionsFromEnv, type KubernetesKeysetBackend } from '../../../../src/lib/backends/kubernetes/index.js'
+import { startSecretWatch } from '../../../../src/lib/backends/kubernetes/watch.js'
 import { createKeyring, type Keyring } from '../../../../src/lib/keyring/keyring.js'
 import type { BackendErrorReason } from '../../../../src/lib/reasons.js'
 import { serializeKeyset } from '../../../../src/ops/rotation/update-keyset.js'
@@ -174,5 +176,69 @@ describe('Kubernetes backend in the service: list + watch of the one Secret (aga
     assert.equal(current(), 'k-watch-0')
     write('k-watch-after-big')
     await waitFor(() => current() === 'k-watch-after-big', { what: 'a normal change after the oversized one' })
+  })
+})
+
+describe('the Secret watch against an API that answers oddly (a fake API)', () => {
+  const expired = JSON.stringify({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Expired', code: 410 } })
+
+  /** Each watch request answers with the next script's lines (after a turn of the event loop); past the last, the last again. */
+  function fakeWatch(scripts: Array<{ lines: string[]; cut?: boolean }>, options: { backoffMs?: number } = {}) {
+    const lines: Array<Record<string, unknown>> = []
+    let lists = 0
+    let streams = 0
+    const api: KubernetesApi = {
+      async request() {
+        lists++
+        return { status: 200, json: { kind: 'SecretList', metadata: { resourceVersion: String(100 + lists) } } }
+      },
+      async stream(_path, onLine) {
+        const script = scripts[Math.min(streams++, scripts.length - 1)]!
+        await new Promise((resolve) => setImmediate(resolve))
+        for (const line of script.lines) if (onLine(line) === 'stop') return { status: 200, ended: 'stopped' }
+        if (script.cut) throw new ApiTransportError('unreachable', 'cut')
+        return { status: 200, ended: 'closed' }
+      },
+      close() {},
+    }
+    const log = (obj: object) => void lines.push(obj as Record<string, unknown>)
+    const backoffMs = options.backoffMs ?? 1
+    const watch = startSecretWatch({
+      api,
+      namespace: NS,
+      name: SECRET,
+      onChange() {},
+      logger: { info: log, warn: log },
+      location: 'kubernetes:cbc/cbc-secrets#jwt-keyset',
+      maxEventBytes: 65_536,
+      backoffMinMs: backoffMs,
+      backoffMaxMs: backoffMs,
+      random: () => 1,
+    })
+    return { watch, lines, lists: () => lists }
+  }
+
+  it('a watch that only ever sends ERROR events backs off longer each time', async () => {
+    const failing = JSON.stringify({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'InternalError', code: 500 } })
+    const { watch, lines } = fakeWatch([{ lines: [failing] }])
+    try {
+      await waitFor(() => lines.filter((l) => l.event === 'watch_failed').length >= 3, { what: 'three failed attempts' })
+    } finally {
+      watch.close()
+    }
+    const failures = lines.filter((l) => l.event === 'watch_failed').map((l) => l.failures)
+    assert.deepEqual(failures.slice(0, 3), [1, 2, 3], 'the count of failures (and so the backoff) grows')
+  })
+
+  it('a 410 ERROR event right after a list goes through the backoff, never a hot list/watch loop', async () => {
+    // Kubernetes sends an expired resourceVersion as 200 and one ERROR event (410 Expired). After a
+    // list, one at once means the list's own version expired: retried after a backoff, like any failure.
+    const { watch, lines, lists } = fakeWatch([{ lines: [expired] }], { backoffMs: 60_000 })
+    try {
+      await waitFor(() => lines.some((l) => l.event === 'watch_failed'), { what: 'the backoff after a 410 that follows a list' })
+      assert.equal(lists(), 2, 'the first list, one relist, then the backoff')
+    } finally {
+      watch.close()
+    }
   })
 })
