@@ -105,7 +105,7 @@ export function startSecretWatch(opts: SecretWatchOptions): SecretWatch {
         goneAfterList = false
         if (!open) {
           open = true
-          if (failures > 0) logger.info({ event: 'watch_resumed', location: opts.location, resource_version: rv }, 'watching the Secret again')
+          if (failures > 0) logger.info({ event: 'watch_resumed', location: opts.location, resource_version: loggable(rv) }, 'watching the Secret again')
           failures = 0
         }
         rv = next
@@ -138,7 +138,10 @@ export function startSecretWatch(opts: SecretWatchOptions): SecretWatch {
         // it goes through the backoff below like any failure, so nothing loops hot.
         if (err instanceof Gone && !goneAfterList) {
           goneAfterList = listedJustNow
-          logger.info({ event: 'watch_relist', location: opts.location, resource_version: rv }, 'the watch resourceVersion expired (410 Gone); listing again')
+          logger.info(
+            { event: 'watch_relist', location: opts.location, resource_version: loggable(rv) },
+            'the watch resourceVersion expired (410 Gone); listing again',
+          )
           rv = undefined
           continue
         }
@@ -177,4 +180,9 @@ export function startSecretWatch(opts: SecretWatchOptions): SecretWatch {
 function statusMessage(json: unknown): string {
   const message = (json as { message?: unknown } | undefined)?.message
   return typeof message === 'string' ? `: ${printable(message)}` : ''
+}
+
+/** A resourceVersion is opaque text chosen by whatever answers for the API server: escaped and bounded in a log line. */
+function loggable(rv: string | undefined): string | undefined {
+  return rv === undefined ? undefined : printable(rv, { max: 64 })
 }

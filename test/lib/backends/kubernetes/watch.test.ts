@@ -218,6 +218,25 @@ describe('the Secret watch against an API that answers oddly (a fake API)', () =
     return { watch, lines, lists: () => lists }
   }
 
+  it('attack: a resourceVersion with a bidi override and 5000 characters reaches the log escaped and bounded', async () => {
+    // Opaque to clients by the API's rules: whatever answers for the API server (a proxy) chooses it.
+    const hostile = `\u202e${'9'.repeat(5000)}`
+    const modified = JSON.stringify({ type: 'MODIFIED', object: { metadata: { resourceVersion: hostile } } })
+    const bookmark = JSON.stringify({ type: 'BOOKMARK', object: { metadata: { resourceVersion: '7' } } })
+    const { watch, lines } = fakeWatch([{ lines: [modified], cut: true }, { lines: [bookmark, expired] }])
+    try {
+      await waitFor(() => lines.some((l) => l.event === 'watch_relist'), { what: 'the relist after the resumed watch' })
+    } finally {
+      watch.close()
+    }
+    const logged = lines.filter((l) => l.event === 'watch_resumed' || l.event === 'watch_relist').map((l) => String(l.resource_version))
+    assert.ok(logged.length >= 2, 'a positive control: both lines carry the resourceVersion')
+    for (const value of logged) {
+      assert.ok(!value.includes('\u202e'), 'no raw bidi override')
+      assert.ok(value.length < 200, `bounded (${value.length} characters)`)
+    }
+  })
+
   it('a watch that only ever sends ERROR events backs off longer each time', async () => {
     const failing = JSON.stringify({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'InternalError', code: 500 } })
     const { watch, lines } = fakeWatch([{ lines: [failing] }])
