@@ -103,6 +103,12 @@ export const VAULT_DEFAULTS = {
   maxResponseBytes: 2 * MAX_KEYSET_BYTES,
 } as const
 
+/**
+ * What Node refuses in a header value (`X-Vault-Token`, `X-Vault-Namespace`): sent anyway, every
+ * read would fail before leaving the host, counted as Vault unreachable, while the process serves on.
+ */
+const NOT_IN_HEADER = /[^\t\x20-\x7e\x80-\xff]/
+
 const TRUE = new Set(['1', 't', 'T', 'TRUE', 'true', 'True'])
 const FALSE = new Set(['0', 'f', 'F', 'FALSE', 'false', 'False'])
 
@@ -130,6 +136,8 @@ export function vaultOptionsFromEnv(env: NodeJS.ProcessEnv): VaultBackendOptions
   if (auth === 'token' && token === undefined) {
     throw new ConfigError('VAULT_TOKEN is required when CBC_JWT_VAULT_AUTH=token (the default)')
   }
+  // Never quoted: the token is a secret.
+  if (token !== undefined && NOT_IN_HEADER.test(token)) throw new ConfigError('VAULT_TOKEN holds a character an HTTP header cannot carry (a line break?)')
   const role = get('CBC_JWT_VAULT_ROLE')
   if (auth === 'kubernetes' && role === undefined) {
     throw new ConfigError('CBC_JWT_VAULT_ROLE is required when CBC_JWT_VAULT_AUTH=kubernetes')
@@ -153,6 +161,9 @@ export function vaultOptionsFromEnv(env: NodeJS.ProcessEnv): VaultBackendOptions
   }
   if (token !== undefined) options.token = token
   const namespace = get('VAULT_NAMESPACE')
+  if (namespace !== undefined && NOT_IN_HEADER.test(namespace)) {
+    throw new ConfigError(`VAULT_NAMESPACE holds a character an HTTP header cannot carry, got ${JSON.stringify(namespace)}`)
+  }
   if (namespace !== undefined) options.namespace = namespace
   const caCertFile = get('VAULT_CACERT')
   if (caCertFile !== undefined) options.caCertFile = caCertFile

@@ -99,6 +99,13 @@ describe('vaultOptionsFromEnv', () => {
     assert.equal(k8s.token, undefined)
   })
 
+  it('rejects a token or namespace no HTTP header can carry, naming the variable (never the token)', () => {
+    // Else the service starts and counts every read "unreachable" (ERR_INVALID_CHAR) forever.
+    configError({ ...base, VAULT_NAMESPACE: 'team-a\nprod' }, 'VAULT_NAMESPACE holds a character an HTTP header cannot carry, got "team-a\\nprod"')
+    configError({ ...base, VAULT_TOKEN: 'hvs.secret-\ntoken-value' }, 'VAULT_TOKEN holds a character an HTTP header cannot carry (a line break?)')
+    assert.equal(vaultOptionsFromEnv({ ...base, VAULT_TOKEN: 'hvs.secret-token-value\n' }).token, 'hvs.secret-token-value', 'a trailing line break is trimmed')
+  })
+
   it('rejects bad numbers and paths, naming the variable', () => {
     configError({ ...base, CBC_JWT_VAULT_TIMEOUT_MS: '0' }, /^CBC_JWT_VAULT_TIMEOUT_MS must be an integer from 1 to 600000, got "0"$/)
     configError({ ...base, CBC_JWT_VAULT_TIMEOUT_MS: '5s' }, /^CBC_JWT_VAULT_TIMEOUT_MS must be an integer/)
