@@ -39,6 +39,9 @@ interface WatchEvent {
   object?: { metadata?: { resourceVersion?: unknown }; code?: unknown; reason?: unknown }
 }
 
+/** A watch that ends sooner than this without one event did not really watch. */
+const SHORT_WATCH_MS = 1000
+
 /** A 410 Gone in any form: the resourceVersion is older than the API server's history. */
 class Gone extends Error {}
 
@@ -80,6 +83,8 @@ export function startSecretWatch(opts: SecretWatchOptions): SecretWatch {
   async function watchOnce(): Promise<void> {
     const query = `${selector}&watch=true&allowWatchBookmarks=true&resourceVersion=${encodeURIComponent(rv!)}&timeoutSeconds=${timeoutSeconds}`
     let gone = false
+    let events = 0
+    const startedAt = Date.now()
     const end = await api.stream(
       `${collection}?${query}`,
       (line) => {
@@ -103,6 +108,7 @@ export function startSecretWatch(opts: SecretWatchOptions): SecretWatch {
         // Only an event proves the watch healthy: an ERROR event (a 410 right after a list, a
         // 500 on every attempt) neither skips the backoff nor resets it.
         goneAfterList = false
+        events++
         if (!open) {
           open = true
           if (failures > 0) logger.info({ event: 'watch_resumed', location: opts.location, resource_version: loggable(rv) }, 'watching the Secret again')
@@ -120,6 +126,9 @@ export function startSecretWatch(opts: SecretWatchOptions): SecretWatch {
       else throw new Error(`watch answered HTTP ${end.status}${statusMessage(end.json)}`)
     }
     if (gone) throw new Gone()
+    // client-go's "very short watch": a stream that ends at once with nothing in it is a failure
+    // (backed off), else a proxy closing every watch would have it re-sent as fast as it returns.
+    if (events === 0 && Date.now() - startedAt < SHORT_WATCH_MS) throw new Error('the watch closed at once without an event')
   }
 
   async function run(): Promise<void> {

@@ -249,6 +249,17 @@ describe('the Secret watch against an API that answers oddly (a fake API)', () =
     assert.deepEqual(failures.slice(0, 3), [1, 2, 3], 'the count of failures (and so the backoff) grows')
   })
 
+  it('a watch the server closes at once without an event goes through the backoff, never a hot loop', async () => {
+    // A proxy that ends every watch as soon as it opens: client-go's reflector calls this a "very
+    // short watch" and backs off; re-watching at once would send requests as fast as they return.
+    const { watch, lines } = fakeWatch([{ lines: [] }], { backoffMs: 60_000 })
+    try {
+      await waitFor(() => lines.some((l) => l.event === 'watch_failed'), { what: 'the backoff after a watch that closed at once' })
+    } finally {
+      watch.close()
+    }
+  })
+
   it('a 410 ERROR event right after a list goes through the backoff, never a hot list/watch loop', async () => {
     // Kubernetes sends an expired resourceVersion as 200 and one ERROR event (410 Expired). After a
     // list, one at once means the list's own version expired: retried after a backoff, like any failure.
