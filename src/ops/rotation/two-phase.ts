@@ -149,8 +149,7 @@ export async function autoRotate(input: KeysetDocument, opts: AutoOptions): Prom
       notes.push(...seen, `promoted ${standby.kid}`, ...promoted.notes)
       return stageStandby(promoted.doc, opts, notes)
     }
-    const promoteFrom = Math.max(createdAtMs(standby) + (opts.gate ? 0 : opts.propagationWindowMs), Math.min(createdAtMs(standby) + halfMs, dueAt))
-    notes.push(`${standby.kid} is the standby; it becomes current from ${toRfc3339(new Date(promoteFrom))}`)
+    notes.push(`${standby.kid} is the standby; it becomes current from ${toRfc3339(new Date(promotionTime(createdAtMs(standby), dueAt, opts)))}`)
     return { doc, notes }
   }
   return stageStandby(doc, opts, notes)
@@ -161,9 +160,18 @@ async function stageStandby(doc: KeysetDocument, opts: AutoOptions, notes: strin
   const current = currentEntry(doc)
   const entry = await (opts.newKey ?? generateKey)(opts.alg ?? current.alg, { now: new Date(opts.now), taken: kidsOf(doc) })
   doc.keys.push(entry)
-  // As autoRotate promotes it: after half a life, or as soon as it is published when the current key is due.
-  const lifeMs = opts.everyMs - opts.propagationWindowMs
-  const promoteFrom = Math.max(opts.now + (opts.gate ? 0 : opts.propagationWindowMs), Math.min(opts.now + lifeMs / 2, createdAtMs(current) + lifeMs))
-  notes.push(`staged ${entry.kid} as the standby: published now, it signs from ${toRfc3339(new Date(promoteFrom))} (or at once after rotate --compromised)`)
+  const dueAt = createdAtMs(current) + opts.everyMs - opts.propagationWindowMs
+  notes.push(
+    `staged ${entry.kid} as the standby: published now, it signs from ${toRfc3339(new Date(promotionTime(opts.now, dueAt, opts)))} (or at once after rotate --compromised)`,
+  )
   return { doc, notes }
+}
+
+/**
+ * When `autoRotate` promotes a standby staged at `stagedAtMs`: half a life later, or sooner when
+ * the current key is due at `dueAtMs` — never before it is published (the window, or the gate).
+ */
+function promotionTime(stagedAtMs: number, dueAtMs: number, opts: AutoOptions): number {
+  const halfMs = (opts.everyMs - opts.propagationWindowMs) / 2
+  return Math.max(stagedAtMs + (opts.gate ? 0 : opts.propagationWindowMs), Math.min(stagedAtMs + halfMs, dueAtMs))
 }
