@@ -3,6 +3,7 @@ import type { Alg } from '../../lib/keyset/algorithms.js'
 import { keyStatus, type KeyEntry, type KeysetDocument } from '../../lib/keyset/document.js'
 import { toRfc3339 } from '../../lib/keyset/generate.js'
 import { formatDuration } from '../../lib/duration.js'
+import { ROTATION_POLICY } from './policy.js'
 import { pruneExpired } from './prune.js'
 import { retire } from './rotate.js'
 import { cloneDocument, createdAtMs, currentEntry, generateKey, kidsOf, type KeyFactory, type RotationResult } from './types.js'
@@ -22,18 +23,32 @@ export interface StageOptions {
 /**
  * First half of a two-phase rotation: publish a new key that verifies but does not sign
  * (no `not_after`, not `current`), and prune expired keys. Refused while a key is already
- * staged: promote or drop that one first, so there is never a question which one is next.
+ * staged: promote or drop that one first, so there is never a question which one is next —
+ * unless that key is past the key-age SLA: promoted, it would break the SLA from its first
+ * signature (`JWTKeyAgeExceeded` would keep firing after the rotation meant to clear it), so
+ * it is retired (`not_after = now`; it never signed) and the new key takes its place.
  */
 export async function stageKey(input: KeysetDocument, opts: StageOptions): Promise<RotationResult> {
   const doc = cloneDocument(input)
   pruneExpired(doc, opts.now)
+  const notes: string[] = []
+  for (const old of stagedKeys(doc).filter((k) => tooOldToSign(k, opts.now))) {
+    retire(old, opts.now)
+    notes.push(`staged key ${old.kid} waited ${formatDuration(opts.now - createdAtMs(old))}, past the 7-day key-age SLA: retired (it never signed)`)
+  }
   const already = stagedKeys(doc)[0]
   if (already) {
     throw new RefusedError(`${already.kid} is already staged (since ${already.created_at}); promote it with rotate --promote before staging another`)
   }
   const entry = await (opts.newKey ?? generateKey)(opts.alg ?? currentEntry(doc).alg, { now: new Date(opts.now), taken: kidsOf(doc) })
   doc.keys.push(entry)
-  return { doc, notes: [`${entry.kid} is published but does not sign yet; promote it once every replica has loaded it`] }
+  notes.push(`${entry.kid} is published but does not sign yet; promote it once every replica has loaded it`)
+  return { doc, notes }
+}
+
+/** A key whose age is past the key-age SLA: as the current key it would break the SLA at once. */
+function tooOldToSign(key: KeyEntry, nowMs: number): boolean {
+  return nowMs - createdAtMs(key) >= ROTATION_POLICY.keyAgeSlaMs
 }
 
 export interface PromoteOptions {
@@ -51,7 +66,7 @@ export interface PromoteOptions {
  * Second half: the staged key becomes `current`, the old current key turns verify-only until
  * `now + grace`, expired keys are pruned. Refused (RefusedError) until the staged key has been
  * published for the propagation window — a replica that has not loaded it yet would reject
- * its tokens — unless `force`.
+ * its tokens — and when it is already past the key-age SLA, unless `force`.
  */
 export function promoteStaged(input: KeysetDocument, opts: PromoteOptions): RotationResult {
   const doc = cloneDocument(input)
@@ -59,6 +74,15 @@ export function promoteStaged(input: KeysetDocument, opts: PromoteOptions): Rota
   const target = pickStaged(doc, opts.kid)
   const publishedFor = opts.now - createdAtMs(target)
   const notes: string[] = []
+  if (tooOldToSign(target, opts.now)) {
+    if (!opts.force) {
+      throw new RefusedError(
+        `${target.kid} was staged ${formatDuration(publishedFor)} ago: as the current key it would be past the 7-day key-age SLA at once; ` +
+          'stage a fresh key with rotate --stage (it retires this one), or use --force',
+      )
+    }
+    notes.push(`forced: ${target.kid} is ${formatDuration(publishedFor)} old, past the 7-day key-age SLA`)
+  }
   if (publishedFor < opts.propagationWindowMs) {
     if (!opts.force) {
       throw new RefusedError(

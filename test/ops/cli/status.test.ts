@@ -45,6 +45,28 @@ describe('cbc-jwt status', { concurrency: true }, () => {
     assert.match(out.warnings[0], /over the 7-day SLA/)
   })
 
+  it('a standby left staged past the SLA: status says so, and the playbook (stage, promote) clears the SLA', async () => {
+    const file = await keysetFixture(tmp.file('old-standby.json'), { at: T0 })
+    assert.equal((await cbcJwt(['rotate', '--stage', '--keyset-file', file], { env: at('2026-11-25T01:00:00Z') })).code, 0)
+    const old = readJson(file).keys.at(-1).kid
+    const later = at('2026-12-03T00:00:00Z') // the standby is 7d23h old, the current key 8d
+    const status = await cbcJwt(['status', '--keyset-file', file], { env: later })
+    assert.equal(status.code, 1)
+    assert.match(status.stdout, new RegExp(`${old} +ES256 +staged .* past the 7-day SLA, too old to promote: rotate --stage replaces it`))
+    const promote = await cbcJwt(['rotate', '--promote', '--keyset-file', file], { env: later })
+    assert.equal(promote.code, 1)
+    assert.match(promote.stderr, /too old|past the 7-day key-age SLA/)
+    assert.equal(readJson(file).keys.at(-1).kid, old, 'nothing written')
+    const stage = await cbcJwt(['rotate', '--stage', '--keyset-file', file], { env: later })
+    assert.equal(stage.code, 0, stage.stderr)
+    assert.match(stage.stdout, new RegExp(`staged key ${old} waited 7d23h, past the 7-day key-age SLA: retired`))
+    assert.equal((await cbcJwt(['rotate', '--promote', '--keyset-file', file], { env: at('2026-12-03T00:05:00Z') })).code, 0)
+    const after = await cbcJwt(['status', '--keyset-file', file], { env: at('2026-12-03T00:05:00Z') })
+    assert.equal(after.code, 0, after.stdout)
+    assert.match(after.stdout, /SLA: ok/)
+    assert.doesNotMatch(after.stdout, new RegExp(old), 'the old standby was retired at once and pruned by the promotion')
+  })
+
   it('reads the keyset from stdin with -', async () => {
     const file = await keysetFixture(tmp.file('stdin.json'), { at: T0 })
     const r = await cbcJwt(['status', '--json', '-'], { env: at(T0), input: (await import('node:fs')).readFileSync(file, 'utf8') })

@@ -144,6 +144,36 @@ describe('stageKey and promoteStaged', () => {
     await assert.rejects(stageKey(doc, { now: T0 + MIN }), (err: unknown) => err instanceof RefusedError && /already staged/.test(err.message))
   })
 
+  it('a staged key past the 7-day SLA: promotion refused (it would break the SLA at once), staging replaces it', async () => {
+    // The JWTKeyAgeExceeded playbook is stage, then promote. With a standby left over from a
+    // CronJob that stopped, promoting it would keep the alert firing; staging was refused.
+    const { doc } = await stageKey(await keysetAt(T0 - 10 * DAY), { now: T0 - 8 * DAY })
+    const old = doc.keys.at(-1)!
+    assert.throws(
+      () => promoteStaged(doc, { now: T0, graceMs: DAY, propagationWindowMs: WINDOW }),
+      (err: unknown) =>
+        err instanceof RefusedError && /staged 8d ago/.test(err.message) && /7-day key-age SLA/.test(err.message) && /rotate --stage/.test(err.message),
+    )
+    const forced = promoteStaged(doc, { now: T0, graceMs: DAY, propagationWindowMs: WINDOW, force: true })
+    assert.equal(forced.doc.current, old.kid)
+    assert.match(forced.notes[0]!, /^forced: .* past the 7-day key-age SLA/)
+
+    const { doc: restaged, notes } = await stageKey(doc, { now: T0 })
+    const fresh = restaged.keys.at(-1)!
+    assert.notEqual(fresh.kid, old.kid)
+    assert.equal(entry(restaged, old.kid).not_after, iso(T0), 'the old standby never signed: it stops verifying now')
+    assert.equal(keyStatus(restaged, fresh), 'staged')
+    assert.match(notes[0]!, new RegExp(`^staged key ${old.kid} waited 8d, past the 7-day key-age SLA: retired`))
+    const { doc: promoted } = promoteStaged(restaged, { now: T0 + WINDOW, graceMs: DAY, propagationWindowMs: WINDOW })
+    assert.equal(promoted.current, fresh.kid)
+    loadKeyset(promoted, T0 + WINDOW)
+
+    // Just under the SLA it is still the one to promote, and staging another is still refused.
+    const { doc: recent } = await stageKey(await keysetAt(T0 - 10 * DAY), { now: T0 - 7 * DAY + MIN })
+    assert.equal(promoteStaged(recent, { now: T0, graceMs: DAY, propagationWindowMs: WINDOW }).doc.current, recent.keys.at(-1)!.kid)
+    await assert.rejects(stageKey(recent, { now: T0 }), /already staged/)
+  })
+
   it('refuses promotion before the propagation window, saying how long to wait', async () => {
     const { doc } = await stageKey(await keysetAt(T0 - DAY), { now: T0 })
     assert.throws(

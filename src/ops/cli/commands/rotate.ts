@@ -46,10 +46,12 @@ export const rotateCommand: Command = {
 Modes:
   (none)             generate a key and make it current now; the old current key keeps
                      verifying for --grace; keys past not_after are pruned
-  --stage            publish a new key that verifies but does not sign yet
+  --stage            publish a new key that verifies but does not sign yet (a key staged
+                     past the 7-day key-age SLA is retired first; another is refused)
   --promote          make the staged key current; refused until it has been published for
                      the propagation window, unless --force; with --prometheus or --replica,
-                     refused until every replica verifies with it (no time window then)
+                     refused until every replica verifies with it (no time window then);
+                     refused for a key staged past the 7-day SLA, unless --force
   --auto             for a CronJob, keeping a standby staged: prune; retire a staged key
                      older than --every - propagation window; promote the standby once it
                      has been staged for half of that, or at once when the current key is

@@ -49,7 +49,8 @@ Exit status: 0 SLA holds, 1 SLA broken / invalid keyset / backend error, 2 bad u
         warnings.push(`current key ${row.kid} is ${formatDuration(sinceCreated)} old, over the 7-day SLA: rotate now (cbc-jwt rotate)`)
       }
       if (row.status === 'staged') {
-        notes.push(sinceCreated >= window ? 'ready to promote' : `propagating, promotable in ${formatDuration(window - sinceCreated)}`)
+        if (sinceCreated >= ROTATION_POLICY.keyAgeSlaMs) notes.push('past the 7-day SLA, too old to promote: rotate --stage replaces it')
+        else notes.push(sinceCreated >= window ? 'ready to promote' : `propagating, promotable in ${formatDuration(window - sinceCreated)}`)
       }
       if (row.verifies && row.status === 'verify-only' && notAfter !== undefined && notAfter - now <= ROTATION_POLICY.expiringSoonMs) {
         notes.push(`stops verifying in ${formatDuration(notAfter - now)}`)
