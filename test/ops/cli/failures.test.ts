@@ -67,16 +67,16 @@ describe('cbc-jwt failures', { concurrency: true, ...PROCESS_LEVEL }, () => {
     assert.equal(r.code, 0, r.stderr)
     const rows = JSON.parse(r.stdout) as Array<Record<string, unknown>>
     assert.deepEqual(
-      rows.map((g) => [g.client_id, g.reason, g.count]),
+      rows.map((g) => [g.client_id, g.verified, g.reason, g.count]),
       [
-        ['acme', 'expired', 8],
-        ['mallory', 'bad_signature', 2], // the id the forged tokens claim (client_id_unverified)
-        [null, 'missing', 1],
-        ['beta', 'expired', 1],
+        ['acme', true, 'expired', 8],
+        ['mallory', false, 'bad_signature', 2], // the id the forged tokens claim (client_id_unverified)
+        [null, true, 'missing', 1],
+        ['beta', true, 'expired', 1],
       ],
     )
     for (const row of rows) {
-      assert.deepEqual(Object.keys(row), ['client_id', 'reason', 'count', 'first_seen', 'last_seen', 'spike_start'])
+      assert.deepEqual(Object.keys(row), ['client_id', 'verified', 'reason', 'count', 'first_seen', 'last_seen', 'spike_start'])
       assert.equal(row.spike_start, row.first_seen, 'one burst each: the spike starts with it')
       const first = Date.parse(String(row.first_seen))
       const last = Date.parse(String(row.last_seen))
@@ -174,6 +174,7 @@ describe('cbc-jwt failures', { concurrency: true, ...PROCESS_LEVEL }, () => {
     const json = JSON.parse((await cbcJwt(['failures', '--json', file])).stdout)
     assert.deepEqual(json[0], {
       client_id: 'acme',
+      verified: false,
       reason: 'bad_signature',
       count: 2,
       first_seen: '2026-11-25T20:00:01.000Z',

@@ -76,8 +76,9 @@ Options:
   --spike-gap DUR   a silence this long ends a spike (default 5m)
   --max-groups N    hold at most N groups in memory (default ${DEFAULT_MAX_GROUPS}); rejections of
                     client ids seen after that are counted, not grouped, and the output says so
-  --json            print [{"client_id", "reason", "count", "first_seen", "last_seen",
-                    "spike_start"}] in the same order; the summary goes to stderr
+  --json            print [{"client_id", "verified", "reason", "count", "first_seen",
+                    "last_seen", "spike_start"}] in the same order ("verified": false for an
+                    id a token only claims); the summary goes to stderr
   -h, --help        this help
 
 Exit status: 0 read (whether or not there were rejections), 1 a file cannot be read, 2 bad usage.`,
@@ -161,6 +162,8 @@ Exit status: 0 read (whether or not there were rejections), 1 a file cannot be r
 function jsonRow(g: FailureGroup, gapMs: number) {
   return {
     client_id: g.clientId,
+    // false: the id a token whose signature did not verify only claims (the table's "(unverified)").
+    verified: g.verified,
     reason: g.reason,
     count: g.count,
     first_seen: iso(g.firstSeen),
