@@ -104,6 +104,8 @@ describe('bad input: one line on stderr, exit 2 (usage) or 1 (failed check), not
       code: 2,
       line: /^cbc-jwt: --grace: "2days" is not a duration \(use e\.g\. 90s, 15m, 24h, 6d\)$/,
     },
+    // Added to now, it would leave the range of a date (it was an "unexpected error", exit 1).
+    { args: (f) => ['rotate', '--keyset-file', f, '--grace', '999999999d'], code: 2, line: /^cbc-jwt: --grace: 999999999d is longer than 100 years$/ },
     { args: (f) => ['rotate', '--keyset-file', f, '--alg', 'none'], code: 2, line: /^cbc-jwt: --alg: unknown algorithm "none"/ },
     { args: (f) => ['rotate', '--keyset-file', f, '--stage', '--compromised'], code: 2, line: /choose one of --stage, --compromised/ },
     { args: (f) => ['rotate', '--keyset-file', f, '--compromised', '--grace', '48h'], code: 2, line: /--grace has no effect with --compromised/ },
