@@ -1,5 +1,5 @@
 import type { KeysetBackend } from '../../lib/backends/backend.js'
-import { BackendError, CasConflictError, codedError, ERROR_CODES } from '../../lib/errors.js'
+import { BackendError, CasConflictError, codedError, ERROR_CODES, RefusedError } from '../../lib/errors.js'
 import type { KeysetDocument } from '../../lib/keyset/document.js'
 import { loadKeyset, parseKeysetText } from '../../lib/keyset/load.js'
 import { keysetKind, toVerificationKeyset } from '../../lib/keyset/projection.js'
@@ -22,6 +22,23 @@ export function projectionOf(doc: KeysetDocument): { text: string } | { skipped:
   }
   if (keysetKind(doc) === 'verification') return { skipped: 'no verification projection written: this keyset is itself a verification keyset' }
   return { text: serialize(toVerificationKeyset(doc)) }
+}
+
+const hasHmacKey = (doc: KeysetDocument) => doc.keys.some((k) => k.jwk.kty === 'oct')
+
+/**
+ * Refuses a write that would bring the first HS* key into a keyset whose projection is
+ * published: such a keyset has no projection, so the published one would stay as it is from
+ * then on — its verifiers keeping the replaced keys and missing every later revocation.
+ * `before`: the keyset the write replaces, when known (one that already had HS* keys left any
+ * projection behind long ago). `action` names the write in the message.
+ */
+export function refuseStaleProjection(states: readonly ProjectionState[], after: KeysetDocument, before: KeysetDocument | undefined, action: string): void {
+  const published = states.filter((s) => s.stored !== undefined).map((s) => s.target.location)
+  if (published.length === 0 || !hasHmacKey(after) || (before !== undefined && hasHmacKey(before))) return
+  throw new RefusedError(
+    `refusing to ${action}: the verification projection ${published.join(', ')} is published, and a keyset with HS* keys has none, so it would go stale (its verifiers would keep the old keys and miss every later revocation); use an asymmetric --alg (ES256, EdDSA, RS256, PS256), or move the verifiers off it and delete it first; nothing was written`,
+  )
 }
 
 /** One projection target as read before a write: its version is the check-and-set token. */

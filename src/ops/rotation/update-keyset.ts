@@ -2,7 +2,7 @@ import type { KeysetBackend } from '../../lib/backends/backend.js'
 import { CasConflictError, KeysetInvalidError, RefusedError, formatProblem } from '../../lib/errors.js'
 import type { KeysetDocument } from '../../lib/keyset/document.js'
 import { loadKeyset, parseKeysetText, type LoadedKeyset } from '../../lib/keyset/load.js'
-import { driftOf, projectionOf, ProjectionWriteError, readProjections, writeProjections, type ProjectionState } from '../projection/publish.js'
+import { driftOf, projectionOf, ProjectionWriteError, readProjections, refuseStaleProjection, writeProjections } from '../projection/publish.js'
 import { diffKeysets, type KeysetChange } from './diff.js'
 import { DEFAULT_RULE_LIFETIME, pruneRevocations, type RuleLifetime } from './revocations.js'
 import type { RotationResult } from './types.js'
@@ -122,7 +122,7 @@ export async function updateKeyset(backend: KeysetBackend, mutate: KeysetMutatio
         throw new RefusedError(`refusing to write an invalid keyset: ${err.problems.map(formatProblem).join('; ')}`)
       }
     }
-    refuseStaleProjection(before, after, states)
+    refuseStaleProjection(states, after, before, 'add an HS* (oct) key')
     if (opts.dryRun) return outcome
     try {
       // The projection first: verifiers learn a new key, and a revocation, before signers do.
@@ -160,19 +160,6 @@ export async function updateKeyset(backend: KeysetBackend, mutate: KeysetMutatio
       }
     }
   }
-}
-
-/**
- * A keyset with HS* keys has no projection, so the first HS* key would leave a published one
- * as it is from then on: verifiers reading it would keep every key, and miss every revocation.
- */
-function refuseStaleProjection(before: KeysetDocument, after: KeysetDocument, states: readonly ProjectionState[]): void {
-  const hasOct = (doc: KeysetDocument) => doc.keys.some((k) => k.jwk.kty === 'oct')
-  const published = states.filter((s) => s.stored !== undefined).map((s) => s.target.location)
-  if (published.length === 0 || hasOct(before) || !hasOct(after)) return
-  throw new RefusedError(
-    `refusing to add an HS* (oct) key: the verification projection ${published.join(', ')} is published, and a keyset with HS* keys has none, so it would go stale (its verifiers would keep the old keys and miss every later revocation); use an asymmetric --alg (ES256, EdDSA, RS256, PS256), or move the verifiers off it and delete it first; nothing was written`,
-  )
 }
 
 function loadStored(text: string, now: number, acceptExpiredCurrent: boolean): LoadedKeyset {

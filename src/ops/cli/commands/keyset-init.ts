@@ -8,7 +8,7 @@ import { KEYSET_OPTIONS, algFlag, parseCommandArgs } from '../args.js'
 import { println, type CliContext } from '../context.js'
 import { AUDIT_HELP, AUDIT_OPTIONS, openAuditTrail } from '../audit.js'
 import { closeSource, openKeysetSource, refusePrivateOnTerminal } from '../keyset-source.js'
-import { projectionOf, readProjections, writeProjections } from '../../projection/publish.js'
+import { projectionOf, readProjections, refuseStaleProjection, writeProjections } from '../../projection/publish.js'
 import type { Command } from './command.js'
 
 const OPTIONS = { ...KEYSET_OPTIONS, alg: { type: 'string' }, force: { type: 'boolean' }, ...AUDIT_OPTIONS } as const
@@ -73,13 +73,7 @@ Exit status: 0 created, 1 refused (destination already holds a keyset) / backend
       // The projection first (its own check-and-set): verifiers know the key before it signs.
       const projected = projectionOf(doc)
       const states = await readProjections(source.projections())
-      const stale = states.filter((s) => s.stored !== undefined).map((s) => s.target.location)
-      if ('skipped' in projected && stale.length > 0) {
-        // Left as it is, the projection would keep the replaced keys verifying for its readers.
-        throw new RefusedError(
-          `refusing to replace the keyset with HS* (oct) keys: the verification projection ${stale.join(', ')} is published, and a keyset with HS* keys has none, so it would go stale (its verifiers would keep the old keys); use an asymmetric --alg, or move the verifiers off it and delete it first; nothing was written`,
-        )
-      }
+      refuseStaleProjection(states, doc, undefined, 'replace the keyset with HS* (oct) keys')
       const published = 'text' in projected ? await writeProjections(states, projected.text) : []
       try {
         // Create-only when nothing is there, check-and-set otherwise: two concurrent inits
