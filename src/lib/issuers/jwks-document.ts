@@ -1,7 +1,7 @@
 import crypto, { type JsonWebKey } from 'node:crypto'
 import { ALG_SPECS, PRIVATE_JWK_MEMBERS, isAlg, type Alg } from '../keyset/algorithms.js'
 import { keyPolicyProblem } from '../keyset/key-policy.js'
-import { publicMembers, type LoadedKey } from '../keyset/load.js'
+import type { LoadedKey } from '../keyset/load.js'
 
 /** A trusted issuer's JWK Set, checked and imported: what verifies its tokens until the next good read. */
 export interface RemoteKeySet {
@@ -45,17 +45,6 @@ export const MAX_JWKS_KEYS = 100
  * @param previous the set in force: an unchanged key reuses its import and first-seen time.
  */
 export function readJwksDocument(doc: unknown, algorithms: readonly Alg[], now: number, previous?: RemoteKeySet): RemoteKeySet {
-  try {
-    return readKeys(doc, algorithms, now, previous)
-  } catch (err) {
-    // JSON.parse takes any depth; fingerprinting a key (JSON.stringify) recurses and runs out
-    // of stack on a member nested a hundred thousand deep. A hostile document, refused.
-    if (err instanceof RangeError) throw new JwksRefused('invalid_keyset', 'the JWK Set holds a value nested too deeply to read')
-    throw err
-  }
-}
-
-function readKeys(doc: unknown, algorithms: readonly Alg[], now: number, previous: RemoteKeySet | undefined): RemoteKeySet {
   const entries = (doc as { keys?: unknown } | null)?.keys
   if (typeof doc !== 'object' || doc === null || !Array.isArray(entries)) throw new JwksRefused('invalid_keyset', 'the JWK Set has no "keys" array')
   if (entries.length > MAX_JWKS_KEYS) throw new JwksRefused('invalid_keyset', `the JWK Set has ${entries.length} keys; at most ${MAX_JWKS_KEYS} are read`)
@@ -90,10 +79,10 @@ function readKeys(doc: unknown, algorithms: readonly Alg[], now: number, previou
     if (jwk.kty !== spec.kty || (spec.curves !== undefined && !spec.curves.includes(curveOf(jwk)))) {
       throw new JwksRefused('invalid_keyset', `keys[${i}] (${kid}): its type or curve does not fit ${alg}`)
     }
-    const publicJwk = publicMembers(jwk)
+    const publicJwk = keyMembers(jwk, `keys[${i}] (${kid})`)
     const fingerprint = crypto
       .createHash('sha256')
-      .update(JSON.stringify([alg, Object.entries(publicJwk).sort(([a], [b]) => (a < b ? -1 : 1))]))
+      .update(JSON.stringify([alg, KEY_MEMBERS.map((m) => publicJwk[m] ?? null)]))
       .digest('base64url')
     fingerprints.set(kid, fingerprint)
     const prior = previous?.keys.get(kid)
@@ -139,6 +128,24 @@ function algorithmOf(jwk: JsonWebKey & { alg?: unknown }, algorithms: readonly A
   if (fitting.length === 1) return fitting[0]!
   if (fitting.length === 0) return { skip: typeof jwk.kty === 'string' && ['RSA', 'EC', 'OKP'].includes(jwk.kty) ? 'not_allowed' : 'unsupported' }
   return fitting.includes('RS256') ? 'RS256' : { skip: 'ambiguous_alg' }
+}
+
+/** The members that define a published key (RFC 7518 §6, RFC 8037 §2): all it is imported from and fingerprinted by. */
+const KEY_MEMBERS = ['kty', 'crv', 'x', 'y', 'n', 'e'] as const
+
+/**
+ * A published key's defining members, each a string as RFC 7518 has it, and nothing else: what
+ * else the issuer put in (`x5c`, extensions, values nested any depth) is neither kept nor walked.
+ */
+function keyMembers(jwk: JsonWebKey, where: string): JsonWebKey {
+  const out: Record<string, string> = {}
+  for (const m of KEY_MEMBERS) {
+    const value: unknown = jwk[m]
+    if (value === undefined) continue
+    if (typeof value !== 'string') throw new JwksRefused('invalid_keyset', `${where}.${m} is not a string`)
+    out[m] = value
+  }
+  return out
 }
 
 /** The key's `crv` when it is a string: a foreign value is never coerced (`{"toString":1}` throws, a deep array overflows). */

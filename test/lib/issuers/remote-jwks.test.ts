@@ -192,6 +192,19 @@ describe('trusted issuer keys against hostile servers', () => {
       assert.deepEqual(it.errors, [reason])
       assert.deepEqual([...it.keys.keys()!.keys()], ['good-1'], 'the last good keys stay in force')
     }
+    // A key member that is not a string refuses the document; a member that is not the key's own
+    // (x5c here) is neither kept nor walked, however deep: the key beside it loads.
+    const other = makeKey('ES256', 'other-1')
+    routes['/jwks'] = text(`{"keys":[{"kty":"EC","crv":"P-256","alg":"ES256","x":${JSON.stringify(publicOf(other.jwk).x)},"y":{"toString":1},"kid":"odd-2"}]}`)
+    it.errors.length = 0
+    await it.keys.refresh('interval')
+    assert.deepEqual(it.errors, ['invalid_keyset'])
+    const deepBeside = JSON.stringify({ keys: [{ ...publicOf(other.jwk), kid: 'other-1', alg: 'ES256', x5c: 'X' }] }).replace('"X"', deep)
+    routes['/jwks'] = text(deepBeside)
+    it.errors.length = 0
+    await it.keys.refresh('interval')
+    assert.deepEqual(it.errors, [])
+    assert.deepEqual([...it.keys.keys()!.keys()], ['other-1'])
   })
 
   it('a 5xx, a 404 and a 403 are counted as such', async () => {
