@@ -63,6 +63,8 @@ describe('serviceConfigFromEnv', () => {
     [{ PORT: '80.5' }, /^PORT must be an integer/],
     [{ CBC_JWT_BACKEND: 'consul' }, /^CBC_JWT_BACKEND must be "file", "vault" or "kubernetes" \(got "consul"\)/],
     [{ CBC_JWT_REFRESH_INTERVAL_SECONDS: '0' }, /^CBC_JWT_REFRESH_INTERVAL_SECONDS must be a number/],
+    // Past what a timer holds (2^31 ms), Node fires the interval every millisecond instead.
+    [{ CBC_JWT_REFRESH_INTERVAL_SECONDS: '3000000' }, /^CBC_JWT_REFRESH_INTERVAL_SECONDS must be a number between 0.1 and 86400/],
     [{ CBC_JWT_CLOCK_TOLERANCE_SECONDS: '-1' }, /^CBC_JWT_CLOCK_TOLERANCE_SECONDS must be a number/],
     [{ CBC_JWT_MAX_TOKEN_BYTES: '100000' }, /^CBC_JWT_MAX_TOKEN_BYTES must be a number between 64 and 61440/],
     [{ CBC_JWT_TOKEN_CACHE_ENTRIES: '-1' }, /^CBC_JWT_TOKEN_CACHE_ENTRIES must be a number/],
