@@ -1,4 +1,4 @@
-import { parseDuration } from './duration.js'
+import { formatDuration, parseDuration } from './duration.js'
 import { ConfigError } from './errors.js'
 import { checkTrustedIssuers, TrustedIssuersProblem, type TrustedIssuerSettings } from './issuers/trusted-issuers.js'
 import { OPTIONS, optionNames, type OptionName, type OptionScope, type OptionSpec, type OptionValue, type OptionValues } from './options-table.js'
@@ -114,6 +114,7 @@ function parse(spec: OptionSpec, raw: string | undefined): unknown {
     case 'duration': {
       const ms = /^\d+$/.test(raw.trim()) ? Number(raw) * 1000 : parseDuration(raw)
       if (ms === undefined || ms < (spec.min ?? 0) * 1000) throw new ConfigError(`${name} must be a duration like 24h or a number of seconds (got "${raw}")`)
+      if (spec.max !== undefined && ms > spec.max * 1000) throw new ConfigError(`${name} must be at most ${formatDuration(spec.max * 1000)} (got "${raw}")`)
       return ms / 1000
     }
     case 'number':

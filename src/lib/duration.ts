@@ -5,6 +5,12 @@
  */
 const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 } as const
 
+/**
+ * Longer than any duration an operator means (a flag or a variable): added to now, a longer one
+ * would leave the range of a date, and a timer cannot hold it.
+ */
+export const MAX_DURATION_MS = 100 * 365.25 * 86_400_000
+
 const WHOLE = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w))+$/
 const PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d|w)/g
 

@@ -1,3 +1,5 @@
+import { MAX_DURATION_MS } from './duration.js'
+
 /**
  * Every environment variable cbc-jwt reads, in one table: its option name, who reads it, how
  * its text is parsed, its default and range, and its one-line meaning. The environment parser
@@ -128,6 +130,8 @@ export const OPTIONS = {
     type: 'duration',
     default: 24 * 3600,
     min: 1,
+    // Added to now as the rotation grace, a longer one would leave the range of a date.
+    max: MAX_DURATION_MS / 1000,
     shownDefault: '`24h`',
     doc: 'the longest token lifetime (a duration such as `24h`, or bare seconds) issued (`token issue`, `cbc.sign`) and accepted (`exp − iat`, else `malformed`); the rotation grace is at least this',
   },

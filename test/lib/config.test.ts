@@ -70,6 +70,9 @@ describe('serviceConfigFromEnv', () => {
     [{ CBC_JWT_TOKEN_CACHE_ENTRIES: '-1' }, /^CBC_JWT_TOKEN_CACHE_ENTRIES must be a number/],
     [{ CBC_JWT_TOKEN_CACHE_ENTRIES: '1e3.5' }, /^CBC_JWT_TOKEN_CACHE_ENTRIES must be a number/],
     [{ CBC_JWT_TOKEN_CACHE_MAX_BYTES: '100' }, /^CBC_JWT_TOKEN_CACHE_MAX_BYTES must be a number between 1024/],
+    // Added to now as the rotation grace it would leave the range of a date (rotate crashed).
+    [{ CBC_JWT_MAX_TOKEN_TTL: '1000000000w' }, /^CBC_JWT_MAX_TOKEN_TTL must be at most 36525d \(got "1000000000w"\)$/],
+    [{ CBC_JWT_MAX_TOKEN_TTL: '99999999999999999999' }, /^CBC_JWT_MAX_TOKEN_TTL must be at most 36525d/],
     [{ CBC_JWT_LOG_LEVEL: 'loud' }, /^CBC_JWT_LOG_LEVEL must be one of/],
   ]
   for (const [env, message] of bad) {

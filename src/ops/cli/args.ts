@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util'
 import { UsageError } from '../../lib/errors.js'
 import { ALGORITHMS, isAlg, type Alg } from '../../lib/keyset/algorithms.js'
-import { parseDuration } from '../../lib/duration.js'
+import { MAX_DURATION_MS, parseDuration } from '../../lib/duration.js'
 
 export type OptionSpec = Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }>
 
@@ -55,15 +55,12 @@ function describeParseError(err: NodeJS.ErrnoException): string {
   }
 }
 
-/** Longer than any duration a flag means: added to now, it would leave the range of a date. */
-const MAX_FLAG_DURATION_MS = 100 * 365.25 * 86_400_000
-
 /** A duration flag (`--grace 24h`); `undefined` when absent. */
 export function durationFlag(flag: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined
   const ms = parseDuration(value)
   if (ms === undefined) throw new UsageError(`--${flag}: "${value}" is not a duration (use e.g. 90s, 15m, 24h, 6d)`)
-  if (ms > MAX_FLAG_DURATION_MS) throw new UsageError(`--${flag}: ${value} is longer than 100 years`)
+  if (ms > MAX_DURATION_MS) throw new UsageError(`--${flag}: ${value} is longer than 100 years`)
   return ms
 }
 
