@@ -33,7 +33,7 @@ const HOST_TAG = crypto.createHash('sha256').update(os.hostname()).digest('hex')
  * points at is replaced and the link survives.
  */
 export async function writeFileAtomic(file: string, content: string, opts: { exclusive?: boolean; newFileMode?: number } = {}): Promise<void> {
-  const target = await fs.promises.realpath(file).catch(() => path.resolve(file))
+  const target = writeTarget(file)
   const dir = path.dirname(target)
   const name = path.basename(target)
   const existing = await fs.promises.stat(target).catch(() => undefined)
@@ -57,6 +57,25 @@ export async function writeFileAtomic(file: string, content: string, opts: { exc
   } finally {
     // Best effort: what a failure here leaves is private, and the next write removes it.
     await fs.promises.rm(tmpDir, { recursive: true, force: true }).catch(() => {})
+  }
+}
+
+/**
+ * The file a write to `file` replaces: its real path, every symlink followed (its own and its
+ * folders'); for a file not there yet, its folder's real path and its name. Two paths with the
+ * same write target are one file, however each is spelled — how a configuration that makes two
+ * places one is caught.
+ */
+export function writeTarget(file: string): string {
+  const resolved = path.resolve(file)
+  try {
+    return fs.realpathSync(resolved)
+  } catch {
+    try {
+      return path.join(fs.realpathSync(path.dirname(resolved)), path.basename(resolved))
+    } catch {
+      return resolved
+    }
   }
 }
 

@@ -1,6 +1,6 @@
-import path from 'node:path'
 import type { KeysetBackend } from '../../lib/backends/backend.js'
 import { createFileBackend } from '../../lib/backends/file-backend.js'
+import { writeTarget } from '../../lib/backends/write-file-atomic.js'
 import type { KubernetesBackendOptions } from '../../lib/backends/kubernetes/index.js'
 import { createVaultBackend, type VaultBackendOptions } from '../../lib/backends/vault/index.js'
 import { ConfigError } from '../../lib/errors.js'
@@ -32,7 +32,7 @@ export function lastGoodKeysetPath(keysetFile: string): string {
 export function fileLastGood(keysetFile: string, env: NodeJS.ProcessEnv | undefined): () => KeysetBackend {
   const file = lastGoodKeysetPath(keysetFile)
   const projection = env?.CBC_JWT_PUBLIC_KEYSET_FILE || publicKeysetPath(keysetFile)
-  if (path.resolve(projection) === path.resolve(file))
+  if (writeTarget(projection) === writeTarget(file))
     throw new ConfigError(`CBC_JWT_PUBLIC_KEYSET_FILE must differ from ${file}: that is where the last good copy (private keys) is kept`)
   return () => createFileBackend(file)
 }

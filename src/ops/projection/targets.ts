@@ -1,6 +1,6 @@
-import path from 'node:path'
 import type { KeysetBackend } from '../../lib/backends/backend.js'
 import { createFileBackend } from '../../lib/backends/file-backend.js'
+import { writeTarget } from '../../lib/backends/write-file-atomic.js'
 import type { KubernetesBackendOptions } from '../../lib/backends/kubernetes/index.js'
 import { createVaultBackend, type VaultBackendOptions } from '../../lib/backends/vault/index.js'
 import { ConfigError } from '../../lib/errors.js'
@@ -30,7 +30,7 @@ export function fileProjection(keysetFile: string, env: NodeJS.ProcessEnv | unde
       'CBC_JWT_PUBLIC_KEYSET_FILE is set but empty: set it to the verification keyset path, or unset it (default: the keyset path with .json → .public.json)',
     )
   const file = raw ?? publicKeysetPath(keysetFile)
-  if (path.resolve(file) === path.resolve(keysetFile))
+  if (writeTarget(file) === writeTarget(keysetFile))
     throw new ConfigError(`CBC_JWT_PUBLIC_KEYSET_FILE must differ from the keyset file (${keysetFile}): the projection must never replace the private keyset`)
   return createFileBackend(file, { newFileMode: PROJECTION_DEFAULTS.fileMode })
 }

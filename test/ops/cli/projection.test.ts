@@ -104,6 +104,25 @@ describe('the file backend: keyset.json → keyset.public.json on every write', 
     }
   })
 
+  it('a CBC_JWT_PUBLIC_KEYSET_FILE that is the keyset under another name (a symlinked folder, a symlink) is refused; nothing written', async () => {
+    const dir = tmp.file('alias-private')
+    fs.mkdirSync(dir)
+    const file = await keysetFixture(path.join(dir, 'k.json'))
+    fs.symlinkSync(dir, tmp.file('alias-link'))
+    fs.symlinkSync(file, tmp.file('alias-k.json'))
+    const keyset = fs.readFileSync(file)
+    // Written first, the projection would replace the private keyset (and then its last good copy): every private key lost.
+    for (const publicFile of [path.join(tmp.file('alias-link'), 'k.json'), tmp.file('alias-k.json')]) {
+      const r = await cbcJwt(['rotate', '--stage'], { env: { CBC_JWT_KEYSET_FILE: file, CBC_JWT_PUBLIC_KEYSET_FILE: publicFile } })
+      assert.equal(r.code, 2, `${publicFile}: ${r.stdout}${r.stderr}`)
+      assert.match(
+        r.stderr,
+        /^cbc-jwt: CBC_JWT_PUBLIC_KEYSET_FILE must differ from the keyset file .*k\.json.*: the projection must never replace the private keyset\n$/,
+      )
+      assert.deepEqual(fs.readFileSync(file), keyset)
+    }
+  })
+
   it('keyset validate reports a verification keyset as one', async () => {
     const file = tmp.file('v.json')
     fs.writeFileSync(file, JSON.stringify(toVerificationKeyset(readJson(await keysetFixture(tmp.file('v-src.json'))))))
