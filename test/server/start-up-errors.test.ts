@@ -113,6 +113,13 @@ describe('fail closed at start-up: nothing configured is never "use a made-up ke
       /^cbc-jwt: ERR_CONFIG: the development keyset .* is refused under NODE_ENV=production/,
     ],
     [
+      // Spelt as a person or a template writes it, production is still production: no made-up keyset there.
+      'CBC_JWT_DEV_KEYSET=true under NODE_ENV=Production (any case, blanks around)',
+      { NODE_ENV: ' Production ', CBC_JWT_DEV_KEYSET: 'true' },
+      [],
+      /^cbc-jwt: ERR_CONFIG: the development keyset .* is refused under NODE_ENV=production/,
+    ],
+    [
       '--dev beside a configured keyset file',
       { CBC_JWT_KEYSET_FILE: '/nonexistent/keyset.json' },
       ['--dev'],

@@ -21,7 +21,8 @@ export async function createBackendFromConfig(
 ): Promise<KeysetBackend> {
   const configured = config.backend !== 'file' ? `CBC_JWT_BACKEND=${config.backend}` : config.keysetFile !== undefined ? 'CBC_JWT_KEYSET_FILE' : undefined
   if (config.devKeyset === true) {
-    if (env.NODE_ENV === 'production') {
+    // `Production`, ` production`: a hand-written or templated value still means production.
+    if (env.NODE_ENV?.trim().toLowerCase() === 'production') {
       throw new ConfigError(
         'the development keyset (--dev, CBC_JWT_DEV_KEYSET=true) is refused under NODE_ENV=production: set CBC_JWT_KEYSET_FILE (or CBC_JWT_BACKEND=vault) to the real keyset',
       )
