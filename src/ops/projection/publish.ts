@@ -95,8 +95,10 @@ export function driftOf(states: readonly ProjectionState[], text: string): strin
 /**
  * Drift between a keyset and its published projections, the one comparison `keyset validate
  * --projection` and `verify-rotation --projection` report: each target whose stored text is
- * not exactly the keyset's projection. Empty when in sync, and when the keyset has no
- * projection (HS* keys, or a verification keyset) or does not load (its own check says why).
+ * not exactly the keyset's projection. A keyset with HS* keys has none, so a projection still
+ * published there is stale (its verifiers get none of the keyset's changes). Empty when in
+ * sync, for a verification keyset (its own projection), and when the keyset does not load (its
+ * own check says why).
  */
 export async function projectionDrift(keysetText: string, targets: readonly KeysetBackend[], now: number): Promise<string[]> {
   let doc: KeysetDocument
@@ -106,6 +108,14 @@ export async function projectionDrift(keysetText: string, targets: readonly Keys
     return []
   }
   const projected = projectionOf(doc)
-  if ('skipped' in projected) return []
+  if ('skipped' in projected) {
+    if (!hasHmacKey(doc)) return []
+    return (await readProjections(targets))
+      .filter((s) => s.stored !== undefined)
+      .map(
+        (s) =>
+          `${s.target.location} is stale: the keyset holds HS* (oct) keys, which have no verification form, so its verifiers get none of the keyset's changes (use an asymmetric algorithm, or move the verifiers off it and delete it)`,
+      )
+  }
   return driftOf(await readProjections(targets), projected.text)
 }

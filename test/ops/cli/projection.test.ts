@@ -123,6 +123,18 @@ describe('the file backend: keyset.json → keyset.public.json on every write', 
     }
   })
 
+  it('keyset validate --projection on an HS* keyset whose projection is still published: drift (exit 1), not "in sync"', async () => {
+    const file = await keysetFixture(tmp.file('hs-stale.json'))
+    assert.equal((await cbcJwt(['rotate', '--stage', '--keyset-file', file])).code, 0)
+    assert.ok(fs.existsSync(tmp.file('hs-stale.public.json')))
+    // The keyset replaced by hand with an HS* one: no write will ever update the projection its verifiers read.
+    fs.copyFileSync(await keysetFixture(tmp.file('hs-stale-src.json'), { alg: 'HS256' }), file)
+    const r = await cbcJwt(['keyset', 'validate', '--projection', '--keyset-file', file])
+    assert.equal(r.code, 1, r.stdout)
+    assert.doesNotMatch(r.stdout, /in sync/)
+    assert.match(r.stderr, /^cbc-jwt: drift: the verification projection .*hs-stale\.public\.json is stale: the keyset holds HS\* \(oct\) keys/m)
+  })
+
   it('keyset validate reports a verification keyset as one', async () => {
     const file = tmp.file('v.json')
     fs.writeFileSync(file, JSON.stringify(toVerificationKeyset(readJson(await keysetFixture(tmp.file('v-src.json'))))))
