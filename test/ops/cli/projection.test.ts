@@ -135,6 +135,20 @@ describe('the file backend: keyset.json → keyset.public.json on every write', 
     assert.match(r.stderr, /^cbc-jwt: drift: the verification projection .*hs-stale\.public\.json is stale: the keyset holds HS\* \(oct\) keys/m)
   })
 
+  it('keyset validate --projection --json: stdout is one JSON document, the comparison in it', async () => {
+    const file = await keysetFixture(tmp.file('json.json'))
+    assert.equal((await cbcJwt(['rotate', '--stage', '--keyset-file', file])).code, 0)
+    const synced = await cbcJwt(['keyset', 'validate', '--projection', '--json', '--keyset-file', file])
+    assert.equal(synced.code, 0, synced.stderr)
+    assert.deepEqual(JSON.parse(synced.stdout).projection, { in_sync: true, drift: [] })
+    fs.rmSync(tmp.file('json.public.json'))
+    const absent = await cbcJwt(['keyset', 'validate', '--projection', '--json', '--keyset-file', file])
+    assert.equal(absent.code, 1)
+    const { projection } = JSON.parse(absent.stdout)
+    assert.equal(projection.in_sync, false)
+    assert.match(projection.drift[0], /json\.public\.json is absent$/)
+  })
+
   it('keyset validate reports a verification keyset as one', async () => {
     const file = tmp.file('v.json')
     fs.writeFileSync(file, JSON.stringify(toVerificationKeyset(readJson(await keysetFixture(tmp.file('v-src.json'))))))

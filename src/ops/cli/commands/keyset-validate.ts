@@ -28,7 +28,8 @@ Options:
                      keyset: each must be exactly the keyset without private keys; exit 1
                      on drift (repair: run the command that changed it again, or any
                      change command, e.g. rotate --auto)
-  --json             print {"valid": bool, "problems": [{"path", "message"}], ...}
+  --json             print {"valid": bool, "problems": [{"path", "message"}], ...}; with
+                     --projection also "projection": {"in_sync": bool, "drift": [...]}
   -h, --help         this help
 
 Exit status: 0 valid, 1 invalid or unreadable, 2 bad usage.`,
@@ -54,7 +55,8 @@ Exit status: 0 valid, 1 invalid or unreadable, 2 bad usage.`,
       const keyset = loadKeyset(parseKeysetText(text), ctx.now())
       const kind = keyset.signing ? 'signing' : 'verification'
       const notes = symmetricNote(keyset.document.keys)
-      const summary = { valid: true, kind, current: keyset.current.kid, keys: keyset.document.keys.length, problems: [], notes }
+      const projection = drift === undefined ? {} : { projection: { in_sync: drift.length === 0, drift } }
+      const summary = { valid: true, kind, current: keyset.current.kid, keys: keyset.document.keys.length, problems: [], notes, ...projection }
       if (values.json) println(ctx.stdout, asciiJson(summary, 2))
       else {
         println(
@@ -65,7 +67,7 @@ Exit status: 0 valid, 1 invalid or unreadable, 2 bad usage.`,
       }
       if (drift !== undefined) {
         for (const line of drift) println(ctx.stderr, `cbc-jwt: drift: the verification projection ${line}`)
-        if (drift.length === 0) println(ctx.stdout, 'verification projection: in sync')
+        if (drift.length === 0 && !values.json) println(ctx.stdout, 'verification projection: in sync')
         return drift.length === 0 ? 0 : 1
       }
       return 0
