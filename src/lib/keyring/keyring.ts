@@ -1,5 +1,5 @@
 import { BackendError, KeysetInvalidError } from '../errors.js'
-import type { KeysetBackend } from '../backends/backend.js'
+import type { KeysetBackend, KeysetSnapshot } from '../backends/backend.js'
 import { loadKeysetYielding, parseKeysetText, type LoadedKey, type LoadedKeyset } from '../keyset/load.js'
 import type { BackendErrorReason } from '../reasons.js'
 import { keyStatus } from '../keyset/document.js'
@@ -87,7 +87,11 @@ export function createKeyring(options: KeyringOptions): Keyring {
     let text: string
     let nextVersion: string
     try {
-      ;({ text, version: nextVersion } = await backend.read())
+      const snapshot: Partial<KeysetSnapshot> | null = await backend.read()
+      // A backend written in JavaScript (createCbcJwt({ backend })) may answer anything: no text
+      // is a failed read like any other, never a TypeError thrown out of an unawaited refresh.
+      if (typeof snapshot?.text !== 'string') throw new BackendError('bad_response', `${backend.location}: the backend's read() answered no keyset text`)
+      ;({ text, version: nextVersion } = snapshot as KeysetSnapshot)
     } catch (err) {
       const reason = err instanceof BackendError ? err.reason : 'io_error'
       failed(reason, trigger, err instanceof Error ? err.message : String(err))

@@ -245,6 +245,33 @@ describe('keyring: the last good keyset stays on every failure', () => {
     assert.equal(h.keyring.keyset()!.current.kid, 'k-a')
   })
 
+  // A custom KeysetBackend (createCbcJwt({ backend })) written in JavaScript that reads a
+  // missing field (`text: undefined`) or hands back the parsed object: a failed read, never a
+  // TypeError out of refresh() — the interval's refresh is not awaited, so that crashed the API.
+  it('a backend whose read() answers no keyset text → bad_response, the last good kept, nothing thrown', async () => {
+    let answer: unknown
+    const h = harness({
+      wrap: (b) => ({ ...b, read: () => (answer === undefined ? b.read() : Promise.resolve(answer as never)) }),
+    })
+    await assert.doesNotReject(
+      (async () => {
+        answer = { text: undefined, version: '1' }
+        await h.keyring.refresh('start')
+        assert.equal(h.keyring.ready(), false)
+        answer = undefined
+        h.write(docA())
+        await h.keyring.refresh()
+        for (const bad of [{ text: docA(), version: '2' }, { version: '3' }, null, 'text']) {
+          answer = bad
+          await h.keyring.refresh()
+        }
+      })(),
+    )
+    assert.deepEqual(h.errors, ['bad_response', 'bad_response', 'bad_response', 'bad_response', 'bad_response'])
+    assert.equal(h.keyring.keyset()!.current.kid, 'k-a')
+    const line = h.logs.find((l) => l.obj.event === 'backend_error')!
+    assert.match(String(line.obj.error), /read\(\) answered no keyset text/)
+  })
   // The drill: "nothing logs that a replica recovered" — when did the incident end, here?
   it('the first good read after failures logs backend_recovered once: how many reads failed, why, since when', async () => {
     let fail: Error | undefined
