@@ -2,7 +2,7 @@
  * The credential of a request, from its `Authorization` header(s) (RFC 6750 §2.1, RFC 7235).
  * The rules, decided once for every adapter:
  *
- * - no header, or an empty one → `missing`;
+ * - no header (`undefined`, or `null` from the Fetch API's `Headers.get()`), or an empty one → `missing`;
  * - another scheme (`Basic …`, `Digest …`) → `missing`: no bearer credential was presented
  *   (RFC 6750 §3.1: a request without authentication information gets no error code);
  * - the scheme is matched case-insensitively (`bearer`, `BEARER`);
@@ -14,8 +14,11 @@
  */
 export type BearerCredential = { token: string } | { reason: 'missing' | 'malformed' }
 
-/** A header value as Node and the frameworks give it: a string, several, or none. */
-export type AuthorizationHeader = string | readonly string[] | undefined
+/**
+ * A header value as Node and the frameworks give it: a string, several, or none — `undefined`,
+ * or `null` as the Fetch API's `Headers.get()` says it.
+ */
+export type AuthorizationHeader = string | readonly string[] | null | undefined
 
 const MISSING = { reason: 'missing' } as const
 const MALFORMED = { reason: 'malformed' } as const
@@ -23,7 +26,7 @@ const MALFORMED = { reason: 'malformed' } as const
 export function bearerCredential(header: AuthorizationHeader): BearerCredential {
   let value: string | undefined
   if (typeof header === 'string') value = header
-  else if (header !== undefined) {
+  else if (header !== undefined && header !== null) {
     if (header.length > 1) return MALFORMED
     value = header[0]
   }

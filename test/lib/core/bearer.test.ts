@@ -7,8 +7,9 @@ import { fuzzParameters } from '../../support/fuzz.js'
 const TOKEN = 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln'
 
 describe('bearerCredential: the Authorization rules every adapter shares', () => {
-  const cases: Array<[name: string, header: string | readonly string[] | undefined, expected: ReturnType<typeof bearerCredential>]> = [
+  const cases: Array<[name: string, header: string | readonly string[] | null | undefined, expected: ReturnType<typeof bearerCredential>]> = [
     ['no header → missing', undefined, { reason: 'missing' }],
+    ["no header as the Fetch API's Headers.get() says it (null) → missing", null, { reason: 'missing' }],
     ['an empty header → missing', '', { reason: 'missing' }],
     ['a header of spaces → missing', '   ', { reason: 'missing' }],
     ['no header values at all (empty array) → missing', [], { reason: 'missing' }],

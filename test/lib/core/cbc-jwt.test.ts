@@ -72,6 +72,17 @@ describe('createCbcJwt: authenticate', () => {
     assert.equal(await failures(parts, 'missing'), 1)
   })
 
+  // The Fetch API's `request.headers.get('authorization')` (Node's Request, Hono, Next.js)
+  // answers null for no header: a 401 like any missing token, never a TypeError out of authenticate.
+  it('no header as the Fetch API gives it (null) → 401 missing, counted', async () => {
+    const parts = setup()
+    await parts.cbc.start()
+    const result = await parts.cbc.authenticate(new Headers().get('authorization'))
+    assert.equal(!result.ok && result.status, 401)
+    assert.equal(!result.ok && result.reason, 'missing')
+    assert.equal(await failures(parts, 'missing'), 1)
+  })
+
   it('two Authorization values → 401 malformed, counted', async () => {
     const parts = setup()
     await parts.cbc.start()
