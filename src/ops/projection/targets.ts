@@ -2,7 +2,7 @@ import type { KeysetBackend } from '../../lib/backends/backend.js'
 import { createFileBackend } from '../../lib/backends/file-backend.js'
 import { writeTarget } from '../../lib/backends/write-file-atomic.js'
 import type { KubernetesBackendOptions } from '../../lib/backends/kubernetes/index.js'
-import { createVaultBackend, type VaultBackendOptions } from '../../lib/backends/vault/index.js'
+import { createVaultBackend, type VaultSettings } from '../../lib/backends/vault/index.js'
 import { ConfigError } from '../../lib/errors.js'
 import { OPTIONS } from '../../lib/options-table.js'
 import { createProjectionSecretBackend } from './kubernetes-secret.js'
@@ -36,7 +36,7 @@ export function fileProjection(keysetFile: string, env: NodeJS.ProcessEnv | unde
 }
 
 /** Vault: `CBC_JWT_VAULT_PUBLIC_PATH`, else `<CBC_JWT_VAULT_PATH>-public`; same mount and field. */
-export function vaultProjection(options: VaultBackendOptions, env: NodeJS.ProcessEnv, logger: Parameters<typeof createVaultBackend>[1]): KeysetBackend {
+export function vaultProjection(options: VaultSettings, env: NodeJS.ProcessEnv, logger: Parameters<typeof createVaultBackend>[1]): KeysetBackend {
   const raw = env.CBC_JWT_VAULT_PUBLIC_PATH
   if (raw !== undefined && raw.trim() === '')
     throw new ConfigError('CBC_JWT_VAULT_PUBLIC_PATH is set but empty: set it to a KV v2 path, or unset it (default: CBC_JWT_VAULT_PATH with -public)')

@@ -3,5 +3,5 @@
  * builds a `KeysetBackend` over the secret's `jwt-keyset` field.
  */
 export { createVaultBackend, KEYSET_FIELD, type VaultBackendDeps } from './vault-backend.js'
-export { vaultOptionsFromEnv, VAULT_DEFAULTS, type VaultAuthMethod, type VaultBackendOptions } from './options.js'
+export { vaultOptionsFromEnv, VAULT_DEFAULTS, type VaultAuthMethod, type VaultBackendOptions, type VaultSettings } from './options.js'
 export type { VaultLogger } from './auth.js'

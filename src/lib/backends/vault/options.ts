@@ -7,7 +7,8 @@ export type VaultAuthMethod = 'token' | 'kubernetes'
 
 /**
  * Options of the Vault KV v2 backend. Each one maps to one environment variable (named in
- * its doc); `vaultOptionsFromEnv` reads them, `createVaultBackend` takes them.
+ * its doc); `vaultOptionsFromEnv` reads them, `createVaultBackend` takes them. Only `addr`
+ * (and the credential of the auth method) is required: the others default as documented.
  */
 export interface VaultBackendOptions {
   /**
@@ -29,47 +30,47 @@ export interface VaultBackendOptions {
    * is on. Env `VAULT_SKIP_VERIFY` (`true`/`1`, Go `ParseBool` spellings).
    * @default false
    */
-  skipVerify: boolean
+  skipVerify?: boolean
   /**
    * Mount path of the KV v2 engine. Env `CBC_JWT_VAULT_MOUNT`.
    * @default 'secret'
    */
-  mount: string
+  mount?: string
   /**
    * Secret path inside the mount; the keyset is its field `jwt-keyset`. Env `CBC_JWT_VAULT_PATH`.
    * @default 'cbc/jwt-keyset'
    */
-  path: string
+  path?: string
   /**
    * Authentication method. Env `CBC_JWT_VAULT_AUTH`.
    * @default 'token'
    */
-  auth: VaultAuthMethod
+  auth?: VaultAuthMethod
   /** Vault role for `auth: 'kubernetes'` (required there). Env `CBC_JWT_VAULT_ROLE`. */
   role?: string
   /**
    * Mount path of the Kubernetes auth method. Env `CBC_JWT_VAULT_K8S_MOUNT`.
    * @default 'kubernetes'
    */
-  k8sMount: string
+  k8sMount?: string
   /**
    * Service account token file, read again at every login (the kubelet rotates projected
    * tokens). Env `CBC_JWT_VAULT_K8S_TOKEN_PATH`.
    * @default '/var/run/secrets/kubernetes.io/serviceaccount/token'
    */
-  k8sTokenPath: string
+  k8sTokenPath?: string
   /**
    * Deadline of one HTTP request (connect to last byte), in milliseconds.
    * Env `CBC_JWT_VAULT_TIMEOUT_MS`.
    * @default 5000
    */
-  timeoutMs: number
+  timeoutMs?: number
   /**
    * Extra attempts after a transient failure (unreachable, timeout, 5xx, sealed) within one
    * read: `2` means at most 3 requests. Env `CBC_JWT_VAULT_RETRIES`.
    * @default 2
    */
-  retries: number
+  retries?: number
   /**
    * Base of the exponential backoff between attempts, in milliseconds (full jitter: the
    * delay before attempt n+1 is uniform in [0, min(retryMaxDelayMs, base·2ⁿ⁻¹)]).
@@ -88,6 +89,10 @@ export interface VaultBackendOptions {
    */
   maxResponseBytes?: number
 }
+
+/** The options with every default filled in: what `vaultOptionsFromEnv` reads. */
+export type VaultSettings = VaultBackendOptions &
+  Required<Pick<VaultBackendOptions, 'skipVerify' | 'mount' | 'path' | 'auth' | 'k8sMount' | 'k8sTokenPath' | 'timeoutMs' | 'retries'>>
 
 /** Defaults of the optional settings, with their units in the names (the variables' from the options table). */
 export const VAULT_DEFAULTS = {
@@ -120,7 +125,7 @@ const FALSE = new Set(['0', 'f', 'F', 'FALSE', 'false', 'False'])
  * @example
  * const backend = createVaultBackend(vaultOptionsFromEnv(process.env), { logger })
  */
-export function vaultOptionsFromEnv(env: NodeJS.ProcessEnv): VaultBackendOptions {
+export function vaultOptionsFromEnv(env: NodeJS.ProcessEnv): VaultSettings {
   const get = (name: string): string | undefined => {
     const v = env[name]?.trim()
     return v === undefined || v === '' ? undefined : v
@@ -148,7 +153,7 @@ export function vaultOptionsFromEnv(env: NodeJS.ProcessEnv): VaultBackendOptions
     throw new ConfigError(`VAULT_SKIP_VERIFY must be true/1 or false/0, got ${JSON.stringify(skip)}`)
   }
 
-  const options: VaultBackendOptions = {
+  const options: VaultSettings = {
     addr: checkAddr(addr, 'VAULT_ADDR'),
     skipVerify: skip !== undefined && TRUE.has(skip),
     mount: checkPath(get('CBC_JWT_VAULT_MOUNT') ?? VAULT_DEFAULTS.mount, 'CBC_JWT_VAULT_MOUNT'),

@@ -41,11 +41,13 @@ export function createVaultBackend(options: VaultBackendOptions, deps: VaultBack
   const logger = deps.logger ?? SILENT
   const now = deps.now ?? Date.now
   const random = deps.random ?? Math.random
+  // A setting left out takes its documented default, as it does from the environment.
   const addr = checkAddr(options.addr, 'VAULT_ADDR')
-  const mount = checkPath(options.mount, 'CBC_JWT_VAULT_MOUNT')
-  const secretPath = checkPath(options.path, 'CBC_JWT_VAULT_PATH')
-  const timeoutMs = intOption(options.timeoutMs, 'timeoutMs', 1)
-  const retries = intOption(options.retries, 'retries', 0)
+  const mount = checkPath(options.mount ?? VAULT_DEFAULTS.mount, 'CBC_JWT_VAULT_MOUNT')
+  const secretPath = checkPath(options.path ?? VAULT_DEFAULTS.path, 'CBC_JWT_VAULT_PATH')
+  const timeoutMs = intOption(options.timeoutMs ?? VAULT_DEFAULTS.timeoutMs, 'timeoutMs', 1)
+  const retries = intOption(options.retries ?? VAULT_DEFAULTS.retries, 'retries', 0)
+  const skipVerify = options.skipVerify === true
   const baseMs = intOption(options.retryBaseMs ?? VAULT_DEFAULTS.retryBaseMs, 'retryBaseMs', 0)
   const maxDelayMs = intOption(options.retryMaxDelayMs ?? VAULT_DEFAULTS.retryMaxDelayMs, 'retryMaxDelayMs', 0)
   const maxResponseBytes = intOption(options.maxResponseBytes ?? VAULT_DEFAULTS.maxResponseBytes, 'maxResponseBytes', 1)
@@ -60,7 +62,7 @@ export function createVaultBackend(options: VaultBackendOptions, deps: VaultBack
       throw new ConfigError(`VAULT_CACERT: cannot read ${options.caCertFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
     }
   }
-  if (options.skipVerify && secure) {
+  if (skipVerify && secure) {
     const msg = "VAULT_SKIP_VERIFY is set: Vault's TLS certificate is NOT verified; anyone on the path can read the token and forge the keyset"
     if (deps.logger) logger.warn({ location, vault_addr: addr }, msg)
     else process.emitWarning(`${location}: ${msg}`)
@@ -70,14 +72,14 @@ export function createVaultBackend(options: VaultBackendOptions, deps: VaultBack
     if (!['127.0.0.1', 'localhost', '[::1]', '::1'].includes(host)) {
       logger.warn({ location, vault_addr: addr }, 'VAULT_ADDR is plain http: the Vault token crosses the network in clear')
     }
-    if (options.caCertFile !== undefined || options.skipVerify) {
+    if (options.caCertFile !== undefined || skipVerify) {
       logger.warn({ location, vault_addr: addr }, 'VAULT_CACERT / VAULT_SKIP_VERIFY ignored: VAULT_ADDR is not https')
     }
   }
 
   const http = createHttpClient({
     baseUrl: addr.endsWith('/') ? addr : `${addr}/`,
-    skipVerify: options.skipVerify,
+    skipVerify,
     timeoutMs,
     maxResponseBytes,
     ...(ca !== undefined ? { ca } : {}),
@@ -92,20 +94,21 @@ export function createVaultBackend(options: VaultBackendOptions, deps: VaultBack
   const dataPath = `/v1/${encodePath(mount)}/data/${encodePath(secretPath)}`
 
   function makeAuth(): TokenSource {
-    if (options.auth === 'kubernetes') {
+    const method = options.auth ?? VAULT_DEFAULTS.auth
+    if (method === 'kubernetes') {
       if (!options.role) throw new ConfigError('CBC_JWT_VAULT_ROLE is required when CBC_JWT_VAULT_AUTH=kubernetes')
       return kubernetesAuth({
         http,
         location,
         headers,
         role: options.role,
-        mount: checkPath(options.k8sMount, 'CBC_JWT_VAULT_K8S_MOUNT'),
-        tokenPath: options.k8sTokenPath,
+        mount: checkPath(options.k8sMount ?? VAULT_DEFAULTS.k8sMount, 'CBC_JWT_VAULT_K8S_MOUNT'),
+        tokenPath: options.k8sTokenPath ?? VAULT_DEFAULTS.k8sTokenPath,
         now,
         logger,
       })
     }
-    if (options.auth !== 'token') throw new ConfigError(`CBC_JWT_VAULT_AUTH must be "token" or "kubernetes"`)
+    if (method !== 'token') throw new ConfigError(`CBC_JWT_VAULT_AUTH must be "token" or "kubernetes"`)
     if (!options.token) throw new ConfigError('VAULT_TOKEN is required when CBC_JWT_VAULT_AUTH=token (the default)')
     return staticToken(options.token)
   }

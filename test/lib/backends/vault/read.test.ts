@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { makeKey, makeKeyset } from '../../../support/keys.js'
+import { createVaultBackend } from '../../../../src/lib/backends/vault/index.js'
 import { VAULT_DEFAULTS } from '../../../../src/lib/backends/vault/options.js'
 import { MAX_KEYSET_BYTES } from '../../../../src/lib/keyset/document.js'
 import type { VaultDouble, VaultFaultKind } from '../../../support/vault-double.js'
@@ -28,6 +29,21 @@ describe('vault backend read()', () => {
     assert.deepEqual(
       kvRequests(double).map((r) => `${r.method} ${r.path}`),
       [`GET /v1/secret/data/${path}`],
+    )
+  })
+
+  // CONTRACT §6: the Vault backend passable in code — `createCbcJwt({ backend:
+  // createVaultBackend({ addr, token }) })`, every setting with a default left out, as its
+  // documentation says (mount `secret`, path `cbc/jwt-keyset`, token auth, 5 s, 2 retries).
+  it('createVaultBackend({ addr, token }) alone: every other setting takes its documented default', async (t) => {
+    double.setSecret(SECRET_PATH, { 'jwt-keyset': JSON.stringify(doc) })
+    const backend = createVaultBackend({ addr: double.addr, token: double.token })
+    t.after(() => backend.close())
+    assert.equal(backend.location, LOCATION)
+    assert.equal((await backend.read()).text, JSON.stringify(doc))
+    assert.deepEqual(
+      kvRequests(double).map((r) => `${r.method} ${r.path}`),
+      [`GET /v1/secret/data/${SECRET_PATH}`],
     )
   })
 
