@@ -284,6 +284,13 @@ describe('createCbcJwt: configuration, metrics, key views', () => {
     )
   })
 
+  it('refreshIntervalSeconds over a day is a RangeError: a Node timer that long fires every millisecond', () => {
+    assert.throws(() => createCbcJwt({ refreshIntervalSeconds: 30 * 86400, keysetFile: '/nonexistent/keyset.json', env: {} }), {
+      name: 'RangeError',
+      message: /refreshIntervalSeconds must be a number from 0.1 to 86400/,
+    })
+  })
+
   it('never reads PORT: a PORT the library would refuse does not matter to it', () => {
     const ks = tempKeyset(makeKeyset([makeKey('ES256', 'k-a')]))
     cleanups.push(ks.cleanup)
