@@ -59,6 +59,16 @@ describe('the packed tarball, installed', () => {
     assert.ok(!fs.existsSync(path.join(pkgDir, 'test')), 'tests shipped')
   })
 
+  it('every source map is whole: the sources it names are inside it (the package ships no src/)', () => {
+    const maps = (fs.readdirSync(path.join(pkgDir, 'dist'), { recursive: true }) as string[]).filter((f) => f.endsWith('.js.map'))
+    assert.ok(maps.length > 50, `only ${maps.length} source maps`)
+    const dangling = maps.filter((f) => {
+      const map = JSON.parse(fs.readFileSync(path.join(pkgDir, 'dist', f), 'utf8')) as { sources: string[]; sourcesContent?: (string | null)[] }
+      return map.sources.some((source, i) => typeof map.sourcesContent?.[i] !== 'string' && !fs.existsSync(path.resolve(pkgDir, 'dist', path.dirname(f), source)))
+    })
+    assert.deepEqual(dangling, [], 'source maps naming files the package does not hold')
+  })
+
   it('ESM: every entry resolves by name; internals are not exported', () => {
     const r = node([
       '--input-type=module',
