@@ -103,7 +103,9 @@ export const OPTIONS = {
     type: 'number',
     default: 30,
     min: 0,
-    doc: 'leeway for `exp`, `nbf`, `iat`, in seconds (never for `revoked_before`)',
+    // An hour, as for a trusted issuer: a leeway of days would accept tokens long expired.
+    max: 3600,
+    doc: 'leeway for `exp`, `nbf`, `iat`, in seconds, at most 3600 (never for `revoked_before`)',
   },
   /**
    * Longer tokens are rejected (`too_large`) before any parsing. The host server must accept

@@ -66,6 +66,8 @@ describe('serviceConfigFromEnv', () => {
     // Past what a timer holds (2^31 ms), Node fires the interval every millisecond instead.
     [{ CBC_JWT_REFRESH_INTERVAL_SECONDS: '3000000' }, /^CBC_JWT_REFRESH_INTERVAL_SECONDS must be a number between 0.1 and 86400/],
     [{ CBC_JWT_CLOCK_TOLERANCE_SECONDS: '-1' }, /^CBC_JWT_CLOCK_TOLERANCE_SECONDS must be a number/],
+    // A leeway of a billion seconds would accept every expired token: an hour is the bound, as for a trusted issuer.
+    [{ CBC_JWT_CLOCK_TOLERANCE_SECONDS: '1e9' }, /^CBC_JWT_CLOCK_TOLERANCE_SECONDS must be a number between 0 and 3600/],
     [{ CBC_JWT_MAX_TOKEN_BYTES: '100000' }, /^CBC_JWT_MAX_TOKEN_BYTES must be a number between 64 and 61440/],
     [{ CBC_JWT_TOKEN_CACHE_ENTRIES: '-1' }, /^CBC_JWT_TOKEN_CACHE_ENTRIES must be a number/],
     [{ CBC_JWT_TOKEN_CACHE_ENTRIES: '1e3.5' }, /^CBC_JWT_TOKEN_CACHE_ENTRIES must be a number/],

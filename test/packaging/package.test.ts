@@ -64,7 +64,9 @@ describe('the packed tarball, installed', () => {
     assert.ok(maps.length > 50, `only ${maps.length} source maps`)
     const dangling = maps.filter((f) => {
       const map = JSON.parse(fs.readFileSync(path.join(pkgDir, 'dist', f), 'utf8')) as { sources: string[]; sourcesContent?: (string | null)[] }
-      return map.sources.some((source, i) => typeof map.sourcesContent?.[i] !== 'string' && !fs.existsSync(path.resolve(pkgDir, 'dist', path.dirname(f), source)))
+      return map.sources.some(
+        (source, i) => typeof map.sourcesContent?.[i] !== 'string' && !fs.existsSync(path.resolve(pkgDir, 'dist', path.dirname(f), source)),
+      )
     })
     assert.deepEqual(dangling, [], 'source maps naming files the package does not hold')
   })

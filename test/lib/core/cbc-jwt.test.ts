@@ -284,6 +284,13 @@ describe('createCbcJwt: configuration, metrics, key views', () => {
     )
   })
 
+  it('clockToleranceSeconds over an hour is a RangeError: a leeway of days accepts tokens long expired', () => {
+    assert.throws(() => createCbcJwt({ clockToleranceSeconds: 86400, keysetFile: '/nonexistent/keyset.json', env: {} }), {
+      name: 'RangeError',
+      message: /clockToleranceSeconds must be a number from 0 to 3600/,
+    })
+  })
+
   it('refreshIntervalSeconds over a day is a RangeError: a Node timer that long fires every millisecond', () => {
     assert.throws(() => createCbcJwt({ refreshIntervalSeconds: 30 * 86400, keysetFile: '/nonexistent/keyset.json', env: {} }), {
       name: 'RangeError',
