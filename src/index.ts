@@ -6,6 +6,7 @@
 export { createCbcJwt } from './lib/core/compose.js'
 export type { CbcJwt, RequestContext } from './lib/core/cbc-jwt.js'
 export type { CbcJwtOptions } from './lib/core/options.js'
+export type { TrustedIssuer } from './lib/issuers/trusted-issuers.js'
 export type { AuthResult, AuthSuccess, AuthRejection, RejectionReason } from './lib/core/rejection.js'
 export type { SignOptions } from './lib/core/sign.js'
 export type { JwksBody, KeysBody, PublicJwk } from './lib/core/keys-view.js'

@@ -103,9 +103,10 @@ describe('the packed tarball, installed', () => {
 import express from 'express'
 import cbcJwt from 'cbc-jwt/fastify'
 import { cbcJwt as middleware, requireScope } from 'cbc-jwt/express'
-import { createCbcJwt, type AuthResult, type CbcJwtOptions } from 'cbc-jwt'
+import { createCbcJwt, type AuthResult, type CbcJwtOptions, type TrustedIssuer } from 'cbc-jwt'
 
-const options: CbcJwtOptions = { keysetFile: '/k.json', audience: 'a' }
+const partner: TrustedIssuer = { issuer: 'https://id.example.com/', audience: 'a', algorithms: ['RS256'] }
+const options: CbcJwtOptions = { keysetFile: '/k.json', audience: 'a', trustedIssuers: [partner] }
 const cbc = createCbcJwt(options)
 export async function check(header: string): Promise<string | undefined> {
   const result: AuthResult = await cbc.authenticate(header)
