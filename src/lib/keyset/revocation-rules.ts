@@ -1,4 +1,5 @@
 import type { KeysetProblem } from '../errors.js'
+import { asciiJson } from '../logging/sanitize.js'
 import { MAX_REVOCATION_RULES, MAX_REVOCATION_VALUE_CHARS, REVOCATION_KINDS, ruleTarget, type KeysetDocument, type RevocationRule } from './document.js'
 
 const DATE_MESSAGE = 'must be an RFC 3339 date-time (e.g. 2026-11-25T21:16:00Z)'
@@ -64,7 +65,7 @@ export function revocationMeaningProblems(doc: KeysetDocument, sound: (path: str
     const key = `${kind}\u0000${value}`
     const seen = first.get(key)
     if (seen === undefined) first.set(key, i)
-    else problems.push({ path: `${at}.${kind}`, message: `a second rule for ${kind} ${JSON.stringify(value)} (also revocations[${seen}])` })
+    else problems.push({ path: `${at}.${kind}`, message: `a second rule for ${kind} ${asciiJson(value)} (also revocations[${seen}])` })
   })
   return problems
 }

@@ -4,6 +4,7 @@ import { toRfc3339 } from '../../lib/keyset/generate.js'
 import { tooManyRulesMessage } from '../../lib/keyset/revocation-rules.js'
 import { cloneDocument, type RotationResult } from './types.js'
 import { OPTIONS } from '../../lib/options-table.js'
+import { asciiJson } from '../../lib/logging/sanitize.js'
 
 /**
  * How long a token can stay valid, which is how long a rule can still match one: the longest
@@ -97,7 +98,7 @@ export function revokeTargets(input: KeysetDocument, opts: RevokeTargetsOptions)
       if (opts.kind === 'jti') continue
       if (!opts.force) {
         throw new RefusedError(
-          `${opts.kind} ${JSON.stringify(value)} is already revoked for tokens issued before ${existingAt}; moving it back to ${at} would accept tokens that are revoked now (use --force to do it anyway)`,
+          `${opts.kind} ${asciiJson(value)} is already revoked for tokens issued before ${existingAt}; moving it back to ${at} would accept tokens that are revoked now (use --force to do it anyway)`,
         )
       }
     }

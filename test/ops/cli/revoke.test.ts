@@ -104,6 +104,22 @@ describe('cbc-jwt revoke --client-id / --subject / --jti', () => {
     assert.equal(readJson(file).revocations[0].sub, hostile)
   })
 
+  it('attack: a hostile rule value named in a refusal (moving it back, a second rule for it) reaches the terminal escaped', async () => {
+    const file = await keysetFile()
+    const hostile = 'alice\u202eecila\u009b31m\u0085'
+    assert.equal((await cbcJwt(['revoke', '--subject', hostile, '--issued-before', 'now', '--keyset-file', file], { env: at(NOW) })).code, 0)
+    const back = await cbcJwt(['revoke', '--subject', hostile, '--issued-before', plus(NOW, -MIN), '--keyset-file', file], { env: at(NOW) })
+    assert.equal(back.code, 1, back.stderr)
+    assert.match(back.stderr, /sub "alice\\u202eecila\\u009b31m\\u0085" is already revoked/)
+    const doc = readJson(file)
+    doc.revocations.push({ ...doc.revocations[0], created_at: plus(NOW, 1000) })
+    fs.writeFileSync(file, serializeKeyset(doc))
+    const validate = await cbcJwt(['keyset', 'validate', '--keyset-file', file], { env: at(NOW) })
+    assert.equal(validate.code, 1, validate.stderr)
+    assert.match(`${validate.stdout}${validate.stderr}`, /a second rule for sub "alice\\u202eecila\\u009b31m\\u0085"/)
+    for (const out of [back.stdout, back.stderr, validate.stdout, validate.stderr]) assert.match(out, /^[\n\x20-\x7e→—…✓✗–]*$/, JSON.stringify(out))
+  })
+
   it('--jti - reads ids from stdin (a list from the logs); without --expires-at the rule outlasts any live token', async () => {
     const file = await keysetFile()
     const ids = ['tok-1', '  tok-2  ', '', 'tok-1', 'tok-3']
