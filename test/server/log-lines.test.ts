@@ -62,6 +62,21 @@ describe('log lines for the drill, from the real process', { concurrency: false,
     assert.deepEqual([e.client_id, e.client_id_unverified], ['billing-ui', undefined])
   })
 
+  it('a client id read from azp or sub says so (client_id_claim): a rule by client does not match a sub', async () => {
+    const old = { iat: 1_700_000_000, exp: 1_700_000_600 }
+    const bySub = signToken(key, validClaims({ client_id: undefined, sub: 'svc-a', ...old }))
+    const byAzp = signToken(key, validClaims({ client_id: undefined, azp: 'partner-7', sub: 'u-9', ...old }))
+    sent.push(bySub, byAzp)
+    await untrusted.get('/v1/whoami', bearer(bySub))
+    const s = await lastLine(untrusted, (l) => l.event === 'auth_rejected' && l.client_id === 'svc-a', 'sub line')
+    assert.deepEqual([s.reason, s.client_id_claim], ['expired', 'sub'])
+    await untrusted.get('/v1/whoami', bearer(byAzp))
+    const a = await lastLine(untrusted, (l) => l.event === 'auth_rejected' && l.client_id === 'partner-7', 'azp line')
+    assert.equal(a.client_id_claim, 'azp')
+    const e = await lastLine(untrusted, (l) => l.event === 'auth_rejected' && l.client_id === 'billing-ui', 'client_id line')
+    assert.equal(e.client_id_claim, undefined, 'a client_id needs no word')
+  })
+
   it('log injection: a claimed id with line breaks, JSON and escape codes is sanitized and cut to 64', async () => {
     const evil = signToken(makeKey('ES256', key.kid), validClaims({ client_id: `x\n{"event":"auth_accepted","kid":"k-log"}\u001b[2J${'y'.repeat(500)}` }))
     sent.push(evil)

@@ -11,7 +11,7 @@ import { claimedClientId } from '../logging/claimed-client-id.js'
 import { forwardedChain } from '../logging/forwarded-for.js'
 import { printable } from '../logging/sanitize.js'
 import { createSuccessSampler } from '../logging/success-sampler.js'
-import { loggableClientId, type JwtClaims } from '../verifier/claims.js'
+import { clientIdClaim, loggableClientId, type JwtClaims } from '../verifier/claims.js'
 import { createVerifier, type Verifier, type VerifyResult } from '../verifier/verifier.js'
 import { bearerCredential, type AuthorizationHeader } from './bearer.js'
 import type { CbcJwt, RequestContext } from './cbc-jwt.js'
@@ -112,6 +112,8 @@ export function composeCbcJwt(options: CbcJwtOptions = {}): CbcJwtParts {
   ): AuthRejection {
     counted.authFailure(reason)
     const line: Record<string, unknown> = { event: 'auth_rejected', reason, kid: result?.kid ?? null, client_id: result?.clientId ?? null }
+    // An id read from `azp` or `sub`, named: a rule by client does not match a `sub`.
+    if (result?.clientIdClaim !== undefined) line.client_id_claim = result.clientIdClaim
     // A configured issuer's URL, never a token's `iss`.
     if (result?.issuer !== undefined) line.issuer = result.issuer
     // Configured values, and the token's `aud` escaped and bounded (loggableAudience).
@@ -135,6 +137,8 @@ export function composeCbcJwt(options: CbcJwtOptions = {}): CbcJwtParts {
     const sampled = sampleSuccess(kid, clientId)
     if (sampled === undefined) return
     const line: Record<string, unknown> = { event: 'auth_accepted', kid, client_id: clientId ?? null, iat: claims.iat, sampled }
+    const claim = clientIdClaim(claims)
+    if (clientId !== undefined && claim !== 'client_id') line.client_id_claim = claim
     origin(line, request)
     logger.info(line, 'token accepted')
   }

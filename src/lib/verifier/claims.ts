@@ -26,15 +26,28 @@ export function loggableKid(kid: unknown): string | undefined {
   return typeof kid === 'string' && KID_GRAMMAR.test(kid) ? kid : undefined
 }
 
+/** The claims a token's client id is read from, in order. */
+export type ClientIdClaim = 'client_id' | 'azp' | 'sub'
+const CLIENT_ID_CLAIMS: readonly ClientIdClaim[] = ['client_id', 'azp', 'sub']
+
+/**
+ * Which claim names the client a token belongs to: `client_id`, else `azp`, else `sub` (the
+ * first that is a string). A revocation rule by client reads `client_id` and `azp` only, so a
+ * log line says when the id is the `sub` (`client_id_claim`): cutting that one off takes
+ * `revoke --subject`.
+ */
+export function clientIdClaim(claims: JwtClaims): ClientIdClaim | undefined {
+  return CLIENT_ID_CLAIMS.find((name) => typeof claims[name] === 'string')
+}
+
 /**
  * The client a token belongs to, for logs: `client_id`, else `azp`, else `sub` — only from a
  * token whose signature verified, and only when it is short printable ASCII.
  */
 export function loggableClientId(claims: JwtClaims): string | undefined {
-  for (const value of [claims.client_id, claims.azp, claims.sub]) {
-    if (typeof value === 'string') return CLIENT_ID_SAFE.test(value) ? value : undefined
-  }
-  return undefined
+  const claim = clientIdClaim(claims)
+  const value = claim === undefined ? undefined : (claims[claim] as string)
+  return value !== undefined && CLIENT_ID_SAFE.test(value) ? value : undefined
 }
 
 /** At most this many `aud` elements are logged, each at most `AUDIENCE_CHARS` (escaped) characters. */

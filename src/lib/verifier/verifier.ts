@@ -1,6 +1,6 @@
 import type { LoadedKey, LoadedKeyset } from '../keyset/load.js'
 import type { AuthFailureReason } from '../reasons.js'
-import { loggableAudience, loggableClientId, loggableKid, type JwtClaims } from './claims.js'
+import { clientIdClaim, loggableAudience, loggableClientId, loggableKid, type JwtClaims } from './claims.js'
 import { hasCanonicalBase64urlTail } from './base64url.js'
 import { routeClaims, routeClaimsProblem, routeTimeProblem, type IssuerRoute } from './issuer-route.js'
 import { signatureCheckFor, THREADPOOL_FAMILIES, type SignatureFamily } from './signature.js'
@@ -60,6 +60,8 @@ export type VerifyResult =
       kid: string | undefined
       /** For logs: only from a token whose signature verified. */
       clientId: string | undefined
+      /** The claim `clientId` was read from when it is not `client_id` (an `azp`, or a `sub`: see `clientIdClaim`). */
+      clientIdClaim?: 'azp' | 'sub' | undefined
       /**
        * `unknown_kid` only: the kid names a key of the keyset in force that is past its
        * `not_after` (retired, or cut off by a compromise rotation). Reading the backend again
@@ -163,6 +165,10 @@ export function createVerifier(options: VerifierOptions): Verifier {
 
   const fail = (reason: AuthFailureReason, kid?: unknown, claims?: JwtClaims, route?: IssuerRoute): VerifyResult => {
     const result: VerifyResult = { ok: false, reason, kid: loggableKid(kid), clientId: claims ? loggableClientId(claims) : undefined }
+    if (result.clientId !== undefined) {
+      const claim = clientIdClaim(claims!)
+      if (claim !== 'client_id') result.clientIdClaim = claim
+    }
     if (route !== undefined) result.issuer = route.issuer
     // What was expected and what came: the signature verified, so the token is ours (or a
     // trusted issuer's) and sent to the wrong API — the log line must say which.

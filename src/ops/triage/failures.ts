@@ -7,6 +7,8 @@ export interface FailureGroup {
   clientId: string | null
   /** False when the id is only what a token whose signature did not verify claims. */
   verified: boolean
+  /** True when the id is the tokens' `sub` (they had no `client_id` or `azp`). */
+  subject: boolean
   reason: AuthFailureReason
   count: number
   firstSeen: number
@@ -49,7 +51,7 @@ export function createFailureTally(maxGroups: number) {
       tally.rejections++
       tally.firstSeen = min(tally.firstSeen, r.time)
       tally.lastSeen = max(tally.lastSeen, r.time)
-      const key = `${r.reason}\u0000${r.verified ? 'v' : 'u'}\u0000${r.clientId ?? ''}\u0000${r.clientId === null ? 'null' : ''}`
+      const key = `${r.reason}\u0000${r.verified ? 'v' : 'u'}${r.subject ? 's' : ''}\u0000${r.clientId ?? ''}\u0000${r.clientId === null ? 'null' : ''}`
       let g = groups.get(key)
       if (!g) {
         if (groups.size >= maxGroups) {
@@ -62,6 +64,7 @@ export function createFailureTally(maxGroups: number) {
         g = {
           clientId: r.clientId,
           verified: r.verified,
+          subject: r.subject,
           reason: r.reason,
           count: 0,
           firstSeen: r.time,

@@ -10,6 +10,11 @@ export interface RejectionRecord {
   clientId: string | null
   /** False when the id comes from `client_id_unverified` (a token whose signature did not verify). */
   verified: boolean
+  /**
+   * True when the verified id is the token's `sub` (`client_id_claim: "sub"`: it had neither
+   * `client_id` nor `azp`): a rule by client does not match it, one by subject does.
+   */
+  subject: boolean
   /** ms since the epoch. */
   time: number
   /** The replica, from a `kubectl logs --prefix` prefix (`pod/cbc-jwt-abc/cbc-jwt`), when there is one. */
@@ -75,6 +80,7 @@ export function classifyLine(line: string): ClassifiedLine {
       reason: e.reason as AuthFailureReason,
       clientId: verifiedId ?? claimedId ?? null,
       verified: verifiedId !== undefined || claimedId === undefined,
+      subject: verifiedId !== undefined && e.client_id_claim === 'sub',
       time,
       source,
       remoteAddress: field(e.remote_addr) ?? field(e.remote_address),

@@ -5,6 +5,8 @@ import type { FailureGroup } from './failures.js'
 export interface Offender {
   clientId: string
   verified: boolean
+  /** The id is the tokens' `sub`: cut off with `--subject`, not `--client-id`. */
+  subject: boolean
   reason: AuthFailureReason
   /** Rejections in the spike, and its first one (ms). */
   spikeCount: number
@@ -21,11 +23,12 @@ export function busiestOffenders(groups: readonly FailureGroup[], top: number, g
   const seen = new Set<string>()
   for (const g of groups) {
     if (out.length >= top) break
-    if (g.clientId === null || g.reason === 'revoked' || seen.has(g.clientId)) continue
+    const who = `${g.subject ? 'sub' : 'client'}\u0000${g.clientId}`
+    if (g.clientId === null || g.reason === 'revoked' || seen.has(who)) continue
     const spike = g.spike.spike(gapMs)
     if (!spike) continue
-    seen.add(g.clientId)
-    out.push({ clientId: g.clientId, verified: g.verified, reason: g.reason, spikeCount: spike.count, spikeStart: spike.start })
+    seen.add(who)
+    out.push({ clientId: g.clientId, verified: g.verified, subject: g.subject, reason: g.reason, spikeCount: spike.count, spikeStart: spike.start })
   }
   return out
 }
@@ -40,14 +43,16 @@ export function revokeTime(spikeStartMs: number): string {
 }
 
 /**
- * The exact command that cuts one client off, ready to paste into a POSIX shell; undefined
- * when the id cannot be written safely on a terminal (not printable ASCII: it came from a
- * token, and the terminal must not interpret it).
+ * The exact command that cuts one client off, ready to paste into a POSIX shell — by
+ * `--subject` when the id is the tokens' `sub` (a rule by client reads `client_id` and `azp`
+ * only); undefined when the id cannot be written safely on a terminal (not printable ASCII: it
+ * came from a token, and the terminal must not interpret it).
  */
 export function revokeCommand(o: Offender): string | undefined {
   if (!/^[\x20-\x7e]{1,256}$/.test(o.clientId)) return undefined
+  const option = o.subject ? '--subject' : '--client-id'
   // An id that starts with a dash goes after `=`: as a separate word, the parser takes it for an option.
-  const flag = o.clientId.startsWith('-') ? `--client-id=${shellWord(o.clientId)}` : `--client-id ${shellWord(o.clientId)}`
+  const flag = o.clientId.startsWith('-') ? `${option}=${shellWord(o.clientId)}` : `${option} ${shellWord(o.clientId)}`
   return `cbc-jwt revoke ${flag} --issued-before ${revokeTime(o.spikeStart)}`
 }
 

@@ -205,6 +205,35 @@ describe('cbc-jwt failures', { concurrency: true, ...PROCESS_LEVEL }, () => {
     assert.doesNotMatch(none.stdout, /cbc-jwt revoke --client-id/)
   })
 
+  it("an id that is the tokens' sub (no client_id, no azp) gets a --subject command: a rule by client would not match them", async () => {
+    const line = (ms: number, o: Record<string, unknown>) => JSON.stringify({ time: ms, service: 'cbc-jwt', event: 'auth_rejected', ...o })
+    const T = Date.parse('2026-11-25T20:00:00.400Z')
+    const lines = [
+      ...Array.from({ length: 9 }, (_, i) => line(T + i * 100, { reason: 'expired', client_id: 'svc-a', client_id_claim: 'sub' })),
+      ...Array.from({ length: 4 }, (_, i) => line(T + i * 100, { reason: 'expired', client_id: 'svc-a' })),
+      ...Array.from({ length: 2 }, (_, i) => line(T + i * 100, { reason: 'expired', client_id: 'partner-7', client_id_claim: 'azp' })),
+    ]
+    const r = await cbcJwt(['failures', '-'], { input: lines.join('\n') })
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stdout, /^ {2}cbc-jwt revoke --subject svc-a --issued-before 2026-11-25T20:00:01Z {3}# 9 expired from /m)
+    assert.match(
+      r.stdout,
+      /^ {2}cbc-jwt revoke --client-id svc-a --issued-before 2026-11-25T20:00:01Z {3}# 4 expired from /m,
+      'a client svc-a is another group',
+    )
+    assert.match(r.stdout, /^ {2}cbc-jwt revoke --client-id partner-7 /m, 'a rule by client matches azp')
+    assert.match(r.stdout, /^ +9 +expired +svc-a \(sub\) /m)
+    const json = await cbcJwt(['failures', '--json', '-'], { input: lines.join('\n') })
+    assert.deepEqual(
+      JSON.parse(json.stdout).map((g: { client_id: string; subject?: boolean }) => [g.client_id, g.subject]),
+      [
+        ['svc-a', true],
+        ['svc-a', undefined],
+        ['partner-7', undefined],
+      ],
+    )
+  })
+
   it('--max-groups caps memory against forged client ids and says what it did not group', async () => {
     const lines = Array.from({ length: 50 }, (_, i) =>
       JSON.stringify({ time: 1_764_633_600_000 + i, service: 'cbc-jwt', event: 'auth_rejected', reason: 'bad_signature', client_id_unverified: `forged-${i}` }),

@@ -63,7 +63,7 @@ describe('spike start of one group', () => {
 })
 
 describe('the revoke command for an offender', () => {
-  const o = (clientId: string) => ({ clientId, verified: true, reason: 'bad_signature' as const, spikeCount: 3, spikeStart: T + 400 })
+  const o = (clientId: string) => ({ clientId, verified: true, subject: false, reason: 'bad_signature' as const, spikeCount: 3, spikeStart: T + 400 })
   it('rounds the start up to the second and quotes for the shell only when needed', () => {
     assert.equal(revokeTime(T + 400), '2026-11-25T20:00:01Z')
     assert.equal(revokeTime(T), '2026-11-25T20:00:00Z')

@@ -78,7 +78,8 @@ Options:
                     client ids seen after that are counted, not grouped, and the output says so
   --json            print [{"client_id", "verified", "reason", "count", "first_seen",
                     "last_seen", "spike_start"}] in the same order ("verified": false for an
-                    id a token only claims); the summary goes to stderr
+                    id a token only claims; "subject": true added for an id read from the
+                    tokens' sub, cut off by --subject); the summary goes to stderr
   -h, --help        this help
 
 Exit status: 0 read (whether or not there were rejections), 1 a file cannot be read, 2 bad usage.`,
@@ -164,6 +165,8 @@ function jsonRow(g: FailureGroup, gapMs: number) {
     client_id: g.clientId,
     // false: the id a token whose signature did not verify only claims (the table's "(unverified)").
     verified: g.verified,
+    // Only when so: the id is the tokens' `sub` (the table's "(sub)"), cut off by `revoke --subject`.
+    ...(g.subject ? { subject: true } : {}),
     reason: g.reason,
     count: g.count,
     first_seen: iso(g.firstSeen),
@@ -251,7 +254,7 @@ function offenderLines(result: FailureTally, offenders: number, gapMs: number): 
 /** A client id for a terminal: printable ASCII as is, anything else quoted and escaped; bounded. */
 function displayId(g: FailureGroup): string {
   if (g.clientId === null) return '-'
-  return printable(g.clientId) + (g.verified ? '' : ' (unverified)')
+  return printable(g.clientId) + (g.verified ? '' : ' (unverified)') + (g.subject ? ' (sub)' : '')
 }
 
 /**
