@@ -190,6 +190,20 @@ describe('cbc-jwt revoke --client-id / --subject / --jti', () => {
     assert.match(oneLine(mixed.stderr), /--issued-before has no effect with --list|--client-id has no effect with --list/)
   })
 
+  it('--list marks the rules the next write drops with the max token TTL it is given, by flag as by environment', async () => {
+    const file = await keysetFile()
+    const early = plus(NOW, -2 * HOUR)
+    assert.equal((await cbcJwt(['revoke', '--client-id', 'old', '--issued-before', early, '--keyset-file', file], { env: at(NOW) })).code, 0)
+    const spent = /^client_id +old +issued before \S+ +\S+ +\(no longer matches a valid token: the next write drops it\)$/m
+    const byDefault = await cbcJwt(['revoke', '--list', '--keyset-file', file], { env: at(NOW) })
+    assert.doesNotMatch(byDefault.stdout, spent, 'within 24h: a token issued before it may still be valid')
+    const byEnv = await cbcJwt(['revoke', '--list', '--keyset-file', file], { env: at(NOW, { CBC_JWT_MAX_TOKEN_TTL: '1h' }) })
+    assert.match(byEnv.stdout, spent)
+    const byFlag = await cbcJwt(['revoke', '--list', '--max-token-ttl', '1h', '--keyset-file', file], { env: at(NOW) })
+    assert.equal(byFlag.code, 0, byFlag.stderr)
+    assert.match(byFlag.stdout, spent)
+  })
+
   it("moving a client's time back is refused (it would un-revoke) unless --force; a later time moves it forward", async () => {
     const file = await keysetFile()
     assert.equal((await cbcJwt(['revoke', '--client-id', 'c', '--issued-before', 'now', '--keyset-file', file], { env: at(NOW) })).code, 0)

@@ -1,10 +1,9 @@
 import { ruleTarget } from '../../../lib/keyset/document.js'
 import { asciiJson } from '../../../lib/logging/sanitize.js'
 import { MAX_REVOCATION_RULES } from '../../../lib/keyset/document.js'
-import { ruleDropsAt } from '../../rotation/revocations.js'
+import { ruleDropsAt, type RuleLifetime } from '../../rotation/revocations.js'
 import { println, type CliContext } from '../context.js'
 import { readKeyset, type KeysetSource } from '../keyset-source.js'
-import { ruleLifetime } from '../settings.js'
 
 /**
  * `revoke --list`: the rules of the stored keyset and its `revoked_before`, read-only. A rule
@@ -13,7 +12,7 @@ import { ruleLifetime } from '../settings.js'
  * character outside printable ASCII escaped (a rule's value may come from a token: a C1 control
  * or a bidi override must not reach the terminal raw).
  */
-export async function listRevocations(ctx: CliContext, source: KeysetSource, opts: { json: boolean }): Promise<number> {
+export async function listRevocations(ctx: CliContext, source: KeysetSource, opts: { json: boolean; ruleLifetime: RuleLifetime }): Promise<number> {
   const now = ctx.now()
   const { keyset } = await readKeyset(source, now)
   const doc = keyset.document
@@ -22,7 +21,7 @@ export async function listRevocations(ctx: CliContext, source: KeysetSource, opt
     println(ctx.stdout, asciiJson(rules, 2))
     return 0
   }
-  const life = ruleLifetime(ctx.env, {})
+  const life = opts.ruleLifetime
   const rows = rules.map((rule) => {
     const { kind, value } = ruleTarget(rule)
     const time = 'jti' in rule ? `until ${rule.expires_at}` : `issued before ${rule.issued_before}`

@@ -106,7 +106,7 @@ Exit status: 0 done, 1 refused / invalid keyset / backend error / too many rules
         ],
         '--list',
       )
-      return listRevocations(ctx, openKeysetSource(ctx, values, positionals), { json: values.json === true })
+      return listRevocations(ctx, openKeysetSource(ctx, values, positionals), { json: values.json === true, ruleLifetime: ruleLifetime(ctx.env, values) })
     }
     rejectFlags(values, ['json'], 'revoke (without --list)')
     const now = ctx.now()
