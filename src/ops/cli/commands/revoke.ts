@@ -7,7 +7,7 @@ import { revokeTargets } from '../../rotation/revocations.js'
 import { updateKeyset, type KeysetMutation } from '../../rotation/update-keyset.js'
 import { KEYSET_OPTIONS, durationFlag, parseCommandArgs, rejectFlags } from '../args.js'
 import { CONTAINMENT_HELP, DEFAULT_CONTAINMENT_WAIT_MS, confirmContainment } from '../confirm-containment.js'
-import { FLEET_OPTIONS, fleetFromFlags } from '../fleet-flags.js'
+import { FLEET_OPTIONS, confirmationFleet } from '../fleet-flags.js'
 import type { CliContext } from '../context.js'
 import { AUDIT_HELP, AUDIT_OPTIONS, openAuditTrail } from '../audit.js'
 import { closeSource, openKeysetSource } from '../keyset-source.js'
@@ -111,10 +111,8 @@ Exit status: 0 done, 1 refused / invalid keyset / backend error / too many rules
     rejectFlags(values, ['json'], 'revoke (without --list)')
     const now = ctx.now()
     const { mutation, headline, command, targets } = await plan(ctx, values, positionals, now)
-    // Confirmation on the replicas, only when asked on the command line: CBC_JWT_PROMETHEUS_URL
-    // alone (set for the CronJob's gate) must not make every revocation wait.
-    const asked = values.prometheus !== undefined || (values.replica ?? []).length > 0
-    const fleet = asked ? fleetFromFlags(ctx.env, values) : undefined
+    // Confirmation on the replicas, only when asked on the command line.
+    const fleet = confirmationFleet(ctx.env, values)
     if (!fleet && values.wait !== undefined) throw new UsageError('--wait needs --prometheus URL or --replica URL')
     const waitMs = durationFlag('wait', values.wait) ?? DEFAULT_CONTAINMENT_WAIT_MS
     const audit = openAuditTrail(ctx, command, values)
