@@ -3,11 +3,7 @@ import { BackendError, CasConflictError, codedError, ERROR_CODES, RefusedError }
 import type { KeysetDocument } from '../../lib/keyset/document.js'
 import { loadKeyset, parseKeysetText } from '../../lib/keyset/load.js'
 import { keysetKind, toVerificationKeyset } from '../../lib/keyset/projection.js'
-
-/** The canonical text of a projection: two-space JSON and a final newline, as the keyset's. */
-function serialize(doc: KeysetDocument): string {
-  return `${JSON.stringify(doc, null, 2)}\n`
-}
+import { serializeKeyset } from '../../lib/keyset/serialize.js'
 
 /**
  * The verification projection's text for `doc`, or why there is none: a keyset with HS* keys
@@ -21,7 +17,7 @@ export function projectionOf(doc: KeysetDocument): { text: string } | { skipped:
     }
   }
   if (keysetKind(doc) === 'verification') return { skipped: 'no verification projection written: this keyset is itself a verification keyset' }
-  return { text: serialize(toVerificationKeyset(doc)) }
+  return { text: serializeKeyset(toVerificationKeyset(doc)) }
 }
 
 const hasHmacKey = (doc: KeysetDocument) => doc.keys.some((k) => k.jwk.kty === 'oct')

@@ -5,7 +5,10 @@ import { loadKeyset, parseKeysetText, type LoadedKeyset } from '../../lib/keyset
 import { driftOf, projectionOf, ProjectionWriteError, readProjections, refuseStaleProjection, writeProjections } from '../projection/publish.js'
 import { diffKeysets, type KeysetChange } from './diff.js'
 import { DEFAULT_RULE_LIFETIME, pruneRevocations, type RuleLifetime } from './revocations.js'
+import { serializeKeyset } from '../../lib/keyset/serialize.js'
 import type { RotationResult } from './types.js'
+
+export { serializeKeyset }
 
 /** A change to a keyset: gets the validated document, returns the next one. May be called twice. */
 export type KeysetMutation = (doc: KeysetDocument, keyset: LoadedKeyset) => RotationResult | Promise<RotationResult>
@@ -59,18 +62,6 @@ export interface UpdateOutcome {
   /** 1, or 2 when a concurrent write forced a re-read. */
   attempts: number
   projection: ProjectionOutcome
-}
-
-/**
- * The canonical text of a keyset document: two-space JSON and a final newline, with one
- * revocation rule per line (10 000 rules stay 10 000 lines, and a diff shows one rule a line).
- */
-export function serializeKeyset(doc: KeysetDocument): string {
-  const { revocations, ...rest } = doc
-  const text = JSON.stringify(rest, null, 2)
-  if (revocations === undefined) return `${text}\n`
-  const rules = revocations.length === 0 ? '[]' : `[\n${revocations.map((rule) => `    ${JSON.stringify(rule)}`).join(',\n')}\n  ]`
-  return `${text.slice(0, -2)},\n  "revocations": ${rules}\n}\n`
 }
 
 /**

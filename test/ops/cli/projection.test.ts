@@ -75,6 +75,27 @@ describe('the file backend: keyset.json → keyset.public.json on every write', 
     assert.deepEqual(readJson(publicFile), toVerificationKeyset(readJson(file)))
   })
 
+  it('in sync right after any write: a first revoked_before on a keyset with rules is no drift, and the same command again writes nothing', async () => {
+    const file = await keysetFixture(tmp.file('g.json'))
+    const publicFile = tmp.file('g.public.json')
+    for (const args of [
+      ['revoke', '--client-id', 'acme', '--issued-before', 'now'],
+      ['revoke', '--issued-before', 'now'],
+      ['rotate', '--compromised'],
+    ]) {
+      const r = await cbcJwt([...args, '--keyset-file', file])
+      assert.equal(r.code, 0, r.stderr)
+      const check = await cbcJwt(['keyset', 'validate', '--projection', '--keyset-file', file])
+      assert.equal(check.code, 0, `${args.join(' ')}: ${check.stderr}`)
+      assert.match(check.stdout, /verification projection: in sync\n$/)
+    }
+    const published = fs.readFileSync(publicFile)
+    const again = await cbcJwt(['revoke', '--issued-before', readJson(file).revoked_before, '--keyset-file', file])
+    assert.equal(again.code, 0, again.stderr)
+    assert.equal(again.stdout, 'nothing to do\n')
+    assert.deepEqual(fs.readFileSync(publicFile), published)
+  })
+
   it('an HS* keyset has no projection: the write says so, and keyset validate warns that verifiers holding it can sign', async () => {
     const file = await keysetFixture(tmp.file('hs.json'), { alg: 'HS256' })
     const r = await cbcJwt(['revoke', '--issued-before', 'now', '--keyset-file', file])
