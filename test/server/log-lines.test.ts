@@ -121,6 +121,18 @@ describe('log lines for the drill, from the real process', { concurrency: false,
     assert.equal(lines[0]!.level, 30)
   })
 
+  it('an accepted line carries the token id (jti) the runbook revokes with `revoke --jti`; a hostile one is left out', async () => {
+    const jti = '9b2c6f0e-1d7a-4e8b-a0c3-5f2d8e4b7a19'
+    const plain = signToken(key, validClaims({ client_id: 'jti-client', jti }))
+    const hostile = signToken(key, validClaims({ client_id: 'jti-hostile', jti: `x\u001b[2J\n${'y'.repeat(300)}` }))
+    sent.push(plain, hostile)
+    for (const t of [plain, hostile]) assert.equal((await trusted.get('/v1/whoami', bearer(t))).status, 200)
+    const line = await lastLine(trusted, (l) => l.event === 'auth_accepted' && l.client_id === 'jti-client', 'the accepted line')
+    assert.equal(line.jti, jti)
+    const cut = await lastLine(trusted, (l) => l.event === 'auth_accepted' && l.client_id === 'jti-hostile', 'the hostile accepted line')
+    assert.equal(cut.jti, undefined)
+  })
+
   it('the output holds no token and no key material', async () => {
     const jwk = key.jwk as Record<string, string>
     for (const service of [trusted, untrusted]) {

@@ -11,7 +11,7 @@ import { claimedClientId } from '../logging/claimed-client-id.js'
 import { forwardedChain } from '../logging/forwarded-for.js'
 import { printable } from '../logging/sanitize.js'
 import { createSuccessSampler } from '../logging/success-sampler.js'
-import { clientIdClaim, loggableClientId, type JwtClaims } from '../verifier/claims.js'
+import { clientIdClaim, loggableClientId, loggableJti, type JwtClaims } from '../verifier/claims.js'
 import { createVerifier, type Verifier, type VerifyResult } from '../verifier/verifier.js'
 import { bearerCredential, type AuthorizationHeader } from './bearer.js'
 import type { CbcJwt, RequestContext } from './cbc-jwt.js'
@@ -139,6 +139,9 @@ export function composeCbcJwt(options: CbcJwtOptions = {}): CbcJwtParts {
     const line: Record<string, unknown> = { event: 'auth_accepted', kid, client_id: clientId ?? null, iat: claims.iat, sampled }
     const claim = clientIdClaim(claims)
     if (clientId !== undefined && claim !== 'client_id') line.client_id_claim = claim
+    // The id `revoke --jti` takes, for a token seen used from where it should not be.
+    const jti = loggableJti(claims)
+    if (jti !== undefined) line.jti = jti
     origin(line, request)
     logger.info(line, 'token accepted')
   }

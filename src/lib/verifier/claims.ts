@@ -1,3 +1,4 @@
+import { MAX_REVOCATION_VALUE_CHARS } from '../keyset/document.js'
 import { printable } from '../logging/sanitize.js'
 
 /** The registered and service claims the verifier reads; any other claim is passed through. */
@@ -48,6 +49,17 @@ export function loggableClientId(claims: JwtClaims): string | undefined {
   const claim = clientIdClaim(claims)
   const value = claim === undefined ? undefined : (claims[claim] as string)
   return value !== undefined && CLIENT_ID_SAFE.test(value) ? value : undefined
+}
+
+const JTI_SAFE = new RegExp(`^[\\x21-\\x7e]{1,${MAX_REVOCATION_VALUE_CHARS}}$`)
+
+/**
+ * A token's id (`jti`) fit for a log line, so that a token seen in the success log can be revoked
+ * by it (`cbc-jwt revoke --jti`): printable ASCII, at most as long as a revocation rule's id;
+ * anything else is left out.
+ */
+export function loggableJti(claims: JwtClaims): string | undefined {
+  return typeof claims.jti === 'string' && JTI_SAFE.test(claims.jti) ? claims.jti : undefined
 }
 
 /** At most this many `aud` elements are logged, each at most `AUDIENCE_CHARS` (escaped) characters. */
