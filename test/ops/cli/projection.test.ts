@@ -75,6 +75,38 @@ describe('the file backend: keyset.json → keyset.public.json on every write', 
     assert.deepEqual(readJson(publicFile), toVerificationKeyset(readJson(file)))
   })
 
+  it('a projection path that is the keyset itself — by name, or through a symlink — is refused (exit 2) and the private keyset kept', async () => {
+    const file = await keysetFixture(tmp.file('h.json'))
+    const bytes = fs.readFileSync(file)
+    fs.symlinkSync(file, tmp.file('h-link.json'))
+    fs.mkdirSync(tmp.file('h-dir'))
+    fs.symlinkSync(tmp.dir, tmp.file('h-dir/up'))
+    for (const publicFile of [file, tmp.file('h-link.json'), path.join(tmp.file('h-dir/up'), 'h.json')]) {
+      const r = await cbcJwt(['revoke', '--client-id', 'acme', '--issued-before', 'now'], {
+        env: { CBC_JWT_KEYSET_FILE: file, CBC_JWT_PUBLIC_KEYSET_FILE: publicFile },
+      })
+      assert.equal(r.code, 2, `${publicFile}: ${r.stdout}${r.stderr}`)
+      assert.match(
+        r.stderr,
+        /^cbc-jwt: CBC_JWT_PUBLIC_KEYSET_FILE must differ from the keyset file .*: the projection must never replace the private keyset\n$/,
+      )
+      assert.deepEqual(fs.readFileSync(file), bytes, `${publicFile}: the private keyset is untouched`)
+    }
+    // Nor the last good copy (private keys too), through a symlink.
+    const copy = tmp.file('h.last-good.json')
+    fs.writeFileSync(copy, bytes, { mode: 0o600 })
+    fs.symlinkSync(copy, tmp.file('h-copy-link.json'))
+    const r = await cbcJwt(['revoke', '--client-id', 'acme', '--issued-before', 'now'], {
+      env: { CBC_JWT_KEYSET_FILE: file, CBC_JWT_PUBLIC_KEYSET_FILE: tmp.file('h-copy-link.json') },
+    })
+    assert.equal(r.code, 2, r.stdout + r.stderr)
+    assert.match(
+      r.stderr,
+      /^cbc-jwt: CBC_JWT_PUBLIC_KEYSET_FILE must differ from .*h\.last-good\.json: that is where the last good copy \(private keys\) is kept\n$/,
+    )
+    assert.deepEqual([fs.readFileSync(file), fs.readFileSync(copy)], [bytes, bytes])
+  })
+
   it('in sync right after any write: a first revoked_before on a keyset with rules is no drift, and the same command again writes nothing', async () => {
     const file = await keysetFixture(tmp.file('g.json'))
     const publicFile = tmp.file('g.public.json')
