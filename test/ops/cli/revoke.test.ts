@@ -90,6 +90,19 @@ describe('cbc-jwt revoke --client-id / --subject / --jti', () => {
     })
   })
 
+  it('--expires-at takes the token’s exp as it comes (X-Auth-Expires: seconds since the epoch) as well as an RFC 3339 time', async () => {
+    const file = await keysetFile()
+    const token = issue(file, plus(NOW, -MIN), 'web', 'carol')
+    const { jti, exp } = claimsOf(token)
+    const r = await cbcJwt(['revoke', '--jti', jti, '--expires-at', String(exp), '--keyset-file', file], { env: at(NOW) })
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal(readJson(file).revocations.at(-1).expires_at, new Date(exp * 1000).toISOString().replace('.000Z', 'Z'))
+    assert.equal(await verdict(file, token), 'revoked')
+    const bad = await cbcJwt(['revoke', '--jti', 'x', '--expires-at', '17e8', '--keyset-file', file], { env: at(NOW) })
+    assert.equal(bad.code, 2)
+    assert.match(oneLine(bad.stderr), /--expires-at: "17e8" is not an RFC 3339 time .* nor a token's exp in seconds/)
+  })
+
   it('attack: a rule value with C1 controls and bidi overrides (a token’s sub) never reaches the terminal raw; JSON keeps it exactly', async () => {
     const file = await keysetFile()
     const hostile = 'alice\u202eecila\u009b31m\u0085'

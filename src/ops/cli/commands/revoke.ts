@@ -69,7 +69,8 @@ the clock tolerance). At most 10000 rules: a command that would pass that exits 
 
 Options:
   --issued-before T  RFC 3339 time (2026-11-25T20:00:00Z) or "now"
-  --expires-at T     with --jti: when the token expires (its exp); default now + the max
+  --expires-at T     with --jti: when the token expires — its exp in seconds (X-Auth-Expires)
+                     or an RFC 3339 time; default now + the max
                      token TTL (+ twice the clock tolerance), which outlasts any token alive now
   --max-token-ttl D  longest token lifetime issued (env CBC_JWT_MAX_TOKEN_TTL, default 24h)
   --force            allow a time more than a minute in the future, or moving a revocation
@@ -160,8 +161,13 @@ async function plan(ctx: CliContext, values: Values, positionals: string[], now:
     const life = ruleLifetime(ctx.env, values)
     let expiresAtMs = now + life.maxTokenTtlMs + 2 * life.clockToleranceMs + 1000
     if (values['expires-at'] !== undefined) {
-      const at = parseTime(values['expires-at'], now, { allowNow: false })
-      if (at === undefined) throw new UsageError(`--expires-at: "${values['expires-at']}" is not an RFC 3339 time (e.g. 2026-11-26T20:00:00Z)`)
+      // The token's exp as it comes (X-Auth-Expires, a NumericDate in whole seconds), or a time.
+      const raw = values['expires-at'].trim()
+      const at = /^\d{1,11}$/.test(raw) ? Number(raw) * 1000 : parseTime(raw, now, { allowNow: false })
+      if (at === undefined)
+        throw new UsageError(
+          `--expires-at: "${values['expires-at']}" is not an RFC 3339 time (e.g. 2026-11-26T20:00:00Z) nor a token's exp in seconds (e.g. 1796342400)`,
+        )
       if (at <= now) throw new UsageError(`--expires-at ${toRfc3339(new Date(at))} is past: no token that expires then can still be valid`)
       expiresAtMs = at
     }
