@@ -11,7 +11,7 @@
  */
 import { loadKeyset, parseKeysetText } from '../src/lib/keyset/load.js'
 import { createVerifier } from '../src/lib/verifier/verifier.js'
-import { serializeKeyset } from '../src/ops/rotation/update-keyset.js'
+import { serializeKeyset } from '../src/lib/keyset/serialize.js'
 import { AUDIENCE, ISSUER, benchClaims } from './fixtures.js'
 import { interleaved, median, table, type Timed } from './measure.js'
 import { makeKey, makeKeyset, signToken } from '../test/support/keys.js'

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import { after, before, describe, it } from 'node:test'
-import { serializeKeyset } from '../../src/ops/rotation/update-keyset.js'
+import { serializeKeyset } from '../../src/lib/keyset/serialize.js'
 import { at, cbcJwt, keysetFixture, readJson, tempDir } from '../ops/cli/cli.js'
 import { valueOf } from '../support/metrics-text.js'
 import { startService, type RunningService } from '../support/service.js'

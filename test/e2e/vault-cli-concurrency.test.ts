@@ -30,7 +30,7 @@ import type { KeyEntry, KeysetDocument } from '../../src/lib/keyset/document.js'
 import { generateKeyEntry, generateKeyset, toRfc3339 } from '../../src/lib/keyset/generate.js'
 import { loadKeyset } from '../../src/lib/keyset/load.js'
 import { rotateNow } from '../../src/ops/rotation/rotate.js'
-import { serializeKeyset } from '../../src/ops/rotation/update-keyset.js'
+import { serializeKeyset } from '../../src/lib/keyset/serialize.js'
 import { CLI_MAIN } from '../support/service.js'
 import { startVaultDouble, type RecordedRequest, type VaultDouble } from '../support/vault-double.js'
 

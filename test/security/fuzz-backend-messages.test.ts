@@ -14,7 +14,7 @@ import { createKubernetesBackend, kubernetesOptionsFromEnv } from '../../src/lib
 import { redact, statusFailure } from '../../src/lib/backends/vault/classify.js'
 import type { KeysetBackend } from '../../src/lib/backends/backend.js'
 import { createProjectionSecretBackend } from '../../src/ops/projection/kubernetes-secret.js'
-import { serializeKeyset } from '../../src/ops/rotation/update-keyset.js'
+import { serializeKeyset } from '../../src/lib/keyset/serialize.js'
 import { coverage, fuzzParameters, fuzzSample, hostileText } from '../support/fuzz.js'
 import { startKubeDouble, type KubeDouble } from '../support/kube-double.js'
 import { makeKey, makeKeyset } from '../support/keys.js'

@@ -8,8 +8,6 @@ import { DEFAULT_RULE_LIFETIME, pruneRevocations, type RuleLifetime } from './re
 import { serializeKeyset } from '../../lib/keyset/serialize.js'
 import type { RotationResult } from './types.js'
 
-export { serializeKeyset }
-
 /** A change to a keyset: gets the validated document, returns the next one. May be called twice. */
 export type KeysetMutation = (doc: KeysetDocument, keyset: LoadedKeyset) => RotationResult | Promise<RotationResult>
 

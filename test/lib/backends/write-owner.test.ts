@@ -9,7 +9,7 @@ import path from 'node:path'
 import { after, describe, it } from 'node:test'
 import { OwnerNotKeptError, writeFileAtomic } from '../../../src/lib/backends/write-file-atomic.js'
 import { generateKeyset } from '../../../src/lib/keyset/generate.js'
-import { serializeKeyset } from '../../../src/ops/rotation/update-keyset.js'
+import { serializeKeyset } from '../../../src/lib/keyset/serialize.js'
 import { cbcJwt } from '../../ops/cli/cli.js'
 import { runChild } from '../../support/run-child.js'
 

@@ -6,7 +6,7 @@ import type { Alg } from '../../../src/lib/keyset/algorithms.js'
 import { generateKeyset } from '../../../src/lib/keyset/generate.js'
 import { clockFromEnv, println } from '../../../src/ops/cli/context.js'
 import { runCli } from '../../../src/ops/cli/run.js'
-import { serializeKeyset } from '../../../src/ops/rotation/update-keyset.js'
+import { serializeKeyset } from '../../../src/lib/keyset/serialize.js'
 import { runChild, type ChildResult } from '../../support/run-child.js'
 import { CLI_MAIN } from '../../support/service.js'
 

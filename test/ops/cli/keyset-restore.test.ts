@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import { after, before, describe, it } from 'node:test'
-import { serializeKeyset } from '../../../src/ops/rotation/update-keyset.js'
+import { serializeKeyset } from '../../../src/lib/keyset/serialize.js'
 import { startKubeDouble, type KubeDouble } from '../../support/kube-double.js'
 import { makeKey, makeKeyset } from '../../support/keys.js'
 import { cbcJwt, tempDir } from './cli.js'

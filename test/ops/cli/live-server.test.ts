@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
 import { generateKeyset } from '../../../src/lib/keyset/generate.js'
-import { serializeKeyset } from '../../../src/ops/rotation/update-keyset.js'
+import { serializeKeyset } from '../../../src/lib/keyset/serialize.js'
 import { KubeletVolume } from '../../support/kubelet-volume.js'
 import { startService, type RunningService } from '../../support/service.js'
 import { waitFor } from '../../support/wait.js'

@@ -3,7 +3,7 @@ import fs from 'node:fs'
 import { after, describe, it } from 'node:test'
 import { loadKeyset } from '../../../src/lib/keyset/load.js'
 import { createVerifier } from '../../../src/lib/verifier/verifier.js'
-import { serializeKeyset } from '../../../src/ops/rotation/update-keyset.js'
+import { serializeKeyset } from '../../../src/lib/keyset/serialize.js'
 import { signToken, type TestKey } from '../../support/keys.js'
 import { at, cbcJwt, keysetFixture, oneLine, readJson, tempDir } from './cli.js'
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { generateKeyset } from '../../../src/lib/keyset/generate.js'
-import { serializeKeyset } from '../../../src/ops/rotation/update-keyset.js'
+import { serializeKeyset } from '../../../src/lib/keyset/serialize.js'
 import { startVaultDouble, type VaultDouble } from '../../support/vault-double.js'
 import { cbcJwt, oneLine } from './cli.js'
 

@@ -9,7 +9,7 @@ import type { KeysetBackend, KeysetSnapshot } from '../../../src/lib/backends/ba
 import { BackendError, CasConflictError } from '../../../src/lib/errors.js'
 import { loadKeyset, parseKeysetText } from '../../../src/lib/keyset/load.js'
 import { withLastGoodCopy } from '../../../src/ops/last-good/copy.js'
-import { serializeKeyset } from '../../../src/ops/rotation/update-keyset.js'
+import { serializeKeyset } from '../../../src/lib/keyset/serialize.js'
 import { fuzzParameters } from '../../support/fuzz.js'
 import { makeKey, makeKeyset } from '../../support/keys.js'
 

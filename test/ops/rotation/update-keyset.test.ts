@@ -8,7 +8,8 @@ import { CasConflictError, KeysetInvalidError, RefusedError } from '../../../src
 import { revokeCommand } from '../../../src/ops/cli/commands/revoke.js'
 import { setRevokedBefore } from '../../../src/ops/rotation/revoke.js'
 import { rotateNow } from '../../../src/ops/rotation/rotate.js'
-import { serializeKeyset, updateKeyset } from '../../../src/ops/rotation/update-keyset.js'
+import { updateKeyset } from '../../../src/ops/rotation/update-keyset.js'
+import { serializeKeyset } from '../../../src/lib/keyset/serialize.js'
 import { DAY, T0, iso, keysetAt } from './helpers.js'
 
 let dir: string

@@ -8,7 +8,7 @@ import { createKubernetesBackend, kubernetesOptionsFromEnv, type KubernetesKeyse
 import { startSecretWatch } from '../../../../src/lib/backends/kubernetes/watch.js'
 import { createKeyring, type Keyring } from '../../../../src/lib/keyring/keyring.js'
 import type { BackendErrorReason } from '../../../../src/lib/reasons.js'
-import { serializeKeyset } from '../../../../src/ops/rotation/update-keyset.js'
+import { serializeKeyset } from '../../../../src/lib/keyset/serialize.js'
 import { startKubeDouble, type KubeDouble } from '../../../support/kube-double.js'
 import { makeKey, makeKeyset } from '../../../support/keys.js'
 import { waitFor } from '../../../support/wait.js'
