@@ -313,7 +313,7 @@ export const OPTIONS = {
     scope: 'projection',
     type: 'string',
     shownDefault: 'the keyset path, `.json` → `.public.json`',
-    doc: 'where CLI writes to a keyset file publish its verification projection (the keyset without private keys, created 0644)',
+    doc: "where CLI writes to a keyset file publish its verification projection (the keyset without private keys, created 0644); with `--keyset-file`, used unless `CBC_JWT_KEYSET_FILE` names another keyset (then that keyset's, and the file's projection goes beside it)",
   },
   vaultPublicPath: {
     env: 'CBC_JWT_VAULT_PUBLIC_PATH',

@@ -1,6 +1,8 @@
 import fs from 'node:fs'
 import type { KeysetBackend, KeysetSnapshot } from '../../lib/backends/backend.js'
 import { createFileBackend } from '../../lib/backends/file-backend.js'
+import { writeTarget } from '../../lib/backends/write-file-atomic.js'
+import { printable } from '../../lib/logging/sanitize.js'
 import { chooseBackend, type BackendChoice } from '../../lib/backends/choose.js'
 import { kubernetesOptionsFromEnv } from '../../lib/backends/kubernetes/index.js'
 import { vaultOptionsFromEnv } from '../../lib/backends/vault/index.js'
@@ -9,7 +11,7 @@ import { MAX_KEYSET_BYTES } from '../../lib/keyset/document.js'
 import { loadKeyset, parseKeysetText, type LoadedKeyset } from '../../lib/keyset/load.js'
 import { locate } from '../rotation/update-keyset.js'
 import { devKeysetFile } from '../../lib/backends/dev-keyset.js'
-import { fileProjection, kubernetesProjections, vaultProjection } from '../projection/targets.js'
+import { fileProjection, kubernetesProjections, publicKeysetPath, vaultProjection } from '../projection/targets.js'
 import { withLastGoodCopy } from '../last-good/copy.js'
 import { fileLastGood, kubernetesLastGood, vaultLastGood } from '../last-good/targets.js'
 import { println, type CliContext } from './context.js'
@@ -71,10 +73,11 @@ export function openKeysetSource(ctx: CliContext, flags: SourceFlags, positional
   if (dash) return { backend: stdioBackend(ctx, flags), streamsDocument: true, projections: once(() => []) }
   if (file !== undefined) {
     if (file === '') throw new UsageError('--keyset-file needs a path')
+    const env = projectionEnvFor(ctx, file)
     return {
-      backend: withLastGoodCopy(createFileBackend(file), fileLastGood(file, undefined), () => ctx.now()),
+      backend: withLastGoodCopy(createFileBackend(file), fileLastGood(file, env), () => ctx.now()),
       streamsDocument: false,
-      projections: once(() => [fileProjection(file, undefined)]),
+      projections: once(() => [fileProjection(file, env)]),
     }
   }
   // `kubernetes` is read here rather than by the service's parser, which the CLI gives only the
@@ -118,6 +121,25 @@ export function openKeysetSource(ctx: CliContext, flags: SourceFlags, positional
         ? kubernetesLastGood(kubernetesOptionsFromEnv(ctx.env), ctx.env)
         : fileLastGoodOf()
   return { backend: withLastGoodCopy(backend, lastGood, () => ctx.now()), streamsDocument: false, projections: once(projections) }
+}
+
+/**
+ * The environment that places `--keyset-file`'s projection: `CBC_JWT_PUBLIC_KEYSET_FILE` is where
+ * the verifiers read the projection of the configured keyset, so it is this file's when no keyset
+ * is configured or the configured one is this file. Beside another configured keyset it belongs
+ * to that one — a scratch keyset must not overwrite the live projection — and this file's
+ * projection goes beside it, with a line that says so.
+ */
+function projectionEnvFor(ctx: CliContext, file: string): NodeJS.ProcessEnv | undefined {
+  const publicFile = ctx.env.CBC_JWT_PUBLIC_KEYSET_FILE
+  if (publicFile === undefined) return undefined
+  const configured = ctx.env.CBC_JWT_KEYSET_FILE
+  if (!configured || writeTarget(configured) === writeTarget(file)) return ctx.env
+  println(
+    ctx.stderr,
+    `cbc-jwt: note: CBC_JWT_PUBLIC_KEYSET_FILE is the projection of CBC_JWT_KEYSET_FILE ${printable(configured)}, not of ${printable(file)}: its projection goes to ${printable(publicKeysetPath(file))}`,
+  )
+  return undefined
 }
 
 /**

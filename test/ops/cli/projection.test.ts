@@ -34,6 +34,35 @@ describe('the file backend: keyset.json → keyset.public.json on every write', 
     assert.equal(fs.statSync(tmp.file('a.public.json')).mode & 0o777, 0o644)
   })
 
+  it('--keyset-file takes CBC_JWT_PUBLIC_KEYSET_FILE unless CBC_JWT_KEYSET_FILE names another keyset, which it belongs to', async () => {
+    const file = await keysetFixture(tmp.file('p.json'))
+    fs.mkdirSync(tmp.file('p-public'))
+    const publicFile = tmp.file('p-public/keyset.json')
+    // Alone, or beside CBC_JWT_KEYSET_FILE naming the same file (spelt another way): the verifiers' path.
+    for (const env of [{ CBC_JWT_PUBLIC_KEYSET_FILE: publicFile }, { CBC_JWT_PUBLIC_KEYSET_FILE: publicFile, CBC_JWT_KEYSET_FILE: `${tmp.dir}/./p.json` }]) {
+      fs.rmSync(publicFile, { force: true })
+      const r = await cbcJwt(['revoke', '--issued-before', 'now', '--force', '--keyset-file', file], { env })
+      assert.equal(r.code, 0, r.stderr)
+      // The second run may change nothing but still finds the projection gone: it repairs it.
+      assert.match(r.stdout, /(wrote|repaired) the verification projection .*p-public\/keyset\.json/)
+      assert.deepEqual(readJson(publicFile), toVerificationKeyset(readJson(file)))
+      assert.ok(!fs.existsSync(tmp.file('p.public.json')), 'no projection beside the keyset')
+    }
+    // Another keyset's projection is not this one's to overwrite: the sibling, and a line that says so.
+    const other = await keysetFixture(tmp.file('q.json'))
+    const live = fs.readFileSync(publicFile)
+    const r = await cbcJwt(['revoke', '--issued-before', 'now', '--keyset-file', other], {
+      env: { CBC_JWT_PUBLIC_KEYSET_FILE: publicFile, CBC_JWT_KEYSET_FILE: file },
+    })
+    assert.equal(r.code, 0, r.stderr)
+    assert.deepEqual(fs.readFileSync(publicFile), live, "the configured keyset's projection untouched")
+    assert.deepEqual(readJson(tmp.file('q.public.json')), toVerificationKeyset(readJson(other)))
+    assert.match(
+      r.stderr,
+      /^cbc-jwt: note: CBC_JWT_PUBLIC_KEYSET_FILE is the projection of CBC_JWT_KEYSET_FILE .*p\.json, not of .*q\.json: its projection goes to .*q\.public\.json\n/m,
+    )
+  })
+
   it('a projection that cannot be written: exit 1, one line naming it, the private keyset untouched; fixed, the same command repairs', async () => {
     const file = await keysetFixture(tmp.file('b.json'))
     const before = fs.readFileSync(file)
