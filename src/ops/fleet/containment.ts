@@ -36,11 +36,17 @@ function holds(r: ReplicaState, want: ContainedState): boolean {
   return true
 }
 
+/** A read never gets less time than this, even when the wait is (nearly) over: one real look. */
+const MIN_READ_MS = 1000
+
 /**
- * Asks the fleet again and again (every `intervalMs`) until every replica reports `want`, or
- * `waitMs` has passed. A replica counts as contained from the first view that shows it so;
- * one that cannot be seen never does (what cannot be seen may still accept the leaked key).
- * A fleet that cannot be read at all is retried until the deadline.
+ * Asks the fleet again and again (every `intervalMs`) until every replica reports `want` at
+ * once, or `waitMs` has passed. A replica counts as contained while its latest view shows it so,
+ * timed from the first view of that run (one that shows the old state again — restarted onto
+ * an older keyset — is lagging again); one that cannot be seen never does (what cannot be seen
+ * may still accept the leaked key). A fleet that cannot be read at all is retried until the
+ * deadline. Replicas that can be asked one by one (`members`) are each followed at their own
+ * pace, and no request outlives the wait: a replica that never answers delays no other's time.
  */
 export async function waitForContainment(
   source: FleetSource,
@@ -49,23 +55,46 @@ export async function waitForContainment(
 ): Promise<ContainmentReport> {
   const now = opts.now ?? Date.now
   const start = now()
-  const seen = new Map<string, number>()
-  let last: ReplicaState[] = []
-  let description = source.description
-  for (;;) {
-    try {
-      const view = await source.read()
-      description = view.source
-      last = view.replicas
-      for (const r of view.replicas) if (!seen.has(r.name) && holds(r, want)) seen.set(r.name, now() - start)
-    } catch (err) {
-      last = [{ name: source.description, reachable: false, problem: (err as Error).message.slice(0, 200), keys: new Map(), revokedBefore: undefined }]
+  const left = () => opts.waitMs - (now() - start)
+  const parts = source.members?.() ?? [source]
+  // Whether each part's latest view shows every replica of it contained; the wait ends when all do.
+  const holding = parts.map(() => false)
+  let allHeld = false
+  const follow = async (part: FleetSource, i: number): Promise<ContainmentReport> => {
+    const seen = new Map<string, number>()
+    let last: ReplicaState[] = []
+    let description = part.description
+    const report = (lagging: ReplicaState[]): ContainmentReport => ({
+      contained: last.flatMap((r) => (seen.has(r.name) ? [{ name: r.name, afterMs: seen.get(r.name)! }] : [])),
+      lagging,
+      source: description,
+    })
+    for (;;) {
+      try {
+        const view = await part.read({ timeoutMs: Math.max(MIN_READ_MS, left()) })
+        description = view.source
+        last = view.replicas
+        for (const r of view.replicas) {
+          if (!holds(r, want)) seen.delete(r.name)
+          else if (!seen.has(r.name)) seen.set(r.name, now() - start)
+        }
+      } catch (err) {
+        last = [{ name: part.description, reachable: false, problem: (err as Error).message.slice(0, 200), keys: new Map(), revokedBefore: undefined }]
+      }
+      const lagging = last.filter((r) => !seen.has(r.name))
+      holding[i] = lagging.length === 0 && last.length > 0
+      if (holding.every(Boolean)) allHeld = true
+      if (allHeld || left() <= 0) return report(lagging)
+      await sleep(Math.min(opts.intervalMs ?? 250, Math.max(0, left())))
+      // Another part saw the last one follow: this part's latest view, contained, is the answer.
+      if (allHeld) return report([])
     }
-    const lagging = last.filter((r) => !seen.has(r.name))
-    if ((lagging.length === 0 && last.length > 0) || now() - start >= opts.waitMs) {
-      return { contained: [...seen].map(([name, afterMs]) => ({ name, afterMs })).sort((a, b) => a.afterMs - b.afterMs), lagging, source: description }
-    }
-    await sleep(Math.min(opts.intervalMs ?? 250, Math.max(0, opts.waitMs - (now() - start))))
+  }
+  const reports = await Promise.all(parts.map(follow))
+  return {
+    contained: reports.flatMap((r) => r.contained).sort((a, b) => a.afterMs - b.afterMs),
+    lagging: reports.flatMap((r) => r.lagging),
+    source: source.members ? source.description : reports[0]!.source,
   }
 }
 

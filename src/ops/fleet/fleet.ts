@@ -32,7 +32,14 @@ export interface FleetView {
  */
 export interface FleetSource {
   readonly description: string
-  read(): Promise<FleetView>
+  /** `timeoutMs`: a shorter deadline per request than the source's own (what is left of a wait). */
+  read(opts?: { timeoutMs?: number }): Promise<FleetView>
+  /**
+   * The same fleet as one source per replica, when each can be asked on its own (`--replica`):
+   * a wait then follows each replica at its own pace, so one that never answers holds up none
+   * of the others.
+   */
+  members?(): FleetSource[]
 }
 
 /** One line about a replica, for refusals: `10.0.0.7:8000 (down: connection refused)`, `… (has k-a current)`. */

@@ -58,10 +58,10 @@ export function createPrometheusFleet(opts: PrometheusFleetOptions): FleetSource
   const server = `Prometheus ${base.href.replace(/\/$/, '')}`
   const description = `${server} ${selectors.map((s) => `{${s}}`).join(' + ')}`
 
-  async function query(promql: string, selector: string): Promise<VectorSample[]> {
+  async function query(promql: string, selector: string, deadline: number): Promise<VectorSample[]> {
     const url = new URL('api/v1/query', base)
     url.searchParams.set('query', promql)
-    const res = await getText(url, { timeoutMs, maxBytes: MAX_ANSWER_BYTES })
+    const res = await getText(url, { timeoutMs: deadline, maxBytes: MAX_ANSWER_BYTES })
     if (!res.ok) throw new RefusedError(`cannot ask ${description}: ${res.error}; nothing can be known about the replicas, so nothing is promoted`)
     let body: unknown
     try {
@@ -85,16 +85,17 @@ export function createPrometheusFleet(opts: PrometheusFleetOptions): FleetSource
 
   return {
     description,
-    async read(): Promise<FleetView> {
+    async read(o = {}): Promise<FleetView> {
+      const deadline = Math.min(timeoutMs, o.timeoutMs ?? timeoutMs)
       // Each selector on its own, so that one matching nothing (a namespace misspelt, or not
       // scraped) refuses instead of shrinking the fleet; a target two selectors match is one replica.
       const answers = await Promise.all(
         selectors.map(async (selector) => {
           const [up, info, revoked, rules] = await Promise.all([
-            query(`up{${selector}}`, selector),
-            query(`${METRIC_NAMES.keyInfo}{${selector}}`, selector),
-            query(`${METRIC_NAMES.revokedBefore}{${selector}}`, selector),
-            query(`${METRIC_NAMES.revocationsNewest}{${selector}}`, selector),
+            query(`up{${selector}}`, selector, deadline),
+            query(`${METRIC_NAMES.keyInfo}{${selector}}`, selector, deadline),
+            query(`${METRIC_NAMES.revokedBefore}{${selector}}`, selector, deadline),
+            query(`${METRIC_NAMES.revocationsNewest}{${selector}}`, selector, deadline),
           ])
           if (up.length === 0) {
             throw new RefusedError(`${server} {${selector}}: the selector matches no scraped target; refusing, since no replica can be seen to have the key`)

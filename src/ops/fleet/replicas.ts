@@ -39,10 +39,12 @@ export function createReplicaFleet(opts: ReplicaFleetOptions): FleetSource {
   const now = opts.now ?? Date.now
   return {
     description: `${urls.length} replica${urls.length === 1 ? '' : 's'} (${urls.join(', ')})`,
-    async read(): Promise<FleetView> {
-      const replicas = await Promise.all(urls.map((url) => readReplica(url, timeoutMs, now())))
+    async read(o = {}): Promise<FleetView> {
+      const deadline = Math.min(timeoutMs, o.timeoutMs ?? timeoutMs)
+      const replicas = await Promise.all(urls.map((url) => readReplica(url, deadline, now())))
       return { source: this.description, replicas }
     },
+    members: () => urls.map((url) => createReplicaFleet({ ...opts, urls: [url] })),
   }
 }
 

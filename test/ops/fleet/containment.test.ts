@@ -1,0 +1,93 @@
+import assert from 'node:assert/strict'
+import http from 'node:http'
+import net from 'node:net'
+import { after, before, describe, it } from 'node:test'
+import { describeContainment, waitForContainment } from '../../../src/ops/fleet/containment.js'
+import { createReplicaFleet } from '../../../src/ops/fleet/replicas.js'
+
+/** A /v1/keys body: `current` current, `leaked` still verifying when given, that revoked_before. */
+const keysBody = (o: { current: string; leaked?: string; revokedBefore: string }) =>
+  JSON.stringify({
+    current: o.current,
+    revoked_before: o.revokedBefore,
+    revocation_rules: 0,
+    revocations_newest: null,
+    keys: [
+      { kid: o.current, alg: 'ES256', status: 'current', verifies: true },
+      ...(o.leaked ? [{ kid: o.leaked, alg: 'ES256', status: 'verify-only', verifies: true }] : []),
+    ],
+  })
+const CONTAINED = keysBody({ current: 'k-new', revokedBefore: '2026-11-25T20:00:00Z' })
+const OLD = keysBody({ current: 'k-leaked', leaked: 'k-new', revokedBefore: '2026-11-20T00:00:00Z' })
+const WANT = { current: 'k-new', gone: ['k-leaked'], revokedBefore: Date.parse('2026-11-25T20:00:00Z') / 1000 }
+
+/** Real loopback servers, each answering /v1/keys its own way. */
+describe('waiting for containment (--wait) on replicas asked directly', () => {
+  const closers: Array<() => void> = []
+  const serve = async (answer: (res: http.ServerResponse) => void): Promise<string> => {
+    const server = http.createServer((_req, res) => answer(res))
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    closers.push(() => server.closeAllConnections())
+    closers.push(() => server.close())
+    return `http://127.0.0.1:${(server.address() as { port: number }).port}`
+  }
+  let good: string[]
+  let hung: string
+  before(async () => {
+    good = [await serve((res) => res.writeHead(200).end(CONTAINED)), await serve((res) => res.writeHead(200).end(CONTAINED))]
+    // Accepts the connection, reads the request, never answers: a replica stuck under load.
+    const sockets: net.Socket[] = []
+    const server = net.createServer((s) => {
+      sockets.push(s)
+      s.on('data', () => {})
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    closers.push(() => server.close())
+    closers.push(() => {
+      for (const s of sockets) s.destroy()
+    })
+    hung = `http://127.0.0.1:${(server.address() as { port: number }).port}`
+  })
+  after(() => {
+    for (const close of closers) close()
+  })
+
+  it('a replica that never answers neither delays the times of the others nor stretches the wait', async () => {
+    const started = Date.now()
+    const report = await waitForContainment(createReplicaFleet({ urls: [...good, hung] }), WANT, { waitMs: 2000, intervalMs: 50 })
+    const took = Date.now() - started
+    assert.deepEqual(
+      report.lagging.map((r) => r.name),
+      [hung],
+    )
+    assert.deepEqual(report.contained.map((c) => c.name).sort(), [...good].sort())
+    for (const c of report.contained) assert.ok(c.afterMs < 1000, `${c.name} contained after ${c.afterMs} ms, the time of the hung replica's timeout`)
+    assert.ok(took < 3500, `--wait 2s took ${took} ms`)
+    const { ok, lines } = describeContainment(report, 2000)
+    assert.equal(ok, false)
+    assert.match(lines.at(-1)!, /^NOT contained after 2s on 1 replica\(s\): .*no answer within/)
+  })
+
+  it('a replica that shows the new state, then the old one again (a restart onto an older keyset), is not contained', async () => {
+    let asked = 0
+    const flapping = await serve((res) => res.writeHead(200).end(asked++ === 0 ? CONTAINED : OLD))
+    // Follows only after 400 ms (a volume that syncs late): the flapping one has reverted by then.
+    const since = Date.now()
+    const late = await serve((res) => res.writeHead(200).end(Date.now() - since < 400 ? OLD : CONTAINED))
+    const report = await waitForContainment(createReplicaFleet({ urls: [good[0]!, flapping, late] }), WANT, { waitMs: 1500, intervalMs: 50 })
+    assert.deepEqual(
+      report.lagging.map((r) => r.name),
+      [flapping],
+    )
+    assert.deepEqual(report.contained.map((c) => c.name).sort(), [good[0]!, late].sort())
+    assert.match(describeContainment(report, 1500).lines.at(-1)!, /NOT contained after 1s on 1 replica\(s\): .* \(has k-leaked current, k-new verify-only\)/)
+  })
+
+  it('every replica in the new state: contained on each, then on every replica', async () => {
+    const report = await waitForContainment(createReplicaFleet({ urls: good }), WANT, { waitMs: 5000, intervalMs: 50 })
+    assert.equal(report.lagging.length, 0)
+    const { ok, lines } = describeContainment(report, 5000)
+    assert.equal(ok, true)
+    assert.match(lines.at(-1)!, /^contained on every replica \(2, seen through 2 replicas /)
+  })
+})
