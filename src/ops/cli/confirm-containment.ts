@@ -42,7 +42,8 @@ export async function confirmContainment(
     },
     { waitMs },
   )
-  const { lines, ok } = describeContainment(report, waitMs, { rules: change.rulesCreatedAt !== undefined })
+  const kind = change.rotated ? 'keys' : change.rulesCreatedAt !== undefined ? 'rules' : 'revoked_before'
+  const { lines, ok } = describeContainment(report, waitMs, { kind })
   // Reports go where the document does not: stderr when the keyset streams to stdout.
   const out = source.streamsDocument ? ctx.stderr : ctx.stdout
   const verdict = lines.pop()!

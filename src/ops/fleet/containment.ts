@@ -25,6 +25,8 @@ export interface ContainmentReport {
   /** Replicas not seen in the new state when the wait ended (down ones included). */
   lagging: ReplicaState[]
   source: string
+  /** Why the fleet itself could not be read at the end of the wait (Prometheus unreachable, …): no replica was seen. */
+  unseen?: string
 }
 
 function holds(r: ReplicaState, want: ContainedState): boolean {
@@ -63,23 +65,27 @@ export async function waitForContainment(
   const follow = async (part: FleetSource, i: number): Promise<ContainmentReport> => {
     const seen = new Map<string, number>()
     let last: ReplicaState[] = []
+    let unseen: string | undefined
     let description = part.description
     const report = (lagging: ReplicaState[]): ContainmentReport => ({
       contained: last.flatMap((r) => (seen.has(r.name) ? [{ name: r.name, afterMs: seen.get(r.name)! }] : [])),
       lagging,
       source: description,
+      ...(unseen !== undefined ? { unseen } : {}),
     })
     for (;;) {
       try {
         const view = await part.read({ timeoutMs: Math.max(MIN_READ_MS, left()) })
         description = view.source
         last = view.replicas
+        unseen = undefined
         for (const r of view.replicas) {
           if (!holds(r, want)) seen.delete(r.name)
           else if (!seen.has(r.name)) seen.set(r.name, now() - start)
         }
       } catch (err) {
-        last = [{ name: part.description, reachable: false, problem: (err as Error).message.slice(0, 200), keys: new Map(), revokedBefore: undefined }]
+        unseen = (err as Error).message.slice(0, 300)
+        last = [{ name: part.description, reachable: false, problem: unseen, keys: new Map(), revokedBefore: undefined }]
       }
       const lagging = last.filter((r) => !seen.has(r.name))
       holding[i] = lagging.length === 0 && last.length > 0
@@ -91,26 +97,41 @@ export async function waitForContainment(
     }
   }
   const reports = await Promise.all(parts.map(follow))
+  const unseen = reports.find((r) => r.unseen !== undefined)?.unseen
   return {
     contained: reports.flatMap((r) => r.contained).sort((a, b) => a.afterMs - b.afterMs),
     lagging: reports.flatMap((r) => r.lagging),
     source: source.members ? source.description : reports[0]!.source,
+    ...(unseen !== undefined ? { unseen } : {}),
   }
 }
 
 /**
- * The lines a command prints: one per replica, then the verdict. `rules`: the wait was for
- * revocation rules (a lagging replica is described by its newest rule, not its keys).
+ * What a containment wait was for, which names a lagging replica and what it may still accept:
+ * `keys` (an emergency rotation: its keys), `revoked_before` (a global revoke), `rules` (a
+ * narrow revoke: its newest rule).
  */
-export function describeContainment(report: ContainmentReport, waitMs: number, opts: { rules?: boolean } = {}): { lines: string[]; ok: boolean } {
+export type ContainmentKind = 'keys' | 'revoked_before' | 'rules'
+
+/** The lines a command prints: one per replica, then the verdict. */
+export function describeContainment(report: ContainmentReport, waitMs: number, opts: { kind?: ContainmentKind } = {}): { lines: string[]; ok: boolean } {
+  const kind = opts.kind ?? 'keys'
   const lines = report.contained.map((c) => `contained on ${c.name} after ${formatSeconds(c.afterMs)}`)
+  if (report.unseen !== undefined) {
+    // Not a replica that lags: nothing could be seen, so nothing is known either way.
+    lines.push(
+      `NOT confirmed after ${formatDuration(waitMs)}: ${report.unseen} — the change is written: confirm it on each replica (cbc-jwt verify-rotation --replica URL …)`,
+    )
+    return { lines, ok: false }
+  }
   if (report.lagging.length === 0) {
     lines.push(`contained on every replica (${report.contained.length}, seen through ${report.source})`)
     return { lines, ok: true }
   }
+  const describe = kind === 'rules' ? describeRules : kind === 'revoked_before' ? describeRevokedBefore : describeReplica
   lines.push(
-    `NOT contained after ${formatDuration(waitMs)} on ${report.lagging.length} replica(s): ${report.lagging.map(opts.rules ? describeRules : describeReplica).join('; ')} — ` +
-      `they may still accept ${opts.rules ? 'the revoked tokens' : 'the old keys'}: restart those pods`,
+    `NOT contained after ${formatDuration(waitMs)} on ${report.lagging.length} replica(s): ${report.lagging.map(describe).join('; ')} — ` +
+      `they may still accept ${kind === 'keys' ? 'the old keys' : 'the revoked tokens'}: restart those pods`,
   )
   return { lines, ok: false }
 }
@@ -120,6 +141,12 @@ function describeRules(r: ReplicaState): string {
   if (!r.reachable) return describeReplica(r)
   if (r.revocationsNewest === undefined) return `${r.name} (does not report its revocation rules)`
   return `${r.name} (newest rule ${r.revocationsNewest > 0 ? toRfc3339(new Date(r.revocationsNewest * 1000)) : 'none'})`
+}
+
+/** A lagging replica by its `revoked_before`: `http://… (revoked_before 2026-11-25T20:00:00Z)`. */
+function describeRevokedBefore(r: ReplicaState): string {
+  if (!r.reachable || r.revokedBefore === undefined) return describeReplica(r)
+  return `${r.name} (revoked_before ${r.revokedBefore > 0 ? toRfc3339(new Date(r.revokedBefore * 1000)) : 'none'})`
 }
 
 function formatSeconds(ms: number): string {

@@ -11,7 +11,10 @@ import { describeReplica, replicasLacking, type FleetSource } from './fleet.js'
  * await requireKeyEverywhere(createPrometheusFleet({ url }), 'k-20261125-3f9a', 'promote')
  */
 export async function requireKeyEverywhere(source: FleetSource, kid: string, action: string): Promise<string> {
-  const view = await source.read()
+  const view = await source.read().catch((err: unknown) => {
+    // The fleet cannot be seen at all: refused, never promoted blindly.
+    throw err instanceof RefusedError ? new RefusedError(`refusing to ${action} ${kid}: ${err.message}; nothing is promoted`) : err
+  })
   const lacking = replicasLacking(view, kid)
   if (lacking.length > 0) {
     throw new RefusedError(

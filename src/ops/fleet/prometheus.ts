@@ -62,7 +62,7 @@ export function createPrometheusFleet(opts: PrometheusFleetOptions): FleetSource
     const url = new URL('api/v1/query', base)
     url.searchParams.set('query', promql)
     const res = await getText(url, { timeoutMs: deadline, maxBytes: MAX_ANSWER_BYTES })
-    if (!res.ok) throw new RefusedError(`cannot ask ${description}: ${res.error}; nothing can be known about the replicas, so nothing is promoted`)
+    if (!res.ok) throw new RefusedError(`cannot ask ${description}: ${res.error}; nothing can be known about the replicas`)
     let body: unknown
     try {
       body = JSON.parse(res.text)
@@ -98,7 +98,7 @@ export function createPrometheusFleet(opts: PrometheusFleetOptions): FleetSource
             query(`${METRIC_NAMES.revocationsNewest}{${selector}}`, selector, deadline),
           ])
           if (up.length === 0) {
-            throw new RefusedError(`${server} {${selector}}: the selector matches no scraped target; refusing, since no replica can be seen to have the key`)
+            throw new RefusedError(`${server} {${selector}}: the selector matches no scraped target, so no replica can be seen`)
           }
           return { up, info, revoked, rules }
         }),

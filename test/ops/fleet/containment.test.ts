@@ -3,7 +3,9 @@ import http from 'node:http'
 import net from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { describeContainment, waitForContainment } from '../../../src/ops/fleet/containment.js'
+import { createPrometheusFleet } from '../../../src/ops/fleet/prometheus.js'
 import { createReplicaFleet } from '../../../src/ops/fleet/replicas.js'
+import { freePort } from '../../support/free-port.js'
 
 /** A /v1/keys body: `current` current, `leaked` still verifying when given, that revoked_before. */
 const keysBody = (o: { current: string; leaked?: string; revokedBefore: string }) =>
@@ -89,5 +91,32 @@ describe('waiting for containment (--wait) on replicas asked directly', () => {
     const { ok, lines } = describeContainment(report, 5000)
     assert.equal(ok, true)
     assert.match(lines.at(-1)!, /^contained on every replica \(2, seen through 2 replicas /)
+  })
+
+  it('a global revoke names a lagging replica by its revoked_before, and what it may still accept: the revoked tokens', async () => {
+    const stale = await serve((res) => res.writeHead(200).end(OLD))
+    const lagging = await waitForContainment(
+      createReplicaFleet({ urls: [stale] }),
+      { gone: [], revokedBefore: WANT.revokedBefore },
+      { waitMs: 300, intervalMs: 50 },
+    )
+    const line = describeContainment(lagging, 300, { kind: 'revoked_before' }).lines.at(-1)!
+    assert.match(
+      line,
+      new RegExp(`on 1 replica\\(s\\): ${stale} \\(revoked_before 2026-11-20T00:00:00Z\\) — they may still accept the revoked tokens: restart those pods$`),
+    )
+  })
+
+  it('a fleet that cannot be seen at all (Prometheus down) is not confirmed, never called a replica, and nothing says "nothing is promoted"', async () => {
+    const prometheus = `http://127.0.0.1:${await freePort()}`
+    const report = await waitForContainment(createPrometheusFleet({ url: prometheus }), WANT, { waitMs: 300, intervalMs: 50 })
+    const { ok, lines } = describeContainment(report, 300)
+    assert.equal(ok, false)
+    assert.equal(lines.length, 1)
+    assert.match(
+      lines[0]!,
+      /^NOT confirmed after 300ms: cannot ask Prometheus http:\/\/127\.0\.0\.1:\d+ \{job="cbc-jwt"\}: ECONNREFUSED; nothing can be known about the replicas — the change is written: confirm it on each replica/,
+    )
+    assert.doesNotMatch(lines[0]!, /promoted|replica\(s\)|restart those pods/)
   })
 })
