@@ -1,7 +1,10 @@
+import { UsageError } from '../../lib/errors.js'
 import { keyStatus, type KeysetDocument } from '../../lib/keyset/document.js'
 import { describeContainment, waitForContainment } from '../fleet/containment.js'
 import type { FleetSource } from '../fleet/fleet.js'
+import { durationFlag } from './args.js'
 import { println, type CliContext } from './context.js'
+import { fleetFromFlags, type FleetFlags } from './fleet-flags.js'
 import type { KeysetSource } from './keyset-source.js'
 
 /** `--wait` of the emergency commands: how long to wait for every replica. @default 30 s */
@@ -13,6 +16,24 @@ export const CONTAINMENT_HELP = `  --prometheus URL, --selector S, --replica URL
                      rule) and print how long each took; exit 1 naming the replicas that
                      did not follow within --wait
   --wait DUR         how long to wait for them (default 30s)`
+
+/**
+ * The replicas an emergency write is confirmed on, and how long to wait for them: when asked
+ * on the command line — `--prometheus`, `--replica`, or `--selector`/`--wait` with
+ * `CBC_JWT_PROMETHEUS_URL` as the Prometheus — never by `CBC_JWT_PROMETHEUS_URL` alone (set
+ * for the CronJob's gate, it must not make every write wait). A flag of it is never ignored:
+ * without any Prometheus or replica, `--selector` and `--wait` are bad usage.
+ */
+export function containmentFleet(
+  env: NodeJS.ProcessEnv,
+  flags: FleetFlags & { wait?: string | undefined },
+): { fleet: FleetSource; waitMs: number } | undefined {
+  const waitMs = durationFlag('wait', flags.wait) ?? DEFAULT_CONTAINMENT_WAIT_MS
+  const asked = flags.prometheus !== undefined || (flags.replica ?? []).length > 0 || flags.selector !== undefined || flags.wait !== undefined
+  const fleet = asked ? fleetFromFlags(env, flags) : undefined
+  if (!fleet && flags.wait !== undefined) throw new UsageError('--wait needs --prometheus URL (or CBC_JWT_PROMETHEUS_URL) or --replica URL')
+  return fleet ? { fleet, waitMs } : undefined
+}
 
 /**
  * After an emergency write: waits until every replica of `fleet` has the change in force —

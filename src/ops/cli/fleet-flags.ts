@@ -27,17 +27,6 @@ export const FLEET_HELP = `  --prometheus URL   ask this Prometheus which replic
   --replica URL      ask this replica's /v1/keys directly; repeat for every replica`
 
 /**
- * The fleet an emergency write (`revoke`, `rotate --compromised`) then waits on: only when asked
- * on the command line — `--prometheus`, `--replica`, or `--selector` (which means a Prometheus:
- * `CBC_JWT_PROMETHEUS_URL`, else bad usage) — never by CBC_JWT_PROMETHEUS_URL alone (set for the
- * CronJob's gate, it must not make every emergency write wait).
- */
-export function confirmationFleet(env: NodeJS.ProcessEnv, flags: FleetFlags): FleetSource | undefined {
-  const asked = flags.prometheus !== undefined || (flags.replica ?? []).length > 0 || flags.selector !== undefined
-  return asked ? fleetFromFlags(env, flags) : undefined
-}
-
-/**
  * The fleet the flags name, or undefined when none is named. Precedence: `--replica` or
  * `--prometheus` (not both) > `CBC_JWT_PROMETHEUS_URL`. `--selector` needs a Prometheus.
  */

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import { after, describe, it } from 'node:test'
 import { loadKeyset } from '../../../src/lib/keyset/load.js'
+import { freePort } from '../../support/free-port.js'
 import { at, cbcJwt, keysetFixture, oneLine, readJson, tempDir } from './cli.js'
 
 const tmp = tempDir('rotate')
@@ -313,5 +314,36 @@ describe('cbc-jwt rotate --compromised and revoke', { concurrency: true }, () =>
     assert.deepEqual(fs.readFileSync(file), bytes)
     const soon = await cbcJwt(['revoke', '--issued-before', plus(now, 30_000), '--keyset-file', file], { env: at(now) })
     assert.equal(soon.code, 0, 'less than a minute ahead is clock skew, accepted')
+  })
+
+  it('--selector or --wait on the command line asks for the confirmation (CBC_JWT_PROMETHEUS_URL as the Prometheus); never silently ignored', async () => {
+    const prometheus = `http://127.0.0.1:${await freePort()}`
+    const env = { ...at(plus(T0, HOUR)), CBC_JWT_PROMETHEUS_URL: prometheus }
+    for (const args of [
+      ['rotate', '--compromised', '--selector', 'job="cbc-jwt",namespace="cbc"', '--wait', '1s'],
+      ['revoke', '--issued-before', 'now', '--selector', 'job="cbc-jwt",namespace="cbc"'],
+      ['revoke', '--client-id', 'acme', '--issued-before', 'now', '--wait', '1s'],
+    ]) {
+      const file = await keysetFile()
+      const r = await cbcJwt([...args, '--keyset-file', file], { env })
+      assert.equal(r.code, 1, `${args.join(' ')}: ${r.stdout}${r.stderr}`)
+      assert.match(
+        r.stderr,
+        /^NOT confirmed after \d+s: cannot ask Prometheus http:\/\/127\.0\.0\.1:\d+ \{job="cbc-jwt"(,namespace="cbc")?\}: ECONNREFUSED/m,
+        args.join(' '),
+      )
+    }
+    // No Prometheus anywhere: bad usage, before anything is written.
+    for (const args of [
+      ['rotate', '--compromised', '--selector', 'job="cbc-jwt"'],
+      ['revoke', '--issued-before', 'now', '--selector', 'job="cbc-jwt"'],
+    ]) {
+      const file = await keysetFile()
+      const bytes = fs.readFileSync(file)
+      const r = await cbcJwt([...args, '--keyset-file', file], { env: at(plus(T0, HOUR)) })
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`)
+      assert.match(oneLine(r.stderr), /--selector needs --prometheus URL \(or CBC_JWT_PROMETHEUS_URL\)/)
+      assert.deepEqual(fs.readFileSync(file), bytes)
+    }
   })
 })

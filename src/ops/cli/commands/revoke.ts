@@ -5,9 +5,9 @@ import { ROTATION_POLICY } from '../../rotation/policy.js'
 import { setRevokedBefore } from '../../rotation/revoke.js'
 import { revokeTargets } from '../../rotation/revocations.js'
 import { updateKeyset, type KeysetMutation } from '../../rotation/update-keyset.js'
-import { KEYSET_OPTIONS, durationFlag, parseCommandArgs, rejectFlags } from '../args.js'
-import { CONTAINMENT_HELP, DEFAULT_CONTAINMENT_WAIT_MS, confirmContainment } from '../confirm-containment.js'
-import { FLEET_OPTIONS, confirmationFleet } from '../fleet-flags.js'
+import { KEYSET_OPTIONS, parseCommandArgs, rejectFlags } from '../args.js'
+import { CONTAINMENT_HELP, confirmContainment, containmentFleet } from '../confirm-containment.js'
+import { FLEET_OPTIONS } from '../fleet-flags.js'
 import type { CliContext } from '../context.js'
 import { AUDIT_HELP, AUDIT_OPTIONS, openAuditTrail } from '../audit.js'
 import { closeSource, openKeysetSource } from '../keyset-source.js'
@@ -112,10 +112,7 @@ Exit status: 0 done, 1 refused / invalid keyset / backend error / too many rules
     rejectFlags(values, ['json'], 'revoke (without --list)')
     const now = ctx.now()
     const { mutation, headline, command, targets } = await plan(ctx, values, positionals, now)
-    // Confirmation on the replicas, only when asked on the command line.
-    const fleet = confirmationFleet(ctx.env, values)
-    if (!fleet && values.wait !== undefined) throw new UsageError('--wait needs --prometheus URL or --replica URL')
-    const waitMs = durationFlag('wait', values.wait) ?? DEFAULT_CONTAINMENT_WAIT_MS
+    const confirm = containmentFleet(ctx.env, values)
     const audit = openAuditTrail(ctx, command, values)
     const source = openKeysetSource(ctx, values, positionals)
     try {
@@ -128,10 +125,16 @@ Exit status: 0 done, 1 refused / invalid keyset / backend error / too many rules
       })
       reportUpdate(ctx, source, outcome, { headline: headline(outcome.after.revoked_before), dryRun })
       if (outcome.written) audit.record({ location: source.backend.location, before: outcome.before, after: outcome.after })
-      if (fleet && !dryRun) {
+      if (confirm && !dryRun) {
         // A rule is in force on a replica once its newest rule is at least this write's.
         const rulesCreatedAt = targets === undefined ? undefined : newestRuleOf(outcome.after, targets)
-        return await confirmContainment(ctx, source, fleet, { before: outcome.before, after: outcome.after, rotated: false, rulesCreatedAt }, waitMs)
+        return await confirmContainment(
+          ctx,
+          source,
+          confirm.fleet,
+          { before: outcome.before, after: outcome.after, rotated: false, rulesCreatedAt },
+          confirm.waitMs,
+        )
       }
       return 0
     } finally {

@@ -8,10 +8,10 @@ import { updateKeyset, type KeysetMutation } from '../../rotation/update-keyset.
 import { KEYSET_OPTIONS, algFlag, durationFlag, parseCommandArgs, rejectFlags } from '../args.js'
 import type { CliContext } from '../context.js'
 import { AUDIT_HELP, AUDIT_OPTIONS, openAuditTrail } from '../audit.js'
-import { FLEET_HELP, FLEET_OPTIONS, confirmationFleet, fleetFromFlags } from '../fleet-flags.js'
+import { FLEET_HELP, FLEET_OPTIONS, fleetFromFlags } from '../fleet-flags.js'
 import { closeSource, openKeysetSource } from '../keyset-source.js'
 import { reportUpdate } from '../report.js'
-import { CONTAINMENT_HELP, DEFAULT_CONTAINMENT_WAIT_MS, confirmContainment } from '../confirm-containment.js'
+import { CONTAINMENT_HELP, confirmContainment, containmentFleet } from '../confirm-containment.js'
 import { graceMs, propagationMs, ruleLifetime } from '../settings.js'
 import type { Command } from './command.js'
 
@@ -194,10 +194,7 @@ function plan(ctx: CliContext, mode: (typeof MODES)[number] | undefined, values:
     case 'compromised': {
       rejectFlags(values, ['grace', 'max-token-ttl', 'propagation', 'every', 'kid', 'force'], '--compromised')
       const mutation: KeysetMutation = (doc) => rotateCompromised(doc, { now, freshKey: values['fresh-key'] === true, ...(alg ? { alg } : {}) })
-      // Only when asked on the command line, not by CBC_JWT_PROMETHEUS_URL alone (the CronJob's gate).
-      const fleet = confirmationFleet(ctx.env, values)
-      if (!fleet && values.wait !== undefined) throw new UsageError('--wait needs --prometheus URL or --replica URL')
-      const confirm = fleet ? { fleet, waitMs: durationFlag('wait', values.wait) ?? DEFAULT_CONTAINMENT_WAIT_MS } : undefined
+      const confirm = containmentFleet(ctx.env, values)
       return { mutation, headline: (to: string, from: string) => `EMERGENCY rotation ${from} → ${to}`, confirm }
     }
   }
