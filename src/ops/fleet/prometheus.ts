@@ -1,6 +1,8 @@
 import { RefusedError, UsageError } from '../../lib/errors.js'
 import { KEY_STATUSES, type KeyStatus } from '../../lib/keyset/document.js'
+import { printable } from '../../lib/logging/sanitize.js'
 import { METRIC_NAMES } from '../../lib/metrics/names.js'
+import { loggableKid } from '../../lib/verifier/claims.js'
 import type { FleetSource, FleetView, ReplicaState } from './fleet.js'
 import { getText } from './http-get.js'
 
@@ -110,14 +112,16 @@ export function createPrometheusFleet(opts: PrometheusFleetOptions): FleetSource
       const replicas = new Map<string, ReplicaState & { keys: Map<string, KeyStatus> }>()
       for (const t of up) {
         const id = targetId(t.metric, TARGET_ONLY)
-        const name = t.metric.pod ? `${t.metric.pod} (${t.metric.instance ?? '?'})` : (t.metric.instance ?? id)
+        // Label values are foreign text: escaped before they can reach a terminal.
+        const name = printable(t.metric.pod ? `${t.metric.pod} (${t.metric.instance ?? '?'})` : (t.metric.instance ?? id))
         const reachable = t.value === 1
         replicas.set(id, { name, reachable, ...(reachable ? {} : { problem: 'down: Prometheus cannot scrape it' }), keys: new Map(), revokedBefore: undefined })
       }
       for (const s of info) {
         const r = replicas.get(targetId(s.metric, KEY_LABELS))
         const status = s.metric.status as KeyStatus
-        if (r?.reachable && s.value === 1 && s.metric.kid && KEY_STATUSES.includes(status)) r.keys.set(s.metric.kid, status)
+        const kid = loggableKid(s.metric.kid)
+        if (r?.reachable && s.value === 1 && kid !== undefined && KEY_STATUSES.includes(status)) r.keys.set(kid, status)
       }
       for (const s of revoked) {
         const r = replicas.get(targetId(s.metric, TARGET_ONLY))

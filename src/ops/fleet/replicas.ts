@@ -1,5 +1,6 @@
 import { UsageError } from '../../lib/errors.js'
 import { KEY_STATUSES, type KeyStatus } from '../../lib/keyset/document.js'
+import { loggableKid } from '../../lib/verifier/claims.js'
 import type { FleetSource, FleetView, ReplicaState } from './fleet.js'
 import { getText } from './http-get.js'
 
@@ -73,9 +74,10 @@ function parseKeys(text: string, now: number): Pick<ReplicaState, 'keys' | 'revo
   for (const k of d.keys as Array<Record<string, unknown>>) {
     // A trusted issuer's key is not the keyset's: its kid may even equal one of ours.
     if (typeof k === 'object' && k !== null && k.issuer !== undefined && k.issuer !== d.issuer) continue
-    if (typeof k !== 'object' || k === null || typeof k.kid !== 'string' || !KEY_STATUSES.includes(k.status as KeyStatus)) return undefined
+    // A kid no keyset can hold is not the document (and never reaches a terminal).
+    if (typeof k !== 'object' || k === null || loggableKid(k.kid) === undefined || !KEY_STATUSES.includes(k.status as KeyStatus)) return undefined
     const verifies = typeof k.verifies === 'boolean' ? k.verifies : k.not_after == null || Date.parse(String(k.not_after)) > now
-    if (verifies) keys.set(k.kid, k.status as KeyStatus)
+    if (verifies) keys.set(k.kid as string, k.status as KeyStatus)
   }
   let revokedBefore = 0
   if (typeof d.revoked_before === 'string') revokedBefore = Date.parse(d.revoked_before) / 1000

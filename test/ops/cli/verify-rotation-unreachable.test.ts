@@ -40,4 +40,26 @@ describe('verify-rotation against an instance that is not there or not cbc-jwt',
     assert.equal(detail['legacy token'], 'fail /v1/whoami answered 302')
     assert.deepEqual(seen.sort(), ['GET /metrics -', 'GET /v1/keys -', 'GET /v1/whoami Bearer a.b.c'])
   })
+
+  it('attack: an instance answering control sequences in a kid label, a kid and a reason: none reaches the terminal raw', async () => {
+    const E = '\u001b[31mRED\u001b[0m\u009b2J'
+    const hostile = http.createServer((req, res) => {
+      if (req.url === '/metrics') {
+        res
+          .writeHead(200)
+          .end(`cbc_jwt_active_key_age_seconds{kid="k-${E}"} 5\ncbc_jwt_keys_loaded 1\ncbc_jwt_backend_errors_total 0\ncbc_jwt_key_rotations_total 1\n`)
+      } else if (req.url === '/v1/whoami') res.writeHead(401).end(JSON.stringify({ kid: `k-${E}`, reason: E }))
+      else res.writeHead(200).end(JSON.stringify({ keys: [{ kid: `k-${E}`, status: 'current', verifies: true }] }))
+    })
+    await new Promise<void>((resolve) => hostile.listen(0, '127.0.0.1', resolve))
+    try {
+      const url = `http://127.0.0.1:${(hostile.address() as AddressInfo).port}`
+      const r = await cbcJwt(['verify-rotation', '--url', url, '--previous-kid', 'k-old', '--legacy-token', 'a.b.c'])
+      assert.equal(r.code, 1, r.stderr)
+      assert.doesNotMatch(r.stdout, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/)
+      assert.match(r.stdout, /^✓ 1\. active key: kid k-\\x1b\[31mRED\\x1b\[0m\\x9b2J \(previous k-old\)/m)
+    } finally {
+      hostile.close()
+    }
+  })
 })

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import http from 'node:http'
 import { after, before, describe, it } from 'node:test'
 import { RefusedError, UsageError } from '../../../src/lib/errors.js'
-import { replicasLacking } from '../../../src/ops/fleet/fleet.js'
+import { describeReplica, replicasLacking } from '../../../src/ops/fleet/fleet.js'
 import { requireKeyEverywhere } from '../../../src/ops/fleet/gate.js'
 import { createPrometheusFleet } from '../../../src/ops/fleet/prometheus.js'
 import { createReplicaFleet } from '../../../src/ops/fleet/replicas.js'
@@ -43,6 +43,15 @@ const ANSWERS: Record<string, (res: http.ServerResponse) => void> = {
     res
       .writeHead(200, { 'content-type': 'application/json' })
       .end(JSON.stringify({ current: 'k-a', revoked_before: null, keys: [{ kid: 'k-a', alg: 'ES256', status: 'current', verifies: true }] })),
+  // A kid no keyset can hold, made to rewrite the operator's terminal (colour, a fake line).
+  hostileKid: (res) =>
+    res.writeHead(200, { 'content-type': 'application/json' }).end(
+      JSON.stringify({
+        current: 'k-a',
+        revoked_before: null,
+        keys: [{ kid: '\u001b[31mk-b\u001b[0m\r\nevery replica verifies', alg: 'ES256', status: 'current', verifies: true }],
+      }),
+    ),
   html: (res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html>502 Bad Gateway</html>'),
   wrongShape: (res) => res.writeHead(200).end('{"keys":[{"kid":"k-b","status":"promoted"}]}'),
   notReady: (res) => res.writeHead(503).end('{"error":"not_ready"}'),
@@ -124,5 +133,48 @@ describe('the replica fleet (--replica URL): a replica that answers anything but
     assert.throws(() => createReplicaFleet({ urls: ['ftp://x'] }), UsageError)
     assert.throws(() => createPrometheusFleet({ url: 'http://p:9090', selector: 'job="x"} or vector(1) or up{' }), UsageError)
     assert.throws(() => createPrometheusFleet({ url: 'http://p:9090', selector: ' ' }), UsageError)
+  })
+
+  it('attack: a kid outside the keyset grammar is not the key list; nothing of it reaches the terminal', async () => {
+    const view = await createReplicaFleet({ urls: [urls.hostileKid!] }).read()
+    const [r] = view.replicas
+    assert.equal(r!.reachable, false)
+    assert.equal(r!.problem, '/v1/keys answered something that is not the key list')
+    assert.doesNotMatch(describeReplica(r!), /[\u0000-\u001f\u007f]/)
+  })
+})
+
+describe('the Prometheus fleet: label values are foreign text', () => {
+  let server: http.Server
+  let url: string
+  const ESC = '\u001b[2J'
+  before(async () => {
+    const target = { job: 'cbc-jwt', instance: `10.0.0.9:8000${ESC}`, pod: `cbc-jwt-x${ESC}` }
+    const series: Record<string, unknown[]> = {
+      up: [{ metric: { __name__: 'up', ...target }, value: [0, '1'] }],
+      cbc_jwt_key_info: [
+        { metric: { __name__: 'cbc_jwt_key_info', ...target, issuer: 'cbc-omega2', kid: 'k-a', alg: 'ES256', status: 'current' }, value: [0, '1'] },
+        { metric: { __name__: 'cbc_jwt_key_info', ...target, issuer: 'cbc-omega2', kid: `k-b${ESC}`, alg: 'ES256', status: 'staged' }, value: [0, '1'] },
+      ],
+    }
+    server = http.createServer((req, res) => {
+      const metric = /^(\w+)\{/.exec(new URL(req.url!, 'http://x').searchParams.get('query')!)![1]!
+      res.writeHead(200).end(JSON.stringify({ status: 'success', data: { resultType: 'vector', result: series[metric] ?? [] } }))
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    url = `http://127.0.0.1:${(server.address() as { port: number }).port}`
+  })
+  after(() => server.close())
+
+  it('attack: a kid label outside the keyset grammar is no key; a target name is escaped; the refusal prints neither raw', async () => {
+    const view = await createPrometheusFleet({ url }).read()
+    const [r] = view.replicas
+    assert.deepEqual([...r!.keys.keys()], ['k-a'])
+    await assert.rejects(requireKeyEverywhere(createPrometheusFleet({ url }), 'k-b', 'promote'), (err: unknown) => {
+      assert.ok(err instanceof RefusedError)
+      assert.doesNotMatch(err.message, /[\u0000-\u001f\u007f]/)
+      assert.match(err.message, /cbc-jwt-x\\x1b\[2J \(10\.0\.0\.9:8000\\x1b\[2J\) \(has k-a current\)/)
+      return true
+    })
   })
 })

@@ -10,7 +10,7 @@ import { FLEET_HELP, FLEET_OPTIONS, fleetFromFlags } from '../fleet-flags.js'
 import { closeSource, openKeysetSource, type KeysetSource } from '../keyset-source.js'
 import { parseTime } from '../time.js'
 import type { Command } from './command.js'
-import { asciiJson } from '../../../lib/logging/sanitize.js'
+import { asciiJson, printable } from '../../../lib/logging/sanitize.js'
 
 const OPTIONS = {
   url: { type: 'string' },
@@ -29,6 +29,8 @@ const OPTIONS = {
 
 const DEFAULT_MAX_AGE_MS = 10 * 60_000
 const RETRY_INTERVAL_MS = 1000
+/** A detail names every replica that failed: long, but bounded. */
+const MAX_DETAIL_CHARS = 20_000
 
 export const verifyRotationCommand: Command = {
   name: 'verify-rotation',
@@ -148,7 +150,11 @@ Exit status: 0 every item passed (or was skipped), 1 an item failed, 2 bad usage
       println(ctx.stdout, asciiJson({ ok: failed.length === 0, url: base?.href.replace(/\/+$/, '') ?? null, fleet: fleet?.description ?? null, items }, 2))
     } else {
       for (const [i, item] of items.entries()) {
-        println(ctx.stdout, `${item.result === 'pass' ? '✓' : item.result === 'fail' ? '✗' : '-'} ${i + 1}. ${item.name}: ${item.detail}`)
+        // A detail quotes what the instances answered (kids, reasons): foreign text, escaped.
+        println(
+          ctx.stdout,
+          `${item.result === 'pass' ? '✓' : item.result === 'fail' ? '✗' : '-'} ${i + 1}. ${item.name}: ${printable(item.detail, { max: MAX_DETAIL_CHARS })}`,
+        )
       }
       println(ctx.stdout, failed.length === 0 ? 'rotation verified' : `rotation NOT verified: ${failed.map((f) => f.name).join(', ')} failed`)
     }
