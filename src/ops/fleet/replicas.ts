@@ -26,7 +26,8 @@ const MAX_BODY_BYTES = 256 * 1024
  */
 export function createReplicaFleet(opts: ReplicaFleetOptions): FleetSource {
   if (opts.urls.length === 0) throw new UsageError('--replica needs at least one URL')
-  const urls = opts.urls.map((raw) => {
+  // One replica named twice (a trailing slash, a repeated flag) is one replica: counted once.
+  const named = opts.urls.map((raw) => {
     let u: URL
     try {
       u = new URL(raw)
@@ -36,6 +37,7 @@ export function createReplicaFleet(opts: ReplicaFleetOptions): FleetSource {
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new UsageError(`--replica ${raw}: must be http or https`)
     return u.href.replace(/\/+$/, '')
   })
+  const urls = [...new Set(named)]
   const timeoutMs = opts.timeoutMs ?? 5000
   const now = opts.now ?? Date.now
   return {

@@ -128,6 +128,16 @@ describe('the replica fleet (--replica URL): a replica that answers anything but
     assert.match(await requireKeyEverywhere(createReplicaFleet({ urls: [urls.good!] }), 'k-b', 'promote'), /every replica verifies with k-b/)
   })
 
+  it('a replica named twice (a trailing slash, a repeated flag) is one replica, counted once', async () => {
+    const fleet = createReplicaFleet({ urls: [urls.good!, `${urls.good}/`, urls.good!, urls.older!] })
+    assert.equal(fleet.description, `2 replicas (${urls.good}, ${urls.older})`)
+    assert.deepEqual(
+      (await fleet.read()).replicas.map((r) => r.name),
+      [urls.good, urls.older],
+    )
+    await assert.rejects(requireKeyEverywhere(fleet, 'k-b', 'promote'), /^RefusedError: refusing to promote k-b: 1 of 2 replicas do not verify/)
+  })
+
   it('refuses bad URLs and selectors as usage errors', () => {
     assert.throws(() => createReplicaFleet({ urls: ['not a url'] }), UsageError)
     assert.throws(() => createReplicaFleet({ urls: ['ftp://x'] }), UsageError)
