@@ -36,6 +36,18 @@ export function containmentFleet(
 }
 
 /**
+ * Refuses to confirm a keyset streamed to stdout (`-`): whoever reads it stores it only once
+ * this command has ended, so no replica can have it before the wait is over (and the wait
+ * would hold the emergency keyset back from the pipeline for as long).
+ */
+export function requireConfirmable(source: Pick<KeysetSource, 'streamsDocument'>): void {
+  if (!source.streamsDocument) return
+  throw new UsageError(
+    'cannot confirm a keyset streamed to stdout: the replicas get it only once this command has ended and the keyset is stored; drop --prometheus/--replica/--selector/--wait, then confirm with cbc-jwt verify-rotation --replica URL …',
+  )
+}
+
+/**
  * After an emergency write: waits until every replica of `fleet` has the change in force —
  * the new current key current, every cut-off key verifying nowhere, `revoked_before` at least
  * the new one, the newest revocation rule at least `rulesCreatedAt` — and prints one line per replica. Returns the exit status: 0 when every

@@ -346,4 +346,20 @@ describe('cbc-jwt rotate --compromised and revoke', { concurrency: true }, () =>
       assert.deepEqual(fs.readFileSync(file), bytes)
     }
   })
+
+  it('-: a keyset streamed to stdout reaches the replicas only after the command ends, so confirming it is bad usage (exit 2), before anything is read', async () => {
+    const file = await keysetFile()
+    const input = fs.readFileSync(file, 'utf8')
+    const replica = `http://127.0.0.1:${await freePort()}`
+    for (const args of [
+      ['rotate', '--compromised', '-', '--replica', replica, '--wait', '1s'],
+      ['revoke', '--issued-before', 'now', '--keyset-file', '-', '--replica', replica],
+      ['revoke', '--client-id', 'acme', '--issued-before', 'now', '-', '--prometheus', replica],
+    ]) {
+      const r = await cbcJwt(args, { env: at(plus(T0, HOUR)), input })
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stdout}${r.stderr}`)
+      assert.equal(r.stdout, '', 'no keyset on stdout')
+      assert.match(oneLine(r.stderr), /cannot confirm a keyset streamed to stdout: the replicas get it only once this command has ended/)
+    }
+  })
 })

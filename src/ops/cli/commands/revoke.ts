@@ -6,7 +6,7 @@ import { setRevokedBefore } from '../../rotation/revoke.js'
 import { revokeTargets } from '../../rotation/revocations.js'
 import { updateKeyset, type KeysetMutation } from '../../rotation/update-keyset.js'
 import { KEYSET_OPTIONS, parseCommandArgs, rejectFlags } from '../args.js'
-import { CONTAINMENT_HELP, confirmContainment, containmentFleet } from '../confirm-containment.js'
+import { CONTAINMENT_HELP, confirmContainment, containmentFleet, requireConfirmable } from '../confirm-containment.js'
 import { FLEET_OPTIONS } from '../fleet-flags.js'
 import type { CliContext } from '../context.js'
 import { AUDIT_HELP, AUDIT_OPTIONS, openAuditTrail } from '../audit.js'
@@ -117,6 +117,7 @@ Exit status: 0 done, 1 refused / invalid keyset / backend error / too many rules
     const source = openKeysetSource(ctx, values, positionals)
     try {
       const dryRun = values['dry-run'] === true
+      if (confirm && !dryRun) requireConfirmable(source)
       const outcome = await updateKeyset(source.backend, mutation, {
         now: ctx.now,
         dryRun,

@@ -11,7 +11,7 @@ import { AUDIT_HELP, AUDIT_OPTIONS, openAuditTrail } from '../audit.js'
 import { FLEET_HELP, FLEET_OPTIONS, fleetFromFlags } from '../fleet-flags.js'
 import { closeSource, openKeysetSource } from '../keyset-source.js'
 import { reportUpdate } from '../report.js'
-import { CONTAINMENT_HELP, confirmContainment, containmentFleet } from '../confirm-containment.js'
+import { CONTAINMENT_HELP, confirmContainment, containmentFleet, requireConfirmable } from '../confirm-containment.js'
 import { graceMs, propagationMs, ruleLifetime } from '../settings.js'
 import type { Command } from './command.js'
 
@@ -100,6 +100,7 @@ Exit status: 0 done or nothing to do, 1 refused / invalid keyset / backend error
     const source = openKeysetSource(ctx, values, positionals)
     try {
       const dryRun = values['dry-run'] === true
+      if (confirm && !dryRun) requireConfirmable(source)
       // A one-step or emergency rotation also repairs a keyset whose current key has expired.
       const acceptExpiredCurrent = mode === undefined || mode === 'compromised'
       // Pointed at the projection by mistake: say so, rather than that the new key would be "mixed".
