@@ -76,6 +76,27 @@ export interface UpdateOutcome {
  * await updateKeyset(createFileBackend('keyset.json'), (doc) => setRevokedBefore(doc, { issuedBeforeMs: Date.now() }))
  */
 export async function updateKeyset(backend: KeysetBackend, mutate: KeysetMutation, opts: UpdateOptions = {}): Promise<UpdateOutcome> {
+  const progress = { published: false, keepAhead: false }
+  try {
+    return await applyChange(backend, mutate, opts, progress)
+  } catch (err) {
+    // A projection this call wrote was computed from its own read, which a concurrent writer may
+    // have overtaken: a change stored since (a revoke that exited 0) can be missing from it.
+    // Failing now, this call sets it back to the stored keyset. Not when the private write
+    // itself failed (the projection then holds a change that is safe ahead: run again).
+    if (progress.published && !progress.keepAhead && err instanceof Error) {
+      err.message += await settleProjection(backend, opts.projections ?? [], opts.now ?? Date.now)
+    }
+    throw err
+  }
+}
+
+async function applyChange(
+  backend: KeysetBackend,
+  mutate: KeysetMutation,
+  opts: UpdateOptions,
+  progress: { published: boolean; keepAhead: boolean },
+): Promise<UpdateOutcome> {
   const now = opts.now ?? Date.now
   for (let attempt = 1; ; attempt++) {
     const snapshot = await backend.read()
@@ -116,6 +137,7 @@ export async function updateKeyset(backend: KeysetBackend, mutate: KeysetMutatio
     try {
       // The projection first: verifiers learn a new key, and a revocation, before signers do.
       if ('text' in projected) projection.written = await publish(opts.projections ?? [], states, projected.text)
+      if (projection.written.length > 0) progress.published = true
     } catch (err) {
       if (err instanceof CasConflictError) {
         throw new CasConflictError(
@@ -123,6 +145,7 @@ export async function updateKeyset(backend: KeysetBackend, mutate: KeysetMutatio
           { cause: err },
         )
       }
+      progress.keepAhead = true
       throw new ProjectionWriteError(`${(err as Error).message}; the private keyset ${backend.location} was not changed — run the same command again`, {
         cause: err,
       })
@@ -138,16 +161,38 @@ export async function updateKeyset(backend: KeysetBackend, mutate: KeysetMutatio
           ? `; the verification projection (${projection.written.join(', ')}) already holds the change — run the same command again to bring the private keyset level with it`
           : ''
       if (!(err instanceof CasConflictError)) {
+        progress.keepAhead = true
         if (err instanceof Error && ahead) err.message = `${err.message}${ahead}`
         throw err
       }
       if (attempt >= 2) {
         throw new CasConflictError(
-          `${backend.location} was changed by another writer twice while this change was being made; nothing was written to it${ahead || ''} — check the keyset and run again`,
+          `${backend.location} was changed by another writer twice while this change was being made; nothing was written to it — check the keyset and run again`,
           { cause: err },
         )
       }
     }
+  }
+}
+
+/**
+ * After a change that published and then failed: writes the stored keyset's projection, read
+ * afresh (again after a concurrent projection write). Returns what to add to the error.
+ */
+async function settleProjection(backend: KeysetBackend, targets: readonly KeysetBackend[], now: () => number): Promise<string> {
+  try {
+    for (let attempt = 1; ; attempt++) {
+      const projected = projectionOf(loadStored((await backend.read()).text, now(), true).document)
+      if (!('text' in projected)) return ''
+      try {
+        const written = await writeProjections(await readProjections(targets), projected.text)
+        return written.length === 0 ? '' : `; the verification projection (${written.join(', ')}) was set back to the stored keyset`
+      } catch (err) {
+        if (!(err instanceof CasConflictError) || attempt >= PROJECTION_ATTEMPTS) throw err
+      }
+    }
+  } catch (err) {
+    return `; the verification projection may lack a change stored by another writer and could not be set back (${(err as Error).message}) — run keyset validate --projection`
   }
 }
 

@@ -10,6 +10,7 @@ import { setRevokedBefore } from '../../../src/ops/rotation/revoke.js'
 import { rotateNow } from '../../../src/ops/rotation/rotate.js'
 import { updateKeyset } from '../../../src/ops/rotation/update-keyset.js'
 import { serializeKeyset } from '../../../src/lib/keyset/serialize.js'
+import { toVerificationKeyset } from '../../../src/lib/keyset/projection.js'
 import { DAY, T0, iso, keysetAt } from './helpers.js'
 
 let dir: string
@@ -136,6 +137,61 @@ describe('updateKeyset', () => {
     )
     assert.equal(calls, 2)
     assert.equal(fs.readFileSync(file, 'utf8'), theirs)
+  })
+})
+
+describe('updateKeyset: a change that fails after publishing leaves the projection level with the stored keyset', () => {
+  // Another writer's change, stored with its projection, then overwritten in the projection by
+  // ours (computed from an older read): if ours then fails, the projection must not stay without
+  // theirs, which exited 0 and whose verifiers read the projection.
+  const theirChange = (file: string, publicFile: string, doc: Parameters<typeof setRevokedBefore>[0], at: number) => {
+    const theirs = setRevokedBefore(doc, { issuedBeforeMs: at }).doc
+    fs.writeFileSync(publicFile, serializeKeyset(toVerificationKeyset(theirs)))
+    fs.writeFileSync(file, serializeKeyset(theirs))
+    return theirs
+  }
+
+  it('after a second conflict', async () => {
+    const file = await keysetFile('settle-conflict.json')
+    const publicFile = path.join(dir, 'settle-conflict.public.json')
+    let calls = 0
+    let theirs: ReturnType<typeof theirChange> | undefined
+    await assert.rejects(
+      updateKeyset(
+        createFileBackend(file),
+        (doc) => {
+          calls++
+          theirs = theirChange(file, publicFile, doc, T0 - 10_000 + calls * 1000)
+          return setRevokedBefore(doc, { issuedBeforeMs: T0 - 2000 + calls * 500 })
+        },
+        { now: () => T0, projections: [createFileBackend(publicFile)] },
+      ),
+      (err: unknown) => err instanceof CasConflictError && /the verification projection .* was set back to the stored keyset/.test(err.message),
+    )
+    assert.equal(calls, 2)
+    assert.deepEqual(JSON.parse(fs.readFileSync(publicFile, 'utf8')), toVerificationKeyset(theirs!), 'their revocation is in the projection')
+  })
+
+  it('after a refusal on the second attempt', async () => {
+    const file = await keysetFile('settle-refused.json')
+    const publicFile = path.join(dir, 'settle-refused.public.json')
+    let calls = 0
+    let theirs: ReturnType<typeof theirChange> | undefined
+    await assert.rejects(
+      updateKeyset(
+        createFileBackend(file),
+        (doc) => {
+          calls++
+          if (calls === 2) throw new RefusedError('refused on the fresh document')
+          theirs = theirChange(file, publicFile, doc, T0 - 5000)
+          return setRevokedBefore(doc, { issuedBeforeMs: T0 - 60_000 })
+        },
+        { now: () => T0, projections: [createFileBackend(publicFile)] },
+      ),
+      (err: unknown) =>
+        err instanceof RefusedError && /^refused on the fresh document; the verification projection .* was set back to the stored keyset/.test(err.message),
+    )
+    assert.deepEqual(JSON.parse(fs.readFileSync(publicFile, 'utf8')), toVerificationKeyset(theirs!))
   })
 })
 
