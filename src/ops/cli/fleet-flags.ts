@@ -37,7 +37,11 @@ export function fleetFromFlags(env: NodeJS.ProcessEnv, flags: FleetFlags): Fleet
     if (flags.selector !== undefined) throw new UsageError('--selector applies to --prometheus, not to --replica')
     return createReplicaFleet({ urls: replicas })
   }
-  const url = flags.prometheus ?? (env.CBC_JWT_PROMETHEUS_URL || undefined)
+  // Set but empty is a gate configured wrong, not no gate: promotion would fall back to time alone.
+  if (flags.prometheus === undefined && env.CBC_JWT_PROMETHEUS_URL !== undefined && env.CBC_JWT_PROMETHEUS_URL.trim() === '') {
+    throw new UsageError('CBC_JWT_PROMETHEUS_URL is set but empty: set it to the Prometheus URL (e.g. http://prometheus:9090), or unset it')
+  }
+  const url = flags.prometheus ?? env.CBC_JWT_PROMETHEUS_URL
   if (url === undefined) {
     if (flags.selector !== undefined) throw new UsageError('--selector needs --prometheus URL (or CBC_JWT_PROMETHEUS_URL)')
     return undefined

@@ -4,6 +4,7 @@ import { printable } from '../../lib/logging/sanitize.js'
 import { METRIC_NAMES } from '../../lib/metrics/names.js'
 import { loggableKid } from '../../lib/verifier/claims.js'
 import type { FleetSource, FleetView, ReplicaState } from './fleet.js'
+import { fleetUrl } from './fleet-url.js'
 import { getText } from './http-get.js'
 
 export interface PrometheusFleetOptions {
@@ -49,13 +50,7 @@ export function createPrometheusFleet(opts: PrometheusFleetOptions): FleetSource
     }
   }
   if (selectors.length === 0) throw new UsageError('--selector needs at least one set of label matchers')
-  let base: URL
-  try {
-    base = new URL(opts.url.endsWith('/') ? opts.url : `${opts.url}/`)
-  } catch {
-    throw new UsageError(`--prometheus: "${opts.url}" is not a URL (e.g. http://prometheus:9090)`)
-  }
-  if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new UsageError('--prometheus must be an http or https URL')
+  const base = fleetUrl('--prometheus', opts.url.endsWith('/') ? opts.url : `${opts.url}/`, 'http://prometheus:9090')
   const timeoutMs = opts.timeoutMs ?? 5000
   const server = `Prometheus ${base.href.replace(/\/$/, '')}`
   const description = `${server} ${selectors.map((s) => `{${s}}`).join(' + ')}`

@@ -1,4 +1,5 @@
 import { UsageError } from '../../lib/errors.js'
+import { fleetUrl } from './fleet-url.js'
 import { KEY_STATUSES, type KeyStatus } from '../../lib/keyset/document.js'
 import { loggableKid } from '../../lib/verifier/claims.js'
 import type { FleetSource, FleetView, ReplicaState } from './fleet.js'
@@ -27,16 +28,7 @@ const MAX_BODY_BYTES = 256 * 1024
 export function createReplicaFleet(opts: ReplicaFleetOptions): FleetSource {
   if (opts.urls.length === 0) throw new UsageError('--replica needs at least one URL')
   // One replica named twice (a trailing slash, a repeated flag) is one replica: counted once.
-  const named = opts.urls.map((raw) => {
-    let u: URL
-    try {
-      u = new URL(raw)
-    } catch {
-      throw new UsageError(`--replica: "${raw}" is not a URL (e.g. http://10.0.0.7:8000)`)
-    }
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new UsageError(`--replica ${raw}: must be http or https`)
-    return u.href.replace(/\/+$/, '')
-  })
+  const named = opts.urls.map((raw) => fleetUrl('--replica', raw, 'http://10.0.0.7:8000').href.replace(/\/+$/, ''))
   const urls = [...new Set(named)]
   const timeoutMs = opts.timeoutMs ?? 5000
   const now = opts.now ?? Date.now

@@ -139,6 +139,26 @@ describe('cbc-jwt rotate', { concurrency: true }, () => {
 })
 
 describe('cbc-jwt rotate --stage / --promote', { concurrency: true }, () => {
+  it('the replica gate is never dropped by its configuration: an empty CBC_JWT_PROMETHEUS_URL, or credentials in a URL, is bad usage', async () => {
+    const file = await keysetFile()
+    assert.equal((await cbcJwt(['rotate', '--stage', '--keyset-file', file], { env: at(plus(T0, DAY)) })).code, 0)
+    const bytes = fs.readFileSync(file)
+    // Past the time window: without the gate, the promotion would go through on time alone.
+    const later = at(plus(T0, 2 * DAY))
+    for (const [args, env, message] of [
+      [['--promote'], { CBC_JWT_PROMETHEUS_URL: ' ' }, /^cbc-jwt: CBC_JWT_PROMETHEUS_URL is set but empty/],
+      [['--auto'], { CBC_JWT_PROMETHEUS_URL: '' }, /^cbc-jwt: CBC_JWT_PROMETHEUS_URL is set but empty/],
+      [['--promote', '--prometheus', 'http://ops:s3cret@prometheus:9090'], {}, /^cbc-jwt: --prometheus: a URL with credentials .* not sent/],
+      [['--promote', '--replica', 'http://ops:s3cret@10.0.0.7:8000'], {}, /^cbc-jwt: --replica: a URL with credentials .* not sent/],
+    ] as const) {
+      const r = await cbcJwt(['rotate', ...args, '--keyset-file', file], { env: { ...later, ...env } })
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stdout}${r.stderr}`)
+      assert.match(oneLine(r.stderr), message)
+      assert.doesNotMatch(r.stderr, /s3cret/, 'the password is never printed')
+      assert.deepEqual(fs.readFileSync(file), bytes, 'nothing promoted')
+    }
+  })
+
   it('stages, refuses an early promotion saying how long to wait, promotes after the window', async () => {
     const file = await keysetFile()
     const old = readJson(file).current
