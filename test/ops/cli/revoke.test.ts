@@ -103,6 +103,14 @@ describe('cbc-jwt revoke --client-id / --subject / --jti', () => {
     assert.match(oneLine(bad.stderr), /--expires-at: "17e8" is not an RFC 3339 time .* nor a token's exp in seconds/)
   })
 
+  it('--expires-at past the longest any token alive now can live is cut to it: the rule still drops when it can match nothing', async () => {
+    const file = await keysetFile()
+    const r = await cbcJwt(['revoke', '--jti', 'forever', '--expires-at', '9999-12-31T23:59:59Z', '--keyset-file', file], { env: at(NOW) })
+    assert.equal(r.code, 0, r.stderr)
+    // now + the max token TTL (24h) + twice the clock tolerance (30 s) + 1 s: the default.
+    assert.equal(readJson(file).revocations.at(-1).expires_at, plus(NOW, 24 * HOUR + MIN + 1000))
+  })
+
   it('attack: a rule value with C1 controls and bidi overrides (a token’s sub) never reaches the terminal raw; JSON keeps it exactly', async () => {
     const file = await keysetFile()
     const hostile = 'alice\u202eecila\u009b31m\u0085'

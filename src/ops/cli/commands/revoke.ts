@@ -70,8 +70,8 @@ the clock tolerance). At most 10000 rules: a command that would pass that exits 
 Options:
   --issued-before T  RFC 3339 time (2026-11-25T20:00:00Z) or "now"
   --expires-at T     with --jti: when the token expires — its exp in seconds (X-Auth-Expires)
-                     or an RFC 3339 time; default now + the max
-                     token TTL (+ twice the clock tolerance), which outlasts any token alive now
+                     or an RFC 3339 time; default, and at most, now + the max token TTL
+                     (+ twice the clock tolerance), which outlasts any token alive now
   --max-token-ttl D  longest token lifetime issued (env CBC_JWT_MAX_TOKEN_TTL, default 24h)
   --force            allow a time more than a minute in the future, or moving a revocation
                      back (which makes revoked tokens valid again)
@@ -163,7 +163,10 @@ async function plan(ctx: CliContext, values: Values, positionals: string[], now:
     for (const id of list) checkValue('--jti', id)
     if (list.length === 0) throw new UsageError('--jti -: no token ids on stdin')
     const life = ruleLifetime(ctx.env, values)
-    let expiresAtMs = now + life.maxTokenTtlMs + 2 * life.clockToleranceMs + 1000
+    // No token alive now outlives this (iat at most now + the tolerance, exp − iat at most the max
+    // TTL, exp honoured up to the tolerance): the default, and the bound of a given time.
+    const latestExpiryMs = now + life.maxTokenTtlMs + 2 * life.clockToleranceMs + 1000
+    let expiresAtMs = latestExpiryMs
     if (values['expires-at'] !== undefined) {
       // The token's exp as it comes (X-Auth-Expires, a NumericDate in whole seconds), or a time.
       const raw = values['expires-at'].trim()
@@ -173,7 +176,8 @@ async function plan(ctx: CliContext, values: Values, positionals: string[], now:
           `--expires-at: "${values['expires-at']}" is not an RFC 3339 time (e.g. 2026-11-26T20:00:00Z) nor a token's exp in seconds (e.g. 1796342400)`,
         )
       if (at <= now) throw new UsageError(`--expires-at ${toRfc3339(new Date(at))} is past: no token that expires then can still be valid`)
-      expiresAtMs = at
+      // A later time (9999-12-31) would keep a rule that can match nothing for good.
+      expiresAtMs = Math.min(at, latestExpiryMs)
     }
     const mutation: KeysetMutation = (doc) => revokeTargets(doc, { kind: 'jti', values: list, expiresAtMs, nowMs: now, force })
     return {
