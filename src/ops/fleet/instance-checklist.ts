@@ -84,8 +84,9 @@ export async function runInstanceChecklist(o: ChecklistOptions): Promise<CheckIt
     if (!whoami) items.push({ name, result: 'skip', detail: 'skipped (no --legacy-token)' })
     else if (!whoami.ok) items.push(fail(name, `cannot call /v1/whoami: ${whoami.error}`))
     else if (o.compromised) {
-      if (whoami.status === 401) items.push(pass(name, `/v1/whoami answered 401${reasonOf(whoami.text)}: rejected, as it must be after an emergency rotation`))
-      else items.push(fail(name, `/v1/whoami answered ${whoami.status}${kidOf(whoami.text)}: the legacy token must be rejected after an emergency rotation`))
+      if (legacyTokenCutOff(whoami))
+        items.push(pass(name, `/v1/whoami answered 401${reasonOf(whoami.text)}: rejected, as it must be after an emergency rotation`))
+      else items.push(fail(name, `/v1/whoami answered ${whoami.status}${reasonOf(whoami.text)}${kidOf(whoami.text)}: ${LEGACY_CUT_OFF}`))
     } else if (whoami.status === 200) items.push(pass(name, `/v1/whoami answered 200${kidOf(whoami.text)}`))
     else items.push(fail(name, `/v1/whoami answered ${whoami.status}${reasonOf(whoami.text)}`))
   }
@@ -169,6 +170,25 @@ function kidOf(body: string): string {
     return ''
   }
 }
+
+/**
+ * After an emergency rotation, the legacy token's answer shows the leaked key cut off only when
+ * it is rejected for what the rotation did: its kid no longer verifies, or it is revoked. A
+ * token rejected for anything else (mistyped, expired, another audience) shows nothing.
+ */
+export function legacyTokenCutOff(answer: { status: number; text: string }): boolean {
+  if (answer.status !== 401) return false
+  try {
+    const reason = (JSON.parse(answer.text) as { reason?: unknown }).reason
+    return reason === 'unknown_kid' || reason === 'revoked'
+  } catch {
+    return false
+  }
+}
+
+/** What `legacyTokenCutOff` asks for, for a failed checklist item. */
+export const LEGACY_CUT_OFF =
+  'after an emergency rotation the legacy token must be rejected 401 as unknown_kid or revoked (any other answer does not show the old key cut off: check --legacy-token)'
 
 export function reasonOf(body: string): string {
   try {

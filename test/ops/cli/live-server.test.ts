@@ -108,5 +108,14 @@ describe('cbc-jwt against a running service', { concurrency: true, ...PROCESS_LE
     const offline = await cbcJwt(['token', 'verify', '--keyset-file', '-', stolen], { input: emergency.stdout })
     assert.equal(offline.code, 1)
     assert.match(offline.stderr, /token rejected: (unknown_kid|revoked)/)
+
+    // The checklist's legacy-token item: the stolen token's rejection shows the key cut off; a
+    // token rejected for another reason (mistyped, expired) shows nothing and must not pass.
+    const check = ['verify-rotation', '--url', service.url, '--compromised', '--previous-kid', old]
+    const confirmed = await cbcJwt([...check, '--legacy-token', stolen])
+    assert.match(confirmed.stdout, /^✓ 3\. legacy token: \/v1\/whoami answered 401 \(reason (unknown_kid|revoked)\)/m)
+    const mistyped = await cbcJwt([...check, '--legacy-token', 'not-a-token'])
+    assert.match(mistyped.stdout, /^✗ 3\. legacy token: \/v1\/whoami answered 401 \(reason malformed\): .*unknown_kid or revoked/m)
+    assert.equal(mistyped.code, 1)
   })
 })

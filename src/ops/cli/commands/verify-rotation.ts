@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { CbcJwtError, UsageError } from '../../../lib/errors.js'
 import { fleetChecklist, type CheckItem } from '../../fleet/checklist.js'
 import type { FleetSource } from '../../fleet/fleet.js'
-import { get, reasonOf, runInstanceChecklist } from '../../fleet/instance-checklist.js'
+import { LEGACY_CUT_OFF, get, legacyTokenCutOff, reasonOf, runInstanceChecklist } from '../../fleet/instance-checklist.js'
 import { projectionDrift } from '../../projection/publish.js'
 import { durationFlag, parseCommandArgs } from '../args.js'
 import { println, type CliContext } from '../context.js'
@@ -48,7 +48,7 @@ the same process):
   2. keys loaded:    cbc_jwt_keys_loaded equals the verifying keys of /v1/keys (>= 2, the
                      previous kid among them, when --previous-kid is given)
   3. legacy token:   --legacy-token (signed by the previous key) gets 200 from /v1/whoami
-                     (skipped when not given)
+                     (with --compromised: 401 unknown_kid or revoked; skipped when not given)
   4. backend errors: cbc_jwt_backend_errors_total sums to 0
   5. rotations:      cbc_jwt_key_rotations_total >= 1 (runbook JWTKeyAgeExceeded step 3;
                      skipped without --previous-kid)
@@ -61,7 +61,7 @@ With --prometheus or --replica, every replica is checked as well:
   previous keys verify nowhere       (--compromised: none of the --previous-kid anywhere)
   same revoked_before everywhere     (--compromised: in force, >= --revoked-before, everywhere)
 With --replica, the legacy token is also sent to every replica's /v1/whoami (200 expected;
-401 with --compromised).
+401 unknown_kid or revoked with --compromised).
 
 With --projection, the keyset (--keyset-file, --backend, or the configured backend) is read
 and compared with its published verification projection(s), the same comparison as
@@ -180,12 +180,14 @@ async function runFleetChecklist(
     const answers = await Promise.all(
       replicaUrls.map(async (u) => ({ u, r: await get(`${u.replace(/\/+$/, '')}/v1/whoami`, { authorization: `Bearer ${o.legacyToken}` }) })),
     )
-    const wrong = answers.filter(({ r }) => !r.ok || r.status !== expected).map(({ u, r }) => `${u} ${r.ok ? `${r.status}${reasonOf(r.text)}` : r.error}`)
+    const wrong = answers
+      .filter(({ r }) => !r.ok || (o.compromised ? !legacyTokenCutOff(r) : r.status !== expected))
+      .map(({ u, r }) => `${u} ${r.ok ? `${r.status}${reasonOf(r.text)}` : r.error}`)
     const name = o.compromised ? 'legacy token rejected everywhere' : 'legacy token accepted everywhere'
     items.push(
       wrong.length === 0
         ? { name, result: 'pass', detail: `${expected} from all ${replicaUrls.length} replicas` }
-        : { name, result: 'fail', detail: `expected ${expected}: ${wrong.join('; ')}` },
+        : { name, result: 'fail', detail: `${o.compromised ? LEGACY_CUT_OFF : `expected ${expected}`}: ${wrong.join('; ')}` },
     )
   }
   return items
