@@ -33,6 +33,8 @@ export interface KeysetSource {
    * commands never touch them.
    */
   projections: (() => KeysetBackend[]) & { made(): KeysetBackend[] }
+  /** The keyset file, when the keyset is one (`--keyset-file`, or the configured file backend). */
+  file?: string | undefined
 }
 
 export interface SourceFlags {
@@ -78,6 +80,7 @@ export function openKeysetSource(ctx: CliContext, flags: SourceFlags, positional
       backend: withLastGoodCopy(createFileBackend(file), fileLastGood(file, env), () => ctx.now()),
       streamsDocument: false,
       projections: once(() => [fileProjection(file, env)]),
+      file,
     }
   }
   // `kubernetes` is read here rather than by the service's parser, which the CLI gives only the
@@ -91,6 +94,7 @@ export function openKeysetSource(ctx: CliContext, flags: SourceFlags, positional
     info: () => {},
   }
   // A configured keyset file takes CBC_JWT_PUBLIC_KEYSET_FILE; the development keyset, its sibling.
+  let keysetFile = choice.backend === 'file' ? choice.keysetFile : undefined
   let fileProjectionOf = () => fileProjection(choice.keysetFile!, ctx.env)
   let fileLastGoodOf = () => fileLastGood(choice.keysetFile!, ctx.env)
   const backend = chooseBackend(choice, {
@@ -103,6 +107,7 @@ export function openKeysetSource(ctx: CliContext, flags: SourceFlags, positional
         throw new UsageError('no keyset given: use --keyset-file PATH, - for stdin/stdout, or set CBC_JWT_KEYSET_FILE (or CBC_JWT_BACKEND=vault)')
       }
       println(ctx.stderr, `cbc-jwt: no keyset configured; using the development keyset ${devFile}`)
+      keysetFile = devFile
       fileProjectionOf = () => fileProjection(devFile, undefined)
       fileLastGoodOf = () => fileLastGood(devFile, undefined)
       return createFileBackend(devFile)
@@ -120,7 +125,7 @@ export function openKeysetSource(ctx: CliContext, flags: SourceFlags, positional
       : choice.backend === 'kubernetes'
         ? kubernetesLastGood(kubernetesOptionsFromEnv(ctx.env), ctx.env)
         : fileLastGoodOf()
-  return { backend: withLastGoodCopy(backend, lastGood, () => ctx.now()), streamsDocument: false, projections: once(projections) }
+  return { backend: withLastGoodCopy(backend, lastGood, () => ctx.now()), streamsDocument: false, projections: once(projections), file: keysetFile }
 }
 
 /**

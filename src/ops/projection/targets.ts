@@ -1,3 +1,4 @@
+import fs from 'node:fs'
 import type { KeysetBackend } from '../../lib/backends/backend.js'
 import { createFileBackend } from '../../lib/backends/file-backend.js'
 import { writeTarget } from '../../lib/backends/write-file-atomic.js'
@@ -33,6 +34,23 @@ export function fileProjection(keysetFile: string, env: NodeJS.ProcessEnv | unde
   if (writeTarget(file) === writeTarget(keysetFile))
     throw new ConfigError(`CBC_JWT_PUBLIC_KEYSET_FILE must differ from the keyset file (${keysetFile}): the projection must never replace the private keyset`)
   return createFileBackend(file, { newFileMode: PROJECTION_DEFAULTS.fileMode })
+}
+
+/**
+ * The private keyset whose projection `file` is, if any: the `.json` beside a `.public.json`, or
+ * `CBC_JWT_KEYSET_FILE` when `file` is where its projection goes. A change written to such a
+ * file is undone by the private keyset's next write, which rewrites its projection.
+ */
+export function projectedFrom(file: string, env: NodeJS.ProcessEnv): string | undefined {
+  const target = writeTarget(file)
+  const sibling = file.endsWith('.public.json') ? `${file.slice(0, -'.public.json'.length)}.json` : undefined
+  const configured = env.CBC_JWT_KEYSET_FILE || undefined
+  for (const candidate of [sibling, configured]) {
+    if (candidate === undefined || writeTarget(candidate) === target || !fs.existsSync(candidate)) continue
+    const projection = (candidate === configured && env.CBC_JWT_PUBLIC_KEYSET_FILE?.trim()) || publicKeysetPath(candidate)
+    if (writeTarget(projection) === target) return candidate
+  }
+  return undefined
 }
 
 /** Vault: `CBC_JWT_VAULT_PUBLIC_PATH`, else `<CBC_JWT_VAULT_PATH>-public`; same mount and field. */

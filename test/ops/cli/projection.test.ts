@@ -10,7 +10,7 @@ import { toVerificationKeyset } from '../../../src/lib/keyset/projection.js'
 import { freePort } from '../../support/free-port.js'
 import { startKubeDouble, type KubeDouble } from '../../support/kube-double.js'
 import { assertNoPrivateMaterial } from '../../lib/keyset/fixtures.js'
-import { cbcJwt, keysetFixture, readJson, tempDir } from './cli.js'
+import { cbcJwt, keysetFixture, oneLine, readJson, tempDir } from './cli.js'
 
 const tmp = tempDir('projection')
 after(tmp.cleanup)
@@ -61,6 +61,22 @@ describe('the file backend: keyset.json → keyset.public.json on every write', 
       r.stderr,
       /^cbc-jwt: note: CBC_JWT_PUBLIC_KEYSET_FILE is the projection of CBC_JWT_KEYSET_FILE .*p\.json, not of .*q\.json: its projection goes to .*q\.public\.json\n/m,
     )
+  })
+
+  it('revoke pointed at a projection of a private keyset is refused: the rule would be lost at its next write', async () => {
+    const file = await keysetFixture(tmp.file('r.json'))
+    assert.equal((await cbcJwt(['revoke', '--issued-before', 'now', '--keyset-file', file])).code, 0)
+    const publicFile = tmp.file('r.public.json')
+    const bytes = fs.readFileSync(publicFile)
+    const r = await cbcJwt(['revoke', '--client-id', 'acme', '--issued-before', 'now', '--keyset-file', publicFile])
+    assert.equal(r.code, 1, r.stdout + r.stderr)
+    assert.match(oneLine(r.stderr), /r\.public\.json is the verification projection of .*r\.json: revoke there/)
+    assert.deepEqual(fs.readFileSync(publicFile), bytes)
+    // A verification keyset of its own (no private keyset it is the projection of) takes revocations.
+    const own = tmp.file('verifiers-only.json')
+    fs.copyFileSync(publicFile, own)
+    const ok = await cbcJwt(['revoke', '--client-id', 'acme', '--issued-before', 'now', '--keyset-file', own])
+    assert.equal(ok.code, 0, ok.stderr)
   })
 
   it('a projection that cannot be written: exit 1, one line naming it, the private keyset untouched; fixed, the same command repairs', async () => {

@@ -1,10 +1,11 @@
-import { UsageError } from '../../../lib/errors.js'
+import { RefusedError, UsageError } from '../../../lib/errors.js'
 import { MAX_REVOCATION_VALUE_CHARS, ruleTarget, type KeysetDocument, type RevocationKind } from '../../../lib/keyset/document.js'
 import { toRfc3339 } from '../../../lib/keyset/generate.js'
 import { ROTATION_POLICY } from '../../rotation/policy.js'
 import { setRevokedBefore } from '../../rotation/revoke.js'
 import { revokeTargets } from '../../rotation/revocations.js'
 import { updateKeyset, type KeysetMutation } from '../../rotation/update-keyset.js'
+import { projectedFrom } from '../../projection/targets.js'
 import { KEYSET_OPTIONS, parseCommandArgs, rejectFlags } from '../args.js'
 import { CONTAINMENT_HELP, confirmContainment, containmentFleet, requireConfirmable } from '../confirm-containment.js'
 import { FLEET_OPTIONS } from '../fleet-flags.js'
@@ -118,7 +119,17 @@ Exit status: 0 done, 1 refused / invalid keyset / backend error / too many rules
     try {
       const dryRun = values['dry-run'] === true
       if (confirm && !dryRun) requireConfirmable(source)
-      const outcome = await updateKeyset(source.backend, mutation, {
+      // A projection of a private keyset: the rule would be gone at that keyset's next write.
+      const onOwnDocument: KeysetMutation = (doc, keyset) => {
+        const owner = keyset.signing || source.file === undefined ? undefined : projectedFrom(source.file, ctx.env)
+        if (owner !== undefined) {
+          throw new RefusedError(
+            `${source.backend.location} is the verification projection of ${owner}: revoke there (its every write updates this projection); a rule written here would be lost at its next write`,
+          )
+        }
+        return mutation(doc, keyset)
+      }
+      const outcome = await updateKeyset(source.backend, onOwnDocument, {
         now: ctx.now,
         dryRun,
         ruleLifetime: ruleLifetime(ctx.env, values),
