@@ -80,7 +80,7 @@ function readScope(env: NodeJS.ProcessEnv, scope: OptionScope): Record<string, u
 }
 
 /**
- * One option from the environment, parsed as its table entry says. An empty variable is unset,
+ * One option from the environment, parsed as its table entry says. An empty (or blank) variable is unset,
  * unless the entry says that is a mistake. A bad value is the operator's: `ConfigError` naming
  * the variable.
  */
@@ -95,7 +95,7 @@ function parse(spec: OptionSpec, raw: string | undefined): unknown {
     // start a service on no keyset, or on one nobody meant.
     throw new ConfigError(`${name} is set but empty: ${spec.emptyHint}, or unset it`)
   }
-  if (raw === undefined || raw === '') return spec.default
+  if (raw === undefined || raw.trim() === '') return spec.default
   switch (spec.type) {
     case 'string':
     case 'json':

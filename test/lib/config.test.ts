@@ -12,6 +12,11 @@ describe('serviceConfigFromEnv', () => {
     assert.equal(config.audience, 'cbc-api')
   })
 
+  it('a blank variable is an empty one: never the issuer " " or a clock tolerance of 0 read from " "', () => {
+    const config = serviceConfigFromEnv({ CBC_JWT_ISSUER: '  ', CBC_JWT_AUDIENCE: '\t', CBC_JWT_CLOCK_TOLERANCE_SECONDS: ' ', PORT: ' ' })
+    assert.deepEqual([config.issuer, config.audience, config.clockToleranceSeconds, config.port], ['cbc-omega2', 'cbc-api', 30, 8000])
+  })
+
   it('an empty CBC_JWT_KEYSET_FILE or CBC_JWT_DEV_KEYSET is a configuration error naming the variable, not "unset"', () => {
     assert.throws(
       () => serviceConfigFromEnv({ CBC_JWT_KEYSET_FILE: '' }),
