@@ -2,7 +2,7 @@ import type { KeysetBackend } from '../../lib/backends/backend.js'
 import { BackendError, CasConflictError, codedError, ERROR_CODES, RefusedError } from '../../lib/errors.js'
 import type { KeysetDocument } from '../../lib/keyset/document.js'
 import { loadKeyset, parseKeysetText } from '../../lib/keyset/load.js'
-import { keysetKind, toVerificationKeyset } from '../../lib/keyset/projection.js'
+import { hasPrivateMembers, keysetKind, toVerificationKeyset } from '../../lib/keyset/projection.js'
 import { serializeKeyset } from '../../lib/keyset/serialize.js'
 
 /**
@@ -85,7 +85,31 @@ export async function writeProjections(states: readonly ProjectionState[], text:
 
 /** Every location whose stored projection differs from `text` (drift), or is absent. */
 export function driftOf(states: readonly ProjectionState[], text: string): string[] {
-  return states.filter((s) => s.stored?.text !== text).map((s) => `${s.target.location}${s.stored ? ' differs from the private keyset' : ' is absent'}`)
+  return states
+    .filter((s) => s.stored?.text !== text)
+    .map((s) => {
+      if (s.stored === undefined) return `${s.target.location} is absent`
+      // Worse than stale: whoever can read it (verifiers, anyone on a 0644 file) can sign.
+      if (holdsSecretKeys(s.stored.text))
+        return `${s.target.location} holds private or secret keys: every reader of it can sign with them — run the command again to replace it, and treat those keys as leaked (rotate --compromised)`
+      return `${s.target.location} differs from the private keyset`
+    })
+}
+
+/** Whether a stored projection's text holds any key that can sign (a private member, or `oct`). */
+function holdsSecretKeys(text: string): boolean {
+  try {
+    const keys = (JSON.parse(text) as { keys?: unknown }).keys
+    return (
+      Array.isArray(keys) &&
+      keys.some((k) => {
+        const jwk = (k as { jwk?: unknown } | null)?.jwk
+        return typeof jwk === 'object' && jwk !== null && ((jwk as { kty?: unknown }).kty === 'oct' || hasPrivateMembers(jwk))
+      })
+    )
+  } catch {
+    return false
+  }
 }
 
 /**

@@ -114,6 +114,11 @@ describe('the file backend: keyset.json → keyset.public.json on every write', 
     const drift = await cbcJwt(['keyset', 'validate', '--projection', '--keyset-file', file])
     assert.equal(drift.code, 1)
     assert.match(drift.stderr, /c\.public\.json differs from the private keyset/)
+    // Worse than drift: a projection holding the private keys is named as such.
+    fs.copyFileSync(file, publicFile)
+    const leaked = await cbcJwt(['keyset', 'validate', '--projection', '--keyset-file', file])
+    assert.equal(leaked.code, 1)
+    assert.match(leaked.stderr, /c\.public\.json holds private or secret keys: every reader of it can sign with them .*rotate --compromised/)
     const repair = await cbcJwt(['rotate', '--auto', '--keyset-file', file])
     assert.equal(repair.code, 0, repair.stderr)
     assert.match(repair.stdout, /^nothing to do\n(.*\n)*repaired the verification projection .*c\.public\.json/)
