@@ -292,6 +292,7 @@ describe('cbc-jwt revoke --client-id / --subject / --jti', () => {
       [['--client-id', 'a', '--subject', 'b', '--issued-before', 'now'], /choose one of --client-id, --subject per command/],
       [['--client-id', 'a'], /--client-id needs --issued-before TIME\|now/],
       [['--jti', 'a', '--issued-before', 'now'], /--issued-before has no effect with --jti/],
+      [['--jti', 'a', '--force'], /--force has no effect with --jti/],
       [['--client-id', 'a', '--expires-at', NOW, '--issued-before', 'now'], /--expires-at has no effect with --client-id/],
       [['--client-id', 'x'.repeat(257), '--issued-before', 'now'], /--client-id: an id must be 1–256 characters without control characters/],
       [['--jti', 'a', '--expires-at', T0], /--expires-at 2026-11-25T00:00:00Z is past/],

@@ -164,6 +164,8 @@ async function plan(ctx: CliContext, values: Values, positionals: string[], now:
   const force = values.force === true
   if (flag === 'jti') {
     rejectFlags(values, ['issued-before'], '--jti (a token id needs no time; --expires-at bounds the rule)')
+    // Nothing to force: a token id is revoked whatever its time, and a rule for it is only ever kept longer.
+    rejectFlags(values, ['force'], '--jti')
     const ids = values.jti!
     let list = ids.filter((id) => id !== '-')
     if (ids.includes('-')) {
@@ -190,7 +192,7 @@ async function plan(ctx: CliContext, values: Values, positionals: string[], now:
       // A later time (9999-12-31) would keep a rule that can match nothing for good.
       expiresAtMs = Math.min(at, latestExpiryMs)
     }
-    const mutation: KeysetMutation = (doc) => revokeTargets(doc, { kind: 'jti', values: list, expiresAtMs, nowMs: now, force })
+    const mutation: KeysetMutation = (doc) => revokeTargets(doc, { kind: 'jti', values: list, expiresAtMs, nowMs: now, force: false })
     return {
       mutation,
       headline: () => `${list.length === 1 ? 'token' : `${new Set(list).size} tokens`} revoked by jti`,
