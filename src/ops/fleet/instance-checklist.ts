@@ -1,5 +1,6 @@
 import { METRIC_NAMES } from '../../lib/metrics/names.js'
 import { formatDuration } from '../../lib/duration.js'
+import { printable } from '../../lib/logging/sanitize.js'
 import type { CheckItem } from './checklist.js'
 import { getText, type GetResult } from './http-get.js'
 import { parseSamples, type Sample } from './prometheus-text.js'
@@ -21,7 +22,10 @@ export interface ChecklistOptions {
 /**
  * The runbook's "Verification Checklist After Rotation" against one instance (its /metrics,
  * /v1/keys and, with a legacy token, /v1/whoami), as `cbc-jwt verify-rotation --url` runs it.
- * One pass; never throws — an unreachable instance fails the items.
+ * One pass; never throws — an unreachable instance fails the items. Whatever answers on the URL
+ * is foreign (a failed port-forward leaves another process there): every kid, reason and label
+ * value it sends is escaped with `printable` (the parsers do it for /metrics) before it is
+ * compared or shown.
  */
 export async function runInstanceChecklist(o: ChecklistOptions): Promise<CheckItem[]> {
   const [metrics, keys, whoami] = await Promise.all([
@@ -155,7 +159,7 @@ function verifyingKids(body: string): string[] | undefined {
         // The keyset's keys only: trusted issuers' keys are not counted in cbc_jwt_keys_loaded.
         .filter((k) => k.issuer === undefined || k.issuer === doc.issuer)
         .filter((k) => (typeof k.verifies === 'boolean' ? k.verifies : k.not_after == null || Date.parse(String(k.not_after)) > Date.now()))
-        .map((k) => String(k.kid))
+        .map((k) => printable(String(k.kid)))
     )
   } catch {
     return undefined
@@ -165,7 +169,7 @@ function verifyingKids(body: string): string[] | undefined {
 function kidOf(body: string): string {
   try {
     const kid = (JSON.parse(body) as { kid?: unknown }).kid
-    return typeof kid === 'string' ? ` (kid ${kid})` : ''
+    return typeof kid === 'string' ? ` (kid ${printable(kid)})` : ''
   } catch {
     return ''
   }
@@ -193,7 +197,7 @@ export const LEGACY_CUT_OFF =
 export function reasonOf(body: string): string {
   try {
     const reason = (JSON.parse(body) as { reason?: unknown }).reason
-    return typeof reason === 'string' ? ` (reason ${reason})` : ''
+    return typeof reason === 'string' ? ` (reason ${printable(reason)})` : ''
   } catch {
     return ''
   }
