@@ -146,6 +146,22 @@ describe('the unit tests can fail', () => {
   })
   after(() => fs.rmSync(dir, { recursive: true, force: true }))
 
+  /** Runs the unit tests that name `alert` against `rules` (a mutant of the shipped file). */
+  async function unitTestsOf(alert: string, rules: string, name: string) {
+    const mutant = path.join(dir, name)
+    fs.mkdirSync(path.join(mutant, 'tests'), { recursive: true })
+    fs.writeFileSync(path.join(mutant, 'cbc-jwt.rules.yml'), rules)
+    const files = testFiles()
+      .filter((f) => fs.readFileSync(f, 'utf8').includes(`alertname: ${alert}\n`))
+      .map((f) => {
+        const copy = path.join(mutant, 'tests', path.basename(f))
+        fs.copyFileSync(f, copy)
+        return copy
+      })
+    assert.ok(files.length > 0, `no unit test names ${alert}`)
+    return promtoolAsync(['test', 'rules', ...files], mutant)
+  }
+
   // For each alert, a copy of the rules in which that alert can never fire: the unit tests
   // that name it must notice. This keeps a test from passing by expecting nothing.
   test('an alert that never fires makes its unit tests fail', async () => {
@@ -158,20 +174,35 @@ describe('the unit tests can fail', () => {
             if (rule.get('alert') === alert) rule.set('expr', 'vector(1) == 0')
           }
         }
-        const mutant = path.join(dir, alert)
-        fs.mkdirSync(path.join(mutant, 'tests'), { recursive: true })
-        fs.writeFileSync(path.join(mutant, 'cbc-jwt.rules.yml'), doc.toString())
-        const files = testFiles()
-          .filter((f) => fs.readFileSync(f, 'utf8').includes(`alertname: ${alert}\n`))
-          .map((f) => {
-            const copy = path.join(mutant, 'tests', path.basename(f))
-            fs.copyFileSync(f, copy)
-            return copy
-          })
-        assert.ok(files.length > 0, `no unit test names ${alert}`)
-        const { status, out } = await promtoolAsync(['test', 'rules', ...files], mutant)
+        const { status, out } = await unitTestsOf(alert, doc.toString(), alert)
         assert.notEqual(status, 0, `the unit tests pass although ${alert} never fires`)
         assert.match(out, new RegExp(`alertname: ${alert}, time:`), `the failure names ${alert}`)
+      }),
+    )
+  })
+
+  // The thresholds the runbook states, each broken in turn: the unit tests must notice every
+  // one (found by mutating the rules; each of these once passed every unit test).
+  test('a threshold, window or filter of the runbook changed makes the unit tests fail', async () => {
+    const source = fs.readFileSync(RULES_FILE, 'utf8')
+    const mutants: Array<[string, string, (rules: string) => string]> = [
+      ['JWTAuthFailureSpike', 'spike-2x', (r) => r.replaceAll('> 3 * (', '> 2 * (')],
+      ['JWTAuthFailureSpike', 'spike-5x', (r) => r.replaceAll('> 3 * (', '> 5 * (')],
+      ['JWTAuthFailureSpike', 'spike-no-offset', (r) => r.replaceAll('[1h] offset 5m', '[1h]')],
+      [
+        'JWTAuthFailureSpike',
+        'spike-no-zero-baseline',
+        (r) => r.replace(/\n\s*or\n\s*sum by \(namespace, job, instance, reason\) \(rate\(cbc_jwt_auth_failures_total\[5m\]\)\) \* 0/, ''),
+      ],
+      ['JWTKeysetObjectGone', 'gone-any-reason', (r) => r.replace('cbc_jwt_backend_errors_total{reason="not_found"}[5m]', 'cbc_jwt_backend_errors_total[5m]')],
+      ['JWTKeysetObjectGone', 'gone-for-1m', (r) => r.replace(/(count by \(namespace, job\) \(cbc_jwt_keys_loaded > 0\)\n\s*for: )5m/, '$11m')],
+    ]
+    await Promise.all(
+      mutants.map(async ([alert, name, mutate]) => {
+        const rules = mutate(source)
+        assert.notEqual(rules, source, `${name}: the mutation no longer applies to the rules file`)
+        const { status } = await unitTestsOf(alert, rules, name)
+        assert.notEqual(status, 0, `the unit tests of ${alert} pass with the rule broken (${name})`)
       }),
     )
   })
