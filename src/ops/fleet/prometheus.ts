@@ -68,15 +68,18 @@ export function createPrometheusFleet(opts: PrometheusFleetOptions): FleetSource
     }
     const envelope = body as { status?: unknown; errorType?: unknown; error?: unknown; data?: { resultType?: unknown; result?: unknown } }
     if (envelope?.status === 'error' && envelope.errorType === 'bad_data') {
-      throw new UsageError(`Prometheus rejected the query for --selector ${selector}: ${String(envelope.error)}`)
+      throw new UsageError(`Prometheus rejected the query for --selector ${selector}: ${printable(String(envelope.error))}`)
     }
     if (res.status !== 200 || envelope?.status !== 'success' || envelope.data?.resultType !== 'vector' || !Array.isArray(envelope.data.result)) {
       throw new RefusedError(`${description} answered HTTP ${res.status} without a query result; nothing can be known about the replicas`)
     }
+    // Label values are foreign text (any target or relabeling made them) shown in refusals:
+    // escaped here, once; a kid of the keyset and a target's address are unchanged.
     return envelope.data.result.flatMap((r: unknown) => {
       const s = r as { metric?: unknown; value?: unknown }
       if (typeof s.metric !== 'object' || s.metric === null || !Array.isArray(s.value)) return []
-      return [{ metric: s.metric as Record<string, string>, value: Number(s.value[1]) }]
+      const metric = Object.fromEntries(Object.entries(s.metric).map(([k, v]) => [k, printable(String(v))]))
+      return [{ metric, value: Number(s.value[1]) }]
     })
   }
 

@@ -92,3 +92,55 @@ describe('the Prometheus fleet with several selectors', () => {
     assert.throws(() => createPrometheusFleet({ url, selector: [] }), UsageError)
   })
 })
+
+/**
+ * Prometheus answers with foreign text: label values any scraped target or relabeling
+ * produced, and its own error messages. A refusal printed on the operator's terminal carries
+ * them escaped, never as control sequences.
+ */
+describe('the Prometheus fleet: what Prometheus answers reaches a message escaped', () => {
+  let server: http.Server
+  let url: string
+  const HOSTILE = 'k-\u001b]0;pwned\u0007\u009b2J'
+  before(async () => {
+    server = http.createServer((req, res) => {
+      const query = new URL(req.url!, 'http://x').searchParams.get('query')!
+      if (query.includes('namespace="bad"')) {
+        res
+          .writeHead(400, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ status: 'error', errorType: 'bad_data', error: `parse error\u001b[2J\u202e` }))
+        return
+      }
+      const t = { job: 'cbc-jwt', instance: '10.0.0.9:8000', pod: `cbc-jwt-\u001b[8mx` }
+      const result = query.startsWith('up{')
+        ? [{ metric: { __name__: 'up', ...t }, value: [0, '1'] }]
+        : query.startsWith('cbc_jwt_key_info{')
+          ? [{ metric: { __name__: 'cbc_jwt_key_info', ...t, issuer: 'cbc-omega2', kid: HOSTILE, alg: 'ES256', status: 'current' }, value: [0, '1'] }]
+          : [{ metric: { __name__: 'x', ...t }, value: [0, '0'] }]
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'success', data: { resultType: 'vector', result } }))
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    url = `http://127.0.0.1:${(server.address() as { port: number }).port}`
+  })
+  after(() => server.close())
+
+  const CONTROL = /[\u0000-\u001f\u007f-\u009f\u202e]/
+
+  it("a target's pod and kid labels are escaped in the refusal", async () => {
+    await assert.rejects(requireKeyEverywhere(createPrometheusFleet({ url }), 'k-new', 'promote'), (err: Error) => {
+      assert.ok(err instanceof RefusedError)
+      assert.doesNotMatch(err.message, CONTROL, JSON.stringify(err.message))
+      assert.ok(err.message.includes('cbc-jwt-\\x1b[8mx (10.0.0.9:8000) (has k-\\x1b]0;pwned\\x07\\x9b2J current)'), err.message)
+      return true
+    })
+  })
+
+  it("Prometheus's own error message is escaped", async () => {
+    await assert.rejects(createPrometheusFleet({ url, selector: 'job="cbc-jwt",namespace="bad"' }).read(), (err: Error) => {
+      assert.ok(err instanceof UsageError)
+      assert.doesNotMatch(err.message, CONTROL, JSON.stringify(err.message))
+      assert.match(err.message, /parse error\\x1b\[2J\\u202e/)
+      return true
+    })
+  })
+})
