@@ -448,6 +448,14 @@ describe('the runbook drill, against two real replicas, Prometheus and the Kuber
     const noted = await step(note!.replace(/^LEAKED=\S+/m, `LEAKED=${leaked}`))
     assert.equal(noted.code, 0, noted.stderr)
     const legacy = /LEGACY="([^"]+)"/.exec(fs.readFileSync(path.join(dir, 'vars.sh'), 'utf8'))![1]!
+    // The CronJob keeps a standby (rotate --auto), staged days before any compromise: the
+    // emergency rotation promotes it, so the new current key is days old, not seconds.
+    const staging = await step('cbc-jwt rotate --stage --reason "standby (CronJob cbc-jwt-rotate)"', {
+      CBC_JWT_NOW: new Date(Date.now() - 2 * DAY).toISOString(),
+    })
+    assert.equal(staging.code, 0, staging.stderr)
+    const standby = (auditLines(staging)[0]?.added as string[])[0]!
+    await waitFor(async () => (await exporting(standby, 'staged')).length === 2, { timeoutMs: 30_000, what: `the standby ${standby} on both replicas` })
 
     const rotated = await step(rotate!)
     assert.equal(rotated.code, 0, rotated.stderr)
@@ -457,7 +465,7 @@ describe('the runbook drill, against two real replicas, Prometheus and the Kuber
     assert.match(rotated.stdout, /^contained on every replica \(2, seen through /m)
     assert.equal(auditLines(rotated)[0]?.reason, `key compromise: ${leaked}`)
     const fresh = keysetInSecret().current
-    assert.notEqual(fresh, leaked)
+    assert.equal(fresh, standby, 'the standby is promoted')
     await everyReplicaOn(fresh)
 
     const confirmed = await step(confirm!)
