@@ -87,6 +87,20 @@ describe('revoke --client-id/--subject/--jti --wait: every replica confirmed, a 
     assert.equal(ok.code, 0, ok.stdout + ok.stderr)
   })
 
+  // The global form waits for revoked_before: a lagging replica is named by the one it has,
+  // and what it may still accept is the revoked tokens (no key changed).
+  it('--issued-before alone with a replica that does not follow: named by its revoked_before', async () => {
+    const r = await cli(['revoke', '--issued-before', 'now', ...replicaFlags([...following, stale]), '--wait', '2s'])
+    assert.equal(r.code, 1, r.stdout + r.stderr)
+    for (const s of following) assert.match(r.stdout, new RegExp(`^contained on ${escape(s.url)} after \\d+\\.\\ds$`, 'm'))
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `NOT contained after 2s on 1 replica\\(s\\): ${escape(stale.url)} \\(revoked_before none\\) — they may still accept the revoked tokens: restart those pods`,
+      ),
+    )
+  })
+
   it('--dry-run never waits, even with a replica that will never follow', async () => {
     const before = fs.readFileSync(file, 'utf8')
     const r = await cli(['revoke', '--client-id', 'web', '--issued-before', 'now', '--dry-run', ...replicaFlags([stale]), '--wait', '10m'])
