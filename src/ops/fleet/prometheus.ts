@@ -110,8 +110,8 @@ export function createPrometheusFleet(opts: PrometheusFleetOptions): FleetSource
       const replicas = new Map<string, ReplicaState & { keys: Map<string, KeyStatus> }>()
       for (const t of up) {
         const id = targetId(t.metric, TARGET_ONLY)
-        // Label values are foreign text: escaped before they can reach a terminal.
-        const name = printable(t.metric.pod ? `${t.metric.pod} (${t.metric.instance ?? '?'})` : (t.metric.instance ?? id))
+        // Label values arrive escaped (query): a name made of them reaches a terminal as it is.
+        const name = t.metric.pod ? `${t.metric.pod} (${t.metric.instance ?? '?'})` : (t.metric.instance ?? id)
         const reachable = t.value === 1
         replicas.set(id, { name, reachable, ...(reachable ? {} : { problem: 'down: Prometheus cannot scrape it' }), keys: new Map(), revokedBefore: undefined })
       }
