@@ -125,6 +125,16 @@ describe('bad input: one line on stderr, exit 2 (usage) or 1 (failed check), not
     { args: () => ['rotate', '-'], code: 1, line: /^cbc-jwt: stdin is empty: expected a keyset document$/ },
     { args: () => ['verify-rotation'], code: 2, line: /--url URL is required/ },
     { args: () => ['verify-rotation', '--url', 'localhost:8000'], code: 2, line: /--url must be http or https/ },
+    // Credentials in a URL were never sent and were printed in every line naming the URL.
+    ...[
+      ['verify-rotation', '--url', 'http://admin:S3cretPass@127.0.0.1:8000'],
+      ['verify-rotation', '--prometheus', 'https://admin:S3cretPass@prometheus.example:9090'],
+      ['verify-rotation', '--replica', 'http://127.0.0.1:8000', '--replica', 'http://admin:S3cretPass@127.0.0.1:8001'],
+    ].map((args) => ({
+      args: () => args,
+      code: 2,
+      line: /^cbc-jwt: --(url|prometheus|replica): a URL with credentials \(user:password@\) is refused: they are not sent, and would be printed/,
+    })),
     { args: () => ['token', 'verify'], code: 2, line: /give the TOKEN to verify/ },
     // Date.parse reads these as other days (March 2, November 26): a typo must not move the cut-off.
     ...['2026-02-30T20:00:00Z', '2026-11-25T24:00:00Z', '2026-11-25T20:00:00+01:75'].map((time) => ({

@@ -3,6 +3,7 @@ import { CbcJwtError, UsageError } from '../../../lib/errors.js'
 import { fleetChecklist, type CheckItem } from '../../fleet/checklist.js'
 import type { FleetSource } from '../../fleet/fleet.js'
 import { LEGACY_CUT_OFF, get, legacyTokenCutOff, reasonOf, runInstanceChecklist } from '../../fleet/instance-checklist.js'
+import { fleetUrl } from '../../fleet/fleet-url.js'
 import { projectionDrift } from '../../projection/publish.js'
 import { durationFlag, parseCommandArgs } from '../args.js'
 import { println, type CliContext } from '../context.js'
@@ -96,15 +97,7 @@ Exit status: 0 every item passed (or was skipped), 1 an item failed, 2 bad usage
     const fleet = fleetFromFlags(ctx.env, values)
     if (values.url === undefined && !fleet)
       throw new UsageError('verify-rotation: --url URL is required (or --prometheus URL, or --replica URL for every replica)')
-    let base: URL | undefined
-    if (values.url !== undefined) {
-      try {
-        base = new URL(values.url)
-      } catch {
-        throw new UsageError(`--url: "${values.url}" is not a URL (e.g. http://localhost:8000)`)
-      }
-      if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new UsageError('--url must be http or https')
-    }
+    const base = values.url === undefined ? undefined : fleetUrl('--url', values.url, 'http://localhost:8000')
     const compromised = values.compromised === true
     const previousKids = values['previous-kid'] ?? []
     if (compromised && previousKids.length === 0) throw new UsageError('verify-rotation --compromised needs --previous-kid (every kid of the old keyset)')
