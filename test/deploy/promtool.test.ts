@@ -195,6 +195,20 @@ describe('the unit tests can fail', () => {
         (r) => r.replace(/\n\s*or\n\s*sum by \(namespace, job, instance, reason\) \(rate\(cbc_jwt_auth_failures_total\[5m\]\)\) \* 0/, ''),
       ],
       ['JWTKeysetObjectGone', 'gone-any-reason', (r) => r.replace('cbc_jwt_backend_errors_total{reason="not_found"}[5m]', 'cbc_jwt_backend_errors_total[5m]')],
+      [
+        'JWTAuthFailureSpike',
+        'spike-job-floor-without-namespace',
+        (r) =>
+          r.replace(
+            'sum by (namespace, job, reason) (rate(cbc_jwt_auth_failures_total[5m])) > 0.5',
+            'sum by (job, reason) (rate(cbc_jwt_auth_failures_total[5m])) > 0.5',
+          ),
+      ],
+      [
+        'JWTKeysetObjectGone',
+        'gone-counting-keyless-replicas',
+        (r) => r.replace(/(count by \(namespace, job\) \(cbc_jwt_keys_loaded) > 0(\)\n\s*for: 5m)/, '$1$2'),
+      ],
       ['JWTKeysetObjectGone', 'gone-for-1m', (r) => r.replace(/(count by \(namespace, job\) \(cbc_jwt_keys_loaded > 0\)\n\s*for: )5m/, '$11m')],
     ]
     await Promise.all(
