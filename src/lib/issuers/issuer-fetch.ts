@@ -56,8 +56,9 @@ export async function fetchIssuerDocument(url: URL, limits: IssuerFetchLimits): 
     if (!body.isJson) throw new IssuerFetchFailure('invalid_json', 'the answer is not JSON')
     return { json: body.json, freshnessSeconds: freshnessSeconds(answer.headers) }
   }
-  const reason: BackendErrorReason =
-    status === 404 ? 'not_found' : status === 401 || status === 403 ? 'forbidden' : status >= 500 ? 'server_error' : 'bad_response'
+  // A 404 is bad_response, not not_found: that reason means the keyset's own object is gone
+  // (JWTKeysetObjectGone pages "restore it"), which another team's identity provider never is.
+  const reason: BackendErrorReason = status === 401 || status === 403 ? 'forbidden' : status >= 500 ? 'server_error' : 'bad_response'
   throw new IssuerFetchFailure(reason, `HTTP ${status}`)
 }
 

@@ -207,10 +207,12 @@ describe('trusted issuer keys against hostile servers', () => {
     assert.deepEqual([...it.keys.keys()!.keys()], ['other-1'])
   })
 
-  it('a 5xx, a 404 and a 403 are counted as such', async () => {
+  // A 404 is the issuer's URL answering wrongly, not our keyset object gone: not_found would page
+  // JWTKeysetObjectGone ("the keyset is deleted: keyset restore") for another team's identity provider.
+  it("a 5xx, a 404 and a 403 are counted as such (a 404 as bad_response, never the keyset's not_found)", async () => {
     for (const [status, reason] of [
       [503, 'server_error'],
-      [404, 'not_found'],
+      [404, 'bad_response'],
       [403, 'forbidden'],
     ] as const) {
       const it = await loaded({ jwks_uri: `${base}/jwks` })
