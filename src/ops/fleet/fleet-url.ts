@@ -16,6 +16,8 @@ export function fleetUrl(flag: '--url' | '--replica' | '--prometheus', raw: stri
   if (url.username !== '' || url.password !== '') {
     throw new UsageError(`${flag}: a URL with credentials (user:password@) is refused: they are not sent, and would be printed; use a URL that needs none`)
   }
+  // Paths are appended to it (/metrics, /v1/keys, api/v1/query): a query or fragment would end up before them.
+  if (url.search !== '' || url.hash !== '') throw new UsageError(`${flag}: a URL with a query or fragment is refused (give the base URL, e.g. ${example})`)
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`${flag} must be http or https (got ${printable(url.protocol)})`)
   return url
 }

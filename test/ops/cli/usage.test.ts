@@ -125,6 +125,11 @@ describe('bad input: one line on stderr, exit 2 (usage) or 1 (failed check), not
     { args: () => ['rotate', '-'], code: 1, line: /^cbc-jwt: stdin is empty: expected a keyset document$/ },
     { args: () => ['verify-rotation'], code: 2, line: /--url URL is required/ },
     { args: () => ['verify-rotation', '--url', 'localhost:8000'], code: 2, line: /--url must be http or https/ },
+    // Paths are appended to the base: a query would end up before them.
+    ...[
+      ['verify-rotation', '--url', 'http://127.0.0.1:8000/?debug=1'],
+      ['verify-rotation', '--prometheus', 'http://prometheus:9090/#x'],
+    ].map((args) => ({ args: () => args, code: 2, line: /^cbc-jwt: --(url|prometheus): a URL with a query or fragment is refused/ })),
     // Credentials in a URL were never sent and were printed in every line naming the URL.
     ...[
       ['verify-rotation', '--url', 'http://admin:S3cretPass@127.0.0.1:8000'],
