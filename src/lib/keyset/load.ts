@@ -6,6 +6,8 @@ import { hasPrivateMembers, type KeysetKind } from './projection.js'
 import { MAX_KEYSET_BYTES, keyStatus, type KeyEntry, type KeyStatus, type KeysetDocument } from './document.js'
 import { schemaProblems } from './schema.js'
 import { revocationMeaningProblems } from './revocation-rules.js'
+import { duplicateMember } from './duplicate-members.js'
+import { asciiJson } from '../logging/sanitize.js'
 import { buildRevocationMatcher, type RevocationMatcher } from '../verifier/revocations.js'
 
 /** A key ready for the hot path: imported once per load, never per request. */
@@ -46,13 +48,28 @@ export function parseKeysetText(text: string): unknown {
   if (Buffer.byteLength(text) > MAX_KEYSET_BYTES) {
     throw new KeysetInvalidError([{ path: '', message: `document is larger than ${MAX_KEYSET_BYTES} bytes` }], 'invalid_json')
   }
+  let data: unknown
   try {
-    return JSON.parse(text)
+    data = JSON.parse(text)
   } catch (err) {
     // V8's message quotes the input; keep only the position so no key material reaches a log.
     const at = /position (\d+)/.exec((err as Error).message)
     throw new KeysetInvalidError([{ path: '', message: `not valid JSON${at ? ` (at position ${at[1]})` : ''}` }], 'invalid_json')
   }
+  const twice = duplicateMember(text)
+  if (twice !== undefined) {
+    // A name, never a value: nothing of a key's material is quoted.
+    throw new KeysetInvalidError(
+      [
+        {
+          path: '',
+          message: `the member ${asciiJson(twice.slice(0, 64))} appears twice in one object (RFC 7493 I-JSON: which one counts differs between readers)`,
+        },
+      ],
+      'invalid_json',
+    )
+  }
+  return data
 }
 
 /**

@@ -293,6 +293,27 @@ describe('parseKeysetText', () => {
     assert.deepEqual(lines(err.problems), [`document is larger than ${MAX_KEYSET_BYTES} bytes`])
   })
 
+  it('a member named twice in one object is refused: a reviewer reads the first, JSON.parse keeps the last', () => {
+    const text = JSON.stringify(goodDoc(), null, 2)
+    for (const [twice, name] of [
+      [text.replace('"current": "k-es256",', '"current": "k-es256",\n  "current": "k-other",'), 'current'],
+      [text.replace('"kty": "EC",', '"kty": "EC", "crv": "P-384",'), 'crv'],
+      [text.replace('"version": 1', '"version": 1, "revoked_before": "2026-01-01T00:00:00Z", "revoked_before": "2026-01-02T00:00:00Z"'), 'revoked_before'],
+      ['{"keys": [], "a\\u0062": 1, "ab": 2}', 'ab'],
+    ] as const) {
+      const err = invalid(() => parseKeysetText(twice))
+      assert.equal(err.reason, 'invalid_json')
+      assert.deepEqual(lines(err.problems), [`the member "${name}" appears twice in one object (RFC 7493 I-JSON: which one counts differs between readers)`])
+      assertNoPrivateMaterial(err.message, goodDoc(), 'the error message')
+    }
+    // The same name in two objects, and a value that looks like a name, are fine.
+    assert.deepEqual(parseKeysetText('{"a": {"k": 1}, "b": {"k": "\\"k\\": 2, {"}, "c": [{"k": 1}, {"k": 2}]}'), {
+      a: { k: 1 },
+      b: { k: '"k": 2, {' },
+      c: [{ k: 1 }, { k: 2 }],
+    })
+  })
+
   it('text that parses goes on to loadKeyset', () => {
     assert.equal(loadKeyset(parseKeysetText(JSON.stringify(goodDoc())), NOW).current.kid, 'k-es256')
   })
