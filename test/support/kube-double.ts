@@ -48,6 +48,7 @@ export interface RecordedCall {
 
 export interface KubeDouble {
   url: string
+  /** The one bearer token accepted; assign another to expire the one clients hold (a rotated credential). */
   token: string
   calls: RecordedCall[]
   /** Verbs answered 403 (as RBAC would). */
@@ -214,7 +215,7 @@ export async function startKubeDouble(opts: { token?: string; tls?: { key: strin
                     ? 'watch'
                     : 'list'
                   : 'get'
-      if (req.headers.authorization !== `Bearer ${token}`) return send(401, status(401, 'Unauthorized', 'Unauthorized'), verb)
+      if (req.headers.authorization !== `Bearer ${double.token}`) return send(401, status(401, 'Unauthorized', 'Unauthorized'), verb)
       const doc = req.method === 'GET' ? discovery(url.pathname) : undefined
       if (doc !== undefined) {
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(doc))

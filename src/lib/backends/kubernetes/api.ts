@@ -85,32 +85,42 @@ export function createKubernetesApi(conn: KubernetesConnection, opts: { timeoutM
     async request(method, path, body) {
       // One request through the shared client (deadline, body cap, no redirect, no pooled
       // socket); its failures keep this API's vocabulary for the backend.
-      const token = conn.token?.()
-      if (token) lastToken = token
-      try {
-        const answer = await client.request({
-          method,
-          path,
-          ...(token ? { headers: { Authorization: `Bearer ${token}` } } : {}),
-          ...(body === undefined ? {} : { json: body.json, ...(body.contentType ? { contentType: body.contentType } : {}) }),
-        })
-        return { status: answer.status, json: parseJsonBody(answer.text).json }
-      } catch (err) {
-        if (!(err instanceof HttpCallError)) throw err
-        switch (err.kind) {
-          // The backend judges a redirect by its status, as any status it did not expect.
-          case 'redirect':
-            return { status: err.status ?? 0, json: undefined }
-          case 'timeout':
-            throw new ApiTransportError('timeout', err.message)
-          case 'too_large':
-            throw new ApiTransportError('bad_response', `answer larger than ${opts.maxResponseBytes} bytes`)
-          default:
-            throw new ApiTransportError('unreachable', err.message)
+      const send = async () => {
+        await conn.renewToken?.()
+        const token = conn.token?.()
+        if (token) lastToken = token
+        try {
+          const answer = await client.request({
+            method,
+            path,
+            ...(token ? { headers: { Authorization: `Bearer ${token}` } } : {}),
+            ...(body === undefined ? {} : { json: body.json, ...(body.contentType ? { contentType: body.contentType } : {}) }),
+          })
+          return { status: answer.status, json: parseJsonBody(answer.text).json }
+        } catch (err) {
+          if (!(err instanceof HttpCallError)) throw err
+          switch (err.kind) {
+            // The backend judges a redirect by its status, as any status it did not expect.
+            case 'redirect':
+              return { status: err.status ?? 0, json: undefined }
+            case 'timeout':
+              throw new ApiTransportError('timeout', err.message)
+            case 'too_large':
+              throw new ApiTransportError('bad_response', `answer larger than ${opts.maxResponseBytes} bytes`)
+            default:
+              throw new ApiTransportError('unreachable', err.message)
+          }
         }
       }
+      const first = await send()
+      // A token that runs out (an exec plugin's) refused: fetched again, the request repeated once
+      // (a 401 is authentication, before anything was applied).
+      if (first.status !== 401 || !conn.tokenRefused) return first
+      conn.tokenRefused()
+      return send()
     },
-    stream(path, onLine, { idleMs, maxLineBytes, signal }) {
+    async stream(path, onLine, { idleMs, maxLineBytes, signal }) {
+      await conn.renewToken?.()
       return new Promise<StreamEnd>((resolve, reject) => {
         const req = open('GET', path, { Accept: 'application/json' })
         let settled = false
@@ -144,6 +154,8 @@ export function createKubernetesApi(conn: KubernetesConnection, opts: { timeoutM
               size += chunk.length
               if (size <= opts.maxResponseBytes) chunks.push(chunk)
             })
+            // A token that runs out refused: the next attempt (the watch backs off) fetches another.
+            if (res.statusCode === 401) conn.tokenRefused?.()
             res.on('end', () => finish({ ended: 'refused', status: res.statusCode ?? 0, json: parseJson(Buffer.concat(chunks)) }))
             return
           }

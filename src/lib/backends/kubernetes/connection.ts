@@ -1,8 +1,8 @@
-import { spawnSync } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { ConfigError } from '../../errors.js'
+import { BackendError, ConfigError } from '../../errors.js'
 
 /** Where and how to reach the Kubernetes API, as kubectl would. */
 export interface KubernetesConnection {
@@ -13,6 +13,14 @@ export interface KubernetesConnection {
   skipVerify: boolean
   /** The bearer token, fetched for every request (service-account tokens are rotated on disk). */
   token?: () => string
+  /**
+   * Only for a token that runs out (an exec plugin's): makes `token()` current before a request —
+   * the plugin runs again once the token is past its `expirationTimestamp`, or after `refused`.
+   * Throws `BackendError` `forbidden` when the plugin fails.
+   */
+  renewToken?: () => Promise<void>
+  /** The API answered 401 to the token: the next `renewToken()` fetches another. */
+  tokenRefused?: () => void
   /** PEM client certificate and key (kubeconfig). */
   cert?: string
   key?: string
@@ -103,6 +111,7 @@ async function fromKubeconfig(files: string[], context: string | undefined, env:
   const cert = pem(user?.file ?? cluster.file, u['client-certificate-data'], u['client-certificate'])
   const key = pem(user?.file ?? cluster.file, u['client-key-data'], u['client-key'])
   let token: (() => string) | undefined
+  let renewable: Pick<KubernetesConnection, 'renewToken' | 'tokenRefused'> = {}
   if (typeof u.token === 'string') {
     const t = u.token
     token = () => t
@@ -110,8 +119,9 @@ async function fromKubeconfig(files: string[], context: string | undefined, env:
     const f = rel(user!.file, u.tokenFile)
     token = () => fs.readFileSync(f, 'utf8').trim()
   } else if (u.exec && typeof u.exec === 'object') {
-    const t = execToken(u.exec as Record<string, unknown>, env)
-    token = () => t
+    const plugin = await execCredential(u.exec as Record<string, unknown>, env)
+    token = plugin.token
+    renewable = { renewToken: plugin.renew, tokenRefused: plugin.refused }
   } else if (u['auth-provider']) {
     throw new ConfigError(`kubeconfig user "${ctx.user}": auth-provider is not supported; use a token, a client certificate or an exec plugin`)
   }
@@ -120,6 +130,7 @@ async function fromKubeconfig(files: string[], context: string | undefined, env:
     ...(ca ? { ca } : {}),
     skipVerify: c['insecure-skip-tls-verify'] === true,
     ...(token ? { token } : {}),
+    ...renewable,
     ...(cert ? { cert } : {}),
     ...(key ? { key } : {}),
     ...(ctx.namespace ? { namespace: ctx.namespace } : {}),
@@ -127,18 +138,71 @@ async function fromKubeconfig(files: string[], context: string | undefined, env:
   }
 }
 
-/** Runs a client-go credential plugin once and takes `status.token` from its ExecCredential. */
-function execToken(exec: Record<string, unknown>, env: NodeJS.ProcessEnv): string {
+/**
+ * A client-go credential plugin: run once now (a failure is a `ConfigError`, a start-up error),
+ * then again — as kubectl does — whenever its token is past the ExecCredential's
+ * `status.expirationTimestamp` or the API server answered 401 to it, so a long-lived process (the
+ * service's watch) outlives tokens that last minutes. One run at a time; a later failure is
+ * `BackendError` `forbidden`.
+ */
+async function execCredential(
+  exec: Record<string, unknown>,
+  env: NodeJS.ProcessEnv,
+): Promise<{ token: () => string; renew: () => Promise<void>; refused: () => void }> {
+  const command = String(exec.command ?? '')
+  let current = await runExecPlugin(exec, env).catch((err: Error) => {
+    throw new ConfigError(`kubeconfig exec plugin ${command} ${err.message}`)
+  })
+  let stale = false
+  let running: Promise<void> | undefined
+  return {
+    token: () => current.token,
+    renew() {
+      if (!stale && Date.now() < current.expiresAt) return Promise.resolve()
+      running ??= runExecPlugin(exec, env)
+        .then(
+          (next) => {
+            current = next
+            stale = false
+          },
+          (err: Error) => {
+            throw new BackendError('forbidden', `kubeconfig exec plugin ${command} ${err.message}`)
+          },
+        )
+        .finally(() => {
+          running = undefined
+        })
+      return running
+    },
+    refused() {
+      stale = true
+    },
+  }
+}
+
+/** Runs a credential plugin: `status.token` of its ExecCredential, and when it expires (ms; never: Infinity). */
+function runExecPlugin(exec: Record<string, unknown>, env: NodeJS.ProcessEnv): Promise<{ token: string; expiresAt: number }> {
   const command = String(exec.command ?? '')
   const args = Array.isArray(exec.args) ? exec.args.map(String) : []
   const extra = Array.isArray(exec.env) ? Object.fromEntries(exec.env.map((e: { name: string; value: string }) => [e.name, e.value])) : {}
-  const r = spawnSync(command, args, { env: { ...env, ...extra }, encoding: 'utf8', timeout: 30_000 })
-  if (r.status !== 0) throw new ConfigError(`kubeconfig exec plugin ${command} failed (exit ${r.status ?? r.error?.message})`)
-  try {
-    const token = (JSON.parse(r.stdout) as { status?: { token?: unknown } }).status?.token
-    if (typeof token === 'string' && token !== '') return token
-  } catch {
-    // fall through
-  }
-  throw new ConfigError(`kubeconfig exec plugin ${command} gave no status.token`)
+  return new Promise((resolve, reject) => {
+    execFile(command, args, { env: { ...env, ...extra }, encoding: 'utf8', timeout: 30_000, maxBuffer: 1024 * 1024 }, (err, stdout) => {
+      if (err) {
+        const code = (err as { code?: unknown }).code
+        reject(new Error(`failed (exit ${typeof code === 'number' ? code : ((err as NodeJS.ErrnoException).code ?? 'error')})`))
+        return
+      }
+      try {
+        const status = (JSON.parse(stdout) as { status?: { token?: unknown; expirationTimestamp?: unknown } }).status
+        if (typeof status?.token === 'string' && status.token !== '') {
+          const expires = typeof status.expirationTimestamp === 'string' ? Date.parse(status.expirationTimestamp) : Number.NaN
+          resolve({ token: status.token, expiresAt: Number.isNaN(expires) ? Number.POSITIVE_INFINITY : expires })
+          return
+        }
+      } catch {
+        // fall through
+      }
+      reject(new Error('gave no status.token'))
+    })
+  })
 }

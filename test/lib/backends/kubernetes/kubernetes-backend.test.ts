@@ -3,6 +3,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import YAML from 'yaml'
 import { createKubernetesBackend, kubernetesOptionsFromEnv } from '../../../../src/lib/backends/kubernetes/index.js'
 import { BackendError, CasConflictError, ConfigError } from '../../../../src/lib/errors.js'
 import { stageKey } from '../../../../src/ops/rotation/two-phase.js'
@@ -119,6 +120,65 @@ describe('Kubernetes Secret backend (against the API test double)', () => {
       (err: unknown) => err instanceof BackendError && err.reason === 'not_found' && /has no key other-key/.test(err.message),
     )
     assert.throws(() => kubernetesOptionsFromEnv({ CBC_JWT_KUBERNETES_NAMESPACE: 'Bad_NS' }), ConfigError)
+  })
+
+  it('an exec plugin token is fetched again when it expires or the API answers 401, as kubectl does', async () => {
+    seed()
+    // A client-go credential plugin (aws eks get-token, gke-gcloud-auth-plugin): its token lives
+    // minutes. It prints the token of the file `current`, with the expiry of the file `expiry`.
+    const plugin = path.join(dir, 'credential-plugin.mjs')
+    const current = path.join(dir, 'plugin-token')
+    const expiry = path.join(dir, 'plugin-expiry')
+    const runs = path.join(dir, 'plugin-runs')
+    fs.writeFileSync(
+      plugin,
+      `import fs from 'node:fs'
+fs.appendFileSync(${JSON.stringify(runs)}, 'x')
+const status = { token: fs.readFileSync(${JSON.stringify(current)}, 'utf8') }
+if (fs.existsSync(${JSON.stringify(expiry)})) status.expirationTimestamp = fs.readFileSync(${JSON.stringify(expiry)}, 'utf8')
+console.log(JSON.stringify({ apiVersion: 'client.authentication.k8s.io/v1', kind: 'ExecCredential', status }))
+`,
+    )
+    const kubeconfig = path.join(dir, 'exec-kubeconfig')
+    const doc = JSON.parse(JSON.stringify(YAML.parse(fs.readFileSync(double.writeKubeconfig(kubeconfig, { namespace: NS }), 'utf8'))))
+    doc.users[0].user = { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: process.execPath, args: [plugin], interactiveMode: 'Never' } }
+    fs.writeFileSync(kubeconfig, JSON.stringify(doc))
+    const accepted = double.token
+    const rotate = (token: string) => {
+      double.token = token
+      fs.writeFileSync(current, token)
+    }
+    try {
+      rotate('exec-token-1')
+      fs.rmSync(expiry, { force: true })
+      const b = createKubernetesBackend(kubernetesOptionsFromEnv(env), { env: { ...env, KUBECONFIG: kubeconfig } })
+      assert.equal((await b.read()).text, KEYSET)
+      // The API server stops accepting the token (it expired, with no expirationTimestamp given):
+      // the 401 makes the plugin run again, and the request is repeated once with the new token.
+      // From here on the plugin's tokens carry an expirationTimestamp, already past.
+      fs.writeFileSync(expiry, new Date(Date.now() - 1000).toISOString())
+      rotate('exec-token-2')
+      assert.equal((await b.read()).text, KEYSET)
+      // A token past its expirationTimestamp is never sent: the plugin runs again first.
+      rotate('exec-token-3')
+      const before = double.calls.length
+      assert.equal((await b.read()).text, KEYSET)
+      assert.deepEqual(
+        double.calls.slice(before).map((c) => c.status),
+        [200],
+      )
+      // A token that has not expired is reused: one run per credential, not one per request.
+      fs.writeFileSync(expiry, new Date(Date.now() + 3600_000).toISOString())
+      rotate('exec-token-4')
+      await b.read()
+      const ran = fs.readFileSync(runs, 'utf8').length
+      await b.read()
+      await b.read()
+      assert.equal(fs.readFileSync(runs, 'utf8').length, ran)
+      await b.close()
+    } finally {
+      double.token = accepted
+    }
   })
 
   it('attack: a Status message with terminal escapes, C1 controls, bidi overrides and the bearer token prints escaped, redacted, bounded', async () => {
