@@ -218,6 +218,7 @@ export function createKubernetesBackend(opts: KubernetesBackendOptions, deps: Ku
             onChange,
             logger: deps.logger ?? SILENT,
             location,
+            secrets: knownSecrets,
             maxEventBytes: maxResponseBytes,
             ...(deps.watch ?? {}),
           })

@@ -16,6 +16,8 @@ export interface SecretWatchOptions {
   logger: SecretWatchLogger
   /** For log lines: `kubernetes:ns/name#key`. */
   location: string
+  /** The credentials in use (the bearer token): redacted from the foreign text a log line quotes. */
+  secrets?: () => readonly string[]
   /** Asked of the API server per watch request; it ends the stream after this and the watch resumes. @default 300 */
   timeoutSeconds?: number
   /** Largest event line (and list answer) accepted. */
@@ -59,6 +61,7 @@ export function startSecretWatch(opts: SecretWatchOptions): SecretWatch {
   const minMs = opts.backoffMinMs ?? 500
   const maxMs = opts.backoffMaxMs ?? 30_000
   const random = opts.random ?? Math.random
+  const secrets = opts.secrets ?? (() => [])
   const collection = `/api/v1/namespaces/${encodeURIComponent(opts.namespace)}/secrets`
   const selector = `fieldSelector=${encodeURIComponent(`metadata.name=${opts.name}`)}`
   let rv: string | undefined
@@ -73,7 +76,7 @@ export function startSecretWatch(opts: SecretWatchOptions): SecretWatch {
   async function list(): Promise<void> {
     const res = await api.request('GET', `${collection}?${selector}`)
     if (res.status === 410) throw new Gone()
-    if (res.status !== 200) throw new Error(`list answered HTTP ${res.status}${statusMessage(res.json)}`)
+    if (res.status !== 200) throw new Error(`list answered HTTP ${res.status}${statusMessage(res.json, secrets())}`)
     const listed = (res.json as { kind?: unknown; metadata?: { resourceVersion?: unknown } } | undefined)?.metadata?.resourceVersion
     if (typeof listed !== 'string' || listed === '') throw new Error('the list answer has no metadata.resourceVersion')
     rv = listed
@@ -123,7 +126,7 @@ export function startSecretWatch(opts: SecretWatchOptions): SecretWatch {
     )
     if (end.ended === 'refused') {
       if (end.status === 410) gone = true
-      else throw new Error(`watch answered HTTP ${end.status}${statusMessage(end.json)}`)
+      else throw new Error(`watch answered HTTP ${end.status}${statusMessage(end.json, secrets())}`)
     }
     if (gone) throw new Gone()
     // client-go's "very short watch": a stream that ends at once with nothing in it is a failure
@@ -186,9 +189,10 @@ export function startSecretWatch(opts: SecretWatchOptions): SecretWatch {
   }
 }
 
-function statusMessage(json: unknown): string {
+/** The Status message of a refused list or watch: foreign text (a proxy or webhook writes it too), redacted, escaped, bounded. */
+function statusMessage(json: unknown, secrets: readonly string[]): string {
   const message = (json as { message?: unknown } | undefined)?.message
-  return typeof message === 'string' ? `: ${printable(message)}` : ''
+  return typeof message === 'string' ? `: ${printable(message, { secrets })}` : ''
 }
 
 /** A resourceVersion is opaque text chosen by whatever answers for the API server: escaped and bounded in a log line. */

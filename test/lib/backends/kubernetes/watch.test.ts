@@ -157,6 +157,29 @@ describe('Kubernetes backend in the service: list + watch of the one Secret (aga
     await waitFor(() => current() === 'k-watch-recreated', { what: 'the recreated Secret' })
   })
 
+  it('attack: a Status message echoing the bearer token reaches the watch_failed log redacted', async () => {
+    // A proxy or webhook in front of the API writes Status messages too; the backend's own errors
+    // redact the token from them, and so must the watch's log line.
+    const warned: string[] = []
+    const logger = { info() {}, warn: (obj: object) => void warned.push(JSON.stringify(obj)) }
+    double.statusMessageSuffix = ` echoed ${double.token}`
+    double.deny.add('list')
+    const b = createKubernetesBackend(kubernetesOptionsFromEnv(env), { env, logger, watch: { backoffMinMs: 20, backoffMaxMs: 100 } })
+    try {
+      b.watch?.(() => {})
+      await waitFor(() => warned.length >= 2, { what: 'the refused list to be logged' })
+    } finally {
+      await b.close()
+      double.deny.clear()
+      double.statusMessageSuffix = ''
+    }
+    assert.ok(
+      warned.some((l) => l.includes('cannot list resource')),
+      'a positive control: the Status message is in the log',
+    )
+    for (const line of warned) assert.ok(!line.includes(double.token), `the token is never logged: ${line}`)
+  })
+
   it('the unknown-kid re-read asks the API (a GET), whatever the watch has delivered', async () => {
     const gets = double.calls.filter((c) => c.verb === 'get').length
     double.watches.disconnectAll() // and the watch cannot help: the change comes while it is down
