@@ -247,12 +247,14 @@ export const OPTIONS = {
     default: false,
     doc: "do not verify Vault's certificate — for labs only; logs a loud warning",
   },
-  vaultMount: { env: 'CBC_JWT_VAULT_MOUNT', scope: 'vault', type: 'string', default: 'secret', doc: 'KV v2 mount' },
+  vaultMount: { env: 'CBC_JWT_VAULT_MOUNT', scope: 'vault', type: 'string', default: 'secret', emptyHint: 'set it to the KV v2 mount', doc: 'KV v2 mount' },
   vaultPath: {
     env: 'CBC_JWT_VAULT_PATH',
     scope: 'vault',
     type: 'string',
     default: 'cbc/jwt-keyset',
+    // Set but empty is a template that did not fill it in: the default is the private keyset.
+    emptyHint: 'set it to the KV v2 path of the keyset (a verifier: the projection, e.g. cbc/jwt-keyset-public)',
     doc: 'KV v2 secret path; the keyset is its field `jwt-keyset`',
   },
   vaultAuth: {
@@ -298,12 +300,21 @@ export const OPTIONS = {
     shownDefault: "as kubectl: the context's, else the pod's, else `default`",
     doc: 'namespace of the Secret (`CBC_JWT_BACKEND=kubernetes`)',
   },
-  kubernetesSecret: { env: 'CBC_JWT_KUBERNETES_SECRET', scope: 'kubernetes', type: 'string', default: 'cbc-secrets', doc: 'the Secret holding the keyset' },
+  kubernetesSecret: {
+    env: 'CBC_JWT_KUBERNETES_SECRET',
+    scope: 'kubernetes',
+    type: 'string',
+    default: 'cbc-secrets',
+    // Set but empty is a template that did not fill it in: the default is the private keyset.
+    emptyHint: 'set it to the Secret to read (a verifier: the projection, cbc-jwt-verification)',
+    doc: 'the Secret holding the keyset',
+  },
   kubernetesKey: {
     env: 'CBC_JWT_KUBERNETES_KEY',
     scope: 'kubernetes',
     type: 'string',
     default: 'jwt-keyset',
+    emptyHint: "set it to the key of the Secret's data holding the keyset",
     doc: "the key of the Secret's `data` holding the keyset",
   },
   kubernetesContext: { env: 'CBC_JWT_KUBERNETES_CONTEXT', scope: 'kubernetes', type: 'string', shownDefault: '`current-context`', doc: 'kubeconfig context' },

@@ -1,5 +1,6 @@
 import { ConfigError } from '../../errors.js'
 import { OPTIONS } from '../../options-table.js'
+import { readOption } from '../../config.js'
 
 /**
  * Options of the Kubernetes Secret backend; each maps to one environment variable, read by
@@ -34,8 +35,8 @@ const DATA_KEY = /^[-._a-zA-Z0-9]{1,253}$/
 
 export function kubernetesOptionsFromEnv(env: NodeJS.ProcessEnv): KubernetesBackendOptions {
   const namespace = env.CBC_JWT_KUBERNETES_NAMESPACE || undefined
-  const secret = env.CBC_JWT_KUBERNETES_SECRET || KUBERNETES_DEFAULTS.secret
-  const key = env.CBC_JWT_KUBERNETES_KEY || KUBERNETES_DEFAULTS.key
+  const secret = readOption(env, 'kubernetesSecret')
+  const key = readOption(env, 'kubernetesKey')
   if (namespace !== undefined && !DNS_LABEL.test(namespace)) throw new ConfigError(`CBC_JWT_KUBERNETES_NAMESPACE must be a DNS label (got "${namespace}")`)
   if (!DNS_SUBDOMAIN.test(secret)) throw new ConfigError(`CBC_JWT_KUBERNETES_SECRET must be a DNS subdomain name (got "${secret}")`)
   if (!DATA_KEY.test(key)) throw new ConfigError(`CBC_JWT_KUBERNETES_KEY must be 1-253 characters of [-._a-zA-Z0-9] (got "${key}")`)

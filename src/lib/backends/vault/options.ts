@@ -1,5 +1,6 @@
 import { ConfigError } from '../../errors.js'
 import { OPTIONS } from '../../options-table.js'
+import { readOption } from '../../config.js'
 import { MAX_KEYSET_BYTES } from '../../keyset/document.js'
 
 /** How the backend authenticates to Vault. */
@@ -156,8 +157,8 @@ export function vaultOptionsFromEnv(env: NodeJS.ProcessEnv): VaultSettings {
   const options: VaultSettings = {
     addr: checkAddr(addr, 'VAULT_ADDR'),
     skipVerify: skip !== undefined && TRUE.has(skip),
-    mount: checkPath(get('CBC_JWT_VAULT_MOUNT') ?? VAULT_DEFAULTS.mount, 'CBC_JWT_VAULT_MOUNT'),
-    path: checkPath(get('CBC_JWT_VAULT_PATH') ?? VAULT_DEFAULTS.path, 'CBC_JWT_VAULT_PATH'),
+    mount: checkPath(readOption(env, 'vaultMount').trim(), 'CBC_JWT_VAULT_MOUNT'),
+    path: checkPath(readOption(env, 'vaultPath').trim(), 'CBC_JWT_VAULT_PATH'),
     auth,
     k8sMount: checkPath(get('CBC_JWT_VAULT_K8S_MOUNT') ?? VAULT_DEFAULTS.k8sMount, 'CBC_JWT_VAULT_K8S_MOUNT'),
     k8sTokenPath: get('CBC_JWT_VAULT_K8S_TOKEN_PATH') ?? VAULT_DEFAULTS.k8sTokenPath,

@@ -16,6 +16,17 @@ import { selfSignedCert } from '../../../support/test-tls.js'
 const NS = 'cbc'
 const KEYSET = serializeKeyset(makeKeyset([makeKey('ES256', 'k-kube-1')]) as never)
 
+describe('kubernetesOptionsFromEnv', () => {
+  it('a set but empty Secret name or data key is refused: the default is the private keyset, not what a template meant', () => {
+    for (const name of ['CBC_JWT_KUBERNETES_SECRET', 'CBC_JWT_KUBERNETES_KEY']) {
+      assert.throws(
+        () => kubernetesOptionsFromEnv({ [name]: '' }),
+        (err: unknown) => err instanceof ConfigError && new RegExp(`^${name} is set but empty: .*or unset it`).test(err.message),
+      )
+    }
+  })
+})
+
 describe('Kubernetes Secret backend (against the API test double)', () => {
   let double: KubeDouble
   let dir: string

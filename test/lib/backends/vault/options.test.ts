@@ -115,6 +115,12 @@ describe('vaultOptionsFromEnv', () => {
     configError({ ...base, CBC_JWT_VAULT_MOUNT: '/' }, /^CBC_JWT_VAULT_MOUNT must be a path/)
     configError({ ...base, CBC_JWT_VAULT_K8S_MOUNT: 'a//b' }, /^CBC_JWT_VAULT_K8S_MOUNT must be a path/)
   })
+
+  it('a set but empty secret path or mount is refused: the default is the private keyset, not what a template meant', () => {
+    for (const name of ['CBC_JWT_VAULT_PATH', 'CBC_JWT_VAULT_MOUNT']) {
+      configError({ ...base, [name]: ' ' }, new RegExp(`^${name} is set but empty: .*or unset it`))
+    }
+  })
 })
 
 describe('createVaultBackend options', () => {
