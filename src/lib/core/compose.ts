@@ -4,6 +4,7 @@ import { chooseBackend } from '../backends/choose.js'
 import type { CbcJwtConfig } from '../config.js'
 import { ConfigError } from '../errors.js'
 import { createKeyring, type Keyring } from '../keyring/keyring.js'
+import { withNodeCaStore } from '../issuers/issuer-fetch.js'
 import { createTrustedIssuerKeys, type TrustedIssuerKeys } from '../issuers/remote-jwks.js'
 import { createMetrics, type Metrics } from '../metrics/metrics.js'
 import type { AuthFailureReason } from '../reasons.js'
@@ -69,7 +70,7 @@ export function composeCbcJwt(options: CbcJwtOptions = {}): CbcJwtParts {
       logger,
       now,
       onError: (reason) => metrics?.backendError(reason),
-      fetchLimits: options.trustedIssuersCa === undefined ? undefined : { ca: options.trustedIssuersCa },
+      fetchLimits: options.trustedIssuersCa === undefined ? undefined : { ca: withNodeCaStore(options.trustedIssuersCa) },
     }),
   )
   const issuerKeys = new Map(trustedIssuers.map((t) => [t.issuer, t]))

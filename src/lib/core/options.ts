@@ -45,8 +45,8 @@ export type CbcJwtOptions = TableOptions & {
    */
   trustedIssuers?: readonly TrustedIssuer[] | undefined
   /**
-   * PEM certificates trusted for the issuers' TLS instead of Node's store — for an API that
-   * cannot set `NODE_EXTRA_CA_CERTS` (the service uses that variable, read by Node at start).
+   * PEM certificates trusted for the issuers' TLS beside Node's store, as `NODE_EXTRA_CA_CERTS` adds
+   * them — for an API that cannot set that variable (the service uses it, read by Node at start).
    * @default Node's CA store, with `NODE_EXTRA_CA_CERTS`
    */
   trustedIssuersCa?: string | undefined

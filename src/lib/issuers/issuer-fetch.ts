@@ -1,3 +1,5 @@
+import fs from 'node:fs'
+import tls from 'node:tls'
 import { HttpCallError, parseJsonBody, requestOnce } from '../http/index.js'
 import type { BackendErrorReason } from '../reasons.js'
 import { freshnessSeconds } from './freshness.js'
@@ -8,12 +10,35 @@ export interface IssuerFetchLimits {
   timeoutMs: number
   /** A larger body (declared or streamed) is refused before it is parsed. @default 524288 */
   maxResponseBytes: number
-  /** PEM trust anchors instead of Node's store (tests). @default Node's store, with `NODE_EXTRA_CA_CERTS` */
+  /** PEM trust anchors, the only ones (`withNodeCaStore` adds Node's). @default Node's store, with `NODE_EXTRA_CA_CERTS` */
   ca?: string | undefined
 }
 
 /** A JWK Set of a large tenant with certificate chains is tens of KiB; half a MiB is room, not a risk. */
 export const ISSUER_FETCH_DEFAULTS: IssuerFetchLimits = { timeoutMs: 5000, maxResponseBytes: 512 * 1024 }
+
+/**
+ * Node's CA store and `extraPem`, as one PEM bundle: what the library option `trustedIssuersCa`
+ * trusts — an issuer behind a private CA, without losing the public ones (Auth0, Entra ID) or
+ * `NODE_EXTRA_CA_CERTS`, as that variable does for the service. An agent's `ca` replaces Node's
+ * store, so the store is handed over with it.
+ */
+export function withNodeCaStore(extraPem: string): string {
+  const withStore = (tls as { getCACertificates?: (type: 'default') => string[] }).getCACertificates
+  // Node ≥ 22.15 says what its default store holds; before, its bundled roots and the extra file it read at start.
+  const store = withStore ? withStore('default') : [...tls.rootCertificates, ...extraCaFile(process.env.NODE_EXTRA_CA_CERTS)]
+  return [...store, extraPem].join('\n')
+}
+
+/** The certificates of `NODE_EXTRA_CA_CERTS`; none when it is unset or unreadable (Node warns about that itself). */
+function extraCaFile(file: string | undefined): string[] {
+  if (!file) return []
+  try {
+    return [fs.readFileSync(file, 'utf8')]
+  } catch {
+    return []
+  }
+}
 
 /** A read from an issuer that gave nothing usable: the reason is the `cbc_jwt_backend_errors_total` label. */
 export class IssuerFetchFailure extends Error {

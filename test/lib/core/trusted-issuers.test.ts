@@ -2,8 +2,13 @@
 // discovery over TLS, re-reads them once for a kid it lacks, logs rejections with the issuer,
 // and the Fastify plugin's requireScope reads the issuer's scope claim.
 import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import type { AddressInfo } from 'node:net'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
 import express from 'express'
 import Fastify from 'fastify'
 import { Registry } from 'prom-client'
@@ -123,6 +128,47 @@ describe('createCbcJwt with a trusted issuer', () => {
     } finally {
       await new Promise<void>((resolve) => server.close(() => resolve()))
       await mw.cbc.close()
+    }
+  })
+
+  it("trustedIssuersCa adds to Node's CA store, as NODE_EXTRA_CA_CERTS does: an issuer the store trusts still loads", async () => {
+    // Two issuers: one behind the CA given in code, one behind a CA Node's store already holds
+    // (NODE_EXTRA_CA_CERTS, read by Node at start: hence a process of its own).
+    const otherTls = makeTestTls()
+    const otherKey = makeKey('ES256', 'other-1')
+    const other = await startJwksServer(otherTls, [otherKey])
+    const script = path.join(otherTls.dir, 'two-cas.mts')
+    const index = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../src/index.ts')
+    fs.writeFileSync(
+      script,
+      `import { createCbcJwt } from ${JSON.stringify(index)}
+const cbc = createCbcJwt({
+  keysetFile: process.env.KEYSET!, env: {}, logger: false,
+  trustedIssuers: [{ issuer: process.env.ISSUER_A!, audience: 'x' }, { issuer: process.env.ISSUER_B!, audience: 'x' }],
+  trustedIssuersCa: process.env.CA_A!,
+})
+await cbc.start()
+console.log(JSON.stringify([...new Set(cbc.keys()!.keys.map((k) => k.issuer))]))
+await cbc.close()
+`,
+    )
+    try {
+      // Not spawnSync: the issuers answer from this process's event loop.
+      const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', script], {
+        env: {
+          PATH: process.env.PATH ?? '',
+          NODE_EXTRA_CA_CERTS: otherTls.caFile,
+          KEYSET: ks.file,
+          ISSUER_A: idp.issuer,
+          ISSUER_B: other.issuer,
+          CA_A: tls.ca,
+        },
+        encoding: 'utf8',
+        timeout: 60_000,
+      })
+      assert.deepEqual(JSON.parse(stdout.trim()), ['cbc-omega2', idp.issuer, other.issuer])
+    } finally {
+      await other.close()
     }
   })
 })
