@@ -163,6 +163,9 @@ function checkOne(entry: unknown, at: string): TrustedIssuerSettings {
  */
 function httpsUrl(value: unknown, at: string, isIssuer: boolean): string {
   if (typeof value !== 'string' || value === '') throw new TrustedIssuersProblem(at, 'is required: an https URL')
+  // The URL parser drops surrounding spaces and any tab or line break, but the text is what a
+  // token's `iss` and the discovered `issuer` are compared with: it must be the URL exactly.
+  if (/[\s\p{Cc}]/u.test(value)) throw new TrustedIssuersProblem(at, 'must be an https URL, without spaces or control characters')
   let url: URL
   try {
     url = new URL(value)

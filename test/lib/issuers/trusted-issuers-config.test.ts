@@ -41,6 +41,11 @@ describe('CBC_JWT_TRUSTED_ISSUERS', () => {
     ['plain HTTP issuer', [{ ...idp, issuer: 'http://idp.example.com' }], /^CBC_JWT_TRUSTED_ISSUERS\[0\]\.issuer: must be an https URL/],
     ['issuer with a query', [{ ...idp, issuer: 'https://idp.example.com/?tenant=1' }], /\[0\]\.issuer: must have no query or fragment/],
     ['plain HTTP jwks_uri', [{ ...idp, jwks_uri: 'http://idp.example.com/jwks' }], /\[0\]\.jwks_uri: must be an https URL/],
+    // The URL parser drops these, but a token's iss is compared with the text as written: no token
+    // would ever match, and discovery would refuse every document, all without a word at start.
+    ['an issuer with a leading space', [{ ...idp, issuer: ' https://idp.example.com' }], /\[0\]\.issuer: must be an https URL/],
+    ['an issuer with a line break', [{ ...idp, issuer: 'https://idp.exam\nple.com' }], /\[0\]\.issuer: must be an https URL/],
+    ['a jwks_uri with a tab', [{ ...idp, jwks_uri: 'https://idp.example.com/\tjwks' }], /\[0\]\.jwks_uri: must be an https URL/],
     ['no audience', [{ issuer: idp.issuer }], /\[0\]\.audience: is required/],
     ['empty audience list', [{ ...idp, audience: [] }], /\[0\]\.audience: is required/],
     ['an HMAC algorithm', [{ ...idp, algorithms: ['HS256'] }], /\[0\]\.algorithms: must hold only RS256.*no HMAC/],
