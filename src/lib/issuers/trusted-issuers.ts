@@ -1,4 +1,5 @@
 import { ALG_SPECS, isAlg, type Alg } from '../keyset/algorithms.js'
+import { printable } from '../logging/sanitize.js'
 
 /**
  * One issuer whose tokens are accepted beside the keyset's own (`CBC_JWT_TRUSTED_ISSUERS`, a
@@ -119,7 +120,8 @@ export function checkTrustedIssuers(value: unknown, ownIssuer: string): TrustedI
 function checkOne(entry: unknown, at: string): TrustedIssuerSettings {
   if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new TrustedIssuersProblem(at, 'must be an object')
   const e = entry as Record<string, unknown>
-  for (const name of Object.keys(e)) if (!FIELDS.has(name)) throw new TrustedIssuersProblem(`${at}.${name}`, 'unknown field')
+  // The name as typed, escaped: a line break or a terminal escape in it must not reach stderr raw.
+  for (const name of Object.keys(e)) if (!FIELDS.has(name)) throw new TrustedIssuersProblem(`${at}.${printable(name, { max: 64 })}`, 'unknown field')
   const issuer = httpsUrl(e.issuer, `${at}.issuer`, true)
   const audiences = typeof e.audience === 'string' ? [e.audience] : e.audience
   if (!Array.isArray(audiences) || audiences.length === 0 || !audiences.every((a) => typeof a === 'string' && a !== '' && a.length <= 1024)) {

@@ -46,6 +46,7 @@ describe('CBC_JWT_TRUSTED_ISSUERS', () => {
     ['an issuer with a leading space', [{ ...idp, issuer: ' https://idp.example.com' }], /\[0\]\.issuer: must be an https URL/],
     ['an issuer with a line break', [{ ...idp, issuer: 'https://idp.exam\nple.com' }], /\[0\]\.issuer: must be an https URL/],
     ['a jwks_uri with a tab', [{ ...idp, jwks_uri: 'https://idp.example.com/\tjwks' }], /\[0\]\.jwks_uri: must be an https URL/],
+    ['an unknown field whose name holds a line break', [{ ...idp, 'scope\nclaim\u001b[2J': 'scp' }], /\[0\]\.scope\\x0aclaim\\x1b\[2J: unknown field/],
     ['no audience', [{ issuer: idp.issuer }], /\[0\]\.audience: is required/],
     ['empty audience list', [{ ...idp, audience: [] }], /\[0\]\.audience: is required/],
     ['an HMAC algorithm', [{ ...idp, algorithms: ['HS256'] }], /\[0\]\.algorithms: must hold only RS256.*no HMAC/],
