@@ -2,6 +2,7 @@ import crypto, { type JsonWebKey } from 'node:crypto'
 import { ALG_SPECS, PRIVATE_JWK_MEMBERS, isAlg, type Alg } from '../keyset/algorithms.js'
 import { keyPolicyProblem } from '../keyset/key-policy.js'
 import type { LoadedKey } from '../keyset/load.js'
+import { ISSUER_KID_GRAMMAR } from '../verifier/claims.js'
 
 /** A trusted issuer's JWK Set, checked and imported: what verifies its tokens until the next good read. */
 export interface RemoteKeySet {
@@ -29,8 +30,6 @@ export class JwksRefused extends Error {
   }
 }
 
-/** Kids that may become a metric label or a log field: printable ASCII, no quote, backslash or space. */
-const SAFE_KID = /^[\x21\x23-\x5b\x5d-\x7e]{1,128}$/
 /** More keys than any issuer publishes (a rotation holds two or three): a bound on series and work. */
 export const MAX_JWKS_KEYS = 100
 
@@ -69,7 +68,7 @@ export function readJwksDocument(doc: unknown, algorithms: readonly Alg[], now: 
       skip(alg.skip)
       continue
     }
-    if (typeof jwk.kid !== 'string' || !SAFE_KID.test(jwk.kid)) {
+    if (typeof jwk.kid !== 'string' || !ISSUER_KID_GRAMMAR.test(jwk.kid)) {
       skip('unusable_kid')
       continue
     }

@@ -27,6 +27,19 @@ export function loggableKid(kid: unknown): string | undefined {
   return typeof kid === 'string' && KID_GRAMMAR.test(kid) ? kid : undefined
 }
 
+/**
+ * The kid grammar of a trusted issuer's keys: printable ASCII without `"`, `\` or space, at most
+ * 128 characters. Wider than the keyset's: identity providers name keys in base64 (`+`, `/`, `=`:
+ * AWS Cognito), and such a kid is still safe as a metric label or a log field. A published key
+ * whose kid does not match it is not loaded (jwks-document.ts).
+ */
+export const ISSUER_KID_GRAMMAR = /^[\x21\x23-\x5b\x5d-\x7e]{1,128}$/
+
+/** A kid of a token routed to a trusted issuer, fit for a log line and an unknown-kid re-read: its issuer's grammar, or dropped. */
+export function loggableIssuerKid(kid: unknown): string | undefined {
+  return typeof kid === 'string' && ISSUER_KID_GRAMMAR.test(kid) ? kid : undefined
+}
+
 /** The claims a token's client id is read from, in order. */
 export type ClientIdClaim = 'client_id' | 'azp' | 'sub'
 const CLIENT_ID_CLAIMS: readonly ClientIdClaim[] = ['client_id', 'azp', 'sub']

@@ -1,6 +1,6 @@
 import type { LoadedKey, LoadedKeyset } from '../keyset/load.js'
 import type { AuthFailureReason } from '../reasons.js'
-import { clientIdClaim, loggableAudience, loggableClientId, loggableKid, type JwtClaims } from './claims.js'
+import { clientIdClaim, loggableAudience, loggableClientId, loggableIssuerKid, loggableKid, type JwtClaims } from './claims.js'
 import { hasCanonicalBase64urlTail } from './base64url.js'
 import { routeClaims, routeClaimsProblem, routeTimeProblem, type IssuerRoute } from './issuer-route.js'
 import { signatureCheckFor, THREADPOOL_FAMILIES, type SignatureFamily } from './signature.js'
@@ -56,7 +56,7 @@ export type VerifyResult =
   | {
       ok: false
       reason: AuthFailureReason
-      /** The token's kid when it is safe to log (matches the kid grammar), else undefined. */
+      /** The token's kid when it is safe to log (matches the kid grammar: its trusted issuer's, for its tokens), else undefined. */
       kid: string | undefined
       /** For logs: only from a token whose signature verified. */
       clientId: string | undefined
@@ -164,7 +164,13 @@ export function createVerifier(options: VerifierOptions): Verifier {
   }
 
   const fail = (reason: AuthFailureReason, kid?: unknown, claims?: JwtClaims, route?: IssuerRoute): VerifyResult => {
-    const result: VerifyResult = { ok: false, reason, kid: loggableKid(kid), clientId: claims ? loggableClientId(claims) : undefined }
+    // A trusted issuer's token is named by its issuer's kid grammar, which the unknown-kid re-read needs too.
+    const result: VerifyResult = {
+      ok: false,
+      reason,
+      kid: route === undefined ? loggableKid(kid) : loggableIssuerKid(kid),
+      clientId: claims ? loggableClientId(claims) : undefined,
+    }
     if (result.clientId !== undefined) {
       const claim = clientIdClaim(claims!)
       if (claim !== 'client_id') result.clientIdClaim = claim

@@ -72,6 +72,27 @@ describe('createCbcJwt with a trusted issuer', () => {
     }
   })
 
+  it('re-reads for a new kid in base64 with + / = (AWS Cognito kids), and logs that kid', async () => {
+    const parts = coreOn(ks.file, {
+      trustedIssuers: [{ issuer: idp.issuer, audience: 'orders-api', unknown_kid_cooldown_seconds: 60 }],
+      trustedIssuersCa: tls.ca,
+    })
+    await parts.cbc.start()
+    try {
+      const rotated = makeKey('ES256', 'nKhKbqVgUsRwzo/BB1ZyhE8E7+JBLGLDFLN1Txd06P6E=')
+      idp.publish([rotated, idpKey])
+      idp.requests.length = 0
+      const result = await parts.cbc.authenticate(`Bearer ${signToken(rotated, claims())}`)
+      assert.equal(result.ok ? 'ok' : result.reason, 'ok')
+      assert.deepEqual(idp.requests, ['/jwks'])
+      // A kid the issuer does not publish is named in the rejection line, as its keys' kids are.
+      await parts.cbc.authenticate(`Bearer ${signToken(makeKey('ES256', 'forged+/='), claims())}`)
+      assert.equal(parts.lines.find((l) => l.event === 'auth_rejected')?.kid, 'forged+/=')
+    } finally {
+      await parts.cbc.close()
+    }
+  })
+
   it("the Fastify plugin's requireScope reads the issuer's scope_claim", async () => {
     const { logger } = captureLogger()
     const app = Fastify()
