@@ -7,7 +7,8 @@ import type { FastifyInstance } from 'fastify'
  */
 const WHOAMI_BODY = {
   type: 'object',
-  properties: { sub: {}, client_id: {}, scope: {}, kid: { type: 'string' }, iat: { type: 'number' }, exp: { type: 'number' } },
+  // `iat` may be null: a trusted issuer may be allowed to omit it (allow_missing_iat).
+  properties: { sub: {}, client_id: {}, scope: {}, kid: { type: 'string' }, iat: { type: ['number', 'null'] }, exp: { type: 'number' } },
 } as const
 
 /** The protected example route: who the verified token says the caller is. */
@@ -20,6 +21,6 @@ export function whoamiRoute(app: FastifyInstance) {
     // The body is returned, not sent: an async handler that returns the reply makes its promise
     // adopt a thenable, and fastify's `Reply.then` then waits on the response's end — closures
     // and listeners on every request (≈ 1–2 µs of a cached request's CPU, in a perf profile).
-    return { sub: sub ?? null, client_id: client_id ?? null, scope: scope ?? null, kid, iat, exp }
+    return { sub: sub ?? null, client_id: client_id ?? null, scope: scope ?? null, kid, iat: iat ?? null, exp }
   })
 }

@@ -13,6 +13,8 @@ import express from 'express'
 import Fastify from 'fastify'
 import { Registry } from 'prom-client'
 import cbcJwt from '../../../src/adapters/fastify/index.js'
+import { buildApp } from '../../../src/server/app.js'
+import { createLogger } from '../../../src/server/logger.js'
 import { cbcJwt as expressCbcJwt, requireScope } from '../../../src/adapters/express/index.js'
 import { makeKey, makeKeyset, signToken, validClaims } from '../../support/keys.js'
 import { startJwksServer, type JwksServer } from '../../support/jwks-server.js'
@@ -89,6 +91,24 @@ describe('createCbcJwt with a trusted issuer', () => {
       await parts.cbc.authenticate(`Bearer ${signToken(makeKey('ES256', 'forged+/='), claims())}`)
       assert.equal(parts.lines.find((l) => l.event === 'auth_rejected')?.kid, 'forged+/=')
     } finally {
+      await parts.cbc.close()
+    }
+  })
+
+  it("the service's /v1/whoami shows iat null for an issuer's token without iat, as any claim it lacks", async () => {
+    const parts = coreOn(ks.file, {
+      trustedIssuers: [{ issuer: idp.issuer, audience: 'orders-api', allow_missing_iat: true }],
+      trustedIssuersCa: tls.ca,
+    })
+    await parts.cbc.start()
+    const app = buildApp({ cbc: parts.cbc, keyring: parts.keyring, metrics: parts.metrics, logger: createLogger('silent') })
+    try {
+      const { iat: _iat, ...withoutIat } = claims({ sub: 'partner' })
+      const res = await app.inject({ url: '/v1/whoami', headers: { authorization: `Bearer ${signToken(idpKey, withoutIat)}` } })
+      assert.equal(res.statusCode, 200, res.body)
+      assert.deepEqual(res.json(), { sub: 'partner', client_id: withoutIat.client_id, scope: withoutIat.scope, kid: 'idp-1', iat: null, exp: withoutIat.exp })
+    } finally {
+      await app.close()
       await parts.cbc.close()
     }
   })
