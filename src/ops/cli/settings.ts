@@ -19,6 +19,7 @@ const SERVICE_VARS = [
   'CBC_JWT_CLOCK_TOLERANCE_SECONDS',
   'CBC_JWT_MAX_TOKEN_BYTES',
   'CBC_JWT_MAX_TOKEN_TTL',
+  'CBC_JWT_TRUSTED_ISSUERS',
 ] as const
 
 export function serviceSettings(env: NodeJS.ProcessEnv): ServiceConfig {
@@ -36,9 +37,22 @@ export function maxTokenTtlMs(env: NodeJS.ProcessEnv, flag: string | undefined):
   return maxTokenTtlSeconds(env.CBC_JWT_MAX_TOKEN_TTL) * 1000
 }
 
-/** How long a revocation rule can still match a valid token: the max token TTL and the clock tolerance, as the service has them. */
+/**
+ * How long a revocation rule can still match a valid token: the max token TTL and the clock
+ * tolerance, as the service has them — the longest of the keyset's own and of every trusted
+ * issuer's (`CBC_JWT_TRUSTED_ISSUERS`: a rule by client, subject or jti matches their tokens
+ * too, and an issuer's may live 30 days).
+ */
 export function ruleLifetime(env: NodeJS.ProcessEnv, flags: { 'max-token-ttl'?: string | undefined }): RuleLifetime {
-  return { maxTokenTtlMs: maxTokenTtlMs(env, flags['max-token-ttl']), clockToleranceMs: serviceSettings(env).clockToleranceSeconds * 1000 }
+  const config = serviceSettings(env)
+  const own: RuleLifetime = { maxTokenTtlMs: maxTokenTtlMs(env, flags['max-token-ttl']), clockToleranceMs: config.clockToleranceSeconds * 1000 }
+  return config.trustedIssuers.reduce<RuleLifetime>(
+    (life, issuer) => ({
+      maxTokenTtlMs: Math.max(life.maxTokenTtlMs, (issuer.maxTokenTtlSeconds ?? 0) * 1000),
+      clockToleranceMs: Math.max(life.clockToleranceMs, (issuer.clockToleranceSeconds ?? 0) * 1000),
+    }),
+    own,
+  )
 }
 
 /**

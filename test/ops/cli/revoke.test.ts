@@ -225,6 +225,32 @@ describe('cbc-jwt revoke --client-id / --subject / --jti', () => {
     assert.match(byFlag.stdout, spent)
   })
 
+  it("a trusted issuer's longer token lifetime keeps a rule as long as its tokens live (CBC_JWT_TRUSTED_ISSUERS, as the service has it)", async () => {
+    const file = await keysetFile()
+    const early = plus(NOW, -2 * HOUR)
+    assert.equal((await cbcJwt(['revoke', '--client-id', 'partner', '--issued-before', early, '--keyset-file', file], { env: at(NOW) })).code, 0)
+    const spent = /^client_id +partner +.*the next write drops it\)$/m
+    const issuers = JSON.stringify([
+      { issuer: 'https://id.partner.example/', audience: 'cbc-api', jwks_uri: 'https://id.partner.example/jwks', max_token_lifetime_seconds: 30 * 86400 },
+    ])
+    // Our own tokens live 1h: alone, the rule is spent; a partner's token lives 30 days: it is not.
+    const ours = await cbcJwt(['revoke', '--list', '--keyset-file', file], { env: at(NOW, { CBC_JWT_MAX_TOKEN_TTL: '1h' }) })
+    assert.match(ours.stdout, spent)
+    const withPartner = { CBC_JWT_MAX_TOKEN_TTL: '1h', CBC_JWT_TRUSTED_ISSUERS: issuers }
+    const listed = await cbcJwt(['revoke', '--list', '--keyset-file', file], { env: at(NOW, withPartner) })
+    assert.equal(listed.code, 0, listed.stderr)
+    assert.doesNotMatch(listed.stdout, spent)
+    // A write (another revoke) keeps it, and --jti's default expiry covers the partner's lifetime.
+    const write = await cbcJwt(['revoke', '--jti', 'one', '--keyset-file', file], { env: at(NOW, withPartner) })
+    assert.equal(write.code, 0, write.stderr)
+    const rules = readJson(file).revocations
+    assert.ok(
+      rules.some((r: { client_id?: string }) => r.client_id === 'partner'),
+      JSON.stringify(rules),
+    )
+    assert.equal(rules.find((r: { jti?: string }) => r.jti === 'one').expires_at, plus(NOW, 30 * 24 * HOUR + MIN + 1000))
+  })
+
   it("moving a client's time back is refused (it would un-revoke) unless --force; a later time moves it forward", async () => {
     const file = await keysetFile()
     assert.equal((await cbcJwt(['revoke', '--client-id', 'c', '--issued-before', 'now', '--keyset-file', file], { env: at(NOW) })).code, 0)
