@@ -36,6 +36,27 @@ export function containmentFleet(
 }
 
 /**
+ * After an emergency write has landed: records it in the audit trail, then confirms it on the
+ * replicas when asked. An audit append that fails (a full disk) must not skip the confirmation
+ * the incident needs: it is reported once the confirmation has run.
+ */
+export async function recordThenConfirm(record: () => void, confirm: (() => Promise<number>) | undefined): Promise<number> {
+  if (confirm === undefined) {
+    record()
+    return 0
+  }
+  let failure: unknown
+  try {
+    record()
+  } catch (err) {
+    failure = err
+  }
+  const code = await confirm()
+  if (failure !== undefined) throw failure
+  return code
+}
+
+/**
  * Refuses to confirm a keyset streamed to stdout (`-`): whoever reads it stores it only once
  * this command has ended, so no replica can have it before the wait is over (and the wait
  * would hold the emergency keyset back from the pipeline for as long).

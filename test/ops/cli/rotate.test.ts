@@ -344,6 +344,23 @@ describe('cbc-jwt rotate --compromised and revoke', { concurrency: true }, () =>
     }
   })
 
+  it('an audit log that cannot be appended after the write does not skip the confirmation: both are reported, exit 1', async () => {
+    const replica = `http://127.0.0.1:${await freePort()}`
+    for (const command of [
+      ['rotate', '--compromised'],
+      ['revoke', '--client-id', 'acme', '--issued-before', 'now'],
+    ]) {
+      const file = await keysetFile()
+      // /dev/full opens for appending, and every write to it fails (ENOSPC): a full disk.
+      const r = await cbcJwt([...command, '--audit-log', '/dev/full', '--replica', replica, '--wait', '1s', '--keyset-file', file], {
+        env: at(plus(T0, HOUR)),
+      })
+      assert.equal(r.code, 1, `${command.join(' ')}: ${r.stdout}${r.stderr}`)
+      assert.match(r.stdout + r.stderr, /NOT contained after 1s on 1 replica\(s\)/, 'the confirmation ran')
+      assert.match(r.stderr, /the keyset was changed, but --audit-log \/dev\/full could not be appended \(ENOSPC\)/)
+    }
+  })
+
   it('-: a keyset streamed to stdout reaches the replicas only after the command ends, so confirming it is bad usage (exit 2), before anything is read', async () => {
     const file = await keysetFile()
     const input = fs.readFileSync(file, 'utf8')

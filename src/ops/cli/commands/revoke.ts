@@ -7,7 +7,7 @@ import { revokeTargets } from '../../rotation/revocations.js'
 import { updateKeyset, type KeysetMutation } from '../../rotation/update-keyset.js'
 import { projectedFrom } from '../../projection/targets.js'
 import { KEYSET_OPTIONS, parseCommandArgs, rejectFlags } from '../args.js'
-import { CONTAINMENT_HELP, confirmContainment, containmentFleet, requireConfirmable } from '../confirm-containment.js'
+import { CONTAINMENT_HELP, confirmContainment, containmentFleet, recordThenConfirm, requireConfirmable } from '../confirm-containment.js'
 import { FLEET_OPTIONS } from '../fleet-flags.js'
 import type { CliContext } from '../context.js'
 import { AUDIT_HELP, AUDIT_OPTIONS, openAuditTrail } from '../audit.js'
@@ -136,19 +136,17 @@ Exit status: 0 done, 1 refused / invalid keyset / backend error / too many rules
         projections: source.projections(),
       })
       reportUpdate(ctx, source, outcome, { headline: headline(outcome.after.revoked_before), dryRun })
-      if (outcome.written) audit.record({ location: source.backend.location, before: outcome.before, after: outcome.after })
-      if (confirm && !dryRun) {
-        // A rule is in force on a replica once its newest rule is at least this write's.
-        const rulesCreatedAt = targets === undefined ? undefined : newestRuleOf(outcome.after, targets)
-        return await confirmContainment(
-          ctx,
-          source,
-          confirm.fleet,
-          { before: outcome.before, after: outcome.after, rotated: false, rulesCreatedAt },
-          confirm.waitMs,
-        )
-      }
-      return 0
+      // A rule is in force on a replica once its newest rule is at least this write's.
+      const rulesCreatedAt = targets === undefined ? undefined : newestRuleOf(outcome.after, targets)
+      return await recordThenConfirm(
+        () => {
+          if (outcome.written) audit.record({ location: source.backend.location, before: outcome.before, after: outcome.after })
+        },
+        confirm && !dryRun
+          ? () =>
+              confirmContainment(ctx, source, confirm.fleet, { before: outcome.before, after: outcome.after, rotated: false, rulesCreatedAt }, confirm.waitMs)
+          : undefined,
+      )
     } finally {
       audit.close()
       await closeSource(source)

@@ -11,7 +11,7 @@ import { AUDIT_HELP, AUDIT_OPTIONS, openAuditTrail } from '../audit.js'
 import { FLEET_HELP, FLEET_OPTIONS, fleetFromFlags } from '../fleet-flags.js'
 import { closeSource, openKeysetSource } from '../keyset-source.js'
 import { reportUpdate } from '../report.js'
-import { CONTAINMENT_HELP, confirmContainment, containmentFleet, requireConfirmable } from '../confirm-containment.js'
+import { CONTAINMENT_HELP, confirmContainment, containmentFleet, recordThenConfirm, requireConfirmable } from '../confirm-containment.js'
 import { graceMs, propagationMs, ruleLifetime } from '../settings.js'
 import type { Command } from './command.js'
 
@@ -120,10 +120,14 @@ Exit status: 0 done or nothing to do, 1 refused / invalid keyset / backend error
         projections: source.projections(),
       })
       reportUpdate(ctx, source, outcome, { headline: headline(outcome.after.current, outcome.before.current), dryRun })
-      if (outcome.written) audit.record({ location: source.backend.location, before: outcome.before, after: outcome.after })
-      if (confirm && !dryRun)
-        return await confirmContainment(ctx, source, confirm.fleet, { before: outcome.before, after: outcome.after, rotated: true }, confirm.waitMs)
-      return 0
+      return await recordThenConfirm(
+        () => {
+          if (outcome.written) audit.record({ location: source.backend.location, before: outcome.before, after: outcome.after })
+        },
+        confirm && !dryRun
+          ? () => confirmContainment(ctx, source, confirm.fleet, { before: outcome.before, after: outcome.after, rotated: true }, confirm.waitMs)
+          : undefined,
+      )
     } finally {
       audit.close()
       await closeSource(source)
