@@ -15,11 +15,15 @@ const HOP = /^[0-9A-Fa-f.:[\]]{1,47}$/
 export function forwardedChain(header: string | readonly string[] | undefined): string[] | undefined {
   if (header === undefined) return undefined
   const joined = typeof header === 'string' ? header : header.join(',')
-  if (joined.length > 4096) return ['invalid']
-  const hops = joined
-    .split(',')
-    .map((h) => h.trim())
-    .filter((h) => h !== '')
-    .map((h) => (HOP.test(h) ? h : 'invalid'))
-  return hops.length === 0 ? undefined : hops.slice(-MAX_FORWARDED_HOPS)
+  // Read from the end: the nearest hops are the ones your proxies added, and whatever a client
+  // writes before them (however long) neither hides them nor costs more than one pass.
+  const hops: string[] = []
+  let end = joined.length
+  while (end > 0 && hops.length < MAX_FORWARDED_HOPS) {
+    const comma = joined.lastIndexOf(',', end - 1)
+    const hop = joined.slice(comma + 1, end).trim()
+    if (hop !== '') hops.push(HOP.test(hop) ? hop : 'invalid')
+    end = comma
+  }
+  return hops.length === 0 ? undefined : hops.reverse()
 }

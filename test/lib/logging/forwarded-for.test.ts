@@ -20,4 +20,13 @@ describe('forwardedChain (X-Forwarded-For, when a proxy is trusted)', () => {
     assert.equal(chain.at(-1), '10.0.0.2')
     assert.deepEqual(forwardedChain('1'.repeat(5000)), ['invalid'])
   })
+
+  it('attack: a long forged prefix does not hide the nearest hops (the address your proxy appended)', () => {
+    // Envoy with use_remote_address appends the address it saw to whatever the client wrote.
+    const prefix = Array.from({ length: 600 }, () => '192.0.2.1').join(', ')
+    assert.deepEqual(forwardedChain(`${prefix}, 203.0.113.9`), [...Array(9).fill('192.0.2.1'), '203.0.113.9'])
+    assert.deepEqual(forwardedChain(`${'x'.repeat(60_000)}, 203.0.113.9`), ['invalid', '203.0.113.9'])
+    assert.deepEqual(forwardedChain(`${','.repeat(60_000)}203.0.113.9,,`), ['203.0.113.9'])
+    assert.deepEqual(forwardedChain(['x'.repeat(5000), '10.0.0.2']), ['invalid', '10.0.0.2'])
+  })
 })
