@@ -50,6 +50,15 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.server.headersTimeout = requestTimeoutMs
   // Connections past the cap are closed as they arrive: file descriptors and memory stay bounded.
   app.server.maxConnections = deps.http?.maxConnections ?? DEFAULT_MAX_CONNECTIONS
+  // Node stops timing requests out once the server closes (it clears its connections check), so
+  // a client that never finishes its request would hold a stopping process (SIGTERM) for as long
+  // as it likes: what is still open one request timeout after closing began is closed.
+  app.addHook('preClose', (done) => {
+    const deadline = setTimeout(() => app.server.closeAllConnections(), requestTimeoutMs)
+    deadline.unref()
+    app.server.once('close', () => clearTimeout(deadline))
+    done()
+  })
   // With request logging off, fastify's default handler no longer logs errors: do it here.
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const status = error.statusCode ?? 500

@@ -64,6 +64,23 @@ describe('HTTP bounds of a directly exposed service', () => {
     assert.ok(heldMs < 5000, `held for ${heldMs} ms`)
   })
 
+  it('attack: a client that never finishes its request cannot hold the service open past SIGTERM (close) beyond the request timeout', async () => {
+    const { s, port } = await listening({ CBC_JWT_HTTP_REQUEST_TIMEOUT_SECONDS: '1' })
+    const slow = connect(port)
+    await slow.opened
+    slow.socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n')
+    const drip = setInterval(() => !slow.socket.destroyed && slow.socket.write('X'), 200)
+    cleanups.push(() => clearInterval(drip))
+    // Node stops timing requests out once its server closes: only the service can still end this one.
+    await new Promise((r) => setTimeout(r, 100))
+    const started = Date.now()
+    const closed = s.close().then(() => Date.now() - started)
+    const heldMs = await Promise.race([closed, new Promise<string>((r) => setTimeout(() => r('still open after 8 s'), 8000))])
+    assert.equal(typeof heldMs, 'number', String(heldMs))
+    assert.ok((heldMs as number) < 5000, `close took ${heldMs} ms`)
+    await slow.closed
+  })
+
   it('a well-behaved client on the same server is served, and keeps its connection between requests', async () => {
     const { port } = await listening({ CBC_JWT_HTTP_REQUEST_TIMEOUT_SECONDS: '1' })
     const c = connect(port)
