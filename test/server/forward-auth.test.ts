@@ -298,3 +298,20 @@ describe('forward auth over HTTP is answered on the server, before fastify', () 
     assert.deepEqual(seen, ['/healthz'])
   })
 })
+
+describe("Authorization headers past Node's header cap are never left unseen (real HTTP)", () => {
+  // Node's parser keeps only the first ~1000 headers of a request by default and drops the rest
+  // silently: a second Authorization past that point would leave the first one picked.
+  const filler = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`x-filler-${i}`, 'a']))
+  for (const url of ['/v1/auth', '/v1/whoami'])
+    it(`attack: ${url} with 1100 headers, then one or two Authorization headers → 401 malformed, none picked`, async () => {
+      const s = await service('http')
+      const two = await ask(s, 'http', { url, headers: { ...filler(1100), authorization: [bearer(), 'Bearer forged.forged.forged'] } })
+      assert.equal(two.statusCode, 401)
+      assert.equal((two.json() as { reason: string }).reason, 'malformed')
+      const one = await ask(s, 'http', { url, headers: { ...filler(1100), authorization: bearer() } })
+      assert.equal((one.json() as { reason: string }).reason, 'malformed')
+      // Well below the cap, a token after many headers is read as usual.
+      assert.equal((await ask(s, 'http', { url, headers: { ...filler(900), authorization: bearer() } })).statusCode, 200)
+    })
+})

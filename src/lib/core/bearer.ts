@@ -54,13 +54,26 @@ function firstBlank(text: string, from: number): number {
 }
 
 /**
+ * `rawHeaders` entries Node's HTTP parser keeps by default (`server.maxHeadersCount` unset: 1000
+ * headers, name and value each; it stops between chunks of 32, so a few more may come). Past it,
+ * the rest of the request's headers are dropped without a word.
+ */
+export const NODE_RAW_HEADERS_CAP = 2000
+
+/** What a request whose headers Node may have cut answers: more than one value, so `malformed`. */
+const UNKNOWN_COUNT: readonly string[] = Object.freeze(['', ''])
+
+/**
  * Every `Authorization` value of a request, from Node's `rawHeaders` (name, value, name,
  * value, …). Node's parsed `headers` keep only the first `authorization` and drop the rest,
  * so a request carrying two would look like one carrying the first: adapters read the raw list.
+ * A list that reaches Node's cap may have lost headers after it — a second `Authorization`
+ * among them — so it answers as several values (`malformed`), never the ones it happens to hold.
  *
  * @returns undefined (none), the one value, or every value when there are several.
  */
 export function authorizationFromRawHeaders(rawHeaders: readonly string[]): AuthorizationHeader {
+  if (rawHeaders.length >= NODE_RAW_HEADERS_CAP) return UNKNOWN_COUNT
   let found: string | undefined
   let all: string[] | undefined
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {

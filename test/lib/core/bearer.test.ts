@@ -48,6 +48,16 @@ describe('authorizationFromRawHeaders: what Node hides in req.headers', () => {
   it('attack: a second Authorization header (Node keeps only the first in req.headers) → both values', () => {
     assert.deepEqual(authorizationFromRawHeaders(['authorization', 'Bearer a', 'Host', 'x', 'Authorization', 'Bearer b']), ['Bearer a', 'Bearer b'])
   })
+  it("attack: a request at Node's header cap (the rest dropped unseen) → several values, never the one it holds", () => {
+    const filler = Array.from({ length: 1022 }, (_, i) => [`x-filler-${i}`, 'a']).flat()
+    // What Node hands over for 1100 filler headers, then two Authorization: the first 1023 headers.
+    const cut = ['Host', 'x', ...filler.slice(0, 2042), 'Authorization', 'Bearer a']
+    assert.deepEqual(bearerCredential(authorizationFromRawHeaders(cut)), { reason: 'malformed' })
+    assert.deepEqual(bearerCredential(authorizationFromRawHeaders(['Host', 'x', ...filler.slice(0, 1998)])), { reason: 'malformed' })
+    // Below the cap nothing was dropped: the one value.
+    assert.equal(authorizationFromRawHeaders(['Host', 'x', ...filler.slice(0, 1994), 'Authorization', 'Bearer a']), 'Bearer a')
+  })
+
   it('an empty second Authorization header still counts', () => {
     assert.deepEqual(authorizationFromRawHeaders(['authorization', 'Bearer a', 'authorization', '']), ['Bearer a', ''])
   })
