@@ -3,6 +3,8 @@ import { pino, type DestinationStream, type Logger } from 'pino'
 /**
  * JSON lines on stdout. Authorization and cookies are redacted wherever they appear, and a
  * request is logged by its path only, so a token passed in a query string never reaches a log.
+ * An HTTP parse error carries the raw bytes of the refused request (`rawPacket`, Authorization
+ * header included), which fastify logs at trace level: redacted too.
  */
 export function createLogger(level: string, destination?: DestinationStream): Logger {
   return pino(
@@ -10,7 +12,7 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
       level,
       base: { service: 'cbc-jwt' },
       redact: {
-        paths: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'headers.cookie', 'authorization', 'token'],
+        paths: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'headers.cookie', 'authorization', 'token', 'err.rawPacket'],
         censor: '[redacted]',
       },
       serializers: {

@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
+import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -143,5 +144,52 @@ describe('log lines for the drill, from the real process', { concurrency: false,
       }
       for (const member of ['d', 'x', 'y']) assert.ok(!output.includes(jwk[member]!), `JWK member ${member} reached the log`)
     }
+  })
+})
+
+describe('at trace level too, a request the HTTP parser refuses leaves no token in the log', { concurrency: false, ...PROCESS_LEVEL }, () => {
+  let traced: RunningService
+  const file = path.join(dir, 'keyset-trace.json')
+  before(async () => {
+    fs.mkdirSync(dir, { recursive: true })
+    fs.writeFileSync(file, keysetText)
+    traced = await startService({ env: { CBC_JWT_KEYSET_FILE: file, CBC_JWT_LOG_LEVEL: 'trace' }, timeoutMs: 40_000 })
+  })
+  after(async () => {
+    await traced?.stop()
+    fs.rmSync(file, { force: true })
+  })
+
+  /** Sends raw bytes and resolves with the status line of the answer. */
+  const raw = (bytes: string) =>
+    new Promise<string>((resolve, reject) => {
+      const socket = net.connect(traced.port, '127.0.0.1', () => socket.end(bytes))
+      let answer = ''
+      socket.setEncoding('utf8')
+      socket.on('data', (d: string) => (answer += d))
+      socket.on('error', reject)
+      socket.on('close', () => resolve(answer.split('\r\n', 1)[0]!))
+    })
+
+  it("a bad header line after a valid token (400), or an oversized header (431): fastify's client-error line holds no raw request", async () => {
+    const token = signToken(key, validClaims({ client_id: 'trace-client' }))
+    const request = `GET /v1/auth HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n`
+    assert.match(await raw(`${request}Bad\u0001Header: y\r\n\r\n`), / 400 /)
+    assert.match(await raw(`${request}X-Filler: ${'a'.repeat(70 * 1024)}\r\n\r\n`), / 431 /)
+    const lines = await waitFor(
+      () => {
+        const ls = traced.logs().filter((l) => (l.err as { code?: string } | undefined)?.code?.startsWith('HPE_'))
+        return ls.length >= 2 && ls
+      },
+      { what: 'the two client-error lines' },
+    )
+    for (const line of lines) {
+      const rawPacket = (line.err as { rawPacket?: unknown }).rawPacket
+      assert.ok(rawPacket === undefined || rawPacket === '[redacted]', `the raw request reached the log: ${JSON.stringify(rawPacket).slice(0, 80)}…`)
+    }
+    const output = traced.output()
+    // The raw request as pino would write a Buffer: its bytes, comma-separated.
+    const asBytes = [...Buffer.from(token.split('.')[2]!)].join(',')
+    assert.ok(!output.includes(token.split('.')[2]!) && !output.includes(asBytes), 'the token reached the log')
   })
 })
