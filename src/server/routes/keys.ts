@@ -1,16 +1,23 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { CbcJwt } from '../../lib/core/cbc-jwt.js'
 
 /**
  * The public face of the keyset: the RFC 7517 JWK Set (public halves of asymmetric keys
  * that verify now) and key metadata. Neither ever carries private or symmetric material.
  */
-export function keyRoutes(app: FastifyInstance, cbc: Pick<CbcJwt, 'jwks' | 'keys'>) {
-  app.get('/.well-known/jwks.json', async (_request, reply) => reply.header('cache-control', 'public, max-age=60').send(cbc.jwks()))
+export function keyRoutes(app: FastifyInstance, cbc: Pick<CbcJwt, 'jwks' | 'keys' | 'ready'>) {
+  // Before the first load, nothing: an empty JWK Set would be cached (by a relying party, a CDN)
+  // as "this issuer has no keys" for as long as the answer says.
+  const notReady = (reply: FastifyReply) =>
+    reply.code(503).header('cache-control', 'no-store').send({ error: 'not_ready', reason: 'no valid keyset loaded yet' })
+
+  app.get('/.well-known/jwks.json', async (_request, reply) =>
+    cbc.ready() ? reply.header('cache-control', 'public, max-age=60').send(cbc.jwks()) : notReady(reply),
+  )
 
   app.get('/v1/keys', async (_request, reply) => {
     const body = cbc.keys()
-    if (!body) return reply.code(503).send({ error: 'not_ready', reason: 'no valid keyset loaded yet' })
+    if (!body) return notReady(reply)
     return body
   })
 }
