@@ -88,6 +88,8 @@ export function readOption<N extends OptionName>(env: NodeJS.ProcessEnv, name: N
   return parse(OPTIONS[name], env[OPTIONS[name].env]) as OptionValue<(typeof OPTIONS)[N]>
 }
 
+const DECIMAL = /^\s*[+-]?(\d+(\.\d*)?|\.\d+)\s*$/
+
 function parse(spec: OptionSpec, raw: string | undefined): unknown {
   const name = spec.env
   if (raw !== undefined && raw.trim() === '' && spec.emptyHint !== undefined) {
@@ -121,7 +123,8 @@ function parse(spec: OptionSpec, raw: string | undefined): unknown {
     case 'integer': {
       const min = spec.min ?? Number.MIN_SAFE_INTEGER
       const max = spec.max ?? Number.MAX_SAFE_INTEGER
-      const value = Number(raw)
+      // Decimal only: Number() would also read 0x1F90 as 8080 and 1e3 as 1000.
+      const value = DECIMAL.test(raw) ? Number(raw) : Number.NaN
       if (!Number.isFinite(value) || value < min || value > max) throw new ConfigError(`${name} must be a number between ${min} and ${max} (got "${raw}")`)
       if (spec.type === 'integer' && !Number.isInteger(value)) throw new ConfigError(`${name} must be an integer (got "${raw}")`)
       return value

@@ -93,9 +93,25 @@ export const OPTIONS = {
     doc: 'at most one backend re-read per this period (seconds) is triggered by tokens with an unknown `kid`',
   },
   /** Expected `iss`; also the `iss` of `sign()`. @default 'cbc-omega2' */
-  issuer: { env: 'CBC_JWT_ISSUER', scope: 'library', type: 'string', default: 'cbc-omega2', doc: 'expected `iss`; the `iss` of issued tokens' },
+  issuer: {
+    env: 'CBC_JWT_ISSUER',
+    scope: 'library',
+    type: 'string',
+    default: 'cbc-omega2',
+    // Set but empty is a template that did not fill it in: the default would accept another issuer's tokens.
+    emptyHint: 'set it to the issuer (iss) of your tokens',
+    doc: 'expected `iss`; the `iss` of issued tokens',
+  },
   /** Expected audience; also the `aud` of `sign()`. @default 'cbc-api' */
-  audience: { env: 'CBC_JWT_AUDIENCE', scope: 'library', type: 'string', default: 'cbc-api', doc: 'expected `aud`; the `aud` of issued tokens' },
+  audience: {
+    env: 'CBC_JWT_AUDIENCE',
+    scope: 'library',
+    type: 'string',
+    default: 'cbc-api',
+    // Set but empty is a template that did not fill it in: the default would accept tokens meant for another API.
+    emptyHint: 'set it to the audience (aud) this API accepts',
+    doc: 'expected `aud`; the `aud` of issued tokens',
+  },
   /** Leeway for `exp`, `nbf`, `iat`, in seconds. @default 30 */
   clockToleranceSeconds: {
     env: 'CBC_JWT_CLOCK_TOLERANCE_SECONDS',

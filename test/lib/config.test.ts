@@ -12,9 +12,26 @@ describe('serviceConfigFromEnv', () => {
     assert.equal(config.audience, 'cbc-api')
   })
 
-  it('a blank variable is an empty one: never the issuer " " or a clock tolerance of 0 read from " "', () => {
-    const config = serviceConfigFromEnv({ CBC_JWT_ISSUER: '  ', CBC_JWT_AUDIENCE: '\t', CBC_JWT_CLOCK_TOLERANCE_SECONDS: ' ', PORT: ' ' })
-    assert.deepEqual([config.issuer, config.audience, config.clockToleranceSeconds, config.port], ['cbc-omega2', 'cbc-api', 30, 8000])
+  it('a blank variable is an empty one: never a clock tolerance of 0 or port 0 read from " "', () => {
+    const config = serviceConfigFromEnv({ CBC_JWT_CLOCK_TOLERANCE_SECONDS: ' ', PORT: ' ' })
+    assert.deepEqual([config.clockToleranceSeconds, config.port], [30, 8000])
+  })
+
+  it('an empty or blank issuer or audience is refused: the default would accept tokens meant for another API', () => {
+    for (const [name, value] of [
+      ['CBC_JWT_ISSUER', ''],
+      ['CBC_JWT_AUDIENCE', ' '],
+    ]) {
+      assert.throws(() => serviceConfigFromEnv({ [name!]: value }), new RegExp(`^ConfigError: ${name} is set but empty: .*or unset it`))
+    }
+  })
+
+  it('numbers are decimal: 0x1F90 is not port 8080, 1e3 not 1000', () => {
+    for (const value of ['0x1F90', '1e3', '0b1', 'Infinity']) {
+      assert.throws(() => serviceConfigFromEnv({ PORT: value }), /^ConfigError: PORT must be a number between/)
+    }
+    assert.equal(serviceConfigFromEnv({ PORT: ' 8080 ' }).port, 8080)
+    assert.equal(serviceConfigFromEnv({ CBC_JWT_CLOCK_TOLERANCE_SECONDS: '2.5' }).clockToleranceSeconds, 2.5)
   })
 
   it('an empty CBC_JWT_KEYSET_FILE or CBC_JWT_DEV_KEYSET is a configuration error naming the variable, not "unset"', () => {
