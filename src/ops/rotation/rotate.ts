@@ -38,7 +38,7 @@ export async function rotateNow(input: KeysetDocument, opts: RotateOptions): Pro
   retire(old, opts.now + opts.graceMs)
   doc.keys.unshift(entry)
   doc.current = entry.kid
-  notes.push(`${old.kid} keeps verifying for ${formatDuration(opts.graceMs)}, until ${old.not_after}`)
+  notes.push(retirementNote(old, opts.now, opts.graceMs))
   return { doc, notes }
 }
 
@@ -106,4 +106,15 @@ export async function rotateCompromised(input: KeysetDocument, opts: Compromised
 export function retire(entry: KeyEntry, atMs: number): void {
   const at = toRfc3339(new Date(atMs))
   if (entry.not_after === undefined || Date.parse(entry.not_after) > Date.parse(at)) entry.not_after = at
+}
+
+/**
+ * What `retire(entry, nowMs + graceMs)` left: the key keeps verifying for the grace, or less when
+ * its own `not_after` came first (`retire` never extends one), or it has already stopped.
+ */
+export function retirementNote(entry: KeyEntry, nowMs: number, graceMs: number): string {
+  const notAfter = Date.parse(entry.not_after ?? '')
+  if (!(notAfter > nowMs)) return `${entry.kid} stopped verifying at ${entry.not_after} (past its not_after before this change); pruned by the next operation`
+  const left = notAfter >= Date.parse(toRfc3339(new Date(nowMs + graceMs))) ? graceMs : notAfter - nowMs
+  return `${entry.kid} keeps verifying for ${formatDuration(left)}, until ${entry.not_after}`
 }

@@ -5,7 +5,7 @@ import { toRfc3339 } from '../../lib/keyset/generate.js'
 import { formatDuration } from '../../lib/duration.js'
 import { ROTATION_POLICY } from './policy.js'
 import { pruneExpired } from './prune.js'
-import { retire } from './rotate.js'
+import { retire, retirementNote } from './rotate.js'
 import { cloneDocument, createdAtMs, currentEntry, generateKey, kidsOf, type KeyFactory, type RotationResult } from './types.js'
 
 /** Staged keys, newest first. A staged key's publication time is its `created_at`. */
@@ -96,7 +96,7 @@ export function promoteStaged(input: KeysetDocument, opts: PromoteOptions): Rota
   const old = currentEntry(doc)
   retire(old, opts.now + opts.graceMs)
   doc.current = target.kid
-  notes.push(`${old.kid} keeps verifying for ${formatDuration(opts.graceMs)}, until ${old.not_after}`)
+  notes.push(retirementNote(old, opts.now, opts.graceMs))
   return { doc, notes }
 }
 

@@ -67,6 +67,22 @@ describe('rotateNow', () => {
     assert.equal(again.doc.current, doc.current)
   })
 
+  it('says the old key keeps verifying only as long as its own not_after lets it (JWTNoKeysLoaded repair)', async () => {
+    const expired = await keysetAt(T0 - 3 * DAY)
+    expired.keys[0]!.not_after = iso(T0 - DAY)
+    const { doc, notes } = await rotateNow(expired, { now: T0, graceMs: DAY })
+    assert.equal(entry(doc, expired.current).not_after, iso(T0 - DAY), 'a retired key is never revived')
+    assert.ok(!notes.some((n) => n.includes('keeps verifying')), notes.join('\n'))
+    assert.ok(
+      notes.some((n) => n.includes(`${expired.current} stopped verifying at ${iso(T0 - DAY)}`)),
+      notes.join('\n'),
+    )
+    const soon = await keysetAt(T0 - 3 * DAY)
+    soon.keys[0]!.not_after = iso(T0 + HOUR)
+    const later = await rotateNow(soon, { now: T0, graceMs: DAY })
+    assert.ok(later.notes.includes(`${soon.current} keeps verifying for 1h, until ${iso(T0 + HOUR)}`), later.notes.join('\n'))
+  })
+
   it('never reuses a kid', async () => {
     const taken: string[] = []
     const { doc } = await rotateNow(await keysetAt(T0), {
@@ -190,6 +206,17 @@ describe('stageKey and promoteStaged', () => {
     assert.equal(next.current, stagedKid)
     assert.equal(entry(next, base.current).not_after, iso(T0 + WINDOW + 2 * DAY))
     loadKeyset(next, T0 + WINDOW)
+  })
+
+  it('says how long the old current key really keeps verifying when its not_after comes before the grace ends', async () => {
+    const base = await keysetAt(T0 - DAY)
+    base.keys[0]!.not_after = iso(T0 + 2 * HOUR)
+    const { doc } = await stageKey(base, { now: T0 })
+    const { notes } = promoteStaged(doc, { now: T0 + WINDOW, graceMs: DAY, propagationWindowMs: WINDOW })
+    assert.ok(
+      notes.some((n) => n.startsWith(`${base.current} keeps verifying for 1h57m, until ${iso(T0 + 2 * HOUR)}`)),
+      notes.join('\n'),
+    )
   })
 
   it('promotes early with force, and says so', async () => {
