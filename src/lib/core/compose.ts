@@ -219,7 +219,7 @@ function backendFor(given: CbcJwtOptions['backend'], config: CbcJwtConfig, env: 
     logger,
     whenNothingConfigured: () => {
       throw new ConfigError(
-        'no keyset configured: set CBC_JWT_KEYSET_FILE (or CBC_JWT_BACKEND=vault and VAULT_ADDR), or pass keysetFile or backend to createCbcJwt; `npx cbc-jwt keyset init --alg ES256 > keyset.json` makes one',
+        'no keyset configured: set CBC_JWT_KEYSET_FILE (or CBC_JWT_BACKEND=vault or kubernetes), or pass keysetFile or backend to createCbcJwt; `npx cbc-jwt keyset init --alg ES256 > keyset.json` makes one',
       )
     },
   })

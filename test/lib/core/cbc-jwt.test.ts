@@ -277,10 +277,14 @@ describe('createCbcJwt: the logger option, checked up front', () => {
 })
 
 describe('createCbcJwt: configuration, metrics, key views', () => {
-  it('no keyset configured → ConfigError naming the variable and the option', () => {
+  it('no keyset configured → ConfigError naming the variable, each backend and the option', () => {
     assert.throws(
       () => createCbcJwt({ env: {} }),
-      (err: unknown) => err instanceof ConfigError && /CBC_JWT_KEYSET_FILE/.test(err.message) && /keysetFile/.test(err.message),
+      (err: unknown) =>
+        err instanceof ConfigError &&
+        /CBC_JWT_KEYSET_FILE/.test(err.message) &&
+        /CBC_JWT_BACKEND=vault or kubernetes/.test(err.message) &&
+        /keysetFile/.test(err.message),
     )
   })
 
