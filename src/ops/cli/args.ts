@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util'
 import { UsageError } from '../../lib/errors.js'
 import { ALGORITHMS, isAlg, type Alg } from '../../lib/keyset/algorithms.js'
 import { MAX_DURATION_MS, parseDuration } from '../../lib/duration.js'
+import { printable } from '../../lib/logging/sanitize.js'
 
 export type OptionSpec = Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }>
 
@@ -38,9 +39,21 @@ export function parseCommandArgs<T extends OptionSpec>(
   if (parsed.positionals.length > positionals.max) {
     const extra = parsed.positionals[positionals.max]!
     const expected = positionals.max === 0 ? 'no arguments' : `at most ${positionals.what ?? `${positionals.max} argument(s)`}`
-    throw new UsageError(`${command}: unexpected argument "${extra}"; it takes ${expected} (see cbc-jwt ${command} --help)`)
+    throw new UsageError(`${command}: ${unexpectedArgument(extra)}; it takes ${expected} (see cbc-jwt ${command} --help)`)
   }
   return { values: parsed.values as Values<T>, positionals: parsed.positionals }
+}
+
+/** Three base64url segments: a compact JWS, whatever it claims. */
+const COMPACT_TOKEN = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/
+
+/**
+ * `unexpected argument "…"` for an error line: the argument escaped and bounded like any foreign
+ * text, and never shown when it is a token (`token verify Bearer eyJ…`, a pasted Authorization
+ * value, must not put the token on a terminal or in a CI log).
+ */
+export function unexpectedArgument(arg: string): string {
+  return COMPACT_TOKEN.test(arg) ? 'unexpected argument: a token (not shown)' : `unexpected argument "${printable(arg, { max: 200 })}"`
 }
 
 function describeParseError(err: NodeJS.ErrnoException): string {

@@ -141,6 +141,14 @@ describe('bad input: one line on stderr, exit 2 (usage) or 1 (failed check), not
       line: /^cbc-jwt: --(url|prometheus|replica): a URL with credentials \(user:password@\) is refused: they are not sent, and would be printed/,
     })),
     { args: () => ['token', 'verify'], code: 2, line: /give the TOKEN to verify/ },
+    // A pasted Authorization value (`Bearer eyJ…`): the error names the mistake, never the token.
+    ...[['token', 'verify', 'Bearer'], ['token', 'issue', '--sub', 'a'], ['status']].map((words) => ({
+      args: () => [...words, 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl'],
+      code: 2,
+      line: /^cbc-jwt: [a-z ]+: unexpected argument: a token \(not shown\)(?![\s\S]*eyJ)/,
+    })),
+    // An argument is foreign text: escaped, never a terminal escape sequence.
+    { args: () => ['rotate', 'x\u001b]0;pwn\u0007'], code: 2, line: /^cbc-jwt: rotate: unexpected argument "x\\x1b\]0;pwn\\x07"/ },
     // Date.parse reads these as other days (March 2, November 26): a typo must not move the cut-off.
     ...['2026-02-30T20:00:00Z', '2026-11-25T24:00:00Z', '2026-11-25T20:00:00+01:75'].map((time) => ({
       args: (f: string) => ['revoke', '--keyset-file', f, '--issued-before', time],

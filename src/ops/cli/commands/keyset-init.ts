@@ -4,7 +4,7 @@ import type { KeysetDocument } from '../../../lib/keyset/document.js'
 import { generateKeyset } from '../../../lib/keyset/generate.js'
 import { loadKeyset, parseKeysetText } from '../../../lib/keyset/load.js'
 import { serializeKeyset } from '../../../lib/keyset/serialize.js'
-import { KEYSET_OPTIONS, algFlag, parseCommandArgs } from '../args.js'
+import { KEYSET_OPTIONS, algFlag, parseCommandArgs, unexpectedArgument } from '../args.js'
 import { println, type CliContext } from '../context.js'
 import { AUDIT_HELP, AUDIT_OPTIONS, openAuditTrail } from '../audit.js'
 import { closeSource, openKeysetSource, refusePrivateOnTerminal } from '../keyset-source.js'
@@ -44,7 +44,7 @@ Exit status: 0 created, 1 refused (destination already holds a keyset) / backend
 
   async run(ctx: CliContext, args: string[]): Promise<number> {
     const { values, positionals } = parseCommandArgs('keyset init', args, OPTIONS, { max: 1, what: '- (stdout)' })
-    if (positionals[0] !== undefined && positionals[0] !== '-') throw new UsageError(`keyset init: unexpected argument "${positionals[0]}"`)
+    if (positionals[0] !== undefined && positionals[0] !== '-') throw new UsageError(`keyset init: ${unexpectedArgument(positionals[0])}`)
     const alg = algFlag(values.alg) ?? 'ES256'
     const file = values['keyset-file']
     const dash = positionals[0] === '-' || file === '-'

@@ -1,6 +1,6 @@
 import { KeysetInvalidError, UsageError, formatProblem } from '../../../lib/errors.js'
 import { loadKeyset, parseKeysetText } from '../../../lib/keyset/load.js'
-import { KEYSET_OPTIONS, parseCommandArgs } from '../args.js'
+import { KEYSET_OPTIONS, parseCommandArgs, unexpectedArgument } from '../args.js'
 import { println, type CliContext } from '../context.js'
 import { closeSource, openKeysetSource } from '../keyset-source.js'
 import { projectionDrift } from '../../projection/publish.js'
@@ -37,7 +37,7 @@ Exit status: 0 valid, 1 invalid or unreadable, 2 bad usage.`,
   async run(ctx: CliContext, args: string[]): Promise<number> {
     const { values, positionals } = parseCommandArgs('keyset validate', args, OPTIONS, { max: 1, what: '- (stdin)' })
     if (positionals[0] !== undefined && positionals[0] !== '-')
-      throw new UsageError(`keyset validate: unexpected argument "${positionals[0]}" (use --keyset-file PATH)`)
+      throw new UsageError(`keyset validate: ${unexpectedArgument(positionals[0])} (use --keyset-file PATH)`)
     const source = openKeysetSource(ctx, values, positionals)
     let text: string
     let drift: string[] | undefined

@@ -6,7 +6,7 @@ import { setRevokedBefore } from '../../rotation/revoke.js'
 import { revokeTargets } from '../../rotation/revocations.js'
 import { updateKeyset, type KeysetMutation } from '../../rotation/update-keyset.js'
 import { projectedFrom } from '../../projection/targets.js'
-import { KEYSET_OPTIONS, parseCommandArgs, rejectFlags } from '../args.js'
+import { KEYSET_OPTIONS, parseCommandArgs, rejectFlags, unexpectedArgument } from '../args.js'
 import { CONTAINMENT_HELP, confirmContainment, containmentFleet, recordThenConfirm, requireConfirmable } from '../confirm-containment.js'
 import { FLEET_OPTIONS } from '../fleet-flags.js'
 import type { CliContext } from '../context.js'
@@ -86,7 +86,7 @@ Exit status: 0 done, 1 refused / invalid keyset / backend error / too many rules
 
   async run(ctx: CliContext, args: string[]): Promise<number> {
     const { values, positionals } = parseCommandArgs('revoke', args, OPTIONS, { max: 1, what: '- (stdin/stdout)' })
-    if (positionals[0] !== undefined && positionals[0] !== '-') throw new UsageError(`revoke: unexpected argument "${positionals[0]}"`)
+    if (positionals[0] !== undefined && positionals[0] !== '-') throw new UsageError(`revoke: ${unexpectedArgument(positionals[0])}`)
     if (values.list) {
       rejectFlags(
         values,

@@ -5,7 +5,7 @@ import { rotateCompromised, rotateNow } from '../../rotation/rotate.js'
 import { requireKeyEverywhere } from '../../fleet/gate.js'
 import { autoRotate, pickStaged, promoteStaged, stageKey } from '../../rotation/two-phase.js'
 import { updateKeyset, type KeysetMutation } from '../../rotation/update-keyset.js'
-import { KEYSET_OPTIONS, algFlag, durationFlag, parseCommandArgs, rejectFlags } from '../args.js'
+import { KEYSET_OPTIONS, algFlag, durationFlag, parseCommandArgs, rejectFlags, unexpectedArgument } from '../args.js'
 import type { CliContext } from '../context.js'
 import { AUDIT_HELP, AUDIT_OPTIONS, openAuditTrail } from '../audit.js'
 import { FLEET_HELP, FLEET_OPTIONS, fleetFromFlags } from '../fleet-flags.js'
@@ -90,7 +90,7 @@ Exit status: 0 done or nothing to do, 1 refused / invalid keyset / backend error
   async run(ctx: CliContext, args: string[]): Promise<number> {
     const { values, positionals } = parseCommandArgs('rotate', args, OPTIONS, { max: 1, what: '- (stdin/stdout)' })
     if (positionals[0] !== undefined && positionals[0] !== '-') {
-      throw new UsageError(`rotate: unexpected argument "${positionals[0]}" (use --keyset-file PATH, or - for stdin/stdout)`)
+      throw new UsageError(`rotate: ${unexpectedArgument(positionals[0])} (use --keyset-file PATH, or - for stdin/stdout)`)
     }
     const modes = MODES.filter((m) => values[m])
     if (modes.length > 1) throw new UsageError(`rotate: choose one of --${modes.join(', --')}`)

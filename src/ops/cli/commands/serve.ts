@@ -1,4 +1,5 @@
 import { UsageError } from '../../../lib/errors.js'
+import { unexpectedArgument } from '../args.js'
 import type { CliContext } from '../context.js'
 import type { Command } from './command.js'
 
@@ -27,7 +28,7 @@ Exit status: 0 stopped by SIGTERM/SIGINT, 1 bad configuration or cannot start, 2
   async run(_ctx: CliContext, args: string[]): Promise<number> {
     const unexpected = args.find((a) => a !== '--dev')
     if (unexpected !== undefined)
-      throw new UsageError(`serve: unexpected argument "${unexpected}" (the only flag is --dev; configure the service with environment variables)`)
+      throw new UsageError(`serve: ${unexpectedArgument(unexpected)} (the only flag is --dev; configure the service with environment variables)`)
     // The server and its framework are loaded only by this command.
     const { runService } = await import('../../../server/start-up.js')
     await runService({ dev: args.includes('--dev') })

@@ -3,7 +3,7 @@ import { keyRows } from '../../../lib/core/keys-view.js'
 import { toRfc3339 } from '../../../lib/keyset/generate.js'
 import { formatDuration } from '../../../lib/duration.js'
 import { ROTATION_POLICY } from '../../rotation/policy.js'
-import { KEYSET_OPTIONS, parseCommandArgs } from '../args.js'
+import { KEYSET_OPTIONS, parseCommandArgs, unexpectedArgument } from '../args.js'
 import { println, type CliContext } from '../context.js'
 import { openKeysetSource, readKeyset } from '../keyset-source.js'
 import { propagationMs } from '../settings.js'
@@ -32,7 +32,7 @@ Exit status: 0 SLA holds, 1 SLA broken / invalid keyset / backend error, 2 bad u
 
   async run(ctx: CliContext, args: string[]): Promise<number> {
     const { values, positionals } = parseCommandArgs('status', args, OPTIONS, { max: 1, what: '- (stdin)' })
-    if (positionals[0] !== undefined && positionals[0] !== '-') throw new UsageError(`status: unexpected argument "${positionals[0]}" (use --keyset-file PATH)`)
+    if (positionals[0] !== undefined && positionals[0] !== '-') throw new UsageError(`status: ${unexpectedArgument(positionals[0])} (use --keyset-file PATH)`)
     const window = propagationMs(ctx.env, values.propagation)
     const source = openKeysetSource(ctx, values, positionals)
     const now = ctx.now()

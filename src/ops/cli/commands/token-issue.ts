@@ -1,7 +1,7 @@
 import { NoSigningKeyError, RefusedError, UsageError } from '../../../lib/errors.js'
 import { checkedTtlSeconds, DEFAULT_TTL_SECONDS, signWith, TtlTooLongError } from '../../../lib/core/sign.js'
 import { formatDuration } from '../../../lib/duration.js'
-import { KEYSET_OPTIONS, durationFlag, parseCommandArgs } from '../args.js'
+import { KEYSET_OPTIONS, durationFlag, parseCommandArgs, unexpectedArgument } from '../args.js'
 import { println, type CliContext } from '../context.js'
 import { openKeysetSource, readKeyset } from '../keyset-source.js'
 import { maxTokenTtlMs, verifierSettings } from '../settings.js'
@@ -43,7 +43,7 @@ Exit status: 0 printed, 1 invalid keyset / backend error, 2 bad usage.`,
 
   async run(ctx: CliContext, args: string[]): Promise<number> {
     const { values, positionals } = parseCommandArgs('token issue', args, OPTIONS, { max: 1, what: '- (keyset on stdin)' })
-    if (positionals[0] !== undefined && positionals[0] !== '-') throw new UsageError(`token issue: unexpected argument "${positionals[0]}"`)
+    if (positionals[0] !== undefined && positionals[0] !== '-') throw new UsageError(`token issue: ${unexpectedArgument(positionals[0])}`)
     if (values.sub === undefined || values.sub === '') throw new UsageError('token issue: --sub SUBJECT is required')
     const ttlMs = durationFlag('ttl', values.ttl)
     if (ttlMs !== undefined && ttlMs < 1000) throw new UsageError('--ttl must be at least 1s')
