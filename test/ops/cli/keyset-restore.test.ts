@@ -108,6 +108,16 @@ describe('cbc-jwt keyset restore (Kubernetes backend, against the API test doubl
     keepCopy(GOOD)
     double.setSecret(NS, 'cbc-secrets', { 'jwt-keyset': GOOD })
     assert.ok(double.deleteSecret(NS, 'cbc-jwt-verification'))
+    // The runbook runs --dry-run first: it must say the projection would be written, and write nothing.
+    const writesBefore = writes()
+    const dry = await restore('--dry-run')
+    assert.equal(dry.code, 0, dry.stderr)
+    assert.match(
+      dry.stdout,
+      /^dry run, nothing written — would repair the verification projection: kubernetes:cbc\/cbc-jwt-verification#jwt-keyset is absent\n/,
+    )
+    assert.equal(writes(), writesBefore)
+    assert.equal(double.secret(NS, 'cbc-jwt-verification'), undefined)
     const r = await restore('--reason', 'JWTKeysetObjectGone')
     assert.equal(r.code, 0, r.stderr)
     assert.match(r.stdout, /^repaired the verification projection kubernetes:cbc\/cbc-jwt-verification#jwt-keyset\n.*already holds the last good keyset/)

@@ -7,7 +7,7 @@ import { KEYSET_OPTIONS, parseCommandArgs } from '../args.js'
 import { AUDIT_HELP, AUDIT_OPTIONS, openAuditTrail } from '../audit.js'
 import { println, type CliContext } from '../context.js'
 import { closeSource, openKeysetSource } from '../keyset-source.js'
-import { projectionOf, readProjections, writeProjections } from '../../projection/publish.js'
+import { driftOf, projectionOf, readProjections, writeProjections } from '../../projection/publish.js'
 import type { Command } from './command.js'
 
 const OPTIONS = { ...KEYSET_OPTIONS, 'dry-run': { type: 'boolean' }, ...AUDIT_OPTIONS } as const
@@ -57,19 +57,21 @@ error, 2 bad usage (a keyset on stdin has no copy).`,
           if (!(err instanceof KeysetInvalidError)) throw err
           throw new RefusedError(`${copy.location} is not a valid keyset (${err.problems.map(formatProblem).join('; ')}); nothing was written`)
         }
-        if (copy.current === copy.text && values['dry-run'] !== true) {
+        const dryRun = values['dry-run'] === true
+        if (copy.current === copy.text) {
+          // The keyset is in place; its projection may not be (deleted: JWTKeysetObjectGone).
           const projected = projectionOf(after)
           if ('text' in projected) {
-            for (const location of await writeProjections(await readProjections(source.projections()), projected.text))
-              println(ctx.stdout, `repaired the verification projection ${location}`)
+            const states = await readProjections(source.projections())
+            if (dryRun)
+              for (const drift of driftOf(states, projected.text))
+                println(ctx.stdout, `dry run, nothing written — would repair the verification projection: ${drift}`)
+            else for (const location of await writeProjections(states, projected.text)) println(ctx.stdout, `repaired the verification projection ${location}`)
           }
-        }
-        if (copy.current === copy.text) {
           println(ctx.stdout, `${backend.location} already holds the last good keyset (current ${after.current}); nothing written`)
           return 0
         }
         const before = validDocument(copy.current, now)
-        const dryRun = values['dry-run'] === true
         println(
           ctx.stdout,
           `${dryRun ? 'dry run, nothing written — ' : ''}${backend.location} restored from ${copy.location}: current ${after.current}${before ? '' : copy.current === undefined ? ' (there was no keyset: it is created again)' : ' (the keyset there was invalid)'}`,
