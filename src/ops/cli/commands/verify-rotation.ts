@@ -11,7 +11,7 @@ import { FLEET_HELP, FLEET_OPTIONS, fleetFromFlags } from '../fleet-flags.js'
 import { closeSource, openKeysetSource, type KeysetSource } from '../keyset-source.js'
 import { parseTime } from '../time.js'
 import type { Command } from './command.js'
-import { asciiJson, printable } from '../../../lib/logging/sanitize.js'
+import { asciiJson } from '../../../lib/logging/sanitize.js'
 
 const OPTIONS = {
   url: { type: 'string' },
@@ -146,7 +146,9 @@ Exit status: 0 every item passed (or was skipped), 1 an item failed, 2 bad usage
         // A detail quotes what the instances answered (kids, reasons): foreign text, escaped.
         println(
           ctx.stdout,
-          `${item.result === 'pass' ? '✓' : item.result === 'fail' ? '✗' : '-'} ${i + 1}. ${item.name}: ${printable(item.detail, { max: MAX_DETAIL_CHARS })}`,
+          // Escaped where it came in (the checklists escape what an instance or Prometheus sends,
+          // once: a second pass would double every backslash); bounded here.
+          `${item.result === 'pass' ? '✓' : item.result === 'fail' ? '✗' : '-'} ${i + 1}. ${item.name}: ${bounded(item.detail, MAX_DETAIL_CHARS)}`,
         )
       }
       println(ctx.stdout, failed.length === 0 ? 'rotation verified' : `rotation NOT verified: ${failed.map((f) => f.name).join(', ')} failed`)
@@ -204,4 +206,8 @@ async function projectionItem(source: KeysetSource, now: number): Promise<CheckI
     if (!(err instanceof CbcJwtError)) throw err
     return { name, result: 'fail', detail: err.message }
   }
+}
+
+function bounded(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max)}...` : text
 }
