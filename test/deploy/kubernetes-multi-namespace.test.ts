@@ -68,7 +68,8 @@ describe('deploy/kubernetes-multi-namespace: one CronJob publishes to and gates 
     const env = Object.fromEntries(container.env.map((e: Obj) => [e.name, e.value]))
     const home = fs.mkdtempSync(path.join(dir, 'pod-'))
     const kubeconfig = double.writeKubeconfig(path.join(dir, 'kubeconfig'), { namespace: 'cbc' })
-    const { code, stdout, stderr } = await runChild(process.execPath, [CLI_MAIN, ...container.args], {
+    // args[0] is the CLI's path in the image (node is its entrypoint): here, the built one.
+    const { code, stdout, stderr } = await runChild(process.execPath, [CLI_MAIN, ...container.args.slice(1)], {
       cwd: home,
       env: { PATH: process.env.PATH ?? '', HOME: home, TMPDIR: home, KUBECONFIG: kubeconfig, ...env, CBC_JWT_PROMETHEUS_URL: `http://127.0.0.1:${closedPort}` },
       timeoutMs: 60_000,

@@ -298,8 +298,12 @@ describe('Kubernetes manifests: the rotation CronJob', () => {
 
   test('runs one command, cbc-jwt rotate --auto --every 6d, through the API on cbc-secrets, publishing the projection the Deployment mounts, gated on Prometheus, one run at a time', () => {
     const container = CRON_POD.spec.containers[0]
-    assert.deepEqual(container.command, ['cbc-jwt'], 'no shell: one command')
-    assert.deepEqual(container.args.slice(0, 4), ['rotate', '--auto', '--every', '6d'])
+    // The image the repository builds (the Dockerfile): its entrypoint is node, the CLI its bin.
+    assert.equal(container.image, CONTAINER.image, "the service's own image")
+    assert.equal(container.command, undefined, 'no shell: the image entrypoint (node) runs the CLI')
+    const dockerfile = fs.readFileSync(path.join(PROJECT_ROOT, 'Dockerfile'), 'utf8')
+    const cli = JSON.parse(/^CMD (\[.*\])$/m.exec(dockerfile)![1]!)[0]
+    assert.deepEqual(container.args.slice(0, 5), [cli, 'rotate', '--auto', '--every', '6d'])
     const env = Object.fromEntries(container.env.map((e: Obj) => [e.name, e.value]))
     assert.equal(env.CBC_JWT_BACKEND, 'kubernetes')
     assert.match(env.CBC_JWT_PROMETHEUS_URL, /^https?:\/\//, 'promotion is gated on every replica (CONTRACT §9)')
@@ -354,7 +358,7 @@ describe('the CronJob command, run with the built CLI against the Kubernetes API
       code: status,
       stdout,
       stderr,
-    } = await runChild(process.execPath, [CLI_MAIN, ...container().args], {
+    } = await runChild(process.execPath, [CLI_MAIN, ...container().args.slice(1)], {
       cwd: home,
       env: { PATH: process.env.PATH ?? '', HOME: home, TMPDIR: home, KUBECONFIG: kubeconfig, ...env, CBC_JWT_PROMETHEUS_URL: `http://127.0.0.1:${closedPort}` },
       timeoutMs: 60_000,

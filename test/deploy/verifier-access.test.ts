@@ -15,7 +15,7 @@ import YAML from 'yaml'
 import { KUBERNETES_DEFAULTS } from '../../src/lib/backends/kubernetes/options.js'
 import { LAST_GOOD_DEFAULTS } from '../../src/ops/last-good/targets.js'
 import { PROJECTION_DEFAULTS } from '../../src/ops/projection/targets.js'
-import { accessTo, isRotator, podSecretAccess, type PodAccess } from '../support/manifest-access.js'
+import { accessTo, isRotator, podSecretAccess, rotateCommand, type PodAccess } from '../support/manifest-access.js'
 import { PROJECT_ROOT } from '../support/service.js'
 
 type Obj = Record<string, any>
@@ -86,7 +86,7 @@ describe('no verifier pod can read cbc-secrets (the rendered manifests)', { skip
       assert.ok(rotator && others.length === 0, 'one rotator')
       const env = rotator.env.find((e) => e.CBC_JWT_BACKEND === 'kubernetes')!
       const published = (env.CBC_JWT_KUBERNETES_PUBLIC_NAMESPACES ?? rotator.namespace).split(',').map((n) => n.trim())
-      const args = rotator.commands.find((c) => c.startsWith('cbc-jwt rotate'))!
+      const args = rotateCommand(rotator)!
       const cron = objects.find((o) => o.kind === 'CronJob')!.spec.jobTemplate.spec.template.spec.containers[0]
       const selectors = (cron.args as string[]).flatMap((a, i, all) => (all[i - 1] === '--selector' ? [a] : []))
       assert.ok(args.includes('--selector'))

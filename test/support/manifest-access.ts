@@ -107,7 +107,15 @@ export function accessTo(pod: PodAccess, name: string): SecretAccess[] {
   return pod.access.filter((a) => a.name === '*' || a.name === name)
 }
 
+/** `cbc-jwt rotate …`, by the bin's name or by the CLI's path in the image (node is its entrypoint). */
+const ROTATE_COMMAND = /^(cbc-jwt|\S*\/cbc-jwt\/dist\/ops\/cli\/main\.js) rotate\b/
+
 /** A pod that runs `cbc-jwt rotate`: the one that signs (writes keys). Every other pod verifies. */
 export function isRotator(pod: PodAccess): boolean {
-  return pod.commands.some((c) => /^cbc-jwt rotate\b/.test(c))
+  return pod.commands.some((c) => ROTATE_COMMAND.test(c))
+}
+
+/** The rotator's `cbc-jwt rotate …` command line, whichever way it names the CLI. */
+export function rotateCommand(pod: PodAccess): string | undefined {
+  return pod.commands.find((c) => ROTATE_COMMAND.test(c))
 }
