@@ -141,57 +141,61 @@ describe('updateKeyset', () => {
 })
 
 describe('updateKeyset: a change that fails after publishing leaves the projection level with the stored keyset', () => {
-  // Another writer's change, stored with its projection, then overwritten in the projection by
-  // ours (computed from an older read): if ours then fails, the projection must not stay without
-  // theirs, which exited 0 and whose verifiers read the projection.
-  const theirChange = (file: string, publicFile: string, doc: Parameters<typeof setRevokedBefore>[0], at: number) => {
-    const theirs = setRevokedBefore(doc, { issuedBeforeMs: at }).doc
-    fs.writeFileSync(publicFile, serializeKeyset(toVerificationKeyset(theirs)))
-    fs.writeFileSync(file, serializeKeyset(theirs))
-    return theirs
+  type Doc = Parameters<typeof setRevokedBefore>[0]
+  /**
+   * Runs a change during which another writer stores a revocation with its projection at each
+   * attempt (`theirs(call)`, or none), which ours (computed from an older read) then overwrites
+   * in the projection; ours does `ours(doc, call)`. If ours fails, the projection must hold
+   * theirs: that writer exited 0, and its verifiers read the projection.
+   */
+  async function raced(name: string, theirs: (call: number) => number | undefined, ours: (doc: Doc, call: number) => ReturnType<typeof setRevokedBefore>) {
+    const file = await keysetFile(`${name}.json`)
+    const publicFile = path.join(dir, `${name}.public.json`)
+    let calls = 0
+    let stored: Doc | undefined
+    const error = await updateKeyset(
+      createFileBackend(file),
+      (doc) => {
+        calls++
+        const at = theirs(calls)
+        if (at !== undefined) {
+          stored = setRevokedBefore(doc, { issuedBeforeMs: at }).doc
+          fs.writeFileSync(publicFile, serializeKeyset(toVerificationKeyset(stored)))
+          fs.writeFileSync(file, serializeKeyset(stored))
+        }
+        return ours(doc, calls)
+      },
+      { now: () => T0, projections: [createFileBackend(publicFile)] },
+    ).then(
+      () => assert.fail('the change succeeded'),
+      (err: unknown) => err as Error,
+    )
+    assert.deepEqual(JSON.parse(fs.readFileSync(publicFile, 'utf8')), toVerificationKeyset(stored!), 'their revocation is in the projection')
+    return { error, calls }
   }
 
   it('after a second conflict', async () => {
-    const file = await keysetFile('settle-conflict.json')
-    const publicFile = path.join(dir, 'settle-conflict.public.json')
-    let calls = 0
-    let theirs: ReturnType<typeof theirChange> | undefined
-    await assert.rejects(
-      updateKeyset(
-        createFileBackend(file),
-        (doc) => {
-          calls++
-          theirs = theirChange(file, publicFile, doc, T0 - 10_000 + calls * 1000)
-          return setRevokedBefore(doc, { issuedBeforeMs: T0 - 2000 + calls * 500 })
-        },
-        { now: () => T0, projections: [createFileBackend(publicFile)] },
-      ),
-      (err: unknown) => err instanceof CasConflictError && /the verification projection .* was set back to the stored keyset/.test(err.message),
+    const { error, calls } = await raced(
+      'settle-conflict',
+      (call) => T0 - 10_000 + call * 1000,
+      (doc, call) => setRevokedBefore(doc, { issuedBeforeMs: T0 - 2000 + call * 500 }),
     )
     assert.equal(calls, 2)
-    assert.deepEqual(JSON.parse(fs.readFileSync(publicFile, 'utf8')), toVerificationKeyset(theirs!), 'their revocation is in the projection')
+    assert.ok(error instanceof CasConflictError, String(error))
+    assert.match(error.message, /the verification projection .* was set back to the stored keyset/)
   })
 
   it('after a refusal on the second attempt', async () => {
-    const file = await keysetFile('settle-refused.json')
-    const publicFile = path.join(dir, 'settle-refused.public.json')
-    let calls = 0
-    let theirs: ReturnType<typeof theirChange> | undefined
-    await assert.rejects(
-      updateKeyset(
-        createFileBackend(file),
-        (doc) => {
-          calls++
-          if (calls === 2) throw new RefusedError('refused on the fresh document')
-          theirs = theirChange(file, publicFile, doc, T0 - 5000)
-          return setRevokedBefore(doc, { issuedBeforeMs: T0 - 60_000 })
-        },
-        { now: () => T0, projections: [createFileBackend(publicFile)] },
-      ),
-      (err: unknown) =>
-        err instanceof RefusedError && /^refused on the fresh document; the verification projection .* was set back to the stored keyset/.test(err.message),
+    const { error } = await raced(
+      'settle-refused',
+      (call) => (call === 1 ? T0 - 5000 : undefined),
+      (doc, call) => {
+        if (call === 2) throw new RefusedError('refused on the fresh document')
+        return setRevokedBefore(doc, { issuedBeforeMs: T0 - 60_000 })
+      },
     )
-    assert.deepEqual(JSON.parse(fs.readFileSync(publicFile, 'utf8')), toVerificationKeyset(theirs!))
+    assert.ok(error instanceof RefusedError, String(error))
+    assert.match(error.message, /^refused on the fresh document; the verification projection .* was set back to the stored keyset/)
   })
 })
 
