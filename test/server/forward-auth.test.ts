@@ -301,16 +301,19 @@ describe('forward auth over HTTP is answered on the server, before fastify', () 
 
 describe("Authorization headers past Node's header cap are never left unseen (real HTTP)", () => {
   // Node's parser keeps only the first ~1000 headers of a request by default and drops the rest
-  // silently: a second Authorization past that point would leave the first one picked.
+  // silently (Node 20, 22): a second Authorization past that point would leave the first one
+  // picked. Node 24 refuses such a request itself (431). Either way, no token is picked.
   const filler = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`x-filler-${i}`, 'a']))
+  const refused = (res: Awaited<ReturnType<typeof ask>>) => {
+    if (res.statusCode === 431) return
+    assert.equal(res.statusCode, 401)
+    assert.equal((res.json() as { reason: string }).reason, 'malformed')
+  }
   for (const url of ['/v1/auth', '/v1/whoami'])
-    it(`attack: ${url} with 1100 headers, then one or two Authorization headers → 401 malformed, none picked`, async () => {
+    it(`attack: ${url} with 1100 headers, then one or two Authorization headers → 401 malformed (or 431 from Node), none picked`, async () => {
       const s = await service('http')
-      const two = await ask(s, 'http', { url, headers: { ...filler(1100), authorization: [bearer(), 'Bearer forged.forged.forged'] } })
-      assert.equal(two.statusCode, 401)
-      assert.equal((two.json() as { reason: string }).reason, 'malformed')
-      const one = await ask(s, 'http', { url, headers: { ...filler(1100), authorization: bearer() } })
-      assert.equal((one.json() as { reason: string }).reason, 'malformed')
+      refused(await ask(s, 'http', { url, headers: { ...filler(1100), authorization: [bearer(), 'Bearer forged.forged.forged'] } }))
+      refused(await ask(s, 'http', { url, headers: { ...filler(1100), authorization: bearer() } }))
       // Well below the cap, a token after many headers is read as usual.
       assert.equal((await ask(s, 'http', { url, headers: { ...filler(900), authorization: bearer() } })).statusCode, 200)
     })
