@@ -47,13 +47,18 @@ export function parseCommandArgs<T extends OptionSpec>(
 /** Three base64url segments: a compact JWS, whatever it claims. */
 const COMPACT_TOKEN = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/
 
+/** A compact JWS: its header segment is a JSON object (`eyJ…`); a file name (`keyset.public.json`) is not. */
+function isCompactToken(arg: string): boolean {
+  return COMPACT_TOKEN.test(arg) && /^\s*\{/.test(Buffer.from(arg.slice(0, arg.indexOf('.')), 'base64url').toString('latin1'))
+}
+
 /**
  * `unexpected argument "…"` for an error line: the argument escaped and bounded like any foreign
  * text, and never shown when it is a token (`token verify Bearer eyJ…`, a pasted Authorization
  * value, must not put the token on a terminal or in a CI log).
  */
 export function unexpectedArgument(arg: string): string {
-  return COMPACT_TOKEN.test(arg) ? 'unexpected argument: a token (not shown)' : `unexpected argument "${printable(arg, { max: 200 })}"`
+  return isCompactToken(arg) ? 'unexpected argument: a token (not shown)' : `unexpected argument "${printable(arg, { max: 200 })}"`
 }
 
 function describeParseError(err: NodeJS.ErrnoException): string {

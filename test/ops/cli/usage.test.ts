@@ -147,6 +147,12 @@ describe('bad input: one line on stderr, exit 2 (usage) or 1 (failed check), not
       code: 2,
       line: /^cbc-jwt: [a-z ]+: unexpected argument: a token \(not shown\)(?![\s\S]*eyJ)/,
     })),
+    // A file name of three dotted words is not a token: named, so the mistake can be seen.
+    ...[['status'], ['keyset', 'validate']].map((words) => ({
+      args: () => [...words, 'keyset.public.json'],
+      code: 2,
+      line: /^cbc-jwt: [a-z ]+: unexpected argument "keyset\.public\.json" \(use --keyset-file PATH\)/,
+    })),
     // An argument is foreign text: escaped, never a terminal escape sequence.
     { args: () => ['rotate', 'x\u001b]0;pwn\u0007'], code: 2, line: /^cbc-jwt: rotate: unexpected argument "x\\x1b\]0;pwn\\x07"/ },
     // Date.parse reads these as other days (March 2, November 26): a typo must not move the cut-off.
