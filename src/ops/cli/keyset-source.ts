@@ -137,7 +137,8 @@ export function openKeysetSource(ctx: CliContext, flags: SourceFlags, positional
  */
 function projectionEnvFor(ctx: CliContext, file: string): NodeJS.ProcessEnv | undefined {
   const publicFile = ctx.env.CBC_JWT_PUBLIC_KEYSET_FILE
-  if (publicFile === undefined) return undefined
+  // The file is that projection itself: a verification keyset, which has no projection of its own.
+  if (publicFile === undefined || writeTarget(publicFile) === writeTarget(file)) return undefined
   const configured = ctx.env.CBC_JWT_KEYSET_FILE
   if (!configured || writeTarget(configured) === writeTarget(file)) return ctx.env
   println(

@@ -63,6 +63,21 @@ describe('the file backend: keyset.json → keyset.public.json on every write', 
     )
   })
 
+  it('--keyset-file naming CBC_JWT_PUBLIC_KEYSET_FILE itself: read as the verification keyset it is, no note, no error', async () => {
+    const file = await keysetFixture(tmp.file('s.json'))
+    fs.mkdirSync(tmp.file('s-public'))
+    const publicFile = tmp.file('s-public/keyset.json')
+    assert.equal((await cbcJwt(['revoke', '--issued-before', 'now', '--keyset-file', file], { env: { CBC_JWT_PUBLIC_KEYSET_FILE: publicFile } })).code, 0)
+    const status = await cbcJwt(['status', '--keyset-file', publicFile], { env: { CBC_JWT_PUBLIC_KEYSET_FILE: publicFile, CBC_JWT_KEYSET_FILE: file } })
+    assert.equal(status.code, 0, status.stderr)
+    assert.doesNotMatch(status.stderr, /note:/)
+    // The verifiers' own keyset (no private keyset configured): it takes revocations, as any file does.
+    const own = tmp.file('s-own.json')
+    fs.copyFileSync(publicFile, own)
+    const r = await cbcJwt(['revoke', '--client-id', 'acme', '--issued-before', 'now', '--keyset-file', own], { env: { CBC_JWT_PUBLIC_KEYSET_FILE: own } })
+    assert.equal(r.code, 0, r.stderr)
+  })
+
   it('revoke pointed at a projection of a private keyset is refused: the rule would be lost at its next write', async () => {
     const file = await keysetFixture(tmp.file('r.json'))
     assert.equal((await cbcJwt(['revoke', '--issued-before', 'now', '--keyset-file', file])).code, 0)
