@@ -1,5 +1,6 @@
 import http, { type IncomingHttpHeaders } from 'node:http'
 import https from 'node:https'
+import tls from 'node:tls'
 import { HttpCallError, socketFailureKind } from './http-call-error.js'
 import { redactSecrets } from './redact.js'
 
@@ -55,6 +56,23 @@ export interface HttpClient {
 }
 
 /**
+ * The TLS context of a CA bundle, made once per bundle: a context given `ca` is made again at
+ * every connection, and a bundle of Node's whole store (`withNodeCaStore`, ~150 certificates)
+ * takes ~20 ms of the event loop to parse — at every issuer fetch, beside requests.
+ */
+const caContexts = new Map<string, tls.SecureContext>()
+function caContext(ca: string): tls.SecureContext {
+  let context = caContexts.get(ca)
+  if (context === undefined) {
+    // A handful of bundles in a process; bounded all the same.
+    if (caContexts.size >= 16) caContexts.clear()
+    context = tls.createSecureContext({ ca })
+    caContexts.set(ca, context)
+  }
+  return context
+}
+
+/**
  * The one outbound HTTP client: every call has a deadline and a body cap, a redirect is
  * an error and never followed (a 3xx could send a token or a request for keys to another
  * host), TLS is verified (against `ca` when given), and no message carries a secret.
@@ -72,7 +90,8 @@ export function createHttpClient(opts: HttpClientOptions): HttpClient {
     ? new https.Agent({
         keepAlive,
         rejectUnauthorized: opts.skipVerify !== true,
-        ...(opts.ca !== undefined ? { ca: opts.ca } : {}),
+        // A CA alone: its context made once (caContext), not at every connection.
+        ...(opts.ca === undefined ? {} : opts.cert === undefined && opts.key === undefined ? { secureContext: caContext(opts.ca) } : { ca: opts.ca }),
         ...(opts.cert !== undefined ? { cert: opts.cert } : {}),
         ...(opts.key !== undefined ? { key: opts.key } : {}),
       })
