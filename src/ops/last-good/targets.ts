@@ -6,7 +6,7 @@ import { createVaultBackend, type VaultSettings } from '../../lib/backends/vault
 import { ConfigError } from '../../lib/errors.js'
 import { OPTIONS } from '../../lib/options-table.js'
 import { createProjectionSecretBackend } from '../projection/kubernetes-secret.js'
-import { PROJECTION_DEFAULTS, publicKeysetPath } from '../projection/targets.js'
+import { PROJECTION_DEFAULTS, projectionFile } from '../projection/targets.js'
 
 /**
  * Where each backend keeps the last good copy: never inside the object it backs up, so deleting
@@ -31,7 +31,7 @@ export function lastGoodKeysetPath(keysetFile: string): string {
  */
 export function fileLastGood(keysetFile: string, env: NodeJS.ProcessEnv | undefined): () => KeysetBackend {
   const file = lastGoodKeysetPath(keysetFile)
-  const projection = env?.CBC_JWT_PUBLIC_KEYSET_FILE || publicKeysetPath(keysetFile)
+  const projection = projectionFile(keysetFile, env)
   if (writeTarget(projection) === writeTarget(file))
     throw new ConfigError(`CBC_JWT_PUBLIC_KEYSET_FILE must differ from ${file}: that is where the last good copy (private keys) is kept`)
   return () => createFileBackend(file)

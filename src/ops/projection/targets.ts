@@ -23,14 +23,22 @@ export function publicKeysetPath(keysetFile: string): string {
   return keysetFile.endsWith('.json') ? `${keysetFile.slice(0, -'.json'.length)}.public.json` : `${keysetFile}.public.json`
 }
 
-/** File backend: `CBC_JWT_PUBLIC_KEYSET_FILE` (for the configured keyset file), else the sibling. */
-export function fileProjection(keysetFile: string, env: NodeJS.ProcessEnv | undefined): KeysetBackend {
+/**
+ * Where a keyset file's projection goes: `CBC_JWT_PUBLIC_KEYSET_FILE` in `env` (pass the
+ * environment only for the keyset it is meant for), else the sibling `.public.json`.
+ */
+export function projectionFile(keysetFile: string, env: NodeJS.ProcessEnv | undefined): string {
   const raw = env?.CBC_JWT_PUBLIC_KEYSET_FILE
   if (raw !== undefined && raw.trim() === '')
     throw new ConfigError(
       'CBC_JWT_PUBLIC_KEYSET_FILE is set but empty: set it to the verification keyset path, or unset it (default: the keyset path with .json → .public.json)',
     )
-  const file = raw ?? publicKeysetPath(keysetFile)
+  return raw ?? publicKeysetPath(keysetFile)
+}
+
+/** File backend: the projection of `keysetFile` (`projectionFile`), never the keyset itself. */
+export function fileProjection(keysetFile: string, env: NodeJS.ProcessEnv | undefined): KeysetBackend {
+  const file = projectionFile(keysetFile, env)
   if (writeTarget(file) === writeTarget(keysetFile))
     throw new ConfigError(`CBC_JWT_PUBLIC_KEYSET_FILE must differ from the keyset file (${keysetFile}): the projection must never replace the private keyset`)
   return createFileBackend(file, { newFileMode: PROJECTION_DEFAULTS.fileMode })
@@ -47,8 +55,7 @@ export function projectedFrom(file: string, env: NodeJS.ProcessEnv): string | un
   const configured = env.CBC_JWT_KEYSET_FILE || undefined
   for (const candidate of [sibling, configured]) {
     if (candidate === undefined || writeTarget(candidate) === target || !fs.existsSync(candidate)) continue
-    const projection = (candidate === configured && env.CBC_JWT_PUBLIC_KEYSET_FILE?.trim()) || publicKeysetPath(candidate)
-    if (writeTarget(projection) === target) return candidate
+    if (writeTarget(projectionFile(candidate, candidate === configured ? env : undefined)) === target) return candidate
   }
   return undefined
 }
