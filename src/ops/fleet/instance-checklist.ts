@@ -166,13 +166,18 @@ function verifyingKids(body: string): string[] | undefined {
   }
 }
 
-function kidOf(body: string): string {
+/** A member of an instance's JSON answer; undefined when the answer is not a JSON object. */
+function answerField(body: string, name: 'kid' | 'reason'): unknown {
   try {
-    const kid = (JSON.parse(body) as { kid?: unknown }).kid
-    return typeof kid === 'string' ? ` (kid ${printable(kid)})` : ''
+    return (JSON.parse(body) as Record<string, unknown> | null)?.[name]
   } catch {
-    return ''
+    return undefined
   }
+}
+
+function kidOf(body: string): string {
+  const kid = answerField(body, 'kid')
+  return typeof kid === 'string' ? ` (kid ${printable(kid)})` : ''
 }
 
 /**
@@ -182,12 +187,8 @@ function kidOf(body: string): string {
  */
 export function legacyTokenCutOff(answer: { status: number; text: string }): boolean {
   if (answer.status !== 401) return false
-  try {
-    const reason = (JSON.parse(answer.text) as { reason?: unknown }).reason
-    return reason === 'unknown_kid' || reason === 'revoked'
-  } catch {
-    return false
-  }
+  const reason = answerField(answer.text, 'reason')
+  return reason === 'unknown_kid' || reason === 'revoked'
 }
 
 /** What `legacyTokenCutOff` asks for, for a failed checklist item. */
@@ -195,10 +196,6 @@ export const LEGACY_CUT_OFF =
   'after an emergency rotation the legacy token must be rejected 401 as unknown_kid or revoked (any other answer does not show the old key cut off: check --legacy-token)'
 
 export function reasonOf(body: string): string {
-  try {
-    const reason = (JSON.parse(body) as { reason?: unknown }).reason
-    return typeof reason === 'string' ? ` (reason ${printable(reason)})` : ''
-  } catch {
-    return ''
-  }
+  const reason = answerField(body, 'reason')
+  return typeof reason === 'string' ? ` (reason ${printable(reason)})` : ''
 }
