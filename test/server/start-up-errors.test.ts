@@ -154,6 +154,12 @@ describe('fail closed at start-up: nothing configured is never "use a made-up ke
     assertOneLine(r.stderr, /^cbc-jwt: unexpected argument "--prod" \(the only flag is --dev/)
   })
 
+  it('an unknown argument reaches the terminal escaped: a line break or an escape sequence in it is shown, not obeyed', async () => {
+    const r = await start({ CBC_JWT_KEYSET_FILE: '/nonexistent/keyset.json' }, ['--x\n\u001b[2Jforged'])
+    assert.equal(r.code, 2)
+    assertOneLine(r.stderr, /^cbc-jwt: unexpected argument "--x\\x0a\\x1b\[2Jforged" \(the only flag is --dev/)
+  })
+
   it('--dev in a folder the service cannot write (a read-only container): one line naming the folder and the variable', async () => {
     const cwd = fs.mkdtempSync(path.join(tmp, 'readonly-'))
     // As root, permissions do not stop a write: run the service as nobody instead, in a folder
