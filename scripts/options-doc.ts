@@ -20,8 +20,14 @@ export function shownDefault(spec: OptionSpec): string {
 
 export function renderOptionsTable(): string {
   const specs: OptionSpec[] = Object.values(OPTIONS)
-  const rows = specs.filter((s) => README_SCOPES.includes(s.scope)).map((s) => `| \`${s.env}\` | ${shownDefault(s)} | ${s.doc} |`)
+  const rows = specs.filter((s) => README_SCOPES.includes(s.scope)).map((s) => `| \`${s.env}\` | ${shownDefault(s)} | ${meaning(s)} |`)
   return [START, '| variable | default | meaning |', '| --- | --- | --- |', ...rows, END].join('\n')
+}
+
+/** The option's meaning; with an `emptyHint`, also that an empty value is refused, not read as unset. */
+function meaning(spec: OptionSpec): string {
+  if (spec.emptyHint === undefined || /set but empty/i.test(spec.doc)) return spec.doc
+  return `${spec.doc}. Set but empty is a start-up error`
 }
 
 /** `text` with its generated block replaced by a fresh rendering. */
