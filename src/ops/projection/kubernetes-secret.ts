@@ -2,7 +2,7 @@ import { ApiTransportError, createKubernetesApi, type ApiResult } from '../../li
 import { resolveConnection } from '../../lib/backends/kubernetes/connection.js'
 import { putSecret, type Secret } from '../../lib/backends/kubernetes/secret-put.js'
 import type { KeysetBackend, KeysetSnapshot } from '../../lib/backends/backend.js'
-import { BackendError, CasConflictError } from '../../lib/errors.js'
+import { BackendError, CasConflictError, ConfigError } from '../../lib/errors.js'
 import { printable } from '../../lib/logging/sanitize.js'
 import { MAX_KEYSET_BYTES } from '../../lib/keyset/document.js'
 
@@ -17,6 +17,12 @@ export interface ProjectionSecretOptions {
   timeoutMs: number
   /** `app.kubernetes.io/component` of a Secret this creates. @default 'verification-keyset' */
   component?: string
+  /**
+   * The private keyset's Secret (its namespace as configured: undefined resolves as this one's
+   * does), which this one must never be: checked once both namespaces are known, before any
+   * read or write — a `ConfigError`.
+   */
+  notThe?: { namespace: string | undefined; secret: string; message: string }
 }
 
 /**
@@ -37,6 +43,9 @@ export function createProjectionSecretBackend(opts: ProjectionSecretOptions, env
   const ready = resolveConnection(env, opts.context ? { context: opts.context } : {}).then((conn) => {
     const ns = opts.namespace ?? conn.namespace ?? 'default'
     location = `kubernetes:${ns}/${opts.secret}#${opts.key}`
+    const other = opts.notThe
+    if (other && other.secret === opts.secret && (other.namespace ?? conn.namespace ?? 'default') === ns)
+      throw new ConfigError(`${other.message} (${location})`)
     bearer = conn.token
     return { ns, api: createKubernetesApi(conn, { timeoutMs: opts.timeoutMs, maxResponseBytes: 2 * MAX_KEYSET_BYTES + 65_536 }) }
   })

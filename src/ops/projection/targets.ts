@@ -94,13 +94,15 @@ export function kubernetesProjections(options: KubernetesBackendOptions, env: No
   for (const ns of namespaces) {
     if (ns !== undefined && !DNS_LABEL.test(ns))
       throw new ConfigError(`CBC_JWT_KUBERNETES_PUBLIC_NAMESPACES: "${ns}" is not a namespace name (comma-separated DNS labels)`)
-    if (secret === options.secret && ns === options.namespace) {
-      throw new ConfigError(
-        `CBC_JWT_KUBERNETES_PUBLIC_SECRET must differ from CBC_JWT_KUBERNETES_SECRET (${secret}) in the keyset's namespace: verifiers must never need rights on the private Secret`,
-      )
-    }
+  }
+  // Compared once the namespaces are resolved (an unset one is the kubeconfig context's, the
+  // pod's, or `default`): `cbc` listed beside a context in `cbc` is the keyset's namespace too.
+  const notThe = {
+    namespace: options.namespace,
+    secret: options.secret,
+    message: `CBC_JWT_KUBERNETES_PUBLIC_SECRET must differ from CBC_JWT_KUBERNETES_SECRET (${options.secret}) in the keyset's namespace: verifiers must never need rights on the private Secret, and the projection must never replace it`,
   }
   return namespaces.map((namespace) =>
-    createProjectionSecretBackend({ namespace, secret, key: options.key, context: options.context, timeoutMs: options.timeoutMs }, env),
+    createProjectionSecretBackend({ namespace, secret, key: options.key, context: options.context, timeoutMs: options.timeoutMs, notThe }, env),
   )
 }

@@ -305,6 +305,30 @@ describe('the Kubernetes backend: the Secret cbc-jwt-verification in every verif
     }
     assert.equal(double.secret('orders', 'cbc-secrets'), undefined, 'the private keyset was copied to a verifier namespace')
   })
+
+  it("a projection Secret that is cbc-secrets in the keyset's namespace — named, or the context's — is refused (exit 2), nothing written", async () => {
+    const own = await startKubeDouble()
+    try {
+      const base = { CBC_JWT_BACKEND: 'kubernetes', KUBECONFIG: own.writeKubeconfig(tmp.file('kubeconfig-same'), { namespace: 'cbc' }), HOME: tmp.dir }
+      assert.equal((await cbcJwt(['keyset', 'init'], { env: base })).code, 0)
+      const before = own.secret('cbc', 'cbc-secrets')
+      // The keyset's namespace unset (the context's, cbc): listing cbc names it all the same.
+      for (const namespaces of [undefined, 'cbc', 'orders,cbc']) {
+        const env = {
+          ...base,
+          CBC_JWT_KUBERNETES_PUBLIC_SECRET: 'cbc-secrets',
+          ...(namespaces === undefined ? {} : { CBC_JWT_KUBERNETES_PUBLIC_NAMESPACES: namespaces }),
+        }
+        const r = await cbcJwt(['rotate', '--stage'], { env })
+        assert.equal(r.code, 2, `${namespaces}: ${r.stdout}${r.stderr}`)
+        assert.match(oneLine(r.stderr), /CBC_JWT_KUBERNETES_PUBLIC_SECRET must differ from CBC_JWT_KUBERNETES_SECRET \(cbc-secrets\)/)
+        assert.deepEqual(own.secret('cbc', 'cbc-secrets'), before, `${namespaces}: the private keyset was replaced`)
+        assert.equal(own.secret('orders', 'cbc-secrets'), undefined, `${namespaces}: a projection was written before the refusal`)
+      }
+    } finally {
+      await own.close()
+    }
+  })
 })
 
 describe('verify-rotation --projection: the same comparison as keyset validate --projection, as a checklist item', () => {
