@@ -282,4 +282,13 @@ describe('docs/metrics.md', () => {
     assert.deepEqual(rows('Auth failure reasons'), [...AUTH_FAILURE_REASONS])
     assert.deepEqual(rows('Backend error reasons'), [...BACKEND_ERROR_REASONS])
   })
+
+  test('says what each reason means on the Kubernetes API, and the runbook has a branch for it (the API-watch layout pages too)', () => {
+    // The reasons the Kubernetes backend gives (src/lib/backends/kubernetes): 404 or no data key,
+    // 401/403, a status it does not expect, an answer that is not a Secret.
+    const row = (reason: string) => new RegExp(`^\\| \`${reason}\` \\|(.*)$`, 'm').exec(section(METRICS_DOC, 'Backend error reasons'))?.[1] ?? ''
+    for (const reason of ['not_found', 'forbidden', 'server_error', 'bad_response']) assert.match(row(reason), /Kubernetes/, `the ${reason} row`)
+    const triage = section(RUNBOOK, 'JWTSecretsBackendErrors')
+    assert.match(triage, /`forbidden`, `unreachable`, `timeout`, `server_error`, `bad_response`\*\* on the \*\*Kubernetes API\*\*/)
+  })
 })
