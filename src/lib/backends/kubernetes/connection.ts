@@ -68,7 +68,7 @@ function inCluster(env: NodeJS.ProcessEnv, dir: string): KubernetesConnection {
     server: `https://${host.includes(':') ? `[${host}]` : host}:${port}`,
     ...(fs.existsSync(caFile) ? { ca: fs.readFileSync(caFile, 'utf8') } : {}),
     skipVerify: false,
-    token: () => fs.readFileSync(tokenFile, 'utf8').trim(),
+    token: tokenFromFile(tokenFile),
     ...(namespace ? { namespace } : {}),
     source: 'in-cluster service account',
   }
@@ -117,7 +117,8 @@ async function fromKubeconfig(files: string[], context: string | undefined, env:
     token = () => t
   } else if (typeof u.tokenFile === 'string') {
     const f = rel(user!.file, u.tokenFile)
-    token = () => fs.readFileSync(f, 'utf8').trim()
+    if (!fs.existsSync(f)) throw new ConfigError(`kubeconfig user "${ctx.user}": its tokenFile ${f} does not exist`)
+    token = tokenFromFile(f)
   } else if (u.exec && typeof u.exec === 'object') {
     const plugin = await execCredential(u.exec as Record<string, unknown>, env)
     token = plugin.token
@@ -135,6 +136,21 @@ async function fromKubeconfig(files: string[], context: string | undefined, env:
     ...(key ? { key } : {}),
     ...(ctx.namespace ? { namespace: ctx.namespace } : {}),
     source: `kubeconfig context ${ctxName}`,
+  }
+}
+
+/**
+ * A bearer token kept in a file (the pod's service-account token, a kubeconfig `tokenFile`), read
+ * for every request since the kubelet rotates it. A file gone or unreadable since is `forbidden`,
+ * as for Vault's login with that token: one line naming the file, never a raw `ENOENT`.
+ */
+function tokenFromFile(file: string): () => string {
+  return () => {
+    try {
+      return fs.readFileSync(file, 'utf8').trim()
+    } catch (err) {
+      throw new BackendError('forbidden', `cannot read the bearer token file ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+    }
   }
 }
 

@@ -244,6 +244,30 @@ console.log(JSON.stringify({ apiVersion: 'client.authentication.k8s.io/v1', kind
     await b.close()
   })
 
+  it('a bearer token file (a kubeconfig tokenFile, the pod token) missing at start is a configuration error, unreadable later forbidden — one line naming it', async () => {
+    seed()
+    const tokenFile = path.join(dir, 'token-file')
+    const kubeconfig = path.join(dir, 'token-file-kubeconfig')
+    const doc = JSON.parse(fs.readFileSync(double.writeKubeconfig(kubeconfig, { namespace: NS }), 'utf8'))
+    doc.users[0].user = { tokenFile: './token-file' }
+    fs.writeFileSync(kubeconfig, JSON.stringify(doc))
+    const fileEnv = { ...env, KUBECONFIG: kubeconfig }
+    // Missing at start: as kubectl, the configuration is refused before any request.
+    const early = createKubernetesBackend(kubernetesOptionsFromEnv(fileEnv), { env: fileEnv })
+    await assert.rejects(early.connect(), (err: unknown) => err instanceof ConfigError && err.message.includes(tokenFile))
+    await early.close()
+    fs.writeFileSync(tokenFile, `${double.token}\n`)
+    const b = createKubernetesBackend(kubernetesOptionsFromEnv(fileEnv), { env: fileEnv })
+    assert.equal((await b.read()).text, KEYSET)
+    // Gone since (a rotation gone wrong): a counted, bounded failure of the read, never a raw ENOENT.
+    fs.rmSync(tokenFile)
+    await assert.rejects(
+      b.read(),
+      (err: unknown) => err instanceof BackendError && err.reason === 'forbidden' && err.message === `cannot read the bearer token file ${tokenFile} (ENOENT)`,
+    )
+    await b.close()
+  })
+
   it('in a pod: the service-account token, CA and namespace files, over HTTPS; a wrong CA is refused', async (t) => {
     const server = selfSignedCert()
     const impostor = server && selfSignedCert()
