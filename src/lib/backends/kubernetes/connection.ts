@@ -74,13 +74,15 @@ function inCluster(env: NodeJS.ProcessEnv, dir: string): KubernetesConnection {
   }
 }
 
-type Named<T> = Array<{ name: string } & T>
+/** A kubeconfig as parsed: any shape, checked where it is read. */
 interface Kubeconfig {
   'current-context'?: string
-  clusters?: Named<{ cluster: Record<string, unknown> }>
-  users?: Named<{ user: Record<string, unknown> }>
-  contexts?: Named<{ context: { cluster: string; user: string; namespace?: string } }>
+  clusters?: unknown
+  users?: unknown
+  contexts?: unknown
 }
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 
 /** A kubeconfig context: its cluster and user. Exec plugins are run (token credentials only); auth-provider is not supported. */
 async function fromKubeconfig(files: string[], context: string | undefined, env: NodeJS.ProcessEnv): Promise<KubernetesConnection> {
@@ -95,21 +97,36 @@ async function fromKubeconfig(files: string[], context: string | undefined, env:
   })
   // As kubectl merges: the first file to set a value wins.
   const first = <T>(pick: (c: Kubeconfig) => T | undefined) => configs.map((c) => ({ file: c.file, v: pick(c.doc) })).find((x) => x.v !== undefined)
+  // A file of another shape (a list that is not one, an entry without its body) is a
+  // configuration error like any other, never a TypeError.
+  const named = <T>(list: unknown, name: unknown, body: string): T | undefined => {
+    const entry = Array.isArray(list) ? (list.find((x) => isObject(x) && x.name === name) as Record<string, unknown> | undefined) : undefined
+    return isObject(entry?.[body]) ? (entry[body] as T) : undefined
+  }
   const ctxName = context ?? first((c) => c['current-context'])?.v
   if (!ctxName) throw new ConfigError(`kubeconfig ${files.join(':')} has no current-context (set one, or CBC_JWT_KUBERNETES_CONTEXT)`)
-  const ctx = first((c) => c.contexts?.find((x) => x.name === ctxName)?.context)?.v
+  const ctx = first((c) => named<{ cluster: string; user: string; namespace?: string }>(c.contexts, ctxName, 'context'))?.v
   if (!ctx) throw new ConfigError(`kubeconfig: no context "${ctxName}"`)
-  const cluster = first((c) => c.clusters?.find((x) => x.name === ctx.cluster))
-  const user = first((c) => c.users?.find((x) => x.name === ctx.user))
-  if (!cluster?.v || typeof cluster.v.cluster.server !== 'string') throw new ConfigError(`kubeconfig: context "${ctxName}" names no cluster with a server`)
-  const c = cluster.v.cluster
-  const u = user?.v?.user ?? {}
+  const cluster = first((c) => named<Record<string, unknown>>(c.clusters, ctx.cluster, 'cluster'))
+  const user = first((c) => named<Record<string, unknown>>(c.users, ctx.user, 'user'))
+  if (!cluster?.v || typeof cluster.v.server !== 'string') throw new ConfigError(`kubeconfig: context "${ctxName}" names no cluster with a server`)
+  const c = cluster.v
+  if (!URL.canParse(c.server as string) || !/^https?:\/\/[^/]/.test(c.server as string))
+    throw new ConfigError(`kubeconfig: cluster "${ctx.cluster}" has server "${c.server}", not an https:// (or http://) URL`)
+  const u = user?.v ?? {}
   const rel = (base: string, p: unknown) => path.resolve(path.dirname(base), String(p))
-  const pem = (base: string, data: unknown, file: unknown) =>
-    typeof data === 'string' ? Buffer.from(data, 'base64').toString('utf8') : typeof file === 'string' ? fs.readFileSync(rel(base, file), 'utf8') : undefined
-  const ca = pem(cluster.file, c['certificate-authority-data'], c['certificate-authority'])
-  const cert = pem(user?.file ?? cluster.file, u['client-certificate-data'], u['client-certificate'])
-  const key = pem(user?.file ?? cluster.file, u['client-key-data'], u['client-key'])
+  const pem = (base: string, field: string, data: unknown, file: unknown) => {
+    if (typeof data === 'string') return Buffer.from(data, 'base64').toString('utf8')
+    if (typeof file !== 'string') return undefined
+    try {
+      return fs.readFileSync(rel(base, file), 'utf8')
+    } catch (err) {
+      throw new ConfigError(`kubeconfig: ${field} ${rel(base, file)} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+    }
+  }
+  const ca = pem(cluster.file, 'certificate-authority', c['certificate-authority-data'], c['certificate-authority'])
+  const cert = pem(user?.file ?? cluster.file, 'client-certificate', u['client-certificate-data'], u['client-certificate'])
+  const key = pem(user?.file ?? cluster.file, 'client-key', u['client-key-data'], u['client-key'])
   let token: (() => string) | undefined
   let renewable: Pick<KubernetesConnection, 'renewToken' | 'tokenRefused'> = {}
   if (typeof u.token === 'string') {
@@ -166,6 +183,7 @@ async function execCredential(
   env: NodeJS.ProcessEnv,
 ): Promise<{ token: () => string; renew: () => Promise<void>; refused: () => void }> {
   const command = String(exec.command ?? '')
+  if (command === '') throw new ConfigError('kubeconfig exec plugin: no command')
   let current = await runExecPlugin(exec, env).catch((err: Error) => {
     throw new ConfigError(`kubeconfig exec plugin ${command} ${err.message}`)
   })
@@ -200,7 +218,11 @@ async function execCredential(
 function runExecPlugin(exec: Record<string, unknown>, env: NodeJS.ProcessEnv): Promise<{ token: string; expiresAt: number }> {
   const command = String(exec.command ?? '')
   const args = Array.isArray(exec.args) ? exec.args.map(String) : []
-  const extra = Array.isArray(exec.env) ? Object.fromEntries(exec.env.map((e: { name: string; value: string }) => [e.name, e.value])) : {}
+  const extra = Array.isArray(exec.env)
+    ? Object.fromEntries(
+        exec.env.filter((e) => isObject(e) && typeof e.name === 'string').map((e: { name: string; value?: unknown }) => [e.name, String(e.value ?? '')]),
+      )
+    : {}
   return new Promise((resolve, reject) => {
     execFile(command, args, { env: { ...env, ...extra }, encoding: 'utf8', timeout: 30_000, maxBuffer: 1024 * 1024 }, (err, stdout) => {
       if (err) {

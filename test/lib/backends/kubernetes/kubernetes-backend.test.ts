@@ -268,6 +268,58 @@ console.log(JSON.stringify({ apiVersion: 'client.authentication.k8s.io/v1', kind
     await b.close()
   })
 
+  it('a kubeconfig of the wrong shape, or naming a certificate file that is gone, is a configuration error naming it — never a TypeError or raw ENOENT', async () => {
+    const server = { name: 'k', cluster: { server: double.url } }
+    const context = { name: 'c', context: { cluster: 'k', user: 'u' } }
+    const cases: Array<[string, object, RegExp]> = [
+      ['contexts not a list', { 'current-context': 'c', contexts: 5 }, /no context "c"/],
+      ['a null context entry', { 'current-context': 'c', contexts: [null] }, /no context "c"/],
+      ['a cluster entry without its cluster', { 'current-context': 'c', contexts: [context], clusters: [{ name: 'k' }] }, /names no cluster with a server/],
+      ...['127.0.0.1:6443', 'ftp://k', 'https://'].map((url): [string, object, RegExp] => [
+        `server ${url}`,
+        { 'current-context': 'c', contexts: [context], clusters: [{ name: 'k', cluster: { server: url } }] },
+        /not an https:\/\/ \(or http:\/\/\) URL/,
+      ]),
+      [
+        'a certificate-authority file that is gone',
+        { 'current-context': 'c', contexts: [context], clusters: [{ name: 'k', cluster: { ...server.cluster, 'certificate-authority': 'gone/ca.crt' } }] },
+        /certificate-authority .*gone\/ca\.crt cannot be read \(ENOENT\)/,
+      ],
+      [
+        'an exec plugin without a command',
+        { 'current-context': 'c', contexts: [context], clusters: [server], users: [{ name: 'u', user: { exec: {} } }] },
+        /exec plugin: no command/,
+      ],
+      [
+        'an exec plugin env entry that is not a name and value',
+        {
+          'current-context': 'c',
+          contexts: [context],
+          clusters: [server],
+          users: [{ name: 'u', user: { exec: { command: '/nonexistent/plugin', env: [null] } } }],
+        },
+        /exec plugin \/nonexistent\/plugin failed/,
+      ],
+      [
+        'a client-key file that is gone',
+        {
+          'current-context': 'c',
+          contexts: [context],
+          clusters: [server],
+          users: [{ name: 'u', user: { 'client-certificate-data': 'eA==', 'client-key': 'gone/key.pem' } }],
+        },
+        /client-key .*gone\/key\.pem cannot be read \(ENOENT\)/,
+      ],
+    ]
+    for (const [what, doc, message] of cases) {
+      const file = path.join(dir, 'malformed-kubeconfig')
+      fs.writeFileSync(file, JSON.stringify(doc))
+      const b = createKubernetesBackend(kubernetesOptionsFromEnv({}), { env: { KUBECONFIG: file, HOME: dir } })
+      await assert.rejects(b.connect(), (err: unknown) => err instanceof ConfigError && message.test(err.message), what)
+      await b.close()
+    }
+  })
+
   it('in a pod: the service-account token, CA and namespace files, over HTTPS; a wrong CA is refused', async (t) => {
     const server = selfSignedCert()
     const impostor = server && selfSignedCert()
