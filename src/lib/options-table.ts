@@ -333,7 +333,14 @@ export const OPTIONS = {
     emptyHint: "set it to the key of the Secret's data holding the keyset",
     doc: "the key of the Secret's `data` holding the keyset",
   },
-  kubernetesContext: { env: 'CBC_JWT_KUBERNETES_CONTEXT', scope: 'kubernetes', type: 'string', shownDefault: '`current-context`', doc: 'kubeconfig context' },
+  kubernetesContext: {
+    env: 'CBC_JWT_KUBERNETES_CONTEXT',
+    scope: 'kubernetes',
+    type: 'string',
+    shownDefault: '`current-context`',
+    emptyHint: 'set it to the kubeconfig context to use',
+    doc: 'kubeconfig context',
+  },
 
   publicKeysetFile: {
     env: 'CBC_JWT_PUBLIC_KEYSET_FILE',

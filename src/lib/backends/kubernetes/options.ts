@@ -37,6 +37,8 @@ export function kubernetesOptionsFromEnv(env: NodeJS.ProcessEnv): KubernetesBack
   const namespace = env.CBC_JWT_KUBERNETES_NAMESPACE || undefined
   const secret = readOption(env, 'kubernetesSecret')
   const key = readOption(env, 'kubernetesKey')
+  // An empty context is refused, not read as the current one: that may be another cluster's.
+  const context = readOption(env, 'kubernetesContext')
   if (namespace !== undefined && !DNS_LABEL.test(namespace)) throw new ConfigError(`CBC_JWT_KUBERNETES_NAMESPACE must be a DNS label (got "${namespace}")`)
   if (!DNS_SUBDOMAIN.test(secret)) throw new ConfigError(`CBC_JWT_KUBERNETES_SECRET must be a DNS subdomain name (got "${secret}")`)
   if (!DATA_KEY.test(key)) throw new ConfigError(`CBC_JWT_KUBERNETES_KEY must be 1-253 characters of [-._a-zA-Z0-9] (got "${key}")`)
@@ -44,7 +46,7 @@ export function kubernetesOptionsFromEnv(env: NodeJS.ProcessEnv): KubernetesBack
     ...(namespace ? { namespace } : {}),
     secret,
     key,
-    ...(env.CBC_JWT_KUBERNETES_CONTEXT ? { context: env.CBC_JWT_KUBERNETES_CONTEXT } : {}),
+    ...(context !== undefined ? { context } : {}),
     timeoutMs: KUBERNETES_DEFAULTS.timeoutMs,
   }
 }

@@ -25,6 +25,17 @@ describe('kubernetesOptionsFromEnv', () => {
       )
     }
   })
+
+  it('a set but empty kubeconfig context is refused: the current context may be another cluster', () => {
+    for (const value of ['', ' ']) {
+      assert.throws(
+        () => kubernetesOptionsFromEnv({ CBC_JWT_KUBERNETES_CONTEXT: value }),
+        (err: unknown) => err instanceof ConfigError && /^CBC_JWT_KUBERNETES_CONTEXT is set but empty: .*or unset it/.test(err.message),
+      )
+    }
+    assert.equal(kubernetesOptionsFromEnv({ CBC_JWT_KUBERNETES_CONTEXT: 'prod' }).context, 'prod')
+    assert.equal(kubernetesOptionsFromEnv({}).context, undefined)
+  })
 })
 
 describe('Kubernetes Secret backend (against the API test double)', () => {
