@@ -7,7 +7,8 @@ export interface KeysetSnapshot {
   text: string
   /**
    * An opaque token that changes whenever the document changes: a content hash for files,
-   * `metadata.version` for Vault. Used to skip unchanged reads and for check-and-set writes.
+   * `metadata.version` for Vault (which starts again at 1 after `vault kv metadata delete`, so
+   * the keyring skips a read only when the text is unchanged too). Used for check-and-set writes.
    */
   version: string
   /**

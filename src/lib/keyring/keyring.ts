@@ -69,7 +69,12 @@ export function createKeyring(options: KeyringOptions): Keyring {
   const refreshIntervalMs = options.refreshIntervalMs ?? OPTIONS.refreshIntervalSeconds.default * 1000
   const unknownKidCooldown = createCooldown(options.unknownKidCooldownMs ?? OPTIONS.unknownKidCooldownSeconds.default * 1000, now)
   let inForce: LoadedKeyset | undefined
-  let version: string | undefined
+  /**
+   * What the keyset in force was read as. A version alone does not identify a document: Vault's
+   * numbers start again at 1 after `vault kv metadata delete`, and a backend passed in code may
+   * reuse its own; so an unchanged read is the same version with the same text.
+   */
+  let loadedFrom: KeysetSnapshot | undefined
   let lastSuccess: number | undefined
   let inFlight: Promise<void> | undefined
   let timer: NodeJS.Timeout | undefined
@@ -97,7 +102,7 @@ export function createKeyring(options: KeyringOptions): Keyring {
       failed(reason, trigger, err instanceof Error ? err.message : String(err))
       return
     }
-    if (inForce && nextVersion === version) {
+    if (inForce && nextVersion === loadedFrom?.version && text === loadedFrom.text) {
       lastSuccess = now()
       recovered(trigger)
       return
@@ -114,7 +119,7 @@ export function createKeyring(options: KeyringOptions): Keyring {
     }
     const previous = inForce
     inForce = loaded
-    version = nextVersion
+    loadedFrom = { text, version: nextVersion }
     lastSuccess = now()
     recovered(trigger)
     const doc = loaded.document

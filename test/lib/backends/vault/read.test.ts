@@ -4,6 +4,7 @@ import { makeKey, makeKeyset } from '../../../support/keys.js'
 import { createVaultBackend } from '../../../../src/lib/backends/vault/index.js'
 import { VAULT_DEFAULTS } from '../../../../src/lib/backends/vault/options.js'
 import { MAX_KEYSET_BYTES } from '../../../../src/lib/keyset/document.js'
+import { createKeyring } from '../../../../src/lib/keyring/keyring.js'
 import type { VaultDouble, VaultFaultKind } from '../../../support/vault-double.js'
 import { waitFor } from '../../../support/wait.js'
 import { backendError, backendFor, captureLogger, kvRequests, LOCATION, SECRET_PATH, vaultDoubleForSuite } from './fixtures.js'
@@ -65,6 +66,22 @@ describe('vault backend read()', () => {
     double.setSecret(path, { 'jwt-keyset': '{"a":2}' })
     double.setSecret(path, { 'jwt-keyset': '{"a":3}' })
     assert.deepEqual(await backend.read(), { text: '{"a":3}', version: '3' })
+  })
+
+  // `vault kv metadata delete` removes every version: the secret written again starts over at
+  // version 1. A keyring that had loaded version 1 must not take the new document for the old.
+  it('a keyset written again after `vault kv metadata delete` loads, though its version number repeats', async (t) => {
+    const path = `${SECRET_PATH}-recreated`
+    double.setSecret(path, { 'jwt-keyset': JSON.stringify(makeKeyset([makeKey('ES256', 'k-before')])) })
+    const backend = backendFor(double, { path })
+    const keyring = createKeyring({ backend, logger: { info: () => {}, warn: () => {}, error: () => {} } })
+    t.after(() => keyring.close())
+    await keyring.refresh('start')
+    assert.equal(keyring.keyset()?.current.kid, 'k-before')
+    double.deleteAll(path)
+    assert.equal(double.setSecret(path, { 'jwt-keyset': JSON.stringify(makeKeyset([makeKey('ES256', 'k-after')])) }), 1)
+    await keyring.refreshForUnknownKid()
+    assert.equal(keyring.keyset()?.current.kid, 'k-after', 'the document at the repeated version 1 is loaded')
   })
 
   it('fails not_found naming the field when the secret has no jwt-keyset', async (t) => {
