@@ -3,6 +3,7 @@ import { createFileBackend } from '../../lib/backends/file-backend.js'
 import { writeTarget } from '../../lib/backends/write-file-atomic.js'
 import type { KubernetesBackendOptions } from '../../lib/backends/kubernetes/index.js'
 import { createVaultBackend, type VaultSettings } from '../../lib/backends/vault/index.js'
+import { checkPath } from '../../lib/backends/vault/options.js'
 import { ConfigError } from '../../lib/errors.js'
 import { OPTIONS } from '../../lib/options-table.js'
 import { createProjectionSecretBackend } from '../projection/kubernetes-secret.js'
@@ -42,7 +43,7 @@ export function vaultLastGood(options: VaultSettings, env: NodeJS.ProcessEnv, lo
   const raw = env.CBC_JWT_VAULT_LAST_GOOD_PATH
   if (raw !== undefined && raw.trim() === '')
     throw new ConfigError('CBC_JWT_VAULT_LAST_GOOD_PATH is set but empty: set it to a KV v2 path, or unset it (default: CBC_JWT_VAULT_PATH with -last-good)')
-  const copyPath = raw?.trim().replace(/^\/+|\/+$/g, '') ?? `${options.path}${LAST_GOOD_DEFAULTS.vaultPathSuffix}`
+  const copyPath = raw === undefined ? `${options.path}${LAST_GOOD_DEFAULTS.vaultPathSuffix}` : checkPath(raw.trim(), 'CBC_JWT_VAULT_LAST_GOOD_PATH')
   if (!/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/.test(copyPath))
     throw new ConfigError(`CBC_JWT_VAULT_LAST_GOOD_PATH must be a KV v2 path like cbc/jwt-keyset-last-good (got "${raw}")`)
   const publicPath = env.CBC_JWT_VAULT_PUBLIC_PATH?.trim().replace(/^\/+|\/+$/g, '') || `${options.path}${PROJECTION_DEFAULTS.vaultPathSuffix}`

@@ -4,6 +4,7 @@ import { createFileBackend } from '../../lib/backends/file-backend.js'
 import { writeTarget } from '../../lib/backends/write-file-atomic.js'
 import type { KubernetesBackendOptions } from '../../lib/backends/kubernetes/index.js'
 import { createVaultBackend, type VaultSettings } from '../../lib/backends/vault/index.js'
+import { checkPath } from '../../lib/backends/vault/options.js'
 import { ConfigError } from '../../lib/errors.js'
 import { OPTIONS } from '../../lib/options-table.js'
 import { createProjectionSecretBackend } from './kubernetes-secret.js'
@@ -65,7 +66,7 @@ export function vaultProjection(options: VaultSettings, env: NodeJS.ProcessEnv, 
   const raw = env.CBC_JWT_VAULT_PUBLIC_PATH
   if (raw !== undefined && raw.trim() === '')
     throw new ConfigError('CBC_JWT_VAULT_PUBLIC_PATH is set but empty: set it to a KV v2 path, or unset it (default: CBC_JWT_VAULT_PATH with -public)')
-  const publicPath = raw?.trim().replace(/^\/+|\/+$/g, '') ?? `${options.path}${PROJECTION_DEFAULTS.vaultPathSuffix}`
+  const publicPath = raw === undefined ? `${options.path}${PROJECTION_DEFAULTS.vaultPathSuffix}` : checkPath(raw.trim(), 'CBC_JWT_VAULT_PUBLIC_PATH')
   if (!/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/.test(publicPath))
     throw new ConfigError(`CBC_JWT_VAULT_PUBLIC_PATH must be a KV v2 path like cbc/jwt-keyset-public (got "${raw}")`)
   if (publicPath === options.path)

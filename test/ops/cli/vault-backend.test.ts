@@ -36,6 +36,27 @@ describe('cbc-jwt with CBC_JWT_BACKEND=vault', () => {
     assert.equal((writes.at(-1)!.body as { options?: { cas?: number } }).options?.cas, 1, 'written with cas = the version read')
   })
 
+  it('a projection or last-good path with a "." or ".." segment is refused naming its variable, exit 2, before any write', async () => {
+    vault.setSecret(SECRET, { 'jwt-keyset': serializeKeyset(await generateKeyset('ES256')) })
+    const before = ['', '-public', '-last-good'].map((suffix) => vault.version(`${SECRET}${suffix}`))
+    for (const [name, value] of [
+      ['CBC_JWT_VAULT_LAST_GOOD_PATH', 'cbc/./jwt-keyset'],
+      ['CBC_JWT_VAULT_LAST_GOOD_PATH', 'cbc/x/../jwt-keyset-copy'],
+      ['CBC_JWT_VAULT_PUBLIC_PATH', 'cbc/../cbc/jwt-keyset'],
+    ] as const) {
+      const r = await cbcJwt(['rotate'], { env: { ...env(), [name]: value } })
+      assert.equal(r.code, 2, `${name}=${value}: ${r.stderr}`)
+      const line = oneLine(r.stderr)
+      assert.match(line, new RegExp(`^cbc-jwt: ${name} must be a path`), line)
+      assert.doesNotMatch(line, /run the same command again/)
+    }
+    assert.deepEqual(
+      ['', '-public', '-last-good'].map((suffix) => vault.version(`${SECRET}${suffix}`)),
+      before,
+      'nothing written',
+    )
+  })
+
   it('a Vault that refuses the token is a backend error (exit 1, one line, no token in it)', async () => {
     const r = await cbcJwt(['status'], { env: { ...env(), VAULT_TOKEN: 'hvs.not-a-real-token' } })
     assert.equal(r.code, 1)
