@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto'
 import fs from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { BackendError, CasConflictError, ConfigError } from '../../errors.js'
@@ -61,6 +62,7 @@ export function createVaultBackend(options: VaultBackendOptions, deps: VaultBack
     } catch (err) {
       throw new ConfigError(`VAULT_CACERT: cannot read ${options.caCertFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
     }
+    checkCaBundle(ca, options.caCertFile)
   }
   if (skipVerify && secure) {
     const msg = "VAULT_SKIP_VERIFY is set: Vault's TLS certificate is NOT verified; anyone on the path can read the token and forge the keyset"
@@ -282,6 +284,23 @@ export function createVaultBackend(options: VaultBackendOptions, deps: VaultBack
       http.close()
     },
   }
+}
+
+/**
+ * A CA bundle is the only trust anchor when given: one without a certificate Node can read
+ * trusts nothing, and every read would fail as if Vault were unreachable. Refused at start.
+ */
+function checkCaBundle(pem: string, file: string): void {
+  // OpenSSL's TRUSTED CERTIFICATE blocks too: Node takes them as trust anchors.
+  const blocks = pem.match(/-----BEGIN (TRUSTED )?CERTIFICATE-----[\s\S]*?-----END \1CERTIFICATE-----/g) ?? []
+  if (blocks.length === 0) throw new ConfigError(`VAULT_CACERT: ${file} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`)
+  blocks.forEach((block, i) => {
+    try {
+      new X509Certificate(block)
+    } catch {
+      throw new ConfigError(`VAULT_CACERT: ${file} holds a certificate that does not parse (number ${i + 1} of ${blocks.length})`)
+    }
+  })
 }
 
 function encodePath(p: string): string {

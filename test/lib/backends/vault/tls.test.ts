@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import { ConfigError } from '../../../../src/lib/errors.js'
 import { selfSignedCert } from '../../../support/test-tls.js'
 import { startVaultDouble, type VaultDouble } from '../../../support/vault-double.js'
 import { backendError, backendFor, captureLogger, SECRET_PATH } from './fixtures.js'
@@ -22,6 +26,41 @@ describe('vault backend over TLS', { skip }, () => {
 
   it('trusts the VAULT_CACERT bundle', async (t) => {
     const backend = backendFor(double, { caCertFile: cert!.certFile })
+    t.after(() => backend.close())
+    assert.equal((await backend.read()).text, '{"tls":true}')
+  })
+
+  // docs/vault.md: "A bad value is refused at start with one line naming the variable." A file
+  // with no certificate in it trusts nothing: every read would fail as Vault unreachable.
+  it('refuses a VAULT_CACERT file that holds no certificate (empty, text, a private key) at creation, naming it', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-jwt-vault-ca-'))
+    try {
+      const broken = cert!.cert.replace(/\n[A-Za-z0-9+/]{16}/, '\n!!!!!!!!!!!!!!!!')
+      for (const [name, text] of [
+        ['empty.pem', ''],
+        ['text.pem', 'not a certificate\n'],
+        ['key.pem', cert!.key],
+        ['broken.pem', broken],
+        ['second-broken.pem', `${cert!.cert}\n${broken}`],
+      ] as const) {
+        const file = path.join(dir, name)
+        fs.writeFileSync(file, text)
+        assert.throws(
+          () => backendFor(double, { caCertFile: file }),
+          (err: Error) => err instanceof ConfigError && err.message.startsWith(`VAULT_CACERT: ${file} `) && !err.message.includes('\n'),
+          name,
+        )
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it("trusts a bundle in OpenSSL's trusted format (BEGIN TRUSTED CERTIFICATE), as Node does", async (t) => {
+    const file = path.join(cert!.dir, 'trusted.pem')
+    execFileSync('openssl', ['x509', '-in', cert!.certFile, '-addtrust', 'serverAuth', '-out', file])
+    assert.match(fs.readFileSync(file, 'utf8'), /^-----BEGIN TRUSTED CERTIFICATE-----/)
+    const backend = backendFor(double, { caCertFile: file })
     t.after(() => backend.close())
     assert.equal((await backend.read()).text, '{"tls":true}')
   })
