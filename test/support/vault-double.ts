@@ -9,6 +9,8 @@
  *   destroyed, version}}`, `wrap_info`, `warnings`, `auth`, `mount_type`.
  * - 404 `{"errors":[]}` for a secret that does not exist; 404 with `data.data: null` and the
  *   metadata when the latest version is deleted; "no handler for route" for an unknown mount.
+ *   A version is deleted once its `deletion_time` has passed: with `delete_version_after`
+ *   (`deleteVersionAfter`) every version carries a future one and is served (200) until then.
  * - Writes: `{"options":{"cas":n},"data":{…}}`, answer `data: {created_time, custom_metadata,
  *   deletion_time, destroyed, version}`; check-and-set (`cas: 0` only if the secret does not
  *   exist, `cas: n` must equal the current version, deleted versions count), mismatch →
@@ -84,6 +86,12 @@ export interface VaultDouble {
   deleteLatest(path: string, mount?: string, opts?: { destroy?: boolean }): void
   /** Removes the secret with every version and its metadata, as `vault kv metadata delete`. */
   deleteAll(path: string, mount?: string): void
+  /**
+   * Every version written from now on is deleted this long after it is written, as `vault kv
+   * metadata put -delete-version-after`: its `deletion_time` is set at once, in the future, and
+   * Vault serves it (200) until then.
+   */
+  deleteVersionAfter(path: string, ms: number, mount?: string): void
   setFault(fault: VaultFaultKind | VaultFault | null): Promise<void>
   enableKubernetesAuth(setup: KubernetesAuthSetup): void
   /** Revokes every token issued by login, as `vault token revoke` would. */
@@ -109,6 +117,10 @@ export async function startVaultDouble(opts: VaultDoubleOptions = {}): Promise<V
   const rootToken = `hvs.${crypto.randomBytes(18).toString('base64url')}`
   const issued = new Map<string, number>() // token → expiry (ms)
   const mounts = new Map<string, Map<string, Version[]>>([['secret', new Map()]])
+  /** `delete_version_after` of a mount's secrets, in ms. */
+  const deleteAfter = new WeakMap<Map<string, Version[]>, Map<string, number>>()
+  /** Vault's rule: a version is gone once its deletion_time has passed, or when destroyed. */
+  const gone = (v: Version): boolean => (v.deletion_time !== '' && Date.parse(v.deletion_time) <= Date.now()) || v.destroyed
   const k8s = new Map<string, Required<KubernetesAuthSetup>>()
   const requests: RecordedRequest[] = []
   const timers = new Set<NodeJS.Timeout>()
@@ -211,8 +223,7 @@ export async function startVaultDouble(opts: VaultDoubleOptions = {}): Promise<V
       const v = versions[n - 1]
       if (!v) return send(res, 404, { errors: [] })
       const metadata = { created_time: v.created_time, custom_metadata: null, deletion_time: v.deletion_time, destroyed: v.destroyed, version: n }
-      const gone = v.deletion_time !== '' || v.destroyed
-      return send(res, gone ? 404 : 200, envelope({ data: gone ? null : v.data, metadata }))
+      return send(res, gone(v) ? 404 : 200, envelope({ data: gone(v) ? null : v.data, metadata }))
     }
     if (method === 'POST' || method === 'PUT') {
       const b = body as { data?: unknown; options?: { cas?: unknown } } | undefined
@@ -225,11 +236,11 @@ export async function startVaultDouble(opts: VaultDoubleOptions = {}): Promise<V
       }
       const n = put(store, secretPath, b.data as Record<string, unknown>)
       const v = store.get(secretPath)![n - 1]!
-      return send(res, 200, envelope({ created_time: v.created_time, custom_metadata: null, deletion_time: '', destroyed: false, version: n }))
+      return send(res, 200, envelope({ created_time: v.created_time, custom_metadata: null, deletion_time: v.deletion_time, destroyed: false, version: n }))
     }
     if (method === 'DELETE') {
       const v = versions.at(-1)
-      if (v) v.deletion_time = new Date().toISOString()
+      if (v && !gone(v)) v.deletion_time = new Date().toISOString()
       res.writeHead(204).end()
       return
     }
@@ -273,7 +284,10 @@ export async function startVaultDouble(opts: VaultDoubleOptions = {}): Promise<V
 
   function put(store: Map<string, Version[]>, p: string, data: Record<string, unknown>): number {
     const versions = store.get(p) ?? []
-    versions.push({ data: structuredClone(data), created_time: new Date().toISOString(), deletion_time: '', destroyed: false })
+    const now = Date.now()
+    const after = deleteAfter.get(store)?.get(p)
+    const deletion_time = after === undefined ? '' : new Date(now + after).toISOString()
+    versions.push({ data: structuredClone(data), created_time: new Date(now).toISOString(), deletion_time, destroyed: false })
     store.set(p, versions)
     return versions.length
   }
@@ -310,7 +324,7 @@ export async function startVaultDouble(opts: VaultDoubleOptions = {}): Promise<V
     setSecret: (p, data, mount = 'secret') => put(mountOf(mount), p, data),
     secret: (p, mount = 'secret') => {
       const v = mounts.get(mount)?.get(p)?.at(-1)
-      return v && v.deletion_time === '' && !v.destroyed ? structuredClone(v.data) : undefined
+      return v && !gone(v) ? structuredClone(v.data) : undefined
     },
     version: (p, mount = 'secret') => mounts.get(mount)?.get(p)?.length ?? 0,
     deleteLatest: (p, mount = 'secret', o = {}) => {
@@ -321,6 +335,12 @@ export async function startVaultDouble(opts: VaultDoubleOptions = {}): Promise<V
     },
     deleteAll: (p, mount = 'secret') => {
       mounts.get(mount)?.delete(p)
+    },
+    deleteVersionAfter: (p, ms, mount = 'secret') => {
+      const store = mountOf(mount)
+      const settings = deleteAfter.get(store) ?? new Map<string, number>()
+      settings.set(p, ms)
+      deleteAfter.set(store, settings)
     },
     async setFault(f) {
       const next = f === null ? null : typeof f === 'string' ? { kind: f } : f

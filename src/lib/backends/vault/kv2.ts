@@ -13,6 +13,7 @@ export interface Kv2Version {
   /** The secret's fields, or null when the version is deleted or destroyed. */
   fields: Record<string, unknown> | null
   version: number
+  /** `deletion_time` is set: past on a 404, or still ahead (`delete_version_after`) on a 200. */
   deleted: boolean
   destroyed: boolean
 }
@@ -28,7 +29,9 @@ export function parseReadEnvelope(json: unknown): Kv2Version | undefined {
   if (fields !== null && !isObject(fields)) return undefined
   const deleted = typeof metadata.deletion_time === 'string' && metadata.deletion_time !== ''
   const destroyed = metadata.destroyed === true
-  return { fields: deleted || destroyed ? null : fields, version: metadata.version, deleted, destroyed }
+  // Vault decides by its own clock: a version whose deletion_time is still ahead (a secret with
+  // `delete_version_after`) is served with 200 and its data; a deleted one comes as a 404.
+  return { fields, version: metadata.version, deleted, destroyed }
 }
 
 export function parseWriteEnvelope(json: unknown): number | undefined {

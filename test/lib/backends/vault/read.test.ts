@@ -128,6 +128,21 @@ describe('vault backend read()', () => {
     assert.match(err.message, /the latest version \(3\) is destroyed/)
   })
 
+  // Vault (path_data.go) deletes a version once its deletion_time has passed; with
+  // `delete_version_after` every version carries a future one and is served (200) until then.
+  it('reads a version whose deletion_time is still ahead (delete_version_after): Vault serves it', async (t) => {
+    const path = `${SECRET_PATH}-delete-after`
+    double.deleteVersionAfter(path, 3_600_000)
+    double.setSecret(path, { 'jwt-keyset': '{"a":1}', other: 'x' })
+    const backend = backendFor(double, { path })
+    t.after(() => backend.close())
+    assert.deepEqual(await backend.read(), { text: '{"a":1}', version: '1' })
+    // A create must see the keyset stored there, and a write keep the other fields.
+    await assert.rejects(backend.write('{"b":1}', null), { name: 'CasConflictError', message: /a keyset is already stored \(version 1\)/ })
+    assert.equal((await backend.write('{"b":1}', '1')).version, '2')
+    assert.deepEqual(double.secret(path), { 'jwt-keyset': '{"b":1}', other: 'x' })
+  })
+
   describe('faults', () => {
     // [fault, reason, requests the double sees with retries = 2]
     const cases: Array<[VaultFaultKind, string, number]> = [
