@@ -54,7 +54,9 @@ export function createVaultBackend(options: VaultBackendOptions, deps: VaultBack
   const maxResponseBytes = intOption(options.maxResponseBytes ?? VAULT_DEFAULTS.maxResponseBytes, 'maxResponseBytes', 1)
   const location = `vault:${mount}/${secretPath}${options.namespace ? ` (namespace ${options.namespace})` : ''}`
 
-  const secure = addr.startsWith('https:')
+  const url = new URL(addr)
+  // The scheme as the HTTP client reads it: case-insensitive (`HTTPS://` is TLS).
+  const secure = url.protocol === 'https:'
   let ca: string | undefined
   if (options.caCertFile !== undefined) {
     try {
@@ -70,7 +72,7 @@ export function createVaultBackend(options: VaultBackendOptions, deps: VaultBack
     else process.emitWarning(`${location}: ${msg}`)
   }
   if (!secure) {
-    const host = new URL(addr).hostname
+    const host = url.hostname
     if (!['127.0.0.1', 'localhost', '[::1]', '::1'].includes(host)) {
       logger.warn({ location, vault_addr: addr }, 'VAULT_ADDR is plain http: the Vault token crosses the network in clear')
     }

@@ -93,4 +93,17 @@ describe('vault backend over TLS', { skip }, () => {
     assert.equal(calls[0]!.level, 'warn')
     assert.match(calls[0]!.msg ?? '', /VAULT_SKIP_VERIFY is set: Vault's TLS certificate is NOT verified/)
   })
+
+  // URL schemes are case-insensitive: `HTTPS://` is TLS (the client connects with it), so the
+  // warnings must say what is done, not that the setting is ignored on plain http.
+  it('VAULT_ADDR spelled HTTPS://: the same TLS, and the same one warning', async (t) => {
+    const { logger, calls } = captureLogger()
+    const backend = backendFor(double, { addr: double.addr.replace(/^https:/, 'HTTPS:'), skipVerify: true }, { logger })
+    t.after(() => backend.close())
+    assert.equal((await backend.read()).text, '{"tls":true}')
+    assert.deepEqual(
+      calls.map((c) => `${c.level} ${c.msg}`),
+      ["warn VAULT_SKIP_VERIFY is set: Vault's TLS certificate is NOT verified; anyone on the path can read the token and forge the keyset"],
+    )
+  })
 })
