@@ -223,7 +223,7 @@ export function createVaultBackend(options: VaultBackendOptions, deps: VaultBack
   async function createOnly(text: string): Promise<KeysetSnapshot> {
     const what = `${location}: create`
     const cur = await readCurrent(what)
-    if (cur.fields?.[KEYSET_FIELD] !== undefined) throw new CasConflictError(`${what}: a keyset is already stored (version ${cur.version})`)
+    if (keysetValue(cur.fields) !== undefined) throw new CasConflictError(`${what}: a keyset is already stored (version ${cur.version})`)
     const version = await postOver(cur, text, what)
     if (version === undefined) throw new CasConflictError(`${what}: another writer changed the secret first (check-and-set)`)
     logger.info({ location, version }, 'created the keyset in Vault')
@@ -242,8 +242,8 @@ export function createVaultBackend(options: VaultBackendOptions, deps: VaultBack
         const state = cur.destroyed ? 'destroyed' : 'deleted'
         throw new BackendError('not_found', `${what}: the latest version (${cur.version}) is ${state}`)
       }
-      const value = cur.fields[KEYSET_FIELD]
-      if (value === undefined || value === null) {
+      const value = keysetValue(cur.fields)
+      if (value === undefined) {
         const names = Object.keys(cur.fields).slice(0, 20).join(', ') || 'none'
         throw new BackendError('not_found', `${what}: version ${cur.version} has no field "${KEYSET_FIELD}" (fields: ${names})`)
       }
@@ -303,6 +303,11 @@ function checkCaBundle(pem: string, file: string): void {
       throw new ConfigError(`VAULT_CACERT: ${file} holds a certificate that does not parse (number ${i + 1} of ${blocks.length})`)
     }
   })
+}
+
+/** The keyset field of a version's data; a field holding null is no keyset (for reads and creates alike). */
+function keysetValue(fields: Record<string, unknown> | null): unknown {
+  return fields?.[KEYSET_FIELD] ?? undefined
 }
 
 function encodePath(p: string): string {

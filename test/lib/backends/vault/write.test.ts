@@ -95,6 +95,17 @@ describe('vault backend write()', () => {
     assert.deepEqual(kvRequests(double, 'POST')[0]!.body, { options: { cas: 0 }, data: { 'jwt-keyset': '{"first":1}' } })
   })
 
+  // read() takes a jwt-keyset holding null (`vault kv put @file.json`) for no keyset: a create
+  // must agree, not refuse as if one were stored.
+  it('a create over a jwt-keyset field holding null writes it, keeping the other fields', async (t) => {
+    double.setSecret(path, { 'jwt-keyset': null, other: 'keep' })
+    const backend = backendFor(double, { path })
+    t.after(() => backend.close())
+    assert.equal((await backendError(backend.read())).reason, 'not_found')
+    assert.deepEqual(await backend.write('{"first":1}', null), { text: '{"first":1}', version: '2' })
+    assert.deepEqual(double.secret(path), { 'jwt-keyset': '{"first":1}', other: 'keep' })
+  })
+
   it('with expectedVersion "0" refuses to overwrite an existing secret', async (t) => {
     double.setSecret(path, { 'jwt-keyset': '{}' })
     const backend = backendFor(double, { path })
