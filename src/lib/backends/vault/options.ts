@@ -142,8 +142,8 @@ export function vaultOptionsFromEnv(env: NodeJS.ProcessEnv): VaultSettings {
   if (auth === 'token' && token === undefined) {
     throw new ConfigError('VAULT_TOKEN is required when CBC_JWT_VAULT_AUTH=token (the default)')
   }
-  // Never quoted: the token is a secret.
-  if (token !== undefined && NOT_IN_HEADER.test(token)) throw new ConfigError('VAULT_TOKEN holds a character an HTTP header cannot carry (a line break?)')
+  const namespace = get('VAULT_NAMESPACE')
+  checkHeaderValues({ token, namespace })
   const role = get('CBC_JWT_VAULT_ROLE')
   if (auth === 'kubernetes' && role === undefined) {
     throw new ConfigError('CBC_JWT_VAULT_ROLE is required when CBC_JWT_VAULT_AUTH=kubernetes')
@@ -166,15 +166,22 @@ export function vaultOptionsFromEnv(env: NodeJS.ProcessEnv): VaultSettings {
     retries: intVar(get(OPTIONS.vaultRetries.env), OPTIONS.vaultRetries),
   }
   if (token !== undefined) options.token = token
-  const namespace = get('VAULT_NAMESPACE')
-  if (namespace !== undefined && NOT_IN_HEADER.test(namespace)) {
-    throw new ConfigError(`VAULT_NAMESPACE holds a character an HTTP header cannot carry, got ${JSON.stringify(namespace)}`)
-  }
   if (namespace !== undefined) options.namespace = namespace
   const caCertFile = get('VAULT_CACERT')
   if (caCertFile !== undefined) options.caCertFile = caCertFile
   if (role !== undefined) options.role = role
   return options
+}
+
+/** Refuses a token or namespace (from the environment or given in code) no HTTP header can carry. */
+export function checkHeaderValues(options: { token?: string | undefined; namespace?: string | undefined }): void {
+  // Never quoted: the token is a secret.
+  if (options.token !== undefined && NOT_IN_HEADER.test(options.token)) {
+    throw new ConfigError('VAULT_TOKEN holds a character an HTTP header cannot carry (a line break?)')
+  }
+  if (options.namespace !== undefined && NOT_IN_HEADER.test(options.namespace)) {
+    throw new ConfigError(`VAULT_NAMESPACE holds a character an HTTP header cannot carry, got ${JSON.stringify(options.namespace)}`)
+  }
 }
 
 /** Checks a Vault address; the name is the variable (or option) it came from. */

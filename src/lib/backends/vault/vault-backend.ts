@@ -8,7 +8,7 @@ import { badResponse, isCasMismatch, redact, statusFailure, toFailure, vaultErro
 import { createHttpClient } from '../../http/index.js'
 import { parseReadEnvelope, parseWriteEnvelope, type Kv2Version } from './kv2.js'
 import { vaultRequest, type VaultAnswer } from './request.js'
-import { checkAddr, checkPath, VAULT_DEFAULTS, type VaultBackendOptions } from './options.js'
+import { checkAddr, checkHeaderValues, checkPath, VAULT_DEFAULTS, type VaultBackendOptions } from './options.js'
 
 /** The field of the KV v2 secret that holds the keyset document (docs/vault.md). */
 export const KEYSET_FIELD = 'jwt-keyset'
@@ -44,6 +44,7 @@ export function createVaultBackend(options: VaultBackendOptions, deps: VaultBack
   const random = deps.random ?? Math.random
   // A setting left out takes its documented default, as it does from the environment.
   const addr = checkAddr(options.addr, 'VAULT_ADDR')
+  checkHeaderValues(options)
   const mount = checkPath(options.mount ?? VAULT_DEFAULTS.mount, 'CBC_JWT_VAULT_MOUNT')
   const secretPath = checkPath(options.path ?? VAULT_DEFAULTS.path, 'CBC_JWT_VAULT_PATH')
   const timeoutMs = intOption(options.timeoutMs ?? VAULT_DEFAULTS.timeoutMs, 'timeoutMs', 1)

@@ -106,6 +106,21 @@ describe('vaultOptionsFromEnv', () => {
     assert.equal(vaultOptionsFromEnv({ ...base, VAULT_TOKEN: 'hvs.secret-token-value\n' }).token, 'hvs.secret-token-value', 'a trailing line break is trimmed')
   })
 
+  // docs/vault.md: the same settings can be given in code. A token read from a file keeps its
+  // line break (readFileSync): refused when the backend is made, as from the environment.
+  it('createVaultBackend() refuses the same token or namespace given in code, never quoting the token', () => {
+    const addr = 'https://vault.internal:8200'
+    for (const [options, message] of [
+      [{ addr, token: 'hvs.secret-token-value\n' }, 'VAULT_TOKEN holds a character an HTTP header cannot carry (a line break?)'],
+      [{ addr, token: 'hvs.t', namespace: 'team-a\nprod' }, 'VAULT_NAMESPACE holds a character an HTTP header cannot carry, got "team-a\\nprod"'],
+    ] as const) {
+      assert.throws(
+        () => createVaultBackend(options),
+        (err: unknown) => err instanceof ConfigError && err.message === message,
+      )
+    }
+  })
+
   it('rejects bad numbers and paths, naming the variable', () => {
     configError({ ...base, CBC_JWT_VAULT_TIMEOUT_MS: '0' }, /^CBC_JWT_VAULT_TIMEOUT_MS must be an integer from 1 to 600000, got "0"$/)
     configError({ ...base, CBC_JWT_VAULT_TIMEOUT_MS: '5s' }, /^CBC_JWT_VAULT_TIMEOUT_MS must be an integer/)
