@@ -237,16 +237,19 @@ export function createVaultBackend(options: VaultBackendOptions, deps: VaultBack
 
     async read(): Promise<KeysetSnapshot> {
       const what = `${location}: read`
+      // A 404 is an answer, not a failure of call(): what it carries (Vault's or a proxy's
+      // errors, the secret's field names) is redacted, escaped and cut here, as call() does.
+      const notFound = (message: string): BackendError => redact(new BackendError('not_found', message), auth.secrets())
       const cur = await readCurrent(what)
-      if (cur.missing) throw new BackendError('not_found', `${what}: no such secret (HTTP 404${cur.errors ? `, ${cur.errors}` : ''})`)
+      if (cur.missing) throw notFound(`${what}: no such secret (HTTP 404${cur.errors ? `, ${cur.errors}` : ''})`)
       if (cur.fields === null) {
         const state = cur.destroyed ? 'destroyed' : 'deleted'
-        throw new BackendError('not_found', `${what}: the latest version (${cur.version}) is ${state}`)
+        throw notFound(`${what}: the latest version (${cur.version}) is ${state}`)
       }
       const value = keysetValue(cur.fields)
       if (value === undefined) {
         const names = Object.keys(cur.fields).slice(0, 20).join(', ') || 'none'
-        throw new BackendError('not_found', `${what}: version ${cur.version} has no field "${KEYSET_FIELD}" (fields: ${names})`)
+        throw notFound(`${what}: version ${cur.version} has no field "${KEYSET_FIELD}" (fields: ${names})`)
       }
       // A string as a Kubernetes secret holds it; an object written by `vault kv put @file.json`.
       return { text: typeof value === 'string' ? value : JSON.stringify(value), version: String(cur.version) }

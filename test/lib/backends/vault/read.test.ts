@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import http from 'node:http'
 import { describe, it } from 'node:test'
 import { makeKey, makeKeyset } from '../../../support/keys.js'
 import { createVaultBackend } from '../../../../src/lib/backends/vault/index.js'
@@ -102,6 +103,38 @@ describe('vault backend read()', () => {
     assert.equal(err.reason, 'not_found')
     assert.match(err.message, /^vault:secret\/does\/not\/exist: read: no such secret \(HTTP 404\)$/)
     assert.equal(double.requests.length, 1)
+  })
+
+  // docs/vault.md: no token in an error message, scrubbed as a last line of defence. A 404 is
+  // answered outside the failure path (it may carry a deleted version's metadata): a proxy's
+  // 404 echoing the token must be scrubbed and cut like any other answer.
+  it('a 404 whose errors echo the token: not_found, the token scrubbed, the message bounded', async (t) => {
+    const token = 'hvs.CAESIJlWh2Vq5LZ8Jx0tA1b2c3d4e5f6g7h8i9j0kLmNoPqRsTuVwXyZ'
+    const server = http.createServer((req, res) => {
+      res.writeHead(404, { 'Content-Type': 'application/json' })
+      res.end(JSON.stringify({ errors: [`no route for ${req.headers['x-vault-token']}`, 'x'.repeat(3000)] }))
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    t.after(() => server.close())
+    const backend = createVaultBackend({ addr: `http://127.0.0.1:${(server.address() as { port: number }).port}`, token, retries: 0 })
+    t.after(() => backend.close())
+    const err = await backendError(backend.read())
+    assert.equal(err.reason, 'not_found')
+    assert.match(err.message, /no such secret \(HTTP 404, no route for /)
+    assert.ok(!err.message.includes(token.slice(4, 20)), err.message)
+    assert.ok(err.message.length < 600, `${err.message.length} characters`)
+  })
+
+  it('a secret without jwt-keyset whose other fields have huge or control-character names: the message names them escaped and bounded', async (t) => {
+    const path = `${SECRET_PATH}-odd-fields`
+    double.setSecret(path, { ['f'.repeat(5000)]: 1, 'evil\u001b[2Jname': 2 })
+    const backend = backendFor(double, { path })
+    t.after(() => backend.close())
+    const err = await backendError(backend.read())
+    assert.equal(err.reason, 'not_found')
+    assert.match(err.message, /has no field "jwt-keyset"/)
+    assert.ok(err.message.length < 600, `${err.message.length} characters`)
+    assert.ok(!err.message.includes('\u001b'), err.message)
   })
 
   it("fails not_found on an unknown mount, with Vault's error text", async (t) => {
