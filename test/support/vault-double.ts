@@ -24,7 +24,8 @@
  *   (what Vault answers to a bad signature), else `auth: {client_token, accessor, policies,
  *   token_policies, metadata, lease_duration, renewable: true, entity_id, token_type, orphan}`.
  * - Faults (`setFault`): `down` (stops listening: connection refused), `reset` (accepts and
- *   drops the connection), `slow` (answers after `delayMs`), `500`, `403`, `sealed` (503
+ *   drops the connection), `slow` (answers after `delayMs`), `500`, `403`, `429` (a rate limit
+ *   quota's answer), `sealed` (503
  *   `{"errors":["Vault is sealed"]}`), `not_json` (200 text/html), `redirect` (307 to
  *   `/redirected/…` on itself, so a followed redirect shows in `requests`), `huge` (a 200
  *   JSON body over 2 MiB, chunked without Content-Length). `times` limits a fault to the
@@ -38,7 +39,7 @@ import crypto from 'node:crypto'
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http'
 import https from 'node:https'
 
-export type VaultFaultKind = 'down' | 'reset' | 'slow' | '500' | '403' | 'sealed' | 'not_json' | 'redirect' | 'huge'
+export type VaultFaultKind = 'down' | 'reset' | 'slow' | '500' | '403' | '429' | 'sealed' | 'not_json' | 'redirect' | 'huge'
 
 export interface VaultFault {
   kind: VaultFaultKind
@@ -174,6 +175,9 @@ export async function startVaultDouble(opts: VaultDoubleOptions = {}): Promise<V
         return true
       case '403':
         send(res, 403, { errors: ['permission denied'] })
+        return true
+      case '429':
+        send(res, 429, { errors: [`request path "${new URL(req.url ?? '/', 'http://double').pathname.slice(4)}": rate limit quota exceeded`] })
         return true
       case 'sealed':
         send(res, 503, { errors: ['Vault is sealed'] })

@@ -81,12 +81,14 @@ export function kubernetesAuth(cfg: KubernetesAuthConfig): TokenSource {
       throw toFailure(err, what).error
     }
     if (res.status < 200 || res.status >= 300) {
-      // A 4xx is Vault refusing this role or this JWT; 5xx and 503 keep their own reasons.
-      if (res.status >= 400 && res.status < 500) {
+      // A 4xx is Vault refusing this role or this JWT, unless it may pass (429 rate limit, 412):
+      // those, 5xx and 503 keep the reasons of the one table (statusFailure).
+      const failure = statusFailure(res.status, res.json, what)
+      if (res.status >= 400 && res.status < 500 && !failure.transient) {
         const errors = vaultErrors(res.json)
         throw new BackendError('forbidden', `${what}: refused, HTTP ${res.status}${errors ? ` (${errors})` : ''}`)
       }
-      throw statusFailure(res.status, res.json, what).error
+      throw failure.error
     }
     const auth = parseLoginEnvelope(res.json)
     if (!auth) throw new BackendError('bad_response', `${what}: the answer has no auth.client_token`)

@@ -169,6 +169,22 @@ describe('vault backend auth', () => {
       assert.equal(logins().length, 2)
     })
 
+    // Many replicas starting at once meet Vault's rate limit quotas on the login path: that is
+    // not Vault refusing the role or the JWT, and may pass within the read.
+    it('a rate-limited login (429) is not forbidden: server_error, and retried', async (t) => {
+      await double.setFault({ kind: '429', method: 'POST', times: 1 })
+      const backend = backendFor(double, k8sOptions())
+      t.after(() => backend.close())
+      assert.equal((await backend.read()).text, '{"k":1}')
+      assert.equal(logins().length, 2)
+      await double.setFault({ kind: '429', method: 'POST' })
+      const once = backendFor(double, { ...k8sOptions(), retries: 0 })
+      t.after(() => once.close())
+      const err = await backendError(once.read())
+      assert.equal(err.reason, 'server_error')
+      assert.match(err.message, /HTTP 429 \(request path "auth\/kubernetes\/login": rate limit quota exceeded\)/)
+    })
+
     it('concurrent reads share one login', async (t) => {
       const backend = backendFor(double, k8sOptions())
       t.after(() => backend.close())
