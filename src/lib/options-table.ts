@@ -361,6 +361,7 @@ export const OPTIONS = {
     scope: 'projection',
     type: 'string',
     default: 'cbc-jwt-verification',
+    emptyHint: "set it to the verification projection's Secret",
     doc: 'the Secret (same data key) where CLI writes to Kubernetes publish the verification projection, readable by verifiers without any right on the private Secret',
   },
   kubernetesLastGoodSecret: {
@@ -368,6 +369,7 @@ export const OPTIONS = {
     scope: 'cli',
     type: 'string',
     default: 'cbc-jwt-last-good',
+    emptyHint: "set it to the last good copy's Secret",
     doc: 'the Secret (same namespace and data key) where every CLI write to Kubernetes first keeps the last good copy, for `keyset restore`; apart from `cbc-secrets`, so it survives its deletion',
   },
   /** Replaced by `CBC_JWT_KUBERNETES_LAST_GOOD_SECRET`: set, it is refused (the copy is no longer a key of the keyset's Secret). */

@@ -3,11 +3,11 @@ import { createFileBackend } from '../../lib/backends/file-backend.js'
 import { writeTarget } from '../../lib/backends/write-file-atomic.js'
 import type { KubernetesBackendOptions } from '../../lib/backends/kubernetes/index.js'
 import { createVaultBackend, type VaultSettings } from '../../lib/backends/vault/index.js'
-import { checkPath } from '../../lib/backends/vault/options.js'
+import { readOption } from '../../lib/config.js'
 import { ConfigError } from '../../lib/errors.js'
 import { OPTIONS } from '../../lib/options-table.js'
 import { createProjectionSecretBackend } from '../projection/kubernetes-secret.js'
-import { PROJECTION_DEFAULTS, projectionFile } from '../projection/targets.js'
+import { PROJECTION_DEFAULTS, projectionFile, vaultPathBeside } from '../projection/targets.js'
 
 /**
  * Where each backend keeps the last good copy: never inside the object it backs up, so deleting
@@ -40,13 +40,8 @@ export function fileLastGood(keysetFile: string, env: NodeJS.ProcessEnv | undefi
 
 /** Vault: `CBC_JWT_VAULT_LAST_GOOD_PATH`, else `<CBC_JWT_VAULT_PATH>-last-good`; same mount and field. */
 export function vaultLastGood(options: VaultSettings, env: NodeJS.ProcessEnv, logger: Parameters<typeof createVaultBackend>[1]): () => KeysetBackend {
-  const raw = env.CBC_JWT_VAULT_LAST_GOOD_PATH
-  if (raw !== undefined && raw.trim() === '')
-    throw new ConfigError('CBC_JWT_VAULT_LAST_GOOD_PATH is set but empty: set it to a KV v2 path, or unset it (default: CBC_JWT_VAULT_PATH with -last-good)')
-  const copyPath = raw === undefined ? `${options.path}${LAST_GOOD_DEFAULTS.vaultPathSuffix}` : checkPath(raw.trim(), 'CBC_JWT_VAULT_LAST_GOOD_PATH')
-  if (!/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/.test(copyPath))
-    throw new ConfigError(`CBC_JWT_VAULT_LAST_GOOD_PATH must be a KV v2 path like cbc/jwt-keyset-last-good (got "${raw}")`)
-  const publicPath = env.CBC_JWT_VAULT_PUBLIC_PATH?.trim().replace(/^\/+|\/+$/g, '') || `${options.path}${PROJECTION_DEFAULTS.vaultPathSuffix}`
+  const copyPath = vaultPathBeside(options, env, 'CBC_JWT_VAULT_LAST_GOOD_PATH', LAST_GOOD_DEFAULTS.vaultPathSuffix)
+  const publicPath = vaultPathBeside(options, env, 'CBC_JWT_VAULT_PUBLIC_PATH', PROJECTION_DEFAULTS.vaultPathSuffix)
   if (copyPath === options.path || copyPath === publicPath)
     throw new ConfigError(
       'CBC_JWT_VAULT_LAST_GOOD_PATH must differ from CBC_JWT_VAULT_PATH and from the projection path: the copy must survive the keyset and never be public',
@@ -66,9 +61,9 @@ export function kubernetesLastGood(options: KubernetesBackendOptions, env: NodeJ
     throw new ConfigError(
       `CBC_JWT_KUBERNETES_LAST_GOOD_KEY is no longer read: the last good copy lives in a Secret of its own, CBC_JWT_KUBERNETES_LAST_GOOD_SECRET (default ${LAST_GOOD_DEFAULTS.kubernetesSecret}); unset it`,
     )
-  const secret = env.CBC_JWT_KUBERNETES_LAST_GOOD_SECRET || LAST_GOOD_DEFAULTS.kubernetesSecret
+  const secret = readOption(env, 'kubernetesLastGoodSecret')
   if (!DNS_SUBDOMAIN.test(secret)) throw new ConfigError(`CBC_JWT_KUBERNETES_LAST_GOOD_SECRET must be a DNS subdomain name (got "${secret}")`)
-  const publicSecret = env.CBC_JWT_KUBERNETES_PUBLIC_SECRET ?? PROJECTION_DEFAULTS.kubernetesSecret
+  const publicSecret = readOption(env, 'kubernetesPublicSecret')
   if (secret === options.secret || secret === publicSecret)
     throw new ConfigError(
       `CBC_JWT_KUBERNETES_LAST_GOOD_SECRET must differ from the keyset's Secret (${options.secret}) and from the verification projection's (${publicSecret}): the copy must survive the keyset's deletion and never be readable by verifiers`,

@@ -5,6 +5,7 @@ import { writeTarget } from '../../lib/backends/write-file-atomic.js'
 import type { KubernetesBackendOptions } from '../../lib/backends/kubernetes/index.js'
 import { createVaultBackend, type VaultSettings } from '../../lib/backends/vault/index.js'
 import { checkPath } from '../../lib/backends/vault/options.js'
+import { readOption } from '../../lib/config.js'
 import { ConfigError } from '../../lib/errors.js'
 import { OPTIONS } from '../../lib/options-table.js'
 import { createProjectionSecretBackend } from './kubernetes-secret.js'
@@ -63,15 +64,24 @@ export function projectedFrom(file: string, env: NodeJS.ProcessEnv): string | un
 
 /** Vault: `CBC_JWT_VAULT_PUBLIC_PATH`, else `<CBC_JWT_VAULT_PATH>-public`; same mount and field. */
 export function vaultProjection(options: VaultSettings, env: NodeJS.ProcessEnv, logger: Parameters<typeof createVaultBackend>[1]): KeysetBackend {
-  const raw = env.CBC_JWT_VAULT_PUBLIC_PATH
-  if (raw !== undefined && raw.trim() === '')
-    throw new ConfigError('CBC_JWT_VAULT_PUBLIC_PATH is set but empty: set it to a KV v2 path, or unset it (default: CBC_JWT_VAULT_PATH with -public)')
-  const publicPath = raw === undefined ? `${options.path}${PROJECTION_DEFAULTS.vaultPathSuffix}` : checkPath(raw.trim(), 'CBC_JWT_VAULT_PUBLIC_PATH')
-  if (!/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/.test(publicPath))
-    throw new ConfigError(`CBC_JWT_VAULT_PUBLIC_PATH must be a KV v2 path like cbc/jwt-keyset-public (got "${raw}")`)
+  const publicPath = vaultPathBeside(options, env, 'CBC_JWT_VAULT_PUBLIC_PATH', PROJECTION_DEFAULTS.vaultPathSuffix)
   if (publicPath === options.path)
     throw new ConfigError('CBC_JWT_VAULT_PUBLIC_PATH must differ from CBC_JWT_VAULT_PATH: the projection must never replace the private keyset')
   return createVaultBackend({ ...options, path: publicPath }, logger)
+}
+
+/**
+ * A KV v2 path beside the keyset's (same mount and field): the variable `name`, else the keyset's
+ * path with `suffix`. An empty value, or one with empty, `.` or `..` segments, is refused by name
+ * before anything is written.
+ */
+export function vaultPathBeside(options: VaultSettings, env: NodeJS.ProcessEnv, name: string, suffix: string): string {
+  const raw = env[name]
+  if (raw === undefined) return `${options.path}${suffix}`
+  if (raw.trim() === '') throw new ConfigError(`${name} is set but empty: set it to a KV v2 path, or unset it (default: CBC_JWT_VAULT_PATH with ${suffix})`)
+  const path = checkPath(raw.trim(), name)
+  if (!/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/.test(path)) throw new ConfigError(`${name} must be a KV v2 path like ${options.path}${suffix} (got "${raw}")`)
+  return path
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/
@@ -84,7 +94,7 @@ const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-
  * verifiers in `orders` and `payments` get the same projection on every write.
  */
 export function kubernetesProjections(options: KubernetesBackendOptions, env: NodeJS.ProcessEnv): KeysetBackend[] {
-  const secret = env.CBC_JWT_KUBERNETES_PUBLIC_SECRET ?? PROJECTION_DEFAULTS.kubernetesSecret
+  const secret = readOption(env, 'kubernetesPublicSecret')
   if (!DNS_SUBDOMAIN.test(secret)) throw new ConfigError(`CBC_JWT_KUBERNETES_PUBLIC_SECRET must be a DNS subdomain name (got "${secret}")`)
   const raw = env.CBC_JWT_KUBERNETES_PUBLIC_NAMESPACES
   if (raw !== undefined && raw.trim() === '')

@@ -162,6 +162,10 @@ describe('the last good copy in a Secret of its own (Kubernetes API test double)
     assert.throws(() => kubernetesLastGood(opts, { CBC_JWT_KUBERNETES_LAST_GOOD_SECRET: 'cbc-jwt-verification' }), ConfigError)
     assert.throws(() => kubernetesLastGood(opts, { CBC_JWT_KUBERNETES_PUBLIC_SECRET: 'pub', CBC_JWT_KUBERNETES_LAST_GOOD_SECRET: 'pub' }), ConfigError)
     assert.throws(() => kubernetesLastGood(opts, { CBC_JWT_KUBERNETES_LAST_GOOD_SECRET: 'Not_A_Name' }), ConfigError)
+    // A template that left them empty: refused by name, never read as the defaults.
+    for (const name of ['CBC_JWT_KUBERNETES_LAST_GOOD_SECRET', 'CBC_JWT_KUBERNETES_PUBLIC_SECRET']) {
+      assert.throws(() => kubernetesLastGood(opts, { [name]: ' ' }), new RegExp(`^ConfigError: ${name} is set but empty: .*or unset it`))
+    }
     assert.throws(
       () => kubernetesLastGood(opts, { CBC_JWT_KUBERNETES_LAST_GOOD_KEY: 'jwt-keyset-last-good' }),
       /no longer read: .*CBC_JWT_KUBERNETES_LAST_GOOD_SECRET/,
