@@ -185,6 +185,42 @@ describe('cbc-jwt keyset restore (Kubernetes backend, against the API test doubl
     assert.equal(fs.readFileSync(file, 'utf8'), written)
   })
 
+  it('keyset init over a deleted keyset whose copy is intact: exit 1, pointing to restore; the copy and projection are kept', async () => {
+    keepCopy(GOOD)
+    double.setSecret(NS, 'cbc-secrets', { 'jwt-keyset': GOOD })
+    const projection = double.setSecret(NS, 'cbc-jwt-verification', { 'jwt-keyset': GOOD })
+    assert.ok(double.deleteSecret(NS, 'cbc-secrets'))
+    const copy = double.secret(NS, 'cbc-jwt-last-good')
+    const init = await cbcJwt(['keyset', 'init'], { env })
+    assert.equal(init.code, 1, init.stderr)
+    assert.match(
+      init.stderr,
+      /^cbc-jwt: kubernetes:cbc\/cbc-secrets#jwt-keyset holds no keyset, but its last good copy kubernetes:cbc\/cbc-jwt-last-good#jwt-keyset does \(current k-restore-good\): run cbc-jwt keyset restore to put it back, or keyset init --force to start over \(its keys would be lost\)\n$/,
+    )
+    assert.equal(double.secret(NS, 'cbc-secrets'), undefined, 'nothing created')
+    assert.deepEqual([double.secret(NS, 'cbc-jwt-last-good'), double.secret(NS, 'cbc-jwt-verification')], [copy, projection], 'copy and projection untouched')
+    // --force starts over, as its help says.
+    const forced = await cbcJwt(['keyset', 'init', '--force'], { env })
+    assert.equal(forced.code, 0, forced.stderr)
+    assert.notEqual(decode(stored().data['jwt-keyset']), GOOD)
+  })
+
+  it('keyset init --keyset-file over a removed file whose sibling copy is intact: refused the same way', async () => {
+    const file = tmp.file('init-over.json')
+    fs.writeFileSync(file, GOOD)
+    assert.equal((await cbcJwt(['rotate', '--stage', '--keyset-file', file])).code, 0)
+    const copy = fs.readFileSync(tmp.file('init-over.last-good.json'), 'utf8')
+    fs.rmSync(file)
+    const init = await cbcJwt(['keyset', 'init', '--keyset-file', file])
+    assert.equal(init.code, 1, init.stderr)
+    assert.match(
+      init.stderr,
+      /holds no keyset, but its last good copy .*init-over\.last-good\.json does \(current k-restore-good\): run cbc-jwt keyset restore/,
+    )
+    assert.equal(fs.existsSync(file), false)
+    assert.equal(fs.readFileSync(tmp.file('init-over.last-good.json'), 'utf8'), copy)
+  })
+
   it('a keyset on stdin has no copy: exit 2, one line saying what to do instead', async () => {
     const onStdin = await cbcJwt(['keyset', 'restore', '--keyset-file', '-'], { input: GOOD })
     assert.equal(onStdin.code, 2, onStdin.stderr)

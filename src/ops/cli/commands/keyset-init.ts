@@ -1,5 +1,5 @@
 import { BackendError, CasConflictError, KeysetInvalidError, RefusedError, UsageError } from '../../../lib/errors.js'
-import type { KeysetBackend } from '../../../lib/backends/backend.js'
+import type { KeysetBackend, LastGoodSnapshot } from '../../../lib/backends/backend.js'
 import type { KeysetDocument } from '../../../lib/keyset/document.js'
 import { generateKeyset } from '../../../lib/keyset/generate.js'
 import { loadKeyset, parseKeysetText } from '../../../lib/keyset/load.js'
@@ -34,13 +34,15 @@ Options:
   --backend B        write it to the configured backend (file: CBC_JWT_KEYSET_FILE;
                      vault: VAULT_ADDR, CBC_JWT_VAULT_MOUNT, CBC_JWT_VAULT_PATH, ...)
   --print-private-key  allow the keyset (private keys) to be printed to a terminal
-  --force            replace an existing keyset (its keys are lost: tokens they signed stop
-                     verifying once the service loads the new one)
+  --force            replace an existing keyset, or start over where a deleted keyset's
+                     last good copy remains (keyset restore puts that back); its keys are
+                     lost: tokens they signed stop verifying once the service loads the new one
 ${AUDIT_HELP}
                      (for a keyset written to a backend; stdout output is not a change)
   -h, --help         this help
 
-Exit status: 0 created, 1 refused (destination already holds a keyset) / backend error, 2 bad usage.`,
+Exit status: 0 created, 1 refused (destination already holds a keyset, or its last good copy
+does) / backend error, 2 bad usage.`,
 
   async run(ctx: CliContext, args: string[]): Promise<number> {
     const { values, positionals } = parseCommandArgs('keyset init', args, OPTIONS, { max: 1, what: '- (stdout)' })
@@ -70,6 +72,7 @@ Exit status: 0 created, 1 refused (destination already holds a keyset) / backend
       if (existing !== undefined && existing.text.trim() !== '' && values.force !== true) {
         throw new RefusedError(`${source.backend.location} ${describeExisting(existing.text, ctx.now())}; use --force to replace it (its keys would be lost)`)
       }
+      if (values.force !== true) await refuseOverLastGood(source.backend, ctx.now())
       // The projection first (its own check-and-set): verifiers know the key before it signs.
       const projected = projectionOf(doc)
       const states = await readProjections(source.projections())
@@ -115,6 +118,32 @@ async function readExisting(backend: KeysetBackend) {
     if (err instanceof BackendError && err.reason === 'not_found') return undefined
     throw err
   }
+}
+
+/**
+ * A keyset gone while its last good copy holds one is an accident to undo (`keyset restore`),
+ * not a first start: a new keyset would replace the copy and the projection, and every token
+ * signed with the old keys would stop verifying.
+ */
+async function refuseOverLastGood(backend: KeysetBackend, now: number): Promise<void> {
+  if (!backend.readLastGood) return
+  let copy: LastGoodSnapshot
+  try {
+    copy = await backend.readLastGood()
+  } catch (err) {
+    if (err instanceof BackendError && err.reason === 'not_found') return
+    throw err
+  }
+  let current: string
+  try {
+    current = loadKeyset(parseKeysetText(copy.text), now).current.kid
+  } catch (err) {
+    if (err instanceof KeysetInvalidError) return
+    throw err
+  }
+  throw new RefusedError(
+    `${backend.location} holds no keyset, but its last good copy ${copy.location} does (current ${current}): run cbc-jwt keyset restore to put it back, or keyset init --force to start over (its keys would be lost)`,
+  )
 }
 
 function describeExisting(text: string, now: number): string {
