@@ -277,6 +277,22 @@ describe('docs/metrics.md', () => {
     }
   })
 
+  test('each example query is given once, and the stale-keyset one leaves out replicas that never read it', () => {
+    const examples = [...section(METRICS_DOC, 'Example queries').matchAll(/```promql\n([\s\S]*?)```/g)].map((m) => m[1]!).join('\n')
+    const queries = examples.split(/\n(?=# )/).map((q) => q.trim())
+    const headings = queries.map((q) => q.split('\n')[0]!)
+    assert.deepEqual(
+      headings.filter((h, i) => headings.indexOf(h) !== i),
+      [],
+      'an example heading appears twice',
+    )
+    // JWTKeysetStale pages only replicas that have read their keyset once (timestamp > 0):
+    // one that never did is JWTNoKeysLoaded's, and would read as "stale for 56 years".
+    for (const q of queries.filter((q) => /time\(\) - cbc_jwt_keyset_last_success_timestamp_seconds/.test(q))) {
+      assert.match(q, /cbc_jwt_keyset_last_success_timestamp_seconds\{job="cbc-jwt"\} > 0/, q)
+    }
+  })
+
   test('documents every auth failure and backend error reason, and only those', () => {
     const rows = (title: string) => [...section(METRICS_DOC, title).matchAll(/^\| `(\w+)` \|/gm)].map((m) => m[1]!)
     assert.deepEqual(rows('Auth failure reasons'), [...AUTH_FAILURE_REASONS])
