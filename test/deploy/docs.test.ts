@@ -232,6 +232,31 @@ describe('docs/runbook.md', () => {
     }
   })
 
+  test("Routine Rotation's stage step says what to do when the CronJob's standby is staged", () => {
+    // The shipped CronJob (rotate --auto) keeps a standby staged at all times, so in a
+    // deployment that runs it the stage step is refused as written: the step must say so.
+    const step = section(RUNBOOK, 'Routine Rotation')
+    const stage = /```bash\n\s*(cbc-jwt rotate --stage[^\n]*)\n/.exec(step)?.[1]
+    assert.ok(stage, 'Routine Rotation has a stage block')
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-jwt-standby-'))
+    try {
+      const file = path.join(dir, 'keyset.json')
+      const key = makeKey('ES256', 'k-current')
+      fs.writeFileSync(file, JSON.stringify(makeKeyset([{ key, opts: { createdAt: new Date(Date.now() - 3_600_000) } }])), { mode: 0o600 })
+      const cli = (args: string[]) => spawnSync(process.execPath, [CLI_MAIN, ...args, '--keyset-file', file], { encoding: 'utf8', timeout: 20_000 })
+      const cron = cli(['rotate', '--auto', '--every', '6d'])
+      assert.equal(cron.status, 0, cron.stderr)
+      const args = [...stage.slice('cbc-jwt '.length).matchAll(/"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2]!)
+      const r = cli(args)
+      assert.equal(r.status, 1, r.stderr)
+      const refusal = /is already staged/.exec(r.stderr)?.[0]
+      assert.ok(refusal, r.stderr)
+      assert.ok(step.includes(refusal), `Routine Rotation does not say what to do when the stage step answers "${refusal}"`)
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
   test('the verification checklist is the one cbc-jwt verify-rotation runs', () => {
     const checklist = section(RUNBOOK, 'Verification Checklist After Rotation')
     assert.match(checklist, /cbc-jwt verify-rotation/)
