@@ -31,9 +31,8 @@ export function routeClaimsProblem(route: IssuerRoute, claims: JwtClaims, nowMs:
   const { exp, iat, nbf } = claims
   if (!isNumericDate(exp) || (nbf !== undefined && !isNumericDate(nbf))) return 'malformed'
   if (iat === undefined ? !route.allowMissingIat : !isNumericDate(iat)) return 'malformed'
-  // Without iat, the lifetime left is what can be bounded.
-  const lifetime = iat === undefined ? exp - nowMs / 1000 : exp - iat
-  if (lifetime > route.maxTokenTtlSeconds + route.leeway) return 'malformed'
+  // Time-independent, so a cached acceptance never needs it again (without iat, see routeTimeProblem).
+  if (iat !== undefined && exp - iat > route.maxTokenTtlSeconds + route.leeway) return 'malformed'
   const problem = routeTimeProblem(route, claims, nowMs, keyset)
   if (problem !== undefined) return problem
   const aud = claims.aud
@@ -46,11 +45,13 @@ export function routeClaimsProblem(route: IssuerRoute, claims: JwtClaims, nowMs:
  * What can change while a trusted issuer's token is cached: the clock, and the keyset's
  * `revocations` rules (by client, subject or token id: a partner's client can be cut off here
  * without waiting for the partner). The keyset's global `revoked_before` is about the keyset's
- * own keys and does not apply.
+ * own keys and does not apply. Without `iat`, the lifetime bound is on what is left of it
+ * (`exp − now`), which moves with the clock: a clock stepped back must meet it again.
  */
 export function routeTimeProblem(route: IssuerRoute, claims: JwtClaims, nowMs: number, keyset: LoadedKeyset | undefined): AuthFailureReason | undefined {
   const nowSeconds = nowMs / 1000
   const { exp, iat, nbf } = claims
+  if (iat === undefined && exp - nowSeconds > route.maxTokenTtlSeconds + route.leeway) return 'malformed'
   if (nowSeconds >= exp + route.leeway) return 'expired'
   if ((nbf !== undefined && nowSeconds + route.leeway < (nbf as number)) || (iat !== undefined && iat > nowSeconds + route.leeway)) return 'not_yet_valid'
   if (keyset?.revocations.isRevoked(claims)) return 'revoked'

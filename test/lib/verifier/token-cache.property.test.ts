@@ -116,6 +116,7 @@ async function play(
   config: (typeof CONFIGS)[number],
   cacheEntries: number,
   trusted: boolean,
+  missingIat: boolean,
 ): Promise<{ accepted: number; hits: number; revokedByRule: number; idpAccepted: number; idpEnded: number }> {
   let now = NOW
   // The trusted issuer's JWK Set: per kid the material published, or absent.
@@ -131,8 +132,9 @@ async function play(
     issuer: IDP,
     audiences: [IDP_AUDIENCE],
     leeway: 10,
-    maxTokenTtlSeconds: 86_400,
-    allowMissingIat: false,
+    // An issuer allowed to omit iat: its lifetime bound is then on `exp − now`, which moves with the clock.
+    maxTokenTtlSeconds: missingIat ? 900 : 86_400,
+    allowMissingIat: missingIat,
     scopeClaim: undefined,
     keys: () => idpSet?.keys,
   }
@@ -194,13 +196,20 @@ async function play(
         }
         // The trusted issuer's token (its audience, sometimes another), mostly with a key it publishes.
         const idpKid = op.kid ?? KIDS[step % 3]!
-        const idpClaims = { ...claims, iss: IDP, aud: [IDP_AUDIENCE, IDP_AUDIENCE, ['x', IDP_AUDIENCE], config.audience][op.aud % 4] }
+        // Without iat its lifetime bound is on exp − now (≤ 900 + 10 s): such a token ends near it.
+        const { iat: _iat, ...withoutIat } = claims
+        const dropIat = missingIat && step % 2 === 1
+        const idpClaims = {
+          ...(dropIat ? { ...withoutIat, exp: claims.exp + 600 } : claims),
+          iss: IDP,
+          aud: [IDP_AUDIENCE, IDP_AUDIENCE, ['x', IDP_AUDIENCE], config.audience][op.aud % 4],
+        }
         const idpKey = idpMaterial(idpKid, op.m ?? idpKeys.get(idpKid) ?? 0)
         // who 3: the same kid signed by the other issuer's key — the trusted issuer's token with
         // the keyset's key, or the keyset's token with the trusted issuer's.
         const token =
           op.who === 2 ? signToken(idpKey, idpClaims) : step % 2 === 0 ? signToken(material(idpKid, m), idpClaims) : signToken(idpMaterial(kid, m), claims)
-        issued.push({ token, exp: iat + op.ttl, nbf, iat, jti: `j${step}` })
+        issued.push({ token, exp: iat + op.ttl + (dropIat && op.who === 2 ? 600 : 0), nbf, iat, jti: `j${step}` })
         break
       }
       case 'request': {
@@ -305,8 +314,9 @@ describe('verified-token cache never changes an answer (CONTRACT §8)', () => {
         fc.constantFrom(...CONFIGS),
         fc.constantFrom(2, 10_000),
         fc.boolean(),
-        async (ops, config, entries, trusted) => {
-          const { accepted, hits, revokedByRule, idpAccepted, idpEnded } = await play(ops, config, entries, trusted)
+        fc.boolean(),
+        async (ops, config, entries, trusted, missingIat) => {
+          const { accepted, hits, revokedByRule, idpAccepted, idpEnded } = await play(ops, config, entries, trusted, missingIat)
           totals.accepted += accepted
           totals.hits += hits
           totals.revokedByRule += revokedByRule

@@ -195,6 +195,22 @@ describe('trusted issuers: the verified-token cache never changes an answer', ()
     assert.equal(((await verifier.verify(token, keyset)) as { reason: string }).reason, 'bad_signature')
   })
 
+  // Without iat the lifetime bound is `exp − now`, which depends on the clock: a repeat must
+  // be held to it as a full verification is (the clock stepped back a second, by NTP).
+  it('a token without iat: a repeat is held to the lifetime left, as a full verification is', async () => {
+    const idp = route(publishedKeys([idpKey]), { allowMissingIat: true, maxTokenTtlSeconds: 3600, leeway: 30 })
+    let now = NOW
+    const cached = verifierAt(NOW, { trustedIssuers: [idp], now: () => now })
+    const plain = verifierAt(NOW, { trustedIssuers: [idp], now: () => now, tokenCacheEntries: 0 })
+    const token = signToken(idpKey, idpClaims({ iat: undefined, exp: NOW_S + 3600 + 30 }))
+    assert.equal((await cached.verify(token, keyset)).ok, true)
+    assert.equal((await plain.verify(token, keyset)).ok, true)
+    now = NOW - 1000
+    const expected = await plain.verify(token, keyset)
+    assert.equal(expected.ok ? 'ok' : expected.reason, 'malformed')
+    assert.deepEqual(await cached.verify(token, keyset), expected)
+  })
+
   it('an unchanged key read again keeps its KeyObject, so cached tokens stay cached', async () => {
     const first = readJwksDocument({ keys: [{ ...publicJwk(idpKey), kid: 'idp-1', alg: 'ES256' }] }, ['ES256'], NOW)
     const again = readJwksDocument({ keys: [{ alg: 'ES256', kid: 'idp-1', ...publicJwk(idpKey) }] }, ['ES256'], NOW + 1000, first)
