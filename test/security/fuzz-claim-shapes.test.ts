@@ -10,7 +10,7 @@ import fc from 'fast-check'
 import { loadKeyset } from '../../src/lib/keyset/load.js'
 import { claimShape, coverage, fuzzParameters } from '../support/fuzz.js'
 import { makeKey, makeKeyset, signToken } from '../support/keys.js'
-import { claimsAt, NOW, verifierAt } from '../lib/verifier/fixtures.js'
+import { claimsAt, forge, NOW, verifierAt } from '../lib/verifier/fixtures.js'
 
 const key = makeKey('HS256', 'k-shapes')
 const keyset = loadKeyset(makeKeyset([key]), NOW)
@@ -54,5 +54,28 @@ describe('fuzz: claim shapes against the verified-token cache', () => {
     )
     coverage('claim-shapes', counts)
     assert.ok(counts.tokens - counts.tooLarge > 0, 'no case produced a token within the size bound')
+  })
+})
+
+describe('claims nested deeper than the call stack', () => {
+  // CBC_JWT_MAX_TOKEN_BYTES goes up to 60 KiB: room for a claim nested ~20 000 deep. JSON.parse
+  // reads it; a walk of the claims by recursion overflowed the stack, and authenticate()'s
+  // promise rejected with a RangeError (a 500 from the service) for a token whose signature verified.
+  it('attack: a signed token nesting a claim 20 000 deep is answered, cached or not, its claims frozen', async () => {
+    const depth = 20_000
+    const { exp, iat, iss, aud } = claimsAt()
+    const payload = `{"iss":${JSON.stringify(iss)},"aud":${JSON.stringify(aud)},"iat":${iat},"exp":${exp},"deep":${'['.repeat(depth)}${']'.repeat(depth)}}`
+    const token = forge({ header: { alg: 'HS256', kid: key.kid }, payload, alg: 'HS256', signingKey: key.signingKey })
+    for (const entries of [0, 10]) {
+      const verifier = verifierAt(NOW, { maxTokenBytes: 60 * 1024, tokenCacheEntries: entries })
+      for (let i = 0; i < 2; i++) {
+        const result = await verifier.verify(token, keyset)
+        assert.equal(result.ok, true, JSON.stringify(result.ok || result.reason))
+        // Walked without recursion here too: the innermost array is frozen.
+        let node = result.ok ? (result.claims.deep as unknown[]) : []
+        for (let d = 1; d < depth; d++) node = node[0] as unknown[]
+        assert.ok(Object.isFrozen(node) && node.length === 0)
+      }
+    }
   })
 })

@@ -62,24 +62,52 @@ const SMALL_INTEGER = 2 ** 30
 
 const TWO_BYTE = /[^\x00-\xff]/
 
-/** Freezes `value` and everything in it, and returns the heap bytes it holds (see above). */
+/**
+ * Freezes `value` and everything in it, and returns the heap bytes it holds (see above).
+ *
+ * A loop, not recursion: a signed token can nest a claim far deeper than the call stack
+ * (`CBC_JWT_MAX_TOKEN_BYTES` allows ~20 000 levels, `JSON.parse` reads them), and a walk that
+ * overflowed would throw out of the verifier for a token whose signature verified. Nested
+ * objects and arrays wait on a list made only when the claims have any.
+ */
 export function freezeAndCost(value: unknown): number {
+  if (typeof value !== 'object' || value === null) return leafCost(value)
+  let bytes = 0
+  let pending: object[] | undefined
+  let node: object | undefined = value
+  while (node !== undefined) {
+    Object.freeze(node)
+    if (Array.isArray(node)) {
+      bytes += ARRAY_BYTES + ELEMENT_BYTES * node.length
+      for (let i = 0; i < node.length; i++) {
+        const child: unknown = node[i]
+        if (typeof child === 'object' && child !== null) {
+          pending ??= []
+          pending.push(child)
+        } else bytes += leafCost(child)
+      }
+    } else {
+      bytes += OBJECT_BYTES
+      // for…in, not Object.entries: no array allocated per verification for the usual flat claims.
+      for (const name in node) {
+        bytes += SHARED_NAMES.has(name) ? SHARED_PROPERTY_BYTES : PROPERTY_BYTES + NAME_BYTES + 2 * name.length
+        const child: unknown = (node as Record<string, unknown>)[name]
+        if (typeof child === 'object' && child !== null) {
+          pending ??= []
+          pending.push(child)
+        } else bytes += leafCost(child)
+      }
+    }
+    node = pending?.pop()
+  }
+  return bytes
+}
+
+/** A string, a number, a boolean or null. */
+function leafCost(value: unknown): number {
   // Strings dominate a large token's heap and are counted almost exactly: a 1/16 margin keeps
   // the count above the heap whatever the allocator's slack.
   if (typeof value === 'string') return STRING_BYTES + Math.ceil(((value.length > 0 && TWO_BYTE.test(value) ? 2 : 1) * value.length * 17) / 16)
   if (typeof value === 'number') return Number.isInteger(value) && Math.abs(value) < SMALL_INTEGER ? 0 : NUMBER_BYTES
-  if (typeof value !== 'object' || value === null) return 0
-  Object.freeze(value)
-  if (Array.isArray(value)) {
-    let bytes = ARRAY_BYTES + ELEMENT_BYTES * value.length
-    for (let i = 0; i < value.length; i++) bytes += freezeAndCost(value[i])
-    return bytes
-  }
-  let bytes = OBJECT_BYTES
-  // for…in, not Object.entries: no array allocated per verification for the usual flat claims.
-  for (const name in value) {
-    bytes +=
-      (SHARED_NAMES.has(name) ? SHARED_PROPERTY_BYTES : PROPERTY_BYTES + NAME_BYTES + 2 * name.length) + freezeAndCost((value as Record<string, unknown>)[name])
-  }
-  return bytes
+  return 0
 }
