@@ -304,9 +304,9 @@ export function createVerifier(options: VerifierOptions): Verifier {
       // Explicit typing (RFC 8725 §3.11): a JWT of another kind signed by the same key (a logout
       // token, a DPoP proof, …) is not an access token here.
       if (!acceptableType(header.typ)) return fail('malformed', kid)
-      if (typeof kid !== 'string' || kid.length === 0) return fail('unknown_kid')
       // Routing by `iss` before any key lookup: a kid is looked up only among the keys of the
-      // issuer the token names, so one issuer's key never verifies another's token.
+      // issuer the token names, so one issuer's key never verifies another's token; a token of
+      // no known issuer is `bad_issuer` whether or not it names a kid.
       let read: JwtClaims | undefined
       let route: IssuerRoute | undefined
       if (routing) {
@@ -317,6 +317,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
           if (route === undefined) return fail('bad_issuer', kid)
         }
       }
+      if (typeof kid !== 'string' || kid.length === 0) return fail('unknown_kid', undefined, undefined, route)
       // jku, x5u, jwk and x5c are never read: the only keys are the keyset's and the trusted issuers' own.
       const key = route === undefined ? keyset?.keys.get(kid) : route.keys()?.get(kid)
       const nowMs = now()

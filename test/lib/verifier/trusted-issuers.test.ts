@@ -73,6 +73,20 @@ describe('trusted issuers: routing by iss', () => {
     }
   })
 
+  it('routing comes first for a token without a kid too: another iss is bad_issuer, ours or a trusted one unknown_kid', async () => {
+    const verifier = verifierAt(NOW, { trustedIssuers: [idp] })
+    const reason = async (iss: unknown, kid: unknown) => {
+      const result = await verifier.verify(signToken(idpKey, idpClaims({ iss }), { kid }), keyset)
+      return result.ok ? 'ok' : result.reason
+    }
+    for (const kid of [undefined, '', 42]) {
+      assert.equal(await reason('https://evil.example.com', kid), 'bad_issuer', `kid ${String(kid)}`)
+      assert.equal(await reason(undefined, kid), 'bad_issuer', `no iss, kid ${String(kid)}`)
+      assert.equal(await reason(IDP, kid), 'unknown_kid', `trusted iss, kid ${String(kid)}`)
+      assert.equal(await reason('cbc-omega2', kid), 'unknown_kid', `own iss, kid ${String(kid)}`)
+    }
+  })
+
   it('without trusted issuers, an unknown kid is still unknown_kid whatever the iss (the payload is not read first)', async () => {
     const result = await verifierAt(NOW).verify(signToken(makeKey('ES256', 'no-such-kid'), idpClaims({ iss: 'https://evil.example.com' })), keyset)
     assert.equal(result.ok ? 'ok' : result.reason, 'unknown_kid')
