@@ -4,10 +4,13 @@ import { BackendError, CasConflictError } from '../errors.js'
 import type { KeysetBackend, KeysetSnapshot } from './backend.js'
 import { FILE_READ_TIMEOUT_MS, readBounded, reasonOf } from './read-bounded.js'
 import { watchKeysetFile, type KeysetFileWatch } from './file-watch.js'
-import { OwnerNotKeptError, writeFileAtomic } from './write-file-atomic.js'
+import { LockTimeoutError, OwnerNotKeptError, writeFileAtomic } from './write-file-atomic.js'
 
 export interface FileBackendOptions {
-  /** A read taking longer fails with reason `timeout`. @default 5000 */
+  /**
+   * A read taking longer fails with reason `timeout`; so does a write that waited this long for
+   * another live writer's lock on the file. @default 5000
+   */
   readTimeoutMs?: number
   /** Change events are coalesced into at most one callback per this many ms. @default 250 */
   minChangeIntervalMs?: number
@@ -52,7 +55,8 @@ export function createFileBackend(file: string, options: FileBackendOptions = {}
       return { text, version: sha256(text) }
     },
     async write(text, expectedVersion) {
-      if (expectedVersion !== undefined && expectedVersion !== null) {
+      // The check runs under the file's write lock, just before the rename: a check-and-set in one step.
+      const checkVersion = async () => {
         const existing = await readBounded(target, readTimeoutMs).catch((err: unknown) => {
           if (err instanceof BackendError && err.reason === 'not_found') return undefined
           throw err
@@ -65,10 +69,14 @@ export function createFileBackend(file: string, options: FileBackendOptions = {}
       try {
         await writeFileAtomic(target, text, {
           exclusive: expectedVersion === null,
+          lockTimeoutMs: readTimeoutMs,
+          ...(expectedVersion !== undefined && expectedVersion !== null ? { beforeReplace: checkVersion } : {}),
           ...(options.newFileMode !== undefined ? { newFileMode: options.newFileMode } : {}),
         })
       } catch (err) {
+        if (err instanceof CasConflictError || err instanceof BackendError) throw err
         if (err instanceof OwnerNotKeptError) throw new BackendError('forbidden', err.message, { cause: err })
+        if (err instanceof LockTimeoutError) throw new BackendError('timeout', err.message, { cause: err })
         if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
           throw new CasConflictError(`${target} was created by another writer; read it again and retry`, { cause: err })
         }

@@ -25,6 +25,11 @@ const HOST_TAG = crypto.createHash('sha256').update(os.hostname()).digest('hex')
  *    every write first removes those of the same file whose writer is gone (a pid of this host
  *    no longer running) or that are older than 10 minutes (another host's, on shared storage).
  *
+ * With `beforeReplace`, the rename (or link) and that check run under the file's write lock
+ * (`.<name>.lock`, `withWriteLock`), so a check-and-set is one step for every process that
+ * writes the file this way: two CLIs that read the same version cannot both pass the check
+ * and both replace the file, the second silently dropping the first's change.
+ *
  * The original's mode, owner and group are kept — run as root (`sudo cbc-jwt revoke …`) on a
  * keyset owned by the service user, the service can still read the result; when the owner
  * cannot be kept (not root, and the file belongs to someone else) the write is refused with
@@ -32,7 +37,11 @@ const HOST_TAG = crypto.createHash('sha256').update(os.hostname()).digest('hex')
  * `newFileMode` (default 0600) and the writer's owner. A symlink is followed, so the file it
  * points at is replaced and the link survives.
  */
-export async function writeFileAtomic(file: string, content: string, opts: { exclusive?: boolean; newFileMode?: number } = {}): Promise<void> {
+export async function writeFileAtomic(
+  file: string,
+  content: string,
+  opts: { exclusive?: boolean; newFileMode?: number; beforeReplace?: () => Promise<void>; lockTimeoutMs?: number } = {},
+): Promise<void> {
   const target = writeTarget(file)
   const dir = path.dirname(target)
   const name = path.basename(target)
@@ -51,8 +60,12 @@ export async function writeFileAtomic(file: string, content: string, opts: { exc
     } finally {
       await handle.close()
     }
-    if (opts.exclusive) await fs.promises.link(tmp, target)
-    else await fs.promises.rename(tmp, target)
+    const replace = async () => {
+      await opts.beforeReplace?.()
+      if (opts.exclusive) await fs.promises.link(tmp, target)
+      else await fs.promises.rename(tmp, target)
+    }
+    await withWriteLock(tmpDir, target, opts.lockTimeoutMs ?? LOCK_TIMEOUT_MS, replace)
     await syncDirectory(dir)
   } finally {
     // Best effort: what a failure here leaves is private, and the next write removes it.
@@ -107,6 +120,73 @@ async function syncDirectory(dir: string): Promise<void> {
   }
 }
 
+/** How long a write waits for another live writer's lock before it gives up. */
+const LOCK_TIMEOUT_MS = 5000
+
+/** Another live writer held the file's write lock for longer than the write would wait: nothing was replaced. */
+export class LockTimeoutError extends Error {
+  readonly code = 'ELOCKED'
+}
+
+/**
+ * Runs `work` holding the write lock of `target`: the hard link `.<name>.lock` to a file in
+ * the writer's private `tmpDir` naming its host and pid (link(2) puts it in place whole, or
+ * fails with EEXIST). A lock whose writer is gone (a pid of this host no longer running, or
+ * another host's older than 10 minutes — the rule of the temp directories) is taken away by
+ * renaming it into `tmpDir`; a live one is waited for, at most `timeoutMs`.
+ */
+async function withWriteLock(tmpDir: string, target: string, timeoutMs: number, work: () => Promise<void>): Promise<void> {
+  const name = path.basename(target)
+  const lock = path.join(path.dirname(target), `.${name}.lock`)
+  const mine = path.join(tmpDir, `${name}.lock`)
+  const owner = path.basename(tmpDir).slice(`.${name}.tmp-`.length)
+  await fs.promises.writeFile(mine, owner, { mode: 0o600, flag: 'wx' })
+  const deadline = Date.now() + timeoutMs
+  for (let pause = 2; ; pause = Math.min(pause * 2, 50)) {
+    try {
+      await fs.promises.link(mine, lock)
+      break
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+    }
+    const held = await fs.promises.readFile(lock, 'utf8').catch(() => undefined)
+    const st = await fs.promises.lstat(lock).catch(() => undefined)
+    if (held === undefined || st === undefined) continue // released meanwhile
+    if (writerGone(held, st.mtimeMs)) {
+      await takeAway(lock, path.join(tmpDir, `${name}.stale`), held)
+      continue
+    }
+    if (Date.now() >= deadline) {
+      throw new LockTimeoutError(`${target} is being written by another writer (${held}) for longer than ${timeoutMs} ms; nothing was replaced`)
+    }
+    await new Promise((resolve) => setTimeout(resolve, pause + Math.random() * pause))
+  }
+  try {
+    await work()
+  } finally {
+    // Only our own lock: the one whose content names our temp directory.
+    if ((await fs.promises.readFile(lock, 'utf8').catch(() => undefined)) === owner) await fs.promises.unlink(lock).catch(() => {})
+  }
+}
+
+/** Renames a dead writer's lock out of the way; puts it back if what was renamed was, after all, a live writer's new lock. */
+async function takeAway(lock: string, aside: string, stale: string): Promise<void> {
+  try {
+    await fs.promises.rename(lock, aside)
+  } catch {
+    return // someone else took it away
+  }
+  const moved = await fs.promises.readFile(aside, 'utf8').catch(() => stale)
+  if (moved !== stale) await fs.promises.link(aside, lock).catch(() => {})
+  await fs.promises.unlink(aside).catch(() => {})
+}
+
+/** Whether the writer that made a temp directory (or lock) named `tag` (`<host>-<pid>-…`) is gone. */
+function writerGone(tag: string, mtimeMs: number): boolean {
+  const owner = /^([0-9a-f]{8})-(\d+)-/.exec(tag)
+  return (owner?.[1] === HOST_TAG && !running(Number(owner[2]))) || Date.now() - mtimeMs > ABANDONED_AFTER_MS
+}
+
 /** Removes the temp directories that killed writers of `name` left in `dir`; never fails the write. */
 async function removeAbandoned(dir: string, name: string): Promise<void> {
   const prefix = `.${name}.tmp-`
@@ -118,9 +198,7 @@ async function removeAbandoned(dir: string, name: string): Promise<void> {
         const full = path.join(dir, entry)
         const st = await fs.promises.lstat(full).catch(() => undefined)
         if (!st?.isDirectory()) return
-        const owner = /^([0-9a-f]{8})-(\d+)-/.exec(entry.slice(prefix.length))
-        const writerGone = owner?.[1] === HOST_TAG && !running(Number(owner[2]))
-        if (writerGone || Date.now() - st.mtimeMs > ABANDONED_AFTER_MS) {
+        if (writerGone(entry.slice(prefix.length), st.mtimeMs)) {
           await fs.promises.rm(full, { recursive: true, force: true }).catch(() => {})
         }
       }),

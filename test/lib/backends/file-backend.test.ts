@@ -198,6 +198,48 @@ describe('file backend: write', () => {
     assert.equal(fs.readFileSync(file, 'utf8'), 'v3')
   })
 
+  it('check-and-set race: writers that read the same version → exactly one lands, the others CasConflictError', async () => {
+    const dir = freshDir()
+    fs.mkdirSync(dir)
+    const file = path.join(dir, 'keyset.json')
+    fs.writeFileSync(file, 'v1')
+    // Four writers (two CLIs, or one process twice) that all read v1: a check made apart from the
+    // rename let every one pass it and replace the file, each dropping the previous one's change.
+    const writers = [0, 1, 2, 3].map(() => backend(file))
+    const versions = await Promise.all(writers.map((b) => b.read().then((s) => s.version)))
+    const results = await Promise.allSettled(writers.map((b, i) => b.write(`v2 by writer ${i}`, versions[i])))
+    const landed = results.flatMap((r, i) => (r.status === 'fulfilled' ? [i] : []))
+    assert.equal(landed.length, 1, `exactly one write lands, not ${landed.length}`)
+    for (const r of results) if (r.status === 'rejected') assert.ok(r.reason instanceof CasConflictError, String(r.reason))
+    assert.equal(fs.readFileSync(file, 'utf8'), `v2 by writer ${landed[0]}`)
+    assert.deepEqual(fs.readdirSync(dir), ['keyset.json'], 'a lock or temp file was left behind')
+  })
+
+  it("a lock left by a killed writer is taken away; a live writer's lock is waited for, then the write is refused", async () => {
+    const dir = freshDir()
+    fs.mkdirSync(dir)
+    const file = path.join(dir, 'keyset.json')
+    fs.writeFileSync(file, 'v1')
+    const lock = path.join(dir, '.keyset.json.lock')
+    // What a writer's lock names: its host (write-file-atomic.ts's tag) and pid.
+    const host = (pid: number) => `${sha256(os.hostname()).slice(0, 8)}-${pid}-abcdef`
+    // A pid that is not running: a child that has exited.
+    const gone = Number(execFileSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }))
+    fs.writeFileSync(lock, host(gone))
+    const b = createFileBackend(file, { readTimeoutMs: 2000 })
+    backends.push(b)
+    await b.write('v2', (await b.read()).version)
+    assert.equal(fs.readFileSync(file, 'utf8'), 'v2')
+    assert.deepEqual(fs.readdirSync(dir), ['keyset.json'], "the dead writer's lock was left behind")
+    // A live writer (this very process) holds it: the write waits, then fails, and replaces nothing.
+    fs.writeFileSync(lock, host(process.pid))
+    const err = await readError(b.write('v3', (await b.read()).version))
+    assert.equal(err.reason, 'timeout')
+    assert.match(err.message, /is being written by another writer/)
+    assert.equal(fs.readFileSync(file, 'utf8'), 'v2')
+    assert.equal(fs.readFileSync(lock, 'utf8'), host(process.pid), "a live writer's lock is not taken away")
+  })
+
   it('check-and-set against a file that does not exist → CasConflictError', async () => {
     const dir = freshDir()
     fs.mkdirSync(dir)
