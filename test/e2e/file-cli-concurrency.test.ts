@@ -6,10 +6,16 @@
 // read the same version both pass the check and the second rename drops the first's change
 // while both exit 0.
 //
+// A second race: several `rotate` runs at once, while this process reads the keyset and then its
+// projection as fast as it can. The key the keyset signs with must be in the projection at every
+// look (§10: a key is published before anything signs with it). Without one change at a time, a
+// writer that lost the race published a projection computed from the version before — without
+// the winner's new current key — while the winner's keyset was already signing with it.
+//
 // The invariants after every race: each process exits 0, or 1 with one stderr line about the
-// conflict; the keyset holds the rule of every process that exited 0 and no other, and it
-// validates; one more run then levels the projection and the last good copy with it, and
-// nothing but those three files is left.
+// conflict; the keyset holds the rule of every process that exited 0 and no other, its
+// verification projection is not behind it, and it validates; one more run then levels the
+// projection and the last good copy with it, and nothing but those three files is left.
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -65,6 +71,8 @@ describe('file keyset: CLIs writing at once', () => {
         kept,
         `round ${round}: the keyset holds the rule of every writer that exited 0 (${kept.length} of ${WRITERS}), and no other`,
       )
+      const projected = subjects(path.join(dir, 'keyset.public.json'))
+      for (const sub of kept) assert.ok(projected.includes(sub), `round ${round}: the verification projection is not behind the keyset (${sub})`)
       loadKeyset(parseKeysetText(fs.readFileSync(file, 'utf8')), Date.parse(NOW))
       // One more run, alone, levels what a losing run left ahead (§10: running again repairs).
       const last = await cli(['revoke', '--issued-before', 'now', '--subject', 'sub-last', '--keyset-file', file])
@@ -75,5 +83,27 @@ describe('file keyset: CLIs writing at once', () => {
       assert.deepEqual(subjects(path.join(dir, 'keyset.last-good.json')), all, `round ${round}: so is the last good copy`)
       assert.deepEqual(fs.readdirSync(dir).sort(), ['keyset.json', 'keyset.last-good.json', 'keyset.public.json'])
     }
+  })
+
+  it(`${WRITERS} rotate runs at once: the key the keyset signs with is in its projection at every look`, async () => {
+    const dir = path.join(root, 'rotate-race')
+    fs.mkdirSync(dir)
+    const file = path.join(dir, 'keyset.json')
+    const init = await cli(['keyset', 'init', '--alg', 'ES256', '--keyset-file', file])
+    assert.equal(init.code, 0, init.stderr)
+    let done = false
+    const runs = Promise.all(Array.from({ length: WRITERS }, () => cli(['rotate', '--keyset-file', file]))).finally(() => (done = true))
+    let looks = 0
+    const unpublished = new Set<string>()
+    while (!done) {
+      const current = (JSON.parse(fs.readFileSync(file, 'utf8')) as { current: string }).current
+      const published = (JSON.parse(fs.readFileSync(path.join(dir, 'keyset.public.json'), 'utf8')) as { keys: { kid: string }[] }).keys
+      looks++
+      if (!published.some((k) => k.kid === current)) unpublished.add(current)
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    for (const run of await runs) if (run.code !== 0) assert.match(run.stderr, CONFLICT_LINE)
+    assert.ok(looks > 0)
+    assert.deepEqual([...unpublished], [], `the keyset signed with a key its projection lacked (${looks} looks)`)
   })
 })

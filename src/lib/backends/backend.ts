@@ -58,6 +58,13 @@ export interface KeysetBackend {
    */
   readLastGood?(): Promise<LastGoodSnapshot>
   /**
+   * Runs a whole change (read, projection, write) as the only writer of this location, where the
+   * store has no check-and-set spanning several objects of its own (the file backend: a lock
+   * file). Without it, a writer could publish a projection computed from a version another
+   * writer has just replaced, taking away a key that version already signs with.
+   */
+  exclusive?<T>(work: () => Promise<T>): Promise<T>
+  /**
    * Optional change notifications (the file backend watches its directory). `onChange` may be
    * called spuriously; the keyring re-reads and compares versions. A backend that coalesces
    * events before `onChange` also calls `onEvent` at once, synchronously and cheaply, for every

@@ -4,7 +4,7 @@ import { BackendError, CasConflictError } from '../errors.js'
 import type { KeysetBackend, KeysetSnapshot } from './backend.js'
 import { FILE_READ_TIMEOUT_MS, readBounded, reasonOf } from './read-bounded.js'
 import { watchKeysetFile, type KeysetFileWatch } from './file-watch.js'
-import { LockTimeoutError, OwnerNotKeptError, writeFileAtomic } from './write-file-atomic.js'
+import { LockTimeoutError, OwnerNotKeptError, withUpdateLock, writeFileAtomic } from './write-file-atomic.js'
 
 export interface FileBackendOptions {
   /**
@@ -22,6 +22,9 @@ export interface FileBackendOptions {
    */
   busyProbeMs?: number
 }
+
+/** How long a change waits for another live CLI's change of the same file (a replica gate can take a while). */
+const UPDATE_LOCK_TIMEOUT_MS = 30_000
 
 /**
  * The keyset in a file — a plain file or a Kubernetes secret volume.
@@ -83,6 +86,22 @@ export function createFileBackend(file: string, options: FileBackendOptions = {}
         throw new BackendError(reasonOf(err), `cannot write ${target}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err })
       }
       return { text, version: sha256(text) }
+    },
+    async exclusive(work) {
+      let started = false
+      try {
+        return await withUpdateLock(target, UPDATE_LOCK_TIMEOUT_MS, () => {
+          started = true
+          return work()
+        })
+      } catch (err) {
+        if (started) throw err
+        if (err instanceof LockTimeoutError) throw new BackendError('timeout', err.message, { cause: err })
+        // No lock to take (a read-only folder, a secret volume): this process cannot write the file
+        // either, so it races nobody; a change with nothing to do still succeeds, and a write
+        // fails as it always did, naming what was and was not written.
+        return work()
+      }
     },
     watch(callback, eventCallback) {
       if (closed) return

@@ -26,7 +26,7 @@ const HOST_TAG = crypto.createHash('sha256').update(os.hostname()).digest('hex')
  *    no longer running) or that are older than 10 minutes (another host's, on shared storage).
  *
  * With `beforeReplace`, the rename (or link) and that check run under the file's write lock
- * (`.<name>.lock`, `withWriteLock`), so a check-and-set is one step for every process that
+ * (`.<name>.lock`, `withLock`), so a check-and-set is one step for every process that
  * writes the file this way: two CLIs that read the same version cannot both pass the check
  * and both replace the file, the second silently dropping the first's change.
  *
@@ -65,7 +65,7 @@ export async function writeFileAtomic(
       if (opts.exclusive) await fs.promises.link(tmp, target)
       else await fs.promises.rename(tmp, target)
     }
-    await withWriteLock(tmpDir, target, opts.lockTimeoutMs ?? LOCK_TIMEOUT_MS, replace)
+    await withLock(tmpDir, target, 'lock', opts.lockTimeoutMs ?? LOCK_TIMEOUT_MS, replace)
     await syncDirectory(dir)
   } finally {
     // Best effort: what a failure here leaves is private, and the next write removes it.
@@ -129,16 +129,36 @@ export class LockTimeoutError extends Error {
 }
 
 /**
- * Runs `work` holding the write lock of `target`: the hard link `.<name>.lock` to a file in
- * the writer's private `tmpDir` naming its host and pid (link(2) puts it in place whole, or
- * fails with EEXIST). A lock whose writer is gone (a pid of this host no longer running, or
- * another host's older than 10 minutes — the rule of the temp directories) is taken away by
- * renaming it into `tmpDir`; a live one is waited for, at most `timeoutMs`.
+ * Runs `work` holding the update lock of `file` (`.<name>.update.lock`): a whole change of a
+ * keyset — read, its projection written, the keyset written — made by one process at a time,
+ * so that no writer publishes a projection computed from a version another has just replaced
+ * (the writes inside still take the write lock, `.<name>.lock`, each). Same rules as the write
+ * lock: a dead writer's is taken away, a live one's waited for at most `timeoutMs`.
  */
-async function withWriteLock(tmpDir: string, target: string, timeoutMs: number, work: () => Promise<void>): Promise<void> {
+export async function withUpdateLock<T>(file: string, timeoutMs: number, work: () => Promise<T>): Promise<T> {
+  const target = writeTarget(file)
+  const dir = path.dirname(target)
   const name = path.basename(target)
-  const lock = path.join(path.dirname(target), `.${name}.lock`)
-  const mine = path.join(tmpDir, `${name}.lock`)
+  await removeAbandoned(dir, name)
+  const tmpDir = await fs.promises.mkdtemp(path.join(dir, `.${name}.tmp-${HOST_TAG}-${process.pid}-`))
+  try {
+    return await withLock(tmpDir, target, 'update.lock', timeoutMs, work)
+  } finally {
+    await fs.promises.rm(tmpDir, { recursive: true, force: true }).catch(() => {})
+  }
+}
+
+/**
+ * Runs `work` holding the lock `.<name>.<kind>` of `target`: a hard link to a file in the
+ * writer's private `tmpDir` naming its host and pid (link(2) puts it in place whole, or fails
+ * with EEXIST). A lock whose writer is gone (a pid of this host no longer running, or another
+ * host's older than 10 minutes — the rule of the temp directories) is taken away by renaming it
+ * into `tmpDir`; a live one is waited for, at most `timeoutMs`.
+ */
+async function withLock<T>(tmpDir: string, target: string, kind: string, timeoutMs: number, work: () => Promise<T>): Promise<T> {
+  const name = path.basename(target)
+  const lock = path.join(path.dirname(target), `.${name}.${kind}`)
+  const mine = path.join(tmpDir, `${name}.${kind}`)
   const owner = path.basename(tmpDir).slice(`.${name}.tmp-`.length)
   await fs.promises.writeFile(mine, owner, { mode: 0o600, flag: 'wx' })
   const deadline = Date.now() + timeoutMs
@@ -157,12 +177,14 @@ async function withWriteLock(tmpDir: string, target: string, timeoutMs: number, 
       continue
     }
     if (Date.now() >= deadline) {
-      throw new LockTimeoutError(`${target} is being written by another writer (${held}) for longer than ${timeoutMs} ms; nothing was replaced`)
+      throw new LockTimeoutError(
+        `${target} is being written by another writer (${held}) for longer than ${timeoutMs} ms; nothing was replaced — if no cbc-jwt writes it any more (killed in another container), remove ${lock}`,
+      )
     }
     await new Promise((resolve) => setTimeout(resolve, pause + Math.random() * pause))
   }
   try {
-    await work()
+    return await work()
   } finally {
     // Only our own lock: the one whose content names our temp directory.
     if ((await fs.promises.readFile(lock, 'utf8').catch(() => undefined)) === owner) await fs.promises.unlink(lock).catch(() => {})

@@ -109,6 +109,7 @@ export function withLastGoodCopy(keyset: KeysetBackend, makeCopy: () => KeysetBa
       return keyset.location
     },
     read: () => keyset.read(),
+    ...(keyset.exclusive ? { exclusive: keyset.exclusive.bind(keyset) } : {}),
     async write(text, expectedVersion) {
       if (expectedVersion === null) {
         const stored = await keyset.write(text, null)

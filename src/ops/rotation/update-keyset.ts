@@ -76,6 +76,11 @@ export interface UpdateOutcome {
  * await updateKeyset(createFileBackend('keyset.json'), (doc) => setRevokedBefore(doc, { issuedBeforeMs: Date.now() }))
  */
 export async function updateKeyset(backend: KeysetBackend, mutate: KeysetMutation, opts: UpdateOptions = {}): Promise<UpdateOutcome> {
+  // A file has no check-and-set spanning the keyset and its projection: one change at a time.
+  return backend.exclusive && !opts.dryRun ? backend.exclusive(() => update(backend, mutate, opts)) : update(backend, mutate, opts)
+}
+
+async function update(backend: KeysetBackend, mutate: KeysetMutation, opts: UpdateOptions): Promise<UpdateOutcome> {
   const progress = { published: false, keepAhead: false }
   try {
     return await applyChange(backend, mutate, opts, progress)

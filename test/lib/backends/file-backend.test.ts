@@ -235,9 +235,37 @@ describe('file backend: write', () => {
     fs.writeFileSync(lock, host(process.pid))
     const err = await readError(b.write('v3', (await b.read()).version))
     assert.equal(err.reason, 'timeout')
-    assert.match(err.message, /is being written by another writer/)
+    assert.match(err.message, /is being written by another writer .*remove \S+\.keyset\.json\.lock$/)
     assert.equal(fs.readFileSync(file, 'utf8'), 'v2')
     assert.equal(fs.readFileSync(lock, 'utf8'), host(process.pid), "a live writer's lock is not taken away")
+  })
+
+  it('exclusive: changes of one file run one at a time, and leave no lock behind', async () => {
+    const dir = freshDir()
+    fs.mkdirSync(dir)
+    const file = path.join(dir, 'keyset.json')
+    fs.writeFileSync(file, 'v1')
+    const b = backend(file)
+    const steps: string[] = []
+    const change = (who: string) => async () => {
+      steps.push(`${who} starts`)
+      await sleep(50) // a change that awaits: another's must not start meanwhile
+      steps.push(`${who} ends`)
+      return who
+    }
+    const results = await Promise.all([b.exclusive!(change('a')), backend(file).exclusive!(change('b'))])
+    assert.deepEqual(results, ['a', 'b'])
+    const [first, second] = steps[0] === 'a starts' ? ['a', 'b'] : ['b', 'a']
+    assert.deepEqual(steps, [`${first} starts`, `${first} ends`, `${second} starts`, `${second} ends`], 'one change, then the other')
+    assert.deepEqual(fs.readdirSync(dir), ['keyset.json'], 'a lock or temp directory was left behind')
+  })
+
+  it('exclusive where no lock can be made (a folder this process cannot write): the change runs, its writes fail as before', async () => {
+    const file = path.join(freshDir(), 'missing', 'keyset.json')
+    const b = backend(file)
+    assert.equal(await b.exclusive!(async () => 'ran'), 'ran')
+    const err = await readError(b.exclusive!(() => b.write('x')))
+    assert.equal(err.reason, 'not_found', 'the write names its own failure, not the lock')
   })
 
   it('check-and-set against a file that does not exist → CasConflictError', async () => {
