@@ -14,11 +14,12 @@ export function reportStream(ctx: CliContext, source: Pick<KeysetSource, 'stream
 /**
  * Prints what an update did. With `-`, stdout always carries a keyset: the new one when it
  * changed, else (nothing to do, or a dry run) the input unchanged — so a pipeline into
- * `kubectl apply` is a no-op rather than an empty secret.
+ * `kubectl apply` is a no-op rather than an empty secret. The input goes out through the
+ * stdout backend's own write, which refuses a terminal as it does for the new keyset.
  */
-export function reportUpdate(ctx: CliContext, source: KeysetSource, outcome: UpdateOutcome, opts: { headline: string; dryRun: boolean }): void {
+export async function reportUpdate(ctx: CliContext, source: KeysetSource, outcome: UpdateOutcome, opts: { headline: string; dryRun: boolean }): Promise<void> {
   const out = reportStream(ctx, source)
-  if (source.streamsDocument && !outcome.written) ctx.stdout.write(outcome.beforeText)
+  if (source.streamsDocument && !outcome.written) await source.backend.write(outcome.beforeText)
   const { projection } = outcome
   if (outcome.changes.length === 0) {
     println(out, 'nothing to do')

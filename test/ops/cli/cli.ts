@@ -18,6 +18,8 @@ export interface CliOptions {
   /** Written to stdin, which is then closed (closed at once when absent). */
   input?: string
   timeoutMs?: number
+  /** In-process runs only: stdout reports itself a terminal (`isTTY`), as a shell's does. */
+  stdoutIsTTY?: boolean
 }
 
 const cliEnv = (opts: CliOptions): Record<string, string> => ({ PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...opts.env })
@@ -74,7 +76,10 @@ async function runInProcess(args: string[], opts: CliOptions): Promise<CliResult
         done()
       },
     })
-  const out = sink((text) => (stdout += text))
+  const out = Object.assign(
+    sink((text) => (stdout += text)),
+    opts.stdoutIsTTY ? { isTTY: true } : {},
+  )
   const err = sink((text) => (stderr += text))
   let now: () => number
   try {

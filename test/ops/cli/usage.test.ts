@@ -185,6 +185,36 @@ describe('bad input: one line on stderr, exit 2 (usage) or 1 (failed check), not
   })
 })
 
+// §10: no command prints private key material to a terminal unless a flag whose name says so
+// asks. With -, a dry run or "nothing to do" echoes the input keyset: it went to the terminal.
+describe('a keyset with private keys never reaches a terminal', { concurrency: true }, () => {
+  const keyset = async (name: string): Promise<string> => fs.readFileSync(await keysetFixture(tmp.file(name)), 'utf8')
+
+  it('rotate/revoke with - on a terminal: refused (exit 2) whatever the outcome, a change, a dry run or nothing to do', async () => {
+    const input = await keyset('tty.json')
+    const standby = await cbcJwt(['rotate', '--auto', '-'], { input })
+    assert.equal(standby.code, 0, standby.stderr)
+    for (const [args, stdin] of [
+      [['rotate', '-'], input],
+      [['rotate', '-', '--dry-run'], input],
+      [['rotate', '--auto', '-'], standby.stdout],
+      [['revoke', '--issued-before', 'now', '-', '--dry-run'], input],
+    ] as const) {
+      const r = await cbcJwt([...args], { input: stdin, stdoutIsTTY: true })
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`)
+      assert.match(oneLine(r.stderr), /^cbc-jwt: refusing to print a keyset with private keys to the terminal/, args.join(' '))
+      assert.equal(r.stdout, '', args.join(' '))
+    }
+  })
+
+  it('--print-private-key says so: the dry run prints the input keyset', async () => {
+    const input = await keyset('tty-asked.json')
+    const r = await cbcJwt(['rotate', '-', '--dry-run', '--print-private-key'], { input, stdoutIsTTY: true })
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal(r.stdout, input)
+  })
+})
+
 describe('docs/cli.md does not drift', () => {
   it('documents every command the CLI has, under its own heading', async () => {
     const { COMMANDS: registered } = await import('../../../src/ops/cli/run.js')

@@ -135,7 +135,7 @@ Exit status: 0 done, 1 refused / invalid keyset / backend error / too many rules
         ruleLifetime: ruleLifetime(ctx.env, values),
         projections: source.projections(),
       })
-      reportUpdate(ctx, source, outcome, { headline: headline(outcome.after.revoked_before), dryRun })
+      await reportUpdate(ctx, source, outcome, { headline: headline(outcome.after.revoked_before), dryRun })
       // A rule is in force on a replica once its newest rule is at least this write's.
       const rulesCreatedAt = targets === undefined ? undefined : newestRuleOf(outcome.after, targets)
       return await recordThenConfirm(

@@ -119,7 +119,7 @@ Exit status: 0 done or nothing to do, 1 refused / invalid keyset / backend error
         ruleLifetime: ruleLifetime(ctx.env, values),
         projections: source.projections(),
       })
-      reportUpdate(ctx, source, outcome, { headline: headline(outcome.after.current, outcome.before.current), dryRun })
+      await reportUpdate(ctx, source, outcome, { headline: headline(outcome.after.current, outcome.before.current), dryRun })
       return await recordThenConfirm(
         () => {
           if (outcome.written) audit.record({ location: source.backend.location, before: outcome.before, after: outcome.after })
