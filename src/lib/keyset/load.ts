@@ -120,16 +120,15 @@ function* loadSteps(data: unknown, now: number, previous: LoadedKeyset | undefin
   for (const [i, entry] of doc.keys.entries()) {
     const at = `keys[${i}]`
     if (!isRecord(entry) || typeof entry.kid !== 'string' || !sound(`${at}.kid`)) continue
+    // A duplicate is reported and its material still checked (every problem in one run), never kept.
     const seen = firstIndex.get(entry.kid)
-    if (seen !== undefined) {
-      problems.push({ path: `${at}.kid`, message: `duplicate kid "${entry.kid}" (also keys[${seen}])` })
-      continue
-    }
-    firstIndex.set(entry.kid, i)
-    if (!sound(at)) continue
-    const prior = previous?.keys.get(entry.kid)
+    const checkable = sound(at)
+    if (seen !== undefined) problems.push({ path: `${at}.kid`, message: `duplicate kid "${entry.kid}" (also keys[${seen}])` })
+    else firstIndex.set(entry.kid, i)
+    if (!checkable) continue
+    const prior = seen === undefined ? previous?.keys.get(entry.kid) : undefined
     const key = importEntry(doc, entry, at, problems, prior)
-    if (key) keys.set(entry.kid, key)
+    if (key && seen === undefined) keys.set(entry.kid, key)
     if (!key || key.verifyKey !== prior?.verifyKey) yield
   }
   const kind = documentKind(doc, sound, problems)

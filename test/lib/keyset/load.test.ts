@@ -119,6 +119,19 @@ describe('loadKeyset: semantic checks name the JSON path', () => {
     assert.deepEqual(lines(invalid(() => loadKeyset(doc, NOW)).problems), ['keys[2].kid: duplicate kid "k-es256" (also keys[0])'])
   })
 
+  // keyset validate lists every problem: a second key under a kid already taken was skipped
+  // whole, so its bad material showed only once the kid was fixed.
+  it('a key with a duplicate kid has its material checked too', () => {
+    const small = generatePrivateKey('rsa', { modulusLength: 1024 }).export({ format: 'jwk' })
+    const doc = makeKeyset([es256, withJwk(rs, small, 'k-es256'), withJwk(es256b, { ...es256b.jwk, d: es256.jwk.d! }, 'k-es256')])
+    assert.deepEqual(lines(invalid(() => loadKeyset(doc, NOW)).problems), [
+      'keys[1].kid: duplicate kid "k-es256" (also keys[0])',
+      'keys[1].jwk.n: RSA key is 1024 bits; at least 2048 required',
+      'keys[2].kid: duplicate kid "k-es256" (also keys[0])',
+      'keys[2].jwk: the private part does not match the public part',
+    ])
+  })
+
   it('RSA 1024 is refused', () => {
     const small = generatePrivateKey('rsa', { modulusLength: 1024 }).export({ format: 'jwk' })
     const doc = makeKeyset([es256, withJwk(rs, small, 'k-rsa-1024')])
