@@ -35,7 +35,7 @@ const HOST_TAG = crypto.createHash('sha256').update(os.hostname()).digest('hex')
  * cannot be kept (not root, and the file belongs to someone else) the write is refused with
  * `OwnerNotKeptError` and the file is left as it was. A new file is created with
  * `newFileMode` (default 0600) and the writer's owner. A symlink is followed, so the file it
- * points at is replaced and the link survives.
+ * points at is replaced (created, when the link dangles) and the link survives.
  */
 export async function writeFileAtomic(
   file: string,
@@ -73,22 +73,39 @@ export async function writeFileAtomic(
   }
 }
 
+/** As many links as the kernel follows in one path (Linux MAXSYMLINKS) before ELOOP. */
+const MAX_SYMLINKS = 40
+
 /**
  * The file a write to `file` replaces: its real path, every symlink followed (its own and its
- * folders'); for a file not there yet, its folder's real path and its name. Two paths with the
- * same write target are one file, however each is spelled — how a configuration that makes two
- * places one is caught.
+ * folders'); for a file not there yet, its folder's real path and its name — a dangling symlink
+ * followed to the file it names, which the write then creates (the link stays). Two paths with
+ * the same write target are one file, however each is spelled — how a configuration that makes
+ * two places one is caught.
  */
 export function writeTarget(file: string): string {
-  const resolved = path.resolve(file)
-  try {
-    return fs.realpathSync(resolved)
-  } catch {
+  let resolved = path.resolve(file)
+  for (let links = 0; links < MAX_SYMLINKS; links++) {
     try {
-      return path.join(fs.realpathSync(path.dirname(resolved)), path.basename(resolved))
+      return fs.realpathSync(resolved)
     } catch {
-      return resolved
+      const link = readLinkOrUndefined(resolved)
+      if (link === undefined) break
+      resolved = path.resolve(path.dirname(resolved), link)
     }
+  }
+  try {
+    return path.join(fs.realpathSync(path.dirname(resolved)), path.basename(resolved))
+  } catch {
+    return resolved
+  }
+}
+
+function readLinkOrUndefined(file: string): string | undefined {
+  try {
+    return fs.readlinkSync(file)
+  } catch {
+    return undefined // not a symlink, or not there
   }
 }
 

@@ -90,4 +90,20 @@ describe('writeFileAtomic', () => {
     assert.deepEqual(fs.readdirSync(real), ['keyset.json'])
     assert.deepEqual(fs.readdirSync(dir).sort(), ['keyset.json', 'real'])
   })
+
+  // A keyset link whose file was deleted (keyset init, keyset restore): the create replaced
+  // nothing and failed EEXIST on the link itself, which the CLI reported as another writer.
+  it('through a dangling symlink: the file it names is created, exclusively too, and the link stays', async () => {
+    for (const exclusive of [false, true]) {
+      const dir = freshDir()
+      fs.mkdirSync(path.join(dir, 'real'))
+      const link = path.join(dir, 'keyset.json')
+      fs.symlinkSync(path.join('real', 'keyset.json'), link)
+      await writeFileAtomic(link, 'new\n', { exclusive })
+      assert.ok(fs.lstatSync(link).isSymbolicLink(), `exclusive: ${exclusive}`)
+      assert.equal(fs.readFileSync(path.join(dir, 'real', 'keyset.json'), 'utf8'), 'new\n')
+      assert.equal(fs.statSync(path.join(dir, 'real', 'keyset.json')).mode & 0o777, 0o600)
+      assert.deepEqual(fs.readdirSync(path.join(dir, 'real')), ['keyset.json'])
+    }
+  })
 })

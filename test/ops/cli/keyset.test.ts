@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { toVerificationKeyset } from '../../../src/lib/keyset/projection.js'
 import fs from 'node:fs'
+import path from 'node:path'
 import { after, describe, it } from 'node:test'
 import { loadKeyset } from '../../../src/lib/keyset/load.js'
 import { generateKeyset } from '../../../src/lib/keyset/generate.js'
@@ -56,6 +57,18 @@ describe('cbc-jwt keyset init', { concurrency: true }, () => {
     assert.equal(forced.code, 0, forced.stderr)
     assert.equal(readJson(file).keys[0].alg, 'ES384')
     assert.equal(fs.statSync(file).mode & 0o777, 0o640, 'the mode of the file replaced is kept')
+  })
+
+  // It said the file "was created by another writer" and wrote the projection alone.
+  it('through a symlink whose file was deleted: the file it names is created, the link kept', async () => {
+    fs.mkdirSync(tmp.file('dangling-real'))
+    const link = tmp.file('dangling.json')
+    fs.symlinkSync(path.join('dangling-real', 'keyset.json'), link)
+    const r = await cbcJwt(['keyset', 'init', '--keyset-file', link])
+    assert.equal(r.code, 0, r.stderr)
+    assert.ok(fs.lstatSync(link).isSymbolicLink())
+    assert.equal(readJson(tmp.file('dangling-real/keyset.json')).version, 1)
+    assert.deepEqual(readJson(tmp.file('dangling.public.json')), toVerificationKeyset(readJson(link)))
   })
 
   it('--force with an HS* algorithm over a keyset whose projection is published: refused, both files untouched', async () => {
