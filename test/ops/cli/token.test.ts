@@ -79,6 +79,17 @@ describe('cbc-jwt token issue', { concurrency: true }, () => {
     assert.equal(none.code, 2)
     assert.match(oneLine(none.stderr), /--sub SUBJECT is required/)
   })
+
+  // A --scope that is not RFC 6749 scope-tokens was exit 1, "cannot sign with KID": a flag to
+  // fix, not a failed signature. Checked before the keyset is read, like the other flags.
+  it('refuses a --scope that is not scope-tokens separated by single spaces (exit 2), before reading the keyset', async () => {
+    for (const scope of ['', 'read  write', ' read', 'read "write"', 'a\\b']) {
+      const r = await cbcJwt(['token', 'issue', '--sub', 'a', '--scope', scope, '--keyset-file', tmp.file('no-such-keyset.json')])
+      assert.equal(r.code, 2, `${JSON.stringify(scope)}: ${r.stderr}`)
+      assert.match(oneLine(r.stderr), /^cbc-jwt: --scope must be RFC 6749 scope-tokens separated by single spaces/, JSON.stringify(scope))
+      assert.equal(r.stdout, '')
+    }
+  })
 })
 
 describe('cbc-jwt token verify', { concurrency: true }, () => {

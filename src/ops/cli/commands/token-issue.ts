@@ -1,6 +1,8 @@
 import { NoSigningKeyError, RefusedError, UsageError } from '../../../lib/errors.js'
 import { checkedTtlSeconds, DEFAULT_TTL_SECONDS, signWith, TtlTooLongError } from '../../../lib/core/sign.js'
 import { formatDuration } from '../../../lib/duration.js'
+import { grantedScopes } from '../../../lib/core/scope.js'
+import { printable } from '../../../lib/logging/sanitize.js'
 import { KEYSET_OPTIONS, durationFlag, parseCommandArgs, unexpectedArgument } from '../args.js'
 import { println, type CliContext } from '../context.js'
 import { openKeysetSource, readKeyset } from '../keyset-source.js'
@@ -45,6 +47,12 @@ Exit status: 0 printed, 1 invalid keyset / backend error, 2 bad usage.`,
     const { values, positionals } = parseCommandArgs('token issue', args, OPTIONS, { max: 1, what: '- (keyset on stdin)' })
     if (positionals[0] !== undefined && positionals[0] !== '-') throw new UsageError(`token issue: ${unexpectedArgument(positionals[0])}`)
     if (values.sub === undefined || values.sub === '') throw new UsageError('token issue: --sub SUBJECT is required')
+    // The rule sign() enforces, checked here: the value comes from a flag (exit 2, before any read).
+    if (values.scope !== undefined && grantedScopes({ scope: values.scope }) === undefined) {
+      throw new UsageError(
+        `--scope must be RFC 6749 scope-tokens separated by single spaces (printable ASCII, no quotes or backslashes), got "${printable(values.scope, { max: 200 })}"`,
+      )
+    }
     const ttlMs = durationFlag('ttl', values.ttl)
     if (ttlMs !== undefined && ttlMs < 1000) throw new UsageError('--ttl must be at least 1s')
     const ttl = ttlMs === undefined ? undefined : ttlMs / 1000
