@@ -67,7 +67,9 @@ function describeParseError(err: NodeJS.ErrnoException): string {
     case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
       return `unknown option ${name}`
     case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
-      return /does not take an argument/.test(err.message) ? `option ${name} takes no value` : `option ${name} needs a value`
+      if (/does not take an argument/.test(err.message)) return `option ${name} takes no value`
+      // "ambiguous": what follows starts with "-" (a negative number, a client id "-svc", or the next option).
+      return /ambiguous/.test(err.message) ? `option ${name} needs a value (one starting with "-" is given as ${name}=VALUE)` : `option ${name} needs a value`
     default:
       return err.message.split('\n')[0] ?? 'bad arguments'
   }

@@ -99,6 +99,12 @@ describe('bad input: one line on stderr, exit 2 (usage) or 1 (failed check), not
     { args: (f) => ['rotate', '--keyset-file', f, '--graec', '48h'], code: 2, line: /^cbc-jwt: rotate: unknown option --graec \(see cbc-jwt rotate --help\)$/ },
     { args: (f) => ['rotate', '--keyset-file', f, '--grace'], code: 2, line: /^cbc-jwt: rotate: option --grace needs a value/ },
     { args: (f) => ['rotate', '--keyset-file', f, '--dry-run=yes'], code: 2, line: /option --dry-run takes no value/ },
+    // parseArgs takes a value starting with "-" for an option: the line says how to give one.
+    {
+      args: (f) => ['revoke', '--keyset-file', f, '--client-id', '-svc', '--issued-before', 'now'],
+      code: 2,
+      line: /^cbc-jwt: revoke: option --client-id needs a value \(one starting with "-" is given as --client-id=VALUE\)/,
+    },
     {
       args: (f) => ['rotate', '--keyset-file', f, '--grace', '2days'],
       code: 2,
