@@ -30,11 +30,22 @@ export function parseCommandArgs<T extends OptionSpec>(
   options: T,
   positionals: { max: number; what?: string } = { max: 0 },
 ): { values: Values<T>; positionals: string[] } {
-  let parsed: { values: Record<string, unknown>; positionals: string[] }
+  let parsed: { values: Record<string, unknown>; positionals: string[]; tokens: Array<{ kind: string; name?: string }> }
   try {
-    parsed = parseArgs({ args, options: { ...options, ...HELP_OPTION }, strict: true, allowPositionals: true })
+    parsed = parseArgs({ args, options: { ...options, ...HELP_OPTION }, strict: true, allowPositionals: true, tokens: true })
   } catch (err) {
     throw new UsageError(`${command}: ${describeParseError(err as NodeJS.ErrnoException)} (see cbc-jwt ${command} --help)`)
+  }
+  // parseArgs keeps the last of a one-value option given twice: the first would be dropped unseen.
+  const given = new Set<string>()
+  for (const token of parsed.tokens) {
+    if (token.kind !== 'option' || token.name === undefined) continue
+    const spec = options[token.name]
+    if (spec?.type !== 'string' || spec.multiple === true) continue
+    if (given.has(token.name)) {
+      throw new UsageError(`${command}: option --${token.name} given more than once: it takes one value (see cbc-jwt ${command} --help)`)
+    }
+    given.add(token.name)
   }
   if (parsed.positionals.length > positionals.max) {
     const extra = parsed.positionals[positionals.max]!

@@ -99,6 +99,13 @@ describe('bad input: one line on stderr, exit 2 (usage) or 1 (failed check), not
     { args: (f) => ['rotate', '--keyset-file', f, '--graec', '48h'], code: 2, line: /^cbc-jwt: rotate: unknown option --graec \(see cbc-jwt rotate --help\)$/ },
     { args: (f) => ['rotate', '--keyset-file', f, '--grace'], code: 2, line: /^cbc-jwt: rotate: option --grace needs a value/ },
     { args: (f) => ['rotate', '--keyset-file', f, '--dry-run=yes'], code: 2, line: /option --dry-run takes no value/ },
+    // A one-value option given twice kept the last silently: verify-rotation checked one of two
+    // instances and passed; a keyset or a cut-off was not the one the operator read first.
+    ...[
+      (_f: string) => ['verify-rotation', '--url', 'http://127.0.0.1:1', '--url', 'http://127.0.0.1:2'],
+      (f: string) => ['rotate', '--keyset-file', f, '--keyset-file', `${f}.other`],
+      (f: string) => ['revoke', '--keyset-file', f, '--issued-before', 'now', '--issued-before=2026-11-01T00:00:00Z'],
+    ].map((args) => ({ args, code: 2, line: /^cbc-jwt: [a-z -]+: option --[a-z-]+ given more than once: it takes one value/ })),
     // parseArgs takes a value starting with "-" for an option: the line says how to give one.
     {
       args: (f) => ['revoke', '--keyset-file', f, '--client-id', '-svc', '--issued-before', 'now'],
