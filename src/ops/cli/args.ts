@@ -63,13 +63,26 @@ function isCompactToken(arg: string): boolean {
   return COMPACT_TOKEN.test(arg) && /^\s*\{/.test(Buffer.from(arg.slice(0, arg.indexOf('.')), 'base64url').toString('latin1'))
 }
 
+/** Whether any word of `arg` is a compact JWS (`eyJ…`, `Bearer eyJ…`). */
+function holdsToken(arg: string): boolean {
+  return arg.split(/\s+/).some(isCompactToken)
+}
+
 /**
  * `unexpected argument "…"` for an error line: the argument escaped and bounded like any foreign
  * text, and never shown when it is a token (`token verify Bearer eyJ…`, a pasted Authorization
  * value, must not put the token on a terminal or in a CI log).
  */
 export function unexpectedArgument(arg: string): string {
-  return isCompactToken(arg) ? 'unexpected argument: a token (not shown)' : `unexpected argument "${printable(arg, { max: 200 })}"`
+  return holdsToken(arg) ? 'unexpected argument: a token (not shown)' : `unexpected argument ${quotedArgument(arg)}`
+}
+
+/**
+ * An argument or a flag's value for an error line (`--grace: "…" is not a duration`): quoted,
+ * escaped and bounded like any foreign text, and `a token (not shown)` when it is one.
+ */
+export function quotedArgument(arg: string): string {
+  return holdsToken(arg) ? 'a token (not shown)' : `"${printable(arg, { max: 200 })}"`
 }
 
 function describeParseError(err: NodeJS.ErrnoException): string {
@@ -90,7 +103,7 @@ function describeParseError(err: NodeJS.ErrnoException): string {
 export function durationFlag(flag: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined
   const ms = parseDuration(value)
-  if (ms === undefined) throw new UsageError(`--${flag}: "${value}" is not a duration (use e.g. 90s, 15m, 24h, 6d)`)
+  if (ms === undefined) throw new UsageError(`--${flag}: ${quotedArgument(value)} is not a duration (use e.g. 90s, 15m, 24h, 6d)`)
   if (ms > MAX_DURATION_MS) throw new UsageError(`--${flag}: ${value} is longer than 100 years`)
   return ms
 }
@@ -98,7 +111,7 @@ export function durationFlag(flag: string, value: string | undefined): number | 
 /** `--alg`; `undefined` when absent. */
 export function algFlag(value: string | undefined): Alg | undefined {
   if (value === undefined) return undefined
-  if (!isAlg(value)) throw new UsageError(`--alg: unknown algorithm "${value}" (one of ${ALGORITHMS.join(', ')})`)
+  if (!isAlg(value)) throw new UsageError(`--alg: unknown algorithm ${quotedArgument(value)} (one of ${ALGORITHMS.join(', ')})`)
   return value
 }
 

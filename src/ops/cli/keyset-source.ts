@@ -14,6 +14,7 @@ import { devKeysetFile } from '../../lib/backends/dev-keyset.js'
 import { fileProjection, kubernetesProjections, publicKeysetPath, vaultProjection } from '../projection/targets.js'
 import { withLastGoodCopy } from '../last-good/copy.js'
 import { fileLastGood, kubernetesLastGood, vaultLastGood } from '../last-good/targets.js'
+import { quotedArgument } from './args.js'
 import { println, type CliContext } from './context.js'
 import { serviceSettings } from './settings.js'
 
@@ -66,7 +67,7 @@ export function openKeysetSource(ctx: CliContext, flags: SourceFlags, positional
   const dash = positionals.includes('-') || flags['keyset-file'] === '-'
   const file = flags['keyset-file']
   if (flags.backend !== undefined && !(BACKENDS as readonly string[]).includes(flags.backend)) {
-    throw new UsageError(`--backend must be one of ${BACKENDS.join(', ')} (got "${flags.backend}")`)
+    throw new UsageError(`--backend must be one of ${BACKENDS.join(', ')} (got ${quotedArgument(flags.backend)})`)
   }
   if ((dash || file !== undefined) && flags.backend !== undefined && flags.backend !== 'file') {
     throw new UsageError(`--backend ${flags.backend} cannot be combined with --keyset-file or -`)

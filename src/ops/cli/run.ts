@@ -14,6 +14,7 @@ import { tokenVerifyCommand } from './commands/token-verify.js'
 import { verifyRotationCommand } from './commands/verify-rotation.js'
 import { println, type CliContext } from './context.js'
 import { groupHelp, topHelp } from './help.js'
+import { quotedArgument } from './args.js'
 
 /** Every command, in the order `--help` lists them. */
 export const COMMANDS: readonly Command[] = [
@@ -64,9 +65,9 @@ export async function runCli(argv: readonly string[], ctx: CliContext): Promise<
           println(sub === undefined ? ctx.stderr : ctx.stdout, groupHelp(first, COMMANDS))
           return sub === undefined ? EXIT.usage : EXIT.ok
         }
-        throw new UsageError(`unknown command "${first} ${sub}" (see cbc-jwt ${first} --help)`)
+        throw new UsageError(`unknown command ${quotedArgument(`${first} ${sub}`)} (see cbc-jwt ${first} --help)`)
       }
-      throw new UsageError(`unknown command "${first}" (see cbc-jwt --help)`)
+      throw new UsageError(`unknown command ${quotedArgument(first)} (see cbc-jwt --help)`)
     }
     const { command, rest } = found
     if (wantsHelp(rest)) {

@@ -44,9 +44,11 @@ interface VectorSample {
 export function createPrometheusFleet(opts: PrometheusFleetOptions): FleetSource {
   const given = opts.selector === undefined ? [DEFAULT_SELECTOR] : typeof opts.selector === 'string' ? [opts.selector] : [...opts.selector]
   const selectors = [...new Set(given.map((s) => s.trim()))]
-  for (const [i, selector] of selectors.entries()) {
+  for (const selector of selectors) {
     if (selector === '' || /[{}]/.test(selector)) {
-      throw new UsageError(`--selector must be PromQL label matchers without braces, like job="cbc-jwt",namespace="cbc" (got "${given[i]}")`)
+      throw new UsageError(
+        `--selector must be PromQL label matchers without braces, like job="cbc-jwt",namespace="cbc" (got "${printable(selector, { max: 200 })}")`,
+      )
     }
   }
   if (selectors.length === 0) throw new UsageError('--selector needs at least one set of label matchers')

@@ -1,3 +1,4 @@
+import { printable } from '../../lib/logging/sanitize.js'
 import { RefusedError } from '../../lib/errors.js'
 import type { Alg } from '../../lib/keyset/algorithms.js'
 import { keyStatus, type KeyEntry, type KeysetDocument } from '../../lib/keyset/document.js'
@@ -105,7 +106,7 @@ export function pickStaged(doc: KeysetDocument, kid: string | undefined): KeyEnt
   const staged = stagedKeys(doc)
   if (kid !== undefined) {
     const entry = doc.keys.find((k) => k.kid === kid)
-    if (!entry) throw new RefusedError(`no key has kid "${kid}"`)
+    if (!entry) throw new RefusedError(`no key has kid "${printable(kid, { max: 200 })}"`)
     if (keyStatus(doc, entry) !== 'staged') throw new RefusedError(`${kid} is ${keyStatus(doc, entry)}, not staged`)
     return entry
   }

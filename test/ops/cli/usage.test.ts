@@ -168,6 +168,26 @@ describe('bad input: one line on stderr, exit 2 (usage) or 1 (failed check), not
     })),
     // An argument is foreign text: escaped, never a terminal escape sequence.
     { args: () => ['rotate', 'x\u001b]0;pwn\u0007'], code: 2, line: /^cbc-jwt: rotate: unexpected argument "x\\x1b\]0;pwn\\x07"/ },
+    // So is a flag's value named in its refusal, and a command word: a token pasted as one is not shown.
+    ...[
+      (f: string) => ['rotate', '--keyset-file', f, '--grace', 'x\u001b]0;pwn\u0007'],
+      (f: string) => ['rotate', '--keyset-file', f, '--alg', 'x\u001b]0;pwn\u0007'],
+      () => ['status', '--backend', 'x\u001b]0;pwn\u0007'],
+      (f: string) => ['revoke', '--keyset-file', f, '--issued-before', 'x\u001b]0;pwn\u0007'],
+      (f: string) => ['revoke', '--keyset-file', f, '--jti', 'j', '--expires-at', 'x\u001b]0;pwn\u0007'],
+      () => ['verify-rotation', '--url', 'http://127.0.0.1:1', '--compromised', '--previous-kid', 'k', '--revoked-before', 'x\u001b]0;pwn\u0007'],
+      () => ['failures', '--since', 'x\u001b]0;pwn\u0007'],
+      () => ['failures', '--reason', 'x\u001b]0;pwn\u0007'],
+      () => ['failures', '--top', 'x\u001b]0;pwn\u0007'],
+      () => ['verify-rotation', '--prometheus', 'http://127.0.0.1:1', '--selector', '{x\u001b]0;pwn\u0007}'],
+      () => ['x\u001b]0;pwn\u0007'],
+      () => ['keyset', 'x\u001b]0;pwn\u0007'],
+    ].map((args) => ({ args, code: 2, line: /^cbc-jwt: [^\u001b\u0007]*x\\x1b\]0;pwn\\x07[^\u001b\u0007]*$/ })),
+    ...[[], ['token']].map((words) => ({
+      args: () => [...words, 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl'],
+      code: 2,
+      line: /^cbc-jwt: unknown [a-z ]*command.*a token \(not shown\)(?![\s\S]*eyJ)/,
+    })),
     // Date.parse reads these as other days (March 2, November 26): a typo must not move the cut-off.
     ...['2026-02-30T20:00:00Z', '2026-11-25T24:00:00Z', '2026-11-25T20:00:00+01:75'].map((time) => ({
       args: (f: string) => ['revoke', '--keyset-file', f, '--issued-before', time],

@@ -8,7 +8,7 @@ import { classifyLine } from '../../triage/log-line.js'
 import { busiestOffenders, revokeCommand, revokeTime } from '../../triage/offenders.js'
 import { DEFAULT_SPIKE_GAP_MS } from '../../triage/spike.js'
 import { OVERLONG, readLines } from '../../triage/lines.js'
-import { parseCommandArgs } from '../args.js'
+import { parseCommandArgs, quotedArgument } from '../args.js'
 import { asciiJson, printable as foreignText } from '../../../lib/logging/sanitize.js'
 import { println, type CliContext } from '../context.js'
 import { parseTime } from '../time.js'
@@ -96,7 +96,8 @@ Exit status: 0 read (whether or not there were rejections), 1 a file cannot be r
     if (maxGroups === 0) throw new UsageError('--max-groups must be at least 1')
     const offenders = count('offenders', values.offenders, DEFAULT_OFFENDERS)
     const gapMs = values['spike-gap'] === undefined ? DEFAULT_SPIKE_GAP_MS : parseDuration(values['spike-gap'])
-    if (gapMs === undefined || gapMs <= 0) throw new UsageError(`--spike-gap: "${values['spike-gap']}" is not a duration (use e.g. 2m, 10m)`)
+    if (gapMs === undefined || gapMs <= 0)
+      throw new UsageError(`--spike-gap: ${quotedArgument(values['spike-gap'] ?? '')} is not a duration (use e.g. 2m, 10m)`)
     const inputs = positionals.length === 0 ? ['-'] : positionals
     if (inputs.filter((f) => f === '-').length > 1) throw new UsageError('failures: "-" (stdin) given more than once')
     for (const file of inputs) {
@@ -273,7 +274,7 @@ function timeOrAgo(flag: string, text: string, now: number): number {
   if (at !== undefined) return at
   const ago = parseDuration(text)
   if (ago !== undefined) return now - ago
-  throw new UsageError(`--${flag}: "${text}" is neither an RFC 3339 time (2026-11-25T20:00:00Z) nor a duration (30m, 2h)`)
+  throw new UsageError(`--${flag}: ${quotedArgument(text)} is neither an RFC 3339 time (2026-11-25T20:00:00Z) nor a duration (30m, 2h)`)
 }
 
 function reasonList(text: string): Set<AuthFailureReason> {
@@ -283,7 +284,7 @@ function reasonList(text: string): Set<AuthFailureReason> {
     .map((s) => s.trim())
     .filter(Boolean)) {
     if (!(AUTH_FAILURE_REASONS as readonly string[]).includes(r))
-      throw new UsageError(`--reason: unknown reason "${r}" (one of ${AUTH_FAILURE_REASONS.join(', ')})`)
+      throw new UsageError(`--reason: unknown reason ${quotedArgument(r)} (one of ${AUTH_FAILURE_REASONS.join(', ')})`)
     out.add(r as AuthFailureReason)
   }
   if (out.size === 0) throw new UsageError('--reason needs at least one reason')
@@ -292,6 +293,6 @@ function reasonList(text: string): Set<AuthFailureReason> {
 
 function count(flag: string, text: string | undefined, fallback: number): number {
   if (text === undefined) return fallback
-  if (!/^\d{1,9}$/.test(text)) throw new UsageError(`--${flag}: "${text}" is not a whole number`)
+  if (!/^\d{1,9}$/.test(text)) throw new UsageError(`--${flag}: ${quotedArgument(text)} is not a whole number`)
   return Number(text)
 }

@@ -6,7 +6,7 @@ import { setRevokedBefore } from '../../rotation/revoke.js'
 import { revokeTargets } from '../../rotation/revocations.js'
 import { updateKeyset, type KeysetMutation } from '../../rotation/update-keyset.js'
 import { projectedFrom } from '../../projection/targets.js'
-import { KEYSET_OPTIONS, parseCommandArgs, rejectFlags, unexpectedArgument } from '../args.js'
+import { KEYSET_OPTIONS, parseCommandArgs, quotedArgument, rejectFlags, unexpectedArgument } from '../args.js'
 import { CONTAINMENT_HELP, confirmContainment, containmentFleet, recordThenConfirm, requireConfirmable } from '../confirm-containment.js'
 import { FLEET_OPTIONS } from '../fleet-flags.js'
 import type { CliContext } from '../context.js'
@@ -184,7 +184,7 @@ async function plan(ctx: CliContext, values: Values, positionals: string[], now:
       const at = /^\d{1,11}$/.test(raw) ? Number(raw) * 1000 : parseTime(raw, now, { allowNow: false })
       if (at === undefined)
         throw new UsageError(
-          `--expires-at: "${values['expires-at']}" is not an RFC 3339 time (e.g. 2026-11-26T20:00:00Z) nor a token's exp in seconds (e.g. 1796342400)`,
+          `--expires-at: ${quotedArgument(raw)} is not an RFC 3339 time (e.g. 2026-11-26T20:00:00Z) nor a token's exp in seconds (e.g. 1796342400)`,
         )
       if (at <= now) throw new UsageError(`--expires-at ${toRfc3339(new Date(at))} is past: no token that expires then can still be valid`)
       // A later time (9999-12-31) would keep a rule that can match nothing for good.
@@ -206,7 +206,7 @@ async function plan(ctx: CliContext, values: Values, positionals: string[], now:
     )
   }
   const at = parseTime(raw, now)
-  if (at === undefined) throw new UsageError(`--issued-before: "${raw}" is not an RFC 3339 time (e.g. 2026-11-25T20:00:00Z) or "now"`)
+  if (at === undefined) throw new UsageError(`--issued-before: ${quotedArgument(raw)} is not an RFC 3339 time (e.g. 2026-11-25T20:00:00Z) or "now"`)
   if (at > now + ROTATION_POLICY.futureRevocationSlackMs && !force) {
     throw new UsageError(
       `--issued-before ${toRfc3339(new Date(at))} is in the future: every token issued until then, new ones included, would be rejected (use --force if you mean it)`,

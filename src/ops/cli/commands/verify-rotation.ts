@@ -5,7 +5,7 @@ import type { FleetSource } from '../../fleet/fleet.js'
 import { LEGACY_CUT_OFF, get, legacyTokenCutOff, reasonOf, runInstanceChecklist } from '../../fleet/instance-checklist.js'
 import { fleetUrl } from '../../fleet/fleet-url.js'
 import { projectionDrift } from '../../projection/publish.js'
-import { durationFlag, parseCommandArgs } from '../args.js'
+import { durationFlag, parseCommandArgs, quotedArgument } from '../args.js'
 import { println, type CliContext } from '../context.js'
 import { FLEET_HELP, FLEET_OPTIONS, fleetFromFlags } from '../fleet-flags.js'
 import { closeSource, openKeysetSource, type KeysetSource } from '../keyset-source.js'
@@ -105,7 +105,7 @@ Exit status: 0 every item passed (or was skipped), 1 an item failed, 2 bad usage
     if (values['revoked-before'] !== undefined) {
       if (!compromised) throw new UsageError('--revoked-before applies to --compromised')
       const at = parseTime(values['revoked-before'], ctx.now())
-      if (at === undefined) throw new UsageError(`--revoked-before: "${values['revoked-before']}" is not an RFC 3339 time`)
+      if (at === undefined) throw new UsageError(`--revoked-before: ${quotedArgument(values['revoked-before'])} is not an RFC 3339 time`)
       revokedAtLeast = at / 1000
     }
     const waitMs = durationFlag('wait', values.wait) ?? 0
