@@ -16,6 +16,8 @@ export interface FileBackendOptions {
   minChangeIntervalMs?: number
   /** Mode of a file this backend creates (an existing file keeps its own). @default 0o600 */
   newFileMode?: number
+  /** A file whose owner and group a file this backend creates takes, when the writer may give them (root). */
+  newFileOwnerOf?: string
   /**
    * After a busy neighbour made the watch follow the file itself (file-watch.ts), a read this
    * long after tries the directory watch again. @default 10000
@@ -75,6 +77,7 @@ export function createFileBackend(file: string, options: FileBackendOptions = {}
           lockTimeoutMs: readTimeoutMs,
           ...(expectedVersion !== undefined && expectedVersion !== null ? { beforeReplace: checkVersion } : {}),
           ...(options.newFileMode !== undefined ? { newFileMode: options.newFileMode } : {}),
+          newFileOwnerOf: options.newFileOwnerOf,
         })
       } catch (err) {
         if (err instanceof CasConflictError || err instanceof BackendError) throw err

@@ -34,18 +34,21 @@ const HOST_TAG = crypto.createHash('sha256').update(os.hostname()).digest('hex')
  * keyset owned by the service user, the service can still read the result; when the owner
  * cannot be kept (not root, and the file belongs to someone else) the write is refused with
  * `OwnerNotKeptError` and the file is left as it was. A new file is created with
- * `newFileMode` (default 0600) and the writer's owner. A symlink is followed, so the file it
+ * `newFileMode` (default 0600) and the writer's owner — or, with `newFileOwnerOf`, that file's
+ * owner and group when the writer may give them (root): the projection and last good copy a
+ * `sudo cbc-jwt` creates beside a keyset belong to the keyset's owner, who writes them next. A symlink is followed, so the file it
  * points at is replaced (created, when the link dangles) and the link survives.
  */
 export async function writeFileAtomic(
   file: string,
   content: string,
-  opts: { exclusive?: boolean; newFileMode?: number; beforeReplace?: () => Promise<void>; lockTimeoutMs?: number } = {},
+  opts: { exclusive?: boolean; newFileMode?: number; newFileOwnerOf?: string | undefined; beforeReplace?: () => Promise<void>; lockTimeoutMs?: number } = {},
 ): Promise<void> {
   const target = writeTarget(file)
   const dir = path.dirname(target)
   const name = path.basename(target)
   const existing = await fs.promises.stat(target).catch(() => undefined)
+  const ownerOf = existing || opts.newFileOwnerOf === undefined ? undefined : await fs.promises.stat(opts.newFileOwnerOf).catch(() => undefined)
   const mode = existing ? existing.mode & 0o7777 : (opts.newFileMode ?? 0o600)
   await removeAbandoned(dir, name)
   const tmpDir = await fs.promises.mkdtemp(path.join(dir, `.${name}.tmp-${HOST_TAG}-${process.pid}-`))
@@ -55,6 +58,8 @@ export async function writeFileAtomic(
     try {
       await handle.writeFile(content)
       if (existing) await keepOwner(handle, existing, target)
+      // Best effort: a writer that may not give that owner keeps its own, as for any new file.
+      else if (ownerOf) await handle.chown(ownerOf.uid, ownerOf.gid).catch(() => {})
       await handle.chmod(mode)
       await handle.sync()
     } finally {

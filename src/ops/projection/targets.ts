@@ -43,7 +43,7 @@ export function fileProjection(keysetFile: string, env: NodeJS.ProcessEnv | unde
   const file = projectionFile(keysetFile, env)
   if (writeTarget(file) === writeTarget(keysetFile))
     throw new ConfigError(`CBC_JWT_PUBLIC_KEYSET_FILE must differ from the keyset file (${keysetFile}): the projection must never replace the private keyset`)
-  return createFileBackend(file, { newFileMode: PROJECTION_DEFAULTS.fileMode })
+  return createFileBackend(file, { newFileMode: PROJECTION_DEFAULTS.fileMode, newFileOwnerOf: keysetFile })
 }
 
 /**

@@ -12,6 +12,7 @@ import { generateKeyset } from '../../../src/lib/keyset/generate.js'
 import { serializeKeyset } from '../../../src/lib/keyset/serialize.js'
 import { cbcJwt } from '../../ops/cli/cli.js'
 import { runChild } from '../../support/run-child.js'
+import { CLI_MAIN } from '../../support/service.js'
 
 const SERVICE_USER = 65534 // nobody: the service user of these tests
 const asRoot = process.getuid?.() === 0
@@ -62,6 +63,29 @@ describe('file writes keep the owner (as root)', { skip: asRoot ? false : 'needs
     assert.deepEqual([st.uid, st.gid, st.mode & 0o7777], [SERVICE_USER, SERVICE_USER, 0o600])
     assert.ok(await serviceCanRead(file), 'the service user cannot read the keyset root wrote')
     assert.match(fs.readFileSync(file, 'utf8'), /"revoked_before"/)
+  })
+
+  // The first write as root made them root's: every later write as the service user (the
+  // CronJob) was refused, "cannot keep the owner 0:0" of the projection, run again or not.
+  it('the projection and last good copy a root write creates belong to the keyset owner: the service user writes next', async () => {
+    const file = await serviceOwnedKeyset('siblings')
+    const revoke = await cbcJwt(['revoke', '--issued-before', 'now', '--keyset-file', file])
+    assert.equal(revoke.code, 0, revoke.stderr)
+    for (const [sibling, mode] of [
+      ['keyset.public.json', 0o644],
+      ['keyset.last-good.json', 0o600],
+    ] as const) {
+      const st = fs.statSync(path.join(path.dirname(file), sibling))
+      assert.deepEqual([st.uid, st.gid, st.mode & 0o7777], [SERVICE_USER, SERVICE_USER, mode], sibling)
+    }
+    const rotate = await runChild(process.execPath, [CLI_MAIN, 'rotate', '--keyset-file', file], {
+      env: { PATH: process.env.PATH ?? '', HOME: '/tmp' },
+      uid: SERVICE_USER,
+      cwd: '/',
+      timeoutMs: 60_000,
+      what: 'cbc-jwt rotate as the service user',
+    })
+    assert.equal(rotate.code, 0, rotate.stderr)
   })
 
   it('a writer that cannot keep the owner refuses, and the file is left as it was', async () => {
