@@ -99,12 +99,18 @@ export interface KeysetProblem {
   message: string
 }
 
+/** Problems named in a `KeysetInvalidError`'s message (one line on a terminal, in a log); `problems` holds them all. */
+const PROBLEMS_IN_MESSAGE = 10
+
 export class KeysetInvalidError extends CbcJwtError {
   readonly problems: readonly KeysetProblem[]
   /** `invalid_json` when the text does not parse, `invalid_keyset` when the document is wrong. */
   readonly reason: 'invalid_json' | 'invalid_keyset'
   constructor(problems: readonly KeysetProblem[], reason: 'invalid_json' | 'invalid_keyset' = 'invalid_keyset') {
-    super(ERROR_CODES.KEYSET_INVALID, `invalid keyset: ${problems.map(formatProblem).join('; ')}`)
+    const more = problems.length - PROBLEMS_IN_MESSAGE
+    const named = problems.slice(0, PROBLEMS_IN_MESSAGE).map(formatProblem)
+    if (more > 0) named.push(`… and ${more} more problem(s) (cbc-jwt keyset validate lists them all)`)
+    super(ERROR_CODES.KEYSET_INVALID, `invalid keyset: ${named.join('; ')}`)
     this.problems = problems
     this.reason = reason
   }

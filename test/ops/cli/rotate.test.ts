@@ -63,6 +63,25 @@ describe('cbc-jwt rotate', { concurrency: true }, () => {
     assert.equal(r.stdout, '')
   })
 
+  // A keyset with thousands of bad keys made a 245 KB "line"; keyset validate lists them all.
+  it('an invalid keyset with many problems: one line naming the first few and the count, all listed by keyset validate', async () => {
+    const file = await keysetFixture(tmp.file('many-problems.json'))
+    const doc = readJson(file)
+    for (let i = 0; i < 500; i++) doc.keys.push({ ...doc.keys[0], kid: `k-bad-${i}`, created_at: 'yesterday' })
+    fs.writeFileSync(file, JSON.stringify(doc))
+    const r = await cbcJwt(['rotate', '--keyset-file', file])
+    assert.equal(r.code, 1)
+    const line = oneLine(r.stderr)
+    assert.match(
+      line,
+      /many-problems\.json: invalid keyset: keys\[1\]\.created_at: must be an RFC 3339 date-time .*; … and 490 more problem\(s\) \(cbc-jwt keyset validate lists them all\)$/,
+    )
+    assert.ok(line.length < 2000, `${line.length} characters`)
+    const all = await cbcJwt(['keyset', 'validate', '--keyset-file', file])
+    assert.equal(all.code, 1)
+    assert.equal(all.stdout.trim().split('\n').length, 500)
+  })
+
   it('refuses a grace below 24h or below the max token TTL (exit 2), writing nothing', async () => {
     const file = await keysetFile()
     const bytes = fs.readFileSync(file)
