@@ -93,6 +93,12 @@ export function loadKeyset(data: unknown, now: number = Date.now(), previous?: L
   }
 }
 
+function kubernetesObjectProblem(secret: boolean): string {
+  return secret
+    ? "a Kubernetes Secret object, not a keyset document: the keyset is its data.jwt-keyset, base64-decoded (kubectl get secret cbc-secrets -o jsonpath='{.data.jwt-keyset}' | base64 -d)"
+    : 'a Kubernetes object, not a keyset document: the keyset is the raw JSON stored in the Secret cbc-secrets under jwt-keyset'
+}
+
 /**
  * `loadKeyset` for a running server: the same validation and result, but it gives the event
  * loop a turn after every key it imports (an RSA key's checks and self-test take milliseconds),
@@ -109,6 +115,11 @@ export async function loadKeysetYielding(data: unknown, now: number = Date.now()
 
 /** The load, as steps: it yields after each key it had to import (not after a reused one). */
 function* loadSteps(data: unknown, now: number, previous: LoadedKeyset | undefined): Generator<undefined, LoadedKeyset, void> {
+  // `kubectl get secret -o json` where the keyset was meant: one problem saying where it is, not
+  // seven symptoms (version, current, keys required; apiVersion, kind, ... unknown).
+  if (isRecord(data) && typeof data.apiVersion === 'string' && typeof data.kind === 'string' && data.keys === undefined) {
+    throw new KeysetInvalidError([{ path: '', message: kubernetesObjectProblem(data.kind === 'Secret') }])
+  }
   const problems = schemaProblems(data)
   if (!isRecord(data) || !Array.isArray(data.keys)) throw new KeysetInvalidError(problems)
   const doc = data as unknown as KeysetDocument // sound where `sound(path)` says so

@@ -150,6 +150,29 @@ describe('cbc-jwt keyset validate', { concurrency: true }, () => {
     assert.deepEqual(out.problems.map((p: { path: string }) => p.path).sort(), ['current', 'keys[1].kid', 'keys[2].jwk.k'])
   })
 
+  // CONTRACT.md §4: the raw keyset, not a Kubernetes object. `kubectl get secret -o json` piped
+  // in gave seven problems (version, current, keys required; apiVersion, kind… unknown) and no hint.
+  it('a Kubernetes Secret object instead of the keyset: one problem saying how to get the keyset out of it', async () => {
+    const keyset = fs.readFileSync(await keysetFixture(tmp.file('in-secret.json')), 'utf8')
+    const secret = {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'cbc-secrets', namespace: 'cbc' },
+      type: 'Opaque',
+      data: { 'jwt-keyset': Buffer.from(keyset).toString('base64') },
+    }
+    const r = await cbcJwt(['keyset', 'validate', '-'], { input: JSON.stringify(secret) })
+    assert.equal(r.code, 1)
+    assert.match(
+      r.stdout,
+      /^\(document\): a Kubernetes Secret object, not a keyset document: the keyset is its data\.jwt-keyset, base64-decoded \(kubectl get secret cbc-secrets -o jsonpath='\{\.data\.jwt-keyset\}' \| base64 -d\)\n$/,
+    )
+    const rotate = await cbcJwt(['rotate', '-'], { input: JSON.stringify(secret) })
+    assert.equal(rotate.code, 1)
+    assert.match(oneLine(rotate.stderr), /^cbc-jwt: stdin: invalid keyset: a Kubernetes Secret object, not a keyset document/)
+    assert.equal(rotate.stdout, '')
+  })
+
   it('reports text that is not JSON', async () => {
     const r = await cbcJwt(['keyset', 'validate', '-'], { input: '{"version": 1,' })
     assert.equal(r.code, 1)
