@@ -63,6 +63,16 @@ export interface UpdateOutcome {
 }
 
 /**
+ * What a failed private write adds to its message when the projection was written first (§10: a
+ * failure between the two writes names what was and was not written); empty when none was.
+ */
+export function projectionAhead(written: readonly string[]): string {
+  return written.length > 0
+    ? `; the verification projection (${written.join(', ')}) already holds the change — run the same command again to bring the private keyset level with it`
+    : ''
+}
+
+/**
  * The one way the CLI changes a stored keyset: read (text + version) → validate → mutate →
  * validate the result → write with check-and-set. Nothing that fails validation is ever
  * written; an unchanged result writes nothing. If another writer got in between
@@ -161,10 +171,7 @@ async function applyChange(
       // A write that landed in an unexpected way (kubernetes-backend.ts) is reported, not hidden.
       return { ...outcome, written: true, notes: stored.notice === undefined ? notes : [...notes, stored.notice] }
     } catch (err) {
-      const ahead =
-        projection.written.length > 0
-          ? `; the verification projection (${projection.written.join(', ')}) already holds the change — run the same command again to bring the private keyset level with it`
-          : ''
+      const ahead = projectionAhead(projection.written)
       if (!(err instanceof CasConflictError)) {
         progress.keepAhead = true
         if (err instanceof Error && ahead) err.message = `${err.message}${ahead}`

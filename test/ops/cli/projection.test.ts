@@ -113,6 +113,25 @@ describe('the file backend: keyset.json → keyset.public.json on every write', 
     assert.ok(readJson(publicFile).revoked_before)
   })
 
+  // §10: a failure between the two writes names what was and was not written. keyset init
+  // said only "cannot write …k.json: ENOENT", its projection already published.
+  it('keyset init whose keyset cannot be written after its projection was: the line names both; fixed, the same command repairs', async () => {
+    const file = path.join(tmp.dir, 'init-missing-dir', 'k.json')
+    const publicFile = tmp.file('init-missing.public.json')
+    const env = { CBC_JWT_PUBLIC_KEYSET_FILE: publicFile }
+    const r = await cbcJwt(['keyset', 'init', '--keyset-file', file], { env })
+    assert.equal(r.code, 1)
+    assert.match(
+      oneLine(r.stderr),
+      /^cbc-jwt: cannot write .*init-missing-dir\/k\.json: ENOENT; the verification projection \(.*init-missing\.public\.json\) already holds the change — run the same command again/,
+    )
+    assert.ok(fs.existsSync(publicFile))
+    fs.mkdirSync(path.dirname(file))
+    const again = await cbcJwt(['keyset', 'init', '--keyset-file', file], { env })
+    assert.equal(again.code, 0, again.stderr)
+    assert.deepEqual(readJson(publicFile), toVerificationKeyset(readJson(file)))
+  })
+
   it('drift: keyset validate --projection names it (exit 1); a change command with nothing to do repairs it', async () => {
     const file = await keysetFixture(tmp.file('c.json'))
     const publicFile = tmp.file('c.public.json')
