@@ -62,6 +62,8 @@ export const ERROR_REGISTRY: { readonly [C in ErrorCode]: { readonly classes: re
 export const INTERNAL_ERROR_CODES = {
   /** `OwnerNotKeptError`: a file write could not give the replacement the old file's owner; the file backend answers `BackendError('forbidden')`. */
   EOWNER: { classes: ['OwnerNotKeptError'], becomes: ERROR_CODES.BACKEND },
+  /** `LockTimeoutError`: another live writer held a keyset file's lock past the wait; the file backend answers `BackendError('timeout')`. */
+  ELOCKED: { classes: ['LockTimeoutError'], becomes: ERROR_CODES.BACKEND },
 } as const
 
 export class CbcJwtError extends Error {
