@@ -25,6 +25,15 @@ describe('cbc-jwt keyset init', { concurrency: true }, () => {
     assert.equal(loadKeyset(doc, Date.parse(NOW)).current.kid, doc.current)
   })
 
+  it('--force with stdout is bad usage: there is nothing there to replace (the flag would be silently ignored)', async () => {
+    for (const args of [['--force'], ['-', '--force'], ['--keyset-file', '-', '--force']]) {
+      const r = await cbcJwt(['keyset', 'init', ...args])
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`)
+      assert.equal(r.stdout, '')
+      assert.match(r.stderr, /^cbc-jwt: keyset init: --force replaces a stored keyset; stdout holds none \(give --keyset-file PATH or --backend\)\n$/)
+    }
+  })
+
   it('takes --alg', async () => {
     const r = await cbcJwt(['keyset', 'init', '--alg', 'HS512'])
     assert.equal(r.code, 0, r.stderr)

@@ -62,6 +62,7 @@ does) / backend error, 2 bad usage.`,
     // printing a private key.
     const configured = ctx.env.CBC_JWT_BACKEND === 'vault' || ctx.env.CBC_JWT_BACKEND === 'kubernetes'
     if (dash || (file === undefined && values.backend === undefined && !configured)) {
+      if (values.force === true) throw new UsageError('keyset init: --force replaces a stored keyset; stdout holds none (give --keyset-file PATH or --backend)')
       refusePrivateOnTerminal(ctx, values)
       ctx.stdout.write(text)
       return 0
