@@ -105,7 +105,7 @@ export function openKeysetSource(ctx: CliContext, flags: SourceFlags, positional
     whenNothingConfigured: () => {
       const devFile = devKeysetFile()
       if (!fs.existsSync(devFile)) {
-        throw new UsageError('no keyset given: use --keyset-file PATH, - for stdin/stdout, or set CBC_JWT_KEYSET_FILE (or CBC_JWT_BACKEND=vault)')
+        throw new UsageError('no keyset given: use --keyset-file PATH, - for stdin/stdout, or set CBC_JWT_KEYSET_FILE (or CBC_JWT_BACKEND=vault or kubernetes)')
       }
       println(ctx.stderr, `cbc-jwt: no keyset configured; using the development keyset ${devFile}`)
       keysetFile = devFile
