@@ -63,7 +63,7 @@ export function fleetChecklist(view: FleetView, o: FleetChecklistOptions): Check
         ? {
             name: 'previous key verifies everywhere',
             result: 'pass',
-            detail: `${o.previousKids.join(', ')} verify on all ${view.replicas.length} replicas (grace)`,
+            detail: `${o.previousKids.join(', ')} ${o.previousKids.length === 1 ? 'verifies' : 'verify'} on all ${view.replicas.length} replicas (grace)`,
           }
         : { name: 'previous key verifies everywhere', result: 'fail', detail: `legacy tokens would fail on: ${lacking.map(describeReplica).join('; ')}` },
     )

@@ -33,7 +33,8 @@ export function createReplicaFleet(opts: ReplicaFleetOptions): FleetSource {
   const timeoutMs = opts.timeoutMs ?? 5000
   const now = opts.now ?? Date.now
   return {
-    description: `${urls.length} replica${urls.length === 1 ? '' : 's'} (${urls.join(', ')})`,
+    // A source, as the operator named it: "3 replicas seen through --replica a, b, c".
+    description: `--replica ${urls.join(', ')}`,
     async read(o = {}): Promise<FleetView> {
       const deadline = Math.min(timeoutMs, o.timeoutMs ?? timeoutMs)
       const replicas = await Promise.all(urls.map((url) => readReplica(url, deadline, now())))

@@ -362,7 +362,7 @@ describe('verify-rotation --projection: the same comparison as keyset validate -
     assert.equal((await cbcJwt(['rotate', '--auto', '--keyset-file', file])).code, 0)
     const synced = await verify()
     // The fleet items fail (no replica answers); the projection item passes on its own.
-    assert.match(synced.stdout, new RegExp(`^✓ \\d+\\. projection in sync: ${publicFile.replace(/[.]/g, '\\.')} match ${file.replace(/[.]/g, '\\.')}$`, 'm'))
+    assert.match(synced.stdout, new RegExp(`^✓ \\d+\\. projection in sync: ${publicFile.replace(/[.]/g, '\\.')} matches ${file.replace(/[.]/g, '\\.')}$`, 'm'))
     fs.writeFileSync(publicFile, JSON.stringify({ ...readJson(publicFile), revoked_before: '2026-01-01T00:00:00Z' }))
     const drift = await verify()
     assert.match(drift.stdout, /^✗ \d+\. projection in sync: .*v\.public\.json differs from the private keyset/m)

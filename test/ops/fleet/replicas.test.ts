@@ -130,7 +130,7 @@ describe('the replica fleet (--replica URL): a replica that answers anything but
 
   it('a replica named twice (a trailing slash, a repeated flag) is one replica, counted once', async () => {
     const fleet = createReplicaFleet({ urls: [urls.good!, `${urls.good}/`, urls.good!, urls.older!] })
-    assert.equal(fleet.description, `2 replicas (${urls.good}, ${urls.older})`)
+    assert.equal(fleet.description, `--replica ${urls.good}, ${urls.older}`)
     assert.deepEqual(
       (await fleet.read()).replicas.map((r) => r.name),
       [urls.good, urls.older],

@@ -194,14 +194,8 @@ async function projectionItem(source: KeysetSource, now: number): Promise<CheckI
   try {
     const drift = await projectionDrift((await source.backend.read()).text, source.projections(), now)
     if (drift.length > 0) return { name, result: 'fail', detail: `${drift.join('; ')} (repair: run the command again, or rotate --auto)` }
-    return {
-      name,
-      result: 'pass',
-      detail: `${source
-        .projections()
-        .map((p) => p.location)
-        .join(', ')} match ${source.backend.location}`,
-    }
+    const locations = source.projections().map((p) => p.location)
+    return { name, result: 'pass', detail: `${locations.join(', ')} ${locations.length === 1 ? 'matches' : 'match'} ${source.backend.location}` }
   } catch (err) {
     if (!(err instanceof CbcJwtError)) throw err
     return { name, result: 'fail', detail: err.message }
