@@ -162,6 +162,17 @@ describe('Grafana dashboard', () => {
     )
   })
 
+  // The counter counts trusted issuers' JWK Set reads too: a panel that says "keyset reads"
+  // sends the operator to a healthy keyset while an identity provider fails.
+  test('the backend errors panel says trusted issuers count too, and where the log tells them apart', () => {
+    const panels = allPanels(loadDashboard().panels).filter((p) => (p.targets ?? []).some((t) => t.expr?.includes(METRIC_NAMES.backendErrors)))
+    assert.ok(panels.length > 0)
+    for (const p of panels as Array<Panel & { description?: string }>) {
+      assert.match(p.description ?? '', /trusted issuers' JWK Sets/, `${p.title}: ${p.description}`)
+      assert.match(p.description ?? '', /backend_error or issuer_error/, `${p.title}: ${p.description}`)
+    }
+  })
+
   test('the key age panel draws the 7-day line', () => {
     const panel = allPanels(loadDashboard().panels).find(
       (p) => p.type === 'timeseries' && (p.targets ?? []).some((t) => t.expr?.includes(METRIC_NAMES.activeKeyAge)),

@@ -332,7 +332,9 @@ describe('alerts on a real Prometheus scraping the real service', { timeout: 180
     // One incident, named by its reason; the count of failed reads is not a number of incidents.
     assert.match(
       alert.annotations.description!,
-      new RegExp(`^${instance} is failing to read its keyset \\(reason invalid_json\\)\\. .*not how many incidents there are`),
+      new RegExp(
+        `^${instance} is failing to load key material \\(reason invalid_json\\): its keyset, or a trusted issuer's JWK Set; .*not how many incidents there are`,
+      ),
     )
     const errors = await query(`cbc_jwt_backend_errors_total{job="cbc-jwt", reason="invalid_json"} > 0`)
     assert.equal(errors.length, 1)

@@ -72,7 +72,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
   })
   const backendErrors = new Counter({
     name: METRIC_NAMES.backendErrors,
-    help: 'Failed loads of key material from the secrets backend, by reason.',
+    help: "Failed loads of key material, by reason: the keyset from its secrets backend, and trusted issuers' JWK Sets.",
     labelNames: ['reason'],
     registers: [registry],
   })

@@ -53,6 +53,14 @@ describe('createMetrics', () => {
     assert.equal(valueOf(expo, METRIC_NAMES.refreshInterval), 30)
   })
 
+  // The counter also counts trusted issuers' JWK Set reads (docs/metrics.md): a HELP that says
+  // "from the secrets backend" sends an operator to a healthy keyset when an issuer fails.
+  it("says in the backend errors' HELP that trusted issuers' JWK Sets count too", async () => {
+    const metrics = createMetrics({ keyring: fakeKeyring({ keyset: undefined }), refreshIntervalSeconds: 30, now: () => T0 })
+    const help = new RegExp(`^# HELP ${METRIC_NAMES.backendErrors} (.*)$`, 'm').exec(await metrics.registry.metrics())?.[1]
+    assert.match(help ?? '', /keyset.*trusted issuers' JWK Sets/)
+  })
+
   it('computes the age at scrape time and keeps exactly one kid series across a rotation', async () => {
     const state = { keyset: loadKeyset(docA, T0) as LoadedKeyset | undefined, lastSuccess: T0 }
     let now = T0
