@@ -182,6 +182,47 @@ describe('Grafana dashboard', () => {
     assert.ok(steps?.includes(604800), `thresholds: ${JSON.stringify(steps)}`)
   })
 
+  // A replica that never read a trusted issuer's JWK Set exports 0 for it and holds none of
+  // its keys: the panel of issuer reads filtered 0 out, so it looked like "no trusted issuer".
+  test('the trusted issuers panel shows an issuer a replica never read', () => {
+    const panel = allPanels(loadDashboard().panels).find((p) => (p.targets ?? []).some((t) => t.expr?.includes(METRIC_NAMES.issuerLastSuccess)))
+    assert.ok(panel, 'no panel of the trusted issuers')
+    const exprs = panel.targets!.map((t) => `(${substituteVariables(t.expr!, { job: 'cbc-jwt', instance: '.*', rateInterval: '1m', range: '1h' })})`)
+    const series = (instance: string) => `${METRIC_NAMES.issuerLastSuccess}{job="cbc-jwt", instance="${instance}", issuer="https://idp.example"}`
+    const tests = {
+      rule_files: [],
+      evaluation_interval: '1m',
+      tests: [
+        {
+          interval: '1m',
+          input_series: [
+            { series: series('read:8000'), values: '60+60x10' },
+            { series: series('never:8000'), values: '0x10' },
+          ],
+          promql_expr_test: [
+            {
+              expr: `count by (instance) (${exprs.join(' or ')})`,
+              eval_time: '10m',
+              exp_samples: [
+                { labels: '{instance="never:8000"}', value: 1 },
+                { labels: '{instance="read:8000"}', value: 1 },
+              ],
+            },
+          ],
+        },
+      ],
+    }
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-jwt-grafana-'))
+    try {
+      const file = path.join(dir, 'issuers.test.yml')
+      fs.writeFileSync(file, YAML.stringify(tests))
+      const r = spawnSync('promtool', ['test', 'rules', file], { encoding: 'utf8', timeout: 30_000 })
+      assert.equal(r.status, 0, `${r.stdout}${r.stderr}`)
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
   test('every query parses as PromQL (promtool check rules)', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-jwt-grafana-'))
     try {
