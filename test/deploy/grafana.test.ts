@@ -180,6 +180,11 @@ describe('Grafana dashboard', () => {
     assert.ok(panel, 'no time series of the active key age')
     const steps = panel.fieldConfig?.defaults?.thresholds?.steps.map((s) => s.value)
     assert.ok(steps?.includes(604800), `thresholds: ${JSON.stringify(steps)}`)
+    // The axis reaches past the line, softly: a hard `max` clips a key older than it off the
+    // panel, in the very breach (JWTKeyAgeExceeded) the panel is there to show.
+    const defaults = panel.fieldConfig?.defaults as { max?: number; custom?: { axisSoftMax?: number } }
+    assert.equal(defaults.max, undefined, `a hard axis max (${defaults.max} s) hides a key older than it`)
+    assert.ok((defaults.custom?.axisSoftMax ?? 0) > 604800, 'the 7-day line is not always in view')
   })
 
   // A replica that never read a trusted issuer's JWK Set exports 0 for it and holds none of
