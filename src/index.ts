@@ -46,7 +46,7 @@ export type { VaultAuthMethod, VaultBackendDeps, VaultBackendOptions, VaultLogge
 export { createKeyring } from './lib/keyring/keyring.js'
 export type { Keyring, KeyringOptions } from './lib/keyring/keyring.js'
 export { createVerifier } from './lib/verifier/verifier.js'
-export type { Verifier, VerifierOptions, VerifyResult } from './lib/verifier/verifier.js'
+export type { Verifier, VerifierOptions, VerifyOptions, VerifyResult } from './lib/verifier/verifier.js'
 export type { JwtClaims } from './lib/verifier/claims.js'
 export { createMetrics } from './lib/metrics/metrics.js'
 export type { Metrics } from './lib/metrics/metrics.js'

@@ -169,7 +169,7 @@ export function composeCbcJwt(options: CbcJwtOptions = {}): CbcJwtParts {
   async function afterReread(token: string, request: RequestContext | undefined, issuer: string | undefined): Promise<AuthResult> {
     // The kid is looked up again where the token's issuer keeps its keys: its JWK Set, or the keyset.
     await (issuer === undefined ? keyring.refreshForUnknownKid() : issuerKeys.get(issuer)!.refreshForUnknownKid())
-    return conclude(await verifier.verify(token, keyring.keyset()), token, request)
+    return conclude(await verifier.verify(token, keyring.keyset(), { again: true }), token, request)
   }
 
   function conclude(result: VerifyResult, token: string, request: RequestContext | undefined): AuthResult {

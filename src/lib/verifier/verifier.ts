@@ -78,13 +78,21 @@ export type VerifyResult =
       audience?: { expected: readonly string[]; received: string | string[] | undefined } | undefined
     }
 
+export interface VerifyOptions {
+  /**
+   * The same token verified again after the unknown-kid re-read: its cache lookup was made
+   * (and counted) the first time, so the cache is not asked again. @default false
+   */
+  again?: boolean | undefined
+}
+
 export interface Verifier {
   /**
    * Verifies a compact JWS against a keyset: one token, one result, no I/O. The result is
    * immediate (a rejection before the signature, an HMAC token, a cached acceptance) or a
    * promise (a public-key signature checked on the threadpool): `await` it either way.
    */
-  verify(token: string, keyset: LoadedKeyset | undefined): VerifyResult | Promise<VerifyResult>
+  verify(token: string, keyset: LoadedKeyset | undefined, options?: VerifyOptions): VerifyResult | Promise<VerifyResult>
   /** The verified-token cache, or undefined when it is off; its `stats()` feed the metrics. */
   readonly tokenCache: TokenCache | undefined
 }
@@ -269,13 +277,13 @@ export function createVerifier(options: VerifierOptions): Verifier {
 
   return {
     tokenCache: cache,
-    verify(token, keyset) {
+    verify(token, keyset, options) {
       // Size first: nothing is decoded from an oversized token. Length ≤ bytes, so only a
       // token near the limit pays for counting bytes.
       if (token.length > maxTokenBytes || (token.length * 3 > maxTokenBytes && Buffer.byteLength(token) > maxTokenBytes)) {
         return fail('too_large')
       }
-      const cached = cache?.lookup(token)
+      const cached = options?.again ? undefined : cache?.lookup(token)
       if (cached !== undefined) {
         // A repeat of an accepted token: the signature is not checked again, nor are `iss` and
         // `aud` (see partyProblem); everything else is. Any doubt (key gone, material changed, past not_after, a time check, revocation)

@@ -29,6 +29,21 @@ describe('createCbcJwt: the verified-token cache comes from the configuration (C
     assert.deepEqual([hits, misses], [2, 1])
   })
 
+  // The unknown-kid re-read verifies the token a second time: that is the same verification,
+  // not a second token missing from the cache (docs/metrics.md: one miss per verification).
+  it('a token whose unknown kid triggers the re-read counts one miss, not two', async () => {
+    const key = makeKey('ES256', 'k-a')
+    const ks = tempKeyset(makeKeyset([key]))
+    cleanups.push(ks.cleanup)
+    const parts = coreOn(ks.file, {})
+    cleanups.push(() => parts.cbc.close())
+    await parts.cbc.start()
+    const forged = await parts.cbc.authenticate(`Bearer ${signToken(makeKey('ES256', 'k-not-loaded'), validClaims())}`)
+    assert.equal(forged.ok ? 'accepted' : forged.reason, 'unknown_kid')
+    const expo = parseExposition(await parts.metrics.registry.metrics())
+    assert.deepEqual([valueOf(expo, 'cbc_jwt_token_cache_hits_total'), valueOf(expo, 'cbc_jwt_token_cache_misses_total')], [0, 1])
+  })
+
   it('CBC_JWT_TOKEN_CACHE_ENTRIES=0 turns it off; the option in code wins over the environment', async () => {
     assert.deepEqual([(await counts({}, { CBC_JWT_TOKEN_CACHE_ENTRIES: '0' })).hits], [0])
     assert.deepEqual([(await counts({ tokenCacheEntries: 5 }, { CBC_JWT_TOKEN_CACHE_ENTRIES: '0' })).hits], [2])
