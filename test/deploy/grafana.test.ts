@@ -147,6 +147,17 @@ describe('Grafana dashboard', () => {
     )
   })
 
+  // A replica started after a rotation counts 0 (its first load is not a rotation) and holds
+  // the new kid: a panel that calls every replica at 0 "missed it" sends the operator to delete
+  // healthy pods. The runbook's test is the current kid per replica.
+  test('the rotation panels say a replica started since counts 0 without having missed it', () => {
+    const panels = allPanels(loadDashboard().panels).filter((p) => (p.targets ?? []).some((t) => t.expr?.includes(METRIC_NAMES.rotations)))
+    assert.ok(panels.length > 0)
+    for (const p of panels as Array<Panel & { description?: string }>) {
+      assert.match(p.description ?? '', /started (since|after)[^.]*first load is not a rotation/, `${p.title}: ${p.description}`)
+    }
+  })
+
   test('key state is shown per replica, next to up (which replica has which key, which revocation)', () => {
     const perInstance = (metric: string) => dashboardQueries().some(({ expr }) => metricNames(expr).includes(metric) && /by \([^)]*\binstance\b/.test(expr))
     assert.ok(perInstance(METRIC_NAMES.keyInfo), 'no per-instance query of cbc_jwt_key_info')
