@@ -41,7 +41,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
 
   new Gauge({
     name: METRIC_NAMES.keysLoaded,
-    help: 'Number of JWT verification keys currently loaded (not past not_after).',
+    help: "Keys of the keyset that verify now (loaded, not past not_after); trusted issuers' keys are not counted.",
     registers: [registry],
     collect() {
       this.set(keyring.verifyingKeys(now()).length)

@@ -61,6 +61,14 @@ describe('createMetrics', () => {
     assert.match(help ?? '', /keyset.*trusted issuers' JWK Sets/)
   })
 
+  // With trusted issuers, a replica without its keyset exports their keys in cbc_jwt_key_info
+  // and 0 here (docs/metrics.md): a HELP of "verification keys loaded" reads as a contradiction.
+  it("says in the keys loaded HELP that trusted issuers' keys are not counted", async () => {
+    const metrics = createMetrics({ keyring: fakeKeyring({ keyset: undefined }), refreshIntervalSeconds: 30, now: () => T0 })
+    const help = new RegExp(`^# HELP ${METRIC_NAMES.keysLoaded} (.*)$`, 'm').exec(await metrics.registry.metrics())?.[1]
+    assert.match(help ?? '', /keyset.*trusted issuers' keys are not counted/)
+  })
+
   it('computes the age at scrape time and keeps exactly one kid series across a rotation', async () => {
     const state = { keyset: loadKeyset(docA, T0) as LoadedKeyset | undefined, lastSuccess: T0 }
     let now = T0
