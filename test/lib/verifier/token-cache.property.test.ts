@@ -327,9 +327,11 @@ describe('verified-token cache never changes an answer (CONTRACT §8)', () => {
       { seed: seed(), numRuns: 200 },
     )
     // Not vacuous: many answers were acceptances, many of those came from the cache, and rules
-    // ended acceptances the cache held.
+    // ended acceptances the cache held. The floors sit well under what any seed gives (over nine
+    // seeds, CI's included: accepted 409–579, hits 228–352, by rule 24–89, trusted issuer 120–219,
+    // its acceptances ended 5–41), so they catch a generator that stopped reaching a path, not luck.
     assert.ok(
-      totals.accepted > 400 && totals.hits > 150 && totals.revokedByRule > 20 && totals.idpAccepted > 50 && totals.idpEnded > 5,
+      totals.accepted > 250 && totals.hits > 120 && totals.revokedByRule > 10 && totals.idpAccepted > 60 && totals.idpEnded > 2,
       `too few acceptances, hits, rule revocations or trusted-issuer answers: ${JSON.stringify(totals)}`,
     )
   })
