@@ -182,7 +182,9 @@ async function withLock<T>(tmpDir: string, target: string, kind: string, timeout
   const lock = path.join(path.dirname(target), `.${name}.${kind}`)
   const mine = path.join(tmpDir, `${name}.${kind}`)
   const owner = path.basename(tmpDir).slice(`.${name}.tmp-`.length)
-  await fs.promises.writeFile(mine, owner, { mode: 0o600, flag: 'wx' })
+  // Readable by all (it names a host and a pid, nothing else): a writer of another user (the
+  // service user after a `sudo cbc-jwt`) must be able to tell whether this one is gone.
+  await fs.promises.writeFile(mine, owner, { mode: 0o644, flag: 'wx' })
   const deadline = Date.now() + timeoutMs
   for (let pause = 2; ; pause = Math.min(pause * 2, 50)) {
     try {
@@ -193,14 +195,13 @@ async function withLock<T>(tmpDir: string, target: string, kind: string, timeout
     }
     const held = await fs.promises.readFile(lock, 'utf8').catch(() => undefined)
     const st = await fs.promises.lstat(lock).catch(() => undefined)
-    if (held === undefined || st === undefined) continue // released meanwhile
-    if (writerGone(held, st.mtimeMs)) {
-      await takeAway(lock, path.join(tmpDir, `${name}.stale`), held)
-      continue
-    }
+    if (st === undefined) continue // released meanwhile
+    // Straight to the next try only on progress: a lock that cannot be read (judged by its age
+    // alone) or taken away (a sticky folder) is waited for like a live one, never spun on.
+    if (writerGone(held ?? '', st.mtimeMs) && (await takeAway(lock, path.join(tmpDir, `${name}.stale`), held))) continue
     if (Date.now() >= deadline) {
       throw new LockTimeoutError(
-        `${target} is being written by another writer (${held}) for longer than ${timeoutMs} ms; nothing was replaced — if no cbc-jwt writes it any more (killed in another container), remove ${lock}`,
+        `${target} is being written by another writer (${held ?? 'unreadable lock'}) for longer than ${timeoutMs} ms; nothing was replaced — if no cbc-jwt writes it any more (killed in another container), remove ${lock}`,
       )
     }
     await new Promise((resolve) => setTimeout(resolve, pause + Math.random() * pause))
@@ -213,16 +214,20 @@ async function withLock<T>(tmpDir: string, target: string, kind: string, timeout
   }
 }
 
-/** Renames a dead writer's lock out of the way; puts it back if what was renamed was, after all, a live writer's new lock. */
-async function takeAway(lock: string, aside: string, stale: string): Promise<void> {
+/**
+ * Renames a dead writer's lock out of the way; puts it back if what was renamed was, after all, a
+ * live writer's new lock. False when it could not be moved (and is still there).
+ */
+async function takeAway(lock: string, aside: string, stale: string | undefined): Promise<boolean> {
   try {
     await fs.promises.rename(lock, aside)
-  } catch {
-    return // someone else took it away
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT' // someone else took it away
   }
   const moved = await fs.promises.readFile(aside, 'utf8').catch(() => stale)
   if (moved !== stale) await fs.promises.link(aside, lock).catch(() => {})
   await fs.promises.unlink(aside).catch(() => {})
+  return true
 }
 
 /** Whether the writer that made a temp directory (or lock) named `tag` (`<host>-<pid>-…`) is gone. */

@@ -240,6 +240,21 @@ describe('file backend: write', () => {
     assert.equal(fs.readFileSync(lock, 'utf8'), host(process.pid), "a live writer's lock is not taken away")
   })
 
+  // Such a lock (another user's 0600 file, here a folder) was retried at once, forever: no pause, no deadline.
+  it('a lock that cannot be read is judged by its age: a fresh one is waited for, then the write is refused', { timeout: 30_000 }, async () => {
+    const dir = freshDir()
+    fs.mkdirSync(dir)
+    const file = path.join(dir, 'keyset.json')
+    fs.writeFileSync(file, 'v1')
+    fs.mkdirSync(path.join(dir, '.keyset.json.lock'))
+    const b = createFileBackend(file, { readTimeoutMs: 200 })
+    backends.push(b)
+    const err = await readError(b.write('v2', (await b.read()).version))
+    assert.equal(err.reason, 'timeout')
+    assert.match(err.message, /another writer \(unreadable lock\) .*remove \S+\.keyset\.json\.lock$/)
+    assert.equal(fs.readFileSync(file, 'utf8'), 'v1')
+  })
+
   it('exclusive: changes of one file run one at a time, and leave no lock behind', async () => {
     const dir = freshDir()
     fs.mkdirSync(dir)

@@ -3,11 +3,13 @@
 // else the revocation silently never takes effect. This test needs root to make files owned
 // by someone else, and runs as root in CI; as another user it is skipped and says why.
 import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
+import crypto from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { after, describe, it } from 'node:test'
-import { OwnerNotKeptError, writeFileAtomic } from '../../../src/lib/backends/write-file-atomic.js'
+import { OwnerNotKeptError, withUpdateLock, writeFileAtomic } from '../../../src/lib/backends/write-file-atomic.js'
 import { generateKeyset } from '../../../src/lib/keyset/generate.js'
 import { serializeKeyset } from '../../../src/lib/keyset/serialize.js'
 import { cbcJwt } from '../../ops/cli/cli.js'
@@ -86,6 +88,39 @@ describe('file writes keep the owner (as root)', { skip: asRoot ? false : 'needs
       what: 'cbc-jwt rotate as the service user',
     })
     assert.equal(rotate.code, 0, rotate.stderr)
+  })
+
+  // A root writer's lock was root's 0600 file: the service user could not read whose it was, and
+  // its wait retried at once, forever — past its timeout, one core at 100 %, the CronJob stuck.
+  it('the locks a killed root writer left are taken away by the service user: its next change completes', async () => {
+    const file = await serviceOwnedKeyset('killed-root')
+    const dir = path.dirname(file)
+    // Each lock exactly as a root writer holds it (owner, mode), kept past its release, then
+    // naming a pid no longer running: a `sudo cbc-jwt revoke` killed while it held them.
+    const keep = (kind: string) => async () => fs.linkSync(path.join(dir, `.keyset.json.${kind}`), path.join(root, `kept-${kind}`))
+    await withUpdateLock(file, 1000, keep('update.lock'))
+    await writeFileAtomic(file, fs.readFileSync(file, 'utf8'), { beforeReplace: keep('lock') })
+    const gone = Number(execFileSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }))
+    const host = crypto.createHash('sha256').update(os.hostname()).digest('hex').slice(0, 8)
+    for (const kind of ['update.lock', 'lock']) {
+      const kept = path.join(root, `kept-${kind}`)
+      fs.writeFileSync(kept, `${host}-${gone}-abcdef`)
+      fs.renameSync(kept, path.join(dir, `.keyset.json.${kind}`))
+    }
+    const revoke = await runChild(process.execPath, [CLI_MAIN, 'revoke', '--subject', 'alice', '--issued-before', 'now', '--keyset-file', file], {
+      env: { PATH: process.env.PATH ?? '', HOME: '/tmp' },
+      uid: SERVICE_USER,
+      cwd: '/',
+      timeoutMs: 60_000,
+      what: 'cbc-jwt revoke as the service user',
+    })
+    assert.equal(revoke.code, 0, revoke.stderr)
+    assert.match(fs.readFileSync(file, 'utf8'), /"alice"/)
+    assert.deepEqual(
+      fs.readdirSync(dir).filter((f) => f.endsWith('lock')),
+      [],
+      'a lock was left behind',
+    )
   })
 
   it('a writer that cannot keep the owner refuses, and the file is left as it was', async () => {
