@@ -29,8 +29,10 @@ const MAX_MESSAGE = 400
 const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH'])
 
 /**
- * The `errors` strings of a Vault error body, joined, with everything outside printable ASCII
- * escaped. Not cut short here: a secret is redacted from the whole message first (`redact`).
+ * The `errors` strings of a Vault error body, joined, as Vault sent them: every message carrying
+ * them reaches the caller through `redact`, which escapes it — once: escaped here too, a
+ * backslash would print as four. Not cut short here: a secret is redacted from the whole
+ * message first (`redact`).
  */
 export function vaultErrors(json: unknown): string {
   if (typeof json !== 'object' || json === null || !Array.isArray((json as { errors?: unknown }).errors)) return ''
@@ -38,7 +40,7 @@ export function vaultErrors(json: unknown): string {
     .filter((e): e is string => typeof e === 'string')
     .map((e) => e.replace(/\s+/g, ' ').trim())
     .join('; ')
-  return printable(text, { max: MAX_ERRORS_TEXT })
+  return text.length > MAX_ERRORS_TEXT ? text.slice(0, MAX_ERRORS_TEXT) : text
 }
 
 export function isCasMismatch(status: number, json: unknown): boolean {

@@ -76,6 +76,12 @@ describe('vault failure classification', () => {
     assert.ok(err.message.includes('\\x1b[2J') && err.message.includes('\\x9b') && err.message.includes('\\u202e'), err.message)
   })
 
+  // vaultErrors escaped the text and redact() escaped it again: `\\\\` for one backslash, `\\xe9` for é.
+  it('a backslash or a non-ASCII character in a Vault error is escaped once: the message reads one way only', () => {
+    const err = redact(statusFailure(500, { errors: ['C:\\vault \u00e9'] }, 'read vault:secret/cbc').error, [])
+    assert.equal(err.message, 'read vault:secret/cbc: HTTP 500 (C:\\\\vault \\xe9)')
+  })
+
   it('redacts known secrets from a message and keeps the reason and cause', () => {
     const cause = new Error('c')
     const err = redact(new BackendError('forbidden', 'token hvs.ABCDEF rejected', { cause }), ['hvs.ABCDEF'])
