@@ -111,7 +111,8 @@ async function fromKubeconfig(files: string[], context: string | undefined, env:
   const user = first((c) => named<Record<string, unknown>>(c.users, ctx.user, 'user'))
   if (!cluster?.v || typeof cluster.v.server !== 'string') throw new ConfigError(`kubeconfig: context "${ctxName}" names no cluster with a server`)
   const c = cluster.v
-  if (!URL.canParse(c.server as string) || !/^https?:\/\/[^/]/.test(c.server as string))
+  // The scheme in any case, as kubectl and the HTTP client read it (`HTTPS://` is TLS).
+  if (!URL.canParse(c.server as string) || !/^https?:\/\/[^/]/i.test(c.server as string))
     throw new ConfigError(`kubeconfig: cluster "${ctx.cluster}" has server "${c.server}", not an https:// (or http://) URL`)
   const u = user?.v ?? {}
   const rel = (base: string, p: unknown) => path.resolve(path.dirname(base), String(p))

@@ -279,6 +279,21 @@ console.log(JSON.stringify({ apiVersion: 'client.authentication.k8s.io/v1', kind
     await b.close()
   })
 
+  // The server check of the wrong-shape case below read the scheme case-sensitively: refused at start, where kubectl connects.
+  it('a server whose scheme is in capitals (HTTP://) is read as kubectl and the HTTP client read it: case-insensitive', async () => {
+    seed()
+    const kubeconfig = path.join(dir, 'capitals-kubeconfig')
+    const doc = JSON.parse(fs.readFileSync(double.writeKubeconfig(kubeconfig, { namespace: NS }), 'utf8'))
+    doc.clusters[0].cluster.server = double.url.replace(/^https?/, (scheme: string) => scheme.toUpperCase())
+    fs.writeFileSync(kubeconfig, JSON.stringify(doc))
+    const b = backend({ KUBECONFIG: kubeconfig })
+    try {
+      assert.equal((await b.read()).text, KEYSET)
+    } finally {
+      await b.close()
+    }
+  })
+
   it('a kubeconfig of the wrong shape, or naming a certificate file that is gone, is a configuration error naming it — never a TypeError or raw ENOENT', async () => {
     const server = { name: 'k', cluster: { server: double.url } }
     const context = { name: 'c', context: { cluster: 'k', user: 'u' } }
