@@ -1,13 +1,10 @@
 import assert from 'node:assert/strict'
-import crypto from 'node:crypto'
-import os from 'node:os'
 import { toVerificationKeyset } from '../../../src/lib/keyset/projection.js'
 import fs from 'node:fs'
 import path from 'node:path'
 import { after, describe, it } from 'node:test'
 import { loadKeyset } from '../../../src/lib/keyset/load.js'
 import { generateKeyset } from '../../../src/lib/keyset/generate.js'
-import { waitFor } from '../../support/wait.js'
 import { at, cbcJwt, keysetFixture, oneLine, readJson, tempDir } from './cli.js'
 
 const tmp = tempDir('keyset')
@@ -35,30 +32,6 @@ describe('cbc-jwt keyset init', { concurrency: true }, () => {
       assert.equal(r.stdout, '')
       assert.match(r.stderr, /^cbc-jwt: keyset init: --force replaces a stored keyset; stdout holds none \(give --keyset-file PATH or --backend\)\n$/)
     }
-  })
-
-  // Init wrote the projection, then the keyset, outside the file's update lock (see keyset-restore.test.ts).
-  it('a file: keyset init --force is one change of the keyset under its update lock, projection included', async () => {
-    const dir = fs.mkdtempSync(path.join(tmp.dir, 'locked-'))
-    const file = path.join(dir, 'keyset.json')
-    const first = await cbcJwt(['keyset', 'init', '--keyset-file', file])
-    assert.equal(first.code, 0, first.stderr)
-    const projection = path.join(dir, 'keyset.public.json')
-    const published = fs.readFileSync(projection, 'utf8')
-    // Another change in progress: its update lock, held by a live process (this one's parent).
-    const lock = path.join(dir, '.keyset.json.update.lock')
-    fs.writeFileSync(lock, `${crypto.createHash('sha256').update(os.hostname()).digest('hex').slice(0, 8)}-${process.ppid}-abcdef`)
-    let finished = false
-    const running = cbcJwt(['keyset', 'init', '--force', '--keyset-file', file]).finally(() => {
-      finished = true
-    })
-    await waitFor(() => finished || fs.readdirSync(dir).some((f) => f.startsWith('.keyset.json.tmp-')), { what: 'the init to reach the keyset' })
-    assert.equal(fs.readFileSync(projection, 'utf8'), published, 'the projection was written while another change held the lock')
-    assert.equal(finished, false, 'the init did not wait for the change in progress')
-    fs.rmSync(lock)
-    const r = await running
-    assert.equal(r.code, 0, r.stderr)
-    assert.notEqual(fs.readFileSync(projection, 'utf8'), published)
   })
 
   it('takes --alg', async () => {
