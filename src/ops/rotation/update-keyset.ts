@@ -86,8 +86,17 @@ export function projectionAhead(written: readonly string[]): string {
  * await updateKeyset(createFileBackend('keyset.json'), (doc) => setRevokedBefore(doc, { issuedBeforeMs: Date.now() }))
  */
 export async function updateKeyset(backend: KeysetBackend, mutate: KeysetMutation, opts: UpdateOptions = {}): Promise<UpdateOutcome> {
-  // A file has no check-and-set spanning the keyset and its projection: one change at a time.
-  return backend.exclusive && !opts.dryRun ? backend.exclusive(() => update(backend, mutate, opts)) : update(backend, mutate, opts)
+  return oneChangeAtATime(backend, () => update(backend, mutate, opts), opts.dryRun === true)
+}
+
+/**
+ * Runs `work`, a whole change of `backend`'s keyset (read, projection, keyset, copy), as the only
+ * change of it: a file has no check-and-set spanning the keyset and its projection (`exclusive`,
+ * the file backend's update lock). Every command that writes a keyset runs its change here; a
+ * dry run writes nothing and waits for no one.
+ */
+export function oneChangeAtATime<T>(backend: KeysetBackend, work: () => Promise<T>, dryRun = false): Promise<T> {
+  return backend.exclusive && !dryRun ? backend.exclusive(work) : work()
 }
 
 async function update(backend: KeysetBackend, mutate: KeysetMutation, opts: UpdateOptions): Promise<UpdateOutcome> {

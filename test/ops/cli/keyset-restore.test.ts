@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import { after, before, describe, it } from 'node:test'
+import { createFileBackend } from '../../../src/lib/backends/file-backend.js'
 import { serializeKeyset } from '../../../src/lib/keyset/serialize.js'
 import { startKubeDouble, type KubeDouble } from '../../support/kube-double.js'
 import { makeKey, makeKeyset } from '../../support/keys.js'
+import { waitFor } from '../../support/wait.js'
 import { cbcJwt, tempDir } from './cli.js'
 
 const NS = 'cbc'
@@ -183,6 +185,33 @@ describe('cbc-jwt keyset restore (Kubernetes backend, against the API test doubl
     assert.equal(r.code, 0, r.stderr)
     assert.match(r.stdout, /keyset\.json restored from .*keyset\.last-good\.json: current k-restore-good \(there was no keyset: it is created again\)/)
     assert.equal(fs.readFileSync(file, 'utf8'), written)
+  })
+
+  it('a file: restore and init --force wait for a change of that file in progress (its update lock), as rotate and revoke do', async () => {
+    for (const [i, command] of [
+      ['keyset', 'restore'],
+      ['keyset', 'init', '--force'],
+    ].entries()) {
+      const file = tmp.file(`held-${i}.json`)
+      fs.writeFileSync(file, GOOD)
+      assert.equal((await cbcJwt(['rotate', '--stage', '--keyset-file', file])).code, 0)
+      fs.writeFileSync(file, BROKEN) // restore has something to put back; init --force replaces it
+      let held: Promise<Awaited<ReturnType<typeof cbcJwt>>> | undefined
+      // Another change of `file` in progress: it holds the update lock while it runs.
+      await createFileBackend(file).exclusive!(async () => {
+        // Until it waits for the lock (its own lock file made, in a temp directory of its own), or wrote.
+        const lockFiles = () =>
+          fs.readdirSync(tmp.dir).filter((d) => d.startsWith(`.held-${i}.json.tmp-`) && fs.readdirSync(tmp.file(d)).includes(`held-${i}.json.update.lock`))
+        const holder = lockFiles()
+        held = cbcJwt([...command, '--keyset-file', file])
+        const waiting = () => lockFiles().some((d) => !holder.includes(d))
+        await waitFor(() => waiting() || fs.readFileSync(file, 'utf8') !== BROKEN, { what: `${command.join(' ')} to wait for the lock or write` })
+        assert.equal(fs.readFileSync(file, 'utf8'), BROKEN, `${command.join(' ')} wrote the file while another change of it was in progress`)
+      })
+      const r = await held!
+      assert.equal(r.code, 0, r.stderr)
+      assert.notEqual(fs.readFileSync(file, 'utf8'), BROKEN, 'it ran once the other change was done')
+    }
   })
 
   it('keyset init over a deleted keyset whose copy is intact: exit 1, pointing to restore; the copy and projection are kept', async () => {

@@ -9,7 +9,7 @@ import { println, type CliContext } from '../context.js'
 import { AUDIT_HELP, AUDIT_OPTIONS, openAuditTrail } from '../audit.js'
 import { closeSource, openKeysetSource, refusePrivateOnTerminal } from '../keyset-source.js'
 import { projectionOf, readProjections, refuseStaleProjection, writeProjections } from '../../projection/publish.js'
-import { projectionAhead } from '../../rotation/update-keyset.js'
+import { oneChangeAtATime, projectionAhead } from '../../rotation/update-keyset.js'
 import type { Command } from './command.js'
 
 const OPTIONS = { ...KEYSET_OPTIONS, alg: { type: 'string' }, force: { type: 'boolean' }, ...AUDIT_OPTIONS } as const
@@ -70,35 +70,38 @@ does) / backend error, 2 bad usage.`,
     const audit = openAuditTrail(ctx, 'keyset init', values)
     const source = openKeysetSource(ctx, values)
     try {
-      const existing = await readExisting(source.backend)
-      if (existing !== undefined && existing.text.trim() !== '' && values.force !== true) {
-        throw new RefusedError(`${source.backend.location} ${describeExisting(existing.text, ctx.now())}; use --force to replace it (its keys would be lost)`)
-      }
-      if (values.force !== true) await refuseOverLastGood(source.backend, ctx.now())
-      // The projection first (its own check-and-set): verifiers know the key before it signs.
-      const projected = projectionOf(doc)
-      const states = await readProjections(source.projections())
-      refuseStaleProjection(states, doc, undefined, 'replace the keyset with HS* (oct) keys')
-      const published = 'text' in projected ? await writeProjections(states, projected.text) : []
-      try {
-        // Create-only when nothing is there, check-and-set otherwise: two concurrent inits
-        // cannot both win, and one never silently replaces the other's keyset.
-        await source.backend.write(text, existing ? existing.version : null)
-      } catch (err) {
-        const ahead = projectionAhead(published)
-        if (err instanceof CasConflictError) {
-          throw new RefusedError(
-            `${source.backend.location} was changed by another writer while this init ran; ${ahead ? 'it was not written' : 'nothing was written'} (${err.message})${ahead}`,
-          )
+      // One change of the keyset at a time, as rotate and revoke (a file's update lock).
+      return await oneChangeAtATime(source.backend, async () => {
+        const existing = await readExisting(source.backend)
+        if (existing !== undefined && existing.text.trim() !== '' && values.force !== true) {
+          throw new RefusedError(`${source.backend.location} ${describeExisting(existing.text, ctx.now())}; use --force to replace it (its keys would be lost)`)
         }
-        if (err instanceof Error) err.message += ahead
-        throw err
-      }
-      for (const location of published) println(ctx.stdout, `wrote the verification projection ${location}`)
-      if ('skipped' in projected) println(ctx.stdout, `note: ${projected.skipped}`)
-      println(ctx.stdout, `created ${source.backend.location}: ${alg} key ${doc.current} (current)`)
-      audit.record({ location: source.backend.location, before: existing ? previousDocument(existing.text) : null, after: doc })
-      return 0
+        if (values.force !== true) await refuseOverLastGood(source.backend, ctx.now())
+        // The projection first (its own check-and-set): verifiers know the key before it signs.
+        const projected = projectionOf(doc)
+        const states = await readProjections(source.projections())
+        refuseStaleProjection(states, doc, undefined, 'replace the keyset with HS* (oct) keys')
+        const published = 'text' in projected ? await writeProjections(states, projected.text) : []
+        try {
+          // Create-only when nothing is there, check-and-set otherwise: two concurrent inits
+          // cannot both win, and one never silently replaces the other's keyset.
+          await source.backend.write(text, existing ? existing.version : null)
+        } catch (err) {
+          const ahead = projectionAhead(published)
+          if (err instanceof CasConflictError) {
+            throw new RefusedError(
+              `${source.backend.location} was changed by another writer while this init ran; ${ahead ? 'it was not written' : 'nothing was written'} (${err.message})${ahead}`,
+            )
+          }
+          if (err instanceof Error) err.message += ahead
+          throw err
+        }
+        for (const location of published) println(ctx.stdout, `wrote the verification projection ${location}`)
+        if ('skipped' in projected) println(ctx.stdout, `note: ${projected.skipped}`)
+        println(ctx.stdout, `created ${source.backend.location}: ${alg} key ${doc.current} (current)`)
+        audit.record({ location: source.backend.location, before: existing ? previousDocument(existing.text) : null, after: doc })
+        return 0
+      })
     } finally {
       audit.close()
       await closeSource(source)

@@ -8,6 +8,7 @@ import { AUDIT_HELP, AUDIT_OPTIONS, openAuditTrail } from '../audit.js'
 import { println, type CliContext } from '../context.js'
 import { closeSource, openKeysetSource } from '../keyset-source.js'
 import { driftOf, projectionOf, readProjections, writeProjections } from '../../projection/publish.js'
+import { oneChangeAtATime } from '../../rotation/update-keyset.js'
 import type { Command } from './command.js'
 
 const OPTIONS = { ...KEYSET_OPTIONS, 'dry-run': { type: 'boolean' }, ...AUDIT_OPTIONS } as const
@@ -46,58 +47,67 @@ error, 2 bad usage (a keyset on stdin has no copy).`,
     const { backend } = source
     try {
       if (!backend.readLastGood) throw new UsageError(withoutCopy(backend))
+      const readCopy = backend.readLastGood.bind(backend)
       const audit = openAuditTrail(ctx, 'keyset restore', values)
+      const dryRun = values['dry-run'] === true
       try {
-        const copy = await backend.readLastGood()
-        const now = ctx.now()
-        let after: KeysetDocument
-        try {
-          after = loadKeyset(parseKeysetText(copy.text), now).document
-        } catch (err) {
-          if (!(err instanceof KeysetInvalidError)) throw err
-          throw new RefusedError(`${copy.location} is not a valid keyset (${err.problems.map(formatProblem).join('; ')}); nothing was written`)
-        }
-        const dryRun = values['dry-run'] === true
-        if (copy.current === copy.text) {
-          // The keyset is in place; its projection may not be (deleted: JWTKeysetObjectGone).
-          const projected = projectionOf(after)
-          if ('text' in projected) {
-            const states = await readProjections(source.projections())
-            if (dryRun)
-              for (const drift of driftOf(states, projected.text))
-                println(ctx.stdout, `dry run, nothing written — would repair the verification projection: ${drift}`)
-            else for (const location of await writeProjections(states, projected.text)) println(ctx.stdout, `repaired the verification projection ${location}`)
-          }
-          println(ctx.stdout, `${backend.location} already holds the last good keyset (current ${after.current}); nothing written`)
-          return 0
-        }
-        const before = validDocument(copy.current, now)
-        println(
-          ctx.stdout,
-          `${dryRun ? 'dry run, nothing written — ' : ''}${backend.location} restored from ${copy.location}: current ${after.current}${before ? '' : copy.current === undefined ? ' (there was no keyset: it is created again)' : ' (the keyset there was invalid)'}`,
+        // One change of the keyset at a time, as rotate and revoke (a file's update lock).
+        return await oneChangeAtATime(
+          backend,
+          async () => {
+            const copy = await readCopy()
+            const now = ctx.now()
+            let after: KeysetDocument
+            try {
+              after = loadKeyset(parseKeysetText(copy.text), now).document
+            } catch (err) {
+              if (!(err instanceof KeysetInvalidError)) throw err
+              throw new RefusedError(`${copy.location} is not a valid keyset (${err.problems.map(formatProblem).join('; ')}); nothing was written`)
+            }
+            if (copy.current === copy.text) {
+              // The keyset is in place; its projection may not be (deleted: JWTKeysetObjectGone).
+              const projected = projectionOf(after)
+              if ('text' in projected) {
+                const states = await readProjections(source.projections())
+                if (dryRun)
+                  for (const drift of driftOf(states, projected.text))
+                    println(ctx.stdout, `dry run, nothing written — would repair the verification projection: ${drift}`)
+                else
+                  for (const location of await writeProjections(states, projected.text)) println(ctx.stdout, `repaired the verification projection ${location}`)
+              }
+              println(ctx.stdout, `${backend.location} already holds the last good keyset (current ${after.current}); nothing written`)
+              return 0
+            }
+            const before = validDocument(copy.current, now)
+            println(
+              ctx.stdout,
+              `${dryRun ? 'dry run, nothing written — ' : ''}${backend.location} restored from ${copy.location}: current ${after.current}${before ? '' : copy.current === undefined ? ' (there was no keyset: it is created again)' : ' (the keyset there was invalid)'}`,
+            )
+            for (const change of before ? diffKeysets(before, after) : []) println(ctx.stdout, `  ${describeChange(change)}`)
+            if (dryRun) return 0
+            // The projection first: a key or a revocation the copy holds reaches verifiers first.
+            const projected = projectionOf(after)
+            if ('text' in projected) {
+              for (const location of await writeProjections(await readProjections(source.projections()), projected.text))
+                println(ctx.stdout, `wrote the verification projection ${location}`)
+            }
+            try {
+              await backend.write(copy.text, copy.version)
+            } catch (err) {
+              if (err instanceof BackendError && err.reason === 'forbidden' && copy.version === null && backend.kind === 'kubernetes')
+                err.message = `${err.message}; creating the deleted Secret needs \`create\` on secrets in its namespace (an operator's right; the CronJob has none)`
+              // Not retried: whoever wrote meanwhile may have fixed it already. Look, then decide.
+              if (!(err instanceof CasConflictError)) throw err
+              throw new CasConflictError(`${err.message}; nothing was written — look at the keyset again and run keyset restore if it still needs it`, {
+                cause: err,
+              })
+            }
+            println(ctx.stdout, `wrote ${backend.location}`)
+            audit.record({ location: backend.location, before, after })
+            return 0
+          },
+          dryRun,
         )
-        for (const change of before ? diffKeysets(before, after) : []) println(ctx.stdout, `  ${describeChange(change)}`)
-        if (dryRun) return 0
-        // The projection first: a key or a revocation the copy holds reaches verifiers first.
-        const projected = projectionOf(after)
-        if ('text' in projected) {
-          for (const location of await writeProjections(await readProjections(source.projections()), projected.text))
-            println(ctx.stdout, `wrote the verification projection ${location}`)
-        }
-        try {
-          await backend.write(copy.text, copy.version)
-        } catch (err) {
-          if (err instanceof BackendError && err.reason === 'forbidden' && copy.version === null && backend.kind === 'kubernetes')
-            err.message = `${err.message}; creating the deleted Secret needs \`create\` on secrets in its namespace (an operator's right; the CronJob has none)`
-          // Not retried: whoever wrote meanwhile may have fixed it already. Look, then decide.
-          if (!(err instanceof CasConflictError)) throw err
-          throw new CasConflictError(`${err.message}; nothing was written — look at the keyset again and run keyset restore if it still needs it`, {
-            cause: err,
-          })
-        }
-        println(ctx.stdout, `wrote ${backend.location}`)
-        audit.record({ location: backend.location, before, after })
-        return 0
       } finally {
         audit.close()
       }
