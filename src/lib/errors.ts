@@ -109,13 +109,21 @@ export class KeysetInvalidError extends CbcJwtError {
   /** `invalid_json` when the text does not parse, `invalid_keyset` when the document is wrong. */
   readonly reason: 'invalid_json' | 'invalid_keyset'
   constructor(problems: readonly KeysetProblem[], reason: 'invalid_json' | 'invalid_keyset' = 'invalid_keyset') {
-    const more = problems.length - PROBLEMS_IN_MESSAGE
-    const named = problems.slice(0, PROBLEMS_IN_MESSAGE).map(formatProblem)
-    if (more > 0) named.push(`… and ${more} more problem(s) (cbc-jwt keyset validate lists them all)`)
-    super(ERROR_CODES.KEYSET_INVALID, `invalid keyset: ${named.join('; ')}`)
+    super(ERROR_CODES.KEYSET_INVALID, `invalid keyset: ${problemsInLine(problems)}`)
     this.problems = problems
     this.reason = reason
   }
+}
+
+/**
+ * A keyset's problems for one line (an error message, a log line): the first ten, then how many
+ * more there are. `keyset validate` prints every one.
+ */
+export function problemsInLine(problems: readonly KeysetProblem[]): string {
+  const more = problems.length - PROBLEMS_IN_MESSAGE
+  const named = problems.slice(0, PROBLEMS_IN_MESSAGE).map(formatProblem)
+  if (more > 0) named.push(`… and ${more} more problem(s) (cbc-jwt keyset validate lists them all)`)
+  return named.join('; ')
 }
 
 export function formatProblem(p: KeysetProblem): string {

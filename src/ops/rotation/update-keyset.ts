@@ -1,5 +1,5 @@
 import type { KeysetBackend } from '../../lib/backends/backend.js'
-import { CasConflictError, KeysetInvalidError, RefusedError, formatProblem } from '../../lib/errors.js'
+import { CasConflictError, KeysetInvalidError, RefusedError, problemsInLine } from '../../lib/errors.js'
 import type { KeysetDocument } from '../../lib/keyset/document.js'
 import { loadKeyset, parseKeysetText, type LoadedKeyset } from '../../lib/keyset/load.js'
 import { driftOf, projectionOf, ProjectionWriteError, readProjections, refuseStaleProjection, writeProjections } from '../projection/publish.js'
@@ -153,7 +153,7 @@ async function applyChange(
         loadKeyset(parseKeysetText(text), now())
       } catch (err) {
         if (!(err instanceof KeysetInvalidError)) throw err
-        throw new RefusedError(`refusing to write an invalid keyset: ${err.problems.map(formatProblem).join('; ')}`)
+        throw new RefusedError(`refusing to write an invalid keyset: ${problemsInLine(err.problems)}`)
       }
     }
     refuseStaleProjection(states, after, before, 'add an HS* (oct) key')

@@ -187,6 +187,24 @@ describe('cbc-jwt keyset restore (Kubernetes backend, against the API test doubl
     assert.equal(fs.readFileSync(file, 'utf8'), written)
   })
 
+  it('a copy with hundreds of problems: one line naming the first ten and the count, nothing written', async () => {
+    const file = tmp.file('many-problems.json')
+    fs.writeFileSync(file, GOOD)
+    assert.equal((await cbcJwt(['rotate', '--stage', '--keyset-file', file])).code, 0)
+    const copy = JSON.parse(fs.readFileSync(tmp.file('many-problems.last-good.json'), 'utf8'))
+    for (let i = 0; i < 500; i++) copy.keys.push({ ...copy.keys[0], kid: `k-bad-${i}`, created_at: 'yesterday' })
+    fs.writeFileSync(tmp.file('many-problems.last-good.json'), JSON.stringify(copy))
+    fs.writeFileSync(file, BROKEN)
+    const r = await cbcJwt(['keyset', 'restore', '--keyset-file', file])
+    assert.equal(r.code, 1, r.stderr)
+    assert.match(
+      r.stderr,
+      /^cbc-jwt: .*many-problems\.last-good\.json is not a valid keyset \(keys\[2\]\.created_at: .*; … and 490 more problem\(s\) .*\); nothing was written\n$/,
+    )
+    assert.ok(r.stderr.length < 2000, `${r.stderr.length} characters`)
+    assert.equal(fs.readFileSync(file, 'utf8'), BROKEN)
+  })
+
   it('a file: restore and init --force wait for a change of that file in progress (its update lock), as rotate and revoke do', async () => {
     for (const [i, command] of [
       ['keyset', 'restore'],

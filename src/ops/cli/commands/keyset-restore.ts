@@ -1,5 +1,5 @@
 import type { KeysetBackend } from '../../../lib/backends/backend.js'
-import { BackendError, CasConflictError, KeysetInvalidError, RefusedError, UsageError, formatProblem } from '../../../lib/errors.js'
+import { BackendError, CasConflictError, KeysetInvalidError, RefusedError, UsageError, problemsInLine } from '../../../lib/errors.js'
 import type { KeysetDocument } from '../../../lib/keyset/document.js'
 import { loadKeyset, parseKeysetText } from '../../../lib/keyset/load.js'
 import { describeChange, diffKeysets } from '../../rotation/diff.js'
@@ -62,7 +62,7 @@ error, 2 bad usage (a keyset on stdin has no copy).`,
               after = loadKeyset(parseKeysetText(copy.text), now).document
             } catch (err) {
               if (!(err instanceof KeysetInvalidError)) throw err
-              throw new RefusedError(`${copy.location} is not a valid keyset (${err.problems.map(formatProblem).join('; ')}); nothing was written`)
+              throw new RefusedError(`${copy.location} is not a valid keyset (${problemsInLine(err.problems)}); nothing was written`)
             }
             if (copy.current === copy.text) {
               // The keyset is in place; its projection may not be (deleted: JWTKeysetObjectGone).
