@@ -257,6 +257,18 @@ describe('docs/runbook.md', () => {
     }
   })
 
+  test('JWTCompromiseNotContained: with revocation="rules" the action does not send the on-call to delete the replicas that are right', () => {
+    // A write drops expired rules: a replica stuck since then keeps the higher newest rule, and
+    // the alert names every other replica — the healthy ones. "Delete that pod" would take
+    // them down and leave the stuck one serving.
+    const rule = RULES.find((r) => r.alert === 'JWTCompromiseNotContained')!
+    assert.match(rule.expr, /cbc_jwt_revocations_newest_timestamp_seconds[\s\S]*"revocation", "rules"/, 'the rule pages on the newest rule')
+    const text = section(RUNBOOK, 'JWTCompromiseNotContained')
+    const step = (name: string) => text.split('\n').find((l) => l.includes(`**${name}**`)) ?? ''
+    assert.match(step('Triage'), /revocation="rules"[\s\S]*cbc-jwt revoke --list/, 'Triage says how to tell which side is behind')
+    assert.match(step('Immediate Action'), /revocation="rules"/, 'Immediate Action says which replica to delete when the alert names the ones that are right')
+  })
+
   test('the verification checklist is the one cbc-jwt verify-rotation runs', () => {
     const checklist = section(RUNBOOK, 'Verification Checklist After Rotation')
     assert.match(checklist, /cbc-jwt verify-rotation/)
