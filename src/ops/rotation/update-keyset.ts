@@ -200,7 +200,7 @@ async function applyChange(
  * After a change that published and then failed: writes the stored keyset's projection, read
  * afresh (again after a concurrent projection write). Returns what to add to the error.
  */
-async function settleProjection(backend: KeysetBackend, targets: readonly KeysetBackend[], now: () => number): Promise<string> {
+export async function settleProjection(backend: KeysetBackend, targets: readonly KeysetBackend[], now: () => number): Promise<string> {
   try {
     for (let attempt = 1; ; attempt++) {
       const projected = projectionOf(loadStored((await backend.read()).text, now(), true).document)

@@ -7,7 +7,9 @@ import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { loadKeyset } from '../../../src/lib/keyset/load.js'
 import { toVerificationKeyset } from '../../../src/lib/keyset/projection.js'
+import { serializeKeyset } from '../../../src/lib/keyset/serialize.js'
 import { freePort } from '../../support/free-port.js'
+import { makeKey, makeKeyset } from '../../support/keys.js'
 import { startKubeDouble, type KubeDouble } from '../../support/kube-double.js'
 import { assertNoPrivateMaterial } from '../../lib/keyset/fixtures.js'
 import { cbcJwt, keysetFixture, oneLine, readJson, tempDir } from './cli.js'
@@ -323,6 +325,31 @@ describe('the Kubernetes backend: the Secret cbc-jwt-verification in every verif
       assertNoPrivateMaterial(JSON.stringify(projectionIn(ns)), privateDoc(), `the projection in ${ns}`)
     }
     assert.equal(double.secret('orders', 'cbc-secrets'), undefined, 'the private keyset was copied to a verifier namespace')
+  })
+
+  it("keyset init that loses the create after publishing: the projection is set back to the winner's keyset, not left with the loser's keys", async () => {
+    const own = await startKubeDouble()
+    try {
+      const env = { CBC_JWT_BACKEND: 'kubernetes', KUBECONFIG: own.writeKubeconfig(tmp.file('kubeconfig-race'), { namespace: 'cbc' }), HOME: tmp.dir }
+      const winner = makeKeyset([makeKey('ES256', 'k-winner')])
+      // Another init created cbc-secrets after this one published its projection over the winner's.
+      own.beforeWrite = (verb) => {
+        if (verb !== 'create' || own.secret('cbc', 'cbc-secrets') || !own.secret('cbc', 'cbc-jwt-verification')) return
+        own.beforeWrite = undefined
+        own.setSecret('cbc', 'cbc-secrets', { 'jwt-keyset': serializeKeyset(winner as never) })
+      }
+      const r = await cbcJwt(['keyset', 'init'], { env })
+      own.beforeWrite = undefined
+      assert.equal(r.code, 1, r.stderr)
+      const line = oneLine(r.stderr)
+      assert.match(line, /was changed by another writer while this init ran/)
+      const projection = JSON.parse(Buffer.from(own.secret('cbc', 'cbc-jwt-verification')!.data!['jwt-keyset']!, 'base64').toString())
+      assert.deepEqual(projection, toVerificationKeyset(winner as never), 'the projection lacks the key the stored keyset signs with')
+      assert.match(line, /was set back to the stored keyset/)
+      assert.doesNotMatch(line, /run the same command again/, 'init again would be refused: the keyset exists')
+    } finally {
+      await own.close()
+    }
   })
 
   it("a projection Secret that is cbc-secrets in the keyset's namespace — named, or the context's — is refused (exit 2), nothing written", async () => {

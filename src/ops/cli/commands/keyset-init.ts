@@ -9,7 +9,7 @@ import { println, type CliContext } from '../context.js'
 import { AUDIT_HELP, AUDIT_OPTIONS, openAuditTrail } from '../audit.js'
 import { closeSource, openKeysetSource, refusePrivateOnTerminal } from '../keyset-source.js'
 import { projectionOf, readProjections, refuseStaleProjection, writeProjections } from '../../projection/publish.js'
-import { oneChangeAtATime, projectionAhead } from '../../rotation/update-keyset.js'
+import { oneChangeAtATime, projectionAhead, settleProjection } from '../../rotation/update-keyset.js'
 import type { Command } from './command.js'
 
 const OPTIONS = { ...KEYSET_OPTIONS, alg: { type: 'string' }, force: { type: 'boolean' }, ...AUDIT_OPTIONS } as const
@@ -87,13 +87,14 @@ does) / backend error, 2 bad usage.`,
           // cannot both win, and one never silently replaces the other's keyset.
           await source.backend.write(text, existing ? existing.version : null)
         } catch (err) {
-          const ahead = projectionAhead(published)
           if (err instanceof CasConflictError) {
+            // Another writer's keyset is in force: a projection of this one would hide its keys.
+            const settled = published.length > 0 ? await settleProjection(source.backend, source.projections(), ctx.now) : ''
             throw new RefusedError(
-              `${source.backend.location} was changed by another writer while this init ran; ${ahead ? 'it was not written' : 'nothing was written'} (${err.message})${ahead}`,
+              `${source.backend.location} was changed by another writer while this init ran; ${published.length > 0 ? 'it was not written' : 'nothing was written'} (${err.message})${settled}`,
             )
           }
-          if (err instanceof Error) err.message += ahead
+          if (err instanceof Error) err.message += projectionAhead(published)
           throw err
         }
         for (const location of published) println(ctx.stdout, `wrote the verification projection ${location}`)
