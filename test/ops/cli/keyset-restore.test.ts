@@ -173,6 +173,30 @@ describe('cbc-jwt keyset restore (Kubernetes backend, against the API test doubl
     assert.deepEqual(stored(), theirs)
   })
 
+  it("another writer between the projection and the keyset write: the projection is set back to the writer's keyset, and the line says so", async () => {
+    keepCopy(GOOD)
+    double.setSecret(NS, 'cbc-secrets', { 'jwt-keyset': BROKEN })
+    double.deleteSecret(NS, 'cbc-jwt-verification') // restore publishes the copy's projection
+    const theirs = serializeKeyset(makeKeyset([makeKey('ES256', 'k-theirs')]) as never)
+    // After restore published the copy's projection, someone writes another keyset to cbc-secrets.
+    double.beforeWrite = (verb) => {
+      if (verb !== 'update' || !decode(double.secret(NS, 'cbc-jwt-verification')?.data['jwt-keyset'])?.includes('k-restore-good')) return
+      double.beforeWrite = undefined
+      double.setSecret(NS, 'cbc-secrets', { 'jwt-keyset': theirs })
+    }
+    try {
+      const r = await restore()
+      assert.equal(r.code, 1, r.stderr)
+      assert.match(r.stderr, /was changed by another writer .*was set back to the stored keyset/)
+      assert.doesNotMatch(r.stderr, /nothing was written/, 'the projection was written')
+    } finally {
+      double.beforeWrite = undefined
+    }
+    assert.equal(decode(stored().data['jwt-keyset']), theirs)
+    const projection = JSON.parse(decode(double.secret(NS, 'cbc-jwt-verification')!.data['jwt-keyset'])!)
+    assert.equal(projection.current, 'k-theirs', 'the projection lacks the key the stored keyset signs with')
+  })
+
   it('a file: the sibling keyset.last-good.json survives the keyset file, and restore puts it back', async () => {
     const file = tmp.file('keyset.json')
     fs.writeFileSync(file, GOOD)

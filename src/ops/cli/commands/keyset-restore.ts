@@ -8,7 +8,7 @@ import { AUDIT_HELP, AUDIT_OPTIONS, openAuditTrail } from '../audit.js'
 import { println, type CliContext } from '../context.js'
 import { closeSource, openKeysetSource } from '../keyset-source.js'
 import { driftOf, projectionOf, readProjections, writeProjections } from '../../projection/publish.js'
-import { oneChangeAtATime } from '../../rotation/update-keyset.js'
+import { oneChangeAtATime, settleProjection } from '../../rotation/update-keyset.js'
 import type { Command } from './command.js'
 
 const OPTIONS = { ...KEYSET_OPTIONS, 'dry-run': { type: 'boolean' }, ...AUDIT_OPTIONS } as const
@@ -87,10 +87,8 @@ error, 2 bad usage (a keyset on stdin has no copy).`,
             if (dryRun) return 0
             // The projection first: a key or a revocation the copy holds reaches verifiers first.
             const projected = projectionOf(after)
-            if ('text' in projected) {
-              for (const location of await writeProjections(await readProjections(source.projections()), projected.text))
-                println(ctx.stdout, `wrote the verification projection ${location}`)
-            }
+            const published = 'text' in projected ? await writeProjections(await readProjections(source.projections()), projected.text) : []
+            for (const location of published) println(ctx.stdout, `wrote the verification projection ${location}`)
             try {
               await backend.write(copy.text, copy.version)
             } catch (err) {
@@ -98,9 +96,12 @@ error, 2 bad usage (a keyset on stdin has no copy).`,
                 err.message = `${err.message}; creating the deleted Secret needs \`create\` on secrets in its namespace (an operator's right; the CronJob has none)`
               // Not retried: whoever wrote meanwhile may have fixed it already. Look, then decide.
               if (!(err instanceof CasConflictError)) throw err
-              throw new CasConflictError(`${err.message}; nothing was written — look at the keyset again and run keyset restore if it still needs it`, {
-                cause: err,
-              })
+              // The writer's keyset is in force: the copy's projection would hide its keys.
+              const settled = published.length > 0 ? await settleProjection(backend, source.projections(), ctx.now) : ''
+              throw new CasConflictError(
+                `${err.message}; ${published.length > 0 ? 'the keyset was not written' : 'nothing was written'}${settled} — look at the keyset again and run keyset restore if it still needs it`,
+                { cause: err },
+              )
             }
             println(ctx.stdout, `wrote ${backend.location}`)
             audit.record({ location: backend.location, before, after })
