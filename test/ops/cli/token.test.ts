@@ -90,6 +90,14 @@ describe('cbc-jwt token issue', { concurrency: true }, () => {
       assert.equal(r.stdout, '')
     }
   })
+
+  it('a token pasted into a refused --scope is not shown (exit 2), as in every other refused flag value', async () => {
+    const token = `${Buffer.from('{"alg":"ES256","kid":"k"}').toString('base64url')}.${Buffer.from('{"sub":"victim"}').toString('base64url')}.c2lnbmF0dXJl`
+    const r = await cbcJwt(['token', 'issue', '--sub', 'a', '--scope', `Bearer  ${token}`, '--keyset-file', tmp.file('no-such-keyset.json')])
+    assert.equal(r.code, 2, r.stderr)
+    assert.match(oneLine(r.stderr), /^cbc-jwt: --scope must be .*a token \(not shown\)$/)
+    assert.ok(!r.stderr.includes(token.split('.')[1]!), r.stderr)
+  })
 })
 
 describe('cbc-jwt token verify', { concurrency: true }, () => {

@@ -2,8 +2,7 @@ import { NoSigningKeyError, RefusedError, UsageError } from '../../../lib/errors
 import { checkedTtlSeconds, DEFAULT_TTL_SECONDS, signWith, TtlTooLongError } from '../../../lib/core/sign.js'
 import { formatDuration } from '../../../lib/duration.js'
 import { grantedScopes } from '../../../lib/core/scope.js'
-import { printable } from '../../../lib/logging/sanitize.js'
-import { KEYSET_OPTIONS, durationFlag, parseCommandArgs, unexpectedArgument } from '../args.js'
+import { KEYSET_OPTIONS, durationFlag, parseCommandArgs, quotedArgument, unexpectedArgument } from '../args.js'
 import { println, type CliContext } from '../context.js'
 import { openKeysetSource, readKeyset } from '../keyset-source.js'
 import { maxTokenTtlMs, verifierSettings } from '../settings.js'
@@ -50,7 +49,7 @@ Exit status: 0 printed, 1 invalid keyset / backend error, 2 bad usage.`,
     // The rule sign() enforces, checked here: the value comes from a flag (exit 2, before any read).
     if (values.scope !== undefined && grantedScopes({ scope: values.scope }) === undefined) {
       throw new UsageError(
-        `--scope must be RFC 6749 scope-tokens separated by single spaces (printable ASCII, no quotes or backslashes), got "${printable(values.scope, { max: 200 })}"`,
+        `--scope must be RFC 6749 scope-tokens separated by single spaces (printable ASCII, no quotes or backslashes), got ${quotedArgument(values.scope)}`,
       )
     }
     const ttlMs = durationFlag('ttl', values.ttl)
