@@ -4,7 +4,7 @@ import { BackendError, ConfigError, UsageError } from '../../lib/errors.js'
 import type { KeysetDocument } from '../../lib/keyset/document.js'
 import { toRfc3339 } from '../../lib/keyset/generate.js'
 import { auditEvent } from '../rotation/audit.js'
-import type { OptionSpec } from './args.js'
+import { quotedArgument, type OptionSpec } from './args.js'
 import { println, type CliContext } from './context.js'
 import { asciiJson } from '../../lib/logging/sanitize.js'
 
@@ -50,7 +50,7 @@ export function openAuditTrail(ctx: CliContext, command: string, flags: AuditFla
     try {
       fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT, 0o600)
     } catch (err) {
-      throw new ConfigError(`--audit-log ${file}: ${(err as NodeJS.ErrnoException).code ?? 'cannot open'}; nothing was changed`)
+      throw new ConfigError(`--audit-log ${quotedArgument(file)}: ${(err as NodeJS.ErrnoException).code ?? 'cannot open'}; nothing was changed`)
     }
   }
   return {

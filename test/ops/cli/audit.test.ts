@@ -99,6 +99,11 @@ describe('the audit trail: one keyset_changed line per change (CONTRACT §9)', {
     assert.equal(bad.code, 2)
     assert.match(bad.stderr, /--audit-log .*ENOENT; nothing was changed/)
     assert.equal(fs.readFileSync(file, 'utf8'), before)
+    // The refused value is escaped like every other flag's: an OSC sequence in it drives no terminal.
+    const osc = await cbcJwt(['rotate', '--keyset-file', file, '--audit-log', tmp.file('no-such-dir/\x1b]0;pwned\x07.jsonl')], { env: at(LATER) })
+    assert.equal(osc.code, 2)
+    assert.match(osc.stderr, /--audit-log ".*no-such-dir\/\\x1b\]0;pwned\\x07\.jsonl": ENOENT; nothing was changed/)
+    assert.doesNotMatch(osc.stderr, /[\x00-\x08\x0b-\x1f\x7f]/, 'a control character reached the terminal')
   })
 
   it('keyset init to a file is recorded (from null); with - it is not a change', async () => {
