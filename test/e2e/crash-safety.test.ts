@@ -210,6 +210,12 @@ describe(`kill -9 during a write leaves the previous or the next valid keyset, s
         if (name === 'keyset.json' || name === 'keyset.public.json') continue
         // Its last good copy: private keys, owner-only like the temp files (checked below).
         if (name !== 'keyset.last-good.json') leftovers.add(name)
+        // A killed writer's lock names a host and a pid, nothing else: readable by all, so that
+        // another user's next write can tell it is dead (write-file-atomic.ts). Its content is checked.
+        if (/^\.keyset\.json\.(update\.)?lock$/.test(name)) {
+          assert.match(fs.readFileSync(path.join(dir, name), 'utf8'), /^[0-9a-f]{8}-\d+-\w+$/, `${what}: ${name} holds only a host and a pid`)
+          continue
+        }
         const st = fs.lstatSync(path.join(dir, name))
         assert.equal(st.mode & 0o077, 0, `${what}: ${name} was left behind readable by group/other (mode ${(st.mode & 0o777).toString(8)})`)
       }
