@@ -103,7 +103,8 @@ async function fromKubeconfig(files: string[], context: string | undefined, env:
     const entry = Array.isArray(list) ? (list.find((x) => isObject(x) && x.name === name) as Record<string, unknown> | undefined) : undefined
     return isObject(entry?.[body]) ? (entry[body] as T) : undefined
   }
-  const ctxName = context ?? first((c) => c['current-context'])?.v
+  // An empty current-context is unset, as kubectl reads it: a later file's decides.
+  const ctxName = context ?? first((c) => c['current-context'] || undefined)?.v
   if (!ctxName) throw new ConfigError(`kubeconfig ${files.join(':')} has no current-context (set one, or CBC_JWT_KUBERNETES_CONTEXT)`)
   const ctx = first((c) => named<{ cluster: string; user: string; namespace?: string }>(c.contexts, ctxName, 'context'))?.v
   if (!ctx) throw new ConfigError(`kubeconfig: no context "${ctxName}"`)

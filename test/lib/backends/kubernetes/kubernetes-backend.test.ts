@@ -5,6 +5,7 @@ import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import YAML from 'yaml'
 import { createKubernetesBackend, kubernetesOptionsFromEnv } from '../../../../src/lib/backends/kubernetes/index.js'
+import { resolveConnection } from '../../../../src/lib/backends/kubernetes/connection.js'
 import { BackendError, CasConflictError, ConfigError } from '../../../../src/lib/errors.js'
 import { stageKey } from '../../../../src/ops/rotation/two-phase.js'
 import { updateKeyset } from '../../../../src/ops/rotation/update-keyset.js'
@@ -35,6 +36,34 @@ describe('kubernetesOptionsFromEnv', () => {
     }
     assert.equal(kubernetesOptionsFromEnv({ CBC_JWT_KUBERNETES_CONTEXT: 'prod' }).context, 'prod')
     assert.equal(kubernetesOptionsFromEnv({}).context, undefined)
+  })
+})
+
+describe('resolveConnection: kubeconfig files merged as kubectl merges them', () => {
+  it('an empty current-context in the first file is unset: a later file that sets one decides', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-jwt-kubeconfigs-'))
+    try {
+      const file = (name: string, doc: object) => {
+        const f = path.join(dir, name)
+        fs.writeFileSync(f, YAML.stringify(doc))
+        return f
+      }
+      const first = file('first', {
+        'current-context': '',
+        clusters: [{ name: 'a', cluster: { server: 'https://a.example:6443' } }],
+        contexts: [{ name: 'a', context: { cluster: 'a', user: 'u' } }],
+        users: [{ name: 'u', user: { token: 't' } }],
+      })
+      const second = file('second', {
+        'current-context': 'b',
+        clusters: [{ name: 'b', cluster: { server: 'https://b.example:6443' } }],
+        contexts: [{ name: 'b', context: { cluster: 'b', user: 'u' } }],
+      })
+      const conn = await resolveConnection({ KUBECONFIG: [first, second].join(path.delimiter), HOME: dir })
+      assert.equal(conn.server, 'https://b.example:6443')
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
 
