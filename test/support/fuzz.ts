@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict'
 import fc from 'fast-check'
 
 /**
@@ -10,6 +11,23 @@ const SCALE = Number(process.env.CBC_JWT_FUZZ_SCALE ?? '1')
 
 export function fuzzParameters<T>(numRuns: number): fc.Parameters<T> {
   return { seed: FUZZ_SEED, numRuns: Math.max(1, Math.round(numRuns * SCALE)), endOnFailure: true }
+}
+
+/**
+ * `fuzzParameters` never scaled below `numRuns` (the unit tier runs at a quarter): for a
+ * property that must reach every reason to mean anything (`assertEveryReasonSeen`).
+ */
+export function fullFuzzParameters<T>(numRuns: number): fc.Parameters<T> {
+  const parameters = fuzzParameters<T>(numRuns)
+  return { ...parameters, numRuns: Math.max(numRuns, parameters.numRuns ?? 0), plugins: [fc.unbiased()] }
+}
+
+/** The rejection reasons a token past the size and scheme checks can get, and acceptance. */
+const DEEP_ANSWERS = ['ok', 'malformed', 'unsupported_alg', 'unknown_kid', 'bad_signature', 'expired', 'not_yet_valid', 'revoked', 'bad_issuer', 'bad_audience']
+
+/** Not vacuous: an oracle property saw every answer at least once. */
+export function assertEveryReasonSeen(tally: Record<string, number>): void {
+  for (const answer of DEEP_ANSWERS) assert.ok((tally[answer] ?? 0) > 0, `never saw ${answer}: ${JSON.stringify(tally)}`)
 }
 
 /** `count` values of `arb`, reproducible from the seed. */

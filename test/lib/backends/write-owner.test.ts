@@ -34,6 +34,17 @@ async function serviceOwnedKeyset(name: string): Promise<string> {
 }
 
 /** Whether the service user can read `file`: a real read by a process running as that user. */
+/** The built CLI run as the service user (the CronJob), with a minimal environment. */
+function asServiceUser(args: string[]) {
+  return runChild(process.execPath, [CLI_MAIN, ...args], {
+    env: { PATH: process.env.PATH ?? '', HOME: '/tmp' },
+    uid: SERVICE_USER,
+    cwd: '/',
+    timeoutMs: 60_000,
+    what: `cbc-jwt ${args[0]} as the service user`,
+  })
+}
+
 async function serviceCanRead(file: string): Promise<boolean> {
   const r = await runChild(process.execPath, ['-e', `require('node:fs').readFileSync(${JSON.stringify(file)})`], {
     env: { PATH: process.env.PATH ?? '' },
@@ -80,13 +91,7 @@ describe('file writes keep the owner (as root)', { skip: asRoot ? false : 'needs
       const st = fs.statSync(path.join(path.dirname(file), sibling))
       assert.deepEqual([st.uid, st.gid, st.mode & 0o7777], [SERVICE_USER, SERVICE_USER, mode], sibling)
     }
-    const rotate = await runChild(process.execPath, [CLI_MAIN, 'rotate', '--keyset-file', file], {
-      env: { PATH: process.env.PATH ?? '', HOME: '/tmp' },
-      uid: SERVICE_USER,
-      cwd: '/',
-      timeoutMs: 60_000,
-      what: 'cbc-jwt rotate as the service user',
-    })
+    const rotate = await asServiceUser(['rotate', '--keyset-file', file])
     assert.equal(rotate.code, 0, rotate.stderr)
   })
 
@@ -107,13 +112,7 @@ describe('file writes keep the owner (as root)', { skip: asRoot ? false : 'needs
       fs.writeFileSync(kept, `${host}-${gone}-abcdef`)
       fs.renameSync(kept, path.join(dir, `.keyset.json.${kind}`))
     }
-    const revoke = await runChild(process.execPath, [CLI_MAIN, 'revoke', '--subject', 'alice', '--issued-before', 'now', '--keyset-file', file], {
-      env: { PATH: process.env.PATH ?? '', HOME: '/tmp' },
-      uid: SERVICE_USER,
-      cwd: '/',
-      timeoutMs: 60_000,
-      what: 'cbc-jwt revoke as the service user',
-    })
+    const revoke = await asServiceUser(['revoke', '--subject', 'alice', '--issued-before', 'now', '--keyset-file', file])
     assert.equal(revoke.code, 0, revoke.stderr)
     assert.match(fs.readFileSync(file, 'utf8'), /"alice"/)
     assert.deepEqual(
