@@ -2,6 +2,7 @@ import crypto from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { printable } from '../logging/sanitize.js'
 
 /** Another host's abandoned temp directory is removed once it is this old (its pid means nothing here). */
 const ABANDONED_AFTER_MS = 10 * 60_000
@@ -201,7 +202,7 @@ async function withLock<T>(tmpDir: string, target: string, kind: string, timeout
     if (writerGone(held ?? '', st.mtimeMs) && (await takeAway(lock, path.join(tmpDir, `${name}.stale`), held))) continue
     if (Date.now() >= deadline) {
       throw new LockTimeoutError(
-        `${target} is being written by another writer (${held ?? 'unreadable lock'}) for longer than ${timeoutMs} ms; nothing was replaced — if no cbc-jwt writes it any more (killed in another container), remove ${lock}`,
+        `${target} is being written by another writer (${held === undefined ? 'unreadable lock' : printable(held, { max: 80 })}) for longer than ${timeoutMs} ms; nothing was replaced — if no cbc-jwt writes it any more (killed in another container), remove ${lock}`,
       )
     }
     await new Promise((resolve) => setTimeout(resolve, pause + Math.random() * pause))

@@ -232,12 +232,15 @@ describe('file backend: write', () => {
     assert.equal(fs.readFileSync(file, 'utf8'), 'v2')
     assert.deepEqual(fs.readdirSync(dir), ['keyset.json'], "the dead writer's lock was left behind")
     // A live writer (this very process) holds it: the write waits, then fails, and replaces nothing.
-    fs.writeFileSync(lock, host(process.pid))
+    // What the lock holds is anyone's text who can write the folder: escaped in the message.
+    const held = `${host(process.pid)}\u001b]0;pwned\u0007`
+    fs.writeFileSync(lock, held)
     const err = await readError(b.write('v3', (await b.read()).version))
     assert.equal(err.reason, 'timeout')
     assert.match(err.message, /is being written by another writer .*remove \S+\.keyset\.json\.lock$/)
+    assert.doesNotMatch(err.message, /[\u0000-\u001f\u007f]/, 'no control character reaches a terminal')
     assert.equal(fs.readFileSync(file, 'utf8'), 'v2')
-    assert.equal(fs.readFileSync(lock, 'utf8'), host(process.pid), "a live writer's lock is not taken away")
+    assert.equal(fs.readFileSync(lock, 'utf8'), held, "a live writer's lock is not taken away")
   })
 
   // Such a lock (another user's 0600 file, here a folder) was retried at once, forever: no pause, no deadline.
