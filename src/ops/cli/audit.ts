@@ -60,14 +60,16 @@ export function openAuditTrail(ctx: CliContext, command: string, flags: AuditFla
       const line = asciiJson(event)
       println(ctx.stderr, line)
       if (fd === undefined) return
+      const lost = (why: string) =>
+        new BackendError('io_error', `the keyset was changed, but --audit-log ${quotedArgument(file!)} ${why}; the line above is the record`)
+      // A log that the change itself renamed over (it names the keyset, its projection or its
+      // copy) is no longer linked anywhere: a line appended to it would be lost without a word.
+      if (fs.fstatSync(fd).nlink === 0) throw lost('was replaced by the change itself (it names a file the command writes)')
       try {
         // One write(2) of the whole line on an O_APPEND descriptor: concurrent runs never interleave.
         fs.writeSync(fd, `${line}\n`)
       } catch (err) {
-        throw new BackendError(
-          'io_error',
-          `the keyset was changed, but --audit-log ${file} could not be appended (${(err as NodeJS.ErrnoException).code}); the line above is the record`,
-        )
+        throw lost(`could not be appended (${(err as NodeJS.ErrnoException).code})`)
       }
     },
     close() {

@@ -115,4 +115,22 @@ describe('the audit trail: one keyset_changed line per change (CONTRACT §9)', {
     const out = await cbcJwt(['keyset', 'init'], { env: at(T0) })
     assert.equal(out.stderr, '')
   })
+  it('an --audit-log that names a file the change renames over (the keyset, its projection) is reported, never silently lost', async () => {
+    for (const [name, logOf] of [
+      ['self.json', (file: string) => file],
+      ['own-projection.json', (file: string) => file.replace(/\.json$/, '.public.json')],
+    ] as const) {
+      const file = await keysetFixture(tmp.file(name), { at: T0 })
+      const log = logOf(file)
+      const r = await cbcJwt(['rotate', '--stage', '--keyset-file', file, '--audit-log', log], { env: at(LATER) })
+      assert.equal(r.code, 1, r.stderr)
+      assert.equal(events(r.stderr).length, 1, `the stderr line is the record: ${r.stderr}`)
+      assert.match(
+        r.stderr,
+        /the keyset was changed, but --audit-log ".*" was replaced by the change itself \(it names a file the command writes\); the line above is the record/,
+      )
+      assert.doesNotMatch(fs.readFileSync(log, 'utf8'), /keyset_changed/)
+      assert.equal(readJson(file).keys.length, 2, 'the stage was written')
+    }
+  })
 })

@@ -376,7 +376,7 @@ describe('cbc-jwt rotate --compromised and revoke', { concurrency: true }, () =>
       })
       assert.equal(r.code, 1, `${command.join(' ')}: ${r.stdout}${r.stderr}`)
       assert.match(r.stdout + r.stderr, /NOT contained after 1s on 1 replica\(s\)/, 'the confirmation ran')
-      assert.match(r.stderr, /the keyset was changed, but --audit-log \/dev\/full could not be appended \(ENOSPC\)/)
+      assert.match(r.stderr, /the keyset was changed, but --audit-log "\/dev\/full" could not be appended \(ENOSPC\)/)
     }
   })
 
