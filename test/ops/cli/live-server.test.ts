@@ -76,9 +76,21 @@ describe('cbc-jwt against a running service', { concurrency: true, ...PROCESS_LE
     assert.equal(lines[4], '✓ 5. rotations: cbc_jwt_key_rotations_total 1 >= 1')
     assert.equal(lines[5], 'rotation verified')
 
-    const fresh = await service.get('/v1/whoami', bearer(await issue(rotated.stdout, 'new-user')))
+    const newToken = await issue(rotated.stdout, 'new-user')
+    const fresh = await service.get('/v1/whoami', bearer(newToken))
     assert.equal(fresh.status, 200)
     assert.equal(fresh.json.kid, next)
+
+    // A "legacy" token signed by the new key would pass item 3 and prove nothing: bad usage.
+    for (const extra of [[], ['--compromised']]) {
+      const wrong = await cbcJwt(['verify-rotation', '--url', service.url, '--previous-kid', previous, '--legacy-token', newToken, ...extra])
+      assert.equal(wrong.code, 2, wrong.stdout + wrong.stderr)
+      assert.equal(wrong.stdout, '')
+      assert.match(
+        wrong.stderr,
+        new RegExp(`--legacy-token is signed by kid "${next}", not by a --previous-kid \\("${previous}"\\): give a token signed before the rotation`),
+      )
+    }
   })
 
   it('rotate --compromised: the old key’s token is rejected by the service, a new token is accepted', async () => {

@@ -74,7 +74,7 @@ Options:
   --url URL          base URL of the instance, e.g. http://localhost:8000 (required)
   --previous-kid KID the kid that was current before the rotation (repeatable: with
                      --compromised, give every kid of the old keyset)
-  --legacy-token T   a token signed before the rotation, still within its lifetime
+  --legacy-token T   a token signed before the rotation (by a --previous-kid), still valid
   --compromised      check an emergency rotation: previous keys no longer verify, legacy
                      tokens are rejected, revoked_before is in force
   --revoked-before T with --compromised: the revoked_before expected at least (RFC 3339)
@@ -111,6 +111,7 @@ Exit status: 0 every item passed (or was skipped), 1 an item failed, 2 bad usage
     const waitMs = durationFlag('wait', values.wait) ?? 0
     const maxAgeMs = durationFlag('max-age', values['max-age']) ?? DEFAULT_MAX_AGE_MS
     const legacyToken = values['legacy-token']
+    if (legacyToken !== undefined && previousKids.length > 0) await requireSignedByPrevious(legacyToken, previousKids)
     if (!values.projection && (values['keyset-file'] !== undefined || values.backend !== undefined))
       throw new UsageError('--keyset-file and --backend apply to --projection')
     const source = values.projection ? openKeysetSource(ctx, values) : undefined
@@ -204,4 +205,25 @@ async function projectionItem(source: KeysetSource, now: number): Promise<CheckI
 
 function bounded(text: string, max: number): string {
   return text.length > max ? `${text.slice(0, max)}...` : text
+}
+
+/**
+ * A legacy token signed by another key than the previous ones (the new key's, a token of
+ * another keyset) proves nothing about tokens signed before the rotation: its 200 would pass
+ * item 3, its `unknown_kid` the emergency check. Bad usage, before anything is asked. A token
+ * whose header does not decode is left to the check, which reports its rejection.
+ */
+async function requireSignedByPrevious(token: string, previousKids: readonly string[]): Promise<void> {
+  const { decodeProtectedHeader } = await import('jose')
+  let kid: unknown
+  try {
+    kid = decodeProtectedHeader(token).kid
+  } catch {
+    return
+  }
+  if (typeof kid === 'string' && !previousKids.includes(kid)) {
+    throw new UsageError(
+      `--legacy-token is signed by kid ${quotedArgument(kid)}, not by a --previous-kid (${previousKids.map(quotedArgument).join(', ')}): give a token signed before the rotation`,
+    )
+  }
 }
