@@ -36,6 +36,19 @@ describe('the file backend: keyset.json → keyset.public.json on every write', 
     assert.equal(fs.statSync(tmp.file('a.public.json')).mode & 0o777, 0o644)
   })
 
+  it('a keyset path without a final .json gets .public.json appended; only a final .json is replaced', async () => {
+    for (const [name, projection] of [
+      ['jwt-keyset', 'jwt-keyset.public.json'],
+      ['k.json.bak', 'k.json.bak.public.json'],
+    ] as const) {
+      const file = await keysetFixture(tmp.file(name))
+      const r = await cbcJwt(['revoke', '--issued-before', 'now', '--keyset-file', file])
+      assert.equal(r.code, 0, r.stderr)
+      assert.deepEqual(readJson(tmp.file(projection)), toVerificationKeyset(readJson(file)), `${name} → ${projection}`)
+    }
+    assert.ok(!fs.existsSync(tmp.file('k.public.json')), 'never the .json in the middle of the name')
+  })
+
   it('--keyset-file takes CBC_JWT_PUBLIC_KEYSET_FILE unless CBC_JWT_KEYSET_FILE names another keyset, which it belongs to', async () => {
     const file = await keysetFixture(tmp.file('p.json'))
     fs.mkdirSync(tmp.file('p-public'))

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import { after, describe, it } from 'node:test'
+import { loadKeyset } from '../../../src/lib/keyset/load.js'
 import { CLI_MAIN } from '../../support/service.js'
 import { at, cbcJwt, cbcJwtProcess, keysetFixture, oneLine, tempDir } from './cli.js'
 import { PROCESS_LEVEL } from '../../support/tier.js'
@@ -223,7 +224,7 @@ describe('bad input: one line on stderr, exit 2 (usage) or 1 (failed check), not
 describe('a keyset with private keys never reaches a terminal', { concurrency: true }, () => {
   const keyset = async (name: string): Promise<string> => fs.readFileSync(await keysetFixture(tmp.file(name)), 'utf8')
 
-  it('rotate/revoke with - on a terminal: refused (exit 2) whatever the outcome, a change, a dry run or nothing to do', async () => {
+  it('keyset init without a destination, rotate/revoke with - on a terminal: refused (exit 2) whatever the outcome', async () => {
     const input = await keyset('tty.json')
     const standby = await cbcJwt(['rotate', '--auto', '-'], { input })
     assert.equal(standby.code, 0, standby.stderr)
@@ -232,6 +233,8 @@ describe('a keyset with private keys never reaches a terminal', { concurrency: t
       [['rotate', '-', '--dry-run'], input],
       [['rotate', '--auto', '-'], standby.stdout],
       [['revoke', '--issued-before', 'now', '-', '--dry-run'], input],
+      [['keyset', 'init'], ''],
+      [['keyset', 'init', '--alg', 'EdDSA', '-'], ''],
     ] as const) {
       const r = await cbcJwt([...args], { input: stdin, stdoutIsTTY: true })
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`)
@@ -245,6 +248,9 @@ describe('a keyset with private keys never reaches a terminal', { concurrency: t
     const r = await cbcJwt(['rotate', '-', '--dry-run', '--print-private-key'], { input, stdoutIsTTY: true })
     assert.equal(r.code, 0, r.stderr)
     assert.equal(r.stdout, input)
+    const init = await cbcJwt(['keyset', 'init', '--print-private-key'], { stdoutIsTTY: true })
+    assert.equal(init.code, 0, init.stderr)
+    assert.equal(loadKeyset(JSON.parse(init.stdout)).signing, true)
   })
 })
 
