@@ -230,7 +230,7 @@ describe('request logging', () => {
 })
 
 describe('HTTP server settings', () => {
-  it('keeps idle connections open longer than a load balancer does (72 s > the common 60 s), so it never closes one the balancer is about to reuse', async () => {
+  it('keeps idle connections longer than a load balancer does (72 s > 60 s); reads headers up to 64 KiB (a huge token is 401 too_large)', async () => {
     const file = tempKeysetFile(makeKeyset([makeKey('ES256', 'k-a')]))
     const service = serviceOn(file, createFileBackend(file))
     const address = await service.start()
@@ -239,6 +239,12 @@ describe('HTTP server settings', () => {
     assert.equal(res.headers.get('keep-alive'), 'timeout=72')
     assert.equal(service.app.server.keepAliveTimeout, 72_000)
     assert.equal((service.app.server as { maxHeaderSize?: number }).maxHeaderSize, 64 * 1024)
+    // §2: a token far over CBC_JWT_MAX_TOKEN_BYTES, in headers near 64 KiB, is answered by
+    // cbc-jwt (401 too_large, counted), never 431 from the HTTP layer.
+    const huge = await fetch(`${address}/v1/whoami`, { headers: { authorization: `Bearer ${'a'.repeat(60_000)}`, 'x-other': 'b'.repeat(4000) } })
+    assert.equal(huge.status, 401)
+    assert.deepEqual(await huge.json(), { error: 'invalid_token', reason: 'too_large' })
+    assert.match(await (await fetch(`${address}/metrics`)).text(), /^cbc_jwt_auth_failures_total\{reason="too_large"\} 1$/m)
   })
 })
 
