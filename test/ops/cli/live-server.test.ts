@@ -130,4 +130,29 @@ describe('cbc-jwt against a running service', { concurrency: true, ...PROCESS_LE
     assert.match(mistyped.stdout, /^✗ 3\. legacy token: \/v1\/whoami answered 401 \(reason malformed\): .*unknown_kid or revoked/m)
     assert.equal(mistyped.code, 1)
   })
+
+  // §9: with --replica, a staged key is promoted once every replica lists it as verifying in
+  // /v1/keys, whatever its age: no time window applies (without it, the window refuses).
+  it('rotate --promote --replica: refused while the replica lacks the staged key, then promoted at once, inside the window', async () => {
+    const { volume, service, text, kid: old } = await liveService('gate')
+    const staged = await cbcJwt(['rotate', '--stage', '-'], { input: text })
+    assert.equal(staged.code, 0, staged.stderr)
+    const kid = JSON.parse(staged.stdout).keys.find((k: { kid: string }) => k.kid !== old).kid as string
+    const promote = (args: string[]) => cbcJwt(['rotate', '--promote', '-', ...args], { input: staged.stdout })
+    const lacking = await promote(['--replica', service.url])
+    assert.equal(lacking.code, 1, lacking.stderr)
+    assert.match(lacking.stderr, new RegExp(`refusing to promote ${kid}: 1 of 1 replicas do not verify with it yet: ${service.url}.*nothing changed`))
+    assert.equal(lacking.stdout, '')
+    volume.writeKeyset(staged.stdout)
+    await waitFor(async () => (await service.get('/v1/keys')).json?.keys.some((k: { kid: string; verifies: boolean }) => k.kid === kid && k.verifies), {
+      timeoutMs: 8000,
+      what: `${kid} in /v1/keys`,
+    })
+    const early = await promote([])
+    assert.equal(early.code, 1, 'without the gate, the time window refuses a key staged seconds ago')
+    const gated = await promote(['--replica', service.url])
+    assert.equal(gated.code, 0, gated.stderr)
+    assert.equal(JSON.parse(gated.stdout).current, kid)
+    assert.match(gated.stderr, new RegExp(`every replica verifies with ${kid} \\(1 seen through --replica ${service.url}\\)`))
+  })
 })
