@@ -5,7 +5,7 @@
 // fail-closed cases (nothing asked for, production, read-only folder) are in
 // test/server/start-up-errors.test.ts.
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -88,7 +88,7 @@ describe('npm start with no keyset configured: the development keyset, asked for
   it('the first start generates it under the folder it is started from, private to the owner; nothing else', () => {
     assert.ok(fs.existsSync(devFile))
     assert.deepEqual(fs.readdirSync(cwd), ['.cbc-jwt'], 'something else was written under the cwd')
-    assert.deepEqual(fs.readdirSync(devDir), ['dev-keyset.json'])
+    assert.deepEqual(fs.readdirSync(devDir).sort(), ['.gitignore', 'dev-keyset.json'])
     assert.equal(fs.statSync(devFile).mode & 0o777, 0o600)
     assert.equal(fs.statSync(devDir).mode & 0o777, 0o700)
     const ks = loadKeyset(JSON.parse(fileAfterFirst.text))
@@ -122,6 +122,17 @@ describe('npm start with no keyset configured: the development keyset, asked for
 
   it('a clone ignores it: .cbc-jwt/ is in .gitignore', () => {
     assert.ok(fs.readFileSync(path.join(PROJECT_ROOT, '.gitignore'), 'utf8').split('\n').includes('.cbc-jwt/'))
+  })
+
+  // §2 "(git-ignored)": cbc-jwt serve --dev in an API's own repository, whose .gitignore does not
+  // name .cbc-jwt/, left the private key to the next `git add .`. The folder ignores itself.
+  it('any repository ignores it: git sees nothing to add in the folder it was generated in', () => {
+    const gitDir = path.join(root, 'repo', '.git')
+    const git = (...args: string[]) =>
+      execFileSync('git', [`--git-dir=${gitDir}`, `--work-tree=${cwd}`, ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', HOME: root } })
+    execFileSync('git', ['init', '--quiet', path.dirname(gitDir)])
+    assert.equal(git('status', '--porcelain', '--untracked-files=all', '--ignored=no'), '')
+    assert.match(git('status', '--porcelain', '--untracked-files=all', '--ignored'), /^!! \.cbc-jwt\//m, 'git would not list it as ignored')
   })
 
   it('the private key never reaches the log', () => {

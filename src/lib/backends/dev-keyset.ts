@@ -8,7 +8,7 @@ import { writeFileAtomic } from './write-file-atomic.js'
 /** Where the development keyset lives, relative to the folder the service is started from. */
 export const DEV_KEYSET_PATH = path.join('.cbc-jwt', 'dev-keyset.json')
 
-/** The development keyset of a folder: `<cwd>/.cbc-jwt/dev-keyset.json` (git-ignored). */
+/** The development keyset of a folder: `<cwd>/.cbc-jwt/dev-keyset.json` (git-ignored, by the folder itself). */
 export function devKeysetFile(cwd: string = process.cwd()): string {
   return path.join(path.resolve(cwd), DEV_KEYSET_PATH)
 }
@@ -31,6 +31,7 @@ export async function ensureDevKeyset(logger: Pick<Logger, 'warn'>, file: string
   }
   try {
     fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 })
+    ignoreFolder(path.dirname(file))
     await writeFileAtomic(file, `${JSON.stringify(await generateKeyset('ES256'), null, 2)}\n`, { exclusive: true })
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
@@ -42,4 +43,17 @@ export async function ensureDevKeyset(logger: Pick<Logger, 'warn'>, file: string
   }
   logger.warn({ event: 'dev_keyset', file, generated: true }, 'generated a development keyset (not for production; asked for by --dev / CBC_JWT_DEV_KEYSET)')
   return file
+}
+
+/**
+ * The folder ignores itself (a `.gitignore` of `*`), written before the key: the private key is
+ * git-ignored in any repository it is generated in — an API's own, not only this project's, whose
+ * .gitignore names `.cbc-jwt/` — so a `git add .` there never commits it.
+ */
+function ignoreFolder(dir: string): void {
+  try {
+    fs.writeFileSync(path.join(dir, '.gitignore'), '# the cbc-jwt development keyset: a private key, never committed\n*\n', { flag: 'wx' })
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+  }
 }
