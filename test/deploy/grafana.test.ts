@@ -180,7 +180,7 @@ describe('Grafana dashboard', () => {
     assert.ok(panels.length > 0)
     for (const p of panels as Array<Panel & { description?: string }>) {
       assert.match(p.description ?? '', /trusted issuers' JWK Sets/, `${p.title}: ${p.description}`)
-      assert.match(p.description ?? '', /backend_error or issuer_error/, `${p.title}: ${p.description}`)
+      assert.match(p.description ?? '', /backend_error, watch_failed or issuer_error/, `${p.title}: ${p.description}`)
     }
   })
 

@@ -1,3 +1,5 @@
+import type { BackendErrorReason } from '../reasons.js'
+
 /**
  * What the keyring and the CLI need from a secrets backend. A backend moves the keyset
  * document as text; parsing and validation happen above it, once, for every backend.
@@ -70,8 +72,11 @@ export interface KeysetBackend {
    * events before `onChange` also calls `onEvent` at once, synchronously and cheaply, for every
    * event that may be a change: the keyring then knows a change is pending before the coalesced
    * callback comes, so a token of a key written a moment ago is never refused on an old read.
+   * A watch that can fail while reads succeed (the Kubernetes API's, refused by a Role without
+   * `list` or `watch`) reports each failed attempt to `onFailure`, with its bounded reason: the
+   * keyring counts it as a backend error, else changes would silently wait for the interval read.
    */
-  watch?(onChange: () => void, onEvent?: () => void): void
+  watch?(onChange: () => void, onEvent?: () => void, onFailure?: (reason: BackendErrorReason) => void): void
   /** Stops watchers and timers; safe to call twice. */
   close(): Promise<void>
 }

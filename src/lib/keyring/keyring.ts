@@ -239,6 +239,9 @@ export function createKeyring(options: KeyringOptions): Keyring {
           if (!closed) void refresh('change')
         },
         () => void changeEvents++,
+        // The watch logs its own failure (`watch_failed`); counted here, not a failed read: the
+        // read that follows it may succeed, and the streak of failed reads is theirs alone.
+        (reason) => events.onBackendError?.(reason),
       )
       timer = setInterval(() => void refresh('interval'), refreshIntervalMs)
       timer.unref()

@@ -1,6 +1,7 @@
 import http from 'node:http'
 import https from 'node:https'
 import { createHttpClient, HttpCallError, parseJsonBody } from '../../http/index.js'
+import type { BackendErrorReason } from '../../reasons.js'
 import type { KubernetesConnection } from './connection.js'
 
 export interface ApiResult {
@@ -20,6 +21,11 @@ export class ApiTransportError extends Error {
   }
 }
 
+/** The backend error reason of a status the API answered instead of the one expected: one mapping for reads, writes and the watch. */
+export function reasonOfStatus(status: number): BackendErrorReason {
+  return status === 401 || status === 403 ? 'forbidden' : status === 404 ? 'not_found' : 'server_error'
+}
+
 /** How a watch stream ended: the server closed it (`timeoutSeconds`), or the caller stopped reading. */
 export type StreamEnd = { status: 200; ended: 'closed' | 'stopped' } | ({ ended: 'refused' } & ApiResult)
 
@@ -28,7 +34,8 @@ export interface KubernetesApi {
   /**
    * A long-lived GET (a watch): each newline-terminated line of a 200 answer goes to `onLine`
    * as it arrives (returning `'stop'` ends the stream); a line over `maxLineBytes` or no byte
-   * for `idleMs` fails with `ApiTransportError`. Any other status resolves with its (bounded) body.
+   * for `idleMs` fails with `ApiTransportError`; what `onLine` throws fails it as thrown. Any
+   * other status resolves with its (bounded) body.
    */
   stream(path: string, onLine: (line: string) => 'stop' | undefined, opts: { idleMs: number; maxLineBytes: number; signal?: AbortSignal }): Promise<StreamEnd>
   close(): void
@@ -125,11 +132,12 @@ export function createKubernetesApi(conn: KubernetesConnection, opts: { timeoutM
         const req = open('GET', path, { Accept: 'application/json' })
         let settled = false
         let idle: NodeJS.Timeout | undefined
-        const finish = (end: StreamEnd | Error) => {
+        /** What `onLine` threw goes to the caller as thrown (its own reason); a socket's error is a transport error. */
+        const finish = (end: StreamEnd | Error, thrownByLine = false) => {
           if (settled) return
           settled = true
           clearTimeout(idle)
-          if (end instanceof Error) reject(transportError(end))
+          if (end instanceof Error) reject(thrownByLine ? end : transportError(end))
           else resolve(end)
         }
         // A watch may be quiet for minutes (bookmarks come about once a minute); no byte at all
@@ -179,7 +187,8 @@ export function createKubernetesApi(conn: KubernetesConnection, opts: { timeoutM
               try {
                 verdict = line.trim() === '' ? undefined : onLine(line)
               } catch (err) {
-                req.destroy(err as Error)
+                finish(err instanceof Error ? err : new Error(String(err)), true)
+                req.destroy()
                 return
               }
               if (verdict === 'stop') {

@@ -1,7 +1,7 @@
 import { BackendError, CasConflictError } from '../../errors.js'
 import { MAX_KEYSET_BYTES } from '../../keyset/document.js'
 import type { KeysetBackend, KeysetSnapshot } from '../backend.js'
-import { ApiTransportError, createKubernetesApi, type ApiResult, type KubernetesApi } from './api.js'
+import { ApiTransportError, createKubernetesApi, reasonOfStatus, type ApiResult, type KubernetesApi } from './api.js'
 import { printable } from '../../logging/sanitize.js'
 import { resolveConnection, type KubernetesConnection } from './connection.js'
 import { putSecret, type Secret } from './secret-put.js'
@@ -106,8 +106,7 @@ export function createKubernetesBackend(opts: KubernetesBackendOptions, deps: Ku
     // (a proxy or webhook writes it): redacted, escaped and bounded like every other.
     const message = (res.json as { message?: unknown } | undefined)?.message
     const detail = typeof message === 'string' ? `: ${printable(message, { secrets: knownSecrets() })}` : ''
-    const reason = res.status === 401 || res.status === 403 ? 'forbidden' : res.status === 404 ? 'not_found' : 'server_error'
-    return new BackendError(reason, `${location}: cannot ${what} (HTTP ${res.status}${detail})`)
+    return new BackendError(reasonOfStatus(res.status), `${location}: cannot ${what} (HTTP ${res.status}${detail})`)
   }
 
   /** The one key every write sets. */
@@ -206,7 +205,7 @@ export function createKubernetesBackend(opts: KubernetesBackendOptions, deps: Ku
      * a change is read about a second after it is written. Every event makes the keyring read
      * (`read()`, a GET): the unknown-kid re-read and the interval read ask the API too.
      */
-    watch(onChange) {
+    watch(onChange, _onEvent, onFailure) {
       if (watcher || closed) return
       connect().then(
         ({ api, ns }) => {
@@ -216,6 +215,7 @@ export function createKubernetesBackend(opts: KubernetesBackendOptions, deps: Ku
             namespace: ns,
             name: opts.secret,
             onChange,
+            ...(onFailure ? { onFailure } : {}),
             logger: deps.logger ?? SILENT,
             location,
             secrets: knownSecrets,

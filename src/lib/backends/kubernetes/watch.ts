@@ -1,5 +1,7 @@
+import { BackendError } from '../../errors.js'
 import { printable } from '../../logging/sanitize.js'
-import { ApiTransportError, type KubernetesApi } from './api.js'
+import type { BackendErrorReason } from '../../reasons.js'
+import { ApiTransportError, reasonOfStatus, type KubernetesApi } from './api.js'
 
 export interface SecretWatchLogger {
   info(obj: object, msg: string): void
@@ -13,6 +15,12 @@ export interface SecretWatchOptions {
   name: string
   /** Something about the Secret may have changed: an event, a relist, a broken watch. The keyring re-reads. */
   onChange(): void
+  /**
+   * A failed attempt (refused list or watch, an ERROR event, a broken or silent stream), with its
+   * bounded reason: counted in `cbc_jwt_backend_errors_total`, since the read that follows may
+   * well succeed (a Role without `list` or `watch`) and nothing else would show the watch is down.
+   */
+  onFailure?(reason: BackendErrorReason): void
   logger: SecretWatchLogger
   /** For log lines: `kubernetes:ns/name#key`. */
   location: string
@@ -76,9 +84,9 @@ export function startSecretWatch(opts: SecretWatchOptions): SecretWatch {
   async function list(): Promise<void> {
     const res = await api.request('GET', `${collection}?${selector}`)
     if (res.status === 410) throw new Gone()
-    if (res.status !== 200) throw new Error(`list answered HTTP ${res.status}${statusMessage(res.json, secrets())}`)
+    if (res.status !== 200) throw new BackendError(reasonOfStatus(res.status), `list answered HTTP ${res.status}${statusMessage(res.json, secrets())}`)
     const listed = (res.json as { kind?: unknown; metadata?: { resourceVersion?: unknown } } | undefined)?.metadata?.resourceVersion
-    if (typeof listed !== 'string' || listed === '') throw new Error('the list answer has no metadata.resourceVersion')
+    if (typeof listed !== 'string' || listed === '') throw new BackendError('bad_response', 'the list answer has no metadata.resourceVersion')
     rv = listed
     opts.onChange()
   }
@@ -102,7 +110,11 @@ export function startSecretWatch(opts: SecretWatchOptions): SecretWatch {
             gone = true
             return 'stop'
           }
-          throw new Error(`the watch sent an error (code ${typeof event.object?.code === 'number' ? event.object.code : '?'})`)
+          const code = event.object?.code
+          throw new BackendError(
+            typeof code === 'number' ? reasonOfStatus(code) : 'server_error',
+            `the watch sent an error (code ${typeof code === 'number' ? code : '?'})`,
+          )
         }
         const next = event.object?.metadata?.resourceVersion
         if (typeof next !== 'string' || !['ADDED', 'MODIFIED', 'DELETED', 'BOOKMARK'].includes(String(event.type))) {
@@ -126,12 +138,12 @@ export function startSecretWatch(opts: SecretWatchOptions): SecretWatch {
     )
     if (end.ended === 'refused') {
       if (end.status === 410) gone = true
-      else throw new Error(`watch answered HTTP ${end.status}${statusMessage(end.json, secrets())}`)
+      else throw new BackendError(reasonOfStatus(end.status), `watch answered HTTP ${end.status}${statusMessage(end.json, secrets())}`)
     }
     if (gone) throw new Gone()
     // client-go's "very short watch": a stream that ends at once with nothing in it is a failure
     // (backed off), else a proxy closing every watch would have it re-sent as fast as it returns.
-    if (events === 0 && Date.now() - startedAt < SHORT_WATCH_MS) throw new Error('the watch closed at once without an event')
+    if (events === 0 && Date.now() - startedAt < SHORT_WATCH_MS) throw new BackendError('bad_response', 'the watch closed at once without an event')
   }
 
   async function run(): Promise<void> {
@@ -160,10 +172,12 @@ export function startSecretWatch(opts: SecretWatchOptions): SecretWatch {
         if (err instanceof Gone) rv = undefined
         failures++
         const message = err instanceof Error ? err.message : String(err)
+        const reason = reasonOf(err)
         logger.warn(
-          { event: 'watch_failed', location: opts.location, failures, error: message.slice(0, 300) },
+          { event: 'watch_failed', reason, location: opts.location, failures, error: message.slice(0, 300) },
           'the Secret watch broke; retrying, the last good keyset stays in force',
         )
+        opts.onFailure?.(reason)
         // A read now counts the failure (if the API is down) and catches what the stream missed.
         opts.onChange()
         const delay = Math.floor(random() * Math.min(maxMs, minMs * 2 ** Math.min(failures - 1, 16)))
@@ -187,6 +201,12 @@ export function startSecretWatch(opts: SecretWatchOptions): SecretWatch {
       wake?.()
     },
   }
+}
+
+/** A failed attempt's bounded reason: a 410 again right after a list is the API server's failure. */
+function reasonOf(err: unknown): BackendErrorReason {
+  if (err instanceof BackendError || err instanceof ApiTransportError) return err.reason
+  return err instanceof Gone ? 'server_error' : 'io_error'
 }
 
 /** The Status message of a refused list or watch: foreign text (a proxy or webhook writes it too), redacted, escaped, bounded. */

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test'
-import { ApiTransportError, type KubernetesApi } from '../../../../src/lib/backends/kubernetes/api.js'
+import { ApiTransportError, createKubernetesApi, type KubernetesApi } from '../../../../src/lib/backends/kubernetes/api.js'
 import { createKubernetesBackend, kubernetesOptionsFromEnv, type KubernetesKeysetBackend } from '../../../../src/lib/backends/kubernetes/index.js'
 import { startSecretWatch } from '../../../../src/lib/backends/kubernetes/watch.js'
 import { createKeyring, type Keyring } from '../../../../src/lib/keyring/keyring.js'
@@ -78,6 +80,21 @@ describe('Kubernetes backend in the service: list + watch of the one Secret (aga
     write('k-watch-rbac')
     await waitFor(() => current() === 'k-watch-rbac', { what: 'the change under least RBAC' })
     assert.equal(double.calls.filter((c) => c.status === 403).length, 0, 'no call the restricted Role refuses')
+  })
+
+  it('a Role without list and watch: every refused watch is counted forbidden, though each read that follows succeeds', async () => {
+    // The Role lost `list` and `watch` (kept `get`): reads work, so no read ever fails; the watch
+    // is refused on every attempt and changes arrive only with the interval read (an hour here).
+    // Without a count, containment loses its second silently and no alert can say so.
+    double.deny.add('list').add('watch')
+    try {
+      double.watches.disconnectAll()
+      await waitFor(() => errors.includes('forbidden'), { what: 'the refused watch counted forbidden' })
+      assert.equal(current(), 'k-watch-0', 'the last good keyset stays in force')
+      assert.ok(keyring.ready())
+    } finally {
+      double.deny.clear()
+    }
   })
 
   it('a disconnect resumes from the last resourceVersion (no relist) and delivers what changed while cut', async () => {
@@ -206,13 +223,15 @@ describe('the Secret watch against an API that answers oddly (a fake API)', () =
   const expired = JSON.stringify({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Expired', code: 410 } })
 
   /** Each watch request answers with the next script's lines (after a turn of the event loop); past the last, the last again. */
-  function fakeWatch(scripts: Array<{ lines: string[]; cut?: boolean }>, options: { backoffMs?: number } = {}) {
+  function fakeWatch(scripts: Array<{ lines: string[]; cut?: boolean }>, options: { backoffMs?: number; listStatus?: number | undefined } = {}) {
     const lines: Array<Record<string, unknown>> = []
+    const failures: BackendErrorReason[] = []
     let lists = 0
     let streams = 0
     const api: KubernetesApi = {
       async request() {
         lists++
+        if (options.listStatus) return { status: options.listStatus, json: { kind: 'Status', message: 'refused' } }
         return { status: 200, json: { kind: 'SecretList', metadata: { resourceVersion: String(100 + lists) } } }
       },
       async stream(_path, onLine) {
@@ -231,6 +250,7 @@ describe('the Secret watch against an API that answers oddly (a fake API)', () =
       namespace: NS,
       name: SECRET,
       onChange() {},
+      onFailure: (reason) => void failures.push(reason),
       logger: { info: log, warn: log },
       location: 'kubernetes:cbc/cbc-secrets#jwt-keyset',
       maxEventBytes: 65_536,
@@ -238,7 +258,7 @@ describe('the Secret watch against an API that answers oddly (a fake API)', () =
       backoffMaxMs: backoffMs,
       random: () => 1,
     })
-    return { watch, lines, lists: () => lists }
+    return { watch, lines, failures, lists: () => lists }
   }
 
   it('attack: a resourceVersion with a bidi override and 5000 characters reaches the log escaped and bounded', async () => {
@@ -258,6 +278,67 @@ describe('the Secret watch against an API that answers oddly (a fake API)', () =
       assert.ok(!value.includes('\u202e'), 'no raw bidi override')
       assert.ok(value.length < 200, `bounded (${value.length} characters)`)
     }
+  })
+
+  it('each failed attempt is reported with its bounded reason, and logged with it', async () => {
+    const failing = JSON.stringify({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'InternalError', code: 500 } })
+    const cases: Array<{ scripts: Array<{ lines: string[]; cut?: boolean }>; reason: BackendErrorReason; list?: number }> = [
+      { scripts: [{ lines: [failing] }], reason: 'server_error' },
+      { scripts: [{ lines: [] }], reason: 'bad_response' },
+      { scripts: [{ lines: ['not json'] }], reason: 'bad_response' },
+      { scripts: [{ lines: [], cut: true }], reason: 'unreachable' },
+      { scripts: [{ lines: [] }], reason: 'forbidden', list: 403 },
+      { scripts: [{ lines: [] }], reason: 'forbidden', list: 401 },
+      { scripts: [{ lines: [] }], reason: 'server_error', list: 429 },
+    ]
+    for (const c of cases) {
+      const { watch, lines, failures } = fakeWatch(c.scripts, { listStatus: c.list })
+      try {
+        await waitFor(() => failures.length > 0, { what: `a failure reported (${c.reason})` })
+      } finally {
+        watch.close()
+      }
+      assert.equal(failures[0], c.reason)
+      assert.equal(lines.find((l) => l.event === 'watch_failed')?.reason, c.reason, 'the log line names the reason')
+    }
+  })
+
+  it('over HTTP: an ERROR event keeps its own reason (a Role revoked mid-watch is forbidden, not unreachable)', async () => {
+    // The API client turns socket errors into `unreachable`; what the watch itself throws for an
+    // event must reach it as thrown.
+    const denied = JSON.stringify({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Forbidden', code: 403 } })
+    const server = http.createServer((req, res) => {
+      if (req.url?.includes('watch=true')) res.writeHead(200, { 'content-type': 'application/json' }).end(`${denied}\n`)
+      else res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ kind: 'SecretList', metadata: { resourceVersion: '5' } }))
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const api = createKubernetesApi(
+      { server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipVerify: false, source: 'test' },
+      { timeoutMs: 5000, maxResponseBytes: 65_536 },
+    )
+    const failures: BackendErrorReason[] = []
+    const watch = startSecretWatch({
+      api,
+      namespace: NS,
+      name: SECRET,
+      onChange() {},
+      onFailure: (reason) => void failures.push(reason),
+      logger: { info() {}, warn() {} },
+      location: 'kubernetes:cbc/cbc-secrets#jwt-keyset',
+      maxEventBytes: 65_536,
+      backoffMinMs: 60_000,
+      backoffMaxMs: 60_000,
+      random: () => 0,
+    })
+    try {
+      await waitFor(() => failures.length > 0, { what: 'the ERROR event reported' })
+    } finally {
+      watch.close()
+      api.close()
+      server.closeAllConnections()
+      await new Promise((resolve) => server.close(resolve))
+    }
+    assert.equal(failures[0], 'forbidden')
   })
 
   it('a watch that only ever sends ERROR events backs off longer each time', async () => {
