@@ -336,6 +336,20 @@ describe('docs/metrics.md', () => {
     assert.deepEqual(rows('Backend error reasons'), [...BACKEND_ERROR_REASONS])
   })
 
+  test("the runbook's backend errors triage has a branch for every reason the counter can carry", () => {
+    // The page names the reason; a reason without a branch leaves the on-call with nowhere to go
+    // (a keyset path that is a directory, an EIO on the node, a hung mount).
+    const triage = section(RUNBOOK, 'JWTSecretsBackendErrors')
+    const leads = [...triage.matchAll(/^\s*- \*\*(.*?)\*\*/gm)].map((m) => m[1]!)
+    for (const reason of BACKEND_ERROR_REASONS)
+      assert.ok(
+        leads.some((lead) => lead.includes(`\`${reason}\``)),
+        `no branch of JWTSecretsBackendErrors names ${reason}`,
+      )
+    // A Vault secret that is gone (deleted, destroyed, a KV v1 mount) is not_found too: its branch says where to look.
+    assert.match(triage.split('\n').find((l) => /^\s*- \*\*`not_found`\*\*/.test(l)) ?? '', /vault kv/)
+  })
+
   test('says what each reason means on the Kubernetes API, and the runbook has a branch for it (the API-watch layout pages too)', () => {
     // The reasons the Kubernetes backend gives (src/lib/backends/kubernetes): 404 or no data key,
     // 401/403, a status it does not expect, an answer that is not a Secret.
