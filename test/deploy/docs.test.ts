@@ -350,6 +350,23 @@ describe('docs/metrics.md', () => {
     assert.match(triage.split('\n').find((l) => /^\s*- \*\*`not_found`\*\*/.test(l)) ?? '', /vault kv/)
   })
 
+  test("the backend errors triage's log command shows every log line the alert sends the on-call to", () => {
+    // The page says "its backend_error, … or issuer_error log lines say which": a triage command
+    // that greps fewer shows nothing for a failing trusted issuer, and the reason alone (invalid_json)
+    // would send the reader to restore a keyset that is fine.
+    const rule = RULES.find((r) => r.alert === 'JWTSecretsBackendErrors') as AlertRule & { annotations: { description: string } }
+    const named = /its ([\w, ]+) log\s+lines say which/.exec(rule.annotations.description)?.[1]
+    const events = [...(named ?? '').matchAll(/\b[a-z]+_[a-z_]+\b/g)].map((m) => m[0])
+    assert.ok(events.length >= 3, `a positive control: the description names the log lines (${events.join(', ')})`)
+    const triage = section(RUNBOOK, 'JWTSecretsBackendErrors')
+    const logCommand = triage.split('\n').find((l) => l.includes('kubectl -n cbc logs')) ?? ''
+    for (const event of events) assert.ok(logCommand.includes(event), `the triage's log command misses ${event}: ${logCommand}`)
+    // Each reason an issuer's read can fail with is in the issuer branch (a 401 at its JWKS URL, an HTML page answered 200).
+    const issuerBranch = triage.split('\n').find((l) => l.includes("**A trusted issuer's keys**")) ?? ''
+    for (const reason of ['unreachable', 'timeout', 'forbidden', 'server_error', 'bad_response', 'invalid_json', 'invalid_keyset'])
+      assert.ok(issuerBranch.includes(`\`${reason}\``), `the trusted issuer branch misses ${reason}`)
+  })
+
   test('says what each reason means on the Kubernetes API, and the runbook has a branch for it (the API-watch layout pages too)', () => {
     // The reasons the Kubernetes backend gives (src/lib/backends/kubernetes): 404 or no data key,
     // 401/403, a status it does not expect, an answer that is not a Secret.
