@@ -367,6 +367,16 @@ describe('docs/metrics.md', () => {
       assert.ok(issuerBranch.includes(`\`${reason}\``), `the trusted issuer branch misses ${reason}`)
   })
 
+  test('the backend errors triage tells a Vault token past its TTL from a policy that denies (both are 403 permission denied)', () => {
+    // The service never renews a VAULT_TOKEN: one with a TTL is refused once it runs out, and
+    // "check the token's policy" leads the reader to a policy that is fine.
+    const triage = section(RUNBOOK, 'JWTSecretsBackendErrors')
+    const vault = triage.split('\n').find((l) => /^\s*- \*\*.*\*\* on \*\*Vault\*\*/.test(l)) ?? ''
+    assert.match(vault, /vault token lookup/)
+    assert.match(vault, /never renews/)
+    assert.match(section(fs.readFileSync(path.join(PROJECT_ROOT, 'docs/vault.md'), 'utf8'), 'Authentication'), /never renew/)
+  })
+
   test('says what each reason means on the Kubernetes API, and the runbook has a branch for it (the API-watch layout pages too)', () => {
     // The reasons the Kubernetes backend gives (src/lib/backends/kubernetes): 404 or no data key,
     // 401/403, a status it does not expect, an answer that is not a Secret.
