@@ -16,9 +16,10 @@ export interface SecretWatchOptions {
   /** Something about the Secret may have changed: an event, a relist, a broken watch. The keyring re-reads. */
   onChange(): void
   /**
-   * A failed attempt (refused list or watch, an ERROR event, a broken or silent stream), with its
-   * bounded reason: counted in `cbc_jwt_backend_errors_total`, since the read that follows may
-   * well succeed (a Role without `list` or `watch`) and nothing else would show the watch is down.
+   * A failed attempt (refused list or watch, an ERROR event, a silent or malformed stream) with
+   * its bounded reason — not a cut connection, which the read that follows counts if the API is
+   * down: counted in `cbc_jwt_backend_errors_total`, since that read may well succeed (a Role
+   * without `list` or `watch`) and nothing else would show the watch is down.
    */
   onFailure?(reason: BackendErrorReason): void
   logger: SecretWatchLogger
@@ -177,7 +178,10 @@ export function startSecretWatch(opts: SecretWatchOptions): SecretWatch {
           { event: 'watch_failed', reason, location: opts.location, failures, error: message.slice(0, 300) },
           'the Secret watch broke; retrying, the last good keyset stays in force',
         )
-        opts.onFailure?.(reason)
+        // A cut connection is routine (an API server or a load balancer restarting): the watch
+        // resumes, and if the API is really unreachable the read below fails and counts it.
+        // Anything else is the API refusing or failing the watch while reads may succeed.
+        if (reason !== 'unreachable') opts.onFailure?.(reason)
         // A read now counts the failure (if the API is down) and catches what the stream missed.
         opts.onChange()
         const delay = Math.floor(random() * Math.min(maxMs, minMs * 2 ** Math.min(failures - 1, 16)))

@@ -105,6 +105,7 @@ describe('Kubernetes backend in the service: list + watch of the one Secret (aga
     const resumed = double.watches.requests.at(-1)!
     assert.notEqual(resumed.rv, null)
     assert.equal(lists(), listed, 'resumed by resourceVersion, not relisted')
+    assert.deepEqual(errors, [], 'a disconnect is routine, not a backend error')
   })
 
   it('bookmarks move the resume point: after one, a reconnect asks from the bookmark resourceVersion', async () => {
@@ -286,7 +287,6 @@ describe('the Secret watch against an API that answers oddly (a fake API)', () =
       { scripts: [{ lines: [failing] }], reason: 'server_error' },
       { scripts: [{ lines: [] }], reason: 'bad_response' },
       { scripts: [{ lines: ['not json'] }], reason: 'bad_response' },
-      { scripts: [{ lines: [], cut: true }], reason: 'unreachable' },
       { scripts: [{ lines: [] }], reason: 'forbidden', list: 403 },
       { scripts: [{ lines: [] }], reason: 'forbidden', list: 401 },
       { scripts: [{ lines: [] }], reason: 'server_error', list: 429 },
@@ -301,6 +301,18 @@ describe('the Secret watch against an API that answers oddly (a fake API)', () =
       assert.equal(failures[0], c.reason)
       assert.equal(lines.find((l) => l.event === 'watch_failed')?.reason, c.reason, 'the log line names the reason')
     }
+  })
+
+  it('a cut connection is logged with its reason but not reported: the watch resumes, and the read after it counts a real outage', async () => {
+    const modified = JSON.stringify({ type: 'MODIFIED', object: { metadata: { resourceVersion: '7' } } })
+    const { watch, lines, failures } = fakeWatch([{ lines: [modified], cut: true }])
+    try {
+      await waitFor(() => lines.filter((l) => l.event === 'watch_failed').length >= 2, { what: 'two cuts' })
+    } finally {
+      watch.close()
+    }
+    assert.equal(lines.find((l) => l.event === 'watch_failed')?.reason, 'unreachable')
+    assert.deepEqual(failures, [])
   })
 
   it('over HTTP: an ERROR event keeps its own reason (a Role revoked mid-watch is forbidden, not unreachable)', async () => {
