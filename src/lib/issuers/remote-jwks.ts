@@ -120,10 +120,15 @@ export function createTrustedIssuerKeys(options: TrustedIssuerKeysOptions): Trus
     )
   }
 
-  /** The background read, re-armed after each one from what the last good read allows. */
+  /**
+   * The background read, re-armed after each one from what the last good read allows. After a
+   * failed read nothing is fresh: the next comes as soon as the floor allows (a minute), so an
+   * outage fails a read in every 5-minute window `JWTSecretsBackendErrors` looks back over, and
+   * the end of it is seen within a minute.
+   */
   function schedule(): void {
     if (closed) return
-    const seconds = nextRefreshSeconds(settings.refreshIntervalSeconds, freshness)
+    const seconds = nextRefreshSeconds(settings.refreshIntervalSeconds, failingSince === undefined ? freshness : 0)
     timer = setTimeout(() => {
       void refresh('interval').finally(schedule)
     }, seconds * 1000)

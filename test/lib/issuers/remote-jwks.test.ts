@@ -316,6 +316,21 @@ describe('trusted issuer keys against hostile servers', () => {
         await keys.close()
       })
     }
+    it('a failing JWK Set is read again after a minute, not after the interval (the alert looks back 5 minutes)', async (t) => {
+      // At the default 300 s interval a failing issuer was read once per JWTSecretsBackendErrors
+      // window: the increase over 5 minutes fell to 0 between two failures and the page resolved
+      // and fired again every cycle of an outage that never ended.
+      t.after(() => mock.timers.reset())
+      routes['/jwks'] = (_req, res) => res.writeHead(503).end()
+      mock.timers.enable({ apis: ['setTimeout'] })
+      const it = issuerKeys({ jwks_uri: `${base}/jwks`, refresh_interval_seconds: 300 })
+      await it.keys.start()
+      assert.deepEqual(it.errors, ['server_error'])
+      const read = nextRead()
+      mock.timers.tick(60_000)
+      await read
+      await it.keys.close()
+    })
     it('a longer max-age never stretches the configured interval', async (t) => {
       t.after(() => mock.timers.reset())
       const keys = await started('max-age=86400')
