@@ -52,7 +52,7 @@ export interface Keyring {
    * many forged kids ask.
    */
   refreshForUnknownKid(): Promise<void>
-  /** Starts the first load, the change watch and the interval; resolves after the first read. */
+  /** Starts the first load, the change watch and the interval; resolves after the first read. Does nothing once closed. */
   start(): Promise<void>
   /** Stops timers and watchers; the keyset stays readable. */
   close(): Promise<void>
@@ -233,6 +233,9 @@ export function createKeyring(options: KeyringOptions): Keyring {
       if (unknownKidCooldown.due()) return refresh('unknown_kid')
     },
     async start() {
+      // Closed is final: a start after it (an app shut down while still booting) arms nothing
+      // that no close would ever clear.
+      if (closed) return
       backend.watch?.(
         () => {
           changeEvents++

@@ -481,6 +481,27 @@ describe('keyring: start and close', () => {
     assert.equal(fast.keyring.keyset()!.current.kid, 'k-a')
   })
 
+  it('start() after close() arms nothing: no read, no watch, no interval left behind', async () => {
+    // An app shut down while it was still booting closes the instance before it starts it: the
+    // interval that start() armed then was never cleared, and a closed keyring read its
+    // backend forever.
+    const closed = harness({ keyring: { refreshIntervalMs: 20 } })
+    closed.write(docA())
+    await closed.keyring.close()
+    await closed.keyring.start()
+    const twin = harness({ keyring: { refreshIntervalMs: 20 } })
+    twin.write(docA())
+    await twin.keyring.start()
+    closed.write(docB())
+    twin.write(docB())
+    await waitFor(() => twin.keyring.keyset()?.current.kid === 'k-b', { what: 'the twin to take the change' })
+    const after = twin.reads()
+    await waitFor(() => twin.reads() >= after + 3, { what: 'three interval reads of the twin' })
+    await twin.keyring.close()
+    assert.equal(closed.reads(), 0, 'a closed keyring read its backend')
+    assert.equal(closed.keyring.ready(), false)
+  })
+
   it('nothing keeps a process alive: a started keyring lets node exit', () => {
     h.write(docA())
     const script = `
