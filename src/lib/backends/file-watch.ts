@@ -27,6 +27,13 @@ const BUSY_WINDOW_MS = 1000
 const IDENTITY_POLL_MS = 1000
 
 /**
+ * Milliseconds on a monotonic clock: every interval here is measured on it. On the wall clock,
+ * a step back (NTP, a resumed VM) put the last change in the future, and the coalescing timer,
+ * armed for the whole step, held every change until the clock caught up.
+ */
+const elapsedMs = (): number => performance.now()
+
+/**
  * Watches a keyset path for changes: the kubelet's `..data` swap, a rename over the file, an
  * in-place write, the directory deleted or not there yet.
  *
@@ -78,7 +85,7 @@ export function watchKeysetFile(target: string, opts: KeysetFileWatchOptions): K
     stopPolling()
     mode = 'directory'
     neighbourEvents = 0
-    sampleStart = Date.now()
+    sampleStart = elapsedMs()
     let candidate = dir
     while (!fs.existsSync(candidate) && path.dirname(candidate) !== candidate) candidate = path.dirname(candidate)
     try {
@@ -117,7 +124,7 @@ export function watchKeysetFile(target: string, opts: KeysetFileWatchOptions): K
 
   /** Every `BUSY_EVENTS` neighbour events: that many within the window means the file alone is watched. */
   function neighbourSample(from: fs.FSWatcher) {
-    const now = Date.now()
+    const now = elapsedMs()
     const busy = now - sampleStart < BUSY_WINDOW_MS
     neighbourEvents = 0
     sampleStart = now
@@ -129,7 +136,7 @@ export function watchKeysetFile(target: string, opts: KeysetFileWatchOptions): K
   function armFile() {
     if (closed) return
     mode = 'file'
-    fileSince = Date.now()
+    fileSince = elapsedMs()
     const st = fileStat()
     fileInode = st && `${st.dev}:${st.ino}`
     fileVersion = st && `${st.mtimeMs}:${st.ctimeMs}:${st.size}`
@@ -192,10 +199,10 @@ export function watchKeysetFile(target: string, opts: KeysetFileWatchOptions): K
   /** Coalesces a burst of events into one callback, at most one per `minChangeIntervalMs` (trailing). */
   function changed() {
     if (closed || changeTimer) return
-    const wait = Math.max(COALESCE_MS, lastChangeAt + opts.minChangeIntervalMs - Date.now())
+    const wait = Math.max(COALESCE_MS, lastChangeAt + opts.minChangeIntervalMs - elapsedMs())
     changeTimer = setTimeout(() => {
       changeTimer = undefined
-      lastChangeAt = Date.now()
+      lastChangeAt = elapsedMs()
       opts.onChange()
     }, wait)
     changeTimer.unref()
@@ -217,7 +224,7 @@ export function watchKeysetFile(target: string, opts: KeysetFileWatchOptions): K
       if (closed) return
       if (mode === 'file') {
         // The neighbour may have gone quiet: the directory again (it switches back if not).
-        if (Date.now() - fileSince >= opts.busyProbeMs) armDirectory()
+        if (elapsedMs() - fileSince >= opts.busyProbeMs) armDirectory()
         else lookAtFile()
       } else if (stale()) {
         armDirectory()

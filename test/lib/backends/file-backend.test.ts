@@ -327,6 +327,25 @@ describe('file backend: change events', () => {
     await w.expectEvent('its own atomic write', () => w.b.write('4'))
   })
 
+  it('a wall clock stepped back (NTP, a resumed VM) does not silence the watch until it catches up', async () => {
+    const dir = freshDir()
+    fs.mkdirSync(dir)
+    const file = path.join(dir, 'keyset.json')
+    fs.writeFileSync(file, '1')
+    const w = watched(file)
+    await w.expectEvent('a change before the step', () => fs.writeFileSync(file, '2'))
+    const wallClock = Date.now
+    Date.now = () => wallClock() - 3600_000
+    try {
+      await w.expectEvent('a change after the clock stepped back an hour', () => {
+        fs.writeFileSync(`${file}.tmp`, '3')
+        fs.renameSync(`${file}.tmp`, file)
+      })
+    } finally {
+      Date.now = wallClock
+    }
+  })
+
   it('a kubelet ..data swap, again and again after the first timestamped dir is gone', async () => {
     const vol = new KubeletVolume(freshDir('vol'))
     vol.writeKeyset('{"v":0}')
