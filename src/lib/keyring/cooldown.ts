@@ -12,7 +12,9 @@ export function createCooldown(ms: number, now: () => number): Cooldown {
   return {
     due() {
       const t = now()
-      if (t - last < ms) return false
+      // A clock stepped back (NTP, a resumed VM) puts the last go in the future: that is not
+      // "within the period", or no read would go until the clock caught up (an hour for an hour).
+      if (t >= last && t - last < ms) return false
       last = t
       return true
     },

@@ -397,6 +397,26 @@ describe('keyring: reads', () => {
     assert.equal(h.reads() - before, 2)
   })
 
+  it('unknown kid: a wall clock stepped back does not hold the re-read until it catches up', async () => {
+    const h = harness()
+    h.write(docA())
+    await h.keyring.refresh('start')
+    await h.keyring.refreshForUnknownKid()
+    const before = h.reads()
+    // NTP steps the clock back an hour; then the keyset rotates.
+    h.clock.t -= HOUR
+    h.write(docB())
+    await h.keyring.refreshForUnknownKid()
+    assert.equal(h.reads() - before, 1, 'no re-read for an hour after the clock stepped back')
+    assert.equal(h.keyring.keyset()!.current.kid, 'k-b')
+    // The bound holds from the new time on: one read per cooldown.
+    for (let i = 0; i < 20; i++) await h.keyring.refreshForUnknownKid()
+    assert.equal(h.reads() - before, 1)
+    h.clock.t += 10_000
+    await h.keyring.refreshForUnknownKid()
+    assert.equal(h.reads() - before, 2)
+  })
+
   it('unknown kid: a re-read picks up a rotation the watch has not delivered', async () => {
     const h = harness()
     h.write(docA())
