@@ -34,7 +34,9 @@ export function createSuccessSampler(options: SuccessSamplerOptions): (kid: stri
   let pairs = 0
   return (kid, clientId) => {
     const t = now()
-    if (t - windowStart >= WINDOW_MS) {
+    // A clock stepped back (NTP, a resumed VM) starts a window too: else the hour in force
+    // would last until the clock caught up, and a pair's first use in it would go unlogged.
+    if (t - windowStart >= WINDOW_MS || t < windowStart) {
       windowStart = t
       seen = new Map()
       pairs = 0

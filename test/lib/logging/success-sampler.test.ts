@@ -17,6 +17,16 @@ describe('createSuccessSampler', () => {
     assert.equal(sample('k-1', 'acme'), 'first_use', 'a new hour')
   })
 
+  it('a wall clock stepped back starts a new window: a first use is never hidden past its hour', () => {
+    const clock = { t: 10 * 3600_000 }
+    const sample = createSuccessSampler({ rate: 0, now: () => clock.t, random: () => 0.5 })
+    assert.equal(sample('k-1', 'acme'), 'first_use')
+    // NTP steps the clock back an hour: the hour that began at the old time would last two.
+    clock.t -= 3600_000
+    assert.equal(sample('k-1', 'acme'), 'first_use', 'no first_use line for two hours after the step')
+    assert.equal(sample('k-1', 'acme'), undefined)
+  })
+
   it('rate 0 logs first uses only; memory is bounded at 10 000 pairs', () => {
     const sample = createSuccessSampler({ rate: 0, now: () => 0, random: () => 0 })
     for (let i = 0; i < 10_000; i++) assert.equal(sample('k', `c-${i}`), 'first_use')
