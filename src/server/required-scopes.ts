@@ -6,6 +6,12 @@ export type RequiredScopes = { scopes: readonly string[]; rejection: ScopeReject
 /** Distinct `scope` queries are few (one per gateway route): each is parsed once. */
 const parsed = new Map<string, RequiredScopes>()
 const MAX_REMEMBERED = 256
+/**
+ * Any client that reaches `/v1/auth` writes the query, up to the 64 KiB header limit: remembered
+ * whole, 256 of them held about 15 MiB. A gateway's query is a few scopes; a longer one is parsed
+ * for its request and forgotten.
+ */
+const MAX_REMEMBERED_CHARS = 1024
 
 /**
  * The scopes a forward-auth request requires: every `scope` query parameter, each a
@@ -27,6 +33,7 @@ export function requiredScopes(url: string | undefined): RequiredScopes {
     // The 403 names the scopes only when they are clean (they are quoted into WWW-Authenticate).
     result = { scopes: clean ? scopes : ['\u0000'], rejection: scopesRejection(clean ? scopes.join(' ') : 'invalid_scope_request') }
   }
+  if (query.length > MAX_REMEMBERED_CHARS) return result
   if (parsed.size >= MAX_REMEMBERED) parsed.clear()
   parsed.set(query, result)
   return result
