@@ -184,8 +184,10 @@ async function withLock<T>(tmpDir: string, target: string, kind: string, timeout
   const mine = path.join(tmpDir, `${name}.${kind}`)
   const owner = path.basename(tmpDir).slice(`.${name}.tmp-`.length)
   // Readable by all (it names a host and a pid, nothing else): a writer of another user (the
-  // service user after a `sudo cbc-jwt`) must be able to tell whether this one is gone.
+  // service user after a `sudo cbc-jwt`) must be able to tell whether this one is gone. Set
+  // after creation: the umask (077 on a hardened host) would take the mode down to 0600.
   await fs.promises.writeFile(mine, owner, { mode: 0o644, flag: 'wx' })
+  await fs.promises.chmod(mine, 0o644)
   const deadline = Date.now() + timeoutMs
   for (let pause = 2; ; pause = Math.min(pause * 2, 50)) {
     try {

@@ -97,30 +97,38 @@ describe('file writes keep the owner (as root)', { skip: asRoot ? false : 'needs
 
   // A root writer's lock was root's 0600 file: the service user could not read whose it was, and
   // its wait retried at once, forever — past its timeout, one core at 100 %, the CronJob stuck.
-  it('the locks a killed root writer left are taken away by the service user: its next change completes', async () => {
-    const file = await serviceOwnedKeyset('killed-root')
-    const dir = path.dirname(file)
-    // Each lock exactly as a root writer holds it (owner, mode), kept past its release, then
-    // naming a pid no longer running: a `sudo cbc-jwt revoke` killed while it held them.
-    const keep = (kind: string) => async () => fs.linkSync(path.join(dir, `.keyset.json.${kind}`), path.join(root, `kept-${kind}`))
-    await withUpdateLock(file, 1000, keep('update.lock'))
-    await writeFileAtomic(file, fs.readFileSync(file, 'utf8'), { beforeReplace: keep('lock') })
-    const gone = Number(execFileSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }))
-    const host = crypto.createHash('sha256').update(os.hostname()).digest('hex').slice(0, 8)
-    for (const kind of ['update.lock', 'lock']) {
-      const kept = path.join(root, `kept-${kind}`)
-      fs.writeFileSync(kept, `${host}-${gone}-abcdef`)
-      fs.renameSync(kept, path.join(dir, `.keyset.json.${kind}`))
-    }
-    const revoke = await asServiceUser(['revoke', '--subject', 'alice', '--issued-before', 'now', '--keyset-file', file])
-    assert.equal(revoke.code, 0, revoke.stderr)
-    assert.match(fs.readFileSync(file, 'utf8'), /"alice"/)
-    assert.deepEqual(
-      fs.readdirSync(dir).filter((f) => f.endsWith('lock')),
-      [],
-      'a lock was left behind',
-    )
-  })
+  // A root umask of 077 (a hardened host's) took the lock's 0644 down to 0600: the same wait again.
+  for (const umask of [0o022, 0o077]) {
+    it(`the locks a killed root writer (umask ${umask.toString(8).padStart(3, '0')}) left are taken away by the service user: its next change completes`, async () => {
+      const file = await serviceOwnedKeyset(`killed-root-${umask.toString(8)}`)
+      const dir = path.dirname(file)
+      // Each lock exactly as a root writer holds it (owner, mode), kept past its release, then
+      // naming a pid no longer running: a `sudo cbc-jwt revoke` killed while it held them.
+      const keep = (kind: string) => async () => fs.linkSync(path.join(dir, `.keyset.json.${kind}`), path.join(root, `kept-${umask.toString(8)}-${kind}`))
+      const before = process.umask(umask)
+      try {
+        await withUpdateLock(file, 1000, keep('update.lock'))
+        await writeFileAtomic(file, fs.readFileSync(file, 'utf8'), { beforeReplace: keep('lock') })
+      } finally {
+        process.umask(before)
+      }
+      const gone = Number(execFileSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }))
+      const host = crypto.createHash('sha256').update(os.hostname()).digest('hex').slice(0, 8)
+      for (const kind of ['update.lock', 'lock']) {
+        const kept = path.join(root, `kept-${umask.toString(8)}-${kind}`)
+        fs.writeFileSync(kept, `${host}-${gone}-abcdef`)
+        fs.renameSync(kept, path.join(dir, `.keyset.json.${kind}`))
+      }
+      const revoke = await asServiceUser(['revoke', '--subject', 'alice', '--issued-before', 'now', '--keyset-file', file])
+      assert.equal(revoke.code, 0, revoke.stderr)
+      assert.match(fs.readFileSync(file, 'utf8'), /"alice"/)
+      assert.deepEqual(
+        fs.readdirSync(dir).filter((f) => f.endsWith('lock')),
+        [],
+        'a lock was left behind',
+      )
+    })
+  }
 
   it('a writer that cannot keep the owner refuses, and the file is left as it was', async () => {
     // The service user may write the folder, but cannot give a new file root's ownership.
