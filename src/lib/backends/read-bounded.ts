@@ -32,20 +32,32 @@ export async function withDeadline<T>(work: Promise<T>, ms: number, onTimeout: (
   }
 }
 
-async function readRegularFile(file: string): Promise<string> {
+/**
+ * The text of a write lock (`write-file-atomic.ts`), read by the same rules as a keyset file, at
+ * most `maxBytes`, and never through a symlink: whoever may write the keyset's folder can plant
+ * the lock's name, and a writer (root, after a `sudo cbc-jwt`) must not read, and quote in its
+ * message, whatever file the link names. Undefined when it is not a regular file of its own or
+ * cannot be read.
+ */
+export function readLockText(file: string, maxBytes: number): Promise<string | undefined> {
+  return readRegularFile(file, { maxBytes, noFollow: true }).catch(() => undefined)
+}
+
+async function readRegularFile(file: string, opts: { maxBytes?: number; noFollow?: boolean } = {}): Promise<string> {
+  const maxBytes = opts.maxBytes ?? MAX_KEYSET_BYTES
   let handle: fs.promises.FileHandle | undefined
   try {
-    handle = await fs.promises.open(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK)
+    handle = await fs.promises.open(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | (opts.noFollow ? fs.constants.O_NOFOLLOW : 0))
     const stat = await handle.stat()
     if (!stat.isFile()) throw new BackendError('not_a_file', `${file} is ${kindOf(stat)}, not a regular file`)
-    if (stat.size > MAX_KEYSET_BYTES) throw new BackendError('invalid_keyset', `${file} is ${stat.size} bytes; the limit is ${MAX_KEYSET_BYTES}`)
-    const buffer = Buffer.alloc(MAX_KEYSET_BYTES + 1)
+    if (stat.size > maxBytes) throw new BackendError('invalid_keyset', `${file} is ${stat.size} bytes; the limit is ${maxBytes}`)
+    const buffer = Buffer.alloc(maxBytes + 1)
     let length = 0
     for (;;) {
       const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length)
       if (bytesRead === 0) break
       length += bytesRead
-      if (length > MAX_KEYSET_BYTES) throw new BackendError('invalid_keyset', `${file} grew past the limit of ${MAX_KEYSET_BYTES} bytes while being read`)
+      if (length > maxBytes) throw new BackendError('invalid_keyset', `${file} grew past the limit of ${maxBytes} bytes while being read`)
     }
     return buffer.toString('utf8', 0, length)
   } catch (err) {

@@ -3,6 +3,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { printable } from '../logging/sanitize.js'
+import { readLockText } from './read-bounded.js'
 
 /** Another host's abandoned temp directory is removed once it is this old (its pid means nothing here). */
 const ABANDONED_AFTER_MS = 10 * 60_000
@@ -146,6 +147,9 @@ async function syncDirectory(dir: string): Promise<void> {
 /** How long a write waits for another live writer's lock before it gives up. */
 const LOCK_TIMEOUT_MS = 5000
 
+/** A lock holds a host tag and a pid (`<host>-<pid>-XXXXXX`): anything longer is not one of ours. */
+const MAX_LOCK_BYTES = 256
+
 /** Another live writer held the file's write lock for longer than the write would wait: nothing was replaced. */
 export class LockTimeoutError extends Error {
   readonly code = 'ELOCKED'
@@ -196,7 +200,7 @@ async function withLock<T>(tmpDir: string, target: string, kind: string, timeout
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
     }
-    const held = await fs.promises.readFile(lock, 'utf8').catch(() => undefined)
+    const held = await readLockText(lock, MAX_LOCK_BYTES)
     const st = await fs.promises.lstat(lock).catch(() => undefined)
     if (st === undefined) continue // released meanwhile
     // Straight to the next try only on progress: a lock that cannot be read (judged by its age
@@ -213,7 +217,7 @@ async function withLock<T>(tmpDir: string, target: string, kind: string, timeout
     return await work()
   } finally {
     // Only our own lock: the one whose content names our temp directory.
-    if ((await fs.promises.readFile(lock, 'utf8').catch(() => undefined)) === owner) await fs.promises.unlink(lock).catch(() => {})
+    if ((await readLockText(lock, MAX_LOCK_BYTES)) === owner) await fs.promises.unlink(lock).catch(() => {})
   }
 }
 
@@ -227,7 +231,7 @@ async function takeAway(lock: string, aside: string, stale: string | undefined):
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'ENOENT' // someone else took it away
   }
-  const moved = await fs.promises.readFile(aside, 'utf8').catch(() => stale)
+  const moved = (await readLockText(aside, MAX_LOCK_BYTES)) ?? stale
   if (moved !== stale) await fs.promises.link(aside, lock).catch(() => {})
   await fs.promises.unlink(aside).catch(() => {})
   return true

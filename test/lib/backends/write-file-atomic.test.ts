@@ -106,4 +106,22 @@ describe('writeFileAtomic', () => {
       assert.deepEqual(fs.readdirSync(path.join(dir, 'real')), ['keyset.json'])
     }
   })
+  // Whoever may write the keyset's folder can plant the lock name. A symlink there was followed:
+  // a root writer read the file it named (any file root can read) and quoted it in its timeout
+  // message; a FIFO or /dev/zero behind it hung the write or filled the memory.
+  it('a lock planted as a symlink is never followed: what it names is neither read nor quoted', async () => {
+    const dir = freshDir()
+    const file = path.join(dir, 'keyset.json')
+    fs.writeFileSync(file, 'old\n', { mode: 0o600 })
+    const secret = path.join(root, `secret-${seq}`)
+    fs.writeFileSync(secret, 'TOP-SECRET-of-another-file', { mode: 0o600 })
+    fs.symlinkSync(secret, path.join(dir, '.keyset.json.lock'))
+    const err = await writeFileAtomic(file, 'new\n', { lockTimeoutMs: 200 }).then(
+      () => assert.fail('the write went through a planted lock'),
+      (e: Error) => e,
+    )
+    assert.match(err.message, /being written by another writer \(unreadable lock\)/)
+    assert.doesNotMatch(err.message, /TOP-SECRET/)
+    assert.equal(fs.readFileSync(file, 'utf8'), 'old\n')
+  })
 })
