@@ -18,6 +18,8 @@ export interface FileBackendOptions {
   newFileMode?: number
   /** A file whose owner and group a file this backend creates takes, when the writer may give them (root). */
   newFileOwnerOf?: string
+  /** A file an existing one must not be open to more than (owner, group and others' access): else a write is refused. */
+  noWiderThan?: string
   /**
    * After a busy neighbour made the watch follow the file itself (file-watch.ts), a read this
    * long after tries the directory watch again. @default 10000
@@ -78,6 +80,7 @@ export function createFileBackend(file: string, options: FileBackendOptions = {}
           ...(expectedVersion !== undefined && expectedVersion !== null ? { beforeReplace: checkVersion } : {}),
           ...(options.newFileMode !== undefined ? { newFileMode: options.newFileMode } : {}),
           newFileOwnerOf: options.newFileOwnerOf,
+          noWiderThan: options.noWiderThan,
         })
       } catch (err) {
         if (err instanceof CasConflictError || err instanceof BackendError) throw err

@@ -38,18 +38,28 @@ const HOST_TAG = crypto.createHash('sha256').update(os.hostname()).digest('hex')
  * `OwnerNotKeptError` and the file is left as it was. A new file is created with
  * `newFileMode` (default 0600) and the writer's owner — or, with `newFileOwnerOf`, that file's
  * owner and group when the writer may give them (root): the projection and last good copy a
- * `sudo cbc-jwt` creates beside a keyset belong to the keyset's owner, who writes them next. A symlink is followed, so the file it
+ * `sudo cbc-jwt` creates beside a keyset belong to the keyset's owner, who writes them next. With `noWiderThan`
+ * (the last good copy: the keyset's own private keys), an existing file open to more than that
+ * file is refused (`OwnerNotKeptError`), never kept as it is. A symlink is followed, so the file it
  * points at is replaced (created, when the link dangles) and the link survives.
  */
 export async function writeFileAtomic(
   file: string,
   content: string,
-  opts: { exclusive?: boolean; newFileMode?: number; newFileOwnerOf?: string | undefined; beforeReplace?: () => Promise<void>; lockTimeoutMs?: number } = {},
+  opts: {
+    exclusive?: boolean
+    newFileMode?: number
+    newFileOwnerOf?: string | undefined
+    noWiderThan?: string | undefined
+    beforeReplace?: () => Promise<void>
+    lockTimeoutMs?: number
+  } = {},
 ): Promise<void> {
   const target = writeTarget(file)
   const dir = path.dirname(target)
   const name = path.basename(target)
   const existing = await fs.promises.stat(target).catch(() => undefined)
+  if (existing && opts.noWiderThan !== undefined) await refuseWider(target, existing, opts.noWiderThan)
   const ownerOf = existing || opts.newFileOwnerOf === undefined ? undefined : await fs.promises.stat(opts.newFileOwnerOf).catch(() => undefined)
   const mode = existing ? existing.mode & 0o7777 : (opts.newFileMode ?? 0o600)
   await removeAbandoned(dir, name)
@@ -119,6 +129,25 @@ function readLinkOrUndefined(file: string): string | undefined {
 /** The replaced file's owner could not be given to its replacement: nothing was replaced. */
 export class OwnerNotKeptError extends Error {
   readonly code = 'EOWNER'
+}
+
+/**
+ * Refuses to replace `target` when it is open to more than `reference` (the keyset a copy is of):
+ * another owner, or a permission for group or others that the reference does not grant (group
+ * bits count only for the reference's own group). Keeping such a file's owner and mode would
+ * hand what is written to whoever made it — another local user who planted the name (or a
+ * symlink at it) in a shared folder before the first write.
+ */
+async function refuseWider(target: string, existing: fs.Stats, reference: string): Promise<void> {
+  const ref = await fs.promises.stat(reference).catch(() => undefined)
+  if (ref === undefined) return
+  const extra = existing.mode & 0o077 & ~ref.mode
+  const foreignGroup = existing.gid !== ref.gid && (existing.mode & 0o070) !== 0
+  if (existing.uid === ref.uid && extra === 0 && !foreignGroup) return
+  const mode = (st: fs.Stats) => `${st.uid}:${st.gid} 0${(st.mode & 0o777).toString(8)}`
+  throw new OwnerNotKeptError(
+    `${target} (${mode(existing)}) is open to more than ${path.resolve(reference)} (${mode(ref)}) whose keys it would hold; nothing was replaced: remove it, or give it that file's owner, group and mode`,
+  )
 }
 
 /** Gives the temp file the replaced file's owner and group, before it is renamed into place. */

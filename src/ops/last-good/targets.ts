@@ -27,7 +27,8 @@ export function lastGoodKeysetPath(keysetFile: string): string {
 }
 
 /**
- * File backend: the sibling `….last-good.json`, created 0600 (it holds private keys). A file
+ * File backend: the sibling `….last-good.json`, created 0600 (it holds private keys), and never
+ * written while it is open to more than the keyset file (another owner, a wider mode). A file
  * deleted by mistake leaves its sibling; a lost directory or disk takes both (back it up).
  */
 export function fileLastGood(keysetFile: string, env: NodeJS.ProcessEnv | undefined): () => KeysetBackend {
@@ -35,7 +36,7 @@ export function fileLastGood(keysetFile: string, env: NodeJS.ProcessEnv | undefi
   const projection = projectionFile(keysetFile, env)
   if (writeTarget(projection) === writeTarget(file))
     throw new ConfigError(`CBC_JWT_PUBLIC_KEYSET_FILE must differ from ${file}: that is where the last good copy (private keys) is kept`)
-  return () => createFileBackend(file, { newFileOwnerOf: keysetFile })
+  return () => createFileBackend(file, { newFileOwnerOf: keysetFile, noWiderThan: keysetFile })
 }
 
 /** Vault: `CBC_JWT_VAULT_LAST_GOOD_PATH`, else `<CBC_JWT_VAULT_PATH>-last-good`; same mount and field. */

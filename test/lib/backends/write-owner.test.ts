@@ -130,6 +130,32 @@ describe('file writes keep the owner (as root)', { skip: asRoot ? false : 'needs
     })
   }
 
+  // In a shared (sticky) folder another user may create a name before the first write makes it:
+  // the copy root wrote kept that user's owner and 0666, and handed them the private keys.
+  it('a last good copy planted by another user is refused, never filled with the private keys', async () => {
+    const dir = path.join(root, 'planted')
+    fs.mkdirSync(dir)
+    fs.chmodSync(dir, 0o1777)
+    const file = path.join(dir, 'keyset.json')
+    fs.writeFileSync(file, serializeKeyset(await generateKeyset('ES256')), { mode: 0o600 })
+    const before = fs.readFileSync(file, 'utf8')
+    const copy = path.join(dir, 'keyset.last-good.json')
+    const plant = await runChild(process.execPath, ['-e', `require('node:fs').writeFileSync(${JSON.stringify(copy)}, '', { mode: 0o666 })`], {
+      env: { PATH: process.env.PATH ?? '' },
+      uid: SERVICE_USER,
+      cwd: '/',
+      timeoutMs: 60_000,
+      what: 'the copy planted by another user',
+    })
+    assert.equal(plant.code, 0, plant.stderr)
+    fs.chmodSync(copy, 0o666) // whatever the planting process's umask
+    const revoke = await cbcJwt(['revoke', '--issued-before', 'now', '--keyset-file', file])
+    assert.equal(revoke.code, 1, revoke.stderr)
+    assert.match(revoke.stderr, /keyset\.last-good\.json \(65534:\d+ 0666\) is open to more than .*keyset\.json \(0:0 0600\)/)
+    assert.equal(fs.readFileSync(copy, 'utf8'), '', 'the planted copy received the keyset')
+    assert.equal(fs.readFileSync(file, 'utf8'), before)
+  })
+
   it('a writer that cannot keep the owner refuses, and the file is left as it was', async () => {
     // The service user may write the folder, but cannot give a new file root's ownership.
     const dir = path.join(root, 'refuse')
