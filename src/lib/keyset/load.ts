@@ -1,8 +1,9 @@
 import crypto, { type JsonWebKey, type KeyObject } from 'node:crypto'
+import util from 'node:util'
 import { KeysetInvalidError, type KeysetProblem } from '../errors.js'
 import { ALG_SPECS, PRIVATE_JWK_MEMBERS, hasSigningMaterial, type Alg, type AlgSpec } from './algorithms.js'
 import { keyPolicyProblem } from './key-policy.js'
-import { hasPrivateMembers, type KeysetKind } from './projection.js'
+import { hasPrivateMembers, redactedKeyset, type KeysetKind } from './projection.js'
 import { MAX_KEYSET_BYTES, keyStatus, type KeyEntry, type KeyStatus, type KeysetDocument } from './document.js'
 import { schemaProblems } from './schema.js'
 import { revocationMeaningProblems } from './revocation-rules.js'
@@ -157,14 +158,24 @@ function* loadSteps(data: unknown, now: number, previous: LoadedKeyset | undefin
     }
   }
   if (!schemaOk || problems.length > 0 || !current) throw new KeysetInvalidError(problems)
-  return {
+  return printedWithoutSecrets({
     document: doc,
     keys,
     current,
     revokedBefore: doc.revoked_before === undefined ? undefined : Date.parse(doc.revoked_before) / 1000,
     revocations: buildRevocationMatcher(doc.revocations),
     signing: !verification,
-  }
+  })
+}
+
+/**
+ * A loaded keyset whose printed forms (util.inspect, JSON.stringify: a console.log, a crash
+ * report, a JSON logger given it by mistake) show its document with every private or secret
+ * member redacted. The document itself stays whole for the code that reads it.
+ */
+function printedWithoutSecrets(keyset: LoadedKeyset): LoadedKeyset {
+  const printed = () => ({ ...keyset, document: redactedKeyset(keyset.document) })
+  return Object.defineProperties(keyset, { [util.inspect.custom]: { value: printed }, toJSON: { value: printed } })
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { JsonWebKey } from 'node:crypto'
 import { NoSigningKeyError, RefusedError } from '../errors.js'
+import { PRIVATE_JWK_MEMBERS } from './algorithms.js'
 import type { KeysetDocument } from './document.js'
 import type { LoadedKey } from './load.js'
 
@@ -61,6 +62,21 @@ export function toVerificationKeyset<T extends Pick<KeysetDocument, 'keys'>>(doc
   return {
     ...structuredClone(doc),
     keys: doc.keys.map((entry) => ({ ...structuredClone(entry), jwk: publicJwk(entry.jwk) })),
+  }
+}
+
+/**
+ * The document as it may be printed (a log, a crash report): every private or secret JWK member
+ * (`d`, `p`, `q`, `dp`, `dq`, `qi`, `oth`, an HMAC `k`) shown as `[redacted]`, nothing else changed.
+ */
+export function redactedKeyset<T extends Pick<KeysetDocument, 'keys'>>(doc: T): T {
+  const secret = PRIVATE_JWK_MEMBERS as readonly string[]
+  return {
+    ...doc,
+    keys: doc.keys.map((entry) => ({
+      ...entry,
+      jwk: Object.fromEntries(Object.entries(entry.jwk).map(([name, value]) => [name, secret.includes(name) ? '[redacted]' : value])),
+    })),
   }
 }
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import crypto from 'node:crypto'
 import { describe, it } from 'node:test'
+import util from 'node:util'
 import { ERROR_CODES } from '../../../src/lib/errors.js'
 import { MAX_KEYSET_BYTES } from '../../../src/lib/keyset/document.js'
 import { loadKeyset, parseKeysetText } from '../../../src/lib/keyset/load.js'
@@ -66,6 +67,19 @@ describe('loadKeyset: a valid keyset', () => {
       if (key.alg === 'HS256') assert.equal(key.publicJwk, undefined)
       else for (const m of ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k']) assert.ok(!(m in key.publicJwk!), `${key.kid} publishes ${m}`)
     }
+  })
+
+  // A loaded keyset logged by mistake (console.log, util.inspect in a crash report, a JSON
+  // logger) printed its document whole: every private key's d, p, q and every HMAC secret.
+  it('a loaded keyset printed (util.inspect, JSON) shows no private or secret member', () => {
+    const doc = goodDoc()
+    const ks = loadKeyset(clone(doc), NOW)
+    const inspected = util.inspect(ks, { depth: Number.POSITIVE_INFINITY })
+    assertNoPrivateMaterial(inspected, doc, 'util.inspect of a loaded keyset')
+    assertNoPrivateMaterial(JSON.stringify(ks), doc, 'JSON of a loaded keyset')
+    // Positive controls: what it prints is the keyset, and the document itself is still whole.
+    assert.match(inspected, /k-es256/)
+    assert.deepEqual(ks.document, doc)
   })
 
   it('accepts a kid of exactly 128 characters of the whole grammar', () => {
