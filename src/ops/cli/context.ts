@@ -31,3 +31,20 @@ export function clockFromEnv(env: NodeJS.ProcessEnv): () => number {
   if (at === undefined) throw new UsageError(`CBC_JWT_NOW must be an RFC 3339 time like 2026-11-25T00:00:00Z (got "${pinned}")`)
   return () => at
 }
+
+/**
+ * A token given as `-`: the whole of stdin, trimmed, at most 1 MiB. On the command line a token
+ * is visible to every local user (`ps`, /proc/PID/cmdline) for as long as the command runs, and
+ * it stays in shell history.
+ */
+export async function readTokenFromStdin(stdin: Readable, what: string): Promise<string> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of stdin) {
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer)
+    size += buf.length
+    if (size > 1024 * 1024) throw new UsageError(`${what}: stdin is larger than 1 MiB`)
+    chunks.push(buf)
+  }
+  return Buffer.concat(chunks).toString('utf8').trim()
+}

@@ -59,6 +59,10 @@ describe('cbc-jwt against a running service', { concurrency: true, ...PROCESS_LE
     assert.match(before.stdout, /^✓ 4\. backend errors: cbc_jwt_backend_errors_total 0$/m)
     assert.match(before.stdout, /^✗ 5\. rotations: cbc_jwt_key_rotations_total 0/m)
     assert.match(before.stdout, /^rotation NOT verified: active key, keys loaded, rotations failed$/m)
+    // On the command line a still-valid token is visible to every local user (`ps`) for as long
+    // as the check waits: `--legacy-token -` reads it from stdin, as `token verify -` does.
+    const fromStdin = await cbcJwt([...check.slice(0, -1), '-'], { input: `${legacy}\n` })
+    assert.match(fromStdin.stdout, /^✓ 3\. legacy token: \/v1\/whoami answered 200/m)
 
     const rotated = await cbcJwt(['rotate', '-'], { input: text })
     assert.equal(rotated.code, 0, rotated.stderr)

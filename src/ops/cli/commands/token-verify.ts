@@ -2,7 +2,7 @@ import { UsageError } from '../../../lib/errors.js'
 import { asciiJson, printable } from '../../../lib/logging/sanitize.js'
 import { createVerifier } from '../../../lib/verifier/verifier.js'
 import { KEYSET_OPTIONS, parseCommandArgs } from '../args.js'
-import { println, type CliContext } from '../context.js'
+import { println, readTokenFromStdin, type CliContext } from '../context.js'
 import { openKeysetSource, readKeyset } from '../keyset-source.js'
 import { verifierSettings } from '../settings.js'
 import type { Command } from './command.js'
@@ -36,7 +36,7 @@ Exit status: 0 valid, 1 rejected / invalid keyset / backend error, 2 bad usage.`
     const verifier = createVerifier({ ...verifierSettings(ctx.env, values), now: ctx.now })
     const source = openKeysetSource(ctx, values)
     const { keyset } = await readKeyset(source, ctx.now())
-    const token = arg === '-' ? (await readAll(ctx.stdin)).trim() : arg
+    const token = arg === '-' ? await readTokenFromStdin(ctx.stdin, 'token verify') : arg
     const result = await verifier.verify(token, keyset)
     if (result.ok) {
       // The claims are the token's text: escaped to ASCII, so a C1 control or a bidi override in
@@ -56,18 +56,6 @@ Exit status: 0 valid, 1 rejected / invalid keyset / backend error, 2 bad usage.`
     println(ctx.stderr, `cbc-jwt: token rejected: ${result.reason}${result.kid ? ` (kid ${result.kid})` : ''}${why}`)
     return 1
   },
-}
-
-async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of stream) {
-    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer)
-    size += buf.length
-    if (size > 1024 * 1024) throw new UsageError('token verify: stdin is larger than 1 MiB')
-    chunks.push(buf)
-  }
-  return Buffer.concat(chunks).toString('utf8')
 }
 
 /** A received audience for the one-line message: no aud, one, or the (bounded) list. */

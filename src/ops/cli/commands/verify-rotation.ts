@@ -6,7 +6,7 @@ import { LEGACY_CUT_OFF, get, legacyTokenCutOff, reasonOf, runInstanceChecklist 
 import { fleetUrl } from '../../fleet/fleet-url.js'
 import { projectionDrift } from '../../projection/publish.js'
 import { durationFlag, parseCommandArgs, quotedArgument } from '../args.js'
-import { println, type CliContext } from '../context.js'
+import { println, readTokenFromStdin, type CliContext } from '../context.js'
 import { FLEET_HELP, FLEET_OPTIONS, fleetFromFlags } from '../fleet-flags.js'
 import { closeSource, openKeysetSource, type KeysetSource } from '../keyset-source.js'
 import { parseTime } from '../time.js'
@@ -75,6 +75,7 @@ Options:
   --previous-kid KID the kid that was current before the rotation (repeatable: with
                      --compromised, give every kid of the old keyset)
   --legacy-token T   a token signed before the rotation (by a --previous-kid), still valid
+                     (- reads it from stdin: on the command line every local user sees it)
   --compromised      check an emergency rotation: previous keys no longer verify, legacy
                      tokens are rejected, revoked_before is in force
   --revoked-before T with --compromised: the revoked_before expected at least (RFC 3339)
@@ -110,7 +111,7 @@ Exit status: 0 every item passed (or was skipped), 1 an item failed, 2 bad usage
     }
     const waitMs = durationFlag('wait', values.wait) ?? 0
     const maxAgeMs = durationFlag('max-age', values['max-age']) ?? DEFAULT_MAX_AGE_MS
-    const legacyToken = values['legacy-token']
+    const legacyToken = values['legacy-token'] === '-' ? await readTokenFromStdin(ctx.stdin, '--legacy-token -') : values['legacy-token']
     if (legacyToken !== undefined && previousKids.length > 0) await requireSignedByPrevious(legacyToken, previousKids)
     if (!values.projection && (values['keyset-file'] !== undefined || values.backend !== undefined))
       throw new UsageError('--keyset-file and --backend apply to --projection')
