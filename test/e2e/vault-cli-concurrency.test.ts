@@ -31,6 +31,7 @@ import { generateKeyEntry, generateKeyset, toRfc3339 } from '../../src/lib/keyse
 import { loadKeyset } from '../../src/lib/keyset/load.js'
 import { rotateNow } from '../../src/ops/rotation/rotate.js'
 import { serializeKeyset } from '../../src/lib/keyset/serialize.js'
+import { projectionOf } from '../../src/ops/projection/publish.js'
 import { CLI_MAIN } from '../support/service.js'
 import { startVaultDouble, type RecordedRequest, type VaultDouble } from '../support/vault-double.js'
 
@@ -171,6 +172,100 @@ describe('two CLIs rotating at once never lose a key (Vault, e2e)', () => {
     const sent = posts(path, a)
     assert.equal(sent.length, 1)
     assert.equal(cas(sent[0]!), 2)
+  })
+})
+
+describe('the verification projection converges under concurrent writers (Vault, e2e)', () => {
+  it('a winner whose projection a loser overwrote from the older version sets it back before it exits: its current key is never left unverifiable', async () => {
+    // A and B read version 1 and rotate it. A publishes its projection, B publishes its own
+    // (computed from version 1: it lacks A's new key) on top, then A's keyset write wins. B's
+    // write is held until A has exited: the projection A leaves behind must hold the key the
+    // keyset now signs with, not depend on B retrying (B could be killed, or slow).
+    const path = freshPath('settle')
+    const a = `settle-a-${pathSeq}`
+    const b = `settle-b-${pathSeq}`
+    const { initial } = await seed(path)
+    const reads = barrier(2)
+    let aKeysetWrite!: () => void
+    const aWrites = new Promise<void>((resolve) => (aKeysetWrite = resolve))
+    let bKeysetWrite!: () => void
+    const bWrites = new Promise<void>((resolve) => (bKeysetWrite = resolve))
+    let atExit: { keyset: KeysetDocument; projection: string | undefined } | undefined
+    const runA = cli(['rotate'], { path, ns: a, viaProxy: true })
+    const aDone = runA.then(() => {
+      atExit = { keyset: docOf(vault.secret(path)!), projection: vault.secret(`${path}-public`)?.[FIELD] as string | undefined }
+    })
+    proxy.hook = ({ ns, method, target, nth }) => {
+      if (target === 'keyset' && method === 'GET' && nth === 1) return reads.wait()
+      if (ns === b && target === 'projection' && method === 'POST' && nth === 1) return aWrites // B publishes after A
+      if (ns === a && target === 'keyset' && method === 'POST' && nth === 1) {
+        aKeysetWrite()
+        return bWrites // A's keyset write lands after B's projection
+      }
+      if (ns === b && target === 'keyset' && method === 'POST' && nth === 1) {
+        bKeysetWrite()
+        return aDone // B's first keyset write is decided only once A has exited
+      }
+      return undefined
+    }
+    const runs = await Promise.all([runA, cli(['rotate'], { path, ns: b, viaProxy: true })]).finally(() => (proxy.hook = undefined))
+    assert.equal(reads.timedOut, false, 'both read version 1')
+    for (const run of runs) assert.equal(run.code, 0, run.stderr)
+    assert.ok(atExit)
+    const aKid = newKidOf(runs[0]!)
+    assert.equal(atExit.keyset.current, aKid, 'A’s rotation won the check-and-set')
+    const projected = atExit.projection === undefined ? [] : (JSON.parse(atExit.projection) as KeysetDocument).keys.map((k) => k.kid)
+    assert.ok(projected.includes(aKid), `when A exits, the projection holds the key the keyset signs with (${aKid}); it holds ${projected.join(', ')}`)
+    assert.equal(atExit.projection, projectionText(atExit.keyset), 'the projection A leaves is the stored keyset’s')
+    await checkRace({ path, initial, v0: 1, runs })
+    assert.equal(vault.secret(`${path}-public`)?.[FIELD], projectionText(docOf(vault.secret(path)!)), 'and once B is done too')
+  })
+
+  it('free races of four rotations: the projection ends equal to the stored keyset’s (measured: reads lacking the current key)', async (t) => {
+    const summaries: string[] = []
+    let lacking = 0
+    let looks = 0
+    let exits = 0
+    let exitsBehind = 0
+    for (let round = 0; round < 3; round++) {
+      const path = freshPath('converge')
+      const { initial } = await seed(path)
+      const ns = Array.from({ length: 4 }, (_, i) => `converge${pathSeq}-${i}`)
+      let racing = true
+      // The double lives in this process: each look at the keyset and then its projection is one
+      // consistent snapshot between two requests; one a millisecond, not to starve the CLIs.
+      const watcher = (async () => {
+        while (racing) {
+          await new Promise<void>((resolve) => setTimeout(resolve, 1))
+          const stored = vault.secret(path)
+          const published = vault.secret(`${path}-public`)?.[FIELD]
+          if (!stored || published === undefined) continue
+          const current = docOf(stored).current
+          looks++
+          if (!(JSON.parse(String(published)) as KeysetDocument).keys.some((k) => k.kid === current)) lacking++
+        }
+      })()
+      // And at each process's exit: does it leave the projection without the key the keyset signs with?
+      const atExit = (run: Run) => {
+        const published = vault.secret(`${path}-public`)?.[FIELD]
+        exits++
+        if (published === undefined || !(JSON.parse(String(published)) as KeysetDocument).keys.some((k) => k.kid === docOf(vault.secret(path)!).current))
+          exitsBehind++
+        return run
+      }
+      const runs = await Promise.all(ns.map((name) => cli(['rotate'], { path, ns: name }).then(atExit))).finally(() => (racing = false))
+      await watcher
+      const r = await checkRace({ path, initial, v0: 1, runs })
+      assert.equal(
+        vault.secret(`${path}-public`)?.[FIELD],
+        projectionText(docOf(vault.secret(path)!)),
+        `round ${round}: the projection ends level with the keyset`,
+      )
+      summaries.push(r.summary)
+    }
+    t.diagnostic(
+      `free x4: ${lacking} of ${looks} looks saw the projection without the keyset's current key; ${exitsBehind} of ${exits} exits left it so; ${summaries.join('; ')}`,
+    )
   })
 })
 
@@ -451,6 +546,12 @@ async function history(path: string, last: number): Promise<Record<number, Recor
   return out
 }
 
+/** The verification projection's text of `doc`, as every write publishes it. */
+function projectionText(doc: KeysetDocument): string {
+  const projected = projectionOf(doc)
+  assert.ok('text' in projected)
+  return projected.text
+}
 const docOf = (data: Record<string, unknown>): KeysetDocument => JSON.parse(String(data[FIELD])) as KeysetDocument
 const kidSet = (doc: KeysetDocument): Set<string> => new Set(doc.keys.map((k) => k.kid))
 function entry(doc: KeysetDocument, kid: string): KeyEntry {

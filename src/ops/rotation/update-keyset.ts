@@ -102,7 +102,10 @@ export function oneChangeAtATime<T>(backend: KeysetBackend, work: () => Promise<
 async function update(backend: KeysetBackend, mutate: KeysetMutation, opts: UpdateOptions): Promise<UpdateOutcome> {
   const progress = { published: false, keepAhead: false }
   try {
-    return await applyChange(backend, mutate, opts, progress)
+    const outcome = await applyChange(backend, mutate, opts, progress)
+    if (!outcome.written) return outcome
+    const level = await levelAfterWrite(backend, opts.projections ?? [], opts.now ?? Date.now)
+    return level === undefined ? outcome : { ...outcome, notes: [...outcome.notes, level] }
   } catch (err) {
     // A projection this call wrote was computed from its own read, which a concurrent writer may
     // have overtaken: a change stored since (a revoke that exited 0) can be missing from it.
@@ -201,20 +204,87 @@ async function applyChange(
  * afresh (again after a concurrent projection write). Returns what to add to the error.
  */
 export async function settleProjection(backend: KeysetBackend, targets: readonly KeysetBackend[], now: () => number): Promise<string> {
+  const level = await levelProjection(backend, targets, now)
+  if ('failed' in level)
+    return `; the verification projection may lack a change stored by another writer and could not be set back (${level.failed}) — run keyset validate --projection`
+  return level.written.length === 0 ? '' : `; the verification projection (${level.written.join(', ')}) was set back to the stored keyset`
+}
+
+/**
+ * After a keyset write that landed: a concurrent writer that computed its projection from the
+ * version this write replaced may have published it over this one between the two writes — its
+ * projection lacks the key the keyset now signs with (a false 401 on every verifier that loads
+ * it) and the revocation it now holds. So the writer that landed levels it before it is done,
+ * rather than leaving it to the other writer's retry (which may never come: killed, or slow).
+ * Only a projection behind the keyset (`projectionBehind`) is written: one that only holds more
+ * is a writer's that read this version, publishing before its own keyset write. Not where
+ * `exclusive` made the whole change the only one. Returns a note when it did anything.
+ */
+export async function levelAfterWrite(backend: KeysetBackend, targets: readonly KeysetBackend[], now: () => number): Promise<string | undefined> {
+  if (backend.exclusive || targets.length === 0) return undefined
+  const level = await levelProjection(backend, targets, now, true)
+  if ('failed' in level)
+    return `the verification projection may have been replaced by another writer's, without this change, and could not be checked (${level.failed}) — run keyset validate --projection`
+  if (level.written.length === 0) return undefined
+  return `the verification projection (${level.written.join(', ')}) was replaced by another writer's meanwhile, computed from an older keyset; it was set back to the stored keyset`
+}
+
+/**
+ * The one way the projection is levelled with the stored keyset outside a change: the projections
+ * are read first, then the keyset, then each is written with check-and-set on the version read
+ * (again, from the top, after a conflict). Reading the projection before the keyset is what
+ * makes the writers converge: whoever writes the keyset after that read levels the projection
+ * after its own write, so its projection write either conflicts with this one or reads it; the
+ * last levelling always computes from the last keyset.
+ */
+async function levelProjection(
+  backend: KeysetBackend,
+  targets: readonly KeysetBackend[],
+  now: () => number,
+  onlyBehind = false,
+): Promise<{ written: string[] } | { failed: string }> {
   try {
     for (let attempt = 1; ; attempt++) {
-      const projected = projectionOf(loadStored((await backend.read()).text, now(), true).document)
-      if (!('text' in projected)) return ''
+      const states = await readProjections(targets)
+      const stored = loadStored((await backend.read()).text, now(), true).document
+      const projected = projectionOf(stored)
+      if (!('text' in projected)) return { written: [] }
       try {
-        const written = await writeProjections(await readProjections(targets), projected.text)
-        return written.length === 0 ? '' : `; the verification projection (${written.join(', ')}) was set back to the stored keyset`
+        return { written: await writeProjections(onlyBehind ? states.filter((s) => projectionBehind(s.stored?.text, stored, now())) : states, projected.text) }
       } catch (err) {
         if (!(err instanceof CasConflictError) || attempt >= PROJECTION_ATTEMPTS) throw err
       }
     }
   } catch (err) {
-    return `; the verification projection may lack a change stored by another writer and could not be set back (${(err as Error).message}) — run keyset validate --projection`
+    return { failed: (err as Error).message }
   }
+}
+
+/**
+ * Whether a stored projection is behind `keyset` (the keyset as stored): it lacks a key the
+ * keyset can still verify with or a revocation it holds, or it still holds a key the keyset no
+ * longer has that is older than its current key (removed: pruned, or compromised). Not when it
+ * only holds more — a newer key, as a writer that read this keyset publishes before its own
+ * keyset write: levelling that away would take from it the key it is about to sign with.
+ */
+function projectionBehind(text: string | undefined, keyset: KeysetDocument, nowMs: number): boolean {
+  if (text === undefined) return true
+  let published: Partial<KeysetDocument>
+  try {
+    published = JSON.parse(text) as Partial<KeysetDocument>
+    if (!Array.isArray(published.keys)) return true
+  } catch {
+    return true
+  }
+  const kids = new Set(published.keys.map((k) => k?.kid))
+  if (keyset.keys.some((k) => !kids.has(k.kid) && !(k.not_after !== undefined && Date.parse(k.not_after) <= nowMs))) return true
+  const current = keyset.keys.find((k) => k.kid === keyset.current)
+  const known = new Set(keyset.keys.map((k) => k.kid))
+  const currentFrom = current ? Date.parse(current.created_at) : Number.POSITIVE_INFINITY
+  if (published.keys.some((k) => !known.has(k?.kid) && !(Date.parse(k?.created_at) >= currentFrom))) return true
+  const rules = new Set((published.revocations ?? []).map((r) => JSON.stringify(r)))
+  if ((keyset.revocations ?? []).some((r) => !rules.has(JSON.stringify(r)))) return true
+  return keyset.revoked_before !== undefined && !(Date.parse(published.revoked_before ?? '') >= Date.parse(keyset.revoked_before))
 }
 
 function loadStored(text: string, now: number, acceptExpiredCurrent: boolean): LoadedKeyset {

@@ -3,6 +3,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import type { KeysetBackend } from '../../../src/lib/backends/backend.js'
 import { createFileBackend } from '../../../src/lib/backends/file-backend.js'
 import { CasConflictError, KeysetInvalidError, RefusedError } from '../../../src/lib/errors.js'
 import { revokeCommand } from '../../../src/ops/cli/commands/revoke.js'
@@ -196,6 +197,58 @@ describe('updateKeyset: a change that fails after publishing leaves the projecti
     )
     assert.ok(error instanceof RefusedError, String(error))
     assert.match(error.message, /^refused on the fresh document; the verification projection .* was set back to the stored keyset/)
+  })
+})
+
+describe('updateKeyset on a store without a lock spanning its objects (Vault, Kubernetes): the projection after a write that landed', () => {
+  type Doc = Parameters<typeof setRevokedBefore>[0]
+  /**
+   * A keyset file and its projection behind a backend with check-and-set but no `exclusive`, as
+   * Vault's and the Kubernetes API's: `around(stored)` runs as our keyset write lands, standing
+   * for another writer's projection write at that moment.
+   */
+  async function landed(name: string, around: (ours: Doc, before: Doc) => Promise<Doc>) {
+    const file = await keysetFile(`${name}.json`)
+    const publicFile = path.join(dir, `${name}.public.json`)
+    const files = createFileBackend(file)
+    const before = JSON.parse(fs.readFileSync(file, 'utf8')) as Doc
+    let published: Doc | undefined
+    const backend: KeysetBackend = {
+      kind: 'vault',
+      location: files.location,
+      read: () => files.read(),
+      write: async (text, version) => {
+        const stored = await files.write(text, version)
+        published = await around(JSON.parse(text) as Doc, before)
+        fs.writeFileSync(publicFile, serializeKeyset(toVerificationKeyset(published)))
+        return stored
+      },
+      close: () => files.close(),
+    }
+    const outcome = await updateKeyset(backend, (doc) => rotateNow(doc, { now: T0, graceMs: DAY }), {
+      now: () => T0,
+      projections: [createFileBackend(publicFile)],
+    })
+    return { outcome, published: published!, projection: JSON.parse(fs.readFileSync(publicFile, 'utf8')) as Doc }
+  }
+
+  it('one a writer that read the version it replaced published over it (without the key it now signs with) is set back to it', async () => {
+    const { outcome, projection } = await landed('level-behind', async (_ours, before) => (await rotateNow(before, { now: T0, graceMs: DAY })).doc)
+    assert.ok(
+      projection.keys.some((k) => k.kid === outcome.after.current),
+      'the projection holds the key the keyset signs with',
+    )
+    assert.deepEqual(projection, toVerificationKeyset(outcome.after))
+    assert.ok(
+      outcome.notes.some((n) => /was replaced by another writer's meanwhile, computed from an older keyset; it was set back to the stored keyset/.test(n)),
+      outcome.notes.join('\n'),
+    )
+  })
+
+  it('one a writer that read this version published (it only holds more: the key it is about to sign with) is left as it is', async () => {
+    const { outcome, published, projection } = await landed('level-ahead', async (ours) => (await rotateNow(ours, { now: T0, graceMs: DAY })).doc)
+    assert.deepEqual(projection, toVerificationKeyset(published), 'the newer writer’s projection stands')
+    assert.ok(!outcome.notes.some((n) => /verification projection/.test(n)), outcome.notes.join('\n'))
   })
 })
 

@@ -9,7 +9,7 @@ import { println, type CliContext } from '../context.js'
 import { AUDIT_HELP, AUDIT_OPTIONS, openAuditTrail } from '../audit.js'
 import { closeSource, openKeysetSource, refusePrivateOnTerminal } from '../keyset-source.js'
 import { projectionOf, readProjections, refuseStaleProjection, writeProjections } from '../../projection/publish.js'
-import { oneChangeAtATime, projectionAhead, settleProjection } from '../../rotation/update-keyset.js'
+import { levelAfterWrite, oneChangeAtATime, projectionAhead, settleProjection } from '../../rotation/update-keyset.js'
 import type { Command } from './command.js'
 
 const OPTIONS = { ...KEYSET_OPTIONS, alg: { type: 'string' }, force: { type: 'boolean' }, ...AUDIT_OPTIONS } as const
@@ -97,8 +97,11 @@ does) / backend error, 2 bad usage.`,
           if (err instanceof Error) err.message += projectionAhead(published)
           throw err
         }
+        // Another writer's projection may have replaced this one before the keyset write landed.
+        const levelled = await levelAfterWrite(source.backend, source.projections(), ctx.now)
         for (const location of published) println(ctx.stdout, `wrote the verification projection ${location}`)
         if ('skipped' in projected) println(ctx.stdout, `note: ${projected.skipped}`)
+        if (levelled !== undefined) println(ctx.stdout, `note: ${levelled}`)
         println(ctx.stdout, `created ${source.backend.location}: ${alg} key ${doc.current} (current)`)
         audit.record({ location: source.backend.location, before: existing ? previousDocument(existing.text) : null, after: doc })
         return 0

@@ -8,7 +8,7 @@ import { AUDIT_HELP, AUDIT_OPTIONS, openAuditTrail } from '../audit.js'
 import { println, type CliContext } from '../context.js'
 import { closeSource, openKeysetSource } from '../keyset-source.js'
 import { driftOf, projectionOf, readProjections, writeProjections } from '../../projection/publish.js'
-import { oneChangeAtATime, settleProjection } from '../../rotation/update-keyset.js'
+import { levelAfterWrite, oneChangeAtATime, settleProjection } from '../../rotation/update-keyset.js'
 import type { Command } from './command.js'
 
 const OPTIONS = { ...KEYSET_OPTIONS, 'dry-run': { type: 'boolean' }, ...AUDIT_OPTIONS } as const
@@ -103,6 +103,9 @@ error, 2 bad usage (a keyset on stdin has no copy).`,
                 { cause: err },
               )
             }
+            // Another writer's projection may have replaced this one before the keyset write landed.
+            const levelled = await levelAfterWrite(backend, source.projections(), ctx.now)
+            if (levelled !== undefined) println(ctx.stdout, `note: ${levelled}`)
             println(ctx.stdout, `wrote ${backend.location}`)
             audit.record({ location: backend.location, before, after })
             return 0
