@@ -441,9 +441,11 @@ describe('the CronJob command, run with the built CLI against the Kubernetes API
     const outcomes = runs.map((r) => `exit ${r.status}: ${r.out}`).join('\n')
     const made = updates().slice(before)
     assert.equal(made.filter((c) => c.status === 200).length, 1, `exactly one write\n${outcomes}`)
-    // The loser is refused by a resourceVersion check: on the projection (written first) or on cbc-secrets.
+    // The loser is refused by a resourceVersion check: on the projection (written first) or on
+    // cbc-secrets — or sends cbc-secrets no write from its read at all: the projection already
+    // held the winner's key and cbc-secrets had moved, so it read again (update-keyset.ts).
     const refused = double.calls.filter((c) => c.verb === 'update' && c.status === 409).length - conflictsBefore
-    assert.ok(refused >= 1, `the other was refused by the resourceVersion check\n${outcomes}`)
+    assert.ok(refused >= 1 || made.length === 1, `the other was refused by the resourceVersion check, or saw it would be and wrote nothing\n${outcomes}`)
     assert.equal((JSON.parse(keysetOf()) as { keys: unknown[] }).keys.length, 2, 'one key staged, not two')
     const changes = runs.flatMap((r) => r.stderr.split('\n').filter((l) => l.includes('"keyset_changed"')))
     assert.equal(changes.length, 1, `one audit line for one change\n${outcomes}`)

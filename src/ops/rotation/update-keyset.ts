@@ -2,7 +2,15 @@ import type { KeysetBackend } from '../../lib/backends/backend.js'
 import { CasConflictError, KeysetInvalidError, RefusedError, problemsInLine } from '../../lib/errors.js'
 import type { KeysetDocument } from '../../lib/keyset/document.js'
 import { loadKeyset, parseKeysetText, type LoadedKeyset } from '../../lib/keyset/load.js'
-import { driftOf, projectionOf, ProjectionWriteError, readProjections, refuseStaleProjection, writeProjections } from '../projection/publish.js'
+import {
+  driftOf,
+  projectionOf,
+  type ProjectionState,
+  ProjectionWriteError,
+  readProjections,
+  refuseStaleProjection,
+  writeProjections,
+} from '../projection/publish.js'
 import { diffKeysets, type KeysetChange } from './diff.js'
 import { DEFAULT_RULE_LIFETIME, pruneRevocations, type RuleLifetime } from './revocations.js'
 import { serializeKeyset } from '../../lib/keyset/serialize.js'
@@ -161,11 +169,21 @@ async function applyChange(
     }
     refuseStaleProjection(states, after, before, 'add an HS* (oct) key')
     if (opts.dryRun) return outcome
+    // A projection holding a key this change does not know was published by another writer; if
+    // the keyset moved too, this change was computed from a replaced version: its projection
+    // would take away the key the keyset signs with now, and its keyset write cannot land.
+    // Applied again to the new version instead, as after a lost keyset write.
+    const overtaken = async (seen: readonly ProjectionState[]) => othersKeys(seen, before, after) && (await backend.read()).version !== snapshot.version
     try {
+      if (await overtaken(states)) throw new Overtaken()
       // The projection first: verifiers learn a new key, and a revocation, before signers do.
-      if ('text' in projected) projection.written = await publish(opts.projections ?? [], states, projected.text)
+      if ('text' in projected) projection.written = await publish(opts.projections ?? [], states, projected.text, overtaken)
       if (projection.written.length > 0) progress.published = true
     } catch (err) {
+      if (err instanceof Overtaken) {
+        if (attempt >= 2) throw lostTwice(backend)
+        continue
+      }
       if (err instanceof CasConflictError) {
         throw new CasConflictError(
           `${err.message}: the verification projection was changed by another writer twice or more while this change was being made; nothing was written to ${backend.location} — check the keyset and run again`,
@@ -189,14 +207,28 @@ async function applyChange(
         if (err instanceof Error && ahead) err.message = `${err.message}${ahead}`
         throw err
       }
-      if (attempt >= 2) {
-        throw new CasConflictError(
-          `${backend.location} was changed by another writer twice while this change was being made; nothing was written to it — check the keyset and run again`,
-          { cause: err },
-        )
-      }
+      if (attempt >= 2) throw lostTwice(backend, err)
     }
   }
+}
+
+const lostTwice = (backend: KeysetBackend, cause?: unknown) =>
+  new CasConflictError(
+    `${backend.location} was changed by another writer twice while this change was being made; nothing was written to it — check the keyset and run again`,
+    { cause },
+  )
+
+/** Whether a stored projection holds a key neither `before` nor `after` has: another writer's. */
+function othersKeys(states: readonly ProjectionState[], before: KeysetDocument, after: KeysetDocument): boolean {
+  const known = new Set([...before.keys, ...after.keys].map((k) => k.kid))
+  return states.some((s) => {
+    try {
+      const keys = (JSON.parse(s.stored?.text ?? '{}') as { keys?: Array<{ kid?: unknown }> }).keys
+      return Array.isArray(keys) && keys.some((k) => !known.has(k?.kid as string))
+    } catch {
+      return false
+    }
+  })
 }
 
 /**
@@ -317,11 +349,18 @@ export function locate<T>(location: string, load: () => T): T {
  * Writes the projection with check-and-set; a concurrent projection write (another CLI) makes
  * it read the projection again and retry, without re-running the change: the private
  * keyset's own check-and-set decides which change wins; the next write (or its retry) repairs
- * a projection another writer computed from an older version.
+ * a projection another writer computed from an older version. Unless that read shows the
+ * change `overtaken` (another writer's key published, the keyset moved): it throws `Overtaken`,
+ * and the change is applied again to the new version.
  */
 const PROJECTION_ATTEMPTS = 5
 
-async function publish(targets: readonly KeysetBackend[], states: Awaited<ReturnType<typeof readProjections>>, text: string): Promise<string[]> {
+async function publish(
+  targets: readonly KeysetBackend[],
+  states: readonly ProjectionState[],
+  text: string,
+  overtaken: (states: readonly ProjectionState[]) => Promise<boolean>,
+): Promise<string[]> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await writeProjections(states, text)
@@ -329,6 +368,10 @@ async function publish(targets: readonly KeysetBackend[], states: Awaited<Return
       // Each round lets at least one concurrent writer through: a handful suffices for any real race.
       if (!(err instanceof CasConflictError) || attempt >= PROJECTION_ATTEMPTS) throw err
       states = await readProjections(targets)
+      if (await overtaken(states)) throw new Overtaken()
     }
   }
 }
+
+/** The change was computed from a keyset version another writer has replaced: apply it again. */
+class Overtaken extends Error {}

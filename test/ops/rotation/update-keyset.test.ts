@@ -245,6 +245,46 @@ describe('updateKeyset on a store without a lock spanning its objects (Vault, Ku
     )
   })
 
+  it('a change computed from a version another writer replaced (its key already in the projection) publishes nothing from it: applied again to the new version', async () => {
+    const file = await keysetFile('stale-attempt.json')
+    const publicFile = path.join(dir, 'stale-attempt.public.json')
+    const files = createFileBackend(file)
+    const backend: KeysetBackend = {
+      kind: 'vault',
+      location: files.location,
+      read: () => files.read(),
+      write: (t, v) => files.write(t, v),
+      close: () => files.close(),
+    }
+    const projection = createFileBackend(publicFile)
+    const sent: Doc[] = []
+    const target: KeysetBackend = { ...projection, read: () => projection.read(), write: (t, v) => (sent.push(JSON.parse(t) as Doc), projection.write(t, v)) }
+    let theirs: Doc | undefined
+    let calls = 0
+    const outcome = await updateKeyset(
+      backend,
+      async (doc) => {
+        if (++calls === 1) {
+          // Another writer read the same version, published its projection and landed its keyset.
+          theirs = (await rotateNow(doc, { now: T0, graceMs: DAY })).doc
+          fs.writeFileSync(publicFile, serializeKeyset(toVerificationKeyset(theirs)))
+          fs.writeFileSync(file, serializeKeyset(theirs))
+        }
+        return rotateNow(doc, { now: T0, graceMs: DAY })
+      },
+      { now: () => T0, projections: [target] },
+    )
+    assert.equal(outcome.attempts, 2)
+    assert.equal(outcome.before.current, theirs!.current, 'applied to the other writer’s version')
+    assert.ok(sent.length > 0)
+    for (const doc of sent)
+      assert.ok(
+        doc.keys.some((k) => k.kid === theirs!.current),
+        'every projection written holds the key the keyset signs with',
+      )
+    assert.deepEqual(JSON.parse(fs.readFileSync(publicFile, 'utf8')), toVerificationKeyset(outcome.after))
+  })
+
   it('one a writer that read this version published (it only holds more: the key it is about to sign with) is left as it is', async () => {
     const { outcome, published, projection } = await landed('level-ahead', async (ours) => (await rotateNow(ours, { now: T0, graceMs: DAY })).doc)
     assert.deepEqual(projection, toVerificationKeyset(published), 'the newer writer’s projection stands')
