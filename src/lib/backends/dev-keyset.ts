@@ -26,6 +26,11 @@ export async function ensureDevKeyset(logger: Pick<Logger, 'warn'>, file: string
     throw new ConfigError(`refusing to create a development keyset inside node_modules (${file}): start from your project folder, or set CBC_JWT_KEYSET_FILE`)
   }
   if (fs.existsSync(file)) {
+    // One an earlier version made has no .gitignore beside it. Best effort: the keyset is usable
+    // in a folder this process cannot write.
+    try {
+      ignoreFolder(path.dirname(file))
+    } catch {}
     logger.warn({ event: 'dev_keyset', file, generated: false }, 'using the development keyset (asked for by --dev / CBC_JWT_DEV_KEYSET; not for production)')
     return file
   }
