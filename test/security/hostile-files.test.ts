@@ -72,6 +72,18 @@ describe('attack: a keyset path whose read never ends', () => {
     assert.ok(Date.now() - started < 1000)
   })
 
+  it('a read whose deadline passes while this process is busy elsewhere is not a timeout: the read was not slow', async () => {
+    const file = path.join(fresh(), 'jwt-keyset')
+    const text = JSON.stringify(makeKeyset([makeKey('ES256', 'k-a')]))
+    fs.writeFileSync(file, text)
+    const read = createFileBackend(file, { readTimeoutMs: 200 }).read()
+    // Another task holds the event loop past the whole deadline (a burst of CPU, a loaded
+    // machine): the read's completions wait behind it, then arrive in the loop's next turns.
+    const busyUntil = Date.now() + 600
+    while (Date.now() < busyUntil) {}
+    assert.equal((await read).text, text)
+  })
+
   it('keyset validate on a FIFO exits 1 with one clear line, instead of hanging', async () => {
     const fifo = path.join(fresh(), 'jwt-keyset')
     execFileSync('mkfifo', [fifo])

@@ -13,17 +13,39 @@ export const FILE_READ_TIMEOUT_MS = 5000
  *   a FIFO from waiting for a writer);
  * - at most `MAX_KEYSET_BYTES`, however the file grows while it is read;
  * - at most `timeoutMs` (a hung network or FUSE mount), after which the read is abandoned:
- *   the caller gets `timeout` and the keyring moves on.
+ *   the caller gets `timeout` and the keyring moves on. Time the process's own event loop was
+ *   busy does not count (`withDeadline`): the read is not what was slow.
  */
 export function readBounded(file: string, timeoutMs = FILE_READ_TIMEOUT_MS): Promise<string> {
   return withDeadline(readRegularFile(file), timeoutMs, () => new BackendError('timeout', `reading ${file} took longer than ${timeoutMs} ms`))
 }
 
-/** `work`, or the error of `onTimeout` once `ms` have passed (the work itself is abandoned, not stopped). */
+/**
+ * `work`, or the error of `onTimeout` once `ms` have passed (the work itself is abandoned, not
+ * stopped). Only time the event loop was free counts: a completed read is delivered in a later
+ * turn of the loop, so a loop kept busy by other work (a burst of CPU, a loaded machine) would
+ * otherwise time out a read that finished long ago. The deadline looks at the clock at least
+ * ten times (each look a turn of the loop, in which finished I/O is delivered); a look that
+ * comes more than one interval late counts as two intervals, not its delay.
+ */
 export async function withDeadline<T>(work: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
   let timer: NodeJS.Timeout | undefined
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(onTimeout()), ms)
+    const interval = Math.max(1, Math.min(100, ms / 10))
+    let waited = 0
+    let lookedAt = performance.now()
+    const look = (due: number): void => {
+      const now = performance.now()
+      waited += Math.min(now - lookedAt, 2 * due)
+      lookedAt = now
+      if (waited >= ms) reject(onTimeout())
+      else schedule()
+    }
+    const schedule = (): void => {
+      const due = Math.min(interval, ms - waited)
+      timer = setTimeout(() => look(due), due)
+    }
+    schedule()
   })
   try {
     return await Promise.race([work, deadline])
