@@ -213,7 +213,10 @@ describe('Kubernetes backend in the service: list + watch of the one Secret (aga
   it('bounded: an event line larger than the cap is refused (the watch restarts), the keyset in force is kept', async () => {
     // 7 MiB, 9.3 MiB in base64: over the cap of twice the 4 MiB keyset limit plus 64 KiB.
     double.setSecret(NS, SECRET, { 'jwt-keyset': keysetWith('k-watch-0'), padding: 'x'.repeat(7 * 1024 * 1024) })
-    await waitFor(() => errors.length > 0, { what: 'the oversized Secret refused' })
+    // CPU-bound, not a wait for a timer: the double copies and sends 9.3 MiB and the watch
+    // buffers 8 MiB before it refuses, seconds on a loaded 2-core machine (5 s was not enough at
+    // load average 20). The interval read is an hour away: only the watch can have refused it.
+    await waitFor(() => errors.length > 0, { timeoutMs: 60_000, what: 'the oversized Secret refused' })
     assert.equal(current(), 'k-watch-0')
     write('k-watch-after-big')
     await waitFor(() => current() === 'k-watch-after-big', { what: 'a normal change after the oversized one' })
