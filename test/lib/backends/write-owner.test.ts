@@ -15,6 +15,7 @@ import { serializeKeyset } from '../../../src/lib/keyset/serialize.js'
 import { cbcJwt } from '../../ops/cli/cli.js'
 import { runChild } from '../../support/run-child.js'
 import { CLI_MAIN } from '../../support/service.js'
+import { PROCESS_LEVEL } from '../../support/tier.js'
 
 const SERVICE_USER = 65534 // nobody: the service user of these tests
 const asRoot = process.getuid?.() === 0
@@ -80,7 +81,7 @@ describe('file writes keep the owner (as root)', { skip: asRoot ? false : 'needs
 
   // The first write as root made them root's: every later write as the service user (the
   // CronJob) was refused, "cannot keep the owner 0:0" of the projection, run again or not.
-  it('the projection and last good copy a root write creates belong to the keyset owner: the service user writes next', async () => {
+  it('the projection and last good copy a root write creates belong to the keyset owner: the service user writes next', PROCESS_LEVEL, async () => {
     const file = await serviceOwnedKeyset('siblings')
     const revoke = await cbcJwt(['revoke', '--issued-before', 'now', '--keyset-file', file])
     assert.equal(revoke.code, 0, revoke.stderr)
@@ -99,40 +100,44 @@ describe('file writes keep the owner (as root)', { skip: asRoot ? false : 'needs
   // its wait retried at once, forever — past its timeout, one core at 100 %, the CronJob stuck.
   // A root umask of 077 (a hardened host's) took the lock's 0644 down to 0600: the same wait again.
   for (const umask of [0o022, 0o077]) {
-    it(`the locks a killed root writer (umask ${umask.toString(8).padStart(3, '0')}) left are taken away by the service user: its next change completes`, async () => {
-      const file = await serviceOwnedKeyset(`killed-root-${umask.toString(8)}`)
-      const dir = path.dirname(file)
-      // Each lock exactly as a root writer holds it (owner, mode), kept past its release, then
-      // naming a pid no longer running: a `sudo cbc-jwt revoke` killed while it held them.
-      const keep = (kind: string) => async () => fs.linkSync(path.join(dir, `.keyset.json.${kind}`), path.join(root, `kept-${umask.toString(8)}-${kind}`))
-      const before = process.umask(umask)
-      try {
-        await withUpdateLock(file, 1000, keep('update.lock'))
-        await writeFileAtomic(file, fs.readFileSync(file, 'utf8'), { beforeReplace: keep('lock') })
-      } finally {
-        process.umask(before)
-      }
-      const gone = Number(execFileSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }))
-      const host = crypto.createHash('sha256').update(os.hostname()).digest('hex').slice(0, 8)
-      for (const kind of ['update.lock', 'lock']) {
-        const kept = path.join(root, `kept-${umask.toString(8)}-${kind}`)
-        fs.writeFileSync(kept, `${host}-${gone}-abcdef`)
-        fs.renameSync(kept, path.join(dir, `.keyset.json.${kind}`))
-      }
-      const revoke = await asServiceUser(['revoke', '--subject', 'alice', '--issued-before', 'now', '--keyset-file', file])
-      assert.equal(revoke.code, 0, revoke.stderr)
-      assert.match(fs.readFileSync(file, 'utf8'), /"alice"/)
-      assert.deepEqual(
-        fs.readdirSync(dir).filter((f) => f.endsWith('lock')),
-        [],
-        'a lock was left behind',
-      )
-    })
+    it(
+      `the locks a killed root writer (umask ${umask.toString(8).padStart(3, '0')}) left are taken away by the service user: its next change completes`,
+      PROCESS_LEVEL,
+      async () => {
+        const file = await serviceOwnedKeyset(`killed-root-${umask.toString(8)}`)
+        const dir = path.dirname(file)
+        // Each lock exactly as a root writer holds it (owner, mode), kept past its release, then
+        // naming a pid no longer running: a `sudo cbc-jwt revoke` killed while it held them.
+        const keep = (kind: string) => async () => fs.linkSync(path.join(dir, `.keyset.json.${kind}`), path.join(root, `kept-${umask.toString(8)}-${kind}`))
+        const before = process.umask(umask)
+        try {
+          await withUpdateLock(file, 1000, keep('update.lock'))
+          await writeFileAtomic(file, fs.readFileSync(file, 'utf8'), { beforeReplace: keep('lock') })
+        } finally {
+          process.umask(before)
+        }
+        const gone = Number(execFileSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }))
+        const host = crypto.createHash('sha256').update(os.hostname()).digest('hex').slice(0, 8)
+        for (const kind of ['update.lock', 'lock']) {
+          const kept = path.join(root, `kept-${umask.toString(8)}-${kind}`)
+          fs.writeFileSync(kept, `${host}-${gone}-abcdef`)
+          fs.renameSync(kept, path.join(dir, `.keyset.json.${kind}`))
+        }
+        const revoke = await asServiceUser(['revoke', '--subject', 'alice', '--issued-before', 'now', '--keyset-file', file])
+        assert.equal(revoke.code, 0, revoke.stderr)
+        assert.match(fs.readFileSync(file, 'utf8'), /"alice"/)
+        assert.deepEqual(
+          fs.readdirSync(dir).filter((f) => f.endsWith('lock')),
+          [],
+          'a lock was left behind',
+        )
+      },
+    )
   }
 
   // In a shared (sticky) folder another user may create a name before the first write makes it:
   // the copy root wrote kept that user's owner and 0666, and handed them the private keys.
-  it('a last good copy planted by another user is refused, never filled with the private keys', async () => {
+  it('a last good copy planted by another user is refused, never filled with the private keys', PROCESS_LEVEL, async () => {
     const dir = path.join(root, 'planted')
     fs.mkdirSync(dir)
     fs.chmodSync(dir, 0o1777)
@@ -156,7 +161,7 @@ describe('file writes keep the owner (as root)', { skip: asRoot ? false : 'needs
     assert.equal(fs.readFileSync(file, 'utf8'), before)
   })
 
-  it('a writer that cannot keep the owner refuses, and the file is left as it was', async () => {
+  it('a writer that cannot keep the owner refuses, and the file is left as it was', PROCESS_LEVEL, async () => {
     // The service user may write the folder, but cannot give a new file root's ownership.
     const dir = path.join(root, 'refuse')
     fs.mkdirSync(dir, { mode: 0o777 })

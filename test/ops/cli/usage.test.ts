@@ -66,11 +66,11 @@ describe('cbc-jwt --help', { concurrency: true }, () => {
     assert.equal((await cbcJwt(['--version'])).stdout, `cbc-jwt ${pkg.version}\n`)
   })
 
-  it('the built bin starts with a node shebang', () => {
+  it('the built bin starts with a node shebang', PROCESS_LEVEL, () => {
     assert.equal(fs.readFileSync(CLI_MAIN, 'utf8').split('\n')[0], '#!/usr/bin/env node')
   })
 
-  it('the built bin is executable', () => {
+  it('the built bin is executable', PROCESS_LEVEL, () => {
     assert.ok(fs.statSync(CLI_MAIN).mode & 0o111)
   })
 
