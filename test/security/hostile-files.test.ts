@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
+import crypto from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { after, describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { promisify } from 'node:util'
 import type { KeysetBackend } from '../../src/lib/backends/backend.js'
 import { createFileBackend } from '../../src/lib/backends/file-backend.js'
 import { withDeadline } from '../../src/lib/backends/read-bounded.js'
@@ -82,6 +84,62 @@ describe('attack: a keyset path whose read never ends', () => {
     const busyUntil = Date.now() + 600
     while (Date.now() < busyUntil) {}
     assert.equal((await read).text, text)
+  })
+
+  it('reads of a path that hangs in open() hold one threadpool thread, not one each: signature checks still run', async () => {
+    const dir = fresh()
+    const fifo = path.join(dir, 'jwt-keyset')
+    execFileSync('mkfifo', [fifo])
+    // A hung NFS or FUSE mount blocks the open in a libuv threadpool thread, which nothing can
+    // interrupt; a FIFO opened without O_NONBLOCK blocks the same way until a writer comes.
+    const open = fs.promises.open
+    const patchable = fs.promises as { open: typeof open }
+    patchable.open = ((file, flags, mode) =>
+      open(file, file === fifo && typeof flags === 'number' ? flags & ~fs.constants.O_NONBLOCK : flags, mode)) as typeof open
+    const pool = Number(process.env.UV_THREADPOOL_SIZE ?? 4)
+    const backend = createFileBackend(fifo, { readTimeoutMs: 50 })
+    let writer: number | undefined
+    try {
+      // The keyring's interval reads and unknown-kid re-reads, each after the last one gave up.
+      const errors: BackendError[] = []
+      for (let i = 0; i < pool + 2; i++) errors.push(await rejection(backend.read()))
+      // The threadpool also runs crypto.verify with a callback and fs work: it must still be free.
+      const checked = promisify(crypto.pbkdf2)('password', 'salt', 1, 32, 'sha256')
+      await withDeadline(checked, 5000, () => new Error('an async pbkdf2 did not complete: the libuv threadpool is full'))
+      fs.writeFileSync(path.join(dir, 'neighbour'), 'text')
+      await withDeadline(
+        fs.promises.readFile(path.join(dir, 'neighbour')),
+        5000,
+        () => new Error('an fs.readFile did not complete: the libuv threadpool is full'),
+      )
+      // Only the first read waited for its deadline; the others were refused at once.
+      assert.deepEqual(new Set(errors.map((e) => e.reason)), new Set(['timeout']))
+      assert.match(errors[0]!.message, /took longer than 50 ms/)
+      for (const e of errors.slice(1)) assert.match(e.message, /the previous read, abandoned at its deadline, has not returned/)
+    } finally {
+      patchable.open = open
+      // A writer releases every open that waits; held open, it lets any queued one through too.
+      writer = fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK)
+    }
+    try {
+      // Once the abandoned read returns, reads go on normally: this one gets as far as the FIFO check.
+      const err = await waitFor(
+        () =>
+          backend.read().then(
+            () => undefined,
+            (e: BackendError) => (e.reason === 'timeout' ? undefined : e),
+          ),
+        {
+          what: 'a read that is not refused as timeout',
+        },
+      )
+      assert.equal(err.reason, 'not_a_file')
+    } finally {
+      fs.closeSync(writer)
+    }
+    fs.rmSync(fifo)
+    fs.writeFileSync(fifo, JSON.stringify(makeKeyset([makeKey('ES256', 'k-a')])))
+    assert.match((await backend.read()).text, /k-a/)
   })
 
   it('keyset validate on a FIFO exits 1 with one clear line, instead of hanging', async () => {

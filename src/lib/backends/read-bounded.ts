@@ -7,6 +7,14 @@ import type { BackendErrorReason } from '../reasons.js'
 export const FILE_READ_TIMEOUT_MS = 5000
 
 /**
+ * Files whose last read was abandoned at its deadline and has not returned yet. Such a read
+ * still holds a libuv threadpool thread (and an fd) in a syscall that nothing can interrupt;
+ * the same pool runs asynchronous signature checks and every fs call, so a read started on
+ * each interval would fill it (4 threads by default) and hang every request.
+ */
+const unreturned = new Set<string>()
+
+/**
  * Reads a keyset file, bounded in kind, bytes and time:
  * - only a regular file: a FIFO would block the read forever and `/dev/zero` never ends, so
  *   anything else is `not_a_file` before a byte is read (`O_NONBLOCK` keeps even the open of
@@ -14,10 +22,21 @@ export const FILE_READ_TIMEOUT_MS = 5000
  * - at most `MAX_KEYSET_BYTES`, however the file grows while it is read;
  * - at most `timeoutMs` (a hung network or FUSE mount), after which the read is abandoned:
  *   the caller gets `timeout` and the keyring moves on. Time the process's own event loop was
- *   busy does not count (`withDeadline`): the read is not what was slow.
+ *   busy does not count (`withDeadline`): the read is not what was slow;
+ * - at most one abandoned read of a file at a time: until it returns, a later read of that
+ *   file is `timeout` at once instead of blocking one more threadpool thread.
  */
 export function readBounded(file: string, timeoutMs = FILE_READ_TIMEOUT_MS): Promise<string> {
-  return withDeadline(readRegularFile(file), timeoutMs, () => new BackendError('timeout', `reading ${file} took longer than ${timeoutMs} ms`))
+  if (unreturned.has(file)) {
+    return Promise.reject(new BackendError('timeout', `reading ${file}: the previous read, abandoned at its deadline, has not returned; not starting another`))
+  }
+  const work = readRegularFile(file)
+  return withDeadline(work, timeoutMs, () => {
+    unreturned.add(file)
+    const returned = () => void unreturned.delete(file)
+    work.then(returned, returned)
+    return new BackendError('timeout', `reading ${file} took longer than ${timeoutMs} ms`)
+  })
 }
 
 /**
