@@ -81,7 +81,7 @@ export const OPTIONS = {
     min: 0.1,
     // A day, as for a trusted issuer's refresh; past 2^31 ms a timer fires every millisecond instead.
     max: 86_400,
-    doc: 'how often the backend is read again, in seconds, at most 86400 (the file backend also reacts to change events at once)',
+    doc: 'how often the backend is read again, in seconds, at most 86400 (after a failed read: within a minute until one succeeds; the file backend also reacts to change events at once)',
   },
   /** At most one backend re-read per this many seconds is triggered by unknown `kid`s. @default 10 */
   unknownKidCooldownSeconds: {

@@ -39,7 +39,9 @@ export function freshnessSeconds(headers: IncomingHttpHeaders): number | undefin
  * When to read an issuer's JWK Set again: its configured interval, or sooner when the issuer
  * said its document goes stale sooner — never sooner than `MIN_REFRESH_SECONDS` (unless the
  * configured interval itself is shorter). A longer `max-age` never stretches the interval: the
- * operator's setting is the longest a withdrawn key can stay in force.
+ * operator's setting is the longest a withdrawn key can stay in force. After a failed read nothing
+ * is fresh (`freshness` 0): the next comes at the floor. The keyring schedules its own interval
+ * read by the same rule.
  */
 export function nextRefreshSeconds(intervalSeconds: number, freshness: number | undefined): number {
   if (freshness === undefined) return intervalSeconds

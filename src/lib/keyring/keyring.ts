@@ -3,6 +3,7 @@ import type { KeysetBackend, KeysetSnapshot } from '../backends/backend.js'
 import { loadKeysetYielding, parseKeysetText, type LoadedKey, type LoadedKeyset } from '../keyset/load.js'
 import type { BackendErrorReason } from '../reasons.js'
 import { keyStatus } from '../keyset/document.js'
+import { nextRefreshSeconds } from '../issuers/freshness.js'
 import { OPTIONS } from '../options-table.js'
 import { createCooldown } from './cooldown.js'
 
@@ -23,7 +24,10 @@ export interface KeyringOptions {
   backend: KeysetBackend
   logger: KeyringLogger
   events?: KeyringEvents
-  /** How often the backend is read again, in ms, whatever the change events say. @default 30000 */
+  /**
+   * How often the backend is read again, in ms, whatever the change events say; after a failed
+   * read, the next comes within a minute (or at the interval, if shorter). @default 30000
+   */
   refreshIntervalMs?: number
   /** At most one unknown-kid re-read per this many ms. @default 10000 */
   unknownKidCooldownMs?: number
@@ -85,6 +89,8 @@ export function createKeyring(options: KeyringOptions): Keyring {
   /** The one read that follows the read in flight, for unknown-kid callers it began too early for. */
   let followUp: Promise<void> | undefined
   let closed = false
+  /** start() arms the interval read; a keyring only ever refreshed by hand arms nothing. */
+  let started = false
   /** The failing streak since the last good read: logged once when it ends. */
   let failing: { since: number; failures: number; reasons: Set<BackendErrorReason> } | undefined
 
@@ -172,12 +178,32 @@ export function createKeyring(options: KeyringOptions): Keyring {
       failing.reasons.add(reason)
     } else {
       failing = { since: now(), failures: 1, reasons: new Set([reason]) }
+      // The interval read already armed may be a day away: the outage's reads start now.
+      if (trigger !== 'interval') schedule()
     }
     events.onBackendError?.(reason)
     logger.error(
       { event: 'backend_error', reason, trigger, location: backend.location, keeping: inForce?.current.kid ?? null, error: message },
       inForce ? 'keyset load failed; the last good keyset stays in force' : 'keyset load failed; no keyset loaded yet',
     )
+  }
+
+  /**
+   * The interval read, re-armed after each one. After a failed read nothing is fresh, as for a
+   * trusted issuer: the next comes at the floor (a minute, or the interval if shorter), so an
+   * outage fails a read in every 5-minute window `JWTSecretsBackendErrors` looks back over
+   * whatever the interval, and its end is seen within a minute; a good read goes back to the
+   * interval.
+   */
+  function schedule(): void {
+    if (closed || !started) return
+    clearTimeout(timer)
+    const seconds = nextRefreshSeconds(refreshIntervalMs / 1000, failing === undefined ? undefined : 0)
+    timer = setTimeout(() => {
+      timer = undefined
+      void refresh('interval').finally(schedule)
+    }, seconds * 1000)
+    timer.unref()
   }
 
   function refresh(trigger: RefreshTrigger = 'interval'): Promise<void> {
@@ -246,13 +272,13 @@ export function createKeyring(options: KeyringOptions): Keyring {
         // read that follows it may succeed, and the streak of failed reads is theirs alone.
         (reason) => events.onBackendError?.(reason),
       )
-      timer = setInterval(() => void refresh('interval'), refreshIntervalMs)
-      timer.unref()
+      started = true
       await refresh('start')
+      schedule()
     },
     async close() {
       closed = true
-      if (timer) clearInterval(timer)
+      clearTimeout(timer)
       timer = undefined
       await backend.close()
       await inFlight

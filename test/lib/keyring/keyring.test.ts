@@ -4,7 +4,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { after, beforeEach, describe, it } from 'node:test'
+import { after, beforeEach, describe, it, mock } from 'node:test'
 import type { KeysetBackend } from '../../../src/lib/backends/backend.js'
 import { createFileBackend } from '../../../src/lib/backends/file-backend.js'
 import { BackendError } from '../../../src/lib/errors.js'
@@ -449,6 +449,75 @@ describe('keyring: verifyingKeys', () => {
 
   it('none before the first load', () => {
     assert.deepEqual(harness().keyring.verifyingKeys(), [])
+  })
+})
+
+describe('keyring: the interval read after a failed read', () => {
+  it('a failing backend is read again after a minute, not the (600 s) interval; a good read goes back to it', async (t) => {
+    // JWTSecretsBackendErrors fires while cbc_jwt_backend_errors_total rose in the last 5
+    // minutes: with one failed read per 600 s interval (Vault has no watch) an outage that
+    // never ended resolved the page and fired it again every cycle, and its end was seen only
+    // at the next interval.
+    t.after(() => mock.timers.reset())
+    mock.timers.enable({ apis: ['setTimeout'] })
+    let broken = true
+    let reads = 0
+    const errors: BackendErrorReason[] = []
+    const text = JSON.stringify(docA())
+    const keyring = createKeyring({
+      backend: {
+        kind: 'vault',
+        location: 'in memory',
+        read: async () => {
+          reads++
+          if (broken) throw new BackendError('unreachable', 'no answer')
+          return { text, version: '1' }
+        },
+        write: () => Promise.reject(new Error('read only')),
+        close: async () => {},
+      },
+      logger: { info() {}, warn() {}, error() {} },
+      now: () => T0,
+      refreshIntervalMs: 600_000,
+      events: { onBackendError: (r) => void errors.push(r) },
+    })
+    // Timers are mocked: let the read's continuations (and the re-arming after it) run.
+    const settle = async () => {
+      for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve))
+    }
+    const tick = async (ms: number) => {
+      mock.timers.tick(ms)
+      await settle()
+    }
+    await keyring.start()
+    await settle()
+    assert.deepEqual([reads, errors.length], [1, 1])
+    await tick(59_999)
+    assert.equal(reads, 1, 'read again before the minute')
+    await tick(1)
+    assert.deepEqual([reads, errors.length], [2, 2], 'a failed read: the next interval read comes after a minute')
+    await tick(60_000)
+    assert.deepEqual([reads, errors.length], [3, 3], 'and again a minute later while the outage lasts')
+    broken = false
+    await tick(60_000)
+    assert.equal(reads, 4)
+    assert.equal(keyring.keyset()?.current.kid, 'k-a', 'recovery seen within a minute')
+    await tick(599_999)
+    assert.equal(reads, 4, 'after a good read, back to the interval')
+    await tick(1)
+    assert.equal(reads, 5)
+    // An outage first seen by another read (a change, an unknown kid) brings the next interval
+    // read forward too, rather than leaving it up to 600 s away.
+    broken = true
+    await tick(100_000)
+    await keyring.refresh('change')
+    await settle()
+    assert.equal(reads, 6)
+    await tick(60_000)
+    assert.equal(reads, 7)
+    await keyring.close()
+    await tick(600_000)
+    assert.equal(reads, 7, 'read after close')
   })
 })
 
