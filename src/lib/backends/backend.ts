@@ -73,7 +73,7 @@ export interface KeysetBackend {
    * event that may be a change: the keyring then knows a change is pending before the coalesced
    * callback comes, so a token of a key written a moment ago is never refused on an old read.
    * A watch that can fail while reads succeed (the Kubernetes API's, refused by a Role without
-   * `list` or `watch`) reports each failed attempt to `onFailure`, with its bounded reason: the
+   * `list` or `watch`; a file watch the system refuses, `ENOSPC` or `EACCES`) reports each failed attempt to `onFailure`, with its bounded reason: the
    * keyring counts it as a backend error, else changes would silently wait for the interval read.
    */
   watch?(onChange: () => void, onEvent?: () => void, onFailure?: (reason: BackendErrorReason) => void): void

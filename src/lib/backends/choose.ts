@@ -41,7 +41,7 @@ export function chooseBackend<R>(choice: BackendChoice, deps: ChooseBackendDeps<
     case 'kubernetes':
       return createKubernetesBackend(kubernetesOptionsFromEnv(deps.env), { env: deps.env, ...logger })
     case 'file':
-      return choice.keysetFile === undefined ? deps.whenNothingConfigured() : createFileBackend(choice.keysetFile)
+      return choice.keysetFile === undefined ? deps.whenNothingConfigured() : createFileBackend(choice.keysetFile, logger)
   }
 }
 

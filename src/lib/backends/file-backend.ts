@@ -2,6 +2,7 @@ import crypto from 'node:crypto'
 import path from 'node:path'
 import { BackendError, CasConflictError } from '../errors.js'
 import type { KeysetBackend, KeysetSnapshot } from './backend.js'
+import type { SecretWatchLogger } from './kubernetes/watch.js'
 import { FILE_READ_TIMEOUT_MS, readBounded, reasonOf } from './read-bounded.js'
 import { watchKeysetFile, type KeysetFileWatch } from './file-watch.js'
 import { LockTimeoutError, OwnerNotKeptError, withUpdateLock, writeFileAtomic } from './write-file-atomic.js'
@@ -25,6 +26,8 @@ export interface FileBackendOptions {
    * long after tries the directory watch again. @default 10000
    */
   busyProbeMs?: number
+  /** Where the watch says it cannot be set up (`watch_failed`) and when it is back (`watch_resumed`). */
+  logger?: SecretWatchLogger | undefined
 }
 
 /** How long a change waits for another live CLI's change of the same file (a replica gate can take a while). */
@@ -109,7 +112,7 @@ export function createFileBackend(file: string, options: FileBackendOptions = {}
         return work()
       }
     },
-    watch(callback, eventCallback) {
+    watch(callback, eventCallback, onFailure) {
       if (closed) return
       watch?.close()
       watch = watchKeysetFile(target, {
@@ -117,6 +120,8 @@ export function createFileBackend(file: string, options: FileBackendOptions = {}
         busyProbeMs: options.busyProbeMs ?? 10_000,
         onChange: callback,
         onEvent: eventCallback,
+        onFailure,
+        logger: options.logger,
       })
     },
     async close() {

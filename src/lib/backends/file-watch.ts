@@ -1,5 +1,8 @@
 import fs from 'node:fs'
 import path from 'node:path'
+import type { BackendErrorReason } from '../reasons.js'
+import type { SecretWatchLogger } from './kubernetes/watch.js'
+import { watchFailures } from './watch-failures.js'
 
 export interface KeysetFileWatchOptions {
   /** Change callbacks are coalesced into at most one per this many ms. */
@@ -10,6 +13,14 @@ export interface KeysetFileWatchOptions {
   onChange: () => void
   /** Called at once for every event that can matter, before the coalescing (the keyring counts them). */
   onEvent?: (() => void) | undefined
+  /**
+   * Each attempt at the watch that the system refuses (`fs.watch` throws: `ENOSPC` when the
+   * inotify watch limit is used up, `EACCES`), with its bounded reason: reads may all succeed
+   * meanwhile, and changes wait for the interval read.
+   */
+  onFailure?: ((reason: BackendErrorReason) => void) | undefined
+  /** `watch_failed` once per failing streak, `watch_resumed` when it ends. */
+  logger?: SecretWatchLogger | undefined
 }
 
 export interface KeysetFileWatch {
@@ -66,6 +77,8 @@ export function watchKeysetFile(target: string, opts: KeysetFileWatchOptions): K
   let changeTimer: NodeJS.Timeout | undefined
   let lastChangeAt = Number.NEGATIVE_INFINITY
   let rearmTimer: NodeJS.Timeout | undefined
+  /** Attempts at the directory watch the system refused in a row (watch-failures.ts). */
+  const failures = watchFailures(target, opts.logger, opts.onFailure, elapsedMs)
   let closed = false
 
   /** Replaces the watch; the new one is in place before the old one goes, so no event falls between. */
@@ -80,8 +93,9 @@ export function watchKeysetFile(target: string, opts: KeysetFileWatchOptions): K
     changed()
   }
 
-  function armDirectory() {
-    if (closed) return
+  /** True when the watch is in place. */
+  function armDirectory(): boolean {
+    if (closed) return false
     stopPolling()
     mode = 'directory'
     neighbourEvents = 0
@@ -116,10 +130,14 @@ export function watchKeysetFile(target: string, opts: KeysetFileWatchOptions): K
       w.on('error', () => scheduleRearm())
       replaceWatcher(w)
       watchedDir = candidate
-    } catch {
+    } catch (err) {
       replaceWatcher(undefined)
+      failures.failed(err)
       scheduleRearm()
+      return false
     }
+    failures.succeeded()
+    return true
   }
 
   /** Every `BUSY_EVENTS` neighbour events: that many within the window means the file alone is watched. */
@@ -212,9 +230,10 @@ export function watchKeysetFile(target: string, opts: KeysetFileWatchOptions): K
     if (closed || rearmTimer) return
     rearmTimer = setTimeout(() => {
       rearmTimer = undefined
-      armDirectory()
-      changed()
-    }, 100)
+      // A read catches what changed while nothing watched; none while the watch still fails
+      // (the interval read goes on).
+      if (armDirectory()) changed()
+    }, failures.retryDelayMs())
     rearmTimer.unref()
   }
 
@@ -226,7 +245,8 @@ export function watchKeysetFile(target: string, opts: KeysetFileWatchOptions): K
         // The neighbour may have gone quiet: the directory again (it switches back if not).
         if (elapsedMs() - fileSince >= opts.busyProbeMs) armDirectory()
         else lookAtFile()
-      } else if (stale()) {
+      } else if (!rearmTimer && stale()) {
+        // A retry already pending keeps its backoff: reads do not hurry a refused watch.
         armDirectory()
       }
     },

@@ -32,7 +32,7 @@ export async function createBackendFromConfig(
         `the development keyset (--dev, CBC_JWT_DEV_KEYSET=true) and ${configured} are both set: unset one (a configured keyset is used as it is)`,
       )
     }
-    return createFileBackend(await ensureDevKeyset(logger, devKeysetFile()))
+    return createFileBackend(await ensureDevKeyset(logger, devKeysetFile()), { logger })
   }
   const backend = chooseBackend(config, {
     env,

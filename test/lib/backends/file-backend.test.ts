@@ -417,6 +417,80 @@ describe('file backend: change events', () => {
   })
 })
 
+describe('file backend: a watch the system refuses', () => {
+  it('ENOSPC (the inotify watch limit used up): one watch_failed line, each attempt counted, a backoff, then watch_resumed', async () => {
+    const dir = freshDir()
+    fs.mkdirSync(dir)
+    const file = path.join(dir, 'keyset.json')
+    fs.writeFileSync(file, '1')
+    const lines: Array<{ level: string; obj: Record<string, unknown> }> = []
+    const log = (level: string) => (obj: object) => void lines.push({ level, obj: obj as Record<string, unknown> })
+    const b = createFileBackend(file, { logger: { info: log('info'), warn: log('warn') } })
+    backends.push(b)
+    // What the kernel answers when fs.watch would pass fs.inotify.max_user_watches: the limit
+    // is the node's, shared by every pod, and cannot be used up from a test without root.
+    const watch = fs.watch
+    const patchable = fs as { watch: typeof watch }
+    const attempts: number[] = []
+    let refuse = true
+    patchable.watch = ((...args: Parameters<typeof watch>) => {
+      if (String(args[0]).startsWith(dir)) {
+        attempts.push(performance.now())
+        if (refuse) {
+          throw Object.assign(new Error(`ENOSPC: System limit for number of file watchers reached, watch '${String(args[0])}'`), {
+            code: 'ENOSPC',
+            errno: -28,
+            syscall: 'watch',
+          })
+        }
+      }
+      return watch(...args)
+    }) as typeof watch
+    const counted: string[] = []
+    let changes = 0
+    try {
+      b.watch!(
+        () => void changes++,
+        undefined,
+        (reason) => void counted.push(reason),
+      )
+      await waitFor(() => attempts.length >= 5, { timeoutMs: 20_000, what: 'five attempts at the watch' })
+      // Reads do not hurry a refused watch: the pending retry keeps its backoff.
+      for (let i = 0; i < 3; i++) await b.read()
+      const seen = attempts.length
+      const failed = lines.filter((l) => l.obj.event === 'watch_failed')
+      assert.equal(failed.length, 1, 'one watch_failed line for the whole streak')
+      assert.equal(failed[0]!.level, 'warn')
+      assert.equal(failed[0]!.obj.code, 'ENOSPC')
+      assert.equal(failed[0]!.obj.reason, 'io_error')
+      assert.equal(failed[0]!.obj.location, file)
+      assert.deepEqual(counted, Array(seen).fill('io_error'), 'each refused attempt counted, as the Kubernetes watch counts a refused watch')
+      // A backoff, not a retry every 100 ms forever: each wait at least doubles (timers never fire early).
+      for (let i = 0; i + 1 < seen; i++) {
+        const gap = attempts[i + 1]! - attempts[i]!
+        assert.ok(gap >= 100 * 2 ** i - 2, `wait ${i + 1}: ${gap.toFixed(0)} ms, expected ≥ ${100 * 2 ** i}`)
+      }
+      assert.equal(changes, 0, 'no re-read per retry while the watch cannot be set up')
+      refuse = false
+      await waitFor(() => lines.some((l) => l.obj.event === 'watch_resumed'), { timeoutMs: 20_000, what: 'watch_resumed' })
+      const resumed = lines.filter((l) => l.obj.event === 'watch_resumed')
+      assert.equal(resumed.length, 1)
+      assert.equal(resumed[0]!.level, 'info')
+      assert.equal(resumed[0]!.obj.failed_attempts, counted.length)
+      // Once back: one read for what changed unwatched, then changes are seen as they come.
+      await waitFor(() => changes > 0, { what: 'the read after the watch resumed' })
+      await sleep(300)
+      changes = 0
+      fs.writeFileSync(file, '2')
+      await waitFor(() => changes > 0, { timeoutMs: 10_000, what: 'a change event once watched again' })
+      assert.equal(lines.filter((l) => l.obj.event === 'watch_failed').length, 1)
+    } finally {
+      patchable.watch = watch
+      await b.close()
+    }
+  })
+})
+
 describe('file backend: close', () => {
   it('stops every watcher (inotify watches back to where they were) and no callback follows', async () => {
     const baseline = inotifyWatches()
