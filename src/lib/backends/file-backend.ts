@@ -5,7 +5,7 @@ import type { KeysetBackend, KeysetSnapshot } from './backend.js'
 import type { SecretWatchLogger } from './kubernetes/watch.js'
 import { FILE_READ_TIMEOUT_MS, readBounded, reasonOf } from './read-bounded.js'
 import { watchKeysetFile, type KeysetFileWatch } from './file-watch.js'
-import { LockTimeoutError, OwnerNotKeptError, withUpdateLock, writeFileAtomic } from './write-file-atomic.js'
+import { LockTimeoutError, OwnerNotKeptError, type WiderLimit, withUpdateLock, writeFileAtomic } from './write-file-atomic.js'
 
 export interface FileBackendOptions {
   /**
@@ -19,8 +19,8 @@ export interface FileBackendOptions {
   newFileMode?: number
   /** A file whose owner and group a file this backend creates takes, when the writer may give them (root). */
   newFileOwnerOf?: string
-  /** A file an existing one must not be open to more than (owner, group and others' access): else a write is refused. */
-  noWiderThan?: string
+  /** What an existing file may be open to at most (the keyset's owner, group and others' access): else a write is refused. */
+  noWiderThan?: WiderLimit
   /**
    * After a busy neighbour made the watch follow the file itself (file-watch.ts), a read this
    * long after tries the directory watch again. @default 10000

@@ -39,8 +39,9 @@ const HOST_TAG = crypto.createHash('sha256').update(os.hostname()).digest('hex')
  * `newFileMode` (default 0600) and the writer's owner — or, with `newFileOwnerOf`, that file's
  * owner and group when the writer may give them (root): the projection and last good copy a
  * `sudo cbc-jwt` creates beside a keyset belong to the keyset's owner, who writes them next. With `noWiderThan`
- * (the last good copy: the keyset's own private keys), an existing file open to more than that
- * file is refused (`OwnerNotKeptError`), never kept as it is. A symlink is followed, so the file it
+ * (the last good copy: the keyset's own private keys; the projection: who may write it decides
+ * what verifiers trust), an existing file open to more than the keyset file is refused
+ * (`OwnerNotKeptError`), never kept as it is (`WiderLimit`). A symlink is followed, so the file it
  * points at is replaced (created, when the link dangles) and the link survives.
  */
 export async function writeFileAtomic(
@@ -50,7 +51,7 @@ export async function writeFileAtomic(
     exclusive?: boolean
     newFileMode?: number
     newFileOwnerOf?: string | undefined
-    noWiderThan?: string | undefined
+    noWiderThan?: WiderLimit | undefined
     beforeReplace?: () => Promise<void>
     lockTimeoutMs?: number
   } = {},
@@ -132,21 +133,42 @@ export class OwnerNotKeptError extends Error {
 }
 
 /**
- * Refuses to replace `target` when it is open to more than `reference` (the keyset a copy is of):
- * another owner, or a permission for group or others that the reference does not grant (group
- * bits count only for the reference's own group). Keeping such a file's owner and mode would
- * hand what is written to whoever made it — another local user who planted the name (or a
- * symlink at it) in a shared folder before the first write.
+ * What an existing file a write replaces may be open to: no more than `file` (the keyset it is a
+ * copy or projection of) — its owner, and for group and others only the permissions it grants
+ * (group ones only for its own group). Keeping a wider file's owner and mode would hand what is
+ * written to whoever made it: another local user who planted the name (or a symlink at it) in a
+ * shared folder before the first write.
  */
-async function refuseWider(target: string, existing: fs.Stats, reference: string): Promise<void> {
-  const ref = await fs.promises.stat(reference).catch(() => undefined)
+export interface WiderLimit {
+  /** The file whose owner, group and mode bound the replaced one's. */
+  file: string
+  /**
+   * The access that counts: `all` (the last good copy: reading it is reading private keys) or
+   * `write` (the projection: public, but whoever may write it feeds verifiers their keys).
+   * @default 'all'
+   */
+  access?: 'all' | 'write'
+  /** Owners accepted besides `file`'s (an explicitly configured projection: the running user, root). */
+  owners?: readonly number[]
+}
+
+/** Refuses to replace `target` when it is open to more than `limit` allows (`WiderLimit`). */
+async function refuseWider(target: string, existing: fs.Stats, limit: WiderLimit): Promise<void> {
+  const ref = await fs.promises.stat(limit.file).catch(() => undefined)
   if (ref === undefined) return
-  const extra = existing.mode & 0o077 & ~ref.mode
-  const foreignGroup = existing.gid !== ref.gid && (existing.mode & 0o070) !== 0
-  if (existing.uid === ref.uid && extra === 0 && !foreignGroup) return
+  const write = limit.access === 'write'
+  const counted = write ? 0o022 : 0o077
+  const extra = existing.mode & counted & ~ref.mode
+  const foreignGroup = existing.gid !== ref.gid && (existing.mode & counted & 0o070) !== 0
+  const owner = existing.uid === ref.uid || (limit.owners ?? []).includes(existing.uid)
+  if (owner && extra === 0 && !foreignGroup) return
   const mode = (st: fs.Stats) => `${st.uid}:${st.gid} 0${(st.mode & 0o777).toString(8)}`
+  const others = [...new Set(limit.owners ?? [])].filter((uid) => uid !== ref.uid)
+  const owners = others.length === 0 ? "that file's owner" : `that file's owner or ${others.map((uid) => (uid === 0 ? 'root' : `uid ${uid}`)).join(' or ')}`
   throw new OwnerNotKeptError(
-    `${target} (${mode(existing)}) is open to more than ${path.resolve(reference)} (${mode(ref)}) whose keys it would hold; nothing was replaced: remove it, or give it that file's owner, group and mode`,
+    write
+      ? `${target} (${mode(existing)}) may be written by more than ${path.resolve(limit.file)} (${mode(ref)}) whose projection it is; nothing was replaced: remove it, or give it ${owners} and no write permission for group or others that file lacks`
+      : `${target} (${mode(existing)}) is open to more than ${path.resolve(limit.file)} (${mode(ref)}) whose keys it would hold; nothing was replaced: remove it, or give it that file's owner, group and mode`,
   )
 }
 

@@ -36,7 +36,7 @@ export function fileLastGood(keysetFile: string, env: NodeJS.ProcessEnv | undefi
   const projection = projectionFile(keysetFile, env)
   if (writeTarget(projection) === writeTarget(file))
     throw new ConfigError(`CBC_JWT_PUBLIC_KEYSET_FILE must differ from ${file}: that is where the last good copy (private keys) is kept`)
-  return () => createFileBackend(file, { newFileOwnerOf: keysetFile, noWiderThan: keysetFile })
+  return () => createFileBackend(file, { newFileOwnerOf: keysetFile, noWiderThan: { file: keysetFile } })
 }
 
 /** Vault: `CBC_JWT_VAULT_LAST_GOOD_PATH`, else `<CBC_JWT_VAULT_PATH>-last-good`; same mount and field. */

@@ -38,12 +38,24 @@ export function projectionFile(keysetFile: string, env: NodeJS.ProcessEnv | unde
   return raw ?? publicKeysetPath(keysetFile)
 }
 
-/** File backend: the projection of `keysetFile` (`projectionFile`), never the keyset itself. */
+/**
+ * File backend: the projection of `keysetFile` (`projectionFile`), never the keyset itself. An
+ * existing one whoever else may write is refused (readers trust the keys in it): the sibling
+ * `.public.json` must be the keyset owner's, with no write permission for group or others that
+ * the keyset lacks; an explicit `CBC_JWT_PUBLIC_KEYSET_FILE` (elsewhere on purpose) may also
+ * belong to the user the CLI runs as, or to root.
+ */
 export function fileProjection(keysetFile: string, env: NodeJS.ProcessEnv | undefined): KeysetBackend {
   const file = projectionFile(keysetFile, env)
   if (writeTarget(file) === writeTarget(keysetFile))
     throw new ConfigError(`CBC_JWT_PUBLIC_KEYSET_FILE must differ from the keyset file (${keysetFile}): the projection must never replace the private keyset`)
-  return createFileBackend(file, { newFileMode: PROJECTION_DEFAULTS.fileMode, newFileOwnerOf: keysetFile })
+  const explicit = env?.CBC_JWT_PUBLIC_KEYSET_FILE !== undefined
+  const owners = explicit ? [process.geteuid?.() ?? 0, 0] : []
+  return createFileBackend(file, {
+    newFileMode: PROJECTION_DEFAULTS.fileMode,
+    newFileOwnerOf: keysetFile,
+    noWiderThan: { file: keysetFile, access: 'write', owners },
+  })
 }
 
 /**

@@ -161,6 +161,84 @@ describe('file writes keep the owner (as root)', { skip: asRoot ? false : 'needs
     assert.equal(fs.readFileSync(file, 'utf8'), before)
   })
 
+  /** A file created by the service user (another local user), then given `mode`: what a planter leaves. */
+  async function plantAsServiceUser(file: string, content: string, mode: number): Promise<void> {
+    const plant = await runChild(process.execPath, ['-e', `require('node:fs').writeFileSync(${JSON.stringify(file)}, ${JSON.stringify(content)})`], {
+      env: { PATH: process.env.PATH ?? '' },
+      uid: SERVICE_USER,
+      cwd: '/',
+      timeoutMs: 60_000,
+      what: 'a file planted by another user',
+    })
+    assert.equal(plant.code, 0, plant.stderr)
+    fs.chmodSync(file, mode) // whatever the planting process's umask
+  }
+
+  // The projection is public, but whoever may write it feeds every verifier their own keys: one
+  // planted in a shared folder, kept as it was by a root write, stayed its planter's to rewrite.
+  it('a projection planted by another user is refused, never written for them to rewrite', PROCESS_LEVEL, async () => {
+    const dir = path.join(root, 'planted-projection')
+    fs.mkdirSync(dir)
+    fs.chmodSync(dir, 0o1777)
+    const file = path.join(dir, 'keyset.json')
+    fs.writeFileSync(file, serializeKeyset(await generateKeyset('ES256')), { mode: 0o600 })
+    const before = fs.readFileSync(file, 'utf8')
+    const projection = path.join(dir, 'keyset.public.json')
+    await plantAsServiceUser(projection, '', 0o644)
+    const revoke = await cbcJwt(['revoke', '--issued-before', 'now', '--keyset-file', file])
+    assert.equal(revoke.code, 1, revoke.stderr)
+    assert.match(revoke.stderr, /keyset\.public\.json \(65534:\d+ 0644\) may be written by more than .*keyset\.json \(0:0 0600\)/)
+    assert.equal(revoke.stderr.trim().split('\n').length, 1, revoke.stderr)
+    assert.equal(fs.readFileSync(projection, 'utf8'), '', 'the planted projection was written')
+    assert.equal(fs.readFileSync(file, 'utf8'), before)
+    assert.equal(fs.existsSync(path.join(dir, 'keyset.last-good.json')), false)
+    // Of the keyset's owner, but writable by others: refused too; readable by all is fine.
+    fs.chownSync(projection, 0, 0)
+    fs.chmodSync(projection, 0o666)
+    const wide = await cbcJwt(['revoke', '--issued-before', 'now', '--keyset-file', file])
+    assert.equal(wide.code, 1, wide.stderr)
+    assert.match(wide.stderr, /keyset\.public\.json \(0:0 0666\) may be written by more than/)
+    assert.equal(fs.readFileSync(projection, 'utf8'), '')
+    fs.chmodSync(projection, 0o644)
+    const fine = await cbcJwt(['revoke', '--issued-before', 'now', '--keyset-file', file])
+    assert.equal(fine.code, 0, fine.stderr)
+    assert.notEqual(fs.readFileSync(projection, 'utf8'), '')
+  })
+
+  // CBC_JWT_PUBLIC_KEYSET_FILE names a file elsewhere on purpose (a web root, another team's
+  // folder): its owner may be the user the CLI runs as, or root — never a third user, and never
+  // one writable by group or others beyond the keyset's.
+  it('an explicit CBC_JWT_PUBLIC_KEYSET_FILE may belong to the running user or root, never to a third user', PROCESS_LEVEL, async () => {
+    const file = await serviceOwnedKeyset('explicit-projection')
+    const elsewhere = path.join(root, 'explicit-elsewhere')
+    fs.mkdirSync(elsewhere)
+    fs.chmodSync(elsewhere, 0o1777)
+    const projection = path.join(elsewhere, 'jwks.json')
+    const env = { CBC_JWT_PUBLIC_KEYSET_FILE: projection }
+    // Root's (the user the CLI runs as here), 0644: accepted, and kept root's.
+    fs.writeFileSync(projection, '', { mode: 0o644 })
+    const ok = await cbcJwt(['revoke', '--issued-before', 'now', '--keyset-file', file], { env })
+    assert.equal(ok.code, 0, ok.stderr)
+    assert.notEqual(fs.readFileSync(projection, 'utf8'), '')
+    assert.equal(fs.statSync(projection).uid, 0)
+    // Root's but writable by others: refused.
+    fs.writeFileSync(projection, '')
+    fs.chmodSync(projection, 0o666)
+    const wide = await cbcJwt(['revoke', '--issued-before', 'now', '--keyset-file', file], { env })
+    assert.equal(wide.code, 1, wide.stderr)
+    assert.match(wide.stderr, /jwks\.json \(0:0 0666\) may be written by more than/)
+    assert.equal(fs.readFileSync(projection, 'utf8'), '')
+    // A third user's (neither root, the running user, nor the keyset's owner): refused.
+    fs.rmSync(projection)
+    const third = 65533
+    fs.writeFileSync(projection, '', { mode: 0o644 })
+    fs.chownSync(projection, third, third)
+    const foreign = await cbcJwt(['revoke', '--issued-before', 'now', '--keyset-file', file], { env })
+    assert.equal(foreign.code, 1, foreign.stderr)
+    assert.match(foreign.stderr, /jwks\.json \(65533:65533 0644\) may be written by more than/)
+    assert.equal(fs.readFileSync(projection, 'utf8'), '')
+  })
+
   it('a writer that cannot keep the owner refuses, and the file is left as it was', PROCESS_LEVEL, async () => {
     // The service user may write the folder, but cannot give a new file root's ownership.
     const dir = path.join(root, 'refuse')
