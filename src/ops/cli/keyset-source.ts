@@ -6,11 +6,12 @@ import { printable } from '../../lib/logging/sanitize.js'
 import { chooseBackend, type BackendChoice } from '../../lib/backends/choose.js'
 import { kubernetesOptionsFromEnv } from '../../lib/backends/kubernetes/index.js'
 import { vaultOptionsFromEnv } from '../../lib/backends/vault/index.js'
-import { BackendError, UsageError } from '../../lib/errors.js'
+import { BackendError, RefusedError, UsageError } from '../../lib/errors.js'
 import { MAX_KEYSET_BYTES } from '../../lib/keyset/document.js'
 import { loadKeyset, parseKeysetText, type LoadedKeyset } from '../../lib/keyset/load.js'
 import { locate } from '../rotation/update-keyset.js'
 import { devKeysetFile } from '../../lib/backends/dev-keyset.js'
+import { holdsSecretKeys } from '../projection/publish.js'
 import { fileProjection, kubernetesProjections, publicKeysetPath, vaultProjection } from '../projection/targets.js'
 import { withLastGoodCopy } from '../last-good/copy.js'
 import { fileLastGood, kubernetesLastGood, vaultLastGood } from '../last-good/targets.js'
@@ -44,13 +45,47 @@ export interface SourceFlags {
   'print-private-key'?: boolean | undefined
 }
 
-/** Private keys go to a pipe or a file, never to a terminal unless the flag that says so is given. */
-export function refusePrivateOnTerminal(ctx: CliContext, flags: SourceFlags): void {
+/**
+ * Private keys go to a pipe or a file, never to a terminal unless the flag that says so is given
+ * — and never into a file others can read: `cbc-jwt keyset init > keyset.json` under umask 022
+ * has the shell create it 0644 before cbc-jwt runs. Called before `text` is written to stdout.
+ */
+export function guardPrivateOutput(ctx: CliContext, flags: SourceFlags, text: string): void {
   if ((ctx.stdout as { isTTY?: boolean }).isTTY === true && flags['print-private-key'] !== true) {
     throw new UsageError(
       'refusing to print a keyset with private keys to the terminal: redirect stdout to a file or a pipe, write it with --keyset-file PATH or --backend, or add --print-private-key',
     )
   }
+  if (holdsSecretKeys(text)) makeStdoutFilePrivate(ctx)
+}
+
+/**
+ * When stdout is a regular file whose mode grants group or others any access, takes those bits
+ * away (fchmod on the open descriptor, as `install -m 600` would; the owner keeps theirs) and says
+ * so in one note on stderr. One cbc-jwt may not change (another user's, not root): refused,
+ * nothing written. Pipes, FIFOs, terminals and devices (`/dev/null`) are left as they are.
+ */
+function makeStdoutFilePrivate(ctx: CliContext): void {
+  const fd = (ctx.stdout as { fd?: unknown }).fd
+  if (typeof fd !== 'number') return
+  let st: fs.Stats
+  try {
+    st = fs.fstatSync(fd)
+  } catch {
+    return
+  }
+  if (!st.isFile() || (st.mode & 0o077) === 0) return
+  const was = `0${(st.mode & 0o777).toString(8)}`
+  const tight = st.mode & 0o7700
+  try {
+    fs.fchmodSync(fd, tight)
+  } catch (err) {
+    throw new RefusedError(
+      `refusing to write private keys to stdout: it is a file others could read (${st.uid}:${st.gid} ${was}) that cbc-jwt cannot make 0${(tight & 0o777).toString(8)} (${(err as NodeJS.ErrnoException).code ?? 'fchmod failed'}); nothing was written: redirect to a file of your own, or write it with --keyset-file PATH (created 0600)`,
+      { cause: err },
+    )
+  }
+  println(ctx.stderr, `cbc-jwt: note: stdout is a file others could read (${was}); made it 0${(tight & 0o777).toString(8)}: it holds private keys`)
 }
 
 /**
@@ -165,7 +200,8 @@ export async function readKeyset(source: KeysetSource, now: number): Promise<{ t
 
 /**
  * The keyset on stdin, the result on stdout. No check-and-set: a pipe has one writer. A
- * terminal never gets private key material unless `--print-private-key` asks for it.
+ * terminal never gets private key material unless `--print-private-key` asks for it, and a
+ * file others can read never gets it at all (`guardPrivateOutput`).
  */
 function stdioBackend(ctx: CliContext, flags: SourceFlags): KeysetBackend {
   let input: Promise<string> | undefined
@@ -177,7 +213,7 @@ function stdioBackend(ctx: CliContext, flags: SourceFlags): KeysetBackend {
       return input.then((text) => ({ text, version: 'stdin' }))
     },
     async write(text) {
-      refusePrivateOnTerminal(ctx, flags)
+      guardPrivateOutput(ctx, flags, text)
       ctx.stdout.write(text)
       return { text, version: 'stdout' }
     },

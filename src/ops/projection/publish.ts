@@ -96,8 +96,8 @@ export function driftOf(states: readonly ProjectionState[], text: string): strin
     })
 }
 
-/** Whether a stored projection's text holds any key that can sign (a private member, or `oct`). */
-function holdsSecretKeys(text: string): boolean {
+/** Whether a keyset text (a stored projection, a document about to be printed) holds any key that can sign (a private member, or `oct`). */
+export function holdsSecretKeys(text: string): boolean {
   try {
     const keys = (JSON.parse(text) as { keys?: unknown }).keys
     return (

@@ -7,7 +7,7 @@ import { serializeKeyset } from '../../../lib/keyset/serialize.js'
 import { KEYSET_OPTIONS, algFlag, parseCommandArgs, unexpectedArgument } from '../args.js'
 import { println, type CliContext } from '../context.js'
 import { AUDIT_HELP, AUDIT_OPTIONS, openAuditTrail } from '../audit.js'
-import { closeSource, openKeysetSource, refusePrivateOnTerminal } from '../keyset-source.js'
+import { closeSource, guardPrivateOutput, openKeysetSource } from '../keyset-source.js'
 import { projectionOf, readProjections, refuseStaleProjection, writeProjections } from '../../projection/publish.js'
 import { levelAfterWrite, oneChangeAtATime, projectionAhead, settleProjection } from '../../rotation/update-keyset.js'
 import type { Command } from './command.js'
@@ -63,7 +63,7 @@ does) / backend error, 2 bad usage.`,
     const configured = ctx.env.CBC_JWT_BACKEND === 'vault' || ctx.env.CBC_JWT_BACKEND === 'kubernetes'
     if (dash || (file === undefined && values.backend === undefined && !configured)) {
       if (values.force === true) throw new UsageError('keyset init: --force replaces a stored keyset; stdout holds none (give --keyset-file PATH or --backend)')
-      refusePrivateOnTerminal(ctx, values)
+      guardPrivateOutput(ctx, values, text)
       ctx.stdout.write(text)
       return 0
     }
