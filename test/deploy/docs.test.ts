@@ -134,8 +134,8 @@ describe('docs/runbook.md', () => {
       /^ *cbc-jwt revoke --client-id \S+ --issued-before \S+ --prometheus "\$PROM" --selector 'job="cbc-jwt",namespace="cbc"' --wait 2m --reason /m,
       /^ *cbc-jwt keyset restore --dry-run$/m,
       /^ *cbc-jwt keyset restore --reason /m,
-      /cbc-jwt verify-rotation --url \S+ --previous-kid \S+ --legacy-token \S+/,
-      /cbc-jwt verify-rotation --url \S+ --previous-kid \S+ --legacy-token \S+ --compromised/,
+      /printf '%s' "\$LEGACY" \| cbc-jwt verify-rotation --url \S+ --previous-kid \S+ --legacy-token - /,
+      /printf '%s' "\$LEGACY" \| cbc-jwt verify-rotation --url \S+ --previous-kid \S+ --legacy-token - --compromised/,
       /kubectl -n cbc get secret cbc-secrets -o jsonpath='\{\.data\}' \| jq -r 'keys\[\]'/,
       /kubectl -n cbc logs -l app\.kubernetes\.io\/name=cbc-jwt --prefix --tail=-1 /,
       /cbc-jwt failures --since 30m /,
@@ -180,6 +180,22 @@ describe('docs/runbook.md', () => {
       'a keyset written with kubectl bypasses validation and the last good copy',
     )
     assert.doesNotMatch(code, /base64 -d \| cbc-jwt/, 'the keyset is read through the backend, not piped')
+  })
+
+  // A token on the command line is visible to every local user (`ps`, /proc/PID/cmdline) for as
+  // long as verify-rotation runs (up to --wait 2m): the docs feed it on stdin, printf being a
+  // shell builtin that no process list shows.
+  test('passes no live token on a command line (runbook, README, rotation.md, cli.md)', () => {
+    for (const doc of ['docs/runbook.md', 'README.md', 'docs/rotation.md', 'docs/cli.md']) {
+      const text = fs.readFileSync(path.join(PROJECT_ROOT, doc), 'utf8')
+      const code = [...text.matchAll(/```(?:bash|sh|console)\n([\s\S]*?)```/g)].map((m) => m[1]!.replace(/\\\n\s*/g, ' ')).join('\n')
+      const uses = [...code.matchAll(/[^\n]*--legacy-token[^\n]*/g)].map((m) => m[0])
+      assert.ok(uses.length > 0, `${doc}: no verify-rotation --legacy-token block`)
+      for (const line of uses) {
+        assert.match(line, /--legacy-token - /, `${doc}: ${line}`)
+        assert.match(line, /printf '%s' "\$[A-Z]+" \| cbc-jwt verify-rotation /, `${doc}: ${line}`)
+      }
+    }
   })
 
   // Every `cbc-jwt …` the runbook tells an operator to type runs with the built CLI: flags
