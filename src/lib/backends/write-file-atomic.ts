@@ -41,7 +41,8 @@ const HOST_TAG = crypto.createHash('sha256').update(os.hostname()).digest('hex')
  * `sudo cbc-jwt` creates beside a keyset belong to the keyset's owner, who writes them next. With `noWiderThan`
  * (the last good copy: the keyset's own private keys; the projection: who may write it decides
  * what verifiers trust), an existing file open to more than the keyset file is refused
- * (`OwnerNotKeptError`), never kept as it is (`WiderLimit`). A symlink is followed, so the file it
+ * (`OwnerNotKeptError`), never kept as it is (`WiderLimit`), and so is a symlink another user
+ * planted at it in a shared folder (`refusePlantedLink`). A symlink is followed, so the file it
  * points at is replaced (created, when the link dangles) and the link survives.
  */
 export async function writeFileAtomic(
@@ -56,6 +57,7 @@ export async function writeFileAtomic(
     lockTimeoutMs?: number
   } = {},
 ): Promise<void> {
+  if (opts.noWiderThan !== undefined) await refusePlantedLink(file)
   const target = writeTarget(file)
   const dir = path.dirname(target)
   const name = path.basename(target)
@@ -170,6 +172,32 @@ async function refuseWider(target: string, existing: fs.Stats, limit: WiderLimit
       ? `${target} (${mode(existing)}) may be written by more than ${path.resolve(limit.file)} (${mode(ref)}) whose projection it is; nothing was replaced: remove it, or give it ${owners} and no write permission for group or others that file lacks`
       : `${target} (${mode(existing)}) is open to more than ${path.resolve(limit.file)} (${mode(ref)}) whose keys it would hold; nothing was replaced: remove it, or give it that file's owner, group and mode`,
   )
+}
+
+/**
+ * Refuses to follow a symlink at `file` (or one it leads to) that the kernel's protected_symlinks
+ * rule would not follow either: in a sticky folder others may write (`/tmp`, a shared 1777
+ * folder), one owned by neither this writer nor the folder's owner. Such a link, planted at a
+ * name before the first write made it, would lead a root write to any file of root's — which the
+ * owner and mode checks see as no wider than a root keyset — and replace it. The write follows
+ * links by their resolved path (`writeTarget`), past the kernel's own check, so it checks here.
+ */
+async function refusePlantedLink(file: string): Promise<void> {
+  const writer = process.geteuid?.()
+  if (writer === undefined) return
+  let at = path.resolve(file)
+  for (let links = 0; links < MAX_SYMLINKS; links++) {
+    const link = await fs.promises.lstat(at).catch(() => undefined)
+    if (!link?.isSymbolicLink()) return
+    const folder = path.dirname(at)
+    const dir = await fs.promises.stat(folder).catch(() => undefined)
+    if (dir !== undefined && (dir.mode & 0o1002) === 0o1002 && link.uid !== writer && link.uid !== dir.uid) {
+      throw new OwnerNotKeptError(
+        `${at} is a symlink of uid ${link.uid} in the shared folder ${folder} (0${(dir.mode & 0o7777).toString(8)}) that the kernel would not follow either (protected_symlinks); nothing was replaced: remove it, or name the file it points at`,
+      )
+    }
+    at = path.resolve(folder, await fs.promises.readlink(at))
+  }
 }
 
 /** Gives the temp file the replaced file's owner and group, before it is renamed into place. */

@@ -239,6 +239,44 @@ describe('file writes keep the owner (as root)', { skip: asRoot ? false : 'needs
     assert.equal(fs.readFileSync(projection, 'utf8'), '')
   })
 
+  // A symlink planted at the name in a shared folder leads a root write to any file of root's:
+  // the checks above see a root file no wider than a root keyset, and it was replaced with the
+  // projection or the private keyset. The kernel follows no such link (protected_symlinks).
+  it('a symlink another user planted at the projection or copy in a shared folder is never followed', PROCESS_LEVEL, async () => {
+    const dir = path.join(root, 'planted-links')
+    fs.mkdirSync(dir)
+    fs.chmodSync(dir, 0o1777)
+    const file = path.join(dir, 'keyset.json')
+    fs.writeFileSync(file, serializeKeyset(await generateKeyset('ES256')), { mode: 0o600 })
+    const before = fs.readFileSync(file, 'utf8')
+    const victim = path.join(root, 'root-only')
+    fs.writeFileSync(victim, 'root only\n', { mode: 0o600 })
+    for (const name of ['keyset.public.json', 'keyset.last-good.json']) {
+      const link = path.join(dir, name)
+      const plant = await runChild('/bin/ln', ['-s', victim, link], {
+        env: { PATH: process.env.PATH ?? '' },
+        uid: SERVICE_USER,
+        cwd: '/',
+        timeoutMs: 60_000,
+        what: 'a planted symlink',
+      })
+      assert.equal(plant.code, 0, plant.stderr)
+      const revoke = await cbcJwt(['revoke', '--issued-before', 'now', '--keyset-file', file])
+      assert.equal(revoke.code, 1, revoke.stderr)
+      assert.match(revoke.stderr, new RegExp(`${name.replace(/\./g, '\\.')} is a symlink of uid 65534 in the shared folder`), name)
+      assert.equal(fs.readFileSync(victim, 'utf8'), 'root only\n', `${name}: the link was followed`)
+      assert.equal(fs.readFileSync(file, 'utf8'), before)
+      fs.rmSync(link)
+    }
+    // Root's own link (the writer's) is followed as before.
+    const projection = path.join(root, 'linked-projection.json')
+    fs.rmSync(path.join(dir, 'keyset.public.json'), { force: true }) // written before the planted copy was refused
+    fs.symlinkSync(projection, path.join(dir, 'keyset.public.json'))
+    const ok = await cbcJwt(['revoke', '--issued-before', 'now', '--keyset-file', file])
+    assert.equal(ok.code, 0, ok.stderr)
+    assert.ok(fs.readFileSync(projection, 'utf8').includes('"keys"'))
+  })
+
   it('a writer that cannot keep the owner refuses, and the file is left as it was', PROCESS_LEVEL, async () => {
     // The service user may write the folder, but cannot give a new file root's ownership.
     const dir = path.join(root, 'refuse')
