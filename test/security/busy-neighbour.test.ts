@@ -52,7 +52,7 @@ function watchedWithDelivery(file: string, dir: string, options: FileBackendOpti
       await sleep(100) // the previous step's events (and their coalescing) settle first
       state.changes = 0
       change()
-      await waitFor(() => state.changes > 0, { timeoutMs: 3000, what: `a change callback for ${what}` })
+      await waitFor(() => state.changes > 0, { timeoutMs: 10_000, what: `a change callback for ${what}` })
     },
   }
 }
