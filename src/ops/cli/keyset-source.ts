@@ -85,7 +85,21 @@ function makeStdoutFilePrivate(ctx: CliContext): void {
       { cause: err },
     )
   }
+  // Both streams sent to one file (`> FILE 2>&1`): a note there would precede the keys and leave
+  // a file that is no keyset.
+  if (sameFile(st, (ctx.stderr as { fd?: unknown }).fd)) return
   println(ctx.stderr, `cbc-jwt: note: stdout is a file others could read (${was}); made it 0${(tight & 0o777).toString(8)}: it holds private keys`)
+}
+
+/** Whether descriptor `fd` is open on the file `st` describes. */
+function sameFile(st: fs.Stats, fd: unknown): boolean {
+  if (typeof fd !== 'number') return false
+  try {
+    const other = fs.fstatSync(fd)
+    return other.dev === st.dev && other.ino === st.ino
+  } catch {
+    return false
+  }
 }
 
 /**

@@ -43,6 +43,16 @@ describe('private keys redirected to a file are not left readable by others', PR
     assert.equal(JSON.parse(fs.readFileSync(file, 'utf8')).keys.length, 1)
   })
 
+  it('keyset init > FILE 2>&1: the file is still the keyset alone, made 0600', async () => {
+    // A cron line or a wrapper that sends both streams to one file: a note written there would
+    // precede the keys and leave a file that is no keyset.
+    const file = tmp.file('both.json')
+    const r = await inShell(['keyset', 'init'], `> '${file}' 2>&1`)
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal(modeOf(file), 0o600)
+    assert.equal(JSON.parse(fs.readFileSync(file, 'utf8')).keys.length, 1)
+  })
+
   it('rotate - > FILE: the same; a verification keyset (no private key) keeps its mode', async () => {
     const doc = await generateKeyset('ES256')
     const rotated = tmp.file('rotated.json')
