@@ -62,8 +62,9 @@ export function guardPrivateOutput(ctx: CliContext, flags: SourceFlags, text: st
 /**
  * When stdout is a regular file whose mode grants group or others any access, takes those bits
  * away (fchmod on the open descriptor, as `install -m 600` would; the owner keeps theirs) and says
- * so in one note on stderr. One cbc-jwt may not change (another user's, not root): refused,
- * nothing written. Pipes, FIFOs, terminals and devices (`/dev/null`) are left as they are.
+ * so in one note on stderr. One cbc-jwt may not change (another user's, not root), or one that
+ * already holds something (a log, `>>`): refused, nothing written. Pipes, FIFOs, terminals and
+ * devices (`/dev/null`) are left as they are.
  */
 function makeStdoutFilePrivate(ctx: CliContext): void {
   const fd = (ctx.stdout as { fd?: unknown }).fd
@@ -76,6 +77,14 @@ function makeStdoutFilePrivate(ctx: CliContext): void {
   }
   if (!st.isFile() || (st.mode & 0o077) === 0) return
   const was = `0${(st.mode & 0o777).toString(8)}`
+  if (st.size > 0) {
+    // Not a file the shell just made for this output: a parent's log that stdout inherits, or
+    // `>>`. Others may hold it open already (a log shipper, `tail -f`), which no chmod takes
+    // back, and its mode is its owner's concern.
+    throw new RefusedError(
+      `refusing to write private keys to stdout: it is a file that already holds ${st.size} bytes others could read (${st.uid}:${st.gid} ${was}); nothing was written: redirect to a new file (> FILE), or write it with --keyset-file PATH (created 0600)`,
+    )
+  }
   const tight = st.mode & 0o7700
   try {
     fs.fchmodSync(fd, tight)

@@ -53,6 +53,23 @@ describe('private keys redirected to a file are not left readable by others', PR
     assert.equal(JSON.parse(fs.readFileSync(file, 'utf8')).keys.length, 1)
   })
 
+  it('>> onto a file that already holds something others can read (a log): refused, the file untouched', async () => {
+    // A parent's own log that stdout inherits, or a file appended to: others may hold it open
+    // already (a log shipper, tail -f), which no chmod takes back, and its mode is not ours.
+    const log = tmp.file('shared.log')
+    fs.writeFileSync(log, 'an earlier line\n')
+    fs.chmodSync(log, 0o644)
+    const r = await inShell(['keyset', 'init'], `>> '${log}'`)
+    assert.equal(r.code, 1, r.stderr)
+    assert.match(
+      r.stderr,
+      /^cbc-jwt: refusing to write private keys to stdout: it is a file that already holds \d+ bytes others could read \(\d+:\d+ 0644\); nothing was written/,
+    )
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr)
+    assert.equal(fs.readFileSync(log, 'utf8'), 'an earlier line\n')
+    assert.equal(modeOf(log), 0o644)
+  })
+
   it('rotate - > FILE: the same; a verification keyset (no private key) keeps its mode', async () => {
     const doc = await generateKeyset('ES256')
     const rotated = tmp.file('rotated.json')
