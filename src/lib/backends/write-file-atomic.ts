@@ -154,9 +154,16 @@ export interface WiderLimit {
   owners?: readonly number[]
 }
 
-/** Refuses to replace `target` when it is open to more than `limit` allows (`WiderLimit`). */
+/**
+ * Refuses to replace `target` when it is open to more than `limit` allows (`WiderLimit`). With no
+ * `limit.file` yet (a first `keyset init` writes the projection before the keyset), the bound is
+ * the file this writer is about to create: its own, 0600.
+ */
 async function refuseWider(target: string, existing: fs.Stats, limit: WiderLimit): Promise<void> {
-  const ref = await fs.promises.stat(limit.file).catch(() => undefined)
+  const uid = process.geteuid?.()
+  const gid = process.getegid?.()
+  const ref: Pick<fs.Stats, 'uid' | 'gid' | 'mode'> | undefined =
+    (await fs.promises.stat(limit.file).catch(() => undefined)) ?? (uid === undefined || gid === undefined ? undefined : { uid, gid, mode: 0o100600 })
   if (ref === undefined) return
   const write = limit.access === 'write'
   const counted = write ? 0o022 : 0o077
@@ -164,7 +171,7 @@ async function refuseWider(target: string, existing: fs.Stats, limit: WiderLimit
   const foreignGroup = existing.gid !== ref.gid && (existing.mode & counted & 0o070) !== 0
   const owner = existing.uid === ref.uid || (limit.owners ?? []).includes(existing.uid)
   if (owner && extra === 0 && !foreignGroup) return
-  const mode = (st: fs.Stats) => `${st.uid}:${st.gid} 0${(st.mode & 0o777).toString(8)}`
+  const mode = (st: Pick<fs.Stats, 'uid' | 'gid' | 'mode'>) => `${st.uid}:${st.gid} 0${(st.mode & 0o777).toString(8)}`
   const others = [...new Set(limit.owners ?? [])].filter((uid) => uid !== ref.uid)
   const owners = others.length === 0 ? "that file's owner" : `that file's owner or ${others.map((uid) => (uid === 0 ? 'root' : `uid ${uid}`)).join(' or ')}`
   throw new OwnerNotKeptError(

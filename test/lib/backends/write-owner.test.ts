@@ -205,6 +205,23 @@ describe('file writes keep the owner (as root)', { skip: asRoot ? false : 'needs
     assert.notEqual(fs.readFileSync(projection, 'utf8'), '')
   })
 
+  // A first `keyset init` has no keyset yet to bound the projection by: the projection planted
+  // before it must not be kept as its planter's for that reason.
+  it('keyset init: a projection planted before the keyset exists is refused too', PROCESS_LEVEL, async () => {
+    const dir = path.join(root, 'planted-before-init')
+    fs.mkdirSync(dir)
+    fs.chmodSync(dir, 0o1777)
+    const file = path.join(dir, 'keyset.json')
+    const projection = path.join(dir, 'keyset.public.json')
+    await plantAsServiceUser(projection, '', 0o644)
+    const init = await cbcJwt(['keyset', 'init', '--keyset-file', file])
+    assert.equal(init.code, 1, init.stderr)
+    assert.match(init.stderr, /keyset\.public\.json \(65534:\d+ 0644\) may be written by more than/)
+    assert.equal(init.stderr.trim().split('\n').length, 1, init.stderr)
+    assert.equal(fs.readFileSync(projection, 'utf8'), '', 'the planted projection was written')
+    assert.equal(fs.existsSync(file), false)
+  })
+
   // CBC_JWT_PUBLIC_KEYSET_FILE names a file elsewhere on purpose (a web root, another team's
   // folder): its owner may be the user the CLI runs as, or root — never a third user, and never
   // one writable by group or others beyond the keyset's.
