@@ -135,32 +135,6 @@ describe('file writes keep the owner (as root)', { skip: asRoot ? false : 'needs
     )
   }
 
-  // In a shared (sticky) folder another user may create a name before the first write makes it:
-  // the copy root wrote kept that user's owner and 0666, and handed them the private keys.
-  it('a last good copy planted by another user is refused, never filled with the private keys', PROCESS_LEVEL, async () => {
-    const dir = path.join(root, 'planted')
-    fs.mkdirSync(dir)
-    fs.chmodSync(dir, 0o1777)
-    const file = path.join(dir, 'keyset.json')
-    fs.writeFileSync(file, serializeKeyset(await generateKeyset('ES256')), { mode: 0o600 })
-    const before = fs.readFileSync(file, 'utf8')
-    const copy = path.join(dir, 'keyset.last-good.json')
-    const plant = await runChild(process.execPath, ['-e', `require('node:fs').writeFileSync(${JSON.stringify(copy)}, '', { mode: 0o666 })`], {
-      env: { PATH: process.env.PATH ?? '' },
-      uid: SERVICE_USER,
-      cwd: '/',
-      timeoutMs: 60_000,
-      what: 'the copy planted by another user',
-    })
-    assert.equal(plant.code, 0, plant.stderr)
-    fs.chmodSync(copy, 0o666) // whatever the planting process's umask
-    const revoke = await cbcJwt(['revoke', '--issued-before', 'now', '--keyset-file', file])
-    assert.equal(revoke.code, 1, revoke.stderr)
-    assert.match(revoke.stderr, /keyset\.last-good\.json \(65534:\d+ 0666\) is open to more than .*keyset\.json \(0:0 0600\)/)
-    assert.equal(fs.readFileSync(copy, 'utf8'), '', 'the planted copy received the keyset')
-    assert.equal(fs.readFileSync(file, 'utf8'), before)
-  })
-
   /** A file created by the service user (another local user), then given `mode`: what a planter leaves. */
   async function plantAsServiceUser(file: string, content: string, mode: number): Promise<void> {
     const plant = await runChild(process.execPath, ['-e', `require('node:fs').writeFileSync(${JSON.stringify(file)}, ${JSON.stringify(content)})`], {
@@ -174,15 +148,33 @@ describe('file writes keep the owner (as root)', { skip: asRoot ? false : 'needs
     fs.chmodSync(file, mode) // whatever the planting process's umask
   }
 
-  // The projection is public, but whoever may write it feeds every verifier their own keys: one
-  // planted in a shared folder, kept as it was by a root write, stayed its planter's to rewrite.
-  it('a projection planted by another user is refused, never written for them to rewrite', PROCESS_LEVEL, async () => {
-    const dir = path.join(root, 'planted-projection')
+  /** A shared (sticky, 1777) folder of root's, holding a root keyset (0600) unless `keyset` is false. */
+  async function sharedFolder(name: string, { keyset = true } = {}) {
+    const dir = path.join(root, name)
     fs.mkdirSync(dir)
     fs.chmodSync(dir, 0o1777)
     const file = path.join(dir, 'keyset.json')
-    fs.writeFileSync(file, serializeKeyset(await generateKeyset('ES256')), { mode: 0o600 })
-    const before = fs.readFileSync(file, 'utf8')
+    if (keyset) fs.writeFileSync(file, serializeKeyset(await generateKeyset('ES256')), { mode: 0o600 })
+    return { dir, file, before: keyset ? fs.readFileSync(file, 'utf8') : '' }
+  }
+
+  // In a shared (sticky) folder another user may create a name before the first write makes it:
+  // the copy root wrote kept that user's owner and 0666, and handed them the private keys.
+  it('a last good copy planted by another user is refused, never filled with the private keys', PROCESS_LEVEL, async () => {
+    const { dir, file, before } = await sharedFolder('planted')
+    const copy = path.join(dir, 'keyset.last-good.json')
+    await plantAsServiceUser(copy, '', 0o666)
+    const revoke = await cbcJwt(['revoke', '--issued-before', 'now', '--keyset-file', file])
+    assert.equal(revoke.code, 1, revoke.stderr)
+    assert.match(revoke.stderr, /keyset\.last-good\.json \(65534:\d+ 0666\) is open to more than .*keyset\.json \(0:0 0600\)/)
+    assert.equal(fs.readFileSync(copy, 'utf8'), '', 'the planted copy received the keyset')
+    assert.equal(fs.readFileSync(file, 'utf8'), before)
+  })
+
+  // The projection is public, but whoever may write it feeds every verifier their own keys: one
+  // planted in a shared folder, kept as it was by a root write, stayed its planter's to rewrite.
+  it('a projection planted by another user is refused, never written for them to rewrite', PROCESS_LEVEL, async () => {
+    const { dir, file, before } = await sharedFolder('planted-projection')
     const projection = path.join(dir, 'keyset.public.json')
     await plantAsServiceUser(projection, '', 0o644)
     const revoke = await cbcJwt(['revoke', '--issued-before', 'now', '--keyset-file', file])
@@ -208,10 +200,7 @@ describe('file writes keep the owner (as root)', { skip: asRoot ? false : 'needs
   // A first `keyset init` has no keyset yet to bound the projection by: the projection planted
   // before it must not be kept as its planter's for that reason.
   it('keyset init: a projection planted before the keyset exists is refused too', PROCESS_LEVEL, async () => {
-    const dir = path.join(root, 'planted-before-init')
-    fs.mkdirSync(dir)
-    fs.chmodSync(dir, 0o1777)
-    const file = path.join(dir, 'keyset.json')
+    const { dir, file } = await sharedFolder('planted-before-init', { keyset: false })
     const projection = path.join(dir, 'keyset.public.json')
     await plantAsServiceUser(projection, '', 0o644)
     const init = await cbcJwt(['keyset', 'init', '--keyset-file', file])
@@ -260,12 +249,7 @@ describe('file writes keep the owner (as root)', { skip: asRoot ? false : 'needs
   // the checks above see a root file no wider than a root keyset, and it was replaced with the
   // projection or the private keyset. The kernel follows no such link (protected_symlinks).
   it('a symlink another user planted at the projection or copy in a shared folder is never followed', PROCESS_LEVEL, async () => {
-    const dir = path.join(root, 'planted-links')
-    fs.mkdirSync(dir)
-    fs.chmodSync(dir, 0o1777)
-    const file = path.join(dir, 'keyset.json')
-    fs.writeFileSync(file, serializeKeyset(await generateKeyset('ES256')), { mode: 0o600 })
-    const before = fs.readFileSync(file, 'utf8')
+    const { dir, file, before } = await sharedFolder('planted-links')
     const victim = path.join(root, 'root-only')
     fs.writeFileSync(victim, 'root only\n', { mode: 0o600 })
     for (const name of ['keyset.public.json', 'keyset.last-good.json']) {
