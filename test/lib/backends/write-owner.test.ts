@@ -34,26 +34,19 @@ async function serviceOwnedKeyset(name: string): Promise<string> {
   return file
 }
 
-/** Whether the service user can read `file`: a real read by a process running as that user. */
-/** The built CLI run as the service user (the CronJob), with a minimal environment. */
-function asServiceUser(args: string[]) {
-  return runChild(process.execPath, [CLI_MAIN, ...args], {
-    env: { PATH: process.env.PATH ?? '', HOME: '/tmp' },
-    uid: SERVICE_USER,
-    cwd: '/',
-    timeoutMs: 60_000,
-    what: `cbc-jwt ${args[0]} as the service user`,
-  })
+/** `command` run as the service user (another local user), with a minimal environment. */
+function runAsServiceUser(command: string, args: string[], what: string) {
+  return runChild(command, args, { env: { PATH: process.env.PATH ?? '', HOME: '/tmp' }, uid: SERVICE_USER, cwd: '/', timeoutMs: 60_000, what })
 }
 
+/** The built CLI run as the service user (the CronJob). */
+function asServiceUser(args: string[]) {
+  return runAsServiceUser(process.execPath, [CLI_MAIN, ...args], `cbc-jwt ${args[0]} as the service user`)
+}
+
+/** Whether the service user can read `file`: a real read by a process running as that user. */
 async function serviceCanRead(file: string): Promise<boolean> {
-  const r = await runChild(process.execPath, ['-e', `require('node:fs').readFileSync(${JSON.stringify(file)})`], {
-    env: { PATH: process.env.PATH ?? '' },
-    uid: SERVICE_USER,
-    cwd: '/',
-    timeoutMs: 60_000,
-    what: 'a read as the service user',
-  })
+  const r = await runAsServiceUser(process.execPath, ['-e', `require('node:fs').readFileSync(${JSON.stringify(file)})`], 'a read as the service user')
   return r.code === 0
 }
 
@@ -137,13 +130,11 @@ describe('file writes keep the owner (as root)', { skip: asRoot ? false : 'needs
 
   /** A file created by the service user (another local user), then given `mode`: what a planter leaves. */
   async function plantAsServiceUser(file: string, content: string, mode: number): Promise<void> {
-    const plant = await runChild(process.execPath, ['-e', `require('node:fs').writeFileSync(${JSON.stringify(file)}, ${JSON.stringify(content)})`], {
-      env: { PATH: process.env.PATH ?? '' },
-      uid: SERVICE_USER,
-      cwd: '/',
-      timeoutMs: 60_000,
-      what: 'a file planted by another user',
-    })
+    const plant = await runAsServiceUser(
+      process.execPath,
+      ['-e', `require('node:fs').writeFileSync(${JSON.stringify(file)}, ${JSON.stringify(content)})`],
+      'a file planted by another user',
+    )
     assert.equal(plant.code, 0, plant.stderr)
     fs.chmodSync(file, mode) // whatever the planting process's umask
   }
@@ -254,13 +245,7 @@ describe('file writes keep the owner (as root)', { skip: asRoot ? false : 'needs
     fs.writeFileSync(victim, 'root only\n', { mode: 0o600 })
     for (const name of ['keyset.public.json', 'keyset.last-good.json']) {
       const link = path.join(dir, name)
-      const plant = await runChild('/bin/ln', ['-s', victim, link], {
-        env: { PATH: process.env.PATH ?? '' },
-        uid: SERVICE_USER,
-        cwd: '/',
-        timeoutMs: 60_000,
-        what: 'a planted symlink',
-      })
+      const plant = await runAsServiceUser('/bin/ln', ['-s', victim, link], 'a planted symlink')
       assert.equal(plant.code, 0, plant.stderr)
       const revoke = await cbcJwt(['revoke', '--issued-before', 'now', '--keyset-file', file])
       assert.equal(revoke.code, 1, revoke.stderr)
@@ -286,13 +271,7 @@ describe('file writes keep the owner (as root)', { skip: asRoot ? false : 'needs
     const file = path.join(dir, 'keyset.json')
     fs.writeFileSync(file, 'original\n', { mode: 0o644 })
     const script = `import(${JSON.stringify(new URL('../../../dist/lib/backends/write-file-atomic.js', import.meta.url).href)}).then((m) => m.writeFileAtomic(${JSON.stringify(file)}, 'new\\n')).then(() => console.log('written'), (e) => { console.log(e.constructor.name + ': ' + e.message); process.exitCode = 1 })`
-    const r = await runChild(process.execPath, ['-e', script], {
-      env: { PATH: process.env.PATH ?? '' },
-      uid: SERVICE_USER,
-      cwd: '/',
-      timeoutMs: 60_000,
-      what: 'a write as the service user',
-    })
+    const r = await runAsServiceUser(process.execPath, ['-e', script], 'a write as the service user')
     assert.equal(r.code, 1, r.stdout + r.stderr)
     assert.match(
       r.stdout,
