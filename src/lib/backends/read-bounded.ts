@@ -1,4 +1,5 @@
 import fs from 'node:fs'
+import { withDeadline } from '../deadline.js'
 import { BackendError } from '../errors.js'
 import { MAX_KEYSET_BYTES } from '../keyset/document.js'
 import type { BackendErrorReason } from '../reasons.js'
@@ -37,40 +38,6 @@ export function readBounded(file: string, timeoutMs = FILE_READ_TIMEOUT_MS): Pro
     work.then(returned, returned)
     return new BackendError('timeout', `reading ${file} took longer than ${timeoutMs} ms`)
   })
-}
-
-/**
- * `work`, or the error of `onTimeout` once `ms` have passed (the work itself is abandoned, not
- * stopped). Only time the event loop was free counts: a completed read is delivered in a later
- * turn of the loop, so a loop kept busy by other work (a burst of CPU, a loaded machine) would
- * otherwise time out a read that finished long ago. The deadline looks at the clock at least
- * ten times (each look a turn of the loop, in which finished I/O is delivered); a look that
- * comes more than one interval late counts as two intervals, not its delay.
- */
-export async function withDeadline<T>(work: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const deadline = new Promise<never>((_, reject) => {
-    const interval = Math.max(1, Math.min(100, ms / 10))
-    let waited = 0
-    let lookedAt = performance.now()
-    const look = (due: number): void => {
-      const now = performance.now()
-      waited += Math.min(now - lookedAt, 2 * due)
-      lookedAt = now
-      if (waited >= ms) reject(onTimeout())
-      else schedule()
-    }
-    const schedule = (): void => {
-      const due = Math.min(interval, ms - waited)
-      timer = setTimeout(() => look(due), due)
-    }
-    schedule()
-  })
-  try {
-    return await Promise.race([work, deadline])
-  } finally {
-    clearTimeout(timer)
-  }
 }
 
 /**

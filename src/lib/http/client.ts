@@ -1,6 +1,7 @@
 import http, { type IncomingHttpHeaders } from 'node:http'
 import https from 'node:https'
 import tls from 'node:tls'
+import { startDeadline } from '../deadline.js'
 import { HttpCallError, socketFailureKind } from './http-call-error.js'
 import { redactSecrets } from './redact.js'
 
@@ -117,15 +118,15 @@ export function createHttpClient(opts: HttpClientOptions): HttpClient {
       const finish = (err: HttpCallError | undefined, answer?: HttpAnswer): void => {
         if (settled) return
         settled = true
-        clearTimeout(timer)
+        cancelDeadline()
         r.signal?.removeEventListener('abort', onAbort)
         if (err || !keepAlive) req.destroy()
         if (err) reject(err)
         else resolve(answer!)
       }
       const onAbort = (): void => finish(failure('aborted', 'request aborted'))
-      const timer = setTimeout(() => finish(failure('timeout', `no complete answer within ${opts.timeoutMs} ms`)), opts.timeoutMs)
-      timer.unref()
+      // Time this process's own loop was busy does not count: the peer was not what was slow.
+      const cancelDeadline = startDeadline(opts.timeoutMs, () => finish(failure('timeout', `no complete answer within ${opts.timeoutMs} ms`)))
       r.signal?.addEventListener('abort', onAbort, { once: true })
 
       let req: http.ClientRequest
@@ -143,7 +144,7 @@ export function createHttpClient(opts: HttpClientOptions): HttpClient {
         // A header Node refuses (a token with a newline): nothing was sent.
         const code = (err as NodeJS.ErrnoException).code
         settled = true
-        clearTimeout(timer)
+        cancelDeadline()
         r.signal?.removeEventListener('abort', onAbort)
         reject(failure('unreachable', code ?? 'request refused before sending', { code, cause: err }))
         return

@@ -132,6 +132,18 @@ describe('the outbound HTTP client', () => {
     assert.equal(early.kind, 'aborted')
   })
 
+  it('an answer that comes while this process is busy past the deadline is not a `timeout`: the peer was not slow', async () => {
+    const c = client({ timeoutMs: 200 })
+    const answer = c.request({ path: '/ok' })
+    // Another task holds the event loop past the whole deadline (a burst of requests, a
+    // loaded machine): the connection and the answer wait behind it, then come in the loop's
+    // next turns, after the turn in which a plain timer would already have fired.
+    const busyUntil = Date.now() + 600
+    while (Date.now() < busyUntil) {}
+    assert.equal((await answer).status, 200)
+    c.close()
+  })
+
   it('a closed port and a cut-off answer are `unreachable`, with the Node code', async () => {
     const port = await freePort()
     const refused = await failure(requestOnce(new URL(`http://127.0.0.1:${port}/x`), { timeoutMs: 5000, maxResponseBytes: 10 }))
