@@ -36,6 +36,12 @@ export interface LastGoodSnapshot {
   location: string
 }
 
+/** Where a backend's change watch (a file's, the Kubernetes API's) says it stopped or came back. */
+export interface WatchLogger {
+  info(obj: object, msg: string): void
+  warn(obj: object, msg: string): void
+}
+
 export interface KeysetBackend {
   /** `file` or `vault`. */
   readonly kind: string

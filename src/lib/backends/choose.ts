@@ -1,7 +1,6 @@
-import type { KeysetBackend } from './backend.js'
+import type { KeysetBackend, WatchLogger } from './backend.js'
 import { createFileBackend } from './file-backend.js'
 import { createKubernetesBackend, kubernetesOptionsFromEnv, type KubernetesKeysetBackend } from './kubernetes/index.js'
-import type { SecretWatchLogger } from './kubernetes/watch.js'
 import { createVaultBackend, vaultOptionsFromEnv, type VaultLogger } from './vault/index.js'
 
 /** What a configuration says about where the keyset is (`CBC_JWT_BACKEND`, `CBC_JWT_KEYSET_FILE`). */
@@ -15,7 +14,7 @@ export interface ChooseBackendDeps<R> {
   /** Where Vault's and Kubernetes' own variables are read. */
   env: NodeJS.ProcessEnv
   /** Receives the Vault backend's warnings and login notices, and the Kubernetes watch's. */
-  logger?: (VaultLogger & SecretWatchLogger) | undefined
+  logger?: (VaultLogger & WatchLogger) | undefined
   /**
    * What "nothing configured" (`file` without a keyset file) means to this caller: return the
    * backend to use instead, or throw the caller's error naming what to set.

@@ -1,8 +1,7 @@
 import crypto from 'node:crypto'
 import path from 'node:path'
 import { BackendError, CasConflictError } from '../errors.js'
-import type { KeysetBackend, KeysetSnapshot } from './backend.js'
-import type { SecretWatchLogger } from './kubernetes/watch.js'
+import type { KeysetBackend, KeysetSnapshot, WatchLogger } from './backend.js'
 import { FILE_READ_TIMEOUT_MS, readBounded, reasonOf } from './read-bounded.js'
 import { watchKeysetFile, type KeysetFileWatch } from './file-watch.js'
 import { LockTimeoutError, OwnerNotKeptError, type WiderLimit, withUpdateLock, writeFileAtomic } from './write-file-atomic.js'
@@ -27,7 +26,7 @@ export interface FileBackendOptions {
    */
   busyProbeMs?: number
   /** Where the watch says it cannot be set up (`watch_failed`) and when it is back (`watch_resumed`). */
-  logger?: SecretWatchLogger | undefined
+  logger?: WatchLogger | undefined
 }
 
 /** How long a change waits for another live CLI's change of the same file (a replica gate can take a while). */

@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import type { BackendErrorReason } from '../reasons.js'
-import type { SecretWatchLogger } from './kubernetes/watch.js'
+import type { WatchLogger } from './backend.js'
 import { watchFailures } from './watch-failures.js'
 
 export interface KeysetFileWatchOptions {
@@ -20,7 +20,7 @@ export interface KeysetFileWatchOptions {
    */
   onFailure?: ((reason: BackendErrorReason) => void) | undefined
   /** `watch_failed` once per failing streak, `watch_resumed` when it ends. */
-  logger?: SecretWatchLogger | undefined
+  logger?: WatchLogger | undefined
 }
 
 export interface KeysetFileWatch {

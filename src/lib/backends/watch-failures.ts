@@ -1,5 +1,5 @@
 import type { BackendErrorReason } from '../reasons.js'
-import type { SecretWatchLogger } from './kubernetes/watch.js'
+import type { WatchLogger } from './backend.js'
 import { reasonOf } from './read-bounded.js'
 
 /** A watch that could not be set up is tried again after this, doubling on each failure up to the cap. */
@@ -26,7 +26,7 @@ export interface WatchFailures {
  */
 export function watchFailures(
   location: string,
-  logger: SecretWatchLogger | undefined,
+  logger: WatchLogger | undefined,
   onFailure: ((reason: BackendErrorReason) => void) | undefined,
   elapsedMs: () => number,
 ): WatchFailures {

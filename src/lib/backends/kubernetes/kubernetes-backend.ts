@@ -1,24 +1,24 @@
 import { BackendError, CasConflictError } from '../../errors.js'
 import { MAX_KEYSET_BYTES } from '../../keyset/document.js'
-import type { KeysetBackend, KeysetSnapshot } from '../backend.js'
+import type { KeysetBackend, KeysetSnapshot, WatchLogger } from '../backend.js'
 import { ApiTransportError, createKubernetesApi, reasonOfStatus, type ApiResult, type KubernetesApi } from './api.js'
 import { printable } from '../../logging/sanitize.js'
 import { resolveConnection, type KubernetesConnection } from './connection.js'
 import { putSecret, type Secret } from './secret-put.js'
 import type { KubernetesBackendOptions } from './options.js'
-import { startSecretWatch, type SecretWatch, type SecretWatchLogger } from './watch.js'
+import { startSecretWatch, type SecretWatch } from './watch.js'
 
 export interface KubernetesBackendDeps {
   env?: NodeJS.ProcessEnv
   /** Where the in-cluster token, CA and namespace are. @default /var/run/secrets/kubernetes.io/serviceaccount */
   serviceAccountDir?: string
   /** Receives the watch's notices (resumed, relisted, broken). Only the service watches. */
-  logger?: SecretWatchLogger
+  logger?: WatchLogger
   /** Options of the watch, for tests: the server-side `timeoutSeconds` and the backoff. */
   watch?: { timeoutSeconds?: number; backoffMinMs?: number; backoffMaxMs?: number }
 }
 
-const SILENT: SecretWatchLogger = { info: () => {}, warn: () => {} }
+const SILENT: WatchLogger = { info: () => {}, warn: () => {} }
 
 /**
  * The keyset as one key of a Kubernetes Secret, read and written through the API server

@@ -1,12 +1,8 @@
 import { BackendError } from '../../errors.js'
+import type { WatchLogger } from '../backend.js'
 import { printable } from '../../logging/sanitize.js'
 import type { BackendErrorReason } from '../../reasons.js'
 import { ApiTransportError, reasonOfStatus, type KubernetesApi } from './api.js'
-
-export interface SecretWatchLogger {
-  info(obj: object, msg: string): void
-  warn(obj: object, msg: string): void
-}
 
 export interface SecretWatchOptions {
   api: KubernetesApi
@@ -22,7 +18,7 @@ export interface SecretWatchOptions {
    * without `list` or `watch`) and nothing else would show the watch is down.
    */
   onFailure?(reason: BackendErrorReason): void
-  logger: SecretWatchLogger
+  logger: WatchLogger
   /** For log lines: `kubernetes:ns/name#key`. */
   location: string
   /** The credentials in use (the bearer token): redacted from the foreign text a log line quotes. */
