@@ -71,6 +71,24 @@ describe('cbc-jwt revoke --client-id / --subject / --jti', () => {
     assert.deepEqual(await Promise.all([verdict(file, victim, later), verdict(file, victimLater, later), verdict(file, other, later)]), ['revoked', 'ok', 'ok'])
   })
 
+  it('a time inside a second counts to its end: a token issued earlier that second is revoked; after `now` returns, a new one is not', async () => {
+    // The command runs 400 ms into a second; a token issued at that second's start carries the
+    // same whole-second iat as the command's instant.
+    const file = await keysetFile()
+    const issuedJustBefore = issue(file, NOW, 'acme-batch')
+    const r = await cbcJwt(['revoke', '--issued-before', 'now', '--keyset-file', file], { env: at(plus(NOW, 400)) })
+    assert.equal(r.code, 0, r.stderr)
+    const nextSecond = plus(NOW, 1000)
+    assert.equal(readJson(file).revoked_before, nextSecond)
+    assert.equal(await verdict(file, issuedJustBefore), 'revoked')
+    assert.equal(await verdict(file, issue(file, nextSecond, 'acme-batch'), nextSecond), 'ok', 'issued once the command returned: valid')
+
+    const rule = await cbcJwt(['revoke', '--client-id', 'billing', '--issued-before', plus(NOW, -MIN + 500), '--keyset-file', file], { env: at(NOW) })
+    assert.equal(rule.code, 0, rule.stderr)
+    assert.equal(readJson(file).revocations[0].issued_before, plus(NOW, -MIN + 1000))
+    assert.equal(await verdict(file, issue(file, plus(NOW, -MIN), 'billing')), 'revoked')
+  })
+
   it('--subject cuts off one subject across clients; --jti one token, whatever its time', async () => {
     const file = await keysetFile()
     const early = plus(NOW, -10 * MIN)

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import { RefusedError, UsageError } from '../../../lib/errors.js'
 import { MAX_REVOCATION_VALUE_CHARS, ruleTarget, type KeysetDocument, type RevocationKind } from '../../../lib/keyset/document.js'
 import { toRfc3339 } from '../../../lib/keyset/generate.js'
@@ -69,7 +70,8 @@ after its expires_at, a client or subject rule after issued_before + the max tok
 the clock tolerance). At most 10000 rules: a command that would pass that exits 1.
 
 Options:
-  --issued-before T  RFC 3339 time (2026-11-25T20:00:00Z) or "now"
+  --issued-before T  RFC 3339 time (2026-11-25T20:00:00Z) or "now"; a time inside a second
+                     counts to that second's end (tokens carry iat in whole seconds)
   --expires-at T     with --jti: when the token expires — its exp in seconds (X-Auth-Expires)
                      or an RFC 3339 time; default, and at most, now + the max token TTL
                      (+ twice the clock tolerance), which outlasts any token alive now
@@ -205,8 +207,14 @@ async function plan(ctx: CliContext, values: Values, positionals: string[], now:
       flag === undefined ? 'revoke: --issued-before TIME|now is required (or --jti ID, or --list)' : `revoke: --${flag} needs --issued-before TIME|now`,
     )
   }
-  const at = parseTime(raw, now)
-  if (at === undefined) throw new UsageError(`--issued-before: ${quotedArgument(raw)} is not an RFC 3339 time (e.g. 2026-11-25T20:00:00Z) or "now"`)
+  const asked = parseTime(raw, now)
+  if (asked === undefined) throw new UsageError(`--issued-before: ${quotedArgument(raw)} is not an RFC 3339 time (e.g. 2026-11-25T20:00:00Z) or "now"`)
+  // A token's `iat` is in whole seconds: a time inside a second is taken to that second's end,
+  // so a token issued earlier in the same second is revoked too (rounded down, it stayed valid
+  // to its `exp`). For `now` the command waits for that end before it writes, so a token issued
+  // after the command returns is not revoked.
+  const at = Math.ceil(asked / 1000) * 1000
+  if (raw.trim() === 'now' && at > now) await sleep(at - now)
   if (at > now + ROTATION_POLICY.futureRevocationSlackMs && !force) {
     throw new UsageError(
       `--issued-before ${toRfc3339(new Date(at))} is in the future: every token issued until then, new ones included, would be rejected (use --force if you mean it)`,
