@@ -213,6 +213,14 @@ describe('cbc-jwt rotate --stage / --promote', { concurrency: true }, () => {
     assert.equal(ok.code, 0, ok.stderr)
 
     assert.equal((await cbcJwt(['rotate', '--stage', '--keyset-file', file], { env: at(plus(T0, 2 * DAY)) })).code, 0)
+    const bytes = fs.readFileSync(file)
+    for (const mode of [['--promote'], ['--auto']]) {
+      // A window of nothing is --force by another name, and --auto has no --force at all.
+      const zero = await cbcJwt(['rotate', ...mode, '--propagation', '0s', '--keyset-file', file], { env: at(plus(T0, 2 * DAY + 1000)) })
+      assert.equal(zero.code, 2, `${mode}: ${zero.stderr}`)
+      assert.match(oneLine(zero.stderr), /--propagation 0 would promote a staged key before any replica has loaded it: use --promote --force/)
+    }
+    assert.deepEqual(fs.readFileSync(file), bytes)
     const forced = await cbcJwt(['rotate', '--promote', '--force', '--keyset-file', file], { env: at(plus(T0, 2 * DAY + 1000)) })
     assert.equal(forced.code, 0, forced.stderr)
     assert.match(forced.stdout, /note: forced/)
