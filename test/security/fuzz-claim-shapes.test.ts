@@ -8,6 +8,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import { loadKeyset } from '../../src/lib/keyset/load.js'
+import { MAX_CLAIMS_DEPTH } from '../../src/lib/verifier/claims-cost.js'
 import { claimShape, coverage, fuzzParameters } from '../support/fuzz.js'
 import { makeKey, makeKeyset, signToken } from '../support/keys.js'
 import { claimsAt, forge, NOW, verifierAt } from '../lib/verifier/fixtures.js'
@@ -59,23 +60,30 @@ describe('fuzz: claim shapes against the verified-token cache', () => {
 
 describe('claims nested deeper than the call stack', () => {
   // CBC_JWT_MAX_TOKEN_BYTES goes up to 60 KiB: room for a claim nested ~20 000 deep. JSON.parse
-  // reads it; a walk of the claims by recursion overflowed the stack, and authenticate()'s
-  // promise rejected with a RangeError (a 500 from the service) for a token whose signature verified.
-  it('attack: a signed token nesting a claim 20 000 deep is answered, cached or not, its claims frozen', async () => {
-    const depth = 20_000
+  // reads it; a walk of the claims by recursion overflowed the stack (authenticate() rejected:
+  // a 500), and so did /v1/whoami's serializer when the deep claim was `sub`.
+  const tokenNesting = (depth: number) => {
     const { exp, iat, iss, aud } = claimsAt()
     const payload = `{"iss":${JSON.stringify(iss)},"aud":${JSON.stringify(aud)},"iat":${iat},"exp":${exp},"deep":${'['.repeat(depth)}${']'.repeat(depth)}}`
-    const token = forge({ header: { alg: 'HS256', kid: key.kid }, payload, alg: 'HS256', signingKey: key.signingKey })
+    return forge({ header: { alg: 'HS256', kid: key.kid }, payload, alg: 'HS256', signingKey: key.signingKey })
+  }
+
+  it('attack: a signed token nesting a claim 20 000 deep is malformed, cached or not, never a thrown error', async () => {
+    const token = tokenNesting(20_000)
     for (const entries of [0, 10]) {
       const verifier = verifierAt(NOW, { maxTokenBytes: 60 * 1024, tokenCacheEntries: entries })
-      for (let i = 0; i < 2; i++) {
-        const result = await verifier.verify(token, keyset)
-        assert.equal(result.ok, true, JSON.stringify(result.ok || result.reason))
-        // Walked without recursion here too: the innermost array is frozen.
-        let node = result.ok ? (result.claims.deep as unknown[]) : []
-        for (let d = 1; d < depth; d++) node = node[0] as unknown[]
-        assert.ok(Object.isFrozen(node) && node.length === 0)
-      }
+      for (let i = 0; i < 2; i++) assert.deepEqual(await verifier.verify(token, keyset), { ok: false, reason: 'malformed', kid: key.kid, clientId: undefined })
     }
+  })
+
+  it(`claims nest up to ${MAX_CLAIMS_DEPTH} levels (the claims object is the first), frozen all the way down; one more is malformed`, async () => {
+    const verifier = verifierAt(NOW, { maxTokenBytes: 60 * 1024 })
+    const deepest = await verifier.verify(tokenNesting(MAX_CLAIMS_DEPTH - 1), keyset)
+    assert.ok(deepest.ok, JSON.stringify(deepest))
+    let node = deepest.claims.deep as unknown[]
+    for (let d = 2; d < MAX_CLAIMS_DEPTH; d++) node = node[0] as unknown[]
+    assert.ok(Object.isFrozen(node) && node.length === 0)
+    const deeper = await verifier.verify(tokenNesting(MAX_CLAIMS_DEPTH), keyset)
+    assert.equal(deeper.ok || deeper.reason, 'malformed')
   })
 })

@@ -13,6 +13,7 @@ import { createService, type Service } from '../../src/server/service.js'
 import fc from 'fast-check'
 import { makeKey, makeKeyset, signToken, validClaims } from '../support/keys.js'
 import { fuzzParameters } from '../support/fuzz.js'
+import { forge } from '../lib/verifier/fixtures.js'
 import { waitFor } from '../support/wait.js'
 
 const COOLDOWN_SECONDS = 10
@@ -71,8 +72,8 @@ function tempKeysetFile(doc: unknown): string {
   return file
 }
 
-function serviceOn(file: string, backend: KeysetBackend, now?: () => number): Service {
-  const service = createService({ config: configFor(file), backend, logger: createLogger('silent'), ...(now ? { now } : {}) })
+function serviceOn(file: string, backend: KeysetBackend, now?: () => number, config: Partial<ServiceConfig> = {}): Service {
+  const service = createService({ config: { ...configFor(file), ...config }, backend, logger: createLogger('silent'), ...(now ? { now } : {}) })
   cleanups.push(() => service.close())
   return service
 }
@@ -249,6 +250,19 @@ describe('HTTP server settings', () => {
 })
 
 describe('/v1/whoami body', () => {
+  it('attack: a signed token whose sub nests 15 000 deep (CBC_JWT_MAX_TOKEN_BYTES 60 KiB) is 401 malformed, not a 500 from the serializer', async () => {
+    const key = makeKey('HS256', 'k-deep')
+    const file = tempKeysetFile(makeKeyset([key]))
+    const service = serviceOn(file, createFileBackend(file), undefined, { maxTokenBytes: 60 * 1024 })
+    await service.keyring.start()
+    // Written as text: JSON.stringify of such a value overflows the stack, as the serializer did.
+    const depth = 15_000
+    const payload = JSON.stringify(validClaims({ sub: 0 })).replace('"sub":0', `"sub":${'['.repeat(depth)}${']'.repeat(depth)}`)
+    const token = forge({ header: { alg: 'HS256', kid: key.kid }, payload, alg: 'HS256', signingKey: key.signingKey })
+    const res = await whoami(service, token)
+    assert.deepEqual([res.statusCode, res.json()], [401, { error: 'invalid_token', reason: 'malformed' }])
+  })
+
   it('is, byte for byte, JSON.stringify of { sub, client_id, scope, kid, iat, exp } for any JSON the token holds (property)', async () => {
     const key = makeKey('HS256', 'k-body')
     const file = tempKeysetFile(makeKeyset([key]))

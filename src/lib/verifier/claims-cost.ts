@@ -63,18 +63,28 @@ const SMALL_INTEGER = 2 ** 30
 const TWO_BYTE = /[^\x00-\xff]/
 
 /**
- * Freezes `value` and everything in it, and returns the heap bytes it holds (see above).
- *
- * A loop, not recursion: a signed token can nest a claim far deeper than the call stack
- * (`CBC_JWT_MAX_TOKEN_BYTES` allows ~20 000 levels, `JSON.parse` reads them), and a walk that
- * overflowed would throw out of the verifier for a token whose signature verified. Nested
- * objects and arrays wait on a list made only when the claims have any.
+ * How deep a token's claims may nest (the claims object is level 1). Deeper is `malformed`:
+ * whatever handles the claims after the verifier — `/v1/whoami`'s serializer, an adopter's
+ * `res.json(req.auth.claims)`, a structured clone — may recurse, and a signed token could nest
+ * far past the call stack (`CBC_JWT_MAX_TOKEN_BYTES` allows ~20 000 levels). No real token
+ * nests claims near this; serde_json's default limit is the same.
  */
-export function freezeAndCost(value: unknown): number {
+export const MAX_CLAIMS_DEPTH = 128
+
+/**
+ * Freezes `value` and everything in it, and returns the heap bytes it holds (see above);
+ * `undefined` when it nests deeper than `MAX_CLAIMS_DEPTH`.
+ *
+ * A loop, not recursion: it must reach the depth to refuse it. Nested objects and arrays wait
+ * on a list made only when the claims have any.
+ */
+export function freezeAndCost(value: unknown): number | undefined {
   if (typeof value !== 'object' || value === null) return leafCost(value)
   let bytes = 0
   let pending: object[] | undefined
+  let depths: number[] | undefined
   let node: object | undefined = value
+  let depth = 1
   while (node !== undefined) {
     Object.freeze(node)
     if (Array.isArray(node)) {
@@ -82,8 +92,11 @@ export function freezeAndCost(value: unknown): number {
       for (let i = 0; i < node.length; i++) {
         const child: unknown = node[i]
         if (typeof child === 'object' && child !== null) {
+          if (depth === MAX_CLAIMS_DEPTH) return undefined
           pending ??= []
+          depths ??= []
           pending.push(child)
+          depths.push(depth + 1)
         } else bytes += leafCost(child)
       }
     } else {
@@ -93,12 +106,16 @@ export function freezeAndCost(value: unknown): number {
         bytes += SHARED_NAMES.has(name) ? SHARED_PROPERTY_BYTES : PROPERTY_BYTES + NAME_BYTES + 2 * name.length
         const child: unknown = (node as Record<string, unknown>)[name]
         if (typeof child === 'object' && child !== null) {
+          if (depth === MAX_CLAIMS_DEPTH) return undefined
           pending ??= []
+          depths ??= []
           pending.push(child)
+          depths.push(depth + 1)
         } else bytes += leafCost(child)
       }
     }
     node = pending?.pop()
+    depth = depths?.pop() ?? 0
   }
   return bytes
 }

@@ -206,6 +206,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     if (problem !== undefined) return fail(problem, kid, verified, route)
     const claims = routeClaims(route, verified)
     const claimsBytes = freezeAndCost(claims)
+    if (claimsBytes === undefined) return fail('malformed', kid, verified, route)
     cache?.store(token, { kid: key.kid, alg: key.alg, verifyKey: key.verifyKey, claims, bytes: estimateEntryBytes(token, claimsBytes), route })
     return { ok: true, kid: key.kid, claims }
   }
@@ -242,6 +243,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     // Frozen: a cached acceptance hands the same claims to every repeat of the token. The same
     // walk counts what they hold, so the cache's byte bound holds whatever shape they have.
     const claimsBytes = freezeAndCost(claims)
+    if (claimsBytes === undefined) return fail('malformed', kid, claims)
     // The key's own kid string (the same text as the token's): every repeat then reads one
     // shared string rather than one parsed from each token.
     cache?.store(token, { kid: key.kid, alg: key.alg, verifyKey: key.verifyKey, claims, bytes: estimateEntryBytes(token, claimsBytes) })
