@@ -250,9 +250,11 @@ describe('file backend: write', () => {
     const file = path.join(dir, 'keyset.json')
     fs.writeFileSync(file, 'v1')
     fs.mkdirSync(path.join(dir, '.keyset.json.lock'))
-    const b = createFileBackend(file, { readTimeoutMs: 200 })
+    // The lock's wait is the read deadline: short, but not so short that a read on a loaded
+    // machine (the threadpool starved of CPU) passes it first and fails the write for that.
+    const b = createFileBackend(file, { readTimeoutMs: 1000 })
     backends.push(b)
-    const err = await readError(b.write('v2', (await b.read()).version))
+    const err = await readError(b.write('v2', (await backend(file).read()).version))
     assert.equal(err.reason, 'timeout')
     assert.match(err.message, /another writer \(unreadable lock\) .*remove \S+\.keyset\.json\.lock$/)
     assert.equal(fs.readFileSync(file, 'utf8'), 'v1')
