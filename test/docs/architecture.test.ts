@@ -1,5 +1,6 @@
-// docs/architecture.md matches the tree: it names every top-level folder of src/, and every
-// src/ path it names exists.
+// docs/architecture.md matches the tree: it names every top-level folder of src/ and every folder
+// of src/lib/ and src/ops/, and every src/ path it names exists. The README's layout names the
+// same folders.
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import path from 'node:path'
@@ -7,12 +8,22 @@ import { describe, it } from 'node:test'
 import { PROJECT_ROOT } from '../support/service.js'
 
 const DOC = fs.readFileSync(path.join(PROJECT_ROOT, 'docs/architecture.md'), 'utf8')
-const topFolders = () =>
+const README = fs.readFileSync(path.join(PROJECT_ROOT, 'README.md'), 'utf8')
+const foldersIn = (dir: string) =>
   fs
-    .readdirSync(path.join(PROJECT_ROOT, 'src'), { withFileTypes: true })
+    .readdirSync(path.join(PROJECT_ROOT, dir), { withFileTypes: true })
     .filter((e) => e.isDirectory())
     .map((e) => e.name)
     .sort()
+const topFolders = () => foldersIn('src')
+/** The folders of src/lib/ and src/ops/, each as `src/lib/core`. */
+const secondFolders = () => ['lib', 'ops'].flatMap((top) => foldersIn(`src/${top}`).map((f) => `src/${top}/${f}`))
+
+/** The README's Layout block: the fenced tree under `## Layout`. */
+function readmeLayout(markdown: string): string {
+  const section = markdown.split(/^## Layout$/m)[1] ?? ''
+  return /```\n([\s\S]*?)```/.exec(section)?.[1] ?? ''
+}
 
 /** Every `src/…` path the text names, without a trailing slash. */
 export function srcPathsIn(text: string): string[] {
@@ -24,6 +35,12 @@ describe('docs/architecture.md', () => {
     const folders = topFolders()
     assert.ok(folders.includes('lib') && folders.length >= 4, folders.join(', '))
     for (const folder of folders) assert.match(DOC, new RegExp(`^\\| \`src/${folder}/\` \\| \\S`, 'm'), `src/${folder}/ has no line of its own`)
+  })
+
+  it('names every folder of src/lib/ and src/ops/ in its table', () => {
+    const folders = secondFolders()
+    assert.ok(folders.includes('src/lib/core') && folders.includes('src/ops/cli'), folders.join(', '))
+    for (const folder of folders) assert.match(DOC, new RegExp(`^\\| [^|]*\`${folder}/\``, 'm'), `${folder}/ has no line in the table`)
   })
 
   it('names no src/ path that does not exist', () => {
@@ -45,6 +62,21 @@ describe('docs/architecture.md', () => {
   it('links to pages that exist', () => {
     for (const [, target] of DOC.matchAll(/\]\(([\w.-]+\.md)(?:#[\w-]*)?\)/g)) {
       assert.ok(fs.existsSync(path.join(PROJECT_ROOT, 'docs', target!)), `docs/${target} is linked but missing`)
+    }
+  })
+})
+
+describe("the README's layout", () => {
+  it('names every folder of src/lib/ and src/ops/ under its parent', () => {
+    const layout = readmeLayout(README)
+    assert.match(layout, /^src\/$/m)
+    for (const folder of secondFolders()) {
+      const [, top, name] = folder.split('/')
+      const parent = layout.indexOf(`\n  ${top}/ `)
+      const next = layout.slice(parent + 1).search(/\n {2}\S/)
+      const block = layout.slice(parent, next < 0 ? undefined : parent + 1 + next)
+      assert.ok(parent >= 0, `${top}/ is not in the layout`)
+      assert.match(block, new RegExp(`^ {4}(?:[\\w-]+/, )*${name}/(?:,|\\s)`, 'm'), `${folder}/ is not in the layout under ${top}/`)
     }
   })
 })
