@@ -1,10 +1,12 @@
 // docs/cli.md documents every command under a heading that is its synopsis: each command has
-// one, and every flag and --backend choice a heading names is one the command's --help has.
+// one, and every flag and --backend choice a heading names is one the command's --help has. Its
+// console examples of the file commands are run, and print what the page shows.
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import path from 'node:path'
-import { describe, it } from 'node:test'
+import { after, describe, it } from 'node:test'
 import { COMMANDS } from '../../src/ops/cli/run.js'
+import { at, cbcJwt, readJson, tempDir } from '../ops/cli/cli.js'
 import { PROJECT_ROOT } from '../support/service.js'
 
 const CLI_DOC = fs.readFileSync(path.join(PROJECT_ROOT, 'docs/cli.md'), 'utf8')
@@ -39,5 +41,75 @@ describe('docs/cli.md', () => {
       const choices = backendChoices(heading)
       if (choices !== undefined) assert.equal(choices, backendChoices(command.help), `${heading}: --backend choices`)
     }
+  })
+})
+
+/** Each `$ cbc-jwt …` line of the page's console blocks, with the lines it shows printed. */
+function consoleExamples(markdown: string): Map<string, string[]> {
+  const examples = new Map<string, string[]>()
+  for (const [, block] of markdown.matchAll(/```console\n([\s\S]*?)```/g)) {
+    let printed: string[] | undefined
+    for (const line of block!.split('\n')) {
+      if (line.startsWith('$ cbc-jwt ')) examples.set(line.slice(2), (printed = []))
+      else if (line.startsWith('$ ')) printed = undefined
+      else if (printed && line !== '') printed.push(line)
+    }
+  }
+  return examples
+}
+
+describe('docs/cli.md: the console examples of the file commands', () => {
+  const examples = consoleExamples(CLI_DOC)
+  const tmp = tempDir('docs-examples')
+  after(tmp.cleanup)
+  // The page's folder, kids and times stand for this run's.
+  const shape = (text: string) =>
+    text
+      .replaceAll(tmp.dir, '/etc/cbc')
+      .replace(/k-\d{8}-[0-9a-f]{4,}/g, 'KID')
+      .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ/g, 'TIME')
+  /** stdout then stderr, line by line, as the page shows them; a line ending in … shows its start. */
+  const assertPrints = (example: string, result: { stdout: string; stderr: string }) => {
+    const shown = examples.get(example)
+    assert.ok(shown, `no console example "${example}"`)
+    const printed = shape(result.stdout + result.stderr)
+      .split('\n')
+      .filter((l) => l !== '')
+    assert.equal(printed.length, shown.length, `${example}: printed\n${printed.join('\n')}`)
+    shown.forEach((line, i) => {
+      const want = shape(line)
+      if (want.endsWith('…') || want.endsWith('…}'))
+        assert.ok(printed[i]!.startsWith(want.slice(0, want.lastIndexOf('…'))), `${example}: ${printed[i]} / ${want}`)
+      else assert.equal(printed[i], want, example)
+    })
+  }
+  const keyset = tmp.file('keyset.json')
+
+  it('keyset init, then rotate', async () => {
+    const init = await cbcJwt(['keyset', 'init', '--alg', 'ES256', '--keyset-file', keyset], { env: at('2026-11-18T21:16:00Z') })
+    assert.equal(init.code, 0, init.stderr)
+    assertPrints('cbc-jwt keyset init --alg ES256 --keyset-file /etc/cbc/keyset.json', init)
+    const rotate = await cbcJwt(['rotate', '--keyset-file', keyset], { env: at('2026-11-25T21:16:00Z') })
+    assert.equal(rotate.code, 0, rotate.stderr)
+    assertPrints('cbc-jwt rotate --keyset-file keyset.json', rotate)
+  })
+
+  it('rotate --promote a minute after --stage', async () => {
+    const staged = await cbcJwt(['rotate', '--stage', '--keyset-file', keyset], { env: at('2026-11-25T21:20:00Z') })
+    assert.equal(staged.code, 0, staged.stderr)
+    const promote = await cbcJwt(['rotate', '--promote', '--keyset-file', keyset], { env: at('2026-11-25T21:21:00Z') })
+    assert.equal(promote.code, 1)
+    assertPrints('cbc-jwt rotate --promote --keyset-file keyset.json', promote)
+  })
+
+  it('keyset validate of a document with three problems', async () => {
+    const bad = readJson(keyset)
+    bad.version = 2
+    bad.keys[0].alg = 'ES999'
+    bad.keys[0].notafter = '2026-11-26T00:00:00Z'
+    fs.writeFileSync(keyset, JSON.stringify(bad))
+    const validate = await cbcJwt(['keyset', 'validate', '--keyset-file', keyset], { env: at('2026-11-25T21:22:00Z') })
+    assert.equal(validate.code, 1)
+    assertPrints('cbc-jwt keyset validate --keyset-file keyset.json', validate)
   })
 })
