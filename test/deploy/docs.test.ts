@@ -321,6 +321,18 @@ describe('docs/runbook.md', () => {
 })
 
 describe('docs/metrics.md', () => {
+  test('names exactly the alert rules that select job="cbc-jwt", as many as the rules file says', () => {
+    const selecting = RULES.filter((r) => r.expr.includes('job="cbc-jwt"'))
+      .map((r) => r.alert)
+      .sort()
+    assert.ok(selecting.length > 0)
+    const named = [...new Set(section(METRICS_DOC, 'The job label the alert rules select').match(/\bJWT[A-Za-z]+/g))].sort()
+    assert.deepEqual(named, selecting)
+    const rulesText = fs.readFileSync(path.join(PROJECT_ROOT, 'deploy/prometheus/cbc-jwt.rules.yml'), 'utf8')
+    const words = ['one', 'two', 'three', 'four']
+    assert.match(rulesText, new RegExp(`change the ${words[selecting.length - 1]} \`job="cbc-jwt"\` selectors`))
+  })
+
   test('documents every metric, and only those', () => {
     for (const name of metricNamesIn(METRICS_DOC)) assert.ok(EXPORTED.has(name), `metrics.md names ${name}, which the code does not export`)
     const examples = [...section(METRICS_DOC, 'Example queries').matchAll(/```promql\n([\s\S]*?)```/g)].map((m) => m[1]!).join('\n')
