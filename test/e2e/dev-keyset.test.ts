@@ -3,7 +3,7 @@
 // from (./.cbc-jwt/dev-keyset.json, git-ignored), reused on the next start, and the log says
 // which. Runs from a throwaway folder, so a developer's own dev keyset is never touched. The
 // fail-closed cases (nothing asked for, production, read-only folder) are in
-// test/server/start-up-errors.test.ts.
+// test/server/start-up-errors.test.ts. The second start also runs the README's "Try it" block.
 import assert from 'node:assert/strict'
 import { execFileSync, spawn } from 'node:child_process'
 import fs from 'node:fs'
@@ -12,7 +12,7 @@ import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { loadKeyset } from '../../src/lib/keyset/load.js'
 import { freePort } from '../support/free-port.js'
-import { PROJECT_ROOT } from '../support/service.js'
+import { CLI_MAIN, PROJECT_ROOT } from '../support/service.js'
 import { waitFor } from '../support/wait.js'
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-jwt-dev-'))
@@ -28,8 +28,19 @@ interface Run {
   output: string
 }
 
-/** Runs the start script with no keyset configured, waits for /readyz 200, stops it. */
-async function runOnce(): Promise<Run> {
+/** The README's "Try it" block: the token command's arguments, and the paths its curls ask. */
+function readmeTryIt(): { tokenArgs: string[]; whoami: string; metrics: string } {
+  const readme = fs.readFileSync(path.join(PROJECT_ROOT, 'README.md'), 'utf8')
+  const block = /Try it:\n\n```sh\n([\s\S]*?)```/.exec(readme)?.[1] ?? ''
+  const token = /^TOKEN=\$\(npx cbc-jwt (.*)\)$/m.exec(block)
+  const whoami = /^curl -s localhost:8000(\/\S+) -H "authorization: Bearer \$TOKEN"$/m.exec(block)
+  const metrics = /^curl -s localhost:8000(\/\S+) \| grep cbc_jwt$/m.exec(block)
+  assert.ok(token && whoami && metrics, `the README's Try it block changed:\n${block}`)
+  return { tokenArgs: token[1]!.split(' '), whoami: whoami[1]!, metrics: metrics[1]! }
+}
+
+/** Runs the start script with no keyset configured, waits for /readyz 200, calls `whileUp`, stops it. */
+async function runOnce(whileUp?: (port: number) => Promise<void>): Promise<Run> {
   const port = await freePort()
   const child = spawn(process.execPath, [START_SCRIPT], {
     cwd,
@@ -52,6 +63,7 @@ async function runOnce(): Promise<Run> {
       },
       { timeoutMs: 60_000, intervalMs: 100, what: 'the dev service to be ready' },
     )
+    await whileUp?.(port)
     return {
       ready,
       output,
@@ -74,6 +86,7 @@ describe('npm start with no keyset configured: the development keyset, asked for
   let first: Run
   let second: Run
   let fileAfterFirst: { text: string; mtimeMs: number; ino: number }
+  let tryIt: { whoami: { status: number; body: Record<string, unknown> }; metrics: string }
 
   before(async () => {
     fs.mkdirSync(cwd, { recursive: true })
@@ -81,7 +94,15 @@ describe('npm start with no keyset configured: the development keyset, asked for
     first = await runOnce()
     const st = fs.statSync(devFile)
     fileAfterFirst = { text: fs.readFileSync(devFile, 'utf8'), mtimeMs: st.mtimeMs, ino: st.ino }
-    second = await runOnce()
+    second = await runOnce(async (port) => {
+      const { tokenArgs, whoami, metrics } = readmeTryIt()
+      const token = execFileSync(process.execPath, [CLI_MAIN, ...tokenArgs], { cwd, encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } }).trim()
+      const res = await fetch(`http://127.0.0.1:${port}${whoami}`, { headers: { authorization: `Bearer ${token}` } })
+      tryIt = {
+        whoami: { status: res.status, body: (await res.json()) as Record<string, unknown> },
+        metrics: await (await fetch(`http://127.0.0.1:${port}${metrics}`)).text(),
+      }
+    })
   })
   after(() => fs.rmSync(root, { recursive: true, force: true }))
 
@@ -118,6 +139,13 @@ describe('npm start with no keyset configured: the development keyset, asked for
       [false],
     )
     assert.match(String(events[0]!.msg), /using the development keyset/)
+  })
+
+  it("the README's Try it block: a token from the dev keyset is accepted, and the metrics are served", () => {
+    assert.equal(tryIt.whoami.status, 200, JSON.stringify(tryIt.whoami.body))
+    assert.equal(tryIt.whoami.body.sub, 'alice')
+    assert.equal(tryIt.whoami.body.client_id, 'demo')
+    assert.match(tryIt.metrics, /^cbc_jwt_keys_loaded 1$/m)
   })
 
   it('a clone ignores it: .cbc-jwt/ is in .gitignore', () => {
