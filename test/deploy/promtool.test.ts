@@ -221,3 +221,44 @@ describe('the unit tests can fail', () => {
     )
   })
 })
+
+/** docs/metrics.md's example queries: each line that starts a query, with its indented continuation lines. */
+function exampleQueries(): string[] {
+  const doc = fs.readFileSync(path.join(PROJECT_ROOT, 'docs/metrics.md'), 'utf8')
+  const block = /```promql\n([\s\S]*?)```/.exec(doc)?.[1] ?? ''
+  const queries: string[] = []
+  for (const line of block.split('\n')) {
+    if (line.trim() === '' || line.startsWith('#')) continue
+    if (/^\s/.test(line) && queries.length > 0) queries[queries.length - 1] += ` ${line.trim()}`
+    else queries.push(line.trim())
+  }
+  return queries
+}
+
+describe("docs/metrics.md's example queries", () => {
+  let dir: string
+  before(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-jwt-promql-'))
+  })
+  after(() => fs.rmSync(dir, { recursive: true, force: true }))
+
+  /** `promtool check rules` on the queries, each as a recording rule. */
+  const check = (queries: string[]) => {
+    const file = path.join(dir, 'queries.yml')
+    const rules = queries.map((expr, i) => ({ record: `docs_metrics_example_${i}`, expr }))
+    fs.writeFileSync(file, YAML.stringify({ groups: [{ name: 'docs', rules }] }))
+    return promtool(['check', 'rules', file])
+  }
+
+  test('every query is valid PromQL (promtool check rules)', () => {
+    const queries = exampleQueries()
+    assert.ok(queries.length >= 15, queries.join('\n'))
+    const { status, out } = check(queries)
+    assert.equal(status, 0, out)
+  })
+
+  test('the check can fail: a query with a missing parenthesis is refused', () => {
+    const { status } = check([...exampleQueries(), 'sum by (instance) (rate(cbc_jwt_auth_failures_total[5m])'])
+    assert.notEqual(status, 0)
+  })
+})
