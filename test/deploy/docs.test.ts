@@ -13,6 +13,7 @@ import YAML from 'yaml'
 import { METRIC_NAMES } from '../../src/lib/metrics/names.js'
 import { AUTH_FAILURE_REASONS, BACKEND_ERROR_REASONS } from '../../src/lib/reasons.js'
 import { makeKey, makeKeyset, signToken, validClaims } from '../support/keys.js'
+import { anchors } from '../support/markdown.js'
 import { CLI_MAIN, PROJECT_ROOT } from '../support/service.js'
 
 const RUNBOOK = fs.readFileSync(path.join(PROJECT_ROOT, 'docs/runbook.md'), 'utf8')
@@ -29,28 +30,6 @@ const RULES = (
 ).groups
   .flatMap((g) => g.rules)
   .filter((r) => r.alert)
-
-/** GitHub's heading anchors: lower case, punctuation dropped, spaces to '-', repeats numbered. */
-function anchors(markdown: string): Map<string, string> {
-  const seen = new Map<string, number>()
-  const out = new Map<string, string>()
-  let fenced = false
-  for (const line of markdown.split('\n')) {
-    if (line.startsWith('```')) fenced = !fenced
-    const m = !fenced && /^#{1,6}\s+(.*?)\s*#*\s*$/.exec(line)
-    if (!m) continue
-    const text = m[1]!.replace(/`/g, '')
-    let slug = text
-      .toLowerCase()
-      .replace(/[^\p{L}\p{N}\s_-]/gu, '')
-      .replace(/\s/g, '-')
-    const n = seen.get(slug) ?? 0
-    seen.set(slug, n + 1)
-    if (n > 0) slug = `${slug}-${n}`
-    out.set(slug, text)
-  }
-  return out
-}
 
 /** The text of the section under the heading whose text is `title`, up to the next heading of its level or above. */
 function section(markdown: string, title: string): string {
