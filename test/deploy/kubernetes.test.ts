@@ -316,6 +316,26 @@ describe('Kubernetes manifests: the rotation CronJob', () => {
     // Hourly: a key staged at 6 days is promoted within hours, well before the 7-day SLA.
     assert.match(CRONJOB.spec.schedule, /^\d+ \* \* \* \*$/)
   })
+
+  test("docs/rotation.md's and docs/kubernetes.md's copies of its command are the command it runs", () => {
+    const container = CRON_POD.spec.containers[0]
+    const env = Object.fromEntries(container.env.map((e: Obj) => [e.name, e.value]))
+    /** Shell words of a command: continuation lines joined, single quotes honoured. */
+    const words = (command: string) => [...command.replace(/\\\n\s*/g, ' ').matchAll(/'([^']*)'|(\S+)/g)].map((m) => m[1] ?? m[2]!)
+    const rotation = fs.readFileSync(path.join(PROJECT_ROOT, 'docs/rotation.md'), 'utf8')
+    const block = /## Scheduled rotation[\s\S]*?```bash\n([\s\S]*?)```/.exec(rotation)?.[1] ?? ''
+    const documented = words(block)
+    const at = documented.indexOf('cbc-jwt')
+    assert.ok(at > 0, block)
+    const documentedEnv = Object.fromEntries(documented.slice(0, at).map((w) => [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)]))
+    assert.deepEqual(documentedEnv, env)
+    assert.deepEqual(documented.slice(at + 1), container.args.slice(1))
+    const kubernetes = fs.readFileSync(path.join(PROJECT_ROOT, 'docs/kubernetes.md'), 'utf8')
+    const inline = /^### The CronJob\n[\s\S]*?`(cbc-jwt rotate [^`]*)`/m.exec(kubernetes)?.[1] ?? ''
+    const shown = words(inline).slice(1)
+    assert.ok(shown.length >= 4, inline)
+    assert.deepEqual(shown, container.args.slice(1, 1 + shown.length))
+  })
 })
 
 describe('the CronJob command, run with the built CLI against the Kubernetes API test double', () => {
