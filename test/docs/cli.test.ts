@@ -113,3 +113,39 @@ describe('docs/cli.md: the console examples of the file commands', () => {
     assertPrints('cbc-jwt keyset validate --keyset-file keyset.json', validate)
   })
 })
+
+describe('the docs: every cbc-jwt command in code', () => {
+  const pages = ['README.md', 'CONTRIBUTING.md', ...fs.readdirSync(path.join(PROJECT_ROOT, 'docs')).flatMap((f) => (f.endsWith('.md') ? [`docs/${f}`] : []))]
+  const byLength = [...COMMANDS].sort((a, b) => b.name.length - a.name.length)
+
+  /** `cbc-jwt …` in code blocks and code spans, each with its page and line, up to a pipe, `;` or the span's end. */
+  function commandsIn(page: string, markdown: string): Array<{ where: string; text: string }> {
+    const found: Array<{ where: string; text: string }> = []
+    let fenced = false
+    markdown.split('\n').forEach((line, i) => {
+      if (line.startsWith('```')) fenced = !fenced
+      else
+        for (const code of fenced ? [line] : [...line.matchAll(/`([^`]*)`/g)].map((m) => m[1]!))
+          for (const m of code.matchAll(/cbc-jwt ([a-z][^|;`]*)/g)) found.push({ where: `${page}:${i + 1}`, text: m[1]! })
+    })
+    return found
+  }
+
+  /** The flags a command line names that its command's --help lacks (undefined: not a command, e.g. prose). */
+  const unknownFlags = (text: string): string[] | undefined => {
+    const command = byLength.find((c) => text === c.name || text.startsWith(`${c.name} `))
+    return command && flagsIn(text).filter((f) => f !== '--help' && !command.help.includes(f))
+  }
+
+  it('the check can fail: a flag the command lacks is found', () => {
+    assert.deepEqual(unknownFlags('rotate --stage --bogus 1'), ['--bogus'])
+    assert.deepEqual(unknownFlags('rotate --stage --reason x'), [])
+  })
+
+  it("names only flags that the command's --help has", () => {
+    const all = pages.flatMap((page) => commandsIn(page, fs.readFileSync(path.join(PROJECT_ROOT, page), 'utf8')))
+    assert.ok(all.filter((c) => unknownFlags(c.text) !== undefined).length > 100, 'the commands were not found')
+    const wrong = all.flatMap((c) => (unknownFlags(c.text) ?? []).map((flag) => `${c.where} cbc-jwt ${c.text.trim()}: ${flag}`))
+    assert.deepEqual(wrong, [])
+  })
+})
