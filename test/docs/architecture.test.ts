@@ -67,6 +67,16 @@ describe('docs/architecture.md', () => {
 })
 
 describe("the README's layout", () => {
+  it('names every folder of test/ that does not mirror one of src/', () => {
+    const line = readmeLayout(README)
+      .split('\n')
+      .find((l) => l.startsWith('test/ '))
+    assert.ok(line, 'no test/ line')
+    const mirrored = new Set(topFolders())
+    for (const folder of foldersIn('test').filter((f) => !mirrored.has(f)))
+      assert.match(line, new RegExp(`\\b${folder}/`), `test/${folder}/ is not in the layout`)
+  })
+
   it('names every folder of src/lib/ and src/ops/ under its parent', () => {
     const layout = readmeLayout(README)
     assert.match(layout, /^src\/$/m)
