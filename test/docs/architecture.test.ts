@@ -66,6 +66,15 @@ describe('docs/architecture.md', () => {
   })
 })
 
+describe("the README's list of docs", () => {
+  it('links every page of docs/', () => {
+    const list = README.split(/^## Docs$/m)[1]?.split(/^## /m)[0] ?? ''
+    const pages = fs.readdirSync(path.join(PROJECT_ROOT, 'docs')).filter((f) => f.endsWith('.md'))
+    assert.ok(pages.length >= 10)
+    for (const page of pages) assert.ok(list.includes(`(docs/${page})`), `docs/${page} is not in the README's Docs list`)
+  })
+})
+
 describe("the README's layout", () => {
   it('names every folder of test/ that does not mirror one of src/', () => {
     const line = readmeLayout(README)
