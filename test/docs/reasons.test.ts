@@ -22,3 +22,21 @@ describe('docs/reasons.md', () => {
     assert.deepEqual([...listed].sort(), [...AUTH_FAILURE_REASONS].sort())
   })
 })
+
+describe('links to the reasons', () => {
+  const pages = ['README.md', ...fs.readdirSync(path.join(PROJECT_ROOT, 'docs')).flatMap((f) => (f.endsWith('.md') ? [`docs/${f}`] : []))]
+  /** Lines that send the reader to reasons.md for the backend error reasons, which it does not list. */
+  const misdirected = (text: string) =>
+    text.split('\n').filter((l) => /backend error reasons?|BACKEND_ERROR_REASONS/.test(l) && /\]\([^)]*reasons\.md[)#]/.test(l))
+
+  it('the check can fail', () => {
+    assert.equal(misdirected('`BackendError.reason` is one of the backend error reasons ([reasons.md](reasons.md))').length, 1)
+  })
+
+  it('the backend error reasons are linked where they are listed (metrics.md), never to reasons.md', () => {
+    const doc = fs.readFileSync(path.join(PROJECT_ROOT, 'docs/reasons.md'), 'utf8')
+    assert.ok(!doc.includes('`sealed`'), 'reasons.md now lists backend error reasons: drop this test')
+    const found = pages.flatMap((page) => misdirected(fs.readFileSync(path.join(PROJECT_ROOT, page), 'utf8')).map((l) => `${page}: ${l}`))
+    assert.deepEqual(found, [])
+  })
+})
