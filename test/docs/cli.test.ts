@@ -61,11 +61,16 @@ function consoleExamples(markdown: string): Map<string, string[]> {
 describe('docs/cli.md: the console examples of the file commands', () => {
   const examples = consoleExamples(CLI_DOC)
   const tmp = tempDir('docs-examples')
-  after(tmp.cleanup)
+  const tmpStatus = tempDir('docs-status')
+  after(() => {
+    tmp.cleanup()
+    tmpStatus.cleanup()
+  })
   // The page's folder, kids and times stand for this run's.
   const shape = (text: string) =>
     text
       .replaceAll(tmp.dir, '/etc/cbc')
+      .replaceAll(tmpStatus.dir, '/etc/cbc')
       .replace(/k-\d{8}-[0-9a-f]{4,}/g, 'KID')
       .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ/g, 'TIME')
   /** stdout then stderr, line by line, as the page shows them; a line ending in … shows its start. */
@@ -100,6 +105,22 @@ describe('docs/cli.md: the console examples of the file commands', () => {
     const promote = await cbcJwt(['rotate', '--promote', '--keyset-file', keyset], { env: at('2026-11-25T21:21:00Z') })
     assert.equal(promote.code, 1)
     assertPrints('cbc-jwt rotate --promote --keyset-file keyset.json', promote)
+  })
+
+  it('status a day after a rotation, a minute after a stage', async () => {
+    const file = tmpStatus.file('keyset.json')
+    const steps: Array<[string[], string]> = [
+      [['keyset', 'init'], '2026-11-25T00:00:00Z'],
+      [['rotate'], '2026-11-27T00:00:00Z'],
+      [['rotate', '--stage'], '2026-11-27T12:00:00Z'],
+    ]
+    for (const [args, now] of steps) {
+      const r = await cbcJwt([...args, '--keyset-file', file], { env: at(now) })
+      assert.equal(r.code, 0, r.stderr)
+    }
+    const status = await cbcJwt(['status', '--keyset-file', file], { env: at('2026-11-27T12:01:00Z') })
+    assert.equal(status.code, 0, status.stderr)
+    assertPrints('cbc-jwt status --keyset-file keyset.json', status)
   })
 
   it('keyset validate of a document with three problems', async () => {
