@@ -71,7 +71,10 @@ function parseKeys(text: string, now: number): Pick<ReplicaState, 'keys' | 'revo
     if (typeof k === 'object' && k !== null && k.issuer !== undefined && k.issuer !== d.issuer) continue
     // A kid no keyset can hold is not the document (and never reaches a terminal).
     if (typeof k !== 'object' || k === null || loggableKid(k.kid) === undefined || !KEY_STATUSES.includes(k.status as KeyStatus)) return undefined
-    const verifies = typeof k.verifies === 'boolean' ? k.verifies : k.not_after == null || Date.parse(String(k.not_after)) > now
+    // The service writes a date or null: anything else is not the document, and is never turned
+    // into text (an object without a callable toString, or an array nested deep, throws).
+    if (k.not_after != null && typeof k.not_after !== 'string') return undefined
+    const verifies = typeof k.verifies === 'boolean' ? k.verifies : k.not_after == null || Date.parse(k.not_after) > now
     if (verifies) keys.set(k.kid as string, k.status as KeyStatus)
   }
   let revokedBefore = 0

@@ -52,6 +52,11 @@ const ANSWERS: Record<string, (res: http.ServerResponse) => void> = {
         keys: [{ kid: '\u001b[31mk-b\u001b[0m\r\nevery replica verifies', alg: 'ES256', status: 'current', verifies: true }],
       }),
     ),
+  // A not_after no service writes, made so that turning it into text throws: an object whose
+  // toString is no function, and an array nested deeper than the stack joining it.
+  objectNotAfter: (res) => res.writeHead(200).end('{"revoked_before":null,"keys":[{"kid":"k-b","status":"staged","not_after":{"toString":1,"valueOf":1}}]}'),
+  nestedNotAfter: (res) =>
+    res.writeHead(200).end(`{"revoked_before":null,"keys":[{"kid":"k-b","status":"staged","not_after":${'['.repeat(100_000)}${']'.repeat(100_000)}}]}`),
   html: (res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html>502 Bad Gateway</html>'),
   wrongShape: (res) => res.writeHead(200).end('{"keys":[{"kid":"k-b","status":"promoted"}]}'),
   notReady: (res) => res.writeHead(503).end('{"error":"not_ready"}'),
@@ -143,6 +148,18 @@ describe('the replica fleet (--replica URL): a replica that answers anything but
     assert.throws(() => createReplicaFleet({ urls: ['ftp://x'] }), UsageError)
     assert.throws(() => createPrometheusFleet({ url: 'http://p:9090', selector: 'job="x"} or vector(1) or up{' }), UsageError)
     assert.throws(() => createPrometheusFleet({ url: 'http://p:9090', selector: ' ' }), UsageError)
+  })
+
+  it('attack: a not_after that is no text (an object without toString, an array nested deep) is not the key list; the other replicas are still read', async () => {
+    const view = await createReplicaFleet({ urls: [urls.good!, urls.objectNotAfter!, urls.nestedNotAfter!] }).read()
+    assert.deepEqual(
+      view.replicas.map((r) => [r.reachable, r.problem ?? 'has the keys']),
+      [
+        [true, 'has the keys'],
+        [false, '/v1/keys answered something that is not the key list'],
+        [false, '/v1/keys answered something that is not the key list'],
+      ],
+    )
   })
 
   it('attack: a kid outside the keyset grammar is not the key list; nothing of it reaches the terminal', async () => {
