@@ -70,18 +70,24 @@ export function createPrometheusFleet(opts: PrometheusFleetOptions): FleetSource
     }
     const envelope = body as { status?: unknown; errorType?: unknown; error?: unknown; data?: { resultType?: unknown; result?: unknown } }
     if (envelope?.status === 'error' && envelope.errorType === 'bad_data') {
-      throw new UsageError(`Prometheus rejected the query for --selector ${selector}: ${printable(String(envelope.error))}`)
+      const why = typeof envelope.error === 'string' ? printable(envelope.error) : 'no message'
+      throw new UsageError(`Prometheus rejected the query for --selector ${selector}: ${why}`)
     }
     if (res.status !== 200 || envelope?.status !== 'success' || envelope.data?.resultType !== 'vector' || !Array.isArray(envelope.data.result)) {
       throw new RefusedError(`${description} answered HTTP ${res.status} without a query result; nothing can be known about the replicas`)
     }
-    // Label values are foreign text (any target or relabeling made them) shown in refusals:
-    // escaped here, once; a kid of the keyset and a target's address are unchanged.
+    // Labels are foreign text (any target or relabeling made them) shown in refusals, their names
+    // too (a target without pod or instance is named by all of them): escaped here, once; a kid of
+    // the keyset and a target's address are unchanged. Label and sample values are text in every
+    // Prometheus answer: anything else is never turned into text (an object without a callable
+    // toString, or an array nested deep, throws).
     return envelope.data.result.flatMap((r: unknown) => {
       const s = r as { metric?: unknown; value?: unknown }
       if (typeof s.metric !== 'object' || s.metric === null || !Array.isArray(s.value)) return []
-      const metric = Object.fromEntries(Object.entries(s.metric).map(([k, v]) => [k, printable(String(v))]))
-      return [{ metric, value: Number(s.value[1]) }]
+      const labels = Object.entries(s.metric)
+      if (!labels.every(([, v]) => typeof v === 'string')) return []
+      const metric = Object.fromEntries(labels.map(([k, v]) => [printable(k), printable(v as string)]))
+      return [{ metric, value: typeof s.value[1] === 'string' ? Number(s.value[1]) : Number.NaN }]
     })
   }
 

@@ -111,6 +111,29 @@ describe('the Prometheus fleet: what Prometheus answers reaches a message escape
           .end(JSON.stringify({ status: 'error', errorType: 'bad_data', error: `parse error\u001b[2J\u202e` }))
         return
       }
+      // What no Prometheus writes: an error, a label value and a sample value that are not text,
+      // made so that turning them into text throws.
+      const notText = JSON.parse('{"toString":1,"valueOf":1}')
+      if (query.includes('namespace="error-not-text"')) {
+        res.writeHead(400).end(JSON.stringify({ status: 'error', errorType: 'bad_data', error: notText }))
+        return
+      }
+      if (query.includes('namespace="value-not-text"')) {
+        const result = query.startsWith('up{')
+          ? [
+              { metric: { __name__: 'up', job: 'cbc-jwt', instance: notText }, value: [0, '1'] },
+              { metric: { __name__: 'up', job: 'cbc-jwt', instance: '10.0.0.8:8000' }, value: [0, notText] },
+            ]
+          : []
+        res.writeHead(200).end(JSON.stringify({ status: 'success', data: { resultType: 'vector', result } }))
+        return
+      }
+      if (query.includes('namespace="label-name"')) {
+        // A target with neither pod nor instance is named by its labels, names included.
+        const result = [{ metric: { __name__: 'x', job: 'cbc-jwt', 'zone\u009b2J\u202e': 'a' }, value: [0, '1'] }]
+        res.writeHead(200).end(JSON.stringify({ status: 'success', data: { resultType: 'vector', result } }))
+        return
+      }
       const t = { job: 'cbc-jwt', instance: '10.0.0.9:8000', pod: `cbc-jwt-\u001b[8mx` }
       const result = query.startsWith('up{')
         ? [{ metric: { __name__: 'up', ...t }, value: [0, '1'] }]
@@ -133,6 +156,34 @@ describe('the Prometheus fleet: what Prometheus answers reaches a message escape
       assert.ok(err.message.includes('cbc-jwt-\\x1b[8mx (10.0.0.9:8000) (has no key)'), err.message)
       return true
     })
+  })
+
+  it('attack: a label name made of control characters reaches the refusal escaped', async () => {
+    await assert.rejects(
+      requireKeyEverywhere(createPrometheusFleet({ url, selector: 'job="cbc-jwt",namespace="label-name"' }), 'k-new', 'promote'),
+      (err: Error) => {
+        assert.ok(err instanceof RefusedError)
+        assert.doesNotMatch(err.message, CONTROL, JSON.stringify(err.message))
+        assert.ok(err.message.includes('zone\\\\x9b2J\\\\u202e'), err.message)
+        return true
+      },
+    )
+  })
+
+  it('attack: an error that is not text is a clear refusal, never a TypeError', async () => {
+    await assert.rejects(createPrometheusFleet({ url, selector: 'job="cbc-jwt",namespace="error-not-text"' }).read(), (err: Error) => {
+      assert.ok(err instanceof UsageError, `${err.name}: ${err.message}`)
+      assert.match(err.message, /^Prometheus rejected the query for --selector job="cbc-jwt",namespace="error-not-text": /)
+      return true
+    })
+  })
+
+  it('attack: a label value that is not text leaves its series out; a sample value that is not text is no 1 (the target is down)', async () => {
+    const view = await createPrometheusFleet({ url, selector: 'job="cbc-jwt",namespace="value-not-text"' }).read()
+    assert.deepEqual(
+      view.replicas.map((r) => [r.name, r.reachable]),
+      [['10.0.0.8:8000', false]],
+    )
   })
 
   it("Prometheus's own error message is escaped", async () => {
