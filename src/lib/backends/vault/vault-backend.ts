@@ -252,7 +252,16 @@ export function createVaultBackend(options: VaultBackendOptions, deps: VaultBack
         throw notFound(`${what}: version ${cur.version} has no field "${KEYSET_FIELD}" (fields: ${names})`)
       }
       // A string as a Kubernetes secret holds it; an object written by `vault kv put @file.json`.
-      return { text: typeof value === 'string' ? value : JSON.stringify(value), version: String(cur.version) }
+      if (typeof value === 'string') return { text: value, version: String(cur.version) }
+      let text: string
+      try {
+        text = JSON.stringify(value)
+      } catch {
+        // JSON.parse takes any depth, JSON.stringify only what the stack holds: a value nested
+        // that deep is no keyset (the loader refuses it as invalid_keyset, given as text).
+        throw new BackendError('invalid_keyset', `${what}: version ${cur.version} of "${KEYSET_FIELD}" is nested too deep to be a keyset`)
+      }
+      return { text, version: String(cur.version) }
     },
 
     async write(text: string, expectedVersion?: string | null): Promise<KeysetSnapshot> {

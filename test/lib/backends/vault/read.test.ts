@@ -137,6 +137,30 @@ describe('vault backend read()', () => {
     assert.ok(!err.message.includes('\u001b'), err.message)
   })
 
+  // `vault kv put @file.json` stores the keyset as an object, which read() serialises: a value
+  // nested deeper than the stack (a hostile Vault or a proxy, well under the body cap) must be
+  // a failed read with its reason, the keyset in force kept, not a RangeError out of read().
+  it('attack: a jwt-keyset object nested deeper than the stack is invalid_keyset; the last good keyset stays in force', async (t) => {
+    let body = JSON.stringify({ data: { data: { 'jwt-keyset': doc }, metadata: { version: 1 } } })
+    const server = http.createServer((_req, res) => res.writeHead(200, { 'Content-Type': 'application/json' }).end(body))
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    t.after(() => server.close())
+    const backend = createVaultBackend({ addr: `http://127.0.0.1:${(server.address() as { port: number }).port}`, token: 'hvs.test-token', retries: 0 })
+    const errors: string[] = []
+    const keyring = createKeyring({ backend, logger: { info: () => {}, warn: () => {}, error: () => {} }, events: { onBackendError: (r) => errors.push(r) } })
+    t.after(() => keyring.close())
+    await keyring.refresh('start')
+    assert.equal(keyring.keyset()?.current.kid, 'k-read-1')
+    const depth = 200_000
+    body = `{"data":{"data":{"jwt-keyset":${'['.repeat(depth)}${']'.repeat(depth)}},"metadata":{"version":2}}}`
+    const err = await backendError(backend.read())
+    assert.equal(err.reason, 'invalid_keyset')
+    assert.equal(err.message, `vault:secret/${SECRET_PATH}: read: version 2 of "jwt-keyset" is nested too deep to be a keyset`)
+    await keyring.refresh('interval')
+    assert.deepEqual(errors, ['invalid_keyset'])
+    assert.equal(keyring.keyset()?.current.kid, 'k-read-1')
+  })
+
   it("fails not_found on an unknown mount, with Vault's error text", async (t) => {
     const backend = backendFor(double, { mount: 'kv-missing' })
     t.after(() => backend.close())
