@@ -15,8 +15,9 @@ export interface RemoteKeySet {
 
 /**
  * Why a published key is left out without refusing the document: it is not for us (an
- * encryption key, a type or algorithm we do not verify, one outside the issuer's `algorithms`),
- * or it cannot be named safely (no `kid`, or one that could not be a label or a log field).
+ * encryption key by its `use` or its `key_ops`, a type or algorithm we do not verify, one
+ * outside the issuer's `algorithms`), or it cannot be named safely (no `kid`, or one that could
+ * not be a label or a log field).
  */
 export type SkipReason = 'not_for_signing' | 'unsupported' | 'not_allowed' | 'ambiguous_alg' | 'unusable_kid'
 
@@ -55,11 +56,12 @@ export function readJwksDocument(doc: unknown, algorithms: readonly Alg[], now: 
   }
   for (const [i, entry] of entries.entries()) {
     if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new JwksRefused('invalid_keyset', `keys[${i}] is not an object`)
-    const jwk = entry as JsonWebKey & { use?: unknown; kid?: unknown; alg?: unknown }
+    const jwk = entry as JsonWebKey & { use?: unknown; kid?: unknown; alg?: unknown; key_ops?: unknown }
     if (PRIVATE_JWK_MEMBERS.some((m) => m !== 'k' && jwk[m] !== undefined)) {
       throw new JwksRefused('invalid_keyset', `keys[${i}] carries private key material: the issuer publishes its signing key`)
     }
-    if (jwk.use !== undefined && jwk.use !== 'sig') {
+    // `key_ops` says what the key is for as `use` does (RFC 7517 §4.3): without "verify", not ours.
+    if ((jwk.use !== undefined && jwk.use !== 'sig') || (jwk.key_ops !== undefined && !(Array.isArray(jwk.key_ops) && jwk.key_ops.includes('verify')))) {
       skip('not_for_signing')
       continue
     }

@@ -250,6 +250,23 @@ describe('trusted issuer keys against hostile servers', () => {
     assert.doesNotMatch(JSON.stringify(it.lines), /bad \\"kid/)
   })
 
+  // RFC 7517 §4.3: key_ops lists what a key is for, as `use` does; an issuer that marks its
+  // encryption key so (and not with `use`) has not published it to verify its tokens.
+  it('attack: a key whose key_ops do not include verify is not for signing, whatever its alg', async () => {
+    routes['/jwks'] = json({
+      keys: [
+        { ...publicOf(good.jwk), kid: 'good-1', alg: 'ES256', key_ops: ['verify'] },
+        { ...publicOf(good.jwk), kid: 'ecdh-1', alg: 'ES256', key_ops: ['deriveKey', 'deriveBits'] },
+        { ...publicOf(rsa.jwk), kid: 'rsa-enc', alg: 'RS256', key_ops: ['encrypt', 'wrapKey'] },
+        { ...publicOf(rsa.jwk), kid: 'rsa-odd', alg: 'RS256', key_ops: 'verify' },
+      ],
+    })
+    const it = issuerKeys({ jwks_uri: `${base}/jwks` })
+    await it.keys.refresh('start')
+    assert.deepEqual([...it.keys.keys()!.keys()], ['good-1'])
+    assert.deepEqual(it.lines.find((l) => l.event === 'issuer_keys_loaded')?.skipped, { not_for_signing: 3 })
+  })
+
   it('unknown kids cost one shared read, then none within the cooldown', async () => {
     const it = await loaded({ jwks_uri: `${base}/jwks`, unknown_kid_cooldown_seconds: 60 })
     hits.length = 0
