@@ -49,6 +49,12 @@ interface WatchEvent {
 /** A watch that ends sooner than this without one event did not really watch. */
 const SHORT_WATCH_MS = 1000
 
+/**
+ * The longest resourceVersion resumed from, as sent back (URL-encoded): the API server's are
+ * short numbers, and any API server takes a request line this long (a far longer one is 431).
+ */
+const MAX_RESUME_CHARS = 1024
+
 /** A 410 Gone in any form: the resourceVersion is older than the API server's history. */
 class Gone extends Error {}
 
@@ -83,7 +89,7 @@ export function startSecretWatch(opts: SecretWatchOptions): SecretWatch {
     if (res.status === 410) throw new Gone()
     if (res.status !== 200) throw new BackendError(reasonOfStatus(res.status), `list answered HTTP ${res.status}${statusMessage(res.json, secrets())}`)
     const listed = (res.json as { kind?: unknown; metadata?: { resourceVersion?: unknown } } | undefined)?.metadata?.resourceVersion
-    if (typeof listed !== 'string' || listed === '') throw new BackendError('bad_response', 'the list answer has no metadata.resourceVersion')
+    if (!resumable(listed)) throw new BackendError('bad_response', 'the list answer has no metadata.resourceVersion a watch can resume from')
     rv = listed
     opts.onChange()
   }
@@ -114,7 +120,9 @@ export function startSecretWatch(opts: SecretWatchOptions): SecretWatch {
           )
         }
         const next = event.object?.metadata?.resourceVersion
-        if (typeof next !== 'string' || !['ADDED', 'MODIFIED', 'DELETED', 'BOOKMARK'].includes(String(event.type))) {
+        // One that could not be sent back would fail every watch after it: malformed, and the
+        // watch resumes from the last good one.
+        if (!resumable(next) || !['ADDED', 'MODIFIED', 'DELETED', 'BOOKMARK'].includes(String(event.type))) {
           throw new ApiTransportError('bad_response', 'a watch event without type or resourceVersion')
         }
         // Only an event proves the watch healthy: an ERROR event (a 410 right after a list, a
@@ -213,6 +221,16 @@ function reasonOf(err: unknown): BackendErrorReason {
 function statusMessage(json: unknown, secrets: readonly string[]): string {
   const message = (json as { message?: unknown } | undefined)?.message
   return typeof message === 'string' ? `: ${printable(message, { secrets })}` : ''
+}
+
+/** A resourceVersion the next watch request can carry: text a URL can hold (no lone surrogate), not too long. */
+function resumable(rv: unknown): rv is string {
+  if (typeof rv !== 'string' || rv === '') return false
+  try {
+    return encodeURIComponent(rv).length <= MAX_RESUME_CHARS
+  } catch {
+    return false
+  }
 }
 
 /** A resourceVersion is opaque text chosen by whatever answers for the API server: escaped and bounded in a log line. */

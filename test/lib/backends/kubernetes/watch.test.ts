@@ -265,9 +265,10 @@ describe('the Secret watch against an API that answers oddly (a fake API)', () =
     return { watch, lines, failures, lists: () => lists }
   }
 
-  it('attack: a resourceVersion with a bidi override and 5000 characters reaches the log escaped and bounded', async () => {
+  it('attack: a resourceVersion with a bidi override and 1000 characters reaches the log escaped and bounded', async () => {
     // Opaque to clients by the API's rules: whatever answers for the API server (a proxy) chooses it.
-    const hostile = `\u202e${'9'.repeat(5000)}`
+    // As long as a request can carry it back (longer is a malformed event: see below), it is resumed from.
+    const hostile = `\u202e${'9'.repeat(1000)}`
     const modified = JSON.stringify({ type: 'MODIFIED', object: { metadata: { resourceVersion: hostile } } })
     const bookmark = JSON.stringify({ type: 'BOOKMARK', object: { metadata: { resourceVersion: '7' } } })
     const { watch, lines } = fakeWatch([{ lines: [modified], cut: true }, { lines: [bookmark, expired] }])
@@ -278,6 +279,7 @@ describe('the Secret watch against an API that answers oddly (a fake API)', () =
     }
     const logged = lines.filter((l) => l.event === 'watch_resumed' || l.event === 'watch_relist').map((l) => String(l.resource_version))
     assert.ok(logged.length >= 2, 'a positive control: both lines carry the resourceVersion')
+    assert.ok(logged[0]!.startsWith('\\u202e999'), `resumed from the hostile resourceVersion, escaped: ${logged[0]}`)
     for (const value of logged) {
       assert.ok(!value.includes('\u202e'), 'no raw bidi override')
       assert.ok(value.length < 200, `bounded (${value.length} characters)`)
@@ -355,6 +357,59 @@ describe('the Secret watch against an API that answers oddly (a fake API)', () =
     }
     assert.equal(failures[0], 'forbidden')
   })
+
+  // The watch sends the last resourceVersion back in the next request's query. One it cannot send
+  // (a lone surrogate, which no URL can carry) or no API server takes in a request line (431) would
+  // fail every attempt after it, forever, counted each time: the event is malformed instead, and
+  // the watch resumes from the last good one.
+  for (const [what, rv] of [
+    ['a lone surrogate', '"\\ud800"'],
+    ['20 000 characters', JSON.stringify('9'.repeat(20_000))],
+  ]) {
+    it(`attack: a resourceVersion no request can carry (${what}) is a malformed event; the watch resumes from the last good one`, async () => {
+      const resumedFrom: Array<string | null> = []
+      const server = http.createServer((req, res) => {
+        const url = new URL(req.url!, 'http://x')
+        if (url.searchParams.get('watch') !== 'true') {
+          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ kind: 'SecretList', metadata: { resourceVersion: '5' } }))
+          return
+        }
+        resumedFrom.push(url.searchParams.get('resourceVersion'))
+        const event = (rv: string) => `{"type":"MODIFIED","object":{"metadata":{"resourceVersion":${rv}}}}\n`
+        if (resumedFrom.length === 1) res.writeHead(200, { 'content-type': 'application/json' }).end(`${event('"6"')}${event(rv!)}`)
+        else res.writeHead(200, { 'content-type': 'application/json' }).write(event('"7"'))
+      })
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+      const api = createKubernetesApi(
+        { server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipVerify: false, source: 'test' },
+        { timeoutMs: 5000, maxResponseBytes: 65_536 },
+      )
+      const failures: BackendErrorReason[] = []
+      const watch = startSecretWatch({
+        api,
+        namespace: NS,
+        name: SECRET,
+        onChange() {},
+        onFailure: (reason) => void failures.push(reason),
+        logger: { info() {}, warn() {} },
+        location: 'kubernetes:cbc/cbc-secrets#jwt-keyset',
+        maxEventBytes: 65_536,
+        backoffMinMs: 1,
+        backoffMaxMs: 1,
+        random: () => 1,
+      })
+      try {
+        await waitFor(() => watch.resourceVersion() === '7', { what: 'the watch resumed and delivering again' })
+      } finally {
+        watch.close()
+        api.close()
+        server.closeAllConnections()
+        await new Promise((resolve) => server.close(resolve))
+      }
+      assert.deepEqual(resumedFrom, ['5', '6'])
+      assert.deepEqual(failures, ['bad_response'])
+    })
+  }
 
   it('a watch that only ever sends ERROR events backs off longer each time', async () => {
     const failing = JSON.stringify({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'InternalError', code: 500 } })
