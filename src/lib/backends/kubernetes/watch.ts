@@ -108,6 +108,8 @@ export function startSecretWatch(opts: SecretWatchOptions): SecretWatch {
         } catch {
           throw new ApiTransportError('bad_response', 'a watch event that is not JSON')
         }
+        // Any other shape is malformed too, never a TypeError counted as io_error.
+        if (typeof event !== 'object' || event === null) throw new ApiTransportError('bad_response', 'a watch event that is not a JSON object')
         if (event.type === 'ERROR') {
           if (event.object?.code === 410 || event.object?.reason === 'Expired' || event.object?.reason === 'Gone') {
             gone = true
@@ -122,7 +124,7 @@ export function startSecretWatch(opts: SecretWatchOptions): SecretWatch {
         const next = event.object?.metadata?.resourceVersion
         // One that could not be sent back would fail every watch after it: malformed, and the
         // watch resumes from the last good one.
-        if (!resumable(next) || !['ADDED', 'MODIFIED', 'DELETED', 'BOOKMARK'].includes(String(event.type))) {
+        if (!resumable(next) || typeof event.type !== 'string' || !['ADDED', 'MODIFIED', 'DELETED', 'BOOKMARK'].includes(event.type)) {
           throw new ApiTransportError('bad_response', 'a watch event without type or resourceVersion')
         }
         // Only an event proves the watch healthy: an ERROR event (a 410 right after a list, a

@@ -361,12 +361,15 @@ describe('the Secret watch against an API that answers oddly (a fake API)', () =
   // The watch sends the last resourceVersion back in the next request's query. One it cannot send
   // (a lone surrogate, which no URL can carry) or no API server takes in a request line (431) would
   // fail every attempt after it, forever, counted each time: the event is malformed instead, and
-  // the watch resumes from the last good one.
-  for (const [what, rv] of [
-    ['a lone surrogate', '"\\ud800"'],
-    ['20 000 characters', JSON.stringify('9'.repeat(20_000))],
+  // the watch resumes from the last good one. So is an event of a shape no API server sends.
+  const modified = (rv: string) => `{"type":"MODIFIED","object":{"metadata":{"resourceVersion":${rv}}}}`
+  for (const [what, line] of [
+    ['a resourceVersion with a lone surrogate (no URL can carry it)', modified('"\\ud800"')],
+    ['a resourceVersion of 20 000 characters (no request line carries it)', modified(JSON.stringify('9'.repeat(20_000)))],
+    ['an event that is null', 'null'],
+    ['an event whose type cannot be made text', '{"type":{"toString":1,"valueOf":1},"object":{"metadata":{"resourceVersion":"8"}}}'],
   ]) {
-    it(`attack: a resourceVersion no request can carry (${what}) is a malformed event; the watch resumes from the last good one`, async () => {
+    it(`attack: ${what} is a malformed event (bad_response); the watch resumes from the last good one`, async () => {
       const resumedFrom: Array<string | null> = []
       const server = http.createServer((req, res) => {
         const url = new URL(req.url!, 'http://x')
@@ -375,9 +378,8 @@ describe('the Secret watch against an API that answers oddly (a fake API)', () =
           return
         }
         resumedFrom.push(url.searchParams.get('resourceVersion'))
-        const event = (rv: string) => `{"type":"MODIFIED","object":{"metadata":{"resourceVersion":${rv}}}}\n`
-        if (resumedFrom.length === 1) res.writeHead(200, { 'content-type': 'application/json' }).end(`${event('"6"')}${event(rv!)}`)
-        else res.writeHead(200, { 'content-type': 'application/json' }).write(event('"7"'))
+        if (resumedFrom.length === 1) res.writeHead(200, { 'content-type': 'application/json' }).end(`${modified('"6"')}\n${line}\n`)
+        else res.writeHead(200, { 'content-type': 'application/json' }).write(`${modified('"7"')}\n`)
       })
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
       const api = createKubernetesApi(
