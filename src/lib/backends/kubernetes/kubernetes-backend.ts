@@ -6,7 +6,7 @@ import { printable } from '../../logging/sanitize.js'
 import { resolveConnection, type KubernetesConnection } from './connection.js'
 import { putSecret, type Secret } from './secret-put.js'
 import type { KubernetesBackendOptions } from './options.js'
-import { startSecretWatch, type SecretWatch } from './watch.js'
+import { loggableResourceVersion, startSecretWatch, type SecretWatch } from './watch.js'
 
 export interface KubernetesBackendDeps {
   env?: NodeJS.ProcessEnv
@@ -128,7 +128,10 @@ export function createKubernetesBackend(opts: KubernetesBackendOptions, deps: Ku
       call,
       { path: secretPath(ns), body, readBack: getSecret },
       {
-        conflict: () => new CasConflictError(`${location} was changed by another writer (resourceVersion ${secret.metadata.resourceVersion} is gone)`),
+        conflict: () =>
+          new CasConflictError(
+            `${location} was changed by another writer (resourceVersion ${loggableResourceVersion(secret.metadata.resourceVersion)} is gone)`,
+          ),
         refused: (res) => statusError(res, 'write'),
       },
     )
@@ -195,7 +198,7 @@ export function createKubernetesBackend(opts: KubernetesBackendOptions, deps: Ku
         base = await getSecret()
         if (!base) throw new BackendError('not_found', `${location}: the Secret does not exist`)
         if (expectedVersion !== undefined && base.metadata.resourceVersion !== expectedVersion) {
-          throw new CasConflictError(`${location} was changed by another writer (resourceVersion ${expectedVersion} is gone)`)
+          throw new CasConflictError(`${location} was changed by another writer (resourceVersion ${loggableResourceVersion(expectedVersion)} is gone)`)
         }
       }
       return put(base, text)

@@ -235,7 +235,11 @@ function resumable(rv: unknown): rv is string {
   }
 }
 
-/** A resourceVersion is opaque text chosen by whatever answers for the API server: escaped and bounded in a log line. */
+/** A resourceVersion is opaque text chosen by whatever answers for the API server: escaped and bounded in a log line or a message. */
+export function loggableResourceVersion(rv: string): string {
+  return printable(rv, { max: 64 })
+}
+
 function loggable(rv: string | undefined): string | undefined {
-  return rv === undefined ? undefined : printable(rv, { max: 64 })
+  return rv === undefined ? undefined : loggableResourceVersion(rv)
 }

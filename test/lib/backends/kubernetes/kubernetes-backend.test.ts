@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -400,5 +402,61 @@ console.log(JSON.stringify({ apiVersion: 'client.authentication.k8s.io/v1', kind
     } finally {
       await secure.close()
     }
+  })
+})
+
+describe('Kubernetes Secret backend against a hostile API server', () => {
+  // The resourceVersion is opaque text chosen by whatever answers for the API server (a proxy):
+  // a conflict names it, and `keyset init --force` prints that message on the operator's terminal.
+  it('attack: a resourceVersion with terminal escapes reaches a conflict message escaped and bounded', async (t) => {
+    const hostile = `7\u001b[2J\u001b]0;pwned\u0007\u009b31m\u202e${'9'.repeat(5000)}`
+    const server = http.createServer((req, res) => {
+      if (req.method === 'PUT') {
+        res.writeHead(409, { 'content-type': 'application/json' }).end(JSON.stringify({ kind: 'Status', reason: 'Conflict', code: 409 }))
+        return
+      }
+      const secret = {
+        kind: 'Secret',
+        metadata: { name: 'cbc-secrets', namespace: NS, resourceVersion: hostile },
+        data: { 'jwt-keyset': Buffer.from(KEYSET).toString('base64') },
+      }
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(secret))
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-kube-hostile-'))
+    t.after(() => {
+      server.closeAllConnections()
+      server.close()
+      fs.rmSync(dir, { recursive: true, force: true })
+    })
+    const kubeconfig = path.join(dir, 'kubeconfig')
+    const cluster = { server: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }
+    fs.writeFileSync(
+      kubeconfig,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        'current-context': 'c',
+        clusters: [{ name: 'c', cluster }],
+        users: [{ name: 'u', user: { token: 'hostile-test-token' } }],
+        contexts: [{ name: 'c', context: { cluster: 'c', user: 'u', namespace: NS } }],
+      }),
+    )
+    const env = { KUBECONFIG: kubeconfig, HOME: dir }
+    const conflict = (err: unknown) => {
+      assert.ok(err instanceof CasConflictError)
+      assert.match(err.message, /^[\x20-\x7e]*$/, err.message)
+      assert.ok(err.message.includes('7\\x1b[2J'), err.message)
+      assert.ok(err.message.length < 300, `${err.message.length} characters`)
+      return true
+    }
+    const b = createKubernetesBackend(kubernetesOptionsFromEnv(env), { env })
+    t.after(() => b.close())
+    const snap = await b.read()
+    assert.equal(snap.version, hostile)
+    // The PUT refused 409: the Secret as read was changed by another writer.
+    await assert.rejects(b.write(KEYSET, snap.version), conflict)
+    // A version the API no longer holds, checked before any PUT.
+    await assert.rejects(createKubernetesBackend(kubernetesOptionsFromEnv(env), { env }).write(KEYSET, `${hostile}0`), conflict)
   })
 })
