@@ -3,6 +3,7 @@ import { BackendError } from '../../errors.js'
 import { statusFailure, toFailure, vaultErrors } from './classify.js'
 import type { HttpClient } from '../../http/index.js'
 import { parseLoginEnvelope } from './kv2.js'
+import { NOT_IN_HEADER } from './options.js'
 import { vaultRequest, type VaultAnswer } from './request.js'
 
 /** The logger shape the backend accepts (pino's `warn`/`info` fit). */
@@ -92,6 +93,8 @@ export function kubernetesAuth(cfg: KubernetesAuthConfig): TokenSource {
     }
     const auth = parseLoginEnvelope(res.json)
     if (!auth) throw new BackendError('bad_response', `${what}: the answer has no auth.client_token`)
+    // Kept, it would fail every request before it is sent, until its lease ends (never, for 0).
+    if (NOT_IN_HEADER.test(auth.clientToken)) throw new BackendError('bad_response', `${what}: the answer has no auth.client_token an HTTP header can carry`)
     remember(auth.clientToken)
     // Renew a little early so a token does not run out in flight (10% of the lease, ≤ 5 s).
     const leaseMs = auth.leaseSeconds * 1000

@@ -112,8 +112,9 @@ export const VAULT_DEFAULTS = {
 /**
  * What Node refuses in a header value (`X-Vault-Token`, `X-Vault-Namespace`): sent anyway, every
  * read would fail before leaving the host, counted as Vault unreachable, while the process serves on.
+ * A token a login answers is checked by the same rule (auth.ts).
  */
-const NOT_IN_HEADER = /[^\t\x20-\x7e\x80-\xff]/
+export const NOT_IN_HEADER = /[^\t\x20-\x7e\x80-\xff]/
 
 const TRUE = new Set(['1', 't', 'T', 'TRUE', 'true', 'True'])
 const FALSE = new Set(['0', 'f', 'F', 'FALSE', 'false', 'False'])

@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { after, before, beforeEach, describe, it } from 'node:test'
+import { createVaultBackend } from '../../../../src/lib/backends/vault/index.js'
 import { startVaultDouble, type VaultDouble } from '../../../support/vault-double.js'
 import { backendError, backendFor, captureLogger, kvRequests, SECRET_PATH } from './fixtures.js'
 
@@ -183,6 +186,32 @@ describe('vault backend auth', () => {
       const err = await backendError(once.read())
       assert.equal(err.reason, 'server_error')
       assert.match(err.message, /HTTP 429 \(request path "auth\/kubernetes\/login": rate limit quota exceeded\)/)
+    })
+
+    // The token goes in a header of every request after the login. One no header can carry was
+    // kept (a lease of 0 never runs out) and failed every read before it was sent, as
+    // "cannot reach Vault (ERR_INVALID_CHAR)", with no login ever again: the login answer is bad.
+    it('attack: a login answer whose client_token no header can carry is bad_response and not kept; the next read logs in again', async (t) => {
+      const tokens = ['hvs.first\r\nX-Injected: 1', 'hvs.second']
+      let logins = 0
+      const server = http.createServer((req, res) => {
+        if (req.url === '/v1/auth/kubernetes/login') {
+          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ auth: { client_token: tokens[logins++], lease_duration: 0 } }))
+          return
+        }
+        const known = req.headers['x-vault-token'] === 'hvs.second'
+        res.writeHead(known ? 200 : 403, { 'content-type': 'application/json' })
+        res.end(JSON.stringify(known ? { data: { data: { 'jwt-keyset': '{"k":1}' }, metadata: { version: 1 } } } : { errors: ['permission denied'] }))
+      })
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+      t.after(() => server.close())
+      const backend = createVaultBackend({ ...k8sOptions(), addr: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, retries: 0 })
+      t.after(() => backend.close())
+      const err = await backendError(backend.read())
+      assert.equal(err.reason, 'bad_response')
+      assert.match(err.message, /Kubernetes login \(auth\/kubernetes, role cbc-api\): the answer has no auth\.client_token an HTTP header can carry$/)
+      assert.equal((await backend.read()).text, '{"k":1}')
+      assert.equal(logins, 2)
     })
 
     it('concurrent reads share one login', async (t) => {
