@@ -57,6 +57,8 @@ export interface KubeDouble {
   statusMessageSuffix: string
   /** When set, an update is applied and then answered 200 with this body instead of the Secret (a proxy rewriting answers). */
   updateAnswer?: unknown
+  /** When set, a create is applied and then answered 201 with this body instead of the Secret. */
+  createAnswer?: unknown
   /** Called before a write is applied; may change the store (another writer got in first). */
   beforeWrite?: ((verb: RecordedCall['verb']) => void) | undefined
   /** Answer this many upcoming writes with 409, as if someone wrote just before each. */
@@ -305,7 +307,7 @@ export async function startKubeDouble(opts: { token?: string; tls?: { key: strin
           delete obj.stringData
           if (req.url?.includes('dryRun=All')) return send(201, obj, verb)
           commit(key, obj, 'ADDED')
-          return send(201, obj, verb)
+          return send(201, double.createAnswer ?? obj, verb)
         }
         case 'update': {
           if (!current) return send(404, status(404, 'NotFound', `secrets "${name}" not found`, name), verb)

@@ -1,6 +1,6 @@
 import { ApiTransportError, createKubernetesApi, type ApiResult } from '../../lib/backends/kubernetes/api.js'
 import { resolveConnection } from '../../lib/backends/kubernetes/connection.js'
-import { putSecret, type Secret } from '../../lib/backends/kubernetes/secret-put.js'
+import { putSecret, writeAnswer, type PutAnswer, type Secret } from '../../lib/backends/kubernetes/secret-put.js'
 import type { KeysetBackend, KeysetSnapshot } from '../../lib/backends/backend.js'
 import { BackendError, CasConflictError, ConfigError } from '../../lib/errors.js'
 import { printable } from '../../lib/logging/sanitize.js'
@@ -118,8 +118,7 @@ export function createProjectionSecretBackend(opts: ProjectionSecretOptions, env
         })
         if (res.status === 409) throw new CasConflictError(`${location} was created by another writer meanwhile`)
         if (res.status !== 201 && res.status !== 200) throw failure(res, 'create')
-        lastRead = res.json as Secret
-        return { text, version: lastRead.metadata.resourceVersion }
+        return landed(await writeAnswer(res, getSecret), data, text)
       }
       if (expectedVersion === null && base.data?.[opts.key] !== undefined) throw new CasConflictError(`${location} already exists`)
       if (typeof expectedVersion === 'string' && base.metadata.resourceVersion !== expectedVersion)
@@ -129,20 +128,25 @@ export function createProjectionSecretBackend(opts: ProjectionSecretOptions, env
         { path: `${secretsPath(ns)}/${encodeURIComponent(opts.secret)}`, body: { ...base, data: { ...base.data, ...data } }, readBack: getSecret },
         { conflict: () => new CasConflictError(`${location} was changed by another writer`), refused: (res) => failure(res, 'write') },
       )
-      lastRead = 'stored' in put ? put.stored : undefined
-      if (lastRead) return { text, version: lastRead.metadata.resourceVersion }
-      // Landed, answered with something else: another document read back leaves the version
-      // empty, so the next check-and-set refuses rather than overwrites.
-      const again = 'landed' in put ? put.landed : undefined
-      if (again !== undefined && again.data?.[opts.key] === data[opts.key]) {
-        lastRead = again
-        return { text, version: again.metadata.resourceVersion }
-      }
-      return { text, version: '' }
+      return landed(put, data, text)
     },
     async close() {
       const r = await ready.catch(() => undefined)
       r?.api.close()
     },
+  }
+
+  /** The snapshot a write the API took leaves: its answer's version, or the one read back after it. */
+  function landed(put: PutAnswer, data: Record<string, string>, text: string): KeysetSnapshot {
+    lastRead = 'stored' in put ? put.stored : undefined
+    if (lastRead) return { text, version: lastRead.metadata.resourceVersion }
+    // Landed, answered with something else: another document read back leaves the version
+    // empty, so the next check-and-set refuses rather than overwrites.
+    const again = 'landed' in put ? put.landed : undefined
+    if (again !== undefined && again.data?.[opts.key] === data[opts.key]) {
+      lastRead = again
+      return { text, version: again.metadata.resourceVersion }
+    }
+    return { text, version: '' }
   }
 }

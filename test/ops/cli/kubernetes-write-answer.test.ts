@@ -103,3 +103,35 @@ describe('cbc-jwt rotate against a Kubernetes API whose PUT answer is not the Se
     assert.ok(stored().revoked_before, 'the revocation is in force')
   })
 })
+
+// The same rewritten answer to a create (keyset init's POSTs): before, the 201 body was taken for
+// the Secret, and init printed "cannot write the verification projection …: Cannot read
+// properties of undefined (reading 'resourceVersion')" and exited 1 with both Secrets created.
+describe('cbc-jwt keyset init against a Kubernetes API whose create answer is not the Secret', () => {
+  const tmpInit = tempDir('kube-create-answer')
+  let double: KubeDouble
+  let env: Record<string, string>
+  before(async () => {
+    double = await startKubeDouble()
+    env = { CBC_JWT_BACKEND: 'kubernetes', KUBECONFIG: double.writeKubeconfig(tmpInit.file('kubeconfig'), { namespace: 'cbc' }), HOME: tmpInit.dir }
+  })
+  after(async () => {
+    double.createAnswer = undefined
+    await double.close()
+    tmpInit.cleanup()
+  })
+
+  it('attack: a create answered 201 with a Status: exit 0, each Secret read back, a note saying what the API answered', async () => {
+    double.createAnswer = { kind: 'Status', apiVersion: 'v1', status: 'Success', message: 'rewritten \u001b[2J' }
+    const r = await cbcJwt(['keyset', 'init'], { env })
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stdout, /^wrote the verification projection kubernetes:cbc\/cbc-jwt-verification#jwt-keyset$/m)
+    assert.match(
+      r.stdout,
+      /^note: the API answered the write 201 with a body that is not the Secret .*; the write landed, and reading kubernetes:cbc\/cbc-secrets#jwt-keyset back shows the keyset written$/m,
+    )
+    assert.doesNotMatch(r.stdout + r.stderr, /unexpected error|Cannot read|\u001b/)
+    const kid = JSON.parse(Buffer.from(double.secret('cbc', 'cbc-secrets')!.data['jwt-keyset']!, 'base64').toString()).current
+    assert.match(r.stdout, new RegExp(`^created kubernetes:cbc/cbc-secrets#jwt-keyset: ES256 key ${kid} \\(current\\)$`, 'm'))
+  })
+})

@@ -4,7 +4,7 @@ import type { KeysetBackend, KeysetSnapshot, WatchLogger } from '../backend.js'
 import { ApiTransportError, createKubernetesApi, reasonOfStatus, type ApiResult, type KubernetesApi } from './api.js'
 import { printable } from '../../logging/sanitize.js'
 import { resolveConnection, type KubernetesConnection } from './connection.js'
-import { putSecret, type Secret } from './secret-put.js'
+import { putSecret, writeAnswer, type PutAnswer, type Secret } from './secret-put.js'
 import type { KubernetesBackendOptions } from './options.js'
 import { loggableResourceVersion, startSecretWatch, type SecretWatch } from './watch.js'
 
@@ -135,6 +135,11 @@ export function createKubernetesBackend(opts: KubernetesBackendOptions, deps: Ku
         refused: (res) => statusError(res, 'write'),
       },
     )
+    return landed(put, text)
+  }
+
+  /** The snapshot a write the API took leaves: its answer's version, or the one read back after it. */
+  function landed(put: PutAnswer, text: string): KeysetSnapshot {
     lastRead = 'stored' in put ? put.stored : undefined
     if (lastRead) return { text, version: lastRead.metadata.resourceVersion }
     // Landed, answered with something else: the version is the one read back; when the read
@@ -146,7 +151,8 @@ export function createKubernetesBackend(opts: KubernetesBackendOptions, deps: Ku
     } catch {
       readBack = undefined
     }
-    const answer = `the API answered the write 200 with a body that is not the Secret (a proxy or webhook in front of it rewrote the answer?); the write landed`
+    const status = 'landed' in put ? put.status : 200
+    const answer = `the API answered the write ${status} with a body that is not the Secret (a proxy or webhook in front of it rewrote the answer?); the write landed`
     if (again && readBack === text) {
       lastRead = again
       return { text, version: again.metadata.resourceVersion, notice: `${answer}, and reading ${location} back shows the keyset written` }
@@ -189,8 +195,7 @@ export function createKubernetesBackend(opts: KubernetesBackendOptions, deps: Ku
         })
         if (res.status === 409) throw new CasConflictError(`${location} was created by another writer meanwhile`)
         if (res.status !== 201 && res.status !== 200) throw statusError(res, 'create')
-        lastRead = res.json as Secret
-        return { text, version: lastRead.metadata.resourceVersion }
+        return landed(await writeAnswer(res, getSecret), text)
       }
       // Send back what was read, with that resourceVersion: the API server's check-and-set.
       let base = lastRead

@@ -9,8 +9,8 @@ export interface Secret {
   [k: string]: unknown
 }
 
-/** A PUT the API server took: the Secret as stored, or (a 200 whose body is not a Secret) as read back after, if it could be. */
-export type PutAnswer = { stored: Secret } | { landed: Secret | undefined }
+/** A write the API server took: the Secret as stored, or (a 2xx whose body is not a Secret) as read back after, if it could be. */
+export type PutAnswer = { stored: Secret } | { landed: Secret | undefined; status: number }
 
 /** The caller's errors for a PUT not taken: 409 (another writer changed the Secret since it was read), any other status. */
 export interface PutRefusals {
@@ -33,7 +33,16 @@ export async function putSecret(
   const res = await call('PUT', target.path, target.body)
   if (res.status === 409) throw refusals.conflict()
   if (res.status !== 200 && res.status !== 201) throw refusals.refused(res)
+  return writeAnswer(res, target.readBack)
+}
+
+/**
+ * What a write the API server took (a PUT, or the POST of a create) left stored, by the same
+ * rule: the Secret it answered, else — a proxy or webhook rewrote the answer, and the write
+ * landed all the same — the Secret read back after it, if it could be.
+ */
+export async function writeAnswer(res: ApiResult, readBack: () => Promise<Secret | undefined>): Promise<PutAnswer> {
   const stored = res.json as Secret | undefined
   if (stored?.kind === 'Secret' && typeof stored.metadata?.resourceVersion === 'string') return { stored }
-  return { landed: await target.readBack().catch(() => undefined) }
+  return { landed: await readBack().catch(() => undefined), status: res.status }
 }

@@ -82,10 +82,11 @@ does) / backend error, 2 bad usage.`,
         const states = await readProjections(source.projections())
         refuseStaleProjection(states, doc, undefined, 'replace the keyset with HS* (oct) keys')
         const published = 'text' in projected ? await writeProjections(states, projected.text) : []
+        let notice: string | undefined
         try {
           // Create-only when nothing is there, check-and-set otherwise: two concurrent inits
           // cannot both win, and one never silently replaces the other's keyset.
-          await source.backend.write(text, existing ? existing.version : null)
+          notice = (await source.backend.write(text, existing ? existing.version : null)).notice
         } catch (err) {
           if (err instanceof CasConflictError) {
             // Another writer's keyset is in force: a projection of this one would hide its keys.
@@ -102,6 +103,8 @@ does) / backend error, 2 bad usage.`,
         for (const location of published) println(ctx.stdout, `wrote the verification projection ${location}`)
         if ('skipped' in projected) println(ctx.stdout, `note: ${projected.skipped}`)
         if (levelled !== undefined) println(ctx.stdout, `note: ${levelled}`)
+        // A write that landed in an unexpected way (kubernetes-backend.ts) is reported, as rotate does.
+        if (notice !== undefined) println(ctx.stdout, `note: ${notice}`)
         println(ctx.stdout, `created ${source.backend.location}: ${alg} key ${doc.current} (current)`)
         audit.record({ location: source.backend.location, before: existing ? previousDocument(existing.text) : null, after: doc })
         return 0
