@@ -3,7 +3,8 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { freePort } from '../../support/free-port.js'
-import { cbcJwt } from './cli.js'
+import { PROCESS_LEVEL } from '../../support/tier.js'
+import { cbcJwt, cbcJwtProcess } from './cli.js'
 
 // `verify-rotation --url` against instances that do not answer as a replica would: every item
 // fails with what was seen, nothing throws, the exit status is 1, and nothing is followed.
@@ -58,6 +59,28 @@ describe('verify-rotation against an instance that is not there or not cbc-jwt',
       assert.equal(r.code, 1, r.stderr)
       assert.doesNotMatch(r.stdout, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/)
       assert.match(r.stdout, /^✓ 1\. active key: kid k-\\x1b\[31mRED\\x1b\[0m\\x9b2J \(previous k-old\)/m)
+    } finally {
+      hostile.close()
+    }
+  })
+})
+
+// Whatever answers on the URL chooses the /metrics page, up to the 8 MiB cap. Its label sets
+// were read by searching for `name="value"` anywhere, which cost each position a scan to the end
+// of the set: one 4 MiB set without "=" kept the CLI at full CPU for hours, past every deadline
+// (the HTTP deadline ends with the answer). A hang cannot be interrupted in-process: the CLI runs
+// as a process, killed if it has not finished well after a linear read would have.
+describe('verify-rotation against a /metrics page made to backtrack', PROCESS_LEVEL, () => {
+  it('attack: a 4 MiB label set without "=" is read at once; the sample counts, its labels do not', async () => {
+    const hostile = http.createServer((req, res) => {
+      if (req.url === '/metrics') res.writeHead(200).end(`cbc_jwt_keys_loaded{${'y'.repeat(4 * 1024 * 1024)}} 1\ncbc_jwt_backend_errors_total 0\n`)
+      else res.writeHead(200).end(JSON.stringify({ keys: [{ kid: 'k-new', status: 'current', verifies: true }] }))
+    })
+    await new Promise<void>((resolve) => hostile.listen(0, '127.0.0.1', resolve))
+    try {
+      const url = `http://127.0.0.1:${(hostile.address() as AddressInfo).port}`
+      const r = await cbcJwtProcess(['verify-rotation', '--url', url], { timeoutMs: 60_000 })
+      assert.match(r.stdout, /^✓ 2\. keys loaded: cbc_jwt_keys_loaded 1, verifying keys in \/v1\/keys 1 \(k-new\)$/m, r.stdout + r.stderr)
     } finally {
       hostile.close()
     }
