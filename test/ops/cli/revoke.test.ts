@@ -89,6 +89,19 @@ describe('cbc-jwt revoke --client-id / --subject / --jti', () => {
     assert.equal(await verdict(file, issue(file, plus(NOW, -MIN), 'billing')), 'revoked')
   })
 
+  it('`now` on the system clock returns only once the second it revokes to has ended: a token issued after it is valid', async () => {
+    // No CBC_JWT_NOW: the wait is for the real clock. Without it the command returns inside the
+    // second that revoked_before ends, and a token issued then, with that second's iat, is revoked.
+    const file = await keysetFile()
+    const started = Date.now()
+    const r = await cbcJwt(['revoke', '--issued-before', 'now', '--keyset-file', file])
+    const returned = Date.now()
+    assert.equal(r.code, 0, r.stderr)
+    const revokedBefore = Date.parse(readJson(file).revoked_before)
+    assert.ok(revokedBefore >= started && revokedBefore % 1000 === 0, readJson(file).revoked_before)
+    assert.ok(returned >= revokedBefore, `returned at ${new Date(returned).toISOString()}, inside the second before ${readJson(file).revoked_before}`)
+  })
+
   it('--subject cuts off one subject across clients; --jti one token, whatever its time', async () => {
     const file = await keysetFile()
     const early = plus(NOW, -10 * MIN)

@@ -156,6 +156,17 @@ Exit status: 0 done, 1 refused / invalid keyset / backend error / too many rules
   },
 }
 
+/**
+ * Returns once `ms` have passed on the monotonic clock. A timer may fire up to a millisecond
+ * early by the clocks it is measured against: `now` would then write `revoked_before` before
+ * the second it names has ended, and a token issued after the command returned, in that
+ * second, would be revoked. Real time even under a pinned clock (`CBC_JWT_NOW`), which never moves.
+ */
+async function waitFor(ms: number): Promise<void> {
+  const until = performance.now() + ms
+  for (let left = ms; left > 0; left = until - performance.now()) await sleep(Math.ceil(left))
+}
+
 /** Checks every flag before anything is read, and builds the change. */
 async function plan(ctx: CliContext, values: Values, positionals: string[], now: number) {
   const given = (Object.keys(TARGET_FLAGS) as Array<keyof typeof TARGET_FLAGS>).filter((f) => values[f] !== undefined)
@@ -214,7 +225,7 @@ async function plan(ctx: CliContext, values: Values, positionals: string[], now:
   // to its `exp`). For `now` the command waits for that end before it writes, so a token issued
   // after the command returns is not revoked.
   const at = Math.ceil(asked / 1000) * 1000
-  if (raw.trim() === 'now' && at > now) await sleep(at - now)
+  if (raw.trim() === 'now' && at > now) await waitFor(at - now)
   if (at > now + ROTATION_POLICY.futureRevocationSlackMs && !force) {
     throw new UsageError(
       `--issued-before ${toRfc3339(new Date(at))} is in the future: every token issued until then, new ones included, would be rejected (use --force if you mean it)`,
