@@ -74,12 +74,16 @@ export function graceMs(env: NodeJS.ProcessEnv, flags: { grace?: string | undefi
   return grace
 }
 
-/** `--propagation` > 2 × `CBC_JWT_REFRESH_INTERVAL_SECONDS` (30) + 90 s. */
-export function propagationMs(env: NodeJS.ProcessEnv, flag: string | undefined): number {
+/**
+ * `--propagation` > 2 × `CBC_JWT_REFRESH_INTERVAL_SECONDS` (30) + 90 s. `promotes`: the window
+ * gates a promotion (`rotate --promote`, `--auto`), not only a report of it (`status`).
+ */
+export function propagationMs(env: NodeJS.ProcessEnv, flag: string | undefined, { promotes = false } = {}): number {
   const fromFlag = durationFlag('propagation', flag)
   // A window of nothing promotes a key no replica may have read yet: that is what --force
   // says, and it must be said so, not reached through a number.
-  if (fromFlag === 0) throw new UsageError('--propagation 0 would promote a staged key before any replica has loaded it: use --promote --force to mean that')
+  if (fromFlag === 0 && promotes)
+    throw new UsageError('--propagation 0 would promote a staged key before any replica has loaded it: use --promote --force to mean that')
   if (fromFlag !== undefined) return fromFlag
   return propagationWindowMs(serviceSettings(env).refreshIntervalSeconds)
 }

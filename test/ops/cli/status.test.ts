@@ -24,6 +24,10 @@ describe('cbc-jwt status', { concurrency: true }, () => {
     assert.match(r.stdout, new RegExp(`${staged} +ES256 +staged .* propagating, promotable in 1m30s`))
     assert.match(r.stdout, /SLA: ok — current key k-\S+ is 12h1m old \(limit 7d, reached in 6d11h\)/)
     assert.match(r.stdout, new RegExp(`warning: verify-only key ${old} stops verifying in 11h59m`))
+    // status promotes nothing: a window of 0 only reports what a promotion would see (rotate refuses it).
+    const zero = await cbcJwt(['status', '--propagation', '0s', '--keyset-file', file], { env: at('2026-11-27T12:01:00Z') })
+    assert.equal(zero.code, 0, zero.stderr)
+    assert.match(zero.stdout, new RegExp(`${staged} +ES256 +staged .* ready to promote`))
   })
 
   it('exits 1 when the current key is older than 604800 s, and says so (text and --json)', async () => {

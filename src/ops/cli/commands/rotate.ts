@@ -168,7 +168,7 @@ function plan(ctx: CliContext, mode: (typeof MODES)[number] | undefined, values:
         }
         return { mutation, headline: rotated }
       }
-      const window = propagationMs(ctx.env, values.propagation)
+      const window = propagationMs(ctx.env, values.propagation, { promotes: true })
       const mutation: KeysetMutation = (doc) =>
         promoteStaged(doc, {
           now,
@@ -182,7 +182,7 @@ function plan(ctx: CliContext, mode: (typeof MODES)[number] | undefined, values:
     case 'auto': {
       rejectFlags(values, ['kid', 'force', 'fresh-key', 'wait'], '--auto')
       const grace = graceMs(ctx.env, values)
-      const window = propagationMs(ctx.env, values.propagation)
+      const window = propagationMs(ctx.env, values.propagation, { promotes: true })
       const every = durationFlag('every', values.every) ?? ROTATION_POLICY.everyMs
       if (every > ROTATION_POLICY.keyAgeSlaMs) {
         throw new UsageError(`--every ${values.every} is longer than the 7-day key-age SLA (JWTKeyAgeExceeded would fire)`)
