@@ -3,6 +3,7 @@ import { CbcJwtError, ERROR_CODES, RefusedError } from '../errors.js'
 import type { LoadedKeyset } from '../keyset/load.js'
 import { signingKeyOf } from '../keyset/projection.js'
 import { formatDuration, parseDuration } from '../duration.js'
+import { MAX_CLAIMS_DEPTH, nestsTooDeep } from '../verifier/claims-cost.js'
 import { grantedScopes } from './scope.js'
 
 /** Options of `cbc.sign()`. */
@@ -90,6 +91,8 @@ export async function signWith(
       `sign(claims): claims.scope must be RFC 6749 scope-tokens, a string separated by single spaces or an array of them (no spaces inside an element, no quotes), got ${JSON.stringify(claims.scope).slice(0, 200)}`,
     )
   }
+  // The verifier answers deeper claims `malformed`: a token it would refuse is never signed.
+  if (nestsTooDeep(claims)) throw new TypeError(`sign(claims): claims nest deeper than ${MAX_CLAIMS_DEPTH} levels (the claims object is the first)`)
   const ttl = checkedTtlSeconds(options.ttl, settings.maxTokenTtlSeconds, settings.names)
   if (!keyset) throw new CbcJwtError(ERROR_CODES.NOT_READY, 'sign(): no keyset loaded yet (wait for start() and ready())')
   const key = keyset.current

@@ -79,6 +79,18 @@ export const MAX_CLAIMS_DEPTH = 128
  * on a list made only when the claims have any.
  */
 export function freezeAndCost(value: unknown): number | undefined {
+  return walk(value, true)
+}
+
+/**
+ * Whether claims about to be signed nest deeper than `MAX_CLAIMS_DEPTH`: the verifier would
+ * answer the token `malformed`, so `sign()` refuses it. The caller's object is not frozen.
+ */
+export function nestsTooDeep(claims: object): boolean {
+  return walk(claims, false) === undefined
+}
+
+function walk(value: unknown, freeze: boolean): number | undefined {
   if (typeof value !== 'object' || value === null) return leafCost(value)
   let bytes = 0
   let pending: object[] | undefined
@@ -86,7 +98,7 @@ export function freezeAndCost(value: unknown): number | undefined {
   let node: object | undefined = value
   let depth = 1
   while (node !== undefined) {
-    Object.freeze(node)
+    if (freeze) Object.freeze(node)
     if (Array.isArray(node)) {
       bytes += ARRAY_BYTES + ELEMENT_BYTES * node.length
       for (let i = 0; i < node.length; i++) {

@@ -4,6 +4,7 @@ import { Registry, register as defaultRegistry } from 'prom-client'
 import { createCbcJwt } from '../../../src/lib/core/compose.js'
 import { ConfigError, ERROR_CODES } from '../../../src/lib/errors.js'
 import { AUTH_FAILURE_REASONS } from '../../../src/lib/reasons.js'
+import { MAX_CLAIMS_DEPTH } from '../../../src/lib/verifier/claims-cost.js'
 import { makeKey, makeKeyset, signToken, validClaims } from '../../support/keys.js'
 import { parseExposition, valueOf } from '../../support/metrics-text.js'
 import { coreOn, tempKeyset } from './fixtures.js'
@@ -189,6 +190,22 @@ describe('createCbcJwt: sign', () => {
     }
     assert.ok(await cbc.sign({ sub: 'bob', scope: ['orders:read', 'admin'] }))
     assert.ok(await cbc.sign({ sub: 'bob', scope: 'orders:read admin' }))
+  })
+
+  it('signs claims as deep as the verifier accepts, and refuses one level more: it never signs a token it would answer malformed', async () => {
+    const { cbc } = setup([makeKey('ES256', 'k-a')])
+    await cbc.start()
+    // The claims object is level 1; `deep` holds the rest.
+    const nesting = (levels: number) => {
+      let value: unknown[] = []
+      for (let d = 2; d < levels; d++) value = [value]
+      return { sub: 'bob', deep: value }
+    }
+    const deepest = await cbc.authenticate(`Bearer ${await cbc.sign(nesting(MAX_CLAIMS_DEPTH))}`)
+    assert.ok(deepest.ok, JSON.stringify(deepest))
+    const claims = nesting(MAX_CLAIMS_DEPTH + 1)
+    await assert.rejects(cbc.sign(claims), (err: Error) => err instanceof TypeError && /claims nest deeper than 128 levels/.test(err.message))
+    assert.ok(!Object.isFrozen(claims.deep), "the caller's claims are left as they were")
   })
 
   it('follows a rotation with no restart', async () => {
