@@ -186,6 +186,20 @@ for (const transport of ['inject', 'http'] as const)
       assert.equal(res.headers['x-auth-kid'], 'k-fwd')
     })
 
+    it('attack: a tab, a DEL or a leading/trailing space in a claim → the header is left out, never trimmed or passed on', async () => {
+      const s = await service(transport)
+      for (const value of ['alice\tadmin', 'alice\u007fadmin', 'alice\u007f', ' alice', 'alice ', '\talice']) {
+        const claims = validClaims({ sub: value, client_id: value })
+        const res = await ask(s, transport, { url: '/v1/auth', headers: { authorization: `Bearer ${signToken(key, claims)}` } })
+        assert.equal(res.statusCode, 200, JSON.stringify(value))
+        assert.equal(res.headers['x-auth-subject'], undefined, JSON.stringify(value))
+        assert.equal(res.headers['x-auth-client-id'], undefined, JSON.stringify(value))
+      }
+      // The control: a space inside a value is printable ASCII, and passes unchanged.
+      const res = await ask(s, transport, { url: '/v1/auth', headers: { authorization: bearer({ sub: 'Alice Smith', client_id: 'billing eu' }) } })
+      assert.deepEqual([res.headers['x-auth-subject'], res.headers['x-auth-client-id']], ['Alice Smith', 'billing eu'])
+    })
+
     it('a scope array is passed space-separated; non-ASCII values are left out', async () => {
       const s = await service(transport)
       const claims = validClaims({ scope: ['orders:read', 'orders:write'], sub: 'José' })
