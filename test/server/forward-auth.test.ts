@@ -200,6 +200,14 @@ for (const transport of ['inject', 'http'] as const)
       assert.deepEqual([res.headers['x-auth-subject'], res.headers['x-auth-client-id']], ['Alice Smith', 'billing eu'])
     })
 
+    it('X-Auth-Expires is whole seconds, never later than the exp (a fractional exp is rounded down)', async () => {
+      const s = await service(transport)
+      const exp = Math.floor(Date.now() / 1000) + 600.75
+      const res = await ask(s, transport, { url: '/v1/auth', headers: { authorization: bearer({ exp }) } })
+      assert.equal(res.statusCode, 200)
+      assert.equal(res.headers['x-auth-expires'], String(Math.floor(exp)))
+    })
+
     it('a scope array is passed space-separated; non-ASCII values are left out', async () => {
       const s = await service(transport)
       const claims = validClaims({ scope: ['orders:read', 'orders:write'], sub: 'José' })
