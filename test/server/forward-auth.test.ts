@@ -263,6 +263,23 @@ for (const transport of ['inject', 'http'] as const)
         const res = await askScope(s, '/v1/auth?scope=a%22b', 'a"b')
         assert.equal(res.statusCode, 403)
         assert.equal(res.headers['www-authenticate'], 'Bearer error="insufficient_scope", scope="invalid_scope_request"')
+        // Two spaces, or an empty scope, is a gateway's typo: not read as `a b`, nor as no requirement.
+        for (const url of ['/v1/auth?scope=a%20%20b', '/v1/auth?scope=%20a%20b', '/v1/auth?scope=', '/v1/auth?scope=a&scope=']) {
+          const typo = await askScope(s, url, 'a b')
+          assert.equal(typo.statusCode, 403, url)
+          assert.equal(typo.headers['www-authenticate'], 'Bearer error="insufficient_scope", scope="invalid_scope_request"', url)
+        }
+        // The control: the same token meets the clean query.
+        assert.equal((await askScope(s, '/v1/auth?scope=a%20b', 'a b')).statusCode, 200)
+      })
+
+      it('a query without a scope parameter requires nothing: a token with no scope claim is 200', async () => {
+        const s = await service(transport)
+        for (const url of ['/v1/auth?expand=items', '/v1/auth/orders/7?scopes=admin', '/v1/auth?']) {
+          const res = await askScope(s, url, undefined)
+          assert.equal(res.statusCode, 200, url)
+          assert.equal(res.headers['x-auth-scope'], undefined, url)
+        }
       })
 
       it('a rejected token is still 401 with its reason; no keyset is still 503', async () => {
