@@ -3,7 +3,8 @@ import crypto from 'node:crypto'
 import { describe, it } from 'node:test'
 import { createTokenCache, estimateEntryBytes, type CachedAcceptance } from '../../../src/lib/verifier/token-cache.js'
 import { claimsAt, keysetOf, NOW, segment, verifierAt } from './fixtures.js'
-import { makeKey, signToken } from '../../support/keys.js'
+import { makeKey, makeKeyset, signToken } from '../../support/keys.js'
+import { loadKeyset, type LoadedKeyset } from '../../../src/lib/keyset/load.js'
 import { ADVERSARIAL_SHAPES, heapFlood, shapeFlood } from '../../../bench/token-cache-heap.bench.js'
 import { PROCESS_LEVEL } from '../../support/tier.js'
 
@@ -206,6 +207,75 @@ describe('verifier with a token cache', () => {
     const verifier = verifierAt(NOW, { tokenCacheEntries: 0 })
     assert.equal(verifier.tokenCache, undefined)
     assert.equal((await verifier.verify(signToken(key, claimsAt()), keyset)).ok, true)
+  })
+
+  describe('a cached acceptance ends at the exact instant a full verification would refuse (CONTRACT §8)', () => {
+    /** A cached verifier on a clock the test moves, and the answer it gives next to an uncached one's. */
+    function pair() {
+      let clock = NOW
+      const cached = verifierAt(NOW, { now: () => clock })
+      const answer = async (token: string, keyset: ReturnType<typeof keysetOf>) => {
+        const result = await cached.verify(token, keyset)
+        const full = await verifierAt(clock, { tokenCacheEntries: 0 }).verify(token, keyset)
+        const said = (r: typeof result) => (r.ok ? 'ok' : r.reason)
+        assert.equal(said(result), said(full), 'the cache changed the answer')
+        return said(result)
+      }
+      return { answer, at: (ms: number) => void (clock = ms), hits: () => cached.tokenCache!.stats().hits }
+    }
+    const token = signToken(key, claimsAt())
+    const iatMs = (NOW / 1000 - 60) * 1000
+    /** The keyset reloaded with other revocations: its unchanged key keeps its material, so a repeat can hit. */
+    const reloaded = (extra: { revoked_before?: string; revocations?: unknown[] }): LoadedKeyset => {
+      const { revocations, ...rest } = extra
+      return loadKeyset({ ...makeKeyset([key], rest), ...(revocations ? { revocations } : {}) }, NOW, keyset)
+    }
+
+    it('its key passing not_after: accepted one millisecond before, unknown_kid at the instant', async () => {
+      const notAfter = NOW + 60_000
+      const retiring = keysetOf([{ key, opts: { notAfter: new Date(notAfter) } }, makeKey('HS256', 'k-current')], { current: 'k-current' })
+      const { answer, at, hits } = pair()
+      assert.equal(await answer(token, retiring), 'ok')
+      at(notAfter - 1)
+      assert.equal(await answer(token, retiring), 'ok')
+      assert.equal(hits(), 1, 'the repeat was answered from the cache')
+      at(notAfter)
+      assert.equal(await answer(token, retiring), 'unknown_kid')
+    })
+
+    it('revoked_before moving past its iat: equal still accepted, one millisecond later revoked (no tolerance)', async () => {
+      const { answer, hits } = pair()
+      assert.equal(await answer(token, keyset), 'ok')
+      assert.equal(await answer(token, reloaded({ revoked_before: new Date(iatMs).toISOString() })), 'ok')
+      assert.equal(hits(), 1)
+      assert.equal(await answer(token, reloaded({ revoked_before: new Date(iatMs + 1).toISOString() })), 'revoked')
+    })
+
+    it('its key leaving the keyset, or its kid taking other material', async () => {
+      const { answer } = pair()
+      assert.equal(await answer(token, keyset), 'ok')
+      assert.equal(await answer(token, keysetOf([makeKey('HS256', 'k-hs')])), 'bad_signature')
+      assert.equal(await answer(token, keyset), 'ok')
+      assert.equal(await answer(token, keysetOf([makeKey('HS256', 'k-other')])), 'unknown_kid')
+    })
+
+    it('a revocation rule naming its client, its subject or its jti, the moment it is loaded', async () => {
+      const { answer, hits } = pair()
+      const created_at = new Date(NOW).toISOString()
+      const rules = [
+        { client_id: 'client-1', issued_before: new Date(iatMs + 1).toISOString(), created_at },
+        { sub: 'user-1', issued_before: new Date(iatMs + 1).toISOString(), created_at },
+        { jti: 'tok-1', expires_at: new Date(NOW + 3_600_000).toISOString(), created_at },
+      ]
+      const withJti = signToken(key, claimsAt(undefined, { jti: 'tok-1' }))
+      for (const rule of rules) {
+        const before = hits()
+        assert.equal(await answer(withJti, keyset), 'ok')
+        assert.equal(await answer(withJti, reloaded({ revocations: [] })), 'ok')
+        assert.equal(hits(), before + 1, 'the repeat was answered from the cache')
+        assert.equal(await answer(withJti, reloaded({ revocations: [rule] })), 'revoked', JSON.stringify(rule))
+      }
+    })
   })
 
   it('hands out frozen claims, so one caller cannot change what a repeat of the token sees', async () => {
