@@ -68,6 +68,8 @@ interface Row {
 const es = () => keyPool().byAlg.ES256
 const tokenWith = (overrides: Record<string, unknown>, header: Record<string, unknown> = {}) => signToken(es(), claimsAt(NOW_S, overrides), header)
 const signedPayload = (payload: string) => forge({ header: { alg: 'ES256', kid: 'k-ES256' }, payload, alg: 'ES256', signingKey: es().signingKey })
+/** CBC_JWT_MAX_TOKEN_TTL's default (24h), in seconds: the verifier's lifetime bound unless given another. */
+const MAX_TTL = 86_400
 const REVOKED_BEFORE = NOW_S - 3600
 const revokedKeyset = () => keysetOf([es()], { revoked_before: new Date(REVOKED_BEFORE * 1000).toISOString() })
 const RULE_TIME = new Date(REVOKED_BEFORE * 1000).toISOString()
@@ -99,6 +101,21 @@ function rows(): Row[] {
     { case: 'exp null', expect: 'malformed', token: tokenWith({ exp: null }) },
     { case: 'nbf as a string', expect: 'malformed', token: tokenWith({ nbf: String(NOW_S) }) },
     { case: 'validly signed payload that is not JSON', expect: 'malformed', token: signedPayload('this is not json') },
+    // exp − iat above the max token TTL + the clock tolerance (docs/reasons.md): no issuer of ours mints it.
+    { case: 'lifetime exactly the max TTL + leeway', expect: 'ok', token: tokenWith({ exp: NOW_S - 60 + MAX_TTL + LEEWAY }) },
+    { case: 'lifetime one second over the max TTL + leeway', expect: 'malformed', token: tokenWith({ exp: NOW_S - 60 + MAX_TTL + LEEWAY + 1 }) },
+    {
+      case: 'lifetime over a configured max TTL, the leeway added once',
+      expect: 'malformed',
+      token: tokenWith({ exp: NOW_S - 60 + 3600 + LEEWAY + 1 }),
+      options: { maxTokenTtlSeconds: 3600 },
+    },
+    {
+      case: 'lifetime a configured max TTL + leeway',
+      expect: 'ok',
+      token: tokenWith({ exp: NOW_S - 60 + 3600 + LEEWAY }),
+      options: { maxTokenTtlSeconds: 3600 },
+    },
     { case: 'validly signed payload that is a JSON array', expect: 'malformed', token: signedPayload('[1,2,3]') },
     // too_large
     { case: 'one byte over maxTokenBytes', expect: 'too_large', token: valid, options: { maxTokenBytes: valid.length - 1 } },
