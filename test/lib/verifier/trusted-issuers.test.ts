@@ -132,6 +132,25 @@ describe('trusted issuers: routing by iss', () => {
     assert.equal((await verifierAt(NOW, { trustedIssuers: [route(idp.keys(), { leeway: 120 })] }).verify(expiredBy60, keyset)).ok, true)
   })
 
+  it("the issuer's tolerance and lifetime bound hold at their exact edges (nbf, iat, exp − iat), as the keyset's do", async () => {
+    // A leeway and a bound other than the keyset's (30 s, 24 h): each edge is the route's own.
+    const verifier = verifierAt(NOW, { trustedIssuers: [route(idp.keys(), { leeway: 45, maxTokenTtlSeconds: 3600 })] })
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ nbf: NOW_S + 45 }, 'ok'],
+      [{ nbf: NOW_S + 46 }, 'not_yet_valid'],
+      [{ iat: NOW_S + 45, exp: NOW_S + 600 }, 'ok'],
+      [{ iat: NOW_S + 46, exp: NOW_S + 600 }, 'not_yet_valid'],
+      [{ iat: NOW_S - 60, exp: NOW_S - 60 + 3600 + 45 }, 'ok'],
+      [{ iat: NOW_S - 60, exp: NOW_S - 60 + 3600 + 46 }, 'malformed'],
+      [{ exp: NOW_S - 44 }, 'ok'],
+      [{ exp: NOW_S - 45 }, 'expired'],
+    ]
+    for (const [claims, expected] of cases) {
+      const result = await verifier.verify(signToken(idpKey, idpClaims(claims)), keyset)
+      assert.equal(result.ok ? 'ok' : result.reason, expected, JSON.stringify(claims))
+    }
+  })
+
   it("the keyset's revoked_before is about its own tokens, not a trusted issuer's", async () => {
     const revoked = loadKeyset(makeKeyset([own], { revoked_before: new Date(NOW).toISOString() }), NOW)
     const verifier = verifierAt(NOW, { trustedIssuers: [idp] })
