@@ -118,6 +118,28 @@ describe('trusted issuer keys against hostile servers', () => {
     assert.deepEqual(errors, ['bad_response'])
   })
 
+  it('attack: a discovered jwks_uri carrying credentials is refused, never asked, never logged', async () => {
+    for (const userinfo of ['reader:s3cret-pw@', 's3cret-pw@', ':s3cret-pw@']) {
+      hits.length = 0
+      routes['/.well-known/openid-configuration'] = json({ issuer: base, jwks_uri: `${base.replace('https://', `https://${userinfo}`)}/jwks` })
+      const { keys, errors, lines } = issuerKeys()
+      await keys.refresh('start')
+      assert.deepEqual(errors, ['bad_response'], userinfo)
+      assert.equal(keys.keys(), undefined, userinfo)
+      assert.deepEqual(hits, ['/.well-known/openid-configuration'], userinfo)
+      assert.doesNotMatch(JSON.stringify(lines), /s3cret/, userinfo)
+    }
+  })
+
+  it('an issuer with a trailing slash is discovered at the issuer without it + /.well-known/openid-configuration (Discovery §4)', async () => {
+    routes['/.well-known/openid-configuration'] = json({ issuer: `${base}/`, jwks_uri: `${base}/jwks` })
+    const { keys, errors } = issuerKeys({ issuer: `${base}/` })
+    await keys.refresh('start')
+    assert.deepEqual(errors, [])
+    assert.deepEqual(hits, ['/.well-known/openid-configuration', '/jwks'])
+    assert.deepEqual([...(keys.keys()?.keys() ?? [])], ['good-1'])
+  })
+
   it('a huge JWK Set is refused before it is parsed (last good kept)', async () => {
     const it = await loaded({ jwks_uri: `${base}/jwks` })
     routes['/jwks'] = text(JSON.stringify({ keys: [], pad: 'x'.repeat(600 * 1024) }))
