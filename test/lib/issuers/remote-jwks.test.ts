@@ -140,6 +140,19 @@ describe('trusted issuer keys against hostile servers', () => {
     assert.deepEqual([...(keys.keys()?.keys() ?? [])], ['good-1'])
   })
 
+  it('after a failed read the discovery document is asked again: keys that moved are found', async () => {
+    const it = await loaded()
+    // The issuer moves its keys: the old location is gone, discovery names the new one.
+    routes['/jwks'] = (_req, res) => res.writeHead(404).end()
+    routes['/.well-known/openid-configuration'] = json({ issuer: base, jwks_uri: `${base}/keys-v2` })
+    routes['/keys-v2'] = text(goodSet)
+    await failsKeepingLastGood(it, 'bad_response')
+    hits.length = 0
+    await it.keys.refresh('interval')
+    assert.deepEqual(hits, ['/.well-known/openid-configuration', '/keys-v2'])
+    assert.deepEqual(it.errors, ['bad_response'], 'the read after the move succeeded')
+  })
+
   it('a huge JWK Set is refused before it is parsed (last good kept)', async () => {
     const it = await loaded({ jwks_uri: `${base}/jwks` })
     routes['/jwks'] = text(JSON.stringify({ keys: [], pad: 'x'.repeat(600 * 1024) }))
