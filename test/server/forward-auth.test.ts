@@ -333,6 +333,8 @@ describe('forward auth over HTTP is answered on the server, before fastify', () 
     await s.keyring.start()
     assert.equal((await ask(s, 'http', { url: '/v1/auth/orders?x=1', headers: { authorization: bearer() } })).statusCode, 200)
     assert.equal((await ask(s, 'http', { url: '/v1/auth' })).statusCode, 401)
+    // The gateway's scope query on the bare path (`/v1/auth?scope=…`, as the nginx configuration asks).
+    assert.equal((await ask(s, 'http', { url: '/v1/auth?scope=read', headers: { authorization: bearer() } })).statusCode, 200)
     assert.equal((await ask(s, 'http', { url: '/healthz' })).statusCode, 200)
     assert.deepEqual(seen, ['/healthz'])
   })
