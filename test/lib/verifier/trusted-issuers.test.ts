@@ -8,7 +8,7 @@ import { readJwksDocument } from '../../../src/lib/issuers/jwks-document.js'
 import type { IssuerRoute } from '../../../src/lib/verifier/issuer-route.js'
 import { makeKey, makeKeyset, signToken, type TestKey } from '../../support/keys.js'
 import { loadKeyset } from '../../../src/lib/keyset/load.js'
-import { AUDIENCE, NOW, NOW_S, claimsAt, verifierAt } from './fixtures.js'
+import { AUDIENCE, NOW, NOW_S, claimsAt, segment, verifierAt } from './fixtures.js'
 
 const IDP = 'https://idp.example.com/realms/acme'
 
@@ -124,6 +124,30 @@ describe('trusted issuers: routing by iss', () => {
     assert.equal(tooLong.ok ? 'ok' : tooLong.reason, 'malformed')
     const badIat = await lenient.verify(signToken(idpKey, idpClaims({ iat: 'yesterday' })), keyset)
     assert.equal(badIat.ok ? 'ok' : badIat.reason, 'malformed')
+  })
+
+  it("a trusted issuer's token with exp missing or not a number, or nbf not a number, is malformed", async () => {
+    const verifier = verifierAt(NOW, { trustedIssuers: [idp] })
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ exp: undefined }, 'malformed'],
+      [{ exp: String(NOW_S + 600) }, 'malformed'],
+      [{ exp: null }, 'malformed'],
+      [{ nbf: String(NOW_S) }, 'malformed'],
+      [{ nbf: NOW_S }, 'ok'],
+    ]
+    for (const [claims, expected] of cases) {
+      const result = await verifier.verify(signToken(idpKey, idpClaims(claims)), keyset)
+      assert.equal(result.ok ? 'ok' : result.reason, expected, JSON.stringify(claims))
+    }
+  })
+
+  it('with trusted issuers, a payload that is not a JSON object is malformed (read for routing, never thrown on)', async () => {
+    const verifier = verifierAt(NOW, { trustedIssuers: [idp] })
+    for (const payload of ['not json', '[1,2]', 'null', '"cbc-omega2"']) {
+      const token = `${segment({ alg: 'ES256', kid: 'shared-kid' })}.${Buffer.from(payload).toString('base64url')}.AAAA`
+      const result = await verifier.verify(token, keyset)
+      assert.equal(result.ok ? 'ok' : result.reason, 'malformed', payload)
+    }
   })
 
   it("applies the issuer's clock tolerance", async () => {
