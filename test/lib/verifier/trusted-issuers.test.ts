@@ -248,6 +248,11 @@ describe('trusted issuers: the verified-token cache never changes an answer', ()
     now = NOW + 105_000
     assert.equal(((await verifier.verify(token, keyset)) as { reason: string }).reason, 'expired')
     now = NOW
+    // Cached again (the expiry dropped it), so the change of material is met on the cache's path.
+    assert.equal((await verifier.verify(token, keyset)).ok, true)
+    const hits = verifier.tokenCache!.stats().hits
+    assert.equal((await verifier.verify(token, keyset)).ok, true)
+    assert.equal(verifier.tokenCache!.stats().hits, hits + 1)
     idp.set(publishedKeys([makeKey('ES256', 'idp-1')]))
     assert.equal(((await verifier.verify(token, keyset)) as { reason: string }).reason, 'bad_signature')
   })
