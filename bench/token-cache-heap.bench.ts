@@ -9,6 +9,7 @@
  * `node --import tsx bench/token-cache-heap.bench.ts` (also part of `npm run bench`).
  */
 import { loadKeyset } from '../src/lib/keyset/load.js'
+import { MAX_CLAIMS_DEPTH } from '../src/lib/verifier/claims-cost.js'
 import { createVerifier } from '../src/lib/verifier/verifier.js'
 import { makeKey, makeKeyset, signToken } from '../test/support/keys.js'
 import { AUDIENCE, benchClaims, ISSUER } from './fixtures.js'
@@ -45,10 +46,15 @@ export const ADVERSARIAL_SHAPES: Record<string, (i: number, n: number) => unknow
   'empty objects in an array': (_i, n) => Array.from({ length: n }, () => ({})),
   'empty objects as properties': (_i, n) => Object.fromEntries(Array.from({ length: n }, (_, k) => [k.toString(36), {}])),
   'empty arrays': (_i, n) => Array.from({ length: n }, () => []),
+  // Chains as deep as the verifier takes (MAX_CLAIMS_DEPTH: the claims object is the first level,
+  // the claim's own array the second), side by side: n arrays in all.
   'nested arrays': (_i, n) => {
-    let v: unknown = []
-    for (let k = 0; k < n; k++) v = [v]
-    return v
+    const depth = MAX_CLAIMS_DEPTH - 2
+    return Array.from({ length: Math.ceil(n / depth) }, () => {
+      let v: unknown = []
+      for (let k = 1; k < depth; k++) v = [v]
+      return v
+    })
   },
   'long distinct names': (i, n) => Object.fromEntries(Array.from({ length: Math.max(1, Math.floor(n / 40)) }, (_, k) => [`${i}-${k}-${'n'.repeat(100)}`, 0])),
   'many short names': (_i, n) => Object.fromEntries(Array.from({ length: Math.floor(n / 3) }, (_, k) => [k.toString(36), 0])),
