@@ -15,6 +15,12 @@ describe('parseDuration', () => {
     assert.equal(parseDuration('0'), 0)
   })
 
+  it('reads fractions of any length and ignores surrounding blanks (a variable as written in a manifest)', () => {
+    assert.equal(parseDuration('1.25h'), 4_500_000)
+    assert.equal(parseDuration('0.25s'), 250)
+    assert.equal(parseDuration(' 90s '), 90_000)
+  })
+
   it('refuses a number without a unit and anything else', () => {
     for (const bad of ['24', '', 'h', '3x', '-5m', '1 h', '5m garbage', '1e3s', 'P1D']) assert.equal(parseDuration(bad), undefined, bad)
   })
@@ -29,5 +35,10 @@ describe('formatDuration', () => {
     assert.equal(formatDuration(93_784_000), '1d2h')
     assert.equal(formatDuration(7 * 86_400_000 + 59_000), '7d')
     assert.equal(formatDuration(-5), '0s')
+  })
+
+  it('prints less than a second in milliseconds, never as 0s', () => {
+    assert.equal(formatDuration(500), '500ms')
+    assert.equal(formatDuration(999.7), '999ms')
   })
 })
