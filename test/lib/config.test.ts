@@ -74,6 +74,58 @@ describe('serviceConfigFromEnv', () => {
     assert.equal(config.tokenCacheMaxBytes, 1048576)
   })
 
+  it('a boolean is true, false, 1 or 0: anything else is refused, never read as true or as false', () => {
+    for (const [value, expected] of [
+      ['true', true],
+      ['1', true],
+      ['false', false],
+      ['0', false],
+    ] as const) {
+      assert.equal(serviceConfigFromEnv({ CBC_JWT_DEV_KEYSET: value }).devKeyset, expected, value)
+    }
+    for (const value of ['yes', 'FALSE', 'off']) {
+      assert.throws(
+        () => serviceConfigFromEnv({ CBC_JWT_DEV_KEYSET: value }),
+        new RegExp(`^ConfigError: CBC_JWT_DEV_KEYSET must be true or false \\(got "${value}"\\)$`),
+      )
+    }
+  })
+
+  it('a value exactly at the end of its range is accepted', () => {
+    assert.equal(serviceConfigFromEnv({ PORT: '65535' }).port, 65535)
+    assert.equal(serviceConfigFromEnv({ CBC_JWT_CLOCK_TOLERANCE_SECONDS: '3600' }).clockToleranceSeconds, 3600)
+    assert.throws(
+      () => serviceConfigFromEnv({ CBC_JWT_CLOCK_TOLERANCE_SECONDS: '3600.5' }),
+      /^ConfigError: CBC_JWT_CLOCK_TOLERANCE_SECONDS must be a number between 0 and 3600/,
+    )
+    // Decimals with any number of digits, with or without a leading 0.
+    assert.equal(serviceConfigFromEnv({ CBC_JWT_CLOCK_TOLERANCE_SECONDS: '2.25' }).clockToleranceSeconds, 2.25)
+    assert.equal(serviceConfigFromEnv({ CBC_JWT_CLOCK_TOLERANCE_SECONDS: '.25' }).clockToleranceSeconds, 0.25)
+  })
+
+  it('CBC_JWT_MAX_TOKEN_TTL is a duration or bare seconds, from 1 s to 36525d', () => {
+    for (const [value, seconds] of [
+      ['90m', 5400],
+      ['3600', 3600],
+      [' 3600 ', 3600],
+      [' 2h ', 7200],
+      ['1s', 1],
+      ['1', 1],
+      ['36525d', 36525 * 86400],
+    ] as const) {
+      assert.equal(serviceConfigFromEnv({ CBC_JWT_MAX_TOKEN_TTL: value }).maxTokenTtlSeconds, seconds, value)
+    }
+    // Below a second, or no duration at all (digits after a unit are not bare seconds).
+    for (const value of ['0', '500ms', '0.5', '1h30', '24 h']) {
+      assert.throws(
+        () => serviceConfigFromEnv({ CBC_JWT_MAX_TOKEN_TTL: value }),
+        new RegExp(`^ConfigError: CBC_JWT_MAX_TOKEN_TTL must be a duration like 24h or a number of seconds \\(got "${value}"\\)$`),
+        value,
+      )
+    }
+    assert.throws(() => serviceConfigFromEnv({ CBC_JWT_MAX_TOKEN_TTL: '36525d1s' }), /^ConfigError: CBC_JWT_MAX_TOKEN_TTL must be at most 36525d/)
+  })
+
   it('turns the verified-token cache on by default (CONTRACT §8: 10000 entries)', () => {
     assert.equal(serviceConfigFromEnv({}).tokenCacheEntries, 10_000)
     assert.equal(serviceConfigFromEnv({}).tokenCacheMaxBytes, 16 * 1024 * 1024)
@@ -97,7 +149,7 @@ describe('serviceConfigFromEnv', () => {
     // Added to now as the rotation grace it would leave the range of a date (rotate crashed).
     [{ CBC_JWT_MAX_TOKEN_TTL: '1000000000w' }, /^CBC_JWT_MAX_TOKEN_TTL must be at most 36525d \(got "1000000000w"\)$/],
     [{ CBC_JWT_MAX_TOKEN_TTL: '99999999999999999999' }, /^CBC_JWT_MAX_TOKEN_TTL must be at most 36525d/],
-    [{ CBC_JWT_LOG_LEVEL: 'loud' }, /^CBC_JWT_LOG_LEVEL must be one of/],
+    [{ CBC_JWT_LOG_LEVEL: 'loud' }, /^CBC_JWT_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent \(got "loud"\)$/],
   ]
   for (const [env, message] of bad) {
     it(`refuses ${JSON.stringify(env)} with a ConfigError naming the variable`, () => {
