@@ -6,6 +6,7 @@ import { loadKeyset } from '../../../src/lib/keyset/load.js'
 import { describeChange, diffKeysets } from '../../../src/ops/rotation/diff.js'
 import { propagationWindowMs } from '../../../src/ops/rotation/policy.js'
 import { pruneExpired } from '../../../src/ops/rotation/prune.js'
+import { pruneRevocations, revokeTargets } from '../../../src/ops/rotation/revocations.js'
 import { setRevokedBefore } from '../../../src/ops/rotation/revoke.js'
 import { rotateCompromised, rotateNow } from '../../../src/ops/rotation/rotate.js'
 import { autoRotate, promoteStaged, stageKey } from '../../../src/ops/rotation/two-phase.js'
@@ -315,6 +316,11 @@ describe('setRevokedBefore', () => {
     assert.equal(doc.revoked_before, iso(T0))
   })
 
+  it('setting the time it already has is a no-op, not a refusal (a revoke run twice)', async () => {
+    const doc = { ...(await keysetAt(T0 - DAY)), revoked_before: iso(T0) }
+    assert.deepEqual(setRevokedBefore(doc, { issuedBeforeMs: T0 + 500 }), { doc, notes: [] })
+  })
+
   it('refuses to move it earlier (that would un-revoke tokens) unless forced', async () => {
     const doc = { ...(await keysetAt(T0 - DAY)), revoked_before: iso(T0) }
     assert.throws(
@@ -337,6 +343,58 @@ describe('pruneExpired', () => {
       doc.keys.map((k) => k.kid),
       [doc.current, other.kid],
     )
+  })
+})
+
+describe('revokeTargets', () => {
+  it('revoking a client again at the same time changes nothing: the rule keeps its created_at', async () => {
+    const { doc } = revokeTargets(await keysetAt(T0 - DAY), { kind: 'client_id', values: ['c'], issuedBeforeMs: T0, nowMs: T0 })
+    const again = revokeTargets(doc, { kind: 'client_id', values: ['c'], issuedBeforeMs: T0, nowMs: T0 + MIN })
+    assert.deepEqual(again.doc, doc)
+    assert.deepEqual(again.notes, ['1 client id(s) already revoked as asked'])
+  })
+
+  it('a token id already revoked keeps the later expires_at, even with force: the rule must outlast the token', async () => {
+    const { doc } = revokeTargets(await keysetAt(T0 - DAY), { kind: 'jti', values: ['j'], expiresAtMs: T0 + HOUR, nowMs: T0 })
+    for (const force of [false, true]) {
+      const earlier = revokeTargets(doc, { kind: 'jti', values: ['j'], expiresAtMs: T0 + MIN, nowMs: T0 + 1000, force })
+      assert.deepEqual(earlier.doc, doc)
+    }
+    const later = revokeTargets(doc, { kind: 'jti', values: ['j'], expiresAtMs: T0 + 2 * HOUR, nowMs: T0 + 1000 })
+    assert.deepEqual(later.doc.revocations, [{ jti: 'j', expires_at: iso(T0 + 2 * HOUR), created_at: iso(T0 + 1000) }])
+  })
+})
+
+describe('pruneRevocations', () => {
+  // Not the defaults, so that each term of the drop time counts on its own.
+  const life = { maxTokenTtlMs: 2 * HOUR, clockToleranceMs: 45_000 }
+  const rules = () => [
+    { client_id: 'c', issued_before: iso(T0), created_at: iso(T0) },
+    { sub: 's', issued_before: iso(T0), created_at: iso(T0) },
+    { jti: 'j', expires_at: iso(T0 + HOUR), created_at: iso(T0) },
+  ]
+  /** The kinds of the rules a write at `nowMs` keeps. */
+  const kept = async (nowMs: number) => {
+    const doc = { ...(await keysetAt(T0 - DAY)), revocations: rules() }
+    pruneRevocations(doc, nowMs, life)
+    return (doc.revocations ?? []).map((r) => Object.keys(r)[0])
+  }
+
+  it('keeps a jti rule until expires_at + the clock tolerance, exactly, then drops it', async () => {
+    assert.deepEqual(await kept(T0 + HOUR + 45_000), ['client_id', 'sub', 'jti'])
+    assert.deepEqual(await kept(T0 + HOUR + 45_001), ['client_id', 'sub'])
+  })
+
+  it('keeps a client or subject rule until issued_before + the max token TTL + twice the tolerance, exactly (docs/cli.md)', async () => {
+    assert.deepEqual(await kept(T0 + 2 * HOUR + 90_000), ['client_id', 'sub'])
+    assert.deepEqual(await kept(T0 + 2 * HOUR + 90_001), [])
+  })
+
+  it('returns the rules dropped, and removes a list it emptied rather than writing an empty one', async () => {
+    const doc = { ...(await keysetAt(T0 - DAY)), revocations: rules() }
+    const dropped = pruneRevocations(doc, T0 + DAY, life)
+    assert.deepEqual(dropped, rules())
+    assert.equal('revocations' in doc, false)
   })
 })
 
