@@ -141,7 +141,7 @@ export interface AutoOptions {
  * standby, the second half as current.
  *
  * 1. prune keys past `not_after`;
- * 2. a staged key that has waited longer than `every − window` is retired (`not_after = now`;
+ * 2. a staged key that has waited `every − window` or longer is retired (`not_after = now`;
  *    it never signed): as current it would start life near the SLA;
  * 3. the oldest remaining staged key is promoted once it has been the standby for half of
  *    `every − window`, or at once when the current key is due (age ≥ `every − window`); either

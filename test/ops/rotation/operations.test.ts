@@ -191,6 +191,12 @@ describe('stageKey and promoteStaged', () => {
     await assert.rejects(stageKey(recent, { now: T0 }), /already staged/)
   })
 
+  it('a staged key exactly 7 days old is refused too: as current it would pass the SLA the next instant', async () => {
+    const { doc } = await stageKey(await keysetAt(T0 - 10 * DAY), { now: T0 - 7 * DAY })
+    assert.throws(() => promoteStaged(doc, { now: T0, graceMs: DAY, propagationWindowMs: WINDOW }), /7-day key-age SLA/)
+    assert.equal(promoteStaged(doc, { now: T0 - 1000, graceMs: DAY, propagationWindowMs: WINDOW }).doc.current, doc.keys.at(-1)!.kid)
+  })
+
   it('refuses promotion before the propagation window, saying how long to wait', async () => {
     const { doc } = await stageKey(await keysetAt(T0 - DAY), { now: T0 })
     assert.throws(
@@ -303,6 +309,31 @@ describe('autoRotate', () => {
     const standby = doc.keys.find((k) => keyStatus(doc, k) === 'staged')!
     assert.match(notes.at(-1)!, new RegExp(`staged ${standby.kid} as the standby: published now, it signs from ${iso(T0 + WINDOW)} `))
     assert.equal((await auto(doc, T0 + WINDOW)).doc.current, standby.kid, 'and the run then promotes it')
+  })
+
+  it('promotes the standby once it has been the standby for half of every − window, not a second earlier (docs/rotation.md)', async () => {
+    const half = (6 * DAY - WINDOW) / 2
+    const { doc } = await stageKey(await keysetAt(T0), { now: T0 + HOUR })
+    const standby = doc.keys.at(-1)!.kid
+    assert.deepEqual((await auto(doc, T0 + HOUR + half - 1000)).doc, doc, 'a second before half a life: nothing to do')
+    assert.equal((await auto(doc, T0 + HOUR + half)).doc.current, standby)
+  })
+
+  it('promotes a younger standby at once when the current key is due (age ≥ every − window), not a second earlier', async () => {
+    const due = T0 + 6 * DAY - WINDOW
+    const { doc } = await stageKey(await keysetAt(T0), { now: due - HOUR })
+    const standby = doc.keys.at(-1)!.kid
+    assert.deepEqual((await auto(doc, due - 1000)).doc, doc, 'a second before the current key is due: nothing to do')
+    assert.equal((await auto(doc, due)).doc.current, standby)
+  })
+
+  it('retires a standby that has waited exactly every − window: as current it would be due at once', async () => {
+    const life = 6 * DAY - WINDOW
+    const { doc: staleDoc } = await stageKey(await keysetAt(T0 - DAY), { now: T0 })
+    const stale = staleDoc.keys.at(-1)!.kid
+    const { doc } = await auto(staleDoc, T0 + life)
+    assert.equal(entry(doc, stale).not_after, iso(T0 + life))
+    assert.equal(doc.keys.filter((k) => keyStatus(doc, k) === 'staged').length, 1, 'one standby: the fresh one')
   })
 
   it('refuses a period that is not more than twice the window', async () => {
