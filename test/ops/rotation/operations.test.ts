@@ -137,6 +137,26 @@ describe('rotateCompromised', () => {
     }
   })
 
+  it('with several staged keys, promotes the one published longest (the most likely on every replica)', async () => {
+    const doc = await keysetAt(T0 - 2 * DAY)
+    const older = (await keysetAt(T0 - 3 * HOUR)).keys[0]!
+    const newer = (await keysetAt(T0 - HOUR)).keys[0]!
+    doc.keys.push(newer, older)
+    const { doc: next } = await rotateCompromised(doc, { now: T0 })
+    assert.equal(next.current, older.kid)
+    assert.equal(entry(next, newer.kid).not_after, iso(T0))
+  })
+
+  it('with --alg, a standby of another algorithm is not promoted: a fresh key of that algorithm signs', async () => {
+    const doc = (await stageKey(await keysetAt(T0 - 2 * DAY), { now: T0 - HOUR })).doc
+    const standby = doc.keys.at(-1)!.kid
+    const { newKey, made } = recordingFactory()
+    const { doc: next } = await rotateCompromised(doc, { now: T0, alg: 'ES384', newKey })
+    assert.equal(next.current, made[0])
+    assert.equal(entry(next, next.current).alg, 'ES384')
+    assert.equal(entry(next, standby).not_after, iso(T0))
+  })
+
   it('keeps a later revoked_before', async () => {
     const doc = { ...(await keysetAt(T0 - DAY)), revoked_before: iso(T0 + 30_000) }
     const { doc: next } = await rotateCompromised(doc, { now: T0 })
