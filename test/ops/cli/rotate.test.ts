@@ -96,6 +96,20 @@ describe('cbc-jwt rotate', { concurrency: true }, () => {
     assert.deepEqual(fs.readFileSync(file), bytes)
   })
 
+  it('accepts a grace of exactly 24h, or exactly the max token TTL: both bounds are minimums', async () => {
+    const now = plus(T0, DAY)
+    for (const [grace, env, ms] of [
+      ['24h', {}, DAY],
+      ['36h', { CBC_JWT_MAX_TOKEN_TTL: '36h' }, 36 * HOUR],
+    ] as const) {
+      const file = await keysetFile()
+      const old = readJson(file).current
+      const r = await cbcJwt(['rotate', '--grace', grace, '--keyset-file', file], { env: at(now, env) })
+      assert.equal(r.code, 0, r.stderr)
+      assert.equal(readJson(file).keys.find((k: { kid: string }) => k.kid === old).not_after, plus(now, ms), grace)
+    }
+  })
+
   it('defaults the grace to the max token TTL when it is longer than 24h', async () => {
     const file = await keysetFile()
     const old = readJson(file).current

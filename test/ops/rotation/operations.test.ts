@@ -4,7 +4,7 @@ import { RefusedError } from '../../../src/lib/errors.js'
 import { keyStatus } from '../../../src/lib/keyset/document.js'
 import { loadKeyset } from '../../../src/lib/keyset/load.js'
 import { describeChange, diffKeysets } from '../../../src/ops/rotation/diff.js'
-import { propagationWindowMs } from '../../../src/ops/rotation/policy.js'
+import { defaultGraceMs, propagationWindowMs } from '../../../src/ops/rotation/policy.js'
 import { pruneExpired } from '../../../src/ops/rotation/prune.js'
 import { pruneRevocations, revokeTargets } from '../../../src/ops/rotation/revocations.js'
 import { setRevokedBefore } from '../../../src/ops/rotation/revoke.js'
@@ -18,6 +18,13 @@ describe('propagationWindowMs', () => {
   it('is twice the refresh interval plus 90 s for the kubelet', () => {
     assert.equal(propagationWindowMs(30), 150_000)
     assert.equal(propagationWindowMs(5), 100_000)
+  })
+})
+
+describe('defaultGraceMs', () => {
+  it('is the max token TTL, but never below 24 h', () => {
+    assert.equal(defaultGraceMs(HOUR), DAY)
+    assert.equal(defaultGraceMs(2 * DAY), 2 * DAY)
   })
 })
 
@@ -35,6 +42,10 @@ describe('rotateNow', () => {
     assert.equal(entry(next, before.current).not_after, iso(T0 + DAY))
     assert.equal(keyStatus(next, entry(next, before.current)), 'verify-only')
     loadKeyset(next, T0) // valid
+  })
+
+  it('refuses a negative grace: the old key would stop verifying before the rotation is even published', async () => {
+    await assert.rejects(rotateNow(await keysetAt(T0 - DAY), { now: T0, graceMs: -1 }), RangeError)
   })
 
   it('uses --alg for the new key', async () => {
