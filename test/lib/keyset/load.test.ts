@@ -152,6 +152,13 @@ describe('loadKeyset: semantic checks name the JSON path', () => {
     assert.deepEqual(lines(invalid(() => loadKeyset(doc, NOW)).problems), ['keys[1].jwk.n: RSA key is 1024 bits; at least 2048 required'])
   })
 
+  it('RSA of 2047 bits is refused: the floor is exactly 2048 (the RS256 key of goodDoc has 2048)', () => {
+    const short = generatePrivateKey('rsa', { modulusLength: 2047 }).export({ format: 'jwk' })
+    const doc = makeKeyset([es256, withJwk(rs, short, 'k-rsa-2047')])
+    assert.deepEqual(lines(invalid(() => loadKeyset(doc, NOW)).problems), ['keys[1].jwk.n: RSA key is 2047 bits; at least 2048 required'])
+    assert.equal(loadKeyset(goodDoc(), NOW).keys.get('k-rs')!.verifyKey.asymmetricKeyDetails!.modulusLength, 2048)
+  })
+
   it('an HMAC secret shorter than the hash is refused (HS256 with 16 bytes, HS512 with 48)', () => {
     const short = (bytes: number) => ({ kty: 'oct', k: crypto.randomBytes(bytes).toString('base64url') })
     const doc = makeKeyset([es256, withJwk(hs, short(16), 'k-hs-16'), { ...withJwk(hs, short(48), 'k-hs512-48'), alg: 'HS512' }])
@@ -159,6 +166,22 @@ describe('loadKeyset: semantic checks name the JSON path', () => {
       'keys[1].jwk.k: HS256 needs a secret of at least 32 bytes (got 16)',
       'keys[2].jwk.k: HS512 needs a secret of at least 64 bytes (got 48)',
     ])
+  })
+
+  it('an HMAC secret of exactly the hash size is accepted, one byte less is refused (CONTRACT §1)', () => {
+    const secret = (bytes: number) => ({ kty: 'oct', k: crypto.randomBytes(bytes).toString('base64url') })
+    const sizes = [
+      ['HS256', 32],
+      ['HS384', 48],
+      ['HS512', 64],
+    ] as const
+    const exact = makeKeyset(sizes.map(([alg, bytes]) => ({ ...withJwk(hs, secret(bytes), `k-${alg}`), alg })))
+    assert.equal(loadKeyset(exact, NOW).keys.size, 3)
+    const short = makeKeyset(sizes.map(([alg, bytes]) => ({ ...withJwk(hs, secret(bytes - 1), `k-${alg}`), alg })))
+    assert.deepEqual(
+      lines(invalid(() => loadKeyset(short, NOW)).problems),
+      sizes.map(([alg, bytes], i) => `keys[${i}].jwk.k: ${alg} needs a secret of at least ${bytes} bytes (got ${bytes - 1})`),
+    )
   })
 
   it('a jwk.alg (or jwk.kid) that differs from the entry', () => {
