@@ -35,6 +35,19 @@ describe('keyset revocations: validation', () => {
     assert.equal(loadKeyset(plain, NOW).revocations.size, 0)
   })
 
+  it('accepts a value of exactly 256 characters, the longest a rule names (257 is refused below)', () => {
+    const long = (c: string) => c.repeat(256)
+    const ks = loadKeyset(
+      withRules([
+        { client_id: long('c'), issued_before: '2026-11-25T21:00:00Z', created_at: CREATED },
+        { sub: long('s'), issued_before: '2026-11-25T21:00:00Z', created_at: CREATED },
+        { jti: long('j'), expires_at: '2026-11-26T21:00:00Z', created_at: CREATED },
+      ]),
+      NOW,
+    )
+    assert.equal(ks.revocations.size, 3)
+  })
+
   it('refuses malformed rules, each described once in words an operator can act on', () => {
     const err = invalid(() =>
       loadKeyset(
