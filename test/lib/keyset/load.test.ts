@@ -125,6 +125,8 @@ describe('loadKeyset: semantic checks name the JSON path', () => {
   it('a current key past its not_after', () => {
     const doc = makeKeyset([{ key: es256, opts: { notAfter: at(-1) } }])
     assert.deepEqual(lines(invalid(() => loadKeyset(doc, NOW)).problems), ['keys[0].not_after: the current key is past its not_after and cannot verify'])
+    // At the instant itself the key has stopped verifying (the verifier's bound is `now < not_after`).
+    assert.deepEqual(lines(invalid(() => loadKeyset(doc, NOW - 1)).problems), ['keys[0].not_after: the current key is past its not_after and cannot verify'])
     assert.equal(loadKeyset(doc, NOW - 2).current.kid, 'k-es256')
   })
 
