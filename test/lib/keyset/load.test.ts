@@ -345,6 +345,13 @@ describe('parseKeysetText', () => {
     assert.deepEqual(lines(err.problems), [`document is larger than ${MAX_KEYSET_BYTES} bytes`])
   })
 
+  it('the size limit counts bytes, not characters, and a document of exactly the limit is read', () => {
+    assert.equal((parseKeysetText(`"${'a'.repeat(MAX_KEYSET_BYTES - 2)}"`) as string).length, MAX_KEYSET_BYTES - 2)
+    // Half as many characters as the limit, each of two bytes in UTF-8: over the limit.
+    const err = invalid(() => parseKeysetText(`"${'é'.repeat(MAX_KEYSET_BYTES / 2)}"`))
+    assert.deepEqual(lines(err.problems), [`document is larger than ${MAX_KEYSET_BYTES} bytes`])
+  })
+
   it('a member named twice in one object is refused: a reviewer reads the first, JSON.parse keeps the last', () => {
     const text = JSON.stringify(goodDoc(), null, 2)
     for (const [twice, name] of [
