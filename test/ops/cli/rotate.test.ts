@@ -299,6 +299,17 @@ describe('cbc-jwt rotate --auto', { concurrency: true }, () => {
     assert.equal(short.code, 2)
     assert.match(oneLine(short.stderr), /more than twice the propagation window \(2m30s\)/)
   })
+
+  it('accepts a period of exactly 7 days, and one just above twice the window; exactly twice is refused', async () => {
+    for (const [every, code] of [
+      ['7d', 0],
+      ['301s', 0],
+      ['5m', 2],
+    ] as const) {
+      const r = await cbcJwt(['rotate', '--auto', '--every', every, '--keyset-file', await keysetFile()], { env: at(plus(T0, DAY)) })
+      assert.equal(r.code, code, `--every ${every}: ${r.stderr}`)
+    }
+  })
 })
 
 describe('cbc-jwt rotate --compromised and revoke', { concurrency: true }, () => {
