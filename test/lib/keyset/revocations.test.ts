@@ -99,6 +99,52 @@ describe('keyset revocations: validation', () => {
     ])
   })
 
+  it('one value under three kinds is three rules; a second subject or token id rule is named as such', () => {
+    const err = invalid(() =>
+      loadKeyset(
+        withRules([
+          { client_id: 'x', issued_before: '2026-11-25T21:00:00Z', created_at: CREATED },
+          { sub: 'x', issued_before: '2026-11-25T21:00:00Z', created_at: CREATED },
+          { jti: 'x', expires_at: '2026-11-26T21:00:00Z', created_at: CREATED },
+          { sub: 'y', issued_before: '2026-11-25T21:00:00Z', created_at: CREATED },
+          { sub: 'x', issued_before: '2026-11-25T22:00:00Z', created_at: CREATED },
+          { jti: 'x', expires_at: '2026-11-26T22:00:00Z', created_at: CREATED },
+          { sub: 'z', issued_before: '2026-11-25T23:59:60Z', created_at: CREATED },
+        ]),
+        NOW,
+      ),
+    )
+    assert.deepEqual(lines(err.problems), [
+      'revocations[4].sub: a second rule for sub "x" (also revocations[1])',
+      'revocations[5].jti: a second rule for jti "x" (also revocations[2])',
+      'revocations[6].issued_before: must be an RFC 3339 date-time (e.g. 2026-11-25T21:16:00Z)',
+    ])
+  })
+
+  it('describes each fault of a rule, and only its faults (offset dates, fractions and 256 characters are sound)', () => {
+    const err = invalid(() =>
+      loadKeyset(
+        withRules([
+          null,
+          { client_id: 5, issued_before: '2026-11-25T21:00:00Z', created_at: CREATED },
+          { client_id: 'c', expires_at: '2026-11-25T21:00:00Z', created_at: CREATED },
+          { sub: 's'.repeat(256), issued_before: '2026-11-25T22:00:00.125+01:00', created_at: CREATED, note: 'typo' },
+          { sub: 't', issued_before: 'on 2026-11-25T21:00:00Z', created_at: '2026-11-25T21:00:00Z, then' },
+        ]),
+        NOW,
+      ),
+    )
+    assert.deepEqual(lines(err.problems), [
+      'revocations[0]: must be an object naming one of client_id, sub or jti',
+      'revocations[1].client_id: must be 1–256 characters without control characters',
+      'revocations[2].issued_before: is required',
+      'revocations[2].expires_at: a client_id rule takes issued_before, not expires_at',
+      'revocations[3].note: unknown field',
+      'revocations[4].issued_before: must be an RFC 3339 date-time (e.g. 2026-11-25T21:16:00Z)',
+      'revocations[4].created_at: must be an RFC 3339 date-time (e.g. 2026-11-25T21:16:00Z)',
+    ])
+  })
+
   it(`holds ${MAX_REVOCATION_RULES} rules and refuses ${MAX_REVOCATION_RULES + 1} with one clear line`, () => {
     assert.equal(loadKeyset(withRules(jtiRules(MAX_REVOCATION_RULES)), NOW).revocations.size, MAX_REVOCATION_RULES)
     const err = invalid(() => loadKeyset(withRules(jtiRules(MAX_REVOCATION_RULES + 1)), NOW))
