@@ -58,6 +58,14 @@ describe('toVerificationKeyset', () => {
     assert.notEqual(projection.revocations, doc.revocations, 'a copy, not the same array')
   })
 
+  it('drops key_ops and ext too: on a public key, "sign" would describe a use it no longer has', () => {
+    const doc = signingDoc(['ES256'])
+    const jwk = doc.keys[0]!.jwk
+    doc.keys[0]!.jwk = { ...jwk, key_ops: ['sign'], ext: true, use: 'sig' }
+    const { d: _d, ...expected } = jwk
+    assert.deepEqual(toVerificationKeyset(doc).keys[0]!.jwk, { ...expected, use: 'sig' })
+  })
+
   it('is idempotent, and a projection is a verification keyset (property: any subset of algorithms)', () => {
     fc.assert(
       fc.property(fc.subarray(ASYMMETRIC, { minLength: 1 }), (algs) => {
