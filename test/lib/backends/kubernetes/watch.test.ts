@@ -17,6 +17,36 @@ import { waitFor } from '../../../support/wait.js'
 
 const NS = 'cbc'
 const SECRET = 'cbc-secrets'
+
+/** A watch over real HTTP, against `server` (not yet listening) playing the API server. */
+async function watchOver(server: http.Server, backoff: { backoffMs: number; random: number }) {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const api = createKubernetesApi(
+    { server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipVerify: false, source: 'test' },
+    { timeoutMs: 5000, maxResponseBytes: 65_536 },
+  )
+  const failures: BackendErrorReason[] = []
+  const watch = startSecretWatch({
+    api,
+    namespace: NS,
+    name: SECRET,
+    onChange() {},
+    onFailure: (reason) => void failures.push(reason),
+    logger: { info() {}, warn() {} },
+    location: 'kubernetes:cbc/cbc-secrets#jwt-keyset',
+    maxEventBytes: 65_536,
+    backoffMinMs: backoff.backoffMs,
+    backoffMaxMs: backoff.backoffMs,
+    random: () => backoff.random,
+  })
+  const close = async () => {
+    watch.close()
+    api.close()
+    server.closeAllConnections()
+    await new Promise((resolve) => server.close(resolve))
+  }
+  return { watch, failures, close }
+}
 const keysetWith = (kid: string) => serializeKeyset(makeKeyset([makeKey('ES256', kid)]) as never)
 const silent = { info() {}, warn() {}, error() {} }
 
@@ -328,32 +358,11 @@ describe('the Secret watch against an API that answers oddly (a fake API)', () =
       if (req.url?.includes('watch=true')) res.writeHead(200, { 'content-type': 'application/json' }).end(`${denied}\n`)
       else res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ kind: 'SecretList', metadata: { resourceVersion: '5' } }))
     })
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-    const api = createKubernetesApi(
-      { server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipVerify: false, source: 'test' },
-      { timeoutMs: 5000, maxResponseBytes: 65_536 },
-    )
-    const failures: BackendErrorReason[] = []
-    const watch = startSecretWatch({
-      api,
-      namespace: NS,
-      name: SECRET,
-      onChange() {},
-      onFailure: (reason) => void failures.push(reason),
-      logger: { info() {}, warn() {} },
-      location: 'kubernetes:cbc/cbc-secrets#jwt-keyset',
-      maxEventBytes: 65_536,
-      backoffMinMs: 60_000,
-      backoffMaxMs: 60_000,
-      random: () => 0,
-    })
+    const { failures, close } = await watchOver(server, { backoffMs: 60_000, random: 0 })
     try {
       await waitFor(() => failures.length > 0, { what: 'the ERROR event reported' })
     } finally {
-      watch.close()
-      api.close()
-      server.closeAllConnections()
-      await new Promise((resolve) => server.close(resolve))
+      await close()
     }
     assert.equal(failures[0], 'forbidden')
   })
@@ -381,32 +390,11 @@ describe('the Secret watch against an API that answers oddly (a fake API)', () =
         if (resumedFrom.length === 1) res.writeHead(200, { 'content-type': 'application/json' }).end(`${modified('"6"')}\n${line}\n`)
         else res.writeHead(200, { 'content-type': 'application/json' }).write(`${modified('"7"')}\n`)
       })
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-      const api = createKubernetesApi(
-        { server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipVerify: false, source: 'test' },
-        { timeoutMs: 5000, maxResponseBytes: 65_536 },
-      )
-      const failures: BackendErrorReason[] = []
-      const watch = startSecretWatch({
-        api,
-        namespace: NS,
-        name: SECRET,
-        onChange() {},
-        onFailure: (reason) => void failures.push(reason),
-        logger: { info() {}, warn() {} },
-        location: 'kubernetes:cbc/cbc-secrets#jwt-keyset',
-        maxEventBytes: 65_536,
-        backoffMinMs: 1,
-        backoffMaxMs: 1,
-        random: () => 1,
-      })
+      const { watch, failures, close } = await watchOver(server, { backoffMs: 1, random: 1 })
       try {
         await waitFor(() => watch.resourceVersion() === '7', { what: 'the watch resumed and delivering again' })
       } finally {
-        watch.close()
-        api.close()
-        server.closeAllConnections()
-        await new Promise((resolve) => server.close(resolve))
+        await close()
       }
       assert.deepEqual(resumedFrom, ['5', '6'])
       assert.deepEqual(failures, ['bad_response'])
