@@ -26,7 +26,8 @@
  * - Faults (`setFault`): `down` (stops listening: connection refused), `reset` (accepts and
  *   drops the connection), `slow` (answers after `delayMs`), `500`, `403`, `429` (a rate limit
  *   quota's answer), `sealed` (503
- *   `{"errors":["Vault is sealed"]}`), `not_json` (200 text/html), `redirect` (307 to
+ *   `{"errors":["Vault is sealed"]}`), `not_json` (200 text/html), `applied_not_json` (the request
+ *   is carried out, then answered 200 text/html: a proxy that rewrote Vault's answer), `redirect` (307 to
  *   `/redirected/…` on itself, so a followed redirect shows in `requests`), `huge` (a 200
  *   JSON body over 2 MiB, chunked without Content-Length). `times` limits a fault to the
  *   next n requests, `method` to one HTTP method.
@@ -39,7 +40,7 @@ import crypto from 'node:crypto'
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http'
 import https from 'node:https'
 
-export type VaultFaultKind = 'down' | 'reset' | 'slow' | '500' | '403' | '429' | 'sealed' | 'not_json' | 'redirect' | 'huge'
+export type VaultFaultKind = 'down' | 'reset' | 'slow' | '500' | '403' | '429' | 'sealed' | 'not_json' | 'applied_not_json' | 'redirect' | 'huge'
 
 export interface VaultFault {
   kind: VaultFaultKind
@@ -185,6 +186,13 @@ export async function startVaultDouble(opts: VaultDoubleOptions = {}): Promise<V
       case 'not_json':
         res.writeHead(200, { 'Content-Type': 'text/html' }).end('<html><body>Proxy login</body></html>')
         return true
+      case 'applied_not_json': {
+        // Vault's own answer goes nowhere; the client gets what a rewriting proxy sends.
+        const swallowed = { writeHead: () => swallowed, end: () => swallowed, write: () => true } as unknown as ServerResponse
+        route(req, swallowed, body)
+        res.writeHead(200, { 'Content-Type': 'text/html' }).end('<html><body>Proxy says OK</body></html>')
+        return true
+      }
       case 'redirect':
         res.writeHead(307, { Location: `/redirected${req.url ?? '/'}` }).end()
         return true

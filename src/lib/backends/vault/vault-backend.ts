@@ -205,19 +205,51 @@ export function createVaultBackend(options: VaultBackendOptions, deps: VaultBack
    * fields kept: the new version, or undefined when another writer changed the secret first.
    * Repeated only when it certainly did not reach Vault's storage.
    */
-  async function postOver(cur: Current, text: string, what: string): Promise<number | undefined> {
+  /**
+   * One check-and-set POST over `cur`: the version written (with a notice when only reading back
+   * showed it), or undefined when another writer changed the secret first.
+   */
+  async function postOver(cur: Current, text: string, what: string): Promise<{ version: number; notice?: string } | undefined> {
     const data = { ...(cur.fields ?? {}), [KEYSET_FIELD]: text }
-    const res = await call(
-      'POST',
-      what,
-      { options: { cas: cur.version }, data },
-      (r) => isCasMismatch(r.status, r.json),
-      (f) => f.transient && f.notApplied,
-    )
+    let res: VaultAnswer
+    try {
+      res = await call(
+        'POST',
+        what,
+        { options: { cas: cur.version }, data },
+        (r) => isCasMismatch(r.status, r.json),
+        (f) => f.transient && f.notApplied,
+      )
+    } catch (err) {
+      if (!(err instanceof BackendError)) throw err
+      const landed = await readBack(cur, text, what, err.message)
+      if (landed) return landed
+      throw err
+    }
     if (isCasMismatch(res.status, res.json)) return undefined
     const version = parseWriteEnvelope(res.json)
-    if (version === undefined) throw badResponse(what, 'the answer has no data.version')
-    return version
+    if (version !== undefined) return { version }
+    const landed = await readBack(cur, text, what, `${what}: HTTP ${res.status} answer without data.version`)
+    if (landed) return landed
+    throw badResponse(what, 'the answer has no data.version, and reading the secret back does not show this write')
+  }
+
+  /**
+   * Whether a write whose answer was lost or unreadable (a proxy that rewrote it, a connection cut
+   * after the request went out) landed all the same: the version after `cur` holds exactly this
+   * text. Reported as landed, a re-run of the command would not apply its change a second time
+   * (a second `rotate --compromised` would cut off the key the first one made current).
+   */
+  async function readBack(cur: Current, text: string, what: string, answer: string): Promise<{ version: number; notice: string } | undefined> {
+    let after: Current
+    try {
+      after = await readCurrent(what)
+    } catch {
+      return undefined
+    }
+    if (after.version !== cur.version + 1 || keysetValue(after.fields) !== text) return undefined
+    logger.warn({ location, version: after.version }, 'Vault write answer unreadable; reading back shows it landed')
+    return { version: after.version, notice: `${answer}; reading it back shows the keyset written as version ${after.version}: the write landed` }
   }
 
   /** Writes the keyset only where none is stored (the secret, or its field, absent): one round. */
@@ -225,10 +257,10 @@ export function createVaultBackend(options: VaultBackendOptions, deps: VaultBack
     const what = `${location}: create`
     const cur = await readCurrent(what)
     if (keysetValue(cur.fields) !== undefined) throw new CasConflictError(`${what}: a keyset is already stored (version ${cur.version})`)
-    const version = await postOver(cur, text, what)
-    if (version === undefined) throw new CasConflictError(`${what}: another writer changed the secret first (check-and-set)`)
-    logger.info({ location, version }, 'created the keyset in Vault')
-    return { text, version: String(version) }
+    const written = await postOver(cur, text, what)
+    if (written === undefined) throw new CasConflictError(`${what}: another writer changed the secret first (check-and-set)`)
+    logger.info({ location, version: written.version }, 'created the keyset in Vault')
+    return snapshotOf(text, written)
   }
 
   return {
@@ -279,15 +311,15 @@ export function createVaultBackend(options: VaultBackendOptions, deps: VaultBack
         if (expectedVersion !== undefined && String(cur.version) !== expectedVersion) {
           throw new CasConflictError(`${what}: expected version ${expectedVersion}, Vault holds version ${cur.version}`)
         }
-        const version = await postOver(cur, text, what)
-        if (version === undefined) {
+        const written = await postOver(cur, text, what)
+        if (written === undefined) {
           if (expectedVersion !== undefined) {
             throw new CasConflictError(`${what}: version ${expectedVersion} is no longer current (check-and-set)`)
           }
           continue
         }
-        logger.info({ location, version }, 'wrote the keyset to Vault')
-        return { text, version: String(version) }
+        logger.info({ location, version: written.version }, 'wrote the keyset to Vault')
+        return snapshotOf(text, written)
       }
       throw new CasConflictError(`${what}: the secret changed under ${rounds} consecutive writes`)
     },
@@ -316,6 +348,10 @@ function checkCaBundle(pem: string, file: string): void {
       throw new ConfigError(`VAULT_CACERT: ${file} holds a certificate that does not parse (number ${i + 1} of ${blocks.length})`)
     }
   })
+}
+
+function snapshotOf(text: string, written: { version: number; notice?: string }): KeysetSnapshot {
+  return { text, version: String(written.version), ...(written.notice === undefined ? {} : { notice: written.notice }) }
 }
 
 /** The keyset field of a version's data; a field holding null is no keyset (for reads and creates alike). */

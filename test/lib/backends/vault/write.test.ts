@@ -151,6 +151,30 @@ describe('vault backend write()', () => {
     assert.equal(kvRequests(double, 'POST').length, 2)
   })
 
+  it('a write whose answer a proxy rewrote (200, not JSON) landed all the same: read back, reported with a notice, not failed', async (t) => {
+    // Failed, a re-run of the command would apply its change twice: a second rotate --compromised
+    // cuts off the key the first one made current.
+    double.setSecret(path, { 'jwt-keyset': '{"v":1}' })
+    const backend = backendFor(double, { path })
+    t.after(() => backend.close())
+    await double.setFault({ kind: 'applied_not_json', method: 'POST', times: 1 })
+    const snap = await backend.write('{"v":2}', '1')
+    assert.deepEqual([snap.text, snap.version], ['{"v":2}', '2'])
+    assert.match(
+      snap.notice ?? '',
+      /^vault:secret\/\S+: write: HTTP 200 body is not JSON; reading it back shows the keyset written as version 2: the write landed$/,
+    )
+    assert.equal(kvRequests(double, 'POST').length, 1, 'the write is not sent again')
+    await double.setFault({ kind: 'applied_not_json', method: 'POST', times: 1 })
+    assert.equal((await backend.write('{"v":3}', null).catch((e: Error) => e)).constructor.name, 'CasConflictError', 'a create over a keyset is still refused')
+    // Not applied (the proxy answered alone): the read back shows the old version, and the write fails as before.
+    await double.setFault({ kind: 'not_json', method: 'POST', times: 1 })
+    const err = await backendError(backend.write('{"v":4}', '2'))
+    assert.equal(err.reason, 'bad_response')
+    assert.equal(double.version(path), 2)
+    assert.deepEqual(double.secret(path), { 'jwt-keyset': '{"v":2}' })
+  })
+
   it('rejects an expectedVersion that is not a Vault version as a TypeError', async (t) => {
     const backend = backendFor(double, { path })
     t.after(() => backend.close())
