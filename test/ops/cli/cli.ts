@@ -7,6 +7,7 @@ import { generateKeyset } from '../../../src/lib/keyset/generate.js'
 import { clockFromEnv, println } from '../../../src/ops/cli/context.js'
 import { runCli } from '../../../src/ops/cli/run.js'
 import { serializeKeyset } from '../../../src/lib/keyset/serialize.js'
+import type { KubeDouble } from '../../support/kube-double.js'
 import { runChild, type ChildResult } from '../../support/run-child.js'
 import { CLI_MAIN } from '../../support/service.js'
 
@@ -119,6 +120,17 @@ export function cbcJwtProcess(args: string[], opts: CliOptions = {}): Promise<Cl
 export function tempDir(prefix: string): { dir: string; file: (name: string) => string; cleanup: () => void } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `cbc-cli-${prefix}-`))
   return { dir, file: (name) => path.join(dir, name), cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) }
+}
+
+/**
+ * The CLI's environment for the Kubernetes backend against `double` (namespace `cbc`), with a
+ * keyset made there by `keyset init`.
+ */
+export async function kubernetesKeyset(double: KubeDouble, tmp: ReturnType<typeof tempDir>): Promise<Record<string, string>> {
+  const env = { CBC_JWT_BACKEND: 'kubernetes', KUBECONFIG: double.writeKubeconfig(tmp.file('kubeconfig'), { namespace: 'cbc' }), HOME: tmp.dir }
+  const init = await cbcJwt(['keyset', 'init'], { env })
+  if (init.code !== 0) throw new Error(`keyset init on the Kubernetes double: ${init.stderr}`)
+  return env
 }
 
 /** The environment that pins the CLI's clock. */

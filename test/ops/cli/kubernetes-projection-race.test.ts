@@ -12,7 +12,7 @@ import { serializeKeyset } from '../../../src/lib/keyset/serialize.js'
 import { setRevokedBefore } from '../../../src/ops/rotation/revoke.js'
 import { rotateNow } from '../../../src/ops/rotation/rotate.js'
 import { startKubeDouble, type KubeDouble } from '../../support/kube-double.js'
-import { cbcJwt, tempDir } from './cli.js'
+import { cbcJwt, kubernetesKeyset, tempDir } from './cli.js'
 
 const tmp = tempDir('kube-projection-race')
 const DAY = 86_400_000
@@ -22,9 +22,7 @@ describe('cbc-jwt writes on Kubernetes while a losing writer publishes its proje
   let env: Record<string, string>
   before(async () => {
     double = await startKubeDouble()
-    env = { CBC_JWT_BACKEND: 'kubernetes', KUBECONFIG: double.writeKubeconfig(tmp.file('kubeconfig'), { namespace: 'cbc' }), HOME: tmp.dir }
-    const init = await cbcJwt(['keyset', 'init'], { env })
-    assert.equal(init.code, 0, init.stderr)
+    env = await kubernetesKeyset(double, tmp)
   })
   after(async () => {
     double.beforeWrite = undefined

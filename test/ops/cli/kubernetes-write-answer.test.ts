@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { startKubeDouble, type KubeDouble } from '../../support/kube-double.js'
-import { cbcJwt, tempDir } from './cli.js'
+import { cbcJwt, kubernetesKeyset, tempDir } from './cli.js'
 
 const tmp = tempDir('kube-answer')
 
@@ -14,9 +14,7 @@ describe('cbc-jwt rotate against a Kubernetes API whose PUT answer is not the Se
   let env: Record<string, string>
   before(async () => {
     double = await startKubeDouble()
-    env = { CBC_JWT_BACKEND: 'kubernetes', KUBECONFIG: double.writeKubeconfig(tmp.file('kubeconfig'), { namespace: 'cbc' }), HOME: tmp.dir }
-    const init = await cbcJwt(['keyset', 'init'], { env })
-    assert.equal(init.code, 0, init.stderr)
+    env = await kubernetesKeyset(double, tmp)
   })
   after(async () => {
     double.updateAnswer = undefined
