@@ -211,6 +211,9 @@ export function createVaultBackend(options: VaultBackendOptions, deps: VaultBack
    */
   async function postOver(cur: Current, text: string, what: string): Promise<{ version: number; notice?: string } | undefined> {
     const data = { ...(cur.fields ?? {}), [KEYSET_FIELD]: text }
+    // Vault's JSON takes any depth, JSON.stringify only what the stack holds: another field
+    // nested that deep cannot be carried into the next version, so nothing is sent.
+    if (!serialisable(data)) throw badResponse(what, `version ${cur.version} holds a field nested too deep to carry into the next version; nothing was written`)
     let res: VaultAnswer
     try {
       res = await call(
@@ -357,6 +360,15 @@ function snapshotOf(text: string, written: { version: number; notice?: string })
 /** The keyset field of a version's data; a field holding null is no keyset (for reads and creates alike). */
 function keysetValue(fields: Record<string, unknown> | null): unknown {
   return fields?.[KEYSET_FIELD] ?? undefined
+}
+
+function serialisable(value: unknown): boolean {
+  try {
+    JSON.stringify(value)
+    return true
+  } catch {
+    return false
+  }
 }
 
 function encodePath(p: string): string {

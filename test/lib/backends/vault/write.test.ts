@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict'
+import http from 'node:http'
 import { beforeEach, describe, it } from 'node:test'
+import { createVaultBackend } from '../../../../src/lib/backends/vault/index.js'
 import { CasConflictError } from '../../../../src/lib/errors.js'
 import type { VaultDouble } from '../../../support/vault-double.js'
 import { waitFor } from '../../../support/wait.js'
@@ -190,5 +192,28 @@ describe('vault backend write()', () => {
     const err = await backendError(backend.write('{}', '1'))
     assert.equal(err.reason, 'forbidden')
     assert.match(err.message, /write: HTTP 403 \(permission denied\)/)
+  })
+})
+
+// A write carries the secret's other fields into the next version. One nested deeper than the
+// stack (Vault's JSON takes any depth; a hostile Vault or a proxy) cannot be sent back: the write
+// is refused as a bad answer, with the reason and without a POST, not a RangeError called io_error.
+describe('vault backend write() over a field nested deeper than the stack', () => {
+  it('attack: fails bad_response naming the version, and sends nothing', async (t) => {
+    const depth = 200_000
+    const posts: string[] = []
+    const server = http.createServer((req, res) => {
+      if (req.method === 'POST') posts.push(req.url ?? '')
+      res.writeHead(200, { 'Content-Type': 'application/json' })
+      res.end(`{"data":{"data":{"jwt-keyset":"{}","other":${'['.repeat(depth)}${']'.repeat(depth)}},"metadata":{"version":3}}}`)
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    t.after(() => server.close())
+    const backend = createVaultBackend({ addr: `http://127.0.0.1:${(server.address() as { port: number }).port}`, token: 'hvs.test-token', path: 'cbc/deep', retries: 0 })
+    t.after(() => backend.close())
+    const err = await backendError(backend.write('{"v":4}', '3'))
+    assert.equal(err.reason, 'bad_response')
+    assert.equal(err.message, 'vault:secret/cbc/deep: write: version 3 holds a field nested too deep to carry into the next version; nothing was written')
+    assert.deepEqual(posts, [])
   })
 })
