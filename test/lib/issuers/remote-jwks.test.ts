@@ -311,6 +311,39 @@ describe('trusted issuer keys against hostile servers', () => {
     assert.deepEqual(hits, ['/jwks'])
   })
 
+  it('an unknown kid during a background read joins it, and leaves the cooldown unspent', async () => {
+    // The read in flight may not hold the new kid (it was asked before the kid was published):
+    // spending the cooldown on it would refuse that kid's tokens for a whole cooldown.
+    const it = await loaded({ jwks_uri: `${base}/jwks`, unknown_kid_cooldown_seconds: 60 })
+    let release = () => {}
+    const held = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    routes['/jwks'] = (_req, res) => void held.then(() => res.writeHead(200, { 'content-type': 'application/json' }).end(goodSet))
+    hits.length = 0
+    const background = it.keys.refresh('interval')
+    while (hits.length === 0) await new Promise((resolve) => setImmediate(resolve))
+    assert.equal(it.keys.refreshForUnknownKid(), background, 'joins the read in flight')
+    release()
+    await background
+    assert.deepEqual(hits, ['/jwks'])
+    await it.keys.refreshForUnknownKid()
+    assert.deepEqual(hits, ['/jwks', '/jwks'], 'the cooldown was not spent on the joined read')
+  })
+
+  it('start() reads once however often it is called, and not at all after close()', async () => {
+    const first = issuerKeys({ jwks_uri: `${base}/jwks` })
+    await first.keys.start()
+    await first.keys.start()
+    assert.deepEqual(hits, ['/jwks'])
+    await first.keys.close()
+    const closed = issuerKeys({ jwks_uri: `${base}/jwks` })
+    await closed.keys.close()
+    await closed.keys.start()
+    assert.deepEqual(hits, ['/jwks'])
+    assert.equal(closed.keys.keys(), undefined)
+  })
+
   describe("the issuer's Cache-Control shortens the background refresh, never below a minute", () => {
     /** Resolves at the next read of /jwks, or rejects after `ms` of real time (timers are mocked). */
     function nextRead(ms = 10_000): Promise<void> {
