@@ -13,7 +13,10 @@
 //   saw the answer).
 // After every run: the stored text parses, `loadKeyset` accepts it, and it is byte-identical to
 // the text before or is a valid successor for that command (e.g. rotate: the previous current
-// key is still there, verify-only); a run that was not killed wrote a successor. File: the
+// key is still there, verify-only); a run that was not killed wrote a successor; and the
+// verification projection is not behind it (§10: it holds the key the keyset signs with and
+// every cut-off the keyset holds — this found keyset init --force leaving a projection that
+// lacked the key the keyset in force still signed with). File: the
 // file's mode is kept and nothing left in the directory is readable by group or other; a
 // final complete run leaves nothing but the keyset. Vault: the version advanced by at most
 // one, the secret's other fields are kept, and the CLI wrote no local file.
@@ -31,6 +34,7 @@ import type { KeysetDocument } from '../../src/lib/keyset/document.js'
 import { generateKeyset, toRfc3339 } from '../../src/lib/keyset/generate.js'
 import { loadKeyset, parseKeysetText } from '../../src/lib/keyset/load.js'
 import { serializeKeyset } from '../../src/lib/keyset/serialize.js'
+import { projectionOf } from '../../src/ops/projection/publish.js'
 import { crashSeed, prng, runKillable, type KillableRun, type Trigger } from '../support/kill-points.js'
 import { CLI_MAIN } from '../support/service.js'
 import { startVaultDouble, type VaultDouble } from '../support/vault-double.js'
@@ -116,6 +120,46 @@ function checkStored(text: string, prevText: string, writer: Writer, what: strin
   return 'next'
 }
 
+/**
+ * §10 at every kill point: the projection never runs behind the keyset. It is a valid
+ * verification keyset holding the key the keyset signs with (published before anything signs
+ * with it), and every cut-off the keyset holds — a key's `not_after`, `revoked_before` — is in
+ * force there no later (a revocation reaches verifiers no later than signers). Ahead is fine:
+ * a killed run writes the projection first.
+ */
+function checkProjectionNotBehind(keysetText: string, projectionText: string | undefined, what: string): void {
+  assert.ok(projectionText !== undefined, `${what}: the verification projection is gone`)
+  const keyset = loadKeyset(parseKeysetText(keysetText), NOW_MS).document
+  let projection: Doc
+  try {
+    projection = loadKeyset(parseKeysetText(projectionText), NOW_MS).document
+  } catch (err) {
+    assert.fail(`${what}: the stored projection does not load (${(err as Error).message})`)
+  }
+  assert.ok(entry(projection, keyset.current), `${what}: the keyset signs with ${keyset.current}, which the projection lacks`)
+  for (const key of keyset.keys) {
+    const published = entry(projection, key.kid)
+    if (key.not_after === undefined || published === undefined) continue
+    assert.ok(
+      published.not_after !== undefined && Date.parse(published.not_after) <= Date.parse(key.not_after),
+      `${what}: ${key.kid} stops verifying at ${key.not_after} in the keyset, at ${published.not_after ?? 'never'} in the projection`,
+    )
+  }
+  if (keyset.revoked_before !== undefined) {
+    assert.ok(
+      projection.revoked_before !== undefined && Date.parse(projection.revoked_before) >= Date.parse(keyset.revoked_before),
+      `${what}: revoked_before ${keyset.revoked_before} in the keyset, ${projection.revoked_before ?? 'none'} in the projection`,
+    )
+  }
+}
+
+/** The projection the CLI keeps beside `text`, as a write leaves them level. */
+function projectionText(text: string): string {
+  const projected = projectionOf(JSON.parse(text) as Doc)
+  assert.ok('text' in projected, 'the seed keyset has a projection')
+  return projected.text
+}
+
 /** A fresh valid keyset created three days before NOW. */
 const seedText = async () => serializeKeyset(await generateKeyset('ES256', new Date(NOW_MS - 3 * DAY)))
 
@@ -164,6 +208,9 @@ describe(`kill -9 during a write leaves the previous or the next valid keyset, s
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-crash-file-'))
     t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
     const file = path.join(dir, 'keyset.json')
+    const publicFile = path.join(dir, 'keyset.public.json')
+    const seedFile = (text: string) => fs.writeFileSync(publicFile, projectionText(text), { mode: 0o644 })
+    const storedProjection = () => (fs.existsSync(publicFile) ? fs.readFileSync(publicFile, 'utf8') : undefined)
     const env = baseEnv()
     const started = Date.now()
 
@@ -171,9 +218,11 @@ describe(`kill -9 during a write leaves the previous or the next valid keyset, s
     for (const writer of WRITERS) {
       const prev = await seedText()
       fs.writeFileSync(file, prev, { mode: 0o600 })
+      seedFile(prev)
       const run = await runKillable([...writer.args, '--keyset-file', file], { env, cwd: dir })
       assert.equal(run.code, 0, `${writer.name}: ${run.stderr}`)
       assert.equal(checkStored(fs.readFileSync(file, 'utf8'), prev, writer, `${writer.name} (not killed)`), 'next')
+      checkProjectionNotBehind(fs.readFileSync(file, 'utf8'), storedProjection(), `${writer.name} (not killed)`)
       durations.push(run.ms)
     }
     const T = median(durations)
@@ -187,6 +236,7 @@ describe(`kill -9 during a write leaves the previous or the next valid keyset, s
       const prev = await seedText()
       fs.writeFileSync(file, prev)
       fs.chmodSync(file, mode)
+      seedFile(prev)
       const arm =
         p.mode === 'timer'
           ? armTimer(p.at * T)
@@ -199,6 +249,7 @@ describe(`kill -9 during a write leaves the previous or the next valid keyset, s
             }
       const run = await runKillable([...p.writer.args, '--keyset-file', file], { env, cwd: dir, arm })
       const outcome = checkStored(fs.readFileSync(file, 'utf8'), prev, p.writer, what)
+      checkProjectionNotBehind(fs.readFileSync(file, 'utf8'), storedProjection(), what)
       if (!run.killed) {
         assert.equal(run.code, 0, `${what}: ${run.stderr}`)
         assert.equal(outcome, 'next', `${what}: exit 0 but the keyset was not written`)
@@ -256,6 +307,7 @@ describe(`kill -9 during a write leaves the previous or the next valid keyset, s
         const secretPath = `cbc/crash-${++seq}`
         const prev = await seedText()
         assert.equal(vault.setSecret(secretPath, { [FIELD]: prev, 'db-password': 'kept' }), 1)
+        vault.setSecret(`${secretPath}-public`, { [FIELD]: projectionText(prev) })
         const env = baseEnv({
           CBC_JWT_BACKEND: 'vault',
           VAULT_ADDR: proxy.addr,
@@ -270,15 +322,17 @@ describe(`kill -9 during a write leaves the previous or the next valid keyset, s
         await proxy.idle()
         const version = vault.version(secretPath)
         const stored = vault.secret(secretPath)
-        return { run, prev, version, stored }
+        const projection = vault.secret(`${secretPath}-public`)?.[FIELD]
+        return { run, prev, version, stored, projection: typeof projection === 'string' ? projection : undefined }
       }
 
       const durations: number[] = []
       for (const writer of WRITERS) {
-        const { run, prev, version, stored } = await vaultRun(writer)
+        const { run, prev, version, stored, projection } = await vaultRun(writer)
         assert.equal(run.code, 0, `${writer.name}: ${run.stderr}`)
         assert.equal(version, 2)
         assert.equal(checkStored(String(stored?.[FIELD]), prev, writer, `${writer.name} (not killed)`), 'next')
+        checkProjectionNotBehind(String(stored?.[FIELD]), projection, `${writer.name} (not killed)`)
         durations.push(run.ms)
       }
       const T = median(durations)
@@ -301,11 +355,12 @@ describe(`kill -9 during a write leaves the previous or the next valid keyset, s
                 }
                 return () => (proxy.onWrite = undefined)
               }
-        const { run, prev, version, stored } = await vaultRun(p.writer, arm)
+        const { run, prev, version, stored, projection } = await vaultRun(p.writer, arm)
         assert.ok(version === 1 || version === 2, `${what}: at most one version written (got version ${version})`)
         assert.ok(stored, `${what}: the secret is still readable`)
         assert.equal(stored['db-password'], 'kept', `${what}: the secret's other fields are kept`)
         const outcome = checkStored(String(stored[FIELD]), prev, p.writer, what)
+        checkProjectionNotBehind(String(stored[FIELD]), projection, what)
         assert.equal(outcome === 'next', version === 2, `${what}: a new version is a new keyset`)
         if (p.mode !== 'timer') {
           assert.ok(held && run.killed, `${what}: the write request was held and the CLI killed; stderr: ${run.stderr}`)

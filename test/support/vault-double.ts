@@ -50,6 +50,8 @@ export interface VaultFault {
   delayMs?: number
   /** Only requests with this method (`GET`, `POST`). */
   method?: string
+  /** Only requests whose path ends with this (`/cbc/jwt-keyset`: the private path, not its `-public` projection). */
+  pathEnd?: string
 }
 
 export interface RecordedRequest {
@@ -144,7 +146,12 @@ export async function startVaultDouble(opts: VaultDoubleOptions = {}): Promise<V
         body = text
       }
       requests.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body, at: Date.now() })
-      const matches = fault !== null && fault.kind !== 'down' && fault.left > 0 && (!fault.method || fault.method === req.method)
+      const matches =
+        fault !== null &&
+        fault.kind !== 'down' &&
+        fault.left > 0 &&
+        (!fault.method || fault.method === req.method) &&
+        (!fault.pathEnd || (req.url ?? '').split('?')[0]!.endsWith(fault.pathEnd))
       const active = matches ? fault : null
       if (active) {
         active.left--

@@ -243,6 +243,17 @@ export async function settleProjection(backend: KeysetBackend, targets: readonly
 }
 
 /**
+ * After a keyset write that replaced the keyset in force and published an interim projection
+ * first (projection/interim.ts: the replaced keyset's keys still verify there): the stored
+ * keyset's own projection replaces it. Returns what is left when it could not be written.
+ */
+export async function replaceInterimProjection(backend: KeysetBackend, targets: readonly KeysetBackend[], now: () => number): Promise<string | undefined> {
+  const level = await levelProjection(backend, targets, now)
+  if (!('failed' in level)) return undefined
+  return `the verification projection still verifies the replaced keyset's keys as well, and could not be set to the new keyset (${level.failed}); the next write levels it — run keyset validate --projection`
+}
+
+/**
  * After a keyset write that landed: a concurrent writer that computed its projection from the
  * version this write replaced may have published it over this one between the two writes — its
  * projection lacks the key the keyset now signs with (a false 401 on every verifier that loads

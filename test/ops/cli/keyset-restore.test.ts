@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import { after, before, describe, it } from 'node:test'
 import { createFileBackend } from '../../../src/lib/backends/file-backend.js'
+import { toVerificationKeyset } from '../../../src/lib/keyset/projection.js'
 import { serializeKeyset } from '../../../src/lib/keyset/serialize.js'
 import { startKubeDouble, type KubeDouble } from '../../support/kube-double.js'
 import { makeKey, makeKeyset } from '../../support/keys.js'
@@ -209,6 +210,23 @@ describe('cbc-jwt keyset restore (Kubernetes backend, against the API test doubl
     assert.equal(r.code, 0, r.stderr)
     assert.match(r.stdout, /keyset\.json restored from .*keyset\.last-good\.json: current k-restore-good \(there was no keyset: it is created again\)/)
     assert.equal(fs.readFileSync(file, 'utf8'), written)
+  })
+
+  // §10: until the restored keyset is stored, the keyset in force still signs with a key the
+  // copy lacks: it stays on the projection until then, and leaves it once the write has landed.
+  it("a copy that lacks the key the keyset in force signs with: the projection ends as the copy's own", async () => {
+    const file = tmp.file('older-copy.json')
+    const copy = tmp.file('older-copy.last-good.json')
+    const projection = tmp.file('older-copy.public.json')
+    fs.writeFileSync(copy, GOOD)
+    // Written out of band (a pipeline), so the copy is older than it.
+    const inForce = serializeKeyset(makeKeyset([makeKey('ES256', 'k-out-of-band')]) as never)
+    fs.writeFileSync(file, inForce)
+    fs.writeFileSync(projection, serializeKeyset(toVerificationKeyset(JSON.parse(inForce))))
+    const r = await cbcJwt(['keyset', 'restore', '--keyset-file', file])
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal(fs.readFileSync(file, 'utf8'), GOOD)
+    assert.deepEqual(JSON.parse(fs.readFileSync(projection, 'utf8')), toVerificationKeyset(JSON.parse(GOOD)))
   })
 
   it('a copy with hundreds of problems: one line naming the first ten and the count, nothing written', async () => {

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { generateKeyset } from '../../../src/lib/keyset/generate.js'
+import { loadKeyset } from '../../../src/lib/keyset/load.js'
+import { toVerificationKeyset } from '../../../src/lib/keyset/projection.js'
 import { serializeKeyset } from '../../../src/lib/keyset/serialize.js'
 import { startVaultDouble, type VaultDouble } from '../../support/vault-double.js'
 import { cbcJwt, oneLine } from './cli.js'
@@ -55,6 +57,39 @@ describe('cbc-jwt with CBC_JWT_BACKEND=vault', () => {
       before,
       'nothing written',
     )
+  })
+
+  // §10: a key is published before anything signs with it. keyset init --force published the
+  // new keyset's projection alone: when its keyset write then failed (or the CLI was killed, as
+  // test/e2e/crash-safety.test.ts found), the keyset in force kept signing with a key no
+  // verifier held any more — every token refused until someone ran the command again.
+  it('keyset init --force whose keyset write fails: the projection still verifies the keyset in force, beside the new key', async () => {
+    const path = 'cbc/init-force'
+    const old = await generateKeyset('ES256', new Date(Date.now() - 86_400_000))
+    const oldText = serializeKeyset({ ...old, revoked_before: new Date(Date.now() - 3_600_000).toISOString().replace(/\.\d+Z$/, 'Z') })
+    vault.setSecret(path, { 'jwt-keyset': oldText })
+    vault.setSecret(`${path}-public`, { 'jwt-keyset': serializeKeyset(toVerificationKeyset(JSON.parse(oldText))) })
+    const initEnv = { ...env(), CBC_JWT_VAULT_PATH: path }
+    await vault.setFault({ kind: '500', method: 'POST', pathEnd: `/${path}`, times: 1 })
+    const failed = await cbcJwt(['keyset', 'init', '--force'], { env: initEnv })
+    await vault.setFault(null)
+    assert.equal(failed.code, 1, failed.stderr)
+    assert.match(
+      oneLine(failed.stderr),
+      /the verification projection \(vault:secret\/cbc\/init-force-public\) already publishes the new key beside the keyset in force, whose keys still verify there — run the same command again/,
+    )
+    assert.equal(vault.secret(path)!['jwt-keyset'], oldText, 'the keyset was not written')
+    const projection = () => JSON.parse(String(vault.secret(`${path}-public`)!['jwt-keyset']))
+    const interim = projection()
+    assert.equal(interim.current, old.current, 'the key the keyset in force signs with is still current there')
+    assert.equal(interim.keys.length, 2, 'and the new key is published beside it')
+    assert.equal(interim.revoked_before, JSON.parse(oldText).revoked_before, "the keyset in force's cut-offs stay in force")
+    loadKeyset(interim)
+
+    const again = await cbcJwt(['keyset', 'init', '--force'], { env: initEnv })
+    assert.equal(again.code, 0, again.stderr)
+    const stored = JSON.parse(String(vault.secret(path)!['jwt-keyset']))
+    assert.deepEqual(projection(), toVerificationKeyset(stored), 'once the keyset is stored, the projection is its own: the replaced keys stop verifying')
   })
 
   it('a Vault that refuses the token is a backend error (exit 1, one line, no token in it)', async () => {

@@ -8,8 +8,9 @@ import { KEYSET_OPTIONS, algFlag, parseCommandArgs, unexpectedArgument } from '.
 import { println, type CliContext } from '../context.js'
 import { AUDIT_HELP, AUDIT_OPTIONS, openAuditTrail } from '../audit.js'
 import { closeSource, guardPrivateOutput, openKeysetSource } from '../keyset-source.js'
+import { interimProjection, validDocument } from '../../projection/interim.js'
 import { projectionOf, readProjections, refuseStaleProjection, writeProjections } from '../../projection/publish.js'
-import { levelAfterWrite, oneChangeAtATime, projectionAhead, settleProjection } from '../../rotation/update-keyset.js'
+import { levelAfterWrite, oneChangeAtATime, projectionAhead, replaceInterimProjection, settleProjection } from '../../rotation/update-keyset.js'
 import type { Command } from './command.js'
 
 const OPTIONS = { ...KEYSET_OPTIONS, alg: { type: 'string' }, force: { type: 'boolean' }, ...AUDIT_OPTIONS } as const
@@ -78,10 +79,13 @@ does) / backend error, 2 bad usage.`,
         }
         if (values.force !== true) await refuseOverLastGood(source.backend, ctx.now())
         // The projection first (its own check-and-set): verifiers know the key before it signs.
+        // Over a keyset in force, its keys stay there until this one is stored (interim.ts).
         const projected = projectionOf(doc)
         const states = await readProjections(source.projections())
         refuseStaleProjection(states, doc, undefined, 'replace the keyset with HS* (oct) keys')
-        const published = 'text' in projected ? await writeProjections(states, projected.text) : []
+        const inForce = validDocument(existing?.text, ctx.now())
+        const interim = inForce && 'text' in projected ? interimProjection(inForce, doc) : undefined
+        const published = 'text' in projected ? await writeProjections(states, (interim ?? projected).text) : []
         let notice: string | undefined
         try {
           // Create-only when nothing is there, check-and-set otherwise: two concurrent inits
@@ -95,9 +99,10 @@ does) / backend error, 2 bad usage.`,
               `${source.backend.location} was changed by another writer while this init ran; ${published.length > 0 ? 'it was not written' : 'nothing was written'} (${err.message})${settled}`,
             )
           }
-          if (err instanceof Error) err.message += projectionAhead(published)
+          if (err instanceof Error) err.message += interim ? interimAhead(published) : projectionAhead(published)
           throw err
         }
+        const left = interim ? await replaceInterimProjection(source.backend, source.projections(), ctx.now) : undefined
         // Another writer's projection may have replaced this one before the keyset write landed.
         const levelled = await levelAfterWrite(source.backend, source.projections(), ctx.now)
         for (const location of published) println(ctx.stdout, `wrote the verification projection ${location}`)
@@ -107,13 +112,22 @@ does) / backend error, 2 bad usage.`,
         if (notice !== undefined) println(ctx.stdout, `note: ${notice}`)
         println(ctx.stdout, `created ${source.backend.location}: ${alg} key ${doc.current} (current)`)
         audit.record({ location: source.backend.location, before: existing ? previousDocument(existing.text) : null, after: doc })
-        return 0
+        if (left === undefined) return 0
+        println(ctx.stderr, `cbc-jwt: ${left}`)
+        return 1
       })
     } finally {
       audit.close()
       await closeSource(source)
     }
   },
+}
+
+/** What a failed keyset write adds to its message when an interim projection was published. */
+function interimAhead(written: readonly string[]): string {
+  return written.length > 0
+    ? `; the verification projection (${written.join(', ')}) already publishes the new key beside the keyset in force, whose keys still verify there — run the same command again`
+    : ''
 }
 
 /** The keyset a --force init replaced, if it still parses as one (for the audit line). */

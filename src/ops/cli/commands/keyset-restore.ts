@@ -7,8 +7,9 @@ import { KEYSET_OPTIONS, parseCommandArgs } from '../args.js'
 import { AUDIT_HELP, AUDIT_OPTIONS, openAuditTrail } from '../audit.js'
 import { println, type CliContext } from '../context.js'
 import { closeSource, openKeysetSource } from '../keyset-source.js'
+import { interimProjection, validDocument } from '../../projection/interim.js'
 import { driftOf, projectionOf, readProjections, writeProjections } from '../../projection/publish.js'
-import { levelAfterWrite, oneChangeAtATime, settleProjection } from '../../rotation/update-keyset.js'
+import { levelAfterWrite, oneChangeAtATime, replaceInterimProjection, settleProjection } from '../../rotation/update-keyset.js'
 import type { Command } from './command.js'
 
 const OPTIONS = { ...KEYSET_OPTIONS, 'dry-run': { type: 'boolean' }, ...AUDIT_OPTIONS } as const
@@ -85,9 +86,11 @@ error, 2 bad usage (a keyset on stdin has no copy).`,
             )
             for (const change of before ? diffKeysets(before, after) : []) println(ctx.stdout, `  ${describeChange(change)}`)
             if (dryRun) return 0
-            // The projection first: a key or a revocation the copy holds reaches verifiers first.
+            // The projection first: a key or a revocation the copy holds reaches verifiers first,
+            // beside the keyset in force when the copy lacks the key that one signs with.
             const projected = projectionOf(after)
-            const published = 'text' in projected ? await writeProjections(await readProjections(source.projections()), projected.text) : []
+            const interim = before && 'text' in projected ? interimProjection(before, after) : undefined
+            const published = 'text' in projected ? await writeProjections(await readProjections(source.projections()), (interim ?? projected).text) : []
             for (const location of published) println(ctx.stdout, `wrote the verification projection ${location}`)
             try {
               await backend.write(copy.text, copy.version)
@@ -103,12 +106,15 @@ error, 2 bad usage (a keyset on stdin has no copy).`,
                 { cause: err },
               )
             }
+            const left = interim ? await replaceInterimProjection(backend, source.projections(), ctx.now) : undefined
             // Another writer's projection may have replaced this one before the keyset write landed.
             const levelled = await levelAfterWrite(backend, source.projections(), ctx.now)
             if (levelled !== undefined) println(ctx.stdout, `note: ${levelled}`)
             println(ctx.stdout, `wrote ${backend.location}`)
             audit.record({ location: backend.location, before, after })
-            return 0
+            if (left === undefined) return 0
+            println(ctx.stderr, `cbc-jwt: ${left}`)
+            return 1
           },
           dryRun,
         )
@@ -124,14 +130,4 @@ error, 2 bad usage (a keyset on stdin has no copy).`,
 /** The one line for a source without a copy: what to do there instead. */
 function withoutCopy(backend: KeysetBackend): string {
   return `keyset restore: ${backend.location} has no last good copy (a keyset on stdin has none); restore reads the configured backend or --keyset-file PATH, not -`
-}
-
-/** The document stored now when it is a valid keyset (for the audit line's `from`), else null. */
-function validDocument(text: string | undefined, now: number): KeysetDocument | null {
-  if (text === undefined) return null
-  try {
-    return loadKeyset(parseKeysetText(text), now).document
-  } catch {
-    return null
-  }
 }
