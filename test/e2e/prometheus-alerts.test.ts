@@ -19,37 +19,12 @@ import { freePort } from '../support/free-port.js'
 import { makeKey, makeKeyset, signToken, validClaims } from '../support/keys.js'
 import { KubeletVolume } from '../support/kubelet-volume.js'
 import { PROJECT_ROOT, SERVER_MAIN, startService, type RunningService } from '../support/service.js'
+import { compressedRules } from '../support/time-compression.js'
 import { waitFor } from '../support/wait.js'
 
 const RULES_FILE = path.join(PROJECT_ROOT, 'deploy/prometheus/cbc-jwt.rules.yml')
 const DASHBOARD_FILE = path.join(PROJECT_ROOT, 'deploy/grafana/cbc-jwt-dashboard.json')
-/** 5m → 5s, 1h → 60s: one second of the test stands for a minute of production. */
-const TIME_COMPRESSION = 60
 const DAY = 86_400_000
-
-const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400, w: 604_800, y: 31_536_000 }
-function compress(duration: string): string {
-  const m = /^(\d+)([smhdwy])$/.exec(duration)
-  if (!m) throw new Error(`cannot compress the duration "${duration}"`)
-  return `${Math.max(1, Math.round((Number(m[1]) * UNITS[m[2]!]!) / TIME_COMPRESSION))}s`
-}
-
-/**
- * The shipped rules with `for:` and the range and offset windows of every expression divided
- * by TIME_COMPRESSION. Names, thresholds, labels and annotations are untouched.
- */
-function compressedRules(source: string): string {
-  const doc = YAML.parse(source) as { groups: Array<{ rules: Array<{ expr: string; for?: string }> }> }
-  for (const group of doc.groups) {
-    for (const rule of group.rules) {
-      rule.expr = rule.expr
-        .replace(/\[([^\]]+)\]/g, (_, d: string) => `[${compress(d)}]`)
-        .replace(/\boffset\s+(\S+?)(?=[\s)]|$)/g, (_, d: string) => `offset ${compress(d)}`)
-      if (rule.for) rule.for = compress(rule.for)
-    }
-  }
-  return YAML.stringify(doc)
-}
 
 interface PromAlert {
   labels: Record<string, string>
