@@ -35,6 +35,14 @@ export async function startPrometheus(opts: {
    * waits for the series it needs. @default true
    */
   waitForTargets?: boolean
+  /** Rule files to evaluate (every `scrapeInterval`). */
+  ruleFiles?: string[]
+  /**
+   * An Alertmanager (its URL) to send the alerts to. Firing alerts are sent again every
+   * evaluation, not every minute (Prometheus's default resend delay), so that the alerts held
+   * by Alertmanager follow the rules as closely as the test's compressed time needs.
+   */
+  alertmanager?: string
 }): Promise<RunningPrometheus> {
   const interval = opts.scrapeInterval ?? '1s'
   fs.mkdirSync(opts.dir, { recursive: true })
@@ -43,6 +51,8 @@ export async function startPrometheus(opts: {
     config,
     YAML.stringify({
       global: { scrape_interval: interval, scrape_timeout: interval, evaluation_interval: interval },
+      ...(opts.ruleFiles ? { rule_files: opts.ruleFiles } : {}),
+      ...(opts.alertmanager ? { alerting: { alertmanagers: [{ static_configs: [{ targets: [new URL(opts.alertmanager).host] }] }] } } : {}),
       scrape_configs: [
         { job_name: opts.job, static_configs: [{ targets: opts.targets, ...(opts.labels ? { labels: opts.labels } : {}) }, ...(opts.groups ?? [])] },
       ],
@@ -52,7 +62,13 @@ export async function startPrometheus(opts: {
   const url = `http://127.0.0.1:${port}`
   const child: ChildProcess = spawn(
     'prometheus',
-    [`--config.file=${config}`, `--storage.tsdb.path=${path.join(opts.dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'],
+    [
+      `--config.file=${config}`,
+      `--storage.tsdb.path=${path.join(opts.dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--log.level=warn',
+      ...(opts.alertmanager ? [`--rules.alert.resend-delay=${interval}`] : []),
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   )
   const spawned = await new Promise<Error | undefined>((resolve) => {

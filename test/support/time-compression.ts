@@ -31,3 +31,31 @@ export function compressedRules(source: string): string {
   }
   return YAML.stringify(doc)
 }
+
+interface AlertmanagerRoute {
+  group_wait?: string
+  group_interval?: string
+  repeat_interval?: string
+  routes?: AlertmanagerRoute[]
+}
+
+/**
+ * An Alertmanager configuration with the timings of every route (group_wait, group_interval,
+ * repeat_interval) divided by TIME_COMPRESSION, as the rules' `for:` are: the order in which a
+ * cause and its symptoms reach a receiver stays the shipped one. `receiverUrl` replaces each
+ * webhook receiver's URL (given the receiver's name). Routes, matchers and inhibitions are
+ * untouched.
+ */
+export function compressedAlertmanagerConfig(source: string, receiverUrl: (receiver: string) => string): string {
+  const doc = YAML.parse(source) as {
+    route: AlertmanagerRoute
+    receivers: Array<{ name: string; webhook_configs?: Array<{ url: string }> }>
+  }
+  const walk = (route: AlertmanagerRoute) => {
+    for (const key of ['group_wait', 'group_interval', 'repeat_interval'] as const) if (route[key]) route[key] = compress(route[key])
+    for (const child of route.routes ?? []) walk(child)
+  }
+  walk(doc.route)
+  for (const receiver of doc.receivers) for (const webhook of receiver.webhook_configs ?? []) webhook.url = receiverUrl(receiver.name)
+  return YAML.stringify(doc)
+}
