@@ -21,6 +21,7 @@ import { waitFor } from '../support/wait.js'
 
 const CONFIG_FILE = path.join(PROJECT_ROOT, 'deploy/alertmanager/cbc-jwt.alertmanager.yml')
 const RULES_FILE = path.join(PROJECT_ROOT, 'deploy/prometheus/cbc-jwt.rules.yml')
+const RUNBOOK = fs.readFileSync(path.join(PROJECT_ROOT, 'docs/runbook.md'), 'utf8')
 
 const SEVERITY_OF = new Map(
   (YAML.parse(fs.readFileSync(RULES_FILE, 'utf8')) as { groups: Array<{ rules: Array<{ alert?: string; labels?: { severity?: string } }> }> }).groups
@@ -201,5 +202,21 @@ describe('inhibitions on a real Alertmanager', { timeout: 60_000 }, () => {
       silencedCritical.map((a) => a.labels),
       [],
     )
+  })
+})
+
+describe('docs/runbook.md: Routing and inhibition', () => {
+  test('its table names each cause with exactly the symptoms it silences', () => {
+    const start = RUNBOOK.indexOf('\n## Routing and inhibition\n')
+    assert.ok(start >= 0, 'the runbook has a section "Routing and inhibition"')
+    const rows = RUNBOOK.slice(start, RUNBOOK.indexOf('\n## ', start + 1))
+      .split('\n')
+      .filter((l) => /^\| `JWT/.test(l))
+    const documented = new Map(
+      rows.map((r) => r.split('|').map((c) => c.trim())).map((cells) => [cells[1]!, [...cells[2]!.matchAll(/`(JWT\w+)`/g)].map((m) => m[1]!)]),
+    )
+    const expected = new Map<string, string[]>()
+    for (const s of SILENCES) expected.set(`\`${s.cause}\``, [...new Set([...(expected.get(`\`${s.cause}\``) ?? []), s.symptom])])
+    assert.deepEqual(documented, expected)
   })
 })
