@@ -209,7 +209,12 @@ describe('vault backend write() over a field nested deeper than the stack', () =
     })
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     t.after(() => server.close())
-    const backend = createVaultBackend({ addr: `http://127.0.0.1:${(server.address() as { port: number }).port}`, token: 'hvs.test-token', path: 'cbc/deep', retries: 0 })
+    const backend = createVaultBackend({
+      addr: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+      token: 'hvs.test-token',
+      path: 'cbc/deep',
+      retries: 0,
+    })
     t.after(() => backend.close())
     const err = await backendError(backend.write('{"v":4}', '3'))
     assert.equal(err.reason, 'bad_response')
