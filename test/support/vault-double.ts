@@ -52,6 +52,8 @@ export interface VaultFault {
   method?: string
   /** Only requests whose path ends with this (`/cbc/jwt-keyset`: the private path, not its `-public` projection). */
   pathEnd?: string
+  /** Lets this many matching requests through first (the second write to a path). @default 0 */
+  skip?: number
 }
 
 export interface RecordedRequest {
@@ -128,7 +130,7 @@ export async function startVaultDouble(opts: VaultDoubleOptions = {}): Promise<V
   const k8s = new Map<string, Required<KubernetesAuthSetup>>()
   const requests: RecordedRequest[] = []
   const timers = new Set<NodeJS.Timeout>()
-  let fault: (VaultFault & { left: number }) | null = null
+  let fault: (VaultFault & { left: number; skipped: number }) | null = null
 
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const chunks: Buffer[] = []
@@ -152,7 +154,7 @@ export async function startVaultDouble(opts: VaultDoubleOptions = {}): Promise<V
         fault.left > 0 &&
         (!fault.method || fault.method === req.method) &&
         (!fault.pathEnd || (req.url ?? '').split('?')[0]!.endsWith(fault.pathEnd))
-      const active = matches ? fault : null
+      const active = matches && fault!.skipped-- <= 0 ? fault : null
       if (active) {
         active.left--
         if (applyFault(active, req, res, body)) return
@@ -363,7 +365,7 @@ export async function startVaultDouble(opts: VaultDoubleOptions = {}): Promise<V
     },
     async setFault(f) {
       const next = f === null ? null : typeof f === 'string' ? { kind: f } : f
-      fault = next ? { ...next, left: next.times ?? Number.POSITIVE_INFINITY } : null
+      fault = next ? { ...next, left: next.times ?? Number.POSITIVE_INFINITY, skipped: next.skip ?? 0 } : null
       if (next?.kind === 'down' && !down) {
         down = true
         await stop()

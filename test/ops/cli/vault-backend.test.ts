@@ -92,6 +92,27 @@ describe('cbc-jwt with CBC_JWT_BACKEND=vault', () => {
     assert.deepEqual(projection(), toVerificationKeyset(stored), 'once the keyset is stored, the projection is its own: the replaced keys stop verifying')
   })
 
+  it('keyset init --force whose interim projection cannot be replaced after the keyset landed: exit 1, naming it', async () => {
+    const path = 'cbc/init-force-level'
+    const oldText = serializeKeyset(await generateKeyset('ES256', new Date(Date.now() - 86_400_000)))
+    vault.setSecret(path, { 'jwt-keyset': oldText })
+    vault.setSecret(`${path}-public`, { 'jwt-keyset': serializeKeyset(toVerificationKeyset(JSON.parse(oldText))) })
+    // The interim projection lands; the write that replaces it, after the keyset's, does not.
+    await vault.setFault({ kind: '403', method: 'POST', pathEnd: `/${path}-public`, skip: 1, times: 1 })
+    const r = await cbcJwt(['keyset', 'init', '--force'], { env: { ...env(), CBC_JWT_VAULT_PATH: path } })
+    await vault.setFault(null)
+    assert.equal(r.code, 1, r.stderr)
+    const stored = JSON.parse(String(vault.secret(path)!['jwt-keyset']))
+    assert.notEqual(stored.current, JSON.parse(oldText).current, 'the keyset was written')
+    assert.match(r.stdout, /created vault:secret\/cbc\/init-force-level: ES256 key \S+ \(current\)/)
+    // The keyset_changed audit line comes first: the keyset did change.
+    assert.match(
+      r.stderr.trim().split('\n').at(-1)!,
+      /^cbc-jwt: the verification projection still verifies the replaced keyset's keys as well, and could not be set to the new keyset \(.*HTTP 403.*\); the next write levels it — run keyset validate --projection/,
+    )
+    assert.equal(JSON.parse(String(vault.secret(`${path}-public`)!['jwt-keyset'])).current, JSON.parse(oldText).current, 'the interim projection stays')
+  })
+
   it('a Vault that refuses the token is a backend error (exit 1, one line, no token in it)', async () => {
     const r = await cbcJwt(['status'], { env: { ...env(), VAULT_TOKEN: 'hvs.not-a-real-token' } })
     assert.equal(r.code, 1)

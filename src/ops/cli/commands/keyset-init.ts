@@ -102,9 +102,11 @@ does) / backend error, 2 bad usage.`,
           if (err instanceof Error) err.message += interim ? interimAhead(published) : projectionAhead(published)
           throw err
         }
+        // Another writer's projection may have replaced this one before the keyset write landed:
+        // levelled here. An interim one is replaced outright by the stored keyset's own, which
+        // covers that case too.
         const left = interim ? await replaceInterimProjection(source.backend, source.projections(), ctx.now) : undefined
-        // Another writer's projection may have replaced this one before the keyset write landed.
-        const levelled = await levelAfterWrite(source.backend, source.projections(), ctx.now)
+        const levelled = interim ? undefined : await levelAfterWrite(source.backend, source.projections(), ctx.now)
         for (const location of published) println(ctx.stdout, `wrote the verification projection ${location}`)
         if ('skipped' in projected) println(ctx.stdout, `note: ${projected.skipped}`)
         if (levelled !== undefined) println(ctx.stdout, `note: ${levelled}`)

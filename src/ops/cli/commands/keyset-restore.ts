@@ -106,9 +106,11 @@ error, 2 bad usage (a keyset on stdin has no copy).`,
                 { cause: err },
               )
             }
+            // Another writer's projection may have replaced this one before the keyset write landed:
+            // levelled here. An interim one is replaced outright by the stored keyset's own, which
+            // covers that case too.
             const left = interim ? await replaceInterimProjection(backend, source.projections(), ctx.now) : undefined
-            // Another writer's projection may have replaced this one before the keyset write landed.
-            const levelled = await levelAfterWrite(backend, source.projections(), ctx.now)
+            const levelled = interim ? undefined : await levelAfterWrite(backend, source.projections(), ctx.now)
             if (levelled !== undefined) println(ctx.stdout, `note: ${levelled}`)
             println(ctx.stdout, `wrote ${backend.location}`)
             audit.record({ location: backend.location, before, after })
