@@ -81,6 +81,16 @@ export function projectionAhead(written: readonly string[]): string {
 }
 
 /**
+ * The same, when the projection written first was an interim one (projection/interim.ts): the
+ * keyset in force still verifies there, beside the new keys.
+ */
+export function interimAhead(written: readonly string[]): string {
+  return written.length > 0
+    ? `; the verification projection (${written.join(', ')}) already publishes the new keys beside the keyset in force, whose keys still verify there — run the same command again`
+    : ''
+}
+
+/**
  * The one way the CLI changes a stored keyset: read (text + version) → validate → mutate →
  * validate the result → write with check-and-set. Nothing that fails validation is ever
  * written; an unchanged result writes nothing. If another writer got in between

@@ -76,7 +76,7 @@ describe('cbc-jwt with CBC_JWT_BACKEND=vault', () => {
     assert.equal(failed.code, 1, failed.stderr)
     assert.match(
       oneLine(failed.stderr),
-      /the verification projection \(vault:secret\/cbc\/init-force-public\) already publishes the new key beside the keyset in force, whose keys still verify there — run the same command again/,
+      /the verification projection \(vault:secret\/cbc\/init-force-public\) already publishes the new keys beside the keyset in force, whose keys still verify there — run the same command again/,
     )
     assert.equal(vault.secret(path)!['jwt-keyset'], oldText, 'the keyset was not written')
     const projection = () => JSON.parse(String(vault.secret(`${path}-public`)!['jwt-keyset']))
@@ -111,6 +111,24 @@ describe('cbc-jwt with CBC_JWT_BACKEND=vault', () => {
       /^cbc-jwt: the verification projection still verifies the replaced keyset's keys as well, and could not be set to the new keyset \(.*HTTP 403.*\); the next write levels it — run keyset validate --projection/,
     )
     assert.equal(JSON.parse(String(vault.secret(`${path}-public`)!['jwt-keyset'])).current, JSON.parse(oldText).current, 'the interim projection stays')
+  })
+
+  // §10: a failure between the two writes names what was and was not written. keyset restore
+  // said only the keyset's error, its projection already published.
+  it('keyset restore whose keyset write fails after its projection was written: the line names both', async () => {
+    const path = 'cbc/restore-fails'
+    const copy = serializeKeyset(await generateKeyset('ES256'))
+    vault.setSecret(path, { 'jwt-keyset': '{"version": 1, "current": ' })
+    vault.setSecret(`${path}-last-good`, { 'jwt-keyset': copy })
+    await vault.setFault({ kind: '500', method: 'POST', pathEnd: `/${path}`, times: 1 })
+    const r = await cbcJwt(['keyset', 'restore'], { env: { ...env(), CBC_JWT_VAULT_PATH: path } })
+    await vault.setFault(null)
+    assert.equal(r.code, 1, r.stderr)
+    assert.match(
+      oneLine(r.stderr),
+      /HTTP 500.*; the verification projection \(vault:secret\/cbc\/restore-fails-public\) already holds the change — run the same command again/,
+    )
+    assert.equal(JSON.parse(String(vault.secret(`${path}-public`)!['jwt-keyset'])).current, JSON.parse(copy).current)
   })
 
   it('a Vault that refuses the token is a backend error (exit 1, one line, no token in it)', async () => {

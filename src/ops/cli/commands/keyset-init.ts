@@ -10,7 +10,7 @@ import { AUDIT_HELP, AUDIT_OPTIONS, openAuditTrail } from '../audit.js'
 import { closeSource, guardPrivateOutput, openKeysetSource } from '../keyset-source.js'
 import { interimProjection, validDocument } from '../../projection/interim.js'
 import { projectionOf, readProjections, refuseStaleProjection, writeProjections } from '../../projection/publish.js'
-import { levelAfterWrite, oneChangeAtATime, projectionAhead, replaceInterimProjection, settleProjection } from '../../rotation/update-keyset.js'
+import { interimAhead, levelAfterWrite, oneChangeAtATime, projectionAhead, replaceInterimProjection, settleProjection } from '../../rotation/update-keyset.js'
 import type { Command } from './command.js'
 
 const OPTIONS = { ...KEYSET_OPTIONS, alg: { type: 'string' }, force: { type: 'boolean' }, ...AUDIT_OPTIONS } as const
@@ -123,13 +123,6 @@ does) / backend error, 2 bad usage.`,
       await closeSource(source)
     }
   },
-}
-
-/** What a failed keyset write adds to its message when an interim projection was published. */
-function interimAhead(written: readonly string[]): string {
-  return written.length > 0
-    ? `; the verification projection (${written.join(', ')}) already publishes the new key beside the keyset in force, whose keys still verify there — run the same command again`
-    : ''
 }
 
 /** The keyset a --force init replaced, if it still parses as one (for the audit line). */

@@ -9,7 +9,7 @@ import { println, type CliContext } from '../context.js'
 import { closeSource, openKeysetSource } from '../keyset-source.js'
 import { interimProjection, validDocument } from '../../projection/interim.js'
 import { driftOf, projectionOf, readProjections, writeProjections } from '../../projection/publish.js'
-import { levelAfterWrite, oneChangeAtATime, replaceInterimProjection, settleProjection } from '../../rotation/update-keyset.js'
+import { interimAhead, levelAfterWrite, oneChangeAtATime, projectionAhead, replaceInterimProjection, settleProjection } from '../../rotation/update-keyset.js'
 import type { Command } from './command.js'
 
 const OPTIONS = { ...KEYSET_OPTIONS, 'dry-run': { type: 'boolean' }, ...AUDIT_OPTIONS } as const
@@ -98,7 +98,10 @@ error, 2 bad usage (a keyset on stdin has no copy).`,
               if (err instanceof BackendError && err.reason === 'forbidden' && copy.version === null && backend.kind === 'kubernetes')
                 err.message = `${err.message}; creating the deleted Secret needs \`create\` on secrets in its namespace (an operator's right; the CronJob has none)`
               // Not retried: whoever wrote meanwhile may have fixed it already. Look, then decide.
-              if (!(err instanceof CasConflictError)) throw err
+              if (!(err instanceof CasConflictError)) {
+                if (err instanceof Error) err.message += interim ? interimAhead(published) : projectionAhead(published)
+                throw err
+              }
               // The writer's keyset is in force: the copy's projection would hide its keys.
               const settled = published.length > 0 ? await settleProjection(backend, source.projections(), ctx.now) : ''
               throw new CasConflictError(
