@@ -9,6 +9,7 @@ import { after, describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { KeysetBackend } from '../../../src/lib/backends/backend.js'
 import { createFileBackend } from '../../../src/lib/backends/file-backend.js'
+import { readLockText } from '../../../src/lib/backends/read-bounded.js'
 import { BackendError, CasConflictError, ERROR_CODES } from '../../../src/lib/errors.js'
 import { MAX_KEYSET_BYTES } from '../../../src/lib/keyset/document.js'
 import { KubeletVolume } from '../../support/kubelet-volume.js'
@@ -93,6 +94,51 @@ describe('file backend: read', () => {
     assert.equal((await b.read()).version, first.version)
     fs.writeFileSync(file, '{"a":2}')
     assert.notEqual((await b.read()).version, first.version)
+  })
+
+  it('the limit is inclusive: a file of exactly MAX_KEYSET_BYTES is read whole, and so is one of a single byte', async () => {
+    const dir = freshDir()
+    fs.mkdirSync(dir)
+    const full = path.join(dir, 'full')
+    fs.writeFileSync(full, Buffer.alloc(MAX_KEYSET_BYTES, 0x20))
+    const text = (await backend(full).read()).text
+    assert.equal(text.length, MAX_KEYSET_BYTES)
+    const one = path.join(dir, 'one')
+    fs.writeFileSync(one, '{')
+    assert.equal((await backend(one).read()).text, '{')
+  })
+
+  // A file's size is looked at before its read, but a file may grow meanwhile (and /proc's all
+  // say 0): the cap holds on the bytes read, and past it nothing is returned, not a cut text.
+  it('a file that grows past the cap while it is read is refused whole, never returned cut short', { skip: process.platform !== 'linux' }, async () => {
+    assert.equal(fs.statSync('/proc/self/status').size, 0)
+    const whole = await readLockText('/proc/self/status', 65_536)
+    assert.match(whole ?? '', /^Name:/, 'under the cap it is read')
+    assert.ok(whole!.length > 256)
+    assert.equal(await readLockText('/proc/self/status', 256), undefined)
+  })
+
+  it('every read closes the file it opened, when it fails too', { skip: process.platform !== 'linux' }, async () => {
+    const dir = freshDir()
+    fs.mkdirSync(dir)
+    const file = path.join(dir, 'keyset.json')
+    fs.writeFileSync(file, '{"a":1}')
+    const big = path.join(dir, 'big')
+    fs.writeFileSync(big, Buffer.alloc(MAX_KEYSET_BYTES + 1, 0x20))
+    const openOfDir = () =>
+      fs.readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return fs.readlinkSync(`/proc/self/fd/${fd}`).startsWith(dir)
+        } catch {
+          return false // closed while we looked
+        }
+      }).length
+    for (let i = 0; i < 5; i++) {
+      await backend(file).read()
+      await readError(backend(big).read())
+      await readError(backend(dir).read())
+    }
+    assert.equal(openOfDir(), 0)
   })
 
   it('reads through a kubelet volume symlink', async () => {
