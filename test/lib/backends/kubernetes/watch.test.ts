@@ -257,8 +257,18 @@ describe('the Secret watch against an API that answers oddly (a fake API)', () =
   const expired = JSON.stringify({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Expired', code: 410 } })
 
   /** Each watch request answers with the next script's lines (after a turn of the event loop); past the last, the last again. */
-  function fakeWatch(scripts: Array<{ lines: string[]; cut?: boolean }>, options: { backoffMs?: number; listStatus?: number | undefined } = {}) {
+  /**
+   * `refused`: the watch request answered with that status; `hang`: after its lines the stream
+   * stays open until the watch is closed. `timeline` has every log line's event and each
+   * `change` (a read the keyring would make), in order; `idles` each watch request's idle limit.
+   */
+  function fakeWatch(
+    scripts: Array<{ lines: string[]; cut?: boolean; refused?: number; hang?: boolean }>,
+    options: { backoffMs?: number; backoffMaxMs?: number; random?: number; listStatus?: number | undefined; listJson?: unknown } = {},
+  ) {
     const lines: Array<Record<string, unknown>> = []
+    const timeline: string[] = []
+    const idles: number[] = []
     const failures: BackendErrorReason[] = []
     let lists = 0
     let streams = 0
@@ -266,33 +276,40 @@ describe('the Secret watch against an API that answers oddly (a fake API)', () =
       async request() {
         lists++
         if (options.listStatus) return { status: options.listStatus, json: { kind: 'Status', message: 'refused' } }
+        if (options.listJson !== undefined) return { status: 200, json: options.listJson }
         return { status: 200, json: { kind: 'SecretList', metadata: { resourceVersion: String(100 + lists) } } }
       },
-      async stream(_path, onLine) {
+      async stream(_path, onLine, { idleMs, signal }) {
+        idles.push(idleMs)
         const script = scripts[Math.min(streams++, scripts.length - 1)]!
         await new Promise((resolve) => setImmediate(resolve))
+        if (script.refused) return { ended: 'refused', status: script.refused, json: { kind: 'Status', code: script.refused } }
         for (const line of script.lines) if (onLine(line) === 'stop') return { status: 200, ended: 'stopped' }
-        if (script.cut) throw new ApiTransportError('unreachable', 'cut')
+        if (script.hang) await new Promise((resolve) => signal?.addEventListener('abort', resolve, { once: true }))
+        if (script.cut || script.hang) throw new ApiTransportError('unreachable', 'cut')
         return { status: 200, ended: 'closed' }
       },
       close() {},
     }
-    const log = (obj: object) => void lines.push(obj as Record<string, unknown>)
+    const log = (obj: object) => {
+      lines.push(obj as Record<string, unknown>)
+      timeline.push(String((obj as { event?: unknown }).event))
+    }
     const backoffMs = options.backoffMs ?? 1
     const watch = startSecretWatch({
       api,
       namespace: NS,
       name: SECRET,
-      onChange() {},
+      onChange: () => void timeline.push('change'),
       onFailure: (reason) => void failures.push(reason),
       logger: { info: log, warn: log },
       location: 'kubernetes:cbc/cbc-secrets#jwt-keyset',
       maxEventBytes: 65_536,
       backoffMinMs: backoffMs,
-      backoffMaxMs: backoffMs,
-      random: () => 1,
+      backoffMaxMs: options.backoffMaxMs ?? backoffMs,
+      random: () => options.random ?? 1,
     })
-    return { watch, lines, failures, lists: () => lists }
+    return { watch, lines, timeline, idles, failures, lists: () => lists }
   }
 
   it('attack: a resourceVersion with a bidi override and 1000 characters reaches the log escaped and bounded', async () => {
@@ -433,6 +450,182 @@ describe('the Secret watch against an API that answers oddly (a fake API)', () =
       assert.equal(lists(), 2, 'the first list, one relist, then the backoff')
     } finally {
       watch.close()
+    }
+  })
+
+  it('every list prompts a read, a relist after a 410 too (what changed while the history was gone); a bookmark only moves the resume point', async () => {
+    const bookmark = JSON.stringify({ type: 'BOOKMARK', object: { metadata: { resourceVersion: '7' } } })
+    const { watch, timeline, idles } = fakeWatch([{ lines: [bookmark, modified('"8"'), expired] }, { lines: [], cut: true }], { backoffMs: 60_000 })
+    try {
+      await waitFor(() => timeline.includes('watch_failed'), { what: 'the cut after the relist' })
+    } finally {
+      watch.close()
+    }
+    assert.deepEqual(timeline, ['change', 'change', 'watch_relist', 'change', 'watch_failed', 'change'])
+    // Silence counts as a dead connection only well past the server's own end of the stream.
+    assert.ok(
+      idles.every((ms) => ms > 300_000),
+      `idle limits ${idles.join(', ')} ms against timeoutSeconds=300`,
+    )
+  })
+
+  it('a watch refused with HTTP 410 lists again, as the ERROR event does: routine, not a failure', async () => {
+    const { watch, timeline, failures, lists } = fakeWatch(
+      [
+        { lines: [], refused: 410 },
+        { lines: [modified('"9"')], cut: true },
+      ],
+      { backoffMs: 60_000 },
+    )
+    try {
+      await waitFor(() => timeline.includes('watch_failed'), { what: 'the cut after the relist' })
+    } finally {
+      watch.close()
+    }
+    assert.equal(lists(), 2)
+    assert.deepEqual(timeline.slice(0, 3), ['change', 'watch_relist', 'change'])
+    assert.deepEqual(failures, [], 'a relist is routine, and a cut connection is not reported')
+  })
+
+  it('a list answer without a resourceVersion is bad_response, and no watch is started from nothing', async () => {
+    const { watch, failures, idles } = fakeWatch([{ lines: [] }], { backoffMs: 60_000, listJson: { kind: 'SecretList', metadata: {} } })
+    try {
+      await waitFor(() => failures.length > 0, { what: 'the refused list answer' })
+    } finally {
+      watch.close()
+    }
+    assert.deepEqual(failures, ['bad_response'])
+    assert.equal(idles.length, 0, 'no watch request')
+  })
+
+  it('one event ends a failing streak: the next failure backs off from the start again', async () => {
+    const failing = JSON.stringify({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'InternalError', code: 500 } })
+    const { watch, lines } = fakeWatch([{ lines: [failing] }, { lines: [modified('"9"'), failing] }])
+    try {
+      await waitFor(() => lines.filter((l) => l.event === 'watch_failed').length >= 4, { what: 'four failed attempts' })
+    } finally {
+      watch.close()
+    }
+    assert.deepEqual(
+      lines
+        .filter((l) => l.event === 'watch_failed')
+        .map((l) => l.failures)
+        .slice(0, 4),
+      [1, 1, 1, 1],
+    )
+    assert.ok(lines.some((l) => l.event === 'watch_resumed'))
+  })
+
+  it('a 410 after events is routine again, even after one that came right after a list', async () => {
+    // The first 410 follows the list's own version (a failure, backed off); once events came,
+    // the next 410 is the history moving on: listed again, not counted.
+    const { watch, failures, lists } = fakeWatch([{ lines: [expired] }, { lines: [expired] }, { lines: [modified('"9"'), expired] }])
+    try {
+      await waitFor(() => lists() >= 6, { what: 'relists after events' })
+    } finally {
+      watch.close()
+    }
+    assert.deepEqual(failures, ['server_error'])
+  })
+
+  it('a watch that delivered events and ended at once is resumed, not backed off as a very short watch', async () => {
+    const { watch, failures, idles } = fakeWatch([{ lines: [modified('"9"')] }])
+    try {
+      await waitFor(() => idles.length >= 5, { what: 'five watches, each with an event' })
+    } finally {
+      watch.close()
+    }
+    assert.deepEqual(failures, [])
+  })
+
+  it('closed mid-stream: no watch_failed line, no failure counted, no read prompted after close()', async () => {
+    const { watch, timeline, failures } = fakeWatch([{ lines: [modified('"9"')], hang: true }])
+    await waitFor(() => timeline.length === 2, { what: 'the list and the event read' })
+    watch.close()
+    // The stream ends at once on close (its signal), and what follows it runs in the next turns.
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve))
+    assert.deepEqual(timeline, ['change', 'change'])
+    assert.deepEqual(failures, [])
+  })
+
+  it('the backoff doubles from backoffMinMs at each failure in a row and stays at backoffMaxMs, however long the streak', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] })
+    const failing = JSON.stringify({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'InternalError', code: 500 } })
+    const { watch, idles } = fakeWatch([{ lines: [failing] }], { backoffMs: 100, backoffMaxMs: 400 })
+    // Without timers, every turn the watch can take: the fake API answers in the next turn.
+    const settle = async () => {
+      for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve))
+    }
+    try {
+      await settle()
+      assert.equal(idles.length, 1, 'the first watch failed, and waits')
+      const waits: number[] = []
+      for (let attempt = 2; attempt <= 7; attempt++) {
+        let waited = 0
+        while (idles.length < attempt && waited < 60_000) {
+          t.mock.timers.tick(10)
+          waited += 10
+          await settle()
+        }
+        waits.push(waited)
+      }
+      // The jitter is taken at its top (random = 1): each wait is the whole backoff.
+      assert.deepEqual(waits, [100, 200, 400, 400, 400, 400])
+    } finally {
+      watch.close()
+    }
+    // At its bottom (random = 0) the wait is still 50 ms: never a hot loop, however the jitter falls.
+    const low = fakeWatch([{ lines: [failing] }], { backoffMs: 100, backoffMaxMs: 400, random: 0 })
+    try {
+      await settle()
+      for (let attempt = 2; attempt <= 4; attempt++) {
+        let waited = 0
+        while (low.idles.length < attempt && waited < 60_000) {
+          t.mock.timers.tick(10)
+          waited += 10
+          await settle()
+        }
+        assert.equal(waited, 50)
+      }
+    } finally {
+      low.watch.close()
+    }
+  })
+
+  for (const [what, status] of [
+    ['a code 410 alone', { kind: 'Status', code: 410 }],
+    ['a reason Expired alone', { kind: 'Status', reason: 'Expired' }],
+    ['a reason Gone alone', { kind: 'Status', reason: 'Gone' }],
+  ] as const) {
+    it(`a 410 ERROR event in any form (${what}) lists again, routine, not a failure`, async () => {
+      const gone = JSON.stringify({ type: 'ERROR', object: status })
+      const { watch, timeline, failures, lists } = fakeWatch([{ lines: [modified('"9"'), gone] }, { lines: [], cut: true }], { backoffMs: 60_000 })
+      try {
+        await waitFor(() => timeline.includes('watch_failed'), { what: 'the cut after the relist' })
+      } finally {
+        watch.close()
+      }
+      assert.equal(lists(), 2)
+      assert.deepEqual(failures, [])
+    })
+  }
+
+  it('a resourceVersion is resumed from up to 1024 characters as sent back, and never when empty', async () => {
+    const longest = '9'.repeat(1024)
+    const { watch, failures } = fakeWatch([{ lines: [modified(JSON.stringify(longest))], hang: true }])
+    try {
+      await waitFor(() => watch.resourceVersion() === longest, { what: 'the longest resourceVersion taken' })
+      assert.deepEqual(failures, [])
+    } finally {
+      watch.close()
+    }
+    const empty = fakeWatch([{ lines: [modified('""')] }], { backoffMs: 60_000 })
+    try {
+      await waitFor(() => empty.failures.length > 0, { what: 'the empty resourceVersion refused' })
+      assert.deepEqual(empty.failures, ['bad_response'])
+      assert.equal(empty.watch.resourceVersion(), '101', 'still the list’s')
+    } finally {
+      empty.watch.close()
     }
   })
 })
