@@ -107,6 +107,58 @@ describe('vault backend auth', () => {
       assert.notEqual(tokens[3], tokens[0])
     })
 
+    // Renewed a tenth of the lease (at most 5 s) early: a token must not run out in flight.
+    it('the token is renewed from the instant its early renewal is due, not a millisecond later', async (t) => {
+      let now = 1_000_000
+      const backend = backendFor(double, k8sOptions(), { now: () => now })
+      t.after(() => backend.close())
+      await backend.read()
+      now += 54_999
+      await backend.read()
+      assert.equal(logins().length, 1, 'the 60 s lease still holds 5 s before its end')
+      now += 1
+      await backend.read()
+      assert.equal(logins().length, 2, 'due 5 s before the lease ends')
+      // A lease of 10 s is renewed a tenth early: 1 s before its end.
+      double.enableKubernetesAuth({ role: ROLE, jwt: 'eyJhbGciOiJSUzI1NiJ9.sa-token-1.sig', ttlSeconds: 10 })
+      const short = backendFor(double, k8sOptions(), { now: () => now })
+      t.after(() => short.close())
+      await short.read()
+      now += 8_999
+      await short.read()
+      assert.equal(logins().length, 3)
+      now += 1
+      await short.read()
+      assert.equal(logins().length, 4, 'due 1 s before a 10 s lease ends')
+    })
+
+    // Vault's answer for a token that does not expire (a periodic or root-like token): kept as
+    // long as Vault accepts it, never a login per request.
+    it('a client token with no lease (lease_duration 0) is kept: one login, however long the reads go on', async (t) => {
+      let logins = 0
+      const server = http.createServer((req, res) => {
+        res.setHeader('content-type', 'application/json')
+        if (req.url === '/v1/auth/kubernetes/login') {
+          res.end(JSON.stringify({ auth: { client_token: `hvs.forever-${++logins}`, lease_duration: 0 } }))
+          return
+        }
+        res.end(JSON.stringify({ data: { data: { 'jwt-keyset': '{"k":1}' }, metadata: { version: 1 } } }))
+      })
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+      t.after(() => server.close())
+      let now = 1_000_000
+      const backend = createVaultBackend(
+        { ...k8sOptions(), addr: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, retries: 0 },
+        { now: () => now },
+      )
+      t.after(() => backend.close())
+      for (let i = 0; i < 3; i++) {
+        assert.equal((await backend.read()).text, '{"k":1}')
+        now += 86_400_000
+      }
+      assert.equal(logins, 1)
+    })
+
     it('logs in again when Vault answers 403 (token revoked) and repeats the request once', async (t) => {
       const backend = backendFor(double, k8sOptions())
       t.after(() => backend.close())
@@ -161,6 +213,16 @@ describe('vault backend auth', () => {
       const err = await backendError(backend.read())
       assert.equal(err.reason, 'forbidden')
       assert.ok(err.message.includes(`cannot read the service account token ${missing} (ENOENT)`), err.message)
+      assert.equal(double.requests.length, 0)
+    })
+
+    it('an empty service account token file is forbidden, naming the path, and no login is sent', async (t) => {
+      fs.writeFileSync(jwtFile, ' \n')
+      const backend = backendFor(double, k8sOptions())
+      t.after(() => backend.close())
+      const err = await backendError(backend.read())
+      assert.equal(err.reason, 'forbidden')
+      assert.ok(err.message.includes(`the service account token ${jwtFile} is empty`), err.message)
       assert.equal(double.requests.length, 0)
     })
 
@@ -251,6 +313,39 @@ describe('vault backend auth', () => {
       assert.ok(calls.some((c) => c.level === 'warn') && calls.some((c) => c.level === 'info'))
       for (const text of [...messages, ...logged]) {
         for (const secret of secrets) assert.ok(!text.includes(secret), `secret leaked in: ${text.slice(0, 200)}`)
+      }
+    })
+
+    // Every login brings a new client token (and reads the JWT again); what Vault or a proxy
+    // echoes back of either must be blanked however many logins came before.
+    it('attack: an error that echoes the token and the JWT is redacted, at every login of a long-running process', async (t) => {
+      let issued = 0
+      let jwt = ''
+      const server = http.createServer((req, res) => {
+        res.setHeader('content-type', 'application/json')
+        if (req.url === '/v1/auth/kubernetes/login') {
+          res.end(JSON.stringify({ auth: { client_token: `hvs.token-${++issued}`, lease_duration: 1 } }))
+          return
+        }
+        res.statusCode = 500
+        res.end(JSON.stringify({ errors: [`token ${req.headers['x-vault-token']} refused; the login used ${jwt}`] }))
+      })
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+      t.after(() => server.close())
+      let now = 1_000_000
+      const backend = createVaultBackend(
+        { ...k8sOptions(), addr: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, retries: 0 },
+        { now: () => now },
+      )
+      t.after(() => backend.close())
+      for (let login = 1; login <= 6; login++) {
+        jwt = `eyJhbGciOiJSUzI1NiJ9.sa-token-${login}.sig`
+        fs.writeFileSync(jwtFile, jwt)
+        const err = await backendError(backend.read())
+        assert.equal(issued, login)
+        assert.match(err.message, /HTTP 500 \(token \[redacted\] refused; the login used \[redacted\]\)/)
+        assert.ok(!err.message.includes(`hvs.token-${login}`) && !err.message.includes(jwt), err.message)
+        now += 2000 // the 1 s lease is over: the next read logs in again
       }
     })
   })
