@@ -42,6 +42,36 @@ describe('writeFileAtomic', () => {
     assert.deepEqual(fs.readdirSync(dir), ['keyset.json'])
   })
 
+  // The projection: public keys, but whoever may write it feeds verifiers their keys. Its write
+  // bits for group and others may be no more than the keyset's own.
+  it('noWiderThan write: a file writable by its group or by others where the keyset is not is refused, untouched', async () => {
+    const dir = freshDir()
+    const keyset = path.join(dir, 'keyset.json')
+    fs.writeFileSync(keyset, '{}', { mode: 0o644 })
+    fs.chmodSync(keyset, 0o644)
+    const projection = path.join(dir, 'keyset.public.json')
+    fs.writeFileSync(projection, 'old\n')
+    for (const mode of [0o664, 0o646]) {
+      fs.chmodSync(projection, mode)
+      await assert.rejects(writeFileAtomic(projection, 'new\n', { noWiderThan: { file: keyset, access: 'write' } }), /may be written by more than/)
+      assert.equal(fs.readFileSync(projection, 'utf8'), 'old\n')
+    }
+    // Readable by all, as the keyset is: written.
+    fs.chmodSync(projection, 0o644)
+    await writeFileAtomic(projection, 'new\n', { noWiderThan: { file: keyset, access: 'write' } })
+    assert.equal(fs.readFileSync(projection, 'utf8'), 'new\n')
+  })
+
+  it('a new file takes the mode asked for (a projection 0644), an existing one keeps its own', async () => {
+    const dir = freshDir()
+    const file = path.join(dir, 'keyset.public.json')
+    await writeFileAtomic(file, 'one\n', { newFileMode: 0o644 })
+    assert.equal(fs.statSync(file).mode & 0o777, 0o644)
+    fs.chmodSync(file, 0o600)
+    await writeFileAtomic(file, 'two\n', { newFileMode: 0o644 })
+    assert.equal(fs.statSync(file).mode & 0o777, 0o600)
+  })
+
   it('exclusive: refuses an existing file with EEXIST, the file untouched, nothing left behind', async () => {
     const dir = freshDir()
     const file = path.join(dir, 'keyset.json')
