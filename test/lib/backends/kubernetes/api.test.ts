@@ -5,6 +5,8 @@ import { after, before, describe, it } from 'node:test'
 import { ApiTransportError, createKubernetesApi, type KubernetesApi } from '../../../../src/lib/backends/kubernetes/api.js'
 import { withDeadline } from '../../../../src/lib/deadline.js'
 
+const event = '{"type":"BOOKMARK","object":{"metadata":{"resourceVersion":"1"}}}'
+
 /** What the API server double answers, by path. */
 function answer(req: http.IncomingMessage, res: http.ServerResponse): void {
   switch (req.url) {
@@ -25,6 +27,25 @@ function answer(req: http.IncomingMessage, res: http.ServerResponse): void {
     case '/refused-huge':
       res.writeHead(403, { 'content-type': 'application/json' }).end(JSON.stringify({ kind: 'Status', code: 403, message: 'x'.repeat(4096) }))
       return
+    case '/blank-lines-and-exact':
+      // Keep-alive blank lines (some proxies send them), then a line of exactly the cap.
+      res.writeHead(200).end(`\n\r\n${event.padEnd(1024, ' ')}\n`)
+      return
+    case '/over-cap-never-ending':
+      res.writeHead(200).write(event.padEnd(2048, ' ')) // no newline, ever
+      return
+    case '/slow-but-alive': {
+      res.writeHead(200)
+      let sent = 0
+      const tick = setInterval(() => {
+        if (++sent > 6) {
+          clearInterval(tick)
+          res.end()
+        } else res.write(`${event}\n`)
+      }, 150)
+      res.on('close', () => clearInterval(tick))
+      return
+    }
     default:
       res.writeHead(404).end()
   }
@@ -80,6 +101,29 @@ describe('the Kubernetes API client: bounded requests and watch streams', () => 
     const err = await rejection(api.stream('/headers-then-silence', (line) => void lines.push(line), { idleMs: 200, maxLineBytes: 1024 }))
     assert.deepEqual([err.reason, err.message], ['timeout', 'no byte from the watch within 200 ms'])
     assert.equal(lines.length, 1, 'the line before the silence was delivered')
+  })
+
+  it('each byte resets the idle limit: a watch that sends a line every 150 ms lives past a 400 ms idle limit', async () => {
+    const lines: string[] = []
+    assert.deepEqual(await api.stream('/slow-but-alive', (line) => void lines.push(line), { idleMs: 400, maxLineBytes: 1024 }), {
+      status: 200,
+      ended: 'closed',
+    })
+    assert.equal(lines.length, 6)
+  })
+
+  it('event lines: blank ones skipped, one of exactly maxLineBytes taken, one byte more refused, in one chunk or never ending', async () => {
+    const lines: string[] = []
+    const end = await api.stream('/blank-lines-and-exact', (line) => void lines.push(line), { idleMs: 60_000, maxLineBytes: 1024 })
+    assert.deepEqual(end, { status: 200, ended: 'closed' })
+    assert.deepEqual(
+      lines.map((l) => l.length),
+      [1024],
+    )
+    for (const path of ['/over-cap-never-ending']) {
+      const err = await rejection(api.stream(path, () => undefined, { idleMs: 60_000, maxLineBytes: 1024 }))
+      assert.deepEqual([err.reason, err.message], ['bad_response', 'a watch event larger than 1024 bytes'], path)
+    }
   })
 
   it('a watch started with a signal already aborted (closed meanwhile) ends at once', async () => {
