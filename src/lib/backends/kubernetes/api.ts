@@ -169,6 +169,12 @@ export function createKubernetesApi(conn: KubernetesConnection, opts: { timeoutM
           }
           let pending: Buffer[] = []
           let pendingBytes = 0
+          // Settled here, not through the socket's error: a line that came with the end of the
+          // answer would otherwise end the stream as `closed`, its refusal lost.
+          const refuseLine = () => {
+            finish(new ApiTransportError('bad_response', `a watch event larger than ${maxLineBytes} bytes`))
+            req.destroy()
+          }
           res.on('data', (chunk: Buffer) => {
             arm()
             let start = 0
@@ -179,7 +185,7 @@ export function createKubernetesApi(conn: KubernetesConnection, opts: { timeoutM
               pendingBytes = 0
               start = nl + 1
               if (bytes.length > maxLineBytes) {
-                req.destroy(new ApiTransportError('bad_response', `a watch event larger than ${maxLineBytes} bytes`))
+                refuseLine()
                 return
               }
               const line = bytes.toString('utf8')
@@ -199,7 +205,7 @@ export function createKubernetesApi(conn: KubernetesConnection, opts: { timeoutM
             }
             pendingBytes += chunk.length - start
             if (pendingBytes > maxLineBytes) {
-              req.destroy(new ApiTransportError('bad_response', `a watch event larger than ${maxLineBytes} bytes`))
+              refuseLine()
               return
             }
             if (start < chunk.length) pending.push(chunk.subarray(start))

@@ -31,6 +31,9 @@ function answer(req: http.IncomingMessage, res: http.ServerResponse): void {
       // Keep-alive blank lines (some proxies send them), then a line of exactly the cap.
       res.writeHead(200).end(`\n\r\n${event.padEnd(1024, ' ')}\n`)
       return
+    case '/over-cap-in-one-chunk':
+      res.writeHead(200).end(`${event.padEnd(1025, ' ')}\n`)
+      return
     case '/over-cap-never-ending':
       res.writeHead(200).write(event.padEnd(2048, ' ')) // no newline, ever
       return
@@ -120,7 +123,7 @@ describe('the Kubernetes API client: bounded requests and watch streams', () => 
       lines.map((l) => l.length),
       [1024],
     )
-    for (const path of ['/over-cap-never-ending']) {
+    for (const path of ['/over-cap-in-one-chunk', '/over-cap-never-ending']) {
       const err = await rejection(api.stream(path, () => undefined, { idleMs: 60_000, maxLineBytes: 1024 }))
       assert.deepEqual([err.reason, err.message], ['bad_response', 'a watch event larger than 1024 bytes'], path)
     }
