@@ -7,8 +7,10 @@ import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import fc from 'fast-check'
 import { createHttpClient, HttpCallError, parseJsonBody, redactSecrets, requestOnce } from '../../../src/lib/http/index.js'
+import { socketFailureKind } from '../../../src/lib/http/http-call-error.js'
 import { withNodeCaStore } from '../../../src/lib/issuers/issuer-fetch.js'
 import { freePort } from '../../support/free-port.js'
+import { waitFor } from '../../support/wait.js'
 import { selfSignedCert } from '../../support/test-tls.js'
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void
@@ -21,11 +23,18 @@ async function serve(handler: Handler, tls?: { cert: string; key: string }) {
     handler(req, res)
   }
   const server = tls ? https.createServer(tls, wrapped) : http.createServer(wrapped)
+  let connections = 0
+  server.on('connection', (socket) => {
+    connections++
+    socket.on('close', () => void connections--)
+  })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const port = (server.address() as AddressInfo).port
   return {
     url: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     hits,
+    /** Connections the server holds open now. */
+    connections: () => connections,
     close: () => {
       server.closeAllConnections()
       return new Promise<void>((resolve) => server.close(() => resolve()))
@@ -51,6 +60,7 @@ describe('the outbound HTTP client', () => {
         case '/prefix/ok':
           res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ method: req.method, accept: req.headers.accept }))
           break
+        case '/prefix':
         case '/prefix/echo': {
           const chunks: Buffer[] = []
           req.on('data', (c: Buffer) => chunks.push(c))
@@ -59,6 +69,17 @@ describe('the outbound HTTP client', () => {
         }
         case '/prefix/redirect':
           res.writeHead(302, { location: '/prefix/ok' }).end()
+          break
+        case '/prefix/declared-exact':
+          res.writeHead(200, { 'content-length': '1000' }).end('x'.repeat(1000))
+          break
+        case '/prefix/streamed-exact':
+          res.writeHead(200)
+          res.write('x'.repeat(500))
+          res.end('x'.repeat(500))
+          break
+        case '/prefix/headers':
+          res.writeHead(200).end(JSON.stringify({ authorization: req.headers.authorization }))
           break
         case '/prefix/declared-huge':
           res.writeHead(200, { 'content-length': '5000' }).end('x'.repeat(5000))
@@ -75,7 +96,8 @@ describe('the outbound HTTP client', () => {
           res.write('partial', () => res.destroy())
           break
         default:
-          res.writeHead(500).end('plain text')
+          if (req.url?.startsWith('/prefix/status/')) res.writeHead(Number(req.url.slice('/prefix/status/'.length))).end('{}')
+          else res.writeHead(500).end('plain text')
       }
     })
   })
@@ -104,7 +126,24 @@ describe('the outbound HTTP client', () => {
     const res = await c.request({ method: 'PUT', path: '/echo', json: { a: 1 }, contentType: 'application/merge-patch+json' })
     assert.equal(res.status, 201)
     assert.deepEqual(JSON.parse(res.text), { type: 'application/merge-patch+json', body: '{"a":1}' })
+    // No content type given: JSON's; no path given: the base URL's own.
+    const plain = await c.request({ method: 'POST', json: { b: 2 } })
+    assert.deepEqual([plain.status, JSON.parse(plain.text)], [201, { type: 'application/json', body: '{"b":2}' }])
     c.close()
+  })
+
+  it('only http and https: another scheme is refused when the client is made', () => {
+    assert.throws(
+      () => createHttpClient({ baseUrl: 'ftp://127.0.0.1/keys', timeoutMs: 5000, maxResponseBytes: 10 }),
+      /createHttpClient: ftp: is not http or https/,
+    )
+  })
+
+  it('requestOnce sends the headers and obeys the signal it is given', async () => {
+    const url = new URL(`${server.url}/prefix/headers`)
+    const res = await requestOnce(url, { timeoutMs: 5000, maxResponseBytes: 1000, headers: { Authorization: 'Bearer fleet' } })
+    assert.deepEqual(JSON.parse(res.text), { authorization: 'Bearer fleet' })
+    assert.equal((await failure(requestOnce(url, { timeoutMs: 5000, maxResponseBytes: 1000, signal: AbortSignal.abort() }))).kind, 'aborted')
   })
 
   it('never follows a redirect: a 3xx is a `redirect` failure with its status', async () => {
@@ -112,18 +151,30 @@ describe('the outbound HTTP client', () => {
     const err = await failure(client().request({ path: '/redirect' }))
     assert.deepEqual([err.kind, err.status, err.message], ['redirect', 302, 'HTTP 302 redirect not followed'])
     assert.equal(server.hits.get('/prefix/ok') ?? 0, before)
+    for (const status of [300, 399]) {
+      const edge = await failure(client().request({ path: `/status/${status}` }))
+      assert.deepEqual([edge.kind, edge.status], ['redirect', status])
+    }
+    // A 400 is an answer (Vault refusing a login role says so with one), not a redirect.
+    assert.equal((await client().request({ path: '/status/400' })).status, 400)
   })
 
   it('caps the body, declared or streamed (`too_large`)', async () => {
     const declared = await failure(client().request({ path: '/declared-huge' }))
-    assert.deepEqual([declared.kind, declared.message], ['too_large', 'HTTP 200 body of 5000 bytes exceeds 1000'])
+    assert.deepEqual([declared.kind, declared.status, declared.message], ['too_large', 200, 'HTTP 200 body of 5000 bytes exceeds 1000'])
     const streamed = await failure(client().request({ path: '/streamed-huge' }))
-    assert.deepEqual([streamed.kind, streamed.message], ['too_large', 'HTTP 200 body exceeds 1000 bytes'])
+    assert.deepEqual([streamed.kind, streamed.status, streamed.message], ['too_large', 200, 'HTTP 200 body exceeds 1000 bytes'])
+    // The cap is inclusive: a body of exactly maxResponseBytes, declared or streamed, is taken.
+    for (const path of ['/declared-exact', '/streamed-exact']) assert.equal((await client().request({ path })).text.length, 1000, path)
   })
 
   it('gives up at the deadline (`timeout`) and when the caller aborts (`aborted`)', async () => {
+    const started = performance.now()
     const slow = await failure(client({ timeoutMs: 150 }).request({ path: '/silent' }))
     assert.deepEqual([slow.kind, slow.message], ['timeout', 'no complete answer within 150 ms'])
+    // Timers never fire early; the bound above leaves a loaded machine ample room.
+    const took = performance.now() - started
+    assert.ok(took >= 150 && took < 3000, `a 150 ms deadline took ${took.toFixed(0)} ms`)
     const controller = new AbortController()
     const pending = client().request({ path: '/silent', signal: controller.signal })
     controller.abort()
@@ -157,6 +208,33 @@ describe('the outbound HTTP client', () => {
     const port = await freePort()
     const err = await failure(requestOnce(new URL(`http://127.0.0.1:${port}/`), { timeoutMs: 5000, maxResponseBytes: 10, secrets: () => ['CONNREF'] }))
     assert.equal(err.message, 'E[redacted]USED')
+  })
+
+  it('holds no connection once done: after a complete answer, after giving up; with keepAlive, until close()', async () => {
+    const own = await serve((req, res) => {
+      if (req.url === '/silent') return
+      res.writeHead(200).end('{}')
+    })
+    try {
+      const c = createHttpClient({ baseUrl: own.url, timeoutMs: 150, maxResponseBytes: 100 })
+      await c.request({ path: '/ok' })
+      await waitFor(() => own.connections() === 0, { what: 'the connection closed after the answer' })
+      assert.equal((await failure(c.request({ path: '/silent' }))).kind, 'timeout')
+      await waitFor(() => own.connections() === 0, { what: 'the connection closed when the request was given up' })
+      const pooled = createHttpClient({ baseUrl: own.url, timeoutMs: 5000, maxResponseBytes: 100, keepAlive: true })
+      await pooled.request({ path: '/ok' })
+      assert.equal(own.connections(), 1, 'kept for the next request')
+      pooled.close()
+      await waitFor(() => own.connections() === 0, { what: 'the pooled connection closed by close()' })
+    } finally {
+      await own.close()
+    }
+  })
+
+  it('a socket error without a code, or with a TLS code Node or OpenSSL names, is classified, never thrown', () => {
+    assert.equal(socketFailureKind(undefined), 'unreachable')
+    assert.equal(socketFailureKind('ECONNRESET'), 'unreachable')
+    for (const code of ['ERR_TLS_CERT_ALTNAME_INVALID', 'ERR_SSL_WRONG_VERSION_NUMBER', 'CERT_HAS_EXPIRED']) assert.equal(socketFailureKind(code), 'tls', code)
   })
 
   it('a header Node refuses is a failure, not a throw', async () => {
