@@ -286,6 +286,20 @@ console.log(JSON.stringify({ apiVersion: 'client.authentication.k8s.io/v1', kind
     await b.close()
   })
 
+  // A Secret made beforehand for the app's other keys: keyset init adds its key, keeping theirs.
+  it('create-only into an existing Secret without the keyset key: the key is added, the other keys kept', async () => {
+    double.setSecret(NS, 'shared-secret', { 'db-password': 'untouched' })
+    const b = backend({ CBC_JWT_KUBERNETES_SECRET: 'shared-secret' })
+    try {
+      await b.write(KEYSET, null)
+      const secret = double.secret(NS, 'shared-secret')!
+      assert.equal(Buffer.from(secret.data['jwt-keyset']!, 'base64').toString(), KEYSET)
+      assert.equal(Buffer.from(secret.data['db-password']!, 'base64').toString(), 'untouched')
+    } finally {
+      await b.close()
+    }
+  })
+
   it('a bearer token file (a kubeconfig tokenFile, the pod token) missing at start is a configuration error, unreadable later forbidden — one line naming it', async () => {
     seed()
     const tokenFile = path.join(dir, 'token-file')
