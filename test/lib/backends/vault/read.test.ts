@@ -137,6 +137,19 @@ describe('vault backend read()', () => {
     assert.ok(!err.message.includes('\u001b'), err.message)
   })
 
+  // A proxy or a KV v1 mount answers 200 with JSON of another shape: that is a bad answer, not a
+  // secret without the keyset (not_found would send the operator to look at the wrong thing).
+  it('a 200 whose JSON is not a KV v2 envelope is bad_response, naming what is missing', async (t) => {
+    const server = http.createServer((_req, res) => res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"data":{"jwt-keyset":"{}"}}'))
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    t.after(() => server.close())
+    const backend = createVaultBackend({ addr: `http://127.0.0.1:${(server.address() as { port: number }).port}`, token: 'hvs.test-token', retries: 0 })
+    t.after(() => backend.close())
+    const err = await backendError(backend.read())
+    assert.equal(err.reason, 'bad_response')
+    assert.match(err.message, /the answer is not a KV v2 envelope \(data\.data, data\.metadata\.version\)/)
+  })
+
   // `vault kv put @file.json` stores the keyset as an object, which read() serialises: a value
   // nested deeper than the stack (a hostile Vault or a proxy, well under the body cap) must be
   // a failed read with its reason, the keyset in force kept, not a RangeError out of read().
