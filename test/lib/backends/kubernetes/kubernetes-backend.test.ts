@@ -278,6 +278,31 @@ console.log(JSON.stringify({ apiVersion: 'client.authentication.k8s.io/v1', kind
     }
   })
 
+  it('a PUT answered with something else whose read back shows another writer’s document: landed, but no version to build on', async () => {
+    seed()
+    const b = backend()
+    const snap = await b.read()
+    const next = serializeKeyset(makeKeyset([makeKey('ES256', 'k-kube-3')]) as never)
+    const other = serializeKeyset(makeKeyset([makeKey('ES256', 'k-kube-other')]) as never)
+    // Another writer lands right after this write, before its answer is sent (and read back).
+    Object.defineProperty(double, 'updateAnswer', {
+      configurable: true,
+      get() {
+        Object.defineProperty(double, 'updateAnswer', { configurable: true, writable: true, value: { kind: 'Status', status: 'Success' } })
+        double.setSecret(NS, 'cbc-secrets', { 'jwt-keyset': other, 'db-password': 'untouched' })
+        return { kind: 'Status', status: 'Success' }
+      },
+    })
+    try {
+      const stored = await b.write(next, snap.version)
+      assert.equal(stored.version, '', 'no version: a check-and-set from it must fail')
+      assert.match(stored.notice ?? '', /reading kubernetes:cbc\/cbc-secrets#jwt-keyset back does not show the keyset written \(another writer since\?\)/)
+    } finally {
+      double.updateAnswer = undefined
+      await b.close()
+    }
+  })
+
   it('create-only (keyset init): creates a missing Secret, refuses one that already holds a keyset', async () => {
     const b = backend({ CBC_JWT_KUBERNETES_SECRET: 'fresh-secret' })
     await b.write(KEYSET, null)
