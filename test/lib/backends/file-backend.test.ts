@@ -9,7 +9,7 @@ import { after, describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { KeysetBackend } from '../../../src/lib/backends/backend.js'
 import { createFileBackend } from '../../../src/lib/backends/file-backend.js'
-import { readLockText } from '../../../src/lib/backends/read-bounded.js'
+import { readLockText, reasonOf } from '../../../src/lib/backends/read-bounded.js'
 import { BackendError, CasConflictError, ERROR_CODES } from '../../../src/lib/errors.js'
 import { MAX_KEYSET_BYTES } from '../../../src/lib/keyset/document.js'
 import { KubeletVolume } from '../../support/kubelet-volume.js'
@@ -116,6 +116,15 @@ describe('file backend: read', () => {
     assert.match(whole ?? '', /^Name:/, 'under the cap it is read')
     assert.ok(whole!.length > 256)
     assert.equal(await readLockText('/proc/self/status', 256), undefined)
+  })
+
+  // What the system refuses by another name is still refused: a read-only mount (a secret
+  // volume) or EPERM is `forbidden`, a directory given as the file `not_a_file`, not io_error.
+  it('maps every errno of a refused file to its reason', () => {
+    const reasons = ['ENOENT', 'ENOTDIR', 'EACCES', 'EPERM', 'EROFS', 'EISDIR', 'EIO', undefined].map((code) =>
+      reasonOf(Object.assign(new Error('x'), { code })),
+    )
+    assert.deepEqual(reasons, ['not_found', 'not_found', 'forbidden', 'forbidden', 'forbidden', 'not_a_file', 'io_error', 'io_error'])
   })
 
   it('every read closes the file it opened, when it fails too', { skip: process.platform !== 'linux' }, async () => {
