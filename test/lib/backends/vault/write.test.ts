@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import http from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { beforeEach, describe, it } from 'node:test'
 import { createVaultBackend } from '../../../../src/lib/backends/vault/index.js'
 import { CasConflictError } from '../../../../src/lib/errors.js'
@@ -175,6 +176,51 @@ describe('vault backend write()', () => {
     assert.equal(err.reason, 'bad_response')
     assert.equal(double.version(path), 2)
     assert.deepEqual(double.secret(path), { 'jwt-keyset': '{"v":2}' })
+  })
+
+  /**
+   * A KV v2 secret behind a proxy that rewrites what Vault answers a write: `answer` says what the
+   * POST gets back, after `onWrite` decides what is stored (the write itself, another writer's).
+   */
+  async function rewritingKv(
+    t: { after(fn: () => unknown): void },
+    onWrite: (text: string, version: number) => { text: string; answer: string; status?: number },
+  ) {
+    let stored = { text: '{"k":1}', version: 1 }
+    const server = http.createServer((req, res) => {
+      let body = ''
+      req.on('data', (c: Buffer) => void (body += c))
+      req.on('end', () => {
+        if (req.method === 'GET') {
+          res.writeHead(200, { 'content-type': 'application/json' })
+          res.end(JSON.stringify({ data: { data: { 'jwt-keyset': stored.text }, metadata: { version: stored.version } } }))
+          return
+        }
+        const sent = JSON.parse(body) as { data: { 'jwt-keyset': string } }
+        const next = onWrite(sent.data['jwt-keyset'], stored.version + 1)
+        stored = { text: next.text, version: stored.version + 1 }
+        res.writeHead(next.status ?? 200, { 'content-type': 'application/json' }).end(next.answer)
+      })
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    t.after(() => server.close())
+    const backend = createVaultBackend({ addr: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, token: 'hvs.test-token', retries: 0 })
+    t.after(() => backend.close())
+    return backend
+  }
+
+  it('a write answered 200 with JSON but no data.version is read back: landed, with the version read and a notice', async (t) => {
+    const backend = await rewritingKv(t, (text) => ({ text, answer: '{"data":{}}' }))
+    const written = await backend.write('{"k":2}', '1')
+    assert.equal(written.version, '2')
+    assert.match(written.notice ?? '', /answer without data\.version; reading it back shows the keyset written as version 2: the write landed/)
+  })
+
+  it('a write whose answer was lost while another writer took the next version is not reported as landed', async (t) => {
+    // The proxy cut the answer; the version after the one read holds another writer's keyset.
+    const backend = await rewritingKv(t, () => ({ text: '{"k":"other"}', answer: '<html>bad gateway</html>', status: 200 }))
+    const err = await backendError(backend.write('{"k":2}', '1'))
+    assert.equal(err.reason, 'bad_response')
   })
 
   it('rejects an expectedVersion that is not a Vault version as a TypeError', async (t) => {
