@@ -223,6 +223,25 @@ describe('vault backend write()', () => {
     assert.equal(err.reason, 'bad_response')
   })
 
+  it('create-only that loses the race to another creator is a CasConflictError, nothing written', async (t) => {
+    // Read: no secret. Write (cas 0): another writer created it meanwhile.
+    const server = http.createServer((req, res) => {
+      req.resume()
+      req.on('end', () => {
+        if (req.method === 'GET') res.writeHead(404, { 'content-type': 'application/json' }).end('{"errors":[]}')
+        else res.writeHead(400, { 'content-type': 'application/json' }).end('{"errors":["check-and-set parameter did not match the current version"]}')
+      })
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    t.after(() => server.close())
+    const backend = createVaultBackend({ addr: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, token: 'hvs.test-token', retries: 0 })
+    t.after(() => backend.close())
+    await assert.rejects(
+      backend.write('{"k":1}', null),
+      (err: Error) => err instanceof CasConflictError && /another writer changed the secret first/.test(err.message),
+    )
+  })
+
   it('rejects an expectedVersion that is not a Vault version as a TypeError', async (t) => {
     const backend = backendFor(double, { path })
     t.after(() => backend.close())
