@@ -384,7 +384,7 @@ describe('file backend: change events', () => {
     await w.expectEvent('its own atomic write', () => w.b.write('4'))
   })
 
-  it('a burst of writes is a few reads, at most one per minChangeIntervalMs, and the last write is read', async () => {
+  it('a burst of writes is a few reads: the first, one per minChangeIntervalMs, and the last write read', async () => {
     const dir = freshDir()
     fs.mkdirSync(dir)
     const file = path.join(dir, 'keyset.json')
@@ -395,13 +395,16 @@ describe('file backend: change events', () => {
     b.watch!(() => void b.read().then((snapshot) => reads.push(snapshot.text)))
     await sleep(150) // the watch in place
     // A writer rewriting the file in place twelve times over ~300 ms (a script, an editor).
+    const started = performance.now()
     for (let i = 1; i <= 12; i++) {
       fs.writeFileSync(file, String(i))
       await sleep(25)
     }
+    // A loaded machine stretches the burst: the bound follows what it took.
+    const bound = 2 + Math.floor((performance.now() - started) / 400)
     await waitFor(() => reads.at(-1) === '12', { what: 'the last write read' })
     await sleep(900) // past two intervals: any read still coming would have come
-    assert.ok(reads.length <= 3, `${reads.length} reads for one burst: ${reads.join(' ')}`)
+    assert.ok(reads.length <= bound, `${reads.length} reads for one burst (at most ${bound}): ${reads.join(' ')}`)
   })
 
   it('a wall clock stepped back (NTP, a resumed VM) does not silence the watch until it catches up', async () => {
