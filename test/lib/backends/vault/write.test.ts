@@ -148,6 +148,11 @@ describe('vault backend write()', () => {
     await double.setFault({ kind: '500', method: 'POST' })
     assert.equal((await backendError(backend.write('{"x":1}', '1'))).reason, 'server_error')
     assert.equal(kvRequests(double, 'POST').length, 1)
+    // Nor one whose connection broke once the request was sent: it may have reached storage.
+    double.requests.length = 0
+    await double.setFault({ kind: 'reset', method: 'POST' })
+    assert.equal((await backendError(backend.write('{"x":1}', '1'))).reason, 'unreachable')
+    assert.equal(kvRequests(double, 'POST').length, 1)
     double.requests.length = 0
     await double.setFault({ kind: 'sealed', method: 'POST', times: 1 })
     assert.equal((await backend.write('{"x":1}', '1')).version, '2')
