@@ -141,7 +141,7 @@ describe('vault backend write()', () => {
     assert.deepEqual(double.secret(path), { 'jwt-keyset': '{"back":1}' })
   })
 
-  it('does not repeat a POST that may have been applied (500), but does when Vault was sealed', async (t) => {
+  it('does not repeat a POST that may have been applied (500, cut, timed out), but does when sealed or rate limited', async (t) => {
     double.setSecret(path, { 'jwt-keyset': '{}' })
     const backend = backendFor(double, { path })
     t.after(() => backend.close())
@@ -153,9 +153,21 @@ describe('vault backend write()', () => {
     await double.setFault({ kind: 'reset', method: 'POST' })
     assert.equal((await backendError(backend.write('{"x":1}', '1'))).reason, 'unreachable')
     assert.equal(kvRequests(double, 'POST').length, 1)
+    // Nor one that got no answer in time.
     double.requests.length = 0
-    await double.setFault({ kind: 'sealed', method: 'POST', times: 1 })
-    assert.equal((await backend.write('{"x":1}', '1')).version, '2')
+    const impatient = backendFor(double, { path, timeoutMs: 200 })
+    t.after(() => impatient.close())
+    await double.setFault({ kind: 'slow', method: 'POST', delayMs: 5000, times: 1 })
+    assert.equal((await backendError(impatient.write('{"x":1}', '1'))).reason, 'timeout')
+    assert.equal(kvRequests(double, 'POST').length, 1)
+    // Refused before it was applied, it is sent again: sealed, or rate limited.
+    for (const kind of ['sealed', '429'] as const) {
+      double.requests.length = 0
+      await double.setFault({ kind, method: 'POST', times: 1 })
+      const current = (await backend.read()).version
+      assert.equal((await backend.write('{"x":1}', current)).version, String(Number(current) + 1), kind)
+      assert.equal(kvRequests(double, 'POST').length, 2, kind)
+    }
     assert.equal(kvRequests(double, 'POST').length, 2)
   })
 
