@@ -79,6 +79,16 @@ describe('key state metrics (cbc_jwt_key_info, cbc_jwt_revoked_before_timestamp_
     assert.deepEqual(info(text), ['k-staged ES256 current 1'])
     assert.equal(valueOf(parseExposition(text), METRIC_NAMES.revokedBefore), 0)
   })
+
+  it('revoked_before back to none (a restored older keyset): 0 at the next scrape, never the old value left standing', async () => {
+    const keys = [{ key: cur, opts: { createdAt: created } }]
+    const state = { keyset: loadKeyset(makeKeyset(keys, { current: 'k-current', revoked_before: '2026-11-25T11:30:00Z' }), T0) }
+    const metrics = createMetrics({ keyring: keyringOf(state), refreshIntervalSeconds: 30, now: () => T0 })
+    assert.equal(valueOf(parseExposition(await metrics.registry.metrics()), METRIC_NAMES.revokedBefore), Date.parse('2026-11-25T11:30:00Z') / 1000)
+    state.keyset = loadKeyset(makeKeyset(keys, { current: 'k-current' }), T0)
+    // Left at the old value, min() over the replicas would show this one still enforcing it.
+    assert.equal(valueOf(parseExposition(await metrics.registry.metrics()), METRIC_NAMES.revokedBefore), 0)
+  })
 })
 
 describe('key state metrics with trusted issuers', () => {

@@ -69,6 +69,16 @@ describe('createMetrics', () => {
     assert.match(help ?? '', /keyset.*trusted issuers' keys are not counted/)
   })
 
+  it("a current key created ahead of this replica's clock (skew between machines) is 0 s old, never negative", async () => {
+    const ahead = makeKeyset([{ key: a, opts: { createdAt: new Date(T0 + 90_000) } }], { current: 'key-a' })
+    const metrics = createMetrics({ keyring: fakeKeyring({ keyset: loadKeyset(ahead, T0) }), refreshIntervalSeconds: 30, now: () => T0 })
+    const expo = parseExposition(await metrics.registry.metrics())
+    assert.deepEqual(
+      series(expo, METRIC_NAMES.activeKeyAge).map((s) => [s.labels.kid, s.value]),
+      [['key-a', 0]],
+    )
+  })
+
   it('computes the age at scrape time and keeps exactly one kid series across a rotation', async () => {
     const state = { keyset: loadKeyset(docA, T0) as LoadedKeyset | undefined, lastSuccess: T0 }
     let now = T0
@@ -136,5 +146,16 @@ describe('createMetrics', () => {
     stats.hits = 9
     expo = parseExposition(await on.registry.metrics())
     assert.equal(valueOf(expo, METRIC_NAMES.tokenCacheHits), 9, 'the counter catches up at each scrape')
+    // A hit found stale is taken back (the cache's drop()): a scrape in between saw it. The
+    // counter never goes down, and the hit counted once is not counted again when hits rise.
+    stats.hits = 8
+    expo = parseExposition(await on.registry.metrics())
+    assert.equal(valueOf(expo, METRIC_NAMES.tokenCacheHits), 9)
+    stats.hits = 9
+    expo = parseExposition(await on.registry.metrics())
+    assert.equal(valueOf(expo, METRIC_NAMES.tokenCacheHits), 9, 'no hit counted twice')
+    stats.hits = 10
+    expo = parseExposition(await on.registry.metrics())
+    assert.equal(valueOf(expo, METRIC_NAMES.tokenCacheHits), 10)
   })
 })
