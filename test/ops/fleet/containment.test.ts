@@ -2,7 +2,8 @@ import assert from 'node:assert/strict'
 import http from 'node:http'
 import net from 'node:net'
 import { after, before, describe, it } from 'node:test'
-import { describeContainment, waitForContainment } from '../../../src/ops/fleet/containment.js'
+import { type ContainedState, describeContainment, waitForContainment } from '../../../src/ops/fleet/containment.js'
+import type { FleetSource, ReplicaState } from '../../../src/ops/fleet/fleet.js'
 import { createPrometheusFleet } from '../../../src/ops/fleet/prometheus.js'
 import { createReplicaFleet } from '../../../src/ops/fleet/replicas.js'
 import { freePort } from '../../support/free-port.js'
@@ -118,5 +119,61 @@ describe('waiting for containment (--wait) on replicas asked directly', () => {
       /^NOT confirmed after 300ms: cannot ask Prometheus http:\/\/127\.0\.0\.1:\d+ \{job="cbc-jwt"\}: ECONNREFUSED; nothing can be known about the replicas — the change is written: confirm it on each replica/,
     )
     assert.doesNotMatch(lines[0]!, /promoted|replica\(s\)|restart those pods/)
+  })
+})
+
+/**
+ * What counts as contained on one replica, on views built by hand (a source whose read gives
+ * the same view every time, so the wait ends at its first look).
+ */
+describe('containment: what a replica must show', () => {
+  const LEAKED_AT = Date.parse('2026-11-25T20:00:00Z') / 1000
+  const replica = (keys: Record<string, 'current' | 'staged' | 'verify-only'>, more: Partial<ReplicaState> = {}): ReplicaState => ({
+    name: 'http://10.0.0.7:8000',
+    reachable: true,
+    keys: new Map(Object.entries(keys)),
+    revokedBefore: LEAKED_AT,
+    revocationsNewest: LEAKED_AT,
+    ...more,
+  })
+  const contained = async (r: ReplicaState, want: ContainedState) => {
+    const source: FleetSource = { description: 'by hand', read: async () => ({ source: 'by hand', replicas: [r] }) }
+    const report = await waitForContainment(source, want, { waitMs: 0 })
+    return report.lagging.length === 0
+  }
+
+  it('the new key loaded but only staged is not contained: the replica still signs with another', async () => {
+    assert.equal(await contained(replica({ 'k-new': 'current' }), { current: 'k-new', gone: ['k-leaked'] }), true)
+    assert.equal(await contained(replica({ 'k-new': 'staged', 'k-other': 'current' }), { current: 'k-new', gone: ['k-leaked'] }), false)
+  })
+
+  it('attack: any one of the cut-off kids still verifying is not contained', async () => {
+    const want = { current: 'k-new', gone: ['k-leaked-1', 'k-leaked-2'] }
+    assert.equal(await contained(replica({ 'k-new': 'current', 'k-leaked-2': 'verify-only' }), want), false)
+  })
+
+  it('a replica that cannot be seen is never contained, even when it shows none of the cut-off kids', async () => {
+    const unseen = replica({}, { reachable: false, problem: 'down: connection refused', revokedBefore: undefined, revocationsNewest: undefined })
+    assert.equal(await contained(unseen, { gone: ['k-leaked'] }), false)
+  })
+
+  it('a view of no replica is asked again until the wait ends: replicas that show up later are confirmed', async () => {
+    let reads = 0
+    const late: FleetSource = {
+      description: 'by hand',
+      read: async () => ({ source: 'by hand', replicas: reads++ === 0 ? [] : [replica({ 'k-new': 'current' })] }),
+    }
+    const report = await waitForContainment(late, { current: 'k-new', gone: ['k-leaked'] }, { waitMs: 10_000, intervalMs: 1 })
+    assert.equal(describeContainment(report, 10_000).ok, true)
+    assert.equal(reads, 2)
+  })
+
+  it('revoked_before and the newest rule: the same second is contained, one second earlier is not, unknown is not', async () => {
+    assert.equal(await contained(replica({}), { gone: [], revokedBefore: LEAKED_AT }), true)
+    assert.equal(await contained(replica({}, { revokedBefore: LEAKED_AT - 1 }), { gone: [], revokedBefore: LEAKED_AT }), false)
+    assert.equal(await contained(replica({}, { revokedBefore: undefined }), { gone: [], revokedBefore: LEAKED_AT }), false)
+    assert.equal(await contained(replica({}), { gone: [], rulesCreatedAt: LEAKED_AT }), true)
+    assert.equal(await contained(replica({}, { revocationsNewest: LEAKED_AT - 1 }), { gone: [], rulesCreatedAt: LEAKED_AT }), false)
+    assert.equal(await contained(replica({}, { revocationsNewest: undefined }), { gone: [], rulesCreatedAt: LEAKED_AT }), false)
   })
 })
