@@ -124,6 +124,13 @@ export function describeContainment(report: ContainmentReport, waitMs: number, o
     )
     return { lines, ok: false }
   }
+  if (report.lagging.length === 0 && report.contained.length === 0) {
+    // No replica in the view: none lags, and none was seen contained either.
+    lines.push(
+      `NOT confirmed after ${formatDuration(waitMs)}: no replica was seen through ${report.source} — confirm it on each replica (cbc-jwt verify-rotation --replica URL …)`,
+    )
+    return { lines, ok: false }
+  }
   if (report.lagging.length === 0) {
     lines.push(`contained on every replica (${report.contained.length}, seen through ${report.source})`)
     return { lines, ok: true }

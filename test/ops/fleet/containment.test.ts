@@ -157,6 +157,14 @@ describe('containment: what a replica must show', () => {
     assert.equal(await contained(unseen, { gone: ['k-leaked'] }), false)
   })
 
+  it('a view of no replica at all confirms nothing', async () => {
+    const empty: FleetSource = { description: 'by hand', read: async () => ({ source: 'by hand', replicas: [] }) }
+    const report = await waitForContainment(empty, { gone: ['k-leaked'] }, { waitMs: 0 })
+    const { lines, ok } = describeContainment(report, 0)
+    assert.equal(ok, false)
+    assert.match(lines.at(-1) ?? '', /^NOT confirmed after 0s: no replica was seen through by hand/)
+  })
+
   it('a view of no replica is asked again until the wait ends: replicas that show up later are confirmed', async () => {
     let reads = 0
     const late: FleetSource = {
