@@ -118,6 +118,41 @@ describe('the last good copy in a Secret of its own (Kubernetes API test double)
     await b.close()
   })
 
+  it('a keyset broken by another writer just after the copy is levelled never reaches the copy', async () => {
+    double.setSecret(NS, 'cbc-jwt-last-good', { 'jwt-keyset': KEYSET })
+    double.deleteSecret(NS, 'cbc-secrets')
+    const b = backend()
+    // The create lands, then, as the copy is written, someone puts a document that does not load in cbc-secrets.
+    let broken = false
+    double.beforeWrite = (verb) => {
+      if (verb === 'update' && !broken) {
+        broken = true
+        double.setSecret(NS, 'cbc-secrets', { 'jwt-keyset': KEYSET.slice(0, 40) })
+      }
+    }
+    try {
+      await b.write(OTHER, null)
+    } finally {
+      double.beforeWrite = undefined
+      await b.close()
+    }
+    assert.ok(broken)
+    assert.equal(copy(), OTHER, 'the copy keeps the last document that loads')
+  })
+
+  it('another writer changes the copy between its read and its write: read again and written, the change goes through', async () => {
+    double.setSecret(NS, 'cbc-jwt-last-good', { 'jwt-keyset': KEYSET })
+    double.setSecret(NS, 'cbc-secrets', { 'jwt-keyset': KEYSET })
+    const b = backend()
+    const snap = await b.read()
+    double.conflictStorm = 1 // the copy's first write answers 409
+    await b.write(OTHER, snap.version)
+    await b.close()
+    assert.equal(double.conflictStorm, 0)
+    assert.equal(copy(), OTHER)
+    assert.equal(keyset(), OTHER)
+  })
+
   it('a create writes cbc-secrets first: keyset init over an existing keyset leaves the copy alone; a new one gets its copy', async () => {
     double.setSecret(NS, 'cbc-jwt-last-good', { 'jwt-keyset': KEYSET })
     double.setSecret(NS, 'cbc-secrets', { 'jwt-keyset': KEYSET })
