@@ -34,6 +34,27 @@ describe('classifyLine', () => {
     assert.deepEqual(none.kind === 'rejection' && [none.record.clientId, none.record.verified], [null, true])
   })
 
+  it("attack: a claimed id beside a verified one never replaces it, and only a verified id is the tokens' sub", () => {
+    const both = classifyLine(JSON.stringify({ ...rejection, client_id: 'acme', client_id_unverified: 'mallory', client_id_claim: 'sub' }))
+    assert.deepEqual(both.kind === 'rejection' && [both.record.clientId, both.record.verified, both.record.subject], ['acme', true, true])
+    // What a forged token claims is matched by no rule by subject: the command it gets is by client id.
+    const claimed = classifyLine(JSON.stringify({ ...rejection, client_id_unverified: 'mallory', client_id_claim: 'sub' }))
+    assert.deepEqual(claimed.kind === 'rejection' && [claimed.record.clientId, claimed.record.subject], ['mallory', false])
+  })
+
+  it('reads the kid and the remote address (either name); a field is 1 to 256 characters or none', () => {
+    const c = classifyLine(JSON.stringify({ ...rejection, remote_address: '10.0.0.9', client_id: 'a'.repeat(256) }))
+    assert.deepEqual(c.kind === 'rejection' && [c.record.kid, c.record.remoteAddress, c.record.clientId?.length], ['k-1', '10.0.0.9', 256])
+    const long = classifyLine(JSON.stringify({ ...rejection, remote_addr: '10.0.0.8', client_id: 'a'.repeat(257) }))
+    assert.deepEqual(long.kind === 'rejection' && [long.record.remoteAddress, long.record.clientId], ['10.0.0.8', null])
+    const empty = classifyLine(JSON.stringify({ ...rejection, client_id: '', client_id_unverified: 'mallory' }))
+    assert.deepEqual(empty.kind === 'rejection' && [empty.record.clientId, empty.record.verified], ['mallory', false])
+  })
+
+  it('a prefix with a blank in it is no kubectl prefix: the line is foreign', () => {
+    assert.equal(classifyLine(`[pod/a b/cbc-jwt] ${JSON.stringify(rejection)}`).kind, 'foreign')
+  })
+
   it('a time no Date can hold is no time: the line is foreign, never a crash when printed', () => {
     for (const time of [Number.MAX_VALUE, -1e300, 8.64e15 + 1, '+275760-09-14T00:00:00.001Z']) {
       assert.equal(classifyLine(JSON.stringify({ ...rejection, time })).kind, 'foreign', String(time))
