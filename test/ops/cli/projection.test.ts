@@ -287,6 +287,28 @@ describe('the file backend: keyset.json → keyset.public.json on every write', 
     assert.match(r.stderr, /^cbc-jwt: drift: the verification projection .*hs-stale\.public\.json is stale: the keyset holds HS\* \(oct\) keys/m)
   })
 
+  it('an HS* keyset whose stale projection is still published rotates: the refusal is for the first HS* key only', async () => {
+    const file = await keysetFixture(tmp.file('hs-rotates.json'))
+    const publicFile = tmp.file('hs-rotates.public.json')
+    assert.equal((await cbcJwt(['rotate', '--stage', '--keyset-file', file])).code, 0)
+    // Replaced by hand with an HS* keyset: the projection went stale then, not with this rotation.
+    fs.copyFileSync(await keysetFixture(tmp.file('hs-rotates-src.json'), { alg: 'HS256' }), file)
+    const published = fs.readFileSync(publicFile)
+    const r = await cbcJwt(['rotate', '--alg', 'HS256', '--keyset-file', file])
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stdout, /note: no verification projection written: HS\* \(oct\) keys cannot be made public/)
+    assert.deepEqual(fs.readFileSync(publicFile), published)
+  })
+
+  it('the first HS* key in a keyset with no projection published is no stale projection: the rotation goes ahead', async () => {
+    const file = await keysetFixture(tmp.file('hs-first.json'))
+    assert.ok(!fs.existsSync(tmp.file('hs-first.public.json')))
+    const r = await cbcJwt(['rotate', '--alg', 'HS256', '--keyset-file', file])
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stdout, /note: no verification projection written: HS\* \(oct\) keys cannot be made public/)
+    assert.ok(!fs.existsSync(tmp.file('hs-first.public.json')))
+  })
+
   it('keyset validate --projection --json: stdout is one JSON document, the comparison in it', async () => {
     const file = await keysetFixture(tmp.file('json.json'))
     assert.equal((await cbcJwt(['rotate', '--stage', '--keyset-file', file])).code, 0)
