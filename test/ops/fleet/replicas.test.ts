@@ -57,6 +57,19 @@ const ANSWERS: Record<string, (res: http.ServerResponse) => void> = {
   objectNotAfter: (res) => res.writeHead(200).end('{"revoked_before":null,"keys":[{"kid":"k-b","status":"staged","not_after":{"toString":1,"valueOf":1}}]}'),
   nestedNotAfter: (res) =>
     res.writeHead(200).end(`{"revoked_before":null,"keys":[{"kid":"k-b","status":"staged","not_after":${'['.repeat(100_000)}${']'.repeat(100_000)}}]}`),
+  // A replica of a version that writes no `verifies`: its not_after says whether a key still verifies.
+  noVerifies: (res) =>
+    res.writeHead(200, { 'content-type': 'application/json' }).end(
+      JSON.stringify({
+        current: 'k-a',
+        revoked_before: null,
+        keys: [
+          { kid: 'k-a', alg: 'ES256', status: 'current', not_after: null },
+          { kid: 'k-retiring', alg: 'ES256', status: 'verify-only', not_after: '2026-11-26T00:00:00Z' },
+          { kid: 'k-retired', alg: 'ES256', status: 'verify-only', not_after: '2026-11-25T00:00:00Z' },
+        ],
+      }),
+    ),
   html: (res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html>502 Bad Gateway</html>'),
   wrongShape: (res) => res.writeHead(200).end('{"keys":[{"kid":"k-b","status":"promoted"}]}'),
   notReady: (res) => res.writeHead(503).end('{"error":"not_ready"}'),
@@ -92,6 +105,18 @@ describe('the replica fleet (--replica URL): a replica that answers anything but
     )
     assert.equal(r!.revokedBefore, Date.parse('2026-11-25T20:00:00Z') / 1000)
     assert.equal(r!.revocationsNewest, Date.parse('2026-11-25T20:05:00Z') / 1000)
+  })
+
+  it('without a verifies field, a key verifies until its not_after: a retired key is not counted as verifying', async () => {
+    const fleet = createReplicaFleet({ urls: [urls.noVerifies!], now: () => Date.parse('2026-11-25T12:00:00Z') })
+    const [r] = (await fleet.read()).replicas
+    assert.deepEqual(
+      [...r!.keys],
+      [
+        ['k-a', 'current'],
+        ['k-retiring', 'verify-only'],
+      ],
+    )
   })
 
   it('revocations_newest: null is no rule (0); absent (a replica that does not report it) is unknown', async () => {
