@@ -11,7 +11,10 @@ import { createPrometheusFleet } from '../../../src/ops/fleet/prometheus.js'
 
 const target = (ns: string, instance: string) => ({ job: 'cbc-jwt', namespace: ns, instance })
 const TARGETS = [target('cbc', '10.0.0.1:8000'), target('cbc', '10.0.0.2:8000'), target('orders', '10.1.0.1:8000')]
-/** The staged key k-new is on every replica but the orders one. */
+/**
+ * The staged key k-new is on every replica but the orders one; that one trusts an issuer whose
+ * key has the same kid (`status="trusted"`): not the keyset's, so it must not count as k-new.
+ */
 const KEYS: Record<string, string[]> = { '10.0.0.1:8000': ['k-new'], '10.0.0.2:8000': ['k-new'], '10.1.0.1:8000': [] }
 
 /** The targets a selector of `job="cbc-jwt"` and an optional `namespace="…"` matches. */
@@ -27,10 +30,16 @@ function answer(promql: string): unknown[] {
   if (metric === 'up') return targets.map((t) => ({ metric: { __name__: 'up', ...t }, value: [0, '1'] }))
   if (metric === 'cbc_jwt_key_info') {
     return targets.flatMap((t) =>
-      ['k-old', ...KEYS[t.instance]!].map((kid) => ({
-        metric: { __name__: metric, ...t, issuer: 'cbc-omega2', kid, alg: 'ES256', status: kid === 'k-old' ? 'current' : 'staged' },
-        value: [0, '1'],
-      })),
+      ['k-old', ...KEYS[t.instance]!]
+        .map((kid) => ({
+          metric: { __name__: metric, ...t, issuer: 'cbc-omega2', kid, alg: 'ES256', status: kid === 'k-old' ? 'current' : 'staged' },
+          value: [0, '1'],
+        }))
+        .concat(
+          t.namespace === 'orders'
+            ? [{ metric: { __name__: metric, ...t, issuer: 'https://idp.example.com', kid: 'k-new', alg: 'RS256', status: 'trusted' }, value: [0, '1'] }]
+            : [],
+        ),
     )
   }
   return targets.map((t) => ({ metric: { __name__: metric, ...t }, value: [0, '0'] }))
