@@ -119,6 +119,30 @@ describe('updateKeyset', () => {
     assert.equal(stored.keys.length, 2)
   })
 
+  it('a projection write that loses to another writer (check-and-set) is read again and written, not a failed change', async () => {
+    const file = await keysetFile('projection-conflict.json')
+    const publicFile = path.join(dir, 'projection-conflict.public.json')
+    const files = createFileBackend(publicFile)
+    let conflicts = 1
+    const projection: KeysetBackend = {
+      kind: 'file',
+      location: files.location,
+      read: () => files.read(),
+      write: async (text, version) => {
+        if (conflicts-- > 0) throw new CasConflictError(`${files.location}: changed by another writer`)
+        return files.write(text, version)
+      },
+      close: () => files.close(),
+    }
+    const outcome = await updateKeyset(createFileBackend(file), (doc) => rotateNow(doc, { now: T0, graceMs: DAY }), {
+      now: () => T0,
+      projections: [projection],
+    })
+    assert.equal(outcome.written, true)
+    assert.equal(conflicts, -1, 'the projection was written after its conflict')
+    assert.deepEqual(JSON.parse(fs.readFileSync(publicFile, 'utf8')), toVerificationKeyset(outcome.after))
+  })
+
   it('fails clearly after a second conflict and leaves the other writer’s document', async () => {
     const file = await keysetFile('race-twice.json')
     let calls = 0
