@@ -237,6 +237,27 @@ describe('the last good copy of a file: its sibling', () => {
   })
 })
 
+describe('the last good copy of a file never goes out wider than the keyset', () => {
+  it('attack: a copy another user can read (0644) beside a 0600 keyset is not written into: the write fails, the keyset unchanged', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-last-good-wide-'))
+    try {
+      const file = path.join(dir, 'keyset.json')
+      fs.writeFileSync(file, KEYSET, { mode: 0o600 })
+      // Left readable by a mistake or by another process: private keys written there would leak.
+      fs.writeFileSync(path.join(dir, 'keyset.last-good.json'), KEYSET, { mode: 0o644 })
+      fs.chmodSync(path.join(dir, 'keyset.last-good.json'), 0o644)
+      const b = withLastGoodCopy(createFileBackend(file), fileLastGood(file, undefined))
+      const snap = await b.read()
+      await assert.rejects(b.write(OTHER, snap.version), /is open to more than .*keyset\.json/)
+      await b.close()
+      assert.equal(fs.readFileSync(file, 'utf8'), KEYSET, 'nothing was written to the keyset')
+      assert.equal(fs.readFileSync(path.join(dir, 'keyset.last-good.json'), 'utf8'), KEYSET)
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
+
 describe('the last good copy in Vault: a path of its own (KV v2 test double)', () => {
   let vault: VaultDouble
   before(async () => {
