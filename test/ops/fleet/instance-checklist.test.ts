@@ -222,7 +222,9 @@ describe('verify-rotation --url: each item passes and fails for its own reason',
       assert.equal(item.result, 'pass', reason)
       assert.equal(item.detail, `/v1/whoami answered 401 (reason ${reason}): rejected, as it must be after an emergency rotation`)
     }
-    assert.equal((await legacy(401, { error: 'invalid_token', reason: 'expired' }))('legacy token').result, 'fail')
+    for (const reason of ['expired', 'bad_audience', 'missing', undefined]) {
+      assert.equal((await legacy(401, { error: 'invalid_token', reason }))('legacy token').result, 'fail', String(reason))
+    }
     assert.equal((await legacy(403, { error: 'invalid_token', reason: 'unknown_kid' }))('legacy token').result, 'fail')
     const accepted = (await legacy(200, { sub: 'x', kid: 'k-old' }))('legacy token')
     assert.equal(accepted.result, 'fail')
