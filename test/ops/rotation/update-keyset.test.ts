@@ -143,6 +143,30 @@ describe('updateKeyset', () => {
     assert.deepEqual(JSON.parse(fs.readFileSync(publicFile, 'utf8')), toVerificationKeyset(outcome.after))
   })
 
+  it('a projection target that fails after another was written: the error names what was written, and the keyset is unchanged', async () => {
+    const file = await keysetFile('projection-half.json')
+    const stored = fs.readFileSync(file, 'utf8')
+    const written = createFileBackend(path.join(dir, 'projection-half.public.json'))
+    const broken = createFileBackend(path.join(dir, 'projection-half.orders.json'))
+    const failing: KeysetBackend = {
+      kind: 'file',
+      location: broken.location,
+      read: () => broken.read(),
+      write: async () => {
+        throw new Error('disk full')
+      },
+      close: () => broken.close(),
+    }
+    await assert.rejects(
+      updateKeyset(createFileBackend(file), (doc) => rotateNow(doc, { now: T0, graceMs: DAY }), { now: () => T0, projections: [written, failing] }),
+      (err: Error) =>
+        new RegExp(
+          `^cannot write the verification projection ${failing.location}: disk full; already written: ${written.location}; the private keyset .* was not changed`,
+        ).test(err.message),
+    )
+    assert.equal(fs.readFileSync(file, 'utf8'), stored)
+  })
+
   it('fails clearly after a second conflict and leaves the other writer’s document', async () => {
     const file = await keysetFile('race-twice.json')
     let calls = 0
