@@ -12,6 +12,7 @@ import { fileLastGood, kubernetesLastGood, lastGoodKeysetPath, vaultLastGood } f
 import { stageKey } from '../../../src/ops/rotation/two-phase.js'
 import { updateKeyset } from '../../../src/ops/rotation/update-keyset.js'
 import { serializeKeyset } from '../../../src/lib/keyset/serialize.js'
+import { MAX_KEYSET_BYTES } from '../../../src/lib/keyset/document.js'
 import { startKubeDouble, type KubeDouble } from '../../support/kube-double.js'
 import { startVaultDouble, type VaultDouble } from '../../support/vault-double.js'
 import { makeKey, makeKeyset } from '../../support/keys.js'
@@ -231,6 +232,25 @@ describe('the last good copy of a file: its sibling', () => {
       await b.close()
       assert.equal(fs.readFileSync(file, 'utf8'), OTHER)
       assert.throws(() => fileLastGood(file, { CBC_JWT_PUBLIC_KEYSET_FILE: path.join(dir, 'keyset.last-good.json') }), ConfigError)
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
+
+describe('the last good copy of a file: restoring over a keyset that cannot be read', () => {
+  it('a keyset file grown past the size limit (garbage) is overwritten unconditionally by the copy', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-last-good-huge-'))
+    try {
+      const file = path.join(dir, 'keyset.json')
+      const b = withLastGoodCopy(createFileBackend(file), fileLastGood(file, undefined))
+      await b.write(KEYSET, null)
+      fs.writeFileSync(file, 'x'.repeat(MAX_KEYSET_BYTES + 1), { mode: 0o600 })
+      const saved = await b.readLastGood!()
+      assert.deepEqual([saved.text, saved.current, saved.version], [KEYSET, undefined, undefined], 'no version: written unconditionally')
+      await b.write(saved.text, saved.version)
+      await b.close()
+      assert.equal(fs.readFileSync(file, 'utf8'), KEYSET)
     } finally {
       fs.rmSync(dir, { recursive: true, force: true })
     }
