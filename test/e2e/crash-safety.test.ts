@@ -1,42 +1,54 @@
 // "kill -9 of the CLI at random points during a write always leaves the previous or the next
 // valid keyset, never a partial one, never a world-readable temp file" (issue 8), proven with
-// the real CLI process (dist/ops/cli/main.js) on a plain file and on the Vault KV v2 test double.
+// the real CLI process (dist/ops/cli/main.js) on a plain file, on the Vault KV v2 test double
+// and on the Kubernetes API test double (the projection in two namespaces).
+//
+// The writers: rotate (plain, --stage, --promote, --auto, --compromised with and without a
+// standby), revoke (--issued-before, --client-id, --subject, --jti), keyset init --force and
+// keyset restore, each on a seed keyset that makes it do real work (a standby staged a day
+// ago, a retired key, narrow rules in force, a last good copy to put back).
 //
 // Each backend: one complete run of every writing command first (it proves the successor
 // checks accept what the CLI really writes, and measures T, how long one run takes here and
-// now: the median of the four), then N runs each SIGKILLed at a seeded-random point:
-// - `timer`: after a delay drawn stratified over 0..1.1·T (from process start-up to exit);
-// - file `watch`: on the 1st or 2nd change event of the keyset's directory, i.e. while the
-//   temp copy is being written or just after the rename — the instants a timer rarely hits;
-// - Vault `write-drop` / `write-forward`: a proxy holds the CLI's write request, kills the CLI,
-//   then drops the request (it never reached Vault) or delivers it (it did, but the CLI never
-//   saw the answer).
+// now: the median of them), then N runs each SIGKILLed at a seeded-random point:
+// - `timer`: after a delay drawn stratified over 0.4..1.1·T (from the end of start-up to exit);
+// - file `watch`: on the 1st to 4th change event of the keyset's directory, i.e. while the
+//   projection, the last good copy or the keyset's temp copy is being written or just after a
+//   rename — the instants a timer rarely hits;
+// - Vault and Kubernetes `write-drop` / `write-forward`: a proxy holds the CLI's write of the
+//   keyset, kills the CLI, then drops the request (it never reached the store) or delivers it
+//   (it did, but the CLI never saw the answer); `nth-write` does the same to the 1st to 4th
+//   write request, whichever it is (a projection, the last good copy, the keyset).
 // After every run: the stored text parses, `loadKeyset` accepts it, and it is byte-identical to
 // the text before or is a valid successor for that command (e.g. rotate: the previous current
-// key is still there, verify-only); a run that was not killed wrote a successor; and the
+// key is still there, verify-only); a run that was not killed wrote a successor; and every
 // verification projection is not behind it (§10: it holds the key the keyset signs with and
-// every cut-off the keyset holds — this found keyset init --force leaving a projection that
-// lacked the key the keyset in force still signed with). File: the
+// every cut-off the keyset holds, narrow rules included — this found keyset init --force
+// leaving a projection that lacked the key the keyset in force still signed with). File: the
 // file's mode is kept and nothing left in the directory is readable by group or other; a
 // final complete run leaves nothing but the keyset. Vault: the version advanced by at most
-// one, the secret's other fields are kept, and the CLI wrote no local file.
+// one, the secret's other fields are kept, and the CLI wrote no local file. Kubernetes: at most
+// one new version of cbc-secrets, its other keys kept, no local file.
 //
 // Replay a failure with CBC_JWT_CRASH_SEED=<the printed seed>: the seed fixes the plan (command,
 // kill mode, kill instant as a fraction of T, file mode); T is measured anew, so a timer kill
 // lands near the same point of the run. CBC_JWT_CRASH_ITERATIONS=<n> runs more (default 20 per
-// backend). With CI set the seed is fixed.
+// backend; the writers continue round-robin from one backend to the next). With CI set the
+// seed is fixed.
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import type { KeysetDocument } from '../../src/lib/keyset/document.js'
-import { generateKeyset, toRfc3339 } from '../../src/lib/keyset/generate.js'
+import { ruleTarget, type KeysetDocument, type RevocationRule } from '../../src/lib/keyset/document.js'
+import { generateKeyEntry, generateKeyset, toRfc3339 } from '../../src/lib/keyset/generate.js'
 import { loadKeyset, parseKeysetText } from '../../src/lib/keyset/load.js'
 import { serializeKeyset } from '../../src/lib/keyset/serialize.js'
 import { projectionOf } from '../../src/ops/projection/publish.js'
+import { DEFAULT_RULE_LIFETIME, ruleDropsAt } from '../../src/ops/rotation/revocations.js'
 import { crashSeed, prng, runKillable, type KillableRun, type Trigger } from '../support/kill-points.js'
 import { CLI_MAIN } from '../support/service.js'
+import { startKubeDouble, type KubeDouble } from '../support/kube-double.js'
 import { startVaultDouble, type VaultDouble } from '../support/vault-double.js'
 import { startWriteProxy, type WriteProxy } from '../support/write-proxy.js'
 
@@ -56,17 +68,97 @@ type Doc = KeysetDocument
 const kids = (doc: Doc) => doc.keys.map((k) => k.kid).sort()
 const entry = (doc: Doc, kid: string) => doc.keys.find((k) => k.kid === kid)
 
-/** A writing command and what a valid result of it looks like, given the document before. */
+/** What a run starts from: the keyset, and for keyset restore the last good copy it puts back. */
+interface Seed {
+  keyset: string
+  lastGood?: string
+}
+
+/** A writing command, the keyset that makes it do real work, and what a valid result of it looks like. */
 interface Writer {
   name: string
   args: string[]
-  successor(prev: Doc, next: Doc): void
+  seed(): Promise<Seed>
+  successor(prev: Doc, next: Doc, seed: Seed): void
+}
+
+const at = (ms: number) => toRfc3339(new Date(NOW_MS + ms))
+const HOUR = 3_600_000
+
+/**
+ * A valid keyset at NOW: a current key `currentAge` old (3 days), and on request a staged
+ * standby `standbyAge` old, a retired key still verifying for a day, narrow revocation rules
+ * still in force and a `revoked_before`.
+ */
+async function seedDoc(o: { currentAge?: number; standbyAge?: number; retired?: boolean; rules?: boolean } = {}): Promise<Doc> {
+  const doc = await generateKeyset('ES256', new Date(NOW_MS - (o.currentAge ?? 3 * DAY)))
+  if (o.retired) {
+    const retired = await generateKeyEntry('ES256', { now: new Date(NOW_MS - 5 * DAY), taken: new Set(kids(doc)) })
+    retired.not_after = at(DAY)
+    doc.keys.push(retired)
+  }
+  if (o.standbyAge !== undefined) doc.keys.push(await generateKeyEntry('ES256', { now: new Date(NOW_MS - o.standbyAge), taken: new Set(kids(doc)) }))
+  if (o.rules) {
+    doc.revoked_before = at(-2 * DAY)
+    doc.revocations = [
+      { client_id: 'acme-old', issued_before: at(-HOUR), created_at: at(-HOUR) },
+      { sub: 'bob', issued_before: at(-HOUR), created_at: at(-HOUR) },
+      { jti: 'tok-old', expires_at: at(HOUR), created_at: at(-HOUR) },
+    ]
+  }
+  return doc
+}
+const seedOf =
+  (o: Parameters<typeof seedDoc>[0] = {}) =>
+  async (): Promise<Seed> => ({ keyset: serializeKeyset(await seedDoc(o)) })
+
+/** The one staged key of a document (no not_after, not current). */
+function staged(doc: Doc): string {
+  const found = doc.keys.filter((k) => k.kid !== doc.current && k.not_after === undefined)
+  assert.equal(found.length, 1, `one staged key (found ${found.map((k) => k.kid).join(', ') || 'none'})`)
+  return found[0]!.kid
+}
+const addedKids = (prev: Doc, next: Doc) => kids(next).filter((kid) => !kids(prev).includes(kid))
+
+/** rotate --compromised: the standby (or a fresh key) signs, every other key stops verifying now, a new standby. */
+function compromisedSuccessor(prev: Doc, next: Doc, hadStandby: boolean): void {
+  const added = addedKids(prev, next)
+  if (hadStandby) assert.equal(next.current, staged(prev), 'the standby becomes current')
+  else assert.ok(added.includes(next.current), 'a fresh key becomes current')
+  assert.equal(added.filter((kid) => kid !== next.current).length, 1, 'one new standby staged')
+  assert.equal(
+    staged(next),
+    added.find((kid) => kid !== next.current),
+  )
+  for (const key of next.keys) {
+    if (!kids(prev).includes(key.kid) || key.kid === next.current) continue
+    assert.ok(key.not_after !== undefined && Date.parse(key.not_after) <= NOW_MS, `${key.kid} stops verifying now`)
+  }
+  assert.equal(next.revoked_before, at(0), 'revoked_before = now')
+  assert.deepEqual(next.revocations, prev.revocations, 'narrow rules kept')
+}
+
+/** revoke --client-id/--subject/--jti: the keys alone, the rules before and one more. */
+function narrowRevokeSuccessor(kind: 'client_id' | 'sub' | 'jti', value: string) {
+  return (prev: Doc, next: Doc) => {
+    assert.deepEqual(next.keys, prev.keys, 'revoking leaves the keys alone')
+    assert.equal(next.revoked_before, prev.revoked_before)
+    const before = prev.revocations ?? []
+    assert.deepEqual(next.revocations?.slice(0, before.length), before, 'the rules in force are kept')
+    const added = next.revocations?.slice(before.length) ?? []
+    assert.equal(added.length, 1, 'one rule added')
+    const rule = added[0] as Record<string, string>
+    assert.equal(rule[kind], value)
+    if (kind === 'jti') assert.ok(Date.parse(rule.expires_at!) > NOW_MS, 'the jti rule is in force')
+    else assert.equal(rule.issued_before, at(0))
+  }
 }
 
 const WRITERS: readonly Writer[] = [
   {
     name: 'rotate',
     args: ['rotate'],
+    seed: seedOf(),
     successor(prev, next) {
       assert.notEqual(next.current, prev.current, 'a new current key')
       assert.deepEqual(kids(next), [...kids(prev), next.current].sort(), 'every previous key kept, one added')
@@ -76,34 +168,106 @@ const WRITERS: readonly Writer[] = [
   {
     name: 'rotate --stage',
     args: ['rotate', '--stage'],
+    seed: seedOf(),
     successor(prev, next) {
       assert.equal(next.current, prev.current, 'staging does not change the current key')
-      const added = kids(next).filter((kid) => !kids(prev).includes(kid))
+      const added = addedKids(prev, next)
       assert.equal(added.length, 1, 'one key staged')
       assert.deepEqual(kids(next), [...kids(prev), added[0]!].sort())
       assert.equal(entry(next, added[0]!)?.not_after, undefined, 'the staged key has no not_after')
     },
   },
   {
+    name: 'rotate --promote',
+    args: ['rotate', '--promote'],
+    seed: seedOf({ standbyAge: DAY, retired: true }),
+    successor(prev, next) {
+      assert.equal(next.current, staged(prev), 'the staged key becomes current')
+      assert.deepEqual(kids(next), kids(prev), 'no key added or removed')
+      const old = entry(next, prev.current)?.not_after
+      assert.ok(old !== undefined && Date.parse(old) > NOW_MS, 'the previous current key verifies for the grace period')
+    },
+  },
+  {
+    name: 'rotate --auto',
+    // The current key is due (6.5 days old, every 6d): the standby, staged a day ago, is promoted and a new one staged.
+    args: ['rotate', '--auto'],
+    seed: seedOf({ currentAge: 6.5 * DAY, standbyAge: DAY, rules: true }),
+    successor(prev, next) {
+      assert.equal(next.current, staged(prev), 'the standby becomes current')
+      const added = addedKids(prev, next)
+      assert.equal(added.length, 1, 'a new standby staged')
+      assert.equal(staged(next), added[0])
+      const old = entry(next, prev.current)?.not_after
+      assert.ok(old !== undefined && Date.parse(old) > NOW_MS, 'the previous current key verifies for the grace period')
+      assert.deepEqual(next.revocations, prev.revocations)
+    },
+  },
+  {
+    name: 'rotate --compromised (standby)',
+    args: ['rotate', '--compromised'],
+    seed: seedOf({ standbyAge: DAY, retired: true, rules: true }),
+    successor: (prev, next) => compromisedSuccessor(prev, next, true),
+  },
+  {
+    name: 'rotate --compromised (no standby)',
+    args: ['rotate', '--compromised'],
+    seed: seedOf({ retired: true, rules: true }),
+    successor: (prev, next) => compromisedSuccessor(prev, next, false),
+  },
+  {
     name: 'revoke --issued-before now',
     args: ['revoke', '--issued-before', 'now'],
+    seed: seedOf(),
     successor(prev, next) {
       assert.deepEqual(next.keys, prev.keys, 'revoking leaves the keys alone')
-      assert.equal(next.revoked_before, toRfc3339(new Date(NOW_MS)))
+      assert.equal(next.revoked_before, at(0))
     },
+  },
+  {
+    name: 'revoke --client-id',
+    args: ['revoke', '--client-id', 'acme-batch', '--issued-before', 'now'],
+    seed: seedOf({ rules: true }),
+    successor: narrowRevokeSuccessor('client_id', 'acme-batch'),
+  },
+  {
+    name: 'revoke --subject',
+    args: ['revoke', '--subject', 'alice', '--issued-before', 'now'],
+    seed: seedOf({ rules: true }),
+    successor: narrowRevokeSuccessor('sub', 'alice'),
+  },
+  {
+    name: 'revoke --jti',
+    args: ['revoke', '--jti', 'tok-stolen-1'],
+    seed: seedOf({ rules: true }),
+    successor: narrowRevokeSuccessor('jti', 'tok-stolen-1'),
   },
   {
     name: 'keyset init --force',
     args: ['keyset', 'init', '--alg', 'ES256', '--force'],
+    seed: seedOf({ retired: true, rules: true }),
     successor(prev, next) {
       assert.equal(next.keys.length, 1, 'a fresh keyset with one key')
       assert.ok(!kids(prev).includes(next.current), 'a new key')
     },
   },
+  {
+    name: 'keyset restore',
+    // A last good copy that lacks the key the keyset in force signs with: the interim projection (docs/cli.md).
+    args: ['keyset', 'restore'],
+    seed: async () => ({
+      keyset: serializeKeyset(await seedDoc({ retired: true })),
+      lastGood: serializeKeyset(await seedDoc({ standbyAge: DAY, rules: true })),
+    }),
+    successor(_prev, next, seed) {
+      assert.equal(serializeKeyset(next), seed.lastGood, 'the last good copy, as it was')
+    },
+  },
 ]
 
 /** The stored text is the one before, or a complete, valid, canonical successor. */
-function checkStored(text: string, prevText: string, writer: Writer, what: string): 'previous' | 'next' {
+function checkStored(text: string, seed: Seed, writer: Writer, what: string): 'previous' | 'next' {
+  const prevText = seed.keyset
   let loaded
   try {
     loaded = loadKeyset(parseKeysetText(text), NOW_MS)
@@ -113,7 +277,7 @@ function checkStored(text: string, prevText: string, writer: Writer, what: strin
   if (text === prevText) return 'previous'
   assert.equal(text, serializeKeyset(loaded.document), `${what}: the new text is exactly one canonical document`)
   try {
-    writer.successor(JSON.parse(prevText) as Doc, loaded.document)
+    writer.successor(JSON.parse(prevText) as Doc, loaded.document, seed)
   } catch (err) {
     assert.fail(`${what}: the stored keyset is neither the previous one nor a valid result of ${writer.name}: ${(err as Error).message}`)
   }
@@ -123,9 +287,10 @@ function checkStored(text: string, prevText: string, writer: Writer, what: strin
 /**
  * §10 at every kill point: the projection never runs behind the keyset. It is a valid
  * verification keyset holding the key the keyset signs with (published before anything signs
- * with it), and every cut-off the keyset holds — a key's `not_after`, `revoked_before` — is in
- * force there no later (a revocation reaches verifiers no later than signers). Ahead is fine:
- * a killed run writes the projection first.
+ * with it), and every cut-off the keyset holds — a key's `not_after`, `revoked_before`, each
+ * narrow rule still in force (§12) — is in force there no later (a revocation reaches verifiers
+ * no later than signers). Ahead is fine: a killed run writes the projection first, and `rotate
+ * --compromised` cuts keys off there before the keyset signs with the standby.
  */
 function checkProjectionNotBehind(keysetText: string, projectionText: string | undefined, what: string): void {
   assert.ok(projectionText !== undefined, `${what}: the verification projection is gone`)
@@ -151,6 +316,22 @@ function checkProjectionNotBehind(keysetText: string, projectionText: string | u
       `${what}: revoked_before ${keyset.revoked_before} in the keyset, ${projection.revoked_before ?? 'none'} in the projection`,
     )
   }
+  for (const rule of keyset.revocations ?? []) {
+    if (ruleDropsAt(rule, DEFAULT_RULE_LIFETIME) < NOW_MS) continue // pruned by any write: it matches no valid token
+    assert.ok(ruleCovered(rule, projection), `${what}: the keyset's rule ${JSON.stringify(rule)} is not in force in the projection`)
+  }
+}
+
+/** A rule of the keyset is in force in `projection`: the same rule or a wider one (a later cut-off, or `revoked_before`). */
+function ruleCovered(rule: RevocationRule, projection: Doc): boolean {
+  const { kind, value } = ruleTarget(rule)
+  if (!('jti' in rule) && projection.revoked_before !== undefined && Date.parse(projection.revoked_before) >= Date.parse(rule.issued_before)) return true
+  return (projection.revocations ?? []).some((other) => {
+    const target = ruleTarget(other)
+    if (target.kind !== kind || target.value !== value) return false
+    if ('jti' in rule) return 'jti' in other && Date.parse(other.expires_at) >= Date.parse(rule.expires_at)
+    return !('jti' in other) && Date.parse(other.issued_before) >= Date.parse(rule.issued_before)
+  })
 }
 
 /** The projection the CLI keeps beside `text`, as a write leaves them level. */
@@ -160,25 +341,31 @@ function projectionText(text: string): string {
   return projected.text
 }
 
-/** A fresh valid keyset created three days before NOW. */
-const seedText = async () => serializeKeyset(await generateKeyset('ES256', new Date(NOW_MS - 3 * DAY)))
-
-type Mode = 'timer' | 'watch' | 'write-drop' | 'write-forward'
+type Mode = 'timer' | 'watch' | 'write-drop' | 'write-forward' | 'nth-write'
 interface Planned {
   writer: Writer
   mode: Mode
-  /** timer: the kill instant as a fraction of T; watch: the directory event to kill on (1, 2). */
+  /**
+   * timer: the kill instant as a fraction of T; watch: the directory event to kill on (1–4);
+   * nth-write: in [1, 5), the write request to hold (its integer part: a projection, the last
+   * good copy or the keyset, whichever comes then), forwarded when the fraction is ≥ ½, else dropped.
+   */
   at: number
 }
 
-/** Writers round-robin; kill modes in the given rotation; timer instants stratified over 0..1.1. */
-function plan(modes: readonly Mode[]): Planned[] {
+/**
+ * Writers round-robin from `first` (each backend starts where the one before stopped, so
+ * every writer gets its share of kills over the backends); kill modes in the given rotation;
+ * timer instants stratified over 0.4..1.1.
+ */
+function plan(modes: readonly Mode[], first: number): Planned[] {
   const timers = Array.from({ length: ITERATIONS }, (_, i) => i).filter((i) => modes[i % modes.length] === 'timer')
   return Array.from({ length: ITERATIONS }, (_, i) => {
     const mode = modes[i % modes.length]!
     const stratum = timers.indexOf(i)
-    const at = mode === 'timer' ? (1.1 * (stratum + random())) / timers.length : 1 + Math.floor(random() * 2)
-    return { writer: WRITERS[i % WRITERS.length]!, mode, at }
+    // Timer kills from 0.4·T: before that the CLI is still starting up and has read nothing.
+    const at = mode === 'timer' ? 0.4 + (0.7 * (stratum + random())) / timers.length : mode === 'nth-write' ? 1 + random() * 4 : 1 + Math.floor(random() * 4)
+    return { writer: WRITERS[(first + i) % WRITERS.length]!, mode, at }
   })
 }
 
@@ -209,19 +396,25 @@ describe(`kill -9 during a write leaves the previous or the next valid keyset, s
     t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
     const file = path.join(dir, 'keyset.json')
     const publicFile = path.join(dir, 'keyset.public.json')
-    const seedFile = (text: string) => fs.writeFileSync(publicFile, projectionText(text), { mode: 0o644 })
+    const lastGoodFile = path.join(dir, 'keyset.last-good.json')
+    /** The keyset, its projection and its last good copy as a previous write left them (restore: the copy to put back). */
+    const seedFiles = (seed: Seed, mode: number) => {
+      fs.writeFileSync(file, seed.keyset)
+      fs.chmodSync(file, mode)
+      fs.writeFileSync(publicFile, projectionText(seed.keyset), { mode: 0o644 })
+      fs.writeFileSync(lastGoodFile, seed.lastGood ?? seed.keyset, { mode: 0o600 })
+    }
     const storedProjection = () => (fs.existsSync(publicFile) ? fs.readFileSync(publicFile, 'utf8') : undefined)
     const env = baseEnv()
     const started = Date.now()
 
     const durations: number[] = []
     for (const writer of WRITERS) {
-      const prev = await seedText()
-      fs.writeFileSync(file, prev, { mode: 0o600 })
-      seedFile(prev)
+      const seed = await writer.seed()
+      seedFiles(seed, 0o600)
       const run = await runKillable([...writer.args, '--keyset-file', file], { env, cwd: dir })
       assert.equal(run.code, 0, `${writer.name}: ${run.stderr}`)
-      assert.equal(checkStored(fs.readFileSync(file, 'utf8'), prev, writer, `${writer.name} (not killed)`), 'next')
+      assert.equal(checkStored(fs.readFileSync(file, 'utf8'), seed, writer, `${writer.name} (not killed)`), 'next')
       checkProjectionNotBehind(fs.readFileSync(file, 'utf8'), storedProjection(), `${writer.name} (not killed)`)
       durations.push(run.ms)
     }
@@ -229,14 +422,12 @@ describe(`kill -9 during a write leaves the previous or the next valid keyset, s
 
     const outcomes: string[] = []
     const leftovers = new Set<string>()
-    for (const [i, p] of plan(['timer', 'timer', 'watch', 'timer', 'watch']).entries()) {
+    for (const [i, p] of plan(['timer', 'timer', 'watch', 'timer', 'watch'], 0).entries()) {
       const what = `run ${i} (${p.writer.name}, ${p.mode} ${p.mode === 'timer' ? `${Math.round(p.at * T)} ms` : `event ${p.at}`}) ${replay}`
       // 0640: a group-readable keyset, so a temp file that copies its mode too early shows.
       const mode = random() < 0.5 ? 0o600 : 0o640
-      const prev = await seedText()
-      fs.writeFileSync(file, prev)
-      fs.chmodSync(file, mode)
-      seedFile(prev)
+      const seed = await p.writer.seed()
+      seedFiles(seed, mode)
       const arm =
         p.mode === 'timer'
           ? armTimer(p.at * T)
@@ -248,7 +439,7 @@ describe(`kill -9 during a write leaves the previous or the next valid keyset, s
               return () => watcher.close()
             }
       const run = await runKillable([...p.writer.args, '--keyset-file', file], { env, cwd: dir, arm })
-      const outcome = checkStored(fs.readFileSync(file, 'utf8'), prev, p.writer, what)
+      const outcome = checkStored(fs.readFileSync(file, 'utf8'), seed, p.writer, what)
       checkProjectionNotBehind(fs.readFileSync(file, 'utf8'), storedProjection(), what)
       if (!run.killed) {
         assert.equal(run.code, 0, `${what}: ${run.stderr}`)
@@ -305,9 +496,10 @@ describe(`kill -9 during a write leaves the previous or the next valid keyset, s
       let seq = 0
       const vaultRun = async (writer: Writer, arm?: (trigger: Trigger) => () => void) => {
         const secretPath = `cbc/crash-${++seq}`
-        const prev = await seedText()
-        assert.equal(vault.setSecret(secretPath, { [FIELD]: prev, 'db-password': 'kept' }), 1)
-        vault.setSecret(`${secretPath}-public`, { [FIELD]: projectionText(prev) })
+        const seed = await writer.seed()
+        assert.equal(vault.setSecret(secretPath, { [FIELD]: seed.keyset, 'db-password': 'kept' }), 1)
+        vault.setSecret(`${secretPath}-public`, { [FIELD]: projectionText(seed.keyset) })
+        vault.setSecret(`${secretPath}-last-good`, { [FIELD]: seed.lastGood ?? seed.keyset })
         const env = baseEnv({
           CBC_JWT_BACKEND: 'vault',
           VAULT_ADDR: proxy.addr,
@@ -323,29 +515,37 @@ describe(`kill -9 during a write leaves the previous or the next valid keyset, s
         const version = vault.version(secretPath)
         const stored = vault.secret(secretPath)
         const projection = vault.secret(`${secretPath}-public`)?.[FIELD]
-        return { run, prev, version, stored, projection: typeof projection === 'string' ? projection : undefined }
+        return { run, seed, version, stored, projection: typeof projection === 'string' ? projection : undefined }
       }
 
       const durations: number[] = []
       for (const writer of WRITERS) {
-        const { run, prev, version, stored, projection } = await vaultRun(writer)
+        const { run, seed, version, stored, projection } = await vaultRun(writer)
         assert.equal(run.code, 0, `${writer.name}: ${run.stderr}`)
         assert.equal(version, 2)
-        assert.equal(checkStored(String(stored?.[FIELD]), prev, writer, `${writer.name} (not killed)`), 'next')
+        assert.equal(checkStored(String(stored?.[FIELD]), seed, writer, `${writer.name} (not killed)`), 'next')
         checkProjectionNotBehind(String(stored?.[FIELD]), projection, `${writer.name} (not killed)`)
         durations.push(run.ms)
       }
       const T = median(durations)
 
       const outcomes: string[] = []
-      for (const [i, p] of plan(['timer', 'write-drop', 'timer', 'write-forward', 'timer']).entries()) {
-        const what = `run ${i} (${p.writer.name}, ${p.mode}${p.mode === 'timer' ? ` ${Math.round(p.at * T)} ms` : ''}) ${replay}`
+      for (const [i, p] of plan(['timer', 'write-drop', 'timer', 'write-forward', 'nth-write'], ITERATIONS).entries()) {
+        const what = `run ${i} (${p.writer.name}, ${p.mode}${p.mode === 'timer' ? ` ${Math.round(p.at * T)} ms` : p.mode === 'nth-write' ? ` #${Math.floor(p.at)} ${p.at % 1 >= 0.5 ? 'forward' : 'drop'}` : ''}) ${replay}`
         let held = false
         const arm =
           p.mode === 'timer'
             ? armTimer(p.at * T)
             : ({ kill, exited }: Trigger) => {
+                let writes = 0
                 proxy.onWrite = async (url) => {
+                  if (p.mode === 'nth-write') {
+                    if (++writes !== Math.floor(p.at)) return 'forward'
+                    held = true
+                    kill()
+                    await exited
+                    return p.at % 1 >= 0.5 ? 'forward' : 'drop'
+                  }
                   // The verification projection and the last good copy are written first; this run kills the keyset's write.
                   if (/-(public|last-good)(\?|$)/.test(url)) return 'forward'
                   held = true
@@ -355,14 +555,14 @@ describe(`kill -9 during a write leaves the previous or the next valid keyset, s
                 }
                 return () => (proxy.onWrite = undefined)
               }
-        const { run, prev, version, stored, projection } = await vaultRun(p.writer, arm)
+        const { run, seed, version, stored, projection } = await vaultRun(p.writer, arm)
         assert.ok(version === 1 || version === 2, `${what}: at most one version written (got version ${version})`)
         assert.ok(stored, `${what}: the secret is still readable`)
         assert.equal(stored['db-password'], 'kept', `${what}: the secret's other fields are kept`)
-        const outcome = checkStored(String(stored[FIELD]), prev, p.writer, what)
+        const outcome = checkStored(String(stored[FIELD]), seed, p.writer, what)
         checkProjectionNotBehind(String(stored[FIELD]), projection, what)
         assert.equal(outcome === 'next', version === 2, `${what}: a new version is a new keyset`)
-        if (p.mode !== 'timer') {
+        if (p.mode === 'write-drop' || p.mode === 'write-forward') {
           assert.ok(held && run.killed, `${what}: the write request was held and the CLI killed; stderr: ${run.stderr}`)
           assert.equal(outcome, p.mode === 'write-forward' ? 'next' : 'previous', what)
         }
@@ -374,6 +574,122 @@ describe(`kill -9 during a write leaves the previous or the next valid keyset, s
       }
       assert.deepEqual(fs.readdirSync(cwd), [], 'the CLI wrote no local file for a Vault keyset')
       t.diagnostic(`vault: seed ${SEED}, T = ${T} ms, ${ITERATIONS} runs: ${tally(outcomes)}; ${Date.now() - started} ms`)
+    })
+  })
+
+  describe('Kubernetes (API test double), the projection in two namespaces', () => {
+    const NS = 'cbc'
+    const PUBLIC_NAMESPACES = ['cbc', 'orders']
+    const KEYSET_PATH = `/api/v1/namespaces/${NS}/secrets/cbc-secrets`
+    let kube: KubeDouble
+    let proxy: WriteProxy
+    before(async () => {
+      kube = await startKubeDouble()
+      proxy = await startWriteProxy(kube.url)
+    })
+    after(async () => {
+      await proxy?.close()
+      await kube?.close()
+    })
+
+    it(`${ITERATIONS} runs killed at random points, some holding the write of cbc-secrets`, { timeout: 600_000 }, async (t) => {
+      const started = Date.now()
+      const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-crash-kube-'))
+      t.after(() => fs.rmSync(cwd, { recursive: true, force: true }))
+      // The CLI talks to the double through the proxy, which can hold its write of cbc-secrets.
+      const kubeconfig = kube.writeKubeconfig(path.join(os.tmpdir(), `cbc-crash-kubeconfig-${process.pid}`), { namespace: NS })
+      t.after(() => fs.rmSync(kubeconfig, { force: true }))
+      const config = JSON.parse(fs.readFileSync(kubeconfig, 'utf8'))
+      config.clusters[0].cluster.server = proxy.addr
+      fs.writeFileSync(kubeconfig, JSON.stringify(config))
+      const env = baseEnv({ CBC_JWT_BACKEND: 'kubernetes', KUBECONFIG: kubeconfig, CBC_JWT_KUBERNETES_PUBLIC_NAMESPACES: PUBLIC_NAMESPACES.join(',') })
+      const text = (ns: string, name: string) => {
+        const data = kube.secret(ns, name)?.data[FIELD]
+        return data === undefined ? undefined : Buffer.from(data, 'base64').toString('utf8')
+      }
+      const kubeRun = async (writer: Writer, arm?: (trigger: Trigger) => () => void) => {
+        const seed = await writer.seed()
+        kube.setSecret(NS, 'cbc-secrets', { [FIELD]: seed.keyset, 'db-password': 'kept' })
+        for (const ns of PUBLIC_NAMESPACES) kube.setSecret(ns, 'cbc-jwt-verification', { [FIELD]: projectionText(seed.keyset) })
+        kube.setSecret(NS, 'cbc-jwt-last-good', { [FIELD]: seed.lastGood ?? seed.keyset })
+        const versionBefore = kube.secret(NS, 'cbc-secrets')!.metadata.resourceVersion
+        const callsBefore = kube.calls.length
+        const args = writer.args[0] === 'keyset' ? [...writer.args, '--backend', 'kubernetes'] : writer.args
+        const run: KillableRun = await runKillable(args, { env, cwd, ...(arm ? { arm } : {}) })
+        await proxy.idle()
+        const writes = kube.calls.slice(callsBefore).filter((c) => c.path === KEYSET_PATH && c.verb !== 'get' && c.status < 300).length
+        const stored = kube.secret(NS, 'cbc-secrets')
+        const moved = stored?.metadata.resourceVersion !== versionBefore
+        return {
+          run,
+          seed,
+          writes,
+          moved,
+          stored: text(NS, 'cbc-secrets'),
+          kept: text(NS, 'cbc-secrets') === undefined ? undefined : stored?.data['db-password'],
+        }
+      }
+      /** §10 in every verifying namespace: each one's cbc-jwt-verification, not just the first. */
+      const checkEveryProjection = (stored: string, what: string) => {
+        for (const ns of PUBLIC_NAMESPACES) checkProjectionNotBehind(stored, text(ns, 'cbc-jwt-verification'), `${what} [${ns}/cbc-jwt-verification]`)
+      }
+
+      const durations: number[] = []
+      for (const writer of WRITERS) {
+        const { run, seed, writes, stored } = await kubeRun(writer)
+        assert.equal(run.code, 0, `${writer.name}: ${run.stderr}`)
+        assert.equal(writes, 1, `${writer.name}: one write of cbc-secrets`)
+        assert.equal(checkStored(String(stored), seed, writer, `${writer.name} (not killed)`), 'next')
+        checkEveryProjection(String(stored), `${writer.name} (not killed)`)
+        durations.push(run.ms)
+      }
+      const T = median(durations)
+
+      const outcomes: string[] = []
+      for (const [i, p] of plan(['timer', 'write-drop', 'timer', 'write-forward', 'nth-write'], 2 * ITERATIONS).entries()) {
+        const what = `run ${i} (${p.writer.name}, ${p.mode}${p.mode === 'timer' ? ` ${Math.round(p.at * T)} ms` : p.mode === 'nth-write' ? ` #${Math.floor(p.at)} ${p.at % 1 >= 0.5 ? 'forward' : 'drop'}` : ''}) ${replay}`
+        let held = false
+        const arm =
+          p.mode === 'timer'
+            ? armTimer(p.at * T)
+            : ({ kill, exited }: Trigger) => {
+                let writes = 0
+                proxy.onWrite = async (url) => {
+                  if (p.mode === 'nth-write') {
+                    if (++writes !== Math.floor(p.at)) return 'forward'
+                    held = true
+                    kill()
+                    await exited
+                    return p.at % 1 >= 0.5 ? 'forward' : 'drop'
+                  }
+                  // The projections and the last good copy are written first; this run kills the keyset's write.
+                  if (new URL(url, 'http://double').pathname !== KEYSET_PATH) return 'forward'
+                  held = true
+                  kill()
+                  await exited
+                  return p.mode === 'write-forward' ? 'forward' : 'drop'
+                }
+                return () => (proxy.onWrite = undefined)
+              }
+        const { run, seed, writes, moved, stored, kept } = await kubeRun(p.writer, arm)
+        assert.ok(stored !== undefined, `${what}: cbc-secrets is still there`)
+        assert.ok(writes <= 1, `${what}: at most one new version of cbc-secrets (${writes} writes)`)
+        assert.equal(kept, Buffer.from('kept').toString('base64'), `${what}: the Secret's other keys are kept`)
+        const outcome = checkStored(stored, seed, p.writer, what)
+        checkEveryProjection(stored, what)
+        assert.equal(outcome === 'next', moved, `${what}: a new resourceVersion is a new keyset`)
+        if (p.mode === 'write-drop' || p.mode === 'write-forward') {
+          assert.ok(held && run.killed, `${what}: the write request was held and the CLI killed; stderr: ${run.stderr}`)
+          assert.equal(outcome, p.mode === 'write-forward' ? 'next' : 'previous', what)
+        }
+        if (!run.killed) {
+          assert.equal(run.code, 0, `${what}: ${run.stderr}`)
+          assert.equal(outcome, 'next', `${what}: exit 0 but nothing was written`)
+        }
+        outcomes.push(`${p.mode} ${run.killed ? `killed→${outcome}` : 'finished'}`)
+      }
+      assert.deepEqual(fs.readdirSync(cwd), [], 'the CLI wrote no local file for a Kubernetes keyset')
+      t.diagnostic(`kubernetes: seed ${SEED}, T = ${T} ms, ${ITERATIONS} runs: ${tally(outcomes)}; ${Date.now() - started} ms`)
     })
   })
 })

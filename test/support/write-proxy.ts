@@ -2,8 +2,9 @@ import http from 'node:http'
 import { waitFor } from './wait.js'
 
 /**
- * A plain-HTTP forwarder to the Vault double that lets a test decide, when a write request
- * arrives, whether it ever reaches Vault (test/e2e/crash-safety.test.ts kills the CLI there).
+ * A plain-HTTP forwarder to a test double (Vault, or the Kubernetes API: both write with POST
+ * and PUT only) that lets a test decide, when a write request arrives, whether it ever reaches
+ * the double (test/e2e/crash-safety.test.ts kills the CLI there).
  */
 export interface WriteProxy {
   addr: string
