@@ -12,9 +12,9 @@
 // checks accept what the CLI really writes, and measures T, how long one run takes here and
 // now: the median of them), then N runs each SIGKILLed at a seeded-random point:
 // - `timer`: after a delay drawn stratified over 0.4..1.1·T (from the end of start-up to exit);
-// - file `watch`: on the 1st to 4th change event of the keyset's directory, i.e. while the
+// - file `watch`: on the 1st to 20th change event of the keyset's directory, i.e. while the
 //   projection, the last good copy or the keyset's temp copy is being written or just after a
-//   rename — the instants a timer rarely hits;
+//   rename — the instants a timer rarely hits (a run with fewer events finishes);
 // - Vault and Kubernetes `write-drop` / `write-forward`: a proxy holds the CLI's write of the
 //   keyset, kills the CLI, then drops the request (it never reached the store) or delivers it
 //   (it did, but the CLI never saw the answer); `nth-write` does the same to the 1st to 4th
@@ -253,17 +253,35 @@ const WRITERS: readonly Writer[] = [
   },
   {
     name: 'keyset restore',
-    // A last good copy that lacks the key the keyset in force signs with: the interim projection (docs/cli.md).
+    // A last good copy that lacks the key the keyset in force signs with, whose cut-offs it
+    // lacks too: the interim projection holds both keysets' keys and cut-offs (docs/cli.md).
     args: ['keyset', 'restore'],
     seed: async () => ({
-      keyset: serializeKeyset(await seedDoc({ retired: true })),
-      lastGood: serializeKeyset(await seedDoc({ standbyAge: DAY, rules: true })),
+      keyset: serializeKeyset(await seedDoc({ retired: true, rules: true })),
+      lastGood: serializeKeyset(await seedDoc({ standbyAge: DAY })),
     }),
-    successor(_prev, next, seed) {
-      assert.equal(serializeKeyset(next), seed.lastGood, 'the last good copy, as it was')
+    successor: restoredCopy,
+  },
+  {
+    name: 'keyset restore (copy ahead)',
+    // What a write killed between the copy and the keyset leaves: the copy one rotation ahead.
+    args: ['keyset', 'restore'],
+    async seed() {
+      const inForce = await seedDoc({ rules: true })
+      const ahead = structuredClone(inForce)
+      const next = await generateKeyEntry('ES256', { now: new Date(NOW_MS - HOUR), taken: new Set(kids(inForce)) })
+      ahead.keys.push(next)
+      entry(ahead, inForce.current)!.not_after = at(DAY)
+      ahead.current = next.kid
+      return { keyset: serializeKeyset(inForce), lastGood: serializeKeyset(ahead) }
     },
+    successor: restoredCopy,
   },
 ]
+
+function restoredCopy(_prev: Doc, next: Doc, seed: Seed): void {
+  assert.equal(serializeKeyset(next), seed.lastGood, 'the last good copy, as it was')
+}
 
 /** The stored text is the one before, or a complete, valid, canonical successor. */
 function checkStored(text: string, seed: Seed, writer: Writer, what: string): 'previous' | 'next' {
@@ -341,12 +359,18 @@ function projectionText(text: string): string {
   return projected.text
 }
 
+/**
+ * About how many directory events a file write makes: the update lock, the projection, the
+ * last good copy and the keyset each take a temp file, a lock, a rename and their removal.
+ */
+const WATCH_EVENTS = 20
+
 type Mode = 'timer' | 'watch' | 'write-drop' | 'write-forward' | 'nth-write'
 interface Planned {
   writer: Writer
   mode: Mode
   /**
-   * timer: the kill instant as a fraction of T; watch: the directory event to kill on (1–4);
+   * timer: the kill instant as a fraction of T; watch: the directory event to kill on (1–20);
    * nth-write: in [1, 5), the write request to hold (its integer part: a projection, the last
    * good copy or the keyset, whichever comes then), forwarded when the fraction is ≥ ½, else dropped.
    */
@@ -364,8 +388,9 @@ function plan(modes: readonly Mode[], first: number): Planned[] {
     const mode = modes[i % modes.length]!
     const stratum = timers.indexOf(i)
     // Timer kills from 0.4·T: before that the CLI is still starting up and has read nothing.
-    const at = mode === 'timer' ? 0.4 + (0.7 * (stratum + random())) / timers.length : mode === 'nth-write' ? 1 + random() * 4 : 1 + Math.floor(random() * 4)
-    return { writer: WRITERS[(first + i) % WRITERS.length]!, mode, at }
+    const point =
+      mode === 'timer' ? 0.4 + (0.7 * (stratum + random())) / timers.length : mode === 'nth-write' ? 1 + random() * 4 : 1 + Math.floor(random() * WATCH_EVENTS)
+    return { writer: WRITERS[(first + i) % WRITERS.length]!, mode, at: point }
   })
 }
 
