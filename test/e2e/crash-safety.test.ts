@@ -365,6 +365,29 @@ function projectionText(text: string): string {
  */
 const WATCH_EVENTS = 20
 
+/** What a store holds after a run: the keyset, and each verification projection. */
+interface Stored {
+  keyset: string
+  projections: Array<string | undefined>
+}
+
+/**
+ * After a kill that left a projection apart from the keyset (ahead of it), the documented
+ * repair — `rotate --auto`, or any complete write (docs/cli.md, "projection in sync") — levels
+ * every projection with the keyset it stores. Returns whether a repair was needed.
+ */
+async function checkRepair(what: string, read: () => Stored, repair: () => Promise<KillableRun>): Promise<boolean> {
+  const left = read()
+  if (left.projections.every((p) => p === projectionText(left.keyset))) return false
+  const run = await repair()
+  assert.equal(run.code, 0, `${what}: rotate --auto, the repair of a projection apart from its keyset, failed: ${run.stderr}`)
+  const repaired = read()
+  for (const [i, p] of repaired.projections.entries()) {
+    assert.equal(p, projectionText(repaired.keyset), `${what}: projection ${i} is still apart from the keyset after rotate --auto`)
+  }
+  return true
+}
+
 type Mode = 'timer' | 'watch' | 'write-drop' | 'write-forward' | 'nth-write'
 interface Planned {
   writer: Writer
@@ -446,6 +469,7 @@ describe(`kill -9 during a write leaves the previous or the next valid keyset, s
     const T = median(durations)
 
     const outcomes: string[] = []
+    let repairs = 0
     const leftovers = new Set<string>()
     for (const [i, p] of plan(['timer', 'timer', 'watch', 'timer', 'watch'], 0).entries()) {
       const what = `run ${i} (${p.writer.name}, ${p.mode} ${p.mode === 'timer' ? `${Math.round(p.at * T)} ms` : `event ${p.at}`}) ${replay}`
@@ -487,6 +511,8 @@ describe(`kill -9 during a write leaves the previous or the next valid keyset, s
         const st = fs.lstatSync(path.join(dir, name))
         assert.equal(st.mode & 0o077, 0, `${what}: ${name} was left behind readable by group/other (mode ${(st.mode & 0o777).toString(8)})`)
       }
+      const read = () => ({ keyset: fs.readFileSync(file, 'utf8'), projections: [storedProjection()] })
+      if (await checkRepair(what, read, () => runKillable(['rotate', '--auto', '--keyset-file', file], { env, cwd: dir }))) repairs++
     }
 
     // A killed writer's leftovers are removed by the next complete write.
@@ -498,7 +524,7 @@ describe(`kill -9 during a write leaves the previous or the next valid keyset, s
       'a complete run leaves nothing but the keyset, its last good copy and its projection',
     )
     t.diagnostic(
-      `file: seed ${SEED}, T = ${T} ms, ${ITERATIONS} runs: ${tally(outcomes)}; ${leftovers.size} private temp directories left by killed runs, all gone after the next run; ${Date.now() - started} ms`,
+      `file: seed ${SEED}, T = ${T} ms, ${ITERATIONS} runs: ${tally(outcomes)}; ${repairs} projections levelled by rotate --auto; ${leftovers.size} private temp directories left by killed runs, all gone after the next run; ${Date.now() - started} ms`,
     )
   })
 
@@ -540,7 +566,12 @@ describe(`kill -9 during a write leaves the previous or the next valid keyset, s
         const version = vault.version(secretPath)
         const stored = vault.secret(secretPath)
         const projection = vault.secret(`${secretPath}-public`)?.[FIELD]
-        return { run, seed, version, stored, projection: typeof projection === 'string' ? projection : undefined }
+        const read = (): Stored => {
+          const text = vault.secret(`${secretPath}-public`)?.[FIELD]
+          return { keyset: String(vault.secret(secretPath)?.[FIELD]), projections: [typeof text === 'string' ? text : undefined] }
+        }
+        const repair = () => runKillable(['rotate', '--auto'], { env, cwd })
+        return { run, seed, version, stored, projection: typeof projection === 'string' ? projection : undefined, read, repair }
       }
 
       const durations: number[] = []
@@ -555,6 +586,7 @@ describe(`kill -9 during a write leaves the previous or the next valid keyset, s
       const T = median(durations)
 
       const outcomes: string[] = []
+      let repairs = 0
       for (const [i, p] of plan(['timer', 'write-drop', 'timer', 'write-forward', 'nth-write'], ITERATIONS).entries()) {
         const what = `run ${i} (${p.writer.name}, ${p.mode}${p.mode === 'timer' ? ` ${Math.round(p.at * T)} ms` : p.mode === 'nth-write' ? ` #${Math.floor(p.at)} ${p.at % 1 >= 0.5 ? 'forward' : 'drop'}` : ''}) ${replay}`
         let held = false
@@ -580,7 +612,7 @@ describe(`kill -9 during a write leaves the previous or the next valid keyset, s
                 }
                 return () => (proxy.onWrite = undefined)
               }
-        const { run, seed, version, stored, projection } = await vaultRun(p.writer, arm)
+        const { run, seed, version, stored, projection, read, repair } = await vaultRun(p.writer, arm)
         assert.ok(version === 1 || version === 2, `${what}: at most one version written (got version ${version})`)
         assert.ok(stored, `${what}: the secret is still readable`)
         assert.equal(stored['db-password'], 'kept', `${what}: the secret's other fields are kept`)
@@ -596,9 +628,12 @@ describe(`kill -9 during a write leaves the previous or the next valid keyset, s
           assert.equal(outcome, 'next', `${what}: exit 0 but nothing was written`)
         }
         outcomes.push(`${p.mode} ${run.killed ? `killed→${outcome}` : 'finished'}`)
+        if (await checkRepair(what, read, repair)) repairs++
       }
       assert.deepEqual(fs.readdirSync(cwd), [], 'the CLI wrote no local file for a Vault keyset')
-      t.diagnostic(`vault: seed ${SEED}, T = ${T} ms, ${ITERATIONS} runs: ${tally(outcomes)}; ${Date.now() - started} ms`)
+      t.diagnostic(
+        `vault: seed ${SEED}, T = ${T} ms, ${ITERATIONS} runs: ${tally(outcomes)}; ${repairs} projections levelled by rotate --auto; ${Date.now() - started} ms`,
+      )
     })
   })
 
@@ -671,6 +706,7 @@ describe(`kill -9 during a write leaves the previous or the next valid keyset, s
       const T = median(durations)
 
       const outcomes: string[] = []
+      let repairs = 0
       for (const [i, p] of plan(['timer', 'write-drop', 'timer', 'write-forward', 'nth-write'], 2 * ITERATIONS).entries()) {
         const what = `run ${i} (${p.writer.name}, ${p.mode}${p.mode === 'timer' ? ` ${Math.round(p.at * T)} ms` : p.mode === 'nth-write' ? ` #${Math.floor(p.at)} ${p.at % 1 >= 0.5 ? 'forward' : 'drop'}` : ''}) ${replay}`
         let held = false
@@ -712,9 +748,13 @@ describe(`kill -9 during a write leaves the previous or the next valid keyset, s
           assert.equal(outcome, 'next', `${what}: exit 0 but nothing was written`)
         }
         outcomes.push(`${p.mode} ${run.killed ? `killed→${outcome}` : 'finished'}`)
+        const read = (): Stored => ({ keyset: String(text(NS, 'cbc-secrets')), projections: PUBLIC_NAMESPACES.map((ns) => text(ns, 'cbc-jwt-verification')) })
+        if (await checkRepair(what, read, () => runKillable(['rotate', '--auto'], { env, cwd }))) repairs++
       }
       assert.deepEqual(fs.readdirSync(cwd), [], 'the CLI wrote no local file for a Kubernetes keyset')
-      t.diagnostic(`kubernetes: seed ${SEED}, T = ${T} ms, ${ITERATIONS} runs: ${tally(outcomes)}; ${Date.now() - started} ms`)
+      t.diagnostic(
+        `kubernetes: seed ${SEED}, T = ${T} ms, ${ITERATIONS} runs: ${tally(outcomes)}; ${repairs} projections levelled by rotate --auto; ${Date.now() - started} ms`,
+      )
     })
   })
 })
