@@ -685,14 +685,7 @@ describe(`kill -9 during a write leaves the previous or the next valid keyset, s
         const writes = kube.calls.slice(callsBefore).filter((c) => c.path === KEYSET_PATH && c.verb !== 'get' && c.status < 300).length
         const stored = kube.secret(NS, 'cbc-secrets')
         const moved = stored?.metadata.resourceVersion !== versionBefore
-        return {
-          run,
-          seed,
-          writes,
-          moved,
-          stored: text(NS, 'cbc-secrets'),
-          kept: text(NS, 'cbc-secrets') === undefined ? undefined : stored?.data['db-password'],
-        }
+        return { run, seed, writes, moved, stored: text(NS, 'cbc-secrets'), kept: stored?.data['db-password'] }
       }
       /** §10 in every verifying namespace: each one's cbc-jwt-verification, not just the first. */
       const checkEveryProjection = (stored: string, what: string) => {
