@@ -422,6 +422,50 @@ function plan(modes: readonly Mode[], first: number): Planned[] {
 
 const baseEnv = (extra: Record<string, string> = {}) => ({ PATH: process.env.PATH ?? '', HOME: os.tmpdir(), CBC_JWT_NOW: NOW, ...extra })
 
+/** A planned run, for the failure messages that name it (with the seed to replay it). */
+function describePlan(p: Planned, T: number): string {
+  if (p.mode === 'timer') return `${p.writer.name}, timer ${Math.round(p.at * T)} ms`
+  if (p.mode === 'nth-write') return `${p.writer.name}, nth-write #${Math.floor(p.at)} ${p.at % 1 >= 0.5 ? 'forward' : 'drop'}`
+  return `${p.writer.name}, ${p.mode}`
+}
+
+/**
+ * The kill of a planned run through the write proxy: at its timer; or holding a write request,
+ * killing the CLI, then dropping or delivering the request — the nth write (`nth-write`), or
+ * the keyset's own (`write-drop`, `write-forward`; `isKeysetWrite` tells it by its URL).
+ */
+function proxyKill(proxy: WriteProxy, p: Planned, T: number, isKeysetWrite: (url: string) => boolean) {
+  let held = false
+  const arm =
+    p.mode === 'timer'
+      ? armTimer(p.at * T)
+      : ({ kill, exited }: Trigger) => {
+          let writes = 0
+          const nth = p.mode === 'nth-write'
+          proxy.onWrite = async (url) => {
+            if (nth ? ++writes !== Math.floor(p.at) : !isKeysetWrite(url)) return 'forward'
+            held = true
+            kill()
+            await exited
+            return (nth ? p.at % 1 >= 0.5 : p.mode === 'write-forward') ? 'forward' : 'drop'
+          }
+          return () => (proxy.onWrite = undefined)
+        }
+  return { arm, held: () => held }
+}
+
+/** A run that held the keyset's write ends as the proxy made it; one not killed wrote its successor. */
+function checkKillOutcome(p: Planned, run: KillableRun, outcome: 'previous' | 'next', held: boolean, what: string): void {
+  if (p.mode === 'write-drop' || p.mode === 'write-forward') {
+    assert.ok(held && run.killed, `${what}: the write request was held and the CLI killed; stderr: ${run.stderr}`)
+    assert.equal(outcome, p.mode === 'write-forward' ? 'next' : 'previous', what)
+  }
+  if (!run.killed) {
+    assert.equal(run.code, 0, `${what}: ${run.stderr}`)
+    assert.equal(outcome, 'next', `${what}: exit 0 but nothing was written`)
+  }
+}
+
 function armTimer(ms: number) {
   return ({ kill }: Trigger) => {
     const timer = setTimeout(kill, ms)
@@ -592,45 +636,18 @@ describe(`kill -9 during a write leaves the previous or the next valid keyset, s
       const outcomes: string[] = []
       const repairs: string[] = []
       for (const [i, p] of plan(['timer', 'write-drop', 'timer', 'write-forward', 'nth-write'], ITERATIONS).entries()) {
-        const what = `run ${i} (${p.writer.name}, ${p.mode}${p.mode === 'timer' ? ` ${Math.round(p.at * T)} ms` : p.mode === 'nth-write' ? ` #${Math.floor(p.at)} ${p.at % 1 >= 0.5 ? 'forward' : 'drop'}` : ''}) ${replay}`
-        let held = false
-        const arm =
-          p.mode === 'timer'
-            ? armTimer(p.at * T)
-            : ({ kill, exited }: Trigger) => {
-                let writes = 0
-                proxy.onWrite = async (url) => {
-                  if (p.mode === 'nth-write') {
-                    if (++writes !== Math.floor(p.at)) return 'forward'
-                    held = true
-                    kill()
-                    await exited
-                    return p.at % 1 >= 0.5 ? 'forward' : 'drop'
-                  }
-                  // The verification projection and the last good copy are written first; this run kills the keyset's write.
-                  if (/-(public|last-good)(\?|$)/.test(url)) return 'forward'
-                  held = true
-                  kill()
-                  await exited
-                  return p.mode === 'write-forward' ? 'forward' : 'drop'
-                }
-                return () => (proxy.onWrite = undefined)
-              }
-        const { run, seed, version, stored, projection, read, repair } = await vaultRun(p.writer, arm)
+        const what = `run ${i} (${describePlan(p, T)}) ${replay}`
+        // The verification projection and the last good copy are written first; a write-drop or
+        // write-forward run kills the keyset's write.
+        const kill = proxyKill(proxy, p, T, (url) => !/-(public|last-good)(\?|$)/.test(url))
+        const { run, seed, version, stored, projection, read, repair } = await vaultRun(p.writer, kill.arm)
         assert.ok(version === 1 || version === 2, `${what}: at most one version written (got version ${version})`)
         assert.ok(stored, `${what}: the secret is still readable`)
         assert.equal(stored['db-password'], 'kept', `${what}: the secret's other fields are kept`)
         const outcome = checkStored(String(stored[FIELD]), seed, p.writer, what)
         checkProjectionNotBehind(String(stored[FIELD]), projection, what)
         assert.equal(outcome === 'next', version === 2, `${what}: a new version is a new keyset`)
-        if (p.mode === 'write-drop' || p.mode === 'write-forward') {
-          assert.ok(held && run.killed, `${what}: the write request was held and the CLI killed; stderr: ${run.stderr}`)
-          assert.equal(outcome, p.mode === 'write-forward' ? 'next' : 'previous', what)
-        }
-        if (!run.killed) {
-          assert.equal(run.code, 0, `${what}: ${run.stderr}`)
-          assert.equal(outcome, 'next', `${what}: exit 0 but nothing was written`)
-        }
+        checkKillOutcome(p, run, outcome, kill.held(), what)
         outcomes.push(`${p.mode} ${run.killed ? `killed→${outcome}` : 'finished'}`)
         const repaired = await checkRepair(what, read, p.writer, i, repair)
         if (repaired) repairs.push(repaired)
@@ -706,45 +723,18 @@ describe(`kill -9 during a write leaves the previous or the next valid keyset, s
       const outcomes: string[] = []
       const repairs: string[] = []
       for (const [i, p] of plan(['timer', 'write-drop', 'timer', 'write-forward', 'nth-write'], 2 * ITERATIONS).entries()) {
-        const what = `run ${i} (${p.writer.name}, ${p.mode}${p.mode === 'timer' ? ` ${Math.round(p.at * T)} ms` : p.mode === 'nth-write' ? ` #${Math.floor(p.at)} ${p.at % 1 >= 0.5 ? 'forward' : 'drop'}` : ''}) ${replay}`
-        let held = false
-        const arm =
-          p.mode === 'timer'
-            ? armTimer(p.at * T)
-            : ({ kill, exited }: Trigger) => {
-                let writes = 0
-                proxy.onWrite = async (url) => {
-                  if (p.mode === 'nth-write') {
-                    if (++writes !== Math.floor(p.at)) return 'forward'
-                    held = true
-                    kill()
-                    await exited
-                    return p.at % 1 >= 0.5 ? 'forward' : 'drop'
-                  }
-                  // The projections and the last good copy are written first; this run kills the keyset's write.
-                  if (new URL(url, 'http://double').pathname !== KEYSET_PATH) return 'forward'
-                  held = true
-                  kill()
-                  await exited
-                  return p.mode === 'write-forward' ? 'forward' : 'drop'
-                }
-                return () => (proxy.onWrite = undefined)
-              }
-        const { run, seed, writes, moved, stored, kept } = await kubeRun(p.writer, arm)
+        const what = `run ${i} (${describePlan(p, T)}) ${replay}`
+        // The projections and the last good copy are written first; a write-drop or write-forward
+        // run kills the keyset's write.
+        const kill = proxyKill(proxy, p, T, (url) => new URL(url, 'http://double').pathname === KEYSET_PATH)
+        const { run, seed, writes, moved, stored, kept } = await kubeRun(p.writer, kill.arm)
         assert.ok(stored !== undefined, `${what}: cbc-secrets is still there`)
         assert.ok(writes <= 1, `${what}: at most one new version of cbc-secrets (${writes} writes)`)
         assert.equal(kept, Buffer.from('kept').toString('base64'), `${what}: the Secret's other keys are kept`)
         const outcome = checkStored(stored, seed, p.writer, what)
         checkEveryProjection(stored, what)
         assert.equal(outcome === 'next', moved, `${what}: a new resourceVersion is a new keyset`)
-        if (p.mode === 'write-drop' || p.mode === 'write-forward') {
-          assert.ok(held && run.killed, `${what}: the write request was held and the CLI killed; stderr: ${run.stderr}`)
-          assert.equal(outcome, p.mode === 'write-forward' ? 'next' : 'previous', what)
-        }
-        if (!run.killed) {
-          assert.equal(run.code, 0, `${what}: ${run.stderr}`)
-          assert.equal(outcome, 'next', `${what}: exit 0 but nothing was written`)
-        }
+        checkKillOutcome(p, run, outcome, kill.held(), what)
         outcomes.push(`${p.mode} ${run.killed ? `killed→${outcome}` : 'finished'}`)
         const read = (): Stored => ({ keyset: String(text(NS, 'cbc-secrets')), projections: PUBLIC_NAMESPACES.map((ns) => text(ns, 'cbc-jwt-verification')) })
         const cli = (args: string[]) => runKillable(args[0] === 'keyset' ? [...args, '--backend', 'kubernetes'] : args, { env, cwd })
