@@ -315,8 +315,9 @@ async function levelProjection(
 
 /**
  * Whether a stored projection is behind `keyset` (the keyset as stored): it lacks a key the
- * keyset can still verify with or a revocation it holds, or it still holds a key the keyset no
- * longer has that is older than its current key (removed: pruned, or compromised). Not when it
+ * keyset can still verify with or a revocation it holds, verifies a key longer than the
+ * keyset's `not_after` for it, or still holds a key the keyset no longer has that is older
+ * than its current key (removed: pruned, or compromised). Not when it
  * only holds more — a newer key, as a writer that read this keyset publishes before its own
  * keyset write: levelling that away would take from it the key it is about to sign with.
  */
@@ -329,8 +330,18 @@ function projectionBehind(text: string | undefined, keyset: KeysetDocument, nowM
   } catch {
     return true
   }
-  const kids = new Set(published.keys.map((k) => k?.kid))
-  if (keyset.keys.some((k) => !kids.has(k.kid) && !(k.not_after !== undefined && Date.parse(k.not_after) <= nowMs))) return true
+  const publishedKeys = new Map(published.keys.map((k) => [k?.kid, k]))
+  for (const k of keyset.keys) {
+    const cutOff = k.not_after === undefined ? Number.POSITIVE_INFINITY : Date.parse(k.not_after)
+    const there = publishedKeys.get(k.kid)
+    if (there === undefined) {
+      if (cutOff > nowMs) return true
+      continue
+    }
+    // A key the keyset cuts off (a promotion's grace, which adds no key) that the projection
+    // verifies for longer: no newer writer lengthens a not_after, so this one is older.
+    if (cutOff !== Number.POSITIVE_INFINITY && !(Date.parse(there.not_after ?? '') <= cutOff)) return true
+  }
   const current = keyset.keys.find((k) => k.kid === keyset.current)
   const known = new Set(keyset.keys.map((k) => k.kid))
   const currentFrom = current ? Date.parse(current.created_at) : Number.POSITIVE_INFINITY

@@ -9,6 +9,7 @@ import { CasConflictError, KeysetInvalidError, RefusedError } from '../../../src
 import { revokeCommand } from '../../../src/ops/cli/commands/revoke.js'
 import { setRevokedBefore } from '../../../src/ops/rotation/revoke.js'
 import { rotateNow } from '../../../src/ops/rotation/rotate.js'
+import { promoteStaged, stageKey } from '../../../src/ops/rotation/two-phase.js'
 import { updateKeyset } from '../../../src/ops/rotation/update-keyset.js'
 import { serializeKeyset } from '../../../src/lib/keyset/serialize.js'
 import { toVerificationKeyset } from '../../../src/lib/keyset/projection.js'
@@ -255,8 +256,14 @@ describe('updateKeyset on a store without a lock spanning its objects (Vault, Ku
    * Vault's and the Kubernetes API's: `around(stored)` runs as our keyset write lands, standing
    * for another writer's projection write at that moment.
    */
-  async function landed(name: string, around: (ours: Doc, before: Doc) => Promise<Doc>) {
+  async function landed(
+    name: string,
+    around: (ours: Doc, before: Doc) => Promise<Doc>,
+    change: (doc: Doc) => ReturnType<typeof promoteStaged> | Promise<ReturnType<typeof promoteStaged>> = (doc) => rotateNow(doc, { now: T0, graceMs: DAY }),
+    initial?: Doc,
+  ) {
     const file = await keysetFile(`${name}.json`)
+    if (initial) fs.writeFileSync(file, serializeKeyset(initial), { mode: 0o600 })
     const publicFile = path.join(dir, `${name}.public.json`)
     const files = createFileBackend(file)
     const before = JSON.parse(fs.readFileSync(file, 'utf8')) as Doc
@@ -273,7 +280,7 @@ describe('updateKeyset on a store without a lock spanning its objects (Vault, Ku
       },
       close: () => files.close(),
     }
-    const outcome = await updateKeyset(backend, (doc) => rotateNow(doc, { now: T0, graceMs: DAY }), {
+    const outcome = await updateKeyset(backend, change, {
       now: () => T0,
       projections: [createFileBackend(publicFile)],
     })
@@ -331,6 +338,39 @@ describe('updateKeyset on a store without a lock spanning its objects (Vault, Ku
         'every projection written holds the key the keyset signs with',
       )
     assert.deepEqual(JSON.parse(fs.readFileSync(publicFile, 'utf8')), toVerificationKeyset(outcome.after))
+  })
+
+  it('one without a cut-off the keyset now holds (a promotion adds no key, only the old key’s not_after) is set back to it', async () => {
+    // Found reading projectionBehind: it compared kids, rules and revoked_before, not not_after.
+    // A grace of 0: the old key is already past its not_after, and still verifies in the other's.
+    for (const graceMs of [DAY, 0]) {
+      const staged = (await stageKey(await keysetAt(T0 - DAY), { now: T0 - DAY })).doc
+      const promote = (doc: Doc) => promoteStaged(doc, { now: T0, graceMs, propagationWindowMs: 0 })
+      const { outcome, projection } = await landed(`level-not-after-${graceMs}`, async (_ours, before) => before, promote, staged)
+      const retired = outcome.after.keys.find((k) => k.kid === outcome.before.current)
+      assert.equal(retired?.not_after, iso(T0 + graceMs), 'the promotion gave the old current key its not_after')
+      assert.deepEqual(projection, toVerificationKeyset(outcome.after), `grace ${graceMs}: the projection cuts the old key off when the keyset does`)
+      assert.ok(
+        outcome.notes.some((n) => /it was set back to the stored keyset/.test(n)),
+        outcome.notes.join('\n'),
+      )
+    }
+  })
+
+  it('one a writer that read this version published with an earlier cut-off (its own promotion) is left as it is', async () => {
+    const staged = (await stageKey(await keysetAt(T0 - DAY), { now: T0 - DAY })).doc
+    const promote = (doc: Doc) => promoteStaged(doc, { now: T0, graceMs: DAY, propagationWindowMs: 0 })
+    const { published, projection } = await landed(
+      'level-earlier-not-after',
+      async (ours) => {
+        const theirs = structuredClone(ours)
+        for (const k of theirs.keys) if (k.not_after) k.not_after = iso(T0 + 1000)
+        return theirs
+      },
+      promote,
+      staged,
+    )
+    assert.deepEqual(projection, toVerificationKeyset(published), 'a projection that cuts off sooner stands')
   })
 
   it('one a writer that read this version published (it only holds more: the key it is about to sign with) is left as it is', async () => {
