@@ -1,6 +1,6 @@
 import type { KeysetBackend } from '../../lib/backends/backend.js'
 import { CasConflictError, KeysetInvalidError, RefusedError, problemsInLine } from '../../lib/errors.js'
-import type { KeysetDocument } from '../../lib/keyset/document.js'
+import { ruleTarget, type KeysetDocument, type RevocationRule } from '../../lib/keyset/document.js'
 import { loadKeyset, parseKeysetText, type LoadedKeyset } from '../../lib/keyset/load.js'
 import {
   driftOf,
@@ -346,9 +346,28 @@ function projectionBehind(text: string | undefined, keyset: KeysetDocument, nowM
   const known = new Set(keyset.keys.map((k) => k.kid))
   const currentFrom = current ? Date.parse(current.created_at) : Number.POSITIVE_INFINITY
   if (published.keys.some((k) => !known.has(k?.kid) && !(Date.parse(k?.created_at) >= currentFrom))) return true
-  const rules = new Set((published.revocations ?? []).map((r) => JSON.stringify(r)))
-  if ((keyset.revocations ?? []).some((r) => !rules.has(JSON.stringify(r)))) return true
+  // A rule is in force there when one for the same client, subject or token reaches at least
+  // as far: a newer writer may have moved it forward (revoke keeps the later time), never back.
+  const reach = new Map<string, number>()
+  for (const rule of Array.isArray(published.revocations) ? published.revocations : []) {
+    if (typeof rule !== 'object' || rule === null) return true
+    const at = ruleReach(rule)
+    if (at !== undefined) reach.set(ruleKey(rule), Math.max(at, reach.get(ruleKey(rule)) ?? at))
+  }
+  if ((keyset.revocations ?? []).some((r) => !((reach.get(ruleKey(r)) ?? Number.NaN) >= (ruleReach(r) ?? Number.NaN)))) return true
   return keyset.revoked_before !== undefined && !(Date.parse(published.revoked_before ?? '') >= Date.parse(keyset.revoked_before))
+}
+
+/** Which client, subject or token a rule names (a rule from a foreign document may be anything). */
+function ruleKey(rule: RevocationRule): string {
+  const { kind, value } = ruleTarget(rule)
+  return JSON.stringify([kind, value])
+}
+
+/** How far a rule reaches: its `issued_before`, or for a token its `expires_at`; undefined if unreadable. */
+function ruleReach(rule: RevocationRule): number | undefined {
+  const at = Date.parse('jti' in rule ? rule.expires_at : rule.issued_before)
+  return Number.isNaN(at) ? undefined : at
 }
 
 function loadStored(text: string, now: number, acceptExpiredCurrent: boolean): LoadedKeyset {

@@ -8,6 +8,7 @@ import { createFileBackend } from '../../../src/lib/backends/file-backend.js'
 import { CasConflictError, KeysetInvalidError, RefusedError } from '../../../src/lib/errors.js'
 import { revokeCommand } from '../../../src/ops/cli/commands/revoke.js'
 import { setRevokedBefore } from '../../../src/ops/rotation/revoke.js'
+import { revokeTargets } from '../../../src/ops/rotation/revocations.js'
 import { rotateNow } from '../../../src/ops/rotation/rotate.js'
 import { promoteStaged, stageKey } from '../../../src/ops/rotation/two-phase.js'
 import { updateKeyset } from '../../../src/ops/rotation/update-keyset.js'
@@ -371,6 +372,30 @@ describe('updateKeyset on a store without a lock spanning its objects (Vault, Ku
       staged,
     )
     assert.deepEqual(projection, toVerificationKeyset(published), 'a projection that cuts off sooner stands')
+  })
+
+  it('one a writer that read this version published with a rule moved forward is left as it is', async () => {
+    // Found reading projectionBehind: it wanted each stored rule verbatim, so a projection
+    // revoking the same client from a later time counted as behind and was set back to the
+    // weaker rule until that writer's own levelling (never, if it was killed in between).
+    const revoke = (doc: Doc) => revokeTargets(doc, { kind: 'client_id', values: ['acme'], issuedBeforeMs: T0 - 1000, nowMs: T0 })
+    const forward = (ours: Doc) => {
+      const theirs = structuredClone(ours)
+      for (const r of theirs.revocations ?? []) if ('client_id' in r) r.issued_before = iso(T0)
+      theirs.revocations?.push({ jti: 'later', expires_at: iso(T0 + DAY), created_at: iso(T0 + 1000) })
+      return theirs
+    }
+    const { published, projection } = await landed('level-rule-forward', async (ours) => forward(ours), revoke)
+    assert.equal(published.revocations?.length, 2)
+    assert.deepEqual(projection, toVerificationKeyset(published), 'the newer writer’s projection stands')
+  })
+
+  it('one holding a stored rule from an earlier time only is set back to it', async () => {
+    const revoke = (doc: Doc) => revokeTargets(doc, { kind: 'client_id', values: ['acme'], issuedBeforeMs: T0 - 1000, nowMs: T0 })
+    const initial = await keysetAt(T0 - DAY)
+    initial.revocations = [{ client_id: 'acme', issued_before: iso(T0 - 60_000), created_at: iso(T0 - 60_000) }]
+    const { outcome, projection } = await landed('level-rule-earlier', async (_ours, before) => before, revoke, initial)
+    assert.deepEqual(projection, toVerificationKeyset(outcome.after), 'the projection revokes from the later time, as the keyset does')
   })
 
   it('one a writer that read this version published (it only holds more: the key it is about to sign with) is left as it is', async () => {
