@@ -1,6 +1,6 @@
 import type { KeysetBackend } from '../../../lib/backends/backend.js'
 import { BackendError, CasConflictError, KeysetInvalidError, RefusedError, UsageError, problemsInLine } from '../../../lib/errors.js'
-import type { KeysetDocument } from '../../../lib/keyset/document.js'
+import { keyStatus, type KeysetDocument } from '../../../lib/keyset/document.js'
 import { loadKeyset, parseKeysetText } from '../../../lib/keyset/load.js'
 import { describeChange, diffKeysets } from '../../rotation/diff.js'
 import { KEYSET_OPTIONS, parseCommandArgs } from '../args.js'
@@ -8,7 +8,7 @@ import { AUDIT_HELP, AUDIT_OPTIONS, openAuditTrail } from '../audit.js'
 import { println, type CliContext } from '../context.js'
 import { closeSource, openKeysetSource } from '../keyset-source.js'
 import { interimProjection, validDocument } from '../../projection/interim.js'
-import { driftOf, projectionOf, readProjections, writeProjections } from '../../projection/publish.js'
+import { driftOf, projectionOf, type ProjectionState, readProjections, writeProjections } from '../../projection/publish.js'
 import { interimAhead, levelAfterWrite, oneChangeAtATime, projectionAhead, replaceInterimProjection, settleProjection } from '../../rotation/update-keyset.js'
 import type { Command } from './command.js'
 
@@ -73,8 +73,11 @@ error, 2 bad usage (a keyset on stdin has no copy).`,
                 if (dryRun)
                   for (const drift of driftOf(states, projected.text))
                     println(ctx.stdout, `dry run, nothing written — would repair the verification projection: ${drift}`)
-                else
-                  for (const location of await writeProjections(states, projected.text)) println(ctx.stdout, `repaired the verification projection ${location}`)
+                else {
+                  const repaired = await writeProjections(states, projected.text)
+                  for (const location of repaired) println(ctx.stdout, `repaired the verification projection ${location}`)
+                  if (repaired.length > 0) noteRepublishedStaged(ctx, states, after)
+                }
               }
               println(ctx.stdout, `${backend.location} already holds the last good keyset (current ${after.current}); nothing written`)
               return 0
@@ -90,8 +93,10 @@ error, 2 bad usage (a keyset on stdin has no copy).`,
             // beside the keyset in force when the copy lacks the key that one signs with.
             const projected = projectionOf(after)
             const interim = before && 'text' in projected ? interimProjection(before, after) : undefined
-            const published = 'text' in projected ? await writeProjections(await readProjections(source.projections()), (interim ?? projected).text) : []
+            const states = 'text' in projected ? await readProjections(source.projections()) : []
+            const published = 'text' in projected ? await writeProjections(states, (interim ?? projected).text) : []
             for (const location of published) println(ctx.stdout, `wrote the verification projection ${location}`)
+            if (published.length > 0) noteRepublishedStaged(ctx, states, after)
             try {
               await backend.write(copy.text, copy.version)
             } catch (err) {
@@ -130,6 +135,31 @@ error, 2 bad usage (a keyset on stdin has no copy).`,
       await closeSource(source)
     }
   },
+}
+
+/**
+ * A staged key is taken as published since its `created_at` (rotate --promote's window, and
+ * --compromised's standby "on every replica already"). One that a projection written here
+ * lacked is published only now: said, so that its promotion waits for the replicas.
+ */
+function noteRepublishedStaged(ctx: CliContext, states: readonly ProjectionState[], restored: KeysetDocument): void {
+  const heldEverywhere = (kid: string) => states.every((s) => s.stored !== undefined && publishedKids(s.stored.text).has(kid))
+  for (const key of restored.keys)
+    if (keyStatus(restored, key) === 'staged' && !heldEverywhere(key.kid))
+      println(
+        ctx.stdout,
+        `note: staged key ${key.kid} (created_at ${key.created_at}) was not in every verification projection and is published only now: before it signs (rotate --promote, or --compromised taking it as the standby), gate on the replicas (--prometheus or --replica) or wait the propagation window from now`,
+      )
+}
+
+/** The kids a stored projection publishes; none when it cannot be read. */
+function publishedKids(text: string): Set<unknown> {
+  try {
+    const keys = (JSON.parse(text) as { keys?: unknown }).keys
+    return new Set(Array.isArray(keys) ? keys.map((k) => (k as { kid?: unknown } | null)?.kid) : [])
+  } catch {
+    return new Set()
+  }
 }
 
 /** The one line for a source without a copy: what to do there instead. */
