@@ -393,3 +393,24 @@ describe('docs/metrics.md', () => {
     assert.match(triage, /`forbidden`, `unreachable`, `timeout`, `server_error`, `bad_response`\*\* on the \*\*Kubernetes API\*\*/)
   })
 })
+
+describe('README.md', () => {
+  test('names every Debian package .ci/run installs for the tests, in its apt-get line', () => {
+    // A newcomer runs `npm test` on a machine of their own: a package only .ci/run knows of
+    // would fail a test there with nothing in the README to say why.
+    const ci = fs.readFileSync(path.join(PROJECT_ROOT, '.ci/run'), 'utf8')
+    const installed = new Set(
+      [...ci.matchAll(/need\+=\(([a-z0-9.+-]+)\)/g), ...ci.matchAll(/apt-get install -y --no-install-recommends ([a-z0-9.+-]+) /g)].map((m) => m[1]!),
+    )
+    assert.ok(installed.size >= 8, `read the packages of .ci/run: ${[...installed].join(' ')}`)
+    const readme = fs.readFileSync(path.join(PROJECT_ROOT, 'README.md'), 'utf8')
+    const line = /^apt-get install -y (.*)$/m.exec(readme)
+    assert.ok(line, 'the README has one apt-get install line')
+    const named = new Set(line[1]!.split(/\s+/))
+    assert.deepEqual(
+      [...installed].filter((p) => !named.has(p)),
+      [],
+      'every package .ci/run installs is in the README',
+    )
+  })
+})
