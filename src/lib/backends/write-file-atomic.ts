@@ -136,7 +136,7 @@ export class OwnerNotKeptError extends Error {
 
 /**
  * What an existing file a write replaces may be open to: no more than `file` (the keyset it is a
- * copy or projection of) — its owner, and for group and others only the permissions it grants
+ * copy or projection of) — its owner (or root), and for group and others only the permissions it grants
  * (group ones only for its own group). Keeping a wider file's owner and mode would hand what is
  * written to whoever made it: another local user who planted the name (or a symlink at it) in a
  * shared folder before the first write.
@@ -169,7 +169,10 @@ async function refuseWider(target: string, existing: fs.Stats, limit: WiderLimit
   const counted = write ? 0o022 : 0o077
   const extra = existing.mode & counted & ~ref.mode
   const foreignGroup = existing.gid !== ref.gid && (existing.mode & counted & 0o070) !== 0
-  const owner = existing.uid === ref.uid || (limit.owners ?? []).includes(existing.uid)
+  // Root's own file grants nobody anything root lacks, and no other user can plant one (only
+  // root makes a file root's): `keyset init` run as root, then the keyset handed to the service
+  // user, leaves such siblings, and the next root write must not be refused for them.
+  const owner = existing.uid === ref.uid || existing.uid === 0 || (limit.owners ?? []).includes(existing.uid)
   if (owner && extra === 0 && !foreignGroup) return
   const mode = (st: Pick<fs.Stats, 'uid' | 'gid' | 'mode'>) => `${st.uid}:${st.gid} 0${(st.mode & 0o777).toString(8)}`
   const others = [...new Set(limit.owners ?? [])].filter((uid) => uid !== ref.uid)

@@ -89,6 +89,38 @@ describe('file writes keep the owner (as root)', { skip: asRoot ? false : 'needs
     assert.equal(rotate.code, 0, rotate.stderr)
   })
 
+  // `keyset init` run as root makes the keyset and its siblings root's; the operator then gives
+  // the keyset to the service user (chown, chmod 0640). Every later root write was refused: the
+  // siblings root itself had written were "open to more" than the keyset — yet a file of root's
+  // grants nobody anything root lacks, and no other user can plant one.
+  it("keyset init as root, keyset handed to the service user: root's own siblings do not refuse the next root write", PROCESS_LEVEL, async () => {
+    const dir = path.join(root, 'init-then-chown')
+    fs.mkdirSync(dir, { mode: 0o755 })
+    const file = path.join(dir, 'keyset.json')
+    const init = await cbcJwt(['keyset', 'init', '--keyset-file', file])
+    assert.equal(init.code, 0, init.stderr)
+    fs.chownSync(file, SERVICE_USER, SERVICE_USER)
+    fs.chmodSync(file, 0o640)
+    const rotate = await cbcJwt(['rotate', '--keyset-file', file])
+    assert.equal(rotate.code, 0, rotate.stderr)
+    const revoke = await cbcJwt(['revoke', '--issued-before', 'now', '--keyset-file', file])
+    assert.equal(revoke.code, 0, revoke.stderr)
+    const st = fs.statSync(file)
+    assert.deepEqual([st.uid, st.gid, st.mode & 0o7777], [SERVICE_USER, SERVICE_USER, 0o640])
+    assert.match(fs.readFileSync(file, 'utf8'), /"revoked_before"/)
+    // Each sibling keeps what it was (root's), and the projection took the write.
+    for (const [sibling, mode] of [
+      ['keyset.public.json', 0o644],
+      ['keyset.last-good.json', 0o600],
+    ] as const) {
+      const sib = fs.statSync(path.join(dir, sibling))
+      assert.deepEqual([sib.uid, sib.gid, sib.mode & 0o7777], [0, 0, mode], sibling)
+    }
+    assert.match(fs.readFileSync(path.join(dir, 'keyset.public.json'), 'utf8'), /"revoked_before"/)
+    assert.ok(await serviceCanRead(file), 'the service user cannot read the keyset root wrote')
+    assert.ok(await serviceCanRead(path.join(dir, 'keyset.public.json')), 'the service user cannot read the projection')
+  })
+
   // A root writer's lock was root's 0600 file: the service user could not read whose it was, and
   // its wait retried at once, forever — past its timeout, one core at 100 %, the CronJob stuck.
   // A root umask of 077 (a hardened host's) took the lock's 0644 down to 0600: the same wait again.
