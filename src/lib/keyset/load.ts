@@ -251,6 +251,14 @@ function importEntry(doc: KeysetDocument, entry: KeyEntry, at: string, problems:
   else if (spec.curves && !spec.curves.includes(String(jwk.crv))) {
     problems.push({ path: `${at}.jwk.crv`, message: `${entry.alg} needs ${spec.curves.join(' or ')}` })
   }
+  // A member of another key type is no part of this key, and one of them (a `k` on an EC key)
+  // is a secret that the projection would publish: refused like any unknown field.
+  if (jwk.kty === spec.kty) {
+    for (const name of Object.keys(jwk)) {
+      if (!COMMON_JWK_MEMBERS.has(name) && !KTY_MEMBERS[spec.kty].has(name))
+        problems.push({ path: `${at}.jwk.${name}`, message: `not a member of an ${spec.kty} key` })
+    }
+  }
   if (jwk.alg !== undefined && jwk.alg !== entry.alg) {
     problems.push({ path: `${at}.jwk.alg`, message: `"${jwk.alg}" differs from the key's alg "${entry.alg}"` })
   }
@@ -278,6 +286,16 @@ function importEntry(doc: KeysetDocument, entry: KeyEntry, at: string, problems:
   // Recorded only now, after every check passed: a fingerprint vouches for a valid import.
   fingerprints.set(imported.verifyKey, fingerprint)
   return { ...meta, ...imported }
+}
+
+/** JWK members of every key type (RFC 7517 §4). */
+const COMMON_JWK_MEMBERS: ReadonlySet<string> = new Set(['kty', 'use', 'key_ops', 'alg', 'kid', 'ext'])
+/** The members of each key type (RFC 7518 §6, RFC 8037 §2), private ones included. */
+const KTY_MEMBERS: Readonly<Record<'oct' | 'RSA' | 'EC' | 'OKP', ReadonlySet<string>>> = {
+  oct: new Set(['k']),
+  RSA: new Set(['n', 'e', 'd', 'p', 'q', 'dp', 'dq', 'qi', 'oth']),
+  EC: new Set(['crv', 'x', 'y', 'd']),
+  OKP: new Set(['crv', 'x', 'd']),
 }
 
 /**

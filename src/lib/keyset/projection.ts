@@ -84,7 +84,8 @@ function publicJwk(jwk: JsonWebKey): JsonWebKey {
   const out: Record<string, unknown> = {}
   for (const [name, value] of Object.entries(jwk)) {
     // key_ops and ext describe the private key's uses; a public key left with "sign" would lie.
-    if (!(ASYMMETRIC_PRIVATE_MEMBERS as readonly string[]).includes(name) && name !== 'key_ops' && name !== 'ext') out[name] = structuredClone(value)
+    // PRIVATE_JWK_MEMBERS includes `k`: a secret never reaches a projection, whatever key carries it.
+    if (!(PRIVATE_JWK_MEMBERS as readonly string[]).includes(name) && name !== 'key_ops' && name !== 'ext') out[name] = structuredClone(value)
   }
   return out as JsonWebKey
 }

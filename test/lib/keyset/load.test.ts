@@ -100,6 +100,28 @@ describe('loadKeyset: semantic checks name the JSON path', () => {
     assert.deepEqual(lines(invalid(() => loadKeyset(doc, NOW)).problems), ['keys[1].jwk.kty: RS256 needs kty RSA', 'keys[2].jwk.kty: HS256 needs kty oct'])
   })
 
+  // Found by probing `keyset validate`: an EC key with a `k` (secret) member passed, as a signing
+  // keyset and as a "valid verification keyset", and the projection published it. A member of
+  // another key type is no part of this key: refused like any unknown field.
+  it('a member of another key type (a k on an EC key, x on an RSA key, n on an OKP key) is refused', () => {
+    const secret = 'c2VjcmV0LXN5bW1ldHJpYy1rZXktbWF0ZXJpYWw'
+    const doc = makeKeyset([
+      withJwk(es256, { ...es256.jwk, k: secret } as crypto.JsonWebKey),
+      withJwk(rs, { ...rs.jwk, x: es256.jwk.x } as crypto.JsonWebKey),
+      withJwk(ed, { ...ed.jwk, n: rs.jwk.n } as crypto.JsonWebKey),
+      withJwk(hs, { ...hs.jwk, d: secret } as crypto.JsonWebKey),
+    ])
+    assert.deepEqual(lines(invalid(() => loadKeyset(doc, NOW)).problems), [
+      'keys[0].jwk.k: not a member of an EC key',
+      'keys[1].jwk.x: not a member of an RSA key',
+      'keys[2].jwk.n: not a member of an OKP key',
+      'keys[3].jwk.d: not a member of an oct key',
+    ])
+    // The public halves, one with a stray k: not a verification keyset either.
+    const pub = makeKeyset([withJwk(es256, { ...publicOnly(es256).jwk, k: secret } as crypto.JsonWebKey)])
+    assert.deepEqual(lines(invalid(() => loadKeyset(pub, NOW)).problems), ['keys[0].jwk.k: not a member of an EC key'])
+  })
+
   it('current names no key', () => {
     const err = invalid(() => loadKeyset(makeKeyset([es256], { current: 'k-nope' }), NOW))
     assert.equal(err.code, ERROR_CODES.KEYSET_INVALID)

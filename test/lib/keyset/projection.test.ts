@@ -66,6 +66,17 @@ describe('toVerificationKeyset', () => {
     assert.deepEqual(toVerificationKeyset(doc).keys[0]!.jwk, { ...expected, use: 'sig' })
   })
 
+  // An asymmetric JWK carrying a stray `k` (a secret pasted into the wrong key) was copied into
+  // the 0644 projection as it was: the projection must never hold a secret member, whatever key.
+  it('never carries a `k` member, even one an asymmetric key was given by mistake', () => {
+    for (const alg of ['ES256', 'RS256', 'EdDSA'] as const) {
+      const doc = signingDoc([alg])
+      const jwk = doc.keys[0]!.jwk
+      doc.keys[0]!.jwk = { ...jwk, k: 'c2VjcmV0LXN5bW1ldHJpYy1rZXktbWF0ZXJpYWw' } as typeof jwk
+      assert.equal('k' in toVerificationKeyset(doc).keys[0]!.jwk, false, alg)
+    }
+  })
+
   it('is idempotent, and a projection is a verification keyset (property: any subset of algorithms)', () => {
     fc.assert(
       fc.property(fc.subarray(ASYMMETRIC, { minLength: 1 }), (algs) => {
