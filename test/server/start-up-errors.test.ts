@@ -181,6 +181,20 @@ describe('fail closed at start-up: nothing configured is never "use a made-up ke
     }
   })
 
+  // A file named `.cbc-jwt` where the folder should be: the service overflowed its stack retrying,
+  // and said so in three lines of V8 trace.
+  it('--dev with a file named .cbc-jwt in the way: one line naming it, the file left as it was', async () => {
+    const cwd = fs.mkdtempSync(path.join(tmp, 'file-in-the-way-'))
+    fs.writeFileSync(path.join(cwd, '.cbc-jwt'), 'not a folder\n')
+    const r = await runChild(process.execPath, [SERVER_MAIN, '--dev'], { env: base, cwd, timeoutMs: 60_000, what: 'the server' })
+    assert.equal(r.code, 1, r.stderr)
+    assertOneLine(
+      r.stderr,
+      /^cbc-jwt: ERR_CONFIG: cannot create the development keyset .*\/\.cbc-jwt\/dev-keyset\.json \(.*\/\.cbc-jwt is not a folder\): start from a writable folder/,
+    )
+    assert.equal(fs.readFileSync(path.join(cwd, '.cbc-jwt'), 'utf8'), 'not a folder\n')
+  })
+
   it("--dev inside node_modules (an installed package's folder) is refused", async () => {
     const cwd = path.join(tmp, 'node_modules', 'cbc-jwt')
     fs.mkdirSync(cwd, { recursive: true })

@@ -40,14 +40,32 @@ export async function ensureDevKeyset(logger: Pick<Logger, 'warn'>, file: string
     await writeFileAtomic(file, `${JSON.stringify(await generateKeyset('ES256'), null, 2)}\n`, { exclusive: true })
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
-    if (code === 'EEXIST') return ensureDevKeyset(logger, file) // another start made it meanwhile
-    const why = code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EROFS' ? 'read-only file system' : (code ?? 'failed')
+    // Another start made it meanwhile: use it. Only when it is there now — an EEXIST of mkdir
+    // (a file named `.cbc-jwt` in the way) retried for ever, into a stack overflow.
+    if (code === 'EEXIST' && fs.existsSync(file)) return ensureDevKeyset(logger, file)
+    const folder = path.dirname(file)
+    const why =
+      code === 'EACCES' || code === 'EPERM'
+        ? 'permission denied'
+        : code === 'EROFS'
+          ? 'read-only file system'
+          : (code === 'EEXIST' || code === 'ENOTDIR') && !isFolder(folder)
+            ? `${folder} is not a folder`
+            : (code ?? 'failed')
     throw new ConfigError(
       `cannot create the development keyset ${file} (${why}): start from a writable folder, or set CBC_JWT_KEYSET_FILE to a keyset (npx cbc-jwt keyset init --keyset-file PATH makes one)`,
     )
   }
   logger.warn({ event: 'dev_keyset', file, generated: true }, 'generated a development keyset (not for production; asked for by --dev / CBC_JWT_DEV_KEYSET)')
   return file
+}
+
+function isFolder(dir: string): boolean {
+  try {
+    return fs.statSync(dir).isDirectory()
+  } catch {
+    return false
+  }
 }
 
 /**

@@ -6,6 +6,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { after, describe, it } from 'node:test'
 import { DEV_KEYSET_PATH, ensureDevKeyset } from '../../../src/lib/backends/dev-keyset.js'
+import { ConfigError } from '../../../src/lib/errors.js'
 import { generateKeyset } from '../../../src/lib/keyset/generate.js'
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-dev-keyset-'))
@@ -32,5 +33,27 @@ describe('ensureDevKeyset: the folder ignores itself', () => {
     fs.writeFileSync(file, `${JSON.stringify(await generateKeyset('ES256'), null, 2)}\n`, { mode: 0o600 })
     await ensureDevKeyset(silent, file)
     assert.equal(fs.readFileSync(path.join(path.dirname(file), '.gitignore'), 'utf8'), 'dev-keyset.json\n')
+  })
+})
+
+describe('ensureDevKeyset: a file in the way of its folder', () => {
+  // Found by probing `cbc-jwt serve --dev` in a folder holding a file named `.cbc-jwt`: the
+  // EEXIST of mkdir was taken for "another start made it meanwhile" and retried for ever — a
+  // stack overflow, two lines of V8 trace on stderr, "cannot start: Maximum call stack size
+  // exceeded".
+  it('a file named .cbc-jwt: one ConfigError naming it, no retry loop', async () => {
+    const cwd = path.join(root, 'file-in-the-way')
+    fs.mkdirSync(cwd, { recursive: true })
+    fs.writeFileSync(path.join(cwd, '.cbc-jwt'), 'not a folder\n')
+    const file = path.join(cwd, DEV_KEYSET_PATH)
+    await assert.rejects(ensureDevKeyset(silent, file), (err: Error) => {
+      assert.ok(err instanceof ConfigError, String(err))
+      assert.match(
+        err.message,
+        /cannot create the development keyset .*\.cbc-jwt\/dev-keyset\.json \(.*\.cbc-jwt is not a folder\): start from a writable folder, or set CBC_JWT_KEYSET_FILE/,
+      )
+      return true
+    })
+    assert.equal(fs.readFileSync(path.join(cwd, '.cbc-jwt'), 'utf8'), 'not a folder\n', 'the file is left as it was')
   })
 })
