@@ -12,7 +12,7 @@ import { loadKeyset, parseKeysetText, type LoadedKeyset } from '../../lib/keyset
 import { locate } from '../rotation/update-keyset.js'
 import { devKeysetFile } from '../../lib/backends/dev-keyset.js'
 import { holdsSecretKeys } from '../projection/publish.js'
-import { fileProjection, kubernetesProjections, publicKeysetPath, vaultProjection } from '../projection/targets.js'
+import { fileProjection, kubernetesProjections, publicKeysetPath, vaultProjectedFrom, vaultProjection } from '../projection/targets.js'
 import { withLastGoodCopy } from '../last-good/copy.js'
 import { fileLastGood, kubernetesLastGood, vaultLastGood } from '../last-good/targets.js'
 import { quotedArgument } from './args.js'
@@ -37,6 +37,11 @@ export interface KeysetSource {
   projections: (() => KeysetBackend[]) & { made(): KeysetBackend[] }
   /** The keyset file, when the keyset is one (`--keyset-file`, or the configured file backend). */
   file?: string | undefined
+  /**
+   * Vault: the private keyset whose projection this path is (`cbc/jwt-keyset` for
+   * `cbc/jwt-keyset-public`), when it holds private keys; undefined otherwise. One read.
+   */
+  projectionOwner?: (() => Promise<string | undefined>) | undefined
 }
 
 export interface SourceFlags {
@@ -184,7 +189,14 @@ export function openKeysetSource(ctx: CliContext, flags: SourceFlags, positional
       : choice.backend === 'kubernetes'
         ? kubernetesLastGood(kubernetesOptionsFromEnv(ctx.env), ctx.env)
         : fileLastGoodOf()
-  return { backend: withLastGoodCopy(backend, lastGood, () => ctx.now()), streamsDocument: false, projections: once(projections), file: keysetFile }
+  const projectionOwner = choice.backend === 'vault' ? () => vaultProjectedFrom(vaultOptionsFromEnv(ctx.env), { logger }, holdsSecretKeys) : undefined
+  return {
+    backend: withLastGoodCopy(backend, lastGood, () => ctx.now()),
+    streamsDocument: false,
+    projections: once(projections),
+    file: keysetFile,
+    projectionOwner,
+  }
 }
 
 /**

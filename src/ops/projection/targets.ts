@@ -83,6 +83,31 @@ export function vaultProjection(options: VaultSettings, env: NodeJS.ProcessEnv, 
 }
 
 /**
+ * The Vault keyset whose verification projection the keyset at `options.path` is, if any: the
+ * path without the `-public` suffix, when it holds a keyset with private (or secret) keys. A
+ * change written to the projection itself is undone by that keyset's next write, which rewrites
+ * its projection (the file backend's `projectedFrom`). Read with the same credentials; a path
+ * that cannot be read (absent, forbidden, unreachable) is taken for none.
+ */
+export async function vaultProjectedFrom(
+  options: VaultSettings,
+  logger: Parameters<typeof createVaultBackend>[1],
+  holdsSecretKeys: (text: string) => boolean,
+): Promise<string | undefined> {
+  const suffix = PROJECTION_DEFAULTS.vaultPathSuffix
+  if (!options.path.endsWith(suffix) || options.path.length === suffix.length) return undefined
+  const owner = createVaultBackend({ ...options, path: options.path.slice(0, -suffix.length) }, logger)
+  try {
+    const { text } = await owner.read()
+    return holdsSecretKeys(text) ? owner.location : undefined
+  } catch {
+    return undefined
+  } finally {
+    await owner.close()
+  }
+}
+
+/**
  * A KV v2 path beside the keyset's (same mount and field): the variable `name`, else the keyset's
  * path with `suffix`. An empty value, or one with empty, `.` or `..` segments, is refused by name
  * before anything is written.

@@ -38,6 +38,28 @@ describe('cbc-jwt with CBC_JWT_BACKEND=vault', () => {
     assert.equal((writes.at(-1)!.body as { options?: { cas?: number } }).options?.cas, 1, 'written with cas = the version read')
   })
 
+  // Found by probing the CLI against a Vault: with a verifier's settings
+  // (CBC_JWT_VAULT_PATH=cbc/jwt-keyset-public), `revoke --client-id` wrote its rule into the
+  // projection and exited 0; the next write of the private keyset rewrote the projection and
+  // the client was silently accepted again. The file backend refuses the same revoke.
+  it('revoke pointed at the Vault projection of a private keyset is refused: the rule would be lost at its next write', async () => {
+    const path = 'proj/jwt-keyset'
+    vault.setSecret(path, { 'jwt-keyset': serializeKeyset(await generateKeyset('ES256')) })
+    const at = { ...env(), CBC_JWT_VAULT_PATH: path }
+    assert.equal((await cbcJwt(['revoke', '--issued-before', 'now'], { env: at })).code, 0)
+    const before = vault.version(`${path}-public`)
+    assert.ok(before > 0, 'the projection was published')
+    const r = await cbcJwt(['revoke', '--client-id', 'acme', '--issued-before', 'now'], { env: { ...env(), CBC_JWT_VAULT_PATH: `${path}-public` } })
+    assert.equal(r.code, 1, r.stdout + r.stderr)
+    assert.match(oneLine(r.stderr), /vault:secret\/proj\/jwt-keyset-public is the verification projection of vault:secret\/proj\/jwt-keyset: revoke there/)
+    assert.equal(vault.version(`${path}-public`), before, 'nothing was written to the projection')
+    // A verification keyset of its own (no private keyset beside it) takes revocations.
+    const own = 'verifiers-only/jwt-keyset-public'
+    vault.setSecret(own, { 'jwt-keyset': serializeKeyset(toVerificationKeyset(await generateKeyset('ES256'))) })
+    const ok = await cbcJwt(['revoke', '--client-id', 'acme', '--issued-before', 'now'], { env: { ...env(), CBC_JWT_VAULT_PATH: own } })
+    assert.equal(ok.code, 0, ok.stderr)
+  })
+
   it('a projection or last-good path with a "." or ".." segment is refused naming its variable, exit 2, before any write', async () => {
     vault.setSecret(SECRET, { 'jwt-keyset': serializeKeyset(await generateKeyset('ES256')) })
     const before = ['', '-public', '-last-good'].map((suffix) => vault.version(`${SECRET}${suffix}`))
