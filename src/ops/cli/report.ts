@@ -1,10 +1,15 @@
 import type { Writable } from 'node:stream'
+import { projectionOf } from '../projection/publish.js'
 import { describeChange } from '../rotation/diff.js'
 import type { UpdateOutcome } from '../rotation/update-keyset.js'
 import { println, type CliContext } from './context.js'
 import type { KeysetSource } from './keyset-source.js'
 
 const MAX_RULE_LINES = 20
+
+/** What `-` leaves undone: the verification projection (the pipeline carries the private keyset only). */
+export const STREAMED_NO_PROJECTION =
+  'no verification projection written (- carries the keyset only): verifiers that read a projection (cbc-jwt-verification, keyset.public.json, a Vault path …-public) do not see this change until it is published, and a new key would sign before they verify it; write with --keyset-file PATH or --backend, which publish the projection first'
 
 /** The stream for human-readable reports: stderr when stdout carries the document. */
 export function reportStream(ctx: CliContext, source: Pick<KeysetSource, 'streamsDocument'>): Writable {
@@ -48,6 +53,8 @@ export async function reportUpdate(ctx: CliContext, source: KeysetSource, outcom
   for (const note of outcome.notes) println(out, `  note: ${note}`)
   if (outcome.attempts > 1) println(out, `  note: ${source.backend.location} changed while this ran; the change was applied again to the new version`)
   if (projection.skipped) println(out, `  note: ${projection.skipped}`)
+  // `-` carries one document: the projection verifiers read is not written, and nothing else says so.
+  if (source.streamsDocument && !opts.dryRun && 'text' in projectionOf(outcome.after)) println(out, `  note: ${STREAMED_NO_PROJECTION}`)
   for (const location of projection.written) println(out, `wrote the verification projection ${location}`)
   if (outcome.written && !source.streamsDocument) println(out, `wrote ${source.backend.location}`)
 }

@@ -93,6 +93,26 @@ describe('the file backend: keyset.json → keyset.public.json on every write', 
     assert.equal(r.code, 0, r.stderr)
   })
 
+  // Found by probing `cbc-jwt rotate - < keyset.json` (the pipeline of `kubectl … | cbc-jwt
+  // rotate - | kubectl create secret …`): the private keyset changed, no projection was written,
+  // and stderr said nothing about it — the verifiers' projection stayed behind, silently.
+  it('with -, no projection is written and a note on stderr says so (stdout: the keyset only)', async () => {
+    const file = await keysetFixture(tmp.file('piped.json'))
+    const input = fs.readFileSync(file, 'utf8')
+    for (const args of [
+      ['rotate', '-'],
+      ['revoke', '--client-id', 'acme', '--issued-before', 'now', '-'],
+    ]) {
+      const r = await cbcJwt(args, { input })
+      assert.equal(r.code, 0, r.stderr)
+      assert.ok(loadKeyset(JSON.parse(r.stdout)).signing, `${args[0]}: stdout is the private keyset`)
+      assert.match(r.stderr, /note: no verification projection written \(- carries the keyset only\).*write with --keyset-file PATH or --backend/, args[0])
+    }
+    const dry = await cbcJwt(['rotate', '--dry-run', '-'], { input })
+    assert.equal(dry.code, 0, dry.stderr)
+    assert.doesNotMatch(dry.stderr, /no verification projection written/)
+  })
+
   it('revoke pointed at a projection of a private keyset is refused: the rule would be lost at its next write', async () => {
     const file = await keysetFixture(tmp.file('r.json'))
     assert.equal((await cbcJwt(['revoke', '--issued-before', 'now', '--keyset-file', file])).code, 0)
