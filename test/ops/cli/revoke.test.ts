@@ -134,6 +134,16 @@ describe('cbc-jwt revoke --client-id / --subject / --jti', () => {
     assert.match(oneLine(bad.stderr), /--expires-at: "17e8" is not an RFC 3339 time .* nor a token's exp in seconds/)
   })
 
+  // An --expires-at inside a second was cut to that second's start: the rule was dropped up to a
+  // second before a token expiring at that instant stopped being valid. The rule must outlast it.
+  it("--expires-at inside a second counts to that second's end, as --issued-before does", async () => {
+    const file = await keysetFile()
+    const inside = new Date(Date.parse(NOW) + 10 * MIN + 400).toISOString()
+    const r = await cbcJwt(['revoke', '--jti', 'j-frac', '--expires-at', inside, '--keyset-file', file], { env: at(NOW) })
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal(readJson(file).revocations.at(-1).expires_at, new Date(Date.parse(NOW) + 10 * MIN + 1000).toISOString().replace('.000Z', 'Z'))
+  })
+
   it('--expires-at past the longest any token alive now can live is cut to it: the rule still drops when it can match nothing', async () => {
     const file = await keysetFile()
     const r = await cbcJwt(['revoke', '--jti', 'forever', '--expires-at', '9999-12-31T23:59:59Z', '--keyset-file', file], { env: at(NOW) })

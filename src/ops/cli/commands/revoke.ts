@@ -73,8 +73,9 @@ Options:
   --issued-before T  RFC 3339 time (2026-11-25T20:00:00Z) or "now"; a time inside a second
                      counts to that second's end (tokens carry iat in whole seconds)
   --expires-at T     with --jti: when the token expires — its exp in seconds (X-Auth-Expires)
-                     or an RFC 3339 time; default, and at most, now + the max token TTL
-                     (+ twice the clock tolerance), which outlasts any token alive now
+                     or an RFC 3339 time (inside a second: to its end); default, and at
+                     most, now + the max token TTL (+ twice the clock tolerance), which
+                     outlasts any token alive now
   --max-token-ttl D  longest token lifetime issued (env CBC_JWT_MAX_TOKEN_TTL, default 24h)
   --force            allow a time more than a minute in the future, or moving a revocation
                      back (which makes revoked tokens valid again)
@@ -202,8 +203,10 @@ async function plan(ctx: CliContext, values: Values, positionals: string[], now:
           `--expires-at: ${quotedArgument(raw)} is not an RFC 3339 time (e.g. 2026-11-26T20:00:00Z) nor a token's exp in seconds (e.g. 1796342400)`,
         )
       if (at <= now) throw new UsageError(`--expires-at ${toRfc3339(new Date(at))} is past: no token that expires then can still be valid`)
-      // A later time (9999-12-31) would keep a rule that can match nothing for good.
-      expiresAtMs = Math.min(at, latestExpiryMs)
+      // A later time (9999-12-31) would keep a rule that can match nothing for good. A time
+      // inside a second counts to that second's end (the document holds whole seconds): cut
+      // to its start, the rule would be dropped before a token expiring then stops verifying.
+      expiresAtMs = Math.min(Math.ceil(at / 1000) * 1000, latestExpiryMs)
     }
     const mutation: KeysetMutation = (doc) => revokeTargets(doc, { kind: 'jti', values: list, expiresAtMs, nowMs: now, force: false })
     return {
