@@ -3,7 +3,7 @@ import type { KeysetBackend, KeysetSnapshot } from '../../lib/backends/backend.j
 import { createFileBackend } from '../../lib/backends/file-backend.js'
 import { writeTarget } from '../../lib/backends/write-file-atomic.js'
 import { printable } from '../../lib/logging/sanitize.js'
-import { chooseBackend, type BackendChoice } from '../../lib/backends/choose.js'
+import { chooseBackend, isKubernetesBackend, type BackendChoice } from '../../lib/backends/choose.js'
 import { kubernetesOptionsFromEnv } from '../../lib/backends/kubernetes/index.js'
 import { vaultOptionsFromEnv } from '../../lib/backends/vault/index.js'
 import { BackendError, RefusedError, UsageError } from '../../lib/errors.js'
@@ -12,7 +12,7 @@ import { loadKeyset, parseKeysetText, type LoadedKeyset } from '../../lib/keyset
 import { locate } from '../rotation/update-keyset.js'
 import { devKeysetFile } from '../../lib/backends/dev-keyset.js'
 import { holdsSecretKeys } from '../projection/publish.js'
-import { fileProjection, kubernetesProjections, publicKeysetPath, vaultProjectedFrom, vaultProjection } from '../projection/targets.js'
+import { fileProjection, kubernetesProjectedFrom, kubernetesProjections, publicKeysetPath, vaultProjectedFrom, vaultProjection } from '../projection/targets.js'
 import { withLastGoodCopy } from '../last-good/copy.js'
 import { fileLastGood, kubernetesLastGood, vaultLastGood } from '../last-good/targets.js'
 import { quotedArgument } from './args.js'
@@ -39,7 +39,8 @@ export interface KeysetSource {
   file?: string | undefined
   /**
    * Vault: the private keyset whose projection this path is (`cbc/jwt-keyset` for
-   * `cbc/jwt-keyset-public`), when it holds private keys; undefined otherwise. One read.
+   * `cbc/jwt-keyset-public`), when it holds private keys; Kubernetes: the private Secret, when
+   * this one is labelled a verification projection; undefined otherwise. One read.
    */
   projectionOwner?: (() => Promise<string | undefined>) | undefined
 }
@@ -189,7 +190,12 @@ export function openKeysetSource(ctx: CliContext, flags: SourceFlags, positional
       : choice.backend === 'kubernetes'
         ? kubernetesLastGood(kubernetesOptionsFromEnv(ctx.env), ctx.env)
         : fileLastGoodOf()
-  const projectionOwner = choice.backend === 'vault' ? () => vaultProjectedFrom(vaultOptionsFromEnv(ctx.env), { logger }, holdsSecretKeys) : undefined
+  const projectionOwner =
+    choice.backend === 'vault'
+      ? () => vaultProjectedFrom(vaultOptionsFromEnv(ctx.env), { logger }, holdsSecretKeys)
+      : isKubernetesBackend(backend)
+        ? () => kubernetesProjectedFrom(backend)
+        : undefined
   return {
     backend: withLastGoodCopy(backend, lastGood, () => ctx.now()),
     streamsDocument: false,

@@ -2,7 +2,7 @@ import fs from 'node:fs'
 import type { KeysetBackend } from '../../lib/backends/backend.js'
 import { createFileBackend } from '../../lib/backends/file-backend.js'
 import { writeTarget } from '../../lib/backends/write-file-atomic.js'
-import type { KubernetesBackendOptions } from '../../lib/backends/kubernetes/index.js'
+import type { KubernetesBackendOptions, KubernetesKeysetBackend } from '../../lib/backends/kubernetes/index.js'
 import { createVaultBackend, type VaultSettings } from '../../lib/backends/vault/index.js'
 import { checkPath } from '../../lib/backends/vault/options.js'
 import { readOption } from '../../lib/config.js'
@@ -105,6 +105,23 @@ export async function vaultProjectedFrom(
   } finally {
     await owner.close()
   }
+}
+
+/**
+ * Kubernetes: when the Secret read is labelled `app.kubernetes.io/component:
+ * verification-keyset` (as cbc-jwt creates a projection Secret, and as the shipped manifests
+ * do), the private Secret whose writes publish it, by description — its name and namespace are
+ * the rotator's settings, not this reader's. A Secret that cannot be read is taken for none.
+ */
+export async function kubernetesProjectedFrom(backend: KubernetesKeysetBackend): Promise<string | undefined> {
+  try {
+    await backend.read()
+  } catch {
+    return undefined
+  }
+  return backend.component() === 'verification-keyset'
+    ? `the private keyset Secret (the rotator's CBC_JWT_KUBERNETES_SECRET, ${OPTIONS.kubernetesSecret.default} by default)`
+    : undefined
 }
 
 /**

@@ -407,6 +407,32 @@ describe('the Kubernetes backend: the Secret cbc-jwt-verification in every verif
     }
   })
 
+  // Found by probing revoke against the projection with a verifier's settings (as for Vault):
+  // the rule was written into cbc-jwt-verification, exit 0, and the next write of cbc-secrets
+  // rewrote the projection without it — the client accepted again, silently.
+  it('revoke pointed at a projection Secret (labelled verification-keyset) is refused; a Secret of its own takes revocations', async () => {
+    const own = await startKubeDouble()
+    try {
+      const base = { CBC_JWT_BACKEND: 'kubernetes', KUBECONFIG: own.writeKubeconfig(tmp.file('kubeconfig-revoke'), { namespace: 'cbc' }), HOME: tmp.dir }
+      assert.equal((await cbcJwt(['keyset', 'init'], { env: { ...base, CBC_JWT_KUBERNETES_PUBLIC_NAMESPACES: 'cbc,orders' } })).code, 0)
+      const before = own.secret('orders', 'cbc-jwt-verification')
+      const verifier = { ...base, CBC_JWT_KUBERNETES_NAMESPACE: 'orders', CBC_JWT_KUBERNETES_SECRET: 'cbc-jwt-verification' }
+      const r = await cbcJwt(['revoke', '--client-id', 'acme', '--issued-before', 'now'], { env: verifier })
+      assert.equal(r.code, 1, r.stdout + r.stderr)
+      assert.match(
+        oneLine(r.stderr),
+        /kubernetes:orders\/cbc-jwt-verification#jwt-keyset is the verification projection of the private keyset Secret .*: revoke there/,
+      )
+      assert.deepEqual(own.secret('orders', 'cbc-jwt-verification'), before, 'the projection was written')
+      // A verification keyset in a Secret of its own (not labelled a projection) takes revocations.
+      own.setSecret('orders', 'verifiers-own', { 'jwt-keyset': serializeKeyset(toVerificationKeyset(makeKeyset([makeKey('ES256', 'k-own')]) as never)) })
+      const ok = await cbcJwt(['revoke', '--client-id', 'acme', '--issued-before', 'now'], { env: { ...verifier, CBC_JWT_KUBERNETES_SECRET: 'verifiers-own' } })
+      assert.equal(ok.code, 0, ok.stderr)
+    } finally {
+      await own.close()
+    }
+  })
+
   it("a projection Secret that is cbc-secrets in the keyset's namespace — named, or the context's — is refused (exit 2), nothing written", async () => {
     const own = await startKubeDouble()
     try {

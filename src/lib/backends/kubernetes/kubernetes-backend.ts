@@ -37,6 +37,11 @@ const SILENT: WatchLogger = { info: () => {}, warn: () => {} }
 export interface KubernetesKeysetBackend extends KeysetBackend {
   /** Finds the API server (kubeconfig or in-cluster) now: a `ConfigError` here is a start-up error. */
   connect(): Promise<void>
+  /**
+   * The `app.kubernetes.io/component` label of the Secret as last read (`verification-keyset` on
+   * a verification projection Secret, as cbc-jwt and the shipped manifests make it), if any.
+   */
+  component(): string | undefined
 }
 
 export function createKubernetesBackend(opts: KubernetesBackendOptions, deps: KubernetesBackendDeps = {}): KubernetesKeysetBackend {
@@ -171,6 +176,10 @@ export function createKubernetesBackend(opts: KubernetesBackendOptions, deps: Ku
     },
     async connect() {
       await connect()
+    },
+    component() {
+      const value = (lastRead?.metadata.labels as Record<string, unknown> | undefined)?.['app.kubernetes.io/component']
+      return typeof value === 'string' ? value : undefined
     },
     async read(): Promise<KeysetSnapshot> {
       const secret = await getSecret()
