@@ -16,11 +16,17 @@ import { waitFor } from '../support/wait.js'
 
 const DOC = fs.readFileSync(path.join(PROJECT_ROOT, 'docs/forward-auth.md'), 'utf8')
 
-/** The nginx block of the docs, with the doc's three ports replaced. */
+/**
+ * The nginx block of the docs with its scoped route ("Requiring a scope in nginx") inside its
+ * `server`, as the docs say to put it, and the doc's three ports replaced.
+ */
 function documentedServerBlock(ports: { nginx: number; cbc: number; api: number }): string {
   const m = /<!-- nginx-config:begin -->\n```nginx\n([\s\S]*?)```\n<!-- nginx-config:end -->/.exec(DOC)
   assert.ok(m, 'docs/forward-auth.md has no nginx block between the markers')
-  const block = m[1]!
+  const scoped = /<!-- nginx-scope:begin -->\n```nginx\n([\s\S]*?)```\n<!-- nginx-scope:end -->/.exec(DOC)
+  assert.ok(scoped, 'docs/forward-auth.md has no scoped nginx route between the markers')
+  const serverEnd = m[1]!.trimEnd().lastIndexOf('}')
+  const block = `${m[1]!.slice(0, serverEnd)}\n${scoped[1]!}}\n`
   for (const address of ['127.0.0.1:8080', '127.0.0.1:8000', '127.0.0.1:9000']) assert.ok(block.includes(address), address)
   return block
     .replaceAll('127.0.0.1:8080', `127.0.0.1:${ports.nginx}`)
@@ -147,6 +153,24 @@ describe('nginx auth_request → cbc-jwt /v1/auth → the API (real nginx)', () 
     assert.deepEqual(JSON.parse(res.body), { error: 'invalid_token', reason: 'expired' })
     assert.equal(seen.length, apiCalls)
     assert.equal(authFailures(await cbc.service.metrics()).expired - before.expired, 1)
+  })
+
+  it('a route that needs a scope: a token without it → 403 with cbc-jwt’s challenge and reason, never the API; with it → the API', async () => {
+    const before = seen.length
+    const without = signToken(key, validClaims({ sub: 'alice', scope: 'orders:read' }))
+    const refused = await fetch(`${base}/orders/admin/x?scope=orders:read`, { headers: { authorization: `Bearer ${without}` } })
+    assert.equal(refused.status, 403)
+    assert.equal(refused.headers.get('x-auth-reason'), 'insufficient_scope')
+    assert.match(refused.headers.get('www-authenticate') ?? '', /^Bearer error="insufficient_scope", .*scope="orders:admin"/)
+    assert.deepEqual(await refused.json(), { error: 'insufficient_scope', reason: 'insufficient_scope' })
+    assert.equal(seen.length, before, 'the API never saw it')
+    const withScope = signToken(key, validClaims({ sub: 'alice', scope: 'orders:read orders:admin' }))
+    const ok = await fetch(`${base}/orders/admin/x`, { headers: { authorization: `Bearer ${withScope}`, 'x-auth-scope': 'forged' } })
+    assert.equal(ok.status, 200)
+    const got = seen.at(-1)!
+    assert.equal(got.url, '/orders/admin/x')
+    assert.equal(got.headers['x-auth-subject'], 'alice')
+    assert.equal(got.headers['x-auth-scope'], 'orders:read orders:admin', 'cbc-jwt’s, never the client’s')
   })
 
   it('no token → 401 missing with the bare Bearer challenge', async () => {
