@@ -74,6 +74,34 @@ export function makeTestTls(): TestTls {
 }
 
 /**
+ * A client certificate (`extendedKeyUsage=clientAuth`, CN `name`) signed by the CA of `by`, for
+ * a server that asks for one (mutual TLS); made with the real `openssl` in `by.dir`.
+ */
+export function makeClientCert(by: TestTls, name: string): { cert: string; key: string } {
+  const file = (f: string) => path.join(by.dir, `${name}.${f}`)
+  fs.writeFileSync(file('ext'), 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n')
+  openssl('req', ...NEW_EC_KEY, '-subj', `/CN=${name}`, '-keyout', file('key'), '-out', file('csr'))
+  openssl(
+    'x509',
+    '-req',
+    '-in',
+    file('csr'),
+    '-CA',
+    by.caFile,
+    '-CAkey',
+    path.join(by.dir, 'ca.key'),
+    '-CAcreateserial',
+    '-days',
+    '2',
+    '-extfile',
+    file('ext'),
+    '-out',
+    file('pem'),
+  )
+  return { cert: fs.readFileSync(file('pem'), 'utf8'), key: fs.readFileSync(file('key'), 'utf8') }
+}
+
+/**
  * A throwaway self-signed certificate for 127.0.0.1/localhost, made with `openssl`, in a temp
  * directory: trusted by a client only when given as its CA. Undefined when `openssl` is not
  * installed (callers skip their TLS cases); any other failure of `openssl` throws.

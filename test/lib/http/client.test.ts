@@ -11,7 +11,7 @@ import { socketFailureKind } from '../../../src/lib/http/http-call-error.js'
 import { withNodeCaStore } from '../../../src/lib/issuers/issuer-fetch.js'
 import { freePort } from '../../support/free-port.js'
 import { waitFor } from '../../support/wait.js'
-import { selfSignedCert } from '../../support/test-tls.js'
+import { makeClientCert, makeTestTls, selfSignedCert, type TestTls } from '../../support/test-tls.js'
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void
 
@@ -277,6 +277,79 @@ describe('the outbound HTTP client over TLS', () => {
       tls.createSecureContext = made
     }
     assert.ok(contexts <= 1, `${contexts} TLS contexts made for one CA bundle`)
+  })
+})
+
+/** A CA and the certificates it signed, or undefined when `openssl` is not installed. */
+function testTlsOrSkip(): TestTls | undefined {
+  try {
+    return makeTestTls()
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw err
+  }
+}
+
+describe('the outbound HTTP client with mutual TLS (a server that requires a client certificate)', () => {
+  const pki = testTlsOrSkip()
+  const other = pki && testTlsOrSkip()
+  const skip = pki && other ? false : 'openssl not installed'
+  let server: Awaited<ReturnType<typeof serve>> | undefined
+  let client: { cert: string; key: string }
+  let stranger: { cert: string; key: string }
+  const seen: string[] = []
+  before(async () => {
+    if (!pki || !other) return
+    client = makeClientCert(pki, 'cbc-jwt-ops')
+    stranger = makeClientCert(other, 'stranger')
+    server = await serve(
+      (req, res) => {
+        // Reached only by an authorized client: the server refuses any other in the handshake.
+        const peer = (req.socket as tls.TLSSocket).getPeerCertificate()
+        seen.push(String(peer.subject?.CN))
+        res.writeHead(200).end(JSON.stringify({ cn: peer.subject?.CN }))
+      },
+      { cert: pki.cert, key: pki.key, ca: pki.ca, requestCert: true, rejectUnauthorized: true } as { cert: string; key: string },
+    )
+  })
+  after(async () => {
+    await server?.close()
+    for (const t of [pki, other]) if (t) fs.rmSync(t.dir, { recursive: true, force: true })
+  })
+  const ask = (opts: { ca?: string; cert?: string; key?: string }) =>
+    requestOnce(new URL(`${server!.url}/v1/secret`), { timeoutMs: 5000, maxResponseBytes: 1000, ...opts })
+
+  it('with the client certificate and key the request succeeds, the server seeing that certificate', { skip }, async () => {
+    const answer = await ask({ ca: pki!.ca, ...client })
+    assert.deepEqual([answer.status, JSON.parse(answer.text)], [200, { cn: 'cbc-jwt-ops' }])
+    // A client with the same CA and no certificate does not borrow one (the CA's context is cached).
+    await failure(ask({ ca: pki!.ca }))
+    assert.equal((await ask({ ca: pki!.ca, ...client })).status, 200)
+    assert.deepEqual(seen, ['cbc-jwt-ops', 'cbc-jwt-ops'])
+  })
+
+  it('without a client certificate, or with one its CA did not sign: a failure, and no request is served', { skip }, async () => {
+    const before = seen.length
+    for (const opts of [{ ca: pki!.ca }, { ca: pki!.ca, ...stranger }]) {
+      const err = await failure(ask(opts))
+      // The server's TLS alert, or the reset that follows it: the client has sent its request
+      // by then, and a reset drops what the server sent before it.
+      assert.ok(
+        (err.kind === 'tls' && /^ERR_SSL_TLSV13_ALERT_(CERTIFICATE_REQUIRED|UNKNOWN_CA)$/.test(err.code ?? '')) ||
+          (err.kind === 'unreachable' && err.code === 'ECONNRESET'),
+        `${err.kind} ${err.code}: ${err.message}`,
+      )
+    }
+    assert.equal(seen.length, before, 'no request reached the handler')
+  })
+
+  it("a wrong CA (or none: Node's store) is refused, the client certificate no way around it: never unverified TLS", { skip }, async () => {
+    for (const opts of [{ ca: other!.ca, ...client }, { ...client }]) {
+      const err = await failure(ask(opts))
+      assert.equal(err.kind, 'tls', err.message)
+      // The server sends its chain with the CA: a CA the client does not trust, in the chain.
+      assert.equal(err.code, 'SELF_SIGNED_CERT_IN_CHAIN')
+    }
   })
 })
 
