@@ -71,6 +71,100 @@ describe('cbc-jwt status', { concurrency: true }, () => {
     assert.doesNotMatch(after.stdout, new RegExp(old), 'the old standby was retired at once and pruned by the promotion')
   })
 
+  it('the notes change at their thresholds, not a second off: the propagation window, the 7-day SLA, 24 h before not_after', async () => {
+    const file = await keysetFixture(tmp.file('edges.json'), { at: T0 })
+    assert.equal((await cbcJwt(['rotate', '--stage', '--keyset-file', file], { env: at('2026-11-25T01:00:00Z') })).code, 0)
+    const staged = readJson(file).keys.at(-1).kid
+    const stagedNote = async (iso: string) => {
+      const r = await cbcJwt(['status', '--json', '--keyset-file', file], { env: at(iso) })
+      return JSON.parse(r.stdout).keys.find((k: { kid: string }) => k.kid === staged).notes
+    }
+    // The default window is 2 x 30 s + 90 s: promotable exactly when rotate --promote accepts it.
+    assert.deepEqual(await stagedNote('2026-11-25T01:02:29Z'), ['propagating, promotable in 1s'])
+    assert.deepEqual(await stagedNote('2026-11-25T01:02:30Z'), ['ready to promote'])
+    assert.deepEqual(await stagedNote('2026-12-02T00:59:59Z'), ['ready to promote'])
+    assert.deepEqual(await stagedNote('2026-12-02T01:00:00Z'), ['past the 7-day SLA, too old to promote: rotate --stage replaces it'])
+    // A rotation gives the old key 24 h: read at that instant, it already stops verifying "within 24h".
+    const rotated = await keysetFixture(tmp.file('edges-rotated.json'), { at: T0 })
+    const old = readJson(rotated).current
+    assert.equal((await cbcJwt(['rotate', '--keyset-file', rotated], { env: at('2026-11-26T00:00:00Z') })).code, 0)
+    const r = await cbcJwt(['status', '--json', '--keyset-file', rotated], { env: at('2026-11-26T00:00:00Z') })
+    const out = JSON.parse(r.stdout)
+    assert.deepEqual(out.keys.find((k: { kid: string }) => k.kid === old).notes, ['stops verifying in 1d'])
+    assert.deepEqual(out.warnings, [`verify-only key ${old} stops verifying in 1d (2026-11-27T00:00:00Z)`])
+  })
+
+  it('the 7-day SLA is about the current key only; a key past its not_after is noted once, never as stopping', async () => {
+    const file = await keysetFixture(tmp.file('old-verify-only.json'), { at: T0 })
+    const old = readJson(file).current
+    assert.equal((await cbcJwt(['rotate', '--keyset-file', file], { env: at('2026-12-01T23:00:00Z') })).code, 0)
+    // The old key is 7d1h old and verify-only: no SLA note, no warning to rotate, exit 0.
+    const r = await cbcJwt(['status', '--keyset-file', file], { env: at('2026-12-02T01:00:00Z') })
+    assert.equal(r.code, 0, r.stdout)
+    assert.match(r.stdout, new RegExp(`^${old} +ES256 +verify-only +2026-11-25T00:00:00Z +7d1h +2026-12-02T23:00:00Z +stops verifying in 22h$`, 'm'))
+    assert.doesNotMatch(r.stdout, /7-day SLA/)
+    assert.deepEqual(
+      r.stdout.split('\n').filter((l) => l.startsWith('warning: ')),
+      [`warning: verify-only key ${old} stops verifying in 22h (2026-12-02T23:00:00Z)`],
+    )
+    // Past its not_after, still listed until the next rotation prunes it: that note alone.
+    const past = await cbcJwt(['status', '--json', '--keyset-file', file], { env: at('2026-12-03T00:00:00Z') })
+    assert.equal(past.code, 0, past.stdout)
+    const out = JSON.parse(past.stdout)
+    const row = out.keys.find((k: { kid: string }) => k.kid === old)
+    assert.equal(row.verifies, false)
+    assert.deepEqual(row.notes, ['no longer verifies; pruned by the next rotation'])
+    assert.deepEqual(out.warnings, [])
+  })
+
+  it('a current key that stops verifying within 24h is flagged: past its not_after the keyset cannot load', async () => {
+    const fs = await import('node:fs')
+    const file = await keysetFixture(tmp.file('current-not-after.json'), { at: T0 })
+    const doc = readJson(file)
+    doc.keys[0].not_after = '2026-11-27T00:00:00Z'
+    fs.writeFileSync(file, JSON.stringify(doc))
+    const far = await cbcJwt(['status', '--json', '--keyset-file', file], { env: at('2026-11-25T23:59:59Z') })
+    assert.equal(far.code, 0, far.stderr)
+    assert.deepEqual(JSON.parse(far.stdout).warnings, [])
+    const r = await cbcJwt(['status', '--keyset-file', file], { env: at('2026-11-26T01:00:00Z') })
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stdout, new RegExp(`^${doc.current} +ES256 +current +2026-11-25T00:00:00Z +1d1h +2026-11-27T00:00:00Z +stops verifying in 23h$`, 'm'))
+    assert.match(
+      r.stdout,
+      new RegExp(
+        `^warning: current key ${doc.current} stops verifying in 23h \\(2026-11-27T00:00:00Z\\): past it the keyset no longer loads and nothing signs; rotate now \\(cbc-jwt rotate\\)$`,
+        'm',
+      ),
+    )
+    // Both notes of a current key also past the SLA, in one cell.
+    doc.keys[0].not_after = '2026-12-02T12:00:00Z'
+    fs.writeFileSync(file, JSON.stringify(doc))
+    const both = await cbcJwt(['status', '--keyset-file', file], { env: at('2026-12-02T01:00:00Z') })
+    assert.equal(both.code, 1)
+    assert.match(both.stdout, new RegExp(`^${doc.current} +ES256 +current .* +older than the 7-day SLA; stops verifying in 11h$`, 'm'))
+    const past = await cbcJwt(['status', '--keyset-file', file], { env: at('2026-12-02T12:00:00Z') })
+    assert.equal(past.code, 1)
+    assert.match(past.stderr, /the current key is past its not_after and cannot verify/)
+  })
+
+  it('shows revoked_before and the time it read the keyset at (text and --json); --json is ASCII whatever the path', async () => {
+    const dir = tmp.file('clé-ключ')
+    ;(await import('node:fs')).mkdirSync(dir)
+    const file = await keysetFixture(`${dir}/keyset.json`, { at: T0 })
+    const none = await cbcJwt(['status', '--keyset-file', file], { env: at('2026-11-25T06:00:00Z') })
+    assert.match(none.stdout, /^revoked_before: none$/m)
+    assert.equal(JSON.parse((await cbcJwt(['status', '--json', '--keyset-file', file], { env: at('2026-11-25T06:00:00Z') })).stdout).revoked_before, null)
+    assert.equal((await cbcJwt(['revoke', '--issued-before', 'now', '--keyset-file', file], { env: at('2026-11-25T06:00:00Z') })).code, 0)
+    const text = await cbcJwt(['status', '--keyset-file', file], { env: at('2026-11-25T07:00:00Z') })
+    assert.match(text.stdout, /^revoked_before: 2026-11-25T06:00:00Z$/m)
+    const json = await cbcJwt(['status', '--json', '--keyset-file', file], { env: at('2026-11-25T07:00:00Z') })
+    assert.match(json.stdout, /^[\x20-\x7e\n]*$/, 'nothing but printable ASCII')
+    const out = JSON.parse(json.stdout)
+    assert.equal(out.revoked_before, '2026-11-25T06:00:00Z')
+    assert.equal(out.now, '2026-11-25T07:00:00Z')
+    assert.equal(out.location, file)
+  })
+
   it('reads the keyset from stdin with -', async () => {
     const file = await keysetFixture(tmp.file('stdin.json'), { at: T0 })
     const r = await cbcJwt(['status', '--json', '-'], { env: at(T0), input: (await import('node:fs')).readFileSync(file, 'utf8') })

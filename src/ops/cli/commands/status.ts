@@ -19,7 +19,7 @@ export const statusCommand: Command = {
 
 Lists every key (kid, alg, status, created, age, not_after) and flags:
   - a current key older than the 7-day SLA (604800 s, alert JWTKeyAgeExceeded): exit 1
-  - a verify-only key that stops verifying within 24h
+  - a verify-only (or current) key that stops verifying within 24h
   - whether a staged key has been published long enough to be promoted
 
 Options:
@@ -52,9 +52,16 @@ Exit status: 0 SLA holds, 1 SLA broken / invalid keyset / backend error, 2 bad u
         if (sinceCreated >= ROTATION_POLICY.keyAgeSlaMs) notes.push('past the 7-day SLA, too old to promote: rotate --stage replaces it')
         else notes.push(sinceCreated >= window ? 'ready to promote' : `propagating, promotable in ${formatDuration(window - sinceCreated)}`)
       }
-      if (row.verifies && row.status === 'verify-only' && notAfter !== undefined && notAfter - now <= ROTATION_POLICY.expiringSoonMs) {
-        notes.push(`stops verifying in ${formatDuration(notAfter - now)}`)
-        warnings.push(`verify-only key ${row.kid} stops verifying in ${formatDuration(notAfter - now)} (${row.not_after})`)
+      // A current key may carry a not_after too (a document written by hand or by another tool):
+      // past it the keyset no longer loads, which is worse than a verify-only key retiring.
+      if (row.verifies && notAfter !== undefined && notAfter - now <= ROTATION_POLICY.expiringSoonMs) {
+        const left = formatDuration(notAfter - now)
+        notes.push(`stops verifying in ${left}`)
+        warnings.push(
+          row.status === 'current'
+            ? `current key ${row.kid} stops verifying in ${left} (${row.not_after}): past it the keyset no longer loads and nothing signs; rotate now (cbc-jwt rotate)`
+            : `verify-only key ${row.kid} stops verifying in ${left} (${row.not_after})`,
+        )
       }
       if (!row.verifies) notes.push('no longer verifies; pruned by the next rotation')
       return { ...row, notes }
