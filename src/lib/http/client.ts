@@ -149,10 +149,27 @@ export function createHttpClient(opts: HttpClientOptions): HttpClient {
         reject(failure('unreachable', code ?? 'request refused before sending', { code, cause: err }))
         return
       }
+      // A TLS server that refuses the client's certificate, or its lack, does so once the client
+      // has finished its handshake and sent the request: its alert is often lost to the reset that
+      // follows (the request it never read). A bare ECONNRESET would not say where to look.
+      let handshaken = false
+      let answered = false
+      if (secure) {
+        req.on('socket', (socket) =>
+          socket.once('secureConnect', () => {
+            handshaken = true
+          }),
+        )
+      }
       req.on('error', (err: NodeJS.ErrnoException) => {
-        finish(failure(socketFailureKind(err.code), err.code ?? err.message, { code: err.code, cause: err }))
+        const message =
+          handshaken && !answered && err.code === 'ECONNRESET'
+            ? 'ECONNRESET after the TLS handshake, before any answer: what a server does that refuses the client certificate, or requires one'
+            : (err.code ?? err.message)
+        finish(failure(socketFailureKind(err.code), message, { code: err.code, cause: err }))
       })
       req.on('response', (res) => {
+        answered = true
         const status = res.statusCode ?? 0
         if (status >= 300 && status < 400) {
           finish(failure('redirect', `HTTP ${status} redirect not followed`, { status }))
