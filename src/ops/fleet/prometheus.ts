@@ -82,6 +82,7 @@ export function createPrometheusFleet(opts: PrometheusFleetOptions): FleetSource
     // Prometheus answer: anything else is never turned into text (an object without a callable
     // toString, or an array nested deep, throws).
     return envelope.data.result.flatMap((r: unknown) => {
+      if (typeof r !== 'object' || r === null) return []
       const s = r as { metric?: unknown; value?: unknown }
       if (typeof s.metric !== 'object' || s.metric === null || !Array.isArray(s.value)) return []
       const labels = Object.entries(s.metric)

@@ -157,3 +157,69 @@ describe('the Prometheus fleet: a sample that is no finite number is unknown', (
     assert.equal(replica!.revocationsNewest, undefined)
   })
 })
+
+describe('the Prometheus fleet: answers shaped as no Prometheus shapes them', () => {
+  let server: http.Server
+  let url: string
+  const vector = (result: unknown) => JSON.stringify({ status: 'success', data: { resultType: 'vector', result } })
+  before(async () => {
+    server = http.createServer((req, res) => {
+      const u = new URL(req.url!, 'http://x')
+      const query = u.searchParams.get('query')!
+      if (u.pathname === '/not-a-list/api/v1/query') {
+        res.writeHead(200).end(vector({ length: 1 }))
+        return
+      }
+      if (u.pathname === '/matrix/api/v1/query') {
+        // Samples shaped as a vector's under another result type: not the answer to an instant query.
+        const result = [{ metric: { __name__: 'up', job: 'cbc-jwt', instance: '10.0.0.1:8000' }, value: [0, '1'] }]
+        res.writeHead(200).end(JSON.stringify({ status: 'success', data: { resultType: 'matrix', result } }))
+        return
+      }
+      // Two targets listed out of order, one key_info series at 0, labels in another order than up's,
+      // and entries that are no sample at all between them.
+      const a = { job: 'cbc-jwt', instance: '10.0.0.2:8000', zone: 'b' }
+      const b = { job: 'cbc-jwt', instance: '10.0.0.1:8000', zone: 'a' }
+      if (query.startsWith('up{')) {
+        const noValue = { metric: { __name__: 'up', job: 'cbc-jwt', instance: '10.0.0.3:8000' } }
+        res
+          .writeHead(200)
+          .end(vector([null, { metric: { __name__: 'up', ...a }, value: [0, '1'] }, 'up', noValue, { metric: { __name__: 'up', ...b }, value: [0, '1'] }]))
+        return
+      }
+      if (query.startsWith('cbc_jwt_key_info{')) {
+        const key = (t: typeof a, kid: string, value: string) => ({
+          metric: { status: 'current', kid, alg: 'ES256', issuer: 'cbc-omega2', zone: t.zone, instance: t.instance, job: t.job, __name__: 'cbc_jwt_key_info' },
+          value: [0, value],
+        })
+        res.writeHead(200).end(vector([{ metric: 'x', value: [0, '1'] }, key(a, 'k-a', '1'), key(b, 'k-b', '0')]))
+        return
+      }
+      res.writeHead(200).end(vector([]))
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    url = `http://127.0.0.1:${(server.address() as { port: number }).port}`
+  })
+  after(() => server.close())
+
+  it('a result that is no list, or of another type than an instant vector, is a refusal, never a TypeError', async () => {
+    for (const path of ['/not-a-list', '/matrix']) {
+      await assert.rejects(createPrometheusFleet({ url: `${url}${path}` }).read(), (err: Error) => {
+        assert.ok(err instanceof RefusedError, `${err.name}: ${err.message}`)
+        assert.match(err.message, /answered HTTP 200 without a query result/)
+        return true
+      })
+    }
+  })
+
+  it('entries that are no sample are left out; a series at 0 is no key; labels match in any order; replicas in name order', async () => {
+    const view = await createPrometheusFleet({ url }).read()
+    assert.deepEqual(
+      view.replicas.map((r) => [r.name, r.reachable, [...r.keys]]),
+      [
+        ['10.0.0.1:8000', true, []],
+        ['10.0.0.2:8000', true, [['k-a', 'current']]],
+      ],
+    )
+  })
+})
