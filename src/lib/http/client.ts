@@ -155,11 +155,15 @@ export function createHttpClient(opts: HttpClientOptions): HttpClient {
       let handshaken = false
       let answered = false
       if (secure) {
-        req.on('socket', (socket) =>
-          socket.once('secureConnect', () => {
-            handshaken = true
-          }),
-        )
+        req.on('socket', (socket) => {
+          // Only a new connection's handshake: a kept one was accepted, certificate and all, by
+          // an earlier request (its reset is the server closing it), and it never emits
+          // secureConnect again — a listener per request would pile up on it.
+          if (socket.connecting)
+            socket.once('secureConnect', () => {
+              handshaken = true
+            })
+        })
       }
       req.on('error', (err: NodeJS.ErrnoException) => {
         const message =

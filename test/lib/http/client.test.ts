@@ -262,6 +262,27 @@ describe('the outbound HTTP client over TLS', () => {
     assert.deepEqual([trusted.status, parseJsonBody(trusted.text)], [200, { json: { ok: true }, isJson: true }])
   })
 
+  it('reuses a kept TLS connection without piling a listener onto it per request', { skip: cert ? false : 'openssl not installed' }, async () => {
+    // Found reviewing the handshake-then-reset message: it listened for `secureConnect` on
+    // every request's socket, and a kept connection, already connected, never emits it again.
+    const client = createHttpClient({ baseUrl: server!.url, timeoutMs: 5000, maxResponseBytes: 100, keepAlive: true, ca: cert!.cert })
+    const warnings: Error[] = []
+    const onWarning = (w: Error) => warnings.push(w)
+    process.on('warning', onWarning)
+    try {
+      // 25 requests, past the 10 listeners Node warns about, on the one kept connection.
+      for (let i = 0; i < 25; i++) assert.equal((await client.request({ path: '/keys' })).status, 200)
+      await new Promise((resolve) => setImmediate(resolve))
+    } finally {
+      process.off('warning', onWarning)
+      client.close()
+    }
+    assert.deepEqual(
+      warnings.filter((w) => w.name === 'MaxListenersExceededWarning').map((w) => w.message),
+      [],
+    )
+  })
+
   it("parses a CA bundle once, not at every request (Node's store: ~20 ms)", { skip: cert ? false : 'openssl not installed' }, async () => {
     const url = new URL(`${server!.url}/keys`)
     const ca = withNodeCaStore(cert!.cert)
