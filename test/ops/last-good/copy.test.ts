@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -7,6 +8,7 @@ import { createFileBackend } from '../../../src/lib/backends/file-backend.js'
 import { createKubernetesBackend, kubernetesOptionsFromEnv } from '../../../src/lib/backends/kubernetes/index.js'
 import { createVaultBackend, vaultOptionsFromEnv } from '../../../src/lib/backends/vault/index.js'
 import { BackendError, CasConflictError, ConfigError } from '../../../src/lib/errors.js'
+import type { BackendErrorReason } from '../../../src/lib/reasons.js'
 import { withLastGoodCopy } from '../../../src/ops/last-good/copy.js'
 import { fileLastGood, kubernetesLastGood, lastGoodKeysetPath, vaultLastGood } from '../../../src/ops/last-good/targets.js'
 import { stageKey } from '../../../src/ops/rotation/two-phase.js'
@@ -192,6 +194,27 @@ describe('the last good copy in a Secret of its own (Kubernetes API test double)
     await b.close()
   })
 
+  it('a copy Secret this process may not read (403): restore and a change fail forbidden, never "no copy", and nothing is written', async () => {
+    double.setSecret(NS, 'cbc-jwt-last-good', { 'jwt-keyset': KEYSET })
+    double.setSecret(NS, 'cbc-secrets', { 'jwt-keyset': KEYSET })
+    // RBAC `resourceNames` naming the keyset Secret only: the copy's get is refused.
+    double.restrictNames = new Set(['cbc-secrets'])
+    try {
+      const b = backend()
+      const from = double.calls.length
+      const forbidden = (err: unknown) => err instanceof BackendError && err.reason === 'forbidden' && /cbc-jwt-last-good/.test(err.message)
+      await assert.rejects(b.readLastGood!(), forbidden)
+      const snap = await b.read()
+      await assert.rejects(b.write(OTHER, snap.version), forbidden)
+      await b.close()
+      assert.deepEqual(writes(from), [], 'nothing written')
+    } finally {
+      double.restrictNames = undefined
+    }
+    assert.equal(copy(), KEYSET)
+    assert.equal(keyset(), KEYSET)
+  })
+
   it('the copy may not be the keyset Secret or the projection (readable by verifiers); the old key variable is refused', () => {
     const opts = kubernetesOptionsFromEnv({})
     assert.throws(() => kubernetesLastGood(opts, { CBC_JWT_KUBERNETES_LAST_GOOD_SECRET: 'cbc-secrets' }), ConfigError)
@@ -255,6 +278,46 @@ describe('the last good copy of a file: restoring over a keyset that cannot be r
       fs.rmSync(dir, { recursive: true, force: true })
     }
   })
+})
+
+describe('a last good copy that cannot be read is an error, never "no copy"', () => {
+  // Only not_found means there is no copy. Read as "no copy", any other failure would make
+  // `keyset restore` say none was ever written, and a write create a copy over one it never read.
+  const cases: Array<[string, BackendErrorReason, (copy: string) => void]> = [
+    ['a symlink loop (io_error)', 'io_error', (copy) => fs.symlinkSync(path.basename(copy), copy)],
+    ['a FIFO (not_a_file)', 'not_a_file', (copy) => execFileSync('mkfifo', ['-m', '600', copy])],
+    ['past the size limit (invalid_keyset)', 'invalid_keyset', (copy) => fs.writeFileSync(copy, 'x'.repeat(MAX_KEYSET_BYTES + 1), { mode: 0o600 })],
+  ]
+  for (const [what, reason, make] of cases) {
+    it(`a copy that is ${what}: restore, a change and a create fail so; the copy is left as it was`, { skip: process.platform !== 'linux' }, async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-last-good-unreadable-'))
+      try {
+        const file = path.join(dir, 'keyset.json')
+        const copy = path.join(dir, 'keyset.last-good.json')
+        fs.writeFileSync(file, KEYSET, { mode: 0o600 })
+        make(copy)
+        const left = () => {
+          const st = fs.lstatSync(copy)
+          return `${st.ino}:${st.mode}:${st.size}:${st.mtimeMs}`
+        }
+        const as = left()
+        const failsWith = (why: RegExp) => (err: unknown) => err instanceof BackendError && err.reason === reason && why.test(err.message)
+        const b = withLastGoodCopy(createFileBackend(file), fileLastGood(file, undefined))
+        await assert.rejects(b.readLastGood!(), failsWith(/keyset\.last-good\.json/))
+        const snap = await b.read()
+        await assert.rejects(b.write(OTHER, snap.version), failsWith(/keyset\.last-good\.json/))
+        assert.equal(fs.readFileSync(file, 'utf8'), KEYSET, 'a change went on to the keyset')
+        // A create writes the keyset first; the copy it could not read is reported, not replaced.
+        fs.rmSync(file)
+        await assert.rejects(b.write(OTHER, null), failsWith(/but not its last good copy/))
+        assert.equal(fs.readFileSync(file, 'utf8'), OTHER)
+        await b.close()
+        assert.equal(left(), as, 'the copy was written over')
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true })
+      }
+    })
+  }
 })
 
 describe('the last good copy of a file never goes out wider than the keyset', () => {
