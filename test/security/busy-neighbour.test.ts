@@ -34,17 +34,27 @@ after(() => fs.rmSync(root, { recursive: true, force: true }))
 function watchedWithDelivery(file: string, dir: string, options: FileBackendOptions = {}) {
   const watch = fs.watch
   const patchable = fs as { watch: typeof watch }
-  const state = { delivered: 0, changes: 0 }
+  /** Events delivered from the directory watch (of them, the neighbours': `*.log`), change callbacks, events reported. */
+  const state = { delivered: 0, neighbour: 0, changes: 0, events: 0 }
   patchable.watch = ((where: fs.PathLike, opts: fs.WatchOptions, listener: fs.WatchListener<string>) =>
     watch(
       where,
       opts,
-      where === dir ? (...args: Parameters<fs.WatchListener<string>>) => void (state.delivered++, listener(...args)) : listener,
+      where === dir
+        ? (...args: Parameters<fs.WatchListener<string>>) => {
+            state.delivered++
+            if (args[1]?.endsWith('.log')) state.neighbour++
+            listener(...args)
+          }
+        : listener,
     )) as typeof watch
   cleanups.push(() => (patchable.watch = watch))
   const b: KeysetBackend = createFileBackend(file, options)
   cleanups.push(() => b.close())
-  b.watch!(() => void state.changes++)
+  b.watch!(
+    () => void state.changes++,
+    () => void state.events++,
+  )
   return {
     b,
     state,
@@ -55,6 +65,29 @@ function watchedWithDelivery(file: string, dir: string, options: FileBackendOpti
       await waitFor(() => state.changes > 0, { timeoutMs: 10_000, what: `a change callback for ${what}` })
     },
   }
+}
+
+/**
+ * What this process's inotify watches are on (Linux, /proc/self/fdinfo): `directory`, `file`,
+ * `both` or `nothing`, by the inode each of `dir` and `file` has now.
+ */
+function watching(dir: string, file: string): string {
+  const inodes = new Set<number>()
+  for (const fd of fs.readdirSync('/proc/self/fdinfo')) {
+    let info: string
+    try {
+      info = fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8')
+    } catch {
+      continue // an fd closed while we looked
+    }
+    for (const m of info.matchAll(/^inotify wd:\S+ ino:([0-9a-f]+) /gm)) inodes.add(Number.parseInt(m[1]!, 16))
+  }
+  const on = (p: string) => {
+    const ino = fs.statSync(p, { throwIfNoEntry: false })?.ino
+    return ino !== undefined && inodes.has(ino)
+  }
+  const [d, f] = [on(dir), on(file)]
+  return d && f ? 'both' : d ? 'directory' : f ? 'file' : 'nothing'
 }
 
 /** Appends to two neighbours in turn (no event merged by the kernel), letting the loop run between rounds. */
@@ -98,6 +131,8 @@ describe('attack: a neighbour of the keyset written at full speed', () => {
     for (let i = 1; i <= 3; i++) {
       await w.expectChange(`swap ${i}`, () => volume.writeKeyset(`{"v":${i}}`))
       assert.equal((await w.b.read()).text, `{"v":${i}}`)
+      // The swap deleted the file watched: the new one, in the new timestamped folder, is.
+      if (process.platform === 'linux') assert.equal(watching(volume.dir, volume.file()), 'file', `after swap ${i}`)
     }
     assert.ok(w.state.delivered < 3000, `${w.state.delivered} of 20 000 neighbour events reached the process`)
     // No event of the watched file announces this: the look at the path every second does.
@@ -135,5 +170,132 @@ describe('attack: a neighbour of the keyset written at full speed', () => {
     assert.ok((await neighbourThenKeyset('a write after a read', '2')) > 0, 'the read did not watch the directory again')
     await storm(dir, 5)
     assert.equal(await neighbourThenKeyset('a write after a second storm', '3'), 0, 'a second storm did not switch back to the file')
+  })
+})
+
+describe('the switch to the file itself: when, and what it watches after', { skip: process.platform !== 'linux' && 'reads /proc/self/fdinfo' }, () => {
+  /** `dir` with the keyset file and two neighbours in it, the neighbours already there (appends alone: one event each). */
+  function setUp(keyset: string | undefined) {
+    const dir = fresh()
+    const file = path.join(dir, 'keyset.json')
+    if (keyset !== undefined) fs.writeFileSync(file, keyset)
+    const names = [path.join(dir, 'app.log'), path.join(dir, 'audit.log')]
+    for (const name of names) fs.writeFileSync(name, '')
+    let sent = 0
+    return {
+      dir,
+      file,
+      /** `count` neighbour events, in turn on each (no two alike in a row: the kernel merges none). */
+      neighbour(count: number) {
+        for (let i = 0; i < count; i++) fs.appendFileSync(names[sent++ % 2]!, 'x')
+      },
+      get sent() {
+        return sent
+      },
+    }
+  }
+  /** Waits until the directory watch has delivered `count` neighbour events in all. */
+  const deliveredAll = (w: ReturnType<typeof watchedWithDelivery>, count: number) =>
+    waitFor(() => w.state.neighbour >= count, { timeoutMs: 10_000, intervalMs: 5, what: `${count} neighbour events delivered` })
+
+  it('512 neighbour events within a second switch it; 511 do not, nor 512 spread past the second', async () => {
+    const t = setUp('0')
+    const w = watchedWithDelivery(t.file, t.dir, { busyProbeMs: 3_600_000 })
+    assert.equal(watching(t.dir, t.file), 'directory')
+    t.neighbour(511)
+    await deliveredAll(w, 511)
+    assert.equal(watching(t.dir, t.file), 'directory', '511 events switched the watch')
+    // The 512th past the second since the watch began: a slow neighbour, counted from zero again.
+    await sleep(1100)
+    t.neighbour(1)
+    await deliveredAll(w, 512)
+    assert.equal(watching(t.dir, t.file), 'directory', '512 events over more than a second switched the watch')
+    t.neighbour(511)
+    await deliveredAll(w, 1023)
+    assert.equal(watching(t.dir, t.file), 'directory', 'the count went on past the slow sample')
+    t.neighbour(1)
+    await deliveredAll(w, 1024)
+    assert.equal(watching(t.dir, t.file), 'file', '512 events within a second did not switch the watch')
+    assert.equal(w.state.changes + w.state.events, 0, 'a neighbour event was taken for a change')
+  })
+
+  it("only a neighbour's events count: the keyset's own and ..data's, however many, never switch it", async () => {
+    const t = setUp('0')
+    const data = path.join(t.dir, '..data')
+    fs.writeFileSync(data, '')
+    const w = watchedWithDelivery(t.file, t.dir, { busyProbeMs: 3_600_000 })
+    // 1 000 events of the names that matter, with 511 of a neighbour among them: no two alike in a row.
+    for (let i = 0; i < 500; i++) {
+      fs.appendFileSync(t.file, 'x')
+      fs.appendFileSync(data, 'x')
+      if (i % 2 === 0 && t.sent < 511) t.neighbour(2)
+    }
+    t.neighbour(511 - t.sent)
+    // Every event delivered, or (counted wrongly) the directory no longer watched.
+    await waitFor(() => w.state.delivered >= 1511 || watching(t.dir, t.file) !== 'directory', {
+      timeoutMs: 10_000,
+      intervalMs: 5,
+      what: 'every event delivered',
+    })
+    assert.equal(watching(t.dir, t.file), 'directory', "the keyset's own events were counted as a neighbour's")
+    assert.equal(w.state.neighbour, 511)
+    await waitFor(() => w.state.changes > 0, { what: 'the change callback' })
+  })
+
+  it('a keyset not there yet: the directory stays watched through the storm, and sees the file appear', async () => {
+    const t = setUp(undefined)
+    const w = watchedWithDelivery(t.file, t.dir, { busyProbeMs: 3_600_000 })
+    t.neighbour(2000)
+    await deliveredAll(w, 2000)
+    assert.equal(watching(t.dir, t.dir), 'both', 'nothing watched: the file the switch would follow is not there')
+    await w.expectChange('the keyset written', () => fs.writeFileSync(t.file, '1'))
+    assert.equal((await w.b.read()).text, '1')
+  })
+
+  it('after it: a read looks at the path, reports only what changed, and the watch follows each new file', async () => {
+    const t = setUp(undefined)
+    const a = path.join(t.dir, 'a.json')
+    const b = path.join(t.dir, 'b.json')
+    fs.writeFileSync(a, '0')
+    fs.writeFileSync(b, 'b')
+    fs.symlinkSync('a.json', t.file)
+    // A read before busyProbeMs has passed since the switch keeps the file watched; the bound is
+    // the age of this process, so that a switch time never set would show.
+    const w = watchedWithDelivery(t.file, t.dir, { busyProbeMs: Math.max(3000, Math.ceil(performance.now())), minChangeIntervalMs: 0 })
+    t.neighbour(1024)
+    await waitFor(() => watching(t.dir, t.file) === 'file', { timeoutMs: 10_000, intervalMs: 5, what: 'the watch on the file' })
+    /** A read, then the events reported so far and what is watched. */
+    const afterRead = async (what: string) => {
+      await w.b.read()
+      return [what, w.state.events, watching(t.dir, t.file)]
+    }
+    assert.deepEqual(await afterRead('nothing changed'), ['nothing changed', 0, 'file'])
+
+    await w.expectChange('an in-place write through the link', () => fs.writeFileSync(t.file, '1'))
+    let seen = w.state.events
+    assert.deepEqual(await afterRead('the write seen'), ['the write seen', seen, 'file'])
+
+    // No event of the watched inode says these: the read itself finds them, and watches the new file.
+    fs.rmSync(t.file)
+    fs.symlinkSync('b.json', t.file)
+    assert.deepEqual(await afterRead('the link turned to b.json'), ['the link turned to b.json', seen + 1, 'file'])
+    assert.equal(watching(t.dir, a), 'nothing', 'a.json is still watched')
+    fs.writeFileSync(`${t.file}.tmp`, '2')
+    fs.renameSync(`${t.file}.tmp`, t.file)
+    assert.deepEqual(await afterRead('a file renamed over the link'), ['a file renamed over the link', seen + 2, 'file'])
+    assert.equal(watching(t.dir, b), 'nothing', 'b.json is still watched')
+
+    // A rename over the watched file itself: its event, then the new file watched.
+    await w.expectChange('a rename over the file', () => {
+      fs.writeFileSync(`${t.file}.tmp`, '3')
+      fs.renameSync(`${t.file}.tmp`, t.file)
+    })
+    seen = w.state.events
+    assert.deepEqual(await afterRead('the rename seen'), ['the rename seen', seen, 'file'])
+    await w.expectChange('an in-place write to the renamed file', () => fs.writeFileSync(t.file, '4'))
+    assert.equal((await w.b.read()).text, '4')
+
+    await w.b.close()
+    assert.equal(watching(t.dir, t.file), 'nothing', 'close left a watch')
   })
 })
