@@ -136,6 +136,37 @@ describe('writeFileAtomic', () => {
       assert.deepEqual(fs.readdirSync(path.join(dir, 'real')), ['keyset.json'])
     }
   })
+  it('through a chain of links, the last one dangling: the file it names is created, every link stays', async () => {
+    for (const exclusive of [false, true]) {
+      const dir = freshDir()
+      fs.mkdirSync(path.join(dir, 'real'))
+      fs.symlinkSync(path.join('real', 'keyset.json'), path.join(dir, 'hop'))
+      fs.symlinkSync('hop', path.join(dir, 'keyset.json'))
+      await writeFileAtomic(path.join(dir, 'keyset.json'), 'new\n', { exclusive })
+      assert.equal(fs.readFileSync(path.join(dir, 'real', 'keyset.json'), 'utf8'), 'new\n', `exclusive: ${exclusive}`)
+      assert.ok(fs.lstatSync(path.join(dir, 'keyset.json')).isSymbolicLink() && fs.lstatSync(path.join(dir, 'hop')).isSymbolicLink())
+      assert.deepEqual(fs.readdirSync(dir).sort(), ['hop', 'keyset.json', 'real'])
+    }
+  })
+
+  // A writer judged gone (another host's, past 10 minutes) loses its lock to the next one; when
+  // it finishes after all, the lock it releases is no longer its own and must stay.
+  it('releases only its own lock: one another writer holds by then is left in place', async () => {
+    const dir = freshDir()
+    const file = path.join(dir, 'keyset.json')
+    fs.writeFileSync(file, 'old\n', { mode: 0o600 })
+    const lock = path.join(dir, '.keyset.json.lock')
+    const theirs = 'ffffffff-4242-Zz9xYw'
+    await writeFileAtomic(file, 'new\n', {
+      beforeReplace: async () => {
+        fs.writeFileSync(path.join(dir, 'theirs'), theirs)
+        fs.renameSync(path.join(dir, 'theirs'), lock)
+      },
+    })
+    assert.equal(fs.readFileSync(file, 'utf8'), 'new\n')
+    assert.equal(fs.readFileSync(lock, 'utf8'), theirs, "another writer's lock was removed")
+  })
+
   // Whoever may write the keyset's folder can plant the lock name. A symlink there was followed:
   // a root writer read the file it named (any file root can read) and quoted it in its timeout
   // message; a FIFO or /dev/zero behind it hung the write or filled the memory.

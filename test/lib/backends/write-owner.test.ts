@@ -295,6 +295,103 @@ describe('file writes keep the owner (as root)', { skip: asRoot ? false : 'needs
     assert.ok(fs.readFileSync(projection, 'utf8').includes('"keys"'))
   })
 
+  it('writeFileAtomic as root keeps the group of a file root owns (root:service, 0640)', async () => {
+    const dir = path.join(root, 'root-owned-group')
+    fs.mkdirSync(dir)
+    const file = path.join(dir, 'keyset.json')
+    fs.writeFileSync(file, 'old\n', { mode: 0o640 })
+    fs.chownSync(file, 0, SERVICE_USER)
+    await writeFileAtomic(file, 'new\n')
+    const st = fs.statSync(file)
+    assert.deepEqual([st.uid, st.gid, st.mode & 0o7777], [0, SERVICE_USER, 0o640], 'the service group lost its read')
+  })
+
+  // The last good copy holds the keyset's private keys: it may be open to the keyset's own
+  // group, as the keyset is, and to no other.
+  it("noWiderThan: a copy with the keyset's owner, group and mode is written; the same mode in another group is refused", async () => {
+    const dir = path.join(root, 'copy-group')
+    fs.mkdirSync(dir)
+    const keyset = path.join(dir, 'keyset.json')
+    const copy = path.join(dir, 'keyset.last-good.json')
+    for (const [f, gid] of [
+      [keyset, SERVICE_USER],
+      [copy, SERVICE_USER],
+    ] as const) {
+      fs.writeFileSync(f, 'old\n', { mode: 0o640 })
+      fs.chownSync(f, 0, gid)
+      fs.chmodSync(f, 0o640)
+    }
+    await writeFileAtomic(copy, 'new\n', { noWiderThan: { file: keyset } })
+    assert.equal(fs.readFileSync(copy, 'utf8'), 'new\n', 'a copy no wider than the keyset was refused')
+    fs.chownSync(copy, 0, 0)
+    await assert.rejects(writeFileAtomic(copy, 'newer\n', { noWiderThan: { file: keyset } }), /keyset\.last-good\.json \(0:0 0640\) is open to more than/)
+    assert.equal(fs.readFileSync(copy, 'utf8'), 'new\n')
+  })
+
+  // The kernel's protected_symlinks rule: in a sticky folder others may write, a link is followed
+  // only when it is the follower's own or the folder owner's. Every link on the way is checked.
+  it('noWiderThan through symlinks: each link on the way is held to the protected_symlinks rule, no more', async () => {
+    const base = path.join(root, 'link-rule')
+    fs.mkdirSync(base)
+    const keyset = path.join(base, 'keyset.json')
+    fs.writeFileSync(keyset, '{}\n', { mode: 0o600 })
+    const victim = path.join(base, 'root-only')
+    /** A folder of `owner` with `mode`, holding a link of `linkOwner` named `name` to `to`. */
+    const linkIn = (folder: string, mode: number, owner: number, name: string, to: string, linkOwner: number) => {
+      fs.mkdirSync(folder)
+      fs.chownSync(folder, owner, owner)
+      fs.chmodSync(folder, mode)
+      const link = path.join(folder, name)
+      fs.symlinkSync(to, link)
+      fs.lchownSync(link, linkOwner, linkOwner)
+      return link
+    }
+    const write = (file: string) => writeFileAtomic(file, 'written\n', { noWiderThan: { file: keyset } })
+    const followed: Array<[string, number, number, number]> = [
+      ['the writer’s own link in a shared folder of another user', 0o1777, SERVICE_USER, 0],
+      ['the folder owner’s link in a shared folder', 0o1777, SERVICE_USER, SERVICE_USER],
+      ['another user’s link in a sticky folder only root may write', 0o1755, 0, SERVICE_USER],
+    ]
+    for (const [what, mode, owner, linkOwner] of followed) {
+      fs.writeFileSync(victim, 'root only\n', { mode: 0o600 })
+      const link = linkIn(path.join(base, `followed-${linkOwner}-${mode.toString(8)}`), mode, owner, 'copy.json', victim, linkOwner)
+      await write(link)
+      assert.equal(fs.readFileSync(victim, 'utf8'), 'written\n', `${what}: not followed`)
+    }
+    // A link of root's own, in root's folder, leading to another user's link in a shared folder.
+    fs.writeFileSync(victim, 'root only\n', { mode: 0o600 })
+    const planted = linkIn(path.join(base, 'shared'), 0o1777, 0, 'planted', victim, SERVICE_USER)
+    const first = linkIn(path.join(base, 'own'), 0o755, 0, 'copy.json', planted, 0)
+    await assert.rejects(write(first), /planted is a symlink of uid 65534 in the shared folder .*shared \(01777\)/)
+    assert.equal(fs.readFileSync(victim, 'utf8'), 'root only\n', 'the planted link further on was followed')
+  })
+
+  // Whether a lock's writer still runs is asked with kill(pid, 0): of another user's process the
+  // answer is EPERM, and that process is alive.
+  it("a live root writer's lock: the service user's write waits for it and gives up, never takes it away", PROCESS_LEVEL, async () => {
+    const file = await serviceOwnedKeyset('live-root-lock')
+    let locked!: () => void
+    let release!: () => void
+    const held = new Promise<void>((resolve) => (locked = resolve))
+    const released = new Promise<void>((resolve) => (release = resolve))
+    const rootWrite = writeFileAtomic(file, 'root\n', {
+      beforeReplace: async () => {
+        locked()
+        await released
+      },
+    })
+    try {
+      await held
+      const script = `import(${JSON.stringify(new URL('../../../dist/lib/backends/write-file-atomic.js', import.meta.url).href)}).then((m) => m.writeFileAtomic(${JSON.stringify(file)}, 'service\\n', { lockTimeoutMs: 300 })).then(() => console.log('written'), (e) => console.log(e.constructor.name))`
+      const r = await runAsServiceUser(process.execPath, ['-e', script], 'a write as the service user')
+      assert.equal(r.stdout, 'LockTimeoutError\n', r.stdout + r.stderr)
+    } finally {
+      release()
+      await rootWrite
+    }
+    assert.equal(fs.readFileSync(file, 'utf8'), 'root\n')
+  })
+
   it('a writer that cannot keep the owner refuses, and the file is left as it was', PROCESS_LEVEL, async () => {
     // The service user may write the folder, but cannot give a new file root's ownership.
     const dir = path.join(root, 'refuse')
