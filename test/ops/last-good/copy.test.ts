@@ -261,6 +261,22 @@ describe('the last good copy of a file: its sibling', () => {
   })
 })
 
+describe('the last good copy of a file: never the projection, however its folder is spelled', () => {
+  it('a projection named through a symlinked folder, before either file exists, is refused as the copy', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-last-good-spelled-'))
+    try {
+      const real = path.join(dir, 'real')
+      fs.mkdirSync(real)
+      fs.symlinkSync(real, path.join(dir, 'linked'))
+      const file = path.join(real, 'keyset.json')
+      assert.throws(() => fileLastGood(file, { CBC_JWT_PUBLIC_KEYSET_FILE: path.join(dir, 'linked', 'keyset.last-good.json') }), ConfigError)
+      assert.deepEqual(fs.readdirSync(real), [], 'nothing was written')
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
+
 describe('the last good copy of a file: restoring over a keyset that cannot be read', () => {
   it('a keyset file grown past the size limit (garbage) is overwritten unconditionally by the copy', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-last-good-huge-'))
