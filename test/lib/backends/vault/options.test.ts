@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import http from 'node:http'
 import { describe, it } from 'node:test'
 import { createVaultBackend, vaultOptionsFromEnv } from '../../../../src/lib/backends/vault/index.js'
 import { ConfigError } from '../../../../src/lib/errors.js'
@@ -166,5 +167,77 @@ describe('createVaultBackend options', () => {
     const local = createVaultBackend(vaultOptionsFromEnv({ ...base, VAULT_ADDR: 'http://127.0.0.1:8200' }), { logger })
     await Promise.all([remote.close(), local.close()])
     assert.deepEqual(warnings, ['VAULT_ADDR is plain http: the Vault token crosses the network in clear'])
+  })
+})
+
+describe('vaultOptionsFromEnv: what it refuses and how it reads, to the letter', () => {
+  it('VAULT_SKIP_VERIFY takes every spelling of Go ParseBool, as the Vault CLI', () => {
+    for (const v of ['1', 't', 'T', 'TRUE', 'true', 'True']) assert.equal(vaultOptionsFromEnv({ ...base, VAULT_SKIP_VERIFY: v }).skipVerify, true, v)
+    for (const v of ['0', 'f', 'F', 'FALSE', 'false', 'False']) assert.equal(vaultOptionsFromEnv({ ...base, VAULT_SKIP_VERIFY: v }).skipVerify, false, v)
+    // Not ParseBool's: refused, never read as "verify" or as "skip".
+    for (const v of ['yes', 'on', 'tRUE', '2']) configError({ ...base, VAULT_SKIP_VERIFY: v }, /^VAULT_SKIP_VERIFY must be true\/1 or false\/0/)
+  })
+
+  it('blanks around a value are dropped, and a blank optional value is unset', () => {
+    const options = vaultOptionsFromEnv({
+      ...base,
+      CBC_JWT_VAULT_MOUNT: ' kv ',
+      CBC_JWT_VAULT_PATH: ' apps/jwt ',
+      VAULT_NAMESPACE: ' team-a ',
+      CBC_JWT_VAULT_AUTH: 'kubernetes',
+      CBC_JWT_VAULT_ROLE: ' cbc-api ',
+      VAULT_CACERT: ' /etc/ssl/vault-ca.pem ',
+    })
+    assert.deepEqual(
+      [options.mount, options.path, options.namespace, options.role, options.caCertFile],
+      ['kv', 'apps/jwt', 'team-a', 'cbc-api', '/etc/ssl/vault-ca.pem'],
+    )
+    const unset = vaultOptionsFromEnv({ ...base, VAULT_NAMESPACE: ' ', VAULT_CACERT: '', CBC_JWT_VAULT_ROLE: ' ' })
+    for (const key of ['namespace', 'caCertFile', 'role'] as const) assert.equal(key in unset, false, key)
+  })
+
+  it("refuses in a token or namespace exactly what Node's HTTP client refuses in a header", () => {
+    const codes = [...Array.from({ length: 0x100 }, (_, i) => i), 0x100, 0x2028, 0xfeff]
+    for (const code of codes) {
+      const value = `team${String.fromCharCode(code)}a`
+      let nodeRefuses = false
+      try {
+        http.validateHeaderValue('X-Vault-Namespace', value)
+      } catch {
+        nodeRefuses = true
+      }
+      let refused = false
+      try {
+        vaultOptionsFromEnv({ ...base, VAULT_NAMESPACE: value })
+      } catch (err) {
+        assert.ok(err instanceof ConfigError && /^VAULT_NAMESPACE holds a character/.test(err.message), String(err))
+        refused = true
+      }
+      assert.equal(refused, nodeRefuses, `U+${code.toString(16).padStart(4, '0')}: Node ${nodeRefuses ? 'refuses' : 'sends'} it`)
+    }
+    assert.ok(codes.some((c) => c === 0x09) && codes.some((c) => c >= 0x80 && c <= 0xff), 'a tab and Latin-1 are among the cases')
+  })
+
+  it('VAULT_ADDR: only http(s), and no credentials, query or fragment', () => {
+    for (const addr of ['file:///etc/vault', 'ldap://vault.example', 'ftp://vault.example'])
+      configError({ ...base, VAULT_ADDR: addr }, /^VAULT_ADDR must use http or https/)
+    for (const addr of ['https://user@vault.example', 'https://:pw@vault.example', 'https://vault.example:8200/?x=1', 'https://vault.example:8200/#f']) {
+      configError({ ...base, VAULT_ADDR: addr }, 'VAULT_ADDR must not carry credentials, a query or a fragment')
+    }
+    assert.equal(vaultOptionsFromEnv({ ...base, VAULT_ADDR: 'http://127.0.0.1:8200/vault//' }).addr, 'http://127.0.0.1:8200/vault')
+  })
+
+  it('a path with a "." segment is refused like one with ".."', () => {
+    for (const path of ['cbc/./jwt', './jwt', 'cbc/.']) configError({ ...base, CBC_JWT_VAULT_PATH: path }, /^CBC_JWT_VAULT_PATH must be a path like a\/b/)
+    assert.equal(vaultOptionsFromEnv({ ...base, CBC_JWT_VAULT_PATH: 'cbc/.jwt/..keyset' }).path, 'cbc/.jwt/..keyset', 'dots inside a name are a name')
+  })
+
+  it('numbers are decimal digits only, and each end of the range is accepted', () => {
+    for (const value of ['0x10', '1e3', '+5', '5.0', '1_000'])
+      configError({ ...base, CBC_JWT_VAULT_TIMEOUT_MS: value }, /^CBC_JWT_VAULT_TIMEOUT_MS must be an integer from 1 to 600000/)
+    const low = vaultOptionsFromEnv({ ...base, CBC_JWT_VAULT_TIMEOUT_MS: '1', CBC_JWT_VAULT_RETRIES: '0' })
+    const high = vaultOptionsFromEnv({ ...base, CBC_JWT_VAULT_TIMEOUT_MS: '600000', CBC_JWT_VAULT_RETRIES: '10' })
+    assert.deepEqual([low.timeoutMs, low.retries, high.timeoutMs, high.retries], [1, 0, 600_000, 10])
+    configError({ ...base, CBC_JWT_VAULT_TIMEOUT_MS: '600001' }, /^CBC_JWT_VAULT_TIMEOUT_MS must be an integer from 1 to 600000/)
   })
 })
