@@ -8,7 +8,7 @@ import { MAX_KEYSET_BYTES } from '../../../../src/lib/keyset/document.js'
 import { createKeyring } from '../../../../src/lib/keyring/keyring.js'
 import type { VaultDouble, VaultFaultKind } from '../../../support/vault-double.js'
 import { waitFor } from '../../../support/wait.js'
-import { backendError, backendFor, captureLogger, kvRequests, LOCATION, SECRET_PATH, vaultDoubleForSuite } from './fixtures.js'
+import { backendError, backendFor, captureLogger, kvRequests, LOCATION, optionsFor, SECRET_PATH, vaultDoubleForSuite } from './fixtures.js'
 
 const doc = makeKeyset([makeKey('ES256', 'k-read-1')])
 
@@ -342,6 +342,19 @@ describe('vault backend read()', () => {
       const gaps = at.slice(1).map((x, i) => x - at[i]!)
       assert.equal(gaps.length, 3)
       for (const [i, gap] of gaps.entries()) assert.ok(gap >= delays[i]! - 5, `gap ${i}: ${gap} ms < ${delays[i]} ms`)
+    })
+
+    it("left unset, the backoff is docs/vault.md's: base 100 ms, doubling, capped at 2 s", async (t) => {
+      await double.setFault('500')
+      const { logger, calls } = captureLogger()
+      const { retryBaseMs: _base, retryMaxDelayMs: _cap, ...options } = optionsFor(double, { retries: 6 })
+      // random() = 1/64 (exact in binary): each logged delay is the window / 64, and the six waits take ~80 ms.
+      const backend = createVaultBackend(options, { logger, random: () => 1 / 64 })
+      t.after(() => backend.close())
+      await backendError(backend.read())
+      const delays = calls.map((c) => (c.obj as { retry_in_ms: number }).retry_in_ms)
+      // Windows 100, 200, 400, 800, 1600, then 2000 (not 3200).
+      assert.deepEqual(delays, [1, 3, 6, 12, 25, 31])
     })
 
     it('with no jitter left, still retry at once', async (t) => {
