@@ -39,6 +39,68 @@ describe('kubernetesOptionsFromEnv', () => {
     assert.equal(kubernetesOptionsFromEnv({ CBC_JWT_KUBERNETES_CONTEXT: 'prod' }).context, 'prod')
     assert.equal(kubernetesOptionsFromEnv({}).context, undefined)
   })
+
+  it('the defaults, and every variable read as it is', () => {
+    assert.deepEqual(kubernetesOptionsFromEnv({}), { secret: 'cbc-secrets', key: 'jwt-keyset', timeoutMs: 10_000 })
+    assert.deepEqual(
+      kubernetesOptionsFromEnv({
+        CBC_JWT_KUBERNETES_NAMESPACE: 'cbc',
+        CBC_JWT_KUBERNETES_SECRET: 'cbc-jwt-verification',
+        CBC_JWT_KUBERNETES_KEY: 'jwt.keyset_1',
+        CBC_JWT_KUBERNETES_CONTEXT: 'prod',
+      }),
+      { namespace: 'cbc', secret: 'cbc-jwt-verification', key: 'jwt.keyset_1', context: 'prod', timeoutMs: 10_000 },
+    )
+  })
+
+  // Each name goes into the API path (/api/v1/namespaces/NS/secrets/NAME): one the API server
+  // would refuse, or a '/' that reaches another resource, is refused here, naming the variable.
+  const names: Array<[string, string[], string[], RegExp]> = [
+    [
+      'CBC_JWT_KUBERNETES_NAMESPACE',
+      ['a', 'cbc', 'a-1', '0', 'a'.repeat(63)],
+      ['a'.repeat(64), 'Cbc', '-cbc', 'cbc-', 'c_bc', 'cbc.prod', 'cbc/x', 'x/cbc', '..', ' cbc'],
+      /^CBC_JWT_KUBERNETES_NAMESPACE must be a DNS label \(got ".*"\)$/s,
+    ],
+    [
+      'CBC_JWT_KUBERNETES_SECRET',
+      ['a', 'cbc-secrets', 'cbc.jwt.v1', `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(61)}`],
+      [
+        `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(62)}`,
+        'Cbc',
+        '-cbc',
+        'cbc-',
+        'cbc..secrets',
+        '.cbc',
+        'cbc.',
+        'cbc.-x',
+        'cbc_secrets',
+        '../configmaps/x',
+        'cbc-secrets/',
+        'x/cbc-secrets',
+      ],
+      /^CBC_JWT_KUBERNETES_SECRET must be a DNS subdomain name \(got ".*"\)$/s,
+    ],
+    [
+      'CBC_JWT_KUBERNETES_KEY',
+      ['a', 'jwt-keyset', '.jwt_keyset.V2', 'k'.repeat(253)],
+      ['k'.repeat(254), 'a/b', '/key', 'key/', 'jwt keyset', 'jwt:keyset', 'key\n'],
+      /^CBC_JWT_KUBERNETES_KEY must be 1-253 characters of \[-\._a-zA-Z0-9\] \(got ".*"\)$/s,
+    ],
+  ]
+  for (const [variable, good, bad, message] of names) {
+    it(`${variable}: what the API server takes, and nothing else`, () => {
+      const field = { CBC_JWT_KUBERNETES_NAMESPACE: 'namespace', CBC_JWT_KUBERNETES_SECRET: 'secret', CBC_JWT_KUBERNETES_KEY: 'key' }[variable] as 'namespace'
+      for (const value of good) assert.equal(kubernetesOptionsFromEnv({ [variable]: value })[field], value, value)
+      for (const value of bad) {
+        assert.throws(
+          () => kubernetesOptionsFromEnv({ [variable]: value }),
+          (err: unknown) => err instanceof ConfigError && message.test(err.message),
+          value,
+        )
+      }
+    })
+  }
 })
 
 describe('resolveConnection: kubeconfig files merged as kubectl merges them', () => {
