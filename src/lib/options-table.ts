@@ -314,6 +314,8 @@ export const OPTIONS = {
     scope: 'kubernetes',
     type: 'string',
     shownDefault: "as kubectl: the context's, else the pod's, else `default`",
+    // Set but empty is a template that did not fill it in: unset, it is whatever namespace the context or pod has.
+    emptyHint: 'set it to the namespace of the Secret',
     doc: 'namespace of the Secret (`CBC_JWT_BACKEND=kubernetes`)',
   },
   kubernetesSecret: {

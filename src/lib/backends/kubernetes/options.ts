@@ -34,7 +34,8 @@ const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-
 const DATA_KEY = /^[-._a-zA-Z0-9]{1,253}$/
 
 export function kubernetesOptionsFromEnv(env: NodeJS.ProcessEnv): KubernetesBackendOptions {
-  const namespace = env.CBC_JWT_KUBERNETES_NAMESPACE || undefined
+  // An empty namespace is refused, not read as the kubeconfig's or the pod's: that may be another team's.
+  const namespace = readOption(env, 'kubernetesNamespace')
   const secret = readOption(env, 'kubernetesSecret')
   const key = readOption(env, 'kubernetesKey')
   // An empty context is refused, not read as the current one: that may be another cluster's.
@@ -43,7 +44,7 @@ export function kubernetesOptionsFromEnv(env: NodeJS.ProcessEnv): KubernetesBack
   if (!DNS_SUBDOMAIN.test(secret)) throw new ConfigError(`CBC_JWT_KUBERNETES_SECRET must be a DNS subdomain name (got "${secret}")`)
   if (!DATA_KEY.test(key)) throw new ConfigError(`CBC_JWT_KUBERNETES_KEY must be 1-253 characters of [-._a-zA-Z0-9] (got "${key}")`)
   return {
-    ...(namespace ? { namespace } : {}),
+    ...(namespace !== undefined ? { namespace } : {}),
     secret,
     key,
     ...(context !== undefined ? { context } : {}),

@@ -29,6 +29,17 @@ describe('kubernetesOptionsFromEnv', () => {
     }
   })
 
+  it("a set but empty namespace is refused: read as unset it is the kubeconfig's or the pod's, maybe another team's Secret", () => {
+    for (const value of ['', ' ']) {
+      assert.throws(
+        () => kubernetesOptionsFromEnv({ CBC_JWT_KUBERNETES_NAMESPACE: value }),
+        (err: unknown) => err instanceof ConfigError && /^CBC_JWT_KUBERNETES_NAMESPACE is set but empty: .*or unset it$/.test(err.message),
+        JSON.stringify(value),
+      )
+    }
+    assert.equal('namespace' in kubernetesOptionsFromEnv({}), false, 'unset: found as kubectl finds it')
+  })
+
   it('a set but empty kubeconfig context is refused: the current context may be another cluster', () => {
     for (const value of ['', ' ']) {
       assert.throws(
