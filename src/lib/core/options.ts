@@ -65,7 +65,7 @@ export function resolveConfig(options: CbcJwtOptions): CbcJwtConfig {
   const config = cbcJwtConfigFromEnv(options.env ?? process.env)
   const { backend } = options
   if (backend === 'file' || backend === 'vault' || backend === 'kubernetes') config.backend = backend
-  else if (backend !== undefined && (typeof backend !== 'object' || typeof backend.read !== 'function')) {
+  else if (backend !== undefined && (typeof backend !== 'object' || backend === null || typeof backend.read !== 'function')) {
     throw new TypeError(`createCbcJwt: backend must be 'file', 'vault', 'kubernetes' or a KeysetBackend object, got ${JSON.stringify(backend)}`)
   }
   for (const name of optionNames('library')) {

@@ -32,7 +32,7 @@ describe('resolveConfig', () => {
   })
 
   it('a backend that is neither a name nor a KeysetBackend is a TypeError naming the option, never a backend guessed', () => {
-    for (const backend of ['vualt', 'File', '', 42, {}, { read: 'not a function' }]) {
+    for (const backend of ['vualt', 'File', '', 42, {}, { read: 'not a function' }, null]) {
       refused(
         { backend, keysetFile: '/nonexistent/keyset.json' },
         'TypeError',
