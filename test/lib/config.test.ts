@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { DEFAULTS, serviceConfigFromEnv } from '../../src/lib/config.js'
+import { cbcJwtConfigFromEnv, DEFAULTS, serviceConfigFromEnv } from '../../src/lib/config.js'
 import { ConfigError } from '../../src/lib/errors.js'
+import { OPTIONS, type OptionSpec } from '../../src/lib/options-table.js'
 
 describe('serviceConfigFromEnv', () => {
   it('uses the contract defaults with an empty environment', () => {
@@ -159,4 +160,89 @@ describe('serviceConfigFromEnv', () => {
       )
     })
   }
+})
+
+/**
+ * The range of every number the service and the library read, written out here rather than read
+ * from the options table: a bound loosened in the table (a clock leeway of days, a token cache
+ * without a cap, a request timeout of hours) fails here. [min, max, integer]; no max: unbounded.
+ */
+const RANGES: Record<string, [number, number | undefined, boolean]> = {
+  PORT: [0, 65_535, true],
+  CBC_JWT_REFRESH_INTERVAL_SECONDS: [0.1, 86_400, false],
+  CBC_JWT_UNKNOWN_KID_COOLDOWN_SECONDS: [0, undefined, false],
+  CBC_JWT_CLOCK_TOLERANCE_SECONDS: [0, 3600, false],
+  CBC_JWT_MAX_TOKEN_BYTES: [64, 61_440, true],
+  CBC_JWT_TOKEN_CACHE_ENTRIES: [0, 10_000_000, true],
+  CBC_JWT_TOKEN_CACHE_MAX_BYTES: [1024, 4 * 1024 ** 3, true],
+  CBC_JWT_HTTP_REQUEST_TIMEOUT_SECONDS: [0.1, 3600, false],
+  CBC_JWT_HTTP_MAX_CONNECTIONS: [1, 1_000_000, true],
+  CBC_JWT_SUCCESS_LOG_SAMPLE: [0, 1, false],
+}
+
+describe('the range of every number read from the environment', () => {
+  const specs = (Object.values(OPTIONS) as OptionSpec[]).filter((s) => s.scope === 'library' || s.scope === 'service')
+  const numbers = specs.filter((s) => s.type === 'integer' || s.type === 'number').map((s) => s.env)
+
+  it('every number option of the service and the library has its range written out here', () => {
+    assert.deepEqual(numbers.sort(), Object.keys(RANGES).sort())
+  })
+
+  for (const [variable, [min, max, integer]] of Object.entries(RANGES)) {
+    it(`${variable}: from ${min} to ${max ?? 'any'}${integer ? ', whole' : ''}, both ends included`, () => {
+      const name = Object.entries(OPTIONS).find(([, s]) => s.env === variable)![0]
+      const read = (value: string) => (serviceConfigFromEnv({ [variable]: value }) as unknown as Record<string, number>)[name]
+      const outside = (value: string) => assert.throws(() => serviceConfigFromEnv({ [variable]: value }), ConfigError, `${variable}=${value}`)
+      assert.equal(read(String(min)), min)
+      outside(String(min - (integer ? 1 : 0.05)))
+      if (max !== undefined) {
+        assert.equal(read(String(max)), max)
+        outside(String(max + (integer ? 1 : 0.05)))
+      } else {
+        assert.equal(read('1000000000'), 1_000_000_000)
+      }
+      // A fraction within the range: refused for a whole number, read as it is otherwise.
+      const fraction = min + 0.5
+      if (integer) assert.throws(() => serviceConfigFromEnv({ [variable]: String(fraction) }), /must be an integer/)
+      else assert.equal(read(String(fraction)), fraction)
+    })
+  }
+})
+
+describe('who reads what: the library never reads the listen settings or the development keyset', () => {
+  const LIBRARY = [
+    'backend',
+    'keysetFile',
+    'refreshIntervalSeconds',
+    'unknownKidCooldownSeconds',
+    'issuer',
+    'audience',
+    'clockToleranceSeconds',
+    'maxTokenBytes',
+    'maxTokenTtlSeconds',
+    'tokenCacheEntries',
+    'tokenCacheMaxBytes',
+    'trustedIssuers',
+    'logLevel',
+    'trustProxy',
+    'successLogSample',
+  ]
+  const SERVICE_ONLY = ['port', 'host', 'devKeyset', 'httpRequestTimeoutSeconds', 'httpMaxConnections']
+
+  it("the library's configuration is exactly its options", () => {
+    assert.deepEqual(Object.keys(cbcJwtConfigFromEnv({})).sort(), [...LIBRARY].sort())
+  })
+
+  it("the service's is the library's and its own", () => {
+    assert.deepEqual(Object.keys(serviceConfigFromEnv({})).sort(), [...LIBRARY, ...SERVICE_ONLY].sort())
+  })
+
+  it('a bad service-only variable does not stop the library', () => {
+    const env = { PORT: 'x', HOST: '', CBC_JWT_DEV_KEYSET: 'maybe', CBC_JWT_HTTP_REQUEST_TIMEOUT_SECONDS: '-1', CBC_JWT_HTTP_MAX_CONNECTIONS: '0' }
+    assert.doesNotThrow(() => cbcJwtConfigFromEnv(env))
+    for (const [name, value] of Object.entries(env)) {
+      if (name === 'HOST') continue // an empty HOST is unset
+      assert.throws(() => serviceConfigFromEnv({ [name]: value }), ConfigError, name)
+    }
+  })
 })
