@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { cbcJwtConfigFromEnv, DEFAULTS, serviceConfigFromEnv } from '../../src/lib/config.js'
 import { ConfigError } from '../../src/lib/errors.js'
-import { OPTIONS, type OptionSpec } from '../../src/lib/options-table.js'
+import { OPTIONS, type OptionSpec, serviceVariables } from '../../src/lib/options-table.js'
 
 describe('serviceConfigFromEnv', () => {
   it('uses the contract defaults with an empty environment', () => {
@@ -235,6 +235,31 @@ describe('who reads what: the library never reads the listen settings or the dev
 
   it("the service's is the library's and its own", () => {
     assert.deepEqual(Object.keys(serviceConfigFromEnv({})).sort(), [...LIBRARY, ...SERVICE_ONLY].sort())
+  })
+
+  it("serviceVariables, what the deploy tests hold a manifest's env to: the service's, the library's and both backends', never the CLI's", () => {
+    const read = serviceVariables()
+    for (const name of [
+      'PORT',
+      'CBC_JWT_DEV_KEYSET',
+      'CBC_JWT_KEYSET_FILE',
+      'VAULT_ADDR',
+      'CBC_JWT_VAULT_PATH',
+      'CBC_JWT_KUBERNETES_NAMESPACE',
+      'CBC_JWT_KUBERNETES_SECRET',
+    ]) {
+      assert.ok(read.includes(name), name)
+    }
+    // Set on the service, these would do nothing: a manifest naming one is a mistake to catch.
+    for (const name of [
+      'CBC_JWT_PUBLIC_KEYSET_FILE',
+      'CBC_JWT_KUBERNETES_PUBLIC_SECRET',
+      'CBC_JWT_KUBERNETES_LAST_GOOD_SECRET',
+      'CBC_JWT_PROMETHEUS_URL',
+      'CBC_JWT_NOW',
+    ]) {
+      assert.ok(!read.includes(name), name)
+    }
   })
 
   it('a bad service-only variable does not stop the library', () => {
