@@ -28,7 +28,7 @@ export const KUBERNETES_DEFAULTS = {
   timeoutMs: 10_000,
 } as const
 
-// RFC 1123 names, as the API server validates them; Secret data keys are [-._a-zA-Z0-9]+.
+// RFC 1123 names, as the API server validates them; Secret data keys are [-._a-zA-Z0-9]+, not . or ..*.
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/
 const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
 const DATA_KEY = /^[-._a-zA-Z0-9]{1,253}$/
@@ -42,7 +42,10 @@ export function kubernetesOptionsFromEnv(env: NodeJS.ProcessEnv): KubernetesBack
   const context = readOption(env, 'kubernetesContext')
   if (namespace !== undefined && !DNS_LABEL.test(namespace)) throw new ConfigError(`CBC_JWT_KUBERNETES_NAMESPACE must be a DNS label (got "${namespace}")`)
   if (!DNS_SUBDOMAIN.test(secret)) throw new ConfigError(`CBC_JWT_KUBERNETES_SECRET must be a DNS subdomain name (got "${secret}")`)
-  if (!DATA_KEY.test(key)) throw new ConfigError(`CBC_JWT_KUBERNETES_KEY must be 1-253 characters of [-._a-zA-Z0-9] (got "${key}")`)
+  // The API server refuses '.', '..' and a '..' prefix too (in a volume those are the kubelet's own names).
+  if (!DATA_KEY.test(key) || key === '.' || key.startsWith('..')) {
+    throw new ConfigError(`CBC_JWT_KUBERNETES_KEY must be 1-253 characters of [-._a-zA-Z0-9], not "." nor starting with ".." (got "${key}")`)
+  }
   return {
     ...(namespace !== undefined ? { namespace } : {}),
     secret,

@@ -94,9 +94,10 @@ describe('kubernetesOptionsFromEnv', () => {
     ],
     [
       'CBC_JWT_KUBERNETES_KEY',
-      ['a', 'jwt-keyset', '.jwt_keyset.V2', 'k'.repeat(253)],
-      ['k'.repeat(254), 'a/b', '/key', 'key/', 'jwt keyset', 'jwt:keyset', 'key\n'],
-      /^CBC_JWT_KUBERNETES_KEY must be 1-253 characters of \[-\._a-zA-Z0-9\] \(got ".*"\)$/s,
+      ['a', 'jwt-keyset', '.jwt_keyset.V2', 'jwt..keyset', 'k'.repeat(253)],
+      // The API server also refuses '.', '..' and a key starting with '..' (the kubelet's own names in a volume).
+      ['k'.repeat(254), 'a/b', '/key', 'key/', 'jwt keyset', 'jwt:keyset', 'key\n', '.', '..', '..data', '...'],
+      /^CBC_JWT_KUBERNETES_KEY must be 1-253 characters of \[-\._a-zA-Z0-9\], not "\." nor starting with "\.\." \(got ".*"\)$/s,
     ],
   ]
   for (const [variable, good, bad, message] of names) {
