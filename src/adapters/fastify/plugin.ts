@@ -19,7 +19,10 @@ const plugin: FastifyPluginAsync<CbcJwtFastifyOptions> = async (app: FastifyInst
       'cbc-jwt/fastify is already registered on this Fastify instance or a parent: register it once, at the root',
     )
   }
-  const { cbc, owned, release } = adapterCore(options)
+  // Fastify hands the plugin its own register options too; they are not cbc-jwt's (whose
+  // createCbcJwt refuses a name it does not know). `logLevel` is both: Fastify's, and cbc-jwt's.
+  const { prefix: _prefix, logSerializers: _logSerializers, ...own } = options as CbcJwtFastifyOptions & { prefix?: unknown; logSerializers?: unknown }
+  const { cbc, owned, release } = adapterCore(own)
   app.decorate('cbcJwt', cbc)
   app.decorateRequest('auth', null)
 

@@ -19,7 +19,7 @@ import type { CbcJwt, RequestContext } from './cbc-jwt.js'
 import { jwksBody, keysBody } from './keys-view.js'
 import { markClosed, placeMetrics } from './metrics-placement.js'
 import { loggerFromOption, type CbcJwtLogger } from './logger.js'
-import { resolveConfig, type CbcJwtOptions } from './options.js'
+import { refuseUnknownOptions, resolveConfig, type CbcJwtOptions } from './options.js'
 import { provideAuthenticateNow } from './immediate.js'
 import { REJECTIONS, type AuthRejection, type AuthResult } from './rejection.js'
 import { signWith } from './sign.js'
@@ -240,5 +240,6 @@ function backendFor(given: CbcJwtOptions['backend'], config: CbcJwtConfig, env: 
  * const cbc = createCbcJwt({ keysetFile: '/var/run/secrets/cbc-jwt/jwt-keyset', audience: 'orders-api', env: {} })
  */
 export function createCbcJwt(options: CbcJwtOptions = {}): CbcJwt {
+  refuseUnknownOptions(options)
   return composeCbcJwt(options).cbc
 }

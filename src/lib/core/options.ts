@@ -109,3 +109,47 @@ function checked(name: string, spec: OptionSpec, value: unknown): unknown {
     }
   }
 }
+
+/** The options `createCbcJwt` takes besides those of the table. */
+const CODE_ONLY_OPTIONS = ['logger', 'trustedIssuersCa', 'env', 'now'] as const
+
+/**
+ * An option name `createCbcJwt` does not know is refused, as the keyset refuses unknown fields:
+ * a misspelt one (`maxTokenTtl` for `maxTokenTtlSeconds`, `refreshInterval`) would otherwise run
+ * on its default without a word — from JavaScript, nothing else would catch it.
+ */
+export function refuseUnknownOptions(options: object): void {
+  const known: string[] = [...optionNames('library'), ...CODE_ONLY_OPTIONS]
+  for (const name of Object.keys(options)) {
+    if (known.includes(name)) continue
+    const near = nearestName(name, known)
+    throw new TypeError(
+      `createCbcJwt: unknown option ${JSON.stringify(name).slice(1, -1).slice(0, 100)}${near ? ` (did you mean ${near}?)` : ''}; the options are ${known.join(', ')}`,
+    )
+  }
+}
+
+/** The known name a misspelt one most likely meant: the same letters up to case and `_`, a prefix, or a few edits away. */
+function nearestName(name: string, known: readonly string[]): string | undefined {
+  const plain = (s: string) => s.toLowerCase().replace(/[_-]/g, '')
+  const given = plain(name)
+  if (given === '') return undefined
+  let best: { name: string; distance: number } | undefined
+  for (const candidate of known) {
+    const c = plain(candidate)
+    const distance = c === given ? 0 : c.startsWith(given) || given.startsWith(c) ? 1 : editDistance(given, c)
+    if (distance <= 3 && (best === undefined || distance < best.distance)) best = { name: candidate, distance }
+  }
+  return best?.name
+}
+
+function editDistance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 3) return 4
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i]
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
+    row = next
+  }
+  return row[b.length]!
+}

@@ -131,5 +131,12 @@ for (const [name, express] of [
     it('routes before the middleware stay public', async () => {
       assert.deepEqual((await get('/public')).json, { auth: null })
     })
+
+    it('a misspelt option throws at once, naming it (found by an audit: it ran on the default)', () => {
+      assert.throws(() => cbcJwt({ env: {}, keysetFile: '/nonexistent/keyset.json', registry: false, refreshInterval: 5 } as never), {
+        name: 'TypeError',
+        message: /unknown option refreshInterval \(did you mean refreshIntervalSeconds\?\)/,
+      })
+    })
   })
 }

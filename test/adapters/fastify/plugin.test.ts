@@ -132,6 +132,22 @@ describe('cbc-jwt/fastify', () => {
     )
   })
 
+  it("a misspelt option is refused at register, naming it; Fastify's own register options pass", async () => {
+    // Found by an audit: { maxTokenTtl: '1h' } signed 24 h tokens without a word.
+    const ks = tempKeyset(makeKeyset([key]))
+    cleanups.push(ks.cleanup)
+    const bad = Fastify()
+    cleanups.push(() => bad.close())
+    await assert.rejects(
+      async () => {
+        await bad.register(cbcJwt, { keysetFile: ks.file, env: {}, registry: new Registry(), logger: false, maxTokenTtl: '1h' } as never)
+      },
+      (err: Error) => err instanceof TypeError && /unknown option maxTokenTtl \(did you mean maxTokenTtlSeconds\?\)/.test(err.message),
+    )
+    const { app } = await appWith({ prefix: '/api', logSerializers: {}, logLevel: 'silent' })
+    assert.equal((await app.inject({ url: '/me', headers: bearer() })).statusCode, 200)
+  })
+
   it('starts with the app (ready after the first read) and closes with it: no timer or watcher left', async () => {
     const live = new Map<number, string>()
     const hook = createHook({

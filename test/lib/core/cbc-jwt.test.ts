@@ -338,6 +338,25 @@ describe('createCbcJwt: configuration, metrics, key views', () => {
     )
   })
 
+  it('an unknown option is a TypeError naming it: a misspelt one would silently run on its default', () => {
+    // Found by an audit: createCbcJwt({ maxTokenTtl: '1h' }) (the variable is CBC_JWT_MAX_TOKEN_TTL,
+    // the option maxTokenTtlSeconds) built an instance that signed 24 h tokens without a word.
+    for (const [name, value] of [
+      ['maxTokenTtl', '1h'],
+      ['refreshInterval', 5],
+      ['keyset_file', '/k.json'],
+      ['registry', false],
+    ] as const) {
+      assert.throws(() => createCbcJwt({ keysetFile: '/nonexistent/keyset.json', env: {}, [name]: value } as never), {
+        name: 'TypeError',
+        message: new RegExp(`createCbcJwt: unknown option ${name}\\b`),
+      })
+    }
+    assert.throws(() => createCbcJwt({ keysetFile: '/nonexistent/keyset.json', env: {}, maxTokenTtl: '1h' } as never), /did you mean maxTokenTtlSeconds/)
+    // Every option the type names is taken, an undefined one included.
+    createCbcJwt({ keysetFile: '/nonexistent/keyset.json', env: {}, logger: false, now: Date.now, trustedIssuersCa: undefined, issuer: undefined })
+  })
+
   it('a custom KeysetBackend object is used as it is', async () => {
     const text = JSON.stringify(makeKeyset([makeKey('ES256', 'k-custom')]))
     let reads = 0
