@@ -91,6 +91,29 @@ describe('cbc-jwt token issue', { concurrency: true }, () => {
     }
   })
 
+  // Found by an audit: --client-id '' issued a token with client_id "" (exit 0) while --sub ''
+  // was refused; an id that revoke --client-id / --subject cannot name (empty, over 256
+  // characters, a control character) makes a token that can never be cut off by client.
+  it('refuses a --client-id or --sub that revoke could not name (exit 2), before reading the keyset', async () => {
+    for (const [flag, value] of [
+      ['--client-id', ''],
+      ['--client-id', 'a\tb'],
+      ['--client-id', 'x'.repeat(257)],
+      ['--sub', 'a\nb'],
+      ['--sub', 'x'.repeat(257)],
+    ] as const) {
+      const args = flag === '--sub' ? ['--sub', value] : ['--sub', 'a', flag, value]
+      const r = await cbcJwt(['token', 'issue', ...args, '--keyset-file', tmp.file('no-such-keyset.json')])
+      assert.equal(r.code, 2, `${flag} ${JSON.stringify(value)}: ${r.stderr}`)
+      assert.match(oneLine(r.stderr), new RegExp(`^cbc-jwt: ${flag}: an id must be 1–256 characters without control characters`), flag)
+      assert.equal(r.stdout, '')
+    }
+    const file = await keysetFixture(tmp.file('ids.json'))
+    const ok = await cbcJwt(['token', 'issue', '--sub', 'x'.repeat(256), '--client-id', 'ünïcode client', '--keyset-file', file])
+    assert.equal(ok.code, 0, ok.stderr)
+    assert.equal(decodeJwt(ok.stdout.trim()).claims.client_id, 'ünïcode client')
+  })
+
   it('a token pasted into a refused --scope is not shown (exit 2), as in every other refused flag value', async () => {
     const token = `${Buffer.from('{"alg":"ES256","kid":"k"}').toString('base64url')}.${Buffer.from('{"sub":"victim"}').toString('base64url')}.c2lnbmF0dXJl`
     const r = await cbcJwt(['token', 'issue', '--sub', 'a', '--scope', `Bearer  ${token}`, '--keyset-file', tmp.file('no-such-keyset.json')])

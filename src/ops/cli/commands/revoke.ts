@@ -277,8 +277,11 @@ function newestRuleOf(doc: KeysetDocument, targets: { kind: RevocationKind; valu
   return newest > 0 ? newest : newestOfAll
 }
 
-/** What a rule can name: 1–256 characters without control characters (as the keyset schema says). */
-function checkValue(flag: string, value: string): void {
+/**
+ * What a rule can name: 1–256 characters without control characters (as the keyset schema says).
+ * `token issue` checks its --sub and --client-id with it too: a token names only what a rule can.
+ */
+export function checkValue(flag: string, value: string): void {
   if (value.length === 0 || value.length > MAX_REVOCATION_VALUE_CHARS || /[\u0000-\u001f\u007f]/.test(value)) {
     throw new UsageError(`${flag}: an id must be 1–${MAX_REVOCATION_VALUE_CHARS} characters without control characters`)
   }

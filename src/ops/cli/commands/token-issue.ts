@@ -7,6 +7,7 @@ import { println, type CliContext } from '../context.js'
 import { openKeysetSource, readKeyset } from '../keyset-source.js'
 import { maxTokenTtlMs, verifierSettings } from '../settings.js'
 import type { Command } from './command.js'
+import { checkValue } from './revoke.js'
 
 const OPTIONS = {
   ...KEYSET_OPTIONS,
@@ -32,6 +33,7 @@ typ JWT. Claims: iss, aud, sub, client_id, scope, iat, exp, jti.
 Options:
   --sub S            subject (required)
   --client-id C      client_id claim (default: the subject)
+                     (each 1-256 characters without control characters, as revoke names them)
   --scope S          scope claim, space-separated (omitted when not given)
   --ttl DUR          lifetime (default ${formatDuration(DEFAULT_TTL_SECONDS * 1000)}); at most the max token TTL
   --iss I            issuer (default CBC_JWT_ISSUER, else cbc-omega2)
@@ -46,6 +48,9 @@ Exit status: 0 printed, 1 invalid keyset / backend error, 2 bad usage.`,
     const { values, positionals } = parseCommandArgs('token issue', args, OPTIONS, { max: 1, what: '- (keyset on stdin)' })
     if (positionals[0] !== undefined && positionals[0] !== '-') throw new UsageError(`token issue: ${unexpectedArgument(positionals[0])}`)
     if (values.sub === undefined || values.sub === '') throw new UsageError('token issue: --sub SUBJECT is required')
+    // A token names only what revoke --subject / --client-id can: else it could never be cut off by id.
+    checkValue('--sub', values.sub)
+    if (values['client-id'] !== undefined) checkValue('--client-id', values['client-id'])
     // The rule sign() enforces, checked here: the value comes from a flag (exit 2, before any read).
     if (values.scope !== undefined && grantedScopes({ scope: values.scope }) === undefined) {
       throw new UsageError(
