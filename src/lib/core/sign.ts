@@ -29,8 +29,11 @@ export class TtlTooLongError extends RefusedError {}
 export function ttlSeconds(ttl: number | string | undefined): number {
   if (ttl === undefined) return DEFAULT_TTL_SECONDS
   const seconds = typeof ttl === 'number' ? ttl : typeof ttl === 'string' ? (parseDuration(ttl) ?? Number.NaN) / 1000 : Number.NaN
-  if (Number.isNaN(seconds)) throw new TypeError(`sign(): ttl must be seconds or a duration like "15m", got ${JSON.stringify(ttl)}`)
-  if (!(seconds >= 1) || !Number.isFinite(seconds)) throw new RangeError(`sign(): ttl must be at least 1 second, got ${JSON.stringify(ttl)}`)
+  // A number as String() writes it: JSON.stringify would say null for NaN and Infinity.
+  const given = typeof ttl === 'number' ? String(ttl) : JSON.stringify(ttl)
+  if (Number.isNaN(seconds)) throw new TypeError(`sign(): ttl must be seconds or a duration like "15m", got ${given}`)
+  if (!Number.isFinite(seconds)) throw new RangeError(`sign(): ttl must be a finite number of seconds, got ${given}`)
+  if (!(seconds >= 1)) throw new RangeError(`sign(): ttl must be at least 1 second, got ${given}`)
   return Math.floor(seconds)
 }
 

@@ -251,6 +251,13 @@ describe('createCbcJwt: sign', () => {
     await assert.rejects(cbc.sign({ sub: 'x' }, { ttl: 'soon' }), TypeError)
     await assert.rejects(cbc.sign({ sub: 'x' }, { ttl: 0 }), RangeError)
     await assert.rejects(cbc.sign({ sub: 'x', exp: 1 }), TypeError)
+    // The message names the value given: JSON.stringify said "got null" for NaN and Infinity.
+    await assert.rejects(cbc.sign({ sub: 'x' }, { ttl: Number.POSITIVE_INFINITY }), {
+      name: 'RangeError',
+      message: /a finite number of seconds, got Infinity$/,
+    })
+    await assert.rejects(cbc.sign({ sub: 'x' }, { ttl: Number.NaN }), { name: 'TypeError', message: /got NaN$/ })
+    await assert.rejects(cbc.sign({ sub: 'x' }, { ttl: -5 }), { name: 'RangeError', message: /at least 1 second, got -5$/ })
   })
 
   it('before the first keyset: ERR_NOT_READY', async () => {
