@@ -120,8 +120,9 @@ const CODE_ONLY_OPTIONS = ['logger', 'trustedIssuersCa', 'env', 'now'] as const
  */
 export function refuseUnknownOptions(options: object): void {
   const known: string[] = [...optionNames('library'), ...CODE_ONLY_OPTIONS]
-  for (const name of Object.keys(options)) {
-    if (known.includes(name)) continue
+  for (const [name, value] of Object.entries(options)) {
+    // An undefined value changes nothing, whatever its name (a spread of a wider object).
+    if (known.includes(name) || value === undefined) continue
     const near = nearestName(name, known)
     throw new TypeError(
       `createCbcJwt: unknown option ${JSON.stringify(name).slice(1, -1).slice(0, 100)}${near ? ` (did you mean ${near}?)` : ''}; the options are ${known.join(', ')}`,

@@ -362,6 +362,8 @@ describe('createCbcJwt: configuration, metrics, key views', () => {
     assert.throws(() => createCbcJwt({ keysetFile: '/nonexistent/keyset.json', env: {}, maxTokenTtl: '1h' } as never), /did you mean maxTokenTtlSeconds/)
     // Every option the type names is taken, an undefined one included.
     createCbcJwt({ keysetFile: '/nonexistent/keyset.json', env: {}, logger: false, now: Date.now, trustedIssuersCa: undefined, issuer: undefined })
+    // An unknown name whose value is undefined changes nothing: not refused.
+    createCbcJwt({ keysetFile: '/nonexistent/keyset.json', env: {}, registry: undefined } as never)
   })
 
   it('a custom KeysetBackend object is used as it is', async () => {
