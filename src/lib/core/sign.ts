@@ -31,7 +31,12 @@ export function ttlSeconds(ttl: number | string | undefined): number {
   const seconds = typeof ttl === 'number' ? ttl : typeof ttl === 'string' ? (parseDuration(ttl) ?? Number.NaN) / 1000 : Number.NaN
   // A number as String() writes it: JSON.stringify would say null for NaN and Infinity.
   const given = typeof ttl === 'number' ? String(ttl) : JSON.stringify(ttl)
-  if (Number.isNaN(seconds)) throw new TypeError(`sign(): ttl must be seconds or a duration like "15m", got ${given}`)
+  if (Number.isNaN(seconds)) {
+    // "900" reads as seconds to a person, not to the duration syntax the CLI shares: say what to write.
+    const digits =
+      typeof ttl === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(ttl) ? ` (a string of digits: give ${ttl.trim()} as a number, or "${ttl.trim()}s")` : ''
+    throw new TypeError(`sign(): ttl must be seconds (a number) or a duration like "15m", got ${given}${digits}`)
+  }
   if (!Number.isFinite(seconds)) throw new RangeError(`sign(): ttl must be a finite number of seconds, got ${given}`)
   if (!(seconds >= 1)) throw new RangeError(`sign(): ttl must be at least 1 second, got ${given}`)
   return Math.floor(seconds)

@@ -258,6 +258,11 @@ describe('createCbcJwt: sign', () => {
     })
     await assert.rejects(cbc.sign({ sub: 'x' }, { ttl: Number.NaN }), { name: 'TypeError', message: /got NaN$/ })
     await assert.rejects(cbc.sign({ sub: 'x' }, { ttl: -5 }), { name: 'RangeError', message: /at least 1 second, got -5$/ })
+    // A string of digits (an environment variable passed on) is not seconds: the message says what to write.
+    await assert.rejects(cbc.sign({ sub: 'x' }, { ttl: '900' }), {
+      name: 'TypeError',
+      message: /got "900" \(a string of digits: give 900 as a number, or "900s"\)$/,
+    })
   })
 
   it('before the first keyset: ERR_NOT_READY', async () => {
