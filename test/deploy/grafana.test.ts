@@ -198,6 +198,18 @@ describe('Grafana dashboard', () => {
     assert.ok((defaults.custom?.axisSoftMax ?? 0) > 604800, 'the 7-day line is not always in view')
   })
 
+  // Found by an audit: the panel said a rotation starts the new kid "near 0", but the age counts
+  // from the key's creation: a staged key (rotate --stage, the CronJob) is days old when promoted.
+  test("the key age panel says the age counts from the key's creation, staging included", () => {
+    const panel = allPanels(loadDashboard().panels).find(
+      (p) => p.type === 'timeseries' && (p.targets ?? []).some((t) => t.expr?.includes(METRIC_NAMES.activeKeyAge)),
+    ) as (Panel & { description?: string }) | undefined
+    assert.ok(panel?.description, 'the key age panel has no description')
+    assert.doesNotMatch(panel.description, /starting near 0\./)
+    assert.match(panel.description, /the days it was staged/)
+    assert.match(panel.description, /creation/)
+  })
+
   // A replica that never read a trusted issuer's JWK Set exports 0 for it and holds none of
   // its keys: the panel of issuer reads filtered 0 out, so it looked like "no trusted issuer".
   test('the trusted issuers panel shows an issuer a replica never read', () => {
