@@ -136,6 +136,24 @@ describe('cbc-jwt token verify', { concurrency: true }, () => {
     assert.equal(JSON.parse(json.stdout).kid, readJson(file).current)
   })
 
+  // Found by an audit: "Bearer <token>" (the Authorization value a client reports) was answered
+  // "token rejected: malformed", a wrong lead for a token the service accepts in that header.
+  it('takes an Authorization header value too ("Bearer TOKEN"), judged as the service judges that header', async () => {
+    const file = await keysetFixture(tmp.file('verify-bearer.json'), { at: '2026-11-25T00:00:00Z' })
+    const token = (await cbcJwt(['token', 'issue', '--sub', 'dave', '--keyset-file', file], { env: at(NOW) })).stdout.trim()
+    for (const value of [`Bearer ${token}`, `bearer  ${token}`]) {
+      const r = await cbcJwt(['token', 'verify', value, '--keyset-file', file], { env: at(NOW) })
+      assert.equal(r.code, 0, `${value.slice(0, 10)}: ${r.stderr}`)
+      assert.equal(JSON.parse(r.stdout).sub, 'dave')
+    }
+    const piped = await cbcJwt(['token', 'verify', '-', '--keyset-file', file], { env: at(NOW), input: `Bearer ${token}\n` })
+    assert.equal(piped.code, 0, piped.stderr)
+    // Two credentials in one header are malformed, as the service answers them.
+    const two = await cbcJwt(['token', 'verify', `Bearer ${token} ${token}`, '--keyset-file', file], { env: at(NOW) })
+    assert.equal(two.code, 1)
+    assert.match(oneLine(two.stderr), /token rejected: malformed/)
+  })
+
   it('prints the reason of a rejected token (exit 1): expired, bad_audience, revoked, unknown_kid, malformed', async () => {
     const file = await keysetFixture(tmp.file('reject.json'), { at: '2026-11-25T00:00:00Z' })
     const token = (await cbcJwt(['token', 'issue', '--sub', 'dave', '--keyset-file', file], { env: at(NOW) })).stdout.trim()

@@ -1,3 +1,4 @@
+import { bearerCredential } from '../../../lib/core/bearer.js'
 import { UsageError } from '../../../lib/errors.js'
 import { asciiJson, printable } from '../../../lib/logging/sanitize.js'
 import { createVerifier } from '../../../lib/verifier/verifier.js'
@@ -15,7 +16,7 @@ export const tokenVerifyCommand: Command = {
   help: `Usage: cbc-jwt token verify TOKEN|- [--keyset-file PATH | --backend file|vault|kubernetes] [options]
 
 Verifies TOKEN (or the token on stdin, with -) against the keyset with exactly the checks
-the service makes, at the current time. Prints the claims as JSON; a rejected token prints
+the service makes, at the current time. An Authorization value ("Bearer TOKEN") is taken too. Prints the claims as JSON; a rejected token prints
 its reason (missing, malformed, too_large, unsupported_alg, unknown_kid, bad_signature,
 expired, not_yet_valid, bad_issuer, bad_audience, revoked).
 
@@ -36,8 +37,17 @@ Exit status: 0 valid, 1 rejected / invalid keyset / backend error, 2 bad usage.`
     const verifier = createVerifier({ ...verifierSettings(ctx.env, values), now: ctx.now })
     const source = openKeysetSource(ctx, values)
     const { keyset } = await readKeyset(source, ctx.now())
-    const token = arg === '-' ? await readTokenFromStdin(ctx.stdin, 'token verify') : arg
-    const result = await verifier.verify(token, keyset)
+    const given = arg === '-' ? await readTokenFromStdin(ctx.stdin, 'token verify') : arg
+    // An Authorization header value ("Bearer TOKEN", what a client reports) is judged as the
+    // service judges that header: its token verified, two credentials malformed. A compact JWS
+    // has no blank, so a bare token never reads as one.
+    const credential = /^bearer[ \t]/i.test(given.trim()) ? bearerCredential(given) : { token: given }
+    if (!('token' in credential)) {
+      if (values.json) println(ctx.stdout, asciiJson({ valid: false, reason: credential.reason, kid: null }, 2))
+      println(ctx.stderr, `cbc-jwt: token rejected: ${credential.reason} (an Authorization value holds "Bearer" and one token)`)
+      return 1
+    }
+    const result = await verifier.verify(credential.token, keyset)
     if (result.ok) {
       // The claims are the token's text: escaped to ASCII, so a C1 control or a bidi override in
       // a claim never reaches the terminal raw (a JSON reader gets the same values).
