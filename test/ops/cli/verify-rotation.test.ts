@@ -37,14 +37,15 @@ describe('verify-rotation --replica with --legacy-token: the token asked of ever
     for (const s of servers) s.close()
   })
 
-  const verify = async (compromised: boolean, ...replicas: string[]) => {
+  const verify = async (compromised: boolean, ...replicas: string[]) => verifyWith('a.b.c', compromised, ...replicas)
+  const verifyWith = async (legacyToken: string, compromised: boolean, ...replicas: string[]) => {
     const r = await cbcJwt([
       'verify-rotation',
       ...replicas.flatMap((u) => ['--replica', u]),
       '--previous-kid',
       'k-old',
       '--legacy-token',
-      'a.b.c',
+      legacyToken,
       ...(compromised ? ['--compromised'] : []),
       '--json',
     ])
@@ -79,5 +80,12 @@ describe('verify-rotation --replica with --legacy-token: the token asked of ever
     const rejected = await verify(false, urls.accepts!, urls.cutOff!)
     assert.equal(rejected.item.result, 'fail')
     assert.equal(rejected.item.detail, `expected 200: ${urls.cutOff} 401 (reason unknown_kid)`)
+  })
+
+  // Found by an audit: --legacy-token "Bearer TOKEN" (an Authorization value) was sent as
+  // "Bearer Bearer TOKEN", and every replica answered malformed: a good rotation failed item 3.
+  it('a legacy token given as an Authorization value ("Bearer TOKEN") is sent as its token', async () => {
+    const { item } = await verifyWith('Bearer a.b.c', false, urls.accepts!)
+    assert.deepEqual(item, { name: 'legacy token accepted everywhere', result: 'pass', detail: '200 from all 1 replicas' })
   })
 })

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
+import { bearerCredential } from '../../../lib/core/bearer.js'
 import { CbcJwtError, UsageError } from '../../../lib/errors.js'
 import { fleetChecklist, type CheckItem } from '../../fleet/checklist.js'
 import type { FleetSource } from '../../fleet/fleet.js'
@@ -75,7 +76,8 @@ Options:
   --previous-kid KID the kid that was current before the rotation (repeatable: with
                      --compromised, give every kid of the old keyset)
   --legacy-token T   a token signed before the rotation (by a --previous-kid), still valid
-                     (- reads it from stdin: on the command line every local user sees it)
+                     (- reads it from stdin: on the command line every local user sees it;
+                     an Authorization value, "Bearer T", is taken as its token)
   --compromised      check an emergency rotation: previous keys no longer verify, legacy
                      tokens are rejected, revoked_before is in force
   --revoked-before T with --compromised: the revoked_before expected at least (RFC 3339)
@@ -111,7 +113,7 @@ Exit status: 0 every item passed (or was skipped), 1 an item failed, 2 bad usage
     }
     const waitMs = durationFlag('wait', values.wait) ?? 0
     const maxAgeMs = durationFlag('max-age', values['max-age']) ?? DEFAULT_MAX_AGE_MS
-    const legacyToken = values['legacy-token'] === '-' ? await readTokenFromStdin(ctx.stdin, '--legacy-token -') : values['legacy-token']
+    const legacyToken = legacyTokenOf(values['legacy-token'] === '-' ? await readTokenFromStdin(ctx.stdin, '--legacy-token -') : values['legacy-token'])
     if (legacyToken !== undefined && previousKids.length > 0) await requireSignedByPrevious(legacyToken, previousKids)
     if (!values.projection && (values['keyset-file'] !== undefined || values.backend !== undefined))
       throw new UsageError('--keyset-file and --backend apply to --projection')
@@ -206,6 +208,17 @@ async function projectionItem(source: KeysetSource, now: number): Promise<CheckI
 
 function bounded(text: string, max: number): string {
   return text.length > max ? `${text.slice(0, max)}...` : text
+}
+
+/**
+ * The legacy token as given, or the token of an Authorization value ("Bearer TOKEN", as a client
+ * reports it): sent as given it would go out as "Bearer Bearer TOKEN", malformed on every replica.
+ */
+function legacyTokenOf(given: string | undefined): string | undefined {
+  if (given === undefined || !/^bearer[ \t]/i.test(given.trim())) return given
+  const credential = bearerCredential(given)
+  if ('token' in credential) return credential.token
+  throw new UsageError('--legacy-token: an Authorization value holds "Bearer" and one token')
 }
 
 /**
