@@ -44,9 +44,10 @@ export async function runCli(argv: readonly string[], ctx: CliContext): Promise<
   const args = [...argv]
   try {
     const first = args[0]
+    // Bad usage is one line on stderr, as every other: the help is what --help prints.
     if (first === undefined) {
-      println(ctx.stderr, topHelp(COMMANDS))
-      return EXIT.usage
+      const names = [...new Set(COMMANDS.map((c) => c.name.split(' ')[0]))]
+      throw new UsageError(`give a command: ${names.join(', ')} (see cbc-jwt --help)`)
     }
     if (first === '--help' || first === '-h' || (first === 'help' && args.length === 1)) {
       println(ctx.stdout, topHelp(COMMANDS))
@@ -61,9 +62,13 @@ export async function runCli(argv: readonly string[], ctx: CliContext): Promise<
     if (!found) {
       if ((GROUPS as readonly string[]).includes(first)) {
         const sub = args[1]
-        if (sub === undefined || wantsHelp([sub])) {
-          println(sub === undefined ? ctx.stderr : ctx.stdout, groupHelp(first, COMMANDS))
-          return sub === undefined ? EXIT.usage : EXIT.ok
+        if (sub === undefined) {
+          const subs = COMMANDS.filter((c) => c.name.startsWith(`${first} `)).map((c) => c.name.split(' ')[1])
+          throw new UsageError(`${first}: give a command: ${subs.join(', ')} (see cbc-jwt ${first} --help)`)
+        }
+        if (wantsHelp([sub])) {
+          println(ctx.stdout, groupHelp(first, COMMANDS))
+          return EXIT.ok
         }
         throw new UsageError(`unknown command ${quotedArgument(`${first} ${sub}`)} (see cbc-jwt ${first} --help)`)
       }

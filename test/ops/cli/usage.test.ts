@@ -58,10 +58,23 @@ describe('cbc-jwt --help', { concurrency: true }, () => {
     assert.doesNotMatch(auto, /stage a new one when\s+the current key is due/)
   })
 
-  it('without a command prints the help on stderr (exit 2); --version prints the package version', async () => {
+  // Bad usage is one line on stderr: the help (37 lines, 7 for a group) was printed there instead.
+  it('without a command: one line naming the commands (exit 2), for a group too; --version prints the package version', async () => {
     const r = await cbcJwt([])
     assert.equal(r.code, 2)
-    assert.match(r.stderr, /^Usage: cbc-jwt/)
+    assert.equal(r.stdout, '')
+    assert.match(oneLine(r.stderr), /^cbc-jwt: give a command: keyset, rotate, revoke, token, status, verify-rotation, failures, serve \(see cbc-jwt --help\)$/)
+    for (const [group, subs] of [
+      ['keyset', 'init, validate, restore'],
+      ['token', 'issue, verify'],
+    ]) {
+      const g = await cbcJwt([group!])
+      assert.equal(g.code, 2, group)
+      assert.match(oneLine(g.stderr), new RegExp(`^cbc-jwt: ${group}: give a command: ${subs} \\(see cbc-jwt ${group} --help\\)$`))
+      const help = await cbcJwt([group!, '--help'])
+      assert.equal(help.code, 0)
+      assert.match(help.stdout, new RegExp(`^Usage: cbc-jwt ${group}`))
+    }
     const pkg = JSON.parse(fs.readFileSync(new URL('../../../package.json', import.meta.url), 'utf8'))
     assert.equal((await cbcJwt(['--version'])).stdout, `cbc-jwt ${pkg.version}\n`)
   })
