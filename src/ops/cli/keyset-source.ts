@@ -155,7 +155,11 @@ export function openKeysetSource(ctx: CliContext, flags: SourceFlags, positional
       ? { backend: 'kubernetes', keysetFile: undefined }
       : serviceSettings(flags.backend === undefined ? ctx.env : { ...ctx.env, CBC_JWT_BACKEND: flags.backend })
   const logger = {
-    warn: (_obj: object, msg?: string) => println(ctx.stderr, `cbc-jwt: warning: ${msg ?? 'vault'}`),
+    // A retry in progress is not news on a terminal: a failure that lasts ends in its one error
+    // line, a success in none. The service logs every attempt; the CLI's warnings are the rest.
+    warn: (obj: object, msg?: string) => {
+      if (!('retry_in_ms' in obj)) println(ctx.stderr, `cbc-jwt: warning: ${msg ?? 'vault'}`)
+    },
     info: () => {},
   }
   // A configured keyset file takes CBC_JWT_PUBLIC_KEYSET_FILE; the development keyset, its sibling.

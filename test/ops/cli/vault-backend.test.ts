@@ -160,4 +160,12 @@ describe('cbc-jwt with CBC_JWT_BACKEND=vault', () => {
     assert.match(line, /^cbc-jwt: /)
     assert.doesNotMatch(line, /hvs\.not-a-real-token/)
   })
+
+  // Found by an audit: with the default retries, an unreachable Vault printed "cbc-jwt: warning:
+  // Vault request failed; retrying" twice before the error: three lines for one failure.
+  it('an unreachable Vault, retried as configured by default: one line, the error', async () => {
+    const r = await cbcJwt(['status'], { env: { CBC_JWT_BACKEND: 'vault', VAULT_ADDR: 'http://127.0.0.1:1', VAULT_TOKEN: 'x' } })
+    assert.equal(r.code, 1)
+    assert.match(oneLine(r.stderr), /^cbc-jwt: vault:secret\/cbc\/jwt-keyset: read: cannot reach Vault \(ECONNREFUSED\)/)
+  })
 })
