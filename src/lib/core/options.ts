@@ -124,9 +124,16 @@ export function refuseUnknownOptions(options: object): void {
     // An undefined value changes nothing, whatever its name (a spread of a wider object).
     if (known.includes(name) || value === undefined) continue
     const near = nearestName(name, known)
-    throw new TypeError(
-      `createCbcJwt: unknown option ${JSON.stringify(name).slice(1, -1).slice(0, 100)}${near ? ` (did you mean ${near}?)` : ''}; the options are ${known.join(', ')}`,
-    )
+    // The adapters' own options, given to createCbcJwt: say where they belong.
+    const hint =
+      name === 'registry'
+        ? ' (the metrics go on a registry with cbc.registerMetrics(registry); the adapters take registry)'
+        : name === 'cbc'
+          ? ' (cbc is an option of the adapters, not of createCbcJwt)'
+          : near
+            ? ` (did you mean ${near}?)`
+            : ''
+    throw new TypeError(`createCbcJwt: unknown option ${JSON.stringify(name).slice(1, -1).slice(0, 100)}${hint}; the options are ${known.join(', ')}`)
   }
 }
 

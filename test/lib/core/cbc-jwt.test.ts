@@ -365,6 +365,10 @@ describe('createCbcJwt: configuration, metrics, key views', () => {
       })
     }
     assert.throws(() => createCbcJwt({ keysetFile: '/nonexistent/keyset.json', env: {}, maxTokenTtl: '1h' } as never), /did you mean maxTokenTtlSeconds/)
+    assert.throws(
+      () => createCbcJwt({ keysetFile: '/nonexistent/keyset.json', env: {}, registry: new Registry() } as never),
+      /cbc\.registerMetrics\(registry\)/,
+    )
     // Every option the type names is taken, an undefined one included.
     createCbcJwt({ keysetFile: '/nonexistent/keyset.json', env: {}, logger: false, now: Date.now, trustedIssuersCa: undefined, issuer: undefined })
     // An unknown name whose value is undefined changes nothing: not refused.
