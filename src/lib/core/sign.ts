@@ -59,8 +59,11 @@ export function checkedTtlSeconds(
 ): number {
   const seconds = ttlSeconds(ttl)
   if (seconds > maxTokenTtlSeconds) {
+    // The lifetime as it was written (25h), and as the limit is written (1d1h) when they differ.
+    const exact = exactDuration(seconds)
+    const written = typeof ttl === 'string' && ttl !== exact ? `${ttl} (${exact})` : exact
     throw new TtlTooLongError(
-      `${names.ttl} ${exactDuration(seconds)} is longer than the max token TTL ${exactDuration(maxTokenTtlSeconds)}: the rotation grace would not cover it (raise ${names.maxTokenTtl} and the grace together)`,
+      `${names.ttl} ${written} is longer than the max token TTL ${exactDuration(maxTokenTtlSeconds)}: the rotation grace would not cover it (raise ${names.maxTokenTtl} and the grace together)`,
     )
   }
   return seconds

@@ -258,6 +258,10 @@ describe('createCbcJwt: sign', () => {
     })
     await assert.rejects(cbc.sign({ sub: 'x' }, { ttl: Number.NaN }), { name: 'TypeError', message: /got NaN$/ })
     await assert.rejects(cbc.sign({ sub: 'x' }, { ttl: -5 }), { name: 'RangeError', message: /at least 1 second, got -5$/ })
+    await assert.rejects(cbc.sign({ sub: 'x' }, { ttl: '25h' }), {
+      code: 'ERR_REFUSED',
+      message: /^sign\(\): ttl 25h \(1d1h\) is longer than the max token TTL 1d/,
+    })
     // A string of digits (an environment variable passed on) is not seconds: the message says what to write.
     await assert.rejects(cbc.sign({ sub: 'x' }, { ttl: '900' }), {
       name: 'TypeError',

@@ -73,6 +73,10 @@ describe('cbc-jwt token issue', { concurrency: true }, () => {
     const long = await cbcJwt(['token', 'issue', '--sub', 'a', '--ttl', '2d', '--keyset-file', file])
     assert.equal(long.code, 2)
     assert.match(oneLine(long.stderr), /--ttl 2d is longer than the max token TTL 1d/)
+    // Found by an audit: --ttl 25h was refused as "--ttl 1d1h is longer ...", a value nobody typed.
+    const hours = await cbcJwt(['token', 'issue', '--sub', 'a', '--ttl', '25h', '--keyset-file', file])
+    assert.equal(hours.code, 2)
+    assert.match(oneLine(hours.stderr), /^cbc-jwt: --ttl 25h \(1d1h\) is longer than the max token TTL 1d/)
     const ok = await cbcJwt(['token', 'issue', '--sub', 'a', '--ttl', '2d', '--keyset-file', file], { env: { CBC_JWT_MAX_TOKEN_TTL: '72h' } })
     assert.equal(ok.code, 0, ok.stderr)
     const none = await cbcJwt(['token', 'issue', '--keyset-file', file])

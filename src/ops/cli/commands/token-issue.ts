@@ -62,7 +62,8 @@ Exit status: 0 printed, 1 invalid keyset / backend error, 2 bad usage.`,
     const ttl = ttlMs === undefined ? undefined : ttlMs / 1000
     const maxTokenTtlSeconds = maxTokenTtlMs(ctx.env, values['max-token-ttl']) / 1000
     try {
-      checkedTtlSeconds(ttl, maxTokenTtlSeconds, TTL_FLAGS)
+      // The flag as written, so that a refusal names it so (--ttl 25h, not only 1d1h).
+      checkedTtlSeconds(values.ttl, maxTokenTtlSeconds, TTL_FLAGS)
     } catch (err) {
       // The lifetime comes from a flag: over the max it is the caller's usage to fix (exit 2).
       if (err instanceof TtlTooLongError) throw new UsageError(err.message)
