@@ -64,7 +64,7 @@ function isCompactToken(arg: string): boolean {
 }
 
 /** Whether any word of `arg` is a compact JWS (`eyJ…`, `Bearer eyJ…`). */
-function holdsToken(arg: string): boolean {
+export function holdsToken(arg: string): boolean {
   return arg.split(/\s+/).some(isCompactToken)
 }
 

@@ -353,6 +353,7 @@ describe('cbc-jwt revoke --client-id / --subject / --jti', () => {
     assert.deepEqual(fs.readFileSync(file), bytes)
   })
 
+  const TOKEN_LIKE = `${Buffer.from('{"alg":"ES256","kid":"k"}').toString('base64url')}.${Buffer.from('{"jti":"j-1"}').toString('base64url')}.c2ln`
   it('refuses what names nothing or two things, and ids no rule can hold (exit 2)', async () => {
     const file = await keysetFile()
     const cases: Array<[string[], RegExp]> = [
@@ -363,11 +364,19 @@ describe('cbc-jwt revoke --client-id / --subject / --jti', () => {
       [['--client-id', 'a', '--expires-at', NOW, '--issued-before', 'now'], /--expires-at has no effect with --client-id/],
       [['--client-id', 'x'.repeat(257), '--issued-before', 'now'], /--client-id: an id must be 1–256 characters without control characters/],
       [['--jti', 'a', '--expires-at', T0], /--expires-at 2026-11-25T00:00:00Z is past/],
+      // Found by an audit: a whole token given as --jti was "an id must be 1–256 characters",
+      // no hint that the rule wants the token's jti claim.
+      [['--jti', `${TOKEN_LIKE}`], /^cbc-jwt: --jti: a token \(not shown\), not a token id: give its jti claim \(cbc-jwt token verify - prints the claims\)$/],
     ]
     for (const [args, expected] of cases) {
       const r = await cbcJwt(['revoke', ...args, '--keyset-file', file], { env: at(NOW) })
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`)
       assert.match(oneLine(r.stderr), expected)
+      assert.ok(!r.stderr.includes(TOKEN_LIKE.split('.')[1]!), 'the token is never shown')
     }
+    // From stdin, a line that is a whole token gets the same hint, by its line number.
+    const piped = await cbcJwt(['revoke', '--jti', '-', '--keyset-file', file], { env: at(NOW), input: `j-0\n${TOKEN_LIKE}\n` })
+    assert.equal(piped.code, 2, piped.stderr)
+    assert.match(oneLine(piped.stderr), /^cbc-jwt: --jti -: line 2 is a token, not a token id: give its jti claim/)
   })
 })

@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream'
 import { UsageError } from '../../../lib/errors.js'
 import { MAX_KEYSET_BYTES, MAX_REVOCATION_VALUE_CHARS } from '../../../lib/keyset/document.js'
 import { OVERLONG, readLines } from '../../triage/lines.js'
+import { holdsToken } from '../args.js'
 
 /**
  * The token ids of `revoke --jti -`: one a line (a list cut from the logs), surrounding space
@@ -20,6 +21,7 @@ export async function readTokenIds(stdin: Readable): Promise<string[]> {
     if (bytes > MAX_KEYSET_BYTES) throw new UsageError(`--jti -: more than ${MAX_KEYSET_BYTES} bytes of ids on stdin`)
     const id = text.trim()
     if (id === '') continue
+    if (holdsToken(id)) throw new UsageError(`--jti -: line ${line} is a token, not a token id: give its jti claim (cbc-jwt token verify - prints the claims)`)
     if (id.length > MAX_REVOCATION_VALUE_CHARS || /[\u0000-\u001f\u007f]/.test(id)) {
       throw new UsageError(`--jti -: line ${line} is not a token id (1–${MAX_REVOCATION_VALUE_CHARS} characters without control characters)`)
     }

@@ -7,7 +7,7 @@ import { setRevokedBefore } from '../../rotation/revoke.js'
 import { revokeTargets } from '../../rotation/revocations.js'
 import { updateKeyset, type KeysetMutation } from '../../rotation/update-keyset.js'
 import { projectedFrom } from '../../projection/targets.js'
-import { KEYSET_OPTIONS, parseCommandArgs, quotedArgument, rejectFlags, unexpectedArgument } from '../args.js'
+import { KEYSET_OPTIONS, holdsToken, parseCommandArgs, quotedArgument, rejectFlags, unexpectedArgument } from '../args.js'
 import { CONTAINMENT_HELP, confirmContainment, containmentFleet, recordThenConfirm, requireConfirmable } from '../confirm-containment.js'
 import { FLEET_OPTIONS } from '../fleet-flags.js'
 import type { CliContext } from '../context.js'
@@ -187,7 +187,11 @@ async function plan(ctx: CliContext, values: Values, positionals: string[], now:
         throw new UsageError('--jti - reads ids from stdin, so the keyset cannot come from stdin too (use --keyset-file PATH or --backend)')
       list = [...list, ...(await readTokenIds(ctx.stdin))]
     }
-    for (const id of list) checkValue('--jti', id)
+    for (const id of list) {
+      // A whole token where its jti belongs would be a rule that matches nothing, written without a word.
+      if (holdsToken(id)) throw new UsageError('--jti: a token (not shown), not a token id: give its jti claim (cbc-jwt token verify - prints the claims)')
+      checkValue('--jti', id)
+    }
     if (list.length === 0) throw new UsageError('--jti -: no token ids on stdin')
     const life = ruleLifetime(ctx.env, values)
     // No token alive now outlives this (iat at most now + the tolerance, exp − iat at most the max
