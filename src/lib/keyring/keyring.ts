@@ -280,7 +280,8 @@ export function createKeyring(options: KeyringOptions): Keyring {
       closed = true
       clearTimeout(timer)
       timer = undefined
-      await backend.close()
+      // A backend of the caller's own may only read (all the keyring needs): nothing to stop then.
+      if (typeof backend.close === 'function') await backend.close()
       await inFlight
     },
   }

@@ -399,6 +399,17 @@ describe('createCbcJwt: configuration, metrics, key views', () => {
     assert.equal(cbc.keys()?.current, 'k-custom')
   })
 
+  // Found by an audit: createCbcJwt took a backend with read() alone (all the library calls to
+  // load keys), and then cbc.close() threw "backend.close is not a function".
+  it('a custom backend with read() only (from JavaScript): start, authenticate and close all work', async () => {
+    const text = JSON.stringify(makeKeyset([makeKey('ES256', 'k-read-only')]))
+    const cbc = createCbcJwt({ env: {}, logger: false, backend: { location: 'memory', read: async () => ({ text, version: '1' }) } as never })
+    await cbc.start()
+    assert.equal(cbc.keys()?.current, 'k-read-only')
+    await cbc.close()
+    await cbc.close()
+  })
+
   it('registerMetrics: the metrics of §3 on a registry; twice on the same one is not an error; another open instance is refused; one re-created after close() takes over', async () => {
     const registry = new Registry()
     const first = setup()
