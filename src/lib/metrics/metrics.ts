@@ -6,6 +6,8 @@ import { DEFAULTS } from '../config.js'
 import type { TokenCacheStats } from '../verifier/token-cache.js'
 import { METRIC_NAMES } from './names.js'
 
+const KNOWN_BACKEND_REASONS: ReadonlySet<string> = new Set(BACKEND_ERROR_REASONS)
+
 export interface Metrics {
   readonly registry: Registry
   authFailure(reason: AuthFailureReason): void
@@ -100,7 +102,9 @@ export function createMetrics(options: MetricsOptions): Metrics {
   return {
     registry,
     authFailure: (reason) => authFailures.inc({ reason }),
-    backendError: (reason) => backendErrors.inc({ reason }),
+    // The label is a closed list: a reason from outside it (a custom backend's own, from JavaScript)
+    // counts as io_error, as a read that throws something else does, never as a series of its own.
+    backendError: (reason) => backendErrors.inc({ reason: KNOWN_BACKEND_REASONS.has(reason) ? reason : 'io_error' }),
     rotation: () => rotations.inc(),
   }
 }

@@ -410,6 +410,39 @@ describe('createCbcJwt: configuration, metrics, key views', () => {
     await cbc.close()
   })
 
+  // Found by an audit: a custom backend's watch reporting failures with reasons of its own made
+  // one cbc_jwt_backend_errors_total series per reason: the label is a closed list.
+  it('a custom backend reporting reasons outside the closed list: counted as io_error, no new series', async () => {
+    const text = JSON.stringify(makeKeyset([makeKey('ES256', 'k-odd')]))
+    let reads = 0
+    const backend = {
+      location: 'memory',
+      read: async () => {
+        reads++
+        if (reads === 2) throw Object.assign(new Error('odd'), { reason: 'odd-read', code: 'ERR_BACKEND' })
+        return { text, version: '1' }
+      },
+      watch: (_change: () => void, _event?: () => void, onFailure?: (reason: string) => void) => {
+        for (let i = 0; i < 20; i++) onFailure?.(`odd-${i}`)
+      },
+    }
+    const registry = new Registry()
+    const cbc = createCbcJwt({ env: {}, logger: false, backend: backend as never })
+    cleanups.push(() => cbc.close())
+    cbc.registerMetrics(registry)
+    await cbc.start()
+    await cbc.authenticate(`Bearer ${signToken(makeKey('ES256', 'k-unknown'), validClaims())}`) // a re-read: the failing one
+    const expo = parseExposition(await registry.metrics())
+    const reasons = expo.samples.filter((x) => x.name === 'cbc_jwt_backend_errors_total').map((x) => x.labels.reason)
+    assert.deepEqual(
+      reasons.filter((r) => r?.startsWith('odd')),
+      [],
+      'a series per foreign reason',
+    )
+    assert.equal(reads, 2, 'the unknown kid re-read the backend')
+    assert.equal(valueOf(expo, 'cbc_jwt_backend_errors_total', { reason: 'io_error' }), 21)
+  })
+
   it('registerMetrics: the metrics of §3 on a registry; twice on the same one is not an error; another open instance is refused; one re-created after close() takes over', async () => {
     const registry = new Registry()
     const first = setup()
