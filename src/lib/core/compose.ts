@@ -1,6 +1,7 @@
 import { register as defaultRegistry, type Registry } from 'prom-client'
 import type { KeysetBackend } from '../backends/backend.js'
 import { chooseBackend } from '../backends/choose.js'
+import { boundedCustomBackend } from '../backends/custom-backend.js'
 import type { CbcJwtConfig } from '../config.js'
 import { ConfigError } from '../errors.js'
 import { createKeyring, type Keyring } from '../keyring/keyring.js'
@@ -213,7 +214,8 @@ export function composeCbcJwt(options: CbcJwtOptions = {}): CbcJwtParts {
 }
 
 function backendFor(given: CbcJwtOptions['backend'], config: CbcJwtConfig, env: NodeJS.ProcessEnv, logger: CbcJwtLogger): KeysetBackend {
-  if (typeof given === 'object') return given
+  // A backend of the caller's own gets a deadline on its reads: start() always resolves.
+  if (typeof given === 'object') return boundedCustomBackend(given)
   return chooseBackend(config, {
     env,
     logger,
