@@ -280,11 +280,18 @@ describe('cbc-jwt failures', { concurrency: true, ...PROCESS_LEVEL }, () => {
       ['--since', 'yesterday'],
       ['--top', '-1'],
       ['-', '-'],
+      // Found by an audit: an --until before --since selected nothing, and said only "0 rejections".
+      ['--since', '2026-11-25T21:00:00Z', '--until', '2026-11-25T20:00:00Z'],
     ]) {
       const r = await cbcJwt(['failures', ...args])
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`)
       assert.match(r.stderr, /^cbc-jwt: .+\n$/)
     }
+    const inverted = await cbcJwt(['failures', '--since', '2026-11-25T21:00:00Z', '--until', '2026-11-25T20:00:00Z'])
+    assert.match(
+      inverted.stderr,
+      /^cbc-jwt: --until 2026-11-25T20:00:00\.000Z is not after --since 2026-11-25T21:00:00\.000Z: no rejection can be between them\n$/,
+    )
     const missing = await cbcJwt(['failures', tmp.file('nope.log')])
     assert.equal(missing.code, 1)
     assert.match(missing.stderr, /^cbc-jwt: failures: cannot read .*nope\.log: ENOENT\n$/)

@@ -89,6 +89,12 @@ Exit status: 0 read (whether or not there were rejections), 1 a file cannot be r
     const now = ctx.now()
     const since = values.since === undefined ? undefined : timeOrAgo('since', values.since, now)
     const until = values.until === undefined ? undefined : timeOrAgo('until', values.until, now)
+    // Rows are at or after --since and before --until: an --until not after --since selects nothing.
+    if (since !== undefined && until !== undefined && until <= since) {
+      // A duration far enough back is no Date: then its milliseconds.
+      const at = (ms: number) => (Number.isNaN(new Date(ms).getTime()) ? `${ms} ms` : new Date(ms).toISOString())
+      throw new UsageError(`--until ${at(until)} is not after --since ${at(since)}: no rejection can be between them`)
+    }
     const reasons = values.reason === undefined ? undefined : reasonList(values.reason)
     const kid = values.kid
     const top = count('top', values.top, DEFAULT_TOP)
