@@ -16,9 +16,10 @@ export const tokenVerifyCommand: Command = {
   help: `Usage: cbc-jwt token verify TOKEN|- [--keyset-file PATH | --backend file|vault|kubernetes] [options]
 
 Verifies TOKEN (or the token on stdin, with -) against the keyset with exactly the checks
-the service makes, at the current time. An Authorization value ("Bearer TOKEN") is taken too. Prints the claims as JSON; a rejected token prints
-its reason (missing, malformed, too_large, unsupported_alg, unknown_kid, bad_signature,
-expired, not_yet_valid, bad_issuer, bad_audience, revoked).
+the service makes, at the current time; an Authorization value ("Bearer TOKEN") is taken
+too. Prints the claims as JSON; a rejected token prints its reason (missing, malformed,
+too_large, unsupported_alg, unknown_kid, bad_signature, expired, not_yet_valid, bad_issuer,
+bad_audience, revoked).
 
 Options:
   --iss I            expected issuer (default CBC_JWT_ISSUER, else cbc-omega2)
