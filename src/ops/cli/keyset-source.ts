@@ -196,7 +196,7 @@ export function openKeysetSource(ctx: CliContext, flags: SourceFlags, positional
         : fileLastGoodOf()
   const projectionOwner =
     choice.backend === 'vault'
-      ? () => vaultProjectedFrom(vaultOptionsFromEnv(ctx.env), { logger }, holdsSecretKeys)
+      ? () => vaultProjectedFrom(vaultOptionsFromEnv(ctx.env), { logger })
       : isKubernetesBackend(backend)
         ? () => kubernetesProjectedFrom(backend)
         : undefined

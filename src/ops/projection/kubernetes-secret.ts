@@ -6,6 +6,9 @@ import { BackendError, CasConflictError, ConfigError } from '../../lib/errors.js
 import { printable } from '../../lib/logging/sanitize.js'
 import { MAX_KEYSET_BYTES } from '../../lib/keyset/document.js'
 
+/** The `app.kubernetes.io/component` label of a projection Secret (as the shipped manifests set it too): how `revoke` knows one. */
+export const PROJECTION_SECRET_COMPONENT = 'verification-keyset'
+
 export interface ProjectionSecretOptions {
   /** Namespace; undefined: the kubeconfig context's, else the pod's, else `default` (as kubectl). */
   namespace: string | undefined
@@ -15,7 +18,7 @@ export interface ProjectionSecretOptions {
   key: string
   context?: string | undefined
   timeoutMs: number
-  /** `app.kubernetes.io/component` of a Secret this creates. @default 'verification-keyset' */
+  /** `app.kubernetes.io/component` of a Secret this creates. @default PROJECTION_SECRET_COMPONENT */
   component?: string
   /**
    * The private keyset's Secret (its namespace as configured: undefined resolves as this one's
@@ -111,7 +114,7 @@ export function createProjectionSecretBackend(opts: ProjectionSecretOptions, env
           metadata: {
             name: opts.secret,
             namespace: ns,
-            labels: { 'app.kubernetes.io/name': 'cbc-jwt', 'app.kubernetes.io/component': opts.component ?? 'verification-keyset' },
+            labels: { 'app.kubernetes.io/name': 'cbc-jwt', 'app.kubernetes.io/component': opts.component ?? PROJECTION_SECRET_COMPONENT },
           },
           type: 'Opaque',
           data,

@@ -96,6 +96,16 @@ export function driftOf(states: readonly ProjectionState[], text: string): strin
     })
 }
 
+/** The kids a stored projection publishes (as written there, whatever their type); none when it cannot be read. */
+export function storedKids(text: string | undefined): Set<unknown> {
+  try {
+    const keys = (JSON.parse(text ?? '{}') as { keys?: unknown }).keys
+    return new Set(Array.isArray(keys) ? keys.map((k) => (k as { kid?: unknown } | null)?.kid) : [])
+  } catch {
+    return new Set()
+  }
+}
+
 /** Whether a keyset text (a stored projection, a document about to be printed) holds any key that can sign (a private member, or `oct`). */
 export function holdsSecretKeys(text: string): boolean {
   try {

@@ -8,7 +8,8 @@ import { checkPath } from '../../lib/backends/vault/options.js'
 import { readOption } from '../../lib/config.js'
 import { ConfigError } from '../../lib/errors.js'
 import { OPTIONS } from '../../lib/options-table.js'
-import { createProjectionSecretBackend } from './kubernetes-secret.js'
+import { createProjectionSecretBackend, PROJECTION_SECRET_COMPONENT } from './kubernetes-secret.js'
+import { holdsSecretKeys } from './publish.js'
 
 /** Where each backend publishes the verification projection by default. */
 export const PROJECTION_DEFAULTS = {
@@ -89,11 +90,7 @@ export function vaultProjection(options: VaultSettings, env: NodeJS.ProcessEnv, 
  * its projection (the file backend's `projectedFrom`). Read with the same credentials; a path
  * that cannot be read (absent, forbidden, unreachable) is taken for none.
  */
-export async function vaultProjectedFrom(
-  options: VaultSettings,
-  logger: Parameters<typeof createVaultBackend>[1],
-  holdsSecretKeys: (text: string) => boolean,
-): Promise<string | undefined> {
+export async function vaultProjectedFrom(options: VaultSettings, logger: Parameters<typeof createVaultBackend>[1]): Promise<string | undefined> {
   const suffix = PROJECTION_DEFAULTS.vaultPathSuffix
   if (!options.path.endsWith(suffix) || options.path.length === suffix.length) return undefined
   const owner = createVaultBackend({ ...options, path: options.path.slice(0, -suffix.length) }, logger)
@@ -119,7 +116,7 @@ export async function kubernetesProjectedFrom(backend: KubernetesKeysetBackend):
   } catch {
     return undefined
   }
-  return backend.component() === 'verification-keyset'
+  return backend.component() === PROJECTION_SECRET_COMPONENT
     ? `the private keyset Secret (the rotator's CBC_JWT_KUBERNETES_SECRET, ${OPTIONS.kubernetesSecret.default} by default)`
     : undefined
 }

@@ -9,6 +9,7 @@ import {
   ProjectionWriteError,
   readProjections,
   refuseStaleProjection,
+  storedKids,
   writeProjections,
 } from '../projection/publish.js'
 import { diffKeysets, type KeysetChange } from './diff.js'
@@ -231,14 +232,7 @@ const lostTwice = (backend: KeysetBackend, cause?: unknown) =>
 /** Whether a stored projection holds a key neither `before` nor `after` has: another writer's. */
 function othersKeys(states: readonly ProjectionState[], before: KeysetDocument, after: KeysetDocument): boolean {
   const known = new Set([...before.keys, ...after.keys].map((k) => k.kid))
-  return states.some((s) => {
-    try {
-      const keys = (JSON.parse(s.stored?.text ?? '{}') as { keys?: Array<{ kid?: unknown }> }).keys
-      return Array.isArray(keys) && keys.some((k) => !known.has(k?.kid as string))
-    } catch {
-      return false
-    }
-  })
+  return states.some((s) => [...storedKids(s.stored?.text)].some((kid) => !known.has(kid as string)))
 }
 
 /**

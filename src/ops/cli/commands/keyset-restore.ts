@@ -8,7 +8,7 @@ import { AUDIT_HELP, AUDIT_OPTIONS, openAuditTrail } from '../audit.js'
 import { println, type CliContext } from '../context.js'
 import { closeSource, openKeysetSource } from '../keyset-source.js'
 import { interimProjection, validDocument } from '../../projection/interim.js'
-import { driftOf, projectionOf, type ProjectionState, readProjections, writeProjections } from '../../projection/publish.js'
+import { driftOf, projectionOf, type ProjectionState, readProjections, storedKids, writeProjections } from '../../projection/publish.js'
 import { interimAhead, levelAfterWrite, oneChangeAtATime, projectionAhead, replaceInterimProjection, settleProjection } from '../../rotation/update-keyset.js'
 import type { Command } from './command.js'
 
@@ -143,23 +143,13 @@ error, 2 bad usage (a keyset on stdin has no copy).`,
  * lacked is published only now: said, so that its promotion waits for the replicas.
  */
 function noteRepublishedStaged(ctx: CliContext, states: readonly ProjectionState[], restored: KeysetDocument): void {
-  const heldEverywhere = (kid: string) => states.every((s) => s.stored !== undefined && publishedKids(s.stored.text).has(kid))
+  const heldEverywhere = (kid: string) => states.every((s) => s.stored !== undefined && storedKids(s.stored.text).has(kid))
   for (const key of restored.keys)
     if (keyStatus(restored, key) === 'staged' && !heldEverywhere(key.kid))
       println(
         ctx.stdout,
         `note: staged key ${key.kid} (created_at ${key.created_at}) was not in every verification projection and is published only now: before it signs (rotate --promote, or --compromised taking it as the standby), gate on the replicas (--prometheus or --replica) or wait the propagation window from now`,
       )
-}
-
-/** The kids a stored projection publishes; none when it cannot be read. */
-function publishedKids(text: string): Set<unknown> {
-  try {
-    const keys = (JSON.parse(text) as { keys?: unknown }).keys
-    return new Set(Array.isArray(keys) ? keys.map((k) => (k as { kid?: unknown } | null)?.kid) : [])
-  } catch {
-    return new Set()
-  }
 }
 
 /** The one line for a source without a copy: what to do there instead. */
