@@ -63,6 +63,14 @@ describe('log lines for the drill, from the real process', { concurrency: false,
     assert.deepEqual([e.client_id, e.client_id_unverified], ['billing-ui', undefined])
   })
 
+  it('another issuer is refused before its signature: its client id is only claimed', async () => {
+    const stranger = signToken(key, validClaims({ iss: 'https://idp.example.com', client_id: 'partner-9' }))
+    sent.push(stranger)
+    await untrusted.get('/v1/whoami', bearer(stranger))
+    const line = await lastLine(untrusted, (l) => l.event === 'auth_rejected' && l.reason === 'bad_issuer', 'bad_issuer line')
+    assert.deepEqual([line.kid, line.client_id, line.client_id_unverified], [key.kid, null, 'partner-9'])
+  })
+
   it('a client id read from azp or sub says so (client_id_claim): a rule by client does not match a sub', async () => {
     const old = { iat: 1_700_000_000, exp: 1_700_000_600 }
     const bySub = signToken(key, validClaims({ client_id: undefined, sub: 'svc-a', ...old }))

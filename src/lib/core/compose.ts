@@ -26,7 +26,7 @@ import { REJECTIONS, type AuthRejection, type AuthResult } from './rejection.js'
 import { signWith } from './sign.js'
 
 /** Reasons given before a token's signature verified: its client id is only claimed. */
-const UNVERIFIED_REASONS: ReadonlySet<AuthFailureReason> = new Set(['malformed', 'unsupported_alg', 'unknown_kid', 'bad_signature'])
+const UNVERIFIED_REASONS: ReadonlySet<AuthFailureReason> = new Set(['malformed', 'unsupported_alg', 'bad_issuer', 'unknown_kid', 'bad_signature'])
 
 /** The composition and its parts, for the service (which serves its own registry and probes). */
 export interface CbcJwtParts {

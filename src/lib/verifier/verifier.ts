@@ -43,9 +43,9 @@ export interface VerifierOptions {
    */
   threadpoolFamilies?: readonly SignatureFamily[] | undefined
   /**
-   * Other issuers whose tokens are accepted, each with its own keys and rules. With
-   * any, a token is routed by its `iss` before any key lookup: `issuer` uses the keyset, a listed
-   * issuer its own keys, any other `iss` is `bad_issuer`.
+   * Other issuers whose tokens are accepted, each with its own keys and rules. A token is
+   * routed by its `iss` before any key lookup, with or without them: `issuer` uses the keyset,
+   * a listed issuer its own keys, any other `iss` is `bad_issuer`.
    * @default []
    */
   trustedIssuers?: readonly IssuerRoute[] | undefined
@@ -103,12 +103,13 @@ const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/
  * Builds a verifier; options are checked once here so the per-token path does no setup.
  *
  * Order of checks (each maps to exactly one reason): size → shape → header → `alg: none` →
- * `crit`, `b64`, `typ` → kid → key lookup (incl. `not_after`) → header alg equals the key's alg →
- * canonical signature encoding → signature → payload → `exp`/`iat` present, lifetime ≤ max →
- * `exp` → `nbf`/`iat` in the future → `revoked_before`, `revocations` → `iss` → `aud`. Without trusted issuers,
- * nothing in a payload is read before its signature has verified. With them, the payload's `iss`
- * is read after the `kid` check only to choose whose keys to look the `kid` up in (an `iss` no
- * route knows is `bad_issuer` there); nothing else of it is trusted before the signature.
+ * `crit`, `b64`, `typ` → `iss` (the keyset's issuer or a trusted one, else `bad_issuer`) → kid →
+ * key lookup among that issuer's keys (incl. `not_after`) → header alg equals the key's alg →
+ * canonical signature encoding → signature → payload a JSON object → `exp`/`iat` present,
+ * lifetime ≤ max → `exp` → `nbf`/`iat` in the future → `revoked_before`, `revocations` → `aud`.
+ * A payload that is not a JSON object has no `iss`: it is looked up among the keyset's keys.
+ * `iss` is the one claim read before the signature has verified, and only to choose whose keys
+ * to look the `kid` up in; nothing else of the payload is trusted before the signature.
  *
  * This is one piece of the path, not the path: it neither re-reads the backend for an unknown
  * `kid` (a replica would refuse a new key's tokens until its next poll) nor counts or logs a
@@ -139,7 +140,6 @@ export function createVerifier(options: VerifierOptions): Verifier {
       throw new TypeError(`trustedIssuers: ${route.issuer} is listed twice or is the keyset's own issuer`)
     routes.set(route.issuer, route)
   }
-  const routing = routes.size > 0
   const expectedAudience = [audience]
 
   /**
@@ -160,12 +160,11 @@ export function createVerifier(options: VerifierOptions): Verifier {
   }
 
   /**
-   * `iss` and `aud`: the claims are frozen and this verifier's issuer and audience never change,
-   * so an acceptance never needs these again (its cache is private to this verifier). A hit
-   * skips them, and with them two reads of memory a busy server no longer has at hand.
+   * `aud` (`iss` chose the route): the claims are frozen and this verifier's audience never
+   * changes, so an acceptance never needs it again (its cache is private to this verifier). A
+   * hit skips it, and with it a read of memory a busy server no longer has at hand.
    */
-  const partyProblem = (claims: JwtClaims): AuthFailureReason | undefined => {
-    if (claims.iss !== issuer) return 'bad_issuer'
+  const audienceProblem = (claims: JwtClaims): AuthFailureReason | undefined => {
     const aud = claims.aud
     if (!(aud === audience || (Array.isArray(aud) && aud.includes(audience)))) return 'bad_audience'
     return undefined
@@ -213,22 +212,19 @@ export function createVerifier(options: VerifierOptions): Verifier {
 
   /**
    * Everything after the signature, in the same order whether its answer came at once or later.
-   * `read` is the payload when routing already decoded it (trusted only from here on).
+   * `claims` is the payload routing decoded, undefined when it is not a JSON object (trusted only from here on).
    */
   function afterSignature(
     verified: boolean,
     token: string,
-    dot1: number,
-    dot2: number,
     kid: string,
     key: LoadedKey,
     nowMs: number,
     keyset: LoadedKeyset | undefined,
-    read?: JwtClaims,
-    route?: IssuerRoute,
+    claims: JwtClaims | undefined,
+    route: IssuerRoute | undefined,
   ): VerifyResult {
     if (!verified) return fail('bad_signature', kid, undefined, route)
-    const claims = read ?? (decodeJsonObject(token.slice(dot1 + 1, dot2)) as JwtClaims | undefined)
     if (!claims) return fail('malformed', kid)
     if (route !== undefined) return acceptRouted(route, token, kid, key, nowMs, keyset, claims)
     if (keyset === undefined) return fail('unknown_kid', kid)
@@ -238,7 +234,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     }
     // Time-independent, so a cached acceptance never needs it again.
     if (exp - iat > maxTokenTtlSeconds + leeway) return fail('malformed', kid, claims)
-    const problem = timeProblem(claims, nowMs, keyset) ?? partyProblem(claims)
+    const problem = timeProblem(claims, nowMs, keyset) ?? audienceProblem(claims)
     if (problem !== undefined) return fail(problem, kid, claims)
     // Frozen: a cached acceptance hands the same claims to every repeat of the token. The same
     // walk counts what they hold, so the cache's byte bound holds whatever shape they have.
@@ -288,7 +284,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
       const cached = options?.again ? undefined : cache?.lookup(token)
       if (cached !== undefined) {
         // A repeat of an accepted token: the signature is not checked again, nor are `iss` and
-        // `aud` (see partyProblem); everything else is. Any doubt (key gone, material changed, past not_after, a time check, revocation)
+        // `aud` (see audienceProblem); everything else is. Any doubt (key gone, material changed, past not_after, a time check, revocation)
         // falls through to the full path, which then gives the exact answer.
         // A trusted issuer's token is checked against its issuer's keys and rules, never the keyset's.
         const route = cached.route
@@ -316,16 +312,16 @@ export function createVerifier(options: VerifierOptions): Verifier {
       if (!acceptableType(header.typ)) return fail('malformed', kid)
       // Routing by `iss` before any key lookup: a kid is looked up only among the keys of the
       // issuer the token names, so one issuer's key never verifies another's token; a token of
-      // no known issuer is `bad_issuer` whether or not it names a kid.
-      let read: JwtClaims | undefined
+      // no known issuer is `bad_issuer` whether or not it names a kid, and costs no key lookup,
+      // no signature check and no re-read of the backend. Only `iss` is used before the
+      // signature has verified; the payload is decoded once, here. A payload that is not a JSON
+      // object names no issuer: it goes the keyset's way, where the signature judges it first
+      // (a token damaged in transit is `bad_signature`, what it is; one validly signed is `malformed`).
+      const read = decodeJsonObject(token.slice(dot1 + 1, dot2)) as JwtClaims | undefined
       let route: IssuerRoute | undefined
-      if (routing) {
-        read = decodeJsonObject(token.slice(dot1 + 1, dot2)) as JwtClaims | undefined
-        if (!read) return fail('malformed', kid)
-        if (read.iss !== issuer) {
-          route = typeof read.iss === 'string' ? routes.get(read.iss) : undefined
-          if (route === undefined) return fail('bad_issuer', kid)
-        }
+      if (read !== undefined && read.iss !== issuer) {
+        route = typeof read.iss === 'string' ? routes.get(read.iss) : undefined
+        if (route === undefined) return fail('bad_issuer', kid)
       }
       if (typeof kid !== 'string' || kid.length === 0) return fail('unknown_kid', undefined, undefined, route)
       // jku, x5u, jwk and x5c are never read: the only keys are the keyset's and the trusted issuers' own.
@@ -343,8 +339,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
       const verified = signatureCheckFor(key, threadpool)(token.slice(0, dot2), signature)
       // The clock and keyset are those read before the signature, whether its answer is
       // immediate (HMAC, inline) or comes back from the threadpool.
-      if (typeof verified === 'boolean') return afterSignature(verified, token, dot1, dot2, kid, key, nowMs, keyset, read, route)
-      return verified.then((ok) => afterSignature(ok, token, dot1, dot2, kid, key, nowMs, keyset, read, route))
+      if (typeof verified === 'boolean') return afterSignature(verified, token, kid, key, nowMs, keyset, read, route)
+      return verified.then((ok) => afterSignature(ok, token, kid, key, nowMs, keyset, read, route))
     },
   }
 }

@@ -349,6 +349,10 @@ function oracle(token: string, signedBy: KeyName | undefined, world: World, nowM
   if (header.alg.toLowerCase() === 'none') return 'unsupported_alg'
   if ('crit' in header || 'b64' in header) return 'malformed'
   if ('typ' in header && !(typeof header.typ === 'string' && ACCEPTED_TYP.has(header.typ.toLowerCase()))) return 'malformed'
+  // Routed by iss before any key lookup: only the keyset's issuer is configured here. A payload
+  // that is not a JSON object names no issuer: the keyset's keys and the signature judge it.
+  const claims = parseObject(parts[1]!)
+  if (claims && claims.iss !== ISSUER) return 'bad_issuer'
   const kid = header.kid
   if (typeof kid !== 'string' || kid === '') return 'unknown_kid'
   const name = KID_OF[kid]
@@ -357,7 +361,6 @@ function oracle(token: string, signedBy: KeyName | undefined, world: World, nowM
   if (header.alg !== KEYS[name].alg) return 'unsupported_alg'
   // The signature verifies only with the very key of that kid (the spec says which key signed).
   if (signedBy !== name) return 'bad_signature'
-  const claims = parseObject(parts[1]!)
   if (!claims) return 'malformed'
   const num = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v)
   const { exp, iat, nbf } = claims
@@ -374,7 +377,6 @@ function oracle(token: string, signedBy: KeyName | undefined, world: World, nowM
     if (rule.kind === 'sub' && claims.sub === rule.value && iat < before) return 'revoked'
     if (rule.kind === 'jti' && claims.jti === rule.value) return 'revoked'
   }
-  if (claims.iss !== ISSUER) return 'bad_issuer'
   const aud = claims.aud
   if (!(aud === AUDIENCE || (Array.isArray(aud) && aud.includes(AUDIENCE)))) return 'bad_audience'
   return 'ok'

@@ -149,6 +149,30 @@ describe('createCbcJwt: a flood of leaked-key tokens does not hold the unknown-k
     assert.equal(fresh.ok && fresh.kid, 'k-replacement', 'the cooldown was still free for the new key')
     assert.equal(reads, 2)
   })
+
+  it("another issuer's token is bad_issuer and triggers no re-read, whatever kid it names", async () => {
+    const current = makeKey('ES256', 'k-current')
+    const text = JSON.stringify(makeKeyset([current]))
+    let reads = 0
+    const cbc = createCbcJwt({
+      env: {},
+      logLevel: 'silent',
+      backend: {
+        kind: 'memory',
+        location: 'memory',
+        read: async () => (reads++, { text, version: '1' }),
+        write: async () => assert.fail(),
+        close: async () => {},
+      },
+    })
+    cleanups.push(() => cbc.close())
+    await cbc.start()
+    for (const kid of ['k-stranger', 'k-current']) {
+      const r = await cbc.authenticate(`Bearer ${signToken(makeKey('ES256', kid), validClaims({ iss: 'https://idp.example.com' }))}`)
+      assert.equal(!r.ok && r.reason, 'bad_issuer', kid)
+    }
+    assert.equal(reads, 1, 'no re-read for a token of another issuer')
+  })
 })
 
 describe('createCbcJwt: sign', () => {

@@ -8,7 +8,7 @@ import { readJwksDocument } from '../../../src/lib/issuers/jwks-document.js'
 import type { IssuerRoute } from '../../../src/lib/verifier/issuer-route.js'
 import { makeKey, makeKeyset, signToken, type TestKey } from '../../support/keys.js'
 import { loadKeyset } from '../../../src/lib/keyset/load.js'
-import { AUDIENCE, NOW, NOW_S, claimsAt, segment, verifierAt } from './fixtures.js'
+import { AUDIENCE, NOW, NOW_S, claimsAt, forge, segment, verifierAt } from './fixtures.js'
 
 const IDP = 'https://idp.example.com/realms/acme'
 
@@ -87,9 +87,15 @@ describe('trusted issuers: routing by iss', () => {
     }
   })
 
-  it('without trusted issuers, an unknown kid is still unknown_kid whatever the iss (the payload is not read first)', async () => {
-    const result = await verifierAt(NOW).verify(signToken(makeKey('ES256', 'no-such-kid'), idpClaims({ iss: 'https://evil.example.com' })), keyset)
-    assert.equal(result.ok ? 'ok' : result.reason, 'unknown_kid')
+  it('without trusted issuers, routing is the same: another iss is bad_issuer before its unknown kid', async () => {
+    const verifier = verifierAt(NOW)
+    const stranger = await verifier.verify(signToken(makeKey('ES256', 'no-such-kid'), idpClaims({ iss: 'https://evil.example.com' })), keyset)
+    assert.equal(stranger.ok ? 'ok' : stranger.reason, 'bad_issuer')
+    // A trusted issuer's token, the issuer not configured here: another issuer like any other.
+    const idpToken = await verifier.verify(signToken(idpKey, idpClaims()), keyset)
+    assert.equal(idpToken.ok ? 'ok' : idpToken.reason, 'bad_issuer')
+    const ours = await verifier.verify(signToken(makeKey('ES256', 'no-such-kid'), claimsAt()), keyset)
+    assert.equal(ours.ok ? 'ok' : ours.reason, 'unknown_kid')
   })
 
   it('an unknown kid of a trusted issuer names the issuer (for its re-read), and so does a route with no keys yet', async () => {
@@ -141,12 +147,19 @@ describe('trusted issuers: routing by iss', () => {
     }
   })
 
-  it('with trusted issuers, a payload that is not a JSON object is malformed (read for routing, never thrown on)', async () => {
+  it("a payload that is not a JSON object names no issuer: the keyset's keys and signature judge it (never thrown on)", async () => {
     const verifier = verifierAt(NOW, { trustedIssuers: [idp] })
     for (const payload of ['not json', '[1,2]', 'null', '"cbc-omega2"']) {
-      const token = `${segment({ alg: 'ES256', kid: 'shared-kid' })}.${Buffer.from(payload).toString('base64url')}.AAAA`
-      const result = await verifier.verify(token, keyset)
-      assert.equal(result.ok ? 'ok' : result.reason, 'malformed', payload)
+      const header = { alg: 'ES256', kid: 'shared-kid' }
+      const damaged = `${segment(header)}.${Buffer.from(payload).toString('base64url')}.AAAA`
+      const damagedResult = await verifier.verify(damaged, keyset)
+      assert.deepEqual(damagedResult.ok ? 'ok' : [damagedResult.reason, damagedResult.issuer], ['bad_signature', undefined], payload)
+      // Signed by the keyset's key under that kid: verified, then refused for what it holds.
+      const signedByOwn = await verifier.verify(forge({ header, payload, alg: 'ES256', signingKey: own.signingKey }), keyset)
+      assert.equal(signedByOwn.ok ? 'ok' : signedByOwn.reason, 'malformed', payload)
+      // Signed by the trusted issuer's key under the same kid: it is not the keyset's key.
+      const signedByIdp = await verifier.verify(forge({ header, payload, alg: 'ES256', signingKey: idpKey.signingKey }), keyset)
+      assert.equal(signedByIdp.ok ? 'ok' : signedByIdp.reason, 'bad_signature', payload)
     }
   })
 

@@ -143,7 +143,7 @@ function rows(): Row[] {
       token: signToken(otherEs, claimsAt(NOW_S, { exp: NOW_S - 3600 })),
     },
     {
-      case: 'badly signed non-JSON payload: the payload is not read first',
+      case: 'badly signed non-JSON payload: it names no issuer, and the signature judges it first',
       expect: 'bad_signature',
       token: withSignature(signedPayload('nope'), rawSignature('ES256', otherEs.signingKey, Buffer.from('x'))),
     },
@@ -162,6 +162,17 @@ function rows(): Row[] {
     { case: 'another issuer', expect: 'bad_issuer', token: tokenWith({ iss: 'https://evil.example' }) },
     { case: 'no iss', expect: 'bad_issuer', token: tokenWith({ iss: undefined }) },
     { case: 'iss as an array holding the issuer', expect: 'bad_issuer', token: tokenWith({ iss: [ISSUER] }) },
+    {
+      case: 'another issuer, an unknown kid: routed by iss before any key lookup',
+      expect: 'bad_issuer',
+      token: tokenWith({ iss: 'https://evil.example' }, { kid: 'k-nope' }),
+    },
+    { case: 'another issuer, no kid', expect: 'bad_issuer', token: tokenWith({ iss: 'https://evil.example' }, { kid: undefined }) },
+    {
+      case: 'another issuer, badly signed and expired: iss comes before the signature',
+      expect: 'bad_issuer',
+      token: signToken(otherEs, claimsAt(NOW_S, { iss: 'https://evil.example', exp: NOW_S - 3600 })),
+    },
     // bad_audience
     { case: 'another audience', expect: 'bad_audience', token: tokenWith({ aud: 'other-api' }) },
     { case: 'no aud', expect: 'bad_audience', token: tokenWith({ aud: undefined }) },
