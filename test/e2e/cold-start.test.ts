@@ -71,12 +71,14 @@ describe('cold start with the secret directory missing', () => {
       0,
       'a not_ready answer was counted as an auth failure',
     )
-    // Nothing to publish yet: not an empty JWK Set a relying party or a CDN would cache for a minute.
+    // Nothing to publish yet: not an empty JWK Set a relying party or a CDN would cache for a
+    // minute. The same 503 as a token gets, so a client handles one shape of "not yet".
     for (const route of ['/.well-known/jwks.json', '/v1/keys']) {
       const published = await service.get(route)
       assert.equal(published.status, 503, route)
-      assert.equal(published.json.error, 'not_ready', route)
+      assert.deepEqual(published.json, { error: 'temporarily_unavailable', reason: 'not_ready' }, route)
       assert.equal(published.headers.get('cache-control'), 'no-store', route)
+      assert.equal(published.headers.get('retry-after'), '1', route)
     }
     const logged = await waitFor(() => service.logs().find((l) => l.event === 'backend_error'), { what: 'a backend_error log line' })
     assert.equal(logged.reason, 'not_found')
