@@ -13,8 +13,7 @@ export interface Kv2Version {
   /** The secret's fields, or null when the version is deleted or destroyed. */
   fields: Record<string, unknown> | null
   version: number
-  /** `deletion_time` is set: past on a 404, or still ahead (`delete_version_after`) on a 200. */
-  deleted: boolean
+  /** Null fields are a destroyed version, else a deleted one: what a read failure names. */
   destroyed: boolean
 }
 
@@ -27,11 +26,10 @@ export function parseReadEnvelope(json: unknown): Kv2Version | undefined {
   const { data: fields, metadata } = json.data
   if (!isObject(metadata) || !isVersion(metadata.version)) return undefined
   if (fields !== null && !isObject(fields)) return undefined
-  const deleted = typeof metadata.deletion_time === 'string' && metadata.deletion_time !== ''
-  const destroyed = metadata.destroyed === true
-  // Vault decides by its own clock: a version whose deletion_time is still ahead (a secret with
-  // `delete_version_after`) is served with 200 and its data; a deleted one comes as a 404.
-  return { fields, version: metadata.version, deleted, destroyed }
+  // Whether the version is deleted is Vault's to decide, by its own clock: one whose
+  // deletion_time is still ahead (`delete_version_after`) is served with 200 and its data, a
+  // deleted one comes as a 404 with null data. So null data is the only sign read here.
+  return { fields, version: metadata.version, destroyed: metadata.destroyed === true }
 }
 
 export function parseWriteEnvelope(json: unknown): number | undefined {

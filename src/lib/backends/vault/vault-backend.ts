@@ -193,7 +193,7 @@ export function createVaultBackend(options: VaultBackendOptions, deps: VaultBack
       // Vault answers 404 with the metadata when the latest version is deleted or destroyed.
       const env = res.isJson ? parseReadEnvelope(res.json) : undefined
       if (env) return { ...env, fields: null, missing: false, errors: '' }
-      return { fields: null, version: 0, deleted: false, destroyed: false, missing: true, errors: vaultErrors(res.json) }
+      return { fields: null, version: 0, destroyed: false, missing: true, errors: vaultErrors(res.json) }
     }
     const env = parseReadEnvelope(res.json)
     if (!env) throw badResponse(what, 'the answer is not a KV v2 envelope (data.data, data.metadata.version)')

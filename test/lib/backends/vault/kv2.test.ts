@@ -8,20 +8,20 @@ const metadata = { created_time: '2026-01-01T00:00:00Z', custom_metadata: null, 
 const read = (data: unknown, meta: unknown = metadata) => parseReadEnvelope({ request_id: 'r', data: { data, metadata: meta } })
 
 describe('parseReadEnvelope', () => {
-  it('reads the fields, the version and whether the version is deleted or destroyed', () => {
-    assert.deepEqual(read({ 'jwt-keyset': '{}' }), { fields: { 'jwt-keyset': '{}' }, version: 3, deleted: false, destroyed: false })
-    assert.deepEqual(read(null, { ...metadata, deletion_time: '2026-01-02T00:00:00Z' }), { fields: null, version: 3, deleted: true, destroyed: false })
+  it('reads the fields, the version and whether a version without data is destroyed', () => {
+    assert.deepEqual(read({ 'jwt-keyset': '{}' }), { fields: { 'jwt-keyset': '{}' }, version: 3, destroyed: false })
+    assert.deepEqual(read(null, { ...metadata, deletion_time: '2026-01-02T00:00:00Z' }), { fields: null, version: 3, destroyed: false })
     assert.deepEqual(read(null, { ...metadata, deletion_time: '2026-01-02T00:00:00Z', destroyed: true }), {
       fields: null,
       version: 3,
-      deleted: true,
       destroyed: true,
     })
+    // A deletion_time still ahead (delete_version_after): Vault serves the data, and so do we.
+    assert.deepEqual(read({ 'jwt-keyset': '{}' }, { ...metadata, deletion_time: '2099-01-01T00:00:00Z' })?.fields, { 'jwt-keyset': '{}' })
     assert.equal(read({}, { ...metadata, version: 0 })?.version, 0)
   })
 
-  it('deleted and destroyed are read from their documented types only', () => {
-    for (const deletion_time of ['', null, 0, 1, true, undefined]) assert.equal(read({}, { ...metadata, deletion_time })?.deleted, false, String(deletion_time))
+  it('destroyed is read from its documented type only', () => {
     for (const destroyed of ['true', 1, 'yes', null]) assert.equal(read({}, { ...metadata, destroyed })?.destroyed, false, String(destroyed))
   })
 
