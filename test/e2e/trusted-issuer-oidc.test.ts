@@ -144,3 +144,43 @@ describe('a real OpenID provider as a trusted issuer', () => {
     assert.deepEqual((errorLine.keeping as string[]).sort(), ['idp-key-1', 'idp-key-2'])
   })
 })
+
+describe('a real OpenID provider beside the service, over plain http on loopback', () => {
+  let idp: RunningOidcIssuer
+  let trusting: RunningService
+  let notTrusting: RunningService
+  let dir: string
+  const key = idpKey('sidecar-key-1')
+  const own = makeKey('ES256', 'own-1')
+
+  before(async () => {
+    idp = await startOidcIssuer({ keys: [key.jwk], audience: 'cbc-api' })
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cbc-jwt-oidc-http-'))
+    const keysetFile = path.join(dir, 'keyset.json')
+    fs.writeFileSync(keysetFile, JSON.stringify(makeKeyset([own])))
+    trusting = await startService({
+      env: { CBC_JWT_KEYSET_FILE: keysetFile, CBC_JWT_TRUSTED_ISSUERS: JSON.stringify([{ issuer: idp.issuer, audience: 'cbc-api' }]) },
+    })
+    notTrusting = await startService({ env: { CBC_JWT_KEYSET_FILE: keysetFile } })
+  })
+  after(async () => {
+    await trusting?.stop()
+    await notTrusting?.stop()
+    await idp?.stop()
+    if (dir) fs.rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('finds its keys by discovery and accepts its tokens', async () => {
+    assert.match(idp.issuer, /^http:\/\/127\.0\.0\.1:\d+$/)
+    const whoami = await trusting.get('/v1/whoami', bearer(await idp.token('orders:read')))
+    assert.equal(whoami.status, 200, whoami.body)
+    assert.deepEqual([whoami.json.client_id, whoami.json.kid], [OIDC_CLIENT.id, 'sidecar-key-1'])
+  })
+
+  it('where it is not configured, its token is bad_issuer (not unknown_kid), and counted so', async () => {
+    const refused = await notTrusting.get('/v1/whoami', bearer(await idp.token('orders:read')))
+    assert.deepEqual([refused.status, refused.json.reason], [401, 'bad_issuer'])
+    assert.equal(valueOf(await notTrusting.metrics(), 'cbc_jwt_auth_failures_total', { reason: 'bad_issuer' }), 1)
+    assert.equal(valueOf(await notTrusting.metrics(), 'cbc_jwt_auth_failures_total', { reason: 'unknown_kid' }), 0)
+  })
+})

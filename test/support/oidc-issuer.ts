@@ -1,4 +1,5 @@
 import type crypto from 'node:crypto'
+import http from 'node:http'
 import https from 'node:https'
 import type { AddressInfo } from 'node:net'
 import Provider from 'oidc-provider'
@@ -8,7 +9,8 @@ import type { TestTls } from './test-tls.js'
 export const OIDC_CLIENT = { id: 'orders-batch', secret: 'orders-batch-secret-0123456789abcdef' } as const
 
 export interface OidcIssuerOptions {
-  tls: TestTls
+  /** Serve over TLS with this certificate; without it, plain http on loopback (a sidecar provider). */
+  tls?: TestTls
   /** Private JWKs; the first one signs. */
   keys: crypto.JsonWebKey[]
   /** The `aud` of its access tokens. */
@@ -28,17 +30,19 @@ export interface RunningOidcIssuer {
 }
 
 /**
- * The real `oidc-provider` (the certified Node.js OpenID provider) on loopback over TLS, issuing
- * client-credentials access tokens as JWTs through resource indicators — what a company IdP does.
+ * The real `oidc-provider` (the certified Node.js OpenID provider) on loopback over TLS (or plain
+ * http), issuing client-credentials access tokens as JWTs through resource indicators — what a
+ * company IdP does.
  */
 export async function startOidcIssuer(opts: OidcIssuerOptions): Promise<RunningOidcIssuer> {
-  const server = https.createServer({ cert: opts.tls.cert, key: opts.tls.key })
+  const tls = opts.tls
+  const server = tls ? https.createServer({ cert: tls.cert, key: tls.key }) : http.createServer()
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(opts.port ?? 0, '127.0.0.1', () => resolve())
   })
   const port = (server.address() as AddressInfo).port
-  const issuer = `https://127.0.0.1:${port}`
+  const issuer = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`
   const resource = 'https://orders.example/'
   const alg = opts.alg ?? 'ES256'
   const provider = new Provider(issuer, {
@@ -76,7 +80,7 @@ export async function startOidcIssuer(opts: OidcIssuerOptions): Promise<RunningO
   // oidc-provider logs through its events; a test has no use for them.
   provider.on('server_error', () => {})
   server.on('request', provider.callback())
-  const ca = opts.tls.ca
+  const ca = tls?.ca
   return {
     issuer,
     port,
@@ -84,9 +88,14 @@ export async function startOidcIssuer(opts: OidcIssuerOptions): Promise<RunningO
       const body = new URLSearchParams({ grant_type: 'client_credentials', scope, resource })
       const basic = Buffer.from(`${OIDC_CLIENT.id}:${OIDC_CLIENT.secret}`).toString('base64')
       const text = await new Promise<string>((resolve, reject) => {
-        const req = https.request(
+        const req = (tls ? https : http).request(
           `${issuer}/token`,
-          { method: 'POST', ca, agent: false, headers: { authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded' } },
+          {
+            method: 'POST',
+            ...(ca ? { ca } : {}),
+            agent: false,
+            headers: { authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded' },
+          },
           (res) => {
             let data = ''
             res.setEncoding('utf8')

@@ -1,10 +1,11 @@
 import { fetchIssuerDocument, IssuerFetchFailure, type IssuerFetchLimits } from './issuer-fetch.js'
+import { isLoopbackHttp } from './key-transport.js'
 
 /**
  * Finds an issuer's `jwks_uri` through OpenID Connect Discovery 1.0 §4: the document at
  * `<issuer>/.well-known/openid-configuration`, whose `issuer` must equal the configured one
  * exactly (§4.3) — else a server (or whoever answers for it) could name another issuer's keys
- * as this one's. The `jwks_uri` must be https. Failures are `IssuerFetchFailure`s
+ * as this one's. The `jwks_uri` must be https (plain http only from a loopback issuer). Failures are `IssuerFetchFailure`s
  * (`bad_response` for a document that does not say what it must).
  */
 export async function discoverJwksUri(issuer: string, limits: IssuerFetchLimits): Promise<URL> {
@@ -20,7 +21,10 @@ export async function discoverJwksUri(issuer: string, limits: IssuerFetchLimits)
   } catch {
     parsed = undefined
   }
-  if (parsed === undefined || parsed.protocol !== 'https:' || parsed.username !== '' || parsed.password !== '' || parsed.href.length > 2048) {
+  // https; plain http only from an issuer itself on this host's loopback, to its loopback. An
+  // https issuer's document never sends us to plain HTTP, nor to a port of our own host.
+  const transportOk = parsed !== undefined && (parsed.protocol === 'https:' || (isLoopbackHttp(url) && isLoopbackHttp(parsed)))
+  if (parsed === undefined || !transportOk || parsed.username !== '' || parsed.password !== '' || parsed.href.length > 2048) {
     throw new IssuerFetchFailure('bad_response', 'the discovery document has no https jwks_uri')
   }
   return parsed

@@ -1,5 +1,6 @@
 import { ALG_SPECS, isAlg, type Alg } from '../keyset/algorithms.js'
 import { printable } from '../logging/sanitize.js'
+import { keysMayBeReadFrom } from './key-transport.js'
 
 /**
  * One issuer whose tokens are accepted beside the keyset's own (`CBC_JWT_TRUSTED_ISSUERS`, a
@@ -161,7 +162,8 @@ function checkOne(entry: unknown, at: string): TrustedIssuerSettings {
 
 /**
  * An https URL, as an OpenID issuer or a JWK Set location must be: keys read over plain HTTP
- * could be replaced by anyone on the path. An issuer has no query or fragment.
+ * could be replaced by anyone on the path — plain http only to this host's loopback (see
+ * key-transport.ts). An issuer has no query or fragment.
  */
 function httpsUrl(value: unknown, at: string, isIssuer: boolean): string {
   if (typeof value !== 'string' || value === '') throw new TrustedIssuersProblem(at, 'is required: an https URL')
@@ -174,7 +176,12 @@ function httpsUrl(value: unknown, at: string, isIssuer: boolean): string {
   } catch {
     throw new TrustedIssuersProblem(at, 'must be an https URL')
   }
-  if (url.protocol !== 'https:') throw new TrustedIssuersProblem(at, 'must be an https URL (keys read over plain HTTP could be replaced on the way)')
+  if (!keysMayBeReadFrom(url)) {
+    throw new TrustedIssuersProblem(
+      at,
+      'must be an https URL (keys read over plain HTTP could be replaced on the way; http only to localhost, 127.0.0.0/8 or [::1])',
+    )
+  }
   if (url.username !== '' || url.password !== '') throw new TrustedIssuersProblem(at, 'must not carry credentials')
   if (isIssuer && (url.search !== '' || url.hash !== '')) throw new TrustedIssuersProblem(at, 'must have no query or fragment (OpenID Connect Discovery §3)')
   return value

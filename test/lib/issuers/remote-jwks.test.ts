@@ -4,6 +4,7 @@
 // value, and the last good keys stay in force; an unknown kid costs one shared read per cooldown.
 import assert from 'node:assert/strict'
 import type crypto from 'node:crypto'
+import http from 'node:http'
 import https from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { after, before, beforeEach, describe, it, mock } from 'node:test'
@@ -433,5 +434,61 @@ describe('trusted issuer keys against hostile servers', () => {
     hits.length = 0
     await new Promise((resolve) => setTimeout(resolve, 1200))
     assert.deepEqual(hits, [])
+  })
+})
+
+describe('a trusted issuer on this host, over plain http', () => {
+  let server: http.Server
+  let base: string
+  let discovery: Record<string, unknown>
+  const hits: string[] = []
+
+  before(async () => {
+    server = http.createServer((req, res) => {
+      hits.push(req.url ?? '')
+      if (req.url === '/.well-known/openid-configuration') res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(discovery))
+      else if (req.url === '/jwks') res.writeHead(200, { 'content-type': 'application/json' }).end(goodSet)
+      else res.writeHead(404).end()
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  })
+  after(async () => {
+    server.closeAllConnections()
+    await new Promise((resolve) => server.close(resolve))
+  })
+
+  function issuerKeys() {
+    const errors: BackendErrorReason[] = []
+    const [settings] = checkTrustedIssuers([{ issuer: base, audience: 'orders-api' }], 'cbc-omega2')
+    const keys = createTrustedIssuerKeys({
+      settings: settings!,
+      clockToleranceSeconds: 30,
+      maxTokenTtlSeconds: 86400,
+      logger: { info: () => {}, warn: () => {}, error: () => {} },
+      onError: (reason) => void errors.push(reason),
+      fetchLimits: { timeoutMs: 10_000 },
+    })
+    return { keys, errors }
+  }
+
+  it('finds its keys by discovery, on its loopback', async () => {
+    hits.length = 0
+    discovery = { issuer: base, jwks_uri: `${base}/jwks` }
+    const { keys, errors } = issuerKeys()
+    await keys.refresh('start')
+    assert.deepEqual(errors, [])
+    assert.deepEqual([...(keys.keys()?.keys() ?? [])], ['good-1'])
+    assert.deepEqual(hits, ['/.well-known/openid-configuration', '/jwks'])
+  })
+
+  it('attack: its discovery document cannot send the keys read to plain HTTP off this host', async () => {
+    hits.length = 0
+    discovery = { issuer: base, jwks_uri: 'http://idp.example.com/jwks' }
+    const { keys, errors } = issuerKeys()
+    await keys.refresh('start')
+    assert.deepEqual(errors, ['bad_response'])
+    assert.equal(keys.keys(), undefined)
+    assert.deepEqual(hits, ['/.well-known/openid-configuration'])
   })
 })

@@ -41,6 +41,11 @@ describe('CBC_JWT_TRUSTED_ISSUERS', () => {
     ['plain HTTP issuer', [{ ...idp, issuer: 'http://idp.example.com' }], /^CBC_JWT_TRUSTED_ISSUERS\[0\]\.issuer: must be an https URL/],
     ['issuer with a query', [{ ...idp, issuer: 'https://idp.example.com/?tenant=1' }], /\[0\]\.issuer: must have no query or fragment/],
     ['plain HTTP jwks_uri', [{ ...idp, jwks_uri: 'http://idp.example.com/jwks' }], /\[0\]\.jwks_uri: must be an https URL/],
+    // Plain http only to this host's loopback: not to a name that merely starts like it.
+    ['plain HTTP to a host named like loopback', [{ ...idp, issuer: 'http://localhost.evil.example' }], /\[0\]\.issuer: must be an https URL/],
+    ['plain HTTP to 127.0.0.1 as a subdomain', [{ ...idp, issuer: 'http://127.0.0.1.evil.example' }], /\[0\]\.issuer: must be an https URL/],
+    ['plain HTTP to every address', [{ ...idp, jwks_uri: 'http://0.0.0.0:8080/jwks' }], /\[0\]\.jwks_uri: must be an https URL/],
+    ['plain HTTP to an IPv6 address not loopback', [{ ...idp, jwks_uri: 'http://[::2]/jwks' }], /\[0\]\.jwks_uri: must be an https URL/],
     // The URL parser drops these, but a token's iss is compared with the text as written: no token
     // would ever match, and discovery would refuse every document, all without a word at start.
     ['an issuer with a leading space', [{ ...idp, issuer: ' https://idp.example.com' }], /\[0\]\.issuer: must be an https URL/],
@@ -56,6 +61,13 @@ describe('CBC_JWT_TRUSTED_ISSUERS', () => {
     ['twice the same issuer', [idp, idp], /\[1\]\.issuer: is listed twice/],
     ["the keyset's own issuer", [{ ...idp, issuer: 'https://cbc.example.com' }], /\[0\]\.issuer: is the keyset's own issuer/],
   ]
+  it("accepts plain http to this host's loopback (a sidecar or a test identity provider), as written", () => {
+    for (const issuer of ['http://localhost:9000', 'http://127.0.0.1:9000/realms/acme', 'http://127.1.2.3', 'http://[::1]:9000']) {
+      const [settings] = cbcJwtConfigFromEnv(env([{ issuer, audience: 'orders-api', jwks_uri: `${issuer}/jwks` }])).trustedIssuers
+      assert.deepEqual([settings?.issuer, settings?.jwksUri], [issuer, `${issuer}/jwks`])
+    }
+  })
+
   for (const [what, value, message] of refusals) {
     it(`refuses ${what} with one line naming the field`, () => {
       assert.throws(
