@@ -100,6 +100,11 @@ describe('promotion gated on every replica (3 replicas, kubelet volumes, real Pr
     // Staged 4 days ago: past half of its life as the standby, so --auto would promote it.
     fs.writeFileSync(withStaged, JSON.stringify(makeKeyset([oldKey, { key: staged, opts: { createdAt: new Date(Date.now() - 4 * DAY) } }])))
     const stagedText = fs.readFileSync(withStaged, 'utf8')
+    // Published, as the write that staged it would have: a standby no projection holds is
+    // retired by --auto (a fresh one staged) before any replica is asked.
+    const published = projectionOf(JSON.parse(stagedText) as KeysetDocument)
+    assert.ok('text' in published)
+    fs.writeFileSync(path.join(dir, 'staged.public.json'), published.text)
     const down = await cbcJwtProcess(['rotate', '--promote', '--keyset-file', withStaged, '--prometheus', closed])
     assert.equal(down.code, 1, down.stderr)
     assert.match(down.stderr, /cannot ask Prometheus .*ECONNREFUSED.*nothing is promoted/)

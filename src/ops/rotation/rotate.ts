@@ -3,7 +3,7 @@ import { keyStatus, type KeyEntry, type KeysetDocument } from '../../lib/keyset/
 import { toRfc3339 } from '../../lib/keyset/generate.js'
 import { formatDuration } from '../../lib/duration.js'
 import { pruneExpired } from './prune.js'
-import { cloneDocument, currentEntry, generateKey, kidsOf, type KeyFactory, type RotationResult } from './types.js'
+import { cloneDocument, currentEntry, generateKey, kidsOf, type KeyFactory, type RotationResult, type Unpublished } from './types.js'
 
 export interface RotateOptions {
   /** ms since the epoch */
@@ -51,6 +51,11 @@ export interface CompromisedOptions {
    * document itself (the standby's private half went with it), not of one signing key.
    */
   freshKey?: boolean
+  /**
+   * Where a staged key is not published: such a key is no standby (no verifier has it, whatever
+   * its `created_at`), and is cut off with the rest; a fresh key signs instead.
+   */
+  unpublished?: Unpublished
 }
 
 /**
@@ -65,19 +70,32 @@ export interface CompromisedOptions {
  * may have them all, and `revoked_before` does not stop a forger who writes a fresh `iat`.
  * Nothing legitimate is lost: every token issued before now is revoked anyway. The standby is
  * the exception by design (it never signed, so no token of it is out there); when the private
- * document itself leaked, `freshKey` (`--fresh-key`) skips it. The retired keys stay in the
- * document (as expired) until the next operation prunes them, so the output shows what was cut off.
+ * document itself leaked, `freshKey` (`--fresh-key`) skips it. A staged key a verification
+ * projection lacks (`unpublished`) is no standby: no verifier has it, whatever its
+ * `created_at`. The retired keys stay in the document (as expired) until the next operation
+ * prunes them, so the output shows what was cut off.
  */
 export async function rotateCompromised(input: KeysetDocument, opts: CompromisedOptions): Promise<RotationResult> {
   const doc = cloneDocument(input)
   pruneExpired(doc, opts.now)
   const old = currentEntry(doc)
-  // The standby: the staged key published longest (the most likely to be on every replica).
-  const standby = opts.freshKey
-    ? undefined
+  // The standby: the staged key published longest (the most likely to be on every replica),
+  // among those every verification projection holds.
+  const candidates = opts.freshKey
+    ? []
     : doc.keys
         .filter((k) => keyStatus(doc, k) === 'staged' && (opts.alg === undefined || k.alg === opts.alg))
-        .sort((a, b) => Date.parse(a.created_at) - Date.parse(b.created_at))[0]
+        .sort((a, b) => Date.parse(a.created_at) - Date.parse(b.created_at))
+  let standby: KeyEntry | undefined
+  const passedOver: string[] = []
+  for (const k of candidates) {
+    const lacking = (await opts.unpublished?.(k.kid)) ?? []
+    if (lacking.length === 0) {
+      standby = k
+      break
+    }
+    passedOver.push(`the standby ${k.kid} is not in the verification projection (${lacking.join('; ')})`)
+  }
   const make = () => (opts.newKey ?? generateKey)(opts.alg ?? old.alg, { now: new Date(opts.now), taken: kidsOf(doc) })
   const next = standby ?? (await make())
   for (const k of doc.keys) if (k !== next) retire(k, opts.now)
@@ -89,13 +107,14 @@ export async function rotateCompromised(input: KeysetDocument, opts: Compromised
   // Seconds precision, rounded down: a token the new key signs within this second is not revoked.
   const revokedAt = toRfc3339(new Date(opts.now))
   if (doc.revoked_before === undefined || Date.parse(doc.revoked_before) < Date.parse(revokedAt)) doc.revoked_before = revokedAt
+  const unused = passedOver.length > 0 ? `${passedOver.join('; ')}: not promoted; ` : ''
   return {
     doc,
     notes: [
       `every previous key stops verifying now (${revokedAt}); tokens issued before it are revoked`,
       standby
-        ? `promoted the standby ${next.kid}: every replica that loaded it already verifies its tokens`
-        : `${opts.freshKey ? 'standby skipped (--fresh-key)' : 'no standby was staged'}: ${next.kid} is new, and a replica verifies its tokens only once it has loaded this keyset`,
+        ? `${unused}promoted the standby ${next.kid}: every replica that loaded it already verifies its tokens`
+        : `${unused || `${opts.freshKey ? 'standby skipped (--fresh-key)' : 'no standby was staged'}: `}${next.kid} is new, and a replica verifies its tokens only once it has loaded this keyset`,
       `staged ${successor.kid} as the next standby`,
       `publish this keyset at once, then issue new tokens with ${next.kid}`,
     ],

@@ -7,7 +7,7 @@ import { formatDuration } from '../../lib/duration.js'
 import { ROTATION_POLICY } from './policy.js'
 import { pruneExpired } from './prune.js'
 import { retire, retirementNote } from './rotate.js'
-import { cloneDocument, createdAtMs, currentEntry, generateKey, kidsOf, type KeyFactory, type RotationResult } from './types.js'
+import { cloneDocument, createdAtMs, currentEntry, generateKey, kidsOf, type KeyFactory, type RotationResult, type Unpublished } from './types.js'
 
 /** Staged keys, newest first. A staged key's publication time is its `created_at`. */
 export function stagedKeys(doc: KeysetDocument): KeyEntry[] {
@@ -19,6 +19,8 @@ export interface StageOptions {
   /** @default the current key's */
   alg?: Alg
   newKey?: KeyFactory
+  /** Where a staged key is not published: such a key is retired and the new one takes its place. */
+  unpublished?: Unpublished
 }
 
 /**
@@ -27,7 +29,9 @@ export interface StageOptions {
  * staged: promote or drop that one first, so there is never a question which one is next —
  * unless that key is past the key-age SLA: promoted, it would break the SLA from its first
  * signature (`JWTKeyAgeExceeded` would keep firing after the rotation meant to clear it), so
- * it is retired (`not_after = now`; it never signed) and the new key takes its place.
+ * it is retired (`not_after = now`; it never signed) and the new key takes its place. So is a
+ * staged key a verification projection lacks (`unpublished`): its `created_at` would time its
+ * promotion from a publication no verifier got; the new key is published by this write.
  */
 export async function stageKey(input: KeysetDocument, opts: StageOptions): Promise<RotationResult> {
   const doc = cloneDocument(input)
@@ -37,6 +41,7 @@ export async function stageKey(input: KeysetDocument, opts: StageOptions): Promi
     retire(old, opts.now)
     notes.push(`staged key ${old.kid} waited ${formatDuration(opts.now - createdAtMs(old))}, past the 7-day key-age SLA: retired (it never signed)`)
   }
+  await retireUnpublished(doc, opts.now, opts.unpublished, notes)
   const already = stagedKeys(doc)[0]
   if (already) {
     throw new RefusedError(`${already.kid} is already staged (since ${already.created_at}); promote it with rotate --promote before staging another`)
@@ -45,6 +50,26 @@ export async function stageKey(input: KeysetDocument, opts: StageOptions): Promi
   doc.keys.push(entry)
   notes.push(`${entry.kid} is published but does not sign yet; promote it once every replica has loaded it`)
   return { doc, notes }
+}
+
+/**
+ * Retires (`not_after = now`; a staged key never signed) every staged key of `doc` that
+ * `unpublished` names a projection lacking, saying so in `notes`. Returns the staged keys left.
+ */
+async function retireUnpublished(doc: KeysetDocument, nowMs: number, unpublished: Unpublished | undefined, notes: string[]): Promise<KeyEntry[]> {
+  const left: KeyEntry[] = []
+  for (const key of stagedKeys(doc)) {
+    const lacking = (await unpublished?.(key.kid)) ?? []
+    if (lacking.length === 0) {
+      left.push(key)
+      continue
+    }
+    retire(key, nowMs)
+    notes.push(
+      `staged key ${key.kid} is not in the verification projection (${lacking.join('; ')}): retired (it never signed), as its created_at does not tell when verifiers got it`,
+    )
+  }
+  return left
 }
 
 /** A key whose age is past the key-age SLA: as the current key it would break the SLA at once. */
@@ -61,13 +86,21 @@ export interface PromoteOptions {
   force?: boolean
   /** Which staged key; needed only when there are several. */
   kid?: string
+  /**
+   * Where the key is not published (`Unpublished`, for this key): it is then taken as published
+   * now, not at its `created_at` — refused, unless `force`.
+   */
+  unpublished?: readonly string[]
 }
 
 /**
  * Second half: the staged key becomes `current`, the old current key turns verify-only until
  * `now + grace`, expired keys are pruned. Refused (RefusedError) until the staged key has been
  * published for the propagation window — a replica that has not loaded it yet would reject
- * its tokens — and when it is already past the key-age SLA, unless `force`.
+ * its tokens — and when it is already past the key-age SLA, unless `force`. A key that a
+ * verification projection lacks (`unpublished`) has been published for no time at all, whatever
+ * its `created_at`: refused the same way, unless `force` (the write that promotes it publishes
+ * it first, as every write publishes the projection before the keyset).
  */
 export function promoteStaged(input: KeysetDocument, opts: PromoteOptions): RotationResult {
   const doc = cloneDocument(input)
@@ -84,7 +117,18 @@ export function promoteStaged(input: KeysetDocument, opts: PromoteOptions): Rota
     }
     notes.push(`forced: ${target.kid} is ${formatDuration(publishedFor)} old, past the 7-day key-age SLA`)
   }
-  if (publishedFor < opts.propagationWindowMs) {
+  const lacking = opts.unpublished ?? []
+  if (lacking.length > 0) {
+    if (!opts.force) {
+      throw new RefusedError(
+        `refusing to promote ${target.kid}: the verification projection does not hold it (${lacking.join('; ')}), so no verifier has it and every token it signs would be refused until they have loaded it; nothing changed: ` +
+          'stage a fresh key with rotate --stage (it retires this one, which never signed) and promote that one after the propagation window, or use --force (this promotion publishes it first)',
+      )
+    }
+    notes.push(
+      `forced: ${target.kid} was not in the verification projection (${lacking.join('; ')}); published now, just before it signs: verifiers refuse its tokens until they have loaded it`,
+    )
+  } else if (publishedFor < opts.propagationWindowMs) {
     if (!opts.force) {
       throw new RefusedError(
         `${target.kid} was published ${formatDuration(publishedFor)} ago; a replica may not have loaded it yet. ` +
@@ -131,6 +175,12 @@ export interface AutoOptions {
    * Resolves with a note for the report.
    */
   gate?: (kid: string) => Promise<string>
+  /**
+   * Where a staged key is not published: such a key is no standby (its `created_at` does not
+   * tell when verifiers got it, and the gate would wait for it in vain): retired, and a fresh
+   * standby staged — published by this very write, so its time starts now.
+   */
+  unpublished?: Unpublished
 }
 
 /**
@@ -142,7 +192,8 @@ export interface AutoOptions {
  *
  * 1. prune keys past `not_after`;
  * 2. a staged key that has waited `every − window` or longer is retired (`not_after = now`;
- *    it never signed): as current it would start life near the SLA;
+ *    it never signed): as current it would start life near the SLA; so is one a verification
+ *    projection lacks (`unpublished`);
  * 3. the oldest remaining staged key is promoted once it has been the standby for half of
  *    `every − window`, or at once when the current key is due (age ≥ `every − window`); either
  *    way only once it is published — for the window, or, with a `gate`, on every replica;
@@ -155,12 +206,11 @@ export async function autoRotate(input: KeysetDocument, opts: AutoOptions): Prom
   pruneExpired(doc, opts.now)
   const lifeMs = opts.everyMs - opts.propagationWindowMs
   const halfMs = lifeMs / 2
-  const staged = stagedKeys(doc)
-  for (const k of staged.filter((s) => opts.now - createdAtMs(s) >= lifeMs)) {
+  for (const k of stagedKeys(doc).filter((s) => opts.now - createdAtMs(s) >= lifeMs)) {
     retire(k, opts.now)
     notes.push(`staged key ${k.kid} waited ${formatDuration(opts.now - createdAtMs(k))}, too long to become current: retired`)
   }
-  const fresh = staged.filter((s) => opts.now - createdAtMs(s) < lifeMs)
+  const fresh = await retireUnpublished(doc, opts.now, opts.unpublished, notes)
   const standby = fresh.at(-1) // the oldest: the one every replica has had longest
   const current = currentEntry(doc)
   const dueAt = createdAtMs(current) + lifeMs

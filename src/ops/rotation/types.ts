@@ -5,6 +5,13 @@ import { generateKeyEntry } from '../../lib/keyset/generate.js'
 /** Makes a new key entry; injected so tests (and future HSM-backed keys) can supply their own. */
 export type KeyFactory = (alg: Alg, opts: { now: Date; taken: ReadonlySet<string> }) => Promise<KeyEntry>
 
+/**
+ * Where a staged key is not published to verifiers: one phrase per verification projection that
+ * does not hold it (`ProjectionView.lacking`), empty when every one does. A staged key's
+ * `created_at` stands for its publication only when this is empty.
+ */
+export type Unpublished = (kid: string) => Promise<readonly string[]>
+
 /** The default factory: fresh material from `generateKeyEntry`, a readable unique kid. */
 export const generateKey: KeyFactory = (alg, opts) => generateKeyEntry(alg, opts)
 

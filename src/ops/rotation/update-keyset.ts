@@ -12,13 +12,18 @@ import {
   storedKids,
   writeProjections,
 } from '../projection/publish.js'
+import { projectionView, type ProjectionView } from '../projection/holds.js'
 import { diffKeysets, type KeysetChange } from './diff.js'
 import { DEFAULT_RULE_LIFETIME, pruneRevocations, type RuleLifetime } from './revocations.js'
 import { serializeKeyset } from '../../lib/keyset/serialize.js'
 import type { RotationResult } from './types.js'
 
-/** A change to a keyset: gets the validated document, returns the next one. May be called twice. */
-export type KeysetMutation = (doc: KeysetDocument, keyset: LoadedKeyset) => RotationResult | Promise<RotationResult>
+/**
+ * A change to a keyset: gets the validated document, returns the next one. May be called twice.
+ * `projection` answers what the verification projection holds before anything is written (a
+ * staged key it lacks is not published, whatever its `created_at` says).
+ */
+export type KeysetMutation = (doc: KeysetDocument, keyset: LoadedKeyset, projection: ProjectionView) => RotationResult | Promise<RotationResult>
 
 export interface UpdateOptions {
   /** Clock for validation (ms since the epoch). @default Date.now */
@@ -152,7 +157,7 @@ async function applyChange(
     // made: a list near its bound makes room first.
     const working = structuredClone(before)
     pruneRevocations(working, now(), opts.ruleLifetime ?? DEFAULT_RULE_LIFETIME)
-    const { doc: after, notes } = await mutate(working, loaded)
+    const { doc: after, notes } = await mutate(working, loaded, projectionView(opts.projections ?? [], now))
     const unchanged = JSON.stringify(after) === JSON.stringify(before)
     const text = unchanged ? snapshot.text : serializeKeyset(after)
     const states = await readProjections(opts.projections ?? [])

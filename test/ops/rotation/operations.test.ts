@@ -476,3 +476,73 @@ describe('diffKeysets', () => {
     ])
   })
 })
+
+describe('a staged key a verification projection lacks (unpublished)', () => {
+  // Its created_at says when the projection published it; a projection that lacks it (deleted,
+  // edited outside cbc-jwt) makes that false: no verifier has the key, whatever its age.
+  const lacking = (kid: string) => async (asked: string) => (asked === kid ? ['/x/keyset.public.json lacks it'] : [])
+
+  it('promoteStaged refuses it past the window, saying what to do; --force promotes it with a note instead of the window one', async () => {
+    const { doc } = await stageKey(await keysetAt(T0 - DAY), { now: T0 - HOUR })
+    const kid = doc.keys.at(-1)!.kid
+    const unpublished = ['/x/keyset.public.json lacks it']
+    assert.throws(
+      () => promoteStaged(doc, { now: T0, graceMs: DAY, propagationWindowMs: WINDOW, unpublished }),
+      (err: unknown) =>
+        err instanceof RefusedError &&
+        err.message.startsWith(`refusing to promote ${kid}: the verification projection does not hold it (/x/keyset.public.json lacks it)`) &&
+        /stage a fresh key with rotate --stage/.test(err.message),
+    )
+    const forced = promoteStaged(doc, { now: T0, graceMs: DAY, propagationWindowMs: WINDOW, unpublished, force: true })
+    assert.equal(forced.doc.current, kid)
+    assert.match(forced.notes[0]!, new RegExp(`^forced: ${kid} was not in the verification projection`))
+    assert.equal(promoteStaged(doc, { now: T0, graceMs: DAY, propagationWindowMs: WINDOW, unpublished: [] }).doc.current, kid)
+  })
+
+  it('stageKey retires it (it never signed) and stages a fresh key, where it would refuse a second one', async () => {
+    const { doc } = await stageKey(await keysetAt(T0 - DAY), { now: T0 - HOUR })
+    const kid = doc.keys.at(-1)!.kid
+    const { doc: next, notes } = await stageKey(doc, { now: T0, unpublished: lacking(kid) })
+    assert.equal(entry(next, kid).not_after, iso(T0))
+    assert.equal(next.keys.filter((k) => keyStatus(next, k) === 'staged').length, 1)
+    assert.match(notes[0]!, new RegExp(`^staged key ${kid} is not in the verification projection \\(/x/keyset.public.json lacks it\\): retired`))
+    await assert.rejects(stageKey(doc, { now: T0, unpublished: async () => [] }), /already staged/)
+  })
+
+  it('autoRotate does not promote it when due: retired, a fresh standby staged (with or without the gate)', async () => {
+    const { doc } = await stageKey(await keysetAt(T0 - 6 * DAY), { now: T0 - 2 * DAY })
+    const kid = doc.keys.at(-1)!.kid
+    for (const gate of [undefined, async () => 'every replica has it']) {
+      const { doc: next } = await autoRotate(doc, {
+        now: T0,
+        everyMs: 6 * DAY,
+        propagationWindowMs: WINDOW,
+        graceMs: DAY,
+        unpublished: lacking(kid),
+        ...(gate ? { gate } : {}),
+      })
+      assert.equal(next.current, doc.current, 'not promoted')
+      assert.equal(entry(next, kid).not_after, iso(T0))
+      const fresh = next.keys.filter((k) => keyStatus(next, k) === 'staged')
+      assert.equal(fresh.length, 1)
+      assert.equal(fresh[0]!.created_at, iso(T0), 'timed from now, when this write publishes it')
+    }
+  })
+
+  it('rotateCompromised takes a published standby only; one the projection lacks is cut off with the rest', async () => {
+    const doc = await keysetAt(T0 - 2 * DAY)
+    const older = (await keysetAt(T0 - 3 * HOUR)).keys[0]!
+    const newer = (await keysetAt(T0 - HOUR)).keys[0]!
+    doc.keys.push(newer, older)
+    const { doc: next, notes } = await rotateCompromised(doc, { now: T0, unpublished: lacking(older.kid) })
+    assert.equal(next.current, newer.kid, 'the older standby is not on the verifiers')
+    assert.equal(entry(next, older.kid).not_after, iso(T0))
+    assert.ok(
+      notes.some((n) => n.startsWith(`the standby ${older.kid} is not in the verification projection`) && n.includes(`promoted the standby ${newer.kid}`)),
+    )
+    const { newKey, made } = recordingFactory()
+    const none = await rotateCompromised(doc, { now: T0, newKey, unpublished: async () => ['/x lacks it'] })
+    assert.equal(none.doc.current, made[0])
+    assert.ok(none.notes.some((n) => /: not promoted; k-\S+ is new, and a replica verifies its tokens only once it has loaded this keyset$/.test(n)))
+  })
+})

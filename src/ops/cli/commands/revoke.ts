@@ -125,14 +125,14 @@ Exit status: 0 done, 1 refused / invalid keyset / backend error / too many rules
       // A projection of a private keyset: the rule would be gone at that keyset's next write.
       // Vault's is found by one read of the path it is the projection of (`…-public` → `…`).
       const vaultOwner = await source.projectionOwner?.()
-      const onOwnDocument: KeysetMutation = (doc, keyset) => {
+      const onOwnDocument: KeysetMutation = (doc, keyset, projection) => {
         const owner = keyset.signing ? undefined : source.file !== undefined ? projectedFrom(source.file, ctx.env) : vaultOwner
         if (owner !== undefined) {
           throw new RefusedError(
             `${source.backend.location} is the verification projection of ${owner}: revoke there (its every write updates this projection); a rule written here would be lost at its next write`,
           )
         }
-        return mutation(doc, keyset)
+        return mutation(doc, keyset, projection)
       }
       const outcome = await updateKeyset(source.backend, onOwnDocument, {
         now: ctx.now,

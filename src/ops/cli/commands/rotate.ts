@@ -47,21 +47,26 @@ Modes:
   (none)             generate a key and make it current now; the old current key keeps
                      verifying for --grace; keys past not_after are pruned
   --stage            publish a new key that verifies but does not sign yet (a key staged
-                     past the 7-day key-age SLA is retired first; another is refused)
+                     past the 7-day key-age SLA, or one a verification projection lacks,
+                     is retired first; another is refused)
   --promote          make the staged key current; refused until it has been published for
-                     the propagation window, unless --force; with --prometheus or --replica,
-                     refused until every replica verifies with it (no time window then);
-                     refused for a key staged past the 7-day SLA, unless --force
+                     the propagation window, unless --force; refused, unless --force, while
+                     a verification projection lacks it (then it is published only now);
+                     with --prometheus or --replica, refused until every replica verifies
+                     with it (no time window, no projection check then); refused for a key
+                     staged past the 7-day SLA, unless --force
   --auto             for a CronJob, keeping a standby staged: prune; retire a staged key
                      older than --every - propagation window; promote the standby once it
                      has been staged for half of that, or at once when the current key is
                      due (age >= --every - propagation window), when it is published (the
                      window; with --prometheus or --replica: every replica verifies with
-                     it); stage a new standby whenever none is staged; idempotent
+                     it); retire a standby a verification projection lacks;
+                     stage a new standby whenever none is staged; idempotent
                      ("nothing to do" when nothing is due)
-  --compromised      emergency: the standby (the staged key --auto keeps) becomes current
-                     now — else a fresh key —, every other key stops verifying now, tokens
-                     issued before now are revoked (revoked_before), a new standby is staged
+  --compromised      emergency: the standby (the staged key --auto keeps, if every
+                     verification projection holds it) becomes current now — else a fresh
+                     key —, every other key stops verifying now, tokens issued before now
+                     are revoked (revoked_before), a new standby is staged
 
 Options:
   --alg ALG          algorithm of the new key (default: the current key's)
@@ -73,7 +78,8 @@ Options:
                      2 x CBC_JWT_REFRESH_INTERVAL_SECONDS + 90s = 150s)
   --every DUR        rotation period for --auto (default 6d, at most 7d)
   --kid KID          with --promote: which staged key, when there are several
-  --force            with --promote: promote before the propagation window has passed
+  --force            with --promote: promote before the propagation window has passed, or
+                     a key a verification projection lacks (this write publishes it first)
   --fresh-key        with --compromised: never promote the standby (the private keyset
                      itself leaked, standby included): a fresh key becomes current
   --dry-run          print what would change, write nothing (with -, stdout gets the input)
@@ -104,13 +110,13 @@ Exit status: 0 done or nothing to do, 1 refused / invalid keyset / backend error
       // A one-step or emergency rotation also repairs a keyset whose current key has expired.
       const acceptExpiredCurrent = mode === undefined || mode === 'compromised'
       // Pointed at the projection by mistake: say so, rather than that the new key would be "mixed".
-      const onSigningKeyset: KeysetMutation = (doc, keyset) => {
+      const onSigningKeyset: KeysetMutation = (doc, keyset, projection) => {
         if (!keyset.signing) {
           throw new RefusedError(
             `${source.backend.location} is a verification keyset (no private key): rotate needs the private keyset, whose every write updates this projection`,
           )
         }
-        return mutation(doc, keyset)
+        return mutation(doc, keyset, projection)
       }
       const outcome = await updateKeyset(source.backend, onSigningKeyset, {
         now: ctx.now,
@@ -151,7 +157,8 @@ function plan(ctx: CliContext, mode: (typeof MODES)[number] | undefined, values:
     }
     case 'stage': {
       rejectFlags(values, ['grace', 'max-token-ttl', 'propagation', 'every', 'kid', 'force', 'fresh-key', 'wait', ...FLEET_FLAGS], '--stage')
-      const mutation: KeysetMutation = (doc) => stageKey(doc, { now, ...(alg ? { alg } : {}) })
+      const mutation: KeysetMutation = (doc, _keyset, projection) =>
+        stageKey(doc, { now, ...(alg ? { alg } : {}), unpublished: (kid) => projection.lacking(doc, kid) })
       return { mutation, headline: () => 'staged a new key' }
     }
     case 'promote': {
@@ -169,14 +176,19 @@ function plan(ctx: CliContext, mode: (typeof MODES)[number] | undefined, values:
         return { mutation, headline: rotated }
       }
       const window = propagationMs(ctx.env, values.propagation, { promotes: true })
-      const mutation: KeysetMutation = (doc) =>
-        promoteStaged(doc, {
+      // Timed from created_at, which stands for its publication only while the projection the
+      // verifiers read holds it: asked first (the replica gate above asks the verifiers instead).
+      const mutation: KeysetMutation = async (doc, _keyset, projection) => {
+        const kid = pickStaged(doc, values.kid).kid
+        return promoteStaged(doc, {
           now,
           graceMs: grace,
           propagationWindowMs: window,
           force: values.force === true,
-          ...(values.kid !== undefined ? { kid: values.kid } : {}),
+          kid,
+          unpublished: await projection.lacking(doc, kid),
         })
+      }
       return { mutation, headline: rotated }
     }
     case 'auto': {
@@ -192,13 +204,22 @@ function plan(ctx: CliContext, mode: (typeof MODES)[number] | undefined, values:
       }
       const fleet = fleetFromFlags(ctx.env, values)
       const gate = fleet ? (kid: string) => requireKeyEverywhere(fleet, kid, 'promote') : undefined
-      const mutation: KeysetMutation = (doc) =>
-        autoRotate(doc, { now, everyMs: every, propagationWindowMs: window, graceMs: grace, ...(alg ? { alg } : {}), ...(gate ? { gate } : {}) })
+      const mutation: KeysetMutation = (doc, _keyset, projection) =>
+        autoRotate(doc, {
+          now,
+          everyMs: every,
+          propagationWindowMs: window,
+          graceMs: grace,
+          ...(alg ? { alg } : {}),
+          ...(gate ? { gate } : {}),
+          unpublished: (kid) => projection.lacking(doc, kid),
+        })
       return { mutation, headline: (to: string, from: string) => (to === from ? 'scheduled rotation' : `scheduled rotation: ${rotated(to, from)}`) }
     }
     case 'compromised': {
       rejectFlags(values, ['grace', 'max-token-ttl', 'propagation', 'every', 'kid', 'force'], '--compromised')
-      const mutation: KeysetMutation = (doc) => rotateCompromised(doc, { now, freshKey: values['fresh-key'] === true, ...(alg ? { alg } : {}) })
+      const mutation: KeysetMutation = (doc, _keyset, projection) =>
+        rotateCompromised(doc, { now, freshKey: values['fresh-key'] === true, ...(alg ? { alg } : {}), unpublished: (kid) => projection.lacking(doc, kid) })
       const confirm = containmentFleet(ctx.env, values)
       return { mutation, headline: (to: string, from: string) => `EMERGENCY rotation ${from} → ${to}`, confirm }
     }
