@@ -315,8 +315,8 @@ async function levelProjection(
 /**
  * Whether a stored projection is behind `keyset` (the keyset as stored): it lacks a key the
  * keyset can still verify with or a revocation it holds, verifies a key longer than the
- * keyset's `not_after` for it, or still holds a key the keyset no longer has that is older
- * than its current key (removed: pruned, or compromised). Not when it
+ * keyset's `not_after` for it, or, under another current key, still holds a key the keyset no
+ * longer has that is older than its current key (removed: pruned, or compromised). Not when it
  * only holds more — a newer key, as a writer that read this keyset publishes before its own
  * keyset write: levelling that away would take from it the key it is about to sign with.
  */
@@ -341,10 +341,20 @@ function projectionBehind(text: string | undefined, keyset: KeysetDocument, nowM
     // verifies for longer: no newer writer lengthens a not_after, so this one is older.
     if (cutOff !== Number.POSITIVE_INFINITY && !(Date.parse(there.not_after ?? '') <= cutOff)) return true
   }
-  const current = keyset.keys.find((k) => k.kid === keyset.current)
-  const known = new Set(keyset.keys.map((k) => k.kid))
-  const currentFrom = current ? Date.parse(current.created_at) : Number.POSITIVE_INFINITY
-  if (published.keys.some((k) => !known.has(k?.kid) && !(Date.parse(k?.created_at) >= currentFrom))) return true
+  // An older key the keyset dropped, under another current key: a version before a rotation,
+  // a --compromised or an init --force. Under the keyset's own current key, holding all the
+  // checks above ask for, it is a `keyset restore`'s interim projection computed from this very
+  // keyset (projection/interim.ts: its copy's older keys beside it), published before that
+  // restore's keyset write: set back now, that write would land over a projection without the
+  // key it signs with. A write that keeps the current key never drops a key that still verifies
+  // but a restore of such a copy, whose own projection is written first; anything else a
+  // projection holds beyond the keyset goes with the next change, which publishes it whole.
+  if (published.current !== keyset.current) {
+    const current = keyset.keys.find((k) => k.kid === keyset.current)
+    const known = new Set(keyset.keys.map((k) => k.kid))
+    const currentFrom = current ? Date.parse(current.created_at) : Number.POSITIVE_INFINITY
+    if (published.keys.some((k) => !known.has(k?.kid) && !(Date.parse(k?.created_at) >= currentFrom))) return true
+  }
   // A rule is in force there when one for the same client, subject or token reaches at least
   // as far: a newer writer may have moved it forward (revoke keeps the later time), never back.
   const reach = new Map<string, number>()

@@ -14,6 +14,7 @@ import { promoteStaged, stageKey } from '../../../src/ops/rotation/two-phase.js'
 import { updateKeyset } from '../../../src/ops/rotation/update-keyset.js'
 import { serializeKeyset } from '../../../src/lib/keyset/serialize.js'
 import { toVerificationKeyset } from '../../../src/lib/keyset/projection.js'
+import { interimProjection } from '../../../src/ops/projection/interim.js'
 import { DAY, T0, iso, keysetAt } from './helpers.js'
 
 let dir: string
@@ -396,6 +397,44 @@ describe('updateKeyset on a store without a lock spanning its objects (Vault, Ku
     initial.revocations = [{ client_id: 'acme', issued_before: iso(T0 - 60_000), created_at: iso(T0 - 60_000) }]
     const { outcome, projection } = await landed('level-rule-earlier', async (_ours, before) => before, revoke, initial)
     assert.deepEqual(projection, toVerificationKeyset(outcome.after), 'the projection revokes from the later time, as the keyset does')
+  })
+
+  it('a keyset restore’s interim projection, computed from this version, is left as it is: its keyset write may land next', async () => {
+    // Left open by the last session: levelling took the interim (this keyset beside the
+    // restored copy's older keys) for one behind and set it back to this keyset; the restore's
+    // keyset write then landed over a projection without the key it signs with, until its own
+    // levelling (never, if it was killed in between: every verifier refusing every token).
+    const copy = await keysetAt(T0 - 10 * DAY) // the last good copy: its key is older than ours
+    const revoke = (doc: Doc) => revokeTargets(doc, { kind: 'client_id', values: ['acme'], issuedBeforeMs: T0 - 1000, nowMs: T0 })
+    const { outcome, published, projection } = await landed(
+      'level-interim',
+      async (ours) => {
+        const interim = interimProjection(ours, copy)
+        assert.ok(interim, 'the copy lacks the key ours signs with: an interim projection')
+        return JSON.parse(interim.text) as Doc
+      },
+      revoke,
+    )
+    assert.ok(
+      projection.keys.some((k) => k.kid === copy.current),
+      'the projection holds the key the restore is about to make current',
+    )
+    assert.deepEqual(projection, published, 'the interim stands')
+    assert.ok(!outcome.notes.some((n) => /verification projection/.test(n)), outcome.notes.join('\n'))
+  })
+
+  it('one under another current key that still verifies a key the keyset dropped (older than its current) is set back to it', async () => {
+    const older = (await keysetAt(T0 - 10 * DAY)).keys[0]!
+    const { outcome, projection } = await landed('level-dropped', async (ours) => ({
+      ...structuredClone(ours),
+      current: older.kid,
+      keys: [...ours.keys, older],
+    }))
+    assert.deepEqual(projection, toVerificationKeyset(outcome.after))
+    assert.ok(
+      outcome.notes.some((n) => /it was set back to the stored keyset/.test(n)),
+      outcome.notes.join('\n'),
+    )
   })
 
   it('one a writer that read this version published (it only holds more: the key it is about to sign with) is left as it is', async () => {
