@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
+import http from 'node:http'
 import { after, before, describe, it } from 'node:test'
+import { keysBody } from '../../../src/lib/core/keys-view.js'
 import { generateKeyset } from '../../../src/lib/keyset/generate.js'
+import { loadKeyset, parseKeysetText } from '../../../src/lib/keyset/load.js'
 import { serializeKeyset } from '../../../src/lib/keyset/serialize.js'
 import { startKubeDouble, type KubeDouble } from '../../support/kube-double.js'
 import { startVaultDouble, type VaultDouble } from '../../support/vault-double.js'
@@ -101,6 +104,34 @@ describe('rotate promotes no staged key the verification projection lacks: the f
       assert.equal(r.code, 1, `${what}: ${r.stdout}${r.stderr}`)
       assert.equal(REFUSED(kid).exec(oneLine(r.stderr))?.[1], `${projection} ${what}`, r.stderr)
       assert.deepEqual(fs.readFileSync(file), kept, `${what}: nothing changed`)
+    }
+  })
+
+  it('--promote on the replica gate: the replicas decide, and a refusal says they will never load a key the projection lacks', async () => {
+    const { file, projection, kid } = await stagedFile()
+    // A replica on the projection: its /v1/keys as the service makes it of that file, read when asked.
+    const now = Date.parse(plus(T0, DAY + HOUR))
+    const server = http.createServer((_req, res) => {
+      const keyset = loadKeyset(parseKeysetText(fs.readFileSync(projection, 'utf8')), now)
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(keysBody({ keyset: () => keyset }, now)))
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    try {
+      const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`
+      fs.writeFileSync(projection, without(fs.readFileSync(projection, 'utf8'), kid))
+      const kept = fs.readFileSync(file)
+      const r = await cbcJwt(['rotate', '--promote', '--replica', url, '--keyset-file', file], { env: late })
+      assert.equal(r.code, 1, r.stdout + r.stderr)
+      assert.match(
+        oneLine(r.stderr),
+        new RegExp(
+          `^cbc-jwt: refusing to promote ${kid}: 1 of 1 replicas do not verify with it yet: .*; nothing changed, but the verification projection does not hold it \\(${projection} lacks it\\), so they never will: stage a fresh key with rotate --stage \\(it retires this one, which never signed\\) and promote that one$`,
+        ),
+      )
+      assert.deepEqual(fs.readFileSync(file), kept)
+    } finally {
+      server.closeAllConnections()
+      server.close()
     }
   })
 

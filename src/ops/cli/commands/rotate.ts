@@ -53,8 +53,9 @@ Modes:
                      the propagation window, unless --force; refused, unless --force, while
                      a verification projection lacks it (then it is published only now);
                      with --prometheus or --replica, refused until every replica verifies
-                     with it (no time window, no projection check then); refused for a key
-                     staged past the 7-day SLA, unless --force
+                     with it (no time window then; the refusal says so when a projection
+                     lacks it, as no replica will load it); refused for a key staged past
+                     the 7-day SLA, unless --force
   --auto             for a CronJob, keeping a standby staged: prune; retire a staged key
                      older than --every - propagation window; promote the standby once it
                      has been staged for half of that, or at once when the current key is
@@ -167,9 +168,16 @@ function plan(ctx: CliContext, mode: (typeof MODES)[number] | undefined, values:
       const fleet = fleetFromFlags(ctx.env, values)
       if (fleet) {
         rejectFlags(values, ['propagation', 'force'], '--promote gated on the replicas (--prometheus/--replica)')
-        const mutation: KeysetMutation = async (doc) => {
+        const mutation: KeysetMutation = async (doc, _keyset, projection) => {
           const kid = pickStaged(doc, values.kid).kid
-          const seen = await requireKeyEverywhere(fleet, kid, 'promote')
+          // The replicas decide; but a key the projection lacks reaches none of them, and
+          // "run again once they have loaded it" would be run again for ever.
+          const lacking = await projection.lacking(doc, kid)
+          const next =
+            lacking.length > 0
+              ? `but the verification projection does not hold it (${lacking.join('; ')}), so they never will: stage a fresh key with rotate --stage (it retires this one, which never signed) and promote that one`
+              : undefined
+          const seen = await requireKeyEverywhere(fleet, kid, 'promote', next)
           const promoted = promoteStaged(doc, { now, graceMs: grace, propagationWindowMs: 0, kid })
           return { doc: promoted.doc, notes: [seen, ...promoted.notes] }
         }
