@@ -9,9 +9,15 @@ import { projectionOf, type ProjectionState, readProjections } from './publish.j
  * `doc`): one phrase per target, its location first. A staged key is timed from its
  * `created_at` (rotate's propagation window, --compromised's standby "on every replica
  * already"), which holds only while the projection has published it since: one that lacks it
- * — its write failed, it was deleted or edited outside cbc-jwt — would have the next write
+ * — its write failed, it was edited outside cbc-jwt — would have the next write
  * publish it milliseconds before the key signs. Empty when every target holds it, and when
  * `doc` has no projection (HS* keys: its verifiers read the keyset itself).
+ *
+ * A target that does not exist lacks nothing: no verifier can have lost the key by it. Its
+ * verifiers keep the last projection they loaded (a read that finds nothing never drops keys),
+ * which held every key written before it went; one started since has no keys at all, whatever
+ * is promoted; and a deployment whose verifiers read the private keyset itself has never had
+ * one. The promoting write publishes it again, first.
  */
 export function projectionsLacking(states: readonly ProjectionState[], doc: KeysetDocument, key: KeyEntry, nowMs: number): string[] {
   if (!('text' in projectionOf(doc))) return []
@@ -22,7 +28,7 @@ export function projectionsLacking(states: readonly ProjectionState[], doc: Keys
 }
 
 function lacks(text: string | undefined, key: KeyEntry, nowMs: number): string | undefined {
-  if (text === undefined) return 'is absent'
+  if (text === undefined) return undefined
   // As a verifier takes it: a projection it would not load leaves it on the keys it had.
   const published = validDocument(text, nowMs)
   if (published === null) return 'is not a keyset its verifiers would load'
