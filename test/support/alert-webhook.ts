@@ -1,10 +1,14 @@
 import http from 'node:http'
 
-/** One notification Alertmanager sent to a webhook receiver (its JSON body, in part). */
+/** One notification Alertmanager sent to a webhook receiver (its JSON body, in part), and when it came. */
 export interface Notification {
   receiver: string
   status: 'firing' | 'resolved'
-  alerts: Array<{ status: 'firing' | 'resolved'; labels: Record<string, string> }>
+  /** The labels the route groups by: one notification per distinct set. */
+  groupLabels: Record<string, string>
+  alerts: Array<{ status: 'firing' | 'resolved'; labels: Record<string, string>; annotations: Record<string, string> }>
+  /** Date.now() when the webhook received it (not part of Alertmanager's body). */
+  receivedAt: number
 }
 
 export interface AlertWebhook {
@@ -23,7 +27,7 @@ export async function startAlertWebhook(): Promise<AlertWebhook> {
     req.on('data', (d: Buffer) => (body += d))
     req.on('end', () => {
       try {
-        received.push(JSON.parse(body) as Notification)
+        received.push({ ...(JSON.parse(body) as Omit<Notification, 'receivedAt'>), receivedAt: Date.now() })
         res.writeHead(200).end()
       } catch {
         res.writeHead(400).end()
