@@ -4,7 +4,7 @@
  * at the receiver the runbook names (`amtool config routes test`); and each inhibition the
  * runbook states holds on a real Alertmanager — the cause silences its symptoms where it
  * concerns them, and nothing else: not the same symptom on another replica or another fleet,
- * not a page.
+ * not a page; and each silenced warning is held (group_wait) until its cause can be there.
  *
  * amtool and Alertmanager are required, not optional: CI installs the Debian package
  * `prometheus-alertmanager`.
@@ -15,6 +15,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import YAML from 'yaml'
+import { OPTIONS } from '../../src/lib/options-table.js'
 import { amtool, startAlertmanager, type RunningAlertmanager } from '../support/alertmanager.js'
 import { PROJECT_ROOT } from '../support/service.js'
 import { waitFor } from '../support/wait.js'
@@ -122,6 +123,45 @@ describe('amtool', () => {
     }
     walk(YAML.parse(fs.readFileSync(CONFIG_FILE, 'utf8')), '')
     assert.deepEqual(deprecated, [])
+  })
+})
+
+/** A Prometheus duration (`30s`, `5m`, `1h`) in seconds. */
+function seconds(duration: string): number {
+  const m = /^(\d+)([smh])$/.exec(duration)
+  assert.ok(m, `unexpected duration ${duration}`)
+  return Number(m[1]) * { s: 1, m: 60, h: 3600 }[m[2] as 's' | 'm' | 'h']
+}
+
+describe('group_wait: a silenced warning is held until its cause can be there', () => {
+  // A fleet-wide cause (JWTKeysetObjectGone: every replica with keys fails; JWTMetricsAbsent:
+  // every target is down) starts its `for:` only once the last replica's failure has been
+  // read, scraped and evaluated; its symptom (JWTSecretsBackendErrors has no `for:`) fires on
+  // the first replica's. They can be apart by one keyset refresh (the replicas poll the
+  // backend each at its own time: CBC_JWT_REFRESH_INTERVAL_SECONDS' default), one scrape
+  // (the shipped ServiceMonitor's interval) and one rule evaluation (Prometheus's default
+  // evaluation_interval, 1m). A group_wait within that lets the ticket out before the page
+  // that silences it: the end-to-end test saw it at 6m.
+  test("each silenced warning's route waits longer than its cause's for: plus those intervals", () => {
+    const REFRESH_S = OPTIONS.refreshIntervalSeconds.default
+    const EVALUATION_S = 60
+    const monitor = YAML.parse(fs.readFileSync(path.join(PROJECT_ROOT, 'deploy/kubernetes/servicemonitor.yaml'), 'utf8')) as {
+      spec: { endpoints: Array<{ interval: string }> }
+    }
+    const skew = REFRESH_S + seconds(monitor.spec.endpoints[0]!.interval) + EVALUATION_S
+    const forOf = new Map(
+      (YAML.parse(fs.readFileSync(RULES_FILE, 'utf8')) as { groups: Array<{ rules: Array<{ alert?: string; for?: string }> }> }).groups
+        .flatMap((g) => g.rules)
+        .map((r) => [r.alert, seconds(r.for ?? '0s')]),
+    )
+    type Route = { matchers?: string[]; group_wait?: string; routes?: Route[] }
+    const subtree = (YAML.parse(fs.readFileSync(CONFIG_FILE, 'utf8')) as { route: { routes: Route[] } }).route.routes[0]!
+    const groupWaitOf = (severity: string) =>
+      seconds(subtree.routes!.find((r) => r.matchers?.includes(`severity="${severity}"`))?.group_wait ?? subtree.group_wait!)
+    const short = SILENCES.filter((s) => groupWaitOf(SEVERITY_OF.get(s.symptom)!) <= forOf.get(s.cause)! + skew).map(
+      (s) => `${s.symptom} (group_wait ${groupWaitOf(SEVERITY_OF.get(s.symptom)!)} s) before ${s.cause} (for ${forOf.get(s.cause)} s + ${skew} s)`,
+    )
+    assert.deepEqual(short, [])
   })
 })
 
