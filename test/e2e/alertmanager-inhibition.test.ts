@@ -11,8 +11,7 @@
  * (what is inhibited, and by which alert).
  *
  * JWTMetricsAbsent silencing JWTTargetDown, and JWTKeysetObjectGone its symptoms, are
- * exercised on a real Alertmanager by test/deploy/alertmanager.test.ts: the waits they need
- * here would double this test's time.
+ * caused for real in test/e2e/alertmanager-fleet-causes.test.ts.
  */
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
