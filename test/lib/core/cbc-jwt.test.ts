@@ -22,6 +22,32 @@ function setup(keys = [makeKey('ES256', 'k-a')], options = {}) {
   return { ...parts, ks, keys }
 }
 
+/**
+ * A backend in memory that counts its reads: `text()` is read at each one (a test changes the
+ * keyset by changing what it returns). It has no watch, so a re-read is the only way news arrives
+ * before the interval.
+ */
+function countingCbc(text: () => string) {
+  const counted = { reads: 0 }
+  const cbc = createCbcJwt({
+    env: {},
+    logLevel: 'silent',
+    backend: {
+      kind: 'memory',
+      location: 'memory',
+      read: async () => {
+        counted.reads++
+        const current = text()
+        return { text: current, version: String(current.length) }
+      },
+      write: async () => assert.fail(),
+      close: async () => {},
+    },
+  })
+  cleanups.push(() => cbc.close())
+  return { cbc, counted }
+}
+
 const failures = async (parts: { metrics: { registry: Registry } }, reason: string) =>
   valueOf(parseExposition(await parts.metrics.registry.metrics()), 'cbc_jwt_auth_failures_total', { reason })
 
@@ -123,55 +149,30 @@ describe('createCbcJwt: a flood of leaked-key tokens does not hold the unknown-k
     const leaked = makeKey('ES256', 'k-leaked')
     const replacement = makeKey('ES256', 'k-replacement')
     let text = JSON.stringify(makeKeyset([current, { key: leaked, opts: { notAfter: new Date(Date.now() + 300) } }]))
-    let reads = 0
-    const cbc = createCbcJwt({
-      env: {},
-      logLevel: 'silent',
-      // No watch: the re-read behind the cooldown is the only way a new key arrives before the interval.
-      backend: {
-        kind: 'memory',
-        location: 'memory',
-        read: async () => (reads++, { text, version: String(text.length) }),
-        write: async () => assert.fail(),
-        close: async () => {},
-      },
-    })
-    cleanups.push(() => cbc.close())
+    // No watch: the re-read behind the cooldown is the only way a new key arrives before the interval.
+    const { cbc, counted } = countingCbc(() => text)
     await cbc.start()
     await new Promise((resolve) => setTimeout(resolve, 400)) // the leaked key is past its not_after now
     for (let i = 0; i < 5; i++) {
       const r = await cbc.authenticate(`Bearer ${signToken(leaked, validClaims())}`)
       assert.equal(!r.ok && r.reason, 'unknown_kid')
     }
-    assert.equal(reads, 1, 'no re-read for a kid the keyset retired')
+    assert.equal(counted.reads, 1, 'no re-read for a kid the keyset retired')
     text = JSON.stringify(makeKeyset([replacement, current]))
     const fresh = await cbc.authenticate(`Bearer ${signToken(replacement, validClaims())}`)
     assert.equal(fresh.ok && fresh.kid, 'k-replacement', 'the cooldown was still free for the new key')
-    assert.equal(reads, 2)
+    assert.equal(counted.reads, 2)
   })
 
   it("another issuer's token is bad_issuer and triggers no re-read, whatever kid it names", async () => {
     const current = makeKey('ES256', 'k-current')
-    const text = JSON.stringify(makeKeyset([current]))
-    let reads = 0
-    const cbc = createCbcJwt({
-      env: {},
-      logLevel: 'silent',
-      backend: {
-        kind: 'memory',
-        location: 'memory',
-        read: async () => (reads++, { text, version: '1' }),
-        write: async () => assert.fail(),
-        close: async () => {},
-      },
-    })
-    cleanups.push(() => cbc.close())
+    const { cbc, counted } = countingCbc(() => JSON.stringify(makeKeyset([current])))
     await cbc.start()
     for (const kid of ['k-stranger', 'k-current']) {
       const r = await cbc.authenticate(`Bearer ${signToken(makeKey('ES256', kid), validClaims({ iss: 'https://idp.example.com' }))}`)
       assert.equal(!r.ok && r.reason, 'bad_issuer', kid)
     }
-    assert.equal(reads, 1, 'no re-read for a token of another issuer')
+    assert.equal(counted.reads, 1, 'no re-read for a token of another issuer')
   })
 })
 
@@ -405,21 +406,9 @@ describe('createCbcJwt: configuration, metrics, key views', () => {
 
   it('a custom KeysetBackend object is used as it is', async () => {
     const text = JSON.stringify(makeKeyset([makeKey('ES256', 'k-custom')]))
-    let reads = 0
-    const cbc = createCbcJwt({
-      env: {},
-      logLevel: 'silent',
-      backend: {
-        kind: 'memory',
-        location: 'memory',
-        read: async () => (reads++, { text, version: '1' }),
-        write: async () => assert.fail(),
-        close: async () => {},
-      },
-    })
-    cleanups.push(() => cbc.close())
+    const { cbc, counted } = countingCbc(() => text)
     await cbc.start()
-    assert.equal(reads, 1)
+    assert.equal(counted.reads, 1)
     assert.equal(cbc.keys()?.current, 'k-custom')
   })
 
