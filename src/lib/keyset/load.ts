@@ -8,6 +8,7 @@ import { MAX_KEYSET_BYTES, keyStatus, type KeyEntry, type KeyStatus, type Keyset
 import { schemaProblems } from './schema.js'
 import { revocationMeaningProblems } from './revocation-rules.js'
 import { duplicateMember } from './duplicate-members.js'
+import { rfc3339CeilMs } from './rfc3339-ceil.js'
 import { asciiJson } from '../logging/sanitize.js'
 import { buildRevocationMatcher, type RevocationMatcher } from '../verifier/revocations.js'
 
@@ -162,7 +163,7 @@ function* loadSteps(data: unknown, now: number, previous: LoadedKeyset | undefin
     document: doc,
     keys,
     current,
-    revokedBefore: doc.revoked_before === undefined ? undefined : Date.parse(doc.revoked_before) / 1000,
+    revokedBefore: doc.revoked_before === undefined ? undefined : rfc3339CeilMs(doc.revoked_before) / 1000,
     revocations: buildRevocationMatcher(doc.revocations),
     signing: !verification,
   })

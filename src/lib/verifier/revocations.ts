@@ -1,4 +1,5 @@
 import type { RevocationRule } from '../keyset/document.js'
+import { rfc3339CeilMs } from '../keyset/rfc3339-ceil.js'
 
 /** The claims a revocation rule can name; the rest of a token is not read. */
 export interface RevocableClaims {
@@ -90,7 +91,7 @@ function issuedBefore(iat: unknown, beforeSeconds: number): boolean {
 
 /** Two rules for one client or subject (a hand-edited document): the later time revokes more, and wins. */
 function latest(map: Map<string, number>, name: string, issuedBeforeText: string): void {
-  const at = Date.parse(issuedBeforeText) / 1000
+  const at = rfc3339CeilMs(issuedBeforeText) / 1000
   const known = map.get(name)
   if (known === undefined || at > known) map.set(name, at)
 }

@@ -73,6 +73,8 @@ const MAX_TTL = 86_400
 const REVOKED_BEFORE = NOW_S - 3600
 const revokedKeyset = () => keysetOf([es()], { revoked_before: new Date(REVOKED_BEFORE * 1000).toISOString() })
 const RULE_TIME = new Date(REVOKED_BEFORE * 1000).toISOString()
+/** REVOKED_BEFORE + 0.9 ms, written with digits past the millisecond (RFC 3339 allows any). */
+const SUB_MS_TIME = RULE_TIME.replace('.000Z', '.0009Z')
 /** One rule of each kind (client-1 is the fixtures' client, user-1 their subject). */
 const ruledKeyset = (rule: Record<string, string>) => keysetOf([es()], { revocations: [{ ...rule, created_at: RULE_TIME }] })
 
@@ -183,6 +185,13 @@ function rows(): Row[] {
     { case: 'iat one second before revoked_before', expect: 'revoked', token: tokenWith({ iat: REVOKED_BEFORE - 1 }), keyset: revokedKeyset() },
     { case: 'iat exactly revoked_before', expect: 'ok', token: tokenWith({ iat: REVOKED_BEFORE }), keyset: revokedKeyset() },
     {
+      // Date.parse keeps three fraction digits: read as …:00.000, the boundary let this token pass.
+      case: 'iat 0.9 ms before a revoked_before written past the millisecond',
+      expect: 'revoked',
+      token: tokenWith({ iat: REVOKED_BEFORE }),
+      keyset: keysetOf([es()], { revoked_before: SUB_MS_TIME }),
+    },
+    {
       case: 'iat one second before revoked_before with a large leeway (leeway not applied)',
       expect: 'revoked',
       token: tokenWith({ iat: REVOKED_BEFORE - 1 }),
@@ -200,6 +209,12 @@ function rows(): Row[] {
       expect: 'ok',
       token: tokenWith({ iat: REVOKED_BEFORE }),
       keyset: ruledKeyset({ client_id: 'client-1', issued_before: RULE_TIME }),
+    },
+    {
+      case: 'client rule written past the millisecond, iat 0.9 ms before it',
+      expect: 'revoked',
+      token: tokenWith({ iat: REVOKED_BEFORE }),
+      keyset: ruledKeyset({ client_id: 'client-1', issued_before: SUB_MS_TIME }),
     },
     {
       case: 'client rule for another client',

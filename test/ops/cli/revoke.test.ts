@@ -89,6 +89,16 @@ describe('cbc-jwt revoke --client-id / --subject / --jti', () => {
     assert.equal(await verdict(file, issue(file, plus(NOW, -MIN), 'billing')), 'revoked')
   })
 
+  it('a time written past the millisecond counts to its second’s end too: a token of that second’s start is revoked', async () => {
+    // Date.parse drops the digits past the millisecond: …:00.0009Z read as …:00Z was stored as
+    // …:00Z, and a token with iat …:00, issued before the time asked, stayed valid.
+    const file = await keysetFile()
+    const r = await cbcJwt(['revoke', '--issued-before', NOW.replace('Z', '.0009Z'), '--keyset-file', file], { env: at(NOW) })
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal(readJson(file).revoked_before, plus(NOW, 1000))
+    assert.equal(await verdict(file, issue(file, NOW, 'acme-batch')), 'revoked')
+  })
+
   it('`now` on the system clock returns only once the second it revokes to has ended: a token issued after it is valid', async () => {
     // No CBC_JWT_NOW: the wait is for the real clock. Without it the command returns inside the
     // second that revoked_before ends, and a token issued then, with that second's iat, is revoked.
