@@ -260,6 +260,9 @@ function importEntry(doc: KeysetDocument, entry: KeyEntry, at: string, problems:
         problems.push({ path: `${at}.jwk.${name}`, message: `not a member of an ${spec.kty} key` })
     }
   }
+  // An oct key is its `k`. Read as String(undefined), a missing one became a 6-byte secret, and
+  // the problem was reported as a short secret ("got 6") instead of a missing one.
+  if (jwk.kty === 'oct' && spec.kty === 'oct' && typeof jwk.k !== 'string') problems.push({ path: `${at}.jwk.k`, message: 'is required' })
   if (jwk.alg !== undefined && jwk.alg !== entry.alg) {
     problems.push({ path: `${at}.jwk.alg`, message: `"${jwk.alg}" differs from the key's alg "${entry.alg}"` })
   }

@@ -208,6 +208,11 @@ describe('loadKeyset: semantic checks name the JSON path', () => {
     )
   })
 
+  it('an HMAC key without k is named as missing its secret, not as a short one', () => {
+    const doc = makeKeyset([es256, withJwk(hs, { kty: 'oct' })])
+    assert.deepEqual(lines(invalid(() => loadKeyset(doc, NOW)).problems), ['keys[1].jwk.k: is required'])
+  })
+
   it('a jwk.alg (or jwk.kid) that differs from the entry', () => {
     const doc = makeKeyset([es256, withJwk(ed, { ...ed.jwk, alg: 'ES256' }), withJwk(es256b, { ...es256b.jwk, kid: 'other' })])
     assert.deepEqual(lines(invalid(() => loadKeyset(doc, NOW)).problems), [
