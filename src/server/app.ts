@@ -17,7 +17,7 @@ const DEFAULT_MAX_CONNECTIONS = 1000
 
 export interface AppDeps {
   cbc: CbcJwt
-  keyring: Pick<Keyring, 'keyset' | 'ready'>
+  keyring: Pick<Keyring, 'keyset' | 'ready' | 'verifyingKeys'>
   metrics: Pick<Metrics, 'registry'>
   logger: Logger
   /** Bounds of a directly exposed server. @default 10 s per request, 1000 connections */

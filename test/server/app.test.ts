@@ -249,6 +249,23 @@ describe('HTTP server settings', () => {
   })
 })
 
+describe('/readyz', () => {
+  it('is 503 once every key of the loaded keyset is past its not_after (keys_loaded 0, every token refused), 200 before', async () => {
+    const t0 = Date.parse('2026-11-25T21:16:00Z')
+    let clock = t0
+    const key = makeKey('ES256', 'k-a')
+    const file = tempKeysetFile(makeKeyset([{ key, opts: { notAfter: new Date(t0 + 60_000) } }]))
+    const service = serviceOn(file, createFileBackend(file), () => clock)
+    await service.start()
+    assert.equal((await service.app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200)
+    clock = t0 + 60_000
+    const res = await service.app.inject({ method: 'GET', url: '/readyz' })
+    assert.equal(res.statusCode, 503)
+    assert.deepEqual(res.json(), { status: 'not_ready', reason: 'no key of the keyset verifies: every key is past its not_after' })
+    assert.match(await service.metrics.registry.metrics(), /^cbc_jwt_keys_loaded 0$/m)
+  })
+})
+
 describe('/v1/whoami body', () => {
   it('attack: a signed token whose sub nests 15 000 deep (CBC_JWT_MAX_TOKEN_BYTES 60 KiB) is 401 malformed, not a 500 from the serializer', async () => {
     const key = makeKey('HS256', 'k-deep')
