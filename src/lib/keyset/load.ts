@@ -264,10 +264,10 @@ function importEntry(doc: KeysetDocument, entry: KeyEntry, at: string, problems:
   // the problem was reported as a short secret ("got 6") instead of a missing one.
   if (jwk.kty === 'oct' && spec.kty === 'oct' && typeof jwk.k !== 'string') problems.push({ path: `${at}.jwk.k`, message: 'is required' })
   if (jwk.alg !== undefined && jwk.alg !== entry.alg) {
-    problems.push({ path: `${at}.jwk.alg`, message: `"${jwk.alg}" differs from the key's alg "${entry.alg}"` })
+    problems.push({ path: `${at}.jwk.alg`, message: `${quoted(jwk.alg)} differs from the key's alg "${entry.alg}"` })
   }
   if (jwk.kid !== undefined && jwk.kid !== entry.kid) {
-    problems.push({ path: `${at}.jwk.kid`, message: `"${jwk.kid}" differs from the key's kid "${entry.kid}"` })
+    problems.push({ path: `${at}.jwk.kid`, message: `${quoted(jwk.kid)} differs from the key's kid "${entry.kid}"` })
   }
   if (problems.length > before) return undefined
 
@@ -290,6 +290,15 @@ function importEntry(doc: KeysetDocument, entry: KeyEntry, at: string, problems:
   // Recorded only now, after every check passed: a fingerprint vouches for a valid import.
   fingerprints.set(imported.verifyKey, fingerprint)
   return { ...meta, ...imported }
+}
+
+/**
+ * A value of the document named in a problem, which a terminal shows (keyset validate, a refused
+ * rotate): quoted, bounded, and with every character outside printable ASCII escaped, so an ESC
+ * sequence or a bidi override written into the keyset cannot rewrite what the operator reads.
+ */
+function quoted(value: unknown): string {
+  return asciiJson(String(value).slice(0, 64))
 }
 
 /** JWK members of every key type (RFC 7517 §4). */

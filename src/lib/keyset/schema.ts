@@ -2,6 +2,7 @@ import fs from 'node:fs'
 import { createRequire } from 'node:module'
 import type { ErrorObject } from 'ajv'
 import type { KeysetProblem } from '../errors.js'
+import { printable } from '../logging/sanitize.js'
 import { ruleShapeProblems, tooManyRulesMessage } from './revocation-rules.js'
 
 /** The JSON Schema shipped with the package (`schema/keyset.schema.json`). */
@@ -64,7 +65,8 @@ function toProblem(e: ErrorObject): KeysetProblem {
     case 'required':
       return { path: jsonPath(e.instancePath, String(params.missingProperty)), message: 'is required' }
     case 'additionalProperties':
-      return { path: jsonPath(e.instancePath, String(params.additionalProperty)), message: 'unknown field' }
+      // The name is the document's, not the schema's: escaped and bounded, as any text a terminal shows.
+      return { path: jsonPath(e.instancePath, printable(String(params.additionalProperty), { max: 64 })), message: 'unknown field' }
     case 'enum':
       return { path: jsonPath(e.instancePath), message: `must be one of ${(params.allowedValues as unknown[]).join(', ')}` }
     case 'const':

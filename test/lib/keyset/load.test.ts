@@ -259,6 +259,20 @@ describe('loadKeyset: semantic checks name the JSON path', () => {
   })
 })
 
+describe('attack: terminal escapes written into the keyset never reach a problem raw', () => {
+  it('an unknown field named with ESC/CSI, a jwk.alg and a jwk.kid holding them: escaped, quoted, bounded', () => {
+    const doc = makeKeyset([es256, withJwk(es256b, { ...es256b.jwk, alg: '\u001b[31mES256', kid: `\u202e${'x'.repeat(100)}` })])
+    doc['x\u001b[2Jy'] = 1
+    const problems = lines(invalid(() => loadKeyset(doc, NOW)).problems)
+    assert.deepEqual(problems, [
+      'x\\x1b[2Jy: unknown field',
+      `keys[1].jwk.alg: "\\u001b[31mES256" differs from the key's alg "ES256"`,
+      `keys[1].jwk.kid: "\\u202e${'x'.repeat(63)}" differs from the key's kid "k-es256-b"`,
+    ])
+    for (const line of problems) assert.match(line, /^[\x20-\x7e]*$/, 'printable ASCII only')
+  })
+})
+
 describe('loadKeyset: the schema comes first', () => {
   it('an unknown top-level field, an unknown key field, an unknown JWK member', () => {
     const doc = goodDoc()
