@@ -103,6 +103,22 @@ describe('nginx auth_request → cbc-jwt /v1/auth → the API (real nginx)', () 
     assert.equal(got.headers['x-auth-expires'], String(claims.exp))
   })
 
+  it('a valid token of 8000 bytes (hundreds of scopes) → the API, not a 503 from nginx, on a scoped route too', async () => {
+    // Its identity headers (~6 KiB of scope) are over nginx's default proxy_buffer_size (4 KiB):
+    // without a larger one, nginx failed the auth subrequest ("upstream sent too big header").
+    // 8000, not 8192: nginx's own default refuses a request header line over 8 KiB (400).
+    let scopes = 0
+    const scopeOf = (n: number) => ['orders:admin', ...Array.from({ length: n }, (_, i) => `orders:s${i}`)].join(' ')
+    const tokenOf = (n: number) => signToken(key, validClaims({ sub: 'alice', scope: scopeOf(n) }))
+    while (tokenOf(scopes + 1).length <= 8000) scopes++
+    const token = tokenOf(scopes)
+    for (const url of ['/orders', '/orders/admin/x']) {
+      const res = await call(url, { authorization: `Bearer ${token}` })
+      assert.equal(res.status, 200, `${url}: ${res.body}`)
+      assert.equal(seen.at(-1)!.headers['x-auth-scope'], scopeOf(scopes))
+    }
+  })
+
   it('attack: no X-Auth-* header a client sends reaches the API, whatever its name or case — only cbc-jwt’s', async () => {
     const claims = validClaims({ sub: undefined, scope: undefined, client_id: 'billing' })
     const res = await call('/orders', {
