@@ -103,7 +103,7 @@ function respond(result: AuthResult, req: CbcJwtRequest, res: CbcJwtResponse, ne
 
 /**
  * After `cbcJwt()`: the token's `scope` (space-separated, or an array) must hold `scope`,
- * else 403 with `WWW-Authenticate: Bearer error="insufficient_scope", scope="…"` (RFC 6750).
+ * else 403 with `WWW-Authenticate: Bearer error="insufficient_scope"` (RFC 6750) and a body naming the scope.
  * On a request that `cbcJwt()` did not authenticate it answers 401 (`missing`): it fails
  * closed, never open. Throws `TypeError` at once for a scope that is not one scope-token.
  *

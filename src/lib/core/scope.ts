@@ -7,7 +7,8 @@ const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/
 export interface ScopeRejection {
   status: 403
   headers: Readonly<Record<string, string>>
-  body: Readonly<{ error: 'insufficient_scope'; scope: string }>
+  /** `reason` as in a 401's body, so a client reads one field for why; `scope` what was missing. */
+  body: Readonly<{ error: 'insufficient_scope'; reason: 'insufficient_scope'; scope: string }>
 }
 
 /** Whether `value` is one RFC 6749 scope-token. */
@@ -31,8 +32,8 @@ export function grantedScopes(claims: Pick<JwtClaims, 'scope'>): string[] | unde
 
 /**
  * Checks a scope named in code once, when a route is declared, and builds its 403 answer.
- * Throws `TypeError` for a scope that is not one RFC 6749 scope-token (it would have to be
- * quoted into `WWW-Authenticate`, and a space would make it two scopes).
+ * Throws `TypeError` for a scope that is not one RFC 6749 scope-token (a space would make it two
+ * scopes, and the body's `scope` is read as RFC 6750 writes the attribute).
  */
 export function scopeRequirement(scope: string): ScopeRejection {
   if (!isScopeToken(scope)) {
@@ -41,16 +42,21 @@ export function scopeRequirement(scope: string): ScopeRejection {
   return scopesRejection(scope)
 }
 
-/** The 403 for a list of scope-tokens, space-separated as RFC 6750 §3 writes them. */
+/**
+ * The 403 for a list of scope-tokens, space-separated as RFC 6750 §3 writes them. The challenge
+ * is exactly `Bearer error="insufficient_scope"`, the value a client or gateway compares with
+ * (RFC 6750 lets a `scope` attribute follow; the body names the scope instead, so the header
+ * stays one fixed string).
+ */
 export function scopesRejection(scope: string): ScopeRejection {
   return Object.freeze({
     status: 403,
     headers: Object.freeze({
-      'www-authenticate': `Bearer error="insufficient_scope", scope="${scope}"`,
+      'www-authenticate': 'Bearer error="insufficient_scope"',
       'cache-control': 'no-store',
       'content-type': 'application/json; charset=utf-8',
     }),
-    body: Object.freeze({ error: 'insufficient_scope', scope }),
+    body: Object.freeze({ error: 'insufficient_scope', reason: 'insufficient_scope', scope }),
   } as const)
 }
 

@@ -92,8 +92,8 @@ for (const [name, express] of [
       assert.equal((await get('/api/orders', token({ scope: 'orders:read' }))).status, 200)
       const res = await get('/api/orders', token({ scope: 'orders:write' }))
       assert.equal(res.status, 403)
-      assert.equal(res.headers.get('www-authenticate'), 'Bearer error="insufficient_scope", scope="orders:read"')
-      assert.deepEqual(res.json, { error: 'insufficient_scope', scope: 'orders:read' })
+      assert.equal(res.headers.get('www-authenticate'), 'Bearer error="insufficient_scope"')
+      assert.deepEqual(res.json, { error: 'insufficient_scope', reason: 'insufficient_scope', scope: 'orders:read' })
     })
 
     it('requireScope without cbcJwt() before it → 401 missing: fails closed, never a 500', async () => {

@@ -65,8 +65,8 @@ describe('cbc-jwt/fastify', () => {
     const { app, registry } = await appWith()
     const res = await app.inject({ url: '/orders', headers: bearer({ scope: 'orders:readx orders' }) })
     assert.equal(res.statusCode, 403)
-    assert.equal(res.headers['www-authenticate'], 'Bearer error="insufficient_scope", scope="orders:read"')
-    assert.deepEqual(res.json(), { error: 'insufficient_scope', scope: 'orders:read' })
+    assert.equal(res.headers['www-authenticate'], 'Bearer error="insufficient_scope"')
+    assert.deepEqual(res.json(), { error: 'insufficient_scope', reason: 'insufficient_scope', scope: 'orders:read' })
     const expo = parseExposition(await registry.metrics())
     assert.equal(
       expo.samples.filter((s) => s.name === 'cbc_jwt_auth_failures_total').reduce((n, s) => n + s.value, 0),
