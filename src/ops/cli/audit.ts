@@ -1,5 +1,6 @@
 import fs from 'node:fs'
 import os from 'node:os'
+import path from 'node:path'
 import { BackendError, ConfigError, UsageError } from '../../lib/errors.js'
 import type { KeysetDocument } from '../../lib/keyset/document.js'
 import { toRfc3339 } from '../../lib/keyset/generate.js'
@@ -36,9 +37,11 @@ export interface AuditTrail {
 
 /**
  * Checks the audit flags and opens `--audit-log` (O_APPEND, created 0600) before anything is
- * changed: a log that cannot be opened stops the command while nothing is written yet.
+ * changed: a log that cannot be opened stops the command while nothing is written yet. A dry
+ * run records nothing, so it only checks that the log could be appended: it writes nothing,
+ * not even an empty log file.
  */
-export function openAuditTrail(ctx: CliContext, command: string, flags: AuditFlags): AuditTrail {
+export function openAuditTrail(ctx: CliContext, command: string, flags: AuditFlags, opts: { dryRun?: boolean } = {}): AuditTrail {
   const actor = flags.actor ?? defaultActor(ctx.env)
   if (actor.trim() === '') throw new UsageError('--actor must not be empty')
   const reason = flags.reason ?? null
@@ -48,7 +51,8 @@ export function openAuditTrail(ctx: CliContext, command: string, flags: AuditFla
   if (file !== undefined) {
     if (file === '') throw new UsageError('--audit-log needs a file')
     try {
-      fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT, 0o600)
+      if (opts.dryRun) appendable(file)
+      else fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT, 0o600)
     } catch (err) {
       throw new ConfigError(`--audit-log ${quotedArgument(file)}: ${(err as NodeJS.ErrnoException).code ?? 'cannot open'}; nothing was changed`)
     }
@@ -77,6 +81,23 @@ export function openAuditTrail(ctx: CliContext, command: string, flags: AuditFla
       fd = undefined
     },
   }
+}
+
+/** Throws what opening `file` for appending would (ENOENT, EACCES, EISDIR, …), creating nothing. */
+function appendable(file: string): void {
+  let stat: fs.Stats | undefined
+  try {
+    stat = fs.statSync(file)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+  }
+  if (stat === undefined) {
+    // Absent: the real run creates it, which needs a folder it may write in.
+    fs.accessSync(path.dirname(path.resolve(file)), fs.constants.W_OK | fs.constants.X_OK)
+    return
+  }
+  if (stat.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' })
+  fs.accessSync(file, fs.constants.W_OK)
 }
 
 /** The environment's user: $USER, $LOGNAME, the account name, else `uid:N` (a container without passwd entry). */

@@ -106,6 +106,28 @@ describe('the audit trail: one keyset_changed line per change (CONTRACT §9)', {
     assert.doesNotMatch(osc.stderr, /[\x00-\x08\x0b-\x1f\x7f]/, 'a control character reached the terminal')
   })
 
+  it('a dry run with --audit-log creates no log file (it writes nothing), yet refuses a log the real run could not open', async () => {
+    const file = await keysetFixture(tmp.file('dry-log.json'), { at: T0 })
+    const log = tmp.file('dry-log.audit.jsonl')
+    for (const args of [
+      ['rotate', '--keyset-file', file, '--dry-run', '--audit-log', log],
+      ['revoke', '--keyset-file', file, '--jti', 'tok-1', '--dry-run', '--audit-log', log],
+      ['keyset', 'restore', '--keyset-file', file, '--dry-run', '--audit-log', log],
+    ]) {
+      const dry = await cbcJwt(args, { env: at(LATER) })
+      assert.notEqual(dry.code, 2, dry.stderr)
+      assert.equal(fs.existsSync(log), false, `${args.slice(0, 2).join(' ')} --dry-run created its --audit-log`)
+    }
+    const bad = await cbcJwt(['revoke', '--keyset-file', file, '--jti', 'tok-1', '--dry-run', '--audit-log', tmp.file('no-such-dir/audit.jsonl')], {
+      env: at(LATER),
+    })
+    assert.equal(bad.code, 2)
+    assert.match(bad.stderr, /--audit-log .*ENOENT; nothing was changed/)
+    const folder = await cbcJwt(['revoke', '--keyset-file', file, '--jti', 'tok-1', '--dry-run', '--audit-log', tmp.dir], { env: at(LATER) })
+    assert.equal(folder.code, 2)
+    assert.match(folder.stderr, /--audit-log .*EISDIR; nothing was changed/)
+  })
+
   it('keyset init to a file is recorded (from null); with - it is not a change', async () => {
     const file = tmp.file('init.json')
     const r = await cbcJwt(['keyset', 'init', '--keyset-file', file, '--actor', 'dave'], { env: at(T0) })

@@ -49,7 +49,7 @@ error, 2 bad usage (a keyset on stdin has no copy).`,
     try {
       if (!backend.readLastGood) throw new UsageError(withoutCopy(backend))
       const readCopy = backend.readLastGood.bind(backend)
-      const audit = openAuditTrail(ctx, 'keyset restore', values)
+      const audit = openAuditTrail(ctx, 'keyset restore', values, { dryRun: values['dry-run'] === true })
       const dryRun = values['dry-run'] === true
       try {
         // One change of the keyset at a time, as rotate and revoke (a file's update lock).

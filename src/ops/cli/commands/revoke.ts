@@ -117,7 +117,7 @@ Exit status: 0 done, 1 refused / invalid keyset / backend error / too many rules
     const now = ctx.now()
     const { mutation, headline, command, targets } = await plan(ctx, values, positionals, now)
     const confirm = containmentFleet(ctx.env, values)
-    const audit = openAuditTrail(ctx, command, values)
+    const audit = openAuditTrail(ctx, command, values, { dryRun: values['dry-run'] === true })
     const source = openKeysetSource(ctx, values, positionals)
     try {
       const dryRun = values['dry-run'] === true

@@ -103,7 +103,7 @@ Exit status: 0 done or nothing to do, 1 refused / invalid keyset / backend error
     if (modes.length > 1) throw new UsageError(`rotate: choose one of --${modes.join(', --')}`)
     const mode = modes[0]
     const { mutation, headline, confirm } = plan(ctx, mode, values)
-    const audit = openAuditTrail(ctx, mode === undefined ? 'rotate' : `rotate --${mode}`, values)
+    const audit = openAuditTrail(ctx, mode === undefined ? 'rotate' : `rotate --${mode}`, values, { dryRun: values['dry-run'] === true })
     const source = openKeysetSource(ctx, values, positionals)
     try {
       const dryRun = values['dry-run'] === true
