@@ -30,7 +30,7 @@ export function requiredScopes(url: string | undefined): RequiredScopes {
   if (values.length > 0) {
     const scopes = values.flatMap((v) => v.split(' '))
     const clean = scopes.every(isScopeToken)
-    // The 403 names the scopes only when they are clean (they are quoted into WWW-Authenticate).
+    // The 403 body names the scopes only when they are clean scope-tokens: a gateway typo is not echoed.
     result = { scopes: clean ? scopes : ['\u0000'], rejection: scopesRejection(clean ? scopes.join(' ') : 'invalid_scope_request') }
   }
   if (query.length > MAX_REMEMBERED_CHARS) return result
