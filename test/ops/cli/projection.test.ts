@@ -129,6 +129,37 @@ describe('the file backend: keyset.json → keyset.public.json on every write', 
     assert.equal(ok.code, 0, ok.stderr)
   })
 
+  // Found black-box: `keyset init --force --keyset-file keyset.public.json` beside keyset.json
+  // replaced the projection with a private keyset, kept at the projection's 0644: every verifier
+  // (and every local user) could read the signing key.
+  it('keyset init at the projection of a private keyset is refused, --force or not: verifiers would get the signing key', async () => {
+    const file = await keysetFixture(tmp.file('i.json'))
+    assert.equal((await cbcJwt(['revoke', '--issued-before', 'now', '--keyset-file', file])).code, 0)
+    const publicFile = tmp.file('i.public.json')
+    const bytes = fs.readFileSync(publicFile)
+    const forced = await cbcJwt(['keyset', 'init', '--force', '--keyset-file', publicFile])
+    assert.equal(forced.code, 1, forced.stdout + forced.stderr)
+    assert.match(
+      oneLine(forced.stderr),
+      /i\.public\.json is the verification projection of .*i\.json: a keyset with private keys written there would give every verifier the signing key/,
+    )
+    assert.deepEqual(fs.readFileSync(publicFile), bytes)
+    assertNoPrivateMaterial(fs.readFileSync(publicFile, 'utf8'), readJson(file), 'the projection')
+    // Not there yet (deleted, or never written): still the projection's place.
+    fs.rmSync(publicFile)
+    const fresh = await cbcJwt(['keyset', 'init', '--keyset-file', publicFile])
+    assert.equal(fresh.code, 1, fresh.stdout + fresh.stderr)
+    assert.equal(fs.existsSync(publicFile), false)
+    // CBC_JWT_PUBLIC_KEYSET_FILE of the configured keyset, under any name.
+    const configured = tmp.file('verifiers.json')
+    const env = { CBC_JWT_KEYSET_FILE: file, CBC_JWT_PUBLIC_KEYSET_FILE: configured }
+    const named = await cbcJwt(['keyset', 'init', '--keyset-file', configured], { env })
+    assert.equal(named.code, 1, named.stdout + named.stderr)
+    assert.equal(fs.existsSync(configured), false)
+    // The private keyset itself is initialised again as before.
+    assert.equal((await cbcJwt(['keyset', 'init', '--force', '--keyset-file', file])).code, 0)
+  })
+
   it('a projection that cannot be written: exit 1, one line naming it, the private keyset untouched; fixed, the same command repairs', async () => {
     const file = await keysetFixture(tmp.file('b.json'))
     const before = fs.readFileSync(file)
@@ -428,6 +459,22 @@ describe('the Kubernetes backend: the Secret cbc-jwt-verification in every verif
       own.setSecret('orders', 'verifiers-own', { 'jwt-keyset': serializeKeyset(toVerificationKeyset(makeKeyset([makeKey('ES256', 'k-own')]) as never)) })
       const ok = await cbcJwt(['revoke', '--client-id', 'acme', '--issued-before', 'now'], { env: { ...verifier, CBC_JWT_KUBERNETES_SECRET: 'verifiers-own' } })
       assert.equal(ok.code, 0, ok.stderr)
+    } finally {
+      await own.close()
+    }
+  })
+
+  it('keyset init --force pointed at a projection Secret (labelled verification-keyset) is refused: no private key in it', async () => {
+    const own = await startKubeDouble()
+    try {
+      const base = { CBC_JWT_BACKEND: 'kubernetes', KUBECONFIG: own.writeKubeconfig(tmp.file('kubeconfig-init'), { namespace: 'cbc' }), HOME: tmp.dir }
+      assert.equal((await cbcJwt(['keyset', 'init'], { env: base })).code, 0)
+      const before = own.secret('cbc', 'cbc-jwt-verification')
+      const verifier = { ...base, CBC_JWT_KUBERNETES_SECRET: 'cbc-jwt-verification', CBC_JWT_KUBERNETES_PUBLIC_SECRET: 'elsewhere' }
+      const r = await cbcJwt(['keyset', 'init', '--force'], { env: verifier })
+      assert.equal(r.code, 1, r.stdout + r.stderr)
+      assert.match(oneLine(r.stderr), /kubernetes:cbc\/cbc-jwt-verification#jwt-keyset is the verification projection of the private keyset Secret /)
+      assert.deepEqual(own.secret('cbc', 'cbc-jwt-verification'), before, 'the projection was written')
     } finally {
       await own.close()
     }

@@ -60,6 +60,18 @@ describe('cbc-jwt with CBC_JWT_BACKEND=vault', () => {
     assert.equal(ok.code, 0, ok.stderr)
   })
 
+  it('keyset init --force pointed at the Vault projection of a private keyset is refused: verifiers would get the signing key', async () => {
+    const path = 'proj-init/jwt-keyset'
+    vault.setSecret(path, { 'jwt-keyset': serializeKeyset(await generateKeyset('ES256')) })
+    assert.equal((await cbcJwt(['revoke', '--issued-before', 'now'], { env: { ...env(), CBC_JWT_VAULT_PATH: path } })).code, 0)
+    const before = vault.version(`${path}-public`)
+    assert.ok(before > 0, 'the projection was published')
+    const r = await cbcJwt(['keyset', 'init', '--force'], { env: { ...env(), CBC_JWT_VAULT_PATH: `${path}-public` } })
+    assert.equal(r.code, 1, r.stdout + r.stderr)
+    assert.match(oneLine(r.stderr), /vault:secret\/proj-init\/jwt-keyset-public is the verification projection of vault:secret\/proj-init\/jwt-keyset: /)
+    assert.equal(vault.version(`${path}-public`), before, 'a keyset with private keys was written to the projection')
+  })
+
   it('a projection or last-good path with a "." or ".." segment is refused naming its variable, exit 2, before any write', async () => {
     vault.setSecret(SECRET, { 'jwt-keyset': serializeKeyset(await generateKeyset('ES256')) })
     const before = ['', '-public', '-last-good'].map((suffix) => vault.version(`${SECRET}${suffix}`))

@@ -10,6 +10,7 @@ import { AUDIT_HELP, AUDIT_OPTIONS, openAuditTrail } from '../audit.js'
 import { closeSource, guardPrivateOutput, openKeysetSource } from '../keyset-source.js'
 import { interimProjection, validDocument } from '../../projection/interim.js'
 import { projectionOf, readProjections, refuseStaleProjection, writeProjections } from '../../projection/publish.js'
+import { projectedFrom } from '../../projection/targets.js'
 import { interimAhead, levelAfterWrite, oneChangeAtATime, projectionAhead, replaceInterimProjection, settleProjection } from '../../rotation/update-keyset.js'
 import type { Command } from './command.js'
 
@@ -38,7 +39,9 @@ Options:
   --print-private-key  allow the keyset (private keys) to be printed to a terminal
   --force            replace an existing keyset, or start over where a deleted keyset's
                      last good copy remains (keyset restore puts that back); its keys are
-                     lost: tokens they signed stop verifying once the service loads the new one
+                     lost: tokens they signed stop verifying once the service loads the new one;
+                     never over the verification projection of a private keyset (its verifiers
+                     would get the signing key)
 ${AUDIT_HELP}
                      (for a keyset written to a backend; stdout output is not a change)
   -h, --help         this help
@@ -76,6 +79,15 @@ does) / backend error, 2 bad usage.`,
         const existing = await readExisting(source.backend)
         if (existing !== undefined && existing.text.trim() !== '' && values.force !== true) {
           throw new RefusedError(`${source.backend.location} ${describeExisting(existing.text, ctx.now())}; use --force to replace it (its keys would be lost)`)
+        }
+        // The verification projection of another keyset is what its verifiers read (0644, or a
+        // Secret or path they may read): a keyset with private keys written there would hand
+        // every verifier the signing key, --force or not.
+        const owner = source.file !== undefined ? projectedFrom(source.file, ctx.env) : await source.projectionOwner?.()
+        if (owner !== undefined) {
+          throw new RefusedError(
+            `${source.backend.location} is the verification projection of ${owner}: a keyset with private keys written there would give every verifier the signing key; init that keyset instead (its every write updates this projection)`,
+          )
         }
         if (values.force !== true) await refuseOverLastGood(source.backend, ctx.now())
         // The projection first (its own check-and-set): verifiers know the key before it signs.
