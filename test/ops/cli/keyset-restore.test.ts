@@ -7,7 +7,7 @@ import { serializeKeyset } from '../../../src/lib/keyset/serialize.js'
 import { startKubeDouble, type KubeDouble } from '../../support/kube-double.js'
 import { makeKey, makeKeyset } from '../../support/keys.js'
 import { waitFor } from '../../support/wait.js'
-import { cbcJwt, tempDir } from './cli.js'
+import { cbcJwt, oneLine, tempDir } from './cli.js'
 
 const NS = 'cbc'
 const GOOD = serializeKeyset(makeKeyset([makeKey('ES256', 'k-restore-good')]) as never)
@@ -130,6 +130,30 @@ describe('cbc-jwt keyset restore (Kubernetes backend, against the API test doubl
       projected.keys.every((k: { jwk: Record<string, unknown> }) => k.jwk.d === undefined),
       'public keys only',
     )
+  })
+
+  // Found black-box: with a verifier's settings (CBC_JWT_KUBERNETES_SECRET=cbc-jwt-verification,
+  // its projection variable pointed elsewhere), restore wrote the private keyset's last good copy
+  // — private keys included — into the Secret every verifier reads.
+  it("pointed at the projection Secret (a verifier's settings): refused, dry run too; no private key reaches it", async () => {
+    keepCopy(GOOD)
+    double.setSecret(NS, 'cbc-secrets', { 'jwt-keyset': BROKEN })
+    // The labelled projection Secret, as every cbc-jwt write leaves it.
+    assert.equal((await restore('--reason', 'setup')).code, 0)
+    const projection = double.secret(NS, 'cbc-jwt-verification')
+    assert.ok(projection, 'the projection Secret exists')
+    double.setSecret(NS, 'cbc-secrets', { 'jwt-keyset': BROKEN })
+    const verifier = { ...env, CBC_JWT_KUBERNETES_SECRET: 'cbc-jwt-verification', CBC_JWT_KUBERNETES_PUBLIC_SECRET: 'elsewhere' }
+    for (const args of [['--dry-run'], []]) {
+      const r = await cbcJwt(['keyset', 'restore', ...args], { env: verifier })
+      assert.equal(r.code, 1, r.stdout + r.stderr)
+      assert.match(
+        oneLine(r.stderr),
+        /kubernetes:cbc\/cbc-jwt-verification#jwt-keyset is the verification projection of the private keyset Secret .*: restore that keyset/,
+      )
+    }
+    assert.deepEqual(double.secret(NS, 'cbc-jwt-verification'), projection, 'the projection was written')
+    assert.equal(double.secret(NS, 'elsewhere'), undefined)
   })
 
   it('a staged key the projection lacked is published only now: restore says so, and how to promote it safely', async () => {

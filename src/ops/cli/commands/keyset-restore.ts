@@ -9,6 +9,7 @@ import { println, type CliContext } from '../context.js'
 import { closeSource, openKeysetSource } from '../keyset-source.js'
 import { interimProjection, validDocument } from '../../projection/interim.js'
 import { driftOf, projectionOf, type ProjectionState, readProjections, storedKids, writeProjections } from '../../projection/publish.js'
+import { projectedFrom } from '../../projection/targets.js'
 import { interimAhead, levelAfterWrite, oneChangeAtATime, projectionAhead, replaceInterimProjection, settleProjection } from '../../rotation/update-keyset.js'
 import type { Command } from './command.js'
 
@@ -56,6 +57,14 @@ error, 2 bad usage (a keyset on stdin has no copy).`,
         return await oneChangeAtATime(
           backend,
           async () => {
+            // The verification projection of a private keyset (a verifier's settings): the copy
+            // beside it is that keyset's, private keys included, which its verifiers would read.
+            const owner = source.file !== undefined ? projectedFrom(source.file, ctx.env) : await source.projectionOwner?.()
+            if (owner !== undefined) {
+              throw new RefusedError(
+                `${backend.location} is the verification projection of ${owner}: restore that keyset (it repairs this projection too); a keyset restored here would give every verifier the signing key`,
+              )
+            }
             const copy = await readCopy()
             const now = ctx.now()
             let after: KeysetDocument
