@@ -158,6 +158,28 @@ describe('cbc-jwt token verify', { concurrency: true }, () => {
     assert.match(oneLine(two.stderr), /token rejected: malformed/)
   })
 
+  // Found black-box: a trusted issuer's token, accepted by the service, was answered only
+  // "token rejected: bad_issuer" with the service's own CBC_JWT_TRUSTED_ISSUERS — a wrong lead.
+  it("a trusted issuer's token: bad_issuer (offline, the keyset only), and the line says why", async () => {
+    const file = await keysetFixture(tmp.file('verify-trusted.json'), { at: '2026-11-25T00:00:00Z' })
+    const idp = makeKey('ES256', 'idp-1')
+    const issuer = 'https://sso.example.com/realms/acme'
+    const now = Math.floor(Date.parse(NOW) / 1000)
+    const token = signToken(idp, { iss: issuer, aud: 'orders-api', sub: 'svc', iat: now - 60, exp: now + 600 })
+    const env = at(NOW, { CBC_JWT_TRUSTED_ISSUERS: JSON.stringify([{ issuer, audience: 'orders-api' }]) })
+    const r = await cbcJwt(['token', 'verify', token, '--keyset-file', file], { env })
+    assert.equal(r.code, 1)
+    assert.match(
+      oneLine(r.stderr),
+      /^cbc-jwt: token rejected: bad_issuer \(kid idp-1\); its iss is the trusted issuer https:\/\/sso\.example\.com\/realms\/acme, .*the keyset's own tokens only \(offline\)$/,
+    )
+    // Another issuer is not named as trusted.
+    const other = signToken(idp, { iss: 'https://elsewhere.example', aud: 'orders-api', sub: 'svc', iat: now - 60, exp: now + 600 })
+    const o = await cbcJwt(['token', 'verify', other, '--keyset-file', file], { env })
+    assert.equal(o.code, 1)
+    assert.match(oneLine(o.stderr), /^cbc-jwt: token rejected: bad_issuer \(kid idp-1\)$/)
+  })
+
   it('prints the reason of a rejected token (exit 1): expired, bad_audience, revoked, unknown_kid, malformed', async () => {
     const file = await keysetFixture(tmp.file('reject.json'), { at: '2026-11-25T00:00:00Z' })
     const token = (await cbcJwt(['token', 'issue', '--sub', 'dave', '--keyset-file', file], { env: at(NOW) })).stdout.trim()

@@ -5,7 +5,7 @@ import { createVerifier } from '../../../lib/verifier/verifier.js'
 import { KEYSET_OPTIONS, parseCommandArgs } from '../args.js'
 import { println, readTokenFromStdin, type CliContext } from '../context.js'
 import { openKeysetSource, readKeyset } from '../keyset-source.js'
-import { verifierSettings } from '../settings.js'
+import { serviceSettings, verifierSettings } from '../settings.js'
 import type { Command } from './command.js'
 
 const OPTIONS = { ...KEYSET_OPTIONS, iss: { type: 'string' }, aud: { type: 'string' }, json: { type: 'boolean' } } as const
@@ -19,7 +19,8 @@ Verifies TOKEN (or the token on stdin, with -) against the keyset with exactly t
 the service makes, at the current time; an Authorization value ("Bearer TOKEN") is taken
 too. Prints the claims as JSON; a rejected token prints its reason (missing, malformed,
 too_large, unsupported_alg, unknown_kid, bad_signature, expired, not_yet_valid, bad_issuer,
-bad_audience, revoked).
+bad_audience, revoked). Offline: the keyset's own tokens only; a trusted issuer's
+(CBC_JWT_TRUSTED_ISSUERS) is bad_issuer here, and the message says so.
 
 Options:
   --iss I            expected issuer (default CBC_JWT_ISSUER, else cbc-omega2)
@@ -64,9 +65,34 @@ Exit status: 0 valid, 1 rejected / invalid keyset / backend error, 2 bad usage.`
     const why = audience
       ? `; expected ${audience.expected.map((a) => printable(a, { max: 128 })).join(' or ')}, received ${audienceText(audience.received)}`
       : ''
-    println(ctx.stderr, `cbc-jwt: token rejected: ${result.reason}${result.kid ? ` (kid ${result.kid})` : ''}${why}`)
+    println(
+      ctx.stderr,
+      `cbc-jwt: token rejected: ${result.reason}${result.kid ? ` (kid ${result.kid})` : ''}${why}${trustedIssuerNote(ctx.env, result.reason, credential.token)}`,
+    )
     return 1
   },
+}
+
+/**
+ * A token of a trusted issuer (CBC_JWT_TRUSTED_ISSUERS) is `bad_issuer` here, where the service
+ * accepts it: its keys are on the issuer's server, and this check is offline, the keyset only.
+ * Said, naming the configured issuer (never the token's text), so that an operator comparing
+ * with the service is not misled.
+ */
+function trustedIssuerNote(env: NodeJS.ProcessEnv, reason: string, token: string): string {
+  if (reason !== 'bad_issuer') return ''
+  let iss: unknown
+  let issuers: readonly { issuer: string }[]
+  try {
+    iss = (JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { iss?: unknown }).iss
+    issuers = serviceSettings(env).trustedIssuers
+  } catch {
+    return ''
+  }
+  const trusted = issuers.find((t) => t.issuer === iss)
+  return trusted === undefined
+    ? ''
+    : `; its iss is the trusted issuer ${printable(trusted.issuer, { max: 256 })}, which the service verifies with that issuer's JWK Set: token verify checks the keyset's own tokens only (offline)`
 }
 
 /** A received audience for the one-line message: no aud, one, or the (bounded) list. */
