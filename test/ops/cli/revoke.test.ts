@@ -42,6 +42,23 @@ async function verdict(file: string, token: string, when = NOW): Promise<string>
 }
 const claimsOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString())
 
+describe('cbc-jwt revoke --issued-before with trusted issuers', () => {
+  // Found black-box: with CBC_JWT_TRUSTED_ISSUERS set, `revoke --issued-before now` said "every
+  // token issued earlier … revoked", while a trusted issuer's tokens stay valid (revoked_before is
+  // the keyset's own): an operator who meant every token was not told.
+  it("says a trusted issuer's tokens are not covered, and what cuts them off; nothing said without one", async () => {
+    const file = await keysetFile()
+    const trusted = { CBC_JWT_TRUSTED_ISSUERS: JSON.stringify([{ issuer: 'https://sso.example.com/realms/acme', audience: 'cbc-api' }]) }
+    const r = await cbcJwt(['revoke', '--issued-before', plus(NOW, -MIN), '--keyset-file', file], { env: at(NOW, trusted) })
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stdout, /note: the 1 trusted issuer\(s\) of CBC_JWT_TRUSTED_ISSUERS are not covered: .*--client-id or --subject\n/)
+    assert.equal(readJson(file).revoked_before, plus(NOW, -MIN))
+    const plain = await cbcJwt(['revoke', '--issued-before', plus(NOW, -30_000), '--keyset-file', file], { env: at(NOW) })
+    assert.equal(plain.code, 0, plain.stderr)
+    assert.doesNotMatch(plain.stdout, /trusted issuer/)
+  })
+})
+
 describe('cbc-jwt revoke --client-id / --subject / --jti', () => {
   it("--client-id cuts off that client's tokens issued before the time, and no one else's", async () => {
     const file = await keysetFile()

@@ -14,7 +14,7 @@ import type { CliContext } from '../context.js'
 import { AUDIT_HELP, AUDIT_OPTIONS, openAuditTrail } from '../audit.js'
 import { closeSource, openKeysetSource } from '../keyset-source.js'
 import { reportUpdate } from '../report.js'
-import { ruleLifetime } from '../settings.js'
+import { ruleLifetime, serviceSettings } from '../settings.js'
 import { parseTime } from '../time.js'
 import type { Command } from './command.js'
 import { listRevocations } from './revoke-list.js'
@@ -56,8 +56,9 @@ KEYSET: - (stdin/stdout) | --keyset-file PATH | --backend file|vault|kubernetes
 Every matching token is rejected with reason "revoked" on every replica that loads the keyset
 (cached acceptances included), whatever key signed it.
 
-  --issued-before alone   sets revoked_before: every token issued earlier, of every client
-                          (the runbook's "we don't know who")
+  --issued-before alone   sets revoked_before: every token of this keyset issued earlier, of
+                          every client (the runbook's "we don't know who"); a trusted
+                          issuer's tokens (CBC_JWT_TRUSTED_ISSUERS) are not covered
   --client-id ID          only that client's tokens (client_id claim, else azp) issued
                           before --issued-before; repeat for several clients
   --subject SUB           only that subject's (sub) tokens issued before --issued-before
@@ -241,7 +242,18 @@ async function plan(ctx: CliContext, values: Values, positionals: string[], now:
     )
   }
   if (flag === undefined) {
-    const mutation: KeysetMutation = (doc) => setRevokedBefore(doc, { issuedBeforeMs: at, force })
+    // revoked_before is about the keyset's own tokens: a trusted issuer's (CBC_JWT_TRUSTED_ISSUERS)
+    // stay valid, which an operator who meant "every token" must be told, with what does cut them.
+    const trusted = serviceSettings(ctx.env).trustedIssuers.length
+    const mutation: KeysetMutation = (doc) => {
+      const result = setRevokedBefore(doc, { issuedBeforeMs: at, force })
+      if (trusted > 0 && result.notes.length > 0) {
+        result.notes.push(
+          `the ${trusted} trusted issuer(s) of CBC_JWT_TRUSTED_ISSUERS are not covered: revoked_before is about this keyset's tokens; cut one of their clients or subjects off with --client-id or --subject`,
+        )
+      }
+      return result
+    }
     return {
       mutation,
       headline: (revokedBefore: string | undefined) => `tokens issued before ${revokedBefore} revoked`,
