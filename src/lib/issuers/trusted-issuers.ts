@@ -11,12 +11,15 @@ import { keysMayBeReadFrom } from './key-transport.js'
  * { "issuer": "https://login.example.com/realms/acme", "audience": "orders-api" }
  */
 export interface TrustedIssuer {
-  /** The exact `iss` of its tokens: an https URL without query or fragment (OpenID Connect Discovery §3). */
+  /**
+   * The exact `iss` of its tokens: an https URL without query or fragment (OpenID Connect
+   * Discovery §3); plain http only to this host's loopback (`localhost`, 127.0.0.0/8, `[::1]`).
+   */
   issuer: string
   /** Accepted audiences: a token's `aud` (string or array) must hold at least one. */
   audience: string | readonly string[]
   /**
-   * Where its JWK Set is read (https). Without it, OpenID Connect discovery
+   * Where its JWK Set is read (https; plain http only to this host's loopback). Without it, OpenID Connect discovery
    * (`<issuer>/.well-known/openid-configuration`) finds it, and the discovered `issuer` must
    * equal this one exactly.
    */
