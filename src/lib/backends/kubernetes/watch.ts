@@ -27,7 +27,7 @@ export interface SecretWatchOptions {
   timeoutSeconds?: number
   /** Largest event line (and list answer) accepted. */
   maxEventBytes: number
-  /** Backoff between failed attempts: doubles from `minMs` to `maxMs`, fully jittered. @default 500, 30000 */
+  /** Backoff between failed attempts: doubles from `minMs` to `maxMs`, fully jittered. @default 500, 5000 */
   backoffMinMs?: number
   backoffMaxMs?: number
   random?: () => number
@@ -70,7 +70,11 @@ export function startSecretWatch(opts: SecretWatchOptions): SecretWatch {
   const { api, logger } = opts
   const timeoutSeconds = opts.timeoutSeconds ?? 300
   const minMs = opts.backoffMinMs ?? 500
-  const maxMs = opts.backoffMaxMs ?? 30_000
+  // Not client-go's 30 s: a change written once the API is back (a revocation, a compromised
+  // key's rotation) must be in force within seconds, and a watch still backing off from an
+  // outage sees nothing until its next attempt. At most one list (and one read) per replica
+  // every 5 s, jittered, while the API is down.
+  const maxMs = opts.backoffMaxMs ?? 5_000
   const random = opts.random ?? Math.random
   const secrets = opts.secrets ?? (() => [])
   const collection = `/api/v1/namespaces/${encodeURIComponent(opts.namespace)}/secrets`
