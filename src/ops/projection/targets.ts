@@ -108,13 +108,15 @@ export async function vaultProjectedFrom(options: VaultSettings, logger: Paramet
  * Kubernetes: when the Secret read is labelled `app.kubernetes.io/component:
  * verification-keyset` (as cbc-jwt creates a projection Secret, and as the shipped manifests
  * do), the private Secret whose writes publish it, by description — its name and namespace are
- * the rotator's settings, not this reader's. A Secret that cannot be read is taken for none.
+ * the rotator's settings, not this reader's. A labelled Secret without the keyset (shipped
+ * empty) is one too; a Secret that cannot be fetched is taken for none.
  */
 export async function kubernetesProjectedFrom(backend: KubernetesKeysetBackend): Promise<string | undefined> {
   try {
     await backend.read()
   } catch {
-    return undefined
+    // A Secret that exists without the keyset (shipped empty) still tells its label; one that
+    // cannot be read at all tells nothing.
   }
   return backend.component() === PROJECTION_SECRET_COMPONENT
     ? `the private keyset Secret (the rotator's CBC_JWT_KUBERNETES_SECRET, ${OPTIONS.kubernetesSecret.default} by default)`

@@ -480,6 +480,35 @@ describe('the Kubernetes backend: the Secret cbc-jwt-verification in every verif
     }
   })
 
+  // Found black-box: the manifests ship cbc-jwt-verification empty (labelled) in every verifying
+  // namespace; `keyset init` with a sidecar's settings in `orders` (the context's namespace,
+  // CBC_JWT_KUBERNETES_SECRET=cbc-jwt-verification) read no keyset there, so the label was never
+  // looked at, and wrote a private keyset into it: every verifier got the signing key.
+  it('keyset init at the shipped, still empty projection Secret of another namespace is refused: its label is read all the same', async () => {
+    const own = await startKubeDouble()
+    try {
+      const created = await fetch(`${own.url}/api/v1/namespaces/orders/secrets`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${own.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: { name: 'cbc-jwt-verification', namespace: 'orders', labels: { 'app.kubernetes.io/component': 'verification-keyset' } },
+          type: 'Opaque',
+        }),
+      })
+      assert.equal(created.status, 201)
+      const env = { CBC_JWT_BACKEND: 'kubernetes', KUBECONFIG: own.writeKubeconfig(tmp.file('kubeconfig-empty'), { namespace: 'orders' }), HOME: tmp.dir }
+      const r = await cbcJwt(['keyset', 'init'], { env: { ...env, CBC_JWT_KUBERNETES_SECRET: 'cbc-jwt-verification' } })
+      assert.equal(r.code, 1, r.stdout + r.stderr)
+      assert.match(oneLine(r.stderr), /kubernetes:orders\/cbc-jwt-verification#jwt-keyset is the verification projection of the private keyset Secret /)
+      assert.equal(own.secret('orders', 'cbc-jwt-verification')?.data?.['jwt-keyset'], undefined, 'a keyset was written into the projection Secret')
+      assert.equal(own.secret('cbc', 'cbc-jwt-verification'), undefined)
+    } finally {
+      await own.close()
+    }
+  })
+
   it("a projection Secret that is cbc-secrets in the keyset's namespace — named, or the context's — is refused (exit 2), nothing written", async () => {
     const own = await startKubeDouble()
     try {

@@ -38,8 +38,9 @@ export interface KubernetesKeysetBackend extends KeysetBackend {
   /** Finds the API server (kubeconfig or in-cluster) now: a `ConfigError` here is a start-up error. */
   connect(): Promise<void>
   /**
-   * The `app.kubernetes.io/component` label of the Secret as last read (`verification-keyset` on
-   * a verification projection Secret, as cbc-jwt and the shipped manifests make it), if any.
+   * The `app.kubernetes.io/component` label of the Secret as last read, its keyset key there or
+   * not (`verification-keyset` on a verification projection Secret, as cbc-jwt and the shipped
+   * manifests make it, the latter empty), if any.
    */
   component(): string | undefined
 }
@@ -51,6 +52,8 @@ export function createKubernetesBackend(opts: KubernetesBackendOptions, deps: Ku
   let ready: Promise<{ api: KubernetesApi; ns: string; conn: KubernetesConnection }> | undefined
   /** The Secret as last read, to send back whole with only our key changed. */
   let lastRead: Secret | undefined
+  /** The `app.kubernetes.io/component` label of the Secret last fetched by read(), its key there or not. */
+  let lastComponent: string | undefined
   let watcher: SecretWatch | undefined
   let closed = false
   /** The connection once resolved: its bearer token is redacted from every message the API sends back. */
@@ -178,12 +181,15 @@ export function createKubernetesBackend(opts: KubernetesBackendOptions, deps: Ku
       await connect()
     },
     component() {
-      const value = (lastRead?.metadata.labels as Record<string, unknown> | undefined)?.['app.kubernetes.io/component']
-      return typeof value === 'string' ? value : undefined
+      return lastComponent
     },
     async read(): Promise<KeysetSnapshot> {
       const secret = await getSecret()
       if (!secret) throw new BackendError('not_found', `${location}: the Secret does not exist`)
+      // Known even without our key: a projection Secret shipped empty (the manifests' one in
+      // another namespace) is a projection all the same.
+      const label = (secret.metadata.labels as Record<string, unknown> | undefined)?.['app.kubernetes.io/component']
+      lastComponent = typeof label === 'string' ? label : undefined
       const text = decoded(secret, opts.key)
       if (text === undefined) throw new BackendError('not_found', `${location}: the Secret has no key ${opts.key}`)
       lastRead = secret
