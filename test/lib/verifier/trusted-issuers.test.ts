@@ -84,6 +84,9 @@ describe('trusted issuers: routing by iss', () => {
       assert.equal(await reason(undefined, kid), 'bad_issuer', `no iss, kid ${String(kid)}`)
       assert.equal(await reason(IDP, kid), 'unknown_kid', `trusted iss, kid ${String(kid)}`)
       assert.equal(await reason('cbc-omega2', kid), 'unknown_kid', `own iss, kid ${String(kid)}`)
+      // Still the issuer's token: its auth_failure line says whose, as for a kid it does not know.
+      const theirs = await verifier.verify(signToken(idpKey, idpClaims(), { kid }), keyset)
+      assert.deepEqual(theirs.ok ? 'ok' : [theirs.reason, theirs.issuer], ['unknown_kid', IDP], `trusted iss, kid ${String(kid)}`)
     }
   })
 
