@@ -38,7 +38,12 @@ describe('CBC_JWT_TRUSTED_ISSUERS', () => {
     ['not JSON', '[{', /^CBC_JWT_TRUSTED_ISSUERS must be a JSON array/],
     ['not an array', idp, /^CBC_JWT_TRUSTED_ISSUERS: must be a JSON array/],
     ['a typo', [{ ...idp, audiance: 'x' }], /^CBC_JWT_TRUSTED_ISSUERS\[0\]\.audiance: unknown field/],
-    ['plain HTTP issuer', [{ ...idp, issuer: 'http://idp.example.com' }], /^CBC_JWT_TRUSTED_ISSUERS\[0\]\.issuer: must be an https URL/],
+    // The one exception named, so an operator with a provider beside the service knows it is allowed.
+    [
+      'plain HTTP issuer',
+      [{ ...idp, issuer: 'http://idp.example.com' }],
+      /^CBC_JWT_TRUSTED_ISSUERS\[0\]\.issuer: must be an https URL \(keys read over plain HTTP could be replaced on the way; http only to localhost, 127\.0\.0\.0\/8 or \[::1\]\)$/,
+    ],
     ['issuer with a query', [{ ...idp, issuer: 'https://idp.example.com/?tenant=1' }], /\[0\]\.issuer: must have no query or fragment/],
     ['plain HTTP jwks_uri', [{ ...idp, jwks_uri: 'http://idp.example.com/jwks' }], /\[0\]\.jwks_uri: must be an https URL/],
     // Plain http only to this host's loopback: not to a name that merely starts like it.
