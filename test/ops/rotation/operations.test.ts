@@ -499,6 +499,28 @@ describe('a staged key a verification projection lacks (unpublished)', () => {
     assert.equal(promoteStaged(doc, { now: T0, graceMs: DAY, propagationWindowMs: WINDOW, unpublished: [] }).doc.current, kid)
   })
 
+  it('--force: one note for a key the projection lacks, whatever its age: no window note beside it, the SLA one kept', async () => {
+    const unpublished = ['/x/keyset.public.json lacks it']
+    // Staged a moment ago: its created_at says nothing here, so no "published only 10s ago" as well.
+    const young = await stageKey(await keysetAt(T0 - DAY), { now: T0 - 10_000 })
+    const kid = young.doc.keys.at(-1)!.kid
+    const forced = promoteStaged(young.doc, { now: T0, graceMs: DAY, propagationWindowMs: WINDOW, unpublished, force: true })
+    assert.deepEqual(
+      forced.notes.filter((n) => n.startsWith('forced: ')),
+      [
+        `forced: ${kid} was not in the verification projection (/x/keyset.public.json lacks it); published now, just before it signs: verifiers refuse its tokens until they have loaded it`,
+      ],
+    )
+    // Staged past the 7-day SLA as well: both are said, each a reason the promotion was forced.
+    const old = await stageKey(await keysetAt(T0 - 9 * DAY), { now: T0 - 8 * DAY })
+    const oldKid = old.doc.keys.at(-1)!.kid
+    const both = promoteStaged(old.doc, { now: T0, graceMs: DAY, propagationWindowMs: WINDOW, unpublished, force: true })
+    assert.deepEqual(
+      both.notes.filter((n) => n.startsWith('forced: ')).map((n) => n.split(' ').slice(0, 6).join(' ')),
+      [`forced: ${oldKid} is 8d old, past`, `forced: ${oldKid} was not in the`],
+    )
+  })
+
   it('stageKey retires it (it never signed) and stages a fresh key, where it would refuse a second one', async () => {
     const { doc } = await stageKey(await keysetAt(T0 - DAY), { now: T0 - HOUR })
     const kid = doc.keys.at(-1)!.kid
