@@ -49,6 +49,12 @@ describe('projectionsLacking', () => {
     assert.deepEqual(lacking(at('2021-06-01T12:00:00Z')), [`${LOCATION} cuts it off (not_after 2021-06-01T12:00:00Z)`])
     assert.deepEqual(lacking(at('2021-06-01T12:00:01Z')), [])
   })
+  it('a keyset with HS* keys has no projection: one still stored somewhere lacks nothing, its verifiers read the keyset', () => {
+    const hmac = makeKeyset([makeKey('HS256', 'k-secret'), makeKey('HS256', 'k-next')]) as unknown as KeysetDocument
+    const stale = JSON.stringify(published)
+    const next = hmac.keys.find((k) => k.kid === 'k-next')!
+    assert.deepEqual(projectionsLacking([{ target: target(stale), stored: { text: stale, version: '1' } }], hmac, next, NOW), [])
+  })
 })
 
 describe('projectionView', () => {
