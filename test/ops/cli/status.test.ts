@@ -147,6 +147,65 @@ describe('cbc-jwt status', { concurrency: true }, () => {
     assert.match(past.stderr, /the current key is past its not_after and cannot verify/)
   })
 
+  it('a staged key the verification projection lacks: noted and warned, with rotate --stage to run; exit status unchanged', async () => {
+    const fs = await import('node:fs')
+    const file = await keysetFixture(tmp.file('unpublished.json'), { at: T0 })
+    assert.equal((await cbcJwt(['rotate', '--stage', '--keyset-file', file], { env: at('2026-11-25T01:00:00Z') })).code, 0)
+    const staged = readJson(file).keys.at(-1).kid
+    const projection = file.replace(/\.json$/, '.public.json')
+    const published = fs.readFileSync(projection, 'utf8')
+    const later = at('2026-11-26T00:00:00Z') // well past the window since created_at
+    const held = await cbcJwt(['status', '--json', '--keyset-file', file], { env: later })
+    assert.deepEqual(JSON.parse(held.stdout).keys.at(-1).notes, ['ready to promote'], 'published: promotable')
+    assert.deepEqual(JSON.parse(held.stdout).warnings, [])
+
+    // Its write failed, or it was edited outside cbc-jwt: the projection verifiers read lacks the key.
+    const doc = JSON.parse(published)
+    fs.writeFileSync(projection, JSON.stringify({ ...doc, keys: doc.keys.filter((k: { kid: string }) => k.kid !== staged) }))
+    const warning = `warning: staged key ${staged} is not in the verification projection (${projection} lacks it): no verifier has it, whatever its age, and rotate --promote refuses it; run cbc-jwt rotate --stage (it retires this key, which never signed, and stages a fresh one)`
+    // Cut off there, as at the time status reads it: lacking from that instant, not before.
+    const cutOff = (iso: string) => JSON.stringify({ ...doc, keys: doc.keys.map((k: { kid: string }) => (k.kid === staged ? { ...k, not_after: iso } : k)) })
+    fs.writeFileSync(projection, cutOff('2026-11-26T00:00:01Z'))
+    assert.deepEqual(JSON.parse((await cbcJwt(['status', '--json', '--keyset-file', file], { env: later })).stdout).warnings, [])
+    fs.writeFileSync(projection, cutOff('2026-11-26T00:00:00Z'))
+    assert.match((await cbcJwt(['status', '--keyset-file', file], { env: later })).stdout, /cuts it off \(not_after 2026-11-26T00:00:00Z\)/)
+    fs.writeFileSync(projection, JSON.stringify({ ...doc, keys: doc.keys.filter((k: { kid: string }) => k.kid !== staged) }))
+    const r = await cbcJwt(['status', '--keyset-file', file], { env: later })
+    // The exit status is the current key's SLA, which holds: a staged key signs nothing yet.
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal(r.stderr, '')
+    assert.match(r.stdout, new RegExp(`^${staged} +ES256 +staged .* +not in the verification projection, not promotable: rotate --stage replaces it$`, 'm'))
+    assert.deepEqual(
+      r.stdout.split('\n').filter((l) => l.startsWith('warning: ')),
+      [warning],
+    )
+    const json = JSON.parse((await cbcJwt(['status', '--json', '--keyset-file', file], { env: later })).stdout)
+    assert.deepEqual(json.warnings, [warning.slice('warning: '.length)])
+    assert.equal(fs.readFileSync(file, 'utf8').includes(staged), true, 'status wrote nothing')
+    // What it says to run clears it.
+    assert.match((await cbcJwt(['rotate', '--promote', '--keyset-file', file], { env: later })).stderr, /refusing to promote/)
+    const stage = await cbcJwt(['rotate', '--stage', '--keyset-file', file], { env: later })
+    assert.equal(stage.code, 0, stage.stderr)
+    const cleared = JSON.parse((await cbcJwt(['status', '--json', '--keyset-file', file], { env: at('2026-11-26T00:05:00Z') })).stdout)
+    assert.deepEqual(cleared.warnings, [])
+    assert.deepEqual(cleared.keys.find((k: { status: string }) => k.status === 'staged').notes, ['ready to promote'])
+
+    // A projection that cannot be read: said, and the keyset's SLA still reported with its exit status.
+    fs.rmSync(projection)
+    fs.mkdirSync(projection)
+    const unreadable = await cbcJwt(['status', '--keyset-file', file], { env: at('2026-11-26T00:05:00Z') })
+    assert.equal(unreadable.code, 0, unreadable.stderr)
+    assert.match(unreadable.stdout, /^SLA: ok/m)
+    assert.match(unreadable.stdout, /^warning: could not read the verification projection to tell whether it holds the staged key: .+$/m)
+    // With no key staged there is nothing to ask it: not read, nothing said.
+    const none = await keysetFixture(tmp.file('unpublished-none.json'), { at: T0 })
+    fs.rmSync(none.replace(/\.json$/, '.public.json'), { force: true })
+    fs.mkdirSync(none.replace(/\.json$/, '.public.json'))
+    const quiet = await cbcJwt(['status', '--json', '--keyset-file', none], { env: later })
+    assert.equal(quiet.code, 0, quiet.stderr)
+    assert.deepEqual(JSON.parse(quiet.stdout).warnings, [])
+  })
+
   it('shows revoked_before and the time it read the keyset at (text and --json); --json is ASCII whatever the path', async () => {
     const dir = tmp.file('clé-ключ')
     ;(await import('node:fs')).mkdirSync(dir)

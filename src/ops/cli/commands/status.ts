@@ -1,11 +1,14 @@
-import { UsageError } from '../../../lib/errors.js'
+import { BackendError, UsageError } from '../../../lib/errors.js'
+import type { KeysetDocument } from '../../../lib/keyset/document.js'
 import { keyRows } from '../../../lib/core/keys-view.js'
 import { toRfc3339 } from '../../../lib/keyset/generate.js'
 import { formatDuration } from '../../../lib/duration.js'
 import { ROTATION_POLICY } from '../../rotation/policy.js'
 import { KEYSET_OPTIONS, parseCommandArgs, unexpectedArgument } from '../args.js'
 import { println, type CliContext } from '../context.js'
-import { openKeysetSource, readKeyset } from '../keyset-source.js'
+import { projectionView } from '../../projection/holds.js'
+import { stagedKeys } from '../../rotation/two-phase.js'
+import { openKeysetSource, readKeyset, type KeysetSource } from '../keyset-source.js'
 import { propagationMs } from '../settings.js'
 import type { Command } from './command.js'
 import { asciiJson } from '../../../lib/logging/sanitize.js'
@@ -20,7 +23,9 @@ export const statusCommand: Command = {
 Lists every key (kid, alg, status, created, age, not_after) and flags:
   - a current key older than the 7-day SLA (604800 s, alert JWTKeyAgeExceeded): exit 1
   - a verify-only (or current) key that stops verifying within 24h
-  - whether a staged key has been published long enough to be promoted
+  - whether a staged key has been published long enough to be promoted, and a staged
+    key a verification projection lacks (rotate --promote refuses it; rotate --stage
+    replaces it)
 
 Options:
   --json             machine-readable output
@@ -39,6 +44,7 @@ Exit status: 0 SLA holds, 1 SLA broken / invalid keyset / backend error, 2 bad u
     const { keyset } = await readKeyset(source, now)
     const doc = keyset.document
     const warnings: string[] = []
+    const unpublished = await stagedUnpublished(source, doc, now, warnings)
     // The rows of GET /v1/keys, with notes for the operator.
     const keys = keyRows(keyset, now).map((row) => {
       const sinceCreated = now - Date.parse(row.created_at)
@@ -49,8 +55,15 @@ Exit status: 0 SLA holds, 1 SLA broken / invalid keyset / backend error, 2 bad u
         warnings.push(`current key ${row.kid} is ${formatDuration(sinceCreated)} old, over the 7-day SLA: rotate now (cbc-jwt rotate)`)
       }
       if (row.status === 'staged') {
+        const lacking = unpublished.get(row.kid)
         if (sinceCreated >= ROTATION_POLICY.keyAgeSlaMs) notes.push('past the 7-day SLA, too old to promote: rotate --stage replaces it')
+        else if (lacking !== undefined) notes.push('not in the verification projection, not promotable: rotate --stage replaces it')
         else notes.push(sinceCreated >= window ? 'ready to promote' : `propagating, promotable in ${formatDuration(window - sinceCreated)}`)
+        if (lacking !== undefined) {
+          warnings.push(
+            `staged key ${row.kid} is not in the verification projection (${lacking.join('; ')}): no verifier has it, whatever its age, and rotate --promote refuses it; run cbc-jwt rotate --stage (it retires this key, which never signed, and stages a fresh one)`,
+          )
+        }
       }
       // A current key may carry a not_after too (a document written by hand or by another tool):
       // past it the keyset no longer loads, which is worse than a verify-only key retiring.
@@ -112,4 +125,30 @@ Exit status: 0 SLA holds, 1 SLA broken / invalid keyset / backend error, 2 bad u
     for (const w of warnings) println(out, `warning: ${w}`)
     return slaOk ? 0 : 1
   },
+}
+
+/**
+ * The staged keys a verification projection lacks, with where (`projectionView`, as rotate asks
+ * it): such a key's `created_at` does not tell when verifiers got it, so `rotate --promote`
+ * refuses it and `rotate --stage` replaces it. Read only when a key is staged. An unreadable
+ * projection is a warning, not a failure: status reports the keyset, and its exit status is
+ * the keyset's SLA, which a pipeline may gate on with no access to the projection.
+ */
+async function stagedUnpublished(source: KeysetSource, doc: KeysetDocument, now: number, warnings: string[]): Promise<Map<string, readonly string[]>> {
+  const found = new Map<string, readonly string[]>()
+  const staged = stagedKeys(doc)
+  if (staged.length === 0) return found
+  const view = projectionView(source.projections(), () => now)
+  try {
+    for (const key of staged) {
+      const lacking = await view.lacking(doc, key.kid)
+      if (lacking.length > 0) found.set(key.kid, lacking)
+    }
+  } catch (err) {
+    if (!(err instanceof BackendError)) throw err
+    warnings.push(`could not read the verification projection to tell whether it holds the staged key: ${err.message}`)
+  } finally {
+    await Promise.all(source.projections.made().map((p) => p.close()))
+  }
+  return found
 }
