@@ -185,11 +185,11 @@ export function createKubernetesBackend(opts: KubernetesBackendOptions, deps: Ku
     },
     async read(): Promise<KeysetSnapshot> {
       const secret = await getSecret()
-      if (!secret) throw new BackendError('not_found', `${location}: the Secret does not exist`)
       // Known even without our key: a projection Secret shipped empty (the manifests' one in
-      // another namespace) is a projection all the same.
-      const label = (secret.metadata.labels as Record<string, unknown> | undefined)?.['app.kubernetes.io/component']
+      // another namespace) is a projection all the same. A Secret gone has no label any more.
+      const label = (secret?.metadata.labels as Record<string, unknown> | undefined)?.['app.kubernetes.io/component']
       lastComponent = typeof label === 'string' ? label : undefined
+      if (!secret) throw new BackendError('not_found', `${location}: the Secret does not exist`)
       const text = decoded(secret, opts.key)
       if (text === undefined) throw new BackendError('not_found', `${location}: the Secret has no key ${opts.key}`)
       lastRead = secret

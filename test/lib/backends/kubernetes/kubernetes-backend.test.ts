@@ -170,6 +170,27 @@ describe('Kubernetes Secret backend (against the API test double)', () => {
     await b.close()
   })
 
+  it('component(): the label of the Secret as last fetched, kept without the keyset key, gone with the Secret', async () => {
+    const created = await fetch(`${double.url}/api/v1/namespaces/${NS}/secrets`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${double.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'cbc-labelled', namespace: NS, labels: { 'app.kubernetes.io/component': 'verification-keyset' } },
+        type: 'Opaque',
+      }),
+    })
+    assert.equal(created.status, 201)
+    const b = backend({ CBC_JWT_KUBERNETES_SECRET: 'cbc-labelled' })
+    await assert.rejects(b.read(), /has no key jwt-keyset/)
+    assert.equal(b.component(), 'verification-keyset', 'an empty labelled Secret still tells its label')
+    double.deleteSecret(NS, 'cbc-labelled')
+    await assert.rejects(b.read(), /does not exist/)
+    assert.equal(b.component(), undefined, 'a Secret gone has no label any more')
+    await b.close()
+  })
+
   it('writes back with the resourceVersion read: only the keyset key changes; a stale version is a CasConflictError and changes nothing', async () => {
     seed()
     const b = backend()
